@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The policy model: what /etc/ztseg/ztseg.yaml and segments.d/ declare,
+ * after loading and validation. Every node keeps the position of the
+ * token it came from. See ztseg.yaml(5).
+ */
+#ifndef ZT_POLICY_H
+#define ZT_POLICY_H
+
+#include "diag.h"
+#include "net.h"
+#include "yaml-tree.h"
+
+#define ZT_HUB_FILE "ztseg.yaml"
+#define ZT_SEGMENTS_DIR "segments.d"
+
+/* Names of segments, subnets, boundaries, delegations and flows. */
+#define ZT_NAME_MAX 48
+
+enum zt_default_verdict { ZT_DEFAULT_DROP, ZT_DEFAULT_REJECT };
+enum zt_scope { ZT_SCOPE_MEMBERS, ZT_SCOPE_ALL };
+enum zt_log { ZT_LOG_NONE, ZT_LOG_DROPS, ZT_LOG_ALL };
+enum zt_rpf { ZT_RPF_STRICT, ZT_RPF_LOOSE, ZT_RPF_OFF };
+
+enum zt_zone_kind {
+	ZT_ZONE_NONE,		/* unresolved */
+	ZT_ZONE_WORLD,
+	ZT_ZONE_HOST,
+	ZT_ZONE_SEGMENT,	/* in a flow: the whole segment; as a classification: its rest */
+	ZT_ZONE_SUBNET,
+	ZT_ZONE_BOUNDARY,
+};
+
+struct zt_zone {
+	enum zt_zone_kind kind;
+	int seg;		/* SEGMENT, SUBNET: index into policy->segs; else -1 */
+	int sub;		/* SUBNET: index into segs[seg].subnets; else -1 */
+	int bnd;		/* BOUNDARY: index into hub.boundaries; else -1 */
+};
+
+/* A zone named in a flow: "web", "db.primary", "onprem", "host", "world". */
+struct zt_ref {
+	char *name;
+	struct zt_pos pos;
+	struct zt_zone zone;	/* filled in by validation */
+};
+
+struct zt_flow {
+	char *name;		/* given, or generated "from->to" */
+	bool named;		/* name given in the policy */
+	struct zt_ref *from;
+	size_t n_from;
+	struct zt_ref *to;
+	size_t n_to;
+	struct zt_port *ports;
+	size_t n_ports;
+	bool encrypted;
+	int seg;		/* -1 for a hub flow; the segment index for a segment rule */
+	struct zt_pos pos;	/* the flow's mapping */
+};
+
+struct zt_subnet {
+	char *name;
+	struct zt_pos pos;
+	struct zt_cidr *addrs;
+	size_t n_addrs;
+};
+
+struct zt_segment {
+	char *name;
+	struct zt_pos pos;	/* the segment's key */
+	struct zt_ifpat *ifs;
+	size_t n_ifs;
+	struct zt_cidr *addrs;	/* static addresses */
+	size_t n_addrs;
+	bool isolate;
+	struct zt_subnet *subnets;
+	size_t n_subnets;
+	struct zt_flow *rules;	/* intra-segment rules; refs name subnets or the segment (its rest) */
+	size_t n_rules;
+	bool in_hub_file;	/* defined in ztseg.yaml (needs no delegation) */
+	int delegation;		/* index into hub.delegations, or -1 */
+};
+
+struct zt_boundary {
+	char *name;
+	struct zt_pos pos;
+	struct zt_ifpat *ifs;
+	size_t n_ifs;
+	struct zt_cidr *addrs;
+	size_t n_addrs;
+};
+
+struct zt_delegation {
+	char *name;
+	struct zt_pos pos;
+	struct zt_ifpat *ifs;
+	size_t n_ifs;
+	struct zt_cidr *addrs;
+	size_t n_addrs;
+};
+
+struct zt_hub {
+	struct zt_pos pos;
+	enum zt_default_verdict dflt;	/* default: drop */
+	enum zt_scope scope;		/* default: members */
+	enum zt_log log;		/* default: drops */
+	enum zt_rpf rpf;		/* default: strict */
+	bool protect_host;		/* default: false */
+	struct zt_ifpat *enc_ifs;	/* encrypted-interfaces */
+	size_t n_enc_ifs;
+	struct zt_boundary *boundaries;
+	size_t n_boundaries;
+	struct zt_delegation *delegations;
+	size_t n_delegations;
+	struct zt_flow *flows;
+	size_t n_flows;
+};
+
+struct zt_policy {
+	unsigned version;
+	struct zt_hub hub;
+	struct zt_segment *segs;	/* in definition order: ztseg.yaml, then segments.d lexically */
+	size_t n_segs;
+	char **files;			/* names as used in positions ("ztseg.yaml", "segments.d/db.yaml") */
+	size_t n_files;
+};
+
+struct zt_limits {
+	size_t max_file_size;	/* bytes per file; default 1 MiB */
+	size_t max_total_size;	/* bytes over all files; default 64 MiB */
+	size_t max_files;	/* files in segments.d; default 4096 */
+	size_t max_segments;	/* default 100000 */
+	struct zt_yaml_limits yaml;
+};
+
+#define ZT_LIMITS_DEFAULT                                                      \
+	((struct zt_limits){ .max_file_size = 1 << 20,                         \
+			     .max_total_size = 64 << 20,                       \
+			     .max_files = 4096,                                \
+			     .max_segments = 100000,                           \
+			     .yaml = ZT_YAML_LIMITS_DEFAULT })
+
+/* One policy file's contents. */
+struct zt_source {
+	const char *name;	/* "ztseg.yaml" or "segments.d/NAME.yaml" */
+	const char *buf;
+	size_t len;
+};
+
+/*
+ * Parse, build and validate a policy from in-memory files. src[0] is the
+ * hub file (ztseg.yaml); the rest are segment files, in the order given.
+ * Every error found is added to d (up to its cap). Returns 0 and a policy
+ * with every reference resolved, or -EINVAL (errors in d) / -ENOMEM.
+ * Warnings may be added on success.
+ */
+int zt_policy_load_sources(const struct zt_source *src, size_t n,
+			   const struct zt_limits *lim, struct zt_policy **ret,
+			   struct zt_diags *d);
+
+/*
+ * Read DIR/ztseg.yaml and DIR/segments.d/ *.yaml (lexical order), checking
+ * ownership and permissions of every file and directory on descriptors
+ * opened without following symbolic links, and the size limits; then
+ * zt_policy_load_sources(). `owner_uid` is the one non-root owner allowed
+ * (the process's own uid).
+ */
+int zt_policy_load_dir(const char *dir, const struct zt_limits *lim,
+		       uid_t owner_uid, struct zt_policy **ret,
+		       struct zt_diags *d);
+
+/* Cross-checks of SPEC §3 on a built policy; resolves every zt_ref. */
+int zt_policy_validate(struct zt_policy *p, struct zt_diags *d);
+
+/* Accepts NULL; returns NULL. */
+struct zt_policy *zt_policy_free(struct zt_policy *p);
+
+static inline void zt_policy_freep(struct zt_policy **p)
+{
+	zt_policy_free(*p);
+}
+#define _cleanup_policy_ _cleanup_(zt_policy_freep)
+
+/* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
+int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);
+/* "web", "db.primary", "onprem", "host", "world" into buf. */
+const char *zt_zone_fmt(const struct zt_policy *p, const struct zt_zone *z, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Small helpers shared by every file: cleanup attributes, ownership, arrays. */
+#ifndef ZT_UTIL_H
+#define ZT_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _warn_unused_ __attribute__((warn_unused_result))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Hand ownership of *p to the caller and leave NULL behind. */
+#define TAKE_PTR(p)                                                            \
+	({                                                                     \
+		__typeof__(p) _tp = (p);                                       \
+		(p) = NULL;                                                    \
+		_tp;                                                           \
+	})
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline bool streq(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * Grow a malloc'd array so that index n fits; *cap tracks the allocation.
+ * Returns 0 or -ENOMEM; the array is unchanged on failure.
+ */
+int zt_grow(void **array, size_t *cap, size_t n, size_t elem_size);
+#define ZT_GROW(arr, cap, n) zt_grow((void **)&(arr), &(cap), (n), sizeof(*(arr)))
+
+/* strdup/strndup that return NULL only on allocation failure. */
+char *zt_strndup(const char *s, size_t n);
+
+#endif
