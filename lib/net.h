@@ -37,7 +37,7 @@ struct zt_cidr {
 int zt_cidr_parse(const char *s, struct zt_cidr *ret, const char **err);
 /* Parse an address only (no "/len"). */
 int zt_addr_parse(const char *s, uint8_t *family, uint8_t addr[16]);
-/* Format into buf (at least ZT_CIDR_STRLEN); host prefixes print without "/len" only if bare. */
+/* "a/len" into buf (at least ZT_CIDR_STRLEN bytes), always with the length. */
 #define ZT_CIDR_STRLEN (INET6_ADDRSTRLEN + 5)
 const char *zt_cidr_fmt(const struct zt_cidr *c, char *buf, size_t len);
 const char *zt_addr_fmt(uint8_t family, const uint8_t *addr, char *buf, size_t len);
