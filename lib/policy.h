@@ -182,6 +182,16 @@ static inline void zt_policy_freep(struct zt_policy **p)
 }
 #define _cleanup_policy_ _cleanup_(zt_policy_freep)
 
+/*
+ * The known zone name closest to `name` ("did you mean"), written into buf
+ * (at least 2 * ZT_NAME_MAX + 2 bytes); NULL when none is close. With
+ * seg >= 0 the candidates are that segment's own name and its subnets (as
+ * segment rules name them); otherwise every zone a hub flow can name.
+ * Implemented in policy-validate.c.
+ */
+const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const char *name,
+				   char *buf, size_t len);
+
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);
 /* "web", "db.primary", "onprem", "host", "world" into buf. */
