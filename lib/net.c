@@ -22,7 +22,8 @@
 #define ERR_IFSTAR "'*' alone would match every interface, lo and uplinks included; give a prefix such as \"veth*\""
 #define ERR_IFSTARPOS "'*' may only end an interface pattern"
 #define ERR_IFLEN "interface names are at most 15 bytes"
-#define ERR_IFCHAR "interface names may not contain '/', ':', whitespace or non-printable characters"
+/* '"' and '\\' are legal in kernel names but nft text cannot quote them. */
+#define ERR_IFCHAR "interface names may not contain '/', ':', '\"', '\\\\', whitespace or non-printable characters"
 #define ERR_IFDOT "\".\" and \"..\" are not valid interface names"
 
 static void set_err(const char **err, const char *msg)
@@ -498,7 +499,7 @@ static const char *ifname_check(const char *s, size_t len)
 
 		if (ch == '*')
 			return ERR_IFSTARPOS;
-		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == ':')
+		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == ':' || ch == '"' || ch == '\\')
 			return ERR_IFCHAR;
 	}
 	return NULL;

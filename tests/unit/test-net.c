@@ -504,6 +504,8 @@ static const struct {
 	{ "eth\n*", -EINVAL, NULL, false, "whitespace" },
 	{ "eth\x7f", -EINVAL, NULL, false, "non-printable" },
 	{ "eth\xc3\xa9", -EINVAL, NULL, false, "non-printable" },
+	{ "we\"b*", -EINVAL, NULL, false, "'\"'" },
+	{ "web\\*", -EINVAL, NULL, false, "'\\\\'" },
 };
 
 START_TEST(test_ifpat_parse)

@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Golden files: each tests/golden/CASE.yaml (a hub file) or CASE.d/ (a whole
+# policy directory) must render, through `ztsegctl show`, to exactly
+# tests/golden/CASE.nft. `golden.sh --update` (make golden) rewrites the .nft
+# files on purpose; review the diff before committing it.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${ZTSEG_BUILD:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+ctl=$build/ztsegctl
+golden=$root/tests/golden
+[[ -x $ctl ]] || { echo "golden.sh: $ctl not built" >&2; exit 1; }
+
+update=0
+case ${1:-} in
+--update) update=1 ;;
+"") ;;
+*) echo "usage: golden.sh [--update]" >&2; exit 2 ;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $1: $2"
+	[[ -s $tmp/err ]] && sed 's/^/#   stderr: /' "$tmp/err" | head -5
+	return 0
+}
+
+# The policy of a case as a config directory, with the modes a checkout
+# under umask 002 would lack (group-writable policy files are refused).
+prepare() {
+	local name=$1 d=$tmp/$1
+	mkdir "$d"
+	if [[ -d $golden/$name.d ]]; then
+		cp -R "$golden/$name.d/." "$d"
+	else
+		cp "$golden/$name.yaml" "$d/ztseg.yaml"
+	fi
+	find "$d" -type d -exec chmod 0755 {} +
+	find "$d" -type f -exec chmod 0644 {} +
+}
+
+shopt -s nullglob
+cases=()
+for f in "$golden"/*.yaml "$golden"/*.d; do
+	n=${f##*/}
+	cases+=("${n%.*}")
+done
+[[ ${#cases[@]} -gt 0 ]] || { echo "golden.sh: no cases in $golden" >&2; exit 1; }
+
+# The header names the config directory: a relative name keeps it stable.
+cd "$tmp"
+for name in "${cases[@]}"; do
+	prepare "$name"
+	rc=0
+	"$ctl" show --config "$name" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		not_ok "$name" "ztsegctl show exited $rc"
+		continue
+	fi
+	if [[ $update -eq 1 ]]; then
+		if cmp -s "$tmp/out" "$golden/$name.nft"; then
+			ok "$name: unchanged"
+		else
+			cp "$tmp/out" "$golden/$name.nft"
+			ok "$name: written"
+		fi
+	elif [[ ! -f $golden/$name.nft ]]; then
+		not_ok "$name" "no $name.nft (make golden writes it)"
+	elif diff -u "$golden/$name.nft" "$tmp/out" >"$tmp/diff"; then
+		ok "$name"
+	else
+		not_ok "$name" "output differs from $name.nft (make golden rewrites it)"
+		sed 's/^/#   /' "$tmp/diff" | head -60
+	fi
+done
+
+# A .nft without its policy is a leftover from a renamed or removed case.
+for f in "$golden"/*.nft; do
+	n=${f##*/}
+	n=${n%.nft}
+	if [[ ! -f $golden/$n.yaml && ! -d $golden/$n.d ]]; then
+		not_ok "$n.nft" "no $n.yaml or $n.d/ for it"
+	fi
+done
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
