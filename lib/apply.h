@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * apply: put a plan into the kernel as one nf_tables transaction — the
+ * whole table the first time, the difference with what is there after —
+ * and report every kernel error against the policy line it came from.
+ */
+#ifndef ZT_APPLY_H
+#define ZT_APPLY_H
+
+#include "emit.h"
+#include "plan.h"
+
+/* Link kinds that encrypt, when --encrypting-kinds does not say otherwise. */
+#define ZT_ENC_KINDS_DEFAULT "wireguard,xfrm,vti,ip6vti"
+#define ZT_ENC_KINDS_MAX 16
+#define ZT_LINK_KIND_MAX 32
+
+/* An open NETLINK_NETFILTER socket: the table's owner while it stays open. */
+struct zt_nft;
+
+int zt_nft_open(struct zt_nft **ret);
+struct zt_nft *zt_nft_close(struct zt_nft *n);
+static inline void zt_nft_closep(struct zt_nft **n)
+{
+	zt_nft_close(*n);
+}
+#define _cleanup_nft_ _cleanup_(zt_nft_closep)
+
+struct zt_apply_opts {
+	const struct zt_ifpat *enc_pats;	/* hub.encrypted-interfaces */
+	size_t n_enc_pats;
+	const char *const *enc_kinds;		/* trusted link kinds; NULL: the default list */
+	size_t n_enc_kinds;
+	bool replace;				/* full replace even if a diff is possible */
+	unsigned max_restarts;			/* ERESTART retries; 0: 10 */
+};
+
+struct zt_apply_stats {
+	bool created;		/* the table did not exist */
+	bool replaced;		/* full replace (delete + add in one transaction) */
+	bool persist;		/* the table is owner + persist */
+	size_t objects;		/* objects of the plan (table, counters, sets, elements, chains, rules) */
+	size_t messages;	/* messages in the batch sent */
+	size_t bytes;		/* its size */
+	size_t changed;		/* diff: objects added, changed or removed */
+	unsigned restarts;	/* ERESTART retries */
+	size_t enc_ifs;		/* elements put into enc_if */
+};
+
+/*
+ * Make the kernel's table inet ztseg equal to the plan, in one
+ * transaction. Kernel errors go into d with the policy position of what
+ * they are about. Returns 0, -EINVAL (errors in d), -EPERM (another
+ * process owns the table; in d), -EMSGSIZE (the batch does not fit the
+ * socket buffer; in d), or another -errno.
+ */
+int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply_opts *opts,
+	     struct zt_apply_stats *stats, struct zt_diags *d);
+
+/* Delete table inet ztseg. Returns 0, -ENOENT when there is none, or -errno (in d). */
+int zt_apply_remove(struct zt_nft *n, struct zt_diags *d);
+
+/* Whether the kernel has NFT_TABLE_F_PERSIST (asks it once, without committing anything). */
+int zt_nft_has_persist(struct zt_nft *n);
+
+/* One network interface, from an RTM_GETLINK dump. */
+struct zt_link {
+	char name[IFNAMSIZ];
+	char kind[ZT_LINK_KIND_MAX];	/* IFLA_INFO_KIND; "" when none */
+};
+
+/* Every link of the current network namespace. */
+int zt_links_dump(struct zt_link **ret, size_t *n);
+
+/*
+ * Names of the links that count as encrypted: they match one of pats and
+ * their kind is one of kinds. Pure. Writes up to max names into out and
+ * returns how many matched (which may exceed max).
+ */
+size_t zt_enc_if_select(const struct zt_link *links, size_t n, const struct zt_ifpat *pats, size_t n_pats,
+			const char *const *kinds, size_t n_kinds, char (*out)[IFNAMSIZ], size_t max);
+
+/*
+ * Split "wireguard,veth" into at most max kind names (in buf, which it
+ * modifies). Returns the count, or -EINVAL for an empty, overlong or
+ * malformed entry.
+ */
+int zt_enc_kinds_parse(char *buf, const char **kinds, size_t max);
+
+#endif

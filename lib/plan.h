@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The plan: a flat, sorted, deterministic description of the one nftables
+ * table ztseg owns (chains, sets, maps, counters, rules). The compiler
+ * builds it from a validated policy; render (nft text) and emit (libnftnl
+ * batch) are its two back ends and must agree. Every rule and element
+ * points back to the policy token it came from. See doc/RULESET.md.
+ */
+#ifndef ZT_PLAN_H
+#define ZT_PLAN_H
+
+#include "policy.h"
+
+#define ZT_TABLE_NAME "ztseg"
+#define ZT_OBJ_NAME_MAX 32	/* NFT_*_MAXNAMELEN incl. NUL; our names are generated */
+
+/* What a rule loads from the packet or its connection. */
+enum zt_key {
+	ZT_KEY_IIF,		/* meta iif (ifindex) */
+	ZT_KEY_OIF,		/* meta oif (ifindex; 0 in input) */
+	ZT_KEY_IIFNAME,
+	ZT_KEY_OIFNAME,
+	ZT_KEY_IP_SADDR,
+	ZT_KEY_IP_DADDR,
+	ZT_KEY_IP6_SADDR,
+	ZT_KEY_IP6_DADDR,
+	ZT_KEY_L4PROTO,		/* meta l4proto */
+	ZT_KEY_TH_DPORT,	/* th dport */
+	ZT_KEY_ICMP_TYPE,
+	ZT_KEY_ICMPV6_TYPE,
+	ZT_KEY_CT_MARK,
+	ZT_KEY_CT_STATE,
+	ZT_KEY_CT_DIRECTION,
+	ZT_KEY_FIB_SADDR_OIFNAME,	/* fib saddr oifname */
+	ZT_KEY_FIB_SADDR_IIF_OIF,	/* fib saddr . iif oif (strict rpf) */
+	ZT_KEY_FIB_SADDR_OIF,		/* fib saddr oif (loose rpf) */
+	ZT_KEY_META_IPSEC,		/* meta ipsec: the packet was decapsulated */
+	ZT_KEY_RT_IPSEC,		/* rt ipsec: the route sends it through IPsec */
+	ZT_KEY_FIB_DADDR_TYPE,		/* fib daddr type (value: ZT_TYPE_FIB_ADDRTYPE) */
+};
+
+/* Set/map key and data types. */
+enum zt_type {
+	ZT_TYPE_NONE,
+	ZT_TYPE_IFNAME,
+	ZT_TYPE_FIB_IFNAME,	/* typeof fib saddr oifname */
+	ZT_TYPE_IPV4,
+	ZT_TYPE_IPV6,
+	ZT_TYPE_MARK,
+	ZT_TYPE_INET_PROTO,
+	ZT_TYPE_INET_SERVICE,
+	ZT_TYPE_ICMP_TYPE,
+	ZT_TYPE_ICMPV6_TYPE,
+	ZT_TYPE_VERDICT,	/* data only */
+	ZT_TYPE_COUNTER,	/* data only: objref map */
+	ZT_TYPE_IFINDEX,	/* u32 with ZT_KEY_IIF/OIF: 1 is lo in every netns, 0 none (input hook) */
+	ZT_TYPE_FIB_ADDRTYPE,	/* u32 RTN_* with ZT_KEY_FIB_DADDR_TYPE: 2 (RTN_LOCAL) is "local" */
+};
+
+enum zt_verdict_code {
+	ZT_V_NONE,		/* no verdict: continue */
+	ZT_V_ACCEPT,
+	ZT_V_DROP,
+	ZT_V_RETURN,
+	ZT_V_JUMP,
+	ZT_V_GOTO,
+	ZT_V_CONTINUE,		/* explicit "continue" in a verdict map */
+};
+
+struct zt_verdict {
+	enum zt_verdict_code code;
+	char chain[ZT_OBJ_NAME_MAX];	/* JUMP, GOTO */
+};
+
+/* A constant: an address, prefix, interface pattern, number or verdict. */
+struct zt_value {
+	enum zt_type type;
+	union {
+		struct zt_cidr cidr;	/* IPV4, IPV6: prefix (plen 32/128 for a host) */
+		struct zt_ifpat ifpat;	/* IFNAME, FIB_IFNAME: exact or wildcard */
+		uint32_t u32;		/* MARK, INET_PROTO, INET_SERVICE, ICMP(V6)_TYPE */
+		struct zt_verdict verdict;
+		char counter[ZT_OBJ_NAME_MAX];
+	};
+	uint32_t u32_hi;	/* INET_SERVICE range end (== u32 for a single port) */
+};
+
+#define ZT_MAX_CONCAT 4
+
+struct zt_elem {
+	struct zt_value key[ZT_MAX_CONCAT];	/* one per key field */
+	struct zt_value data;			/* maps */
+	struct zt_pos pos;			/* policy source, or file == NULL */
+};
+
+struct zt_set {
+	char name[ZT_OBJ_NAME_MAX];
+	enum zt_type key[ZT_MAX_CONCAT];
+	size_t n_key;
+	enum zt_type data;	/* ZT_TYPE_NONE for a plain set */
+	bool interval;
+	bool dynamic;		/* contents owned by apply/daemon (e.g. enc_if): emitted empty */
+	struct zt_elem *elems;	/* sorted by key */
+	size_t n_elems, cap_elems;
+	char comment[128];
+};
+
+/* Anonymous set used inline in a rule: `iifname { "vweb*", "vweb0" }`. */
+struct zt_anon {
+	enum zt_type type;
+	bool interval;
+	struct zt_value *v;
+	size_t n;
+};
+
+enum zt_match_op {
+	ZT_M_EQ,		/* key == value */
+	ZT_M_NE,		/* key != value */
+	ZT_M_IN_SET,		/* keys in @set (named) */
+	ZT_M_NOT_IN_SET,
+	ZT_M_IN_ANON,		/* key in { … } */
+	ZT_M_CT_STATE,		/* ct state in mask (bits NF_CT_STATE_*) */
+	ZT_M_CT_DIR_REPLY,	/* ct direction reply */
+	ZT_M_MISSING,		/* fib … missing / meta ipsec missing / rt ipsec missing */
+	ZT_M_EXISTS,
+};
+
+struct zt_match {
+	enum zt_match_op op;
+	enum zt_key key[ZT_MAX_CONCAT];
+	size_t n_key;
+	struct zt_value value;		/* EQ, NE */
+	char set[ZT_OBJ_NAME_MAX];	/* IN_SET, NOT_IN_SET */
+	struct zt_anon anon;		/* IN_ANON */
+	uint32_t ct_state;		/* CT_STATE */
+};
+
+enum zt_stmt_kind {
+	ZT_S_COUNTER_NAMED,	/* counter name "x" */
+	ZT_S_COUNTER_MAP,	/* counter name KEYS map @set */
+	ZT_S_CT_MARK_SET,	/* ct mark set VALUE */
+	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
+	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
+	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
+	ZT_S_VMAP,		/* KEYS vmap @set */
+	ZT_S_REJECT_TCP_RST,	/* reject with tcp reset (rule also needs l4proto tcp) */
+	ZT_S_REJECT_ICMPX,	/* reject with icmpx admin-prohibited */
+	ZT_S_VERDICT,
+};
+
+struct zt_stmt {
+	enum zt_stmt_kind kind;
+	enum zt_key key[ZT_MAX_CONCAT];	/* COUNTER_MAP, CT_MARK_SET_MAP, VMAP */
+	size_t n_key;
+	char set[ZT_OBJ_NAME_MAX];
+	char counter[ZT_OBJ_NAME_MAX];	/* COUNTER_NAMED */
+	uint32_t u32;			/* CT_MARK_SET, CT_MARK_OR */
+	struct zt_verdict verdict;	/* VERDICT */
+	unsigned log_group, log_rate, log_burst;
+	char log_prefix[128];
+};
+
+#define ZT_RULE_MAX_MATCH 4
+#define ZT_RULE_MAX_STMT 4
+
+struct zt_rule {
+	struct zt_match match[ZT_RULE_MAX_MATCH];
+	size_t n_match;
+	struct zt_stmt stmt[ZT_RULE_MAX_STMT];
+	size_t n_stmt;
+	char comment[128];	/* policy source, e.g. "flow public-web ztseg.yaml:31" */
+	struct zt_pos pos;	/* that source's token, for kernel errors; file NULL if none */
+};
+
+enum zt_hook { ZT_HOOK_NONE, ZT_HOOK_PREROUTING, ZT_HOOK_INPUT, ZT_HOOK_FORWARD, ZT_HOOK_OUTPUT };
+
+struct zt_chain {
+	char name[ZT_OBJ_NAME_MAX];
+	enum zt_hook hook;	/* NONE: a regular chain */
+	int prio;		/* -300 raw, 0 filter */
+	struct zt_rule *rules;
+	size_t n_rules, cap_rules;
+};
+
+struct zt_counter {
+	char name[ZT_OBJ_NAME_MAX];
+	char comment[128];
+};
+
+struct zt_plan {
+	/*
+	 * Each array is sorted by name (strcmp), base chains included: a base
+	 * chain is just a chain with a hook. Back ends create every chain
+	 * before any rule (rules jump forward); render prints the hooked
+	 * chains first for the reader, emit may keep array order.
+	 */
+	struct zt_counter *counters;
+	size_t n_counters, cap_counters;
+	struct zt_set *sets;
+	size_t n_sets, cap_sets;
+	struct zt_chain *chains;
+	size_t n_chains, cap_chains;
+	uint32_t table_flags;	/* informational: apply decides owner/persist */
+	unsigned log_group;
+	/* Copies of the policy's file names: every pos.file in the plan points here. */
+	char **files;
+	size_t n_files;
+};
+
+struct zt_compile_opts {
+	unsigned log_group;	/* NFLOG group; default 27 */
+	unsigned log_rate;	/* packets/second per log rule; default 10 */
+	unsigned log_burst;	/* default 20 */
+};
+
+#define ZT_COMPILE_OPTS_DEFAULT ((struct zt_compile_opts){ .log_group = 27, .log_rate = 10, .log_burst = 20 })
+
+/* Pure: the same policy and options always give the same plan. */
+int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
+	       struct zt_plan **ret, struct zt_diags *d);
+struct zt_plan *zt_plan_free(struct zt_plan *plan);
+
+/* Lookups by name (binary search); NULL if absent. */
+const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name);
+const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char *name);
+
+#endif
