@@ -67,6 +67,7 @@ static const char *const key_names[] = {
 	[ZT_KEY_FIB_SADDR_OIFNAME] = "fib saddr oifname",
 	[ZT_KEY_FIB_SADDR_IIF_OIF] = "fib saddr . iif oif",
 	[ZT_KEY_FIB_SADDR_OIF] = "fib saddr oif",
+	[ZT_KEY_FIB_DADDR_TYPE] = "fib daddr type",
 	[ZT_KEY_META_IPSEC] = "meta ipsec",
 	[ZT_KEY_RT_IPSEC] = "rt ipsec",
 };
@@ -301,6 +302,18 @@ static int value_fmt(struct tok *t, enum zt_type type, const struct zt_value *v)
 		else
 			tok_add(t, "%u", v->u32);
 		return 0;
+	case ZT_TYPE_FIB_ADDRTYPE: {
+		/* nft's fib_addr_type names, indexed by RTN_*. */
+		static const char *const addrtype[] = {
+			"unspec", "unicast", "local", "broadcast", "anycast",
+			"multicast", "blackhole", "unreachable", "prohibit",
+		};
+
+		if (v->u32 >= ELEMENTSOF(addrtype))
+			return -EINVAL;
+		tok_add(t, "%s", addrtype[v->u32]);
+		return 0;
+	}
 	case ZT_TYPE_ICMP_TYPE:
 		return icmp_fmt(t, ZT_PROTO_ICMP, v->u32);
 	case ZT_TYPE_ICMPV6_TYPE:
