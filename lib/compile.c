@@ -1,0 +1,2689 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The compiler: a validated policy in, the plan of the one nftables table
+ * out, as doc/RULESET.md designs it. Pure: no I/O, no globals, no clock.
+ */
+#include <assert.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include "plan.h"
+
+/* Zone ids stay below 0x8000 so that src << 16 | dst never sets the flow-id bit. */
+#define ZONES_MAX 32767
+/* Set elements the flows may expand to: ~300 bytes each here, more in the kernel. */
+#define FLOW_KEYS_MAX 2000000
+/* A port range this short goes to the hash map as single ports. */
+#define NARROW_PORTS 64
+#define PROTOS_MAX 5
+
+#define ID_WORLD 1
+#define ID_HOST 2
+#define PRIO_RAW (-300)
+#define PRIO_FILTER 0
+
+typedef unsigned __int128 u128;
+
+/* ---- Context ---- */
+
+struct zinfo {
+	enum zt_zone_kind kind;		/* SEGMENT: the segment's rest */
+	int seg, sub, bnd;
+	bool bound;			/* a boundary that names interfaces */
+	bool leaves;			/* boundary or world: its leg leaves the machine */
+	bool dflt;			/* a bound boundary holding a /0: not every source is its */
+};
+
+enum cflow_kind { CF_HUB, CF_SAME, CF_RULE, CF_OOS };
+
+/* The encrypted-leg variants of a flow chain: bit 0 source leaves, bit 1 destination. */
+#define VARIANTS 4
+static const char *const variant_suffix[VARIANTS] = { "", "_s", "_d", "_sd" };
+
+/* Everything that has a flow id, in candidate order. */
+struct cflow {
+	enum cflow_kind kind;
+	const struct zt_flow *f;	/* HUB, RULE */
+	int seg;			/* SAME, RULE */
+	uint32_t id;
+	bool encrypted;
+	uint8_t used;			/* bit v: an element targets variant v */
+	struct zt_pos pos;
+	char desc[96];			/* "flow public-web ztseg.yaml:31" */
+	char logname[64];		/* what log prefixes call it */
+};
+
+/* Interned sequences of u32: chains k_<n>, dzb_<n> and ownb_<n>, numbered as first met. */
+struct seqtab {
+	uint32_t *pool;
+	size_t n_pool, cap_pool;
+	struct seq {
+		size_t off, len;
+	} *v;
+	size_t n, cap;
+	uint32_t *hash;			/* index + 1; 0 empty */
+	size_t n_hash;
+};
+
+enum set_id {
+	S_MEMBER_IF, S_ZONE_IF, S_ROUTE_OWNER, S_OWN4, S_OWN6, S_SRC_IF, S_SRC_BIF,
+	S_SRC4, S_SRC6, S_SUB_SRC4, S_SUB_SRC6, S_DST4, S_DST6, S_DSTB4, S_DSTB6,
+	S_DST_IF, S_SUB_IF, S_SUB_DST4, S_SUB_DST6, S_ENC_IF, S_FP, S_FR, S_FI4, S_FI6,
+	S_FPROTO, S_FANY, S_OOS, S_FCNT,
+	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT, N_SETS
+};
+
+/*
+ * The host's own connections (output hook) look up maps of their own: the
+ * kernel validates every chain a map's verdicts reach against every hook
+ * that reaches the map, and refuses `meta ipsec` (an encrypted source leg,
+ * f_<id>_s) under output. Host-sourced keys never need that check.
+ */
+#define S_OUT_DELTA (S_FP_OUT - S_FP)
+
+struct set_def {
+	const char *name;
+	enum zt_type key[3];
+	size_t n_key;
+	enum zt_type data;
+	bool interval, dynamic;
+	const char *comment;
+};
+
+static const struct set_def set_defs[N_SETS] = {
+	[S_MEMBER_IF] = { "member_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, true, false,
+			  "segment interfaces" },
+	[S_ZONE_IF] = { "zone_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, true, false,
+			"segment and bound boundary interfaces" },
+	[S_ROUTE_OWNER] = { "route_owner", { ZT_TYPE_FIB_IFNAME }, 1, ZT_TYPE_VERDICT, true, false,
+			    "routed through a member interface: the segment binds the source" },
+	[S_OWN4] = { "own4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false,
+		     "static addresses bound to interfaces" },
+	[S_OWN6] = { "own6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
+		     "static addresses bound to interfaces" },
+	[S_SRC_IF] = { "src_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, true, false,
+		       "source zone by member interface" },
+	[S_SRC_BIF] = { "src_bif", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, true, false,
+			"link-local source zone by boundary interface" },
+	[S_SRC4] = { "src4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false,
+		     "source zone by static address" },
+	[S_SRC6] = { "src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
+		     "source zone by static address" },
+	[S_SUB_SRC4] = { "sub_src4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false,
+			 "source subnet" },
+	[S_SUB_SRC6] = { "sub_src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
+			 "source subnet" },
+	[S_DST4] = { "dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false,
+		     "destination zone by static address" },
+	[S_DST6] = { "dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false,
+		     "destination zone by static address" },
+	[S_DSTB4] = { "dstb4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false,
+		      "destination owned by a bound boundary" },
+	[S_DSTB6] = { "dstb6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
+		      "destination owned by a bound boundary" },
+	[S_DST_IF] = { "dst_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_MARK, true, false,
+		       "destination zone by member interface" },
+	[S_SUB_IF] = { "sub_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, true, false,
+		       "interfaces of segments with subnets" },
+	[S_SUB_DST4] = { "sub_dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false,
+			 "destination subnet" },
+	[S_SUB_DST6] = { "sub_dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false,
+			 "destination subnet" },
+	[S_ENC_IF] = { "enc_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, false, true,
+		       "encrypting interfaces named in hub.encrypted-interfaces" },
+	[S_FP] = { "fp", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+		   ZT_TYPE_VERDICT, false, false, "flows by zone pair, protocol and port" },
+	[S_FR] = { "fr", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+		   ZT_TYPE_VERDICT, true, false, "flows with wide port ranges" },
+	[S_FI4] = { "fi4", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_VERDICT, false, false,
+		    "flows by zone pair and icmp type" },
+	[S_FI6] = { "fi6", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_VERDICT, false, false,
+		    "flows by zone pair and icmpv6 type" },
+	[S_FPROTO] = { "fproto", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_VERDICT, false,
+		       false, "flows by zone pair and protocol" },
+	[S_FANY] = { "fany", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		     "flows on any protocol, by zone pair" },
+	[S_OOS] = { "oos", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		    "zone pairs out of scope" },
+	[S_FCNT] = { "fcnt", { ZT_TYPE_MARK }, 1, ZT_TYPE_COUNTER, false, false,
+		     "flow id to its counter" },
+	[S_FP_OUT] = { "fp_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+		       ZT_TYPE_VERDICT, false, false, "host flows by zone pair, protocol and port" },
+	[S_FR_OUT] = { "fr_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+		       ZT_TYPE_VERDICT, true, false, "host flows with wide port ranges" },
+	[S_FI4_OUT] = { "fi4_out", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_VERDICT, false,
+			false, "host flows by zone pair and icmp type" },
+	[S_FI6_OUT] = { "fi6_out", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_VERDICT, false,
+			false, "host flows by zone pair and icmpv6 type" },
+	[S_FPROTO_OUT] = { "fproto_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_VERDICT,
+			   false, false, "host flows by zone pair and protocol" },
+	[S_FANY_OUT] = { "fany_out", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+			 "host flows on any protocol, by zone pair" },
+};
+
+struct fmap {
+	const char *in, *out;
+};
+
+struct cc {
+	const struct zt_policy *p;
+	struct zt_compile_opts o;
+	struct zt_diags *d;
+	struct zt_plan *plan;
+	int set[N_SETS];		/* index into plan->sets, or -1 */
+	struct zinfo *zones;		/* by id; [0] unused */
+	size_t n_zones;			/* the highest id */
+	uint32_t *rest;			/* by segment: its rest's id, subnets follow */
+	struct cflow *flows;
+	size_t n_flows;
+	size_t oos;			/* index into flows, or SIZE_MAX */
+	struct seqtab kseq, dzb, ownb;
+	size_t n_keys;
+	bool all_segs_have_ifs;
+	struct zt_pos hub;		/* hub: in the hub file, or the hub file itself */
+	char hubpos[64];		/* "ztseg.yaml:24" */
+	struct fmap *fmap;		/* policy file name -> plan copy, by pointer */
+	size_t n_fmap;
+	const char *last_in, *last_out;
+	bool oom;			/* sticky: a position could not be copied */
+};
+
+/* ---- Names ---- */
+
+static void name_zone_chain(char buf[ZT_OBJ_NAME_MAX], const char *prefix, uint32_t zone)
+{
+	snprintf(buf, ZT_OBJ_NAME_MAX, "%s_%04x", prefix, zone);
+}
+
+static void name_flow_chain(char buf[ZT_OBJ_NAME_MAX], uint32_t id, unsigned v)
+{
+	snprintf(buf, ZT_OBJ_NAME_MAX, "f_%08x%s", id, variant_suffix[v]);
+}
+
+static void name_counter(char buf[ZT_OBJ_NAME_MAX], uint32_t id)
+{
+	snprintf(buf, ZT_OBJ_NAME_MAX, "c_%08x", id);
+}
+
+static void name_num(char buf[ZT_OBJ_NAME_MAX], const char *prefix, size_t n)
+{
+	snprintf(buf, ZT_OBJ_NAME_MAX, "%s_%zu", prefix, n);
+}
+
+static const char *zone_name(const struct cc *c, uint32_t id, char *buf, size_t len)
+{
+	const struct zinfo *z = &c->zones[id];
+	struct zt_zone zz = { .kind = z->kind, .seg = z->seg, .sub = z->sub, .bnd = z->bnd };
+
+	return zt_zone_fmt(c->p, &zz, buf, len);
+}
+
+/* ---- Positions: the plan keeps its own copy of the file names ---- */
+
+static int fmap_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct fmap *)a)->in;
+	uintptr_t y = (uintptr_t)((const struct fmap *)b)->in;
+
+	return x < y ? -1 : x > y;
+}
+
+static int files_copy(struct cc *c)
+{
+	const struct zt_policy *p = c->p;
+	struct zt_plan *pl = c->plan;
+
+	if (!p->n_files)
+		return 0;
+	if (!(pl->files = calloc(p->n_files, sizeof(*pl->files))) ||
+	    !(c->fmap = calloc(p->n_files, sizeof(*c->fmap))))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_files; i++) {
+		if (!(pl->files[i] = strdup(p->files[i])))
+			return -ENOMEM;
+		pl->n_files++;
+		c->fmap[i] = (struct fmap){ .in = p->files[i], .out = pl->files[i] };
+	}
+	c->n_fmap = p->n_files;
+	qsort(c->fmap, c->n_fmap, sizeof(*c->fmap), fmap_cmp);
+	return 0;
+}
+
+/* A name not from the policy's file table (a hand-built policy): copy it once. */
+static const char *file_adopt(struct cc *c, const char *f)
+{
+	struct zt_plan *pl = c->plan;
+	char **nv;
+
+	for (size_t i = 0; i < pl->n_files; i++)
+		if (streq(pl->files[i], f))
+			return pl->files[i];
+	if (!(nv = realloc(pl->files, (pl->n_files + 1) * sizeof(*nv)))) {
+		c->oom = true;
+		return NULL;
+	}
+	pl->files = nv;
+	if (!(nv[pl->n_files] = strdup(f))) {
+		c->oom = true;
+		return NULL;
+	}
+	return nv[pl->n_files++];
+}
+
+static struct zt_pos pos_of(struct cc *c, const struct zt_pos *pos)
+{
+	struct zt_pos r = *pos;
+	struct fmap key = { .in = pos->file }, *m;
+
+	if (!pos->file)
+		return r;
+	if (pos->file != c->last_in) {
+		m = c->n_fmap ? bsearch(&key, c->fmap, c->n_fmap, sizeof(*c->fmap), fmap_cmp) : NULL;
+		c->last_in = pos->file;
+		c->last_out = m ? m->out : file_adopt(c, pos->file);
+	}
+	r.file = c->last_out;
+	return r;
+}
+
+static const char *pos_str(const struct zt_pos *pos, char *buf, size_t len)
+{
+	if (pos->line)
+		snprintf(buf, len, "%s:%u", pos->file ? pos->file : "?", pos->line);
+	else
+		snprintf(buf, len, "%s", pos->file ? pos->file : "?");
+	return buf;
+}
+
+/* ---- Plan building ---- */
+
+static int chain_new(struct cc *c, const char *name, enum zt_hook hook, int prio)
+{
+	struct zt_plan *pl = c->plan;
+	struct zt_chain *ch;
+
+	if (ZT_GROW(pl->chains, pl->cap_chains, pl->n_chains) < 0)
+		return -ENOMEM;
+	ch = &pl->chains[pl->n_chains];
+	snprintf(ch->name, sizeof(ch->name), "%s", name);
+	ch->hook = hook;
+	ch->prio = prio;
+	return (int)pl->n_chains++;
+}
+
+/* Valid until the next rule_new() on the same chain. */
+static struct zt_rule *rule_new(struct cc *c, int ci, const char *comment)
+{
+	struct zt_chain *ch = &c->plan->chains[ci];
+	struct zt_rule *r;
+
+	/*
+	 * Most chains hold one to three rules of ~2 KiB each and there may be
+	 * 100,000 chains: grow from one, not from ZT_GROW's four.
+	 */
+	if (ch->n_rules == ch->cap_rules) {
+		size_t cap = ch->cap_rules ? 2 * ch->cap_rules : 1;
+
+		if (!(r = reallocarray(ch->rules, cap, sizeof(*r))))
+			return NULL;
+		ch->rules = r;
+		ch->cap_rules = cap;
+	}
+	r = &ch->rules[ch->n_rules++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->comment, sizeof(r->comment), "%s", comment);
+	return r;
+}
+
+static struct zt_match *m_next(struct zt_rule *r, enum zt_match_op op, enum zt_key key)
+{
+	struct zt_match *m;
+
+	assert(r->n_match < ZT_RULE_MAX_MATCH);
+	m = &r->match[r->n_match++];
+	m->op = op;
+	m->key[0] = key;
+	m->n_key = 1;
+	return m;
+}
+
+static void m_set(struct zt_rule *r, bool negate, enum zt_key key, const char *set)
+{
+	struct zt_match *m = m_next(r, negate ? ZT_M_NOT_IN_SET : ZT_M_IN_SET, key);
+
+	snprintf(m->set, sizeof(m->set), "%s", set);
+}
+
+static void m_eq(struct zt_rule *r, enum zt_key key, enum zt_type type, uint32_t v)
+{
+	struct zt_match *m = m_next(r, ZT_M_EQ, key);
+
+	m->value = (struct zt_value){ .type = type, .u32 = v, .u32_hi = v };
+}
+
+static void m_ne(struct zt_rule *r, enum zt_key key, enum zt_type type, uint32_t v)
+{
+	struct zt_match *m = m_next(r, ZT_M_NE, key);
+
+	m->value = (struct zt_value){ .type = type, .u32 = v, .u32_hi = v };
+}
+
+static void m_flag(struct zt_rule *r, enum zt_match_op op, enum zt_key key)
+{
+	m_next(r, op, key);
+}
+
+static void m_ct_state(struct zt_rule *r, uint32_t mask)
+{
+	m_next(r, ZT_M_CT_STATE, ZT_KEY_CT_STATE)->ct_state = mask;
+}
+
+/* `key { v… }`: the values are copied. */
+static int m_anon(struct zt_rule *r, enum zt_key key, enum zt_type type, bool interval,
+		  const struct zt_value *v, size_t n)
+{
+	struct zt_match *m = m_next(r, ZT_M_IN_ANON, key);
+
+	m->anon = (struct zt_anon){ .type = type, .interval = interval };
+	if (!(m->anon.v = calloc(n ? n : 1, sizeof(*v))))
+		return -ENOMEM;
+	if (n)
+		memcpy(m->anon.v, v, n * sizeof(*v));
+	m->anon.n = n;
+	return 0;
+}
+
+static struct zt_stmt *s_next(struct zt_rule *r, enum zt_stmt_kind kind)
+{
+	struct zt_stmt *s;
+
+	assert(r->n_stmt < ZT_RULE_MAX_STMT);
+	s = &r->stmt[r->n_stmt++];
+	s->kind = kind;
+	return s;
+}
+
+static void s_verdict(struct zt_rule *r, enum zt_verdict_code code, const char *chain)
+{
+	struct zt_stmt *s = s_next(r, ZT_S_VERDICT);
+
+	s->verdict.code = code;
+	if (chain)
+		snprintf(s->verdict.chain, sizeof(s->verdict.chain), "%s", chain);
+}
+
+static void s_keys(struct zt_stmt *s, const enum zt_key *keys, size_t n, const char *set)
+{
+	assert(n <= ZT_MAX_CONCAT);
+	memcpy(s->key, keys, n * sizeof(*keys));
+	s->n_key = n;
+	snprintf(s->set, sizeof(s->set), "%s", set);
+}
+
+static void s_vmap(struct zt_rule *r, const enum zt_key *keys, size_t n, const char *set)
+{
+	s_keys(s_next(r, ZT_S_VMAP), keys, n, set);
+}
+
+static void s_vmap1(struct zt_rule *r, enum zt_key key, const char *set)
+{
+	s_vmap(r, &key, 1, set);
+}
+
+static void s_mark_map(struct zt_rule *r, enum zt_key key, const char *set)
+{
+	s_keys(s_next(r, ZT_S_CT_MARK_SET_MAP), &key, 1, set);
+}
+
+static void s_counter_map(struct zt_rule *r, enum zt_key key, const char *set)
+{
+	s_keys(s_next(r, ZT_S_COUNTER_MAP), &key, 1, set);
+}
+
+static void s_counter(struct zt_rule *r, const char *name)
+{
+	struct zt_stmt *s = s_next(r, ZT_S_COUNTER_NAMED);
+
+	snprintf(s->counter, sizeof(s->counter), "%s", name);
+}
+
+static void s_mark(struct zt_rule *r, enum zt_stmt_kind kind, uint32_t v)
+{
+	s_next(r, kind)->u32 = v;
+}
+
+static void s_log(const struct cc *c, struct zt_rule *r, const char *prefix)
+{
+	struct zt_stmt *s = s_next(r, ZT_S_LOG);
+
+	s->log_group = c->o.log_group;
+	s->log_rate = c->o.log_rate;
+	s->log_burst = c->o.log_burst;
+	snprintf(s->log_prefix, sizeof(s->log_prefix), "%s", prefix);
+}
+
+static int set_new(struct cc *c, enum set_id id)
+{
+	const struct set_def *def = &set_defs[id];
+	struct zt_plan *pl = c->plan;
+	struct zt_set *s;
+
+	if (ZT_GROW(pl->sets, pl->cap_sets, pl->n_sets) < 0)
+		return -ENOMEM;
+	s = &pl->sets[pl->n_sets];
+	snprintf(s->name, sizeof(s->name), "%s", def->name);
+	memcpy(s->key, def->key, def->n_key * sizeof(def->key[0]));
+	s->n_key = def->n_key;
+	s->data = def->data;
+	s->interval = def->interval;
+	s->dynamic = def->dynamic;
+	snprintf(s->comment, sizeof(s->comment), "%s", def->comment);
+	c->set[id] = (int)pl->n_sets++;
+	return 0;
+}
+
+/* Zeroed; valid until the next elem_new() on the same set. */
+static struct zt_elem *elem_new(struct cc *c, enum set_id id)
+{
+	struct zt_set *s = &c->plan->sets[c->set[id]];
+
+	if (ZT_GROW(s->elems, s->cap_elems, s->n_elems) < 0)
+		return NULL;
+	return memset(&s->elems[s->n_elems++], 0, sizeof(struct zt_elem));
+}
+
+static int counter_new(struct cc *c, const char *name, const char *comment)
+{
+	struct zt_plan *pl = c->plan;
+	struct zt_counter *k;
+
+	if (ZT_GROW(pl->counters, pl->cap_counters, pl->n_counters) < 0)
+		return -ENOMEM;
+	k = &pl->counters[pl->n_counters++];
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	snprintf(k->comment, sizeof(k->comment), "%s", comment);
+	return 0;
+}
+
+static struct zt_value v_u32(enum zt_type type, uint32_t v)
+{
+	return (struct zt_value){ .type = type, .u32 = v, .u32_hi = v };
+}
+
+static struct zt_value v_verdict(enum zt_verdict_code code, const char *chain)
+{
+	struct zt_value v = { .type = ZT_TYPE_VERDICT, .verdict.code = code };
+
+	snprintf(v.verdict.chain, sizeof(v.verdict.chain), "%s", chain);
+	return v;
+}
+
+static struct zt_value v_zone_goto(const char *prefix, uint32_t zone)
+{
+	char name[ZT_OBJ_NAME_MAX];
+
+	name_zone_chain(name, prefix, zone);
+	return v_verdict(ZT_V_GOTO, name);
+}
+
+/* An interface pattern as a value; positions travel in the element, not here. */
+static struct zt_value v_ifpat(enum zt_type type, const struct zt_ifpat *p)
+{
+	struct zt_value v = { .type = type, .ifpat = *p };
+
+	v.ifpat.pos = (struct zt_pos){};
+	return v;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t u32_uniq(uint32_t *v, size_t n)
+{
+	size_t k = 0;
+
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), u32_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!k || v[k - 1] != v[i])
+			v[k++] = v[i];
+	return k;
+}
+
+/* ---- Sequence interning ---- */
+
+static uint32_t seq_hash(const uint32_t *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 4; b++) {
+			h ^= (s[i] >> (8 * b)) & 0xff;
+			h *= 16777619u;
+		}
+	return h;
+}
+
+static bool seq_eq(const struct seqtab *t, size_t i, const uint32_t *s, size_t n)
+{
+	return t->v[i].len == n && !memcmp(t->pool + t->v[i].off, s, n * sizeof(*s));
+}
+
+static int seq_rehash(struct seqtab *t)
+{
+	size_t n = t->n_hash ? t->n_hash * 2 : 64;
+	uint32_t *h = calloc(n, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = seq_hash(t->pool + t->v[i].off, t->v[i].len) & (n - 1);
+
+		while (h[j])
+			j = (j + 1) & (n - 1);
+		h[j] = (uint32_t)(i + 1);
+	}
+	free(t->hash);
+	t->hash = h;
+	t->n_hash = n;
+	return 0;
+}
+
+/* The index of s in t, added if new: numbering follows first appearance. */
+static int seq_intern(struct seqtab *t, const uint32_t *s, size_t n, size_t *ret)
+{
+	size_t j;
+
+	if ((t->n + 1) * 2 > t->n_hash && seq_rehash(t) < 0)
+		return -ENOMEM;
+	for (j = seq_hash(s, n) & (t->n_hash - 1); t->hash[j]; j = (j + 1) & (t->n_hash - 1))
+		if (seq_eq(t, t->hash[j] - 1, s, n)) {
+			*ret = t->hash[j] - 1;
+			return 0;
+		}
+	if (ZT_GROW(t->v, t->cap, t->n) < 0 ||
+	    (n && ZT_GROW(t->pool, t->cap_pool, t->n_pool + n - 1) < 0))
+		return -ENOMEM;
+	memcpy(t->pool + t->n_pool, s, n * sizeof(*s));
+	t->v[t->n] = (struct seq){ .off = t->n_pool, .len = n };
+	t->n_pool += n;
+	t->hash[j] = (uint32_t)(t->n + 1);
+	*ret = t->n++;
+	return 0;
+}
+
+static void seq_free(struct seqtab *t)
+{
+	free(t->pool);
+	free(t->v);
+	free(t->hash);
+}
+
+/* ---- Zones ---- */
+
+static uint32_t zone_id(const struct cc *c, const struct zt_zone *z)
+{
+	switch (z->kind) {
+	case ZT_ZONE_WORLD:
+		return ID_WORLD;
+	case ZT_ZONE_HOST:
+		return ID_HOST;
+	case ZT_ZONE_BOUNDARY:
+		return 3 + (uint32_t)z->bnd;
+	case ZT_ZONE_SEGMENT:
+		return c->rest[z->seg];
+	case ZT_ZONE_SUBNET:
+		return c->rest[z->seg] + 1 + (uint32_t)z->sub;
+	default:
+		return 0;
+	}
+}
+
+static int zones_build(struct cc *c)
+{
+	const struct zt_policy *p = c->p;
+	size_t n = 2 + p->hub.n_boundaries, id;
+
+	for (size_t i = 0; i < p->n_segs && n <= ZONES_MAX; i++)
+		n += 1 + p->segs[i].n_subnets;
+	if (n > ZONES_MAX)
+		return zt_diag_error(c->d, c->hub.file, c->hub.line, c->hub.col,
+				     "the policy has more than %d zones (world, host, boundaries, "
+				     "segments and their subnets); split it or merge subnets",
+				     ZONES_MAX);
+	if (!(c->zones = calloc(n + 1, sizeof(*c->zones))) ||
+	    !(c->rest = calloc(p->n_segs ? p->n_segs : 1, sizeof(*c->rest))))
+		return -ENOMEM;
+	c->n_zones = n;
+	c->zones[ID_WORLD] = (struct zinfo){ .kind = ZT_ZONE_WORLD, .seg = -1, .sub = -1, .bnd = -1,
+					     .leaves = true };
+	c->zones[ID_HOST] = (struct zinfo){ .kind = ZT_ZONE_HOST, .seg = -1, .sub = -1, .bnd = -1 };
+	id = 3;
+	for (size_t b = 0; b < p->hub.n_boundaries; b++) {
+		const struct zt_boundary *bd = &p->hub.boundaries[b];
+		bool dflt = false;
+
+		for (size_t j = 0; j < bd->n_addrs; j++)
+			dflt |= bd->addrs[j].plen == 0;
+		c->zones[id++] = (struct zinfo){ .kind = ZT_ZONE_BOUNDARY, .seg = -1, .sub = -1,
+						 .bnd = (int)b, .bound = bd->n_ifs > 0, .leaves = true,
+						 .dflt = bd->n_ifs > 0 && dflt };
+	}
+	c->all_segs_have_ifs = true;
+	for (size_t s = 0; s < p->n_segs; s++) {
+		c->rest[s] = (uint32_t)id;
+		c->zones[id++] = (struct zinfo){ .kind = ZT_ZONE_SEGMENT, .seg = (int)s, .sub = -1,
+						 .bnd = -1 };
+		for (size_t k = 0; k < p->segs[s].n_subnets; k++)
+			c->zones[id++] = (struct zinfo){ .kind = ZT_ZONE_SUBNET, .seg = (int)s,
+							 .sub = (int)k, .bnd = -1 };
+		if (!p->segs[s].n_ifs)
+			c->all_segs_have_ifs = false;
+	}
+	return 0;
+}
+
+static const struct zt_pos *zone_pos(const struct cc *c, uint32_t id)
+{
+	const struct zinfo *z = &c->zones[id];
+
+	switch (z->kind) {
+	case ZT_ZONE_BOUNDARY:
+		return &c->p->hub.boundaries[z->bnd].pos;
+	case ZT_ZONE_SEGMENT:
+		return &c->p->segs[z->seg].pos;
+	case ZT_ZONE_SUBNET:
+		return &c->p->segs[z->seg].subnets[z->sub].pos;
+	default:
+		return &c->hub;
+	}
+}
+
+/* "zone web.front segments.d/web.yaml:12" */
+static void zone_desc(struct cc *c, uint32_t id, char *buf, size_t len)
+{
+	char zn[2 * ZT_NAME_MAX + 2], ps[64];
+	const struct zinfo *z = &c->zones[id];
+
+	if (z->kind == ZT_ZONE_WORLD || z->kind == ZT_ZONE_HOST)
+		snprintf(buf, len, "zone %s", zone_name(c, id, zn, sizeof(zn)));
+	else
+		snprintf(buf, len, "zone %s %s", zone_name(c, id, zn, sizeof(zn)),
+			 pos_str(zone_pos(c, id), ps, sizeof(ps)));
+}
+
+/* ---- Flow ids ---- */
+
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Append the sorted, unique strings of v to buf, comma-separated. */
+static void canon_join(char *buf, size_t len, char **v, size_t n)
+{
+	size_t at = strlen(buf);
+
+	qsort(v, n, sizeof(*v), strp_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i && streq(v[i], v[i - 1]))
+			continue;
+		at += (size_t)snprintf(buf + (at < len ? at : len), at < len ? len - at : 0, "%s%s",
+				       i ? "," : "", v[i]);
+	}
+}
+
+static int canon_refs(const struct cc *c, const struct zt_ref *refs, size_t n, char *buf, size_t len)
+{
+	_cleanup_free_ char *names = NULL;
+	_cleanup_free_ char **v = NULL;
+	size_t w = 2 * ZT_NAME_MAX + 2;
+
+	if (!n)
+		return 0;
+	if (!(names = calloc(n, w)) || !(v = calloc(n, sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (char *)zt_zone_fmt(c->p, &refs[i].zone, names + i * w, w);
+	canon_join(buf, len, v, n);
+	return 0;
+}
+
+static int canon_ports(const struct zt_port *ports, size_t n, char *buf, size_t len)
+{
+	_cleanup_free_ char *names = NULL;
+	_cleanup_free_ char **v = NULL;
+	size_t w = 48;
+
+	if (!n)
+		return 0;
+	if (!(names = calloc(n, w)) || !(v = calloc(n, sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (char *)zt_port_fmt(&ports[i], names + i * w, w);
+	canon_join(buf, len, v, n);
+	return 0;
+}
+
+static void cat(char *buf, size_t len, const char *s)
+{
+	size_t at = strlen(buf);
+
+	if (at < len)
+		snprintf(buf + at, len - at, "%s", s);
+}
+
+/*
+ * `kind|from,…|to,…|ports,…|encrypted` with names and ports sorted, so
+ * that reordering a list keeps the id (and the counters) of a flow.
+ */
+static int canon_text(const struct cc *c, const struct cflow *f, char *buf, size_t len)
+{
+	static const char *const kinds[] = { [CF_HUB] = "hub", [CF_SAME] = "same",
+					     [CF_RULE] = "rule", [CF_OOS] = "oos" };
+	int r;
+
+	snprintf(buf, len, "%s|", kinds[f->kind]);
+	if (f->kind == CF_SAME) {
+		cat(buf, len, c->p->segs[f->seg].name);
+		cat(buf, len, "|");
+		cat(buf, len, c->p->segs[f->seg].name);
+		cat(buf, len, "|any|0");
+		return 0;
+	}
+	if (f->kind == CF_OOS) {
+		cat(buf, len, "||any|0");
+		return 0;
+	}
+	if ((r = canon_refs(c, f->f->from, f->f->n_from, buf, len)) < 0)
+		return r;
+	cat(buf, len, "|");
+	if ((r = canon_refs(c, f->f->to, f->f->n_to, buf, len)) < 0)
+		return r;
+	cat(buf, len, "|");
+	if ((r = canon_ports(f->f->ports, f->f->n_ports, buf, len)) < 0)
+		return r;
+	cat(buf, len, f->f->encrypted ? "|1" : "|0");
+	return 0;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* An open-addressing set of ids, to bump collisions in definition order. */
+static int ids_assign(struct cc *c)
+{
+	size_t n = 64, tlen = 64;
+	_cleanup_free_ uint32_t *h = NULL;
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	while (n < 2 * c->n_flows)
+		n *= 2;
+	for (size_t i = 0; i < c->n_flows; i++) {
+		const struct zt_flow *f = c->flows[i].f;
+		size_t need = 2 * ZT_NAME_MAX + 64;
+
+		if (f)
+			need += (f->n_from + f->n_to) * (2 * ZT_NAME_MAX + 3) + f->n_ports * 48;
+		if (need > tlen)
+			tlen = need;
+	}
+	if (!(h = calloc(n, sizeof(*h))) || !(text = malloc(tlen)))
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_flows; i++) {
+		uint32_t base, id;
+		size_t j;
+
+		if ((r = canon_text(c, &c->flows[i], text, tlen)) < 0)
+			return r;
+		base = fnv1a(text);
+		for (uint32_t bump = 0;; bump++) {
+			id = 0x80000000u | ((base + bump) & 0x7fffffffu);
+			for (j = id & (n - 1); h[j] && h[j] != id; j = (j + 1) & (n - 1))
+				;
+			if (!h[j])
+				break;
+		}
+		h[j] = id;
+		c->flows[i].id = id;
+	}
+	return 0;
+}
+
+static int flows_build(struct cc *c)
+{
+	const struct zt_policy *p = c->p;
+	size_t n = p->hub.n_flows + 1;
+	char ps[64];
+
+	for (size_t s = 0; s < p->n_segs; s++)
+		n += 1 + p->segs[s].n_rules;
+	if (!(c->flows = calloc(n, sizeof(*c->flows))))
+		return -ENOMEM;
+	c->oos = SIZE_MAX;
+	for (size_t i = 0; i < p->hub.n_flows; i++) {
+		const struct zt_flow *f = &p->hub.flows[i];
+		struct cflow *cf = &c->flows[c->n_flows++];
+
+		*cf = (struct cflow){ .kind = CF_HUB, .f = f, .seg = -1, .encrypted = f->encrypted,
+				      .pos = f->pos };
+		snprintf(cf->desc, sizeof(cf->desc), "flow %s %s", f->name,
+			 pos_str(&f->pos, ps, sizeof(ps)));
+		snprintf(cf->logname, sizeof(cf->logname), "%s", f->name);
+	}
+	for (size_t s = 0; s < p->n_segs; s++) {
+		const struct zt_segment *sg = &p->segs[s];
+
+		if (!sg->isolate) {
+			struct cflow *cf = &c->flows[c->n_flows++];
+
+			*cf = (struct cflow){ .kind = CF_SAME, .seg = (int)s, .pos = sg->pos };
+			snprintf(cf->desc, sizeof(cf->desc), "same-zone %s %s", sg->name,
+				 pos_str(&sg->pos, ps, sizeof(ps)));
+			snprintf(cf->logname, sizeof(cf->logname), "%s same-zone", sg->name);
+		}
+		for (size_t i = 0; i < sg->n_rules; i++) {
+			const struct zt_flow *f = &sg->rules[i];
+			struct cflow *cf = &c->flows[c->n_flows++];
+
+			*cf = (struct cflow){ .kind = CF_RULE, .f = f, .seg = (int)s,
+					      .encrypted = f->encrypted, .pos = f->pos };
+			snprintf(cf->desc, sizeof(cf->desc), "rule %s %s", f->name,
+				 pos_str(&f->pos, ps, sizeof(ps)));
+			snprintf(cf->logname, sizeof(cf->logname), "%s:%s", sg->name, f->name);
+		}
+	}
+	if (p->hub.scope == ZT_SCOPE_MEMBERS) {
+		struct cflow *cf = &c->flows[c->n_flows];
+
+		*cf = (struct cflow){ .kind = CF_OOS, .seg = -1, .pos = c->hub };
+		snprintf(cf->desc, sizeof(cf->desc), "hub.scope %s", c->hubpos);
+		snprintf(cf->logname, sizeof(cf->logname), "out-of-scope");
+		c->oos = c->n_flows++;
+	}
+	return ids_assign(c);
+}
+
+/* ---- Interface patterns ---- */
+
+struct ifent {
+	struct zt_ifpat pat;
+	uint32_t label;
+	uint32_t order;
+};
+
+static int ifent_cmp(const void *a, const void *b)
+{
+	const struct ifent *x = a, *y = b;
+	int r = strcmp(x->pat.name, y->pat.name);
+
+	if (r)
+		return r;
+	if (x->pat.wildcard != y->pat.wildcard)
+		return x->pat.wildcard ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Interval sets refuse overlapping keys: drop every pattern that another
+ * one already covers ("vweb1" under "vweb*"). Sorted by name, everything a
+ * wildcard covers follows it directly, so one open wildcard suffices.
+ */
+static size_t ifents_normalize(struct ifent *v, size_t n)
+{
+	const struct ifent *open = NULL;
+	size_t k = 0;
+
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), ifent_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (open && !strncmp(v[i].pat.name, open->pat.name, strlen(open->pat.name)))
+			continue;
+		if (k && !v[i].pat.wildcard && !v[k - 1].pat.wildcard &&
+		    streq(v[i].pat.name, v[k - 1].pat.name))
+			continue;
+		v[k++] = v[i];
+		open = v[k - 1].pat.wildcard ? &v[k - 1] : NULL;
+	}
+	return k;
+}
+
+struct ifents {
+	struct ifent *v;
+	size_t n, cap;
+};
+
+static int ifents_add(struct ifents *e, const struct zt_ifpat *pats, size_t n, uint32_t label)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ZT_GROW(e->v, e->cap, e->n) < 0)
+			return -ENOMEM;
+		e->v[e->n] = (struct ifent){ .pat = pats[i], .label = label, .order = (uint32_t)e->n };
+		e->n++;
+	}
+	return 0;
+}
+
+/* own4/own6 labels from here on stand for ownb_<label - OWNB_LABEL>. */
+#define OWNB_LABEL 0x10000u
+
+/* What an element's label becomes in a map. */
+enum dkind { D_NONE, D_MARK, D_OWN, D_FROM, D_SRC_OR_FROM, D_SRC_ADDR, D_DZB };
+
+static struct zt_value data_of(const struct cc *c, enum dkind k, uint32_t label)
+{
+	char name[ZT_OBJ_NAME_MAX];
+	const struct zinfo *z;
+
+	switch (k) {
+	case D_MARK:
+		return v_u32(ZT_TYPE_MARK, label);
+	case D_OWN:
+		if (label < OWNB_LABEL)
+			return v_zone_goto("own", label);
+		name_num(name, "ownb", label - OWNB_LABEL);
+		return v_verdict(ZT_V_JUMP, name);
+	case D_FROM:
+		return v_zone_goto("from", label);
+	case D_SRC_OR_FROM:
+		/* By interface: the subnet is still to be found by address. */
+		z = &c->zones[label];
+		if (z->kind == ZT_ZONE_SEGMENT && c->p->segs[z->seg].n_subnets)
+			return v_zone_goto("src", label);
+		return v_zone_goto("from", label);
+	case D_SRC_ADDR:
+		return v_zone_goto(c->zones[label].dflt ? "src" : "from", label);
+	case D_DZB:
+		name_num(name, "dzb", label - 1);
+		return v_verdict(ZT_V_GOTO, name);
+	default:
+		return (struct zt_value){ .type = ZT_TYPE_NONE };
+	}
+}
+
+static int if_elems(struct cc *c, enum set_id set, struct ifents *e, enum dkind dk)
+{
+	enum zt_type type = set_defs[set].key[0];
+
+	/* Idempotent: one list serves several maps. */
+	e->n = ifents_normalize(e->v, e->n);
+	for (size_t i = 0; i < e->n; i++) {
+		struct zt_elem *el = elem_new(c, set);
+
+		if (!el)
+			return -ENOMEM;
+		el->key[0] = v_ifpat(type, &e->v[i].pat);
+		el->data = data_of(c, dk, e->v[i].label);
+		el->pos = pos_of(c, &e->v[i].pat.pos);
+	}
+	return 0;
+}
+
+static int interfaces_build(struct cc *c)
+{
+	const struct zt_policy *p = c->p;
+	struct ifents member = {}, zone = {}, sub = {}, bif = {};
+	int r = 0;
+
+	for (size_t s = 0; s < p->n_segs && !r; s++) {
+		const struct zt_segment *sg = &p->segs[s];
+
+		r = ifents_add(&member, sg->ifs, sg->n_ifs, c->rest[s]);
+		if (!r)
+			r = ifents_add(&zone, sg->ifs, sg->n_ifs, c->rest[s]);
+		if (!r && sg->n_subnets)
+			r = ifents_add(&sub, sg->ifs, sg->n_ifs, c->rest[s]);
+	}
+	for (size_t b = 0; b < p->hub.n_boundaries && !r; b++) {
+		const struct zt_boundary *bd = &p->hub.boundaries[b];
+
+		r = ifents_add(&bif, bd->ifs, bd->n_ifs, 3 + (uint32_t)b);
+		if (!r)
+			r = ifents_add(&zone, bd->ifs, bd->n_ifs, 3 + (uint32_t)b);
+	}
+	if (!r)
+		r = if_elems(c, S_ZONE_IF, &zone, D_NONE);
+	if (!r)
+		r = if_elems(c, S_MEMBER_IF, &member, D_NONE);
+	if (!r)
+		r = if_elems(c, S_ROUTE_OWNER, &member, D_OWN);
+	if (!r)
+		r = if_elems(c, S_SRC_IF, &member, D_SRC_OR_FROM);
+	if (!r)
+		r = if_elems(c, S_DST_IF, &member, D_MARK);
+	if (!r)
+		r = if_elems(c, S_SUB_IF, &sub, D_NONE);
+	if (!r)
+		r = if_elems(c, S_SRC_BIF, &bif, D_FROM);
+	free(member.v);
+	free(zone.v);
+	free(sub.v);
+	free(bif.v);
+	return r;
+}
+
+/* ---- Addresses: longest-prefix flattening ---- */
+
+struct pfx {
+	u128 lo, hi;
+	uint8_t plen;
+	uint32_t zone;			/* the owner's finest zone */
+	uint32_t label;			/* the element's value; 0: no element */
+	uint32_t order;
+	struct zt_pos pos;
+};
+
+struct pfxs {
+	struct pfx *v;
+	size_t n, cap;
+};
+
+struct span {
+	u128 lo, hi;
+	uint32_t label;
+	struct zt_pos pos;
+};
+
+static u128 hostmask(unsigned bits)
+{
+	return bits >= 128 ? ~(u128)0 : ((u128)1 << bits) - 1;
+}
+
+static unsigned family_bits(uint8_t family)
+{
+	return family == AF_INET ? 32 : 128;
+}
+
+static u128 addr_u128(uint8_t family, const uint8_t *a)
+{
+	u128 v = 0;
+
+	for (size_t i = 0; i < ZT_ADDR_LEN(family); i++)
+		v = v << 8 | a[i];
+	return v;
+}
+
+static int pfxs_add(struct pfxs *e, const struct zt_cidr *v, size_t n, uint8_t family,
+		    uint32_t zone, uint32_t label)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned host = family_bits(family) - v[i].plen;
+		u128 lo;
+
+		if (v[i].family != family)
+			continue;
+		if (ZT_GROW(e->v, e->cap, e->n) < 0)
+			return -ENOMEM;
+		lo = addr_u128(family, v[i].addr) & ~hostmask(host);
+		e->v[e->n] = (struct pfx){ .lo = lo, .hi = lo | hostmask(host), .plen = v[i].plen,
+					   .zone = zone, .label = label, .order = (uint32_t)e->n,
+					   .pos = v[i].pos };
+		e->n++;
+	}
+	return 0;
+}
+
+static int pfx_cmp(const void *a, const void *b)
+{
+	const struct pfx *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The label of a piece of address space, given the prefixes holding it (innermost last). */
+typedef int (*label_fn)(struct cc *c, struct pfx *const *stack, size_t depth, uint32_t *ret);
+
+struct spans {
+	struct span *v;
+	size_t n, cap;
+};
+
+static int span_emit(struct cc *c, struct spans *out, u128 lo, u128 hi, struct pfx *const *stack,
+		     size_t depth, label_fn fn)
+{
+	uint32_t label;
+	int r;
+
+	if ((r = fn(c, stack, depth, &label)) < 0)
+		return r;
+	if (!label)
+		return 0;
+	if (out->n && out->v[out->n - 1].label == label && out->v[out->n - 1].hi + 1 == lo) {
+		out->v[out->n - 1].hi = hi;
+		return 0;
+	}
+	if (ZT_GROW(out->v, out->cap, out->n) < 0)
+		return -ENOMEM;
+	out->v[out->n++] = (struct span){ .lo = lo, .hi = hi, .label = label,
+					  .pos = stack[depth - 1]->pos };
+	return 0;
+}
+
+/*
+ * Cut one family's prefixes into disjoint pieces, each labelled by its
+ * longest-prefix owner (fn), merging neighbours with equal labels. Sorted
+ * by address and then length, prefixes either nest or are disjoint, so a
+ * stack of the open ones (innermost on top) holds exactly those containing
+ * the current point: O(n log n) for the sort, O(n) for the sweep. On equal
+ * prefixes the first in definition order wins.
+ */
+static int flatten(struct cc *c, struct pfxs *in, label_fn fn, struct spans *out)
+{
+	struct pfx *stack[130];
+	size_t depth = 0;
+	u128 cur = 0;
+	bool end = false;
+	int r;
+
+	out->n = 0;
+	if (!in->n)
+		return 0;
+	qsort(in->v, in->n, sizeof(*in->v), pfx_cmp);
+	for (size_t i = 0; i < in->n; i++) {
+		struct pfx *pf = &in->v[i];
+
+		while (depth && stack[depth - 1]->hi < pf->lo) {
+			struct pfx *top = stack[depth - 1];
+
+			if (cur <= top->hi && (r = span_emit(c, out, cur, top->hi, stack, depth, fn)) < 0)
+				return r;
+			cur = top->hi + 1;
+			depth--;
+		}
+		if (depth && stack[depth - 1]->lo == pf->lo && stack[depth - 1]->plen == pf->plen)
+			continue;
+		if (depth && cur < pf->lo && (r = span_emit(c, out, cur, pf->lo - 1, stack, depth, fn)) < 0)
+			return r;
+		cur = pf->lo;
+		assert(depth < ELEMENTSOF(stack));
+		stack[depth++] = pf;
+	}
+	while (depth) {
+		struct pfx *top = stack[depth - 1];
+
+		if (!end && cur <= top->hi && (r = span_emit(c, out, cur, top->hi, stack, depth, fn)) < 0)
+			return r;
+		/* ::/0 ends at the top of the space: there is no next address. */
+		if (top->hi == hostmask(128))
+			end = true;
+		else
+			cur = top->hi + 1;
+		depth--;
+	}
+	return 0;
+}
+
+/* Trailing zero bits of a (bits when a is 0): the largest block a can start. */
+static unsigned align_bits(u128 a, unsigned bits)
+{
+	uint64_t lo = (uint64_t)a, hi = (uint64_t)(a >> 64);
+	unsigned k = lo ? (unsigned)__builtin_ctzll(lo) : hi ? 64 + (unsigned)__builtin_ctzll(hi) : bits;
+
+	return k < bits ? k : bits;
+}
+
+/* One piece of address space as the fewest prefixes: interval maps hold prefixes here. */
+static int span_elems(struct cc *c, enum set_id set, uint8_t family, const struct span *sp,
+		      enum dkind dk)
+{
+	unsigned bits = family_bits(family), alen = ZT_ADDR_LEN(family);
+	u128 a = sp->lo;
+
+	for (;;) {
+		unsigned k = align_bits(a, bits);
+		struct zt_elem *el;
+
+		while (k && hostmask(k) > sp->hi - a)
+			k--;
+		if (!(el = elem_new(c, set)))
+			return -ENOMEM;
+		el->key[0].type = family == AF_INET ? ZT_TYPE_IPV4 : ZT_TYPE_IPV6;
+		el->key[0].cidr.family = family;
+		el->key[0].cidr.plen = (uint8_t)(bits - k);
+		for (unsigned i = 0; i < alen; i++)
+			el->key[0].cidr.addr[i] = (uint8_t)(a >> (8 * (alen - 1 - i)));
+		el->data = data_of(c, dk, sp->label);
+		el->pos = pos_of(c, &sp->pos);
+		if (hostmask(k) == sp->hi - a)
+			return 0;
+		a += hostmask(k) + 1;
+	}
+}
+
+static int label_top(struct cc *c, struct pfx *const *stack, size_t depth, uint32_t *ret)
+{
+	*ret = stack[depth - 1]->label;
+	return 0;
+}
+
+/*
+ * The source binding (doc/SEMANTICS.md, anti-spoofing): the longest prefix
+ * among segments (subnets count as their segment) and bound boundaries
+ * decides; its owner's interfaces are the only way in (own_<zone>). A
+ * boundary's /0 binds nothing: it is where unknown addresses go. Where
+ * nothing binds, or a segment without interfaces does, the bound
+ * boundaries holding the address may still bring it in (jump ownb_<n>);
+ * on any other zone interface the rule after own4/own6 calls it spoofed.
+ */
+static int label_own(struct cc *c, struct pfx *const *stack, size_t depth, uint32_t *ret)
+{
+	uint32_t seq[130];
+	size_t n = 0, idx;
+	int r;
+
+	*ret = 0;
+	for (size_t i = depth; i > 0; i--) {
+		const struct pfx *pf = stack[i - 1];
+		const struct zinfo *z = &c->zones[pf->zone];
+
+		if (z->kind == ZT_ZONE_BOUNDARY && !pf->plen)
+			continue;
+		if (z->kind == ZT_ZONE_BOUNDARY || c->p->segs[z->seg].n_ifs) {
+			*ret = pf->zone;
+			return 0;
+		}
+		break;
+	}
+	for (size_t i = depth; i > 0; i--)
+		if (c->zones[stack[i - 1]->zone].kind == ZT_ZONE_BOUNDARY)
+			seq[n++] = stack[i - 1]->zone;
+	if (!n)
+		return 0;
+	n = u32_uniq(seq, n);
+	if ((r = seq_intern(&c->ownb, seq, n, &idx)) < 0)
+		return r;
+	*ret = OWNB_LABEL + (uint32_t)idx;
+	return 0;
+}
+
+/*
+ * A destination whose longest owner is a bound boundary B belongs to B only
+ * when it leaves through B's interfaces; otherwise to the next owner down
+ * the stack under the same rule, and finally to world. The fallback chain
+ * is the sequence of those owners: bound ones, then one unbound (or world).
+ */
+static int label_dzb(struct cc *c, struct pfx *const *stack, size_t depth, uint32_t *ret)
+{
+	uint32_t seq[130];
+	size_t n = 0, idx;
+	int r;
+
+	*ret = 0;
+	if (!c->zones[stack[depth - 1]->zone].bound)
+		return 0;
+	for (size_t i = depth; i > 0; i--) {
+		uint32_t z = stack[i - 1]->zone;
+		bool dup = false;
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = seq[j] == z;
+		if (dup)
+			continue;
+		seq[n++] = z;
+		if (!c->zones[z].bound)
+			break;
+	}
+	if (c->zones[seq[n - 1]].bound)
+		seq[n++] = ID_WORLD;
+	if ((r = seq_intern(&c->dzb, seq, n, &idx)) < 0)
+		return r;
+	*ret = (uint32_t)idx + 1;
+	return 0;
+}
+
+static int flatten_into(struct cc *c, struct pfxs *in, uint8_t family, label_fn fn,
+			enum set_id set, enum dkind dk)
+{
+	struct spans out = {};
+	int r = flatten(c, in, fn, &out);
+
+	for (size_t i = 0; !r && i < out.n; i++)
+		r = span_elems(c, set, family, &out.v[i], dk);
+	free(out.v);
+	return r;
+}
+
+static int addresses_family(struct cc *c, uint8_t family)
+{
+	const struct zt_policy *p = c->p;
+	bool v4 = family == AF_INET;
+	struct pfxs all = {}, own = {}, sub = {};
+	int r = 0;
+
+	for (size_t s = 0; s < p->n_segs && !r; s++) {
+		const struct zt_segment *sg = &p->segs[s];
+		uint32_t rest = c->rest[s];
+
+		r = pfxs_add(&all, sg->addrs, sg->n_addrs, family, rest, rest);
+		if (!r)
+			r = pfxs_add(&own, sg->addrs, sg->n_addrs, family, rest, rest);
+		for (size_t k = 0; k < sg->n_subnets && !r; k++) {
+			const struct zt_subnet *sn = &sg->subnets[k];
+			uint32_t id = rest + 1 + (uint32_t)k;
+
+			r = pfxs_add(&all, sn->addrs, sn->n_addrs, family, id, id);
+			if (!r)
+				r = pfxs_add(&own, sn->addrs, sn->n_addrs, family, rest, rest);
+			if (!r)
+				r = pfxs_add(&sub, sn->addrs, sn->n_addrs, family, id, id);
+		}
+	}
+	/* Boundaries after segments: on an equal prefix the segment wins. */
+	for (size_t b = 0; b < p->hub.n_boundaries && !r; b++) {
+		const struct zt_boundary *bd = &p->hub.boundaries[b];
+		uint32_t id = 3 + (uint32_t)b;
+
+		r = pfxs_add(&all, bd->addrs, bd->n_addrs, family, id, id);
+		if (!r && bd->n_ifs)
+			r = pfxs_add(&own, bd->addrs, bd->n_addrs, family, id, id);
+	}
+	if (!r)
+		r = flatten_into(c, &all, family, label_top, v4 ? S_DST4 : S_DST6, D_MARK);
+	if (!r)
+		r = flatten_into(c, &all, family, label_top, v4 ? S_SRC4 : S_SRC6, D_SRC_ADDR);
+	if (!r)
+		r = flatten_into(c, &all, family, label_dzb, v4 ? S_DSTB4 : S_DSTB6, D_DZB);
+	if (!r)
+		r = flatten_into(c, &own, family, label_own, v4 ? S_OWN4 : S_OWN6, D_OWN);
+	if (!r)
+		r = flatten_into(c, &sub, family, label_top, v4 ? S_SUB_DST4 : S_SUB_DST6, D_MARK);
+	if (!r)
+		r = flatten_into(c, &sub, family, label_top, v4 ? S_SUB_SRC4 : S_SUB_SRC6, D_FROM);
+	free(all.v);
+	free(own.v);
+	free(sub.v);
+	return r;
+}
+
+/* ---- Flows: zone pairs and ports into map elements ---- */
+
+enum ecls { E_ANY, E_PROTO, E_TYPE, E_NARROW, E_WIDE };
+
+/* One (zone pair, port entry) of one flow. */
+struct ent {
+	uint32_t zp;
+	uint32_t rank;			/* index into c->flows: candidate order */
+	uint8_t cls;			/* enum ecls */
+	uint8_t proto;			/* IPPROTO_* */
+	uint16_t lo, hi;		/* ports; E_TYPE: the type in lo */
+};
+
+struct ents {
+	struct ent *v;
+	size_t n, cap;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ent *x = a, *y = b;
+
+	if (x->zp != y->zp)
+		return x->zp < y->zp ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->cls != y->cls)
+		return x->cls < y->cls ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->hi < y->hi ? -1 : x->hi > y->hi;
+}
+
+/* The finest zones a flow's side names; host only where the host is enforced. */
+static int side_zones(const struct cc *c, const struct cflow *cf, bool to, uint32_t **ret, size_t *n_ret)
+{
+	const struct zt_policy *p = c->p;
+	const struct zt_ref *refs = to ? cf->f->to : cf->f->from;
+	size_t n_refs = to ? cf->f->n_to : cf->f->n_from, n = 0, cap = 0;
+	uint32_t *v = NULL;
+
+	for (size_t i = 0; i < n_refs; i++) {
+		const struct zt_zone *z = &refs[i].zone;
+		uint32_t first = zone_id(c, z), count = 1;
+
+		if (!first || (z->kind == ZT_ZONE_HOST && !p->hub.protect_host))
+			continue;
+		/* A hub flow's segment is its rest and every subnet; a rule's is its rest. */
+		if (z->kind == ZT_ZONE_SEGMENT && cf->kind == CF_HUB)
+			count += (uint32_t)p->segs[z->seg].n_subnets;
+		for (uint32_t k = 0; k < count; k++) {
+			if (ZT_GROW(v, cap, n) < 0) {
+				free(v);
+				return -ENOMEM;
+			}
+			v[n++] = first + k;
+		}
+	}
+	*n_ret = u32_uniq(v, n);
+	*ret = v;
+	return 0;
+}
+
+static struct ent port_ent(const struct zt_port *pt)
+{
+	struct ent e = { .proto = (uint8_t)zt_proto_number(pt->proto) };
+
+	switch (pt->proto) {
+	case ZT_PROTO_TCP:
+	case ZT_PROTO_UDP:
+	case ZT_PROTO_SCTP:
+		e.lo = pt->lo;
+		e.hi = pt->hi;
+		if (pt->lo == 0 && pt->hi == 65535)
+			e.cls = E_PROTO;
+		else if ((unsigned)pt->hi - pt->lo < NARROW_PORTS)
+			e.cls = E_NARROW;
+		else
+			e.cls = E_WIDE;
+		break;
+	case ZT_PROTO_ICMP:
+	case ZT_PROTO_ICMPV6:
+		e.cls = pt->icmp_type < 0 ? E_PROTO : E_TYPE;
+		e.lo = e.hi = pt->icmp_type < 0 ? 0 : (uint16_t)pt->icmp_type;
+		break;
+	default:
+		e.cls = E_ANY;
+		break;
+	}
+	return e;
+}
+
+static int ents_push(struct ents *e, struct ent x)
+{
+	if (ZT_GROW(e->v, e->cap, e->n) < 0)
+		return -ENOMEM;
+	e->v[e->n++] = x;
+	return 0;
+}
+
+static int too_many(struct cc *c, const struct zt_pos *pos, const char *what)
+{
+	return zt_diag_error(c->d, pos->file, pos->line, pos->col,
+			     "%s: the flows expand to more than %d set elements (zone pairs "
+			     "times ports); name fewer zones or ports per flow", what, FLOW_KEYS_MAX);
+}
+
+static int flow_ents(struct cc *c, size_t rank, struct ents *out)
+{
+	const struct cflow *cf = &c->flows[rank];
+	_cleanup_free_ uint32_t *from = NULL, *to = NULL;
+	size_t n_from = 0, n_to = 0;
+	int r;
+
+	if (cf->kind == CF_SAME) {
+		const struct zt_segment *sg = &c->p->segs[cf->seg];
+
+		for (size_t k = 0; k <= sg->n_subnets; k++) {
+			uint32_t z = c->rest[cf->seg] + (uint32_t)k;
+
+			if ((r = ents_push(out, (struct ent){ .zp = z << 16 | z, .rank = (uint32_t)rank,
+							      .cls = E_ANY })) < 0)
+				return r;
+		}
+		return 0;
+	}
+	if ((r = side_zones(c, cf, false, &from, &n_from)) < 0 ||
+	    (r = side_zones(c, cf, true, &to, &n_to)) < 0)
+		return r;
+	if (n_from && n_to && cf->f->n_ports &&
+	    (n_from * n_to > FLOW_KEYS_MAX / cf->f->n_ports ||
+	     out->n + n_from * n_to * cf->f->n_ports > FLOW_KEYS_MAX))
+		return too_many(c, &cf->f->pos, cf->desc);
+	for (size_t i = 0; i < n_from; i++)
+		for (size_t j = 0; j < n_to; j++)
+			for (size_t k = 0; k < cf->f->n_ports; k++) {
+				struct ent e = port_ent(&cf->f->ports[k]);
+
+				e.zp = from[i] << 16 | to[j];
+				e.rank = (uint32_t)rank;
+				if ((r = ents_push(out, e)) < 0)
+					return r;
+			}
+	return 0;
+}
+
+/* A lookup key in one of the flow maps. */
+enum kkind { K_ANY, K_PROTO, K_TYPE, K_PORT, K_RANGE };
+
+struct fkey {
+	enum kkind kind;
+	uint8_t proto;
+	uint16_t lo, hi;
+};
+
+static bool ent_covers(const struct ent *e, const struct fkey *k)
+{
+	switch (e->cls) {
+	case E_ANY:
+		return true;
+	case E_PROTO:
+		return k->kind != K_ANY && e->proto == k->proto;
+	case E_TYPE:
+		return k->kind == K_TYPE && e->proto == k->proto && e->lo == k->lo;
+	default:
+		return (k->kind == K_PORT || k->kind == K_RANGE) && e->proto == k->proto &&
+		       e->lo <= k->lo && k->hi <= e->hi;
+	}
+}
+
+static unsigned pair_variant(const struct cc *c, uint32_t zp)
+{
+	return (c->zones[zp >> 16].leaves ? 1u : 0u) | (c->zones[zp & 0xffff].leaves ? 2u : 0u);
+}
+
+/*
+ * A key's verdict from its candidates (every flow covering it, in order):
+ * `goto f_<id>` when the first one always accepts; otherwise `jump`, so that
+ * when every encryption check fails the lookup in judge falls through and
+ * finally reaches deny. Candidates after one that always accepts are dead.
+ */
+static int key_verdict(struct cc *c, uint32_t zp, uint32_t *cand, size_t n, struct zt_value *data,
+		       struct zt_pos *pos)
+{
+	unsigned v = pair_variant(c, zp);
+	char name[ZT_OBJ_NAME_MAX];
+	size_t m = 0, idx;
+	int r;
+
+	while (m < n) {
+		struct cflow *cf = &c->flows[cand[m++]];
+		bool enc = cf->encrypted && v;
+
+		cf->used |= (uint8_t)(1u << (enc ? v : 0));
+		if (!enc)
+			break;
+	}
+	*pos = pos_of(c, &c->flows[cand[0]].pos);
+	if (!c->flows[cand[0]].encrypted || !v || m == 1) {
+		name_flow_chain(name, c->flows[cand[0]].id, c->flows[cand[0]].encrypted ? v : 0);
+		*data = v_verdict(c->flows[cand[0]].encrypted && v ? ZT_V_JUMP : ZT_V_GOTO, name);
+		return 0;
+	}
+	/* The sequence is the pair's variant, then the candidates: chain k_<n>. */
+	memmove(cand + 1, cand, m * sizeof(*cand));
+	cand[0] = v;
+	r = seq_intern(&c->kseq, cand, m + 1, &idx);
+	memmove(cand, cand + 1, m * sizeof(*cand));
+	if (r < 0)
+		return r;
+	name_num(name, "k", idx);
+	*data = v_verdict(ZT_V_JUMP, name);
+	return 0;
+}
+
+/* The candidates for k among one zone pair's entries (sorted by rank). */
+static size_t candidates(const struct ent *g, size_t n, const struct fkey *k, uint32_t *cand)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (ent_covers(&g[i], k) && (!m || cand[m - 1] != g[i].rank))
+			cand[m++] = g[i].rank;
+	return m;
+}
+
+static int key_add(struct cc *c, enum set_id set, uint32_t zp, const struct fkey *k,
+		   const struct ent *g, size_t n, uint32_t *cand)
+{
+	struct zt_value data;
+	struct zt_pos pos;
+	struct zt_elem *el;
+	size_t m = candidates(g, n, k, cand);
+	int r;
+
+	if (!m)
+		return 0;
+	if (++c->n_keys > FLOW_KEYS_MAX)
+		return too_many(c, &c->hub, "hub.flows");
+	if ((r = key_verdict(c, zp, cand, m, &data, &pos)) < 0)
+		return r;
+	if (zp >> 16 == ID_HOST)
+		set += S_OUT_DELTA;
+	/* Wide ranges: neighbours with one verdict become one interval. */
+	if (set == S_FR || set == S_FR_OUT) {
+		struct zt_set *s = &c->plan->sets[c->set[set]];
+
+		el = s->n_elems ? &s->elems[s->n_elems - 1] : NULL;
+		if (el && el->key[0].u32 == zp && el->key[1].u32 == k->proto &&
+		    el->key[2].u32_hi + 1 == k->lo && el->data.verdict.code == data.verdict.code &&
+		    streq(el->data.verdict.chain, data.verdict.chain)) {
+			el->key[2].u32_hi = k->hi;
+			c->n_keys--;
+			return 0;
+		}
+	}
+	if (!(el = elem_new(c, set)))
+		return -ENOMEM;
+	el->key[0] = v_u32(ZT_TYPE_MARK, zp);
+	switch (k->kind) {
+	case K_PROTO:
+		el->key[1] = v_u32(ZT_TYPE_INET_PROTO, k->proto);
+		break;
+	case K_TYPE:
+		el->key[1] = v_u32(k->proto == IPPROTO_ICMP ? ZT_TYPE_ICMP_TYPE : ZT_TYPE_ICMPV6_TYPE,
+				   k->lo);
+		break;
+	case K_PORT:
+	case K_RANGE:
+		el->key[1] = v_u32(ZT_TYPE_INET_PROTO, k->proto);
+		el->key[2] = v_u32(ZT_TYPE_INET_SERVICE, k->lo);
+		el->key[2].u32_hi = k->hi;
+		break;
+	default:
+		break;
+	}
+	el->data = data;
+	el->pos = pos;
+	return 0;
+}
+
+struct pport {
+	uint8_t proto;
+	uint16_t port;
+};
+
+static int pport_cmp(const void *a, const void *b)
+{
+	const struct pport *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+/* Wide ranges of one protocol: the pieces between their ends, each covered or not. */
+static int wide_keys(struct cc *c, uint32_t zp, uint8_t proto, const struct ent *g, size_t n,
+		     uint32_t *cand)
+{
+	_cleanup_free_ uint32_t *cuts = NULL;
+	size_t n_cuts = 0;
+	int r;
+
+	if (!(cuts = calloc(2 * n, sizeof(*cuts))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (g[i].cls == E_WIDE && g[i].proto == proto) {
+			cuts[n_cuts++] = g[i].lo;
+			cuts[n_cuts++] = (uint32_t)g[i].hi + 1;
+		}
+	n_cuts = u32_uniq(cuts, n_cuts);
+	for (size_t i = 0; i + 1 < n_cuts; i++) {
+		struct fkey k = { K_RANGE, proto, (uint16_t)cuts[i], (uint16_t)(cuts[i + 1] - 1) };
+
+		if ((r = key_add(c, S_FR, zp, &k, g, n, cand)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int pair_keys(struct cc *c, const struct ent *g, size_t n, uint32_t *cand)
+{
+	static const uint8_t protos[PROTOS_MAX] = { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
+						    IPPROTO_ICMPV6, IPPROTO_SCTP };
+	_cleanup_free_ struct pport *pp = NULL;
+	_cleanup_free_ uint32_t *types = NULL;
+	uint32_t zp = g[0].zp;
+	size_t n_pp = 0, cap_pp = 0, n_types = 0;
+	bool any = false, proto[PROTOS_MAX] = {}, wide[PROTOS_MAX] = {};
+	int r;
+
+	if (!(types = calloc(n, sizeof(*types))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct ent *e = &g[i];
+
+		for (size_t j = 0; j < PROTOS_MAX; j++) {
+			if (protos[j] != e->proto)
+				continue;
+			proto[j] |= e->cls == E_PROTO;
+			wide[j] |= e->cls == E_WIDE;
+		}
+		any |= e->cls == E_ANY;
+		if (e->cls == E_TYPE)
+			types[n_types++] = (uint32_t)e->proto << 16 | e->lo;
+		if (e->cls != E_NARROW)
+			continue;
+		for (uint32_t port = e->lo; port <= e->hi; port++) {
+			if (ZT_GROW(pp, cap_pp, n_pp) < 0)
+				return -ENOMEM;
+			pp[n_pp++] = (struct pport){ e->proto, (uint16_t)port };
+		}
+	}
+	if (n_pp)
+		qsort(pp, n_pp, sizeof(*pp), pport_cmp);
+	for (size_t i = 0; i < n_pp; i++) {
+		struct fkey k = { K_PORT, pp[i].proto, pp[i].port, pp[i].port };
+
+		if (i && !pport_cmp(&pp[i], &pp[i - 1]))
+			continue;
+		if ((r = key_add(c, S_FP, zp, &k, g, n, cand)) < 0)
+			return r;
+	}
+	for (size_t j = 0; j < PROTOS_MAX; j++)
+		if (wide[j] && (r = wide_keys(c, zp, protos[j], g, n, cand)) < 0)
+			return r;
+	n_types = u32_uniq(types, n_types);
+	for (size_t i = 0; i < n_types; i++) {
+		struct fkey k = { K_TYPE, (uint8_t)(types[i] >> 16), (uint16_t)types[i],
+				  (uint16_t)types[i] };
+
+		if ((r = key_add(c, k.proto == IPPROTO_ICMP ? S_FI4 : S_FI6, zp, &k, g, n, cand)) < 0)
+			return r;
+	}
+	for (size_t j = 0; j < PROTOS_MAX; j++) {
+		struct fkey k = { K_PROTO, protos[j], 0, 0 };
+
+		if (proto[j] && (r = key_add(c, S_FPROTO, zp, &k, g, n, cand)) < 0)
+			return r;
+	}
+	if (any) {
+		struct fkey k = { K_ANY, 0, 0, 0 };
+
+		if ((r = key_add(c, S_FANY, zp, &k, g, n, cand)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int flows_keys(struct cc *c)
+{
+	struct ents e = {};
+	_cleanup_free_ uint32_t *cand = NULL;
+	size_t max_group = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < c->n_flows && !r; i++)
+		if (i != c->oos)
+			r = flow_ents(c, i, &e);
+	if (!r && e.n) {
+		qsort(e.v, e.n, sizeof(*e.v), ent_cmp);
+		for (size_t i = 0, j; i < e.n; i = j) {
+			for (j = i; j < e.n && e.v[j].zp == e.v[i].zp; j++)
+				;
+			if (j - i > max_group)
+				max_group = j - i;
+		}
+		/* Room for the pair's variant in front, for interning. */
+		if (!(cand = calloc(max_group + 1, sizeof(*cand))))
+			r = -ENOMEM;
+		for (size_t i = 0, j; !r && i < e.n; i = j) {
+			for (j = i; j < e.n && e.v[j].zp == e.v[i].zp; j++)
+				;
+			r = pair_keys(c, e.v + i, j - i, cand);
+		}
+	}
+	free(e.v);
+	return r;
+}
+
+/* scope: members — pairs with no segment side (world, boundaries) are not judged. */
+static int oos_keys(struct cc *c)
+{
+	size_t nz = 2 + c->p->hub.n_boundaries;
+
+	if (c->oos == SIZE_MAX)
+		return 0;
+	for (uint32_t a = 1; a <= nz; a++) {
+		if (a == ID_HOST)
+			continue;
+		for (uint32_t b = 1; b <= nz; b++) {
+			struct zt_elem *el;
+
+			if (b == ID_HOST)
+				continue;
+			if (++c->n_keys > FLOW_KEYS_MAX)
+				return too_many(c, &c->hub, "hub.boundaries");
+			if (!(el = elem_new(c, S_OOS)))
+				return -ENOMEM;
+			el->key[0] = v_u32(ZT_TYPE_MARK, a << 16 | b);
+			el->data = v_verdict(ZT_V_GOTO, "out_of_scope");
+			el->pos = pos_of(c, &c->hub);
+		}
+	}
+	return 0;
+}
+
+static int counters_build(struct cc *c)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	int r;
+
+	for (size_t i = 0; i < c->n_flows; i++) {
+		struct zt_elem *el;
+
+		name_counter(name, c->flows[i].id);
+		if ((r = counter_new(c, name, c->flows[i].desc)) < 0)
+			return r;
+		if (!(el = elem_new(c, S_FCNT)))
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, c->flows[i].id);
+		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
+		snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
+		el->pos = pos_of(c, &c->flows[i].pos);
+	}
+	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+	if ((r = counter_new(c, "drops", what)) < 0 ||
+	    (r = counter_new(c, "spoofs", "anti-spoofing")) < 0 ||
+	    (r = counter_new(c, "invalid", "ct state invalid")) < 0)
+		return r;
+	return 0;
+}
+
+/* ---- Chains ---- */
+
+#define RULE(c, ci, comment)                                                   \
+	({                                                                     \
+		struct zt_rule *_r = rule_new((c), (ci), (comment));           \
+		if (!_r)                                                       \
+			return -ENOMEM;                                        \
+		_r;                                                            \
+	})
+
+static int pats_values(const struct zt_ifpat *pats, size_t n, struct zt_value **ret, size_t *n_ret)
+{
+	struct ifent *e;
+	size_t k;
+
+	if (!(e = calloc(n ? n : 1, sizeof(*e))) || !(*ret = calloc(n ? n : 1, sizeof(**ret)))) {
+		free(e);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct ifent){ .pat = pats[i], .order = (uint32_t)i };
+	k = ifents_normalize(e, n);
+	for (size_t i = 0; i < k; i++)
+		(*ret)[i] = v_ifpat(ZT_TYPE_IFNAME, &e[i].pat);
+	*n_ret = k;
+	free(e);
+	return 0;
+}
+
+/* `KEY { the zone's patterns }` */
+static int m_pats(struct zt_rule *r, enum zt_key key, const struct zt_ifpat *pats, size_t n)
+{
+	_cleanup_free_ struct zt_value *v = NULL;
+	size_t k;
+	int ret;
+
+	if ((ret = pats_values(pats, n, &v, &k)) < 0)
+		return ret;
+	return m_anon(r, key, ZT_TYPE_IFNAME, true, v, k);
+}
+
+static const struct zt_ifpat *zone_pats(const struct cc *c, uint32_t id, size_t *n)
+{
+	const struct zinfo *z = &c->zones[id];
+
+	if (z->kind == ZT_ZONE_BOUNDARY) {
+		*n = c->p->hub.boundaries[z->bnd].n_ifs;
+		return c->p->hub.boundaries[z->bnd].ifs;
+	}
+	*n = c->p->segs[z->seg].n_ifs;
+	return c->p->segs[z->seg].ifs;
+}
+
+static int chain_spoofed(struct cc *c)
+{
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "spoofed", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	if (c->p->hub.log != ZT_LOG_NONE) {
+		snprintf(what, sizeof(what), "hub.log %s", c->hubpos);
+		s_log(c, RULE(c, ci, what), "ztseg spoof ");
+	}
+	r = RULE(c, ci, "anti-spoofing");
+	s_counter(r, "spoofs");
+	s_verdict(r, ZT_V_DROP, NULL);
+	return 0;
+}
+
+/* own_<zone>: an address bound to a zone must arrive through the zone's interfaces. */
+static int chain_own(struct cc *c, uint32_t id)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	const struct zt_ifpat *pats;
+	struct zt_rule *r;
+	size_t n;
+	int ci, ret;
+
+	pats = zone_pats(c, id, &n);
+	name_zone_chain(name, "own", id);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, id, what, sizeof(what));
+	r = RULE(c, ci, what);
+	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
+		return ret;
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	s_verdict(RULE(c, ci, "anti-spoofing"), ZT_V_GOTO, "spoofed");
+	return 0;
+}
+
+/* `ip6 saddr { ::, fe80::/10 }` / `ip saddr { 0.0.0.0, 169.254.0.0/16 }`: classified by interface only */
+static int m_unspec_src(struct zt_rule *r, uint8_t family)
+{
+	static const uint8_t ll6[16] = { 0xfe, 0x80 }, ll4[4] = { 169, 254 };
+	bool v6 = family == AF_INET6;
+	enum zt_type t = v6 ? ZT_TYPE_IPV6 : ZT_TYPE_IPV4;
+	struct zt_value v[2] = {
+		{ .type = t, .cidr = { .family = family, .plen = v6 ? 128 : 32 } },
+		{ .type = t, .cidr = { .family = family, .plen = v6 ? 10 : 16 } },
+	};
+
+	memcpy(v[1].cidr.addr, v6 ? ll6 : ll4, v6 ? sizeof(ll6) : sizeof(ll4));
+	return m_anon(r, v6 ? ZT_KEY_IP6_SADDR : ZT_KEY_IP_SADDR, t, true, v, 2);
+}
+
+static int chain_spoof(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	struct zt_value v[2];
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "spoof", ZT_HOOK_PREROUTING, PRIO_RAW), ret;
+
+	if (ci < 0)
+		return ci;
+	/* iif "lo" accept */
+	r = RULE(c, ci, "loopback");
+	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+
+	/* iifname @member_if meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-redirect } goto spoofed */
+	r = RULE(c, ci, "anti-spoofing: router messages from workloads");
+	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
+	v[0] = v_u32(ZT_TYPE_ICMPV6_TYPE, 134);
+	v[1] = v_u32(ZT_TYPE_ICMPV6_TYPE, 137);
+	if ((ret = m_anon(r, ZT_KEY_ICMPV6_TYPE, ZT_TYPE_ICMPV6_TYPE, false, v, 2)) < 0)
+		return ret;
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+
+	/* iifname @member_if meta l4proto icmp icmp type redirect goto spoofed */
+	r = RULE(c, ci, "anti-spoofing: router messages from workloads");
+	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMP);
+	m_eq(r, ZT_KEY_ICMP_TYPE, ZT_TYPE_ICMP_TYPE, 5);
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+
+	/* ip6 saddr { ::, fe80::/10 } accept; ip saddr { 0.0.0.0, 169.254.0.0/16 } accept */
+	for (int i = 0; i < 2; i++) {
+		r = RULE(c, ci, "link-local and unspecified sources");
+		if ((ret = m_unspec_src(r, i ? AF_INET : AF_INET6)) < 0)
+			return ret;
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
+
+	/*
+	 * [iifname @zone_if] fib saddr . iif oif missing goto spoofed (strict)
+	 * [iifname @zone_if] fib saddr oif missing goto spoofed (loose)
+	 * With scope: members only zone interfaces are checked: a router's
+	 * other traffic is none of our business. Without protect-host only
+	 * what the host forwards: `fib daddr type != local`.
+	 */
+	if (h->rpf != ZT_RPF_OFF) {
+		snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
+		r = RULE(c, ci, what);
+		if (h->scope == ZT_SCOPE_MEMBERS)
+			m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
+		if (!h->protect_host)
+			m_ne(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		m_flag(r, ZT_M_MISSING, h->rpf == ZT_RPF_STRICT ? ZT_KEY_FIB_SADDR_IIF_OIF
+								 : ZT_KEY_FIB_SADDR_OIF);
+		s_verdict(r, ZT_V_GOTO, "spoofed");
+	}
+
+	/* fib saddr oifname vmap @route_owner: routed through a member interface */
+	s_vmap1(RULE(c, ci, "anti-spoofing: routed addresses"), ZT_KEY_FIB_SADDR_OIFNAME,
+		"route_owner");
+	/* ip saddr vmap @own4; ip6 saddr vmap @own6 */
+	s_vmap1(RULE(c, ci, "anti-spoofing: static addresses"), ZT_KEY_IP_SADDR, "own4");
+	s_vmap1(RULE(c, ci, "anti-spoofing: static addresses"), ZT_KEY_IP6_SADDR, "own6");
+	/* iifname @zone_if goto spoofed: a zone interface carrying no address of its own */
+	r = RULE(c, ci, "anti-spoofing: foreign source on a zone interface");
+	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+	return 0;
+}
+
+/* The rules forward, input and output share after their first. */
+static int filter_common(struct cc *c, int ci)
+{
+	/* RS, RA, NS, NA, redirect; MLD query, report, done, v2 report (RA/redirect from workloads died in spoof) */
+	static const uint32_t nd[] = { 133, 134, 135, 136, 137, 130, 131, 132, 143 };
+	struct zt_value v[ELEMENTSOF(nd)];
+	struct zt_rule *r;
+	int ret;
+
+	/* ct state established,related counter name ct mark map @fcnt accept */
+	r = RULE(c, ci, "established connections of live flows");
+	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+
+	/* meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, … } accept */
+	r = RULE(c, ci, "neighbour discovery and MLD");
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
+	for (size_t i = 0; i < ELEMENTSOF(nd); i++)
+		v[i] = v_u32(ZT_TYPE_ICMPV6_TYPE, nd[i]);
+	if ((ret = m_anon(r, ZT_KEY_ICMPV6_TYPE, ZT_TYPE_ICMPV6_TYPE, false, v, ELEMENTSOF(nd))) < 0)
+		return ret;
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+
+	/* ct state invalid counter name "invalid" drop */
+	r = RULE(c, ci, "ct state invalid");
+	m_ct_state(r, NF_CT_STATE_INVALID_BIT);
+	s_counter(r, "invalid");
+	s_verdict(r, ZT_V_DROP, NULL);
+
+	/* ct direction reply goto deny: a reply of a connection whose flow is gone */
+	r = RULE(c, ci, "replies of connections no live flow allows");
+	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
+	s_verdict(r, ZT_V_GOTO, "deny");
+	return 0;
+}
+
+static int chain_forward(struct cc *c)
+{
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "forward", ZT_HOOK_FORWARD, PRIO_FILTER), ret;
+
+	if (ci < 0)
+		return ci;
+	/*
+	 * iifname != @member_if oifname != @member_if accept: out of scope
+	 * before any lookup; only sound when every segment has interfaces.
+	 */
+	if (c->p->hub.scope == ZT_SCOPE_MEMBERS && c->all_segs_have_ifs) {
+		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
+		r = RULE(c, ci, what);
+		m_set(r, true, ZT_KEY_IIFNAME, "member_if");
+		m_set(r, true, ZT_KEY_OIFNAME, "member_if");
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
+	if ((ret = filter_common(c, ci)) < 0)
+		return ret;
+	s_verdict(RULE(c, ci, "classification"), ZT_V_JUMP, "classify_src");
+	return 0;
+}
+
+static int chain_host(struct cc *c, bool output)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	struct zt_rule *r;
+	int ci, ret;
+
+	ci = chain_new(c, output ? "output" : "input", output ? ZT_HOOK_OUTPUT : ZT_HOOK_INPUT,
+		       PRIO_FILTER);
+	if (ci < 0)
+		return ci;
+	/* iif "lo" accept / oif "lo" accept */
+	r = RULE(c, ci, "loopback");
+	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	if ((ret = filter_common(c, ci)) < 0)
+		return ret;
+	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
+	if (output) {
+		name_zone_chain(name, "from", ID_HOST);
+		s_verdict(RULE(c, ci, what), ZT_V_GOTO, name);
+	} else {
+		s_verdict(RULE(c, ci, what), ZT_V_JUMP, "classify_src");
+	}
+	return 0;
+}
+
+static int chain_classify_src(struct cc *c)
+{
+	char world[ZT_OBJ_NAME_MAX];
+	struct zt_rule *r;
+	int ci = chain_new(c, "classify_src", ZT_HOOK_NONE, 0), ret;
+
+	if (ci < 0)
+		return ci;
+	name_zone_chain(world, "from", ID_WORLD);
+	s_vmap1(RULE(c, ci, "source zone: member interface"), ZT_KEY_IIFNAME, "src_if");
+
+	for (int i = 0; i < 2; i++) {
+		r = RULE(c, ci, "source zone: link-local, by interface only");
+		if ((ret = m_unspec_src(r, i ? AF_INET : AF_INET6)) < 0)
+			return ret;
+		s_verdict(r, ZT_V_GOTO, "src_ifonly");
+	}
+
+	s_vmap1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP_SADDR, "src4");
+	s_vmap1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP6_SADDR, "src6");
+	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, world);
+
+	/* src_ifonly { iifname vmap @src_bif; goto from_<world> } */
+	if ((ci = chain_new(c, "src_ifonly", ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	s_vmap1(RULE(c, ci, "source zone: bound boundary interface"), ZT_KEY_IIFNAME, "src_bif");
+	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, world);
+	return 0;
+}
+
+/* src_<seg> { ip saddr vmap @sub_src4; ip6 saddr vmap @sub_src6; goto from_<rest> } */
+static int chain_src_seg(struct cc *c, uint32_t rest)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	int ci;
+
+	name_zone_chain(name, "src", rest);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, rest, what, sizeof(what));
+	s_vmap1(RULE(c, ci, what), ZT_KEY_IP_SADDR, "sub_src4");
+	s_vmap1(RULE(c, ci, what), ZT_KEY_IP6_SADDR, "sub_src6");
+	name_zone_chain(name, "from", rest);
+	s_verdict(RULE(c, ci, what), ZT_V_GOTO, name);
+	return 0;
+}
+
+/*
+ * src_<boundary> { iifname { <its patterns> } goto from_<it>; goto from_<world> }:
+ * a bound boundary's /0 binds no source (doc/SEMANTICS.md), so an address
+ * it is the longest owner of belongs to it only through its interfaces.
+ */
+static int chain_src_dflt(struct cc *c, uint32_t id)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	const struct zt_ifpat *pats;
+	struct zt_rule *r;
+	size_t n;
+	int ci, ret;
+
+	name_zone_chain(name, "src", id);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, id, what, sizeof(what));
+	pats = zone_pats(c, id, &n);
+	r = RULE(c, ci, what);
+	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
+		return ret;
+	name_zone_chain(name, "from", id);
+	s_verdict(r, ZT_V_GOTO, name);
+	name_zone_chain(name, "from", ID_WORLD);
+	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, name);
+	return 0;
+}
+
+/* from_<zone> { jump classify_dst; ct mark set ct mark | <zone << 16> goto judge } */
+static int chain_from(struct cc *c, uint32_t id)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	struct zt_rule *r;
+	int ci;
+
+	name_zone_chain(name, "from", id);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, id, what, sizeof(what));
+	s_verdict(RULE(c, ci, what), ZT_V_JUMP, "classify_dst");
+	r = RULE(c, ci, what);
+	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
+	s_verdict(r, ZT_V_GOTO, id == ID_HOST ? "judge_out" : "judge");
+	return 0;
+}
+
+static int chain_classify_dst(struct cc *c)
+{
+	struct zt_rule *r;
+	int ci = chain_new(c, "classify_dst", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	/* oif 0 ct mark set <host> return: the input hook, delivered to this host */
+	if (c->p->hub.protect_host) {
+		r = RULE(c, ci, "destination zone: host");
+		m_eq(r, ZT_KEY_OIF, ZT_TYPE_IFINDEX, 0);
+		s_mark(r, ZT_S_CT_MARK_SET, ID_HOST);
+		s_verdict(r, ZT_V_RETURN, NULL);
+	}
+	s_mark(RULE(c, ci, "destination zone: world"), ZT_S_CT_MARK_SET, ID_WORLD);
+	s_mark_map(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP_DADDR, "dst4");
+	s_mark_map(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP6_DADDR, "dst6");
+	s_mark_map(RULE(c, ci, "destination zone: member interface"), ZT_KEY_OIFNAME, "dst_if");
+	r = RULE(c, ci, "destination zone: subnet");
+	m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
+	s_mark_map(r, ZT_KEY_IP_DADDR, "sub_dst4");
+	r = RULE(c, ci, "destination zone: subnet");
+	m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
+	s_mark_map(r, ZT_KEY_IP6_DADDR, "sub_dst6");
+	r = RULE(c, ci, "destination zone: member interface");
+	m_set(r, false, ZT_KEY_OIFNAME, "member_if");
+	s_verdict(r, ZT_V_RETURN, NULL);
+	s_vmap1(RULE(c, ci, "destination zone: bound boundary"), ZT_KEY_IP_DADDR, "dstb4");
+	s_vmap1(RULE(c, ci, "destination zone: bound boundary"), ZT_KEY_IP6_DADDR, "dstb6");
+	return 0;
+}
+
+/* ownb_<n> { iifname { <patterns of the bound boundaries holding the address> } accept } */
+static int chain_ownb(struct cc *c, size_t n)
+{
+	const uint32_t *seq = c->ownb.pool + c->ownb.v[n].off;
+	size_t len = c->ownb.v[n].len, n_pats = 0;
+	_cleanup_free_ struct zt_ifpat *pats = NULL;
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	struct zt_rule *r;
+	int ci, ret;
+
+	for (size_t i = 0; i < len; i++) {
+		size_t np;
+		const struct zt_ifpat *p = zone_pats(c, seq[i], &np);
+		struct zt_ifpat *nv = reallocarray(pats, n_pats + np + 1, sizeof(*pats));
+
+		if (!nv)
+			return -ENOMEM;
+		pats = nv;
+		memcpy(pats + n_pats, p, np * sizeof(*p));
+		n_pats += np;
+	}
+	name_num(name, "ownb", n);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, seq[0], what, sizeof(what));
+	r = RULE(c, ci, what);
+	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n_pats)) < 0)
+		return ret;
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	return 0;
+}
+
+/* dzb_<n>: a bound boundary's addresses, owners longest first. */
+static int chain_dzb(struct cc *c, size_t n)
+{
+	const uint32_t *seq = c->dzb.pool + c->dzb.v[n].off;
+	size_t len = c->dzb.v[n].len;
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	int ci, ret;
+
+	name_num(name, "dzb", n);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	for (size_t i = 0; i < len; i++) {
+		struct zt_rule *r;
+
+		zone_desc(c, seq[i], what, sizeof(what));
+		r = RULE(c, ci, what);
+		if (i + 1 < len) {
+			const struct zt_ifpat *pats;
+			size_t np;
+
+			pats = zone_pats(c, seq[i], &np);
+			if ((ret = m_pats(r, ZT_KEY_OIFNAME, pats, np)) < 0)
+				return ret;
+		}
+		/* The first owner's id is what dst4 already set. */
+		if (i)
+			s_mark(r, ZT_S_CT_MARK_SET, seq[i]);
+		s_verdict(r, ZT_V_RETURN, NULL);
+	}
+	return 0;
+}
+
+/* judge (forward, input) or judge_out (output): the flow maps, then hub.default. */
+static int chain_judge(struct cc *c, bool out)
+{
+	static const enum zt_key kp[] = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT };
+	static const enum zt_key ki4[] = { ZT_KEY_CT_MARK, ZT_KEY_ICMP_TYPE };
+	static const enum zt_key ki6[] = { ZT_KEY_CT_MARK, ZT_KEY_ICMPV6_TYPE };
+	int d = out ? S_OUT_DELTA : 0;
+	const struct zt_plan *pl = c->plan;
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, out ? "judge_out" : "judge", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	if (!out && c->set[S_OOS] >= 0) {
+		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
+		s_vmap1(RULE(c, ci, what), ZT_KEY_CT_MARK, "oos");
+	}
+	s_vmap(RULE(c, ci, "flows: ports"), kp, 3, set_defs[S_FP + d].name);
+	if (pl->sets[c->set[S_FR + d]].n_elems)
+		s_vmap(RULE(c, ci, "flows: wide port ranges"), kp, 3, set_defs[S_FR + d].name);
+	r = RULE(c, ci, "flows: icmp types");
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMP);
+	s_vmap(r, ki4, 2, set_defs[S_FI4 + d].name);
+	r = RULE(c, ci, "flows: icmpv6 types");
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
+	s_vmap(r, ki6, 2, set_defs[S_FI6 + d].name);
+	s_vmap(RULE(c, ci, "flows: protocols"), kp, 2, set_defs[S_FPROTO + d].name);
+	s_vmap1(RULE(c, ci, "flows: any"), ZT_KEY_CT_MARK, set_defs[S_FANY + d].name);
+	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+	s_verdict(RULE(c, ci, what), ZT_V_GOTO, "deny");
+	return 0;
+}
+
+static int chain_deny(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	char what[128], lwhat[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "deny", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+	snprintf(lwhat, sizeof(lwhat), "hub.log %s", c->hubpos);
+	/* Counted first: the reject below only takes tcp, and a log over its rate stops its rule. */
+	s_counter(RULE(c, ci, what), "drops");
+	if (h->log != ZT_LOG_NONE)
+		s_log(c, RULE(c, ci, lwhat), "ztseg deny ");
+	if (h->dflt == ZT_DEFAULT_REJECT) {
+		r = RULE(c, ci, what);
+		m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_TCP);
+		s_next(r, ZT_S_REJECT_TCP_RST);
+		s_next(RULE(c, ci, what), ZT_S_REJECT_ICMPX);
+	} else {
+		s_verdict(RULE(c, ci, what), ZT_V_DROP, NULL);
+	}
+	return 0;
+}
+
+static int chain_oos(struct cc *c)
+{
+	const struct cflow *cf = &c->flows[c->oos];
+	char name[ZT_OBJ_NAME_MAX];
+	struct zt_rule *r;
+	int ci = chain_new(c, "out_of_scope", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	name_counter(name, cf->id);
+	r = RULE(c, ci, cf->desc);
+	s_mark(r, ZT_S_CT_MARK_SET, cf->id);
+	s_counter(r, name);
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	return 0;
+}
+
+/* f_<id>[_s|_d|_sd]: the flow allows; a variant first checks the legs that leave. */
+static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
+{
+	char name[ZT_OBJ_NAME_MAX], counter[ZT_OBJ_NAME_MAX], prefix[128];
+	struct zt_rule *r;
+	int ci;
+
+	name_flow_chain(name, cf->id, v);
+	name_counter(counter, cf->id);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	/* iifname != @enc_if meta ipsec missing return */
+	if (v & 1) {
+		r = RULE(c, ci, cf->desc);
+		m_set(r, true, ZT_KEY_IIFNAME, "enc_if");
+		m_flag(r, ZT_M_MISSING, ZT_KEY_META_IPSEC);
+		s_verdict(r, ZT_V_RETURN, NULL);
+	}
+	/* oifname != @enc_if rt ipsec missing return */
+	if (v & 2) {
+		r = RULE(c, ci, cf->desc);
+		m_set(r, true, ZT_KEY_OIFNAME, "enc_if");
+		m_flag(r, ZT_M_MISSING, ZT_KEY_RT_IPSEC);
+		s_verdict(r, ZT_V_RETURN, NULL);
+	}
+	r = RULE(c, ci, cf->desc);
+	s_counter(r, counter);
+	s_mark(r, ZT_S_CT_MARK_SET, cf->id);
+	if (c->p->hub.log == ZT_LOG_ALL) {
+		snprintf(prefix, sizeof(prefix), "ztseg allow %s ", cf->logname);
+		s_log(c, RULE(c, ci, cf->desc), prefix);
+		r = RULE(c, ci, cf->desc);
+	}
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	return 0;
+}
+
+/* k_<n> { jump f_a; …; goto f_z }: several flows claim one key, in policy order. */
+static int chain_k(struct cc *c, size_t n)
+{
+	const uint32_t *seq = c->kseq.pool + c->kseq.v[n].off;
+	size_t len = c->kseq.v[n].len;
+	unsigned v = seq[0];
+	char name[ZT_OBJ_NAME_MAX];
+	int ci;
+
+	name_num(name, "k", n);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	for (size_t i = 1; i < len; i++) {
+		const struct cflow *cf = &c->flows[seq[i]];
+
+		name_flow_chain(name, cf->id, cf->encrypted ? v : 0);
+		s_verdict(RULE(c, ci, cf->desc), i + 1 < len ? ZT_V_JUMP : ZT_V_GOTO, name);
+	}
+	return 0;
+}
+
+static int chains_build(struct cc *c)
+{
+	const struct zt_policy *p = c->p;
+	int r;
+
+	if ((r = chain_spoof(c)) < 0 || (r = chain_spoofed(c)) < 0 ||
+	    (r = chain_forward(c)) < 0 || (r = chain_classify_src(c)) < 0 ||
+	    (r = chain_classify_dst(c)) < 0 || (r = chain_judge(c, false)) < 0 ||
+	    (r = chain_deny(c)) < 0)
+		return r;
+	if (p->hub.protect_host && ((r = chain_host(c, false)) < 0 || (r = chain_host(c, true)) < 0 ||
+				    (r = chain_judge(c, true)) < 0))
+		return r;
+	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
+		return r;
+	for (uint32_t id = 1; id <= c->n_zones; id++) {
+		const struct zinfo *z = &c->zones[id];
+
+		if (id == ID_HOST && !p->hub.protect_host)
+			continue;
+		if ((r = chain_from(c, id)) < 0)
+			return r;
+		if (z->kind == ZT_ZONE_SEGMENT && p->segs[z->seg].n_ifs) {
+			if ((r = chain_own(c, id)) < 0)
+				return r;
+			if (p->segs[z->seg].n_subnets && (r = chain_src_seg(c, id)) < 0)
+				return r;
+		}
+		if (z->bound && (r = chain_own(c, id)) < 0)
+			return r;
+		if (z->dflt && (r = chain_src_dflt(c, id)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < c->dzb.n; i++)
+		if ((r = chain_dzb(c, i)) < 0)
+			return r;
+	for (size_t i = 0; i < c->ownb.n; i++)
+		if ((r = chain_ownb(c, i)) < 0)
+			return r;
+	for (size_t i = 0; i < c->kseq.n; i++)
+		if ((r = chain_k(c, i)) < 0)
+			return r;
+	for (size_t i = 0; i < c->n_flows; i++) {
+		struct cflow *cf = &c->flows[i];
+
+		if (i == c->oos)
+			continue;
+		cf->used |= 1;	/* the plain chain always exists: one per flow id */
+		for (unsigned v = 0; v < VARIANTS; v++)
+			if ((cf->used & (1u << v)) && (r = chain_flow(c, cf, v)) < 0)
+				return r;
+	}
+	return 0;
+}
+
+/* ---- Sorting: the plan is sorted throughout, so equal policies give equal plans ---- */
+
+static int value_cmp(const struct zt_value *a, const struct zt_value *b)
+{
+	int r;
+
+	switch (a->type) {
+	case ZT_TYPE_IFNAME:
+	case ZT_TYPE_FIB_IFNAME:
+		if ((r = strcmp(a->ifpat.name, b->ifpat.name)))
+			return r;
+		return (int)a->ifpat.wildcard - (int)b->ifpat.wildcard;
+	case ZT_TYPE_IPV4:
+	case ZT_TYPE_IPV6:
+		if ((r = memcmp(a->cidr.addr, b->cidr.addr, sizeof(a->cidr.addr))))
+			return r;
+		return (int)a->cidr.plen - (int)b->cidr.plen;
+	case ZT_TYPE_VERDICT:
+		if (a->verdict.code != b->verdict.code)
+			return a->verdict.code < b->verdict.code ? -1 : 1;
+		return strcmp(a->verdict.chain, b->verdict.chain);
+	case ZT_TYPE_COUNTER:
+		return strcmp(a->counter, b->counter);
+	default:
+		if (a->u32 != b->u32)
+			return a->u32 < b->u32 ? -1 : 1;
+		return a->u32_hi < b->u32_hi ? -1 : a->u32_hi > b->u32_hi;
+	}
+}
+
+static int elem_cmp(const void *a, const void *b, void *arg)
+{
+	const struct zt_elem *x = a, *y = b;
+	const struct zt_set *s = arg;
+	int r;
+
+	for (size_t i = 0; i < s->n_key; i++)
+		if ((r = value_cmp(&x->key[i], &y->key[i])))
+			return r;
+	return s->data != ZT_TYPE_NONE ? value_cmp(&x->data, &y->data) : 0;
+}
+
+static int set_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct zt_set *)a)->name, ((const struct zt_set *)b)->name);
+}
+
+static int chain_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct zt_chain *)a)->name, ((const struct zt_chain *)b)->name);
+}
+
+static int counter_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct zt_counter *)a)->name, ((const struct zt_counter *)b)->name);
+}
+
+static void plan_sort(struct zt_plan *pl)
+{
+	for (size_t i = 0; i < pl->n_sets; i++) {
+		struct zt_set *s = &pl->sets[i];
+
+		if (s->n_elems > 1)
+			qsort_r(s->elems, s->n_elems, sizeof(*s->elems), elem_cmp, s);
+	}
+	if (pl->n_sets)
+		qsort(pl->sets, pl->n_sets, sizeof(*pl->sets), set_name_cmp);
+	if (pl->n_chains)
+		qsort(pl->chains, pl->n_chains, sizeof(*pl->chains), chain_name_cmp);
+	if (pl->n_counters)
+		qsort(pl->counters, pl->n_counters, sizeof(*pl->counters), counter_name_cmp);
+}
+
+/* The wide-range maps and their rules exist only when a flow needs them. */
+static void drop_if_empty(struct cc *c, enum set_id id)
+{
+	struct zt_plan *pl = c->plan;
+	size_t i;
+
+	if (c->set[id] < 0 || pl->sets[c->set[id]].n_elems)
+		return;
+	i = (size_t)c->set[id];
+	free(pl->sets[i].elems);
+	memmove(&pl->sets[i], &pl->sets[i + 1], (pl->n_sets - i - 1) * sizeof(*pl->sets));
+	pl->n_sets--;
+	for (int k = 0; k < N_SETS; k++)
+		if (c->set[k] > (int)i)
+			c->set[k]--;
+	c->set[id] = -1;
+}
+
+static void cc_done(struct cc *c)
+{
+	free(c->zones);
+	free(c->rest);
+	free(c->flows);
+	free(c->fmap);
+	seq_free(&c->kseq);
+	seq_free(&c->dzb);
+	seq_free(&c->ownb);
+	zt_plan_free(c->plan);
+}
+
+int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
+	       struct zt_plan **ret, struct zt_diags *d)
+{
+	struct cc c = { .p = p, .d = d, .o = opts ? *opts : ZT_COMPILE_OPTS_DEFAULT };
+	char ps[64];
+	int r;
+
+	for (int i = 0; i < N_SETS; i++)
+		c.set[i] = -1;
+	c.hub = p->hub.pos;
+	if (!c.hub.file && p->n_files)
+		c.hub = (struct zt_pos){ .file = p->files[0] };
+	snprintf(c.hubpos, sizeof(c.hubpos), "%s", pos_str(&c.hub, ps, sizeof(ps)));
+	if (!(c.plan = calloc(1, sizeof(*c.plan)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c.plan->log_group = c.o.log_group;
+	if ((r = zones_build(&c)) < 0 || (r = files_copy(&c)) < 0 || (r = flows_build(&c)) < 0)
+		goto out;
+	for (int i = 0; i < N_SETS; i++) {
+		if (i == S_OOS && c.oos == SIZE_MAX)
+			continue;
+		if (i >= S_FP_OUT && !p->hub.protect_host)
+			continue;
+		if ((r = set_new(&c, i)) < 0)
+			goto out;
+	}
+	if ((r = interfaces_build(&c)) < 0 || (r = addresses_family(&c, AF_INET)) < 0 ||
+	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = flows_keys(&c)) < 0 ||
+	    (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
+	    (r = chains_build(&c)) < 0)
+		goto out;
+	drop_if_empty(&c, S_FR);
+	drop_if_empty(&c, S_FR_OUT);
+	if (c.oom) {
+		r = -ENOMEM;
+		goto out;
+	}
+	plan_sort(c.plan);
+	*ret = TAKE_PTR(c.plan);
+	r = 0;
+out:
+	cc_done(&c);
+	return r;
+}

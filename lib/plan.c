@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The plan: freeing it, and finding its objects by name (every array of a
+ * plan is sorted by name, see plan.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+
+static void chain_clear(struct zt_chain *c)
+{
+	for (size_t i = 0; i < c->n_rules; i++)
+		for (size_t j = 0; j < c->rules[i].n_match; j++)
+			free(c->rules[i].match[j].anon.v);
+	free(c->rules);
+}
+
+struct zt_plan *zt_plan_free(struct zt_plan *plan)
+{
+	if (!plan)
+		return NULL;
+	for (size_t i = 0; i < plan->n_sets; i++)
+		free(plan->sets[i].elems);
+	for (size_t i = 0; i < plan->n_chains; i++)
+		chain_clear(&plan->chains[i]);
+	for (size_t i = 0; i < plan->n_files; i++)
+		free(plan->files[i]);
+	free(plan->files);
+	free(plan->sets);
+	free(plan->chains);
+	free(plan->counters);
+	free(plan);
+	return NULL;
+}
+
+/* Binary search by the name at name_off in each element of a sorted array. */
+static const void *find_by_name(const void *base, size_t n, size_t size, size_t name_off,
+				const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *p = (const char *)base + mid * size;
+		int r = strcmp(name, p + name_off);
+
+		if (!r)
+			return p;
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name)
+{
+	return find_by_name(plan->sets, plan->n_sets, sizeof(*plan->sets),
+			    offsetof(struct zt_set, name), name);
+}
+
+const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char *name)
+{
+	return find_by_name(plan->chains, plan->n_chains, sizeof(*plan->chains),
+			    offsetof(struct zt_chain, name), name);
+}
