@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ztsegctl: what the verb files share with the verb table in ztsegctl.c. */
+#ifndef ZTSEGCTL_H
+#define ZTSEGCTL_H
+
+#include <stdio.h>
+#include "policy.h"
+
+#define CTL_DEFAULT_CONFIG "/etc/ztseg"
+#define CTL_DEFAULT_SOCKET "/run/ztseg/ztsegd.sock"
+
+/* Exit statuses shared by every verb (ztsegctl(8), EXIT STATUS). */
+enum {
+	CTL_EXIT_OK = 0,	/* success; explain: allowed */
+	CTL_EXIT_NO = 1,	/* the operation said no: invalid policy, denied, failure */
+	CTL_EXIT_USAGE = 2,	/* bad command line */
+};
+
+/* Options given before the verb. */
+struct ctl {
+	const char *socket;	/* the daemon's control socket, for the verbs that talk to it */
+};
+
+/*
+ * A verb gets its own arguments with argv[0] set to "ztsegctl VERB", so
+ * getopt's messages name the verb; it returns the exit status.
+ */
+int check_main(struct ctl *ctl, int argc, char **argv);
+int explain_main(struct ctl *ctl, int argc, char **argv);
+int show_main(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * Load the policy in dir and print every diagnostic, warnings included, to
+ * stderr, sorted, as "DIR/FILE:LINE:COL: message"; d keeps the counts.
+ * Returns 0 with *ret set, or a negative errno after printing why.
+ */
+int ctl_policy_load(const char *dir, struct zt_policy **ret, struct zt_diags *d);
+
+/* A diagnostic's file as the user would open it: dir joined with the relative name. */
+void ctl_diags_print(const char *dir, const struct zt_diags *d, FILE *f);
+
+#endif

@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Run every test, as CI does: build warning-free, unit and CLI tests plain and
+# under ASan/UBSan, lint the man pages, fuzz. As root on Debian 12 it first
+# installs the packages it needs. FUZZ_SECONDS (default 60) bounds each fuzzer.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+die() {
+	echo "run-all.sh: $*" >&2
+	exit 1
+}
+
+step() {
+	printf '\n=== %s\n' "$*"
+}
+
+# Run a step; on failure name it, so the end of a long log says what broke.
+run() {
+	local what=$1
+	shift
+	step "$what"
+	"$@" || die "FAILED: $what (exit $?)"
+}
+
+lint_man() {
+	local page out status=0
+	for page in man/*.[1-9]; do
+		out=$(mandoc -Tlint "$page" 2>&1) || true
+		if [[ -n $out ]]; then
+			echo "$out"
+			status=1
+		else
+			echo "$page: clean"
+		fi
+	done
+	return $status
+}
+
+. tests/deps.sh
+zt_install_deps "${ZT_BUILD_PKGS[@]}" "${ZT_TEST_PKGS[@]}" ||
+	die "cannot install the build and test dependencies"
+jobs=$(nproc 2>/dev/null || echo 2)
+# Build in parallel, then run the tests one at a time so their output reads in order.
+run "build (make WERROR=1)" make -j"$jobs" WERROR=1 all unit
+run "unit and CLI tests (make check WERROR=1)" make check WERROR=1
+run "build under ASan+UBSan (make ASAN=1 WERROR=1)" make -j"$jobs" ASAN=1 WERROR=1 all unit
+run "unit and CLI tests under ASan+UBSan (make check ASAN=1 WERROR=1)" \
+	make check ASAN=1 WERROR=1
+run "man pages (mandoc -Tlint)" lint_man
+run "fuzzing, ${FUZZ_SECONDS:-60} s per target (make fuzz)" \
+	make -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+
+step "all tests passed"
