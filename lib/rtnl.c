@@ -1,0 +1,2112 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rtnetlink state tracker: links, addresses and main-table routes from a
+ * dump and then from events; every message is treated as hostile input.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <limits.h>
+#include <libmnl/libmnl.h>
+#include <net/if.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <search.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include "rtnl.h"
+
+/* One datagram; the kernel's dump skbs stay well below this. */
+#define RTNL_BUF_SIZE (64 * 1024)
+/* Datagrams read per zt_rtnl_process() call before yielding to the loop. */
+#define RTNL_BATCH 256
+/* How long a dump may stall before it is given up (a wedged kernel). */
+#define RTNL_DUMP_TIMEOUT_SEC 10
+
+/* ---- binary trees (glibc tsearch) ---------------------------------------- */
+
+struct walk {
+	int (*fn)(const void *item, void *userdata);
+	void *userdata;
+	int r;
+};
+
+static void walk_action(const void *nodep, VISIT which, void *closure)
+{
+	struct walk *w = closure;
+
+	if (w->r || (which != postorder && which != leaf))
+		return;
+	w->r = w->fn(*(void *const *)nodep, w->userdata);
+}
+
+/* In-order walk; stops calling fn after the first non-zero return. */
+static int tree_walk(const void *root, int (*fn)(const void *item, void *userdata),
+		     void *userdata)
+{
+	struct walk w = { .fn = fn, .userdata = userdata };
+
+	if (root)
+		twalk_r(root, walk_action, &w);
+	return w.r;
+}
+
+static void *tree_find(void *const *root, const void *key, int (*cmp)(const void *, const void *))
+{
+	void *const *p = tfind(key, root, cmp);
+
+	return p ? *p : NULL;
+}
+
+static void nofree(void *p)
+{
+}
+
+/* ---- state ----------------------------------------------------------------- */
+
+/* A route's identity in the kernel, less its next hops. */
+struct rt_key {
+	struct zt_cidr dst;
+	uint32_t table;
+	uint32_t priority;
+	uint8_t tos;
+};
+
+struct rt_nh {
+	int oif;
+	uint8_t type;
+	uint8_t gw_family;
+	uint8_t gw[16];
+};
+
+struct rt_group {
+	struct rt_key key;
+	struct rt_nh *nh;
+	size_t n_nh, cap_nh;
+};
+
+/* The route groups with a next hop through one oif. */
+struct oif_bucket {
+	int oif;
+	void *groups;		/* tree of struct rt_group *, by key */
+	size_t n;		/* next hops through oif */
+};
+
+struct addr_bucket {
+	int ifindex;
+	void *addrs;		/* tree of struct zt_rtnl_addr * */
+	size_t n;
+};
+
+struct zt_rtnl_state {
+	void *links;		/* tree of struct zt_rtnl_link *, by ifindex */
+	size_t n_links;
+	void *addrs;		/* tree of struct addr_bucket *, by ifindex */
+	size_t n_addrs;
+	void *groups;		/* tree of struct rt_group *, by key */
+	void *oifs;		/* tree of struct oif_bucket *, by oif */
+	size_t n_routes;	/* next hops */
+};
+
+static int link_cmp(const void *a, const void *b)
+{
+	const struct zt_rtnl_link *x = a, *y = b;
+
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+static int bucket_cmp(const void *a, const void *b)
+{
+	/* Both bucket kinds start with their int index. */
+	const int *x = a, *y = b;
+
+	return (*x > *y) - (*x < *y);
+}
+
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct zt_rtnl_addr *x = a, *y = b;
+
+	if (x->ifindex != y->ifindex)
+		return x->ifindex < y->ifindex ? -1 : 1;
+	return zt_cidr_cmp(&x->addr, &y->addr);
+}
+
+static int rt_key_cmp(const struct rt_key *x, const struct rt_key *y)
+{
+	int c = zt_cidr_cmp(&x->dst, &y->dst);
+
+	if (c)
+		return c;
+	if (x->table != y->table)
+		return x->table < y->table ? -1 : 1;
+	if (x->tos != y->tos)
+		return x->tos < y->tos ? -1 : 1;
+	return (x->priority > y->priority) - (x->priority < y->priority);
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	return rt_key_cmp(&((const struct rt_group *)a)->key, &((const struct rt_group *)b)->key);
+}
+
+static bool nh_equal(const struct rt_nh *a, const struct rt_nh *b)
+{
+	return a->oif == b->oif && a->type == b->type && a->gw_family == b->gw_family &&
+	       memcmp(a->gw, b->gw, sizeof(a->gw)) == 0;
+}
+
+static void group_free(void *p)
+{
+	struct rt_group *g = p;
+
+	if (g)
+		free(g->nh);
+	free(g);
+}
+
+static void addr_bucket_free(void *p)
+{
+	struct addr_bucket *b = p;
+
+	tdestroy(b->addrs, free);
+	free(b);
+}
+
+static void oif_bucket_free(void *p)
+{
+	struct oif_bucket *b = p;
+
+	tdestroy(b->groups, nofree);
+	free(b);
+}
+
+static void state_routes_clear(struct zt_rtnl_state *s)
+{
+	tdestroy(s->oifs, oif_bucket_free);
+	tdestroy(s->groups, group_free);
+	s->oifs = s->groups = NULL;
+	s->n_routes = 0;
+}
+
+int zt_rtnl_state_new(struct zt_rtnl_state **ret)
+{
+	struct zt_rtnl_state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+struct zt_rtnl_state *zt_rtnl_state_free(struct zt_rtnl_state *s)
+{
+	if (!s)
+		return NULL;
+	tdestroy(s->links, free);
+	tdestroy(s->addrs, addr_bucket_free);
+	state_routes_clear(s);
+	free(s);
+	return NULL;
+}
+
+size_t zt_rtnl_state_n_links(const struct zt_rtnl_state *s)
+{
+	return s->n_links;
+}
+
+size_t zt_rtnl_state_n_addrs(const struct zt_rtnl_state *s)
+{
+	return s->n_addrs;
+}
+
+size_t zt_rtnl_state_n_routes(const struct zt_rtnl_state *s)
+{
+	return s->n_routes;
+}
+
+const struct zt_rtnl_link *zt_rtnl_state_link(const struct zt_rtnl_state *s, int ifindex)
+{
+	struct zt_rtnl_link key = { .ifindex = ifindex };
+
+	return tree_find(&s->links, &key, link_cmp);
+}
+
+bool zt_rtnl_link_bridge_port(const struct zt_rtnl_state *s, const struct zt_rtnl_link *l,
+			      const struct zt_rtnl_link **ret_bridge)
+{
+	const struct zt_rtnl_link *m = l->master ? zt_rtnl_state_link(s, l->master) : NULL;
+
+	if (ret_bridge)
+		*ret_bridge = m;
+	return l->master && (streq(l->slave_kind, "bridge") || (m && streq(m->kind, "bridge")));
+}
+
+struct by_name {
+	const char *name;
+	const struct zt_rtnl_link *found;
+};
+
+static int by_name_fn(const void *item, void *userdata)
+{
+	const struct zt_rtnl_link *l = item;
+	struct by_name *b = userdata;
+
+	if (!streq(l->name, b->name))
+		return 0;
+	b->found = l;
+	return 1;
+}
+
+const struct zt_rtnl_link *zt_rtnl_state_link_by_name(const struct zt_rtnl_state *s,
+						      const char *name)
+{
+	struct by_name b = { .name = name };
+
+	tree_walk(s->links, by_name_fn, &b);
+	return b.found;
+}
+
+/* Adapters from the typed callbacks of the header to tree_walk(). */
+struct typed_walk {
+	int (*link_fn)(const struct zt_rtnl_link *l, void *userdata);
+	int (*addr_fn)(const struct zt_rtnl_addr *a, void *userdata);
+	int (*route_fn)(const struct zt_rtnl_route *rt, void *userdata);
+	void *userdata;
+	int oif;		/* routes: the bucket being walked */
+};
+
+static int link_walk_fn(const void *item, void *userdata)
+{
+	struct typed_walk *t = userdata;
+
+	return t->link_fn(item, t->userdata);
+}
+
+int zt_rtnl_state_foreach_link(const struct zt_rtnl_state *s,
+			       int (*fn)(const struct zt_rtnl_link *l, void *userdata),
+			       void *userdata)
+{
+	struct typed_walk t = { .link_fn = fn, .userdata = userdata };
+
+	return tree_walk(s->links, link_walk_fn, &t);
+}
+
+static int addr_walk_fn(const void *item, void *userdata)
+{
+	struct typed_walk *t = userdata;
+
+	return t->addr_fn(item, t->userdata);
+}
+
+static int addr_bucket_walk_fn(const void *item, void *userdata)
+{
+	return tree_walk(((const struct addr_bucket *)item)->addrs, addr_walk_fn, userdata);
+}
+
+int zt_rtnl_state_foreach_addr(const struct zt_rtnl_state *s,
+			       int (*fn)(const struct zt_rtnl_addr *a, void *userdata),
+			       void *userdata)
+{
+	struct typed_walk t = { .addr_fn = fn, .userdata = userdata };
+
+	return tree_walk(s->addrs, addr_bucket_walk_fn, &t);
+}
+
+static int group_walk_fn(const void *item, void *userdata)
+{
+	const struct rt_group *g = item;
+	struct typed_walk *t = userdata;
+	struct zt_rtnl_route rt = {
+		.dst = g->key.dst,
+		.table = g->key.table,
+		.priority = g->key.priority,
+		.tos = g->key.tos,
+	};
+	int r;
+
+	for (size_t i = 0; i < g->n_nh; i++) {
+		if (g->nh[i].oif != t->oif)
+			continue;
+		rt.type = g->nh[i].type;
+		rt.oif = g->nh[i].oif;
+		rt.gw_family = g->nh[i].gw_family;
+		memcpy(rt.gw, g->nh[i].gw, sizeof(rt.gw));
+		r = t->route_fn(&rt, t->userdata);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int oif_bucket_walk_fn(const void *item, void *userdata)
+{
+	const struct oif_bucket *b = item;
+	struct typed_walk *t = userdata;
+
+	t->oif = b->oif;
+	return tree_walk(b->groups, group_walk_fn, t);
+}
+
+int zt_rtnl_state_foreach_route(const struct zt_rtnl_state *s,
+				int (*fn)(const struct zt_rtnl_route *rt, void *userdata),
+				void *userdata)
+{
+	struct typed_walk t = { .route_fn = fn, .userdata = userdata };
+
+	return tree_walk(s->oifs, oif_bucket_walk_fn, &t);
+}
+
+int zt_rtnl_state_foreach_route_oif(const struct zt_rtnl_state *s, int ifindex,
+				    int (*fn)(const struct zt_rtnl_route *rt, void *userdata),
+				    void *userdata)
+{
+	struct typed_walk t = { .route_fn = fn, .userdata = userdata };
+	struct oif_bucket key = { .oif = ifindex }, *b;
+
+	b = tree_find(&s->oifs, &key, bucket_cmp);
+	return b ? oif_bucket_walk_fn(b, &t) : 0;
+}
+
+/* -- mutation -- */
+
+/* Replace or add a link. Returns the change bits. */
+static int state_link_set(struct zt_rtnl_state *s, const struct zt_rtnl_link *l)
+{
+	struct zt_rtnl_link *old, *n;
+	int r = ZT_RTNL_CHANGED_LINKS;
+
+	old = tree_find(&s->links, l, link_cmp);
+	if (old) {
+		if (memcmp(old, l, sizeof(*l)) == 0)
+			return 0;
+		/* Down, or lost its carrier: IPv4 flushes its routes without a word. */
+		if (((old->flags & IFF_UP) && !(l->flags & IFF_UP)) ||
+		    ((old->flags & IFF_RUNNING) && !(l->flags & IFF_RUNNING)))
+			r |= ZT_RTNL_ROUTES_STALE;
+		*old = *l;
+		return r;
+	}
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	*n = *l;
+	if (!tsearch(n, &s->links, link_cmp)) {
+		free(n);
+		return -ENOMEM;
+	}
+	s->n_links++;
+	return r;
+}
+
+static void group_remove_from_bucket(struct zt_rtnl_state *s, struct rt_group *g, int oif)
+{
+	struct oif_bucket key = { .oif = oif }, *b;
+
+	b = tree_find(&s->oifs, &key, bucket_cmp);
+	if (!b)
+		return;
+	b->n--;
+	for (size_t i = 0; i < g->n_nh; i++)
+		if (g->nh[i].oif == oif)
+			return;		/* another next hop of g still uses oif */
+	tdelete(g, &b->groups, group_cmp);
+	if (!b->groups) {
+		tdelete(b, &s->oifs, bucket_cmp);
+		free(b);
+	}
+}
+
+static int group_add_to_bucket(struct zt_rtnl_state *s, struct rt_group *g, int oif)
+{
+	struct oif_bucket key = { .oif = oif }, *b;
+
+	b = tree_find(&s->oifs, &key, bucket_cmp);
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->oif = oif;
+		if (!tsearch(b, &s->oifs, bucket_cmp)) {
+			free(b);
+			return -ENOMEM;
+		}
+	}
+	if (!tsearch(g, &b->groups, group_cmp)) {
+		if (!b->groups) {
+			tdelete(b, &s->oifs, bucket_cmp);
+			free(b);
+		}
+		return -ENOMEM;
+	}
+	b->n++;
+	return 0;
+}
+
+/* Remove next hop i of g (and g itself once it has none). */
+static void group_del_nh(struct zt_rtnl_state *s, struct rt_group *g, size_t i)
+{
+	int oif = g->nh[i].oif;
+
+	g->nh[i] = g->nh[--g->n_nh];
+	s->n_routes--;
+	group_remove_from_bucket(s, g, oif);
+	if (g->n_nh == 0) {
+		tdelete(g, &s->groups, group_cmp);
+		group_free(g);
+	}
+}
+
+static int route_add(struct zt_rtnl_state *s, const struct rt_key *key, const struct rt_nh *nh,
+		     size_t n, bool replace)
+{
+	struct rt_group probe = { .key = *key }, *g;
+	int r = 0;
+
+	g = tree_find(&s->groups, &probe, group_cmp);
+	if (g && replace) {
+		bool same = g->n_nh == n;
+
+		for (size_t i = 0; same && i < n; i++) {
+			same = false;
+			for (size_t j = 0; j < g->n_nh; j++)
+				same = same || nh_equal(&nh[i], &g->nh[j]);
+		}
+		if (same)
+			return 0;
+		while (g && g->n_nh > 0) {
+			bool last = g->n_nh == 1;
+
+			group_del_nh(s, g, g->n_nh - 1);
+			if (last)
+				g = NULL;
+		}
+		r = ZT_RTNL_CHANGED_ROUTES;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+
+		if (!g) {
+			g = calloc(1, sizeof(*g));
+			if (!g)
+				return -ENOMEM;
+			g->key = *key;
+			if (!tsearch(g, &s->groups, group_cmp)) {
+				free(g);
+				return -ENOMEM;
+			}
+		}
+		for (size_t j = 0; j < g->n_nh && !dup; j++)
+			dup = nh_equal(&nh[i], &g->nh[j]);
+		if (dup)
+			continue;
+		if (ZT_GROW(g->nh, g->cap_nh, g->n_nh) < 0)
+			goto enomem;
+		g->nh[g->n_nh] = nh[i];
+		if (group_add_to_bucket(s, g, nh[i].oif) < 0)
+			goto enomem;
+		g->n_nh++;
+		s->n_routes++;
+		r = ZT_RTNL_CHANGED_ROUTES;
+	}
+	return r;
+
+enomem:
+	if (g->n_nh == 0) {
+		tdelete(g, &s->groups, group_cmp);
+		group_free(g);
+	}
+	return -ENOMEM;
+}
+
+static int route_del(struct zt_rtnl_state *s, const struct rt_key *key, const struct rt_nh *nh,
+		     size_t n)
+{
+	struct rt_group probe = { .key = *key }, *g;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		g = tree_find(&s->groups, &probe, group_cmp);
+		if (!g)
+			break;
+		for (size_t j = 0; j < g->n_nh; j++) {
+			if (nh_equal(&nh[i], &g->nh[j])) {
+				group_del_nh(s, g, j);
+				r = ZT_RTNL_CHANGED_ROUTES;
+				break;
+			}
+		}
+	}
+	return r;
+}
+
+struct collect {
+	void **v;
+	size_t n, cap;
+	int r;
+};
+
+static int collect_fn(const void *item, void *userdata)
+{
+	struct collect *c = userdata;
+
+	if (ZT_GROW(c->v, c->cap, c->n) < 0) {
+		c->r = -ENOMEM;
+		return 1;
+	}
+	c->v[c->n++] = (void *)item;
+	return 0;
+}
+
+/* Drop every next hop through oif: its link is gone. */
+static int state_drop_oif_routes(struct zt_rtnl_state *s, int oif)
+{
+	struct oif_bucket key = { .oif = oif }, *b;
+	struct collect c = {};
+
+	b = tree_find(&s->oifs, &key, bucket_cmp);
+	if (!b)
+		return 0;
+	tree_walk(b->groups, collect_fn, &c);
+	if (c.r < 0) {
+		free(c.v);
+		return c.r;
+	}
+	for (size_t i = 0; i < c.n; i++) {
+		struct rt_group *g = c.v[i];
+
+		for (size_t j = g->n_nh; j-- > 0;) {
+			if (g->nh[j].oif != oif)
+				continue;
+			g->nh[j] = g->nh[--g->n_nh];
+			s->n_routes--;
+		}
+		if (g->n_nh == 0) {
+			tdelete(g, &s->groups, group_cmp);
+			group_free(g);
+		}
+	}
+	free(c.v);
+	tdelete(b, &s->oifs, bucket_cmp);
+	oif_bucket_free(b);
+	return ZT_RTNL_CHANGED_ROUTES;
+}
+
+static int state_link_del(struct zt_rtnl_state *s, int ifindex)
+{
+	struct zt_rtnl_link lkey = { .ifindex = ifindex }, *l;
+	struct addr_bucket akey = { .ifindex = ifindex }, *ab;
+	int r = 0, k;
+
+	l = tree_find(&s->links, &lkey, link_cmp);
+	if (l) {
+		tdelete(l, &s->links, link_cmp);
+		free(l);
+		s->n_links--;
+		r |= ZT_RTNL_CHANGED_LINKS;
+	}
+	ab = tree_find(&s->addrs, &akey, bucket_cmp);
+	if (ab) {
+		s->n_addrs -= ab->n;
+		tdelete(ab, &s->addrs, bucket_cmp);
+		addr_bucket_free(ab);
+		r |= ZT_RTNL_CHANGED_ADDRS;
+	}
+	/* The kernel flushes a vanished device's routes without RTM_DELROUTE. */
+	k = state_drop_oif_routes(s, ifindex);
+	if (k < 0)
+		return k;
+	return r | k;
+}
+
+static int state_addr_add(struct zt_rtnl_state *s, const struct zt_rtnl_addr *a)
+{
+	struct addr_bucket key = { .ifindex = a->ifindex }, *b;
+	struct zt_rtnl_addr *n;
+	void *p;
+
+	b = tree_find(&s->addrs, &key, bucket_cmp);
+	if (b && tree_find(&b->addrs, a, addr_cmp))
+		return 0;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->ifindex = a->ifindex;
+		if (!tsearch(b, &s->addrs, bucket_cmp)) {
+			free(b);
+			return -ENOMEM;
+		}
+	}
+	n = malloc(sizeof(*n));
+	if (n)
+		*n = *a;
+	p = n ? tsearch(n, &b->addrs, addr_cmp) : NULL;
+	if (!p) {
+		free(n);
+		if (!b->addrs) {
+			tdelete(b, &s->addrs, bucket_cmp);
+			free(b);
+		}
+		return -ENOMEM;
+	}
+	b->n++;
+	s->n_addrs++;
+	return ZT_RTNL_CHANGED_ADDRS;
+}
+
+static int state_addr_del(struct zt_rtnl_state *s, const struct zt_rtnl_addr *a)
+{
+	struct addr_bucket key = { .ifindex = a->ifindex }, *b;
+	struct zt_rtnl_addr *old;
+
+	/* The routes that used the address may be gone too, unannounced. */
+	b = tree_find(&s->addrs, &key, bucket_cmp);
+	old = b ? tree_find(&b->addrs, a, addr_cmp) : NULL;
+	if (!old)
+		return ZT_RTNL_ROUTES_STALE;
+	tdelete(old, &b->addrs, addr_cmp);
+	free(old);
+	b->n--;
+	s->n_addrs--;
+	if (!b->addrs) {
+		tdelete(b, &s->addrs, bucket_cmp);
+		free(b);
+	}
+	return ZT_RTNL_CHANGED_ADDRS | ZT_RTNL_ROUTES_STALE;
+}
+
+/* ---- parsing ----------------------------------------------------------------- */
+
+/*
+ * Index the attributes in [start, end) by type (the last of a type wins,
+ * as in the kernel; types above max are skipped). Every attribute must lie
+ * wholly inside the range and the range must hold nothing else but the
+ * last attribute's alignment padding.
+ */
+static int attrs_parse(const void *start, const void *end, const struct nlattr **tb,
+		       unsigned max)
+{
+	const struct nlattr *a = start;
+
+	memset(tb, 0, (max + 1) * sizeof(*tb));
+	while (mnl_attr_ok(a, (int)((const char *)end - (const char *)a))) {
+		uint16_t type = mnl_attr_get_type(a);
+
+		if (type <= max)
+			tb[type] = a;
+		a = mnl_attr_next(a);
+	}
+	if ((const char *)end - (const char *)a > 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static int msg_attrs(const struct nlmsghdr *nlh, size_t hdrlen, const struct nlattr **tb,
+		     unsigned max)
+{
+	const char *end = (const char *)nlh + nlh->nlmsg_len;
+	const char *start = (const char *)mnl_nlmsg_get_payload(nlh) + MNL_ALIGN(hdrlen);
+
+	if (start > end)
+		return -EBADMSG;
+	return attrs_parse(start, end, tb, max);
+}
+
+static int nested_attrs(const struct nlattr *nest, const struct nlattr **tb, unsigned max)
+{
+	const char *p = mnl_attr_get_payload(nest);
+
+	return attrs_parse(p, p + mnl_attr_get_payload_len(nest), tb, max);
+}
+
+/* Copy a string attribute that need not be NUL-terminated; too long is malformed. */
+static int attr_strcpy(const struct nlattr *a, char *buf, size_t size)
+{
+	const char *p = mnl_attr_get_payload(a);
+	size_t n = strnlen(p, mnl_attr_get_payload_len(a));
+
+	if (n >= size)
+		return -EBADMSG;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int attr_u32(const struct nlattr *a, uint32_t *ret)
+{
+	if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return -EBADMSG;
+	*ret = mnl_attr_get_u32(a);
+	return 0;
+}
+
+/* The kernel's dev_valid_name(): whatever it refuses cannot be a real link. */
+static bool ifname_valid(const char *s)
+{
+	if (!*s || streq(s, ".") || streq(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static int parse_linkinfo(const struct nlattr *nest, struct zt_rtnl_link *l)
+{
+	const struct nlattr *tb[IFLA_INFO_MAX + 1];
+
+	if (nested_attrs(nest, tb, IFLA_INFO_MAX) < 0)
+		return -EBADMSG;
+	if (tb[IFLA_INFO_KIND] && attr_strcpy(tb[IFLA_INFO_KIND], l->kind, sizeof(l->kind)) < 0)
+		return -EBADMSG;
+	if (tb[IFLA_INFO_SLAVE_KIND] &&
+	    attr_strcpy(tb[IFLA_INFO_SLAVE_KIND], l->slave_kind, sizeof(l->slave_kind)) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static int apply_link(struct zt_rtnl_state *s, const struct nlmsghdr *nlh)
+{
+	const struct nlattr *tb[IFLA_MAX + 1];
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	struct zt_rtnl_link l;
+	uint32_t u;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return -EBADMSG;
+	if (ifi->ifi_family != AF_UNSPEC)
+		return 0;
+	if (ifi->ifi_index <= 0)
+		return -EBADMSG;
+	if (msg_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
+		return -EBADMSG;
+	if (nlh->nlmsg_type == RTM_DELLINK)
+		return state_link_del(s, ifi->ifi_index);
+
+	memset(&l, 0, sizeof(l));
+	l.ifindex = ifi->ifi_index;
+	l.flags = ifi->ifi_flags;
+	l.operstate = IF_OPER_UNKNOWN;
+	if (!tb[IFLA_IFNAME] || attr_strcpy(tb[IFLA_IFNAME], l.name, sizeof(l.name)) < 0 ||
+	    !ifname_valid(l.name))
+		return -EBADMSG;
+	if (tb[IFLA_MASTER]) {
+		if (attr_u32(tb[IFLA_MASTER], &u) < 0 || u > INT32_MAX)
+			return -EBADMSG;
+		l.master = (int)u;
+	}
+	if (tb[IFLA_OPERSTATE]) {
+		if (mnl_attr_validate(tb[IFLA_OPERSTATE], MNL_TYPE_U8) < 0)
+			return -EBADMSG;
+		l.operstate = mnl_attr_get_u8(tb[IFLA_OPERSTATE]);
+	}
+	if (tb[IFLA_LINKINFO] && parse_linkinfo(tb[IFLA_LINKINFO], &l) < 0)
+		return -EBADMSG;
+	return state_link_set(s, &l);
+}
+
+static int attr_addr(const struct nlattr *a, uint8_t family, uint8_t *addr)
+{
+	if (mnl_attr_get_payload_len(a) != ZT_ADDR_LEN(family))
+		return -EBADMSG;
+	memcpy(addr, mnl_attr_get_payload(a), ZT_ADDR_LEN(family));
+	return 0;
+}
+
+static int apply_addr(struct zt_rtnl_state *s, const struct nlmsghdr *nlh)
+{
+	const struct nlattr *tb[IFA_MAX + 1];
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct zt_rtnl_addr a;
+	const struct nlattr *which;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return -EBADMSG;
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+		return 0;
+	if (ifa->ifa_index == 0 || ifa->ifa_index > INT32_MAX ||
+	    ifa->ifa_prefixlen > ZT_MAX_PLEN(ifa->ifa_family))
+		return -EBADMSG;
+	if (msg_attrs(nlh, sizeof(*ifa), tb, IFA_MAX) < 0)
+		return -EBADMSG;
+	/* IFA_ADDRESS is the peer on point-to-point links; IFA_LOCAL is ours. */
+	which = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	if (!which)
+		return -EBADMSG;
+	memset(&a, 0, sizeof(a));
+	a.ifindex = (int)ifa->ifa_index;
+	a.addr.family = ifa->ifa_family;
+	a.addr.plen = ifa->ifa_prefixlen;
+	if (attr_addr(which, ifa->ifa_family, a.addr.addr) < 0)
+		return -EBADMSG;
+	if (tb[IFA_ADDRESS] && which != tb[IFA_ADDRESS]) {
+		uint8_t peer[16];
+
+		if (attr_addr(tb[IFA_ADDRESS], ifa->ifa_family, peer) < 0)
+			return -EBADMSG;
+	}
+	if (nlh->nlmsg_type == RTM_DELADDR)
+		return state_addr_del(s, &a);
+	return state_addr_add(s, &a);
+}
+
+static void mask_prefix(struct zt_cidr *c)
+{
+	unsigned n = ZT_ADDR_LEN(c->family);
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned bits = i * 8;
+
+		if (bits >= c->plen)
+			c->addr[i] = 0;
+		else if (c->plen - bits < 8)
+			c->addr[i] &= (uint8_t)(0xff << (8 - (c->plen - bits)));
+	}
+}
+
+/* RTA_GATEWAY / RTA_VIA of a next hop. */
+static int parse_gateway(const struct nlattr *gw, const struct nlattr *via, uint8_t family,
+			 struct rt_nh *nh)
+{
+	if (gw) {
+		if (attr_addr(gw, family, nh->gw) < 0)
+			return -EBADMSG;
+		nh->gw_family = family;
+	} else if (via) {
+		const struct rtvia *v = mnl_attr_get_payload(via);
+		size_t len = mnl_attr_get_payload_len(via);
+
+		if (len < sizeof(*v) || (v->rtvia_family != AF_INET && v->rtvia_family != AF_INET6) ||
+		    len - sizeof(*v) != ZT_ADDR_LEN(v->rtvia_family))
+			return -EBADMSG;
+		nh->gw_family = (uint8_t)v->rtvia_family;
+		memcpy(nh->gw, v->rtvia_addr, ZT_ADDR_LEN(v->rtvia_family));
+	}
+	return 0;
+}
+
+static int parse_multipath(const struct nlattr *mp, uint8_t family, uint8_t type,
+			   struct rt_nh **ret, size_t *n_ret)
+{
+	const char *p = mnl_attr_get_payload(mp);
+	size_t rem = mnl_attr_get_payload_len(mp), n = 0, cap = 0;
+	_cleanup_free_ struct rt_nh *v = NULL;
+
+	while (rem > 0) {
+		const struct rtnexthop *rtnh = (const void *)p;
+		const struct nlattr *tb[RTA_MAX + 1];
+		size_t step;
+
+		if (rem < sizeof(*rtnh) || rtnh->rtnh_len < sizeof(*rtnh) || rtnh->rtnh_len > rem ||
+		    rtnh->rtnh_ifindex < 0)
+			return -EBADMSG;
+		if (attrs_parse(p + RTNH_LENGTH(0), p + rtnh->rtnh_len, tb, RTA_MAX) < 0)
+			return -EBADMSG;
+		if (ZT_GROW(v, cap, n) < 0)
+			return -ENOMEM;
+		memset(&v[n], 0, sizeof(v[n]));
+		v[n].oif = rtnh->rtnh_ifindex;
+		v[n].type = type;
+		if (parse_gateway(tb[RTA_GATEWAY], tb[RTA_VIA], family, &v[n]) < 0)
+			return -EBADMSG;
+		n++;
+		step = RTNH_ALIGN(rtnh->rtnh_len);
+		if (step >= rem)
+			break;
+		p += step;
+		rem -= step;
+	}
+	if (n == 0)
+		return -EBADMSG;
+	*ret = TAKE_PTR(v);
+	*n_ret = n;
+	return 0;
+}
+
+static int apply_route(struct zt_rtnl_state *s, const struct nlmsghdr *nlh)
+{
+	const struct nlattr *tb[RTA_MAX + 1];
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	_cleanup_free_ struct rt_nh *mp = NULL;
+	struct rt_nh one, *nh = &one;
+	struct rt_key key;
+	size_t n = 1;
+	uint32_t u;
+	bool replace;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm))
+		return -EBADMSG;
+	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
+		return 0;
+	if (rtm->rtm_dst_len > ZT_MAX_PLEN(rtm->rtm_family) ||
+	    rtm->rtm_src_len > ZT_MAX_PLEN(rtm->rtm_family))
+		return -EBADMSG;
+	if (msg_attrs(nlh, sizeof(*rtm), tb, RTA_MAX) < 0)
+		return -EBADMSG;
+
+	memset(&key, 0, sizeof(key));
+	key.table = rtm->rtm_table;
+	if (tb[RTA_TABLE] && attr_u32(tb[RTA_TABLE], &key.table) < 0)
+		return -EBADMSG;
+	key.dst.family = rtm->rtm_family;
+	key.dst.plen = rtm->rtm_dst_len;
+	key.tos = rtm->rtm_tos;
+	if (tb[RTA_DST]) {
+		if (attr_addr(tb[RTA_DST], rtm->rtm_family, key.dst.addr) < 0)
+			return -EBADMSG;
+	} else if (rtm->rtm_dst_len > 0) {
+		return -EBADMSG;
+	}
+	mask_prefix(&key.dst);
+	if (tb[RTA_PRIORITY] && attr_u32(tb[RTA_PRIORITY], &key.priority) < 0)
+		return -EBADMSG;
+
+	memset(&one, 0, sizeof(one));
+	one.type = rtm->rtm_type;
+	if (tb[RTA_OIF]) {
+		if (attr_u32(tb[RTA_OIF], &u) < 0 || u > INT32_MAX)
+			return -EBADMSG;
+		one.oif = (int)u;
+	}
+	if (parse_gateway(tb[RTA_GATEWAY], tb[RTA_VIA], rtm->rtm_family, &one) < 0)
+		return -EBADMSG;
+	if (tb[RTA_MULTIPATH]) {
+		int r = parse_multipath(tb[RTA_MULTIPATH], rtm->rtm_family, rtm->rtm_type, &mp, &n);
+
+		if (r < 0)
+			return r;
+		nh = mp;
+	}
+
+	/* Well formed; now what is not kept. */
+	if (key.table != RT_TABLE_MAIN || (rtm->rtm_flags & RTM_F_CLONED) || rtm->rtm_src_len)
+		return 0;
+	if (nlh->nlmsg_type == RTM_DELROUTE)
+		return route_del(s, &key, nh, n);
+	/*
+	 * A replacement names the whole new route. IPv6 also announces every
+	 * multipath change with all the siblings; IPv4 may append a multipath
+	 * alias to an existing route, so there only NLM_F_REPLACE replaces.
+	 */
+	replace = (nlh->nlmsg_flags & NLM_F_REPLACE) ||
+		  (tb[RTA_MULTIPATH] && rtm->rtm_family == AF_INET6);
+	return route_add(s, &key, nh, n, replace);
+}
+
+int zt_rtnl_state_apply(struct zt_rtnl_state *s, const struct nlmsghdr *nlh, size_t len)
+{
+	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+		return -EBADMSG;
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		return apply_link(s, nlh);
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		return apply_addr(s, nlh);
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		return apply_route(s, nlh);
+	default:
+		return 0;
+	}
+}
+
+/* ---- the tracker ----------------------------------------------------------- */
+
+/*
+ * Walking a datagram's messages. mnl_nlmsg_ok() casts nlmsg_len to int,
+ * so a length of 2^31 or more passes as negative and mnl_nlmsg_next()
+ * then leaps out of the buffer: compare unsigned instead.
+ */
+static bool nlmsg_ok(const struct nlmsghdr *nlh, size_t rem)
+{
+	return rem >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) && nlh->nlmsg_len <= rem;
+}
+
+static const struct nlmsghdr *nlmsg_next(const struct nlmsghdr *nlh, size_t *rem)
+{
+	size_t step = MNL_ALIGN((size_t)nlh->nlmsg_len);
+
+	if (step >= *rem) {
+		*rem = 0;
+		return nlh;
+	}
+	*rem -= step;
+	return (const struct nlmsghdr *)((const char *)nlh + step);
+}
+
+struct zt_rtnl {
+	struct mnl_socket *ev;		/* subscribed, non-blocking */
+	struct mnl_socket *dump;	/* requests and their replies only */
+	uint32_t dump_portid;
+	uint32_t seq;
+	struct zt_rtnl_state *state;
+	uint64_t generation;
+	unsigned changes;
+	bool resync_needed;
+	bool routes_stale;
+	struct zt_rtnl_stats stats;
+	char *buf;
+};
+
+static ssize_t nl_recv(int fd, void *buf, size_t size, int flags, uint32_t *sender, bool *trunc)
+{
+	struct sockaddr_nl sa = {};
+	struct iovec iov = { .iov_base = buf, .iov_len = size };
+	struct msghdr msg = {
+		.msg_name = &sa,
+		.msg_namelen = sizeof(sa),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	n = recvmsg(fd, &msg, flags);
+	if (n < 0)
+		return -errno;
+	*trunc = msg.msg_flags & MSG_TRUNC;
+	/* Unicasts from other processes can be forged; only the kernel counts. */
+	*sender = UINT32_MAX;
+	if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK)
+		*sender = sa.nl_pid;
+	return n;
+}
+
+/*
+ * One dump (RTM_GETLINK, GETADDR or GETROUTE of one family) into s.
+ * Sets *intr when the kernel says the dump was inconsistent.
+ */
+static int dump_one(struct zt_rtnl *r, struct zt_rtnl_state *s, uint16_t type, uint8_t family,
+		    bool *intr)
+{
+	char req[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	int fd = mnl_socket_get_fd(r->dump);
+	uint32_t seq = ++r->seq;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	switch (type) {
+	case RTM_GETLINK: {
+		struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+		ifi->ifi_family = family;
+		break;
+	}
+	case RTM_GETADDR: {
+		struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+
+		ifa->ifa_family = family;
+		break;
+	}
+	default: {
+		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+
+		rtm->rtm_family = family;
+		/* Honoured as a filter with NETLINK_GET_STRICT_CHK; checked below anyway. */
+		rtm->rtm_table = RT_TABLE_MAIN;
+		break;
+	}
+	}
+	if (mnl_socket_sendto(r->dump, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+
+	for (;;) {
+		uint32_t sender;
+		bool trunc;
+		ssize_t n = nl_recv(fd, r->buf, RTNL_BUF_SIZE, 0, &sender, &trunc);
+		const struct nlmsghdr *m;
+		size_t rem;
+		int k;
+
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			return -ETIMEDOUT;
+		if (n < 0)
+			return (int)n;
+		if (sender != 0) {
+			r->stats.foreign++;
+			continue;
+		}
+		if (trunc)
+			return -EMSGSIZE;
+		m = (const struct nlmsghdr *)r->buf;
+		rem = (size_t)n;
+		for (; nlmsg_ok(m, rem); m = nlmsg_next(m, &rem)) {
+			if (m->nlmsg_seq != seq || m->nlmsg_pid != r->dump_portid)
+				continue;	/* a late reply to an earlier request */
+			if (m->nlmsg_flags & NLM_F_DUMP_INTR)
+				*intr = true;
+			if (m->nlmsg_type == NLMSG_DONE) {
+				if (mnl_nlmsg_get_payload_len(m) >= sizeof(int)) {
+					int err = *(const int *)mnl_nlmsg_get_payload(m);
+
+					if (err < 0)
+						return err;
+				}
+				return 0;
+			}
+			if (m->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+
+				if (mnl_nlmsg_get_payload_len(m) < sizeof(*e))
+					return -EBADMSG;
+				if (e->error < 0)
+					return e->error;
+				continue;
+			}
+			k = zt_rtnl_state_apply(s, m, rem);
+			if (k == -EBADMSG)
+				r->stats.malformed++;
+			else if (k < 0)
+				return k;
+		}
+	}
+}
+
+static int dump_routes(struct zt_rtnl *r, struct zt_rtnl_state *s, bool *intr)
+{
+	int k = dump_one(r, s, RTM_GETROUTE, AF_INET, intr);
+
+	return k < 0 ? k : dump_one(r, s, RTM_GETROUTE, AF_INET6, intr);
+}
+
+static int dump_all(struct zt_rtnl *r, struct zt_rtnl_state *s, bool *intr)
+{
+	int k;
+
+	k = dump_one(r, s, RTM_GETLINK, AF_UNSPEC, intr);
+	if (k >= 0)
+		k = dump_one(r, s, RTM_GETADDR, AF_UNSPEC, intr);
+	if (k >= 0)
+		k = dump_routes(r, s, intr);
+	return k;
+}
+
+static void mark_changed(struct zt_rtnl *r, unsigned bits)
+{
+	if (!bits)
+		return;
+	r->changes |= bits;
+	r->generation++;
+}
+
+/*
+ * Build a fresh state from dumps, retried as a whole while the kernel
+ * interrupts them. `routes_only` keeps links and addresses.
+ */
+static int rebuild(struct zt_rtnl *r, bool routes_only)
+{
+	_cleanup_rtnl_state_ struct zt_rtnl_state *s = NULL;
+	bool intr = true;
+	int k;
+
+	for (unsigned try = 0; intr && try < ZT_RTNL_DUMP_TRIES; try++) {
+		if (try > 0)
+			r->stats.dump_retries++;
+		s = zt_rtnl_state_free(s);
+		k = zt_rtnl_state_new(&s);
+		if (k < 0)
+			return k;
+		intr = false;
+		k = routes_only ? dump_routes(r, s, &intr) : dump_all(r, s, &intr);
+		if (k < 0)
+			return k;
+	}
+	if (routes_only) {
+		state_routes_clear(r->state);
+		r->state->groups = TAKE_PTR(s->groups);
+		r->state->oifs = TAKE_PTR(s->oifs);
+		r->state->n_routes = s->n_routes;
+		s->n_routes = 0;
+		mark_changed(r, ZT_RTNL_CHANGED_ROUTES);
+	} else {
+		zt_rtnl_state_free(r->state);
+		r->state = TAKE_PTR(s);
+		mark_changed(r, ZT_RTNL_CHANGED_LINKS | ZT_RTNL_CHANGED_ADDRS |
+					ZT_RTNL_CHANGED_ROUTES);
+	}
+	r->routes_stale = false;
+	/* Still inconsistent after every try: the best we have, and try again later. */
+	if (intr) {
+		r->resync_needed = true;
+		return -EAGAIN;
+	}
+	if (!routes_only)
+		r->resync_needed = false;
+	return 0;
+}
+
+int zt_rtnl_resync(struct zt_rtnl *r)
+{
+	int k = rebuild(r, false);
+
+	if (k >= 0 || k == -EAGAIN)
+		r->stats.resyncs++;
+	return k;
+}
+
+static int set_rcvbuf(int fd, size_t size, size_t *granted)
+{
+	int v = (int)size;
+	socklen_t len = sizeof(v);
+
+	if (size > INT_MAX)
+		return -EINVAL;
+	/* FORCE needs CAP_NET_ADMIN in the initial namespace; else the sysctl caps it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0)
+		return -errno;
+	*granted = (size_t)v;
+	return 0;
+}
+
+static int rtnl_sockets(struct zt_rtnl *r, size_t rcvbuf)
+{
+	static const unsigned groups[] = {
+		RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
+		RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+	};
+	struct timeval tv = { .tv_sec = RTNL_DUMP_TIMEOUT_SEC };
+	int one = 1, k;
+
+	r->ev = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (!r->ev)
+		return -errno;
+	k = set_rcvbuf(mnl_socket_get_fd(r->ev), rcvbuf, &r->stats.rcvbuf);
+	if (k < 0)
+		return k;
+	if (mnl_socket_bind(r->ev, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -errno;
+	for (size_t i = 0; i < ELEMENTSOF(groups); i++) {
+		unsigned g = groups[i];
+
+		if (mnl_socket_setsockopt(r->ev, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) < 0)
+			return -errno;
+	}
+
+	r->dump = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!r->dump)
+		return -errno;
+	if (mnl_socket_bind(r->dump, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -errno;
+	r->dump_portid = mnl_socket_get_portid(r->dump);
+	if (setsockopt(mnl_socket_get_fd(r->dump), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	/* Kernel-side filtering of route dumps by table (4.20+); optional. */
+	(void)mnl_socket_setsockopt(r->dump, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+	return 0;
+}
+
+int zt_rtnl_open(struct zt_rtnl **ret, size_t rcvbuf)
+{
+	_cleanup_rtnl_ struct zt_rtnl *r = NULL;
+	int k;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->buf = malloc(RTNL_BUF_SIZE);
+	if (!r->buf)
+		return -ENOMEM;
+	k = zt_rtnl_state_new(&r->state);
+	if (k < 0)
+		return k;
+	/* Subscribe before dumping: what changes meanwhile waits in the queue. */
+	k = rtnl_sockets(r, rcvbuf ? rcvbuf : ZT_RTNL_RCVBUF_DEFAULT);
+	if (k < 0)
+		return k;
+	k = rebuild(r, false);
+	if (k < 0 && k != -EAGAIN)
+		return k;
+	*ret = TAKE_PTR(r);
+	return 0;
+}
+
+struct zt_rtnl *zt_rtnl_free(struct zt_rtnl *r)
+{
+	if (!r)
+		return NULL;
+	if (r->ev)
+		mnl_socket_close(r->ev);
+	if (r->dump)
+		mnl_socket_close(r->dump);
+	zt_rtnl_state_free(r->state);
+	free(r->buf);
+	free(r);
+	return NULL;
+}
+
+int zt_rtnl_fd(const struct zt_rtnl *r)
+{
+	return mnl_socket_get_fd(r->ev);
+}
+
+static void apply_datagram(struct zt_rtnl *r, ssize_t n, unsigned *changes)
+{
+	const struct nlmsghdr *m = (const struct nlmsghdr *)r->buf;
+	size_t rem = (size_t)n;
+
+	for (; nlmsg_ok(m, rem); m = nlmsg_next(m, &rem)) {
+		int k;
+
+		if (m->nlmsg_type < NLMSG_MIN_TYPE)
+			continue;
+		r->stats.messages++;
+		k = zt_rtnl_state_apply(r->state, m, rem);
+		if (k == -EBADMSG) {
+			r->stats.malformed++;
+			continue;
+		}
+		if (k < 0) {
+			/* Out of memory half-way: only a resync restores a known state. */
+			r->resync_needed = true;
+			continue;
+		}
+		if (k & ZT_RTNL_ROUTES_STALE)
+			r->routes_stale = true;
+		k &= ~ZT_RTNL_ROUTES_STALE;
+		if (k) {
+			mark_changed(r, (unsigned)k);
+			*changes |= (unsigned)k;
+		}
+	}
+	if (rem > 0)
+		r->stats.malformed++;	/* trailing bytes that are no message */
+}
+
+int zt_rtnl_process(struct zt_rtnl *r)
+{
+	int fd = mnl_socket_get_fd(r->ev);
+	unsigned changes = 0;
+
+	for (unsigned i = 0; i < RTNL_BATCH; i++) {
+		uint32_t sender;
+		bool trunc;
+		ssize_t n = nl_recv(fd, r->buf, RTNL_BUF_SIZE, MSG_DONTWAIT, &sender, &trunc);
+
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			break;
+		if (n == -ENOBUFS) {
+			/* The queue overflowed: events are lost, only a new dump helps. */
+			r->stats.overruns++;
+			r->resync_needed = true;
+			return (int)changes;
+		}
+		if (n < 0)
+			return (int)n;
+		if (sender != 0) {
+			r->stats.foreign++;
+			continue;
+		}
+		if (trunc) {
+			r->stats.malformed++;
+			r->resync_needed = true;
+			continue;
+		}
+		apply_datagram(r, n, &changes);
+	}
+	if (r->routes_stale && !r->resync_needed) {
+		int k = rebuild(r, true);
+
+		if (k < 0 && k != -EAGAIN)
+			return k;
+		r->stats.route_redumps++;
+		changes |= ZT_RTNL_CHANGED_ROUTES;
+	}
+	return (int)changes;
+}
+
+bool zt_rtnl_resync_needed(const struct zt_rtnl *r)
+{
+	return r->resync_needed;
+}
+
+const struct zt_rtnl_state *zt_rtnl_state(const struct zt_rtnl *r)
+{
+	return r->state;
+}
+
+uint64_t zt_rtnl_generation(const struct zt_rtnl *r)
+{
+	return r->generation;
+}
+
+unsigned zt_rtnl_take_changes(struct zt_rtnl *r)
+{
+	unsigned c = r->changes;
+
+	r->changes = 0;
+	return c;
+}
+
+const struct zt_rtnl_stats *zt_rtnl_stats(const struct zt_rtnl *r)
+{
+	return &r->stats;
+}
+
+/* ---- membership ------------------------------------------------------------- */
+
+/* Interface patterns, sorted for lookup by exact name and by every prefix of one. */
+struct pat {
+	char name[IFNAMSIZ];
+	bool wildcard;
+	size_t owner;
+};
+
+struct pat_index {
+	struct pat *v;
+	size_t n, cap;
+};
+
+static int pat_key_cmp(const void *a, const void *b)
+{
+	const struct pat *x = a, *y = b;
+
+	if (x->wildcard != y->wildcard)
+		return x->wildcard ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static int pat_cmp(const void *a, const void *b)
+{
+	const struct pat *x = a, *y = b;
+	int c = pat_key_cmp(a, b);
+
+	if (c)
+		return c;
+	return (x->owner > y->owner) - (x->owner < y->owner);
+}
+
+static int pat_index_add(struct pat_index *x, const struct zt_ifpat *ifs, size_t n, size_t owner)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ZT_GROW(x->v, x->cap, x->n) < 0)
+			return -ENOMEM;
+		memset(&x->v[x->n], 0, sizeof(x->v[x->n]));
+		snprintf(x->v[x->n].name, sizeof(x->v[x->n].name), "%s", ifs[i].name);
+		x->v[x->n].wildcard = ifs[i].wildcard;
+		x->v[x->n].owner = owner;
+		x->n++;
+	}
+	return 0;
+}
+
+/* The first (lowest owner) entry equal to key, or NULL. */
+static const struct pat *pat_find(const struct pat_index *x, const struct pat *key)
+{
+	const struct pat *hit = bsearch(key, x->v, x->n, sizeof(*x->v), pat_key_cmp);
+
+	while (hit && hit > x->v && pat_key_cmp(hit - 1, key) == 0)
+		hit--;
+	return hit;
+}
+
+/* The owner of the pattern matching ifname: an exact name, else the longest prefix. */
+static ssize_t pat_lookup(const struct pat_index *x, const char *ifname)
+{
+	struct pat key = {};
+	const struct pat *hit;
+	size_t len = strnlen(ifname, IFNAMSIZ - 1);
+
+	if (x->n == 0)
+		return -1;
+	memcpy(key.name, ifname, len);
+	hit = pat_find(x, &key);
+	if (hit)
+		return (ssize_t)hit->owner;
+	key.wildcard = true;
+	for (size_t l = len + 1; l-- > 0;) {
+		key.name[l] = '\0';
+		hit = pat_find(x, &key);
+		if (hit)
+			return (ssize_t)hit->owner;
+	}
+	return -1;
+}
+
+struct local_addr {
+	uint8_t family;
+	uint8_t addr[16];
+};
+
+static int local_cmp(const void *a, const void *b)
+{
+	const struct local_addr *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+struct routed {
+	struct zt_cidr pfx;
+	size_t seg;
+};
+
+static int routed_cmp(const void *a, const void *b)
+{
+	const struct routed *x = a, *y = b;
+	int c = zt_cidr_cmp(&x->pfx, &y->pfx);
+
+	if (c)
+		return c;
+	return (x->seg > y->seg) - (x->seg < y->seg);
+}
+
+struct mbuild {
+	const struct zt_rtnl_state *s;
+	struct zt_membership *m;
+	struct pat_index segpats, encpats;
+	struct local_addr *locals;
+	size_t n_locals, cap_locals;
+	size_t *cap_ifs;
+	struct routed *routed;
+	size_t n_routed, cap_routed;
+	size_t cap_warn, cap_enc;
+	/* the member link whose routes are being walked */
+	const struct zt_rtnl_link *cur;
+	size_t cur_seg;
+	int r;
+};
+
+static int add_warning(struct mbuild *b, enum zt_member_warning_kind kind, size_t seg,
+		       const char *ifname, const char *other, const struct zt_cidr *prefix)
+{
+	struct zt_membership *m = b->m;
+	struct zt_member_warning *w;
+
+	if (ZT_GROW(m->warnings, b->cap_warn, m->n_warnings) < 0)
+		return -ENOMEM;
+	w = &m->warnings[m->n_warnings++];
+	memset(w, 0, sizeof(*w));
+	w->kind = kind;
+	memcpy(w->seg, m->segs[seg].name, sizeof(w->seg));
+	if (ifname)
+		snprintf(w->ifname, sizeof(w->ifname), "%s", ifname);
+	if (other)
+		snprintf(w->other, sizeof(w->other), "%s", other);
+	if (prefix)
+		w->prefix = *prefix;
+	return 0;
+}
+
+static int local_fn(const struct zt_rtnl_addr *a, void *userdata)
+{
+	struct mbuild *b = userdata;
+	struct local_addr *l;
+
+	if (ZT_GROW(b->locals, b->cap_locals, b->n_locals) < 0)
+		return -ENOMEM;
+	l = &b->locals[b->n_locals++];
+	memset(l, 0, sizeof(*l));
+	l->family = a->addr.family;
+	memcpy(l->addr, a->addr.addr, ZT_ADDR_LEN(a->addr.family));
+	return 0;
+}
+
+static bool is_local(const struct mbuild *b, const struct zt_cidr *c)
+{
+	struct local_addr key = { .family = c->family };
+
+	if (b->n_locals == 0)
+		return false;
+	memcpy(key.addr, c->addr, ZT_ADDR_LEN(c->family));
+	return bsearch(&key, b->locals, b->n_locals, sizeof(key), local_cmp) != NULL;
+}
+
+static int route_fn(const struct zt_rtnl_route *rt, void *userdata)
+{
+	struct mbuild *b = userdata;
+
+	if (rt->type != RTN_UNICAST)
+		return 0;
+	if (rt->dst.plen == 0)
+		return add_warning(b, ZT_MEMBER_WARN_DEFAULT_ROUTE, b->cur_seg, b->cur->name, NULL,
+				   &rt->dst);
+	if (zt_addr_is_linklocal_or_unspec(rt->dst.family, rt->dst.addr))
+		return 0;
+	if (rt->dst.plen == ZT_MAX_PLEN(rt->dst.family) && is_local(b, &rt->dst))
+		return 0;
+	if (ZT_GROW(b->routed, b->cap_routed, b->n_routed) < 0)
+		return -ENOMEM;
+	b->routed[b->n_routed].pfx = rt->dst;
+	b->routed[b->n_routed].seg = b->cur_seg;
+	b->n_routed++;
+	return 0;
+}
+
+static int member_link_fn(const struct zt_rtnl_link *l, void *userdata)
+{
+	struct mbuild *b = userdata;
+	struct zt_membership *m = b->m;
+	ssize_t seg = pat_lookup(&b->segpats, l->name);
+	int k;
+
+	if (seg >= 0) {
+		struct zt_segment_members *sm = &m->segs[seg];
+		const struct zt_rtnl_link *master;
+
+		if (ZT_GROW(sm->ifs, b->cap_ifs[seg], sm->n_ifs) < 0)
+			return -ENOMEM;
+		memset(&sm->ifs[sm->n_ifs], 0, sizeof(sm->ifs[0]));
+		memcpy(sm->ifs[sm->n_ifs].name, l->name, sizeof(l->name));
+		sm->ifs[sm->n_ifs].ifindex = l->ifindex;
+		sm->n_ifs++;
+		if (zt_rtnl_link_bridge_port(b->s, l, &master)) {
+			char idx[IFNAMSIZ];
+
+			snprintf(idx, sizeof(idx), "#%d", l->master);
+			k = add_warning(b, ZT_MEMBER_WARN_BRIDGE_PORT, (size_t)seg, l->name,
+					master ? master->name : idx, NULL);
+			if (k < 0)
+				return k;
+		}
+		b->cur = l;
+		b->cur_seg = (size_t)seg;
+		k = zt_rtnl_state_foreach_route_oif(b->s, l->ifindex, route_fn, b);
+		if (k < 0)
+			return k;
+	}
+	if (pat_lookup(&b->encpats, l->name) >= 0) {
+		struct zt_enc_link *e;
+
+		if (ZT_GROW(m->enc, b->cap_enc, m->n_enc) < 0)
+			return -ENOMEM;
+		e = &m->enc[m->n_enc++];
+		memset(e, 0, sizeof(*e));
+		memcpy(e->name, l->name, sizeof(e->name));
+		memcpy(e->kind, l->kind, sizeof(e->kind));
+		e->ifindex = l->ifindex;
+	}
+	return 0;
+}
+
+static int member_if_cmp(const void *a, const void *b)
+{
+	const struct zt_member_if *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+static int enc_cmp(const void *a, const void *b)
+{
+	const struct zt_enc_link *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	c = strcmp(x->kind, y->kind);
+	if (c)
+		return c;
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+static int warning_cmp(const void *a, const void *b)
+{
+	const struct zt_member_warning *x = a, *y = b;
+	int c;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	c = strcmp(x->seg, y->seg);
+	if (!c)
+		c = strcmp(x->ifname, y->ifname);
+	if (!c)
+		c = zt_cidr_cmp(&x->prefix, &y->prefix);
+	if (!c)
+		c = strcmp(x->other, y->other);
+	return c;
+}
+
+/* Sort and drop neighbours that compare equal (an interface name seen twice). */
+static size_t sort_unique(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *),
+			  int (*same)(const void *, const void *))
+{
+	char *v = base;
+	size_t out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, size, cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (same(v + out * size, v + i * size) == 0)
+			continue;
+		out++;
+		if (out != i)
+			memcpy(v + out * size, v + i * size, size);
+	}
+	return out + 1;
+}
+
+static int member_if_same(const void *a, const void *b)
+{
+	const struct zt_member_if *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int enc_same(const void *a, const void *b)
+{
+	return strcmp(((const struct zt_enc_link *)a)->name, ((const struct zt_enc_link *)b)->name);
+}
+
+/* Sort the routed pairs, warn about prefixes two segments claim, hand them out. */
+static int distribute_routed(struct mbuild *b)
+{
+	struct zt_membership *m = b->m;
+	size_t n = sort_unique(b->routed, b->n_routed, sizeof(*b->routed), routed_cmp, routed_cmp);
+
+	for (size_t i = 0; i < n; i++) {
+		struct zt_segment_members *sm = &m->segs[b->routed[i].seg];
+
+		if (i > 0 && zt_cidr_cmp(&b->routed[i].pfx, &b->routed[i - 1].pfx) == 0) {
+			size_t first = i - 1;
+			int k;
+
+			while (first > 0 && zt_cidr_cmp(&b->routed[first - 1].pfx, &b->routed[i].pfx) == 0)
+				first--;
+			k = add_warning(b, ZT_MEMBER_WARN_PREFIX_CONFLICT, b->routed[first].seg, NULL,
+					sm->name, &b->routed[i].pfx);
+			if (k < 0)
+				return k;
+		}
+		sm->n_routed++;
+	}
+	for (size_t i = 0; i < m->n_segs; i++) {
+		if (m->segs[i].n_routed == 0)
+			continue;
+		m->segs[i].routed = calloc(m->segs[i].n_routed, sizeof(struct zt_cidr));
+		if (!m->segs[i].routed)
+			return -ENOMEM;
+		m->segs[i].n_routed = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct zt_segment_members *sm = &m->segs[b->routed[i].seg];
+
+		sm->routed[sm->n_routed++] = b->routed[i].pfx;
+	}
+	return 0;
+}
+
+int zt_rtnl_membership(const struct zt_rtnl_state *s, const struct zt_policy *p,
+		       struct zt_membership **ret)
+{
+	_cleanup_membership_ struct zt_membership *m = NULL;
+	struct mbuild b = { .s = s };
+	int k;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	b.m = m;
+	if (p->n_segs) {
+		m->segs = calloc(p->n_segs, sizeof(*m->segs));
+		b.cap_ifs = calloc(p->n_segs, sizeof(*b.cap_ifs));
+		if (!m->segs || !b.cap_ifs) {
+			k = -ENOMEM;
+			goto out;
+		}
+	}
+	m->n_segs = p->n_segs;
+	for (size_t i = 0; i < p->n_segs; i++) {
+		struct zt_segment_members *sm = &m->segs[i];
+		const struct zt_segment *seg = &p->segs[i];
+
+		snprintf(sm->name, sizeof(sm->name), "%s", seg->name ? seg->name : "");
+		if (seg->n_addrs) {
+			sm->statics = calloc(seg->n_addrs, sizeof(*sm->statics));
+			if (!sm->statics) {
+				k = -ENOMEM;
+				goto out;
+			}
+			memcpy(sm->statics, seg->addrs, seg->n_addrs * sizeof(*sm->statics));
+			sm->n_statics = seg->n_addrs;
+		}
+		k = pat_index_add(&b.segpats, seg->ifs, seg->n_ifs, i);
+		if (k < 0)
+			goto out;
+	}
+	k = pat_index_add(&b.encpats, p->hub.enc_ifs, p->hub.n_enc_ifs, 0);
+	if (k < 0)
+		goto out;
+	if (b.segpats.n)
+		qsort(b.segpats.v, b.segpats.n, sizeof(*b.segpats.v), pat_cmp);
+	if (b.encpats.n)
+		qsort(b.encpats.v, b.encpats.n, sizeof(*b.encpats.v), pat_cmp);
+
+	k = zt_rtnl_state_foreach_addr(s, local_fn, &b);
+	if (k < 0)
+		goto out;
+	if (b.n_locals)
+		qsort(b.locals, b.n_locals, sizeof(*b.locals), local_cmp);
+
+	k = zt_rtnl_state_foreach_link(s, member_link_fn, &b);
+	if (k < 0)
+		goto out;
+	k = distribute_routed(&b);
+	if (k < 0)
+		goto out;
+	for (size_t i = 0; i < m->n_segs; i++)
+		m->segs[i].n_ifs = sort_unique(m->segs[i].ifs, m->segs[i].n_ifs,
+					       sizeof(struct zt_member_if), member_if_cmp,
+					       member_if_same);
+	m->n_enc = sort_unique(m->enc, m->n_enc, sizeof(*m->enc), enc_cmp, enc_same);
+	m->n_warnings = sort_unique(m->warnings, m->n_warnings, sizeof(*m->warnings), warning_cmp,
+				    warning_cmp);
+	*ret = TAKE_PTR(m);
+	k = 0;
+out:
+	free(b.segpats.v);
+	free(b.encpats.v);
+	free(b.locals);
+	free(b.cap_ifs);
+	free(b.routed);
+	return k;
+}
+
+struct zt_membership *zt_membership_free(struct zt_membership *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < m->n_segs; i++) {
+		free(m->segs[i].ifs);
+		free(m->segs[i].routed);
+		free(m->segs[i].statics);
+	}
+	free(m->segs);
+	free(m->warnings);
+	free(m->enc);
+	free(m);
+	return NULL;
+}
+
+const struct zt_segment_members *zt_membership_segment(const struct zt_membership *m,
+						       const char *name)
+{
+	for (size_t i = 0; i < m->n_segs; i++)
+		if (streq(m->segs[i].name, name))
+			return &m->segs[i];
+	return NULL;
+}
+
+const char *zt_member_warning_fmt(const struct zt_member_warning *w, char *buf, size_t len)
+{
+	char pfx[ZT_CIDR_STRLEN];
+
+	switch (w->kind) {
+	case ZT_MEMBER_WARN_DEFAULT_ROUTE:
+		snprintf(buf, len,
+			 "segment %s: member interface %s carries a default route (%s): "
+			 "a configuration error, uplinks belong to boundaries",
+			 w->seg, w->ifname, zt_cidr_fmt(&w->prefix, pfx, sizeof(pfx)));
+		break;
+	case ZT_MEMBER_WARN_BRIDGE_PORT:
+		snprintf(buf, len,
+			 "segment %s: member interface %s is a port of bridge %s: "
+			 "traffic between ports of one bridge is not filtered",
+			 w->seg, w->ifname, w->other);
+		break;
+	case ZT_MEMBER_WARN_PREFIX_CONFLICT:
+		snprintf(buf, len, "%s is routed into two segments: %s and %s",
+			 zt_cidr_fmt(&w->prefix, pfx, sizeof(pfx)), w->seg, w->other);
+		break;
+	default:
+		snprintf(buf, len, "unknown warning");
+		break;
+	}
+	return buf;
+}
+
+/* ---- membership diff -------------------------------------------------------- */
+
+struct dbuild {
+	struct zt_membership_diff *d;
+	size_t cap_if_add, cap_if_del, cap_pfx_add, cap_pfx_del, cap_enc_add, cap_enc_del;
+};
+
+static int push_if(struct zt_if_change **v, size_t *n, size_t *cap, const char *seg,
+		   const struct zt_member_if *i)
+{
+	if (ZT_GROW(*v, *cap, *n) < 0)
+		return -ENOMEM;
+	memset(&(*v)[*n], 0, sizeof(**v));
+	memcpy((*v)[*n].seg, seg, ZT_RTNL_SEG_MAX);
+	memcpy((*v)[*n].ifname, i->name, IFNAMSIZ);
+	(*v)[*n].ifindex = i->ifindex;
+	(*n)++;
+	return 0;
+}
+
+static int push_pfx(struct zt_prefix_change **v, size_t *n, size_t *cap, const char *seg,
+		    const struct zt_cidr *c)
+{
+	if (ZT_GROW(*v, *cap, *n) < 0)
+		return -ENOMEM;
+	memset(&(*v)[*n], 0, sizeof(**v));
+	memcpy((*v)[*n].seg, seg, ZT_RTNL_SEG_MAX);
+	(*v)[*n].prefix = *c;
+	(*n)++;
+	return 0;
+}
+
+/* a and b: one segment before and after; either may be NULL. */
+static int diff_segment(struct dbuild *x, const struct zt_segment_members *a,
+			const struct zt_segment_members *b)
+{
+	struct zt_membership_diff *d = x->d;
+	size_t na = a ? a->n_ifs : 0, nb = b ? b->n_ifs : 0, i = 0, j = 0;
+	const char *seg = a ? a->name : b->name;
+	int k = 0;
+
+	while (k >= 0 && (i < na || j < nb)) {
+		int c = i < na && j < nb ? strcmp(a->ifs[i].name, b->ifs[j].name) : i < na ? -1 : 1;
+
+		if (c < 0)
+			k = push_if(&d->if_del, &d->n_if_del, &x->cap_if_del, seg, &a->ifs[i++]);
+		else if (c > 0)
+			k = push_if(&d->if_add, &d->n_if_add, &x->cap_if_add, seg, &b->ifs[j++]);
+		else
+			i++, j++;
+	}
+	na = a ? a->n_routed : 0;
+	nb = b ? b->n_routed : 0;
+	i = j = 0;
+	while (k >= 0 && (i < na || j < nb)) {
+		int c = i < na && j < nb ? zt_cidr_cmp(&a->routed[i], &b->routed[j]) : i < na ? -1 : 1;
+
+		if (c < 0)
+			k = push_pfx(&d->pfx_del, &d->n_pfx_del, &x->cap_pfx_del, seg, &a->routed[i++]);
+		else if (c > 0)
+			k = push_pfx(&d->pfx_add, &d->n_pfx_add, &x->cap_pfx_add, seg, &b->routed[j++]);
+		else
+			i++, j++;
+	}
+	return k;
+}
+
+static int push_enc(struct zt_enc_link **v, size_t *n, size_t *cap, const struct zt_enc_link *e)
+{
+	if (ZT_GROW(*v, *cap, *n) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = *e;
+	return 0;
+}
+
+static int diff_enc(struct dbuild *x, const struct zt_membership *a, const struct zt_membership *b)
+{
+	struct zt_membership_diff *d = x->d;
+	size_t na = a ? a->n_enc : 0, nb = b ? b->n_enc : 0, i = 0, j = 0;
+	int k = 0;
+
+	while (k >= 0 && (i < na || j < nb)) {
+		int c = 0;
+
+		if (i < na && j < nb) {
+			c = strcmp(a->enc[i].name, b->enc[j].name);
+			if (!c)
+				c = strcmp(a->enc[i].kind, b->enc[j].kind);
+		} else {
+			c = i < na ? -1 : 1;
+		}
+		if (c < 0)
+			k = push_enc(&d->enc_del, &d->n_enc_del, &x->cap_enc_del, &a->enc[i++]);
+		else if (c > 0)
+			k = push_enc(&d->enc_add, &d->n_enc_add, &x->cap_enc_add, &b->enc[j++]);
+		else
+			i++, j++;
+	}
+	return k;
+}
+
+static int seg_ptr_cmp(const void *a, const void *b)
+{
+	const struct zt_segment_members *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+static int segs_by_name(const struct zt_membership *m, const struct zt_segment_members ***ret)
+{
+	const struct zt_segment_members **v;
+	size_t n = m ? m->n_segs : 0;
+
+	*ret = NULL;
+	if (n == 0)
+		return 0;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = &m->segs[i];
+	qsort(v, n, sizeof(*v), seg_ptr_cmp);
+	*ret = v;
+	return 0;
+}
+
+int zt_membership_diff(const struct zt_membership *old, const struct zt_membership *new,
+		       struct zt_membership_diff **ret)
+{
+	_cleanup_membership_diff_ struct zt_membership_diff *d = NULL;
+	_cleanup_free_ const struct zt_segment_members **a = NULL, **b = NULL;
+	size_t na = old ? old->n_segs : 0, nb = new ? new->n_segs : 0, i = 0, j = 0;
+	struct dbuild x = {};
+	int k;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	x.d = d;
+	k = segs_by_name(old, &a);
+	if (k >= 0)
+		k = segs_by_name(new, &b);
+	while (k >= 0 && (i < na || j < nb)) {
+		int c = i < na && j < nb ? strcmp(a[i]->name, b[j]->name) : i < na ? -1 : 1;
+
+		if (c < 0)
+			k = diff_segment(&x, a[i++], NULL);
+		else if (c > 0)
+			k = diff_segment(&x, NULL, b[j++]);
+		else
+			k = diff_segment(&x, a[i++], b[j++]);
+	}
+	if (k >= 0)
+		k = diff_enc(&x, old, new);
+	if (k < 0)
+		return k;
+	*ret = TAKE_PTR(d);
+	return 0;
+}
+
+bool zt_membership_diff_empty(const struct zt_membership_diff *d)
+{
+	return !d->n_if_add && !d->n_if_del && !d->n_pfx_add && !d->n_pfx_del && !d->n_enc_add &&
+	       !d->n_enc_del;
+}
+
+struct zt_membership_diff *zt_membership_diff_free(struct zt_membership_diff *d)
+{
+	if (!d)
+		return NULL;
+	free(d->if_add);
+	free(d->if_del);
+	free(d->pfx_add);
+	free(d->pfx_del);
+	free(d->enc_add);
+	free(d->enc_del);
+	free(d);
+	return NULL;
+}
