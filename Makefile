@@ -125,7 +125,7 @@ golden: $(PROGS)
 check: check-unit check-cli
 
 # Kernel tests in network namespaces they make themselves (root only); 77 is a skip.
-check-netns: $(PROGS)
+check-netns: $(PROGS) $(NETNS_BINS)
 	@set -e; for t in $(sort $(wildcard tests/netns/*.sh)); do \
 		echo "== $$t"; rc=0; ZTSEG_BUILD=$(B) bash $$t || rc=$$?; \
 		[ $$rc -eq 0 ] || [ $$rc -eq 77 ] || exit $$rc; done

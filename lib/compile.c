@@ -2072,7 +2072,7 @@ static int chain_spoof(struct cc *c)
 }
 
 /* The rules forward, input and output share after their first. */
-static int filter_common(struct cc *c, int ci)
+static int filter_common(struct cc *c, int ci, bool output)
 {
 	/* RS, RA, NS, NA, redirect; MLD query, report, done, v2 report (RA/redirect from workloads died in spoof) */
 	static const uint32_t nd[] = { 133, 134, 135, 136, 137, 130, 131, 132, 143 };
@@ -2101,6 +2101,19 @@ static int filter_common(struct cc *c, int ci)
 	s_counter(r, "invalid");
 	s_verdict(r, ZT_V_DROP, NULL);
 
+	/*
+	 * ct state related ct direction reply accept: the TCP reset or ICMP
+	 * error the kernel sends for our own `reject` is attached to the
+	 * connection it refuses (related, reply direction), whose mark is
+	 * still scratch; without this the next rule would drop the answer.
+	 */
+	if (output) {
+		r = RULE(c, ci, "answers of hub.default reject");
+		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
+
 	/* ct direction reply goto deny: a reply of a connection whose flow is gone */
 	r = RULE(c, ci, "replies of connections no live flow allows");
 	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
@@ -2127,7 +2140,7 @@ static int chain_forward(struct cc *c)
 		m_set(r, true, ZT_KEY_OIFNAME, "member_if");
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
-	if ((ret = filter_common(c, ci)) < 0)
+	if ((ret = filter_common(c, ci, false)) < 0)
 		return ret;
 	s_verdict(RULE(c, ci, "classification"), ZT_V_JUMP, "classify_src");
 	return 0;
@@ -2147,7 +2160,7 @@ static int chain_host(struct cc *c, bool output)
 	r = RULE(c, ci, "loopback");
 	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	if ((ret = filter_common(c, ci)) < 0)
+	if ((ret = filter_common(c, ci, output)) < 0)
 		return ret;
 	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
 	if (output) {
