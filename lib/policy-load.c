@@ -861,6 +861,42 @@ static int load_segments(struct loader *l, const struct zt_node *n)
 static const char *const boundary_keys[] = { "addresses", "interfaces", NULL };
 static const char *const delegation_keys[] = { "interfaces", "addresses", NULL };
 
+/*
+ * The body shared by a boundary and a delegation: a mapping of
+ * `addresses` and `interfaces` (only a boundary requires addresses).
+ */
+static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct zt_node *v,
+			const char *ctx, const char *const *keys, bool need_addrs,
+			struct zt_ifpat **ifs, size_t *n_ifs,
+			struct zt_cidr **addrs, size_t *n_addrs)
+{
+	const struct zt_node *x;
+	int r, ret = 0;
+
+	if ((r = want_map(l, v, ctx)))
+		return r;
+	r = check_keys(l, v, ctx, keys, NULL);
+	if (fatal(r))
+		return r;
+	ret = r ? r : ret;
+	if ((x = zt_node_get(v, "addresses")))
+		r = load_cidrs(l, x, "addresses", need_addrs, addrs, n_addrs);
+	else if (need_addrs)
+		r = err_at(l, k, "missing required key 'addresses' in %s", ctx);
+	else
+		r = 0;
+	if (fatal(r))
+		return r;
+	ret = r ? r : ret;
+	if ((x = zt_node_get(v, "interfaces"))) {
+		r = load_ifs(l, x, "interfaces", ifs, n_ifs);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+	}
+	return ret;
+}
+
 static int load_boundaries(struct loader *l, const struct zt_node *n)
 {
 	struct zt_hub *hub = &l->p->hub;
@@ -873,7 +909,7 @@ static int load_boundaries(struct loader *l, const struct zt_node *n)
 	if (!(hub->boundaries = calloc(n->n, sizeof(*hub->boundaries))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
-		const struct zt_node *k = n->keys[i], *v = n->items[i], *x;
+		const struct zt_node *k = n->keys[i];
 		struct zt_boundary *b = &hub->boundaries[hub->n_boundaries++];
 		char ctx[96];
 
@@ -885,29 +921,11 @@ static int load_boundaries(struct loader *l, const struct zt_node *n)
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
-		if ((r = want_map(l, v, ctx))) {
-			if (fatal(r))
-				return r;
-			ret = r;
-			continue;
-		}
-		r = check_keys(l, v, ctx, boundary_keys, NULL);
+		r = load_ifaddrs(l, k, n->items[i], ctx, boundary_keys, true,
+				 &b->ifs, &b->n_ifs, &b->addrs, &b->n_addrs);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
-		if ((x = zt_node_get(v, "addresses")))
-			r = load_cidrs(l, x, "addresses", true, &b->addrs, &b->n_addrs);
-		else
-			r = err_at(l, k, "missing required key 'addresses' in %s", ctx);
-		if (fatal(r))
-			return r;
-		ret = r ? r : ret;
-		if ((x = zt_node_get(v, "interfaces"))) {
-			r = load_ifs(l, x, "interfaces", &b->ifs, &b->n_ifs);
-			if (fatal(r))
-				return r;
-			ret = r ? r : ret;
-		}
 	}
 	return ret;
 }
@@ -924,7 +942,7 @@ static int load_delegations(struct loader *l, const struct zt_node *n)
 	if (!(hub->delegations = calloc(n->n, sizeof(*hub->delegations))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
-		const struct zt_node *k = n->keys[i], *v = n->items[i], *x;
+		const struct zt_node *k = n->keys[i];
 		struct zt_delegation *dg = &hub->delegations[hub->n_delegations++];
 		char ctx[96];
 
@@ -937,28 +955,11 @@ static int load_delegations(struct loader *l, const struct zt_node *n)
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
-		if ((r = want_map(l, v, ctx))) {
-			if (fatal(r))
-				return r;
-			ret = r;
-			continue;
-		}
-		r = check_keys(l, v, ctx, delegation_keys, NULL);
+		r = load_ifaddrs(l, k, n->items[i], ctx, delegation_keys, false,
+				 &dg->ifs, &dg->n_ifs, &dg->addrs, &dg->n_addrs);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
-		if ((x = zt_node_get(v, "interfaces"))) {
-			r = load_ifs(l, x, "interfaces", &dg->ifs, &dg->n_ifs);
-			if (fatal(r))
-				return r;
-			ret = r ? r : ret;
-		}
-		if ((x = zt_node_get(v, "addresses"))) {
-			r = load_cidrs(l, x, "addresses", false, &dg->addrs, &dg->n_addrs);
-			if (fatal(r))
-				return r;
-			ret = r ? r : ret;
-		}
 	}
 	return ret;
 }
