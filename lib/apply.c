@@ -228,12 +228,15 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct kstate *k = data;
 	struct nftnl_chain *c = nftnl_chain_alloc();
+	int r;
 
 	if (!c)
 		return -ENOMEM;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 || ZT_GROW(k->chains, k->cap_chains, k->n_chains + 1) < 0) {
+	/* A message the kernel sent that libnftnl cannot parse is not an allocation failure. */
+	r = nftnl_chain_nlmsg_parse(nlh, c) < 0 ? -EBADMSG : ZT_GROW(k->chains, k->cap_chains, k->n_chains + 1);
+	if (r < 0) {
 		nftnl_chain_free(c);
-		return -ENOMEM;
+		return r;
 	}
 	k->chains[k->n_chains++] = c;
 	return 0;
@@ -243,12 +246,14 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct kstate *k = data;
 	struct nftnl_obj *o = nftnl_obj_alloc();
+	int r;
 
 	if (!o)
 		return -ENOMEM;
-	if (nftnl_obj_nlmsg_parse(nlh, o) < 0 || ZT_GROW(k->objs, k->cap_objs, k->n_objs + 1) < 0) {
+	r = nftnl_obj_nlmsg_parse(nlh, o) < 0 ? -EBADMSG : ZT_GROW(k->objs, k->cap_objs, k->n_objs + 1);
+	if (r < 0) {
 		nftnl_obj_free(o);
-		return -ENOMEM;
+		return r;
 	}
 	k->objs[k->n_objs++] = o;
 	return 0;
@@ -258,12 +263,14 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct kstate *k = data;
 	struct nftnl_set *s = nftnl_set_alloc();
+	int r;
 
 	if (!s)
 		return -ENOMEM;
-	if (nftnl_set_nlmsg_parse(nlh, s) < 0 || ZT_GROW(k->sets, k->cap_sets, k->n_sets + 1) < 0) {
+	r = nftnl_set_nlmsg_parse(nlh, s) < 0 ? -EBADMSG : ZT_GROW(k->sets, k->cap_sets, k->n_sets + 1);
+	if (r < 0) {
 		nftnl_set_free(s);
-		return -ENOMEM;
+		return r;
 	}
 	k->sets[k->n_sets++] = (struct kset){ .set = s };
 	return 0;
@@ -300,12 +307,14 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct kstate *k = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
+	int ret;
 
 	if (!r)
 		return -ENOMEM;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 || ZT_GROW(k->rules, k->cap_rules, k->n_rules + 1) < 0) {
+	ret = nftnl_rule_nlmsg_parse(nlh, r) < 0 ? -EBADMSG : ZT_GROW(k->rules, k->cap_rules, k->n_rules + 1);
+	if (ret < 0) {
 		nftnl_rule_free(r);
-		return -ENOMEM;
+		return ret;
 	}
 	k->rules[k->n_rules++] = r;
 	return 0;
