@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 #include "explain.h"
+#include "diag-util.h"
 
 /*
  * The hub's first lines differ between the two policies; both have the
@@ -73,15 +74,6 @@ static const char web_yaml[] =
 enum { POL_MAIN, POL_ALL, N_POL };
 
 static struct zt_policy *policies[N_POL];
-
-static void diags_dump(const struct zt_diags *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
-
-		fprintf(stderr, "  | %s\n", s ? s : "?");
-	}
-}
 
 static struct zt_policy *load(const char *dflt, const char *scope, const char *protect)
 {

@@ -6,31 +6,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include "policy.h"
+#include "diag-util.h"
 
 #define SEG_FILE "segments.d/web.yaml"
-
-static void diags_dump(const struct zt_diags *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
-
-		fprintf(stderr, "  | %s\n", s ? s : "?");
-	}
-}
-
-/* Is there a diagnostic at `loc` ("file:line:col" or "file") whose message contains frag? */
-static bool has_diag(const struct zt_diags *d, const char *loc, const char *frag)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
-		size_t n = strlen(loc);
-
-		if (s && !strncmp(s, loc, n) && s[n] == ':' && s[n + 1] == ' ' &&
-		    strstr(s + n + 2, frag))
-			return true;
-	}
-	return false;
-}
 
 static int load(const char *hub, const char *seg, struct zt_policy **p, struct zt_diags *d)
 {

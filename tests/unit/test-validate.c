@@ -5,32 +5,10 @@
 #include <stdio.h>
 #include <time.h>
 #include "policy.h"
+#include "diag-util.h"
 
 #define SEG_DB "segments.d/db.yaml"
 #define SEG_WEB "segments.d/web.yaml"
-
-static void diags_dump(const struct zt_diags *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
-
-		fprintf(stderr, "  | %s\n", s ? s : "?");
-	}
-}
-
-/* Is there a diagnostic at `loc` ("file:line:col") whose message contains frag? */
-static bool has_diag(const struct zt_diags *d, const char *loc, const char *frag)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
-		size_t n = strlen(loc);
-
-		if (s && !strncmp(s, loc, n) && s[n] == ':' && s[n + 1] == ' ' &&
-		    strstr(s + n + 2, frag))
-			return true;
-	}
-	return false;
-}
 
 /* hub, then up to two segment files (segments.d/db.yaml, segments.d/web.yaml). */
 static int load3(const char *hub, const char *db, const char *web, struct zt_policy **p,
