@@ -478,11 +478,10 @@ int zt_emit_chain(struct zt_batch *b, const struct zt_chain *c)
 	return 0;
 }
 
-static int chain_msg(struct zt_batch *b, const char *name, uint16_t type, enum zt_bobj obj)
+/* A message that names one object of our table: delete or flush it. */
+static int named_msg(struct zt_batch *b, const char *name, uint16_t type, enum zt_bobj obj,
+		     uint16_t a_table, uint16_t a_name)
 {
-	/* Rule messages number their attributes differently from chain ones. */
-	uint16_t a_table = type == NFT_MSG_DELRULE ? NFTA_RULE_TABLE : NFTA_CHAIN_TABLE;
-	uint16_t a_chain = type == NFT_MSG_DELRULE ? NFTA_RULE_CHAIN : NFTA_CHAIN_NAME;
 	struct zt_bsrc src = { .msg_type = type, .obj = obj };
 	struct nlmsghdr *nlh;
 
@@ -493,7 +492,7 @@ static int chain_msg(struct zt_batch *b, const char *name, uint16_t type, enum z
 	if (!nlh)
 		return -ENOMEM;
 	mnl_attr_put_strz(nlh, a_table, ZT_TABLE_NAME);
-	mnl_attr_put_strz(nlh, a_chain, name);
+	mnl_attr_put_strz(nlh, a_name, name);
 	msg_end(b, nlh);
 	return 0;
 }
@@ -501,13 +500,14 @@ static int chain_msg(struct zt_batch *b, const char *name, uint16_t type, enum z
 /* flush chain inet ztseg NAME */
 int zt_emit_chain_flush(struct zt_batch *b, const char *name)
 {
-	return chain_msg(b, name, NFT_MSG_DELRULE, ZT_BOBJ_RULE);
+	/* Rule messages number their attributes differently from chain ones. */
+	return named_msg(b, name, NFT_MSG_DELRULE, ZT_BOBJ_RULE, NFTA_RULE_TABLE, NFTA_RULE_CHAIN);
 }
 
 /* delete chain inet ztseg NAME */
 int zt_emit_chain_del(struct zt_batch *b, const char *name)
 {
-	return chain_msg(b, name, NFT_MSG_DELCHAIN, ZT_BOBJ_CHAIN);
+	return named_msg(b, name, NFT_MSG_DELCHAIN, ZT_BOBJ_CHAIN, NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME);
 }
 
 /* ---- set keys and elements ----------------------------------------------- */
@@ -1153,34 +1153,18 @@ out:
 	return r;
 }
 
-static int set_msg(struct zt_batch *b, const char *name, uint16_t type, enum zt_bobj obj)
-{
-	struct zt_bsrc src = { .msg_type = type, .obj = obj };
-	struct nlmsghdr *nlh;
-
-	if (!name_valid(name))
-		return -EINVAL;
-	snprintf(src.name, sizeof(src.name), "%s", name);
-	nlh = hdr_put(b, &src, type, 0);
-	if (!nlh)
-		return -ENOMEM;
-	/* NFTA_SET_TABLE/NAME and NFTA_SET_ELEM_LIST_TABLE/SET share numbers. */
-	mnl_attr_put_strz(nlh, NFTA_SET_TABLE, ZT_TABLE_NAME);
-	mnl_attr_put_strz(nlh, NFTA_SET_NAME, name);
-	msg_end(b, nlh);
-	return 0;
-}
-
 /* delete set inet ztseg NAME */
 int zt_emit_set_del(struct zt_batch *b, const char *name)
 {
-	return set_msg(b, name, NFT_MSG_DELSET, ZT_BOBJ_SET);
+	return named_msg(b, name, NFT_MSG_DELSET, ZT_BOBJ_SET, NFTA_SET_TABLE, NFTA_SET_NAME);
 }
 
 /* flush set inet ztseg NAME */
 int zt_emit_set_flush(struct zt_batch *b, const char *name)
 {
-	return set_msg(b, name, NFT_MSG_DELSETELEM, ZT_BOBJ_ELEMS);
+	/* NFTA_SET_ELEM_LIST_TABLE/SET carry the set's table and name. */
+	return named_msg(b, name, NFT_MSG_DELSETELEM, ZT_BOBJ_ELEMS,
+			 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET);
 }
 
 /* ---- rules --------------------------------------------------------------- */
