@@ -12,19 +12,11 @@
 #include <linux/rtnetlink.h>
 #include "explain.h"
 #include "plan.h"
+#include "diag-util.h"
 
 #define SEG_FILE "segments.d/web.yaml"
 
 /* ---- Helpers ---- */
-
-static void diags_dump(const struct zt_diags *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
-
-		fprintf(stderr, "  | %s\n", s ? s : "?");
-	}
-}
 
 static struct zt_policy *load_lim(const char *hub, const char *seg, const struct zt_limits *lim)
 {
