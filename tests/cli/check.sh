@@ -4,38 +4,14 @@
 # planted in a copy of it, fails fast with FILE:LINE:COL of the offending token.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${ZTSEG_BUILD:-build}
-case $build in /*) ;; *) build=$root/$build ;; esac
-ctl=$build/ztsegctl
-[[ -x $ctl ]] || { echo "check.sh: $ctl not built" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
 
 # Sanitizers slow a run down by an order of magnitude.
 limit_ms=100
 case $build in *asan*) limit_ms=1000 ;; esac
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1: $2"
-	[[ -s $tmp/err ]] && sed 's/^/#   stderr: /' "$tmp/err" | head -5
-	return 0
-}
-
-# A copy of the example with the modes a checkout under umask 002 would
-# not have: policy files must not be writable by group or others.
-fresh() {
-	local d=$tmp/$1
-	rm -rf "$d"
-	cp -R "$root/policy" "$d"
-	find "$d" -type d -exec chmod 0755 {} +
-	find "$d" -type f -exec chmod 0644 {} +
-	echo "$d"
-}
+# A copy of the example with safe modes.
+fresh() { cli_config "$1" "$root/policy"; }
 
 # LINE:COL of the first occurrence of a string in a file (1-based, bytes).
 pos() {
@@ -278,5 +254,4 @@ else
 	not_ok "--help lists the commands" "exit $rc"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+cli_summary

@@ -4,31 +4,14 @@
 # of it: each question's exit code and the lines of its explanation.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${ZTSEG_BUILD:-build}
-case $build in /*) ;; *) build=$root/$build ;; esac
-ctl=$build/ztsegctl
-[[ -x $ctl ]] || { echo "explain.sh: $ctl not built" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+cli_logs=("$tmp/out" "$tmp/err")
+cli_log_lines=8
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1: $2"
-	sed 's/^/#   /' "$tmp/out" "$tmp/err" | head -8
-	return 0
-}
-
-# A copy of the example with safe modes (a checkout may be group-writable),
-# optionally changed by a sed script.
+# A copy of the example with safe modes, optionally changed by a sed script.
 variant() {
-	local d=$tmp/$1
-	cp -R "$root/policy" "$d"
-	find "$d" -type d -exec chmod 0755 {} +
-	find "$d" -type f -exec chmod 0644 {} +
+	local d
+	d=$(cli_config "$1" "$root/policy")
 	[[ -z ${2:-} ]] || sed -i -e "$2" "$d/ztseg.yaml"
 	echo "$d"
 }
@@ -203,5 +186,4 @@ usage "one packet" web app tcp/1-5
 usage "one address family" 198.51.100.5 2001:db8:0:2::1 tcp/8080
 usage "unrecognized option" --frobnicate web app tcp/80
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+cli_summary

@@ -6,13 +6,6 @@
 # files on purpose; review the diff before committing it.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${ZTSEG_BUILD:-build}
-case $build in /*) ;; *) build=$root/$build ;; esac
-ctl=$build/ztsegctl
-golden=$root/tests/golden
-[[ -x $ctl ]] || { echo "golden.sh: $ctl not built" >&2; exit 1; }
-
 update=0
 case ${1:-} in
 --update) update=1 ;;
@@ -20,30 +13,16 @@ case ${1:-} in
 *) echo "usage: golden.sh [--update]" >&2; exit 2 ;;
 esac
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
+golden=$root/tests/golden
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1: $2"
-	[[ -s $tmp/err ]] && sed 's/^/#   stderr: /' "$tmp/err" | head -5
-	return 0
-}
-
-# The policy of a case as a config directory, with the modes a checkout
-# under umask 002 would lack (group-writable policy files are refused).
+# The policy of a case as a config directory with safe modes.
 prepare() {
-	local name=$1 d=$tmp/$1
-	mkdir "$d"
-	if [[ -d $golden/$name.d ]]; then
-		cp -R "$golden/$name.d/." "$d"
+	if [[ -d $golden/$1.d ]]; then
+		cli_config "$1" "$golden/$1.d" >/dev/null
 	else
-		cp "$golden/$name.yaml" "$d/ztseg.yaml"
+		cli_config "$1" "$golden/$1.yaml" >/dev/null
 	fi
-	find "$d" -type d -exec chmod 0755 {} +
-	find "$d" -type f -exec chmod 0644 {} +
 }
 
 shopt -s nullglob
@@ -90,5 +69,4 @@ for f in "$golden"/*.nft; do
 	fi
 done
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+cli_summary

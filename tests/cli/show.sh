@@ -6,12 +6,9 @@
 # ever runs under `unshare -n`: the root namespace's ruleset is not touched.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${ZTSEG_BUILD:-build}
-case $build in /*) ;; *) build=$root/$build ;; esac
-ctl=$build/ztsegctl
+. "$(dirname "$0")/lib.sh"
 golden=$root/tests/golden
-[[ -x $ctl ]] || { echo "show.sh: $ctl not built" >&2; exit 1; }
+cli_log_lines=8
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "show.sh: SKIP: needs root for 'unshare -n nft' (an empty network namespace)"
@@ -20,31 +17,7 @@ fi
 nft=$(PATH=$PATH:/usr/sbin:/sbin command -v nft) ||
 	{ echo "show.sh: nft not found (install nftables)" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $1: $2"
-	[[ -s $tmp/err ]] && sed 's/^/#   stderr: /' "$tmp/err" | head -8
-	return 0
-}
-
-# A policy as a config directory with modes a umask-002 checkout lacks.
-fresh() {
-	local d=$tmp/$1 src=$2
-	mkdir "$d"
-	if [[ -d $src ]]; then
-		cp -R "$src/." "$d"
-	else
-		cp "$src" "$d/ztseg.yaml"
-	fi
-	find "$d" -type d -exec chmod 0755 {} +
-	find "$d" -type f -exec chmod 0644 {} +
-	echo "$d"
-}
+fresh() { cli_config "$1" "$2"; }
 
 # accepted NAME DIR: show exits 0, twice the same bytes, and nft takes it.
 accepted() {
@@ -136,5 +109,4 @@ else
 	not_ok "ztsegctl --help lists show" "exit $rc"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+cli_summary
