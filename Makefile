@@ -112,6 +112,15 @@ check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
 		echo "== $$t"; CK_FORK=$(if $(SAN),no,yes) $$t; done
 
+# Every unit test under valgrind (memcheck), also as a leak check with the
+# plain build; the "slow" scale cases stay with ASan, valgrind would take minutes.
+VALGRIND ?= valgrind
+check-valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do \
+		echo "== valgrind $$t"; \
+		CK_FORK=no CK_EXCLUDE_TAGS=slow $(VALGRIND) -q --error-exitcode=99 \
+			--leak-check=full --errors-for-leak-kinds=definite,indirect $$t; done
+
 # A CLI test exits 77 when it cannot run here (say, nft needs root): skipped.
 check-cli: $(PROGS)
 	@set -e; for t in $(sort $(wildcard tests/cli/*.sh)); do \
@@ -140,6 +149,19 @@ endif
 
 .PHONY: check-netns
 
+# Benchmarks (root, about 25 minutes): bench/run.sh, results in bench/RESULTS.md.
+BENCH_BINS := $(B)/bench/zb-tool
+
+$(B)/bench/zb-%: bench/zb-%.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
+
+bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/run.sh
+
+.PHONY: bench
+
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
@@ -166,6 +188,8 @@ fuzz: $(FUZZ_BINS)
 clean:
 	rm -rf build build-asan build-fuzz
 
+
+.PHONY: check-valgrind
 .PHONY: all unit check check-unit check-cli golden fuzz fuzz-build clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -824,6 +824,7 @@ static Suite *render_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("large");
+	tcase_set_tags(tc, "slow");	/* left out of the valgrind run: ASan covers them */
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_wrapping);
 	tcase_add_test(tc, test_large_plan_is_fast);

@@ -529,6 +529,7 @@ static Suite *validate_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
+	tcase_set_tags(tc, "slow");	/* left out of the valgrind run: ASan covers them */
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_scale);
 	tcase_add_test(tc, test_scale_clash);

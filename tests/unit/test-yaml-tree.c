@@ -594,6 +594,7 @@ static Suite *yaml_tree_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("large");
+	tcase_set_tags(tc, "slow");	/* left out of the valgrind run: ASan covers them */
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_deep, 0, ELEMENTSOF(deep));
 	tcase_add_test(tc, test_default_depth);
