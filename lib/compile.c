@@ -52,7 +52,7 @@ struct cflow {
 	uint8_t used;			/* bit v: an element targets variant v */
 	struct zt_pos pos;
 	char desc[96];			/* "flow public-web ztseg.yaml:31" */
-	char logname[64];		/* what log prefixes call it */
+	char logname[115];		/* what log prefixes call it: "ztseg allow NAME " fits 127 bytes */
 };
 
 /* Interned sequences of u32: chains k_<n>, dzb_<n> and ownb_<n>, numbered as first met. */
@@ -69,8 +69,8 @@ struct seqtab {
 
 enum set_id {
 	S_MEMBER_IF, S_ZONE_IF, S_ROUTE_OWNER, S_OWN4, S_OWN6, S_SRC_IF, S_SRC_BIF,
-	S_SRC4, S_SRC6, S_SUB_SRC4, S_SUB_SRC6, S_DST4, S_DST6, S_DSTB4, S_DSTB6,
-	S_DST_IF, S_SUB_IF, S_SUB_DST4, S_SUB_DST6, S_ENC_IF, S_FP, S_FR, S_FI4, S_FI6,
+	S_SRC4, S_SRC6, S_DST4, S_DST6, S_DSTB4, S_DSTB6,
+	S_DST_IF, S_SUB_IF, S_ENC_IF, S_FP, S_FR, S_FI4, S_FI6,
 	S_FPROTO, S_FANY, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT, N_SETS
 };
@@ -111,10 +111,6 @@ static const struct set_def set_defs[N_SETS] = {
 		     "source zone by static address" },
 	[S_SRC6] = { "src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
 		     "source zone by static address" },
-	[S_SUB_SRC4] = { "sub_src4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false,
-			 "source subnet" },
-	[S_SUB_SRC6] = { "sub_src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
-			 "source subnet" },
 	[S_DST4] = { "dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false,
 		     "destination zone by static address" },
 	[S_DST6] = { "dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false,
@@ -125,12 +121,8 @@ static const struct set_def set_defs[N_SETS] = {
 		      "destination owned by a bound boundary" },
 	[S_DST_IF] = { "dst_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_MARK, true, false,
 		       "destination zone by member interface" },
-	[S_SUB_IF] = { "sub_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, true, false,
-		       "interfaces of segments with subnets" },
-	[S_SUB_DST4] = { "sub_dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false,
-			 "destination subnet" },
-	[S_SUB_DST6] = { "sub_dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false,
-			 "destination subnet" },
+	[S_SUB_IF] = { "sub_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, true, false,
+		       "interfaces of segments with subnets: their destination subnets" },
 	[S_ENC_IF] = { "enc_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, false, true,
 		       "encrypting interfaces named in hub.encrypted-interfaces" },
 	[S_FP] = { "fp", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
@@ -161,6 +153,20 @@ static const struct set_def set_defs[N_SETS] = {
 			   false, false, "host flows by zone pair and protocol" },
 	[S_FANY_OUT] = { "fany_out", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
 			 "host flows on any protocol, by zone pair" },
+};
+
+/*
+ * Each segment with subnets has its own subnet maps, named after its rest
+ * (sub_src4_0007): a packet on one of its interfaces is in one of *its*
+ * subnets or its rest (doc/SEMANTICS.md), never in another segment's subnet.
+ */
+enum { SUB_SRC4, SUB_SRC6, SUB_DST4, SUB_DST6, N_SUB };
+
+static const struct set_def sub_defs[N_SUB] = {
+	[SUB_SRC4] = { "sub_src4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false, "source subnet" },
+	[SUB_SRC6] = { "sub_src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false, "source subnet" },
+	[SUB_DST4] = { "sub_dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false, "destination subnet" },
+	[SUB_DST6] = { "sub_dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false, "destination subnet" },
 };
 
 struct fmap {
@@ -464,34 +470,48 @@ static void s_log(const struct cc *c, struct zt_rule *r, const char *prefix)
 	snprintf(s->log_prefix, sizeof(s->log_prefix), "%s", prefix);
 }
 
-static int set_new(struct cc *c, enum set_id id)
+/* A set of the plan from its definition; returns its index. */
+static int set_add(struct cc *c, const struct set_def *def, const char *name)
 {
-	const struct set_def *def = &set_defs[id];
 	struct zt_plan *pl = c->plan;
 	struct zt_set *s;
 
 	if (ZT_GROW(pl->sets, pl->cap_sets, pl->n_sets) < 0)
 		return -ENOMEM;
 	s = &pl->sets[pl->n_sets];
-	snprintf(s->name, sizeof(s->name), "%s", def->name);
+	snprintf(s->name, sizeof(s->name), "%s", name);
 	memcpy(s->key, def->key, def->n_key * sizeof(def->key[0]));
 	s->n_key = def->n_key;
 	s->data = def->data;
 	s->interval = def->interval;
 	s->dynamic = def->dynamic;
 	snprintf(s->comment, sizeof(s->comment), "%s", def->comment);
-	c->set[id] = (int)pl->n_sets++;
+	return (int)pl->n_sets++;
+}
+
+static int set_new(struct cc *c, enum set_id id)
+{
+	int si = set_add(c, &set_defs[id], set_defs[id].name);
+
+	if (si < 0)
+		return si;
+	c->set[id] = si;
 	return 0;
 }
 
-/* Zeroed; valid until the next elem_new() on the same set. */
-static struct zt_elem *elem_new(struct cc *c, enum set_id id)
+/* Zeroed; valid until the next elem_new_at() on the same set. */
+static struct zt_elem *elem_new_at(struct cc *c, int si)
 {
-	struct zt_set *s = &c->plan->sets[c->set[id]];
+	struct zt_set *s = &c->plan->sets[si];
 
 	if (ZT_GROW(s->elems, s->cap_elems, s->n_elems) < 0)
 		return NULL;
 	return memset(&s->elems[s->n_elems++], 0, sizeof(struct zt_elem));
+}
+
+static struct zt_elem *elem_new(struct cc *c, enum set_id id)
+{
+	return elem_new_at(c, c->set[id]);
 }
 
 static int counter_new(struct cc *c, const char *name, const char *comment)
@@ -985,7 +1005,7 @@ static int ifents_add(struct ifents *e, const struct zt_ifpat *pats, size_t n, u
 #define OWNB_LABEL 0x10000u
 
 /* What an element's label becomes in a map. */
-enum dkind { D_NONE, D_MARK, D_OWN, D_FROM, D_SRC_OR_FROM, D_SRC_ADDR, D_DZB };
+enum dkind { D_NONE, D_MARK, D_OWN, D_FROM, D_SRC_OR_FROM, D_SRC_ADDR, D_DZB, D_DSUB };
 
 static struct zt_value data_of(const struct cc *c, enum dkind k, uint32_t label)
 {
@@ -1013,6 +1033,8 @@ static struct zt_value data_of(const struct cc *c, enum dkind k, uint32_t label)
 	case D_DZB:
 		name_num(name, "dzb", label - 1);
 		return v_verdict(ZT_V_GOTO, name);
+	case D_DSUB:
+		return v_zone_goto("dsub", label);
 	default:
 		return (struct zt_value){ .type = ZT_TYPE_NONE };
 	}
@@ -1069,7 +1091,7 @@ static int interfaces_build(struct cc *c)
 	if (!r)
 		r = if_elems(c, S_DST_IF, &member, D_MARK);
 	if (!r)
-		r = if_elems(c, S_SUB_IF, &sub, D_NONE);
+		r = if_elems(c, S_SUB_IF, &sub, D_DSUB);
 	if (!r)
 		r = if_elems(c, S_SRC_BIF, &bif, D_FROM);
 	free(member.v);
@@ -1244,8 +1266,7 @@ static unsigned align_bits(u128 a, unsigned bits)
 }
 
 /* One piece of address space as the fewest prefixes: interval maps hold prefixes here. */
-static int span_elems(struct cc *c, enum set_id set, uint8_t family, const struct span *sp,
-		      enum dkind dk)
+static int span_elems(struct cc *c, int si, uint8_t family, const struct span *sp, enum dkind dk)
 {
 	unsigned bits = family_bits(family), alen = ZT_ADDR_LEN(family);
 	u128 a = sp->lo;
@@ -1256,7 +1277,7 @@ static int span_elems(struct cc *c, enum set_id set, uint8_t family, const struc
 
 		while (k && hostmask(k) > sp->hi - a)
 			k--;
-		if (!(el = elem_new(c, set)))
+		if (!(el = elem_new_at(c, si)))
 			return -ENOMEM;
 		el->key[0].type = family == AF_INET ? ZT_TYPE_IPV4 : ZT_TYPE_IPV6;
 		el->key[0].cidr.family = family;
@@ -1352,15 +1373,41 @@ static int label_dzb(struct cc *c, struct pfx *const *stack, size_t depth, uint3
 	return 0;
 }
 
-static int flatten_into(struct cc *c, struct pfxs *in, uint8_t family, label_fn fn,
-			enum set_id set, enum dkind dk)
+static int flatten_into(struct cc *c, struct pfxs *in, uint8_t family, label_fn fn, int si,
+			enum dkind dk)
 {
 	struct spans out = {};
 	int r = flatten(c, in, fn, &out);
 
 	for (size_t i = 0; !r && i < out.n; i++)
-		r = span_elems(c, set, family, &out.v[i], dk);
+		r = span_elems(c, si, family, &out.v[i], dk);
 	free(out.v);
+	return r;
+}
+
+/* sub_src4_<rest> and sub_dst4_<rest> (or the 6 ones) of one segment. */
+static int subnet_maps(struct cc *c, size_t seg, uint8_t family)
+{
+	const struct zt_segment *sg = &c->p->segs[seg];
+	uint32_t rest = c->rest[seg];
+	bool v4 = family == AF_INET;
+	struct pfxs sub = {};
+	char name[ZT_OBJ_NAME_MAX];
+	int r = 0, si;
+
+	for (size_t k = 0; k < sg->n_subnets && !r; k++)
+		r = pfxs_add(&sub, sg->subnets[k].addrs, sg->subnets[k].n_addrs, family,
+			     rest + 1 + (uint32_t)k, rest + 1 + (uint32_t)k);
+	for (int d = 0; d < 2 && !r; d++) {
+		const struct set_def *def = &sub_defs[d ? (v4 ? SUB_DST4 : SUB_DST6) : (v4 ? SUB_SRC4 : SUB_SRC6)];
+
+		name_zone_chain(name, def->name, rest);
+		if ((si = set_add(c, def, name)) < 0)
+			r = si;
+		else
+			r = flatten_into(c, &sub, family, label_top, si, d ? D_MARK : D_FROM);
+	}
+	free(sub.v);
 	return r;
 }
 
@@ -1368,7 +1415,7 @@ static int addresses_family(struct cc *c, uint8_t family)
 {
 	const struct zt_policy *p = c->p;
 	bool v4 = family == AF_INET;
-	struct pfxs all = {}, own = {}, sub = {};
+	struct pfxs all = {}, own = {};
 	int r = 0;
 
 	for (size_t s = 0; s < p->n_segs && !r; s++) {
@@ -1385,9 +1432,9 @@ static int addresses_family(struct cc *c, uint8_t family)
 			r = pfxs_add(&all, sn->addrs, sn->n_addrs, family, id, id);
 			if (!r)
 				r = pfxs_add(&own, sn->addrs, sn->n_addrs, family, rest, rest);
-			if (!r)
-				r = pfxs_add(&sub, sn->addrs, sn->n_addrs, family, id, id);
 		}
+		if (!r && sg->n_subnets)
+			r = subnet_maps(c, s, family);
 	}
 	/* Boundaries after segments: on an equal prefix the segment wins. */
 	for (size_t b = 0; b < p->hub.n_boundaries && !r; b++) {
@@ -1399,20 +1446,15 @@ static int addresses_family(struct cc *c, uint8_t family)
 			r = pfxs_add(&own, bd->addrs, bd->n_addrs, family, id, id);
 	}
 	if (!r)
-		r = flatten_into(c, &all, family, label_top, v4 ? S_DST4 : S_DST6, D_MARK);
+		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_DST4 : S_DST6], D_MARK);
 	if (!r)
-		r = flatten_into(c, &all, family, label_top, v4 ? S_SRC4 : S_SRC6, D_SRC_ADDR);
+		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_SRC4 : S_SRC6], D_SRC_ADDR);
 	if (!r)
-		r = flatten_into(c, &all, family, label_dzb, v4 ? S_DSTB4 : S_DSTB6, D_DZB);
+		r = flatten_into(c, &all, family, label_dzb, c->set[v4 ? S_DSTB4 : S_DSTB6], D_DZB);
 	if (!r)
-		r = flatten_into(c, &own, family, label_own, v4 ? S_OWN4 : S_OWN6, D_OWN);
-	if (!r)
-		r = flatten_into(c, &sub, family, label_top, v4 ? S_SUB_DST4 : S_SUB_DST6, D_MARK);
-	if (!r)
-		r = flatten_into(c, &sub, family, label_top, v4 ? S_SUB_SRC4 : S_SUB_SRC6, D_FROM);
+		r = flatten_into(c, &own, family, label_own, c->set[v4 ? S_OWN4 : S_OWN6], D_OWN);
 	free(all.v);
 	free(own.v);
-	free(sub.v);
 	return r;
 }
 
@@ -1573,21 +1615,6 @@ struct fkey {
 	uint16_t lo, hi;
 };
 
-static bool ent_covers(const struct ent *e, const struct fkey *k)
-{
-	switch (e->cls) {
-	case E_ANY:
-		return true;
-	case E_PROTO:
-		return k->kind != K_ANY && e->proto == k->proto;
-	case E_TYPE:
-		return k->kind == K_TYPE && e->proto == k->proto && e->lo == k->lo;
-	default:
-		return (k->kind == K_PORT || k->kind == K_RANGE) && e->proto == k->proto &&
-		       e->lo <= k->lo && k->hi <= e->hi;
-	}
-}
-
 static unsigned pair_variant(const struct cc *c, uint32_t zp)
 {
 	return (c->zones[zp >> 16].leaves ? 1u : 0u) | (c->zones[zp & 0xffff].leaves ? 2u : 0u);
@@ -1633,24 +1660,123 @@ static int key_verdict(struct cc *c, uint32_t zp, uint32_t *cand, size_t n, stru
 	return 0;
 }
 
-/* The candidates for k among one zone pair's entries (sorted by rank). */
-static size_t candidates(const struct ent *g, size_t n, const struct fkey *k, uint32_t *cand)
+/*
+ * One zone pair's entries, sorted by ent_cmp(), with what makes a key's
+ * candidates cheap to find: a flow can list tens of thousands of ports,
+ * and scanning them all for each of its keys would be quadratic.
+ */
+struct grp {
+	const struct ent *g;
+	size_t n;
+	size_t *run;			/* where each rank's entries start; run[n_runs] == n */
+	size_t n_runs;
+	uint16_t *hmax;			/* per entry: the highest hi so far within its rank, class, protocol */
+};
+
+/* The first of e[0..n) (one rank) that sorts after (cls, proto, lo). */
+static size_t ent_after(const struct ent *e, size_t n, uint8_t cls, uint8_t proto, uint16_t lo)
 {
+	size_t a = 0, b = n;
+
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+		const struct ent *x = &e[m];
+		bool le = x->cls != cls ? x->cls < cls : x->proto != proto ? x->proto < proto : x->lo <= lo;
+
+		if (le)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a;
+}
+
+/*
+ * Does one rank's entries e[0..n) cover k? `any` covers every key; a
+ * protocol every key of it but `any`; an icmp type its own key; a port
+ * range the port keys and range pieces it contains.
+ */
+static bool run_covers(const struct ent *e, const uint16_t *hmax, size_t n, const struct fkey *k)
+{
+	size_t i;
+
+	if (e[0].cls == E_ANY)
+		return true;
+	if (k->kind == K_ANY)
+		return false;
+	i = ent_after(e, n, E_PROTO, k->proto, UINT16_MAX);
+	if (i && e[i - 1].cls == E_PROTO && e[i - 1].proto == k->proto)
+		return true;
+	if (k->kind == K_TYPE) {
+		i = ent_after(e, n, E_TYPE, k->proto, k->lo);
+		return i && e[i - 1].cls == E_TYPE && e[i - 1].proto == k->proto && e[i - 1].lo == k->lo;
+	}
+	if (k->kind != K_PORT && k->kind != K_RANGE)
+		return false;
+	for (uint8_t cls = E_NARROW; cls <= E_WIDE; cls++) {
+		i = ent_after(e, n, cls, k->proto, k->lo);
+		if (i && e[i - 1].cls == cls && e[i - 1].proto == k->proto && hmax[i - 1] >= k->hi)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The candidates for k, in rank order, up to the first that always
+ * accepts: key_verdict() reads no further, and stopping there keeps a
+ * pair of many flows from costing each key all of them.
+ */
+static size_t candidates(const struct cc *c, const struct grp *gr, const struct fkey *k, uint32_t *cand)
+{
+	unsigned v = pair_variant(c, gr->g[0].zp);
 	size_t m = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (ent_covers(&g[i], k) && (!m || cand[m - 1] != g[i].rank))
-			cand[m++] = g[i].rank;
+	for (size_t r = 0; r < gr->n_runs; r++) {
+		const struct ent *e = gr->g + gr->run[r];
+
+		if (!run_covers(e, gr->hmax + gr->run[r], gr->run[r + 1] - gr->run[r], k))
+			continue;
+		cand[m++] = e->rank;
+		if (!(c->flows[e->rank].encrypted && v))
+			break;
+	}
 	return m;
 }
 
-static int key_add(struct cc *c, enum set_id set, uint32_t zp, const struct fkey *k,
-		   const struct ent *g, size_t n, uint32_t *cand)
+static int grp_init(struct grp *gr, const struct ent *g, size_t n)
 {
+	*gr = (struct grp){ .g = g, .n = n };
+	if (!(gr->run = calloc(n + 1, sizeof(*gr->run))) || !(gr->hmax = calloc(n, sizeof(*gr->hmax))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bool same = i && g[i].rank == g[i - 1].rank;
+
+		if (!same)
+			gr->run[gr->n_runs++] = i;
+		if (same && g[i].cls == g[i - 1].cls && g[i].proto == g[i - 1].proto &&
+		    gr->hmax[i - 1] > g[i].hi)
+			gr->hmax[i] = gr->hmax[i - 1];
+		else
+			gr->hmax[i] = g[i].hi;
+	}
+	gr->run[gr->n_runs] = n;
+	return 0;
+}
+
+static void grp_done(struct grp *gr)
+{
+	free(gr->run);
+	free(gr->hmax);
+}
+
+static int key_add(struct cc *c, enum set_id set, const struct fkey *k, const struct grp *gr,
+		   uint32_t *cand)
+{
+	uint32_t zp = gr->g[0].zp;
 	struct zt_value data;
 	struct zt_pos pos;
 	struct zt_elem *el;
-	size_t m = candidates(g, n, k, cand);
+	size_t m = candidates(c, gr, k, cand);
 	int r;
 
 	if (!m)
@@ -1714,16 +1840,16 @@ static int pport_cmp(const void *a, const void *b)
 }
 
 /* Wide ranges of one protocol: the pieces between their ends, each covered or not. */
-static int wide_keys(struct cc *c, uint32_t zp, uint8_t proto, const struct ent *g, size_t n,
-		     uint32_t *cand)
+static int wide_keys(struct cc *c, uint8_t proto, const struct grp *gr, uint32_t *cand)
 {
 	_cleanup_free_ uint32_t *cuts = NULL;
+	const struct ent *g = gr->g;
 	size_t n_cuts = 0;
 	int r;
 
-	if (!(cuts = calloc(2 * n, sizeof(*cuts))))
+	if (!(cuts = calloc(2 * gr->n, sizeof(*cuts))))
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < gr->n; i++)
 		if (g[i].cls == E_WIDE && g[i].proto == proto) {
 			cuts[n_cuts++] = g[i].lo;
 			cuts[n_cuts++] = (uint32_t)g[i].hi + 1;
@@ -1732,19 +1858,20 @@ static int wide_keys(struct cc *c, uint32_t zp, uint8_t proto, const struct ent 
 	for (size_t i = 0; i + 1 < n_cuts; i++) {
 		struct fkey k = { K_RANGE, proto, (uint16_t)cuts[i], (uint16_t)(cuts[i + 1] - 1) };
 
-		if ((r = key_add(c, S_FR, zp, &k, g, n, cand)) < 0)
+		if ((r = key_add(c, S_FR, &k, gr, cand)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int pair_keys(struct cc *c, const struct ent *g, size_t n, uint32_t *cand)
+static int pair_keys_grp(struct cc *c, const struct grp *gr, uint32_t *cand)
 {
+	const struct ent *g = gr->g;
+	size_t n = gr->n;
 	static const uint8_t protos[PROTOS_MAX] = { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
 						    IPPROTO_ICMPV6, IPPROTO_SCTP };
 	_cleanup_free_ struct pport *pp = NULL;
 	_cleanup_free_ uint32_t *types = NULL;
-	uint32_t zp = g[0].zp;
 	size_t n_pp = 0, cap_pp = 0, n_types = 0;
 	bool any = false, proto[PROTOS_MAX] = {}, wide[PROTOS_MAX] = {};
 	int r;
@@ -1778,33 +1905,44 @@ static int pair_keys(struct cc *c, const struct ent *g, size_t n, uint32_t *cand
 
 		if (i && !pport_cmp(&pp[i], &pp[i - 1]))
 			continue;
-		if ((r = key_add(c, S_FP, zp, &k, g, n, cand)) < 0)
+		if ((r = key_add(c, S_FP, &k, gr, cand)) < 0)
 			return r;
 	}
 	for (size_t j = 0; j < PROTOS_MAX; j++)
-		if (wide[j] && (r = wide_keys(c, zp, protos[j], g, n, cand)) < 0)
+		if (wide[j] && (r = wide_keys(c, protos[j], gr, cand)) < 0)
 			return r;
 	n_types = u32_uniq(types, n_types);
 	for (size_t i = 0; i < n_types; i++) {
 		struct fkey k = { K_TYPE, (uint8_t)(types[i] >> 16), (uint16_t)types[i],
 				  (uint16_t)types[i] };
 
-		if ((r = key_add(c, k.proto == IPPROTO_ICMP ? S_FI4 : S_FI6, zp, &k, g, n, cand)) < 0)
+		if ((r = key_add(c, k.proto == IPPROTO_ICMP ? S_FI4 : S_FI6, &k, gr, cand)) < 0)
 			return r;
 	}
 	for (size_t j = 0; j < PROTOS_MAX; j++) {
 		struct fkey k = { K_PROTO, protos[j], 0, 0 };
 
-		if (proto[j] && (r = key_add(c, S_FPROTO, zp, &k, g, n, cand)) < 0)
+		if (proto[j] && (r = key_add(c, S_FPROTO, &k, gr, cand)) < 0)
 			return r;
 	}
 	if (any) {
 		struct fkey k = { K_ANY, 0, 0, 0 };
 
-		if ((r = key_add(c, S_FANY, zp, &k, g, n, cand)) < 0)
+		if ((r = key_add(c, S_FANY, &k, gr, cand)) < 0)
 			return r;
 	}
 	return 0;
+}
+
+static int pair_keys(struct cc *c, const struct ent *g, size_t n, uint32_t *cand)
+{
+	struct grp gr;
+	int r = grp_init(&gr, g, n);
+
+	if (!r)
+		r = pair_keys_grp(c, &gr, cand);
+	grp_done(&gr);
+	return r;
 }
 
 static int flows_keys(struct cc *c)
@@ -2202,7 +2340,7 @@ static int chain_classify_src(struct cc *c)
 	return 0;
 }
 
-/* src_<seg> { ip saddr vmap @sub_src4; ip6 saddr vmap @sub_src6; goto from_<rest> } */
+/* src_<seg> { ip saddr vmap @sub_src4_<seg>; ip6 saddr vmap @sub_src6_<seg>; goto from_<rest> } */
 static int chain_src_seg(struct cc *c, uint32_t rest)
 {
 	char name[ZT_OBJ_NAME_MAX], what[128];
@@ -2212,10 +2350,29 @@ static int chain_src_seg(struct cc *c, uint32_t rest)
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, rest, what, sizeof(what));
-	s_vmap1(RULE(c, ci, what), ZT_KEY_IP_SADDR, "sub_src4");
-	s_vmap1(RULE(c, ci, what), ZT_KEY_IP6_SADDR, "sub_src6");
+	name_zone_chain(name, sub_defs[SUB_SRC4].name, rest);
+	s_vmap1(RULE(c, ci, what), ZT_KEY_IP_SADDR, name);
+	name_zone_chain(name, sub_defs[SUB_SRC6].name, rest);
+	s_vmap1(RULE(c, ci, what), ZT_KEY_IP6_SADDR, name);
 	name_zone_chain(name, "from", rest);
 	s_verdict(RULE(c, ci, what), ZT_V_GOTO, name);
+	return 0;
+}
+
+/* dsub_<seg> { ct mark set ip daddr map @sub_dst4_<seg>; ct mark set ip6 daddr map @sub_dst6_<seg> } */
+static int chain_dsub(struct cc *c, uint32_t rest)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	int ci;
+
+	name_zone_chain(name, "dsub", rest);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, rest, what, sizeof(what));
+	name_zone_chain(name, sub_defs[SUB_DST4].name, rest);
+	s_mark_map(RULE(c, ci, what), ZT_KEY_IP_DADDR, name);
+	name_zone_chain(name, sub_defs[SUB_DST6].name, rest);
+	s_mark_map(RULE(c, ci, what), ZT_KEY_IP6_DADDR, name);
 	return 0;
 }
 
@@ -2283,12 +2440,8 @@ static int chain_classify_dst(struct cc *c)
 	s_mark_map(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP_DADDR, "dst4");
 	s_mark_map(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP6_DADDR, "dst6");
 	s_mark_map(RULE(c, ci, "destination zone: member interface"), ZT_KEY_OIFNAME, "dst_if");
-	r = RULE(c, ci, "destination zone: subnet");
-	m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
-	s_mark_map(r, ZT_KEY_IP_DADDR, "sub_dst4");
-	r = RULE(c, ci, "destination zone: subnet");
-	m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
-	s_mark_map(r, ZT_KEY_IP6_DADDR, "sub_dst6");
+	/* oifname vmap @sub_if: goto dsub_<seg>, the subnets of the segment it leaves to */
+	s_vmap1(RULE(c, ci, "destination zone: subnet"), ZT_KEY_OIFNAME, "sub_if");
 	r = RULE(c, ci, "destination zone: member interface");
 	m_set(r, false, ZT_KEY_OIFNAME, "member_if");
 	s_verdict(r, ZT_V_RETURN, NULL);
@@ -2521,7 +2674,8 @@ static int chains_build(struct cc *c)
 		if (z->kind == ZT_ZONE_SEGMENT && p->segs[z->seg].n_ifs) {
 			if ((r = chain_own(c, id)) < 0)
 				return r;
-			if (p->segs[z->seg].n_subnets && (r = chain_src_seg(c, id)) < 0)
+			if (p->segs[z->seg].n_subnets &&
+			    ((r = chain_src_seg(c, id)) < 0 || (r = chain_dsub(c, id)) < 0))
 				return r;
 		}
 		if (z->bound && (r = chain_own(c, id)) < 0)

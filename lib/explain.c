@@ -441,7 +441,13 @@ static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_appli
 		}
 	}
 
-	/* Offline there are no routes: the source is routed back through in, RPF holds. */
+	/*
+	 * Offline there are no routes: the source is routed back through in,
+	 * RPF holds. With scope: members only zone interfaces are checked
+	 * (doc/RULESET.md): a router's other traffic is none of ztseg's business.
+	 */
+	if (p->hub.scope == ZT_SCOPE_MEMBERS && member < 0 && bnd < 0)
+		rpf_applies = false;
 	if (rpf_applies && p->hub.rpf != ZT_RPF_OFF && x->env && x->env->route) {
 		bool fail = p->hub.rpf == ZT_RPF_STRICT ? !routed || !streq(via, in) : !routed;
 

@@ -731,6 +731,10 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 		sub->pos = pos_of(l, k);
 		snprintf(ctx, sizeof(ctx), "subnet '%s.%s'", TOK(seg->name), TOK(k->value));
 		r = check_name(l, k, "subnet", false);
+		/* In the segment's rules its own name is its rest: the subnet could never be named. */
+		if (!r && streq(k->value, seg->name))
+			r = err_at(l, k, "subnet '%s.%s' has the name of its segment, which its rules use "
+				   "for the segment's rest; choose another name", TOK(seg->name), TOK(k->value));
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;

@@ -969,6 +969,23 @@ static int check_warnings(struct vctx *c)
 		if (r < 0)
 			return r;
 	}
+	/* Unlike a boundary's, a segment's 0/0 binds: the outside world would be the segment. */
+	for (size_t i = 0; i < p->n_segs; i++) {
+		const struct zt_segment *s = &p->segs[i];
+
+		for (size_t j = 0; j < s->n_addrs; j++) {
+			char a[ZT_CIDR_STRLEN];
+
+			if (!cidr_is_everything(&s->addrs[j]))
+				continue;
+			r = warn(c, &s->addrs[j].pos, "segment '%s' claims every address (%s): sources "
+				 "arriving on any other interface are dropped as spoofed, and every "
+				 "destination counts as '%s'; the outside world belongs in a boundary",
+				 s->name, zt_cidr_fmt(&s->addrs[j], a, sizeof(a)), s->name);
+			if (r < 0)
+				return r;
+		}
+	}
 	for (size_t i = 0; i < p->hub.n_boundaries; i++) {
 		const struct zt_boundary *b = &p->hub.boundaries[i];
 

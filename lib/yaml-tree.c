@@ -74,6 +74,9 @@ static const char *show(char out[static SHOW_BUF], const char *s, size_t len)
 
 		if (c < 0x20 || c == 0x7f)
 			o += sprintf(out + o, "\\x%02x", c);
+		/* C1 controls (U+0080..U+009F) are as dangerous on a terminal: "\x9b" is CSI. */
+		else if (c == 0xc2 && i + 1 < n && ((unsigned char)s[i + 1] & 0xe0) == 0x80)
+			o += sprintf(out + o, "\\x%02x", (unsigned char)s[++i]);
 		else
 			out[o++] = c;
 	}

@@ -1146,6 +1146,34 @@ START_TEST(test_counters_and_sources)
 }
 END_TEST
 
+/* log: all names the flow in the prefix, whole, so that ztsegd can tell which (up to NF_LOG_PREFIXLEN). */
+START_TEST(test_log_prefix_names)
+{
+#define LONG_SEG "segment-with-a-name-of-forty-bytes-long"
+#define LONG_RULE "rule-with-a-name-of-thirty-six-bytes"
+	struct zt_plan *pl = compile(HUB_HEAD "  log: all\nsegments:\n  " LONG_SEG ":\n"
+				     "    interfaces: [s0]\n    addresses: [198.51.100.0/24]\n"
+				     "    subnets: { a: { addresses: [198.51.100.0/25] } }\n"
+				     "    rules: [ { name: " LONG_RULE ", from: a, to: " LONG_SEG ", ports: [tcp/1] } ]\n",
+				     NULL);
+	bool found = false;
+
+	for (size_t i = 0; i < pl->n_chains; i++)
+		for (size_t j = 0; j < pl->chains[i].n_rules; j++) {
+			const struct zt_rule *r = &pl->chains[i].rules[j];
+
+			if (r->n_stmt && r->stmt[0].kind == ZT_S_LOG && strstr(r->stmt[0].log_prefix, LONG_RULE)) {
+				ck_assert_str_eq(r->stmt[0].log_prefix, "ztseg allow " LONG_SEG ":" LONG_RULE " ");
+				found = true;
+			}
+		}
+	ck_assert_msg(found, "no log prefix names the rule whole");
+	zt_plan_free(pl);
+#undef LONG_SEG
+#undef LONG_RULE
+}
+END_TEST
+
 START_TEST(test_opts)
 {
 	struct zt_compile_opts o = { .log_group = 5, .log_rate = 3, .log_burst = 4 };
@@ -1991,6 +2019,7 @@ static Suite *compile_suite(void)
 	tcase_add_test(tc, test_oos_pairs);
 	tcase_add_test(tc, test_counters_and_sources);
 	tcase_add_test(tc, test_opts);
+	tcase_add_test(tc, test_log_prefix_names);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("explain");

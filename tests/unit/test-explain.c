@@ -571,6 +571,21 @@ START_TEST(test_live)
 	ck_assert(e.allow);
 	free(text);
 
+	/*
+	 * scope: members checks the reverse path only on zone interfaces
+	 * (doc/RULESET.md): a foreign bridge's traffic is not ztseg's to judge.
+	 */
+	text = run(policies[POL_MAIN], "iface:docker0,192.0.2.99", "iface:eth0,192.0.2.1", "tcp/443", &env, &e, NULL);
+	ck_assert_msg(e.allow && e.reason == ZT_REASON_OUT_OF_SCOPE, "%s", text);
+	free(text);
+	text = run(policies[POL_MAIN], "iface:docker0,192.0.2.99", "198.51.100.5", "tcp/8000", &env, &e, NULL);
+	ck_assert_msg(e.allow && e.reason == ZT_REASON_HUB_FLOW, "%s", text);
+	free(text);
+	/* scope: all checks every interface. */
+	text = run(policies[POL_ALL], "iface:docker0,192.0.2.99", "198.51.100.5", "tcp/8000", &env, &e, NULL);
+	ck_assert_msg(!e.allow && e.spoof.kind == ZT_SPOOF_RPF, "%s", text);
+	free(text);
+
 	/* A real WireGuard link: no assumption to note. */
 	text = run(policies[POL_MAIN], "iface:wg-onprem,203.0.113.5", "198.51.100.90", "tcp/5432", &env, &e, NULL);
 	ck_assert(e.allow);

@@ -269,6 +269,25 @@ START_TEST(test_warn_unbound_everything)
 }
 END_TEST
 
+/* A segment's 0/0 is every address: the uplink's sources become spoofed, the world the segment. */
+START_TEST(test_warn_segment_everything)
+{
+	_cleanup_policy_ struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+	const char *hub = "version: 1\nsegments:\n"
+		"  a: { interfaces: [va1], addresses: [0.0.0.0/0] }\n"
+		"  b: { interfaces: [vb1], addresses: [\"2001:db8::/32\"] }\n";
+
+	ck_assert_int_eq(load3(hub, NULL, NULL, &p, &d), 0);
+	ck_assert_uint_eq(d.n_errors, 0);
+	if (d.n_warnings != 1)
+		diags_dump(&d);
+	ck_assert_uint_eq(d.n_warnings, 1);
+	ck_assert(has_diag(&d, "ztseg.yaml:3:39", "warning: segment 'a' claims every address (0.0.0.0/0)"));
+	zt_diags_clear(&d);
+}
+END_TEST
+
 /* ---- A valid multi-file policy ---- */
 
 static const char valid_hub[] =
@@ -521,6 +540,7 @@ static Suite *validate_suite(void)
 	tcase_add_test(tc, test_warn_protect_host);
 	tcase_add_test(tc, test_no_warn_protect_host);
 	tcase_add_test(tc, test_warn_unbound_everything);
+	tcase_add_test(tc, test_warn_segment_everything);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("valid");

@@ -190,6 +190,8 @@ static const struct {
 	{ "\"\": 1\n\"\": 2\n", 0, {}, 2, 1, "duplicate key '' (first at line 1)" },
 	/* control characters in a quoted key are escaped in the message */
 	{ "\"a\\tb\": 1\n\"a\\tb\": 2\n", 0, {}, 2, 1, "duplicate key 'a\\x09b' (first at line 1)" },
+	/* ... and so are C1 ones (U+009B is a terminal's CSI), which escapes can make */
+	{ "\"a\\x9b[2Jb\": 1\n\"a\\x9b[2Jb\": 2\n", 0, {}, 2, 1, "duplicate key 'a\\x9b[2Jb' (first at line 1)" },
 	/* keys must be scalars */
 	{ "[a]: 1\n", 0, {}, 1, 1, "mapping keys must be plain names (found a sequence)" },
 	{ "? [a]\n: 1\n", 0, {}, 1, 3, "mapping keys must be plain names (found a sequence)" },
