@@ -7,11 +7,12 @@
 
 static void explain_usage(FILE *f, const char *argv0)
 {
-	fprintf(f, "Usage: %s [--config DIR] FROM TO PROTO/PORT\n"
+	fprintf(f, "Usage: %s [--config DIR | --live] FROM TO PROTO/PORT\n"
 		   "FROM and TO are addresses, zone names (web, db.primary, onprem, host,\n"
 		   "world) or iface:NAME[,ADDRESS]; PROTO/PORT is like tcp/443, udp/53,\n"
 		   "icmp/echo-request. Exit 0 if the policy in DIR (default %s)\n"
-		   "allows it, 1 if it denies it or the policy is invalid, 2 on usage errors.\n",
+		   "allows it, 1 if it denies it or the policy is invalid, 2 on usage errors.\n"
+		   "--live asks the running ztsegd instead, with the routes and interfaces it sees.\n",
 		argv0, CTL_DEFAULT_CONFIG);
 }
 
@@ -31,6 +32,7 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "live", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -40,9 +42,10 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 	struct zt_diags d = {};
 	struct zt_port pkt;
 	const char *dir = CTL_DEFAULT_CONFIG, *err = NULL;
+	bool live = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:lh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (!*optarg) {
@@ -51,6 +54,9 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 				return CTL_EXIT_USAGE;
 			}
 			dir = optarg;
+			break;
+		case 'l':
+			live = true;
 			break;
 		case 'h':
 			explain_usage(stdout, argv[0]);
@@ -74,6 +80,8 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 			err ? err : "invalid");
 		return CTL_EXIT_USAGE;
 	}
+	if (live)
+		return explain_live(ctl, argv[0], argv[optind], argv[optind + 1], argv[optind + 2]);
 
 	/* An invalid policy answers nothing: its errors, and exit 1. */
 	if (ctl_policy_load(dir, &p, &d) < 0) {

@@ -23,6 +23,8 @@ static const struct verb {
 	{ "check", check_main, "validate a policy directory offline" },
 	{ "explain", explain_main, "say whether the policy allows a connection, and why" },
 	{ "show", show_main, "print the ruleset a policy compiles to, in nft syntax" },
+	{ "status", status_main, "show what the running daemon enforces, with live counters" },
+	{ "reload", reload_main, "make the running daemon apply the policy on disk" },
 };
 
 static void usage(FILE *f)

@@ -28,6 +28,14 @@ struct ctl {
 int check_main(struct ctl *ctl, int argc, char **argv);
 int explain_main(struct ctl *ctl, int argc, char **argv);
 int show_main(struct ctl *ctl, int argc, char **argv);
+int status_main(struct ctl *ctl, int argc, char **argv);
+int reload_main(struct ctl *ctl, int argc, char **argv);
+
+/* explain --live: ask the daemon at ctl->socket; the exit status of explain. */
+int explain_live(struct ctl *ctl, const char *argv0, const char *from, const char *to, const char *port);
+/* The errors of a failed call to the daemon on stderr, "ztsegctl VERB: ...". */
+struct zt_diags;
+void ctl_call_errors(const char *argv0, const struct zt_diags *d);
 
 /*
  * Load the policy in dir and print every diagnostic, warnings included, to

@@ -905,6 +905,47 @@ int zt_nft_has_persist(struct zt_nft *n)
 	return r < 0 ? r : n->persist;
 }
 
+/* ---- the caller's own transactions ---------------------------------------- */
+
+uint32_t zt_nft_portid(const struct zt_nft *n)
+{
+	return n->portid;
+}
+
+int zt_nft_batch_start(struct zt_nft *n, struct zt_batch **ret)
+{
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	int r;
+
+	r = zt_batch_new(++n->seq, &b);
+	if (r >= 0)
+		r = zt_batch_begin(b, 0);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+int zt_nft_batch_commit(struct zt_nft *n, struct zt_batch *b, int *ret_err, struct zt_diags *d)
+{
+	struct acks a = {};
+	int r;
+
+	r = zt_batch_end(b);
+	if (r < 0)
+		return r;
+	n->seq = b->seq;
+	r = batch_send(n, b, false, &a, d);
+	if (r >= 0 && a.restart)
+		r = -ERESTART;
+	else if (r >= 0 && a.n_errors)
+		r = a.first_err == EPERM ? -EPERM : -EINVAL;
+	if (ret_err)
+		*ret_err = a.first_err;
+	free(a.seen);
+	return r;
+}
+
 /* ---- links and enc_if ----------------------------------------------------- */
 
 struct links_ctx {
@@ -1688,9 +1729,9 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		goto out;
 	}
 	/* Without persist an owned table dies with its owner: that would fail open. */
-	if (persist)
+	if (persist && !o->unowned)
 		flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST;
-	st->persist = persist;
+	st->persist = persist && !o->unowned;
 
 	/*
 	 * A diff needs the kernel's table to take our flags as an update: the

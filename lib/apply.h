@@ -32,6 +32,12 @@ struct zt_apply_opts {
 	const char *const *enc_kinds;		/* trusted link kinds; NULL: the default list */
 	size_t n_enc_kinds;
 	bool replace;				/* full replace even if a diff is possible */
+	/*
+	 * Leave the table without an owner (as on kernels without
+	 * NFT_TABLE_F_PERSIST): other processes can then change or delete
+	 * it, and the daemon's drift repair is what restores it.
+	 */
+	bool unowned;
 	unsigned max_restarts;			/* ERESTART retries; 0: 10 */
 };
 
@@ -62,6 +68,23 @@ int zt_apply_remove(struct zt_nft *n, struct zt_diags *d);
 
 /* Whether the kernel has NFT_TABLE_F_PERSIST (asks it once, without committing anything). */
 int zt_nft_has_persist(struct zt_nft *n);
+
+/*
+ * The socket's netlink port id: the table's owner, and the sender that
+ * nf_tables notifications of our own transactions name.
+ */
+uint32_t zt_nft_portid(const struct zt_nft *n);
+
+/*
+ * A transaction of the caller's own (set elements, say): a batch begun
+ * with the socket's next sequence number, to fill with zt_emit_*() and
+ * send with zt_nft_batch_commit(), which ends it, sends it in one
+ * sendmsg and reads every ACK. Errors go into d; returns 0, -EPERM,
+ * -EINVAL (another rejection; the first error's errno is in *ret_err
+ * when not NULL), -ERESTART or -errno.
+ */
+int zt_nft_batch_start(struct zt_nft *n, struct zt_batch **ret);
+int zt_nft_batch_commit(struct zt_nft *n, struct zt_batch *b, int *ret_err, struct zt_diags *d);
 
 /* One network interface, from an RTM_GETLINK dump. */
 struct zt_link {

@@ -370,3 +370,44 @@ int zt_policy_load_dir(const char *dir, const struct zt_limits *lim,
 	pfiles_free(files, n);
 	return r;
 }
+
+int zt_policy_read_dir(const char *dir, const struct zt_limits *lim, uid_t owner_uid,
+		       struct zt_policy_files *ret, struct zt_diags *d)
+{
+	const struct zt_limits dflt = ZT_LIMITS_DEFAULT;
+	struct reader rd = { .dir = dir, .owner = owner_uid, .d = d };
+	size_t errors = d->n_errors, n = 0;
+	struct pfile *files = NULL;
+	struct zt_source *src;
+	int r;
+
+	rd.lim = lim ? lim : &dflt;
+	r = read_all(&rd, &files, &n);
+	if (r == 0 && d->n_errors > errors)
+		r = -EINVAL;
+	if (r < 0) {
+		pfiles_free(files, n);
+		return r;
+	}
+	src = calloc(n, sizeof(*src));
+	if (!src) {
+		pfiles_free(files, n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		src[i] = (struct zt_source){ files[i].name, files[i].buf, files[i].len };
+	/* The names and buffers move to src. */
+	free(files);
+	*ret = (struct zt_policy_files){ .src = src, .n = n };
+	return 0;
+}
+
+void zt_policy_files_clear(struct zt_policy_files *f)
+{
+	for (size_t i = 0; f->src && i < f->n; i++) {
+		free((char *)f->src[i].name);
+		free((char *)f->src[i].buf);
+	}
+	free(f->src);
+	*f = (struct zt_policy_files){};
+}

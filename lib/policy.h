@@ -170,6 +170,21 @@ int zt_policy_load_dir(const char *dir, const struct zt_limits *lim,
 		       uid_t owner_uid, struct zt_policy **ret,
 		       struct zt_diags *d);
 
+/* The raw files of a policy directory, as zt_policy_load_dir() reads them. */
+struct zt_policy_files {
+	struct zt_source *src;	/* src[0] is the hub file; names and buffers are owned */
+	size_t n;
+};
+
+/*
+ * Only the reading half of zt_policy_load_dir(): the same checks, the
+ * files' bytes kept (the daemon saves what it applied as last-known-good).
+ * Returns 0, or -EINVAL with the problems in d, or -errno.
+ */
+int zt_policy_read_dir(const char *dir, const struct zt_limits *lim, uid_t owner_uid,
+		       struct zt_policy_files *ret, struct zt_diags *d);
+void zt_policy_files_clear(struct zt_policy_files *f);
+
 /* Cross-checks of SPEC §3 on a built policy; resolves every zt_ref. */
 int zt_policy_validate(struct zt_policy *p, struct zt_diags *d);
 

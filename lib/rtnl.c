@@ -1172,9 +1172,17 @@ static int dump_one(struct zt_rtnl *r, struct zt_rtnl_state *s, uint16_t type, u
 
 static int dump_routes(struct zt_rtnl *r, struct zt_rtnl_state *s, bool *intr)
 {
+	/*
+	 * A namespace where no route was ever added has no main table yet:
+	 * the filtered dump then ends in ENOENT, which means "none".
+	 */
 	int k = dump_one(r, s, RTM_GETROUTE, AF_INET, intr);
 
-	return k < 0 ? k : dump_one(r, s, RTM_GETROUTE, AF_INET6, intr);
+	if (k == -ENOENT)
+		k = 0;
+	if (k >= 0)
+		k = dump_one(r, s, RTM_GETROUTE, AF_INET6, intr);
+	return k == -ENOENT ? 0 : k;
 }
 
 static int dump_all(struct zt_rtnl *r, struct zt_rtnl_state *s, bool *intr)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Run every test, as CI does: build warning-free, unit and CLI tests plain and
-# under ASan/UBSan, lint the man pages, fuzz. As root on Debian 12 it first
+# under ASan/UBSan, the kernel tests as root, valgrind, the daemon under
+# ASan, lint the man pages, fuzz. As root on Debian 12 it first
 # installs the packages it needs. FUZZ_SECONDS (default 60) bounds each fuzzer.
 set -euo pipefail
 
@@ -48,6 +49,11 @@ run "unit and CLI tests (make check WERROR=1)" make check WERROR=1
 run "build under ASan+UBSan (make ASAN=1 WERROR=1)" make -j"$jobs" ASAN=1 WERROR=1 all unit
 run "unit and CLI tests under ASan+UBSan (make check ASAN=1 WERROR=1)" \
 	make check ASAN=1 WERROR=1
+run "unit tests under valgrind (make check-valgrind)" make check-valgrind
+if [[ $(id -u) -eq 0 ]]; then
+	run "the daemon in namespaces under ASan+UBSan (tests/netns/daemon.sh)" \
+		env ZTSEG_BUILD=build-asan bash tests/netns/daemon.sh
+fi
 run "man pages (mandoc -Tlint)" lint_man
 run "fuzzing, ${FUZZ_SECONDS:-60} s per target (make fuzz)" \
 	make -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"

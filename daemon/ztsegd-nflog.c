@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Packets the rules log (NFLOG) written to the journal with their zones,
+ * flow and policy line; and the host as explain --live sees it (routes,
+ * link kinds, local addresses from the rtnetlink state).
+ */
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include "explain.h"
+#include "ztsegd.h"
+
+/* The log prefixes the compiler gives the rules (lib/compile.c). */
+#define PREFIX_DENY "ztseg deny "
+#define PREFIX_SPOOF "ztseg spoof "
+#define PREFIX_ALLOW "ztseg allow "
+
+/* ---- the live environment ---- */
+
+struct route_ctx {
+	uint8_t family;
+	const uint8_t *addr;
+	bool found;
+	struct zt_rtnl_route best;	/* a copy: the walk's route may be a temporary */
+};
+
+static int route_cb(const struct zt_rtnl_route *rt, void *userdata)
+{
+	struct route_ctx *c = userdata;
+
+	if (rt->table != RT_TABLE_MAIN || !zt_cidr_contains_addr(&rt->dst, c->family, c->addr))
+		return 0;
+	/* Longest prefix, then the lowest metric: what the kernel would pick. */
+	if (!c->found || rt->dst.plen > c->best.dst.plen ||
+	    (rt->dst.plen == c->best.dst.plen && rt->priority < c->best.priority)) {
+		c->best = *rt;
+		c->found = true;
+	}
+	return 0;
+}
+
+static int env_route(void *userdata, uint8_t family, const uint8_t *addr, char ifname[IFNAMSIZ])
+{
+	struct manager *m = userdata;
+	const struct zt_rtnl_state *s = zt_rtnl_state(m->rtnl);
+	struct route_ctx c = { .family = family, .addr = addr };
+	const struct zt_rtnl_link *l;
+
+	zt_rtnl_state_foreach_route(s, route_cb, &c);
+	if (!c.found || c.best.type != RTN_UNICAST || !c.best.oif)
+		return -ENOENT;
+	l = zt_rtnl_state_link(s, c.best.oif);
+	if (!l)
+		return -ENOENT;
+	snprintf(ifname, IFNAMSIZ, "%s", l->name);
+	return 0;
+}
+
+static const char *env_link_kind(void *userdata, const char *ifname)
+{
+	struct manager *m = userdata;
+	const struct zt_rtnl_link *l = zt_rtnl_state_link_by_name(zt_rtnl_state(m->rtnl), ifname);
+
+	return l ? l->kind : NULL;
+}
+
+struct local_ctx {
+	uint8_t family;
+	const uint8_t *addr;
+};
+
+static int local_cb(const struct zt_rtnl_addr *a, void *userdata)
+{
+	struct local_ctx *c = userdata;
+
+	return a->addr.family == c->family && memcmp(a->addr.addr, c->addr, ZT_ADDR_LEN(c->family)) == 0;
+}
+
+static bool env_is_local(void *userdata, uint8_t family, const uint8_t *addr)
+{
+	struct manager *m = userdata;
+	struct local_ctx c = { .family = family, .addr = addr };
+
+	return zt_rtnl_state_foreach_addr(zt_rtnl_state(m->rtnl), local_cb, &c) > 0;
+}
+
+void manager_explain_env(struct manager *m, struct zt_explain_env *env)
+{
+	*env = (struct zt_explain_env){
+		.route = env_route,
+		.link_kind = env_link_kind,
+		.is_local = env_is_local,
+		.encrypting_kinds = m->n_kinds ? m->kinds : NULL,
+		.userdata = m,
+	};
+}
+
+/* ---- logged packets ---- */
+
+static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, size_t len)
+{
+	const struct zt_rtnl_link *l = ifindex ? zt_rtnl_state_link(zt_rtnl_state(m->rtnl), (int)ifindex) : NULL;
+
+	if (!ifindex)
+		return NULL;
+	if (l)
+		return l->name;
+	snprintf(buf, len, "#%u", ifindex);
+	return buf;
+}
+
+static const char *proto_name(const struct zt_nflog_packet *pkt, char *buf, size_t len)
+{
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_SCTP:
+		return "sctp";
+	case IPPROTO_ICMP:
+		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
+	default:
+		snprintf(buf, len, "proto %u", pkt->proto);
+		return buf;
+	}
+}
+
+static const char *pos_fmt(const struct zt_pos *pos, char *buf, size_t len)
+{
+	if (!pos->file)
+		snprintf(buf, len, "?");
+	else if (pos->line)
+		snprintf(buf, len, "%s:%u", pos->file, pos->line);
+	else
+		snprintf(buf, len, "%s", pos->file);
+	return buf;
+}
+
+static const struct zt_pos *zone_pos(const struct zt_policy *p, const struct zt_zone *z)
+{
+	if ((z->kind == ZT_ZONE_SEGMENT || z->kind == ZT_ZONE_SUBNET) && z->seg >= 0)
+		return z->kind == ZT_ZONE_SUBNET && z->sub >= 0 ? &p->segs[z->seg].subnets[z->sub].pos
+								 : &p->segs[z->seg].pos;
+	if (z->kind == ZT_ZONE_BOUNDARY && z->bnd >= 0)
+		return &p->hub.boundaries[z->bnd].pos;
+	return &p->hub.pos;
+}
+
+static const char *spoof_text(const struct zt_policy *p, const struct zt_explanation *e, char *buf, size_t len)
+{
+	char zb[ZT_ENDPOINT_NAME_MAX], pb[256];
+
+	zt_zone_fmt(p, &e->spoof.zone, zb, sizeof(zb));
+	pos_fmt(zone_pos(p, &e->spoof.zone), pb, sizeof(pb));
+	switch (e->spoof.kind) {
+	case ZT_SPOOF_SEGMENT_ADDRESS:
+		snprintf(buf, len, "an address of segment %s arrived on another interface (%s)", zb, pb);
+		break;
+	case ZT_SPOOF_BOUNDARY_ADDRESS:
+		snprintf(buf, len, "an address of boundary %s arrived on another interface (%s)", zb, pb);
+		break;
+	case ZT_SPOOF_MEMBER_INTERFACE:
+		snprintf(buf, len, "an interface of segment %s carried an address not its own (%s)", zb, pb);
+		break;
+	case ZT_SPOOF_BOUNDARY_INTERFACE:
+		snprintf(buf, len, "an interface of boundary %s carried an address not its own (%s)", zb, pb);
+		break;
+	case ZT_SPOOF_RPF:
+		snprintf(buf, len, "reverse path check failed%s%s (hub.rpf, %s)", e->spoof.route[0] ? ": the route leaves through " : "",
+			 e->spoof.route, pos_fmt(&p->hub.pos, pb, sizeof(pb)));
+		break;
+	case ZT_SPOOF_ROUTER_MESSAGE:
+		snprintf(buf, len, "router advertisement or redirect from a member interface (%s)", pb);
+		break;
+	default:
+		snprintf(buf, len, "spoofed");
+		break;
+	}
+	return buf;
+}
+
+/* What decided, with the policy line. */
+static const char *why_text(const struct zt_policy *p, const struct zt_explanation *e, const char **flow,
+			    struct zt_pos *where, char *buf, size_t len)
+{
+	const char *dflt = e->verdict == ZT_DEFAULT_REJECT ? "reject" : "drop";
+	char pb[256];
+
+	*flow = NULL;
+	*where = (struct zt_pos){};
+	switch (e->reason) {
+	case ZT_REASON_SPOOFED:
+		*where = *zone_pos(p, &e->spoof.zone);
+		return spoof_text(p, e, buf, len);
+	case ZT_REASON_HUB_FLOW:
+		*flow = e->flow->name;
+		*where = e->flow->pos;
+		snprintf(buf, len, "flow '%s' (%s)", e->flow->name, pos_fmt(&e->flow->pos, pb, sizeof(pb)));
+		return buf;
+	case ZT_REASON_SEGMENT_RULE:
+		*flow = e->flow->name;
+		*where = e->flow->pos;
+		snprintf(buf, len, "segment '%s' rule '%s' (%s)", p->segs[e->flow->seg].name, e->flow->name,
+			 pos_fmt(&e->flow->pos, pb, sizeof(pb)));
+		return buf;
+	case ZT_REASON_SAME_ZONE:
+		*where = p->segs[e->from.zone.seg].pos;
+		snprintf(buf, len, "same zone (%s)", pos_fmt(where, pb, sizeof(pb)));
+		return buf;
+	case ZT_REASON_ISOLATED:
+		*where = p->segs[e->from.zone.seg].pos;
+		snprintf(buf, len, "default verdict %s: segment '%s' isolates (%s)", dflt, p->segs[e->from.zone.seg].name,
+			 pos_fmt(where, pb, sizeof(pb)));
+		return buf;
+	case ZT_REASON_DEFAULT:
+		*where = p->hub.pos;
+		snprintf(buf, len, "default verdict %s (hub.default, %s)", dflt, pos_fmt(where, pb, sizeof(pb)));
+		return buf;
+	case ZT_REASON_OUT_OF_SCOPE:
+		snprintf(buf, len, "out of scope");
+		return buf;
+	case ZT_REASON_HOST_NOT_PROTECTED:
+		snprintf(buf, len, "host not protected");
+		return buf;
+	case ZT_REASON_NEIGHBOUR:
+		snprintf(buf, len, "neighbour discovery");
+		return buf;
+	default:
+		snprintf(buf, len, "loopback");
+		return buf;
+	}
+}
+
+/* "192.0.2.1:80", "[2001:db8::1]:80", or the address alone. */
+static void host_port(uint8_t family, const char *addr, const char *port, char *buf, size_t len)
+{
+	if (!port[0])
+		snprintf(buf, len, "%s", addr);
+	else if (family == AF_INET6)
+		snprintf(buf, len, "[%s]:%s", addr, port);
+	else
+		snprintf(buf, len, "%s:%s", addr, port);
+}
+
+/* The flow a "ztseg allow NAME " prefix names: hub flow, "SEG:RULE", "SEG same-zone" or "out-of-scope". */
+static const struct zt_flow *flow_by_logname(const struct zt_policy *p, const char *name)
+{
+	const char *colon = strchr(name, ':');
+
+	if (!colon) {
+		for (size_t i = 0; i < p->hub.n_flows; i++)
+			if (streq(p->hub.flows[i].name, name))
+				return &p->hub.flows[i];
+		return NULL;
+	}
+	for (size_t s = 0; s < p->n_segs; s++) {
+		if (strlen(p->segs[s].name) != (size_t)(colon - name) ||
+		    strncmp(p->segs[s].name, name, (size_t)(colon - name)) != 0)
+			continue;
+		for (size_t i = 0; i < p->segs[s].n_rules; i++)
+			if (streq(p->segs[s].rules[i].name, colon + 1))
+				return &p->segs[s].rules[i];
+	}
+	return NULL;
+}
+
+void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
+{
+	struct manager *m = userdata;
+	const struct zt_policy *p = m->cur.policy;
+	char lname[ZT_NFLOG_PREFIX_MAX] = "", ib[24], ob[24], sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], pb[24];
+	char ports[2][8] = { "", "" }, why[512] = "", fz[ZT_ENDPOINT_NAME_MAX] = "?", tz[ZT_ENDPOINT_NAME_MAX] = "?";
+	char wb[256], seg[ZT_NAME_MAX + 1] = "", src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
+	const char *verdict, *iif, *oif, *proto, *flow = NULL;
+	struct zt_pos where = {};
+	bool explained = false;
+	int prio;
+
+	if (strncmp(pkt->prefix, PREFIX_DENY, strlen(PREFIX_DENY)) == 0) {
+		verdict = "deny";
+		prio = LOG_NOTICE;
+	} else if (strncmp(pkt->prefix, PREFIX_SPOOF, strlen(PREFIX_SPOOF)) == 0) {
+		verdict = "spoof";
+		prio = LOG_NOTICE;
+	} else if (strncmp(pkt->prefix, PREFIX_ALLOW, strlen(PREFIX_ALLOW)) == 0) {
+		size_t n;
+
+		verdict = "allow";
+		prio = LOG_INFO;
+		snprintf(lname, sizeof(lname), "%s", pkt->prefix + strlen(PREFIX_ALLOW));
+		n = strlen(lname);
+		while (n && lname[n - 1] == ' ')
+			lname[--n] = '\0';
+	} else {
+		return;		/* another group member's packet */
+	}
+	if (!log_on(prio) || !zt_ratelimit_test(&m->packet_rl, now_usec(CLOCK_MONOTONIC)))
+		return;
+	iif = ifname_of(m, pkt->iif, ib, sizeof(ib));
+	oif = ifname_of(m, pkt->oif, ob, sizeof(ob));
+	if (pkt->family != AF_INET && pkt->family != AF_INET6) {
+		log_fields(prio, (const char *[]){ "ZTSEG_EVENT=packet", log_field("ZTSEG_VERDICT", "%s", verdict) }, 2,
+			   "%s packet (not IP) in %s out %s", verdict, iif ? iif : "-", oif ? oif : "-");
+		return;
+	}
+	zt_addr_fmt(pkt->family, pkt->saddr, sa, sizeof(sa));
+	zt_addr_fmt(pkt->family, pkt->daddr, da, sizeof(da));
+	proto = proto_name(pkt, pb, sizeof(pb));
+	if (pkt->has_ports) {
+		snprintf(ports[0], sizeof(ports[0]), "%u", pkt->sport);
+		snprintf(ports[1], sizeof(ports[1]), "%u", pkt->dport);
+	}
+
+	/* Classify both sides as the rules did: the reference semantics with the live routes. */
+	if (p && (pkt->has_ports || pkt->has_icmp) &&
+	    (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP || pkt->proto == IPPROTO_SCTP ||
+	     pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6)) {
+		struct zt_endpoint from = {}, to = {};
+		struct zt_port port = { .icmp_type = -1 };
+		struct zt_explain_env env;
+		struct zt_explanation e;
+		struct zt_diags d = {};
+
+		if (pkt->hook == NF_INET_LOCAL_OUT) {
+			snprintf(from.zone, sizeof(from.zone), "host");
+		} else {
+			from.has_addr = true;
+			from.family = pkt->family;
+			memcpy(from.addr, pkt->saddr, 16);
+			if (iif && iif[0] != '#')
+				snprintf(from.ifname, sizeof(from.ifname), "%.*s", IFNAMSIZ - 1, iif);
+		}
+		if (pkt->hook == NF_INET_LOCAL_IN) {
+			snprintf(to.zone, sizeof(to.zone), "host");
+		} else {
+			to.has_addr = true;
+			to.family = pkt->family;
+			memcpy(to.addr, pkt->daddr, 16);
+			if (oif && oif[0] != '#')
+				snprintf(to.ifname, sizeof(to.ifname), "%.*s", IFNAMSIZ - 1, oif);
+		}
+		switch (pkt->proto) {
+		case IPPROTO_TCP:
+		case IPPROTO_UDP:
+		case IPPROTO_SCTP:
+			port.proto = pkt->proto == IPPROTO_TCP ? ZT_PROTO_TCP : pkt->proto == IPPROTO_UDP ? ZT_PROTO_UDP
+													 : ZT_PROTO_SCTP;
+			port.lo = port.hi = pkt->dport;
+			break;
+		default:
+			port.proto = pkt->proto == IPPROTO_ICMP ? ZT_PROTO_ICMP : ZT_PROTO_ICMPV6;
+			port.icmp_type = pkt->icmp_type;
+			break;
+		}
+		manager_explain_env(m, &env);
+		if (zt_explain(p, &from, &to, &port, &env, &e, &d) == 0) {
+			explained = true;
+			zt_zone_fmt(p, &e.from.zone, fz, sizeof(fz));
+			zt_zone_fmt(p, &e.to.zone, tz, sizeof(tz));
+			why_text(p, &e, &flow, &where, why, sizeof(why));
+			if ((e.from.zone.kind == ZT_ZONE_SEGMENT || e.from.zone.kind == ZT_ZONE_SUBNET) && e.from.zone.seg >= 0)
+				snprintf(seg, sizeof(seg), "%s", p->segs[e.from.zone.seg].name);
+			else if ((e.to.zone.kind == ZT_ZONE_SEGMENT || e.to.zone.kind == ZT_ZONE_SUBNET) && e.to.zone.seg >= 0)
+				snprintf(seg, sizeof(seg), "%s", p->segs[e.to.zone.seg].name);
+			/* The kernel's word is final; say so when the reference disagrees. */
+			if ((verdict[0] == 'a') != e.allow || (verdict[0] == 's') != (e.reason == ZT_REASON_SPOOFED)) {
+				char again[sizeof(why)];
+
+				snprintf(again, sizeof(again), "%s%s (explain says %s by %s)",
+					 verdict[0] == 'd' ? "hub.default: " : "", verdict[0] == 'd' ? "its flow is gone" : verdict,
+					 e.allow ? "allow" : "deny", why);
+				snprintf(why, sizeof(why), "%s", again);
+				if (verdict[0] == 'd')
+					where = p->hub.pos;
+			}
+		}
+		zt_diags_clear(&d);
+	}
+	if (lname[0]) {
+		const struct zt_flow *f = p ? flow_by_logname(p, lname) : NULL;
+
+		flow = f ? f->name : lname;
+		if (f)
+			where = f->pos;
+		if (!explained || !why[0])
+			snprintf(why, sizeof(why), "flow '%s' (%s)", lname, f ? pos_fmt(&f->pos, wb, sizeof(wb)) : "?");
+	}
+	if (!why[0])
+		snprintf(why, sizeof(why), "%s", verdict[0] == 's' ? "anti-spoofing" : "hub.default");
+
+	host_port(pkt->family, sa, ports[0], src, sizeof(src));
+	host_port(pkt->family, da, ports[1], dst, sizeof(dst));
+	log_fields(prio,
+		   (const char *[]){ "ZTSEG_EVENT=packet", log_field("ZTSEG_VERDICT", "%s", verdict),
+				     log_field("ZTSEG_SRC_ZONE", "%s", fz), log_field("ZTSEG_DST_ZONE", "%s", tz),
+				     seg[0] ? log_field("ZTSEG_SEGMENT", "%s", seg) : NULL,
+				     flow ? log_field("ZTSEG_FLOW", "%s", flow) : NULL,
+				     where.file ? log_field("ZTSEG_POLICY", "%s", pos_fmt(&where, wb, sizeof(wb))) : NULL,
+				     log_field("ZTSEG_PROTO", "%s", proto), log_field("ZTSEG_SRC", "%s", sa),
+				     log_field("ZTSEG_DST", "%s", da),
+				     ports[1][0] ? log_field("ZTSEG_DPORT", "%s", ports[1]) : NULL,
+				     iif ? log_field("ZTSEG_IIF", "%s", iif) : NULL,
+				     oif ? log_field("ZTSEG_OIF", "%s", oif) : NULL },
+		   13, "%s %s %s -> %s%s%s%s%s: %s -> %s, %s", verdict, proto, src, dst, iif ? " in " : "",
+		   iif ? iif : "", oif ? " out " : "", oif ? oif : "", fz, tz, why);
+}

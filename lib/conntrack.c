@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Deleting the conntrack entries of moved addresses: dump the table over
+ * ctnetlink, pick the entries with an address in a moved prefix, delete
+ * each by its original tuple and id.
+ */
+#include <arpa/inet.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include "conntrack.h"
+
+#define RECV_BUF (64 * 1024)
+/* One sendmsg of deletes: small, so that the errors it may cause fit the receive buffer. */
+#define SEND_CHUNK (16 * 1024)
+#define DEL_MSG_MAX 512
+
+struct tuple_addrs {
+	uint8_t family;
+	uint8_t src[16], dst[16];
+	bool has_src, has_dst;
+	bool bad;
+};
+
+static int ip_cb(const struct nlattr *a, void *data)
+{
+	struct tuple_addrs *t = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case CTA_IP_V4_SRC:
+	case CTA_IP_V4_DST:
+		if (mnl_attr_get_payload_len(a) != 4 || t->family != AF_INET) {
+			t->bad = true;
+			return MNL_CB_OK;
+		}
+		break;
+	case CTA_IP_V6_SRC:
+	case CTA_IP_V6_DST:
+		if (mnl_attr_get_payload_len(a) != 16 || t->family != AF_INET6) {
+			t->bad = true;
+			return MNL_CB_OK;
+		}
+		break;
+	default:
+		return MNL_CB_OK;
+	}
+	if (mnl_attr_get_type(a) == CTA_IP_V4_SRC || mnl_attr_get_type(a) == CTA_IP_V6_SRC) {
+		memcpy(t->src, mnl_attr_get_payload(a), mnl_attr_get_payload_len(a));
+		t->has_src = true;
+	} else {
+		memcpy(t->dst, mnl_attr_get_payload(a), mnl_attr_get_payload_len(a));
+		t->has_dst = true;
+	}
+	return MNL_CB_OK;
+}
+
+static int tuple_cb(const struct nlattr *a, void *data)
+{
+	struct tuple_addrs *t = data;
+
+	if (mnl_attr_get_type(a) != CTA_TUPLE_IP)
+		return MNL_CB_OK;
+	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, ip_cb, t) < 0)
+		t->bad = true;
+	return MNL_CB_OK;
+}
+
+struct parse_ctx {
+	struct zt_ct_entry *e;
+	bool bad;
+};
+
+static int tuple_into(const struct nlattr *a, struct zt_ct_entry *e, int first)
+{
+	struct tuple_addrs t = { .family = e->family };
+
+	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, tuple_cb, &t) < 0 || t.bad)
+		return -EBADMSG;
+	if (t.has_src) {
+		memcpy(e->addr[first], t.src, sizeof(t.src));
+		e->has_addr[first] = true;
+	}
+	if (t.has_dst) {
+		memcpy(e->addr[first + 1], t.dst, sizeof(t.dst));
+		e->has_addr[first + 1] = true;
+	}
+	return 0;
+}
+
+static int ct_cb(const struct nlattr *a, void *data)
+{
+	struct parse_ctx *c = data;
+	struct zt_ct_entry *e = c->e;
+
+	switch (mnl_attr_get_type(a)) {
+	case CTA_TUPLE_ORIG:
+		if (tuple_into(a, e, 0) < 0) {
+			c->bad = true;
+			break;
+		}
+		e->orig = a;
+		e->orig_len = a->nla_len;
+		break;
+	case CTA_TUPLE_REPLY:
+		if (tuple_into(a, e, 2) < 0)
+			c->bad = true;
+		break;
+	case CTA_ID:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0) {
+			c->bad = true;
+			break;
+		}
+		e->has_id = true;
+		e->id = mnl_attr_get_u32(a);
+		break;
+	case CTA_ZONE:
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0) {
+			c->bad = true;
+			break;
+		}
+		e->has_zone = true;
+		e->zone = mnl_attr_get_u16(a);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+{
+	struct zt_ct_entry e = {};
+	struct parse_ctx c = { .e = &e };
+	const struct nfgenmsg *g;
+
+	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+		return -EBADMSG;
+	if (nlh->nlmsg_type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW))
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*g)))
+		return -EBADMSG;
+	g = mnl_nlmsg_get_payload(nlh);
+	if (g->nfgen_family != AF_INET && g->nfgen_family != AF_INET6)
+		return -ENOMSG;
+	e.family = g->nfgen_family;
+	if (mnl_attr_parse(nlh, sizeof(*g), ct_cb, &c) < 0 || c.bad || !e.orig)
+		return -EBADMSG;
+	*ret = e;
+	return 0;
+}
+
+bool zt_ct_entry_in(const struct zt_ct_entry *e, const struct zt_cidr *pfx, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (pfx[i].family != e->family)
+			continue;
+		for (size_t k = 0; k < 4; k++)
+			if (e->has_addr[k] && zt_cidr_contains_addr(&pfx[i], e->family, e->addr[k]))
+				return true;
+	}
+	return false;
+}
+
+int zt_ct_delete_msg(const struct zt_ct_entry *e, uint32_t seq, void *buf, size_t len)
+{
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *g;
+	size_t need = mnl_nlmsg_size(sizeof(*g)) + MNL_ALIGN(e->orig_len) + MNL_ALIGN(sizeof(struct nlattr) + 4) +
+		      MNL_ALIGN(sizeof(struct nlattr) + 2);
+
+	if (need > len || !e->orig)
+		return -ENOBUFS;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+	/* No ACK: the kernel handles the message before sendmsg returns and queues only errors. */
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = e->family;
+	g->version = NFNETLINK_V0;
+	g->res_id = 0;
+	/* The original tuple exactly as the kernel described it. */
+	memcpy((char *)nlh + nlh->nlmsg_len, e->orig, e->orig_len);
+	memset((char *)nlh + nlh->nlmsg_len + e->orig_len, 0, MNL_ALIGN(e->orig_len) - e->orig_len);
+	nlh->nlmsg_len += MNL_ALIGN(e->orig_len);
+	if (e->has_id)
+		mnl_attr_put_u32(nlh, CTA_ID, e->id);
+	if (e->has_zone)
+		mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
+	return (int)nlh->nlmsg_len;
+}
+
+/* The delete requests of one pass, built during the dump. */
+struct pass {
+	const struct zt_cidr *pfx;
+	size_t n_pfx;
+	struct zt_ct_stats *st;
+	char *msgs;
+	size_t len, cap;
+	size_t n_msgs;
+	uint32_t seq;
+	bool full;			/* hit ZT_CT_PASS_MAX: another pass follows */
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct pass *p = data;
+	struct zt_ct_entry e;
+	char buf[DEL_MSG_MAX];
+	int len;
+
+	if (zt_ct_parse(nlh, nlh->nlmsg_len, &e) < 0)
+		return MNL_CB_OK;
+	p->st->scanned++;
+	if (!zt_ct_entry_in(&e, p->pfx, p->n_pfx))
+		return MNL_CB_OK;
+	p->st->matched++;
+	if (p->n_msgs >= ZT_CT_PASS_MAX) {
+		p->full = true;
+		return MNL_CB_OK;
+	}
+	len = zt_ct_delete_msg(&e, ++p->seq, buf, sizeof(buf));
+	if (len < 0)
+		return MNL_CB_OK;
+	if (p->len + (size_t)len > p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64 * 1024;
+		char *m = realloc(p->msgs, cap);
+
+		if (!m)
+			return MNL_CB_ERROR;
+		p->msgs = m;
+		p->cap = cap;
+	}
+	memcpy(p->msgs + p->len, buf, (size_t)len);
+	p->len += (size_t)len;
+	p->n_msgs++;
+	return MNL_CB_OK;
+}
+
+static int dump(struct mnl_socket *nl, uint8_t family, struct pass *p, char *rbuf)
+{
+	char req[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	uint32_t portid = mnl_socket_get_portid(nl), seq = ++p->seq;
+	struct nfgenmsg *g;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = family;
+	g->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(nl, rbuf, RECV_BUF);
+		int r;
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		r = mnl_cb_run(rbuf, (size_t)len, seq, portid, dump_cb, p);
+		if (r == MNL_CB_STOP)
+			return 0;
+		if (r < 0)
+			return errno ? -errno : -ENOMEM;
+	}
+}
+
+static int err_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct pass *p = data;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)) || e->error == 0)
+		return MNL_CB_OK;
+	/* Counted against deleted when sent; move it where it belongs. */
+	p->st->deleted--;
+	if (e->error == -ENOENT)
+		p->st->gone++;
+	else
+		p->st->failed++;
+	return MNL_CB_OK;
+}
+
+/* Errors of the deletes sent so far (the kernel queued them before sendmsg returned). */
+static void drain_errors(struct mnl_socket *nl, struct pass *p, char *rbuf)
+{
+	mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = err_cb };
+
+	for (;;) {
+		ssize_t len = recv(mnl_socket_get_fd(nl), rbuf, RECV_BUF, MSG_DONTWAIT);
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			/* EAGAIN: done. ENOBUFS: some errors were lost; the deletes happened regardless. */
+			return;
+		}
+		mnl_cb_run2(rbuf, (size_t)len, 0, 0, NULL, p, ctl, ELEMENTSOF(ctl));
+	}
+}
+
+static int send_deletes(struct mnl_socket *nl, struct pass *p, char *rbuf)
+{
+	size_t off = 0;
+
+	while (off < p->len) {
+		size_t end = off;
+
+		/* Whole messages only, up to the chunk size (at least one). */
+		while (end < p->len) {
+			const struct nlmsghdr *h = (const struct nlmsghdr *)(p->msgs + end);
+
+			if (end > off && end + h->nlmsg_len - off > SEND_CHUNK)
+				break;
+			end += h->nlmsg_len;
+		}
+		if (mnl_socket_sendto(nl, p->msgs + off, end - off) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (size_t o = off; o < end; o += ((const struct nlmsghdr *)(p->msgs + o))->nlmsg_len)
+			p->st->deleted++;
+		off = end;
+		drain_errors(nl, p, rbuf);
+	}
+	return 0;
+}
+
+int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st)
+{
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	struct zt_ct_stats dummy = {};
+	struct mnl_socket *nl;
+	_cleanup_free_ char *rbuf = NULL;
+	int r = 0, big = 4 << 20;
+
+	if (!st)
+		st = &dummy;
+	if (n == 0)
+		return 0;
+	rbuf = malloc(RECV_BUF);
+	if (!rbuf)
+		return -ENOMEM;
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* A dump of a busy table comes faster than small buffers take it. */
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
+		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	for (size_t f = 0; r >= 0 && f < ELEMENTSOF(families); f++) {
+		bool want = false;
+
+		for (size_t i = 0; i < n && !want; i++)
+			want = pfx[i].family == families[f];
+		if (!want)
+			continue;
+		/* Another pass while the last one was cut at ZT_CT_PASS_MAX. */
+		for (unsigned passes = 0; r >= 0 && passes < 64; passes++) {
+			struct pass p = { .pfx = pfx, .n_pfx = n, .st = st, .seq = (uint32_t)time(NULL) };
+
+			r = dump(nl, families[f], &p, rbuf);
+			if (r >= 0)
+				r = send_deletes(nl, &p, rbuf);
+			free(p.msgs);
+			if (!p.full)
+				break;
+		}
+	}
+out:
+	mnl_socket_close(nl);
+	return r;
+}

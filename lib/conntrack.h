@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Connection tracking (ctnetlink on libmnl): forget the connections of
+ * addresses that moved to another zone, so that their next packet is
+ * judged again under the zone they are in now (TCP's loose pickup makes
+ * it a new connection).
+ */
+#ifndef ZT_CONNTRACK_H
+#define ZT_CONNTRACK_H
+
+#include "net.h"
+
+struct nlmsghdr;
+
+/* Entries deleted per pass: a bound on what one call holds in memory. */
+#define ZT_CT_PASS_MAX 65536
+
+/* One conntrack entry, as much of it as deciding and deleting needs. */
+struct zt_ct_entry {
+	uint8_t family;			/* AF_INET, AF_INET6 */
+	/* original source, original destination, reply source, reply destination */
+	uint8_t addr[4][16];
+	bool has_addr[4];
+	bool has_id;
+	uint32_t id;			/* CTA_ID, network order as the kernel sends it */
+	bool has_zone;
+	uint16_t zone;			/* CTA_ZONE, network order */
+	const void *orig;		/* the CTA_TUPLE_ORIG attribute, inside the message */
+	uint16_t orig_len;		/* its length, header included */
+};
+
+/*
+ * Parse one IPCTNL_MSG_CT_NEW message (a dump reply or an event) of at
+ * most len bytes. Returns 0, -ENOMSG for another kind of message, or
+ * -EBADMSG when it is malformed. Pure; ret->orig points into nlh.
+ */
+int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret);
+
+/* Does any address of the entry lie in one of the prefixes (of its family)? */
+bool zt_ct_entry_in(const struct zt_ct_entry *e, const struct zt_cidr *pfx, size_t n);
+
+/*
+ * The IPCTNL_MSG_CT_DELETE request for e: its original tuple, id and zone,
+ * so that a new connection that reuses the tuple meanwhile is left alone.
+ * Writes at most len bytes at buf; returns the length, or -ENOBUFS.
+ */
+int zt_ct_delete_msg(const struct zt_ct_entry *e, uint32_t seq, void *buf, size_t len);
+
+struct zt_ct_stats {
+	uint64_t scanned;		/* entries looked at */
+	uint64_t matched;		/* with an address in a prefix */
+	uint64_t deleted;
+	uint64_t gone;			/* went away by themselves before the delete */
+	uint64_t failed;		/* refused for another reason */
+};
+
+/*
+ * Delete every conntrack entry of the current network namespace with an
+ * address (either direction, NAT included) in one of the prefixes: a dump
+ * per family the prefixes have, then the deletes in a few sendmsg calls.
+ * Stats accumulate into st (may be NULL). Returns 0 or -errno.
+ */
+int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st);
+
+#endif

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Last-known-good: the applied policy's files as one bundle in the state
+ * directory, written atomically and read back with the same distrust as
+ * the policy directory itself.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include "lkg.h"
+
+#define NAME_MAX_LEN 255
+/* A file header line: "file", a length, a name. */
+#define HDR_MAX (5 + 21 + NAME_MAX_LEN + 2)
+
+int zt_lkg_encode(const struct zt_source *src, size_t n, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (n == 0 || !streq(src[0].name, ZT_HUB_FILE))
+		return -EINVAL;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	fputs(ZT_LKG_MAGIC, f);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "file %zu %s\n", src[i].len, src[i].name);
+		fwrite(src[i].buf, 1, src[i].len, f);
+		fputc('\n', f);
+	}
+	fputs("end\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+/* A copy that keeps every byte (NULs too) and adds one. */
+static char *memdup0(const char *p, size_t len)
+{
+	char *b = malloc(len + 1);
+
+	if (b) {
+		memcpy(b, p, len);
+		b[len] = '\0';
+	}
+	return b;
+}
+
+static bool name_ok(const char *s, size_t len, bool hub)
+{
+	const size_t pl = strlen(ZT_SEGMENTS_DIR "/");
+
+	if (hub)
+		return len == strlen(ZT_HUB_FILE) && memcmp(s, ZT_HUB_FILE, len) == 0;
+	if (len <= pl || len > NAME_MAX_LEN || memcmp(s, ZT_SEGMENTS_DIR "/", pl) != 0 || s[pl] == '.')
+		return false;
+	for (size_t i = pl; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
+			return false;
+	return true;
+}
+
+int zt_lkg_decode(const char *buf, size_t len, const struct zt_limits *lim,
+		  struct zt_policy_files *ret)
+{
+	const struct zt_limits dflt = ZT_LIMITS_DEFAULT;
+	struct zt_policy_files out = {};
+	size_t off = strlen(ZT_LKG_MAGIC), cap = 0, total = 0;
+	int r = -EBADMSG;
+
+	if (!lim)
+		lim = &dflt;
+	if (len < off || memcmp(buf, ZT_LKG_MAGIC, off) != 0)
+		return -EBADMSG;
+	for (;;) {
+		const char *line = buf + off, *nl, *sp, *name;
+		size_t ll, flen = 0, nlen;
+
+		nl = memchr(line, '\n', len - off < HDR_MAX ? len - off : HDR_MAX);
+		if (!nl)
+			goto fail;
+		ll = (size_t)(nl - line);
+		if (ll == 3 && memcmp(line, "end", 3) == 0) {
+			/* Nothing may follow the end, and there must be a hub file. */
+			if (off + 4 != len || out.n == 0)
+				goto fail;
+			break;
+		}
+		if (ll < 7 || memcmp(line, "file ", 5) != 0)
+			goto fail;
+		sp = memchr(line + 5, ' ', ll - 5);
+		if (!sp || sp == line + 5 || sp - (line + 5) > 20)
+			goto fail;
+		for (const char *p = line + 5; p < sp; p++) {
+			if (*p < '0' || *p > '9')
+				goto fail;
+			if (flen > (SIZE_MAX - 9) / 10)
+				goto fail;
+			flen = flen * 10 + (size_t)(*p - '0');
+		}
+		name = sp + 1;
+		nlen = (size_t)(nl - name);
+		if (!name_ok(name, nlen, out.n == 0))
+			goto fail;
+		if (flen > lim->max_file_size || flen > lim->max_total_size - total ||
+		    out.n > lim->max_files) {
+			r = -EFBIG;
+			goto fail;
+		}
+		off += ll + 1;
+		if (len - off < flen + 1 || buf[off + flen] != '\n')
+			goto fail;
+		if (ZT_GROW(out.src, cap, out.n + 1) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		out.src[out.n].name = zt_strndup(name, nlen);
+		out.src[out.n].buf = memdup0(buf + off, flen);
+		out.src[out.n].len = flen;
+		out.n++;
+		if (!out.src[out.n - 1].name || !out.src[out.n - 1].buf) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		/* Segment files in the order the directory reader gives them. */
+		if (out.n > 2 && strcmp(out.src[out.n - 2].name, out.src[out.n - 1].name) >= 0)
+			goto fail;
+		total += flen;
+		off += flen + 1;
+	}
+	*ret = out;
+	return 0;
+fail:
+	zt_policy_files_clear(&out);
+	return r;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int zt_lkg_save(const char *dir, const struct zt_source *src, size_t n)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+	char tmp[64];
+	size_t len;
+	int r;
+
+	r = zt_lkg_encode(src, n, &buf, &len);
+	if (r < 0)
+		return r;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	snprintf(tmp, sizeof(tmp), "." ZT_LKG_FILE ".%ld.tmp", (long)getpid());
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* The umask may have been wider than 0077; the policy is nobody else's business. */
+	r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	if (r >= 0)
+		r = write_all(fd, buf, len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && close(fd) < 0)
+		r = -errno;
+	fd = -EBADF;
+	if (r >= 0 && renameat(dfd, tmp, dfd, ZT_LKG_FILE) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	/* The rename itself must survive a crash. */
+	fsync(dfd);
+	return 0;
+}
+
+int zt_lkg_load(const char *dir, const struct zt_limits *lim, uid_t owner_uid,
+		struct zt_policy_files *ret)
+{
+	const struct zt_limits dflt = ZT_LIMITS_DEFAULT;
+	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t max, got = 0;
+
+	if (!lim)
+		lim = &dflt;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, ZT_LKG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != owner_uid) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;
+	/* The bundle's own lines on top of the files' bytes. */
+	max = lim->max_total_size + (lim->max_files + 2) * (size_t)HDR_MAX + 64;
+	if ((uintmax_t)st.st_size > max)
+		return -EFBIG;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (got <= (size_t)st.st_size) {
+		ssize_t k = read(fd, buf + got, (size_t)st.st_size + 1 - got);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	/* It changed under us: a writer does not do that (it renames). */
+	if (got != (size_t)st.st_size)
+		return -EBADMSG;
+	return zt_lkg_decode(buf, got, lim, ret);
+}
