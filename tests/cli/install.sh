@@ -426,9 +426,18 @@ expect "commands are those of ztsegctl --help (${verbs//$'\n'/ })" "ztsegctl " $
 expect "a command from its prefix" "ztsegctl chec" check
 expect "global options" "ztsegctl --" --help --socket --version
 expect "check's options, from check --help" "ztsegctl check --" --config --help
+expect "explain's options: --config, --live" "ztsegctl explain --" --config --help --live
+expect "status's options: --json" "ztsegctl status --" --help --json
+expect "reload's options: --help alone" "ztsegctl reload --" --help
+expect "status takes no arguments" "ztsegctl status --json "
+expect "reload takes no arguments" "ztsegctl reload "
+expect "a command after --socket PATH" "ztsegctl --socket $tmp/sock re" reload
 mkdir -p "$tmp/comp/pol-a" "$tmp/comp/pol-b"
 expect "--config completes directories" "ztsegctl check --config $tmp/comp/po" \
 	"$tmp/comp/pol-a" "$tmp/comp/pol-b"
+touch "$tmp/comp/pol-sock"
+expect "--socket completes paths, not only directories" "ztsegctl --socket $tmp/comp/po" \
+	"$tmp/comp/pol-a" "$tmp/comp/pol-b" "$tmp/comp/pol-sock"
 ex=$d$docdir/examples
 expect "explain: zones of the --config policy, host, world, iface:" \
 	"ztsegctl explain --config $ex " \
@@ -436,6 +445,10 @@ expect "explain: zones of the --config policy, host, world, iface:" \
 expect "explain: subnets of a segment" "ztsegctl explain --config=$ex web db." \
 	db.primary db.replica
 expect "explain: protocols for the third argument" "ztsegctl explain --config $ex web db tc" tcp/
+# --live takes no argument: the next word is FROM (zones read from --config's
+# policy here; a user's --live reads the default /etc/ztseg, the daemon's).
+expect "explain --live: zones, host, world, iface:" "ztsegctl explain --live --config=$ex w" web web.front world
+expect "explain --live: protocols for the third argument" "ztsegctl explain --live web db ud" udp/
 # shellcheck disable=SC2046
 expect "explain: iface: completes interface names" "ztsegctl explain iface:l" \
 	$(cd /sys/class/net && ls -d l* 2>/dev/null)
@@ -452,6 +465,26 @@ if [[ -z $absent ]]; then
 else
 	not_ok "completion: fallback command list covers --help" "missing:$absent"
 fi
+
+# Each command's options as read from its --help (an option followed by
+# "]" or "|" takes no argument), and the fallback's: a superset of them.
+opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
+	bash --norc --noprofile -c 'source "$1"; _ztsegctl_options "$2" "$3"' x "$comp" "$1" "$2" |
+		awk '{ print $1, $2 }' | sed 's/ $//' | LC_ALL=C sort | paste -sd, -
+}
+declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--help,--live"
+	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--help")
+for v in $verbs; do
+	got=$(opts_of "$ctl" "$v")
+	[[ $got == "${want_opts[$v]-?}" ]] &&
+		ok "completion: $v's options from $v --help: $got" ||
+		not_ok "completion: $v's options from $v --help" "got '$got', want '${want_opts[$v]-(not in this test)}'"
+	fb=$(opts_of "" "$v")
+	absent=$(comm -23 <(tr , '\n' <<<"$got" | LC_ALL=C sort) <(tr , '\n' <<<"$fb" | LC_ALL=C sort) | paste -sd' ' -)
+	[[ -z $absent ]] &&
+		ok "completion: fallback options of $v cover its --help" ||
+		not_ok "completion: fallback options of $v cover its --help" "missing: $absent"
+done
 
 # --- man pages -----------------------------------------------------------------------
 
