@@ -226,8 +226,7 @@ EXAMPLES_SEG := $(sort $(wildcard policy/segments.d/*.yaml))
 install_subst = sed -e 's|/usr/sbin/ztsegd|$(SBINDIR)/ztsegd|g' \
 	-e 's|/usr/bin/ztsegctl|$(BINDIR)/ztsegctl|g' \
 	-e 's|/usr/share/doc/ztseg|$(DOCDIR)|g' \
-	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g' \
-	$(if $(filter /etc,$(SYSCONFDIR)),,-e '/^ConfigurationDirectory/d')
+	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g'
 INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg.tmpfiles \
 	$(B)/install/ztseg.yaml $(B)/install/ztsegctl.completion
 
