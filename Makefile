@@ -119,6 +119,7 @@ check-valgrind: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
 		echo "== valgrind $$t"; \
 		CK_FORK=no CK_EXCLUDE_TAGS=slow $(VALGRIND) -q --error-exitcode=99 \
+			--suppressions=tests/unit/valgrind.supp \
 			--leak-check=full --errors-for-leak-kinds=definite,indirect $$t; done
 
 # A CLI test exits 77 when it cannot run here (say, nft needs root): skipped.

@@ -1011,7 +1011,8 @@ int zt_links_dump(struct zt_link **ret, size_t *n)
 		goto out;
 	}
 	portid = mnl_socket_get_portid(nl);
-	nlh = mnl_nlmsg_put_header(req);
+	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
+	nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
 	nlh->nlmsg_type = RTM_GETLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = seq;

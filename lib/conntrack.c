@@ -170,7 +170,7 @@ int zt_ct_delete_msg(const struct zt_ct_entry *e, uint32_t seq, void *buf, size_
 
 	if (need > len || !e->orig)
 		return -ENOBUFS;
-	nlh = mnl_nlmsg_put_header(buf);
+	nlh = mnl_nlmsg_put_header(memset(buf, 0, need));
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
 	/* No ACK: the kernel handles the message before sendmsg returns and queues only errors. */
 	nlh->nlmsg_flags = NLM_F_REQUEST;
@@ -240,7 +240,8 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 static int dump(struct mnl_socket *nl, uint8_t family, struct pass *p, char *rbuf)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
 	uint32_t portid = mnl_socket_get_portid(nl), seq = ++p->seq;
 	struct nfgenmsg *g;
 

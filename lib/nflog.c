@@ -31,7 +31,8 @@ struct zt_nflog {
 static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_config *cfg)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(buf, 0, sizeof(buf)));
 	struct nfulnl_msg_config_cmd c = { .command = cmd };
 	uint32_t seq = (uint32_t)time(NULL), portid = mnl_socket_get_portid(nf->nl);
 	struct nfgenmsg *nfg;

@@ -1084,7 +1084,8 @@ static int dump_one(struct zt_rtnl *r, struct zt_rtnl_state *s, uint16_t type, u
 		    bool *intr)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
 	int fd = mnl_socket_get_fd(r->dump);
 	uint32_t seq = ++r->seq;
 

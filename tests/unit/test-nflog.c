@@ -118,6 +118,7 @@ static int parse_one(const struct craft *c, struct zt_nflog_packet *pkt)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
+	memset(buf, 0, sizeof(buf));	/* padding the crafted attributes leave */
 	return zt_nflog_parse(craft(buf, c), pkt);
 }
 
@@ -518,7 +519,7 @@ START_TEST(test_fuzz)
 {
 	unsigned seed = 0xf00d + (unsigned)_i;
 	char good[4 * MNL_SOCKET_BUFFER_SIZE];
-	size_t n = batch(good, false), len;
+	size_t n = batch(memset(good, 0, sizeof(good)), false), len;
 	struct zt_nflog_stats st = {};
 	_cleanup_free_ char *buf = NULL;
 
