@@ -1,0 +1,188 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Generates the benchmark policies: N segments (two of them the example's
+# "web" and "app", the pair the data-path and event benchmarks use), about
+# N flows, ten static member addresses per generated segment.
+#
+#   gen-policy.sh [--extra-flow|--extra-flow-mid] [--layout packed|sparse]
+#                 [--naive FILE] DIR N
+#
+# Shape, the same at every size (documentation prefixes only):
+# - web (vweb*, 198.51.100.0/26, 2001:db8:0:1::/64, subnet front) and app
+#   (vapp*, 198.51.100.128/26, 2001:db8:0:2::/64) are defined in ztseg.yaml,
+#   as in policy/; the last hub flow is web -> app tcp/8080, udp/8080.
+# - Generated segments s0000 … are delegated by the hub and defined in
+#   segments.d/gNNN.yaml, 100 per file; segment i has the interface pattern
+#   "sIIII-*", ten IPv6 member addresses and, for the first 128, an IPv4
+#   /30 of 203.0.113.0/24 or 192.0.2.0/24. Two address layouts:
+#   packed (default): the members are /128s of 2001:db8:1::/64, member m
+#     of all owned by segment m mod (N-2): ten per segment, none adjacent
+#     to another of its segment, so every member is its own interval;
+#   sparse: a /64 and nine /128s, each in a /64 of its own, under
+#     2001:db8:(1000+i hex)::/48 — members scattered over the address
+#     space, as when workloads keep addresses from many prefixes.
+# - Flows: a hub flow from each even segment to the next odd one (tcp; every
+#   fifth also udp), and in each odd segment a subnet "a" (packed: half of a
+#   /124 the segment also holds; sparse: a /80 of its /64) with a rule
+#   a -> the segment's rest: N flows in all, half hub flows, half
+#   segment rules. Why not N hub flows: ztseg.yaml is limited to 1 MiB
+#   (lib/policy.h) and at 10,000 segments its delegations alone take ~0.6 MiB.
+# - --extra-flow adds one hub flow (s0000 -> s0003 tcp/7) at the end of the
+#   hub's flows, the "slightly changed" policy of the reload benchmark;
+#   --extra-flow-mid inserts it near the top instead, which moves the line
+#   of every flow after it (rule comments carry file:line).
+# - --naive FILE also writes the same flows as a naive tool would emit them:
+#   table inet naive, one rule per flow, address family and protocol
+#   (`iifname … oifname … ip saddr {…} ip daddr {…} tcp dport … accept`)
+#   after `ct state established,related accept`, in policy order (web -> app,
+#   the tested flow, is last: the worst case).
+set -euo pipefail
+
+extra=0 naive='' layout=packed
+while (($#)); do
+	case $1 in
+	--extra-flow) extra=1; shift ;;
+	--extra-flow-mid) extra=2; shift ;;
+	--layout) layout=$2; shift 2 ;;
+	--naive) naive=$2; shift 2 ;;
+	-*) echo "gen-policy.sh: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+[[ $# -eq 2 ]] || { echo "usage: gen-policy.sh [--extra-flow|--extra-flow-mid] [--layout packed|sparse] [--naive FILE] DIR N" >&2; exit 2; }
+dir=$1 n=$2
+((n >= 4 && n <= 10002)) || { echo "gen-policy.sh: N must be 4..10002" >&2; exit 2; }
+[[ $layout == packed || $layout == sparse ]] || { echo "gen-policy.sh: --layout packed or sparse" >&2; exit 2; }
+
+rm -rf "$dir"
+mkdir -p "$dir/segments.d"
+
+sparse=0
+[[ $layout != sparse ]] || sparse=1
+awk -v dir="$dir" -v n="$n" -v extra="$extra" -v naive="$naive" -v sparse="$sparse" '
+function v6(i) { return sprintf("2001:db8:%x", 4096 + i) }
+# packed: member m of all is 2001:db8:1::m, owned by segment m % g
+function pk(m) { return "2001:db8:1::" lo32(m) }
+# member k (0-9) of generated segment i
+function mem6(i, k) {
+	if (sparse) return k ? v6(i) ":" k "::1/128" : v6(i) "::/64"
+	return pk(i + k * g) "/128"
+}
+function deleg6(i) { return sparse ? v6(i) "::/48" : "2001:db8:1::/63" }
+# odd segments: a block holding subnet "a" (packed: /124s side by side in 2001:db8:1:1::/64)
+function lo32(m) { return sprintf("%x:%x", int(m / 65536), m % 65536) }
+function blk6(i) { return sparse ? "" : "2001:db8:1:1::" lo32(16 * int(i / 2)) "/124" }
+function sub6(i) { return sparse ? v6(i) "::/80" : "2001:db8:1:1::" lo32(16 * int(i / 2)) "/125" }
+function v4(i) {
+	if (i < 64) return sprintf("203.0.113.%d/30", 4 * i)
+	if (i < 128) return sprintf("192.0.2.%d/30", 4 * (i - 64))
+	return ""
+}
+function name(i) { return sprintf("s%04d", i) }
+function port(k) { return 1024 + k % 60000 }
+# naive rules: one per flow, family and protocol
+function nrule(sif, dif, s4, d4, s6, d6, protos, p,   i, np, pr) {
+	if (naive == "") return
+	np = split(protos, pr, " ")
+	for (i = 1; i <= np; i++) {
+		if (s4 != "" && d4 != "")
+			printf "\t\tiifname \"%s\" oifname \"%s\" ip saddr { %s } ip daddr { %s } %s dport %d accept\n", \
+				sif, dif, s4, d4, pr[i], p >naive
+		if (s6 != "" && d6 != "")
+			printf "\t\tiifname \"%s\" oifname \"%s\" ip6 saddr { %s } ip6 daddr { %s } %s dport %d accept\n", \
+				sif, dif, s6, d6, pr[i], p >naive
+	}
+}
+BEGIN {
+	g = n - 2		# generated segments
+	hub = dir "/ztseg.yaml"
+	print "# Generated by bench/gen-policy.sh: " n " segments." >hub
+	print "version: 1" >hub
+	print "hub:" >hub
+	print "  default: drop" >hub
+	print "  scope: members" >hub
+	print "  log: drops" >hub
+	print "  rpf: strict" >hub
+	print "  protect-host: true" >hub
+	print "  encrypted-interfaces: [\"wg*\"]" >hub
+	print "  boundaries:" >hub
+	print "    internet: {interfaces: [uplink0], addresses: [0.0.0.0/0, \"::/0\"]}" >hub
+	print "  delegate:" >hub
+	for (i = 0; i < g; i++) {
+		a = "\"" deleg6(i) "\""
+		if (v4(i) != "") a = a ", " v4(i)
+		printf "    %s: {interfaces: [\"%s-*\"], addresses: [%s]}\n", name(i), name(i), a >hub
+	}
+	if (naive != "") {
+		print "# Generated by bench/gen-policy.sh: the flows of the " n "-segment policy, one rule each." >naive
+		print "table inet naive {" >naive
+		print "\tchain forward {" >naive
+		print "\t\ttype filter hook forward priority filter; policy drop;" >naive
+		print "\t\tct state established,related accept" >naive
+		print "\t\tct state invalid drop" >naive
+	}
+	# member addresses of generated segment i, for the naive rules
+	for (i = 0; i < g; i++) {
+		m6 = mem6(i, 0)
+		for (k = 1; k <= 9; k++) m6 = m6 ", " mem6(i, k)
+		if (i % 2 == 1 && blk6(i) != "") m6 = m6 ", " blk6(i)
+		M6[i] = m6
+		M4[i] = v4(i)
+	}
+	print "  flows:" >hub
+	for (i = 0; i + 1 < g; i += 2) {
+		k = i / 2
+		pr = (k % 5 == 0) ? "tcp udp" : "tcp"
+		ports = "tcp/" port(k)
+		if (k % 5 == 0) ports = ports ", udp/" port(k)
+		printf "  - {from: %s, to: %s, ports: [%s]}\n", name(i), name(i + 1), ports >hub
+		nrule(name(i) "-*", name(i + 1) "-*", M4[i], M4[i + 1], M6[i], M6[i + 1], pr, port(k))
+		if (i == 2 && extra == 2)
+			printf "  - {from: %s, to: %s, ports: [tcp/7]}\n", name(0), name(3) >hub
+		# the odd segment`s rule, in policy order after its hub flow
+		nrule(name(i + 1) "-*", name(i + 1) "-*", "", "", \
+			sub6(i + 1), M6[i + 1], "tcp", 5432)
+	}
+	print "  - {name: host-out, from: host, to: internet, ports: [udp/53, tcp/443]}" >hub
+	print "  - {name: web-to-app, from: web, to: app, ports: [tcp/8080, udp/8080]}" >hub
+	if (extra == 1)
+		printf "  - {from: %s, to: %s, ports: [tcp/7]}\n", name(0), name(3) >hub
+	nrule("vweb*", "vapp*", "198.51.100.0/26", "198.51.100.128/26", \
+		"2001:db8:0:1::/64", "2001:db8:0:2::/64", "tcp udp", 8080)
+	print "segments:" >hub
+	print "  web:" >hub
+	print "    interfaces: [\"vweb*\"]" >hub
+	print "    addresses: [198.51.100.0/26, \"2001:db8:0:1::/64\"]" >hub
+	print "    subnets:" >hub
+	print "      front: {addresses: [198.51.100.0/28, \"2001:db8:0:1::/80\"]}" >hub
+	print "  app:" >hub
+	print "    interfaces: [\"vapp*\"]" >hub
+	print "    addresses: [198.51.100.128/26, \"2001:db8:0:2::/64\"]" >hub
+	close(hub)
+
+	for (i = 0; i < g; i++) {
+		if (i % 100 == 0) {
+			if (f != "") close(f)
+			f = sprintf("%s/segments.d/g%03d.yaml", dir, i / 100)
+			print "segments:" >f
+		}
+		printf "  %s:\n    interfaces: [\"%s-*\"]\n    addresses:\n", name(i), name(i) >f
+		for (k = 0; k <= 9; k++) printf "      - \"%s\"\n", mem6(i, k) >f
+		if (i % 2 == 1 && blk6(i) != "") printf "      - \"%s\"\n", blk6(i) >f
+		if (v4(i) != "") printf "      - %s\n", v4(i) >f
+		if (i % 2 == 1) {
+			printf "    subnets:\n      a: {addresses: [\"%s\"]}\n", sub6(i) >f
+			printf "    rules:\n      - {from: a, to: %s, ports: [tcp/5432]}\n", name(i) >f
+		}
+	}
+	if (f != "") close(f)
+	if (naive != "") {
+		print "\t}" >naive
+		print "}" >naive
+		close(naive)
+	}
+}'
+
+# ztseg refuses policy files writable by group or others.
+find "$dir" -type d -exec chmod 0755 {} +
+find "$dir" -type f -exec chmod 0644 {} +
