@@ -103,6 +103,7 @@ zb_fmt() {
 # cell FILE SCALE DIGITS: "median (min–max)" of the numbers in FILE.
 zb_cell() {
 	local med min max n
+	[[ -s $1 ]] || { echo -; return; }
 	read -r med min max n < <(zb_stats <"$1")
 	if ((n == 0)); then
 		echo "-"

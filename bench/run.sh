@@ -12,6 +12,10 @@
 # (500), ZB_DP_ROUNDS (9), ZB_IPERF_SECS (1), ZB_RR_SECS (0.5), ZB_SPARSE
 # (1: also the sparse-address-layout apply at 100 segments), ZB_SAVE=DIR
 # (keep the measurements), ZB_REPORT_FROM=DIR (only write the report again).
+#
+# Unquoted $(timed …) and $(zd …) below are meant to split: they are words of
+# the commands that hyperfine runs.
+# shellcheck disable=SC2046
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -429,7 +433,7 @@ mkdir -p "$PROF"
 if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
 	zb_log "profiles: full apply at $LARGEST segments (ztsegd, nft -f), re-apply at ${RELOAD_SIZES[0]}"
 	bash "$SETTLE" "$NSA" "$(settle_for "$LARGEST")" - 0 "$R"
-	echo "$(zb_nft_listeners)" >"$PROF/listeners"
+	zb_nft_listeners >"$PROF/listeners"
 	nsenter --net=/run/netns/"$NSA" perf record -q -o "$PROF/apply.data" -- \
 		"$ZT_D" --oneshot --config "$P/p$LARGEST" --state-dir "$ZT_TMP/state" >/dev/null 2>&1
 	bash "$SETTLE" "$NSA" "$(settle_for "$LARGEST")" - 0 "$R"
@@ -473,7 +477,7 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
 	perf report -i "$PROF/same.data" --children --stdio --sort sym -g none -q >"$PROF/same.txt" 2>/dev/null || true
 	awk 'NF && $3 == "[.]" && $4 !~ /^(_start|main|__libc_start|manager_)/ && n++ < 16 { printf "%s %s\n", $1, $4 }' \
 		"$PROF/same.txt" >"$PROF/same.sym"
-	perf report -i "$PROF/same.data" --no-children --stdio --sort dso -q >"$PROF/same.txt" 2>/dev/null || true
+	perf report -i "$PROF/same.data" --no-children --stdio --sort dso -g none -q >"$PROF/same.txt" 2>/dev/null || true
 	awk 'NF && n++ < 4 { printf "%s %s\n", $1, $2 }' "$PROF/same.txt" >"$PROF/same.dso"
 else
 	zb_log "profiles: perf does not work here; skipped"
