@@ -121,8 +121,8 @@ static const struct set_def set_defs[N_SETS] = {
 		      "destination owned by a bound boundary" },
 	[S_DST_IF] = { "dst_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_MARK, true, false,
 		       "destination zone by member interface" },
-	[S_SUB_IF] = { "sub_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, true, false,
-		       "interfaces of segments with subnets: their destination subnets" },
+	[S_SUB_IF] = { "sub_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, true, false,
+		       "interfaces of segments with subnets" },
 	[S_ENC_IF] = { "enc_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, false, true,
 		       "encrypting interfaces named in hub.encrypted-interfaces" },
 	[S_FP] = { "fp", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
@@ -156,17 +156,26 @@ static const struct set_def set_defs[N_SETS] = {
 };
 
 /*
- * Each segment with subnets has its own subnet maps, named after its rest
- * (sub_src4_0007): a packet on one of its interfaces is in one of *its*
- * subnets or its rest (doc/SEMANTICS.md), never in another segment's subnet.
+ * One subnet map per family and direction, keyed by the segment's rest id
+ * and the address (an interval concatenation): a packet on one of a
+ * segment's interfaces is in one of *its* subnets or its rest
+ * (doc/SEMANTICS.md), never in another segment's subnet. One map, not one
+ * per segment: the kernel looks sets up by name in a list, so thousands of
+ * them make every rule that names one, and every new set, cost more.
  */
-enum { SUB_SRC4, SUB_SRC6, SUB_DST4, SUB_DST6, N_SUB };
+enum { SUB_SRC4, SUB_SRC6, SUB_DST4, SUB_DST6, SUB_REST, N_SUB };
 
 static const struct set_def sub_defs[N_SUB] = {
-	[SUB_SRC4] = { "sub_src4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false, "source subnet" },
-	[SUB_SRC6] = { "sub_src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false, "source subnet" },
-	[SUB_DST4] = { "sub_dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false, "destination subnet" },
-	[SUB_DST6] = { "sub_dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false, "destination subnet" },
+	[SUB_SRC4] = { "sub_src4", { ZT_TYPE_MARK, ZT_TYPE_IPV4 }, 2, ZT_TYPE_VERDICT, true, false,
+		       "source subnet by segment rest and address" },
+	[SUB_SRC6] = { "sub_src6", { ZT_TYPE_MARK, ZT_TYPE_IPV6 }, 2, ZT_TYPE_VERDICT, true, false,
+		       "source subnet by segment rest and address" },
+	[SUB_DST4] = { "sub_dst4", { ZT_TYPE_MARK, ZT_TYPE_IPV4 }, 2, ZT_TYPE_MARK, true, false,
+		       "destination subnet by segment rest and address" },
+	[SUB_DST6] = { "sub_dst6", { ZT_TYPE_MARK, ZT_TYPE_IPV6 }, 2, ZT_TYPE_MARK, true, false,
+		       "destination subnet by segment rest and address" },
+	[SUB_REST] = { "sub_rest", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		       "rest of a segment with subnets: its source zone chain" },
 };
 
 struct fmap {
@@ -179,6 +188,7 @@ struct cc {
 	struct zt_diags *d;
 	struct zt_plan *plan;
 	int set[N_SETS];		/* index into plan->sets, or -1 */
+	int sub[N_SUB];			/* the subnet maps, or -1 while no segment has subnets */
 	struct zinfo *zones;		/* by id; [0] unused */
 	size_t n_zones;			/* the highest id */
 	uint32_t *rest;			/* by segment: its rest's id, subnets follow */
@@ -438,9 +448,14 @@ static void s_vmap1(struct zt_rule *r, enum zt_key key, const char *set)
 	s_vmap(r, &key, 1, set);
 }
 
-static void s_mark_map(struct zt_rule *r, enum zt_key key, const char *set)
+static void s_mark_map(struct zt_rule *r, const enum zt_key *keys, size_t n, const char *set)
 {
-	s_keys(s_next(r, ZT_S_CT_MARK_SET_MAP), &key, 1, set);
+	s_keys(s_next(r, ZT_S_CT_MARK_SET_MAP), keys, n, set);
+}
+
+static void s_mark_map1(struct zt_rule *r, enum zt_key key, const char *set)
+{
+	s_mark_map(r, &key, 1, set);
 }
 
 static void s_counter_map(struct zt_rule *r, enum zt_key key, const char *set)
@@ -1005,7 +1020,7 @@ static int ifents_add(struct ifents *e, const struct zt_ifpat *pats, size_t n, u
 #define OWNB_LABEL 0x10000u
 
 /* What an element's label becomes in a map. */
-enum dkind { D_NONE, D_MARK, D_OWN, D_FROM, D_SRC_OR_FROM, D_SRC_ADDR, D_DZB, D_DSUB };
+enum dkind { D_NONE, D_MARK, D_OWN, D_FROM, D_SRC_OR_FROM, D_SRC_ADDR, D_DZB };
 
 static struct zt_value data_of(const struct cc *c, enum dkind k, uint32_t label)
 {
@@ -1026,15 +1041,13 @@ static struct zt_value data_of(const struct cc *c, enum dkind k, uint32_t label)
 		/* By interface: the subnet is still to be found by address. */
 		z = &c->zones[label];
 		if (z->kind == ZT_ZONE_SEGMENT && c->p->segs[z->seg].n_subnets)
-			return v_zone_goto("src", label);
+			return v_verdict(ZT_V_GOTO, "src_sub");
 		return v_zone_goto("from", label);
 	case D_SRC_ADDR:
 		return v_zone_goto(c->zones[label].dflt ? "src" : "from", label);
 	case D_DZB:
 		name_num(name, "dzb", label - 1);
 		return v_verdict(ZT_V_GOTO, name);
-	case D_DSUB:
-		return v_zone_goto("dsub", label);
 	default:
 		return (struct zt_value){ .type = ZT_TYPE_NONE };
 	}
@@ -1091,7 +1104,7 @@ static int interfaces_build(struct cc *c)
 	if (!r)
 		r = if_elems(c, S_DST_IF, &member, D_MARK);
 	if (!r)
-		r = if_elems(c, S_SUB_IF, &sub, D_DSUB);
+		r = if_elems(c, S_SUB_IF, &sub, D_NONE);
 	if (!r)
 		r = if_elems(c, S_SRC_BIF, &bif, D_FROM);
 	free(member.v);
@@ -1265,8 +1278,13 @@ static unsigned align_bits(u128 a, unsigned bits)
 	return k < bits ? k : bits;
 }
 
-/* One piece of address space as the fewest prefixes: interval maps hold prefixes here. */
-static int span_elems(struct cc *c, int si, uint8_t family, const struct span *sp, enum dkind dk)
+/*
+ * One piece of address space as the fewest prefixes: interval maps hold
+ * prefixes here. With a nonzero rest, the key is `rest . address` (the
+ * subnet maps).
+ */
+static int span_elems(struct cc *c, int si, uint8_t family, const struct span *sp, enum dkind dk,
+		      uint32_t rest)
 {
 	unsigned bits = family_bits(family), alen = ZT_ADDR_LEN(family);
 	u128 a = sp->lo;
@@ -1274,16 +1292,20 @@ static int span_elems(struct cc *c, int si, uint8_t family, const struct span *s
 	for (;;) {
 		unsigned k = align_bits(a, bits);
 		struct zt_elem *el;
+		struct zt_value *key;
 
 		while (k && hostmask(k) > sp->hi - a)
 			k--;
 		if (!(el = elem_new_at(c, si)))
 			return -ENOMEM;
-		el->key[0].type = family == AF_INET ? ZT_TYPE_IPV4 : ZT_TYPE_IPV6;
-		el->key[0].cidr.family = family;
-		el->key[0].cidr.plen = (uint8_t)(bits - k);
+		key = &el->key[0];
+		if (rest)
+			*key++ = v_u32(ZT_TYPE_MARK, rest);
+		key->type = family == AF_INET ? ZT_TYPE_IPV4 : ZT_TYPE_IPV6;
+		key->cidr.family = family;
+		key->cidr.plen = (uint8_t)(bits - k);
 		for (unsigned i = 0; i < alen; i++)
-			el->key[0].cidr.addr[i] = (uint8_t)(a >> (8 * (alen - 1 - i)));
+			key->cidr.addr[i] = (uint8_t)(a >> (8 * (alen - 1 - i)));
 		el->data = data_of(c, dk, sp->label);
 		el->pos = pos_of(c, &sp->pos);
 		if (hostmask(k) == sp->hi - a)
@@ -1374,41 +1396,60 @@ static int label_dzb(struct cc *c, struct pfx *const *stack, size_t depth, uint3
 }
 
 static int flatten_into(struct cc *c, struct pfxs *in, uint8_t family, label_fn fn, int si,
-			enum dkind dk)
+			enum dkind dk, uint32_t rest)
 {
 	struct spans out = {};
 	int r = flatten(c, in, fn, &out);
 
 	for (size_t i = 0; !r && i < out.n; i++)
-		r = span_elems(c, si, family, &out.v[i], dk);
+		r = span_elems(c, si, family, &out.v[i], dk, rest);
 	free(out.v);
 	return r;
 }
 
-/* sub_src4_<rest> and sub_dst4_<rest> (or the 6 ones) of one segment. */
+/* A segment's subnets into sub_src4/sub_dst4 (or the 6 ones), keyed by its rest. */
 static int subnet_maps(struct cc *c, size_t seg, uint8_t family)
 {
 	const struct zt_segment *sg = &c->p->segs[seg];
 	uint32_t rest = c->rest[seg];
 	bool v4 = family == AF_INET;
 	struct pfxs sub = {};
-	char name[ZT_OBJ_NAME_MAX];
-	int r = 0, si;
+	int r = 0;
 
+	for (int k = 0; k < N_SUB && c->sub[k] < 0; k++) {
+		int si = set_add(c, &sub_defs[k], sub_defs[k].name);
+
+		if (si < 0)
+			return si;
+		c->sub[k] = si;
+	}
 	for (size_t k = 0; k < sg->n_subnets && !r; k++)
 		r = pfxs_add(&sub, sg->subnets[k].addrs, sg->subnets[k].n_addrs, family,
 			     rest + 1 + (uint32_t)k, rest + 1 + (uint32_t)k);
-	for (int d = 0; d < 2 && !r; d++) {
-		const struct set_def *def = &sub_defs[d ? (v4 ? SUB_DST4 : SUB_DST6) : (v4 ? SUB_SRC4 : SUB_SRC6)];
-
-		name_zone_chain(name, def->name, rest);
-		if ((si = set_add(c, def, name)) < 0)
-			r = si;
-		else
-			r = flatten_into(c, &sub, family, label_top, si, d ? D_MARK : D_FROM);
-	}
+	for (int d = 0; d < 2 && !r; d++)
+		r = flatten_into(c, &sub, family, label_top,
+				 c->sub[d ? (v4 ? SUB_DST4 : SUB_DST6) : (v4 ? SUB_SRC4 : SUB_SRC6)],
+				 d ? D_MARK : D_FROM, rest);
 	free(sub.v);
 	return r;
+}
+
+/* sub_rest: src_sub's way on when no subnet holds the source, for every segment with interfaces. */
+static int subnet_rests(struct cc *c)
+{
+	for (size_t s = 0; c->sub[SUB_REST] >= 0 && s < c->p->n_segs; s++) {
+		const struct zt_segment *sg = &c->p->segs[s];
+		struct zt_elem *el;
+
+		if (!sg->n_ifs)
+			continue;
+		if (!(el = elem_new_at(c, c->sub[SUB_REST])))
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, c->rest[s]);
+		el->data = v_zone_goto("from", c->rest[s]);
+		el->pos = pos_of(c, &sg->pos);
+	}
+	return 0;
 }
 
 static int addresses_family(struct cc *c, uint8_t family)
@@ -1446,13 +1487,13 @@ static int addresses_family(struct cc *c, uint8_t family)
 			r = pfxs_add(&own, bd->addrs, bd->n_addrs, family, id, id);
 	}
 	if (!r)
-		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_DST4 : S_DST6], D_MARK);
+		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_DST4 : S_DST6], D_MARK, 0);
 	if (!r)
-		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_SRC4 : S_SRC6], D_SRC_ADDR);
+		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_SRC4 : S_SRC6], D_SRC_ADDR, 0);
 	if (!r)
-		r = flatten_into(c, &all, family, label_dzb, c->set[v4 ? S_DSTB4 : S_DSTB6], D_DZB);
+		r = flatten_into(c, &all, family, label_dzb, c->set[v4 ? S_DSTB4 : S_DSTB6], D_DZB, 0);
 	if (!r)
-		r = flatten_into(c, &own, family, label_own, c->set[v4 ? S_OWN4 : S_OWN6], D_OWN);
+		r = flatten_into(c, &own, family, label_own, c->set[v4 ? S_OWN4 : S_OWN6], D_OWN, 0);
 	free(all.v);
 	free(own.v);
 	return r;
@@ -2058,7 +2099,11 @@ static int pats_values(const struct zt_ifpat *pats, size_t n, struct zt_value **
 	return 0;
 }
 
-/* `KEY { the zone's patterns }` */
+/*
+ * `KEY { the zone's patterns }`, or `KEY "vweb*"` for one: an anonymous set
+ * is a set to the kernel, looked up by name in the table's list of sets
+ * by every rule that uses one, so thousands of them slow down every apply.
+ */
 static int m_pats(struct zt_rule *r, enum zt_key key, const struct zt_ifpat *pats, size_t n)
 {
 	_cleanup_free_ struct zt_value *v = NULL;
@@ -2067,6 +2112,12 @@ static int m_pats(struct zt_rule *r, enum zt_key key, const struct zt_ifpat *pat
 
 	if ((ret = pats_values(pats, n, &v, &k)) < 0)
 		return ret;
+	if (k == 1) {
+		struct zt_match *m = m_next(r, ZT_M_EQ, key);
+
+		m->value = v[0];
+		return 0;
+	}
 	return m_anon(r, key, ZT_TYPE_IFNAME, true, v, k);
 }
 
@@ -2152,21 +2203,25 @@ static int chain_spoof(struct cc *c)
 	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 
-	/* iifname @member_if meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-redirect } goto spoofed */
+	/*
+	 * meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-redirect } iifname @member_if goto spoofed
+	 * The cheap protocol compare first: every packet passes here, and
+	 * the interface lookup is a search in an interval set.
+	 */
 	r = RULE(c, ci, "anti-spoofing: router messages from workloads");
-	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
 	v[0] = v_u32(ZT_TYPE_ICMPV6_TYPE, 134);
 	v[1] = v_u32(ZT_TYPE_ICMPV6_TYPE, 137);
 	if ((ret = m_anon(r, ZT_KEY_ICMPV6_TYPE, ZT_TYPE_ICMPV6_TYPE, false, v, 2)) < 0)
 		return ret;
+	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 
-	/* iifname @member_if meta l4proto icmp icmp type redirect goto spoofed */
+	/* meta l4proto icmp icmp type redirect iifname @member_if goto spoofed */
 	r = RULE(c, ci, "anti-spoofing: router messages from workloads");
-	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMP);
 	m_eq(r, ZT_KEY_ICMP_TYPE, ZT_TYPE_ICMP_TYPE, 5);
+	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 
 	/* ip6 saddr { ::, fe80::/10 } accept; ip saddr { 0.0.0.0, 169.254.0.0/16 } accept */
@@ -2209,7 +2264,18 @@ static int chain_spoof(struct cc *c)
 	return 0;
 }
 
-/* The rules forward, input and output share after their first. */
+/* ct state established,related counter name ct mark map @fcnt accept */
+static int filter_established(struct cc *c, int ci)
+{
+	struct zt_rule *r = RULE(c, ci, "established connections of live flows");
+
+	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	return 0;
+}
+
+/* The rules forward, input and output share after the established one. */
 static int filter_common(struct cc *c, int ci, bool output)
 {
 	/* RS, RA, NS, NA, redirect; MLD query, report, done, v2 report (RA/redirect from workloads died in spoof) */
@@ -2217,12 +2283,6 @@ static int filter_common(struct cc *c, int ci, bool output)
 	struct zt_value v[ELEMENTSOF(nd)];
 	struct zt_rule *r;
 	int ret;
-
-	/* ct state established,related counter name ct mark map @fcnt accept */
-	r = RULE(c, ci, "established connections of live flows");
-	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
-	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
-	s_verdict(r, ZT_V_ACCEPT, NULL);
 
 	/* meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, … } accept */
 	r = RULE(c, ci, "neighbour discovery and MLD");
@@ -2268,9 +2328,14 @@ static int chain_forward(struct cc *c)
 	if (ci < 0)
 		return ci;
 	/*
+	 * ct state established,related … accept first: most packets are
+	 * there, and it costs one hash lookup. Then
 	 * iifname != @member_if oifname != @member_if accept: out of scope
-	 * before any lookup; only sound when every segment has interfaces.
+	 * before any classification; only sound when every segment has
+	 * interfaces.
 	 */
+	if ((ret = filter_established(c, ci)) < 0)
+		return ret;
 	if (c->p->hub.scope == ZT_SCOPE_MEMBERS && c->all_segs_have_ifs) {
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
 		r = RULE(c, ci, what);
@@ -2298,7 +2363,7 @@ static int chain_host(struct cc *c, bool output)
 	r = RULE(c, ci, "loopback");
 	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	if ((ret = filter_common(c, ci, output)) < 0)
+	if ((ret = filter_established(c, ci)) < 0 || (ret = filter_common(c, ci, output)) < 0)
 		return ret;
 	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
 	if (output) {
@@ -2340,39 +2405,46 @@ static int chain_classify_src(struct cc *c)
 	return 0;
 }
 
-/* src_<seg> { ip saddr vmap @sub_src4_<seg>; ip6 saddr vmap @sub_src6_<seg>; goto from_<rest> } */
-static int chain_src_seg(struct cc *c, uint32_t rest)
+/*
+ * src_sub { ct mark set iifname map @dst_if; ct mark . ip saddr vmap @sub_src4;
+ *           ct mark . ip6 saddr vmap @sub_src6; ct mark vmap @sub_rest; goto deny }
+ * Reached from src_if for the interfaces of segments with subnets; the mark
+ * (scratch until the flow is judged) becomes the segment's rest, the key of
+ * the subnet maps. One chain for all segments: every rule naming a map
+ * makes the kernel walk the map's elements once per chain it is used from.
+ */
+static int chain_src_sub(struct cc *c)
 {
-	char name[ZT_OBJ_NAME_MAX], what[128];
-	int ci;
+	static const enum zt_key k4[] = { ZT_KEY_CT_MARK, ZT_KEY_IP_SADDR },
+				 k6[] = { ZT_KEY_CT_MARK, ZT_KEY_IP6_SADDR };
+	int ci = chain_new(c, "src_sub", ZT_HOOK_NONE, 0);
 
-	name_zone_chain(name, "src", rest);
-	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+	if (ci < 0)
 		return ci;
-	zone_desc(c, rest, what, sizeof(what));
-	name_zone_chain(name, sub_defs[SUB_SRC4].name, rest);
-	s_vmap1(RULE(c, ci, what), ZT_KEY_IP_SADDR, name);
-	name_zone_chain(name, sub_defs[SUB_SRC6].name, rest);
-	s_vmap1(RULE(c, ci, what), ZT_KEY_IP6_SADDR, name);
-	name_zone_chain(name, "from", rest);
-	s_verdict(RULE(c, ci, what), ZT_V_GOTO, name);
+	s_mark_map1(RULE(c, ci, "source zone: segment of the interface"), ZT_KEY_IIFNAME, "dst_if");
+	s_vmap(RULE(c, ci, "source zone: subnet"), k4, ELEMENTSOF(k4), sub_defs[SUB_SRC4].name);
+	s_vmap(RULE(c, ci, "source zone: subnet"), k6, ELEMENTSOF(k6), sub_defs[SUB_SRC6].name);
+	s_vmap1(RULE(c, ci, "source zone: segment rest"), ZT_KEY_CT_MARK, sub_defs[SUB_REST].name);
+	/* not reached: sub_rest holds every segment dst_if names; never fall back to accept */
+	s_verdict(RULE(c, ci, "source zone: segment rest"), ZT_V_GOTO, "deny");
 	return 0;
 }
 
-/* dsub_<seg> { ct mark set ip daddr map @sub_dst4_<seg>; ct mark set ip6 daddr map @sub_dst6_<seg> } */
-static int chain_dsub(struct cc *c, uint32_t rest)
+/*
+ * dsub { ct mark set ct mark . ip daddr map @sub_dst4; … ip6 … }: reached
+ * from classify_dst for the interfaces of segments with subnets, right
+ * after dst_if set the mark to the segment's rest.
+ */
+static int chain_dsub(struct cc *c)
 {
-	char name[ZT_OBJ_NAME_MAX], what[128];
-	int ci;
+	static const enum zt_key k4[] = { ZT_KEY_CT_MARK, ZT_KEY_IP_DADDR },
+				 k6[] = { ZT_KEY_CT_MARK, ZT_KEY_IP6_DADDR };
+	int ci = chain_new(c, "dsub", ZT_HOOK_NONE, 0);
 
-	name_zone_chain(name, "dsub", rest);
-	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+	if (ci < 0)
 		return ci;
-	zone_desc(c, rest, what, sizeof(what));
-	name_zone_chain(name, sub_defs[SUB_DST4].name, rest);
-	s_mark_map(RULE(c, ci, what), ZT_KEY_IP_DADDR, name);
-	name_zone_chain(name, sub_defs[SUB_DST6].name, rest);
-	s_mark_map(RULE(c, ci, what), ZT_KEY_IP6_DADDR, name);
+	s_mark_map(RULE(c, ci, "destination zone: subnet"), k4, ELEMENTSOF(k4), sub_defs[SUB_DST4].name);
+	s_mark_map(RULE(c, ci, "destination zone: subnet"), k6, ELEMENTSOF(k6), sub_defs[SUB_DST6].name);
 	return 0;
 }
 
@@ -2437,11 +2509,15 @@ static int chain_classify_dst(struct cc *c)
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
 	s_mark(RULE(c, ci, "destination zone: world"), ZT_S_CT_MARK_SET, ID_WORLD);
-	s_mark_map(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP_DADDR, "dst4");
-	s_mark_map(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP6_DADDR, "dst6");
-	s_mark_map(RULE(c, ci, "destination zone: member interface"), ZT_KEY_OIFNAME, "dst_if");
-	/* oifname vmap @sub_if: goto dsub_<seg>, the subnets of the segment it leaves to */
-	s_vmap1(RULE(c, ci, "destination zone: subnet"), ZT_KEY_OIFNAME, "sub_if");
+	s_mark_map1(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP_DADDR, "dst4");
+	s_mark_map1(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP6_DADDR, "dst6");
+	s_mark_map1(RULE(c, ci, "destination zone: member interface"), ZT_KEY_OIFNAME, "dst_if");
+	/* oifname @sub_if goto dsub: the subnets of the segment it leaves to */
+	if (c->sub[0] >= 0) {
+		r = RULE(c, ci, "destination zone: subnet");
+		m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
+		s_verdict(r, ZT_V_GOTO, "dsub");
+	}
 	r = RULE(c, ci, "destination zone: member interface");
 	m_set(r, false, ZT_KEY_OIFNAME, "member_if");
 	s_verdict(r, ZT_V_RETURN, NULL);
@@ -2664,6 +2740,8 @@ static int chains_build(struct cc *c)
 		return r;
 	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
 		return r;
+	if (c->sub[0] >= 0 && ((r = chain_src_sub(c)) < 0 || (r = chain_dsub(c)) < 0))
+		return r;
 	for (uint32_t id = 1; id <= c->n_zones; id++) {
 		const struct zinfo *z = &c->zones[id];
 
@@ -2673,9 +2751,6 @@ static int chains_build(struct cc *c)
 			return r;
 		if (z->kind == ZT_ZONE_SEGMENT && p->segs[z->seg].n_ifs) {
 			if ((r = chain_own(c, id)) < 0)
-				return r;
-			if (p->segs[z->seg].n_subnets &&
-			    ((r = chain_src_seg(c, id)) < 0 || (r = chain_dsub(c, id)) < 0))
 				return r;
 		}
 		if (z->bound && (r = chain_own(c, id)) < 0)
@@ -2778,7 +2853,7 @@ static void plan_sort(struct zt_plan *pl)
 		qsort(pl->counters, pl->n_counters, sizeof(*pl->counters), counter_name_cmp);
 }
 
-/* The wide-range maps and their rules exist only when a flow needs them. */
+/* The wide-range maps and sub_if exist only when a flow or a subnet needs them. */
 static void drop_if_empty(struct cc *c, enum set_id id)
 {
 	struct zt_plan *pl = c->plan;
@@ -2817,6 +2892,8 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 
 	for (int i = 0; i < N_SETS; i++)
 		c.set[i] = -1;
+	for (int i = 0; i < N_SUB; i++)
+		c.sub[i] = -1;
 	c.hub = p->hub.pos;
 	if (!c.hub.file && p->n_files)
 		c.hub = (struct zt_pos){ .file = p->files[0] };
@@ -2837,12 +2914,13 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			goto out;
 	}
 	if ((r = interfaces_build(&c)) < 0 || (r = addresses_family(&c, AF_INET)) < 0 ||
-	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = flows_keys(&c)) < 0 ||
+	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 || (r = flows_keys(&c)) < 0 ||
 	    (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = chains_build(&c)) < 0)
 		goto out;
 	drop_if_empty(&c, S_FR);
 	drop_if_empty(&c, S_FR_OUT);
+	drop_if_empty(&c, S_SUB_IF);
 	if (c.oom) {
 		r = -ENOMEM;
 		goto out;

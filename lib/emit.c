@@ -1418,9 +1418,15 @@ static int keys_load(struct rctx *c, const enum zt_key *k, size_t n, bool interv
 
 	if (n == 0 || n > ZT_MAX_CONCAT)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!key_get(k[i]) || (n > 1 && keys[k[i]].len > 4))
+	for (size_t i = 0; i < n; i++) {
+		if (!key_get(k[i]))
 			return -EINVAL;
+		words += round4(keys[k[i]].len) / 4;
+	}
+	/* A concatenation fills consecutive 32-bit registers, 16 of them. */
+	if (words > NFT_REG32_COUNT)
+		return -EINVAL;
+	words = 0;
 	for (size_t i = 0; i < n; i++)
 		deps_add(c, &keys[k[i]]);
 	for (size_t i = 0; i < n; i++) {

@@ -137,16 +137,33 @@ static const char *fchain(uint32_t id, const char *suffix, char *buf, size_t len
 	return buf;
 }
 
-/* The element of an address map that holds addr (they are disjoint); NULL if none. */
+/*
+ * The element of an address map that holds addr (they are disjoint); NULL
+ * if none. "sub_dst4#7" names a `mark . address` map and the mark to look
+ * up with.
+ */
 static const struct zt_elem *addr_elem(const struct zt_plan *pl, const char *set, const char *addr)
 {
-	const struct zt_set *s = set_of(pl, set);
+	const char *hash = strchr(set, '#');
+	char name[ZT_OBJ_NAME_MAX];
+	const struct zt_set *s;
+	uint32_t mark = 0;
 	uint8_t family, a[16];
 
+	snprintf(name, sizeof(name), "%.*s", hash ? (int)(hash - set) : (int)strlen(set), set);
+	if (hash)
+		mark = (uint32_t)strtoul(hash + 1, NULL, 16);
+	s = set_of(pl, name);
+	ck_assert_uint_eq(s->n_key, hash ? 2 : 1);
 	ck_assert_int_eq(zt_addr_parse(addr, &family, a), 0);
-	for (size_t i = 0; i < s->n_elems; i++)
-		if (zt_cidr_contains_addr(&s->elems[i].key[0].cidr, family, a))
+	for (size_t i = 0; i < s->n_elems; i++) {
+		const struct zt_value *k = s->elems[i].key;
+
+		if (hash && k[0].u32 != mark)
+			continue;
+		if (zt_cidr_contains_addr(&k[hash ? 1 : 0].cidr, family, a))
 			return &s->elems[i];
+	}
 	return NULL;
 }
 
@@ -436,11 +453,12 @@ START_TEST(test_zone_ids)
 		chain_of(pl, name);
 	}
 	ck_assert_ptr_null(zt_plan_find_chain(pl, "from_000b"));
-	/* own_ for zones with interfaces; src_ for segments with subnets too. */
+	/* own_ for zones with interfaces; one src_sub and dsub for all segments with subnets. */
 	chain_of(pl, "own_0005");
-	chain_of(pl, "src_0005");
+	chain_of(pl, "src_sub");
+	chain_of(pl, "dsub");
 	chain_of(pl, "own_000a");
-	ck_assert_ptr_null(zt_plan_find_chain(pl, "src_000a"));
+	ck_assert_ptr_null(zt_plan_find_chain(pl, "src_0005"));
 	ck_assert_ptr_null(zt_plan_find_chain(pl, "own_0006"));
 	zt_plan_free(pl);
 }
@@ -580,21 +598,21 @@ static const struct flat_case flat_cases[] = {
 	{ "no owner without a 0/0", NO_HUB "segments:\n  s: { addresses: [198.51.100.0/26] }\n",
 	  "dst4", "198.51.100.64", -1, NULL },
 	{ "sub_dst4 holds subnets only", NO_HUB "segments:\n  s: { addresses: [198.51.100.0/26], "
-	  "subnets: { sn: { addresses: [198.51.100.16/28] } } }\n", "sub_dst4_0003", "198.51.100.17", 2 + 2, NULL },
+	  "subnets: { sn: { addresses: [198.51.100.16/28] } } }\n", "sub_dst4#3", "198.51.100.17", 2 + 2, NULL },
 	{ "sub_dst4 holds no rest", NO_HUB "segments:\n  s: { addresses: [198.51.100.0/26], "
-	  "subnets: { sn: { addresses: [198.51.100.16/28] } } }\n", "sub_dst4_0003", "198.51.100.1", -1, NULL },
+	  "subnets: { sn: { addresses: [198.51.100.16/28] } } }\n", "sub_dst4#3", "198.51.100.1", -1, NULL },
 	{ "sub_dst4 of a segment holds its own subnets only", NO_HUB "segments:\n"
 	  "  s: { interfaces: [s0], addresses: [198.51.100.0/26], subnets: { sn: { addresses: [198.51.100.16/28] } } }\n"
 	  "  t: { interfaces: [t0], addresses: [198.51.100.64/26], subnets: { tn: { addresses: [198.51.100.64/28] } } }\n",
-	  "sub_dst4_0003", "198.51.100.65", -1, NULL },
+	  "sub_dst4#3", "198.51.100.65", -1, NULL },
 	{ "sub_src4 of a segment holds its own subnets only", NO_HUB "segments:\n"
 	  "  s: { interfaces: [s0], addresses: [198.51.100.0/26], subnets: { sn: { addresses: [198.51.100.16/28] } } }\n"
 	  "  t: { interfaces: [t0], addresses: [198.51.100.64/26], subnets: { tn: { addresses: [198.51.100.64/28] } } }\n",
-	  "sub_src4_0005", "198.51.100.17", -1, NULL },
+	  "sub_src4#5", "198.51.100.17", -1, NULL },
 	{ "sub_src4 of a segment leads to its subnets", NO_HUB "segments:\n"
 	  "  s: { interfaces: [s0], addresses: [198.51.100.0/26], subnets: { sn: { addresses: [198.51.100.16/28] } } }\n"
 	  "  t: { interfaces: [t0], addresses: [198.51.100.64/26], subnets: { tn: { addresses: [198.51.100.64/28] } } }\n",
-	  "sub_src4_0005", "198.51.100.66", -1, "goto from_0006" },
+	  "sub_src4#5", "198.51.100.66", -1, "goto from_0006" },
 	{ "own: a segment without interfaces binds nothing; the boundary holding it may bring it in",
 	  HUB_HEAD "  boundaries:\n    up: { interfaces: [up0], addresses: [198.51.0.0/16] }\n"
 	  "segments:\n  s: { addresses: [198.51.100.0/26] }\n", "own4", "198.51.100.1", -1, "jump ownb_0" },
@@ -676,9 +694,12 @@ START_TEST(test_dzb_chain)
 
 	check_invariants(pl);
 	ck_assert_uint_eq(c->n_rules, 3);
-	ck_assert_str_eq(c->rules[0].match[0].anon.v[0].ifpat.name, "wg0");
+	/* one pattern: a plain compare, no anonymous set */
+	ck_assert_int_eq(c->rules[0].match[0].op, ZT_M_EQ);
+	ck_assert_str_eq(c->rules[0].match[0].value.ifpat.name, "wg0");
 	ck_assert_int_eq(c->rules[0].n_stmt, 1);
-	ck_assert_str_eq(c->rules[1].match[0].anon.v[0].ifpat.name, "vpn");
+	ck_assert_str_eq(c->rules[1].match[0].value.ifpat.name, "vpn");
+	ck_assert(c->rules[1].match[0].value.ifpat.wildcard);
 	ck_assert_int_eq(c->rules[1].stmt[0].kind, ZT_S_CT_MARK_SET);
 	ck_assert_uint_eq(c->rules[1].stmt[0].u32, 4);
 	ck_assert_int_eq(c->rules[2].n_match, 0);
@@ -741,13 +762,19 @@ START_TEST(test_ifname_overlaps)
 	ck_assert(s->elems[2].key[0].ifpat.wildcard);
 	ck_assert_uint_eq(set_of(pl, "zone_if")->n_elems, 5);
 	ck_assert_uint_eq(set_of(pl, "sub_if")->n_elems, 2);
-	/* To the subnets of the segment the packet leaves to, and no other's. */
-	ck_assert_str_eq(set_of(pl, "sub_if")->elems[0].data.verdict.chain, "dsub_0007");
-	ck_assert_str_eq(set_of(pl, "sub_if")->elems[1].data.verdict.chain, "dsub_0005");
-	ck_assert_ptr_null(zt_plan_find_set(pl, "sub_dst4"));
-	ck_assert_uint_eq(set_of(pl, "sub_dst4_0007")->n_elems, 2);
+	/* Both segments with subnets; the packet's segment then comes from dst_if. */
+	ck_assert_int_eq(set_of(pl, "sub_if")->data, ZT_TYPE_NONE);
+	/* one subnet map per family, keyed by the segment's rest: web's front, db's two subnets */
+	ck_assert_ptr_null(zt_plan_find_set(pl, "sub_dst4_0007"));
+	ck_assert_uint_eq(set_of(pl, "sub_dst4")->n_elems, 3);
+	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[0].key[0].u32, WEB);
+	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[0].data.u32, FRONT);
+	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[2].key[0].u32, DB);
+	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[2].data.u32, REPLICA);
+	ck_assert_uint_eq(set_of(pl, "sub_dst6")->n_elems, 1);
 	ck_assert_uint_eq(set_of(pl, "src_if")->n_elems, 3);
-	ck_assert_str_eq(set_of(pl, "src_if")->elems[1].data.verdict.chain, "src_0007");
+	ck_assert_str_eq(set_of(pl, "src_if")->elems[1].data.verdict.chain, "src_sub");
+	ck_assert_uint_eq(set_of(pl, "sub_rest")->n_elems, 3);
 	ck_assert_str_eq(set_of(pl, "src_if")->elems[0].data.verdict.chain, "from_000a");
 	ck_assert_str_eq(set_of(pl, "route_owner")->elems[2].data.verdict.chain, "own_0005");
 	ck_assert_uint_eq(set_of(pl, "dst_if")->elems[1].data.u32, DB);
