@@ -69,7 +69,7 @@ struct seqtab {
 
 enum set_id {
 	S_MEMBER_IF, S_ZONE_IF, S_ROUTE_OWNER, S_OWN4, S_OWN6, S_SRC_IF, S_SRC_BIF,
-	S_SRC4, S_SRC6, S_DST4, S_DST6, S_DSTB4, S_DSTB6,
+	S_ZONE_SRC, S_DST4, S_DST6, S_DSTB4, S_DSTB6,
 	S_DST_IF, S_SUB_IF, S_ENC_IF, S_FP, S_FR, S_FI4, S_FI6,
 	S_FPROTO, S_FANY, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT, N_SETS
@@ -107,10 +107,8 @@ static const struct set_def set_defs[N_SETS] = {
 		       "source zone by member interface" },
 	[S_SRC_BIF] = { "src_bif", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, true, false,
 			"link-local source zone by boundary interface" },
-	[S_SRC4] = { "src4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_VERDICT, true, false,
-		     "source zone by static address" },
-	[S_SRC6] = { "src6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_VERDICT, true, false,
-		     "source zone by static address" },
+	[S_ZONE_SRC] = { "zone_src", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+			 "source zone chain by zone id (dst4/dst6 give the zone of a static address)" },
 	[S_DST4] = { "dst4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_MARK, true, false,
 		     "destination zone by static address" },
 	[S_DST6] = { "dst6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_MARK, true, false,
@@ -1279,39 +1277,43 @@ static unsigned align_bits(u128 a, unsigned bits)
 }
 
 /*
- * One piece of address space as the fewest prefixes: interval maps hold
- * prefixes here. With a nonzero rest, the key is `rest . address` (the
- * subnet maps).
+ * One piece of address space as one element: its prefix when it is one,
+ * else the range (nft's `a-b`), so a map holds one element per piece
+ * whatever the addressing (a prefix cover would take up to 2 × 128). With a
+ * nonzero rest, the key is `rest . address` (the subnet maps).
  */
 static int span_elems(struct cc *c, int si, uint8_t family, const struct span *sp, enum dkind dk,
 		      uint32_t rest)
 {
 	unsigned bits = family_bits(family), alen = ZT_ADDR_LEN(family);
-	u128 a = sp->lo;
+	unsigned k = align_bits(sp->lo, bits);
+	struct zt_elem *el;
+	struct zt_value *key;
 
-	for (;;) {
-		unsigned k = align_bits(a, bits);
-		struct zt_elem *el;
-		struct zt_value *key;
-
-		while (k && hostmask(k) > sp->hi - a)
-			k--;
-		if (!(el = elem_new_at(c, si)))
-			return -ENOMEM;
-		key = &el->key[0];
-		if (rest)
-			*key++ = v_u32(ZT_TYPE_MARK, rest);
-		key->type = family == AF_INET ? ZT_TYPE_IPV4 : ZT_TYPE_IPV6;
+	while (k && hostmask(k) > sp->hi - sp->lo)
+		k--;
+	if (!(el = elem_new_at(c, si)))
+		return -ENOMEM;
+	key = &el->key[0];
+	if (rest)
+		*key++ = v_u32(ZT_TYPE_MARK, rest);
+	key->type = family == AF_INET ? ZT_TYPE_IPV4 : ZT_TYPE_IPV6;
+	if (hostmask(k) == sp->hi - sp->lo) {
 		key->cidr.family = family;
 		key->cidr.plen = (uint8_t)(bits - k);
 		for (unsigned i = 0; i < alen; i++)
-			key->cidr.addr[i] = (uint8_t)(a >> (8 * (alen - 1 - i)));
-		el->data = data_of(c, dk, sp->label);
-		el->pos = pos_of(c, &sp->pos);
-		if (hostmask(k) == sp->hi - a)
-			return 0;
-		a += hostmask(k) + 1;
+			key->cidr.addr[i] = (uint8_t)(sp->lo >> (8 * (alen - 1 - i)));
+	} else {
+		key->is_range = true;
+		key->range.family = family;
+		for (unsigned i = 0; i < alen; i++) {
+			key->range.lo[i] = (uint8_t)(sp->lo >> (8 * (alen - 1 - i)));
+			key->range.hi[i] = (uint8_t)(sp->hi >> (8 * (alen - 1 - i)));
+		}
 	}
+	el->data = data_of(c, dk, sp->label);
+	el->pos = pos_of(c, &sp->pos);
+	return 0;
 }
 
 static int label_top(struct cc *c, struct pfx *const *stack, size_t depth, uint32_t *ret)
@@ -1434,6 +1436,23 @@ static int subnet_maps(struct cc *c, size_t seg, uint8_t family)
 	return r;
 }
 
+/* zone_src: every zone a static address can belong to (all but host) → its source chain. */
+static int zone_src_elems(struct cc *c)
+{
+	for (uint32_t id = 1; id <= c->n_zones; id++) {
+		struct zt_elem *el;
+
+		if (id == ID_HOST)
+			continue;
+		if (!(el = elem_new(c, S_ZONE_SRC)))
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, id);
+		el->data = data_of(c, D_SRC_ADDR, id);
+		el->pos = pos_of(c, zone_pos(c, id));
+	}
+	return 0;
+}
+
 /* sub_rest: src_sub's way on when no subnet holds the source, for every segment with interfaces. */
 static int subnet_rests(struct cc *c)
 {
@@ -1488,8 +1507,6 @@ static int addresses_family(struct cc *c, uint8_t family)
 	}
 	if (!r)
 		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_DST4 : S_DST6], D_MARK, 0);
-	if (!r)
-		r = flatten_into(c, &all, family, label_top, c->set[v4 ? S_SRC4 : S_SRC6], D_SRC_ADDR, 0);
 	if (!r)
 		r = flatten_into(c, &all, family, label_dzb, c->set[v4 ? S_DSTB4 : S_DSTB6], D_DZB, 0);
 	if (!r)
@@ -2233,8 +2250,8 @@ static int chain_spoof(struct cc *c)
 	}
 
 	/*
-	 * [iifname @zone_if] fib saddr . iif oif missing goto spoofed (strict)
-	 * [iifname @zone_if] fib saddr oif missing goto spoofed (loose)
+	 * fib saddr . iif oif missing [iifname @zone_if] goto spoofed (strict)
+	 * fib saddr oif missing [iifname @zone_if] goto spoofed (loose)
 	 * With scope: members only zone interfaces are checked: a router's
 	 * other traffic is none of our business. Without protect-host only
 	 * what the host forwards: `fib daddr type != local`.
@@ -2242,12 +2259,13 @@ static int chain_spoof(struct cc *c)
 	if (h->rpf != ZT_RPF_OFF) {
 		snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
 		r = RULE(c, ci, what);
-		if (h->scope == ZT_SCOPE_MEMBERS)
-			m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
-		if (!h->protect_host)
-			m_ne(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		/* The route test first: a packet that passes it skips the interface lookup. */
 		m_flag(r, ZT_M_MISSING, h->rpf == ZT_RPF_STRICT ? ZT_KEY_FIB_SADDR_IIF_OIF
 								 : ZT_KEY_FIB_SADDR_OIF);
+		if (!h->protect_host)
+			m_ne(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		if (h->scope == ZT_SCOPE_MEMBERS)
+			m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
 		s_verdict(r, ZT_V_GOTO, "spoofed");
 	}
 
@@ -2393,8 +2411,16 @@ static int chain_classify_src(struct cc *c)
 		s_verdict(r, ZT_V_GOTO, "src_ifonly");
 	}
 
-	s_vmap1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP_SADDR, "src4");
-	s_vmap1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP6_SADDR, "src6");
+	/*
+	 * ct mark set <world>; ct mark set ip saddr map @dst4; … ip6 … @dst6;
+	 * ct mark vmap @zone_src: the static owner of a source is the same
+	 * longest prefix as of a destination, so one map serves both and its
+	 * zone picks the chain (the mark is scratch until the flow is judged).
+	 */
+	s_mark(RULE(c, ci, "source zone: world"), ZT_S_CT_MARK_SET, ID_WORLD);
+	s_mark_map1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP_SADDR, "dst4");
+	s_mark_map1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP6_SADDR, "dst6");
+	s_vmap1(RULE(c, ci, "source zone: static address"), ZT_KEY_CT_MARK, "zone_src");
 	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, world);
 
 	/* src_ifonly { iifname vmap @src_bif; goto from_<world> } */
@@ -2793,10 +2819,15 @@ static int value_cmp(const struct zt_value *a, const struct zt_value *b)
 			return r;
 		return (int)a->ifpat.wildcard - (int)b->ifpat.wildcard;
 	case ZT_TYPE_IPV4:
-	case ZT_TYPE_IPV6:
-		if ((r = memcmp(a->cidr.addr, b->cidr.addr, sizeof(a->cidr.addr))))
+	case ZT_TYPE_IPV6: {
+		uint8_t alo[16], ahi[16], blo[16], bhi[16];
+
+		zt_value_addr_bounds(a, alo, ahi);
+		zt_value_addr_bounds(b, blo, bhi);
+		if ((r = memcmp(alo, blo, sizeof(alo))))
 			return r;
-		return (int)a->cidr.plen - (int)b->cidr.plen;
+		return memcmp(bhi, ahi, sizeof(ahi));	/* the wider first, as a shorter prefix */
+	}
 	case ZT_TYPE_VERDICT:
 		if (a->verdict.code != b->verdict.code)
 			return a->verdict.code < b->verdict.code ? -1 : 1;
@@ -2914,7 +2945,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			goto out;
 	}
 	if ((r = interfaces_build(&c)) < 0 || (r = addresses_family(&c, AF_INET)) < 0 ||
-	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 || (r = flows_keys(&c)) < 0 ||
+	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 || (r = zone_src_elems(&c)) < 0 || (r = flows_keys(&c)) < 0 ||
 	    (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = chains_build(&c)) < 0)
 		goto out;

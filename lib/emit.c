@@ -544,17 +544,12 @@ static int field_encode(enum zt_type t, const struct zt_value *v, bool big_endia
 	case ZT_TYPE_IPV4:
 	case ZT_TYPE_IPV6: {
 		uint8_t family = t == ZT_TYPE_IPV4 ? AF_INET : AF_INET6;
-		unsigned plen = v->cidr.plen;
 
-		if (v->cidr.family != family || plen > ZT_MAX_PLEN(family))
+		if (zt_value_family(v) != family || (!v->is_range && v->cidr.plen > ZT_MAX_PLEN(family)))
 			return -EINVAL;
-		for (uint32_t i = 0; i < f->len; i++) {
-			unsigned bits = plen > i * 8 ? plen - i * 8 : 0;
-			uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
-
-			f->lo[i] = v->cidr.addr[i] & mask;
-			f->hi[i] = f->lo[i] | (uint8_t)~mask;
-		}
+		zt_value_addr_bounds(v, f->lo, f->hi);
+		if (v->is_range && memcmp(f->lo, f->hi, f->len) >= 0)
+			return -EINVAL;
 		return 0;
 	}
 	case ZT_TYPE_MARK:

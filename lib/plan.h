@@ -9,6 +9,8 @@
 #ifndef ZT_PLAN_H
 #define ZT_PLAN_H
 
+#include <string.h>
+
 #include "policy.h"
 
 #define ZT_TABLE_NAME "ztseg"
@@ -72,11 +74,19 @@ struct zt_verdict {
 	char chain[ZT_OBJ_NAME_MAX];	/* JUMP, GOTO */
 };
 
-/* A constant: an address, prefix, interface pattern, number or verdict. */
+/* An address interval that is no prefix: [lo, hi], network byte order. */
+struct zt_addr_range {
+	uint8_t family;
+	uint8_t lo[16], hi[16];
+};
+
+/* A constant: an address, prefix, address range, interface pattern, number or verdict. */
 struct zt_value {
 	enum zt_type type;
+	bool is_range;			/* IPV4, IPV6: .range, not .cidr */
 	union {
 		struct zt_cidr cidr;	/* IPV4, IPV6: prefix (plen 32/128 for a host) */
+		struct zt_addr_range range;	/* IPV4, IPV6 with is_range */
 		struct zt_ifpat ifpat;	/* IFNAME, FIB_IFNAME: exact or wildcard */
 		uint32_t u32;		/* MARK, INET_PROTO, INET_SERVICE, ICMP(V6)_TYPE */
 		struct zt_verdict verdict;
@@ -84,6 +94,35 @@ struct zt_value {
 	};
 	uint32_t u32_hi;	/* INET_SERVICE range end (== u32 for a single port) */
 };
+
+static inline uint8_t zt_value_family(const struct zt_value *v)
+{
+	return v->is_range ? v->range.family : v->cidr.family;
+}
+
+/*
+ * The first and last address an IPV4/IPV6 value covers, network byte
+ * order; an IPv4 value fills the first 4 bytes and zeroes the rest.
+ */
+static inline void zt_value_addr_bounds(const struct zt_value *v, uint8_t lo[16], uint8_t hi[16])
+{
+	unsigned plen = v->cidr.plen, len = zt_value_family(v) == AF_INET ? 4 : 16;
+
+	memset(lo, 0, 16);
+	memset(hi, 0, 16);
+	if (v->is_range) {
+		memcpy(lo, v->range.lo, len);
+		memcpy(hi, v->range.hi, len);
+		return;
+	}
+	for (unsigned i = 0; i < len; i++) {
+		unsigned bits = plen > i * 8 ? plen - i * 8 : 0;
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+
+		lo[i] = v->cidr.addr[i] & mask;
+		hi[i] = lo[i] | (uint8_t)~mask;
+	}
+}
 
 #define ZT_MAX_CONCAT 4
 

@@ -251,6 +251,18 @@ static int cidr_fmt(struct tok *t, uint8_t family, const struct zt_cidr *c)
 	return 0;
 }
 
+/* 192.0.2.1-192.0.2.9: nft's range syntax in interval sets. */
+static int range_fmt(struct tok *t, uint8_t family, const struct zt_addr_range *r)
+{
+	char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
+
+	if (r->family != family || memcmp(r->lo, r->hi, ZT_ADDR_LEN(family)) >= 0 ||
+	    !inet_ntop(family, r->lo, lo, sizeof(lo)) || !inet_ntop(family, r->hi, hi, sizeof(hi)))
+		return -EINVAL;
+	tok_add(t, "%s-%s", lo, hi);
+	return 0;
+}
+
 static int icmp_fmt(struct tok *t, enum zt_proto p, uint32_t type)
 {
 	const char *name;
@@ -278,9 +290,11 @@ static int value_fmt(struct tok *t, enum zt_type type, const struct zt_value *v)
 		tok_add(t, "\"%s%s\"", v->ifpat.name, v->ifpat.wildcard ? "*" : "");
 		return 0;
 	case ZT_TYPE_IPV4:
-		return cidr_fmt(t, AF_INET, &v->cidr);
-	case ZT_TYPE_IPV6:
-		return cidr_fmt(t, AF_INET6, &v->cidr);
+	case ZT_TYPE_IPV6: {
+		uint8_t family = type == ZT_TYPE_IPV4 ? AF_INET : AF_INET6;
+
+		return v->is_range ? range_fmt(t, family, &v->range) : cidr_fmt(t, family, &v->cidr);
+	}
 	case ZT_TYPE_MARK:
 		tok_add(t, "0x%08x", v->u32);
 		return 0;

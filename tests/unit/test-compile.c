@@ -140,11 +140,24 @@ static const char *fchain(uint32_t id, const char *suffix, char *buf, size_t len
 /*
  * The element of an address map that holds addr (they are disjoint); NULL
  * if none. "sub_dst4#7" names a `mark . address` map and the mark to look
- * up with.
+ * up with. "src4"/"src6" are classify_src's two steps: the zone from
+ * dst4/dst6 (world when none holds it), then its element in zone_src.
  */
 static const struct zt_elem *addr_elem(const struct zt_plan *pl, const char *set, const char *addr)
 {
 	const char *hash = strchr(set, '#');
+
+	if (streq(set, "src4") || streq(set, "src6")) {
+		const struct zt_elem *e = addr_elem(pl, streq(set, "src4") ? "dst4" : "dst6", addr);
+		const struct zt_set *zs = set_of(pl, "zone_src");
+		uint32_t zone = e ? e->data.u32 : 1;
+
+		for (size_t i = 0; i < zs->n_elems; i++)
+			if (zs->elems[i].key[0].u32 == zone)
+				return &zs->elems[i];
+		return NULL;
+	}
+
 	char name[ZT_OBJ_NAME_MAX];
 	const struct zt_set *s;
 	uint32_t mark = 0;
@@ -161,7 +174,7 @@ static const struct zt_elem *addr_elem(const struct zt_plan *pl, const char *set
 
 		if (hash && k[0].u32 != mark)
 			continue;
-		if (zt_cidr_contains_addr(&k[hash ? 1 : 0].cidr, family, a))
+		if (addr_in(&k[hash ? 1 : 0], family, a))
 			return &s->elems[i];
 	}
 	return NULL;
@@ -190,6 +203,32 @@ static bool has_rule_with(const struct zt_chain *c, bool (*pred)(const struct zt
 	return false;
 }
 
+/* "192.0.2.0/26" or "192.0.2.64-192.0.2.255" */
+static const char *addr_str(const struct zt_value *v, char *buf, size_t len)
+{
+	char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
+	uint8_t family = zt_value_family(v);
+
+	if (v->is_range)
+		snprintf(buf, len, "%s-%s", inet_ntop(family, v->range.lo, lo, sizeof(lo)),
+			 inet_ntop(family, v->range.hi, hi, sizeof(hi)));
+	else
+		snprintf(buf, len, "%s/%u", inet_ntop(family, v->cidr.addr, lo, sizeof(lo)), v->cidr.plen);
+	return buf;
+}
+
+/* Whether an IPV4/IPV6 value holds addr. */
+static bool addr_in(const struct zt_value *v, uint8_t family, const uint8_t *a)
+{
+	uint8_t lo[16], hi[16], x[16] = {};
+
+	if (zt_value_family(v) != family)
+		return false;
+	zt_value_addr_bounds(v, lo, hi);
+	memcpy(x, a, ZT_ADDR_LEN(family));
+	return memcmp(lo, x, 16) <= 0 && memcmp(x, hi, 16) <= 0;
+}
+
 /* ---- A canonical dump: two plans are equal when their dumps are ---- */
 
 static void dump_value(FILE *f, const struct zt_value *v)
@@ -204,7 +243,7 @@ static void dump_value(FILE *f, const struct zt_value *v)
 		break;
 	case ZT_TYPE_IPV4:
 	case ZT_TYPE_IPV6:
-		fprintf(f, "%s/%u", inet_ntop(v->cidr.family, v->cidr.addr, b, sizeof(b)), v->cidr.plen);
+		fprintf(f, "%s", addr_str(v, b, sizeof(b)));
 		break;
 	case ZT_TYPE_VERDICT:
 		fprintf(f, "%s", verdict_str(v, b, sizeof(b)));
@@ -334,10 +373,16 @@ static void check_invariants(const struct zt_plan *pl)
 				      s->name, e);
 			if (!e || (s->key[0] != ZT_TYPE_IPV4 && s->key[0] != ZT_TYPE_IPV6))
 				continue;
-			/* Interval maps refuse overlaps: sorted and disjoint. */
-			ck_assert_msg(!zt_cidr_overlap(&s->elems[e - 1].key[0].cidr, &el->key[0].cidr),
-				      "set %s: elements %zu and %zu overlap", s->name, e - 1, e);
-			ck_assert_int_lt(memcmp(s->elems[e - 1].key[0].cidr.addr, el->key[0].cidr.addr, 16), 0);
+			/* Interval maps refuse overlaps: sorted and disjoint; a range is no prefix. */
+			{
+				uint8_t plo[16], phi[16], lo[16], hi[16];
+
+				zt_value_addr_bounds(&s->elems[e - 1].key[0], plo, phi);
+				zt_value_addr_bounds(&el->key[0], lo, hi);
+				ck_assert_msg(memcmp(phi, lo, 16) < 0, "set %s: elements %zu and %zu overlap",
+					      s->name, e - 1, e);
+				ck_assert_int_lt(memcmp(lo, hi, 16), el->key[0].is_range ? 0 : 1);
+			}
 		}
 	}
 	for (size_t i = 0; i < pl->n_chains; i++) {
@@ -655,22 +700,22 @@ START_TEST(test_flatten)
 }
 END_TEST
 
-/* Non-aligned remainders become the fewest prefixes; equal neighbours merge. */
+/* Non-aligned remainders become one range; equal neighbours merge. */
 START_TEST(test_flatten_exact)
 {
 	struct zt_plan *pl = compile(NO_HUB "segments:\n"
 				     "  s:\n    addresses: [198.51.100.0/25, 198.51.100.128/25, 192.0.2.0/24]\n"
 				     "    subnets: { sn: { addresses: [192.0.2.0/26] } }\n", NULL);
 	const struct zt_set *s = set_of(pl, "dst4");
-	static const char *const want[] = { "192.0.2.0/26=4", "192.0.2.64/26=3",
-					    "192.0.2.128/25=3", "198.51.100.0/24=3" };
-	char buf[64], a[INET_ADDRSTRLEN];
+	/* a piece that is no prefix is one range, not a prefix cover */
+	static const char *const want[] = { "192.0.2.0/26=4", "192.0.2.64-192.0.2.255=3",
+					    "198.51.100.0/24=3" };
+	char buf[96], a[80];
 
 	ck_assert_uint_eq(s->n_elems, ELEMENTSOF(want));
 	for (size_t i = 0; i < s->n_elems; i++) {
-		snprintf(buf, sizeof(buf), "%s/%u=%u",
-			 inet_ntop(AF_INET, s->elems[i].key[0].cidr.addr, a, sizeof(a)),
-			 s->elems[i].key[0].cidr.plen, s->elems[i].data.u32);
+		snprintf(buf, sizeof(buf), "%s=%u", addr_str(&s->elems[i].key[0], a, sizeof(a)),
+			 s->elems[i].data.u32);
 		ck_assert_str_eq(buf, want[i]);
 	}
 	/* The element's source is the prefix that labelled it. */
@@ -1549,7 +1594,7 @@ static bool sim_value_match(const struct zt_value *v, const struct sim_val *x)
 		return x->s && *x->s && zt_ifpat_match(&v->ifpat, x->s);
 	case ZT_TYPE_IPV4:
 	case ZT_TYPE_IPV6:
-		return x->a && zt_cidr_contains_addr(&v->cidr, x->family, x->a);
+		return x->a && addr_in(v, x->family, x->a);
 	default:
 		return v->u32 <= x->u && x->u <= (v->u32_hi > v->u32 ? v->u32_hi : v->u32);
 	}

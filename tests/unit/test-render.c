@@ -16,6 +16,8 @@
 	{ .type = ZT_TYPE_IPV4, .cidr = { .family = AF_INET, .plen = len, .addr = { a, b, c, d } } }
 #define V6(len, ...) \
 	{ .type = ZT_TYPE_IPV6, .cidr = { .family = AF_INET6, .plen = len, .addr = { __VA_ARGS__ } } }
+#define V4B(a, b, c, d) { a, b, c, d }
+#define V6B(...) { __VA_ARGS__ }
 #define MARK(x) { .type = ZT_TYPE_MARK, .u32 = x }
 #define PROTO(x) { .type = ZT_TYPE_INET_PROTO, .u32 = x }
 #define PORT(x) { .type = ZT_TYPE_INET_SERVICE, .u32 = x, .u32_hi = x }
@@ -380,6 +382,20 @@ static struct zt_elem e_dst_if[] = {
 	{ .key = { IFP("va", true) }, .data = MARK(5) },
 	{ .key = { IFP("vb", true) }, .data = MARK(6) },
 };
+#define R4(a, b) { .type = ZT_TYPE_IPV4, .is_range = true, .range = { .family = AF_INET, .lo = a, .hi = b } }
+#define R6(a, b) { .type = ZT_TYPE_IPV6, .is_range = true, .range = { .family = AF_INET6, .lo = a, .hi = b } }
+static struct zt_elem e_ranges4[] = {
+	{ .key = { R4(V4B(0, 0, 0, 0), V4B(198, 51, 99, 255)) }, .data = MARK(4) },
+	{ .key = { V4(198, 51, 100, 0, 28) }, .data = MARK(5) },
+	{ .key = { R4(V4B(198, 51, 100, 16), V4B(198, 51, 100, 63)) }, .data = MARK(6) },
+};
+static struct zt_elem e_sub6[] = {
+	{ .key = { MARK(7), R6(V6B(0x20, 0x01, 0x0d, 0xb8, [15] = 1), V6B(0x20, 0x01, 0x0d, 0xb8, [15] = 9)) },
+	  .data = MARK(8) },
+};
+static struct zt_elem e_bad_range[] = {
+	{ .key = { R4(V4B(198, 51, 100, 9), V4B(198, 51, 100, 1)) }, .data = MARK(4) },
+};
 static struct zt_elem e_short[] = {
 	{ .key = { PORT(1) } }, { .key = { PORT(2) } }, { .key = { PORT(3) } },
 };
@@ -471,6 +487,21 @@ static const struct set_case set_cases[] = {
 	    .interval = true }, ELEMS(e_dst_if),
 	  "map dst_if {\n\t\ttype ifname : mark\n\t\tflags interval\n"
 	  "\t\telements = { \"va*\" : 0x00000005,\n\t\t\t     \"vb*\" : 0x00000006 }\n\t}" },
+	{ "address ranges: a-b where no prefix fits",
+	  { .name = "dst4", .key = { ZT_TYPE_IPV4 }, .n_key = 1, .data = ZT_TYPE_MARK, .interval = true },
+	  ELEMS(e_ranges4),
+	  "map dst4 {\n\t\ttype ipv4_addr : mark\n\t\tflags interval\n"
+	  "\t\telements = { 0.0.0.0-198.51.99.255 : 0x00000004,\n"
+	  "\t\t\t     198.51.100.0/28 : 0x00000005,\n"
+	  "\t\t\t     198.51.100.16-198.51.100.63 : 0x00000006 }\n\t}" },
+	{ "address range in a concatenation",
+	  { .name = "sub_dst6", .key = { ZT_TYPE_MARK, ZT_TYPE_IPV6 }, .n_key = 2, .data = ZT_TYPE_MARK,
+	    .interval = true }, ELEMS(e_sub6),
+	  "map sub_dst6 {\n\t\ttype mark . ipv6_addr : mark\n\t\tflags interval\n"
+	  "\t\telements = { 0x00000007 . 2001:db8::1-2001:db8::9 : 0x00000008 }\n\t}" },
+	{ "a range that ends before it starts", { .name = "dst4", .key = { ZT_TYPE_IPV4 }, .n_key = 1,
+						   .data = ZT_TYPE_MARK, .interval = true },
+	  ELEMS(e_bad_range), NULL },
 	{ "set: packed",
 	  { .name = "ports", .key = { ZT_TYPE_INET_SERVICE }, .n_key = 1 }, ELEMS(e_short),
 	  "set ports {\n\t\ttype inet_service\n\t\telements = { 1, 2, 3 }\n\t}" },
