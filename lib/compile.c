@@ -2822,10 +2822,12 @@ static int value_cmp(const struct zt_value *a, const struct zt_value *b)
 	case ZT_TYPE_IPV6: {
 		uint8_t alo[16], ahi[16], blo[16], bhi[16];
 
+		/* The first address: a prefix's address is its network address here. */
+		if ((r = memcmp(a->is_range ? a->range.lo : a->cidr.addr,
+				b->is_range ? b->range.lo : b->cidr.addr, 16)))
+			return r;
 		zt_value_addr_bounds(a, alo, ahi);
 		zt_value_addr_bounds(b, blo, bhi);
-		if ((r = memcmp(alo, blo, sizeof(alo))))
-			return r;
 		return memcmp(bhi, ahi, sizeof(ahi));	/* the wider first, as a shorter prefix */
 	}
 	case ZT_TYPE_VERDICT:
@@ -2873,7 +2875,12 @@ static void plan_sort(struct zt_plan *pl)
 	for (size_t i = 0; i < pl->n_sets; i++) {
 		struct zt_set *s = &pl->sets[i];
 
-		if (s->n_elems > 1)
+		size_t k = 1;
+
+		/* The address maps come out of flatten() in order already. */
+		while (k < s->n_elems && elem_cmp(&s->elems[k - 1], &s->elems[k], s) <= 0)
+			k++;
+		if (k < s->n_elems)
 			qsort_r(s->elems, s->n_elems, sizeof(*s->elems), elem_cmp, s);
 	}
 	if (pl->n_sets)
