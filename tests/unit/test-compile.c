@@ -137,6 +137,32 @@ static const char *fchain(uint32_t id, const char *suffix, char *buf, size_t len
 	return buf;
 }
 
+/* "192.0.2.0/26" or "192.0.2.64-192.0.2.255" */
+static const char *addr_str(const struct zt_value *v, char *buf, size_t len)
+{
+	char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
+	uint8_t family = zt_value_family(v);
+
+	if (v->is_range)
+		snprintf(buf, len, "%s-%s", inet_ntop(family, v->range.lo, lo, sizeof(lo)),
+			 inet_ntop(family, v->range.hi, hi, sizeof(hi)));
+	else
+		snprintf(buf, len, "%s/%u", inet_ntop(family, v->cidr.addr, lo, sizeof(lo)), v->cidr.plen);
+	return buf;
+}
+
+/* Whether an IPV4/IPV6 value holds addr. */
+static bool addr_in(const struct zt_value *v, uint8_t family, const uint8_t *a)
+{
+	uint8_t lo[16], hi[16], x[16] = {};
+
+	if (zt_value_family(v) != family)
+		return false;
+	zt_value_addr_bounds(v, lo, hi);
+	memcpy(x, a, ZT_ADDR_LEN(family));
+	return memcmp(lo, x, 16) <= 0 && memcmp(x, hi, 16) <= 0;
+}
+
 /*
  * The element of an address map that holds addr (they are disjoint); NULL
  * if none. "sub_dst4#7" names a `mark . address` map and the mark to look
@@ -201,32 +227,6 @@ static bool has_rule_with(const struct zt_chain *c, bool (*pred)(const struct zt
 		if (pred(&c->rules[i]))
 			return true;
 	return false;
-}
-
-/* "192.0.2.0/26" or "192.0.2.64-192.0.2.255" */
-static const char *addr_str(const struct zt_value *v, char *buf, size_t len)
-{
-	char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
-	uint8_t family = zt_value_family(v);
-
-	if (v->is_range)
-		snprintf(buf, len, "%s-%s", inet_ntop(family, v->range.lo, lo, sizeof(lo)),
-			 inet_ntop(family, v->range.hi, hi, sizeof(hi)));
-	else
-		snprintf(buf, len, "%s/%u", inet_ntop(family, v->cidr.addr, lo, sizeof(lo)), v->cidr.plen);
-	return buf;
-}
-
-/* Whether an IPV4/IPV6 value holds addr. */
-static bool addr_in(const struct zt_value *v, uint8_t family, const uint8_t *a)
-{
-	uint8_t lo[16], hi[16], x[16] = {};
-
-	if (zt_value_family(v) != family)
-		return false;
-	zt_value_addr_bounds(v, lo, hi);
-	memcpy(x, a, ZT_ADDR_LEN(family));
-	return memcmp(lo, x, 16) <= 0 && memcmp(x, hi, 16) <= 0;
 }
 
 /* ---- A canonical dump: two plans are equal when their dumps are ---- */
@@ -1126,16 +1126,16 @@ START_TEST(test_variants)
 
 		if (!is_rpf(r))
 			continue;
-		rpf_iif = r->match[0].op == ZT_M_IN_SET;
-		ck_assert_int_eq(r->match[r->n_match - 1].key[0],
-				 t->rpf == 1 ? ZT_KEY_FIB_SADDR_IIF_OIF : ZT_KEY_FIB_SADDR_OIF);
+		/* The route test first, the interface lookup (scope: members) last. */
+		rpf_iif = r->match[r->n_match - 1].op == ZT_M_IN_SET;
+		ck_assert_int_eq(r->match[0].key[0], t->rpf == 1 ? ZT_KEY_FIB_SADDR_IIF_OIF : ZT_KEY_FIB_SADDR_OIF);
 		/* Without protect-host, rpf covers what the host forwards only. */
 		ck_assert_int_eq(r->n_match, 1 + rpf_iif + !t->host);
 		if (!t->host) {
-			ck_assert_int_eq(r->match[rpf_iif].op, ZT_M_NE);
-			ck_assert_int_eq(r->match[rpf_iif].key[0], ZT_KEY_FIB_DADDR_TYPE);
-			ck_assert_int_eq(r->match[rpf_iif].value.type, ZT_TYPE_FIB_ADDRTYPE);
-			ck_assert_uint_eq(r->match[rpf_iif].value.u32, RTN_LOCAL);
+			ck_assert_int_eq(r->match[1].op, ZT_M_NE);
+			ck_assert_int_eq(r->match[1].key[0], ZT_KEY_FIB_DADDR_TYPE);
+			ck_assert_int_eq(r->match[1].value.type, ZT_TYPE_FIB_ADDRTYPE);
+			ck_assert_uint_eq(r->match[1].value.u32, RTN_LOCAL);
 		}
 	}
 	ck_assert_msg(rpf_iif == (t->rpf && t->rpf_iifname), "%s: rpf iifname", t->name);
