@@ -16,7 +16,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 PKG_CONFIG ?= pkg-config
-PKGS := libnftnl libmnl yaml-0.1 libsystemd jansson
+PKGS := libnftnl libmnl yaml-0.1 libsystemd jansson nettle
 CHECK_PKGS := check
 
 CC ?= cc

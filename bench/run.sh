@@ -232,6 +232,32 @@ for n in "${RELOAD_SIZES[@]}"; do
 			rec "changed-${step%%:*}-$n" "$(sed -nE 's/.*changed ([0-9]+),.*/\1/p' "$ZT_TMP/out.${step%%:*}")"
 		done
 	done
+	# The daemon: `ztsegctl reload` against a ztsegd running in the same
+	# namespace, which diffs the new policy against the plan it runs (no
+	# table read back while nothing else committed). The same steps, each
+	# after its ztseg.yaml was put in place (untimed); d* results.
+	conf=$ZT_TMP/dconf-$n sock=$ZT_TMP/dsock-$n
+	rm -rf "$conf"
+	cp -R "$P/p$n" "$conf"
+	nsenter --net=/run/netns/"$NSR" "$ZT_D" --config "$conf" --state-dir "$ZT_TMP/dstate" --socket "$sock" \
+		>"$ZT_TMP/daemon-$n.log" 2>&1 &
+	dpid=$!
+	for ((i = 0; i < 1200; i++)); do
+		"$ZT_CTL" --socket "$sock" status >/dev/null 2>&1 && break
+		kill -0 "$dpid" 2>/dev/null || zt_die "ztsegd exited: $(tail -3 "$ZT_TMP/daemon-$n.log")"
+		sleep 0.1
+	done
+	for ((r = 0; r < rounds; r++)); do
+		hf dsame "$n" "true" "$ZT_CTL" --socket "$sock" reload
+		grep -q ' 0 objects changed' "$ZT_TMP/out.dsame" ||
+			zt_die "an unchanged daemon reload changed something: $(cat "$ZT_TMP/out.dsame")"
+		for step in app:p$n-app app:p$n mid:p$n-mid mid:p$n; do
+			hf "d${step%%:*}" "$n" "cp $P/${step#*:}/ztseg.yaml $conf/ztseg.yaml" "$ZT_CTL" --socket "$sock" reload
+			rec "changed-d${step%%:*}-$n" "$(sed -nE 's/.* ([0-9]+) objects changed.*/\1/p' "$ZT_TMP/out.d${step%%:*}")"
+		done
+	done
+	kill "$dpid"
+	wait "$dpid" || true
 	nsenter --net=/run/netns/"$NSR" nft flush ruleset
 done
 ip netns del "$NSR"

@@ -282,31 +282,15 @@ out:
 
 /* ---- membership ---- */
 
-static bool warning_known(const struct zt_membership *m, const struct zt_member_warning *w)
-{
-	for (size_t i = 0; m && i < m->n_warnings; i++) {
-		const struct zt_member_warning *o = &m->warnings[i];
-
-		if (o->kind == w->kind && streq(o->seg, w->seg) && streq(o->ifname, w->ifname) &&
-		    streq(o->other, w->other) && zt_cidr_equal(&o->prefix, &w->prefix))
-			return true;
-	}
-	return false;
-}
-
 static int cidr_cmp(const void *a, const void *b)
 {
 	return zt_cidr_cmp(a, b);
 }
 
-/* Was the prefix routed to a segment other than seg? */
-static bool routed_elsewhere(const struct zt_membership *m, const char *seg, const struct zt_cidr *p)
+/* Was the prefix routed to another segment before? The diff says (computed where it is cheap). */
+static bool routed_elsewhere(const struct zt_prefix_change *c)
 {
-	for (size_t i = 0; m && i < m->n_segs; i++)
-		if (!streq(m->segs[i].name, seg) && m->segs[i].n_routed &&
-		    bsearch(p, m->segs[i].routed, m->segs[i].n_routed, sizeof(*p), cidr_cmp))
-			return true;
-	return false;
+	return c->elsewhere;
 }
 
 /*
@@ -315,8 +299,7 @@ static bool routed_elsewhere(const struct zt_membership *m, const char *seg, con
  * one while still routed to another (a new route before the old one is
  * gone). A new workload's prefix costs no conntrack walk.
  */
-static int moved_prefixes(const struct zt_membership *old, const struct zt_membership_diff *df,
-			  struct zt_cidr **ret, size_t *ret_n)
+static int moved_prefixes(const struct zt_membership_diff *df, struct zt_cidr **ret, size_t *ret_n)
 {
 	size_t n = df->n_pfx_add + df->n_pfx_del, k = 0;
 	struct zt_cidr *v;
@@ -329,7 +312,7 @@ static int moved_prefixes(const struct zt_membership *old, const struct zt_membe
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < df->n_pfx_add; i++)
-		if (routed_elsewhere(old, df->pfx_add[i].seg, &df->pfx_add[i].prefix))
+		if (routed_elsewhere(&df->pfx_add[i]))
 			v[k++] = df->pfx_add[i].prefix;
 	for (size_t i = 0; i < df->n_pfx_del; i++)
 		v[k++] = df->pfx_del[i].prefix;
@@ -376,47 +359,73 @@ static void log_diff(const struct zt_membership_diff *df)
 }
 
 /*
- * Membership from the current kernel state and policy; against the last
- * one: log it, keep enc_if exact and, unless this is the first
+ * The membership in full from the current kernel state and policy (the
+ * baseline, a new policy, or an update that failed) and its diff against
+ * the last one.
+ */
+static int members_recompute(struct manager *m, struct zt_membership_diff **ret)
+{
+	struct zt_membership *nm = NULL;
+	int r;
+
+	r = zt_membership_track(zt_rtnl_state(m->rtnl), m->cur.policy, &nm);
+	if (r < 0)
+		return r;
+	r = zt_membership_diff(m->members, nm, ret);
+	if (r < 0) {
+		zt_membership_free(nm);
+		return r;
+	}
+	zt_membership_free(m->members);
+	m->members = nm;
+	m->members_generation = m->generation;
+	return 0;
+}
+
+/*
+ * Membership from the current kernel state and policy: updated by what
+ * the events changed while the policy is the one it was computed for (the
+ * cost of the change, not of the policy), else computed in full. Against
+ * the last one: log it, keep enc_if exact and, unless this is the first
  * (baseline), forget the connections of prefixes that moved.
  */
 static int members_update(struct manager *m, bool baseline)
 {
 	_cleanup_membership_diff_ struct zt_membership_diff *df = NULL;
 	_cleanup_free_ struct zt_cidr *moved = NULL;
-	struct zt_membership *nm = NULL;
+	struct zt_rtnl_dirty dirty = {};
+	const char *ct = "";
 	uint64_t t0 = m->event_usec;
 	size_t n_moved = 0;
 	bool acted = false;
-	int r;
+	int r = -ESTALE;
 
 	m->event_usec = 0;
 	zt_rtnl_take_changes(m->rtnl);
-	r = zt_rtnl_membership(zt_rtnl_state(m->rtnl), m->cur.policy, &nm);
-	if (r < 0)
-		return r;
-	r = zt_membership_diff(m->members, nm, &df);
-	if (r < 0) {
-		zt_membership_free(nm);
-		return r;
+	zt_rtnl_take_dirty(m->rtnl, &dirty);
+	if (!baseline && m->members && m->members->idx && m->members_generation == m->generation) {
+		r = zt_membership_update(m->members, zt_rtnl_state(m->rtnl), &dirty, &df);
+		if (r < 0)
+			log_warning("cannot update the membership (%s): computing it anew", strerror(-r));
 	}
-	for (size_t i = 0; i < nm->n_warnings; i++) {
+	zt_rtnl_dirty_clear(&dirty);
+	if (r < 0) {
+		/* Diffed against what we had, even when a failed update left it half-way. */
+		r = members_recompute(m, &df);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < df->n_warn_new; i++) {
 		char b[512];
 
-		if (warning_known(m->members, &nm->warnings[i]))
-			continue;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=membership-warning",
-			   log_field("ZTSEG_SEGMENT", "%s", nm->warnings[i].seg) }, 2,
-			   "%s", zt_member_warning_fmt(&nm->warnings[i], b, sizeof(b)));
+			   log_field("ZTSEG_SEGMENT", "%s", df->warn_new[i].seg) }, 2,
+			   "%s", zt_member_warning_fmt(&df->warn_new[i], b, sizeof(b)));
 	}
 	if (!baseline)
 		log_diff(df);
-	if (!baseline && (r = moved_prefixes(m->members, df, &moved, &n_moved)) < 0) {
-		zt_membership_free(nm);
+	if (!baseline && (r = moved_prefixes(df, &moved, &n_moved)) < 0)
 		return r;
-	}
-	zt_membership_free(m->members);
-	m->members = nm;
 
 	/* enc_if first: a new encrypted leg should not wait for the conntrack dump. */
 	if (df->n_enc_add || df->n_enc_del) {
@@ -431,6 +440,7 @@ static int members_update(struct manager *m, bool baseline)
 			log_error("cannot delete the connections of moved addresses: %s", strerror(-r));
 		m->ct_flushes++;
 		m->ct_deleted += st.deleted;
+		ct = st.walks ? ", conntrack table walked" : st.empty ? ", no connections: conntrack not walked" : "";
 		if (st.deleted)
 			log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=connections-rejudged" }, 1,
 				   "%llu connection%s of %zu moved prefix%s forgotten: their next packets are judged "
@@ -441,20 +451,62 @@ static int members_update(struct manager *m, bool baseline)
 	if (acted && t0)
 		log_fields(LOG_DEBUG, (const char *[]){ "ZTSEG_EVENT=latency",
 			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,
-			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces)",
-			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del);
+			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces%s)",
+			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del, ct);
 	return 0;
 }
 
 /* ---- applying ---- */
 
+/* Out of the notification group around our own large commits (see ZT_APPLY_QUIET_MIN). */
+static void nfmon_quiet(bool on, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = zt_nfmon_quiet(m->nfmon, on);
+
+	if (r < 0)
+		log_warning("cannot %s the nf_tables notification group: %s", on ? "leave" : "rejoin", strerror(-r));
+}
+
+/*
+ * A new policy (l is not m->cur) is diffed against the running one while
+ * nothing else has committed since our last commit; the running one
+ * again (repair, start) is compared with the table as the kernel has it.
+ */
 static int apply_loaded(struct manager *m, const struct loaded *l, struct zt_apply_stats *st, struct zt_diags *d)
 {
 	struct zt_apply_opts o = manager_apply_opts(m, l->policy);
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r;
 
+	if (l != &m->cur && m->cur.plan) {
+		o.prev_plan = m->cur.plan;
+		o.prev_genid = zt_nft_genid(m->nft);
+	}
+	if (m->nfmon) {
+		o.quiet = nfmon_quiet;
+		o.userdata = m;
+	}
 	r = zt_apply(m->nft, l->plan, &o, st, d);
+	if (r >= 0 && st->foreign) {
+		/* Someone committed while we were not listening: as if notified. */
+		m->events.tamper++;
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper" }, 1,
+			   "another process committed to nf_tables while we were not listening (our own commit): "
+			   "checking table inet %s", ZT_TABLE_NAME);
+		if (m->src_defer) {
+			m->want_repair = true;
+			manager_dirty(m);
+		} else {
+			/* Starting: no loop yet; compare with the table now. */
+			struct zt_apply_stats st2 = {};
+
+			o.prev_plan = NULL;
+			o.quiet = NULL;
+			r = zt_apply(m->nft, l->plan, &o, &st2, d);
+			st->changed += st2.changed;
+		}
+	}
 	if (r >= 0) {
 		m->last_apply_usec = now_usec(CLOCK_REALTIME);
 		m->last_apply_duration_usec = now_usec(CLOCK_MONOTONIC) - t0;
@@ -490,6 +542,7 @@ static void lkg_save(struct manager *m)
 {
 	int r = zt_lkg_save(m->state_dir, m->cur.files.src, m->cur.files.n);
 
+	m->lkg_current = r >= 0;
 	if (r < 0)
 		log_warning("cannot save the last-known-good policy in %s: %s", m->state_dir, strerror(-r));
 }
@@ -501,6 +554,7 @@ static void reload(struct manager *m)
 	struct zt_diags d = {};
 	enum zt_daemon_state was = m->state;
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	bool same_files;
 	int r;
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)t0);
@@ -533,6 +587,13 @@ static void reload(struct manager *m)
 		notify_status(m, "READY=1");
 		return;
 	}
+	/* The same files again (an unchanged reload): the last-known-good is written already. */
+	same_files = m->cur.files.n == l.files.n;
+	for (size_t i = 0; same_files && i < l.files.n; i++)
+		same_files = streq(m->cur.files.src[i].name, l.files.src[i].name) &&
+			     m->cur.files.src[i].len == l.files.src[i].len &&
+			     memcmp(m->cur.files.src[i].buf, l.files.src[i].buf, l.files.src[i].len) == 0;
+	m->lkg_current = m->lkg_current && same_files;
 	loaded_clear(&m->cur);
 	m->cur = l;
 	m->generation++;
@@ -545,14 +606,18 @@ static void reload(struct manager *m)
 	keep_warnings(m, &d);
 	lkg_save(m);
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=reloaded", log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation) }, 2,
-		   "reloaded: generation %llu, %zu objects changed, %zu messages in %.1f ms", (unsigned long long)m->generation,
-		   st.changed, st.messages, (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
+		   "reloaded: generation %llu, %zu objects changed, %zu messages in %.1f ms (%s%s)",
+		   (unsigned long long)m->generation, st.changed, st.messages,
+		   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0,
+		   st.path == ZT_APPLY_FULL ? "written whole" : "compared with the ",
+		   st.path == ZT_APPLY_FULL ? "" : zt_apply_path_name(st.path));
 	/* The new policy may draw segments differently: membership, connections, enc_if. */
 	members_update(m, false);
 	enc_sync(m, true);
-	manager_reload_reply(m, NULL, json_pack("{s:I, s:I, s:I, s:I}", "generation", (json_int_t)m->generation,
+	manager_reload_reply(m, NULL, json_pack("{s:I, s:I, s:I, s:I, s:s}", "generation", (json_int_t)m->generation,
 						 "changed", (json_int_t)st.changed, "objects", (json_int_t)st.objects,
-						 "duration_usec", (json_int_t)(now_usec(CLOCK_MONOTONIC) - t0)));
+						 "duration_usec", (json_int_t)(now_usec(CLOCK_MONOTONIC) - t0),
+						 "compared_with", zt_apply_path_name(st.path)));
 	notify_status(m, "READY=1");
 }
 

@@ -77,11 +77,13 @@ struct manager {
 	uint64_t last_apply_usec;	/* CLOCK_REALTIME */
 	uint64_t last_apply_duration_usec;
 	bool owned;			/* the table carries our owner flag */
+	bool lkg_current;		/* the state directory's last-known-good holds cur's files */
 
 	/* the kernel */
 	struct zt_nft *nft;		/* the owning socket */
 	struct zt_rtnl *rtnl;
 	struct zt_membership *members;
+	uint64_t members_generation;	/* the policy generation members tracks (kept current by events) */
 	char (*enc)[IFNAMSIZ];		/* enc_if as we filled it, sorted */
 	size_t n_enc, cap_enc;
 	struct zt_nfmon *nfmon;

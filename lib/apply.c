@@ -21,6 +21,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <nettle/sha2.h>
 #include <linux/if_link.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -28,6 +29,11 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include "apply.h"
+
+/* Linux 5.14; missing from older headers. */
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 #define RECV_BUF (256 * 1024)
 #define RESTARTS_DEFAULT 10
@@ -42,6 +48,7 @@ struct zt_nft {
 	uint32_t portid;
 	uint32_t seq;
 	int persist;		/* -1: not asked yet */
+	uint32_t gen_ours;	/* the generation after our last commit, while none other is known; 0: unknown */
 	size_t sndbuf, rcvbuf;
 	char *rbuf;
 };
@@ -111,6 +118,26 @@ static int dump_data_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/*
+ * A dump that ended early on our side (interrupted by a concurrent commit,
+ * or a callback failed): read the rest of it, so that none of it is taken
+ * for the answer to the next request.
+ */
+static void dump_drain(struct zt_nft *n, uint32_t seq)
+{
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
+		const struct nlmsghdr *m = (const struct nlmsghdr *)n->rbuf;
+		int left = (int)len;
+
+		if (len <= 0)
+			return;
+		for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left))
+			if (m->nlmsg_seq == seq && (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR))
+				return;
+	}
+}
+
 /* Send one request and hand every answer to cb until the kernel is done. */
 static int nft_request(struct zt_nft *n, struct nlmsghdr *nlh, int (*cb)(const struct nlmsghdr *, void *),
 		       void *data)
@@ -123,14 +150,25 @@ static int nft_request(struct zt_nft *n, struct nlmsghdr *nlh, int (*cb)(const s
 		return -errno;
 	for (;;) {
 		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
+		const struct nlmsghdr *last;
+		int left = (int)len;
 
 		if (len < 0)
 			return -errno;
 		r = mnl_cb_run(n->rbuf, (size_t)len, seq, n->portid, dump_data_cb, &c);
 		if (r == MNL_CB_STOP)
 			return 0;
-		if (r < 0)
-			return c.err ? c.err : -errno;
+		if (r < 0) {
+			r = c.err ? c.err : -errno;
+			/* Unless this datagram ended the dump, the rest is still to come. */
+			for (last = (const struct nlmsghdr *)n->rbuf; mnl_nlmsg_ok(last, left);
+			     last = mnl_nlmsg_next(last, &left))
+				if (last->nlmsg_type == NLMSG_DONE || last->nlmsg_type == NLMSG_ERROR)
+					break;
+			if ((nlh->nlmsg_flags & NLM_F_DUMP) && !mnl_nlmsg_ok(last, left))
+				dump_drain(n, seq);
+			return r;
+		}
 		if (!(nlh->nlmsg_flags & NLM_F_DUMP) && r == MNL_CB_OK && !(nlh->nlmsg_flags & NLM_F_ACK))
 			return 0;
 	}
@@ -157,6 +195,35 @@ static int genid_get(struct zt_nft *n, uint32_t *ret)
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, ++n->seq);
 
 	return nft_request(n, nlh, gen_cb, ret);
+}
+
+/* The kernel's generation after one more commit (it skips 0). */
+static uint32_t gen_next(uint32_t g)
+{
+	return g == UINT32_MAX ? 1 : g + 1;
+}
+
+int zt_nft_genid_read(struct zt_nft *n, uint32_t *ret)
+{
+	return genid_get(n, ret);
+}
+
+uint32_t zt_nft_genid(const struct zt_nft *n)
+{
+	return n->gen_ours;
+}
+
+int zt_nft_netns_cookie(struct zt_nft *n, uint64_t *ret)
+{
+	uint64_t v = 0;
+	socklen_t l = sizeof(v);
+
+	if (getsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_NETNS_COOKIE, &v, &l) < 0)
+		return -errno;
+	if (l != sizeof(v) || v == 0)
+		return -EPROTO;
+	*ret = v;
+	return 0;
 }
 
 /* What the kernel holds of our table. */
@@ -234,9 +301,14 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 		return -ENOMEM;
 	/* A message the kernel sent that libnftnl cannot parse is not an allocation failure. */
 	r = nftnl_chain_nlmsg_parse(nlh, c) < 0 ? -EBADMSG : ZT_GROW(k->chains, k->cap_chains, k->n_chains + 1);
-	if (r < 0) {
+	/* The kernel does not filter chain dumps by table: other tables' chains are not ours. */
+	if (r >= 0 && !(nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) == NFPROTO_INET &&
+			nftnl_chain_is_set(c, NFTNL_CHAIN_TABLE) &&
+			streq(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), ZT_TABLE_NAME)))
+		r = 1;
+	if (r != 0) {
 		nftnl_chain_free(c);
-		return r;
+		return r < 0 ? r : 0;
 	}
 	k->chains[k->n_chains++] = c;
 	return 0;
@@ -251,9 +323,11 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 	if (!o)
 		return -ENOMEM;
 	r = nftnl_obj_nlmsg_parse(nlh, o) < 0 ? -EBADMSG : ZT_GROW(k->objs, k->cap_objs, k->n_objs + 1);
-	if (r < 0) {
+	if (r >= 0 && !(nftnl_obj_is_set(o, NFTNL_OBJ_TABLE) && streq(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE), ZT_TABLE_NAME)))
+		r = 1;
+	if (r != 0) {
 		nftnl_obj_free(o);
-		return r;
+		return r < 0 ? r : 0;
 	}
 	k->objs[k->n_objs++] = o;
 	return 0;
@@ -268,9 +342,11 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 	if (!s)
 		return -ENOMEM;
 	r = nftnl_set_nlmsg_parse(nlh, s) < 0 ? -EBADMSG : ZT_GROW(k->sets, k->cap_sets, k->n_sets + 1);
-	if (r < 0) {
+	if (r >= 0 && !(nftnl_set_is_set(s, NFTNL_SET_TABLE) && streq(nftnl_set_get_str(s, NFTNL_SET_TABLE), ZT_TABLE_NAME)))
+		r = 1;
+	if (r != 0) {
 		nftnl_set_free(s);
-		return r;
+		return r < 0 ? r : 0;
 	}
 	k->sets[k->n_sets++] = (struct kset){ .set = s };
 	return 0;
@@ -312,9 +388,11 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	if (!r)
 		return -ENOMEM;
 	ret = nftnl_rule_nlmsg_parse(nlh, r) < 0 ? -EBADMSG : ZT_GROW(k->rules, k->cap_rules, k->n_rules + 1);
-	if (ret < 0) {
+	if (ret >= 0 && !(nftnl_rule_is_set(r, NFTNL_RULE_TABLE) && streq(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), ZT_TABLE_NAME)))
+		ret = 1;
+	if (ret != 0) {
 		nftnl_rule_free(r);
-		return ret;
+		return ret < 0 ? ret : 0;
 	}
 	k->rules[k->n_rules++] = r;
 	return 0;
@@ -336,6 +414,8 @@ static int kstate_dump(struct zt_nft *n, struct kstate *k)
 	struct nlmsghdr *nlh;
 	int r;
 
+	/* libmnl leaves attribute padding as it finds it: send zeros. */
+	memset(buf, 0, sizeof(buf));
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP, ++n->seq);
 	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, ZT_TABLE_NAME);
 	r = nft_request(n, nlh, chain_cb, k);
@@ -455,14 +535,6 @@ static char **elems_strv(struct nftnl_set_elem **el, size_t n)
 	}
 	qsort(v, n, sizeof(*v), strp_cmp);
 	return v;
-}
-
-static bool strv_equal(char **a, char **b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!streq(a[i], b[i]))
-			return false;
-	return true;
 }
 
 /* What makes two sets the same definition (the kernel adds nothing we compare). */
@@ -943,6 +1015,20 @@ int zt_nft_batch_commit(struct zt_nft *n, struct zt_batch *b, int *ret_err, stru
 	if (ret_err)
 		*ret_err = a.first_err;
 	free(a.seen);
+	/*
+	 * Still the only one to have committed since our last apply? Then the
+	 * next apply may diff plan against plan (this batch touches only
+	 * what the caller owns: dynamic sets).
+	 */
+	if (n->gen_ours) {
+		uint32_t after;
+
+		if (genid_get(n, &after) < 0 ||
+		    !(after == n->gen_ours || (r >= 0 && after == gen_next(n->gen_ours))))
+			n->gen_ours = 0;
+		else
+			n->gen_ours = after;
+	}
 	return r;
 }
 
@@ -1377,21 +1463,127 @@ static bool chain_def_equal(const struct zt_chain *c, struct nftnl_chain *kc)
 	       nftnl_chain_get_u32(kc, NFTNL_CHAIN_POLICY) == NF_ACCEPT;
 }
 
+/*
+ * An element as the bytes that make it what it is (flags, key, key end,
+ * verdict, data, object reference, user data), each length-prefixed: two
+ * elements are the same exactly when these are. No stdio per element.
+ */
+struct eblob {
+	size_t idx;		/* in the list it was made from */
+	size_t len;
+	uint8_t b[];
+};
+
+static uint8_t *eblob_put(uint8_t *at, uint8_t tag, const void *p, uint32_t len)
+{
+	*at++ = tag;
+	memcpy(at, &len, sizeof(len));
+	at += sizeof(len);
+	if (len)
+		memcpy(at, p, len);
+	return at + len;
+}
+
+static struct eblob *eblob_make(struct nftnl_set_elem *e, size_t idx)
+{
+	static const uint16_t attrs[] = { NFTNL_SET_ELEM_KEY, NFTNL_SET_ELEM_KEY_END, NFTNL_SET_ELEM_DATA,
+					  NFTNL_SET_ELEM_USERDATA };
+	const void *p[ELEMENTSOF(attrs)] = {};
+	uint32_t l[ELEMENTSOF(attrs)] = {}, flags = 0, verdict = 0;
+	const char *chain = NULL, *objref = NULL;
+	size_t len = 2 * (1 + sizeof(uint32_t)) + 2 * sizeof(uint32_t);
+	struct eblob *b;
+	uint8_t *at;
+
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
+		flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
+	for (size_t a = 0; a < ELEMENTSOF(attrs); a++)
+		if (nftnl_set_elem_is_set(e, attrs[a])) {
+			p[a] = nftnl_set_elem_get(e, attrs[a], &l[a]);
+			if (!p[a])
+				l[a] = 0;
+			len += 1 + sizeof(uint32_t) + l[a];
+		}
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT))
+		verdict = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN))
+		chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_OBJREF))
+		objref = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_OBJREF);
+	len += (chain ? strlen(chain) : 0) + (objref ? strlen(objref) : 0);
+	b = malloc(sizeof(*b) + len);
+	if (!b)
+		return NULL;
+	b->idx = idx;
+	at = b->b;
+	memcpy(at, &flags, sizeof(flags));
+	at += sizeof(flags);
+	memcpy(at, &verdict, sizeof(verdict));
+	at += sizeof(verdict);
+	for (size_t a = 0; a < ELEMENTSOF(attrs); a++)
+		if (p[a] || l[a] || nftnl_set_elem_is_set(e, attrs[a]))
+			at = eblob_put(at, (uint8_t)(a + 1), p[a], l[a]);
+	at = eblob_put(at, 'c', chain, chain ? (uint32_t)strlen(chain) : 0);
+	at = eblob_put(at, 'o', objref, objref ? (uint32_t)strlen(objref) : 0);
+	b->len = (size_t)(at - b->b);
+	return b;
+}
+
+static int eblob_cmp(const void *x, const void *y)
+{
+	const struct eblob *a = *(struct eblob *const *)x, *b = *(struct eblob *const *)y;
+	int c = memcmp(a->b, b->b, a->len < b->len ? a->len : b->len);
+
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void eblobs_free(struct eblob **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Sorted blobs of a list of elements. */
+static struct eblob **eblobs(struct nftnl_set_elem **el, size_t n)
+{
+	struct eblob **v = calloc(n + 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = eblob_make(el[i], i);
+		if (!v[i]) {
+			eblobs_free(v, n);
+			return NULL;
+		}
+	}
+	qsort(v, n, sizeof(*v), eblob_cmp);
+	return v;
+}
+
 /* Elements: a multiset comparison; hash sets also get the delta. */
 static int set_elems_diff(struct diff *df, size_t i, const struct zt_set *s, struct kset *ks)
 {
 	struct zt_set_enc *enc = &df->set_enc[i];
-	char **want = elems_strv(enc->elems, enc->n), **have = NULL;
+	struct eblob **want = eblobs(enc->elems, enc->n), **have = NULL;
+	size_t kj = df->kset_of[i], x = 0, y = 0;
+	bool same;
 	int r = 0;
 
 	if (!want)
 		return -ENOMEM;
-	have = elems_strv(ks->el, ks->n);
+	have = eblobs(ks->el, ks->n);
 	if (!have) {
-		strv_free(want, enc->n);
+		eblobs_free(want, enc->n);
 		return -ENOMEM;
 	}
-	if (enc->n == ks->n && strv_equal(want, have, enc->n))
+	same = enc->n == ks->n;
+	for (size_t e = 0; same && e < enc->n; e++)
+		same = eblob_cmp(&want[e], &have[e]) == 0;
+	if (same)
 		goto out;
 	df->changed++;
 	if (s->interval) {
@@ -1401,40 +1593,24 @@ static int set_elems_diff(struct diff *df, size_t i, const struct zt_set *s, str
 	}
 	/* Hash sets: remove what is not wanted, add what is missing; both sorted. */
 	df->set_add[i] = calloc(enc->n + 1, sizeof(size_t));
-	df->kset_rm[df->kset_of[i]] = calloc(ks->n + 1, sizeof(struct nftnl_set_elem *));
-	if (!df->set_add[i] || !df->kset_rm[df->kset_of[i]]) {
+	df->kset_rm[kj] = calloc(ks->n + 1, sizeof(struct nftnl_set_elem *));
+	if (!df->set_add[i] || !df->kset_rm[kj]) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t a = 0; a < enc->n; a++) {
-		char *sa = elem_str(enc->elems[a]);
-		bool hit;
+	while (x < enc->n || y < ks->n) {
+		int c = x == enc->n ? 1 : y == ks->n ? -1 : eblob_cmp(&want[x], &have[y]);
 
-		if (!sa) {
-			r = -ENOMEM;
-			goto out;
-		}
-		hit = bsearch(&sa, have, ks->n, sizeof(*have), strp_cmp) != NULL;
-		free(sa);
-		if (!hit)
-			df->set_add[i][df->n_set_add[i]++] = a;
-	}
-	for (size_t b = 0; b < ks->n; b++) {
-		char *sb = elem_str(ks->el[b]);
-		bool hit;
-
-		if (!sb) {
-			r = -ENOMEM;
-			goto out;
-		}
-		hit = bsearch(&sb, want, enc->n, sizeof(*want), strp_cmp) != NULL;
-		free(sb);
-		if (!hit)
-			df->kset_rm[df->kset_of[i]][df->n_kset_rm[df->kset_of[i]]++] = ks->el[b];
+		if (c < 0)
+			df->set_add[i][df->n_set_add[i]++] = want[x++]->idx;
+		else if (c > 0)
+			df->kset_rm[kj][df->n_kset_rm[kj]++] = ks->el[have[y++]->idx];
+		else
+			x++, y++;
 	}
 out:
-	strv_free(want, enc->n);
-	strv_free(have, ks->n);
+	eblobs_free(want, enc->n);
+	eblobs_free(have, ks->n);
 	return r;
 }
 
@@ -1699,17 +1875,611 @@ static int table_claim(struct zt_nft *n, uint32_t flags, uint32_t *genid, struct
 	return 0;
 }
 
+/* ---- SHA-256 (nettle) ---------------------------------------------------- */
+
+void zt_sha256(const void *data, size_t len, uint8_t out[ZT_APPLY_DIGEST_LEN])
+{
+	struct sha256_ctx ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
+}
+
+/* The plan's whole-table batch (sequence numbers from 0), hashed: what a full apply would send. */
+static int plan_digest(const struct zt_plan *p, uint32_t flags, uint8_t out[ZT_APPLY_DIGEST_LEN])
+{
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	int r;
+
+	r = zt_batch_new(0, &b);
+	if (r >= 0)
+		r = zt_emit_plan(b, p, flags);
+	if (r < 0)
+		return r;
+	zt_sha256(b->buf, b->len, out);
+	return 0;
+}
+
+/*
+ * The applied digest: from the caller's seed, the flags and what apply
+ * itself put into the plan (the links in enc_if: sets dynamic in the
+ * compiled plan and filled in p); without a seed, the batch's.
+ */
+static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *base, const struct zt_plan *p,
+			uint32_t flags, uint8_t out[ZT_APPLY_DIGEST_LEN])
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = ZT_APPLY_DIGEST_LEN + 4, at = 0;
+
+	if (!o->digest_seed)
+		return plan_digest(p, flags, out);
+	for (size_t i = 0; i < p->n_sets && i < base->n_sets; i++)
+		if (base->sets[i].dynamic && !p->sets[i].dynamic)
+			len += ZT_OBJ_NAME_MAX + 8 + p->sets[i].n_elems * IFNAMSIZ;
+	buf = calloc(1, len);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, o->digest_seed, ZT_APPLY_DIGEST_LEN);
+	at = ZT_APPLY_DIGEST_LEN;
+	for (unsigned i = 0; i < 4; i++)
+		buf[at++] = (uint8_t)(flags >> (24 - 8 * i));
+	for (size_t i = 0; i < p->n_sets && i < base->n_sets; i++) {
+		const struct zt_set *s = &p->sets[i];
+
+		if (!base->sets[i].dynamic || s->dynamic)
+			continue;
+		memcpy(buf + at, s->name, strnlen(s->name, ZT_OBJ_NAME_MAX));
+		at += ZT_OBJ_NAME_MAX;
+		for (unsigned b = 0; b < 8; b++)
+			buf[at++] = (uint8_t)((uint64_t)s->n_elems >> (56 - 8 * b));
+		for (size_t e = 0; e < s->n_elems; e++, at += IFNAMSIZ)
+			memcpy(buf + at, s->elems[e].key[0].ifpat.name,
+			       strnlen(s->elems[e].key[0].ifpat.name, IFNAMSIZ));
+	}
+	zt_sha256(buf, at, out);
+	return 0;
+}
+
+/* ---- comparing plan and plan ----------------------------------------------- */
+
+/*
+ * The fields of a plan object that emit puts into the kernel, compared;
+ * policy positions are not (they only point diagnostics at their source).
+ * What this does not know is compared as bytes: a difference too many,
+ * never one too few.
+ */
+static int value_cmp(const struct zt_value *a, const struct zt_value *b)
+{
+	int c = 0;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	switch (a->type) {
+	case ZT_TYPE_NONE:
+		break;
+	case ZT_TYPE_IPV4:
+	case ZT_TYPE_IPV6: {
+		/* A prefix or a range (plan.h): what the kernel gets is the bounds. */
+		uint8_t alo[16], ahi[16], blo[16], bhi[16];
+
+		/* The same prefix, byte for byte: the same bounds (the common case, cheaply). */
+		if (!a->is_range && !b->is_range && a->cidr.family == b->cidr.family && a->cidr.plen == b->cidr.plen &&
+		    memcmp(a->cidr.addr, b->cidr.addr, sizeof(a->cidr.addr)) == 0)
+			break;
+		/* Two ranges of a family: their bounds are what they hold. */
+		if (a->is_range && b->is_range && a->range.family == b->range.family) {
+			size_t len = a->range.family == AF_INET ? 4 : 16;
+
+			c = memcmp(a->range.lo, b->range.lo, len) ?: memcmp(a->range.hi, b->range.hi, len);
+			break;
+		}
+		zt_value_addr_bounds(a, alo, ahi);
+		zt_value_addr_bounds(b, blo, bhi);
+		/* A range and a prefix of the same bounds are emitted differently in a rule. */
+		c = a->is_range != b->is_range ? (int)a->is_range - (int)b->is_range :
+		    zt_value_family(a) != zt_value_family(b) ?
+			    (zt_value_family(a) < zt_value_family(b) ? -1 : 1) :
+			    memcmp(alo, blo, sizeof(alo)) ?: memcmp(ahi, bhi, sizeof(ahi));
+		break;
+	}
+	case ZT_TYPE_IFNAME:
+	case ZT_TYPE_FIB_IFNAME:
+		c = strncmp(a->ifpat.name, b->ifpat.name, sizeof(a->ifpat.name));
+		if (!c)
+			c = (int)a->ifpat.wildcard - (int)b->ifpat.wildcard;
+		break;
+	case ZT_TYPE_VERDICT:
+		c = a->verdict.code != b->verdict.code ? (a->verdict.code < b->verdict.code ? -1 : 1) : 0;
+		if (!c && (a->verdict.code == ZT_V_JUMP || a->verdict.code == ZT_V_GOTO))
+			c = strncmp(a->verdict.chain, b->verdict.chain, sizeof(a->verdict.chain));
+		break;
+	case ZT_TYPE_COUNTER:
+		c = strncmp(a->counter, b->counter, sizeof(a->counter));
+		break;
+	case ZT_TYPE_MARK:
+	case ZT_TYPE_INET_PROTO:
+	case ZT_TYPE_INET_SERVICE:
+	case ZT_TYPE_ICMP_TYPE:
+	case ZT_TYPE_ICMPV6_TYPE:
+	case ZT_TYPE_IFINDEX:
+	case ZT_TYPE_FIB_ADDRTYPE:
+		c = a->u32 != b->u32 ? (a->u32 < b->u32 ? -1 : 1) : 0;
+		break;
+	default:
+		c = memcmp(a, b, sizeof(*a));
+		break;
+	}
+	if (!c && a->u32_hi != b->u32_hi)
+		c = a->u32_hi < b->u32_hi ? -1 : 1;
+	return c;
+}
+
+static int elem_key_cmp(const struct zt_elem *a, const struct zt_elem *b, size_t n_key)
+{
+	for (size_t k = 0; k < n_key && k < ZT_MAX_CONCAT; k++) {
+		int c = value_cmp(&a->key[k], &b->key[k]);
+
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+static bool match_eq(const struct zt_match *a, const struct zt_match *b)
+{
+	if (a->op != b->op || a->n_key != b->n_key || a->ct_state != b->ct_state ||
+	    memcmp(a->key, b->key, sizeof(a->key)) != 0 || value_cmp(&a->value, &b->value) != 0 ||
+	    strncmp(a->set, b->set, sizeof(a->set)) != 0 || a->anon.type != b->anon.type ||
+	    a->anon.interval != b->anon.interval || a->anon.n != b->anon.n)
+		return false;
+	for (size_t i = 0; i < a->anon.n; i++)
+		if (value_cmp(&a->anon.v[i], &b->anon.v[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool rule_eq(const struct zt_rule *a, const struct zt_rule *b)
+{
+	if (a->n_match != b->n_match || a->n_stmt != b->n_stmt || a->n_match > ZT_RULE_MAX_MATCH ||
+	    a->n_stmt > ZT_RULE_MAX_STMT || strncmp(a->comment, b->comment, sizeof(a->comment)) != 0)
+		return false;
+	for (size_t i = 0; i < a->n_match; i++)
+		if (!match_eq(&a->match[i], &b->match[i]))
+			return false;
+	/* Statements hold no pointers and are zeroed before they are filled: their bytes. */
+	return memcmp(a->stmt, b->stmt, a->n_stmt * sizeof(*a->stmt)) == 0;
+}
+
+static bool chain_rules_eq(const struct zt_chain *a, const struct zt_chain *b)
+{
+	if (a->n_rules != b->n_rules)
+		return false;
+	for (size_t i = 0; i < a->n_rules; i++)
+		if (!rule_eq(&a->rules[i], &b->rules[i]))
+			return false;
+	return true;
+}
+
+static bool set_def_eq(const struct zt_set *a, const struct zt_set *b)
+{
+	return a->n_key == b->n_key && memcmp(a->key, b->key, sizeof(a->key)) == 0 && a->data == b->data &&
+	       a->interval == b->interval && a->dynamic == b->dynamic &&
+	       strncmp(a->comment, b->comment, sizeof(a->comment)) == 0;
+}
+
+static bool elems_eq(const struct zt_set *a, const struct zt_set *b)
+{
+	if (a->n_elems != b->n_elems)
+		return false;
+	for (size_t i = 0; i < a->n_elems; i++)
+		if (elem_key_cmp(&a->elems[i], &b->elems[i], a->n_key) != 0 ||
+		    value_cmp(&a->elems[i].data, &b->elems[i].data) != 0)
+			return false;
+	return true;
+}
+
+/* Arrays sorted by name, as plan.h promises: checked, since the merges below rely on it. */
+static bool plan_sorted(const struct zt_plan *p)
+{
+	for (size_t i = 1; i < p->n_counters; i++)
+		if (strcmp(p->counters[i - 1].name, p->counters[i].name) >= 0)
+			return false;
+	for (size_t i = 1; i < p->n_sets; i++)
+		if (strcmp(p->sets[i - 1].name, p->sets[i].name) >= 0)
+			return false;
+	for (size_t i = 1; i < p->n_chains; i++)
+		if (strcmp(p->chains[i - 1].name, p->chains[i].name) >= 0)
+			return false;
+	return true;
+}
+
+struct pdiff {
+	/* per object of the new plan */
+	bool *chain_new, *chain_rules, *chain_recreate;
+	bool *set_new, *set_recreate, *set_refill;
+	size_t *oset_of;			/* new set -> old set index, SIZE_MAX */
+	size_t **set_add, *n_set_add;		/* hash sets: new plan elements to add */
+	size_t **set_rm, *n_set_rm;		/* hash sets: old plan elements to remove */
+	bool *counter_new;
+	/* per object of the old plan */
+	bool *ochain_del, *oset_del, *ocounter_del;
+	size_t changed;
+};
+
+static void pdiff_clear(struct pdiff *df, const struct zt_plan *p)
+{
+	for (size_t i = 0; i < p->n_sets; i++) {
+		if (df->set_add)
+			free(df->set_add[i]);
+		if (df->set_rm)
+			free(df->set_rm[i]);
+	}
+	free(df->chain_new);
+	free(df->chain_rules);
+	free(df->chain_recreate);
+	free(df->set_new);
+	free(df->set_recreate);
+	free(df->set_refill);
+	free(df->oset_of);
+	free(df->set_add);
+	free(df->n_set_add);
+	free(df->set_rm);
+	free(df->n_set_rm);
+	free(df->counter_new);
+	free(df->ochain_del);
+	free(df->oset_del);
+	free(df->ocounter_del);
+	*df = (struct pdiff){};
+}
+
+static int elem_idx_cmp(const void *a, const void *b, void *data)
+{
+	const struct zt_set *s = data;
+
+	return elem_key_cmp(&s->elems[*(const size_t *)a], &s->elems[*(const size_t *)b], s->n_key);
+}
+
+static size_t *elem_order(const struct zt_set *s)
+{
+	size_t *v = calloc(s->n_elems + 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < s->n_elems; i++)
+		v[i] = i;
+	qsort_r(v, s->n_elems, sizeof(*v), elem_idx_cmp, (void *)s);
+	return v;
+}
+
+/* A hash set's elements: what to remove (old) and add (new), by key; a changed value is both. */
+static int pdiff_hash_elems(struct pdiff *df, size_t i, const struct zt_set *o, const struct zt_set *s)
+{
+	_cleanup_free_ size_t *oa = elem_order(o), *na = elem_order(s);
+	size_t x = 0, y = 0;
+
+	df->set_rm[i] = calloc(o->n_elems + 1, sizeof(size_t));
+	df->set_add[i] = calloc(s->n_elems + 1, sizeof(size_t));
+	if (!oa || !na || !df->set_rm[i] || !df->set_add[i])
+		return -ENOMEM;
+	while (x < o->n_elems || y < s->n_elems) {
+		int c = x == o->n_elems ? 1 : y == s->n_elems ? -1 :
+			elem_key_cmp(&o->elems[oa[x]], &s->elems[na[y]], s->n_key);
+
+		if (c < 0) {
+			df->set_rm[i][df->n_set_rm[i]++] = oa[x++];
+		} else if (c > 0) {
+			df->set_add[i][df->n_set_add[i]++] = na[y++];
+		} else {
+			if (value_cmp(&o->elems[oa[x]].data, &s->elems[na[y]].data) != 0) {
+				df->set_rm[i][df->n_set_rm[i]++] = oa[x];
+				df->set_add[i][df->n_set_add[i]++] = na[y];
+			}
+			x++;
+			y++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * old: what the table is (applied at a generation nobody moved since);
+ * base: the new plan as compiled (which sets are dynamic); p: the same
+ * with enc_if filled. Returns -ENOTUNIQ when the plans cannot be compared
+ * this way (the caller reads the table instead).
+ */
+static int pdiff_compute(const struct zt_plan *old, const struct zt_plan *base, const struct zt_plan *p,
+			 bool refill_filled, struct pdiff *df)
+{
+	size_t x, y;
+	int r;
+
+	if (!plan_sorted(old) || !plan_sorted(p) || base->n_sets != p->n_sets || old->log_group != p->log_group)
+		return -ENOTUNIQ;
+#define ALLOC(f, n) ((df->f = calloc((n) + 1, sizeof(*df->f))) != NULL)
+	if (!ALLOC(chain_new, p->n_chains) || !ALLOC(chain_rules, p->n_chains) || !ALLOC(chain_recreate, p->n_chains) ||
+	    !ALLOC(set_new, p->n_sets) || !ALLOC(set_recreate, p->n_sets) || !ALLOC(set_refill, p->n_sets) ||
+	    !ALLOC(oset_of, p->n_sets) || !ALLOC(set_add, p->n_sets) || !ALLOC(n_set_add, p->n_sets) ||
+	    !ALLOC(set_rm, p->n_sets) || !ALLOC(n_set_rm, p->n_sets) || !ALLOC(counter_new, p->n_counters) ||
+	    !ALLOC(ochain_del, old->n_chains) || !ALLOC(oset_del, old->n_sets) || !ALLOC(ocounter_del, old->n_counters))
+		return -ENOMEM;
+#undef ALLOC
+
+	/* Counters: by name (a changed comment keeps the counter and its values, as the dump diff does). */
+	for (x = 0, y = 0; x < old->n_counters || y < p->n_counters;) {
+		int c = x == old->n_counters ? 1 : y == p->n_counters ? -1 :
+			strcmp(old->counters[x].name, p->counters[y].name);
+
+		if (c < 0)
+			df->ocounter_del[x++] = true;
+		else if (c > 0)
+			df->counter_new[y++] = true;
+		else
+			x++, y++;
+		df->changed += c != 0;
+	}
+
+	/* Sets: definition, then elements. */
+	for (y = 0; y < p->n_sets; y++)
+		df->oset_of[y] = SIZE_MAX;
+	for (x = 0, y = 0; x < old->n_sets || y < p->n_sets;) {
+		int c = x == old->n_sets ? 1 : y == p->n_sets ? -1 : strcmp(old->sets[x].name, p->sets[y].name);
+		const struct zt_set *o, *s;
+
+		if (c < 0) {
+			df->oset_del[x++] = true;
+			df->changed++;
+			continue;
+		}
+		if (c > 0) {
+			df->set_new[y++] = true;
+			df->changed++;
+			continue;
+		}
+		o = &old->sets[x];
+		s = &base->sets[y];
+		df->oset_of[y] = x;
+		if (!set_def_eq(o, s)) {
+			df->set_recreate[y] = true;
+			df->changed++;
+		} else if (s->dynamic && !p->sets[y].dynamic && refill_filled) {
+			df->set_refill[y] = true;
+			df->changed++;
+		} else if (!s->dynamic && !elems_eq(o, s)) {
+			/* The daemon owns a dynamic set's contents: leave them. */
+			df->changed++;
+			if (s->interval)
+				df->set_refill[y] = true;
+			else if ((r = pdiff_hash_elems(df, y, o, s)) < 0)
+				return r;
+		}
+		x++, y++;
+	}
+
+	/* Chains: definition, then rules. */
+	for (x = 0, y = 0; x < old->n_chains || y < p->n_chains;) {
+		int c = x == old->n_chains ? 1 : y == p->n_chains ? -1 : strcmp(old->chains[x].name, p->chains[y].name);
+		const struct zt_chain *oc, *nc;
+
+		if (c < 0) {
+			df->ochain_del[x++] = true;
+			df->changed++;
+			continue;
+		}
+		nc = &p->chains[y];
+		if (c > 0) {
+			df->chain_new[y] = df->chain_rules[y] = true;
+			df->changed += 1 + nc->n_rules;
+			y++;
+			continue;
+		}
+		oc = &old->chains[x];
+		if (oc->hook != nc->hook || (nc->hook != ZT_HOOK_NONE && oc->prio != nc->prio)) {
+			df->chain_recreate[y] = df->chain_rules[y] = true;
+			df->changed += 1 + nc->n_rules;
+		} else if (!chain_rules_eq(oc, nc)) {
+			df->chain_rules[y] = true;
+			df->changed += nc->n_rules;
+		}
+		/* A set made anew takes its users' rules with it. */
+		for (size_t si = 0; !df->chain_rules[y] && si < p->n_sets; si++)
+			if (df->set_recreate[si])
+				for (size_t ri = 0; ri < nc->n_rules && !df->chain_rules[y]; ri++)
+					df->chain_rules[y] = rule_uses_set(&nc->rules[ri], p->sets[si].name);
+		x++, y++;
+	}
+	return 0;
+}
+
+/* Elements of an old plan's set, by key alone (what DELSETELEM needs). */
+static int pdiff_emit_rm(struct zt_batch *b, const struct zt_set *os, const struct zt_set *s, const size_t *which,
+			 size_t n)
+{
+	struct zt_set_enc enc = {}, rm = {};
+	_cleanup_free_ size_t *at = calloc(os->n_elems + 1, sizeof(size_t));
+	int r;
+
+	if (!at)
+		return -ENOMEM;
+	r = zt_set_encode(os, &enc);
+	for (size_t i = 0; r >= 0 && i < os->n_elems; i++)
+		at[i] = SIZE_MAX;
+	for (size_t e = 0; r >= 0 && e < enc.n; e++)
+		if (enc.plan_elem[e] < os->n_elems)
+			at[enc.plan_elem[e]] = e;
+	rm.elems = calloc(n + 1, sizeof(*rm.elems));
+	rm.plan_elem = calloc(n + 1, sizeof(*rm.plan_elem));
+	if (r >= 0 && (!rm.elems || !rm.plan_elem))
+		r = -ENOMEM;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		size_t e = at[which[i]];
+		uint32_t len;
+		const void *key;
+
+		if (e == SIZE_MAX) {
+			r = -ENOTUNIQ;
+			break;
+		}
+		key = nftnl_set_elem_get(enc.elems[e], NFTNL_SET_ELEM_KEY, &len);
+		rm.plan_elem[i] = SIZE_MAX;
+		rm.elems[i] = nftnl_set_elem_alloc();
+		if (!rm.elems[i] || !key) {
+			r = -ENOMEM;
+			break;
+		}
+		rm.n++;
+		nftnl_set_elem_set(rm.elems[i], NFTNL_SET_ELEM_KEY, key, len);
+	}
+	if (r >= 0 && rm.n)
+		r = zt_emit_elems(b, s, &rm, NULL, 0, NFT_MSG_DELSETELEM);
+	zt_set_enc_clear(&rm);
+	zt_set_enc_clear(&enc);
+	return r;
+}
+
+/* Some elements of a new plan's set (which: plan element indexes). */
+static int pdiff_emit_add(struct zt_batch *b, const struct zt_set *s, const size_t *which, size_t n)
+{
+	struct zt_set_enc enc = {};
+	_cleanup_free_ size_t *at = calloc(s->n_elems + 1, sizeof(size_t)), *idx = calloc(n + 1, sizeof(size_t));
+	int r;
+
+	if (!at || !idx)
+		return -ENOMEM;
+	r = zt_set_encode(s, &enc);
+	for (size_t i = 0; r >= 0 && i < s->n_elems; i++)
+		at[i] = SIZE_MAX;
+	for (size_t e = 0; r >= 0 && e < enc.n; e++)
+		if (enc.plan_elem[e] < s->n_elems)
+			at[enc.plan_elem[e]] = e;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		idx[i] = at[which[i]];
+		if (idx[i] == SIZE_MAX)
+			r = -ENOTUNIQ;
+	}
+	if (r >= 0)
+		r = zt_emit_elems(b, s, &enc, idx, n, NFT_MSG_NEWSETELEM);
+	zt_set_enc_clear(&enc);
+	return r;
+}
+
+static int pdiff_emit_all(struct zt_batch *b, const struct zt_set *s)
+{
+	struct zt_set_enc enc = {};
+	int r = zt_set_encode(s, &enc);
+
+	if (r >= 0 && enc.n)
+		r = zt_emit_elems(b, s, &enc, NULL, 0, NFT_MSG_NEWSETELEM);
+	zt_set_enc_clear(&enc);
+	return r;
+}
+
+/* The difference as one transaction, in diff_emit's order. */
+static int pdiff_emit(struct zt_batch *b, const struct zt_plan *old, const struct zt_plan *p, const struct pdiff *df)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
+		if (df->chain_new[i])
+			r = zt_emit_chain(b, &p->chains[i]);
+	for (size_t i = 0; r >= 0 && i < p->n_counters; i++)
+		if (df->counter_new[i])
+			r = zt_emit_counter(b, &p->counters[i]);
+	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
+		if (df->chain_rules[i] && !df->chain_new[i])
+			r = zt_emit_chain_flush(b, p->chains[i].name);
+	for (size_t j = 0; r >= 0 && j < old->n_chains; j++)
+		if (df->ochain_del[j])
+			r = zt_emit_chain_flush(b, old->chains[j].name);
+	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
+		if (df->chain_recreate[i]) {
+			r = zt_emit_chain_del(b, p->chains[i].name);
+			if (r >= 0)
+				r = zt_emit_chain(b, &p->chains[i]);
+		}
+	for (size_t j = 0; r >= 0 && j < old->n_sets; j++)
+		if (df->oset_del[j])
+			r = zt_emit_set_del(b, old->sets[j].name);
+	for (size_t i = 0; r >= 0 && i < p->n_sets; i++) {
+		const struct zt_set *s = &p->sets[i];
+
+		if (df->set_recreate[i]) {
+			r = zt_emit_set_del(b, s->name);
+			if (r >= 0)
+				r = zt_emit_set(b, s);
+		} else if (df->set_new[i]) {
+			r = zt_emit_set(b, s);
+		} else if (df->set_refill[i]) {
+			r = zt_emit_set_flush(b, s->name);
+			if (r >= 0 && s->n_elems)
+				r = pdiff_emit_all(b, s);
+		} else if (df->n_set_rm[i] || df->n_set_add[i]) {
+			if (df->n_set_rm[i])
+				r = pdiff_emit_rm(b, &old->sets[df->oset_of[i]], s, df->set_rm[i], df->n_set_rm[i]);
+			if (r >= 0 && df->n_set_add[i])
+				r = pdiff_emit_add(b, s, df->set_add[i], df->n_set_add[i]);
+		}
+	}
+	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
+		if (df->chain_rules[i])
+			for (size_t j = 0; r >= 0 && j < p->chains[i].n_rules; j++)
+				r = zt_emit_rule(b, p, &p->chains[i], j);
+	for (size_t j = 0; r >= 0 && j < old->n_chains; j++)
+		if (df->ochain_del[j])
+			r = zt_emit_chain_del(b, old->chains[j].name);
+	for (size_t j = 0; r >= 0 && j < old->n_counters; j++)
+		if (df->ocounter_del[j])
+			r = zt_emit_counter_del(b, old->counters[j].name);
+	return r;
+}
+
 /* ---- apply ---------------------------------------------------------------- */
 
-static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt_apply_opts *o,
-		      struct zt_apply_stats *st, struct zt_diags *d)
+const char *zt_apply_path_name(enum zt_apply_path p)
+{
+	switch (p) {
+	case ZT_APPLY_FULL:
+		return "full";
+	case ZT_APPLY_DUMP:
+		return "table read back";
+	case ZT_APPLY_PLAN:
+		return "previous plan";
+	case ZT_APPLY_DIGEST:
+		return "digest";
+	}
+	return "?";
+}
+
+/* The generation after our commit at genid; quiet: whether notifications were off meanwhile. */
+static void gen_after_commit(struct zt_nft *n, uint32_t genid, bool sent, bool quiet, struct zt_apply_stats *st)
+{
+	uint32_t after;
+
+	if (genid_get(n, &after) < 0) {
+		n->gen_ours = st->genid = 0;
+		st->foreign = quiet;
+		return;
+	}
+	/* Ours moved it by one (an empty transaction does not move it). */
+	if (after == (sent ? gen_next(genid) : genid) || (sent && after == genid)) {
+		n->gen_ours = st->genid = after;
+		return;
+	}
+	n->gen_ours = st->genid = 0;
+	st->foreign = quiet;
+}
+
+static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt_plan *base,
+		      const struct zt_apply_opts *o, struct zt_apply_stats *st, struct zt_diags *d)
 {
 	_cleanup_batch_ struct zt_batch *b = NULL;
 	struct kstate k = {};
 	struct diff df = {};
+	struct pdiff pd = {};
 	struct acks a = {};
 	uint32_t genid, flags = 0;
-	bool full;
+	bool full, same_gen, quiet = false, sent = false;
+	size_t changed;
 	int persist, r;
 
 	r = genid_get(n, &genid);
@@ -1741,14 +2511,49 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 	 */
 	full = o->replace || !k.present || (k.flags & NFT_TABLE_F_PERSIST) != (flags & NFT_TABLE_F_PERSIST) ||
 	       (!persist && (k.flags & NFT_TABLE_F_OWNER));
-	if (!full) {
+	/* Nothing committed in this namespace since the caller's last apply: the table is its plan. */
+	same_gen = !full && o->prev_genid && genid == o->prev_genid;
+	st->path = full ? ZT_APPLY_FULL : ZT_APPLY_DUMP;
+	if (same_gen && o->prev_digest) {
+		uint8_t dg[ZT_APPLY_DIGEST_LEN];
+
+		r = apply_digest(o, base, p, flags, dg);
+		if (r < 0)
+			goto out;
+		if (memcmp(dg, o->prev_digest, sizeof(dg)) == 0) {
+			st->path = ZT_APPLY_DIGEST;
+			st->created = st->replaced = false;
+			st->messages = st->bytes = st->changed = 0;
+			st->genid = n->gen_ours = genid;
+			memcpy(st->digest, dg, sizeof(dg));
+			st->have_digest = o->want_digest;
+			goto out;
+		}
+	}
+	if (same_gen && o->prev_plan) {
+		r = pdiff_compute(o->prev_plan, base, p, o->refill_filled, &pd);
+		if (r >= 0)
+			st->path = ZT_APPLY_PLAN;
+		else if (r != -ENOTUNIQ)
+			goto out;
+		else
+			pdiff_clear(&pd, p);
+		r = 0;
+	}
+	if (!full && st->path == ZT_APPLY_DUMP) {
 		r = kstate_dump(n, &k);
+		/* Someone committed while we read (NLM_F_DUMP_INTR): read again. */
+		if (r == -EINTR) {
+			r = -ERESTART;
+			goto out;
+		}
 		if (r >= 0)
 			r = diff_compute(p, &k, &df);
 		/* Whatever we cannot compare is replaced whole. */
-		if (r < 0 && r != -ENOMEM)
+		if (r < 0 && r != -ENOMEM) {
 			full = true;
-		else if (r < 0)
+			st->path = ZT_APPLY_FULL;
+		} else if (r < 0)
 			goto out;
 	}
 
@@ -1766,7 +2571,9 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 			r = zt_emit_table_del(b);
 		if (r >= 0)
 			r = zt_emit_plan(b, p, flags);
-	} else if (r >= 0)
+	} else if (r >= 0 && st->path == ZT_APPLY_PLAN)
+		r = pdiff_emit(b, o->prev_plan, p, &pd);
+	else if (r >= 0)
 		r = diff_emit(b, p, &k, &df);
 	if (r >= 0)
 		r = zt_batch_end(b);
@@ -1777,20 +2584,46 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		goto out;
 	}
 	n->seq = b->seq;
+	changed = full ? zt_plan_count_objects(p) : st->path == ZT_APPLY_PLAN ? pd.changed : df.changed;
 	st->created = !k.present;
 	st->replaced = full && k.present;
-	st->messages = b->n_src;
-	st->bytes = b->len;
-	st->changed = full ? zt_plan_count_objects(p) : df.changed;
+	st->changed = changed;
 	a.plan = p;
-	r = batch_send(n, b, false, &a, d);
-	if (r >= 0 && a.restart)
-		r = -ERESTART;
-	else if (r >= 0 && a.n_errors)
-		r = a.first_err == EPERM ? -EPERM : -EINVAL;
+	if (!full && changed == 0) {
+		/* Nothing to change: nothing to send. */
+		st->messages = st->bytes = 0;
+		gen_after_commit(n, genid, false, false, st);
+	} else {
+		st->messages = b->n_src;
+		st->bytes = b->len;
+		quiet = o->quiet && b->n_src >= ZT_APPLY_QUIET_MIN;
+		if (quiet)
+			o->quiet(true, o->userdata);
+		r = batch_send(n, b, false, &a, d);
+		if (r >= 0 && a.restart)
+			r = -ERESTART;
+		else if (r >= 0 && a.n_errors)
+			r = a.first_err == EPERM ? -EPERM : -EINVAL;
+		sent = r >= 0;
+		if (quiet)
+			o->quiet(false, o->userdata);
+		if (sent)
+			gen_after_commit(n, genid, true, quiet, st);
+		else {
+			n->gen_ours = 0;
+			/* A restart under a quiet window: someone committed unseen. */
+			if (quiet && r == -ERESTART)
+				st->foreign = true;
+		}
+	}
+	if (r >= 0 && o->want_digest) {
+		r = apply_digest(o, base, p, flags, st->digest);
+		st->have_digest = r >= 0;
+	}
 out:
 	free(a.seen);
 	diff_clear(&df, p, &k);
+	pdiff_clear(&pd, p);
 	kstate_clear(&k);
 	return r;
 }
@@ -1813,13 +2646,18 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 	st.enc_ifs = e.n_enc;
 	/* Someone else committed between our dump and our batch: look again. */
 	for (;;) {
-		r = apply_once(n, &e.p, &o, &st, d);
+		bool foreign = st.foreign;
+
+		r = apply_once(n, &e.p, plan, &o, &st, d);
+		st.foreign |= foreign;
 		if (r != -ERESTART || st.restarts >= max)
 			break;
 		st.restarts++;
 	}
 	if (r == -ERESTART)
 		zt_diag_error(d, NULL, 0, 0, "the ruleset kept changing while applying (%u attempts)", st.restarts + 1);
+	if (r < 0)
+		n->gen_ours = 0;
 	eff_plan_clear(&e);
 	if (stats)
 		*stats = st;

@@ -39,6 +39,55 @@ struct zt_apply_opts {
 	 */
 	bool unowned;
 	unsigned max_restarts;			/* ERESTART retries; 0: 10 */
+	/*
+	 * What this caller applied last: while the kernel's generation id is
+	 * still prev_genid (nothing in the namespace committed since), the
+	 * table is that plan, and the difference is taken plan against plan
+	 * without reading the table back. Dynamic sets (enc_if) are left as
+	 * they are on that path: their owner refills them. prev_genid 0, or
+	 * another generation: the table is read and compared.
+	 */
+	const struct zt_plan *prev_plan;
+	uint32_t prev_genid;
+	/*
+	 * On that path, flush and fill anew the sets the compiled plan leaves
+	 * dynamic and apply fills (enc_if): for a caller that does not keep
+	 * them itself (--oneshot).
+	 */
+	bool refill_filled;
+	/*
+	 * --oneshot: the digest (stats.digest) of what was applied at
+	 * prev_genid. The same generation and the same digest: nothing to
+	 * send. NULL: none.
+	 */
+	const uint8_t *prev_digest;
+	bool want_digest;			/* fill stats.digest */
+	/*
+	 * The caller's digest of everything the plan is a function of (the
+	 * policy's sources, the compile options, the program itself): the
+	 * applied digest is then that with the table flags and the links put
+	 * into enc_if, which costs nothing. NULL: the SHA-256 of the whole
+	 * table's batch (an emit of the plan).
+	 */
+	const uint8_t *digest_seed;
+	/*
+	 * Called with true before a batch of at least ZT_APPLY_QUIET_MIN
+	 * messages is sent and with false once it is committed (the daemon
+	 * leaves the notification group meanwhile: the kernel builds one
+	 * notification per object while anyone listens).
+	 */
+	void (*quiet)(bool on, void *userdata);
+	void *userdata;
+};
+
+#define ZT_APPLY_QUIET_MIN 256
+#define ZT_APPLY_DIGEST_LEN 32
+
+enum zt_apply_path {
+	ZT_APPLY_FULL,		/* the whole table, created or replaced */
+	ZT_APPLY_DUMP,		/* difference with the table as read back */
+	ZT_APPLY_PLAN,		/* difference with the previous plan (generation unchanged) */
+	ZT_APPLY_DIGEST,	/* the same plan, generation unchanged: nothing sent */
 };
 
 struct zt_apply_stats {
@@ -51,7 +100,18 @@ struct zt_apply_stats {
 	size_t changed;		/* diff: objects added, changed or removed */
 	unsigned restarts;	/* ERESTART retries */
 	size_t enc_ifs;		/* elements put into enc_if */
+	enum zt_apply_path path;
+	uint32_t genid;		/* the generation the table is at after the apply; 0: unknown */
+	/*
+	 * Another process committed between our commit and the end of a quiet
+	 * window (opts.quiet): its notifications were not seen. Look at the table.
+	 */
+	bool foreign;
+	bool have_digest;	/* opts.want_digest, and the apply succeeded */
+	uint8_t digest[ZT_APPLY_DIGEST_LEN];	/* see opts.digest_seed */
 };
+
+const char *zt_apply_path_name(enum zt_apply_path p);
 
 /*
  * Make the kernel's table inet ztseg equal to the plan, in one
@@ -74,6 +134,20 @@ int zt_nft_has_persist(struct zt_nft *n);
  * nf_tables notifications of our own transactions name.
  */
 uint32_t zt_nft_portid(const struct zt_nft *n);
+
+/*
+ * The generation id the kernel had after this socket's last commit, while
+ * no other commit is known to have followed it (0: unknown): an apply or
+ * a zt_nft_batch_commit() keeps it.
+ */
+uint32_t zt_nft_genid(const struct zt_nft *n);
+/* The kernel's current generation id. */
+int zt_nft_genid_read(struct zt_nft *n, uint32_t *ret);
+/* The network namespace's cookie (SO_NETNS_COOKIE): unique while the system runs. */
+int zt_nft_netns_cookie(struct zt_nft *n, uint64_t *ret);
+
+/* SHA-256 (nettle), for the applied plan's digest. Pure. */
+void zt_sha256(const void *data, size_t len, uint8_t out[ZT_APPLY_DIGEST_LEN]);
 
 /*
  * A transaction of the caller's own (set elements, say): a batch begun

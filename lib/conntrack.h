@@ -52,12 +52,16 @@ struct zt_ct_stats {
 	uint64_t deleted;
 	uint64_t gone;			/* went away by themselves before the delete */
 	uint64_t failed;		/* refused for another reason */
+	uint64_t walks;			/* table dumps (each walks the whole hash table) */
+	uint64_t empty;			/* calls that found the namespace's table empty: no walk */
 };
 
 /*
  * Delete every conntrack entry of the current network namespace with an
- * address (either direction, NAT included) in one of the prefixes: a dump
- * per family the prefixes have, then the deletes in a few sendmsg calls.
+ * address (either direction, NAT included) in one of the prefixes: unless
+ * the namespace has no entries at all (asked first: a dump walks the whole
+ * hash table, shared by all namespaces), one dump (of the prefixes'
+ * family, or of both), then the deletes in a few sendmsg calls.
  * Stats accumulate into st (may be NULL). Returns 0 or -errno.
  */
 int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st);

@@ -162,6 +162,7 @@ struct zt_nfmon {
 	struct zt_nfmon_parser parser;
 	struct zt_nfmon_stats stats;
 	char *buf;
+	bool quiet;		/* out of the group (zt_nfmon_quiet) */
 };
 
 int zt_nfmon_open(size_t rcvbuf, struct zt_nfmon **ret)
@@ -205,6 +206,20 @@ int zt_nfmon_open(size_t rcvbuf, struct zt_nfmon **ret)
 fail:
 	zt_nfmon_free(m);
 	return r;
+}
+
+int zt_nfmon_quiet(struct zt_nfmon *m, bool on)
+{
+	int group = NFNLGRP_NFTABLES;
+
+	if (on == m->quiet)
+		return 0;
+	if (mnl_socket_setsockopt(m->nl, on ? NETLINK_DROP_MEMBERSHIP : NETLINK_ADD_MEMBERSHIP, &group,
+				  sizeof(group)) < 0)
+		return -errno;
+	m->quiet = on;
+	m->stats.quiet_windows += on;
+	return 0;
 }
 
 struct zt_nfmon *zt_nfmon_free(struct zt_nfmon *m)
@@ -417,6 +432,8 @@ int zt_nft_counters_read(struct zt_nft_counter **ret, size_t *ret_n)
 	struct nlmsghdr *nlh;
 	int r;
 
+	/* libmnl leaves attribute padding as it finds it: send zeros. */
+	memset(buf, 0, sizeof(buf));
 	r = req_open(&q);
 	if (r >= 0) {
 		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, ++q.seq);

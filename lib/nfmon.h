@@ -49,6 +49,7 @@ struct zt_nfmon_stats {
 	uint64_t transactions;		/* of our table, ours included */
 	uint64_t overruns;		/* ENOBUFS: notifications were lost */
 	uint64_t malformed;
+	uint64_t quiet_windows;		/* zt_nfmon_quiet(m, true) calls that left the group */
 	size_t rcvbuf;
 };
 
@@ -65,6 +66,14 @@ static inline void zt_nfmon_freep(struct zt_nfmon **m)
 #define _cleanup_nfmon_ _cleanup_(zt_nfmon_freep)
 
 int zt_nfmon_fd(const struct zt_nfmon *m);
+
+/*
+ * Leave the notification group (on) around one's own large commits, whose
+ * notifications the kernel would otherwise build one per object, and join
+ * it again (off). What others commit meanwhile is not notified: compare
+ * the generation id after (zt_nft_genid_read) to find out.
+ */
+int zt_nfmon_quiet(struct zt_nfmon *m, bool on);
 const struct zt_nfmon_stats *zt_nfmon_stats(const struct zt_nfmon *m);
 
 /*

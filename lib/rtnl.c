@@ -108,7 +108,38 @@ struct zt_rtnl_state {
 	void *groups;		/* tree of struct rt_group *, by key */
 	void *oifs;		/* tree of struct oif_bucket *, by oif */
 	size_t n_routes;	/* next hops */
+	/* what changed since zt_rtnl_state_take_dirty() (see struct zt_rtnl_dirty) */
+	int *dirty;
+	size_t n_dirty, cap_dirty;
+	bool dirty_all;
+	bool dirty_members;	/* addresses changed, or routes re-dumped */
 };
+
+/* Past this many dirty ifindexes, "everything" is cheaper to keep. */
+#define DIRTY_MAX 4096
+
+/* The membership contribution of ifindex may have changed. */
+static void state_dirty(struct zt_rtnl_state *s, int ifindex)
+{
+	if (s->dirty_all)
+		return;
+	if (s->n_dirty > 0 && s->dirty[s->n_dirty - 1] == ifindex)
+		return;
+	if (s->n_dirty >= DIRTY_MAX || ZT_GROW(s->dirty, s->cap_dirty, s->n_dirty) < 0) {
+		s->dirty_all = true;
+		return;
+	}
+	s->dirty[s->n_dirty++] = ifindex;
+}
+
+/*
+ * The routes of every member may count differently: addresses changed
+ * (they decide which host routes count), or the routes were re-dumped.
+ */
+static void state_dirty_members(struct zt_rtnl_state *s)
+{
+	s->dirty_members = true;
+}
 
 static int link_cmp(const void *a, const void *b)
 {
@@ -197,6 +228,7 @@ int zt_rtnl_state_new(struct zt_rtnl_state **ret)
 
 	if (!s)
 		return -ENOMEM;
+	s->dirty_all = true;	/* everything is new */
 	*ret = s;
 	return 0;
 }
@@ -208,8 +240,41 @@ struct zt_rtnl_state *zt_rtnl_state_free(struct zt_rtnl_state *s)
 	tdestroy(s->links, free);
 	tdestroy(s->addrs, addr_bucket_free);
 	state_routes_clear(s);
+	free(s->dirty);
 	free(s);
 	return NULL;
+}
+
+static int int_cmp(const void *a, const void *b)
+{
+	const int *x = a, *y = b;
+
+	return (*x > *y) - (*x < *y);
+}
+
+int zt_rtnl_state_take_dirty(struct zt_rtnl_state *s, struct zt_rtnl_dirty *ret)
+{
+	size_t n = 0;
+
+	*ret = (struct zt_rtnl_dirty){ .all = s->dirty_all, .members = s->dirty_members && !s->dirty_all };
+	if (!s->dirty_all && s->n_dirty) {
+		qsort(s->dirty, s->n_dirty, sizeof(*s->dirty), int_cmp);
+		for (size_t i = 0; i < s->n_dirty; i++)
+			if (n == 0 || s->dirty[n - 1] != s->dirty[i])
+				s->dirty[n++] = s->dirty[i];
+		ret->ifindex = TAKE_PTR(s->dirty);
+		ret->n = n;
+		s->cap_dirty = 0;
+	}
+	s->n_dirty = 0;
+	s->dirty_all = s->dirty_members = false;
+	return 0;
+}
+
+void zt_rtnl_dirty_clear(struct zt_rtnl_dirty *d)
+{
+	free(d->ifindex);
+	*d = (struct zt_rtnl_dirty){};
 }
 
 size_t zt_rtnl_state_n_links(const struct zt_rtnl_state *s)
@@ -387,6 +452,7 @@ static int state_link_set(struct zt_rtnl_state *s, const struct zt_rtnl_link *l)
 		    ((old->flags & IFF_RUNNING) && !(l->flags & IFF_RUNNING)))
 			r |= ZT_RTNL_ROUTES_STALE;
 		*old = *l;
+		state_dirty(s, l->ifindex);
 		return r;
 	}
 	n = malloc(sizeof(*n));
@@ -398,6 +464,7 @@ static int state_link_set(struct zt_rtnl_state *s, const struct zt_rtnl_link *l)
 		return -ENOMEM;
 	}
 	s->n_links++;
+	state_dirty(s, l->ifindex);
 	return r;
 }
 
@@ -408,6 +475,7 @@ static void group_remove_from_bucket(struct zt_rtnl_state *s, struct rt_group *g
 	b = tree_find(&s->oifs, &key, bucket_cmp);
 	if (!b)
 		return;
+	state_dirty(s, oif);
 	b->n--;
 	for (size_t i = 0; i < g->n_nh; i++)
 		if (g->nh[i].oif == oif)
@@ -442,6 +510,7 @@ static int group_add_to_bucket(struct zt_rtnl_state *s, struct rt_group *g, int 
 		return -ENOMEM;
 	}
 	b->n++;
+	state_dirty(s, oif);
 	return 0;
 }
 
@@ -569,6 +638,7 @@ static int state_drop_oif_routes(struct zt_rtnl_state *s, int oif)
 	b = tree_find(&s->oifs, &key, bucket_cmp);
 	if (!b)
 		return 0;
+	state_dirty(s, oif);
 	tree_walk(b->groups, collect_fn, &c);
 	if (c.r < 0) {
 		free(c.v);
@@ -613,7 +683,10 @@ static int state_link_del(struct zt_rtnl_state *s, int ifindex)
 		tdelete(ab, &s->addrs, bucket_cmp);
 		addr_bucket_free(ab);
 		r |= ZT_RTNL_CHANGED_ADDRS;
+		state_dirty_members(s);
 	}
+	if (r)
+		state_dirty(s, ifindex);
 	/* The kernel flushes a vanished device's routes without RTM_DELROUTE. */
 	k = state_drop_oif_routes(s, ifindex);
 	if (k < 0)
@@ -654,6 +727,7 @@ static int state_addr_add(struct zt_rtnl_state *s, const struct zt_rtnl_addr *a)
 	}
 	b->n++;
 	s->n_addrs++;
+	state_dirty_members(s);
 	return ZT_RTNL_CHANGED_ADDRS;
 }
 
@@ -671,6 +745,7 @@ static int state_addr_del(struct zt_rtnl_state *s, const struct zt_rtnl_addr *a)
 	free(old);
 	b->n--;
 	s->n_addrs--;
+	state_dirty_members(s);
 	if (!b->addrs) {
 		tdelete(b, &s->addrs, bucket_cmp);
 		free(b);
@@ -1234,6 +1309,7 @@ static int rebuild(struct zt_rtnl *r, bool routes_only)
 		r->state->oifs = TAKE_PTR(s->oifs);
 		r->state->n_routes = s->n_routes;
 		s->n_routes = 0;
+		state_dirty_members(r->state);
 		mark_changed(r, ZT_RTNL_CHANGED_ROUTES);
 	} else {
 		zt_rtnl_state_free(r->state);
@@ -1449,6 +1525,11 @@ const struct zt_rtnl_state *zt_rtnl_state(const struct zt_rtnl *r)
 uint64_t zt_rtnl_generation(const struct zt_rtnl *r)
 {
 	return r->generation;
+}
+
+int zt_rtnl_take_dirty(struct zt_rtnl *r, struct zt_rtnl_dirty *ret)
+{
+	return zt_rtnl_state_take_dirty(r->state, ret);
 }
 
 unsigned zt_rtnl_take_changes(struct zt_rtnl *r)
@@ -1887,10 +1968,14 @@ out:
 	return k;
 }
 
+struct zt_member_index;
+static void member_index_free(struct zt_member_index *x, size_t n_segs);
+
 struct zt_membership *zt_membership_free(struct zt_membership *m)
 {
 	if (!m)
 		return NULL;
+	member_index_free(m->idx, m->n_segs);
 	for (size_t i = 0; i < m->n_segs; i++) {
 		free(m->segs[i].ifs);
 		free(m->segs[i].routed);
@@ -1945,6 +2030,7 @@ const char *zt_member_warning_fmt(const struct zt_member_warning *w, char *buf, 
 struct dbuild {
 	struct zt_membership_diff *d;
 	size_t cap_if_add, cap_if_del, cap_pfx_add, cap_pfx_del, cap_enc_add, cap_enc_del;
+	size_t cap_warn_new;
 };
 
 static int push_if(struct zt_if_change **v, size_t *n, size_t *cap, const char *seg,
@@ -2041,6 +2127,37 @@ static int diff_enc(struct dbuild *x, const struct zt_membership *a, const struc
 	return k;
 }
 
+/* The warnings of b that a does not have (both sorted by warning_cmp). */
+static int diff_warnings(struct dbuild *x, const struct zt_membership *a, const struct zt_membership *b)
+{
+	struct zt_membership_diff *d = x->d;
+
+	for (size_t i = 0; b && i < b->n_warnings; i++) {
+		if (a && a->n_warnings &&
+		    bsearch(&b->warnings[i], a->warnings, a->n_warnings, sizeof(*a->warnings), warning_cmp))
+			continue;
+		if (ZT_GROW(d->warn_new, x->cap_warn_new, d->n_warn_new) < 0)
+			return -ENOMEM;
+		d->warn_new[d->n_warn_new++] = b->warnings[i];
+	}
+	return 0;
+}
+
+static int cidr_cmp(const void *a, const void *b)
+{
+	return zt_cidr_cmp(a, b);
+}
+
+/* Did m route p to a segment other than seg? */
+static bool routed_elsewhere(const struct zt_membership *m, const char *seg, const struct zt_cidr *p)
+{
+	for (size_t i = 0; m && i < m->n_segs; i++)
+		if (m->segs[i].n_routed && !streq(m->segs[i].name, seg) &&
+		    bsearch(p, m->segs[i].routed, m->segs[i].n_routed, sizeof(*p), cidr_cmp))
+			return true;
+	return false;
+}
+
 static int seg_ptr_cmp(const void *a, const void *b)
 {
 	const struct zt_segment_members *const *x = a, *const *y = b;
@@ -2094,8 +2211,12 @@ int zt_membership_diff(const struct zt_membership *old, const struct zt_membersh
 	}
 	if (k >= 0)
 		k = diff_enc(&x, old, new);
+	if (k >= 0)
+		k = diff_warnings(&x, old, new);
 	if (k < 0)
 		return k;
+	for (size_t p = 0; p < d->n_pfx_add; p++)
+		d->pfx_add[p].elsewhere = routed_elsewhere(old, d->pfx_add[p].seg, &d->pfx_add[p].prefix);
 	*ret = TAKE_PTR(d);
 	return 0;
 }
@@ -2116,6 +2237,771 @@ struct zt_membership_diff *zt_membership_diff_free(struct zt_membership_diff *d)
 	free(d->pfx_del);
 	free(d->enc_add);
 	free(d->enc_del);
+	free(d->warn_new);
 	free(d);
 	return NULL;
+}
+
+/* ---- the membership, kept current ------------------------------------------- */
+
+/* What one link contributes: what member_link_fn() and route_fn() find for it. */
+struct mrec {
+	int ifindex;			/* first: the tree compares it as a bucket */
+	char name[IFNAMSIZ];
+	char kind[ZT_RTNL_KIND_MAX];
+	int master;
+	ssize_t seg;			/* -1: no segment's */
+	bool enc;
+	bool bridge_port;
+	char bridge[IFNAMSIZ];		/* the warning's "other": the master's name or #ifindex */
+	struct zt_cidr *routed;		/* as route_fn() keeps them, repeats included */
+	size_t n_routed, cap_routed;
+	struct zt_cidr *defaults;	/* default routes through it (warned about) */
+	size_t n_defaults, cap_defaults;
+	size_t pos;			/* in its segment's list */
+};
+
+struct seg_links {
+	struct mrec **v;
+	size_t n, cap;
+	bool touched;			/* by the update in progress */
+	struct zt_member_if *old_ifs;	/* the published arrays before it */
+	size_t old_n_ifs;
+	struct zt_cidr *old_routed;
+	size_t old_n_routed;
+};
+
+struct pref_seg {
+	size_t seg;
+	size_t cnt;			/* contributions (links, repeats) */
+};
+
+/* The segments a prefix is routed to, by segment index. */
+struct pref {
+	struct zt_cidr pfx;		/* first: the tree compares it */
+	struct pref_seg *v;
+	size_t n, cap;
+};
+
+struct zt_member_index {
+	struct pat_index segpats, encpats;
+	struct local_addr *locals;
+	size_t n_locals, cap_locals;
+	void *recs;			/* tree of struct mrec *, by ifindex */
+	size_t n_mastered;		/* records with a master */
+	size_t n_warn_recs;		/* records that are warned about */
+	struct seg_links *segs;		/* one per segment */
+	size_t *touched;		/* the segments the update in progress touched */
+	size_t n_touched, cap_touched;
+	void *prefs;			/* tree of struct pref *, by prefix */
+	size_t n_conflicts;		/* prefs of two segments or more */
+	struct zt_enc_link *enc;	/* every encrypted record, by enc_cmp(), names repeated */
+	size_t n_enc, cap_enc;
+	/* flags of the update in progress */
+	bool enc_changed, warn_changed;
+};
+
+static void mrec_free(void *p)
+{
+	struct mrec *r = p;
+
+	if (!r)
+		return;
+	free(r->routed);
+	free(r->defaults);
+	free(r);
+}
+
+static void pref_free(void *p)
+{
+	struct pref *x = p;
+
+	if (x)
+		free(x->v);
+	free(x);
+}
+
+static int pref_cmp(const void *a, const void *b)
+{
+	return zt_cidr_cmp(a, b);
+}
+
+static void member_index_free(struct zt_member_index *x, size_t n_segs)
+{
+	if (!x)
+		return;
+	free(x->segpats.v);
+	free(x->encpats.v);
+	free(x->locals);
+	tdestroy(x->recs, mrec_free);
+	for (size_t i = 0; x->segs && i < n_segs; i++)
+		free(x->segs[i].v);
+	free(x->segs);
+	free(x->touched);
+	tdestroy(x->prefs, pref_free);
+	free(x->enc);
+	free(x);
+}
+
+static int index_local_fn(const struct zt_rtnl_addr *a, void *userdata)
+{
+	struct zt_member_index *x = userdata;
+	struct local_addr *l;
+
+	if (ZT_GROW(x->locals, x->cap_locals, x->n_locals) < 0)
+		return -ENOMEM;
+	l = &x->locals[x->n_locals++];
+	memset(l, 0, sizeof(*l));
+	l->family = a->addr.family;
+	memcpy(l->addr, a->addr.addr, ZT_ADDR_LEN(a->addr.family));
+	return 0;
+}
+
+static int index_locals(struct zt_member_index *x, const struct zt_rtnl_state *s)
+{
+	int k;
+
+	x->n_locals = 0;
+	k = zt_rtnl_state_foreach_addr(s, index_local_fn, x);
+	if (k < 0)
+		return k;
+	if (x->n_locals)
+		qsort(x->locals, x->n_locals, sizeof(*x->locals), local_cmp);
+	return 0;
+}
+
+static bool index_is_local(const struct zt_member_index *x, const struct zt_cidr *c)
+{
+	struct local_addr key = { .family = c->family };
+
+	if (x->n_locals == 0)
+		return false;
+	memcpy(key.addr, c->addr, ZT_ADDR_LEN(c->family));
+	return bsearch(&key, x->locals, x->n_locals, sizeof(key), local_cmp) != NULL;
+}
+
+struct rec_build {
+	const struct zt_member_index *x;
+	struct mrec *r;
+};
+
+static int rec_route_fn(const struct zt_rtnl_route *rt, void *userdata)
+{
+	struct rec_build *rb = userdata;
+	struct mrec *r = rb->r;
+
+	if (rt->type != RTN_UNICAST)
+		return 0;
+	if (rt->dst.plen == 0) {
+		if (ZT_GROW(r->defaults, r->cap_defaults, r->n_defaults) < 0)
+			return -ENOMEM;
+		r->defaults[r->n_defaults++] = rt->dst;
+		return 0;
+	}
+	if (zt_addr_is_linklocal_or_unspec(rt->dst.family, rt->dst.addr))
+		return 0;
+	if (rt->dst.plen == ZT_MAX_PLEN(rt->dst.family) && index_is_local(rb->x, &rt->dst))
+		return 0;
+	if (ZT_GROW(r->routed, r->cap_routed, r->n_routed) < 0)
+		return -ENOMEM;
+	r->routed[r->n_routed++] = rt->dst;
+	return 0;
+}
+
+/*
+ * The record of link l; NULL in *ret when it is no member and not
+ * encrypted. The patterns look at the name alone: old, the link's last
+ * record, answers for the same name.
+ */
+static int rec_compute(const struct zt_member_index *x, const struct zt_rtnl_state *s,
+		       const struct zt_rtnl_link *l, const struct mrec *old, struct mrec **ret)
+{
+	bool same = old && streq(old->name, l->name);
+	ssize_t seg = same ? old->seg : pat_lookup(&x->segpats, l->name);
+	bool enc = same ? old->enc : pat_lookup(&x->encpats, l->name) >= 0;
+	struct mrec *r;
+
+	*ret = NULL;
+	if (seg < 0 && !enc)
+		return 0;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->ifindex = l->ifindex;
+	memcpy(r->name, l->name, sizeof(r->name));
+	memcpy(r->kind, l->kind, sizeof(r->kind));
+	r->master = l->master;
+	r->seg = seg;
+	r->enc = enc;
+	if (seg >= 0) {
+		const struct zt_rtnl_link *master;
+		struct rec_build rb = { .x = x, .r = r };
+		int k;
+
+		if (zt_rtnl_link_bridge_port(s, l, &master)) {
+			r->bridge_port = true;
+			if (master)
+				memcpy(r->bridge, master->name, sizeof(r->bridge));
+			else
+				snprintf(r->bridge, sizeof(r->bridge), "#%d", l->master);
+		}
+		k = zt_rtnl_state_foreach_route_oif(s, l->ifindex, rec_route_fn, &rb);
+		if (k < 0) {
+			mrec_free(r);
+			return k;
+		}
+	}
+	*ret = r;
+	return 0;
+}
+
+static bool rec_warned(const struct mrec *r)
+{
+	return r->seg >= 0 && (r->bridge_port || r->n_defaults);
+}
+
+static void touch(struct zt_member_index *x, size_t seg)
+{
+	if (x->segs[seg].touched)
+		return;
+	/* Room was made before (index_reserve_touched()). */
+	x->segs[seg].touched = true;
+	x->touched[x->n_touched++] = seg;
+}
+
+static int pref_inc(struct zt_member_index *x, const struct zt_cidr *p, size_t seg)
+{
+	struct pref key = { .pfx = *p }, *e;
+	size_t i;
+
+	e = tree_find(&x->prefs, &key, pref_cmp);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		e->pfx = *p;
+		e->pfx.pos = (struct zt_pos){};
+		if (!tsearch(e, &x->prefs, pref_cmp)) {
+			free(e);
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < e->n && e->v[i].seg < seg; i++)
+		;
+	if (i < e->n && e->v[i].seg == seg) {
+		e->v[i].cnt++;
+		return 0;
+	}
+	if (ZT_GROW(e->v, e->cap, e->n) < 0)
+		return -ENOMEM;
+	memmove(&e->v[i + 1], &e->v[i], (e->n - i) * sizeof(*e->v));
+	e->v[i] = (struct pref_seg){ .seg = seg, .cnt = 1 };
+	e->n++;
+	if (e->n == 2)
+		x->n_conflicts++;
+	if (e->n >= 2)
+		x->warn_changed = true;
+	return 0;
+}
+
+static void pref_dec(struct zt_member_index *x, const struct zt_cidr *p, size_t seg)
+{
+	struct pref key = { .pfx = *p }, *e;
+	size_t i;
+
+	e = tree_find(&x->prefs, &key, pref_cmp);
+	if (!e)
+		return;
+	for (i = 0; i < e->n && e->v[i].seg != seg; i++)
+		;
+	if (i == e->n || --e->v[i].cnt > 0)
+		return;
+	if (e->n >= 2)
+		x->warn_changed = true;
+	memmove(&e->v[i], &e->v[i + 1], (e->n - i - 1) * sizeof(*e->v));
+	e->n--;
+	if (e->n == 1)
+		x->n_conflicts--;
+	if (e->n == 0) {
+		tdelete(e, &x->prefs, pref_cmp);
+		pref_free(e);
+	}
+}
+
+static void enc_of(const struct mrec *r, struct zt_enc_link *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->name, r->name, sizeof(e->name));
+	memcpy(e->kind, r->kind, sizeof(e->kind));
+	e->ifindex = r->ifindex;
+}
+
+/* Take r's contribution out of the index (r stays allocated). */
+static void rec_remove(struct zt_member_index *x, struct mrec *r)
+{
+	if (r->seg >= 0) {
+		struct seg_links *sl = &x->segs[r->seg];
+
+		touch(x, (size_t)r->seg);
+		for (size_t i = 0; i < r->n_routed; i++)
+			pref_dec(x, &r->routed[i], (size_t)r->seg);
+		sl->v[r->pos] = sl->v[--sl->n];
+		sl->v[r->pos]->pos = r->pos;
+	}
+	if (r->enc) {
+		struct zt_enc_link e;
+		struct zt_enc_link *hit;
+
+		enc_of(r, &e);
+		hit = x->n_enc ? bsearch(&e, x->enc, x->n_enc, sizeof(e), enc_cmp) : NULL;
+		if (hit) {
+			memmove(hit, hit + 1, (size_t)(x->enc + x->n_enc - hit - 1) * sizeof(*hit));
+			x->n_enc--;
+		}
+		x->enc_changed = true;
+	}
+	if (rec_warned(r)) {
+		x->n_warn_recs--;
+		x->warn_changed = true;
+	}
+	if (r->master)
+		x->n_mastered--;
+	tdelete(r, &x->recs, bucket_cmp);
+}
+
+/* Put r's contribution into the index; it belongs to the index then, even on failure. */
+static int rec_insert(struct zt_member_index *x, struct mrec *r, bool publish)
+{
+	if (!tsearch(r, &x->recs, bucket_cmp)) {
+		mrec_free(r);
+		return -ENOMEM;
+	}
+	if (r->master)
+		x->n_mastered++;
+	if (rec_warned(r)) {
+		x->n_warn_recs++;
+		x->warn_changed = true;
+	}
+	if (r->enc) {
+		struct zt_enc_link e;
+		size_t lo = 0, hi = x->n_enc;
+
+		enc_of(r, &e);
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (enc_cmp(&x->enc[mid], &e) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (ZT_GROW(x->enc, x->cap_enc, x->n_enc) < 0)
+			return -ENOMEM;
+		memmove(&x->enc[lo + 1], &x->enc[lo], (x->n_enc - lo) * sizeof(e));
+		x->enc[lo] = e;
+		x->n_enc++;
+		x->enc_changed = true;
+	}
+	if (r->seg >= 0) {
+		struct seg_links *sl = &x->segs[r->seg];
+
+		if (publish)
+			touch(x, (size_t)r->seg);
+		if (ZT_GROW(sl->v, sl->cap, sl->n) < 0)
+			return -ENOMEM;
+		r->pos = sl->n;
+		sl->v[sl->n++] = r;
+		for (size_t i = 0; i < r->n_routed; i++) {
+			int k = pref_inc(x, &r->routed[i], (size_t)r->seg);
+
+			if (k < 0)
+				return k;
+		}
+	}
+	return 0;
+}
+
+static int index_reserve_touched(struct zt_member_index *x, size_t more)
+{
+	while (x->cap_touched < x->n_touched + more)
+		if (ZT_GROW(x->touched, x->cap_touched, x->cap_touched) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+struct index_build {
+	struct zt_member_index *x;
+	const struct zt_rtnl_state *s;
+	int r;
+};
+
+static int index_link_fn(const struct zt_rtnl_link *l, void *userdata)
+{
+	struct index_build *b = userdata;
+	struct mrec *r;
+	int k = rec_compute(b->x, b->s, l, NULL, &r);
+
+	if (k < 0)
+		return k;
+	return r ? rec_insert(b->x, r, false) : 0;
+}
+
+int zt_membership_track(const struct zt_rtnl_state *s, const struct zt_policy *p,
+			struct zt_membership **ret)
+{
+	_cleanup_membership_ struct zt_membership *m = NULL;
+	struct zt_member_index *x;
+	struct index_build b = { .s = s };
+	int k;
+
+	k = zt_rtnl_membership(s, p, &m);
+	if (k < 0)
+		return k;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	m->idx = x;
+	b.x = x;
+	if (m->n_segs) {
+		x->segs = calloc(m->n_segs, sizeof(*x->segs));
+		if (!x->segs)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_segs; i++) {
+		k = pat_index_add(&x->segpats, p->segs[i].ifs, p->segs[i].n_ifs, i);
+		if (k < 0)
+			return k;
+	}
+	k = pat_index_add(&x->encpats, p->hub.enc_ifs, p->hub.n_enc_ifs, 0);
+	if (k < 0)
+		return k;
+	if (x->segpats.n)
+		qsort(x->segpats.v, x->segpats.n, sizeof(*x->segpats.v), pat_cmp);
+	if (x->encpats.n)
+		qsort(x->encpats.v, x->encpats.n, sizeof(*x->encpats.v), pat_cmp);
+	k = index_locals(x, s);
+	if (k < 0)
+		return k;
+	k = zt_rtnl_state_foreach_link(s, index_link_fn, &b);
+	if (k < 0)
+		return k;
+	x->enc_changed = x->warn_changed = false;
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+struct collect_ifindex {
+	int *v;
+	size_t n, cap;
+	const int *dirty;		/* records whose master is one of these */
+	size_t n_dirty;
+};
+
+static int collect_rec_fn(const void *item, void *userdata)
+{
+	const struct mrec *r = item;
+	struct collect_ifindex *c = userdata;
+
+	if (c->dirty && (!r->master || !bsearch(&r->master, c->dirty, c->n_dirty, sizeof(int), int_cmp)))
+		return 0;
+	if (ZT_GROW(c->v, c->cap, c->n) < 0)
+		return -ENOMEM;
+	c->v[c->n++] = r->ifindex;
+	return 0;
+}
+
+static int collect_link_fn(const struct zt_rtnl_link *l, void *userdata)
+{
+	struct collect_ifindex *c = userdata;
+
+	if (ZT_GROW(c->v, c->cap, c->n) < 0)
+		return -ENOMEM;
+	c->v[c->n++] = l->ifindex;
+	return 0;
+}
+
+/* The links to look at again: d's, and the members of a bridge among them. */
+static int dirty_links(struct zt_member_index *x, const struct zt_rtnl_state *s,
+		       const struct zt_rtnl_dirty *d, struct collect_ifindex *c)
+{
+	size_t n = 0;
+	int k = 0;
+
+	if (d->all) {
+		k = tree_walk(x->recs, collect_rec_fn, c);
+		if (k >= 0)
+			k = zt_rtnl_state_foreach_link(s, collect_link_fn, c);
+	} else {
+		/* Routes count for members only, and every member has a record. */
+		if (d->members)
+			k = tree_walk(x->recs, collect_rec_fn, c);
+		for (size_t i = 0; k >= 0 && i < d->n; i++)
+			k = collect_link_fn(&(struct zt_rtnl_link){ .ifindex = d->ifindex[i] }, c);
+		if (k >= 0 && x->n_mastered && d->n) {
+			c->dirty = d->ifindex;
+			c->n_dirty = d->n;
+			k = tree_walk(x->recs, collect_rec_fn, c);
+		}
+	}
+	if (k < 0 || c->n == 0)
+		return k;
+	qsort(c->v, c->n, sizeof(*c->v), int_cmp);
+	for (size_t i = 0; i < c->n; i++)
+		if (n == 0 || c->v[n - 1] != c->v[i])
+			c->v[n++] = c->v[i];
+	c->n = n;
+	return 0;
+}
+
+/* A touched segment's published arrays, from its records. */
+static int publish_segment(struct zt_member_index *x, struct zt_segment_members *sm, size_t seg)
+{
+	struct seg_links *sl = &x->segs[seg];
+	struct zt_member_if *ifs = NULL;
+	struct zt_cidr *routed = NULL;
+	size_t n_routed = 0;
+
+	for (size_t i = 0; i < sl->n; i++)
+		n_routed += sl->v[i]->n_routed;
+	if (sl->n) {
+		ifs = calloc(sl->n, sizeof(*ifs));
+		if (!ifs)
+			return -ENOMEM;
+	}
+	if (n_routed) {
+		routed = calloc(n_routed, sizeof(*routed));
+		if (!routed) {
+			free(ifs);
+			return -ENOMEM;
+		}
+	}
+	n_routed = 0;
+	for (size_t i = 0; i < sl->n; i++) {
+		memcpy(ifs[i].name, sl->v[i]->name, sizeof(ifs[i].name));
+		ifs[i].ifindex = sl->v[i]->ifindex;
+		if (sl->v[i]->n_routed)
+			memcpy(routed + n_routed, sl->v[i]->routed, sl->v[i]->n_routed * sizeof(*routed));
+		n_routed += sl->v[i]->n_routed;
+	}
+	sl->old_ifs = sm->ifs;
+	sl->old_n_ifs = sm->n_ifs;
+	sl->old_routed = sm->routed;
+	sl->old_n_routed = sm->n_routed;
+	sm->ifs = ifs;
+	sm->n_ifs = sort_unique(ifs, sl->n, sizeof(*ifs), member_if_cmp, member_if_same);
+	sm->routed = routed;
+	sm->n_routed = sort_unique(routed, n_routed, sizeof(*routed), cidr_cmp, cidr_cmp);
+	return 0;
+}
+
+/* Was p routed to a segment other than seg before this update? */
+static bool index_routed_elsewhere(const struct zt_member_index *x, const struct zt_cidr *p, size_t seg)
+{
+	struct pref key = { .pfx = *p };
+	const struct pref *e = tree_find((void *const *)&x->prefs, &key, pref_cmp);
+
+	/* Untouched segments route now what they routed before. */
+	for (size_t i = 0; e && i < e->n; i++)
+		if (e->v[i].seg != seg && !x->segs[e->v[i].seg].touched)
+			return true;
+	for (size_t i = 0; i < x->n_touched; i++) {
+		const struct seg_links *sl = &x->segs[x->touched[i]];
+
+		if (x->touched[i] != seg && sl->old_n_routed &&
+		    bsearch(p, sl->old_routed, sl->old_n_routed, sizeof(*p), cidr_cmp))
+			return true;
+	}
+	return false;
+}
+
+struct warn_build {
+	const struct zt_membership *m;
+	struct zt_member_warning *v;
+	size_t n, cap;
+};
+
+static int warn_push(struct warn_build *w, enum zt_member_warning_kind kind, size_t seg,
+		     const char *ifname, const char *other, const struct zt_cidr *prefix)
+{
+	struct zt_member_warning *e;
+
+	if (ZT_GROW(w->v, w->cap, w->n) < 0)
+		return -ENOMEM;
+	e = &w->v[w->n++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	memcpy(e->seg, w->m->segs[seg].name, sizeof(e->seg));
+	if (ifname)
+		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname);
+	if (other)
+		snprintf(e->other, sizeof(e->other), "%s", other);
+	if (prefix)
+		e->prefix = *prefix;
+	return 0;
+}
+
+static int warn_rec_fn(const void *item, void *userdata)
+{
+	const struct mrec *r = item;
+	struct warn_build *w = userdata;
+	int k = 0;
+
+	if (!rec_warned(r))
+		return 0;
+	if (r->bridge_port)
+		k = warn_push(w, ZT_MEMBER_WARN_BRIDGE_PORT, (size_t)r->seg, r->name, r->bridge, NULL);
+	for (size_t i = 0; k >= 0 && i < r->n_defaults; i++)
+		k = warn_push(w, ZT_MEMBER_WARN_DEFAULT_ROUTE, (size_t)r->seg, r->name, NULL, &r->defaults[i]);
+	return k;
+}
+
+static int warn_pref_fn(const void *item, void *userdata)
+{
+	const struct pref *e = item;
+	struct warn_build *w = userdata;
+	int k = 0;
+
+	for (size_t i = 1; k >= 0 && i < e->n; i++)
+		k = warn_push(w, ZT_MEMBER_WARN_PREFIX_CONFLICT, e->v[0].seg, NULL,
+			      w->m->segs[e->v[i].seg].name, &e->pfx);
+	return k;
+}
+
+static int touched_cmp(const void *a, const void *b, void *userdata)
+{
+	const struct zt_membership *m = userdata;
+
+	return strcmp(m->segs[*(const size_t *)a].name, m->segs[*(const size_t *)b].name);
+}
+
+int zt_membership_update(struct zt_membership *m, const struct zt_rtnl_state *s,
+			 const struct zt_rtnl_dirty *d, struct zt_membership_diff **ret)
+{
+	_cleanup_membership_diff_ struct zt_membership_diff *df = NULL;
+	struct zt_member_index *x = m->idx;
+	struct collect_ifindex c = {};
+	struct dbuild db = {};
+	struct zt_membership old = {};
+	int k;
+
+	if (!x)
+		return -EINVAL;
+	df = calloc(1, sizeof(*df));
+	if (!df)
+		return -ENOMEM;
+	db.d = df;
+	x->enc_changed = x->warn_changed = false;
+	x->n_touched = 0;
+	if (d->all || d->members) {
+		k = index_locals(x, s);
+		if (k < 0)
+			goto out;
+	}
+	k = dirty_links(x, s, d, &c);
+	if (k < 0)
+		goto out;
+	/* Each link touches at most two segments: the one it left, the one it joined. */
+	k = index_reserve_touched(x, 2 * c.n);
+	if (k < 0)
+		goto out;
+	for (size_t i = 0; i < c.n; i++) {
+		struct mrec key = { .ifindex = c.v[i] }, *r = tree_find(&x->recs, &key, bucket_cmp), *nr = NULL;
+		const struct zt_rtnl_link *l = zt_rtnl_state_link(s, c.v[i]);
+
+		if (l) {
+			k = rec_compute(x, s, l, r, &nr);
+			if (k < 0)
+				goto out;
+		}
+		if (r) {
+			rec_remove(x, r);
+			mrec_free(r);
+		}
+		if (nr) {
+			k = rec_insert(x, nr, true);
+			if (k < 0)
+				goto out;
+		}
+	}
+
+	/* The touched segments anew, and how they differ, in the order of their names. */
+	if (x->n_touched > 1)
+		qsort_r(x->touched, x->n_touched, sizeof(*x->touched), touched_cmp, m);
+	for (size_t i = 0; i < x->n_touched; i++) {
+		k = publish_segment(x, &m->segs[x->touched[i]], x->touched[i]);
+		if (k < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < x->n_touched && k >= 0; i++) {
+		size_t seg = x->touched[i], first = df->n_pfx_add;
+		struct seg_links *sl = &x->segs[seg];
+		struct zt_segment_members was = {
+			.ifs = sl->old_ifs, .n_ifs = sl->old_n_ifs,
+			.routed = sl->old_routed, .n_routed = sl->old_n_routed,
+		};
+
+		memcpy(was.name, m->segs[seg].name, sizeof(was.name));
+		k = diff_segment(&db, &was, &m->segs[seg]);
+		for (size_t p = first; k >= 0 && p < df->n_pfx_add; p++)
+			df->pfx_add[p].elsewhere = index_routed_elsewhere(x, &df->pfx_add[p].prefix, seg);
+	}
+	if (k < 0)
+		goto out;
+
+	if (x->enc_changed) {
+		struct zt_enc_link *v = NULL;
+
+		if (x->n_enc) {
+			v = malloc(x->n_enc * sizeof(*v));
+			if (!v) {
+				k = -ENOMEM;
+				goto out;
+			}
+			memcpy(v, x->enc, x->n_enc * sizeof(*v));
+		}
+		old.enc = m->enc;
+		old.n_enc = m->n_enc;
+		m->enc = v;
+		m->n_enc = sort_unique(v, x->n_enc, sizeof(*v), enc_cmp, enc_same);
+		k = diff_enc(&db, &old, m);
+		if (k < 0)
+			goto out;
+	}
+	if (x->warn_changed) {
+		struct warn_build w = { .m = m };
+
+		if (x->n_warn_recs)
+			k = tree_walk(x->recs, warn_rec_fn, &w);
+		if (k >= 0 && x->n_conflicts)
+			k = tree_walk(x->prefs, warn_pref_fn, &w);
+		if (k < 0) {
+			free(w.v);
+			goto out;
+		}
+		old.warnings = m->warnings;
+		old.n_warnings = m->n_warnings;
+		m->warnings = w.v;
+		m->n_warnings = sort_unique(w.v, w.n, sizeof(*w.v), warning_cmp, warning_cmp);
+		k = diff_warnings(&db, &old, m);
+		if (k < 0)
+			goto out;
+	}
+	*ret = TAKE_PTR(df);
+	k = 0;
+out:
+	for (size_t i = 0; i < x->n_touched; i++) {
+		struct seg_links *sl = &x->segs[x->touched[i]];
+
+		free(sl->old_ifs);
+		free(sl->old_routed);
+		sl->old_ifs = NULL;
+		sl->old_routed = NULL;
+		sl->old_n_ifs = sl->old_n_routed = 0;
+		sl->touched = false;
+	}
+	x->n_touched = 0;
+	free(old.enc);
+	free(old.warnings);
+	free(c.v);
+	return k;
 }

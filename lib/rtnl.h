@@ -82,6 +82,25 @@ int zt_rtnl_state_new(struct zt_rtnl_state **ret);
 struct zt_rtnl_state *zt_rtnl_state_free(struct zt_rtnl_state *s);
 
 /*
+ * What changed in a state since the last take, for zt_membership_update():
+ * the links whose membership may differ (the link itself changed or went,
+ * or a route through it came or went), sorted and unique; `members`: the
+ * routes of every member link count anew as well (addresses changed — they
+ * decide which host routes count —, or the routes were re-dumped); `all`:
+ * anything (a new state, or too many links to list).
+ */
+struct zt_rtnl_dirty {
+	int *ifindex;
+	size_t n;
+	bool members;
+	bool all;
+};
+
+/* Hand over what changed since the last call (a new state: all) and start afresh. */
+int zt_rtnl_state_take_dirty(struct zt_rtnl_state *s, struct zt_rtnl_dirty *ret);
+void zt_rtnl_dirty_clear(struct zt_rtnl_dirty *d);
+
+/*
  * Apply one RTM_NEWLINK/DELLINK, NEWADDR/DELADDR or NEWROUTE/DELROUTE
  * message (event or dump reply) to the state. `len` bounds the message:
  * nothing beyond min(len, nlmsg_len) is read. Returns the zt_rtnl_change
@@ -186,6 +205,8 @@ const struct zt_rtnl_state *zt_rtnl_state(const struct zt_rtnl *r);
 uint64_t zt_rtnl_generation(const struct zt_rtnl *r);
 /* The zt_rtnl_change bits gathered since the last call, and clear them. */
 unsigned zt_rtnl_take_changes(struct zt_rtnl *r);
+/* zt_rtnl_state_take_dirty() of the tracker's state (a resync: all). */
+int zt_rtnl_take_dirty(struct zt_rtnl *r, struct zt_rtnl_dirty *ret);
 const struct zt_rtnl_stats *zt_rtnl_stats(const struct zt_rtnl *r);
 
 /* Membership (SPEC §3): which live interfaces and routes each segment owns. */
@@ -226,6 +247,8 @@ struct zt_enc_link {
 	int ifindex;
 };
 
+struct zt_member_index;
+
 struct zt_membership {
 	struct zt_segment_members *segs;	/* one per policy segment, in policy order */
 	size_t n_segs;
@@ -233,6 +256,7 @@ struct zt_membership {
 	size_t n_warnings;
 	struct zt_enc_link *enc;		/* by name; the caller filters by trusted kinds */
 	size_t n_enc;
+	struct zt_member_index *idx;		/* zt_membership_track(): what updates need; else NULL */
 };
 
 /*
@@ -254,6 +278,29 @@ struct zt_membership {
  */
 int zt_rtnl_membership(const struct zt_rtnl_state *s, const struct zt_policy *p,
 		       struct zt_membership **ret);
+/*
+ * zt_rtnl_membership(), and an index that lets zt_membership_update()
+ * keep it current at the cost of what changed: members by ifindex, the
+ * policy's patterns sorted once, which segments route each prefix. The
+ * policy must outlive the membership.
+ */
+int zt_membership_track(const struct zt_rtnl_state *s, const struct zt_policy *p,
+			struct zt_membership **ret);
+
+struct zt_membership_diff;
+
+/*
+ * Bring a tracked membership to state s, which changed as d says (take it
+ * with zt_rtnl_state_take_dirty() after applying the messages), and say
+ * what changed: exactly what zt_rtnl_membership() of s and
+ * zt_membership_diff() against the membership before would give, in
+ * about O(what changed × log) (d->members: O(member links and their
+ * routes); d->all: O(links + routes); never the policy's size). On failure (-ENOMEM) the membership is no longer
+ * current: compute it anew with zt_membership_track().
+ */
+int zt_membership_update(struct zt_membership *m, const struct zt_rtnl_state *s,
+			 const struct zt_rtnl_dirty *d, struct zt_membership_diff **ret);
+
 /* Accepts NULL; returns NULL. */
 struct zt_membership *zt_membership_free(struct zt_membership *m);
 /* The segment of that name; NULL when none. */
@@ -271,6 +318,7 @@ struct zt_if_change {
 struct zt_prefix_change {
 	char seg[ZT_RTNL_SEG_MAX];
 	struct zt_cidr prefix;
+	bool elsewhere;		/* additions: the old membership routed it to another segment */
 };
 
 /*
@@ -286,6 +334,8 @@ struct zt_membership_diff {
 	size_t n_pfx_add, n_pfx_del;
 	struct zt_enc_link *enc_add, *enc_del;
 	size_t n_enc_add, n_enc_del;
+	struct zt_member_warning *warn_new;	/* warnings the old membership did not have, sorted */
+	size_t n_warn_new;
 };
 
 /* Either side may be NULL (nothing). */

@@ -237,6 +237,13 @@ routed_in() { js "\"$mv/32\" in [r[\"address\"] for s in j[\"segments\"] if s[\"
 zt_check "status: $mv/32 routed to app now" [ "$(routed_in app)" = True ]
 zt_check "status: $mv/32 no longer routed to web" [ "$(routed_in web)" = False ]
 zt_check "log: connections of the moved address forgotten" grep -qE 'connections? of 1 moved prefix forgotten' "$DLOG"
+# Events update the membership by what they change; a reload (the same
+# policy) computes it in full: it must find nothing the updates missed.
+n0=$(wc -l <"$DLOG")
+zt_check "reload after the events: ztsegctl reload exits 0" quiet ctl reload
+zt_check "reload after the events: reloaded" grep -q 'reloaded: generation' <(tail -n +"$((n0 + 1))" "$DLOG")
+zt_check "reload after the events: the full membership equals the updated one" \
+	[ -z "$(tail -n +"$((n0 + 1))" "$DLOG" | grep -E 'interface [^ ]+ (joined|left)$|routed to it$')" ]
 
 # ---- logged drops and spoofs -------------------------------------------------
 

@@ -1238,6 +1238,290 @@ START_TEST(test_tracker_foreign)
 }
 END_TEST
 
+/* ---- the tracked membership: updates equal the full computation ---- */
+
+static bool cidr_same(const struct zt_cidr *a, const struct zt_cidr *b)
+{
+	return zt_cidr_cmp(a, b) == 0;
+}
+
+static bool warning_same(const struct zt_member_warning *a, const struct zt_member_warning *b)
+{
+	return a->kind == b->kind && streq(a->seg, b->seg) && streq(a->ifname, b->ifname) &&
+	       streq(a->other, b->other) && cidr_same(&a->prefix, &b->prefix);
+}
+
+static bool enc_link_same(const struct zt_enc_link *a, const struct zt_enc_link *b)
+{
+	return streq(a->name, b->name) && streq(a->kind, b->kind) && a->ifindex == b->ifindex;
+}
+
+/* Every field of two memberships, with the first difference in why. */
+static bool membership_same(const struct zt_membership *a, const struct zt_membership *b, char *why, size_t len)
+{
+#define DIFFER(...) (snprintf(why, len, __VA_ARGS__), false)
+	if (a->n_segs != b->n_segs)
+		return DIFFER("%zu segments, %zu", a->n_segs, b->n_segs);
+	for (size_t i = 0; i < a->n_segs; i++) {
+		const struct zt_segment_members *x = &a->segs[i], *y = &b->segs[i];
+
+		if (!streq(x->name, y->name) || x->n_ifs != y->n_ifs || x->n_routed != y->n_routed ||
+		    x->n_statics != y->n_statics)
+			return DIFFER("segment %s/%s: %zu/%zu ifs, %zu/%zu routed", x->name, y->name, x->n_ifs,
+				      y->n_ifs, x->n_routed, y->n_routed);
+		for (size_t k = 0; k < x->n_ifs; k++)
+			if (!streq(x->ifs[k].name, y->ifs[k].name) || x->ifs[k].ifindex != y->ifs[k].ifindex)
+				return DIFFER("segment %s: if %zu %s#%d, %s#%d", x->name, k, x->ifs[k].name,
+					      x->ifs[k].ifindex, y->ifs[k].name, y->ifs[k].ifindex);
+		for (size_t k = 0; k < x->n_routed; k++)
+			if (!cidr_same(&x->routed[k], &y->routed[k]))
+				return DIFFER("segment %s: routed %zu", x->name, k);
+		for (size_t k = 0; k < x->n_statics; k++)
+			if (!cidr_same(&x->statics[k], &y->statics[k]))
+				return DIFFER("segment %s: static %zu", x->name, k);
+	}
+	if (a->n_warnings != b->n_warnings)
+		return DIFFER("%zu warnings, %zu", a->n_warnings, b->n_warnings);
+	for (size_t i = 0; i < a->n_warnings; i++)
+		if (!warning_same(&a->warnings[i], &b->warnings[i]))
+			return DIFFER("warning %zu", i);
+	if (a->n_enc != b->n_enc)
+		return DIFFER("%zu encrypted, %zu", a->n_enc, b->n_enc);
+	for (size_t i = 0; i < a->n_enc; i++)
+		if (!enc_link_same(&a->enc[i], &b->enc[i]))
+			return DIFFER("encrypted %zu: %s %s", i, a->enc[i].name, b->enc[i].name);
+	return true;
+}
+
+static bool diff_same(const struct zt_membership_diff *a, const struct zt_membership_diff *b, char *why, size_t len)
+{
+	if (a->n_if_add != b->n_if_add || a->n_if_del != b->n_if_del || a->n_pfx_add != b->n_pfx_add ||
+	    a->n_pfx_del != b->n_pfx_del || a->n_enc_add != b->n_enc_add || a->n_enc_del != b->n_enc_del ||
+	    a->n_warn_new != b->n_warn_new)
+		return DIFFER("counts %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu %zu/%zu", a->n_if_add,
+			      b->n_if_add, a->n_if_del, b->n_if_del, a->n_pfx_add, b->n_pfx_add, a->n_pfx_del,
+			      b->n_pfx_del, a->n_enc_add, b->n_enc_add, a->n_enc_del, b->n_enc_del, a->n_warn_new,
+			      b->n_warn_new);
+	for (size_t i = 0; i < a->n_if_add; i++)
+		if (!streq(a->if_add[i].seg, b->if_add[i].seg) || !streq(a->if_add[i].ifname, b->if_add[i].ifname) ||
+		    a->if_add[i].ifindex != b->if_add[i].ifindex)
+			return DIFFER("if_add %zu", i);
+	for (size_t i = 0; i < a->n_if_del; i++)
+		if (!streq(a->if_del[i].seg, b->if_del[i].seg) || !streq(a->if_del[i].ifname, b->if_del[i].ifname) ||
+		    a->if_del[i].ifindex != b->if_del[i].ifindex)
+			return DIFFER("if_del %zu", i);
+	for (size_t i = 0; i < a->n_pfx_add; i++)
+		if (!streq(a->pfx_add[i].seg, b->pfx_add[i].seg) ||
+		    !cidr_same(&a->pfx_add[i].prefix, &b->pfx_add[i].prefix) ||
+		    a->pfx_add[i].elsewhere != b->pfx_add[i].elsewhere)
+			return DIFFER("pfx_add %zu (elsewhere %d/%d)", i, a->pfx_add[i].elsewhere,
+				      b->pfx_add[i].elsewhere);
+	for (size_t i = 0; i < a->n_pfx_del; i++)
+		if (!streq(a->pfx_del[i].seg, b->pfx_del[i].seg) ||
+		    !cidr_same(&a->pfx_del[i].prefix, &b->pfx_del[i].prefix))
+			return DIFFER("pfx_del %zu", i);
+	for (size_t i = 0; i < a->n_enc_add; i++)
+		if (!enc_link_same(&a->enc_add[i], &b->enc_add[i]))
+			return DIFFER("enc_add %zu", i);
+	for (size_t i = 0; i < a->n_enc_del; i++)
+		if (!enc_link_same(&a->enc_del[i], &b->enc_del[i]))
+			return DIFFER("enc_del %zu", i);
+	for (size_t i = 0; i < a->n_warn_new; i++)
+		if (!warning_same(&a->warn_new[i], &b->warn_new[i]))
+			return DIFFER("warn_new %zu", i);
+	return true;
+#undef DIFFER
+}
+
+/* One random message of the kinds membership depends on, applied to st. */
+static void random_event(unsigned *seed)
+{
+	static const char *const names[] = {
+		"vweb1", "vweb2", "vweb3", "vapp1", "vapp2", "app-x", "vdb1", "vdb2", "vdb3",
+		"br0", "wg0", "wg1", "wgx", "eth0", "uplink0",
+	};
+	static const char *const kinds[] = { "veth", "bridge", "wireguard", NULL };
+	static const char *const dsts[] = {
+		"198.51.100.2/32", "198.51.100.20/32", "198.51.100.130/32", "198.51.100.0/26",
+		"0.0.0.0/0", "::/0", "fe80::/64", "2001:db8:ef::1/128", "2001:db8:0:1::2/128",
+		"192.0.2.254/32", "192.0.2.0/24", "2001:db8:3::/48",
+	};
+	static const char *const addrs[] = {
+		"192.0.2.254/32", "2001:db8:ef::1/128", "198.51.100.2/24", "192.0.2.1/24",
+	};
+	int ifindex = 2 + (int)(rand_r(seed) % 12);
+	struct nlmsghdr *nlh;
+
+	switch (rand_r(seed) % 10) {
+	case 0:
+	case 1: {
+		const char *kind = kinds[rand_r(seed) % ELEMENTSOF(kinds)];
+		int master = rand_r(seed) % 3 ? 0 : 2 + (int)(rand_r(seed) % 12);
+
+		apply(link_msg(RTM_NEWLINK, AF_UNSPEC, ifindex, names[rand_r(seed) % ELEMENTSOF(names)], kind,
+			       master, IFF_UP));
+		break;
+	}
+	case 2:
+		apply(link_msg(RTM_DELLINK, AF_UNSPEC, ifindex, NULL, NULL, 0, 0));
+		break;
+	case 3:
+		apply(addr_msg(rand_r(seed) % 2 ? RTM_NEWADDR : RTM_DELADDR, ifindex,
+			       addrs[rand_r(seed) % ELEMENTSOF(addrs)], true));
+		break;
+	case 4:
+	case 5:
+	case 6:
+		nlh = route_msg(RTM_NEWROUTE, rand_r(seed) % 2 ? NLM_F_REPLACE : 0,
+				dsts[rand_r(seed) % ELEMENTSOF(dsts)], ifindex);
+		if (rand_r(seed) % 3 == 0)
+			mnl_attr_put_u32(nlh, RTA_PRIORITY, rand_r(seed) % 3);
+		if (rand_r(seed) % 8 == 0)
+			((struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_type = RTN_BLACKHOLE;
+		apply(nlh);
+		break;
+	case 7: {
+		int oifs[2] = { ifindex, 2 + (int)(rand_r(seed) % 12) };
+
+		nlh = route_msg(RTM_NEWROUTE, NLM_F_REPLACE, dsts[rand_r(seed) % ELEMENTSOF(dsts)], 0);
+		put_multipath(nlh, oifs, NULL, 2);
+		apply(nlh);
+		break;
+	}
+	default:
+		nlh = route_msg(RTM_DELROUTE, 0, dsts[rand_r(seed) % ELEMENTSOF(dsts)], ifindex);
+		if (rand_r(seed) % 3 == 0)
+			mnl_attr_put_u32(nlh, RTA_PRIORITY, rand_r(seed) % 3);
+		apply(nlh);
+		break;
+	}
+}
+
+/*
+ * Random link, address and route events, a few at a time: after each
+ * batch the tracked membership and its diff equal the full computation
+ * and zt_membership_diff() against the full computation before.
+ */
+START_TEST(test_track_random)
+{
+	static const char *const segs[] = {
+		"web|vweb*|198.51.100.0/26", "app|vapp*,app-x", "db|vdb1,vdb2|2001:db8:3::/48", "wgs|wgx,br*",
+	};
+	_cleanup_membership_ struct zt_membership *m = NULL, *ref = NULL;
+	struct zt_rtnl_dirty d = {};
+	unsigned seed = 1000u + (unsigned)_i;
+	size_t changed = 0, moved = 0, partial = 0;
+	struct tpol t;
+	char why[256];
+
+	tpol_init(&t, segs, ELEMENTSOF(segs), "wg*");
+	std_state();
+	ck_assert_int_eq(zt_membership_track(st, &t.p, &m), 0);
+	ck_assert_int_eq(zt_rtnl_state_take_dirty(st, &d), 0);
+	ck_assert(d.all);
+	zt_rtnl_dirty_clear(&d);
+	ck_assert_int_eq(zt_rtnl_membership(st, &t.p, &ref), 0);
+	ck_assert_msg(membership_same(m, ref, why, sizeof(why)), "start: %s", why);
+	for (unsigned step = 0; step < 600; step++) {
+		_cleanup_membership_diff_ struct zt_membership_diff *got = NULL, *want = NULL;
+		struct zt_membership *next = NULL;
+		unsigned n = 1 + rand_r(&seed) % 4;
+
+		for (unsigned e = 0; e < n; e++)
+			random_event(&seed);
+		ck_assert_int_eq(zt_rtnl_state_take_dirty(st, &d), 0);
+		partial += !d.all && !d.members;
+		/* Now and then as after a resync: everything looked at again. */
+		if (rand_r(&seed) % 16 == 0)
+			d.all = true;
+		ck_assert_int_eq(zt_membership_update(m, st, &d, &got), 0);
+		zt_rtnl_dirty_clear(&d);
+		ck_assert_int_eq(zt_rtnl_membership(st, &t.p, &next), 0);
+		ck_assert_int_eq(zt_membership_diff(ref, next, &want), 0);
+		zt_membership_free(ref);
+		ref = next;
+		ck_assert_msg(membership_same(m, ref, why, sizeof(why)), "step %u: %s", step, why);
+		ck_assert_msg(diff_same(got, want, why, sizeof(why)), "step %u: %s", step, why);
+		changed += !zt_membership_diff_empty(want);
+		for (size_t i = 0; i < want->n_pfx_add; i++)
+			moved += want->pfx_add[i].elsewhere;
+	}
+	/* The sequences exercise what they should. */
+	ck_assert_uint_gt(changed, 100);
+	ck_assert_uint_gt(moved, 5);
+	ck_assert_uint_gt(partial, 100);
+	/* Nothing changed: nothing dirty, an empty diff. */
+	{
+		_cleanup_membership_diff_ struct zt_membership_diff *df = NULL;
+
+		ck_assert_int_eq(zt_rtnl_state_take_dirty(st, &d), 0);
+		ck_assert(!d.all);
+		ck_assert_uint_eq(d.n, 0);
+		ck_assert_int_eq(zt_membership_update(m, st, &d, &df), 0);
+		ck_assert(zt_membership_diff_empty(df));
+		ck_assert_uint_eq(df->n_warn_new, 0);
+	}
+}
+END_TEST
+
+/* A /32 moving between two segments: only its two links are looked at again. */
+START_TEST(test_track_move)
+{
+	_cleanup_membership_ struct zt_membership *m = NULL;
+	_cleanup_membership_diff_ struct zt_membership_diff *df = NULL;
+	struct zt_rtnl_dirty d = {};
+	struct tpol t;
+	char txt[512];
+
+	std_state();
+	tpol_init(&t, std_segs, ELEMENTSOF(std_segs), NULL);
+	ck_assert_int_eq(zt_membership_track(st, &t.p, &m), 0);
+	zt_rtnl_state_take_dirty(st, &d);
+	zt_rtnl_dirty_clear(&d);
+	apply(route_msg(RTM_NEWROUTE, NLM_F_REPLACE, "198.51.100.2/32", 7));
+	ck_assert_int_eq(zt_rtnl_state_take_dirty(st, &d), 0);
+	ck_assert(!d.all);
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_int_eq(d.ifindex[0], 5);
+	ck_assert_int_eq(d.ifindex[1], 7);
+	ck_assert_int_eq(zt_membership_update(m, st, &d, &df), 0);
+	zt_rtnl_dirty_clear(&d);
+	diff_text(df, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "-pfx web 198.51.100.2/32;+pfx app 198.51.100.2/32;");
+	ck_assert(df->pfx_add[0].elsewhere);
+	assert_routed(&m->segs[0], "198.51.100.20/32 2001:db8:0:1::2/128");
+	assert_routed(&m->segs[1], "198.51.100.2/32 198.51.100.130/32");
+	df = zt_membership_diff_free(df);
+	/* A second route to it first, then the old one goes: the first is a new one elsewhere. */
+	apply(route_msg(RTM_NEWROUTE, 0, "198.51.100.20/32", 8));
+	zt_rtnl_state_take_dirty(st, &d);
+	ck_assert_int_eq(zt_membership_update(m, st, &d, &df), 0);
+	zt_rtnl_dirty_clear(&d);
+	diff_text(df, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "+pfx db 198.51.100.20/32;");
+	ck_assert(df->pfx_add[0].elsewhere);
+	ck_assert_uint_eq(df->n_warn_new, 1);
+	ck_assert_int_eq(df->warn_new[0].kind, ZT_MEMBER_WARN_PREFIX_CONFLICT);
+	ck_assert_uint_eq(m->n_warnings, 1);
+	df = zt_membership_diff_free(df);
+	apply(route_msg(RTM_DELROUTE, 0, "198.51.100.20/32", 6));
+	zt_rtnl_state_take_dirty(st, &d);
+	ck_assert_int_eq(zt_membership_update(m, st, &d, &df), 0);
+	zt_rtnl_dirty_clear(&d);
+	diff_text(df, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "-pfx web 198.51.100.20/32;");
+	ck_assert_uint_eq(m->n_warnings, 0);
+	/* A membership that is not tracked cannot be updated. */
+	{
+		_cleanup_membership_ struct zt_membership *plain = NULL;
+		struct zt_membership_diff *x = NULL;
+
+		ck_assert_int_eq(zt_rtnl_membership(st, &t.p, &plain), 0);
+		ck_assert_int_eq(zt_membership_update(plain, st, &d, &x), -EINVAL);
+	}
+}
+END_TEST
+
 static Suite *rtnl_suite(void)
 {
 	Suite *s = suite_create("rtnl");
@@ -1284,6 +1568,8 @@ static Suite *rtnl_suite(void)
 	tcase_add_test(tc, test_diff_moves);
 	tcase_add_test(tc, test_diff_null_and_segments);
 	tcase_add_test(tc, test_scale);
+	tcase_add_test(tc, test_track_move);
+	tcase_add_loop_test(tc, test_track_random, 0, 12);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tracker");
