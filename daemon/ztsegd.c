@@ -357,47 +357,6 @@ static int applied_load(const char *dir, struct applied_state *ret)
 	return r;
 }
 
-/* DIR/NAME := buf, atomically (0600, fsync, rename); the directory is made (0700) when missing. */
-static int state_write(const char *dir, const char *name, const char *buf, size_t len)
-{
-	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-	char tmp[64];
-	int r = 0;
-
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = fchmod(fd, 0600) < 0 ? -errno : 0;
-	while (r >= 0 && len) {
-		ssize_t k = write(fd, buf, len);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			r = -errno;
-		else
-			buf += k, len -= (size_t)k;
-	}
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r >= 0)
-		r = -errno;
-	fd = -EBADF;
-	if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	fsync(dfd);
-	return 0;
-}
 
 static int applied_save(const char *dir, const struct applied_state *s)
 {
@@ -414,7 +373,7 @@ static int applied_save(const char *dir, const struct applied_state *s)
 	for (size_t i = 0; i < ZT_APPLY_DIGEST_LEN; i++)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%02x", s->seed[i]);
 	buf[len++] = '\n';
-	return state_write(dir, APPLIED_FILE, buf, (size_t)len);
+	return zt_write_atomic(dir, APPLIED_FILE, buf, (size_t)len);
 }
 
 static void applied_forget(const char *dir)
@@ -577,7 +536,7 @@ static int oneshot_apply(struct manager *m)
 		if (!have_prev || memcmp(prev.seed, here.seed, sizeof(here.seed)) != 0) {
 			r = zt_lkg_encode(m->cur.files.src, m->cur.files.n, &bundle, &blen);
 			if (r >= 0)
-				r = state_write(m->state_dir, APPLIED_POLICY_FILE, bundle, blen);
+				r = zt_write_atomic(m->state_dir, APPLIED_POLICY_FILE, bundle, blen);
 		}
 		if (r >= 0)
 			r = applied_save(m->state_dir, &here);

@@ -1743,94 +1743,153 @@ out:
 }
 
 /*
- * The difference as one transaction, ordered so that nothing is used
- * before it exists or deleted while used: new chains and counters; rules
- * of changed chains away; sets made, remade or edited; rules added;
- * unused chains and counters away.
+ * A difference as one transaction, ordered so that nothing is used before
+ * it exists or deleted while used: new chains and counters; rules of
+ * changed chains away; sets made, remade or edited (each difference its own
+ * way: set_emit); rules added; unused chains and counters away. Both
+ * differences (with the table read back, with the previous plan) name what
+ * goes through their own objects: del flags and a name.
  */
-static int diff_emit(struct zt_batch *b, const struct zt_plan *p, const struct kstate *k, const struct diff *df)
-{
-	int r;
+struct gone {
+	const bool *del;
+	size_t n;
+	const char *(*name)(const void *objs, size_t j);
+	const void *objs;
+};
 
-	r = 0;
+struct delta {
+	const bool *chain_new, *chain_rules, *chain_recreate, *counter_new;
+	struct gone chains, sets, counters;
+	int (*set_emit)(struct zt_batch *b, const struct zt_plan *p, size_t i, const void *df);
+	const void *df;
+};
+
+static int gone_emit(struct zt_batch *b, const struct gone *g, int (*emit)(struct zt_batch *, const char *))
+{
+	int r = 0;
+
+	for (size_t j = 0; r >= 0 && j < g->n; j++)
+		if (g->del[j])
+			r = emit(b, g->name(g->objs, j));
+	return r;
+}
+
+static int delta_emit(struct zt_batch *b, const struct zt_plan *p, const struct delta *d)
+{
+	int r = 0;
+
 	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_new[i])
+		if (d->chain_new[i])
 			r = zt_emit_chain(b, &p->chains[i]);
 	for (size_t i = 0; r >= 0 && i < p->n_counters; i++)
-		if (df->counter_new[i])
+		if (d->counter_new[i])
 			r = zt_emit_counter(b, &p->counters[i]);
 	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_rules[i] && !df->chain_new[i])
+		if (d->chain_rules[i] && !d->chain_new[i])
 			r = zt_emit_chain_flush(b, p->chains[i].name);
-	for (size_t j = 0; r >= 0 && j < k->n_chains; j++)
-		if (df->kchain_del[j])
-			r = zt_emit_chain_flush(b, nftnl_chain_get_str(k->chains[j], NFTNL_CHAIN_NAME));
+	if (r >= 0)
+		r = gone_emit(b, &d->chains, zt_emit_chain_flush);
 	/* A base chain whose hook changed is made anew (nothing jumps to base chains). */
 	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_recreate[i]) {
+		if (d->chain_recreate[i]) {
 			r = zt_emit_chain_del(b, p->chains[i].name);
 			if (r >= 0)
 				r = zt_emit_chain(b, &p->chains[i]);
 		}
-	for (size_t j = 0; r >= 0 && j < k->n_sets; j++)
-		if (df->kset_del[j])
-			r = zt_emit_set_del(b, nftnl_set_get_str(k->sets[j].set, NFTNL_SET_NAME));
-	for (size_t i = 0; r >= 0 && i < p->n_sets; i++) {
-		const struct zt_set *s = &p->sets[i];
-
-		if (df->set_recreate[i]) {
-			r = zt_emit_set_del(b, s->name);
-			if (r >= 0)
-				r = zt_emit_set(b, s);
-		} else if (df->set_new[i])
-			r = zt_emit_set(b, s);
-		else if (df->set_refill[i]) {
-			r = zt_emit_set_flush(b, s->name);
-			if (r >= 0 && df->set_enc[i].n)
-				r = zt_emit_elems(b, s, &df->set_enc[i], NULL, 0, NFT_MSG_NEWSETELEM);
-		} else if (df->kset_of[i] != SIZE_MAX && (df->n_kset_rm[df->kset_of[i]] || df->n_set_add[i])) {
-			size_t kj = df->kset_of[i], nrm = df->n_kset_rm[kj];
-
-			if (nrm) {
-				/* Delete by key alone. */
-				struct zt_set_enc rm = {};
-
-				rm.elems = calloc(nrm, sizeof(*rm.elems));
-				rm.plan_elem = calloc(nrm, sizeof(*rm.plan_elem));
-				r = rm.elems && rm.plan_elem ? 0 : -ENOMEM;
-				for (size_t x = 0; r >= 0 && x < nrm; x++) {
-					uint32_t len;
-					const void *key = nftnl_set_elem_get(df->kset_rm[kj][x], NFTNL_SET_ELEM_KEY, &len);
-
-					rm.plan_elem[x] = SIZE_MAX;
-					rm.elems[x] = nftnl_set_elem_alloc();
-					if (!rm.elems[x]) {
-						r = -ENOMEM;
-						break;
-					}
-					rm.n++;
-					nftnl_set_elem_set(rm.elems[x], NFTNL_SET_ELEM_KEY, key, len);
-				}
-				if (r >= 0)
-					r = zt_emit_elems(b, s, &rm, NULL, 0, NFT_MSG_DELSETELEM);
-				zt_set_enc_clear(&rm);
-			}
-			if (r >= 0 && df->n_set_add[i])
-				r = zt_emit_elems(b, s, &df->set_enc[i], df->set_add[i], df->n_set_add[i],
-						  NFT_MSG_NEWSETELEM);
-		}
-	}
+	if (r >= 0)
+		r = gone_emit(b, &d->sets, zt_emit_set_del);
+	for (size_t i = 0; r >= 0 && i < p->n_sets; i++)
+		r = d->set_emit(b, p, i, d->df);
 	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_rules[i])
+		if (d->chain_rules[i])
 			for (size_t j = 0; r >= 0 && j < p->chains[i].n_rules; j++)
 				r = zt_emit_rule(b, p, &p->chains[i], j);
-	for (size_t j = 0; r >= 0 && j < k->n_chains; j++)
-		if (df->kchain_del[j])
-			r = zt_emit_chain_del(b, nftnl_chain_get_str(k->chains[j], NFTNL_CHAIN_NAME));
-	for (size_t j = 0; r >= 0 && j < k->n_objs; j++)
-		if (df->kobj_del[j])
-			r = zt_emit_counter_del(b, nftnl_obj_get_str(k->objs[j], NFTNL_OBJ_NAME));
+	if (r >= 0)
+		r = gone_emit(b, &d->chains, zt_emit_chain_del);
+	if (r >= 0)
+		r = gone_emit(b, &d->counters, zt_emit_counter_del);
 	return r;
+}
+
+static const char *kchain_name(const void *objs, size_t j)
+{
+	return nftnl_chain_get_str(((struct nftnl_chain *const *)objs)[j], NFTNL_CHAIN_NAME);
+}
+
+static const char *kset_name(const void *objs, size_t j)
+{
+	return nftnl_set_get_str(((const struct kset *)objs)[j].set, NFTNL_SET_NAME);
+}
+
+static const char *kobj_name(const void *objs, size_t j)
+{
+	return nftnl_obj_get_str(((struct nftnl_obj *const *)objs)[j], NFTNL_OBJ_NAME);
+}
+
+/* One set of the difference with the table read back. */
+static int diff_set_emit(struct zt_batch *b, const struct zt_plan *p, size_t i, const void *d)
+{
+	const struct diff *df = d;
+	const struct zt_set *s = &p->sets[i];
+	int r = 0;
+
+	if (df->set_recreate[i]) {
+		r = zt_emit_set_del(b, s->name);
+		if (r >= 0)
+			r = zt_emit_set(b, s);
+	} else if (df->set_new[i])
+		r = zt_emit_set(b, s);
+	else if (df->set_refill[i]) {
+		r = zt_emit_set_flush(b, s->name);
+		if (r >= 0 && df->set_enc[i].n)
+			r = zt_emit_elems(b, s, &df->set_enc[i], NULL, 0, NFT_MSG_NEWSETELEM);
+	} else if (df->kset_of[i] != SIZE_MAX && (df->n_kset_rm[df->kset_of[i]] || df->n_set_add[i])) {
+		size_t kj = df->kset_of[i], nrm = df->n_kset_rm[kj];
+
+		if (nrm) {
+			/* Delete by key alone. */
+			struct zt_set_enc rm = {};
+
+			rm.elems = calloc(nrm, sizeof(*rm.elems));
+			rm.plan_elem = calloc(nrm, sizeof(*rm.plan_elem));
+			r = rm.elems && rm.plan_elem ? 0 : -ENOMEM;
+			for (size_t x = 0; r >= 0 && x < nrm; x++) {
+				uint32_t len;
+				const void *key = nftnl_set_elem_get(df->kset_rm[kj][x], NFTNL_SET_ELEM_KEY, &len);
+
+				rm.plan_elem[x] = SIZE_MAX;
+				rm.elems[x] = nftnl_set_elem_alloc();
+				if (!rm.elems[x]) {
+					r = -ENOMEM;
+					break;
+				}
+				rm.n++;
+				nftnl_set_elem_set(rm.elems[x], NFTNL_SET_ELEM_KEY, key, len);
+			}
+			if (r >= 0)
+				r = zt_emit_elems(b, s, &rm, NULL, 0, NFT_MSG_DELSETELEM);
+			zt_set_enc_clear(&rm);
+		}
+		if (r >= 0 && df->n_set_add[i])
+			r = zt_emit_elems(b, s, &df->set_enc[i], df->set_add[i], df->n_set_add[i],
+					  NFT_MSG_NEWSETELEM);
+	}
+	return r;
+}
+
+/* The difference with the table read back, as one transaction. */
+static int diff_emit(struct zt_batch *b, const struct zt_plan *p, const struct kstate *k, const struct diff *df)
+{
+	const struct delta d = {
+		.chain_new = df->chain_new, .chain_rules = df->chain_rules,
+		.chain_recreate = df->chain_recreate, .counter_new = df->counter_new,
+		.chains = { df->kchain_del, k->n_chains, kchain_name, k->chains },
+		.sets = { df->kset_del, k->n_sets, kset_name, k->sets },
+		.counters = { df->kobj_del, k->n_objs, kobj_name, k->objs },
+		.set_emit = diff_set_emit, .df = df,
+	};
+
+	return delta_emit(b, p, &d);
 }
 
 /*
@@ -2374,63 +2433,67 @@ static int pdiff_emit_all(struct zt_batch *b, const struct zt_set *s)
 	return r;
 }
 
-/* The difference as one transaction, in diff_emit's order. */
-static int pdiff_emit(struct zt_batch *b, const struct zt_plan *old, const struct zt_plan *p, const struct pdiff *df)
+static const char *ochain_name(const void *objs, size_t j)
 {
+	return ((const struct zt_chain *)objs)[j].name;
+}
+
+static const char *oset_name(const void *objs, size_t j)
+{
+	return ((const struct zt_set *)objs)[j].name;
+}
+
+static const char *ocounter_name(const void *objs, size_t j)
+{
+	return ((const struct zt_counter *)objs)[j].name;
+}
+
+struct pdiff_ctx {
+	const struct zt_plan *old;
+	const struct pdiff *df;
+};
+
+/* One set of the difference with the previous plan. */
+static int pdiff_set_emit(struct zt_batch *b, const struct zt_plan *p, size_t i, const void *d)
+{
+	const struct pdiff_ctx *pc = d;
+	const struct pdiff *df = pc->df;
+	const struct zt_set *s = &p->sets[i];
 	int r = 0;
 
-	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_new[i])
-			r = zt_emit_chain(b, &p->chains[i]);
-	for (size_t i = 0; r >= 0 && i < p->n_counters; i++)
-		if (df->counter_new[i])
-			r = zt_emit_counter(b, &p->counters[i]);
-	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_rules[i] && !df->chain_new[i])
-			r = zt_emit_chain_flush(b, p->chains[i].name);
-	for (size_t j = 0; r >= 0 && j < old->n_chains; j++)
-		if (df->ochain_del[j])
-			r = zt_emit_chain_flush(b, old->chains[j].name);
-	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_recreate[i]) {
-			r = zt_emit_chain_del(b, p->chains[i].name);
-			if (r >= 0)
-				r = zt_emit_chain(b, &p->chains[i]);
-		}
-	for (size_t j = 0; r >= 0 && j < old->n_sets; j++)
-		if (df->oset_del[j])
-			r = zt_emit_set_del(b, old->sets[j].name);
-	for (size_t i = 0; r >= 0 && i < p->n_sets; i++) {
-		const struct zt_set *s = &p->sets[i];
-
-		if (df->set_recreate[i]) {
-			r = zt_emit_set_del(b, s->name);
-			if (r >= 0)
-				r = zt_emit_set(b, s);
-		} else if (df->set_new[i]) {
+	if (df->set_recreate[i]) {
+		r = zt_emit_set_del(b, s->name);
+		if (r >= 0)
 			r = zt_emit_set(b, s);
-		} else if (df->set_refill[i]) {
-			r = zt_emit_set_flush(b, s->name);
-			if (r >= 0 && s->n_elems)
-				r = pdiff_emit_all(b, s);
-		} else if (df->n_set_rm[i] || df->n_set_add[i]) {
-			if (df->n_set_rm[i])
-				r = pdiff_emit_rm(b, &old->sets[df->oset_of[i]], s, df->set_rm[i], df->n_set_rm[i]);
-			if (r >= 0 && df->n_set_add[i])
-				r = pdiff_emit_add(b, s, df->set_add[i], df->n_set_add[i]);
-		}
+	} else if (df->set_new[i]) {
+		r = zt_emit_set(b, s);
+	} else if (df->set_refill[i]) {
+		r = zt_emit_set_flush(b, s->name);
+		if (r >= 0 && s->n_elems)
+			r = pdiff_emit_all(b, s);
+	} else if (df->n_set_rm[i] || df->n_set_add[i]) {
+		if (df->n_set_rm[i])
+			r = pdiff_emit_rm(b, &pc->old->sets[df->oset_of[i]], s, df->set_rm[i], df->n_set_rm[i]);
+		if (r >= 0 && df->n_set_add[i])
+			r = pdiff_emit_add(b, s, df->set_add[i], df->n_set_add[i]);
 	}
-	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
-		if (df->chain_rules[i])
-			for (size_t j = 0; r >= 0 && j < p->chains[i].n_rules; j++)
-				r = zt_emit_rule(b, p, &p->chains[i], j);
-	for (size_t j = 0; r >= 0 && j < old->n_chains; j++)
-		if (df->ochain_del[j])
-			r = zt_emit_chain_del(b, old->chains[j].name);
-	for (size_t j = 0; r >= 0 && j < old->n_counters; j++)
-		if (df->ocounter_del[j])
-			r = zt_emit_counter_del(b, old->counters[j].name);
 	return r;
+}
+
+/* The difference with the previous plan, as one transaction. */
+static int pdiff_emit(struct zt_batch *b, const struct zt_plan *old, const struct zt_plan *p, const struct pdiff *df)
+{
+	const struct pdiff_ctx pc = { old, df };
+	const struct delta d = {
+		.chain_new = df->chain_new, .chain_rules = df->chain_rules,
+		.chain_recreate = df->chain_recreate, .counter_new = df->counter_new,
+		.chains = { df->ochain_del, old->n_chains, ochain_name, old->chains },
+		.sets = { df->oset_del, old->n_sets, oset_name, old->sets },
+		.counters = { df->ocounter_del, old->n_counters, ocounter_name, old->counters },
+		.set_emit = pdiff_set_emit, .df = &pc,
+	};
+
+	return delta_emit(b, p, &d);
 }
 
 /* ---- apply ---------------------------------------------------------------- */

@@ -237,16 +237,21 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int dump(struct mnl_socket *nl, uint8_t family, struct pass *p, char *rbuf)
+/*
+ * A ctnetlink request without attributes (a dump, the statistics), its
+ * answers run through cb until the kernel says it is done.
+ */
+static int ct_request(struct mnl_socket *nl, uint8_t type, uint16_t flags, uint8_t family, uint32_t seq,
+		      mnl_cb_t cb, void *data, char *rbuf)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
-	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
+	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg))];
+	/* libmnl 1.0.4 leaves padding as it finds it: send zeros. */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
-	uint32_t portid = mnl_socket_get_portid(nl), seq = ++p->seq;
+	uint32_t portid = mnl_socket_get_portid(nl);
 	struct nfgenmsg *g;
 
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
 	nlh->nlmsg_seq = seq;
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->nfgen_family = family;
@@ -262,12 +267,17 @@ static int dump(struct mnl_socket *nl, uint8_t family, struct pass *p, char *rbu
 				continue;
 			return -errno;
 		}
-		r = mnl_cb_run(rbuf, (size_t)len, seq, portid, dump_cb, p);
+		r = mnl_cb_run(rbuf, (size_t)len, seq, portid, cb, data);
 		if (r == MNL_CB_STOP)
 			return 0;
 		if (r < 0)
-			return errno ? -errno : -ENOMEM;
+			return errno ? -errno : -EIO;
 	}
+}
+
+static int dump(struct mnl_socket *nl, uint8_t family, struct pass *p, char *rbuf)
+{
+	return ct_request(nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, ++p->seq, dump_cb, p, rbuf);
 }
 
 static int err_cb(const struct nlmsghdr *nlh, void *data)
@@ -352,36 +362,11 @@ static int stats_msg_cb(const struct nlmsghdr *nlh, void *data)
 /* The connections of this namespace (IPCTNL_MSG_CT_GET_STATS): a number, no walk. */
 static int64_t ct_entries(struct mnl_socket *nl, char *rbuf)
 {
-	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg))];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
-	uint32_t portid = mnl_socket_get_portid(nl), seq = (uint32_t)time(NULL) ^ 0x5a5a;
-	struct nfgenmsg *g;
 	int64_t entries = -1;
+	int r = ct_request(nl, IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, AF_UNSPEC, (uint32_t)time(NULL) ^ 0x5a5a,
+			   stats_msg_cb, &entries, rbuf);
 
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->nfgen_family = AF_UNSPEC;
-	g->version = NFNETLINK_V0;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(nl, rbuf, RECV_BUF);
-		int r;
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		r = mnl_cb_run(rbuf, (size_t)len, seq, portid, stats_msg_cb, &entries);
-		if (r == MNL_CB_STOP)
-			break;
-		if (r < 0)
-			return errno ? -errno : -EIO;
-	}
-	return entries;
+	return r < 0 ? r : entries;
 }
 
 int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st)

@@ -142,60 +142,16 @@ fail:
 	return r;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int zt_lkg_save(const char *dir, const struct zt_source *src, size_t n)
 {
 	_cleanup_free_ char *buf = NULL;
-	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-	char tmp[64];
 	size_t len;
 	int r;
 
 	r = zt_lkg_encode(src, n, &buf, &len);
 	if (r < 0)
 		return r;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	snprintf(tmp, sizeof(tmp), "." ZT_LKG_FILE ".%ld.tmp", (long)getpid());
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	/* The umask may have been wider than 0077; the policy is nobody else's business. */
-	r = fchmod(fd, 0600) < 0 ? -errno : 0;
-	if (r >= 0)
-		r = write_all(fd, buf, len);
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r >= 0 && close(fd) < 0)
-		r = -errno;
-	fd = -EBADF;
-	if (r >= 0 && renameat(dfd, tmp, dfd, ZT_LKG_FILE) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dfd, tmp, 0);
-		return r;
-	}
-	/* The rename itself must survive a crash. */
-	fsync(dfd);
-	return 0;
+	return zt_write_atomic(dir, ZT_LKG_FILE, buf, len);
 }
 
 int zt_lkg_load(const char *dir, const struct zt_limits *lim, uid_t owner_uid,

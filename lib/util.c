@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Array growth and string helpers. */
+/* Array growth, string helpers, atomic state files. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include "util.h"
 
 int zt_grow(void **array, size_t *cap, size_t n, size_t elem_size)
@@ -33,4 +36,49 @@ char *zt_strndup(const char *s, size_t n)
 	memcpy(r, s, n);
 	r[n] = '\0';
 	return r;
+}
+
+int zt_write_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+	const char *buf = data;
+	char tmp[128];
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* The umask may have been wider than 0077: these files are nobody else's business. */
+	r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	while (r >= 0 && len) {
+		ssize_t k = write(fd, buf, len);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r = -errno;
+		else
+			buf += k, len -= (size_t)k;
+	}
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	fd = -EBADF;
+	if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	/* The rename itself must survive a crash. */
+	fsync(dfd);
+	return 0;
 }

@@ -54,4 +54,11 @@ int zt_grow(void **array, size_t *cap, size_t n, size_t elem_size);
 /* strdup/strndup that return NULL only on allocation failure. */
 char *zt_strndup(const char *s, size_t n);
 
+/*
+ * DIR/NAME := data, atomically: a temporary file (O_NOFOLLOW, 0600),
+ * fsync, rename, fsync of the directory, which is made (0700) when
+ * missing. Returns 0 or -errno; nothing half-written is left behind.
+ */
+int zt_write_atomic(const char *dir, const char *name, const void *data, size_t len);
+
 #endif
