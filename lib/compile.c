@@ -517,9 +517,10 @@ static struct zt_elem *elem_new_at(struct cc *c, int si)
 {
 	struct zt_set *s = &c->plan->sets[si];
 
+	/* zt_grow() zeroes what it adds, and elements are never taken back. */
 	if (ZT_GROW(s->elems, s->cap_elems, s->n_elems) < 0)
 		return NULL;
-	return memset(&s->elems[s->n_elems++], 0, sizeof(struct zt_elem));
+	return &s->elems[s->n_elems++];
 }
 
 static struct zt_elem *elem_new(struct cc *c, enum set_id id)
