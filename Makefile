@@ -150,7 +150,7 @@ endif
 
 .PHONY: check-netns
 
-# Benchmarks (root, about 25 minutes): bench/run.sh, results in bench/RESULTS.md.
+# Benchmarks (root, about 15 minutes): bench/run.sh, results in bench/RESULTS.md.
 BENCH_BINS := $(B)/bench/zb-tool
 
 $(B)/bench/zb-%: bench/zb-%.c

@@ -36,7 +36,7 @@ zb_out "This file is written by \`make bench\` (bench/run.sh); the numbers below
 zb_out ""
 zb_out "## How to reproduce"
 zb_out ""
-zb_out "    sudo make bench            # root: namespaces and nftables; about 25 minutes on 2 CPUs"
+zb_out "    sudo make bench            # root: namespaces and nftables; about 15 minutes on 2 CPUs"
 zb_out "    sudo ZB_SIZES=\"100 1000\" ZB_RELOAD_SIZES=1000 ZB_EVENTS=200 ZB_DP_ROUNDS=3 make bench   # a quick look"
 zb_out ""
 zb_out "It needs hyperfine, iperf3, jq, \`time\` (/usr/bin/time) and, for the profiles, perf"
