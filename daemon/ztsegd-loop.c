@@ -604,7 +604,8 @@ static void reload(struct manager *m)
 	m->last_error = NULL;
 	log_diags(LOG_WARNING, "policy-warning", &d);
 	keep_warnings(m, &d);
-	lkg_save(m);
+	if (!m->lkg_current)
+		lkg_save(m);
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=reloaded", log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation) }, 2,
 		   "reloaded: generation %llu, %zu objects changed, %zu messages in %.1f ms (%s%s)",
 		   (unsigned long long)m->generation, st.changed, st.messages,

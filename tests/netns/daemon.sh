@@ -240,7 +240,10 @@ zt_check "log: connections of the moved address forgotten" grep -qE 'connections
 # Events update the membership by what they change; a reload (the same
 # policy) computes it in full: it must find nothing the updates missed.
 n0=$(wc -l <"$DLOG")
+lkg_ino=$(stat -c %i "$ZT_TMP/state/last-known-good")
 zt_check "reload after the events: ztsegctl reload exits 0" quiet ctl reload
+zt_check "reload of the same files: the last-known-good is not written again" \
+	[ "$(stat -c %i "$ZT_TMP/state/last-known-good")" = "$lkg_ino" ]
 zt_check "reload after the events: reloaded" grep -q 'reloaded: generation' <(tail -n +"$((n0 + 1))" "$DLOG")
 zt_check "reload after the events: the full membership equals the updated one" \
 	[ -z "$(tail -n +"$((n0 + 1))" "$DLOG" | grep -E 'interface [^ ]+ (joined|left)$|routed to it$')" ]
