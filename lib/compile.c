@@ -71,9 +71,21 @@ enum set_id {
 	S_MEMBER_IF, S_ZONE_IF, S_ROUTE_OWNER, S_OWN4, S_OWN6, S_SRC_IF, S_SRC_BIF,
 	S_ZONE_SRC, S_DST4, S_DST6, S_DSTB4, S_DSTB6,
 	S_DST_IF, S_SUB_IF, S_ENC_IF, S_FP, S_FR, S_FI4, S_FI6,
-	S_FPROTO, S_FANY, S_OOS, S_FCNT,
-	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT, N_SETS
+	S_FPROTO, S_FANY, S_FPV, S_FRV, S_FI4V, S_FI6V, S_FPROTOV, S_FANYV, S_OOS, S_FCNT,
+	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
+	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT, N_SETS
 };
+
+/*
+ * Each flow map has a twin for the keys that need a chain: the mark map
+ * (fp) gives the flow id of a key whose first candidate always accepts,
+ * and judge counts and accepts it with `counter name ct mark map @fcnt`;
+ * the verdict map (fpv) jumps to f_<id>_<variant> or k_<n> where a flow is
+ * encrypted (its legs are checked there) or `log: all` logs each flow.
+ * One chain per flow would be 20,000 chains at 10,000 segments, and the
+ * kernel walks every chain on every commit.
+ */
+#define S_V_DELTA (S_FPV - S_FP)
 
 /*
  * The host's own connections (output hook) look up maps of their own: the
@@ -124,33 +136,57 @@ static const struct set_def set_defs[N_SETS] = {
 	[S_ENC_IF] = { "enc_if", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_NONE, false, true,
 		       "encrypting interfaces named in hub.encrypted-interfaces" },
 	[S_FP] = { "fp", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
-		   ZT_TYPE_VERDICT, false, false, "flows by zone pair, protocol and port" },
+		   ZT_TYPE_MARK, false, false, "flows by zone pair, protocol and port" },
 	[S_FR] = { "fr", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
-		   ZT_TYPE_VERDICT, true, false, "flows with wide port ranges" },
-	[S_FI4] = { "fi4", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_VERDICT, false, false,
+		   ZT_TYPE_MARK, true, false, "flows with wide port ranges" },
+	[S_FI4] = { "fi4", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_MARK, false, false,
 		    "flows by zone pair and icmp type" },
-	[S_FI6] = { "fi6", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_VERDICT, false, false,
+	[S_FI6] = { "fi6", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_MARK, false, false,
 		    "flows by zone pair and icmpv6 type" },
-	[S_FPROTO] = { "fproto", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_VERDICT, false,
+	[S_FPROTO] = { "fproto", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_MARK, false,
 		       false, "flows by zone pair and protocol" },
-	[S_FANY] = { "fany", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+	[S_FANY] = { "fany", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
 		     "flows on any protocol, by zone pair" },
+	[S_FPV] = { "fpv", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+		    ZT_TYPE_VERDICT, false, false, "checked flows by zone pair, protocol and port" },
+	[S_FRV] = { "frv", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+		    ZT_TYPE_VERDICT, true, false, "checked flows with wide port ranges" },
+	[S_FI4V] = { "fi4v", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_VERDICT, false, false,
+		     "checked flows by zone pair and icmp type" },
+	[S_FI6V] = { "fi6v", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_VERDICT, false, false,
+		     "checked flows by zone pair and icmpv6 type" },
+	[S_FPROTOV] = { "fprotov", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_VERDICT, false,
+			false, "checked flows by zone pair and protocol" },
+	[S_FANYV] = { "fanyv", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		      "checked flows on any protocol, by zone pair" },
 	[S_OOS] = { "oos", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
 		    "zone pairs out of scope" },
 	[S_FCNT] = { "fcnt", { ZT_TYPE_MARK }, 1, ZT_TYPE_COUNTER, false, false,
 		     "flow id to its counter" },
 	[S_FP_OUT] = { "fp_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
-		       ZT_TYPE_VERDICT, false, false, "host flows by zone pair, protocol and port" },
+		       ZT_TYPE_MARK, false, false, "host flows by zone pair, protocol and port" },
 	[S_FR_OUT] = { "fr_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
-		       ZT_TYPE_VERDICT, true, false, "host flows with wide port ranges" },
-	[S_FI4_OUT] = { "fi4_out", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_VERDICT, false,
+		       ZT_TYPE_MARK, true, false, "host flows with wide port ranges" },
+	[S_FI4_OUT] = { "fi4_out", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_MARK, false,
 			false, "host flows by zone pair and icmp type" },
-	[S_FI6_OUT] = { "fi6_out", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_VERDICT, false,
+	[S_FI6_OUT] = { "fi6_out", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_MARK, false,
 			false, "host flows by zone pair and icmpv6 type" },
-	[S_FPROTO_OUT] = { "fproto_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_VERDICT,
+	[S_FPROTO_OUT] = { "fproto_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_MARK,
 			   false, false, "host flows by zone pair and protocol" },
-	[S_FANY_OUT] = { "fany_out", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+	[S_FANY_OUT] = { "fany_out", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
 			 "host flows on any protocol, by zone pair" },
+	[S_FPV_OUT] = { "fpv_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+			ZT_TYPE_VERDICT, false, false, "checked host flows by zone pair, protocol and port" },
+	[S_FRV_OUT] = { "frv_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 3,
+			ZT_TYPE_VERDICT, true, false, "checked host flows with wide port ranges" },
+	[S_FI4V_OUT] = { "fi4v_out", { ZT_TYPE_MARK, ZT_TYPE_ICMP_TYPE }, 2, ZT_TYPE_VERDICT, false,
+			 false, "checked host flows by zone pair and icmp type" },
+	[S_FI6V_OUT] = { "fi6v_out", { ZT_TYPE_MARK, ZT_TYPE_ICMPV6_TYPE }, 2, ZT_TYPE_VERDICT, false,
+			 false, "checked host flows by zone pair and icmpv6 type" },
+	[S_FPROTOV_OUT] = { "fprotov_out", { ZT_TYPE_MARK, ZT_TYPE_INET_PROTO }, 2, ZT_TYPE_VERDICT,
+			    false, false, "checked host flows by zone pair and protocol" },
+	[S_FANYV_OUT] = { "fanyv_out", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+			  "checked host flows on any protocol, by zone pair" },
 };
 
 /*
@@ -1693,6 +1729,12 @@ static int key_verdict(struct cc *c, uint32_t zp, uint32_t *cand, size_t n, stru
 	size_t m = 0, idx;
 	int r;
 
+	*pos = pos_of(c, &c->flows[cand[0]].pos);
+	/* The first candidate always accepts and logs nothing: its flow id, no chain (S_V_DELTA). */
+	if ((!c->flows[cand[0]].encrypted || !v) && c->p->hub.log != ZT_LOG_ALL) {
+		*data = v_u32(ZT_TYPE_MARK, c->flows[cand[0]].id);
+		return 0;
+	}
 	while (m < n) {
 		struct cflow *cf = &c->flows[cand[m++]];
 		bool enc = cf->encrypted && v;
@@ -1701,7 +1743,6 @@ static int key_verdict(struct cc *c, uint32_t zp, uint32_t *cand, size_t n, stru
 		if (!enc)
 			break;
 	}
-	*pos = pos_of(c, &c->flows[cand[0]].pos);
 	if (!c->flows[cand[0]].encrypted || !v || m == 1) {
 		name_flow_chain(name, c->flows[cand[0]].id, c->flows[cand[0]].encrypted ? v : 0);
 		*data = v_verdict(c->flows[cand[0]].encrypted && v ? ZT_V_JUMP : ZT_V_GOTO, name);
@@ -1828,6 +1869,8 @@ static void grp_done(struct grp *gr)
 	free(gr->hmax);
 }
 
+static int value_cmp(const struct zt_value *a, const struct zt_value *b);
+
 static int key_add(struct cc *c, enum set_id set, const struct fkey *k, const struct grp *gr,
 		   uint32_t *cand)
 {
@@ -1844,16 +1887,17 @@ static int key_add(struct cc *c, enum set_id set, const struct fkey *k, const st
 		return too_many(c, &c->hub, "hub.flows");
 	if ((r = key_verdict(c, zp, cand, m, &data, &pos)) < 0)
 		return r;
+	if (data.type == ZT_TYPE_VERDICT)
+		set += S_V_DELTA;
 	if (zp >> 16 == ID_HOST)
 		set += S_OUT_DELTA;
-	/* Wide ranges: neighbours with one verdict become one interval. */
-	if (set == S_FR || set == S_FR_OUT) {
+	/* Wide ranges: neighbours with one verdict or flow id become one interval. */
+	if (set == S_FR || set == S_FR_OUT || set == S_FRV || set == S_FRV_OUT) {
 		struct zt_set *s = &c->plan->sets[c->set[set]];
 
 		el = s->n_elems ? &s->elems[s->n_elems - 1] : NULL;
 		if (el && el->key[0].u32 == zp && el->key[1].u32 == k->proto &&
-		    el->key[2].u32_hi + 1 == k->lo && el->data.verdict.code == data.verdict.code &&
-		    streq(el->data.verdict.chain, data.verdict.chain)) {
+		    el->key[2].u32_hi + 1 == k->lo && value_cmp(&el->data, &data) == 0) {
 			el->key[2].u32_hi = k->hi;
 			c->n_keys--;
 			return 0;
@@ -2624,16 +2668,50 @@ static int chain_dzb(struct cc *c, size_t n)
 }
 
 /* judge (forward, input) or judge_out (output): the flow maps, then hub.default. */
+/*
+ * judge { [ct mark vmap @oos]
+ *         ct mark set ct mark . meta l4proto . th dport map @fp      (a flow id)
+ *         ct mark . meta l4proto . th dport vmap @fpv                (checked flows)
+ *         … fr/frv, fi4/fi4v, fi6/fi6v, fproto/fprotov, fany/fanyv …
+ *         counter name ct mark map @fcnt accept
+ *         goto deny }
+ * Once a mark map has set a flow id (bit 31) no later key (a zone pair)
+ * can match: the first lookup that hits decides, as in doc/SEMANTICS.md.
+ * A verdict map's chains accept, or return to the next lookup when every
+ * encrypted candidate's legs fail. Empty maps get no rule.
+ */
+static int judge_level(struct cc *c, int ci, enum set_id set, const enum zt_key *keys, size_t n,
+		       uint8_t l4proto, const char *what)
+{
+	const struct zt_plan *pl = c->plan;
+	struct zt_rule *r;
+
+	for (int v = 0; v < 2; v++) {
+		int si = c->set[set + (v ? S_V_DELTA : 0)];
+
+		if (si < 0 || !pl->sets[si].n_elems)
+			continue;
+		r = RULE(c, ci, what);
+		if (l4proto)
+			m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, l4proto);
+		if (v)
+			s_vmap(r, keys, n, pl->sets[si].name);
+		else
+			s_mark_map(r, keys, n, pl->sets[si].name);
+	}
+	return 0;
+}
+
 static int chain_judge(struct cc *c, bool out)
 {
 	static const enum zt_key kp[] = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT };
 	static const enum zt_key ki4[] = { ZT_KEY_CT_MARK, ZT_KEY_ICMP_TYPE };
 	static const enum zt_key ki6[] = { ZT_KEY_CT_MARK, ZT_KEY_ICMPV6_TYPE };
+	static const enum zt_key km[] = { ZT_KEY_CT_MARK };
 	int d = out ? S_OUT_DELTA : 0;
-	const struct zt_plan *pl = c->plan;
 	char what[128];
 	struct zt_rule *r;
-	int ci = chain_new(c, out ? "judge_out" : "judge", ZT_HOOK_NONE, 0);
+	int ci = chain_new(c, out ? "judge_out" : "judge", ZT_HOOK_NONE, 0), ret;
 
 	if (ci < 0)
 		return ci;
@@ -2641,17 +2719,17 @@ static int chain_judge(struct cc *c, bool out)
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
 		s_vmap1(RULE(c, ci, what), ZT_KEY_CT_MARK, "oos");
 	}
-	s_vmap(RULE(c, ci, "flows: ports"), kp, 3, set_defs[S_FP + d].name);
-	if (pl->sets[c->set[S_FR + d]].n_elems)
-		s_vmap(RULE(c, ci, "flows: wide port ranges"), kp, 3, set_defs[S_FR + d].name);
-	r = RULE(c, ci, "flows: icmp types");
-	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMP);
-	s_vmap(r, ki4, 2, set_defs[S_FI4 + d].name);
-	r = RULE(c, ci, "flows: icmpv6 types");
-	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
-	s_vmap(r, ki6, 2, set_defs[S_FI6 + d].name);
-	s_vmap(RULE(c, ci, "flows: protocols"), kp, 2, set_defs[S_FPROTO + d].name);
-	s_vmap1(RULE(c, ci, "flows: any"), ZT_KEY_CT_MARK, set_defs[S_FANY + d].name);
+	if ((ret = judge_level(c, ci, S_FP + d, kp, 3, 0, "flows: ports")) < 0 ||
+	    (ret = judge_level(c, ci, S_FR + d, kp, 3, 0, "flows: wide port ranges")) < 0 ||
+	    (ret = judge_level(c, ci, S_FI4 + d, ki4, 2, IPPROTO_ICMP, "flows: icmp types")) < 0 ||
+	    (ret = judge_level(c, ci, S_FI6 + d, ki6, 2, IPPROTO_ICMPV6, "flows: icmpv6 types")) < 0 ||
+	    (ret = judge_level(c, ci, S_FPROTO + d, kp, 2, 0, "flows: protocols")) < 0 ||
+	    (ret = judge_level(c, ci, S_FANY + d, km, 1, 0, "flows: any")) < 0)
+		return ret;
+	/* counter name ct mark map @fcnt accept: a mark map gave a flow id */
+	r = RULE(c, ci, "flows: the flow found counts and accepts");
+	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
+	s_verdict(r, ZT_V_ACCEPT, NULL);
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	s_verdict(RULE(c, ci, what), ZT_V_GOTO, "deny");
 	return 0;
@@ -2805,7 +2883,6 @@ static int chains_build(struct cc *c)
 
 		if (i == c->oos)
 			continue;
-		cf->used |= 1;	/* the plain chain always exists: one per flow id */
 		for (unsigned v = 0; v < VARIANTS; v++)
 			if ((cf->used & (1u << v)) && (r = chain_flow(c, cf, v)) < 0)
 				return r;
@@ -2963,8 +3040,10 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	    (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = chains_build(&c)) < 0)
 		goto out;
-	drop_if_empty(&c, S_FR);
-	drop_if_empty(&c, S_FR_OUT);
+	/* Flow maps without elements have no rule in judge: no set either. */
+	for (int i = S_FP; i <= S_FANYV_OUT; i++)
+		if (i < S_OOS || i >= S_FP_OUT)
+			drop_if_empty(&c, i);
 	drop_if_empty(&c, S_SUB_IF);
 	if (c.oom) {
 		r = -ENOMEM;

@@ -82,29 +82,47 @@ static const char *vcode(enum zt_verdict_code c)
 }
 
 /* "goto f_12345678": the verdict of a map element. */
+/*
+ * A verdict as text. A flow map's flow id (a key whose first candidate
+ * always accepts: judge counts, marks and accepts it) reads as the goto to
+ * the plain flow chain it stands for, "goto f_<id>".
+ */
 static const char *verdict_str(const struct zt_value *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s", vcode(v->verdict.code), v->verdict.chain[0] ? " " : "",
-		 v->verdict.chain);
+	if (v->type == ZT_TYPE_MARK)
+		snprintf(buf, len, "goto f_%08x", v->u32);
+	else
+		snprintf(buf, len, "%s%s%s", vcode(v->verdict.code), v->verdict.chain[0] ? " " : "",
+			 v->verdict.chain);
 	return buf;
 }
 
-/* An element of a flow map by its numbers (mark [. proto|type [. port]]); NULL if absent. */
+/*
+ * An element of a flow map by its numbers (mark [. proto|type [. port]]);
+ * NULL if absent. A key is in the mark map ("fp") or its verdict twin
+ * ("fpv"): both are looked at.
+ */
 static const struct zt_elem *fkey(const struct zt_plan *pl, const char *set, uint32_t zp,
 				  int k1, int k2)
 {
-	const struct zt_set *s = zt_plan_find_set(pl, set);
+	const char *out = strstr(set, "_out");
+	char twin[ZT_OBJ_NAME_MAX];
 
-	for (size_t i = 0; s && i < s->n_elems; i++) {
-		const struct zt_elem *e = &s->elems[i];
+	snprintf(twin, sizeof(twin), "%.*sv%s", out ? (int)(out - set) : (int)strlen(set), set, out ? out : "");
+	for (int t = 0; t < 2; t++) {
+		const struct zt_set *s = zt_plan_find_set(pl, t ? twin : set);
 
-		if (e->key[0].u32 != zp)
-			continue;
-		if (s->n_key > 1 && e->key[1].u32 != (uint32_t)k1)
-			continue;
-		if (s->n_key > 2 && !(e->key[2].u32 <= (uint32_t)k2 && (uint32_t)k2 <= e->key[2].u32_hi))
-			continue;
-		return e;
+		for (size_t i = 0; s && i < s->n_elems; i++) {
+			const struct zt_elem *e = &s->elems[i];
+
+			if (e->key[0].u32 != zp)
+				continue;
+			if (s->n_key > 1 && e->key[1].u32 != (uint32_t)k1)
+				continue;
+			if (s->n_key > 2 && !(e->key[2].u32 <= (uint32_t)k2 && (uint32_t)k2 <= e->key[2].u32_hi))
+				continue;
+			return e;
+		}
 	}
 	return NULL;
 }
@@ -929,9 +947,11 @@ START_TEST(test_candidate_chain)
 	ck_assert_int_eq(fs->rules[1].stmt[0].kind, ZT_S_COUNTER_NAMED);
 	ck_assert_int_eq(fs->rules[1].stmt[1].kind, ZT_S_CT_MARK_SET);
 	ck_assert_uint_eq(fs->rules[1].stmt[1].u32, flow_id(pl, "flow enc-db "));
-	/* The plain chain exists too (one per flow id), with no checks. */
-	ck_assert_uint_eq(chain_of(pl, fchain(flow_id(pl, "flow enc-db "), "", f1, sizeof(f1)))->n_rules, 1);
+	/* No plain chain for enc-db: no key leads to it unchecked; and no _d variant. */
+	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow enc-db "), "", f1, sizeof(f1))));
 	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow enc-db "), "_d", f1, sizeof(f1))));
+	/* all-db's is there: k_<n> falls back to it. */
+	ck_assert_uint_eq(chain_of(pl, f2)->n_rules, 1);
 	zt_plan_free(pl);
 }
 END_TEST
@@ -1109,7 +1129,7 @@ START_TEST(test_variants)
 	ck_assert(!!zt_plan_find_chain(pl, "output") == t->host);
 	ck_assert(!!zt_plan_find_chain(pl, "from_0002") == t->host);
 	ck_assert(!!zt_plan_find_chain(pl, "judge_out") == t->host);
-	ck_assert(!!zt_plan_find_set(pl, "fp_out") == t->host);
+	ck_assert(!!zt_plan_find_chain(pl, "judge_out") == t->host);
 	ck_assert((cdst->rules[0].n_match == 1 && cdst->rules[0].match[0].key[0] == ZT_KEY_OIF) == t->host);
 	/* Without protect-host the host never appears in a key. */
 	ck_assert(!!fkey(pl, "fp", ZP(3, 2), 6, 22) == t->host);
@@ -1143,12 +1163,15 @@ START_TEST(test_variants)
 	ck_assert(has_rule_with(chain_of(pl, "spoofed"), is_log) == t->log);
 	ck_assert(has_rule_with(chain_of(pl, "from_0003"), is_log) == false);
 	{
+		/* log: all needs a chain per flow to log it; otherwise judge counts and accepts. */
 		char f[ZT_OBJ_NAME_MAX];
-		const struct zt_chain *fc = chain_of(pl, fchain(flow_id(pl, "flow x "), "", f, sizeof(f)));
+		const struct zt_chain *fc = zt_plan_find_chain(pl, fchain(flow_id(pl, "flow x "), "", f, sizeof(f)));
 
-		ck_assert(has_rule_with(fc, is_log) == t->log_all);
-		if (t->log_all)
+		ck_assert(!!fc == t->log_all);
+		if (t->log_all) {
+			ck_assert(has_rule_with(fc, is_log));
 			ck_assert_str_eq(fc->rules[1].stmt[0].log_prefix, "ztseg allow x ");
+		}
 	}
 	/* Neighbour discovery and MLD: RS, RA, NS, NA, redirect, MLD query/report/done/v2 report */
 	{
@@ -1208,8 +1231,12 @@ START_TEST(test_counters_and_sources)
 		ck_assert_str_eq(fcnt->elems[i].data.counter, f);
 		ck_assert(fcnt->elems[i].key[0].u32 & 0x80000000u);
 	}
-	c = chain_of(pl, fchain(flow_id(pl, "flow public-web "), "", f, sizeof(f)));
-	ck_assert_str_eq(c->rules[0].comment, "flow public-web ztseg.yaml:10");
+	/* public-web needs no chain: judge counts it through fcnt */
+	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow public-web "), "", f, sizeof(f))));
+	c = chain_of(pl, "judge");
+	ck_assert_int_eq(c->rules[c->n_rules - 2].stmt[0].kind, ZT_S_COUNTER_MAP);
+	ck_assert_str_eq(c->rules[c->n_rules - 2].stmt[0].set, "fcnt");
+	ck_assert_int_eq(c->rules[c->n_rules - 2].stmt[1].verdict.code, ZT_V_ACCEPT);
 	ck_assert_str_eq(chain_of(pl, "deny")->rules[0].comment, "hub.default ztseg.yaml:3");
 	ck_assert_str_eq(chain_of(pl, "spoofed")->rules[1].comment, "anti-spoofing");
 	ck_assert_str_eq(fkey(pl, "fp", ZP(INET, FRONT), 6, 80)->pos.file, "ztseg.yaml");
