@@ -1297,13 +1297,44 @@ static struct name_idx *objs_idx(const struct kstate *k)
 	return v;
 }
 
-struct diff {
-	/* per plan object */
+/* What both differences say of each object of the new plan. */
+struct pflags {
 	bool *chain_new, *chain_rules, *chain_recreate;
 	bool *set_new, *set_recreate, *set_refill;
-	struct zt_set_enc *set_enc;
-	size_t **set_add, *n_set_add;	/* hash sets: elements to add (indexes into set_enc) */
+	size_t **set_add, *n_set_add;	/* hash sets: elements to add */
 	bool *counter_new;
+};
+
+static int pflags_alloc(struct pflags *f, const struct zt_plan *p)
+{
+#define ALLOC(x, n) ((f->x = calloc((n) + 1, sizeof(*f->x))) != NULL)
+	if (!ALLOC(chain_new, p->n_chains) || !ALLOC(chain_rules, p->n_chains) || !ALLOC(chain_recreate, p->n_chains) ||
+	    !ALLOC(set_new, p->n_sets) || !ALLOC(set_recreate, p->n_sets) || !ALLOC(set_refill, p->n_sets) ||
+	    !ALLOC(set_add, p->n_sets) || !ALLOC(n_set_add, p->n_sets) || !ALLOC(counter_new, p->n_counters))
+		return -ENOMEM;
+#undef ALLOC
+	return 0;
+}
+
+static void pflags_clear(struct pflags *f, const struct zt_plan *p)
+{
+	for (size_t i = 0; f->set_add && i < p->n_sets; i++)
+		free(f->set_add[i]);
+	free(f->chain_new);
+	free(f->chain_rules);
+	free(f->chain_recreate);
+	free(f->set_new);
+	free(f->set_recreate);
+	free(f->set_refill);
+	free(f->set_add);
+	free(f->n_set_add);
+	free(f->counter_new);
+}
+
+struct diff {
+	/* per plan object (set_add: indexes into set_enc) */
+	struct pflags pf;
+	struct zt_set_enc *set_enc;
 	/* per kernel object */
 	bool *kchain_del, *kset_del, *kobj_del;
 	struct nftnl_set_elem ***kset_rm;	/* hash sets: kernel elements to remove */
@@ -1317,22 +1348,11 @@ static void diff_clear(struct diff *df, const struct zt_plan *p, const struct ks
 	if (df->set_enc)
 		for (size_t i = 0; i < p->n_sets; i++)
 			zt_set_enc_clear(&df->set_enc[i]);
-	if (df->set_add)
-		for (size_t i = 0; i < p->n_sets; i++)
-			free(df->set_add[i]);
 	if (df->kset_rm)
 		for (size_t i = 0; i < k->n_sets; i++)
 			free(df->kset_rm[i]);
-	free(df->chain_new);
-	free(df->chain_rules);
-	free(df->chain_recreate);
-	free(df->set_new);
-	free(df->set_recreate);
-	free(df->set_refill);
+	pflags_clear(&df->pf, p);
 	free(df->set_enc);
-	free(df->set_add);
-	free(df->n_set_add);
-	free(df->counter_new);
 	free(df->kchain_del);
 	free(df->kset_del);
 	free(df->kobj_del);
@@ -1588,13 +1608,13 @@ static int set_elems_diff(struct diff *df, size_t i, const struct zt_set *s, str
 	df->changed++;
 	if (s->interval) {
 		/* Interval sets are replaced whole: the kernel refuses partial overlap edits. */
-		df->set_refill[i] = true;
+		df->pf.set_refill[i] = true;
 		goto out;
 	}
 	/* Hash sets: remove what is not wanted, add what is missing; both sorted. */
-	df->set_add[i] = calloc(enc->n + 1, sizeof(size_t));
+	df->pf.set_add[i] = calloc(enc->n + 1, sizeof(size_t));
 	df->kset_rm[kj] = calloc(ks->n + 1, sizeof(struct nftnl_set_elem *));
-	if (!df->set_add[i] || !df->kset_rm[kj]) {
+	if (!df->pf.set_add[i] || !df->kset_rm[kj]) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1602,7 +1622,7 @@ static int set_elems_diff(struct diff *df, size_t i, const struct zt_set *s, str
 		int c = x == enc->n ? 1 : y == ks->n ? -1 : eblob_cmp(&want[x], &have[y]);
 
 		if (c < 0)
-			df->set_add[i][df->n_set_add[i]++] = want[x++]->idx;
+			df->pf.set_add[i][df->pf.n_set_add[i]++] = want[x++]->idx;
 		else if (c > 0)
 			df->kset_rm[kj][df->n_kset_rm[kj]++] = ks->el[have[y++]->idx];
 		else
@@ -1621,12 +1641,9 @@ static int diff_compute(const struct zt_plan *p, struct kstate *k, struct diff *
 	int r = 0;
 
 #define ALLOC(f, n) ((df->f = calloc((n) + 1, sizeof(*df->f))) != NULL)
-	if (!ALLOC(chain_new, p->n_chains) || !ALLOC(chain_rules, p->n_chains) || !ALLOC(chain_recreate, p->n_chains) ||
-	    !ALLOC(set_new, p->n_sets) || !ALLOC(set_recreate, p->n_sets) || !ALLOC(set_refill, p->n_sets) ||
-	    !ALLOC(set_enc, p->n_sets) || !ALLOC(set_add, p->n_sets) || !ALLOC(n_set_add, p->n_sets) ||
-	    !ALLOC(counter_new, p->n_counters) || !ALLOC(kchain_del, k->n_chains) || !ALLOC(kset_del, k->n_sets) ||
-	    !ALLOC(kobj_del, k->n_objs) || !ALLOC(kset_rm, k->n_sets) || !ALLOC(n_kset_rm, k->n_sets) ||
-	    !ALLOC(kset_of, p->n_sets))
+	if (pflags_alloc(&df->pf, p) < 0 || !ALLOC(set_enc, p->n_sets) || !ALLOC(kchain_del, k->n_chains) ||
+	    !ALLOC(kset_del, k->n_sets) || !ALLOC(kobj_del, k->n_objs) || !ALLOC(kset_rm, k->n_sets) ||
+	    !ALLOC(n_kset_rm, k->n_sets) || !ALLOC(kset_of, p->n_sets))
 		return -ENOMEM;
 #undef ALLOC
 
@@ -1642,7 +1659,7 @@ static int diff_compute(const struct zt_plan *p, struct kstate *k, struct diff *
 	for (size_t i = 0; i < p->n_counters; i++) {
 		size_t j = name_idx_find(oidx, k->n_objs, p->counters[i].name);
 
-		df->counter_new[i] = j == SIZE_MAX;
+		df->pf.counter_new[i] = j == SIZE_MAX;
 		df->changed += j == SIZE_MAX;
 		if (j != SIZE_MAX)
 			df->kobj_del[j] = false;
@@ -1661,7 +1678,7 @@ static int diff_compute(const struct zt_plan *p, struct kstate *k, struct diff *
 			goto out;
 		df->kset_of[i] = ki;
 		if (ki == SIZE_MAX) {
-			df->set_new[i] = true;
+			df->pf.set_new[i] = true;
 			df->changed++;
 			continue;
 		}
@@ -1673,10 +1690,10 @@ static int diff_compute(const struct zt_plan *p, struct kstate *k, struct diff *
 			r = -ENOMEM;
 			goto out;
 		}
-		df->set_recreate[i] = !streq(want, have);
+		df->pf.set_recreate[i] = !streq(want, have);
 		free(want);
 		free(have);
-		if (df->set_recreate[i]) {
+		if (df->pf.set_recreate[i]) {
 			df->changed++;
 			continue;
 		}
@@ -1710,12 +1727,12 @@ static int diff_compute(const struct zt_plan *p, struct kstate *k, struct diff *
 		if (kc != SIZE_MAX)
 			df->kchain_del[kc] = false;
 		if (kc == SIZE_MAX) {
-			df->chain_new[i] = df->chain_rules[i] = true;
+			df->pf.chain_new[i] = df->pf.chain_rules[i] = true;
 			df->changed += 1 + c->n_rules;
 			continue;
 		}
 		if (!chain_def_equal(c, k->chains[kc])) {
-			df->chain_recreate[i] = df->chain_rules[i] = true;
+			df->pf.chain_recreate[i] = df->pf.chain_rules[i] = true;
 			df->changed += 1 + c->n_rules;
 			continue;
 		}
@@ -1723,15 +1740,15 @@ static int diff_compute(const struct zt_plan *p, struct kstate *k, struct diff *
 		if (r < 0)
 			break;
 		if (!streq(want, kcanon[kc])) {
-			df->chain_rules[i] = true;
+			df->pf.chain_rules[i] = true;
 			df->changed += c->n_rules;
 		}
 		free(want);
 		/* A set made anew takes its users' rules with it. */
-		for (size_t s = 0; !df->chain_rules[i] && s < p->n_sets; s++)
-			if (df->set_recreate[s])
-				for (size_t ri = 0; ri < c->n_rules && !df->chain_rules[i]; ri++)
-					df->chain_rules[i] = rule_uses_set(&c->rules[ri], p->sets[s].name);
+		for (size_t s = 0; !df->pf.chain_rules[i] && s < p->n_sets; s++)
+			if (df->pf.set_recreate[s])
+				for (size_t ri = 0; ri < c->n_rules && !df->pf.chain_rules[i]; ri++)
+					df->pf.chain_rules[i] = rule_uses_set(&c->rules[ri], p->sets[s].name);
 	}
 	for (size_t j = 0; r >= 0 && j < k->n_chains; j++)
 		df->changed += df->kchain_del[j];
@@ -1833,17 +1850,17 @@ static int diff_set_emit(struct zt_batch *b, const struct zt_plan *p, size_t i, 
 	const struct zt_set *s = &p->sets[i];
 	int r = 0;
 
-	if (df->set_recreate[i]) {
+	if (df->pf.set_recreate[i]) {
 		r = zt_emit_set_del(b, s->name);
 		if (r >= 0)
 			r = zt_emit_set(b, s);
-	} else if (df->set_new[i])
+	} else if (df->pf.set_new[i])
 		r = zt_emit_set(b, s);
-	else if (df->set_refill[i]) {
+	else if (df->pf.set_refill[i]) {
 		r = zt_emit_set_flush(b, s->name);
 		if (r >= 0 && df->set_enc[i].n)
 			r = zt_emit_elems(b, s, &df->set_enc[i], NULL, 0, NFT_MSG_NEWSETELEM);
-	} else if (df->kset_of[i] != SIZE_MAX && (df->n_kset_rm[df->kset_of[i]] || df->n_set_add[i])) {
+	} else if (df->kset_of[i] != SIZE_MAX && (df->n_kset_rm[df->kset_of[i]] || df->pf.n_set_add[i])) {
 		size_t kj = df->kset_of[i], nrm = df->n_kset_rm[kj];
 
 		if (nrm) {
@@ -1870,8 +1887,8 @@ static int diff_set_emit(struct zt_batch *b, const struct zt_plan *p, size_t i, 
 				r = zt_emit_elems(b, s, &rm, NULL, 0, NFT_MSG_DELSETELEM);
 			zt_set_enc_clear(&rm);
 		}
-		if (r >= 0 && df->n_set_add[i])
-			r = zt_emit_elems(b, s, &df->set_enc[i], df->set_add[i], df->n_set_add[i],
+		if (r >= 0 && df->pf.n_set_add[i])
+			r = zt_emit_elems(b, s, &df->set_enc[i], df->pf.set_add[i], df->pf.n_set_add[i],
 					  NFT_MSG_NEWSETELEM);
 	}
 	return r;
@@ -1881,8 +1898,8 @@ static int diff_set_emit(struct zt_batch *b, const struct zt_plan *p, size_t i, 
 static int diff_emit(struct zt_batch *b, const struct zt_plan *p, const struct kstate *k, const struct diff *df)
 {
 	const struct delta d = {
-		.chain_new = df->chain_new, .chain_rules = df->chain_rules,
-		.chain_recreate = df->chain_recreate, .counter_new = df->counter_new,
+		.chain_new = df->pf.chain_new, .chain_rules = df->pf.chain_rules,
+		.chain_recreate = df->pf.chain_recreate, .counter_new = df->pf.counter_new,
 		.chains = { df->kchain_del, k->n_chains, kchain_name, k->chains },
 		.sets = { df->kset_del, k->n_sets, kset_name, k->sets },
 		.counters = { df->kobj_del, k->n_objs, kobj_name, k->objs },
@@ -2154,13 +2171,10 @@ static bool plan_sorted(const struct zt_plan *p)
 }
 
 struct pdiff {
-	/* per object of the new plan */
-	bool *chain_new, *chain_rules, *chain_recreate;
-	bool *set_new, *set_recreate, *set_refill;
+	/* per object of the new plan (set_add: its elements) */
+	struct pflags pf;
 	size_t *oset_of;			/* new set -> old set index, SIZE_MAX */
-	size_t **set_add, *n_set_add;		/* hash sets: new plan elements to add */
 	size_t **set_rm, *n_set_rm;		/* hash sets: old plan elements to remove */
-	bool *counter_new;
 	/* per object of the old plan */
 	bool *ochain_del, *oset_del, *ocounter_del;
 	size_t changed;
@@ -2168,24 +2182,12 @@ struct pdiff {
 
 static void pdiff_clear(struct pdiff *df, const struct zt_plan *p)
 {
-	for (size_t i = 0; i < p->n_sets; i++) {
-		if (df->set_add)
-			free(df->set_add[i]);
-		if (df->set_rm)
-			free(df->set_rm[i]);
-	}
-	free(df->chain_new);
-	free(df->chain_rules);
-	free(df->chain_recreate);
-	free(df->set_new);
-	free(df->set_recreate);
-	free(df->set_refill);
+	for (size_t i = 0; df->set_rm && i < p->n_sets; i++)
+		free(df->set_rm[i]);
+	pflags_clear(&df->pf, p);
 	free(df->oset_of);
-	free(df->set_add);
-	free(df->n_set_add);
 	free(df->set_rm);
 	free(df->n_set_rm);
-	free(df->counter_new);
 	free(df->ochain_del);
 	free(df->oset_del);
 	free(df->ocounter_del);
@@ -2218,8 +2220,8 @@ static int pdiff_hash_elems(struct pdiff *df, size_t i, const struct zt_set *o, 
 	size_t x = 0, y = 0;
 
 	df->set_rm[i] = calloc(o->n_elems + 1, sizeof(size_t));
-	df->set_add[i] = calloc(s->n_elems + 1, sizeof(size_t));
-	if (!oa || !na || !df->set_rm[i] || !df->set_add[i])
+	df->pf.set_add[i] = calloc(s->n_elems + 1, sizeof(size_t));
+	if (!oa || !na || !df->set_rm[i] || !df->pf.set_add[i])
 		return -ENOMEM;
 	while (x < o->n_elems || y < s->n_elems) {
 		int c = x == o->n_elems ? 1 : y == s->n_elems ? -1 :
@@ -2228,11 +2230,11 @@ static int pdiff_hash_elems(struct pdiff *df, size_t i, const struct zt_set *o, 
 		if (c < 0) {
 			df->set_rm[i][df->n_set_rm[i]++] = oa[x++];
 		} else if (c > 0) {
-			df->set_add[i][df->n_set_add[i]++] = na[y++];
+			df->pf.set_add[i][df->pf.n_set_add[i]++] = na[y++];
 		} else {
 			if (value_cmp(&o->elems[oa[x]].data, &s->elems[na[y]].data) != 0) {
 				df->set_rm[i][df->n_set_rm[i]++] = oa[x];
-				df->set_add[i][df->n_set_add[i]++] = na[y];
+				df->pf.set_add[i][df->pf.n_set_add[i]++] = na[y];
 			}
 			x++;
 			y++;
@@ -2256,11 +2258,9 @@ static int pdiff_compute(const struct zt_plan *old, const struct zt_plan *base, 
 	if (!plan_sorted(old) || !plan_sorted(p) || base->n_sets != p->n_sets || old->log_group != p->log_group)
 		return -ENOTUNIQ;
 #define ALLOC(f, n) ((df->f = calloc((n) + 1, sizeof(*df->f))) != NULL)
-	if (!ALLOC(chain_new, p->n_chains) || !ALLOC(chain_rules, p->n_chains) || !ALLOC(chain_recreate, p->n_chains) ||
-	    !ALLOC(set_new, p->n_sets) || !ALLOC(set_recreate, p->n_sets) || !ALLOC(set_refill, p->n_sets) ||
-	    !ALLOC(oset_of, p->n_sets) || !ALLOC(set_add, p->n_sets) || !ALLOC(n_set_add, p->n_sets) ||
-	    !ALLOC(set_rm, p->n_sets) || !ALLOC(n_set_rm, p->n_sets) || !ALLOC(counter_new, p->n_counters) ||
-	    !ALLOC(ochain_del, old->n_chains) || !ALLOC(oset_del, old->n_sets) || !ALLOC(ocounter_del, old->n_counters))
+	if (pflags_alloc(&df->pf, p) < 0 || !ALLOC(oset_of, p->n_sets) || !ALLOC(set_rm, p->n_sets) ||
+	    !ALLOC(n_set_rm, p->n_sets) || !ALLOC(ochain_del, old->n_chains) || !ALLOC(oset_del, old->n_sets) ||
+	    !ALLOC(ocounter_del, old->n_counters))
 		return -ENOMEM;
 #undef ALLOC
 
@@ -2272,7 +2272,7 @@ static int pdiff_compute(const struct zt_plan *old, const struct zt_plan *base, 
 		if (c < 0)
 			df->ocounter_del[x++] = true;
 		else if (c > 0)
-			df->counter_new[y++] = true;
+			df->pf.counter_new[y++] = true;
 		else
 			x++, y++;
 		df->changed += c != 0;
@@ -2291,7 +2291,7 @@ static int pdiff_compute(const struct zt_plan *old, const struct zt_plan *base, 
 			continue;
 		}
 		if (c > 0) {
-			df->set_new[y++] = true;
+			df->pf.set_new[y++] = true;
 			df->changed++;
 			continue;
 		}
@@ -2299,16 +2299,16 @@ static int pdiff_compute(const struct zt_plan *old, const struct zt_plan *base, 
 		s = &base->sets[y];
 		df->oset_of[y] = x;
 		if (!set_def_eq(o, s)) {
-			df->set_recreate[y] = true;
+			df->pf.set_recreate[y] = true;
 			df->changed++;
 		} else if (s->dynamic && !p->sets[y].dynamic && refill_filled) {
-			df->set_refill[y] = true;
+			df->pf.set_refill[y] = true;
 			df->changed++;
 		} else if (!s->dynamic && !elems_eq(o, s)) {
 			/* The daemon owns a dynamic set's contents: leave them. */
 			df->changed++;
 			if (s->interval)
-				df->set_refill[y] = true;
+				df->pf.set_refill[y] = true;
 			else if ((r = pdiff_hash_elems(df, y, o, s)) < 0)
 				return r;
 		}
@@ -2327,24 +2327,24 @@ static int pdiff_compute(const struct zt_plan *old, const struct zt_plan *base, 
 		}
 		nc = &p->chains[y];
 		if (c > 0) {
-			df->chain_new[y] = df->chain_rules[y] = true;
+			df->pf.chain_new[y] = df->pf.chain_rules[y] = true;
 			df->changed += 1 + nc->n_rules;
 			y++;
 			continue;
 		}
 		oc = &old->chains[x];
 		if (oc->hook != nc->hook || (nc->hook != ZT_HOOK_NONE && oc->prio != nc->prio)) {
-			df->chain_recreate[y] = df->chain_rules[y] = true;
+			df->pf.chain_recreate[y] = df->pf.chain_rules[y] = true;
 			df->changed += 1 + nc->n_rules;
 		} else if (!chain_rules_eq(oc, nc)) {
-			df->chain_rules[y] = true;
+			df->pf.chain_rules[y] = true;
 			df->changed += nc->n_rules;
 		}
 		/* A set made anew takes its users' rules with it. */
-		for (size_t si = 0; !df->chain_rules[y] && si < p->n_sets; si++)
-			if (df->set_recreate[si])
-				for (size_t ri = 0; ri < nc->n_rules && !df->chain_rules[y]; ri++)
-					df->chain_rules[y] = rule_uses_set(&nc->rules[ri], p->sets[si].name);
+		for (size_t si = 0; !df->pf.chain_rules[y] && si < p->n_sets; si++)
+			if (df->pf.set_recreate[si])
+				for (size_t ri = 0; ri < nc->n_rules && !df->pf.chain_rules[y]; ri++)
+					df->pf.chain_rules[y] = rule_uses_set(&nc->rules[ri], p->sets[si].name);
 		x++, y++;
 	}
 	return 0;
@@ -2461,21 +2461,21 @@ static int pdiff_set_emit(struct zt_batch *b, const struct zt_plan *p, size_t i,
 	const struct zt_set *s = &p->sets[i];
 	int r = 0;
 
-	if (df->set_recreate[i]) {
+	if (df->pf.set_recreate[i]) {
 		r = zt_emit_set_del(b, s->name);
 		if (r >= 0)
 			r = zt_emit_set(b, s);
-	} else if (df->set_new[i]) {
+	} else if (df->pf.set_new[i]) {
 		r = zt_emit_set(b, s);
-	} else if (df->set_refill[i]) {
+	} else if (df->pf.set_refill[i]) {
 		r = zt_emit_set_flush(b, s->name);
 		if (r >= 0 && s->n_elems)
 			r = pdiff_emit_all(b, s);
-	} else if (df->n_set_rm[i] || df->n_set_add[i]) {
+	} else if (df->n_set_rm[i] || df->pf.n_set_add[i]) {
 		if (df->n_set_rm[i])
 			r = pdiff_emit_rm(b, &pc->old->sets[df->oset_of[i]], s, df->set_rm[i], df->n_set_rm[i]);
-		if (r >= 0 && df->n_set_add[i])
-			r = pdiff_emit_add(b, s, df->set_add[i], df->n_set_add[i]);
+		if (r >= 0 && df->pf.n_set_add[i])
+			r = pdiff_emit_add(b, s, df->pf.set_add[i], df->pf.n_set_add[i]);
 	}
 	return r;
 }
@@ -2485,8 +2485,8 @@ static int pdiff_emit(struct zt_batch *b, const struct zt_plan *old, const struc
 {
 	const struct pdiff_ctx pc = { old, df };
 	const struct delta d = {
-		.chain_new = df->chain_new, .chain_rules = df->chain_rules,
-		.chain_recreate = df->chain_recreate, .counter_new = df->counter_new,
+		.chain_new = df->pf.chain_new, .chain_rules = df->pf.chain_rules,
+		.chain_recreate = df->pf.chain_recreate, .counter_new = df->pf.counter_new,
 		.chains = { df->ochain_del, old->n_chains, ochain_name, old->chains },
 		.sets = { df->oset_del, old->n_sets, oset_name, old->sets },
 		.counters = { df->ocounter_del, old->n_counters, ocounter_name, old->counters },
