@@ -44,33 +44,15 @@ zb_nspath() { echo "/run/netns/$(zt_ns "$1")"; }
 # workloads: a /32 and /128 on eth0, default routes via the address the host
 # puts on every veth. Nothing filters yet.
 zb_pair() {
-	local p=$1 node role h w
+	local p=$1 role h
 	h=$(zt_ns "$p-host")
 	zt_ns_add "$p-host"
 	zt_x "$p-host" sh -c '
 		echo 1 >/proc/sys/net/ipv4/ip_forward
 		echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
 	for role in cli:web1 srv:app1; do
-		node=${role#*:}
-		w=$(zt_ns "$p-${role%%:*}")
 		zt_ns_add "$p-${role%%:*}"
-		ip -n "$h" link add "${ZT_IF[$node]}" type veth peer name eth0 netns "$w"
-		ip -n "$h" -batch - <<-EOF
-			addr add $ZT_GW_V4/32 dev ${ZT_IF[$node]}
-			addr add $ZT_GW_V6/128 dev ${ZT_IF[$node]} nodad
-			link set ${ZT_IF[$node]} up
-			route add ${ZT_V4[$node]}/32 dev ${ZT_IF[$node]}
-			route add ${ZT_V6[$node]}/128 dev ${ZT_IF[$node]}
-		EOF
-		ip -n "$w" -batch - <<-EOF
-			addr add ${ZT_V4[$node]}/32 dev eth0
-			addr add ${ZT_V6[$node]}/128 dev eth0 nodad
-			link set eth0 up
-			route add $ZT_GW_V4/32 dev eth0
-			route add default via $ZT_GW_V4 dev eth0
-			route add $ZT_GW_V6/128 dev eth0
-			route add default via $ZT_GW_V6 dev eth0
-		EOF
+		zt_workload_link "$h" "$(zt_ns "$p-${role%%:*}")" "${role#*:}"
 	done
 	# Connect-rate runs open tens of thousands of connections: the whole
 	# port range, and TIME_WAIT ports reused after a second (RFC 7323).

@@ -927,6 +927,16 @@ static int batch_send(struct zt_nft *n, const struct zt_batch *b, bool quiet, st
 	return 0;
 }
 
+/* A sent batch's outcome: restart when the generation moved, -EPERM or -EINVAL for rejections. */
+static int acks_result(int r, const struct acks *a)
+{
+	if (r >= 0 && a->restart)
+		return -ERESTART;
+	if (r >= 0 && a->n_errors)
+		return a->first_err == EPERM ? -EPERM : -EINVAL;
+	return r;
+}
+
 /* ---- persist probe -------------------------------------------------------- */
 
 int zt_nft_has_persist(struct zt_nft *n)
@@ -1008,10 +1018,7 @@ int zt_nft_batch_commit(struct zt_nft *n, struct zt_batch *b, int *ret_err, stru
 		return r;
 	n->seq = b->seq;
 	r = batch_send(n, b, false, &a, d);
-	if (r >= 0 && a.restart)
-		r = -ERESTART;
-	else if (r >= 0 && a.n_errors)
-		r = a.first_err == EPERM ? -EPERM : -EINVAL;
+	r = acks_result(r, &a);
 	if (ret_err)
 		*ret_err = a.first_err;
 	free(a.seen);
@@ -1934,10 +1941,7 @@ static int table_claim(struct zt_nft *n, uint32_t flags, uint32_t *genid, struct
 		return r;
 	n->seq = b->seq;
 	r = batch_send(n, b, false, &a, d);
-	if (r >= 0 && a.restart)
-		r = -ERESTART;
-	else if (r >= 0 && a.n_errors)
-		r = a.first_err == EPERM ? -EPERM : -EINVAL;
+	r = acks_result(r, &a);
 	free(a.seen);
 	if (r < 0)
 		return r;
@@ -2663,10 +2667,7 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		if (quiet)
 			o->quiet(true, o->userdata);
 		r = batch_send(n, b, false, &a, d);
-		if (r >= 0 && a.restart)
-			r = -ERESTART;
-		else if (r >= 0 && a.n_errors)
-			r = a.first_err == EPERM ? -EPERM : -EINVAL;
+		r = acks_result(r, &a);
 		sent = r >= 0;
 		if (quiet)
 			o->quiet(false, o->userdata);

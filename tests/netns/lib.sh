@@ -204,6 +204,30 @@ zt_ns_add() {
 	ip -n "$ns" link set lo up
 }
 
+# workload_link HOSTNS WORKNS NODE: NODE's routed veth, as routed-model CNIs
+# wire it: ZT_IF[NODE] on the host with the gateway addresses and /32, /128
+# routes to the workload; eth0 in the workload, default routes via the gateway.
+zt_workload_link() {
+	local h=$1 w=$2 n=$3
+	ip -n "$h" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
+	ip -n "$h" -batch - <<-EOF
+		addr add $ZT_GW_V4/32 dev ${ZT_IF[$n]}
+		addr add $ZT_GW_V6/128 dev ${ZT_IF[$n]} nodad
+		link set ${ZT_IF[$n]} up
+		route add ${ZT_V4[$n]}/32 dev ${ZT_IF[$n]}
+		route add ${ZT_V6[$n]}/128 dev ${ZT_IF[$n]}
+	EOF
+	ip -n "$w" -batch - <<-EOF
+		addr add ${ZT_V4[$n]}/32 dev eth0
+		addr add ${ZT_V6[$n]}/128 dev eth0 nodad
+		link set eth0 up
+		route add $ZT_GW_V4/32 dev eth0
+		route add default via $ZT_GW_V4 dev eth0
+		route add $ZT_GW_V6/128 dev eth0
+		route add default via $ZT_GW_V6 dev eth0
+	EOF
+}
+
 # up: the whole topology. The host forwards; nothing is filtered yet.
 zt_up() {
 	local n h w
@@ -213,25 +237,8 @@ zt_up() {
 		echo 1 >/proc/sys/net/ipv4/ip_forward
 		echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
 	for n in "${ZT_WORKLOADS[@]}"; do
-		w=$(zt_ns "$n")
 		zt_ns_add "$n"
-		ip -n "$h" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
-		ip -n "$h" -batch - <<-EOF
-			addr add $ZT_GW_V4/32 dev ${ZT_IF[$n]}
-			addr add $ZT_GW_V6/128 dev ${ZT_IF[$n]} nodad
-			link set ${ZT_IF[$n]} up
-			route add ${ZT_V4[$n]}/32 dev ${ZT_IF[$n]}
-			route add ${ZT_V6[$n]}/128 dev ${ZT_IF[$n]}
-		EOF
-		ip -n "$w" -batch - <<-EOF
-			addr add ${ZT_V4[$n]}/32 dev eth0
-			addr add ${ZT_V6[$n]}/128 dev eth0 nodad
-			link set eth0 up
-			route add $ZT_GW_V4/32 dev eth0
-			route add default via $ZT_GW_V4 dev eth0
-			route add $ZT_GW_V6/128 dev eth0
-			route add default via $ZT_GW_V6 dev eth0
-		EOF
+		zt_workload_link "$h" "$(zt_ns "$n")" "$n"
 	done
 	for n in "${ZT_UPLINKS[@]}"; do
 		w=$(zt_ns "$n")
