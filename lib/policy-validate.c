@@ -954,21 +954,86 @@ static bool cidr_is_everything(const struct zt_cidr *a)
 	return a->plen == 0;
 }
 
+static bool refs_have(const struct zt_ref *v, size_t n, enum zt_zone_kind kind)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].zone.kind == kind)
+			return true;
+	return false;
+}
+
+/*
+ * Without a strict reverse-path check nothing ties an unbound boundary's
+ * addresses to an interface: whoever sends with such a source address,
+ * from any interface, is that boundary. (0/0 alone claims nothing more
+ * than "anyone", and has a warning of its own.)
+ */
+static int warn_unbound_sources(struct vctx *c)
+{
+	const struct zt_policy *p = c->p;
+	const char *rpf = p->hub.rpf == ZT_RPF_LOOSE ? "loose" : "off";
+
+	if (p->hub.rpf == ZT_RPF_STRICT)
+		return 0;
+	for (size_t i = 0; i < p->hub.n_flows; i++) {
+		const struct zt_flow *f = &p->hub.flows[i];
+
+		for (size_t j = 0; j < f->n_from; j++) {
+			const struct zt_zone *z = &f->from[j].zone;
+			const struct zt_boundary *b;
+			char a[ZT_CIDR_STRLEN];
+			size_t k;
+			int r;
+
+			if (z->kind != ZT_ZONE_BOUNDARY || z->bnd < 0 || (size_t)z->bnd >= p->hub.n_boundaries)
+				continue;
+			b = &p->hub.boundaries[z->bnd];
+			if (b->n_ifs)
+				continue;
+			for (k = 0; k < b->n_addrs && cidr_is_everything(&b->addrs[k]); k++)
+				;
+			if (k == b->n_addrs)
+				continue;
+			r = warn(c, &f->pos, "flow '%s': with rpf: %s, from: %s (a boundary without "
+				 "interfaces) means from anyone who claims its addresses (%s%s), on any "
+				 "interface; bind '%s' to its interfaces: [...] or use rpf: strict",
+				 f->name, rpf, b->name, zt_cidr_fmt(&b->addrs[k], a, sizeof(a)),
+				 b->n_addrs > 1 ? ", ..." : "", b->name);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 static int check_warnings(struct vctx *c)
 {
 	struct zt_policy *p = c->p;
-	bool host_out = false;
+	bool host_out = false, host_in = false;
 	int r;
 
-	for (size_t i = 0; i < p->hub.n_flows && !host_out; i++)
-		for (size_t j = 0; j < p->hub.flows[i].n_from && !host_out; j++)
-			host_out = p->hub.flows[i].from[j].zone.kind == ZT_ZONE_HOST;
+	for (size_t i = 0; i < p->hub.n_flows; i++) {
+		host_out |= refs_have(p->hub.flows[i].from, p->hub.flows[i].n_from, ZT_ZONE_HOST);
+		host_in |= refs_have(p->hub.flows[i].to, p->hub.flows[i].n_to, ZT_ZONE_HOST);
+	}
 	if (p->hub.protect_host && !host_out) {
 		r = warn(c, &p->hub.pos, "protect-host is on but no flow has from: host; "
 			 "the host's own DNS, NTP and updates will be dropped");
 		if (r < 0)
 			return r;
 	}
+	/* The silent lock-out: the reload that applies this cuts the SSH session it came from. */
+	if (p->hub.protect_host && !host_in) {
+		r = warn(c, &p->hub.pos, "protect-host is on but no flow has to: host; nothing may "
+			 "reach this machine, and SSH sessions to it (yours too) are cut when this "
+			 "policy is applied; add e.g. { from: office, to: host, ports: [tcp/22] }, "
+			 "and apply with ztsegctl reload --confirm SECONDS");
+		if (r < 0)
+			return r;
+	}
+	r = warn_unbound_sources(c);
+	if (r < 0)
+		return r;
 	/* Unlike a boundary's, a segment's 0/0 binds: the outside world would be the segment. */
 	for (size_t i = 0; i < p->n_segs; i++) {
 		const struct zt_segment *s = &p->segs[i];

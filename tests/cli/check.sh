@@ -201,6 +201,60 @@ chmod 0644 "$d/segments.d/deep.yaml"
 # The top-level mapping is the first level, so the 32nd '[' is one too many.
 expect_error "10,000 nested [" "$d" "segments.d/deep.yaml:1:$((11 + 31))" "nest"
 
+# --- warnings: exit 0, the warning on stderr with FILE:LINE:COL --------------
+
+# expect_warning NAME DIR WHERE FRAGMENT: exit 0, "policy OK" on stdout, and
+# a stderr line "DIR/WHERE: warning: ..." containing FRAGMENT.
+expect_warning() {
+	local name=$1 dir=$2 where=$3 fragment=$4 line
+	run "$dir"
+	line=$(grep -F -- "$dir/$where: warning: " "$tmp/err" | grep -F -- "$fragment" | head -n1 || true)
+	if [[ $rc -ne 0 ]]; then
+		not_ok "$name" "exit $rc, expected 0"
+	elif ! grep -q '^policy OK: ' "$tmp/out"; then
+		not_ok "$name" "stdout: $(head -c 200 "$tmp/out")"
+	elif [[ -z $line ]]; then
+		not_ok "$name" "no warning at $where containing '$fragment'"
+	else
+		ok "$name: $line"
+	fi
+}
+
+# The silent lock-out: protect-host with no flow to the host (only from: host).
+d=$(fresh lockout)
+sed -i -E '/- \{ name: (dns|admin-ssh), /d' "$d/ztseg.yaml"
+grep -q 'to: host' "$d/ztseg.yaml" && { echo "lockout: a flow to host is left" >&2; exit 1; }
+expect_warning "protect-host with nothing allowed to reach the host" "$d" \
+	"ztseg.yaml:$(pos "$d/ztseg.yaml" 'default: drop')" \
+	"no flow has to: host; nothing may reach this machine, and SSH sessions to it (yours too) are cut"
+# ...and not while one flow still reaches it.
+d=$(fresh lockout-not)
+sed -i -E '/- \{ name: dns, /d' "$d/ztseg.yaml"
+run "$d"
+if [[ $rc -eq 0 && ! -s $tmp/err ]]; then
+	ok "one flow to host (admin-ssh): no lock-out warning"
+else
+	not_ok "one flow to host (admin-ssh): no lock-out warning" "exit $rc"
+fi
+
+# rpf: loose, and a flow from a boundary bound to no interface: its
+# addresses are anyone's to claim.
+d=$(fresh rpf-loose-unbound)
+sed -i 's/^  rpf: strict/  rpf: loose/' "$d/ztseg.yaml"
+insert_after "$d/ztseg.yaml" '^  boundaries:' '    corp: { addresses: [192.0.2.128/25, "2001:db8:c::/64"] }'
+insert_after "$d/ztseg.yaml" '^  flows:' '    - { name: corp-web, from: corp, to: web.front, ports: [tcp/80] }'
+expect_warning "rpf: loose with a flow from an unbound boundary" "$d" \
+	"ztseg.yaml:$(pos "$d/ztseg.yaml" '{ name: corp-web')" \
+	"flow 'corp-web': with rpf: loose, from: corp (a boundary without interfaces) means from anyone who claims its addresses (192.0.2.128/25, ...)"
+# The same with rpf: strict: the reverse path vouches for the source.
+sed -i 's/^  rpf: loose/  rpf: strict/' "$d/ztseg.yaml"
+run "$d"
+if [[ $rc -eq 0 ]] && ! grep -q "corp-web" "$tmp/err"; then
+	ok "rpf: strict with the same flow: no warning"
+else
+	not_ok "rpf: strict with the same flow: no warning" "exit $rc"
+fi
+
 # --- whole-directory problems ------------------------------------------------
 
 expect_error "missing directory" "$tmp/no-such-dir" "" "no such directory"

@@ -240,10 +240,100 @@ START_TEST(test_no_warn_protect_host)
 	struct zt_diags d = {};
 	const char *hub = "version: 1\nhub:\n  protect-host: true\n"
 		"  flows:\n    - { from: [web, host], to: world, ports: [udp/53] }\n"
+		"    - { from: web, to: [world, host], ports: [tcp/22] }\n"
+		"segments:\n  web: { interfaces: [vweb1] }\n";
+
+	ck_assert_int_eq(load3(hub, NULL, NULL, &p, &d), 0);
+	if (d.n_warnings)
+		diags_dump(&d);
+	ck_assert_uint_eq(d.n_warnings, 0);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* The silent lock-out: protect-host with only from: host flows; nothing may reach the host. */
+START_TEST(test_warn_lockout)
+{
+	_cleanup_policy_ struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+	const char *hub = "version: 1\nhub:\n  protect-host: true\n"
+		"  flows:\n    - { from: host, to: [web, world], ports: [udp/53, tcp/443] }\n"
+		"segments:\n  web: { interfaces: [vweb1] }\n";
+
+	ck_assert_int_eq(load3(hub, NULL, NULL, &p, &d), 0);
+	ck_assert_uint_eq(d.n_errors, 0);
+	if (d.n_warnings != 1)
+		diags_dump(&d);
+	ck_assert_uint_eq(d.n_warnings, 1);
+	ck_assert(has_diag(&d, "ztseg.yaml:3:3", "warning: protect-host is on but no flow has to: host; "
+			   "nothing may reach this machine, and SSH sessions to it (yours too) are cut"));
+	ck_assert(has_diag(&d, "ztseg.yaml:3:3", "ztsegctl reload --confirm SECONDS"));
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* Without protect-host the host is trusted: no flow to it is needed. */
+START_TEST(test_no_warn_lockout_unprotected)
+{
+	_cleanup_policy_ struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+	const char *hub = "version: 1\nhub:\n  protect-host: false\n"
+		"  flows:\n    - { from: host, to: web, ports: [udp/53] }\n"
 		"segments:\n  web: { interfaces: [vweb1] }\n";
 
 	ck_assert_int_eq(load3(hub, NULL, NULL, &p, &d), 0);
 	ck_assert_uint_eq(d.n_warnings, 0);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/*
+ * rpf: loose or off with a flow from an unbound boundary (not only 0/0):
+ * anyone claiming its addresses, on any interface, is that boundary.
+ * Table: rpf, boundary definition, warnings expected.
+ */
+static const struct {
+	const char *rpf;
+	const char *corp;
+	unsigned warnings;
+} rpf_cases[] = {
+	{ "loose", "{ addresses: [203.0.113.0/25, \"2001:db8:c::/64\"] }", 1 },
+	{ "off", "{ addresses: [203.0.113.0/25] }", 1 },
+	{ "strict", "{ addresses: [203.0.113.0/25] }", 0 },
+	/* Bound: the interface vouches for the address. */
+	{ "loose", "{ addresses: [203.0.113.0/25], interfaces: [up0] }", 0 },
+	/* Only 0/0: "anyone" already; the every-address warning says the rest. */
+	{ "off", "{ addresses: [0.0.0.0/0, \"::/0\"] }", 2 },
+	/* 0/0 and a prefix: the prefix can be claimed. */
+	{ "loose", "{ addresses: [0.0.0.0/0, 203.0.113.0/25] }", 2 },
+};
+
+START_TEST(test_warn_rpf_unbound)
+{
+	_cleanup_policy_ struct zt_policy *p = NULL;
+	_cleanup_free_ char *hub = NULL;
+	struct zt_diags d = {};
+
+	ck_assert_int_ge(asprintf(&hub, "version: 1\nhub:\n  rpf: %s\n  boundaries:\n"
+				  "    corp: %s\n"
+				  "  flows:\n"
+				  "    - { name: corp-web, from: [web, corp], to: web, ports: [tcp/80] }\n"
+				  "segments:\n  web: { interfaces: [vweb1], addresses: [198.51.100.0/26] }\n",
+				  rpf_cases[_i].rpf, rpf_cases[_i].corp), 0);
+	ck_assert_int_eq(load3(hub, NULL, NULL, &p, &d), 0);
+	ck_assert_uint_eq(d.n_errors, 0);
+	if (d.n_warnings != rpf_cases[_i].warnings)
+		diags_dump(&d);
+	ck_assert_uint_eq(d.n_warnings, rpf_cases[_i].warnings);
+	if (rpf_cases[_i].warnings && !streq(rpf_cases[_i].corp, "{ addresses: [0.0.0.0/0, \"::/0\"] }")) {
+		char want[256];
+
+		snprintf(want, sizeof(want), "warning: flow 'corp-web': with rpf: %s, from: corp (a boundary "
+			 "without interfaces) means from anyone who claims its addresses (203.0.113.0/25",
+			 rpf_cases[_i].rpf);
+		ck_assert(has_diag(&d, "ztseg.yaml:7:7", want));
+		ck_assert(has_diag(&d, "ztseg.yaml:7:7", "bind 'corp' to its interfaces: [...] or use rpf: strict"));
+	}
 	zt_diags_clear(&d);
 }
 END_TEST
@@ -539,6 +629,9 @@ static Suite *validate_suite(void)
 	tc = tcase_create("warnings");
 	tcase_add_test(tc, test_warn_protect_host);
 	tcase_add_test(tc, test_no_warn_protect_host);
+	tcase_add_test(tc, test_warn_lockout);
+	tcase_add_test(tc, test_no_warn_lockout_unprotected);
+	tcase_add_loop_test(tc, test_warn_rpf_unbound, 0, ELEMENTSOF(rpf_cases));
 	tcase_add_test(tc, test_warn_unbound_everything);
 	tcase_add_test(tc, test_warn_segment_everything);
 	suite_add_tcase(s, tc);
