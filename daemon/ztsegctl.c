@@ -25,6 +25,7 @@ static const struct verb {
 	{ "show", show_main, "print the ruleset a policy compiles to, in nft syntax" },
 	{ "status", status_main, "show what the running daemon enforces, with live counters" },
 	{ "reload", reload_main, "make the running daemon apply the policy on disk" },
+	{ "confirm", confirm_main, "keep a policy that reload --confirm put on trial" },
 };
 
 static void usage(FILE *f)

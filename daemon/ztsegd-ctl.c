@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <linux/rtnetlink.h>
 #include "explain.h"
+#include "foreign.h"
 #include "version.h"
 #include "ztsegd.h"
 
@@ -166,7 +167,10 @@ int manager_status_json(struct manager *m, json_t **ret)
 		.drops = drops,
 		.n_drops = ELEMENTSOF(drops),
 	};
-	size_t n_ifs = 0, n_flows = 0, k = 0;
+	size_t n_ifs = 0, n_flows = 0, k = 0, n_untrack = 0;
+	struct zt_status_confirm confirm;
+	struct zt_untrack *untrack = NULL;
+	struct zt_status_untrack *su = NULL;
 	int r;
 
 	/* The counters as the kernel has them now; status without them is still status. */
@@ -265,9 +269,51 @@ int manager_status_json(struct manager *m, json_t **ret)
 
 		zt_rtnl_state_foreach_route(mc.s, misroute_cb, &mc);
 	}
+	if (m->pending) {
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+		confirm = (struct zt_status_confirm){
+			.generation = m->generation,
+			.deadline_usec = m->pending_deadline_rt,
+			.seconds_left = m->pending_deadline > now
+						? (m->pending_deadline - now + ZT_USEC_PER_SEC - 1) / ZT_USEC_PER_SEC : 0,
+			.uid = m->pending_uid,
+			.pid = m->pending_pid,
+		};
+		st.confirm = &confirm;
+	}
+	/* Other tables that take packets out of conntrack before ztseg's rules see them (SPEC §8). */
+	r = zt_untrack_read(&untrack, &n_untrack);
+	if (r < 0) {
+		log_debug("cannot read the nf_tables ruleset for foreign notrack rules: %s", strerror(-r));
+	} else {
+		st.untrack_known = true;
+		su = calloc(n_untrack + 1, sizeof(*su));
+		if (!su) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n_untrack; i++) {
+			const struct zt_untrack *u = &untrack[i];
+
+			su[i] = (struct zt_status_untrack){ .family = zt_nfproto_name(u->family), .table = u->table,
+							    .chain = u->chain, .via = u->via,
+							    .hook = zt_nf_hook_name(u->hook), .priority = u->prio };
+			zt_diag_warning(&b.diags, NULL, 0, 0,
+					"table %s %s, chain %s (%s, priority %d) untracks traffic%s%s: ztseg's "
+					"connection-based rules do not see it as it is",
+					su[i].family, u->table, u->chain, su[i].hook, (int)u->prio,
+					streq(u->chain, u->via) ? "" : " through chain ", streq(u->chain, u->via) ? "" : u->via);
+		}
+		st.untrack = su;
+		st.n_untrack = n_untrack;
+	}
+	st.ctl_refused = m->ctl ? zt_ctl_server_stats(m->ctl)->refused_full + zt_ctl_server_stats(m->ctl)->refused_uid : 0;
 	st.diags = &b.diags;
 	r = zt_status_build(&st, ret);
 out:
+	free(untrack);
+	free(su);
 	status_buf_clear(&b);
 	return r;
 }
@@ -286,43 +332,209 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 
 /* ---- reload ---- */
 
+static int arg_error(struct zt_ctl_conn *c, const struct zt_ctl_request *req, const char *what)
+{
+	return zt_ctl_conn_reply_errorf(c, req->now_usec, "reload: %s", what);
+}
+
 static int cmd_reload(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
 {
 	struct manager *m = userdata;
+	struct reload_req rq = { .conn = c, .uid = req->peer->uid, .pid = req->peer->pid };
+	const char *key;
+	json_t *v;
 
+	json_object_foreach(req->args, key, v) {
+		if (streq(key, "confirm")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > CONFIRM_MAX_SECONDS)
+				return arg_error(c, req, "'confirm' must be a number of seconds from 1 to 3600");
+			rq.confirm = (unsigned)json_integer_value(v);
+		} else if (streq(key, "force")) {
+			if (!json_is_boolean(v))
+				return arg_error(c, req, "'force' must be true or false");
+			rq.force = json_is_true(v);
+		} else if (streq(key, "session")) {
+			const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+
+			if (!t || json_string_length(v) >= sizeof(rq.session) || strlen(t) != json_string_length(v))
+				return arg_error(c, req, "'session' must be SSH_CONNECTION's text (at most 127 bytes)");
+			snprintf(rq.session, sizeof(rq.session), "%s", t);
+		} else {
+			return zt_ctl_conn_reply_errorf(c, req->now_usec,
+							"reload: unknown argument '%.64s' (expected confirm, force, session)",
+							key);
+		}
+	}
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=reload-request",
 		   log_field("ZTSEG_UID", "%u", (unsigned)req->peer->uid),
 		   log_field("ZTSEG_PID", "%d", (int)req->peer->pid) }, 3,
-		   "reload requested over the control socket by uid %u, pid %d", (unsigned)req->peer->uid,
-		   (int)req->peer->pid);
+		   "reload%s requested over the control socket by uid %u, pid %d%s%s",
+		   rq.confirm ? " on trial" : "", (unsigned)req->peer->uid, (int)req->peer->pid,
+		   rq.session[0] ? ", from SSH session " : "", rq.session);
 	if (ZT_GROW(m->reload_waiting, m->cap_reload_waiting, m->n_reload_waiting + 1) < 0)
 		return -ENOMEM;
 	/* Answered by the reconcile pass, with the outcome. */
-	m->reload_waiting[m->n_reload_waiting++] = c;
+	m->reload_waiting[m->n_reload_waiting++] = rq;
 	m->want_reload = true;
 	manager_dirty(m);
 	return 0;
 }
 
-void manager_reload_reply(struct manager *m, const struct zt_diags *d, json_t *result)
+void manager_reload_reply(struct manager *m, struct reload_req *v, size_t n, const struct zt_diags *d,
+			  json_t *result)
 {
-	struct zt_ctl_conn **v = m->reload_waiting;
-	size_t n = m->n_reload_waiting;
 	uint64_t now = now_usec(CLOCK_MONOTONIC);
 
-	/* Kicking a connection may free it, and freeing edits the list: take it first. */
-	m->reload_waiting = NULL;
-	m->n_reload_waiting = m->cap_reload_waiting = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (!v[i].conn)
+			continue;
 		if (d)
-			zt_ctl_conn_reply_diags(v[i], d, now);
+			zt_ctl_conn_reply_diags(v[i].conn, d, now);
 		else
-			zt_ctl_conn_reply_ok(v[i], result ? json_deep_copy(result) : NULL, now);
-		manager_conn_kick(m, v[i]);
+			zt_ctl_conn_reply_ok(v[i].conn, result ? json_deep_copy(result) : NULL, now);
+		/* Kicking may free the connection, and on_conn_closed clears it in v. */
+		manager_conn_kick(m, v[i].conn);
 	}
 	free(v);
 	if (result)
 		json_decref(result);
+}
+
+/* A port of 1..65535 in decimal, nothing else. */
+static bool port_parse(const char *s, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (!*s || *s == '0')
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || (v = v * 10 + (unsigned)(*s - '0')) > 65535)
+			return false;
+	}
+	*ret = v;
+	return true;
+}
+
+/* The line of explain's text that starts with prefix, without it and its newline. */
+static void line_of(const char *text, const char *prefix, char *out, size_t len)
+{
+	const char *p = text;
+
+	out[0] = '\0';
+	while (p && *p) {
+		if (strncmp(p, prefix, strlen(prefix)) == 0) {
+			const char *e = strchr(p, '\n');
+			size_t k = e ? (size_t)(e - p) : strlen(p);
+
+			k -= strlen(prefix);
+			snprintf(out, len, "%.*s", (int)(k < len ? k : len - 1), p + strlen(prefix));
+			return;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+}
+
+/*
+ * Would policy p keep the SSH session described by session (SSH_CONNECTION
+ * of the ztsegctl that asked)? Its packets come from the client's address
+ * through the interface the route back leaves by, to the host's port.
+ * -EINVAL when the text is not SSH_CONNECTION's shape.
+ */
+int session_judge(struct manager *m, const struct zt_policy *p, const char *session,
+		  struct session_verdict *ret)
+{
+	char buf[SESSION_MAX], *tok[5] = {}, *save = NULL, port_s[16], zone[256];
+	struct zt_endpoint from = {}, to = {};
+	struct zt_explain_env env;
+	struct zt_explanation e;
+	struct zt_diags d = {};
+	struct zt_port pkt;
+	_cleanup_free_ char *text = NULL;
+	const char *err = NULL;
+	unsigned cport, sport;
+	size_t n = 0, tlen = 0;
+	FILE *f;
+	int r;
+
+	*ret = (struct session_verdict){};
+	if (strlen(session) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", session);
+	for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (n == ELEMENTSOF(tok))
+			return -EINVAL;
+		tok[n++] = t;
+	}
+	if (n != 4 || !port_parse(tok[1], &cport) || !port_parse(tok[3], &sport))
+		return -EINVAL;
+	/* An IPv6 zone ("%eth0") says nothing the route does not. */
+	if (strchr(tok[0], '%'))
+		*strchr(tok[0], '%') = '\0';
+	if (inet_pton(AF_INET, tok[0], from.addr) == 1) {
+		from.family = AF_INET;
+	} else if (inet_pton(AF_INET6, tok[0], from.addr) == 1) {
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+		from.family = AF_INET6;
+		/* sshd on a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d. */
+		if (memcmp(from.addr, mapped, sizeof(mapped)) == 0) {
+			memmove(from.addr, from.addr + 12, 4);
+			memset(from.addr + 4, 0, 12);
+			from.family = AF_INET;
+		}
+	} else {
+		return -EINVAL;
+	}
+	from.has_addr = true;
+	manager_explain_env(m, &env);
+	if (env.route && env.route(env.userdata, from.family, from.addr, from.ifname) < 0)
+		from.ifname[0] = '\0';
+	snprintf(to.zone, sizeof(to.zone), "host");
+	snprintf(port_s, sizeof(port_s), "tcp/%u", sport);
+	if (zt_port_parse(port_s, &pkt, &err) < 0)
+		return -EINVAL;
+	r = zt_explain(p, &from, &to, &pkt, &env, &e, &d);
+	zt_diags_clear(&d);
+	if (r < 0)
+		return r;
+	f = open_memstream(&text, &tlen);
+	if (!f)
+		return -ENOMEM;
+	r = zt_explanation_format(p, &e, f);
+	if (fclose(f) != 0 && r >= 0)
+		r = -ENOMEM;
+	if (r < 0)
+		return r;
+	line_of(text, "from: ", zone, sizeof(zone));
+	line_of(text, "by: ", ret->by, sizeof(ret->by));
+	snprintf(ret->what, sizeof(ret->what), "your SSH session from %s (%s) to the host's tcp/%u", tok[0],
+		 zone[0] ? zone : "?", sport);
+	ret->known = true;
+	ret->allow = e.allow;
+	return 0;
+}
+
+/* ---- confirm ---- */
+
+static int cmd_confirm(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	struct manager *m = userdata;
+	uint64_t gen = m->generation;
+	int r;
+
+	if (json_object_size(req->args))
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "confirm: takes no arguments");
+	r = manager_confirm(m, req->peer->uid, req->peer->pid);
+	if (r == -ENOENT)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec,
+			"no reload awaits confirmation: generation %llu is in force for good "
+			"(ztsegctl reload --confirm SECONDS starts one)", (unsigned long long)gen);
+	if (r < 0)
+		return r;
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:I}", "generation", (json_int_t)gen), req->now_usec);
 }
 
 /* ---- explain ---- */
@@ -388,6 +600,7 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 const struct zt_ctl_command manager_commands[] = {
 	{ "status", false, cmd_status },
 	{ "reload", true, cmd_reload },
+	{ "confirm", true, cmd_confirm },
 	{ "explain", false, cmd_explain },
 };
 const size_t manager_n_commands = ELEMENTSOF(manager_commands);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
+#include "escape.h"
 #include "ztsegd.h"
 
 #define MAX_FIELDS 24
@@ -61,33 +62,45 @@ bool log_on(int prio)
 	return prio <= max_level;
 }
 
+/*
+ * Values are escaped like messages: a journal field is one line in
+ * journalctl's export and verbose output too.
+ */
 const char *log_field(const char *key, const char *fmt, ...)
 {
 	static char bufs[FIELD_BUFS][FIELD_LEN];
 	static unsigned next;
-	char *b = bufs[next++ % FIELD_BUFS];
+	char *b = bufs[next++ % FIELD_BUFS], raw[FIELD_LEN];
 	int k = snprintf(b, FIELD_LEN, "%s=", key);
 	va_list ap;
 
 	if (k < 0 || k >= FIELD_LEN)
 		k = 0;
 	va_start(ap, fmt);
-	vsnprintf(b + k, FIELD_LEN - (size_t)k, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	zt_escape_to(b + k, FIELD_LEN - (size_t)k, raw);
 	return b;
 }
 
+/*
+ * Every message is escaped whole: interface names, policy names and
+ * errors quoting a client's bytes reach it through %s, and a newline or
+ * an escape sequence in one would forge a log line or redraw the
+ * terminal of whoever reads the log.
+ */
 void log_fields(int prio, const char *const *fields, size_t n_fields, const char *fmt, ...)
 {
-	char msg[2048];
+	char raw[2048], msg[2048];
 	va_list ap;
 	int saved = errno;
 
 	if (!log_on(prio))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	zt_escape_to(msg, sizeof(msg), raw);
 	if (to_journal) {
 		struct iovec iov[MAX_FIELDS + 3];
 		char m[sizeof(msg) + 8], p[16];

@@ -547,16 +547,84 @@ static void lkg_save(struct manager *m)
 		log_warning("cannot save the last-known-good policy in %s: %s", m->state_dir, strerror(-r));
 }
 
-static void reload(struct manager *m)
+static bool req_has_options(const struct reload_req *q)
 {
+	return q->confirm || q->force || q->session[0];
+}
+
+/* The warnings of d as the reply carries them ("file:line:col: warning: ..."). */
+static json_t *warnings_json(const struct zt_diags *d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < d->n; i++) {
+		_cleanup_free_ char *s = NULL;
+
+		if (d->v[i].sev != ZT_SEV_WARNING)
+			continue;
+		s = zt_diag_format(&d->v[i]);
+		if (!s || json_array_append_new(a, json_string(s)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static const char *time_rt(uint64_t usec, char *buf, size_t len)
+{
+	time_t sec = (time_t)(usec / ZT_USEC_PER_SEC);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static int on_confirm_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void confirm_timer_set(struct manager *m, uint64_t when)
+{
+	if (!m->src_confirm)
+		return;
+	if (when == UINT64_MAX) {
+		sd_event_source_set_enabled(m->src_confirm, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(m->src_confirm, when);
+	sd_event_source_set_enabled(m->src_confirm, SD_EVENT_ONESHOT);
+}
+
+/*
+ * Apply a policy in place of the running one. reqs (taken from the queue,
+ * freed here; n may be 0 for SIGHUP) get the outcome. A request with
+ * options comes alone: --confirm puts the new policy on trial, and a
+ * session it would cut is refused unless --confirm or --force.
+ */
+static void reload(struct manager *m, struct reload_req *reqs, size_t n)
+{
+	const struct reload_req *opt = n == 1 && req_has_options(&reqs[0]) ? &reqs[0] : NULL;
 	struct loaded l = {};
 	struct zt_apply_stats st = {};
 	struct zt_diags d = {};
+	struct session_verdict sv = {};
+	struct zt_pending pd = {};
 	enum zt_daemon_state was = m->state;
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-	bool same_files;
+	char tb[64];
+	bool same_files, trial = opt && opt->confirm;
+	json_t *res;
 	int r;
 
+	if (m->pending) {
+		zt_diag_error(&d, NULL, 0, 0, "reload refused: generation %llu is on trial and rolls back at %s "
+			      "unless ztsegctl confirm comes first; confirm it or let it roll back, then reload",
+			      (unsigned long long)m->generation, time_rt(m->pending_deadline_rt, tb, sizeof(tb)));
+		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=reload-refused" }, 1, "%s", d.v[0].msg);
+		manager_reload_reply(m, reqs, n, &d, NULL);
+		zt_diags_clear(&d);
+		return;
+	}
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)t0);
 	m->state = ZT_DAEMON_RELOADING;
 	r = manager_load_dir(m, m->config, &l, &d);
@@ -564,16 +632,49 @@ static void reload(struct manager *m)
 	diags_under(m->config, &d);
 	if (r < 0 && r != -ENOMEM && d.n_errors == 0)
 		zt_diag_error(&d, m->config, 0, 0, "cannot load the policy: %s", strerror(-r));
+	/* The caller's own SSH session, judged by the new policy before anything is applied. */
+	if (r >= 0 && opt && opt->session[0]) {
+		int k = session_judge(m, l.policy, opt->session, &sv);
+
+		if (k < 0)
+			zt_diag_warning(&d, NULL, 0, 0, "cannot tell where your session comes from (SSH_CONNECTION "
+					"'%s': %s): check yourself that the new policy keeps it", opt->session,
+					k == -EINVAL ? "not CLIENT PORT SERVER PORT" : strerror(-k));
+		else if (!sv.allow && !opt->force && !opt->confirm)
+			r = zt_diag_error(&d, NULL, 0, 0, "reload refused: the new policy would cut %s (by: %s); "
+					  "try it with ztsegctl reload --confirm SECONDS (it rolls back by itself "
+					  "unless ztsegctl confirm follows), or apply it anyway with --force",
+					  sv.what, sv.by);
+		else if (!sv.allow)
+			zt_diag_warning(&d, NULL, 0, 0, "the new policy cuts %s (by: %s)%s", sv.what, sv.by,
+					opt->confirm ? "; unless ztsegctl confirm comes from elsewhere in time, "
+						       "the previous policy comes back" : "");
+	}
+	/* On trial: what to roll back to is on disk before the trial is in the kernel. */
+	if (r >= 0 && trial) {
+		pd.deadline_usec = now_usec(CLOCK_REALTIME) + (uint64_t)opt->confirm * ZT_USEC_PER_SEC;
+		pd.generation = m->generation + 1;
+		pd.uid = opt->uid;
+		r = zt_policy_digest(l.files.src, l.files.n, pd.trial);
+		if (r >= 0)
+			r = zt_pending_save(m->state_dir, &pd, m->cur.files.src, m->cur.files.n);
+		if (r < 0)
+			zt_diag_error(&d, NULL, 0, 0, "cannot record the trial in %s/%s (%s): without it a restart "
+				      "could not roll it back; nothing applied", m->state_dir, ZT_PENDING_FILE,
+				      strerror(-r));
+	}
 	if (r >= 0) {
 		r = apply_loaded(m, &l, &st, &d);
 		if (r < 0 && d.n_errors == 0)
 			zt_diag_error(&d, NULL, 0, 0, "applying table inet %s failed: %s", ZT_TABLE_NAME, strerror(-r));
+		if (r < 0 && trial)
+			zt_state_remove(m->state_dir, ZT_PENDING_FILE);
 	}
 	if (r < 0) {
 		m->events.reload_failures++;
 		m->state = was;
 		log_diags(LOG_ERR, "reload-error", &d);
-		set_last_error(m, "reload refused: %zu error%s in the policy; generation %llu stays in force",
+		set_last_error(m, "reload refused: %zu error%s; generation %llu stays in force",
 			       d.n_errors, d.n_errors == 1 ? "" : "s", (unsigned long long)m->generation);
 		log_fields(LOG_ERR, (const char *[]){ "ZTSEG_EVENT=reload-failed" }, 1, "%s", m->last_error);
 		if (m->degraded) {
@@ -581,7 +682,7 @@ static void reload(struct manager *m)
 			m->disk_diags = d;
 			d = (struct zt_diags){};
 		}
-		manager_reload_reply(m, &d, NULL);
+		manager_reload_reply(m, reqs, n, &d, NULL);
 		zt_diags_clear(&d);
 		loaded_clear(&l);
 		notify_status(m, "READY=1");
@@ -593,8 +694,28 @@ static void reload(struct manager *m)
 		same_files = streq(m->cur.files.src[i].name, l.files.src[i].name) &&
 			     m->cur.files.src[i].len == l.files.src[i].len &&
 			     memcmp(m->cur.files.src[i].buf, l.files.src[i].buf, l.files.src[i].len) == 0;
-	m->lkg_current = m->lkg_current && same_files;
-	loaded_clear(&m->cur);
+	if (trial) {
+		/* The running policy becomes the one to roll back to; the last-known-good stays its. */
+		loaded_clear(&m->rollback);
+		m->rollback = m->cur;
+		zt_diags_clear(&m->rollback_diags);
+		m->rollback_diags = m->disk_diags;
+		m->disk_diags = (struct zt_diags){};
+		m->rollback_lkg_current = m->lkg_current;
+		m->lkg_current = false;
+		m->pending = true;
+		m->pending_seconds = opt->confirm;
+		m->pending_deadline = t0 + (uint64_t)opt->confirm * ZT_USEC_PER_SEC;
+		m->pending_deadline_rt = pd.deadline_usec;
+		m->pending_uid = opt->uid;
+		m->pending_pid = opt->pid;
+		confirm_timer_set(m, m->pending_deadline);
+	} else {
+		m->lkg_current = m->lkg_current && same_files;
+		loaded_clear(&m->cur);
+		/* An explicit reload is the administrator's word: a rolled-back policy may come back. */
+		zt_state_remove(m->state_dir, ZT_ROLLED_BACK_FILE);
+	}
 	m->cur = l;
 	m->generation++;
 	m->events.reloads++;
@@ -603,8 +724,18 @@ static void reload(struct manager *m)
 	free(m->last_error);
 	m->last_error = NULL;
 	log_diags(LOG_WARNING, "policy-warning", &d);
+	res = json_pack("{s:I, s:I, s:I, s:I, s:s, s:o}", "generation", (json_int_t)m->generation,
+			"changed", (json_int_t)st.changed, "objects", (json_int_t)st.objects,
+			"duration_usec", (json_int_t)(now_usec(CLOCK_MONOTONIC) - t0),
+			"compared_with", zt_apply_path_name(st.path), "warnings", warnings_json(&d));
+	if (res && trial)
+		json_object_set_new(res, "confirm", json_pack("{s:I, s:s}", "seconds", (json_int_t)opt->confirm,
+							      "deadline", time_rt(pd.deadline_usec, tb, sizeof(tb))));
+	if (res && sv.known)
+		json_object_set_new(res, "session", json_pack("{s:b, s:s, s:s}", "allow", sv.allow, "what", sv.what,
+							      "by", sv.by));
 	keep_warnings(m, &d);
-	if (!m->lkg_current)
+	if (!trial && !m->lkg_current)
 		lkg_save(m);
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=reloaded", log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation) }, 2,
 		   "reloaded: generation %llu, %zu objects changed, %zu messages in %.1f ms (%s%s)",
@@ -612,14 +743,117 @@ static void reload(struct manager *m)
 		   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0,
 		   st.path == ZT_APPLY_FULL ? "written whole" : "compared with the ",
 		   st.path == ZT_APPLY_FULL ? "" : zt_apply_path_name(st.path));
+	if (trial)
+		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=trial",
+			   log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation),
+			   log_field("ZTSEG_UID", "%u", (unsigned)opt->uid) }, 3,
+			   "generation %llu is on trial for %u s: it rolls back at %s unless ztsegctl confirm comes first",
+			   (unsigned long long)m->generation, opt->confirm, time_rt(pd.deadline_usec, tb, sizeof(tb)));
 	/* The new policy may draw segments differently: membership, connections, enc_if. */
 	members_update(m, false);
 	enc_sync(m, true);
-	manager_reload_reply(m, NULL, json_pack("{s:I, s:I, s:I, s:I, s:s}", "generation", (json_int_t)m->generation,
-						 "changed", (json_int_t)st.changed, "objects", (json_int_t)st.objects,
-						 "duration_usec", (json_int_t)(now_usec(CLOCK_MONOTONIC) - t0),
-						 "compared_with", zt_apply_path_name(st.path)));
+	zt_pending_clear(&pd);
+	manager_reload_reply(m, reqs, n, NULL, res);
 	notify_status(m, "READY=1");
+}
+
+/*
+ * The trial is over unconfirmed: the previous policy again, as a reload
+ * would apply it (a difference, connections it forbids stopped). The
+ * trial's files are remembered as rolled back, so that a start with them
+ * still on disk does not apply them again by itself.
+ */
+static int rollback(struct manager *m, const char *why)
+{
+	struct zt_apply_stats st = {};
+	struct zt_diags d = {};
+	uint8_t trial[ZT_DIGEST_LEN];
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC), gen = m->generation;
+	bool have_digest;
+	int r;
+
+	if (!m->pending)
+		return 0;
+	have_digest = zt_policy_digest(m->cur.files.src, m->cur.files.n, trial) >= 0;
+	r = apply_loaded(m, &m->rollback, &st, &d);
+	if (r < 0) {
+		log_diags(LOG_ERR, "rollback-error", &d);
+		zt_diags_clear(&d);
+		set_last_error(m, "cannot roll back generation %llu: %s; retrying", (unsigned long long)gen,
+			       strerror(-r));
+		log_fields(LOG_ERR, (const char *[]){ "ZTSEG_EVENT=rollback-failed" }, 1, "%s", m->last_error);
+		confirm_timer_set(m, now_usec(CLOCK_MONOTONIC) + ZT_USEC_PER_SEC);
+		return r;
+	}
+	zt_diags_clear(&d);
+	loaded_clear(&m->cur);
+	m->cur = m->rollback;
+	m->rollback = (struct loaded){};
+	zt_diags_clear(&m->disk_diags);
+	m->disk_diags = m->rollback_diags;
+	m->rollback_diags = (struct zt_diags){};
+	m->lkg_current = m->rollback_lkg_current;
+	m->pending = false;
+	confirm_timer_set(m, UINT64_MAX);
+	m->generation++;
+	m->events.rollbacks++;
+	if (!m->lkg_current)
+		lkg_save(m);
+	/* The marker first: the pending file goes only once the marker says what it said. */
+	if (have_digest && (r = zt_rolled_back_save(m->state_dir, trial, now_usec(CLOCK_REALTIME))) < 0)
+		log_warning("cannot record the rolled-back policy in %s/%s: %s", m->state_dir, ZT_ROLLED_BACK_FILE,
+			    strerror(-r));
+	zt_state_remove(m->state_dir, ZT_PENDING_FILE);
+	m->degraded = true;
+	m->state = ZT_DAEMON_DEGRADED;
+	set_last_error(m, "generation %llu was not confirmed (%s): rolled back to the previous policy as generation "
+		       "%llu; the policy on disk is not in force until ztsegctl reload", (unsigned long long)gen, why,
+		       (unsigned long long)m->generation);
+	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=rollback",
+		   log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation) }, 2,
+		   "rolled back: %s (%zu objects changed in %.1f ms)", m->last_error, st.changed,
+		   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
+	if (m->rtnl) {
+		members_update(m, false);
+		enc_sync(m, true);
+	}
+	notify_status(m, "READY=1");
+	return 0;
+}
+
+static int on_confirm_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	char why[64];
+
+	snprintf(why, sizeof(why), "no ztsegctl confirm within %llu s", (unsigned long long)m->pending_seconds);
+	rollback(m, why);
+	return 0;
+}
+
+int manager_confirm(struct manager *m, uid_t uid, pid_t pid)
+{
+	int r;
+
+	if (!m->pending)
+		return -ENOENT;
+	confirm_timer_set(m, UINT64_MAX);
+	m->pending = false;
+	loaded_clear(&m->rollback);
+	zt_diags_clear(&m->rollback_diags);
+	/* Confirmed: this is the policy to come back to now. */
+	lkg_save(m);
+	zt_state_remove(m->state_dir, ZT_PENDING_FILE);
+	r = zt_state_remove(m->state_dir, ZT_ROLLED_BACK_FILE);
+	if (r < 0)
+		log_warning("cannot remove %s/%s: %s", m->state_dir, ZT_ROLLED_BACK_FILE, strerror(-r));
+	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=confirmed",
+		   log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation),
+		   log_field("ZTSEG_UID", "%u", (unsigned)uid), log_field("ZTSEG_PID", "%d", (int)pid) }, 4,
+		   "generation %llu confirmed by uid %u, pid %d: it stays in force", (unsigned long long)m->generation,
+		   (unsigned)uid, (int)pid);
+	notify_status(m, NULL);
+	return 0;
 }
 
 static int on_repair_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -681,8 +915,36 @@ static int on_reconcile(sd_event_source *s, void *userdata)
 		m->want_members = true;
 	}
 	if (m->want_reload) {
+		struct reload_req *v = NULL;
+		size_t take = 0, n = m->n_reload_waiting;
+
 		m->want_reload = false;
-		reload(m);
+		/* A request with options comes alone; plain ones (and SIGHUP) share one reload. */
+		if (n && req_has_options(&m->reload_waiting[0]))
+			take = 1;
+		else
+			while (take < n && !req_has_options(&m->reload_waiting[take]))
+				take++;
+		if (take) {
+			v = malloc(take * sizeof(*v));
+			if (!v) {
+				log_error("reload: %s", strerror(ENOMEM));
+				m->want_reload = true;
+				sd_event_source_set_time_relative(m->src_repair_timer, REPAIR_RETRY_USEC);
+				sd_event_source_set_enabled(m->src_repair_timer, SD_EVENT_ONESHOT);
+				take = 0;
+			} else {
+				memcpy(v, m->reload_waiting, take * sizeof(*v));
+				memmove(m->reload_waiting, m->reload_waiting + take, (n - take) * sizeof(*v));
+				m->n_reload_waiting = n - take;
+			}
+		}
+		if (v || !n)
+			reload(m, v, take);
+		if (m->n_reload_waiting) {
+			m->want_reload = true;
+			manager_dirty(m);
+		}
 	}
 	if (m->want_repair) {
 		m->want_repair = false;
@@ -713,6 +975,13 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 		m->want_reload = true;
 		manager_dirty(m);
 		return 0;
+	}
+	/* A trial nobody confirmed does not outlive the daemon that could roll it back. */
+	if (m->pending) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "ztsegd stopped on %s", strsignal((int)si->ssi_signo));
+		rollback(m, why);
 	}
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=stop" }, 1,
 		   "stopping on %s; table inet %s stays in place (fail closed)", strsignal((int)si->ssi_signo),
@@ -910,8 +1179,10 @@ static void on_conn_closed(struct zt_ctl_conn *c, void *userdata)
 	struct conn_ref *ref = zt_ctl_conn_get_userdata(c);
 
 	for (size_t i = 0; i < m->n_reload_waiting; i++)
-		if (m->reload_waiting[i] == c) {
-			m->reload_waiting[i] = m->reload_waiting[--m->n_reload_waiting];
+		if (m->reload_waiting[i].conn == c) {
+			memmove(&m->reload_waiting[i], &m->reload_waiting[i + 1],
+				(m->n_reload_waiting - i - 1) * sizeof(*m->reload_waiting));
+			m->n_reload_waiting--;
 			break;
 		}
 	if (!ref)
@@ -1035,17 +1306,132 @@ static int ctl_setup(struct manager *m)
 
 /* ---- start ---- */
 
+/* The last-known-good policy into m->cur; errors logged. */
+static int load_lkg(struct manager *m)
+{
+	struct zt_policy_files files = {};
+	struct zt_diags d = {};
+	int r;
+
+	r = zt_lkg_load(m->state_dir, NULL, getuid(), &files);
+	if (r < 0) {
+		log_error("there is no usable last-known-good policy in %s/%s (%s)", m->state_dir, ZT_LKG_FILE,
+			  strerror(-r));
+		return r;
+	}
+	r = manager_load_files(m, &files, &m->cur, &d);
+	if (r < 0) {
+		log_diags(LOG_ERR, "policy-error", &d);
+		log_error("the last-known-good policy in %s/%s does not load", m->state_dir, ZT_LKG_FILE);
+	}
+	zt_diags_clear(&d);
+	return r;
+}
+
+/*
+ * A trial the last daemon left unconfirmed (it died, or was killed, in
+ * the window): the policy before it, from the pending file (or, failing
+ * that, the last-known-good, which the trial never replaced). 1 when that
+ * is in m->cur, 0 when there was no trial.
+ */
+static int startup_pending(struct manager *m)
+{
+	struct zt_pending pd = {};
+	struct zt_diags d = {};
+	char tb[64];
+	int r;
+
+	r = zt_pending_load(m->state_dir, NULL, getuid(), &pd);
+	if (r == -ENOENT)
+		return 0;
+	if (r >= 0) {
+		r = manager_load_files(m, &pd.prev, &m->cur, &d);
+		if (r < 0)
+			log_diags(LOG_ERR, "policy-error", &d);
+		zt_diags_clear(&d);
+	}
+	if (r < 0) {
+		log_error("cannot use %s/%s, the policy a reload on trial rolls back to (%s): using the last-known-good",
+			  m->state_dir, ZT_PENDING_FILE, strerror(-r));
+		r = load_lkg(m);
+	}
+	if (r < 0) {
+		/* Nothing to roll back to: the policy on disk, as a start without a trial. */
+		log_error("no policy to roll back to: starting with the policy in %s", m->config);
+		zt_pending_clear(&pd);
+		zt_state_remove(m->state_dir, ZT_PENDING_FILE);
+		return 0;
+	}
+	if (pd.deadline_usec) {
+		r = zt_rolled_back_save(m->state_dir, pd.trial, now_usec(CLOCK_REALTIME));
+		if (r < 0)
+			log_warning("cannot record the rolled-back policy in %s/%s: %s", m->state_dir,
+				    ZT_ROLLED_BACK_FILE, strerror(-r));
+	}
+	m->startup_rolled_back = true;
+	m->degraded = true;
+	set_last_error(m, "generation %llu was on trial until %s and never confirmed (ztsegd stopped in its window): "
+		       "rolled back to the policy before it; the policy on disk is not in force until ztsegctl reload",
+		       (unsigned long long)pd.generation, pd.deadline_usec ? time_rt(pd.deadline_usec, tb, sizeof(tb)) : "?");
+	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=rollback" }, 1, "rolling back: %s", m->last_error);
+	zt_pending_clear(&pd);
+	return 1;
+}
+
+/*
+ * The policy on disk is one that was rolled back unconfirmed: run the
+ * last-known-good instead (an explicit reload applies it). 1 when done.
+ */
+static int startup_rolled_back(struct manager *m)
+{
+	uint8_t disk[ZT_DIGEST_LEN], rb[ZT_DIGEST_LEN];
+	uint64_t at = 0;
+	struct loaded l;
+	char tb[64];
+	int r;
+
+	r = zt_rolled_back_load(m->state_dir, getuid(), rb, &at);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		log_warning("ignoring %s/%s: %s", m->state_dir, ZT_ROLLED_BACK_FILE, strerror(-r));
+		return 0;
+	}
+	if (zt_policy_digest(m->cur.files.src, m->cur.files.n, disk) < 0 || memcmp(disk, rb, sizeof(rb)) != 0)
+		return 0;
+	l = m->cur;
+	m->cur = (struct loaded){};
+	if (load_lkg(m) < 0) {
+		log_error("the policy in %s was rolled back at %s, but there is nothing else to run: applying it",
+			  m->config, time_rt(at, tb, sizeof(tb)));
+		m->cur = l;
+		return 0;
+	}
+	loaded_clear(&l);
+	m->degraded = true;
+	set_last_error(m, "the policy in %s was rolled back at %s, never confirmed: running the last-known-good "
+		       "policy; ztsegctl reload applies it", m->config, time_rt(at, tb, sizeof(tb)));
+	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=degraded" }, 1, "degraded: %s", m->last_error);
+	return 1;
+}
+
 /* The policy on disk, or the last-known-good one with the disk's errors kept for status. */
 static int startup_load(struct manager *m, struct zt_diags *warnings)
 {
-	struct zt_policy_files files = {};
-	struct zt_diags d = {}, d2 = {};
+	struct zt_diags d = {};
 	int r;
 
+	r = startup_pending(m);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = manager_load_dir(m, m->config, &m->cur, &d);
 	zt_diags_sort(&d);
 	diags_under(m->config, &d);
 	if (r >= 0) {
+		if (startup_rolled_back(m) > 0) {
+			zt_diags_clear(&d);
+			return 0;
+		}
 		*warnings = d;
 		return 0;
 	}
@@ -1056,22 +1442,13 @@ static int startup_load(struct manager *m, struct zt_diags *warnings)
 	if (d.n_errors == 0)
 		zt_diag_error(&d, m->config, 0, 0, "cannot load the policy: %s", strerror(-r));
 	log_diags(LOG_ERR, "policy-error", &d);
-	r = zt_lkg_load(m->state_dir, NULL, getuid(), &files);
+	r = load_lkg(m);
 	if (r < 0) {
-		log_error("the policy in %s is invalid and there is no usable last-known-good policy in %s/%s (%s)",
-			  m->config, m->state_dir, ZT_LKG_FILE, strerror(-r));
+		log_error("the policy in %s is invalid and there is no usable last-known-good policy in %s/%s",
+			  m->config, m->state_dir, ZT_LKG_FILE);
 		zt_diags_clear(&d);
 		return -EINVAL;
 	}
-	r = manager_load_files(m, &files, &m->cur, &d2);
-	if (r < 0) {
-		log_diags(LOG_ERR, "policy-error", &d2);
-		log_error("the last-known-good policy in %s/%s does not load either", m->state_dir, ZT_LKG_FILE);
-		zt_diags_clear(&d);
-		zt_diags_clear(&d2);
-		return -EINVAL;
-	}
-	zt_diags_clear(&d2);
 	m->degraded = true;
 	m->disk_diags = d;
 	set_last_error(m, "the policy in %s is invalid (%zu error%s): running the last-known-good policy", m->config,
@@ -1123,6 +1500,11 @@ static int sources_setup(struct manager *m)
 		r = sd_event_add_time(m->event, &m->src_repair_timer, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_repair_timer, m);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(m->src_repair_timer, SD_EVENT_OFF);
+	/* Rollbacks on time: 1 ms accuracy, not sd-event's default quarter second. */
+	if (r >= 0)
+		r = sd_event_add_time(m->event, &m->src_confirm, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_confirm_timer, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->src_confirm, SD_EVENT_OFF);
 	return r;
 }
 
@@ -1187,6 +1569,11 @@ int manager_run(struct manager *m)
 		   st.persist ? "" : "; the table is not owned: other processes can change it (repaired when they do)");
 	if (!m->degraded)
 		lkg_save(m);
+	/* The rollback is in the kernel now: the trial's record has done its work. */
+	if (m->startup_rolled_back) {
+		m->events.rollbacks++;
+		zt_state_remove(m->state_dir, ZT_PENDING_FILE);
+	}
 	r = members_update(m, true);
 	if (r < 0) {
 		log_error("cannot compute the membership: %s", strerror(-r));
@@ -1237,6 +1624,7 @@ void manager_clear(struct manager *m)
 	m->src_verify = sd_event_source_disable_unref(m->src_verify);
 	m->src_ctl_timer = sd_event_source_disable_unref(m->src_ctl_timer);
 	m->src_repair_timer = sd_event_source_disable_unref(m->src_repair_timer);
+	m->src_confirm = sd_event_source_disable_unref(m->src_confirm);
 	m->src_report = sd_event_source_disable_unref(m->src_report);
 	m->event = sd_event_unref(m->event);
 	m->nflog = zt_nflog_free(m->nflog);
@@ -1248,6 +1636,8 @@ void manager_clear(struct manager *m)
 	free(m->enc);
 	m->enc = NULL;
 	loaded_clear(&m->cur);
+	loaded_clear(&m->rollback);
+	zt_diags_clear(&m->rollback_diags);
 	zt_diags_clear(&m->disk_diags);
 	free(m->last_error);
 	m->last_error = NULL;

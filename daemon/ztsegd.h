@@ -52,6 +52,21 @@ void loaded_clear(struct loaded *l);
 
 /* ---- the manager ---- */
 
+/* SSH_CONNECTION: "CLIENT-ADDRESS CLIENT-PORT SERVER-ADDRESS SERVER-PORT". */
+#define SESSION_MAX 128
+/* reload --confirm SECONDS: at most an hour. */
+#define CONFIRM_MAX_SECONDS 3600
+
+/* One ztsegctl reload waiting for its outcome, with what it asked for. */
+struct reload_req {
+	struct zt_ctl_conn *conn;
+	unsigned confirm;		/* seconds; 0: no trial */
+	bool force;			/* apply even if it cuts the caller's session */
+	char session[SESSION_MAX];	/* the caller's SSH_CONNECTION, or "" */
+	uid_t uid;
+	pid_t pid;
+};
+
 struct manager {
 	/* configuration */
 	const char *config;
@@ -99,8 +114,21 @@ struct manager {
 	/* work for the next reconcile pass */
 	bool want_reload, want_repair, want_members, want_status;
 	uint64_t event_usec;		/* when the first unhandled rtnetlink event woke us (monotonic) */
-	struct zt_ctl_conn **reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
+	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
+
+	/* reload --confirm: the policy on trial is m->cur; this is what it rolls back to */
+	bool pending;
+	struct loaded rollback;
+	struct zt_diags rollback_diags;	/* its warnings */
+	bool rollback_lkg_current;
+	uint64_t pending_deadline;	/* CLOCK_MONOTONIC */
+	uint64_t pending_deadline_rt;	/* CLOCK_REALTIME, for status and the state file */
+	uint64_t pending_seconds;
+	uid_t pending_uid;
+	pid_t pending_pid;
+	sd_event_source *src_confirm;
+	bool startup_rolled_back;	/* started with a trial's rollback: its record goes once applied */
 	struct zt_ratelimit repair_rl, packet_rl;
 
 	/* counters for status */
@@ -120,6 +148,8 @@ struct zt_apply_opts manager_apply_opts(const struct manager *m, const struct zt
 
 /* ztsegd-loop.c */
 int manager_run(struct manager *m);
+/* Make the policy on trial final: 0, -ENOENT when none is, -errno. */
+int manager_confirm(struct manager *m, uid_t uid, pid_t pid);
 void manager_clear(struct manager *m);
 void manager_dirty(struct manager *m);
 /* Make progress on a connection after its deferred reply was queued. */
@@ -130,8 +160,18 @@ uint64_t now_usec(clockid_t clock);
 extern const struct zt_ctl_command manager_commands[];
 extern const size_t manager_n_commands;
 int manager_status_json(struct manager *m, json_t **ret);
-/* The reload callers get the outcome: d's errors, or ok with result (stolen). */
-void manager_reload_reply(struct manager *m, const struct zt_diags *d, json_t *result);
+/* Reload callers (v, n) get the outcome: d's errors, or ok with result (stolen). v is freed. */
+void manager_reload_reply(struct manager *m, struct reload_req *v, size_t n, const struct zt_diags *d,
+			  json_t *result);
+/* What the new policy makes of the SSH session a reload came from (ztsegd-ctl.c). */
+struct session_verdict {
+	bool known;			/* the session was given and understood */
+	bool allow;
+	char what[512];			/* "from 192.0.2.10 (internet, interface uplink0) to the host's tcp/22" */
+	char by[256];			/* explain's "by:" */
+};
+int session_judge(struct manager *m, const struct zt_policy *p, const char *session,
+		  struct session_verdict *ret);
 
 /* ztsegd-nflog.c: logged packets, and what explain --live knows of the host. */
 void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata);

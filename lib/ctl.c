@@ -12,9 +12,11 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/fsuid.h>
 #include <sys/un.h>
 #include <time.h>
 #include "ctl.h"
+#include "escape.h"
 
 #define TAKE_FD(fd)                                                            \
 	({                                                                     \
@@ -357,6 +359,7 @@ struct zt_ctl_conn {
 	size_t out_len, out_off;
 	uint64_t deadline;
 	bool replied;
+	bool authorized;	/* may change state: counts against max_conns only */
 	struct zt_ctl_peer peer;
 	void *userdata;
 };
@@ -369,6 +372,7 @@ struct zt_ctl_server {
 	ino_t path_ino;
 	struct zt_ctl_conn *conns;
 	size_t n_conns;
+	size_t n_unauthorized;
 	struct zt_ctl_stats stats;
 };
 
@@ -381,6 +385,13 @@ int zt_ctl_server_new(const struct zt_ctl_server_config *cfg, struct zt_ctl_serv
 	s->cfg = *cfg;
 	if (!s->cfg.max_conns)
 		s->cfg.max_conns = ZT_CTL_MAX_CONNS_DEFAULT;
+	if (!s->cfg.reserved)
+		s->cfg.reserved = ZT_CTL_RESERVED_DEFAULT;
+	/* At least one slot for everyone else: status must stay readable. */
+	if (s->cfg.reserved >= s->cfg.max_conns)
+		s->cfg.reserved = s->cfg.max_conns - 1;
+	if (!s->cfg.max_per_uid)
+		s->cfg.max_per_uid = ZT_CTL_MAX_PER_UID_DEFAULT;
 	if (!s->cfg.timeout_usec)
 		s->cfg.timeout_usec = ZT_CTL_TIMEOUT_DEFAULT;
 	s->fd = -1;
@@ -409,6 +420,8 @@ struct zt_ctl_conn *zt_ctl_conn_free(struct zt_ctl_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	if (!c->authorized)
+		s->n_unauthorized--;
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->body);
@@ -468,6 +481,35 @@ static int socket_alive(const struct sockaddr_un *sa, socklen_t salen)
 	return -errno;
 }
 
+/*
+ * bind() with the node born as it should be: the mode comes from the
+ * socket's inode less the umask, the group from the fsgid. Nothing is
+ * changed by path afterwards, where a symbolic link swapped in could
+ * redirect a chmod to another file.
+ */
+static int bind_as(int fd, const struct sockaddr_un *sa, socklen_t salen, mode_t mode,
+		   const gid_t *gid, bool *ret_gid_set)
+{
+	mode_t old_mask;
+	int old_fsgid = -1, r = 0;
+
+	*ret_gid_set = false;
+	if (fchmod(fd, mode) < 0)
+		return -errno;
+	if (gid) {
+		old_fsgid = setfsgid(*gid);
+		/* setfsgid() reports failure only by not changing: ask again. */
+		*ret_gid_set = (gid_t)setfsgid((gid_t)-1) == *gid;
+	}
+	old_mask = umask(0777 & ~mode);
+	if (bind(fd, (const struct sockaddr *)sa, salen) < 0)
+		r = -errno;
+	umask(old_mask);
+	if (gid)
+		setfsgid((gid_t)old_fsgid);
+	return r;
+}
+
 int zt_ctl_server_listen(struct zt_ctl_server *s, const char *path, mode_t mode,
 			 const char *group)
 {
@@ -477,10 +519,13 @@ int zt_ctl_server_listen(struct zt_ctl_server *s, const char *path, mode_t mode,
 	socklen_t salen;
 	struct stat st;
 	gid_t gid = 0;
+	bool gid_set = false;
 	int r, missing = 0;
 
 	if (s->fd >= 0)
 		return -EBUSY;
+	if (mode & ~(mode_t)0777)
+		return -EINVAL;
 	r = sockaddr_un_set(&sa, path, &salen);
 	if (r < 0)
 		return r;
@@ -496,9 +541,9 @@ int zt_ctl_server_listen(struct zt_ctl_server *s, const char *path, mode_t mode,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
-		if (errno != EADDRINUSE)
-			return -errno;
+	/* bind() never follows a link at path: one there is EADDRINUSE, then EEXIST below. */
+	r = bind_as(fd, &sa, salen, mode, group && !missing ? &gid : NULL, &gid_set);
+	if (r == -EADDRINUSE) {
 		if (lstat(path, &st) < 0)
 			return -errno;
 		if (!S_ISSOCK(st.st_mode))
@@ -511,15 +556,25 @@ int zt_ctl_server_listen(struct zt_ctl_server *s, const char *path, mode_t mode,
 		/* A stale socket left by a daemon that died: ours to replace. */
 		if (unlink(path) < 0 && errno != ENOENT)
 			return -errno;
-		if (bind(fd, (struct sockaddr *)&sa, salen) < 0)
-			return -errno;
+		r = bind_as(fd, &sa, salen, mode, group && !missing ? &gid : NULL, &gid_set);
 	}
-	/* Permissions are settled before listen(): until then connect() is refused. */
-	if ((group && !missing && fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
-	    chmod(path, mode) < 0 || lstat(path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
+	if (r < 0)
+		return r;
+	/*
+	 * Without the right to create files of that group, chown the node
+	 * itself: AT_SYMLINK_NOFOLLOW changes a link swapped in, never its
+	 * target. Settled before listen(): until then connect() is refused.
+	 */
+	if ((group && !missing && !gid_set &&
+	     fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    lstat(path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		unlink(path);
 		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		/* Replaced between bind() and here: not ours to serve or remove. */
+		return -EEXIST;
 	}
 	s->path_dev = st.st_dev;
 	s->path_ino = st.st_ino;
@@ -573,25 +628,67 @@ static void send_error_now(int fd, const char *msg)
 		(void)!send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-int zt_ctl_server_add_fd(struct zt_ctl_server *s, int fd, uint64_t now_usec,
-			 struct zt_ctl_conn **ret)
+static size_t conns_of_uid(const struct zt_ctl_server *s, uid_t uid)
 {
+	size_t n = 0;
+
+	for (const struct zt_ctl_conn *c = s->conns; c; c = c->next)
+		n += c->peer.uid == uid;
+	return n;
+}
+
+/* 0, or -EUSERS with what to tell the peer (see Limits in ctl.h). */
+static int admit(struct zt_ctl_server *s, const struct zt_ctl_peer *p, bool authorized,
+		 const char **why)
+{
+	if (conns_of_uid(s, p->uid) >= s->cfg.max_per_uid) {
+		s->stats.refused_uid++;
+		*why = "too many clients: your user has the most connections one user may open; "
+		       "try again later";
+		return -EUSERS;
+	}
+	if (s->n_conns >= s->cfg.max_conns ||
+	    (!authorized && s->n_unauthorized >= s->cfg.max_conns - s->cfg.reserved)) {
+		s->stats.refused_full++;
+		*why = authorized ? "too many clients; try again later"
+				  : "too many clients: the slots open to readers of status are all "
+				    "taken (the rest are kept for callers who may change state); "
+				    "try again later";
+		return -EUSERS;
+	}
+	return 0;
+}
+
+int zt_ctl_server_add_fd(struct zt_ctl_server *s, int fd, uint64_t now_usec,
+			 struct zt_ctl_conn **ret, const char **ret_why)
+{
+	struct zt_ctl_peer peer = {};
+	const char *why = NULL;
 	struct zt_ctl_conn *c;
+	bool authorized;
 	int r, flags;
 
-	if (s->n_conns >= s->cfg.max_conns)
-		return -EUSERS;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	r = zt_ctl_peer_read(fd, &c->peer);
+	r = zt_ctl_peer_read(fd, &peer);
+	if (r < 0)
+		return r;
+	authorized = zt_ctl_peer_may_change(&peer, &s->cfg.auth);
+	r = admit(s, &peer, authorized, &why);
 	if (r < 0) {
-		free(c);
+		zt_ctl_peer_clear(&peer);
+		if (ret_why)
+			*ret_why = why;
 		return r;
 	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		zt_ctl_peer_clear(&peer);
+		return -ENOMEM;
+	}
+	c->peer = peer;
+	c->authorized = authorized;
 	c->srv = s;
 	c->fd = fd;
 	c->state = CONN_READ_HDR;
@@ -601,6 +698,8 @@ int zt_ctl_server_add_fd(struct zt_ctl_server *s, int fd, uint64_t now_usec,
 		s->conns->prev = c;
 	s->conns = c;
 	s->n_conns++;
+	if (!authorized)
+		s->n_unauthorized++;
 	s->stats.accepted++;
 	*ret = c;
 	return 0;
@@ -613,6 +712,7 @@ int zt_ctl_server_accept(struct zt_ctl_server *s, uint64_t now_usec, struct zt_c
 	/* Refusing is bounded per call so a connect flood cannot hold the loop. */
 	for (unsigned refused = 0; refused < ZT_CTL_REFUSE_BATCH; refused++) {
 		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		const char *why = NULL;
 		int r;
 
 		if (fd < 0) {
@@ -622,12 +722,11 @@ int zt_ctl_server_accept(struct zt_ctl_server *s, uint64_t now_usec, struct zt_c
 				return 0;
 			return -errno;
 		}
-		r = zt_ctl_server_add_fd(s, fd, now_usec, ret);
+		r = zt_ctl_server_add_fd(s, fd, now_usec, ret, &why);
 		if (r == 0)
 			return 1;
 		if (r == -EUSERS) {
-			s->stats.refused_full++;
-			send_error_now(fd, "too many clients; try again later");
+			send_error_now(fd, why);
 			close(fd);
 			continue;
 		}
@@ -689,6 +788,11 @@ int zt_ctl_conn_fd(const struct zt_ctl_conn *c)
 const struct zt_ctl_peer *zt_ctl_conn_peer(const struct zt_ctl_conn *c)
 {
 	return &c->peer;
+}
+
+bool zt_ctl_conn_authorized(const struct zt_ctl_conn *c)
+{
+	return c->authorized;
 }
 
 void zt_ctl_conn_set_userdata(struct zt_ctl_conn *c, void *userdata)
@@ -1122,7 +1226,12 @@ int zt_ctl_call(const char *path, const char *command, json_t *args, uint64_t ti
 	if (fd < 0)
 		return fd;
 	r = client_send(fd, out, out_len, deadline);
-	if (r == 0)
+	/*
+	 * A daemon that refuses the connection (too many clients) answers and
+	 * closes at once, maybe before the request is sent: its answer is
+	 * waiting in our receive queue all the same.
+	 */
+	if (r == 0 || r == -EPIPE || r == -ECONNRESET)
 		r = client_recv(fd, hdr, sizeof(hdr), deadline);
 	if (r == 0) {
 		len = frame_len(hdr);
@@ -1287,7 +1396,7 @@ static json_t *status_policy(const struct zt_status *st)
 
 static json_t *status_events(const struct zt_status_events *e)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "rtnetlink_overruns", json_u64(e->rtnl_overruns),
 			 "resyncs", json_u64(e->resyncs),
 			 "nflog_overruns", json_u64(e->nflog_overruns),
@@ -1295,7 +1404,8 @@ static json_t *status_events(const struct zt_status_events *e)
 			 "tamper", json_u64(e->tamper),
 			 "repairs", json_u64(e->repairs),
 			 "reloads", json_u64(e->reloads),
-			 "reload_failures", json_u64(e->reload_failures));
+			 "reload_failures", json_u64(e->reload_failures),
+			 "rollbacks", json_u64(e->rollbacks));
 }
 
 static json_t *status_segment(const struct zt_status_segment *sg)
@@ -1403,6 +1513,35 @@ static json_t *status_drops(const struct zt_status *st)
 	return TAKE_PTR(o);
 }
 
+static json_t *status_confirm(const struct zt_status_confirm *c)
+{
+	if (!c)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o, s:o, s:i}", "generation", json_u64(c->generation),
+			 "deadline", json_time(c->deadline_usec), "seconds_left", json_u64(c->seconds_left),
+			 "uid", json_u64(c->uid), "pid", (int)c->pid);
+}
+
+static json_t *status_untracked(const struct zt_status *st)
+{
+	_cleanup_json_ json_t *a = json_array();
+
+	if (!st->untrack_known)
+		return json_null();
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < st->n_untrack; i++) {
+		const struct zt_status_untrack *u = &st->untrack[i];
+
+		if (append_new(a, json_pack("{s:o, s:o, s:o, s:o, s:o, s:i}", "family",
+					    json_str_or_null(u->family), "table", json_str_or_null(u->table),
+					    "chain", json_str_or_null(u->chain), "via", json_str_or_null(u->via),
+					    "hook", json_str_or_null(u->hook), "priority", (int)u->priority)) < 0)
+			return NULL;
+	}
+	return TAKE_PTR(a);
+}
+
 int zt_status_build(const struct zt_status *st, json_t **ret)
 {
 	_cleanup_json_ json_t *o = json_object(), *segs = json_array(), *flows = json_array();
@@ -1421,6 +1560,9 @@ int zt_status_build(const struct zt_status *st, json_t **ret)
 	    set_new(o, "segments", TAKE_PTR(segs)) < 0 ||
 	    set_new(o, "flows", TAKE_PTR(flows)) < 0 ||
 	    set_new(o, "drops", status_drops(st)) < 0 ||
+	    set_new(o, "confirmation", status_confirm(st->confirm)) < 0 ||
+	    set_new(o, "untracked", status_untracked(st)) < 0 ||
+	    set_new(o, "control", json_pack("{s:o}", "refused", json_u64(st->ctl_refused))) < 0 ||
 	    set_new(o, "warnings", json_diags(st->diags, ZT_SEV_WARNING)) < 0)
 		return -ENOMEM;
 	*ret = TAKE_PTR(o);
@@ -1428,31 +1570,6 @@ int zt_status_build(const struct zt_status *st, json_t **ret)
 }
 
 /* ---- status table ---- */
-
-/*
- * A copy of s safe to print on a terminal: C0 and C1 control characters
- * and DEL become \xNN. Interface names are picked by whoever creates them.
- */
-static char *escape(const char *s)
-{
-	size_t n = strlen(s);
-	char *r = malloc(4 * n + 1), *p = r;
-
-	if (!r)
-		return NULL;
-	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-		if (*q < 0x20 || *q == 0x7f) {
-			p += sprintf(p, "\\x%02x", *q);
-		} else if (*q == 0xc2 && q[1] >= 0x80 && q[1] <= 0x9f) {
-			p += sprintf(p, "\\x%02x", q[1]);
-			q++;
-		} else {
-			*p++ = (char)*q;
-		}
-	}
-	*p = '\0';
-	return r;
-}
 
 /* Display width in characters, counting UTF-8 lead bytes only. */
 static size_t text_width(const char *s)
@@ -1489,7 +1606,7 @@ static void table_row(struct table *t, ...)
 	for (size_t i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
 
-		t->cells[t->n + i] = escape(s ? s : "-");
+		t->cells[t->n + i] = zt_escape(s ? s : "-");
 		if (!t->cells[t->n + i])
 			t->err = -ENOMEM;
 	}
@@ -1588,7 +1705,7 @@ static char *jjoin(const json_t *o, const char *key, const char *sep)
 
 static void print_line(FILE *f, const char *label, const char *value)
 {
-	_cleanup_free_ char *v = escape(value);
+	_cleanup_free_ char *v = zt_escape(value);
 
 	fprintf(f, "%s%s\n", label, v ? v : "?");
 }
@@ -1602,11 +1719,66 @@ static void print_list(FILE *f, const char *title, const json_t *a)
 		return;
 	fprintf(f, "\n%s:\n", title);
 	json_array_foreach(a, i, e) {
-		_cleanup_free_ char *s = escape(json_is_string(e) ? json_string_value(e) : "?");
+		_cleanup_free_ char *s = zt_escape(json_is_string(e) ? json_string_value(e) : "?");
 
 		if (s)
 			fprintf(f, "  %s\n", s);
 	}
+}
+
+/* A reload on trial: the line an administrator must not miss. */
+static int format_confirm(const json_t *st, FILE *f)
+{
+	const json_t *c = json_object_get(st, "confirmation");
+	_cleanup_free_ char *line = NULL;
+	char n[2][32];
+
+	if (!json_is_object(c))
+		return 0;
+	if (asprintf(&line, "generation %s is on trial: it rolls back at %s (in %s s) unless "
+			    "ztsegctl confirm comes first",
+		     jnum(c, "generation", n[0], sizeof(n[0])), jstr(c, "deadline"),
+		     jnum(c, "seconds_left", n[1], sizeof(n[1]))) < 0)
+		return -ENOMEM;
+	print_line(f, "confirm:    ", line);
+	return 0;
+}
+
+/* Other tables that untrack traffic: ztseg's conntrack-based rules never see it as it is. */
+static int format_untracked(const json_t *st, FILE *f)
+{
+	static const char *const head[] = { "UNTRACKED BY", "CHAIN", "HOOK", "PRIORITY", "NOTRACK IN" };
+	static const bool right[] = { false, false, false, true, false };
+	struct table t = { .ncols = 5, .head = head, .right = right };
+	const json_t *u = json_object_get(st, "untracked"), *e;
+	size_t i;
+	int r;
+
+	if (json_is_null(u)) {
+		fputs("\nforeign tables: not known (the ruleset could not be read)\n", f);
+		return 0;
+	}
+	if (!json_is_array(u) || json_array_size(u) == 0)
+		return 0;
+	json_array_foreach(u, i, e) {
+		_cleanup_free_ char *tbl = NULL;
+		char pr[32];
+
+		if (asprintf(&tbl, "table %s %s", jstr(e, "family"), jstr(e, "table")) < 0) {
+			t.err = -ENOMEM;
+			break;
+		}
+		table_row(&t, tbl, jstr(e, "chain"), jstr(e, "hook"), jnum(e, "priority", pr, sizeof(pr)),
+			  jstr(e, "via"));
+	}
+	r = t.err;
+	if (!r) {
+		fputs("\nforeign tables untrack traffic on ztseg's hooks (untracked packets skip every "
+		      "connection-based rule):\n", f);
+		table_print(&t, f);
+	}
+	table_clear(&t);
+	return r;
 }
 
 static int format_header(const json_t *st, FILE *f)
@@ -1614,7 +1786,7 @@ static int format_header(const json_t *st, FILE *f)
 	const json_t *dm = json_object_get(st, "daemon"), *pol = json_object_get(st, "policy"),
 		     *ev = json_object_get(st, "events"), *dur;
 	_cleanup_free_ char *line = NULL;
-	char n[8][32];
+	char n[9][32];
 
 	if (asprintf(&line, "%s, pid %s, version %s, config %s", jstr(dm, "state"),
 		     jnum(dm, "pid", n[0], sizeof(n[0])), jstr(dm, "version"),
@@ -1638,14 +1810,15 @@ static int format_header(const json_t *st, FILE *f)
 					     ? jstr(pol, "last_error") : "none");
 
 	if (asprintf(&line, "%s rtnetlink overruns, %s resyncs, %s nflog overruns, "
-			    "%s spoofed, %s tamper, %s repairs, %s reloads (%s failed)",
+			    "%s spoofed, %s tamper, %s repairs, %s reloads (%s failed, %s rolled back)",
 		     jnum(ev, "rtnetlink_overruns", n[0], 32), jnum(ev, "resyncs", n[1], 32),
 		     jnum(ev, "nflog_overruns", n[2], 32), jnum(ev, "spoofed", n[3], 32),
 		     jnum(ev, "tamper", n[4], 32), jnum(ev, "repairs", n[5], 32),
-		     jnum(ev, "reloads", n[6], 32), jnum(ev, "reload_failures", n[7], 32)) < 0)
+		     jnum(ev, "reloads", n[6], 32), jnum(ev, "reload_failures", n[7], 32),
+		     jnum(ev, "rollbacks", n[8], 32)) < 0)
 		return -ENOMEM;
 	print_line(f, "events:     ", line);
-	return 0;
+	return format_confirm(st, f);
 }
 
 static int format_segments(const json_t *st, FILE *f)
@@ -1792,6 +1965,8 @@ int zt_status_format(const json_t *status, FILE *f)
 		r = format_flows(status, f);
 	if (r == 0)
 		r = format_drops(status, f);
+	if (r == 0)
+		r = format_untracked(status, f);
 	if (r == 0) {
 		print_list(f, "errors in the policy on disk",
 			   json_object_get(json_object_get(status, "policy"), "errors"));

@@ -46,11 +46,19 @@
  * errors, unknown commands and refused permissions are ok:false replies
  * like any other failure.
  *
- * Limits: at most max_conns connections at once (default 64); one more is
- * accepted, sent {"ok": false, "errors": ["too many clients"]} (best
- * effort: the frame is small and the socket buffer empty, so it never
- * blocks) and closed, so a client learns why rather than hanging in the
- * backlog. A connection must deliver its whole request within the timeout
+ * Limits: every connection is accepted at once and classified by its
+ * peer's credentials (accept-then-classify), so nobody waits unseen in
+ * the backlog. It is admitted when
+ *   - its uid has fewer than max_per_uid connections open (default 8), and
+ *   - a peer that may change state (see below) finds fewer than max_conns
+ *     connections open (default 64); any other peer finds fewer than
+ *     max_conns - reserved (default 64 - 16): the reserved slots are
+ *     only for callers who may change state, so readers of status, however
+ *     many and however slow, cannot keep root's reload out.
+ * Otherwise it is sent {"ok": false, "errors": ["too many clients: ..."]}
+ * (best effort: the frame is small and the socket buffer empty, so it
+ * never blocks) and closed, so a client learns why rather than hanging.
+ * A connection must deliver its whole request within the timeout
  * (default 5 s from accept), and read its whole reply within the timeout
  * from the moment the reply is queued; otherwise it is closed.
  *
@@ -73,6 +81,8 @@
 #define ZT_CTL_REPLY_MAX (16u * 1024 * 1024)
 #define ZT_CTL_FRAME_HDR 4
 #define ZT_CTL_MAX_CONNS_DEFAULT 64
+#define ZT_CTL_RESERVED_DEFAULT 16
+#define ZT_CTL_MAX_PER_UID_DEFAULT 8
 #define ZT_USEC_PER_SEC 1000000ull
 #define ZT_CTL_TIMEOUT_DEFAULT (5 * ZT_USEC_PER_SEC)
 /* Supplementary groups read from SO_PEERGROUPS (the kernel's NGROUPS_MAX). */
@@ -183,12 +193,16 @@ struct zt_ctl_server_config {
 	void (*conn_closed)(struct zt_ctl_conn *c, void *userdata);
 	struct zt_ctl_auth auth;
 	unsigned max_conns;			/* 0: ZT_CTL_MAX_CONNS_DEFAULT */
+	/* Of max_conns, kept for callers who may change state; 0: ZT_CTL_RESERVED_DEFAULT. */
+	unsigned reserved;
+	unsigned max_per_uid;			/* 0: ZT_CTL_MAX_PER_UID_DEFAULT */
 	uint64_t timeout_usec;			/* per phase; 0: ZT_CTL_TIMEOUT_DEFAULT */
 };
 
 struct zt_ctl_stats {
 	uint64_t accepted;
-	uint64_t refused_full;		/* connections beyond max_conns */
+	uint64_t refused_full;		/* connections refused: every slot they may use is taken */
+	uint64_t refused_uid;		/* connections refused: their uid is at max_per_uid */
 	uint64_t timed_out;
 	uint64_t bad_requests;		/* framing, JSON, unknown command */
 	uint64_t denied;		/* changes refused by authorization */
@@ -232,10 +246,12 @@ int zt_ctl_server_fd(const struct zt_ctl_server *s);
 int zt_ctl_server_accept(struct zt_ctl_server *s, uint64_t now_usec, struct zt_ctl_conn **ret);
 /*
  * Take a connected socket (accept's, or one end of a socketpair) as a new
- * connection; on success the server owns fd. -EUSERS when at the cap.
+ * connection; on success the server owns fd. -EUSERS when the peer is
+ * not admitted (see Limits), with the reason the peer should be told in
+ * *ret_why (static) if ret_why is non-NULL; the caller keeps fd then.
  */
 int zt_ctl_server_add_fd(struct zt_ctl_server *s, int fd, uint64_t now_usec,
-			 struct zt_ctl_conn **ret);
+			 struct zt_ctl_conn **ret, const char **ret_why);
 
 /* The earliest connection deadline (CLOCK_MONOTONIC usec), or UINT64_MAX. */
 uint64_t zt_ctl_server_next_deadline(const struct zt_ctl_server *s);
@@ -263,6 +279,8 @@ uint32_t zt_ctl_conn_events(const struct zt_ctl_conn *c);
 uint64_t zt_ctl_conn_deadline(const struct zt_ctl_conn *c);
 int zt_ctl_conn_fd(const struct zt_ctl_conn *c);
 const struct zt_ctl_peer *zt_ctl_conn_peer(const struct zt_ctl_conn *c);
+/* Was the peer, at accept, one that may change state? */
+bool zt_ctl_conn_authorized(const struct zt_ctl_conn *c);
 void zt_ctl_conn_set_userdata(struct zt_ctl_conn *c, void *userdata);
 void *zt_ctl_conn_get_userdata(const struct zt_ctl_conn *c);
 /* Accepts NULL; returns NULL. */
@@ -352,6 +370,24 @@ struct zt_status_events {
 	uint64_t repairs;
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t rollbacks;		/* reloads on trial rolled back unconfirmed */
+};
+
+/* A reload on trial (reload --confirm): rolls back at the deadline unless confirmed. */
+struct zt_status_confirm {
+	uint64_t generation;		/* the policy on trial */
+	uint64_t deadline_usec;		/* CLOCK_REALTIME */
+	uint64_t seconds_left;
+	uid_t uid;			/* who asked */
+	pid_t pid;
+};
+
+/* Another table's base chain that takes traffic out of conntrack on ztseg's hooks. */
+struct zt_status_untrack {
+	const char *family;		/* "ip", "ip6", "inet" */
+	const char *table, *chain, *via;	/* via: the chain with the notrack rule */
+	const char *hook;		/* "prerouting", "output" */
+	int32_t priority;
 };
 
 struct zt_status {
@@ -373,6 +409,11 @@ struct zt_status {
 	size_t n_flows;
 	const struct zt_status_counter *drops;
 	size_t n_drops;
+	const struct zt_status_confirm *confirm;	/* NULL: no reload on trial */
+	const struct zt_status_untrack *untrack;
+	size_t n_untrack;
+	bool untrack_known;		/* false: the tables could not be read */
+	uint64_t ctl_refused;		/* control connections refused: too many clients */
 };
 
 /*
@@ -383,7 +424,7 @@ struct zt_status {
  *                 "last_error", "errors": [..] },
  *   "events":   { "rtnetlink_overruns", "resyncs", "nflog_overruns",
  *                 "spoofed", "tamper", "repairs", "reloads",
- *                 "reload_failures" },
+ *                 "reload_failures", "rollbacks" },
  *   "segments": [ { "name", "patterns": [..], "interfaces": [..],
  *                   "addresses": [all, static first],
  *                   "static_addresses": [..],
@@ -393,6 +434,11 @@ struct zt_status {
  *                   "source": "file:line" } ],
  *   "drops":    { "packets", "bytes",
  *                 "reasons": [ { "name", "packets", "bytes" } ] },
+ *   "confirmation": null | { "generation", "deadline", "seconds_left",
+ *                            "uid", "pid" },
+ *   "untracked": null (not known) | [ { "family", "table", "chain", "via",
+ *                 "hook", "priority" } ],
+ *   "control": { "refused" },
  *   "warnings": [ "file:line:col: message", .. ]
  * }
  * Times are RFC 3339 UTC strings ("2026-11-28T21:06:16.123Z") or null.

@@ -116,7 +116,7 @@ static struct zt_ctl_conn *pair_conn(struct zt_ctl_server *s, int *cfd)
 	int sv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(zt_ctl_server_add_fd(s, sv[1], T0, &c), 0);
+	ck_assert_int_eq(zt_ctl_server_add_fd(s, sv[1], T0, &c, NULL), 0);
 	*cfd = sv[0];
 	return c;
 }
