@@ -7,7 +7,7 @@ ZT_BUILD_PKGS=(build-essential pkg-config libnftnl-dev libmnl-dev libyaml-dev
 	       libsystemd-dev libjansson-dev nettle-dev check)
 # Testing: kernel tests, man page lint, fuzzing (libclang-rt-dev holds
 # libFuzzer's runtime, which clang only recommends), memory checks.
-ZT_TEST_PKGS=(nftables iproute2 mandoc clang libclang-rt-dev valgrind socat python3 hyperfine iperf3 jq time linux-perf)
+ZT_TEST_PKGS=(nftables iproute2 mandoc clang libclang-rt-dev valgrind socat python3 python3-scapy hyperfine iperf3 jq time linux-perf)
 
 zt_installed() {
 	[[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

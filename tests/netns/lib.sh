@@ -481,3 +481,97 @@ zt_nft_canon() {
 		{ printf "L\t%s\t%06d\t%s\n", blk, ++seq, $0 }
 	' | LC_ALL=C sort
 }
+
+# ---- custom topologies, forged packets and arrival counters ------------------
+# (the attack tests of issue 10: hole-*.sh, revoke.sh)
+
+# need_py: ZT_PY, a python3 that has scapy (Debian's python3-scapy is for
+# /usr/bin/python3, which a python3 earlier on PATH may not be).
+zt_need_py() {
+	local p
+	for p in python3 /usr/bin/python3; do
+		if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import scapy.all' 2>/dev/null; then
+			ZT_PY=$p
+			return 0
+		fi
+	done
+	zt_skip "no python3 with scapy (install python3-scapy)"
+}
+
+# node_link HOSTNODE WORKNODE NODE: zt_workload_link for nodes by harness
+# name (their namespaces made with zt_ns_add; NODE declared with zt_node).
+zt_node_link() { zt_workload_link "$(zt_ns "$1")" "$(zt_ns "$2")" "$3"; }
+
+# peer_link HOSTNODE NODE [MTU]: NODE's namespace behind ZT_IF[NODE] of
+# HOSTNODE, as zt_up wires an uplink: the host side has ZT_HV4/ZT_HV6 (with
+# their length), the far side ZT_V4/ZT_V6 on eth0 and a default route back.
+zt_peer_link() {
+	local h w n=$2
+	h=$(zt_ns "$1") w=$(zt_ns "$n")
+	ip -n "$h" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
+	ip -n "$h" -batch - <<-EOF2
+		addr add ${ZT_HV4[$n]} dev ${ZT_IF[$n]}
+		addr add ${ZT_HV6[$n]} dev ${ZT_IF[$n]} nodad
+		link set ${ZT_IF[$n]} up
+	EOF2
+	ip -n "$w" -batch - <<-EOF2
+		addr add ${ZT_V4[$n]}/${ZT_HV4[$n]#*/} dev eth0
+		addr add ${ZT_V6[$n]}/${ZT_HV6[$n]#*/} dev eth0 nodad
+		link set eth0 up
+		route add default via ${ZT_HV4[$n]%/*} dev eth0
+		route add default via ${ZT_HV6[$n]%/*} dev eth0
+	EOF2
+}
+
+# forwarding NODE: the namespace routes (IPv4 and IPv6).
+zt_forwarding() {
+	zt_x "$1" sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward
+		echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
+}
+
+# mac NODE IF: the link-layer address of an interface.
+zt_mac() { zt_x "$1" ip -o link show "$2" | sed -nE 's/.*link\/ether ([0-9a-f:]+).*/\1/p'; }
+
+# obs_add NODE HOOK NAME MATCH...: count the packets that match MATCH in
+# counter NAME of a table of our own, inet ztt_obs, in NODE's namespace.
+# HOOK prerouting counts before anything else (what arrives in a workload);
+# input, forward and output count after ztseg's filter chains (what they let
+# through). The table only counts: its chains accept everything.
+zt_obs_add() {
+	local n=$1 hook=$2 name=$3 prio
+	shift 3
+	case $hook in prerouting) prio=-500 ;; *) prio=500 ;; esac
+	zt_x "$n" nft list chain inet ztt_obs "c_$hook" >/dev/null 2>&1 ||
+		zt_x "$n" nft "add table inet ztt_obs; add chain inet ztt_obs c_$hook { type filter hook $hook priority $prio; policy accept; }" ||
+		zt_die "could not make the counting table in $n"
+	zt_x "$n" nft "add counter inet ztt_obs $name; add rule inet ztt_obs c_$hook $* counter name $name" ||
+		zt_die "could not add counter $name ($*) in $n"
+}
+# obs NODE NAME: the packets counted so far.
+zt_obs() {
+	zt_x "$1" nft list counter inet ztt_obs "$2" 2>/dev/null | sed -nE 's/.*packets ([0-9]+).*/\1/p' | head -1
+}
+
+# forge NODE IFACE DST-MAC COUNT EXPR: send COUNT frames of the scapy
+# expression EXPR (the layers above Ethernet, e.g. "IP(src=…)/TCP(…)")
+# out of IFACE in NODE's namespace, to DST-MAC (zt-forge.py).
+zt_forge() {
+	local n=$1
+	shift
+	zt_x "$n" "$ZT_PY" "$ZT_ROOT/tests/netns/zt-forge.py" "$@" ||
+		zt_die "zt-forge.py failed in $n: $*"
+}
+
+# sleep_ms MS
+zt_sleep_ms() { sleep "$(awk -v ms="$1" 'BEGIN { printf "%.3f\n", ms / 1000 }')"; }
+
+# wait_for MS COMMAND...: poll every 20 ms until COMMAND succeeds; status 1
+# after MS milliseconds.
+zt_wait_for() {
+	local end=$(($(zt_now_ms) + $1))
+	shift
+	until "$@"; do
+		(($(zt_now_ms) < end)) || return 1
+		sleep 0.02
+	done
+}
