@@ -229,6 +229,9 @@ static const char *why_text(const struct zt_policy *p, const struct zt_explanati
 	case ZT_REASON_NEIGHBOUR:
 		snprintf(buf, len, "neighbour discovery");
 		return buf;
+	case ZT_REASON_LINKLOCAL:
+		snprintf(buf, len, "link-local ICMPv6, never forwarded");
+		return buf;
 	default:
 		snprintf(buf, len, "loopback");
 		return buf;

@@ -47,8 +47,11 @@ struct cflow {
 	enum cflow_kind kind;
 	const struct zt_flow *f;	/* HUB, RULE */
 	int seg;			/* SAME, RULE */
-	uint32_t id;
+	uint32_t id;			/* names its counter and chains; stable while its text is */
+	uint32_t mh;			/* its meaning: text, and the hub settings it depends on */
+	uint32_t xk;			/* f_<id> chains: ct mark ^ xk is the inst map's key */
 	bool encrypted;
+	bool chained;			/* some key reaches it through f_<id> */
 	uint8_t used;			/* bit v: an element targets variant v */
 	struct zt_pos pos;
 	char desc[96];			/* "flow public-web ztseg.yaml:31" */
@@ -73,7 +76,8 @@ enum set_id {
 	S_DST_IF, S_SUB_IF, S_ENC_IF, S_FP, S_FR, S_FI4, S_FI6,
 	S_FPROTO, S_FANY, S_FPV, S_FRV, S_FI4V, S_FI6V, S_FPROTOV, S_FANYV, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
-	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT, N_SETS
+	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
+	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, N_SETS
 };
 
 /*
@@ -187,6 +191,14 @@ static const struct set_def set_defs[N_SETS] = {
 			    false, false, "checked host flows by zone pair and protocol" },
 	[S_FANYV_OUT] = { "fanyv_out", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
 			  "checked host flows on any protocol, by zone pair" },
+	[S_MEMBER_RT] = { "member_rt", { ZT_TYPE_FIB_IFNAME }, 1, ZT_TYPE_NONE, true, false,
+			  "segment interfaces, as fib daddr oifname: packets going to a member" },
+	[S_SPK_O] = { "spk_o", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		      "connection to the side that may send its original-direction ICMP errors" },
+	[S_SPK_R] = { "spk_r", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		      "connection to the side that may send its reply-direction ICMP errors" },
+	[S_INST] = { "inst", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
+		     "zone pair ^ flow key to the connection mark, for flows judged in a chain" },
 };
 
 /*
@@ -216,6 +228,25 @@ struct fmap {
 	const char *in, *out;
 };
 
+struct u64map {
+	uint64_t *k;
+	uint32_t *v;
+	size_t n, cap;			/* cap: a power of two, or 0 */
+};
+
+/*
+ * A connection's mark once a flow allowed it: one per flow and zone pair,
+ * so that an ICMP error can be checked against the side it claims to come
+ * from, and so that a reload that changes what the pair means (its zones'
+ * addresses or interfaces, the hub settings) leaves no stale connection.
+ */
+struct inst {
+	uint32_t flow;			/* index into flows */
+	uint32_t zp;			/* src zone << 16 | dst zone */
+	uint32_t id;			/* 0x80000000 | hash; unique in the plan */
+	bool chained;			/* reached through f_<flow id>: needs an inst element */
+};
+
 struct cc {
 	const struct zt_policy *p;
 	struct zt_compile_opts o;
@@ -224,11 +255,20 @@ struct cc {
 	int set[N_SETS];		/* index into plan->sets, or -1 */
 	int sub[N_SUB];			/* the subnet maps, or -1 while no segment has subnets */
 	struct zinfo *zones;		/* by id; [0] unused */
+	uint32_t *zh;			/* by id: the zone's meaning (doc/RULESET.md, "Revocation") */
+	uint32_t allpats;		/* every segment interface pattern, hashed */
+	uint32_t glob;			/* hub settings every connection's meaning depends on */
+	struct inst *inst;		/* (flow, zone pair): what ct mark holds once allowed */
+	size_t n_inst, cap_inst;
+	struct u64map imap;		/* (flow << 32 | zone pair) -> index into inst + 1 */
+	bool *spk;			/* by id: chain spk_<id> is needed */
+	bool spk_any;
 	size_t n_zones;			/* the highest id */
 	uint32_t *rest;			/* by segment: its rest's id, subnets follow */
 	struct cflow *flows;
 	size_t n_flows;
 	size_t oos;			/* index into flows, or SIZE_MAX */
+	uint32_t oos_id;		/* the out-of-scope connections' mark */
 	struct seqtab kseq, dzb, ownb;
 	size_t n_keys;
 	bool all_segs_have_ifs;
@@ -239,6 +279,60 @@ struct cc {
 	const char *last_in, *last_out;
 	bool oom;			/* sticky: a position could not be copied */
 };
+
+/* ---- Small open-addressing map, u64 -> u32 (0: absent) ---- */
+
+static size_t u64_slot(const struct u64map *m, uint64_t k)
+{
+	uint64_t h = k * 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 17) & (m->cap - 1);
+
+	while (m->v[i] && m->k[i] != k)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static uint32_t u64map_get(const struct u64map *m, uint64_t k)
+{
+	return m->cap ? m->v[u64_slot(m, k)] : 0;
+}
+
+/* Sets k to v (v != 0). */
+static int u64map_put(struct u64map *m, uint64_t k, uint32_t v)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		struct u64map g = { .cap = m->cap ? 2 * m->cap : 64 };
+
+		if (!(g.k = calloc(g.cap, sizeof(*g.k))) || !(g.v = calloc(g.cap, sizeof(*g.v)))) {
+			free(g.k);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->v[i]) {
+				size_t j = u64_slot(&g, m->k[i]);
+
+				g.k[j] = m->k[i];
+				g.v[j] = m->v[i];
+				g.n++;
+			}
+		free(m->k);
+		free(m->v);
+		*m = g;
+	}
+	size_t i = u64_slot(m, k);
+
+	m->n += !m->v[i];
+	m->k[i] = k;
+	m->v[i] = v;
+	return 0;
+}
+
+static void u64map_free(struct u64map *m)
+{
+	free(m->k);
+	free(m->v);
+	*m = (struct u64map){};
+}
 
 /* ---- Names ---- */
 
@@ -895,6 +989,31 @@ static uint32_t fnv1a(const char *s)
 	return h;
 }
 
+static uint32_t fnv_add(uint32_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static uint32_t fnv_u32(uint32_t h, uint32_t v)
+{
+	return fnv_add(h, &v, sizeof(v));
+}
+
+static uint32_t pats_hash(uint32_t h, const struct zt_ifpat *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h = fnv_add(h, p[i].name, strnlen(p[i].name, sizeof(p[i].name)) + 1);
+		h = fnv_u32(h, p[i].wildcard);
+	}
+	return h;
+}
+
 /* An open-addressing set of ids, to bump collisions in definition order. */
 static int ids_assign(struct cc *c)
 {
@@ -923,6 +1042,10 @@ static int ids_assign(struct cc *c)
 		if ((r = canon_text(c, &c->flows[i], text, tlen)) < 0)
 			return r;
 		base = fnv1a(text);
+		c->flows[i].mh = fnv_add(c->glob, text, strlen(text));
+		if (c->flows[i].encrypted)
+			c->flows[i].mh = pats_hash(c->flows[i].mh, c->p->hub.enc_ifs,
+						   c->p->hub.n_enc_ifs);
 		for (uint32_t bump = 0;; bump++) {
 			id = 0x80000000u | ((base + bump) & 0x7fffffffu);
 			for (j = id & (n - 1); h[j] && h[j] != id; j = (j + 1) & (n - 1))
@@ -947,6 +1070,8 @@ static int flows_build(struct cc *c)
 	if (!(c->flows = calloc(n, sizeof(*c->flows))))
 		return -ENOMEM;
 	c->oos = SIZE_MAX;
+	/* What every connection's meaning depends on (doc/RULESET.md, "Revocation"). */
+	c->glob = fnv_u32(fnv_u32(2166136261u, p->hub.scope), p->hub.protect_host);
 	for (size_t i = 0; i < p->hub.n_flows; i++) {
 		const struct zt_flow *f = &p->hub.flows[i];
 		struct cflow *cf = &c->flows[c->n_flows++];
@@ -988,6 +1113,282 @@ static int flows_build(struct cc *c)
 		c->oos = c->n_flows++;
 	}
 	return ids_assign(c);
+}
+
+/* ---- Meanings and connection marks (doc/RULESET.md, "Revocation") ---- */
+
+/* Fold the address intervals a map labels with a zone into that zone's meaning. */
+static void spans_meaning(struct cc *c, int si, size_t kf, bool sub)
+{
+	const struct zt_set *st;
+
+	if (si < 0)
+		return;
+	st = &c->plan->sets[si];
+	for (size_t i = 0; i < st->n_elems; i++) {
+		const struct zt_elem *el = &st->elems[i];
+		/* A subnet map changes its whole segment: key 0 is the rest. */
+		uint32_t z = sub ? el->key[0].u32 : el->data.u32;
+		uint8_t lo[16], hi[16];
+
+		if (!z || z > c->n_zones)
+			continue;
+		zt_value_addr_bounds(&el->key[kf], lo, hi);
+		c->zh[z] = fnv_add(fnv_add(fnv_u32(c->zh[z], zt_value_family(&el->key[kf])), lo, 16),
+				   hi, 16);
+	}
+}
+
+/*
+ * What a zone means: its name, interfaces and the addresses that classify
+ * into it after flattening (so a longer prefix carved out of it elsewhere
+ * changes it too). Zones matched by address alone also depend on every
+ * segment's interfaces, which take precedence over addresses.
+ */
+static int meanings_build(struct cc *c)
+{
+	const struct zt_policy *p = c->p;
+	char zn[2 * ZT_NAME_MAX + 2];
+
+	if (!(c->zh = calloc(c->n_zones + 1, sizeof(*c->zh))) ||
+	    !(c->spk = calloc(c->n_zones + 1, sizeof(*c->spk))))
+		return -ENOMEM;
+	c->allpats = 2166136261u;
+	for (size_t s = 0; s < p->n_segs; s++)
+		c->allpats = pats_hash(c->allpats, p->segs[s].ifs, p->segs[s].n_ifs);
+	for (uint32_t id = 1; id <= c->n_zones; id++) {
+		const struct zinfo *z = &c->zones[id];
+		const char *name = zone_name(c, id, zn, sizeof(zn));
+		uint32_t h = fnv_add(fnv_u32(2166136261u, z->kind), name, strlen(name) + 1);
+
+		if (z->kind == ZT_ZONE_BOUNDARY)
+			h = pats_hash(h, p->hub.boundaries[z->bnd].ifs, p->hub.boundaries[z->bnd].n_ifs);
+		else if (z->seg >= 0)
+			h = pats_hash(h, p->segs[z->seg].ifs, p->segs[z->seg].n_ifs);
+		if ((z->kind == ZT_ZONE_BOUNDARY && !z->bound) || z->kind == ZT_ZONE_WORLD ||
+		    (z->seg >= 0 && !p->segs[z->seg].n_ifs))
+			h = fnv_u32(h, c->allpats);
+		c->zh[id] = h;
+	}
+	spans_meaning(c, c->set[S_DST4], 0, false);
+	spans_meaning(c, c->set[S_DST6], 0, false);
+	spans_meaning(c, c->sub[SUB_DST4], 1, true);
+	spans_meaning(c, c->sub[SUB_DST6], 1, true);
+	for (uint32_t id = 1; id <= c->n_zones; id++)
+		if (c->zones[id].kind == ZT_ZONE_SUBNET)
+			c->zh[id] = fnv_u32(c->zh[id], c->zh[c->rest[c->zones[id].seg]]);
+	return 0;
+}
+
+/* The connection mark of (flow, zone pair), as an index into c->inst until insts_assign(). */
+static int inst_ref(struct cc *c, uint32_t flow, uint32_t zp, bool chained, uint32_t *ret)
+{
+	uint64_t k = (uint64_t)flow << 32 | zp;
+	uint32_t i = u64map_get(&c->imap, k);
+
+	if (!i) {
+		if (c->n_inst >= UINT32_MAX - 1 || ZT_GROW(c->inst, c->cap_inst, c->n_inst) < 0)
+			return -ENOMEM;
+		c->inst[c->n_inst] = (struct inst){ .flow = flow, .zp = zp };
+		i = (uint32_t)++c->n_inst;
+		if (u64map_put(&c->imap, k, i) < 0)
+			return -ENOMEM;
+	}
+	if (chained) {
+		c->inst[i - 1].chained = true;
+		c->flows[flow].chained = true;
+	}
+	*ret = i - 1;
+	return 0;
+}
+
+static int inst_flow_cmp(const void *a, const void *b, void *arg)
+{
+	const struct inst *v = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	if (v[x].flow != v[y].flow)
+		return v[x].flow < v[y].flow ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Unique ids, in order of first use; bit 31 set, so no zone pair is ever one. */
+static int inst_ids(struct cc *c, struct u64map *used)
+{
+	int r;
+
+	if (c->oos != SIZE_MAX) {
+		c->oos_id = 0x80000000u | (fnv_u32(c->flows[c->oos].mh, c->allpats) & 0x7fffffffu);
+		if ((r = u64map_put(used, c->oos_id, 1)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < c->n_inst; i++) {
+		struct inst *in = &c->inst[i];
+		uint32_t h = fnv_u32(fnv_u32(c->flows[in->flow].mh, c->zh[in->zp >> 16]),
+				     c->zh[in->zp & 0xffff]), id;
+
+		for (uint32_t bump = 0;; bump++) {
+			id = 0x80000000u | ((h + bump) & 0x7fffffffu);
+			if (!u64map_get(used, id))
+				break;
+		}
+		in->id = id;
+		if ((r = u64map_put(used, id, 1)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * f_<id> chains turn the zone pair into the mark with `ct mark set ct mark
+ * ^ xk` and a lookup in inst: the flow's key xk is chosen so that no two
+ * chained instances share a key.
+ */
+static int inst_keys(struct cc *c)
+{
+	_cleanup_free_ uint32_t *ix = NULL;
+	struct u64map keys = {};
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < c->n_inst; i++)
+		n += c->inst[i].chained;
+	if (!n)
+		return 0;
+	if (!(ix = calloc(n, sizeof(*ix))))
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < c->n_inst; i++)
+		if (c->inst[i].chained)
+			ix[n++] = (uint32_t)i;
+	qsort_r(ix, n, sizeof(*ix), inst_flow_cmp, c->inst);
+	for (size_t i = 0, j; i < n && !r; i = j) {
+		struct cflow *cf = &c->flows[c->inst[ix[i]].flow];
+		bool clash = true;
+
+		for (j = i; j < n && c->inst[ix[j]].flow == c->inst[ix[i]].flow; j++)
+			;
+		for (uint32_t bump = 0; clash; bump++) {
+			cf->xk = 0x80000000u | ((cf->mh + bump) & 0x7fffffffu);
+			clash = false;
+			for (size_t k = i; k < j && !clash; k++)
+				clash = u64map_get(&keys, c->inst[ix[k]].zp ^ cf->xk);
+		}
+		for (size_t k = i; k < j && !r; k++) {
+			const struct inst *in = &c->inst[ix[k]];
+			struct zt_elem *el;
+
+			if ((r = u64map_put(&keys, in->zp ^ cf->xk, 1)) < 0)
+				break;
+			if (!(el = elem_new(c, S_INST))) {
+				r = -ENOMEM;
+				break;
+			}
+			el->key[0] = v_u32(ZT_TYPE_MARK, in->zp ^ cf->xk);
+			el->data = v_u32(ZT_TYPE_MARK, in->id);
+			el->pos = pos_of(c, &cf->pos);
+		}
+	}
+	u64map_free(&keys);
+	return r;
+}
+
+/* The chain that says whether a packet came from zone id's side: spk_<id>, spk_any, or none (host). */
+static bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
+{
+	const struct zinfo *z = &c->zones[id];
+	uint32_t own = id;
+
+	if (z->kind == ZT_ZONE_HOST)
+		return false;
+	if (z->seg >= 0)
+		own = c->p->segs[z->seg].n_ifs ? c->rest[z->seg] : 0;
+	else if (!z->bound)
+		own = 0;
+	if (own) {
+		c->spk[own] = true;
+		*ret = v_zone_goto("spk", own);
+	} else {
+		c->spk_any = true;
+		*ret = v_verdict(ZT_V_GOTO, "spk_any");
+	}
+	return true;
+}
+
+static int spk_elem(struct cc *c, enum set_id set, uint32_t id, const struct zt_value *v,
+		    const struct zt_pos *pos)
+{
+	struct zt_elem *el = elem_new(c, set);
+
+	if (!el)
+		return -ENOMEM;
+	el->key[0] = v_u32(ZT_TYPE_MARK, id);
+	el->data = *v;
+	el->pos = pos_of(c, pos);
+	return 0;
+}
+
+/*
+ * After the flow maps are built: give every instance its id, write the ids
+ * into the mark maps (which hold instance indexes until now), the inst map
+ * for chained flows, fcnt, and the speaker maps for ICMP errors.
+ */
+static int insts_assign(struct cc *c)
+{
+	static const enum set_id marks[] = { S_FP, S_FR, S_FI4, S_FI6, S_FPROTO, S_FANY };
+	struct u64map used = {};
+	char name[ZT_OBJ_NAME_MAX];
+	struct zt_value v;
+	int r = inst_ids(c, &used);
+
+	u64map_free(&used);
+	if (r < 0 || (r = inst_keys(c)) < 0)
+		return r;
+	for (size_t m = 0; m < 2 * ELEMENTSOF(marks); m++) {
+		int si = c->set[marks[m / 2] + (m % 2 ? S_OUT_DELTA : 0)];
+
+		for (size_t i = 0; si >= 0 && i < c->plan->sets[si].n_elems; i++) {
+			struct zt_value *d = &c->plan->sets[si].elems[i].data;
+
+			d->u32 = c->inst[d->u32].id;
+		}
+	}
+	for (size_t i = 0; i < c->n_inst; i++) {
+		const struct inst *in = &c->inst[i];
+		const struct cflow *cf = &c->flows[in->flow];
+		struct zt_elem *el = elem_new(c, S_FCNT);
+
+		if (!el)
+			return -ENOMEM;
+		name_counter(name, cf->id);
+		el->key[0] = v_u32(ZT_TYPE_MARK, in->id);
+		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
+		snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
+		el->pos = pos_of(c, &cf->pos);
+		if (spk_target(c, in->zp >> 16, &v) && (r = spk_elem(c, S_SPK_O, in->id, &v, &cf->pos)) < 0)
+			return r;
+		if (spk_target(c, in->zp & 0xffff, &v) &&
+		    (r = spk_elem(c, S_SPK_R, in->id, &v, &cf->pos)) < 0)
+			return r;
+	}
+	if (c->oos != SIZE_MAX) {
+		const struct cflow *cf = &c->flows[c->oos];
+		struct zt_elem *el = elem_new(c, S_FCNT);
+
+		if (!el)
+			return -ENOMEM;
+		name_counter(name, cf->id);
+		el->key[0] = v_u32(ZT_TYPE_MARK, c->oos_id);
+		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
+		snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
+		el->pos = pos_of(c, &cf->pos);
+		c->spk_any = true;
+		v = v_verdict(ZT_V_GOTO, "spk_any");
+		if ((r = spk_elem(c, S_SPK_O, c->oos_id, &v, &cf->pos)) < 0 ||
+		    (r = spk_elem(c, S_SPK_R, c->oos_id, &v, &cf->pos)) < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* ---- Interface patterns ---- */
@@ -1134,6 +1535,8 @@ static int interfaces_build(struct cc *c)
 		r = if_elems(c, S_MEMBER_IF, &member, D_NONE);
 	if (!r)
 		r = if_elems(c, S_ROUTE_OWNER, &member, D_OWN);
+	if (!r && c->set[S_MEMBER_RT] >= 0)
+		r = if_elems(c, S_MEMBER_RT, &member, D_NONE);
 	if (!r)
 		r = if_elems(c, S_SRC_IF, &member, D_SRC_OR_FROM);
 	if (!r)
@@ -1730,15 +2133,22 @@ static int key_verdict(struct cc *c, uint32_t zp, uint32_t *cand, size_t n, stru
 	int r;
 
 	*pos = pos_of(c, &c->flows[cand[0]].pos);
-	/* The first candidate always accepts and logs nothing: its flow id, no chain (S_V_DELTA). */
+	/* The first candidate always accepts and logs nothing: its mark, no chain (S_V_DELTA). */
 	if ((!c->flows[cand[0]].encrypted || !v) && c->p->hub.log != ZT_LOG_ALL) {
-		*data = v_u32(ZT_TYPE_MARK, c->flows[cand[0]].id);
+		uint32_t ix;
+
+		if ((r = inst_ref(c, cand[0], zp, false, &ix)) < 0)
+			return r;
+		*data = v_u32(ZT_TYPE_MARK, ix);
 		return 0;
 	}
 	while (m < n) {
-		struct cflow *cf = &c->flows[cand[m++]];
+		struct cflow *cf = &c->flows[cand[m]];
 		bool enc = cf->encrypted && v;
+		uint32_t ix;
 
+		if ((r = inst_ref(c, cand[m++], zp, true, &ix)) < 0)
+			return r;
 		cf->used |= (uint8_t)(1u << (enc ? v : 0));
 		if (!enc)
 			break;
@@ -2111,25 +2521,19 @@ static int counters_build(struct cc *c)
 	char name[ZT_OBJ_NAME_MAX], what[128];
 	int r;
 
+	/* One counter per flow; fcnt maps each of its connection marks to it (insts_assign). */
 	for (size_t i = 0; i < c->n_flows; i++) {
-		struct zt_elem *el;
-
 		name_counter(name, c->flows[i].id);
 		if ((r = counter_new(c, name, c->flows[i].desc)) < 0)
 			return r;
-		if (!(el = elem_new(c, S_FCNT)))
-			return -ENOMEM;
-		el->key[0] = v_u32(ZT_TYPE_MARK, c->flows[i].id);
-		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
-		snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
-		el->pos = pos_of(c, &c->flows[i].pos);
 	}
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	if ((r = counter_new(c, "drops", what)) < 0 ||
 	    (r = counter_new(c, "spoofs", "anti-spoofing")) < 0 ||
-	    (r = counter_new(c, "invalid", "ct state invalid")) < 0)
+	    (r = counter_new(c, "invalid", "ct state invalid")) < 0 ||
+	    (r = counter_new(c, "untracked", "no conntrack entry (another table's notrack)")) < 0)
 		return r;
-	return 0;
+	return insts_assign(c);
 }
 
 /* ---- Chains ---- */
@@ -2302,23 +2706,26 @@ static int chain_spoof(struct cc *c)
 	}
 
 	/*
-	 * fib saddr . iif oif missing [iifname @zone_if] goto spoofed (strict)
-	 * fib saddr oif missing [iifname @zone_if] goto spoofed (loose)
-	 * With scope: members only zone interfaces are checked: a router's
-	 * other traffic is none of our business. Without protect-host only
-	 * what the host forwards: `fib daddr type != local`.
+	 * scope: all — fib saddr . iif oif missing [fib daddr type != local] goto spoofed
+	 * scope: members — fib saddr . iif oif missing jump rpf_fail
+	 * (strict; loose: fib saddr oif missing). Without protect-host only
+	 * what the host forwards counts. With scope: members a packet is in
+	 * scope when it arrives on a zone interface *or is going to* a member
+	 * (or to the host it protects): rpf_fail decides which, so a packet
+	 * whose route back is right pays for one FIB lookup, as before.
 	 */
 	if (h->rpf != ZT_RPF_OFF) {
 		snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
 		r = RULE(c, ci, what);
-		/* The route test first: a packet that passes it skips the interface lookup. */
 		m_flag(r, ZT_M_MISSING, h->rpf == ZT_RPF_STRICT ? ZT_KEY_FIB_SADDR_IIF_OIF
 								 : ZT_KEY_FIB_SADDR_OIF);
-		if (!h->protect_host)
-			m_ne(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
-		if (h->scope == ZT_SCOPE_MEMBERS)
-			m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
-		s_verdict(r, ZT_V_GOTO, "spoofed");
+		if (h->scope == ZT_SCOPE_MEMBERS) {
+			s_verdict(r, ZT_V_JUMP, "rpf_fail");
+		} else {
+			if (!h->protect_host)
+				m_ne(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+			s_verdict(r, ZT_V_GOTO, "spoofed");
+		}
 	}
 
 	/* fib saddr oifname vmap @route_owner: routed through a member interface */
@@ -2334,34 +2741,198 @@ static int chain_spoof(struct cc *c)
 	return 0;
 }
 
-/* ct state established,related counter name ct mark map @fcnt accept */
+/*
+ * rpf_fail: the route back does not leave where the packet came in (scope:
+ * members). It is spoofed if it arrived on a zone interface or is going to
+ * a member or to the protected host; otherwise it is not ours to judge.
+ */
+static int chain_rpf_fail(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "rpf_fail", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
+	/* fib daddr type local return: the host's own input is not enforced */
+	if (!h->protect_host) {
+		r = RULE(c, ci, what);
+		m_eq(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		s_verdict(r, ZT_V_RETURN, NULL);
+	}
+	/* iifname @zone_if goto spoofed */
+	r = RULE(c, ci, what);
+	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+	/* fib daddr oifname @member_rt goto spoofed */
+	r = RULE(c, ci, what);
+	m_set(r, false, ZT_KEY_FIB_DADDR_OIFNAME, "member_rt");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+	/* fib daddr type local goto spoofed */
+	if (h->protect_host) {
+		r = RULE(c, ci, what);
+		m_eq(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		s_verdict(r, ZT_V_GOTO, "spoofed");
+	}
+	return 0;
+}
+
+/*
+ * ct state established counter name ct mark map @fcnt accept
+ * Related packets are not here: an ICMP error must come from a side that
+ * may speak for its connection (chain related), and a connection a
+ * conntrack helper expects is judged as the new connection it is.
+ */
 static int filter_established(struct cc *c, int ci)
 {
 	struct zt_rule *r = RULE(c, ci, "established connections of live flows");
 
-	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	return 0;
 }
 
-/* The rules forward, input and output share after the established one. */
-static int filter_common(struct cc *c, int ci, bool output)
+/* meta l4proto { icmp, ipv6-icmp } (ICMP errors are the only related packets of these) */
+static int m_icmp_any(struct zt_rule *r)
 {
-	/* RS, RA, NS, NA, redirect; MLD query, report, done, v2 report (RA/redirect from workloads died in spoof) */
-	static const uint32_t nd[] = { 133, 134, 135, 136, 137, 130, 131, 132, 143 };
+	struct zt_value v[2] = { v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMP),
+				 v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6) };
+
+	return m_anon(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, false, v, 2);
+}
+
+/*
+ * related: an ICMP error conntrack tied to a connection. It travels in the
+ * reply direction when it is about a packet of the original direction, so
+ * it must come from the side of the connection's destination (the peer,
+ * or a router on the way to it), and the other way round. spk_o/spk_r map
+ * the connection's mark to that side's chain; a connection no live flow
+ * allows, or one whose side is the host, has none.
+ */
+static int chain_related(struct cc *c)
+{
+	struct zt_rule *r;
+	int ci = chain_new(c, "related", ZT_HOOK_NONE, 0), cr;
+
+	if (ci < 0)
+		return ci;
+	r = RULE(c, ci, "ICMP errors: the destination's side speaks");
+	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
+	s_verdict(r, ZT_V_GOTO, "related_r");
+	s_vmap1(RULE(c, ci, "ICMP errors: the source's side speaks"), ZT_KEY_CT_MARK, "spk_o");
+	s_verdict(RULE(c, ci, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	if ((cr = chain_new(c, "related_r", ZT_HOOK_NONE, 0)) < 0)
+		return cr;
+	s_vmap1(RULE(c, cr, "ICMP errors: the destination's side speaks"), ZT_KEY_CT_MARK, "spk_r");
+	s_verdict(RULE(c, cr, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	return 0;
+}
+
+/* spk_<zone>: iifname { <the zone's patterns> } accept; goto deny */
+static int chain_spk(struct cc *c, uint32_t id)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	const struct zt_ifpat *pats;
+	struct zt_rule *r;
+	size_t n;
+	int ci, ret;
+
+	pats = zone_pats(c, id, &n);
+	name_zone_chain(name, "spk", id);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, id, what, sizeof(what));
+	r = RULE(c, ci, what);
+	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
+		return ret;
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	s_verdict(RULE(c, ci, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	return 0;
+}
+
+/* spk_any: a side behind no interface of its own (world, unbound boundaries): any but a member's */
+static int chain_spk_any(struct cc *c)
+{
+	struct zt_rule *r;
+	int ci = chain_new(c, "spk_any", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	r = RULE(c, ci, "ICMP errors: a side with no interface of its own");
+	m_set(r, true, ZT_KEY_IIFNAME, "member_if");
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	s_verdict(RULE(c, ci, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	return 0;
+}
+
+/* ct state untracked counter name "untracked" drop: never accepted by falling through */
+static int filter_untracked(struct cc *c, int ci)
+{
+	struct zt_rule *r = RULE(c, ci, "no conntrack entry");
+
+	m_ct_state(r, NF_CT_STATE_UNTRACKED_BIT);
+	s_counter(r, "untracked");
+	s_verdict(r, ZT_V_DROP, NULL);
+	return 0;
+}
+
+/*
+ * The host's own neighbour discovery and MLD (input and output only: they
+ * are link-local, nothing forwarded needs them, and forward drops them as
+ * the untracked packets they are):
+ *   icmpv6 type { nd-router-solicit, …, nd-redirect } ip6 hoplimit 255 accept
+ *   icmpv6 type { mld-listener-query, … } ip6 hoplimit 1 ip6 saddr fe80::/10 accept (and ::)
+ * A router advertisement or redirect from a workload died in spoof.
+ */
+static int filter_nd(struct cc *c, int ci)
+{
+	static const uint32_t nd[] = { 133, 134, 135, 136, 137 }, mld[] = { 130, 131, 132, 143 };
 	struct zt_value v[ELEMENTSOF(nd)];
 	struct zt_rule *r;
 	int ret;
 
-	/* meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, … } accept */
-	r = RULE(c, ci, "neighbour discovery and MLD");
+	r = RULE(c, ci, "neighbour discovery");
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
 	for (size_t i = 0; i < ELEMENTSOF(nd); i++)
 		v[i] = v_u32(ZT_TYPE_ICMPV6_TYPE, nd[i]);
 	if ((ret = m_anon(r, ZT_KEY_ICMPV6_TYPE, ZT_TYPE_ICMPV6_TYPE, false, v, ELEMENTSOF(nd))) < 0)
 		return ret;
+	m_eq(r, ZT_KEY_IP6_HOPLIMIT, ZT_TYPE_INTEGER, 255);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
+	for (unsigned u = 0; u < 2; u++) {
+		r = RULE(c, ci, "multicast listener discovery");
+		m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
+		for (size_t i = 0; i < ELEMENTSOF(mld); i++)
+			v[i] = v_u32(ZT_TYPE_ICMPV6_TYPE, mld[i]);
+		if ((ret = m_anon(r, ZT_KEY_ICMPV6_TYPE, ZT_TYPE_ICMPV6_TYPE, false, v,
+				  ELEMENTSOF(mld))) < 0)
+			return ret;
+		m_eq(r, ZT_KEY_IP6_HOPLIMIT, ZT_TYPE_INTEGER, 1);
+		m_unspec_src(r, u);		/* ::, then fe80::/10 */
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
+	return 0;
+}
+
+/* The rules forward, input and output share after the established (and scope) ones. */
+static int filter_common(struct cc *c, int ci, bool forward, bool output)
+{
+	struct zt_rule *r;
+	int ret;
+
+	/* ct state related meta l4proto { icmp, ipv6-icmp } goto related (the host speaks for all in output) */
+	r = RULE(c, ci, output ? "ICMP errors the host sends" : "ICMP errors");
+	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+	if ((ret = m_icmp_any(r)) < 0)
+		return ret;
+	s_verdict(r, output ? ZT_V_ACCEPT : ZT_V_GOTO, output ? NULL : "related");
+	if (!forward && (ret = filter_nd(c, ci)) < 0)
+		return ret;
+	if ((ret = filter_untracked(c, ci)) < 0)
+		return ret;
 
 	/* ct state invalid counter name "invalid" drop */
 	r = RULE(c, ci, "ct state invalid");
@@ -2413,9 +2984,11 @@ static int chain_forward(struct cc *c)
 		m_set(r, true, ZT_KEY_OIFNAME, "member_if");
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
-	if ((ret = filter_common(c, ci, false)) < 0)
+	if ((ret = filter_common(c, ci, true, false)) < 0)
 		return ret;
 	s_verdict(RULE(c, ci, "classification"), ZT_V_JUMP, "classify_src");
+	/* goto deny: in-scope traffic never ends in the base chain's policy */
+	s_verdict(RULE(c, ci, "in scope: never the policy's accept"), ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -2433,15 +3006,16 @@ static int chain_host(struct cc *c, bool output)
 	r = RULE(c, ci, "loopback");
 	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	if ((ret = filter_established(c, ci)) < 0 || (ret = filter_common(c, ci, output)) < 0)
+	if ((ret = filter_established(c, ci)) < 0 || (ret = filter_common(c, ci, false, output)) < 0)
 		return ret;
 	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
 	if (output) {
 		name_zone_chain(name, "from", ID_HOST);
-		s_verdict(RULE(c, ci, what), ZT_V_GOTO, name);
+		s_verdict(RULE(c, ci, what), ZT_V_JUMP, name);
 	} else {
 		s_verdict(RULE(c, ci, what), ZT_V_JUMP, "classify_src");
 	}
+	s_verdict(RULE(c, ci, "in scope: never the policy's accept"), ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -2772,7 +3346,7 @@ static int chain_oos(struct cc *c)
 		return ci;
 	name_counter(name, cf->id);
 	r = RULE(c, ci, cf->desc);
-	s_mark(r, ZT_S_CT_MARK_SET, cf->id);
+	s_mark(r, ZT_S_CT_MARK_SET, c->oos_id);
 	s_counter(r, name);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	return 0;
@@ -2803,14 +3377,21 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 		m_flag(r, ZT_M_MISSING, ZT_KEY_RT_IPSEC);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
-	r = RULE(c, ci, cf->desc);
-	s_counter(r, counter);
-	s_mark(r, ZT_S_CT_MARK_SET, cf->id);
 	if (c->p->hub.log == ZT_LOG_ALL) {
 		snprintf(prefix, sizeof(prefix), "ztseg allow %s ", cf->logname);
 		s_log(c, RULE(c, ci, cf->desc), prefix);
-		r = RULE(c, ci, cf->desc);
 	}
+	/*
+	 * counter name "c_<id>" ct mark set ct mark ^ <xk> ct mark set ct mark map @inst accept
+	 * ct mark holds the zone pair here; the inst map turns pair ^ xk into
+	 * the connection's mark. Should the lookup miss, the rule stops before
+	 * its accept and judge goes on to deny: the scratch mark has bit 31
+	 * set, which no zone-pair key has.
+	 */
+	r = RULE(c, ci, cf->desc);
+	s_counter(r, counter);
+	s_mark(r, ZT_S_CT_MARK_XOR, cf->xk);
+	s_mark_map1(r, ZT_KEY_CT_MARK, "inst");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	return 0;
 }
@@ -2842,7 +3423,8 @@ static int chains_build(struct cc *c)
 	int r;
 
 	if ((r = chain_spoof(c)) < 0 || (r = chain_spoofed(c)) < 0 ||
-	    (r = chain_forward(c)) < 0 || (r = chain_classify_src(c)) < 0 ||
+	    (r = chain_forward(c)) < 0 || (r = chain_related(c)) < 0 ||
+	    (r = chain_classify_src(c)) < 0 ||
 	    (r = chain_classify_dst(c)) < 0 || (r = chain_judge(c, false)) < 0 ||
 	    (r = chain_deny(c)) < 0)
 		return r;
@@ -2850,6 +3432,10 @@ static int chains_build(struct cc *c)
 				    (r = chain_judge(c, true)) < 0))
 		return r;
 	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
+		return r;
+	if (c->set[S_MEMBER_RT] >= 0 && (r = chain_rpf_fail(c)) < 0)
+		return r;
+	if (c->spk_any && (r = chain_spk_any(c)) < 0)
 		return r;
 	if (c->sub[0] >= 0 && ((r = chain_src_sub(c)) < 0 || (r = chain_dsub(c)) < 0))
 		return r;
@@ -2867,6 +3453,8 @@ static int chains_build(struct cc *c)
 		if (z->bound && (r = chain_own(c, id)) < 0)
 			return r;
 		if (z->dflt && (r = chain_src_dflt(c, id)) < 0)
+			return r;
+		if (c->spk[id] && (r = chain_spk(c, id)) < 0)
 			return r;
 	}
 	for (size_t i = 0; i < c->dzb.n; i++)
@@ -2995,6 +3583,10 @@ static void drop_if_empty(struct cc *c, enum set_id id)
 
 static void cc_done(struct cc *c)
 {
+	free(c->zh);
+	free(c->spk);
+	free(c->inst);
+	u64map_free(&c->imap);
 	free(c->zones);
 	free(c->rest);
 	free(c->flows);
@@ -3030,13 +3622,16 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	for (int i = 0; i < N_SETS; i++) {
 		if (i == S_OOS && c.oos == SIZE_MAX)
 			continue;
-		if (i >= S_FP_OUT && !p->hub.protect_host)
+		if (i >= S_FP_OUT && i <= S_FANYV_OUT && !p->hub.protect_host)
+			continue;
+		if (i == S_MEMBER_RT && !(p->hub.scope == ZT_SCOPE_MEMBERS && p->hub.rpf != ZT_RPF_OFF))
 			continue;
 		if ((r = set_new(&c, i)) < 0)
 			goto out;
 	}
 	if ((r = interfaces_build(&c)) < 0 || (r = addresses_family(&c, AF_INET)) < 0 ||
-	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 || (r = zone_src_elems(&c)) < 0 || (r = flows_keys(&c)) < 0 ||
+	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 || (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
+	    (r = flows_keys(&c)) < 0 ||
 	    (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = chains_build(&c)) < 0)
 		goto out;
@@ -3045,6 +3640,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 		if (i < S_OOS || i >= S_FP_OUT)
 			drop_if_empty(&c, i);
 	drop_if_empty(&c, S_SUB_IF);
+	drop_if_empty(&c, S_INST);
 	if (c.oom) {
 		r = -ENOMEM;
 		goto out;

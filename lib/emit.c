@@ -36,6 +36,7 @@
 
 /* nft's own numbers for datatypes, expression kinds and protocol fields (its udata). */
 enum {
+	NFT_TYPE_INTEGER = 4,
 	NFT_TYPE_STRING = 5,
 	NFT_TYPE_IPADDR = 7,
 	NFT_TYPE_IP6ADDR = 8,
@@ -121,6 +122,11 @@ static const struct key_info keys[] = {
 	[ZT_KEY_RT_IPSEC] = { K_RT, NFT_RT_XFRM, .len = 1, .l4proto = -1, .byteorder = BO_HOST },
 	[ZT_KEY_FIB_DADDR_TYPE] = { K_FIB, NFT_FIB_RESULT_ADDRTYPE, .fib_flags = NFTA_FIB_F_DADDR, .len = 4,
 				    .l4proto = -1, .byteorder = BO_HOST },
+	[ZT_KEY_FIB_DADDR_OIFNAME] = { K_FIB, NFT_FIB_RESULT_OIFNAME, .fib_flags = NFTA_FIB_F_DADDR, .len = IFNAMSIZ,
+				       .l4proto = -1, .dtype = NFT_TYPE_STRING, .byteorder = BO_HOST },
+	/* ip6 hoplimit: nft 1.0.6 adds `meta nfproto ipv6` before it in inet tables. */
+	[ZT_KEY_IP6_HOPLIMIT] = { K_PAYLOAD, .base = NFT_PAYLOAD_NETWORK_HEADER, .offset = 7, .len = 1, .nfproto = NFPROTO_IPV6,
+				  .l4proto = -1, .dtype = NFT_TYPE_INTEGER, .byteorder = BO_BIG, .desc = NFT_PROTO_IP6, .field = 7 },
 };
 
 static const struct key_info *key_get(enum zt_key k)
@@ -1490,6 +1496,7 @@ static int match_value(const struct key_info *ki, enum zt_key k, const struct zt
 	case ZT_KEY_ICMP_TYPE:
 	case ZT_KEY_ICMPV6_TYPE:
 	case ZT_KEY_CT_DIRECTION:
+	case ZT_KEY_IP6_HOPLIMIT:
 		if (v->u32 > 255)
 			return -EINVAL;
 		buf[0] = (uint8_t)v->u32;
@@ -1750,6 +1757,15 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 	case ZT_S_CT_MARK_OR: {
 		/* ct mark set ct mark | 0x00030000 */
 		uint32_t mask = ~s->u32, xor = s->u32;
+
+		e_ct_load(c, NFT_CT_MARK, NFT_REG_1);
+		e_bitwise(c, 4, &mask, &xor, true);
+		e_ct_set_mark(c);
+		return 0;
+	}
+	case ZT_S_CT_MARK_XOR: {
+		/* ct mark set ct mark ^ 0x8a41c3d2 */
+		uint32_t mask = 0xffffffff, xor = s->u32;
 
 		e_ct_load(c, NFT_CT_MARK, NFT_REG_1);
 		e_bitwise(c, 4, &mask, &xor, true);

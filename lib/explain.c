@@ -13,8 +13,9 @@
 #define ERR_ENDPOINT "expected an address, a zone name (web, db.primary, onprem, host, world), " \
 	"iface:NAME or iface:NAME,ADDRESS"
 
-/* ICMPv6 that IPv6 cannot work without: ND (RS, NS, NA) and MLD (query, reports, done). */
-static const int nd_types[] = { 133, 134, 135, 136, 137, 130, 131, 132, 143 };
+/* ICMPv6 that IPv6 cannot work without, on one link: ND (RS, RA, NS, NA, redirect) and MLD. */
+static const int nd_types[] = { 133, 134, 135, 136, 137 };
+static const int mld_types[] = { 130, 131, 132, 143 };
 
 const char *const zt_encrypting_kinds_default[] = {
 	"wireguard", "xfrm", "vti", "ip6vti", NULL
@@ -281,6 +282,15 @@ static void classify_in_segment(const struct zt_policy *p, int seg, const struct
 	sd->prefix = pfx;
 }
 
+/* ff01::/16, ff02::/16, 224.0.0.0/24 and 255.255.255.255: never routed, only delivered here. */
+static bool is_link_scope_dst(uint8_t family, const uint8_t *a)
+{
+	if (family == AF_INET6)
+		return a[0] == 0xff && (a[1] & 0x0f) <= 2;
+	return (a[0] == 224 && a[1] == 0 && a[2] == 0) ||
+	       (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
+}
+
 static void classify(const struct xctx *x, const struct zt_endpoint *ep, bool src,
 		     const struct zt_zone *named, struct zt_side *sd)
 {
@@ -305,8 +315,10 @@ static void classify(const struct xctx *x, const struct zt_endpoint *ep, bool sr
 		sd->how = ZT_CLASS_LOOPBACK;
 		return;
 	}
-	if (!ep->ifname[0] && ep->has_addr && x->env && x->env->is_local &&
-	    x->env->is_local(x->env->userdata, ep->family, ep->addr)) {
+	/* Link-scope multicast and broadcast delivered to the host count as host (SPEC). */
+	if (!ep->ifname[0] && ep->has_addr &&
+	    ((!src && is_link_scope_dst(ep->family, ep->addr)) ||
+	     (x->env && x->env->is_local && x->env->is_local(x->env->userdata, ep->family, ep->addr)))) {
 		sd->zone = zone_of(ZT_ZONE_HOST, -1, -1, -1);
 		sd->how = ZT_CLASS_HOST;
 		return;
@@ -364,7 +376,7 @@ static bool is_router_message(const struct xctx *x)
 	return false;
 }
 
-static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_applies)
+static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_applies, bool to_zone)
 {
 	const struct zt_policy *p = x->p;
 	struct zt_explanation *e = x->e;
@@ -443,10 +455,12 @@ static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_appli
 
 	/*
 	 * Offline there are no routes: the source is routed back through in,
-	 * RPF holds. With scope: members only zone interfaces are checked
-	 * (doc/RULESET.md): a router's other traffic is none of ztseg's business.
+	 * RPF holds. With scope: members only packets that arrive on a zone
+	 * interface or go to a zone (a member, or the protected host) are
+	 * checked (doc/RULESET.md): a router's other traffic is none of
+	 * ztseg's business, but a forged source on its way to a workload is.
 	 */
-	if (p->hub.scope == ZT_SCOPE_MEMBERS && member < 0 && bnd < 0)
+	if (p->hub.scope == ZT_SCOPE_MEMBERS && member < 0 && bnd < 0 && !to_zone)
 		rpf_applies = false;
 	if (rpf_applies && p->hub.rpf != ZT_RPF_OFF && x->env && x->env->route) {
 		bool fail = p->hub.rpf == ZT_RPF_STRICT ? !routed || !streq(via, in) : !routed;
@@ -672,7 +686,7 @@ static void decide(struct xctx *x, const struct zt_endpoint *from)
 	const struct zt_zone *fz = &e->from.zone, *tz = &e->to.zone;
 	bool host = fz->kind == ZT_ZONE_HOST || tz->kind == ZT_ZONE_HOST;
 	bool member = is_member_zone(fz) || is_member_zone(tz);
-	bool rpf, isolated = false;
+	bool rpf, isolated = false, to_zone;
 	const struct zt_flow *f;
 
 	if (e->from.how == ZT_CLASS_LOOPBACK || e->to.how == ZT_CLASS_LOOPBACK ||
@@ -684,19 +698,40 @@ static void decide(struct xctx *x, const struct zt_endpoint *from)
 
 	/* RPF covers what the host forwards, and what it receives when it protects itself. */
 	rpf = tz->kind == ZT_ZONE_HOST ? p->hub.protect_host : true;
-	if (fz->kind != ZT_ZONE_HOST && spoofed(x, from, rpf)) {
+	to_zone = is_member_zone(tz) || (tz->kind == ZT_ZONE_HOST && p->hub.protect_host);
+	if (fz->kind != ZT_ZONE_HOST && spoofed(x, from, rpf, to_zone)) {
 		e->allow = false;
 		e->reason = ZT_REASON_SPOOFED;
 		return;
 	}
 
-	if (x->family == AF_INET6 && e->pkt.proto == ZT_PROTO_ICMPV6) {
+	/*
+	 * ND and MLD are link-local: they pass to and from the host (the
+	 * kernel also wants hop limit 255 for ND, 1 and a link-local or
+	 * unspecified source for MLD, which a probe cannot say) and are never
+	 * forwarded between zones.
+	 */
+	if (x->family == AF_INET6 && e->pkt.proto == ZT_PROTO_ICMPV6 && e->pkt.icmp_type >= 0) {
+		bool nd = false, mld = false;
+
 		for (size_t i = 0; i < ELEMENTSOF(nd_types); i++)
-			if (e->pkt.icmp_type == nd_types[i]) {
-				e->allow = true;
-				e->reason = ZT_REASON_NEIGHBOUR;
-				return;
-			}
+			nd |= e->pkt.icmp_type == nd_types[i];
+		for (size_t i = 0; i < ELEMENTSOF(mld_types); i++)
+			mld |= e->pkt.icmp_type == mld_types[i];
+		if (mld && fz->kind != ZT_ZONE_HOST && from->has_addr &&
+		    !zt_addr_is_linklocal_or_unspec(from->family, from->addr))
+			mld = false;	/* not MLD as the host takes it: an ordinary packet */
+		if ((nd || mld) && host) {
+			e->allow = true;
+			e->reason = ZT_REASON_NEIGHBOUR;
+			return;
+		}
+		if ((nd || mld) && (member || p->hub.scope == ZT_SCOPE_ALL)) {
+			e->allow = false;
+			e->reason = ZT_REASON_LINKLOCAL;
+			e->verdict = ZT_DEFAULT_DROP;
+			return;
+		}
 	}
 
 	if (host && !p->hub.protect_host) {
@@ -926,7 +961,11 @@ int zt_explanation_format(const struct zt_policy *p, const struct zt_explanation
 		fprintf(f, "by: spoofed: %s\n", hb);
 		break;
 	case ZT_REASON_NEIGHBOUR:
-		fprintf(f, "by: neighbour discovery / MLD (%s always passes)\n",
+		fprintf(f, "by: neighbour discovery / MLD (%s passes to and from the host)\n",
+			zt_port_fmt(&e->pkt, pk, sizeof(pk)));
+		break;
+	case ZT_REASON_LINKLOCAL:
+		fprintf(f, "by: link-local ICMPv6 (%s is never forwarded between zones)\n",
 			zt_port_fmt(&e->pkt, pk, sizeof(pk)));
 		break;
 	case ZT_REASON_OUT_OF_SCOPE:

@@ -85,7 +85,8 @@ struct zt_side {
 enum zt_reason {
 	ZT_REASON_LOOPBACK,
 	ZT_REASON_SPOOFED,
-	ZT_REASON_NEIGHBOUR,		/* ICMPv6 neighbour discovery / MLD */
+	ZT_REASON_NEIGHBOUR,		/* ICMPv6 neighbour discovery / MLD to or from the host */
+	ZT_REASON_LINKLOCAL,		/* ICMPv6 ND / MLD between zones: never forwarded */
 	ZT_REASON_OUT_OF_SCOPE,
 	ZT_REASON_HOST_NOT_PROTECTED,
 	ZT_REASON_HUB_FLOW,

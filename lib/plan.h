@@ -39,6 +39,8 @@ enum zt_key {
 	ZT_KEY_META_IPSEC,		/* meta ipsec: the packet was decapsulated */
 	ZT_KEY_RT_IPSEC,		/* rt ipsec: the route sends it through IPsec */
 	ZT_KEY_FIB_DADDR_TYPE,		/* fib daddr type (value: ZT_TYPE_FIB_ADDRTYPE) */
+	ZT_KEY_FIB_DADDR_OIFNAME,	/* fib daddr oifname: where the packet is routed to */
+	ZT_KEY_IP6_HOPLIMIT,		/* ip6 hoplimit (value: ZT_TYPE_INTEGER) */
 };
 
 /* Set/map key and data types. */
@@ -57,6 +59,7 @@ enum zt_type {
 	ZT_TYPE_COUNTER,	/* data only: objref map */
 	ZT_TYPE_IFINDEX,	/* u32 with ZT_KEY_IIF/OIF: 1 is lo in every netns, 0 none (input hook) */
 	ZT_TYPE_FIB_ADDRTYPE,	/* u32 RTN_* with ZT_KEY_FIB_DADDR_TYPE: 2 (RTN_LOCAL) is "local" */
+	ZT_TYPE_INTEGER,	/* u32 printed in decimal, e.g. a hop limit */
 };
 
 enum zt_verdict_code {
@@ -180,6 +183,7 @@ enum zt_stmt_kind {
 	ZT_S_CT_MARK_SET,	/* ct mark set VALUE */
 	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
 	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
+	ZT_S_CT_MARK_XOR,	/* ct mark set ct mark ^ VALUE */
 	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
 	ZT_S_VMAP,		/* KEYS vmap @set */
 	ZT_S_REJECT_TCP_RST,	/* reject with tcp reset (rule also needs l4proto tcp) */

@@ -70,6 +70,8 @@ static const char *const key_names[] = {
 	[ZT_KEY_FIB_DADDR_TYPE] = "fib daddr type",
 	[ZT_KEY_META_IPSEC] = "meta ipsec",
 	[ZT_KEY_RT_IPSEC] = "rt ipsec",
+	[ZT_KEY_FIB_DADDR_OIFNAME] = "fib daddr oifname",
+	[ZT_KEY_IP6_HOPLIMIT] = "ip6 hoplimit",
 };
 
 /* `type` names of set keys and data. */
@@ -328,6 +330,9 @@ static int value_fmt(struct tok *t, enum zt_type type, const struct zt_value *v)
 		tok_add(t, "%s", addrtype[v->u32]);
 		return 0;
 	}
+	case ZT_TYPE_INTEGER:
+		tok_add(t, "%u", v->u32);
+		return 0;
 	case ZT_TYPE_ICMP_TYPE:
 		return icmp_fmt(t, ZT_PROTO_ICMP, v->u32);
 	case ZT_TYPE_ICMPV6_TYPE:
@@ -535,6 +540,9 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 		return r < 0 ? r : 1;
 	case ZT_S_CT_MARK_OR:
 		fprintf(f, "ct mark set ct mark | 0x%08x", s->u32);
+		return 1;
+	case ZT_S_CT_MARK_XOR:
+		fprintf(f, "ct mark set ct mark ^ 0x%08x", s->u32);
 		return 1;
 	case ZT_S_LOG:
 		if (s->log_rate) {

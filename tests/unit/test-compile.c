@@ -36,6 +36,13 @@ static struct zt_policy *load_lim(const char *hub, const char *seg, const struct
 }
 
 /* Compile and free the policy at once: the plan must not point into it. */
+/*
+ * The plan compiled last: verdict_str() reads a connection mark back to its
+ * flow through its fcnt (a mark names a flow and a zone pair).
+ */
+static const struct zt_plan *last_plan;
+static uint32_t mark_flow(const struct zt_plan *pl, uint32_t mark);
+
 static struct zt_plan *compile_opts(const char *hub, const char *seg,
 				    const struct zt_compile_opts *o)
 {
@@ -50,6 +57,7 @@ static struct zt_plan *compile_opts(const char *hub, const char *seg,
 	ck_assert_ptr_nonnull(pl);
 	zt_policy_free(p);
 	zt_diags_clear(&d);
+	last_plan = pl;
 	return pl;
 }
 
@@ -89,8 +97,14 @@ static const char *vcode(enum zt_verdict_code c)
  */
 static const char *verdict_str(const struct zt_value *v, char *buf, size_t len)
 {
+	const struct zt_set *fcnt = last_plan ? zt_plan_find_set(last_plan, "fcnt") : NULL;
+	uint32_t id = v->u32;
+
+	for (size_t i = 0; v->type == ZT_TYPE_MARK && fcnt && i < fcnt->n_elems; i++)
+		if (fcnt->elems[i].key[0].u32 == v->u32)
+			id = (uint32_t)strtoul(fcnt->elems[i].data.counter + 2, NULL, 16);
 	if (v->type == ZT_TYPE_MARK)
-		snprintf(buf, len, "goto f_%08x", v->u32);
+		snprintf(buf, len, "goto f_%08x", id);
 	else
 		snprintf(buf, len, "%s%s%s", vcode(v->verdict.code), v->verdict.chain[0] ? " " : "",
 			 v->verdict.chain);
@@ -945,13 +959,24 @@ START_TEST(test_candidate_chain)
 	ck_assert_int_eq(fs->rules[0].match[1].key[0], ZT_KEY_META_IPSEC);
 	ck_assert_int_eq(fs->rules[0].stmt[0].verdict.code, ZT_V_RETURN);
 	ck_assert_int_eq(fs->rules[1].stmt[0].kind, ZT_S_COUNTER_NAMED);
-	ck_assert_int_eq(fs->rules[1].stmt[1].kind, ZT_S_CT_MARK_SET);
-	ck_assert_uint_eq(fs->rules[1].stmt[1].u32, flow_id(pl, "flow enc-db "));
+	/* The zone pair ^ the flow's key, through inst: the connection's mark. */
+	ck_assert_int_eq(fs->rules[1].stmt[1].kind, ZT_S_CT_MARK_XOR);
+	ck_assert_uint_eq(fs->rules[1].stmt[1].u32 >> 31, 1);
+	ck_assert_int_eq(fs->rules[1].stmt[2].kind, ZT_S_CT_MARK_SET_MAP);
+	ck_assert_str_eq(fs->rules[1].stmt[2].set, "inst");
+	{
+		const struct zt_elem *ie = fkey(pl, "inst", ZP(ONPREM, PRIMARY) ^ fs->rules[1].stmt[1].u32, 0, 0);
+		char b[64];
+
+		ck_assert_ptr_nonnull(ie);
+		snprintf(b, sizeof(b), "goto %s", fchain(flow_id(pl, "flow enc-db "), "", f2, sizeof(f2)));
+		ck_assert_str_eq(verdict_str(&ie->data, f2, sizeof(f2)), b);
+	}
 	/* No plain chain for enc-db: no key leads to it unchecked; and no _d variant. */
 	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow enc-db "), "", f1, sizeof(f1))));
 	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow enc-db "), "_d", f1, sizeof(f1))));
 	/* all-db's is there: k_<n> falls back to it. */
-	ck_assert_uint_eq(chain_of(pl, f2)->n_rules, 1);
+	ck_assert_uint_eq(chain_of(pl, fchain(flow_id(pl, "flow all-db "), "", f2, sizeof(f2)))->n_rules, 1);
 	zt_plan_free(pl);
 }
 END_TEST
@@ -1146,11 +1171,37 @@ START_TEST(test_variants)
 
 		if (!is_rpf(r))
 			continue;
-		/* The route test first, the interface lookup (scope: members) last. */
-		rpf_iif = r->match[r->n_match - 1].op == ZT_M_IN_SET;
+		/*
+		 * The route test first; with scope: members, rpf_fail then decides
+		 * whether the packet is in scope: it came in on a zone interface or
+		 * is going to a member (or to the protected host).
+		 */
+		rpf_iif = r->stmt[0].verdict.code == ZT_V_JUMP && streq(r->stmt[0].verdict.chain, "rpf_fail");
 		ck_assert_int_eq(r->match[0].key[0], t->rpf == 1 ? ZT_KEY_FIB_SADDR_IIF_OIF : ZT_KEY_FIB_SADDR_OIF);
+		if (rpf_iif) {
+			const struct zt_chain *rf = chain_of(pl, "rpf_fail");
+			size_t k = !t->host;
+
+			ck_assert_int_eq(r->n_match, 1);
+			ck_assert_uint_eq(rf->n_rules, 3);
+			if (!t->host) {
+				ck_assert_int_eq(rf->rules[0].match[0].key[0], ZT_KEY_FIB_DADDR_TYPE);
+				ck_assert_int_eq(rf->rules[0].stmt[0].verdict.code, ZT_V_RETURN);
+			}
+			ck_assert_str_eq(rf->rules[k].match[0].set, "zone_if");
+			ck_assert_int_eq(rf->rules[k].match[0].key[0], ZT_KEY_IIFNAME);
+			ck_assert_str_eq(rf->rules[k + 1].match[0].set, "member_rt");
+			ck_assert_int_eq(rf->rules[k + 1].match[0].key[0], ZT_KEY_FIB_DADDR_OIFNAME);
+			ck_assert_str_eq(rf->rules[k + 1].stmt[0].verdict.chain, "spoofed");
+			if (t->host) {
+				ck_assert_int_eq(rf->rules[2].match[0].key[0], ZT_KEY_FIB_DADDR_TYPE);
+				ck_assert_str_eq(rf->rules[2].stmt[0].verdict.chain, "spoofed");
+			}
+			continue;
+		}
+		ck_assert_ptr_null(zt_plan_find_chain(pl, "rpf_fail"));
 		/* Without protect-host, rpf covers what the host forwards only. */
-		ck_assert_int_eq(r->n_match, 1 + rpf_iif + !t->host);
+		ck_assert_int_eq(r->n_match, 1 + !t->host);
 		if (!t->host) {
 			ck_assert_int_eq(r->match[1].op, ZT_M_NE);
 			ck_assert_int_eq(r->match[1].key[0], ZT_KEY_FIB_DADDR_TYPE);
@@ -1170,18 +1221,40 @@ START_TEST(test_variants)
 		ck_assert(!!fc == t->log_all);
 		if (t->log_all) {
 			ck_assert(has_rule_with(fc, is_log));
-			ck_assert_str_eq(fc->rules[1].stmt[0].log_prefix, "ztseg allow x ");
+			ck_assert_str_eq(fc->rules[0].stmt[0].log_prefix, "ztseg allow x ");
 		}
 	}
-	/* Neighbour discovery and MLD: RS, RA, NS, NA, redirect, MLD query/report/done/v2 report */
+	/*
+	 * forward: established, [scope], ICMP errors to related, untracked
+	 * dropped (ND and MLD are untracked: never forwarded), and an explicit
+	 * verdict at the end. input: the host's ND (hop limit 255) and MLD
+	 * (hop limit 1, link-local or unspecified source) before untracked.
+	 */
 	{
-		const struct zt_match *m = &fwd->rules[t->fastpath ? 2 : 1].match[1];
-		static const uint32_t nd[] = { 133, 134, 135, 136, 137, 130, 131, 132, 143 };
+		size_t k = t->fastpath ? 2 : 1;
+		const struct zt_rule *rl = &fwd->rules[k], *ru = &fwd->rules[k + 1];
 
-		ck_assert_int_eq(m->op, ZT_M_IN_ANON);
-		ck_assert_uint_eq(m->anon.n, ELEMENTSOF(nd));
-		for (size_t i = 0; i < ELEMENTSOF(nd); i++)
-			ck_assert_uint_eq(m->anon.v[i].u32, nd[i]);
+		ck_assert_uint_eq(fwd->rules[0].match[0].ct_state, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
+		ck_assert_uint_eq(rl->match[0].ct_state, NF_CT_STATE_BIT(IP_CT_RELATED));
+		ck_assert_str_eq(rl->stmt[0].verdict.chain, "related");
+		ck_assert_uint_eq(ru->match[0].ct_state, NF_CT_STATE_UNTRACKED_BIT);
+		ck_assert_str_eq(ru->stmt[0].counter, "untracked");
+		ck_assert_int_eq(ru->stmt[1].verdict.code, ZT_V_DROP);
+		ck_assert_str_eq(fwd->rules[fwd->n_rules - 1].stmt[0].verdict.chain, "deny");
+		for (size_t i = 0; i < fwd->n_rules; i++)
+			for (size_t j = 0; j < fwd->rules[i].n_match; j++)
+				ck_assert_int_ne(fwd->rules[i].match[j].key[0], ZT_KEY_ICMPV6_TYPE);
+		if (t->host) {
+			const struct zt_chain *in = chain_of(pl, "input");
+			const struct zt_rule *nd = &in->rules[3];
+
+			ck_assert_uint_eq(nd->match[1].anon.n, 5);
+			ck_assert_int_eq(nd->match[2].key[0], ZT_KEY_IP6_HOPLIMIT);
+			ck_assert_uint_eq(nd->match[2].value.u32, 255);
+			ck_assert_uint_eq(in->rules[4].match[1].anon.n, 4);
+			ck_assert_uint_eq(in->rules[4].match[2].value.u32, 1);
+			ck_assert_uint_eq(in->rules[6].match[0].ct_state, NF_CT_STATE_UNTRACKED_BIT);
+		}
 	}
 	ck_assert(has_rule_with(deny, is_reject) == t->reject);
 	ck_assert_int_eq(deny->rules[0].stmt[0].kind, ZT_S_COUNTER_NAMED);
@@ -1210,7 +1283,8 @@ START_TEST(test_oos_pairs)
 	ck_assert_ptr_null(fkey(pl, "oos", ZP(H, INET), 0, 0));
 	ck_assert_ptr_null(fkey(pl, "oos", ZP(INET, WEB), 0, 0));
 	ck_assert_str_eq(chain_of(pl, "judge")->rules[0].stmt[0].set, "oos");
-	ck_assert_uint_eq(chain_of(pl, "out_of_scope")->rules[0].stmt[0].u32, flow_id(pl, "hub.scope "));
+	ck_assert_uint_eq(mark_flow(pl, chain_of(pl, "out_of_scope")->rules[0].stmt[0].u32),
+			  flow_id(pl, "hub.scope "));
 	zt_plan_free(pl);
 }
 END_TEST
@@ -1223,13 +1297,23 @@ START_TEST(test_counters_and_sources)
 	const struct zt_chain *c;
 	char f[ZT_OBJ_NAME_MAX];
 
-	/* 10 hub flows, 2 same-zone (app isolates), 2 rules, out of scope; drops, invalid, spoofs */
-	ck_assert_uint_eq(fcnt->n_elems, 15);
-	ck_assert_uint_eq(pl->n_counters, 18);
+	/*
+	 * Counters: 10 hub flows, 2 same-zone (app isolates), 2 rules, out of
+	 * scope; drops, invalid, spoofs, untracked. fcnt: one mark per flow and
+	 * zone pair it allows (25), each to its flow's counter; every flow
+	 * with a key is reached, and the speaker maps know every mark.
+	 */
+	ck_assert_uint_eq(fcnt->n_elems, 25);
+	ck_assert_uint_eq(pl->n_counters, 19);
 	for (size_t i = 0; i < fcnt->n_elems; i++) {
-		snprintf(f, sizeof(f), "c_%08x", fcnt->elems[i].key[0].u32);
-		ck_assert_str_eq(fcnt->elems[i].data.counter, f);
+		bool found = false;
+
+		for (size_t j = 0; j < pl->n_counters; j++)
+			found |= streq(pl->counters[j].name, fcnt->elems[i].data.counter);
+		ck_assert(found);
 		ck_assert(fcnt->elems[i].key[0].u32 & 0x80000000u);
+		ck_assert(fkey(pl, "spk_o", fcnt->elems[i].key[0].u32, 0, 0) ||
+			  fkey(pl, "spk_r", fcnt->elems[i].key[0].u32, 0, 0));
 	}
 	/* public-web needs no chain: judge counts it through fcnt */
 	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow public-web "), "", f, sizeof(f))));
@@ -1606,6 +1690,18 @@ static struct sim_val sim_key(const struct sim *s, enum zt_key key)
 	case ZT_KEY_FIB_DADDR_TYPE:
 		v.u = k->hook == ZT_HOOK_INPUT ? RTN_LOCAL : RTN_UNICAST;
 		break;
+	case ZT_KEY_FIB_DADDR_OIFNAME:
+		/* prerouting: where the packet will be forwarded to; nothing for the host's input */
+		v.s = k->oif;
+		v.ok = k->hook == ZT_HOOK_FORWARD && k->oif[0];
+		break;
+	case ZT_KEY_IP6_HOPLIMIT:
+		/* as the kernel sends them: ND 255, MLD 1, anything else 64 */
+		v.ok = k->family == AF_INET6;
+		v.u = k->l4 != IPPROTO_ICMPV6 ? 64 :
+		      k->icmp_type >= 133 && k->icmp_type <= 137 ? 255 :
+		      (k->icmp_type >= 130 && k->icmp_type <= 132) || k->icmp_type == 143 ? 1 : 64;
+		break;
 	default:
 		v.ok = false;
 		break;
@@ -1681,6 +1777,12 @@ static bool sim_match(const struct sim *s, const struct zt_match *m)
 				return true;
 		return false;
 	case ZT_M_CT_STATE:
+		/* conntrack leaves ND and MLD untracked, calls a redirect invalid, the rest is new */
+		if (k->l4 == IPPROTO_ICMPV6 && k->family == AF_INET6 &&
+		    ((k->icmp_type >= 130 && k->icmp_type <= 136) || k->icmp_type == 143))
+			return m->ct_state & NF_CT_STATE_UNTRACKED_BIT;
+		if (k->l4 == IPPROTO_ICMPV6 && k->family == AF_INET6 && k->icmp_type == 137)
+			return m->ct_state & NF_CT_STATE_INVALID_BIT;
 		return m->ct_state & NF_CT_STATE_BIT(IP_CT_NEW);
 	case ZT_M_CT_DIR_REPLY:
 		return false;
@@ -1723,6 +1825,9 @@ static enum sim_res sim_stmt(struct sim *s, const struct zt_stmt *st, const char
 	case ZT_S_CT_MARK_OR:
 		s->mark |= st->u32;
 		return SIM_NEXT;
+	case ZT_S_CT_MARK_XOR:
+		s->mark ^= st->u32;
+		return SIM_NEXT;
 	case ZT_S_CT_MARK_SET_MAP:
 		if (!(e = sim_lookup(s, st->set, st->key, st->n_key, &hit)))
 			return SIM_BREAK;
@@ -1740,6 +1845,17 @@ static enum sim_res sim_stmt(struct sim *s, const struct zt_stmt *st, const char
 	default:
 		return SIM_NEXT;
 	}
+}
+
+/* The flow a connection mark counts for (its fcnt counter's id), or the mark itself. */
+static uint32_t mark_flow(const struct zt_plan *pl, uint32_t mark)
+{
+	const struct zt_set *fcnt = zt_plan_find_set(pl, "fcnt");
+
+	for (size_t i = 0; fcnt && i < fcnt->n_elems; i++)
+		if (fcnt->elems[i].key[0].u32 == mark)
+			return (uint32_t)strtoul(fcnt->elems[i].data.counter + 2, NULL, 16);
+	return mark;
 }
 
 /* Run a base chain; a missing one (protect-host off) accepts. */
@@ -1964,7 +2080,7 @@ static size_t sim_compare(const char *policy, const struct rep *reps, size_t n_r
 					want = 0;
 				n++;
 				*n_allow += allow;
-				if (allow == e.allow && (!allow || !want || s.mark == want))
+				if (allow == e.allow && (!allow || !want || mark_flow(pl, s.mark) == want))
 					continue;
 				if (bad++ < 20)
 					fprintf(stderr, "  | %s -> %s %d/%d: plan %s (mark %08x), explain %s "

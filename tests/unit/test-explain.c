@@ -308,7 +308,7 @@ static const struct xcase cases[] = {
 	{ "loopback interface", POL_MAIN, "iface:lo,::1", "::1", "udp/53",
 	  true, ZT_REASON_LOOPBACK, { "by: loopback" } },
 	{ "neighbour solicitation", POL_MAIN, "iface:vweb1,fe80::1", "ff02::1:ff00:1", "icmpv6/135",
-	  true, ZT_REASON_NEIGHBOUR, { "by: neighbour discovery / MLD (icmpv6/nd-neighbor-solicit always passes)" } },
+	  true, ZT_REASON_NEIGHBOUR, { "by: neighbour discovery / MLD (icmpv6/nd-neighbor-solicit passes to and from the host)" } },
 	{ "duplicate address detection", POL_MAIN, "iface:vweb1,::", "ff02::1:ff00:1", "icmpv6/nd-neighbor-solicit",
 	  true, ZT_REASON_NEIGHBOUR, { "allow" } },
 	{ "router advertisement from the uplink (SLAAC)", POL_MAIN, "iface:eth0,fe80::1", "ff02::1", "icmpv6/134",
@@ -515,6 +515,7 @@ static const struct fake_net live_net = {
 		{ "192.0.2.50/32", "vapp3" },
 		{ "198.51.100.65/32", "vdb1" },
 		{ "192.0.2.99/32", "eth1" },
+		{ "192.0.2.150/32", "docker0" },
 	},
 	.kinds = { { "wg-onprem", "wireguard" }, { "eth0", "ethernet" } },
 };
@@ -572,13 +573,18 @@ START_TEST(test_live)
 	free(text);
 
 	/*
-	 * scope: members checks the reverse path only on zone interfaces
-	 * (doc/RULESET.md): a foreign bridge's traffic is not ztseg's to judge.
+	 * scope: members checks the reverse path on zone interfaces and for
+	 * packets going to a zone (doc/RULESET.md): a foreign bridge's own
+	 * traffic is not ztseg's to judge, a forged source on its way to a
+	 * workload is (issue 10, hole 1).
 	 */
 	text = run(policies[POL_MAIN], "iface:docker0,192.0.2.99", "iface:eth0,192.0.2.1", "tcp/443", &env, &e, NULL);
 	ck_assert_msg(e.allow && e.reason == ZT_REASON_OUT_OF_SCOPE, "%s", text);
 	free(text);
 	text = run(policies[POL_MAIN], "iface:docker0,192.0.2.99", "198.51.100.5", "tcp/8000", &env, &e, NULL);
+	ck_assert_msg(!e.allow && e.spoof.kind == ZT_SPOOF_RPF, "%s", text);
+	free(text);
+	text = run(policies[POL_MAIN], "iface:docker0,192.0.2.150", "198.51.100.5", "tcp/8000", &env, &e, NULL);
 	ck_assert_msg(e.allow && e.reason == ZT_REASON_HUB_FLOW, "%s", text);
 	free(text);
 	/* scope: all checks every interface. */
