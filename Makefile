@@ -161,7 +161,11 @@ $(B)/bench/zb-%: bench/zb-%.c
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
 
-.PHONY: bench
+# The per-packet cost of a change, against the build in ZB_BASE (bench/compare.sh).
+bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) ZB_BASE=$(ZB_BASE) bash bench/compare.sh
+
+.PHONY: bench bench-compare
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# make bench-compare: the per-packet cost of a change to the compiled table,
+# side by side in one run. Three client/host/server triples (bench/lib.sh):
+# (a′) the conntrack floor (`ct state established,related accept`), (o) the
+# example policy applied by the ztsegd of ZB_BASE (a build directory of an
+# older commit), (n) the same policy applied by this build. Each round
+# measures TCP request/response and connect rate, IPv4 and IPv6, in an
+# order that rotates; the medians and the ratios n/o and n/a′ go to stdout.
+# Root only, namespaces only; about two minutes with the defaults.
+#
+#   git worktree add /tmp/zt-base <commit> && make -C /tmp/zt-base
+#   sudo make bench-compare ZB_BASE=/tmp/zt-base/build
+#
+# Knobs: ZB_BASE (required), ZB_DP_ROUNDS (9), ZB_RR_SECS (0.5).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+BASE=${ZB_BASE:?set ZB_BASE to the build directory of the commit to compare with}
+[[ -x $BASE/ztsegd ]] || zt_die "$BASE/ztsegd is not built"
+ROUNDS=${ZB_DP_ROUNDS:-9}
+RR_SECS=${ZB_RR_SECS:-0.5}
+
+zb_init
+cp "$BASE/ztsegd" "$ZT_TMP/bin/ztsegd-base"
+R=$ZT_TMP/results
+mkdir -p "$R"
+
+CFGS=(ap o n)
+declare -A CFG_NAME=([ap]="(a′) conntrack floor" [o]="(o) ztseg at ZB_BASE" [n]="(n) ztseg, this build")
+for c in "${CFGS[@]}"; do zb_pair "$c"; done
+zt_x ap-host nft -f - <<-'EOF'
+	table inet floor {
+		chain forward {
+			type filter hook forward priority filter; policy accept;
+			ct state established,related accept
+		}
+	}
+EOF
+pol=$(zt_policy example)
+zt_x o-host "$ZT_TMP/bin/ztsegd-base" --oneshot --config "$pol" --state-dir "$ZT_TMP/state-o" >/dev/null
+zt_x n-host "$ZT_D" --oneshot --config "$pol" --state-dir "$ZT_TMP/state-n" >/dev/null
+
+SRV_PIDS=()
+for c in "${CFGS[@]}"; do
+	zt_bg "$c-srv" "$ZT_TMP/serve-$c.log" taskset -c 1 "$ZB_TOOL" serve 8080
+	SRV_PIDS+=("$ZT_BG_PID")
+done
+sleep 0.5
+# Every host passes web1 -> app1 tcp/8080; the two ztseg hosts drop tcp/8443.
+for c in "${CFGS[@]}"; do
+	for fam in 4 6; do
+		zt_x "$c-cli" "$ZB_TOOL" rr -t 0.2 "$(zb_srv_addr $fam)" 8080 >/dev/null ||
+			zt_die "${CFG_NAME[$c]}: web1 -> app1 tcp/8080 IPv$fam does not pass"
+		[[ $c == ap ]] && continue
+		rc=0
+		zt_x "$c-cli" timeout 1 "$ZB_TOOL" rr -t 0.2 "$(zb_srv_addr $fam)" 8443 >/dev/null 2>&1 || rc=$?
+		((rc == 124)) || zt_die "${CFG_NAME[$c]}: tcp/8443 was not dropped (rc $rc)"
+	done
+done
+
+zb_log "compare: $ROUNDS rounds of rr and crr, IPv4 and IPv6"
+for ((r = 0; r < ROUNDS; r++)); do
+	for kind in rr crr; do
+		for fam in 4 6; do
+			for ((i = 0; i < ${#CFGS[@]}; i++)); do
+				c=${CFGS[$(((i + r) % ${#CFGS[@]}))]}
+				zt_x "$c-cli" taskset -c 0 "$ZB_TOOL" "$kind" -t "$RR_SECS" "$(zb_srv_addr $fam)" 8080 |
+					cut -d' ' -f2 >>"$R/$kind-$c-$fam"
+			done
+		done
+	done
+done
+kill "${SRV_PIDS[@]}" 2>/dev/null || true
+wait "${SRV_PIDS[@]}" 2>/dev/null || true
+
+printf '| measure | IPv | (a′) /s | (o) /s | (n) /s | n/o | n/a′ | o/a′ |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+for kind in rr crr; do
+	for fam in 4 6; do
+		a=$(zb_median "$R/$kind-ap-$fam") o=$(zb_median "$R/$kind-o-$fam") n=$(zb_median "$R/$kind-n-$fam")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+			"$([[ $kind == rr ]] && echo "request/response" || echo "new connections")" "$fam" \
+			"$(zb_cell "$R/$kind-ap-$fam" 1 0)" "$(zb_cell "$R/$kind-o-$fam" 1 0)" \
+			"$(zb_cell "$R/$kind-n-$fam" 1 0)" \
+			"$(zb_ratio "$n" "$o")" "$(zb_ratio "$n" "$a")" "$(zb_ratio "$o" "$a")"
+	done
+done
