@@ -17,7 +17,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/fsuid.h>
 #include "ctl.h"
+#include "escape.h"
 
 #define T0 1000000ull		/* the tests' clock: server functions take "now" */
 #define TIMEOUT (5 * ZT_USEC_PER_SEC)
@@ -92,7 +94,17 @@ static void on_closed(struct zt_ctl_conn *c, void *ud)
 		f->deferred = NULL;
 }
 
+static struct zt_ctl_server *server_new_limits(struct fix *f, unsigned max_conns, unsigned reserved,
+					       unsigned per_uid, uid_t self);
+
 static struct zt_ctl_server *server_new(struct fix *f, unsigned max_conns, uid_t self)
+{
+	/* The per-uid cap out of the way: these tests are all one uid. */
+	return server_new_limits(f, max_conns, 0, 1000, self);
+}
+
+static struct zt_ctl_server *server_new_limits(struct fix *f, unsigned max_conns, unsigned reserved,
+					       unsigned per_uid, uid_t self)
 {
 	struct zt_ctl_server_config cfg = {
 		.commands = commands,
@@ -101,6 +113,8 @@ static struct zt_ctl_server *server_new(struct fix *f, unsigned max_conns, uid_t
 		.conn_closed = on_closed,
 		.auth = { .self_uid = self },
 		.max_conns = max_conns,
+		.reserved = reserved,
+		.max_per_uid = per_uid,
 		.timeout_usec = TIMEOUT,
 	};
 	struct zt_ctl_server *s = NULL;
@@ -1303,6 +1317,345 @@ START_TEST(test_status_table_not_object)
 }
 END_TEST
 
+/* ---- admission: per-uid caps, slots reserved for callers who may change state ---- */
+
+/* Accept one pending connection: 1 admitted, 0 refused (and read what the peer was told). */
+static int accept_one(struct zt_ctl_server *s, int cfd, struct zt_ctl_conn **c, char *told, size_t len)
+{
+	struct pollfd pfd = { .fd = zt_ctl_server_fd(s), .events = POLLIN };
+	int r;
+
+	ck_assert_int_eq(poll(&pfd, 1, 2000), 1);
+	*c = NULL;
+	r = zt_ctl_server_accept(s, T0, c);
+	ck_assert_int_ge(r, 0);
+	if (told)
+		told[0] = '\0';
+	if (r == 0 && told) {
+		_cleanup_free_ char *body = NULL;
+		struct zt_diags d = {};
+		size_t blen;
+
+		body = read_frame(cfd, &blen);
+		ck_assert_int_eq(zt_ctl_reply_decode(body, blen, NULL, &d), -EREMOTEIO);
+		snprintf(told, len, "%s", d.v[0].msg);
+		zt_diags_clear(&d);
+		/* Then the daemon closed: no bare close before the word. */
+		ck_assert_int_eq(recv(cfd, &(char){ 0 }, 1, MSG_DONTWAIT), 0);
+	}
+	return r;
+}
+
+/* Connect n times as uid (root only: a child that drops to it), the fds passed back. */
+static void connect_as(const char *path, uid_t uid, int *fds, int n)
+{
+	int sv[2], status;
+	pid_t pid;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(sv[0]);
+		if (setgid(65534) < 0 || setuid(uid) < 0)
+			_exit(1);
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			char cbuf[CMSG_SPACE(sizeof(int))] = {};
+			struct iovec iov = { .iov_base = (char[1]){ 'x' }, .iov_len = 1 };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+					     .msg_controllen = sizeof(cbuf) };
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+			if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+				_exit(2);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+			if (sendmsg(sv[1], &mh, 0) != 1)
+				_exit(3);
+			close(fd);
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	for (int i = 0; i < n; i++) {
+		char cbuf[CMSG_SPACE(sizeof(int))], c;
+		struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+
+		ck_assert_int_eq(recvmsg(sv[0], &mh, 0), 1);
+		memcpy(&fds[i], CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(sv[0]);
+}
+
+/* One uid, whoever it is: at most max_per_uid connections, authorized or not. */
+START_TEST(test_admit_per_uid)
+{
+	struct fix f = {};
+	_cleanup_ctl_server_ struct zt_ctl_server *s = server_new_limits(&f, 10, 2, 3, getuid());
+	_cleanup_free_ char *dir = tmp_sock_dir(), *path = NULL;
+	struct zt_ctl_conn *c;
+	char told[256];
+	int fds[5];
+
+	ck_assert_int_ge(asprintf(&path, "%s/sock", dir), 0);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0600, NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		fds[i] = connect_to(path);
+		ck_assert_int_eq(accept_one(s, fds[i], &c, told, sizeof(told)), i < 3);
+		if (i < 3)
+			ck_assert(zt_ctl_conn_authorized(c));
+	}
+	ck_assert_ptr_nonnull(strstr(told, "too many clients: your user has the most connections"));
+	ck_assert_uint_eq(zt_ctl_server_n_conns(s), 3);
+	ck_assert_uint_eq(zt_ctl_server_stats(s)->refused_uid, 2);
+	for (int i = 0; i < 5; i++)
+		close(fds[i]);
+	zt_ctl_server_free(TAKE_PTR(s));
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * Callers who may not change state share max_conns - reserved slots; the
+ * reserved ones stay for those who may. Without root, we are the
+ * unauthorized side (the "daemon" is another uid); as root, other uids
+ * fill the shared slots and root takes the reserved ones.
+ */
+START_TEST(test_admit_reserved)
+{
+	struct fix f = {};
+	bool root = geteuid() == 0;
+	_cleanup_ctl_server_ struct zt_ctl_server *s =
+		server_new_limits(&f, 6, 2, root ? 3 : 100, root ? 0 : getuid() + 1);
+	_cleanup_free_ char *dir = tmp_sock_dir(), *path = NULL;
+	struct zt_ctl_conn *c, *first = NULL;
+	char told[256];
+	int fds[8], n = 0;
+
+	ck_assert_int_ge(asprintf(&path, "%s/sock", dir), 0);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0666, NULL), 0);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	if (root) {
+		connect_as(path, 60001, fds, 3);
+		connect_as(path, 60002, fds + 3, 2);
+	} else {
+		for (int i = 0; i < 5; i++)
+			fds[i] = connect_to(path);
+	}
+	/* Four shared slots: the fifth caller who may not change state is refused. */
+	for (n = 0; n < 5; n++) {
+		ck_assert_int_eq(accept_one(s, fds[n], &c, told, sizeof(told)), n < 4);
+		if (n < 4) {
+			ck_assert(!zt_ctl_conn_authorized(c));
+			first = first ? first : c;
+		}
+	}
+	ck_assert_ptr_nonnull(strstr(told, "too many clients: the slots open to readers of status are all taken"));
+	ck_assert_uint_eq(zt_ctl_server_stats(s)->refused_full, 1);
+	if (root) {
+		/* Root gets the two reserved slots, and then the cap is the cap. */
+		for (int i = 0; i < 3; i++, n++) {
+			fds[n] = connect_to(path);
+			ck_assert_int_eq(accept_one(s, fds[n], &c, told, sizeof(told)), i < 2);
+			if (i < 2)
+				ck_assert(zt_ctl_conn_authorized(c));
+		}
+		ck_assert_str_eq(told, "too many clients; try again later");
+		ck_assert_uint_eq(zt_ctl_server_n_conns(s), 6);
+	}
+	/* A shared slot freed: a reader gets in again. */
+	zt_ctl_conn_free(first);
+	if (root)
+		connect_as(path, 60003, &fds[n], 1);
+	else
+		fds[n] = connect_to(path);
+	ck_assert_int_eq(accept_one(s, fds[n], &c, NULL, 0), 1);
+	ck_assert(!zt_ctl_conn_authorized(c));
+	n++;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	zt_ctl_server_free(TAKE_PTR(s));
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * A refused client learns why through zt_ctl_call whether the refusal
+ * comes before its request is sent (EPIPE) or after: never "closed the
+ * connection without replying".
+ */
+START_TEST(test_client_refused)
+{
+	struct fix f = {};
+	_cleanup_ctl_server_ struct zt_ctl_server *s = server_new_limits(&f, 1, 0, 1000, geteuid());
+	_cleanup_free_ char *dir = tmp_sock_dir(), *path = NULL;
+	struct zt_ctl_conn *held;
+	int cfd;
+
+	ck_assert_int_ge(asprintf(&path, "%s/sock", dir), 0);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0600, NULL), 0);
+	held = pair_conn(s, &cfd);
+	ck_assert_ptr_nonnull(held);
+	for (int round = 0; round < 20; round++) {
+		pid_t pid = fork();
+		int status;
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct zt_diags d = {};
+			int r = zt_ctl_call(path, round % 2 ? "reload" : "status", NULL, TIMEOUT, NULL, &d);
+
+			_exit(r == -EREMOTEIO && d.n == 1 && strstr(d.v[0].msg, "too many clients") ? 0 : 1);
+		}
+		for (int i = 0; i < 400 && waitpid(pid, &status, WNOHANG) == 0; i++) {
+			struct pollfd pfd = { .fd = zt_ctl_server_fd(s), .events = POLLIN };
+			struct zt_ctl_conn *c = NULL;
+
+			/* Late on odd rounds: the client has sent its request by then. */
+			if (round % 2)
+				usleep(2000);
+			if (poll(&pfd, 1, 5) == 1)
+				ck_assert_int_eq(zt_ctl_server_accept(s, T0, &c), 0);
+		}
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "round %d", round);
+	}
+	close(cfd);
+	zt_ctl_server_free(TAKE_PTR(s));
+	rmdir(dir);
+}
+END_TEST
+
+/* ---- the socket is born with its mode and group; links at its path are not followed ---- */
+
+START_TEST(test_listen_no_follow)
+{
+	struct fix f = {};
+	_cleanup_free_ char *dir = tmp_sock_dir(), *path = NULL, *target = NULL, *dangling = NULL;
+	struct zt_ctl_server *s = server_new(&f, 0, 4242);
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	ck_assert_int_ge(asprintf(&path, "%s/sock", dir), 0);
+	ck_assert_int_ge(asprintf(&target, "%s/target", dir), 0);
+	ck_assert_int_ge(asprintf(&dangling, "%s/made-by-ztsegd", dir), 0);
+	fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	/* A link to a file: refused, the file keeps its mode. */
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0666, NULL), -EEXIST);
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	unlink(path);
+	/* A dangling link: refused, nothing made where it points. */
+	ck_assert_int_eq(symlink(dangling, path), 0);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0666, NULL), -EEXIST);
+	ck_assert_int_eq(access(dangling, F_OK), -1);
+	unlink(path);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 01666, NULL), -EINVAL);
+	/* Under umask 077 the node is born 0660, and the umask is the caller's again after. */
+	old = umask(077);
+	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0660, geteuid() == 0 ? "nogroup" : NULL),
+			 geteuid() == 0 && !getgrnam("nogroup") ? 1 : 0);
+	ck_assert_uint_eq(umask(old), 077);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	if (geteuid() == 0 && getgrnam("nogroup"))
+		ck_assert_uint_eq(st.st_gid, getgrnam("nogroup")->gr_gid);
+	/* And our own fsgid is ours again. */
+	ck_assert_uint_eq((gid_t)setfsgid((gid_t)-1), getegid());
+	zt_ctl_server_free(s);
+	unlink(target);
+	rmdir(dir);
+}
+END_TEST
+
+/* ---- escaping (lib/escape.c) ---- */
+
+static const struct {
+	const char *in, *out;
+} escapes[] = {
+	{ "", "" },
+	{ "vweb1", "vweb1" },
+	{ "a\nb", "a\\x0ab" },
+	{ "\x1b[2J", "\\x1b[2J" },
+	{ "x\x7f", "x\\x7f" },
+	{ "c1 \xc2\x9b" "31m", "c1 \\x9b31m" },
+	/* Other UTF-8 passes: "é", a lone 0xc2 at the end. */
+	{ "caf\xc3\xa9 \xc2", "caf\xc3\xa9 \xc2" },
+};
+
+START_TEST(test_escape)
+{
+	_cleanup_free_ char *e = zt_escape(escapes[_i].in);
+	char small[4];
+	size_t n;
+
+	ck_assert_str_eq(e, escapes[_i].out);
+	n = zt_escape_to(small, sizeof(small), escapes[_i].in);
+	ck_assert_uint_eq(n, strlen(escapes[_i].out));
+	/* Cut short: a prefix, never half an escape. */
+	ck_assert_uint_lt(strlen(small), sizeof(small));
+	ck_assert(strncmp(small, escapes[_i].out, strlen(small)) == 0);
+	ck_assert_ptr_null(strchr(small, '\\') && strlen(small) - (size_t)(strchr(small, '\\') - small) < 4
+				  ? small : NULL);
+}
+END_TEST
+
+/* ---- status: the trial, foreign untracking chains, refused connections ---- */
+
+START_TEST(test_status_trial_untracked)
+{
+	struct zt_status_confirm cf = { .generation = 9, .deadline_usec = 1795000000000000ull, .seconds_left = 2,
+					.uid = 0, .pid = 77 };
+	struct zt_status_untrack ut[] = {
+		{ .family = "ip", .table = "other", .chain = "pre", .via = "pre", .hook = "prerouting", .priority = -400 },
+	};
+	struct zt_status st = { .state = ZT_DAEMON_RUNNING, .confirm = &cf, .untrack = ut, .n_untrack = 1,
+				.untrack_known = true, .ctl_refused = 5 };
+	_cleanup_json_ json_t *j = NULL, *j2 = NULL;
+	_cleanup_free_ char *out = NULL, *out2 = NULL;
+	const json_t *c, *u;
+	int rc;
+
+	ck_assert_int_eq(zt_status_build(&st, &j), 0);
+	c = json_object_get(j, "confirmation");
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "generation")), 9);
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "seconds_left")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(c, "deadline")), "2026-11-18T11:06:40.000Z");
+	u = json_array_get(json_object_get(j, "untracked"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(u, "table")), "other");
+	ck_assert_int_eq(json_integer_value(json_object_get(u, "priority")), -400);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "control"), "refused")), 5);
+	out = format_to_string(j, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(strstr(out, "confirm:    generation 9 is on trial: it rolls back at "
+					  "2026-11-18T11:06:40.000Z (in 2 s) unless ztsegctl confirm comes first"));
+	ck_assert_ptr_nonnull(strstr(out, "foreign tables untrack traffic on ztseg's hooks"));
+	ck_assert_ptr_nonnull(strstr(out, "table ip other  pre    prerouting      -400  pre"));
+	/* Nothing on trial, the ruleset not readable. */
+	st.confirm = NULL;
+	st.untrack_known = false;
+	ck_assert_int_eq(zt_status_build(&st, &j2), 0);
+	ck_assert(json_is_null(json_object_get(j2, "confirmation")));
+	ck_assert(json_is_null(json_object_get(j2, "untracked")));
+	out2 = format_to_string(j2, &rc);
+	ck_assert_ptr_null(strstr(out2, "confirm:"));
+	ck_assert_ptr_nonnull(strstr(out2, "foreign tables: not known"));
+}
+END_TEST
+
 static Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
@@ -1334,6 +1687,10 @@ static Suite *ctl_suite(void)
 
 	tc = tcase_create("server");
 	tcase_add_test(tc, test_client_cap);
+	tcase_add_test(tc, test_admit_per_uid);
+	tcase_add_test(tc, test_admit_reserved);
+	tcase_add_test(tc, test_client_refused);
+	tcase_add_test(tc, test_listen_no_follow);
 	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_free_with_conns);
 	tcase_add_test(tc, test_listen);
@@ -1354,6 +1711,8 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_status_table);
 	tcase_add_loop_test(tc, test_status_table_odd, 0, ELEMENTSOF(odd_status));
 	tcase_add_test(tc, test_status_table_not_object);
+	tcase_add_test(tc, test_status_trial_untracked);
+	tcase_add_loop_test(tc, test_escape, 0, ELEMENTSOF(escapes));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -123,6 +123,104 @@ START_TEST(test_save_creates_dir)
 }
 END_TEST
 
+/* ---- the trial's record: pending-confirm, rolled-back ---- */
+
+START_TEST(test_pending_roundtrip)
+{
+	struct zt_pending p = { .deadline_usec = 1790000000123456ull, .generation = 7, .uid = 65534 }, q = {};
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(p.trial); i++)
+		p.trial[i] = (uint8_t)(i * 37 + 1);
+	ck_assert_int_eq(zt_pending_encode(&p, sources, ELEMENTSOF(sources), &buf, &len), 0);
+	ck_assert_int_eq(zt_pending_decode(buf, len, NULL, &q), 0);
+	ck_assert(q.deadline_usec == p.deadline_usec);
+	ck_assert(q.generation == 7);
+	ck_assert_uint_eq(q.uid, 65534);
+	ck_assert_mem_eq(q.trial, p.trial, sizeof(p.trial));
+	ck_assert_uint_eq(q.prev.n, ELEMENTSOF(sources));
+	ck_assert_mem_eq(q.prev.src[2].buf, "x\0y", 3);
+	zt_pending_clear(&q);
+	/* Every prefix of a good record is a bad one; so is any flipped byte in the header. */
+	for (size_t cut = 0; cut < len; cut++)
+		ck_assert_int_lt(zt_pending_decode(buf, cut, NULL, &q), 0);
+	for (size_t at = 0; at < 150 && at < len; at++) {
+		char c = buf[at];
+
+		buf[at] = buf[at] == '\n' ? ' ' : '\n';
+		ck_assert_msg(zt_pending_decode(buf, len, NULL, &q) < 0, "byte %zu changed, still decoded", at);
+		buf[at] = c;
+	}
+}
+END_TEST
+
+static const char *const bad_pending[] = {
+	"ztseg pending-confirm 1\ndeadline 01\ngeneration 1\nuid 0\ntrial ",
+	"ztseg pending-confirm 1\ndeadline 99999999999999999999\ngeneration 1\nuid 0\n",
+	"ztseg pending-confirm 1\ndeadline -1\ngeneration 1\nuid 0\n",
+	"ztseg pending-confirm 1\ndeadline 1\ngeneration 1\nuid 4294967296\n",
+	"ztseg pending-confirm 2\n",
+	"",
+};
+
+START_TEST(test_pending_bad)
+{
+	struct zt_pending q = {};
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "%s%s", bad_pending[_i],
+			 "0000000000000000000000000000000000000000000000000000000000000000\n"
+			 ZT_LKG_MAGIC "file 3 ztseg.yaml\nabc\nend\n");
+
+	ck_assert_int_eq(zt_pending_decode(buf, (size_t)n, NULL, &q), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_pending_files)
+{
+	struct zt_pending p = { .deadline_usec = 5, .generation = 2 }, q = {};
+	uint8_t d1[ZT_DIGEST_LEN], d2[ZT_DIGEST_LEN], got[ZT_DIGEST_LEN];
+	uint64_t at = 0;
+	char path[128];
+
+	ck_assert_int_eq(zt_pending_load(tmpdir, NULL, getuid(), &q), -ENOENT);
+	ck_assert_int_eq(zt_pending_save(tmpdir, &p, sources, 2), 0);
+	ck_assert_int_eq(zt_pending_load(tmpdir, NULL, getuid(), &q), 0);
+	ck_assert_uint_eq(q.prev.n, 2);
+	zt_pending_clear(&q);
+	/* Writable by others: not trusted. */
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, ZT_PENDING_FILE);
+	ck_assert_int_eq(chmod(path, 0622), 0);
+	ck_assert_int_eq(zt_pending_load(tmpdir, NULL, getuid(), &q), -EPERM);
+	ck_assert_int_eq(zt_state_remove(tmpdir, ZT_PENDING_FILE), 1);
+	ck_assert_int_eq(zt_state_remove(tmpdir, ZT_PENDING_FILE), 0);
+	/* A link in its place is refused, not followed. */
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+	ck_assert_int_eq(zt_pending_load(tmpdir, NULL, getuid(), &q), -EPERM);
+	unlink(path);
+
+	/* The digest: the files' names and bytes, nothing else. */
+	ck_assert_int_eq(zt_policy_digest(sources, 2, d1), 0);
+	ck_assert_int_eq(zt_policy_digest(sources, 3, d2), 0);
+	ck_assert(memcmp(d1, d2, sizeof(d1)) != 0);
+	ck_assert_int_eq(zt_rolled_back_load(tmpdir, getuid(), got, &at), -ENOENT);
+	ck_assert_int_eq(zt_rolled_back_save(tmpdir, d1, 1234), 0);
+	ck_assert_int_eq(zt_rolled_back_load(tmpdir, getuid(), got, &at), 0);
+	ck_assert_mem_eq(got, d1, sizeof(d1));
+	ck_assert(at == 1234);
+	/* Trailing bytes: not ours. */
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, ZT_ROLLED_BACK_FILE);
+	{
+		FILE *f = fopen(path, "a");
+
+		ck_assert_ptr_nonnull(f);
+		fputs("x", f);
+		fclose(f);
+	}
+	ck_assert_int_eq(zt_rolled_back_load(tmpdir, getuid(), got, &at), -EBADMSG);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lkg");
@@ -137,6 +235,11 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_save_load);
 	tcase_add_test(tc, test_save_creates_dir);
+	tcase_add_test(tc, test_pending_files);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pending");
+	tcase_add_test(tc, test_pending_roundtrip);
+	tcase_add_loop_test(tc, test_pending_bad, 0, ELEMENTSOF(bad_pending));
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
