@@ -49,6 +49,7 @@ cat >"$POL/ztseg.yaml" <<-'EOF'
 	  protect-host: true
 	  flows:
 	    - { name: host-to-web, from: host, to: web, ports: [udp/9] }
+	    - { name: web-dns, from: web, to: host, ports: [udp/53] }
 	segments:
 	  web: { interfaces: ["vweb*"], addresses: [198.51.100.0/26, "2001:db8:0:1::/64"] }
 	  app: { interfaces: ["vapp*"], addresses: [198.51.100.128/26, "2001:db8:0:2::/64"] }

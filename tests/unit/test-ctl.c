@@ -742,7 +742,7 @@ static int connect_to(const char *path)
 START_TEST(test_client_cap)
 {
 	struct fix f = {};
-	_cleanup_ctl_server_ struct zt_ctl_server *s = server_new(&f, 2, 4242);
+	_cleanup_ctl_server_ struct zt_ctl_server *s = server_new(&f, 2, geteuid());
 	_cleanup_free_ char *dir = tmp_sock_dir(), *path = NULL, *body = NULL;
 	struct zt_ctl_conn *c[3] = {};
 	struct zt_diags d = {};
