@@ -2617,8 +2617,13 @@ static int chain_spoofed(struct cc *c)
 	return 0;
 }
 
-/* own_<zone>: an address bound to a zone must arrive through the zone's interfaces. */
-static int chain_own(struct cc *c, uint32_t id)
+/*
+ * <prefix>_<zone> { iifname { <the zone's patterns> } accept; goto <fail> }
+ * own_<zone>: an address bound to a zone must arrive through its interfaces
+ * (else spoofed); spk_<zone>: an ICMP error must come from them (else deny).
+ */
+static int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fail,
+			  const char *why)
 {
 	char name[ZT_OBJ_NAME_MAX], what[128];
 	const struct zt_ifpat *pats;
@@ -2627,7 +2632,7 @@ static int chain_own(struct cc *c, uint32_t id)
 	int ci, ret;
 
 	pats = zone_pats(c, id, &n);
-	name_zone_chain(name, "own", id);
+	name_zone_chain(name, prefix, id);
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
@@ -2635,8 +2640,13 @@ static int chain_own(struct cc *c, uint32_t id)
 	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
 		return ret;
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	s_verdict(RULE(c, ci, "anti-spoofing"), ZT_V_GOTO, "spoofed");
+	s_verdict(RULE(c, ci, why), ZT_V_GOTO, fail);
 	return 0;
+}
+
+static int chain_own(struct cc *c, uint32_t id)
+{
+	return chain_zone_ifs(c, id, "own", "spoofed", "anti-spoofing");
 }
 
 /*
@@ -2831,26 +2841,9 @@ static int chain_related(struct cc *c)
 	return 0;
 }
 
-/* spk_<zone>: iifname { <the zone's patterns> } accept; goto deny */
 static int chain_spk(struct cc *c, uint32_t id)
 {
-	char name[ZT_OBJ_NAME_MAX], what[128];
-	const struct zt_ifpat *pats;
-	struct zt_rule *r;
-	size_t n;
-	int ci, ret;
-
-	pats = zone_pats(c, id, &n);
-	name_zone_chain(name, "spk", id);
-	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
-		return ci;
-	zone_desc(c, id, what, sizeof(what));
-	r = RULE(c, ci, what);
-	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
-		return ret;
-	s_verdict(r, ZT_V_ACCEPT, NULL);
-	s_verdict(RULE(c, ci, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
-	return 0;
+	return chain_zone_ifs(c, id, "spk", "deny", "ICMP errors from a side that does not speak");
 }
 
 /* spk_any: a side behind no interface of its own (world, unbound boundaries): any but a member's */
