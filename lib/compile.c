@@ -1328,6 +1328,31 @@ static int spk_elem(struct cc *c, enum set_id set, uint32_t id, const struct zt_
 	return 0;
 }
 
+/* A connection mark's elements: fcnt (its flow's counter), spk_o and spk_r (who speaks). */
+static int mark_elems(struct cc *c, uint32_t id, const struct cflow *cf, uint32_t zp)
+{
+	char name[ZT_OBJ_NAME_MAX];
+	struct zt_elem *el = elem_new(c, S_FCNT);
+	struct zt_value v = v_verdict(ZT_V_GOTO, "spk_any");
+	bool oos = !zp;
+	int r;
+
+	if (!el)
+		return -ENOMEM;
+	name_counter(name, cf->id);
+	el->key[0] = v_u32(ZT_TYPE_MARK, id);
+	el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
+	snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
+	el->pos = pos_of(c, &cf->pos);
+	/* Out of scope: no segment on either side; routers anywhere but on a member. */
+	c->spk_any |= oos;
+	if ((oos || spk_target(c, zp >> 16, &v)) && (r = spk_elem(c, S_SPK_O, id, &v, &cf->pos)) < 0)
+		return r;
+	if ((oos || spk_target(c, zp & 0xffff, &v)) && (r = spk_elem(c, S_SPK_R, id, &v, &cf->pos)) < 0)
+		return r;
+	return 0;
+}
+
 /*
  * After the flow maps are built: give every instance its id, write the ids
  * into the mark maps (which hold instance indexes until now), the inst map
@@ -1337,8 +1362,6 @@ static int insts_assign(struct cc *c)
 {
 	static const enum set_id marks[] = { S_FP, S_FR, S_FI4, S_FI6, S_FPROTO, S_FANY };
 	struct u64map used = {};
-	char name[ZT_OBJ_NAME_MAX];
-	struct zt_value v;
 	int r = inst_ids(c, &used);
 
 	u64map_free(&used);
@@ -1353,41 +1376,11 @@ static int insts_assign(struct cc *c)
 			d->u32 = c->inst[d->u32].id;
 		}
 	}
-	for (size_t i = 0; i < c->n_inst; i++) {
-		const struct inst *in = &c->inst[i];
-		const struct cflow *cf = &c->flows[in->flow];
-		struct zt_elem *el = elem_new(c, S_FCNT);
-
-		if (!el)
-			return -ENOMEM;
-		name_counter(name, cf->id);
-		el->key[0] = v_u32(ZT_TYPE_MARK, in->id);
-		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
-		snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
-		el->pos = pos_of(c, &cf->pos);
-		if (spk_target(c, in->zp >> 16, &v) && (r = spk_elem(c, S_SPK_O, in->id, &v, &cf->pos)) < 0)
+	for (size_t i = 0; i < c->n_inst; i++)
+		if ((r = mark_elems(c, c->inst[i].id, &c->flows[c->inst[i].flow], c->inst[i].zp)) < 0)
 			return r;
-		if (spk_target(c, in->zp & 0xffff, &v) &&
-		    (r = spk_elem(c, S_SPK_R, in->id, &v, &cf->pos)) < 0)
-			return r;
-	}
-	if (c->oos != SIZE_MAX) {
-		const struct cflow *cf = &c->flows[c->oos];
-		struct zt_elem *el = elem_new(c, S_FCNT);
-
-		if (!el)
-			return -ENOMEM;
-		name_counter(name, cf->id);
-		el->key[0] = v_u32(ZT_TYPE_MARK, c->oos_id);
-		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
-		snprintf(el->data.counter, sizeof(el->data.counter), "%s", name);
-		el->pos = pos_of(c, &cf->pos);
-		c->spk_any = true;
-		v = v_verdict(ZT_V_GOTO, "spk_any");
-		if ((r = spk_elem(c, S_SPK_O, c->oos_id, &v, &cf->pos)) < 0 ||
-		    (r = spk_elem(c, S_SPK_R, c->oos_id, &v, &cf->pos)) < 0)
-			return r;
-	}
+	if (c->oos != SIZE_MAX && (r = mark_elems(c, c->oos_id, &c->flows[c->oos], 0)) < 0)
+		return r;
 	return 0;
 }
 
