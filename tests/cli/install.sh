@@ -428,9 +428,11 @@ expect "global options" "ztsegctl --" --help --socket --version
 expect "check's options, from check --help" "ztsegctl check --" --config --help
 expect "explain's options: --config, --live" "ztsegctl explain --" --config --help --live
 expect "status's options: --json" "ztsegctl status --" --help --json
-expect "reload's options: --help alone" "ztsegctl reload --" --help
+expect "reload's options: --confirm, --force" "ztsegctl reload --" --confirm --force --help
+expect "reload --confirm offers seconds" "ztsegctl reload --confirm " 30 60 120 300
 expect "status takes no arguments" "ztsegctl status --json "
 expect "reload takes no arguments" "ztsegctl reload "
+expect "confirm takes no arguments" "ztsegctl confirm "
 expect "a command after --socket PATH" "ztsegctl --socket $tmp/sock re" reload
 mkdir -p "$tmp/comp/pol-a" "$tmp/comp/pol-b"
 expect "--config completes directories" "ztsegctl check --config $tmp/comp/po" \
