@@ -1439,7 +1439,7 @@ START_TEST(test_admit_reserved)
 	_cleanup_free_ char *dir = tmp_sock_dir(), *path = NULL;
 	struct zt_ctl_conn *c, *first = NULL;
 	char told[256];
-	int fds[8], n = 0;
+	int fds[12], n = 0;
 
 	ck_assert_int_ge(asprintf(&path, "%s/sock", dir), 0);
 	ck_assert_int_eq(zt_ctl_server_listen(s, path, 0666, NULL), 0);
