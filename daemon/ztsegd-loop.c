@@ -404,7 +404,7 @@ static int members_update(struct manager *m, bool baseline)
 	zt_rtnl_take_changes(m->rtnl);
 	zt_rtnl_take_dirty(m->rtnl, &dirty);
 	if (!baseline && m->members && m->members->idx && m->members_generation == m->generation) {
-		r = zt_membership_update(m->members, zt_rtnl_state(m->rtnl), &dirty, &df);
+		r = zt_membership_track_update(m->members, zt_rtnl_state(m->rtnl), &dirty, &df);
 		if (r < 0)
 			log_warning("cannot update the membership (%s): computing it anew", strerror(-r));
 	}

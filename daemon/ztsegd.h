@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 #include "apply.h"
 #include "ctl.h"
+#include "membership.h"
 #include "nflog.h"
 #include "nfmon.h"
 #include "plan.h"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Test driver for lib/rtnl.c (tests/netns/rtnl.sh): follows rtnetlink in
- * its namespace, prints membership changes, and writes its state on SIGUSR1.
+ * Test driver for lib/rtnl.c and lib/membership.c (tests/netns/rtnl.sh):
+ * follows rtnetlink in its namespace, prints membership changes, and
+ * writes its state on SIGUSR1.
  *
  *   zt-rtnl-watch -o SNAPSHOT [-b RCVBUF] [-c POLICY-DIR]
  *
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include "membership.h"
 #include "rtnl.h"
 
 struct watch {
@@ -160,7 +162,7 @@ static int update_membership(struct watch *w)
 
 	if (!zt_rtnl_take_changes(w->r) || !w->policy)
 		return 0;
-	k = zt_rtnl_membership(zt_rtnl_state(w->r), w->policy, &m);
+	k = zt_membership_compute(zt_rtnl_state(w->r), w->policy, &m);
 	if (k < 0)
 		return k;
 	k = zt_membership_diff(w->m, m, &d);
