@@ -2531,13 +2531,6 @@ static int counters_build(struct cc *c)
 
 /* ---- Chains ---- */
 
-#define RULE(c, ci, comment)                                                   \
-	({                                                                     \
-		struct zt_rule *_r = rule_new((c), (ci), (comment));           \
-		if (!_r)                                                       \
-			return -ENOMEM;                                        \
-		_r;                                                            \
-	})
 
 static int pats_values(const struct zt_ifpat *pats, size_t n, struct zt_value **ret, size_t *n_ret)
 {
@@ -2602,9 +2595,12 @@ static int chain_spoofed(struct cc *c)
 		return ci;
 	if (c->p->hub.log != ZT_LOG_NONE) {
 		snprintf(what, sizeof(what), "hub.log %s", c->hubpos);
-		s_log(c, RULE(c, ci, what), "ztseg spoof ");
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_log(c, r, "ztseg spoof ");
 	}
-	r = RULE(c, ci, "anti-spoofing");
+	if (!(r = rule_new(c, ci, "anti-spoofing")))
+		return -ENOMEM;
 	s_counter(r, "spoofs");
 	s_verdict(r, ZT_V_DROP, NULL);
 	return 0;
@@ -2629,11 +2625,14 @@ static int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const c
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
-	r = RULE(c, ci, what);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
 	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
 		return ret;
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	s_verdict(RULE(c, ci, why), ZT_V_GOTO, fail);
+	if (!(r = rule_new(c, ci, why)))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, fail);
 	return 0;
 }
 
@@ -2676,7 +2675,8 @@ static int chain_spoof(struct cc *c)
 	if (ci < 0)
 		return ci;
 	/* iif "lo" accept */
-	r = RULE(c, ci, "loopback");
+	if (!(r = rule_new(c, ci, "loopback")))
+		return -ENOMEM;
 	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 
@@ -2685,7 +2685,8 @@ static int chain_spoof(struct cc *c)
 	 * The cheap protocol compare first: every packet passes here, and
 	 * the interface lookup is a search in an interval set.
 	 */
-	r = RULE(c, ci, "anti-spoofing: router messages from workloads");
+	if (!(r = rule_new(c, ci, "anti-spoofing: router messages from workloads")))
+		return -ENOMEM;
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
 	v[0] = v_u32(ZT_TYPE_ICMPV6_TYPE, 134);
 	v[1] = v_u32(ZT_TYPE_ICMPV6_TYPE, 137);
@@ -2695,7 +2696,8 @@ static int chain_spoof(struct cc *c)
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 
 	/* meta l4proto icmp icmp type redirect iifname @member_if goto spoofed */
-	r = RULE(c, ci, "anti-spoofing: router messages from workloads");
+	if (!(r = rule_new(c, ci, "anti-spoofing: router messages from workloads")))
+		return -ENOMEM;
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMP);
 	m_eq(r, ZT_KEY_ICMP_TYPE, ZT_TYPE_ICMP_TYPE, 5);
 	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
@@ -2703,7 +2705,8 @@ static int chain_spoof(struct cc *c)
 
 	/* ip6 saddr :: accept; ip6 saddr fe80::/10 accept; ip saddr 0.0.0.0 accept; ip saddr 169.254.0.0/16 accept */
 	for (unsigned i = 0; i < N_UNSPEC; i++) {
-		r = RULE(c, ci, "link-local and unspecified sources");
+		if (!(r = rule_new(c, ci, "link-local and unspecified sources")))
+			return -ENOMEM;
 		m_unspec_src(r, i);
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
@@ -2719,7 +2722,8 @@ static int chain_spoof(struct cc *c)
 	 */
 	if (h->rpf != ZT_RPF_OFF) {
 		snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		m_flag(r, ZT_M_MISSING, h->rpf == ZT_RPF_STRICT ? ZT_KEY_FIB_SADDR_IIF_OIF
 								 : ZT_KEY_FIB_SADDR_OIF);
 		if (h->scope == ZT_SCOPE_MEMBERS) {
@@ -2732,13 +2736,20 @@ static int chain_spoof(struct cc *c)
 	}
 
 	/* fib saddr oifname vmap @route_owner: routed through a member interface */
-	s_vmap1(RULE(c, ci, "anti-spoofing: routed addresses"), ZT_KEY_FIB_SADDR_OIFNAME,
+	if (!(r = rule_new(c, ci, "anti-spoofing: routed addresses")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_FIB_SADDR_OIFNAME,
 		"route_owner");
 	/* ip saddr vmap @own4; ip6 saddr vmap @own6 */
-	s_vmap1(RULE(c, ci, "anti-spoofing: static addresses"), ZT_KEY_IP_SADDR, "own4");
-	s_vmap1(RULE(c, ci, "anti-spoofing: static addresses"), ZT_KEY_IP6_SADDR, "own6");
+	if (!(r = rule_new(c, ci, "anti-spoofing: static addresses")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IP_SADDR, "own4");
+	if (!(r = rule_new(c, ci, "anti-spoofing: static addresses")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IP6_SADDR, "own6");
 	/* iifname @zone_if goto spoofed: a zone interface carrying no address of its own */
-	r = RULE(c, ci, "anti-spoofing: foreign source on a zone interface");
+	if (!(r = rule_new(c, ci, "anti-spoofing: foreign source on a zone interface")))
+		return -ENOMEM;
 	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 	return 0;
@@ -2761,21 +2772,25 @@ static int chain_rpf_fail(struct cc *c)
 	snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
 	/* fib daddr type local return: the host's own input is not enforced */
 	if (!h->protect_host) {
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		m_eq(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
 	/* iifname @zone_if goto spoofed */
-	r = RULE(c, ci, what);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
 	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 	/* fib daddr oifname @member_rt goto spoofed */
-	r = RULE(c, ci, what);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
 	m_set(r, false, ZT_KEY_FIB_DADDR_OIFNAME, "member_rt");
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 	/* fib daddr type local goto spoofed */
 	if (h->protect_host) {
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		m_eq(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
 		s_verdict(r, ZT_V_GOTO, "spoofed");
 	}
@@ -2790,8 +2805,10 @@ static int chain_rpf_fail(struct cc *c)
  */
 static int filter_established(struct cc *c, int ci)
 {
-	struct zt_rule *r = RULE(c, ci, "established connections of live flows");
+	struct zt_rule *r;
 
+	if (!(r = rule_new(c, ci, "established connections of live flows")))
+		return -ENOMEM;
 	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
@@ -2822,15 +2839,24 @@ static int chain_related(struct cc *c)
 
 	if (ci < 0)
 		return ci;
-	r = RULE(c, ci, "ICMP errors: the destination's side speaks");
+	if (!(r = rule_new(c, ci, "ICMP errors: the destination's side speaks")))
+		return -ENOMEM;
 	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 	s_verdict(r, ZT_V_GOTO, "related_r");
-	s_vmap1(RULE(c, ci, "ICMP errors: the source's side speaks"), ZT_KEY_CT_MARK, "spk_o");
-	s_verdict(RULE(c, ci, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, ci, "ICMP errors: the source's side speaks")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_CT_MARK, "spk_o");
+	if (!(r = rule_new(c, ci, "ICMP errors from a side that does not speak")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	if ((cr = chain_new(c, "related_r", ZT_HOOK_NONE, 0)) < 0)
 		return cr;
-	s_vmap1(RULE(c, cr, "ICMP errors: the destination's side speaks"), ZT_KEY_CT_MARK, "spk_r");
-	s_verdict(RULE(c, cr, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, cr, "ICMP errors: the destination's side speaks")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_CT_MARK, "spk_r");
+	if (!(r = rule_new(c, cr, "ICMP errors from a side that does not speak")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -2847,18 +2873,23 @@ static int chain_spk_any(struct cc *c)
 
 	if (ci < 0)
 		return ci;
-	r = RULE(c, ci, "ICMP errors: a side with no interface of its own");
+	if (!(r = rule_new(c, ci, "ICMP errors: a side with no interface of its own")))
+		return -ENOMEM;
 	m_set(r, true, ZT_KEY_IIFNAME, "member_if");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	s_verdict(RULE(c, ci, "ICMP errors from a side that does not speak"), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, ci, "ICMP errors from a side that does not speak")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
 /* ct state untracked counter name "untracked" drop: never accepted by falling through */
 static int filter_untracked(struct cc *c, int ci)
 {
-	struct zt_rule *r = RULE(c, ci, "no conntrack entry");
+	struct zt_rule *r;
 
+	if (!(r = rule_new(c, ci, "no conntrack entry")))
+		return -ENOMEM;
 	m_ct_state(r, NF_CT_STATE_UNTRACKED_BIT);
 	s_counter(r, "untracked");
 	s_verdict(r, ZT_V_DROP, NULL);
@@ -2880,7 +2911,8 @@ static int filter_nd(struct cc *c, int ci)
 	struct zt_rule *r;
 	int ret;
 
-	r = RULE(c, ci, "neighbour discovery");
+	if (!(r = rule_new(c, ci, "neighbour discovery")))
+		return -ENOMEM;
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
 	for (size_t i = 0; i < ELEMENTSOF(nd); i++)
 		v[i] = v_u32(ZT_TYPE_ICMPV6_TYPE, nd[i]);
@@ -2889,7 +2921,8 @@ static int filter_nd(struct cc *c, int ci)
 	m_eq(r, ZT_KEY_IP6_HOPLIMIT, ZT_TYPE_INTEGER, 255);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	for (unsigned u = 0; u < 2; u++) {
-		r = RULE(c, ci, "multicast listener discovery");
+		if (!(r = rule_new(c, ci, "multicast listener discovery")))
+			return -ENOMEM;
 		m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
 		for (size_t i = 0; i < ELEMENTSOF(mld); i++)
 			v[i] = v_u32(ZT_TYPE_ICMPV6_TYPE, mld[i]);
@@ -2910,7 +2943,8 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 	int ret;
 
 	/* ct state related meta l4proto { icmp, ipv6-icmp } goto related (the host speaks for all in output) */
-	r = RULE(c, ci, output ? "ICMP errors the host sends" : "ICMP errors");
+	if (!(r = rule_new(c, ci, output ? "ICMP errors the host sends" : "ICMP errors")))
+		return -ENOMEM;
 	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
 	if ((ret = m_icmp_any(r)) < 0)
 		return ret;
@@ -2921,7 +2955,8 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 		return ret;
 
 	/* ct state invalid counter name "invalid" drop */
-	r = RULE(c, ci, "ct state invalid");
+	if (!(r = rule_new(c, ci, "ct state invalid")))
+		return -ENOMEM;
 	m_ct_state(r, NF_CT_STATE_INVALID_BIT);
 	s_counter(r, "invalid");
 	s_verdict(r, ZT_V_DROP, NULL);
@@ -2933,14 +2968,16 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 	 * still scratch; without this the next rule would drop the answer.
 	 */
 	if (output) {
-		r = RULE(c, ci, "answers of hub.default reject");
+		if (!(r = rule_new(c, ci, "answers of hub.default reject")))
+			return -ENOMEM;
 		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
 		m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
 
 	/* ct direction reply goto deny: a reply of a connection whose flow is gone */
-	r = RULE(c, ci, "replies of connections no live flow allows");
+	if (!(r = rule_new(c, ci, "replies of connections no live flow allows")))
+		return -ENOMEM;
 	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
@@ -2965,16 +3002,21 @@ static int chain_forward(struct cc *c)
 		return ret;
 	if (c->p->hub.scope == ZT_SCOPE_MEMBERS && c->all_segs_have_ifs) {
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		m_set(r, true, ZT_KEY_IIFNAME, "member_if");
 		m_set(r, true, ZT_KEY_OIFNAME, "member_if");
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
 	if ((ret = filter_common(c, ci, true, false)) < 0)
 		return ret;
-	s_verdict(RULE(c, ci, "classification"), ZT_V_JUMP, "classify_src");
+	if (!(r = rule_new(c, ci, "classification")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_JUMP, "classify_src");
 	/* goto deny: in-scope traffic never ends in the base chain's policy */
-	s_verdict(RULE(c, ci, "in scope: never the policy's accept"), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, ci, "in scope: never the policy's accept")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -2989,7 +3031,8 @@ static int chain_host(struct cc *c, bool output)
 	if (ci < 0)
 		return ci;
 	/* iif "lo" accept / oif "lo" accept */
-	r = RULE(c, ci, "loopback");
+	if (!(r = rule_new(c, ci, "loopback")))
+		return -ENOMEM;
 	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	if ((ret = filter_established(c, ci)) < 0 || (ret = filter_common(c, ci, false, output)) < 0)
@@ -2997,11 +3040,17 @@ static int chain_host(struct cc *c, bool output)
 	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
 	if (output) {
 		name_zone_chain(name, "from", ID_HOST);
-		s_verdict(RULE(c, ci, what), ZT_V_JUMP, name);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_verdict(r, ZT_V_JUMP, name);
 	} else {
-		s_verdict(RULE(c, ci, what), ZT_V_JUMP, "classify_src");
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_verdict(r, ZT_V_JUMP, "classify_src");
 	}
-	s_verdict(RULE(c, ci, "in scope: never the policy's accept"), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, ci, "in scope: never the policy's accept")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -3014,10 +3063,13 @@ static int chain_classify_src(struct cc *c)
 	if (ci < 0)
 		return ci;
 	name_zone_chain(world, "from", ID_WORLD);
-	s_vmap1(RULE(c, ci, "source zone: member interface"), ZT_KEY_IIFNAME, "src_if");
+	if (!(r = rule_new(c, ci, "source zone: member interface")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IIFNAME, "src_if");
 
 	for (unsigned i = 0; i < N_UNSPEC; i++) {
-		r = RULE(c, ci, "source zone: link-local, by interface only");
+		if (!(r = rule_new(c, ci, "source zone: link-local, by interface only")))
+			return -ENOMEM;
 		m_unspec_src(r, i);
 		s_verdict(r, ZT_V_GOTO, "src_ifonly");
 	}
@@ -3028,17 +3080,31 @@ static int chain_classify_src(struct cc *c)
 	 * longest prefix as of a destination, so one map serves both and its
 	 * zone picks the chain (the mark is scratch until the flow is judged).
 	 */
-	s_mark(RULE(c, ci, "source zone: world"), ZT_S_CT_MARK_SET, ID_WORLD);
-	s_mark_map1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP_SADDR, "dst4");
-	s_mark_map1(RULE(c, ci, "source zone: static address"), ZT_KEY_IP6_SADDR, "dst6");
-	s_vmap1(RULE(c, ci, "source zone: static address"), ZT_KEY_CT_MARK, "zone_src");
-	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, world);
+	if (!(r = rule_new(c, ci, "source zone: world")))
+		return -ENOMEM;
+	s_mark(r, ZT_S_CT_MARK_SET, ID_WORLD);
+	if (!(r = rule_new(c, ci, "source zone: static address")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IP_SADDR, "dst4");
+	if (!(r = rule_new(c, ci, "source zone: static address")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IP6_SADDR, "dst6");
+	if (!(r = rule_new(c, ci, "source zone: static address")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_CT_MARK, "zone_src");
+	if (!(r = rule_new(c, ci, "source zone: world")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, world);
 
 	/* src_ifonly { iifname vmap @src_bif; goto from_<world> } */
 	if ((ci = chain_new(c, "src_ifonly", ZT_HOOK_NONE, 0)) < 0)
 		return ci;
-	s_vmap1(RULE(c, ci, "source zone: bound boundary interface"), ZT_KEY_IIFNAME, "src_bif");
-	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, world);
+	if (!(r = rule_new(c, ci, "source zone: bound boundary interface")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IIFNAME, "src_bif");
+	if (!(r = rule_new(c, ci, "source zone: world")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, world);
 	return 0;
 }
 
@@ -3054,16 +3120,27 @@ static int chain_src_sub(struct cc *c)
 {
 	static const enum zt_key k4[] = { ZT_KEY_CT_MARK, ZT_KEY_IP_SADDR },
 				 k6[] = { ZT_KEY_CT_MARK, ZT_KEY_IP6_SADDR };
+	struct zt_rule *r;
 	int ci = chain_new(c, "src_sub", ZT_HOOK_NONE, 0);
 
 	if (ci < 0)
 		return ci;
-	s_mark_map1(RULE(c, ci, "source zone: segment of the interface"), ZT_KEY_IIFNAME, "dst_if");
-	s_vmap(RULE(c, ci, "source zone: subnet"), k4, ELEMENTSOF(k4), sub_defs[SUB_SRC4].name);
-	s_vmap(RULE(c, ci, "source zone: subnet"), k6, ELEMENTSOF(k6), sub_defs[SUB_SRC6].name);
-	s_vmap1(RULE(c, ci, "source zone: segment rest"), ZT_KEY_CT_MARK, sub_defs[SUB_REST].name);
+	if (!(r = rule_new(c, ci, "source zone: segment of the interface")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IIFNAME, "dst_if");
+	if (!(r = rule_new(c, ci, "source zone: subnet")))
+		return -ENOMEM;
+	s_vmap(r, k4, ELEMENTSOF(k4), sub_defs[SUB_SRC4].name);
+	if (!(r = rule_new(c, ci, "source zone: subnet")))
+		return -ENOMEM;
+	s_vmap(r, k6, ELEMENTSOF(k6), sub_defs[SUB_SRC6].name);
+	if (!(r = rule_new(c, ci, "source zone: segment rest")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_CT_MARK, sub_defs[SUB_REST].name);
 	/* not reached: sub_rest holds every segment dst_if names; never fall back to accept */
-	s_verdict(RULE(c, ci, "source zone: segment rest"), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, ci, "source zone: segment rest")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -3076,12 +3153,17 @@ static int chain_dsub(struct cc *c)
 {
 	static const enum zt_key k4[] = { ZT_KEY_CT_MARK, ZT_KEY_IP_DADDR },
 				 k6[] = { ZT_KEY_CT_MARK, ZT_KEY_IP6_DADDR };
+	struct zt_rule *r;
 	int ci = chain_new(c, "dsub", ZT_HOOK_NONE, 0);
 
 	if (ci < 0)
 		return ci;
-	s_mark_map(RULE(c, ci, "destination zone: subnet"), k4, ELEMENTSOF(k4), sub_defs[SUB_DST4].name);
-	s_mark_map(RULE(c, ci, "destination zone: subnet"), k6, ELEMENTSOF(k6), sub_defs[SUB_DST6].name);
+	if (!(r = rule_new(c, ci, "destination zone: subnet")))
+		return -ENOMEM;
+	s_mark_map(r, k4, ELEMENTSOF(k4), sub_defs[SUB_DST4].name);
+	if (!(r = rule_new(c, ci, "destination zone: subnet")))
+		return -ENOMEM;
+	s_mark_map(r, k6, ELEMENTSOF(k6), sub_defs[SUB_DST6].name);
 	return 0;
 }
 
@@ -3103,13 +3185,16 @@ static int chain_src_dflt(struct cc *c, uint32_t id)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
 	pats = zone_pats(c, id, &n);
-	r = RULE(c, ci, what);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
 	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
 		return ret;
 	name_zone_chain(name, "from", id);
 	s_verdict(r, ZT_V_GOTO, name);
 	name_zone_chain(name, "from", ID_WORLD);
-	s_verdict(RULE(c, ci, "source zone: world"), ZT_V_GOTO, name);
+	if (!(r = rule_new(c, ci, "source zone: world")))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, name);
 	return 0;
 }
 
@@ -3124,8 +3209,11 @@ static int chain_from(struct cc *c, uint32_t id)
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
-	s_verdict(RULE(c, ci, what), ZT_V_JUMP, "classify_dst");
-	r = RULE(c, ci, what);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_JUMP, "classify_dst");
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
 	s_verdict(r, ZT_V_GOTO, id == ID_HOST ? "judge_out" : "judge");
 	return 0;
@@ -3140,26 +3228,41 @@ static int chain_classify_dst(struct cc *c)
 		return ci;
 	/* oif 0 ct mark set <host> return: the input hook, delivered to this host */
 	if (c->p->hub.protect_host) {
-		r = RULE(c, ci, "destination zone: host");
+		if (!(r = rule_new(c, ci, "destination zone: host")))
+			return -ENOMEM;
 		m_eq(r, ZT_KEY_OIF, ZT_TYPE_IFINDEX, 0);
 		s_mark(r, ZT_S_CT_MARK_SET, ID_HOST);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
-	s_mark(RULE(c, ci, "destination zone: world"), ZT_S_CT_MARK_SET, ID_WORLD);
-	s_mark_map1(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP_DADDR, "dst4");
-	s_mark_map1(RULE(c, ci, "destination zone: static address"), ZT_KEY_IP6_DADDR, "dst6");
-	s_mark_map1(RULE(c, ci, "destination zone: member interface"), ZT_KEY_OIFNAME, "dst_if");
+	if (!(r = rule_new(c, ci, "destination zone: world")))
+		return -ENOMEM;
+	s_mark(r, ZT_S_CT_MARK_SET, ID_WORLD);
+	if (!(r = rule_new(c, ci, "destination zone: static address")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IP_DADDR, "dst4");
+	if (!(r = rule_new(c, ci, "destination zone: static address")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IP6_DADDR, "dst6");
+	if (!(r = rule_new(c, ci, "destination zone: member interface")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_if");
 	/* oifname @sub_if goto dsub: the subnets of the segment it leaves to */
 	if (c->sub[0] >= 0) {
-		r = RULE(c, ci, "destination zone: subnet");
+		if (!(r = rule_new(c, ci, "destination zone: subnet")))
+			return -ENOMEM;
 		m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
 		s_verdict(r, ZT_V_GOTO, "dsub");
 	}
-	r = RULE(c, ci, "destination zone: member interface");
+	if (!(r = rule_new(c, ci, "destination zone: member interface")))
+		return -ENOMEM;
 	m_set(r, false, ZT_KEY_OIFNAME, "member_if");
 	s_verdict(r, ZT_V_RETURN, NULL);
-	s_vmap1(RULE(c, ci, "destination zone: bound boundary"), ZT_KEY_IP_DADDR, "dstb4");
-	s_vmap1(RULE(c, ci, "destination zone: bound boundary"), ZT_KEY_IP6_DADDR, "dstb6");
+	if (!(r = rule_new(c, ci, "destination zone: bound boundary")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IP_DADDR, "dstb4");
+	if (!(r = rule_new(c, ci, "destination zone: bound boundary")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IP6_DADDR, "dstb6");
 	return 0;
 }
 
@@ -3188,7 +3291,8 @@ static int chain_ownb(struct cc *c, size_t n)
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, seq[0], what, sizeof(what));
-	r = RULE(c, ci, what);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
 	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n_pats)) < 0)
 		return ret;
 	s_verdict(r, ZT_V_ACCEPT, NULL);
@@ -3210,7 +3314,8 @@ static int chain_dzb(struct cc *c, size_t n)
 		struct zt_rule *r;
 
 		zone_desc(c, seq[i], what, sizeof(what));
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		if (i + 1 < len) {
 			const struct zt_ifpat *pats;
 			size_t np;
@@ -3251,7 +3356,8 @@ static int judge_level(struct cc *c, int ci, enum set_id set, const enum zt_key 
 
 		if (si < 0 || !pl->sets[si].n_elems)
 			continue;
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		if (l4proto)
 			m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, l4proto);
 		if (v)
@@ -3277,7 +3383,9 @@ static int chain_judge(struct cc *c, bool out)
 		return ci;
 	if (!out && c->set[S_OOS] >= 0) {
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
-		s_vmap1(RULE(c, ci, what), ZT_KEY_CT_MARK, "oos");
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_vmap1(r, ZT_KEY_CT_MARK, "oos");
 	}
 	if ((ret = judge_level(c, ci, S_FP + d, kp, 3, 0, "flows: ports")) < 0 ||
 	    (ret = judge_level(c, ci, S_FR + d, kp, 3, 0, "flows: wide port ranges")) < 0 ||
@@ -3287,11 +3395,14 @@ static int chain_judge(struct cc *c, bool out)
 	    (ret = judge_level(c, ci, S_FANY + d, km, 1, 0, "flows: any")) < 0)
 		return ret;
 	/* counter name ct mark map @fcnt accept: a mark map gave a flow id */
-	r = RULE(c, ci, "flows: the flow found counts and accepts");
+	if (!(r = rule_new(c, ci, "flows: the flow found counts and accepts")))
+		return -ENOMEM;
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
-	s_verdict(RULE(c, ci, what), ZT_V_GOTO, "deny");
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -3307,16 +3418,26 @@ static int chain_deny(struct cc *c)
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	snprintf(lwhat, sizeof(lwhat), "hub.log %s", c->hubpos);
 	/* Counted first: the reject below only takes tcp, and a log over its rate stops its rule. */
-	s_counter(RULE(c, ci, what), "drops");
-	if (h->log != ZT_LOG_NONE)
-		s_log(c, RULE(c, ci, lwhat), "ztseg deny ");
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	s_counter(r, "drops");
+	if (h->log != ZT_LOG_NONE) {
+		if (!(r = rule_new(c, ci, lwhat)))
+			return -ENOMEM;
+		s_log(c, r, "ztseg deny ");
+	}
 	if (h->dflt == ZT_DEFAULT_REJECT) {
-		r = RULE(c, ci, what);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
 		m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_TCP);
 		s_next(r, ZT_S_REJECT_TCP_RST);
-		s_next(RULE(c, ci, what), ZT_S_REJECT_ICMPX);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_next(r, ZT_S_REJECT_ICMPX);
 	} else {
-		s_verdict(RULE(c, ci, what), ZT_V_DROP, NULL);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_verdict(r, ZT_V_DROP, NULL);
 	}
 	return 0;
 }
@@ -3331,7 +3452,8 @@ static int chain_oos(struct cc *c)
 	if (ci < 0)
 		return ci;
 	name_counter(name, cf->id);
-	r = RULE(c, ci, cf->desc);
+	if (!(r = rule_new(c, ci, cf->desc)))
+		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_SET, c->oos_id);
 	s_counter(r, name);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
@@ -3351,21 +3473,25 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 		return ci;
 	/* iifname != @enc_if meta ipsec missing return */
 	if (v & 1) {
-		r = RULE(c, ci, cf->desc);
+		if (!(r = rule_new(c, ci, cf->desc)))
+			return -ENOMEM;
 		m_set(r, true, ZT_KEY_IIFNAME, "enc_if");
 		m_flag(r, ZT_M_MISSING, ZT_KEY_META_IPSEC);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
 	/* oifname != @enc_if rt ipsec missing return */
 	if (v & 2) {
-		r = RULE(c, ci, cf->desc);
+		if (!(r = rule_new(c, ci, cf->desc)))
+			return -ENOMEM;
 		m_set(r, true, ZT_KEY_OIFNAME, "enc_if");
 		m_flag(r, ZT_M_MISSING, ZT_KEY_RT_IPSEC);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
 	if (c->p->hub.log == ZT_LOG_ALL) {
 		snprintf(prefix, sizeof(prefix), "ztseg allow %s ", cf->logname);
-		s_log(c, RULE(c, ci, cf->desc), prefix);
+		if (!(r = rule_new(c, ci, cf->desc)))
+			return -ENOMEM;
+		s_log(c, r, prefix);
 	}
 	/*
 	 * counter name "c_<id>" ct mark set ct mark ^ <xk> ct mark set ct mark map @inst accept
@@ -3374,7 +3500,8 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 	 * its accept and judge goes on to deny: the scratch mark has bit 31
 	 * set, which no zone-pair key has.
 	 */
-	r = RULE(c, ci, cf->desc);
+	if (!(r = rule_new(c, ci, cf->desc)))
+		return -ENOMEM;
 	s_counter(r, counter);
 	s_mark(r, ZT_S_CT_MARK_XOR, cf->xk);
 	s_mark_map1(r, ZT_KEY_CT_MARK, "inst");
@@ -3389,6 +3516,7 @@ static int chain_k(struct cc *c, size_t n)
 	size_t len = c->kseq.v[n].len;
 	unsigned v = seq[0];
 	char name[ZT_OBJ_NAME_MAX];
+	struct zt_rule *r;
 	int ci;
 
 	name_num(name, "k", n);
@@ -3398,7 +3526,9 @@ static int chain_k(struct cc *c, size_t n)
 		const struct cflow *cf = &c->flows[seq[i]];
 
 		name_flow_chain(name, cf->id, cf->encrypted ? v : 0);
-		s_verdict(RULE(c, ci, cf->desc), i + 1 < len ? ZT_V_JUMP : ZT_V_GOTO, name);
+		if (!(r = rule_new(c, ci, cf->desc)))
+			return -ENOMEM;
+		s_verdict(r, i + 1 < len ? ZT_V_JUMP : ZT_V_GOTO, name);
 	}
 	return 0;
 }
