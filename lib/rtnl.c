@@ -9,8 +9,8 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include "nl.h"
 #include "rtnl.h"
-
 
 /* One datagram; the kernel's dump skbs stay well below this. */
 #define RTNL_BUF_SIZE (64 * 1024)
@@ -19,9 +19,8 @@
 /* How long a dump may stall before it is given up (a wedged kernel). */
 #define RTNL_DUMP_TIMEOUT_SEC 10
 
-
 /*
- * Walking a datagram's messages. mnl_nlmsg_ok() casts nlmsg_len to int,
+ * Walking an event datagram's messages. mnl_nlmsg_ok() casts nlmsg_len to int,
  * so a length of 2^31 or more passes as negative and mnl_nlmsg_next()
  * then leaps out of the buffer: compare unsigned instead.
  */
@@ -43,40 +42,48 @@ static const struct nlmsghdr *nlmsg_next(const struct nlmsghdr *nlh, size_t *rem
 }
 
 struct zt_rtnl {
-	struct mnl_socket *ev;		/* subscribed, non-blocking */
-	struct mnl_socket *dump;	/* requests and their replies only */
-	uint32_t dump_portid;
-	uint32_t seq;
+	struct zt_nl ev;		/* subscribed, non-blocking */
+	struct zt_nl dump;		/* requests and their replies only; closed after a timeout */
 	struct zt_rtnl_state *state;
 	uint64_t generation;
 	unsigned changes;
 	bool resync_needed;
 	bool routes_stale;
 	struct zt_rtnl_stats stats;
-	char *buf;
 };
 
-static ssize_t nl_recv(int fd, void *buf, size_t size, int flags, uint32_t *sender, bool *trunc)
+static int dump_socket_open(struct zt_rtnl *r)
 {
-	struct sockaddr_nl sa = {};
-	struct iovec iov = { .iov_base = buf, .iov_len = size };
-	struct msghdr msg = {
-		.msg_name = &sa,
-		.msg_namelen = sizeof(sa),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-	};
-	ssize_t n;
+	struct timeval tv = { .tv_sec = RTNL_DUMP_TIMEOUT_SEC };
+	int one = 1, k;
 
-	n = recvmsg(fd, &msg, flags);
-	if (n < 0)
-		return -errno;
-	*trunc = msg.msg_flags & MSG_TRUNC;
-	/* Unicasts from other processes can be forged; only the kernel counts. */
-	*sender = UINT32_MAX;
-	if (msg.msg_namelen == sizeof(sa) && sa.nl_family == AF_NETLINK)
-		*sender = sa.nl_pid;
-	return n;
+	k = zt_nl_open(&r->dump, NETLINK_ROUTE, SOCK_CLOEXEC, RTNL_BUF_SIZE);
+	if (k >= 0 && setsockopt(zt_nl_fd(&r->dump), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		k = -errno;
+	if (k < 0) {
+		zt_nl_close(&r->dump);
+		return k;
+	}
+	/* Kernel-side filtering of route dumps by table (4.20+); optional. */
+	(void)mnl_socket_setsockopt(r->dump.sock, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+	return 0;
+}
+
+struct dump_ctx {
+	struct zt_rtnl *r;
+	struct zt_rtnl_state *s;
+};
+
+static int dump_msg_fn(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *d = data;
+	int k = zt_rtnl_state_apply(d->s, nlh, nlh->nlmsg_len);
+
+	if (k == -EBADMSG) {
+		d->r->stats.malformed++;
+		return 0;
+	}
+	return k < 0 ? k : 0;
 }
 
 /*
@@ -89,12 +96,17 @@ static int dump_one(struct zt_rtnl *r, struct zt_rtnl_state *s, uint16_t type, u
 	char req[MNL_SOCKET_BUFFER_SIZE];
 	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
-	int fd = mnl_socket_get_fd(r->dump);
-	uint32_t seq = ++r->seq;
+	struct dump_ctx d = { .r = r, .s = s };
+	int k;
 
+	if (!r->dump.sock) {
+		k = dump_socket_open(r);
+		if (k < 0)
+			return k;
+	}
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = ++r->dump.seq;
 	switch (type) {
 	case RTM_GETLINK: {
 		struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
@@ -112,66 +124,24 @@ static int dump_one(struct zt_rtnl *r, struct zt_rtnl_state *s, uint16_t type, u
 		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
 		rtm->rtm_family = family;
-		/* Honoured as a filter with NETLINK_GET_STRICT_CHK; checked below anyway. */
+		/* Honoured as a filter with NETLINK_GET_STRICT_CHK; checked anyway. */
 		rtm->rtm_table = RT_TABLE_MAIN;
 		break;
 	}
 	}
-	if (mnl_socket_sendto(r->dump, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-
-	for (;;) {
-		uint32_t sender;
-		bool trunc;
-		ssize_t n = nl_recv(fd, r->buf, RTNL_BUF_SIZE, 0, &sender, &trunc);
-		const struct nlmsghdr *m;
-		size_t rem;
-		int k;
-
-		if (n == -EINTR)
-			continue;
-		if (n == -EAGAIN)
-			return -ETIMEDOUT;
-		if (n < 0)
-			return (int)n;
-		if (sender != 0) {
-			r->stats.foreign++;
-			continue;
-		}
-		if (trunc)
-			return -EMSGSIZE;
-		m = (const struct nlmsghdr *)r->buf;
-		rem = (size_t)n;
-		for (; nlmsg_ok(m, rem); m = nlmsg_next(m, &rem)) {
-			if (m->nlmsg_seq != seq || m->nlmsg_pid != r->dump_portid)
-				continue;	/* a late reply to an earlier request */
-			if (m->nlmsg_flags & NLM_F_DUMP_INTR)
-				*intr = true;
-			if (m->nlmsg_type == NLMSG_DONE) {
-				if (mnl_nlmsg_get_payload_len(m) >= sizeof(int)) {
-					int err = *(const int *)mnl_nlmsg_get_payload(m);
-
-					if (err < 0)
-						return err;
-				}
-				return 0;
-			}
-			if (m->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
-
-				if (mnl_nlmsg_get_payload_len(m) < sizeof(*e))
-					return -EBADMSG;
-				if (e->error < 0)
-					return e->error;
-				continue;
-			}
-			k = zt_rtnl_state_apply(s, m, rem);
-			if (k == -EBADMSG)
-				r->stats.malformed++;
-			else if (k < 0)
-				return k;
-		}
+	k = zt_nl_talk(&r->dump, nlh, dump_msg_fn, &d, ZT_NL_F_READ_INTR);
+	r->stats.foreign += r->dump.foreign;
+	r->dump.foreign = 0;
+	if (k == ZT_NL_INTR) {
+		*intr = true;
+		return 0;
 	}
+	if (k == -EAGAIN) {
+		/* The rest may still come: not on this socket, where it would pass for the next answer. */
+		zt_nl_close(&r->dump);
+		return -ETIMEDOUT;
+	}
+	return k;
 }
 
 static int dump_routes(struct zt_rtnl *r, struct zt_rtnl_state *s, bool *intr)
@@ -283,35 +253,21 @@ static int rtnl_sockets(struct zt_rtnl *r, size_t rcvbuf)
 		RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
 		RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
 	};
-	struct timeval tv = { .tv_sec = RTNL_DUMP_TIMEOUT_SEC };
-	int one = 1, k;
+	int k;
 
-	r->ev = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!r->ev)
-		return -errno;
-	k = set_rcvbuf(mnl_socket_get_fd(r->ev), rcvbuf, &r->stats.rcvbuf);
+	k = zt_nl_open(&r->ev, NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC, RTNL_BUF_SIZE);
 	if (k < 0)
 		return k;
-	if (mnl_socket_bind(r->ev, 0, MNL_SOCKET_AUTOPID) < 0)
-		return -errno;
+	k = set_rcvbuf(zt_nl_fd(&r->ev), rcvbuf, &r->stats.rcvbuf);
+	if (k < 0)
+		return k;
 	for (size_t i = 0; i < ELEMENTSOF(groups); i++) {
 		unsigned g = groups[i];
 
-		if (mnl_socket_setsockopt(r->ev, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) < 0)
+		if (mnl_socket_setsockopt(r->ev.sock, NETLINK_ADD_MEMBERSHIP, &g, sizeof(g)) < 0)
 			return -errno;
 	}
-
-	r->dump = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!r->dump)
-		return -errno;
-	if (mnl_socket_bind(r->dump, 0, MNL_SOCKET_AUTOPID) < 0)
-		return -errno;
-	r->dump_portid = mnl_socket_get_portid(r->dump);
-	if (setsockopt(mnl_socket_get_fd(r->dump), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
-		return -errno;
-	/* Kernel-side filtering of route dumps by table (4.20+); optional. */
-	(void)mnl_socket_setsockopt(r->dump, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
-	return 0;
+	return dump_socket_open(r);
 }
 
 int zt_rtnl_open(struct zt_rtnl **ret, size_t rcvbuf)
@@ -321,9 +277,6 @@ int zt_rtnl_open(struct zt_rtnl **ret, size_t rcvbuf)
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
-	r->buf = malloc(RTNL_BUF_SIZE);
-	if (!r->buf)
 		return -ENOMEM;
 	k = zt_rtnl_state_new(&r->state);
 	if (k < 0)
@@ -343,24 +296,21 @@ struct zt_rtnl *zt_rtnl_free(struct zt_rtnl *r)
 {
 	if (!r)
 		return NULL;
-	if (r->ev)
-		mnl_socket_close(r->ev);
-	if (r->dump)
-		mnl_socket_close(r->dump);
+	zt_nl_close(&r->ev);
+	zt_nl_close(&r->dump);
 	zt_rtnl_state_free(r->state);
-	free(r->buf);
 	free(r);
 	return NULL;
 }
 
 int zt_rtnl_fd(const struct zt_rtnl *r)
 {
-	return mnl_socket_get_fd(r->ev);
+	return zt_nl_fd(&r->ev);
 }
 
 static void apply_datagram(struct zt_rtnl *r, ssize_t n, unsigned *changes)
 {
-	const struct nlmsghdr *m = (const struct nlmsghdr *)r->buf;
+	const struct nlmsghdr *m = (const struct nlmsghdr *)r->ev.buf;
 	size_t rem = (size_t)n;
 
 	for (; nlmsg_ok(m, rem); m = nlmsg_next(m, &rem)) {
@@ -393,13 +343,12 @@ static void apply_datagram(struct zt_rtnl *r, ssize_t n, unsigned *changes)
 
 int zt_rtnl_process(struct zt_rtnl *r)
 {
-	int fd = mnl_socket_get_fd(r->ev);
 	unsigned changes = 0;
 
 	for (unsigned i = 0; i < RTNL_BATCH; i++) {
 		uint32_t sender;
 		bool trunc;
-		ssize_t n = nl_recv(fd, r->buf, RTNL_BUF_SIZE, MSG_DONTWAIT, &sender, &trunc);
+		ssize_t n = zt_nl_recv(&r->ev, MSG_DONTWAIT, &sender, &trunc);
 
 		if (n == -EINTR)
 			continue;
