@@ -229,3 +229,8 @@ uint32_t fnv_add(uint32_t h, const void *p, size_t n);
 uint32_t fnv_u32(uint32_t h, uint32_t v);
 uint32_t pats_hash(uint32_t h, const struct zt_ifpat *p, size_t n);
 int flows_build(struct cc *c);
+
+/* compile-marks.c */
+int meanings_build(struct cc *c);
+int inst_ref(struct cc *c, uint32_t flow, uint32_t zp, bool chained, uint32_t *ret);
+int counters_build(struct cc *c);
