@@ -234,3 +234,21 @@ int flows_build(struct cc *c);
 int meanings_build(struct cc *c);
 int inst_ref(struct cc *c, uint32_t flow, uint32_t zp, bool chained, uint32_t *ret);
 int counters_build(struct cc *c);
+
+/* compile-ifaces.c */
+struct zt_value data_of(const struct cc *c, enum dkind k, uint32_t label);
+int interfaces_build(struct cc *c);
+int m_pats(struct zt_rule *r, enum zt_key key, const struct zt_ifpat *pats, size_t n);
+const struct zt_ifpat *zone_pats(const struct cc *c, uint32_t id, size_t *n);
+
+/* compile-addrs.c */
+int zone_src_elems(struct cc *c);
+int subnet_rests(struct cc *c);
+int addresses_family(struct cc *c, uint8_t family);
+
+/* compile-keys.c */
+int flows_keys(struct cc *c);
+int oos_keys(struct cc *c);
+
+/* compile.c */
+int value_sort_cmp(const struct zt_value *a, const struct zt_value *b);
