@@ -250,5 +250,18 @@ int addresses_family(struct cc *c, uint8_t family);
 int flows_keys(struct cc *c);
 int oos_keys(struct cc *c);
 
+/* compile-spoof.c */
+int chain_spoofed(struct cc *c);
+int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fail,
+		   const char *why);
+int chain_own(struct cc *c, uint32_t id);
+void m_unspec_src(struct zt_rule *r, unsigned i);
+int chain_spoof(struct cc *c);
+int chain_rpf_fail(struct cc *c);
+int chain_ownb(struct cc *c, size_t n);
+
+/* compile-chains.c */
+int chains_build(struct cc *c);
+
 /* compile.c */
 int value_sort_cmp(const struct zt_value *a, const struct zt_value *b);

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The anti-spoofing chains: spoof (prerouting), spoofed, own_<zone>,
+ * ownb_<n> and rpf_fail.
+ */
+#include <linux/rtnetlink.h>
+#include "compile-internal.h"
+
+int chain_spoofed(struct cc *c)
+{
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "spoofed", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	if (c->p->hub.log != ZT_LOG_NONE) {
+		snprintf(what, sizeof(what), "hub.log %s", c->hubpos);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_log(c, r, "ztseg spoof ");
+	}
+	if (!(r = rule_new(c, ci, "anti-spoofing")))
+		return -ENOMEM;
+	s_counter(r, "spoofs");
+	s_verdict(r, ZT_V_DROP, NULL);
+	return 0;
+}
+
+/*
+ * <prefix>_<zone> { iifname { <the zone's patterns> } accept; goto <fail> }
+ * own_<zone>: an address bound to a zone must arrive through its interfaces
+ * (else spoofed); spk_<zone>: an ICMP error must come from them (else deny).
+ */
+int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fail,
+		   const char *why)
+{
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	const struct zt_ifpat *pats;
+	struct zt_rule *r;
+	size_t n;
+	int ci, ret;
+
+	pats = zone_pats(c, id, &n);
+	name_zone_chain(name, prefix, id);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, id, what, sizeof(what));
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
+		return ret;
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	if (!(r = rule_new(c, ci, why)))
+		return -ENOMEM;
+	s_verdict(r, ZT_V_GOTO, fail);
+	return 0;
+}
+
+int chain_own(struct cc *c, uint32_t id)
+{
+	return chain_zone_ifs(c, id, "own", "spoofed", "anti-spoofing");
+}
+
+void m_unspec_src(struct zt_rule *r, unsigned i)
+{
+	static const uint8_t ll6[16] = { 0xfe, 0x80 }, ll4[4] = { 169, 254 };
+	bool v6 = i < 2;
+	uint8_t family = v6 ? AF_INET6 : AF_INET;
+	struct zt_match *m = m_next(r, ZT_M_EQ, v6 ? ZT_KEY_IP6_SADDR : ZT_KEY_IP_SADDR);
+
+	m->value = (struct zt_value){ .type = v6 ? ZT_TYPE_IPV6 : ZT_TYPE_IPV4,
+				      .cidr = { .family = family, .plen = v6 ? 128 : 32 } };
+	if (i % 2) {
+		m->value.cidr.plen = v6 ? 10 : 16;
+		memcpy(m->value.cidr.addr, v6 ? ll6 : ll4, v6 ? sizeof(ll6) : sizeof(ll4));
+	}
+}
+
+int chain_spoof(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	struct zt_value v[2];
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "spoof", ZT_HOOK_PREROUTING, PRIO_RAW), ret;
+
+	if (ci < 0)
+		return ci;
+	/* iif "lo" accept */
+	if (!(r = rule_new(c, ci, "loopback")))
+		return -ENOMEM;
+	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+
+	/*
+	 * meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-redirect } iifname @member_if goto spoofed
+	 * The cheap protocol compare first: every packet passes here, and
+	 * the interface lookup is a search in an interval set.
+	 */
+	if (!(r = rule_new(c, ci, "anti-spoofing: router messages from workloads")))
+		return -ENOMEM;
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
+	v[0] = v_u32(ZT_TYPE_ICMPV6_TYPE, 134);
+	v[1] = v_u32(ZT_TYPE_ICMPV6_TYPE, 137);
+	if ((ret = m_anon(r, ZT_KEY_ICMPV6_TYPE, ZT_TYPE_ICMPV6_TYPE, false, v, 2)) < 0)
+		return ret;
+	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+
+	/* meta l4proto icmp icmp type redirect iifname @member_if goto spoofed */
+	if (!(r = rule_new(c, ci, "anti-spoofing: router messages from workloads")))
+		return -ENOMEM;
+	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMP);
+	m_eq(r, ZT_KEY_ICMP_TYPE, ZT_TYPE_ICMP_TYPE, 5);
+	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+
+	/* ip6 saddr :: accept; ip6 saddr fe80::/10 accept; ip saddr 0.0.0.0 accept; ip saddr 169.254.0.0/16 accept */
+	for (unsigned i = 0; i < N_UNSPEC; i++) {
+		if (!(r = rule_new(c, ci, "link-local and unspecified sources")))
+			return -ENOMEM;
+		m_unspec_src(r, i);
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
+
+	/*
+	 * scope: all — fib saddr . iif oif missing [fib daddr type != local] goto spoofed
+	 * scope: members — fib saddr . iif oif missing jump rpf_fail
+	 * (strict; loose: fib saddr oif missing). Without protect-host only
+	 * what the host forwards counts. With scope: members a packet is in
+	 * scope when it arrives on a zone interface *or is going to* a member
+	 * (or to the host it protects): rpf_fail decides which, so a packet
+	 * whose route back is right pays for one FIB lookup, as before.
+	 */
+	if (h->rpf != ZT_RPF_OFF) {
+		snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		m_flag(r, ZT_M_MISSING, h->rpf == ZT_RPF_STRICT ? ZT_KEY_FIB_SADDR_IIF_OIF
+								 : ZT_KEY_FIB_SADDR_OIF);
+		if (h->scope == ZT_SCOPE_MEMBERS) {
+			s_verdict(r, ZT_V_JUMP, "rpf_fail");
+		} else {
+			if (!h->protect_host)
+				m_ne(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+			s_verdict(r, ZT_V_GOTO, "spoofed");
+		}
+	}
+
+	/* fib saddr oifname vmap @route_owner: routed through a member interface */
+	if (!(r = rule_new(c, ci, "anti-spoofing: routed addresses")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_FIB_SADDR_OIFNAME,
+		"route_owner");
+	/* ip saddr vmap @own4; ip6 saddr vmap @own6 */
+	if (!(r = rule_new(c, ci, "anti-spoofing: static addresses")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IP_SADDR, "own4");
+	if (!(r = rule_new(c, ci, "anti-spoofing: static addresses")))
+		return -ENOMEM;
+	s_vmap1(r, ZT_KEY_IP6_SADDR, "own6");
+	/* iifname @zone_if goto spoofed: a zone interface carrying no address of its own */
+	if (!(r = rule_new(c, ci, "anti-spoofing: foreign source on a zone interface")))
+		return -ENOMEM;
+	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+	return 0;
+}
+
+/*
+ * rpf_fail: the route back does not leave where the packet came in (scope:
+ * members). It is spoofed if it arrived on a zone interface or is going to
+ * a member or to the protected host; otherwise it is not ours to judge.
+ */
+int chain_rpf_fail(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "rpf_fail", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
+	/* fib daddr type local return: the host's own input is not enforced */
+	if (!h->protect_host) {
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		m_eq(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		s_verdict(r, ZT_V_RETURN, NULL);
+	}
+	/* iifname @zone_if goto spoofed */
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+	/* fib daddr oifname @member_rt goto spoofed */
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	m_set(r, false, ZT_KEY_FIB_DADDR_OIFNAME, "member_rt");
+	s_verdict(r, ZT_V_GOTO, "spoofed");
+	/* fib daddr type local goto spoofed */
+	if (h->protect_host) {
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		m_eq(r, ZT_KEY_FIB_DADDR_TYPE, ZT_TYPE_FIB_ADDRTYPE, RTN_LOCAL);
+		s_verdict(r, ZT_V_GOTO, "spoofed");
+	}
+	return 0;
+}
+
+/* ownb_<n> { iifname { <patterns of the bound boundaries holding the address> } accept } */
+int chain_ownb(struct cc *c, size_t n)
+{
+	const uint32_t *seq = c->ownb.pool + c->ownb.v[n].off;
+	size_t len = c->ownb.v[n].len, n_pats = 0;
+	_cleanup_free_ struct zt_ifpat *pats = NULL;
+	char name[ZT_OBJ_NAME_MAX], what[128];
+	struct zt_rule *r;
+	int ci, ret;
+
+	for (size_t i = 0; i < len; i++) {
+		size_t np;
+		const struct zt_ifpat *p = zone_pats(c, seq[i], &np);
+		struct zt_ifpat *nv = reallocarray(pats, n_pats + np + 1, sizeof(*pats));
+
+		if (!nv)
+			return -ENOMEM;
+		pats = nv;
+		memcpy(pats + n_pats, p, np * sizeof(*p));
+		n_pats += np;
+	}
+	name_num(name, "ownb", n);
+	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	zone_desc(c, seq[0], what, sizeof(what));
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n_pats)) < 0)
+		return ret;
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	return 0;
+}
