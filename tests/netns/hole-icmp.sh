@@ -114,7 +114,9 @@ allows() { "$ZT_CTL" explain --config "$pol" "$1" "$2" "$3" >/dev/null 2>&1; }
 
 SOCKPY=$ZT_ROOT/tests/netns/zt-sock.py
 zt_x rtr "$ZT_SERVE" -u 7000 -d "$ZT_TMP/serve-rtr.pid"
-zt_x far "$ZT_SERVE" -t 5001 -u 7000 -d "$ZT_TMP/serve-far.pid"
+zt_x far "$ZT_SERVE" -u 7000 -d "$ZT_TMP/serve-far.pid"
+zt_bg far "$ZT_TMP/sink-far.log" "$ZT_PY" -u "$SOCKPY" sink 5001
+zt_wait_for 5000 grep -qs '^listening' "$ZT_TMP/sink-far.log" || zt_die "no sink in far"
 zt_x b "$ZT_SERVE" -u 5000 -d "$ZT_TMP/serve-b-udp.pid"
 zt_x b "$ZT_SERVE" -t 21 -d "$ZT_TMP/serve-b-tcp.pid"
 : >"$ZT_TMP/recv-a"
@@ -129,7 +131,7 @@ hold() {
 	: >"$out"
 	zt_bg "$n" "$out" "$ZT_PY" -u "$SOCKPY" udp-hold "$@" 1.2
 	HOLD_PIDS+=("$ZT_BG_PID")
-	zt_wait_for 3000 grep -q '^ready' "$out" || zt_die "udp-hold in $n did not start: $(cat "$out")"
+	zt_wait_for 3000 grep -qs '^ready' "$out" || zt_die "udp-hold in $n did not start: $(cat "$out")"
 }
 hold_wait() { wait "${HOLD_PIDS[@]}" 2>/dev/null || true; HOLD_PIDS=(); }
 # errors OUT: the ICMP errors a socket saw, on one line.
@@ -177,7 +179,7 @@ for fam in 4 6; do
 		zt_obs_add b prerouting "x${fam}_${name//-/_}" $saddr $match
 		out=$ZT_TMP/hold-x-$fam-$name
 		hold b "$out" "$lport" "$RT" 7000
-		zt_wait_for 1000 grep -q '^data' "$out" || true	# rtr's echo: the flow is up
+		zt_wait_for 1000 grep -qs '^data' "$out" || true	# rtr's echo: the flow is up
 		n0=$(zt_obs b "x${fam}_${name//-/_}")
 		zt_forge x eth0 "$VX1_MAC" 3 \
 			"$outer(src='$X', dst='$B')/$layer/$inner(src='$B', dst='$RT')/UDPerror(sport=$lport, dport=7000)/Raw(b'zt-sock\\n')" >/dev/null
@@ -232,7 +234,7 @@ for fam in 4 6; do
 	lport=$((lport + 1))
 	out=$ZT_TMP/hold-c-$fam
 	hold a "$out" "$lport" "$B" 5000
-	zt_wait_for 1000 grep -q '^data' "$out" || true
+	zt_wait_for 1000 grep -qs '^data' "$out" || true
 	n0=$(zt_obs a "c${fam}_unreach")
 	zt_forge c eth0 "$VC1_MAC" 3 \
 		"$outer(src='$C', dst='$A')/$layer/$inner(src='$A', dst='$B')/UDPerror(sport=$lport, dport=5000)/Raw(b'zt-sock\\n')" >/dev/null
@@ -285,7 +287,7 @@ ftp() {
 		A=$(zt_addr a $fam) B=$(zt_addr b $fam)
 		zt_bg a "$ZT_TMP/ftp-ctl-$label-$fam" "$ZT_PROBE" stream -i 100 - "$B" 21
 		pid=$ZT_BG_PID
-		zt_wait_for 3000 grep -q '^connected' "$ZT_TMP/ftp-ctl-$label-$fam" ||
+		zt_wait_for 3000 grep -qs '^connected' "$ZT_TMP/ftp-ctl-$label-$fam" ||
 			zt_die "the control connection a -> b tcp/21 did not open"
 		zt_check "$label: IPv$fam the helper table expects b -> a tcp/2000" expected $fam
 		n0=$(zt_obs a "ftp$fam")
@@ -308,5 +310,30 @@ ftp "no flow back" "$pol" deny
 zt_x host cat /proc/net/nf_conntrack_expect >"$ZT_TMP/expect-left"
 pol=$pol_ftp
 ftp "flow ftp-data" "$pol_ftp" allow
+
+# The control: without ztseg's table x's forged port unreachable reaches
+# b and its socket, so the checks above would have seen it.
+zt_x host "$ZT_D" --remove >/dev/null 2>&1 || zt_nft delete table inet ztseg
+for fam in 4 6; do
+	if [[ $fam == 4 ]]; then
+		layer="ICMP(type=3, code=3)" outer=IP inner=IPerror
+	else
+		layer="ICMPv6DestUnreach(code=4)" outer=IPv6 inner=IPerror6
+	fi
+	X=$(zt_addr x $fam) B=$(zt_addr b $fam) RT=$(zt_addr rtr $fam)
+	lport=$((lport + 1))
+	out=$ZT_TMP/hold-control-$fam
+	hold b "$out" "$lport" "$RT" 7000
+	zt_wait_for 1000 grep -qs '^data' "$out" || true
+	n0=$(zt_obs b "x${fam}_port_unreach")
+	zt_forge x eth0 "$VX1_MAC" 3 \
+		"$outer(src='$X', dst='$B')/$layer/$inner(src='$B', dst='$RT')/UDPerror(sport=$lport, dport=7000)/Raw(b'zt-sock\\n')" >/dev/null
+	sleep 0.3
+	n1=$(zt_obs b "x${fam}_port_unreach")
+	hold_wait
+	zt_check "control without ztseg: IPv$fam x's forged port unreachable reaches b ($((n1 - n0)) of 3)" \
+		[ $((n1 - n0)) -eq 3 ]
+	zt_check "control without ztseg: ... and b's socket ($(errors "$out"))" grep -q "^err ECONNREFUSED .* $X " "$out"
+done
 
 zt_finish

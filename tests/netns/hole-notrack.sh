@@ -111,8 +111,7 @@ cases=(
 # untracked: ztseg's counter of dropped untracked packets (empty if there is none).
 untracked() { zt_counter untracked || true; }
 grew() { [ -n "$2" ] && [ $(($2 - ${1:-0})) -ge 1 ]; }
-[[ -n $(untracked) ]] ||
-	zt_not_ok "ztseg's table has a counter 'untracked' (nft list counter inet ztseg untracked)"
+zt_check "ztseg's table has a counter 'untracked' (nft list counter inet ztseg untracked)" [ -n "$(untracked)" ]
 for fam in 4 6; do
 	for c in "${cases[@]}"; do
 		read -r src dst proto port node obs <<<"$c"

@@ -189,7 +189,7 @@ for n in "${!PORTS[@]}"; do
 	zt_bg "$n" "$ZT_TMP/srv-$n.log" "$ZT_PY" -u "$SOCKPY" serve "${PORTS[$n]}"
 done
 for n in "${!PORTS[@]}"; do
-	zt_wait_for 5000 grep -q '^listening' "$ZT_TMP/srv-$n.log" || zt_die "no server in $n"
+	zt_wait_for 5000 grep -qs '^listening' "$ZT_TMP/srv-$n.log" || zt_die "no server in $n"
 done
 
 # Streams: "LABEL CLIENT SERVER-NODE DST4 DST6 PORT".

@@ -11,8 +11,12 @@
       OFFENDER the address the error came from), "sockerr ERRNO" for a
       pending socket error. -t sets the datagram's TTL / hop limit.
   zt-sock.py tcp-xfer DST PORT BYTES SECONDS
-      Sends BYTES over one TCP connection to an echo server and reads them
-      back: "ok BYTES MS" or "fail sent S received R: REASON".
+      Sends BYTES over one TCP connection to a sink (below), closes its
+      side and reads the sink's count: "ok BYTES MS" when the sink got them
+      all within SECONDS, else "fail sent S: REASON".
+  zt-sock.py sink PORT
+      TCP server, IPv4 and IPv6: reads each connection to its end, then
+      answers "got N" (the bytes it read) and closes.
   zt-sock.py serve PORT[,PORT...]
       TCP servers on every port, IPv4 and IPv6: each line received is
       logged as "TAG SEQ T" (T: ms since the epoch at arrival) and echoed.
@@ -125,48 +129,69 @@ def udp_hold(args):
 def tcp_xfer(args):
     dst, port, total, secs = args[0], int(args[1]), int(args[2]), float(args[3])
     t0 = time.monotonic()
-    end = t0 + secs
     s = socket.socket(family_of(dst), socket.SOCK_STREAM)
-    s.settimeout(min(secs, 5))
+    s.settimeout(secs)
+    sent = 0
     try:
         s.connect((dst, port))
+        payload = (b"0123456789abcdef" * 4096)[:65536]
+        while sent < total:
+            s.settimeout(max(0.1, t0 + secs - time.monotonic()))
+            sent += s.send(payload[: min(len(payload), total - sent)])
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while True:
+            s.settimeout(max(0.1, t0 + secs - time.monotonic()))
+            b = s.recv(256)
+            if not b:
+                break
+            reply += b
     except OSError as ex:
-        out("fail sent 0 received 0:", "connect", ex.strerror or ex)
+        out("fail sent %d: %s" % (sent, ex.strerror or ex))
         return
-    s.setblocking(False)
-    payload = (b"0123456789abcdef" * 4096)[:65536]
-    sent = got = 0
-    reason = "timeout"
-    while got < total and time.monotonic() < end:
-        want = select.POLLIN | (select.POLLOUT if sent < total else 0)
-        p = select.poll()
-        p.register(s, want)
-        for _fd, ev in p.poll(100):
-            if ev & select.POLLOUT and sent < total:
-                try:
-                    sent += s.send(payload[: min(len(payload), total - sent)])
-                except BlockingIOError:
-                    pass
-                except OSError as ex:
-                    reason = ex.strerror
-                    end = 0
-            if ev & (select.POLLIN | select.POLLERR | select.POLLHUP):
-                try:
-                    b = s.recv(65536)
-                    if not b:
-                        reason = "closed"
-                        end = 0
-                    got += len(b)
-                except BlockingIOError:
-                    pass
-                except OSError as ex:
-                    reason = ex.strerror
-                    end = 0
-    if got >= total:
-        out("ok", got, int((time.monotonic() - t0) * 1000))
+    finally:
+        s.close()
+    if reply.strip() == b"got %d" % total:
+        out("ok", total, int((time.monotonic() - t0) * 1000))
     else:
-        out("fail sent %d received %d: %s" % (sent, got, reason))
-    s.close()
+        out("fail sent %d: sink answered %r" % (sent, reply))
+
+
+def sink(args):
+    port = int(args[0])
+    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    ls.bind(("::", port))
+    ls.listen(16)
+    sel = selectors.DefaultSelector()
+    sel.register(ls, selectors.EVENT_READ, None)
+    out("listening", port)
+    while True:
+        for key, _ev in sel.select():
+            if key.data is None:
+                c, _addr = ls.accept()
+                c.setblocking(False)
+                sel.register(c, selectors.EVENT_READ, [0])
+                continue
+            c = key.fileobj
+            try:
+                b = c.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                b = None
+            if b:
+                key.data[0] += len(b)
+                continue
+            sel.unregister(c)
+            if b is not None:
+                try:
+                    c.setblocking(True)
+                    c.sendall(b"got %d\n" % key.data[0])
+                except OSError:
+                    pass
+            c.close()
 
 
 def serve(args):
@@ -258,9 +283,9 @@ def stream(args):
 
 
 def main():
-    cmds = {"udp-hold": udp_hold, "tcp-xfer": tcp_xfer, "serve": serve, "stream": stream}
+    cmds = {"udp-hold": udp_hold, "tcp-xfer": tcp_xfer, "sink": sink, "serve": serve, "stream": stream}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        sys.exit("usage: zt-sock.py udp-hold|tcp-xfer|serve|stream ...")
+        sys.exit("usage: zt-sock.py udp-hold|tcp-xfer|sink|serve|stream ...")
     cmds[sys.argv[1]](sys.argv[2:])
 
 
