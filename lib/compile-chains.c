@@ -508,19 +508,7 @@ static int chain_dzb(struct cc *c, size_t n)
 	return 0;
 }
 
-/* judge (forward, input) or judge_out (output): the flow maps, then hub.default. */
-/*
- * judge { [ct mark vmap @oos]
- *         ct mark set ct mark . meta l4proto . th dport map @fp      (a flow id)
- *         ct mark . meta l4proto . th dport vmap @fpv                (checked flows)
- *         … fr/frv, fi4/fi4v, fi6/fi6v, fproto/fprotov, fany/fanyv …
- *         counter name ct mark map @fcnt accept
- *         goto deny }
- * Once a mark map has set a flow id (bit 31) no later key (a zone pair)
- * can match: the first lookup that hits decides, as in doc/SEMANTICS.md.
- * A verdict map's chains accept, or return to the next lookup when every
- * encrypted candidate's legs fail. Empty maps get no rule.
- */
+/* One level of judge: the mark map, then its verdict map twin; an empty map gets no rule. */
 static int judge_level(struct cc *c, int ci, enum set_id set, const enum zt_key *keys, size_t n,
 		       uint8_t l4proto, const char *what)
 {
@@ -544,6 +532,19 @@ static int judge_level(struct cc *c, int ci, enum set_id set, const enum zt_key 
 	return 0;
 }
 
+/*
+ * judge { [ct mark vmap @oos]
+ *         ct mark set ct mark . meta l4proto . th dport map @fp      (a flow id)
+ *         ct mark . meta l4proto . th dport vmap @fpv                (checked flows)
+ *         … fr/frv, fi4/fi4v, fi6/fi6v, fproto/fprotov, fany/fanyv …
+ *         counter name ct mark map @fcnt accept
+ *         goto deny }
+ * Once a mark map has set a flow id (bit 31) no later key (a zone pair)
+ * can match: the first lookup that hits decides, as in doc/SEMANTICS.md.
+ * A verdict map's chains accept, or return to the next lookup when every
+ * encrypted candidate's legs fail. judge_out (the host's own output) looks
+ * up the _out maps the same way.
+ */
 static int chain_judge(struct cc *c, bool out)
 {
 	static const enum zt_key kp[] = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT };

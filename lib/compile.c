@@ -79,7 +79,6 @@ static void plan_sort(struct zt_plan *pl)
 {
 	for (size_t i = 0; i < pl->n_sets; i++) {
 		struct zt_set *s = &pl->sets[i];
-
 		size_t k = 1;
 
 		/* The address maps come out of flatten() in order already. */
@@ -163,9 +162,9 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			goto out;
 	}
 	if ((r = interfaces_build(&c)) < 0 || (r = addresses_family(&c, AF_INET)) < 0 ||
-	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 || (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
-	    (r = flows_keys(&c)) < 0 ||
-	    (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
+	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 ||
+	    (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
+	    (r = flows_keys(&c)) < 0 || (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = chains_build(&c)) < 0)
 		goto out;
 	/* Flow maps without elements have no rule in judge: no set either. */
