@@ -132,15 +132,7 @@ static const struct zt_set *enc_set(const struct manager *m)
 
 static bool kind_trusted(const struct manager *m, const char *kind)
 {
-	static const char *const dflt[] = { "wireguard", "xfrm", "vti", "ip6vti", NULL };
-	const char *const *k = m->n_kinds ? m->kinds : dflt;
-
-	if (!*kind)
-		return false;
-	for (; *k; k++)
-		if (streq(*k, kind))
-			return true;
-	return false;
+	return zt_enc_kind_trusted(kind, m->n_kinds ? m->kinds : NULL, m->n_kinds);
 }
 
 static int ifname_cmp(const void *a, const void *b)

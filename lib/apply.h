@@ -3,28 +3,14 @@
  * apply: put a plan into the kernel as one nf_tables transaction — the
  * whole table the first time, the difference with what is there after —
  * and report every kernel error against the policy line it came from.
+ * The socket is nft.h's; enc_if's links are links.h's.
  */
 #ifndef ZT_APPLY_H
 #define ZT_APPLY_H
 
-#include "emit.h"
+#include "links.h"
+#include "nft.h"
 #include "plan.h"
-
-/* Link kinds that encrypt, when --encrypting-kinds does not say otherwise. */
-#define ZT_ENC_KINDS_DEFAULT "wireguard,xfrm,vti,ip6vti"
-#define ZT_ENC_KINDS_MAX 16
-#define ZT_LINK_KIND_MAX 32
-
-/* An open NETLINK_NETFILTER socket: the table's owner while it stays open. */
-struct zt_nft;
-
-int zt_nft_open(struct zt_nft **ret);
-struct zt_nft *zt_nft_close(struct zt_nft *n);
-static inline void zt_nft_closep(struct zt_nft **n)
-{
-	zt_nft_close(*n);
-}
-#define _cleanup_nft_ _cleanup_(zt_nft_closep)
 
 struct zt_apply_opts {
 	const struct zt_ifpat *enc_pats;	/* hub.encrypted-interfaces */
@@ -126,62 +112,7 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 /* Delete table inet ztseg. Returns 0, -ENOENT when there is none, or -errno (in d). */
 int zt_apply_remove(struct zt_nft *n, struct zt_diags *d);
 
-/* Whether the kernel has NFT_TABLE_F_PERSIST (asks it once, without committing anything). */
-int zt_nft_has_persist(struct zt_nft *n);
-
-/*
- * The socket's netlink port id: the table's owner, and the sender that
- * nf_tables notifications of our own transactions name.
- */
-uint32_t zt_nft_portid(const struct zt_nft *n);
-
-/*
- * The generation id the kernel had after this socket's last commit, while
- * no other commit is known to have followed it (0: unknown): an apply or
- * a zt_nft_batch_commit() keeps it.
- */
-uint32_t zt_nft_genid(const struct zt_nft *n);
-/* The kernel's current generation id. */
-int zt_nft_genid_read(struct zt_nft *n, uint32_t *ret);
-/* The network namespace's cookie (SO_NETNS_COOKIE): unique while the system runs. */
-int zt_nft_netns_cookie(struct zt_nft *n, uint64_t *ret);
-
 /* SHA-256 (nettle), for the applied plan's digest. Pure. */
 void zt_sha256(const void *data, size_t len, uint8_t out[ZT_APPLY_DIGEST_LEN]);
-
-/*
- * A transaction of the caller's own (set elements, say): a batch begun
- * with the socket's next sequence number, to fill with zt_emit_*() and
- * send with zt_nft_batch_commit(), which ends it, sends it in one
- * sendmsg and reads every ACK. Errors go into d; returns 0, -EPERM,
- * -EINVAL (another rejection; the first error's errno is in *ret_err
- * when not NULL), -ERESTART or -errno.
- */
-int zt_nft_batch_start(struct zt_nft *n, struct zt_batch **ret);
-int zt_nft_batch_commit(struct zt_nft *n, struct zt_batch *b, int *ret_err, struct zt_diags *d);
-
-/* One network interface, from an RTM_GETLINK dump. */
-struct zt_link {
-	char name[IFNAMSIZ];
-	char kind[ZT_LINK_KIND_MAX];	/* IFLA_INFO_KIND; "" when none */
-};
-
-/* Every link of the current network namespace. */
-int zt_links_dump(struct zt_link **ret, size_t *n);
-
-/*
- * Names of the links that count as encrypted: they match one of pats and
- * their kind is one of kinds. Pure. Writes up to max names into out and
- * returns how many matched (which may exceed max).
- */
-size_t zt_enc_if_select(const struct zt_link *links, size_t n, const struct zt_ifpat *pats, size_t n_pats,
-			const char *const *kinds, size_t n_kinds, char (*out)[IFNAMSIZ], size_t max);
-
-/*
- * Split "wireguard,veth" into at most max kind names (in buf, which it
- * modifies). Returns the count, or -EINVAL for an empty, overlong or
- * malformed entry.
- */
-int zt_enc_kinds_parse(char *buf, const char **kinds, size_t max);
 
 #endif

@@ -11,6 +11,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include "conntrack.h"
+#include "nl.h"
 
 #define RECV_BUF (64 * 1024)
 /* One sendmsg of deletes: small, so that the errors it may cause fit the receive buffer. */
@@ -210,74 +211,51 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	int len;
 
 	if (zt_ct_parse(nlh, nlh->nlmsg_len, &e) < 0)
-		return MNL_CB_OK;
+		return 0;
 	p->st->scanned++;
 	if (!zt_ct_entry_in(&e, p->pfx, p->n_pfx))
-		return MNL_CB_OK;
+		return 0;
 	p->st->matched++;
 	if (p->n_msgs >= ZT_CT_PASS_MAX) {
 		p->full = true;
-		return MNL_CB_OK;
+		return 0;
 	}
 	len = zt_ct_delete_msg(&e, ++p->seq, buf, sizeof(buf));
 	if (len < 0)
-		return MNL_CB_OK;
+		return 0;
 	if (p->len + (size_t)len > p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 64 * 1024;
 		char *m = realloc(p->msgs, cap);
 
 		if (!m)
-			return MNL_CB_ERROR;
+			return -ENOMEM;
 		p->msgs = m;
 		p->cap = cap;
 	}
 	memcpy(p->msgs + p->len, buf, (size_t)len);
 	p->len += (size_t)len;
 	p->n_msgs++;
-	return MNL_CB_OK;
+	return 0;
 }
 
 /*
  * A ctnetlink request without attributes (a dump, the statistics), its
  * answers run through cb until the kernel says it is done.
  */
-static int ct_request(struct mnl_socket *nl, uint8_t type, uint16_t flags, uint8_t family, uint32_t seq,
-		      mnl_cb_t cb, void *data, char *rbuf)
+static int ct_request(struct zt_nl *nl, uint8_t type, uint16_t flags, uint8_t family, zt_nl_cb cb, void *data)
 {
 	char req[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg))];
 	/* libmnl 1.0.4 leaves padding as it finds it: send zeros. */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
-	uint32_t portid = mnl_socket_get_portid(nl);
 	struct nfgenmsg *g;
 
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = ++nl->seq;
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->nfgen_family = family;
 	g->version = NFNETLINK_V0;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(nl, rbuf, RECV_BUF);
-		int r;
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		r = mnl_cb_run(rbuf, (size_t)len, seq, portid, cb, data);
-		if (r == MNL_CB_STOP)
-			return 0;
-		if (r < 0)
-			return errno ? -errno : -EIO;
-	}
-}
-
-static int dump(struct mnl_socket *nl, uint8_t family, struct pass *p, char *rbuf)
-{
-	return ct_request(nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, ++p->seq, dump_cb, p, rbuf);
+	return zt_nl_talk(nl, nlh, cb, data, 0);
 }
 
 static int err_cb(const struct nlmsghdr *nlh, void *data)
@@ -285,41 +263,29 @@ static int err_cb(const struct nlmsghdr *nlh, void *data)
 	struct pass *p = data;
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)) || e->error == 0)
-		return MNL_CB_OK;
+	if (e->error == 0)
+		return 0;
 	/* Counted against deleted when sent; move it where it belongs. */
 	p->st->deleted--;
 	if (e->error == -ENOENT)
 		p->st->gone++;
 	else
 		p->st->failed++;
-	return MNL_CB_OK;
+	return 0;
 }
 
-/* Errors of the deletes sent so far (the kernel queued them before sendmsg returned). */
-static void drain_errors(struct mnl_socket *nl, struct pass *p, char *rbuf)
-{
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = err_cb };
-
-	for (;;) {
-		ssize_t len = recv(mnl_socket_get_fd(nl), rbuf, RECV_BUF, MSG_DONTWAIT);
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			/* EAGAIN: done. ENOBUFS: some errors were lost; the deletes happened regardless. */
-			return;
-		}
-		mnl_cb_run2(rbuf, (size_t)len, 0, 0, NULL, p, ctl, ELEMENTSOF(ctl));
-	}
-}
-
-static int send_deletes(struct mnl_socket *nl, struct pass *p, char *rbuf)
+/*
+ * Deletes in a few sendmsg calls, each followed by the errors the kernel
+ * queued for it before sendmsg returned. ENOBUFS while reading them: some
+ * errors were lost; the deletes happened regardless.
+ */
+static int send_deletes(struct zt_nl *nl, struct pass *p)
 {
 	size_t off = 0;
 
 	while (off < p->len) {
 		size_t end = off;
+		int r;
 
 		/* Whole messages only, up to the chunk size (at least one). */
 		while (end < p->len) {
@@ -329,15 +295,13 @@ static int send_deletes(struct mnl_socket *nl, struct pass *p, char *rbuf)
 				break;
 			end += h->nlmsg_len;
 		}
-		if (mnl_socket_sendto(nl, p->msgs + off, end - off) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		r = zt_nl_send(nl, p->msgs + off, end - off);
+		if (r < 0)
+			return r;
 		for (size_t o = off; o < end; o += ((const struct nlmsghdr *)(p->msgs + o))->nlmsg_len)
 			p->st->deleted++;
 		off = end;
-		drain_errors(nl, p, rbuf);
+		zt_nl_drain(nl, err_cb, p);
 	}
 	return 0;
 }
@@ -353,18 +317,16 @@ static int stats_cb(const struct nlattr *a, void *data)
 
 static int stats_msg_cb(const struct nlmsghdr *nlh, void *data)
 {
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
-		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(struct nfgenmsg), stats_cb, data);
-	return MNL_CB_OK;
+	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+		mnl_attr_parse(nlh, sizeof(struct nfgenmsg), stats_cb, data);
+	return 0;
 }
 
 /* The connections of this namespace (IPCTNL_MSG_CT_GET_STATS): a number, no walk. */
-static int64_t ct_entries(struct mnl_socket *nl, char *rbuf)
+static int64_t ct_entries(struct zt_nl *nl)
 {
 	int64_t entries = -1;
-	int r = ct_request(nl, IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, AF_UNSPEC, (uint32_t)time(NULL) ^ 0x5a5a,
-			   stats_msg_cb, &entries, rbuf);
+	int r = ct_request(nl, IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, AF_UNSPEC, stats_msg_cb, &entries);
 
 	return r < 0 ? r : entries;
 }
@@ -374,27 +336,19 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 	struct zt_ct_stats dummy = {};
 	bool v4 = false, v6 = false;
 	uint8_t family;
-	struct mnl_socket *nl;
-	_cleanup_free_ char *rbuf = NULL;
-	int r = 0, big = 4 << 20;
+	struct zt_nl nl;
+	int r, big = 4 << 20;
 
 	if (!st)
 		st = &dummy;
 	if (n == 0)
 		return 0;
-	rbuf = malloc(RECV_BUF);
-	if (!rbuf)
-		return -ENOMEM;
-	nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		r = -errno;
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	if (r < 0)
 		goto out;
-	}
 	/* A dump of a busy table comes faster than small buffers take it. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
-		setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	if (setsockopt(zt_nl_fd(&nl), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
+		setsockopt(zt_nl_fd(&nl), SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	/*
 	 * A dump walks every bucket of the kernel's hash table, which all
 	 * namespaces share (262144 buckets: ~10 ms, however few entries are
@@ -403,7 +357,7 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 	 * was made after the move: it is judged where the address is now).
 	 * A refused question (an old kernel) leaves the walk to find out.
 	 */
-	if (ct_entries(nl, rbuf) == 0) {
+	if (ct_entries(&nl) == 0) {
 		st->empty++;
 		goto out;
 	}
@@ -417,15 +371,15 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 	for (unsigned passes = 0; r >= 0 && passes < 64; passes++) {
 		struct pass p = { .pfx = pfx, .n_pfx = n, .st = st, .seq = (uint32_t)time(NULL) };
 
-		r = dump(nl, family, &p, rbuf);
+		r = ct_request(&nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, dump_cb, &p);
 		if (r >= 0)
-			r = send_deletes(nl, &p, rbuf);
+			r = send_deletes(&nl, &p);
 		free(p.msgs);
 		if (!p.full)
 			break;
 	}
 	st->walks++;
 out:
-	mnl_socket_close(nl);
+	zt_nl_close(&nl);
 	return r;
 }

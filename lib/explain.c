@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include "explain.h"
+#include "links.h"
 
 #define ERR_ENDPOINT "expected an address, a zone name (web, db.primary, onprem, host, world), " \
 	"iface:NAME or iface:NAME,ADDRESS"
@@ -16,10 +17,6 @@
 /* ICMPv6 that IPv6 cannot work without, on one link: ND (RS, RA, NS, NA, redirect) and MLD. */
 static const int nd_types[] = { 133, 134, 135, 136, 137 };
 static const int mld_types[] = { 130, 131, 132, 143 };
-
-const char *const zt_encrypting_kinds_default[] = {
-	"wireguard", "xfrm", "vti", "ip6vti", NULL
-};
 
 /* ---- Endpoints ---- */
 
@@ -525,13 +522,7 @@ static bool ports_cover(const struct zt_flow *f, const struct zt_port *pkt, uint
 
 static bool kind_encrypting(const struct xctx *x, const char *kind)
 {
-	const char *const *k = x->env->encrypting_kinds ? x->env->encrypting_kinds
-							: zt_encrypting_kinds_default;
-
-	for (; kind && *k; k++)
-		if (streq(*k, kind))
-			return true;
-	return false;
+	return zt_enc_kind_trusted(kind, x->env->encrypting_kinds, SIZE_MAX);
 }
 
 struct leg {

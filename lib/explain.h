@@ -32,8 +32,7 @@ struct zt_endpoint {
  */
 int zt_endpoint_parse(const char *s, struct zt_endpoint *ret, const char **err);
 
-/* Link kinds trusted as encrypting when the environment gives none. */
-extern const char *const zt_encrypting_kinds_default[];
+/* Link kinds trusted as encrypting when the environment gives none: zt_enc_kinds_default (links.h). */
 
 /*
  * What the running system knows and a policy file does not. Pass NULL to
@@ -54,7 +53,7 @@ struct zt_explain_env {
 	const char *(*link_kind)(void *userdata, const char *ifname);
 	/* Is addr one of this host's own addresses? */
 	bool (*is_local)(void *userdata, uint8_t family, const uint8_t *addr);
-	/* NULL-terminated; NULL means zt_encrypting_kinds_default. */
+	/* NULL-terminated; NULL means zt_enc_kinds_default. */
 	const char *const *encrypting_kinds;
 	void *userdata;
 };

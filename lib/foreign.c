@@ -6,7 +6,6 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
-#include <time.h>
 #include <sys/socket.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -15,6 +14,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include "foreign.h"
+#include "nl.h"
 #include "plan.h"
 
 #define RECV_BUF (256 * 1024)
@@ -323,45 +323,15 @@ int zt_untrack_scan_result(const struct zt_untrack_scan *s, struct zt_untrack **
 
 /* ---- the kernel ---- */
 
-struct dump {
-	struct mnl_socket *nl;
-	uint32_t portid, seq;
-	char *buf;
-};
-
-static int dump_run(struct dump *q, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
-{
-	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(q->nl, q->buf, RECV_BUF);
-		int r;
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		errno = 0;
-		r = mnl_cb_run(q->buf, (size_t)len, nlh->nlmsg_seq, q->portid, cb, data);
-		if (r == MNL_CB_STOP)
-			return 0;
-		if (r < 0)
-			return errno ? -errno : -ENOMEM;
-	}
-}
-
 static int chain_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
-	int r = MNL_CB_OK;
+	int r = 0;
 
 	if (!c)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) == 0 && zt_untrack_scan_chain(data, c) < 0) {
-		errno = ENOMEM;
-		r = MNL_CB_ERROR;
-	}
+		return -ENOMEM;
+	if (nftnl_chain_nlmsg_parse(nlh, c) == 0)
+		r = zt_untrack_scan_chain(data, c);
 	nftnl_chain_free(c);
 	return r;
 }
@@ -369,14 +339,12 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nftnl_rule *rl = nftnl_rule_alloc();
-	int r = MNL_CB_OK;
+	int r = 0;
 
 	if (!rl)
-		return MNL_CB_ERROR;
-	if (nftnl_rule_nlmsg_parse(nlh, rl) == 0 && zt_untrack_scan_rule(data, rl) < 0) {
-		errno = ENOMEM;
-		r = MNL_CB_ERROR;
-	}
+		return -ENOMEM;
+	if (nftnl_rule_nlmsg_parse(nlh, rl) == 0)
+		r = zt_untrack_scan_rule(data, rl);
 	nftnl_rule_free(rl);
 	return r;
 }
@@ -387,7 +355,7 @@ struct table_ref {
 	char name[NFT_TABLE_MAXNAMELEN];
 };
 
-static int untrack_dump(struct dump *q, struct zt_untrack_scan *s)
+static int untrack_dump(struct zt_nl *nl, struct zt_untrack_scan *s)
 {
 	_cleanup_free_ struct table_ref *tables = NULL;
 	size_t n_tables = 0, cap = 0;
@@ -397,8 +365,8 @@ static int untrack_dump(struct dump *q, struct zt_untrack_scan *s)
 
 	/* libmnl leaves attribute padding as it finds it: send zeros. */
 	memset(msg, 0, sizeof(msg));
-	nlh = nftnl_nlmsg_build_hdr(msg, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP, ++q->seq);
-	r = dump_run(q, nlh, chain_cb, s);
+	nlh = nftnl_nlmsg_build_hdr(msg, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP, ++nl->seq);
+	r = zt_nl_talk(nl, nlh, chain_cb, s, 0);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < s->n_chains; i++) {
@@ -419,9 +387,9 @@ static int untrack_dump(struct dump *q, struct zt_untrack_scan *s)
 	}
 	for (size_t i = 0; i < n_tables; i++) {
 		memset(msg, 0, sizeof(msg));
-		nlh = nftnl_nlmsg_build_hdr(msg, NFT_MSG_GETRULE, tables[i].family, NLM_F_DUMP, ++q->seq);
+		nlh = nftnl_nlmsg_build_hdr(msg, NFT_MSG_GETRULE, tables[i].family, NLM_F_DUMP, ++nl->seq);
 		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, tables[i].name);
-		r = dump_run(q, nlh, rule_cb, s);
+		r = zt_nl_talk(nl, nlh, rule_cb, s, 0);
 		/* The table went away meanwhile: nothing of it to report. */
 		if (r < 0 && r != -ENOENT)
 			return r;
@@ -432,28 +400,16 @@ static int untrack_dump(struct dump *q, struct zt_untrack_scan *s)
 int zt_untrack_read(struct zt_untrack **ret, size_t *ret_n)
 {
 	_cleanup_untrack_scan_ struct zt_untrack_scan *s = NULL;
-	struct dump q = {};
+	struct zt_nl nl;
 	int r;
 
 	r = zt_untrack_scan_new(&s);
 	if (r < 0)
 		return r;
-	q.buf = malloc(RECV_BUF);
-	if (!q.buf)
-		return -ENOMEM;
-	q.nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!q.nl)
-		r = -errno;
-	else if (mnl_socket_bind(q.nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		r = -errno;
-	if (r >= 0) {
-		q.portid = mnl_socket_get_portid(q.nl);
-		q.seq = (uint32_t)time(NULL);
-		r = untrack_dump(&q, s);
-	}
-	if (q.nl)
-		mnl_socket_close(q.nl);
-	free(q.buf);
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	if (r >= 0)
+		r = untrack_dump(&nl, s);
+	zt_nl_close(&nl);
 	if (r < 0)
 		return r;
 	return zt_untrack_scan_result(s, ret, ret_n);

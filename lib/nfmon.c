@@ -5,17 +5,16 @@
  * (NEWGEN) the process; short dumps read the table and its counters.
  */
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <time.h>
 #include <sys/socket.h>
 #include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
 #include <libnftnl/object.h>
-#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include "nfmon.h"
+#include "nl.h"
 
 #define RECV_BUF (256 * 1024)
 /* Datagrams per zt_nfmon_process() call: a commit storm cannot hold the loop. */
@@ -158,34 +157,25 @@ bad:
 }
 
 struct zt_nfmon {
-	struct mnl_socket *nl;
+	struct zt_nl nl;
 	struct zt_nfmon_parser parser;
 	struct zt_nfmon_stats stats;
-	char *buf;
 	bool quiet;		/* out of the group (zt_nfmon_quiet) */
 };
 
 int zt_nfmon_open(size_t rcvbuf, struct zt_nfmon **ret)
 {
 	struct zt_nfmon *m = calloc(1, sizeof(*m));
-	int group = NFNLGRP_NFTABLES, v, fd, flags, r;
+	int group = NFNLGRP_NFTABLES, v, fd, r;
 	socklen_t l = sizeof(v);
 
 	if (!m)
 		return -ENOMEM;
-	m->buf = malloc(RECV_BUF);
-	if (!m->buf) {
-		r = -ENOMEM;
+	r = zt_nl_open(&m->nl, NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK, RECV_BUF);
+	if (r < 0)
 		goto fail;
-	}
-	m->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (!m->nl) {
-		r = -errno;
-		goto fail;
-	}
-	fd = mnl_socket_get_fd(m->nl);
-	if (mnl_socket_bind(m->nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    mnl_socket_setsockopt(m->nl, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0) {
+	fd = zt_nl_fd(&m->nl);
+	if (mnl_socket_setsockopt(m->nl.sock, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -196,11 +186,6 @@ int zt_nfmon_open(size_t rcvbuf, struct zt_nfmon **ret)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
 	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0)
 		m->stats.rcvbuf = (size_t)v;
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		r = -errno;
-		goto fail;
-	}
 	*ret = m;
 	return 0;
 fail:
@@ -214,7 +199,7 @@ int zt_nfmon_quiet(struct zt_nfmon *m, bool on)
 
 	if (on == m->quiet)
 		return 0;
-	if (mnl_socket_setsockopt(m->nl, on ? NETLINK_DROP_MEMBERSHIP : NETLINK_ADD_MEMBERSHIP, &group,
+	if (mnl_socket_setsockopt(m->nl.sock, on ? NETLINK_DROP_MEMBERSHIP : NETLINK_ADD_MEMBERSHIP, &group,
 				  sizeof(group)) < 0)
 		return -errno;
 	m->quiet = on;
@@ -226,16 +211,14 @@ struct zt_nfmon *zt_nfmon_free(struct zt_nfmon *m)
 {
 	if (!m)
 		return NULL;
-	if (m->nl)
-		mnl_socket_close(m->nl);
-	free(m->buf);
+	zt_nl_close(&m->nl);
 	free(m);
 	return NULL;
 }
 
 int zt_nfmon_fd(const struct zt_nfmon *m)
 {
-	return mnl_socket_get_fd(m->nl);
+	return zt_nl_fd(&m->nl);
 }
 
 const struct zt_nfmon_stats *zt_nfmon_stats(const struct zt_nfmon *m)
@@ -249,31 +232,29 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 	int found = 0;
 
 	for (unsigned d = 0; d < BATCH_DGRAMS; d++) {
-		struct sockaddr_nl sa;
-		socklen_t sl = sizeof(sa);
-		ssize_t len = recvfrom(mnl_socket_get_fd(m->nl), m->buf, RECV_BUF, MSG_DONTWAIT,
-				       (struct sockaddr *)&sa, &sl);
+		uint32_t sender;
+		bool trunc;
+		ssize_t len = zt_nl_recv(&m->nl, MSG_DONTWAIT, &sender, &trunc);
 		const struct nlmsghdr *nlh;
 		int rest;
 
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			if (errno == ENOBUFS) {
-				m->stats.overruns++;
-				/* A transaction cut in the middle cannot be judged. */
-				zt_nfmon_parser_reset(&m->parser);
-				return -ENOBUFS;
-			}
-			return -errno;
+		if (len == -EINTR)
+			continue;
+		if (len == -EAGAIN)
+			break;
+		if (len == -ENOBUFS) {
+			m->stats.overruns++;
+			/* A transaction cut in the middle cannot be judged. */
+			zt_nfmon_parser_reset(&m->parser);
+			return -ENOBUFS;
 		}
+		if (len < 0)
+			return (int)len;
 		/* Only the kernel speaks on this group. */
-		if (sl != sizeof(sa) || sa.nl_pid != 0)
+		if (sender != 0)
 			continue;
 		rest = (int)len;
-		for (nlh = (const struct nlmsghdr *)m->buf; mnl_nlmsg_ok(nlh, rest);
+		for (nlh = (const struct nlmsghdr *)m->nl.buf; mnl_nlmsg_ok(nlh, rest);
 		     nlh = mnl_nlmsg_next(nlh, &rest)) {
 			struct zt_nfmon_event ev;
 			int r;
@@ -295,94 +276,15 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 
 /* ---- reading the table ---- */
 
-struct req {
-	struct mnl_socket *nl;
-	uint32_t portid, seq;
-	char *buf;
-};
-
-static int req_open(struct req *q)
-{
-	q->buf = malloc(RECV_BUF);
-	if (!q->buf)
-		return -ENOMEM;
-	q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!q->nl)
-		return -errno;
-	if (mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		return -errno;
-	q->portid = mnl_socket_get_portid(q->nl);
-	q->seq = (uint32_t)time(NULL);
-	return 0;
-}
-
-static void req_close(struct req *q)
-{
-	if (q->nl)
-		mnl_socket_close(q->nl);
-	free(q->buf);
-}
-
-static int req_dump(struct req *q, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
-{
-	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(q->nl, q->buf, RECV_BUF);
-		int r;
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		errno = 0;
-		r = mnl_cb_run(q->buf, (size_t)len, nlh->nlmsg_seq, q->portid, cb, data);
-		if (r == MNL_CB_STOP)
-			return 0;
-		if (r < 0)
-			return errno ? -errno : -ENOMEM;
-	}
-}
-
-static int table_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct zt_nft_table_info *ti = data;
-	struct nftnl_table *t = nftnl_table_alloc();
-
-	if (!t)
-		return MNL_CB_ERROR;
-	if (nftnl_table_nlmsg_parse(nlh, t) == 0 && nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET &&
-	    nftnl_table_is_set(t, NFTNL_TABLE_NAME) && streq(nftnl_table_get_str(t, NFTNL_TABLE_NAME), ZT_TABLE_NAME)) {
-		ti->present = true;
-		ti->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
-		if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER)) {
-			ti->has_owner = true;
-			ti->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
-		}
-	}
-	nftnl_table_free(t);
-	return MNL_CB_OK;
-}
-
 int zt_nft_table_read(struct zt_nft_table_info *ret)
 {
-	struct zt_nft_table_info ti = {};
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct req q = {};
-	struct nlmsghdr *nlh;
-	int r;
+	struct zt_nl nl;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
-	r = req_open(&q);
-	if (r >= 0) {
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_DUMP, ++q.seq);
-		r = req_dump(&q, nlh, table_cb, &ti);
-	}
-	req_close(&q);
-	if (r < 0)
-		return r;
-	*ret = ti;
-	return 0;
+	if (r >= 0)
+		r = zt_nft_table_get(&nl, ret);
+	zt_nl_close(&nl);
+	return r;
 }
 
 struct counters_ctx {
@@ -395,10 +297,10 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 	struct counters_ctx *c = data;
 	struct nftnl_obj *o = nftnl_obj_alloc();
 	const char *name;
-	int r = MNL_CB_OK;
+	int r = 0;
 
 	if (!o)
-		return MNL_CB_ERROR;
+		return -ENOMEM;
 	if (nftnl_obj_nlmsg_parse(nlh, o) < 0 || !nftnl_obj_is_set(o, NFTNL_OBJ_NAME) ||
 	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER)
 		goto out;
@@ -406,7 +308,7 @@ static int obj_cb(const struct nlmsghdr *nlh, void *data)
 	if (strlen(name) >= ZT_OBJ_NAME_MAX)
 		goto out;
 	if (c->n >= ZT_NFT_COUNTERS_MAX || ZT_GROW(c->v, c->cap, c->n + 1) < 0) {
-		r = MNL_CB_ERROR;
+		r = c->n >= ZT_NFT_COUNTERS_MAX ? -E2BIG : -ENOMEM;
 		goto out;
 	}
 	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
@@ -428,20 +330,20 @@ int zt_nft_counters_read(struct zt_nft_counter **ret, size_t *ret_n)
 {
 	struct counters_ctx c = {};
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct req q = {};
+	struct zt_nl nl;
 	struct nlmsghdr *nlh;
 	int r;
 
 	/* libmnl leaves attribute padding as it finds it: send zeros. */
 	memset(buf, 0, sizeof(buf));
-	r = req_open(&q);
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 	if (r >= 0) {
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, ++q.seq);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, ++nl.seq);
 		mnl_attr_put_strz(nlh, NFTA_OBJ_TABLE, ZT_TABLE_NAME);
 		mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
-		r = req_dump(&q, nlh, obj_cb, &c);
+		r = zt_nl_talk(&nl, nlh, obj_cb, &c, 0);
 	}
-	req_close(&q);
+	zt_nl_close(&nl);
 	if (r < 0) {
 		free(c.v);
 		return r;

@@ -7,6 +7,7 @@
 #ifndef ZT_NFMON_H
 #define ZT_NFMON_H
 
+#include "nft-dump.h"
 #include "plan.h"
 
 struct nlmsghdr;
@@ -88,12 +89,6 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 
 /* ---- reading the table ---- */
 
-struct zt_nft_table_info {
-	bool present;
-	uint32_t flags;			/* NFT_TABLE_F_* */
-	bool has_owner;
-	uint32_t owner;			/* the owning socket's port id */
-};
 
 /* Is table inet ztseg there, and whose is it? */
 int zt_nft_table_read(struct zt_nft_table_info *ret);
