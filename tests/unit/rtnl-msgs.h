@@ -49,8 +49,9 @@ static inline struct nlmsghdr *hdr(uint16_t type, uint16_t flags)
 	return nlh;
 }
 
-static inline struct nlmsghdr *link_msg(uint16_t type, uint8_t family, int ifindex, const char *name,
-				 const char *kind, int master, unsigned flags)
+static inline struct nlmsghdr *link_msg(uint16_t type, uint8_t family, int ifindex,
+					const char *name, const char *kind, int master,
+					unsigned flags)
 {
 	struct nlmsghdr *nlh = hdr(type, 0);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
@@ -71,7 +72,8 @@ static inline struct nlmsghdr *link_msg(uint16_t type, uint8_t family, int ifind
 	return nlh;
 }
 
-static inline struct nlmsghdr *newlink(int ifindex, const char *name, const char *kind, unsigned flags)
+static inline struct nlmsghdr *newlink(int ifindex, const char *name, const char *kind,
+				       unsigned flags)
 {
 	return link_msg(RTM_NEWLINK, AF_UNSPEC, ifindex, name, kind, 0, flags);
 }
@@ -101,8 +103,8 @@ static inline struct nlmsghdr *addr_msg(uint16_t type, int ifindex, const char *
 	return nlh;
 }
 
-static inline struct nlmsghdr *route_hdr(uint16_t type, uint16_t flags, const char *dst, uint8_t rtype,
-				  uint32_t table)
+static inline struct nlmsghdr *route_hdr(uint16_t type, uint16_t flags, const char *dst,
+					 uint8_t rtype, uint32_t table)
 {
 	struct nlmsghdr *nlh = hdr(type, flags);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
@@ -130,7 +132,8 @@ static inline struct nlmsghdr *route_msg(uint16_t type, uint16_t flags, const ch
 }
 
 /* Next hops: oifs[i] with gateway gws[i] (NULL: none). */
-static inline void put_multipath(struct nlmsghdr *nlh, const int *oifs, const char *const *gws, size_t n)
+static inline void put_multipath(struct nlmsghdr *nlh, const int *oifs, const char *const *gws,
+				 size_t n)
 {
 	struct nlattr *mp = mnl_attr_nest_start(nlh, RTA_MULTIPATH);
 
