@@ -20,9 +20,10 @@
 #define RTNL_DUMP_TIMEOUT_SEC 10
 
 /*
- * Walking an event datagram's messages. mnl_nlmsg_ok() casts nlmsg_len to int,
- * so a length of 2^31 or more passes as negative and mnl_nlmsg_next()
- * then leaps out of the buffer: compare unsigned instead.
+ * Walking an event datagram's messages (dump replies go through
+ * zt_nl_talk()). mnl_nlmsg_ok() casts nlmsg_len to int, so a length of
+ * 2^31 or more passes as negative and mnl_nlmsg_next() then leaps out of
+ * the buffer: compare unsigned instead.
  */
 static bool nlmsg_ok(const struct nlmsghdr *nlh, size_t rem)
 {
