@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests for lib/diff-plan.c: the difference between two plans
+ * compiled from one policy, one of them then changed by hand (an element
+ * added or removed, a rule changed, a counter's comment, a set remade,
+ * a chain gone), and the transaction it emits. No kernel needed.
+ */
+#include <check.h>
+#include <stdio.h>
+#include "diff-plan.h"
+#include "policy.h"
+#include "diag-util.h"
+
+static const char *const hub =
+	"version: 1\n"
+	"hub:\n"
+	"  log: none\n"
+	"  flows:\n"
+	"    - { name: ci-to-cache, from: ci, to: cache, ports: [tcp/3128] }\n"
+	"segments:\n"
+	"  ci:\n"
+	"    interfaces: [\"vci*\"]\n"
+	"    addresses: [198.51.100.192/26]\n"
+	"  cache:\n"
+	"    interfaces: [\"vcache0\", \"vcache1\"]\n"
+	"    addresses: [198.51.100.160/28]\n";
+
+static struct zt_plan *compile(void)
+{
+	struct zt_source src[] = { { ZT_HUB_FILE, hub, strlen(hub) } };
+	struct zt_policy *p = NULL;
+	struct zt_plan *pl = NULL;
+	struct zt_diags d = {};
+	int r = zt_policy_load_sources(src, 1, NULL, &p, &d);
+
+	if (r >= 0)
+		r = zt_compile(p, NULL, &pl, &d);
+	if (r < 0)
+		diags_dump(&d);
+	ck_assert_int_eq(r, 0);
+	zt_policy_free(p);
+	zt_diags_clear(&d);
+	return pl;
+}
+
+/* Old and new plans, and their difference. */
+struct fx {
+	struct zt_plan *old, *p;
+	struct zt_plan_diff df;
+};
+
+static void fx_diff(struct fx *f)
+{
+	ck_assert_int_eq(zt_plan_diff_compute(f->old, f->p, f->p, false, &f->df), 0);
+}
+
+static void fx_free(struct fx *f)
+{
+	zt_plan_diff_clear(&f->df, f->p);
+	zt_plan_free(f->old);
+	zt_plan_free(f->p);
+}
+
+/* How many flags of n are set. */
+static size_t count(const bool *v, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += v[i];
+	return c;
+}
+
+static size_t chains_flagged(const struct fx *f)
+{
+	const struct zt_pflags *pf = &f->df.pf;
+
+	return count(pf->chain_new, f->p->n_chains) + count(pf->chain_rules, f->p->n_chains) +
+	       count(pf->chain_recreate, f->p->n_chains) + count(f->df.ochain_del, f->old->n_chains);
+}
+
+static size_t sets_flagged(const struct fx *f)
+{
+	const struct zt_pflags *pf = &f->df.pf;
+	size_t c = count(pf->set_new, f->p->n_sets) + count(pf->set_recreate, f->p->n_sets) +
+		   count(pf->set_refill, f->p->n_sets) + count(f->df.oset_del, f->old->n_sets);
+
+	for (size_t i = 0; i < f->p->n_sets; i++)
+		c += pf->n_set_add[i] + f->df.n_set_rm[i];
+	return c;
+}
+
+/* A hash set (not interval, not dynamic) with at least two elements, or SIZE_MAX. */
+static size_t hash_set(const struct zt_plan *p)
+{
+	for (size_t i = 0; i < p->n_sets; i++)
+		if (!p->sets[i].interval && !p->sets[i].dynamic && p->sets[i].n_elems >= 2)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Messages of the difference's transaction, BATCH_BEGIN included. */
+static size_t emitted(const struct fx *f)
+{
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	size_t n;
+
+	ck_assert_int_eq(zt_batch_new(1, &b), 0);
+	ck_assert_int_eq(zt_batch_begin(b, 0), 0);
+	ck_assert_int_eq(zt_plan_diff_emit(b, f->old, f->p, &f->df), 0);
+	n = b->n_src;
+	return n;
+}
+
+START_TEST(test_identical)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 0);
+	ck_assert_uint_eq(chains_flagged(&f), 0);
+	ck_assert_uint_eq(sets_flagged(&f), 0);
+	ck_assert_uint_eq(count(f.df.pf.counter_new, f.p->n_counters) + count(f.df.ocounter_del, f.old->n_counters), 0);
+	/* Nothing but the batch's beginning. */
+	ck_assert_uint_eq(emitted(&f), 1);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_element_removed)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	size_t s = hash_set(f.p);
+	struct zt_set *set;
+
+	ck_assert_msg(s != SIZE_MAX, "the policy has no hash set of two elements");
+	set = &f.p->sets[s];
+	/* The last element goes. */
+	set->n_elems--;
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 1);
+	ck_assert_uint_eq(f.df.n_set_rm[s], 1);
+	ck_assert_uint_eq(f.df.set_rm[s][0], set->n_elems);
+	ck_assert_uint_eq(f.df.pf.n_set_add[s], 0);
+	ck_assert_uint_eq(sets_flagged(&f), 1);
+	ck_assert_uint_eq(chains_flagged(&f), 0);
+	/* One DELSETELEM after the beginning. */
+	ck_assert_uint_eq(emitted(&f), 2);
+	set->n_elems++;
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_element_added)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	size_t s = hash_set(f.p);
+
+	ck_assert(s != SIZE_MAX);
+	/* The old plan lacks the first element: the new one adds it. */
+	memmove(f.old->sets[s].elems, f.old->sets[s].elems + 1,
+		(f.old->sets[s].n_elems - 1) * sizeof(*f.old->sets[s].elems));
+	f.old->sets[s].n_elems--;
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 1);
+	ck_assert_uint_eq(f.df.pf.n_set_add[s], 1);
+	ck_assert_uint_eq(f.df.pf.set_add[s][0], 0);
+	ck_assert_uint_eq(f.df.n_set_rm[s], 0);
+	ck_assert_uint_eq(sets_flagged(&f), 1);
+	ck_assert_uint_eq(emitted(&f), 2);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_value_changed)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	size_t s = SIZE_MAX;
+
+	/* A map whose first element's value changes: removed and added again. */
+	for (size_t i = 0; i < f.p->n_sets && s == SIZE_MAX; i++)
+		if (!f.p->sets[i].interval && !f.p->sets[i].dynamic && f.p->sets[i].n_elems &&
+		    f.p->sets[i].data == ZT_TYPE_VERDICT)
+			s = i;
+	ck_assert_msg(s != SIZE_MAX, "the policy has no verdict map");
+	f.p->sets[s].elems[0].data.verdict.code = f.p->sets[s].elems[0].data.verdict.code == ZT_V_DROP ?
+							  ZT_V_ACCEPT : ZT_V_DROP;
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 1);
+	ck_assert_uint_eq(f.df.n_set_rm[s], 1);
+	ck_assert_uint_eq(f.df.pf.n_set_add[s], 1);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_rule_changed)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	size_t c = SIZE_MAX;
+
+	for (size_t i = 0; i < f.p->n_chains && c == SIZE_MAX; i++)
+		if (f.p->chains[i].n_rules)
+			c = i;
+	ck_assert(c != SIZE_MAX);
+	/* A rule's comment goes into the kernel (userdata): the chain's rules are sent again. */
+	snprintf(f.p->chains[c].rules[0].comment, sizeof(f.p->chains[c].rules[0].comment), "changed");
+	fx_diff(&f);
+	ck_assert(f.df.pf.chain_rules[c]);
+	ck_assert(!f.df.pf.chain_new[c] && !f.df.pf.chain_recreate[c]);
+	ck_assert_uint_eq(f.df.changed, f.p->chains[c].n_rules);
+	ck_assert_uint_eq(chains_flagged(&f), 1);
+	ck_assert_uint_eq(sets_flagged(&f), 0);
+	/* The chain flushed and its rules added again. */
+	ck_assert_uint_eq(emitted(&f), 2 + f.p->chains[c].n_rules);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_policy_position_ignored)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+
+	/* Positions only point diagnostics at their source: not a difference. */
+	for (size_t i = 0; i < f.p->n_chains; i++)
+		for (size_t j = 0; j < f.p->chains[i].n_rules; j++)
+			f.p->chains[i].rules[j].pos.line += 100;
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_counters_kept)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+
+	ck_assert_uint_gt(f.p->n_counters, 1);
+	/* A changed comment keeps the counter (and its values). */
+	snprintf(f.p->counters[0].comment, sizeof(f.p->counters[0].comment), "another comment");
+	/* The last counter is gone from the new plan. */
+	f.p->n_counters--;
+	fx_diff(&f);
+	ck_assert_uint_eq(count(f.df.pf.counter_new, f.p->n_counters), 0);
+	ck_assert_uint_eq(count(f.df.ocounter_del, f.old->n_counters), 1);
+	ck_assert(f.df.ocounter_del[f.old->n_counters - 1]);
+	ck_assert_uint_eq(f.df.changed, 1);
+	f.p->n_counters++;
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_set_remade_takes_rules)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	size_t s = SIZE_MAX, users = 0;
+
+	/* A set that some rule uses, its definition changed (its comment). */
+	for (size_t i = 0; i < f.p->n_sets && s == SIZE_MAX; i++)
+		for (size_t c = 0; c < f.p->n_chains && s == SIZE_MAX; c++)
+			for (size_t r = 0; r < f.p->chains[c].n_rules; r++)
+				for (size_t m = 0; m < f.p->chains[c].rules[r].n_match; m++)
+					if (f.p->chains[c].rules[r].match[m].op == ZT_M_IN_SET &&
+					    streq(f.p->chains[c].rules[r].match[m].set, f.p->sets[i].name))
+						s = i;
+	ck_assert(s != SIZE_MAX);
+	snprintf(f.p->sets[s].comment, sizeof(f.p->sets[s].comment), "remade");
+	fx_diff(&f);
+	ck_assert(f.df.pf.set_recreate[s]);
+	for (size_t c = 0; c < f.p->n_chains; c++)
+		users += f.df.pf.chain_rules[c];
+	ck_assert_uint_gt(users, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_chain_gone)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	size_t last;
+
+	ck_assert_uint_gt(f.p->n_chains, 1);
+	/* The new plan lacks the last chain (no rule jumps to it in this test's eyes). */
+	last = f.p->n_chains - 1;
+	f.p->n_chains--;
+	fx_diff(&f);
+	ck_assert(f.df.ochain_del[last]);
+	ck_assert_uint_ge(f.df.changed, 1);
+	f.p->n_chains++;
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_not_comparable)
+{
+	struct fx f = { .old = compile(), .p = compile() };
+	struct zt_counter t;
+
+	ck_assert_uint_gt(f.p->n_counters, 1);
+	/* Out of order: the merge cannot be trusted, the caller reads the table. */
+	t = f.p->counters[0];
+	f.p->counters[0] = f.p->counters[1];
+	f.p->counters[1] = t;
+	ck_assert_int_eq(zt_plan_diff_compute(f.old, f.p, f.p, false, &f.df), -ENOTUNIQ);
+	f.p->counters[1] = f.p->counters[0];
+	f.p->counters[0] = t;
+	/* Another log group: rules differ in ways the plan diff does not look at. */
+	zt_plan_diff_clear(&f.df, f.p);
+	f.p->log_group++;
+	ck_assert_int_eq(zt_plan_diff_compute(f.old, f.p, f.p, false, &f.df), -ENOTUNIQ);
+	fx_free(&f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("diff-plan");
+	TCase *tc = tcase_create("diff");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_identical);
+	tcase_add_test(tc, test_element_removed);
+	tcase_add_test(tc, test_element_added);
+	tcase_add_test(tc, test_value_changed);
+	tcase_add_test(tc, test_rule_changed);
+	tcase_add_test(tc, test_policy_position_ignored);
+	tcase_add_test(tc, test_counters_kept);
+	tcase_add_test(tc, test_set_remade_takes_rules);
+	tcase_add_test(tc, test_chain_gone);
+	tcase_add_test(tc, test_not_comparable);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
