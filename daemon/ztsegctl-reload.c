@@ -133,9 +133,8 @@ int reload_main(struct ctl *ctl, int argc, char **argv)
 static void confirm_usage(FILE *f, const char *argv0)
 {
 	fprintf(f, "Usage: %s\n"
-		   "Keep the policy that 'ztsegctl reload --confirm SECONDS' put on trial: it\n"
-		   "becomes the last-known-good and no longer rolls back. Exit 1 when no\n"
-		   "reload awaits confirmation.\n",
+		   "Keep the policy a reload put on trial: it becomes the last-known-good\n"
+		   "and no longer rolls back. Exit 1 when no reload awaits confirmation.\n",
 		argv0);
 }
 

@@ -475,7 +475,8 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 		awk '{ print $1, $2 }' | sed 's/ $//' | LC_ALL=C sort | paste -sd, -
 }
 declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--help,--live"
-	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--help")
+	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
+	[confirm]="--help")
 for v in $verbs; do
 	got=$(opts_of "$ctl" "$v")
 	[[ $got == "${want_opts[$v]-?}" ]] &&
