@@ -31,8 +31,6 @@
 #define BATCH_MAX ((size_t)1 << 30)
 #define KEY_MAX 64		/* bytes of a set key: 4 concatenated fields of ≤ 16 */
 #define USERDATA_MAX 256	/* NFT_USERDATA_MAXLEN */
-#define COMMENT_MAX 128		/* NFTNL_UDATA_COMMENT_MAXLEN */
-#define LOG_PREFIX_MAX 127
 
 /* nft's own numbers for datatypes, expression kinds and protocol fields (its udata). */
 enum {
@@ -171,30 +169,6 @@ static void udata_freep(struct nftnl_udata_buf **p)
 static uint32_t round4(uint32_t n)
 {
 	return (n + 3) & ~3u;
-}
-
-/*
- * Comments and log prefixes as render.c writes them into nft's quoted
- * strings (which have no escapes): the kernel must hold the same bytes.
- */
-static void quoted_copy(char *dst, const char *src, size_t src_size, size_t max, bool log_prefix)
-{
-	size_t n = strnlen(src, src_size);
-
-	if (n > max)
-		n = max;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		if (c == '"')
-			c = '\'';
-		else if (c == '\\')
-			c = '/';
-		else if (c < ' ' || c >= 0x7f || (log_prefix && c == '$'))
-			c = '?';
-		dst[i] = (char)c;
-	}
-	dst[n] = '\0';
 }
 
 /* ---- the batch buffer ---------------------------------------------------- */
@@ -406,11 +380,11 @@ int zt_emit_counter(struct zt_batch *b, const struct zt_counter *c)
 	nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_PKTS, 0);
 	nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_BYTES, 0);
 	if (c->comment[0]) {
-		char s[COMMENT_MAX + 1];
+		char s[ZT_NFT_STR_MAX + 1];
 
-		quoted_copy(s, c->comment, sizeof(c->comment), COMMENT_MAX, false);
 		ud = nftnl_udata_buf_alloc(USERDATA_MAX);
-		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_OBJ_COMMENT, s))
+		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_OBJ_COMMENT,
+						 zt_nft_str(s, c->comment, sizeof(c->comment), ZT_NFT_COMMENT)))
 			goto out;
 		nftnl_obj_set_data(o, NFTNL_OBJ_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
 	}
@@ -993,10 +967,10 @@ static int named_set_def(const struct zt_set *s, struct nftnl_set *ns)
 	if (s->data != ZT_TYPE_NONE && !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATA_INTERVAL, 0))
 		return -ENOMEM;
 	if (s->comment[0]) {
-		char c[COMMENT_MAX + 1];
+		char c[ZT_NFT_STR_MAX + 1];
 
-		quoted_copy(c, s->comment, sizeof(s->comment), COMMENT_MAX, false);
-		if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_COMMENT, c))
+		if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_COMMENT,
+					  zt_nft_str(c, s->comment, sizeof(s->comment), ZT_NFT_COMMENT)))
 			return -ENOMEM;
 	}
 	nftnl_set_set_data(ns, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
@@ -1774,7 +1748,7 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 	}
 	case ZT_S_LOG: {
 		/* limit rate 10/second burst 20 packets log group 27 prefix "ztseg deny " */
-		char prefix[LOG_PREFIX_MAX + 1];
+		char prefix[ZT_NFT_STR_MAX + 1];
 
 		if (s->log_group > 65535)
 			return -EINVAL;
@@ -1794,7 +1768,7 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		if (!e)
 			return -ENOMEM;
 		if (s->log_prefix[0]) {
-			quoted_copy(prefix, s->log_prefix, sizeof(s->log_prefix), LOG_PREFIX_MAX, true);
+			zt_nft_str(prefix, s->log_prefix, sizeof(s->log_prefix), ZT_NFT_LOG_PREFIX);
 			nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
 		}
 		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, (uint16_t)s->log_group);
@@ -1858,11 +1832,11 @@ static bool set_is_interval(const struct zt_plan *p, const char *name)
 static int rule_udata(struct nftnl_rule *r, const struct zt_rule *rule)
 {
 	struct nftnl_udata_buf *ud;
-	char c[COMMENT_MAX + 1];
+	char c[ZT_NFT_STR_MAX + 1];
 
 	if (!rule->comment[0])
 		return 0;
-	quoted_copy(c, rule->comment, sizeof(rule->comment), COMMENT_MAX, false);
+	zt_nft_str(c, rule->comment, sizeof(rule->comment), ZT_NFT_COMMENT);
 	ud = nftnl_udata_buf_alloc(USERDATA_MAX);
 	if (!ud)
 		return -ENOMEM;

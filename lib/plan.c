@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The plan: freeing it, and finding its objects by name (every array of a
- * plan is sorted by name, see plan.h).
+ * The plan: freeing it, finding its objects by name (every array of a
+ * plan is sorted by name, see plan.h), and its strings as nft quotes them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,4 +64,33 @@ const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char
 {
 	return find_by_name(plan->chains, plan->n_chains, sizeof(*plan->chains),
 			    offsetof(struct zt_chain, name), name);
+}
+
+/*
+ * nft's quoted strings have no escapes: a double quote would end the
+ * string and a backslash garble it, so they become an apostrophe and a
+ * slash; control and non-ASCII bytes become '?', and so does '$' in a log
+ * prefix, where it starts a variable.
+ */
+const char *zt_nft_str(char buf[static ZT_NFT_STR_MAX + 1], const char *s, size_t size,
+		       enum zt_nft_str kind)
+{
+	size_t max = kind == ZT_NFT_LOG_PREFIX ? ZT_NFT_STR_MAX - 1 : ZT_NFT_STR_MAX;
+	size_t n = strnlen(s, size);
+
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"')
+			c = '\'';
+		else if (c == '\\')
+			c = '/';
+		else if (c < ' ' || c >= 0x7f || (kind == ZT_NFT_LOG_PREFIX && c == '$'))
+			c = '?';
+		buf[i] = (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
 }

@@ -267,4 +267,20 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan);
 const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name);
 const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char *name);
 
+/* What a plan string is to nft, which decides how long it may be. */
+enum zt_nft_str {
+	ZT_NFT_COMMENT,		/* ≤ 128 bytes (NFTNL_UDATA_COMMENT_MAXLEN): nft refuses longer */
+	ZT_NFT_LOG_PREFIX,	/* ≤ 127 (NF_LOG_PREFIXLEN - 1): nft 1.0.6 overruns its stack on longer */
+};
+#define ZT_NFT_STR_MAX 128
+
+/*
+ * The bytes of a comment or log prefix inside nft's quoted strings, which
+ * render writes between quotes and emit hands the kernel: one rule, so the
+ * two back ends agree. s is read up to size bytes; buf gets the result,
+ * NUL-terminated, and is returned.
+ */
+const char *zt_nft_str(char buf[static ZT_NFT_STR_MAX + 1], const char *s, size_t size,
+		       enum zt_nft_str kind);
+
 #endif

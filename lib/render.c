@@ -16,11 +16,6 @@
 /* "\t\telements = { " and its continuation "\t\t\t     " both end here. */
 #define ELEM_COLUMN 29
 
-/* nft refuses longer comments (NFTNL_UDATA_COMMENT_MAXLEN). */
-#define COMMENT_MAX 128
-/* NF_LOG_PREFIXLEN - 1; nft 1.0.6 overruns its stack on longer ones. */
-#define LOG_PREFIX_MAX 127
-
 /*
  * One formatted value, element or verdict. Every part of one comes from a
  * fixed-size plan field, so a small buffer always holds it.
@@ -169,30 +164,12 @@ static bool ifname_ok(const struct zt_ifpat *p)
 	return !(p->wildcard && p->name[n - 1] == '\\');
 }
 
-/*
- * Write s as an nft quoted string. nft has no escapes, so characters that
- * would end or garble the string are replaced; a '$' starts a variable in
- * a log prefix. At most `max` bytes of s are used.
- */
-static void quoted_write(FILE *f, const char *s, size_t size, size_t max, bool log_prefix)
+/* s as an nft quoted string: zt_nft_str() decides its bytes, for emit.c too. */
+static void quoted_write(FILE *f, const char *s, size_t size, enum zt_nft_str kind)
 {
-	size_t n = strnlen(s, size);
+	char buf[ZT_NFT_STR_MAX + 1];
 
-	if (n > max)
-		n = max;
-	putc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"')
-			c = '\'';
-		else if (c == '\\')
-			c = '/';
-		else if (c < ' ' || c >= 0x7f || (log_prefix && c == '$'))
-			c = '?';
-		putc(c, f);
-	}
-	putc('"', f);
+	fprintf(f, "\"%s\"", zt_nft_str(buf, s, size, kind));
 }
 
 static const char *proto_name(uint32_t p)
@@ -555,7 +532,7 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 		fprintf(f, "log group %u", s->log_group);
 		if (s->log_prefix[0]) {
 			fputs(" prefix ", f);
-			quoted_write(f, s->log_prefix, sizeof(s->log_prefix), LOG_PREFIX_MAX, true);
+			quoted_write(f, s->log_prefix, sizeof(s->log_prefix), ZT_NFT_LOG_PREFIX);
 		}
 		return 1;
 	case ZT_S_VMAP:
@@ -610,7 +587,7 @@ static int rule_write(FILE *f, const struct zt_rule *rule)
 		return -EINVAL;
 	if (rule->comment[0]) {
 		fputs(" comment ", f);
-		quoted_write(f, rule->comment, sizeof(rule->comment), COMMENT_MAX, false);
+		quoted_write(f, rule->comment, sizeof(rule->comment), ZT_NFT_COMMENT);
 	}
 	putc('\n', f);
 	return 0;
@@ -621,7 +598,7 @@ static void comment_line_write(FILE *f, const char *comment, size_t size)
 	if (!comment[0])
 		return;
 	fputs("\t\tcomment ", f);
-	quoted_write(f, comment, size, COMMENT_MAX, false);
+	quoted_write(f, comment, size, ZT_NFT_COMMENT);
 	putc('\n', f);
 }
 

@@ -841,6 +841,20 @@ START_TEST(test_large_plan_is_fast)
 }
 END_TEST
 
+/* The one quoting rule render and emit share: lengths by kind, the same replacements. */
+START_TEST(test_nft_str)
+{
+	char long_s[200], buf[ZT_NFT_STR_MAX + 1];
+
+	memset(long_s, 'x', sizeof(long_s));
+	ck_assert_uint_eq(strlen(zt_nft_str(buf, long_s, sizeof(long_s), ZT_NFT_COMMENT)), 128);
+	ck_assert_uint_eq(strlen(zt_nft_str(buf, long_s, sizeof(long_s), ZT_NFT_LOG_PREFIX)), 127);
+	ck_assert_str_eq(zt_nft_str(buf, "a$b\"c\\d\n\xc3", 16, ZT_NFT_COMMENT), "a$b'c/d??");
+	ck_assert_str_eq(zt_nft_str(buf, "a$b\"c\\d\n\xc3", 16, ZT_NFT_LOG_PREFIX), "a?b'c/d??");
+	ck_assert_str_eq(zt_nft_str(buf, "abcdef", 3, ZT_NFT_COMMENT), "abc");
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
 	Suite *s = suite_create("render");
@@ -862,6 +876,7 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_bad_counter_name);
 	tcase_add_test(tc, test_missing_arrays);
 	tcase_add_test(tc, test_write_error);
+	tcase_add_test(tc, test_nft_str);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("large");
