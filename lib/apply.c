@@ -17,7 +17,6 @@
 
 #define RESTARTS_DEFAULT 10
 #define ENC_IFS_MAX 4096
-#define ENC_IF_SET "enc_if"
 
 /* ---- the plan as applied -------------------------------------------------- */
 
@@ -46,7 +45,7 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 
 	*e = (struct eff_plan){ .p = *plan };
 	for (size_t i = 0; i < plan->n_sets; i++)
-		if (plan->sets[i].dynamic && streq(plan->sets[i].name, ENC_IF_SET))
+		if (plan->sets[i].dynamic && streq(plan->sets[i].name, ZT_ENC_IF_SET))
 			k = i;
 	if (k == SIZE_MAX || o->n_enc_pats == 0)
 		return 0;
@@ -440,7 +439,7 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 
 	r = eff_plan_make(plan, &o, &e);
 	if (r < 0) {
-		zt_diag_error(d, NULL, 0, 0, "cannot list network interfaces for %s: %s", ENC_IF_SET, strerror(-r));
+		zt_diag_error(d, NULL, 0, 0, "cannot list network interfaces for %s: %s", ZT_ENC_IF_SET, strerror(-r));
 		return r;
 	}
 	st.objects = zt_plan_count_objects(&e.p);

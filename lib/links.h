@@ -12,6 +12,8 @@
 /* Link kinds that encrypt, when --encrypting-kinds does not say otherwise (zt_enc_kinds_default as text). */
 #define ZT_ENC_KINDS_DEFAULT "wireguard,xfrm,vti,ip6vti"
 #define ZT_ENC_KINDS_MAX 16
+/* The dynamic set the plan leaves for these links' names (compile makes it, apply and ztsegd fill it). */
+#define ZT_ENC_IF_SET "enc_if"
 #define ZT_LINK_KIND_MAX 32
 
 /* The same list, NULL-terminated. */
