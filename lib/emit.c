@@ -1685,6 +1685,38 @@ static int match_add(struct rctx *c, const struct zt_match *m)
 	}
 }
 
+/* limit rate 10/second burst 20 packets log group 27 prefix "ztseg deny " */
+static int stmt_log(struct rctx *c, const struct zt_stmt *s)
+{
+	char prefix[ZT_NFT_STR_MAX + 1];
+	struct nftnl_expr *e;
+
+	if (s->log_group > 65535)
+		return -EINVAL;
+	if (s->log_rate) {
+		e = expr_new(c, "limit");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, s->log_rate);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+		/* nft's default burst for packet limits. */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, s->log_burst ? s->log_burst : 5);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+		expr_add(c, e);
+	}
+	e = expr_new(c, "log");
+	if (!e)
+		return -ENOMEM;
+	if (s->log_prefix[0]) {
+		zt_nft_str(prefix, s->log_prefix, sizeof(s->log_prefix), ZT_NFT_LOG_PREFIX);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+	}
+	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, (uint16_t)s->log_group);
+	expr_add(c, e);
+	return 0;
+}
+
 static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 {
 	struct nftnl_expr *e;
@@ -1746,35 +1778,8 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		e_ct_set_mark(c);
 		return 0;
 	}
-	case ZT_S_LOG: {
-		/* limit rate 10/second burst 20 packets log group 27 prefix "ztseg deny " */
-		char prefix[ZT_NFT_STR_MAX + 1];
-
-		if (s->log_group > 65535)
-			return -EINVAL;
-		if (s->log_rate) {
-			e = expr_new(c, "limit");
-			if (!e)
-				return -ENOMEM;
-			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, s->log_rate);
-			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
-			/* nft's default burst for packet limits. */
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, s->log_burst ? s->log_burst : 5);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
-			expr_add(c, e);
-		}
-		e = expr_new(c, "log");
-		if (!e)
-			return -ENOMEM;
-		if (s->log_prefix[0]) {
-			zt_nft_str(prefix, s->log_prefix, sizeof(s->log_prefix), ZT_NFT_LOG_PREFIX);
-			nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
-		}
-		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, (uint16_t)s->log_group);
-		expr_add(c, e);
-		return 0;
-	}
+	case ZT_S_LOG:
+		return stmt_log(c, s);
 	case ZT_S_VMAP:
 		/* ct mark . meta l4proto . th dport vmap @fp */
 		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
