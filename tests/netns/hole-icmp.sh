@@ -122,18 +122,25 @@ zt_x b "$ZT_SERVE" -t 21 -d "$ZT_TMP/serve-b-tcp.pid"
 : >"$ZT_TMP/recv-a"
 zt_x a "$ZT_SERVE" -t 2000 -r "$ZT_TMP/recv-a" -d "$ZT_TMP/serve-a.pid"
 
-# hold NODE OUT [-t TTL] LPORT DST DPORT: a UDP socket in NODE for 1.2 s
-# (zt-sock.py udp-hold), waited for until it has sent its datagram.
+# hold NODE OUT [-t TTL] LPORT DST DPORT: a UDP socket in NODE (zt-sock.py
+# udp-hold), waited for until it has sent its datagram; it reports what
+# reaches it until hold_wait stops it (at most 15 s).
 HOLD_PIDS=()
 hold() {
 	local n=$1 out=$2
 	shift 2
 	: >"$out"
-	zt_bg "$n" "$out" "$ZT_PY" -u "$SOCKPY" udp-hold "$@" 1.2
+	zt_bg "$n" "$out" "$ZT_PY" -u "$SOCKPY" udp-hold "$@" 15
 	HOLD_PIDS+=("$ZT_BG_PID")
-	zt_wait_for 3000 grep -qs '^ready' "$out" || zt_die "udp-hold in $n did not start: $(cat "$out")"
+	zt_wait_for 5000 grep -qs '^ready' "$out" || zt_die "udp-hold in $n did not start: $(cat "$out")"
 }
-hold_wait() { wait "${HOLD_PIDS[@]}" 2>/dev/null || true; HOLD_PIDS=(); }
+hold_wait() {
+	kill -TERM "${HOLD_PIDS[@]}" 2>/dev/null || true
+	wait "${HOLD_PIDS[@]}" 2>/dev/null || true
+	HOLD_PIDS=()
+}
+# hold_err OUT: wait (up to 3 s) for a real error to reach the socket.
+hold_err() { zt_wait_for 3000 grep -qs '^err' "$1" || true; }
 # errors OUT: the ICMP errors a socket saw, on one line.
 errors() { grep -E '^(err|sockerr)' "$1" | paste -sd' ' || true; }
 
@@ -203,6 +210,7 @@ for fam in 4 6; do
 	lport=$((lport + 1))
 	out=$ZT_TMP/hold-real-unreach-$fam
 	hold b "$out" "$lport" "$RT" 7001
+	hold_err "$out"
 	hold_wait
 	zt_check "IPv$fam rtr's own port unreachable (no listener) gives b ECONNREFUSED ($(errors "$out"))" \
 		grep -q "^err ECONNREFUSED .* $RT " "$out"
@@ -211,6 +219,7 @@ for fam in 4 6; do
 	far=$FAR4
 	[[ $fam == 4 ]] || far=$FAR6
 	hold b "$out" -t 2 "$lport" "$far" 7000
+	hold_err "$out"
 	hold_wait
 	te=11
 	[[ $fam == 4 ]] || te=3
@@ -254,6 +263,7 @@ for fam in 4 6; do
 	lport=$((lport + 1))
 	out=$ZT_TMP/hold-b-real-$fam
 	hold a "$out" "$lport" "$B" 5000
+	hold_err "$out"
 	hold_wait
 	zt_check "IPv$fam b's own port unreachable gives a ECONNREFUSED ($(errors "$out"))" \
 		grep -q "^err ECONNREFUSED .* $B " "$out"

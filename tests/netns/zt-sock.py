@@ -4,8 +4,8 @@
 
   zt-sock.py udp-hold [-t TTL] LPORT DST DPORT SECONDS
       A UDP socket bound to LPORT and connected to DST:DPORT, with
-      IP_RECVERR / IPV6_RECVERR on, sends one datagram and then, for SECONDS,
-      reports what reaches it: "ready" once the datagram is sent, "data"
+      IP_RECVERR / IPV6_RECVERR on, sends one datagram and then, until
+      SIGTERM (at most SECONDS), reports what reaches it: "ready" once the datagram is sent, "data"
       per datagram received, "err ERRNO TYPE CODE OFFENDER INFO" per ICMP
       error queued to it (ERRNO as a name: ECONNREFUSED, EMSGSIZE, ...;
       OFFENDER the address the error came from), "sockerr ERRNO" for a
@@ -77,6 +77,8 @@ def udp_hold(args):
         ttl = int(args[1])
         args = args[2:]
     lport, dst, dport, secs = int(args[0]), args[1], int(args[2]), float(args[3])
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     fam = family_of(dst)
     s = socket.socket(fam, socket.SOCK_DGRAM)
     if fam == socket.AF_INET:
@@ -92,37 +94,47 @@ def udp_hold(args):
     s.connect((dst, dport))
     s.send(b"zt-sock\n")
     out("ready")
+
+    def drain():
+        """Report every queued error and datagram; False when there was none."""
+        seen = False
+        while True:
+            try:
+                _msg, anc, _flags, _addr = s.recvmsg(512, 1024, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            seen = True
+            for level, _type, data in anc:
+                if level in (socket.IPPROTO_IP, socket.IPPROTO_IPV6):
+                    e, origin, etype, code, info, off = parse_ee(data)
+                    if origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+                        out("err", errname(e), etype, code, off, info)
+                    else:
+                        out("err", errname(e), "local", origin, off, info)
+        e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if e:
+            seen = True
+            out("sockerr", errname(e))
+        while True:
+            try:
+                s.recv(2048, socket.MSG_DONTWAIT)
+                seen = True
+                out("data")
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as ex:
+                seen = True
+                out("sockerr", errname(ex.errno))
+        return seen
+
+    # Until SIGTERM (or SECONDS): whatever was queued by then is reported.
     end = time.monotonic() + secs
     p = select.poll()
     p.register(s, select.POLLIN | select.POLLERR)
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            break
-        for _fd, ev in p.poll(int(left * 1000) + 1):
-            if ev & select.POLLERR:
-                try:
-                    _msg, anc, _flags, _addr = s.recvmsg(512, 1024, socket.MSG_ERRQUEUE)
-                    for level, _type, data in anc:
-                        if level in (socket.IPPROTO_IP, socket.IPPROTO_IPV6):
-                            e, origin, etype, code, info, off = parse_ee(data)
-                            if origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
-                                out("err", errname(e), etype, code, off, info)
-                            else:
-                                out("err", errname(e), "local", origin, off, info)
-                except BlockingIOError:
-                    pass
-                e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if e:
-                    out("sockerr", errname(e))
-            if ev & select.POLLIN:
-                try:
-                    s.recv(2048, socket.MSG_DONTWAIT)
-                    out("data")
-                except BlockingIOError:
-                    pass
-                except OSError as ex:
-                    out("sockerr", errname(ex.errno))
+    while not stop and time.monotonic() < end:
+        if p.poll(100):
+            drain()
+    drain()
     out("end")
 
 
