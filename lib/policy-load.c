@@ -862,30 +862,45 @@ static int load_segments(struct loader *l, const struct zt_node *n)
 	return ret;
 }
 
+/*
+ * hub.boundaries and hub.delegate: mappings of names to `addresses` and
+ * `interfaces`, loaded alike into struct zt_boundary.
+ */
+struct ifaddrs_kind {
+	const char *key;		/* the hub's key */
+	const char *what;		/* one entry, in messages */
+	const char *name_kind;		/* check_name()'s kind for the entry's name */
+	const char *const *keys;
+	bool need_addrs;
+};
+
 static const char *const boundary_keys[] = { "addresses", "interfaces", NULL };
 static const char *const delegation_keys[] = { "interfaces", "addresses", NULL };
 
-/*
- * The body shared by a boundary and a delegation: a mapping of
- * `addresses` and `interfaces` (only a boundary requires addresses).
- */
+static const struct ifaddrs_kind boundaries_kind = {
+	"boundaries", "boundary", "boundary", boundary_keys, true,
+};
+/* A delegation names the segment it is for. */
+static const struct ifaddrs_kind delegations_kind = {
+	"delegate", "delegation", "segment", delegation_keys, false,
+};
+
+/* One entry's body: a mapping of `addresses` and `interfaces`. */
 static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct zt_node *v,
-			const char *ctx, const char *const *keys, bool need_addrs,
-			struct zt_ifpat **ifs, size_t *n_ifs,
-			struct zt_cidr **addrs, size_t *n_addrs)
+			const char *ctx, const struct ifaddrs_kind *kind, struct zt_boundary *b)
 {
 	const struct zt_node *x;
 	int r, ret = 0;
 
 	if ((r = want_map(l, v, ctx)))
 		return r;
-	r = check_keys(l, v, ctx, keys, NULL);
+	r = check_keys(l, v, ctx, kind->keys, NULL);
 	if (fatal(r))
 		return r;
 	ret = r ? r : ret;
 	if ((x = zt_node_get(v, "addresses")))
-		r = load_cidrs(l, x, "addresses", need_addrs, addrs, n_addrs);
-	else if (need_addrs)
+		r = load_cidrs(l, x, "addresses", kind->need_addrs, &b->addrs, &b->n_addrs);
+	else if (kind->need_addrs)
 		r = err_at(l, k, "missing required key 'addresses' in %s", ctx);
 	else
 		r = 0;
@@ -893,7 +908,7 @@ static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct 
 		return r;
 	ret = r ? r : ret;
 	if ((x = zt_node_get(v, "interfaces"))) {
-		r = load_ifs(l, x, "interfaces", ifs, n_ifs);
+		r = load_ifs(l, x, "interfaces", &b->ifs, &b->n_ifs);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -901,66 +916,31 @@ static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct 
 	return ret;
 }
 
-static int load_boundaries(struct loader *l, const struct zt_node *n)
+static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
+			    const struct ifaddrs_kind *kind, struct zt_boundary **v, size_t *n_v)
 {
-	struct zt_hub *hub = &l->p->hub;
 	int r, ret = 0;
 
-	if ((r = want_map(l, n, "boundaries")))
+	if ((r = want_map(l, n, kind->key)))
 		return r;
 	if (!n->n)
 		return 0;
-	if (!(hub->boundaries = calloc(n->n, sizeof(*hub->boundaries))))
+	if (!(*v = calloc(n->n, sizeof(**v))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
 		const struct zt_node *k = n->keys[i];
-		struct zt_boundary *b = &hub->boundaries[hub->n_boundaries++];
+		struct zt_boundary *b = &(*v)[(*n_v)++];
 		char ctx[96];
 
-		snprintf(ctx, sizeof(ctx), "boundary '%s'", TOK(k->value));
+		snprintf(ctx, sizeof(ctx), "%s '%s'", kind->what, TOK(k->value));
 		if (!(b->name = strdup(k->value)))
 			return -ENOMEM;
 		b->pos = pos_of(l, k);
-		r = check_name(l, k, "boundary", true);
+		r = check_name(l, k, kind->name_kind, true);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
-		r = load_ifaddrs(l, k, n->items[i], ctx, boundary_keys, true,
-				 &b->ifs, &b->n_ifs, &b->addrs, &b->n_addrs);
-		if (fatal(r))
-			return r;
-		ret = r ? r : ret;
-	}
-	return ret;
-}
-
-static int load_delegations(struct loader *l, const struct zt_node *n)
-{
-	struct zt_hub *hub = &l->p->hub;
-	int r, ret = 0;
-
-	if ((r = want_map(l, n, "delegate")))
-		return r;
-	if (!n->n)
-		return 0;
-	if (!(hub->delegations = calloc(n->n, sizeof(*hub->delegations))))
-		return -ENOMEM;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct zt_node *k = n->keys[i];
-		struct zt_delegation *dg = &hub->delegations[hub->n_delegations++];
-		char ctx[96];
-
-		snprintf(ctx, sizeof(ctx), "delegation '%s'", TOK(k->value));
-		if (!(dg->name = strdup(k->value)))
-			return -ENOMEM;
-		dg->pos = pos_of(l, k);
-		/* A delegation names the segment it is for. */
-		r = check_name(l, k, "segment", true);
-		if (fatal(r))
-			return r;
-		ret = r ? r : ret;
-		r = load_ifaddrs(l, k, n->items[i], ctx, delegation_keys, false,
-				 &dg->ifs, &dg->n_ifs, &dg->addrs, &dg->n_addrs);
+		r = load_ifaddrs(l, k, n->items[i], ctx, kind, b);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -1010,9 +990,11 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 		} else if (streq(key, "encrypted-interfaces")) {
 			r = load_ifs(l, v, key, &hub->enc_ifs, &hub->n_enc_ifs);
 		} else if (streq(key, "boundaries")) {
-			r = load_boundaries(l, v);
+			r = load_ifaddrs_map(l, v, &boundaries_kind, &l->p->hub.boundaries,
+					     &l->p->hub.n_boundaries);
 		} else if (streq(key, "delegate")) {
-			r = load_delegations(l, v);
+			r = load_ifaddrs_map(l, v, &delegations_kind, &l->p->hub.delegations,
+					     &l->p->hub.n_delegations);
 		} else if (streq(key, "flows")) {
 			r = load_flows(l, v, -1, &hub->flows, &hub->n_flows);
 		}
@@ -1122,120 +1104,4 @@ int zt_policy_load_sources(const struct zt_source *src, size_t n,
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
-}
-
-static void free_flows(struct zt_flow *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < f[i].n_from; j++)
-			free(f[i].from[j].name);
-		for (size_t j = 0; j < f[i].n_to; j++)
-			free(f[i].to[j].name);
-		free(f[i].name);
-		free(f[i].from);
-		free(f[i].to);
-		free(f[i].ports);
-	}
-	free(f);
-}
-
-struct zt_policy *zt_policy_free(struct zt_policy *p)
-{
-	if (!p)
-		return NULL;
-	for (size_t i = 0; i < p->n_segs; i++) {
-		struct zt_segment *s = &p->segs[i];
-
-		for (size_t j = 0; j < s->n_subnets; j++) {
-			free(s->subnets[j].name);
-			free(s->subnets[j].addrs);
-		}
-		free(s->subnets);
-		free(s->name);
-		free(s->ifs);
-		free(s->addrs);
-		free_flows(s->rules, s->n_rules);
-	}
-	free(p->segs);
-	for (size_t i = 0; i < p->hub.n_boundaries; i++) {
-		free(p->hub.boundaries[i].name);
-		free(p->hub.boundaries[i].ifs);
-		free(p->hub.boundaries[i].addrs);
-	}
-	free(p->hub.boundaries);
-	for (size_t i = 0; i < p->hub.n_delegations; i++) {
-		free(p->hub.delegations[i].name);
-		free(p->hub.delegations[i].ifs);
-		free(p->hub.delegations[i].addrs);
-	}
-	free(p->hub.delegations);
-	free(p->hub.enc_ifs);
-	free_flows(p->hub.flows, p->hub.n_flows);
-	for (size_t i = 0; i < p->n_files; i++)
-		free(p->files[i]);
-	free(p->files);
-	free(p);
-	return NULL;
-}
-
-int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret)
-{
-	struct zt_zone z = { .kind = ZT_ZONE_NONE, .seg = -1, .sub = -1, .bnd = -1 };
-	const char *dot = strchr(name, '.');
-	size_t seglen = dot ? (size_t)(dot - name) : strlen(name);
-
-	if (streq(name, "host")) {
-		z.kind = ZT_ZONE_HOST;
-	} else if (streq(name, "world")) {
-		z.kind = ZT_ZONE_WORLD;
-	} else {
-		for (size_t i = 0; i < p->n_segs && z.kind == ZT_ZONE_NONE; i++) {
-			const struct zt_segment *s = &p->segs[i];
-
-			if (strlen(s->name) != seglen || strncmp(s->name, name, seglen))
-				continue;
-			if (!dot) {
-				z = (struct zt_zone){ ZT_ZONE_SEGMENT, (int)i, -1, -1 };
-				break;
-			}
-			for (size_t j = 0; j < s->n_subnets; j++)
-				if (streq(s->subnets[j].name, dot + 1)) {
-					z = (struct zt_zone){ ZT_ZONE_SUBNET, (int)i, (int)j, -1 };
-					break;
-				}
-		}
-		for (size_t i = 0; !dot && z.kind == ZT_ZONE_NONE && i < p->hub.n_boundaries; i++)
-			if (streq(p->hub.boundaries[i].name, name))
-				z = (struct zt_zone){ ZT_ZONE_BOUNDARY, -1, -1, (int)i };
-	}
-	if (z.kind == ZT_ZONE_NONE)
-		return -ENOENT;
-	*ret = z;
-	return 0;
-}
-
-const char *zt_zone_fmt(const struct zt_policy *p, const struct zt_zone *z, char *buf, size_t len)
-{
-	switch (z->kind) {
-	case ZT_ZONE_WORLD:
-		snprintf(buf, len, "world");
-		break;
-	case ZT_ZONE_HOST:
-		snprintf(buf, len, "host");
-		break;
-	case ZT_ZONE_SEGMENT:
-		snprintf(buf, len, "%s", p->segs[z->seg].name);
-		break;
-	case ZT_ZONE_SUBNET:
-		snprintf(buf, len, "%s.%s", p->segs[z->seg].name,
-			 p->segs[z->seg].subnets[z->sub].name);
-		break;
-	case ZT_ZONE_BOUNDARY:
-		snprintf(buf, len, "%s", p->hub.boundaries[z->bnd].name);
-		break;
-	default:
-		snprintf(buf, len, "(unresolved)");
-		break;
-	}
-	return buf;
 }

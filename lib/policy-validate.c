@@ -336,7 +336,7 @@ static int deleg_cmp(const void *a, const void *b)
 }
 
 /* "vdb1*, vdb2*" — cut with "..." when the list does not fit. */
-static const char *deleg_ifs_fmt(const struct zt_delegation *dg, char *buf, size_t len)
+static const char *deleg_ifs_fmt(const struct zt_boundary *dg, char *buf, size_t len)
 {
 	size_t o = 0;
 
@@ -386,7 +386,7 @@ static bool cidr_within_any(const struct zt_cidr *v, size_t n, const struct zt_c
 }
 
 static int check_segment_claims(struct vctx *c, struct zt_segment *s,
-				const struct zt_delegation *dg)
+				const struct zt_boundary *dg)
 {
 	char list[256], a[ZT_CIDR_STRLEN], pat[IFNAMSIZ + 2];
 	int r;
@@ -458,7 +458,7 @@ static int check_delegations(struct vctx *c)
 		qsort(v, n, sizeof(*v), deleg_cmp);
 	for (size_t i = 0; i < p->n_segs; i++) {
 		struct zt_segment *s = &p->segs[i];
-		const struct zt_delegation *dg = NULL;
+		const struct zt_boundary *dg = NULL;
 
 		s->delegation = -1;
 		if (c->dup[i])

@@ -82,16 +82,11 @@ struct zt_segment {
 	int delegation;		/* index into hub.delegations, or -1 */
 };
 
+/*
+ * A hub boundary, or a delegation (hub.delegate: the interfaces and
+ * addresses a segment file may claim): a name, interfaces, addresses.
+ */
 struct zt_boundary {
-	char *name;
-	struct zt_pos pos;
-	struct zt_ifpat *ifs;
-	size_t n_ifs;
-	struct zt_cidr *addrs;
-	size_t n_addrs;
-};
-
-struct zt_delegation {
 	char *name;
 	struct zt_pos pos;
 	struct zt_ifpat *ifs;
@@ -111,7 +106,7 @@ struct zt_hub {
 	size_t n_enc_ifs;
 	struct zt_boundary *boundaries;
 	size_t n_boundaries;
-	struct zt_delegation *delegations;
+	struct zt_boundary *delegations;	/* by segment name; the same shape as a boundary */
 	size_t n_delegations;
 	struct zt_flow *flows;
 	size_t n_flows;
