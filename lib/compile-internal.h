@@ -159,7 +159,7 @@ struct cc {
 	bool oom;			/* sticky: a position could not be copied */
 };
 
-/* own4/own6 labels from here on stand for ownb_<label - OWNB_LABEL>. */
+/* An own4/own6 label from OWNB_LABEL up stands for chain ownb_<label - OWNB_LABEL> (label_own()). */
 #define OWNB_LABEL 0x10000u
 
 /* What an element's label becomes in a map. */

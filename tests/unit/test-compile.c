@@ -357,6 +357,8 @@ static char *dump(const struct zt_plan *pl)
 	FILE *f = open_memstream(&buf, &len);
 
 	ck_assert_ptr_nonnull(f);
+	/* Marks read back through this plan's fcnt, not the last compiled (maybe freed) one. */
+	last_plan = pl;
 	dump_plan(f, pl);
 	ck_assert_int_eq(fclose(f), 0);
 	return buf;
