@@ -272,72 +272,6 @@ static int applied_parse(const char *buf, size_t len, struct applied_state *ret,
 	return 0;
 }
 
-/*
- * Read DIR/NAME: not following links, a regular file of root or our user
- * that nobody else can write, at most max bytes. -ENOENT when there is
- * none; otherwise *why says what is wrong with it.
- */
-static int state_read(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len, const char **why)
-{
-	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		int r = -errno;
-
-		*why = r == -ELOOP ? "a symbolic link" : strerror(-r);
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		*why = strerror(errno);
-		return -errno;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
-		return -EPERM;
-	}
-	if (st.st_uid != 0 && st.st_uid != getuid()) {
-		*why = "owned by another user";
-		return -EPERM;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		*why = "writable by group or others";
-		return -EPERM;
-	}
-	*why = "too large";
-	if ((uintmax_t)st.st_size > max)
-		return -EFBIG;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t k = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			*why = strerror(errno);
-			return -errno;
-		}
-		if (k == 0 || (got += (size_t)k) == (size_t)st.st_size + 1)
-			break;
-	}
-	/* It changed under us: a writer does not do that (it renames). */
-	if (got != (size_t)st.st_size) {
-		*why = "changed while read";
-		return -EBADMSG;
-	}
-	*ret = TAKE_PTR(buf);
-	*ret_len = got;
-	return 0;
-}
-
 /* DIR/applied, well formed; errors are printed (the apply then compares with the table). */
 static int applied_load(const char *dir, struct applied_state *ret)
 {
@@ -346,7 +280,7 @@ static int applied_load(const char *dir, struct applied_state *ret)
 	size_t len = 0;
 	int r;
 
-	r = state_read(dir, APPLIED_FILE, APPLIED_MAX, &buf, &len, &why);
+	r = zt_state_read(dir, APPLIED_FILE, APPLIED_MAX, getuid(), &buf, &len, &why);
 	if (r == -ENOENT)
 		return r;
 	if (r >= 0)
@@ -455,7 +389,7 @@ static int applied_plan(const struct manager *m, const struct applied_state *pre
 	size_t len = 0, max = lim.max_total_size + (lim.max_files + 2) * (size_t)4096 + 64;
 	int r;
 
-	r = state_read(m->state_dir, APPLIED_POLICY_FILE, max, &buf, &len, &why);
+	r = zt_state_read(m->state_dir, APPLIED_POLICY_FILE, max, getuid(), &buf, &len, &why);
 	if (r >= 0) {
 		r = zt_lkg_decode(buf, len, NULL, &files);
 		why = r < 0 ? "not a well-formed policy bundle" : NULL;

@@ -4,10 +4,8 @@
  * directory, written atomically and read back with the same distrust as
  * the policy directory itself.
  */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include "apply.h"
 #include "lkg.h"
 
@@ -155,55 +153,6 @@ int zt_lkg_save(const char *dir, const struct zt_source *src, size_t n)
 	return zt_write_atomic(dir, ZT_LKG_FILE, buf, len);
 }
 
-/*
- * Read DIR/NAME with the distrust the policy directory gets: not following
- * links, a regular file of root or owner_uid that nobody else can write,
- * at most max bytes, read whole. -ENOENT when there is none.
- */
-static int state_read(const char *dir, const char *name, size_t max, uid_t owner_uid, char **ret,
-		      size_t *ret_len)
-{
-	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ELOOP ? -EPERM : -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != owner_uid) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return -EPERM;
-	if ((uintmax_t)st.st_size > max)
-		return -EFBIG;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (got <= (size_t)st.st_size) {
-		ssize_t k = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	/* It changed under us: a writer does not do that (it renames). */
-	if (got != (size_t)st.st_size)
-		return -EBADMSG;
-	*ret = TAKE_PTR(buf);
-	*ret_len = got;
-	return 0;
-}
-
 /* The bundle's own lines on top of the files' bytes. */
 static size_t bundle_max(const struct zt_limits *lim)
 {
@@ -220,7 +169,7 @@ int zt_lkg_load(const char *dir, const struct zt_limits *lim, uid_t owner_uid,
 
 	if (!lim)
 		lim = &dflt;
-	r = state_read(dir, ZT_LKG_FILE, bundle_max(lim), owner_uid, &buf, &len);
+	r = zt_state_read(dir, ZT_LKG_FILE, bundle_max(lim), owner_uid, &buf, &len, NULL);
 	if (r < 0)
 		return r;
 	return zt_lkg_decode(buf, len, lim, ret);
@@ -239,58 +188,6 @@ int zt_policy_digest(const struct zt_source *src, size_t n, uint8_t out[ZT_DIGES
 		return r;
 	zt_sha256(buf, len, out);
 	return 0;
-}
-
-static void hex_put(FILE *f, const uint8_t *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%02x", v[i]);
-}
-
-/* "KEY VALUE\n" at buf+*off, VALUE a decimal without sign or leading zeros. */
-static bool dec_line(const char *buf, size_t len, size_t *off, const char *key, uint64_t *ret)
-{
-	size_t kl = strlen(key), i = *off + kl + 1, start = i;
-	uint64_t x = 0;
-
-	if (len - *off < kl + 3 || memcmp(buf + *off, key, kl) != 0 || buf[*off + kl] != ' ')
-		return false;
-	for (; i < len && buf[i] >= '0' && buf[i] <= '9' && i - start < 20; i++) {
-		if (x > (UINT64_MAX - (uint64_t)(buf[i] - '0')) / 10)
-			return false;
-		x = x * 10 + (uint64_t)(buf[i] - '0');
-	}
-	if (i == start || i >= len || buf[i] != '\n' || (i - start > 1 && buf[start] == '0'))
-		return false;
-	*off = i + 1;
-	*ret = x;
-	return true;
-}
-
-static bool hex_line(const char *buf, size_t len, size_t *off, const char *key, uint8_t out[ZT_DIGEST_LEN])
-{
-	size_t kl = strlen(key), at = *off + kl + 1;
-
-	if (len - *off < kl + 1 + 2 * ZT_DIGEST_LEN + 1 || memcmp(buf + *off, key, kl) != 0 ||
-	    buf[*off + kl] != ' ' || buf[at + 2 * ZT_DIGEST_LEN] != '\n')
-		return false;
-	for (size_t i = 0; i < ZT_DIGEST_LEN; i++) {
-		unsigned v = 0;
-
-		for (size_t j = 0; j < 2; j++) {
-			char c = buf[at + 2 * i + j];
-
-			if (c >= '0' && c <= '9')
-				v = v << 4 | (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v = v << 4 | (unsigned)(c - 'a' + 10);
-			else
-				return false;
-		}
-		out[i] = (uint8_t)v;
-	}
-	*off = at + 2 * ZT_DIGEST_LEN + 1;
-	return true;
 }
 
 void zt_pending_clear(struct zt_pending *p)
@@ -316,7 +213,7 @@ int zt_pending_encode(const struct zt_pending *p, const struct zt_source *prev, 
 		return -ENOMEM;
 	fprintf(f, ZT_PENDING_MAGIC "deadline %" PRIu64 "\ngeneration %" PRIu64 "\nuid %u\ntrial ",
 		p->deadline_usec, p->generation, (unsigned)p->uid);
-	hex_put(f, p->trial, sizeof(p->trial));
+	zt_state_hex_put(f, p->trial, sizeof(p->trial));
 	fputc('\n', f);
 	fwrite(bundle, 1, blen, f);
 	if (fclose(f) != 0) {
@@ -336,10 +233,10 @@ int zt_pending_decode(const char *buf, size_t len, const struct zt_limits *lim, 
 	int r;
 
 	if (len < off || memcmp(buf, ZT_PENDING_MAGIC, off) != 0 ||
-	    !dec_line(buf, len, &off, "deadline", &p.deadline_usec) ||
-	    !dec_line(buf, len, &off, "generation", &p.generation) ||
-	    !dec_line(buf, len, &off, "uid", &uid) || uid > UINT32_MAX ||
-	    !hex_line(buf, len, &off, "trial", p.trial))
+	    !zt_state_dec_line(buf, len, &off, "deadline", &p.deadline_usec) ||
+	    !zt_state_dec_line(buf, len, &off, "generation", &p.generation) ||
+	    !zt_state_dec_line(buf, len, &off, "uid", &uid) || uid > UINT32_MAX ||
+	    !zt_state_hex_line(buf, len, &off, "trial", p.trial, ZT_DIGEST_LEN))
 		return -EBADMSG;
 	p.uid = (uid_t)uid;
 	r = zt_lkg_decode(buf + off, len - off, lim, &p.prev);
@@ -370,7 +267,7 @@ int zt_pending_load(const char *dir, const struct zt_limits *lim, uid_t owner_ui
 
 	if (!lim)
 		lim = &dflt;
-	r = state_read(dir, ZT_PENDING_FILE, bundle_max(lim) + 256, owner_uid, &buf, &len);
+	r = zt_state_read(dir, ZT_PENDING_FILE, bundle_max(lim) + 256, owner_uid, &buf, &len, NULL);
 	if (r < 0)
 		return r;
 	return zt_pending_decode(buf, len, lim, ret);
@@ -386,7 +283,7 @@ int zt_rolled_back_save(const char *dir, const uint8_t digest[ZT_DIGEST_LEN], ui
 	if (!f)
 		return -ENOMEM;
 	fprintf(f, ZT_ROLLED_BACK_MAGIC "at %" PRIu64 "\ntrial ", at_usec);
-	hex_put(f, digest, ZT_DIGEST_LEN);
+	zt_state_hex_put(f, digest, ZT_DIGEST_LEN);
 	fputc('\n', f);
 	if (fclose(f) != 0) {
 		free(buf);
@@ -404,24 +301,12 @@ int zt_rolled_back_load(const char *dir, uid_t owner_uid, uint8_t digest[ZT_DIGE
 	uint64_t at;
 	int r;
 
-	r = state_read(dir, ZT_ROLLED_BACK_FILE, 256, owner_uid, &buf, &len);
+	r = zt_state_read(dir, ZT_ROLLED_BACK_FILE, 256, owner_uid, &buf, &len, NULL);
 	if (r < 0)
 		return r;
-	if (len < off || memcmp(buf, ZT_ROLLED_BACK_MAGIC, off) != 0 || !dec_line(buf, len, &off, "at", &at) ||
-	    !hex_line(buf, len, &off, "trial", digest) || off != len)
+	if (len < off || memcmp(buf, ZT_ROLLED_BACK_MAGIC, off) != 0 || !zt_state_dec_line(buf, len, &off, "at", &at) ||
+	    !zt_state_hex_line(buf, len, &off, "trial", digest, ZT_DIGEST_LEN) || off != len)
 		return -EBADMSG;
 	*ret_at = at;
 	return 0;
-}
-
-int zt_state_remove(const char *dir, const char *name)
-{
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (dfd < 0)
-		return -errno;
-	if (unlinkat(dfd, name, 0) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	/* The removal must survive a crash as the write it undoes would. */
-	return fsync(dfd) < 0 ? -errno : 1;
 }

@@ -8,6 +8,7 @@
 #define ZT_LKG_H
 
 #include "policy.h"
+#include "statefile.h"
 
 #define ZT_LKG_FILE "last-known-good"
 #define ZT_LKG_MAGIC "ztseg last-known-good 1\n"
@@ -86,8 +87,5 @@ int zt_pending_load(const char *dir, const struct zt_limits *lim, uid_t owner_ui
  */
 int zt_rolled_back_save(const char *dir, const uint8_t digest[ZT_DIGEST_LEN], uint64_t at_usec);
 int zt_rolled_back_load(const char *dir, uid_t owner_uid, uint8_t digest[ZT_DIGEST_LEN], uint64_t *ret_at);
-
-/* Remove DIR/NAME: 1 removed, 0 there was none, -errno. */
-int zt_state_remove(const char *dir, const char *name);
 
 #endif
