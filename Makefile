@@ -5,6 +5,7 @@
 #   make check ASAN=1    the same under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz            build and run the libFuzzer harnesses (clang)
 #   make install         honours DESTDIR, PREFIX, SYSCONFDIR
+#   make deb             the Debian package, into build-deb/ (debian/)
 #   V=1                  show the commands
 
 PREFIX ?= /usr/local
@@ -191,7 +192,21 @@ fuzz: $(FUZZ_BINS)
 	done
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb
+
+# The Debian package (debian/), built in a copy of this tree (without .git
+# and the build directories) so that debian/rules clean touches nothing
+# here: build-deb/ztseg_*.deb. Needs the Build-Depends of debian/control.
+DEBDIR ?= build-deb
+deb:
+	$(call quiet,DEB,$(DEBDIR))
+	$(Q)rm -rf $(DEBDIR)/src $(DEBDIR)/ztseg_* $(DEBDIR)/ztseg-dbgsym_* && mkdir -p $(DEBDIR)/src
+	$(Q)tar -cf - --anchored --exclude=./.git --exclude=./build --exclude='./build-*' \
+		--exclude=./$(DEBDIR) . | tar -xf - -C $(DEBDIR)/src
+	$(Q)cd $(DEBDIR)/src && dpkg-buildpackage -us -uc -b $(DEBFLAGS)
+	@ls $(DEBDIR)/*.deb
+
+.PHONY: deb
 
 
 .PHONY: check-valgrind
