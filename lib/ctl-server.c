@@ -563,11 +563,6 @@ int zt_ctl_conn_fd(const struct zt_ctl_conn *c)
 	return c->fd;
 }
 
-const struct zt_ctl_peer *zt_ctl_conn_peer(const struct zt_ctl_conn *c)
-{
-	return &c->peer;
-}
-
 bool zt_ctl_conn_authorized(const struct zt_ctl_conn *c)
 {
 	return c->authorized;

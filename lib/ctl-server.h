@@ -196,7 +196,6 @@ int zt_ctl_conn_process(struct zt_ctl_conn *c, uint64_t now_usec);
 uint32_t zt_ctl_conn_events(const struct zt_ctl_conn *c);
 uint64_t zt_ctl_conn_deadline(const struct zt_ctl_conn *c);
 int zt_ctl_conn_fd(const struct zt_ctl_conn *c);
-const struct zt_ctl_peer *zt_ctl_conn_peer(const struct zt_ctl_conn *c);
 /* Was the peer, at accept, one that may change state? */
 bool zt_ctl_conn_authorized(const struct zt_ctl_conn *c);
 void zt_ctl_conn_set_userdata(struct zt_ctl_conn *c, void *userdata);
