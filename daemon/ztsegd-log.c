@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
@@ -29,11 +30,6 @@ int log_level_parse(const char *s)
 		if (streq(s, level_names[i]))
 			return (int)i;
 	return -EINVAL;
-}
-
-const char *log_level_name(int level)
-{
-	return level >= 0 && (size_t)level < ELEMENTSOF(level_names) ? level_names[level] : "?";
 }
 
 /* journald tells a service that stderr is its stream by "DEV:INODE" of that stream. */
@@ -122,4 +118,29 @@ void log_fields(int prio, const char *const *fields, size_t n_fields, const char
 	fprintf(stderr, "ztsegd: %s%s\n", prio <= LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " : "",
 		msg);
 	errno = saved;
+}
+
+void log_diags(int prio, const char *event, const struct zt_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		_cleanup_free_ char *s = zt_diag_format(&d->v[i]);
+
+		log_fields(d->v[i].sev == ZT_SEV_ERROR ? prio : LOG_WARNING,
+			   (const char *[]){ log_field("ZTSEG_EVENT", "%s", event),
+					     d->v[i].file ? log_field("ZTSEG_FILE", "%s", d->v[i].file) : NULL,
+					     d->v[i].file ? log_field("ZTSEG_LINE", "%u", d->v[i].line) : NULL },
+			   3, "%s", s ? s : d->v[i].msg);
+	}
+	if (d->truncated)
+		log_fields(prio, NULL, 0, "too many diagnostics, %zu not shown", d->n_errors + d->n_warnings - d->n);
+}
+
+const char *log_time(uint64_t usec, char *buf, size_t len)
+{
+	time_t sec = (time_t)(usec / ZT_USEC_PER_SEC);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "?");
+	return buf;
 }

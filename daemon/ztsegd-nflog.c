@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Packets the rules log (NFLOG) written to the journal with their zones,
- * flow and policy line; and the host as explain --live sees it (routes,
- * link kinds, local addresses from the rtnetlink state).
+ * flow and policy line, at most PACKET_RATE a second.
  */
 #include <netinet/in.h>
 #include <linux/netfilter.h>
-#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include "explain.h"
 #include "ztsegd.h"
@@ -15,88 +13,6 @@
 #define PREFIX_DENY "ztseg deny "
 #define PREFIX_SPOOF "ztseg spoof "
 #define PREFIX_ALLOW "ztseg allow "
-
-/* ---- the live environment ---- */
-
-struct route_ctx {
-	uint8_t family;
-	const uint8_t *addr;
-	bool found;
-	struct zt_rtnl_route best;	/* a copy: the walk's route may be a temporary */
-};
-
-static int route_cb(const struct zt_rtnl_route *rt, void *userdata)
-{
-	struct route_ctx *c = userdata;
-
-	if (rt->table != RT_TABLE_MAIN || !zt_cidr_contains_addr(&rt->dst, c->family, c->addr))
-		return 0;
-	/* Longest prefix, then the lowest metric: what the kernel would pick. */
-	if (!c->found || rt->dst.plen > c->best.dst.plen ||
-	    (rt->dst.plen == c->best.dst.plen && rt->priority < c->best.priority)) {
-		c->best = *rt;
-		c->found = true;
-	}
-	return 0;
-}
-
-static int env_route(void *userdata, uint8_t family, const uint8_t *addr, char ifname[IFNAMSIZ])
-{
-	struct manager *m = userdata;
-	const struct zt_rtnl_state *s = zt_rtnl_state(m->rtnl);
-	struct route_ctx c = { .family = family, .addr = addr };
-	const struct zt_rtnl_link *l;
-
-	zt_rtnl_state_foreach_route(s, route_cb, &c);
-	if (!c.found || c.best.type != RTN_UNICAST || !c.best.oif)
-		return -ENOENT;
-	l = zt_rtnl_state_link(s, c.best.oif);
-	if (!l)
-		return -ENOENT;
-	snprintf(ifname, IFNAMSIZ, "%s", l->name);
-	return 0;
-}
-
-static const char *env_link_kind(void *userdata, const char *ifname)
-{
-	struct manager *m = userdata;
-	const struct zt_rtnl_link *l = zt_rtnl_state_link_by_name(zt_rtnl_state(m->rtnl), ifname);
-
-	return l ? l->kind : NULL;
-}
-
-struct local_ctx {
-	uint8_t family;
-	const uint8_t *addr;
-};
-
-static int local_cb(const struct zt_rtnl_addr *a, void *userdata)
-{
-	struct local_ctx *c = userdata;
-
-	return a->addr.family == c->family && memcmp(a->addr.addr, c->addr, ZT_ADDR_LEN(c->family)) == 0;
-}
-
-static bool env_is_local(void *userdata, uint8_t family, const uint8_t *addr)
-{
-	struct manager *m = userdata;
-	struct local_ctx c = { .family = family, .addr = addr };
-
-	return zt_rtnl_state_foreach_addr(zt_rtnl_state(m->rtnl), local_cb, &c) > 0;
-}
-
-void manager_explain_env(struct manager *m, struct zt_explain_env *env)
-{
-	*env = (struct zt_explain_env){
-		.route = env_route,
-		.link_kind = env_link_kind,
-		.is_local = env_is_local,
-		.encrypting_kinds = m->n_kinds ? m->kinds : NULL,
-		.userdata = m,
-	};
-}
-
-/* ---- logged packets ---- */
 
 static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, size_t len)
 {
@@ -271,36 +187,130 @@ static const struct zt_flow *flow_by_logname(const struct zt_policy *p, const ch
 	return NULL;
 }
 
-void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
-{
-	struct manager *m = userdata;
-	const struct zt_policy *p = m->cur.policy;
-	char lname[ZT_NFLOG_PREFIX_MAX] = "", ib[24], ob[24], sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], pb[24];
-	char ports[2][8] = { "", "" }, why[512] = "", fz[ZT_ENDPOINT_NAME_MAX] = "?", tz[ZT_ENDPOINT_NAME_MAX] = "?";
-	char wb[256], seg[ZT_NAME_MAX + 1] = "", src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
-	const char *verdict, *iif, *oif, *proto, *flow = NULL;
-	struct zt_pos where = {};
-	bool explained = false;
-	int prio;
+/* What the log line says of a packet beyond its addresses and why: zones, the segment, the flow. */
+struct packet_why {
+	char fz[ZT_ENDPOINT_NAME_MAX], tz[ZT_ENDPOINT_NAME_MAX];
+	char seg[ZT_NAME_MAX + 1];
+	const char *flow;
+	struct zt_pos where;
+	bool explained;
+};
 
+/* The rule's verdict from its log prefix; -ENOMSG for another group member's packet. */
+static int packet_verdict(const struct zt_nflog_packet *pkt, const char **ret_verdict, int *ret_prio,
+			  char lname[ZT_NFLOG_PREFIX_MAX])
+{
+	lname[0] = '\0';
 	if (strncmp(pkt->prefix, PREFIX_DENY, strlen(PREFIX_DENY)) == 0) {
-		verdict = "deny";
-		prio = LOG_NOTICE;
+		*ret_verdict = "deny";
+		*ret_prio = LOG_NOTICE;
 	} else if (strncmp(pkt->prefix, PREFIX_SPOOF, strlen(PREFIX_SPOOF)) == 0) {
-		verdict = "spoof";
-		prio = LOG_NOTICE;
+		*ret_verdict = "spoof";
+		*ret_prio = LOG_NOTICE;
 	} else if (strncmp(pkt->prefix, PREFIX_ALLOW, strlen(PREFIX_ALLOW)) == 0) {
 		size_t n;
 
-		verdict = "allow";
-		prio = LOG_INFO;
-		snprintf(lname, sizeof(lname), "%s", pkt->prefix + strlen(PREFIX_ALLOW));
+		*ret_verdict = "allow";
+		*ret_prio = LOG_INFO;
+		snprintf(lname, ZT_NFLOG_PREFIX_MAX, "%s", pkt->prefix + strlen(PREFIX_ALLOW));
 		n = strlen(lname);
 		while (n && lname[n - 1] == ' ')
 			lname[--n] = '\0';
 	} else {
-		return;		/* another group member's packet */
+		return -ENOMSG;
 	}
+	return 0;
+}
+
+/* The packet as explain's question: from, to and port, on the hooks and interfaces it was seen. */
+static void packet_question(const struct zt_nflog_packet *pkt, const char *iif, const char *oif,
+			    struct zt_endpoint *from, struct zt_endpoint *to, struct zt_port *port)
+{
+	*from = (struct zt_endpoint){};
+	*to = (struct zt_endpoint){};
+	*port = (struct zt_port){ .icmp_type = -1 };
+	if (pkt->hook == NF_INET_LOCAL_OUT) {
+		snprintf(from->zone, sizeof(from->zone), "host");
+	} else {
+		from->has_addr = true;
+		from->family = pkt->family;
+		memcpy(from->addr, pkt->saddr, 16);
+		if (iif && iif[0] != '#')
+			snprintf(from->ifname, sizeof(from->ifname), "%.*s", IFNAMSIZ - 1, iif);
+	}
+	if (pkt->hook == NF_INET_LOCAL_IN) {
+		snprintf(to->zone, sizeof(to->zone), "host");
+	} else {
+		to->has_addr = true;
+		to->family = pkt->family;
+		memcpy(to->addr, pkt->daddr, 16);
+		if (oif && oif[0] != '#')
+			snprintf(to->ifname, sizeof(to->ifname), "%.*s", IFNAMSIZ - 1, oif);
+	}
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		port->proto = pkt->proto == IPPROTO_TCP ? ZT_PROTO_TCP : pkt->proto == IPPROTO_UDP ? ZT_PROTO_UDP
+												   : ZT_PROTO_SCTP;
+		port->lo = port->hi = pkt->dport;
+		break;
+	default:
+		port->proto = pkt->proto == IPPROTO_ICMP ? ZT_PROTO_ICMP : ZT_PROTO_ICMPV6;
+		port->icmp_type = pkt->icmp_type;
+		break;
+	}
+}
+
+/* Classify both sides as the rules did: the reference semantics with the live routes. */
+static void packet_explain(struct manager *m, const struct zt_policy *p, const struct zt_nflog_packet *pkt,
+			   const char *verdict, const char *iif, const char *oif, struct packet_why *w, char *why,
+			   size_t why_len)
+{
+	struct zt_endpoint from, to;
+	struct zt_port port;
+	struct zt_explain_env env;
+	struct zt_explanation e;
+	struct zt_diags d = {};
+
+	packet_question(pkt, iif, oif, &from, &to, &port);
+	manager_explain_env(m, &env);
+	if (zt_explain(p, &from, &to, &port, &env, &e, &d) == 0) {
+		w->explained = true;
+		zt_zone_fmt(p, &e.from.zone, w->fz, sizeof(w->fz));
+		zt_zone_fmt(p, &e.to.zone, w->tz, sizeof(w->tz));
+		why_text(p, &e, &w->flow, &w->where, why, why_len);
+		if ((e.from.zone.kind == ZT_ZONE_SEGMENT || e.from.zone.kind == ZT_ZONE_SUBNET) && e.from.zone.seg >= 0)
+			snprintf(w->seg, sizeof(w->seg), "%s", p->segs[e.from.zone.seg].name);
+		else if ((e.to.zone.kind == ZT_ZONE_SEGMENT || e.to.zone.kind == ZT_ZONE_SUBNET) && e.to.zone.seg >= 0)
+			snprintf(w->seg, sizeof(w->seg), "%s", p->segs[e.to.zone.seg].name);
+		/* The kernel's word is final; say so when the reference disagrees. */
+		if ((verdict[0] == 'a') != e.allow || (verdict[0] == 's') != (e.reason == ZT_REASON_SPOOFED)) {
+			char again[512];
+
+			snprintf(again, sizeof(again), "%s%s (explain says %s by %s)",
+				 verdict[0] == 'd' ? "hub.default: " : "", verdict[0] == 'd' ? "its flow is gone" : verdict,
+				 e.allow ? "allow" : "deny", why);
+			snprintf(why, why_len, "%s", again);
+			if (verdict[0] == 'd')
+				w->where = p->hub.pos;
+		}
+	}
+	zt_diags_clear(&d);
+}
+
+void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
+{
+	struct manager *m = userdata;
+	const struct zt_policy *p = m->cur.policy;
+	char lname[ZT_NFLOG_PREFIX_MAX], ib[24], ob[24], sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], pb[24];
+	char ports[2][8] = { "", "" }, why[512] = "", wb[256], src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
+	struct packet_why w = { .fz = "?", .tz = "?" };
+	const char *verdict, *iif, *oif, *proto;
+	int prio;
+
+	if (packet_verdict(pkt, &verdict, &prio, lname) < 0)
+		return;		/* another group member's packet */
 	if (!log_on(prio) || !zt_ratelimit_test(&m->packet_rl, now_usec(CLOCK_MONOTONIC)))
 		return;
 	iif = ifname_of(m, pkt->iif, ib, sizeof(ib));
@@ -317,79 +327,17 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 		snprintf(ports[0], sizeof(ports[0]), "%u", pkt->sport);
 		snprintf(ports[1], sizeof(ports[1]), "%u", pkt->dport);
 	}
-
-	/* Classify both sides as the rules did: the reference semantics with the live routes. */
 	if (p && (pkt->has_ports || pkt->has_icmp) &&
 	    (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP || pkt->proto == IPPROTO_SCTP ||
-	     pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6)) {
-		struct zt_endpoint from = {}, to = {};
-		struct zt_port port = { .icmp_type = -1 };
-		struct zt_explain_env env;
-		struct zt_explanation e;
-		struct zt_diags d = {};
-
-		if (pkt->hook == NF_INET_LOCAL_OUT) {
-			snprintf(from.zone, sizeof(from.zone), "host");
-		} else {
-			from.has_addr = true;
-			from.family = pkt->family;
-			memcpy(from.addr, pkt->saddr, 16);
-			if (iif && iif[0] != '#')
-				snprintf(from.ifname, sizeof(from.ifname), "%.*s", IFNAMSIZ - 1, iif);
-		}
-		if (pkt->hook == NF_INET_LOCAL_IN) {
-			snprintf(to.zone, sizeof(to.zone), "host");
-		} else {
-			to.has_addr = true;
-			to.family = pkt->family;
-			memcpy(to.addr, pkt->daddr, 16);
-			if (oif && oif[0] != '#')
-				snprintf(to.ifname, sizeof(to.ifname), "%.*s", IFNAMSIZ - 1, oif);
-		}
-		switch (pkt->proto) {
-		case IPPROTO_TCP:
-		case IPPROTO_UDP:
-		case IPPROTO_SCTP:
-			port.proto = pkt->proto == IPPROTO_TCP ? ZT_PROTO_TCP : pkt->proto == IPPROTO_UDP ? ZT_PROTO_UDP
-													 : ZT_PROTO_SCTP;
-			port.lo = port.hi = pkt->dport;
-			break;
-		default:
-			port.proto = pkt->proto == IPPROTO_ICMP ? ZT_PROTO_ICMP : ZT_PROTO_ICMPV6;
-			port.icmp_type = pkt->icmp_type;
-			break;
-		}
-		manager_explain_env(m, &env);
-		if (zt_explain(p, &from, &to, &port, &env, &e, &d) == 0) {
-			explained = true;
-			zt_zone_fmt(p, &e.from.zone, fz, sizeof(fz));
-			zt_zone_fmt(p, &e.to.zone, tz, sizeof(tz));
-			why_text(p, &e, &flow, &where, why, sizeof(why));
-			if ((e.from.zone.kind == ZT_ZONE_SEGMENT || e.from.zone.kind == ZT_ZONE_SUBNET) && e.from.zone.seg >= 0)
-				snprintf(seg, sizeof(seg), "%s", p->segs[e.from.zone.seg].name);
-			else if ((e.to.zone.kind == ZT_ZONE_SEGMENT || e.to.zone.kind == ZT_ZONE_SUBNET) && e.to.zone.seg >= 0)
-				snprintf(seg, sizeof(seg), "%s", p->segs[e.to.zone.seg].name);
-			/* The kernel's word is final; say so when the reference disagrees. */
-			if ((verdict[0] == 'a') != e.allow || (verdict[0] == 's') != (e.reason == ZT_REASON_SPOOFED)) {
-				char again[sizeof(why)];
-
-				snprintf(again, sizeof(again), "%s%s (explain says %s by %s)",
-					 verdict[0] == 'd' ? "hub.default: " : "", verdict[0] == 'd' ? "its flow is gone" : verdict,
-					 e.allow ? "allow" : "deny", why);
-				snprintf(why, sizeof(why), "%s", again);
-				if (verdict[0] == 'd')
-					where = p->hub.pos;
-			}
-		}
-		zt_diags_clear(&d);
-	}
+	     pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6))
+		packet_explain(m, p, pkt, verdict, iif, oif, &w, why, sizeof(why));
 	if (lname[0]) {
 		const struct zt_flow *f = p ? flow_by_logname(p, lname) : NULL;
 
-		flow = f ? f->name : lname;
+		w.flow = f ? f->name : lname;
 		if (f)
-			where = f->pos;
-		if (!explained || !why[0])
+			w.where = f->pos;
+		if (!w.explained || !why[0])
 			snprintf(why, sizeof(why), "flow '%s' (%s)", lname, f ? pos_fmt(&f->pos, wb, sizeof(wb)) : "?");
 	}
 	if (!why[0])
@@ -399,15 +347,52 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 	host_port(pkt->family, da, ports[1], dst, sizeof(dst));
 	log_fields(prio,
 		   (const char *[]){ "ZTSEG_EVENT=packet", log_field("ZTSEG_VERDICT", "%s", verdict),
-				     log_field("ZTSEG_SRC_ZONE", "%s", fz), log_field("ZTSEG_DST_ZONE", "%s", tz),
-				     seg[0] ? log_field("ZTSEG_SEGMENT", "%s", seg) : NULL,
-				     flow ? log_field("ZTSEG_FLOW", "%s", flow) : NULL,
-				     where.file ? log_field("ZTSEG_POLICY", "%s", pos_fmt(&where, wb, sizeof(wb))) : NULL,
+				     log_field("ZTSEG_SRC_ZONE", "%s", w.fz), log_field("ZTSEG_DST_ZONE", "%s", w.tz),
+				     w.seg[0] ? log_field("ZTSEG_SEGMENT", "%s", w.seg) : NULL,
+				     w.flow ? log_field("ZTSEG_FLOW", "%s", w.flow) : NULL,
+				     w.where.file ? log_field("ZTSEG_POLICY", "%s", pos_fmt(&w.where, wb, sizeof(wb))) : NULL,
 				     log_field("ZTSEG_PROTO", "%s", proto), log_field("ZTSEG_SRC", "%s", sa),
 				     log_field("ZTSEG_DST", "%s", da),
 				     ports[1][0] ? log_field("ZTSEG_DPORT", "%s", ports[1]) : NULL,
 				     iif ? log_field("ZTSEG_IIF", "%s", iif) : NULL,
 				     oif ? log_field("ZTSEG_OIF", "%s", oif) : NULL },
 		   13, "%s %s %s -> %s%s%s%s%s: %s -> %s, %s", verdict, proto, src, dst, iif ? " in " : "",
-		   iif ? iif : "", oif ? " out " : "", oif ? oif : "", fz, tz, why);
+		   iif ? iif : "", oif ? " out " : "", oif ? oif : "", w.fz, w.tz, why);
+}
+
+/* ---- the loop's side ---- */
+
+void manager_nflog_open(struct manager *m)
+{
+	struct zt_nflog_config nc = { .group = (uint16_t)m->copts.log_group };
+	int r;
+
+	r = zt_nflog_open(&nc, &m->nflog);
+	if (r < 0)
+		log_warning("cannot read NFLOG group %u (%s): logged packets will not be written", nc.group,
+			    r == -EPERM ? "another process has bound it, or no CAP_NET_ADMIN" : strerror(-r));
+}
+
+int manager_nflog_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = zt_nflog_receive(m->nflog, manager_nflog_packet, m);
+
+	if (r < 0 && r != -EAGAIN)
+		log_error("reading NFLOG: %s", strerror(-r));
+	return 0;
+}
+
+int manager_nflog_on_report(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	uint64_t n = zt_ratelimit_take_suppressed(&m->packet_rl);
+
+	sd_event_source_set_time_relative(s, REPORT_USEC);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	if (n)
+		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=packets-suppressed" }, 1,
+			   "%llu logged packets not written (more than %u per second)", (unsigned long long)n,
+			   PACKET_RATE);
+	return 0;
 }

@@ -1,12 +1,33 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ztsegd: what the daemon's files share — the manager object and logging. */
+/*
+ * ztsegd: the manager object the daemon's files share, and what each file
+ * offers the others. The files call each other in one direction only (see
+ * tests/cli/daemon-calls.sh), top first:
+ *
+ *   ztsegd.c          main: options, then the daemon or one --oneshot step
+ *   ztsegd-manager.c  new / setup / start / free, the event sources, reconcile
+ *   ztsegd-reload.c   a reload request: load, judge the caller's session, apply, answer
+ *   ztsegd-ctl.c      the control socket and its commands
+ *   ztsegd-trial.c    reload --confirm: the trial, confirm, rollback
+ *   ztsegd-tamper.c   nf_tables monitor, table checks, repair, the watchdog
+ *   ztsegd-nflog.c    logged packets
+ *   ztsegd-oneshot.c  --oneshot, --check, --remove and the state --oneshot keeps
+ *   ztsegd-policy.c   load, compile, apply, last-known-good
+ *   ztsegd-sync.c     membership and enc_if per rtnetlink event, conntrack on moves
+ *   ztsegd-explain.c  the host as explain sees it; a reload caller's SSH session
+ *   ztsegd-status.c   the status document, STATUS= and the last error
+ *   ztsegd-log.c      the journal
+ */
 #ifndef ZTSEGD_H
 #define ZTSEGD_H
 
 #include <syslog.h>
+#include <time.h>
 #include <systemd/sd-event.h>
 #include "apply.h"
 #include "ctl.h"
+#include "links.h"
+#include "lkg.h"
 #include "membership.h"
 #include "nflog.h"
 #include "nfmon.h"
@@ -19,6 +40,24 @@ struct zt_explain_env;
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
 
+/* How often the table's presence is checked (the watchdog's condition). */
+#define VERIFY_USEC (1 * ZT_USEC_PER_SEC)
+/* Suppressed packet logs are summed up this often. */
+#define REPORT_USEC (10 * ZT_USEC_PER_SEC)
+/* Someone fighting the daemon over its table gets repairs at this rate. */
+#define REPAIR_RATE 10
+#define REPAIR_BURST 20
+#define REPAIR_RETRY_USEC (200 * 1000)
+/* Logged packets written per second (the rules' own limit comes first). */
+#define PACKET_RATE 50
+#define PACKET_BURST 200
+
+/* Work first, reconciling after everything queued has been read. */
+#define PRIO_NETLINK (-10)
+#define PRIO_CTL 0
+#define PRIO_NFLOG 10
+#define PRIO_RECONCILE 50
+
 /* ---- logging (ztsegd-log.c) ---- */
 
 /*
@@ -29,7 +68,6 @@ struct zt_explain_env;
  */
 void log_setup(int max_level);
 int log_level_parse(const char *s);
-const char *log_level_name(int level);
 bool log_on(int prio);
 void log_fields(int prio, const char *const *fields, size_t n_fields, const char *fmt, ...)
 	_printf_(4, 5);
@@ -40,18 +78,19 @@ void log_fields(int prio, const char *const *fields, size_t n_fields, const char
 #define log_debug(...) log_fields(LOG_DEBUG, NULL, 0, __VA_ARGS__)
 /* "KEY=value" into one of a few rotating buffers, for the fields of one call. */
 const char *log_field(const char *key, const char *fmt, ...) _printf_(2, 3);
+/* Each diagnostic an entry of its own (event, file, line); errors at prio, warnings at LOG_WARNING. */
+void log_diags(int prio, const char *event, const struct zt_diags *d);
+/* A CLOCK_REALTIME time as messages give it: "2024-01-02T03:04:05Z". */
+const char *log_time(uint64_t usec, char *buf, size_t len);
 
-/* ---- a policy as loaded, validated and compiled (ztsegd.c) ---- */
+/* ---- the manager ---- */
 
+/* A policy as loaded, validated and compiled. */
 struct loaded {
 	struct zt_policy_files files;	/* the raw bytes, for last-known-good */
 	struct zt_policy *policy;
 	struct zt_plan *plan;
 };
-
-void loaded_clear(struct loaded *l);
-
-/* ---- the manager ---- */
 
 /* SSH_CONNECTION: "CLIENT-ADDRESS CLIENT-PORT SERVER-ADDRESS SERVER-PORT". */
 #define SESSION_MAX 128
@@ -101,7 +140,7 @@ struct manager {
 	struct zt_membership *members;
 	uint64_t members_generation;	/* the policy generation members tracks (kept current by events) */
 	char (*enc)[IFNAMSIZ];		/* enc_if as we filled it, sorted */
-	size_t n_enc, cap_enc;
+	size_t n_enc;
 	struct zt_nfmon *nfmon;
 	struct zt_nflog *nflog;
 	struct zt_ctl_server *ctl;
@@ -113,7 +152,7 @@ struct manager {
 	bool have_watchdog, watchdog_on, watchdog_was_off;
 
 	/* work for the next reconcile pass */
-	bool want_reload, want_repair, want_members, want_status;
+	bool want_reload, want_repair, want_members;
 	uint64_t event_usec;		/* when the first unhandled rtnetlink event woke us (monotonic) */
 	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
@@ -138,44 +177,130 @@ struct manager {
 	char status_line[512];		/* the last STATUS= sent */
 };
 
-/* ztsegd.c: load the policy in dir (or from files, taken over) and compile it. */
-int manager_load_dir(const struct manager *m, const char *dir, struct loaded *ret, struct zt_diags *d);
-int manager_load_files(const struct manager *m, struct zt_policy_files *files, struct loaded *ret,
-		       struct zt_diags *d);
-/* Diagnostics name files relative to dir: make them paths the user can open. */
-int diags_under(const char *dir, struct zt_diags *d);
-/* The apply options of a policy. */
-struct zt_apply_opts manager_apply_opts(const struct manager *m, const struct zt_policy *p);
+static inline uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
 
-/* ztsegd-loop.c */
-int manager_run(struct manager *m);
-/* Make the policy on trial final: 0, -ENOENT when none is, -errno. */
-int manager_confirm(struct manager *m, uid_t uid, pid_t pid);
-void manager_clear(struct manager *m);
-void manager_dirty(struct manager *m);
-/* Make progress on a connection after its deferred reply was queued. */
-void manager_conn_kick(struct manager *m, struct zt_ctl_conn *c);
-uint64_t now_usec(clockid_t clock);
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * ZT_USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
 
-/* ztsegd-ctl.c: the control socket's commands and the status document. */
-extern const struct zt_ctl_command manager_commands[];
-extern const size_t manager_n_commands;
-int manager_status_json(struct manager *m, json_t **ret);
+/* Work is marked (m->want_*): run the reconcile pass once the loop is idle. */
+static inline void manager_dirty(struct manager *m)
+{
+	if (m->src_defer)
+		sd_event_source_set_enabled(m->src_defer, SD_EVENT_ONESHOT);
+}
+
+/* ztsegd-manager.c */
+/* The manager with the defaults; the caller sets the configuration fields. */
+int manager_new(struct manager **ret);
+/* Accepts NULL; returns NULL. Leaves the table in place (fail closed). */
+struct manager *manager_free(struct manager *m);
+static inline void manager_freep(struct manager **m)
+{
+	manager_free(*m);
+}
+#define _cleanup_manager_ _cleanup_(manager_freep)
+/* The event loop and the kernel sockets: rtnetlink, the nf_tables monitor, the owning socket. */
+int manager_setup(struct manager *m);
+/* The policy applied, membership, NFLOG, the event sources and the control socket; READY=1. */
+int manager_start(struct manager *m);
+
+/* ztsegd-reload.c */
+/* The reload the queue (or SIGHUP) asks for; a request with options comes alone. */
+void manager_reload_queued(struct manager *m);
 /* Reload callers (v, n) get the outcome: d's errors, or ok with result (stolen). v is freed. */
 void manager_reload_reply(struct manager *m, struct reload_req *v, size_t n, const struct zt_diags *d,
 			  json_t *result);
-/* What the new policy makes of the SSH session a reload came from (ztsegd-ctl.c). */
+
+/* ztsegd-ctl.c: the control socket (ours, or systemd's) and its commands. */
+int manager_ctl_setup(struct manager *m);
+/* Make progress on a connection after its deferred reply was queued. */
+void manager_ctl_kick(struct manager *m, struct zt_ctl_conn *c);
+
+/* ztsegd-trial.c */
+/* On trial: record in the state directory what a rollback (or a restart) goes back to. */
+int manager_trial_record(struct manager *m, const struct loaded *l, const struct reload_req *opt,
+			 struct zt_pending *pd, struct zt_diags *d);
+/* The trial's policy was applied: the running one becomes the one to roll back to. */
+void manager_trial_begin(struct manager *m, const struct reload_req *opt, uint64_t t0, uint64_t deadline_rt);
+/* Make the policy on trial final: 0, -ENOENT when none is, -errno. */
+int manager_trial_confirm(struct manager *m, uid_t uid, pid_t pid);
+/* Back to the policy before the trial (if there is one). */
+int manager_trial_rollback(struct manager *m, const char *why);
+int manager_trial_on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+/* A trial the last daemon left: its previous policy in m->cur (1), or none (0). */
+int manager_trial_startup_pending(struct manager *m);
+/* The policy in m->cur was rolled back unconfirmed: the last-known-good instead (1), or not (0). */
+int manager_trial_startup_rolled_back(struct manager *m);
+
+/* ztsegd-tamper.c */
+void manager_tamper_repair(struct manager *m);
+/* Watchdog pings while the loop turns and the table is verified. */
+void manager_tamper_watchdog(struct manager *m, bool on);
+int manager_tamper_on_nfmon(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata);
+int manager_tamper_on_repair_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* ztsegd-nflog.c: logged packets. */
+/* Bind the rules' NFLOG group; without it (warned) packets are not written. */
+void manager_nflog_open(struct manager *m);
+void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata);
+int manager_nflog_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+int manager_nflog_on_report(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* ztsegd-oneshot.c: one step and exit; errors on stderr. */
+int manager_oneshot_load(struct manager *m);
+int manager_oneshot_apply(struct manager *m);
+int manager_oneshot_remove(struct manager *m);
+
+/* ztsegd-policy.c */
+void manager_policy_clear(struct loaded *l);
+/* Load the policy in dir (or from files, taken over) and compile it. */
+int manager_policy_load_dir(const struct manager *m, const char *dir, struct loaded *ret, struct zt_diags *d);
+int manager_policy_load_files(const struct manager *m, struct zt_policy_files *files, struct loaded *ret,
+			      struct zt_diags *d);
+/* The last-known-good policy into m->cur; errors logged. */
+int manager_policy_load_lkg(struct manager *m);
+/* Diagnostics name files relative to dir: make them paths the user can open. */
+int manager_policy_diags_under(const char *dir, struct zt_diags *d);
+/* The apply options of a policy. */
+struct zt_apply_opts manager_policy_apply_opts(const struct manager *m, const struct zt_policy *p);
+/* Apply l: diffed against m->cur when l is a new policy, else compared with the table. */
+int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_apply_stats *st, struct zt_diags *d);
+/* Keep the warnings of a policy that loaded (its errors are none); d is taken. */
+void manager_policy_keep_warnings(struct manager *m, struct zt_diags *d);
+void manager_policy_lkg_save(struct manager *m);
+
+/* ztsegd-sync.c */
+/*
+ * Membership from the kernel state and the policy, against the last one:
+ * logged, enc_if kept exact and (unless baseline) the connections of
+ * prefixes that moved forgotten.
+ */
+int manager_sync_members(struct manager *m, bool baseline);
+/* enc_if to what the links say: the difference, or (refill) flushed and filled anew. */
+int manager_sync_enc(struct manager *m, bool refill);
+int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* ztsegd-explain.c */
+/* What explain knows of the host: routes, link kinds, local addresses. */
+void manager_explain_env(struct manager *m, struct zt_explain_env *env);
+/* What policy p makes of the SSH session a reload came from. */
 struct session_verdict {
 	bool known;			/* the session was given and understood */
 	bool allow;
 	char what[512];			/* "from 192.0.2.10 (internet, interface uplink0) to the host's tcp/22" */
 	char by[256];			/* explain's "by:" */
 };
-int session_judge(struct manager *m, const struct zt_policy *p, const char *session,
-		  struct session_verdict *ret);
+int manager_explain_session(struct manager *m, const struct zt_policy *p, const char *session,
+			    struct session_verdict *ret);
 
-/* ztsegd-nflog.c: logged packets, and what explain --live knows of the host. */
-void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata);
-void manager_explain_env(struct manager *m, struct zt_explain_env *env);
+/* ztsegd-status.c */
+int manager_status_json(struct manager *m, json_t **ret);
+/* STATUS= (and extra, e.g. "READY=1") to systemd when it changed or extra is given. */
+void manager_status_notify(struct manager *m, const char *extra);
+void manager_status_set_error(struct manager *m, const char *fmt, ...) _printf_(2, 3);
 
 #endif

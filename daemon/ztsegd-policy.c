@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ztsegd's policy: loaded, validated and compiled from the directory or
+ * from saved files, applied to the kernel, and saved as last-known-good.
+ */
+#include <stdio.h>
+#include <unistd.h>
+#include "ztsegd.h"
+
+void manager_policy_clear(struct loaded *l)
+{
+	l->plan = zt_plan_free(l->plan);
+	l->policy = zt_policy_free(l->policy);
+	zt_policy_files_clear(&l->files);
+}
+
+int manager_policy_diags_under(const char *dir, struct zt_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *path;
+
+		if (!d->v[i].file || d->v[i].file[0] == '/')
+			continue;
+		if (asprintf(&path, "%s/%s", dir, d->v[i].file) < 0)
+			return -ENOMEM;
+		free(d->v[i].file);
+		d->v[i].file = path;
+	}
+	return 0;
+}
+
+int manager_policy_load_files(const struct manager *m, struct zt_policy_files *files, struct loaded *ret,
+			      struct zt_diags *d)
+{
+	struct loaded l = { .files = *files };
+	int r;
+
+	*files = (struct zt_policy_files){};
+	r = zt_policy_load_sources(l.files.src, l.files.n, NULL, &l.policy, d);
+	if (r >= 0)
+		r = zt_compile(l.policy, &m->copts, &l.plan, d);
+	if (r < 0) {
+		manager_policy_clear(&l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+int manager_policy_load_dir(const struct manager *m, const char *dir, struct loaded *ret, struct zt_diags *d)
+{
+	struct zt_policy_files files = {};
+	int r;
+
+	/* The files' owner may be root or the daemon's own user. */
+	r = zt_policy_read_dir(dir, NULL, getuid(), &files, d);
+	if (r < 0)
+		return r;
+	return manager_policy_load_files(m, &files, ret, d);
+}
+
+int manager_policy_load_lkg(struct manager *m)
+{
+	struct zt_policy_files files = {};
+	struct zt_diags d = {};
+	int r;
+
+	r = zt_lkg_load(m->state_dir, NULL, getuid(), &files);
+	if (r < 0) {
+		log_error("there is no usable last-known-good policy in %s/%s (%s)", m->state_dir, ZT_LKG_FILE,
+			  strerror(-r));
+		return r;
+	}
+	r = manager_policy_load_files(m, &files, &m->cur, &d);
+	if (r < 0) {
+		log_diags(LOG_ERR, "policy-error", &d);
+		log_error("the last-known-good policy in %s/%s does not load", m->state_dir, ZT_LKG_FILE);
+	}
+	zt_diags_clear(&d);
+	return r;
+}
+
+struct zt_apply_opts manager_policy_apply_opts(const struct manager *m, const struct zt_policy *p)
+{
+	return (struct zt_apply_opts){
+		.enc_pats = p->hub.enc_ifs,
+		.n_enc_pats = p->hub.n_enc_ifs,
+		.enc_kinds = m->n_kinds ? m->kinds : NULL,
+		.n_enc_kinds = m->n_kinds,
+		.unowned = m->unowned,
+	};
+}
+
+/* Out of the notification group around our own large commits (see ZT_APPLY_QUIET_MIN). */
+static void nfmon_quiet(bool on, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = zt_nfmon_quiet(m->nfmon, on);
+
+	if (r < 0)
+		log_warning("cannot %s the nf_tables notification group: %s", on ? "leave" : "rejoin", strerror(-r));
+}
+
+/*
+ * A new policy (l is not m->cur) is diffed against the running one while
+ * nothing else has committed since our last commit; the running one
+ * again (repair, start) is compared with the table as the kernel has it.
+ */
+int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_apply_stats *st, struct zt_diags *d)
+{
+	struct zt_apply_opts o = manager_policy_apply_opts(m, l->policy);
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	int r;
+
+	if (l != &m->cur && m->cur.plan) {
+		o.prev_plan = m->cur.plan;
+		o.prev_genid = zt_nft_genid(m->nft);
+	}
+	if (m->nfmon) {
+		o.quiet = nfmon_quiet;
+		o.userdata = m;
+	}
+	r = zt_apply(m->nft, l->plan, &o, st, d);
+	if (r >= 0 && st->foreign) {
+		/* Someone committed while we were not listening: as if notified. */
+		m->events.tamper++;
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper" }, 1,
+			   "another process committed to nf_tables while we were not listening (our own commit): "
+			   "checking table inet %s", ZT_TABLE_NAME);
+		if (m->src_defer) {
+			m->want_repair = true;
+			manager_dirty(m);
+		} else {
+			/* Starting: no loop yet; compare with the table now. */
+			struct zt_apply_stats st2 = {};
+
+			o.prev_plan = NULL;
+			o.quiet = NULL;
+			r = zt_apply(m->nft, l->plan, &o, &st2, d);
+			st->changed += st2.changed;
+		}
+	}
+	if (r >= 0) {
+		m->last_apply_usec = now_usec(CLOCK_REALTIME);
+		m->last_apply_duration_usec = now_usec(CLOCK_MONOTONIC) - t0;
+		m->owned = st->persist;
+	}
+	return r;
+}
+
+void manager_policy_keep_warnings(struct manager *m, struct zt_diags *d)
+{
+	zt_diags_clear(&m->disk_diags);
+	m->disk_diags = *d;
+	*d = (struct zt_diags){};
+}
+
+void manager_policy_lkg_save(struct manager *m)
+{
+	int r = zt_lkg_save(m->state_dir, m->cur.files.src, m->cur.files.n);
+
+	m->lkg_current = r >= 0;
+	if (r < 0)
+		log_warning("cannot save the last-known-good policy in %s: %s", m->state_dir, strerror(-r));
+}

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ztsegd's status: the document ztsegctl status shows (with the kernel's
+ * counters read live), the STATUS= line systemd shows, and the last error
+ * both carry.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <linux/rtnetlink.h>
+#include <systemd/sd-daemon.h>
+#include "foreign.h"
+#include "version.h"
+#include "ztsegd.h"
+
+#define FCNT_SET "fcnt"
+
+/* ---- the last error, and systemd's STATUS= ---- */
+
+void manager_status_set_error(struct manager *m, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(m->last_error);
+	m->last_error = s;
+}
+
+static void status_counts(const struct manager *m, size_t *ifs, size_t *routed)
+{
+	*ifs = *routed = 0;
+	for (size_t i = 0; m->members && i < m->members->n_segs; i++) {
+		*ifs += m->members->segs[i].n_ifs;
+		*routed += m->members->segs[i].n_routed;
+	}
+}
+
+void manager_status_notify(struct manager *m, const char *extra)
+{
+	const struct zt_policy *p = m->cur.policy;
+	size_t ifs, routed, flows = 0;
+	char line[sizeof(m->status_line)];
+
+	status_counts(m, &ifs, &routed);
+	if (p) {
+		flows = p->hub.n_flows;
+		for (size_t i = 0; i < p->n_segs; i++)
+			flows += p->segs[i].n_rules;
+	}
+	snprintf(line, sizeof(line), "%s: generation %llu, %zu segments, %zu interfaces, %zu routed prefixes, "
+		 "%zu flows; %llu tamper, %llu repairs%s%s",
+		 zt_daemon_state_name(m->state), (unsigned long long)m->generation, p ? p->n_segs : 0, ifs, routed,
+		 flows, (unsigned long long)m->events.tamper, (unsigned long long)m->events.repairs,
+		 m->last_error ? "; last error: " : "", m->last_error ? m->last_error : "");
+	if (!extra && streq(line, m->status_line))
+		return;
+	snprintf(m->status_line, sizeof(m->status_line), "%s", line);
+	sd_notifyf(0, "%s%sSTATUS=%s", extra ? extra : "", extra ? "\n" : "", line);
+}
+
+/* ---- the status document ---- */
+
+static bool pos_same(const struct zt_pos *a, const struct zt_pos *b)
+{
+	return a->file && b->file && a->line == b->line && a->col == b->col && streq(a->file, b->file);
+}
+
+/* The named counter the compiler gave a flow: its fcnt element points back at the flow. */
+static const char *flow_counter(const struct zt_plan *plan, const struct zt_flow *f)
+{
+	const struct zt_set *s = zt_plan_find_set(plan, FCNT_SET);
+
+	for (size_t i = 0; s && i < s->n_elems; i++)
+		if (s->elems[i].data.type == ZT_TYPE_COUNTER && pos_same(&s->elems[i].pos, &f->pos))
+			return s->elems[i].data.counter;
+	return NULL;
+}
+
+static int cidr_cmp(const void *a, const void *b)
+{
+	return zt_cidr_cmp(a, b);
+}
+
+struct routed_ctx {
+	const struct zt_segment_members *sm;
+	const char *ifname;
+	struct zt_status_routed *v;
+	size_t n, cap;
+	int err;
+};
+
+static int routed_cb(const struct zt_rtnl_route *rt, void *userdata)
+{
+	struct routed_ctx *c = userdata;
+	struct zt_cidr key = rt->dst;
+
+	key.pos = (struct zt_pos){};
+	if (!c->sm->n_routed || !bsearch(&key, c->sm->routed, c->sm->n_routed, sizeof(key), cidr_cmp))
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (zt_cidr_equal(&c->v[i].addr, &key))
+			return 0;
+	if (ZT_GROW(c->v, c->cap, c->n + 1) < 0) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	c->v[c->n].addr = key;
+	snprintf(c->v[c->n].ifname, IFNAMSIZ, "%s", c->ifname);
+	c->n++;
+	return 0;
+}
+
+/*
+ * With scope: members, forwarded traffic that touches no member interface
+ * is not enforced: a route into a segment's static addresses through
+ * another interface takes them out of the policy (doc/RULESET.md).
+ */
+struct misroute_ctx {
+	const struct zt_policy *p;
+	const struct zt_rtnl_state *s;
+	struct zt_diags *d;
+};
+
+static bool is_member_name(const struct zt_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_segs; i++)
+		for (size_t j = 0; j < p->segs[i].n_ifs; j++)
+			if (zt_ifpat_match(&p->segs[i].ifs[j], name))
+				return true;
+	return false;
+}
+
+static int misroute_cb(const struct zt_rtnl_route *rt, void *userdata)
+{
+	struct misroute_ctx *c = userdata;
+	const struct zt_rtnl_link *l;
+	char rb[ZT_CIDR_STRLEN];
+
+	if (rt->type != RTN_UNICAST || rt->dst.plen == 0 || !rt->oif || rt->table != RT_TABLE_MAIN)
+		return 0;
+	l = zt_rtnl_state_link(c->s, rt->oif);
+	if (!l || is_member_name(c->p, l->name))
+		return 0;
+	for (size_t i = 0; i < c->p->n_segs; i++) {
+		const struct zt_segment *sg = &c->p->segs[i];
+
+		for (size_t j = 0; j < sg->n_addrs; j++) {
+			if (!zt_cidr_contains(&sg->addrs[j], &rt->dst))
+				continue;
+			zt_diag_warning(c->d, sg->pos.file, sg->pos.line, sg->pos.col,
+					"the route to %s leaves through %s, no segment's interface, but lies in "
+					"segment '%s': with scope: members its traffic is not enforced",
+					zt_cidr_fmt(&rt->dst, rb, sizeof(rb)), l->name, sg->name);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+struct status_buf {
+	struct zt_status_segment *segs;
+	const char **ifnames;		/* all segments' interface names, one array */
+	struct zt_status_routed **routed;
+	struct zt_status_flow *flows;
+	struct zt_nft_counter *counters;
+	size_t n_counters, n_segs;
+	struct zt_untrack *untrack;
+	struct zt_status_untrack *su;
+	struct zt_status_counter drops[3];
+	struct zt_status_confirm confirm;
+	struct zt_diags diags;
+};
+
+static void status_buf_clear(struct status_buf *b)
+{
+	for (size_t i = 0; b->routed && i < b->n_segs; i++)
+		free(b->routed[i]);
+	free(b->routed);
+	free(b->segs);
+	free(b->ifnames);
+	free(b->flows);
+	free(b->counters);
+	free(b->untrack);
+	free(b->su);
+	zt_diags_clear(&b->diags);
+}
+
+static void counter_get(const struct status_buf *b, const char *name, uint64_t *packets, uint64_t *bytes,
+			bool *have)
+{
+	const struct zt_nft_counter *c = name ? zt_nft_counter_find(b->counters, b->n_counters, name) : NULL;
+
+	*packets = c ? c->packets : 0;
+	*bytes = c ? c->bytes : 0;
+	if (have)
+		*have = c != NULL;
+}
+
+
+/* Each segment: its patterns and addresses, the member interfaces now and the prefixes routed to them. */
+static int status_segments(struct manager *m, const struct zt_policy *p, struct status_buf *b,
+			   struct zt_status *st)
+{
+	size_t n_ifs = 0, k = 0;
+
+	b->n_segs = p->n_segs;
+	for (size_t i = 0; m->members && i < m->members->n_segs; i++)
+		n_ifs += m->members->segs[i].n_ifs;
+	b->segs = calloc(p->n_segs + 1, sizeof(*b->segs));
+	b->ifnames = calloc(n_ifs + 1, sizeof(*b->ifnames));
+	b->routed = calloc(p->n_segs + 1, sizeof(*b->routed));
+	if (!b->segs || !b->ifnames || !b->routed)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_segs; i++) {
+		const struct zt_segment *sg = &p->segs[i];
+		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, sg->name) : NULL;
+		struct zt_status_segment *ss = &b->segs[i];
+		struct routed_ctx rc = { .sm = sm };
+
+		*ss = (struct zt_status_segment){ .name = sg->name, .patterns = sg->ifs, .n_patterns = sg->n_ifs,
+						  .addrs = sg->addrs, .n_addrs = sg->n_addrs,
+						  .interfaces = &b->ifnames[k] };
+		for (size_t j = 0; sm && j < sm->n_ifs; j++) {
+			b->ifnames[k++] = sm->ifs[j].name;
+			ss->n_interfaces++;
+			rc.ifname = sm->ifs[j].name;
+			zt_rtnl_state_foreach_route_oif(zt_rtnl_state(m->rtnl), sm->ifs[j].ifindex, routed_cb, &rc);
+		}
+		if (rc.err < 0) {
+			free(rc.v);
+			return rc.err;
+		}
+		b->routed[i] = rc.v;
+		ss->routed = rc.v;
+		ss->n_routed = rc.n;
+	}
+	st->segments = b->segs;
+	st->n_segments = p->n_segs;
+	return 0;
+}
+
+/* The hub's flows, then each segment's rules, with their counters; then the drop counters. */
+static int status_flows(struct manager *m, const struct zt_policy *p, struct status_buf *b, struct zt_status *st)
+{
+	size_t n_flows = p->hub.n_flows, k = 0;
+
+	for (size_t i = 0; i < p->n_segs; i++)
+		n_flows += p->segs[i].n_rules;
+	b->flows = calloc(n_flows + 1, sizeof(*b->flows));
+	if (!b->flows)
+		return -ENOMEM;
+	for (size_t s = 0; s <= p->n_segs; s++) {
+		const struct zt_flow *v = s == 0 ? p->hub.flows : p->segs[s - 1].rules;
+		size_t n = s == 0 ? p->hub.n_flows : p->segs[s - 1].n_rules;
+
+		for (size_t i = 0; i < n; i++) {
+			struct zt_status_flow *sf = &b->flows[k++];
+
+			*sf = (struct zt_status_flow){ .name = v[i].name, .segment = s ? p->segs[s - 1].name : NULL,
+						       .from = v[i].from, .n_from = v[i].n_from, .to = v[i].to,
+						       .n_to = v[i].n_to, .ports = v[i].ports, .n_ports = v[i].n_ports,
+						       .encrypted = v[i].encrypted, .pos = v[i].pos };
+			counter_get(b, flow_counter(m->cur.plan, &v[i]), &sf->packets, &sf->bytes,
+				    &sf->have_counters);
+		}
+	}
+	st->flows = b->flows;
+	st->n_flows = n_flows;
+	counter_get(b, "drops", &b->drops[0].packets, &b->drops[0].bytes, NULL);
+	counter_get(b, "spoofs", &b->drops[1].packets, &b->drops[1].bytes, NULL);
+	counter_get(b, "invalid", &b->drops[2].packets, &b->drops[2].bytes, NULL);
+	return 0;
+}
+
+/* The policy's diagnostics and what the kernel's state makes of it. */
+static void status_diags(struct manager *m, const struct zt_policy *p, struct status_buf *b)
+{
+	for (size_t i = 0; i < m->disk_diags.n; i++) {
+		const struct zt_diag *dg = &m->disk_diags.v[i];
+
+		zt_diag_add(&b->diags, dg->sev, dg->file, dg->line, dg->col, "%s", dg->msg);
+	}
+	for (size_t i = 0; m->members && i < m->members->n_warnings; i++) {
+		char w[512];
+
+		zt_diag_warning(&b->diags, NULL, 0, 0, "%s",
+				zt_member_warning_fmt(&m->members->warnings[i], w, sizeof(w)));
+	}
+	if (p->hub.scope == ZT_SCOPE_MEMBERS) {
+		struct misroute_ctx mc = { .p = p, .s = zt_rtnl_state(m->rtnl), .d = &b->diags };
+
+		zt_rtnl_state_foreach_route(mc.s, misroute_cb, &mc);
+	}
+}
+
+/* Other tables that take packets out of conntrack before ztseg's rules see them (SPEC §8). */
+static int status_untrack(struct status_buf *b, struct zt_status *st)
+{
+	size_t n_untrack = 0;
+	int r;
+
+	r = zt_untrack_read(&b->untrack, &n_untrack);
+	if (r < 0) {
+		log_debug("cannot read the nf_tables ruleset for foreign notrack rules: %s", strerror(-r));
+		return 0;
+	}
+	st->untrack_known = true;
+	b->su = calloc(n_untrack + 1, sizeof(*b->su));
+	if (!b->su)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_untrack; i++) {
+		const struct zt_untrack *u = &b->untrack[i];
+
+		b->su[i] = (struct zt_status_untrack){ .family = zt_nfproto_name(u->family), .table = u->table,
+						       .chain = u->chain, .via = u->via,
+						       .hook = zt_nf_hook_name(u->hook), .priority = u->prio };
+		zt_diag_warning(&b->diags, NULL, 0, 0,
+				"table %s %s, chain %s (%s, priority %d) untracks traffic%s%s: ztseg's "
+				"connection-based rules do not see it as it is",
+				b->su[i].family, u->table, u->chain, b->su[i].hook, (int)u->prio,
+				streq(u->chain, u->via) ? "" : " through chain ", streq(u->chain, u->via) ? "" : u->via);
+	}
+	st->untrack = b->su;
+	st->n_untrack = n_untrack;
+	return 0;
+}
+
+int manager_status_json(struct manager *m, json_t **ret)
+{
+	const struct zt_policy *p = m->cur.policy;
+	const struct zt_rtnl_stats *rs = zt_rtnl_stats(m->rtnl);
+	struct status_buf b = { .drops = { { .name = "default" }, { .name = "spoofed" }, { .name = "invalid" } } };
+	struct zt_status st = {
+		.state = m->state,
+		.pid = getpid(),
+		.version = ZTSEG_VERSION,
+		.config_dir = m->config,
+		.started_usec = m->started_usec,
+		.generation = m->generation,
+		.last_apply_usec = m->last_apply_usec,
+		.last_apply_duration_usec = m->last_apply_duration_usec,
+		.last_error = m->last_error,
+		.drops = b.drops,
+		.n_drops = ELEMENTSOF(b.drops),
+	};
+	int r;
+
+	/* The counters as the kernel has them now; status without them is still status. */
+	r = zt_nft_counters_read(&b.counters, &b.n_counters);
+	if (r < 0)
+		log_debug("cannot read the counters of table inet %s: %s", ZT_TABLE_NAME, strerror(-r));
+	r = status_segments(m, p, &b, &st);
+	if (r >= 0)
+		r = status_flows(m, p, &b, &st);
+	if (r < 0)
+		goto out;
+	st.events = m->events;
+	st.events.rtnl_overruns = rs->overruns;
+	st.events.resyncs = rs->resyncs;
+	st.events.nflog_overruns = m->nflog ? zt_nflog_stats(m->nflog)->overruns : 0;
+	st.events.spoofed = b.drops[1].packets;
+	status_diags(m, p, &b);
+	if (m->pending) {
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+		b.confirm = (struct zt_status_confirm){
+			.generation = m->generation,
+			.deadline_usec = m->pending_deadline_rt,
+			.seconds_left = m->pending_deadline > now
+						? (m->pending_deadline - now + ZT_USEC_PER_SEC - 1) / ZT_USEC_PER_SEC : 0,
+			.uid = m->pending_uid,
+			.pid = m->pending_pid,
+		};
+		st.confirm = &b.confirm;
+	}
+	r = status_untrack(&b, &st);
+	if (r < 0)
+		goto out;
+	st.ctl_refused = m->ctl ? zt_ctl_server_stats(m->ctl)->refused_full + zt_ctl_server_stats(m->ctl)->refused_uid : 0;
+	st.diags = &b.diags;
+	r = zt_status_build(&st, ret);
+out:
+	status_buf_clear(&b);
+	return r;
+}

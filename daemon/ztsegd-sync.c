@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ztsegd's membership sync: per rtnetlink event, which interfaces and
+ * routed prefixes belong to which segment, enc_if kept to exactly the
+ * encrypted interfaces of a trusted kind, and the connections of prefixes
+ * that moved forgotten (conntrack) so that their next packets are judged
+ * in their new zones.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <linux/netfilter/nf_tables.h>
+#include "conntrack.h"
+#include "ztsegd.h"
+
+/* ---- enc_if: exactly the encrypted interfaces of a trusted kind ---- */
+
+static const struct zt_set *enc_set(const struct manager *m)
+{
+	const struct zt_set *s = m->cur.plan ? zt_plan_find_set(m->cur.plan, ZT_ENC_IF_SET) : NULL;
+
+	return s && s->dynamic && s->n_key == 1 && s->key[0] == ZT_TYPE_IFNAME ? s : NULL;
+}
+
+static bool kind_trusted(const struct manager *m, const char *kind)
+{
+	return zt_enc_kind_trusted(kind, m->n_kinds ? m->kinds : NULL, m->n_kinds);
+}
+
+static int ifname_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The names enc_if should hold now, sorted. */
+static int enc_wanted(const struct manager *m, char (**ret)[IFNAMSIZ], size_t *ret_n)
+{
+	char (*v)[IFNAMSIZ] = NULL;
+	size_t n = 0;
+
+	if (m->members && m->members->n_enc) {
+		v = calloc(m->members->n_enc, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < m->members->n_enc; i++)
+			if (kind_trusted(m, m->members->enc[i].kind))
+				snprintf(v[n++], IFNAMSIZ, "%s", m->members->enc[i].name);
+		qsort(v, n, sizeof(*v), ifname_cmp);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* NEWSETELEM or DELSETELEM for some names of enc_if. */
+static int enc_emit(struct zt_batch *b, const struct zt_set *def, char (*names)[IFNAMSIZ], size_t n,
+		    uint16_t type)
+{
+	struct zt_set s = *def;
+	struct zt_set_enc enc = {};
+	_cleanup_free_ struct zt_elem *el = NULL;
+	int r;
+
+	if (n == 0)
+		return 0;
+	el = calloc(n, sizeof(*el));
+	if (!el)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		el[i].key[0].type = ZT_TYPE_IFNAME;
+		snprintf(el[i].key[0].ifpat.name, IFNAMSIZ, "%s", names[i]);
+	}
+	s.elems = el;
+	s.n_elems = s.cap_elems = n;
+	s.dynamic = false;
+	r = zt_set_encode(&s, &enc);
+	if (r >= 0)
+		r = zt_emit_elems(b, &s, &enc, NULL, 0, type);
+	zt_set_enc_clear(&enc);
+	return r;
+}
+
+/*
+ * Bring enc_if to what the links say: the difference as one transaction,
+ * or (refill, or when the difference is refused) flushed and filled anew
+ * in one transaction.
+ */
+int manager_sync_enc(struct manager *m, bool refill)
+{
+	const struct zt_set *def = enc_set(m);
+	char (*want)[IFNAMSIZ] = NULL, (*add)[IFNAMSIZ] = NULL, (*del)[IFNAMSIZ] = NULL;
+	size_t n_want = 0, n_add = 0, n_del = 0;
+	struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	int r, err = 0;
+
+	if (!def) {
+		m->n_enc = 0;
+		return 0;
+	}
+	r = enc_wanted(m, &want, &n_want);
+	if (r < 0)
+		return r;
+	if (!refill) {
+		add = calloc(n_want + 1, sizeof(*add));
+		del = calloc(m->n_enc + 1, sizeof(*del));
+		if (!add || !del) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n_want; i++)
+			if (!m->n_enc || !bsearch(want[i], m->enc, m->n_enc, sizeof(*m->enc), ifname_cmp))
+				memcpy(add[n_add++], want[i], IFNAMSIZ);
+		for (size_t i = 0; i < m->n_enc; i++)
+			if (!n_want || !bsearch(m->enc[i], want, n_want, sizeof(*want), ifname_cmp))
+				memcpy(del[n_del++], m->enc[i], IFNAMSIZ);
+		if (!n_add && !n_del)
+			goto out;
+	}
+	r = zt_nft_batch_start(m->nft, &b);
+	if (r >= 0 && refill) {
+		r = zt_emit_set_flush(b, def->name);
+		if (r >= 0)
+			r = enc_emit(b, def, want, n_want, NFT_MSG_NEWSETELEM);
+	} else if (r >= 0) {
+		r = enc_emit(b, def, del, n_del, NFT_MSG_DELSETELEM);
+		if (r >= 0)
+			r = enc_emit(b, def, add, n_add, NFT_MSG_NEWSETELEM);
+	}
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, &err, &d);
+	if (r < 0 && !refill && r != -ENOMEM) {
+		/* What we thought was there is not: fill it anew. */
+		log_debug("%s: incremental update refused (%s), refilling", ZT_ENC_IF_SET, strerror(err ? err : -r));
+		zt_batch_free(b);
+		b = NULL;
+		zt_diags_clear(&d);
+		free(want);
+		free(add);
+		free(del);
+		return manager_sync_enc(m, true);
+	}
+	if (r < 0) {
+		log_error("cannot update set %s: %s", ZT_ENC_IF_SET,
+			  d.n ? d.v[0].msg : strerror(err ? err : -r));
+		goto out;
+	}
+	for (size_t i = 0; i < n_add; i++)
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=encrypted-interface", log_field("ZTSEG_INTERFACE", "%s", add[i]) },
+			   2, "%s is an encrypted interface now", add[i]);
+	for (size_t i = 0; i < n_del; i++)
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=encrypted-interface", log_field("ZTSEG_INTERFACE", "%s", del[i]) },
+			   2, "%s is no longer an encrypted interface", del[i]);
+	free(m->enc);
+	m->enc = TAKE_PTR(want);
+	m->n_enc = n_want;
+out:
+	zt_batch_free(b);
+	zt_diags_clear(&d);
+	free(want);
+	free(add);
+	free(del);
+	return r;
+}
+
+/* ---- membership ---- */
+
+static int cidr_cmp(const void *a, const void *b)
+{
+	return zt_cidr_cmp(a, b);
+}
+
+/*
+ * The prefixes whose connections are judged anew: those that left a
+ * segment (moved, or their interface went away), and those that joined
+ * one while still routed to another (a new route before the old one is
+ * gone). A new workload's prefix costs no conntrack walk.
+ */
+static int moved_prefixes(const struct zt_membership_diff *df, struct zt_cidr **ret, size_t *ret_n)
+{
+	size_t n = df->n_pfx_add + df->n_pfx_del, k = 0;
+	struct zt_cidr *v;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!n)
+		return 0;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < df->n_pfx_add; i++)
+		if (df->pfx_add[i].elsewhere)
+			v[k++] = df->pfx_add[i].prefix;
+	for (size_t i = 0; i < df->n_pfx_del; i++)
+		v[k++] = df->pfx_del[i].prefix;
+	if (!k) {
+		free(v);
+		return 0;
+	}
+	for (size_t i = 0; i < k; i++)
+		v[i].pos = (struct zt_pos){};
+	qsort(v, k, sizeof(*v), cidr_cmp);
+	n = 0;
+	for (size_t i = 0; i < k; i++)
+		if (n == 0 || !zt_cidr_equal(&v[n - 1], &v[i]))
+			v[n++] = v[i];
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static void log_diff(const struct zt_membership_diff *df)
+{
+	char b[ZT_CIDR_STRLEN];
+
+	for (size_t i = 0; i < df->n_if_del; i++)
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=member-left", log_field("ZTSEG_SEGMENT", "%s", df->if_del[i].seg),
+			   log_field("ZTSEG_INTERFACE", "%s", df->if_del[i].ifname) }, 3,
+			   "segment %s: interface %s left", df->if_del[i].seg, df->if_del[i].ifname);
+	for (size_t i = 0; i < df->n_if_add; i++)
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=member-joined", log_field("ZTSEG_SEGMENT", "%s", df->if_add[i].seg),
+			   log_field("ZTSEG_INTERFACE", "%s", df->if_add[i].ifname) }, 3,
+			   "segment %s: interface %s joined", df->if_add[i].seg, df->if_add[i].ifname);
+	for (size_t i = 0; i < df->n_pfx_del; i++) {
+		zt_cidr_fmt(&df->pfx_del[i].prefix, b, sizeof(b));
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=route-left", log_field("ZTSEG_SEGMENT", "%s", df->pfx_del[i].seg),
+			   log_field("ZTSEG_PREFIX", "%s", b) }, 3,
+			   "segment %s: %s is no longer routed to it", df->pfx_del[i].seg, b);
+	}
+	for (size_t i = 0; i < df->n_pfx_add; i++) {
+		zt_cidr_fmt(&df->pfx_add[i].prefix, b, sizeof(b));
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=route-joined", log_field("ZTSEG_SEGMENT", "%s", df->pfx_add[i].seg),
+			   log_field("ZTSEG_PREFIX", "%s", b) }, 3,
+			   "segment %s: %s is routed to it", df->pfx_add[i].seg, b);
+	}
+}
+
+/*
+ * The membership in full from the current kernel state and policy (the
+ * baseline, a new policy, or an update that failed) and its diff against
+ * the last one.
+ */
+static int members_recompute(struct manager *m, struct zt_membership_diff **ret)
+{
+	struct zt_membership *nm = NULL;
+	int r;
+
+	r = zt_membership_track(zt_rtnl_state(m->rtnl), m->cur.policy, &nm);
+	if (r < 0)
+		return r;
+	r = zt_membership_diff(m->members, nm, ret);
+	if (r < 0) {
+		zt_membership_free(nm);
+		return r;
+	}
+	zt_membership_free(m->members);
+	m->members = nm;
+	m->members_generation = m->generation;
+	return 0;
+}
+
+/*
+ * Membership from the current kernel state and policy: updated by what
+ * the events changed while the policy is the one it was computed for (the
+ * cost of the change, not of the policy), else computed in full. Against
+ * the last one: log it, keep enc_if exact and, unless this is the first
+ * (baseline), forget the connections of prefixes that moved.
+ */
+int manager_sync_members(struct manager *m, bool baseline)
+{
+	_cleanup_membership_diff_ struct zt_membership_diff *df = NULL;
+	_cleanup_free_ struct zt_cidr *moved = NULL;
+	struct zt_rtnl_dirty dirty = {};
+	const char *ct = "";
+	uint64_t t0 = m->event_usec;
+	size_t n_moved = 0;
+	bool acted = false;
+	int r = -ESTALE;
+
+	m->event_usec = 0;
+	zt_rtnl_take_changes(m->rtnl);
+	zt_rtnl_take_dirty(m->rtnl, &dirty);
+	if (!baseline && m->members && m->members->idx && m->members_generation == m->generation) {
+		r = zt_membership_track_update(m->members, zt_rtnl_state(m->rtnl), &dirty, &df);
+		if (r < 0)
+			log_warning("cannot update the membership (%s): computing it anew", strerror(-r));
+	}
+	zt_rtnl_dirty_clear(&dirty);
+	if (r < 0) {
+		/* Diffed against what we had, even when a failed update left it half-way. */
+		r = members_recompute(m, &df);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < df->n_warn_new; i++) {
+		char b[512];
+
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=membership-warning",
+			   log_field("ZTSEG_SEGMENT", "%s", df->warn_new[i].seg) }, 2,
+			   "%s", zt_member_warning_fmt(&df->warn_new[i], b, sizeof(b)));
+	}
+	if (!baseline)
+		log_diff(df);
+	if (!baseline && (r = moved_prefixes(df, &moved, &n_moved)) < 0)
+		return r;
+
+	/* enc_if first: a new encrypted leg should not wait for the conntrack dump. */
+	if (df->n_enc_add || df->n_enc_del) {
+		manager_sync_enc(m, false);
+		acted = true;
+	}
+	if (n_moved) {
+		struct zt_ct_stats st = {};
+
+		r = zt_ct_flush_prefixes(moved, n_moved, &st);
+		if (r < 0)
+			log_error("cannot delete the connections of moved addresses: %s", strerror(-r));
+		ct = st.walks ? ", conntrack table walked" : st.empty ? ", no connections: conntrack not walked" : "";
+		if (st.deleted)
+			log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=connections-rejudged" }, 1,
+				   "%llu connection%s of %zu moved prefix%s forgotten: their next packets are judged "
+				   "in their new zones", (unsigned long long)st.deleted, st.deleted == 1 ? "" : "s",
+				   n_moved, n_moved == 1 ? "" : "es");
+		acted = true;
+	}
+	if (acted && t0)
+		log_fields(LOG_DEBUG, (const char *[]){ "ZTSEG_EVENT=latency",
+			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,
+			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces%s)",
+			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del, ct);
+	return 0;
+}
+
+int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	int r;
+
+	if (!m->event_usec)
+		m->event_usec = now_usec(CLOCK_MONOTONIC);
+	r = zt_rtnl_process(m->rtnl);
+	if (r < 0 && r != -EAGAIN)
+		log_error("reading rtnetlink: %s", strerror(-r));
+	if (zt_rtnl_resync_needed(m->rtnl))
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=rtnetlink-overrun" }, 1,
+			   "rtnetlink receive buffer overrun: events were lost, re-reading everything");
+	if (r > 0 || zt_rtnl_resync_needed(m->rtnl)) {
+		m->want_members = true;
+		manager_dirty(m);
+	} else if (!m->want_members) {
+		m->event_usec = 0;
+	}
+	return 0;
+}

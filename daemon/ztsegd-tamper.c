@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ztsegd against tampering: the nf_tables monitor (another process
+ * changed or deleted our table), the periodic check of the table and its
+ * owner, the repair (rate-limited), and the watchdog, which pings only
+ * while the table is verified.
+ */
+#include <stdio.h>
+#include "ztsegd.h"
+
+void manager_tamper_watchdog(struct manager *m, bool on)
+{
+	int r;
+
+	if (!m->have_watchdog || m->watchdog_on == on)
+		return;
+	r = sd_event_set_watchdog(m->event, on);
+	if (r < 0) {
+		log_warning("cannot %s the watchdog: %s", on ? "enable" : "disable", strerror(-r));
+		return;
+	}
+	m->watchdog_on = on;
+	if (on && m->watchdog_was_off)
+		log_notice("kernel state verified: watchdog pings resumed");
+	else if (on)
+		log_info("watchdog pings while the loop turns and table inet %s is verified", ZT_TABLE_NAME);
+	else
+		log_fields(LOG_ERR, (const char *[]){ "ZTSEG_EVENT=watchdog-off" }, 1,
+			   "table inet %s cannot be verified: watchdog pings stopped", ZT_TABLE_NAME);
+	m->watchdog_was_off |= !on;
+}
+
+void manager_tamper_repair(struct manager *m)
+{
+	struct zt_apply_stats st = {};
+	struct zt_diags d = {};
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	int r;
+
+	if (!zt_ratelimit_test(&m->repair_rl, t0)) {
+		/* Whoever fights us over the table does not get a busy loop. */
+		sd_event_source_set_time_relative(m->src_repair_timer, REPAIR_RETRY_USEC);
+		sd_event_source_set_enabled(m->src_repair_timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	r = manager_policy_apply(m, &m->cur, &st, &d);
+	if (r < 0) {
+		log_diags(LOG_ERR, "repair-error", &d);
+		manager_status_set_error(m, "cannot restore table inet %s: %s", ZT_TABLE_NAME,
+			       d.n ? d.v[0].msg : strerror(-r));
+		log_fields(LOG_ERR, (const char *[]){ "ZTSEG_EVENT=repair-failed" }, 1, "%s", m->last_error);
+		manager_tamper_watchdog(m, false);
+		sd_event_source_set_time_relative(m->src_repair_timer, 5 * REPAIR_RETRY_USEC);
+		sd_event_source_set_enabled(m->src_repair_timer, SD_EVENT_ONESHOT);
+		zt_diags_clear(&d);
+		return;
+	}
+	zt_diags_clear(&d);
+	manager_sync_enc(m, true);
+	if (st.changed) {
+		m->events.repairs++;
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,
+			   "restored table inet %s: %s, %zu objects %s in %.1f ms", ZT_TABLE_NAME,
+			   st.created ? "created anew" : st.replaced ? "replaced" : "difference applied", st.changed,
+			   st.created || st.replaced ? "written" : "changed",
+			   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
+	} else {
+		log_debug("table inet %s checked: as applied", ZT_TABLE_NAME);
+	}
+	manager_tamper_watchdog(m, true);
+}
+
+static void on_nft_event(const struct zt_nfmon_event *ev, void *userdata)
+{
+	struct manager *m = userdata;
+	char who[64];
+
+	if (ev->portid == zt_nft_portid(m->nft) && !ev->mixed)
+		return;
+	if (ev->pid)
+		snprintf(who, sizeof(who), "%s[%u]", ev->comm[0] ? ev->comm : "?", ev->pid);
+	else
+		snprintf(who, sizeof(who), "netlink port %u", ev->portid);
+	m->events.tamper++;
+	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper", log_field("ZTSEG_PID", "%u", ev->pid),
+		   log_field("ZTSEG_COMM", "%s", ev->comm), log_field("ZTSEG_PORTID", "%u", ev->portid),
+		   log_field("ZTSEG_CHANGES", "%u", ev->changes) }, 5,
+		   "tampering: table inet %s %s by %s (%u change%s, generation %u); restoring it", ZT_TABLE_NAME,
+		   ev->table_deleted ? "deleted" : "changed", who, ev->changes, ev->changes == 1 ? "" : "s", ev->genid);
+	m->want_repair = true;
+	manager_dirty(m);
+}
+
+int manager_tamper_on_nfmon(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = zt_nfmon_process(m->nfmon, on_nft_event, m);
+
+	if (r == -ENOBUFS) {
+		log_warning("nf_tables notifications were lost (receive buffer overrun): checking the table");
+		m->want_repair = true;
+		manager_dirty(m);
+	} else if (r < 0 && r != -EAGAIN) {
+		log_error("reading nf_tables notifications: %s", strerror(-r));
+	}
+	return 0;
+}
+
+int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	struct zt_nft_table_info ti;
+	int r;
+
+	sd_event_source_set_time_relative(s, VERIFY_USEC);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	/* A repair is on its way already; look again after it. */
+	if (m->want_repair)
+		return 0;
+	r = zt_nft_table_read(&ti);
+	if (r < 0) {
+		log_error("cannot read the nf_tables tables: %s", strerror(-r));
+		manager_tamper_watchdog(m, false);
+		return 0;
+	}
+	if (!ti.present || (m->owned && (!ti.has_owner || ti.owner != zt_nft_portid(m->nft)))) {
+		m->events.tamper++;
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper" }, 1,
+			   "table inet %s is %s (the change was not notified): restoring it", ZT_TABLE_NAME,
+			   ti.present ? "no longer ours" : "gone");
+		manager_tamper_watchdog(m, false);
+		m->want_repair = true;
+		manager_dirty(m);
+		return 0;
+	}
+	manager_tamper_watchdog(m, true);
+	return 0;
+}
+
+int manager_tamper_on_repair_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+
+	m->want_repair = true;
+	manager_dirty(m);
+	return 0;
+}
