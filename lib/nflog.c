@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * NFLOG reader: bind an nfnetlink_log group over libmnl, parse each logged
- * packet with bounds checks on every attribute and header, and a token
- * bucket for the daemon's log lines.
+ * NFLOG reader: bind an nfnetlink_log group (a netlink socket of lib/nl.c),
+ * parse each logged packet with bounds checks on every attribute and
+ * header, and a token bucket for the daemon's log lines.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,11 +13,11 @@
 #include <libmnl/libmnl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <time.h>
 #include "nflog.h"
+#include "nl.h"
 
 struct zt_nflog {
-	struct mnl_socket *nl;
+	struct zt_nl nl;
 	uint16_t group;
 	bool bound;
 	struct zt_nflog_stats stats;
@@ -34,8 +34,9 @@ static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_
 	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(buf, 0, sizeof(buf)));
 	struct nfulnl_msg_config_cmd c = { .command = cmd };
-	uint32_t seq = (uint32_t)time(NULL), portid = mnl_socket_get_portid(nf->nl);
+	uint32_t seq = ++nf->nl.seq;
 	struct nfgenmsg *nfg;
+	int r;
 
 	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
@@ -59,30 +60,37 @@ static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_
 		mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT,
 				 htonl(cfg->timeout_cs ? cfg->timeout_cs : ZT_NFLOG_TIMEOUT_DEFAULT));
 	}
-	if (mnl_socket_sendto(nf->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
+	r = zt_nl_send(&nf->nl, nlh, nlh->nlmsg_len);
+	if (r < 0)
+		return r;
 
 	/*
 	 * Wait for our ACK on the still-blocking socket. Packets of the group
-	 * may arrive first once the bind took effect: skip them.
+	 * (and the NLMSG_DONE that ends a batch of them) may arrive first once
+	 * the bind took effect: skip them.
 	 */
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nf->nl, buf, sizeof(buf));
+		uint32_t sender;
+		bool trunc;
+		ssize_t n = zt_nl_recv(&nf->nl, 0, &sender, &trunc);
 		const struct nlmsghdr *m;
 		int len;
 
-		if (n < 0) {
-			if (errno == EINTR || errno == ENOBUFS)
-				continue;
-			return -errno;
+		if (n == -EINTR || n == -ENOBUFS)
+			continue;
+		if (n < 0)
+			return (int)n;
+		if (sender != 0) {
+			nf->nl.foreign++;
+			continue;
 		}
 		len = (int)n;
-		for (m = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len);
+		for (m = (const struct nlmsghdr *)nf->nl.buf; mnl_nlmsg_ok(m, len);
 		     m = mnl_nlmsg_next(m, &len)) {
 			const struct nlmsgerr *e;
 
 			if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_seq != seq ||
-			    (m->nlmsg_pid && m->nlmsg_pid != portid))
+			    (m->nlmsg_pid && m->nlmsg_pid != nf->nl.portid))
 				continue;
 			if (m->nlmsg_len < NLMSG_HDRLEN + sizeof(*e))
 				return -EBADMSG;
@@ -101,16 +109,10 @@ int zt_nflog_open(const struct zt_nflog_config *cfg, struct zt_nflog **ret)
 	if (!nf)
 		return -ENOMEM;
 	nf->group = cfg->group;
-	nf->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nf->nl) {
-		r = -errno;
+	r = zt_nl_open(&nf->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, NFLOG_RECV_BUF);
+	if (r < 0)
 		goto fail;
-	}
-	if (mnl_socket_bind(nf->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	fd = mnl_socket_get_fd(nf->nl);
+	fd = zt_nl_fd(&nf->nl);
 	/* FORCE needs CAP_NET_ADMIN, which binding a group needs anyway. */
 	if (cfg->rcvbuf > 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &cfg->rcvbuf, sizeof(cfg->rcvbuf)) < 0 &&
@@ -139,7 +141,7 @@ struct zt_nflog *zt_nflog_free(struct zt_nflog *nf)
 	if (!nf)
 		return NULL;
 	if (nf->bound) {
-		int fd = mnl_socket_get_fd(nf->nl), flags = fcntl(fd, F_GETFL);
+		int fd = zt_nl_fd(&nf->nl), flags = fcntl(fd, F_GETFL);
 
 		/*
 		 * Unbind explicitly (closing would too) so the group is free
@@ -148,15 +150,14 @@ struct zt_nflog *zt_nflog_free(struct zt_nflog *nf)
 		if (flags >= 0 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0)
 			(void)nflog_config(nf, NFULNL_CFG_CMD_UNBIND, NULL);
 	}
-	if (nf->nl)
-		mnl_socket_close(nf->nl);
+	zt_nl_close(&nf->nl);
 	free(nf);
 	return NULL;
 }
 
 int zt_nflog_fd(const struct zt_nflog *nf)
 {
-	return mnl_socket_get_fd(nf->nl);
+	return zt_nl_fd(&nf->nl);
 }
 
 const struct zt_nflog_stats *zt_nflog_stats(const struct zt_nflog *nf)
@@ -168,32 +169,33 @@ int zt_nflog_receive(struct zt_nflog *nf,
 		     void (*cb)(const struct zt_nflog_packet *pkt, void *userdata),
 		     void *userdata)
 {
-	_cleanup_free_ char *buf = malloc(NFLOG_RECV_BUF);
-	int fd = mnl_socket_get_fd(nf->nl), total = 0;
+	int total = 0;
 
-	if (!buf)
-		return -ENOMEM;
 	for (int i = 0; i < NFLOG_RECV_BATCH; i++) {
-		ssize_t n = recv(fd, buf, NFLOG_RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+		uint32_t sender;
+		bool trunc;
+		ssize_t n = zt_nl_recv(&nf->nl, MSG_DONTWAIT, &sender, &trunc);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return total;
-			/* The kernel dropped messages for us: note it and read on. */
-			if (errno == ENOBUFS) {
-				nf->stats.overruns++;
-				continue;
-			}
-			return -errno;
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			return total;
+		/* The kernel dropped messages for us: note it and read on. */
+		if (n == -ENOBUFS) {
+			nf->stats.overruns++;
+			continue;
 		}
-		if (n > NFLOG_RECV_BUF) {
-			/* MSG_TRUNC reports the datagram's real size: the tail is lost. */
+		if (n < 0)
+			return (int)n;
+		/* Logged packets come from the kernel; a process's unicast is no packet of ours. */
+		if (sender != 0) {
+			nf->nl.foreign++;
+			continue;
+		}
+		/* The datagram's tail is lost. */
+		if (trunc)
 			nf->stats.malformed++;
-			n = NFLOG_RECV_BUF;
-		}
-		total += zt_nflog_parse_buf(buf, (size_t)n, cb, userdata, &nf->stats);
+		total += zt_nflog_parse_buf(nf->nl.buf, (size_t)n, cb, userdata, &nf->stats);
 	}
 	return total;
 }

@@ -675,6 +675,28 @@ static bool is_loopback(const struct zt_nflog_packet *p, int family)
 	       memcmp(p->daddr, a, family == AF_INET ? 4 : 16) == 0;
 }
 
+/* A logged packet forged by a process (root can unicast to any netlink port): sent to nf's port. */
+static int send_forged(struct zt_nflog *nf)
+{
+	char buf[1024] = {};
+	struct craft c = { .prefix = "ztseg test " };
+	struct nlmsghdr *nlh = craft(buf, &c);
+	struct sockaddr_nl own = {}, to = { .nl_family = AF_NETLINK };
+	socklen_t len = sizeof(own);
+	int fd, r = 0;
+
+	if (getsockname(zt_nflog_fd(nf), (struct sockaddr *)&own, &len) < 0)
+		return -errno;
+	to.nl_pid = own.nl_pid;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 /* In the child: exit codes say which step failed. */
 static int roundtrip_child(void)
 {
@@ -727,6 +749,14 @@ static int roundtrip_child(void)
 		if (p->nf_family != (i == 0 ? NFPROTO_IPV4 : NFPROTO_IPV6))
 			return 13;
 	}
+	/* A datagram from a process, not the kernel, is no logged packet. */
+	memset(&s, 0, sizeof(s));
+	if (send_forged(nf) < 0)
+		return 18;
+	send_udp(AF_INET, "127.0.0.1", 9999);
+	wait_packets(nf, &s, 1);
+	if (s.n != 1 || s.pkt[0].proto != IPPROTO_UDP || s.pkt[0].dport != 9999)
+		return 19;
 	zt_nflog_free(nf);
 
 	/* A tiny receive buffer and a burst nobody reads: ENOBUFS is counted, not fatal. */
