@@ -10,11 +10,7 @@
 #include "version.h"
 #include "ztsegctl.h"
 
-/*
- * Verbs that talk to the daemon over ctl->socket (status, reload, ...) join
- * this table as their files land; until then ztsegctl says it does not know
- * them rather than pretend.
- */
+/* The verbs live in ztsegctl-*.c; status, reload, confirm and explain --live talk to the daemon. */
 static const struct verb {
 	const char *name;
 	int (*fn)(struct ctl *ctl, int argc, char **argv);

@@ -330,6 +330,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 	return 0;
 }
 
+/* ---- rtnetlink events ---- */
+
 int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct manager *m = userdata;
