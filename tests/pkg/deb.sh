@@ -431,6 +431,39 @@ cp "$tmp/out" "$tmp/upgrade.out"
 	ok "purge after the upgrade removes /etc/ztseg (.dpkg-dist included) and /var/lib/ztseg" ||
 	not_ok "purge after the upgrade" "rc $(r purge); $(ls -a "$R/etc/ztseg" 2>&1 | tr '\n' ' ')"
 
+# --- a build in the chroot with nothing but the Build-Depends ----------------------------
+
+# The checkout as make deb copies it; apt-get build-dep reads debian/control.
+mkdir -p "$R/src/ztseg"
+tar -C "$root" -cf - --anchored --exclude=./.git --exclude=./build --exclude='./build-*' . |
+	tar -C "$R/src/ztseg" -xf -
+if inroot sh -c 'cd /src/ztseg && apt-get install -d -y -q --no-install-recommends build-essential &&
+	apt-get build-dep -d -y -q --no-install-recommends ./' >"$log" 2>&1; then
+	: >"$log"
+	script 'cd /src/ztseg
+		apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 build-essential >/tmp/bd.log 2>&1 &&
+		apt-get build-dep -y -q --no-install-recommends -o Dpkg::Use-Pty=0 ./ >>/tmp/bd.log 2>&1
+		echo "R bd $?"
+		dpkg-checkbuilddeps >>/tmp/bd.log 2>&1; echo "R cbd $?"
+		dpkg-buildpackage -us -uc -b >/tmp/build.log 2>&1; echo "R build $?"
+		echo "R units $(grep -c "^100%: Checks:" /tmp/build.log)"
+		echo "R debs $(cd /src && ls ztseg_*.deb)"'
+	if [[ $(r bd) == 0 && $(r cbd) == 0 && $(r build) == 0 && $(r units) == "$nunit" ]]; then
+		ok "dpkg-buildpackage -us -uc -b in a checkout in the chroot, with build-essential and the Build-Depends only: $(r debs), $(r units) unit suites passed"
+	else
+		tail -20 "$R/tmp/build.log" "$R/tmp/bd.log" >"$log" 2>/dev/null || :
+		not_ok "dpkg-buildpackage with the Build-Depends only" "build-dep $(r bd), checkbuilddeps $(r cbd), build $(r build), units $(r units)"
+	fi
+	dpkg-deb -c "$deb1" | awk '{ print $1, $6 }' | LC_ALL=C sort -k2 >"$tmp/c1"
+	dpkg-deb -c "$R/src/$(r debs)" 2>/dev/null | awk '{ print $1, $6 }' | LC_ALL=C sort -k2 >"$tmp/c2"
+	diff -u "$tmp/c1" "$tmp/c2" >"$log" &&
+		ok "it holds the same files as the package built here" ||
+		not_ok "it holds the same files as the package built here" "diff below"
+else
+	not_ok "apt-get build-dep fetches the Build-Depends" "below"
+fi
+: >"$log"
+
 # --- this host --------------------------------------------------------------------------
 
 [[ $(host_rules) == "$host_rules_before" ]] &&
