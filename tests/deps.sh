@@ -8,6 +8,8 @@ ZT_BUILD_PKGS=(build-essential pkg-config libnftnl-dev libmnl-dev libyaml-dev
 # Testing: kernel tests, man page lint, fuzzing (libclang-rt-dev holds
 # libFuzzer's runtime, which clang only recommends), memory checks.
 ZT_TEST_PKGS=(nftables iproute2 mandoc clang libclang-rt-dev valgrind socat python3 python3-scapy hyperfine iperf3 jq time linux-perf)
+# The Debian package test (tests/pkg/deb.sh, root only): build, lint, chroot.
+ZT_PKG_PKGS=(dpkg-dev debhelper lintian debootstrap)
 
 zt_installed() {
 	[[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

@@ -57,5 +57,10 @@ fi
 run "man pages (mandoc -Tlint)" lint_man
 run "fuzzing, ${FUZZ_SECONDS:-60} s per target (make fuzz)" \
 	make -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+if [[ $(id -u) -eq 0 ]]; then
+	zt_install_deps "${ZT_PKG_PKGS[@]}" || die "cannot install the packaging dependencies"
+	run "the Debian package: lintian, install, upgrade, remove, purge in a debootstrap chroot (tests/pkg/deb.sh)" \
+		bash tests/pkg/deb.sh
+fi
 
 step "all tests passed"
