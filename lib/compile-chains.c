@@ -21,7 +21,8 @@ static int filter_established(struct cc *c, int ci)
 	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	return 0;
+	jit_rules(c, ci, true);
+	return c->oom ? -ENOMEM : 0;
 }
 
 /* meta l4proto { icmp, ipv6-icmp } (ICMP errors are the only related packets of these) */
@@ -576,6 +577,10 @@ static int chain_judge(struct cc *c, bool out)
 		return -ENOMEM;
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
+	if (!out)
+		jit_rules(c, ci, false);
+	if (c->oom)
+		return -ENOMEM;
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;

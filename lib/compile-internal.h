@@ -62,7 +62,7 @@ enum set_id {
 	S_FPROTO, S_FANY, S_FPV, S_FRV, S_FI4V, S_FI6V, S_FPROTOV, S_FANYV, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
 	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
-	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, N_SETS
+	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, N_SETS
 };
 
 /*
@@ -86,11 +86,12 @@ enum set_id {
 
 struct set_def {
 	const char *name;
-	enum zt_type key[3];
+	enum zt_type key[ZT_MAX_CONCAT];
 	size_t n_key;
 	enum zt_type data;
 	bool interval, dynamic;
 	const char *comment;
+	bool timeout;
 };
 
 /*
@@ -259,6 +260,10 @@ void m_unspec_src(struct zt_rule *r, unsigned i);
 int chain_spoof(struct cc *c);
 int chain_rpf_fail(struct cc *c);
 int chain_ownb(struct cc *c, size_t n);
+
+/* compile-jit.c */
+int jit_build(struct cc *c);
+void jit_rules(struct cc *c, int ci, bool established);
 
 /* compile-chains.c */
 int chains_build(struct cc *c);

@@ -100,6 +100,14 @@ const struct set_def set_defs[N_SETS] = {
 		      "connection to the side that may send its reply-direction ICMP errors" },
 	[S_INST] = { "inst", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
 		     "zone pair ^ flow key to the connection mark, for flows judged in a chain" },
+	[S_JIT4] = { "jit4", { ZT_TYPE_IPV4, ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 4,
+		     ZT_TYPE_MARK, false, true, "grants: source . zone pair . protocol . port to the grant's mark",
+		     true },
+	[S_JIT6] = { "jit6", { ZT_TYPE_IPV6, ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 4,
+		     ZT_TYPE_MARK, false, true, "grants: source . zone pair . protocol . port to the grant's mark",
+		     true },
+	[S_JLIVE] = { "jlive", { ZT_TYPE_MARK }, 1, ZT_TYPE_NONE, false, true,
+		      "marks of live grants: their connections pass while they are here", true },
 };
 
 const struct set_def sub_defs[N_SUB] = {
@@ -455,6 +463,7 @@ int set_add(struct cc *c, const struct set_def *def, const char *name)
 	s->data = def->data;
 	s->interval = def->interval;
 	s->dynamic = def->dynamic;
+	s->timeout = def->timeout;
 	snprintf(s->comment, sizeof(s->comment), "%s", def->comment);
 	return (int)pl->n_sets++;
 }

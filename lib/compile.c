@@ -158,6 +158,8 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if (i == S_MEMBER_RT && !(p->hub.scope == ZT_SCOPE_MEMBERS && p->hub.rpf != ZT_RPF_OFF))
 			continue;
+		if ((i == S_JIT4 || i == S_JIT6 || i == S_JLIVE) && !p->n_jit)
+			continue;
 		if ((r = set_new(&c, i)) < 0)
 			goto out;
 	}
@@ -165,7 +167,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 ||
 	    (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
 	    (r = flows_keys(&c)) < 0 || (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
-	    (r = chains_build(&c)) < 0)
+	    (r = jit_build(&c)) < 0 || (r = chains_build(&c)) < 0)
 		goto out;
 	/* Flow maps without elements have no rule in judge: no set either. */
 	for (int i = S_FP; i <= S_FANYV_OUT; i++)

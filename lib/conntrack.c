@@ -383,3 +383,28 @@ out:
 	zt_nl_close(&nl);
 	return r;
 }
+
+int zt_ct_flush_mark(uint32_t mark)
+{
+	char req[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
+	struct nfgenmsg *g;
+	struct zt_nl nl;
+	int r;
+
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	if (r < 0)
+		return r;
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++nl.seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = AF_UNSPEC;
+	g->version = NFNETLINK_V0;
+	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
+	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(UINT32_MAX));
+	r = zt_nl_talk(&nl, nlh, NULL, NULL, 0);
+	zt_nl_close(&nl);
+	/* Nothing to delete is no failure. */
+	return r == -ENOENT ? 0 : r;
+}

@@ -131,7 +131,7 @@ static bool chain_rules_eq(const struct zt_chain *a, const struct zt_chain *b)
 static bool set_def_eq(const struct zt_set *a, const struct zt_set *b)
 {
 	return a->n_key == b->n_key && memcmp(a->key, b->key, sizeof(a->key)) == 0 && a->data == b->data &&
-	       a->interval == b->interval && a->dynamic == b->dynamic &&
+	       a->interval == b->interval && a->dynamic == b->dynamic && a->timeout == b->timeout &&
 	       strncmp(a->comment, b->comment, sizeof(a->comment)) == 0;
 }
 

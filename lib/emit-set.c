@@ -441,6 +441,8 @@ static int named_set_def(const struct zt_set *s, struct nftnl_set *ns)
 	nftnl_set_set_u32(ns, NFTNL_SET_FAMILY, NFPROTO_INET);
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL;
+	if (s->timeout)
+		flags |= NFT_SET_TIMEOUT;
 	if (s->n_key > 1)
 		flags |= NFT_SET_CONCAT;
 	switch (s->data) {

@@ -95,6 +95,8 @@ struct xctx {
 	const struct zt_explain_env *env;
 	struct zt_explanation *e;
 	uint8_t family;
+	const struct zt_explain_grant *grants;
+	size_t n_grants;
 };
 
 static struct zt_zone zone_of(enum zt_zone_kind kind, int seg, int sub, int bnd)
@@ -762,6 +764,26 @@ static void decide(struct xctx *x, const struct zt_endpoint *from)
 		}
 	}
 
+	/* Grants: the source address itself, a zone of from, one of to, one of the ports. */
+	for (size_t i = 0; i < x->n_grants; i++) {
+		const struct zt_explain_grant *g = &x->grants[i];
+		const struct zt_flow *tf = &g->tmpl->f;
+		bool to_ok = false;
+
+		if (!g->hypothetical &&
+		    (!from->has_addr || from->family != g->family ||
+		     memcmp(from->addr, g->addr, g->family == AF_INET ? 4 : 16) != 0))
+			continue;
+		for (size_t k = 0; k < tf->n_to; k++)
+			to_ok |= (g->to_ref < 0 || g->to_ref == (int)k) && hub_ref_covers(&tf->to[k].zone, tz);
+		if (!to_ok || !refs_cover(tf->from, tf->n_from, fz, false) || !ports_cover(tf, &e->pkt, x->family))
+			continue;
+		e->allow = true;
+		e->reason = ZT_REASON_JIT;
+		e->grant = g;
+		return;
+	}
+
 	e->allow = false;
 	e->reason = isolated ? ZT_REASON_ISOLATED : ZT_REASON_DEFAULT;
 	e->verdict = p->hub.dflt;
@@ -802,9 +824,17 @@ int zt_explain(const struct zt_policy *p, const struct zt_endpoint *from,
 	       const struct zt_explain_env *env, struct zt_explanation *ret,
 	       struct zt_diags *d)
 {
+	return zt_explain_grants(p, from, to, pkt, env, NULL, 0, ret, d);
+}
+
+int zt_explain_grants(const struct zt_policy *p, const struct zt_endpoint *from,
+		      const struct zt_endpoint *to, const struct zt_port *pkt,
+		      const struct zt_explain_env *env, const struct zt_explain_grant *grants,
+		      size_t n_grants, struct zt_explanation *ret, struct zt_diags *d)
+{
 	struct zt_explanation e = { .pkt = *pkt };
 	struct zt_zone fz, tz;
-	struct xctx x = { .p = p, .env = env, .e = &e };
+	struct xctx x = { .p = p, .env = env, .e = &e, .grants = grants, .n_grants = n_grants };
 	int r = 0, rz;
 
 	if (!probe_concrete(pkt))
@@ -977,6 +1007,9 @@ int zt_explanation_format(const struct zt_policy *p, const struct zt_explanation
 		pos_fmt(&e->flow->pos, pb, sizeof(pb));
 		fprintf(f, "by: segment '%s' rule '%s' (%s)\n", p->segs[e->flow->seg].name,
 			e->flow->name, pb);
+		break;
+	case ZT_REASON_JIT:
+		fprintf(f, "by: %s\n", e->grant->what);
 		break;
 	case ZT_REASON_ISOLATED:
 		fprintf(f, "by: default verdict %s (hub.default; segment '%s' has isolate: true)\n",

@@ -93,6 +93,20 @@ enum zt_reason {
 	ZT_REASON_SEGMENT_RULE,
 	ZT_REASON_DEFAULT,
 	ZT_REASON_ISOLATED,		/* same zone, but the segment isolates: hub.default */
+	ZT_REASON_JIT,			/* a just-in-time grant (after flows and rules, before hub.default) */
+};
+
+/*
+ * A grant explain takes into account: the daemon's live ones, or offline
+ * a hypothetical one (`--grant TEMPLATE`) for whatever source the probe has.
+ */
+struct zt_explain_grant {
+	const struct zt_jit *tmpl;
+	int to_ref;			/* the template's to entry it is restricted to; -1: all */
+	bool hypothetical;		/* any source address */
+	uint8_t family;
+	uint8_t addr[16];
+	char what[384];			/* "jit grant 7 'admin-ssh' for 192.0.2.10 until …" */
 };
 
 enum zt_spoof {
@@ -115,6 +129,7 @@ struct zt_explanation {
 	struct zt_port pkt;
 	struct zt_side from, to;
 	const struct zt_flow *flow;	/* HUB_FLOW, SEGMENT_RULE: what decided */
+	const struct zt_explain_grant *grant;	/* JIT: the grant that decided */
 	enum zt_default_verdict verdict;	/* DEFAULT, ISOLATED */
 	struct {
 		enum zt_spoof kind;
@@ -139,6 +154,12 @@ int zt_explain(const struct zt_policy *p, const struct zt_endpoint *from,
 	       const struct zt_endpoint *to, const struct zt_port *pkt,
 	       const struct zt_explain_env *env, struct zt_explanation *ret,
 	       struct zt_diags *d);
+
+/* zt_explain() with grants (live, or hypothetical offline); the explanation may point into grants. */
+int zt_explain_grants(const struct zt_policy *p, const struct zt_endpoint *from,
+		      const struct zt_endpoint *to, const struct zt_port *pkt,
+		      const struct zt_explain_env *env, const struct zt_explain_grant *grants,
+		      size_t n_grants, struct zt_explanation *ret, struct zt_diags *d);
 
 /*
  * Write the explanation as lines: "allow" or "deny" first, then

@@ -26,6 +26,13 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 	for (size_t i = 0; i < plan->n_files; i++)
 		free(plan->files[i]);
 	free(plan->files);
+	for (size_t i = 0; i < plan->n_jit; i++) {
+		free(plan->jit[i].src);
+		free(plan->jit[i].dst);
+		free(plan->jit[i].dst_ref);
+		free(plan->jit[i].ports);
+	}
+	free(plan->jit);
 	free(plan->sets);
 	free(plan->chains);
 	free(plan->counters);

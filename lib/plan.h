@@ -142,6 +142,7 @@ struct zt_set {
 	enum zt_type data;	/* ZT_TYPE_NONE for a plain set */
 	bool interval;
 	bool dynamic;		/* contents owned by apply/daemon (e.g. enc_if): emitted empty */
+	bool timeout;		/* flags timeout: elements carry their own (grants) */
 	struct zt_elem *elems;	/* sorted by key */
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -230,6 +231,28 @@ struct zt_counter {
 	char comment[128];
 };
 
+/* A tcp/udp/sctp port a jit template covers. */
+struct zt_jit_port {
+	uint8_t proto;		/* IPPROTO_* */
+	uint16_t port;
+};
+
+/*
+ * A jit template as compiled: the zones and ports one grant of it adds
+ * elements for (doc/RULESET.md "Grants"). Ids are this plan's zone ids.
+ */
+struct zt_plan_jit {
+	char name[ZT_NAME_MAX + 1];
+	uint32_t meaning;	/* its text and its zones' meanings: grants survive while it stays */
+	uint32_t *src;		/* finest zones its from covers */
+	size_t n_src;
+	uint32_t *dst;		/* finest zones its to covers */
+	uint16_t *dst_ref;	/* per dst: the index of the to entry it came from */
+	size_t n_dst;
+	struct zt_jit_port *ports;
+	size_t n_ports;
+};
+
 struct zt_plan {
 	/*
 	 * Each array is sorted by name (strcmp), base chains included: a base
@@ -245,6 +268,8 @@ struct zt_plan {
 	size_t n_chains, cap_chains;
 	uint32_t table_flags;	/* informational: apply decides owner/persist */
 	unsigned log_group;
+	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
+	size_t n_jit;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;

@@ -6,18 +6,22 @@
 #include <stdio.h>
 #include "policy.h"
 
+static void free_flow(struct zt_flow *f)
+{
+	for (size_t j = 0; j < f->n_from; j++)
+		free(f->from[j].name);
+	for (size_t j = 0; j < f->n_to; j++)
+		free(f->to[j].name);
+	free(f->name);
+	free(f->from);
+	free(f->to);
+	free(f->ports);
+}
+
 static void free_flows(struct zt_flow *f, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < f[i].n_from; j++)
-			free(f[i].from[j].name);
-		for (size_t j = 0; j < f[i].n_to; j++)
-			free(f[i].to[j].name);
-		free(f[i].name);
-		free(f[i].from);
-		free(f[i].to);
-		free(f[i].ports);
-	}
+	for (size_t i = 0; i < n; i++)
+		free_flow(&f[i]);
 	free(f);
 }
 
@@ -53,6 +57,13 @@ struct zt_policy *zt_policy_free(struct zt_policy *p)
 	free_boundaries(p->hub.delegations, p->hub.n_delegations);
 	free(p->hub.enc_ifs);
 	free_flows(p->hub.flows, p->hub.n_flows);
+	for (size_t i = 0; i < p->n_jit; i++) {
+		free_flow(&p->jit[i].f);
+		for (size_t j = 0; j < p->jit[i].n_requesters; j++)
+			free(p->jit[i].requesters[j]);
+		free(p->jit[i].requesters);
+	}
+	free(p->jit);
 	for (size_t i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);

@@ -851,7 +851,7 @@ static int unknown_ref(struct vctx *c, const struct zt_flow *f, const struct zt_
 {
 	const struct zt_policy *p = c->p;
 	char sb[SUGGEST_NAME_MAX];
-	const char *what = f->seg < 0 ? "flow" : "rule";
+	const char *what = f->jit ? "jit template" : f->seg < 0 ? "flow" : "rule";
 	const char *s = NULL;
 	struct zt_zone z;
 
@@ -942,6 +942,58 @@ static int check_flows(struct vctx *c, struct zt_flow *flows, size_t n)
 			v[i].f->seg < 0 ? "flow" : "rule", v[i].f->name,
 			pos_fmt(&v[first].f->pos, pb, sizeof(pb)));
 		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- jit templates ---- */
+
+static int check_jit(struct vctx *c)
+{
+	struct zt_policy *p = c->p;
+	char pb[POS_STRLEN];
+	int r;
+
+	for (size_t i = 0; i < p->n_jit; i++) {
+		struct zt_jit *t = &p->jit[i];
+		size_t ports = 0;
+
+		if (!t->f.name)
+			continue;
+		r = resolve_refs(c, &t->f, t->f.from, t->f.n_from);
+		if (!r)
+			r = resolve_refs(c, &t->f, t->f.to, t->f.n_to);
+		if (r)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (p->jit[j].f.name && streq(p->jit[j].f.name, t->f.name) &&
+			    (r = err(c, &t->pos, "jit template name '%s' is already used at %s", t->f.name,
+				     pos_fmt(&p->jit[j].pos, pb, sizeof(pb)))))
+				return r;
+		for (size_t j = 0; j < t->f.n_from; j++)
+			if (t->f.from[j].zone.kind == ZT_ZONE_HOST &&
+			    (r = err(c, &t->f.from[j].pos, "jit template '%s': from: a grant is for a source address "
+				     "that reaches this host, so 'host' cannot be in from", t->f.name)))
+				return r;
+		for (size_t j = 0; j < t->f.n_ports; j++) {
+			const struct zt_port *pt = &t->f.ports[j];
+			bool ok = (pt->proto == ZT_PROTO_TCP || pt->proto == ZT_PROTO_UDP ||
+				   pt->proto == ZT_PROTO_SCTP) && !(pt->lo == 0 && pt->hi == 65535);
+
+			if (!ok && (r = err(c, &pt->pos, "jit template '%s': ports: a grant opens tcp, udp or sctp "
+					    "ports or ranges (tcp/22, udp/5000-5010), not a whole protocol", t->f.name)))
+				return r;
+			if (ok)
+				ports += (size_t)pt->hi - pt->lo + 1;
+		}
+		if (ports > ZT_JIT_PORTS_MAX &&
+		    (r = err(c, &t->pos, "jit template '%s': ports cover %zu ports; a template opens at most %d",
+			     t->f.name, ports, ZT_JIT_PORTS_MAX)))
+			return r;
+		if (t->default_sec > t->max_sec && t->max_sec &&
+		    (r = err(c, &t->pos, "jit template '%s': default (%us) is longer than max (%us)",
+			     t->f.name, t->default_sec, t->max_sec)))
 			return r;
 	}
 	return 0;
@@ -1100,6 +1152,8 @@ int zt_policy_validate(struct zt_policy *p, struct zt_diags *d)
 		r = check_flows(&c, p->hub.flows, p->hub.n_flows);
 	for (size_t i = 0; !r && i < p->n_segs; i++)
 		r = check_flows(&c, p->segs[i].rules, p->segs[i].n_rules);
+	if (!r)
+		r = check_jit(&c);
 	if (!r)
 		r = check_warnings(&c);
 	if (r < 0)

@@ -55,6 +55,7 @@ struct zt_flow {
 	struct zt_port *ports;
 	size_t n_ports;
 	bool encrypted;
+	bool jit;		/* a jit template's zones and ports (struct zt_jit) */
 	int seg;		/* -1 for a hub flow; the segment index for a segment rule */
 	struct zt_pos pos;	/* the flow's mapping */
 };
@@ -112,9 +113,31 @@ struct zt_hub {
 	size_t n_flows;
 };
 
+/*
+ * A just-in-time access template (jit:): what `ztsegctl grant` may open
+ * for one source address, for at most max seconds. Grants nothing itself.
+ */
+#define ZT_JIT_MAX_SECONDS (24u * 3600)
+#define ZT_JIT_PORTS_MAX 64		/* tcp/udp/sctp ports a template expands to */
+#define ZT_JIT_REQUESTERS_MAX 32
+#define ZT_JIT_TEMPLATES_MAX 1024
+#define ZT_JIT_GROUP_MAX 32		/* a Unix group name's bytes */
+#define ZT_JIT_DEFAULT_REQUESTER "ztseg-admin"
+
+struct zt_jit {
+	struct zt_flow f;		/* name, from, to, ports (f.jit set, f.seg -1) */
+	uint32_t max_sec;
+	uint32_t default_sec;		/* what a grant without --for gets: default, else max */
+	char **requesters;		/* Unix group names; default: ztseg-admin */
+	size_t n_requesters;
+	struct zt_pos pos;
+};
+
 struct zt_policy {
 	unsigned version;
 	struct zt_hub hub;
+	struct zt_jit *jit;		/* templates, in policy order */
+	size_t n_jit;
 	struct zt_segment *segs;	/* in definition order: ztseg.yaml, then segments.d lexically */
 	size_t n_segs;
 	char **files;			/* names as used in positions ("ztseg.yaml", "segments.d/db.yaml") */

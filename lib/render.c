@@ -725,8 +725,9 @@ static int set_write(FILE *f, const struct zt_set *s)
 	if (s->data != ZT_TYPE_NONE)
 		fprintf(f, " : %s", names[s->data]);
 	putc('\n', f);
-	if (s->interval)
-		fputs("\t\tflags interval\n", f);
+	if (s->interval || s->timeout)
+		fprintf(f, "\t\tflags %s%s%s\n", s->interval ? "interval" : "",
+			s->interval && s->timeout ? ", " : "", s->timeout ? "timeout" : "");
 	comment_line_write(f, s->comment, sizeof(s->comment));
 	/* apply and the daemon own a dynamic set's contents. */
 	if (!s->dynamic && s->n_elems) {

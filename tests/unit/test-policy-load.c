@@ -35,7 +35,7 @@ struct err_case {
 static const struct err_case err_cases[] = {
 	{ "unknown top-level key",
 	  "version: 1\nsegmnts: {}\n", NULL, "ztseg.yaml:2:1",
-	  "unknown key 'segmnts' in the top level; expected one of: version, hub, segments (did you mean 'segments'?)" },
+	  "unknown key 'segmnts' in the top level; expected one of: version, hub, jit, segments (did you mean 'segments'?)" },
 	{ "unknown hub key",
 	  "version: 1\nhub:\n  defualt: drop\n", NULL, "ztseg.yaml:3:3",
 	  "unknown key 'defualt' in hub; expected one of: default, scope, log, rpf, protect-host" },
@@ -115,8 +115,52 @@ static const struct err_case err_cases[] = {
 	  HUB_DELEGATE, "threats: {}\n", SEG_FILE ":1:1", "'threats' is only allowed in ztseg.yaml" },
 	{ "threats reserved",
 	  "version: 1\nthreats:\n  blocklists: []\n", NULL, "ztseg.yaml:2:1", "'threats' is not implemented yet" },
-	{ "jit reserved",
-	  "version: 1\njit: []\n", NULL, "ztseg.yaml:2:1", "'jit' is not implemented yet" },
+	{ "jit in a segment file",
+	  HUB_DELEGATE, "jit: []\n", SEG_FILE ":1:1", "'jit' is only allowed in ztseg.yaml" },
+	{ "jit template without max",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22] }\n", NULL, "ztseg.yaml:5:5",
+	  "missing required key 'max' in a jit template" },
+	{ "jit max over 24h",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 25h }\n", NULL, "ztseg.yaml:5:60",
+	  "max: invalid duration '25h': at most 24h" },
+	{ "jit duration malformed",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 1x }\n", NULL, "ztseg.yaml:5:60",
+	  "max: invalid duration '1x'" },
+	{ "jit default over max",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 10m, default: 1h }\n", NULL, "ztseg.yaml:5:5",
+	  "jit template 'a': default (3600s) is longer than max (600s)" },
+	{ "jit unknown zone",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: wrld, to: web, ports: [tcp/22], max: 1h }\n", NULL, "ztseg.yaml:5:22",
+	  "jit template 'a': unknown zone 'wrld' (did you mean 'world'?)" },
+	{ "jit from host",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: host, to: web, ports: [tcp/22], max: 1h }\n", NULL, "ztseg.yaml:5:22",
+	  "'host' cannot be in from" },
+	{ "jit whole protocol",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp], max: 1h }\n", NULL, "ztseg.yaml:5:46",
+	  "a grant opens tcp, udp or sctp ports or ranges" },
+	{ "jit too many ports",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/1000-1100], max: 1h }\n", NULL, "ztseg.yaml:5:5",
+	  "ports cover 101 ports; a template opens at most 64" },
+	{ "jit unknown key",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 1h, for: 1h }\n", NULL, "ztseg.yaml:5:64",
+	  "unknown key 'for' in a jit template" },
+	{ "jit bad requester",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 1h, requesters: [\"a b\"] }\n", NULL,
+	  "ztseg.yaml:5:77", "requesters: 'a b' is not a Unix group name" },
+	{ "jit duplicate names",
+	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
+	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 1h }\n  - { name: a, from: world, to: web, ports: [tcp/23], max: 1h }\n",
+	  NULL, "ztseg.yaml:6:5", "jit template name 'a' is already used at ztseg.yaml:5:5" },
 	{ "units reserved",
 	  "version: 1\nsegments:\n  api:\n    interfaces: [\"vapi*\"]\n    units: [api.service]\n", NULL,
 	  "ztseg.yaml:5:5", "'units' is not implemented yet" },
