@@ -22,6 +22,9 @@ static const struct verb {
 	{ "status", status_main, "show what the running daemon enforces, with live counters" },
 	{ "reload", reload_main, "make the running daemon apply the policy on disk" },
 	{ "confirm", confirm_main, "keep a policy that reload --confirm put on trial" },
+	{ "grant", grant_main, "open a jit template for one source address, for a time" },
+	{ "grants", grants_main, "list the live just-in-time grants" },
+	{ "revoke", revoke_main, "end a grant now, its connections included" },
 };
 
 static void usage(FILE *f)

@@ -24,8 +24,13 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	int r;
 
 	r = manager_status_json(m, &j);
-	if (r < 0)
+	if (r >= 0)
+		r = manager_grant_status(m, j);
+	if (r < 0) {
+		if (j)
+			json_decref(j);
 		return r;
+	}
 	return zt_ctl_conn_reply_ok(c, j, req->now_usec);
 }
 
@@ -123,7 +128,8 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 	struct zt_diags d = {};
 	struct zt_port pkt;
 	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
+	_cleanup_free_ struct zt_explain_grant *grants = NULL;
+	size_t len = 0, n_grants = 0;
 	FILE *f;
 	int r;
 
@@ -138,7 +144,10 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "PROTO/PORT '%s': %s", port_s,
 						err ? err : "invalid");
 	manager_explain_env(m, &env);
-	r = zt_explain(m->cur.policy, &from, &to, &pkt, &env, &e, &d);
+	r = manager_grant_explain_list(m, &grants, &n_grants);
+	if (r < 0)
+		return r;
+	r = zt_explain_grants(m->cur.policy, &from, &to, &pkt, &env, grants, n_grants, &e, &d);
 	if (r < 0) {
 		if (d.n == 0)
 			zt_diag_error(&d, NULL, 0, 0, "explain: %s", strerror(-r));
@@ -160,11 +169,39 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 				    req->now_usec);
 }
 
+/* ---- grants ---- */
+
+static int cmd_grant(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	struct manager *m = userdata;
+	struct zt_explain_env env;
+
+	manager_explain_env(m, &env);
+	return manager_grant_request(m, c, req, &env);
+}
+
+static int cmd_grants(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_grant_list(userdata, c, req);
+}
+
+static int cmd_revoke(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_grant_revoke(userdata, c, req);
+}
+
+/*
+ * grant and revoke are not changes_state: a template names who may ask
+ * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
+ */
 static const struct zt_ctl_command commands[] = {
 	{ "status", false, cmd_status },
 	{ "reload", true, cmd_reload },
 	{ "confirm", true, cmd_confirm },
 	{ "explain", false, cmd_explain },
+	{ "grant", false, cmd_grant },
+	{ "grants", false, cmd_grants },
+	{ "revoke", false, cmd_revoke },
 };
 
 /* ---- control socket ---- */

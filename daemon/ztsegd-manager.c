@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 #include "version.h"
+#include "explain.h"
 #include "ztsegd.h"
 
 int manager_new(struct manager **ret)
@@ -38,6 +39,7 @@ struct manager *manager_free(struct manager *m)
 		return NULL;
 	m->ctl = zt_ctl_server_free(m->ctl);
 	free(m->reload_waiting);
+	manager_grant_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -129,6 +131,12 @@ static int on_reconcile(sd_event_source *s, void *userdata)
 		r = manager_sync_members(m, false);
 		if (r < 0)
 			log_error("cannot update the membership: %s", strerror(-r));
+		if (m->n_grants) {
+			struct zt_explain_env env;
+
+			manager_explain_env(m, &env);
+			manager_grant_check_sources(m, &env);
+		}
 	}
 	manager_status_notify(m, NULL);
 	return 0;
@@ -317,6 +325,11 @@ int manager_start(struct manager *m)
 	r = sources_setup(m);
 	if (r < 0) {
 		log_error("cannot set up the event loop: %s", strerror(-r));
+		return r;
+	}
+	r = manager_grant_start(m);
+	if (r < 0) {
+		log_error("cannot set up grants: %s", strerror(-r));
 		return r;
 	}
 	r = manager_ctl_setup(m);

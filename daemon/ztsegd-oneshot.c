@@ -442,6 +442,7 @@ int manager_oneshot_remove(struct manager *m)
 			fprintf(stderr, "ztsegd: removing table inet %s failed: %s\n", ZT_TABLE_NAME, strerror(-r));
 		return r;
 	}
+	manager_grant_remove_state(m);
 	printf("ztsegd: removed table inet %s\n", ZT_TABLE_NAME);
 	return 0;
 }

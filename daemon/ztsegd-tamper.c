@@ -57,6 +57,10 @@ void manager_tamper_repair(struct manager *m)
 	}
 	zt_diags_clear(&d);
 	manager_sync_enc(m, true);
+	if (st.created || st.replaced)
+		manager_grant_readd(m);
+	else if (st.changed)
+		manager_grant_sync(m);
 	if (st.changed) {
 		m->events.repairs++;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,

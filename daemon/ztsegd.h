@@ -15,6 +15,7 @@
  *   ztsegd-policy.c   load, compile, apply, last-known-good
  *   ztsegd-sync.c     membership and enc_if per rtnetlink event, conntrack on moves
  *   ztsegd-explain.c  the host as explain sees it; a reload caller's SSH session
+ *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
  *   ztsegd-status.c   the status document, STATUS= and the last error
  *   ztsegd-log.c      the journal
  */
@@ -36,6 +37,8 @@
 #include "rtnl.h"
 
 struct zt_explain_env;
+struct zt_explain_grant;
+struct zt_grant;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -171,6 +174,13 @@ struct manager {
 	bool startup_rolled_back;	/* started with a trial's rollback: its record goes once applied */
 	struct zt_ratelimit repair_rl, packet_rl;
 
+	/* just-in-time grants (ztsegd-grant.c) */
+	struct zt_grant *grants;
+	size_t n_grants, cap_grants;
+	uint32_t grant_next_id;
+	sd_event_source *src_grant_timer, *src_grant_save;
+	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
+
 	/* counters for status */
 	struct zt_status_events events;
 	uint64_t ct_flushes, ct_deleted, enc_updates;
@@ -296,6 +306,28 @@ struct session_verdict {
 };
 int manager_explain_session(struct manager *m, const struct zt_policy *p, const char *session,
 			    struct session_verdict *ret);
+
+/* ztsegd-grant.c */
+/* After the first apply: the grants of the last run that the kernel still holds; timers. */
+int manager_grant_start(struct manager *m);
+/* After a reload or repair: grants whose template changed meaning revoked, the rest rewritten. */
+void manager_grant_sync(struct manager *m);
+/* The table was written anew: every grant's elements back, with what is left of its time. */
+void manager_grant_readd(struct manager *m);
+/* Revoke grants whose source no longer classifies into the template's from. */
+void manager_grant_check_sources(struct manager *m, const struct zt_explain_env *env);
+/* The control commands grant, grants and revoke. */
+int manager_grant_request(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req,
+			  const struct zt_explain_env *env);
+int manager_grant_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+int manager_grant_revoke(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* status: "grants" and "grant_events" into status. */
+int manager_grant_status(struct manager *m, json_t *status);
+/* The live grants as explain takes them (*ret allocated). */
+int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret, size_t *n_ret);
+/* --remove: the state file goes with the table. */
+void manager_grant_remove_state(struct manager *m);
+void manager_grant_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

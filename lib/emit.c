@@ -407,7 +407,8 @@ int zt_emit_elems(struct zt_batch *b, const struct zt_set *s, const struct zt_se
 	size_t first = b->n_src;
 	int r;
 
-	if (msg_type != NFT_MSG_NEWSETELEM && msg_type != NFT_MSG_DELSETELEM)
+	if (msg_type != NFT_MSG_NEWSETELEM && msg_type != NFT_MSG_DELSETELEM &&
+	    msg_type != ZT_NFT_MSG_DESTROYSETELEM)
 		return -EINVAL;
 	snprintf(src.name, sizeof(src.name), "%s", s->name);
 	r = elems_emit(b, &src, s->name, set_id_find(b, s->name), enc, which, which ? n_which : enc->n, msg_type);

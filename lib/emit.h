@@ -15,6 +15,9 @@
 #define NFT_TABLE_F_PERSIST 0x4
 #endif
 
+/* Kernel 6.3+: delete set elements, and no error for those that are gone. */
+#define ZT_NFT_MSG_DESTROYSETELEM 30
+
 /* What a message of the batch is about. */
 enum zt_bobj {
 	ZT_BOBJ_BATCH,		/* BATCH_BEGIN / BATCH_END */
@@ -120,7 +123,7 @@ int zt_emit_set_del(struct zt_batch *b, const char *name);
 int zt_emit_set_flush(struct zt_batch *b, const char *name);
 /*
  * Some encoded elements of s (which[] indexes enc->elems; NULL: all) as
- * NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM messages.
+ * NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM or ZT_NFT_MSG_DESTROYSETELEM messages.
  */
 int zt_emit_elems(struct zt_batch *b, const struct zt_set *s, const struct zt_set_enc *enc,
 		  const size_t *which, size_t n_which, uint16_t msg_type);

@@ -106,7 +106,7 @@ struct zt_explain_grant {
 	bool hypothetical;		/* any source address */
 	uint8_t family;
 	uint8_t addr[16];
-	char what[384];			/* "jit grant 7 'admin-ssh' for 192.0.2.10 until …" */
+	char what[640];			/* "jit grant 7 'admin-ssh' for 192.0.2.10 until …" */
 };
 
 enum zt_spoof {

@@ -433,7 +433,7 @@ expect "reload --confirm offers seconds" "ztsegctl reload --confirm " 30 60 120 
 expect "status takes no arguments" "ztsegctl status --json "
 expect "reload takes no arguments" "ztsegctl reload "
 expect "confirm takes no arguments" "ztsegctl confirm "
-expect "a command after --socket PATH" "ztsegctl --socket $tmp/sock re" reload
+expect "a command after --socket PATH" "ztsegctl --socket $tmp/sock re" reload revoke
 mkdir -p "$tmp/comp/pol-a" "$tmp/comp/pol-b"
 expect "--config completes directories" "ztsegctl check --config $tmp/comp/po" \
 	"$tmp/comp/pol-a" "$tmp/comp/pol-b"
@@ -476,7 +476,8 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 }
 declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--help,--live"
 	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
-	[confirm]="--help")
+	[confirm]="--help" [grant]="--for DURATION,--help,--json,--reason TEXT,--source ADDRESS,--to ZONE"
+	[grants]="--help,--json" [revoke]="--help")
 for v in $verbs; do
 	got=$(opts_of "$ctl" "$v")
 	[[ $got == "${want_opts[$v]-?}" ]] &&
