@@ -3,15 +3,17 @@
 #include <getopt.h>
 #include <stdio.h>
 #include "explain.h"
+#include "grant.h"
 #include "ztsegctl.h"
 
 static void explain_usage(FILE *f, const char *argv0)
 {
-	fprintf(f, "Usage: %s [--config DIR | --live] FROM TO PROTO/PORT\n"
+	fprintf(f, "Usage: %s [--config DIR [--grant TEMPLATE] | --live] FROM TO PROTO/PORT\n"
 		   "FROM and TO are addresses, zone names (web, db.primary, onprem, host,\n"
 		   "world) or iface:NAME[,ADDRESS]; PROTO/PORT is like tcp/443, udp/53,\n"
 		   "icmp/echo-request. Exit 0 if the policy in DIR (default %s)\n"
 		   "allows it, 1 if it denies it or the policy is invalid, 2 on usage errors.\n"
+		   "--grant TEMPLATE adds a hypothetical grant of that jit template for FROM.\n"
 		   "--live asks the running ztsegd instead, with the routes and interfaces it sees.\n",
 		argv0, CTL_DEFAULT_CONFIG);
 }
@@ -33,6 +35,7 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "live", no_argument, NULL, 'l' },
+		{ "grant", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -41,11 +44,12 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 	struct zt_explanation e;
 	struct zt_diags d = {};
 	struct zt_port pkt;
-	const char *dir = CTL_DEFAULT_CONFIG, *err = NULL;
+	const char *dir = CTL_DEFAULT_CONFIG, *err = NULL, *grant = NULL;
+	struct zt_explain_grant hyp = { .to_ref = -1, .hypothetical = true };
 	bool live = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "c:lh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:lg:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (!*optarg) {
@@ -57,6 +61,9 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 			break;
 		case 'l':
 			live = true;
+			break;
+		case 'g':
+			grant = optarg;
 			break;
 		case 'h':
 			explain_usage(stdout, argv[0]);
@@ -80,6 +87,10 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 			err ? err : "invalid");
 		return CTL_EXIT_USAGE;
 	}
+	if (live && grant) {
+		fprintf(stderr, "%s: --grant is for the offline explain; --live knows the daemon's grants\n", argv[0]);
+		return CTL_EXIT_USAGE;
+	}
 	if (live)
 		return explain_live(ctl, argv[0], argv[optind], argv[optind + 1], argv[optind + 2]);
 
@@ -90,7 +101,16 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 	}
 	zt_diags_clear(&d);
 
-	r = zt_explain(p, &from, &to, &pkt, NULL, &e, &d);
+	if (grant) {
+		hyp.tmpl = zt_policy_find_jit(p, grant);
+		if (!hyp.tmpl) {
+			fprintf(stderr, "%s: --grant: no jit template '%s' in %s\n", argv[0], grant, dir);
+			return CTL_EXIT_USAGE;
+		}
+		snprintf(hyp.what, sizeof(hyp.what), "jit template '%s' (a hypothetical grant for this source, %s:%u)",
+			 grant, hyp.tmpl->pos.file, hyp.tmpl->pos.line);
+	}
+	r = zt_explain_grants(p, &from, &to, &pkt, NULL, &hyp, grant ? 1 : 0, &e, &d);
 	if (r < 0) {
 		/* What zt_explain rejects is the question: an unknown zone, mixed families. */
 		for (size_t i = 0; i < d.n; i++)

@@ -426,7 +426,7 @@ expect "commands are those of ztsegctl --help (${verbs//$'\n'/ })" "ztsegctl " $
 expect "a command from its prefix" "ztsegctl chec" check
 expect "global options" "ztsegctl --" --help --socket --version
 expect "check's options, from check --help" "ztsegctl check --" --config --help
-expect "explain's options: --config, --live" "ztsegctl explain --" --config --help --live
+expect "explain's options: --config, --grant, --live" "ztsegctl explain --" --config --grant --help --live
 expect "status's options: --json" "ztsegctl status --" --help --json
 expect "reload's options: --confirm, --force" "ztsegctl reload --" --confirm --force --help
 expect "reload --confirm offers seconds" "ztsegctl reload --confirm " 30 60 120 300
@@ -474,7 +474,7 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 	bash --norc --noprofile -c 'source "$1"; _ztsegctl_options "$2" "$3"' x "$comp" "$1" "$2" |
 		awk '{ print $1, $2 }' | sed 's/ $//' | LC_ALL=C sort | paste -sd, -
 }
-declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--help,--live"
+declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--grant TEMPLATE,--help,--live"
 	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
 	[confirm]="--help" [grant]="--for DURATION,--help,--json,--reason TEXT,--source ADDRESS,--to ZONE"
 	[grants]="--help,--json" [revoke]="--help")
