@@ -428,13 +428,196 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 	return r;
 }
 
+/* ---- staging new connection marks ------------------------------------------ */
+
+/*
+ * One transaction is not atomic for a packet when it changes an interval
+ * set: the kernel swaps such a set's contents while it commits, after the
+ * new rules are visible, so a packet judged in that window can meet the new
+ * rules with the old addresses (seen in tests/netns/revoke.sh under load:
+ * a revoked connection re-judged with its old zone got the new policy's
+ * mark for that zone, and kept it). So connection marks new to the table
+ * do not go live with the rest: a first transaction applies the new plan
+ * with only the fcnt elements the table has already, and a second adds the
+ * others to fcnt, a hash map whose elements change atomically. A
+ * connection judged in the window meets a mark fcnt does not hold and is
+ * denied, then judged again; no stale judgement is kept.
+ */
+#define FCNT "fcnt"
+
+struct stage {
+	struct zt_plan p;
+	struct zt_set *sets;
+	struct zt_elem *elems;
+	size_t withheld;
+};
+
+static void stage_clear(struct stage *s)
+{
+	free(s->sets);
+	free(s->elems);
+	*s = (struct stage){};
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The marks fcnt holds now: the previous plan's, or the kernel's; none without a table. */
+static int live_marks(struct zt_nft *n, const struct zt_apply_opts *o, uint32_t **ret, size_t *n_ret)
+{
+	const struct zt_set *old = o->prev_plan ? zt_plan_find_set(o->prev_plan, FCNT) : NULL;
+	_cleanup_free_ uint32_t *v = NULL;
+	struct zt_kset ks = {};
+	size_t k = 0;
+	int r = 0;
+
+	*ret = NULL;
+	*n_ret = 0;
+	if (!o->prev_plan) {
+		r = zt_kset_dump(&n->nl, FCNT, &ks);
+		if (r == -ENOENT) {
+			zt_kset_clear(&ks);
+			return 0;
+		}
+	}
+	if (r >= 0 && !(v = calloc((old ? old->n_elems : ks.n) + 1, sizeof(*v))))
+		r = -ENOMEM;
+	for (size_t i = 0; r >= 0 && old && i < old->n_elems; i++)
+		v[k++] = old->elems[i].key[0].u32;
+	for (size_t i = 0; r >= 0 && !old && i < ks.n; i++) {
+		uint32_t len = 0;
+		const void *key = nftnl_set_elem_get(ks.el[i], NFTNL_SET_ELEM_KEY, &len);
+
+		if (key && len == sizeof(uint32_t))
+			memcpy(&v[k++], key, sizeof(uint32_t));
+	}
+	zt_kset_clear(&ks);
+	if (r < 0)
+		return r;
+	qsort(v, k, sizeof(*v), u32_cmp);
+	*ret = TAKE_PTR(v);
+	*n_ret = k;
+	return 0;
+}
+
+/* p with fcnt cut to the marks in live (sorted); s->withheld says how many it lacks. */
+static int stage_make(const struct zt_plan *p, const uint32_t *live, size_t n_live, struct stage *s)
+{
+	const struct zt_set *f = zt_plan_find_set(p, FCNT);
+	size_t fi, k = 0;
+
+	*s = (struct stage){ .p = *p };
+	if (!f)
+		return 0;
+	fi = (size_t)(f - p->sets);
+	s->sets = malloc(p->n_sets * sizeof(*s->sets));
+	s->elems = calloc(f->n_elems + 1, sizeof(*s->elems));
+	if (!s->sets || !s->elems) {
+		stage_clear(s);
+		return -ENOMEM;
+	}
+	memcpy(s->sets, p->sets, p->n_sets * sizeof(*s->sets));
+	for (size_t i = 0; i < f->n_elems; i++) {
+		uint32_t key = f->elems[i].key[0].u32;
+
+		if (bsearch(&key, live, n_live, sizeof(*live), u32_cmp))
+			s->elems[k++] = f->elems[i];
+	}
+	s->withheld = f->n_elems - k;
+	s->sets[fi].elems = s->elems;
+	s->sets[fi].n_elems = s->sets[fi].cap_elems = k;
+	s->p.sets = s->sets;
+	return 0;
+}
+
+static void stats_add(struct zt_apply_stats *to, const struct zt_apply_stats *from)
+{
+	to->changed += from->changed;
+	to->messages += from->messages;
+	to->bytes += from->bytes;
+	to->restarts += from->restarts;
+	to->foreign |= from->foreign;
+}
+
+static int apply_retry(struct zt_nft *n, const struct zt_plan *p, const struct zt_plan *base,
+		       const struct zt_apply_opts *o, struct zt_apply_stats *st, struct zt_diags *d);
+
+/*
+ * The stage, then the plan as the difference with the stage (only fcnt
+ * elements added). Nothing to withhold (a first apply, or no new marks):
+ * the plan alone.
+ */
+static int apply_staged(struct zt_nft *n, const struct zt_plan *p, const struct zt_plan *base,
+			const struct zt_apply_opts *o, struct zt_apply_stats *st, struct zt_diags *d)
+{
+	_cleanup_free_ uint32_t *live = NULL;
+	struct zt_apply_opts o2 = *o;
+	struct zt_apply_stats st1 = *st;
+	struct stage s = {}, sb = {};
+	size_t n_live = 0;
+	int r;
+
+	r = live_marks(n, o, &live, &n_live);
+	/* The plan as applied (enc_if filled) and as the caller has it (what differences compare) alike. */
+	if (r >= 0 && n_live)
+		r = stage_make(p, live, n_live, &s);
+	if (r >= 0 && s.withheld)
+		r = stage_make(base, live, n_live, &sb);
+	if (r < 0 || !s.withheld) {
+		stage_clear(&s);
+		stage_clear(&sb);
+		return r < 0 ? r : apply_retry(n, p, base, o, st, d);
+	}
+	o2.want_digest = false;
+	r = apply_retry(n, &s.p, &sb.p, &o2, &st1, d);
+	if (r >= 0) {
+		o2 = *o;
+		o2.prev_plan = &sb.p;
+		o2.prev_genid = st1.genid;
+		o2.prev_digest = NULL;
+		r = apply_retry(n, p, base, &o2, st, d);
+		/* Reported as the stage went: the second step only adds marks. */
+		stats_add(st, &st1);
+		st->created = st1.created;
+		st->replaced = st1.replaced;
+		st->path = st1.path;
+	}
+	stage_clear(&s);
+	stage_clear(&sb);
+	return r;
+}
+
+/* Someone else committed between our dump and our batch: look again. */
+static int apply_retry(struct zt_nft *n, const struct zt_plan *p, const struct zt_plan *base,
+		       const struct zt_apply_opts *o, struct zt_apply_stats *st, struct zt_diags *d)
+{
+	unsigned max = o->max_restarts ? o->max_restarts : RESTARTS_DEFAULT;
+	int r;
+
+	for (;;) {
+		bool foreign = st->foreign;
+
+		r = apply_once(n, p, base, o, st, d);
+		st->foreign |= foreign;
+		if (r != -ERESTART || st->restarts >= max)
+			break;
+		st->restarts++;
+	}
+	if (r == -ERESTART)
+		zt_diag_error(d, NULL, 0, 0, "the ruleset kept changing while applying (%u attempts)", st->restarts + 1);
+	return r;
+}
+
 int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply_opts *opts,
 	     struct zt_apply_stats *stats, struct zt_diags *d)
 {
 	struct zt_apply_opts o = opts ? *opts : (struct zt_apply_opts){};
 	struct zt_apply_stats st = {};
 	struct eff_plan e = {};
-	unsigned max = o.max_restarts ? o.max_restarts : RESTARTS_DEFAULT;
 	int r;
 
 	r = eff_plan_make(plan, &o, &e);
@@ -444,18 +627,7 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 	}
 	st.objects = zt_plan_count_objects(&e.p);
 	st.enc_ifs = e.n_enc;
-	/* Someone else committed between our dump and our batch: look again. */
-	for (;;) {
-		bool foreign = st.foreign;
-
-		r = apply_once(n, &e.p, plan, &o, &st, d);
-		st.foreign |= foreign;
-		if (r != -ERESTART || st.restarts >= max)
-			break;
-		st.restarts++;
-	}
-	if (r == -ERESTART)
-		zt_diag_error(d, NULL, 0, 0, "the ruleset kept changing while applying (%u attempts)", st.restarts + 1);
+	r = apply_staged(n, &e.p, plan, &o, &st, d);
 	if (r < 0)
 		n->gen_ours = 0;
 	eff_plan_clear(&e);

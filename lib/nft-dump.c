@@ -55,13 +55,8 @@ void zt_kstate_clear(struct zt_kstate *k)
 		nftnl_chain_free(k->chains[i]);
 	for (size_t i = 0; i < k->n_objs; i++)
 		nftnl_obj_free(k->objs[i]);
-	for (size_t i = 0; i < k->n_sets; i++) {
-		nftnl_set_free(k->sets[i].set);
-		for (size_t j = 0; j < k->sets[i].n_holders; j++)
-			nftnl_set_free(k->sets[i].holders[j]);
-		free(k->sets[i].holders);
-		free(k->sets[i].el);
-	}
+	for (size_t i = 0; i < k->n_sets; i++)
+		zt_kset_clear(&k->sets[i]);
 	for (size_t i = 0; i < k->n_rules; i++)
 		nftnl_rule_free(k->rules[i]);
 	free(k->chains);
@@ -226,12 +221,24 @@ static int kobj_dump(struct zt_nl *nl, uint16_t type, uint16_t attr, const struc
 	return zt_nl_talk(nl, nlh, kobj_cb, (void *)s, 0);
 }
 
+/* The elements of our set NAME, into ks (its holders own them). */
+static int kset_elems_dump(struct zt_nl *nl, const char *name, struct zt_kset *ks)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++nl->seq);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, name);
+	return zt_nl_talk(nl, nlh, elem_cb, ks, 0);
+}
+
 static int sets_dump(struct zt_nl *nl, struct zt_kstate *k)
 {
 	_cleanup_free_ struct nftnl_set **v = NULL;
 	size_t n = 0, cap = 0;
 	const struct sink s = { KOBJ_SET, (void ***)&v, &n, &cap };
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	int r = kobj_dump(nl, NFT_MSG_GETSET, NFTA_SET_TABLE, &s);
 
 	if (r >= 0 && n) {
@@ -248,17 +255,28 @@ static int sets_dump(struct zt_nl *nl, struct zt_kstate *k)
 		k->sets[i].set = v[i];
 	k->n_sets = k->cap_sets = n;
 	for (size_t i = 0; i < k->n_sets; i++) {
-		struct nlmsghdr *nlh;
-
-		memset(buf, 0, sizeof(buf));
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++nl->seq);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, nftnl_set_get_str(k->sets[i].set, NFTNL_SET_NAME));
-		r = zt_nl_talk(nl, nlh, elem_cb, &k->sets[i], 0);
+		r = kset_elems_dump(nl, nftnl_set_get_str(k->sets[i].set, NFTNL_SET_NAME), &k->sets[i]);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+int zt_kset_dump(struct zt_nl *nl, const char *name, struct zt_kset *ks)
+{
+	*ks = (struct zt_kset){};
+	return kset_elems_dump(nl, name, ks);
+}
+
+void zt_kset_clear(struct zt_kset *ks)
+{
+	if (ks->set)
+		nftnl_set_free(ks->set);
+	for (size_t j = 0; j < ks->n_holders; j++)
+		nftnl_set_free(ks->holders[j]);
+	free(ks->holders);
+	free(ks->el);
+	*ks = (struct zt_kset){};
 }
 
 int zt_kstate_dump(struct zt_nl *nl, struct zt_kstate *k)

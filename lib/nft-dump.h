@@ -54,4 +54,8 @@ struct zt_kstate {
 int zt_kstate_dump(struct zt_nl *nl, struct zt_kstate *k);
 void zt_kstate_clear(struct zt_kstate *k);
 
+/* The elements of one set of our table alone (ks->set stays NULL); -ENOENT if it is not there. */
+int zt_kset_dump(struct zt_nl *nl, const char *name, struct zt_kset *ks);
+void zt_kset_clear(struct zt_kset *ks);
+
 #endif

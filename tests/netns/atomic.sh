@@ -5,7 +5,9 @@
 # ping (50/s) and a TCP stream run over that path in both families: not one
 # ping may be lost and the stream must not be reset. Then 50 applies of a
 # large generated policy, each killed with SIGKILL at a random moment: the
-# table must always be wholly the old one or wholly the new one.
+# table must always be wholly the old one or wholly the new one, or the new
+# one with its new connection marks not yet live (killed between an apply's
+# two transactions: stricter than the new one, never looser).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -132,18 +134,30 @@ zt_ns_add bulk
 # digest: the table's canonical listing, without counter values. A diff
 # apply and a full apply of one policy build the same table in different
 # orders, so the listing is put in a canonical order first.
-digest() {
-	zt_x bulk nft -s list table inet ztseg 2>/dev/null | zt_nft_canon | sha256sum | cut -c1-16
+canon() { zt_x bulk nft -s list table inet ztseg 2>/dev/null | zt_nft_canon; }
+digest() { canon | sha256sum | cut -c1-16; }
+# staged FROM TO: the digest of TO's table with only the connection marks
+# FROM's fcnt also holds: the state between the two transactions of an
+# apply that adds marks (doc/RULESET.md, "Revocation"), new rules with new
+# marks not yet live: stricter than TO, never looser.
+staged() {
+	awk 'BEGIN { m = "E\t\tmap fcnt {\t" }
+		NR == FNR { if (index($0, m) == 1) had[$0] = 1; next }
+		index($0, m) != 1 || had[$0]' "$1" "$2" | sha256sum | cut -c1-16
 }
 big_apply() { zt_x bulk "$ZT_D" --oneshot --config "$1" --state-dir "$ZT_TMP/state"; }
 
 t0=$(date +%s%N)
 big_apply "$new" || zt_die "ztsegd --oneshot failed on the generated policy"
 t1=$(date +%s%N)
+canon >"$ZT_TMP/canon-new"
 d_new=$(digest)
 big_apply "$old" || zt_die "ztsegd --oneshot failed on the generated policy"
 t2=$(date +%s%N)
+canon >"$ZT_TMP/canon-old"
 d_old=$(digest)
+d_to_new=$(staged "$ZT_TMP/canon-old" "$ZT_TMP/canon-new")
+d_to_old=$(staged "$ZT_TMP/canon-new" "$ZT_TMP/canon-old")
 apply_ms=$(((t2 - t1) / 1000000))
 echo "# generated policy: $big_segments segments; apply $(((t1 - t0) / 1000000)) ms (first)," \
 	"$apply_ms ms (change)"
@@ -152,7 +166,7 @@ zt_check "the two generated policies list differently" [ "$d_old" != "$d_new" ]
 
 # Kill each apply after a random delay within its expected duration (and a
 # little before and after); the next trial applies the other policy.
-mixed=0 n_old=0 n_new=0 current=old
+mixed=0 n_old=0 n_new=0 n_staged=0 current=old
 for ((i = 0; i < kills; i++)); do
 	if [[ $current == old ]]; then target=$new; else target=$old; fi
 	delay_us=$((RANDOM * (apply_ms + 10) * 1000 / 32768))
@@ -166,6 +180,13 @@ for ((i = 0; i < kills; i++)); do
 		n_old=$((n_old + 1)) current=old
 	elif [[ $d == "$d_new" ]]; then
 		n_new=$((n_new + 1)) current=new
+	elif [[ $d == "$d_to_new" || $d == "$d_to_old" ]]; then
+		# Killed between the two transactions: the target's rules, its new marks withheld.
+		n_staged=$((n_staged + 1))
+		big_apply "$target" >/dev/null 2>&1 || zt_die "cannot finish the staged apply"
+		[[ $(digest) == "$([[ $target == "$new" ]] && echo "$d_new" || echo "$d_old")" ]] ||
+			zt_die "the next apply did not complete a staged one"
+		if [[ $target == "$new" ]]; then current=new; else current=old; fi
 	else
 		mixed=$((mixed + 1))
 		echo "#   trial $i: killed after $((delay_us / 1000)) ms: digest $d is neither old nor new"
@@ -173,7 +194,7 @@ for ((i = 0; i < kills; i++)); do
 		current=old
 	fi
 done
-echo "# $kills kills: $n_old left the old table, $n_new the new one, $mixed neither"
+echo "# $kills kills: $n_old left the old table, $n_new the new one, $n_staged the new one with its new marks withheld, $mixed none of these"
 zt_check "$kills SIGKILLs during applies: no mixed table ($mixed)" [ "$mixed" -eq 0 ]
 zt_check "the table after a kill was sometimes old and sometimes new" \
 	[ "$n_old" -gt 0 -a "$n_new" -gt 0 ]
