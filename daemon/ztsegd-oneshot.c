@@ -423,6 +423,7 @@ int manager_oneshot_apply(struct manager *m)
 int manager_oneshot_remove(struct manager *m)
 {
 	struct zt_diags d = {};
+	bool said;
 	int r;
 
 	r = zt_nft_open(&m->nft);
@@ -431,17 +432,19 @@ int manager_oneshot_remove(struct manager *m)
 		return r;
 	}
 	r = zt_apply_remove(m->nft, &d);
+	said = d.n > 0;
 	diags_print(m, &d);
 	zt_diags_clear(&d);
 	if (r == -ENOENT) {
 		printf("ztsegd: no table inet %s to remove\n", ZT_TABLE_NAME);
 		return 0;
 	}
-	if (r < 0) {
-		if (r != -EPERM)
-			fprintf(stderr, "ztsegd: removing table inet %s failed: %s\n", ZT_TABLE_NAME, strerror(-r));
+	/* -EPERM with a diagnostic: the table's owner refused; without one, we lack CAP_NET_ADMIN. */
+	if (r < 0 && (r != -EPERM || !said))
+		fprintf(stderr, "ztsegd: removing table inet %s failed: %s%s\n", ZT_TABLE_NAME, strerror(-r),
+			r == -EPERM ? " (CAP_NET_ADMIN is needed)" : "");
+	if (r < 0)
 		return r;
-	}
 	manager_grant_remove_state(m);
 	printf("ztsegd: removed table inet %s\n", ZT_TABLE_NAME);
 	return 0;
