@@ -1103,6 +1103,8 @@ static int load_jit_one(struct loader *l, const struct zt_node *n, struct zt_jit
 		ret = r ? r : ret;
 	}
 	if (!t->n_requesters) {
+		/* requesters: may have failed after its array was made */
+		free(t->requesters);
 		if (!(t->requesters = calloc(1, sizeof(*t->requesters))) ||
 		    !(t->requesters[0] = strdup(ZT_JIT_DEFAULT_REQUESTER)))
 			return -ENOMEM;
