@@ -166,7 +166,11 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) ZB_BASE=$(ZB_BASE) bash bench/compare.sh
 
-.PHONY: bench bench-compare
+# Just-in-time grants at scale (root, a few minutes): bench/grants.sh.
+bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/grants.sh
+
+.PHONY: bench bench-compare bench-grants
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

@@ -96,8 +96,7 @@ static int kernel_add(struct manager *m, const struct zt_grant *g, uint64_t now)
 		r = elems_emit(m, b, g->family == AF_INET ? "jit4" : "jit6", el, n, ms, NFT_MSG_NEWSETELEM);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, &d);
-	else
-		zt_batch_free(b);
+	zt_batch_free(b);
 	if (r < 0)
 		log_error("cannot add grant %" PRIu32 " to the kernel: %s", g->id,
 			  d.n ? d.v[0].msg : strerror(err ? err : -r));
@@ -141,8 +140,7 @@ static int kernel_refill(struct manager *m, const struct zt_grant *gone, size_t 
 	}
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, &d);
-	else
-		zt_batch_free(b);
+	zt_batch_free(b);
 	if (r < 0)
 		log_error("cannot write the grants into the kernel: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
 	zt_diags_clear(&d);
@@ -178,7 +176,7 @@ static int save_now(struct manager *m)
 	return r;
 }
 
-static int on_save(sd_event_source *s, void *userdata)
+static int on_save(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 
@@ -186,13 +184,26 @@ static int on_save(sd_event_source *s, void *userdata)
 	return 0;
 }
 
-/* Written after the reply, coalesced: a grant's ACK does not wait for fsync. */
+/*
+ * Written after the reply, coalesced over SAVE_DELAY_USEC: a grant's ACK
+ * does not wait for an fsync, and a burst of grants writes the file once.
+ * A crash in between loses the record of the newest grants: the next
+ * start finds their elements without a record and drops them (fail closed).
+ */
+#define SAVE_DELAY_USEC (100 * 1000)
 static void save_later(struct manager *m)
 {
-	if (m->src_grant_save)
-		sd_event_source_set_enabled(m->src_grant_save, SD_EVENT_ONESHOT);
-	else
+	int enabled = SD_EVENT_OFF;
+
+	if (!m->src_grant_save) {
 		save_now(m);
+		return;
+	}
+	sd_event_source_get_enabled(m->src_grant_save, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	sd_event_source_set_time_relative(m->src_grant_save, SAVE_DELAY_USEC);
+	sd_event_source_set_enabled(m->src_grant_save, SD_EVENT_ONESHOT);
 }
 
 /* ---- the list ---- */
@@ -311,8 +322,7 @@ static int revoke_one(struct manager *m, size_t i, const char *why, uid_t uid, p
 		r = elems_emit(m, b, g.family == AF_INET ? "jit4" : "jit6", el, n, 0, ZT_NFT_MSG_DESTROYSETELEM);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, &d);
-	else
-		zt_batch_free(b);
+	zt_batch_free(b);
 	if (r < 0)
 		log_error("cannot delete grant %" PRIu32 " from the kernel: %s", g.id,
 			  d.n ? d.v[0].msg : strerror(err ? err : -r));
@@ -761,23 +771,19 @@ int manager_grant_start(struct manager *m)
 	if (r >= 0)
 		r = sd_event_source_set_enabled(m->src_grant_timer, SD_EVENT_OFF);
 	if (r >= 0)
-		r = sd_event_add_defer(m->event, &m->src_grant_save, on_save, m);
-	if (r >= 0)
-		r = sd_event_source_set_priority(m->src_grant_save, PRIO_RECONCILE + 1);
+		r = sd_event_add_time(m->event, &m->src_grant_save, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_save, m);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(m->src_grant_save, SD_EVENT_OFF);
 	if (r < 0)
 		return r;
-	r = zt_state_read(m->state_dir, GRANTS_FILE, GRANTS_FILE_MAX, getuid(), &buf, &len, &why);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0) {
-		log_warning("ignoring %s/%s: %s", m->state_dir, GRANTS_FILE, why ? why : strerror(-r));
-		return 0;
-	}
 	r = kernel_live(&live, &n_live);
 	if (r < 0)
 		log_warning("cannot read the live grants from the kernel: %s", strerror(-r));
+	r = zt_state_read(m->state_dir, GRANTS_FILE, GRANTS_FILE_MAX, getuid(), &buf, &len, &why);
+	if (r < 0 && r != -ENOENT)
+		log_warning("ignoring %s/%s: %s", m->state_dir, GRANTS_FILE, why ? why : strerror(-r));
+	if (r < 0)
+		len = 0;
 	for (char *line = buf, *nl; line < buf + len; line = nl + 1) {
 		struct zt_grant g;
 		unsigned long next;
@@ -820,6 +826,16 @@ int manager_grant_start(struct manager *m)
 	}
 	if (m->n_grants)
 		log_notice("%zu grants carried over from the last run", m->n_grants);
+	/* Live marks nobody recorded (a crash before the record was written): gone, connections included. */
+	for (size_t i = 0; i < n_live; i++) {
+		struct zt_grant orphan = { .id = zt_grant_id_of(live[i].mark), .expires_usec = now + 1 };
+
+		if (!zt_mark_is_grant(live[i].mark) || find_id(m, orphan.id) >= 0)
+			continue;
+		log_notice("grant %" PRIu32 " is in the kernel without a record: removed", orphan.id);
+		kernel_refill(m, &orphan, 1, now);
+		zt_ct_flush_mark(live[i].mark);
+	}
 	manager_grant_sync(m);
 	save_now(m);
 	return 0;
