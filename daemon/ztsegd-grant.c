@@ -858,6 +858,12 @@ void manager_grant_remove_state(struct manager *m)
 
 void manager_grant_free(struct manager *m)
 {
+	int enabled = SD_EVENT_OFF;
+
+	/* A record still waiting to be written is written now (SIGTERM right after a grant). */
+	if (m->src_grant_save && sd_event_source_get_enabled(m->src_grant_save, &enabled) >= 0 &&
+	    enabled != SD_EVENT_OFF)
+		save_now(m);
 	m->src_grant_timer = sd_event_source_disable_unref(m->src_grant_timer);
 	m->src_grant_save = sd_event_source_disable_unref(m->src_grant_save);
 	free(m->grants);
