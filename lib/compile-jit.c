@@ -72,8 +72,10 @@ static int tmpl_build(struct cc *c, const struct zt_jit *t, struct zt_plan_jit *
 	for (size_t i = 0; i < t->f.n_to; i++)
 		h = fnv_add(h, t->f.to[i].name, strlen(t->f.to[i].name) + 1);
 	for (size_t i = 0; i < t->f.n_ports; i++) {
-		zt_port_fmt(&t->f.ports[i], pb, sizeof(pb));
-		h = fnv_add(h, pb, strlen(pb) + 1);
+		/* zt_port_fmt() may return a constant rather than fill pb */
+		const char *ps = zt_port_fmt(&t->f.ports[i], pb, sizeof(pb));
+
+		h = fnv_add(h, ps, strlen(ps) + 1);
 	}
 	for (size_t i = 0; i < pj->n_src; i++)
 		h = fnv_u32(h, c->zh[pj->src[i]]);
