@@ -72,7 +72,7 @@ static int tmpl_build(struct cc *c, const struct zt_jit *t, struct zt_plan_jit *
 	for (size_t i = 0; i < t->f.n_to; i++)
 		h = fnv_add(h, t->f.to[i].name, strlen(t->f.to[i].name) + 1);
 	for (size_t i = 0; i < t->f.n_ports; i++) {
-		/* zt_port_fmt() may return a constant rather than fill pb */
+		/* each entry as its text: tcp/22, udp/53-54 */
 		const char *ps = zt_port_fmt(&t->f.ports[i], pb, sizeof(pb));
 
 		h = fnv_add(h, ps, strlen(ps) + 1);
