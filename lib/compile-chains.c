@@ -53,20 +53,16 @@ static int chain_related(struct cc *c)
 		return -ENOMEM;
 	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 	s_verdict(r, ZT_V_GOTO, "related_r");
-	if (!(r = rule_new(c, ci, "ICMP errors: the source's side speaks")))
+	if (rule_vmap1(c, ci, "ICMP errors: the source's side speaks", ZT_KEY_CT_MARK, "spk_o") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_CT_MARK, "spk_o");
-	if (!(r = rule_new(c, ci, "ICMP errors from a side that does not speak")))
+	if (rule_verdict(c, ci, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	if ((cr = chain_new(c, "related_r", ZT_HOOK_NONE, 0)) < 0)
 		return cr;
-	if (!(r = rule_new(c, cr, "ICMP errors: the destination's side speaks")))
+	if (rule_vmap1(c, cr, "ICMP errors: the destination's side speaks", ZT_KEY_CT_MARK, "spk_r") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_CT_MARK, "spk_r");
-	if (!(r = rule_new(c, cr, "ICMP errors from a side that does not speak")))
+	if (rule_verdict(c, cr, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -87,9 +83,8 @@ static int chain_spk_any(struct cc *c)
 		return -ENOMEM;
 	m_set(r, true, ZT_KEY_IIFNAME, "member_if");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	if (!(r = rule_new(c, ci, "ICMP errors from a side that does not speak")))
+	if (rule_verdict(c, ci, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -220,13 +215,11 @@ static int chain_forward(struct cc *c)
 	}
 	if ((ret = filter_common(c, ci, true, false)) < 0)
 		return ret;
-	if (!(r = rule_new(c, ci, "classification")))
+	if (rule_verdict(c, ci, "classification", ZT_V_JUMP, "classify_src") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_JUMP, "classify_src");
 	/* goto deny: in-scope traffic never ends in the base chain's policy */
-	if (!(r = rule_new(c, ci, "in scope: never the policy's accept")))
+	if (rule_verdict(c, ci, "in scope: never the policy's accept", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -258,9 +251,8 @@ static int chain_host(struct cc *c, bool output)
 			return -ENOMEM;
 		s_verdict(r, ZT_V_JUMP, "classify_src");
 	}
-	if (!(r = rule_new(c, ci, "in scope: never the policy's accept")))
+	if (rule_verdict(c, ci, "in scope: never the policy's accept", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -273,9 +265,8 @@ static int chain_classify_src(struct cc *c)
 	if (ci < 0)
 		return ci;
 	name_zone_chain(world, "from", ID_WORLD);
-	if (!(r = rule_new(c, ci, "source zone: member interface")))
+	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_if") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_IIFNAME, "src_if");
 
 	for (unsigned i = 0; i < N_UNSPEC; i++) {
 		if (!(r = rule_new(c, ci, "source zone: link-local, by interface only")))
@@ -299,22 +290,18 @@ static int chain_classify_src(struct cc *c)
 	if (!(r = rule_new(c, ci, "source zone: static address")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_IP6_SADDR, "dst6");
-	if (!(r = rule_new(c, ci, "source zone: static address")))
+	if (rule_vmap1(c, ci, "source zone: static address", ZT_KEY_CT_MARK, "zone_src") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_CT_MARK, "zone_src");
-	if (!(r = rule_new(c, ci, "source zone: world")))
+	if (rule_verdict(c, ci, "source zone: world", ZT_V_GOTO, world) < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, world);
 
 	/* src_ifonly { iifname vmap @src_bif; goto from_<world> } */
 	if ((ci = chain_new(c, "src_ifonly", ZT_HOOK_NONE, 0)) < 0)
 		return ci;
-	if (!(r = rule_new(c, ci, "source zone: bound boundary interface")))
+	if (rule_vmap1(c, ci, "source zone: bound boundary interface", ZT_KEY_IIFNAME, "src_bif") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_IIFNAME, "src_bif");
-	if (!(r = rule_new(c, ci, "source zone: world")))
+	if (rule_verdict(c, ci, "source zone: world", ZT_V_GOTO, world) < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, world);
 	return 0;
 }
 
@@ -344,13 +331,11 @@ static int chain_src_sub(struct cc *c)
 	if (!(r = rule_new(c, ci, "source zone: subnet")))
 		return -ENOMEM;
 	s_vmap(r, k6, ELEMENTSOF(k6), sub_defs[SUB_SRC6].name);
-	if (!(r = rule_new(c, ci, "source zone: segment rest")))
+	if (rule_vmap1(c, ci, "source zone: segment rest", ZT_KEY_CT_MARK, sub_defs[SUB_REST].name) < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_CT_MARK, sub_defs[SUB_REST].name);
 	/* not reached: sub_rest holds every segment dst_if names; never fall back to accept */
-	if (!(r = rule_new(c, ci, "source zone: segment rest")))
+	if (rule_verdict(c, ci, "source zone: segment rest", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 
@@ -402,9 +387,8 @@ static int chain_src_dflt(struct cc *c, uint32_t id)
 	name_zone_chain(name, "from", id);
 	s_verdict(r, ZT_V_GOTO, name);
 	name_zone_chain(name, "from", ID_WORLD);
-	if (!(r = rule_new(c, ci, "source zone: world")))
+	if (rule_verdict(c, ci, "source zone: world", ZT_V_GOTO, name) < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, name);
 	return 0;
 }
 
@@ -419,9 +403,8 @@ static int chain_from(struct cc *c, uint32_t id)
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
-	if (!(r = rule_new(c, ci, what)))
+	if (rule_verdict(c, ci, what, ZT_V_JUMP, "classify_dst") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_JUMP, "classify_dst");
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
@@ -467,12 +450,10 @@ static int chain_classify_dst(struct cc *c)
 		return -ENOMEM;
 	m_set(r, false, ZT_KEY_OIFNAME, "member_if");
 	s_verdict(r, ZT_V_RETURN, NULL);
-	if (!(r = rule_new(c, ci, "destination zone: bound boundary")))
+	if (rule_vmap1(c, ci, "destination zone: bound boundary", ZT_KEY_IP_DADDR, "dstb4") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_IP_DADDR, "dstb4");
-	if (!(r = rule_new(c, ci, "destination zone: bound boundary")))
+	if (rule_vmap1(c, ci, "destination zone: bound boundary", ZT_KEY_IP6_DADDR, "dstb6") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_IP6_DADDR, "dstb6");
 	return 0;
 }
 
@@ -582,9 +563,8 @@ static int chain_judge(struct cc *c, bool out)
 	if (c->oom)
 		return -ENOMEM;
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
-	if (!(r = rule_new(c, ci, what)))
+	if (rule_verdict(c, ci, what, ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, "deny");
 	return 0;
 }
 

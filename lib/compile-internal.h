@@ -189,6 +189,9 @@ struct zt_pos pos_of(struct cc *c, const struct zt_pos *pos);
 const char *pos_str(const struct zt_pos *pos, char *buf, size_t len);
 int chain_new(struct cc *c, const char *name, enum zt_hook hook, int prio);
 struct zt_rule *rule_new(struct cc *c, int ci, const char *comment);
+/* A rule that is one verdict (`goto deny`) or one verdict map (`ct mark vmap @spk_o`): 0 or -ENOMEM. */
+int rule_verdict(struct cc *c, int ci, const char *comment, enum zt_verdict_code code, const char *chain);
+int rule_vmap1(struct cc *c, int ci, const char *comment, enum zt_key key, const char *set);
 struct zt_match *m_next(struct zt_rule *r, enum zt_match_op op, enum zt_key key);
 void m_set(struct zt_rule *r, bool negate, enum zt_key key, const char *set);
 void m_eq(struct zt_rule *r, enum zt_key key, enum zt_type type, uint32_t v);

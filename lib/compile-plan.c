@@ -316,6 +316,26 @@ struct zt_rule *rule_new(struct cc *c, int ci, const char *comment)
 	return r;
 }
 
+int rule_verdict(struct cc *c, int ci, const char *comment, enum zt_verdict_code code, const char *chain)
+{
+	struct zt_rule *r = rule_new(c, ci, comment);
+
+	if (!r)
+		return -ENOMEM;
+	s_verdict(r, code, chain);
+	return 0;
+}
+
+int rule_vmap1(struct cc *c, int ci, const char *comment, enum zt_key key, const char *set)
+{
+	struct zt_rule *r = rule_new(c, ci, comment);
+
+	if (!r)
+		return -ENOMEM;
+	s_vmap1(r, key, set);
+	return 0;
+}
+
 struct zt_match *m_next(struct zt_rule *r, enum zt_match_op op, enum zt_key key)
 {
 	struct zt_match *m;

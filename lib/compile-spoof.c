@@ -51,9 +51,8 @@ int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fa
 	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
 		return ret;
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	if (!(r = rule_new(c, ci, why)))
+	if (rule_verdict(c, ci, why, ZT_V_GOTO, fail) < 0)
 		return -ENOMEM;
-	s_verdict(r, ZT_V_GOTO, fail);
 	return 0;
 }
 
@@ -154,12 +153,10 @@ int chain_spoof(struct cc *c)
 	s_vmap1(r, ZT_KEY_FIB_SADDR_OIFNAME,
 		"route_owner");
 	/* ip saddr vmap @own4; ip6 saddr vmap @own6 */
-	if (!(r = rule_new(c, ci, "anti-spoofing: static addresses")))
+	if (rule_vmap1(c, ci, "anti-spoofing: static addresses", ZT_KEY_IP_SADDR, "own4") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_IP_SADDR, "own4");
-	if (!(r = rule_new(c, ci, "anti-spoofing: static addresses")))
+	if (rule_vmap1(c, ci, "anti-spoofing: static addresses", ZT_KEY_IP6_SADDR, "own6") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_IP6_SADDR, "own6");
 	/* iifname @zone_if goto spoofed: a zone interface carrying no address of its own */
 	if (!(r = rule_new(c, ci, "anti-spoofing: foreign source on a zone interface")))
 		return -ENOMEM;
