@@ -20,19 +20,51 @@
 
 /* ---- the plan as applied -------------------------------------------------- */
 
-/* The plan with enc_if filled from the links (a shallow copy; only the sets array is new). */
-struct eff_plan {
+/*
+ * A plan seen with one set's elements replaced: a shallow copy whose sets
+ * array and replacement elements alone are its own. The plan as applied
+ * (enc_if filled from the links) and a stage (fcnt cut) are such views.
+ */
+struct plan_view {
 	struct zt_plan p;
 	struct zt_set *sets;
 	struct zt_elem *elems;
+};
+
+static void view_clear(struct plan_view *v)
+{
+	free(v->sets);
+	free(v->elems);
+	*v = (struct plan_view){};
+}
+
+/* plan with room for n elements that replace set si's: the caller fills them, then sets n_elems. */
+static int view_make(const struct zt_plan *plan, size_t si, size_t n, struct plan_view *v)
+{
+	*v = (struct plan_view){ .p = *plan };
+	v->sets = malloc(plan->n_sets * sizeof(*v->sets));
+	v->elems = calloc(n ? n : 1, sizeof(*v->elems));
+	if (!v->sets || !v->elems) {
+		view_clear(v);
+		return -ENOMEM;
+	}
+	memcpy(v->sets, plan->sets, plan->n_sets * sizeof(*v->sets));
+	v->sets[si].elems = v->elems;
+	v->sets[si].n_elems = v->sets[si].cap_elems = 0;
+	v->p.sets = v->sets;
+	return 0;
+}
+
+/* The plan with enc_if filled from the links. */
+struct eff_plan {
+	struct plan_view v;
 	size_t n_enc;
 };
 
 static void eff_plan_clear(struct eff_plan *e)
 {
-	free(e->sets);
-	free(e->elems);
-	*e = (struct eff_plan){};
+	view_clear(&e->v);
+	e->n_enc = 0;
 }
 
 static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts *o, struct eff_plan *e)
@@ -43,7 +75,7 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	size_t n_kinds = o->n_enc_kinds, n_links = 0, found, k = SIZE_MAX;
 	int r;
 
-	*e = (struct eff_plan){ .p = *plan };
+	*e = (struct eff_plan){ .v.p = *plan };
 	for (size_t i = 0; i < plan->n_sets; i++)
 		if (plan->sets[i].dynamic && streq(plan->sets[i].name, ZT_ENC_IF_SET))
 			k = i;
@@ -60,21 +92,14 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	found = zt_enc_if_select(links, n_links, o->enc_pats, o->n_enc_pats, kinds, n_kinds, names, ENC_IFS_MAX);
 	if (found > ENC_IFS_MAX)
 		return -E2BIG;
-	e->sets = malloc(plan->n_sets * sizeof(*e->sets));
-	e->elems = calloc(found ? found : 1, sizeof(*e->elems));
-	if (!e->sets || !e->elems) {
-		eff_plan_clear(e);
-		return -ENOMEM;
-	}
-	memcpy(e->sets, plan->sets, plan->n_sets * sizeof(*e->sets));
+	if ((r = view_make(plan, k, found, &e->v)) < 0)
+		return r;
 	for (size_t i = 0; i < found; i++) {
-		e->elems[i].key[0].type = ZT_TYPE_IFNAME;
-		snprintf(e->elems[i].key[0].ifpat.name, IFNAMSIZ, "%s", names[i]);
+		e->v.elems[i].key[0].type = ZT_TYPE_IFNAME;
+		snprintf(e->v.elems[i].key[0].ifpat.name, IFNAMSIZ, "%s", names[i]);
 	}
-	e->sets[k].elems = e->elems;
-	e->sets[k].n_elems = e->sets[k].cap_elems = found;
-	e->sets[k].dynamic = false;
-	e->p.sets = e->sets;
+	e->v.sets[k].n_elems = e->v.sets[k].cap_elems = found;
+	e->v.sets[k].dynamic = false;
 	e->n_enc = found;
 	return 0;
 }
@@ -446,17 +471,14 @@ static int apply_once(struct zt_nft *n, const struct zt_plan *p, const struct zt
 #define FCNT "fcnt"
 
 struct stage {
-	struct zt_plan p;
-	struct zt_set *sets;
-	struct zt_elem *elems;
+	struct plan_view v;
 	size_t withheld;
 };
 
 static void stage_clear(struct stage *s)
 {
-	free(s->sets);
-	free(s->elems);
-	*s = (struct stage){};
+	view_clear(&s->v);
+	s->withheld = 0;
 }
 
 static int u32_cmp(const void *a, const void *b)
@@ -509,28 +531,22 @@ static int stage_make(const struct zt_plan *p, const uint32_t *live, size_t n_li
 {
 	const struct zt_set *f = zt_plan_find_set(p, FCNT);
 	size_t fi, k = 0;
+	int r;
 
-	*s = (struct stage){ .p = *p };
+	*s = (struct stage){ .v.p = *p };
 	if (!f)
 		return 0;
 	fi = (size_t)(f - p->sets);
-	s->sets = malloc(p->n_sets * sizeof(*s->sets));
-	s->elems = calloc(f->n_elems + 1, sizeof(*s->elems));
-	if (!s->sets || !s->elems) {
-		stage_clear(s);
-		return -ENOMEM;
-	}
-	memcpy(s->sets, p->sets, p->n_sets * sizeof(*s->sets));
+	if ((r = view_make(p, fi, f->n_elems, &s->v)) < 0)
+		return r;
 	for (size_t i = 0; i < f->n_elems; i++) {
 		uint32_t key = f->elems[i].key[0].u32;
 
 		if (bsearch(&key, live, n_live, sizeof(*live), u32_cmp))
-			s->elems[k++] = f->elems[i];
+			s->v.elems[k++] = f->elems[i];
 	}
 	s->withheld = f->n_elems - k;
-	s->sets[fi].elems = s->elems;
-	s->sets[fi].n_elems = s->sets[fi].cap_elems = k;
-	s->p.sets = s->sets;
+	s->v.sets[fi].n_elems = s->v.sets[fi].cap_elems = k;
 	return 0;
 }
 
@@ -573,10 +589,10 @@ static int apply_staged(struct zt_nft *n, const struct zt_plan *p, const struct 
 		return r < 0 ? r : apply_retry(n, p, base, o, st, d);
 	}
 	o2.want_digest = false;
-	r = apply_retry(n, &s.p, &sb.p, &o2, &st1, d);
+	r = apply_retry(n, &s.v.p, &sb.v.p, &o2, &st1, d);
 	if (r >= 0) {
 		o2 = *o;
-		o2.prev_plan = &sb.p;
+		o2.prev_plan = &sb.v.p;
 		o2.prev_genid = st1.genid;
 		o2.prev_digest = NULL;
 		r = apply_retry(n, p, base, &o2, st, d);
@@ -625,9 +641,9 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 		zt_diag_error(d, NULL, 0, 0, "cannot list network interfaces for %s: %s", ZT_ENC_IF_SET, strerror(-r));
 		return r;
 	}
-	st.objects = zt_plan_count_objects(&e.p);
+	st.objects = zt_plan_count_objects(&e.v.p);
 	st.enc_ifs = e.n_enc;
-	r = apply_staged(n, &e.p, plan, &o, &st, d);
+	r = apply_staged(n, &e.v.p, plan, &o, &st, d);
 	if (r < 0)
 		n->gen_ours = 0;
 	eff_plan_clear(&e);
