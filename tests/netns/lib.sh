@@ -230,32 +230,17 @@ zt_workload_link() {
 
 # up: the whole topology. The host forwards; nothing is filtered yet.
 zt_up() {
-	local n h w
+	local n h
 	h=$(zt_ns host)
 	zt_ns_add host
-	nsenter --net="/run/netns/$h" -- sh -c '
-		echo 1 >/proc/sys/net/ipv4/ip_forward
-		echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
+	zt_forwarding host
 	for n in "${ZT_WORKLOADS[@]}"; do
 		zt_ns_add "$n"
 		zt_workload_link "$h" "$(zt_ns "$n")" "$n"
 	done
 	for n in "${ZT_UPLINKS[@]}"; do
-		w=$(zt_ns "$n")
 		zt_ns_add "$n"
-		ip -n "$h" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
-		ip -n "$h" -batch - <<-EOF
-			addr add ${ZT_HV4[$n]} dev ${ZT_IF[$n]}
-			addr add ${ZT_HV6[$n]} dev ${ZT_IF[$n]} nodad
-			link set ${ZT_IF[$n]} up
-		EOF
-		ip -n "$w" -batch - <<-EOF
-			addr add ${ZT_V4[$n]}/${ZT_HV4[$n]#*/} dev eth0
-			addr add ${ZT_V6[$n]}/${ZT_HV6[$n]#*/} dev eth0 nodad
-			link set eth0 up
-			route add default via ${ZT_HV4[$n]%/*} dev eth0
-			route add default via ${ZT_HV6[$n]%/*} dev eth0
-		EOF
+		zt_peer_link host "$n"
 	done
 	# As on a real host, everything not routed elsewhere goes out to the
 	# internet: a reverse-path check alone then cannot hide a missing
@@ -502,7 +487,7 @@ zt_need_py() {
 # name (their namespaces made with zt_ns_add; NODE declared with zt_node).
 zt_node_link() { zt_workload_link "$(zt_ns "$1")" "$(zt_ns "$2")" "$3"; }
 
-# peer_link HOSTNODE NODE [MTU]: NODE's namespace behind ZT_IF[NODE] of
+# peer_link HOSTNODE NODE: NODE's namespace behind ZT_IF[NODE] of
 # HOSTNODE, as zt_up wires an uplink: the host side has ZT_HV4/ZT_HV6 (with
 # their length), the far side ZT_V4/ZT_V6 on eth0 and a default route back.
 zt_peer_link() {
