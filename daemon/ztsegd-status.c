@@ -170,7 +170,7 @@ struct status_buf {
 	size_t n_counters, n_segs;
 	struct zt_untrack *untrack;
 	struct zt_status_untrack *su;
-	struct zt_status_counter drops[3];
+	struct zt_status_counter drops[4];
 	struct zt_status_confirm confirm;
 	struct zt_diags diags;
 };
@@ -273,6 +273,7 @@ static int status_flows(struct manager *m, const struct zt_policy *p, struct sta
 	counter_get(b, "drops", &b->drops[0].packets, &b->drops[0].bytes, NULL);
 	counter_get(b, "spoofs", &b->drops[1].packets, &b->drops[1].bytes, NULL);
 	counter_get(b, "invalid", &b->drops[2].packets, &b->drops[2].bytes, NULL);
+	counter_get(b, "untracked", &b->drops[3].packets, &b->drops[3].bytes, NULL);
 	return 0;
 }
 
@@ -333,7 +334,8 @@ int manager_status_json(struct manager *m, json_t **ret)
 {
 	const struct zt_policy *p = m->cur.policy;
 	const struct zt_rtnl_stats *rs = zt_rtnl_stats(m->rtnl);
-	struct status_buf b = { .drops = { { .name = "default" }, { .name = "spoofed" }, { .name = "invalid" } } };
+	struct status_buf b = { .drops = { { .name = "default" }, { .name = "spoofed" }, { .name = "invalid" },
+						     { .name = "untracked" } } };
 	struct zt_status st = {
 		.state = m->state,
 		.pid = getpid(),

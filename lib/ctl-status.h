@@ -56,7 +56,7 @@ struct zt_status_flow {
 };
 
 struct zt_status_counter {
-	const char *name;		/* "default", "spoof", "invalid", ... */
+	const char *name;		/* "default", "spoofed", "invalid", "untracked" */
 	uint64_t packets, bytes;
 };
 

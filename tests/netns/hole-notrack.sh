@@ -153,6 +153,9 @@ zt_wait_for 20000 quiet "$ZT_CTL" --socket "$SOCK" status ||
 	zt_die "ztsegd did not come up: $(tail -5 "$ZT_TMP/daemon.log")"
 out=$("$ZT_CTL" --socket "$SOCK" status 2>&1 || true)
 zt_check "status reports the foreign table ztt_untrack that untracks traffic" grep -q 'ztt_untrack' <<<"$out"
+js=$("$ZT_CTL" --socket "$SOCK" status --json 2>/dev/null || true)
+n=$(jq '[.drops.reasons[] | select(.name == "untracked") | .packets][0] // 0' <<<"$js" 2>/dev/null || echo 0)
+zt_check "status --json counts the untracked packets dropped ($n)" [ "${n:-0}" -gt 0 ]
 kill "$DPID"
 wait "$DPID" 2>/dev/null || true
 
