@@ -123,6 +123,11 @@ static void set_def_canon(FILE *f, struct nftnl_set *s)
 	}
 	if (flags & NFT_SET_OBJECT)
 		fprintf(f, " o%u", nftnl_set_get_u32(s, NFTNL_SET_OBJ_TYPE));
+	/* Flood sets: their bound and default timeout (0 is left out by both sides). */
+	if (nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE) && nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE))
+		fprintf(f, " s%u", nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE));
+	if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) && nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT))
+		fprintf(f, " T%llu", (unsigned long long)nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT));
 	ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
 	if (ud && nftnl_set_is_set(s, NFTNL_SET_USERDATA)) {
 		fputs(" u", f);
