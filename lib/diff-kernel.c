@@ -256,6 +256,13 @@ static int rule_canon(FILE *f, struct nftnl_rule *r, const struct anon_resolver 
 			continue;
 		}
 		nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
+		/* The kernel reports a dynset's timeout 0 that a request to a set without timeouts cannot carry. */
+		if (name && streq(name, "dynset")) {
+			char *t = strstr(buf, " timeout 0ms");
+
+			if (t)
+				memmove(t, t + 12, strlen(t + 12) + 1);
+		}
 		fprintf(f, "[%s]", buf);
 	}
 	nftnl_expr_iter_destroy(it);

@@ -694,10 +694,11 @@ static int stmt_dynset(struct rctx *c, const struct zt_stmt *s)
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
-	if (s->kind == ZT_S_BAN_ADD) {
+	if (s->kind == ZT_S_BAN_ADD)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, NFT_REG_2);
+	/* As nft does: a timeout (0 too) only for a set with timeouts; the kernel refuses it otherwise. */
+	if (s->kind != ZT_S_CONNLIMIT)
 		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, (uint64_t)s->timeout_sec * 1000);
-	}
 	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, s->kind == ZT_S_METER ? NFT_DYNSET_OP_UPDATE : NFT_DYNSET_OP_ADD);
 	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, s->set);
 	set_id = set_id_find(c->b, s->set);
