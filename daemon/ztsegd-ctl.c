@@ -26,6 +26,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	r = manager_status_json(m, &j);
 	if (r >= 0)
 		r = manager_grant_status(m, j);
+	if (r >= 0)
+		r = manager_bans_status(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);
@@ -190,6 +192,18 @@ static int cmd_revoke(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	return manager_grant_revoke(userdata, c, req);
 }
 
+/* ---- flood bans ---- */
+
+static int cmd_bans(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_bans_list(userdata, c, req);
+}
+
+static int cmd_unban(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_bans_unban(userdata, c, req);
+}
+
 /*
  * grant and revoke are not changes_state: a template names who may ask
  * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
@@ -202,6 +216,8 @@ static const struct zt_ctl_command commands[] = {
 	{ "grant", false, cmd_grant },
 	{ "grants", false, cmd_grants },
 	{ "revoke", false, cmd_revoke },
+	{ "bans", false, cmd_bans },
+	{ "unban", true, cmd_unban },
 };
 
 /* ---- control socket ---- */

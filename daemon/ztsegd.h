@@ -16,6 +16,7 @@
  *   ztsegd-sync.c     membership and enc_if per rtnetlink event, conntrack on moves
  *   ztsegd-explain.c  the host as explain sees it; a reload caller's SSH session
  *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
+ *   ztsegd-bans.c     flood bans: learnt from the kernel, journalled, listed, lifted
  *   ztsegd-status.c   the status document, STATUS= and the last error
  *   ztsegd-log.c      the journal
  */
@@ -39,6 +40,7 @@
 struct zt_explain_env;
 struct zt_explain_grant;
 struct zt_grant;
+struct zt_ban;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -181,6 +183,12 @@ struct manager {
 	sd_event_source *src_grant_timer, *src_grant_save;
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
 
+	/* flood bans (ztsegd-bans.c): as last read from the kernel */
+	struct zt_ban *bans;
+	size_t n_bans;
+	sd_event_source *src_bans;
+	uint64_t bans_seen, bans_expired, bans_lifted;
+
 	/* counters for status */
 	struct zt_status_events events;
 	uint64_t ct_flushes, ct_deleted, enc_updates;
@@ -306,6 +314,16 @@ struct session_verdict {
 };
 int manager_explain_session(struct manager *m, const struct zt_policy *p, const char *session,
 			    struct session_verdict *ret);
+
+/* ztsegd-bans.c */
+/* The bans the kernel holds now are known; their set is read once a second from then on. */
+int manager_bans_start(struct manager *m);
+/* The control commands bans and unban (unban is changes_state: authorized like reload). */
+int manager_bans_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* status: "bans" (active, banned, expired, lifted) when the policy has flood limits. */
+int manager_bans_status(struct manager *m, json_t *status);
+void manager_bans_free(struct manager *m);
 
 /* ztsegd-grant.c */
 /* After the first apply: the grants of the last run that the kernel still holds; timers. */

@@ -77,12 +77,150 @@ ban_set() {
 	"$ZT_CTL" show --config "$POL" | sed -nE "s/.*add @(ban$1_[0-9a-f]+) .*threats.flood to $2 .*/\\1/p" | head -1
 }
 
-zt_apply "$POL" >/dev/null
+ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
+ctl_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$ZT_CTL" --socket "$SOCK" "$@"; }
+wait_until() { # SECONDS COMMAND...
+	local end=$(($(zt_now_ms) + $1 * 1000))
+	shift
+	until "$@"; do
+		(($(zt_now_ms) < end)) || return 1
+		sleep 0.05
+	done
+}
+js() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
+nelems() { zt_nft list set inet ztseg "$1" 2>/dev/null | grep -o 'expires' | wc -l; }
+DPID= DLOG= DN=0
+daemon_start() {
+	DN=$((DN + 1))
+	DLOG=$ZT_TMP/daemon.$DN.log
+	zt_bg host "$DLOG" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
+		--socket-group nogroup --log-level info "${ZT_APPLY_ARGS[@]}"
+	DPID=$ZT_BG_PID
+	wait_until 30 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
+}
+daemon_stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
+reload() { policy "$POL" "$@"; ctl reload >/dev/null; }
+
+daemon_start
 B4=$(ban_set 4 web) B6=$(ban_set 6 web)
-zt_log "ban sets $B4 $B6"
+
+# ---- per-source: banned within one burst, v4 and v6 -----------------------------
 n=$(burst onprem "$ON" "$WEB" 30)
-zt_log "burst passed $n"
-zt_nft list map inet ztseg "$B4"
-zt_nft list counters table inet ztseg | grep -A2 flood
-zt_x host "$ZT_D" --oneshot --config "$POL" --state-dir "$ZT_TMP/state2" "${ZT_APPLY_ARGS[@]}"
-zt_nft list map inet ztseg "$B4"
+zt_check "v4: a source over per-source got at most one burst through ($n of 30, burst 10)" [ "$n" -le 11 ]
+zt_check "v4: ... and at least most of the burst ($n)" [ "$n" -ge 8 ]
+zt_check "v4: the source is in the ban set" banned_in "$B4" "$ON"
+zt_check "v4: while banned its new connections are dropped" ! allowed onprem "$ON" "$WEB" 80
+zt_check "v4: the ban is towards web only (db still answers)" allowed onprem "$ON" "$DB" 5432
+zt_check "ztsegctl bans lists source, zone, reason" bash -c "'$ZT_CTL' --socket '$SOCK' bans | grep -qE '^$ON +web +per-source'"
+T0=$(zt_now_ms)
+bj=$(ctl bans --json)
+REM=$(js "[b['remaining_ms'] for b in j['bans'] if b['source'] == '$ON'][0]" <<<"$bj")
+pk=$(js "[b['packets'] for b in j['bans'] if b['source'] == '$ON'][0]" <<<"$bj")
+zt_check "ztsegctl bans counts the packets dropped ($pk)" [ "$pk" -ge 10 ]
+zt_check "the ban is in the journal with the limit that tripped" wait_until 3 grep -q "flood ban: $ON to web for 4s: over its per-source limit (per-source 5/second burst 10" "$DLOG"
+st=$(ctl status --json)
+zt_check "status --json counts bans" [ "$(js 'j["bans"]["banned"]' <<<"$st")" -ge 1 ]
+zt_check "status --json has the flood drop reasons" [ "$(js '[r["packets"] for r in j["drops"]["reasons"] if r["name"] == "flood-banned"][0]' <<<"$st")" -ge 1 ]
+zt_check "status (text) shows flood drops" bash -c "'$ZT_CTL' --socket '$SOCK' status | grep -q flood-banned"
+
+# v6: two addresses of one /64 share one limit
+n1=$(burst onprem "$ON6" "$WEB6" 8)
+n2=$(burst onprem "$ON6B" "$WEB6" 12)
+zt_check "v6: two addresses of one /64 share a limit ($n1 + $n2 of 20 passed)" [ $((n1 + n2)) -le 11 ]
+zt_check "v6: the /64 is banned" banned_in "$B6" "2001:db8:ffff::"
+zt_check "v6: banned /64: the first address is dropped too" ! allowed onprem "$ON6" "$WEB6" 80
+
+# ---- expiry on time ---------------------------------------------------------------
+wait_until 8 allowed onprem "$ON" "$WEB" 80
+dt=$(($(zt_now_ms) - T0))
+zt_check "v4: the ban expired on time (free again ${dt} ms after bans said ${REM} ms were left)" \
+	[ "$dt" -le $((REM + 1500)) -a "$dt" -ge $((REM - 700)) ]
+zt_check "the expiry is in the journal" wait_until 3 grep -q "flood ban of $ON expired" "$DLOG"
+
+# ---- except, world, connections ---------------------------------------------------
+n=$(burst internet "$INET" "$WEB" 30)
+zt_check "except: a source in threats.except is never limited ($n of 30)" [ "$n" -eq 30 ]
+zt_check "except: ... nor banned" ! banned_in "$B4" "$INET"
+n=$(burst internet "$INET6" "$WEB6" 30)
+zt_check "except: v6 too ($n of 30)" [ "$n" -eq 30 ]
+lim0=$(zt_counter flood_limited)
+n=$(burst other "$OTHER" "$WEB" 30)
+zt_check "world: a spoofable source is limited ($n of 30)" [ "$n" -le 11 ]
+zt_check "world: ... and not banned" ! banned_in "$B4" "$OTHER"
+zt_check "world: what was over the limit is counted (flood_limited)" [ "$(zt_counter flood_limited)" -gt "$lim0" ]
+n=$(burst other "$OTHER6" "$WEB6" 30)
+zt_check "world: v6 limited ($n of 30), not banned" [ "$n" -le 11 ]
+sleep 2.2
+zt_check "world: allowed again once the bucket refills (never banned)" allowed other "$OTHER" "$WEB" 80
+
+# connections: 3 concurrent to db; the 4th is over, banned
+for i in 1 2 3; do zt_bg onprem "$ZT_TMP/cs$i" "$ZT_PROBE" stream -i 100 "$ON3" "$DB" 5432; eval "CS$i=\$ZT_BG_PID"; done
+wait_until 3 bash -c "grep -q '^echo' '$ZT_TMP/cs1' && grep -q '^echo' '$ZT_TMP/cs2' && grep -q '^echo' '$ZT_TMP/cs3'"
+zt_check "connections: three concurrent connections pass" bash -c "grep -q '^echo' '$ZT_TMP/cs3'"
+zt_check "connections: a fourth is refused" ! allowed onprem "$ON3" "$DB" 5432
+zt_check "connections: the source is banned (reason connections)" bash -c "'$ZT_CTL' --socket '$SOCK' bans | grep -qE '^$ON3 +db +connections'"
+kill -TERM "$CS1" "$CS2" "$CS3" 2>/dev/null || true
+wait "$CS1" "$CS2" "$CS3" 2>/dev/null || true
+
+# ---- unban ------------------------------------------------------------------------
+zt_check "unban needs privilege (nobody is refused)" ! ctl_nobody unban "$ON3"
+zt_check "unban lifts the ban" ctl unban "$ON3"
+zt_check "after unban the source connects" allowed onprem "$ON3" "$DB" 5432
+zt_check "unban is logged with the caller" grep -q "flood ban of $ON3 lifted (1) by uid 0" "$DLOG"
+zt_check "unban of an address that is not banned fails" ! ctl unban 203.0.113.99
+
+# ---- reloads: the same limit keeps its bans, a removed limit takes them ------------
+burst onprem "$ON4" "$WEB" 30 >/dev/null
+policy "$POL" 60s
+ctl reload >/dev/null
+B4b=$(ban_set 4 web)
+zt_check "a reload that changes the limit (ban 4s -> 60s) drops its old bans" ! banned_in "$B4b" "$ON4"
+burst onprem "$ON4" "$WEB" 30 >/dev/null
+zt_check "(banned under the new limit)" banned_in "$B4b" "$ON4"
+sed -i 's/^  default: drop/  default: drop\n  # a comment: the same meaning/' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_check "a reload that keeps the limit's meaning keeps its bans" banned_in "$B4b" "$ON4"
+zt_check "... and its drops" ! allowed onprem "$ON4" "$WEB" 80
+sed -i '/to: web, per-source/d' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_check "a reload that removes the limit removes its bans" ! zt_nft list map inet ztseg "$B4b" 2>/dev/null
+zt_check "... and the source connects again" allowed onprem "$ON4" "$WEB" 80
+
+# ---- full sets fail closed --------------------------------------------------------
+policy "$POL" 60s 2 1
+ctl reload >/dev/null
+B4=$(ban_set 4 web)
+full0=$(zt_counter flood_full)
+allowed onprem "$ON" "$WEB" 80 || true
+allowed onprem "$ON2" "$WEB" 80 || true
+zt_check "full meter: a third source is dropped, not passed" ! allowed onprem "$ON3" "$WEB" 80
+zt_check "full meter: and counted (flood_full)" [ "$(zt_counter flood_full)" -gt "$full0" ]
+policy "$POL" 60s 100 1
+ctl reload >/dev/null
+B4=$(ban_set 4 web)
+burst onprem "$ON" "$WEB" 30 >/dev/null
+zt_check "the first source over the limit fills the ban set (max-bans 1)" banned_in "$B4" "$ON"
+full0=$(zt_counter flood_full)
+n=$(burst onprem "$ON2" "$WEB" 30)
+zt_check "full ban set: the second source over the limit is still held to one burst ($n of 30)" [ "$n" -le 11 ]
+zt_check "full ban set: it could not be banned" ! banned_in "$B4" "$ON2"
+zt_check "full ban set: what it sent over the limit was dropped and counted (flood_full)" [ "$(zt_counter flood_full)" -ge $((full0 + 15)) ]
+
+# ---- a spoofed flood from many sources -------------------------------------------
+policy "$POL" 60s 500 500
+ctl reload >/dev/null
+full0=$(zt_counter flood_full)
+# Sources from 3000 different /64s behind other0 (world): the host routes them there, so rpf passes.
+zt_x host ip -6 route add 2001:db8:e100::/40 dev "${ZT_IF[other]}"
+for ((i = 0; i < 3000; i++)); do printf '%d spoof 2001:db8:e100:%x::1 %s 80\n' "$i" "$i" "$WEB6"; done >"$ZT_TMP/spoof.txt"
+zt_x other "$ZT_PROBE" batch -c 2 <"$ZT_TMP/spoof.txt" >/dev/null 2>&1 || true
+MS=$(zt_nft list table inet ztseg | sed -nE 's/.*set (fms4_[0-9a-f]+) .*/\1/p' | head -1)
+ne=$(nelems "$MS")
+zt_check "spoofed flood: the spoofable sources' meter stays bounded ($ne of max 500)" [ "$ne" -le 500 ]
+zt_check "spoofed flood: what did not fit was dropped and counted" [ "$(zt_counter flood_full)" -gt "$full0" ]
+zt_check "spoofed flood: nothing spoofed was banned" [ "$(ctl bans --json | js 'len(j["bans"])')" -le 1 ]
+zt_check "spoofed flood: the daemon still answers" ctl status >/dev/null
+zt_check "spoofed flood: a workload source still connects (its own meter)" allowed web2 "${ZT_V4[web2]}" "$WEB" 80
+
+daemon_stop
+zt_finish

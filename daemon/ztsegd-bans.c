@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Flood bans (threats.flood): the kernel makes and times them from the
+ * packet path; the daemon learns of them by reading the ban maps once a
+ * second (the journal records each ban with the limit that tripped and
+ * cuts the source's open connections), lists them, and lifts one on
+ * request (`ztsegctl unban`, authorized like reload).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include "ban.h"
+#include "conntrack.h"
+#include "nft.h"
+#include "ztsegd.h"
+
+#define BANS_POLL_USEC (1 * ZT_USEC_PER_SEC)
+
+static bool plan_has_bans(const struct zt_plan *p)
+{
+	for (size_t i = 0; p && i < p->n_flood; i++)
+		if (p->flood[i].ban_sec)
+			return true;
+	return false;
+}
+
+static int bans_read(struct manager *m, struct zt_ban **ret, size_t *n)
+{
+	struct zt_nl nl;
+	int r;
+
+	*ret = NULL;
+	*n = 0;
+	if (!plan_has_bans(m->cur.plan))
+		return 0;
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 4 << 20);
+	if (r < 0)
+		return r;
+	r = zt_bans_dump(&nl, m->cur.plan, ret, n);
+	zt_nl_close(&nl);
+	return r;
+}
+
+static bool ban_same(const struct zt_ban *a, const struct zt_ban *b)
+{
+	return a->id == b->id && a->family == b->family && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+static const struct zt_ban *ban_find(const struct zt_ban *v, size_t n, const struct zt_ban *b)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ban_same(&v[i], b))
+			return &v[i];
+	return NULL;
+}
+
+/* A new ban: the journal, and the source's open connections cut (its next packets are judged anew). */
+static void ban_new(struct manager *m, const struct zt_ban *b)
+{
+	const struct zt_plan_flood *f = &m->cur.plan->flood[b->flood];
+	struct zt_cidr pfx = { .family = b->family, .plen = b->plen };
+	struct zt_ct_stats st = {};
+	char src[64], pos[64];
+	int r;
+
+	memcpy(pfx.addr, b->addr, 16);
+	zt_ban_source_fmt(b, src, sizeof(src));
+	snprintf(pos, sizeof(pos), "%s:%u", f->pos.file ? f->pos.file : "?", f->pos.line);
+	r = zt_ct_flush_prefixes(&pfx, 1, &st);
+	m->bans_seen++;
+	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=ban", log_field("ZTSEG_SOURCE", "%s", src),
+		   log_field("ZTSEG_ZONE", "%s", f->zones), log_field("ZTSEG_REASON", "%s", zt_ban_reason_name(b->reason)),
+		   log_field("ZTSEG_LIMIT", "%s", f->limit), log_field("ZTSEG_POLICY", "%s", pos),
+		   log_field("ZTSEG_BAN_SECONDS", "%" PRIu32, f->ban_sec) }, 7,
+		   "flood ban: %s to %s%s for %" PRIu32 "s: over its %s limit (%s, %s); %" PRIu64
+		   " open connections cut%s", src, f->scope_all ? "everywhere (limit to " : "", f->zones,
+		   f->ban_sec, zt_ban_reason_name(b->reason), f->limit, pos, st.deleted,
+		   r < 0 ? " (conntrack failed)" : "");
+	if (f->scope_all)
+		log_debug("(ban-scope: all)");
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	_cleanup_free_ struct zt_ban *v = NULL;
+	size_t n = 0;
+	int r;
+
+	sd_event_source_set_time(s, usec + BANS_POLL_USEC);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	r = bans_read(m, &v, &n);
+	if (r < 0) {
+		log_debug("cannot read the flood bans: %s", strerror(-r));
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!ban_find(m->bans, m->n_bans, &v[i]))
+			ban_new(m, &v[i]);
+	for (size_t i = 0; i < m->n_bans; i++) {
+		const struct zt_ban *b = &m->bans[i];
+		char src[64];
+
+		if (ban_find(v, n, b))
+			continue;
+		zt_ban_source_fmt(b, src, sizeof(src));
+		/* Gone within a poll of its expiry: it expired; else it was lifted (unban, reload). */
+		if (b->expires_ms <= 1500) {
+			m->bans_expired++;
+			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-expired",
+				   log_field("ZTSEG_SOURCE", "%s", src) }, 2, "flood ban of %s expired", src);
+		} else
+			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-lifted",
+				   log_field("ZTSEG_SOURCE", "%s", src) }, 2, "flood ban of %s lifted", src);
+	}
+	free(m->bans);
+	m->bans = TAKE_PTR(v);
+	m->n_bans = n;
+	return 0;
+}
+
+int manager_bans_start(struct manager *m)
+{
+	_cleanup_free_ struct zt_ban *v = NULL;
+	size_t n = 0;
+
+	/* Bans the kernel kept over a restart are known, not new. */
+	if (bans_read(m, &v, &n) >= 0) {
+		m->bans = TAKE_PTR(v);
+		m->n_bans = n;
+	}
+	return sd_event_add_time(m->event, &m->src_bans, CLOCK_MONOTONIC,
+				 now_usec(CLOCK_MONOTONIC) + BANS_POLL_USEC, 10000, on_poll, m);
+}
+
+static json_t *ban_json(const struct manager *m, const struct zt_ban *b)
+{
+	const struct zt_plan_flood *f = &m->cur.plan->flood[b->flood];
+	char src[64], pos[64];
+
+	zt_ban_source_fmt(b, src, sizeof(src));
+	snprintf(pos, sizeof(pos), "%s:%u", f->pos.file ? f->pos.file : "?", f->pos.line);
+	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:I}", "source", src, "zone", f->zones,
+			 "reason", zt_ban_reason_name(b->reason), "everywhere", f->scope_all, "limit", f->limit,
+			 "policy", pos, "remaining_ms", (json_int_t)b->expires_ms, "duration_ms",
+			 (json_int_t)b->timeout_ms, "packets", (json_int_t)b->packets);
+}
+
+int manager_bans_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req)
+{
+	_cleanup_free_ struct zt_ban *v = NULL;
+	json_t *arr = json_array();
+	size_t n = 0;
+	int r;
+
+	if (!arr)
+		return -ENOMEM;
+	r = bans_read(m, &v, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if (json_array_append_new(arr, ban_json(m, &v[i])) < 0)
+			r = -ENOMEM;
+	if (r < 0) {
+		json_decref(arr);
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "bans: cannot read the ban sets: %s", strerror(-r));
+	}
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:o}", "bans", arr), req->now_usec);
+}
+
+int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req)
+{
+	const json_t *a = json_object_get(req->args, "address");
+	_cleanup_free_ struct zt_ban *v = NULL;
+	struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	uint8_t family, addr[16] = {};
+	size_t n = 0, hit = 0;
+	int r, err = 0;
+
+	if (!json_is_string(a) || json_object_size(req->args) != 1 || json_string_length(a) > 64 ||
+	    zt_addr_parse(json_string_value(a), &family, addr) < 0)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "unban: expected the argument address (an IPv4 or IPv6 address)");
+	r = bans_read(m, &v, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct zt_cidr pfx = { .family = v[i].family, .plen = v[i].plen };
+
+		memcpy(pfx.addr, v[i].addr, 16);
+		hit += v[i].family == family && zt_cidr_contains_addr(&pfx, family, addr);
+	}
+	if (r >= 0 && !hit)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "unban: %s is not banned", json_string_value(a));
+	if (r >= 0)
+		r = zt_nft_batch_start(m->nft, &b);
+	if (r >= 0)
+		r = zt_bans_emit_unban(b, m->cur.plan, family, addr);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, &err, &d);
+	zt_batch_free(b);
+	if (r < 0) {
+		r = zt_ctl_conn_reply_errorf(c, req->now_usec, "unban: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
+		zt_diags_clear(&d);
+		return r;
+	}
+	m->bans_lifted += hit;
+	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=unban",
+		   log_field("ZTSEG_SOURCE", "%s", json_string_value(a)),
+		   log_field("ZTSEG_UID", "%u", (unsigned)req->peer->uid),
+		   log_field("ZTSEG_PID", "%d", (int)req->peer->pid) }, 4,
+		   "flood ban of %s lifted (%zu) by uid %u, pid %d", json_string_value(a), hit,
+		   (unsigned)req->peer->uid, (int)req->peer->pid);
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:I}", "lifted", (json_int_t)hit), req->now_usec);
+}
+
+int manager_bans_status(struct manager *m, json_t *status)
+{
+	json_t *o;
+
+	if (!m->cur.plan || !m->cur.plan->n_flood)
+		return 0;
+	o = json_pack("{s:I, s:I, s:I, s:I}", "active", (json_int_t)m->n_bans, "banned", (json_int_t)m->bans_seen,
+		      "expired", (json_int_t)m->bans_expired, "lifted", (json_int_t)m->bans_lifted);
+	if (!o)
+		return -ENOMEM;
+	return json_object_set_new(status, "bans", o) < 0 ? -ENOMEM : 0;
+}
+
+void manager_bans_free(struct manager *m)
+{
+	m->src_bans = sd_event_source_unref(m->src_bans);
+	free(m->bans);
+	m->bans = NULL;
+	m->n_bans = 0;
+}
