@@ -214,7 +214,7 @@ full0=$(zt_counter flood_full)
 zt_x host ip -6 route add 2001:db8:e100::/40 dev "${ZT_IF[other]}"
 for ((i = 0; i < 3000; i++)); do printf '%d spoof 2001:db8:e100:%x::1 %s 80\n' "$i" "$i" "$WEB6"; done >"$ZT_TMP/spoof.txt"
 zt_x other "$ZT_PROBE" batch -c 2 <"$ZT_TMP/spoof.txt" >/dev/null 2>&1 || true
-MS=$(zt_nft list table inet ztseg | sed -nE 's/.*set (fms4_[0-9a-f]+) .*/\1/p' | head -1)
+MS=$(zt_nft list table inet ztseg | sed -nE 's/.*set (fms6_[0-9a-f]+) .*/\1/p' | head -1)
 ne=$(nelems "$MS")
 zt_check "spoofed flood: the spoofable sources' meter stays bounded ($ne of max 500)" [ "$ne" -le 500 ]
 zt_check "spoofed flood: what did not fit was dropped and counted" [ "$(zt_counter flood_full)" -gt "$full0" ]
