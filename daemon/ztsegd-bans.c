@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include "ban.h"
 #include "conntrack.h"
+#include "grant.h"
+#include "explain.h"
 #include "nft.h"
 #include "ztsegd.h"
 
@@ -207,6 +209,58 @@ int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt
 		   "flood ban of %s lifted (%zu) by uid %u, pid %d", json_string_value(a), hit,
 		   (unsigned)req->peer->uid, (int)req->peer->pid);
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:I}", "lifted", (json_int_t)hit), req->now_usec);
+}
+
+/* Does limit i of the running policy cover zone z (a segment covers its subnets)? */
+static bool limit_covers(const struct zt_policy *p, size_t i, const struct zt_zone *z)
+{
+	const struct zt_flood *f = &p->threats.flood[i];
+
+	for (size_t j = 0; j < f->n_to; j++) {
+		const struct zt_zone *t = &f->to[j].zone;
+
+		if (t->kind == z->kind && t->seg == z->seg && t->sub == z->sub && t->bnd == z->bnd)
+			return true;
+		if (t->kind == ZT_ZONE_SEGMENT && z->kind == ZT_ZONE_SUBNET && t->seg == z->seg)
+			return true;
+	}
+	return false;
+}
+
+int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char *buf, size_t len)
+{
+	const struct zt_policy *p = m->cur.policy;
+	_cleanup_free_ struct zt_ban *v = NULL;
+	size_t n = 0;
+	int r;
+
+	/* Only what reaches judge meets the limits: not the host's own connections, spoofed or out of scope. */
+	if (!e->from.has_addr || e->from.zone.kind == ZT_ZONE_HOST || e->reason == ZT_REASON_LOOPBACK ||
+	    e->reason == ZT_REASON_SPOOFED || e->reason == ZT_REASON_NEIGHBOUR || e->reason == ZT_REASON_LINKLOCAL ||
+	    e->reason == ZT_REASON_OUT_OF_SCOPE || e->reason == ZT_REASON_HOST_NOT_PROTECTED)
+		return 0;
+	for (size_t i = 0; i < p->threats.n_except; i++)
+		if (zt_cidr_contains_addr(&p->threats.except[i], e->family, e->from.addr))
+			return 0;
+	if ((r = bans_read(m, &v, &n)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const struct zt_plan_flood *f = &m->cur.plan->flood[v[i].flood];
+		struct zt_cidr pfx = { .family = v[i].family, .plen = v[i].plen };
+		char src[64], rem[32];
+
+		memcpy(pfx.addr, v[i].addr, 16);
+		if (v[i].family != e->family || !zt_cidr_contains_addr(&pfx, e->family, e->from.addr) ||
+		    v[i].flood >= p->threats.n_flood || (!f->scope_all && !limit_covers(p, v[i].flood, &e->to.zone)))
+			continue;
+		snprintf(buf, len, "flood ban of %s to %s%s (%s, %s left; threats.flood %s:%u): its new "
+			 "connections are dropped", zt_ban_source_fmt(&v[i], src, sizeof(src)),
+			 f->scope_all ? "every zone, limit to " : "", f->zones, zt_ban_reason_name(v[i].reason),
+			 zt_duration_fmt((v[i].expires_ms + 999) / 1000, rem, sizeof(rem)),
+			 f->pos.file ? f->pos.file : "?", f->pos.line);
+		return 1;
+	}
+	return 0;
 }
 
 int manager_bans_status(struct manager *m, json_t *status)

@@ -119,6 +119,31 @@ static const char *arg_str(const json_t *args, const char *key)
 	return json_string_value(v);
 }
 
+/*
+ * A banned source: bans come before flows (SPEC §3), so the answer is deny
+ * by the ban, and what would decide without it follows.
+ */
+static int explain_ban(struct manager *m, struct zt_explanation *e, char **text)
+{
+	char ban[512], *t = *text, *nl, *by, *out = NULL;
+	int r = manager_bans_explain(m, e, ban, sizeof(ban));
+
+	if (r <= 0)
+		return r;
+	nl = strchr(t, '\n');
+	by = strstr(t, "\nby: ");
+	if (!nl || !by)
+		return 0;
+	*by = '\0';
+	*nl = '\0';
+	if (asprintf(&out, "deny\n%s\nby: %s\nwithout the ban: %s, by: %s", nl + 1, ban, t, by + 5) < 0)
+		return -ENOMEM;
+	free(t);
+	*text = out;
+	e->allow = false;
+	return 1;
+}
+
 static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
 {
 	struct manager *m = userdata;
@@ -164,6 +189,9 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 	r = zt_explanation_format(m->cur.policy, &e, f);
 	if (fclose(f) != 0 && r >= 0)
 		r = -ENOMEM;
+	if (r < 0)
+		return r;
+	r = explain_ban(m, &e, &text);
 	if (r < 0)
 		return r;
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:s, s:I}", "allow", e.allow, "text", text, "generation",

@@ -321,6 +321,9 @@ int manager_bans_start(struct manager *m);
 /* The control commands bans and unban (unban is changes_state: authorized like reload). */
 int manager_bans_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
 int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* explain --live: 1 and what to say when e's source is banned towards e's destination. */
+struct zt_explanation;
+int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char *buf, size_t len);
 /* status: "bans" (active, banned, expired, lifted) when the policy has flood limits. */
 int manager_bans_status(struct manager *m, json_t *status);
 void manager_bans_free(struct manager *m);

@@ -27,7 +27,7 @@ for a in "$ON2/24" "$ON3/24" "$ON4/24"; do zt_x onprem ip addr add "$a" dev eth0
 zt_x onprem ip addr add "$ON6B/64" dev eth0 nodad
 INET=${ZT_V4[internet]} INET6=${ZT_V6[internet]} OTHER=${ZT_V4[other]} OTHER6=${ZT_V6[other]}
 
-# policy DIR [BAN] [EXTRA-FLOOD-LINE]
+# policy DIR [BAN [MAX-SOURCES [MAX-BANS]]]: web limited per source (and banned), db by connections.
 policy() {
 	mkdir -p "$1"
 	cat >"$1/ztseg.yaml" <<-EOF
@@ -111,6 +111,10 @@ zt_check "v4: ... and at least most of the burst ($n)" [ "$n" -ge 8 ]
 zt_check "v4: the source is in the ban set" banned_in "$B4" "$ON"
 zt_check "v4: while banned its new connections are dropped" ! allowed onprem "$ON" "$WEB" 80
 zt_check "v4: the ban is towards web only (db still answers)" allowed onprem "$ON" "$DB" 5432
+live=$(ctl explain --live "$ON" iface:vweb1,"$WEB" tcp/80 || true)
+zt_check "explain --live says the source is banned (deny, by the ban)" \
+	grep -qzE "^deny.*by: flood ban of $ON to web \(per-source, [0-9]+s left; threats.flood ztseg.yaml:[0-9]+\).*without the ban: allow" <<<"$live"
+zt_check "explain --live: towards db (no ban there) it still allows" ctl explain --live "$ON" iface:vdb1,"$DB" tcp/5432
 zt_check "ztsegctl bans lists source, zone, reason" bash -c "'$ZT_CTL' --socket '$SOCK' bans | grep -qE '^$ON +web +per-source'"
 T0=$(zt_now_ms)
 bj=$(ctl bans --json)
@@ -181,6 +185,12 @@ sed -i 's/^  default: drop/  default: drop\n  # a comment: the same meaning/' "$
 ctl reload >/dev/null
 zt_check "a reload that keeps the limit's meaning keeps its bans" banned_in "$B4b" "$ON4"
 zt_check "... and its drops" ! allowed onprem "$ON4" "$WEB" 80
+daemon_stop
+daemon_start
+zt_check "a daemon restart keeps the bans" banned_in "$B4b" "$ON4"
+sleep 1.5
+zt_check "... and knows them (no second journal record for the same ban)" ! grep -q "flood ban: $ON4" "$DLOG"
+zt_check "... and lists them" bash -c "'$ZT_CTL' --socket '$SOCK' bans | grep -q '^$ON4 '"
 sed -i '/to: web, per-source/d' "$POL/ztseg.yaml"
 ctl reload >/dev/null
 zt_check "a reload that removes the limit removes its bans" ! zt_nft list map inet ztseg "$B4b" 2>/dev/null
@@ -222,5 +232,6 @@ zt_check "spoofed flood: nothing spoofed was banned" [ "$(ctl bans --json | js '
 zt_check "spoofed flood: the daemon still answers" ctl status >/dev/null
 zt_check "spoofed flood: a workload source still connects (its own meter)" allowed web2 "${ZT_V4[web2]}" "$WEB" 80
 
+zt_check "the daemon never saw its own bans as tampering" ! grep -q "tamper" "$ZT_TMP"/daemon.*.log
 daemon_stop
 zt_finish
