@@ -66,15 +66,14 @@ probe() { # NODE SRC DST PORT
 	echo "1 tcp $2 $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w 700 | awk '{ print $2 }'
 }
 allowed() { [[ $(probe "$@") == ok ]]; }
-banned_in() { # SET ADDR: the address is an element of the ban set
-	zt_nft list map inet ztseg "$1" 2>/dev/null | grep -q "$2 "
-}
-ban_set() { # 4|6 [N]: the name of limit N's ban set (default: the first, web's)
-	zt_nft list sets inet ztseg | sed -nE "s/.*map (ban$1_[0-9a-f]+) .*/\\1/p" | sed -n "${2:-1}p"
+banned_in() { # SET ADDR: the address is an element of the ban set (no grep -q on a pipe: SIGPIPE)
+	local out
+	out=$(zt_nft list map inet ztseg "$1" 2>/dev/null) || return 1
+	grep -q "$2 " <<<"$out"
 }
 # ban_set 4|6 ZONE: the ban set of the limit to ZONE, as the policy compiles.
 ban_set() {
-	"$ZT_CTL" show --config "$POL" | sed -nE "s/.*add @(ban$1_[0-9a-f]+) .*threats.flood to $2 .*/\\1/p" | head -1
+	"$ZT_CTL" show --config "$POL" | sed -nE "s/.*add @(ban$1_[0-9a-f]+) .*threats.flood to $2 .*/\\1/p" | sort -u
 }
 
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
@@ -167,10 +166,14 @@ kill -TERM "$CS1" "$CS2" "$CS3" 2>/dev/null || true
 wait "$CS1" "$CS2" "$CS3" 2>/dev/null || true
 
 # ---- unban ------------------------------------------------------------------------
-zt_check "unban needs privilege (nobody is refused)" ! ctl_nobody unban "$ON3"
-zt_check "unban lifts the ban" ctl unban "$ON3"
-zt_check "after unban the source connects" allowed onprem "$ON3" "$DB" 5432
-zt_check "unban is logged with the caller" grep -q "flood ban of $ON3 lifted (1) by uid 0" "$DLOG"
+# (ON3's closing streams are still over db's connection cap: unban ON2, banned by rate.)
+burst onprem "$ON2" "$WEB" 30 >/dev/null
+zt_check "unban: the source is banned" banned_in "$B4" "$ON2"
+sleep 1	# its meter refills (5/s): what is tested is the ban
+zt_check "unban needs privilege (nobody is refused)" ! ctl_nobody unban "$ON2"
+zt_check "unban lifts the ban" ctl unban "$ON2"
+zt_check "after unban the source connects" allowed onprem "$ON2" "$WEB" 80
+zt_check "unban is logged with the caller" grep -q "flood ban of $ON2 lifted (1) by uid 0" "$DLOG"
 zt_check "unban of an address that is not banned fails" ! ctl unban 203.0.113.99
 
 # ---- reloads: the same limit keeps its bans, a removed limit takes them ------------
@@ -224,7 +227,7 @@ full0=$(zt_counter flood_full)
 zt_x host ip -6 route add 2001:db8:e100::/40 dev "${ZT_IF[other]}"
 for ((i = 0; i < 3000; i++)); do printf '%d spoof 2001:db8:e100:%x::1 %s 80\n' "$i" "$i" "$WEB6"; done >"$ZT_TMP/spoof.txt"
 zt_x other "$ZT_PROBE" batch -c 2 <"$ZT_TMP/spoof.txt" >/dev/null 2>&1 || true
-MS=$(zt_nft list table inet ztseg | sed -nE 's/.*set (fms6_[0-9a-f]+) .*/\1/p' | head -1)
+MS=$(zt_nft list table inet ztseg | sed -nE 's/.*set (fms6_[0-9a-f]+) .*/\1/p' | sort -u)
 ne=$(nelems "$MS")
 zt_check "spoofed flood: the spoofable sources' meter stays bounded ($ne of max 500)" [ "$ne" -le 500 ]
 zt_check "spoofed flood: what did not fit was dropped and counted" [ "$(zt_counter flood_full)" -gt "$full0" ]
@@ -232,6 +235,6 @@ zt_check "spoofed flood: nothing spoofed was banned" [ "$(ctl bans --json | js '
 zt_check "spoofed flood: the daemon still answers" ctl status >/dev/null
 zt_check "spoofed flood: a workload source still connects (its own meter)" allowed web2 "${ZT_V4[web2]}" "$WEB" 80
 
-zt_check "the daemon never saw its own bans as tampering" ! grep -q "tamper" "$ZT_TMP"/daemon.*.log
+zt_check "the daemon never saw its own bans as tampering" ! grep -qE "tampering:|restoring it" "$ZT_TMP"/daemon.*.log
 daemon_stop
 zt_finish
