@@ -142,13 +142,16 @@ static int load_prefix(struct tl *l, const struct zt_node *n, struct zt_flood *f
 			      kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct zt_node *k = n->keys[i], *x = n->items[i];
+		bool v6 = streq(k->value, "ipv6");
 
-		if (streq(k->value, "ipv4") && !(r = load_uint(l, x, "source-prefix: ipv4", 1, 32, &v)))
-			f->plen4 = (uint8_t)v;
-		else if (streq(k->value, "ipv6") && !(r = load_uint(l, x, "source-prefix: ipv6", 1, 128, &v)))
-			f->plen6 = (uint8_t)v;
-		else if (!streq(k->value, "ipv4") && !streq(k->value, "ipv6"))
+		if (!v6 && !streq(k->value, "ipv4"))
 			r = err_at(l, k, "source-prefix: unknown key '%s'; expected ipv4 or ipv6", TOK(k->value));
+		else if (!(r = load_uint(l, x, v6 ? "source-prefix: ipv6" : "source-prefix: ipv4", 1, v6 ? 128 : 32, &v))) {
+			if (v6)
+				f->plen6 = (uint8_t)v;
+			else
+				f->plen4 = (uint8_t)v;
+		}
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
