@@ -237,4 +237,5 @@ zt_check "spoofed flood: a workload source still connects (its own meter)" allow
 
 zt_check "the daemon never saw its own bans as tampering" ! grep -qE "tampering:|restoring it" "$ZT_TMP"/daemon.*.log
 daemon_stop
+zt_check "the daemon logs no sanitizer report (an ASan build)" ! grep -q "Sanitizer\|runtime error" "$ZT_TMP"/daemon.*.log
 zt_finish
