@@ -42,81 +42,139 @@ static int bans_read(struct manager *m, struct zt_ban **ret, size_t *n)
 	return r;
 }
 
-static bool ban_same(const struct zt_ban *a, const struct zt_ban *b)
+/* Bans in one order (limit, family, address), so that two reads compare in one pass. */
+static int ban_cmp(const void *x, const void *y)
 {
-	return a->id == b->id && a->family == b->family && memcmp(a->addr, b->addr, 16) == 0;
+	const struct zt_ban *a = x, *b = y;
+
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
-static const struct zt_ban *ban_find(const struct zt_ban *v, size_t n, const struct zt_ban *b)
+/*
+ * Sorted, and without the duplicates a dump can hold when the packet path
+ * adds elements while it runs (a dump resumes by position); returns the count.
+ */
+static size_t bans_sort(struct zt_ban *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ban_same(&v[i], b))
-			return &v[i];
-	return NULL;
+	size_t k = 0;
+
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), ban_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (ban_cmp(&v[k], &v[i]) != 0)
+			v[++k] = v[i];
+	return k + 1;
 }
 
-/* A new ban: the journal, and the source's open connections cut (its next packets are judged anew). */
+/* A new ban: the journal. Its source's open connections are cut by the caller, with the poll's others. */
 static void ban_new(struct manager *m, const struct zt_ban *b)
 {
 	const struct zt_plan_flood *f = &m->cur.plan->flood[b->flood];
-	struct zt_cidr pfx = { .family = b->family, .plen = b->plen };
-	struct zt_ct_stats st = {};
 	char src[64], pos[64];
-	int r;
 
-	memcpy(pfx.addr, b->addr, 16);
 	zt_ban_source_fmt(b, src, sizeof(src));
 	snprintf(pos, sizeof(pos), "%s:%u", f->pos.file ? f->pos.file : "?", f->pos.line);
-	r = zt_ct_flush_prefixes(&pfx, 1, &st);
 	m->bans_seen++;
 	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=ban", log_field("ZTSEG_SOURCE", "%s", src),
 		   log_field("ZTSEG_ZONE", "%s", f->zones), log_field("ZTSEG_REASON", "%s", zt_ban_reason_name(b->reason)),
 		   log_field("ZTSEG_LIMIT", "%s", f->limit), log_field("ZTSEG_POLICY", "%s", pos),
 		   log_field("ZTSEG_BAN_SECONDS", "%" PRIu32, f->ban_sec) }, 7,
-		   "flood ban: %s to %s%s for %" PRIu32 "s: over its %s limit (%s, %s); %" PRIu64
-		   " open connections cut%s", src, f->scope_all ? "everywhere (limit to " : "", f->zones,
-		   f->ban_sec, zt_ban_reason_name(b->reason), f->limit, pos, st.deleted,
-		   r < 0 ? " (conntrack failed)" : "");
-	if (f->scope_all)
-		log_debug("(ban-scope: all)");
+		   "flood ban: %s to %s%s for %" PRIu32 "s: over its %s limit (%s, %s)", src,
+		   f->scope_all ? "every zone (limit to " : "", f->zones, f->ban_sec, zt_ban_reason_name(b->reason),
+		   f->limit, pos);
+}
+
+static void ban_gone(struct manager *m, const struct zt_ban *b)
+{
+	char src[64];
+
+	zt_ban_source_fmt(b, src, sizeof(src));
+	/* Gone within a poll of its expiry: it expired; else it was lifted (unban, reload). */
+	if (b->expires_ms <= 1500) {
+		m->bans_expired++;
+		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-expired", log_field("ZTSEG_SOURCE", "%s", src) },
+			   2, "flood ban of %s expired", src);
+	} else
+		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-lifted", log_field("ZTSEG_SOURCE", "%s", src) },
+			   2, "flood ban of %s lifted", src);
+}
+
+/*
+ * The open connections of newly banned sources, cut in one conntrack pass.
+ * A flood that bans thousands of sources at once (spoofed, with
+ * ban-spoofable) would make that pass long (every entry against every
+ * prefix): past CUT_MAX new bans a poll cuts none and says so; their new
+ * connections are dropped all the same.
+ */
+#define CUT_MAX 256
+
+static void bans_cut(struct manager *m, const struct zt_cidr *pfx, size_t n, size_t n_new)
+{
+	struct zt_ct_stats st = {};
+	int r;
+
+	if (!n_new)
+		return;
+	if (n_new > CUT_MAX) {
+		log_warning("%zu new flood bans at once: their open connections are not cut (at most %d per second)",
+			    n_new, CUT_MAX);
+		return;
+	}
+	r = zt_ct_flush_prefixes(pfx, n, &st);
+	if (r < 0)
+		log_warning("cannot cut the open connections of banned sources: %s", strerror(-r));
+	else if (st.deleted)
+		log_info("%" PRIu64 " open connections of newly banned sources cut", st.deleted);
 }
 
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 	_cleanup_free_ struct zt_ban *v = NULL;
-	size_t n = 0;
+	_cleanup_free_ struct zt_cidr *pfx = NULL;
+	size_t n = 0, i = 0, j = 0, n_new = 0, n_pfx = 0;
 	int r;
 
 	sd_event_source_set_time(s, usec + BANS_POLL_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+
 	r = bans_read(m, &v, &n);
 	if (r < 0) {
 		log_debug("cannot read the flood bans: %s", strerror(-r));
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!ban_find(m->bans, m->n_bans, &v[i]))
-			ban_new(m, &v[i]);
-	for (size_t i = 0; i < m->n_bans; i++) {
-		const struct zt_ban *b = &m->bans[i];
-		char src[64];
+	n = bans_sort(v, n);
+	pfx = calloc(CUT_MAX, sizeof(*pfx));
+	/* Both sorted: one pass finds the new and the gone. */
+	while (i < n || j < m->n_bans) {
+		int c = i == n ? 1 : j == m->n_bans ? -1 : ban_cmp(&v[i], &m->bans[j]);
 
-		if (ban_find(v, n, b))
-			continue;
-		zt_ban_source_fmt(b, src, sizeof(src));
-		/* Gone within a poll of its expiry: it expired; else it was lifted (unban, reload). */
-		if (b->expires_ms <= 1500) {
-			m->bans_expired++;
-			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-expired",
-				   log_field("ZTSEG_SOURCE", "%s", src) }, 2, "flood ban of %s expired", src);
-		} else
-			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-lifted",
-				   log_field("ZTSEG_SOURCE", "%s", src) }, 2, "flood ban of %s lifted", src);
+		if (c < 0) {
+			ban_new(m, &v[i]);
+			if (pfx && n_pfx < CUT_MAX) {
+				pfx[n_pfx] = (struct zt_cidr){ .family = v[i].family, .plen = v[i].plen };
+				memcpy(pfx[n_pfx++].addr, v[i].addr, 16);
+			}
+			n_new++;
+			i++;
+		} else if (c > 0)
+			ban_gone(m, &m->bans[j++]);
+		else
+			i++, j++;
 	}
+	bans_cut(m, pfx, n_pfx, n_new);
 	free(m->bans);
 	m->bans = TAKE_PTR(v);
 	m->n_bans = n;
+	m->bans_poll_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	if (m->bans_poll_usec > m->bans_poll_max_usec)
+		m->bans_poll_max_usec = m->bans_poll_usec;
 	return 0;
 }
 
@@ -127,8 +185,8 @@ int manager_bans_start(struct manager *m)
 
 	/* Bans the kernel kept over a restart are known, not new. */
 	if (bans_read(m, &v, &n) >= 0) {
+		m->n_bans = bans_sort(v, n);
 		m->bans = TAKE_PTR(v);
-		m->n_bans = n;
 	}
 	return sd_event_add_time(m->event, &m->src_bans, CLOCK_MONOTONIC,
 				 now_usec(CLOCK_MONOTONIC) + BANS_POLL_USEC, 10000, on_poll, m);
@@ -269,8 +327,9 @@ int manager_bans_status(struct manager *m, json_t *status)
 
 	if (!m->cur.plan || !m->cur.plan->n_flood)
 		return 0;
-	o = json_pack("{s:I, s:I, s:I, s:I}", "active", (json_int_t)m->n_bans, "banned", (json_int_t)m->bans_seen,
-		      "expired", (json_int_t)m->bans_expired, "lifted", (json_int_t)m->bans_lifted);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "active", (json_int_t)m->n_bans, "banned", (json_int_t)m->bans_seen,
+		      "expired", (json_int_t)m->bans_expired, "lifted", (json_int_t)m->bans_lifted, "last_poll_usec",
+		      (json_int_t)m->bans_poll_usec, "max_poll_usec", (json_int_t)m->bans_poll_max_usec);
 	if (!o)
 		return -ENOMEM;
 	return json_object_set_new(status, "bans", o) < 0 ? -ENOMEM : 0;

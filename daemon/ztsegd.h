@@ -188,6 +188,7 @@ struct manager {
 	size_t n_bans;
 	sd_event_source *src_bans;
 	uint64_t bans_seen, bans_expired, bans_lifted;
+	uint64_t bans_poll_usec, bans_poll_max_usec;	/* the last and the longest read of the ban maps, journal included */
 
 	/* counters for status */
 	struct zt_status_events events;
