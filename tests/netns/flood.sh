@@ -13,6 +13,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || zt_skip "python3 is not installed (JSON)"
+command -v setpriv >/dev/null || zt_skip "setpriv (util-linux) is not installed"
+getent group nogroup >/dev/null || zt_skip "no group nogroup for the unprivileged unban"
 
 zt_init
 zt_up
