@@ -89,13 +89,13 @@ static void ban_new(struct manager *m, const struct zt_ban *b)
 		   f->limit, pos);
 }
 
-static void ban_gone(struct manager *m, const struct zt_ban *b)
+static void ban_gone(struct manager *m, const struct zt_ban *b, uint64_t now)
 {
 	char src[64];
 
 	zt_ban_source_fmt(b, src, sizeof(src));
 	/* Gone within a poll of its expiry: it expired; else it was lifted (unban, reload). */
-	if (b->expires_ms <= 1500) {
+	if (m->bans_read_usec + b->expires_ms * 1000 <= now + 1500 * 1000) {
 		m->bans_expired++;
 		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ban-expired", log_field("ZTSEG_SOURCE", "%s", src) },
 			   2, "flood ban of %s expired", src);
@@ -132,18 +132,49 @@ static void bans_cut(struct manager *m, const struct zt_cidr *pfx, size_t n, siz
 		log_info("%" PRIu64 " open connections of newly banned sources cut", st.deleted);
 }
 
+/*
+ * Is there anything to read? The flood_bans counter moved (a new ban), a
+ * known ban is due to expire, or the plan changed (a reload) or a ban was
+ * lifted: otherwise a poll costs one counter read, whatever the bans.
+ */
+static bool poll_due(struct manager *m, uint64_t now)
+{
+	struct zt_nl nl;
+	uint64_t made = 0;
+	int r;
+
+	if (!plan_has_bans(m->cur.plan))
+		return m->n_bans > 0;
+	if (m->bans_dirty || m->generation != m->bans_gen || now >= m->bans_due_usec)
+		return true;
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 16);
+	if (r >= 0) {
+		r = zt_bans_made(&nl, &made);
+		zt_nl_close(&nl);
+	}
+	return r < 0 || made != m->bans_made;
+}
+
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 	_cleanup_free_ struct zt_ban *v = NULL;
 	_cleanup_free_ struct zt_cidr *pfx = NULL;
 	size_t n = 0, i = 0, j = 0, n_new = 0, n_pfx = 0;
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC), made = 0;
+	struct zt_nl nl;
 	int r;
 
 	sd_event_source_set_time(s, usec + BANS_POLL_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-
+	if (!poll_due(m, t0))
+		return 0;
+	/* The counter first: a ban made after it is read again next time. */
+	if (zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 16) >= 0) {
+		if (zt_bans_made(&nl, &made) < 0)
+			made = UINT64_MAX;
+		zt_nl_close(&nl);
+	}
 	r = bans_read(m, &v, &n);
 	if (r < 0) {
 		log_debug("cannot read the flood bans: %s", strerror(-r));
@@ -164,7 +195,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 			n_new++;
 			i++;
 		} else if (c > 0)
-			ban_gone(m, &m->bans[j++]);
+			ban_gone(m, &m->bans[j++], t0);
 		else
 			i++, j++;
 	}
@@ -172,6 +203,15 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 	free(m->bans);
 	m->bans = TAKE_PTR(v);
 	m->n_bans = n;
+	m->bans_made = made;
+	m->bans_gen = m->generation;
+	m->bans_dirty = false;
+	m->bans_read_usec = t0;
+	m->bans_due_usec = UINT64_MAX;
+	for (i = 0; i < n; i++)
+		if (t0 + m->bans[i].expires_ms * 1000 < m->bans_due_usec)
+			m->bans_due_usec = t0 + m->bans[i].expires_ms * 1000;
+	m->bans_reads++;
 	m->bans_poll_usec = now_usec(CLOCK_MONOTONIC) - t0;
 	if (m->bans_poll_usec > m->bans_poll_max_usec)
 		m->bans_poll_max_usec = m->bans_poll_usec;
@@ -184,6 +224,7 @@ int manager_bans_start(struct manager *m)
 	size_t n = 0;
 
 	/* Bans the kernel kept over a restart are known, not new. */
+	m->bans_dirty = true;	/* the first poll reads, and learns the counter */
 	if (bans_read(m, &v, &n) >= 0) {
 		m->n_bans = bans_sort(v, n);
 		m->bans = TAKE_PTR(v);
@@ -260,6 +301,7 @@ int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt
 		return r;
 	}
 	m->bans_lifted += hit;
+	m->bans_dirty = true;
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=unban",
 		   log_field("ZTSEG_SOURCE", "%s", json_string_value(a)),
 		   log_field("ZTSEG_UID", "%u", (unsigned)req->peer->uid),
@@ -327,7 +369,7 @@ int manager_bans_status(struct manager *m, json_t *status)
 
 	if (!m->cur.plan || !m->cur.plan->n_flood)
 		return 0;
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "active", (json_int_t)m->n_bans, "banned", (json_int_t)m->bans_seen,
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "reads", (json_int_t)m->bans_reads, "active", (json_int_t)m->n_bans, "banned", (json_int_t)m->bans_seen,
 		      "expired", (json_int_t)m->bans_expired, "lifted", (json_int_t)m->bans_lifted, "last_poll_usec",
 		      (json_int_t)m->bans_poll_usec, "max_poll_usec", (json_int_t)m->bans_poll_max_usec);
 	if (!o)

@@ -189,6 +189,12 @@ struct manager {
 	sd_event_source *src_bans;
 	uint64_t bans_seen, bans_expired, bans_lifted;
 	uint64_t bans_poll_usec, bans_poll_max_usec;	/* the last and the longest read of the ban maps, journal included */
+	uint64_t bans_made;		/* counter flood_bans at the last read */
+	uint64_t bans_gen;		/* the policy generation of the last read */
+	uint64_t bans_read_usec;	/* CLOCK_MONOTONIC of the last read */
+	uint64_t bans_due_usec;		/* the first known ban's expiry: read then */
+	uint64_t bans_reads;
+	bool bans_dirty;		/* read at the next poll (start, unban) */
 
 	/* counters for status */
 	struct zt_status_events events;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/set.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -100,6 +101,34 @@ int zt_bans_dump(struct zt_nl *nl, const struct zt_plan *plan, struct zt_ban **r
 	*ret = TAKE_PTR(v);
 	*n_ret = n;
 	return 0;
+}
+
+static int made_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	int r = 0;
+
+	if (!o)
+		return -ENOMEM;
+	if (nftnl_obj_nlmsg_parse(nlh, o) < 0 || !nftnl_obj_is_set(o, NFTNL_OBJ_CTR_PKTS))
+		r = -EBADMSG;
+	else
+		*(uint64_t *)data = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+	nftnl_obj_free(o);
+	return r;
+}
+
+int zt_bans_made(struct zt_nl *nl, uint64_t *ret)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, 0, ++nl->seq);
+	mnl_attr_put_strz(nlh, NFTA_OBJ_TABLE, ZT_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_OBJ_NAME, "flood_bans");
+	mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
+	return zt_nl_talk(nl, nlh, made_cb, ret, 0);
 }
 
 int zt_bans_emit_unban(struct zt_batch *b, const struct zt_plan *plan, uint8_t family, const uint8_t addr[16])

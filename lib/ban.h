@@ -28,6 +28,13 @@ const char *zt_ban_reason_name(uint32_t reason);
 /* Every ban of plan's limits: one element dump per ban map over nl. *ret is allocated. */
 int zt_bans_dump(struct zt_nl *nl, const struct zt_plan *plan, struct zt_ban **ret, size_t *n_ret);
 
+/*
+ * The packets of counter "flood_bans" (one per ban the packet path made):
+ * one plain request, so that a poll learns cheaply whether there is
+ * anything new to read. -ENOENT without flood limits.
+ */
+int zt_bans_made(struct zt_nl *nl, uint64_t *ret);
+
 /* "203.0.113.10" or "2001:db8:ffff::/64" into buf. */
 const char *zt_ban_source_fmt(const struct zt_ban *b, char *buf, size_t len);
 
