@@ -216,6 +216,22 @@ static int chain_limit(struct cc *c, const struct fent *e, bool spoof, const cha
 		return ci;
 	if ((r = rules_except(c, ci)) < 0)
 		return r;
+	/*
+	 * ip6 saddr fe80::/10 goto fls_x (and ::, 0.0.0.0, 169.254.0.0/16):
+	 * whoever is on a link can use any link-local address, and a ban of
+	 * fe80::/64 would shut every workload's link-local traffic (DHCPv6 to
+	 * the host) out. Limited as spoofable sources are, never banned.
+	 */
+	for (unsigned i = 0; ban && e->spoof_chain && i < N_UNSPEC; i++) {
+		struct zt_rule *u = rule_new(c, ci, "flood: link-local and unspecified sources are never banned");
+		char sname[ZT_OBJ_NAME_MAX];
+
+		if (!u)
+			return -ENOMEM;
+		name_id(sname, "fls", e->id);
+		m_unspec_src(u, i);
+		s_verdict(u, ZT_V_GOTO, sname);
+	}
 	if (ban && e->f->scope == ZT_FLOOD_SCOPE_ZONE && (r = rules_banned(c, ci, e, what)) < 0)
 		return r;
 	return rules_limits(c, ci, e, spoof, orate, oconns, what);

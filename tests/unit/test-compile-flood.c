@@ -134,6 +134,23 @@ START_TEST(test_spoofable)
 	ck_assert_msg(!strncmp(on, "fl_", 3), "bound boundary: %s", on);
 	ck_assert_msg(!strncmp(db, "fl_", 3), "segment: %s", db);
 	ck_assert_ptr_null(pair_chain(pl, 2, 5));	/* the host's own connections: judge_out */
+	{
+		/* fl_: link-local and unspecified sources go to fls_ before any ban. */
+		const struct zt_chain *ch = zt_plan_find_chain(pl, on);
+		size_t gotos = 0;
+
+		ck_assert_ptr_nonnull(ch);
+		for (size_t i = 0; i < ch->n_rules; i++) {
+			const struct zt_rule *r = &ch->rules[i];
+
+			if (r->n_match == 1 && r->match[0].op == ZT_M_EQ && r->n_stmt == 1 &&
+			    r->stmt[0].verdict.code == ZT_V_GOTO && !strcmp(r->stmt[0].verdict.chain, w))
+				gotos++;
+			if (r->n_match && r->match[0].op == ZT_M_IN_SET && !strncmp(r->match[0].set, "ban", 3))
+				ck_assert_uint_eq(gotos, 4);
+		}
+		ck_assert_uint_eq(gotos, 4);
+	}
 	ck_assert_ptr_null(pair_chain(pl, 5, 3));	/* onprem is not limited */
 	zt_plan_free(pl);
 
