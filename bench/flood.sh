@@ -11,7 +11,7 @@
 #     client's /64, source-prefix /128) send two datagrams each as fast as
 #     zt-probe can, the limit trips on the second: bans the kernel inserted
 #     per second of sending, and how long `ztsegctl bans` (the daemon's
-#     read of the ban maps, what its one-second poll does) takes at that size.
+#     read of the ban maps, what its poll does when the ban counter moved) takes at that size.
 # Writes the "Flood limits" section of bench/RESULTS.md. Root; namespaces only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,8 +29,7 @@ for p in off on; do zt_x $p-host sh -c 'echo 1 >/proc/sys/net/netfilter/nf_connt
 
 # policy DIR FLOOD-LINE
 policy() {
-	mkdir -p "$1"
-	cat >"$1/ztseg.yaml" <<-EOF
+	zt_policy_write "$1" <<-EOF
 	version: 1
 	hub:
 	  default: drop
@@ -41,8 +40,6 @@ policy() {
 	  srv: { interfaces: ["vapp*"], addresses: [198.51.100.128/26, "2001:db8:0:2::/64"] }
 	EOF
 	[[ -z $2 ]] || printf 'threats:\n  flood:\n    - %s\n' "$2" >>"$1/ztseg.yaml"
-	chmod 0755 "$1"
-	chmod 0644 "$1/ztseg.yaml"
 }
 policy "$ZT_TMP/pol-off" ""
 policy "$ZT_TMP/pol-on" "{ to: srv, per-source: 1000000/second, burst: 1000000, connections: 1000000, ban: 1m }"

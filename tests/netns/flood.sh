@@ -31,8 +31,7 @@ INET=${ZT_V4[internet]} INET6=${ZT_V6[internet]} OTHER=${ZT_V4[other]} OTHER6=${
 
 # policy DIR [BAN [MAX-SOURCES [MAX-BANS]]]: web limited per source (and banned), db by connections.
 policy() {
-	mkdir -p "$1"
-	cat >"$1/ztseg.yaml" <<-EOF
+	zt_policy_write "$1" <<-EOF
 	version: 1
 	hub:
 	  default: drop
@@ -50,8 +49,6 @@ policy() {
 	  web: { interfaces: ["vweb*"], addresses: [198.51.100.0/27, "2001:db8:0:1::/64"] }
 	  db: { interfaces: ["vdb*"], addresses: [198.51.100.64/27, "2001:db8:0:3::/64"] }
 	EOF
-	chmod 0755 "$1"
-	chmod 0644 "$1/ztseg.yaml"
 	"$ZT_CTL" check --config "$1" >/dev/null || zt_die "policy $1 is invalid"
 }
 POL=$ZT_TMP/pol
@@ -80,14 +77,6 @@ ban_set() {
 
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
 ctl_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$ZT_CTL" --socket "$SOCK" "$@"; }
-wait_until() { # SECONDS COMMAND...
-	local end=$(($(zt_now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		(($(zt_now_ms) < end)) || return 1
-		sleep 0.05
-	done
-}
 js() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
 nelems() { zt_nft list set inet ztseg "$1" 2>/dev/null | grep -o 'expires' | wc -l; }
 DPID= DLOG= DN=0
@@ -97,10 +86,9 @@ daemon_start() {
 	zt_bg host "$DLOG" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
 		--socket-group nogroup --log-level info "${ZT_APPLY_ARGS[@]}"
 	DPID=$ZT_BG_PID
-	wait_until 30 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
+	zt_wait_for 30000 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
 }
 daemon_stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
-reload() { policy "$POL" "$@"; ctl reload >/dev/null; }
 
 daemon_start
 B4=$(ban_set 4 web) B6=$(ban_set 6 web)
@@ -122,7 +110,7 @@ bj=$(ctl bans --json)
 REM=$(js "[b['remaining_ms'] for b in j['bans'] if b['source'] == '$ON'][0]" <<<"$bj")
 pk=$(js "[b['packets'] for b in j['bans'] if b['source'] == '$ON'][0]" <<<"$bj")
 zt_check "ztsegctl bans counts the packets dropped ($pk)" [ "$pk" -ge 10 ]
-zt_check "the ban is in the journal with the limit that tripped" wait_until 3 grep -q "flood ban: $ON to web for 4s: over its per-source limit (per-source 5/second burst 10" "$DLOG"
+zt_check "the ban is in the journal with the limit that tripped" zt_wait_for 3000 grep -q "flood ban: $ON to web for 4s: over its per-source limit (per-source 5/second burst 10" "$DLOG"
 st=$(ctl status --json)
 zt_check "status --json counts bans" [ "$(js 'j["bans"]["banned"]' <<<"$st")" -ge 1 ]
 zt_check "status --json has the flood drop reasons" [ "$(js '[r["packets"] for r in j["drops"]["reasons"] if r["name"] == "flood-banned"][0]' <<<"$st")" -ge 1 ]
@@ -136,11 +124,11 @@ zt_check "v6: the /64 is banned" banned_in "$B6" "2001:db8:ffff::"
 zt_check "v6: banned /64: the first address is dropped too" ! allowed onprem "$ON6" "$WEB6" 80
 
 # ---- expiry on time ---------------------------------------------------------------
-wait_until 8 allowed onprem "$ON" "$WEB" 80
+zt_wait_for 8000 allowed onprem "$ON" "$WEB" 80
 dt=$(($(zt_now_ms) - T0))
 zt_check "v4: the ban expired on time (free again ${dt} ms after bans said ${REM} ms were left)" \
 	[ "$dt" -le $((REM + 1500)) -a "$dt" -ge $((REM - 700)) ]
-zt_check "the expiry is in the journal" wait_until 3 grep -q "flood ban of $ON expired" "$DLOG"
+zt_check "the expiry is in the journal" zt_wait_for 3000 grep -q "flood ban of $ON expired" "$DLOG"
 
 # ---- except, world, connections ---------------------------------------------------
 n=$(burst internet "$INET" "$WEB" 30)
@@ -165,7 +153,7 @@ conns() {
 		zt_bg onprem "$ZT_TMP/cs$3-$i" "$ZT_PROBE" stream -i 100 "$1" "$2" 5432
 		pids+=("$ZT_BG_PID")
 	done
-	wait_until 3 bash -c "grep -q '^echo' '$ZT_TMP/cs$3-1' && grep -q '^echo' '$ZT_TMP/cs$3-2' && grep -q '^echo' '$ZT_TMP/cs$3-3'"
+	zt_wait_for 3000 bash -c "grep -q '^echo' '$ZT_TMP/cs$3-1' && grep -q '^echo' '$ZT_TMP/cs$3-2' && grep -q '^echo' '$ZT_TMP/cs$3-3'"
 	zt_check "connections (v$3): three concurrent connections pass" bash -c "grep -q '^echo' '$ZT_TMP/cs$3-3'"
 	zt_check "connections (v$3): a fourth is refused" ! allowed onprem "$1" "$2" 5432
 	zt_check "connections (v$3): the source is banned (reason connections)" \
