@@ -17,8 +17,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || zt_skip "python3 is not installed"
-ROUNDS=${ZB_DP_ROUNDS:-15}
-SECS=${ZB_RR_SECS:-1}
+ROUNDS=${ZB_DP_ROUNDS:-41}
+SECS=${ZB_RR_SECS:-0.3}
 NBAN=${ZB_BAN_SOURCES:-20000}
 RESULTS=${ZB_RESULTS:-$ZB_DIR/RESULTS.md}
 
