@@ -138,7 +138,7 @@ zt_check "expiry is logged" grep -q "'short' for $SRC expired" "$DLOG"
 exp=$(grant_exp short --source "$SRC" --reason "stopped test")
 stream ex2
 daemon_stop
-zt_check "the table stays while the daemon is stopped" zt_nft list set inet ztseg jlive
+zt_check "the table stays while the daemon is stopped" zt_nft list map inet ztseg jlive
 sleep 4
 stream_stop ex2
 zt_check "daemon stopped: the open connection stopped within 1 s of the expiry" [ "$(last_echo ex2)" -le $((exp + 1000)) ]
