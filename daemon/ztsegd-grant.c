@@ -633,16 +633,20 @@ static int refuse(struct zt_ctl_conn *c, const struct zt_ctl_request *req, const
 	return zt_ctl_conn_reply_errorf(c, req->now_usec, "%s", msg);
 }
 
-static json_t *grant_json(const struct zt_grant *g, uint64_t now)
+/* A grant as grant, grants and status show it; with its counter's packets and bytes when ctr has them. */
+static json_t *grant_json(const struct zt_grant *g, uint64_t now, const struct zt_nft_counter *ctr, size_t n_ctr)
 {
 	char ab[ZT_CIDR_STRLEN], tb[64];
+	uint64_t pk, by;
 
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:I}", "id", (json_int_t)g->id,
+	counts_of(ctr, n_ctr, g->id, &pk, &by);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "id", (json_int_t)g->id,
 			 "template", g->tmpl, "source", addr_str(g, ab, sizeof(ab)), "to", g->to[0] ? g->to : "*",
 			 "user", g->user, "uid", (json_int_t)g->uid, "reason", g->reason, "expires",
 			 log_time(g->expires_usec, tb, sizeof(tb)), "expires_usec", (json_int_t)g->expires_usec,
 			 "remaining_seconds", (json_int_t)(remaining_ms(g, now) / 1000), "granted",
-			 log_time(g->granted_usec, (char[64]){ 0 }, 64), "pid", (json_int_t)g->pid);
+			 log_time(g->granted_usec, (char[64]){ 0 }, 64), "pid", (json_int_t)g->pid, "packets",
+			 (json_int_t)pk, "bytes", (json_int_t)by);
 }
 
 int manager_grant_request(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req,
@@ -730,7 +734,7 @@ int manager_grant_request(struct manager *m, struct zt_ctl_conn *c, const struct
 		return -ENOMEM;
 	m->grants[m->n_grants++] = g;
 	m->grants_granted++;
-	r = zt_ctl_conn_reply_ok(c, grant_json(&g, now), req->now_usec);
+	r = zt_ctl_conn_reply_ok(c, grant_json(&g, now, NULL, 0), req->now_usec);
 	audit(LOG_NOTICE, "grant", &g, 0, 0, "grant %" PRIu32 " '%s' for %s%s%s until %s to %s (uid %u, pid %d): \"%s\"", g.id,
 	      g.tmpl, ab, g.to[0] ? " to " : "", g.to, log_time(g.expires_usec, tb, sizeof(tb)), g.user,
 	      (unsigned)g.uid, (int)g.pid, g.reason);
@@ -743,6 +747,8 @@ int manager_grant_list(struct manager *m, struct zt_ctl_conn *c, const struct zt
 {
 	json_t *arr = json_array();
 	uint64_t now = now_usec(CLOCK_REALTIME);
+	_cleanup_free_ struct zt_nft_counter *ctr = NULL;
+	size_t n_ctr = 0;
 
 	if (!arr)
 		return -ENOMEM;
@@ -750,8 +756,10 @@ int manager_grant_list(struct manager *m, struct zt_ctl_conn *c, const struct zt
 		json_decref(arr);
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "grants: takes no arguments");
 	}
+	if (m->n_grants && zt_nft_counters_read(&ctr, &n_ctr) < 0)
+		ctr = NULL;
 	for (size_t i = 0; i < m->n_grants; i++)
-		if (json_array_append_new(arr, grant_json(&m->grants[i], now)) < 0) {
+		if (json_array_append_new(arr, grant_json(&m->grants[i], now, ctr, n_ctr)) < 0) {
 			json_decref(arr);
 			return -ENOMEM;
 		}
@@ -795,11 +803,15 @@ int manager_grant_status(struct manager *m, json_t *status)
 {
 	json_t *arr = json_array();
 	uint64_t now = now_usec(CLOCK_REALTIME);
+	_cleanup_free_ struct zt_nft_counter *ctr = NULL;
+	size_t n_ctr = 0;
 
 	if (!arr)
 		return -ENOMEM;
+	if (m->n_grants && zt_nft_counters_read(&ctr, &n_ctr) < 0)
+		ctr = NULL;
 	for (size_t i = 0; i < m->n_grants; i++)
-		json_array_append_new(arr, grant_json(&m->grants[i], now));
+		json_array_append_new(arr, grant_json(&m->grants[i], now, ctr, n_ctr));
 	json_object_set_new(status, "grants", arr);
 	json_object_set_new(status, "grant_events",
 			    json_pack("{s:I, s:I, s:I, s:I}", "granted", (json_int_t)m->grants_granted, "refused",
