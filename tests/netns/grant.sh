@@ -158,12 +158,15 @@ zt_check "revoke is logged" grep -q "grant $id 'admin' for $SRC revoked" "$DLOG"
 # ---- expiry, daemon running -----------------------------------------------------
 exp=$(grant_exp short --source "$SRC" --reason "expiry test")
 stream ex1
+zt_check "expiry: one grant counter in the table while the grant lives" \
+	[ "$(zt_nft list counters table inet ztseg | grep -c 'counter g_')" = 1 ]
 sleep 4.2
 stream_stop ex1
 zt_check "expiry: the open connection stopped within 1 s of the expiry" [ "$(last_echo ex1)" -le $((exp + 1000)) ]
 zt_check "expiry: the stream was alive until near the expiry" [ "$(last_echo ex1)" -ge $((exp - 1000)) ]
 zt_check "expiry: new connections are denied" ! allowed onprem "$DB" "$PORT"
 zt_check "expiry is logged" grep -q "'short' for $SRC expired" "$DLOG"
+zt_check "expiry: the grant's counter is deleted" wait_until 4 bash -c "[ \"\$(ip netns exec '$(zt_ns host)' nft list counters table inet ztseg | grep -c 'counter g_')\" = 0 ]"
 
 # ---- expiry with the daemon stopped ----------------------------------------------
 exp=$(grant_exp short --source "$SRC" --reason "stopped test")
@@ -177,6 +180,7 @@ zt_check "daemon stopped: new connections are denied after the expiry" ! allowed
 daemon_start
 zt_check "the restarted daemon does not bring an expired grant back" [ "$(ctl grants --json | js 'len(j["grants"])')" = 0 ]
 zt_check "and logs its expiry" grep -q "expired while ztsegd was not running" "$DLOG"
+zt_check "and deletes its counter" wait_until 4 bash -c "[ \"\$(ip netns exec '$(zt_ns host)' nft list counters table inet ztseg | grep -c 'counter g_')\" = 0 ]"
 
 # ---- restart in the middle -------------------------------------------------------
 exp=$(grant_exp admin --source "$SRC" --for 6s --reason "restart test")
