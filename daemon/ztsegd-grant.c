@@ -81,25 +81,79 @@ static int pairs_add(struct manager *m, struct zt_batch *b, const struct zt_gran
 	return r;
 }
 
+struct u64_ms {
+	uint32_t mark;
+	uint64_t ms;
+};
+
+/* The kernel's live marks and their remaining time (ms), from jlive. */
+static int kernel_live(struct u64_ms **ret, size_t *n_ret)
+{
+	struct zt_kstate k = {};
+	struct zt_nl nl;
+	struct u64_ms *v = NULL;
+	size_t n = 0;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 20);
+
+	if (r < 0)
+		return r;
+	r = zt_kstate_dump(&nl, &k);
+	zt_nl_close(&nl);
+	for (size_t i = 0; r >= 0 && i < k.n_sets; i++) {
+		if (!streq(nftnl_set_get_str(k.sets[i].set, NFTNL_SET_NAME), "jlive"))
+			continue;
+		v = calloc(k.sets[i].n + 1, sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+			break;
+		}
+		for (size_t e = 0; e < k.sets[i].n; e++) {
+			uint32_t len = 0;
+			const void *key = nftnl_set_elem_get(k.sets[i].el[e], NFTNL_SET_ELEM_KEY, &len);
+
+			if (!key || len != 4)
+				continue;
+			memcpy(&v[n].mark, key, 4);
+			v[n].ms = nftnl_set_elem_is_set(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
+					  ? nftnl_set_elem_get_u64(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
+					  : 0;
+			n++;
+		}
+	}
+	zt_kstate_clear(&k);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*n_ret = n;
+	return 0;
+}
+
 /*
- * Every per-pair element of grant id gone (DESTROYSETELEM: one the kernel
- * timed out meanwhile is no error): its template's pairs when it has one
- * still, otherwise all the pairs a mark can hold.
+ * Every per-pair element of grant g gone (DESTROYSETELEM: one the kernel
+ * timed out meanwhile is no error): the marks of its template's pairs, or
+ * when live is given (its template is gone or changed), the marks of g
+ * that the kernel's jlive holds (without either: every pair a mark can hold).
  */
-static int pairs_destroy(struct manager *m, struct zt_batch *b, const struct zt_grant *g)
+static int pairs_destroy(struct manager *m, struct zt_batch *b, const struct zt_grant *g,
+			 const struct u64_ms *live, size_t n_live)
 {
 	const struct zt_plan_jit *pj = zt_plan_find_jit(m->cur.plan, g->tmpl);
-	size_t n = pj ? pj->n_from * pj->n_to : ZT_GRANT_PAIRS_MAX;
-	_cleanup_free_ struct zt_elem *el = calloc(n + 1, sizeof(*el));
+	size_t n = 0, cap = live ? n_live : pj ? pj->n_from * pj->n_to : ZT_GRANT_PAIRS_MAX;
+	_cleanup_free_ struct zt_elem *el = calloc(cap + 1, sizeof(*el));
 	int r = el ? 0 : -ENOMEM;
 
-	if (n > ZT_GRANT_PAIRS_MAX)
-		n = ZT_GRANT_PAIRS_MAX;
-	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(pair_maps); i++) {
+	for (size_t k = 0; r >= 0 && k < cap; k++) {
+		uint32_t mark = live ? live[k].mark : zt_grant_mark(g->id, (uint32_t)k);
+
+		if (!live || (zt_mark_is_grant(mark) && zt_grant_id_of(mark) == g->id))
+			el[n++] = (struct zt_elem){ .key[0] = { .type = ZT_TYPE_MARK, .u32 = mark } };
+	}
+	for (size_t i = 0; r >= 0 && n && i < ELEMENTSOF(pair_maps); i++) {
 		if (!zt_plan_find_set(m->cur.plan, pair_maps[i].set))
 			continue;
 		for (size_t k = 0; k < n; k++) {
-			el[k] = (struct zt_elem){ .key[0] = { .type = ZT_TYPE_MARK, .u32 = zt_grant_mark(g->id, (uint32_t)k) } };
 			/* The kernel reads a deleted element's key alone; the data only has to encode. */
 			if (pair_maps[i].map == ZT_GRANT_LIVE) {
 				el[k].data.type = ZT_TYPE_COUNTER;
@@ -194,16 +248,21 @@ static int kernel_add(struct manager *m, const struct zt_grant *g, uint64_t now)
 static int kernel_refill(struct manager *m, const struct zt_grant *gone, size_t n_gone, uint64_t now)
 {
 	static const char *const flushed[] = { "jit4", "jit6", "jspk_o", "jspk_r" };
+	_cleanup_free_ struct u64_ms *live = NULL;
 	struct zt_batch *b = NULL;
+	size_t n_live = 0;
 	int r;
 
 	if (!zt_plan_find_set(m->cur.plan, "jlive"))
 		return 0;
+	/* Gone grants' marks as the kernel holds them: their template may be gone or mean other pairs now. */
+	if (n_gone && (r = kernel_live(&live, &n_live)) < 0)
+		log_warning("cannot read the live grants from the kernel: %s", strerror(-r));
 	r = zt_nft_batch_start(m->nft, &b);
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(flushed); i++)
 		r = zt_emit_set_flush(b, flushed[i]);
 	for (size_t i = 0; r >= 0 && i < n_gone; i++)
-		r = pairs_destroy(m, b, &gone[i]);
+		r = pairs_destroy(m, b, &gone[i], live, n_live);
 	for (size_t i = 0; r >= 0 && i < m->n_grants; i++) {
 		_cleanup_free_ struct zt_elem *el = NULL;
 		const struct zt_grant *g = &m->grants[i];
@@ -450,7 +509,7 @@ static int revoke_one(struct manager *m, size_t i, const char *why, uid_t uid, p
 		n = 0;
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = pairs_destroy(m, b, &g);
+		r = pairs_destroy(m, b, &g, NULL, 0);
 	if (r >= 0)
 		r = elems_emit(m, b, g.family == AF_INET ? "jit4" : "jit6", el, n, 0, ZT_NFT_MSG_DESTROYSETELEM);
 	if (r >= 0)
@@ -851,55 +910,6 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 }
 
 /* ---- start, remove, free ---- */
-
-struct u64_ms {
-	uint32_t mark;
-	uint64_t ms;
-};
-
-/* The kernel's live marks and their remaining time (ms), from jlive. */
-static int kernel_live(struct u64_ms **ret, size_t *n_ret)
-{
-	struct zt_kstate k = {};
-	struct zt_nl nl;
-	struct u64_ms *v = NULL;
-	size_t n = 0;
-	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 20);
-
-	if (r < 0)
-		return r;
-	r = zt_kstate_dump(&nl, &k);
-	zt_nl_close(&nl);
-	for (size_t i = 0; r >= 0 && i < k.n_sets; i++) {
-		if (!streq(nftnl_set_get_str(k.sets[i].set, NFTNL_SET_NAME), "jlive"))
-			continue;
-		v = calloc(k.sets[i].n + 1, sizeof(*v));
-		if (!v) {
-			r = -ENOMEM;
-			break;
-		}
-		for (size_t e = 0; e < k.sets[i].n; e++) {
-			uint32_t len = 0;
-			const void *key = nftnl_set_elem_get(k.sets[i].el[e], NFTNL_SET_ELEM_KEY, &len);
-
-			if (!key || len != 4)
-				continue;
-			memcpy(&v[n].mark, key, 4);
-			v[n].ms = nftnl_set_elem_is_set(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
-					  ? nftnl_set_elem_get_u64(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
-					  : 0;
-			n++;
-		}
-	}
-	zt_kstate_clear(&k);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*n_ret = n;
-	return 0;
-}
 
 /*
  * After the first apply: the grants the state file records that the
