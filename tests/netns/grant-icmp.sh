@@ -249,6 +249,36 @@ for fam in 4 6; do
 		grep -q "^err ECONNREFUSED .* $B " "$out"
 done
 
+# ---- a reload that rewrites chains: the grants stay, their speakers are written anew ---
+# log: all rewrites chains (deny logs): the apply flushes the speaker maps (their
+# elements point at chains) and the daemon refills them; no template changes meaning.
+sed -i 's|^  boundaries:|  log: all\n&|' "$POL/ztseg.yaml"
+grep -q '^  log: all' "$POL/ztseg.yaml" || zt_die "could not set log: all"
+ctl reload >/dev/null
+zt_check "reload (log: all rewrites chains): the four grants stay" \
+	[ "$(ctl grants --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["grants"]))')" = 4 ]
+spk=$(zt_nft list map inet ztseg jspk_r)
+zt_check "reload: jspk_r holds the grants' speakers again" grep -q 'goto spk_.*goto spk_' <<<"$(echo $spk)"
+lport=$((lport + 1))
+out=$ZT_TMP/hold-reload-unreach
+hold a "$out" "$lport" "${ZT_V4[rtr]}" 7001
+hold_err "$out"
+hold_wait
+zt_check "reload: rtr's own port unreachable about a grant flow still reaches a ($(errors "$out"))" \
+	grep -q "^err ECONNREFUSED .* ${ZT_V4[rtr]} " "$out"
+lport=$((lport + 1))
+zt_obs_add a prerouting "x4_after_reload" ip saddr "${ZT_V4[x]}" icmp type destination-unreachable
+out=$ZT_TMP/hold-reload-x
+hold a "$out" "$lport" "${ZT_V4[rtr]}" 7000
+zt_wait_for 2000 grep -qs '^data' "$out" || true
+n0=$(zt_obs a x4_after_reload)
+zt_forge x eth0 "$VX1_MAC" 3 \
+	"IP(src='${ZT_V4[x]}', dst='${ZT_V4[a]}')/ICMP(type=3, code=3)/IPerror(src='${ZT_V4[a]}', dst='${ZT_V4[rtr]}')/UDPerror(sport=$lport, dport=7000)/Raw(b'zt-sock\\n')" >/dev/null
+sleep 0.3
+n1=$(zt_obs a x4_after_reload)
+hold_wait
+zt_check "reload: x's forged port unreachable still does not reach a ($((n1 - n0)) of 3)" [ $((n1 - n0)) -eq 0 ]
+
 # ---- 3. after revoke ----------------------------------------------------------------
 for id in "$OUT4" "$OUT6" "$SEG4" "$SEG6"; do ctl revoke "$id" >/dev/null; done
 zt_check "revoked: no grant left" [ "$(ctl grants --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["grants"]))')" = 0 ]
