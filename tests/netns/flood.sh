@@ -43,7 +43,7 @@ policy() {
 	threats:
 	  except: [192.0.2.8/29, "2001:db8:ee::/64"]
 	  flood:
-	    - { to: web, per-source: 5/second, burst: 10, ban: ${2:-4s}, max-sources: ${3:-1000}, max-bans: ${4:-1000} }
+	    - { to: web, per-source: 5/second, burst: 10, ban: ${2:-8s}, max-sources: ${3:-1000}, max-bans: ${4:-1000} }
 	    - { to: db, connections: 3, ban: 30s }
 	segments:
 	  web: { interfaces: ["vweb*"], addresses: [198.51.100.0/27, "2001:db8:0:1::/64"] }
@@ -110,11 +110,22 @@ bj=$(ctl bans --json)
 REM=$(js "[b['remaining_ms'] for b in j['bans'] if b['source'] == '$ON'][0]" <<<"$bj")
 pk=$(js "[b['packets'] for b in j['bans'] if b['source'] == '$ON'][0]" <<<"$bj")
 zt_check "ztsegctl bans counts the packets dropped ($pk)" [ "$pk" -ge 10 ]
-zt_check "the ban is in the journal with the limit that tripped" zt_wait_for 3000 grep -q "flood ban: $ON to web for 4s: over its per-source limit (per-source 5/second burst 10" "$DLOG"
+zt_check "the ban is in the journal with the limit that tripped" zt_wait_for 3000 grep -q "flood ban: $ON to web for 8s: over its per-source limit (per-source 5/second burst 10" "$DLOG"
 st=$(ctl status --json)
 zt_check "status --json counts bans" [ "$(js 'j["bans"]["banned"]' <<<"$st")" -ge 1 ]
 zt_check "status --json has the flood drop reasons" [ "$(js '[r["packets"] for r in j["drops"]["reasons"] if r["name"] == "flood-banned"][0]' <<<"$st")" -ge 1 ]
 zt_check "status (text) shows flood drops" bash -c "'$ZT_CTL' --socket '$SOCK' status | grep -q flood-banned"
+
+# ---- expiry on time ---------------------------------------------------------------
+# The kernel's set stops listing an element once it has expired: time that
+# (a TCP probe's own timeout would blur it), then connect.
+zt_check "v4: still banned while time is left" banned_in "$B4" "$ON"
+zt_wait_for 10000 eval '! banned_in "$B4" "$ON"'
+dt=$(($(zt_now_ms) - T0))
+zt_check "v4: the ban expired on time (gone ${dt} ms after bans said ${REM} ms were left)" \
+	[ "$dt" -le $((REM + 1500)) -a "$dt" -ge $((REM - 700)) ]
+zt_check "v4: after the expiry the source connects again" zt_wait_for 3000 allowed onprem "$ON" "$WEB" 80
+zt_check "the expiry is in the journal" zt_wait_for 3000 grep -q "flood ban of $ON expired" "$DLOG"
 
 # v6: two addresses of one /64 share one limit
 n1=$(burst onprem "$ON6" "$WEB6" 8)
@@ -123,12 +134,6 @@ zt_check "v6: two addresses of one /64 share a limit ($n1 + $n2 of 20 passed)" [
 zt_check "v6: the /64 is banned" banned_in "$B6" "2001:db8:ffff::"
 zt_check "v6: banned /64: the first address is dropped too" ! allowed onprem "$ON6" "$WEB6" 80
 
-# ---- expiry on time ---------------------------------------------------------------
-zt_wait_for 8000 allowed onprem "$ON" "$WEB" 80
-dt=$(($(zt_now_ms) - T0))
-zt_check "v4: the ban expired on time (free again ${dt} ms after bans said ${REM} ms were left)" \
-	[ "$dt" -le $((REM + 1500)) -a "$dt" -ge $((REM - 700)) ]
-zt_check "the expiry is in the journal" zt_wait_for 3000 grep -q "flood ban of $ON expired" "$DLOG"
 
 # ---- except, world, connections ---------------------------------------------------
 n=$(burst internet "$INET" "$WEB" 30)
@@ -180,7 +185,7 @@ burst onprem "$ON4" "$WEB" 30 >/dev/null
 policy "$POL" 60s
 ctl reload >/dev/null
 B4b=$(ban_set 4 web)
-zt_check "a reload that changes the limit (ban 4s -> 60s) drops its old bans" ! banned_in "$B4b" "$ON4"
+zt_check "a reload that changes the limit (ban 8s -> 60s) drops its old bans" ! banned_in "$B4b" "$ON4"
 burst onprem "$ON4" "$WEB" 30 >/dev/null
 zt_check "(banned under the new limit)" banned_in "$B4b" "$ON4"
 sed -i 's/^  default: drop/  default: drop\n  # a comment: the same meaning/' "$POL/ztseg.yaml"
