@@ -23,9 +23,11 @@ NBAN=${ZB_BAN_SOURCES:-20000}
 RESULTS=${ZB_RESULTS:-$ZB_DIR/RESULTS.md}
 
 zb_init
-zb_pair off
-zb_pair on
-for p in off on; do zt_x $p-host sh -c 'echo 1 >/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait'; done
+# off and aa: the same policy without limits (aa/off is the A/A control: what
+# the machine's noise alone does to a ratio); on: with them.
+CFGS=(off on aa)
+for p in "${CFGS[@]}"; do zb_pair "$p"; done
+for p in "${CFGS[@]}"; do zt_x $p-host sh -c 'echo 1 >/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait'; done
 
 # policy DIR FLOOD-LINE
 policy() {
@@ -42,14 +44,15 @@ policy() {
 	[[ -z $2 ]] || printf 'threats:\n  flood:\n    - %s\n' "$2" >>"$1/ztseg.yaml"
 }
 policy "$ZT_TMP/pol-off" ""
+policy "$ZT_TMP/pol-aa" ""
 policy "$ZT_TMP/pol-on" "{ to: srv, per-source: 1000000/second, burst: 1000000, connections: 1000000, ban: 1m }"
-for p in off on; do
+for p in "${CFGS[@]}"; do
 	"$ZT_CTL" check --config "$ZT_TMP/pol-$p" >/dev/null || zt_die "policy $p is invalid"
 	zt_x $p-host "$ZT_D" --oneshot --config "$ZT_TMP/pol-$p" --state-dir "$ZT_TMP/state-$p" >/dev/null
 done
 
 PIDS=()
-for p in off on; do
+for p in "${CFGS[@]}"; do
 	zt_bg $p-srv "$ZT_TMP/serve-$p.log" taskset -c 1 "$ZB_TOOL" serve 8080
 	PIDS+=("$ZT_BG_PID")
 done
@@ -60,8 +63,8 @@ mkdir -p "$R"
 zb_log "flood: $ROUNDS rounds of crr, IPv4 and IPv6, limits off and on"
 for ((r = 0; r < ROUNDS; r++)); do
 	for fam in 4 6; do
-		for p in off on; do
-			[[ $((r % 2)) == 1 ]] && p=$([[ $p == off ]] && echo on || echo off)
+		for ((k = 0; k < 3; k++)); do
+			p=${CFGS[$(((k + r) % 3))]}
 			zt_x "$p-cli" taskset -c 0 "$ZB_TOOL" crr -t "$SECS" "$(zb_srv_addr $fam)" 8080 |
 				cut -d' ' -f2 >"$R/last-$p"
 			cat "$R/last-$p" >>"$R/crr-$p-$fam"
@@ -69,6 +72,8 @@ for ((r = 0; r < ROUNDS; r++)); do
 		# The pair measured back to back: its ratio sees the same load.
 		zb_ratio "$(cat "$R/last-on")" "$(cat "$R/last-off")" 4 >>"$R/ratio-$fam"
 		echo >>"$R/ratio-$fam"
+		zb_ratio "$(cat "$R/last-aa")" "$(cat "$R/last-off")" 4 >>"$R/aa-$fam"
+		echo >>"$R/aa-$fam"
 	done
 done
 bans_on=$(zt_x on-host nft list table inet ztseg | grep -cE 'expires [0-9a-z]+ : 0x0000000[12]' || true)
@@ -120,14 +125,16 @@ OUT=$ZT_TMP/flood.md
 	echo
 	echo "$(date -u +%Y-%m-%d), $(nproc) CPUs shared with other work (ratios measured side by side in one run,"
 	echo "absolute rates are not comparable between runs). zb-tool crr: new TCP connections per"
-	echo "second, one client, median (min–max) of $ROUNDS rounds of ${SECS} s, off and on alternating."
+	echo "second, one client, median (min–max) of $ROUNDS rounds of ${SECS} s, the three hosts in rotating order."
 	echo
-	echo '| measure | IPv | limits off /s | limits on /s | on/off (medians) | on/off (median of back-to-back pairs) |'
-	echo '|---|---|---|---|---|---|'
+	echo '| measure | IPv | limits off /s | limits on /s | on/off (medians) | on/off (median of back-to-back pairs) | A/A control: off again / off |'
+	echo '|---|---|---|---|---|---|---|'
 	for fam in 4 6; do
 		o=$(zb_median "$R/crr-off-$fam") n=$(zb_median "$R/crr-on-$fam")
-		echo "| new connections | $fam | $(zb_cell "$R/crr-off-$fam" 1 0) | $(zb_cell "$R/crr-on-$fam" 1 0) | $(zb_ratio "$n" "$o") | $(zb_cell "$R/ratio-$fam" 1 2) |"
+		echo "| new connections | $fam | $(zb_cell "$R/crr-off-$fam" 1 0) | $(zb_cell "$R/crr-on-$fam" 1 0) | $(zb_ratio "$n" "$o") | $(zb_cell "$R/ratio-$fam" 1 2) | $(zb_cell "$R/aa-$fam" 1 2) |"
 	done
+	echo
+	echo "Load average when it ended: $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 	echo "Ban insertion: $NBAN sources (addresses of the client's /64, \`source-prefix: { ipv6: 128 }\`),"
 	echo "two datagrams each from zt-probe: $banned bans in $((t1 - t0)) ms of sending,"
