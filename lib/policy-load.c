@@ -761,7 +761,8 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", NULL };
+					    "subnets", "rules", "mode", NULL };
+static const char *const mode_names[] = { "enforce", "observe", NULL };
 static const char *const segment_reserved[] = { "units", NULL };
 
 static bool empty_list(const struct zt_node *n)
@@ -807,6 +808,18 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 	}
 	if ((v = zt_node_get(n, "isolate"))) {
 		r = load_bool(l, v, "isolate", &seg->isolate);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+	}
+	if ((v = zt_node_get(n, "mode"))) {
+		int e;
+
+		if (!(r = load_enum(l, v, "mode", mode_names, &e))) {
+			seg->mode = e;
+			seg->mode_set = true;
+			seg->mode_pos = pos_of(l, v);
+		}
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -951,7 +964,7 @@ static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
 
 static const char *const hub_keys[] = { "default", "scope", "log", "rpf", "protect-host",
 					"encrypted-interfaces", "boundaries", "delegate",
-					"flows", NULL };
+					"flows", "mode", NULL };
 static const char *const default_names[] = { "drop", "reject", NULL };
 static const char *const scope_names[] = { "members", "all", NULL };
 static const char *const log_names[] = { "none", "drops", "all", NULL };
@@ -975,8 +988,15 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 		v = n->items[i];
 		r = 0;
 		if (streq(key, "default")) {
-			if (!(r = load_enum(l, v, key, default_names, &e)))
+			if (!(r = load_enum(l, v, key, default_names, &e))) {
 				hub->dflt = e;
+				hub->dflt_pos = pos_of(l, v);
+			}
+		} else if (streq(key, "mode")) {
+			if (!(r = load_enum(l, v, key, mode_names, &e))) {
+				hub->mode = e;
+				hub->mode_pos = pos_of(l, v);
+			}
 		} else if (streq(key, "scope")) {
 			if (!(r = load_enum(l, v, key, scope_names, &e)))
 				hub->scope = e;
