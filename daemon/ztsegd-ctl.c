@@ -164,8 +164,8 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 		r = -ENOMEM;
 	if (r < 0)
 		return r;
-	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:s, s:I}", "allow", e.allow, "text", text, "generation",
-						 (json_int_t)m->generation),
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
+						 "text", text, "generation", (json_int_t)m->generation),
 				    req->now_usec);
 }
 
