@@ -218,15 +218,15 @@ int manager_observe_suggest(struct manager *m, struct zt_ctl_conn *c, const stru
 
 	json_object_foreach(req->args, key, v) {
 		if (!streq(key, "segment"))
-			return zt_ctl_conn_reply_errorf(c, req->now_usec, "suggest: unknown argument '%.64s'", key);
+			return zt_ctl_conn_reply_errorf(c, req->now_usec, "unknown argument '%.64s'", key);
 		if (!json_is_string(v))
-			return zt_ctl_conn_reply_errorf(c, req->now_usec, "suggest: 'segment' must be a name");
+			return zt_ctl_conn_reply_errorf(c, req->now_usec, "'segment' must be a name");
 	}
 	if ((v = json_object_get(req->args, "segment"))) {
 		struct zt_zone z;
 
 		if (!p || zt_policy_find_zone(p, json_string_value(v), &z) < 0 || z.kind != ZT_ZONE_SEGMENT)
-			return zt_ctl_conn_reply_errorf(c, req->now_usec, "suggest: no segment '%.64s' in the policy",
+			return zt_ctl_conn_reply_errorf(c, req->now_usec, "no segment '%.64s' in the policy",
 							json_string_value(v));
 	}
 	r = manager_observe_scan(m);

@@ -210,12 +210,17 @@ int zt_suggest_format(const struct zt_suggest_obs *v, size_t n, const struct zt_
 json_t *zt_suggest_obs_json(const struct zt_suggest_obs *o)
 {
 	char ab[INET6_ADDRSTRLEN] = "";
+	json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I}", "from", o->from, "to", o->to, "proto",
+			      o->proto, "port", o->port, "wide", o->wide, "count", (json_int_t)o->count, "first",
+			      (json_int_t)o->first_usec, "last", (json_int_t)o->last_usec);
 
-	if (o->wide)
-		inet_ntop(o->family, o->addr, ab, sizeof(ab));
-	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:s?, s:I, s:I, s:I}", "from", o->from, "to", o->to, "proto",
-			 o->proto, "port", o->port, "wide", o->wide, "source", o->wide ? ab : NULL, "count",
-			 (json_int_t)o->count, "first", (json_int_t)o->first_usec, "last", (json_int_t)o->last_usec);
+	/* Only a wide source is kept by address. */
+	if (j && o->wide && (!inet_ntop(o->family, o->addr, ab, sizeof(ab)) ||
+			     json_object_set_new(j, "source", json_string(ab)) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static bool zone_text_ok(const char *s)
