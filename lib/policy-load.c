@@ -338,6 +338,8 @@ static int load_enum(struct loader *l, const struct zt_node *n, const char *key,
 		      TOK(n->value), list);
 }
 
+static const char *const mode_names[] = { "enforce", "observe", NULL };
+
 static int load_version(struct loader *l, const struct zt_node *n)
 {
 	if (n->type != ZT_NODE_SCALAR || !n->plain || !streq(n->value, "1"))
@@ -762,7 +764,6 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
 					    "subnets", "rules", "mode", NULL };
-static const char *const mode_names[] = { "enforce", "observe", NULL };
 static const char *const segment_reserved[] = { "units", NULL };
 
 static bool empty_list(const struct zt_node *n)
@@ -889,7 +890,7 @@ struct ifaddrs_kind {
 };
 
 static const char *const boundary_keys[] = { "addresses", "interfaces", NULL };
-static const char *const delegation_keys[] = { "interfaces", "addresses", NULL };
+static const char *const delegation_keys[] = { "interfaces", "addresses", "mode", NULL };
 
 static const struct ifaddrs_kind boundaries_kind = {
 	"boundaries", "boundary", "boundary", boundary_keys, true,
@@ -923,6 +924,18 @@ static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct 
 	ret = r ? r : ret;
 	if ((x = zt_node_get(v, "interfaces"))) {
 		r = load_ifs(l, x, "interfaces", &b->ifs, &b->n_ifs);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+	}
+	if ((x = zt_node_get(v, "mode"))) {
+		int e;
+
+		if (!(r = load_enum(l, x, "mode", mode_names, &e))) {
+			b->mode = e;
+			b->mode_set = true;
+			b->mode_pos = pos_of(l, x);
+		}
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;

@@ -99,6 +99,10 @@ struct zt_boundary {
 	size_t n_ifs;
 	struct zt_cidr *addrs;
 	size_t n_addrs;
+	/* A delegation's `mode:`: the most a segment file may observe (observe.c). */
+	bool mode_set;
+	enum zt_mode mode;
+	struct zt_pos mode_pos;
 };
 
 struct zt_hub {
@@ -241,8 +245,14 @@ enum zt_mode zt_segment_mode(const struct zt_policy *p, size_t seg);
  * segment on either side (host, boundaries, world) hub.mode decides.
  */
 bool zt_policy_observes(const struct zt_policy *p, const struct zt_zone *a, const struct zt_zone *b);
-/* Where the policy says what decides a would-deny: the segment's or hub's `mode:`. */
+/* Where the policy says what decides a would-deny: the segment's, its delegation's or hub's `mode:`. */
 const struct zt_pos *zt_mode_pos(const struct zt_policy *p, size_t seg);
+/*
+ * A segment file may not observe unless the hub lets it: `mode: observe`
+ * there needs its delegation's mode (or hub.mode) to be observe. After
+ * delegations are resolved; errors into d. Implemented in observe.c.
+ */
+int zt_policy_check_modes(const struct zt_policy *p, struct zt_diags *d);
 
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);

@@ -122,7 +122,37 @@ static void time_fmt(uint64_t usec, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-/* A zone name as a flow names it: plain, it is ASCII letters, digits, '-', '_' and '.' only. */
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct zt_suggest_obs *x = *(const struct zt_suggest_obs *const *)a;
+	const struct zt_suggest_obs *y = *(const struct zt_suggest_obs *const *)b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+/* A wide source's addresses, each once: "192.0.2.7/32", "2001:db8::7/128". */
+static void addrs_write(FILE *f, struct zt_suggest_obs *const *g, size_t n)
+{
+	_cleanup_free_ struct zt_suggest_obs **v = calloc(n, sizeof(*v));
+	char ab[INET6_ADDRSTRLEN];
+	bool first = true;
+
+	if (!v)
+		return;
+	memcpy(v, g, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), addr_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i && addr_cmp(&v[i], &v[i - 1]) == 0)
+			continue;
+		inet_ntop(v[i]->family, v[i]->addr, ab, sizeof(ab));
+		fprintf(f, "%s\"%s/%u\"", first ? "" : ", ", ab, v[i]->family == AF_INET ? 32 : 128);
+		first = false;
+	}
+}
+
+/* Zone names come from the policy (or are refused by zt_suggest_obs_from_json): plain YAML. */
 static void group_write(FILE *f, struct zt_suggest_obs *const *g, size_t n, struct entry *e,
 			const struct zt_suggest_opts *opt)
 {
@@ -144,17 +174,10 @@ static void group_write(FILE *f, struct zt_suggest_obs *const *g, size_t n, stru
 	}
 	fprintf(f, "), last seen %s\n", tb);
 	if (g[0]->wide) {
-		char ab[INET6_ADDRSTRLEN];
-
 		fprintf(f, "%*s# %s admits every address: no flow from it is suggested, only the sources seen:\n",
 			ind, "", g[0]->from);
 		fprintf(f, "%*s#   a boundary under hub.boundaries: { addresses: [", ind, "");
-		for (size_t i = 0; i < n; i++) {
-			if (i && g[i]->family == g[i - 1]->family && memcmp(g[i]->addr, g[i - 1]->addr, 16) == 0)
-				continue;
-			inet_ntop(g[i]->family, g[i]->addr, ab, sizeof(ab));
-			fprintf(f, "%s\"%s/%u\"", i ? ", " : "", ab, g[i]->family == AF_INET ? 32 : 128);
-		}
+		addrs_write(f, g, n);
 		fprintf(f, "] }\n%*s#   and a flow from it: ", ind, "");
 	} else {
 		fprintf(f, "%*s", ind, "");
