@@ -106,19 +106,11 @@ int zt_ct_seen_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_seen *
 {
 	struct zt_ct_seen s = { .icmp_type = -1 };
 	struct seen_ctx c = { .s = &s };
-	const struct nfgenmsg *g;
+	int r = zt_ct_msg_family(nlh, len, &s.family);
 
-	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
-		return -EBADMSG;
-	if (nlh->nlmsg_type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW))
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*g)))
-		return -EBADMSG;
-	g = mnl_nlmsg_get_payload(nlh);
-	if (g->nfgen_family != AF_INET && g->nfgen_family != AF_INET6)
-		return -ENOMSG;
-	s.family = g->nfgen_family;
-	if (mnl_attr_parse(nlh, sizeof(*g), seen_cb, &c) < 0 || c.bad || s.has_addrs != 3 || !s.proto)
+	if (r < 0)
+		return r;
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), seen_cb, &c) < 0 || c.bad || s.has_addrs != 3 || !s.proto)
 		return -EBADMSG;
 	*ret = s;
 	return 0;

@@ -36,6 +36,9 @@ struct zt_ct_entry {
  */
 int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret);
 
+/* An IPCTNL_MSG_CT_NEW message of an IP family: 0 and the family, -ENOMSG (another), -EBADMSG. Pure. */
+int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret);
+
 /* Does any address of the entry lie in one of the prefixes (of its family)? */
 bool zt_ct_entry_in(const struct zt_ct_entry *e, const struct zt_cidr *pfx, size_t n);
 

@@ -340,6 +340,21 @@ static int load_enum(struct loader *l, const struct zt_node *n, const char *key,
 
 static const char *const mode_names[] = { "enforce", "observe", NULL };
 
+/* mode: enforce | observe, and where it was said (observe mode, lib/observe.c). */
+static int load_mode(struct loader *l, const struct zt_node *n, enum zt_mode *mode, bool *set,
+		     struct zt_pos *pos)
+{
+	int e, r = load_enum(l, n, "mode", mode_names, &e);
+
+	if (r)
+		return r;
+	*mode = e;
+	*pos = pos_of(l, n);
+	if (set)
+		*set = true;
+	return 0;
+}
+
 static int load_version(struct loader *l, const struct zt_node *n)
 {
 	if (n->type != ZT_NODE_SCALAR || !n->plain || !streq(n->value, "1"))
@@ -814,13 +829,7 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 		ret = r ? r : ret;
 	}
 	if ((v = zt_node_get(n, "mode"))) {
-		int e;
-
-		if (!(r = load_enum(l, v, "mode", mode_names, &e))) {
-			seg->mode = e;
-			seg->mode_set = true;
-			seg->mode_pos = pos_of(l, v);
-		}
+		r = load_mode(l, v, &seg->mode, &seg->mode_set, &seg->mode_pos);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -929,13 +938,7 @@ static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct 
 		ret = r ? r : ret;
 	}
 	if ((x = zt_node_get(v, "mode"))) {
-		int e;
-
-		if (!(r = load_enum(l, x, "mode", mode_names, &e))) {
-			b->mode = e;
-			b->mode_set = true;
-			b->mode_pos = pos_of(l, x);
-		}
+		r = load_mode(l, x, &b->mode, &b->mode_set, &b->mode_pos);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -1006,10 +1009,7 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 				hub->dflt_pos = pos_of(l, v);
 			}
 		} else if (streq(key, "mode")) {
-			if (!(r = load_enum(l, v, key, mode_names, &e))) {
-				hub->mode = e;
-				hub->mode_pos = pos_of(l, v);
-			}
+			r = load_mode(l, v, &hub->mode, NULL, &hub->mode_pos);
 		} else if (streq(key, "scope")) {
 			if (!(r = load_enum(l, v, key, scope_names, &e)))
 				hub->scope = e;

@@ -8,6 +8,11 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include "conntrack.h"
 #include <netinet/in.h>
 #include <stdio.h>
 #include "explain.h"
@@ -385,6 +390,71 @@ START_TEST(test_suggest_json)
 }
 END_TEST
 
+/* ---- conntrack: a would-deny connection as a dump reports it ---- */
+
+static struct nlmsghdr *ct_msg(char *buf, uint8_t proto, uint32_t mark, uint32_t status, bool with_dst)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(buf, 0, MNL_SOCKET_BUFFER_SIZE));
+	struct nfgenmsg *g;
+	struct nlattr *t, *ip, *pr;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = AF_INET;
+	t = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+	ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(0xc6336402));
+	if (with_dst)
+		mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(0xc6336482));
+	mnl_attr_nest_end(nlh, ip);
+	pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, proto);
+	if (proto == IPPROTO_ICMP)
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, 8);
+	else
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(9100));
+	mnl_attr_nest_end(nlh, pr);
+	mnl_attr_nest_end(nlh, t);
+	mnl_attr_put_u32(nlh, CTA_STATUS, htonl(status));
+	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
+	mnl_attr_put_u32(nlh, CTA_ID, htonl(77));
+	return nlh;
+}
+
+START_TEST(test_ct_seen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct zt_ct_seen s;
+	struct nlmsghdr *nlh = ct_msg(buf, IPPROTO_TCP, 0x00040005, IPS_SEEN_REPLY, true);
+
+	ck_assert_int_eq(zt_ct_seen_parse(nlh, nlh->nlmsg_len, &s), 0);
+	ck_assert(s.family == AF_INET && s.proto == IPPROTO_TCP && s.dport == 9100 && s.mark == 0x00040005 &&
+		  s.id == 77 && s.saddr[3] == 2 && s.daddr[3] == 0x82);
+	/* TCP: a reply (a scan's reset) is not enough; the handshake must have finished. */
+	ck_assert(!zt_ct_seen_completed(&s));
+	s.status |= IPS_ASSURED;
+	ck_assert(zt_ct_seen_completed(&s));
+	nlh = ct_msg(buf, IPPROTO_ICMP, 0x00040005, IPS_SEEN_REPLY, true);
+	ck_assert_int_eq(zt_ct_seen_parse(nlh, nlh->nlmsg_len, &s), 0);
+	ck_assert(s.icmp_type == 8 && zt_ct_seen_completed(&s));
+	nlh = ct_msg(buf, IPPROTO_UDP, 0x00040005, 0, true);
+	ck_assert_int_eq(zt_ct_seen_parse(nlh, nlh->nlmsg_len, &s), 0);
+	ck_assert(!zt_ct_seen_completed(&s));
+	/* Malformed: no destination, or cut short. */
+	nlh = ct_msg(buf, IPPROTO_UDP, 0x00040005, 0, false);
+	ck_assert_int_eq(zt_ct_seen_parse(nlh, nlh->nlmsg_len, &s), -EBADMSG);
+	nlh = ct_msg(buf, IPPROTO_UDP, 0x00040005, 0, true);
+	ck_assert_int_eq(zt_ct_seen_parse(nlh, nlh->nlmsg_len - 8, &s), -EBADMSG);
+	/* Which marks are zone pairs: not a flow's (bit 31), not a grant's (bit 15), both halves set. */
+	ck_assert(zt_ct_mark_is_pair(0x00040005));
+	ck_assert(!zt_ct_mark_is_pair(0x80040005));
+	ck_assert(!zt_ct_mark_is_pair(0x00048005));
+	ck_assert(!zt_ct_mark_is_pair(0x00000005));
+	ck_assert(!zt_ct_mark_is_pair(0x00040000));
+	ck_assert(!zt_ct_mark_is_pair(0));
+}
+END_TEST
+
 static Suite *observe_suite(void)
 {
 	Suite *s = suite_create("observe");
@@ -398,6 +468,7 @@ static Suite *observe_suite(void)
 	tcase_add_test(tc, test_suggest_filters);
 	tcase_add_test(tc, test_suggest_appended);
 	tcase_add_test(tc, test_suggest_json);
+	tcase_add_test(tc, test_ct_seen);
 	suite_add_tcase(s, tc);
 	return s;
 }
