@@ -217,4 +217,6 @@ zt_check "no tampering seen (the packets fill wd_ themselves)" \
 
 kill -TERM "$DPID"
 wait "$DPID" || true
+# With ZTSEG_BUILD=build-asan the daemon's leaks and UB land in its log.
+zt_check "the daemon stopped clean (no sanitizer report)" ! grep -qE 'Sanitizer|runtime error' "$DLOG"
 zt_finish
