@@ -116,32 +116,37 @@ int observe_build(struct cc *c)
  * The rest of from_<id> after `jump classify_dst` (ct mark: the
  * destination zone), for a zone a would-deny can come from:
  *   ct mark != @wobs ct mark set ct mark | <id << 16> goto judge   (a destination that enforces)
- *   ct mark set ct mark | <id << 16> jump judge_b                  (flows and grants allow, or return)
- *   jump classify_dst                                              (the pair again: a grant's lookup
- *   ct mark set ct mark | <id << 16> goto observe                   may have replaced it)
+ *   ct mark set ct mark | <id << 16> goto judge_o                  (flows, rules; else observe)
+ * With jit templates a grant's lookup in judge_b may leave a grant mark
+ * whose grant is gone in ct mark, so the pair is made again instead:
+ *   ct mark set ct mark | <id << 16> jump judge_b
+ *   jump classify_dst
+ *   ct mark set ct mark | <id << 16> goto observe
  * Returns 1 when it wrote them, 0 when from_<id> is as without observe.
  */
 int observe_from(struct cc *c, int ci, uint32_t id, const char *what)
 {
-	bool out = id == ID_HOST;
+	bool out = id == ID_HOST, jit = c->p->n_jit > 0;
 	const char *judge = out ? "judge_out" : "judge";
-	char body[ZT_OBJ_NAME_MAX];
+	char next[ZT_OBJ_NAME_MAX];
 	struct zt_rule *r;
 	int si;
 
 	if (!src_observes(c, id))
 		return 0;
 	si = c->oclass[id] == OC_OBSERVE || c->wobs_n < 0 ? c->wobs : c->wobs_n;
-	snprintf(body, sizeof(body), "%s_b", judge);
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	m_set(r, true, ZT_KEY_CT_MARK, c->plan->sets[si].name);
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
 	s_verdict(r, ZT_V_GOTO, judge);
+	snprintf(next, sizeof(next), "%s_%s", judge, jit ? "b" : "o");
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
-	s_verdict(r, ZT_V_JUMP, body);
+	s_verdict(r, jit ? ZT_V_JUMP : ZT_V_GOTO, next);
+	if (!jit)
+		return 1;
 	if (rule_verdict(c, ci, what, ZT_V_JUMP, "classify_dst") < 0 || !(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
@@ -206,5 +211,17 @@ int observe_chains(struct cc *c)
 		return -ENOMEM;
 	m_set(r, false, ZT_KEY_CT_MARK, set);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
-	return rule_verdict(c, ci, "observe: too many zone pairs at once", ZT_V_GOTO, "deny") < 0 ? -ENOMEM : 0;
+	if (rule_verdict(c, ci, "observe: too many zone pairs at once", ZT_V_GOTO, "deny") < 0)
+		return -ENOMEM;
+	/* judge_o { jump judge_b; goto observe } (and judge_out_o): without jit, from_<zone> goes there. */
+	for (int out = 0; !c->p->n_jit && out < 2; out++) {
+		if (out && !c->p->hub.protect_host)
+			break;
+		if ((ci = chain_new(c, out ? "judge_out_o" : "judge_o", ZT_HOOK_NONE, 0)) < 0)
+			return ci;
+		if (rule_verdict(c, ci, "flows, rules and grants", ZT_V_JUMP, out ? "judge_out_b" : "judge_b") < 0 ||
+		    rule_verdict(c, ci, "observe: would deny", ZT_V_GOTO, "observe") < 0)
+			return -ENOMEM;
+	}
+	return 0;
 }

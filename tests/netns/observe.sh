@@ -24,7 +24,7 @@ mkdir -m 0755 "$ZT_TMP/run"
 SOCK=$ZT_TMP/run/ztsegd.sock
 POL=$ZT_TMP/pol
 
-# policy MODE: web and app in MODE (observe, or enforce: no mode line), db enforcing.
+# policy MODE: web and app in MODE (observe, or enforce: no mode line), db enforcing, a jit template.
 # hub.flows comes last, so that flows appended to the file extend it.
 policy() {
 	local m=
@@ -36,6 +36,8 @@ policy() {
 	  web: { ${m}interfaces: ["vweb*"], addresses: [198.51.100.0/26, "2001:db8:0:1::/64"] }
 	  app: { ${m}interfaces: ["vapp*"], addresses: [198.51.100.128/26, "2001:db8:0:2::/64"] }
 	  db: { interfaces: ["vdb*"], addresses: [198.51.100.64/26, "2001:db8:0:3::/64"] }
+	jit:    # a template (no grant): the compiled form that classifies the pair again
+	  - { name: t, from: onprem, to: [web, db], ports: [tcp/22], max: 1h }
 	hub:
 	  default: drop
 	  boundaries:

@@ -160,11 +160,28 @@ START_TEST(test_compile)
 	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "observe"));
 	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "judge_b"));
 	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "judge_out_b"));
+	/* Without jit templates from_<zone> goes to judge_o: three rules (one more than without observe). */
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "judge_o"));
+	ck_assert_uint_eq(zt_plan_find_chain(plan, "from_0001")->n_rules, 3);
 	/* The set's name follows the modes: db observing too gives another set. */
 	p->segs[1].mode_set = true;
 	p->segs[1].mode = ZT_MODE_OBSERVE;
 	ck_assert_int_eq(zt_compile(p, NULL, &plan2, &d), 0);
 	ck_assert_str_ne(plan->observe.set, plan2->observe.set);
+	zt_plan_free(plan2);
+	zt_policy_free(p);
+	/* With a jit template the pair is classified again before observe (a grant lookup may replace it). */
+	{
+		char *hub = NULL;
+
+		ck_assert_int_gt(asprintf(&hub, "%sjit:\n  - { name: t, from: onprem, to: app, ports: [tcp/22], max: 1h }\n",
+					  hub3), 0);
+		ck_assert_int_eq(load(hub, web3, &p, &d), 0);
+		free(hub);
+	}
+	ck_assert_int_eq(zt_compile(p, NULL, &plan2, &d), 0);
+	ck_assert_ptr_null(zt_plan_find_chain(plan2, "judge_o"));
+	ck_assert_uint_eq(zt_plan_find_chain(plan2, "from_0001")->n_rules, 5);
 	zt_plan_free(plan2);
 	/* Nothing observes: nothing of observe mode in the table. */
 	for (size_t i = 0; i < p->n_segs; i++)
