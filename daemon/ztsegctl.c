@@ -27,6 +27,7 @@ static const struct verb {
 	{ "revoke", revoke_main, "end a grant now, its connections included" },
 	{ "bans", bans_main, "list the flood bans: source, zone, reason, remaining time, packets" },
 	{ "unban", unban_main, "lift the flood bans of an address now" },
+	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
 };
 
 static void usage(FILE *f)

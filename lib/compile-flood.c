@@ -242,8 +242,8 @@ static int except_sets(struct cc *c)
 {
 	const struct zt_threats *t = &c->p->threats;
 	static const struct set_def defs[2] = {
-		{ "fx4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_NONE, true, false, "threats.except (IPv4)", false },
-		{ "fx6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_NONE, true, false, "threats.except (IPv6)", false },
+		{ "fx4", { ZT_TYPE_IPV4 }, 1, ZT_TYPE_NONE, true, false, "threats.except (IPv4)", false, false, 0 },
+		{ "fx6", { ZT_TYPE_IPV6 }, 1, ZT_TYPE_NONE, true, false, "threats.except (IPv6)", false, false, 0 },
 	};
 
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -355,7 +355,7 @@ static int entry_build(struct cc *c, struct fent *e, int fmap, const uint32_t *d
 int flood_build(struct cc *c)
 {
 	static const struct set_def fdef = { "flood", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
-					     "threats.flood: zone pair to its limit's chain", false };
+					     "threats.flood: zone pair to its limit's chain", false, false, 0 };
 	static const char *const counters[][2] = {
 		{ "flood_bans", "flood: sources banned (the packet that tripped the limit)" },
 		{ "flood_banned", "flood: new connections of banned sources dropped" },

@@ -143,9 +143,9 @@ struct zt_set {
 	bool interval;
 	bool dynamic;		/* contents owned by apply/daemon (e.g. enc_if): emitted empty */
 	bool timeout;		/* flags timeout: elements carry their own (grants) */
-	bool eval;		/* flags dynamic: the packet path adds and updates elements (flood) */
-	uint32_t size;		/* the most elements it holds; 0: unbounded */
-	uint32_t timeout_sec;	/* the elements' default timeout; 0: none */
+	bool eval;		/* flags dynamic: rules add elements (`update @set { … }`) */
+	uint32_t size;		/* size N, or 0 */
+	uint32_t timeout_sec;	/* the elements' default timeout; 0: none (flood meters) */
 	struct zt_elem *elems;	/* sorted by key */
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -194,6 +194,7 @@ enum zt_stmt_kind {
 	ZT_S_REJECT_TCP_RST,	/* reject with tcp reset (rule also needs l4proto tcp) */
 	ZT_S_REJECT_ICMPX,	/* reject with icmpx admin-prohibited */
 	ZT_S_VERDICT,
+	ZT_S_SET_UPDATE_COUNTER,	/* update @set { KEYS counter }: an element per key, each counting */
 	/* Dynamic sets (flood limits), keyed by one source address masked to plen bits: */
 	ZT_S_METER,		/* update @set { KEY limit rate over RATE/UNIT burst BURST packets } */
 	ZT_S_CONNLIMIT,		/* add @set { KEY ct count over COUNT } */
@@ -292,6 +293,17 @@ struct zt_plan_flood {
 	char ban4[ZT_OBJ_NAME_MAX], ban6[ZT_OBJ_NAME_MAX];	/* "" without ban */
 };
 
+/*
+ * Observe mode as compiled (doc/RULESET.md "Observe mode"): the dynamic
+ * set whose elements are the zone pairs of live would-deny connections,
+ * each with its counter, and which zone each id of this plan is.
+ */
+struct zt_plan_observe {
+	char set[ZT_OBJ_NAME_MAX];	/* "wd_<meaning>", or "" when nothing observes */
+	struct zt_zone *zones;		/* by zone id; [0] unused */
+	size_t n_zones;			/* the highest id */
+};
+
 struct zt_plan {
 	/*
 	 * Each array is sorted by name (strcmp), base chains included: a base
@@ -311,6 +323,7 @@ struct zt_plan {
 	size_t n_jit;
 	struct zt_plan_flood *flood;	/* flood limits in policy order; not part of the table */
 	size_t n_flood;
+	struct zt_plan_observe observe;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;
