@@ -574,7 +574,9 @@ static int chain_judge(struct cc *c, bool out)
 	    (ret = judge_level(c, ci, S_FPROTO + d, kp, 2, 0, "flows: protocols")) < 0 ||
 	    (ret = judge_level(c, ci, S_FANY + d, km, 1, 0, "flows: any")) < 0)
 		return ret;
-	/* counter name ct mark map @fcnt accept: a mark map gave a flow id */
+	/* ct mark vmap @floodf: a flow limit's chain; then counter name ct mark map @fcnt accept */
+	if (!out && (ret = flood_flow_rule(c, ci)) < 0)
+		return ret;
 	if (!(r = rule_new(c, ci, "flows: the flow found counts and accepts")))
 		return -ENOMEM;
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
@@ -650,7 +652,7 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 {
 	char name[ZT_OBJ_NAME_MAX], counter[ZT_OBJ_NAME_MAX], prefix[128];
 	struct zt_rule *r;
-	int ci;
+	int ci, ret = 0;
 
 	name_flow_chain(name, cf->id, v);
 	name_counter(counter, cf->id);
@@ -687,9 +689,22 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 	 */
 	if (!(r = rule_new(c, ci, cf->desc)))
 		return -ENOMEM;
-	s_counter(r, counter);
+	if (!cf->flood)
+		s_counter(r, counter);
 	s_mark(r, ZT_S_CT_MARK_XOR, cf->xk);
 	s_mark_map1(r, ZT_KEY_CT_MARK, "inst");
+	if (!cf->flood) {
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+		return 0;
+	}
+	/*
+	 * A flow with a flood limit: ct mark vmap @floodf, then
+	 * counter name ct mark map @fcnt accept (fcnt gives c_<id> for its marks;
+	 * a mark the inst map did not give is in neither map: no accept).
+	 */
+	if ((ret = flood_flow_rule(c, ci)) < 0 || !(r = rule_new(c, ci, cf->desc)))
+		return ret < 0 ? ret : -ENOMEM;
+	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	return 0;
 }

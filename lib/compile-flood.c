@@ -9,6 +9,11 @@
  * full) the kernel skips the rest of that rule, so each such rule is
  * followed by one that drops and counts what the set does not hold: a
  * full set fails closed.
+ *
+ * A zone limit is found by the zone pair (the flood map, before the flows);
+ * a flow limit (`flow:`) by the connection's mark once its flow is found
+ * (the floodf map, right before the flow's accept): each instance of the
+ * flow (flow x zone pair, mark 0x80000000|hash) is one element.
  */
 #include "compile-internal.h"
 
@@ -37,7 +42,13 @@ static bool spoofable(const struct cc *c, uint32_t id)
 	return z->kind == ZT_ZONE_WORLD || (z->kind == ZT_ZONE_BOUNDARY && !z->bound);
 }
 
-/* The limit's meaning: its zones' meanings and every number that changes what it does. */
+/* The hub flow a flow limit names: its cflows (a flow with a to: list may be several). */
+static bool flow_of(const struct cc *c, const struct zt_flood *f, const struct cflow *cf)
+{
+	return f->flow && cf->kind == CF_HUB && cf->f == &c->p->hub.flows[f->flow_idx];
+}
+
+/* The limit's meaning: its zones' and flow's meanings and every number that changes what it does. */
 static uint32_t flood_meaning(const struct cc *c, const struct zt_flood *f, const uint32_t *dst, size_t n)
 {
 	uint32_t h = fnv_add(2166136261u, "flood", 6);
@@ -48,6 +59,12 @@ static uint32_t flood_meaning(const struct cc *c, const struct zt_flood *f, cons
 		h = fnv_u32(h, v[i]);
 	for (size_t i = 0; i < n; i++)
 		h = fnv_u32(fnv_u32(h, dst[i]), c->zh[dst[i]]);
+	if (f->flow) {
+		h = fnv_add(h, f->flow, strlen(f->flow) + 1);
+		for (size_t i = 0; i < c->n_flows; i++)
+			if (flow_of(c, f, &c->flows[i]))
+				h = fnv_u32(h, c->flows[i].mh);
+	}
 	return h;
 }
 
@@ -286,6 +303,34 @@ static void limit_text(const struct zt_flood *f, char *buf, size_t len)
 }
 
 /* One limit: its sets, chains, the flood map's elements and the plan's view of it. */
+/*
+ * A flow limit's floodf elements: each instance of the flow (with to:,
+ * those to its zones) but the host's own, its mark to the limit's chain.
+ */
+static int flow_elems(struct cc *c, const struct fent *e, int fmap, const uint32_t *dst, size_t n_dst,
+		      const char *chain, const char *chain_s)
+{
+	for (size_t i = 0; i < c->n_flows; i++)
+		c->flows[i].flood |= flow_of(c, e->f, &c->flows[i]);
+	for (size_t i = 0; i < c->n_inst; i++) {
+		const struct inst *in = &c->inst[i];
+		uint32_t s = in->zp >> 16;
+		bool hit = !n_dst;
+		struct zt_elem *el;
+
+		for (size_t d = 0; d < n_dst && !hit; d++)
+			hit = dst[d] == (in->zp & 0xffff);
+		if (!hit || s == ID_HOST || !flow_of(c, e->f, &c->flows[in->flow]))
+			continue;
+		if (!(el = elem_new_at(c, fmap)))
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, in->id);
+		el->data = v_verdict(ZT_V_JUMP, spoofable(c, s) && e->spoof_chain ? chain_s : chain);
+		el->pos = pos_of(c, &e->f->pos);
+	}
+	return 0;
+}
+
 static int entry_build(struct cc *c, struct fent *e, int fmap, const uint32_t *dst, size_t n_dst)
 {
 	struct zt_plan_flood *pf = &c->plan->flood[c->plan->n_flood++];
@@ -296,11 +341,14 @@ static int entry_build(struct cc *c, struct fent *e, int fmap, const uint32_t *d
 	*pf = (struct zt_plan_flood){ .id = e->id, .plen4 = f->plen4, .plen6 = f->plen6, .ban_sec = f->ban_sec,
 				      .scope_all = f->ban_sec && f->scope == ZT_FLOOD_SCOPE_ALL,
 				      .pos = pos_of(c, &f->pos) };
+	if (f->flow)
+		snprintf(pf->zones, sizeof(pf->zones), "flow %s%s", f->flow, f->n_to ? " to " : "");
 	for (size_t i = 0; i < f->n_to; i++)
 		snprintf(pf->zones + strlen(pf->zones), sizeof(pf->zones) - strlen(pf->zones), "%s%s",
 			 i ? ", " : "", f->to[i].name);
 	limit_text(f, pf->limit, sizeof(pf->limit));
-	snprintf(what, sizeof(what), "threats.flood to %.60s %s", pf->zones, pos_str(&f->pos, ps, sizeof(ps)));
+	snprintf(what, sizeof(what), "threats.flood %s%.60s %s", f->flow ? "" : "to ", pf->zones,
+		 pos_str(&f->pos, ps, sizeof(ps)));
 	e->spoof_chain = !f->ban_sec || !f->ban_spoofable;
 	for (int k = 0; k < N_FSET; k++) {
 		bool spoof_set = (k >= F_MS4 && k <= F_MS6) || k >= F_CS4;
@@ -335,6 +383,8 @@ static int entry_build(struct cc *c, struct fent *e, int fmap, const uint32_t *d
 		if ((r = chain_over(c, e, n3, 0, what)) < 0)
 			return r;
 	}
+	if (f->flow)
+		return flow_elems(c, e, fmap, dst, n_dst, chain, chain_s);
 	/* Every source zone but the host (its own traffic is judged in judge_out) to each zone of to. */
 	for (size_t d = 0; d < n_dst; d++)
 		for (uint32_t s = 1; s <= c->n_zones; s++) {
@@ -362,15 +412,22 @@ int flood_build(struct cc *c)
 		{ "flood_full", "flood: dropped because a meter or ban set was full (fail closed)" },
 		{ "flood_limited", "flood: over a limit and not banned (spoofable sources, no ban:)" },
 	};
+	static const struct set_def ffdef = { "floodf", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+					      "threats.flood flow: a connection's mark to its limit's chain", false,
+					      false, 0 };
 	const struct zt_threats *t = &c->p->threats;
-	int fmap, r;
+	int fmap = -1, ffmap = -1, r;
 
 	if (!t->n_flood)
 		return 0;
 	if (!(c->plan->flood = calloc(t->n_flood, sizeof(*c->plan->flood))))
 		return -ENOMEM;
-	if ((fmap = set_add(c, &fdef, fdef.name)) < 0)
-		return fmap;
+	for (size_t i = 0; i < t->n_flood; i++) {
+		if (!t->flood[i].flow && fmap < 0 && (fmap = set_add(c, &fdef, fdef.name)) < 0)
+			return fmap;
+		if (t->flood[i].flow && ffmap < 0 && (ffmap = set_add(c, &ffdef, ffdef.name)) < 0)
+			return ffmap;
+	}
 	if (t->n_except && (r = except_sets(c)) < 0)
 		return r;
 	for (size_t i = 0; i < ELEMENTSOF(counters); i++)
@@ -390,7 +447,7 @@ int flood_build(struct cc *c)
 				e.id++;
 				j = (size_t)-1;
 			}
-		if ((r = entry_build(c, &e, fmap, dst, n_dst)) < 0)
+		if ((r = entry_build(c, &e, e.f->flow ? ffmap : fmap, dst, n_dst)) < 0)
 			return r;
 	}
 	return 0;
@@ -433,8 +490,30 @@ int flood_rules(struct cc *c, int ci)
 		if (rule_verdict(c, ci, "threats.flood: bans with ban-scope: all", ZT_V_JUMP, "flood_all") < 0)
 			return -ENOMEM;
 	}
-	if (!(r = rule_new(c, ci, "threats.flood: the zone pair's limit")))
-		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_CT_MARK, "flood");
+	for (size_t i = 0; i < c->p->threats.n_flood; i++)
+		if (!c->p->threats.flood[i].flow) {
+			if (!(r = rule_new(c, ci, "threats.flood: the zone pair's limit")))
+				return -ENOMEM;
+			s_vmap1(r, ZT_KEY_CT_MARK, "flood");
+			break;
+		}
+	return 0;
+}
+
+/*
+ * judge (and f_<id> chains of limited flows), once the flow is found, right
+ * before its accept:   ct mark vmap @floodf   (the flow's limit: fl_/fls_<id>)
+ */
+int flood_flow_rule(struct cc *c, int ci)
+{
+	struct zt_rule *r;
+
+	for (size_t i = 0; i < c->p->threats.n_flood; i++)
+		if (c->p->threats.flood[i].flow) {
+			if (!(r = rule_new(c, ci, "threats.flood: the flow's limit")))
+				return -ENOMEM;
+			s_vmap1(r, ZT_KEY_CT_MARK, "floodf");
+			return 0;
+		}
 	return 0;
 }

@@ -37,6 +37,7 @@ struct cflow {
 	uint32_t xk;			/* f_<id> chains: ct mark ^ xk is the inst map's key */
 	bool encrypted;
 	bool chained;			/* some key reaches it through f_<id> */
+	bool flood;			/* a threats.flood flow: limit looks up its connections' marks */
 	uint8_t used;			/* bit v: an element targets variant v */
 	struct zt_pos pos;
 	char desc[96];			/* "flow public-web ztseg.yaml:31" */
@@ -282,6 +283,7 @@ int jit_related(struct cc *c, int ci, bool reply);
 /* compile-flood.c */
 int flood_build(struct cc *c);
 int flood_rules(struct cc *c, int ci);
+int flood_flow_rule(struct cc *c, int ci);
 
 /* compile-chains.c */
 int chains_build(struct cc *c);

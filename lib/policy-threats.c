@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * threats: in ztseg.yaml (SPEC §3): `except` prefixes that are never
- * limited or banned, and `flood` limits per destination zone with timed
- * bans. Loaded from the YAML tree with every problem at file:line:col,
+ * limited or banned, and `flood` limits per destination zone or per hub
+ * flow (`flow:`) with timed bans. Loaded from the YAML tree with every problem at file:line:col,
  * then resolved against the zones and cross-checked. ztseg.yaml(5).
  */
 #include <ctype.h>
@@ -189,6 +189,15 @@ static int load_flood_key(struct tl *l, const struct zt_node *k, const struct zt
 
 	if (streq(k->value, "to"))
 		return load_to(l, v, f);
+	if (streq(k->value, "flow")) {
+		if (v->type != ZT_NODE_SCALAR || !v->len)
+			return err_at(l, v, "flow: expected the name of a hub flow, got %s", kind(v));
+		free(f->flow);
+		if (!(f->flow = strdup(v->value)))
+			return -ENOMEM;
+		f->flow_pos = pos_of(l, v);
+		return 0;
+	}
 	if (streq(k->value, "per-source"))
 		return load_rate(l, v, f);
 	if (streq(k->value, "burst"))
@@ -222,7 +231,7 @@ static int load_flood_key(struct tl *l, const struct zt_node *k, const struct zt
 		return load_uint(l, v, "max-sources", 1, ZT_FLOOD_SET_MAX, &f->max_sources);
 	if (streq(k->value, "max-bans"))
 		return load_uint(l, v, "max-bans", 1, ZT_FLOOD_SET_MAX, &f->max_bans);
-	r = err_at(l, k, "threats.flood: unknown key '%s'; expected one of: to, per-source, burst, "
+	r = err_at(l, k, "threats.flood: unknown key '%s'; expected one of: to, flow, per-source, burst, "
 		   "connections, ban, source-prefix, ban-spoofable, ban-scope, max-sources, max-bans",
 		   TOK(k->value));
 	return r;
@@ -234,7 +243,7 @@ static int load_flood_one(struct tl *l, const struct zt_node *n, struct zt_flood
 	int r, ret = 0;
 
 	*f = (struct zt_flood){ .plen4 = 32, .plen6 = 64, .max_sources = ZT_FLOOD_SET_DEFAULT,
-				.max_bans = ZT_FLOOD_SET_DEFAULT, .pos = pos_of(l, n) };
+				.max_bans = ZT_FLOOD_SET_DEFAULT, .flow_idx = -1, .pos = pos_of(l, n) };
 	if (n->type != ZT_NODE_MAP)
 		return err_at(l, n, "threats.flood: expected a mapping such as "
 			      "{ to: web, per-source: 200/second, ban: 10m }, got %s", kind(n));
@@ -248,8 +257,9 @@ static int load_flood_one(struct tl *l, const struct zt_node *n, struct zt_flood
 	}
 	if (ret)
 		return ret;
-	if (!f->n_to)
-		return err_at(l, n, "threats.flood: missing required key 'to' (the zone the limit protects)");
+	if (!f->n_to && !f->flow)
+		return err_at(l, n, "threats.flood: missing required key 'to' or 'flow' "
+			      "(the zone or the hub flow the limit protects)");
 	if (!f->rate && !f->conns)
 		return err_at(l, n, "threats.flood: expected per-source, connections or both");
 	if (burst && !f->rate)
@@ -386,16 +396,72 @@ static int resolve_to(struct zt_policy *p, struct zt_flood *f, struct zt_diags *
 	return ret;
 }
 
-/* One limit per zone: two entries for one zone would race for its connections. */
+/*
+ * flow: a named hub flow; with to:, each zone of to must be one the flow
+ * goes to (or a part of one): a limit that can never match is a mistake.
+ */
+static int resolve_flow(struct zt_policy *p, struct zt_flood *f, struct zt_diags *d)
+{
+	char buf[ZT_NAME_MAX + 1];
+	const struct zt_flow *fl;
+	const char *s;
+	int r, ret = 0;
+
+	for (size_t i = 0; i < p->hub.n_flows && f->flow_idx < 0; i++)
+		if (p->hub.flows[i].named && streq(p->hub.flows[i].name, f->flow))
+			f->flow_idx = (int)i;
+	if (f->flow_idx < 0) {
+		if ((s = zt_policy_suggest_flow(p, f->flow, buf, sizeof(buf))))
+			return err_pos(d, &f->flow_pos, "threats.flood: unknown flow '%s' (did you mean '%s'?)",
+				       TOK(f->flow), s);
+		return err_pos(d, &f->flow_pos, "threats.flood: unknown flow '%s' (flow: names a hub flow "
+			       "that has a name:)", TOK(f->flow));
+	}
+	fl = &p->hub.flows[f->flow_idx];
+	for (size_t i = 0; i < f->n_to; i++) {
+		bool hit = false;
+
+		for (size_t j = 0; j < fl->n_to && !hit; j++)
+			hit = zone_covers(&fl->to[j].zone, &f->to[i].zone) || zone_covers(&f->to[i].zone, &fl->to[j].zone);
+		if (hit)
+			continue;
+		r = err_pos(d, &f->to[i].pos, "threats.flood: flow '%s' does not go to zone '%s'",
+			    TOK(f->flow), TOK(f->to[i].name));
+		if (fatal(r))
+			return r;
+		ret = r;
+	}
+	return ret;
+}
+
+/*
+ * One limit per zone, and one per flow: two entries for one zone (or one
+ * flow) would race for its connections. A zone limit and a flow limit
+ * may share a zone: the flow's connections then count in both.
+ */
 static int check_overlap(struct zt_policy *p, struct zt_diags *d)
 {
 	const struct zt_threats *t = &p->threats;
 	int r, ret = 0;
 
 	for (size_t i = 0; i < t->n_flood; i++)
-		for (size_t a = 0; a < t->flood[i].n_to; a++)
+		for (size_t j = 0; j < i; j++) {
+			const struct zt_flood *x = &t->flood[i], *y = &t->flood[j];
+			char ps[32];
+
+			if (!x->flow || !y->flow || x->flow_idx != y->flow_idx)
+				continue;
+			snprintf(ps, sizeof(ps), "%u:%u", y->flow_pos.line, y->flow_pos.col);
+			r = err_pos(d, &x->flow_pos, "threats.flood: flow '%s' is already limited (at %s): "
+				    "one limit per flow", TOK(x->flow), ps);
+			if (fatal(r))
+				return r;
+			ret = r;
+		}
+	for (size_t i = 0; i < t->n_flood; i++)
+		for (size_t a = 0; !t->flood[i].flow && a < t->flood[i].n_to; a++)
 			for (size_t j = 0; j <= i; j++)
-				for (size_t b = 0; b < (j == i ? a : t->flood[j].n_to); b++) {
+				for (size_t b = 0; !t->flood[j].flow && b < (j == i ? a : t->flood[j].n_to); b++) {
 					const struct zt_ref *x = &t->flood[i].to[a], *y = &t->flood[j].to[b];
 					char ps[32];
 
@@ -418,6 +484,8 @@ int zt_policy_check_threats(struct zt_policy *p, struct zt_diags *d)
 
 	for (size_t i = 0; i < p->threats.n_flood; i++) {
 		r = resolve_to(p, &p->threats.flood[i], d);
+		if (r == 0 && p->threats.flood[i].flow)
+			r = resolve_flow(p, &p->threats.flood[i], d);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -433,6 +501,7 @@ void zt_threats_free(struct zt_threats *t)
 		for (size_t j = 0; j < t->flood[i].n_to; j++)
 			free(t->flood[i].to[j].name);
 		free(t->flood[i].to);
+		free(t->flood[i].flow);
 	}
 	free(t->flood);
 	free(t->except);

@@ -158,8 +158,11 @@ struct zt_jit {
 enum zt_flood_scope { ZT_FLOOD_SCOPE_ZONE, ZT_FLOOD_SCOPE_ALL };
 
 struct zt_flood {
-	struct zt_ref *to;		/* destination zones */
+	struct zt_ref *to;		/* destination zones; with flow: only the flow's connections to them */
 	size_t n_to;
+	char *flow;			/* flow: a named hub flow's connections only; NULL for a zone limit */
+	struct zt_pos flow_pos;
+	int flow_idx;			/* index into hub.flows, resolved; -1 without flow */
 	uint32_t rate;			/* per-source: new connections per unit; 0 none */
 	uint32_t unit;			/* seconds per unit: 1, 60, 3600, 86400 */
 	uint32_t burst;			/* default: rate */
@@ -272,6 +275,7 @@ static inline void zt_policy_freep(struct zt_policy **p)
  * segment rules name them); otherwise every zone a hub flow can name.
  * Implemented in policy-validate.c.
  */
+const char *zt_policy_suggest_flow(const struct zt_policy *p, const char *name, char *buf, size_t len);
 const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const char *name,
 				   char *buf, size_t len);
 

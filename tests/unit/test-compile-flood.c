@@ -8,6 +8,7 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "plan.h"
 #include "diag-util.h"
 
@@ -237,6 +238,168 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* flow: limits. ids: world 1, host 2, onprem 3, web 4, db 5 */
+#define FHUB                                                                                  \
+	"version: 1\nhub:\n  boundaries:\n"                                                   \
+	"    onprem: { interfaces: [\"wg0\"], addresses: [203.0.113.0/24] }\n"                 \
+	"  flows:\n    - { name: web-in, from: [onprem, world], to: web, ports: [tcp/80] }\n"   \
+	"    - { name: admin, from: onprem, to: [web, db], ports: [tcp/22], encrypted: true }\n" \
+	"    - { name: web-db, from: web, to: db, ports: [tcp/5432] }\n"                       \
+	"segments:\n  web: { interfaces: [\"vweb*\"], addresses: [198.51.100.0/26] }\n"     \
+	"  db: { interfaces: [\"vdb*\"], addresses: [198.51.100.64/26] }\nthreats:\n  flood:\n"
+
+static const char fpol[] = FHUB
+	"    - { flow: web-in, per-source: 10/second, ban: 1m }\n"
+	"    - { flow: admin, to: db, connections: 2, ban: 1m }\n";
+
+/* The connection mark of flow key (zone pair, port) in fp, 0 when none. */
+static uint32_t fp_mark(const struct zt_plan *pl, uint32_t zp, uint16_t port)
+{
+	const struct zt_set *s = zt_plan_find_set(pl, "fp");
+
+	for (size_t i = 0; s && i < s->n_elems; i++)
+		if (s->elems[i].key[0].u32 == zp && s->elems[i].key[2].u32 == port)
+			return s->elems[i].data.u32;
+	return 0;
+}
+
+static const char *floodf_chain(const struct zt_plan *pl, uint32_t mark)
+{
+	const struct zt_set *s = zt_plan_find_set(pl, "floodf");
+
+	ck_assert_ptr_nonnull(s);
+	for (size_t i = 0; i < s->n_elems; i++)
+		if (s->elems[i].key[0].u32 == mark)
+			return s->elems[i].data.verdict.chain;
+	return NULL;
+}
+
+/* The index of the rule `ct mark vmap @set` in a chain, or -1. */
+static int vmap_rule(const struct zt_chain *ch, const char *set)
+{
+	for (size_t i = 0; i < ch->n_rules; i++)
+		for (size_t k = 0; k < ch->rules[i].n_stmt; k++)
+			if (ch->rules[i].stmt[k].kind == ZT_S_VMAP && streq(ch->rules[i].stmt[k].set, set))
+				return (int)i;
+	return -1;
+}
+
+START_TEST(test_flow)
+{
+	struct zt_plan *pl = compile(fpol), *b;
+	const struct zt_set *ff = zt_plan_find_set(pl, "floodf"), *fcnt = zt_plan_find_set(pl, "fcnt");
+	const struct zt_chain *judge = zt_plan_find_chain(pl, "judge");
+	uint32_t w = fp_mark(pl, 1u << 16 | 4, 80), o = fp_mark(pl, 3u << 16 | 4, 80);
+	size_t admin = 0, admin_db = 0;
+	int at;
+
+	ck_assert_ptr_null(zt_plan_find_set(pl, "flood"));	/* no zone limit: no zone pair map */
+	ck_assert_ptr_nonnull(ff);
+	ck_assert_uint_eq(pl->n_flood, 2);
+	ck_assert_str_eq(pl->flood[0].zones, "flow web-in");
+	ck_assert_str_eq(pl->flood[1].zones, "flow admin to db");
+	/* web-in: both sources, world's spoofable; keyed by the connection mark (bit 31) */
+	ck_assert(w & 0x80000000u && o & 0x80000000u);
+	ck_assert_msg(!strncmp(floodf_chain(pl, w), "fls_", 4), "world: %s", floodf_chain(pl, w));
+	ck_assert_msg(!strncmp(floodf_chain(pl, o), "fl_", 3), "onprem: %s", floodf_chain(pl, o));
+	/* web-db is not limited; admin only to db (its mark is set through inst: chained) */
+	ck_assert_ptr_null(floodf_chain(pl, fp_mark(pl, 4u << 16 | 5, 5432)));
+	for (size_t i = 0; i < fcnt->n_elems; i++) {
+		const struct zt_counter *ct = NULL;
+
+		for (size_t k = 0; k < pl->n_counters; k++)
+			if (streq(pl->counters[k].name, fcnt->elems[i].data.counter))
+				ct = &pl->counters[k];
+		ck_assert_ptr_nonnull(ct);
+		if (strncmp(ct->comment, "flow admin ", 11))
+			continue;
+		admin++;
+		if (floodf_chain(pl, fcnt->elems[i].key[0].u32))
+			admin_db++;
+	}
+	ck_assert_uint_eq(admin, 2);
+	ck_assert_uint_eq(admin_db, 1);
+	ck_assert_uint_eq(ff->n_elems, 3);
+	/* judge: the floodf lookup right before the flow's accept, no zone pair lookup */
+	ck_assert_ptr_nonnull(judge);
+	ck_assert_int_eq(vmap_rule(judge, "flood"), -1);
+	ck_assert_int_ge(at = vmap_rule(judge, "floodf"), 0);
+	ck_assert(stmt_has(&judge->rules[at + 1], ZT_S_COUNTER_MAP, NULL));
+	/* admin's chained f_ chain: floodf, then the counted accept */
+	{
+		size_t chains = 0;
+
+		for (size_t c = 0; c < pl->n_chains; c++) {
+			const struct zt_chain *ch = &pl->chains[c];
+
+			if (strncmp(ch->name, "f_", 2) || (at = vmap_rule(ch, "floodf")) < 0)
+				continue;
+			chains++;
+			ck_assert_uint_eq((size_t)at + 2, ch->n_rules);
+			ck_assert(stmt_has(&ch->rules[at + 1], ZT_S_COUNTER_MAP, NULL));
+			ck_assert(!stmt_has(&ch->rules[at - 1], ZT_S_VERDICT, NULL));
+		}
+		ck_assert_uint_ge(chains, 1);
+	}
+	/* ids: another flow text changes it; the same text elsewhere keeps it; a zone limit differs */
+	b = compile(FHUB "    - { flow: admin, to: [db], ban: 60s, connections: 2 }\n"
+		    "    - { flow: web-in, per-source: 10/second, ban: 1m }\n");
+	ck_assert_uint_eq(b->flood[1].id, pl->flood[0].id);
+	ck_assert_uint_eq(b->flood[0].id, pl->flood[1].id);
+	zt_plan_free(b);
+	b = compile(FHUB "    - { flow: web-in, to: web, per-source: 10/second, ban: 1m }\n");
+	ck_assert_uint_ne(b->flood[0].id, pl->flood[0].id);
+	zt_plan_free(b);
+	b = compile(FHUB "    - { to: web, per-source: 10/second, ban: 1m }\n");
+	ck_assert_uint_ne(b->flood[0].id, pl->flood[0].id);
+	ck_assert_ptr_null(zt_plan_find_set(b, "floodf"));
+	zt_plan_free(b);
+	{
+		char *t = strdup(fpol), *port = strstr(t, "tcp/80");
+
+		memcpy(port, "tcp/81", 6);
+		b = compile(t);
+		ck_assert_uint_ne(b->flood[0].id, pl->flood[0].id);
+		ck_assert_uint_eq(b->flood[1].id, pl->flood[1].id);
+		zt_plan_free(b);
+		free(t);
+	}
+	zt_plan_free(pl);
+}
+END_TEST
+
+START_TEST(test_flow_fail_closed)
+{
+	struct zt_plan *pl = compile(fpol);
+	size_t updates = 0, adds = 0;
+
+	for (size_t c = 0; c < pl->n_chains; c++) {
+		const struct zt_chain *ch = &pl->chains[c];
+
+		for (size_t i = 0; i < ch->n_rules; i++) {
+			const struct zt_rule *r = &ch->rules[i], *next = i + 1 < ch->n_rules ? &ch->rules[i + 1] : NULL;
+			const struct zt_stmt *s = NULL;
+
+			if (!stmt_has(r, ZT_S_METER, &s) && !stmt_has(r, ZT_S_CONNLIMIT, &s))
+				continue;
+			updates++;
+			ck_assert_ptr_nonnull(next);
+			ck_assert_int_eq(next->match[0].op, ZT_M_NOT_IN_SET);
+			ck_assert_str_eq(next->match[0].set, s->set);
+			ck_assert(drops_counting(next, "flood_full"));
+		}
+		if (!strncmp(ch->name, "fo_", 3) || !strncmp(ch->name, "foc_", 4)) {
+			adds++;
+			ck_assert(drops_counting(&ch->rules[ch->n_rules - 1], "flood_full"));
+		}
+	}
+	/* web-in: rate v4/v6 in fl_ and fls_; admin: connections v4/v6 in fl_ and fls_ */
+	ck_assert_uint_eq(updates, 8);
+	ck_assert_uint_eq(adds, 2);	/* fo_ (web-in), foc_ (admin) */
+	zt_plan_free(pl);
+}
+END_TEST
+
 static Suite *flood_suite(void)
 {
 	Suite *s = suite_create("compile-flood");
@@ -247,6 +410,8 @@ static Suite *flood_suite(void)
 	tcase_add_test(tc, test_except_nested);
 	tcase_add_test(tc, test_ids);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_flow);
+	tcase_add_test(tc, test_flow_fail_closed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -34,6 +34,10 @@ struct err_case {
 
 /* A hub file with a segment web, up to threats: (the flood cases add to it). */
 #define W "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\nthreats:\n"
+/* With a named hub flow, for flow: (threats: on line 8, the first limit on line 10). */
+#define WF                                                                                    \
+	"version: 1\nhub:\n  flows:\n    - { name: web-in, from: world, to: web, ports: [tcp/80] }\n" \
+	"segments:\n  web: { interfaces: [\"vweb*\"] }\n  db: { interfaces: [\"vdb*\"] }\nthreats:\n  flood:\n"
 
 static const struct err_case err_cases[] = {
 	{ "unknown top-level key",
@@ -157,6 +161,24 @@ static const struct err_case err_cases[] = {
 	{ "threats.flood one limit per zone",
 	  W "  flood:\n    - { to: web, connections: 3 }\n    - { to: [web], per-source: 1/second }\n", NULL,
 	  "ztseg.yaml:7:14", "threats.flood: zone 'web' is already limited (by 'web' at 6:13)" },
+	{ "threats.flood unknown flow",
+	  WF "    - { flow: web-inn, connections: 3 }\n", NULL, "ztseg.yaml:10:15",
+	  "threats.flood: unknown flow 'web-inn' (did you mean 'web-in'?)" },
+	{ "threats.flood unknown flow, nothing close",
+	  WF "    - { flow: zzzzzzzz, connections: 3 }\n", NULL, "ztseg.yaml:10:15",
+	  "threats.flood: unknown flow 'zzzzzzzz' (flow: names a hub flow that has a name:)" },
+	{ "threats.flood flow not a name",
+	  WF "    - { flow: [web-in], connections: 3 }\n", NULL, "ztseg.yaml:10:15",
+	  "flow: expected the name of a hub flow, got a list" },
+	{ "threats.flood flow never goes to the zone",
+	  WF "    - { flow: web-in, to: db, connections: 3 }\n", NULL, "ztseg.yaml:10:27",
+	  "threats.flood: flow 'web-in' does not go to zone 'db'" },
+	{ "threats.flood one limit per flow",
+	  WF "    - { flow: web-in, connections: 3 }\n    - { flow: web-in, to: web, per-source: 1/second }\n",
+	  NULL, "ztseg.yaml:11:15", "threats.flood: flow 'web-in' is already limited (at 10:15): one limit per flow" },
+	{ "threats.flood flow and unknown zone",
+	  WF "    - { flow: web-in, to: wbe, connections: 3 }\n", NULL, "ztseg.yaml:10:27",
+	  "threats.flood: unknown zone 'wbe'" },
 	{ "jit in a segment file",
 	  HUB_DELEGATE, "jit: []\n", SEG_FILE ":1:1", "'jit' is only allowed in ztseg.yaml" },
 	{ "jit template without max",
