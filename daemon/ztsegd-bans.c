@@ -311,11 +311,19 @@ int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:I}", "lifted", (json_int_t)hit), req->now_usec);
 }
 
-/* Does limit i of the running policy cover zone z (a segment covers its subnets)? */
-static bool limit_covers(const struct zt_policy *p, size_t i, const struct zt_zone *z)
+/*
+ * Does limit i of the running policy cover the connection: its zone z (a
+ * segment covers its subnets); a flow limit, the flow that decided it?
+ */
+static bool limit_covers(const struct zt_policy *p, size_t i, const struct zt_explanation *e)
 {
 	const struct zt_flood *f = &p->threats.flood[i];
+	const struct zt_zone *z = &e->to.zone;
 
+	if (f->flow && (f->flow_idx < 0 || e->flow != &p->hub.flows[f->flow_idx]))
+		return false;
+	if (f->flow && !f->n_to)
+		return true;
 	for (size_t j = 0; j < f->n_to; j++) {
 		const struct zt_zone *t = &f->to[j].zone;
 
@@ -351,7 +359,7 @@ int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char
 
 		memcpy(pfx.addr, v[i].addr, 16);
 		if (v[i].family != e->family || !zt_cidr_contains_addr(&pfx, e->family, e->from.addr) ||
-		    v[i].flood >= p->threats.n_flood || (!f->scope_all && !limit_covers(p, v[i].flood, &e->to.zone)))
+		    v[i].flood >= p->threats.n_flood || (!f->scope_all && !limit_covers(p, v[i].flood, e)))
 			continue;
 		snprintf(buf, len, "flood ban of %s to %s%s (%s, %s left; threats.flood %s:%u): its new "
 			 "connections are dropped", zt_ban_source_fmt(&v[i], src, sizeof(src)),

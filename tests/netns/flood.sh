@@ -256,6 +256,90 @@ zt_check "spoofed flood: nothing spoofed was banned" \
 zt_check "spoofed flood: the daemon still answers" ctl status >/dev/null
 zt_check "spoofed flood: a workload source still connects (its own meter)" allowed web2 "${ZT_V4[web2]}" "$WEB" 80
 
+# ---- per-flow limits (flow:) ------------------------------------------------------
+# policy_flow DIR [BAN-SCOPE [MAX-SOURCES [HTTP-PORTS]]]: two flows from onprem to web;
+# only web-http is limited (its connections per source), web-pg is not.
+policy_flow() {
+	zt_policy_write "$1" <<-EOF
+	version: 1
+	hub:
+	  default: drop
+	  boundaries:
+	    onprem: { interfaces: ["wg-onprem"], addresses: [203.0.113.0/24, "2001:db8:ffff::/48"] }
+	  flows:
+	    - { name: web-http, from: onprem, to: web, ports: [${4:-tcp/80}] }
+	    - { name: web-pg, from: onprem, to: web, ports: [tcp/5432] }
+	threats:
+	  flood:
+	    - { flow: web-http, to: web, per-source: 5/second, burst: 10, ban: 60s, ban-scope: ${2:-zone}, max-sources: ${3:-1000} }
+	segments:
+	  web: { interfaces: ["vweb*"], addresses: [198.51.100.0/27, "2001:db8:0:1::/64"] }
+	  db: { interfaces: ["vdb*"], addresses: [198.51.100.64/27, "2001:db8:0:3::/64"] }
+	EOF
+	"$ZT_CTL" check --config "$1" >/dev/null || zt_die "policy $1 is invalid"
+}
+# flow_ban_set 4|6: the flow limit's ban set, as the policy compiles.
+flow_ban_set() {
+	"$ZT_CTL" show --config "$POL" | sed -nE "s/.*add @(ban$1_[0-9a-f]+) .*threats.flood flow web-http .*/\\1/p" | sort -u
+}
+# flow_case V SRC DST BANNED-AS: a source over web-http's rate, then its web-pg connection.
+flow_case() {
+	local n
+	n=$(burst onprem "$2" "$3" 30)
+	zt_check "flow (v$1): a source over the flow's per-source got at most one burst through ($n of 30)" [ "$n" -le 11 -a "$n" -ge 8 ]
+	zt_check "flow (v$1): it is in the flow limit's ban set" banned_in "$(flow_ban_set "$1")" "$4"
+	zt_check "flow (v$1): while banned, the flow's new connections are dropped" ! allowed onprem "$2" "$3" 80
+	zt_check "flow (v$1): the same source's other flow to the same zone is unaffected" allowed onprem "$2" "$3" 5432
+}
+policy_flow "$POL"
+ctl reload >/dev/null
+ON5=203.0.113.14
+zt_x onprem ip addr add "$ON5/24" dev eth0
+zt_check "flow: web-pg admits the source" allowed onprem "$ON5" "$WEB" 5432
+zt_check "flow: web-http admits the source" allowed onprem "$ON5" "$WEB" 80
+bans0=$(zt_counter flood_bans)
+flow_case 4 "$ON5" "$WEB" "$ON5"
+flow_case 6 "$ON6" "$WEB6" "2001:db8:ffff::"
+zt_check "flow: the bans are counted (flood_bans)" [ "$(zt_counter flood_bans)" -ge $((bans0 + 2)) ]
+zt_check "flow: ztsegctl bans names the flow" bash -c "'$ZT_CTL' --socket '$SOCK' bans | grep -qE '^$ON5 +flow web-http to web +per-source'"
+live=$(ctl explain --live "$ON5" iface:vweb1,"$WEB" tcp/80 || true)
+zt_check "flow: explain --live says the flow's connection is banned" grep -qz "by: flood ban of $ON5 to flow web-http to web (per-source" <<<"$live"
+zt_check "flow: explain --live: the other flow still allows" ctl explain --live "$ON5" iface:vweb1,"$WEB" tcp/5432
+zt_check "flow: the ban is in the journal" zt_wait_for 3000 grep -q "flood ban: $ON5 to flow web-http to web for 60s" "$DLOG"
+# a reload that keeps the flow's meaning keeps the bans; one that changes the flow drops them
+FB4=$(flow_ban_set 4)
+sed -i 's/^  default: drop/  default: drop\n  # a comment: the same meaning/' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_check "flow: a reload that keeps the flow's meaning keeps its bans" banned_in "$FB4" "$ON5"
+zt_check "flow: ... and its drops" ! allowed onprem "$ON5" "$WEB" 80
+policy_flow "$POL" zone 1000 "tcp/80, tcp/8080"
+ctl reload >/dev/null
+zt_check "flow: a reload that changes the flow (another port) drops its bans" \
+	bash -c "! '$ZT_CTL' --socket '$SOCK' bans | grep -q '^$ON5 '"
+zt_check "flow: ... the source connects on the flow again" allowed onprem "$ON5" "$WEB" 80
+# ban-scope: all: a ban by the flow's limit shuts every flow of the source
+policy_flow "$POL" all
+ctl reload >/dev/null
+ON7=203.0.113.15
+zt_x onprem ip addr add "$ON7/24" dev eth0
+for v in 4 6; do
+	if [[ $v == 4 ]]; then src=$ON7 dst=$WEB; else src=2001:db8:ffff::11 dst=$WEB6; fi
+	n=$(burst onprem "$src" "$dst" 30)
+	zt_check "flow, ban-scope all (v$v): one burst through ($n of 30)" [ "$n" -le 11 ]
+	zt_check "flow, ban-scope all (v$v): the source's other flow is dropped too" ! allowed onprem "$src" "$dst" 5432
+done
+# a full meter fails closed on the flow, and only there
+policy_flow "$POL" zone 1
+ctl reload >/dev/null
+full0=$(zt_counter flood_full)
+zt_check "flow, max-sources 1: the first source fills the meter" allowed onprem "$ON" "$WEB" 80
+zt_check "flow, max-sources 1: a second source is dropped on the flow, not passed" ! allowed onprem "$ON2" "$WEB" 80
+zt_check "flow, max-sources 1: and counted (flood_full)" [ "$(zt_counter flood_full)" -gt "$full0" ]
+zt_check "flow, max-sources 1: the second source's other flow passes" allowed onprem "$ON2" "$WEB" 5432
+allowed onprem 2001:db8:ffff:1::10 "$WEB6" 80 || true
+zt_check "flow, max-sources 1 (v6): a second /64 is dropped on the flow" ! allowed onprem "$ON6" "$WEB6" 80
+zt_check "flow, max-sources 1 (v6): ... and passes on the other flow" allowed onprem "$ON6" "$WEB6" 5432
+
 zt_check "the daemon never saw its own bans as tampering" ! grep -qE "tampering:|restoring it" "$ZT_TMP"/daemon.*.log
 daemon_stop
 zt_check "the daemon logs no sanitizer report (an ASan build)" ! grep -q "Sanitizer\|runtime error" "$ZT_TMP"/daemon.*.log
