@@ -354,6 +354,14 @@ START_TEST(test_flow)
 	ck_assert_uint_ne(b->flood[0].id, pl->flood[0].id);
 	ck_assert_ptr_null(zt_plan_find_set(b, "floodf"));
 	zt_plan_free(b);
+	/* a zone limit and a flow limit on one zone: both lookups, the zone's before the flows */
+	b = compile(FHUB "    - { to: web, per-source: 10/second, ban: 1m }\n"
+		    "    - { flow: web-in, connections: 4, ban: 1m }\n");
+	judge = zt_plan_find_chain(b, "judge");
+	ck_assert_int_ge(vmap_rule(judge, "flood"), 0);
+	ck_assert_int_gt(vmap_rule(judge, "floodf"), vmap_rule(judge, "flood"));
+	ck_assert_uint_ne(b->flood[0].id, b->flood[1].id);
+	zt_plan_free(b);
 	{
 		char *t = strdup(fpol), *port = strstr(t, "tcp/80");
 
