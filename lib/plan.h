@@ -253,6 +253,28 @@ struct zt_plan_jit {
 	size_t n_ports;
 };
 
+/*
+ * What a connection mark means, for the connection log and metrics (not
+ * part of the table): the flow that allowed the connection and its zone
+ * pair. Indexes into the plan's flow and zone name arrays.
+ */
+struct zt_plan_mark {
+	uint32_t mark;
+	uint32_t flow;		/* index into flow_names */
+	uint32_t from, to;	/* indexes into zone_names; 0 "" (out of scope) */
+	bool log;		/* flow-log is on for the hub or a segment of either zone */
+};
+
+#define ZT_PLAN_FLOW_NAME_MAX 115	/* "NAME", "SEG:RULE", "SEG same-zone", "out-of-scope" */
+#define ZT_PLAN_ZONE_NAME_MAX 98	/* "segment.subnet" (ZT_ENDPOINT_NAME_MAX) */
+
+struct zt_plan_flow_name {
+	char name[ZT_PLAN_FLOW_NAME_MAX];
+	char counter[ZT_OBJ_NAME_MAX];	/* its named counter */
+	char from[128], to[128];	/* its from and to as written, joined by "," (may be cut short) */
+	char segment[ZT_NAME_MAX + 1];	/* a segment rule's or same-zone's segment, or "" */
+};
+
 struct zt_plan {
 	/*
 	 * Each array is sorted by name (strcmp), base chains included: a base
@@ -270,6 +292,12 @@ struct zt_plan {
 	unsigned log_group;
 	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
 	size_t n_jit;
+	struct zt_plan_mark *marks;	/* sorted by mark; zt_plan_find_mark() */
+	size_t n_marks;
+	struct zt_plan_flow_name *flow_names;
+	size_t n_flow_names;
+	char (*zone_names)[ZT_PLAN_ZONE_NAME_MAX];	/* [0] is "" */
+	size_t n_zone_names;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;
@@ -291,6 +319,7 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan);
 /* Lookups by name (binary search); NULL if absent. */
 const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name);
 const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char *name);
+const struct zt_plan_mark *zt_plan_find_mark(const struct zt_plan *plan, uint32_t mark);
 
 /* What a plan string is to nft, which decides how long it may be. */
 enum zt_nft_str {

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Conntrack NEW and DESTROY events over ctnetlink's multicast groups:
+ * subscribe, read in batches, parse each message with every length checked.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include "ctevent.h"
+#include "nl.h"
+
+#define CTE_RECV_BUF (64 * 1024)
+#define CTE_RECV_BATCH 64
+
+struct zt_ctevent {
+	struct zt_nl nl;
+	struct zt_ct_event_stats stats;
+};
+
+struct tuple_ctx {
+	struct zt_ct_event *e;
+	bool bad, has_src, has_dst, has_proto;
+};
+
+static int tuple_ip_cb(const struct nlattr *a, void *data)
+{
+	struct tuple_ctx *t = data;
+	uint16_t type = mnl_attr_get_type(a), len = mnl_attr_get_payload_len(a);
+
+	switch (type) {
+	case CTA_IP_V4_SRC:
+	case CTA_IP_V4_DST:
+		if (len != 4 || t->e->family != AF_INET)
+			t->bad = true;
+		break;
+	case CTA_IP_V6_SRC:
+	case CTA_IP_V6_DST:
+		if (len != 16 || t->e->family != AF_INET6)
+			t->bad = true;
+		break;
+	default:
+		return MNL_CB_OK;
+	}
+	if (t->bad)
+		return MNL_CB_OK;
+	if (type == CTA_IP_V4_SRC || type == CTA_IP_V6_SRC) {
+		memcpy(t->e->saddr, mnl_attr_get_payload(a), len);
+		t->has_src = true;
+	} else {
+		memcpy(t->e->daddr, mnl_attr_get_payload(a), len);
+		t->has_dst = true;
+	}
+	return MNL_CB_OK;
+}
+
+static int tuple_proto_cb(const struct nlattr *a, void *data)
+{
+	struct tuple_ctx *t = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case CTA_PROTO_NUM:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			t->bad = true;
+		else {
+			t->e->proto = mnl_attr_get_u8(a);
+			t->has_proto = true;
+		}
+		break;
+	case CTA_PROTO_SRC_PORT:
+	case CTA_PROTO_DST_PORT:
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0) {
+			t->bad = true;
+			break;
+		}
+		if (mnl_attr_get_type(a) == CTA_PROTO_SRC_PORT)
+			t->e->sport = ntohs(mnl_attr_get_u16(a));
+		else
+			t->e->dport = ntohs(mnl_attr_get_u16(a));
+		t->e->has_ports = true;
+		break;
+	case CTA_PROTO_ICMP_TYPE:
+	case CTA_PROTO_ICMPV6_TYPE:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			t->bad = true;
+		else {
+			t->e->icmp_type = mnl_attr_get_u8(a);
+			t->e->has_icmp = true;
+		}
+		break;
+	default:
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int tuple_cb(const struct nlattr *a, void *data)
+{
+	struct tuple_ctx *t = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type != CTA_TUPLE_IP && type != CTA_TUPLE_PROTO)
+		return MNL_CB_OK;
+	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 ||
+	    mnl_attr_parse_nested(a, type == CTA_TUPLE_IP ? tuple_ip_cb : tuple_proto_cb, t) < 0)
+		t->bad = true;
+	return MNL_CB_OK;
+}
+
+struct counters_ctx {
+	uint64_t packets, bytes;
+	bool bad;
+};
+
+static int counters_cb(const struct nlattr *a, void *data)
+{
+	struct counters_ctx *c = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case CTA_COUNTERS_PACKETS:
+	case CTA_COUNTERS_BYTES:
+		if (mnl_attr_validate(a, MNL_TYPE_U64) < 0) {
+			c->bad = true;
+			break;
+		}
+		if (mnl_attr_get_type(a) == CTA_COUNTERS_PACKETS)
+			c->packets = be64toh(mnl_attr_get_u64(a));
+		else
+			c->bytes = be64toh(mnl_attr_get_u64(a));
+		break;
+	default:
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+struct msg_ctx {
+	struct zt_ct_event *e;
+	bool bad, has_orig;
+};
+
+static void counters_into(struct msg_ctx *m, const struct nlattr *a, int dir)
+{
+	struct counters_ctx c = {};
+
+	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, counters_cb, &c) < 0 || c.bad) {
+		m->bad = true;
+		return;
+	}
+	m->e->packets[dir] = c.packets;
+	m->e->bytes[dir] = c.bytes;
+	m->e->has_counters = true;
+}
+
+static int msg_cb(const struct nlattr *a, void *data)
+{
+	struct msg_ctx *m = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case CTA_TUPLE_ORIG: {
+		struct tuple_ctx t = { .e = m->e };
+
+		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, tuple_cb, &t) < 0 ||
+		    t.bad || !t.has_src || !t.has_dst || !t.has_proto)
+			m->bad = true;
+		else
+			m->has_orig = true;
+		break;
+	}
+	case CTA_MARK:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+			m->bad = true;
+		else
+			m->e->mark = ntohl(mnl_attr_get_u32(a));
+		break;
+	case CTA_ID:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+			m->bad = true;
+		else
+			m->e->id = ntohl(mnl_attr_get_u32(a));
+		break;
+	case CTA_COUNTERS_ORIG:
+		counters_into(m, a, 0);
+		break;
+	case CTA_COUNTERS_REPLY:
+		counters_into(m, a, 1);
+		break;
+	default:
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+int zt_ctevent_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_event *ret)
+{
+	const struct nfgenmsg *g;
+	struct msg_ctx m = { .e = ret };
+	uint8_t type;
+
+	*ret = (struct zt_ct_event){};
+	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+		return -EBADMSG;
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK)
+		return -ENOMSG;
+	type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	if (type == IPCTNL_MSG_CT_NEW)
+		ret->type = ZT_CT_EVENT_NEW;
+	else if (type == IPCTNL_MSG_CT_DELETE)
+		ret->type = ZT_CT_EVENT_DESTROY;
+	else
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*g)))
+		return -EBADMSG;
+	g = mnl_nlmsg_get_payload(nlh);
+	if (g->nfgen_family != AF_INET && g->nfgen_family != AF_INET6)
+		return -ENOMSG;
+	ret->family = g->nfgen_family;
+	if (mnl_attr_parse(nlh, sizeof(*g), msg_cb, &m) < 0 || m.bad || !m.has_orig)
+		return -EBADMSG;
+	return 0;
+}
+
+int zt_ctevent_open(int rcvbuf, struct zt_ctevent **ret)
+{
+	_cleanup_free_ struct zt_ctevent *ce = calloc(1, sizeof(*ce));
+	unsigned groups[] = { NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY };
+	int r, fd, flags;
+
+	if (!ce)
+		return -ENOMEM;
+	r = zt_nl_open(&ce->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, CTE_RECV_BUF);
+	if (r < 0)
+		goto fail;
+	fd = zt_nl_fd(&ce->nl);
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Joining the groups needs CAP_NET_ADMIN. */
+	for (size_t i = 0; i < ELEMENTSOF(groups); i++) {
+		if (mnl_socket_setsockopt(ce->nl.sock, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof(groups[i])) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*ret = TAKE_PTR(ce);
+	return 0;
+fail:
+	zt_nl_close(&ce->nl);
+	return r;
+}
+
+struct zt_ctevent *zt_ctevent_free(struct zt_ctevent *ce)
+{
+	if (!ce)
+		return NULL;
+	zt_nl_close(&ce->nl);
+	free(ce);
+	return NULL;
+}
+
+int zt_ctevent_fd(const struct zt_ctevent *ce)
+{
+	return zt_nl_fd(&ce->nl);
+}
+
+const struct zt_ct_event_stats *zt_ctevent_stats(const struct zt_ctevent *ce)
+{
+	return &ce->stats;
+}
+
+int zt_ctevent_receive(struct zt_ctevent *ce, void (*cb)(const struct zt_ct_event *ev, void *userdata),
+		       void *userdata)
+{
+	int total = 0;
+
+	for (int i = 0; i < CTE_RECV_BATCH; i++) {
+		uint32_t sender;
+		bool trunc;
+		ssize_t n = zt_nl_recv(&ce->nl, MSG_DONTWAIT, &sender, &trunc);
+		const char *p;
+		size_t left;
+
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			return total;
+		if (n == -ENOBUFS) {
+			ce->stats.overruns++;
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		if (sender != 0) {
+			ce->nl.foreign++;
+			continue;
+		}
+		if (trunc)
+			ce->stats.malformed++;
+		for (p = ce->nl.buf, left = (size_t)n; left >= sizeof(struct nlmsghdr);) {
+			const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+			struct zt_ct_event ev;
+			size_t step;
+			int r;
+
+			if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left)
+				break;
+			step = NLMSG_ALIGN(nlh->nlmsg_len);
+			r = zt_ctevent_parse(nlh, nlh->nlmsg_len, &ev);
+			if (r == 0) {
+				ce->stats.events++;
+				total++;
+				cb(&ev, userdata);
+			} else if (r == -EBADMSG) {
+				ce->stats.malformed++;
+			}
+			if (step >= left)
+				break;
+			p += step;
+			left -= step;
+		}
+	}
+	return total;
+}
