@@ -251,7 +251,7 @@ install_subst = sed -e 's|/usr/sbin/ztsegd|$(SBINDIR)/ztsegd|g' \
 	-e 's|/usr/bin/ztsegctl|$(BINDIR)/ztsegctl|g' \
 	-e 's|/usr/share/doc/ztseg|$(DOCDIR)|g' \
 	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g'
-INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg.tmpfiles \
+INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg-metrics@.service $(B)/install/ztseg.tmpfiles \
 	$(B)/install/ztseg.yaml $(B)/install/ztsegctl.completion
 
 # The rewrite depends on the paths: regenerate whenever they change.
@@ -283,6 +283,9 @@ install: $(PROGS) $(INSTALL_GEN)
 	$(Q)$(if $(D_SRCS),$(INSTALL) -d $(DESTDIR)$(SBINDIR) && \
 		$(INSTALL) -m 0755 $(B)/ztsegd $(DESTDIR)$(SBINDIR)/ztsegd,:)
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztsegd.service $(DESTDIR)$(UNITDIR)/ztsegd.service
+	@# The metrics socket and its service: installed, never enabled here (ztsegctl(8), METRICS).
+	$(Q)$(INSTALL) -m 0644 systemd/ztseg-metrics.socket $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket
+	$(Q)$(INSTALL) -m 0644 '$(B)/install/ztseg-metrics@.service' '$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service'
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg.sysusers $(DESTDIR)$(SYSUSERSDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg-modules.conf $(DESTDIR)$(MODULESLOADDIR)/ztseg.conf
@@ -312,15 +315,16 @@ endif
 uninstall:
 ifeq ($(DESTDIR),)
 	$(Q)if [ -d /run/systemd/system ] && [ -e $(UNITDIR)/ztsegd.service ]; then \
-		systemctl stop ztsegd.service || :; \
+		systemctl stop ztsegd.service ztseg-metrics.socket || :; \
 	fi
 	$(Q)if command -v systemctl >/dev/null && [ -e $(UNITDIR)/ztsegd.service ]; then \
-		systemctl --no-reload disable ztsegd.service || :; \
+		systemctl --no-reload disable ztsegd.service ztseg-metrics.socket || :; \
 	fi
 endif
 	$(call quiet,UNINST,$(or $(DESTDIR),/))
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/ztsegctl $(DESTDIR)$(SBINDIR)/ztsegd \
-		$(DESTDIR)$(UNITDIR)/ztsegd.service \
+		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket \
+		'$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service' \
 		$(DESTDIR)$(SYSUSERSDIR)/ztseg.conf $(DESTDIR)$(TMPFILESDIR)/ztseg.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/ztseg.conf \
 		$(DESTDIR)$(COMPLETIONSDIR)/ztsegctl \
