@@ -264,7 +264,11 @@ probes web1 "$APP" 8080 5 >/dev/null
 sleep 1
 zt_check "flow-log off: new allowed connections are not logged" [ "$(count "$ZT_TMP/r1.json" 'r["event"] == "open"')" -eq "$N" ]
 
-kill "${RPIDS[@]}" "$STUCK_JOB" 2>/dev/null || true
+zt_check "the readers are still connected" grep -qx 'ztseg_log_readers 5' <<<"$(ctl metrics)"
 kill -TERM "$DPID"
-wait "$DPID" || true
+rc=0
+wait "$DPID" || rc=$?
+kill "${RPIDS[@]}" "$STUCK_JOB" 2>/dev/null || true
+zt_check "the daemon stops cleanly with readers connected (exit $rc; sanitizer builds: no leak)" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || tail -30 "$DLOG" | sed 's/^/#   /'
 zt_finish
