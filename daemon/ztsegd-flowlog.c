@@ -428,7 +428,7 @@ int manager_flowlog_subscribe(struct manager *m, struct zt_ctl_conn *c, const st
 	_cleanup_json_ json_t *args = json_deep_copy(req->args);
 	const json_t *v;
 	const char *why = NULL;
-	size_t cap = FLOWLOG_QUEUE_DEFAULT, first, matched = 0;
+	size_t cap = FLOWLOG_QUEUE_DEFAULT, first, matched = 0, n_uid = 0;
 	int sndbuf = FLOWLOG_SNDBUF, r, fd = -1;
 	struct zt_frame *f;
 
@@ -451,7 +451,14 @@ int manager_flowlog_subscribe(struct manager *m, struct zt_ctl_conn *c, const st
 		return zt_ctl_conn_reply_errorf(c, req->now_usec,
 						"log: bad argument '%.32s' (expected zone, flow, verdict: words; since: "
 						"microseconds; follow; queue)", why ? why : "?");
-	if (m->n_flow_subs >= FLOWLOG_READERS_MAX)
+	/* Readers, however many a user opens, cannot keep an administrator's out. */
+	for (struct flow_sub *o = m->flow_subs; o; o = o->next)
+		n_uid += o->uid == req->peer->uid;
+	if (n_uid >= FLOWLOG_READERS_PER_UID)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "log: too many readers for uid %u (%d)",
+						(unsigned)req->peer->uid, FLOWLOG_READERS_PER_UID);
+	if (m->n_flow_subs >= FLOWLOG_READERS_MAX ||
+	    (m->n_flow_subs >= FLOWLOG_READERS_MAX - FLOWLOG_READERS_RESERVED && !zt_ctl_conn_authorized(c)))
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "log: too many readers (%d)", FLOWLOG_READERS_MAX);
 	if ((r = zt_frameq_init(&s->q, cap)) < 0)
 		return r;

@@ -72,6 +72,9 @@ struct pair_count;
 #define FLOWLOG_QUEUE_MIN 16
 #define FLOWLOG_QUEUE_MAX 16384
 #define FLOWLOG_READERS_MAX 32
+/* Of those, kept for root and ztseg-admin; and at most this many per uid. */
+#define FLOWLOG_READERS_RESERVED 8
+#define FLOWLOG_READERS_PER_UID 8
 /* A reader's socket send buffer: the daemon's queue, not the kernel's, holds what it has not read. */
 #define FLOWLOG_SNDBUF (64 * 1024)
 /* Connection records written to the journal per second (the rest are counted). */

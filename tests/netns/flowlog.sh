@@ -62,6 +62,7 @@ zt_x host sh -c 'echo 1 >/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_w
 zt_x host sh -c 'echo 0 >/proc/sys/net/netfilter/nf_conntrack_acct'
 
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
+quiet() { "$@" >/dev/null 2>&1; }
 wait_until() { # SECONDS COMMAND...
 	local end=$(($(zt_now_ms) + $1 * 1000))
 	shift
@@ -138,7 +139,7 @@ res=$(probes web1 "$APP" 25 "$NDENY")
 zt_check "the $NDENY denied probes were dropped" grep -qE "^ *$NDENY timeout$" <<<"$res"
 res=$(probes web1 "$DB" 5432 20)
 zt_check "20 probes to db (no flow-log on web or db) connected" grep -qE "^ *20 ok$" <<<"$res"
-zt_check "status answers while a reader is stuck" ctl status >/dev/null
+zt_check "status answers while a reader is stuck" quiet ctl status
 zt_log "traffic took $(($(zt_now_ms) - t0)) ms; waiting for conntrack to destroy the connections"
 
 opens() { count "$1" 'r["event"] == "open" and r["flow"] == "web-app" and r["dport"] == 8080 and r["from"] == "web" and r["to"] == "app"'; }
@@ -254,8 +255,25 @@ s = socket.create_connection(('127.0.0.1', $PORT)); s.sendall(b'garbage\r\n\r\n'
 zt_check "a malformed request: 400" [ "$st" = 400 ]
 kill "$APID" 2>/dev/null || true
 
+# ---- a user cannot take every reader's place ---------------------------------------------
+NPIDS=()
+for k in 1 2 3 4 5 6 7 8; do
+	zt_bg host "$ZT_TMP/nobody-$k" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$ZT_CTL" --socket "$SOCK" log -f --json
+	NPIDS+=("$ZT_BG_PID")
+done
+readers13() { grep -qx 'ztseg_log_readers 13' <<<"$(ctl metrics)"; }
+zt_check "eight readers of one unprivileged user are served" wait_until 10 readers13
+out=$(zt_x host setpriv --reuid=65534 --regid=65534 --clear-groups "$ZT_CTL" --socket "$SOCK" log 2>&1 || true)
+zt_check "its ninth is refused, saying why ($out)" grep -q 'too many readers for uid 65534' <<<"$out"
+zt_check "root still reads" quiet ctl log --since 1m
+kill "${NPIDS[@]}" 2>/dev/null || true
+wait "${NPIDS[@]}" 2>/dev/null || true
+readers5() { grep -qx 'ztseg_log_readers 5' <<<"$(ctl metrics)"; }
+zt_check "readers that go away are dropped at once" wait_until 5 readers5
+
 # ---- the daemon kept serving; turning the log off --------------------------------------
-zt_check "the daemon is alive and still serves" ctl status
+zt_check "the daemon is alive and still serves" quiet ctl status
 sed -i 's/, flow-log: true//' "$POL/ztseg.yaml"
 ctl reload >/dev/null
 acct_off() { [ "$(zt_x host cat /proc/sys/net/netfilter/nf_conntrack_acct)" = 0 ]; }
