@@ -28,21 +28,12 @@ static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, siz
 
 static const char *proto_name(const struct zt_nflog_packet *pkt, char *buf, size_t len)
 {
-	switch (pkt->proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_SCTP:
-		return "sctp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	default:
-		snprintf(buf, len, "proto %u", pkt->proto);
-		return buf;
-	}
+	const char *name = zt_ip_proto_name(pkt->proto);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "proto %u", pkt->proto);
+	return buf;
 }
 
 static const char *pos_fmt(const struct zt_pos *pos, char *buf, size_t len)

@@ -277,56 +277,51 @@ const struct zt_ct_event_stats *zt_ctevent_stats(const struct zt_ctevent *ce)
 	return &ce->stats;
 }
 
+struct receive_ctx {
+	struct zt_ctevent *ce;
+	void (*cb)(const struct zt_ct_event *ev, void *userdata);
+	void *userdata;
+};
+
+static int receive_datagram(const void *buf, size_t len, void *userdata)
+{
+	struct receive_ctx *rc = userdata;
+	const char *p = buf;
+	int total = 0;
+
+	while (len >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+		struct zt_ct_event ev;
+		size_t step;
+		int r;
+
+		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+			break;
+		step = NLMSG_ALIGN(nlh->nlmsg_len);
+		r = zt_ctevent_parse(nlh, nlh->nlmsg_len, &ev);
+		if (r == 0) {
+			rc->ce->stats.events++;
+			total++;
+			rc->cb(&ev, rc->userdata);
+		} else if (r == -EBADMSG) {
+			rc->ce->stats.malformed++;
+		}
+		if (step >= len)
+			break;
+		p += step;
+		len -= step;
+	}
+	return total;
+}
+
 int zt_ctevent_receive(struct zt_ctevent *ce, void (*cb)(const struct zt_ct_event *ev, void *userdata),
 		       void *userdata)
 {
-	int total = 0;
+	struct receive_ctx rc = { .ce = ce, .cb = cb, .userdata = userdata };
+	struct zt_nl_losses l = {};
+	int r = zt_nl_receive_batch(&ce->nl, CTE_RECV_BATCH, &l, receive_datagram, &rc);
 
-	for (int i = 0; i < CTE_RECV_BATCH; i++) {
-		uint32_t sender;
-		bool trunc;
-		ssize_t n = zt_nl_recv(&ce->nl, MSG_DONTWAIT, &sender, &trunc);
-		const char *p;
-		size_t left;
-
-		if (n == -EINTR)
-			continue;
-		if (n == -EAGAIN)
-			return total;
-		if (n == -ENOBUFS) {
-			ce->stats.overruns++;
-			continue;
-		}
-		if (n < 0)
-			return (int)n;
-		if (sender != 0) {
-			ce->nl.foreign++;
-			continue;
-		}
-		if (trunc)
-			ce->stats.malformed++;
-		for (p = ce->nl.buf, left = (size_t)n; left >= sizeof(struct nlmsghdr);) {
-			const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
-			struct zt_ct_event ev;
-			size_t step;
-			int r;
-
-			if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left)
-				break;
-			step = NLMSG_ALIGN(nlh->nlmsg_len);
-			r = zt_ctevent_parse(nlh, nlh->nlmsg_len, &ev);
-			if (r == 0) {
-				ce->stats.events++;
-				total++;
-				cb(&ev, userdata);
-			} else if (r == -EBADMSG) {
-				ce->stats.malformed++;
-			}
-			if (step >= left)
-				break;
-			p += step;
-			left -= step;
-		}
-	}
-	return total;
+	ce->stats.overruns += l.overruns;
+	ce->stats.malformed += l.malformed;
+	return r;
 }

@@ -29,21 +29,12 @@ const char *zt_flowrec_event_name(enum zt_flowrec_event e)
 
 const char *zt_flowrec_proto_name(uint8_t proto, char buf[8])
 {
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_SCTP:
-		return "sctp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "ipv6-icmp";
-	default:
-		snprintf(buf, 8, "%u", proto);
-		return buf;
-	}
+	const char *name = zt_ip_proto_name(proto);
+
+	if (name)
+		return name;
+	snprintf(buf, 8, "%u", proto);
+	return buf;
 }
 
 /* RFC 3339, UTC, microseconds: "2026-01-02T03:04:05.123456Z". */

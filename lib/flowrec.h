@@ -43,7 +43,7 @@ struct zt_flowrec {
 };
 
 const char *zt_flowrec_event_name(enum zt_flowrec_event e);
-/* "tcp", "udp", "sctp", "icmp", "ipv6-icmp" or the number. */
+/* "tcp", "udp", "sctp", "icmp", "icmpv6" or the number. */
 const char *zt_flowrec_proto_name(uint8_t proto, char buf[8]);
 
 /* The record as a JSON object (keys in ztsegctl(8)); NULL on no memory. */

@@ -76,7 +76,7 @@ START_TEST(test_json_close_deny_v6)
 	ck_assert_ptr_null(json_object_get(j, "sport"));
 	ck_assert_ptr_null(json_object_get(j, "packets_orig"));
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "icmp_type")), 128);
-	ck_assert_str_eq(json_string_value(json_object_get(j, "proto")), "ipv6-icmp");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "proto")), "icmpv6");
 	ck_assert_str_eq(json_string_value(json_object_get(j, "family")), "ipv6");
 	ck_assert_str_eq(json_string_value(json_object_get(j, "src")), "2001:db8::1");
 	json_decref(j);
