@@ -9,6 +9,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+#include "conntrack.h"
 #include "ctevent.h"
 #include "nl.h"
 
@@ -19,95 +20,6 @@ struct zt_ctevent {
 	struct zt_nl nl;
 	struct zt_ct_event_stats stats;
 };
-
-struct tuple_ctx {
-	struct zt_ct_event *e;
-	bool bad, has_src, has_dst, has_proto;
-};
-
-static int tuple_ip_cb(const struct nlattr *a, void *data)
-{
-	struct tuple_ctx *t = data;
-	uint16_t type = mnl_attr_get_type(a), len = mnl_attr_get_payload_len(a);
-
-	switch (type) {
-	case CTA_IP_V4_SRC:
-	case CTA_IP_V4_DST:
-		if (len != 4 || t->e->family != AF_INET)
-			t->bad = true;
-		break;
-	case CTA_IP_V6_SRC:
-	case CTA_IP_V6_DST:
-		if (len != 16 || t->e->family != AF_INET6)
-			t->bad = true;
-		break;
-	default:
-		return MNL_CB_OK;
-	}
-	if (t->bad)
-		return MNL_CB_OK;
-	if (type == CTA_IP_V4_SRC || type == CTA_IP_V6_SRC) {
-		memcpy(t->e->saddr, mnl_attr_get_payload(a), len);
-		t->has_src = true;
-	} else {
-		memcpy(t->e->daddr, mnl_attr_get_payload(a), len);
-		t->has_dst = true;
-	}
-	return MNL_CB_OK;
-}
-
-static int tuple_proto_cb(const struct nlattr *a, void *data)
-{
-	struct tuple_ctx *t = data;
-
-	switch (mnl_attr_get_type(a)) {
-	case CTA_PROTO_NUM:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			t->bad = true;
-		else {
-			t->e->proto = mnl_attr_get_u8(a);
-			t->has_proto = true;
-		}
-		break;
-	case CTA_PROTO_SRC_PORT:
-	case CTA_PROTO_DST_PORT:
-		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0) {
-			t->bad = true;
-			break;
-		}
-		if (mnl_attr_get_type(a) == CTA_PROTO_SRC_PORT)
-			t->e->sport = ntohs(mnl_attr_get_u16(a));
-		else
-			t->e->dport = ntohs(mnl_attr_get_u16(a));
-		t->e->has_ports = true;
-		break;
-	case CTA_PROTO_ICMP_TYPE:
-	case CTA_PROTO_ICMPV6_TYPE:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			t->bad = true;
-		else {
-			t->e->icmp_type = mnl_attr_get_u8(a);
-			t->e->has_icmp = true;
-		}
-		break;
-	default:
-		break;
-	}
-	return MNL_CB_OK;
-}
-
-static int tuple_cb(const struct nlattr *a, void *data)
-{
-	struct tuple_ctx *t = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (type != CTA_TUPLE_IP && type != CTA_TUPLE_PROTO)
-		return MNL_CB_OK;
-	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 ||
-	    mnl_attr_parse_nested(a, type == CTA_TUPLE_IP ? tuple_ip_cb : tuple_proto_cb, t) < 0)
-		t->bad = true;
-	return MNL_CB_OK;
-}
 
 struct counters_ctx {
 	uint64_t packets, bytes;
@@ -160,13 +72,22 @@ static int msg_cb(const struct nlattr *a, void *data)
 
 	switch (mnl_attr_get_type(a)) {
 	case CTA_TUPLE_ORIG: {
-		struct tuple_ctx t = { .e = m->e };
+		struct zt_ct_event *e = m->e;
+		struct zt_ct_tuple t;
 
-		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, tuple_cb, &t) < 0 ||
-		    t.bad || !t.has_src || !t.has_dst || !t.has_proto)
+		if (zt_ct_tuple_parse(a, e->family, &t) < 0 || !t.has_src || !t.has_dst || !t.has_proto) {
 			m->bad = true;
-		else
-			m->has_orig = true;
+			break;
+		}
+		memcpy(e->saddr, t.src, sizeof(t.src));
+		memcpy(e->daddr, t.dst, sizeof(t.dst));
+		e->proto = t.proto;
+		e->has_ports = t.has_ports;
+		e->sport = t.sport;
+		e->dport = t.dport;
+		e->has_icmp = t.has_icmp;
+		e->icmp_type = t.icmp_type;
+		m->has_orig = true;
 		break;
 	}
 	case CTA_MARK:
