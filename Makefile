@@ -151,7 +151,7 @@ endif
 
 .PHONY: check-netns
 
-# Benchmarks (root, about 15 minutes): bench/run.sh, results in bench/RESULTS.md.
+# Benchmarks (root, about 17 minutes): bench/run.sh and bench/flowlog.sh, results in bench/RESULTS.md.
 BENCH_BINS := $(B)/bench/zb-tool
 
 $(B)/bench/zb-%: bench/zb-%.c
@@ -161,6 +161,7 @@ $(B)/bench/zb-%: bench/zb-%.c
 
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
+	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 
 # The per-packet cost of a change, against the build in ZB_BASE (bench/compare.sh).
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)

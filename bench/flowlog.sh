@@ -11,7 +11,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ZB_SECONDS=${ZB_SECONDS:-3}
-ZB_RUNS=${ZB_RUNS:-7}
+ZB_RUNS=${ZB_RUNS:-9}
+RESULTS=${ZB_RESULTS:-$ZB_DIR/RESULTS.md}
 zb_init
 zb_pair o
 zb_pair l
@@ -78,16 +79,36 @@ lost=$(awk '$1 == "ztseg_log_reader_lost_total" { print $2 }' <<<"$m")
 opens=$(grep -c '"event":"open"' "$ZT_TMP/reader.json" || true)
 closes=$(grep -c '"event":"close"' "$ZT_TMP/reader.json" || true)
 off=$(zb_median "$ZT_TMP/off") on=$(zb_median "$ZT_TMP/on")
-cat <<EOF
+# Each round's on/off pair, run side by side: the ratio the machine's noise hits least.
+ratios=$(paste "$ZT_TMP/on" "$ZT_TMP/off" | awk '{ printf "%s%.2f", NR > 1 ? " " : "", $1 / $2 }')
+rmed=$(tr ' ' '\n' <<<"$ratios" | zb_stats | cut -d' ' -f1)
+rc=0
+{
+	cat <<EOF
+## 7. Connection log (\`make bench-flowlog\`, bench/flowlog.sh)
+
+$(date -u +%Y-%m-%d), $(nproc) CPUs shared with other jobs (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)):
+absolute rates are not comparable between runs; the ratio of rounds run side
+by side is what counts. New connections (zb-tool crr, IPv4) through one flow,
+pair o with the connection log off, pair l with \`flow-log: true\` (accounting
+on, NEW and DESTROY events read and matched, records in the ring and sent to
+one \`ztsegctl log -f --json\` reader), rounds alternating.
+
 | measure | value |
 |---|---|
 | crr, connection log off (conn/s, median of $ZB_RUNS × ${ZB_SECONDS} s; all: $(paste -sd' ' "$ZT_TMP/off")) | $(zb_fmt "$off" 1 0) |
 | crr, connection log on, one reader (all: $(paste -sd' ' "$ZT_TMP/on")) | $(zb_fmt "$on" 1 0) (× $(zb_ratio "$on" "$off")) |
+| on/off, round by round | $ratios (median $rmed) |
 | conntrack events read (pair l) | $events |
 | events lost to ENOBUFS (overruns) | $overruns |
 | records the reader got: open / close; records it lost | $opens / $closes; $lost |
+
 EOF
-awk -v a="$on" -v b="$off" 'BEGIN {
-	ok = a / b >= 0.9
-	print ok ? "PASS: on/off >= 0.9" : "FAIL: on/off < 0.9"
-	exit !ok }'
+	awk -v a="$rmed" 'BEGIN {
+		ok = a >= 0.9
+		print ok ? "PASS: on/off >= 0.9 (median of the ratios of the rounds)" : "FAIL: on/off < 0.9 (median of the ratios of the rounds)"
+		exit !ok }' || rc=$?
+} >"$ZT_TMP/section.md"
+cat "$ZT_TMP/section.md"
+zb_section "$RESULTS" flowlog "$ZT_TMP/section.md"
+exit "$rc"
