@@ -10,8 +10,8 @@
 # that the machine's noise hits both alike. Root. `make bench-flowlog`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-ZB_SECONDS=${ZB_SECONDS:-3}
-ZB_RUNS=${ZB_RUNS:-9}
+ZB_SECONDS=${ZB_SECONDS:-2}
+ZB_RUNS=${ZB_RUNS:-15}
 RESULTS=${ZB_RESULTS:-$ZB_DIR/RESULTS.md}
 zb_init
 zb_pair o
@@ -48,7 +48,10 @@ for p in o l; do
 	PIDS+=("$ZT_BG_PID")
 done
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; zt_cleanup' EXIT
+listening() { zt_x "$1-srv" ss -Hltn 'sport = :8080' | grep -q .; }
 for p in o l; do
+	for _ in $(seq 100); do listening $p && break; sleep 0.1; done
+	listening $p || zt_die "pair $p: the server does not listen: $(cat "$ZT_TMP/serve-$p.log")"
 	s=$ZT_TMP/ztsegd-$p.sock
 	for _ in $(seq 100); do [[ -S $s ]] && break; sleep 0.1; done
 	[[ -S $s ]] || zt_die "ztsegd did not start: $(cat "$ZT_TMP"/daemon-*.log)"
@@ -80,7 +83,7 @@ opens=$(grep -c '"event":"open"' "$ZT_TMP/reader.json" || true)
 closes=$(grep -c '"event":"close"' "$ZT_TMP/reader.json" || true)
 off=$(zb_median "$ZT_TMP/off") on=$(zb_median "$ZT_TMP/on")
 # Each round's on/off pair, run side by side: the ratio the machine's noise hits least.
-ratios=$(paste "$ZT_TMP/on" "$ZT_TMP/off" | awk '{ printf "%s%.2f", NR > 1 ? " " : "", $1 / $2 }')
+ratios=$(paste "$ZT_TMP/on" "$ZT_TMP/off" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }')
 rmed=$(tr ' ' '\n' <<<"$ratios" | zb_stats | cut -d' ' -f1)
 rc=0
 {

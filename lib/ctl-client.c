@@ -164,6 +164,11 @@ static int frame_read(int fd, uint64_t deadline, char **ret, uint32_t *ret_len, 
 	return 0;
 }
 
+int zt_ctl_stream_next_raw(int fd, char **ret, uint32_t *ret_len, struct zt_diags *d)
+{
+	return frame_read(fd, UINT64_MAX, ret, ret_len, d);
+}
+
 int zt_ctl_stream_next(int fd, json_t **ret, struct zt_diags *d)
 {
 	_cleanup_free_ char *body = NULL;
