@@ -44,6 +44,7 @@ for p in o l; do
 	zt_bg $p-host "$ZT_TMP/daemon-$p.log" "$ZT_D" --config "$ZT_TMP/pol-$p" --state-dir "$ZT_TMP/state-$p" \
 		--socket "$ZT_TMP/ztsegd-$p.sock" --log-level warning
 	PIDS+=("$ZT_BG_PID")
+	eval "DPID_$p=$ZT_BG_PID"
 	zt_bg $p-srv "$ZT_TMP/serve-$p.log" taskset -c 1 "$ZB_TOOL" serve 8080
 	PIDS+=("$ZT_BG_PID")
 done
@@ -59,6 +60,9 @@ done
 # A reader of the log on pair l, as an operator's pipeline would have.
 zt_bg l-host "$ZT_TMP/reader.json" "$ZT_CTL" --socket "$ZT_TMP/ztsegd-l.sock" log -f --json
 PIDS+=("$ZT_BG_PID")
+RPID=$ZT_BG_PID
+# cpu PID: user + system time in clock ticks.
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 sleep 0.5
 [[ $(zt_x l-host cat /proc/sys/net/netfilter/nf_conntrack_acct) == 1 ]] || zt_die "pair l: accounting is not on"
 [[ $(zt_x o-host cat /proc/sys/net/netfilter/nf_conntrack_acct) == 0 ]] || zt_die "pair o: accounting is on"
@@ -66,6 +70,7 @@ crr1() { # PAIR: one rate
 	sleep 1.5	# the last run's TIME_WAIT entries gone
 	zt_x "$1-cli" taskset -c 0 "$ZB_TOOL" crr -t "$ZB_SECONDS" "$SRV" 8080 | awk '{ print $2 }'
 }
+cpu0_d=$(cpu "$DPID_l") cpu0_o=$(cpu "$DPID_o") cpu0_r=$(cpu "$RPID")
 zb_log "crr through flow cli-srv: pair o (log off) and pair l (log on, one reader), $ZB_RUNS rounds of ${ZB_SECONDS} s"
 for ((r = 0; r < ZB_RUNS; r++)); do
 	if ((r % 2)); then
@@ -75,6 +80,9 @@ for ((r = 0; r < ZB_RUNS; r++)); do
 	fi
 done
 sleep 3	# the last DESTROY events
+hz=$(getconf CLK_TCK)
+# Pair l's daemon less pair o's (what a daemon costs anyway: its checks of the table).
+cpu_d=$(($(cpu "$DPID_l") - cpu0_d - ($(cpu "$DPID_o") - cpu0_o))) cpu_r=$(($(cpu "$RPID") - cpu0_r))
 m=$("$ZT_CTL" --socket "$ZT_TMP/ztsegd-l.sock" metrics)
 events=$(awk '$1 == "ztseg_conntrack_events_total" { print $2 }' <<<"$m")
 overruns=$(awk '$1 == "ztseg_conntrack_event_overruns_total" { print $2 }' <<<"$m")
@@ -105,6 +113,7 @@ one \`ztsegctl log -f --json\` reader), rounds alternating.
 | conntrack events read (pair l) | $events |
 | events lost to ENOBUFS (overruns) | $overruns |
 | records the reader got: open / close; records it lost | $opens / $closes; $lost |
+| CPU per connection (open + close): ztsegd (beyond pair o's) / the reader (ztsegctl) | $(awk -v c="$cpu_d" -v h="$hz" -v n="$opens" 'BEGIN { printf "%.1f µs", n ? c / h / n * 1e6 : 0 }') / $(awk -v c="$cpu_r" -v h="$hz" -v n="$opens" 'BEGIN { printf "%.1f µs", n ? c / h / n * 1e6 : 0 }') |
 
 EOF
 	awk -v a="$rmed" 'BEGIN {
