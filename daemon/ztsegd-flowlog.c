@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "grant.h"
 #include "ztsegd.h"
@@ -62,17 +63,23 @@ static int acct_write(bool on)
 
 /* ---- metrics: records by verdict, flow and zone pair ---- */
 
+static bool pair_is(const struct pair_count *p, const struct zt_flowrec *r)
+{
+	return streq(p->flow, r->flow) && streq(p->from, r->from) && streq(p->to, r->to) &&
+	       streq(p->verdict, r->verdict);
+}
+
 static struct pair_count *pair_get(struct manager *m, const struct zt_flowrec *r)
 {
 	static const struct zt_flowrec other = { .verdict = "other", .flow = "other", .from = "other", .to = "other" };
+	static size_t last;
 
-	for (size_t i = 0; i < m->n_pairs; i++) {
-		struct pair_count *p = &m->pairs[i];
-
-		if (streq(p->verdict, r->verdict) && streq(p->flow, r->flow) && streq(p->from, r->from) &&
-		    streq(p->to, r->to))
-			return p;
-	}
+	/* A connection's close follows its open, and busy flows come in runs: the last one first. */
+	if (last < m->n_pairs && pair_is(&m->pairs[last], r))
+		return &m->pairs[last];
+	for (size_t i = 0; i < m->n_pairs; i++)
+		if (pair_is(&m->pairs[i], r))
+			return &m->pairs[last = i];
 	if (m->n_pairs >= PAIR_COUNTS_MAX - 1 && r != &other)
 		return pair_get(m, &other);
 	if (ZT_GROW(m->pairs, m->cap_pairs, m->n_pairs + 1) < 0)
@@ -152,15 +159,26 @@ static void sub_events(struct flow_sub *s)
 	sd_event_source_set_io_events(s->src, EPOLLIN | EPOLLRDHUP | (s->q.n ? EPOLLOUT : 0));
 }
 
+/* Frames per sendmsg: one system call for a batch of records. */
+#define WRITE_BATCH 64
+
 /* Write what the socket takes. false: the reader is gone (freed). */
 static bool sub_write(struct flow_sub *s)
 {
-	struct zt_frame *f;
-	size_t off;
+	while (s->q.n) {
+		struct iovec iov[WRITE_BATCH];
+		struct msghdr msg = { .msg_iov = iov };
+		size_t off;
+		ssize_t n;
 
-	while ((f = zt_frameq_head(&s->q, &off))) {
-		ssize_t n = send(s->fd, f->data + off, f->len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		zt_frameq_head(&s->q, &off);
+		for (size_t i = 0; i < WRITE_BATCH && i < s->q.n; i++) {
+			struct zt_frame *f = zt_frameq_at(&s->q, i);
 
+			iov[i] = (struct iovec){ .iov_base = f->data + (i ? 0 : off), .iov_len = f->len - (i ? 0 : off) };
+			msg.msg_iovlen++;
+		}
+		n = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -224,8 +242,9 @@ static void publish(struct manager *m, const struct zt_flowrec *r)
 		sub_notice(s);
 		if (!zt_frameq_push(&s->q, f, false))
 			m->flow_reader_lost++;
+		/* Written when the loop comes to it: one sendmsg for the batch of events read. */
 		if (was_empty && s->q.n)
-			sub_write(s);
+			sub_events(s);
 	}
 	zt_frame_unref(f);
 }

@@ -356,16 +356,24 @@ struct zt_frame *zt_frameq_head(const struct zt_frameq *q, size_t *ret_off)
 	return q->v[q->head];
 }
 
+struct zt_frame *zt_frameq_at(const struct zt_frameq *q, size_t i)
+{
+	return i < q->n ? q->v[(q->head + i) % q->cap] : NULL;
+}
+
 void zt_frameq_advance(struct zt_frameq *q, size_t n)
 {
-	if (!q->n)
-		return;
-	q->off += n;
-	if (q->off < q->v[q->head]->len)
-		return;
-	zt_frame_unref(q->v[q->head]);
-	q->v[q->head] = NULL;
-	q->head = (q->head + 1) % q->cap;
-	q->n--;
-	q->off = 0;
+	while (n && q->n) {
+		size_t left = q->v[q->head]->len - q->off, k = n < left ? n : left;
+
+		q->off += k;
+		n -= k;
+		if (q->off < q->v[q->head]->len)
+			return;
+		zt_frame_unref(q->v[q->head]);
+		q->v[q->head] = NULL;
+		q->head = (q->head + 1) % q->cap;
+		q->n--;
+		q->off = 0;
+	}
 }

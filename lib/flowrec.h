@@ -112,7 +112,9 @@ void zt_frameq_clear(struct zt_frameq *q);
 bool zt_frameq_push(struct zt_frameq *q, struct zt_frame *f, bool notice);
 /* The head frame and how much of it is left, or NULL. */
 struct zt_frame *zt_frameq_head(const struct zt_frameq *q, size_t *ret_off);
-/* n more bytes of the head were written; drops it once whole. */
+/* The i-th queued frame (0 is the head), or NULL. */
+struct zt_frame *zt_frameq_at(const struct zt_frameq *q, size_t i);
+/* n more bytes were written, from the head on: drops every frame written whole. */
 void zt_frameq_advance(struct zt_frameq *q, size_t n);
 
 #endif

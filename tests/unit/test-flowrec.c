@@ -316,6 +316,17 @@ START_TEST(test_frameq)
 	zt_frameq_advance(&q, 3);
 	ck_assert_ptr_null(zt_frameq_head(&q, &off));
 	zt_frameq_advance(&q, 3);	/* on an empty queue: nothing */
+	/* One write across frames: the whole ones go, the rest of the last stays. */
+	ck_assert(zt_frameq_push(&q, a, false));
+	ck_assert(zt_frameq_push(&q, b, false));
+	ck_assert_ptr_eq(zt_frameq_at(&q, 1), b);
+	ck_assert_ptr_null(zt_frameq_at(&q, 2));
+	zt_frameq_advance(&q, 4);
+	ck_assert_ptr_eq(zt_frameq_head(&q, &off), b);
+	ck_assert_uint_eq(off, 1);
+	zt_frameq_advance(&q, 100);	/* more than is queued: all of it, no further */
+	ck_assert_ptr_null(zt_frameq_head(&q, &off));
+	ck_assert_uint_eq(q.n, 0);
 	/* Cleared with frames inside: their references go. */
 	zt_frameq_push(&q, b, false);
 	zt_frameq_clear(&q);
