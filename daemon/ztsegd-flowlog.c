@@ -72,14 +72,12 @@ static bool pair_is(const struct pair_count *p, const struct zt_flowrec *r)
 static struct pair_count *pair_get(struct manager *m, const struct zt_flowrec *r)
 {
 	static const struct zt_flowrec other = { .verdict = "other", .flow = "other", .from = "other", .to = "other" };
-	static size_t last;
-
 	/* A connection's close follows its open, and busy flows come in runs: the last one first. */
-	if (last < m->n_pairs && pair_is(&m->pairs[last], r))
-		return &m->pairs[last];
+	if (m->pair_last < m->n_pairs && pair_is(&m->pairs[m->pair_last], r))
+		return &m->pairs[m->pair_last];
 	for (size_t i = 0; i < m->n_pairs; i++)
 		if (pair_is(&m->pairs[i], r))
-			return &m->pairs[last = i];
+			return &m->pairs[m->pair_last = i];
 	if (m->n_pairs >= PAIR_COUNTS_MAX - 1 && r != &other)
 		return pair_get(m, &other);
 	if (ZT_GROW(m->pairs, m->cap_pairs, m->n_pairs + 1) < 0)

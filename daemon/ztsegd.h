@@ -217,7 +217,7 @@ struct manager {
 	struct zt_ratelimit flow_rl;
 	struct { uint8_t key[40]; uint64_t usec; } deny_seen[256];	/* repeats of one denied connection */
 	struct pair_count *pairs;	/* records by verdict, flow and zone pair, for metrics */
-	size_t n_pairs, cap_pairs;
+	size_t n_pairs, cap_pairs, pair_last;
 
 	/* metrics (ztsegd-metrics.c) */
 	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
