@@ -98,7 +98,7 @@ rmed=$(tr ' ' '\n' <<<"$ratios" | zb_stats | cut -d' ' -f1)
 rc=0
 {
 	cat <<EOF
-## 7. Connection log (\`make bench-flowlog\`, bench/flowlog.sh)
+## 8. Connection log (\`make bench-flowlog\`, bench/flowlog.sh)
 
 $(date -u +%Y-%m-%d), $(nproc) CPUs shared with other jobs (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)):
 absolute rates are not comparable between runs; the ratio of rounds run side

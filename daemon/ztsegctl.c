@@ -27,6 +27,7 @@ static const struct verb {
 	{ "revoke", revoke_main, "end a grant now, its connections included" },
 	{ "log", log_main, "print the connection log (-f: follow it)" },
 	{ "metrics", metrics_main, "print the daemon's metrics in Prometheus' text format" },
+	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
 };
 
 static void usage(FILE *f)

@@ -26,6 +26,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	r = manager_status_json(m, &j);
 	if (r >= 0)
 		r = manager_grant_status(m, j);
+	if (r >= 0)
+		r = manager_observe_status(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);
@@ -164,8 +166,8 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 		r = -ENOMEM;
 	if (r < 0)
 		return r;
-	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:s, s:I}", "allow", e.allow, "text", text, "generation",
-						 (json_int_t)m->generation),
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
+						 "text", text, "generation", (json_int_t)m->generation),
 				    req->now_usec);
 }
 
@@ -215,6 +217,13 @@ static int cmd_metrics(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
  * grant and revoke are not changes_state: a template names who may ask
  * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
  */
+/* ---- observe mode ---- */
+
+static int cmd_suggest(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_observe_suggest(userdata, c, req);
+}
+
 static const struct zt_ctl_command commands[] = {
 	{ "status", false, cmd_status },
 	{ "reload", true, cmd_reload },
@@ -225,6 +234,7 @@ static const struct zt_ctl_command commands[] = {
 	{ "revoke", false, cmd_revoke },
 	{ "log", false, cmd_log },
 	{ "metrics", false, cmd_metrics },
+	{ "suggest", false, cmd_suggest },
 };
 
 /* ---- control socket ---- */
