@@ -63,14 +63,7 @@ zt_x host sh -c 'echo 0 >/proc/sys/net/netfilter/nf_conntrack_acct'
 
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
 quiet() { "$@" >/dev/null 2>&1; }
-wait_until() { # SECONDS COMMAND...
-	local end=$(($(zt_now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		(($(zt_now_ms) < end)) || return 1
-		sleep 0.2
-	done
-}
+wait_until() { local s=$1; shift; zt_wait_for $((s * 1000)) "$@"; }	# SECONDS COMMAND...
 # count FILE CONDITION: JSON lines of FILE (not loss notices) for which the
 # python expression CONDITION on the record r holds.
 count() {
