@@ -30,6 +30,7 @@ struct flow_sub {
 	struct zt_flowrec_filter filter;
 	bool follow;
 	bool closing;			/* not following: closed once its queue is written */
+	bool armed;			/* waiting for EPOLLOUT: the socket was full */
 	uid_t uid;
 	pid_t pid;
 };
@@ -152,9 +153,11 @@ static void sub_notice(struct flow_sub *s)
 	zt_frame_unref(f);
 }
 
+/* EPOLLOUT only while the socket is full: a reader that keeps up costs no epoll_ctl. */
 static void sub_events(struct flow_sub *s)
 {
 	sd_event_source_set_io_events(s->src, EPOLLIN | EPOLLRDHUP | (s->q.n ? EPOLLOUT : 0));
+	s->armed = s->q.n;
 }
 
 /* Frames per sendmsg: one system call for a batch of records. */
@@ -230,8 +233,6 @@ static void publish(struct manager *m, const struct zt_flowrec *r)
 	struct flow_sub *next;
 
 	for (struct flow_sub *s = m->flow_subs; s; s = next) {
-		bool was_empty = !s->q.n;
-
 		next = s->next;
 		if (!s->follow || !zt_flowrec_match(&s->filter, r))
 			continue;
@@ -240,11 +241,20 @@ static void publish(struct manager *m, const struct zt_flowrec *r)
 		sub_notice(s);
 		if (!zt_frameq_push(&s->q, f, false))
 			m->flow_reader_lost++;
-		/* Written when the loop comes to it: one sendmsg for the batch of events read. */
-		if (was_empty && s->q.n)
-			sub_events(s);
 	}
 	zt_frame_unref(f);
+}
+
+/* After a batch of events: what each reader was queued goes out in one sendmsg. */
+static void flush(struct manager *m)
+{
+	struct flow_sub *next;
+
+	for (struct flow_sub *s = m->flow_subs; s; s = next) {
+		next = s->next;
+		if (s->q.n && !s->armed)
+			sub_write(s);
+	}
 }
 
 static void journal(struct manager *m, const struct zt_flowrec *r)
@@ -328,6 +338,8 @@ static int on_ctev(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct manager *m = userdata;
 	int r = zt_ctevent_receive(m->ctev, on_ct_event, m);
+
+	flush(m);
 
 	if (r < 0 && r != -EAGAIN)
 		log_error("reading conntrack events: %s", strerror(-r));
@@ -435,6 +447,7 @@ void manager_flowlog_deny(struct manager *m, const struct zt_nflog_packet *pkt, 
 	memcpy(r.saddr, pkt->saddr, 16);
 	memcpy(r.daddr, pkt->daddr, 16);
 	record(m, &r);
+	flush(m);
 }
 
 /* ---- the log command ---- */
@@ -520,6 +533,7 @@ int manager_flowlog_subscribe(struct manager *m, struct zt_ctl_conn *c, const st
 	}
 	s->fd = fd;
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	s->armed = true;	/* the reply and the held records go out when the socket takes them */
 	r = sd_event_add_io(m->event, &s->src, fd, EPOLLIN | EPOLLRDHUP | EPOLLOUT, on_sub, s);
 	if (r >= 0)
 		r = sd_event_source_set_priority(s->src, PRIO_FLOWLOG);
