@@ -340,9 +340,20 @@ static int on_ctev(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	int r = zt_ctevent_receive(m->ctev, on_ct_event, m);
 
 	flush(m);
-
 	if (r < 0 && r != -EAGAIN)
 		log_error("reading conntrack events: %s", strerror(-r));
+	/* Not again before CTEV_READ_USEC: what comes meanwhile is read in one batch. */
+	sd_event_source_set_enabled(m->src_ctev, SD_EVENT_OFF);
+	sd_event_source_set_time_relative(m->src_ctev_timer, CTEV_READ_USEC);
+	sd_event_source_set_enabled(m->src_ctev_timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static int on_ctev_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+
+	sd_event_source_set_enabled(m->src_ctev, SD_EVENT_ON);
 	return 0;
 }
 
@@ -361,6 +372,7 @@ static bool policy_logs(const struct zt_policy *p)
 static void flowlog_stop(struct manager *m)
 {
 	m->src_ctev = sd_event_source_disable_unref(m->src_ctev);
+	m->src_ctev_timer = sd_event_source_disable_unref(m->src_ctev_timer);
 	m->ctev = zt_ctevent_free(m->ctev);
 	m->flowlog_on = false;
 	if (m->acct_set && acct_write(false) == 0)
@@ -394,6 +406,11 @@ void manager_flowlog_sync(struct manager *m)
 		r = sd_event_add_io(m->event, &m->src_ctev, zt_ctevent_fd(m->ctev), EPOLLIN, on_ctev, m);
 	if (r >= 0)
 		r = sd_event_source_set_priority(m->src_ctev, PRIO_FLOWLOG);
+	if (r >= 0)
+		r = sd_event_add_time_relative(m->event, &m->src_ctev_timer, CLOCK_MONOTONIC, CTEV_READ_USEC, 1000,
+					       on_ctev_timer, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->src_ctev_timer, SD_EVENT_OFF);
 	if (r < 0) {
 		log_warning("cannot read conntrack events (%s): allowed connections are not logged", strerror(-r));
 		flowlog_stop(m);

@@ -79,6 +79,12 @@ struct pair_count;
 /* A reader's socket send buffer: the daemon's queue, not the kernel's, holds what it has not read. */
 #define FLOWLOG_SNDBUF (64 * 1024)
 /* Connection records written to the journal per second (the rest are counted). */
+/*
+ * Conntrack events are read at most this often: a wake-up per event (one per
+ * connection opened or closed) costs more than reading a batch, and the
+ * 32 MiB buffer holds far more than what comes meanwhile.
+ */
+#define CTEV_READ_USEC (20 * 1000)
 #define FLOW_RATE 100
 #define FLOW_BURST 500
 /* Zone pairs counted for metrics; more are summed into one "other" entry. */
@@ -216,7 +222,7 @@ struct manager {
 
 	/* the connection log (ztsegd-flowlog.c) */
 	struct zt_ctevent *ctev;
-	sd_event_source *src_ctev;
+	sd_event_source *src_ctev, *src_ctev_timer;
 	bool flowlog_on;		/* conntrack events read (flow-log: true somewhere) */
 	bool acct_set;			/* we turned nf_conntrack_acct on */
 	struct zt_flowring flow_ring;

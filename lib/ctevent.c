@@ -14,7 +14,8 @@
 #include "nl.h"
 
 #define CTE_RECV_BUF (64 * 1024)
-#define CTE_RECV_BATCH 64
+/* Datagrams per call: the daemon reads in batches, a few times a second at most (ztsegd-flowlog.c). */
+#define CTE_RECV_BATCH 1024
 
 struct zt_ctevent {
 	struct zt_nl nl;
