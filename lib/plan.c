@@ -39,6 +39,7 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 	free(plan->marks);
 	free(plan->flow_names);
 	free(plan->zone_names);
+	free(plan->flood);
 	free(plan->observe.zones);
 	free(plan->sets);
 	free(plan->chains);
