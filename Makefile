@@ -151,7 +151,7 @@ endif
 
 .PHONY: check-netns
 
-# Benchmarks (root, about 15 minutes): bench/run.sh, results in bench/RESULTS.md.
+# Benchmarks (root, about 17 minutes): bench/run.sh and bench/flowlog.sh, results in bench/RESULTS.md.
 BENCH_BINS := $(B)/bench/zb-tool
 
 $(B)/bench/zb-%: bench/zb-%.c
@@ -161,6 +161,7 @@ $(B)/bench/zb-%: bench/zb-%.c
 
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
+	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 
 # Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
@@ -175,7 +176,11 @@ bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
 
-.PHONY: bench bench-compare bench-grants bench-flood
+# The connection log's cost (root, a few minutes): bench/flowlog.sh.
+bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
+
+.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
@@ -256,7 +261,7 @@ install_subst = sed -e 's|/usr/sbin/ztsegd|$(SBINDIR)/ztsegd|g' \
 	-e 's|/usr/bin/ztsegctl|$(BINDIR)/ztsegctl|g' \
 	-e 's|/usr/share/doc/ztseg|$(DOCDIR)|g' \
 	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g'
-INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg.tmpfiles \
+INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg-metrics@.service $(B)/install/ztseg.tmpfiles \
 	$(B)/install/ztseg.yaml $(B)/install/ztsegctl.completion
 
 # The rewrite depends on the paths: regenerate whenever they change.
@@ -288,6 +293,9 @@ install: $(PROGS) $(INSTALL_GEN)
 	$(Q)$(if $(D_SRCS),$(INSTALL) -d $(DESTDIR)$(SBINDIR) && \
 		$(INSTALL) -m 0755 $(B)/ztsegd $(DESTDIR)$(SBINDIR)/ztsegd,:)
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztsegd.service $(DESTDIR)$(UNITDIR)/ztsegd.service
+	@# The metrics socket and its service: installed, never enabled here (ztsegctl(8), METRICS).
+	$(Q)$(INSTALL) -m 0644 systemd/ztseg-metrics.socket $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket
+	$(Q)$(INSTALL) -m 0644 '$(B)/install/ztseg-metrics@.service' '$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service'
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg.sysusers $(DESTDIR)$(SYSUSERSDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg-modules.conf $(DESTDIR)$(MODULESLOADDIR)/ztseg.conf
@@ -317,15 +325,16 @@ endif
 uninstall:
 ifeq ($(DESTDIR),)
 	$(Q)if [ -d /run/systemd/system ] && [ -e $(UNITDIR)/ztsegd.service ]; then \
-		systemctl stop ztsegd.service || :; \
+		systemctl stop ztsegd.service ztseg-metrics.socket || :; \
 	fi
 	$(Q)if command -v systemctl >/dev/null && [ -e $(UNITDIR)/ztsegd.service ]; then \
-		systemctl --no-reload disable ztsegd.service || :; \
+		systemctl --no-reload disable ztsegd.service ztseg-metrics.socket || :; \
 	fi
 endif
 	$(call quiet,UNINST,$(or $(DESTDIR),/))
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/ztsegctl $(DESTDIR)$(SBINDIR)/ztsegd \
-		$(DESTDIR)$(UNITDIR)/ztsegd.service \
+		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket \
+		'$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service' \
 		$(DESTDIR)$(SYSUSERSDIR)/ztseg.conf $(DESTDIR)$(TMPFILESDIR)/ztseg.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/ztseg.conf \
 		$(DESTDIR)$(COMPLETIONSDIR)/ztsegctl \

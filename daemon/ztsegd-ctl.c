@@ -222,6 +222,27 @@ static int cmd_revoke(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	return manager_grant_revoke(userdata, c, req);
 }
 
+/* ---- the connection log and metrics ---- */
+
+static int cmd_log(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_flowlog_subscribe(userdata, c, req);
+}
+
+static int cmd_metrics(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (json_object_size(req->args))
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "metrics: takes no arguments");
+	r = manager_metrics_text(userdata, &text, &len);
+	if (r < 0)
+		return r;
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:s%}", "text", text, len), req->now_usec);
+}
+
 /* ---- flood bans ---- */
 
 static int cmd_bans(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
@@ -253,6 +274,8 @@ static const struct zt_ctl_command commands[] = {
 	{ "grant", false, cmd_grant },
 	{ "grants", false, cmd_grants },
 	{ "revoke", false, cmd_revoke },
+	{ "log", false, cmd_log },
+	{ "metrics", false, cmd_metrics },
 	{ "bans", false, cmd_bans },
 	{ "unban", true, cmd_unban },
 	{ "suggest", false, cmd_suggest },

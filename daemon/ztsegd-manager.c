@@ -29,6 +29,10 @@ int manager_new(struct manager **ret)
 		.repair_rl = ZT_RATELIMIT_INIT(REPAIR_RATE, REPAIR_BURST),
 		.packet_rl = ZT_RATELIMIT_INIT(PACKET_RATE, PACKET_BURST),
 	};
+	zt_histogram_init(&m->apply_hist, zt_histo_duration_bounds, zt_histo_duration_n);
+	zt_histogram_init(&m->reload_hist, zt_histo_duration_bounds, zt_histo_duration_n);
+	zt_histogram_init(&m->event_lag_hist, zt_histo_duration_bounds, zt_histo_duration_n);
+	manager_flowlog_init(m);
 	*ret = m;
 	return 0;
 }
@@ -38,6 +42,7 @@ struct manager *manager_free(struct manager *m)
 	if (!m)
 		return NULL;
 	m->ctl = zt_ctl_server_free(m->ctl);
+	manager_flowlog_free(m);
 	free(m->reload_waiting);
 	manager_grant_free(m);
 	manager_bans_free(m);
@@ -140,6 +145,7 @@ static int on_reconcile(sd_event_source *s, void *userdata)
 			manager_grant_check_sources(m, &env);
 		}
 	}
+	manager_flowlog_sync(m);
 	manager_status_notify(m, NULL);
 	return 0;
 }
@@ -329,6 +335,7 @@ int manager_start(struct manager *m)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		return r;
 	}
+	manager_flowlog_sync(m);
 	r = manager_grant_start(m);
 	if (r < 0) {
 		log_error("cannot set up grants: %s", strerror(-r));

@@ -27,10 +27,13 @@
 #include <time.h>
 #include <systemd/sd-event.h>
 #include "apply.h"
+#include "ctevent.h"
 #include "ctl.h"
+#include "flowrec.h"
 #include "links.h"
 #include "lkg.h"
 #include "membership.h"
+#include "metrics.h"
 #include "nflog.h"
 #include "nfmon.h"
 #include "plan.h"
@@ -41,6 +44,8 @@
 struct zt_explain_env;
 struct zt_explain_grant;
 struct zt_grant;
+struct flow_sub;
+struct pair_count;
 struct zt_ban;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
@@ -62,6 +67,30 @@ struct zt_ban;
 #define PRIO_NETLINK (-10)
 #define PRIO_CTL 0
 #define PRIO_NFLOG 10
+#define PRIO_FLOWLOG 20
+
+/* The connection log (ztsegd-flowlog.c): recent records kept for --since, readers, their queues. */
+#define FLOWLOG_RING 8192
+#define FLOWLOG_QUEUE_DEFAULT 4096
+#define FLOWLOG_QUEUE_MIN 16
+#define FLOWLOG_QUEUE_MAX 16384
+#define FLOWLOG_READERS_MAX 32
+/* Of those, kept for root and ztseg-admin; and at most this many per uid. */
+#define FLOWLOG_READERS_RESERVED 8
+#define FLOWLOG_READERS_PER_UID 8
+/* A reader's socket send buffer: the daemon's queue, not the kernel's, holds what it has not read. */
+#define FLOWLOG_SNDBUF (64 * 1024)
+/* Connection records written to the journal per second (the rest are counted). */
+/*
+ * Conntrack events are read at most this often: a wake-up per event (one per
+ * connection opened or closed) costs more than reading a batch, and the
+ * 32 MiB buffer holds far more than what comes meanwhile.
+ */
+#define CTEV_READ_USEC (20 * 1000)
+#define FLOW_RATE 100
+#define FLOW_BURST 500
+/* Zone pairs counted for metrics; more are summed into one "other" entry. */
+#define PAIR_COUNTS_MAX 4096
 #define PRIO_RECONCILE 50
 
 /* ---- logging (ztsegd-log.c) ---- */
@@ -205,6 +234,26 @@ struct manager {
 	uint64_t observe_scans, observe_dropped;
 	sd_event_source *src_observe;
 
+	/* the connection log (ztsegd-flowlog.c) */
+	struct zt_ctevent *ctev;
+	sd_event_source *src_ctev, *src_ctev_timer;
+	bool flowlog_on;		/* conntrack events read (flow-log: true somewhere) */
+	bool acct_set;			/* we turned nf_conntrack_acct on */
+	struct zt_flowring flow_ring;
+	uint64_t flow_seq;
+	struct flow_sub *flow_subs;	/* a list */
+	size_t n_flow_subs;
+	uint64_t flow_records, flow_reader_lost, flow_unmatched;
+	struct zt_ratelimit flow_rl;
+	struct { uint8_t key[40]; uint64_t usec; } deny_seen[256];	/* repeats of one denied connection */
+	struct pair_count *pairs;	/* records by verdict, flow and zone pair, for metrics */
+	size_t n_pairs, cap_pairs, pair_last;
+
+	/* metrics (ztsegd-metrics.c) */
+	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
+	uint64_t applies_ok, applies_failed;
+	bool last_apply_ok;
+
 	/* counters for status */
 	struct zt_status_events events;
 	uint64_t ct_flushes, ct_deleted, enc_updates;
@@ -283,6 +332,32 @@ void manager_nflog_open(struct manager *m);
 void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata);
 int manager_nflog_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 int manager_nflog_on_report(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* ztsegd-metrics.c */
+/* Prometheus text of everything the daemon counts, with the kernel's counters read now. */
+int manager_metrics_text(struct manager *m, char **ret, size_t *ret_len);
+/* Reload durations, for ztseg_reload_duration_seconds. */
+void manager_metrics_reload(struct manager *m, uint64_t usec);
+
+/* ztsegd-flowlog.c: the connection log. */
+void manager_flowlog_init(struct manager *m);
+/* After the policy changed: conntrack events and accounting on or off as flow-log says. */
+void manager_flowlog_sync(struct manager *m);
+/* A denied (or spoofed) packet NFLOG reported, with the zones explain gave it. */
+void manager_flowlog_deny(struct manager *m, const struct zt_nflog_packet *pkt, const char *verdict,
+			  const char *from, const char *to, const char *flow);
+/* The control command log: a subscription on c (handed over). */
+int manager_flowlog_subscribe(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* Metrics: the records counted by verdict, flow and zone pair. */
+struct pair_count {
+	char verdict[ZT_FLOWREC_VERDICT_MAX];
+	char flow[ZT_FLOWREC_FLOW_MAX];
+	char from[ZT_FLOWREC_ZONE_MAX], to[ZT_FLOWREC_ZONE_MAX];
+	uint64_t connections;
+	uint64_t packets, bytes;	/* from the records of closed connections */
+};
+void manager_flowlog_report(struct manager *m);
+void manager_flowlog_free(struct manager *m);
 
 /* ztsegd-oneshot.c: one step and exit; errors on stderr. */
 int manager_oneshot_load(struct manager *m);

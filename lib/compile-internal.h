@@ -261,6 +261,8 @@ int addresses_family(struct cc *c, uint8_t family);
 /* compile-keys.c */
 int flows_keys(struct cc *c);
 int oos_keys(struct cc *c);
+/* compile-marklist.c: the plan's marks, flow and zone names (after counters_build). */
+int marks_export(struct cc *c);
 
 /* compile-spoof.c */
 int chain_spoofed(struct cc *c);

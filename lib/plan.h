@@ -275,6 +275,28 @@ struct zt_plan_jit {
 };
 
 /*
+ * What a connection mark means, for the connection log and metrics (not
+ * part of the table): the flow that allowed the connection and its zone
+ * pair. Indexes into the plan's flow and zone name arrays.
+ */
+struct zt_plan_mark {
+	uint32_t mark;
+	uint32_t flow;		/* index into flow_names */
+	uint32_t from, to;	/* indexes into zone_names; 0 "" (out of scope) */
+	bool log;		/* flow-log is on for the hub or a segment of either zone */
+};
+
+#define ZT_PLAN_FLOW_NAME_MAX 115	/* "NAME", "SEG:RULE", "SEG same-zone", "out-of-scope" */
+#define ZT_PLAN_ZONE_NAME_MAX 98	/* "segment.subnet" (ZT_ENDPOINT_NAME_MAX) */
+
+struct zt_plan_flow_name {
+	char name[ZT_PLAN_FLOW_NAME_MAX];
+	char counter[ZT_OBJ_NAME_MAX];	/* its named counter */
+	char from[128], to[128];	/* its from and to as written, joined by "," (may be cut short) */
+	char segment[ZT_NAME_MAX + 1];	/* a segment rule's or same-zone's segment, or "" */
+};
+
+/*
  * A flood limit as compiled (doc/RULESET.md "Flood limits"): its id names
  * its sets (fm4_<id>, ban4_<id>, …) and stays while its meaning does, so
  * that bans survive reloads that keep the limit, and go when it goes.
@@ -321,6 +343,12 @@ struct zt_plan {
 	unsigned log_group;
 	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
 	size_t n_jit;
+	struct zt_plan_mark *marks;	/* sorted by mark; zt_plan_find_mark() */
+	size_t n_marks;
+	struct zt_plan_flow_name *flow_names;
+	size_t n_flow_names;
+	char (*zone_names)[ZT_PLAN_ZONE_NAME_MAX];	/* [0] is "" */
+	size_t n_zone_names;
 	struct zt_plan_flood *flood;	/* flood limits in policy order; not part of the table */
 	size_t n_flood;
 	struct zt_plan_observe observe;
@@ -345,6 +373,7 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan);
 /* Lookups by name (binary search); NULL if absent. */
 const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name);
 const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char *name);
+const struct zt_plan_mark *zt_plan_find_mark(const struct zt_plan *plan, uint32_t mark);
 
 /* What a plan string is to nft, which decides how long it may be. */
 enum zt_nft_str {

@@ -778,12 +778,20 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", "mode", NULL };
+					    "subnets", "rules", "mode", "flow-log", NULL };
 static const char *const segment_reserved[] = { "units", NULL };
 
 static bool empty_list(const struct zt_node *n)
 {
 	return !n || (n->type == ZT_NODE_SEQ && !n->n);
+}
+
+/* flow-log: true (hub or segment): the connection log (issue 22); one key, one bool. */
+static int load_flow_log(struct loader *l, const struct zt_node *n, bool *ret)
+{
+	const struct zt_node *v = zt_node_get(n, "flow-log");
+
+	return v ? load_bool(l, v, "flow-log", ret) : 0;
 }
 
 static int load_segment(struct loader *l, const struct zt_node *k, const struct zt_node *n,
@@ -834,6 +842,10 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 			return r;
 		ret = r ? r : ret;
 	}
+	r = load_flow_log(l, n, &seg->flow_log);
+	if (fatal(r))
+		return r;
+	ret = r ? r : ret;
 	if ((v = zt_node_get(n, "subnets"))) {
 		r = load_subnets(l, v, seg);
 		if (fatal(r))
@@ -980,7 +992,7 @@ static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
 
 static const char *const hub_keys[] = { "default", "scope", "log", "rpf", "protect-host",
 					"encrypted-interfaces", "boundaries", "delegate",
-					"flows", "mode", NULL };
+					"flows", "mode", "flow-log", NULL };
 static const char *const default_names[] = { "drop", "reject", NULL };
 static const char *const scope_names[] = { "members", "all", NULL };
 static const char *const log_names[] = { "none", "drops", "all", NULL };
@@ -1031,6 +1043,8 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 					     &l->p->hub.n_delegations);
 		} else if (streq(key, "flows")) {
 			r = load_flows(l, v, -1, &hub->flows, &hub->n_flows);
+		} else if (streq(key, "flow-log")) {
+			r = load_flow_log(l, n, &hub->flow_log);
 		}
 		if (fatal(r))
 			return r;

@@ -77,6 +77,7 @@ struct zt_segment {
 	struct zt_cidr *addrs;	/* static addresses */
 	size_t n_addrs;
 	bool isolate;
+	bool flow_log;		/* flow-log: its connections in the connection log */
 	struct zt_subnet *subnets;
 	size_t n_subnets;
 	struct zt_flow *rules;	/* intra-segment rules; refs name subnets or the segment (its rest) */
@@ -112,6 +113,7 @@ struct zt_hub {
 	enum zt_log log;		/* default: drops */
 	enum zt_rpf rpf;		/* default: strict */
 	bool protect_host;		/* default: false */
+	bool flow_log;			/* flow-log: every connection in the connection log */
 	enum zt_mode mode;		/* default: enforce; segments without their own `mode:` */
 	struct zt_pos mode_pos;		/* the `mode:` value, or file == NULL */
 	struct zt_pos dflt_pos;		/* the `default:` value, or file == NULL */
