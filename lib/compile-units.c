@@ -83,15 +83,14 @@ int units_input(struct cc *c, int ci, bool early)
 	struct zt_rule *r;
 
 	if (early) {
-		if (rule_lo_pair(c, ci, false) < 0)
+		if (rule_lo_pair(c, ci, false) < 0 ||
+		    !(r = rule_new(c, ci, "units: loopback related packets (the host speaks)")))
 			return -ENOMEM;
+		m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		s_verdict(r, ZT_V_ACCEPT, NULL);
 		return 0;
 	}
-	if (!(r = rule_new(c, ci, "units: loopback related packets (the host speaks)")))
-		return -ENOMEM;
-	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
-	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
-	s_verdict(r, ZT_V_ACCEPT, NULL);
 	if (!(r = rule_new(c, ci, "units: loopback, source zone from output")))
 		return -ENOMEM;
 	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);

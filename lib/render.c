@@ -643,6 +643,7 @@ static int set_types_check(const struct zt_set *s)
 		case ZT_TYPE_INET_SERVICE:
 		case ZT_TYPE_ICMP_TYPE:
 		case ZT_TYPE_ICMPV6_TYPE:
+		case ZT_TYPE_CGROUP:
 			break;
 		default:
 			return -EINVAL;
