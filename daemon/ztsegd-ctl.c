@@ -26,6 +26,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	r = manager_status_json(m, &j);
 	if (r >= 0)
 		r = manager_grant_status(m, j);
+	if (r >= 0)
+		r = manager_units_status(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);

@@ -28,6 +28,7 @@ int manager_new(struct manager **ret)
 		.copts = ZT_COMPILE_OPTS_DEFAULT,
 		.repair_rl = ZT_RATELIMIT_INIT(REPAIR_RATE, REPAIR_BURST),
 		.packet_rl = ZT_RATELIMIT_INIT(PACKET_RATE, PACKET_BURST),
+		.units_ino = -1, .units_rootfd = -1, .units_rootwd = -1,
 	};
 	*ret = m;
 	return 0;
@@ -40,6 +41,7 @@ struct manager *manager_free(struct manager *m)
 	m->ctl = zt_ctl_server_free(m->ctl);
 	free(m->reload_waiting);
 	manager_grant_free(m);
+	manager_units_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -330,6 +332,11 @@ int manager_start(struct manager *m)
 	r = manager_grant_start(m);
 	if (r < 0) {
 		log_error("cannot set up grants: %s", strerror(-r));
+		return r;
+	}
+	r = manager_units_start(m);
+	if (r < 0) {
+		log_error("cannot watch the cgroup tree for unit zones: %s", strerror(-r));
 		return r;
 	}
 	r = manager_ctl_setup(m);
