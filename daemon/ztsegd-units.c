@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -112,6 +113,7 @@ static int cg_add(struct manager *m, struct zt_batch *b, int wd, const char *nam
 	m->ucg[m->n_ucg] = (struct unit_cg){ .wd = wd, .id = id };
 	snprintf(m->ucg[m->n_ucg].name, sizeof(m->ucg[m->n_ucg].name), "%s", name);
 	m->n_ucg++;
+	log_debug("unit cgroups: %s is %" PRIu64, rel, id);
 	return b ? cg_emit(m, b, id, rel, NFT_MSG_NEWSETELEM) : 0;
 }
 
@@ -124,6 +126,7 @@ static void cg_del(struct manager *m, struct zt_batch *b, int wd, const char *na
 	if (!c)
 		return;
 	snprintf(rel, sizeof(rel), "%s/%s", parent ? parent : "", name);
+	log_debug("unit cgroups: %s (%" PRIu64 ") is gone", rel, c->id);
 	if (b)
 		cg_emit(m, b, c->id, rel, ZT_NFT_MSG_DESTROYSETELEM);
 	*c = m->ucg[--m->n_ucg];
