@@ -37,6 +37,7 @@
 #include "plan.h"
 #include "policy.h"
 #include "rtnl.h"
+#include "suggest.h"
 
 struct zt_explain_env;
 struct zt_explain_grant;
@@ -201,6 +202,14 @@ struct manager {
 	} *l1;
 	size_t n_l1, cap_l1;
 	uint64_t units_events, units_refills, units_last_usec, units_max_usec;
+	/* observe mode (ztsegd-observe.c): completed would-deny connections, counted */
+	struct zt_suggest_obs *obs;
+	size_t n_obs, cap_obs;
+	uint64_t *ct_seen;		/* the connections the last scan counted (sorted keys) */
+	size_t n_ct_seen;
+	uint64_t observe_scans, observe_dropped;
+	sd_event_source *src_observe;
+
 	/* counters for status */
 	struct zt_status_events events;
 	uint64_t ct_flushes, ct_deleted, enc_updates;
@@ -357,6 +366,15 @@ void manager_units_sync(struct manager *m);
 /* status: "unit_zones": each unit's zone, cgroup id and state; the watch's numbers. */
 int manager_units_status(struct manager *m, json_t *status);
 void manager_units_free(struct manager *m);
+/* ztsegd-observe.c */
+/* The scan timer: completed would-deny connections from conntrack, every 2 s while something observes. */
+int manager_observe_start(struct manager *m);
+int manager_observe_scan(struct manager *m);
+/* The control command suggest: the observations the running policy does not allow yet. */
+int manager_observe_suggest(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* status: each segment's "mode", and "observe" (would-deny zone pairs with their counters). */
+int manager_observe_status(struct manager *m, json_t *status);
+void manager_observe_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);
