@@ -170,7 +170,11 @@ bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
 
-.PHONY: bench bench-compare bench-grants
+# Unit zones at scale (root, cgroup2, about 2 minutes): bench/units.sh.
+bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
+
+.PHONY: bench bench-compare bench-grants bench-units
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
