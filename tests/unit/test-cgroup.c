@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cgroup.h"
+#include "plan.h"
+#include "policy.h"
 
 /* ---- layout ---- */
 
@@ -224,6 +226,61 @@ START_TEST(test_id_cgroup2)
 }
 END_TEST
 
+/* ---- compiled unit zones ---- */
+
+static const char units_yaml[] =
+	"version: 1\nhub:\n  protect-host: true\n  boundaries:\n    office: { interfaces: [eth0], addresses: [198.51.100.0/24] }\n"
+	"  flows:\n    - { from: api, to: db, ports: [tcp/5432] }\n"
+	"segments:\n  web: { interfaces: [\"vweb*\"] }\n  api: { units: [api.service] }\n"
+	"  db: { units: [\"db-*.service\"] }\n";
+
+START_TEST(test_units_compiled)
+{
+	struct zt_source src = { "ztseg.yaml", units_yaml, sizeof(units_yaml) - 1 };
+	struct zt_limits lim = ZT_LIMITS_DEFAULT;
+	struct zt_compile_opts o = ZT_COMPILE_OPTS_DEFAULT;
+	struct zt_policy *p = NULL;
+	struct zt_plan *plan = NULL;
+	struct zt_diags d = {};
+	struct zt_unit_elem ue[ZT_UNIT_ELEMS];
+	const struct zt_set *umk;
+	size_t n;
+
+	ck_assert_int_eq(zt_policy_load_sources(&src, 1, &lim, &p, &d), 0);
+	ck_assert_int_eq(zt_compile(p, &o, &plan, &d), 0);
+	/* world 1, host 2, office 3, web 4, api 5, db 6 */
+	ck_assert_uint_eq(zt_unit_zone_id(p, 1), 5);
+	ck_assert_uint_eq(zt_unit_zone_id(p, 2), 6);
+	ck_assert_ptr_nonnull(zt_plan_find_set(plan, "ucg_known"));
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "lo_in"));
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "lo_out"));
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "lin_0005"));
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, "lin_0006"));
+	ck_assert_ptr_null(zt_plan_find_chain(plan, "lin_0004"));
+	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "umk")));
+	ck_assert_uint_eq(umk->n_elems, 2);
+	ck_assert_uint_eq(umk->elems[0].key[0].u32, ZT_UNIT_TOKEN | 5);
+	/* a listed unit: all five maps; its zone's chains */
+	n = zt_units_elems(p, 4242, "system.slice/db-main.service", ue);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(ue[0].set, "ucg_known");
+	ck_assert(ue[0].e.key[0].u64 == 4242);
+	ck_assert_str_eq(ue[1].set, "ucg_src");
+	ck_assert_str_eq(ue[1].e.data.verdict.chain, "from_0006");
+	ck_assert_uint_eq(ue[2].e.data.u32, 6u << 16);
+	ck_assert_str_eq(ue[3].e.data.verdict.chain, "lin_0006");
+	ck_assert_uint_eq(ue[4].e.data.u32, ZT_UNIT_TOKEN | 6);
+	/* a cgroup of the same name elsewhere, or an unlisted unit: known, nothing else */
+	ck_assert_uint_eq(zt_units_elems(p, 7, "user.slice/user-1000.slice", ue), 1);
+	ck_assert_uint_eq(zt_units_elems(p, 8, "system.slice/other.service", ue), 1);
+	ck_assert_int_eq(zt_policy_unit_segment(p, "user.slice/user-1000.slice/user@1000.service/api.service"), -1);
+	ck_assert_int_eq(zt_policy_unit_segment(p, "system.slice/api.service"), 1);
+	zt_plan_free(plan);
+	zt_policy_free(p);
+	zt_diags_clear(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cgroup");
@@ -237,6 +294,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_overlap);
 	tcase_add_test(tc, test_id);
 	tcase_add_test(tc, test_id_cgroup2);
+	tcase_add_test(tc, test_units_compiled);
 	suite_add_tcase(s, tc);
 	return s;
 }
