@@ -161,6 +161,11 @@ $(B)/bench/zb-%: bench/zb-%.c
 
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
+	@ZTSEG_BUILD=$(B) bash bench/flood.sh
+
+# Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
+bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 
 # The per-packet cost of a change, against the build in ZB_BASE (bench/compare.sh).
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -174,7 +179,7 @@ bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-.PHONY: bench bench-compare bench-grants bench-units
+.PHONY: bench bench-compare bench-grants bench-flood bench-units
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

@@ -42,6 +42,7 @@ struct manager *manager_free(struct manager *m)
 	free(m->reload_waiting);
 	manager_grant_free(m);
 	manager_units_free(m);
+	manager_bans_free(m);
 	manager_observe_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
@@ -338,6 +339,11 @@ int manager_start(struct manager *m)
 	r = manager_units_start(m);
 	if (r < 0) {
 		log_error("cannot watch the cgroup tree for unit zones: %s", strerror(-r));
+		return r;
+	}
+	r = manager_bans_start(m);
+	if (r < 0) {
+		log_error("cannot set up flood bans: %s", strerror(-r));
 		return r;
 	}
 	r = manager_observe_start(m);
