@@ -27,7 +27,7 @@ static int filter_established(struct cc *c, int ci)
 }
 
 /* meta l4proto { icmp, ipv6-icmp } (ICMP errors are the only related packets of these) */
-static int m_icmp_any(struct zt_rule *r)
+int m_icmp_any(struct zt_rule *r)
 {
 	struct zt_value v[2] = { v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMP),
 				 v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6) };

@@ -297,6 +297,8 @@ int flood_build(struct cc *c);
 int flood_rules(struct cc *c, int ci);
 
 /* compile-chains.c */
+/* meta l4proto { icmp, ipv6-icmp } */
+int m_icmp_any(struct zt_rule *r);
 int chains_build(struct cc *c);
 
 /* compile-observe.c */

@@ -84,10 +84,13 @@ int units_input(struct cc *c, int ci, bool early)
 
 	if (early) {
 		if (rule_lo_pair(c, ci, false) < 0 ||
-		    !(r = rule_new(c, ci, "units: loopback related packets (the host speaks)")))
+		    !(r = rule_new(c, ci, "units: ICMP errors on loopback (the host speaks)")))
 			return -ENOMEM;
 		m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		/* ICMP only: a related connection (a helper's expectation) is judged like a new one */
+		if (m_icmp_any(r) < 0)
+			return -ENOMEM;
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 		return 0;
 	}
