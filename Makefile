@@ -180,7 +180,11 @@ bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 
-.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog
+# Unit zones at scale (root, cgroup2, about 2 minutes): bench/units.sh.
+bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
+
+.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog bench-units
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

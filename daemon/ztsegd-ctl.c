@@ -27,6 +27,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	if (r >= 0)
 		r = manager_grant_status(m, j);
 	if (r >= 0)
+		r = manager_units_status(m, j);
+	if (r >= 0)
 		r = manager_bans_status(m, j);
 	if (r >= 0)
 		r = manager_observe_status(m, j);

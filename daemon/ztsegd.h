@@ -26,7 +26,9 @@
 #include <syslog.h>
 #include <time.h>
 #include <systemd/sd-event.h>
+#include <limits.h>
 #include "apply.h"
+#include "cgroup.h"
 #include "ctevent.h"
 #include "ctl.h"
 #include "flowrec.h"
@@ -214,6 +216,23 @@ struct manager {
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
 	uint64_t grant_sweep_usec;	/* CLOCK_REALTIME: retry deleting gone grants' counters */
 
+	/* unit zones (ztsegd-units.c): the cgroup2 tree watched, level-2 cgroups classified */
+	int units_ino, units_rootfd, units_rootwd;	/* -1: none */
+	char units_root[256];
+	enum zt_cgroup_layout units_layout;
+	sd_event_source *src_units;
+	struct unit_cg {
+		int wd;			/* the level-1 cgroup's watch */
+		uint64_t id;
+		char name[NAME_MAX + 1];
+	} *ucg;
+	size_t n_ucg, cap_ucg;
+	struct unit_l1 {
+		int wd;
+		char name[NAME_MAX + 1];
+	} *l1;
+	size_t n_l1, cap_l1;
+	uint64_t units_events, units_refills, units_last_usec, units_max_usec;
 	/* flood bans (ztsegd-bans.c): as last read from the kernel */
 	struct zt_ban *bans;
 	size_t n_bans;
@@ -441,6 +460,14 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 void manager_grant_remove_state(struct manager *m);
 void manager_grant_free(struct manager *m);
 
+/* ztsegd-units.c */
+/* After the first apply: detect the cgroup2 layout, watch it, fill the ucg_* maps. */
+int manager_units_start(struct manager *m);
+/* After a reload or repair: the maps refilled for the plan now running. */
+void manager_units_sync(struct manager *m);
+/* status: "unit_zones": each unit's zone, cgroup id and state; the watch's numbers. */
+int manager_units_status(struct manager *m, json_t *status);
+void manager_units_free(struct manager *m);
 /* ztsegd-observe.c */
 /* The scan timer: completed would-deny connections from conntrack, every 2 s while something observes. */
 int manager_observe_start(struct manager *m);

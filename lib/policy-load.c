@@ -778,8 +778,41 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", "mode", "flow-log", NULL };
-static const char *const segment_reserved[] = { "units", NULL };
+					    "subnets", "rules", "mode", "flow-log", "units", NULL };
+
+/* units: [api.service, "backup-*.service"] (cgroup.h) */
+static int load_units(struct loader *l, const struct zt_node *n, struct zt_segment *seg)
+{
+	int r, ret = 0;
+
+	if ((r = want_seq(l, n, "units", "unit names")))
+		return r;
+	if (!n->n)
+		return 0;
+	if (!(seg->units = calloc(n->n, sizeof(*seg->units))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct zt_node *it = n->items[i];
+		struct zt_unit *u = &seg->units[seg->n_units];
+		const char *why = NULL;
+
+		if (it->type != ZT_NODE_SCALAR)
+			r = err_at(l, it, "units: expected a unit name, got %s", node_kind(it));
+		else if (zt_unitpat_parse(it->value, &u->pat, &why) < 0)
+			r = err_at(l, it, "invalid unit '%s': %s", TOK(it->value), why ? why : "malformed");
+		else
+			r = 0;
+		if (fatal(r))
+			return r;
+		if (r) {
+			ret = r;
+			continue;
+		}
+		u->pos = pos_of(l, it);
+		seg->n_units++;
+	}
+	return ret;
+}
 
 static bool empty_list(const struct zt_node *n)
 {
@@ -805,13 +838,32 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 	snprintf(ctx, sizeof(ctx), "segment '%s'", TOK(k->value));
 	if ((r = want_map(l, n, ctx)))
 		return r;
-	r = check_keys(l, n, ctx, segment_keys, segment_reserved);
+	r = check_keys(l, n, ctx, segment_keys, NULL);
 	if (fatal(r))
 		return r;
 	ret = r;
 	ifs = zt_node_get(n, "interfaces");
 	addrs = zt_node_get(n, "addresses");
-	if (empty_list(ifs) && empty_list(addrs)) {
+	if ((v = zt_node_get(n, "units"))) {
+		/* A unit zone is its units' sockets: an address or interface would be a second, different membership. */
+		if (!empty_list(ifs) || !empty_list(addrs) || zt_node_get(n, "subnets")) {
+			r = err_at(l, k, "segment '%s' has units: it may not have interfaces, addresses or subnets "
+				   "(a unit zone is its units' host-local sockets)", TOK(k->value));
+			if (fatal(r))
+				return r;
+			ret = r;
+		}
+		r = load_units(l, v, seg);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+		if (!seg->n_units && !r) {
+			r = err_at(l, v, "segment '%s': units is empty", TOK(k->value));
+			if (fatal(r))
+				return r;
+			ret = r;
+		}
+	} else if (empty_list(ifs) && empty_list(addrs)) {
 		r = err_at(l, k, "segment '%s' has neither interfaces nor addresses",
 			   TOK(k->value));
 		if (fatal(r))

@@ -7,6 +7,7 @@
 #ifndef ZT_POLICY_H
 #define ZT_POLICY_H
 
+#include "cgroup.h"
 #include "diag.h"
 #include "net.h"
 #include "yaml-tree.h"
@@ -69,6 +70,12 @@ struct zt_subnet {
 	size_t n_addrs;
 };
 
+/* A unit (or pattern) of a unit segment: its zone holds the unit's host-local sockets. */
+struct zt_unit {
+	struct zt_unitpat pat;
+	struct zt_pos pos;
+};
+
 struct zt_segment {
 	char *name;
 	struct zt_pos pos;	/* the segment's key */
@@ -82,6 +89,8 @@ struct zt_segment {
 	size_t n_subnets;
 	struct zt_flow *rules;	/* intra-segment rules; refs name subnets or the segment (its rest) */
 	size_t n_rules;
+	struct zt_unit *units;	/* units: a unit segment has no interfaces, addresses or subnets */
+	size_t n_units;
 	bool in_hub_file;	/* defined in ztseg.yaml (needs no delegation) */
 	int delegation;		/* index into hub.delegations, or -1 */
 	bool mode_set;		/* `mode:` given; otherwise hub.mode applies */
@@ -307,5 +316,12 @@ int zt_policy_check_modes(const struct zt_policy *p, struct zt_diags *d);
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);
 /* "web", "db.primary", "onprem", "host", "world" into buf. */
 const char *zt_zone_fmt(const struct zt_policy *p, const struct zt_zone *z, char *buf, size_t len);
+
+/* Unit segments (policy-units.c). */
+bool zt_policy_has_units(const struct zt_policy *p);
+/* protect-host, hub file only, no unit in two zones: 0 or -EINVAL (errors in d) / -ENOMEM. */
+int zt_policy_check_units(const struct zt_policy *p, struct zt_diags *d);
+/* The unit segment whose units match the cgroup at rel ("system.slice/api.service"), or -1. */
+int zt_policy_unit_segment(const struct zt_policy *p, const char *rel);
 
 #endif
