@@ -19,6 +19,8 @@ DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 PKGS := libnftnl libmnl yaml-0.1 libsystemd jansson nettle
 CHECK_PKGS := check
+# Only ztsegctl links libcurl (`ztsegctl feeds fetch`): the privileged daemon never fetches.
+CURL_PKGS := libcurl
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -32,6 +34,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ilib $(WARNINGS) -MMD -MP \
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CHECK_PKGS))
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs $(CHECK_PKGS))
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs $(CURL_PKGS))
 
 ifeq ($(ASAN),1)
 B ?= build-asan
@@ -80,7 +83,7 @@ $(LIBZTSEG): $(LIB_OBJS)
 
 $(B)/ztsegctl: $(CTL_SRCS:%.c=$(B)/%.o) $(LIBZTSEG)
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
 
 $(B)/ztsegd: $(D_SRCS:%.c=$(B)/%.o) $(LIBZTSEG)
 	$(call quiet,LINK,$@)

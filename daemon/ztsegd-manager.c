@@ -40,6 +40,7 @@ struct manager *manager_free(struct manager *m)
 	m->ctl = zt_ctl_server_free(m->ctl);
 	free(m->reload_waiting);
 	manager_grant_free(m);
+	manager_feeds_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -332,6 +333,9 @@ int manager_start(struct manager *m)
 		log_error("cannot set up grants: %s", strerror(-r));
 		return r;
 	}
+	r = manager_feeds_apply(m);
+	if (r < 0)
+		log_error("cannot set up the threat feeds: %s", strerror(-r));
 	r = manager_ctl_setup(m);
 	if (r < 0)
 		return r;

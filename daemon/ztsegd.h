@@ -39,6 +39,8 @@
 struct zt_explain_env;
 struct zt_explain_grant;
 struct zt_grant;
+struct manager_feeds;
+struct zt_endpoint;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -155,7 +157,7 @@ struct manager {
 	bool have_watchdog, watchdog_on, watchdog_was_off;
 
 	/* work for the next reconcile pass */
-	bool want_reload, want_repair, want_members;
+	bool want_reload, want_repair, want_members, want_feeds_repair;
 	uint64_t event_usec;		/* when the first unhandled rtnetlink event woke us (monotonic) */
 	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
@@ -180,6 +182,9 @@ struct manager {
 	uint32_t grant_next_id;
 	sd_event_source *src_grant_timer, *src_grant_save;
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
+
+	/* threat feeds (ztsegd-feeds.c) */
+	struct manager_feeds *feeds;
 
 	/* counters for status */
 	struct zt_status_events events;
@@ -328,6 +333,22 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 /* --remove: the state file goes with the table. */
 void manager_grant_remove_state(struct manager *m);
 void manager_grant_free(struct manager *m);
+
+/* ztsegd-feeds.c */
+/* The policy's feeds: files read, tables ip/ip6 ztseg made, the maps brought to them chunk by chunk. */
+int manager_feeds_apply(struct manager *m);
+/* status: "feeds" and "feed_updates" into status. */
+int manager_feeds_status(struct manager *m, json_t *status);
+/* ztsegctl feeds test ADDR: which feeds list addr. */
+int manager_feeds_test(struct manager *m, uint8_t family, const uint8_t *addr, json_t **ret);
+/* explain: 1 and the reason in buf when a feed denies the packet before any flow. */
+int manager_feeds_explain(struct manager *m, const struct zt_endpoint *from, const struct zt_endpoint *to,
+			  char *buf, size_t len);
+/* The feed tables are there and ours (no map is read). */
+bool manager_feeds_verify(struct manager *m);
+/* Restore the feed tables after someone else changed them. */
+void manager_feeds_repair(struct manager *m);
+void manager_feeds_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

@@ -1138,7 +1138,7 @@ static int load_jit(struct loader *l, const struct zt_node *n)
 	return ret;
 }
 
-static const char *const hub_file_keys[] = { "version", "hub", "jit", "segments", NULL };
+static const char *const hub_file_keys[] = { "version", "hub", "jit", "threats", "segments", NULL };
 static const char *const segment_file_keys[] = { "version", "segments", NULL };
 
 static int load_file(struct loader *l, const struct zt_node *root)
@@ -1173,10 +1173,11 @@ static int load_file(struct loader *l, const struct zt_node *root)
 		} else if (streq(k->value, "jit")) {
 			r = err_at(l, k, "'jit' is only allowed in " ZT_HUB_FILE
 				   ": a segment file cannot open paths between segments");
+		} else if (streq(k->value, "threats") && l->hub_file) {
+			r = zt_policy_load_threats(l->p, l->file, v, l->d);
 		} else if (streq(k->value, "threats")) {
-			r = err_at(l, k, l->hub_file ? "'%s' is not implemented yet"
-				   : "'%s' is only allowed in " ZT_HUB_FILE " (and is not implemented yet)",
-				   k->value);
+			r = err_at(l, k, "'threats' is only allowed in " ZT_HUB_FILE
+				   ": a segment file cannot change what the whole host blocks");
 		} else {
 			r = unknown_key(l, k, "the top level",
 					l->hub_file ? hub_file_keys : segment_file_keys);

@@ -133,9 +133,41 @@ struct zt_jit {
 	struct zt_pos pos;
 };
 
+/*
+ * threats.blocklists (SPEC §3, lib/policy-feeds.c): threat feeds, checked
+ * before any flow on every packet the host receives, forwards or sends.
+ */
+#define ZT_FEED_NAME_LEN 24		/* a feed's name: [a-z0-9_-], at most this long */
+#define ZT_FEEDS_MAX 64
+#define ZT_EXCEPT_MAX 4096
+
+enum zt_feed_dir { ZT_FEED_BOTH, ZT_FEED_IN, ZT_FEED_OUT };
+
+struct zt_blocklist {
+	char name[ZT_FEED_NAME_LEN + 1];
+	char *file;			/* file: an absolute path; NULL for url: */
+	char *url;			/* url: fetched by `ztsegctl feeds fetch` into STATE/feeds/NAME */
+	enum zt_feed_dir dir;
+	bool reject;			/* action: reject (else drop) */
+	bool log;			/* log: true — NFLOG records naming the feed */
+	uint32_t max_age_sec;		/* max-age; 0: none */
+	unsigned max_bad_pct, max_shrink_pct;
+	uint64_t max_bytes;
+	struct zt_pos pos;
+};
+
+struct zt_threats {
+	struct zt_pos pos;
+	struct zt_cidr *except;
+	size_t n_except;
+	struct zt_blocklist *blocklists;
+	size_t n_blocklists;
+};
+
 struct zt_policy {
 	unsigned version;
 	struct zt_hub hub;
+	struct zt_threats threats;
 	struct zt_jit *jit;		/* templates, in policy order */
 	size_t n_jit;
 	struct zt_segment *segs;	/* in definition order: ztseg.yaml, then segments.d lexically */
@@ -224,6 +256,16 @@ static inline void zt_policy_freep(struct zt_policy **p)
  */
 const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const char *name,
 				   char *buf, size_t len);
+
+/*
+ * threats: in the hub file (lib/policy-feeds.c): load the mapping, errors
+ * file:line:col in d (-EINVAL reported, other negative values fatal).
+ */
+int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct zt_node *n,
+			   struct zt_diags *d);
+int zt_policy_load_blocklists(struct zt_policy *p, const char *file, const struct zt_node *n,
+			      struct zt_diags *d);
+void zt_blocklists_free(struct zt_threats *t);
 
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);
