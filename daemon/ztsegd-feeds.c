@@ -129,7 +129,7 @@ static int feed_read(struct manager_feeds *F, const struct feed_st *f, char **re
 		return -errno;
 	}
 	fd = openat(dfd, basename(base), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	r = -errno;
+	r = fd < 0 ? -errno : 0;
 	close(dfd);
 	if (fd < 0) {
 		snprintf(why, why_len, "%s", r == -ELOOP ? "is a symbolic link: refused" : strerror(-r));

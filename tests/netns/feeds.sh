@@ -149,7 +149,7 @@ for v in 4 6; do
 	feed "${BASE[@]}" "$peer"
 	t0=$(zt_now_ms)
 	zt_wait_for 5000 bash -c "[[ \$(ctl() { :; }; '$ZT_CTL' --socket '$SOCK' feeds test $peer >/dev/null && echo y) == y ]]" ||
-		zt_not_ok "v$v: the listing was not picked up"
+		{ zt_not_ok "v$v: the listing was not picked up"; tail -20 "$DLOG" | sed 's/^/#   /'; }
 	sleep 1
 	last=$(awk '$1 == "echo" { t = $3 } END { printf "%.0f\n", t }' "$ZT_TMP/stream$v")
 	n1=$(grep -c '^echo' "$ZT_TMP/stream$v")
