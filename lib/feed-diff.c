@@ -170,47 +170,35 @@ int zt_fset_add_feed(struct zt_fset *s, const struct zt_feed_data *f, uint32_t f
 	if (r < 0)
 		return r;
 	/* Walk both: s's elements as they are, the feed's pieces in the gaps between them. */
-	while (j < n_add) {
+	while (i < s->n || j < n_add) {
+		if (i < s->n)
+			get(s, i, &e);
+		if (i < s->n && (j >= n_add || e.lo <= add[j].lo)) {
+			/* s's element first; the pieces it covers are cut away. */
+			if ((r = put(&out, &e)) < 0)
+				goto fail;
+			i++;
+			while (j < n_add && add[j].lo <= e.hi) {
+				if (add[j].hi <= e.hi) {
+					j++;
+				} else {
+					add[j].lo = e.hi + 1;
+					break;
+				}
+			}
+			continue;
+		}
+		/* A piece first: up to the next element of s. */
 		a = add[j];
 		a.feed = feed;
-		if (i < s->n) {
-			get(s, i, &e);
-			if (e.hi < a.lo) {		/* s's element first */
-				r = put(&out, &e);
-				i++;
-				goto next;
-			}
-			if (a.hi < e.lo) {		/* the piece wholly before it */
-				r = put(&out, &a);
-				j++;
-				goto next;
-			}
-			/* Overlap: the part of the piece before e, then e; the rest waits. */
-			if (a.lo < e.lo) {
-				struct rng head = { a.lo, e.lo - 1, feed };
-
-				r = put(&out, &head);
-				if (r < 0)
-					goto fail;
-			}
-			r = put(&out, &e);
-			i++;
-			if (a.hi > e.hi)
-				add[j].lo = e.hi + 1;
-			else
-				j++;
-			goto next;
-		}
-		r = put(&out, &a);
-		j++;
-next:
-		if (r < 0)
+		if (i < s->n && e.lo <= a.hi)
+			a.hi = e.lo - 1;
+		if ((r = put(&out, &a)) < 0)
 			goto fail;
-	}
-	for (; i < s->n; i++) {
-		get(s, i, &e);
-		if ((r = put(&out, &e)) < 0)
-			goto fail;
+		if (a.hi == add[j].hi)
+			j++;
+		else
+			add[j].lo = a.hi + 1;
 	}
 	zt_fset_clear(s);
 	*s = out;
