@@ -254,7 +254,7 @@ install_subst = sed -e 's|/usr/sbin/ztsegd|$(SBINDIR)/ztsegd|g' \
 	-e 's|/usr/bin/ztsegctl|$(BINDIR)/ztsegctl|g' \
 	-e 's|/usr/share/doc/ztseg|$(DOCDIR)|g' \
 	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g'
-INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg.tmpfiles \
+INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg-feeds.service $(B)/install/ztseg.tmpfiles \
 	$(B)/install/ztseg.yaml $(B)/install/ztsegctl.completion
 
 # The rewrite depends on the paths: regenerate whenever they change.
@@ -286,6 +286,8 @@ install: $(PROGS) $(INSTALL_GEN)
 	$(Q)$(if $(D_SRCS),$(INSTALL) -d $(DESTDIR)$(SBINDIR) && \
 		$(INSTALL) -m 0755 $(B)/ztsegd $(DESTDIR)$(SBINDIR)/ztsegd,:)
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztsegd.service $(DESTDIR)$(UNITDIR)/ztsegd.service
+	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg-feeds.service $(DESTDIR)$(UNITDIR)/ztseg-feeds.service
+	$(Q)$(INSTALL) -m 0644 systemd/ztseg-feeds.timer $(DESTDIR)$(UNITDIR)/ztseg-feeds.timer
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg.sysusers $(DESTDIR)$(SYSUSERSDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg-modules.conf $(DESTDIR)$(MODULESLOADDIR)/ztseg.conf
@@ -323,7 +325,8 @@ ifeq ($(DESTDIR),)
 endif
 	$(call quiet,UNINST,$(or $(DESTDIR),/))
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/ztsegctl $(DESTDIR)$(SBINDIR)/ztsegd \
-		$(DESTDIR)$(UNITDIR)/ztsegd.service \
+		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-feeds.service \
+		$(DESTDIR)$(UNITDIR)/ztseg-feeds.timer \
 		$(DESTDIR)$(SYSUSERSDIR)/ztseg.conf $(DESTDIR)$(TMPFILESDIR)/ztseg.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/ztseg.conf \
 		$(DESTDIR)$(COMPLETIONSDIR)/ztsegctl \

@@ -5,7 +5,7 @@
  * verification on, http and https only, conditional requests
  * (ETag / If-Modified-Since), a size limit enforced while receiving, a
  * total and a low-speed time limit; each feed written to a temporary file
- * in STATE/feeds and renamed over NAME, where ztsegd picks it up. A 304
+ * in the feeds directory and renamed over NAME, where ztsegd picks it up. A 304
  * touches the file (the feed is fresh again); any failure leaves it as it
  * was.
  */
@@ -59,7 +59,7 @@ struct meta {
 	char modified[META_MAX];
 };
 
-/* The validators of the last 200, from STATE/feeds/.NAME.meta ("etag: …", "last-modified: …"). */
+/* The validators of the last 200, from FEEDS-DIR/.NAME.meta ("etag: …", "last-modified: …"). */
 static void meta_read(int dfd, const char *name, struct meta *m)
 {
 	char path[256], buf[2 * META_MAX + 64], *line, *save = NULL;
@@ -233,7 +233,7 @@ int feeds_fetch_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
-		{ "state-dir", required_argument, NULL, 's' },
+		{ "feeds-dir", required_argument, NULL, 's' },
 		{ "feed", required_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-size", required_argument, NULL, 'm' },
@@ -241,7 +241,7 @@ int feeds_fetch_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *config = CTL_DEFAULT_CONFIG, *state = "/var/lib/ztseg", *only = NULL;
+	const char *config = CTL_DEFAULT_CONFIG, *state = "/var/lib/ztseg-feeds", *only = NULL;
 	struct fetch_opts o = { .timeout = FETCH_TIMEOUT_DEFAULT };
 	_cleanup_policy_ struct zt_policy *p = NULL;
 	struct zt_diags d = {};
@@ -258,9 +258,9 @@ int feeds_fetch_main(int argc, char **argv)
 		case 'm': o.max_size = strtoull(optarg, NULL, 10); break;
 		case 'a': o.ca_file = optarg; break;
 		case 'h':
-			printf("Usage: ztsegctl feeds fetch [--config DIR] [--state-dir DIR] [--feed NAME] [--timeout SECONDS]\n"
+			printf("Usage: ztsegctl feeds fetch [--config DIR] [--feeds-dir DIR] [--feed NAME] [--timeout SECONDS]\n"
 			       "                            [--max-size BYTES] [--ca-file FILE]\n"
-			       "Fetch the url: feeds of the policy into STATE/feeds/NAME (conditional requests,\n"
+			       "Fetch the url: feeds of the policy into FEEDS-DIR/NAME (default /var/lib/ztseg-feeds) (conditional requests,\n"
 			       "TLS verified, size and time limited). ztseg-feeds.service runs it.\n");
 			return CTL_EXIT_OK;
 		default:
@@ -277,7 +277,7 @@ int feeds_fetch_main(int argc, char **argv)
 		return CTL_EXIT_NO;
 	}
 	zt_diags_clear(&d);
-	snprintf(dir, sizeof(dir), "%s/feeds", state);
+	snprintf(dir, sizeof(dir), "%s", state);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0 || fchdir(dfd) < 0) {
 		fprintf(stderr, "ztsegctl feeds fetch: %s: %s\n", dir, strerror(errno));

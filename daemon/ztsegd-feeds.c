@@ -29,7 +29,7 @@
 
 struct feed_st {
 	char name[ZT_FEED_NAME_LEN + 1];
-	char path[PATH_MAX];		/* file:, or STATE/feeds/NAME for url: */
+	char path[PATH_MAX];		/* file:, or FEEDS-DIR/NAME for url: */
 	bool url;
 	enum zt_feed_dir dir;
 	bool reject, log;
@@ -538,7 +538,8 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 		if (b->file)
 			snprintf(f->path, sizeof(f->path), "%s", b->file);
 		else
-			snprintf(f->path, sizeof(f->path), "%s/feeds/%s", m->state_dir, b->name);
+			snprintf(f->path, sizeof(f->path), "%.2000s/%s", m->feeds_dir ? m->feeds_dir : DEFAULT_FEEDS_DIR,
+				 b->name);
 		f->url = b->url != NULL;
 		f->dir = b->dir;
 		f->reject = b->reject;

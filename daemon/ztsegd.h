@@ -44,6 +44,8 @@ struct zt_endpoint;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
+/* url: feeds, written by ztseg-feeds.service (its StateDirectory=). */
+#define DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"
 
 /* How often the table's presence is checked (the watchdog's condition). */
 #define VERIFY_USEC (1 * ZT_USEC_PER_SEC)
@@ -116,6 +118,7 @@ struct manager {
 	/* configuration */
 	const char *config;
 	const char *state_dir;
+	const char *feeds_dir;
 	const char *socket_path;
 	const char *socket_group;
 	int log_level;

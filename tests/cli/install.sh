@@ -63,6 +63,8 @@ expected() {
 	echo "0755 ${prefix#/}/bin/ztsegctl"
 	((have_daemon)) && echo "0755 ${prefix#/}/sbin/ztsegd"
 	echo "0644 ${unitdir#/}/ztsegd.service"
+	echo "0644 ${unitdir#/}/ztseg-feeds.service"
+	echo "0644 ${unitdir#/}/ztseg-feeds.timer"
 	echo "0644 ${sysusersdir#/}/ztseg.conf"
 	echo "0644 ${tmpfilesdir#/}/ztseg.conf"
 	echo "0644 ${modulesloaddir#/}/ztseg.conf"
@@ -308,7 +310,7 @@ else
 	: >"$tmp/log"
 
 	# Exposure 1.5 or lower, for the source unit and the installed one.
-	for u in "$root/systemd/ztsegd.service" "$unit"; do
+	for u in "$root/systemd/ztsegd.service" "$unit" "$root/systemd/ztseg-feeds.service" "$d$unitdir/ztseg-feeds.service"; do
 		rc=0
 		systemd-analyze security --offline=true --threshold=15 "$u" >"$tmp/out" 2>&1 || rc=$?
 		score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$tmp/out")
