@@ -164,6 +164,11 @@ $(B)/bench/zb-%: bench/zb-%.c
 
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
+	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
+
+# Threat feeds at a million entries (root, several minutes): bench/feeds.sh.
+bench-feeds: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
 
 # The per-packet cost of a change, against the build in ZB_BASE (bench/compare.sh).
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -173,7 +178,7 @@ bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
 
-.PHONY: bench bench-compare bench-grants
+.PHONY: bench bench-compare bench-grants bench-feeds
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
