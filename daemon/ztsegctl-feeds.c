@@ -6,9 +6,15 @@
  * fetcher (ztsegctl-fetch.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "ctl.h"
+#include "explain.h"
+#include "feed.h"
 #include "escape.h"
 #include "grant.h"
 #include "ztsegctl.h"
@@ -100,6 +106,80 @@ static int feeds_test(struct ctl *ctl, const char *argv0, const char *addr, bool
 			printf("%s: inside threats.except: never blocked\n", addr);
 	}
 	return json_array_size(arr) && !json_is_true(json_object_get(res, "except")) ? CTL_EXIT_OK : CTL_EXIT_NO;
+}
+
+/* A feed file read offline, without following a link and within its max-size. */
+static int feed_file_read(const struct zt_blocklist *b, const char *path, char **ret, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	ssize_t k;
+	size_t got = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > b->max_bytes ||
+	    !(buf = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return -EINVAL;
+	}
+	while (got < (size_t)st.st_size && (k = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	*ret = buf;
+	*len = got;
+	return 0;
+}
+
+int feeds_explain_offline(const struct zt_policy *p, const struct zt_endpoint *from, const struct zt_endpoint *to,
+			  const char *argv0)
+{
+	for (size_t i = 0; i < p->threats.n_blocklists; i++) {
+		const struct zt_blocklist *b = &p->threats.blocklists[i];
+		struct zt_feed_limits lim = { b->max_bytes, b->max_bad_pct, 100, 0 };
+		struct zt_feed_data f = {};
+		struct zt_diags d = { .max = 4 };
+		_cleanup_free_ char *buf = NULL;
+		char path[4200];
+		size_t len = 0;
+		int r;
+
+		if (b->file)
+			snprintf(path, sizeof(path), "%s", b->file);
+		else
+			snprintf(path, sizeof(path), "%s/%s", CTL_DEFAULT_FEEDS_DIR, b->name);
+		r = feed_file_read(b, path, &buf, &len);
+		if (r >= 0)
+			r = zt_feed_parse(path, buf, len, &lim, &f, &d);
+		zt_diags_clear(&d);
+		if (r < 0) {
+			fprintf(stderr, "%s: feed '%s' cannot be read or is refused here: not considered\n", argv0, b->name);
+			continue;
+		}
+		for (int side = 0; side < 2; side++) {
+			const struct zt_endpoint *ep = side ? to : from;
+			bool except = false;
+			char ent[128];
+			ssize_t e;
+
+			if (!ep->has_addr || (side == 0 && b->dir == ZT_FEED_OUT) || (side == 1 && b->dir == ZT_FEED_IN))
+				continue;
+			for (size_t k = 0; k < p->threats.n_except; k++)
+				except |= zt_cidr_contains_addr(&p->threats.except[k], ep->family, ep->addr);
+			if (except || (e = zt_feed_find(&f, ep->family, ep->addr)) < 0)
+				continue;
+			printf("deny: threat feed '%s' (entry %s, %s:%u) — listed %s, checked before any flow\n", b->name,
+			       zt_feed_entry_fmt(&f, ep->family, (size_t)e, ent, sizeof(ent)),
+			       path, ep->family == AF_INET ? f.e4[e].line : f.e6[e].line,
+			       side ? "destination" : "source");
+			zt_feed_data_clear(&f);
+			return 1;
+		}
+		zt_feed_data_clear(&f);
+	}
+	return 0;
 }
 
 int feeds_main(struct ctl *ctl, int argc, char **argv)

@@ -118,6 +118,9 @@ done
 out=$(ctl explain --live 192.0.2.20 iface:vdb1,"$DB1" tcp/$PORT || true)
 zt_check "explain --live names the feed, entry and line (v4)" \
 	grep -qF "deny: threat feed 'drop-list' (entry 192.0.2.20/32, $FEEDS/drop.txt:2)" <<<"$out"
+out=$("$ZT_CTL" explain --config "$POL" 192.0.2.20 iface:vdb1,"$DB1" tcp/$PORT || true)
+zt_check "explain offline names the feed, entry and line too" \
+	grep -qF "deny: threat feed 'drop-list' (entry 192.0.2.20/32, $FEEDS/drop.txt:2)" <<<"$out"
 out=$(ctl explain --live iface:uplink0,192.0.2.10 "$DB36" tcp/$PORT || true)
 zt_check "explain --live names a listed destination (v6)" \
 	grep -qF "deny: threat feed 'drop-list' (entry 2001:db8:0:3:2::90/128, $FEEDS/drop.txt:7)" <<<"$out"
