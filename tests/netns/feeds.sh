@@ -25,7 +25,7 @@ FEEDS=$ZT_TMP/feeds
 PORT=8443
 # The internet node: .10 stays clean, .20 gets listed, .44 sits in a listed
 # /27 but inside threats.except.
-for a in 192.0.2.20/26 192.0.2.44/26; do zt_x internet ip addr add "$a" dev eth0; done
+for a in 192.0.2.20/26 192.0.2.44/26 192.0.2.30/26; do zt_x internet ip addr add "$a" dev eth0; done
 for a in 2001:db8:ee::20/64 2001:db8:ee::44/64; do zt_x internet ip addr add "$a" dev eth0 nodad; done
 
 POL=$ZT_TMP/pol
@@ -50,7 +50,11 @@ threats:
   except: [192.0.2.40/29, "2001:db8:ee::40/125"]
   blocklists:
     - { name: drop-list, file: $FEEDS/drop.txt, direction: both, max-age: 1h }
+    - { name: old-list, file: $FEEDS/old.txt, direction: in, max-age: 1m }
 EOF
+printf '192.0.2.30\n' >"$FEEDS/old.txt"
+chmod 0644 "$FEEDS/old.txt"
+touch -d '2 hours ago' "$FEEDS/old.txt"
 chmod 0644 "$POL/ztseg.yaml"
 
 # feed CONTENT: the feed file replaced atomically (a rename, as fetchers do).
@@ -132,8 +136,11 @@ zt_check "feeds test: an address no feed lists (exit 1)" ! ctl feeds test 192.0.
 zt_check "feeds test: an except address is said to be never blocked" \
 	bash -c "'$ZT_CTL' --socket '$SOCK' feeds test 2001:db8:ee::44 | grep -q 'threats.except: never blocked'"
 st=$(ctl status --json)
-zt_check "status --json carries the feed with its entries" \
-	[ "$(js '[(f["name"], f["entries"], f["enforced"]) for f in j["feeds"]]' <<<"$st")" == "[('drop-list', 6, True)]" ]
+zt_check "status --json carries the feeds with their entries" \
+	[ "$(js '[(f["name"], f["entries"], f["enforced"]) for f in j["feeds"]]' <<<"$st")" == "[('drop-list', 6, True), ('old-list', 1, True)]" ]
+zt_check "a feed older than its max-age is reported stale" [ "$(js 'j["feeds"][1]["stale"]' <<<"$st")" == True ]
+zt_check "a stale feed stays enforced" [ "$(probe internet "$DB1" 192.0.2.30)" != ok ]
+zt_check "ztsegctl feeds says STALE" bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -qE '^old-list .* STALE'"
 zt_check "status --json: the feed has counted hits" [ "$(js 'j["feeds"][0]["packets"] > 0' <<<"$st")" == True ]
 zt_check "status --json: two entries carved by threats.except are reported" [ "$(js 'j["feeds"][0]["carved"]' <<<"$st")" == 2 ]
 zt_check "status --json: the feed is not stale (max-age 1h)" [ "$(js 'j["feeds"][0]["stale"]' <<<"$st")" == False ]
