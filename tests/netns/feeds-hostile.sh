@@ -162,4 +162,5 @@ zt_check "rewritten in place: still enforced" enforced
 
 kill -TERM "$DPID"; wait "$DPID" || true
 ((ZT_FAILED == 0)) || grep -vE "^ztsegd: deny" "$DLOG" | cut -c1-300 | grep -E "binary|too long" | head -5 | sed "s/^/#   /"
+zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$DLOG"
 zt_finish

@@ -187,4 +187,5 @@ zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/nul
 zt_check "--remove takes table ip ztseg away" ! zt_x host nft list table ip ztseg
 zt_check "--remove takes table ip6 ztseg away" ! zt_x host nft list table ip6 ztseg
 zt_check "--remove takes table inet ztseg away" ! zt_x host nft list table inet ztseg
+zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$ZT_TMP"/daemon.*.log
 zt_finish
