@@ -338,7 +338,9 @@ static void update_done(struct manager *m, bool ok)
 			F->cur[s] = F->want[s];
 			F->want[s] = (struct zt_fset){ .family = F->cur[s].family };
 		}
-		gone_delete(m);
+		/* A reload during this update may have left elements of gone feeds: after the next. */
+		if (!F->again)
+			gone_delete(m);
 		if (F->last_adds || F->last_dels)
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=feeds-applied" }, 1,
 				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms)",
