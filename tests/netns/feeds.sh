@@ -174,6 +174,13 @@ for v in 4 6; do
 	zt_check "v$v: unlisting restores access" zt_wait_for 3000 allowed internet "$db" "$peer"
 done
 
+# ---- a reload that removes a feed ---------------------------------------------------------
+sed -i '/old-list/d' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_check "a reload that removes a feed unblocks what only it listed" zt_wait_for 5000 allowed internet "$DB1" 192.0.2.30
+zt_check "the removed feed's chain is gone" zt_wait_for 5000 bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list chain ip ztseg feed_old-list >/dev/null 2>&1"
+zt_check "the other feed stays enforced" blocked internet "$DB1" 192.0.2.20
+
 # ---- restart, and --remove ----------------------------------------------------------
 daemon_stop
 zt_check "with the daemon stopped the feed stays enforced" blocked internet "$DB1" 192.0.2.20
