@@ -13,12 +13,14 @@
 #      new-connection rate (zb-tool crr), request/response (rr), iperf3;
 #   4. the daemon's RSS with the feed loaded, against before.
 # Results: stdout, and the section "Threat feeds" of bench/RESULTS.md.
-# Knobs: ZB_FEED_N (1000000), ZB_FEED_ROUNDS (3). Root only.
+# Knobs: ZB_FEED_N (1000000), ZB_FEED_ROUNDS (3 data-path runs per phase),
+# ZB_FEED_LOADS (2 interleaved without/with rounds, each a full load). Root only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 N=${ZB_FEED_N:-1000000}
 ROUNDS=${ZB_FEED_ROUNDS:-3}
+LOADS=${ZB_FEED_LOADS:-2}
 RESULTS=${ZB_RESULTS:-$ZB_DIR/RESULTS.md}
 zb_init
 zb_pair f
@@ -107,7 +109,7 @@ baseline_rss=$(rss VmRSS)
 
 # Interleaved: without, with, without, with (each "with" a full load).
 loads=0
-for round in 1 2; do
+for round in $(seq 1 "$LOADS"); do
 	cp "$ZT_TMP/without/ztseg.yaml" "$ZT_TMP/pol/"
 	ctl reload >/dev/null
 	zb_log "feeds: round $round, data path without feeds"
