@@ -154,7 +154,7 @@ with open(sys.argv[2], "w") as f:
     for fam, name, els, t in (("ip", "ztseg", v4, "ipv4_addr"), ("ip6", "ztseg", v6, "ipv6_addr")):
         f.write("table %s nftf {\n" % fam)
         for m in ("src", "dst"):
-            f.write("  map %s { type %s : verdict; flags interval;\n    elements = { %s }\n  }\n"
+            f.write("  map listed_%s { type %s : verdict; flags interval;\n    elements = { %s }\n  }\n"
                     % (m, t, ", ".join(e + " : drop" for e in els)))
         f.write("}\n")
 EOF

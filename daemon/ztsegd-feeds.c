@@ -71,7 +71,7 @@ struct manager_feeds {
 	size_t last_adds, last_dels;
 };
 
-static const char *const set_name[4] = { "src", "dst", "src", "dst" };
+static const char *const set_name[4] = { "listed_src", "listed_dst", "listed_src", "listed_dst" };
 
 /* ---- names: a feed's label in the maps, stable across reloads ---- */
 

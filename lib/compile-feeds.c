@@ -145,7 +145,7 @@ static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, 
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, dst ? "dst" : "src");
+	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, dst ? "listed_dst" : "listed_src");
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	add(r, p);
 	add(r, l);
@@ -221,8 +221,8 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 		uint16_t fam = families[i];
 		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++;
 
-		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "src", id_src)) < 0 ||
-		    (r = put_set(b, fam, "dst", id_dst)) < 0)
+		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "listed_src", id_src)) < 0 ||
+		    (r = put_set(b, fam, "listed_dst", id_dst)) < 0)
 			return r;
 		for (size_t k = 0; k < n; k++) {
 			if (f[k].keep)

@@ -2,8 +2,9 @@
 /*
  * The feed tables `ip ztseg` and `ip6 ztseg` as nf_tables messages
  * (doc/RULESET.md "Threat feeds"): per family two interval verdict maps,
- * `src` (listed sources) and `dst` (listed destinations), looked up once
- * each on prerouting and once (`dst`) on output at priority -300, before
+ * `listed_src` and `listed_dst` (nft keywords such as `dst` cannot name
+ * a set in nft syntax), looked up once
+ * each on prerouting and once (`listed_dst`) on output at priority -300, before
  * conntrack and before any flow of `inet ztseg`; each element jumps to
  * the chain of the feed that lists it: counter, NFLOG naming the feed,
  * drop or reject. Pure: builds batch messages only.
@@ -36,7 +37,7 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 /* The chain of a feed gone from the policy, in both tables (its elements must be gone first). */
 int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed);
 /*
- * Chunk c of a difference of one map (`src` or `dst` of old's family):
+ * Chunk c of a difference of one map (`listed_src` or `listed_dst` of old's family):
  * the deletes, then the adds, whose data jumps to the chain of
  * names[element.feed].
  */

@@ -16,7 +16,7 @@ int zt_feeds_counters_read(uint8_t family,
 			   void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata),
 			   void *userdata);
 /*
- * Map `set` ("src", "dst") of the family's table as ranges, the feed of
+ * Map `set` ("listed_src", "listed_dst") of the family's table as ranges, the feed of
  * each element given by intern() from its chain's name (UINT32_MAX for an
  * element that jumps elsewhere). -ENOENT when there is no such map.
  */
