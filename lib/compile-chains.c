@@ -22,6 +22,7 @@ static int filter_established(struct cc *c, int ci)
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	jit_rules(c, ci, true);
+	observe_established(c, ci);
 	return c->oom ? -ENOMEM : 0;
 }
 
@@ -53,13 +54,15 @@ static int chain_related(struct cc *c)
 		return -ENOMEM;
 	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 	s_verdict(r, ZT_V_GOTO, "related_r");
-	if (rule_vmap1(c, ci, "ICMP errors: the source's side speaks", ZT_KEY_CT_MARK, "spk_o") < 0)
+	if (rule_vmap1(c, ci, "ICMP errors: the source's side speaks", ZT_KEY_CT_MARK, "spk_o") < 0 ||
+	    jit_related(c, ci, false) < 0)
 		return -ENOMEM;
 	if (rule_verdict(c, ci, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
 	if ((cr = chain_new(c, "related_r", ZT_HOOK_NONE, 0)) < 0)
 		return cr;
-	if (rule_vmap1(c, cr, "ICMP errors: the destination's side speaks", ZT_KEY_CT_MARK, "spk_r") < 0)
+	if (rule_vmap1(c, cr, "ICMP errors: the destination's side speaks", ZT_KEY_CT_MARK, "spk_r") < 0 ||
+	    jit_related(c, cr, true) < 0)
 		return -ENOMEM;
 	if (rule_verdict(c, cr, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
@@ -397,7 +400,7 @@ static int chain_from(struct cc *c, uint32_t id)
 {
 	char name[ZT_OBJ_NAME_MAX], what[128];
 	struct zt_rule *r;
-	int ci;
+	int ci, ret;
 
 	name_zone_chain(name, "from", id);
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
@@ -405,6 +408,9 @@ static int chain_from(struct cc *c, uint32_t id)
 	zone_desc(c, id, what, sizeof(what));
 	if (rule_verdict(c, ci, what, ZT_V_JUMP, "classify_dst") < 0)
 		return -ENOMEM;
+	/* A zone a would-deny may come from: observe mode's way (compile-observe.c). */
+	if ((ret = observe_from(c, ci, id, what)) != 0)
+		return ret < 0 ? ret : 0;
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
@@ -540,6 +546,19 @@ static int chain_judge(struct cc *c, bool out)
 
 	if (ci < 0)
 		return ci;
+	/*
+	 * With observe mode, judge is `jump judge_b; goto deny`, and
+	 * from_<zone> of a zone a would-deny may come from jumps to judge_b
+	 * itself and goes on to observe when it returns.
+	 */
+	if (observe_on(c)) {
+		snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+		if (rule_verdict(c, ci, "flows, rules and grants", ZT_V_JUMP, out ? "judge_out_b" : "judge_b") < 0 ||
+		    rule_verdict(c, ci, what, ZT_V_GOTO, "deny") < 0)
+			return -ENOMEM;
+		if ((ci = chain_new(c, out ? "judge_out_b" : "judge_b", ZT_HOOK_NONE, 0)) < 0)
+			return ci;
+	}
 	if (!out && c->set[S_OOS] >= 0) {
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
 		if (!(r = rule_new(c, ci, what)))
@@ -562,6 +581,8 @@ static int chain_judge(struct cc *c, bool out)
 		jit_rules(c, ci, false);
 	if (c->oom)
 		return -ENOMEM;
+	if (observe_on(c))
+		return 0;	/* judge_b returns: its callers decide */
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	if (rule_verdict(c, ci, what, ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
@@ -710,6 +731,8 @@ int chains_build(struct cc *c)
 				    (r = chain_judge(c, true)) < 0))
 		return r;
 	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
+		return r;
+	if ((r = observe_chains(c)) < 0)
 		return r;
 	if (c->set[S_MEMBER_RT] >= 0 && (r = chain_rpf_fail(c)) < 0)
 		return r;

@@ -62,7 +62,7 @@ enum set_id {
 	S_FPROTO, S_FANY, S_FPV, S_FRV, S_FI4V, S_FI6V, S_FPROTOV, S_FANYV, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
 	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
-	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, N_SETS
+	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R, N_SETS
 };
 
 /*
@@ -92,6 +92,8 @@ struct set_def {
 	bool interval, dynamic;
 	const char *comment;
 	bool timeout;
+	bool eval;			/* flags dynamic */
+	uint32_t size;
 };
 
 /*
@@ -158,7 +160,12 @@ struct cc {
 	size_t n_fmap;
 	const char *last_in, *last_out;
 	bool oom;			/* sticky: a position could not be copied */
+	/* observe mode (compile-observe.c) */
+	uint8_t *oclass;		/* by id: OC_ENFORCE, OC_OBSERVE (a segment's), OC_NONE (no segment) */
+	int wobs, wobs_n;		/* the plan's sets wobs and wobs_n, or -1 */
 };
+
+enum { OC_ENFORCE, OC_OBSERVE, OC_NONE };
 
 /* An own4/own6 label from OWNB_LABEL up stands for chain ownb_<label - OWNB_LABEL> (label_own()). */
 #define OWNB_LABEL 0x10000u
@@ -266,10 +273,19 @@ int chain_ownb(struct cc *c, size_t n);
 
 /* compile-jit.c */
 int jit_build(struct cc *c);
+bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret);
 void jit_rules(struct cc *c, int ci, bool established);
+int jit_related(struct cc *c, int ci, bool reply);
 
 /* compile-chains.c */
 int chains_build(struct cc *c);
+
+/* compile-observe.c */
+int observe_build(struct cc *c);
+bool observe_on(const struct cc *c);
+int observe_from(struct cc *c, int ci, uint32_t id, const char *what);
+void observe_established(struct cc *c, int ci);
+int observe_chains(struct cc *c);
 
 /* compile.c */
 int value_sort_cmp(const struct zt_value *a, const struct zt_value *b);

@@ -106,8 +106,12 @@ const struct set_def set_defs[N_SETS] = {
 	[S_JIT6] = { "jit6", { ZT_TYPE_IPV6, ZT_TYPE_MARK, ZT_TYPE_INET_PROTO, ZT_TYPE_INET_SERVICE }, 4,
 		     ZT_TYPE_MARK, false, true, "grants: source . zone pair . protocol . port to the grant's mark",
 		     true },
-	[S_JLIVE] = { "jlive", { ZT_TYPE_MARK }, 1, ZT_TYPE_NONE, false, true,
-		      "marks of live grants: their connections pass while they are here", true },
+	[S_JLIVE] = { "jlive", { ZT_TYPE_MARK }, 1, ZT_TYPE_COUNTER, false, true,
+		      "marks of live grants to their counters: their connections pass while they are here", true },
+	[S_JSPK_O] = { "jspk_o", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, true,
+		       "grant marks to the side that may send their original-direction ICMP errors", true },
+	[S_JSPK_R] = { "jspk_r", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, true,
+		       "grant marks to the side that may send their reply-direction ICMP errors", true },
 };
 
 const struct set_def sub_defs[N_SUB] = {
@@ -484,6 +488,8 @@ int set_add(struct cc *c, const struct set_def *def, const char *name)
 	s->interval = def->interval;
 	s->dynamic = def->dynamic;
 	s->timeout = def->timeout;
+	s->eval = def->eval;
+	s->size = def->size;
 	snprintf(s->comment, sizeof(s->comment), "%s", def->comment);
 	return (int)pl->n_sets++;
 }

@@ -128,10 +128,8 @@ static int ct_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret)
 {
-	struct zt_ct_entry e = {};
-	struct parse_ctx c = { .e = &e };
 	const struct nfgenmsg *g;
 
 	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
@@ -143,8 +141,19 @@ int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
 	g = mnl_nlmsg_get_payload(nlh);
 	if (g->nfgen_family != AF_INET && g->nfgen_family != AF_INET6)
 		return -ENOMSG;
-	e.family = g->nfgen_family;
-	if (mnl_attr_parse(nlh, sizeof(*g), ct_cb, &c) < 0 || c.bad || !e.orig)
+	*ret = g->nfgen_family;
+	return 0;
+}
+
+int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+{
+	struct zt_ct_entry e = {};
+	struct parse_ctx c = { .e = &e };
+	int r = zt_ct_msg_family(nlh, len, &e.family);
+
+	if (r < 0)
+		return r;
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_cb, &c) < 0 || c.bad || !e.orig)
 		return -EBADMSG;
 	*ret = e;
 	return 0;
@@ -384,7 +393,7 @@ out:
 	return r;
 }
 
-int zt_ct_flush_mark(uint32_t mark)
+int zt_ct_flush_mark(uint32_t mark, uint32_t mask)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
@@ -402,7 +411,7 @@ int zt_ct_flush_mark(uint32_t mark)
 	g->nfgen_family = AF_UNSPEC;
 	g->version = NFNETLINK_V0;
 	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
-	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(UINT32_MAX));
+	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
 	r = zt_nl_talk(&nl, nlh, NULL, NULL, 0);
 	zt_nl_close(&nl);
 	/* Nothing to delete is no failure. */

@@ -143,6 +143,8 @@ struct zt_set {
 	bool interval;
 	bool dynamic;		/* contents owned by apply/daemon (e.g. enc_if): emitted empty */
 	bool timeout;		/* flags timeout: elements carry their own (grants) */
+	bool eval;		/* flags dynamic: rules add elements (`update @set { … }`) */
+	uint32_t size;		/* size N, or 0 */
 	struct zt_elem *elems;	/* sorted by key */
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -190,6 +192,7 @@ enum zt_stmt_kind {
 	ZT_S_REJECT_TCP_RST,	/* reject with tcp reset (rule also needs l4proto tcp) */
 	ZT_S_REJECT_ICMPX,	/* reject with icmpx admin-prohibited */
 	ZT_S_VERDICT,
+	ZT_S_SET_UPDATE_COUNTER,	/* update @set { KEYS counter }: an element per key, each counting */
 };
 
 struct zt_stmt {
@@ -245,12 +248,31 @@ struct zt_plan_jit {
 	char name[ZT_NAME_MAX + 1];
 	uint32_t meaning;	/* its text and its zones' meanings: grants survive while it stays */
 	uint32_t *src;		/* finest zones its from covers */
+	uint16_t *src_ref;	/* per src: the index of the from entry it came from */
 	size_t n_src;
 	uint32_t *dst;		/* finest zones its to covers */
 	uint16_t *dst_ref;	/* per dst: the index of the to entry it came from */
 	size_t n_dst;
+	size_t n_from, n_to;	/* its from and to entries: a grant's pairs (zt_grant_mark) */
+	/*
+	 * Per from / to entry: who may send ICMP errors for a connection from
+	 * (to) it: `goto spk_<zone>`, `goto spk_any`, or ZT_TYPE_NONE (host,
+	 * which speaks in output). The grant's jspk_o / jspk_r elements.
+	 */
+	struct zt_value *spk_from, *spk_to;
 	struct zt_jit_port *ports;
 	size_t n_ports;
+};
+
+/*
+ * Observe mode as compiled (doc/RULESET.md "Observe mode"): the dynamic
+ * set whose elements are the zone pairs of live would-deny connections,
+ * each with its counter, and which zone each id of this plan is.
+ */
+struct zt_plan_observe {
+	char set[ZT_OBJ_NAME_MAX];	/* "wd_<meaning>", or "" when nothing observes */
+	struct zt_zone *zones;		/* by zone id; [0] unused */
+	size_t n_zones;			/* the highest id */
 };
 
 struct zt_plan {
@@ -270,6 +292,7 @@ struct zt_plan {
 	unsigned log_group;
 	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
 	size_t n_jit;
+	struct zt_plan_observe observe;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;

@@ -991,6 +991,11 @@ static int check_jit(struct vctx *c)
 		    (r = err(c, &t->pos, "jit template '%s': ports cover %zu ports; a template opens at most %d",
 			     t->f.name, ports, ZT_JIT_PORTS_MAX)))
 			return r;
+		/* A grant's connection marks hold the pair (from entry, to entry) in 8 bits (zt_grant_mark). */
+		if (t->f.n_from * t->f.n_to > 256 &&
+		    (r = err(c, &t->pos, "jit template '%s': %zu from entries times %zu to entries is over 256; "
+			     "split it into several templates", t->f.name, t->f.n_from, t->f.n_to)))
+			return r;
 		if (t->default_sec > t->max_sec && t->max_sec &&
 		    (r = err(c, &t->pos, "jit template '%s': default (%us) is longer than max (%us)",
 			     t->f.name, t->default_sec, t->max_sec)))
@@ -1154,6 +1159,8 @@ int zt_policy_validate(struct zt_policy *p, struct zt_diags *d)
 		r = check_flows(&c, p->segs[i].rules, p->segs[i].n_rules);
 	if (!r)
 		r = check_jit(&c);
+	if (!r)
+		r = zt_policy_check_modes(p, d);
 	if (!r)
 		r = check_warnings(&c);
 	if (r < 0)
