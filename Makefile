@@ -164,7 +164,12 @@ $(B)/bench/zb-%: bench/zb-%.c
 
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
+	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
+
+# Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
+bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 
 # Threat feeds at a million entries (root, several minutes): bench/feeds.sh.
 bench-feeds: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -178,7 +183,7 @@ bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
 
-.PHONY: bench bench-compare bench-grants bench-feeds
+.PHONY: bench bench-compare bench-grants bench-flood bench-feeds
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

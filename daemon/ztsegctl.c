@@ -25,6 +25,8 @@ static const struct verb {
 	{ "grant", grant_main, "open a jit template for one source address, for a time" },
 	{ "grants", grants_main, "list the live just-in-time grants" },
 	{ "revoke", revoke_main, "end a grant now, its connections included" },
+	{ "bans", bans_main, "list the flood bans: source, zone, reason, remaining time, packets" },
+	{ "unban", unban_main, "lift the flood bans of an address now" },
 	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
 	{ "feeds", feeds_main, "list the threat feeds, test an address, fetch url: feeds" },
 };

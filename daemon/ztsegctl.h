@@ -34,6 +34,8 @@ int confirm_main(struct ctl *ctl, int argc, char **argv);
 int grant_main(struct ctl *ctl, int argc, char **argv);
 int grants_main(struct ctl *ctl, int argc, char **argv);
 int revoke_main(struct ctl *ctl, int argc, char **argv);
+int bans_main(struct ctl *ctl, int argc, char **argv);
+int unban_main(struct ctl *ctl, int argc, char **argv);
 int suggest_main(struct ctl *ctl, int argc, char **argv);
 int feeds_main(struct ctl *ctl, int argc, char **argv);
 #define CTL_DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"

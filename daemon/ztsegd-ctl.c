@@ -27,6 +27,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	if (r >= 0)
 		r = manager_grant_status(m, j);
 	if (r >= 0)
+		r = manager_bans_status(m, j);
+	if (r >= 0)
 		r = manager_observe_status(m, j);
 	if (r >= 0)
 		r = manager_feeds_status(m, j);
@@ -121,6 +123,31 @@ static const char *arg_str(const json_t *args, const char *key)
 	return json_string_value(v);
 }
 
+/*
+ * A banned source: bans come before flows (SPEC §3), so the answer is deny
+ * by the ban, and what would decide without it follows.
+ */
+static int explain_ban(struct manager *m, struct zt_explanation *e, char **text)
+{
+	char ban[512], *t = *text, *nl, *by, *out = NULL;
+	int r = manager_bans_explain(m, e, ban, sizeof(ban));
+
+	if (r <= 0)
+		return r;
+	nl = strchr(t, '\n');
+	by = strstr(t, "\nby: ");
+	if (!nl || !by)
+		return 0;
+	*by = '\0';
+	*nl = '\0';
+	if (asprintf(&out, "deny\n%s\nby: %s\nwithout the ban: %s, by: %s", nl + 1, ban, t, by + 5) < 0)
+		return -ENOMEM;
+	free(t);
+	*text = out;
+	e->allow = false;
+	return 1;
+}
+
 static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
 {
 	struct manager *m = userdata;
@@ -175,6 +202,9 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 	r = zt_explanation_format(m->cur.policy, &e, f);
 	if (fclose(f) != 0 && r >= 0)
 		r = -ENOMEM;
+	if (r < 0)
+		return r;
+	r = explain_ban(m, &e, &text);
 	if (r < 0)
 		return r;
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
@@ -237,6 +267,18 @@ static int cmd_revoke(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	return manager_grant_revoke(userdata, c, req);
 }
 
+/* ---- flood bans ---- */
+
+static int cmd_bans(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_bans_list(userdata, c, req);
+}
+
+static int cmd_unban(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_bans_unban(userdata, c, req);
+}
+
 /*
  * grant and revoke are not changes_state: a template names who may ask
  * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
@@ -256,6 +298,8 @@ static const struct zt_ctl_command commands[] = {
 	{ "grant", false, cmd_grant },
 	{ "grants", false, cmd_grants },
 	{ "revoke", false, cmd_revoke },
+	{ "bans", false, cmd_bans },
+	{ "unban", true, cmd_unban },
 	{ "suggest", false, cmd_suggest },
 	{ "feeds", false, cmd_feeds },
 	{ "feeds-test", false, cmd_feeds_test },

@@ -16,6 +16,7 @@
  *   ztsegd-sync.c     membership and enc_if per rtnetlink event, conntrack on moves
  *   ztsegd-explain.c  the host as explain sees it; a reload caller's SSH session
  *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
+ *   ztsegd-bans.c     flood bans: learnt from the kernel, journalled, listed, lifted
  *   ztsegd-status.c   the status document, STATUS= and the last error
  *   ztsegd-log.c      the journal
  */
@@ -42,6 +43,7 @@ struct zt_explain_grant;
 struct zt_grant;
 struct manager_feeds;
 struct zt_endpoint;
+struct zt_ban;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -188,6 +190,18 @@ struct manager {
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
 	uint64_t grant_sweep_usec;	/* CLOCK_REALTIME: retry deleting gone grants' counters */
 
+	/* flood bans (ztsegd-bans.c): as last read from the kernel */
+	struct zt_ban *bans;
+	size_t n_bans;
+	sd_event_source *src_bans;
+	uint64_t bans_seen, bans_expired, bans_lifted;
+	uint64_t bans_poll_usec, bans_poll_max_usec;	/* the last and the longest read of the ban maps, journal included */
+	uint64_t bans_made;		/* counter flood_bans at the last read */
+	uint64_t bans_gen;		/* the policy generation of the last read */
+	uint64_t bans_read_usec;	/* CLOCK_MONOTONIC of the last read */
+	uint64_t bans_due_usec;		/* the first known ban's expiry: read then */
+	uint64_t bans_reads;
+	bool bans_dirty;		/* read at the next poll (start, unban) */
 	/* observe mode (ztsegd-observe.c): completed would-deny connections, counted */
 	struct zt_suggest_obs *obs;
 	size_t n_obs, cap_obs;
@@ -324,6 +338,19 @@ struct session_verdict {
 };
 int manager_explain_session(struct manager *m, const struct zt_policy *p, const char *session,
 			    struct session_verdict *ret);
+
+/* ztsegd-bans.c */
+/* The bans the kernel holds now are known; their set is read once a second from then on. */
+int manager_bans_start(struct manager *m);
+/* The control commands bans and unban (unban is changes_state: authorized like reload). */
+int manager_bans_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* explain --live: 1 and what to say when e's source is banned towards e's destination. */
+struct zt_explanation;
+int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char *buf, size_t len);
+/* status: "bans" (active, banned, expired, lifted) when the policy has flood limits. */
+int manager_bans_status(struct manager *m, json_t *status);
+void manager_bans_free(struct manager *m);
 
 /* ztsegd-grant.c */
 /* After the first apply: the grants of the last run that the kernel still holds; timers. */

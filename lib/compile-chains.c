@@ -565,6 +565,8 @@ static int chain_judge(struct cc *c, bool out)
 			return -ENOMEM;
 		s_vmap1(r, ZT_KEY_CT_MARK, "oos");
 	}
+	if (!out && (ret = flood_rules(c, ci)) < 0)
+		return ret;
 	if ((ret = judge_level(c, ci, S_FP + d, kp, 3, 0, "flows: ports")) < 0 ||
 	    (ret = judge_level(c, ci, S_FR + d, kp, 3, 0, "flows: wide port ranges")) < 0 ||
 	    (ret = judge_level(c, ci, S_FI4 + d, ki4, 2, IPPROTO_ICMP, "flows: icmp types")) < 0 ||

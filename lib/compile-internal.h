@@ -272,10 +272,16 @@ int chain_rpf_fail(struct cc *c);
 int chain_ownb(struct cc *c, size_t n);
 
 /* compile-jit.c */
+int refs_ids(struct cc *c, const struct zt_ref *refs, size_t n, uint32_t **ret, uint16_t **ret_ref,
+	     size_t *n_ret);
 int jit_build(struct cc *c);
 bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret);
 void jit_rules(struct cc *c, int ci, bool established);
 int jit_related(struct cc *c, int ci, bool reply);
+
+/* compile-flood.c */
+int flood_build(struct cc *c);
+int flood_rules(struct cc *c, int ci);
 
 /* compile-chains.c */
 int chains_build(struct cc *c);

@@ -447,6 +447,8 @@ static int named_set_def(const struct zt_set *s, struct nftnl_set *ns)
 		flags |= NFT_SET_EVAL;
 	if (s->size)
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, s->size);
+	if (s->timeout_sec)
+		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, (uint64_t)s->timeout_sec * 1000);
 	if (s->n_key > 1)
 		flags |= NFT_SET_CONCAT;
 	switch (s->data) {

@@ -145,6 +145,7 @@ struct zt_set {
 	bool timeout;		/* flags timeout: elements carry their own (grants) */
 	bool eval;		/* flags dynamic: rules add elements (`update @set { … }`) */
 	uint32_t size;		/* size N, or 0 */
+	uint32_t timeout_sec;	/* the elements' default timeout; 0: none (flood meters) */
 	struct zt_elem *elems;	/* sorted by key */
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -178,6 +179,7 @@ struct zt_match {
 	char set[ZT_OBJ_NAME_MAX];	/* IN_SET, NOT_IN_SET */
 	struct zt_anon anon;		/* IN_ANON */
 	uint32_t ct_state;		/* CT_STATE */
+	uint8_t plen;			/* IN_SET, NOT_IN_SET of one address key: masked to plen bits (0: not) */
 };
 
 enum zt_stmt_kind {
@@ -193,6 +195,10 @@ enum zt_stmt_kind {
 	ZT_S_REJECT_ICMPX,	/* reject with icmpx admin-prohibited */
 	ZT_S_VERDICT,
 	ZT_S_SET_UPDATE_COUNTER,	/* update @set { KEYS counter }: an element per key, each counting */
+	/* Dynamic sets (flood limits), keyed by one source address masked to plen bits: */
+	ZT_S_METER,		/* update @set { KEY limit rate over RATE/UNIT burst BURST packets } */
+	ZT_S_CONNLIMIT,		/* add @set { KEY ct count over COUNT } */
+	ZT_S_BAN_ADD,		/* add @set { KEY timeout T counter : U32 } */
 };
 
 struct zt_stmt {
@@ -205,6 +211,10 @@ struct zt_stmt {
 	struct zt_verdict verdict;	/* VERDICT */
 	unsigned log_group, log_rate, log_burst;
 	char log_prefix[128];
+	uint8_t plen;			/* METER, CONNLIMIT, BAN_ADD: the source prefix */
+	uint32_t rate, unit, burst;	/* METER: unit in seconds */
+	uint32_t count;			/* CONNLIMIT: the cap; BAN_ADD: the data (ZT_BAN_REASON_*) */
+	uint32_t timeout_sec;		/* BAN_ADD */
 };
 
 #define ZT_RULE_MAX_MATCH 4
@@ -265,6 +275,25 @@ struct zt_plan_jit {
 };
 
 /*
+ * A flood limit as compiled (doc/RULESET.md "Flood limits"): its id names
+ * its sets (fm4_<id>, ban4_<id>, …) and stays while its meaning does, so
+ * that bans survive reloads that keep the limit, and go when it goes.
+ */
+#define ZT_BAN_REASON_RATE 1u
+#define ZT_BAN_REASON_CONNS 2u
+
+struct zt_plan_flood {
+	uint32_t id;
+	char zones[256];		/* "web, db.primary": its to, as written */
+	char limit[96];			/* "per-source 200/second burst 400, connections 100" */
+	struct zt_pos pos;
+	uint8_t plen4, plen6;
+	uint32_t ban_sec;		/* 0: limit only */
+	bool scope_all;
+	char ban4[ZT_OBJ_NAME_MAX], ban6[ZT_OBJ_NAME_MAX];	/* "" without ban */
+};
+
+/*
  * Observe mode as compiled (doc/RULESET.md "Observe mode"): the dynamic
  * set whose elements are the zone pairs of live would-deny connections,
  * each with its counter, and which zone each id of this plan is.
@@ -292,6 +321,8 @@ struct zt_plan {
 	unsigned log_group;
 	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
 	size_t n_jit;
+	struct zt_plan_flood *flood;	/* flood limits in policy order; not part of the table */
+	size_t n_flood;
 	struct zt_plan_observe observe;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;

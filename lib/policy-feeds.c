@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * threats: in ztseg.yaml (SPEC §3): `blocklists`, the threat feeds, and
- * `except`, the prefixes never blocked. Every problem at file:line:col.
+ * threats.blocklists in ztseg.yaml (SPEC §3): the threat feeds. Called by
+ * zt_policy_load_threats() (policy-threats.c, which also parses `except`,
+ * the prefixes never blocked). Every problem at file:line:col.
  * ztseg.yaml(5) says what each key takes.
  */
 #include <ctype.h>
@@ -281,67 +282,4 @@ void zt_blocklists_free(struct zt_threats *t)
 	free(t->blocklists);
 	t->blocklists = NULL;
 	t->n_blocklists = 0;
-}
-
-/* threats.except (the flood issue's loader shares this list). */
-static int load_except(struct fl *l, const struct zt_node *n)
-{
-	struct zt_threats *t = &l->p->threats;
-	int r, ret = 0;
-
-	if (n->type != ZT_NODE_SEQ)
-		return err_at(l, n, "threats.except: expected a list of addresses or prefixes, got %s", kind(n));
-	if (n->n > ZT_EXCEPT_MAX)
-		return err_at(l, n, "threats.except: at most %d prefixes", ZT_EXCEPT_MAX);
-	if (n->n && !(t->except = calloc(n->n, sizeof(*t->except))))
-		return -ENOMEM;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct zt_node *it = n->items[i];
-		struct zt_cidr *c = &t->except[t->n_except];
-		const char *why = NULL;
-
-		if (!scalar(it))
-			r = err_at(l, it, "threats.except: expected an address or prefix, got %s", kind(it));
-		else if (zt_cidr_parse(it->value, c, &why) < 0)
-			r = err_at(l, it, "threats.except: invalid prefix '%s': %s", TOK(it->value), why ? why : "malformed");
-		else {
-			c->pos = (struct zt_pos){ l->file, it->line, it->col };
-			t->n_except++;
-			continue;
-		}
-		if (fatal(r))
-			return r;
-		ret = r;
-	}
-	return ret;
-}
-
-int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct zt_node *n, struct zt_diags *d)
-{
-	struct fl l = { .p = p, .file = file, .d = d };
-	int r, ret = 0;
-
-	if (p->threats.pos.file)
-		return err_at(&l, n, "threats: given twice");
-	p->threats.pos = (struct zt_pos){ file, n->line, n->col };
-	if (n->type == ZT_NODE_SCALAR && n->plain && (!n->len || streq(n->value, "~") || streq(n->value, "null")))
-		return 0;
-	if (n->type != ZT_NODE_MAP)
-		return err_at(&l, n, "threats: expected a mapping with except and blocklists, got %s", kind(n));
-	for (size_t i = 0; i < n->n; i++) {
-		const struct zt_node *k = n->keys[i], *v = n->items[i];
-
-		if (streq(k->value, "except"))
-			r = p->threats.except ? err_at(&l, k, "threats.except: given twice") : load_except(&l, v);
-		else if (streq(k->value, "blocklists"))
-			r = zt_policy_load_blocklists(p, file, v, d);
-		else if (streq(k->value, "flood") || streq(k->value, "anomaly"))
-			r = err_at(&l, k, "threats.%s is not implemented yet", TOK(k->value));
-		else
-			r = err_at(&l, k, "threats: unknown key '%s'; expected one of: except, blocklists", TOK(k->value));
-		if (fatal(r))
-			return r;
-		ret = r ? r : ret;
-	}
-	return ret;
 }

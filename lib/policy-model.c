@@ -64,8 +64,7 @@ struct zt_policy *zt_policy_free(struct zt_policy *p)
 		free(p->jit[i].requesters);
 	}
 	free(p->jit);
-	zt_blocklists_free(&p->threats);
-	free(p->threats.except);
+	zt_threats_free(&p->threats);
 	for (size_t i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);

@@ -146,12 +146,41 @@ struct zt_jit {
 };
 
 /*
+ * threats: (SPEC §3): prefixes never limited or banned, and flood limits
+ * per destination zone with timed bans (lib/policy-threats.c, which hands
+ * blocklists: to lib/policy-feeds.c).
+ */
+#define ZT_FLOOD_MAX 64			/* flood entries */
+#define ZT_FLOOD_BAN_MAX (7u * 24 * 3600)	/* the longest ban */
+#define ZT_FLOOD_SET_MAX 1048576u	/* max-sources, max-bans */
+#define ZT_FLOOD_SET_DEFAULT 65536u
+#define ZT_EXCEPT_MAX 4096
+
+enum zt_flood_scope { ZT_FLOOD_SCOPE_ZONE, ZT_FLOOD_SCOPE_ALL };
+
+struct zt_flood {
+	struct zt_ref *to;		/* destination zones */
+	size_t n_to;
+	uint32_t rate;			/* per-source: new connections per unit; 0 none */
+	uint32_t unit;			/* seconds per unit: 1, 60, 3600, 86400 */
+	uint32_t burst;			/* default: rate */
+	uint32_t conns;			/* connections: concurrent per source; 0 none */
+	uint32_t ban_sec;		/* ban: 0 = limit only */
+	uint8_t plen4, plen6;		/* source-prefix: 32 and 64 by default */
+	bool ban_spoofable;		/* ban world and unbound-boundary sources too */
+	enum zt_flood_scope scope;	/* ban-scope: to the zones, or everywhere */
+	uint32_t max_sources;		/* meter size per family */
+	uint32_t max_bans;		/* ban set size per family */
+	struct zt_pos pos;		/* the entry's mapping */
+	struct zt_pos rate_pos, conns_pos;
+};
+
+/*
  * threats.blocklists (SPEC §3, lib/policy-feeds.c): threat feeds, checked
  * before any flow on every packet the host receives, forwards or sends.
  */
 #define ZT_FEED_NAME_LEN 24		/* a feed's name: [a-z0-9_-], at most this long */
 #define ZT_FEEDS_MAX 64
-#define ZT_EXCEPT_MAX 4096
 
 enum zt_feed_dir { ZT_FEED_BOTH, ZT_FEED_IN, ZT_FEED_OUT };
 
@@ -172,6 +201,8 @@ struct zt_threats {
 	struct zt_pos pos;
 	struct zt_cidr *except;
 	size_t n_except;
+	struct zt_flood *flood;
+	size_t n_flood;
 	struct zt_blocklist *blocklists;
 	size_t n_blocklists;
 };
@@ -269,6 +300,15 @@ static inline void zt_policy_freep(struct zt_policy **p)
 const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const char *name,
 				   char *buf, size_t len);
 
+/*
+ * threats: in the hub file (lib/policy-threats.c): load the mapping (errors
+ * file:line:col in d; -EINVAL reported, other negative values fatal), and
+ * resolve and cross-check it once the zones are known.
+ */
+int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct zt_node *n,
+			   struct zt_diags *d);
+int zt_policy_check_threats(struct zt_policy *p, struct zt_diags *d);
+void zt_threats_free(struct zt_threats *t);
 /* A segment's mode: its own `mode:`, else hub.mode (lib/observe.c). */
 enum zt_mode zt_segment_mode(const struct zt_policy *p, size_t seg);
 /*
@@ -286,14 +326,19 @@ const struct zt_pos *zt_mode_pos(const struct zt_policy *p, size_t seg);
  */
 int zt_policy_check_modes(const struct zt_policy *p, struct zt_diags *d);
 /*
- * threats: in the hub file (lib/policy-feeds.c): load the mapping, errors
- * file:line:col in d (-EINVAL reported, other negative values fatal).
+ * threats.blocklists (lib/policy-feeds.c), called by zt_policy_load_threats()
+ * for its `blocklists` key; errors file:line:col in d. zt_threats_free()
+ * calls zt_blocklists_free().
  */
-int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct zt_node *n,
-			   struct zt_diags *d);
 int zt_policy_load_blocklists(struct zt_policy *p, const char *file, const struct zt_node *n,
 			      struct zt_diags *d);
 void zt_blocklists_free(struct zt_threats *t);
+
+/*
+ * Name the unnamed flows of one list "from->to", "from->to#2", ... in
+ * policy order (lib/policy-names.c); -ENOMEM.
+ */
+int zt_policy_name_flows(struct zt_flow *flows, size_t n);
 
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);

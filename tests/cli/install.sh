@@ -479,7 +479,8 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--grant TEMPLATE,--help,--live"
 	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
 	[confirm]="--help" [grant]="--for DURATION,--help,--json,--reason TEXT,--source ADDRESS,--to ZONE"
-	[grants]="--help,--json" [revoke]="--help" [suggest]="--help,--json,--segment SEGMENT,--since DURATION" [feeds]="--help,--json")
+	[grants]="--help,--json" [revoke]="--help" [bans]="--help,--json" [unban]="--help"
+	[suggest]="--help,--json,--segment SEGMENT,--since DURATION" [feeds]="--help,--json")
 for v in $verbs; do
 	got=$(opts_of "$ctl" "$v")
 	[[ $got == "${want_opts[$v]-?}" ]] &&
