@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Atomicity of feed updates, for ZT_FEEDS_ATOMIC_SECS seconds (default 600;
-# CI runs 90, see tests/run-all.sh): a 1M-entry feed is replaced by another
+# CI runs 60, see tests/run-all.sh): a 1M-entry feed is replaced by another
 # (half of the entries differ) again and again while
 #   - probes (ping, every 20 ms, IPv4 and IPv6) from an address listed in
 #     both versions are never answered, although the range that lists it

@@ -579,6 +579,30 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* threats: except, flood and blocklists in one mapping (one except list, for both). */
+START_TEST(test_threats_all)
+{
+	struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+	int r = load(W "  except: [192.0.2.0/28, \"2001:db8:9::/48\"]\n"
+		     "  flood:\n    - { to: web, per-source: 5/second }\n"
+		     "  blocklists:\n    - { name: drop, file: /var/lib/ztseg-feeds/drop.txt, direction: in }\n"
+		     "    - { name: l1, url: \"https://example.org/l1.netset\" }\n",
+		     NULL, &p, &d);
+
+	ck_assert_msg(r == 0, "load: %d", r);
+	ck_assert_uint_eq(p->threats.n_except, 2);
+	ck_assert_uint_eq(p->threats.except[0].pos.line, 5);
+	ck_assert_uint_eq(p->threats.n_flood, 1);
+	ck_assert_uint_eq(p->threats.n_blocklists, 2);
+	ck_assert_str_eq(p->threats.blocklists[0].name, "drop");
+	ck_assert_int_eq(p->threats.blocklists[0].dir, ZT_FEED_IN);
+	ck_assert_str_eq(p->threats.blocklists[1].url, "https://example.org/l1.netset");
+	zt_policy_free(p);
+	zt_diags_clear(&d);
+}
+END_TEST
+
 /* Generated names: "from->to", lists joined, repeats numbered in order. */
 START_TEST(test_flow_names)
 {
@@ -1085,6 +1109,7 @@ static Suite *policy_load_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_loop_test(tc, test_errors, 0, ELEMENTSOF(err_cases));
 	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_threats_all);
 	tcase_add_test(tc, test_errors_across_files);
 	tcase_add_test(tc, test_max_segments);
 	tcase_add_test(tc, test_yaml_limits);
