@@ -2,8 +2,9 @@
 /*
  * threats: in ztseg.yaml (SPEC §3): `except` prefixes that are never
  * limited, banned or blocked by a feed, and `flood` limits per destination
- * zone with timed bans; `blocklists` goes to policy-feeds.c. Loaded from the YAML tree with every problem at file:line:col,
- * then resolved against the zones and cross-checked. ztseg.yaml(5).
+ * zone with timed bans; `blocklists` goes to policy-feeds.c. Loaded from
+ * the YAML tree with every problem at file:line:col, then resolved against
+ * the zones and cross-checked. ztseg.yaml(5).
  */
 #include <ctype.h>
 #include <stdarg.h>
