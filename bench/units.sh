@@ -13,7 +13,7 @@
 #           allowed: from mkdir to the first allowed connection, p50/p99.
 # Three host namespaces, each with its own ztsegd, measured in alternating
 # rounds so that the machine's noise hits both sides alike. Root, cgroup2.
-# `make bench-units`; bench/run.sh runs it as section 8.
+# `make bench-units`; bench/run.sh runs it as section 9.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -49,6 +49,7 @@ struct manager *manager_free(struct manager *m)
 	manager_units_free(m);
 	manager_bans_free(m);
 	manager_observe_free(m);
+	manager_feeds_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -358,6 +359,9 @@ int manager_start(struct manager *m)
 		log_error("cannot set up observe mode's scans: %s", strerror(-r));
 		return r;
 	}
+	r = manager_feeds_apply(m);
+	if (r < 0)
+		log_error("cannot set up the threat feeds: %s", strerror(-r));
 	r = manager_ctl_setup(m);
 	if (r < 0)
 		return r;

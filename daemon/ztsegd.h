@@ -48,10 +48,14 @@ struct zt_explain_grant;
 struct zt_grant;
 struct flow_sub;
 struct pair_count;
+struct manager_feeds;
+struct zt_endpoint;
 struct zt_ban;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
+/* url: feeds, written by ztseg-feeds.service (its StateDirectory=). */
+#define DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"
 
 /* How often the table's presence is checked (the watchdog's condition). */
 #define VERIFY_USEC (1 * ZT_USEC_PER_SEC)
@@ -148,6 +152,7 @@ struct manager {
 	/* configuration */
 	const char *config;
 	const char *state_dir;
+	const char *feeds_dir;
 	const char *socket_path;
 	const char *socket_group;
 	int log_level;
@@ -189,7 +194,7 @@ struct manager {
 	bool have_watchdog, watchdog_on, watchdog_was_off;
 
 	/* work for the next reconcile pass */
-	bool want_reload, want_repair, want_members;
+	bool want_reload, want_repair, want_members, want_feeds_repair;
 	uint64_t event_usec;		/* when the first unhandled rtnetlink event woke us (monotonic) */
 	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
@@ -272,6 +277,8 @@ struct manager {
 	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
 	uint64_t applies_ok, applies_failed;
 	bool last_apply_ok;
+	/* threat feeds (ztsegd-feeds.c) */
+	struct manager_feeds *feeds;
 
 	/* counters for status */
 	struct zt_status_events events;
@@ -477,6 +484,22 @@ int manager_observe_suggest(struct manager *m, struct zt_ctl_conn *c, const stru
 /* status: each segment's "mode", and "observe" (would-deny zone pairs with their counters). */
 int manager_observe_status(struct manager *m, json_t *status);
 void manager_observe_free(struct manager *m);
+
+/* ztsegd-feeds.c */
+/* The policy's feeds: files read, tables ip/ip6 ztseg made, the maps brought to them chunk by chunk. */
+int manager_feeds_apply(struct manager *m);
+/* status: "feeds" and "feed_updates" into status. */
+int manager_feeds_status(struct manager *m, json_t *status);
+/* ztsegctl feeds test ADDR: which feeds list addr. */
+int manager_feeds_test(struct manager *m, uint8_t family, const uint8_t *addr, json_t **ret);
+/* explain: 1 and the reason in buf when a feed denies the packet before any flow. */
+int manager_feeds_explain(struct manager *m, const struct zt_endpoint *from, const struct zt_endpoint *to,
+			  char *buf, size_t len);
+/* The feed tables are there and ours (no map is read). */
+bool manager_feeds_verify(struct manager *m);
+/* Restore the feed tables after someone else changed them. */
+void manager_feeds_repair(struct manager *m);
+void manager_feeds_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);
