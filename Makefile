@@ -19,6 +19,8 @@ DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 PKGS := libnftnl libmnl yaml-0.1 libsystemd jansson nettle
 CHECK_PKGS := check
+# Only ztsegctl links libcurl (`ztsegctl feeds fetch`): the privileged daemon never fetches.
+CURL_PKGS := libcurl
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -32,6 +34,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ilib $(WARNINGS) -MMD -MP \
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CHECK_PKGS))
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs $(CHECK_PKGS))
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs $(CURL_PKGS))
 
 ifeq ($(ASAN),1)
 B ?= build-asan
@@ -80,7 +83,7 @@ $(LIBZTSEG): $(LIB_OBJS)
 
 $(B)/ztsegctl: $(CTL_SRCS:%.c=$(B)/%.o) $(LIBZTSEG)
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
 
 $(B)/ztsegd: $(D_SRCS:%.c=$(B)/%.o) $(LIBZTSEG)
 	$(call quiet,LINK,$@)
@@ -163,10 +166,17 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
 	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
+	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
 # Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
 bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
+
+# Threat feeds at a million entries (root, several minutes): bench/feeds.sh.
+bench-feeds: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
 # The per-packet cost of a change, against the build in ZB_BASE (bench/compare.sh).
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -180,7 +190,11 @@ bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 
-.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog
+# Unit zones at scale (root, cgroup2, about 2 minutes): bench/units.sh.
+bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
+
+.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
@@ -261,7 +275,8 @@ install_subst = sed -e 's|/usr/sbin/ztsegd|$(SBINDIR)/ztsegd|g' \
 	-e 's|/usr/bin/ztsegctl|$(BINDIR)/ztsegctl|g' \
 	-e 's|/usr/share/doc/ztseg|$(DOCDIR)|g' \
 	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g'
-INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg-metrics@.service $(B)/install/ztseg.tmpfiles \
+INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg-metrics@.service $(B)/install/ztseg-feeds.service \
+	$(B)/install/ztseg.tmpfiles \
 	$(B)/install/ztseg.yaml $(B)/install/ztsegctl.completion
 
 # The rewrite depends on the paths: regenerate whenever they change.
@@ -296,6 +311,8 @@ install: $(PROGS) $(INSTALL_GEN)
 	@# The metrics socket and its service: installed, never enabled here (ztsegctl(8), METRICS).
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg-metrics.socket $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket
 	$(Q)$(INSTALL) -m 0644 '$(B)/install/ztseg-metrics@.service' '$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service'
+	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg-feeds.service $(DESTDIR)$(UNITDIR)/ztseg-feeds.service
+	$(Q)$(INSTALL) -m 0644 systemd/ztseg-feeds.timer $(DESTDIR)$(UNITDIR)/ztseg-feeds.timer
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg.sysusers $(DESTDIR)$(SYSUSERSDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg-modules.conf $(DESTDIR)$(MODULESLOADDIR)/ztseg.conf
@@ -335,6 +352,8 @@ endif
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/ztsegctl $(DESTDIR)$(SBINDIR)/ztsegd \
 		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket \
 		'$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service' \
+		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-feeds.service \
+		$(DESTDIR)$(UNITDIR)/ztseg-feeds.timer \
 		$(DESTDIR)$(SYSUSERSDIR)/ztseg.conf $(DESTDIR)$(TMPFILESDIR)/ztseg.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/ztseg.conf \
 		$(DESTDIR)$(COMPLETIONSDIR)/ztsegctl \

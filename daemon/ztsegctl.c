@@ -30,6 +30,7 @@ static const struct verb {
 	{ "bans", bans_main, "list the flood bans: source, zone, reason, remaining time, packets" },
 	{ "unban", unban_main, "lift the flood bans of an address now" },
 	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
+	{ "feeds", feeds_main, "list the threat feeds, test an address, fetch url: feeds" },
 };
 
 static void usage(FILE *f)

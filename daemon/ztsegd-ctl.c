@@ -27,9 +27,13 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	if (r >= 0)
 		r = manager_grant_status(m, j);
 	if (r >= 0)
+		r = manager_units_status(m, j);
+	if (r >= 0)
 		r = manager_bans_status(m, j);
 	if (r >= 0)
 		r = manager_observe_status(m, j);
+	if (r >= 0)
+		r = manager_feeds_status(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);
@@ -172,6 +176,15 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 	if (zt_port_parse(port_s, &pkt, &err) < 0)
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "PROTO/PORT '%s': %s", port_s,
 						err ? err : "invalid");
+	{
+		char why[1400];
+
+		/* Feeds come before any flow: the packet never reaches a flow. */
+		if (manager_feeds_explain(m, &from, &to, why, sizeof(why)) > 0)
+			return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:s, s:I}", "allow", false, "text", why,
+								 "generation", (json_int_t)m->generation),
+						    req->now_usec);
+	}
 	manager_explain_env(m, &env);
 	r = manager_grant_explain_list(m, &grants, &n_grants);
 	if (r < 0)
@@ -199,6 +212,40 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
 						 "text", text, "generation", (json_int_t)m->generation),
 				    req->now_usec);
+}
+
+/* ---- feeds ---- */
+
+static int cmd_feeds(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	json_t *j = json_object();
+	int r;
+
+	if (json_object_size(req->args))
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "feeds: takes no arguments");
+	if (!j)
+		return -ENOMEM;
+	r = manager_feeds_status(userdata, j);
+	if (r < 0) {
+		json_decref(j);
+		return r;
+	}
+	return zt_ctl_conn_reply_ok(c, j, req->now_usec);
+}
+
+static int cmd_feeds_test(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	const char *s = arg_str(req->args, "address");
+	uint8_t family, addr[16];
+	json_t *j = NULL;
+	int r;
+
+	if (!s || json_object_size(req->args) != 1 || strlen(s) > 64 || zt_addr_parse(s, &family, addr) < 0)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "feeds-test: expected the argument address (an IPv4 or IPv6 address)");
+	r = manager_feeds_test(userdata, family, addr, &j);
+	if (r < 0)
+		return r;
+	return zt_ctl_conn_reply_ok(c, j, req->now_usec);
 }
 
 /* ---- grants ---- */
@@ -279,6 +326,8 @@ static const struct zt_ctl_command commands[] = {
 	{ "bans", false, cmd_bans },
 	{ "unban", true, cmd_unban },
 	{ "suggest", false, cmd_suggest },
+	{ "feeds", false, cmd_feeds },
+	{ "feeds-test", false, cmd_feeds_test },
 };
 
 /* ---- control socket ---- */

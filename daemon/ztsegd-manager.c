@@ -28,6 +28,7 @@ int manager_new(struct manager **ret)
 		.copts = ZT_COMPILE_OPTS_DEFAULT,
 		.repair_rl = ZT_RATELIMIT_INIT(REPAIR_RATE, REPAIR_BURST),
 		.packet_rl = ZT_RATELIMIT_INIT(PACKET_RATE, PACKET_BURST),
+		.units_ino = -1, .units_rootfd = -1, .units_rootwd = -1,
 	};
 	zt_histogram_init(&m->apply_hist, zt_histo_duration_bounds, zt_histo_duration_n);
 	zt_histogram_init(&m->reload_hist, zt_histo_duration_bounds, zt_histo_duration_n);
@@ -45,8 +46,10 @@ struct manager *manager_free(struct manager *m)
 	manager_flowlog_free(m);
 	free(m->reload_waiting);
 	manager_grant_free(m);
+	manager_units_free(m);
 	manager_bans_free(m);
 	manager_observe_free(m);
+	manager_feeds_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -341,6 +344,11 @@ int manager_start(struct manager *m)
 		log_error("cannot set up grants: %s", strerror(-r));
 		return r;
 	}
+	r = manager_units_start(m);
+	if (r < 0) {
+		log_error("cannot watch the cgroup tree for unit zones: %s", strerror(-r));
+		return r;
+	}
 	r = manager_bans_start(m);
 	if (r < 0) {
 		log_error("cannot set up flood bans: %s", strerror(-r));
@@ -351,6 +359,9 @@ int manager_start(struct manager *m)
 		log_error("cannot set up observe mode's scans: %s", strerror(-r));
 		return r;
 	}
+	r = manager_feeds_apply(m);
+	if (r < 0)
+		log_error("cannot set up the threat feeds: %s", strerror(-r));
 	r = manager_ctl_setup(m);
 	if (r < 0)
 		return r;

@@ -14,6 +14,7 @@
 #define PREFIX_SPOOF "ztseg spoof "
 #define PREFIX_ALLOW "ztseg allow "
 #define PREFIX_WOULD_DENY "ztseg would-deny "
+#define PREFIX_FEED "ztseg feed "
 
 static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, size_t len)
 {
@@ -302,6 +303,37 @@ static void packet_explain(struct manager *m, const struct zt_policy *p, const s
 	zt_diags_clear(&d);
 }
 
+/* A packet a threat feed dropped: the feed, and the entry that listed it. */
+static void feed_packet(struct manager *m, const struct zt_nflog_packet *pkt)
+{
+	char feed[ZT_NFLOG_PREFIX_MAX], why[1400] = "", sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], pb[24];
+	struct zt_endpoint from = { .has_addr = true, .family = pkt->family },
+			   to = { .has_addr = true, .family = pkt->family };
+	size_t n;
+
+	if (!log_on(LOG_NOTICE) || !zt_ratelimit_test(&m->packet_rl, now_usec(CLOCK_MONOTONIC)))
+		return;
+	snprintf(feed, sizeof(feed), "%s", pkt->prefix + strlen(PREFIX_FEED));
+	n = strlen(feed);
+	while (n && feed[n - 1] == ' ')
+		feed[--n] = '\0';
+	if (pkt->family != AF_INET && pkt->family != AF_INET6)
+		return;
+	memcpy(from.addr, pkt->saddr, 16);
+	memcpy(to.addr, pkt->daddr, 16);
+	if (manager_feeds_explain(m, &from, &to, why, sizeof(why)) <= 0)
+		snprintf(why, sizeof(why), "deny: threat feed '%s'", feed);
+	n = strlen(why);
+	while (n && why[n - 1] == '\n')
+		why[--n] = '\0';
+	zt_addr_fmt(pkt->family, pkt->saddr, sa, sizeof(sa));
+	zt_addr_fmt(pkt->family, pkt->daddr, da, sizeof(da));
+	log_fields(LOG_NOTICE,
+		   (const char *[]){ "ZTSEG_EVENT=packet", "ZTSEG_VERDICT=deny", log_field("ZTSEG_FEED", "%s", feed),
+				     log_field("ZTSEG_SRC", "%s", sa), log_field("ZTSEG_DST", "%s", da) },
+		   5, "deny %s %s -> %s: %s", proto_name(pkt, pb, sizeof(pb)), sa, da, why);
+}
+
 void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 {
 	struct manager *m = userdata;
@@ -313,6 +345,10 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 	bool journal, record;
 	int prio;
 
+	if (strncmp(pkt->prefix, PREFIX_FEED, strlen(PREFIX_FEED)) == 0) {
+		feed_packet(m, pkt);
+		return;
+	}
 	if (packet_verdict(pkt, &verdict, &prio, lname) < 0)
 		return;		/* another group member's packet */
 	/* Denies are also connection log records (allowed connections come from conntrack). */

@@ -26,7 +26,9 @@
 #include <syslog.h>
 #include <time.h>
 #include <systemd/sd-event.h>
+#include <limits.h>
 #include "apply.h"
+#include "cgroup.h"
 #include "ctevent.h"
 #include "ctl.h"
 #include "flowrec.h"
@@ -46,10 +48,14 @@ struct zt_explain_grant;
 struct zt_grant;
 struct flow_sub;
 struct pair_count;
+struct manager_feeds;
+struct zt_endpoint;
 struct zt_ban;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
+/* url: feeds, written by ztseg-feeds.service (its StateDirectory=). */
+#define DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"
 
 /* How often the table's presence is checked (the watchdog's condition). */
 #define VERIFY_USEC (1 * ZT_USEC_PER_SEC)
@@ -146,6 +152,7 @@ struct manager {
 	/* configuration */
 	const char *config;
 	const char *state_dir;
+	const char *feeds_dir;
 	const char *socket_path;
 	const char *socket_group;
 	int log_level;
@@ -187,7 +194,7 @@ struct manager {
 	bool have_watchdog, watchdog_on, watchdog_was_off;
 
 	/* work for the next reconcile pass */
-	bool want_reload, want_repair, want_members;
+	bool want_reload, want_repair, want_members, want_feeds_repair;
 	uint64_t event_usec;		/* when the first unhandled rtnetlink event woke us (monotonic) */
 	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
@@ -214,6 +221,23 @@ struct manager {
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
 	uint64_t grant_sweep_usec;	/* CLOCK_REALTIME: retry deleting gone grants' counters */
 
+	/* unit zones (ztsegd-units.c): the cgroup2 tree watched, level-2 cgroups classified */
+	int units_ino, units_rootfd, units_rootwd;	/* -1: none */
+	char units_root[256];
+	enum zt_cgroup_layout units_layout;
+	sd_event_source *src_units;
+	struct unit_cg {
+		int wd;			/* the level-1 cgroup's watch */
+		uint64_t id;
+		char name[NAME_MAX + 1];
+	} *ucg;
+	size_t n_ucg, cap_ucg;
+	struct unit_l1 {
+		int wd;
+		char name[NAME_MAX + 1];
+	} *l1;
+	size_t n_l1, cap_l1;
+	uint64_t units_events, units_refills, units_last_usec, units_max_usec;
 	/* flood bans (ztsegd-bans.c): as last read from the kernel */
 	struct zt_ban *bans;
 	size_t n_bans;
@@ -253,6 +277,8 @@ struct manager {
 	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
 	uint64_t applies_ok, applies_failed;
 	bool last_apply_ok;
+	/* threat feeds (ztsegd-feeds.c) */
+	struct manager_feeds *feeds;
 
 	/* counters for status */
 	struct zt_status_events events;
@@ -441,6 +467,14 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 void manager_grant_remove_state(struct manager *m);
 void manager_grant_free(struct manager *m);
 
+/* ztsegd-units.c */
+/* After the first apply: detect the cgroup2 layout, watch it, fill the ucg_* maps. */
+int manager_units_start(struct manager *m);
+/* After a reload or repair: the maps refilled for the plan now running. */
+void manager_units_sync(struct manager *m);
+/* status: "unit_zones": each unit's zone, cgroup id and state; the watch's numbers. */
+int manager_units_status(struct manager *m, json_t *status);
+void manager_units_free(struct manager *m);
 /* ztsegd-observe.c */
 /* The scan timer: completed would-deny connections from conntrack, every 2 s while something observes. */
 int manager_observe_start(struct manager *m);
@@ -450,6 +484,22 @@ int manager_observe_suggest(struct manager *m, struct zt_ctl_conn *c, const stru
 /* status: each segment's "mode", and "observe" (would-deny zone pairs with their counters). */
 int manager_observe_status(struct manager *m, json_t *status);
 void manager_observe_free(struct manager *m);
+
+/* ztsegd-feeds.c */
+/* The policy's feeds: files read, tables ip/ip6 ztseg made, the maps brought to them chunk by chunk. */
+int manager_feeds_apply(struct manager *m);
+/* status: "feeds" and "feed_updates" into status. */
+int manager_feeds_status(struct manager *m, json_t *status);
+/* ztsegctl feeds test ADDR: which feeds list addr. */
+int manager_feeds_test(struct manager *m, uint8_t family, const uint8_t *addr, json_t **ret);
+/* explain: 1 and the reason in buf when a feed denies the packet before any flow. */
+int manager_feeds_explain(struct manager *m, const struct zt_endpoint *from, const struct zt_endpoint *to,
+			  char *buf, size_t len);
+/* The feed tables are there and ours (no map is read). */
+bool manager_feeds_verify(struct manager *m);
+/* Restore the feed tables after someone else changed them. */
+void manager_feeds_repair(struct manager *m);
+void manager_feeds_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

@@ -27,7 +27,7 @@ static int filter_established(struct cc *c, int ci)
 }
 
 /* meta l4proto { icmp, ipv6-icmp } (ICMP errors are the only related packets of these) */
-static int m_icmp_any(struct zt_rule *r)
+int m_icmp_any(struct zt_rule *r)
 {
 	struct zt_value v[2] = { v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMP),
 				 v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6) };
@@ -236,12 +236,20 @@ static int chain_host(struct cc *c, bool output)
 		       PRIO_FILTER);
 	if (ci < 0)
 		return ci;
-	/* iif "lo" accept / oif "lo" accept */
-	if (!(r = rule_new(c, ci, "loopback")))
-		return -ENOMEM;
-	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
-	s_verdict(r, ZT_V_ACCEPT, NULL);
+	/* iif "lo" accept / oif "lo" accept; with unit zones, loopback is judged (compile-units.c) */
+	if (c->set[S_UMK] >= 0) {
+		if ((ret = output ? units_output(c, ci, true) : units_input(c, ci, true)) < 0)
+			return ret;
+	} else {
+		if (!(r = rule_new(c, ci, "loopback")))
+			return -ENOMEM;
+		m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
 	if ((ret = filter_established(c, ci)) < 0 || (ret = filter_common(c, ci, false, output)) < 0)
+		return ret;
+	if (c->set[S_UMK] >= 0 &&
+	    (ret = output ? units_output(c, ci, false) : units_input(c, ci, false)) < 0)
 		return ret;
 	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
 	if (output) {
@@ -414,7 +422,7 @@ static int chain_from(struct cc *c, uint32_t id)
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
-	s_verdict(r, ZT_V_GOTO, id == ID_HOST ? "judge_out" : "judge");
+	s_verdict(r, ZT_V_GOTO, zone_local(c, id) ? "judge_out" : "judge");
 	return 0;
 }
 
@@ -425,6 +433,8 @@ static int chain_classify_dst(struct cc *c)
 
 	if (ci < 0)
 		return ci;
+	if (c->set[S_UMK] >= 0 && units_classify_dst(c, ci) < 0)
+		return -ENOMEM;
 	/* oif 0 ct mark set <host> return: the input hook, delivered to this host */
 	if (c->p->hub.protect_host) {
 		if (!(r = rule_new(c, ci, "destination zone: host")))
@@ -750,6 +760,8 @@ int chains_build(struct cc *c)
 	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
 		return r;
 	if ((r = observe_chains(c)) < 0)
+		return r;
+	if (c->set[S_UMK] >= 0 && (r = units_chains(c)) < 0)
 		return r;
 	if (c->set[S_MEMBER_RT] >= 0 && (r = chain_rpf_fail(c)) < 0)
 		return r;

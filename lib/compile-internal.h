@@ -20,6 +20,7 @@ struct zinfo {
 	bool bound;			/* a boundary that names interfaces */
 	bool leaves;			/* boundary or world: its leg leaves the machine */
 	bool dflt;			/* a bound boundary holding a /0: not every source is its */
+	bool unit;			/* a unit segment: its units' host-local sockets (compile-units.c) */
 };
 
 enum cflow_kind { CF_HUB, CF_SAME, CF_RULE, CF_OOS };
@@ -63,7 +64,8 @@ enum set_id {
 	S_FPROTO, S_FANY, S_FPV, S_FRV, S_FI4V, S_FI6V, S_FPROTOV, S_FANYV, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
 	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
-	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R, N_SETS
+	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R,
+	S_UCG_KNOWN, S_UCG_SRC, S_UCG_LO, S_UCG_LIN, S_UCG_MM, S_UMK, N_SETS
 };
 
 /*
@@ -282,12 +284,25 @@ bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret);
 void jit_rules(struct cc *c, int ci, bool established);
 int jit_related(struct cc *c, int ci, bool reply);
 
+/* compile-units.c */
+static inline bool zone_local(const struct cc *c, uint32_t id)
+{
+	return id == ID_HOST || c->zones[id].unit;
+}
+uint32_t units_hash(uint32_t h, const struct zt_segment *s);
+int units_chains(struct cc *c);
+int units_output(struct cc *c, int ci, bool early);
+int units_input(struct cc *c, int ci, bool early);
+int units_classify_dst(struct cc *c, int ci);
+
 /* compile-flood.c */
 int flood_build(struct cc *c);
 int flood_rules(struct cc *c, int ci);
 int flood_flow_rule(struct cc *c, int ci);
 
 /* compile-chains.c */
+/* meta l4proto { icmp, ipv6-icmp } */
+int m_icmp_any(struct zt_rule *r);
 int chains_build(struct cc *c);
 
 /* compile-observe.c */

@@ -112,6 +112,19 @@ const struct set_def set_defs[N_SETS] = {
 		       "grant marks to the side that may send their original-direction ICMP errors", true },
 	[S_JSPK_R] = { "jspk_r", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, true,
 		       "grant marks to the side that may send their reply-direction ICMP errors", true },
+	/* Unit zones (compile-units.c, doc/RULESET.md "Unit zones"): ztsegd fills the ucg_* maps. */
+	[S_UCG_KNOWN] = { "ucg_known", { ZT_TYPE_CGROUP }, 1, ZT_TYPE_NONE, false, true,
+			  "every level-2 cgroup ztsegd has classified (others are denied until it has)" },
+	[S_UCG_SRC] = { "ucg_src", { ZT_TYPE_CGROUP }, 1, ZT_TYPE_VERDICT, false, true,
+			"unit cgroups to goto from_<unit zone>: the unit opens a connection" },
+	[S_UCG_LO] = { "ucg_lo", { ZT_TYPE_CGROUP }, 1, ZT_TYPE_MARK, false, true,
+		       "unit cgroups to their zone << 16: the source of a loopback connection" },
+	[S_UCG_LIN] = { "ucg_lin", { ZT_TYPE_CGROUP }, 1, ZT_TYPE_VERDICT, false, true,
+			"unit cgroups to goto lin_<unit zone>: the destination of a loopback connection" },
+	[S_UCG_MM] = { "ucg_mm", { ZT_TYPE_CGROUP }, 1, ZT_TYPE_MARK, false, true,
+		       "unit cgroups to their zone's packet-mark token: the destination of a connection" },
+	[S_UMK] = { "umk", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
+		    "packet-mark tokens to unit zone ids (classify_dst in input)" },
 };
 
 const struct set_def sub_defs[N_SUB] = {

@@ -73,6 +73,9 @@ static int emitted_value_cmp(const struct zt_value *a, const struct zt_value *b)
 	case ZT_TYPE_FIB_ADDRTYPE:
 		c = a->u32 != b->u32 ? (a->u32 < b->u32 ? -1 : 1) : 0;
 		break;
+	case ZT_TYPE_CGROUP:
+		c = a->u64 != b->u64 ? (a->u64 < b->u64 ? -1 : 1) : 0;
+		break;
 	default:
 		c = memcmp(a, b, sizeof(*a));
 		break;

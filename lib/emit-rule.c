@@ -44,6 +44,12 @@ static const struct key_info keys[] = {
 	/* ip6 hoplimit: nft 1.0.6 adds `meta nfproto ipv6` before it in inet tables. */
 	[ZT_KEY_IP6_HOPLIMIT] = { K_PAYLOAD, .base = NFT_PAYLOAD_NETWORK_HEADER, .offset = 7, .len = 1, .nfproto = NFPROTO_IPV6,
 				  .l4proto = -1, .dtype = NFT_TYPE_INTEGER, .byteorder = BO_BIG, .desc = NFT_PROTO_IP6, .field = 7 },
+	/* socket cgroupv2 level N: the id of the socket's cgroup's ancestor at level N (8 bytes). */
+	[ZT_KEY_SOCKET_CG1] = { K_SOCKET, NFT_SOCKET_CGROUPV2, .level = 1, .len = 8, .l4proto = -1,
+				.dtype = NFT_TYPE_CGROUPV2, .byteorder = BO_HOST },
+	[ZT_KEY_SOCKET_CG2] = { K_SOCKET, NFT_SOCKET_CGROUPV2, .level = 2, .len = 8, .l4proto = -1,
+				.dtype = NFT_TYPE_CGROUPV2, .byteorder = BO_HOST },
+	[ZT_KEY_META_MARK] = { K_META, NFT_META_MARK, .len = 4, .l4proto = -1, .dtype = NFT_TYPE_MARK, .byteorder = BO_HOST },
 };
 
 const struct key_info *key_get(enum zt_key k)
@@ -88,6 +94,17 @@ static void e_meta(struct rctx *c, uint32_t key, uint32_t dreg)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	expr_add(c, e);
+}
+
+static void e_meta_set(struct rctx *c, uint32_t key, uint32_t sreg)
+{
+	struct nftnl_expr *e = expr_new(c, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
 	expr_add(c, e);
 }
 
@@ -296,6 +313,15 @@ static void key_load(struct rctx *c, const struct key_info *ki, uint32_t dreg, b
 		nftnl_expr_set_u32(e, NFTNL_EXPR_RT_DREG, dreg);
 		expr_add(c, e);
 		return;
+	case K_SOCKET:
+		e = expr_new(c, "socket");
+		if (!e)
+			return;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, ki->key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, ki->level);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, dreg);
+		expr_add(c, e);
+		return;
 	}
 }
 
@@ -419,8 +445,16 @@ static int match_value(const struct key_info *ki, enum zt_key k, const struct zt
 		*len = 2;
 		return 0;
 	case ZT_KEY_CT_MARK:
+	case ZT_KEY_META_MARK:
 		memcpy(buf, &v->u32, 4);
 		*len = 4;
+		return 0;
+	case ZT_KEY_SOCKET_CG1:
+	case ZT_KEY_SOCKET_CG2:
+		if (v->type != ZT_TYPE_CGROUP)
+			return -EINVAL;
+		memcpy(buf, &v->u64, 8);
+		*len = 8;
 		return 0;
 	default:
 		return -EINVAL;
@@ -751,6 +785,13 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 			return -EINVAL;
 		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_1, false);
 		e_ct_set_mark(c);
+		return 0;
+	case ZT_S_META_MARK_SET_MAP:
+		/* meta mark set socket cgroupv2 level 2 map @ucg_mm */
+		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
+			return -EINVAL;
+		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_1, false);
+		e_meta_set(c, NFT_META_MARK, NFT_REG_1);
 		return 0;
 	case ZT_S_CT_MARK_OR: {
 		/* ct mark set ct mark | 0x00030000 */

@@ -15,6 +15,7 @@ static const struct type_info types[] = {
 	[ZT_TYPE_INET_SERVICE] = { NFT_TYPE_INET_SERVICE, 2, BO_BIG },
 	[ZT_TYPE_ICMP_TYPE] = { NFT_TYPE_ICMP_TYPE, 1, BO_BIG },
 	[ZT_TYPE_ICMPV6_TYPE] = { NFT_TYPE_ICMP6_TYPE, 1, BO_BIG },
+	[ZT_TYPE_CGROUP] = { NFT_TYPE_CGROUPV2, 8, BO_HOST },
 };
 
 const struct type_info *type_get(enum zt_type t)
@@ -76,6 +77,10 @@ int field_encode(enum zt_type t, const struct zt_value *v, bool big_endian_mark,
 		if (v->u32 > 255)
 			return -EINVAL;
 		f->lo[0] = f->hi[0] = (uint8_t)v->u32;
+		return 0;
+	case ZT_TYPE_CGROUP:
+		memcpy(f->lo, &v->u64, 8);
+		memcpy(f->hi, f->lo, 8);
 		return 0;
 	case ZT_TYPE_INET_SERVICE:
 		lo = v->u32;

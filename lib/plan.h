@@ -41,6 +41,9 @@ enum zt_key {
 	ZT_KEY_FIB_DADDR_TYPE,		/* fib daddr type (value: ZT_TYPE_FIB_ADDRTYPE) */
 	ZT_KEY_FIB_DADDR_OIFNAME,	/* fib daddr oifname: where the packet is routed to */
 	ZT_KEY_IP6_HOPLIMIT,		/* ip6 hoplimit (value: ZT_TYPE_INTEGER) */
+	ZT_KEY_SOCKET_CG1,		/* socket cgroupv2 level 1 (value: ZT_TYPE_CGROUP); input/output only */
+	ZT_KEY_SOCKET_CG2,		/* socket cgroupv2 level 2 */
+	ZT_KEY_META_MARK,		/* meta mark: the packet's mark */
 };
 
 /* Set/map key and data types. */
@@ -60,6 +63,7 @@ enum zt_type {
 	ZT_TYPE_IFINDEX,	/* u32 with ZT_KEY_IIF/OIF: 1 is lo in every netns, 0 none (input hook) */
 	ZT_TYPE_FIB_ADDRTYPE,	/* u32 RTN_* with ZT_KEY_FIB_DADDR_TYPE: 2 (RTN_LOCAL) is "local" */
 	ZT_TYPE_INTEGER,	/* u32 printed in decimal, e.g. a hop limit */
+	ZT_TYPE_CGROUP,		/* a cgroup v2 id (u64, host order): `socket cgroupv2 level N` */
 };
 
 enum zt_verdict_code {
@@ -94,6 +98,7 @@ struct zt_value {
 		uint32_t u32;		/* MARK, INET_PROTO, INET_SERVICE, ICMP(V6)_TYPE */
 		struct zt_verdict verdict;
 		char counter[ZT_OBJ_NAME_MAX];
+		uint64_t u64;		/* CGROUP */
 	};
 	uint32_t u32_hi;	/* INET_SERVICE range end (== u32 for a single port) */
 };
@@ -187,6 +192,7 @@ enum zt_stmt_kind {
 	ZT_S_COUNTER_MAP,	/* counter name KEYS map @set */
 	ZT_S_CT_MARK_SET,	/* ct mark set VALUE */
 	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
+	ZT_S_META_MARK_SET_MAP,	/* meta mark set KEYS map @set */
 	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
 	ZT_S_CT_MARK_XOR,	/* ct mark set ct mark ^ VALUE */
 	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
@@ -364,6 +370,24 @@ struct zt_compile_opts {
 };
 
 #define ZT_COMPILE_OPTS_DEFAULT ((struct zt_compile_opts){ .log_group = 27, .log_rate = 10, .log_burst = 20 })
+
+/*
+ * Unit zones (compile-units.c). A unit zone's id is its segment's rest id
+ * (zone ids are assigned in definition order). For one cgroup of
+ * system.slice (id, "system.slice/NAME"), the elements ztsegd adds:
+ * ucg_known always; ucg_src, ucg_lo, ucg_lin and ucg_mm when a unit
+ * segment lists it. ZT_UNIT_TOKEN | zone is the packet mark input leaves
+ * for classify_dst.
+ */
+#define ZT_UNIT_TOKEN 0x7a740000u
+#define ZT_UNIT_ELEMS 5
+struct zt_unit_elem {
+	const char *set;
+	struct zt_elem e;
+};
+uint32_t zt_unit_zone_id(const struct zt_policy *p, int seg);
+size_t zt_units_elems(const struct zt_policy *p, uint64_t id, const char *rel,
+		      struct zt_unit_elem out[ZT_UNIT_ELEMS]);
 
 /* Pure: the same policy and options always give the same plan. */
 int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,

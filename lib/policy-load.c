@@ -616,88 +616,6 @@ static int load_flow(struct loader *l, const struct zt_node *n, int seg,
 	return ret;
 }
 
-/* One side of a generated name; long lists are cut to keep names readable. */
-static void side_name(char *buf, size_t len, const struct zt_ref *refs, size_t n)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	if (!n) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	for (size_t i = 0; i < n && o < len; i++) {
-		size_t need = strlen(refs[i].name) + (i ? 1 : 0);
-
-		if (i && o + need + 4 >= len) {
-			snprintf(buf + o, len - o, ",...");
-			return;
-		}
-		o += snprintf(buf + o, len - o, "%s%s", i ? "," : "", refs[i].name);
-	}
-}
-
-struct gen_name {
-	const char *name;
-	size_t idx;
-};
-
-static int gen_name_cmp(const void *a, const void *b)
-{
-	const struct gen_name *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/*
- * Unnamed flows are called "from->to"; repeats get "#2", "#3" in policy
- * order. Given names cannot contain '>' or '#', so the two never collide.
- */
-static int name_flows(struct zt_flow *flows, size_t n)
-{
-	_cleanup_free_ struct gen_name *v = NULL;
-	const char *base = NULL;
-	size_t nv = 0;
-
-	if (!n)
-		return 0;
-	if (!(v = calloc(n, sizeof(*v))))
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		char from[72], to[72];
-
-		if (flows[i].named)
-			continue;
-		side_name(from, sizeof(from), flows[i].from, flows[i].n_from);
-		side_name(to, sizeof(to), flows[i].to, flows[i].n_to);
-		if (asprintf(&flows[i].name, "%s->%s", from, to) < 0) {
-			flows[i].name = NULL;
-			return -ENOMEM;
-		}
-		v[nv++] = (struct gen_name){ .name = flows[i].name, .idx = i };
-	}
-	qsort(v, nv, sizeof(*v), gen_name_cmp);
-	/* The first of a run keeps its name, so `base` stays valid while later ones change. */
-	for (size_t i = 0, run = 0; i < nv; i++) {
-		struct zt_flow *f = &flows[v[i].idx];
-		char *s;
-
-		if (!base || !streq(v[i].name, base)) {
-			base = v[i].name;
-			run = 1;
-			continue;
-		}
-		if (asprintf(&s, "%s#%zu", base, ++run) < 0)
-			return -ENOMEM;
-		free(f->name);
-		f->name = s;
-	}
-	return 0;
-}
-
 static int load_flows(struct loader *l, const struct zt_node *n, int seg,
 		      struct zt_flow **ret, size_t *n_ret)
 {
@@ -724,7 +642,7 @@ static int load_flows(struct loader *l, const struct zt_node *n, int seg,
 	}
 	if (ret_r)
 		return ret_r;
-	return name_flows(*ret, *n_ret);
+	return zt_policy_name_flows(*ret, *n_ret);
 }
 
 static const char *const subnet_keys[] = { "addresses", NULL };
@@ -778,8 +696,41 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", "mode", "flow-log", NULL };
-static const char *const segment_reserved[] = { "units", NULL };
+					    "subnets", "rules", "mode", "flow-log", "units", NULL };
+
+/* units: [api.service, "backup-*.service"] (cgroup.h) */
+static int load_units(struct loader *l, const struct zt_node *n, struct zt_segment *seg)
+{
+	int r, ret = 0;
+
+	if ((r = want_seq(l, n, "units", "unit names")))
+		return r;
+	if (!n->n)
+		return 0;
+	if (!(seg->units = calloc(n->n, sizeof(*seg->units))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct zt_node *it = n->items[i];
+		struct zt_unit *u = &seg->units[seg->n_units];
+		const char *why = NULL;
+
+		if (it->type != ZT_NODE_SCALAR)
+			r = err_at(l, it, "units: expected a unit name, got %s", node_kind(it));
+		else if (zt_unitpat_parse(it->value, &u->pat, &why) < 0)
+			r = err_at(l, it, "invalid unit '%s': %s", TOK(it->value), why ? why : "malformed");
+		else
+			r = 0;
+		if (fatal(r))
+			return r;
+		if (r) {
+			ret = r;
+			continue;
+		}
+		u->pos = pos_of(l, it);
+		seg->n_units++;
+	}
+	return ret;
+}
 
 static bool empty_list(const struct zt_node *n)
 {
@@ -805,13 +756,32 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 	snprintf(ctx, sizeof(ctx), "segment '%s'", TOK(k->value));
 	if ((r = want_map(l, n, ctx)))
 		return r;
-	r = check_keys(l, n, ctx, segment_keys, segment_reserved);
+	r = check_keys(l, n, ctx, segment_keys, NULL);
 	if (fatal(r))
 		return r;
 	ret = r;
 	ifs = zt_node_get(n, "interfaces");
 	addrs = zt_node_get(n, "addresses");
-	if (empty_list(ifs) && empty_list(addrs)) {
+	if ((v = zt_node_get(n, "units"))) {
+		/* A unit zone is its units' sockets: an address or interface would be a second, different membership. */
+		if (!empty_list(ifs) || !empty_list(addrs) || zt_node_get(n, "subnets")) {
+			r = err_at(l, k, "segment '%s' has units: it may not have interfaces, addresses or subnets "
+				   "(a unit zone is its units' host-local sockets)", TOK(k->value));
+			if (fatal(r))
+				return r;
+			ret = r;
+		}
+		r = load_units(l, v, seg);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+		if (!seg->n_units && !r) {
+			r = err_at(l, v, "segment '%s': units is empty", TOK(k->value));
+			if (fatal(r))
+				return r;
+			ret = r;
+		}
+	} else if (empty_list(ifs) && empty_list(addrs)) {
 		r = err_at(l, k, "segment '%s' has neither interfaces nor addresses",
 			   TOK(k->value));
 		if (fatal(r))
@@ -1224,7 +1194,7 @@ static int load_file(struct loader *l, const struct zt_node *root)
 			r = zt_policy_load_threats(l->p, l->file, v, l->d);
 		} else if (streq(k->value, "threats")) {
 			r = err_at(l, k, "'threats' is only allowed in " ZT_HUB_FILE
-				   ": a segment file cannot limit or ban another segment's sources");
+				   ": a segment file cannot change what the whole host blocks, limits or bans");
 		} else {
 			r = unknown_key(l, k, "the top level",
 					l->hub_file ? hub_file_keys : segment_file_keys);

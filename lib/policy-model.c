@@ -49,6 +49,7 @@ struct zt_policy *zt_policy_free(struct zt_policy *p)
 		free(s->subnets);
 		free(s->name);
 		free(s->ifs);
+		free(s->units);
 		free(s->addrs);
 		free_flows(s->rules, s->n_rules);
 	}

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * threats: in ztseg.yaml (SPEC §3): `except` prefixes that are never
- * limited or banned, and `flood` limits per destination zone or per hub
- * flow (`flow:`) with timed bans. Loaded from the YAML tree with every problem at file:line:col,
- * then resolved against the zones and cross-checked. ztseg.yaml(5).
+ * limited, banned or blocked by a feed, and `flood` limits per destination
+ * zone or per hub flow (`flow:`) with timed bans; `blocklists` goes to
+ * policy-feeds.c. Loaded from the YAML tree with every problem at
+ * file:line:col, then resolved against the zones and flows and
+ * cross-checked. ztseg.yaml(5).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -337,7 +339,7 @@ int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct z
 	if (n->type == ZT_NODE_SCALAR && n->plain && (!n->len || streq(n->value, "~") || streq(n->value, "null")))
 		return 0;
 	if (n->type != ZT_NODE_MAP)
-		return err_at(&l, n, "threats: expected a mapping with except and flood, got %s", kind(n));
+		return err_at(&l, n, "threats: expected a mapping with except, flood and blocklists, got %s", kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct zt_node *k = n->keys[i], *v = n->items[i];
 
@@ -345,10 +347,13 @@ int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct z
 			r = p->threats.except ? err_at(&l, k, "threats.except: given twice") : load_except(&l, v);
 		else if (streq(k->value, "flood"))
 			r = p->threats.flood ? err_at(&l, k, "threats.flood: given twice") : load_flood(&l, v);
-		else if (streq(k->value, "blocklists") || streq(k->value, "anomaly"))
+		else if (streq(k->value, "blocklists"))
+			r = zt_policy_load_blocklists(p, file, v, d);
+		else if (streq(k->value, "anomaly"))
 			r = err_at(&l, k, "threats.%s is not implemented yet", TOK(k->value));
 		else
-			r = err_at(&l, k, "threats: unknown key '%s'; expected one of: except, flood", TOK(k->value));
+			r = err_at(&l, k, "threats: unknown key '%s'; expected one of: except, flood, blocklists",
+				   TOK(k->value));
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -505,5 +510,6 @@ void zt_threats_free(struct zt_threats *t)
 	}
 	free(t->flood);
 	free(t->except);
+	zt_blocklists_free(t);
 	*t = (struct zt_threats){};
 }

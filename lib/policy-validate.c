@@ -1176,6 +1176,8 @@ int zt_policy_validate(struct zt_policy *p, struct zt_diags *d)
 		r = check_flows(&c, p->segs[i].rules, p->segs[i].n_rules);
 	if (!r)
 		r = check_jit(&c);
+	if (!r && (r = zt_policy_check_units(p, d)) == -EINVAL)
+		r = 0;
 	if (!r)
 		r = zt_policy_check_modes(p, d);
 	if (!r)

@@ -67,6 +67,9 @@ static const char *const key_names[] = {
 	[ZT_KEY_RT_IPSEC] = "rt ipsec",
 	[ZT_KEY_FIB_DADDR_OIFNAME] = "fib daddr oifname",
 	[ZT_KEY_IP6_HOPLIMIT] = "ip6 hoplimit",
+	[ZT_KEY_SOCKET_CG1] = "socket cgroupv2 level 1",
+	[ZT_KEY_SOCKET_CG2] = "socket cgroupv2 level 2",
+	[ZT_KEY_META_MARK] = "meta mark",
 };
 
 /* `type` names of set keys and data. */
@@ -81,6 +84,7 @@ static const char *const type_names[] = {
 	[ZT_TYPE_ICMPV6_TYPE] = "icmpv6_type",
 	[ZT_TYPE_VERDICT] = "verdict",
 	[ZT_TYPE_COUNTER] = "counter",
+	[ZT_TYPE_CGROUP] = "cgroupsv2",
 };
 
 /*
@@ -309,6 +313,9 @@ static int value_fmt(struct tok *t, enum zt_type type, const struct zt_value *v)
 	}
 	case ZT_TYPE_INTEGER:
 		tok_add(t, "%u", v->u32);
+		return 0;
+	case ZT_TYPE_CGROUP:
+		tok_add(t, "%llu", (unsigned long long)v->u64);
 		return 0;
 	case ZT_TYPE_ICMP_TYPE:
 		return icmp_fmt(t, ZT_PROTO_ICMP, v->u32);
@@ -574,6 +581,10 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 		fputs("ct mark set ", f);
 		r = lookup_write(f, s, "map");
 		return r < 0 ? r : 1;
+	case ZT_S_META_MARK_SET_MAP:
+		fputs("meta mark set ", f);
+		r = lookup_write(f, s, "map");
+		return r < 0 ? r : 1;
 	case ZT_S_CT_MARK_OR:
 		fprintf(f, "ct mark set ct mark | 0x%08x", s->u32);
 		return 1;
@@ -705,6 +716,7 @@ static int set_types_check(const struct zt_set *s)
 		case ZT_TYPE_INET_SERVICE:
 		case ZT_TYPE_ICMP_TYPE:
 		case ZT_TYPE_ICMPV6_TYPE:
+		case ZT_TYPE_CGROUP:
 			break;
 		default:
 			return -EINVAL;

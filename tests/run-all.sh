@@ -43,6 +43,11 @@ lint_man() {
 zt_install_deps "${ZT_BUILD_PKGS[@]}" "${ZT_TEST_PKGS[@]}" ||
 	die "cannot install the build and test dependencies"
 jobs=$(nproc 2>/dev/null || echo 2)
+# tests/netns/feeds-atomic.sh runs 600 s by default (the 10 minutes,
+# run by hand and reported in bench/RESULTS.md); CI runs it 60 s, once (the
+# kernel tests run with the plain build only: `make check ASAN=1` skips them),
+# which keeps the whole run well under 40 minutes.
+export ZT_FEEDS_ATOMIC_SECS=${ZT_FEEDS_ATOMIC_SECS:-60}
 # Build in parallel, then run the tests one at a time so their output reads in order.
 run "build (make WERROR=1)" make -j"$jobs" WERROR=1 all unit
 run "unit and CLI tests (make check WERROR=1)" make check WERROR=1

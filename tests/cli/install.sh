@@ -65,6 +65,8 @@ expected() {
 	echo "0644 ${unitdir#/}/ztsegd.service"
 	echo "0644 ${unitdir#/}/ztseg-metrics.socket"
 	echo "0644 ${unitdir#/}/ztseg-metrics@.service"
+	echo "0644 ${unitdir#/}/ztseg-feeds.service"
+	echo "0644 ${unitdir#/}/ztseg-feeds.timer"
 	echo "0644 ${sysusersdir#/}/ztseg.conf"
 	echo "0644 ${tmpfilesdir#/}/ztseg.conf"
 	echo "0644 ${modulesloaddir#/}/ztseg.conf"
@@ -322,7 +324,8 @@ else
 
 	# Exposure 1.5 or lower, for the source unit and the installed one.
 	for u in "$root/systemd/ztsegd.service" "$unit" "$root/systemd/ztseg-metrics@.service" \
-		"$d$unitdir/ztseg-metrics@.service"; do
+		"$d$unitdir/ztseg-metrics@.service" \
+		"$root/systemd/ztseg-feeds.service" "$d$unitdir/ztseg-feeds.service"; do
 		rc=0
 		systemd-analyze security --offline=true --threshold=15 "$u" >"$tmp/out" 2>&1 || rc=$?
 		score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$tmp/out")
@@ -494,7 +497,7 @@ declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--gr
 	[grants]="--help,--json" [revoke]="--help" [bans]="--help,--json" [unban]="--help"
 	[suggest]="--help,--json,--segment SEGMENT,--since DURATION"
 	[log]="--flow FLOW,--follow,--help,--json,--queue N,--since TIME,--verdict VERDICT,--zone ZONE"
-	[metrics]="--help,--http")
+	[metrics]="--help,--http" [feeds]="--help,--json")
 for v in $verbs; do
 	got=$(opts_of "$ctl" "$v")
 	[[ $got == "${want_opts[$v]-?}" ]] &&

@@ -48,7 +48,7 @@ static const struct err_case err_cases[] = {
 	  "unknown key 'defualt' in hub; expected one of: default, scope, log, rpf, protect-host" },
 	{ "unknown segment key",
 	  "version: 1\nsegments:\n  web:\n    interfaces: [\"vweb*\"]\n    isolated: true\n", NULL,
-	  "ztseg.yaml:5:5", "unknown key 'isolated' in segment 'web'; expected one of: interfaces, addresses, isolate, subnets, rules, mode, flow-log (did you mean 'isolate'?)" },
+	  "ztseg.yaml:5:5", "unknown key 'isolated' in segment 'web'; expected one of: interfaces, addresses, isolate, subnets, rules, mode, flow-log, units (did you mean 'isolate'?)" },
 	{ "unknown flow key",
 	  "version: 1\nhub:\n  flows:\n    - { from: web, to: app, ports: [tcp/80], encrypt: true }\n", NULL,
 	  "ztseg.yaml:4:46", "unknown key 'encrypt' in a hub flow; expected one of: name, from, to, ports, encrypted" },
@@ -120,11 +120,29 @@ static const struct err_case err_cases[] = {
 	  "'hub' is only allowed in ztseg.yaml: a segment file cannot open paths between segments" },
 	{ "threats in a segment file",
 	  HUB_DELEGATE, "threats: {}\n", SEG_FILE ":1:1", "'threats' is only allowed in ztseg.yaml" },
-	{ "threats.blocklists reserved",
-	  "version: 1\nthreats:\n  blocklists: []\n", NULL, "ztseg.yaml:3:3", "threats.blocklists is not implemented yet" },
+	{ "blocklist without a source",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: drop }\n", NULL, "ztseg.yaml:4:7",
+	  "threats.blocklists: feed 'drop': expected exactly one of file and url" },
+	{ "blocklist with a relative file",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: drop, file: feeds/drop.txt }\n", NULL, "ztseg.yaml:4:27",
+	  "threats.blocklists: file: expected an absolute path to a file" },
+	{ "blocklist with a bad direction",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: drop, file: /x, direction: sideways }\n", NULL,
+	  "ztseg.yaml:4:42", "direction: expected in, out or both, got 'sideways'" },
+	{ "blocklist name twice",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: a, file: /x }\n    - { name: a, file: /y }\n", NULL,
+	  "ztseg.yaml:5:7", "feed 'a' defined twice (first at line 4)" },
+	{ "blocklist with a non-https url",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: a, url: \"ftp://example.org/x\" }\n", NULL,
+	  "ztseg.yaml:4:23", "url: expected an https:// (or http://) URL" },
+	{ "blocklist unknown key",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: a, file: /x, refresh: 1h }\n", NULL,
+	  "ztseg.yaml:4:28", "threats.blocklists: unknown key 'refresh'" },
+	{ "threats.anomaly reserved",
+	  "version: 1\nthreats:\n  anomaly: {}\n", NULL, "ztseg.yaml:3:3", "threats.anomaly is not implemented yet" },
 	{ "threats unknown key",
 	  "version: 1\nthreats:\n  floods: []\n", NULL, "ztseg.yaml:3:3",
-	  "threats: unknown key 'floods'; expected one of: except, flood" },
+	  "threats: unknown key 'floods'; expected one of: except, flood, blocklists" },
 	{ "threats.except bad prefix",
 	  "version: 1\nthreats:\n  except: [192.0.2.0/33]\n", NULL, "ztseg.yaml:3:12",
 	  "threats.except: invalid prefix '192.0.2.0/33'" },
@@ -225,9 +243,33 @@ static const struct err_case err_cases[] = {
 	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
 	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 1h }\n  - { name: a, from: world, to: web, ports: [tcp/23], max: 1h }\n",
 	  NULL, "ztseg.yaml:6:5", "jit template name 'a' is already used at ztseg.yaml:5:5" },
-	{ "units reserved",
+	{ "units with interfaces",
 	  "version: 1\nsegments:\n  api:\n    interfaces: [\"vapi*\"]\n    units: [api.service]\n", NULL,
-	  "ztseg.yaml:5:5", "'units' is not implemented yet" },
+	  "ztseg.yaml:3:3", "segment 'api' has units: it may not have interfaces, addresses or subnets" },
+	{ "units with addresses",
+	  "version: 1\nsegments:\n  api:\n    addresses: [192.0.2.1]\n    units: [api.service]\n", NULL,
+	  "ztseg.yaml:3:3", "segment 'api' has units: it may not have" },
+	{ "units bad name",
+	  "version: 1\nsegments:\n  api:\n    units: [api.service, api.timer]\n", NULL,
+	  "ztseg.yaml:4:26", "invalid unit 'api.timer': a unit name ends in .service, .scope or .slice" },
+	{ "units delegated path",
+	  "version: 1\nsegments:\n  api:\n    units: [\"user.slice/user-1000.slice/user@1000.service/api.service\"]\n", NULL,
+	  "ztseg.yaml:4:13", "a unit is NAME or system.slice/NAME" },
+	{ "units not a list",
+	  "version: 1\nsegments:\n  api:\n    units: api.service\n", NULL,
+	  "ztseg.yaml:4:12", "units" },
+	{ "units empty",
+	  "version: 1\nsegments:\n  api:\n    units: []\n", NULL,
+	  "ztseg.yaml:4:12", "segment 'api': units is empty" },
+	{ "units need protect-host",
+	  "version: 1\nsegments:\n  api:\n    units: [api.service]\n", NULL,
+	  "ztseg.yaml:4:13", "segment 'api' has units, which need hub.protect-host: true" },
+	{ "units overlap",
+	  "version: 1\nhub: { protect-host: true }\nsegments:\n  api:\n    units: [\"api-*.service\"]\n  b:\n    units: [api-x.service]\n", NULL,
+	  "ztseg.yaml:7:13", "unit 'api-x.service' overlaps unit 'api-*.service' listed before" },
+	{ "units overlap same segment",
+	  "version: 1\nhub: { protect-host: true }\nsegments:\n  api:\n    units: [api.service, system.slice/api.service]\n", NULL,
+	  "ztseg.yaml:5:26", "unit 'api.service' overlaps unit 'api.service' listed before" },
 	{ "version missing",
 	  "hub: {}\n", NULL, "ztseg.yaml:1:1", "missing required key 'version'; expected version: 1" },
 	{ "version 2",
@@ -579,6 +621,30 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(p->hub.n_flows, 0);
 	zt_policy_free(p);
 	ck_assert_ptr_null(zt_policy_free(NULL));
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* threats: except, flood and blocklists in one mapping (one except list, for both). */
+START_TEST(test_threats_all)
+{
+	struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+	int r = load(W "  except: [192.0.2.0/28, \"2001:db8:9::/48\"]\n"
+		     "  flood:\n    - { to: web, per-source: 5/second }\n"
+		     "  blocklists:\n    - { name: drop, file: /var/lib/ztseg-feeds/drop.txt, direction: in }\n"
+		     "    - { name: l1, url: \"https://example.org/l1.netset\" }\n",
+		     NULL, &p, &d);
+
+	ck_assert_msg(r == 0, "load: %d", r);
+	ck_assert_uint_eq(p->threats.n_except, 2);
+	ck_assert_uint_eq(p->threats.except[0].pos.line, 5);
+	ck_assert_uint_eq(p->threats.n_flood, 1);
+	ck_assert_uint_eq(p->threats.n_blocklists, 2);
+	ck_assert_str_eq(p->threats.blocklists[0].name, "drop");
+	ck_assert_int_eq(p->threats.blocklists[0].dir, ZT_FEED_IN);
+	ck_assert_str_eq(p->threats.blocklists[1].url, "https://example.org/l1.netset");
+	zt_policy_free(p);
 	zt_diags_clear(&d);
 }
 END_TEST
@@ -1089,6 +1155,7 @@ static Suite *policy_load_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_loop_test(tc, test_errors, 0, ELEMENTSOF(err_cases));
 	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_threats_all);
 	tcase_add_test(tc, test_errors_across_files);
 	tcase_add_test(tc, test_max_segments);
 	tcase_add_test(tc, test_yaml_limits);
