@@ -12,46 +12,7 @@
 #include <string.h>
 #include "feed.h"
 #include "policy.h"
-
-struct fl {
-	struct zt_policy *p;
-	const char *file;
-	struct zt_diags *d;
-};
-
-static bool fatal(int r)
-{
-	return r < 0 && r != -EINVAL;
-}
-
-static int err_at(struct fl *l, const struct zt_node *n, const char *fmt, ...) _printf_(3, 4);
-static int err_at(struct fl *l, const struct zt_node *n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = zt_diag_addv(l->d, ZT_SEV_ERROR, l->file, n ? n->line : 0, n ? n->col : 0, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static const char *kind(const struct zt_node *n)
-{
-	return n->type == ZT_NODE_MAP ? "a mapping" : n->type == ZT_NODE_SEQ ? "a list" : "a scalar";
-}
-
-/* An untrusted value for a message: printable ASCII, cut at 60 bytes. */
-static const char *tok(char buf[64], const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o < 60; s++)
-		buf[o++] = isprint((unsigned char)*s) ? *s : '?';
-	buf[o] = '\0';
-	return buf;
-}
-#define TOK(s) tok((char[64]){ 0 }, (s))
+#include "policy-loader.h"
 
 static bool scalar(const struct zt_node *n)
 {
@@ -138,40 +99,40 @@ static int size_parse(const char *s, uint64_t *ret)
 	return 0;
 }
 
-static int path_check(struct fl *l, const struct zt_node *v)
+static int path_check(struct loader *l, const struct zt_node *v)
 {
 	const char *s = v->value;
 
 	if (s[0] != '/' || strlen(s) >= 1024 || strstr(s, "/../") || strstr(s, "/./") ||
 	    (strlen(s) >= 3 && streq(s + strlen(s) - 3, "/..")) || s[strlen(s) - 1] == '/')
-		return err_at(l, v, "threats.blocklists: file: expected an absolute path to a file, got '%s'", TOK(s));
+		return pl_err_at(l, v, "threats.blocklists: file: expected an absolute path to a file, got '%s'", TOK(s));
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return err_at(l, v, "threats.blocklists: file: control characters in the path");
+			return pl_err_at(l, v, "threats.blocklists: file: control characters in the path");
 	return 0;
 }
 
-static int url_check(struct fl *l, const struct zt_node *v)
+static int url_check(struct loader *l, const struct zt_node *v)
 {
 	const char *s = v->value;
 
 	if ((strncmp(s, "https://", 8) && strncmp(s, "http://", 7)) || strlen(s) >= 2048 || strlen(s) < 10)
-		return err_at(l, v, "threats.blocklists: url: expected an https:// (or http://) URL, got '%s'", TOK(s));
+		return pl_err_at(l, v, "threats.blocklists: url: expected an https:// (or http://) URL, got '%s'", TOK(s));
 	for (; *s; s++)
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-			return err_at(l, v, "threats.blocklists: url: spaces, control or non-ASCII characters in the URL");
+			return pl_err_at(l, v, "threats.blocklists: url: spaces, control or non-ASCII characters in the URL");
 	return 0;
 }
 
-static int one_key(struct fl *l, struct zt_blocklist *b, const struct zt_node *k, const struct zt_node *v)
+static int one_key(struct loader *l, struct zt_blocklist *b, const struct zt_node *k, const struct zt_node *v)
 {
 	const char *key = k->value;
 
 	if (!scalar(v))
-		return err_at(l, v, "threats.blocklists: %s: expected a scalar, got %s", TOK(key), kind(v));
+		return pl_err_at(l, v, "threats.blocklists: %s: expected a scalar, got %s", TOK(key), pl_node_kind(v));
 	if (streq(key, "name")) {
 		if (!name_ok(v->value))
-			return err_at(l, v, "threats.blocklists: name: expected at most %d of a-z, 0-9, '-' and '_' starting with a letter or digit, got '%s'",
+			return pl_err_at(l, v, "threats.blocklists: name: expected at most %d of a-z, 0-9, '-' and '_' starting with a letter or digit, got '%s'",
 				      ZT_FEED_NAME_LEN, TOK(v->value));
 		snprintf(b->name, sizeof(b->name), "%s", v->value);
 	} else if (streq(key, "file")) {
@@ -192,35 +153,35 @@ static int one_key(struct fl *l, struct zt_blocklist *b, const struct zt_node *k
 		else if (streq(v->value, "out"))
 			b->dir = ZT_FEED_OUT;
 		else
-			return err_at(l, v, "threats.blocklists: direction: expected in, out or both, got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: direction: expected in, out or both, got '%s'", TOK(v->value));
 	} else if (streq(key, "action")) {
 		if (!streq(v->value, "drop") && !streq(v->value, "reject"))
-			return err_at(l, v, "threats.blocklists: action: expected drop or reject, got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: action: expected drop or reject, got '%s'", TOK(v->value));
 		b->reject = streq(v->value, "reject");
 	} else if (streq(key, "log")) {
 		if (!streq(v->value, "true") && !streq(v->value, "false"))
-			return err_at(l, v, "threats.blocklists: log: expected true or false, got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: log: expected true or false, got '%s'", TOK(v->value));
 		b->log = streq(v->value, "true");
 	} else if (streq(key, "max-age")) {
 		if (duration_parse(v->value, &b->max_age_sec) < 0)
-			return err_at(l, v, "threats.blocklists: max-age: expected a duration such as 12h or 1d (at most 366d), got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: max-age: expected a duration such as 12h or 1d (at most 366d), got '%s'", TOK(v->value));
 	} else if (streq(key, "max-bad")) {
 		if (pct_parse(v->value, &b->max_bad_pct) < 0)
-			return err_at(l, v, "threats.blocklists: max-bad: expected a share such as 1%%, got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: max-bad: expected a share such as 1%%, got '%s'", TOK(v->value));
 	} else if (streq(key, "max-shrink")) {
 		if (pct_parse(v->value, &b->max_shrink_pct) < 0)
-			return err_at(l, v, "threats.blocklists: max-shrink: expected a share such as 50%%, got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: max-shrink: expected a share such as 50%%, got '%s'", TOK(v->value));
 	} else if (streq(key, "max-size")) {
 		if (size_parse(v->value, &b->max_bytes) < 0)
-			return err_at(l, v, "threats.blocklists: max-size: expected a size such as 64M (1K to 4G), got '%s'", TOK(v->value));
+			return pl_err_at(l, v, "threats.blocklists: max-size: expected a size such as 64M (1K to 4G), got '%s'", TOK(v->value));
 	} else {
-		return err_at(l, k, "threats.blocklists: unknown key '%s'; expected one of: name, file, url, direction, action, log, max-age, max-bad, max-shrink, max-size",
+		return pl_err_at(l, k, "threats.blocklists: unknown key '%s'; expected one of: name, file, url, direction, action, log, max-age, max-bad, max-shrink, max-size",
 			      TOK(key));
 	}
 	return 0;
 }
 
-static int load_one(struct fl *l, const struct zt_node *n, struct zt_blocklist *b)
+static int load_one(struct loader *l, const struct zt_node *n, struct zt_blocklist *b)
 {
 	int r, ret = 0;
 
@@ -229,44 +190,44 @@ static int load_one(struct fl *l, const struct zt_node *n, struct zt_blocklist *
 				    .max_bytes = ZT_FEED_MAX_BYTES_DEFAULT,
 				    .pos = { l->file, n->line, n->col } };
 	if (n->type != ZT_NODE_MAP)
-		return err_at(l, n, "threats.blocklists: expected a mapping with name and file or url, got %s", kind(n));
+		return pl_err_at(l, n, "threats.blocklists: expected a mapping with name and file or url, got %s", pl_node_kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		r = one_key(l, b, n->keys[i], n->items[i]);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if (ret)
 		return ret;
 	if (!b->name[0])
-		return err_at(l, n, "threats.blocklists: missing required key 'name'");
+		return pl_err_at(l, n, "threats.blocklists: missing required key 'name'");
 	if (!b->file == !b->url)
-		return err_at(l, n, "threats.blocklists: feed '%s': expected exactly one of file and url", b->name);
+		return pl_err_at(l, n, "threats.blocklists: feed '%s': expected exactly one of file and url", b->name);
 	for (struct zt_blocklist *o = l->p->threats.blocklists; o < b; o++)
 		if (streq(o->name, b->name))
-			return err_at(l, n, "threats.blocklists: feed '%s' defined twice (first at line %u)", b->name,
+			return pl_err_at(l, n, "threats.blocklists: feed '%s' defined twice (first at line %u)", b->name,
 				      o->pos.line);
 	return 0;
 }
 
 int zt_policy_load_blocklists(struct zt_policy *p, const char *file, const struct zt_node *n, struct zt_diags *d)
 {
-	struct fl l = { .p = p, .file = file, .d = d };
+	struct loader l = { .p = p, .file = file, .d = d };
 	struct zt_threats *t = &p->threats;
 	int r, ret = 0;
 
 	if (t->blocklists)
-		return err_at(&l, n, "threats.blocklists: given twice");
+		return pl_err_at(&l, n, "threats.blocklists: given twice");
 	if (n->type != ZT_NODE_SEQ)
-		return err_at(&l, n, "threats.blocklists: expected a list of feeds, got %s", kind(n));
+		return pl_err_at(&l, n, "threats.blocklists: expected a list of feeds, got %s", pl_node_kind(n));
 	if (n->n > ZT_FEEDS_MAX)
-		return err_at(&l, n, "threats.blocklists: at most %d feeds", ZT_FEEDS_MAX);
+		return pl_err_at(&l, n, "threats.blocklists: at most %d feeds", ZT_FEEDS_MAX);
 	if (n->n && !(t->blocklists = calloc(n->n, sizeof(*t->blocklists))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
 		r = load_one(&l, n->items[i], &t->blocklists[i]);
 		t->n_blocklists++;
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}

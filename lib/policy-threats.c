@@ -14,29 +14,7 @@
 #include <string.h>
 #include "grant.h"
 #include "policy.h"
-
-struct tl {
-	struct zt_policy *p;
-	const char *file;
-	struct zt_diags *d;
-};
-
-static bool fatal(int r)
-{
-	return r < 0 && r != -EINVAL;
-}
-
-static int err_at(struct tl *l, const struct zt_node *n, const char *fmt, ...) _printf_(3, 4);
-static int err_at(struct tl *l, const struct zt_node *n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = zt_diag_addv(l->d, ZT_SEV_ERROR, l->file, n ? n->line : 0, n ? n->col : 0, fmt, ap);
-	va_end(ap);
-	return r;
-}
+#include "policy-loader.h"
 
 static int err_pos(struct zt_diags *d, const struct zt_pos *pos, const char *fmt, ...) _printf_(3, 4);
 static int err_pos(struct zt_diags *d, const struct zt_pos *pos, const char *fmt, ...)
@@ -50,61 +28,37 @@ static int err_pos(struct zt_diags *d, const struct zt_pos *pos, const char *fmt
 	return r;
 }
 
-/* An untrusted value for a message: printable ASCII, cut at 60 bytes. */
-static const char *tok(char buf[64], const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o < 60; s++)
-		buf[o++] = isprint((unsigned char)*s) ? *s : '?';
-	if (*s && o >= 3)
-		memcpy(buf + o - 3, "...", 3);
-	buf[o] = '\0';
-	return buf;
-}
-#define TOK(s) tok((char[64]){ 0 }, (s))
-
-static const char *kind(const struct zt_node *n)
-{
-	return n->type == ZT_NODE_SEQ ? "a list" : n->type == ZT_NODE_MAP ? "a mapping" : "a scalar";
-}
-
-static struct zt_pos pos_of(const struct tl *l, const struct zt_node *n)
-{
-	return (struct zt_pos){ .file = l->file, .line = n->line, .col = n->col };
-}
-
 /* A plain decimal integer lo..hi. */
-static int load_uint(struct tl *l, const struct zt_node *n, const char *key, uint32_t lo, uint32_t hi,
+static int load_uint(struct loader *l, const struct zt_node *n, const char *key, uint32_t lo, uint32_t hi,
 		     uint32_t *ret)
 {
 	char *end;
 	unsigned long v;
 
 	if (n->type != ZT_NODE_SCALAR)
-		return err_at(l, n, "%s: expected a number from %u to %u, got %s", key, lo, hi, kind(n));
+		return pl_err_at(l, n, "%s: expected a number from %u to %u, got %s", key, lo, hi, pl_node_kind(n));
 	if (!isdigit((unsigned char)n->value[0]) || n->len > 10)
-		return err_at(l, n, "%s: expected a number from %u to %u, got '%s'", key, lo, hi, TOK(n->value));
+		return pl_err_at(l, n, "%s: expected a number from %u to %u, got '%s'", key, lo, hi, TOK(n->value));
 	v = strtoul(n->value, &end, 10);
 	if (*end || v < lo || v > hi)
-		return err_at(l, n, "%s: expected a number from %u to %u, got '%s'", key, lo, hi, TOK(n->value));
+		return pl_err_at(l, n, "%s: expected a number from %u to %u, got '%s'", key, lo, hi, TOK(n->value));
 	*ret = (uint32_t)v;
 	return 0;
 }
 
-static int load_bool(struct tl *l, const struct zt_node *n, const char *key, bool *ret)
+static int load_bool(struct loader *l, const struct zt_node *n, const char *key, bool *ret)
 {
 	if (n->type == ZT_NODE_SCALAR && n->plain && streq(n->value, "true"))
 		*ret = true;
 	else if (n->type == ZT_NODE_SCALAR && n->plain && streq(n->value, "false"))
 		*ret = false;
 	else
-		return err_at(l, n, "%s: expected true or false", key);
+		return pl_err_at(l, n, "%s: expected true or false", key);
 	return 0;
 }
 
 /* per-source: 200/second (or /minute, /hour, /day) */
-static int load_rate(struct tl *l, const struct zt_node *n, struct zt_flood *f)
+static int load_rate(struct loader *l, const struct zt_node *n, struct zt_flood *f)
 {
 	static const struct {
 		const char *name;
@@ -123,67 +77,67 @@ static int load_rate(struct tl *l, const struct zt_node *n, struct zt_flood *f)
 		if (streq(slash + 1, units[i].name)) {
 			f->rate = (uint32_t)v;
 			f->unit = units[i].sec;
-			f->rate_pos = pos_of(l, n);
+			f->rate_pos = pl_pos_of(l, n);
 			return 0;
 		}
 bad:
-	return err_at(l, n, "per-source: expected new connections per unit such as 200/second "
+	return pl_err_at(l, n, "per-source: expected new connections per unit such as 200/second "
 		      "(1 to 1000000 per second, minute, hour or day), got %s%s%s",
-		      n->type == ZT_NODE_SCALAR ? "'" : "", n->type == ZT_NODE_SCALAR ? TOK(n->value) : kind(n),
+		      n->type == ZT_NODE_SCALAR ? "'" : "", n->type == ZT_NODE_SCALAR ? TOK(n->value) : pl_node_kind(n),
 		      n->type == ZT_NODE_SCALAR ? "'" : "");
 }
 
 /* source-prefix: { ipv4: 32, ipv6: 64 } */
-static int load_prefix(struct tl *l, const struct zt_node *n, struct zt_flood *f)
+static int load_prefix(struct loader *l, const struct zt_node *n, struct zt_flood *f)
 {
 	int r, ret = 0;
 	uint32_t v;
 
 	if (n->type != ZT_NODE_MAP)
-		return err_at(l, n, "source-prefix: expected a mapping such as { ipv4: 32, ipv6: 64 }, got %s",
-			      kind(n));
+		return pl_err_at(l, n, "source-prefix: expected a mapping such as { ipv4: 32, ipv6: 64 }, got %s",
+			      pl_node_kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct zt_node *k = n->keys[i], *x = n->items[i];
 		bool v6 = streq(k->value, "ipv6");
 
 		if (!v6 && !streq(k->value, "ipv4"))
-			r = err_at(l, k, "source-prefix: unknown key '%s'; expected ipv4 or ipv6", TOK(k->value));
+			r = pl_err_at(l, k, "source-prefix: unknown key '%s'; expected ipv4 or ipv6", TOK(k->value));
 		else if (!(r = load_uint(l, x, v6 ? "source-prefix: ipv6" : "source-prefix: ipv4", 1, v6 ? 128 : 32, &v))) {
 			if (v6)
 				f->plen6 = (uint8_t)v;
 			else
 				f->plen4 = (uint8_t)v;
 		}
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	return ret;
 }
 
-static int load_to(struct tl *l, const struct zt_node *n, struct zt_flood *f)
+static int load_to(struct loader *l, const struct zt_node *n, struct zt_flood *f)
 {
 	const struct zt_node *one[1] = { n };
 	const struct zt_node *const *items = n->type == ZT_NODE_SEQ ? (const struct zt_node *const *)n->items : one;
 	size_t cnt = n->type == ZT_NODE_SEQ ? n->n : 1;
 
 	if (n->type == ZT_NODE_MAP || !cnt)
-		return err_at(l, n, "to: expected a zone or a list of zones, got %s",
+		return pl_err_at(l, n, "to: expected a zone or a list of zones, got %s",
 			      n->type == ZT_NODE_MAP ? "a mapping" : "an empty list");
 	if (!(f->to = calloc(cnt, sizeof(*f->to))))
 		return -ENOMEM;
 	for (size_t i = 0; i < cnt; i++) {
 		if (items[i]->type != ZT_NODE_SCALAR || !items[i]->len)
-			return err_at(l, items[i], "to: expected a zone name, got %s", kind(items[i]));
+			return pl_err_at(l, items[i], "to: expected a zone name, got %s", pl_node_kind(items[i]));
 		if (!(f->to[i].name = strdup(items[i]->value)))
 			return -ENOMEM;
-		f->to[i].pos = pos_of(l, items[i]);
+		f->to[i].pos = pl_pos_of(l, items[i]);
 		f->n_to++;
 	}
 	return 0;
 }
 
-static int load_flood_key(struct tl *l, const struct zt_node *k, const struct zt_node *v, struct zt_flood *f)
+static int load_flood_key(struct loader *l, const struct zt_node *k, const struct zt_node *v, struct zt_flood *f)
 {
 	const char *why = NULL;
 	uint32_t x;
@@ -193,11 +147,11 @@ static int load_flood_key(struct tl *l, const struct zt_node *k, const struct zt
 		return load_to(l, v, f);
 	if (streq(k->value, "flow")) {
 		if (v->type != ZT_NODE_SCALAR || !v->len)
-			return err_at(l, v, "flow: expected the name of a hub flow, got %s", kind(v));
+			return pl_err_at(l, v, "flow: expected the name of a hub flow, got %s", pl_node_kind(v));
 		free(f->flow);
 		if (!(f->flow = strdup(v->value)))
 			return -ENOMEM;
-		f->flow_pos = pos_of(l, v);
+		f->flow_pos = pl_pos_of(l, v);
 		return 0;
 	}
 	if (streq(k->value, "per-source"))
@@ -205,14 +159,14 @@ static int load_flood_key(struct tl *l, const struct zt_node *k, const struct zt
 	if (streq(k->value, "burst"))
 		return load_uint(l, v, "burst", 1, 1000000, &f->burst);
 	if (streq(k->value, "connections")) {
-		f->conns_pos = pos_of(l, v);
+		f->conns_pos = pl_pos_of(l, v);
 		return load_uint(l, v, "connections", 1, 1000000, &f->conns);
 	}
 	if (streq(k->value, "ban")) {
 		if (v->type != ZT_NODE_SCALAR)
-			return err_at(l, v, "ban: expected a duration such as 10m, got %s", kind(v));
+			return pl_err_at(l, v, "ban: expected a duration such as 10m, got %s", pl_node_kind(v));
 		if (zt_duration_parse(v->value, ZT_FLOOD_BAN_MAX, &x, &why) < 0)
-			return err_at(l, v, "ban: invalid duration '%s': %s (at most 168h)", TOK(v->value), why);
+			return pl_err_at(l, v, "ban: invalid duration '%s': %s (at most 168h)", TOK(v->value), why);
 		f->ban_sec = x;
 		return 0;
 	}
@@ -226,32 +180,32 @@ static int load_flood_key(struct tl *l, const struct zt_node *k, const struct zt
 		else if (v->type == ZT_NODE_SCALAR && streq(v->value, "all"))
 			f->scope = ZT_FLOOD_SCOPE_ALL;
 		else
-			return err_at(l, v, "ban-scope: expected zone or all");
+			return pl_err_at(l, v, "ban-scope: expected zone or all");
 		return 0;
 	}
 	if (streq(k->value, "max-sources"))
 		return load_uint(l, v, "max-sources", 1, ZT_FLOOD_SET_MAX, &f->max_sources);
 	if (streq(k->value, "max-bans"))
 		return load_uint(l, v, "max-bans", 1, ZT_FLOOD_SET_MAX, &f->max_bans);
-	r = err_at(l, k, "threats.flood: unknown key '%s'; expected one of: to, flow, per-source, burst, "
+	r = pl_err_at(l, k, "threats.flood: unknown key '%s'; expected one of: to, flow, per-source, burst, "
 		   "connections, ban, source-prefix, ban-spoofable, ban-scope, max-sources, max-bans",
 		   TOK(k->value));
 	return r;
 }
 
-static int load_flood_one(struct tl *l, const struct zt_node *n, struct zt_flood *f)
+static int load_flood_one(struct loader *l, const struct zt_node *n, struct zt_flood *f)
 {
 	bool burst = false, scope = false;
 	int r, ret = 0;
 
 	*f = (struct zt_flood){ .plen4 = 32, .plen6 = 64, .max_sources = ZT_FLOOD_SET_DEFAULT,
-				.max_bans = ZT_FLOOD_SET_DEFAULT, .flow_idx = -1, .pos = pos_of(l, n) };
+				.max_bans = ZT_FLOOD_SET_DEFAULT, .flow_idx = -1, .pos = pl_pos_of(l, n) };
 	if (n->type != ZT_NODE_MAP)
-		return err_at(l, n, "threats.flood: expected a mapping such as "
-			      "{ to: web, per-source: 200/second, ban: 10m }, got %s", kind(n));
+		return pl_err_at(l, n, "threats.flood: expected a mapping such as "
+			      "{ to: web, per-source: 200/second, ban: 10m }, got %s", pl_node_kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		r = load_flood_key(l, n->keys[i], n->items[i], f);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 		burst |= streq(n->keys[i]->value, "burst");
@@ -260,28 +214,28 @@ static int load_flood_one(struct tl *l, const struct zt_node *n, struct zt_flood
 	if (ret)
 		return ret;
 	if (!f->n_to && !f->flow)
-		return err_at(l, n, "threats.flood: missing required key 'to' or 'flow' "
+		return pl_err_at(l, n, "threats.flood: missing required key 'to' or 'flow' "
 			      "(the zone or the hub flow the limit protects)");
 	if (!f->rate && !f->conns)
-		return err_at(l, n, "threats.flood: expected per-source, connections or both");
+		return pl_err_at(l, n, "threats.flood: expected per-source, connections or both");
 	if (burst && !f->rate)
-		return err_at(l, n, "threats.flood: burst needs per-source");
+		return pl_err_at(l, n, "threats.flood: burst needs per-source");
 	if (!f->burst)
 		f->burst = f->rate;
 	if (scope && !f->ban_sec)
-		return err_at(l, n, "threats.flood: ban-scope needs ban");
+		return pl_err_at(l, n, "threats.flood: ban-scope needs ban");
 	return 0;
 }
 
-static int load_except(struct tl *l, const struct zt_node *n)
+static int load_except(struct loader *l, const struct zt_node *n)
 {
 	struct zt_threats *t = &l->p->threats;
 	int r, ret = 0;
 
 	if (n->type != ZT_NODE_SEQ)
-		return err_at(l, n, "threats.except: expected a list of addresses or prefixes, got %s", kind(n));
+		return pl_err_at(l, n, "threats.except: expected a list of addresses or prefixes, got %s", pl_node_kind(n));
 	if (n->n > ZT_EXCEPT_MAX)
-		return err_at(l, n, "threats.except: at most %d prefixes", ZT_EXCEPT_MAX);
+		return pl_err_at(l, n, "threats.except: at most %d prefixes", ZT_EXCEPT_MAX);
 	if (n->n && !(t->except = calloc(n->n, sizeof(*t->except))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
@@ -290,37 +244,37 @@ static int load_except(struct tl *l, const struct zt_node *n)
 		const char *why = NULL;
 
 		if (it->type != ZT_NODE_SCALAR)
-			r = err_at(l, it, "threats.except: expected an address or prefix, got %s", kind(it));
+			r = pl_err_at(l, it, "threats.except: expected an address or prefix, got %s", pl_node_kind(it));
 		else if (zt_cidr_parse(it->value, c, &why) < 0)
-			r = err_at(l, it, "threats.except: invalid prefix '%s': %s", TOK(it->value),
+			r = pl_err_at(l, it, "threats.except: invalid prefix '%s': %s", TOK(it->value),
 				   why ? why : "malformed");
 		else {
-			c->pos = pos_of(l, it);
+			c->pos = pl_pos_of(l, it);
 			t->n_except++;
 			continue;
 		}
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r;
 	}
 	return ret;
 }
 
-static int load_flood(struct tl *l, const struct zt_node *n)
+static int load_flood(struct loader *l, const struct zt_node *n)
 {
 	struct zt_threats *t = &l->p->threats;
 	int r, ret = 0;
 
 	if (n->type != ZT_NODE_SEQ)
-		return err_at(l, n, "threats.flood: expected a list of limits, got %s", kind(n));
+		return pl_err_at(l, n, "threats.flood: expected a list of limits, got %s", pl_node_kind(n));
 	if (n->n > ZT_FLOOD_MAX)
-		return err_at(l, n, "threats.flood: at most %d limits", ZT_FLOOD_MAX);
+		return pl_err_at(l, n, "threats.flood: at most %d limits", ZT_FLOOD_MAX);
 	if (n->n && !(t->flood = calloc(n->n, sizeof(*t->flood))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
 		r = load_flood_one(l, n->items[i], &t->flood[i]);
 		t->n_flood++;
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -330,31 +284,31 @@ static int load_flood(struct tl *l, const struct zt_node *n)
 int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct zt_node *n,
 			   struct zt_diags *d)
 {
-	struct tl l = { .p = p, .file = file, .d = d };
+	struct loader l = { .p = p, .file = file, .d = d };
 	int r, ret = 0;
 
 	if (p->threats.pos.file)
-		return err_at(&l, n, "threats: given twice");
-	p->threats.pos = pos_of(&l, n);
+		return pl_err_at(&l, n, "threats: given twice");
+	p->threats.pos = pl_pos_of(&l, n);
 	if (n->type == ZT_NODE_SCALAR && n->plain && (!n->len || streq(n->value, "~") || streq(n->value, "null")))
 		return 0;
 	if (n->type != ZT_NODE_MAP)
-		return err_at(&l, n, "threats: expected a mapping with except, flood and blocklists, got %s", kind(n));
+		return pl_err_at(&l, n, "threats: expected a mapping with except, flood and blocklists, got %s", pl_node_kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct zt_node *k = n->keys[i], *v = n->items[i];
 
 		if (streq(k->value, "except"))
-			r = p->threats.except ? err_at(&l, k, "threats.except: given twice") : load_except(&l, v);
+			r = p->threats.except ? pl_err_at(&l, k, "threats.except: given twice") : load_except(&l, v);
 		else if (streq(k->value, "flood"))
-			r = p->threats.flood ? err_at(&l, k, "threats.flood: given twice") : load_flood(&l, v);
+			r = p->threats.flood ? pl_err_at(&l, k, "threats.flood: given twice") : load_flood(&l, v);
 		else if (streq(k->value, "blocklists"))
 			r = zt_policy_load_blocklists(p, file, v, d);
 		else if (streq(k->value, "anomaly"))
-			r = err_at(&l, k, "threats.%s is not implemented yet", TOK(k->value));
+			r = pl_err_at(&l, k, "threats.%s is not implemented yet", TOK(k->value));
 		else
-			r = err_at(&l, k, "threats: unknown key '%s'; expected one of: except, flood, blocklists",
+			r = pl_err_at(&l, k, "threats: unknown key '%s'; expected one of: except, flood, blocklists",
 				   TOK(k->value));
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -394,7 +348,7 @@ static int resolve_to(struct zt_policy *p, struct zt_flood *f, struct zt_diags *
 				    TOK(t->name), s);
 		else
 			r = err_pos(d, &t->pos, "threats.flood: unknown zone '%s'", TOK(t->name));
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r;
 	}
@@ -432,7 +386,7 @@ static int resolve_flow(struct zt_policy *p, struct zt_flood *f, struct zt_diags
 			continue;
 		r = err_pos(d, &f->to[i].pos, "threats.flood: flow '%s' does not go to zone '%s'",
 			    TOK(f->flow), TOK(f->to[i].name));
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r;
 	}
@@ -459,7 +413,7 @@ static int check_overlap(struct zt_policy *p, struct zt_diags *d)
 			snprintf(ps, sizeof(ps), "%u:%u", y->flow_pos.line, y->flow_pos.col);
 			r = err_pos(d, &x->flow_pos, "threats.flood: flow '%s' is already limited (at %s): "
 				    "one limit per flow", TOK(x->flow), ps);
-			if (fatal(r))
+			if (pl_fatal(r))
 				return r;
 			ret = r;
 		}
@@ -476,7 +430,7 @@ static int check_overlap(struct zt_policy *p, struct zt_diags *d)
 					r = err_pos(d, &x->pos, "threats.flood: zone '%s' is already limited "
 						    "(by '%s' at %s): one limit per zone", TOK(x->name),
 						    TOK(y->name), ps);
-					if (fatal(r))
+					if (pl_fatal(r))
 						return r;
 					ret = r;
 				}
@@ -491,7 +445,7 @@ int zt_policy_check_threats(struct zt_policy *p, struct zt_diags *d)
 		r = resolve_to(p, &p->threats.flood[i], d);
 		if (r == 0 && p->threats.flood[i].flow)
 			r = resolve_flow(p, &p->threats.flood[i], d);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
