@@ -151,6 +151,12 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 
 int zt_ct_dump_pairs(zt_ct_seen_cb cb, void *data)
 {
+	/* Zone pairs have bits 31 and 15 clear (flow marks set 31, grant marks 15): the kernel filters. */
+	return zt_ct_dump_marked(0, 0x80008000u, cb, data);
+}
+
+int zt_ct_dump_marked(uint32_t mark, uint32_t mask, zt_ct_seen_cb cb, void *data)
+{
 	char req[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
 	struct dump_ctx d = { .cb = cb, .data = data };
@@ -167,9 +173,8 @@ int zt_ct_dump_pairs(zt_ct_seen_cb cb, void *data)
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->nfgen_family = AF_UNSPEC;
 	g->version = NFNETLINK_V0;
-	/* Zone pairs have bits 31 and 15 clear (flow marks set 31, grant marks 15): the kernel filters. */
-	mnl_attr_put_u32(nlh, CTA_MARK, htonl(0));
-	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(0x80008000u));
+	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
+	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
 	/* A dump that entries changed under is still what was there: take it as it is. */
 	r = zt_nl_talk(&nl, nlh, dump_cb, &d, ZT_NL_F_READ_INTR);
 	zt_nl_close(&nl);
