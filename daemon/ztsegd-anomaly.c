@@ -48,6 +48,7 @@ struct episode {
 	uint64_t opened, closed;	/* realtime seconds; closed 0: open */
 	double base_mean, base_std, threshold, peak;
 	uint64_t samples;
+	uint64_t opened_sample;		/* the series' sample count (taken) at the opening sample */
 	char action[160];		/* what the daemon did */
 	char top[256];			/* "203.0.113.10 (120), …" */
 	bool resumed;
@@ -58,6 +59,7 @@ struct series {
 	bool in_plan;
 	size_t pa;			/* index into plan->anomaly while in_plan */
 	uint64_t last_pkts, last_usec, next_usec;
+	uint64_t taken;			/* samples taken since the daemon started */
 	bool have_last;
 	struct episode ep;		/* the open one, when st.d.open */
 	struct src_count banned[TOP_MAX * 4];	/* ban-top-sources: what this episode banned */
@@ -107,8 +109,17 @@ static void state_save(struct manager *m)
 		return;
 	if (!(v = calloc(an->n, sizeof(*v))))
 		return;
-	for (size_t i = 0; i < an->n; i++)
-		v[i] = an->v[i].st;
+	for (size_t i = 0; i < an->n; i++) {
+		const struct series *s = &an->v[i];
+
+		v[i] = s->st;
+		v[i].n_banned = 0;
+		for (size_t k = 0; k < s->n_banned && k < ZT_ANOMALY_BANNED_MAX; k++) {
+			v[i].banned[k].family = s->banned[k].family;
+			memcpy(v[i].banned[k].addr, s->banned[k].addr, 16);
+			v[i].n_banned++;
+		}
+	}
 	r = zt_anomaly_state_format(v, an->n, &buf, &len);
 	if (r >= 0)
 		r = zt_write_atomic(m->state_dir, ANOMALY_FILE, buf, len);
@@ -154,6 +165,10 @@ static void state_load(struct manager *m)
 			s->ep.peak = s->st.d.peak;
 			s->ep.samples = s->st.d.ep_samples;
 			s->ep.resumed = true;
+			for (size_t k = 0; k < v[i].n_banned && s->n_banned < ELEMENTSOF(s->banned); k++) {
+				s->banned[s->n_banned] = (struct src_count){ .family = v[i].banned[k].family, .completed = 1 };
+				memcpy(s->banned[s->n_banned++].addr, v[i].banned[k].addr, 16);
+			}
 			snprintf(s->ep.action, sizeof(s->ep.action), "resumed after a restart");
 		}
 	}
@@ -411,6 +426,7 @@ static void episode_open(struct manager *m, struct series *s, uint64_t now_rt)
 	s->ep = (struct episode){ .opened = now_rt, .base_mean = d->base_mean, .base_std = d->base_std,
 				  .threshold = d->threshold, .peak = d->peak, .samples = d->ep_samples };
 	snprintf(s->ep.flow, sizeof(s->ep.flow), "%s", s->st.name);
+	s->ep.opened_sample = s->taken;
 	if (top_sources(pa, &top, &n_top) < 0)
 		n_top = 0;
 	top_text(top, n_top, s->ep.top, sizeof(s->ep.top));
@@ -480,6 +496,7 @@ static void sample_one(struct manager *m, struct series *s, const struct zt_nft_
 	s->last_usec = now;
 	A(m)->samples++;
 	A(m)->dirty = true;
+	s->taken++;
 	ev = zt_detect_sample(&s->st.d, &p, x, hour, now_rt);
 	if (ev == ZT_DETECT_OPEN)
 		episode_open(m, s, now_rt);
@@ -578,9 +595,14 @@ void manager_anomaly_sync(struct manager *m)
 			episode_close(m, s, now_rt, "the policy no longer watches the flow");
 			continue;
 		}
-		s->mitigated = true;	/* whatever is left of it, flushed first */
+		/* Whatever is left of it flushed first, then the same again (the same banned sources). */
+		struct src_count keep[ELEMENTSOF(s->banned)];
+		size_t n_keep = s->n_banned;
+
+		memcpy(keep, s->banned, sizeof(keep));
+		s->mitigated = true;
 		unmitigate(m, s);
-		mitigate(m, s, s->banned[0].family ? s->banned : NULL, s->n_banned);
+		mitigate(m, s, keep, n_keep);
 	}
 }
 
@@ -592,20 +614,8 @@ int manager_anomaly_start(struct manager *m)
 	for (size_t i = 0; i < A(m)->n; i++) {
 		struct series *s = &A(m)->v[i];
 
-		/* An episode from before the restart: its bans are not known any more, look again. */
-		if (s->st.d.open && m->cur.plan) {
-			s->n_banned = 0;
-			for (size_t j = 0; j < m->cur.plan->n_anomaly; j++)
-				if (streq(m->cur.plan->anomaly[j].flow, s->st.name) &&
-				    m->cur.policy->threats.anomaly[m->cur.plan->anomaly[j].entry].mitigate == ZT_MITIGATE_BAN_TOP) {
-					_cleanup_free_ struct src_count *top = NULL;
-					size_t n = 0;
-
-					if (top_sources(&m->cur.plan->anomaly[j], &top, &n) >= 0)
-						for (size_t k = 0; k < n && s->n_banned < ELEMENTSOF(s->banned); k++)
-							if (bannable(m->cur.policy, &top[k]))
-								s->banned[s->n_banned++] = top[k];
-				}
+		/* An episode from before the restart: its bans (from the state file) are put back by the sync. */
+		if (s->st.d.open) {
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=anomaly-resumed",
 				   log_field("ZTSEG_FLOW", "%s", s->st.name) }, 2,
 				   "anomaly on flow %s: open before the restart, resumed", s->st.name);
@@ -620,11 +630,11 @@ int manager_anomaly_start(struct manager *m)
 
 static json_t *episode_json(const struct episode *e)
 {
-	return json_pack("{s:s, s:b, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:s, s:s, s:b}", "flow", e->flow, "open",
-			 !e->closed, "opened", (json_int_t)e->opened, "closed", (json_int_t)e->closed, "baseline",
-			 e->base_mean, "baseline_sd", e->base_std, "threshold", e->threshold, "peak", e->peak,
-			 "samples", (json_int_t)e->samples, "action", e->action, "top_sources", e->top, "resumed",
-			 e->resumed);
+	return json_pack("{s:s, s:b, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:s, s:s, s:b}", "flow", e->flow,
+			 "open", !e->closed, "opened", (json_int_t)e->opened, "closed", (json_int_t)e->closed,
+			 "baseline", e->base_mean, "baseline_sd", e->base_std, "threshold", e->threshold, "peak",
+			 e->peak, "samples", (json_int_t)e->samples, "opened_sample", (json_int_t)e->opened_sample,
+			 "action", e->action, "top_sources", e->top, "resumed", e->resumed);
 }
 
 static json_t *series_json(struct manager *m, const struct series *s)
@@ -633,8 +643,8 @@ static json_t *series_json(struct manager *m, const struct series *s)
 	const struct zt_anomaly *a = s->in_plan ? entry_of(m, s) : NULL;
 	struct zt_detect_params p = a ? params_of(a) : (struct zt_detect_params){};
 
-	return json_pack("{s:s, s:b, s:I, s:f, s:f, s:f, s:b, s:b, s:s}", "flow", s->st.name, "watched", s->in_plan,
-			 "samples", (json_int_t)d->all.n, "mean", d->all.mean, "sd", zt_baseline_std(&d->all), "last",
+	return json_pack("{s:s, s:b, s:I, s:I, s:f, s:f, s:f, s:b, s:b, s:s}", "flow", s->st.name, "watched",
+			 s->in_plan, "taken", (json_int_t)s->taken, "samples", (json_int_t)d->all.n, "mean", d->all.mean, "sd", zt_baseline_std(&d->all), "last",
 			 d->last, "learning", a ? zt_detect_learning(d, &p) : false, "open", d->open, "mitigate",
 			 a ? zt_mitigate_name(a->mitigate) : "");
 }

@@ -3,6 +3,7 @@
  * Learned baselines (threats.anomaly): EWMA mean and variance, the episode
  * detector and the state file, pure (anomaly.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -173,6 +174,12 @@ int zt_anomaly_state_format(const struct zt_anomaly_state *v, size_t n, char **r
 		if (d->open)
 			fprintf(f, "e %s %" PRIu64 " %.17g %.17g %.17g %.17g %" PRIu64 "\n", v[i].name, d->opened,
 				d->base_mean, d->base_std, d->threshold, d->peak, d->ep_samples);
+		for (size_t k = 0; d->open && k < v[i].n_banned && k < ZT_ANOMALY_BANNED_MAX; k++) {
+			char a[INET6_ADDRSTRLEN];
+
+			if (inet_ntop(v[i].banned[k].family, v[i].banned[k].addr, a, sizeof(a)))
+				fprintf(f, "s %s %s\n", v[i].name, a);
+		}
 	}
 	if (fclose(f) != 0) {
 		free(buf);
@@ -276,7 +283,20 @@ static int parse_line(char *line, unsigned ln, struct zt_anomaly_state *v, size_
 
 	if (nf < 2 || strlen(f[0]) != 1 || !name_ok(f[1]))
 		return bad(err, errlen, ln, "expected a record b or e and a series name");
-	if ((f[0][0] == 'b' && nf != 6) || (f[0][0] == 'e' && nf != 9) || (f[0][0] != 'b' && f[0][0] != 'e'))
+	if (f[0][0] == 's' && nf == 3) {
+		struct zt_anomaly_addr x = {};
+
+		if (!(s = series(v, n, max, f[1], &full)) || !s->d.open)
+			return bad(err, errlen, ln, "a banned source of no open episode");
+		if (s->n_banned >= ZT_ANOMALY_BANNED_MAX)
+			return bad(err, errlen, ln, "more than %d banned sources", ZT_ANOMALY_BANNED_MAX);
+		x.family = strchr(f[2], ':') ? AF_INET6 : AF_INET;
+		if (inet_pton(x.family, f[2], x.addr) != 1)
+			return bad(err, errlen, ln, "not an address");
+		s->banned[s->n_banned++] = x;
+		return 0;
+	}
+	if ((f[0][0] == 'b' && nf != 6) || (f[0][0] == 'e' && nf != 8) || (f[0][0] != 'b' && f[0][0] != 'e'))
 		return bad(err, errlen, ln, "expected b NAME SLOT N MEAN VAR or e NAME OPENED MEAN STD THRESHOLD PEAK SAMPLES");
 	if (!(s = series(v, n, max, f[1], &full)))
 		return bad(err, errlen, ln, "more than %zu series", max);

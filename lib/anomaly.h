@@ -72,11 +72,21 @@ enum zt_detect_event zt_detect_sample(struct zt_detector *d, const struct zt_det
  * The state file: "ztseg-anomaly 1", then per series
  *   b NAME SLOT N MEAN VAR          SLOT "all" or 0..23
  *   e NAME OPENED MEAN STD THRESHOLD PEAK SAMPLES      an open episode
+ *   s NAME ADDRESS                  a source that episode banned (after its e)
  * NAME is a flow name (no space or control byte, at most 64 bytes).
  */
+#define ZT_ANOMALY_BANNED_MAX 32
+
+struct zt_anomaly_addr {
+	uint8_t family;		/* AF_INET, AF_INET6 */
+	uint8_t addr[16];
+};
+
 struct zt_anomaly_state {
 	char name[ZT_ANOMALY_NAME_MAX + 1];
 	struct zt_detector d;
+	struct zt_anomaly_addr banned[ZT_ANOMALY_BANNED_MAX];	/* the open episode's banned sources */
+	size_t n_banned;
 };
 
 /* Serialize n series into a malloc'd buffer. 0 or -ENOMEM (-EINVAL for a name that cannot be written). */

@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+# zt-load.py SRC DST PORT RATE JITTER SECONDS OUT: new TCP connections from
+# SRC to DST:PORT at RATE per second, each 100 ms slot's count scaled by a
+# uniform factor in [1-JITTER, 1+JITTER] (natural jitter), for SECONDS
+# (0: until killed). Each second a line "T OK FAIL" goes to OUT: connections
+# that completed within 500 ms, and those that did not (dropped).
+import errno, os, random, select, socket, sys, time
+
+src, dst, port, rate, jitter, secs, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), \
+    float(sys.argv[5]), float(sys.argv[6]), sys.argv[7]
+fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
+pending = {}  # fd -> (sock, deadline)
+ok = fail = 0
+acc = 0.0
+t0 = time.monotonic()
+next_slot = t0
+next_report = t0 + 1
+f = open(out, 'w', buffering=1)
+while secs <= 0 or time.monotonic() - t0 < secs:
+    now = time.monotonic()
+    if now >= next_slot:
+        acc += rate * 0.1 * random.uniform(1 - jitter, 1 + jitter)
+        while acc >= 1 and len(pending) < 900:
+            acc -= 1
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
+            s.bind((src, 0))
+            try:
+                s.connect((dst, port))
+            except BlockingIOError:
+                pass
+            except OSError:
+                fail += 1
+                s.close()
+                continue
+            pending[s.fileno()] = (s, now + 0.5)
+        next_slot += 0.1
+    if now >= next_report:
+        f.write("%d %d %d\n" % (int(now - t0), ok, fail))
+        ok = fail = 0
+        next_report += 1
+    timeout = max(0.0, min(next_slot, next_report) - time.monotonic())
+    _, w, _ = select.select([], [p[0] for p in pending.values()], [], timeout)
+    for s in w:
+        e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        ok += e == 0
+        fail += e != 0
+        del pending[s.fileno()]
+        s.close()
+    now = time.monotonic()
+    for fd, (s, dl) in list(pending.items()):
+        if now >= dl:
+            fail += 1
+            del pending[fd]
+            s.close()
