@@ -209,7 +209,8 @@ static bool num(const char *s, double max, double *ret)
 	char *end;
 	double v;
 
-	if (!*s || strchr(" \t+-", *s) || strlen(s) > 32)
+	/* As %.17g writes it: digits, a point, an exponent; no sign, hex, inf or nan. */
+	if (!*s || *s == '+' || *s == '-' || strlen(s) > 32 || strspn(s, "0123456789.e+-") != strlen(s))
 		return false;
 	errno = 0;
 	v = strtod(s, &end);
