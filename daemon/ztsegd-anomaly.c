@@ -74,12 +74,20 @@ struct anomaly {
 	struct episode closed[CLOSED_MAX];	/* a ring: the last ones that closed */
 	size_t n_closed, closed_next;
 	uint64_t samples, opened, cpu_usec, saved_usec;
-	bool dirty;
+	uint64_t gen;			/* the policy generation series[].pa index into (synced) */
+	bool synced, dirty;
 };
 
 static struct anomaly *A(struct manager *m)
 {
 	return m->anomaly;
+}
+
+/* The plan changed under us (a path that did not call the sync): sync now, before any index is used. */
+static void ensure_synced(struct manager *m)
+{
+	if (m->anomaly && (!m->anomaly->synced || m->anomaly->gen != m->generation))
+		manager_anomaly_sync(m);
 }
 
 static const struct zt_anomaly *entry_of(struct manager *m, const struct series *s)
@@ -530,6 +538,7 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
 
 	sd_event_source_set_time(src, usec + TICK_USEC);
 	sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	ensure_synced(m);
 	for (size_t i = 0; i < an->n; i++)
 		due |= an->v[i].in_plan && now + TICK_USEC / 2 >= an->v[i].next_usec;
 	if (!due)
@@ -567,6 +576,8 @@ void manager_anomaly_sync(struct manager *m)
 
 	if (!an)
 		return;
+	an->synced = true;
+	an->gen = m->generation;
 	for (size_t i = 0; i < an->n; i++)
 		an->v[i].in_plan = false;
 	for (size_t i = 0; pl && i < pl->n_anomaly; i++) {
@@ -655,7 +666,8 @@ int manager_anomaly_list(struct manager *m, struct zt_ctl_conn *c, const struct 
 	json_t *eps = json_array(), *ser = json_array();
 	int r = eps && ser ? 0 : -ENOMEM;
 
-	if (json_object_size(req->args) != 0) {
+	ensure_synced(m);
+	if (json_object_size(req->args) != 0 || (req->args && !json_is_object(req->args))) {
 		json_decref(eps);
 		json_decref(ser);
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "anomalies: takes no arguments");
@@ -689,6 +701,7 @@ int manager_anomaly_status(struct manager *m, json_t *status)
 
 	if (!an || !m->cur.plan || !m->cur.plan->n_anomaly)
 		return 0;
+	ensure_synced(m);
 	if (!(eps = json_array()))
 		return -ENOMEM;
 	for (size_t i = 0; i < an->n; i++) {
