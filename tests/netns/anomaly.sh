@@ -53,7 +53,8 @@ DPID= DLOG= DN=0
 daemon_start() {
 	DN=$((DN + 1))
 	DLOG=$ZT_TMP/daemon.$DN.log
-	zt_bg host "$DLOG" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
+	# shellcheck disable=SC2086 # ZT_DAEMON_WRAP: e.g. "valgrind -q --log-file=F", split into words
+	zt_bg host "$DLOG" ${ZT_DAEMON_WRAP:-} "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
 		--log-level info "${ZT_APPLY_ARGS[@]}"
 	DPID=$ZT_BG_PID
 	zt_wait_for 30000 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
