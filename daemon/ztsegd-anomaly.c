@@ -147,7 +147,7 @@ static void state_load(struct manager *m)
 	size_t len = 0, n = 0;
 	int r;
 
-	r = zt_state_read(m->state_dir, ANOMALY_FILE, ANOMALY_FILE_MAX, 0, &buf, &len, &why);
+	r = zt_state_read(m->state_dir, ANOMALY_FILE, ANOMALY_FILE_MAX, getuid(), &buf, &len, &why);
 	if (r == -ENOENT)
 		return;
 	if (r >= 0)
