@@ -84,7 +84,7 @@ OUT=$ZT_TMP/section.md
 	echo "| episodes opened in ${secs} s of steady traffic (target ≤ 1 per 600 s) | $eps |"
 	echo "| samples taken (both flows) | $samples |"
 	echo "| daemon CPU in sampling (ticks: counters read, detectors, state file) | $((c1 - c0)) µs ($(zb_ratio $((c1 - c0)) $((samples > 0 ? samples : 1)) 1) µs per sample) |"
-	echo "| daemon CPU in all (utime + stime, /proc) | $(((t1 - t0) * 1000 / hz)) ms over ${secs} s ($(zb_ratio $(((t1 - t0) * 100000 / hz)) "$secs" 3) % of one CPU) |"
+	echo "| daemon CPU in all (utime + stime, /proc) | $(((t1 - t0) * 1000 / hz)) ms over ${secs} s ($(zb_ratio $(((t1 - t0) * 100)) $((hz * secs)) 3) % of one CPU) |"
 	echo
 	echo "The baselines at the end:"
 	echo
