@@ -82,6 +82,29 @@ zt_check "a garbage state file is not used (journal)" grep -q "anomaly baselines
 zt_check "ztsegctl anomalies lists both flows, learning" \
 	test "$(ctl anomalies | grep -c learning)" = 2
 zt_check "ztsegctl anomalies refuses arguments" bash -c "! '$ZT_CTL' --socket '$SOCK' anomalies bogus 2>/dev/null"
+# raw REQUEST-JSON: one control frame sent, the reply's "ok" printed
+raw() {
+	python3 - "$SOCK" "$1" <<-'PY'
+	import json, socket, struct, sys
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+	s.connect(sys.argv[1])
+	b = sys.argv[2].encode()
+	s.sendall(struct.pack(">I", len(b)) + b)
+	d = b""
+	while True:
+	    c = s.recv(65536)
+	    if not c:
+	        break
+	    d += c
+	print(json.loads(d[4:])["ok"])
+	PY
+}
+zt_check "a raw anomalies request with arguments is refused" \
+	test "$(raw '{"version":1,"command":"anomalies","args":{"flow":"web-in"}}')" = False
+zt_check "a raw anomalies request with a huge argument is refused" \
+	test "$(raw "{\"version\":1,\"command\":\"anomalies\",\"args\":{\"x\":\"$(head -c 60000 /dev/zero | tr '\0' a)\"}}")" = False
+zt_check "a plain raw anomalies request is answered" \
+	test "$(raw '{"version":1,"command":"anomalies"}')" = True
 
 # Steady traffic with jitter on both flows: 10 new connections a second each.
 load steady-web "$ON" "$WEB" 80 10 0
