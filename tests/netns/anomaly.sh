@@ -62,7 +62,7 @@ daemon_start() {
 daemon_stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
 LOADS=()
 load() { # NAME SRC DST PORT RATE SECONDS: zt-load.py in onprem, per-second "T OK FAIL" in $ZT_TMP/NAME
-	zt_bg onprem "$ZT_TMP/$1.err" python3 "$ZT_ROOT/tests/netns/zt-load.py" "$2" "$3" "$4" "$5" 0.3 "$6" "$ZT_TMP/$1"
+	zt_bg onprem "$ZT_TMP/$1.err" env ZT_LOAD_GO="${ZT_LOAD_GO:-}" python3 "$ZT_ROOT/tests/netns/zt-load.py" "$2" "$3" "$4" "$5" 0.3 "$6" "$ZT_TMP/$1"
 	LOADS+=("$ZT_BG_PID")
 }
 # ok_ratio FILE FROM-LINE: the share of connections that completed from that line on (percent)
@@ -118,8 +118,11 @@ zt_check "no episode from steady traffic" is_closed web-in
 zt_check "the rate-limit tier map is empty before an episode" no_tier_jumps
 
 # --- a 20x surge on web-in from ON2: an episode within 3 samples, the limit bites.
+# The surge process is started armed and let go right after the sample count is read.
+ZT_LOAD_GO=$ZT_TMP/go-web load surge-web "$ON2" "$WEB" 80 200 10
+zt_wait_for 20000 test -e "$ZT_TMP/surge-web.ready" || zt_die "the surge generator did not start"
 t0=$(series web-in taken)
-load surge-web "$ON2" "$WEB" 80 200 10
+touch "$ZT_TMP/go-web"
 zt_check "web-in: an episode opens" zt_wait_for 10000 is_open web-in
 opened=$(episode web-in opened_sample)
 zt_check "web-in: opened within 3 samples of the surge (taken $t0 -> $opened)" test $((opened - t0)) -le 3
@@ -131,6 +134,8 @@ sleep 4
 r=$(ok_ratio "$ZT_TMP/surge-web" $((mark + 1)))
 zt_check "the rate limit bites: at most 30% of the surge's connections complete ($r%)" test "$r" -le 30 -a "$r" -ge 0
 zt_check "anomaly_limited counted the drops" test "$(zt_counter anomaly_limited)" -gt 100
+zt_check "status counts them as a drop reason (anomaly-limited)" test "$(ctl status --json |
+	js "[r['packets'] for r in j['drops']['reasons'] if r['name'] == 'anomaly-limited'][0]")" -gt 100
 m2=$(lines "$ZT_TMP/steady-web")
 sleep 2
 r=$(ok_ratio "$ZT_TMP/steady-web" $((m2 + 1)))

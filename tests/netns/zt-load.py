@@ -6,7 +6,9 @@
 # [1-JITTER, 1+JITTER], for SECONDS
 # (0: until killed). Each second a line "T OK FAIL" goes to OUT: connections
 # that completed within 500 ms, and those that did not (dropped).
-import math, random, select, socket, sys, time
+# With ZT_LOAD_GO=FILE in the environment it first creates OUT.ready and
+# waits for FILE to exist: the caller starts the load at a moment it chose.
+import math, os, random, select, socket, sys, time
 
 
 def poisson(lam):
@@ -25,6 +27,11 @@ fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
 pending = {}  # fd -> (sock, deadline)
 ok = fail = 0
 factor = random.uniform(1 - jitter, 1 + jitter)
+go = os.environ.get('ZT_LOAD_GO')
+if go:
+    open(out + '.ready', 'w').close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
 t0 = time.monotonic()
 next_slot = t0
 next_report = t0 + 1
