@@ -403,11 +403,22 @@ static int mitigate(struct manager *m, struct series *s, const struct src_count 
 	}
 	s->mitigated = r >= 0;
 	if (r < 0)
-		log_warning("anomaly: cannot mitigate on flow %s: %s", s->st.name, strerror(-r));
+		log_warning("anomaly: cannot mitigate on series %s: %s", s->st.name, strerror(-r));
 	return r;
 }
 
 /* ---- episodes ---- */
+
+/* A series in words: "flow web-in" or "zone web" (its name to:web). */
+static const char *series_kind(const char *name)
+{
+	return strncmp(name, ZT_ANOMALY_TO_PREFIX, strlen(ZT_ANOMALY_TO_PREFIX)) ? "flow" : "zone";
+}
+
+static const char *series_bare(const char *name)
+{
+	return streq(series_kind(name), "flow") ? name : name + strlen(ZT_ANOMALY_TO_PREFIX);
+}
 
 static void top_text(const struct src_count *v, size_t n, char *buf, size_t len)
 {
@@ -444,8 +455,8 @@ static void episode_open(struct manager *m, struct series *s, uint64_t now_rt)
 		   log_field("ZTSEG_BASELINE", "%.2f", d->base_mean), log_field("ZTSEG_OBSERVED", "%.2f", d->last),
 		   log_field("ZTSEG_TOP_SOURCES", "%s", s->ep.top), log_field("ZTSEG_ACTION", "%s", s->ep.action),
 		   log_field("ZTSEG_POLICY", "%s", pos) }, 7,
-		   "anomaly on flow %s: %.1f new connections/s against a baseline of %.1f (sd %.1f, threshold %.1f); "
-		   "top sources: %s; %s (%s)", s->st.name, d->last, d->base_mean, d->base_std, d->threshold,
+		   "anomaly on %s %s: %.1f new connections/s against a baseline of %.1f (sd %.1f, threshold %.1f); "
+		   "top sources: %s; %s (%s)", series_kind(s->st.name), series_bare(s->st.name), d->last, d->base_mean, d->base_std, d->threshold,
 		   s->ep.top, s->ep.action, pos);
 }
 
@@ -467,7 +478,8 @@ static void episode_close(struct manager *m, struct series *s, uint64_t now_rt, 
 	closed_push(A(m), &s->ep);
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=anomaly-end", log_field("ZTSEG_FLOW", "%s", s->st.name),
 		   log_field("ZTSEG_PEAK", "%.2f", s->ep.peak) }, 3,
-		   "anomaly on flow %s ended (%s) after %" PRIu64 " samples, peak %.1f/s; %s%s", s->st.name, why,
+		   "anomaly on %s %s ended (%s) after %" PRIu64 " samples, peak %.1f/s; %s%s", series_kind(s->st.name),
+		   series_bare(s->st.name), why,
 		   s->ep.samples, s->ep.peak, strncmp(s->ep.action, "alert", 5) ? "mitigation removed" : "nothing to undo",
 		   r < 0 ? " (FAILED to remove)" : "");
 }
@@ -629,7 +641,8 @@ int manager_anomaly_start(struct manager *m)
 		if (s->st.d.open) {
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=anomaly-resumed",
 				   log_field("ZTSEG_FLOW", "%s", s->st.name) }, 2,
-				   "anomaly on flow %s: open before the restart, resumed", s->st.name);
+				   "anomaly on %s %s: open before the restart, resumed", series_kind(s->st.name),
+				   series_bare(s->st.name));
 		}
 	}
 	manager_anomaly_sync(m);

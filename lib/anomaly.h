@@ -17,7 +17,9 @@
 #define ZT_BASELINE_WINDOW 120
 /* An hour-of-day baseline is used once it has seen this many samples; before, the series' own. */
 #define ZT_BASELINE_HOUR_MIN 30
-#define ZT_ANOMALY_NAME_MAX 64
+/* A series' name: a flow's, or ZT_ANOMALY_TO_PREFIX and a zone's (segment.subnet: 2 x 48 + 1). */
+#define ZT_ANOMALY_NAME_MAX 104
+#define ZT_ANOMALY_TO_PREFIX "to:"
 /* A rate no series can reach (new connections per second): a state file above it is corrupt. */
 #define ZT_ANOMALY_RATE_MAX 1e9
 
@@ -73,7 +75,7 @@ enum zt_detect_event zt_detect_sample(struct zt_detector *d, const struct zt_det
  *   b NAME SLOT N MEAN VAR          SLOT "all" or 0..23
  *   e NAME OPENED MEAN STD THRESHOLD PEAK SAMPLES      an open episode
  *   s NAME ADDRESS                  a source that episode banned (after its e)
- * NAME is a flow name (no space or control byte, at most 64 bytes).
+ * NAME is a flow name or to:ZONE (no space or control byte, at most 104 bytes).
  */
 #define ZT_ANOMALY_BANNED_MAX 32
 

@@ -2,7 +2,10 @@
 /*
  * threats.anomaly compiled (doc/RULESET.md "Anomaly episodes"): each
  * watched flow's connection marks lead (map anom, beside floodf) to its
- * chain an_<id>, which counts the flow's new connections in ac_<id> (the
+ * chain an_<id>; a watched zone's (to:) marks, those of every hub flow
+ * instance into it, lead the same way through the map anomz (a second
+ * lookup: a connection may count in its flow's series and its zone's).
+ * an_<id> counts the series' new connections in ac_<id> (the
  * series the daemon samples, counted before any mitigation so that a
  * mitigated surge still shows) and holds what an episode's mitigation
  * fills: the ban sets ab4_/ab6_<id> (ban-top-sources) or the verdict map
@@ -24,19 +27,38 @@ static void name_id(char buf[ZT_OBJ_NAME_MAX], const char *prefix, uint32_t id)
 
 static bool flow_of(const struct cc *c, const struct zt_anomaly *a, const struct cflow *cf)
 {
-	return cf->kind == CF_HUB && cf->f == &c->p->hub.flows[a->flow_idx];
+	return a->flow && cf->kind == CF_HUB && cf->f == &c->p->hub.flows[a->flow_idx];
 }
 
-/* The entry's kernel objects depend on its flow (the marks' meaning) and its mitigation only. */
-static uint32_t anomaly_meaning(const struct cc *c, const struct zt_anomaly *a)
+/* Does the entry watch this flow instance? A flow's: each of its instances; a zone's: each hub flow's into it. */
+static bool inst_of(const struct cc *c, const struct zt_anomaly *a, const struct inst *in, const uint32_t *dst,
+		    size_t n_dst)
 {
-	uint32_t h = fnv_add(2166136261u, "anomaly", 8);
+	bool hit = false;
 
-	h = fnv_add(h, a->flow, strlen(a->flow) + 1);
+	if (in->zp >> 16 == ID_HOST)
+		return false;
+	if (a->flow)
+		return flow_of(c, a, &c->flows[in->flow]);
+	for (size_t d = 0; d < n_dst && !hit; d++)
+		hit = dst[d] == (in->zp & 0xffff);
+	return hit && c->flows[in->flow].kind == CF_HUB;
+}
+
+/* The entry's kernel objects depend on its series (the marks' meaning) and its mitigation only. */
+static uint32_t anomaly_meaning(const struct cc *c, const struct zt_anomaly *a, const uint32_t *dst, size_t n_dst)
+{
+	uint32_t h = fnv_add(2166136261u, a->flow ? "anomaly" : "anomaly-to", a->flow ? 8 : 11);
+	const char *name = a->flow ? a->flow : a->to->name;
+
+	h = fnv_add(h, name, strlen(name) + 1);
 	h = fnv_u32(h, (uint32_t)a->mitigate);
 	for (size_t i = 0; i < c->n_flows; i++)
 		if (flow_of(c, a, &c->flows[i]))
 			h = fnv_u32(h, c->flows[i].mh);
+	for (size_t i = 0; !a->flow && i < c->n_inst; i++)
+		if (inst_of(c, a, &c->inst[i], dst, n_dst))
+			h = fnv_u32(h, c->inst[i].id);
 	return h;
 }
 
@@ -158,22 +180,26 @@ static int chain_entry(struct cc *c, struct zt_plan_anomaly *pa, const char *wha
 	return 0;
 }
 
-/* Each instance of the flow but the host's own: its mark to an_<id>, and into the plan's list. */
-static int entry_elems(struct cc *c, struct zt_plan_anomaly *pa, const struct zt_anomaly *a, int map)
+/*
+ * Each instance of the flow (or each hub flow instance into the zone) but
+ * the host's own: its mark to an_<id>, and into the plan's list; the
+ * flows those instances belong to get the lookup before their accept.
+ */
+static int entry_elems(struct cc *c, struct zt_plan_anomaly *pa, const struct zt_anomaly *a, int map,
+		       const uint32_t *dst, size_t n_dst)
 {
 	char chain[ZT_OBJ_NAME_MAX];
 
 	name_id(chain, "an", pa->id);
-	for (size_t i = 0; i < c->n_flows; i++)
-		c->flows[i].flood |= flow_of(c, a, &c->flows[i]);
 	if (c->n_inst && !(pa->marks = calloc(c->n_inst, sizeof(*pa->marks))))
 		return -ENOMEM;
 	for (size_t i = 0; i < c->n_inst; i++) {
 		const struct inst *in = &c->inst[i];
 		struct zt_elem *el;
 
-		if (in->zp >> 16 == ID_HOST || !flow_of(c, a, &c->flows[in->flow]))
+		if (!inst_of(c, a, in, dst, n_dst))
 			continue;
+		c->flows[in->flow].flood = true;
 		if (!(el = elem_new_at(c, map)))
 			return -ENOMEM;
 		el->key[0] = v_u32(ZT_TYPE_MARK, in->id);
@@ -191,43 +217,58 @@ int anomaly_build(struct cc *c)
 	static const struct set_def adef = { "anom", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
 					     "threats.anomaly: a watched flow's marks to its baseline's chain", false,
 					     false, 0 };
+	static const struct set_def zdef = { "anomz", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+					     "threats.anomaly to: the marks of flows into a watched zone to its "
+					     "baseline's chain", false, false, 0 };
 	static const char *const counters[][2] = {
 		{ "anomaly_limited", "anomaly: new connections over an episode's per-source rate limit" },
 		{ "anomaly_banned", "anomaly: new connections of an episode's banned top sources" },
 		{ "anomaly_full", "anomaly: dropped because a rate-limit meter was full (fail closed)" },
 	};
 	const struct zt_threats *t = &c->p->threats;
-	int map, r;
+	int map = -1, zmap = -1, r;
 
 	if (!t->n_anomaly)
 		return 0;
 	if (!(c->plan->anomaly = calloc(t->n_anomaly, sizeof(*c->plan->anomaly))))
 		return -ENOMEM;
-	if ((map = set_add(c, &adef, adef.name)) < 0)
-		return map;
+	for (size_t i = 0; i < t->n_anomaly; i++) {
+		if (t->anomaly[i].flow && map < 0 && (map = set_add(c, &adef, adef.name)) < 0)
+			return map;
+		if (!t->anomaly[i].flow && zmap < 0 && (zmap = set_add(c, &zdef, zdef.name)) < 0)
+			return zmap;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(counters); i++)
 		if ((r = counter_new(c, counters[i][0], counters[i][1])) < 0)
 			return r;
 	for (size_t i = 0; i < t->n_anomaly; i++) {
 		const struct zt_anomaly *a = &t->anomaly[i];
 		struct zt_plan_anomaly *pa = &c->plan->anomaly[c->plan->n_anomaly++];
-		char what[128], ps[64];
+		_cleanup_free_ uint32_t *dst = NULL;
+		char what[160], ps[64];
+		size_t n_dst = 0;
 
-		*pa = (struct zt_plan_anomaly){ .id = anomaly_meaning(c, a), .entry = i, .mitigate = (int)a->mitigate,
-						.pos = pos_of(c, &a->pos) };
+		if (a->to && (r = refs_ids(c, a->to, 1, &dst, NULL, &n_dst)) < 0)
+			return r;
+		*pa = (struct zt_plan_anomaly){ .id = anomaly_meaning(c, a, dst, n_dst), .entry = i,
+						.mitigate = (int)a->mitigate, .pos = pos_of(c, &a->pos) };
 		for (size_t j = 0; j + 1 < c->plan->n_anomaly; j++)
 			if (c->plan->anomaly[j].id == pa->id) {
 				pa->id++;
 				j = (size_t)-1;
 			}
-		snprintf(pa->flow, sizeof(pa->flow), "%s", a->flow);
+		snprintf(pa->flow, sizeof(pa->flow), "%s%s", a->flow ? "" : ZT_ANOMALY_TO_PREFIX,
+			 a->flow ? a->flow : a->to->name);
 		name_id(pa->counter, "ac", pa->id);
-		snprintf(what, sizeof(what), "threats.anomaly flow %.60s %s", a->flow, pos_str(&a->pos, ps, sizeof(ps)));
-		if ((r = counter_new(c, pa->counter, "anomaly: the flow's new connections (the baseline's series)")) < 0)
+		snprintf(what, sizeof(what), "threats.anomaly %s %.100s %s", a->flow ? "flow" : "to",
+			 a->flow ? a->flow : a->to->name, pos_str(&a->pos, ps, sizeof(ps)));
+		if ((r = counter_new(c, pa->counter, a->flow ? "anomaly: the flow's new connections (the baseline's series)"
+				     : "anomaly: new connections into the zone (the baseline's series)")) < 0)
 			return r;
 		if (a->mitigate != ZT_MITIGATE_ALERT && (r = sets_add(c, pa)) < 0)
 			return r;
-		if ((r = chain_entry(c, pa, what)) < 0 || (r = entry_elems(c, pa, a, map)) < 0)
+		if ((r = chain_entry(c, pa, what)) < 0 ||
+		    (r = entry_elems(c, pa, a, a->flow ? map : zmap, dst, n_dst)) < 0)
 			return r;
 	}
 	return 0;

@@ -512,12 +512,19 @@ int flood_flow_rule(struct cc *c, int ci)
 {
 	struct zt_rule *r;
 
-	/* ct mark vmap @anom: an anomaly baseline's chain (counts, and mitigates during an episode) */
-	if (c->plan->n_anomaly) {
-		if (!(r = rule_new(c, ci, "threats.anomaly: the flow's baseline")))
-			return -ENOMEM;
-		s_vmap1(r, ZT_KEY_CT_MARK, "anom");
-	}
+	/*
+	 * ct mark vmap @anom: a flow's anomaly baseline's chain (counts, and mitigates during an episode);
+	 * ct mark vmap @anomz: the baseline of the zone the connection goes to (threats.anomaly to:)
+	 */
+	for (int zone = 0; zone < 2; zone++)
+		for (size_t i = 0; i < c->p->threats.n_anomaly; i++)
+			if ((c->p->threats.anomaly[i].flow == NULL) == zone) {
+				if (!(r = rule_new(c, ci, zone ? "threats.anomaly: the zone's baseline"
+							  : "threats.anomaly: the flow's baseline")))
+					return -ENOMEM;
+				s_vmap1(r, ZT_KEY_CT_MARK, zone ? "anomz" : "anom");
+				break;
+			}
 	for (size_t i = 0; i < c->p->threats.n_flood; i++)
 		if (c->p->threats.flood[i].flow) {
 			if (!(r = rule_new(c, ci, "threats.flood: the flow's limit")))

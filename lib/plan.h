@@ -329,7 +329,7 @@ struct zt_plan_flood {
 struct zt_plan_anomaly {
 	uint32_t id;
 	size_t entry;				/* index into policy threats.anomaly */
-	char flow[ZT_OBJ_NAME_MAX * 2];		/* the hub flow's name */
+	char flow[105];				/* the series: the hub flow's name, or to:ZONE */
 	struct zt_pos pos;
 	int mitigate;				/* enum zt_mitigate */
 	char counter[ZT_OBJ_NAME_MAX];		/* ac_<id>: the flow's new connections, before any mitigation */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * threats.anomaly in ztseg.yaml (SPEC §3): learned baselines of named hub
- * flows and what to do when one is exceeded. Loaded from the YAML tree
- * with every problem at file:line:col (called by policy-threats.c), then
- * each flow resolved: it must be a named hub flow, watched once.
+ * flows or of zones (to:, every hub flow into the zone) and what to do
+ * when one is exceeded. Loaded from the YAML tree with every problem at
+ * file:line:col (called by policy-threats.c), then each series resolved:
+ * a named hub flow or a known zone, each watched once, no zone inside
+ * another watched one.
  * ztseg.yaml(5) "threats.anomaly".
  */
 #include <ctype.h>
@@ -15,7 +17,7 @@
 #include "policy.h"
 #include "policy-loader.h"
 
-#define ANOMALY_KEYS "flow, sensitivity, min-rate, samples, clear, interval, learn, hourly, mitigate, " \
+#define ANOMALY_KEYS "flow, to, sensitivity, min-rate, samples, clear, interval, learn, hourly, mitigate, " \
 		     "limit, top, ban"
 
 const char *zt_mitigate_name(enum zt_mitigate m)
@@ -107,9 +109,17 @@ static int load_key(struct loader *l, const struct zt_node *k, const struct zt_n
 		a->flow_pos = pl_pos_of(l, v);
 		return 0;
 	}
-	if (streq(s, "to"))
-		return pl_err_at(l, k, "threats.anomaly: to: is not supported; name a hub flow with flow: "
-				 "(the baseline is the flow's new connections)");
+	if (streq(s, "to")) {
+		if (v->type != ZT_NODE_SCALAR || !v->len)
+			return pl_err_at(l, v, "threats.anomaly: to: expected the name of one zone, got %s",
+					 pl_node_kind(v));
+		if (a->to)
+			return pl_err_at(l, k, "threats.anomaly: to: given twice");
+		if (!(a->to = calloc(1, sizeof(*a->to))) || !(a->to->name = strdup(v->value)))
+			return -ENOMEM;
+		a->to->pos = pl_pos_of(l, v);
+		return 0;
+	}
 	if (streq(s, "sensitivity"))
 		return load_num(l, v, "sensitivity", 1, 100, &a->sensitivity);
 	if (streq(s, "min-rate"))
@@ -158,7 +168,7 @@ static int load_one(struct loader *l, const struct zt_node *n, struct zt_anomaly
 				  .flow_idx = -1, .pos = pl_pos_of(l, n) };
 	if (n->type != ZT_NODE_MAP)
 		return pl_err_at(l, n, "threats.anomaly: expected a mapping such as "
-				 "{ flow: web-in, sensitivity: 4, mitigate: rate-limit }, got %s", pl_node_kind(n));
+				 "{ to: web, sensitivity: 4, mitigate: rate-limit }, got %s", pl_node_kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		r = load_key(l, n->keys[i], n->items[i], a);
 		if (pl_fatal(r))
@@ -170,8 +180,12 @@ static int load_one(struct loader *l, const struct zt_node *n, struct zt_anomaly
 	}
 	if (ret)
 		return ret;
-	if (!a->flow)
-		return pl_err_at(l, n, "threats.anomaly: missing required key 'flow' (the hub flow whose baseline is learned)");
+	if (!a->flow && !a->to)
+		return pl_err_at(l, n, "threats.anomaly: missing required key 'flow' or 'to' (the hub flow or the "
+				 "zone whose baseline is learned)");
+	if (a->flow && a->to)
+		return pl_err_at(l, n, "threats.anomaly: flow and to exclude each other (one series per entry: "
+				 "a flow's or a zone's)");
 	if (limit && a->mitigate != ZT_MITIGATE_RATE_LIMIT)
 		return pl_err_at(l, n, "threats.anomaly: limit needs mitigate: rate-limit");
 	if ((top || ban) && a->mitigate != ZT_MITIGATE_BAN_TOP)
@@ -217,7 +231,44 @@ static int err_pos(struct zt_diags *d, const struct zt_pos *pos, const char *fmt
 	return r;
 }
 
-/* Each flow a named hub flow, watched by one entry. */
+/* Does zone a cover b (a segment covers its subnets)? */
+static bool zone_covers(const struct zt_zone *a, const struct zt_zone *b)
+{
+	return (a->kind == b->kind && a->seg == b->seg && a->sub == b->sub && a->bnd == b->bnd) ||
+	       (a->kind == ZT_ZONE_SEGMENT && b->kind == ZT_ZONE_SUBNET && a->seg == b->seg);
+}
+
+/* to: a known zone but the host, not inside or around another watched zone. */
+static int check_to(struct zt_policy *p, size_t i, struct zt_diags *d)
+{
+	struct zt_threats *t = &p->threats;
+	struct zt_ref *to = t->anomaly[i].to;
+	char buf[2 * ZT_NAME_MAX + 2], ps[32];
+	const char *s;
+
+	if (zt_policy_find_zone(p, to->name, &to->zone) < 0) {
+		if ((s = zt_policy_suggest_zone(p, -1, to->name, buf, sizeof(buf))))
+			return err_pos(d, &to->pos, "threats.anomaly: unknown zone '%s' (did you mean '%s'?)",
+				       TOK(to->name), s);
+		return err_pos(d, &to->pos, "threats.anomaly: unknown zone '%s'", TOK(to->name));
+	}
+	if (to->zone.kind == ZT_ZONE_HOST)
+		return err_pos(d, &to->pos, "threats.anomaly: to: host is not supported (a zone that hub flows "
+			       "forward to: a segment, subnet, boundary or world)");
+	for (size_t j = 0; j < i; j++) {
+		const struct zt_ref *o = t->anomaly[j].to;
+
+		if (!o || (!zone_covers(&o->zone, &to->zone) && !zone_covers(&to->zone, &o->zone)))
+			continue;
+		snprintf(ps, sizeof(ps), "%u:%u", o->pos.line, o->pos.col);
+		return err_pos(d, &to->pos, "threats.anomaly: zone '%s' %s zone '%s' already watched (at %s): "
+			       "one entry per zone", TOK(to->name),
+			       zone_covers(&o->zone, &to->zone) ? "is, or is part of," : "contains", TOK(o->name), ps);
+	}
+	return 0;
+}
+
+/* Each flow a named hub flow, watched by one entry; each zone (to:) as check_to says. */
 int zt_policy_check_anomaly(struct zt_policy *p, struct zt_diags *d)
 {
 	struct zt_threats *t = &p->threats;
@@ -228,6 +279,13 @@ int zt_policy_check_anomaly(struct zt_policy *p, struct zt_diags *d)
 		char buf[ZT_NAME_MAX + 1], ps[32];
 		const char *s;
 
+		if (a->to) {
+			r = check_to(p, i, d);
+			if (pl_fatal(r))
+				return r;
+			ret = r ? r : ret;
+			continue;
+		}
 		r = 0;
 		for (size_t j = 0; j < p->hub.n_flows && a->flow_idx < 0; j++)
 			if (p->hub.flows[j].named && streq(p->hub.flows[j].name, a->flow))
@@ -239,7 +297,7 @@ int zt_policy_check_anomaly(struct zt_policy *p, struct zt_diags *d)
 			r = err_pos(d, &a->flow_pos, "threats.anomaly: unknown flow '%s' (flow: names a hub flow "
 				    "that has a name:)", TOK(a->flow));
 		for (size_t j = 0; !r && j < i; j++)
-			if (t->anomaly[j].flow_idx == a->flow_idx) {
+			if (t->anomaly[j].flow && t->anomaly[j].flow_idx == a->flow_idx) {
 				snprintf(ps, sizeof(ps), "%u:%u", t->anomaly[j].flow_pos.line, t->anomaly[j].flow_pos.col);
 				r = err_pos(d, &a->flow_pos, "threats.anomaly: flow '%s' already has a baseline "
 					    "(at %s): one entry per flow", TOK(a->flow), ps);
@@ -253,8 +311,12 @@ int zt_policy_check_anomaly(struct zt_policy *p, struct zt_diags *d)
 
 void zt_anomaly_free(struct zt_threats *t)
 {
-	for (size_t i = 0; i < t->n_anomaly; i++)
+	for (size_t i = 0; i < t->n_anomaly; i++) {
 		free(t->anomaly[i].flow);
+		if (t->anomaly[i].to)
+			free(t->anomaly[i].to->name);
+		free(t->anomaly[i].to);
+	}
 	free(t->anomaly);
 	t->anomaly = NULL;
 	t->n_anomaly = 0;

@@ -222,9 +222,10 @@ struct zt_blocklist {
 enum zt_mitigate { ZT_MITIGATE_ALERT, ZT_MITIGATE_RATE_LIMIT, ZT_MITIGATE_BAN_TOP };
 
 struct zt_anomaly {
-	char *flow;			/* a named hub flow */
+	char *flow;			/* a named hub flow (or NULL with to:) */
 	struct zt_pos flow_pos;
 	int flow_idx;			/* index into hub.flows, resolved */
+	struct zt_ref *to;		/* or a zone: the new connections of every hub flow into it (one ref) */
 	uint32_t sensitivity;		/* standard deviations over the mean */
 	uint32_t min_rate;		/* new connections per min_unit seconds: below it, never an episode */
 	uint32_t min_unit;

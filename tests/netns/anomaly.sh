@@ -8,8 +8,13 @@
 # surge with the tier map emptied and the surge source connecting again;
 # on db-in (ban-top-sources) the surge source is banned and dropped, a
 # daemon restart during the episode keeps the baseline and the ban
-# (resumed), and the episode's end lifts it. ztsegctl anomalies, status,
-# the journal; a hostile state file is set aside, not trusted.
+# (resumed), and the episode's end lifts it. A zone's series (SPEC's
+# `to: app, sensitivity: 4, mitigate: rate-limit`): every hub flow into app
+# (app-http, app-alt) counts in it; a surge split over both flows opens an
+# episode within 3 samples, the per-source limit bites on both flows and
+# only into app (the surge source still reaches web), and it closes.
+# ztsegctl anomalies, status, the journal; a hostile state file is set
+# aside, not trusted.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -20,7 +25,7 @@ zt_up
 chmod 0711 "$ZT_TMP"
 mkdir -m 0755 "$ZT_TMP/run"
 SOCK=$ZT_TMP/run/ztsegd.sock
-WEB=${ZT_V4[web1]} DB=${ZT_V4[db1]} ON=${ZT_V4[onprem]} ON2=203.0.113.21
+WEB=${ZT_V4[web1]} DB=${ZT_V4[db1]} APP=${ZT_V4[app1]} ON=${ZT_V4[onprem]} ON2=203.0.113.21
 zt_x onprem ip addr add "$ON2/24" dev eth0
 POL=$ZT_TMP/pol
 zt_policy_write "$POL" <<-EOF
@@ -32,16 +37,20 @@ hub:
   flows:
     - { name: web-in, from: [onprem], to: [web], ports: [tcp/80] }
     - { name: db-in, from: [onprem], to: [db], ports: [tcp/5432] }
+    - { name: app-http, from: [onprem], to: [app], ports: [tcp/80] }
+    - { name: app-alt, from: [onprem], to: [app], ports: [tcp/8080] }
 threats:
   anomaly:
     - { flow: web-in, sensitivity: 4, min-rate: 5/second, interval: 1s, learn: 12s, samples: 2, clear: 3, mitigate: rate-limit, limit: 2 }
     - { flow: db-in, sensitivity: 4, min-rate: 5/second, interval: 1s, learn: 12s, samples: 2, clear: 3, mitigate: ban-top-sources, top: 1, ban: 5m }
+    - { to: app, sensitivity: 4, min-rate: 5/second, interval: 1s, learn: 12s, samples: 2, clear: 3, mitigate: rate-limit, limit: 2 }
 segments:
   web: { interfaces: ["vweb*"], addresses: [198.51.100.0/27, "2001:db8:0:1::/64"] }
   db: { interfaces: ["vdb*"], addresses: [198.51.100.64/27, "2001:db8:0:3::/64"] }
+  app: { interfaces: ["vapp*"], addresses: [198.51.100.128/27, "2001:db8:0:2::/64"] }
 EOF
 "$ZT_CTL" check --config "$POL" >/dev/null || zt_die "the policy is invalid"
-zt_serve web1 db1
+zt_serve web1 db1 app1
 
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
 js() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
@@ -79,8 +88,10 @@ printf 'ztseg-anomaly 1\nb web-in all 99999999999999999999999 nan 1\n' >"$ZT_TMP
 chmod 0600 "$ZT_TMP/state/anomaly"
 daemon_start
 zt_check "a garbage state file is not used (journal)" grep -q "anomaly baselines in .* are not usable" "$DLOG"
-zt_check "ztsegctl anomalies lists both flows, learning" \
-	test "$(ctl anomalies | grep -c learning)" = 2
+zt_check "ztsegctl anomalies lists both flows and the zone, learning" \
+	test "$(ctl anomalies | grep -c learning)" = 3
+zt_check "the zone's series has one entry per flow instance into app in anomz (2), none per member" \
+	test "$(zt_nft list map inet ztseg anomz | grep -o 'jump an_' | wc -l)" = 2
 zt_check "ztsegctl anomalies refuses arguments" bash -c "! '$ZT_CTL' --socket '$SOCK' anomalies bogus 2>/dev/null"
 # raw REQUEST-JSON: one control frame sent, the reply's "ok" printed
 raw() {
@@ -109,12 +120,17 @@ zt_check "a plain raw anomalies request is answered" \
 # Steady traffic with jitter on both flows: 10 new connections a second each.
 load steady-web "$ON" "$WEB" 80 10 0
 load steady-db "$ON" "$DB" 5432 10 0
-zt_wait_for 40000 bash -c "[[ \$('$ZT_CTL' --socket '$SOCK' anomalies | grep -c normal) == 2 ]]" ||
+load steady-app1 "$ON" "$APP" 80 5 0
+load steady-app2 "$ON" "$APP" 8080 5 0
+zt_wait_for 40000 bash -c "[[ \$('$ZT_CTL' --socket '$SOCK' anomalies | grep -c normal) == 3 ]]" ||
 	zt_die "the baselines did not finish learning: $(ctl anomalies)"
 sleep 3
 zt_check "web-in's baseline is about the steady rate (5..15/s)" \
 	python3 -c "import sys; m = float('$(series web-in mean)'); sys.exit(not 5 <= m <= 15)"
 zt_check "no episode from steady traffic" is_closed web-in
+zt_check "the zone's baseline is both flows' sum (6..14/s)" \
+	python3 -c "import sys; m = float('$(series to:app mean)'); sys.exit(not 6 <= m <= 14)"
+zt_check "no zone episode from steady traffic" is_closed to:app
 zt_check "the rate-limit tier map is empty before an episode" no_tier_jumps
 
 # --- a 20x surge on web-in from ON2: an episode within 3 samples, the limit bites.
@@ -149,6 +165,36 @@ zt_check "the surge source connects again" test "$after" = ok
 zt_check "anomalies lists the closed episode with its action" \
 	bash -c "'$ZT_CTL' --socket '$SOCK' anomalies | grep -q 'web-in .* no .*rate-limit'"
 
+# --- a 20x surge into the zone app, split over its two flows (100/s each from ON2).
+ZT_LOAD_GO=$ZT_TMP/go-app load surge-app1 "$ON2" "$APP" 80 100 10
+ZT_LOAD_GO=$ZT_TMP/go-app load surge-app2 "$ON2" "$APP" 8080 100 10
+zt_wait_for 20000 test -e "$ZT_TMP/surge-app1.ready" -a -e "$ZT_TMP/surge-app2.ready" ||
+	zt_die "the surge generators did not start"
+t0=$(series to:app taken)
+touch "$ZT_TMP/go-app"
+zt_check "zone app: an episode opens" zt_wait_for 10000 is_open to:app
+opened=$(episode to:app opened_sample)
+zt_check "zone app: opened within 3 samples of the surge (taken $t0 -> $opened)" test $((opened - t0)) -le 3
+zt_check "the journal names the zone" \
+	zt_wait_for 3000 grep -q "anomaly on zone app: .* new connections/s against a baseline of .*top sources: $ON2 (" "$DLOG"
+zt_check "no flow episode from a surge into another zone" is_closed web-in
+ma=$(lines "$ZT_TMP/surge-app1") mb=$(lines "$ZT_TMP/surge-app2")
+sleep 4
+r1=$(ok_ratio "$ZT_TMP/surge-app1" $((ma + 1))) r2=$(ok_ratio "$ZT_TMP/surge-app2" $((mb + 1)))
+zt_check "the zone's limit bites on both flows (app-http $r1%, app-alt $r2% <= 30%)" \
+	test "$r1" -le 30 -a "$r1" -ge 0 -a "$r2" -le 30 -a "$r2" -ge 0
+zt_check "the limit is scoped to the zone: the surge source still reaches web" \
+	test "$(echo "1 tcp $ON2 $WEB 80" | zt_x onprem "$ZT_PROBE" batch -w 700 | awk '{ print $2 }')" = ok
+m2=$(lines "$ZT_TMP/steady-app1")
+sleep 2
+r=$(ok_ratio "$ZT_TMP/steady-app1" $((m2 + 1)))
+zt_check "the steady source into app still connects ($r% >= 90%)" test "$r" -ge 90
+zt_check "zone app: the episode closes after the surge" zt_wait_for 20000 is_closed to:app
+zt_check "the end is in the journal" grep -q "anomaly on zone app ended (back under the threshold).*mitigation removed" "$DLOG"
+zt_check "the tier map is empty again" no_tier_jumps
+zt_check "the surge source connects into app again" \
+	test "$(echo "1 tcp $ON2 $APP 8080" | zt_x onprem "$ZT_PROBE" batch -w 700 | awk '{ print $2 }')" = ok
+
 # --- a surge on db-in: its top source banned; a restart during the episode.
 load surge-db "$ON2" "$DB" 5432 200 0
 SURGE_DB=$ZT_BG_PID
@@ -171,6 +217,7 @@ zt_check "db-in: the episode closes after the surge" zt_wait_for 20000 is_closed
 zt_check "the ban is lifted at the end" not_banned "$ON2"
 zt_check "the source connects again" test "$(echo "1 tcp $ON2 $DB 5432" | zt_x onprem "$ZT_PROBE" batch -w 700 | awk '{ print $2 }')" = ok
 zt_check "web-in had no second episode (journal)" test "$(cat "$ZT_TMP"/daemon.*.log | grep -c 'anomaly on flow web-in: ')" = 1
+zt_check "zone app had one episode (journal)" test "$(cat "$ZT_TMP"/daemon.*.log | grep -c 'anomaly on zone app: ')" = 1
 kill -TERM "${LOADS[@]}" 2>/dev/null || true
 daemon_stop
 [[ -z ${ZT_ANOMALY_LOGS:-} ]] || cat "$ZT_TMP"/daemon.*.log >"$ZT_ANOMALY_LOGS"
