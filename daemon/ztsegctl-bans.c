@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ztsegctl bans and unban: the flood bans the running daemon's kernel holds. */
+/* ztsegctl bans and unban: the flood bans the running daemon's kernel holds, and its anomaly episodes' bans. */
 #include <stdio.h>
 #include "ctl.h"
 #include "grant.h"
@@ -35,8 +35,8 @@ int bans_main(struct ctl *ctl, int argc, char **argv)
 	if (argc > 1 && !json) {
 		bool help = argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"));
 
-		fprintf(help ? stdout : stderr, "Usage: %s [--json]\nList the flood bans: source, zone, reason, "
-			"remaining time, packets dropped.\n", argv[0]);
+		fprintf(help ? stdout : stderr, "Usage: %s [--json]\nList the flood bans (source, zone, reason, "
+			"remaining time, packets dropped) and the anomaly episodes' bans (reason anomaly).\n", argv[0]);
 		return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 	}
 	if (call(ctl, argv[0], "bans", NULL, &res) < 0)
@@ -48,14 +48,18 @@ int bans_main(struct ctl *ctl, int argc, char **argv)
 	}
 	printf("%-28s %-16s %-12s %-10s %10s  %s\n", "SOURCE", "ZONE", "REASON", "REMAINING", "DROPPED", "LIMIT");
 	json_array_foreach(json_object_get(res, "bans"), i, b) {
-		char rem[32], zone[80];
+		/* an anomaly ban's drops are counted per entry (anomaly_banned), not per source: "-" */
+		char rem[32], zone[80], dropped[32] = "-";
 		json_int_t ms = json_integer_value(json_object_get(b, "remaining_ms"));
 
 		snprintf(zone, sizeof(zone), "%s%s", json_is_true(json_object_get(b, "everywhere")) ? "all; " : "",
 			 jstr(b, "zone"));
-		printf("%-28s %-16s %-12s %-10s %10" JSON_INTEGER_FORMAT "  %s (%s)\n", jstr(b, "source"), zone,
-		       jstr(b, "reason"), zt_duration_fmt((uint64_t)((ms + 999) / 1000), rem, sizeof(rem)),
-		       json_integer_value(json_object_get(b, "packets")), jstr(b, "limit"), jstr(b, "policy"));
+		if (json_is_integer(json_object_get(b, "packets")))
+			snprintf(dropped, sizeof(dropped), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(b, "packets")));
+		printf("%-28s %-16s %-12s %-10s %10s  %s (%s)\n", jstr(b, "source"), zone, jstr(b, "reason"),
+		       zt_duration_fmt((uint64_t)((ms + 999) / 1000), rem, sizeof(rem)), dropped, jstr(b, "limit"),
+		       jstr(b, "policy"));
 	}
 	return CTL_EXIT_OK;
 }
@@ -68,12 +72,15 @@ int unban_main(struct ctl *ctl, int argc, char **argv)
 		bool help = argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"));
 
 		fprintf(help ? stdout : stderr, "Usage: %s ADDRESS\nLift the flood bans of ADDRESS now (every limit "
-			"that banned its source prefix).\n", argv[0]);
+			"that banned its source prefix) and the anomaly episodes' bans of it.\n", argv[0]);
 		return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 	}
 	args = json_pack("{s:s}", "address", argv[1]);
 	if (call(ctl, argv[0], "unban", args, &res) < 0)
 		return CTL_EXIT_NO;
-	printf("%s: %" JSON_INTEGER_FORMAT " ban(s) lifted\n", argv[1], json_integer_value(json_object_get(res, "lifted")));
+	printf("%s: %" JSON_INTEGER_FORMAT " ban(s) lifted", argv[1], json_integer_value(json_object_get(res, "lifted")));
+	if (json_integer_value(json_object_get(res, "anomaly")))
+		printf(" (%" JSON_INTEGER_FORMAT " of an anomaly episode)", json_integer_value(json_object_get(res, "anomaly")));
+	putchar('\n');
 	return CTL_EXIT_OK;
 }

@@ -13,7 +13,9 @@
  * the daemon takes that away again. Baselines and open episodes are kept
  * in STATE/anomaly (read with distrust at start: a bad file is logged and
  * set aside, the baselines start afresh); an episode open at a restart is
- * resumed, its mitigation put back.
+ * resumed, its mitigation put back. Its bans are shown and lifted where
+ * flood bans are (ztsegctl bans, unban, explain --live; ztsegd-bans.c
+ * asks here), and explain --live names an open episode's rate limit.
  */
 #include <inttypes.h>
 #include <arpa/inet.h>
@@ -24,6 +26,8 @@
 #include <sys/resource.h>
 #include "anomaly.h"
 #include "conntrack.h"
+#include "explain.h"
+#include "grant.h"
 #include "nfmon.h"
 #include "nft.h"
 #include "statefile.h"
@@ -64,6 +68,7 @@ struct series {
 	struct episode ep;		/* the open one, when st.d.open */
 	struct src_count banned[TOP_MAX * 4];	/* ban-top-sources: what this episode banned */
 	size_t n_banned;
+	uint64_t banned_rt;		/* realtime seconds the bans were (last) put into the kernel */
 	unsigned tier;			/* rate-limit: the tier in at_<id> */
 	bool mitigated;
 };
@@ -382,6 +387,7 @@ static int mitigate(struct manager *m, struct series *s, const struct src_count 
 			if (bannable(m->cur.policy, &top[i]))
 				s->banned[s->n_banned++] = top[i];
 		r = bans_add(m, pa, s->banned, s->n_banned, a->ban_sec);
+		s->banned_rt = now_usec(CLOCK_REALTIME) / ZT_USEC_PER_SEC;
 		k = (size_t)snprintf(s->ep.action, sizeof(s->ep.action), "ban-top-sources:");
 		for (size_t i = 0; i < s->n_banned && k < sizeof(s->ep.action); i++)
 			k += (size_t)snprintf(s->ep.action + k, sizeof(s->ep.action) - k, " %s",
@@ -747,4 +753,168 @@ void manager_anomaly_free(struct manager *m)
 	free(an->v);
 	free(an);
 	m->anomaly = NULL;
+}
+
+/* ---- bans, unban and explain (asked by ztsegd-bans.c and ztsegd-ctl.c) ---- */
+
+/* "flow db-in" or "zone app" */
+static void series_text(const struct series *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s", series_kind(s->st.name), series_bare(s->st.name));
+}
+
+static void pos_text(const struct zt_plan_anomaly *pa, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%u", pa->pos.file ? pa->pos.file : "?", pa->pos.line);
+}
+
+/* Seconds left of the ban's kernel timeout (set when the episode's bans were put in). */
+static uint64_t ban_left(struct manager *m, const struct series *s)
+{
+	uint64_t now = now_usec(CLOCK_REALTIME) / ZT_USEC_PER_SEC, end = s->banned_rt + entry_of(m, s)->ban_sec;
+
+	return end > now ? end - now : 0;
+}
+
+/* Is this an open, mitigated episode of the running plan, with ban-top-sources (ban) or rate-limit? */
+static bool mitigating(struct manager *m, const struct series *s, bool ban)
+{
+	return s->in_plan && s->st.d.open && s->mitigated &&
+	       entry_of(m, s)->mitigate == (ban ? ZT_MITIGATE_BAN_TOP : ZT_MITIGATE_RATE_LIMIT);
+}
+
+int manager_anomaly_bans_json(struct manager *m, json_t *arr)
+{
+	struct anomaly *an = A(m);
+
+	if (!an || !m->cur.plan)
+		return 0;
+	ensure_synced(m);
+	for (size_t i = 0; i < an->n; i++) {
+		const struct series *s = &an->v[i];
+		char src[64], what[ZT_ANOMALY_NAME_MAX + 8], pos[64];
+
+		if (!mitigating(m, s, true))
+			continue;
+		series_text(s, what, sizeof(what));
+		pos_text(&m->cur.plan->anomaly[s->pa], pos, sizeof(pos));
+		for (size_t k = 0; k < s->n_banned; k++)
+			if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:I, s:I}",
+					"source", addr_fmt(&s->banned[k], src, sizeof(src)), "zone", what, "reason",
+					"anomaly", "anomaly", true, "everywhere", false, "limit",
+					"anomaly episode: ban-top-sources", "policy", pos, "remaining_ms",
+					(json_int_t)ban_left(m, s) * 1000, "duration_ms",
+					(json_int_t)entry_of(m, s)->ban_sec * 1000)) < 0)
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Lift the anomaly bans of address (its exact address: anomaly bans are single sources): how many, or an error. */
+int manager_anomaly_unban(struct manager *m, uint8_t family, const uint8_t addr[16], size_t *hit)
+{
+	struct anomaly *an = A(m);
+	int r = 0;
+
+	*hit = 0;
+	if (!an || !m->cur.plan)
+		return 0;
+	ensure_synced(m);
+	for (size_t i = 0; r >= 0 && i < an->n; i++) {
+		struct series *s = &an->v[i];
+		const struct zt_plan_anomaly *pa;
+
+		if (!mitigating(m, s, true))
+			continue;
+		pa = &m->cur.plan->anomaly[s->pa];
+		for (size_t k = 0; r >= 0 && k < s->n_banned; k++) {
+			struct src_count *b = &s->banned[k];
+			struct zt_batch *bt = NULL;
+			struct zt_elem el = {};
+
+			if (b->family != family || memcmp(b->addr, addr, family == AF_INET6 ? 16 : 4))
+				continue;
+			el.key[0] = (struct zt_value){ .type = family == AF_INET6 ? ZT_TYPE_IPV6 : ZT_TYPE_IPV4 };
+			el.key[0].cidr = (struct zt_cidr){ .family = family, .plen = family == AF_INET6 ? 128 : 32 };
+			memcpy(el.key[0].cidr.addr, b->addr, 16);
+			r = zt_nft_batch_start(m->nft, &bt);
+			if (r >= 0)
+				r = zt_emit_plan_elems(bt, m->cur.plan, family == AF_INET6 ? pa->ban6 : pa->ban4, &el, 1,
+						       0, NFT_MSG_DELSETELEM);
+			r = r >= 0 ? commit(m, bt) : r;
+			zt_batch_free(bt);
+			if (r == -ENOENT)	/* its kernel timeout ran out already */
+				r = 0;
+			if (r < 0)
+				break;
+			/* Gone from the episode: a re-sync (apply, restart) does not put it back. */
+			memmove(b, b + 1, (s->n_banned - k - 1) * sizeof(*b));
+			s->n_banned--;
+			k--;
+			(*hit)++;
+			an->dirty = true;
+		}
+	}
+	if (*hit)
+		state_save(m);
+	return r;
+}
+
+/*
+ * Does the episode's mitigation meet this connection: it reaches the
+ * flow's accept (a hub flow decided), from a source threats.except leaves
+ * alone, on the entry's flow or into its zone?
+ */
+static bool covers(struct manager *m, const struct series *s, const struct zt_explanation *e)
+{
+	const struct zt_policy *p = m->cur.policy;
+	const struct zt_anomaly *a = entry_of(m, s);
+
+	if (!e->allow || e->reason != ZT_REASON_HUB_FLOW || !e->flow || !e->from.has_addr ||
+	    e->from.zone.kind == ZT_ZONE_HOST)
+		return false;
+	for (size_t i = 0; i < p->threats.n_except; i++)
+		if (zt_cidr_contains_addr(&p->threats.except[i], e->family, e->from.addr))
+			return false;
+	if (a->flow)
+		return a->flow_idx >= 0 && e->flow == &p->hub.flows[a->flow_idx];
+	return zt_zone_covers(&a->to->zone, &e->to.zone);
+}
+
+/*
+ * explain --live: an open episode's ban of the source that drops this
+ * connection (1, text in buf; ban) or its per-source rate limit that
+ * applies to it (1; !ban). 0: none.
+ */
+int manager_anomaly_explain(struct manager *m, const struct zt_explanation *e, bool ban, char *buf, size_t len)
+{
+	struct anomaly *an = A(m);
+
+	if (!an || !m->cur.plan)
+		return 0;
+	ensure_synced(m);
+	for (size_t i = 0; i < an->n; i++) {
+		const struct series *s = &an->v[i];
+		char src[64], what[ZT_ANOMALY_NAME_MAX + 8], pos[64], rem[32];
+
+		if (!mitigating(m, s, ban) || !covers(m, s, e))
+			continue;
+		series_text(s, what, sizeof(what));
+		pos_text(&m->cur.plan->anomaly[s->pa], pos, sizeof(pos));
+		if (!ban) {
+			snprintf(buf, len, "anomaly rate limit on %s: new connections over %u/second per source are "
+				 "dropped while the episode lasts (threats.anomaly %s)", what, 1u << s->tier, pos);
+			return 1;
+		}
+		for (size_t k = 0; k < s->n_banned; k++)
+			if (s->banned[k].family == e->family &&
+			    !memcmp(s->banned[k].addr, e->from.addr, e->family == AF_INET6 ? 16 : 4)) {
+				snprintf(buf, len, "anomaly ban of %s on %s (ban-top-sources, %s left at most; "
+					 "threats.anomaly %s): its new connections are dropped until the episode ends",
+					 addr_fmt(&s->banned[k], src, sizeof(src)), what,
+					 zt_duration_fmt(ban_left(m, s), rem, sizeof(rem)), pos);
+				return 1;
+			}
+	}
+	return 0;
 }

@@ -259,6 +259,9 @@ int manager_bans_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		if (json_array_append_new(arr, ban_json(m, &v[i])) < 0)
 			r = -ENOMEM;
+	/* and the sources open anomaly episodes banned (ban-top-sources), marked "anomaly": true */
+	if (r >= 0)
+		r = manager_anomaly_bans_json(m, arr);
 	if (r < 0) {
 		json_decref(arr);
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "bans: cannot read the ban sets: %s", strerror(-r));
@@ -273,7 +276,7 @@ int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt
 	struct zt_batch *b = NULL;
 	struct zt_diags d = {};
 	uint8_t family, addr[16] = {};
-	size_t n = 0, hit = 0;
+	size_t n = 0, hit = 0, ahit = 0;
 	int r, err = 0;
 
 	if (!json_is_string(a) || json_object_size(req->args) != 1 || json_string_length(a) > 64 ||
@@ -286,29 +289,34 @@ int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt
 		memcpy(pfx.addr, v[i].addr, 16);
 		hit += v[i].family == family && zt_cidr_contains_addr(&pfx, family, addr);
 	}
-	if (r >= 0 && !hit)
-		return zt_ctl_conn_reply_errorf(c, req->now_usec, "unban: %s is not banned", json_string_value(a));
-	if (r >= 0)
+	if (r >= 0 && hit)
 		r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0)
+	if (r >= 0 && hit)
 		r = zt_bans_emit_unban(b, m->cur.plan, family, addr);
-	if (r >= 0)
+	if (r >= 0 && hit)
 		r = zt_nft_batch_commit(m->nft, b, &err, &d);
 	zt_batch_free(b);
+	/* an anomaly episode's bans of the address too (they are the daemon's: it forgets them) */
+	if (r >= 0)
+		r = manager_anomaly_unban(m, family, addr, &ahit);
 	if (r < 0) {
 		r = zt_ctl_conn_reply_errorf(c, req->now_usec, "unban: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
 		zt_diags_clear(&d);
 		return r;
 	}
+	if (!hit && !ahit)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "unban: %s is not banned", json_string_value(a));
 	m->bans_lifted += hit;
 	m->bans_dirty = true;
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=unban",
 		   log_field("ZTSEG_SOURCE", "%s", json_string_value(a)),
 		   log_field("ZTSEG_UID", "%u", (unsigned)req->peer->uid),
 		   log_field("ZTSEG_PID", "%d", (int)req->peer->pid) }, 4,
-		   "flood ban of %s lifted (%zu) by uid %u, pid %d", json_string_value(a), hit,
-		   (unsigned)req->peer->uid, (int)req->peer->pid);
-	return zt_ctl_conn_reply_ok(c, json_pack("{s:I}", "lifted", (json_int_t)hit), req->now_usec);
+		   "%s of %s lifted (%zu flood, %zu anomaly) by uid %u, pid %d", hit && ahit ? "flood and anomaly bans"
+		   : hit ? "flood ban" : "anomaly ban", json_string_value(a), hit, ahit, (unsigned)req->peer->uid,
+		   (int)req->peer->pid);
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:I, s:I}", "lifted", (json_int_t)(hit + ahit), "anomaly",
+						 (json_int_t)ahit), req->now_usec);
 }
 
 /*
@@ -325,11 +333,7 @@ static bool limit_covers(const struct zt_policy *p, size_t i, const struct zt_ex
 	if (f->flow && !f->n_to)
 		return true;
 	for (size_t j = 0; j < f->n_to; j++) {
-		const struct zt_zone *t = &f->to[j].zone;
-
-		if (t->kind == z->kind && t->seg == z->seg && t->sub == z->sub && t->bnd == z->bnd)
-			return true;
-		if (t->kind == ZT_ZONE_SEGMENT && z->kind == ZT_ZONE_SUBNET && t->seg == z->seg)
+		if (zt_zone_covers(&f->to[j].zone, z))
 			return true;
 	}
 	return false;
@@ -368,7 +372,8 @@ int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char
 			 f->pos.file ? f->pos.file : "?", f->pos.line);
 		return 1;
 	}
-	return 0;
+	/* An open anomaly episode's ban of the source, on the flow or zone that decides (ban-top-sources). */
+	return manager_anomaly_explain(m, e, true, buf, len);
 }
 
 int manager_bans_status(struct manager *m, json_t *status)

@@ -152,6 +152,20 @@ static int explain_ban(struct manager *m, struct zt_explanation *e, char **text)
 	return 1;
 }
 
+/* An open anomaly episode's per-source rate limit on the flow or zone: allowed, but limited (a line added). */
+static int explain_limit(struct manager *m, struct zt_explanation *e, char **text)
+{
+	char lim[512], *out = NULL;
+
+	if (manager_anomaly_explain(m, e, false, lim, sizeof(lim)) <= 0)
+		return 0;
+	if (asprintf(&out, "%s\nlimited: %s", *text, lim) < 0)
+		return -ENOMEM;
+	free(*text);
+	*text = out;
+	return 1;
+}
+
 static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
 {
 	struct manager *m = userdata;
@@ -210,6 +224,8 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 		return r;
 	r = explain_ban(m, &e, &text);
 	if (r < 0)
+		return r;
+	if (!r && (r = explain_limit(m, &e, &text)) < 0)
 		return r;
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
 						 "text", text, "generation", (json_int_t)m->generation),

@@ -454,6 +454,10 @@ int manager_anomaly_start(struct manager *m);
 void manager_anomaly_sync(struct manager *m);
 int manager_anomaly_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
 int manager_anomaly_status(struct manager *m, json_t *status);
+/* Anomaly bans where flood bans are shown: ztsegctl bans (appended to arr), unban, explain --live. */
+int manager_anomaly_bans_json(struct manager *m, json_t *arr);
+int manager_anomaly_unban(struct manager *m, uint8_t family, const uint8_t addr[16], size_t *hit);
+int manager_anomaly_explain(struct manager *m, const struct zt_explanation *e, bool ban, char *buf, size_t len);
 void manager_anomaly_free(struct manager *m);
 
 /* ztsegd-grant.c */

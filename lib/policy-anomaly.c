@@ -231,13 +231,6 @@ static int err_pos(struct zt_diags *d, const struct zt_pos *pos, const char *fmt
 	return r;
 }
 
-/* Does zone a cover b (a segment covers its subnets)? */
-static bool zone_covers(const struct zt_zone *a, const struct zt_zone *b)
-{
-	return (a->kind == b->kind && a->seg == b->seg && a->sub == b->sub && a->bnd == b->bnd) ||
-	       (a->kind == ZT_ZONE_SEGMENT && b->kind == ZT_ZONE_SUBNET && a->seg == b->seg);
-}
-
 /* to: a known zone but the host, not inside or around another watched zone. */
 static int check_to(struct zt_policy *p, size_t i, struct zt_diags *d)
 {
@@ -258,12 +251,12 @@ static int check_to(struct zt_policy *p, size_t i, struct zt_diags *d)
 	for (size_t j = 0; j < i; j++) {
 		const struct zt_ref *o = t->anomaly[j].to;
 
-		if (!o || (!zone_covers(&o->zone, &to->zone) && !zone_covers(&to->zone, &o->zone)))
+		if (!o || (!zt_zone_covers(&o->zone, &to->zone) && !zt_zone_covers(&to->zone, &o->zone)))
 			continue;
 		snprintf(ps, sizeof(ps), "%u:%u", o->pos.line, o->pos.col);
 		return err_pos(d, &to->pos, "threats.anomaly: zone '%s' %s zone '%s' already watched (at %s): "
 			       "one entry per zone", TOK(to->name),
-			       zone_covers(&o->zone, &to->zone) ? "is, or is part of," : "contains", TOK(o->name), ps);
+			       zt_zone_covers(&o->zone, &to->zone) ? "is, or is part of," : "contains", TOK(o->name), ps);
 	}
 	return 0;
 }

@@ -323,8 +323,7 @@ static bool zone_same(const struct zt_zone *a, const struct zt_zone *b)
 	return a->kind == b->kind && a->seg == b->seg && a->sub == b->sub && a->bnd == b->bnd;
 }
 
-/* Does zone a cover b (a segment covers its subnets)? */
-static bool zone_covers(const struct zt_zone *a, const struct zt_zone *b)
+bool zt_zone_covers(const struct zt_zone *a, const struct zt_zone *b)
 {
 	return zone_same(a, b) || (a->kind == ZT_ZONE_SEGMENT && b->kind == ZT_ZONE_SUBNET && a->seg == b->seg);
 }
@@ -382,7 +381,7 @@ static int resolve_flow(struct zt_policy *p, struct zt_flood *f, struct zt_diags
 		bool hit = false;
 
 		for (size_t j = 0; j < fl->n_to && !hit; j++)
-			hit = zone_covers(&fl->to[j].zone, &f->to[i].zone) || zone_covers(&f->to[i].zone, &fl->to[j].zone);
+			hit = zt_zone_covers(&fl->to[j].zone, &f->to[i].zone) || zt_zone_covers(&f->to[i].zone, &fl->to[j].zone);
 		if (hit)
 			continue;
 		r = err_pos(d, &f->to[i].pos, "threats.flood: flow '%s' does not go to zone '%s'",
@@ -425,7 +424,7 @@ static int check_overlap(struct zt_policy *p, struct zt_diags *d)
 					const struct zt_ref *x = &t->flood[i].to[a], *y = &t->flood[j].to[b];
 					char ps[32];
 
-					if (!zone_covers(&x->zone, &y->zone) && !zone_covers(&y->zone, &x->zone))
+					if (!zt_zone_covers(&x->zone, &y->zone) && !zt_zone_covers(&y->zone, &x->zone))
 						continue;
 					snprintf(ps, sizeof(ps), "%u:%u", y->pos.line, y->pos.col);
 					r = err_pos(d, &x->pos, "threats.flood: zone '%s' is already limited "

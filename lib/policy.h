@@ -394,6 +394,8 @@ int zt_policy_name_flows(struct zt_flow *flows, size_t n);
 
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);
+/* Does zone a cover b: the same zone, or a segment and one of its subnets (policy-threats.c)? */
+bool zt_zone_covers(const struct zt_zone *a, const struct zt_zone *b);
 /* "web", "db.primary", "onprem", "host", "world" into buf. */
 const char *zt_zone_fmt(const struct zt_policy *p, const struct zt_zone *z, char *buf, size_t len);
 

@@ -2,7 +2,7 @@
 /*
  * Unit tests for lib/anomaly.c (baselines, the episode detector, the state
  * file, hostile ones included) and lib/compile-anomaly.c (what a watched
- * flow compiles to).
+ * flow or zone compiles to).
  */
 #include <check.h>
 #include <math.h>
@@ -224,8 +224,9 @@ static const struct {
 	{ "ztseg-anomaly 1\nb web all 3 1 1\ne web 5 1 1 2 9 2\ns web 203.0.113.300\n", "not an address" },
 	{ "ztseg-anomaly 1\nb a all 1 1 1\nb b all 1 1 1\nb c all 1 1 1\nb d all 1 1 1\nb e all 1 1 1\n",
 	  "more than 4 series" },
-	{ "ztseg-anomaly 1\nb aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa all 1 1 1\n",
-	  "expected a record" },
+	/* a name of 105 bytes (104 is the most: to: and a subnet's segment.subnet) */
+	{ "ztseg-anomaly 1\nb to:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  " all 1 1 1\n", "expected a record" },
 };
 
 START_TEST(test_state_hostile)
@@ -369,6 +370,53 @@ START_TEST(test_compile)
 }
 END_TEST
 
+/* A zone's series: every hub flow instance into it (several flows, several sources), in anomz. */
+static const char pol_zone[] =
+	"version: 1\nhub:\n  boundaries:\n    onprem: { interfaces: [\"wg0\"], addresses: [203.0.113.0/24] }\n"
+	"  flows:\n    - { name: web-in, from: [onprem, world], to: web, ports: [tcp/80] }\n"
+	"    - { name: db-in, from: onprem, to: db, ports: [tcp/5432] }\n"
+	"    - { name: other, from: onprem, to: db, ports: [tcp/22] }\n"
+	"    - { name: both, from: web, to: [db, app], ports: [tcp/9100] }\n"
+	"segments:\n  web: { interfaces: [\"vweb*\"], addresses: [198.51.100.0/26] }\n"
+	"  db: { interfaces: [\"vdb*\"], addresses: [198.51.100.64/26] }\n"
+	"  app: { interfaces: [\"vapp*\"], addresses: [198.51.100.128/26] }\n"
+	"threats:\n  anomaly:\n"
+	"    - { to: db, sensitivity: 4, mitigate: rate-limit }\n"
+	"    - { flow: db-in, mitigate: ban-top-sources }\n"
+	"    - { to: web, mitigate: alert }\n";
+
+START_TEST(test_compile_zone)
+{
+	struct zt_plan *pl = compile(pol_zone);
+	const struct zt_set *anom = zt_plan_find_set(pl, "anom"), *anomz = zt_plan_find_set(pl, "anomz");
+	const struct zt_plan_anomaly *z, *f, *w;
+	bool shared = false;
+
+	ck_assert_uint_eq(pl->n_anomaly, 3);
+	z = &pl->anomaly[0];
+	f = &pl->anomaly[1];
+	w = &pl->anomaly[2];
+	ck_assert_str_eq(z->flow, "to:db");
+	ck_assert_str_eq(w->flow, "to:web");
+	/* Into db: db-in, other and both's instance to db (not both's to app); web: web-in's two. */
+	ck_assert_uint_eq(z->n_marks, 3);
+	ck_assert_uint_eq(w->n_marks, 2);
+	ck_assert_uint_eq(f->n_marks, 1);
+	ck_assert_ptr_nonnull(anom);
+	ck_assert_ptr_nonnull(anomz);
+	ck_assert_uint_eq(anom->n_elems, 1);
+	ck_assert_uint_eq(anomz->n_elems, 5);
+	/* db-in's mark is in both series: the flow's (anom) and the zone's (anomz). */
+	for (size_t i = 0; i < z->n_marks; i++)
+		shared |= z->marks[i] == f->marks[0];
+	ck_assert(shared);
+	ck_assert(z->tiers[0] && !z->ban4[0]);
+	ck_assert(!w->tiers[0] && !w->ban4[0]);
+	ck_assert_uint_ne(z->id, w->id);
+	zt_plan_free(pl);
+}
+END_TEST
+
 static Suite *anomaly_suite(void)
 {
 	Suite *s = suite_create("anomaly");
@@ -384,6 +432,7 @@ static Suite *anomaly_suite(void)
 	tcase_add_test(tc, test_state_huge);
 	tcase_add_test(tc, test_state_truncated);
 	tcase_add_test(tc, test_compile);
+	tcase_add_test(tc, test_compile_zone);
 	suite_add_tcase(s, tc);
 	return s;
 }
