@@ -383,16 +383,18 @@ static const char pol_zone[] =
 	"threats:\n  anomaly:\n"
 	"    - { to: db, sensitivity: 4, mitigate: rate-limit }\n"
 	"    - { flow: db-in, mitigate: ban-top-sources }\n"
-	"    - { to: web, mitigate: alert }\n";
+	"    - { to: web, mitigate: alert }\n"
+	"    - { to: app, mitigate: ban-top-sources, top: 2 }\n";
 
 START_TEST(test_compile_zone)
 {
 	struct zt_plan *pl = compile(pol_zone);
 	const struct zt_set *anom = zt_plan_find_set(pl, "anom"), *anomz = zt_plan_find_set(pl, "anomz");
-	const struct zt_plan_anomaly *z, *f, *w;
+	const struct zt_plan_anomaly *z, *f, *w, *a;
 	bool shared = false;
 
-	ck_assert_uint_eq(pl->n_anomaly, 3);
+	ck_assert_uint_eq(pl->n_anomaly, 4);
+	a = &pl->anomaly[3];
 	z = &pl->anomaly[0];
 	f = &pl->anomaly[1];
 	w = &pl->anomaly[2];
@@ -405,7 +407,12 @@ START_TEST(test_compile_zone)
 	ck_assert_ptr_nonnull(anom);
 	ck_assert_ptr_nonnull(anomz);
 	ck_assert_uint_eq(anom->n_elems, 1);
-	ck_assert_uint_eq(anomz->n_elems, 5);
+	ck_assert_uint_eq(anomz->n_elems, 6);
+	/* ban-top-sources into app: both's one instance there, ban sets of its own, no tiers. */
+	ck_assert_str_eq(a->flow, "to:app");
+	ck_assert_uint_eq(a->n_marks, 1);
+	ck_assert(!a->tiers[0] && a->ban4[0] && a->ban6[0]);
+	ck_assert(zt_plan_find_set(pl, a->ban4)->dynamic && zt_plan_find_set(pl, a->ban4)->timeout);
 	/* db-in's mark is in both series: the flow's (anom) and the zone's (anomz). */
 	for (size_t i = 0; i < z->n_marks; i++)
 		shared |= z->marks[i] == f->marks[0];
