@@ -156,10 +156,12 @@ static int explain_ban(struct manager *m, struct zt_explanation *e, char **text)
 static int explain_limit(struct manager *m, struct zt_explanation *e, char **text)
 {
 	char lim[512], *out = NULL;
+	size_t n;
 
 	if (manager_anomaly_explain(m, e, false, lim, sizeof(lim)) <= 0)
 		return 0;
-	if (asprintf(&out, "%s\nlimited: %s", *text, lim) < 0)
+	n = strlen(*text);
+	if (asprintf(&out, "%s%slimited: %s\n", *text, n && (*text)[n - 1] == '\n' ? "" : "\n", lim) < 0)
 		return -ENOMEM;
 	free(*text);
 	*text = out;
