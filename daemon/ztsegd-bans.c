@@ -312,8 +312,8 @@ int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt
 		   log_field("ZTSEG_SOURCE", "%s", json_string_value(a)),
 		   log_field("ZTSEG_UID", "%u", (unsigned)req->peer->uid),
 		   log_field("ZTSEG_PID", "%d", (int)req->peer->pid) }, 4,
-		   "%s of %s lifted (%zu flood, %zu anomaly) by uid %u, pid %d", hit && ahit ? "flood and anomaly bans"
-		   : hit ? "flood ban" : "anomaly ban", json_string_value(a), hit, ahit, (unsigned)req->peer->uid,
+		   "%s of %s lifted (%zu) by uid %u, pid %d", hit && ahit ? "flood and anomaly bans"
+		   : hit ? "flood ban" : "anomaly ban", json_string_value(a), hit + ahit, (unsigned)req->peer->uid,
 		   (int)req->peer->pid);
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:I, s:I}", "lifted", (json_int_t)(hit + ahit), "anomaly",
 						 (json_int_t)ahit), req->now_usec);
