@@ -357,6 +357,40 @@ int manager_units_status(struct manager *m, json_t *status)
 	return 0;
 }
 
+int manager_units_name(struct manager *m, uint32_t zone, char *buf, size_t len)
+{
+	const struct zt_policy *p = m->cur.policy;
+	const struct zt_segment *sg = NULL;
+	char rel[2 * NAME_MAX + 2];
+	const char *found = NULL;
+	size_t running = 0;
+	int seg = -1;
+
+	for (size_t s = 0; p && s < p->n_segs && !sg; s++)
+		if (p->segs[s].n_units && zt_unit_zone_id(p, (int)s) == zone)
+			sg = &p->segs[seg = (int)s];
+	if (!sg)
+		return -ENOENT;
+	/* One unit named exactly: the zone is that unit. */
+	if (sg->n_units == 1 && !sg->units[0].pat.glob)
+		found = sg->units[0].pat.name;
+	/* Patterns or several units: the one running, if only one is. */
+	for (size_t i = 0; !found && units_on(m) && i < m->n_ucg && running < 2; i++) {
+		const char *parent = l1_name(m, m->ucg[i].wd);
+
+		snprintf(rel, sizeof(rel), "%s/%s", parent ? parent : "", m->ucg[i].name);
+		if (zt_policy_unit_segment(p, rel) == seg) {
+			found = m->ucg[i].name;
+			running++;
+		}
+	}
+	/* A name too long for the record's field: the segment's. */
+	if (found && (running < 2) && (size_t)snprintf(buf, len, "%s", found) < len)
+		return 1;
+	snprintf(buf, len, "%s", sg->name);
+	return 0;
+}
+
 void manager_units_free(struct manager *m)
 {
 	m->src_units = sd_event_source_disable_unref(m->src_units);

@@ -474,6 +474,12 @@ int manager_units_start(struct manager *m);
 void manager_units_sync(struct manager *m);
 /* status: "unit_zones": each unit's zone, cgroup id and state; the watch's numbers. */
 int manager_units_status(struct manager *m, json_t *status);
+/*
+ * What a log record calls unit zone `zone`: 1 with the unit's name in buf
+ * (the segment lists one unit by name, or only one of its units runs), 0
+ * with the segment's name (several run), -ENOENT when no unit zone has that id.
+ */
+int manager_units_name(struct manager *m, uint32_t zone, char *buf, size_t len);
 void manager_units_free(struct manager *m);
 /* ztsegd-observe.c */
 /* The scan timer: completed would-deny connections from conntrack, every 2 s while something observes. */

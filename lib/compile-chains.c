@@ -621,6 +621,13 @@ static int chain_deny(struct cc *c)
 	if (h->log != ZT_LOG_NONE) {
 		if (!(r = rule_new(c, ci, lwhat)))
 			return -ENOMEM;
+		/*
+		 * Unit zones: the zone pair (ct mark) into the dropped packet's
+		 * mark, which NFLOG carries, so ztsegd names the unit zones
+		 * (this kernel's NFLOG cannot send the connection).
+		 */
+		if (c->set[S_UMK] >= 0 && !s_next(r, ZT_S_META_MARK_FROM_CT))
+			return -ENOMEM;
 		s_log(c, r, "ztseg deny ");
 	}
 	if (h->dflt == ZT_DEFAULT_REJECT) {

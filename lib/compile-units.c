@@ -92,6 +92,17 @@ int units_input(struct cc *c, int ci, bool early)
 		if (m_icmp_any(r) < 0)
 			return -ENOMEM;
 		s_verdict(r, ZT_V_ACCEPT, NULL);
+		/*
+		 * The answer of a hub.default reject on loopback (its RST comes
+		 * back in: related, reply direction). A helper's related
+		 * connection starts in the original direction: judged.
+		 */
+		if (!(r = rule_new(c, ci, "units: answers of hub.default reject on loopback")))
+			return -ENOMEM;
+		m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
+		s_verdict(r, ZT_V_ACCEPT, NULL);
 		return 0;
 	}
 	if (!(r = rule_new(c, ci, "units: loopback, source zone from output")))

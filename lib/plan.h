@@ -193,6 +193,7 @@ enum zt_stmt_kind {
 	ZT_S_CT_MARK_SET,	/* ct mark set VALUE */
 	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
 	ZT_S_META_MARK_SET_MAP,	/* meta mark set KEYS map @set */
+	ZT_S_META_MARK_FROM_CT,	/* meta mark set ct mark */
 	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
 	ZT_S_CT_MARK_XOR,	/* ct mark set ct mark ^ VALUE */
 	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
