@@ -473,7 +473,7 @@ void manager_nflog_open(struct manager *m)
 
 	r = zt_nflog_open(&nc, &m->nflog);
 	if (r >= 0 && !zt_nflog_conntrack(m->nflog))
-		log_warning("NFLOG without connections (nf_conntrack_netlink?): logged packets of unit zones name host");
+		log_debug("NFLOG without connections (no NETLINK_GLUE_CT): unit zones from the packet mark");
 	if (r < 0)
 		log_warning("cannot read NFLOG group %u (%s): logged packets will not be written", nc.group,
 			    r == -EPERM ? "another process has bound it, or no CAP_NET_ADMIN" : strerror(-r));
