@@ -25,8 +25,8 @@
 #include "nft.h"
 #include "ztsegd.h"
 
-#define UNIT_SETS 5
-static const char *const unit_sets[UNIT_SETS] = { "ucg_known", "ucg_src", "ucg_lo", "ucg_lin", "ucg_mm" };
+#define UNIT_SETS 3
+static const char *const unit_sets[UNIT_SETS] = { "ucg_known", "ucg_lo", "ucg_mm" };
 #define UNITS_CGROUPS_MAX 65536
 
 static bool units_on(const struct manager *m)
