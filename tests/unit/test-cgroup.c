@@ -260,6 +260,18 @@ START_TEST(test_units_compiled)
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "umk")));
 	ck_assert_uint_eq(umk->n_elems, 2);
 	ck_assert_uint_eq(umk->elems[0].key[0].u32, ZT_UNIT_TOKEN | 5);
+	/* deny: the log rule copies the zone pair into the packet mark first (NFLOG names unit zones) */
+	{
+		const struct zt_chain *deny = zt_plan_find_chain(plan, "deny");
+		bool copied = false;
+
+		ck_assert_ptr_nonnull(deny);
+		for (size_t i = 0; i < deny->n_rules; i++)
+			for (size_t k = 0; k + 1 < deny->rules[i].n_stmt; k++)
+				copied |= deny->rules[i].stmt[k].kind == ZT_S_META_MARK_FROM_CT &&
+					  deny->rules[i].stmt[k + 1].kind == ZT_S_LOG;
+		ck_assert(copied);
+	}
 	/* the compiled vmaps: zone << 16 -> from_<zone>, token -> lin_<zone> */
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "usrc")));
 	ck_assert_uint_eq(umk->n_elems, 2);
