@@ -155,7 +155,7 @@ endif
 .PHONY: check-netns
 
 # Benchmarks (root, about 17 minutes): bench/run.sh and bench/flowlog.sh, results in bench/RESULTS.md.
-BENCH_BINS := $(B)/bench/zb-tool
+BENCH_BINS := $(B)/bench/zb-tool $(B)/bench/zb-feedcommit
 
 $(B)/bench/zb-%: bench/zb-%.c
 	@mkdir -p $(@D)
@@ -199,7 +199,11 @@ bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-.PHONY: bench bench-anomaly bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds
+# What one commit of feed elements costs the kernel (root, a few minutes): bench/feed-commit.sh.
+bench-feed-commit: $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/feed-commit.sh
+
+.PHONY: bench bench-anomaly bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
