@@ -195,7 +195,7 @@ bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 
-# Unit zones at scale (root, cgroup2, about 2 minutes): bench/units.sh.
+# Unit zones at scale (root, cgroup2, about 6 minutes: 15 paired rounds): bench/units.sh.
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
