@@ -58,6 +58,7 @@ struct manager *manager_free(struct manager *m)
 	m->nft = zt_nft_close(m->nft);
 	m->members = zt_membership_free(m->members);
 	free(m->enc);
+	free(m->ifx);
 	manager_policy_clear(&m->cur);
 	manager_policy_clear(&m->rollback);
 	zt_diags_clear(&m->rollback_diags);
@@ -321,6 +322,7 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	manager_sync_enc(m, true);
+	manager_ifx_sync(m, true);
 	manager_nflog_open(m);
 	r = sources_setup(m);
 	if (r < 0) {

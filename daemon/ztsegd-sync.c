@@ -308,6 +308,9 @@ int manager_sync_members(struct manager *m, bool baseline)
 		manager_sync_enc(m, false);
 		acted = true;
 	}
+	/* Every link's name in the exact-name maps: a lookup by hash, not by pattern (lib/ifx.h). */
+	if (manager_ifx_sync(m, false) < 0)
+		log_warning("exact interface names not updated: the pattern sets classify the new ones");
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 

@@ -144,6 +144,8 @@ struct manager {
 	uint64_t members_generation;	/* the policy generation members tracks (kept current by events) */
 	char (*enc)[IFNAMSIZ];		/* enc_if as we filled it, sorted */
 	size_t n_enc;
+	char (*ifx)[IFNAMSIZ];		/* the link names the exact-name twins hold (ifx.h), sorted */
+	size_t n_ifx;
 	struct zt_nfmon *nfmon;
 	struct zt_nflog *nflog;
 	struct zt_ctl_server *ctl;
@@ -292,6 +294,8 @@ void manager_policy_lkg_save(struct manager *m);
 int manager_sync_members(struct manager *m, bool baseline);
 /* enc_if to what the links say: the difference, or (refill) flushed and filled anew. */
 int manager_sync_enc(struct manager *m, bool refill);
+/* The exact-name twins (lib/ifx.h) to the links: the difference, or (refill) flushed and filled anew. */
+int manager_ifx_sync(struct manager *m, bool refill);
 int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 /* ztsegd-explain.c */
