@@ -166,11 +166,15 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) ZB_BASE=$(ZB_BASE) bash bench/compare.sh
 
+# Moves with connections open, with 100,000 unrelated conntrack entries (root, ~1 min): bench/moves.sh.
+bench-moves: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/moves.sh
+
 # Just-in-time grants at scale (root, a few minutes): bench/grants.sh.
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
 
-.PHONY: bench bench-compare bench-grants
+.PHONY: bench bench-compare bench-grants bench-moves
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

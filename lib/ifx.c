@@ -15,7 +15,7 @@
 struct arm {
 	const char *set;
 	enum zt_verdict_code code;	/* ZT_V_NONE: the set's own data */
-	const char *chain;
+	const char *chain;		/* with ZT_V_NONE: goto src_sub in the data becomes goto this */
 };
 
 struct twin {
@@ -31,9 +31,9 @@ static const struct twin twins[] = {
 	{ "zone_ifx", { { "zone_if", ZT_V_GOTO, "spoofed" } }, ZT_V_ACCEPT, NULL },
 	{ "scope_ifx", { { "member_if", ZT_V_GOTO, "scoped" } }, ZT_V_GOTO, "scope_oif" },
 	{ "scope_ofx", { { "member_if", ZT_V_GOTO, "scoped" } }, ZT_V_ACCEPT, NULL },
-	{ "src_ifx", { { "src_if", ZT_V_NONE, NULL } }, ZT_V_GOTO, "src_addr" },
+	{ "src_ifx", { { "src_if", ZT_V_NONE, "src_subx" } }, ZT_V_GOTO, "src_addr" },
 	{ "dst_ifx", { { "dst_if", ZT_V_NONE, NULL } }, ZT_V_NONE, NULL },
-	{ "dst_ofx", { { "sub_if", ZT_V_GOTO, "dsub" }, { "member_if", ZT_V_RETURN, NULL } }, ZT_V_GOTO, "dst_bnd" },
+	{ "dst_ofx", { { "sub_if", ZT_V_GOTO, "dsub" }, { "member_if", ZT_V_RETURN, NULL } }, ZT_V_GOTO, "dst_addr" },
 };
 
 static const struct twin *twin_find(const char *name)
@@ -109,6 +109,9 @@ int zt_ifx_value(const struct zt_plan *p, const struct zt_set *s, const char *if
 			if (src->data != s->data)
 				return -EINVAL;
 			*data = e->data;
+			/* src_sub looks the segment up in dst_if again; src_subx in dst_ifx. */
+			if (t->arm[i].chain && data->type == ZT_TYPE_VERDICT && streq(data->verdict.chain, "src_sub"))
+				snprintf(data->verdict.chain, sizeof(data->verdict.chain), "%s", t->arm[i].chain);
 		} else {
 			*data = (struct zt_value){ .type = ZT_TYPE_VERDICT, .verdict.code = t->arm[i].code };
 			if (t->arm[i].chain)

@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# make bench-moves: ztsegd's event → enforcement latency for a moved address
+# while the host has connections open (so it must delete the moved
+# address's conntrack entries), without and then with ZB_CT_ENTRIES
+# (100,000) unrelated conntrack entries in another namespace: the kernel's
+# conntrack hash is shared by every namespace, and ctnetlink finds a
+# namespace's entries only by walking all of it. The junk entries are
+# unreplied UDP flows a throwaway namespace sends into a dummy link
+# (203.0.113.0/24, never leaving it), kept for 10 minutes by that
+# namespace's own UDP timeout. Root only; about a minute.
+#
+# Knobs: ZB_CT_ENTRIES (100000), ZB_MOVES (200 per measurement).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+N=${ZB_CT_ENTRIES:-100000}
+MOVES=${ZB_MOVES:-200}
+zt_need_py
+zb_init
+zt_up
+pol=$(zt_policy moves)
+zt_serve app1
+
+dlog=$ZT_TMP/daemon.log
+zt_bg host "$dlog" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket "$ZT_TMP/ctl.sock" \
+	--log-level debug "${ZT_APPLY_ARGS[@]}"
+for ((i = 0; i < 600; i++)); do
+	grep -q '^ztsegd: ready' "$dlog" && break
+	sleep 0.05
+done
+grep -q '^ztsegd: ready' "$dlog" || zt_die "ztsegd did not get ready: $(tail -3 "$dlog")"
+
+# The move rig (as bench/run.sh's): mv behind vweb8 and vapp8, its address on lo.
+zt_ns_add mv
+h=$(zt_ns host) w=$(zt_ns mv)
+ip -n "$h" link add vweb8 type veth peer name eth0 netns "$w"
+ip -n "$h" link add vapp8 type veth peer name eth1 netns "$w"
+ip -n "$w" addr add 198.51.100.5/32 dev lo
+ip -n "$w" link set eth0 up
+ip -n "$w" link set eth1 up
+ip -n "$h" link set vweb8 up
+ip -n "$h" link set vapp8 up
+ip -n "$h" route add 198.51.100.5/32 dev vweb8
+# Connections open on the host: a stream web1 -> app1 (allowed), so every move walks.
+zt_bg web1 "$ZT_TMP/stream" "$ZT_PROBE" stream -i 50 - "$(zt_addr app1 4)" 8080
+sleep 1
+
+wait_latency() { # FROM-LINE: the next "event to enforcement" after it, µs
+	local from=$1 i l
+	for ((i = 0; i < 2500; i++)); do
+		l=$(tail -n +"$((from + 1))" "$dlog" | grep -m1 'event to enforcement:' || true)
+		[[ -z $l ]] || { sed -E 's/.*event to enforcement: ([0-9]+) us.*/\1/' <<<"$l"; return 0; }
+		sleep 0.002
+	done
+	return 1
+}
+measure() { # LABEL
+	local i from v dev
+	: >"$ZT_TMP/lat-$1"
+	for ((i = 0; i < MOVES; i++)); do
+		from=$(wc -l <"$dlog")
+		if ((i % 2)); then dev=vweb8; else dev=vapp8; fi
+		ip -n "$h" route replace 198.51.100.5/32 dev "$dev"
+		v=$(wait_latency "$from") && echo "$v" >>"$ZT_TMP/lat-$1"
+	done
+}
+pct() { # FILE P: the P-th percentile, ms
+	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
+		i = int((NR - 1) * p / 100 + 0.5) + 1; printf "%.2f", v[i] / 1000 }'
+}
+walked() { grep -c 'conntrack table walked' "$dlog" || true; }
+
+total0=$(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo "?")
+zb_log "moves: $MOVES moves, the machine's conntrack as it is ($total0 entries)"
+w0=$(walked)
+measure idle
+w1=$(walked)
+zb_log "moves: $N unrelated conntrack entries in a throwaway namespace"
+zt_ns_add junk
+j=$(zt_ns junk)
+zt_x junk sh -c 'echo 600 >/proc/sys/net/netfilter/nf_conntrack_udp_timeout' 2>/dev/null || true
+ip -n "$j" link add dummy0 type dummy
+ip -n "$j" link set dummy0 up
+ip -n "$j" addr add 203.0.113.254/24 dev dummy0
+zt_x junk nft -f - <<-'EOF2'
+	table inet junk { chain o { type filter hook output priority 0; ct state new counter } }
+EOF2
+zt_x junk "$ZT_PY" - "$N" <<-'EOF2'
+	import socket, sys
+	n = int(sys.argv[1])
+	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	s.bind(("203.0.113.254", 4000))
+	for i in range(n):
+	    s.sendto(b"x", ("203.0.113.%d" % (1 + i // 50000), 1024 + i % 50000))
+EOF2
+have=$(zt_x junk cat /proc/sys/net/netfilter/nf_conntrack_count)
+total=$(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo "?")
+zb_log "moves: the junk namespace holds $have entries (the root namespace: $total)"
+measure junk
+w2=$(walked)
+kill "$ZT_BG_PID" 2>/dev/null || true
+
+printf '| conntrack | moves | walks | event → enforcement p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n'
+printf '| this machine as it is (root namespace: %s entries) | %s | %s | %s | %s | %s |\n' "$total0" "$(wc -l <"$ZT_TMP/lat-idle")" \
+	"$((w1 - w0))" "$(pct "$ZT_TMP/lat-idle" 50)" "$(pct "$ZT_TMP/lat-idle" 99)" "$(pct "$ZT_TMP/lat-idle" 100)"
+printf '| + %s unrelated entries in another namespace | %s | %s | %s | %s | %s |\n' "$have" \
+	"$(wc -l <"$ZT_TMP/lat-junk")" "$((w2 - w1))" "$(pct "$ZT_TMP/lat-junk" 50)" "$(pct "$ZT_TMP/lat-junk" 99)" \
+	"$(pct "$ZT_TMP/lat-junk" 100)"
