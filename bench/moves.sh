@@ -6,8 +6,8 @@
 # (100,000) unrelated conntrack entries in another namespace: the kernel's
 # conntrack hash is shared by every namespace, and ctnetlink finds a
 # namespace's entries only by walking all of it. The junk entries are
-# unreplied UDP flows a throwaway namespace sends into a dummy link
-# (203.0.113.0/24, never leaving it), kept for 10 minutes by that
+# unreplied UDP flows a throwaway namespace sends into a veth pair of its own
+# (203.0.113.0/24 on a veth pair of its own, never leaving it), kept for 10 minutes by that
 # namespace's own UDP timeout. Root only; about a minute.
 #
 # Knobs: ZB_CT_ENTRIES (100000), ZB_MOVES (200 per measurement).
@@ -26,7 +26,7 @@ dlog=$ZT_TMP/daemon.log
 zt_bg host "$dlog" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket "$ZT_TMP/ctl.sock" \
 	--log-level debug "${ZT_APPLY_ARGS[@]}"
 for ((i = 0; i < 600; i++)); do
-	grep -q '^ztsegd: ready' "$dlog" && break
+	grep -qs '^ztsegd: ready' "$dlog" && break
 	sleep 0.05
 done
 grep -q '^ztsegd: ready' "$dlog" || zt_die "ztsegd did not get ready: $(tail -3 "$dlog")"
@@ -80,11 +80,12 @@ zb_log "moves: $N unrelated conntrack entries in a throwaway namespace"
 zt_ns_add junk
 j=$(zt_ns junk)
 zt_x junk sh -c 'echo 600 >/proc/sys/net/netfilter/nf_conntrack_udp_timeout' 2>/dev/null || true
-ip -n "$j" link add dummy0 type dummy
-ip -n "$j" link set dummy0 up
-ip -n "$j" addr add 203.0.113.254/24 dev dummy0
+ip -n "$j" link add j0 type veth peer name j1
+ip -n "$j" link set j0 arp off up
+ip -n "$j" link set j1 up
+ip -n "$j" addr add 203.0.113.254/24 dev j0
 zt_x junk nft -f - <<-'EOF2'
-	table inet junk { chain o { type filter hook output priority 0; ct state new counter } }
+	table inet junk { chain o { type filter hook output priority 0; ct state new counter; }; }
 EOF2
 zt_x junk "$ZT_PY" - "$N" <<-'EOF2'
 	import socket, sys
