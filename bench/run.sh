@@ -509,6 +509,16 @@ else
 	zb_log "profiles: perf does not work here; skipped"
 fi
 
+# ---- 7. just-in-time grants ---------------------------------------------------------
+# bench/grants.sh (also `make bench-grants`) in namespaces of its own: grant
+# request -> ACK p50/p99 over 1,000 requests, and the new-connection rate with
+# 10,000 grants against none (ratios of alternating rounds, side by side).
+if [[ -z ${ZB_REPORT_FROM:-} ]]; then
+	zb_log "grants: bench/grants.sh"
+	ZTSEG_BUILD=${ZTSEG_BUILD:-build} bash "$ZB_DIR/grants.sh" >"$R/grants.out" 2>"$ZT_TMP/grants.err" ||
+		zb_log "grants: $(tail -n 1 "$R/grants.out" 2>/dev/null) $(tail -n 3 "$ZT_TMP/grants.err")"
+fi
+
 # ---- the results -------------------------------------------------------------------
 
 zb_log "writing results"

@@ -109,7 +109,7 @@ int grants_main(struct ctl *ctl, int argc, char **argv)
 		bool help = argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"));
 
 		fprintf(help ? stdout : stderr, "Usage: %s [--json]\nList the live grants: id, template, source, "
-			"destination zones, who, reason, remaining time.\n", argv[0]);
+			"destination zones, who, remaining time, packets and bytes, reason.\n", argv[0]);
 		return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 	}
 	if (call(ctl, argv[0], "grants", NULL, &res) < 0)
@@ -120,12 +120,13 @@ int grants_main(struct ctl *ctl, int argc, char **argv)
 		fputc('\n', stdout);
 		return CTL_EXIT_OK;
 	}
-	printf("%-6s %-20s %-24s %-12s %-10s %-10s %s\n", "ID", "TEMPLATE", "SOURCE", "TO", "USER", "REMAINING",
-	       "REASON");
+	printf("%-6s %-20s %-24s %-12s %-10s %-10s %10s %12s %s\n", "ID", "TEMPLATE", "SOURCE", "TO", "USER",
+	       "REMAINING", "PACKETS", "BYTES", "REASON");
 	json_array_foreach(arr, i, g) {
 		char db[32];
 
-		printf("%-6" JSON_INTEGER_FORMAT " %-20s %-24s %-12s %-10s %-10s %s\n",
+		printf("%-6" JSON_INTEGER_FORMAT " %-20s %-24s %-12s %-10s %-10s %10" JSON_INTEGER_FORMAT
+		       " %12" JSON_INTEGER_FORMAT " %s\n",
 		       json_integer_value(json_object_get(g, "id")),
 		       json_string_value(json_object_get(g, "template")) ?: "?",
 		       json_string_value(json_object_get(g, "source")) ?: "?",
@@ -133,6 +134,7 @@ int grants_main(struct ctl *ctl, int argc, char **argv)
 		       json_string_value(json_object_get(g, "user")) ?: "?",
 		       zt_duration_fmt((uint64_t)json_integer_value(json_object_get(g, "remaining_seconds")), db,
 				       sizeof(db)),
+		       json_integer_value(json_object_get(g, "packets")), json_integer_value(json_object_get(g, "bytes")),
 		       json_string_value(json_object_get(g, "reason")) ?: "");
 	}
 	return CTL_EXIT_OK;

@@ -55,9 +55,124 @@ static int elems_emit(struct manager *m, struct zt_batch *b, const char *name, s
 	return r;
 }
 
-static struct zt_elem live_elem(const struct zt_grant *g)
+/* The grant's per-pair maps: jlive (its marks to its counter), jspk_o and jspk_r (who speaks). */
+static const struct {
+	enum zt_grant_map map;
+	const char *set;
+} pair_maps[] = { { ZT_GRANT_LIVE, "jlive" }, { ZT_GRANT_SPK_O, "jspk_o" }, { ZT_GRANT_SPK_R, "jspk_r" } };
+
+/* g's elements in the per-pair maps (live: jlive too, else only the speakers), with a timeout. */
+static int pairs_add(struct manager *m, struct zt_batch *b, const struct zt_grant *g, bool live, uint64_t ms)
 {
-	return (struct zt_elem){ .key[0] = { .type = ZT_TYPE_MARK, .u32 = zt_grant_mark(g->id) } };
+	const struct zt_plan_jit *pj = zt_plan_find_jit(m->cur.plan, g->tmpl);
+	const struct zt_jit *t = zt_policy_find_jit(m->cur.policy, g->tmpl);
+	int r = 0;
+
+	if (!pj || !t)
+		return -ENOENT;
+	for (size_t i = live ? 0 : 1; r >= 0 && i < ELEMENTSOF(pair_maps); i++) {
+		_cleanup_free_ struct zt_elem *el = NULL;
+		size_t n = 0;
+
+		r = zt_grant_pair_elems(pj, g, zt_jit_to_ref(t, g->to), pair_maps[i].map, &el, &n);
+		if (r >= 0)
+			r = elems_emit(m, b, pair_maps[i].set, el, n, ms, NFT_MSG_NEWSETELEM);
+	}
+	return r;
+}
+
+struct u64_ms {
+	uint32_t mark;
+	uint64_t ms;
+};
+
+/* The kernel's live marks and their remaining time (ms), from jlive. */
+static int kernel_live(struct u64_ms **ret, size_t *n_ret)
+{
+	struct zt_kstate k = {};
+	struct zt_nl nl;
+	struct u64_ms *v = NULL;
+	size_t n = 0;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 20);
+
+	if (r < 0)
+		return r;
+	r = zt_kstate_dump(&nl, &k);
+	zt_nl_close(&nl);
+	for (size_t i = 0; r >= 0 && i < k.n_sets; i++) {
+		if (!streq(nftnl_set_get_str(k.sets[i].set, NFTNL_SET_NAME), "jlive"))
+			continue;
+		v = calloc(k.sets[i].n + 1, sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+			break;
+		}
+		for (size_t e = 0; e < k.sets[i].n; e++) {
+			uint32_t len = 0;
+			const void *key = nftnl_set_elem_get(k.sets[i].el[e], NFTNL_SET_ELEM_KEY, &len);
+
+			if (!key || len != 4)
+				continue;
+			memcpy(&v[n].mark, key, 4);
+			v[n].ms = nftnl_set_elem_is_set(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
+					  ? nftnl_set_elem_get_u64(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
+					  : 0;
+			n++;
+		}
+	}
+	zt_kstate_clear(&k);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*n_ret = n;
+	return 0;
+}
+
+/*
+ * Every per-pair element of grant g gone (DESTROYSETELEM: one the kernel
+ * timed out meanwhile is no error): the marks of its template's pairs, or
+ * when live is given (its template is gone or changed), the marks of g
+ * that the kernel's jlive holds (without either: every pair a mark can hold).
+ */
+static int pairs_destroy(struct manager *m, struct zt_batch *b, const struct zt_grant *g,
+			 const struct u64_ms *live, size_t n_live)
+{
+	const struct zt_plan_jit *pj = zt_plan_find_jit(m->cur.plan, g->tmpl);
+	size_t n = 0, cap = live ? n_live : pj ? pj->n_from * pj->n_to : ZT_GRANT_PAIRS_MAX;
+	_cleanup_free_ struct zt_elem *el = calloc(cap + 1, sizeof(*el));
+	int r = el ? 0 : -ENOMEM;
+
+	for (size_t k = 0; r >= 0 && k < cap; k++) {
+		uint32_t mark = live ? live[k].mark : zt_grant_mark(g->id, (uint32_t)k);
+
+		if (!live || (zt_mark_is_grant(mark) && zt_grant_id_of(mark) == g->id))
+			el[n++] = (struct zt_elem){ .key[0] = { .type = ZT_TYPE_MARK, .u32 = mark } };
+	}
+	for (size_t i = 0; r >= 0 && n && i < ELEMENTSOF(pair_maps); i++) {
+		if (!zt_plan_find_set(m->cur.plan, pair_maps[i].set))
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			/* The kernel reads a deleted element's key alone; the data only has to encode. */
+			if (pair_maps[i].map == ZT_GRANT_LIVE) {
+				el[k].data.type = ZT_TYPE_COUNTER;
+				zt_grant_counter_name(g->id, el[k].data.counter);
+			} else {
+				el[k].data = (struct zt_value){ .type = ZT_TYPE_VERDICT, .verdict.code = ZT_V_ACCEPT };
+			}
+		}
+		r = elems_emit(m, b, pair_maps[i].set, el, n, 0, ZT_NFT_MSG_DESTROYSETELEM);
+	}
+	return r;
+}
+
+static void ct_flush_grant(uint32_t id)
+{
+	int r = zt_ct_flush_mark(zt_grant_mark(id, 0), ZT_GRANT_MARK_MASK);
+
+	if (r < 0)
+		log_warning("cannot delete the connections of grant %" PRIu32 ": %s", id, strerror(-r));
 }
 
 /* The jit4/jit6 elements of g under the running plan; -ENOENT when its template is gone. */
@@ -76,75 +191,146 @@ static uint64_t remaining_ms(const struct zt_grant *g, uint64_t now)
 	return g->expires_usec > now ? (g->expires_usec - now + 999) / 1000 : 0;
 }
 
-/* Add g: its live mark and its elements, one transaction. */
-static int kernel_add(struct manager *m, const struct zt_grant *g, uint64_t now)
+static const char *addr_str(const struct zt_grant *g, char *buf, size_t len)
 {
-	_cleanup_free_ struct zt_elem *el = NULL;
-	struct zt_elem live = live_elem(g);
-	struct zt_batch *b = NULL;
+	return zt_addr_fmt(g->family, g->addr, buf, len);
+}
+
+static int commit(struct manager *m, struct zt_batch *b, const char *what, uint32_t id)
+{
 	struct zt_diags d = {};
-	uint64_t ms = remaining_ms(g, now);
-	size_t n = 0;
 	int r, err = 0;
 
-	r = grant_elems(m, g, &el, &n);
-	if (r >= 0)
-		r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0)
-		r = elems_emit(m, b, "jlive", &live, 1, ms, NFT_MSG_NEWSETELEM);
-	if (r >= 0)
-		r = elems_emit(m, b, g->family == AF_INET ? "jit4" : "jit6", el, n, ms, NFT_MSG_NEWSETELEM);
-	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, &err, &d);
-	zt_batch_free(b);
+	r = zt_nft_batch_commit(m->nft, b, &err, &d);
 	if (r < 0)
-		log_error("cannot add grant %" PRIu32 " to the kernel: %s", g->id,
+		log_error("cannot %s grant %" PRIu32 " in the kernel: %s", what, id,
 			  d.n ? d.v[0].msg : strerror(err ? err : -r));
 	zt_diags_clear(&d);
 	return r;
 }
 
+/* Add g: its counter, its live marks, speakers and elements, one transaction. */
+static int kernel_add(struct manager *m, const struct zt_grant *g, uint64_t now)
+{
+	_cleanup_free_ struct zt_elem *el = NULL;
+	struct zt_counter ctr = {};
+	struct zt_batch *b = NULL;
+	char ab[ZT_CIDR_STRLEN];
+	uint64_t ms = remaining_ms(g, now);
+	size_t n = 0;
+	int r;
+
+	zt_grant_counter_name(g->id, ctr.name);
+	snprintf(ctr.comment, sizeof(ctr.comment), "jit grant %" PRIu32 " '%s' for %s", g->id, g->tmpl,
+		 addr_str(g, ab, sizeof(ab)));
+	r = grant_elems(m, g, &el, &n);
+	if (r >= 0)
+		r = zt_nft_batch_start(m->nft, &b);
+	if (r >= 0)
+		r = zt_emit_counter(b, &ctr);
+	if (r >= 0)
+		r = pairs_add(m, b, g, true, ms);
+	if (r >= 0)
+		r = elems_emit(m, b, g->family == AF_INET ? "jit4" : "jit6", el, n, ms, NFT_MSG_NEWSETELEM);
+	if (r >= 0)
+		r = commit(m, b, "add", g->id);
+	zt_batch_free(b);
+	return r;
+}
+
 /*
- * Every grant's elements anew (the running plan's zone ids may differ
- * from the last one's): jit4 and jit6 flushed and refilled, and the live
- * marks of gone grants deleted, in one transaction. Live marks of kept
- * grants stay as the kernel times them.
+ * Every grant's elements anew (the running plan's zone ids and speaker
+ * chains may differ from the last one's): jit4, jit6, jspk_o and jspk_r
+ * flushed and refilled, and the per-pair elements of gone grants deleted,
+ * in one transaction. Live marks of kept grants stay as the kernel times
+ * them, and so do their counters.
  */
 static int kernel_refill(struct manager *m, const struct zt_grant *gone, size_t n_gone, uint64_t now)
 {
+	static const char *const flushed[] = { "jit4", "jit6", "jspk_o", "jspk_r" };
+	_cleanup_free_ struct u64_ms *live = NULL;
 	struct zt_batch *b = NULL;
-	struct zt_diags d = {};
-	int r, err = 0;
+	size_t n_live = 0;
+	int r;
 
 	if (!zt_plan_find_set(m->cur.plan, "jlive"))
 		return 0;
+	/* Gone grants' marks as the kernel holds them: their template may be gone or mean other pairs now. */
+	if (n_gone && (r = kernel_live(&live, &n_live)) < 0)
+		log_warning("cannot read the live grants from the kernel: %s", strerror(-r));
 	r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0)
-		r = zt_emit_set_flush(b, "jit4");
-	if (r >= 0)
-		r = zt_emit_set_flush(b, "jit6");
-	for (size_t i = 0; r >= 0 && i < n_gone; i++) {
-		struct zt_elem live = live_elem(&gone[i]);
-
-		r = elems_emit(m, b, "jlive", &live, 1, 0, ZT_NFT_MSG_DESTROYSETELEM);
-	}
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(flushed); i++)
+		r = zt_emit_set_flush(b, flushed[i]);
+	for (size_t i = 0; r >= 0 && i < n_gone; i++)
+		r = pairs_destroy(m, b, &gone[i], live, n_live);
 	for (size_t i = 0; r >= 0 && i < m->n_grants; i++) {
 		_cleanup_free_ struct zt_elem *el = NULL;
 		const struct zt_grant *g = &m->grants[i];
+		uint64_t ms = remaining_ms(g, now);
 		size_t n = 0;
 
 		r = grant_elems(m, g, &el, &n);
 		if (r >= 0)
-			r = elems_emit(m, b, g->family == AF_INET ? "jit4" : "jit6", el, n, remaining_ms(g, now),
-				       NFT_MSG_NEWSETELEM);
+			r = elems_emit(m, b, g->family == AF_INET ? "jit4" : "jit6", el, n, ms, NFT_MSG_NEWSETELEM);
+		if (r >= 0)
+			r = pairs_add(m, b, g, false, ms);
 	}
 	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, &err, &d);
+		r = commit(m, b, "rewrite", 0);
 	zt_batch_free(b);
-	if (r < 0)
-		log_error("cannot write the grants into the kernel: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
-	zt_diags_clear(&d);
 	return r;
+}
+
+/* ---- the grants' counters ---- */
+
+/* Packets and bytes of grant id's counter in v (zt_nft_counters_read()), 0 when absent. */
+static void counts_of(const struct zt_nft_counter *v, size_t n, uint32_t id, uint64_t *packets, uint64_t *bytes)
+{
+	char name[16];
+	const struct zt_nft_counter *c;
+
+	zt_grant_counter_name(id, name);
+	c = v ? zt_nft_counter_find(v, n, name) : NULL;
+	*packets = c ? c->packets : 0;
+	*bytes = c ? c->bytes : 0;
+}
+
+static ssize_t find_id(const struct manager *m, uint32_t id);
+static void timer_update(struct manager *m);
+
+/*
+ * Delete the counters of grants that are gone. The kernel refuses while
+ * an element it timed out still points at one (it frees expired elements
+ * in its own time): tried again a second later.
+ */
+static void counters_sweep(struct manager *m)
+{
+	_cleanup_free_ struct zt_nft_counter *v = NULL;
+	size_t n = 0;
+	bool busy = false;
+
+	m->grant_sweep_usec = 0;
+	if (!m->nft || zt_nft_counters_read(&v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct zt_batch *b = NULL;
+		struct zt_diags d = {};
+		uint32_t id;
+		int r, err = 0;
+
+		if (zt_grant_counter_id(v[i].name, &id) < 0 || find_id(m, id) >= 0)
+			continue;
+		r = zt_nft_batch_start(m->nft, &b);
+		if (r >= 0)
+			r = zt_emit_counter_del(b, v[i].name);
+		if (r >= 0)
+			r = zt_nft_batch_commit(m->nft, b, &err, &d);
+		zt_batch_free(b);
+		zt_diags_clear(&d);
+		busy |= r < 0;
+	}
+	if (busy)
+		m->grant_sweep_usec = now_usec(CLOCK_REALTIME) + ZT_USEC_PER_SEC;
 }
 
 /* ---- the state file ---- */
@@ -208,15 +394,10 @@ static void save_later(struct manager *m)
 
 /* ---- the list ---- */
 
-static void timer_update(struct manager *m);
-
-static const char *addr_str(const struct zt_grant *g, char *buf, size_t len)
-{
-	return zt_addr_fmt(g->family, g->addr, buf, len);
-}
-
-static void audit(int prio, const char *event, const struct zt_grant *g, const char *fmt, ...) _printf_(4, 5);
-static void audit(int prio, const char *event, const struct zt_grant *g, const char *fmt, ...)
+static void audit(int prio, const char *event, const struct zt_grant *g, uint64_t packets, uint64_t bytes,
+		  const char *fmt, ...) _printf_(6, 7);
+static void audit(int prio, const char *event, const struct zt_grant *g, uint64_t packets, uint64_t bytes,
+		  const char *fmt, ...)
 {
 	char msg[768], ab[ZT_CIDR_STRLEN], tb[64];
 	va_list ap;
@@ -229,20 +410,20 @@ static void audit(int prio, const char *event, const struct zt_grant *g, const c
 		   log_field("ZTSEG_SOURCE", "%s", addr_str(g, ab, sizeof(ab))),
 		   log_field("ZTSEG_UID", "%u", (unsigned)g->uid), log_field("ZTSEG_USER", "%s", g->user),
 		   log_field("ZTSEG_PID", "%d", (int)g->pid), log_field("ZTSEG_REASON", "%s", g->reason),
-		   log_field("ZTSEG_EXPIRES", "%s", log_time(g->expires_usec, tb, sizeof(tb))) }, 9,
-		   "%s", msg);
+		   log_field("ZTSEG_EXPIRES", "%s", log_time(g->expires_usec, tb, sizeof(tb))),
+		   log_field("ZTSEG_PACKETS", "%" PRIu64, packets), log_field("ZTSEG_BYTES", "%" PRIu64, bytes) },
+		   11, "%s", msg);
 }
 
-/* Take grants [i] out: the caller deleted (or the kernel expired) its elements. */
+/* Take grants [i] out: its elements are gone (deleted, or timed out by the kernel); then its connections. */
 static void forget(struct manager *m, size_t i)
 {
-	uint32_t mark = zt_grant_mark(m->grants[i].id);
-	int r = zt_ct_flush_mark(mark);
-
-	if (r < 0)
-		log_warning("cannot delete the connections of grant %" PRIu32 ": %s", m->grants[i].id, strerror(-r));
+	ct_flush_grant(m->grants[i].id);
 	memmove(&m->grants[i], &m->grants[i + 1], (m->n_grants - i - 1) * sizeof(*m->grants));
 	m->n_grants--;
+	/* Its counter: once nothing points at it. */
+	if (!m->grant_sweep_usec)
+		m->grant_sweep_usec = now_usec(CLOCK_REALTIME);
 }
 
 static ssize_t find_id(const struct manager *m, uint32_t id)
@@ -259,25 +440,34 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 	uint64_t now = now_usec(CLOCK_REALTIME);
+	_cleanup_free_ struct zt_nft_counter *ctr = NULL;
+	size_t n_ctr = 0;
 	bool any = false;
 
 	for (size_t i = 0; i < m->n_grants;) {
 		struct zt_grant *g = &m->grants[i];
 		char ab[ZT_CIDR_STRLEN];
+		uint64_t pk, by;
 
 		if (g->expires_usec > now) {
 			i++;
 			continue;
 		}
 		/* The kernel timed its elements out already: the connections go now. */
-		audit(LOG_NOTICE, "grant-expired", g, "grant %" PRIu32 " '%s' for %s expired", g->id, g->tmpl,
-		      addr_str(g, ab, sizeof(ab)));
+		if (!any && zt_nft_counters_read(&ctr, &n_ctr) < 0)
+			ctr = NULL;
+		any = true;
+		counts_of(ctr, n_ctr, g->id, &pk, &by);
+		audit(LOG_NOTICE, "grant-expired", g, pk, by,
+		      "grant %" PRIu32 " '%s' for %s expired (%" PRIu64 " packets, %" PRIu64 " bytes)", g->id, g->tmpl,
+		      addr_str(g, ab, sizeof(ab)), pk, by);
 		m->grants_expired++;
 		forget(m, i);
-		any = true;
 	}
 	if (any)
 		save_later(m);
+	if (m->grant_sweep_usec && m->grant_sweep_usec <= now + EXPIRY_SLACK_USEC)
+		counters_sweep(m);
 	timer_update(m);
 	return 0;
 }
@@ -289,50 +479,51 @@ static void timer_update(struct manager *m)
 	if (!m->src_grant_timer)
 		return;
 	for (size_t i = 0; i < m->n_grants; i++)
-		if (m->grants[i].expires_usec < next)
-			next = m->grants[i].expires_usec;
+		if (m->grants[i].expires_usec + EXPIRY_SLACK_USEC < next)
+			next = m->grants[i].expires_usec + EXPIRY_SLACK_USEC;
+	if (m->grant_sweep_usec && m->grant_sweep_usec < next)
+		next = m->grant_sweep_usec;
 	if (next == UINT64_MAX) {
 		sd_event_source_set_enabled(m->src_grant_timer, SD_EVENT_OFF);
 		return;
 	}
-	sd_event_source_set_time(m->src_grant_timer, next + EXPIRY_SLACK_USEC);
+	sd_event_source_set_time(m->src_grant_timer, next);
 	sd_event_source_set_enabled(m->src_grant_timer, SD_EVENT_ONESHOT);
 }
 
 /* ---- revoke ---- */
 
-/* Revoke grants [i]: its live mark and elements first (or TCP's loose pickup re-admits), then connections. */
+/* Revoke grants [i]: its elements first (or TCP's loose pickup re-admits), then connections, then its counter. */
 static int revoke_one(struct manager *m, size_t i, const char *why, uid_t uid, pid_t pid)
 {
 	struct zt_grant g = m->grants[i];
 	_cleanup_free_ struct zt_elem *el = NULL;
-	struct zt_elem live = live_elem(&g);
+	_cleanup_free_ struct zt_nft_counter *ctr = NULL;
 	struct zt_batch *b = NULL;
-	struct zt_diags d = {};
 	char ab[ZT_CIDR_STRLEN];
-	size_t n = 0;
-	int r, err = 0;
+	size_t n = 0, n_ctr = 0;
+	uint64_t pk, by;
+	int r;
 
 	if (grant_elems(m, &g, &el, &n) < 0)
 		n = 0;
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = elems_emit(m, b, "jlive", &live, 1, 0, ZT_NFT_MSG_DESTROYSETELEM);
+		r = pairs_destroy(m, b, &g, NULL, 0);
 	if (r >= 0)
 		r = elems_emit(m, b, g.family == AF_INET ? "jit4" : "jit6", el, n, 0, ZT_NFT_MSG_DESTROYSETELEM);
 	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, &err, &d);
+		r = commit(m, b, "delete", g.id);
 	zt_batch_free(b);
-	if (r < 0)
-		log_error("cannot delete grant %" PRIu32 " from the kernel: %s", g.id,
-			  d.n ? d.v[0].msg : strerror(err ? err : -r));
-	zt_diags_clear(&d);
+	if (zt_nft_counters_read(&ctr, &n_ctr) < 0)
+		ctr = NULL;
+	counts_of(ctr, n_ctr, g.id, &pk, &by);
 	/* The elements are gone (or refilled without it); only then its connections. */
 	if (r < 0) {
 		memmove(&m->grants[i], &m->grants[i + 1], (m->n_grants - i - 1) * sizeof(*m->grants));
 		m->n_grants--;
 		kernel_refill(m, &g, 1, now_usec(CLOCK_REALTIME));
-		zt_ct_flush_mark(zt_grant_mark(g.id));
+		ct_flush_grant(g.id);
 	} else {
 		forget(m, i);
 	}
@@ -341,8 +532,11 @@ static int revoke_one(struct manager *m, size_t i, const char *why, uid_t uid, p
 		   log_field("ZTSEG_GRANT", "%" PRIu32, g.id), log_field("ZTSEG_TEMPLATE", "%s", g.tmpl),
 		   log_field("ZTSEG_SOURCE", "%s", addr_str(&g, ab, sizeof(ab))),
 		   log_field("ZTSEG_UID", "%u", (unsigned)uid), log_field("ZTSEG_PID", "%d", (int)pid),
-		   log_field("ZTSEG_REASON", "%s", g.reason) }, 7,
-		   "grant %" PRIu32 " '%s' for %s revoked: %s", g.id, g.tmpl, addr_str(&g, ab, sizeof(ab)), why);
+		   log_field("ZTSEG_REASON", "%s", g.reason), log_field("ZTSEG_PACKETS", "%" PRIu64, pk),
+		   log_field("ZTSEG_BYTES", "%" PRIu64, by) }, 9,
+		   "grant %" PRIu32 " '%s' for %s revoked: %s (%" PRIu64 " packets, %" PRIu64 " bytes)", g.id, g.tmpl,
+		   addr_str(&g, ab, sizeof(ab)), why, pk, by);
+	counters_sweep(m);
 	save_later(m);
 	timer_update(m);
 	return 0;
@@ -399,9 +593,11 @@ void manager_grant_sync(struct manager *m)
 	/* Elements first, connections after. */
 	kernel_refill(m, gone, n_gone, now);
 	for (size_t i = 0; i < n_gone; i++)
-		zt_ct_flush_mark(zt_grant_mark(gone[i].id));
-	if (n_gone)
+		ct_flush_grant(gone[i].id);
+	if (n_gone) {
 		save_now(m);
+		counters_sweep(m);
+	}
 	timer_update(m);
 }
 
@@ -496,16 +692,20 @@ static int refuse(struct zt_ctl_conn *c, const struct zt_ctl_request *req, const
 	return zt_ctl_conn_reply_errorf(c, req->now_usec, "%s", msg);
 }
 
-static json_t *grant_json(const struct zt_grant *g, uint64_t now)
+/* A grant as grant, grants and status show it; with its counter's packets and bytes when ctr has them. */
+static json_t *grant_json(const struct zt_grant *g, uint64_t now, const struct zt_nft_counter *ctr, size_t n_ctr)
 {
 	char ab[ZT_CIDR_STRLEN], tb[64];
+	uint64_t pk, by;
 
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:I}", "id", (json_int_t)g->id,
+	counts_of(ctr, n_ctr, g->id, &pk, &by);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "id", (json_int_t)g->id,
 			 "template", g->tmpl, "source", addr_str(g, ab, sizeof(ab)), "to", g->to[0] ? g->to : "*",
 			 "user", g->user, "uid", (json_int_t)g->uid, "reason", g->reason, "expires",
 			 log_time(g->expires_usec, tb, sizeof(tb)), "expires_usec", (json_int_t)g->expires_usec,
 			 "remaining_seconds", (json_int_t)(remaining_ms(g, now) / 1000), "granted",
-			 log_time(g->granted_usec, (char[64]){ 0 }, 64), "pid", (json_int_t)g->pid);
+			 log_time(g->granted_usec, (char[64]){ 0 }, 64), "pid", (json_int_t)g->pid, "packets",
+			 (json_int_t)pk, "bytes", (json_int_t)by);
 }
 
 int manager_grant_request(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req,
@@ -593,8 +793,8 @@ int manager_grant_request(struct manager *m, struct zt_ctl_conn *c, const struct
 		return -ENOMEM;
 	m->grants[m->n_grants++] = g;
 	m->grants_granted++;
-	r = zt_ctl_conn_reply_ok(c, grant_json(&g, now), req->now_usec);
-	audit(LOG_NOTICE, "grant", &g, "grant %" PRIu32 " '%s' for %s%s%s until %s to %s (uid %u, pid %d): \"%s\"", g.id,
+	r = zt_ctl_conn_reply_ok(c, grant_json(&g, now, NULL, 0), req->now_usec);
+	audit(LOG_NOTICE, "grant", &g, 0, 0, "grant %" PRIu32 " '%s' for %s%s%s until %s to %s (uid %u, pid %d): \"%s\"", g.id,
 	      g.tmpl, ab, g.to[0] ? " to " : "", g.to, log_time(g.expires_usec, tb, sizeof(tb)), g.user,
 	      (unsigned)g.uid, (int)g.pid, g.reason);
 	save_later(m);
@@ -606,6 +806,8 @@ int manager_grant_list(struct manager *m, struct zt_ctl_conn *c, const struct zt
 {
 	json_t *arr = json_array();
 	uint64_t now = now_usec(CLOCK_REALTIME);
+	_cleanup_free_ struct zt_nft_counter *ctr = NULL;
+	size_t n_ctr = 0;
 
 	if (!arr)
 		return -ENOMEM;
@@ -613,8 +815,10 @@ int manager_grant_list(struct manager *m, struct zt_ctl_conn *c, const struct zt
 		json_decref(arr);
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "grants: takes no arguments");
 	}
+	if (m->n_grants && zt_nft_counters_read(&ctr, &n_ctr) < 0)
+		ctr = NULL;
 	for (size_t i = 0; i < m->n_grants; i++)
-		if (json_array_append_new(arr, grant_json(&m->grants[i], now)) < 0) {
+		if (json_array_append_new(arr, grant_json(&m->grants[i], now, ctr, n_ctr)) < 0) {
 			json_decref(arr);
 			return -ENOMEM;
 		}
@@ -658,11 +862,15 @@ int manager_grant_status(struct manager *m, json_t *status)
 {
 	json_t *arr = json_array();
 	uint64_t now = now_usec(CLOCK_REALTIME);
+	_cleanup_free_ struct zt_nft_counter *ctr = NULL;
+	size_t n_ctr = 0;
 
 	if (!arr)
 		return -ENOMEM;
+	if (m->n_grants && zt_nft_counters_read(&ctr, &n_ctr) < 0)
+		ctr = NULL;
 	for (size_t i = 0; i < m->n_grants; i++)
-		json_array_append_new(arr, grant_json(&m->grants[i], now));
+		json_array_append_new(arr, grant_json(&m->grants[i], now, ctr, n_ctr));
 	json_object_set_new(status, "grants", arr);
 	json_object_set_new(status, "grant_events",
 			    json_pack("{s:I, s:I, s:I, s:I}", "granted", (json_int_t)m->grants_granted, "refused",
@@ -702,55 +910,6 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 }
 
 /* ---- start, remove, free ---- */
-
-struct u64_ms {
-	uint32_t mark;
-	uint64_t ms;
-};
-
-/* The kernel's live marks and their remaining time (ms), from jlive. */
-static int kernel_live(struct u64_ms **ret, size_t *n_ret)
-{
-	struct zt_kstate k = {};
-	struct zt_nl nl;
-	struct u64_ms *v = NULL;
-	size_t n = 0;
-	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 20);
-
-	if (r < 0)
-		return r;
-	r = zt_kstate_dump(&nl, &k);
-	zt_nl_close(&nl);
-	for (size_t i = 0; r >= 0 && i < k.n_sets; i++) {
-		if (!streq(nftnl_set_get_str(k.sets[i].set, NFTNL_SET_NAME), "jlive"))
-			continue;
-		v = calloc(k.sets[i].n + 1, sizeof(*v));
-		if (!v) {
-			r = -ENOMEM;
-			break;
-		}
-		for (size_t e = 0; e < k.sets[i].n; e++) {
-			uint32_t len = 0;
-			const void *key = nftnl_set_elem_get(k.sets[i].el[e], NFTNL_SET_ELEM_KEY, &len);
-
-			if (!key || len != 4)
-				continue;
-			memcpy(&v[n].mark, key, 4);
-			v[n].ms = nftnl_set_elem_is_set(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
-					  ? nftnl_set_elem_get_u64(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
-					  : 0;
-			n++;
-		}
-	}
-	zt_kstate_clear(&k);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*n_ret = n;
-	return 0;
-}
 
 /*
  * After the first apply: the grants the state file records that the
@@ -803,7 +962,7 @@ int manager_grant_start(struct manager *m)
 			continue;
 		}
 		for (size_t i = 0; i < n_live; i++)
-			if (live[i].mark == zt_grant_mark(g.id)) {
+			if (zt_mark_is_grant(live[i].mark) && zt_grant_id_of(live[i].mark) == g.id) {
 				uint64_t kexp = now + live[i].ms * 1000;
 
 				/* The kernel's clock decides; the record can only shorten it. */
@@ -812,10 +971,10 @@ int manager_grant_start(struct manager *m)
 				found = live[i].ms > 0;
 			}
 		if (!found || g.expires_usec <= now) {
-			audit(LOG_NOTICE, "grant-expired", &g, "grant %" PRIu32 " '%s' for %s expired while ztsegd was not running",
+			audit(LOG_NOTICE, "grant-expired", &g, 0, 0, "grant %" PRIu32 " '%s' for %s expired while ztsegd was not running",
 			      g.id, g.tmpl, addr_str(&g, ab, sizeof(ab)));
 			m->grants_expired++;
-			zt_ct_flush_mark(zt_grant_mark(g.id));
+			ct_flush_grant(g.id);
 			continue;
 		}
 		if (find_id(m, g.id) >= 0 || ZT_GROW(m->grants, m->cap_grants, m->n_grants) < 0)
@@ -834,10 +993,16 @@ int manager_grant_start(struct manager *m)
 			continue;
 		log_notice("grant %" PRIu32 " is in the kernel without a record: removed", orphan.id);
 		kernel_refill(m, &orphan, 1, now);
-		zt_ct_flush_mark(live[i].mark);
+		ct_flush_grant(orphan.id);
+		/* Its other pairs' marks are gone with it: the same id once. */
+		for (size_t j = i + 1; j < n_live; j++)
+			if (zt_mark_is_grant(live[j].mark) && zt_grant_id_of(live[j].mark) == orphan.id)
+				live[j].mark = 0;
 	}
 	manager_grant_sync(m);
 	save_now(m);
+	counters_sweep(m);
+	timer_update(m);
 	return 0;
 }
 

@@ -182,6 +182,7 @@ struct manager {
 	uint32_t grant_next_id;
 	sd_event_source *src_grant_timer, *src_grant_save;
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
+	uint64_t grant_sweep_usec;	/* CLOCK_REALTIME: retry deleting gone grants' counters */
 
 	/* counters for status */
 	struct zt_status_events events;

@@ -53,13 +53,15 @@ static int chain_related(struct cc *c)
 		return -ENOMEM;
 	m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 	s_verdict(r, ZT_V_GOTO, "related_r");
-	if (rule_vmap1(c, ci, "ICMP errors: the source's side speaks", ZT_KEY_CT_MARK, "spk_o") < 0)
+	if (rule_vmap1(c, ci, "ICMP errors: the source's side speaks", ZT_KEY_CT_MARK, "spk_o") < 0 ||
+	    jit_related(c, ci, false) < 0)
 		return -ENOMEM;
 	if (rule_verdict(c, ci, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
 	if ((cr = chain_new(c, "related_r", ZT_HOOK_NONE, 0)) < 0)
 		return cr;
-	if (rule_vmap1(c, cr, "ICMP errors: the destination's side speaks", ZT_KEY_CT_MARK, "spk_r") < 0)
+	if (rule_vmap1(c, cr, "ICMP errors: the destination's side speaks", ZT_KEY_CT_MARK, "spk_r") < 0 ||
+	    jit_related(c, cr, true) < 0)
 		return -ENOMEM;
 	if (rule_verdict(c, cr, "ICMP errors from a side that does not speak", ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;

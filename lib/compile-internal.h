@@ -62,7 +62,7 @@ enum set_id {
 	S_FPROTO, S_FANY, S_FPV, S_FRV, S_FI4V, S_FI6V, S_FPROTOV, S_FANYV, S_OOS, S_FCNT,
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
 	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
-	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE,
+	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R,
 	/* the exact-name twins of the pattern sets (ifx.h): dynamic, filled by apply and ztsegd */
 	S_ROUTE_OWNX, S_ZONE_IFX, S_SCOPE_IFX, S_SCOPE_OFX, S_SRC_IFX, S_DST_IFX, S_DST_OFX, N_SETS
 };
@@ -268,7 +268,9 @@ int chain_ownb(struct cc *c, size_t n);
 
 /* compile-jit.c */
 int jit_build(struct cc *c);
+bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret);
 void jit_rules(struct cc *c, int ci, bool established);
+int jit_related(struct cc *c, int ci, bool reply);
 
 /* compile-chains.c */
 int chains_build(struct cc *c);

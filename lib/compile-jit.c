@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * jit templates compiled: the grant sets (jit4, jit6, jlive: the daemon
- * fills them, the kernel times them out), their rules in the base chains
- * and judge, and the plan's view of each template (zones, ports, meaning)
- * that a grant's elements are made from. doc/RULESET.md "Grants".
+ * jit templates compiled: the grant maps (jit4, jit6, jlive, jspk_o,
+ * jspk_r: the daemon fills them, the kernel times them out), their rules
+ * in the base chains, judge and related, and the plan's view of each
+ * template (zones, ports, who speaks for each entry, meaning) that a
+ * grant's elements are made from. doc/RULESET.md "Grants".
  */
 #include <linux/netfilter/nf_conntrack_common.h>
 #include "compile-internal.h"
@@ -43,6 +44,30 @@ static int refs_ids(struct cc *c, const struct zt_ref *refs, size_t n, uint32_t 
 	return 0;
 }
 
+/*
+ * Who may send ICMP errors for a connection from (or to) each entry: the
+ * chain spk_target() names for its zone (a segment's subnets speak
+ * through the segment's interfaces, so one entry is one side), or none
+ * (host: the host's own errors pass in output). Flags the spk chains.
+ */
+static int sides_build(struct cc *c, const struct zt_ref *refs, size_t n, struct zt_value **ret)
+{
+	struct zt_value *v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct zt_zone *z = &refs[i].zone;
+		uint32_t id = zone_id(c, z);
+
+		v[i].type = ZT_TYPE_NONE;
+		if (id && !(z->kind == ZT_ZONE_HOST && !c->p->hub.protect_host))
+			spk_target(c, id, &v[i]);
+	}
+	*ret = v;
+	return 0;
+}
+
 static int tmpl_build(struct cc *c, const struct zt_jit *t, struct zt_plan_jit *pj)
 {
 	char pb[64];
@@ -51,9 +76,13 @@ static int tmpl_build(struct cc *c, const struct zt_jit *t, struct zt_plan_jit *
 	int r;
 
 	snprintf(pj->name, sizeof(pj->name), "%s", t->f.name);
-	if ((r = refs_ids(c, t->f.from, t->f.n_from, &pj->src, NULL, &pj->n_src)) < 0 ||
-	    (r = refs_ids(c, t->f.to, t->f.n_to, &pj->dst, &pj->dst_ref, &pj->n_dst)) < 0)
+	if ((r = refs_ids(c, t->f.from, t->f.n_from, &pj->src, &pj->src_ref, &pj->n_src)) < 0 ||
+	    (r = refs_ids(c, t->f.to, t->f.n_to, &pj->dst, &pj->dst_ref, &pj->n_dst)) < 0 ||
+	    (r = sides_build(c, t->f.from, t->f.n_from, &pj->spk_from)) < 0 ||
+	    (r = sides_build(c, t->f.to, t->f.n_to, &pj->spk_to)) < 0)
 		return r;
+	pj->n_from = t->f.n_from;
+	pj->n_to = t->f.n_to;
 	for (size_t i = 0; i < t->f.n_ports; i++) {
 		const struct zt_port *pt = &t->f.ports[i];
 
@@ -86,7 +115,7 @@ static int tmpl_build(struct cc *c, const struct zt_jit *t, struct zt_plan_jit *
 	return 0;
 }
 
-/* The plan's templates and the counter their connections share; after meanings_build(). */
+/* The plan's templates; after counters_build() (the flows' speakers), before chains_build(). */
 int jit_build(struct cc *c)
 {
 	const struct zt_policy *p = c->p;
@@ -101,18 +130,19 @@ int jit_build(struct cc *c)
 		if ((r = tmpl_build(c, &p->jit[i], &c->plan->jit[i])) < 0)
 			return r;
 	}
-	return counter_new(c, "jit", "connections of jit grants");
+	return 0;
 }
 
 /*
  * Established (forward, input, output; right after the fcnt rule):
- *   ct state established ct mark @jlive counter name "jit" accept
- * A grant's connections pass while its mark is in jlive, whose element
- * the kernel times out: expiry cuts them even with the daemon stopped.
+ *   ct state established counter name ct mark map @jlive accept
+ * A grant's connections pass while its marks are in jlive, whose elements
+ * the kernel times out (expiry cuts them even with the daemon stopped),
+ * and count in the grant's own counter g_<id>, which jlive maps them to.
  * judge (after the flows' accept, before hub.default):
  *   ct mark set ip saddr . ct mark . meta l4proto . th dport map @jit4
  *   ct mark set ip6 saddr . ct mark . meta l4proto . th dport map @jit6
- *   ct mark @jlive counter name "jit" accept
+ *   counter name ct mark map @jlive accept
  * A miss leaves the zone pair in ct mark, which is never in jlive.
  */
 void jit_rules(struct cc *c, int ci, bool established)
@@ -132,14 +162,27 @@ void jit_rules(struct cc *c, int ci, bool established)
 		s_mark_map(r, k6, 4, "jit6");
 	}
 	if (!(r = rule_new(c, ci, established ? "established connections of live grants"
-					      : "jit: the grant is live")))
+					      : "jit: the grant is live: its counter, accept")))
 		goto oom;
 	if (established)
 		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
-	m_set(r, false, ZT_KEY_CT_MARK, "jlive");
-	s_counter(r, "jit");
+	s_counter_map(r, ZT_KEY_CT_MARK, "jlive");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	return;
 oom:
 	c->oom = true;
+}
+
+/*
+ * related / related_r, after the flows' speaker maps: a grant's ICMP
+ * errors, checked against the side its pair (the mark's low byte) names.
+ *   ct mark vmap @jspk_o        (related_r: @jspk_r)
+ */
+int jit_related(struct cc *c, int ci, bool reply)
+{
+	if (c->set[S_JLIVE] < 0)
+		return 0;
+	return rule_vmap1(c, ci, reply ? "ICMP errors of grants: the destination's side speaks"
+				       : "ICMP errors of grants: the source's side speaks",
+			  ZT_KEY_CT_MARK, reply ? "jspk_r" : "jspk_o");
 }

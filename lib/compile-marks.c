@@ -183,7 +183,7 @@ static int inst_keys(struct cc *c)
 }
 
 /* The chain that says whether a packet came from zone id's side: spk_<id>, spk_any, or none (host). */
-static bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
+bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
 {
 	const struct zinfo *z = &c->zones[id];
 	uint32_t own = id;

@@ -158,7 +158,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if (i == S_MEMBER_RT && !(p->hub.scope == ZT_SCOPE_MEMBERS && p->hub.rpf != ZT_RPF_OFF))
 			continue;
-		if ((i == S_JIT4 || i == S_JIT6 || i == S_JLIVE) && !p->n_jit)
+		if (i >= S_JIT4 && i <= S_JSPK_R && !p->n_jit)
 			continue;
 		if ((i == S_SCOPE_IFX || i == S_SCOPE_OFX) && !(p->hub.scope == ZT_SCOPE_MEMBERS && c.all_segs_have_ifs))
 			continue;

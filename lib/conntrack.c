@@ -384,7 +384,7 @@ out:
 	return r;
 }
 
-int zt_ct_flush_mark(uint32_t mark)
+int zt_ct_flush_mark(uint32_t mark, uint32_t mask)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
@@ -402,7 +402,7 @@ int zt_ct_flush_mark(uint32_t mark)
 	g->nfgen_family = AF_UNSPEC;
 	g->version = NFNETLINK_V0;
 	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
-	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(UINT32_MAX));
+	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
 	r = zt_nl_talk(&nl, nlh, NULL, NULL, 0);
 	zt_nl_close(&nl);
 	/* Nothing to delete is no failure. */

@@ -68,10 +68,10 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 
 /*
  * Delete every conntrack entry of the current network namespace whose
- * mark is mark (a grant's connections): one IPCTNL_MSG_CT_DELETE without
+ * mark & mask is mark (a grant's connections): one IPCTNL_MSG_CT_DELETE without
  * a tuple, filtered by CTA_MARK and CTA_MARK_MASK in the kernel, no dump.
  * Returns 0 or -errno.
  */
-int zt_ct_flush_mark(uint32_t mark);
+int zt_ct_flush_mark(uint32_t mark, uint32_t mask);
 
 #endif

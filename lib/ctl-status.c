@@ -666,6 +666,28 @@ static int format_flows(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
+/* The live grants (ztsegd adds "grants" to status when the policy has jit templates). */
+static int format_grants(const json_t *st, FILE *f)
+{
+	static const char *const head[] = { "GRANT", "TEMPLATE", "SOURCE", "TO", "USER", "EXPIRES", "PACKETS",
+					    "BYTES" };
+	static const bool right[] = { false, false, false, false, false, false, true, true };
+	struct table t = { .ncols = 8, .head = head, .right = right };
+	const json_t *grants = json_object_get(st, "grants"), *g;
+	size_t i;
+
+	if (!json_is_array(grants) || json_array_size(grants) == 0)
+		return 0;
+	json_array_foreach(grants, i, g) {
+		char id[32], pk[32], by[32];
+
+		table_row(&t, jnum(g, "id", id, sizeof(id)), jstr(g, "template"), jstr(g, "source"), jstr(g, "to"),
+			  jstr(g, "user"), jstr(g, "expires"), jnum(g, "packets", pk, sizeof(pk)),
+			  jnum(g, "bytes", by, sizeof(by)));
+	}
+	return table_flush(&t, f, "\n");
+}
+
 static int format_drops(const json_t *st, FILE *f)
 {
 	static const char *const head[] = { "DROPS", "PACKETS", "BYTES" };
@@ -696,6 +718,8 @@ int zt_status_format(const json_t *status, FILE *f)
 		r = format_segments(status, f);
 	if (r == 0)
 		r = format_flows(status, f);
+	if (r == 0)
+		r = format_grants(status, f);
 	if (r == 0)
 		r = format_drops(status, f);
 	if (r == 0)

@@ -14,6 +14,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include "diff-kernel.h"
+#include "grant.h"
 
 static void hex_put(FILE *f, const void *p, uint32_t len)
 {
@@ -591,8 +592,14 @@ out:
 static void diff_counters(const struct zt_plan *p, const struct zt_kstate *k, const struct name_idx *oidx,
 			  struct zt_kernel_diff *df)
 {
-	for (size_t j = 0; j < k->n_objs; j++)
-		df->kobj_del[j] = true;
+	bool grants = zt_plan_find_set(p, "jlive") != NULL;
+
+	/* A grant's counter (g_<id>) is the daemon's, like jlive's elements that point at it. */
+	for (size_t j = 0; j < k->n_objs; j++) {
+		uint32_t id;
+
+		df->kobj_del[j] = !grants || zt_grant_counter_id(nftnl_obj_get_str(k->objs[j], NFTNL_OBJ_NAME), &id) < 0;
+	}
 	for (size_t i = 0; i < p->n_counters; i++) {
 		size_t j = name_idx_find(oidx, k->n_objs, p->counters[i].name);
 

@@ -97,6 +97,7 @@ struct xctx {
 	uint8_t family;
 	const struct zt_explain_grant *grants;
 	size_t n_grants;
+	const struct zt_endpoint *from;
 };
 
 static struct zt_zone zone_of(enum zt_zone_kind kind, int seg, int sub, int bnd)
@@ -672,6 +673,28 @@ static const struct zt_flow *match_rule(struct xctx *x, const struct zt_segment 
 
 /* ---- The verdict (SEMANTICS.md, "Verdict order") ---- */
 
+/* A grant that covers the probe: the source address itself, a zone of from, one of to, one of the ports. */
+static const struct zt_explain_grant *match_grant(struct xctx *x, const struct zt_zone *fz, const struct zt_zone *tz)
+{
+	const struct zt_endpoint *from = x->from;
+
+	for (size_t i = 0; i < x->n_grants; i++) {
+		const struct zt_explain_grant *g = &x->grants[i];
+		const struct zt_flow *tf = &g->tmpl->f;
+		bool to_ok = false;
+
+		if (!g->hypothetical &&
+		    (!from->has_addr || from->family != g->family ||
+		     memcmp(from->addr, g->addr, g->family == AF_INET ? 4 : 16) != 0))
+			continue;
+		for (size_t k = 0; k < tf->n_to; k++)
+			to_ok |= (g->to_ref < 0 || g->to_ref == (int)k) && hub_ref_covers(&tf->to[k].zone, tz);
+		if (to_ok && refs_cover(tf->from, tf->n_from, fz, false) && ports_cover(tf, &x->e->pkt, x->family))
+			return g;
+	}
+	return NULL;
+}
+
 static void decide(struct xctx *x, const struct zt_endpoint *from)
 {
 	const struct zt_policy *p = x->p;
@@ -764,23 +787,9 @@ static void decide(struct xctx *x, const struct zt_endpoint *from)
 		}
 	}
 
-	/* Grants: the source address itself, a zone of from, one of to, one of the ports. */
-	for (size_t i = 0; i < x->n_grants; i++) {
-		const struct zt_explain_grant *g = &x->grants[i];
-		const struct zt_flow *tf = &g->tmpl->f;
-		bool to_ok = false;
-
-		if (!g->hypothetical &&
-		    (!from->has_addr || from->family != g->family ||
-		     memcmp(from->addr, g->addr, g->family == AF_INET ? 4 : 16) != 0))
-			continue;
-		for (size_t k = 0; k < tf->n_to; k++)
-			to_ok |= (g->to_ref < 0 || g->to_ref == (int)k) && hub_ref_covers(&tf->to[k].zone, tz);
-		if (!to_ok || !refs_cover(tf->from, tf->n_from, fz, false) || !ports_cover(tf, &e->pkt, x->family))
-			continue;
+	if ((e->grant = match_grant(x, fz, tz))) {
 		e->allow = true;
 		e->reason = ZT_REASON_JIT;
-		e->grant = g;
 		return;
 	}
 
@@ -864,7 +873,23 @@ int zt_explain_grants(const struct zt_policy *p, const struct zt_endpoint *from,
 	e.family = x.family;
 	classify(&x, from, true, from->zone[0] ? &fz : NULL, &e.from);
 	classify(&x, to, false, to->zone[0] ? &tz : NULL, &e.to);
+	x.from = from;
 	decide(&x, from);
+	/*
+	 * SPEC §3 consults grants before flows; they only allow, so the verdict
+	 * is the same either way. What the order decides is whose connection it
+	 * is: one a standing rule allows stays that rule's (its mark, counter
+	 * and log), so that a revoke or expiry of the grant never cuts standing
+	 * access (doc/RULESET.md "Grants").
+	 */
+	if (e.allow && (e.reason == ZT_REASON_HUB_FLOW || e.reason == ZT_REASON_SAME_ZONE ||
+			e.reason == ZT_REASON_SEGMENT_RULE)) {
+		const struct zt_explain_grant *g = match_grant(&x, &e.from.zone, &e.to.zone);
+
+		if (g)
+			note(&e, "%s covers it too: the connection is the flow's, a revoke or expiry leaves it",
+			     g->what);
+	}
 	*ret = e;
 	return 0;
 }

@@ -93,7 +93,7 @@ enum zt_reason {
 	ZT_REASON_SEGMENT_RULE,
 	ZT_REASON_DEFAULT,
 	ZT_REASON_ISOLATED,		/* same zone, but the segment isolates: hub.default */
-	ZT_REASON_JIT,			/* a just-in-time grant (after flows and rules, before hub.default) */
+	ZT_REASON_JIT,			/* a just-in-time grant no standing flow or rule allows (SPEC: grants, then flows) */
 };
 
 /*
@@ -120,7 +120,7 @@ enum zt_spoof {
 };
 
 #define ZT_EXPLAIN_NOTES_MAX 4
-#define ZT_EXPLAIN_NOTE_LEN 192
+#define ZT_EXPLAIN_NOTE_LEN 832	/* a grant's what (640) and some words */
 
 struct zt_explanation {
 	bool allow;

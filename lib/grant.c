@@ -230,11 +230,63 @@ int zt_grant_elems(const struct zt_plan_jit *t, const struct zt_grant *g, int to
 				el->key[2] = (struct zt_value){ .type = ZT_TYPE_INET_PROTO, .u32 = t->ports[k].proto };
 				el->key[3] = (struct zt_value){ .type = ZT_TYPE_INET_SERVICE, .u32 = t->ports[k].port,
 								.u32_hi = t->ports[k].port };
-				el->data = (struct zt_value){ .type = ZT_TYPE_MARK, .u32 = zt_grant_mark(g->id) };
+				el->data = (struct zt_value){ .type = ZT_TYPE_MARK,
+							      .u32 = zt_grant_mark(g->id, (uint32_t)(t->src_ref[s] * t->n_to +
+													    t->dst_ref[d])) };
 			}
 		}
 	*ret = v;
 	*n_ret = n;
+	return 0;
+}
+
+int zt_grant_pair_elems(const struct zt_plan_jit *t, const struct zt_grant *g, int to_ref,
+			enum zt_grant_map map, struct zt_elem **ret, size_t *n_ret)
+{
+	struct zt_elem *v = calloc(t->n_from * t->n_to + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t f = 0; f < t->n_from; f++)
+		for (size_t k = 0; k < t->n_to; k++) {
+			uint32_t pair = (uint32_t)(f * t->n_to + k);
+			const struct zt_value *side = map == ZT_GRANT_SPK_O ? &t->spk_from[f] : &t->spk_to[k];
+
+			if ((to_ref >= 0 && (size_t)to_ref != k) || pair >= ZT_GRANT_PAIRS_MAX ||
+			    (map != ZT_GRANT_LIVE && side->type == ZT_TYPE_NONE))
+				continue;
+			v[n].key[0] = (struct zt_value){ .type = ZT_TYPE_MARK, .u32 = zt_grant_mark(g->id, pair) };
+			if (map == ZT_GRANT_LIVE) {
+				v[n].data.type = ZT_TYPE_COUNTER;
+				zt_grant_counter_name(g->id, v[n].data.counter);
+			} else {
+				v[n].data = *side;
+			}
+			n++;
+		}
+	*ret = v;
+	*n_ret = n;
+	return 0;
+}
+
+void zt_grant_counter_name(uint32_t id, char buf[static 16])
+{
+	snprintf(buf, 16, "g_%" PRIx32, id);
+}
+
+int zt_grant_counter_id(const char *name, uint32_t *id)
+{
+	char *end;
+	unsigned long v;
+
+	if (strncmp(name, "g_", 2) || !isxdigit((unsigned char)name[2]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(name + 2, &end, 16);
+	if (errno || *end || v < 1 || v > ZT_GRANT_ID_MAX)
+		return -EINVAL;
+	*id = (uint32_t)v;
 	return 0;
 }
 

@@ -13,16 +13,23 @@
 #include "plan.h"
 
 /*
- * A grant's connection mark: bit 31 clear (no flow mark has it clear) and
- * bit 15 set (no zone pair, and no zone id, has it set: zone ids stay
- * below 0x8000), the id in the other 30 bits. Mark 0 (a connection no
- * rule marked) is no grant: ids start at 1.
+ * A grant's connection marks: bit 31 clear (no flow mark has it clear)
+ * and bit 15 set (no zone pair, and no zone id, has it set: zone ids stay
+ * below 0x8000); the id in bits 30..16 and 14..8, and in bits 7..0 the
+ * pair: which from entry and which to entry of the template the
+ * connection's zones are in (from index * number of to entries + to
+ * index), so that the speaker maps know who may send its ICMP errors. A
+ * grant has one mark per pair; all of them are (mark & ZT_GRANT_MARK_MASK)
+ * == zt_grant_mark(id, 0). Mark 0 (a connection no rule marked) is no
+ * grant: ids start at 1.
  */
-#define ZT_GRANT_ID_MAX ((1u << 30) - 1)
+#define ZT_GRANT_ID_MAX ((1u << 22) - 1)
+#define ZT_GRANT_PAIRS_MAX 256u
+#define ZT_GRANT_MARK_MASK 0xffffff00u
 
-static inline uint32_t zt_grant_mark(uint32_t id)
+static inline uint32_t zt_grant_mark(uint32_t id, uint32_t pair)
 {
-	return ((id << 1) & 0x7fff0000u) | 0x8000u | (id & 0x7fffu);
+	return ((id >> 7) << 16 & 0x7fff0000u) | 0x8000u | (id & 0x7fu) << 8 | (pair & 0xffu);
 }
 
 static inline bool zt_mark_is_grant(uint32_t mark)
@@ -32,8 +39,17 @@ static inline bool zt_mark_is_grant(uint32_t mark)
 
 static inline uint32_t zt_grant_id_of(uint32_t mark)
 {
-	return ((mark & 0x7fff0000u) >> 1) | (mark & 0x7fffu);
+	return (mark & 0x7fff0000u) >> 9 | (mark & 0x7f00u) >> 8;
 }
+
+static inline uint32_t zt_grant_pair_of(uint32_t mark)
+{
+	return mark & 0xffu;
+}
+
+/* A grant's named counter: g_<id hex>; 0, or -EINVAL when name is no grant's counter. */
+void zt_grant_counter_name(uint32_t id, char buf[static 16]);
+int zt_grant_counter_id(const char *name, uint32_t *id);
 
 /* "90s", "30m", "1h", "1h30m", "2h5m10s"; a bare number is seconds. 1 .. max. */
 int zt_duration_parse(const char *s, uint32_t max, uint32_t *ret, const char **err);
@@ -93,6 +109,17 @@ int zt_jit_to_ref(const struct zt_jit *t, const char *to);
  */
 int zt_grant_elems(const struct zt_plan_jit *t, const struct zt_grant *g, int to_ref,
 		   struct zt_elem **ret, size_t *n_ret);
+
+/*
+ * A grant's per-pair elements (one per from entry and to entry, or only
+ * to entry to_ref when it is >= 0; see zt_grant_mark()): in jlive, its
+ * mark to its counter g_<id>; in jspk_o / jspk_r, its mark to the side
+ * that may send ICMP errors about its replies / its original packets
+ * (pairs whose side is the host have none). *ret is allocated.
+ */
+enum zt_grant_map { ZT_GRANT_LIVE, ZT_GRANT_SPK_O, ZT_GRANT_SPK_R };
+int zt_grant_pair_elems(const struct zt_plan_jit *t, const struct zt_grant *g, int to_ref,
+			enum zt_grant_map map, struct zt_elem **ret, size_t *n_ret);
 
 /*
  * The state file: one line per grant, fields separated by spaces, the

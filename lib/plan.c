@@ -30,6 +30,9 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 		free(plan->jit[i].src);
 		free(plan->jit[i].dst);
 		free(plan->jit[i].dst_ref);
+		free(plan->jit[i].src_ref);
+		free(plan->jit[i].spk_from);
+		free(plan->jit[i].spk_to);
 		free(plan->jit[i].ports);
 	}
 	free(plan->jit);

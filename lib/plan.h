@@ -245,10 +245,18 @@ struct zt_plan_jit {
 	char name[ZT_NAME_MAX + 1];
 	uint32_t meaning;	/* its text and its zones' meanings: grants survive while it stays */
 	uint32_t *src;		/* finest zones its from covers */
+	uint16_t *src_ref;	/* per src: the index of the from entry it came from */
 	size_t n_src;
 	uint32_t *dst;		/* finest zones its to covers */
 	uint16_t *dst_ref;	/* per dst: the index of the to entry it came from */
 	size_t n_dst;
+	size_t n_from, n_to;	/* its from and to entries: a grant's pairs (zt_grant_mark) */
+	/*
+	 * Per from / to entry: who may send ICMP errors for a connection from
+	 * (to) it: `goto spk_<zone>`, `goto spk_any`, or ZT_TYPE_NONE (host,
+	 * which speaks in output). The grant's jspk_o / jspk_r elements.
+	 */
+	struct zt_value *spk_from, *spk_to;
 	struct zt_jit_port *ports;
 	size_t n_ports;
 };

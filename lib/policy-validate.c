@@ -991,6 +991,11 @@ static int check_jit(struct vctx *c)
 		    (r = err(c, &t->pos, "jit template '%s': ports cover %zu ports; a template opens at most %d",
 			     t->f.name, ports, ZT_JIT_PORTS_MAX)))
 			return r;
+		/* A grant's connection marks hold the pair (from entry, to entry) in 8 bits (zt_grant_mark). */
+		if (t->f.n_from * t->f.n_to > 256 &&
+		    (r = err(c, &t->pos, "jit template '%s': %zu from entries times %zu to entries is over 256; "
+			     "split it into several templates", t->f.name, t->f.n_from, t->f.n_to)))
+			return r;
 		if (t->default_sec > t->max_sec && t->max_sec &&
 		    (r = err(c, &t->pos, "jit template '%s': default (%us) is longer than max (%us)",
 			     t->f.name, t->default_sec, t->max_sec)))

@@ -22,12 +22,12 @@ zt_serve db1 internet onprem other
 chmod 0711 "$ZT_TMP"
 mkdir -m 0755 "$ZT_TMP/run"
 SOCK=$ZT_TMP/run/ztsegd.sock
-PORT=8443 OTHERPORT=3306
+PORT=8443 OTHERPORT=3306 STAND=5432
 DB=${ZT_V4[db1]} DB6=${ZT_V6[db1]}
 SRC=${ZT_V4[onprem]} SRC2=203.0.113.11
 zt_x onprem ip addr add "$SRC2/24" dev eth0
 
-# policy DIR [with-templates]: two segments, two boundaries, no flow into db.
+# policy DIR [with-templates]: two segments, two boundaries, one standing flow into db (tcp/$STAND).
 policy() {
 	mkdir -p "$1"
 	cat >"$1/ztseg.yaml" <<-EOF
@@ -37,6 +37,8 @@ policy() {
 	  boundaries:
 	    onprem: { interfaces: ["wg-onprem"], addresses: [203.0.113.0/24, "2001:db8:ffff::/48"] }
 	    internet: { interfaces: ["uplink0"], addresses: [0.0.0.0/0, "::/0"] }
+	  flows:
+	    - { name: standing, from: onprem, to: db, ports: [tcp/$STAND] }
 	segments:
 	  db:
 	    interfaces: ["vdb*"]
@@ -46,7 +48,7 @@ policy() {
 		cat >>"$1/ztseg.yaml" <<-EOF
 		jit:
 		  - { name: short, from: onprem, to: db, ports: [tcp/$PORT], max: 3s, requesters: [nogroup] }
-		  - { name: admin, from: onprem, to: db, ports: [tcp/$PORT], max: 1h, default: 20s, requesters: [nogroup] }
+		  - { name: admin, from: onprem, to: db, ports: [tcp/$PORT, tcp/$STAND], max: 1h, default: 20s, requesters: [nogroup] }
 		  - { name: closed, from: onprem, to: db, ports: [tcp/$PORT], max: 1h, requesters: [daemon] }
 		EOF
 	fi
@@ -84,9 +86,9 @@ daemon_start() {
 	wait_until 30 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
 }
 daemon_stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
-# stream NAME SRC-NODE: a TCP stream from onprem to db1 in the background.
+# stream NAME [PORT]: a TCP stream from onprem to db1 in the background.
 stream() {
-	zt_bg onprem "$ZT_TMP/stream-$1" "$ZT_PROBE" stream -i 50 - "$DB" "$PORT"
+	zt_bg onprem "$ZT_TMP/stream-$1" "$ZT_PROBE" stream -i 50 - "$DB" "${2:-$PORT}"
 	eval "SPID_$1=$ZT_BG_PID"
 	wait_until 3 grep -q '^echo' "$ZT_TMP/stream-$1"
 }
@@ -113,32 +115,64 @@ zt_check "explain --live names the grant" grep -qE "by: jit grant [0-9]+ 'admin'
 zt_check "the grant is audited in the log" grep -q "grant [0-9]* 'admin' for $SRC.*INC-4411" "$DLOG"
 zt_check "a second grant for the same source is refused" ! ctl_nobody grant admin --source "$SRC" --reason x
 
-# ---- revoke ---------------------------------------------------------------------
-stream rv
+# ---- per-grant counters; a standing flow's connection stays the flow's ------------
 id=$(ctl grants --json | js '[g["id"] for g in j["grants"]][0]')
+gpk() { ctl grants --json | js 'j["grants"][0]["packets"]'; }
+fpk() { ctl status --json | js '[f["packets"] for f in j["flows"] if f["name"] == "standing"][0]'; }
+live=$(ctl explain --live "$SRC" iface:vdb1,"$DB" "tcp/$STAND" || true)
+zt_check "explain --live: a standing flow allows tcp/$STAND, the grant covers it too (a note)" \
+	grep -qzE "by: flow 'standing'.*note: jit grant $id 'admin' .* covers it too: the connection is the flow's, a revoke or expiry leaves it" <<<"$live"
+off=$("$ZT_CTL" explain --config "$POL" --grant admin "$SRC" iface:vdb1,"$DB" "tcp/$STAND" || true)
+zt_check "explain --grant (offline) says the same" grep -qzE "by: flow 'standing'.*covers it too" <<<"$off"
+off=$("$ZT_CTL" explain --config "$POL" --grant admin "$SRC" iface:vdb1,"$DB" "tcp/$PORT" || true)
+zt_check "explain --grant (offline): the grant decides tcp/$PORT" grep -q "^by: jit template 'admin'" <<<"$off"
+g0=$(gpk) f0=$(fpk)
+stream sd "$STAND"
+sleep 0.5
+g1=$(gpk) f1=$(fpk)
+zt_check "the standing connection counts under the flow ($f0 -> $f1), not the grant ($g0 -> $g1)" \
+	[ "$g1" = "$g0" ] && [ "$f1" -gt "$f0" ]
+stream rv
+sleep 0.5
+g2=$(gpk)
+zt_check "the grant's connection counts under the grant ($g1 -> $g2 packets)" [ "$g2" -gt "$g1" ]
+zt_check "status lists the grant with its packets and bytes" \
+	bash -c "'$ZT_CTL' --socket '$SOCK' status | grep -qE '^ *$id +admin +$SRC +[*] +nobody +[^ ]+ +[1-9][0-9]* +[1-9][0-9]*\$'"
+zt_check "status --json has the grant's packets and bytes" \
+	[ "$(ctl status --json | js 'j["grants"][0]["packets"] > 0 and j["grants"][0]["bytes"] > 0')" = True ]
+zt_check "the grant's counter is in the kernel (g_$(printf %x "$id"))" zt_nft list counter inet ztseg "g_$(printf %x "$id")"
+
+# ---- revoke ---------------------------------------------------------------------
 t0=$(zt_now_ms)
 ctl_nobody revoke "$id" >/dev/null
 sleep 1.2
 stream_stop rv
 zt_check "revoke: the open connection stopped within 1 s" [ "$(last_echo rv)" -le $((t0 + 1000)) ]
+stream_stop sd
+zt_check "revoke: the standing flow's connection under the same source goes on" [ "$(last_echo sd)" -ge $((t0 + 1000)) ]
+zt_check "revoke: the grant's counter is deleted" wait_until 3 bash -c "! ip netns exec '$(zt_ns host)' nft list counter inet ztseg g_$(printf %x "$id") 2>/dev/null"
+zt_check "revoke is logged with the grant's packets and bytes" grep -qE "grant $id 'admin' for $SRC revoked: .* \([1-9][0-9]* packets, [1-9][0-9]* bytes\)" "$DLOG"
 zt_check "revoke: new connections are denied" ! allowed onprem "$DB" "$PORT"
 zt_check "revoke is logged" grep -q "grant $id 'admin' for $SRC revoked" "$DLOG"
 
 # ---- expiry, daemon running -----------------------------------------------------
 exp=$(grant_exp short --source "$SRC" --reason "expiry test")
 stream ex1
+zt_check "expiry: one grant counter in the table while the grant lives" \
+	[ "$(zt_nft list counters table inet ztseg | grep -c 'counter g_')" = 1 ]
 sleep 4.2
 stream_stop ex1
 zt_check "expiry: the open connection stopped within 1 s of the expiry" [ "$(last_echo ex1)" -le $((exp + 1000)) ]
 zt_check "expiry: the stream was alive until near the expiry" [ "$(last_echo ex1)" -ge $((exp - 1000)) ]
 zt_check "expiry: new connections are denied" ! allowed onprem "$DB" "$PORT"
 zt_check "expiry is logged" grep -q "'short' for $SRC expired" "$DLOG"
+zt_check "expiry: the grant's counter is deleted" wait_until 4 bash -c "[ \"\$(ip netns exec '$(zt_ns host)' nft list counters table inet ztseg | grep -c 'counter g_')\" = 0 ]"
 
 # ---- expiry with the daemon stopped ----------------------------------------------
 exp=$(grant_exp short --source "$SRC" --reason "stopped test")
 stream ex2
 daemon_stop
-zt_check "the table stays while the daemon is stopped" zt_nft list set inet ztseg jlive
+zt_check "the table stays while the daemon is stopped" zt_nft list map inet ztseg jlive
 sleep 4
 stream_stop ex2
 zt_check "daemon stopped: the open connection stopped within 1 s of the expiry" [ "$(last_echo ex2)" -le $((exp + 1000)) ]
@@ -146,6 +180,7 @@ zt_check "daemon stopped: new connections are denied after the expiry" ! allowed
 daemon_start
 zt_check "the restarted daemon does not bring an expired grant back" [ "$(ctl grants --json | js 'len(j["grants"])')" = 0 ]
 zt_check "and logs its expiry" grep -q "expired while ztsegd was not running" "$DLOG"
+zt_check "and deletes its counter" wait_until 4 bash -c "[ \"\$(ip netns exec '$(zt_ns host)' nft list counters table inet ztseg | grep -c 'counter g_')\" = 0 ]"
 
 # ---- restart in the middle -------------------------------------------------------
 exp=$(grant_exp admin --source "$SRC" --for 6s --reason "restart test")

@@ -206,6 +206,27 @@ START_TEST(test_status_table)
 }
 END_TEST
 
+/* The grants ztsegd adds to status: one row each, with the grant's own packets and bytes. */
+START_TEST(test_status_grants)
+{
+	_cleanup_json_ json_t *st = NULL;
+	_cleanup_free_ char *out = NULL;
+	struct zt_diags d = {};
+	int rc;
+
+	status_sample(&d, &st);
+	ck_assert_int_eq(json_object_set_new(st, "grants",
+		json_pack("[{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i}]", "id", 7, "template", "admin-ssh", "source",
+			  "203.0.113.10", "to", "*", "user", "alice", "expires", "2026-12-06T14:05:00Z", "packets",
+			  412, "bytes", 61337)), 0);
+	out = format_to_string(st, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(strstr(out, "GRANT  TEMPLATE   SOURCE        TO  USER   EXPIRES               PACKETS  BYTES"));
+	ck_assert_ptr_nonnull(strstr(out, "7      admin-ssh  203.0.113.10  *   alice  2026-12-06T14:05:00Z      412  61337"));
+	zt_diags_clear(&d);
+}
+END_TEST
+
 /* Whatever arrives, the formatter prints something and does not crash. */
 static const char *const odd_status[] = {
 	"{}",
@@ -214,6 +235,8 @@ static const char *const odd_status[] = {
 	("{\"segments\":[1,null,{\"name\":7,\"interfaces\":[1,{}]}],"
 	 "\"flows\":[1,{\"from\":[1],\"ports\":{}}]}"),
 	"{\"drops\":{\"reasons\":[{\"name\":null},3]},\"warnings\":[1,\"w\"]}",
+	"{\"grants\":[1,null,{\"id\":\"x\",\"packets\":{}},{\"template\":\"\\u001b[31m\"}]}",
+	"{\"grants\":{}}",
 };
 
 START_TEST(test_status_table_odd)
@@ -295,6 +318,7 @@ static Suite *ctl_status_suite(void)
 	tcase_add_loop_test(tc, test_status_table_odd, 0, ELEMENTSOF(odd_status));
 	tcase_add_test(tc, test_status_table_not_object);
 	tcase_add_test(tc, test_status_trial_untracked);
+	tcase_add_test(tc, test_status_grants);
 	suite_add_tcase(s, tc);
 	return s;
 }

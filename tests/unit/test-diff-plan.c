@@ -25,9 +25,9 @@ static const char *const hub =
 	"    interfaces: [\"vcache0\", \"vcache1\"]\n"
 	"    addresses: [198.51.100.160/28]\n";
 
-static struct zt_plan *compile(void)
+static struct zt_plan *compile_text(const char *text)
 {
-	struct zt_source src[] = { { ZT_HUB_FILE, hub, strlen(hub) } };
+	struct zt_source src[] = { { ZT_HUB_FILE, text, strlen(text) } };
 	struct zt_policy *p = NULL;
 	struct zt_plan *pl = NULL;
 	struct zt_diags d = {};
@@ -41,6 +41,11 @@ static struct zt_plan *compile(void)
 	zt_policy_free(p);
 	zt_diags_clear(&d);
 	return pl;
+}
+
+static struct zt_plan *compile(void)
+{
+	return compile_text(hub);
 }
 
 /* Old and new plans, and their difference. */
@@ -273,6 +278,34 @@ START_TEST(test_set_remade_takes_rules)
 }
 END_TEST
 
+/*
+ * The grants' speaker maps (dynamic verdict maps) point at chains: a
+ * difference that rewrites a chain flushes them first (the daemon refills
+ * them); one that changes no chain leaves them.
+ */
+START_TEST(test_speakers_flushed)
+{
+	char text[2048];
+	struct fx f;
+	size_t c = SIZE_MAX;
+
+	snprintf(text, sizeof(text), "%sjit:\n  - { name: t, from: ci, to: cache, ports: [tcp/22], max: 1h }\n", hub);
+	f = (struct fx){ .old = compile_text(text), .p = compile_text(text) };
+	ck_assert_ptr_nonnull(zt_plan_find_set(f.p, "jspk_o"));
+	fx_diff(&f);
+	ck_assert_uint_eq(emitted(&f), 1);	/* BATCH_BEGIN alone: nothing flushed */
+	zt_plan_diff_clear(&f.df, f.p);
+	for (size_t i = 0; i < f.p->n_chains && c == SIZE_MAX; i++)
+		if (f.p->chains[i].n_rules)
+			c = i;
+	snprintf(f.p->chains[c].rules[0].comment, sizeof(f.p->chains[c].rules[0].comment), "changed");
+	fx_diff(&f);
+	/* BATCH_BEGIN, jspk_o and jspk_r flushed, the chain flushed, its rules. */
+	ck_assert_uint_eq(emitted(&f), 4 + f.p->chains[c].n_rules);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(test_chain_gone)
 {
 	struct fx f = { .old = compile(), .p = compile() };
@@ -327,6 +360,7 @@ int main(void)
 	tcase_add_test(tc, test_counters_kept);
 	tcase_add_test(tc, test_set_remade_takes_rules);
 	tcase_add_test(tc, test_chain_gone);
+	tcase_add_test(tc, test_speakers_flushed);
 	tcase_add_test(tc, test_not_comparable);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -48,16 +48,34 @@ END_TEST
 
 START_TEST(test_marks)
 {
-	static const uint32_t ids[] = { 1, 2, 0x7fff, 0x8000, 0x12345, ZT_GRANT_ID_MAX };
+	static const uint32_t ids[] = { 1, 2, 0x7f, 0x80, 0x7fff, 0x8000, 0x12345, ZT_GRANT_ID_MAX };
+	static const uint32_t pairs[] = { 0, 1, 7, 255 };
+	char name[16];
+	uint32_t id;
 
-	for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
-		uint32_t m = zt_grant_mark(ids[i]);
+	for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+		for (size_t k = 0; k < ELEMENTSOF(pairs); k++) {
+			uint32_t m = zt_grant_mark(ids[i], pairs[k]);
 
-		ck_assert(zt_mark_is_grant(m));
-		ck_assert_uint_eq(zt_grant_id_of(m), ids[i]);
-		ck_assert(!(m & 0x80000000u));		/* no flow mark */
-		ck_assert((m & 0xffff) >= 0x8000);	/* no zone pair (dst < 0x8000), no zone id */
-	}
+			ck_assert(zt_mark_is_grant(m));
+			ck_assert_uint_eq(zt_grant_id_of(m), ids[i]);
+			ck_assert_uint_eq(zt_grant_pair_of(m), pairs[k]);
+			/* every pair of a grant, and only its pairs, under the conntrack mask */
+			ck_assert_uint_eq(m & ZT_GRANT_MARK_MASK, zt_grant_mark(ids[i], 0));
+			if (i)
+				ck_assert_uint_ne(m & ZT_GRANT_MARK_MASK, zt_grant_mark(ids[i - 1], 0));
+			ck_assert(!(m & 0x80000000u));		/* no flow mark */
+			ck_assert((m & 0xffff) >= 0x8000);	/* no zone pair (dst < 0x8000), no zone id */
+		}
+	zt_grant_counter_name(0x1234, name);
+	ck_assert_str_eq(name, "g_1234");
+	ck_assert_int_eq(zt_grant_counter_id(name, &id), 0);
+	ck_assert_uint_eq(id, 0x1234);
+	ck_assert_int_eq(zt_grant_counter_id("c_1234", &id), -EINVAL);
+	ck_assert_int_eq(zt_grant_counter_id("g_", &id), -EINVAL);
+	ck_assert_int_eq(zt_grant_counter_id("g_0", &id), -EINVAL);
+	ck_assert_int_eq(zt_grant_counter_id("g_12x", &id), -EINVAL);
+	ck_assert_int_eq(zt_grant_counter_id("g_400000", &id), -EINVAL);	/* over ZT_GRANT_ID_MAX */
 	ck_assert(!zt_mark_is_grant(0));
 	ck_assert(!zt_mark_is_grant(0x7fff7fffu));	/* the largest zone pair */
 	ck_assert(!zt_mark_is_grant(0x80008000u));	/* a flow mark */
@@ -201,7 +219,8 @@ START_TEST(test_compiled)
 	ck_assert_uint_eq(t->n_src, 1);		/* onprem */
 	ck_assert_uint_eq(t->n_dst, 3);		/* db's rest, db.primary, app */
 	ck_assert_uint_eq(t->n_ports, 3);	/* tcp/22, udp/5000, udp/5001 */
-	for (const char *const *name = (const char *const[]){ "jit4", "jit6", "jlive", NULL }; *name; name++) {
+	for (const char *const *name = (const char *const[]){ "jit4", "jit6", "jlive", "jspk_o", "jspk_r", NULL };
+	     *name; name++) {
 		s = zt_plan_find_set(plan, *name);
 		ck_assert_ptr_nonnull(s);
 		ck_assert(s->timeout && s->dynamic && !s->interval);
@@ -209,14 +228,41 @@ START_TEST(test_compiled)
 	ck_assert_int_eq(zt_grant_elems(t, &g, -1, &el, &n), 0);
 	ck_assert_uint_eq(n, 9);
 	for (size_t i = 0; i < n; i++) {
-		ck_assert_uint_eq(el[i].data.u32, zt_grant_mark(9));
+		/* one from entry (onprem), to entries db (0) and app (1): pair = the to entry */
+		ck_assert_uint_eq(el[i].data.u32, zt_grant_mark(9, t->dst_ref[i / 3]));
 		ck_assert_uint_eq(el[i].key[1].u32 >> 16, t->src[0]);
 		ck_assert_uint_eq(el[i].key[0].cidr.plen, 32);
 	}
 	free(el);
-	/* --to app: app's zone only. */
+	/* jlive: one mark per pair, each to the grant's counter; the speakers: onprem's side, db's, app's */
+	ck_assert_uint_eq(t->n_from, 1);
+	ck_assert_uint_eq(t->n_to, 2);
+	ck_assert_int_eq(zt_grant_pair_elems(t, &g, -1, ZT_GRANT_LIVE, &el, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(el[0].key[0].u32, zt_grant_mark(9, 0));
+	ck_assert_uint_eq(el[1].key[0].u32, zt_grant_mark(9, 1));
+	ck_assert_str_eq(el[1].data.counter, "g_9");
+	free(el);
+	ck_assert_int_eq(zt_grant_pair_elems(t, &g, -1, ZT_GRANT_SPK_O, &el, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(el[0].data.type, ZT_TYPE_VERDICT);
+	ck_assert_str_eq(el[0].data.verdict.chain, el[1].data.verdict.chain);	/* both from onprem */
+	ck_assert_str_eq(el[0].data.verdict.chain, t->spk_from[0].verdict.chain);
+	free(el);
+	ck_assert_int_eq(zt_grant_pair_elems(t, &g, -1, ZT_GRANT_SPK_R, &el, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_ne(el[0].data.verdict.chain, el[1].data.verdict.chain);	/* db's side, app's side */
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, el[0].data.verdict.chain));
+	ck_assert_ptr_nonnull(zt_plan_find_chain(plan, el[1].data.verdict.chain));
+	free(el);
+	/* --to app: app's zone only, and its pair only. */
 	ck_assert_int_eq(zt_grant_elems(t, &g, zt_jit_to_ref(zt_policy_find_jit(p, "admin"), "app"), &el, &n), 0);
 	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(el[0].data.u32, zt_grant_mark(9, 1));
+	free(el);
+	ck_assert_int_eq(zt_grant_pair_elems(t, &g, 1, ZT_GRANT_LIVE, &el, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(el[0].key[0].u32, zt_grant_mark(9, 1));
 	free(el);
 	ck_assert_int_eq(zt_jit_to_ref(zt_policy_find_jit(p, "admin"), "web"), -2);
 	zt_plan_free(plan);
