@@ -59,6 +59,12 @@ zt_check "oneshot: src_ifx sends vweb1 to web's chain" \
 zt_check "oneshot: src_ifx sends uplink0 (no member) on to src_addr" \
 	bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map inet ztseg src_ifx | grep -q '\"uplink0\" : goto src_addr'"
 zt_check "oneshot: dst_ifx has no element for uplink0 (no member)" ! map_has dst_ifx uplink0
+# The kernel finds them by the key a packet's interface name makes (nft encodes it).
+get_el() { zt_nft get element inet ztseg "$1" "{ \"$2\" }" >/dev/null 2>&1; }
+for m in route_ownx src_ifx dst_ifx scope_ifx; do
+	zt_check "oneshot: the kernel finds vweb1 in $m by its name" get_el "$m" vweb1
+done
+zt_check "oneshot: the kernel finds no vweb1x in src_ifx" ! get_el src_ifx vweb1x
 verdicts web1 "known name"
 
 # ---- a new interface with ztsegd stopped: the patterns decide ---------------
