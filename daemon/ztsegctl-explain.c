@@ -12,7 +12,8 @@ static void explain_usage(FILE *f, const char *argv0)
 		   "FROM and TO are addresses, zone names (web, db.primary, onprem, host,\n"
 		   "world) or iface:NAME[,ADDRESS]; PROTO/PORT is like tcp/443, udp/53,\n"
 		   "icmp/echo-request. Exit 0 if the policy in DIR (default %s)\n"
-		   "allows it, 1 if it denies it or the policy is invalid, 2 on usage errors.\n"
+		   "allows it (or, in observe mode, would deny it but lets it pass), 1 if it\n"
+		   "denies it or the policy is invalid, 2 on usage errors.\n"
 		   "--grant TEMPLATE adds a hypothetical grant of that jit template for FROM.\n"
 		   "--live asks the running ztsegd instead, with the routes and interfaces it sees.\n",
 		argv0, CTL_DEFAULT_CONFIG);
@@ -128,5 +129,5 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 			strerror(r < 0 ? -r : errno));
 		return CTL_EXIT_NO;
 	}
-	return e.allow ? CTL_EXIT_OK : CTL_EXIT_NO;
+	return e.allow || e.would_deny ? CTL_EXIT_OK : CTL_EXIT_NO;
 }

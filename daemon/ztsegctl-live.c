@@ -35,5 +35,7 @@ int explain_live(struct ctl *ctl, const char *argv0, const char *from, const cha
 		fprintf(stderr, "%s: cannot write the explanation: %s\n", argv0, strerror(errno));
 		return CTL_EXIT_NO;
 	}
-	return json_is_true(json_object_get(res, "allow")) ? CTL_EXIT_OK : CTL_EXIT_NO;
+	/* Observe mode: a would-deny passes, as an allow does. */
+	return json_is_true(json_object_get(res, "allow")) || json_is_true(json_object_get(res, "would_deny"))
+		       ? CTL_EXIT_OK : CTL_EXIT_NO;
 }

@@ -25,6 +25,7 @@ static const struct verb {
 	{ "grant", grant_main, "open a jit template for one source address, for a time" },
 	{ "grants", grants_main, "list the live just-in-time grants" },
 	{ "revoke", revoke_main, "end a grant now, its connections included" },
+	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
 };
 
 static void usage(FILE *f)

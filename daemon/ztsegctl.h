@@ -34,6 +34,7 @@ int confirm_main(struct ctl *ctl, int argc, char **argv);
 int grant_main(struct ctl *ctl, int argc, char **argv);
 int grants_main(struct ctl *ctl, int argc, char **argv);
 int revoke_main(struct ctl *ctl, int argc, char **argv);
+int suggest_main(struct ctl *ctl, int argc, char **argv);
 
 /* explain --live: ask the daemon at ctl->socket; the exit status of explain. */
 int explain_live(struct ctl *ctl, const char *argv0, const char *from, const char *to, const char *port);

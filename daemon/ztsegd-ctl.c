@@ -26,6 +26,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	r = manager_status_json(m, &j);
 	if (r >= 0)
 		r = manager_grant_status(m, j);
+	if (r >= 0)
+		r = manager_observe_status(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);
@@ -164,8 +166,8 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 		r = -ENOMEM;
 	if (r < 0)
 		return r;
-	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:s, s:I}", "allow", e.allow, "text", text, "generation",
-						 (json_int_t)m->generation),
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
+						 "text", text, "generation", (json_int_t)m->generation),
 				    req->now_usec);
 }
 
@@ -194,6 +196,13 @@ static int cmd_revoke(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
  * grant and revoke are not changes_state: a template names who may ask
  * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
  */
+/* ---- observe mode ---- */
+
+static int cmd_suggest(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_observe_suggest(userdata, c, req);
+}
+
 static const struct zt_ctl_command commands[] = {
 	{ "status", false, cmd_status },
 	{ "reload", true, cmd_reload },
@@ -202,6 +211,7 @@ static const struct zt_ctl_command commands[] = {
 	{ "grant", false, cmd_grant },
 	{ "grants", false, cmd_grants },
 	{ "revoke", false, cmd_revoke },
+	{ "suggest", false, cmd_suggest },
 };
 
 /* ---- control socket ---- */

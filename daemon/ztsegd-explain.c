@@ -205,6 +205,6 @@ int manager_explain_session(struct manager *m, const struct zt_policy *p, const 
 	snprintf(ret->what, sizeof(ret->what), "your SSH session from %s (%s) to the host's tcp/%u", tok[0],
 		 zone[0] ? zone : "?", sport);
 	ret->known = true;
-	ret->allow = e.allow;
+	ret->allow = e.allow || e.would_deny;	/* observe mode: it passes */
 	return 0;
 }

@@ -40,6 +40,7 @@ struct manager *manager_free(struct manager *m)
 	m->ctl = zt_ctl_server_free(m->ctl);
 	free(m->reload_waiting);
 	manager_grant_free(m);
+	manager_observe_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -332,6 +333,11 @@ int manager_start(struct manager *m)
 	r = manager_grant_start(m);
 	if (r < 0) {
 		log_error("cannot set up grants: %s", strerror(-r));
+		return r;
+	}
+	r = manager_observe_start(m);
+	if (r < 0) {
+		log_error("cannot set up observe mode's scans: %s", strerror(-r));
 		return r;
 	}
 	r = manager_ctl_setup(m);

@@ -13,6 +13,7 @@
 #define PREFIX_DENY "ztseg deny "
 #define PREFIX_SPOOF "ztseg spoof "
 #define PREFIX_ALLOW "ztseg allow "
+#define PREFIX_WOULD_DENY "ztseg would-deny "
 
 static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, size_t len)
 {
@@ -133,7 +134,7 @@ static const char *why_text(const struct zt_policy *p, const struct zt_explanati
 			 pos_fmt(where, pb, sizeof(pb)));
 		return buf;
 	case ZT_REASON_DEFAULT:
-		*where = p->hub.pos;
+		*where = p->hub.dflt_pos.file ? p->hub.dflt_pos : p->hub.pos;
 		snprintf(buf, len, "default verdict %s (hub.default, %s)", dflt, pos_fmt(where, pb, sizeof(pb)));
 		return buf;
 	case ZT_REASON_OUT_OF_SCOPE:
@@ -203,6 +204,9 @@ static int packet_verdict(const struct zt_nflog_packet *pkt, const char **ret_ve
 	lname[0] = '\0';
 	if (strncmp(pkt->prefix, PREFIX_DENY, strlen(PREFIX_DENY)) == 0) {
 		*ret_verdict = "deny";
+		*ret_prio = LOG_NOTICE;
+	} else if (strncmp(pkt->prefix, PREFIX_WOULD_DENY, strlen(PREFIX_WOULD_DENY)) == 0) {
+		*ret_verdict = "would-deny";	/* observe mode: passed */
 		*ret_prio = LOG_NOTICE;
 	} else if (strncmp(pkt->prefix, PREFIX_SPOOF, strlen(PREFIX_SPOOF)) == 0) {
 		*ret_verdict = "spoof";
@@ -285,15 +289,23 @@ static void packet_explain(struct manager *m, const struct zt_policy *p, const s
 		else if ((e.to.zone.kind == ZT_ZONE_SEGMENT || e.to.zone.kind == ZT_ZONE_SUBNET) && e.to.zone.seg >= 0)
 			snprintf(w->seg, sizeof(w->seg), "%s", p->segs[e.to.zone.seg].name);
 		/* The kernel's word is final; say so when the reference disagrees. */
-		if ((verdict[0] == 'a') != e.allow || (verdict[0] == 's') != (e.reason == ZT_REASON_SPOOFED)) {
+		if ((verdict[0] == 'a') != e.allow || (verdict[0] == 's') != (e.reason == ZT_REASON_SPOOFED) ||
+		    (verdict[0] == 'w') != e.would_deny) {
 			char again[512];
 
 			snprintf(again, sizeof(again), "%s%s (explain says %s by %s)",
 				 verdict[0] == 'd' ? "hub.default: " : "", verdict[0] == 'd' ? "its flow is gone" : verdict,
-				 e.allow ? "allow" : "deny", why);
+				 e.allow ? "allow" : e.would_deny ? "would-deny" : "deny", why);
 			snprintf(why, why_len, "%s", again);
 			if (verdict[0] == 'd')
 				w->where = p->hub.pos;
+		} else if (verdict[0] == 'w') {
+			char mb[512], pb[256];
+
+			snprintf(mb, sizeof(mb), "%s; passed: observe mode (%s)", why,
+				 pos_fmt(zt_mode_pos(p, e.from.zone.seg >= 0 ? (size_t)e.from.zone.seg :
+						      e.to.zone.seg >= 0 ? (size_t)e.to.zone.seg : SIZE_MAX), pb, sizeof(pb)));
+			snprintf(why, why_len, "%s", mb);
 		}
 	}
 	zt_diags_clear(&d);

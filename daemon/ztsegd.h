@@ -35,6 +35,7 @@
 #include "plan.h"
 #include "policy.h"
 #include "rtnl.h"
+#include "suggest.h"
 
 struct zt_explain_env;
 struct zt_explain_grant;
@@ -183,6 +184,14 @@ struct manager {
 	sd_event_source *src_grant_timer, *src_grant_save;
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
 	uint64_t grant_sweep_usec;	/* CLOCK_REALTIME: retry deleting gone grants' counters */
+
+	/* observe mode (ztsegd-observe.c): completed would-deny connections, counted */
+	struct zt_suggest_obs *obs;
+	size_t n_obs, cap_obs;
+	uint64_t *ct_seen;		/* the connections the last scan counted (sorted keys) */
+	size_t n_ct_seen;
+	uint64_t observe_scans, observe_dropped;
+	sd_event_source *src_observe;
 
 	/* counters for status */
 	struct zt_status_events events;
@@ -333,6 +342,16 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 /* --remove: the state file goes with the table. */
 void manager_grant_remove_state(struct manager *m);
 void manager_grant_free(struct manager *m);
+
+/* ztsegd-observe.c */
+/* The scan timer: completed would-deny connections from conntrack, every 2 s while something observes. */
+int manager_observe_start(struct manager *m);
+int manager_observe_scan(struct manager *m);
+/* The control command suggest: the observations the running policy does not allow yet. */
+int manager_observe_suggest(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* status: each segment's "mode", and "observe" (would-deny zone pairs with their counters). */
+int manager_observe_status(struct manager *m, json_t *status);
+void manager_observe_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

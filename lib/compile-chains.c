@@ -22,6 +22,7 @@ static int filter_established(struct cc *c, int ci)
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	jit_rules(c, ci, true);
+	observe_established(c, ci);
 	return c->oom ? -ENOMEM : 0;
 }
 
@@ -445,7 +446,7 @@ static int chain_from(struct cc *c, uint32_t id)
 {
 	char name[ZT_OBJ_NAME_MAX], what[128];
 	struct zt_rule *r;
-	int ci;
+	int ci, ret;
 
 	name_zone_chain(name, "from", id);
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
@@ -453,6 +454,9 @@ static int chain_from(struct cc *c, uint32_t id)
 	zone_desc(c, id, what, sizeof(what));
 	if (rule_verdict(c, ci, what, ZT_V_JUMP, "classify_dst") < 0)
 		return -ENOMEM;
+	/* A zone a would-deny may come from: observe mode's way (compile-observe.c). */
+	if ((ret = observe_from(c, ci, id, what)) != 0)
+		return ret < 0 ? ret : 0;
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
@@ -623,6 +627,19 @@ static int chain_judge(struct cc *c, bool out)
 
 	if (ci < 0)
 		return ci;
+	/*
+	 * With observe mode, judge is `jump judge_b; goto deny`, and
+	 * from_<zone> of a zone a would-deny may come from jumps to judge_b
+	 * itself and goes on to observe when it returns.
+	 */
+	if (observe_on(c)) {
+		snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+		if (rule_verdict(c, ci, "flows, rules and grants", ZT_V_JUMP, out ? "judge_out_b" : "judge_b") < 0 ||
+		    rule_verdict(c, ci, what, ZT_V_GOTO, "deny") < 0)
+			return -ENOMEM;
+		if ((ci = chain_new(c, out ? "judge_out_b" : "judge_b", ZT_HOOK_NONE, 0)) < 0)
+			return ci;
+	}
 	if (!out && c->set[S_OOS] >= 0) {
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
 		if (!(r = rule_new(c, ci, what)))
@@ -645,6 +662,8 @@ static int chain_judge(struct cc *c, bool out)
 		jit_rules(c, ci, false);
 	if (c->oom)
 		return -ENOMEM;
+	if (observe_on(c))
+		return 0;	/* judge_b returns: its callers decide */
 	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	if (rule_verdict(c, ci, what, ZT_V_GOTO, "deny") < 0)
 		return -ENOMEM;
@@ -793,6 +812,8 @@ int chains_build(struct cc *c)
 				    (r = chain_judge(c, true)) < 0))
 		return r;
 	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
+		return r;
+	if ((r = observe_chains(c)) < 0)
 		return r;
 	if (c->set[S_MEMBER_RT] >= 0 && (r = chain_rpf_fail(c)) < 0)
 		return r;

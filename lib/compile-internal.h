@@ -94,6 +94,8 @@ struct set_def {
 	bool interval, dynamic;
 	const char *comment;
 	bool timeout;
+	bool eval;			/* flags dynamic */
+	uint32_t size;
 };
 
 /*
@@ -160,7 +162,12 @@ struct cc {
 	size_t n_fmap;
 	const char *last_in, *last_out;
 	bool oom;			/* sticky: a position could not be copied */
+	/* observe mode (compile-observe.c) */
+	uint8_t *oclass;		/* by id: OC_ENFORCE, OC_OBSERVE (a segment's), OC_NONE (no segment) */
+	int wobs, wobs_n;		/* the plan's sets wobs and wobs_n, or -1 */
 };
+
+enum { OC_ENFORCE, OC_OBSERVE, OC_NONE };
 
 /* An own4/own6 label from OWNB_LABEL up stands for chain ownb_<label - OWNB_LABEL> (label_own()). */
 #define OWNB_LABEL 0x10000u
@@ -274,6 +281,13 @@ int jit_related(struct cc *c, int ci, bool reply);
 
 /* compile-chains.c */
 int chains_build(struct cc *c);
+
+/* compile-observe.c */
+int observe_build(struct cc *c);
+bool observe_on(const struct cc *c);
+int observe_from(struct cc *c, int ci, uint32_t id, const char *what);
+void observe_established(struct cc *c, int ci);
+int observe_chains(struct cc *c);
 
 /* compile.c */
 int value_sort_cmp(const struct zt_value *a, const struct zt_value *b);

@@ -502,6 +502,8 @@ int set_add(struct cc *c, const struct set_def *def, const char *name)
 	s->interval = def->interval;
 	s->dynamic = def->dynamic;
 	s->timeout = def->timeout;
+	s->eval = def->eval;
+	s->size = def->size;
 	snprintf(s->comment, sizeof(s->comment), "%s", def->comment);
 	return (int)pl->n_sets++;
 }

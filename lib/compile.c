@@ -117,6 +117,7 @@ static void cc_done(struct cc *c)
 {
 	free(c->zh);
 	free(c->spk);
+	free(c->oclass);
 	free(c->inst);
 	u64map_free(&c->imap);
 	free(c->zones);
@@ -140,6 +141,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 		c.set[i] = -1;
 	for (int i = 0; i < N_SUB; i++)
 		c.sub[i] = -1;
+	c.wobs = c.wobs_n = -1;
 	c.hub = p->hub.pos;
 	if (!c.hub.file && p->n_files)
 		c.hub = (struct zt_pos){ .file = p->files[0] };
@@ -169,7 +171,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 ||
 	    (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
 	    (r = flows_keys(&c)) < 0 || (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
-	    (r = jit_build(&c)) < 0 || (r = chains_build(&c)) < 0)
+	    (r = jit_build(&c)) < 0 || (r = observe_build(&c)) < 0 || (r = chains_build(&c)) < 0)
 		goto out;
 	/* Flow maps without elements have no rule in judge: no set either. */
 	for (int i = S_FP; i <= S_FANYV_OUT; i++)

@@ -128,10 +128,8 @@ static int ct_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret)
 {
-	struct zt_ct_entry e = {};
-	struct parse_ctx c = { .e = &e };
 	const struct nfgenmsg *g;
 
 	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
@@ -143,8 +141,19 @@ int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
 	g = mnl_nlmsg_get_payload(nlh);
 	if (g->nfgen_family != AF_INET && g->nfgen_family != AF_INET6)
 		return -ENOMSG;
-	e.family = g->nfgen_family;
-	if (mnl_attr_parse(nlh, sizeof(*g), ct_cb, &c) < 0 || c.bad || !e.orig)
+	*ret = g->nfgen_family;
+	return 0;
+}
+
+int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+{
+	struct zt_ct_entry e = {};
+	struct parse_ctx c = { .e = &e };
+	int r = zt_ct_msg_family(nlh, len, &e.family);
+
+	if (r < 0)
+		return r;
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_cb, &c) < 0 || c.bad || !e.orig)
 		return -EBADMSG;
 	*ret = e;
 	return 0;

@@ -36,6 +36,9 @@ struct zt_ct_entry {
  */
 int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret);
 
+/* An IPCTNL_MSG_CT_NEW message of an IP family: 0 and the family, -ENOMSG (another), -EBADMSG. Pure. */
+int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret);
+
 /* Does any address of the entry lie in one of the prefixes (of its family)? */
 bool zt_ct_entry_in(const struct zt_ct_entry *e, const struct zt_cidr *pfx, size_t n);
 
@@ -73,5 +76,31 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
  * Returns 0 or -errno.
  */
 int zt_ct_flush_mark(uint32_t mark, uint32_t mask);
+
+/* Observe mode (conntrack-observe.c): a would-deny connection, as a dump reports it. */
+struct zt_ct_seen {
+	uint8_t family;			/* AF_INET, AF_INET6 */
+	uint8_t proto;			/* IPPROTO_* */
+	uint8_t has_addrs;		/* 3: both */
+	uint8_t saddr[16], daddr[16];	/* original direction */
+	uint16_t dport;			/* tcp, udp, sctp */
+	int icmp_type;			/* icmp, icmpv6; -1 otherwise */
+	uint32_t mark, status, id;	/* host order */
+};
+
+/* Parse one IPCTNL_MSG_CT_NEW message; 0, -ENOMSG (not IP, not a connection), -EBADMSG. Pure. */
+int zt_ct_seen_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_seen *ret);
+/* Did it complete: TCP's handshake finished (assured), or any other protocol saw a reply? */
+bool zt_ct_seen_completed(const struct zt_ct_seen *s);
+/* A mark that is a zone pair (src << 16 | dst): what a would-deny connection keeps. */
+bool zt_ct_mark_is_pair(uint32_t mark);
+
+typedef int (*zt_ct_seen_cb)(const struct zt_ct_seen *s, void *data);
+/*
+ * Every conntrack entry of this network namespace whose mark is a zone
+ * pair, through cb; one dump, the kernel filtering by mark (bits 31 and
+ * 15 clear). Returns 0, cb's first error, or -errno.
+ */
+int zt_ct_dump_pairs(zt_ct_seen_cb cb, void *data);
 
 #endif

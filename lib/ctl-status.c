@@ -707,6 +707,40 @@ static int format_drops(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
+/* Observe mode: which segments observe, and what would be denied per zone pair (with the deciding lines). */
+static int format_observe(const json_t *st, FILE *f)
+{
+	static const char *const head[] = { "WOULD DENY FROM", "TO", "PACKETS", "BYTES", "POLICY", "MODE" };
+	static const bool right[] = { false, false, true, true, false, false };
+	struct table t = { .ncols = 6, .head = head, .right = right };
+	const json_t *obs = json_object_get(st, "observe"), *e;
+	char pk[32], by[32];
+	bool any = false;
+	size_t i;
+
+	if (!json_is_object(obs) || !json_is_true(json_object_get(obs, "observing")))
+		return 0;
+	fprintf(f, "\nobserve mode: hub.mode %s; segments observing:", jstr(obs, "hub_mode"));
+	json_array_foreach(json_object_get(st, "segments"), i, e) {
+		if (!json_is_string(json_object_get(e, "mode")) || strcmp(jstr(e, "mode"), "observe") != 0)
+			continue;
+		_cleanup_free_ char *n = zt_escape(jstr(e, "name"));
+
+		fprintf(f, " %s", n ? n : "?");
+		any = true;
+	}
+	fprintf(f, "%s\ncompleted would-deny connection kinds recorded: %s (ztsegctl suggest)\n", any ? "" : " none",
+		jnum(obs, "completed", pk, sizeof(pk)));
+	json_array_foreach(json_object_get(obs, "would_deny"), i, e)
+		table_row(&t, jstr(e, "from"), jstr(e, "to"), jnum(e, "packets", pk, sizeof(pk)),
+			  jnum(e, "bytes", by, sizeof(by)), jstr(e, "policy"), jstr(e, "mode"));
+	if (!t.n) {
+		fputs("no would-deny traffic seen\n", f);
+		return 0;
+	}
+	return table_flush(&t, f, "");
+}
+
 int zt_status_format(const json_t *status, FILE *f)
 {
 	int r;
@@ -722,6 +756,8 @@ int zt_status_format(const json_t *status, FILE *f)
 		r = format_grants(status, f);
 	if (r == 0)
 		r = format_drops(status, f);
+	if (r == 0)
+		r = format_observe(status, f);
 	if (r == 0)
 		r = format_untracked(status, f);
 	if (r == 0) {

@@ -133,6 +133,7 @@ static bool set_def_eq(const struct zt_set *a, const struct zt_set *b)
 {
 	return a->n_key == b->n_key && memcmp(a->key, b->key, sizeof(a->key)) == 0 && a->data == b->data &&
 	       a->interval == b->interval && a->dynamic == b->dynamic && a->timeout == b->timeout &&
+	       a->eval == b->eval && a->size == b->size &&
 	       strncmp(a->comment, b->comment, sizeof(a->comment)) == 0;
 }
 

@@ -697,6 +697,31 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 			return -EINVAL;
 		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_VERDICT, false);
 		return 0;
+	case ZT_S_SET_UPDATE_COUNTER: {
+		/* update @wd_1234abcd { ct mark counter } */
+		struct nftnl_expr *ctr;
+
+		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
+			return -EINVAL;
+		e = expr_new(c, "dynset");
+		if (!e)
+			return -ENOMEM;
+		ctr = nftnl_expr_alloc("counter");
+		if (!ctr) {
+			nftnl_expr_free(e);
+			c->nomem = true;
+			return -ENOMEM;
+		}
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, s->set);
+		set_id = set_id_find(c->b, s->set);
+		if (set_id)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+		nftnl_expr_set(e, NFTNL_EXPR_DYNSET_EXPR, ctr, 0);
+		expr_add(c, e);
+		return 0;
+	}
 	case ZT_S_REJECT_TCP_RST:
 		/* meta l4proto tcp reject with tcp reset */
 		if (c->l4proto != IPPROTO_TCP) {

@@ -443,6 +443,10 @@ static int named_set_def(const struct zt_set *s, struct nftnl_set *ns)
 		flags |= NFT_SET_INTERVAL;
 	if (s->timeout)
 		flags |= NFT_SET_TIMEOUT;
+	if (s->eval)
+		flags |= NFT_SET_EVAL;
+	if (s->size)
+		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, s->size);
 	if (s->n_key > 1)
 		flags |= NFT_SET_CONCAT;
 	switch (s->data) {

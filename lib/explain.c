@@ -796,6 +796,45 @@ static void decide(struct xctx *x, const struct zt_endpoint *from)
 	e->allow = false;
 	e->reason = isolated ? ZT_REASON_ISOLATED : ZT_REASON_DEFAULT;
 	e->verdict = p->hub.dflt;
+	e->would_deny = zt_policy_observes(p, fz, tz);
+}
+
+/* "mode: observe (segment 'web' ztseg.yaml:14:11, hub.mode ztseg.yaml:5:9)": what decides a deny's fate. */
+static void mode_fmt(const struct zt_policy *p, const struct zt_explanation *e, FILE *f)
+{
+	const struct zt_zone *z[2] = { &e->from.zone, &e->to.zone };
+	bool any = false;
+
+	fprintf(f, "mode: %s", e->would_deny ? "observe: would deny, passes" : "enforce");
+	for (int i = 0; i < 2; i++) {
+		const struct zt_pos *pos;
+
+		if ((z[i]->kind != ZT_ZONE_SEGMENT && z[i]->kind != ZT_ZONE_SUBNET) || z[i]->seg < 0 ||
+		    (i == 1 && z[0]->seg == z[1]->seg && (z[0]->kind == ZT_ZONE_SEGMENT || z[0]->kind == ZT_ZONE_SUBNET)))
+			continue;
+		pos = zt_mode_pos(p, (size_t)z[i]->seg);
+		fprintf(f, "%ssegment '%s' %s", any ? ", " : " (", p->segs[z[i]->seg].name,
+			zt_segment_mode(p, (size_t)z[i]->seg) == ZT_MODE_OBSERVE ? "observes" : "enforces");
+		if (pos->file && pos->line)
+			fprintf(f, " %s:%u:%u", pos->file, pos->line, pos->col);
+		any = true;
+	}
+	if (!any)
+		fprintf(f, " (no segment: hub.mode %s", p->hub.mode == ZT_MODE_OBSERVE ? "observe" : "enforce");
+	if (!any && p->hub.mode_pos.file)
+		fprintf(f, " %s:%u:%u", p->hub.mode_pos.file, p->hub.mode_pos.line, p->hub.mode_pos.col);
+	fputs(")\n", f);
+}
+
+/* Is any segment, or the hub, in observe mode? Then denies say which mode decided. */
+static bool policy_observes_any(const struct zt_policy *p)
+{
+	if (p->hub.mode == ZT_MODE_OBSERVE)
+		return true;
+	for (size_t i = 0; i < p->n_segs; i++)
+		if (zt_segment_mode(p, i) == ZT_MODE_OBSERVE)
+			return true;
+	return false;
 }
 
 static int resolve(const struct zt_policy *p, const struct zt_endpoint *ep, struct zt_zone *ret,
@@ -992,7 +1031,7 @@ int zt_explanation_format(const struct zt_policy *p, const struct zt_explanation
 	char zb[ZT_ENDPOINT_NAME_MAX], hb[ZT_EXPLAIN_NOTE_LEN], pb[512], pk[64];
 	const char *dflt = e->verdict == ZT_DEFAULT_REJECT ? "reject" : "drop";
 
-	fprintf(f, "%s\n", e->allow ? "allow" : "deny");
+	fprintf(f, "%s\n", e->allow ? "allow" : e->would_deny ? "would-deny" : "deny");
 	fprintf(f, "from: %s (%s)\n", zt_zone_fmt(p, &e->from.zone, zb, sizeof(zb)),
 		side_how(&e->from, e->family, hb, sizeof(hb)));
 	fprintf(f, "to: %s (%s)\n", zt_zone_fmt(p, &e->to.zone, zb, sizeof(zb)),
@@ -1044,6 +1083,8 @@ int zt_explanation_format(const struct zt_policy *p, const struct zt_explanation
 		fprintf(f, "by: default verdict %s (hub.default)\n", dflt);
 		break;
 	}
+	if ((e->reason == ZT_REASON_DEFAULT || e->reason == ZT_REASON_ISOLATED) && policy_observes_any(p))
+		mode_fmt(p, e, f);
 	for (size_t i = 0; i < e->n_notes; i++)
 		fprintf(f, "note: %s\n", e->notes[i]);
 	if (fflush(f) == EOF || ferror(f))

@@ -124,6 +124,8 @@ enum zt_spoof {
 
 struct zt_explanation {
 	bool allow;
+	/* !allow by DEFAULT or ISOLATED, and every segment involved observes: it passes (observe mode) */
+	bool would_deny;
 	enum zt_reason reason;
 	uint8_t family;			/* AF_INET or AF_INET6 */
 	struct zt_port pkt;

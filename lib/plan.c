@@ -36,6 +36,7 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 		free(plan->jit[i].ports);
 	}
 	free(plan->jit);
+	free(plan->observe.zones);
 	free(plan->sets);
 	free(plan->chains);
 	free(plan->counters);

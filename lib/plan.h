@@ -143,6 +143,8 @@ struct zt_set {
 	bool interval;
 	bool dynamic;		/* contents owned by apply/daemon (e.g. enc_if): emitted empty */
 	bool timeout;		/* flags timeout: elements carry their own (grants) */
+	bool eval;		/* flags dynamic: rules add elements (`update @set { … }`) */
+	uint32_t size;		/* size N, or 0 */
 	struct zt_elem *elems;	/* sorted by key */
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -190,6 +192,7 @@ enum zt_stmt_kind {
 	ZT_S_REJECT_TCP_RST,	/* reject with tcp reset (rule also needs l4proto tcp) */
 	ZT_S_REJECT_ICMPX,	/* reject with icmpx admin-prohibited */
 	ZT_S_VERDICT,
+	ZT_S_SET_UPDATE_COUNTER,	/* update @set { KEYS counter }: an element per key, each counting */
 };
 
 struct zt_stmt {
@@ -261,6 +264,17 @@ struct zt_plan_jit {
 	size_t n_ports;
 };
 
+/*
+ * Observe mode as compiled (doc/RULESET.md "Observe mode"): the dynamic
+ * set whose elements are the zone pairs of live would-deny connections,
+ * each with its counter, and which zone each id of this plan is.
+ */
+struct zt_plan_observe {
+	char set[ZT_OBJ_NAME_MAX];	/* "wd_<meaning>", or "" when nothing observes */
+	struct zt_zone *zones;		/* by zone id; [0] unused */
+	size_t n_zones;			/* the highest id */
+};
+
 struct zt_plan {
 	/*
 	 * Each array is sorted by name (strcmp), base chains included: a base
@@ -278,6 +292,7 @@ struct zt_plan {
 	unsigned log_group;
 	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
 	size_t n_jit;
+	struct zt_plan_observe observe;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;

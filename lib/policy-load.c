@@ -338,6 +338,23 @@ static int load_enum(struct loader *l, const struct zt_node *n, const char *key,
 		      TOK(n->value), list);
 }
 
+static const char *const mode_names[] = { "enforce", "observe", NULL };
+
+/* mode: enforce | observe, and where it was said (observe mode, lib/observe.c). */
+static int load_mode(struct loader *l, const struct zt_node *n, enum zt_mode *mode, bool *set,
+		     struct zt_pos *pos)
+{
+	int e, r = load_enum(l, n, "mode", mode_names, &e);
+
+	if (r)
+		return r;
+	*mode = e;
+	*pos = pos_of(l, n);
+	if (set)
+		*set = true;
+	return 0;
+}
+
 static int load_version(struct loader *l, const struct zt_node *n)
 {
 	if (n->type != ZT_NODE_SCALAR || !n->plain || !streq(n->value, "1"))
@@ -761,7 +778,7 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", NULL };
+					    "subnets", "rules", "mode", NULL };
 static const char *const segment_reserved[] = { "units", NULL };
 
 static bool empty_list(const struct zt_node *n)
@@ -807,6 +824,12 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 	}
 	if ((v = zt_node_get(n, "isolate"))) {
 		r = load_bool(l, v, "isolate", &seg->isolate);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+	}
+	if ((v = zt_node_get(n, "mode"))) {
+		r = load_mode(l, v, &seg->mode, &seg->mode_set, &seg->mode_pos);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -876,7 +899,7 @@ struct ifaddrs_kind {
 };
 
 static const char *const boundary_keys[] = { "addresses", "interfaces", NULL };
-static const char *const delegation_keys[] = { "interfaces", "addresses", NULL };
+static const char *const delegation_keys[] = { "interfaces", "addresses", "mode", NULL };
 
 static const struct ifaddrs_kind boundaries_kind = {
 	"boundaries", "boundary", "boundary", boundary_keys, true,
@@ -910,6 +933,12 @@ static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct 
 	ret = r ? r : ret;
 	if ((x = zt_node_get(v, "interfaces"))) {
 		r = load_ifs(l, x, "interfaces", &b->ifs, &b->n_ifs);
+		if (fatal(r))
+			return r;
+		ret = r ? r : ret;
+	}
+	if ((x = zt_node_get(v, "mode"))) {
+		r = load_mode(l, x, &b->mode, &b->mode_set, &b->mode_pos);
 		if (fatal(r))
 			return r;
 		ret = r ? r : ret;
@@ -951,7 +980,7 @@ static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
 
 static const char *const hub_keys[] = { "default", "scope", "log", "rpf", "protect-host",
 					"encrypted-interfaces", "boundaries", "delegate",
-					"flows", NULL };
+					"flows", "mode", NULL };
 static const char *const default_names[] = { "drop", "reject", NULL };
 static const char *const scope_names[] = { "members", "all", NULL };
 static const char *const log_names[] = { "none", "drops", "all", NULL };
@@ -975,8 +1004,12 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 		v = n->items[i];
 		r = 0;
 		if (streq(key, "default")) {
-			if (!(r = load_enum(l, v, key, default_names, &e)))
+			if (!(r = load_enum(l, v, key, default_names, &e))) {
 				hub->dflt = e;
+				hub->dflt_pos = pos_of(l, v);
+			}
+		} else if (streq(key, "mode")) {
+			r = load_mode(l, v, &hub->mode, NULL, &hub->mode_pos);
 		} else if (streq(key, "scope")) {
 			if (!(r = load_enum(l, v, key, scope_names, &e)))
 				hub->scope = e;

@@ -1160,6 +1160,8 @@ int zt_policy_validate(struct zt_policy *p, struct zt_diags *d)
 	if (!r)
 		r = check_jit(&c);
 	if (!r)
+		r = zt_policy_check_modes(p, d);
+	if (!r)
 		r = check_warnings(&c);
 	if (r < 0)
 		return r;

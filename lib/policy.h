@@ -21,6 +21,8 @@ enum zt_default_verdict { ZT_DEFAULT_DROP, ZT_DEFAULT_REJECT };
 enum zt_scope { ZT_SCOPE_MEMBERS, ZT_SCOPE_ALL };
 enum zt_log { ZT_LOG_NONE, ZT_LOG_DROPS, ZT_LOG_ALL };
 enum zt_rpf { ZT_RPF_STRICT, ZT_RPF_LOOSE, ZT_RPF_OFF };
+/* enforce, or observe: what would be denied is counted, logged and passed (doc/RULESET.md "Observe mode"). */
+enum zt_mode { ZT_MODE_ENFORCE, ZT_MODE_OBSERVE };
 
 enum zt_zone_kind {
 	ZT_ZONE_NONE,		/* unresolved */
@@ -81,6 +83,9 @@ struct zt_segment {
 	size_t n_rules;
 	bool in_hub_file;	/* defined in ztseg.yaml (needs no delegation) */
 	int delegation;		/* index into hub.delegations, or -1 */
+	bool mode_set;		/* `mode:` given; otherwise hub.mode applies */
+	enum zt_mode mode;
+	struct zt_pos mode_pos;	/* the `mode:` value, when given */
 };
 
 /*
@@ -94,6 +99,10 @@ struct zt_boundary {
 	size_t n_ifs;
 	struct zt_cidr *addrs;
 	size_t n_addrs;
+	/* A delegation's `mode:`: the most a segment file may observe (observe.c). */
+	bool mode_set;
+	enum zt_mode mode;
+	struct zt_pos mode_pos;
 };
 
 struct zt_hub {
@@ -103,6 +112,9 @@ struct zt_hub {
 	enum zt_log log;		/* default: drops */
 	enum zt_rpf rpf;		/* default: strict */
 	bool protect_host;		/* default: false */
+	enum zt_mode mode;		/* default: enforce; segments without their own `mode:` */
+	struct zt_pos mode_pos;		/* the `mode:` value, or file == NULL */
+	struct zt_pos dflt_pos;		/* the `default:` value, or file == NULL */
 	struct zt_ifpat *enc_ifs;	/* encrypted-interfaces */
 	size_t n_enc_ifs;
 	struct zt_boundary *boundaries;
@@ -224,6 +236,23 @@ static inline void zt_policy_freep(struct zt_policy **p)
  */
 const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const char *name,
 				   char *buf, size_t len);
+
+/* A segment's mode: its own `mode:`, else hub.mode (lib/observe.c). */
+enum zt_mode zt_segment_mode(const struct zt_policy *p, size_t seg);
+/*
+ * Would a connection from zone a to zone b pass as would-deny, were no
+ * flow to allow it? Only when every segment it touches observes; with no
+ * segment on either side (host, boundaries, world) hub.mode decides.
+ */
+bool zt_policy_observes(const struct zt_policy *p, const struct zt_zone *a, const struct zt_zone *b);
+/* Where the policy says what decides a would-deny: the segment's, its delegation's or hub's `mode:`. */
+const struct zt_pos *zt_mode_pos(const struct zt_policy *p, size_t seg);
+/*
+ * A segment file may not observe unless the hub lets it: `mode: observe`
+ * there needs its delegation's mode (or hub.mode) to be observe. After
+ * delegations are resolved; errors into d. Implemented in observe.c.
+ */
+int zt_policy_check_modes(const struct zt_policy *p, struct zt_diags *d);
 
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);

@@ -538,6 +538,15 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 	case ZT_S_VMAP:
 		r = lookup_write(f, s, "vmap");
 		return r < 0 ? r : 1;
+	case ZT_S_SET_UPDATE_COUNTER:
+		/* update @wd_1234abcd { ct mark counter } */
+		if (!name_ok(s->set, sizeof(s->set)))
+			return -EINVAL;
+		fprintf(f, "update @%s { ", s->set);
+		if ((r = keys_write(f, s->key, s->n_key)) < 0)
+			return r;
+		fputs(" counter }", f);
+		return 1;
 	case ZT_S_REJECT_TCP_RST:
 		fputs("reject with tcp reset", f);
 		return 1;
@@ -725,9 +734,12 @@ static int set_write(FILE *f, const struct zt_set *s)
 	if (s->data != ZT_TYPE_NONE)
 		fprintf(f, " : %s", names[s->data]);
 	putc('\n', f);
-	if (s->interval || s->timeout)
-		fprintf(f, "\t\tflags %s%s%s\n", s->interval ? "interval" : "",
-			s->interval && s->timeout ? ", " : "", s->timeout ? "timeout" : "");
+	if (s->size)
+		fprintf(f, "\t\tsize %u\n", s->size);
+	if (s->interval || s->timeout || s->eval)
+		fprintf(f, "\t\tflags %s%s%s%s%s\n", s->interval ? "interval" : "",
+			s->interval && s->timeout ? ", " : "", s->timeout ? "timeout" : "",
+			(s->interval || s->timeout) && s->eval ? ", " : "", s->eval ? "dynamic" : "");
 	comment_line_write(f, s->comment, sizeof(s->comment));
 	/* apply and the daemon own a dynamic set's contents. */
 	if (!s->dynamic && s->n_elems) {

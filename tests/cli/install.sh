@@ -477,7 +477,7 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--grant TEMPLATE,--help,--live"
 	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
 	[confirm]="--help" [grant]="--for DURATION,--help,--json,--reason TEXT,--source ADDRESS,--to ZONE"
-	[grants]="--help,--json" [revoke]="--help")
+	[grants]="--help,--json" [revoke]="--help" [suggest]="--help,--json,--segment SEGMENT,--since DURATION")
 for v in $verbs; do
 	got=$(opts_of "$ctl" "$v")
 	[[ $got == "${want_opts[$v]-?}" ]] &&

@@ -41,7 +41,7 @@ static const struct err_case err_cases[] = {
 	  "unknown key 'defualt' in hub; expected one of: default, scope, log, rpf, protect-host" },
 	{ "unknown segment key",
 	  "version: 1\nsegments:\n  web:\n    interfaces: [\"vweb*\"]\n    isolated: true\n", NULL,
-	  "ztseg.yaml:5:5", "unknown key 'isolated' in segment 'web'; expected one of: interfaces, addresses, isolate, subnets, rules (did you mean 'isolate'?)" },
+	  "ztseg.yaml:5:5", "unknown key 'isolated' in segment 'web'; expected one of: interfaces, addresses, isolate, subnets, rules, mode (did you mean 'isolate'?)" },
 	{ "unknown flow key",
 	  "version: 1\nhub:\n  flows:\n    - { from: web, to: app, ports: [tcp/80], encrypt: true }\n", NULL,
 	  "ztseg.yaml:4:46", "unknown key 'encrypt' in a hub flow; expected one of: name, from, to, ports, encrypted" },
