@@ -19,6 +19,8 @@ DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 PKGS := libnftnl libmnl yaml-0.1 libsystemd jansson nettle
 CHECK_PKGS := check
+# Only ztsegctl links libcurl (`ztsegctl feeds fetch`): the privileged daemon never fetches.
+CURL_PKGS := libcurl
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -32,6 +34,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ilib $(WARNINGS) -MMD -MP \
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CHECK_PKGS))
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs $(CHECK_PKGS))
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs $(CURL_PKGS))
 
 ifeq ($(ASAN),1)
 B ?= build-asan
@@ -80,7 +83,7 @@ $(LIBZTSEG): $(LIB_OBJS)
 
 $(B)/ztsegctl: $(CTL_SRCS:%.c=$(B)/%.o) $(LIBZTSEG)
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
 
 $(B)/ztsegd: $(D_SRCS:%.c=$(B)/%.o) $(LIBZTSEG)
 	$(call quiet,LINK,$@)
@@ -151,7 +154,7 @@ endif
 
 .PHONY: check-netns
 
-# Benchmarks (root, about 15 minutes): bench/run.sh, results in bench/RESULTS.md.
+# Benchmarks (root, about 17 minutes): bench/run.sh and bench/flowlog.sh, results in bench/RESULTS.md.
 BENCH_BINS := $(B)/bench/zb-tool
 
 $(B)/bench/zb-%: bench/zb-%.c
@@ -161,6 +164,19 @@ $(B)/bench/zb-%: bench/zb-%.c
 
 bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/run.sh
+	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
+	@ZTSEG_BUILD=$(B) bash bench/flood.sh
+	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
+
+# Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
+bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/flood.sh
+
+# Threat feeds at a million entries (root, several minutes): bench/feeds.sh.
+bench-feeds: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
 # The per-packet cost of a change, against the build in ZB_BASE (bench/compare.sh).
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -174,7 +190,15 @@ bench-moves: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
 
-.PHONY: bench bench-compare bench-grants bench-moves
+# The connection log's cost (root, a few minutes): bench/flowlog.sh.
+bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
+
+# Unit zones at scale (root, cgroup2, about 2 minutes): bench/units.sh.
+bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/units.sh
+
+.PHONY: bench bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
@@ -255,7 +279,8 @@ install_subst = sed -e 's|/usr/sbin/ztsegd|$(SBINDIR)/ztsegd|g' \
 	-e 's|/usr/bin/ztsegctl|$(BINDIR)/ztsegctl|g' \
 	-e 's|/usr/share/doc/ztseg|$(DOCDIR)|g' \
 	-e 's|/etc/ztseg|$(SYSCONFDIR)/ztseg|g'
-INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg.tmpfiles \
+INSTALL_GEN := $(B)/install/ztsegd.service $(B)/install/ztseg-metrics@.service $(B)/install/ztseg-feeds.service \
+	$(B)/install/ztseg.tmpfiles \
 	$(B)/install/ztseg.yaml $(B)/install/ztsegctl.completion
 
 # The rewrite depends on the paths: regenerate whenever they change.
@@ -287,6 +312,11 @@ install: $(PROGS) $(INSTALL_GEN)
 	$(Q)$(if $(D_SRCS),$(INSTALL) -d $(DESTDIR)$(SBINDIR) && \
 		$(INSTALL) -m 0755 $(B)/ztsegd $(DESTDIR)$(SBINDIR)/ztsegd,:)
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztsegd.service $(DESTDIR)$(UNITDIR)/ztsegd.service
+	@# The metrics socket and its service: installed, never enabled here (ztsegctl(8), METRICS).
+	$(Q)$(INSTALL) -m 0644 systemd/ztseg-metrics.socket $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket
+	$(Q)$(INSTALL) -m 0644 '$(B)/install/ztseg-metrics@.service' '$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service'
+	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg-feeds.service $(DESTDIR)$(UNITDIR)/ztseg-feeds.service
+	$(Q)$(INSTALL) -m 0644 systemd/ztseg-feeds.timer $(DESTDIR)$(UNITDIR)/ztseg-feeds.timer
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg.sysusers $(DESTDIR)$(SYSUSERSDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 $(B)/install/ztseg.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ztseg.conf
 	$(Q)$(INSTALL) -m 0644 systemd/ztseg-modules.conf $(DESTDIR)$(MODULESLOADDIR)/ztseg.conf
@@ -316,15 +346,18 @@ endif
 uninstall:
 ifeq ($(DESTDIR),)
 	$(Q)if [ -d /run/systemd/system ] && [ -e $(UNITDIR)/ztsegd.service ]; then \
-		systemctl stop ztsegd.service || :; \
+		systemctl stop ztsegd.service ztseg-metrics.socket || :; \
 	fi
 	$(Q)if command -v systemctl >/dev/null && [ -e $(UNITDIR)/ztsegd.service ]; then \
-		systemctl --no-reload disable ztsegd.service || :; \
+		systemctl --no-reload disable ztsegd.service ztseg-metrics.socket || :; \
 	fi
 endif
 	$(call quiet,UNINST,$(or $(DESTDIR),/))
 	$(Q)rm -f $(DESTDIR)$(BINDIR)/ztsegctl $(DESTDIR)$(SBINDIR)/ztsegd \
-		$(DESTDIR)$(UNITDIR)/ztsegd.service \
+		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-metrics.socket \
+		'$(DESTDIR)$(UNITDIR)/ztseg-metrics@.service' \
+		$(DESTDIR)$(UNITDIR)/ztsegd.service $(DESTDIR)$(UNITDIR)/ztseg-feeds.service \
+		$(DESTDIR)$(UNITDIR)/ztseg-feeds.timer \
 		$(DESTDIR)$(SYSUSERSDIR)/ztseg.conf $(DESTDIR)$(TMPFILESDIR)/ztseg.conf \
 		$(DESTDIR)$(MODULESLOADDIR)/ztseg.conf \
 		$(DESTDIR)$(COMPLETIONSDIR)/ztsegctl \

@@ -105,6 +105,24 @@ zb_ratio() {
 	awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { printf "%.*f", d, a / b }'
 }
 
+# keep_sections OLD NEW: the sections other benchmarks write into RESULTS.md
+# (between "<!-- begin NAME -->" and "<!-- end NAME -->" lines) carried from
+# OLD to the end of NEW, so that a full run does not erase them.
+zb_keep_sections() {
+	[[ -f $1 ]] || return 0
+	awk '/^<!-- begin [a-z-]+ -->$/ { on = 1 } on { print } /^<!-- end [a-z-]+ -->$/ { on = 0 }' "$1" >>"$2"
+}
+# section FILE NAME BODY-FILE: replace (or add) section NAME of FILE with BODY-FILE.
+zb_section() {
+	local f=$1 name=$2 body=$3 tmp
+	tmp=$(mktemp)
+	[[ -f $f ]] && awk -v b="<!-- begin $name -->" -v e="<!-- end $name -->" '
+		$0 == b { skip = 1 } !skip { print } $0 == e { skip = 0 }' "$f" >"$tmp"
+	{ echo "<!-- begin $name -->"; cat "$body"; echo "<!-- end $name -->"; } >>"$tmp"
+	cat "$tmp" >"$f"
+	rm -f "$tmp"
+}
+
 # Results: markdown lines collected in $ZB_OUT, printed and written at the end.
 zb_out() { printf '%s\n' "$*" >>"$ZB_OUT"; }
 

@@ -51,6 +51,7 @@ if [[ -n ${ZB_REPORT_FROM:-} ]]; then
 	ZB_OUT=$(mktemp)
 	hdr_machine() { cat "$ZB_REPORT_FROM/machine"; }
 	source "$ZB_DIR/report.sh"
+	zb_keep_sections "$RESULTS" "$ZB_OUT"
 	cp "$ZB_OUT" "$RESULTS"
 	cat "$ZB_OUT"
 	rm -f "$ZB_OUT"
@@ -532,6 +533,7 @@ if [[ -n ${ZB_SAVE:-} ]]; then
 		>"$ZB_SAVE/settings"
 fi
 . "$ZB_DIR/report.sh"
+zb_keep_sections "$RESULTS" "$ZB_OUT"
 cp "$ZB_OUT" "$RESULTS"
 cat "$ZB_OUT"
 zb_log "done in $(($(date +%s) - T0)) s; results in $RESULTS"

@@ -111,6 +111,9 @@ int explain_main(struct ctl *ctl, int argc, char **argv)
 		snprintf(hyp.what, sizeof(hyp.what), "jit template '%s' (a hypothetical grant for this source, %s:%u)",
 			 grant, hyp.tmpl->pos.file, hyp.tmpl->pos.line);
 	}
+	/* Threat feeds come before any flow. */
+	if (feeds_explain_offline(p, &from, &to, argv[0]) > 0)
+		return CTL_EXIT_NO;
 	r = zt_explain_grants(p, &from, &to, &pkt, NULL, &hyp, grant ? 1 : 0, &e, &d);
 	if (r < 0) {
 		/* What zt_explain rejects is the question: an unknown zone, mixed families. */

@@ -25,7 +25,12 @@ static const struct verb {
 	{ "grant", grant_main, "open a jit template for one source address, for a time" },
 	{ "grants", grants_main, "list the live just-in-time grants" },
 	{ "revoke", revoke_main, "end a grant now, its connections included" },
+	{ "log", log_main, "print the connection log (-f: follow it)" },
+	{ "metrics", metrics_main, "print the daemon's metrics in Prometheus' text format" },
+	{ "bans", bans_main, "list the flood bans: source, zone, reason, remaining time, packets" },
+	{ "unban", unban_main, "lift the flood bans of an address now" },
 	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
+	{ "feeds", feeds_main, "list the threat feeds, test an address, fetch url: feeds" },
 };
 
 static void usage(FILE *f)

@@ -34,7 +34,19 @@ int confirm_main(struct ctl *ctl, int argc, char **argv);
 int grant_main(struct ctl *ctl, int argc, char **argv);
 int grants_main(struct ctl *ctl, int argc, char **argv);
 int revoke_main(struct ctl *ctl, int argc, char **argv);
+int log_main(struct ctl *ctl, int argc, char **argv);
+int metrics_main(struct ctl *ctl, int argc, char **argv);
+int bans_main(struct ctl *ctl, int argc, char **argv);
+int unban_main(struct ctl *ctl, int argc, char **argv);
 int suggest_main(struct ctl *ctl, int argc, char **argv);
+int feeds_main(struct ctl *ctl, int argc, char **argv);
+#define CTL_DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"
+struct zt_endpoint;
+/* explain offline: 1 after printing the feed that denies the packet, 0 for none. */
+int feeds_explain_offline(const struct zt_policy *p, const struct zt_endpoint *from, const struct zt_endpoint *to,
+			  const char *argv0);
+/* ztsegctl feeds fetch (ztsegctl-fetch.c): argv[0] is "fetch". */
+int feeds_fetch_main(int argc, char **argv);
 
 /* explain --live: ask the daemon at ctl->socket; the exit status of explain. */
 int explain_live(struct ctl *ctl, const char *argv0, const char *from, const char *to, const char *port);

@@ -27,7 +27,13 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	if (r >= 0)
 		r = manager_grant_status(m, j);
 	if (r >= 0)
+		r = manager_units_status(m, j);
+	if (r >= 0)
+		r = manager_bans_status(m, j);
+	if (r >= 0)
 		r = manager_observe_status(m, j);
+	if (r >= 0)
+		r = manager_feeds_status(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);
@@ -119,6 +125,31 @@ static const char *arg_str(const json_t *args, const char *key)
 	return json_string_value(v);
 }
 
+/*
+ * A banned source: bans come before flows (SPEC §3), so the answer is deny
+ * by the ban, and what would decide without it follows.
+ */
+static int explain_ban(struct manager *m, struct zt_explanation *e, char **text)
+{
+	char ban[512], *t = *text, *nl, *by, *out = NULL;
+	int r = manager_bans_explain(m, e, ban, sizeof(ban));
+
+	if (r <= 0)
+		return r;
+	nl = strchr(t, '\n');
+	by = strstr(t, "\nby: ");
+	if (!nl || !by)
+		return 0;
+	*by = '\0';
+	*nl = '\0';
+	if (asprintf(&out, "deny\n%s\nby: %s\nwithout the ban: %s, by: %s", nl + 1, ban, t, by + 5) < 0)
+		return -ENOMEM;
+	free(t);
+	*text = out;
+	e->allow = false;
+	return 1;
+}
+
 static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
 {
 	struct manager *m = userdata;
@@ -145,6 +176,15 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 	if (zt_port_parse(port_s, &pkt, &err) < 0)
 		return zt_ctl_conn_reply_errorf(c, req->now_usec, "PROTO/PORT '%s': %s", port_s,
 						err ? err : "invalid");
+	{
+		char why[1400];
+
+		/* Feeds come before any flow: the packet never reaches a flow. */
+		if (manager_feeds_explain(m, &from, &to, why, sizeof(why)) > 0)
+			return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:s, s:I}", "allow", false, "text", why,
+								 "generation", (json_int_t)m->generation),
+						    req->now_usec);
+	}
 	manager_explain_env(m, &env);
 	r = manager_grant_explain_list(m, &grants, &n_grants);
 	if (r < 0)
@@ -166,9 +206,46 @@ static int cmd_explain(struct zt_ctl_conn *c, const struct zt_ctl_request *req, 
 		r = -ENOMEM;
 	if (r < 0)
 		return r;
+	r = explain_ban(m, &e, &text);
+	if (r < 0)
+		return r;
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:b, s:b, s:s, s:I}", "allow", e.allow, "would_deny", e.would_deny,
 						 "text", text, "generation", (json_int_t)m->generation),
 				    req->now_usec);
+}
+
+/* ---- feeds ---- */
+
+static int cmd_feeds(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	json_t *j = json_object();
+	int r;
+
+	if (json_object_size(req->args))
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "feeds: takes no arguments");
+	if (!j)
+		return -ENOMEM;
+	r = manager_feeds_status(userdata, j);
+	if (r < 0) {
+		json_decref(j);
+		return r;
+	}
+	return zt_ctl_conn_reply_ok(c, j, req->now_usec);
+}
+
+static int cmd_feeds_test(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	const char *s = arg_str(req->args, "address");
+	uint8_t family, addr[16];
+	json_t *j = NULL;
+	int r;
+
+	if (!s || json_object_size(req->args) != 1 || strlen(s) > 64 || zt_addr_parse(s, &family, addr) < 0)
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "feeds-test: expected the argument address (an IPv4 or IPv6 address)");
+	r = manager_feeds_test(userdata, family, addr, &j);
+	if (r < 0)
+		return r;
+	return zt_ctl_conn_reply_ok(c, j, req->now_usec);
 }
 
 /* ---- grants ---- */
@@ -192,6 +269,39 @@ static int cmd_revoke(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	return manager_grant_revoke(userdata, c, req);
 }
 
+/* ---- the connection log and metrics ---- */
+
+static int cmd_log(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_flowlog_subscribe(userdata, c, req);
+}
+
+static int cmd_metrics(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (json_object_size(req->args))
+		return zt_ctl_conn_reply_errorf(c, req->now_usec, "metrics: takes no arguments");
+	r = manager_metrics_text(userdata, &text, &len);
+	if (r < 0)
+		return r;
+	return zt_ctl_conn_reply_ok(c, json_pack("{s:s%}", "text", text, len), req->now_usec);
+}
+
+/* ---- flood bans ---- */
+
+static int cmd_bans(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_bans_list(userdata, c, req);
+}
+
+static int cmd_unban(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_bans_unban(userdata, c, req);
+}
+
 /*
  * grant and revoke are not changes_state: a template names who may ask
  * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
@@ -211,7 +321,13 @@ static const struct zt_ctl_command commands[] = {
 	{ "grant", false, cmd_grant },
 	{ "grants", false, cmd_grants },
 	{ "revoke", false, cmd_revoke },
+	{ "log", false, cmd_log },
+	{ "metrics", false, cmd_metrics },
+	{ "bans", false, cmd_bans },
+	{ "unban", true, cmd_unban },
 	{ "suggest", false, cmd_suggest },
+	{ "feeds", false, cmd_feeds },
+	{ "feeds-test", false, cmd_feeds_test },
 };
 
 /* ---- control socket ---- */

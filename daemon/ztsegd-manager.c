@@ -28,7 +28,12 @@ int manager_new(struct manager **ret)
 		.copts = ZT_COMPILE_OPTS_DEFAULT,
 		.repair_rl = ZT_RATELIMIT_INIT(REPAIR_RATE, REPAIR_BURST),
 		.packet_rl = ZT_RATELIMIT_INIT(PACKET_RATE, PACKET_BURST),
+		.units_ino = -1, .units_rootfd = -1, .units_rootwd = -1,
 	};
+	zt_histogram_init(&m->apply_hist, zt_histo_duration_bounds, zt_histo_duration_n);
+	zt_histogram_init(&m->reload_hist, zt_histo_duration_bounds, zt_histo_duration_n);
+	zt_histogram_init(&m->event_lag_hist, zt_histo_duration_bounds, zt_histo_duration_n);
+	manager_flowlog_init(m);
 	*ret = m;
 	return 0;
 }
@@ -38,9 +43,13 @@ struct manager *manager_free(struct manager *m)
 	if (!m)
 		return NULL;
 	m->ctl = zt_ctl_server_free(m->ctl);
+	manager_flowlog_free(m);
 	free(m->reload_waiting);
 	manager_grant_free(m);
+	manager_units_free(m);
+	manager_bans_free(m);
 	manager_observe_free(m);
+	manager_feeds_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -140,6 +149,7 @@ static int on_reconcile(sd_event_source *s, void *userdata)
 			manager_grant_check_sources(m, &env);
 		}
 	}
+	manager_flowlog_sync(m);
 	manager_status_notify(m, NULL);
 	return 0;
 }
@@ -330,9 +340,20 @@ int manager_start(struct manager *m)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		return r;
 	}
+	manager_flowlog_sync(m);
 	r = manager_grant_start(m);
 	if (r < 0) {
 		log_error("cannot set up grants: %s", strerror(-r));
+		return r;
+	}
+	r = manager_units_start(m);
+	if (r < 0) {
+		log_error("cannot watch the cgroup tree for unit zones: %s", strerror(-r));
+		return r;
+	}
+	r = manager_bans_start(m);
+	if (r < 0) {
+		log_error("cannot set up flood bans: %s", strerror(-r));
 		return r;
 	}
 	r = manager_observe_start(m);
@@ -340,6 +361,9 @@ int manager_start(struct manager *m)
 		log_error("cannot set up observe mode's scans: %s", strerror(-r));
 		return r;
 	}
+	r = manager_feeds_apply(m);
+	if (r < 0)
+		log_error("cannot set up the threat feeds: %s", strerror(-r));
 	r = manager_ctl_setup(m);
 	if (r < 0)
 		return r;

@@ -14,6 +14,7 @@
 #define PREFIX_SPOOF "ztseg spoof "
 #define PREFIX_ALLOW "ztseg allow "
 #define PREFIX_WOULD_DENY "ztseg would-deny "
+#define PREFIX_FEED "ztseg feed "
 
 static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, size_t len)
 {
@@ -29,21 +30,12 @@ static const char *ifname_of(struct manager *m, uint32_t ifindex, char *buf, siz
 
 static const char *proto_name(const struct zt_nflog_packet *pkt, char *buf, size_t len)
 {
-	switch (pkt->proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_SCTP:
-		return "sctp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	default:
-		snprintf(buf, len, "proto %u", pkt->proto);
-		return buf;
-	}
+	const char *name = zt_ip_proto_name(pkt->proto);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "proto %u", pkt->proto);
+	return buf;
 }
 
 static const char *pos_fmt(const struct zt_pos *pos, char *buf, size_t len)
@@ -311,6 +303,37 @@ static void packet_explain(struct manager *m, const struct zt_policy *p, const s
 	zt_diags_clear(&d);
 }
 
+/* A packet a threat feed dropped: the feed, and the entry that listed it. */
+static void feed_packet(struct manager *m, const struct zt_nflog_packet *pkt)
+{
+	char feed[ZT_NFLOG_PREFIX_MAX], why[1400] = "", sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], pb[24];
+	struct zt_endpoint from = { .has_addr = true, .family = pkt->family },
+			   to = { .has_addr = true, .family = pkt->family };
+	size_t n;
+
+	if (!log_on(LOG_NOTICE) || !zt_ratelimit_test(&m->packet_rl, now_usec(CLOCK_MONOTONIC)))
+		return;
+	snprintf(feed, sizeof(feed), "%s", pkt->prefix + strlen(PREFIX_FEED));
+	n = strlen(feed);
+	while (n && feed[n - 1] == ' ')
+		feed[--n] = '\0';
+	if (pkt->family != AF_INET && pkt->family != AF_INET6)
+		return;
+	memcpy(from.addr, pkt->saddr, 16);
+	memcpy(to.addr, pkt->daddr, 16);
+	if (manager_feeds_explain(m, &from, &to, why, sizeof(why)) <= 0)
+		snprintf(why, sizeof(why), "deny: threat feed '%s'", feed);
+	n = strlen(why);
+	while (n && why[n - 1] == '\n')
+		why[--n] = '\0';
+	zt_addr_fmt(pkt->family, pkt->saddr, sa, sizeof(sa));
+	zt_addr_fmt(pkt->family, pkt->daddr, da, sizeof(da));
+	log_fields(LOG_NOTICE,
+		   (const char *[]){ "ZTSEG_EVENT=packet", "ZTSEG_VERDICT=deny", log_field("ZTSEG_FEED", "%s", feed),
+				     log_field("ZTSEG_SRC", "%s", sa), log_field("ZTSEG_DST", "%s", da) },
+		   5, "deny %s %s -> %s: %s", proto_name(pkt, pb, sizeof(pb)), sa, da, why);
+}
+
 void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 {
 	struct manager *m = userdata;
@@ -319,16 +342,25 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 	char ports[2][8] = { "", "" }, why[512] = "", wb[256], src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
 	struct packet_why w = { .fz = "?", .tz = "?" };
 	const char *verdict, *iif, *oif, *proto;
+	bool journal, record;
 	int prio;
 
+	if (strncmp(pkt->prefix, PREFIX_FEED, strlen(PREFIX_FEED)) == 0) {
+		feed_packet(m, pkt);
+		return;
+	}
 	if (packet_verdict(pkt, &verdict, &prio, lname) < 0)
 		return;		/* another group member's packet */
-	if (!log_on(prio) || !zt_ratelimit_test(&m->packet_rl, now_usec(CLOCK_MONOTONIC)))
+	/* Denies are also connection log records (allowed connections come from conntrack). */
+	record = verdict[0] != 'a';
+	journal = log_on(prio) && zt_ratelimit_test(&m->packet_rl, now_usec(CLOCK_MONOTONIC));
+	if (!journal && !record)
 		return;
 	iif = ifname_of(m, pkt->iif, ib, sizeof(ib));
 	oif = ifname_of(m, pkt->oif, ob, sizeof(ob));
 	if (pkt->family != AF_INET && pkt->family != AF_INET6) {
-		log_fields(prio, (const char *[]){ "ZTSEG_EVENT=packet", log_field("ZTSEG_VERDICT", "%s", verdict) }, 2,
+		if (journal)
+			log_fields(prio, (const char *[]){ "ZTSEG_EVENT=packet", log_field("ZTSEG_VERDICT", "%s", verdict) }, 2,
 			   "%s packet (not IP) in %s out %s", verdict, iif ? iif : "-", oif ? oif : "-");
 		return;
 	}
@@ -354,6 +386,10 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 	}
 	if (!why[0])
 		snprintf(why, sizeof(why), "%s", verdict[0] == 's' ? "anti-spoofing" : "hub.default");
+	if (record)
+		manager_flowlog_deny(m, pkt, verdict, w.fz, w.tz, w.flow);
+	if (!journal)
+		return;
 
 	host_port(pkt->family, sa, ports[0], src, sizeof(src));
 	host_port(pkt->family, da, ports[1], dst, sizeof(dst));
@@ -402,6 +438,7 @@ int manager_nflog_on_report(sd_event_source *s, uint64_t usec, void *userdata)
 
 	sd_event_source_set_time_relative(s, REPORT_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	manager_flowlog_report(m);
 	if (n)
 		log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=packets-suppressed" }, 1,
 			   "%llu logged packets not written (more than %u per second)", (unsigned long long)n,

@@ -409,6 +409,9 @@ int manager_oneshot_apply(struct manager *m)
 		/* Someone committed right after us: what we applied is not known to be there. */
 		applied_forget(m->state_dir);
 	}
+	/* Unit zones: the cgroups there are now, once (no daemon follows them: new ones stay denied). */
+	if ((r = manager_units_start(m)) < 0)
+		fprintf(stderr, "ztsegd: cannot classify the cgroups for unit zones: %s\n", strerror(-r));
 	printf("ztsegd: applied table inet %s: %zu objects, %s %zu, %zu messages (%zu bytes) in %.1f ms%s%s%s\n",
 	       ZT_TABLE_NAME, st.objects,
 	       st.created ? "created" : st.replaced ? "replaced" : "changed", st.changed, st.messages, st.bytes,

@@ -230,8 +230,11 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 	manager_sync_members(m, false);
 	manager_sync_enc(m, true);
 	manager_grant_sync(m);
+	manager_units_sync(m);
+	manager_feeds_apply(m);
 	zt_pending_clear(&pd);
 	manager_reload_reply(m, reqs, n, NULL, res);
+	manager_metrics_reload(m, now_usec(CLOCK_MONOTONIC) - t0);
 	manager_status_notify(m, "READY=1");
 }
 

@@ -170,7 +170,8 @@ struct status_buf {
 	size_t n_counters, n_segs;
 	struct zt_untrack *untrack;
 	struct zt_status_untrack *su;
-	struct zt_status_counter drops[4];
+	struct zt_status_counter drops[8];
+	size_t n_drops;
 	struct zt_status_confirm confirm;
 	struct zt_diags diags;
 };
@@ -274,6 +275,19 @@ static int status_flows(struct manager *m, const struct zt_policy *p, struct sta
 	counter_get(b, "spoofs", &b->drops[1].packets, &b->drops[1].bytes, NULL);
 	counter_get(b, "invalid", &b->drops[2].packets, &b->drops[2].bytes, NULL);
 	counter_get(b, "untracked", &b->drops[3].packets, &b->drops[3].bytes, NULL);
+	b->n_drops = 4;
+	/* Flood limits (threats.flood): reasons of their own, when the policy has limits. */
+	if (m->cur.plan->n_flood) {
+		static const char *const fl[][2] = { { "flood_banned", "flood-banned" }, { "flood_bans", "flood-ban" },
+						     { "flood_limited", "flood-limited" },
+						     { "flood_full", "flood-full" } };
+
+		for (size_t i = 0; i < ELEMENTSOF(fl); i++) {
+			b->drops[4 + i].name = fl[i][1];
+			counter_get(b, fl[i][0], &b->drops[4 + i].packets, &b->drops[4 + i].bytes, NULL);
+		}
+		b->n_drops = 8;
+	}
 	return 0;
 }
 
@@ -347,7 +361,7 @@ int manager_status_json(struct manager *m, json_t **ret)
 		.last_apply_duration_usec = m->last_apply_duration_usec,
 		.last_error = m->last_error,
 		.drops = b.drops,
-		.n_drops = ELEMENTSOF(b.drops),
+		.n_drops = 4,
 	};
 	int r;
 
@@ -360,6 +374,7 @@ int manager_status_json(struct manager *m, json_t **ret)
 		r = status_flows(m, p, &b, &st);
 	if (r < 0)
 		goto out;
+	st.n_drops = b.n_drops;
 	st.events = m->events;
 	st.events.rtnl_overruns = rs->overruns;
 	st.events.resyncs = rs->resyncs;

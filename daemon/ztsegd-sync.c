@@ -325,6 +325,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 				   n_moved, n_moved == 1 ? "" : "es");
 		acted = true;
 	}
+	if (t0 && !baseline)
+		zt_histogram_observe(&m->event_lag_hist, (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1e6);
 	if (acted && t0)
 		log_fields(LOG_DEBUG, (const char *[]){ "ZTSEG_EVENT=latency",
 			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,

@@ -56,11 +56,17 @@ void manager_tamper_repair(struct manager *m)
 		return;
 	}
 	zt_diags_clear(&d);
+	if (m->want_feeds_repair || !manager_feeds_verify(m)) {
+		m->want_feeds_repair = false;
+		manager_feeds_repair(m);
+	}
 	manager_sync_enc(m, true);
 	if (st.created || st.replaced)
 		manager_grant_readd(m);
 	else if (st.changed)
 		manager_grant_sync(m);
+	if (st.changed)
+		manager_units_sync(m);
 	if (st.changed) {
 		m->events.repairs++;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,
@@ -81,6 +87,7 @@ static void on_nft_event(const struct zt_nfmon_event *ev, void *userdata)
 
 	if (ev->portid == zt_nft_portid(m->nft) && !ev->mixed)
 		return;
+	m->want_feeds_repair |= ev->feeds;
 	if (ev->pid)
 		snprintf(who, sizeof(who), "%s[%u]", ev->comm[0] ? ev->comm : "?", ev->pid);
 	else
@@ -133,6 +140,14 @@ int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
 			   "table inet %s is %s (the change was not notified): restoring it", ZT_TABLE_NAME,
 			   ti.present ? "no longer ours" : "gone");
 		manager_tamper_watchdog(m, false);
+		m->want_repair = true;
+		manager_dirty(m);
+		return 0;
+	}
+	if (!manager_feeds_verify(m)) {
+		m->events.tamper++;
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper" }, 1,
+			   "tables ip/ip6 %s are gone or no longer ours: restoring them", ZT_TABLE_NAME);
 		m->want_repair = true;
 		manager_dirty(m);
 		return 0;

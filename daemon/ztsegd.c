@@ -31,6 +31,7 @@ static void help(void)
 	       "Options:\n"
 	       "  --config DIR            policy directory (default %s)\n"
 	       "  --state-dir DIR         state directory (default %s)\n"
+	       "  --feeds-dir DIR         where ztseg-feeds.service puts url: feeds (default %s)\n"
 	       "  --socket PATH           control socket (default %s)\n"
 	       "  --socket-group GROUP    group of the control socket (default %s)\n"
 	       "  --log-level LEVEL       err, warning, notice, info or debug (default notice)\n"
@@ -39,7 +40,7 @@ static void help(void)
 	       "  --rcvbuf BYTES          rtnetlink receive buffer (default %zu)\n"
 	       "  --no-owner              leave the table without an owner (as on kernels\n"
 	       "                          before 6.9); tampering is then repaired, not refused\n",
-	       ZT_TABLE_NAME, ZT_TABLE_NAME, DEFAULT_CONFIG, DEFAULT_STATE_DIR, ZT_CTL_DEFAULT_SOCKET,
+	       ZT_TABLE_NAME, ZT_TABLE_NAME, DEFAULT_CONFIG, DEFAULT_STATE_DIR, DEFAULT_FEEDS_DIR, ZT_CTL_DEFAULT_SOCKET,
 	       ZT_CTL_SOCKET_GROUP, ZT_COMPILE_OPTS_DEFAULT.log_group, ZT_ENC_KINDS_DEFAULT,
 	       ZT_RTNL_RCVBUF_DEFAULT);
 }
@@ -57,7 +58,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
 	return 0;
 }
 
-enum { ARG_CONFIG = 0x100, ARG_STATE_DIR, ARG_SOCKET, ARG_SOCKET_GROUP, ARG_LOG_LEVEL, ARG_NFLOG_GROUP,
+enum { ARG_CONFIG = 0x100, ARG_STATE_DIR, ARG_FEEDS_DIR, ARG_SOCKET, ARG_SOCKET_GROUP, ARG_LOG_LEVEL, ARG_NFLOG_GROUP,
        ARG_KINDS, ARG_RCVBUF, ARG_NO_OWNER, ARG_ONESHOT, ARG_CHECK, ARG_REMOVE, ARG_VERSION };
 
 
@@ -73,6 +74,13 @@ static int parse_setting(int c, const char *arg, struct manager *m)
 		break;
 	case ARG_STATE_DIR:
 		m->state_dir = arg;
+		break;
+	case ARG_FEEDS_DIR:
+		if (arg[0] != '/' || strlen(arg) > 1024) {
+			fprintf(stderr, "ztsegd: --feeds-dir: expected an absolute path\n");
+			return -EINVAL;
+		}
+		m->feeds_dir = arg;
 		break;
 	case ARG_SOCKET:
 		if (!*arg || strlen(arg) >= 108) {
@@ -135,6 +143,7 @@ static int parse_argv(int argc, char **argv, struct manager *m, enum mode *ret_m
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, ARG_CONFIG },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
+		{ "feeds-dir", required_argument, NULL, ARG_FEEDS_DIR },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },

@@ -16,6 +16,7 @@
  *   ztsegd-sync.c     membership and enc_if per rtnetlink event, conntrack on moves
  *   ztsegd-explain.c  the host as explain sees it; a reload caller's SSH session
  *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
+ *   ztsegd-bans.c     flood bans: learnt from the kernel, journalled, listed, lifted
  *   ztsegd-status.c   the status document, STATUS= and the last error
  *   ztsegd-log.c      the journal
  */
@@ -25,11 +26,16 @@
 #include <syslog.h>
 #include <time.h>
 #include <systemd/sd-event.h>
+#include <limits.h>
 #include "apply.h"
+#include "cgroup.h"
+#include "ctevent.h"
 #include "ctl.h"
+#include "flowrec.h"
 #include "links.h"
 #include "lkg.h"
 #include "membership.h"
+#include "metrics.h"
 #include "nflog.h"
 #include "nfmon.h"
 #include "plan.h"
@@ -40,9 +46,16 @@
 struct zt_explain_env;
 struct zt_explain_grant;
 struct zt_grant;
+struct flow_sub;
+struct pair_count;
+struct manager_feeds;
+struct zt_endpoint;
+struct zt_ban;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
+/* url: feeds, written by ztseg-feeds.service (its StateDirectory=). */
+#define DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"
 
 /* How often the table's presence is checked (the watchdog's condition). */
 #define VERIFY_USEC (1 * ZT_USEC_PER_SEC)
@@ -60,6 +73,30 @@ struct zt_grant;
 #define PRIO_NETLINK (-10)
 #define PRIO_CTL 0
 #define PRIO_NFLOG 10
+#define PRIO_FLOWLOG 20
+
+/* The connection log (ztsegd-flowlog.c): recent records kept for --since, readers, their queues. */
+#define FLOWLOG_RING 8192
+#define FLOWLOG_QUEUE_DEFAULT 4096
+#define FLOWLOG_QUEUE_MIN 16
+#define FLOWLOG_QUEUE_MAX 16384
+#define FLOWLOG_READERS_MAX 32
+/* Of those, kept for root and ztseg-admin; and at most this many per uid. */
+#define FLOWLOG_READERS_RESERVED 8
+#define FLOWLOG_READERS_PER_UID 8
+/* A reader's socket send buffer: the daemon's queue, not the kernel's, holds what it has not read. */
+#define FLOWLOG_SNDBUF (64 * 1024)
+/* Connection records written to the journal per second (the rest are counted). */
+/*
+ * Conntrack events are read at most this often: a wake-up per event (one per
+ * connection opened or closed) costs more than reading a batch, and the
+ * 32 MiB buffer holds far more than what comes meanwhile.
+ */
+#define CTEV_READ_USEC (20 * 1000)
+#define FLOW_RATE 100
+#define FLOW_BURST 500
+/* Zone pairs counted for metrics; more are summed into one "other" entry. */
+#define PAIR_COUNTS_MAX 4096
 #define PRIO_RECONCILE 50
 
 /* ---- logging (ztsegd-log.c) ---- */
@@ -115,6 +152,7 @@ struct manager {
 	/* configuration */
 	const char *config;
 	const char *state_dir;
+	const char *feeds_dir;
 	const char *socket_path;
 	const char *socket_group;
 	int log_level;
@@ -158,7 +196,7 @@ struct manager {
 	bool have_watchdog, watchdog_on, watchdog_was_off;
 
 	/* work for the next reconcile pass */
-	bool want_reload, want_repair, want_members;
+	bool want_reload, want_repair, want_members, want_feeds_repair;
 	uint64_t event_usec;		/* when the first unhandled rtnetlink event woke us (monotonic) */
 	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
@@ -185,6 +223,35 @@ struct manager {
 	uint64_t grants_granted, grants_refused, grants_revoked, grants_expired;
 	uint64_t grant_sweep_usec;	/* CLOCK_REALTIME: retry deleting gone grants' counters */
 
+	/* unit zones (ztsegd-units.c): the cgroup2 tree watched, level-2 cgroups classified */
+	int units_ino, units_rootfd, units_rootwd;	/* -1: none */
+	char units_root[256];
+	enum zt_cgroup_layout units_layout;
+	sd_event_source *src_units;
+	struct unit_cg {
+		int wd;			/* the level-1 cgroup's watch */
+		uint64_t id;
+		char name[NAME_MAX + 1];
+	} *ucg;
+	size_t n_ucg, cap_ucg;
+	struct unit_l1 {
+		int wd;
+		char name[NAME_MAX + 1];
+	} *l1;
+	size_t n_l1, cap_l1;
+	uint64_t units_events, units_refills, units_last_usec, units_max_usec;
+	/* flood bans (ztsegd-bans.c): as last read from the kernel */
+	struct zt_ban *bans;
+	size_t n_bans;
+	sd_event_source *src_bans;
+	uint64_t bans_seen, bans_expired, bans_lifted;
+	uint64_t bans_poll_usec, bans_poll_max_usec;	/* the last and the longest read of the ban maps, journal included */
+	uint64_t bans_made;		/* counter flood_bans at the last read */
+	uint64_t bans_gen;		/* the policy generation of the last read */
+	uint64_t bans_read_usec;	/* CLOCK_MONOTONIC of the last read */
+	uint64_t bans_due_usec;		/* the first known ban's expiry: read then */
+	uint64_t bans_reads;
+	bool bans_dirty;		/* read at the next poll (start, unban) */
 	/* observe mode (ztsegd-observe.c): completed would-deny connections, counted */
 	struct zt_suggest_obs *obs;
 	size_t n_obs, cap_obs;
@@ -192,6 +259,28 @@ struct manager {
 	size_t n_ct_seen;
 	uint64_t observe_scans, observe_dropped;
 	sd_event_source *src_observe;
+
+	/* the connection log (ztsegd-flowlog.c) */
+	struct zt_ctevent *ctev;
+	sd_event_source *src_ctev, *src_ctev_timer;
+	bool flowlog_on;		/* conntrack events read (flow-log: true somewhere) */
+	bool acct_set;			/* we turned nf_conntrack_acct on */
+	struct zt_flowring flow_ring;
+	uint64_t flow_seq;
+	struct flow_sub *flow_subs;	/* a list */
+	size_t n_flow_subs;
+	uint64_t flow_records, flow_reader_lost, flow_unmatched;
+	struct zt_ratelimit flow_rl;
+	struct { uint8_t key[40]; uint64_t usec; } deny_seen[256];	/* repeats of one denied connection */
+	struct pair_count *pairs;	/* records by verdict, flow and zone pair, for metrics */
+	size_t n_pairs, cap_pairs, pair_last;
+
+	/* metrics (ztsegd-metrics.c) */
+	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
+	uint64_t applies_ok, applies_failed;
+	bool last_apply_ok;
+	/* threat feeds (ztsegd-feeds.c) */
+	struct manager_feeds *feeds;
 
 	/* counters for status */
 	struct zt_status_events events;
@@ -272,6 +361,32 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata);
 int manager_nflog_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 int manager_nflog_on_report(sd_event_source *s, uint64_t usec, void *userdata);
 
+/* ztsegd-metrics.c */
+/* Prometheus text of everything the daemon counts, with the kernel's counters read now. */
+int manager_metrics_text(struct manager *m, char **ret, size_t *ret_len);
+/* Reload durations, for ztseg_reload_duration_seconds. */
+void manager_metrics_reload(struct manager *m, uint64_t usec);
+
+/* ztsegd-flowlog.c: the connection log. */
+void manager_flowlog_init(struct manager *m);
+/* After the policy changed: conntrack events and accounting on or off as flow-log says. */
+void manager_flowlog_sync(struct manager *m);
+/* A denied (or spoofed) packet NFLOG reported, with the zones explain gave it. */
+void manager_flowlog_deny(struct manager *m, const struct zt_nflog_packet *pkt, const char *verdict,
+			  const char *from, const char *to, const char *flow);
+/* The control command log: a subscription on c (handed over). */
+int manager_flowlog_subscribe(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* Metrics: the records counted by verdict, flow and zone pair. */
+struct pair_count {
+	char verdict[ZT_FLOWREC_VERDICT_MAX];
+	char flow[ZT_FLOWREC_FLOW_MAX];
+	char from[ZT_FLOWREC_ZONE_MAX], to[ZT_FLOWREC_ZONE_MAX];
+	uint64_t connections;
+	uint64_t packets, bytes;	/* from the records of closed connections */
+};
+void manager_flowlog_report(struct manager *m);
+void manager_flowlog_free(struct manager *m);
+
 /* ztsegd-oneshot.c: one step and exit; errors on stderr. */
 int manager_oneshot_load(struct manager *m);
 int manager_oneshot_apply(struct manager *m);
@@ -321,6 +436,19 @@ struct session_verdict {
 int manager_explain_session(struct manager *m, const struct zt_policy *p, const char *session,
 			    struct session_verdict *ret);
 
+/* ztsegd-bans.c */
+/* The bans the kernel holds now are known; their set is read once a second from then on. */
+int manager_bans_start(struct manager *m);
+/* The control commands bans and unban (unban is changes_state: authorized like reload). */
+int manager_bans_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+int manager_bans_unban(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+/* explain --live: 1 and what to say when e's source is banned towards e's destination. */
+struct zt_explanation;
+int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char *buf, size_t len);
+/* status: "bans" (active, banned, expired, lifted) when the policy has flood limits. */
+int manager_bans_status(struct manager *m, json_t *status);
+void manager_bans_free(struct manager *m);
+
 /* ztsegd-grant.c */
 /* After the first apply: the grants of the last run that the kernel still holds; timers. */
 int manager_grant_start(struct manager *m);
@@ -343,6 +471,14 @@ int manager_grant_explain_list(struct manager *m, struct zt_explain_grant **ret,
 void manager_grant_remove_state(struct manager *m);
 void manager_grant_free(struct manager *m);
 
+/* ztsegd-units.c */
+/* After the first apply: detect the cgroup2 layout, watch it, fill the ucg_* maps. */
+int manager_units_start(struct manager *m);
+/* After a reload or repair: the maps refilled for the plan now running. */
+void manager_units_sync(struct manager *m);
+/* status: "unit_zones": each unit's zone, cgroup id and state; the watch's numbers. */
+int manager_units_status(struct manager *m, json_t *status);
+void manager_units_free(struct manager *m);
 /* ztsegd-observe.c */
 /* The scan timer: completed would-deny connections from conntrack, every 2 s while something observes. */
 int manager_observe_start(struct manager *m);
@@ -352,6 +488,22 @@ int manager_observe_suggest(struct manager *m, struct zt_ctl_conn *c, const stru
 /* status: each segment's "mode", and "observe" (would-deny zone pairs with their counters). */
 int manager_observe_status(struct manager *m, json_t *status);
 void manager_observe_free(struct manager *m);
+
+/* ztsegd-feeds.c */
+/* The policy's feeds: files read, tables ip/ip6 ztseg made, the maps brought to them chunk by chunk. */
+int manager_feeds_apply(struct manager *m);
+/* status: "feeds" and "feed_updates" into status. */
+int manager_feeds_status(struct manager *m, json_t *status);
+/* ztsegctl feeds test ADDR: which feeds list addr. */
+int manager_feeds_test(struct manager *m, uint8_t family, const uint8_t *addr, json_t **ret);
+/* explain: 1 and the reason in buf when a feed denies the packet before any flow. */
+int manager_feeds_explain(struct manager *m, const struct zt_endpoint *from, const struct zt_endpoint *to,
+			  char *buf, size_t len);
+/* The feed tables are there and ours (no map is read). */
+bool manager_feeds_verify(struct manager *m);
+/* Restore the feed tables after someone else changed them. */
+void manager_feeds_repair(struct manager *m);
+void manager_feeds_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

@@ -12,6 +12,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include "apply.h"
 #include "apply-internal.h"
+#include "compile-feeds.h"
 #include "diff-kernel.h"
 #include "diff-plan.h"
 #include "ifx.h"
@@ -720,11 +721,12 @@ int zt_apply_remove(struct zt_nft *n, struct zt_diags *d)
 	r = zt_nft_table_get(&n->nl, &t);
 	if (r < 0)
 		return r;
-	if (!t.present)
-		return -ENOENT;
 	r = zt_nft_batch_start(n, &b);
-	if (r >= 0)
+	/* The feed tables go in the same transaction (DESTROY: no error when absent). */
+	if (r >= 0 && t.present)
 		r = zt_emit_table_del(b);
+	if (r >= 0)
+		r = zt_feeds_emit_destroy(b);
 	if (r >= 0)
 		r = zt_batch_end(b);
 	if (r < 0)
@@ -734,5 +736,5 @@ int zt_apply_remove(struct zt_nft *n, struct zt_diags *d)
 	if (r >= 0 && a.n_errors)
 		r = -a.first_err;
 	zt_acks_clear(&a);
-	return r;
+	return r >= 0 && !t.present ? -ENOENT : r;
 }

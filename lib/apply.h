@@ -109,7 +109,10 @@ const char *zt_apply_path_name(enum zt_apply_path p);
 int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply_opts *opts,
 	     struct zt_apply_stats *stats, struct zt_diags *d);
 
-/* Delete table inet ztseg. Returns 0, -ENOENT when there is none, or -errno (in d). */
+/*
+ * Delete table inet ztseg and the feed tables ip/ip6 ztseg in one
+ * transaction. Returns 0, -ENOENT when there was no inet ztseg, or -errno (in d).
+ */
 int zt_apply_remove(struct zt_nft *n, struct zt_diags *d);
 
 /* SHA-256 (nettle), for the applied plan's digest. Pure. */

@@ -27,7 +27,7 @@ static int filter_established(struct cc *c, int ci)
 }
 
 /* meta l4proto { icmp, ipv6-icmp } (ICMP errors are the only related packets of these) */
-static int m_icmp_any(struct zt_rule *r)
+int m_icmp_any(struct zt_rule *r)
 {
 	struct zt_value v[2] = { v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMP),
 				 v_u32(ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6) };
@@ -258,12 +258,20 @@ static int chain_host(struct cc *c, bool output)
 		       PRIO_FILTER);
 	if (ci < 0)
 		return ci;
-	/* iif "lo" accept / oif "lo" accept */
-	if (!(r = rule_new(c, ci, "loopback")))
-		return -ENOMEM;
-	m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
-	s_verdict(r, ZT_V_ACCEPT, NULL);
+	/* iif "lo" accept / oif "lo" accept; with unit zones, loopback is judged (compile-units.c) */
+	if (c->set[S_UMK] >= 0) {
+		if ((ret = output ? units_output(c, ci, true) : units_input(c, ci, true)) < 0)
+			return ret;
+	} else {
+		if (!(r = rule_new(c, ci, "loopback")))
+			return -ENOMEM;
+		m_eq(r, output ? ZT_KEY_OIF : ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
 	if ((ret = filter_established(c, ci)) < 0 || (ret = filter_common(c, ci, false, output)) < 0)
+		return ret;
+	if (c->set[S_UMK] >= 0 &&
+	    (ret = output ? units_output(c, ci, false) : units_input(c, ci, false)) < 0)
 		return ret;
 	snprintf(what, sizeof(what), "hub.protect-host %s", c->hubpos);
 	if (output) {
@@ -460,7 +468,7 @@ static int chain_from(struct cc *c, uint32_t id)
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, id << 16);
-	s_verdict(r, ZT_V_GOTO, id == ID_HOST ? "judge_out" : "judge");
+	s_verdict(r, ZT_V_GOTO, zone_local(c, id) ? "judge_out" : "judge");
 	return 0;
 }
 
@@ -488,6 +496,8 @@ static int chain_classify_dst(struct cc *c)
 
 	if (ci < 0)
 		return ci;
+	if (c->set[S_UMK] >= 0 && units_classify_dst(c, ci) < 0)
+		return -ENOMEM;
 	/* oif 0 ct mark set <host> return: the input hook, delivered to this host */
 	if (c->p->hub.protect_host) {
 		if (!(r = rule_new(c, ci, "destination zone: host")))
@@ -646,6 +656,8 @@ static int chain_judge(struct cc *c, bool out)
 			return -ENOMEM;
 		s_vmap1(r, ZT_KEY_CT_MARK, "oos");
 	}
+	if (!out && (ret = flood_rules(c, ci)) < 0)
+		return ret;
 	if ((ret = judge_level(c, ci, S_FP + d, kp, 3, 0, "flows: ports")) < 0 ||
 	    (ret = judge_level(c, ci, S_FR + d, kp, 3, 0, "flows: wide port ranges")) < 0 ||
 	    (ret = judge_level(c, ci, S_FI4 + d, ki4, 2, IPPROTO_ICMP, "flows: icmp types")) < 0 ||
@@ -653,7 +665,9 @@ static int chain_judge(struct cc *c, bool out)
 	    (ret = judge_level(c, ci, S_FPROTO + d, kp, 2, 0, "flows: protocols")) < 0 ||
 	    (ret = judge_level(c, ci, S_FANY + d, km, 1, 0, "flows: any")) < 0)
 		return ret;
-	/* counter name ct mark map @fcnt accept: a mark map gave a flow id */
+	/* ct mark vmap @floodf: a flow limit's chain; then counter name ct mark map @fcnt accept */
+	if (!out && (ret = flood_flow_rule(c, ci)) < 0)
+		return ret;
 	if (!(r = rule_new(c, ci, "flows: the flow found counts and accepts")))
 		return -ENOMEM;
 	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
@@ -729,7 +743,7 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 {
 	char name[ZT_OBJ_NAME_MAX], counter[ZT_OBJ_NAME_MAX], prefix[128];
 	struct zt_rule *r;
-	int ci;
+	int ci, ret = 0;
 
 	name_flow_chain(name, cf->id, v);
 	name_counter(counter, cf->id);
@@ -766,9 +780,22 @@ static int chain_flow(struct cc *c, const struct cflow *cf, unsigned v)
 	 */
 	if (!(r = rule_new(c, ci, cf->desc)))
 		return -ENOMEM;
-	s_counter(r, counter);
+	if (!cf->flood)
+		s_counter(r, counter);
 	s_mark(r, ZT_S_CT_MARK_XOR, cf->xk);
 	s_mark_map1(r, ZT_KEY_CT_MARK, "inst");
+	if (!cf->flood) {
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+		return 0;
+	}
+	/*
+	 * A flow with a flood limit: ct mark vmap @floodf, then
+	 * counter name ct mark map @fcnt accept (fcnt gives c_<id> for its marks;
+	 * a mark the inst map did not give is in neither map: no accept).
+	 */
+	if ((ret = flood_flow_rule(c, ci)) < 0 || !(r = rule_new(c, ci, cf->desc)))
+		return ret < 0 ? ret : -ENOMEM;
+	s_counter_map(r, ZT_KEY_CT_MARK, "fcnt");
 	s_verdict(r, ZT_V_ACCEPT, NULL);
 	return 0;
 }
@@ -814,6 +841,8 @@ int chains_build(struct cc *c)
 	if (c->oos != SIZE_MAX && (r = chain_oos(c)) < 0)
 		return r;
 	if ((r = observe_chains(c)) < 0)
+		return r;
+	if (c->set[S_UMK] >= 0 && (r = units_chains(c)) < 0)
 		return r;
 	if (c->set[S_MEMBER_RT] >= 0 && (r = chain_rpf_fail(c)) < 0)
 		return r;

@@ -20,6 +20,7 @@ struct zinfo {
 	bool bound;			/* a boundary that names interfaces */
 	bool leaves;			/* boundary or world: its leg leaves the machine */
 	bool dflt;			/* a bound boundary holding a /0: not every source is its */
+	bool unit;			/* a unit segment: its units' host-local sockets (compile-units.c) */
 };
 
 enum cflow_kind { CF_HUB, CF_SAME, CF_RULE, CF_OOS };
@@ -37,6 +38,7 @@ struct cflow {
 	uint32_t xk;			/* f_<id> chains: ct mark ^ xk is the inst map's key */
 	bool encrypted;
 	bool chained;			/* some key reaches it through f_<id> */
+	bool flood;			/* a threats.flood flow: limit looks up its connections' marks */
 	uint8_t used;			/* bit v: an element targets variant v */
 	struct zt_pos pos;
 	char desc[96];			/* "flow public-web ztseg.yaml:31" */
@@ -63,6 +65,7 @@ enum set_id {
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
 	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
 	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R,
+	S_UCG_KNOWN, S_UCG_SRC, S_UCG_LO, S_UCG_LIN, S_UCG_MM, S_UMK,
 	/* the exact-name twins of the pattern sets (ifx.h): dynamic, filled by apply and ztsegd */
 	S_ROUTE_OWNX, S_ZONE_IFX, S_SCOPE_IFX, S_SCOPE_OFX, S_SRC_IFX, S_DST_IFX, S_DST_OFX, N_SETS
 };
@@ -262,6 +265,8 @@ int addresses_family(struct cc *c, uint8_t family);
 /* compile-keys.c */
 int flows_keys(struct cc *c);
 int oos_keys(struct cc *c);
+/* compile-marklist.c: the plan's marks, flow and zone names (after counters_build). */
+int marks_export(struct cc *c);
 
 /* compile-spoof.c */
 int chain_spoofed(struct cc *c);
@@ -274,12 +279,32 @@ int chain_rpf_fail(struct cc *c);
 int chain_ownb(struct cc *c, size_t n);
 
 /* compile-jit.c */
+int refs_ids(struct cc *c, const struct zt_ref *refs, size_t n, uint32_t **ret, uint16_t **ret_ref,
+	     size_t *n_ret);
 int jit_build(struct cc *c);
 bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret);
 void jit_rules(struct cc *c, int ci, bool established);
 int jit_related(struct cc *c, int ci, bool reply);
 
+/* compile-units.c */
+static inline bool zone_local(const struct cc *c, uint32_t id)
+{
+	return id == ID_HOST || c->zones[id].unit;
+}
+uint32_t units_hash(uint32_t h, const struct zt_segment *s);
+int units_chains(struct cc *c);
+int units_output(struct cc *c, int ci, bool early);
+int units_input(struct cc *c, int ci, bool early);
+int units_classify_dst(struct cc *c, int ci);
+
+/* compile-flood.c */
+int flood_build(struct cc *c);
+int flood_rules(struct cc *c, int ci);
+int flood_flow_rule(struct cc *c, int ci);
+
 /* compile-chains.c */
+/* meta l4proto { icmp, ipv6-icmp } */
+int m_icmp_any(struct zt_rule *r);
 int chains_build(struct cc *c);
 
 /* compile-observe.c */

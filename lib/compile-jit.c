@@ -9,8 +9,8 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include "compile-internal.h"
 
-/* The finest zones a template's refs cover, as a hub flow's do; returns the count. */
-static int refs_ids(struct cc *c, const struct zt_ref *refs, size_t n, uint32_t **ret,
+/* The finest zones refs cover, as a hub flow's do (a template's, a flood limit's to). */
+int refs_ids(struct cc *c, const struct zt_ref *refs, size_t n, uint32_t **ret,
 		    uint16_t **ret_ref, size_t *n_ret)
 {
 	size_t k = 0, cap = 0, cap2 = 0;

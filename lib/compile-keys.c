@@ -350,7 +350,8 @@ static int key_add(struct cc *c, enum set_id set, const struct fkey *k, const st
 		return r;
 	if (data.type == ZT_TYPE_VERDICT)
 		set += S_V_DELTA;
-	if (zp >> 16 == ID_HOST)
+	/* the host's and its units' connections to elsewhere are judged in output */
+	if (zone_local(c, zp >> 16) && !zone_local(c, zp & 0xffff))
 		set += S_OUT_DELTA;
 	/* Wide ranges: neighbours with one verdict or flow id become one interval. */
 	if (set == S_FR || set == S_FR_OUT || set == S_FRV || set == S_FRV_OUT) {

@@ -54,8 +54,10 @@ int meanings_build(struct cc *c)
 			h = pats_hash(h, p->hub.boundaries[z->bnd].ifs, p->hub.boundaries[z->bnd].n_ifs);
 		else if (z->seg >= 0)
 			h = pats_hash(h, p->segs[z->seg].ifs, p->segs[z->seg].n_ifs);
-		if ((z->kind == ZT_ZONE_BOUNDARY && !z->bound) || z->kind == ZT_ZONE_WORLD ||
-		    (z->seg >= 0 && !p->segs[z->seg].n_ifs))
+		if (z->unit)
+			h = units_hash(h, &p->segs[z->seg]);
+		else if ((z->kind == ZT_ZONE_BOUNDARY && !z->bound) || z->kind == ZT_ZONE_WORLD ||
+			 (z->seg >= 0 && !p->segs[z->seg].n_ifs))
 			h = fnv_u32(h, c->allpats);
 		c->zh[id] = h;
 	}
@@ -188,8 +190,8 @@ bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
 	const struct zinfo *z = &c->zones[id];
 	uint32_t own = id;
 
-	if (z->kind == ZT_ZONE_HOST)
-		return false;
+	if (z->kind == ZT_ZONE_HOST || z->unit)
+		return false;	/* the host speaks for itself and its units in output */
 	if (z->seg >= 0)
 		own = c->p->segs[z->seg].n_ifs ? c->rest[z->seg] : 0;
 	else if (!z->bound)

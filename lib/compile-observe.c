@@ -126,7 +126,7 @@ int observe_build(struct cc *c)
  */
 int observe_from(struct cc *c, int ci, uint32_t id, const char *what)
 {
-	bool out = id == ID_HOST, jit = c->p->n_jit > 0;
+	bool out = zone_local(c, id), jit = c->p->n_jit > 0;
 	const char *judge = out ? "judge_out" : "judge";
 	char next[ZT_OBJ_NAME_MAX];
 	struct zt_rule *r;

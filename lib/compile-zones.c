@@ -70,11 +70,12 @@ int zones_build(struct cc *c)
 	for (size_t s = 0; s < p->n_segs; s++) {
 		c->rest[s] = (uint32_t)id;
 		c->zones[id++] = (struct zinfo){ .kind = ZT_ZONE_SEGMENT, .seg = (int)s, .sub = -1,
-						 .bnd = -1 };
+						 .bnd = -1, .unit = p->segs[s].n_units > 0 };
 		for (size_t k = 0; k < p->segs[s].n_subnets; k++)
 			c->zones[id++] = (struct zinfo){ .kind = ZT_ZONE_SUBNET, .seg = (int)s,
 							 .sub = (int)k, .bnd = -1 };
-		if (!p->segs[s].n_ifs)
+		/* a unit zone's traffic is the host's own: never forwarded */
+		if (!p->segs[s].n_ifs && !p->segs[s].n_units)
 			c->all_segs_have_ifs = false;
 	}
 	return 0;

@@ -164,6 +164,8 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if ((i == S_SCOPE_IFX || i == S_SCOPE_OFX) && !(p->hub.scope == ZT_SCOPE_MEMBERS && c.all_segs_have_ifs))
 			continue;
+		if (i >= S_UCG_KNOWN && i <= S_UMK && !zt_policy_has_units(p))
+			continue;
 		if ((r = set_new(&c, i)) < 0)
 			goto out;
 	}
@@ -171,7 +173,9 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 ||
 	    (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
 	    (r = flows_keys(&c)) < 0 || (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
-	    (r = jit_build(&c)) < 0 || (r = observe_build(&c)) < 0 || (r = chains_build(&c)) < 0)
+	    (r = marks_export(&c)) < 0 ||
+	    (r = jit_build(&c)) < 0 || (r = flood_build(&c)) < 0 || (r = observe_build(&c)) < 0 ||
+	    (r = chains_build(&c)) < 0)
 		goto out;
 	/* Flow maps without elements have no rule in judge: no set either. */
 	for (int i = S_FP; i <= S_FANYV_OUT; i++)

@@ -18,29 +18,29 @@
 #define SEND_CHUNK (16 * 1024)
 #define DEL_MSG_MAX 512
 
-struct tuple_addrs {
+struct tuple_ctx {
 	uint8_t family;
-	uint8_t src[16], dst[16];
-	bool has_src, has_dst;
+	struct zt_ct_tuple *t;
 	bool bad;
 };
 
 static int ip_cb(const struct nlattr *a, void *data)
 {
-	struct tuple_addrs *t = data;
+	struct tuple_ctx *c = data;
+	struct zt_ct_tuple *t = c->t;
 
 	switch (mnl_attr_get_type(a)) {
 	case CTA_IP_V4_SRC:
 	case CTA_IP_V4_DST:
-		if (mnl_attr_get_payload_len(a) != 4 || t->family != AF_INET) {
-			t->bad = true;
+		if (mnl_attr_get_payload_len(a) != 4 || c->family != AF_INET) {
+			c->bad = true;
 			return MNL_CB_OK;
 		}
 		break;
 	case CTA_IP_V6_SRC:
 	case CTA_IP_V6_DST:
-		if (mnl_attr_get_payload_len(a) != 16 || t->family != AF_INET6) {
-			t->bad = true;
+		if (mnl_attr_get_payload_len(a) != 16 || c->family != AF_INET6) {
+			c->bad = true;
 			return MNL_CB_OK;
 		}
 		break;
@@ -57,15 +57,65 @@ static int ip_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
+static int proto_cb(const struct nlattr *a, void *data)
+{
+	struct tuple_ctx *c = data;
+	struct zt_ct_tuple *t = c->t;
+	uint16_t type = mnl_attr_get_type(a);
+
+	switch (type) {
+	case CTA_PROTO_NUM:
+	case CTA_PROTO_ICMP_TYPE:
+	case CTA_PROTO_ICMPV6_TYPE:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) {
+			c->bad = true;
+		} else if (type == CTA_PROTO_NUM) {
+			t->proto = mnl_attr_get_u8(a);
+			t->has_proto = true;
+		} else {
+			t->icmp_type = mnl_attr_get_u8(a);
+			t->has_icmp = true;
+		}
+		break;
+	case CTA_PROTO_SRC_PORT:
+	case CTA_PROTO_DST_PORT:
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0) {
+			c->bad = true;
+			break;
+		}
+		if (type == CTA_PROTO_SRC_PORT)
+			t->sport = ntohs(mnl_attr_get_u16(a));
+		else
+			t->dport = ntohs(mnl_attr_get_u16(a));
+		t->has_ports = true;
+		break;
+	default:
+		break;
+	}
+	return MNL_CB_OK;
+}
+
 static int tuple_cb(const struct nlattr *a, void *data)
 {
-	struct tuple_addrs *t = data;
+	struct tuple_ctx *c = data;
+	uint16_t type = mnl_attr_get_type(a);
 
-	if (mnl_attr_get_type(a) != CTA_TUPLE_IP)
+	if (type != CTA_TUPLE_IP && type != CTA_TUPLE_PROTO)
 		return MNL_CB_OK;
-	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, ip_cb, t) < 0)
-		t->bad = true;
+	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 ||
+	    mnl_attr_parse_nested(a, type == CTA_TUPLE_IP ? ip_cb : proto_cb, c) < 0)
+		c->bad = true;
 	return MNL_CB_OK;
+}
+
+int zt_ct_tuple_parse(const struct nlattr *a, uint8_t family, struct zt_ct_tuple *ret)
+{
+	struct tuple_ctx c = { .family = family, .t = ret };
+
+	*ret = (struct zt_ct_tuple){};
+	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, tuple_cb, &c) < 0 || c.bad)
+		return -EBADMSG;
+	return 0;
 }
 
 struct parse_ctx {
@@ -75,9 +125,9 @@ struct parse_ctx {
 
 static int tuple_into(const struct nlattr *a, struct zt_ct_entry *e, int first)
 {
-	struct tuple_addrs t = { .family = e->family };
+	struct zt_ct_tuple t;
 
-	if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0 || mnl_attr_parse_nested(a, tuple_cb, &t) < 0 || t.bad)
+	if (zt_ct_tuple_parse(a, e->family, &t) < 0)
 		return -EBADMSG;
 	if (t.has_src) {
 		memcpy(e->addr[first], t.src, sizeof(t.src));

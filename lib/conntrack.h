@@ -29,6 +29,22 @@ struct zt_ct_entry {
 	uint16_t orig_len;		/* its length, header included */
 };
 
+/* A CTA_TUPLE_* attribute: addresses, protocol, ports or ICMP type. */
+struct zt_ct_tuple {
+	uint8_t src[16], dst[16];
+	bool has_src, has_dst;
+	bool has_proto;
+	uint8_t proto;
+	bool has_ports;
+	uint16_t sport, dport;		/* host order */
+	bool has_icmp;
+	uint8_t icmp_type;
+};
+
+struct nlattr;
+/* Parse a tuple of an event or dump reply of family: 0, or -EBADMSG (wrong lengths, a foreign family's address). */
+int zt_ct_tuple_parse(const struct nlattr *a, uint8_t family, struct zt_ct_tuple *ret);
+
 /*
  * Parse one IPCTNL_MSG_CT_NEW message (a dump reply or an event) of at
  * most len bytes. Returns 0, -ENOMSG for another kind of message, or

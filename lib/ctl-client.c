@@ -138,14 +138,63 @@ static int client_recv(int fd, void *buf, size_t len, uint64_t deadline)
 	return 0;
 }
 
-int zt_ctl_call(const char *path, const char *command, json_t *args, uint64_t timeout_usec,
-		json_t **ret_result, struct zt_diags *d)
+/* One frame's body (malloc'd): 0, or -errno of reading it. */
+static int frame_read(int fd, uint64_t deadline, char **ret, uint32_t *ret_len, struct zt_diags *d)
+{
+	_cleanup_free_ char *body = NULL;
+	uint8_t hdr[ZT_CTL_FRAME_HDR];
+	uint32_t len;
+	int r = client_recv(fd, hdr, sizeof(hdr), deadline);
+
+	if (r < 0)
+		return r;
+	len = zt_ctl_frame_len(hdr);
+	if (len == 0 || len > ZT_CTL_REPLY_MAX) {
+		zt_diag_error(d, NULL, 0, 0, "malformed reply from ztsegd: frame of %u bytes", len);
+		return -EBADMSG;
+	}
+	body = malloc(len);
+	if (!body)
+		return -ENOMEM;
+	r = client_recv(fd, body, len, deadline);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(body);
+	*ret_len = len;
+	return 0;
+}
+
+int zt_ctl_stream_next_raw(int fd, char **ret, uint32_t *ret_len, struct zt_diags *d)
+{
+	return frame_read(fd, UINT64_MAX, ret, ret_len, d);
+}
+
+int zt_ctl_stream_next(int fd, json_t **ret, struct zt_diags *d)
+{
+	_cleanup_free_ char *body = NULL;
+	uint32_t len = 0;
+	json_error_t err;
+	int r = frame_read(fd, UINT64_MAX, &body, &len, d);
+
+	if (r < 0)
+		return r;
+	*ret = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	if (!json_is_object(*ret)) {
+		if (*ret)
+			json_decref(*ret);
+		zt_diag_error(d, NULL, 0, 0, "malformed frame from ztsegd: %s", err.text);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int call(const char *path, const char *command, json_t *args, uint64_t timeout_usec,
+		json_t **ret_result, int *ret_fd, struct zt_diags *d)
 {
 	uint64_t deadline = zt_ctl_deadline_after(now_mono(), timeout_usec);
 	_cleanup_json_ json_t *req = NULL;
 	_cleanup_free_ char *out = NULL, *body = NULL;
 	_cleanup_close_ int fd = -1;
-	uint8_t hdr[ZT_CTL_FRAME_HDR];
 	size_t out_len;
 	uint32_t len = 0;
 	int r;
@@ -168,19 +217,9 @@ int zt_ctl_call(const char *path, const char *command, json_t *args, uint64_t ti
 	 * waiting in our receive queue all the same.
 	 */
 	if (r == 0 || r == -EPIPE || r == -ECONNRESET)
-		r = client_recv(fd, hdr, sizeof(hdr), deadline);
-	if (r == 0) {
-		len = zt_ctl_frame_len(hdr);
-		if (len == 0 || len > ZT_CTL_REPLY_MAX) {
-			zt_diag_error(d, NULL, 0, 0, "malformed reply from ztsegd: frame of %u bytes",
-				      len);
-			return -EBADMSG;
-		}
-		body = malloc(len);
-		if (!body)
-			return -ENOMEM;
-		r = client_recv(fd, body, len, deadline);
-	}
+		r = frame_read(fd, deadline, &body, &len, d);
+	if (r == -EBADMSG)
+		return r;
 	if (r == -ETIMEDOUT) {
 		zt_diag_error(d, NULL, 0, 0, "no reply from ztsegd on %s within %llu ms", path,
 			      (unsigned long long)(timeout_usec / 1000));
@@ -195,5 +234,20 @@ int zt_ctl_call(const char *path, const char *command, json_t *args, uint64_t ti
 		zt_diag_error(d, NULL, 0, 0, "talking to ztsegd on %s: %s", path, strerror(-r));
 		return r;
 	}
-	return zt_ctl_reply_decode(body, len, ret_result, d);
+	r = zt_ctl_reply_decode(body, len, ret_result, d);
+	if (r >= 0 && ret_fd)
+		*ret_fd = TAKE_FD(fd);
+	return r;
+}
+
+int zt_ctl_call(const char *path, const char *command, json_t *args, uint64_t timeout_usec,
+		json_t **ret_result, struct zt_diags *d)
+{
+	return call(path, command, args, timeout_usec, ret_result, NULL, d);
+}
+
+int zt_ctl_subscribe(const char *path, const char *command, json_t *args, uint64_t timeout_usec,
+		     json_t **ret_result, int *ret_fd, struct zt_diags *d)
+{
+	return call(path, command, args, timeout_usec, ret_result, ret_fd, d);
 }

@@ -17,4 +17,15 @@
 int zt_ctl_call(const char *path, const char *command, json_t *args, uint64_t timeout_usec,
 		json_t **ret_result, struct zt_diags *d);
 
+/*
+ * A subscription (log): like zt_ctl_call(), and on success the connection
+ * stays open in *ret_fd (non-blocking) for the frames that follow the reply.
+ */
+int zt_ctl_subscribe(const char *path, const char *command, json_t *args, uint64_t timeout_usec,
+		     json_t **ret_result, int *ret_fd, struct zt_diags *d);
+/* The next frame of a subscription as a JSON object; waits as long as it takes. -ECONNRESET at its end. */
+int zt_ctl_stream_next(int fd, json_t **ret, struct zt_diags *d);
+/* The same frame's bytes, unparsed (malloc'd, not NUL-terminated). */
+int zt_ctl_stream_next_raw(int fd, char **ret, uint32_t *ret_len, struct zt_diags *d);
+
 #endif

@@ -682,6 +682,21 @@ int zt_ctl_conn_reply_errorf(struct zt_ctl_conn *c, uint64_t now_usec, const cha
 	return conn_queue(c, zt_ctl_reply_error_new(&m, 1), now_usec);
 }
 
+int zt_ctl_conn_handoff(struct zt_ctl_conn *c, int *ret_fd)
+{
+	int fd;
+
+	if (c->replied)
+		return -EALREADY;
+	fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
+	c->replied = true;
+	c->state = CONN_DONE;
+	*ret_fd = fd;
+	return 0;
+}
+
 static const struct zt_ctl_command *command_find(const struct zt_ctl_server *s, const char *name)
 {
 	for (size_t i = 0; i < s->cfg.n_commands; i++)

@@ -215,4 +215,12 @@ int zt_ctl_conn_reply_diags(struct zt_ctl_conn *c, const struct zt_diags *d, uin
 int zt_ctl_conn_reply_errorf(struct zt_ctl_conn *c, uint64_t now_usec, const char *fmt, ...)
 	_printf_(3, 4);
 
+/*
+ * A subscription: the command takes the connection over (a duplicate of
+ * its fd in *ret_fd, which the caller owns and writes the reply and the
+ * frames that follow to). The server is done with it: it is freed (its
+ * copy of the fd closed) as a completed exchange. -EALREADY if answered.
+ */
+int zt_ctl_conn_handoff(struct zt_ctl_conn *c, int *ret_fd);
+
 #endif

@@ -688,6 +688,26 @@ static int format_grants(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
+/* Unit zones (ztsegd adds "unit_zones" when the policy has units): each unit's cgroup id and state. */
+static int format_units(const json_t *st, FILE *f)
+{
+	static const char *const head[] = { "UNIT ZONE", "UNIT", "CGROUP ID", "STATE" };
+	static const bool right[] = { false, false, true, false };
+	struct table t = { .ncols = 4, .head = head, .right = right };
+	const json_t *uz = json_object_get(st, "unit_zones"), *u;
+	char id[32], n[32], mx[32];
+	size_t i;
+
+	if (!json_is_object(uz))
+		return 0;
+	fprintf(f, "unit zones: cgroup2 at %s (%s layout), %s cgroups classified, last change enforced in %s us "
+		   "(max %s)\n", jstr(uz, "cgroup_root"), jstr(uz, "layout"), jnum(uz, "cgroups", n, sizeof(n)),
+		jnum(uz, "last_usec", id, sizeof(id)), jnum(uz, "max_usec", mx, sizeof(mx)));
+	json_array_foreach(json_object_get(uz, "units"), i, u)
+		table_row(&t, jstr(u, "zone"), jstr(u, "unit"), jnum(u, "cgroup_id", id, sizeof(id)), jstr(u, "state"));
+	return table_flush(&t, f, "\n");
+}
+
 static int format_drops(const json_t *st, FILE *f)
 {
 	static const char *const head[] = { "DROPS", "PACKETS", "BYTES" };
@@ -754,6 +774,8 @@ int zt_status_format(const json_t *status, FILE *f)
 		r = format_flows(status, f);
 	if (r == 0)
 		r = format_grants(status, f);
+	if (r == 0)
+		r = format_units(status, f);
 	if (r == 0)
 		r = format_drops(status, f);
 	if (r == 0)

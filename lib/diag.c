@@ -54,7 +54,10 @@ char *zt_diag_format(const struct zt_diag *dg)
 	char *s = NULL;
 	int r;
 
-	if (dg->file && dg->line)
+	/* A line without a column (a feed file's line): file:line: message. */
+	if (dg->file && dg->line && !dg->col)
+		r = asprintf(&s, "%s:%u: %s%s", dg->file, dg->line, w, dg->msg);
+	else if (dg->file && dg->line)
 		r = asprintf(&s, "%s:%u:%u: %s%s", dg->file, dg->line, dg->col, w, dg->msg);
 	else if (dg->file)
 		r = asprintf(&s, "%s: %s%s", dg->file, w, dg->msg);

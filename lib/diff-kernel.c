@@ -124,6 +124,11 @@ static void set_def_canon(FILE *f, struct nftnl_set *s)
 	}
 	if (flags & NFT_SET_OBJECT)
 		fprintf(f, " o%u", nftnl_set_get_u32(s, NFTNL_SET_OBJ_TYPE));
+	/* Flood sets: their bound and default timeout (0 is left out by both sides). */
+	if (nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE) && nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE))
+		fprintf(f, " s%u", nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE));
+	if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) && nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT))
+		fprintf(f, " T%llu", (unsigned long long)nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT));
 	ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
 	if (ud && nftnl_set_is_set(s, NFTNL_SET_USERDATA)) {
 		fputs(" u", f);
@@ -252,6 +257,13 @@ static int rule_canon(FILE *f, struct nftnl_rule *r, const struct anon_resolver 
 			continue;
 		}
 		nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
+		/* The kernel reports a dynset's timeout 0 that a request to a set without timeouts cannot carry. */
+		if (name && streq(name, "dynset")) {
+			char *t = strstr(buf, " timeout 0ms");
+
+			if (t)
+				memmove(t, t + 12, strlen(t + 12) + 1);
+		}
 		fprintf(f, "[%s]", buf);
 	}
 	nftnl_expr_iter_destroy(it);

@@ -74,6 +74,9 @@ static int emitted_value_cmp(const struct zt_value *a, const struct zt_value *b)
 	case ZT_TYPE_FIB_ADDRTYPE:
 		c = a->u32 != b->u32 ? (a->u32 < b->u32 ? -1 : 1) : 0;
 		break;
+	case ZT_TYPE_CGROUP:
+		c = a->u64 != b->u64 ? (a->u64 < b->u64 ? -1 : 1) : 0;
+		break;
 	default:
 		c = memcmp(a, b, sizeof(*a));
 		break;
@@ -96,7 +99,7 @@ static int elem_key_cmp(const struct zt_elem *a, const struct zt_elem *b, size_t
 
 static bool match_eq(const struct zt_match *a, const struct zt_match *b)
 {
-	if (a->op != b->op || a->n_key != b->n_key || a->ct_state != b->ct_state ||
+	if (a->op != b->op || a->n_key != b->n_key || a->ct_state != b->ct_state || a->plen != b->plen ||
 	    memcmp(a->key, b->key, sizeof(a->key)) != 0 || emitted_value_cmp(&a->value, &b->value) != 0 ||
 	    strncmp(a->set, b->set, sizeof(a->set)) != 0 || a->anon.type != b->anon.type ||
 	    a->anon.interval != b->anon.interval || a->anon.n != b->anon.n)
@@ -133,7 +136,7 @@ static bool set_def_eq(const struct zt_set *a, const struct zt_set *b)
 {
 	return a->n_key == b->n_key && memcmp(a->key, b->key, sizeof(a->key)) == 0 && a->data == b->data &&
 	       a->interval == b->interval && a->dynamic == b->dynamic && a->timeout == b->timeout &&
-	       a->eval == b->eval && a->size == b->size &&
+	       a->eval == b->eval && a->size == b->size && a->timeout_sec == b->timeout_sec &&
 	       strncmp(a->comment, b->comment, sizeof(a->comment)) == 0;
 }
 

@@ -41,6 +41,7 @@ static bool rule_uses_set(const struct zt_rule *r, const char *name)
 			return true;
 	for (size_t i = 0; i < r->n_stmt; i++)
 		if ((r->stmt[i].kind == ZT_S_COUNTER_MAP || r->stmt[i].kind == ZT_S_CT_MARK_SET_MAP ||
+		     r->stmt[i].kind == ZT_S_META_MARK_SET_MAP ||
 		     r->stmt[i].kind == ZT_S_VMAP) && streq(r->stmt[i].set, name))
 			return true;
 	return false;

@@ -55,6 +55,7 @@ enum {
 	NFT_TYPE_CT_DIR = 27,
 	NFT_TYPE_ICMP6_TYPE = 29,
 	NFT_TYPE_IFNAME = 41,
+	NFT_TYPE_CGROUPV2 = 46,
 	NFT_TYPE_BITS = 6,	/* concatenated types: (a << 6) | b */
 };
 
@@ -79,13 +80,14 @@ enum {
 };
 
 /* How a key is loaded into a register, and what nft needs before it. */
-enum key_kind { K_META, K_PAYLOAD, K_CT, K_FIB, K_RT };
+enum key_kind { K_META, K_PAYLOAD, K_CT, K_FIB, K_RT, K_SOCKET };
 
 struct key_info {
 	enum key_kind kind;
 	uint32_t key;		/* meta/ct/rt key, fib result */
 	uint32_t base, offset;	/* payload */
 	uint32_t fib_flags;
+	uint32_t level;		/* socket cgroupv2 level */
 	uint32_t len;		/* bytes loaded */
 	uint8_t nfproto;	/* dependency: meta nfproto (0: none) */
 	int l4proto;		/* dependency: meta l4proto (-1: none) */

@@ -44,6 +44,12 @@ static const struct key_info keys[] = {
 	/* ip6 hoplimit: nft 1.0.6 adds `meta nfproto ipv6` before it in inet tables. */
 	[ZT_KEY_IP6_HOPLIMIT] = { K_PAYLOAD, .base = NFT_PAYLOAD_NETWORK_HEADER, .offset = 7, .len = 1, .nfproto = NFPROTO_IPV6,
 				  .l4proto = -1, .dtype = NFT_TYPE_INTEGER, .byteorder = BO_BIG, .desc = NFT_PROTO_IP6, .field = 7 },
+	/* socket cgroupv2 level N: the id of the socket's cgroup's ancestor at level N (8 bytes). */
+	[ZT_KEY_SOCKET_CG1] = { K_SOCKET, NFT_SOCKET_CGROUPV2, .level = 1, .len = 8, .l4proto = -1,
+				.dtype = NFT_TYPE_CGROUPV2, .byteorder = BO_HOST },
+	[ZT_KEY_SOCKET_CG2] = { K_SOCKET, NFT_SOCKET_CGROUPV2, .level = 2, .len = 8, .l4proto = -1,
+				.dtype = NFT_TYPE_CGROUPV2, .byteorder = BO_HOST },
+	[ZT_KEY_META_MARK] = { K_META, NFT_META_MARK, .len = 4, .l4proto = -1, .dtype = NFT_TYPE_MARK, .byteorder = BO_HOST },
 };
 
 const struct key_info *key_get(enum zt_key k)
@@ -88,6 +94,17 @@ static void e_meta(struct rctx *c, uint32_t key, uint32_t dreg)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	expr_add(c, e);
+}
+
+static void e_meta_set(struct rctx *c, uint32_t key, uint32_t sreg)
+{
+	struct nftnl_expr *e = expr_new(c, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
 	expr_add(c, e);
 }
 
@@ -156,15 +173,21 @@ static void e_ct_set_mark(struct rctx *c)
 	expr_add(c, e);
 }
 
-static void e_imm_u32(struct rctx *c, uint32_t v)
+/* immediate reg REG VALUE (a 32-bit datum, host order as nft writes a mark) */
+static void e_imm_data(struct rctx *c, uint32_t reg, uint32_t v)
 {
 	struct nftnl_expr *e = expr_new(c, "immediate");
 
 	if (!e)
 		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
 	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &v, sizeof(v));
 	expr_add(c, e);
+}
+
+static void e_imm_u32(struct rctx *c, uint32_t v)
+{
+	e_imm_data(c, NFT_REG_1, v);
 }
 
 static int e_verdict(struct rctx *c, const struct zt_verdict *v)
@@ -290,6 +313,15 @@ static void key_load(struct rctx *c, const struct key_info *ki, uint32_t dreg, b
 		nftnl_expr_set_u32(e, NFTNL_EXPR_RT_DREG, dreg);
 		expr_add(c, e);
 		return;
+	case K_SOCKET:
+		e = expr_new(c, "socket");
+		if (!e)
+			return;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, ki->key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, ki->level);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, dreg);
+		expr_add(c, e);
+		return;
 	}
 }
 
@@ -324,6 +356,24 @@ static int keys_load(struct rctx *c, const enum zt_key *k, size_t n, bool interv
 			e_byteorder_hton(c, reg, ki->len, ki->len == 4 ? 4 : 2);
 		words += round4(ki->len) / 4;
 	}
+	return 0;
+}
+
+/* One source address into reg 1, masked to plen bits when that is less than all of it. */
+static int src_masked_load(struct rctx *c, enum zt_key k, uint8_t plen)
+{
+	const struct key_info *ki = key_get(k);
+	uint8_t mask[16] = {}, zero[16] = {};
+
+	if (!ki || (k != ZT_KEY_IP_SADDR && k != ZT_KEY_IP6_SADDR))
+		return -EINVAL;
+	if (keys_load(c, &k, 1, false) < 0)
+		return -EINVAL;
+	if (!plen || plen >= ki->len * 8)
+		return 0;
+	for (unsigned i = 0; i < plen; i++)
+		mask[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	e_bitwise(c, ki->len, mask, zero, false);
 	return 0;
 }
 
@@ -395,8 +445,16 @@ static int match_value(const struct key_info *ki, enum zt_key k, const struct zt
 		*len = 2;
 		return 0;
 	case ZT_KEY_CT_MARK:
+	case ZT_KEY_META_MARK:
 		memcpy(buf, &v->u32, 4);
 		*len = 4;
+		return 0;
+	case ZT_KEY_SOCKET_CG1:
+	case ZT_KEY_SOCKET_CG2:
+		if (v->type != ZT_TYPE_CGROUP)
+			return -EINVAL;
+		memcpy(buf, &v->u64, 8);
+		*len = 8;
 		return 0;
 	default:
 		return -EINVAL;
@@ -553,7 +611,10 @@ static int match_add(struct rctx *c, const struct zt_match *m)
 		/* iifname @member_if / iifname != @enc_if */
 		if (!name_valid(m->set))
 			return -EINVAL;
-		if (keys_load(c, m->key, m->n_key, false) < 0)
+		if (m->plen && m->n_key == 1) {
+			if (src_masked_load(c, m->key[0], m->plen) < 0)
+				return -EINVAL;
+		} else if (keys_load(c, m->key, m->n_key, false) < 0)
 			return -EINVAL;
 		e_lookup(c, m->set, set_id_find(c->b, m->set), -1, m->op == ZT_M_NOT_IN_SET);
 		return 0;
@@ -628,6 +689,60 @@ static int stmt_log(struct rctx *c, const struct zt_stmt *s)
 	return 0;
 }
 
+/*
+ * update @fm4_x { ip saddr limit rate over 10/second burst 20 packets }
+ * add @fc4_x { ip saddr ct count over 5 }
+ * add @ban4_x { ip saddr timeout 600s counter : 0x00000001 }
+ * as nft 1.0.6 sends them: the key in reg 1, a ban's data in reg 2, the
+ * element's expression as NFTA_DYNSET_EXPR.
+ */
+static int stmt_dynset(struct rctx *c, const struct zt_stmt *s)
+{
+	struct nftnl_expr *e, *sub;
+	uint32_t set_id;
+
+	if (!name_valid(s->set) || s->n_key != 1 || src_masked_load(c, s->key[0], s->plen) < 0)
+		return -EINVAL;
+	if (s->kind == ZT_S_METER) {
+		if (!s->rate || !s->unit)
+			return -EINVAL;
+		if (!(sub = expr_new(c, "limit")))
+			return -ENOMEM;
+		nftnl_expr_set_u64(sub, NFTNL_EXPR_LIMIT_RATE, s->rate);
+		nftnl_expr_set_u64(sub, NFTNL_EXPR_LIMIT_UNIT, s->unit);
+		nftnl_expr_set_u32(sub, NFTNL_EXPR_LIMIT_BURST, s->burst);
+		nftnl_expr_set_u32(sub, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(sub, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+	} else if (s->kind == ZT_S_CONNLIMIT) {
+		if (!(sub = expr_new(c, "connlimit")))
+			return -ENOMEM;
+		nftnl_expr_set_u32(sub, NFTNL_EXPR_CONNLIMIT_COUNT, s->count);
+		nftnl_expr_set_u32(sub, NFTNL_EXPR_CONNLIMIT_FLAGS, NFT_CONNLIMIT_F_INV);
+	} else {
+		e_imm_data(c, NFT_REG_2, s->count);
+		if (!(sub = expr_new(c, "counter")))
+			return -ENOMEM;
+	}
+	if (!(e = expr_new(c, "dynset"))) {
+		nftnl_expr_free(sub);
+		return -ENOMEM;
+	}
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+	if (s->kind == ZT_S_BAN_ADD)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, NFT_REG_2);
+	/* As nft does: a timeout (0 too) only for a set with timeouts; the kernel refuses it otherwise. */
+	if (s->kind != ZT_S_CONNLIMIT)
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, (uint64_t)s->timeout_sec * 1000);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, s->kind == ZT_S_METER ? NFT_DYNSET_OP_UPDATE : NFT_DYNSET_OP_ADD);
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, s->set);
+	set_id = set_id_find(c->b, s->set);
+	if (set_id)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+	nftnl_expr_set(e, NFTNL_EXPR_DYNSET_EXPR, sub, 0);
+	expr_add(c, e);
+	return 0;
+}
+
 static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 {
 	struct nftnl_expr *e;
@@ -670,6 +785,13 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 			return -EINVAL;
 		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_1, false);
 		e_ct_set_mark(c);
+		return 0;
+	case ZT_S_META_MARK_SET_MAP:
+		/* meta mark set socket cgroupv2 level 2 map @ucg_mm */
+		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
+			return -EINVAL;
+		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_1, false);
+		e_meta_set(c, NFT_META_MARK, NFT_REG_1);
 		return 0;
 	case ZT_S_CT_MARK_OR: {
 		/* ct mark set ct mark | 0x00030000 */
@@ -749,6 +871,10 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		return 0;
 	case ZT_S_VERDICT:
 		return e_verdict(c, &s->verdict);
+	case ZT_S_METER:
+	case ZT_S_CONNLIMIT:
+	case ZT_S_BAN_ADD:
+		return stmt_dynset(c, s);
 	default:
 		return -EINVAL;
 	}

@@ -15,6 +15,7 @@ static const struct type_info types[] = {
 	[ZT_TYPE_INET_SERVICE] = { NFT_TYPE_INET_SERVICE, 2, BO_BIG },
 	[ZT_TYPE_ICMP_TYPE] = { NFT_TYPE_ICMP_TYPE, 1, BO_BIG },
 	[ZT_TYPE_ICMPV6_TYPE] = { NFT_TYPE_ICMP6_TYPE, 1, BO_BIG },
+	[ZT_TYPE_CGROUP] = { NFT_TYPE_CGROUPV2, 8, BO_HOST },
 };
 
 const struct type_info *type_get(enum zt_type t)
@@ -76,6 +77,10 @@ int field_encode(enum zt_type t, const struct zt_value *v, bool big_endian_mark,
 		if (v->u32 > 255)
 			return -EINVAL;
 		f->lo[0] = f->hi[0] = (uint8_t)v->u32;
+		return 0;
+	case ZT_TYPE_CGROUP:
+		memcpy(f->lo, &v->u64, 8);
+		memcpy(f->hi, f->lo, 8);
 		return 0;
 	case ZT_TYPE_INET_SERVICE:
 		lo = v->u32;
@@ -447,6 +452,8 @@ static int named_set_def(const struct zt_set *s, struct nftnl_set *ns)
 		flags |= NFT_SET_EVAL;
 	if (s->size)
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, s->size);
+	if (s->timeout_sec)
+		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, (uint64_t)s->timeout_sec * 1000);
 	if (s->n_key > 1)
 		flags |= NFT_SET_CONCAT;
 	switch (s->data) {

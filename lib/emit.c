@@ -73,6 +73,24 @@ static struct nlmsghdr *hdr_put(struct zt_batch *b, const struct zt_bsrc *src, u
 	return nftnl_nlmsg_build_hdr(p, type, NFPROTO_INET, flags | NLM_F_ACK, b->seq);
 }
 
+struct nlmsghdr *zt_batch_msg(struct zt_batch *b, enum zt_bobj obj, const char *name, uint16_t type,
+			      uint16_t family, uint16_t flags)
+{
+	struct zt_bsrc src = { .msg_type = type, .obj = obj };
+	char *p;
+
+	snprintf(src.name, sizeof(src.name), "%s", name ? name : "");
+	p = msg_start(b, &src);
+	if (!p)
+		return NULL;
+	return nftnl_nlmsg_build_hdr(p, type, family, flags | NLM_F_ACK, b->seq);
+}
+
+void zt_batch_msg_done(struct zt_batch *b, struct nlmsghdr *nlh)
+{
+	msg_end(b, nlh);
+}
+
 int zt_batch_begin(struct zt_batch *b, uint32_t genid)
 {
 	struct zt_bsrc src = { .msg_type = NFNL_MSG_BATCH_BEGIN, .obj = ZT_BOBJ_BATCH };

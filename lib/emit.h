@@ -98,6 +98,14 @@ static inline void zt_batch_freep(struct zt_batch **b)
 /* BATCH_BEGIN carrying the ruleset generation (0: none) and BATCH_END. */
 int zt_batch_begin(struct zt_batch *b, uint32_t genid);
 int zt_batch_end(struct zt_batch *b);
+/*
+ * A message of another table (the feed tables): its header in the batch,
+ * to be filled by the caller and closed with zt_batch_msg_done(). NULL
+ * when out of room.
+ */
+struct nlmsghdr *zt_batch_msg(struct zt_batch *b, enum zt_bobj obj, const char *name, uint16_t type,
+			      uint16_t family, uint16_t flags);
+void zt_batch_msg_done(struct zt_batch *b, struct nlmsghdr *nlh);
 /* The source of the message with this sequence number, or NULL. */
 const struct zt_bsrc *zt_batch_find(const struct zt_batch *b, uint32_t seq);
 /*

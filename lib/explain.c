@@ -75,6 +75,14 @@ int zt_endpoint_parse(const char *s, struct zt_endpoint *ret, const char **err)
 				return set_err(err, "expected an IPv4 or IPv6 address after iface:NAME,");
 			ep.has_addr = true;
 		}
+	} else if (!strncmp(s, "unit:", 5)) {
+		struct zt_unitpat up;
+
+		if (zt_unitpat_parse(s + 5, &up, err) < 0)
+			return -EINVAL;
+		if (up.glob)
+			return set_err(err, "unit: expects one unit name, not a pattern");
+		snprintf(ep.unit, sizeof(ep.unit), "%s", up.name);
 	} else if (zt_addr_parse(s, &ep.family, ep.addr) == 0) {
 		ep.has_addr = true;
 	} else if (strchr(s, '/')) {
@@ -310,6 +318,15 @@ static void classify(const struct xctx *x, const struct zt_endpoint *ep, bool sr
 		sd->how = ZT_CLASS_NAME;
 		return;
 	}
+	if (ep->unit[0]) {
+		char rel[sizeof(ZT_UNIT_SLICE) + sizeof(ep->unit)];
+
+		snprintf(rel, sizeof(rel), "%s/%s", ZT_UNIT_SLICE, ep->unit);
+		seg = zt_policy_unit_segment(p, rel);
+		sd->zone = seg >= 0 ? zone_of(ZT_ZONE_SEGMENT, seg, -1, -1) : zone_of(ZT_ZONE_HOST, -1, -1, -1);
+		sd->how = ZT_CLASS_UNIT;
+		return;
+	}
 	if (streq(ep->ifname, "lo") || (ep->has_addr && is_loopback(ep->family, ep->addr))) {
 		sd->zone = zone_of(ZT_ZONE_HOST, -1, -1, -1);
 		sd->how = ZT_CLASS_LOOPBACK;
@@ -479,6 +496,12 @@ static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_appli
 static bool is_member_zone(const struct zt_zone *z)
 {
 	return z->kind == ZT_ZONE_SEGMENT || z->kind == ZT_ZONE_SUBNET;
+}
+
+/* A unit segment's zone: the host-local sockets of its units. */
+static bool unit_zone(const struct zt_policy *p, const struct zt_zone *z)
+{
+	return z->kind == ZT_ZONE_SEGMENT && p->segs[z->seg].n_units;
 }
 
 /* A hub flow's reference to a segment covers its rest and all its subnets. */
@@ -705,17 +728,20 @@ static void decide(struct xctx *x, const struct zt_endpoint *from)
 	bool rpf, isolated = false, to_zone;
 	const struct zt_flow *f;
 
-	if (e->from.how == ZT_CLASS_LOOPBACK || e->to.how == ZT_CLASS_LOOPBACK ||
-	    (fz->kind == ZT_ZONE_HOST && tz->kind == ZT_ZONE_HOST)) {
+	/* Loopback passes unless a unit zone is on either side (its sockets are judged). */
+	if (!unit_zone(p, fz) && !unit_zone(p, tz) &&
+	    (e->from.how == ZT_CLASS_LOOPBACK || e->to.how == ZT_CLASS_LOOPBACK ||
+	     (fz->kind == ZT_ZONE_HOST && tz->kind == ZT_ZONE_HOST))) {
 		e->allow = true;
 		e->reason = ZT_REASON_LOOPBACK;
 		return;
 	}
 
 	/* RPF covers what the host forwards, and what it receives when it protects itself. */
-	rpf = tz->kind == ZT_ZONE_HOST ? p->hub.protect_host : true;
+	rpf = tz->kind == ZT_ZONE_HOST || unit_zone(p, tz) ? p->hub.protect_host : true;
 	to_zone = is_member_zone(tz) || (tz->kind == ZT_ZONE_HOST && p->hub.protect_host);
-	if (fz->kind != ZT_ZONE_HOST && spoofed(x, from, rpf, to_zone)) {
+	if (fz->kind != ZT_ZONE_HOST && !unit_zone(p, fz) && e->from.how != ZT_CLASS_LOOPBACK &&
+	    spoofed(x, from, rpf, to_zone)) {
 		e->allow = false;
 		e->reason = ZT_REASON_SPOOFED;
 		return;
@@ -948,6 +974,10 @@ static const char *side_how(const struct zt_side *sd, uint8_t family, char *buf,
 		break;
 	case ZT_CLASS_LOOPBACK:
 		snprintf(buf, len, "loopback");
+		break;
+	case ZT_CLASS_UNIT:
+		snprintf(buf, len, sd->zone.kind == ZT_ZONE_HOST ? "a systemd unit no unit segment lists"
+								   : "a socket of a listed systemd unit");
 		break;
 	case ZT_CLASS_INTERFACE:
 		snprintf(buf, len, "interface %s", sd->ifname);

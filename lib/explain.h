@@ -14,12 +14,14 @@
 
 /*
  * One side of a probe, as the user wrote it: an address, a zone name
- * ("web", "db.primary", "onprem", "host", "world"), "iface:NAME" or
- * "iface:NAME,ADDRESS".
+ * ("web", "db.primary", "onprem", "host", "world"), "iface:NAME",
+ * "iface:NAME,ADDRESS" or "unit:NAME" (a socket of systemd unit NAME on
+ * this host: its unit zone, or host when no unit segment lists it).
  */
 struct zt_endpoint {
 	char zone[ZT_ENDPOINT_NAME_MAX];	/* a zone name, or "" */
 	char ifname[IFNAMSIZ];			/* the interface crossed, or "" when unknown */
+	char unit[ZT_UNIT_NAME_MAX + 1];	/* unit:NAME: a host-local socket of that systemd unit, or "" */
 	bool has_addr;
 	uint8_t family;				/* with has_addr: AF_INET or AF_INET6 */
 	uint8_t addr[16];
@@ -69,6 +71,7 @@ enum zt_class {
 	ZT_CLASS_STATIC,	/* longest-prefix match over static addresses */
 	ZT_CLASS_LINKLOCAL,	/* link-local / unspecified source: by interface only */
 	ZT_CLASS_WORLD,		/* nothing else matched */
+	ZT_CLASS_UNIT,		/* unit:NAME: the unit segment listing it, or host */
 };
 
 struct zt_side {

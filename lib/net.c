@@ -352,6 +352,14 @@ const char *zt_proto_name(enum zt_proto p)
 	return proto_names[p];
 }
 
+const char *zt_ip_proto_name(uint8_t num)
+{
+	for (enum zt_proto p = ZT_PROTO_TCP; p < ELEMENTSOF(proto_names); p++)
+		if (zt_proto_number(p) == num)
+			return zt_proto_name(p);
+	return NULL;
+}
+
 int zt_proto_number(enum zt_proto p)
 {
 	switch (p) {

@@ -77,6 +77,8 @@ int zt_port_parse(const char *s, struct zt_port *ret, const char **err);
 /* "tcp/443", "tcp/8000-8100", "icmp/echo-request", "any" into buf. */
 const char *zt_port_fmt(const struct zt_port *p, char *buf, size_t len);
 const char *zt_proto_name(enum zt_proto p);
+/* The name of an IP protocol number the policy language knows ("tcp", ..., "icmpv6"), or NULL. */
+const char *zt_ip_proto_name(uint8_t num);
 /* IPPROTO_* number; 0 for ZT_PROTO_ANY. */
 int zt_proto_number(enum zt_proto p);
 /* The nft name of an ICMP / ICMPv6 type, or NULL when nft has none. */

@@ -165,39 +165,30 @@ const struct zt_nflog_stats *zt_nflog_stats(const struct zt_nflog *nf)
 	return &nf->stats;
 }
 
+struct receive_ctx {
+	struct zt_nflog *nf;
+	void (*cb)(const struct zt_nflog_packet *pkt, void *userdata);
+	void *userdata;
+};
+
+static int receive_datagram(const void *buf, size_t len, void *userdata)
+{
+	struct receive_ctx *rc = userdata;
+
+	return zt_nflog_parse_buf(buf, len, rc->cb, rc->userdata, &rc->nf->stats);
+}
+
 int zt_nflog_receive(struct zt_nflog *nf,
 		     void (*cb)(const struct zt_nflog_packet *pkt, void *userdata),
 		     void *userdata)
 {
-	int total = 0;
+	struct receive_ctx rc = { .nf = nf, .cb = cb, .userdata = userdata };
+	struct zt_nl_losses l = {};
+	int r = zt_nl_receive_batch(&nf->nl, NFLOG_RECV_BATCH, &l, receive_datagram, &rc);
 
-	for (int i = 0; i < NFLOG_RECV_BATCH; i++) {
-		uint32_t sender;
-		bool trunc;
-		ssize_t n = zt_nl_recv(&nf->nl, MSG_DONTWAIT, &sender, &trunc);
-
-		if (n == -EINTR)
-			continue;
-		if (n == -EAGAIN)
-			return total;
-		/* The kernel dropped messages for us: note it and read on. */
-		if (n == -ENOBUFS) {
-			nf->stats.overruns++;
-			continue;
-		}
-		if (n < 0)
-			return (int)n;
-		/* Logged packets come from the kernel; a process's unicast is no packet of ours. */
-		if (sender != 0) {
-			nf->nl.foreign++;
-			continue;
-		}
-		/* The datagram's tail is lost. */
-		if (trunc)
-			nf->stats.malformed++;
-		total += zt_nflog_parse_buf(nf->nl.buf, (size_t)n, cb, userdata, &nf->stats);
-	}
-	return total;
+	nf->stats.overruns += l.overruns;
+	nf->stats.malformed += l.malformed;
+	return r;
 }
 
 /*

@@ -109,6 +109,7 @@ int zt_nfmon_feed(struct zt_nfmon_parser *p, const struct nlmsghdr *nlh, size_t 
 				.pid = ga.pid,
 				.changes = p->changes,
 				.table_deleted = p->table_deleted,
+				.feeds = p->feeds,
 				.mixed = p->mixed,
 			};
 		if (report)
@@ -129,7 +130,7 @@ int zt_nfmon_feed(struct zt_nfmon_parser *p, const struct nlmsghdr *nlh, size_t 
 	case NFT_MSG_GETFLOWTABLE:
 		return 0;
 	}
-	if (g->nfgen_family == NFPROTO_INET) {
+	if (g->nfgen_family == NFPROTO_INET || g->nfgen_family == NFPROTO_IPV4 || g->nfgen_family == NFPROTO_IPV6) {
 		struct tbl_attr t = {};
 		const char *name;
 
@@ -147,7 +148,9 @@ int zt_nfmon_feed(struct zt_nfmon_parser *p, const struct nlmsghdr *nlh, size_t 
 			p->seen = true;
 		}
 		p->changes++;
-		if (type == NFT_MSG_DELTABLE)
+		if (g->nfgen_family != NFPROTO_INET)
+			p->feeds = true;
+		if (type == NFT_MSG_DELTABLE && g->nfgen_family == NFPROTO_INET)
 			p->table_deleted = true;
 	}
 	return 0;

@@ -25,6 +25,7 @@ struct zt_nfmon_event {
 	char comm[ZT_NFMON_COMM_MAX];	/* and its name (NFTA_GEN_PROC_NAME); "" when not said */
 	unsigned changes;		/* notifications about objects of table inet ztseg */
 	bool table_deleted;		/* one of them was DELTABLE */
+	bool feeds;			/* it touched table ip or ip6 ztseg (the feeds) */
 	bool mixed;			/* from more than one socket (cannot happen: commits are serialised) */
 };
 
@@ -32,7 +33,7 @@ struct zt_nfmon_event {
 struct zt_nfmon_parser {
 	unsigned changes;
 	uint32_t portid;
-	bool table_deleted, mixed, seen;
+	bool table_deleted, mixed, seen, feeds;
 };
 
 /*

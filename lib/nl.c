@@ -56,6 +56,40 @@ ssize_t zt_nl_recv(struct zt_nl *nl, int flags, uint32_t *ret_sender, bool *ret_
 	return n;
 }
 
+int zt_nl_receive_batch(struct zt_nl *nl, int batch, struct zt_nl_losses *losses,
+			int (*datagram)(const void *buf, size_t len, void *userdata), void *userdata)
+{
+	int total = 0;
+
+	for (int i = 0; i < batch; i++) {
+		uint32_t sender;
+		bool trunc;
+		ssize_t n = zt_nl_recv(nl, MSG_DONTWAIT, &sender, &trunc);
+
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			return total;
+		/* The kernel dropped messages for us: note it and read on. */
+		if (n == -ENOBUFS) {
+			losses->overruns++;
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		/* Multicasts come from the kernel; a process's unicast is none of ours. */
+		if (sender != 0) {
+			nl->foreign++;
+			continue;
+		}
+		/* The datagram's tail is lost. */
+		if (trunc)
+			losses->malformed++;
+		total += datagram(nl->buf, (size_t)n, userdata);
+	}
+	return total;
+}
+
 static int error_msg(const struct nlmsghdr *nlh)
 {
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);

@@ -42,6 +42,22 @@ int zt_nl_fd(const struct zt_nl *nl);
  */
 ssize_t zt_nl_recv(struct zt_nl *nl, int flags, uint32_t *ret_sender, bool *ret_trunc);
 
+/* What a multicast reader lost: ENOBUFS overruns, datagrams cut short. */
+struct zt_nl_losses {
+	uint64_t overruns;
+	uint64_t malformed;
+};
+
+/*
+ * A multicast reader's turn: at most batch datagrams already queued (never
+ * blocks; a flood cannot hold the loop, the fd stays readable), each from
+ * the kernel handed to datagram, which returns how many items it held.
+ * ENOBUFS and truncation are counted in losses and reading goes on; other
+ * processes' datagrams are skipped. Returns the items, or -errno of the socket.
+ */
+int zt_nl_receive_batch(struct zt_nl *nl, int batch, struct zt_nl_losses *losses,
+			int (*datagram)(const void *buf, size_t len, void *userdata), void *userdata);
+
 /* A message handler: 0 or more to go on, -errno to stop the conversation with that error. */
 typedef int (*zt_nl_cb)(const struct nlmsghdr *nlh, void *data);
 

@@ -36,6 +36,10 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 		free(plan->jit[i].ports);
 	}
 	free(plan->jit);
+	free(plan->marks);
+	free(plan->flow_names);
+	free(plan->zone_names);
+	free(plan->flood);
 	free(plan->observe.zones);
 	free(plan->sets);
 	free(plan->chains);
@@ -104,4 +108,16 @@ const char *zt_nft_str(char buf[static ZT_NFT_STR_MAX + 1], const char *s, size_
 	}
 	buf[n] = '\0';
 	return buf;
+}
+
+static int mark_cmp(const void *key, const void *elem)
+{
+	uint32_t a = *(const uint32_t *)key, b = ((const struct zt_plan_mark *)elem)->mark;
+
+	return a < b ? -1 : a > b;
+}
+
+const struct zt_plan_mark *zt_plan_find_mark(const struct zt_plan *plan, uint32_t mark)
+{
+	return plan->n_marks ? bsearch(&mark, plan->marks, plan->n_marks, sizeof(*plan->marks), mark_cmp) : NULL;
 }

@@ -41,6 +41,9 @@ enum zt_key {
 	ZT_KEY_FIB_DADDR_TYPE,		/* fib daddr type (value: ZT_TYPE_FIB_ADDRTYPE) */
 	ZT_KEY_FIB_DADDR_OIFNAME,	/* fib daddr oifname: where the packet is routed to */
 	ZT_KEY_IP6_HOPLIMIT,		/* ip6 hoplimit (value: ZT_TYPE_INTEGER) */
+	ZT_KEY_SOCKET_CG1,		/* socket cgroupv2 level 1 (value: ZT_TYPE_CGROUP); input/output only */
+	ZT_KEY_SOCKET_CG2,		/* socket cgroupv2 level 2 */
+	ZT_KEY_META_MARK,		/* meta mark: the packet's mark */
 };
 
 /* Set/map key and data types. */
@@ -60,6 +63,7 @@ enum zt_type {
 	ZT_TYPE_IFINDEX,	/* u32 with ZT_KEY_IIF/OIF: 1 is lo in every netns, 0 none (input hook) */
 	ZT_TYPE_FIB_ADDRTYPE,	/* u32 RTN_* with ZT_KEY_FIB_DADDR_TYPE: 2 (RTN_LOCAL) is "local" */
 	ZT_TYPE_INTEGER,	/* u32 printed in decimal, e.g. a hop limit */
+	ZT_TYPE_CGROUP,		/* a cgroup v2 id (u64, host order): `socket cgroupv2 level N` */
 };
 
 enum zt_verdict_code {
@@ -94,6 +98,7 @@ struct zt_value {
 		uint32_t u32;		/* MARK, INET_PROTO, INET_SERVICE, ICMP(V6)_TYPE */
 		struct zt_verdict verdict;
 		char counter[ZT_OBJ_NAME_MAX];
+		uint64_t u64;		/* CGROUP */
 	};
 	uint32_t u32_hi;	/* INET_SERVICE range end (== u32 for a single port) */
 };
@@ -145,6 +150,7 @@ struct zt_set {
 	bool timeout;		/* flags timeout: elements carry their own (grants) */
 	bool eval;		/* flags dynamic: rules add elements (`update @set { … }`) */
 	uint32_t size;		/* size N, or 0 */
+	uint32_t timeout_sec;	/* the elements' default timeout; 0: none (flood meters) */
 	struct zt_elem *elems;	/* sorted by key */
 	size_t n_elems, cap_elems;
 	char comment[128];
@@ -178,6 +184,7 @@ struct zt_match {
 	char set[ZT_OBJ_NAME_MAX];	/* IN_SET, NOT_IN_SET */
 	struct zt_anon anon;		/* IN_ANON */
 	uint32_t ct_state;		/* CT_STATE */
+	uint8_t plen;			/* IN_SET, NOT_IN_SET of one address key: masked to plen bits (0: not) */
 };
 
 enum zt_stmt_kind {
@@ -185,6 +192,7 @@ enum zt_stmt_kind {
 	ZT_S_COUNTER_MAP,	/* counter name KEYS map @set */
 	ZT_S_CT_MARK_SET,	/* ct mark set VALUE */
 	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
+	ZT_S_META_MARK_SET_MAP,	/* meta mark set KEYS map @set */
 	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
 	ZT_S_CT_MARK_XOR,	/* ct mark set ct mark ^ VALUE */
 	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
@@ -193,6 +201,10 @@ enum zt_stmt_kind {
 	ZT_S_REJECT_ICMPX,	/* reject with icmpx admin-prohibited */
 	ZT_S_VERDICT,
 	ZT_S_SET_UPDATE_COUNTER,	/* update @set { KEYS counter }: an element per key, each counting */
+	/* Dynamic sets (flood limits), keyed by one source address masked to plen bits: */
+	ZT_S_METER,		/* update @set { KEY limit rate over RATE/UNIT burst BURST packets } */
+	ZT_S_CONNLIMIT,		/* add @set { KEY ct count over COUNT } */
+	ZT_S_BAN_ADD,		/* add @set { KEY timeout T counter : U32 } */
 };
 
 struct zt_stmt {
@@ -205,6 +217,10 @@ struct zt_stmt {
 	struct zt_verdict verdict;	/* VERDICT */
 	unsigned log_group, log_rate, log_burst;
 	char log_prefix[128];
+	uint8_t plen;			/* METER, CONNLIMIT, BAN_ADD: the source prefix */
+	uint32_t rate, unit, burst;	/* METER: unit in seconds */
+	uint32_t count;			/* CONNLIMIT: the cap; BAN_ADD: the data (ZT_BAN_REASON_*) */
+	uint32_t timeout_sec;		/* BAN_ADD */
 };
 
 #define ZT_RULE_MAX_MATCH 4
@@ -265,6 +281,47 @@ struct zt_plan_jit {
 };
 
 /*
+ * What a connection mark means, for the connection log and metrics (not
+ * part of the table): the flow that allowed the connection and its zone
+ * pair. Indexes into the plan's flow and zone name arrays.
+ */
+struct zt_plan_mark {
+	uint32_t mark;
+	uint32_t flow;		/* index into flow_names */
+	uint32_t from, to;	/* indexes into zone_names; 0 "" (out of scope) */
+	bool log;		/* flow-log is on for the hub or a segment of either zone */
+};
+
+#define ZT_PLAN_FLOW_NAME_MAX 115	/* "NAME", "SEG:RULE", "SEG same-zone", "out-of-scope" */
+#define ZT_PLAN_ZONE_NAME_MAX 98	/* "segment.subnet" (ZT_ENDPOINT_NAME_MAX) */
+
+struct zt_plan_flow_name {
+	char name[ZT_PLAN_FLOW_NAME_MAX];
+	char counter[ZT_OBJ_NAME_MAX];	/* its named counter */
+	char from[128], to[128];	/* its from and to as written, joined by "," (may be cut short) */
+	char segment[ZT_NAME_MAX + 1];	/* a segment rule's or same-zone's segment, or "" */
+};
+
+/*
+ * A flood limit as compiled (doc/RULESET.md "Flood limits"): its id names
+ * its sets (fm4_<id>, ban4_<id>, …) and stays while its meaning does, so
+ * that bans survive reloads that keep the limit, and go when it goes.
+ */
+#define ZT_BAN_REASON_RATE 1u
+#define ZT_BAN_REASON_CONNS 2u
+
+struct zt_plan_flood {
+	uint32_t id;
+	char zones[256];		/* "web, db.primary": its to, as written */
+	char limit[96];			/* "per-source 200/second burst 400, connections 100" */
+	struct zt_pos pos;
+	uint8_t plen4, plen6;
+	uint32_t ban_sec;		/* 0: limit only */
+	bool scope_all;
+	char ban4[ZT_OBJ_NAME_MAX], ban6[ZT_OBJ_NAME_MAX];	/* "" without ban */
+};
+
+/*
  * Observe mode as compiled (doc/RULESET.md "Observe mode"): the dynamic
  * set whose elements are the zone pairs of live would-deny connections,
  * each with its counter, and which zone each id of this plan is.
@@ -292,6 +349,14 @@ struct zt_plan {
 	unsigned log_group;
 	struct zt_plan_jit *jit;	/* templates in policy order; not part of the table */
 	size_t n_jit;
+	struct zt_plan_mark *marks;	/* sorted by mark; zt_plan_find_mark() */
+	size_t n_marks;
+	struct zt_plan_flow_name *flow_names;
+	size_t n_flow_names;
+	char (*zone_names)[ZT_PLAN_ZONE_NAME_MAX];	/* [0] is "" */
+	size_t n_zone_names;
+	struct zt_plan_flood *flood;	/* flood limits in policy order; not part of the table */
+	size_t n_flood;
 	struct zt_plan_observe observe;
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
@@ -306,6 +371,24 @@ struct zt_compile_opts {
 
 #define ZT_COMPILE_OPTS_DEFAULT ((struct zt_compile_opts){ .log_group = 27, .log_rate = 10, .log_burst = 20 })
 
+/*
+ * Unit zones (compile-units.c). A unit zone's id is its segment's rest id
+ * (zone ids are assigned in definition order). For one cgroup of
+ * system.slice (id, "system.slice/NAME"), the elements ztsegd adds:
+ * ucg_known always; ucg_src, ucg_lo, ucg_lin and ucg_mm when a unit
+ * segment lists it. ZT_UNIT_TOKEN | zone is the packet mark input leaves
+ * for classify_dst.
+ */
+#define ZT_UNIT_TOKEN 0x7a740000u
+#define ZT_UNIT_ELEMS 5
+struct zt_unit_elem {
+	const char *set;
+	struct zt_elem e;
+};
+uint32_t zt_unit_zone_id(const struct zt_policy *p, int seg);
+size_t zt_units_elems(const struct zt_policy *p, uint64_t id, const char *rel,
+		      struct zt_unit_elem out[ZT_UNIT_ELEMS]);
+
 /* Pure: the same policy and options always give the same plan. */
 int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	       struct zt_plan **ret, struct zt_diags *d);
@@ -314,6 +397,7 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan);
 /* Lookups by name (binary search); NULL if absent. */
 const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name);
 const struct zt_chain *zt_plan_find_chain(const struct zt_plan *plan, const char *name);
+const struct zt_plan_mark *zt_plan_find_mark(const struct zt_plan *plan, uint32_t mark);
 
 /* What a plan string is to nft, which decides how long it may be. */
 enum zt_nft_str {

@@ -8,20 +8,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
-#include "grant.h"
 #include "policy.h"
+#include "policy-loader.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
-/*
- * Values quoted in messages come from untrusted files: show printable
- * ASCII only and cut long ones, so a diagnostic stays one readable line.
- */
-#define TOK_MAX 72
-#define TOK(s) tok((char[TOK_MAX]){ 0 }, (s))
-
-static const char *tok(char *buf, const char *s)
+const char *pl_tok(char *buf, const char *s)
 {
 	size_t o = 0;
 
@@ -41,26 +34,13 @@ static const char *tok(char *buf, const char *s)
 	return buf;
 }
 
-struct loader {
-	struct zt_policy *p;
-	struct zt_diags *d;
-	const struct zt_limits *lim;
-	const char *file;	/* points into p->files */
-	bool hub_file;
-	bool seg_limit_hit;
-	size_t segs_cap;
-};
-
 /* -EINVAL means "reported, keep going"; anything else stops the load. */
-static bool fatal(int r)
+bool pl_fatal(int r)
 {
 	return r < 0 && r != -EINVAL;
 }
 
-static int err_at(struct loader *l, const struct zt_node *n, const char *fmt, ...)
-	_printf_(3, 4);
-
-static int err_at(struct loader *l, const struct zt_node *n, const char *fmt, ...)
+int pl_err_at(struct loader *l, const struct zt_node *n, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -72,7 +52,7 @@ static int err_at(struct loader *l, const struct zt_node *n, const char *fmt, ..
 	return r;
 }
 
-static struct zt_pos pos_of(const struct loader *l, const struct zt_node *n)
+struct zt_pos pl_pos_of(const struct loader *l, const struct zt_node *n)
 {
 	return (struct zt_pos){ .file = l->file, .line = n->line, .col = n->col };
 }
@@ -83,7 +63,7 @@ static bool is_null(const struct zt_node *n)
 	       (!n->value[0] || streq(n->value, "~") || !strcasecmp(n->value, "null"));
 }
 
-static const char *node_kind(const struct zt_node *n)
+const char *pl_node_kind(const struct zt_node *n)
 {
 	if (n->type == ZT_NODE_SEQ)
 		return "a list";
@@ -175,13 +155,13 @@ static int unknown_key(struct loader *l, const struct zt_node *k, const char *ct
 	}
 	if (near)
 		snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
-	return err_at(l, k, "unknown key '%s' in %s; expected one of: %s%s",
+	return pl_err_at(l, k, "unknown key '%s' in %s; expected one of: %s%s",
 		      TOK(k->value), ctx, list, hint);
 }
 
 /* Report every key of map that is not allowed; reserved ones are future sections. */
-static int check_keys(struct loader *l, const struct zt_node *map, const char *ctx,
-		      const char *const *allowed, const char *const *reserved)
+int pl_check_keys(struct loader *l, const struct zt_node *map, const char *ctx,
+		  const char *const *allowed, const char *const *reserved)
 {
 	int ret = 0, r;
 
@@ -191,10 +171,10 @@ static int check_keys(struct loader *l, const struct zt_node *map, const char *c
 		if (strv_contains(allowed, k->value))
 			continue;
 		if (strv_contains(reserved, k->value))
-			r = err_at(l, k, "'%s' is not implemented yet", k->value);
+			r = pl_err_at(l, k, "'%s' is not implemented yet", k->value);
 		else
 			r = unknown_key(l, k, ctx, allowed);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = -EINVAL;
 	}
@@ -205,14 +185,14 @@ static int want_map(struct loader *l, const struct zt_node *n, const char *what)
 {
 	if (n->type == ZT_NODE_MAP)
 		return 0;
-	return err_at(l, n, "%s: expected a mapping, got %s", what, node_kind(n));
+	return pl_err_at(l, n, "%s: expected a mapping, got %s", what, pl_node_kind(n));
 }
 
-static int want_scalar(struct loader *l, const struct zt_node *n, const char *what)
+int pl_want_scalar(struct loader *l, const struct zt_node *n, const char *what)
 {
 	if (n->type == ZT_NODE_SCALAR)
 		return 0;
-	return err_at(l, n, "expected %s, got %s", what, node_kind(n));
+	return pl_err_at(l, n, "expected %s, got %s", what, pl_node_kind(n));
 }
 
 static bool needs_quotes(const char *s)
@@ -222,18 +202,18 @@ static bool needs_quotes(const char *s)
 }
 
 /* what: the plural of the items, e.g. "interface patterns". */
-static int want_seq(struct loader *l, const struct zt_node *n, const char *key,
-		    const char *what)
+int pl_want_seq(struct loader *l, const struct zt_node *n, const char *key,
+		const char *what)
 {
 	const char *q;
 
 	if (n->type == ZT_NODE_SEQ)
 		return 0;
 	if (n->type != ZT_NODE_SCALAR || is_null(n))
-		return err_at(l, n, "%s: expected a list of %s, got %s", key, what,
-			      node_kind(n));
+		return pl_err_at(l, n, "%s: expected a list of %s, got %s", key, what,
+			      pl_node_kind(n));
 	q = needs_quotes(n->value) ? "\"" : "";
-	return err_at(l, n, "%s: expected a list of %s, got a scalar; write [%s%s%s]",
+	return pl_err_at(l, n, "%s: expected a list of %s, got a scalar; write [%s%s%s]",
 		      key, what, q, TOK(n->value), q);
 }
 
@@ -259,13 +239,13 @@ static int yaml11_check(struct loader *l, const struct zt_node *n)
 
 	if (!as)
 		return 0;
-	return err_at(l, n, "'%s' is read as %s by YAML 1.1 tools; quote it or choose another name",
+	return pl_err_at(l, n, "'%s' is read as %s by YAML 1.1 tools; quote it or choose another name",
 		      TOK(n->value), as);
 }
 
 /* kind: "segment", "subnet", ... ; reserved: refuse "host" and "world". */
-static int check_name(struct loader *l, const struct zt_node *n, const char *kind,
-		      bool reserved)
+int pl_check_name(struct loader *l, const struct zt_node *n, const char *kind,
+		  bool reserved)
 {
 	const char *why;
 	int r;
@@ -273,12 +253,12 @@ static int check_name(struct loader *l, const struct zt_node *n, const char *kin
 	if ((r = yaml11_check(l, n)))
 		return r;
 	if (n->len > ZT_NAME_MAX)
-		return err_at(l, n, "%s name '%s' is %zu bytes, over the limit of %d",
+		return pl_err_at(l, n, "%s name '%s' is %zu bytes, over the limit of %d",
 			      kind, TOK(n->value), n->len, ZT_NAME_MAX);
 	if ((why = name_problem(n->value, n->len)))
-		return err_at(l, n, "invalid %s name '%s': %s", kind, TOK(n->value), why);
+		return pl_err_at(l, n, "invalid %s name '%s': %s", kind, TOK(n->value), why);
 	if (reserved && (streq(n->value, "host") || streq(n->value, "world")))
-		return err_at(l, n, "'%s' is reserved and cannot name a %s", n->value, kind);
+		return pl_err_at(l, n, "'%s' is reserved and cannot name a %s", n->value, kind);
 	return 0;
 }
 
@@ -298,7 +278,7 @@ static int check_zone_ref(struct loader *l, const struct zt_node *n)
 			why = name_problem(dot + 1, n->len - (dot + 1 - n->value));
 	}
 	if (why)
-		return err_at(l, n, "invalid zone '%s': %s; a zone is a segment, "
+		return pl_err_at(l, n, "invalid zone '%s': %s; a zone is a segment, "
 			      "segment.subnet, boundary, host or world", TOK(n->value), why);
 	return 0;
 }
@@ -306,14 +286,14 @@ static int check_zone_ref(struct loader *l, const struct zt_node *n)
 static int load_bool(struct loader *l, const struct zt_node *n, const char *key, bool *ret)
 {
 	if (n->type != ZT_NODE_SCALAR)
-		return err_at(l, n, "%s: expected true or false, got %s", key, node_kind(n));
+		return pl_err_at(l, n, "%s: expected true or false, got %s", key, pl_node_kind(n));
 	/* Only YAML 1.2's two spellings: "yes"/"on" mean different things to different tools. */
 	if (n->plain && streq(n->value, "true"))
 		*ret = true;
 	else if (n->plain && streq(n->value, "false"))
 		*ret = false;
 	else
-		return err_at(l, n, "%s: expected true or false, got %s'%s'", key,
+		return pl_err_at(l, n, "%s: expected true or false, got %s'%s'", key,
 			      n->plain ? "" : "quoted ", TOK(n->value));
 	return 0;
 }
@@ -333,8 +313,8 @@ static int load_enum(struct loader *l, const struct zt_node *n, const char *key,
 		strncat(list, names[i], sizeof(list) - strlen(list) - 1);
 	}
 	if (n->type != ZT_NODE_SCALAR)
-		return err_at(l, n, "%s: expected one of: %s, got %s", key, list, node_kind(n));
-	return err_at(l, n, "%s: invalid value '%s'; expected one of: %s", key,
+		return pl_err_at(l, n, "%s: expected one of: %s, got %s", key, list, pl_node_kind(n));
+	return pl_err_at(l, n, "%s: invalid value '%s'; expected one of: %s", key,
 		      TOK(n->value), list);
 }
 
@@ -349,7 +329,7 @@ static int load_mode(struct loader *l, const struct zt_node *n, enum zt_mode *mo
 	if (r)
 		return r;
 	*mode = e;
-	*pos = pos_of(l, n);
+	*pos = pl_pos_of(l, n);
 	if (set)
 		*set = true;
 	return 0;
@@ -358,7 +338,7 @@ static int load_mode(struct loader *l, const struct zt_node *n, enum zt_mode *mo
 static int load_version(struct loader *l, const struct zt_node *n)
 {
 	if (n->type != ZT_NODE_SCALAR || !n->plain || !streq(n->value, "1"))
-		return err_at(l, n, "expected version: 1");
+		return pl_err_at(l, n, "expected version: 1");
 	l->p->version = 1;
 	return 0;
 }
@@ -368,7 +348,7 @@ static int load_ifs(struct loader *l, const struct zt_node *n, const char *key,
 {
 	int r, ret_r = 0;
 
-	if ((r = want_seq(l, n, key, "interface patterns")))
+	if ((r = pl_want_seq(l, n, key, "interface patterns")))
 		return r;
 	if (!n->n)
 		return 0;
@@ -380,20 +360,20 @@ static int load_ifs(struct loader *l, const struct zt_node *n, const char *key,
 		const char *why = NULL;
 
 		if (it->type != ZT_NODE_SCALAR)
-			r = err_at(l, it, "%s: expected an interface pattern, got %s", key,
-				   node_kind(it));
+			r = pl_err_at(l, it, "%s: expected an interface pattern, got %s", key,
+				   pl_node_kind(it));
 		else if (zt_ifpat_parse(it->value, pat, &why) < 0)
-			r = err_at(l, it, "invalid interface pattern '%s': %s",
+			r = pl_err_at(l, it, "invalid interface pattern '%s': %s",
 				   TOK(it->value), why ? why : "malformed");
 		else
 			r = 0;
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		if (r) {
 			ret_r = r;
 			continue;
 		}
-		pat->pos = pos_of(l, it);
+		pat->pos = pl_pos_of(l, it);
 		(*n_ret)++;
 	}
 	return ret_r;
@@ -441,10 +421,10 @@ static int load_cidrs(struct loader *l, const struct zt_node *n, const char *key
 {
 	int r, ret_r = 0;
 
-	if ((r = want_seq(l, n, key, "addresses")))
+	if ((r = pl_want_seq(l, n, key, "addresses")))
 		return r;
 	if (!n->n)
-		return nonempty ? err_at(l, n, "%s: expected at least one address", key) : 0;
+		return nonempty ? pl_err_at(l, n, "%s: expected at least one address", key) : 0;
 	if (!(*ret = calloc(n->n, sizeof(**ret))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
@@ -454,30 +434,30 @@ static int load_cidrs(struct loader *l, const struct zt_node *n, const char *key
 		const char *why = NULL;
 
 		if (it->type != ZT_NODE_SCALAR)
-			r = err_at(l, it, "%s: expected an address or prefix, got %s", key,
-				   node_kind(it));
+			r = pl_err_at(l, it, "%s: expected an address or prefix, got %s", key,
+				   pl_node_kind(it));
 		else if (zt_cidr_parse(it->value, c, &why) == 0)
 			r = 0;
 		else if (network_of(it->value, net, sizeof(net)))
-			r = err_at(l, it, "%s has host bits set; did you mean %s?",
+			r = pl_err_at(l, it, "%s has host bits set; did you mean %s?",
 				   TOK(it->value), net);
 		else
-			r = err_at(l, it, "invalid address '%s': %s", TOK(it->value),
+			r = pl_err_at(l, it, "invalid address '%s': %s", TOK(it->value),
 				   why ? why : "malformed");
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		if (r) {
 			ret_r = r;
 			continue;
 		}
-		c->pos = pos_of(l, it);
+		c->pos = pl_pos_of(l, it);
 		(*n_ret)++;
 	}
 	return ret_r;
 }
 
-static int load_refs(struct loader *l, const struct zt_node *n, const char *key,
-		     struct zt_ref **ret, size_t *n_ret)
+int pl_load_refs(struct loader *l, const struct zt_node *n, const char *key,
+		 struct zt_ref **ret, size_t *n_ret)
 {
 	const struct zt_node *const *items = &n;
 	size_t count = 1;
@@ -488,8 +468,8 @@ static int load_refs(struct loader *l, const struct zt_node *n, const char *key,
 		count = n->n;
 	}
 	if (n->type == ZT_NODE_MAP || (n->type == ZT_NODE_SCALAR && !n->len) || !count)
-		return err_at(l, n, "%s: expected a zone name or a non-empty list of zone names, got %s",
-			      key, n->type == ZT_NODE_SEQ ? "an empty list" : node_kind(n));
+		return pl_err_at(l, n, "%s: expected a zone name or a non-empty list of zone names, got %s",
+			      key, n->type == ZT_NODE_SEQ ? "an empty list" : pl_node_kind(n));
 	if (!(*ret = calloc(count, sizeof(**ret))))
 		return -ENOMEM;
 	for (size_t i = 0; i < count; i++) {
@@ -497,10 +477,10 @@ static int load_refs(struct loader *l, const struct zt_node *n, const char *key,
 		struct zt_ref *ref = &(*ret)[*n_ret];
 
 		if (it->type != ZT_NODE_SCALAR)
-			r = err_at(l, it, "%s: expected a zone name, got %s", key, node_kind(it));
+			r = pl_err_at(l, it, "%s: expected a zone name, got %s", key, pl_node_kind(it));
 		else
 			r = check_zone_ref(l, it);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		if (r) {
 			ret_r = r;
@@ -508,22 +488,22 @@ static int load_refs(struct loader *l, const struct zt_node *n, const char *key,
 		}
 		if (!(ref->name = strdup(it->value)))
 			return -ENOMEM;
-		ref->pos = pos_of(l, it);
+		ref->pos = pl_pos_of(l, it);
 		ref->zone = (struct zt_zone){ .kind = ZT_ZONE_NONE, .seg = -1, .sub = -1, .bnd = -1 };
 		(*n_ret)++;
 	}
 	return ret_r;
 }
 
-static int load_ports(struct loader *l, const struct zt_node *n, struct zt_port **ret,
-		      size_t *n_ret)
+int pl_load_ports(struct loader *l, const struct zt_node *n, struct zt_port **ret,
+		  size_t *n_ret)
 {
 	int r, ret_r = 0;
 
-	if ((r = want_seq(l, n, "ports", "ports such as [tcp/443]")))
+	if ((r = pl_want_seq(l, n, "ports", "ports such as [tcp/443]")))
 		return r;
 	if (!n->n)
-		return err_at(l, n, "ports: expected at least one port such as tcp/443");
+		return pl_err_at(l, n, "ports: expected at least one port such as tcp/443");
 	if (!(*ret = calloc(n->n, sizeof(**ret))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
@@ -532,20 +512,20 @@ static int load_ports(struct loader *l, const struct zt_node *n, struct zt_port 
 		const char *why = NULL;
 
 		if (it->type != ZT_NODE_SCALAR)
-			r = err_at(l, it, "ports: expected a port such as tcp/443, got %s",
-				   node_kind(it));
+			r = pl_err_at(l, it, "ports: expected a port such as tcp/443, got %s",
+				   pl_node_kind(it));
 		else if (zt_port_parse(it->value, port, &why) < 0)
-			r = err_at(l, it, "invalid port '%s': %s", TOK(it->value),
+			r = pl_err_at(l, it, "invalid port '%s': %s", TOK(it->value),
 				   why ? why : "malformed");
 		else
 			r = 0;
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		if (r) {
 			ret_r = r;
 			continue;
 		}
-		port->pos = pos_of(l, it);
+		port->pos = pl_pos_of(l, it);
 		(*n_ret)++;
 	}
 	return ret_r;
@@ -562,140 +542,58 @@ static int load_flow(struct loader *l, const struct zt_node *n, int seg,
 	int r, ret = 0;
 
 	f->seg = seg;
-	f->pos = pos_of(l, n);
+	f->pos = pl_pos_of(l, n);
 	if (n->type != ZT_NODE_MAP)
-		return err_at(l, n, "%s: expected a mapping such as { from: web, to: app, ports: [tcp/8080] }, got %s",
-			      ctx, node_kind(n));
-	r = check_keys(l, n, ctx, seg < 0 ? hub_flow_keys : rule_keys, NULL);
-	if (fatal(r))
+		return pl_err_at(l, n, "%s: expected a mapping such as { from: web, to: app, ports: [tcp/8080] }, got %s",
+			      ctx, pl_node_kind(n));
+	r = pl_check_keys(l, n, ctx, seg < 0 ? hub_flow_keys : rule_keys, NULL);
+	if (pl_fatal(r))
 		return r;
 	ret = r;
 	for (size_t i = 0; i < ELEMENTSOF(required); i++) {
 		if (zt_node_get(n, required[i]))
 			continue;
-		r = err_at(l, n, "missing required key '%s' in %s", required[i], ctx);
-		if (fatal(r))
+		r = pl_err_at(l, n, "missing required key '%s' in %s", required[i], ctx);
+		if (pl_fatal(r))
 			return r;
 		ret = r;
 	}
 	if ((v = zt_node_get(n, "name"))) {
 		f->named = true;
-		r = want_scalar(l, v, "a flow name");
+		r = pl_want_scalar(l, v, "a flow name");
 		if (!r)
-			r = check_name(l, v, "flow", false);
-		if (fatal(r))
+			r = pl_check_name(l, v, "flow", false);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 		if (!r && !(f->name = strdup(v->value)))
 			return -ENOMEM;
 	}
 	if ((v = zt_node_get(n, "from"))) {
-		r = load_refs(l, v, "from", &f->from, &f->n_from);
-		if (fatal(r))
+		r = pl_load_refs(l, v, "from", &f->from, &f->n_from);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if ((v = zt_node_get(n, "to"))) {
-		r = load_refs(l, v, "to", &f->to, &f->n_to);
-		if (fatal(r))
+		r = pl_load_refs(l, v, "to", &f->to, &f->n_to);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if ((v = zt_node_get(n, "ports"))) {
-		r = load_ports(l, v, &f->ports, &f->n_ports);
-		if (fatal(r))
+		r = pl_load_ports(l, v, &f->ports, &f->n_ports);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if (seg < 0 && (v = zt_node_get(n, "encrypted"))) {
 		r = load_bool(l, v, "encrypted", &f->encrypted);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	return ret;
-}
-
-/* One side of a generated name; long lists are cut to keep names readable. */
-static void side_name(char *buf, size_t len, const struct zt_ref *refs, size_t n)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	if (!n) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	for (size_t i = 0; i < n && o < len; i++) {
-		size_t need = strlen(refs[i].name) + (i ? 1 : 0);
-
-		if (i && o + need + 4 >= len) {
-			snprintf(buf + o, len - o, ",...");
-			return;
-		}
-		o += snprintf(buf + o, len - o, "%s%s", i ? "," : "", refs[i].name);
-	}
-}
-
-struct gen_name {
-	const char *name;
-	size_t idx;
-};
-
-static int gen_name_cmp(const void *a, const void *b)
-{
-	const struct gen_name *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/*
- * Unnamed flows are called "from->to"; repeats get "#2", "#3" in policy
- * order. Given names cannot contain '>' or '#', so the two never collide.
- */
-static int name_flows(struct zt_flow *flows, size_t n)
-{
-	_cleanup_free_ struct gen_name *v = NULL;
-	const char *base = NULL;
-	size_t nv = 0;
-
-	if (!n)
-		return 0;
-	if (!(v = calloc(n, sizeof(*v))))
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		char from[72], to[72];
-
-		if (flows[i].named)
-			continue;
-		side_name(from, sizeof(from), flows[i].from, flows[i].n_from);
-		side_name(to, sizeof(to), flows[i].to, flows[i].n_to);
-		if (asprintf(&flows[i].name, "%s->%s", from, to) < 0) {
-			flows[i].name = NULL;
-			return -ENOMEM;
-		}
-		v[nv++] = (struct gen_name){ .name = flows[i].name, .idx = i };
-	}
-	qsort(v, nv, sizeof(*v), gen_name_cmp);
-	/* The first of a run keeps its name, so `base` stays valid while later ones change. */
-	for (size_t i = 0, run = 0; i < nv; i++) {
-		struct zt_flow *f = &flows[v[i].idx];
-		char *s;
-
-		if (!base || !streq(v[i].name, base)) {
-			base = v[i].name;
-			run = 1;
-			continue;
-		}
-		if (asprintf(&s, "%s#%zu", base, ++run) < 0)
-			return -ENOMEM;
-		free(f->name);
-		f->name = s;
-	}
-	return 0;
 }
 
 static int load_flows(struct loader *l, const struct zt_node *n, int seg,
@@ -705,7 +603,7 @@ static int load_flows(struct loader *l, const struct zt_node *n, int seg,
 	char ctx[128];
 	int r, ret_r = 0;
 
-	if ((r = want_seq(l, n, key, seg < 0 ? "flows" : "rules")))
+	if ((r = pl_want_seq(l, n, key, seg < 0 ? "flows" : "rules")))
 		return r;
 	if (!n->n)
 		return 0;
@@ -718,13 +616,13 @@ static int load_flows(struct loader *l, const struct zt_node *n, int seg,
 	for (size_t i = 0; i < n->n; i++) {
 		r = load_flow(l, n->items[i], seg, ctx, &(*ret)[i]);
 		(*n_ret)++;
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret_r = r ? r : ret_r;
 	}
 	if (ret_r)
 		return ret_r;
-	return name_flows(*ret, *n_ret);
+	return zt_policy_name_flows(*ret, *n_ret);
 }
 
 static const char *const subnet_keys[] = { "addresses", NULL };
@@ -746,31 +644,31 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 
 		if (!(sub->name = strdup(k->value)))
 			return -ENOMEM;
-		sub->pos = pos_of(l, k);
+		sub->pos = pl_pos_of(l, k);
 		snprintf(ctx, sizeof(ctx), "subnet '%s.%s'", TOK(seg->name), TOK(k->value));
-		r = check_name(l, k, "subnet", false);
+		r = pl_check_name(l, k, "subnet", false);
 		/* In the segment's rules its own name is its rest: the subnet could never be named. */
 		if (!r && streq(k->value, seg->name))
-			r = err_at(l, k, "subnet '%s.%s' has the name of its segment, which its rules use "
+			r = pl_err_at(l, k, "subnet '%s.%s' has the name of its segment, which its rules use "
 				   "for the segment's rest; choose another name", TOK(seg->name), TOK(k->value));
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 		if ((r = want_map(l, v, ctx))) {
-			if (fatal(r))
+			if (pl_fatal(r))
 				return r;
 			ret = r;
 			continue;
 		}
-		r = check_keys(l, v, ctx, subnet_keys, NULL);
-		if (fatal(r))
+		r = pl_check_keys(l, v, ctx, subnet_keys, NULL);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 		if ((a = zt_node_get(v, "addresses")))
 			r = load_cidrs(l, a, "addresses", true, &sub->addrs, &sub->n_addrs);
 		else
-			r = err_at(l, k, "missing required key 'addresses' in %s", ctx);
-		if (fatal(r))
+			r = pl_err_at(l, k, "missing required key 'addresses' in %s", ctx);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -778,12 +676,53 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", "mode", NULL };
-static const char *const segment_reserved[] = { "units", NULL };
+					    "subnets", "rules", "mode", "flow-log", "units", NULL };
+
+/* units: [api.service, "backup-*.service"] (cgroup.h) */
+static int load_units(struct loader *l, const struct zt_node *n, struct zt_segment *seg)
+{
+	int r, ret = 0;
+
+	if ((r = pl_want_seq(l, n, "units", "unit names")))
+		return r;
+	if (!n->n)
+		return 0;
+	if (!(seg->units = calloc(n->n, sizeof(*seg->units))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct zt_node *it = n->items[i];
+		struct zt_unit *u = &seg->units[seg->n_units];
+		const char *why = NULL;
+
+		if (it->type != ZT_NODE_SCALAR)
+			r = pl_err_at(l, it, "units: expected a unit name, got %s", pl_node_kind(it));
+		else if (zt_unitpat_parse(it->value, &u->pat, &why) < 0)
+			r = pl_err_at(l, it, "invalid unit '%s': %s", TOK(it->value), why ? why : "malformed");
+		else
+			r = 0;
+		if (pl_fatal(r))
+			return r;
+		if (r) {
+			ret = r;
+			continue;
+		}
+		u->pos = pl_pos_of(l, it);
+		seg->n_units++;
+	}
+	return ret;
+}
 
 static bool empty_list(const struct zt_node *n)
 {
 	return !n || (n->type == ZT_NODE_SEQ && !n->n);
+}
+
+/* flow-log: true (hub or segment): the connection log (issue 22); one key, one bool. */
+static int load_flow_log(struct loader *l, const struct zt_node *n, bool *ret)
+{
+	const struct zt_node *v = zt_node_get(n, "flow-log");
+
+	return v ? load_bool(l, v, "flow-log", ret) : 0;
 }
 
 static int load_segment(struct loader *l, const struct zt_node *k, const struct zt_node *n,
@@ -797,52 +736,75 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 	snprintf(ctx, sizeof(ctx), "segment '%s'", TOK(k->value));
 	if ((r = want_map(l, n, ctx)))
 		return r;
-	r = check_keys(l, n, ctx, segment_keys, segment_reserved);
-	if (fatal(r))
+	r = pl_check_keys(l, n, ctx, segment_keys, NULL);
+	if (pl_fatal(r))
 		return r;
 	ret = r;
 	ifs = zt_node_get(n, "interfaces");
 	addrs = zt_node_get(n, "addresses");
-	if (empty_list(ifs) && empty_list(addrs)) {
-		r = err_at(l, k, "segment '%s' has neither interfaces nor addresses",
+	if ((v = zt_node_get(n, "units"))) {
+		/* A unit zone is its units' sockets: an address or interface would be a second, different membership. */
+		if (!empty_list(ifs) || !empty_list(addrs) || zt_node_get(n, "subnets")) {
+			r = pl_err_at(l, k, "segment '%s' has units: it may not have interfaces, addresses or subnets "
+				   "(a unit zone is its units' host-local sockets)", TOK(k->value));
+			if (pl_fatal(r))
+				return r;
+			ret = r;
+		}
+		r = load_units(l, v, seg);
+		if (pl_fatal(r))
+			return r;
+		ret = r ? r : ret;
+		if (!seg->n_units && !r) {
+			r = pl_err_at(l, v, "segment '%s': units is empty", TOK(k->value));
+			if (pl_fatal(r))
+				return r;
+			ret = r;
+		}
+	} else if (empty_list(ifs) && empty_list(addrs)) {
+		r = pl_err_at(l, k, "segment '%s' has neither interfaces nor addresses",
 			   TOK(k->value));
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r;
 	}
 	if (ifs) {
 		r = load_ifs(l, ifs, "interfaces", &seg->ifs, &seg->n_ifs);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if (addrs) {
 		r = load_cidrs(l, addrs, "addresses", false, &seg->addrs, &seg->n_addrs);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if ((v = zt_node_get(n, "isolate"))) {
 		r = load_bool(l, v, "isolate", &seg->isolate);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if ((v = zt_node_get(n, "mode"))) {
 		r = load_mode(l, v, &seg->mode, &seg->mode_set, &seg->mode_pos);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
+	r = load_flow_log(l, n, &seg->flow_log);
+	if (pl_fatal(r))
+		return r;
+	ret = r ? r : ret;
 	if ((v = zt_node_get(n, "subnets"))) {
 		r = load_subnets(l, v, seg);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if ((v = zt_node_get(n, "rules"))) {
 		r = load_flows(l, v, idx, &seg->rules, &seg->n_rules);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -864,22 +826,22 @@ static int load_segments(struct loader *l, const struct zt_node *n)
 			if (l->seg_limit_hit)
 				return -EINVAL;
 			l->seg_limit_hit = true;
-			return err_at(l, k, "more than %zu segments", l->lim->max_segments);
+			return pl_err_at(l, k, "more than %zu segments", l->lim->max_segments);
 		}
 		if (ZT_GROW(p->segs, l->segs_cap, p->n_segs) < 0)
 			return -ENOMEM;
 		seg = &p->segs[p->n_segs++];
 		seg->delegation = -1;
 		seg->in_hub_file = l->hub_file;
-		seg->pos = pos_of(l, k);
+		seg->pos = pl_pos_of(l, k);
 		if (!(seg->name = strdup(k->value)))
 			return -ENOMEM;
-		r = check_name(l, k, "segment", true);
-		if (fatal(r))
+		r = pl_check_name(l, k, "segment", true);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 		r = load_segment(l, k, n->items[i], p->n_segs - 1);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -893,7 +855,7 @@ static int load_segments(struct loader *l, const struct zt_node *n)
 struct ifaddrs_kind {
 	const char *key;		/* the hub's key */
 	const char *what;		/* one entry, in messages */
-	const char *name_kind;		/* check_name()'s kind for the entry's name */
+	const char *name_kind;		/* pl_check_name()'s kind for the entry's name */
 	const char *const *keys;
 	bool need_addrs;
 };
@@ -918,28 +880,28 @@ static int load_ifaddrs(struct loader *l, const struct zt_node *k, const struct 
 
 	if ((r = want_map(l, v, ctx)))
 		return r;
-	r = check_keys(l, v, ctx, kind->keys, NULL);
-	if (fatal(r))
+	r = pl_check_keys(l, v, ctx, kind->keys, NULL);
+	if (pl_fatal(r))
 		return r;
 	ret = r ? r : ret;
 	if ((x = zt_node_get(v, "addresses")))
 		r = load_cidrs(l, x, "addresses", kind->need_addrs, &b->addrs, &b->n_addrs);
 	else if (kind->need_addrs)
-		r = err_at(l, k, "missing required key 'addresses' in %s", ctx);
+		r = pl_err_at(l, k, "missing required key 'addresses' in %s", ctx);
 	else
 		r = 0;
-	if (fatal(r))
+	if (pl_fatal(r))
 		return r;
 	ret = r ? r : ret;
 	if ((x = zt_node_get(v, "interfaces"))) {
 		r = load_ifs(l, x, "interfaces", &b->ifs, &b->n_ifs);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if ((x = zt_node_get(v, "mode"))) {
 		r = load_mode(l, x, &b->mode, &b->mode_set, &b->mode_pos);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -965,13 +927,13 @@ static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
 		snprintf(ctx, sizeof(ctx), "%s '%s'", kind->what, TOK(k->value));
 		if (!(b->name = strdup(k->value)))
 			return -ENOMEM;
-		b->pos = pos_of(l, k);
-		r = check_name(l, k, kind->name_kind, true);
-		if (fatal(r))
+		b->pos = pl_pos_of(l, k);
+		r = pl_check_name(l, k, kind->name_kind, true);
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 		r = load_ifaddrs(l, k, n->items[i], ctx, kind, b);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
@@ -980,7 +942,7 @@ static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
 
 static const char *const hub_keys[] = { "default", "scope", "log", "rpf", "protect-host",
 					"encrypted-interfaces", "boundaries", "delegate",
-					"flows", "mode", NULL };
+					"flows", "mode", "flow-log", NULL };
 static const char *const default_names[] = { "drop", "reject", NULL };
 static const char *const scope_names[] = { "members", "all", NULL };
 static const char *const log_names[] = { "none", "drops", "all", NULL };
@@ -992,11 +954,11 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 	const struct zt_node *v;
 	int r, ret, e;
 
-	hub->pos = pos_of(l, n);
+	hub->pos = pl_pos_of(l, n);
 	if ((r = want_map(l, n, "hub")))
 		return r;
-	ret = check_keys(l, n, "hub", hub_keys, NULL);
-	if (fatal(ret))
+	ret = pl_check_keys(l, n, "hub", hub_keys, NULL);
+	if (pl_fatal(ret))
 		return ret;
 	for (size_t i = 0; i < n->n; i++) {
 		const char *key = n->keys[i]->value;
@@ -1006,7 +968,7 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 		if (streq(key, "default")) {
 			if (!(r = load_enum(l, v, key, default_names, &e))) {
 				hub->dflt = e;
-				hub->dflt_pos = pos_of(l, v);
+				hub->dflt_pos = pl_pos_of(l, v);
 			}
 		} else if (streq(key, "mode")) {
 			r = load_mode(l, v, &hub->mode, NULL, &hub->mode_pos);
@@ -1031,147 +993,17 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 					     &l->p->hub.n_delegations);
 		} else if (streq(key, "flows")) {
 			r = load_flows(l, v, -1, &hub->flows, &hub->n_flows);
+		} else if (streq(key, "flow-log")) {
+			r = load_flow_log(l, n, &hub->flow_log);
 		}
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	return ret;
 }
 
-static const char *const jit_keys[] = { "name", "from", "to", "ports", "max", "default",
-					 "requesters", NULL };
-
-static int load_duration(struct loader *l, const struct zt_node *n, const char *key, uint32_t *ret)
-{
-	const char *why = NULL;
-
-	if (n->type != ZT_NODE_SCALAR)
-		return err_at(l, n, "%s: expected a duration such as 30m or 1h, got %s", key, node_kind(n));
-	if (zt_duration_parse(n->value, ZT_JIT_MAX_SECONDS, ret, &why) < 0)
-		return err_at(l, n, "%s: invalid duration '%s': %s", key, TOK(n->value), why);
-	return 0;
-}
-
-static int load_requesters(struct loader *l, const struct zt_node *n, struct zt_jit *t)
-{
-	if (want_seq(l, n, "requesters", "Unix group names"))
-		return -EINVAL;
-	if (!n->n)
-		return err_at(l, n, "requesters: expected at least one Unix group");
-	if (n->n > ZT_JIT_REQUESTERS_MAX)
-		return err_at(l, n, "requesters: at most %d groups", ZT_JIT_REQUESTERS_MAX);
-	if (!(t->requesters = calloc(n->n, sizeof(*t->requesters))))
-		return -ENOMEM;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct zt_node *it = n->items[i];
-		bool ok = it->type == ZT_NODE_SCALAR && it->len && it->len <= ZT_JIT_GROUP_MAX &&
-			  strlen(it->value) == it->len && it->value[0] != '-';
-
-		for (size_t k = 0; ok && k < it->len; k++)
-			ok = isalnum((unsigned char)it->value[k]) || strchr("_-.", it->value[k]) ||
-			     (k == it->len - 1 && it->value[k] == '$');
-		if (!ok)
-			return err_at(l, it, "requesters: '%s' is not a Unix group name (letters, digits, '_', '-', '.', at most %d bytes)",
-				      it->type == ZT_NODE_SCALAR ? TOK(it->value) : "?", ZT_JIT_GROUP_MAX);
-		if (!(t->requesters[t->n_requesters++] = strdup(it->value)))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int load_jit_one(struct loader *l, const struct zt_node *n, struct zt_jit *t)
-{
-	static const char *const required[] = { "name", "from", "to", "ports", "max" };
-	const struct zt_node *v;
-	int r, ret = 0;
-
-	t->pos = t->f.pos = pos_of(l, n);
-	t->f.seg = -1;
-	t->f.jit = true;
-	if (n->type != ZT_NODE_MAP)
-		return err_at(l, n, "jit: expected a template such as { name: admin-ssh, from: onprem, to: db, ports: [tcp/22], max: 1h }, got %s",
-			      node_kind(n));
-	r = check_keys(l, n, "a jit template", jit_keys, NULL);
-	if (fatal(r))
-		return r;
-	ret = r;
-	for (size_t i = 0; i < ELEMENTSOF(required); i++) {
-		if (zt_node_get(n, required[i]))
-			continue;
-		r = err_at(l, n, "missing required key '%s' in a jit template", required[i]);
-		if (fatal(r))
-			return r;
-		ret = r;
-	}
-	for (size_t i = 0; i < n->n; i++) {
-		const char *key = n->keys[i]->value;
-
-		v = n->items[i];
-		r = 0;
-		if (streq(key, "name")) {
-			r = want_scalar(l, v, "a template name");
-			if (!r)
-				r = check_name(l, v, "jit template", false);
-			if (!r) {
-				t->f.named = true;
-				if (!(t->f.name = strdup(v->value)))
-					return -ENOMEM;
-			}
-		} else if (streq(key, "from")) {
-			r = load_refs(l, v, "from", &t->f.from, &t->f.n_from);
-		} else if (streq(key, "to")) {
-			r = load_refs(l, v, "to", &t->f.to, &t->f.n_to);
-		} else if (streq(key, "ports")) {
-			r = load_ports(l, v, &t->f.ports, &t->f.n_ports);
-		} else if (streq(key, "max")) {
-			r = load_duration(l, v, "max", &t->max_sec);
-		} else if (streq(key, "default")) {
-			r = load_duration(l, v, "default", &t->default_sec);
-		} else if (streq(key, "requesters")) {
-			r = load_requesters(l, v, t);
-		}
-		if (fatal(r))
-			return r;
-		ret = r ? r : ret;
-	}
-	if (!t->n_requesters) {
-		/* requesters: may have failed after its array was made */
-		free(t->requesters);
-		if (!(t->requesters = calloc(1, sizeof(*t->requesters))) ||
-		    !(t->requesters[0] = strdup(ZT_JIT_DEFAULT_REQUESTER)))
-			return -ENOMEM;
-		t->n_requesters = 1;
-	}
-	return ret;
-}
-
-static int load_jit(struct loader *l, const struct zt_node *n)
-{
-	struct zt_policy *p = l->p;
-	int r, ret = 0;
-
-	if ((r = want_seq(l, n, "jit", "templates")))
-		return r;
-	if (!n->n)
-		return 0;
-	if (p->jit)
-		return err_at(l, n, "jit: given twice");
-	if (n->n > ZT_JIT_TEMPLATES_MAX)
-		return err_at(l, n, "jit: at most %d templates", ZT_JIT_TEMPLATES_MAX);
-	if (!(p->jit = calloc(n->n, sizeof(*p->jit))))
-		return -ENOMEM;
-	for (size_t i = 0; i < n->n; i++) {
-		r = load_jit_one(l, n->items[i], &p->jit[i]);
-		p->n_jit++;
-		if (fatal(r))
-			return r;
-		ret = r ? r : ret;
-	}
-	return ret;
-}
-
-static const char *const hub_file_keys[] = { "version", "hub", "jit", "segments", NULL };
+static const char *const hub_file_keys[] = { "version", "hub", "jit", "threats", "segments", NULL };
 static const char *const segment_file_keys[] = { "version", "segments", NULL };
 
 static int load_file(struct loader *l, const struct zt_node *root)
@@ -1181,13 +1013,13 @@ static int load_file(struct loader *l, const struct zt_node *root)
 
 	if (!root) {
 		if (l->hub_file)
-			return err_at(l, NULL, "file is empty; expected version: 1");
+			return pl_err_at(l, NULL, "file is empty; expected version: 1");
 		return 0;
 	}
 	if (root->type != ZT_NODE_MAP)
-		return err_at(l, root, "expected a mapping with %s at the top level, got %s",
+		return pl_err_at(l, root, "expected a mapping with %s at the top level, got %s",
 			      l->hub_file ? "version, hub and segments" : "segments",
-			      node_kind(root));
+			      pl_node_kind(root));
 	for (size_t i = 0; i < root->n; i++) {
 		const struct zt_node *k = root->keys[i], *v = root->items[i];
 
@@ -1199,27 +1031,28 @@ static int load_file(struct loader *l, const struct zt_node *root)
 		} else if (streq(k->value, "hub") && l->hub_file) {
 			r = load_hub(l, v);
 		} else if (streq(k->value, "hub")) {
-			r = err_at(l, k, "'hub' is only allowed in " ZT_HUB_FILE
+			r = pl_err_at(l, k, "'hub' is only allowed in " ZT_HUB_FILE
 				   ": a segment file cannot open paths between segments");
 		} else if (streq(k->value, "jit") && l->hub_file) {
-			r = load_jit(l, v);
+			r = pl_load_jit(l, v);
 		} else if (streq(k->value, "jit")) {
-			r = err_at(l, k, "'jit' is only allowed in " ZT_HUB_FILE
+			r = pl_err_at(l, k, "'jit' is only allowed in " ZT_HUB_FILE
 				   ": a segment file cannot open paths between segments");
+		} else if (streq(k->value, "threats") && l->hub_file) {
+			r = zt_policy_load_threats(l->p, l->file, v, l->d);
 		} else if (streq(k->value, "threats")) {
-			r = err_at(l, k, l->hub_file ? "'%s' is not implemented yet"
-				   : "'%s' is only allowed in " ZT_HUB_FILE " (and is not implemented yet)",
-				   k->value);
+			r = pl_err_at(l, k, "'threats' is only allowed in " ZT_HUB_FILE
+				   ": a segment file cannot change what the whole host blocks, limits or bans");
 		} else {
 			r = unknown_key(l, k, "the top level",
 					l->hub_file ? hub_file_keys : segment_file_keys);
 		}
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		ret = r ? r : ret;
 	}
 	if (l->hub_file && !have_version)
-		ret = err_at(l, root, "missing required key 'version'; expected version: 1");
+		ret = pl_err_at(l, root, "missing required key 'version'; expected version: 1");
 	return ret;
 }
 
@@ -1258,17 +1091,19 @@ int zt_policy_load_sources(const struct zt_source *src, size_t n,
 		if (l.hub_file)
 			p->hub.pos = (struct zt_pos){ .file = l.file };
 		r = zt_yaml_parse(l.file, src[i].buf, src[i].len, &lim->yaml, &root, d);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 		if (r)
 			continue;
 		r = load_file(&l, root);
-		if (fatal(r))
+		if (pl_fatal(r))
 			return r;
 	}
 	if (d->n_errors > errors)
 		return -EINVAL;
 	r = zt_policy_validate(p, d);
+	if (r >= 0 && d->n_errors == errors)
+		r = zt_policy_check_threats(p, d);
 	if (d->n_errors > errors)
 		return -EINVAL;
 	if (r < 0)

@@ -49,6 +49,7 @@ struct zt_policy *zt_policy_free(struct zt_policy *p)
 		free(s->subnets);
 		free(s->name);
 		free(s->ifs);
+		free(s->units);
 		free(s->addrs);
 		free_flows(s->rules, s->n_rules);
 	}
@@ -64,6 +65,7 @@ struct zt_policy *zt_policy_free(struct zt_policy *p)
 		free(p->jit[i].requesters);
 	}
 	free(p->jit);
+	zt_threats_free(&p->threats);
 	for (size_t i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);

@@ -320,6 +320,23 @@ const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const cha
 	return buf;
 }
 
+/* The named hub flow closest to name, as for zones. */
+const char *zt_policy_suggest_flow(const struct zt_policy *p, const char *name, char *buf, size_t len)
+{
+	struct suggest s = { .name = name, .best = SIZE_MAX };
+	size_t n = strlen(name);
+
+	s.limit = n / 3 > 2 ? n / 3 : 2;
+	s.limit = s.limit > n / 2 ? n / 2 : s.limit;
+	for (size_t i = 0; s.limit && i < p->hub.n_flows; i++)
+		if (p->hub.flows[i].named)
+			suggest_try(&s, p->hub.flows[i].name);
+	if (s.best == SIZE_MAX || !len)
+		return NULL;
+	snprintf(buf, len, "%s", s.out);
+	return buf;
+}
+
 /* ---- Delegations ---- */
 
 struct deleg_ent {
@@ -1159,6 +1176,8 @@ int zt_policy_validate(struct zt_policy *p, struct zt_diags *d)
 		r = check_flows(&c, p->segs[i].rules, p->segs[i].n_rules);
 	if (!r)
 		r = check_jit(&c);
+	if (!r && (r = zt_policy_check_units(p, d)) == -EINVAL)
+		r = 0;
 	if (!r)
 		r = zt_policy_check_modes(p, d);
 	if (!r)

@@ -7,6 +7,7 @@
 #ifndef ZT_POLICY_H
 #define ZT_POLICY_H
 
+#include "cgroup.h"
 #include "diag.h"
 #include "net.h"
 #include "yaml-tree.h"
@@ -69,6 +70,12 @@ struct zt_subnet {
 	size_t n_addrs;
 };
 
+/* A unit (or pattern) of a unit segment: its zone holds the unit's host-local sockets. */
+struct zt_unit {
+	struct zt_unitpat pat;
+	struct zt_pos pos;
+};
+
 struct zt_segment {
 	char *name;
 	struct zt_pos pos;	/* the segment's key */
@@ -77,10 +84,13 @@ struct zt_segment {
 	struct zt_cidr *addrs;	/* static addresses */
 	size_t n_addrs;
 	bool isolate;
+	bool flow_log;		/* flow-log: its connections in the connection log */
 	struct zt_subnet *subnets;
 	size_t n_subnets;
 	struct zt_flow *rules;	/* intra-segment rules; refs name subnets or the segment (its rest) */
 	size_t n_rules;
+	struct zt_unit *units;	/* units: a unit segment has no interfaces, addresses or subnets */
+	size_t n_units;
 	bool in_hub_file;	/* defined in ztseg.yaml (needs no delegation) */
 	int delegation;		/* index into hub.delegations, or -1 */
 	bool mode_set;		/* `mode:` given; otherwise hub.mode applies */
@@ -112,6 +122,7 @@ struct zt_hub {
 	enum zt_log log;		/* default: drops */
 	enum zt_rpf rpf;		/* default: strict */
 	bool protect_host;		/* default: false */
+	bool flow_log;			/* flow-log: every connection in the connection log */
 	enum zt_mode mode;		/* default: enforce; segments without their own `mode:` */
 	struct zt_pos mode_pos;		/* the `mode:` value, or file == NULL */
 	struct zt_pos dflt_pos;		/* the `default:` value, or file == NULL */
@@ -145,9 +156,75 @@ struct zt_jit {
 	struct zt_pos pos;
 };
 
+/*
+ * threats: (SPEC §3): prefixes never limited or banned, and flood limits
+ * per destination zone with timed bans (lib/policy-threats.c, which hands
+ * blocklists: to lib/policy-feeds.c).
+ */
+#define ZT_FLOOD_MAX 64			/* flood entries */
+#define ZT_FLOOD_BAN_MAX (7u * 24 * 3600)	/* the longest ban */
+#define ZT_FLOOD_SET_MAX 1048576u	/* max-sources, max-bans */
+#define ZT_FLOOD_SET_DEFAULT 65536u
+#define ZT_EXCEPT_MAX 4096
+
+enum zt_flood_scope { ZT_FLOOD_SCOPE_ZONE, ZT_FLOOD_SCOPE_ALL };
+
+struct zt_flood {
+	struct zt_ref *to;		/* destination zones; with flow: only the flow's connections to them */
+	size_t n_to;
+	char *flow;			/* flow: a named hub flow's connections only; NULL for a zone limit */
+	struct zt_pos flow_pos;
+	int flow_idx;			/* index into hub.flows, resolved; -1 without flow */
+	uint32_t rate;			/* per-source: new connections per unit; 0 none */
+	uint32_t unit;			/* seconds per unit: 1, 60, 3600, 86400 */
+	uint32_t burst;			/* default: rate */
+	uint32_t conns;			/* connections: concurrent per source; 0 none */
+	uint32_t ban_sec;		/* ban: 0 = limit only */
+	uint8_t plen4, plen6;		/* source-prefix: 32 and 64 by default */
+	bool ban_spoofable;		/* ban world and unbound-boundary sources too */
+	enum zt_flood_scope scope;	/* ban-scope: to the zones, or everywhere */
+	uint32_t max_sources;		/* meter size per family */
+	uint32_t max_bans;		/* ban set size per family */
+	struct zt_pos pos;		/* the entry's mapping */
+	struct zt_pos rate_pos, conns_pos;
+};
+
+/*
+ * threats.blocklists (SPEC §3, lib/policy-feeds.c): threat feeds, checked
+ * before any flow on every packet the host receives, forwards or sends.
+ */
+#define ZT_FEED_NAME_LEN 24		/* a feed's name: [a-z0-9_-], at most this long */
+#define ZT_FEEDS_MAX 64
+
+enum zt_feed_dir { ZT_FEED_BOTH, ZT_FEED_IN, ZT_FEED_OUT };
+
+struct zt_blocklist {
+	char name[ZT_FEED_NAME_LEN + 1];
+	char *file;			/* file: an absolute path; NULL for url: */
+	char *url;			/* url: fetched by `ztsegctl feeds fetch` into STATE/feeds/NAME */
+	enum zt_feed_dir dir;
+	bool reject;			/* action: reject (else drop) */
+	bool log;			/* log: true — NFLOG records naming the feed */
+	uint32_t max_age_sec;		/* max-age; 0: none */
+	unsigned max_bad_pct, max_shrink_pct;
+	uint64_t max_bytes;
+	struct zt_pos pos;
+};
+
+struct zt_threats {
+	struct zt_pos pos;
+	struct zt_cidr *except;
+	size_t n_except;
+	struct zt_flood *flood;
+	size_t n_flood;
+	struct zt_blocklist *blocklists;
+	size_t n_blocklists;
+};
+
 struct zt_policy {
 	unsigned version;
 	struct zt_hub hub;
+	struct zt_threats threats;
 	struct zt_jit *jit;		/* templates, in policy order */
 	size_t n_jit;
 	struct zt_segment *segs;	/* in definition order: ztseg.yaml, then segments.d lexically */
@@ -234,9 +311,19 @@ static inline void zt_policy_freep(struct zt_policy **p)
  * segment rules name them); otherwise every zone a hub flow can name.
  * Implemented in policy-validate.c.
  */
+const char *zt_policy_suggest_flow(const struct zt_policy *p, const char *name, char *buf, size_t len);
 const char *zt_policy_suggest_zone(const struct zt_policy *p, int seg, const char *name,
 				   char *buf, size_t len);
 
+/*
+ * threats: in the hub file (lib/policy-threats.c): load the mapping (errors
+ * file:line:col in d; -EINVAL reported, other negative values fatal), and
+ * resolve and cross-check it once the zones are known.
+ */
+int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct zt_node *n,
+			   struct zt_diags *d);
+int zt_policy_check_threats(struct zt_policy *p, struct zt_diags *d);
+void zt_threats_free(struct zt_threats *t);
 /* A segment's mode: its own `mode:`, else hub.mode (lib/observe.c). */
 enum zt_mode zt_segment_mode(const struct zt_policy *p, size_t seg);
 /*
@@ -253,10 +340,31 @@ const struct zt_pos *zt_mode_pos(const struct zt_policy *p, size_t seg);
  * delegations are resolved; errors into d. Implemented in observe.c.
  */
 int zt_policy_check_modes(const struct zt_policy *p, struct zt_diags *d);
+/*
+ * threats.blocklists (lib/policy-feeds.c), called by zt_policy_load_threats()
+ * for its `blocklists` key; errors file:line:col in d. zt_threats_free()
+ * calls zt_blocklists_free().
+ */
+int zt_policy_load_blocklists(struct zt_policy *p, const char *file, const struct zt_node *n,
+			      struct zt_diags *d);
+void zt_blocklists_free(struct zt_threats *t);
+
+/*
+ * Name the unnamed flows of one list "from->to", "from->to#2", ... in
+ * policy order (lib/policy-names.c); -ENOMEM.
+ */
+int zt_policy_name_flows(struct zt_flow *flows, size_t n);
 
 /* Zone lookup by name ("web", "db.primary", "onprem", "host", "world"). */
 int zt_policy_find_zone(const struct zt_policy *p, const char *name, struct zt_zone *ret);
 /* "web", "db.primary", "onprem", "host", "world" into buf. */
 const char *zt_zone_fmt(const struct zt_policy *p, const struct zt_zone *z, char *buf, size_t len);
+
+/* Unit segments (policy-units.c). */
+bool zt_policy_has_units(const struct zt_policy *p);
+/* protect-host, hub file only, no unit in two zones: 0 or -EINVAL (errors in d) / -ENOMEM. */
+int zt_policy_check_units(const struct zt_policy *p, struct zt_diags *d);
+/* The unit segment whose units match the cgroup at rel ("system.slice/api.service"), or -1. */
+int zt_policy_unit_segment(const struct zt_policy *p, const char *rel);
 
 #endif

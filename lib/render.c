@@ -67,6 +67,9 @@ static const char *const key_names[] = {
 	[ZT_KEY_RT_IPSEC] = "rt ipsec",
 	[ZT_KEY_FIB_DADDR_OIFNAME] = "fib daddr oifname",
 	[ZT_KEY_IP6_HOPLIMIT] = "ip6 hoplimit",
+	[ZT_KEY_SOCKET_CG1] = "socket cgroupv2 level 1",
+	[ZT_KEY_SOCKET_CG2] = "socket cgroupv2 level 2",
+	[ZT_KEY_META_MARK] = "meta mark",
 };
 
 /* `type` names of set keys and data. */
@@ -81,6 +84,7 @@ static const char *const type_names[] = {
 	[ZT_TYPE_ICMPV6_TYPE] = "icmpv6_type",
 	[ZT_TYPE_VERDICT] = "verdict",
 	[ZT_TYPE_COUNTER] = "counter",
+	[ZT_TYPE_CGROUP] = "cgroupsv2",
 };
 
 /*
@@ -310,6 +314,9 @@ static int value_fmt(struct tok *t, enum zt_type type, const struct zt_value *v)
 	case ZT_TYPE_INTEGER:
 		tok_add(t, "%u", v->u32);
 		return 0;
+	case ZT_TYPE_CGROUP:
+		tok_add(t, "%llu", (unsigned long long)v->u64);
+		return 0;
 	case ZT_TYPE_ICMP_TYPE:
 		return icmp_fmt(t, ZT_PROTO_ICMP, v->u32);
 	case ZT_TYPE_ICMPV6_TYPE:
@@ -341,6 +348,62 @@ static int keys_write(FILE *f, const enum zt_key *keys, size_t n)
 		fputs(name, f);
 	}
 	return 0;
+}
+
+/*
+ * One source address, masked to plen bits when that is less than all of
+ * it: `ip saddr`, `ip6 saddr & ffff:ffff:ffff:ffff::` (a flood limit's key).
+ */
+static int src_masked_write(FILE *f, enum zt_key key, uint8_t plen)
+{
+	uint8_t family = key == ZT_KEY_IP_SADDR ? AF_INET : AF_INET6;
+	unsigned full = family == AF_INET ? 32 : 128;
+	uint8_t m[16] = {};
+	char buf[INET6_ADDRSTRLEN];
+	int r;
+
+	if (key != ZT_KEY_IP_SADDR && key != ZT_KEY_IP6_SADDR)
+		return -EINVAL;
+	if ((r = keys_write(f, &key, 1)) < 0)
+		return r;
+	if (!plen || plen >= full)
+		return 0;
+	for (unsigned i = 0; i < plen; i++)
+		m[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	fprintf(f, " & %s", zt_addr_fmt(family, m, buf, sizeof(buf)));
+	return 0;
+}
+
+static const char *unit_name(uint32_t sec)
+{
+	return sec == 1 ? "second" : sec == 60 ? "minute" : sec == 3600 ? "hour" : sec == 86400 ? "day" : NULL;
+}
+
+/* update @fm4_x { ip saddr limit rate over 10/second burst 20 packets } and the like. */
+static int dynset_write(FILE *f, const struct zt_stmt *s)
+{
+	int r;
+
+	if (!name_ok(s->set, sizeof(s->set)) || s->n_key != 1)
+		return -EINVAL;
+	fprintf(f, "%s @%s { ", s->kind == ZT_S_METER ? "update" : "add", s->set);
+	if ((r = src_masked_write(f, s->key[0], s->plen)) < 0)
+		return r;
+	switch (s->kind) {
+	case ZT_S_METER:
+		if (!unit_name(s->unit) || !s->rate)
+			return -EINVAL;
+		fprintf(f, " limit rate over %u/%s burst %u packets }", s->rate, unit_name(s->unit), s->burst);
+		return 0;
+	case ZT_S_CONNLIMIT:
+		fprintf(f, " ct count over %u }", s->count);
+		return 0;
+	case ZT_S_BAN_ADD:
+		fprintf(f, " timeout %us counter : 0x%08x }", s->timeout_sec, s->count);
+		return 0;
+	default:
+		return -EINVAL;
+	}
 }
 
 static int tok_write(FILE *f, const struct tok *t)
@@ -447,7 +510,10 @@ static int match_write(FILE *f, const struct zt_match *m)
 		return -EINVAL;
 	}
 
-	r = keys_write(f, m->key, m->n_key);
+	if (m->plen && m->n_key == 1 && (m->op == ZT_M_IN_SET || m->op == ZT_M_NOT_IN_SET))
+		r = src_masked_write(f, m->key[0], m->plen);
+	else
+		r = keys_write(f, m->key, m->n_key);
 	if (r < 0)
 		return r;
 
@@ -515,6 +581,10 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 		fputs("ct mark set ", f);
 		r = lookup_write(f, s, "map");
 		return r < 0 ? r : 1;
+	case ZT_S_META_MARK_SET_MAP:
+		fputs("meta mark set ", f);
+		r = lookup_write(f, s, "map");
+		return r < 0 ? r : 1;
 	case ZT_S_CT_MARK_OR:
 		fprintf(f, "ct mark set ct mark | 0x%08x", s->u32);
 		return 1;
@@ -553,6 +623,11 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 	case ZT_S_REJECT_ICMPX:
 		fputs("reject with icmpx admin-prohibited", f);
 		return 1;
+	case ZT_S_METER:
+	case ZT_S_CONNLIMIT:
+	case ZT_S_BAN_ADD:
+		r = dynset_write(f, s);
+		return r < 0 ? r : 1;
 	case ZT_S_VERDICT:
 		if (s->verdict.code == ZT_V_NONE)
 			return 0;
@@ -641,6 +716,7 @@ static int set_types_check(const struct zt_set *s)
 		case ZT_TYPE_INET_SERVICE:
 		case ZT_TYPE_ICMP_TYPE:
 		case ZT_TYPE_ICMPV6_TYPE:
+		case ZT_TYPE_CGROUP:
 			break;
 		default:
 			return -EINVAL;
@@ -740,6 +816,8 @@ static int set_write(FILE *f, const struct zt_set *s)
 		fprintf(f, "\t\tflags %s%s%s%s%s\n", s->interval ? "interval" : "",
 			s->interval && s->timeout ? ", " : "", s->timeout ? "timeout" : "",
 			(s->interval || s->timeout) && s->eval ? ", " : "", s->eval ? "dynamic" : "");
+	if (s->timeout_sec)
+		fprintf(f, "\t\ttimeout %us\n", s->timeout_sec);
 	comment_line_write(f, s->comment, sizeof(s->comment));
 	/* apply and the daemon own a dynamic set's contents. */
 	if (!s->dynamic && s->n_elems) {

@@ -4,10 +4,11 @@
 
 # Building ztsegd, ztsegctl and the unit tests.
 ZT_BUILD_PKGS=(build-essential pkg-config libnftnl-dev libmnl-dev libyaml-dev
-	       libsystemd-dev libjansson-dev nettle-dev check)
+	       libsystemd-dev libjansson-dev nettle-dev check libcurl4-openssl-dev)
 # Testing: kernel tests, man page lint, fuzzing (libclang-rt-dev holds
 # libFuzzer's runtime, which clang only recommends), memory checks.
-ZT_TEST_PKGS=(nftables iproute2 mandoc clang libclang-rt-dev valgrind socat python3 python3-scapy hyperfine iperf3 jq time linux-perf)
+ZT_TEST_PKGS=(nftables iproute2 mandoc clang libclang-rt-dev valgrind socat python3 python3-scapy hyperfine iperf3 jq time linux-perf
+	      python3-prometheus-client python3-yaml curl systemd util-linux)
 # The Debian package test (tests/pkg/deb.sh, root only): build, lint, chroot.
 ZT_PKG_PKGS=(dpkg-dev debhelper lintian debootstrap)
 

@@ -43,9 +43,19 @@ lint_man() {
 zt_install_deps "${ZT_BUILD_PKGS[@]}" "${ZT_TEST_PKGS[@]}" ||
 	die "cannot install the build and test dependencies"
 jobs=$(nproc 2>/dev/null || echo 2)
+# tests/netns/feeds-atomic.sh runs 600 s by default (the 10 minutes,
+# run by hand and reported in bench/RESULTS.md); CI runs it 60 s, once (the
+# kernel tests run with the plain build only: `make check ASAN=1` skips them),
+# which keeps the whole run well under 40 minutes.
+export ZT_FEEDS_ATOMIC_SECS=${ZT_FEEDS_ATOMIC_SECS:-60}
 # Build in parallel, then run the tests one at a time so their output reads in order.
 run "build (make WERROR=1)" make -j"$jobs" WERROR=1 all unit
+# The kernel tests run inside make check: any network namespace they leave
+# behind is a test that did not clean up after itself, and fails the run.
+netns_before=$(ip netns list 2>/dev/null | awk '{ print $1 }' | sort)
 run "unit and CLI tests (make check WERROR=1)" make check WERROR=1
+left=$(comm -13 <(echo "$netns_before") <(ip netns list 2>/dev/null | awk '{ print $1 }' | sort))
+[[ -z $left ]] || die "FAILED: network namespaces left behind by the tests: $(echo $left)"
 run "build under ASan+UBSan (make ASAN=1 WERROR=1)" make -j"$jobs" ASAN=1 WERROR=1 all unit
 run "unit and CLI tests under ASan+UBSan (make check ASAN=1 WERROR=1)" \
 	make check ASAN=1 WERROR=1

@@ -63,6 +63,10 @@ expected() {
 	echo "0755 ${prefix#/}/bin/ztsegctl"
 	((have_daemon)) && echo "0755 ${prefix#/}/sbin/ztsegd"
 	echo "0644 ${unitdir#/}/ztsegd.service"
+	echo "0644 ${unitdir#/}/ztseg-metrics.socket"
+	echo "0644 ${unitdir#/}/ztseg-metrics@.service"
+	echo "0644 ${unitdir#/}/ztseg-feeds.service"
+	echo "0644 ${unitdir#/}/ztseg-feeds.timer"
 	echo "0644 ${sysusersdir#/}/ztseg.conf"
 	echo "0644 ${tmpfilesdir#/}/ztseg.conf"
 	echo "0644 ${modulesloaddir#/}/ztseg.conf"
@@ -280,6 +284,13 @@ else
 	}
 	verify_units "systemd-analyze verify $manopt --root=DESTDIR of the installed unit" \
 		"$d" "$unitdir/ztsegd.service"
+	# The metrics socket is installed, never enabled by make install.
+	if [[ -e $d$unitdir/ztseg-metrics.socket && -e $d$unitdir/ztseg-metrics@.service ]] &&
+	   ! find "$d" -path '*.wants/ztseg-metrics*' | grep -q .; then
+		ok "the metrics socket and service are installed and not enabled"
+	else
+		not_ok "the metrics socket and service are installed and not enabled" "$(find "$d" -name 'ztseg-metrics*')"
+	fi
 
 	# Among this host's own units, enabled: ordering against sysinit.target,
 	# network-pre.target, nftables.service and the rest, without cycles.
@@ -296,6 +307,10 @@ else
 			# were checked above.
 			manopt=--man=no verify_units "systemd-analyze verify, enabled among this host's units (sysinit.target, multi-user.target)" \
 				"$vr" ztsegd.service sysinit.target multi-user.target
+			# The metrics socket and its service have the default
+			# dependencies (sockets.target, sysinit.target): among the host's units too.
+			verify_units "systemd-analyze verify $manopt of the metrics socket and its service, among this host's units" \
+				"$vr" ztseg-metrics.socket ztseg-metrics@.service
 		else
 			not_ok "systemctl --root enable ztsegd.service" "failed"
 		fi
@@ -308,7 +323,9 @@ else
 	: >"$tmp/log"
 
 	# Exposure 1.5 or lower, for the source unit and the installed one.
-	for u in "$root/systemd/ztsegd.service" "$unit"; do
+	for u in "$root/systemd/ztsegd.service" "$unit" "$root/systemd/ztseg-metrics@.service" \
+		"$d$unitdir/ztseg-metrics@.service" \
+		"$root/systemd/ztseg-feeds.service" "$d$unitdir/ztseg-feeds.service"; do
 		rc=0
 		systemd-analyze security --offline=true --threshold=15 "$u" >"$tmp/out" 2>&1 || rc=$?
 		score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$tmp/out")
@@ -477,7 +494,10 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--grant TEMPLATE,--help,--live"
 	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
 	[confirm]="--help" [grant]="--for DURATION,--help,--json,--reason TEXT,--source ADDRESS,--to ZONE"
-	[grants]="--help,--json" [revoke]="--help" [suggest]="--help,--json,--segment SEGMENT,--since DURATION")
+	[grants]="--help,--json" [revoke]="--help" [bans]="--help,--json" [unban]="--help"
+	[suggest]="--help,--json,--segment SEGMENT,--since DURATION"
+	[log]="--flow FLOW,--follow,--help,--json,--queue N,--since TIME,--verdict VERDICT,--zone ZONE"
+	[metrics]="--help,--http" [feeds]="--help,--json")
 for v in $verbs; do
 	got=$(opts_of "$ctl" "$v")
 	[[ $got == "${want_opts[$v]-?}" ]] &&

@@ -560,3 +560,12 @@ zt_wait_for() {
 		sleep 0.02
 	done
 }
+
+# policy_write DIR: standard input becomes DIR/ztseg.yaml, with the modes
+# ztsegd insists on (a directory and file nobody else may write).
+zt_policy_write() {
+	mkdir -p "$1"
+	cat >"$1/ztseg.yaml"
+	chmod 0755 "$1"
+	chmod 0644 "$1/ztseg.yaml"
+}

@@ -8,7 +8,8 @@
 # UMask= of the unit, against a root-owned policy and directories owned by
 # that user, as StateDirectory= and RuntimeDirectory= make them. It must
 # apply, answer status and reload (from root, and from its own uid as the
-# unit's ExecReload= runs), read NFLOG, delete conntrack entries, leave the
+# unit's ExecReload= runs), read NFLOG, delete conntrack entries, read
+# conntrack events and turn accounting on (flow-log), leave the
 # table in place on SIGTERM, and do --oneshot and --remove the same way.
 # Without CAP_NET_ADMIN it must fail. Exits 77 when setpriv or the
 # capabilities are not available here: no setpriv, not root, no ambient
@@ -52,7 +53,7 @@ cat >"$POL/ztseg.yaml" <<-'EOF'
 	    - { name: web-dns, from: web, to: host, ports: [udp/53] }
 	segments:
 	  web: { interfaces: ["vweb*"], addresses: [198.51.100.0/26, "2001:db8:0:1::/64"] }
-	  app: { interfaces: ["vapp*"], addresses: [198.51.100.128/26, "2001:db8:0:2::/64"] }
+	  app: { interfaces: ["vapp*"], addresses: [198.51.100.128/26, "2001:db8:0:2::/64"], flow-log: true }
 	EOF
 chmod 0644 "$POL/ztseg.yaml"
 "$ZT_CTL" check --config "$POL" >/dev/null || zt_die "the test policy does not pass check"
@@ -145,6 +146,8 @@ wait_until 3 logged 'moved prefix forgotten' || true
 zt_check "conntrack: the connection of the moved address deleted" \
 	logged '^ztsegd: 1 connection of 1 moved prefix forgotten'
 zt_check "no conntrack error" ! logged 'cannot delete the connections'
+zt_check "flow-log: conntrack events read and accounting on, unprivileged" \
+	bash -c "grep -q 'connection log on' '$DLOG' && [ \"\$(nsenter --net=/run/netns/$h cat /proc/sys/net/netfilter/nf_conntrack_acct)\" = 1 ]"
 zt_check "after the move: host -> 198.51.100.5 udp/9 dropped (app)" ! send 198.51.100.5 9
 
 # ---- reload, from root, from the daemon's own uid (ExecReload=), by SIGHUP --------------

@@ -227,6 +227,10 @@ expected() {
 	echo "0755 /usr/sbin/ztsegd"
 	echo "0755 /usr/bin/ztsegctl"
 	echo "0644 /lib/systemd/system/ztsegd.service"
+	echo "0644 /lib/systemd/system/ztseg-feeds.service"
+	echo "0644 /lib/systemd/system/ztseg-feeds.timer"
+	echo "0644 /lib/systemd/system/ztseg-metrics.socket"
+	echo "0644 /lib/systemd/system/ztseg-metrics@.service"
 	echo "0644 /usr/lib/sysusers.d/ztseg.conf"
 	echo "0644 /usr/lib/tmpfiles.d/ztseg.conf"
 	echo "0644 /usr/lib/modules-load.d/ztseg.conf"
@@ -297,6 +301,12 @@ IFS=: read -r _ _ uid gid _ home shell <<<"$pw"
 wants=/etc/systemd/system/sysinit.target.wants/ztsegd.service
 [[ $(readlink "$R$wants") == /lib/systemd/system/ztsegd.service ]] &&
 	ok "ztsegd.service enabled ($wants)" || not_ok "ztsegd.service enabled" "$(ls -l "$R$wants" 2>&1)"
+[[ ! -e $R/etc/systemd/system/sockets.target.wants/ztseg-metrics.socket ]] &&
+	ok "ztseg-metrics.socket installed but not enabled" ||
+	not_ok "ztseg-metrics.socket not enabled" "$(ls -l "$R/etc/systemd/system/sockets.target.wants" 2>&1)"
+[[ ! -e $R/etc/systemd/system/timers.target.wants/ztseg-feeds.timer ]] &&
+	ok "ztseg-feeds.timer installed but not enabled" ||
+	not_ok "ztseg-feeds.timer not enabled" "$(ls -l "$R/etc/systemd/system/timers.target.wants" 2>&1)"
 grep -i 'fail' "$tmp/install.log" >"$log" || :
 [[ ! -s $log ]] && ok "without systemd running, no maintainer script step failed" ||
 	not_ok "without systemd running, no maintainer script step failed" "below"

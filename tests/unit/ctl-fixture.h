@@ -26,6 +26,7 @@ struct fix {
 	unsigned closed;
 	unsigned runs;
 	size_t big;		/* size of the string the "big" command returns */
+	int handed;		/* the fd the "subscribe" command took over, or -1 */
 };
 
 static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *ud)
@@ -72,12 +73,26 @@ static int cmd_big(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void
 	return zt_ctl_conn_reply_ok(c, json_pack("{s:s%}", "blob", s, f->big), req->now_usec);
 }
 
+/* A subscription: the connection taken over; a second handoff or a reply is refused. */
+static int cmd_subscribe(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *ud)
+{
+	struct fix *f = ud;
+	int fd2;
+
+	f->runs++;
+	ck_assert_int_eq(zt_ctl_conn_handoff(c, &f->handed), 0);
+	ck_assert_int_eq(zt_ctl_conn_handoff(c, &fd2), -EALREADY);
+	ck_assert_int_eq(zt_ctl_conn_reply_ok(c, NULL, req->now_usec), -EALREADY);
+	return 0;
+}
+
 static const struct zt_ctl_command commands[] = {
 	{ "status", false, cmd_status },
 	{ "reload", true, cmd_reload },
 	{ "explain", false, cmd_explain },
 	{ "fail", false, cmd_fail },
 	{ "big", false, cmd_big },
+	{ "subscribe", false, cmd_subscribe },
 };
 
 static void on_closed(struct zt_ctl_conn *c, void *ud)

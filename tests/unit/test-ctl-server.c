@@ -255,6 +255,33 @@ START_TEST(test_deferred_reply)
 }
 END_TEST
 
+/* A subscription: the server is done with the connection, the command's fd lives on. */
+START_TEST(test_handoff)
+{
+	struct fix f = { .handed = -1 };
+	_cleanup_ctl_server_ struct zt_ctl_server *s = server_new(&f, 0, 4242);
+	struct zt_ctl_conn *c;
+	char b[8] = "";
+	int cfd;
+
+	c = pair_conn(s, &cfd);
+	send_frame_raw(cfd, "{\"version\":1,\"command\":\"subscribe\"}");
+	ck_assert_int_eq(zt_ctl_conn_process(c, T0), 0);
+	ck_assert_int_ge(f.handed, 3);
+	zt_ctl_conn_free(c);
+	ck_assert_uint_eq(f.closed, 1);
+	ck_assert_uint_eq(zt_ctl_server_n_conns(s), 0);
+	/* Nothing was written by the server; the new owner talks on. */
+	ck_assert_int_eq(write(f.handed, "hi", 2), 2);
+	ck_assert_int_eq(read(cfd, b, sizeof(b)), 2);
+	ck_assert_str_eq(b, "hi");
+	ck_assert_int_eq(fcntl(f.handed, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	close(f.handed);
+	ck_assert_int_eq(read(cfd, b, sizeof(b)), 0);
+	close(cfd);
+}
+END_TEST
+
 START_TEST(test_reply_diags)
 {
 	struct fix f = {};
@@ -846,6 +873,7 @@ static Suite *ctl_server_suite(void)
 	tcase_add_test(tc, test_eof_without_request);
 	tcase_add_test(tc, test_client_gone);
 	tcase_add_test(tc, test_deferred_reply);
+	tcase_add_test(tc, test_handoff);
 	tcase_add_test(tc, test_reply_diags);
 	tcase_add_test(tc, test_partial_writes);
 	tcase_add_test(tc, test_reply_too_large);

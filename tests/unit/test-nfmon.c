@@ -78,7 +78,7 @@ static const struct {
 	const char *table;
 } others[] = {
 	{ NFT_MSG_NEWRULE, NFPROTO_INET, "filter" },
-	{ NFT_MSG_NEWRULE, NFPROTO_IPV4, "ztseg" },	/* ip ztseg is not inet ztseg */
+	{ NFT_MSG_NEWRULE, NFPROTO_IPV4, "filter" },
 	{ NFT_MSG_DELTABLE, NFPROTO_BRIDGE, "ztseg" },
 	{ NFT_MSG_GETRULE, NFPROTO_INET, "ztseg" },	/* reads are not changes */
 	{ NFT_MSG_NEWCHAIN, NFPROTO_INET, NULL },
@@ -92,6 +92,20 @@ START_TEST(test_other_tables)
 
 	ck_assert_int_eq(feed(&p, obj_msg(buf, others[_i].type, others[_i].family, others[_i].table, 9), &ev), 0);
 	ck_assert_int_eq(feed(&p, gen_msg(buf, 3, 99, "nft", 9), &ev), 0);
+}
+END_TEST
+
+/* The feed tables ip and ip6 ztseg are ours too: reported, marked feeds, never "deleted". */
+START_TEST(test_feed_tables)
+{
+	struct zt_nfmon_parser p = {};
+	struct zt_nfmon_event ev;
+	char buf[512];
+
+	ck_assert_int_eq(feed(&p, obj_msg(buf, NFT_MSG_DELTABLE, _i ? NFPROTO_IPV6 : NFPROTO_IPV4, "ztseg", 9), &ev), 0);
+	ck_assert_int_eq(feed(&p, gen_msg(buf, 3, 99, "nft", 9), &ev), 1);
+	ck_assert(ev.feeds);
+	ck_assert(!ev.table_deleted);
 }
 END_TEST
 
@@ -237,6 +251,7 @@ int main(void)
 
 	tcase_add_test(tc, test_foreign_change);
 	tcase_add_loop_test(tc, test_other_tables, 0, ELEMENTSOF(others));
+	tcase_add_loop_test(tc, test_feed_tables, 0, 2);
 	tcase_add_test(tc, test_deleted);
 	tcase_add_test(tc, test_comm_sanitised);
 	tcase_add_test(tc, test_malformed);

@@ -32,16 +32,23 @@ struct err_case {
 
 #define HUB_DELEGATE "version: 1\nhub:\n  delegate:\n    web: {interfaces: [\"vweb*\"]}\n"
 
+/* A hub file with a segment web, up to threats: (the flood cases add to it). */
+#define W "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\nthreats:\n"
+/* With a named hub flow, for flow: (threats: on line 8, the first limit on line 10). */
+#define WF                                                                                    \
+	"version: 1\nhub:\n  flows:\n    - { name: web-in, from: world, to: web, ports: [tcp/80] }\n" \
+	"segments:\n  web: { interfaces: [\"vweb*\"] }\n  db: { interfaces: [\"vdb*\"] }\nthreats:\n  flood:\n"
+
 static const struct err_case err_cases[] = {
 	{ "unknown top-level key",
 	  "version: 1\nsegmnts: {}\n", NULL, "ztseg.yaml:2:1",
-	  "unknown key 'segmnts' in the top level; expected one of: version, hub, jit, segments (did you mean 'segments'?)" },
+	  "unknown key 'segmnts' in the top level; expected one of: version, hub, jit, threats, segments (did you mean 'segments'?)" },
 	{ "unknown hub key",
 	  "version: 1\nhub:\n  defualt: drop\n", NULL, "ztseg.yaml:3:3",
 	  "unknown key 'defualt' in hub; expected one of: default, scope, log, rpf, protect-host" },
 	{ "unknown segment key",
 	  "version: 1\nsegments:\n  web:\n    interfaces: [\"vweb*\"]\n    isolated: true\n", NULL,
-	  "ztseg.yaml:5:5", "unknown key 'isolated' in segment 'web'; expected one of: interfaces, addresses, isolate, subnets, rules, mode (did you mean 'isolate'?)" },
+	  "ztseg.yaml:5:5", "unknown key 'isolated' in segment 'web'; expected one of: interfaces, addresses, isolate, subnets, rules, mode, flow-log, units (did you mean 'isolate'?)" },
 	{ "unknown flow key",
 	  "version: 1\nhub:\n  flows:\n    - { from: web, to: app, ports: [tcp/80], encrypt: true }\n", NULL,
 	  "ztseg.yaml:4:46", "unknown key 'encrypt' in a hub flow; expected one of: name, from, to, ports, encrypted" },
@@ -113,8 +120,83 @@ static const struct err_case err_cases[] = {
 	  "'hub' is only allowed in ztseg.yaml: a segment file cannot open paths between segments" },
 	{ "threats in a segment file",
 	  HUB_DELEGATE, "threats: {}\n", SEG_FILE ":1:1", "'threats' is only allowed in ztseg.yaml" },
-	{ "threats reserved",
-	  "version: 1\nthreats:\n  blocklists: []\n", NULL, "ztseg.yaml:2:1", "'threats' is not implemented yet" },
+	{ "blocklist without a source",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: drop }\n", NULL, "ztseg.yaml:4:7",
+	  "threats.blocklists: feed 'drop': expected exactly one of file and url" },
+	{ "blocklist with a relative file",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: drop, file: feeds/drop.txt }\n", NULL, "ztseg.yaml:4:27",
+	  "threats.blocklists: file: expected an absolute path to a file" },
+	{ "blocklist with a bad direction",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: drop, file: /x, direction: sideways }\n", NULL,
+	  "ztseg.yaml:4:42", "direction: expected in, out or both, got 'sideways'" },
+	{ "blocklist name twice",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: a, file: /x }\n    - { name: a, file: /y }\n", NULL,
+	  "ztseg.yaml:5:7", "feed 'a' defined twice (first at line 4)" },
+	{ "blocklist with a non-https url",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: a, url: \"ftp://example.org/x\" }\n", NULL,
+	  "ztseg.yaml:4:23", "url: expected an https:// (or http://) URL" },
+	{ "blocklist unknown key",
+	  "version: 1\nthreats:\n  blocklists:\n    - { name: a, file: /x, refresh: 1h }\n", NULL,
+	  "ztseg.yaml:4:28", "threats.blocklists: unknown key 'refresh'" },
+	{ "threats.anomaly reserved",
+	  "version: 1\nthreats:\n  anomaly: {}\n", NULL, "ztseg.yaml:3:3", "threats.anomaly is not implemented yet" },
+	{ "threats unknown key",
+	  "version: 1\nthreats:\n  floods: []\n", NULL, "ztseg.yaml:3:3",
+	  "threats: unknown key 'floods'; expected one of: except, flood, blocklists" },
+	{ "threats.except bad prefix",
+	  "version: 1\nthreats:\n  except: [192.0.2.0/33]\n", NULL, "ztseg.yaml:3:12",
+	  "threats.except: invalid prefix '192.0.2.0/33'" },
+	{ "threats.flood unknown key",
+	  W "  flood:\n    - { to: web, per-source: 5/second, bans: 1m }\n", NULL, "ztseg.yaml:6:40",
+	  "threats.flood: unknown key 'bans'" },
+	{ "threats.flood bad rate",
+	  W "  flood:\n    - { to: web, per-source: 5/fortnight }\n", NULL, "ztseg.yaml:6:30",
+	  "per-source: expected new connections per unit such as 200/second" },
+	{ "threats.flood no limit",
+	  W "  flood:\n    - { to: web, ban: 1m }\n", NULL, "ztseg.yaml:6:7",
+	  "threats.flood: expected per-source, connections or both" },
+	{ "threats.flood no to",
+	  W "  flood:\n    - { connections: 3 }\n", NULL, "ztseg.yaml:6:7",
+	  "threats.flood: missing required key 'to'" },
+	{ "threats.flood ban too long",
+	  W "  flood:\n    - { to: web, connections: 3, ban: 200h }\n", NULL, "ztseg.yaml:6:39",
+	  "ban: invalid duration '200h'" },
+	{ "threats.flood ipv6 prefix",
+	  W "  flood:\n    - { to: web, connections: 3, source-prefix: { ipv6: 129 } }\n", NULL, "ztseg.yaml:6:57",
+	  "source-prefix: ipv6: expected a number from 1 to 128, got '129'" },
+	{ "threats.flood burst without rate",
+	  W "  flood:\n    - { to: web, connections: 3, burst: 4 }\n", NULL, "ztseg.yaml:6:7",
+	  "threats.flood: burst needs per-source" },
+	{ "threats.flood ban-scope without ban",
+	  W "  flood:\n    - { to: web, connections: 3, ban-scope: all }\n", NULL, "ztseg.yaml:6:7",
+	  "threats.flood: ban-scope needs ban" },
+	{ "threats.flood unknown zone",
+	  W "  flood:\n    - { to: wbe, connections: 3 }\n", NULL, "ztseg.yaml:6:13",
+	  "threats.flood: unknown zone 'wbe'" },
+	{ "threats.flood host without protect-host",
+	  W "  flood:\n    - { to: host, connections: 3 }\n", NULL, "ztseg.yaml:6:13",
+	  "threats.flood: to: host needs hub.protect-host: true" },
+	{ "threats.flood one limit per zone",
+	  W "  flood:\n    - { to: web, connections: 3 }\n    - { to: [web], per-source: 1/second }\n", NULL,
+	  "ztseg.yaml:7:14", "threats.flood: zone 'web' is already limited (by 'web' at 6:13)" },
+	{ "threats.flood unknown flow",
+	  WF "    - { flow: web-inn, connections: 3 }\n", NULL, "ztseg.yaml:10:15",
+	  "threats.flood: unknown flow 'web-inn' (did you mean 'web-in'?)" },
+	{ "threats.flood unknown flow, nothing close",
+	  WF "    - { flow: zzzzzzzz, connections: 3 }\n", NULL, "ztseg.yaml:10:15",
+	  "threats.flood: unknown flow 'zzzzzzzz' (flow: names a hub flow that has a name:)" },
+	{ "threats.flood flow not a name",
+	  WF "    - { flow: [web-in], connections: 3 }\n", NULL, "ztseg.yaml:10:15",
+	  "flow: expected the name of a hub flow, got a list" },
+	{ "threats.flood flow never goes to the zone",
+	  WF "    - { flow: web-in, to: db, connections: 3 }\n", NULL, "ztseg.yaml:10:27",
+	  "threats.flood: flow 'web-in' does not go to zone 'db'" },
+	{ "threats.flood one limit per flow",
+	  WF "    - { flow: web-in, connections: 3 }\n    - { flow: web-in, to: web, per-source: 1/second }\n",
+	  NULL, "ztseg.yaml:11:15", "threats.flood: flow 'web-in' is already limited (at 10:15): one limit per flow" },
+	{ "threats.flood flow and unknown zone",
+	  WF "    - { flow: web-in, to: wbe, connections: 3 }\n", NULL, "ztseg.yaml:10:27",
+	  "threats.flood: unknown zone 'wbe'" },
 	{ "jit in a segment file",
 	  HUB_DELEGATE, "jit: []\n", SEG_FILE ":1:1", "'jit' is only allowed in ztseg.yaml" },
 	{ "jit template without max",
@@ -161,9 +243,33 @@ static const struct err_case err_cases[] = {
 	  "version: 1\nsegments:\n  web: { interfaces: [\"vweb*\"] }\njit:\n"
 	  "  - { name: a, from: world, to: web, ports: [tcp/22], max: 1h }\n  - { name: a, from: world, to: web, ports: [tcp/23], max: 1h }\n",
 	  NULL, "ztseg.yaml:6:5", "jit template name 'a' is already used at ztseg.yaml:5:5" },
-	{ "units reserved",
+	{ "units with interfaces",
 	  "version: 1\nsegments:\n  api:\n    interfaces: [\"vapi*\"]\n    units: [api.service]\n", NULL,
-	  "ztseg.yaml:5:5", "'units' is not implemented yet" },
+	  "ztseg.yaml:3:3", "segment 'api' has units: it may not have interfaces, addresses or subnets" },
+	{ "units with addresses",
+	  "version: 1\nsegments:\n  api:\n    addresses: [192.0.2.1]\n    units: [api.service]\n", NULL,
+	  "ztseg.yaml:3:3", "segment 'api' has units: it may not have" },
+	{ "units bad name",
+	  "version: 1\nsegments:\n  api:\n    units: [api.service, api.timer]\n", NULL,
+	  "ztseg.yaml:4:26", "invalid unit 'api.timer': a unit name ends in .service, .scope or .slice" },
+	{ "units delegated path",
+	  "version: 1\nsegments:\n  api:\n    units: [\"user.slice/user-1000.slice/user@1000.service/api.service\"]\n", NULL,
+	  "ztseg.yaml:4:13", "a unit is NAME or system.slice/NAME" },
+	{ "units not a list",
+	  "version: 1\nsegments:\n  api:\n    units: api.service\n", NULL,
+	  "ztseg.yaml:4:12", "units" },
+	{ "units empty",
+	  "version: 1\nsegments:\n  api:\n    units: []\n", NULL,
+	  "ztseg.yaml:4:12", "segment 'api': units is empty" },
+	{ "units need protect-host",
+	  "version: 1\nsegments:\n  api:\n    units: [api.service]\n", NULL,
+	  "ztseg.yaml:4:13", "segment 'api' has units, which need hub.protect-host: true" },
+	{ "units overlap",
+	  "version: 1\nhub: { protect-host: true }\nsegments:\n  api:\n    units: [\"api-*.service\"]\n  b:\n    units: [api-x.service]\n", NULL,
+	  "ztseg.yaml:7:13", "unit 'api-x.service' overlaps unit 'api-*.service' listed before" },
+	{ "units overlap same segment",
+	  "version: 1\nhub: { protect-host: true }\nsegments:\n  api:\n    units: [api.service, system.slice/api.service]\n", NULL,
+	  "ztseg.yaml:5:26", "unit 'api.service' overlaps unit 'api.service' listed before" },
 	{ "version missing",
 	  "hub: {}\n", NULL, "ztseg.yaml:1:1", "missing required key 'version'; expected version: 1" },
 	{ "version 2",
@@ -515,6 +621,30 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(p->hub.n_flows, 0);
 	zt_policy_free(p);
 	ck_assert_ptr_null(zt_policy_free(NULL));
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* threats: except, flood and blocklists in one mapping (one except list, for both). */
+START_TEST(test_threats_all)
+{
+	struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+	int r = load(W "  except: [192.0.2.0/28, \"2001:db8:9::/48\"]\n"
+		     "  flood:\n    - { to: web, per-source: 5/second }\n"
+		     "  blocklists:\n    - { name: drop, file: /var/lib/ztseg-feeds/drop.txt, direction: in }\n"
+		     "    - { name: l1, url: \"https://example.org/l1.netset\" }\n",
+		     NULL, &p, &d);
+
+	ck_assert_msg(r == 0, "load: %d", r);
+	ck_assert_uint_eq(p->threats.n_except, 2);
+	ck_assert_uint_eq(p->threats.except[0].pos.line, 5);
+	ck_assert_uint_eq(p->threats.n_flood, 1);
+	ck_assert_uint_eq(p->threats.n_blocklists, 2);
+	ck_assert_str_eq(p->threats.blocklists[0].name, "drop");
+	ck_assert_int_eq(p->threats.blocklists[0].dir, ZT_FEED_IN);
+	ck_assert_str_eq(p->threats.blocklists[1].url, "https://example.org/l1.netset");
+	zt_policy_free(p);
 	zt_diags_clear(&d);
 }
 END_TEST
@@ -1025,6 +1155,7 @@ static Suite *policy_load_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_loop_test(tc, test_errors, 0, ELEMENTSOF(err_cases));
 	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_threats_all);
 	tcase_add_test(tc, test_errors_across_files);
 	tcase_add_test(tc, test_max_segments);
 	tcase_add_test(tc, test_yaml_limits);

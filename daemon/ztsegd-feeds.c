@@ -1,0 +1,901 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Threat feeds in the daemon: each feed file read with distrust (a
+ * directory descriptor, O_NOFOLLOW, owner and type checked, size capped
+ * before reading, a file that changes while read refused), parsed, and
+ * the last good copy kept; the feeds flattened into the maps of `ip
+ * ztseg` and `ip6 ztseg`; every change applied as chunks of element
+ * deletes and adds, a few chunks per turn of the loop so that rtnetlink
+ * events are served in between; inotify on the feeds' directories.
+ */
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/netfilter/nf_tables.h>
+#include "compile-feeds.h"
+#include "explain.h"
+#include "feed-nft.h"
+#include "ztsegd.h"
+
+#define FEED_CHUNK_DEFAULT 1024		/* element ranges per transaction */
+#define FEED_SLICE_USEC 3000		/* commits per loop turn stop after this long */
+#define PRIO_FEEDS 60			/* after every other event source */
+#define FEED_USER "ztseg-feeds"		/* the fetcher's user (ztseg-feeds.service) */
+
+struct feed_st {
+	char name[ZT_FEED_NAME_LEN + 1];
+	char path[PATH_MAX];		/* file:, or FEEDS-DIR/NAME for url: */
+	bool url;
+	enum zt_feed_dir dir;
+	bool reject, log;
+	uint32_t max_age_sec;
+	struct zt_feed_limits lim;
+	uint32_t id;			/* its interned name */
+	struct zt_feed_data data;	/* the last good copy */
+	bool have;
+	struct stat good;		/* the file as it was when read good */
+	uint64_t try_usec;		/* CLOCK_REALTIME of the last attempt */
+	bool try_ok;
+	char result[1600];
+	size_t carved;
+	uint64_t packets, bytes;
+	struct zt_pos pos;
+};
+
+struct manager_feeds {
+	struct feed_st *v;
+	size_t n;
+	char (*names)[ZT_FEED_NAME_LEN + 1];
+	size_t n_names, cap_names;
+	struct zt_cidr *except;
+	size_t n_except;
+	struct zt_fset cur[4], want[4];	/* [family * 2 + dst]: v4 src, v4 dst, v6 src, v6 dst */
+	struct zt_fdiff df[4];
+	size_t at_set, at_chunk;
+	bool busy, again, kernel_known, tables;
+	char (*gone)[ZT_FEED_NAME_LEN + 1];	/* chains to delete once their elements are gone */
+	size_t n_gone, cap_gone;
+	int ino_fd;
+	int wd[ZT_FEEDS_MAX];
+	size_t n_wd;
+	sd_event_source *src_ino, *src_work;
+	size_t chunk;
+	uid_t feed_uid;
+	uint64_t t0;			/* CLOCK_MONOTONIC: the update began */
+	uint64_t longest_commit_usec, last_update_usec, updates, commits, failures;
+	size_t last_adds, last_dels;
+};
+
+static const char *const set_name[4] = { "listed_src", "listed_dst", "listed_src", "listed_dst" };
+
+/* ---- names: a feed's label in the maps, stable across reloads ---- */
+
+static int intern(const char *name, uint32_t *id, void *userdata)
+{
+	struct manager_feeds *F = userdata;
+
+	for (size_t i = 0; i < F->n_names; i++)
+		if (streq(F->names[i], name)) {
+			*id = (uint32_t)i;
+			return 0;
+		}
+	if (strlen(name) > ZT_FEED_NAME_LEN) {
+		*id = UINT32_MAX;
+		return 0;
+	}
+	if (ZT_GROW(F->names, F->cap_names, F->n_names + 1) < 0)
+		return -ENOMEM;
+	snprintf(F->names[F->n_names], sizeof(F->names[0]), "%s", name);
+	*id = (uint32_t)F->n_names++;
+	return 0;
+}
+
+static const char *const *name_table(struct manager_feeds *F)
+{
+	static const char *v[ZT_FEEDS_MAX * 64];
+
+	for (size_t i = 0; i < F->n_names && i < ELEMENTSOF(v); i++)
+		v[i] = F->names[i];
+	return v;
+}
+
+/* ---- reading a feed file ---- */
+
+/*
+ * The file with distrust: opened relative to its directory without
+ * following links, a regular file owned by root, the daemon or the
+ * fetcher's user, not writable by others, within max_bytes before a byte
+ * is read, and unchanged while read.
+ */
+static int feed_read(struct manager_feeds *F, const struct feed_st *f, char **ret, size_t *ret_len, struct stat *ret_st,
+		     char *why, size_t why_len)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
+	struct stat st, st2;
+	int dfd, fd, r = 0;
+	size_t got = 0;
+
+	snprintf(dir, sizeof(dir), "%s", f->path);
+	snprintf(base, sizeof(base), "%s", f->path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(why, why_len, "cannot open its directory: %s", strerror(errno));
+		return -errno;
+	}
+	fd = openat(dfd, basename(base), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (fd < 0) {
+		snprintf(why, why_len, "%s", r == -ELOOP ? "is a symbolic link: refused" : strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(why, why_len, "cannot stat: %s", strerror(-r));
+	} else if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		snprintf(why, why_len, "not a regular file: refused");
+	} else if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != F->feed_uid) {
+		r = -EPERM;
+		snprintf(why, why_len, "owned by uid %u, not root, the daemon or %s: refused", (unsigned)st.st_uid,
+			 FEED_USER);
+	} else if (st.st_mode & S_IWOTH) {
+		r = -EPERM;
+		snprintf(why, why_len, "writable by others: refused");
+	} else if ((uint64_t)st.st_size > f->lim.max_bytes) {
+		r = -EFBIG;
+		snprintf(why, why_len, "feed refused: %lld bytes, more than the limit of %llu (max-size)",
+			 (long long)st.st_size, (unsigned long long)f->lim.max_bytes);
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* One byte more than announced: a file that grows while read is caught. */
+	while (got < (size_t)st.st_size + 1) {
+		ssize_t k = read(fd, buf + got, (size_t)st.st_size + 1 - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r = k < 0 ? -errno : 0;
+			break;
+		}
+		got += (size_t)k;
+	}
+	if (r >= 0 && fstat(fd, &st2) < 0)
+		r = -errno;
+	close(fd);
+	if (r < 0) {
+		snprintf(why, why_len, "read error: %s", strerror(-r));
+		return r;
+	}
+	if (got != (size_t)st.st_size || st2.st_size != st.st_size || st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+	    st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
+		snprintf(why, why_len, "the file changed while it was read (%zu bytes read, %lld announced): refused",
+			 got, (long long)st.st_size);
+		return -EAGAIN;
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_len = got;
+	*ret_st = st;
+	return 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Read and parse one feed; on success its data replaces the last good copy. 1: changed, 0: the same, <0. */
+static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct zt_feed_data data = {};
+	struct zt_diags d = { .max = ZT_FEED_DIAGS_MAX + 4 };
+	struct stat st;
+	char why[256] = "";
+	size_t len = 0;
+	int r;
+
+	f->try_usec = now_usec(CLOCK_REALTIME);
+	r = feed_read(F, f, &buf, &len, &st, why, sizeof(why));
+	if (r < 0) {
+		f->try_ok = false;
+		snprintf(f->result, sizeof(f->result), "%.1000s: %.400s%s", f->path, why,
+			 f->have ? "; the last good copy stays in force" : "");
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=feed-refused", log_field("ZTSEG_FEED", "%s", f->name) },
+			   2, "feed '%s': %s", f->name, f->result);
+		return r;
+	}
+	if (f->have && !force && same_file(&st, &f->good))
+		return 0;
+	f->lim.prev_entries = f->have ? f->data.n4 + f->data.n6 : 0;
+	r = zt_feed_parse(f->path, buf, len, &f->lim, &data, &d);
+	log_diags(LOG_WARNING, "feed-line", &d);
+	if (r < 0) {
+		f->try_ok = false;
+		snprintf(f->result, sizeof(f->result), "%s", d.n_errors && d.n ? d.v[d.n - 1].msg : strerror(-r));
+		for (size_t i = 0; i < d.n; i++)
+			if (d.v[i].sev == ZT_SEV_ERROR)
+				snprintf(f->result, sizeof(f->result), "%.1000s:%u: %.500s", f->path, d.v[i].line, d.v[i].msg);
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=feed-refused", log_field("ZTSEG_FEED", "%s", f->name) },
+			   2, "feed '%s' refused: %s", f->name, f->result);
+		zt_diags_clear(&d);
+		return r;
+	}
+	zt_feed_data_clear(&f->data);
+	f->data = data;
+	f->have = true;
+	f->good = st;
+	f->try_ok = true;
+	snprintf(f->result, sizeof(f->result), "ok: %zu entries (%zu IPv4, %zu IPv6), %zu bad line%s skipped",
+		 data.n4 + data.n6, data.n4, data.n6, data.bad, data.bad == 1 ? "" : "s");
+	zt_diags_clear(&d);
+	return 1;
+}
+
+/* ---- the maps ---- */
+
+static int want_build(struct manager_feeds *F)
+{
+	for (size_t s = 0; s < 4; s++) {
+		zt_fset_clear(&F->want[s]);
+		F->want[s].family = s < 2 ? AF_INET : AF_INET6;
+	}
+	for (size_t i = 0; i < F->n; i++) {
+		struct feed_st *f = &F->v[i];
+		int r;
+
+		f->carved = 0;
+		if (!f->have)
+			continue;
+		for (size_t s = 0; s < 4; s++) {
+			bool dst = s & 1;
+
+			if ((dst && f->dir == ZT_FEED_IN) || (!dst && f->dir == ZT_FEED_OUT))
+				continue;
+			r = zt_fset_add_feed(&F->want[s], &f->data, f->id, F->except, F->n_except,
+					     s == 0 || s == 2 || f->dir == ZT_FEED_OUT ? &f->carved : NULL);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void update_begin(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+	int r;
+
+	if (F->busy) {
+		F->again = true;
+		return;
+	}
+	r = want_build(F);
+	for (size_t s = 0; s < 4 && r >= 0; s++) {
+		zt_fdiff_clear(&F->df[s]);
+		r = zt_fset_diff(&F->cur[s], &F->want[s], F->chunk, &F->df[s]);
+	}
+	if (r < 0) {
+		log_error("feeds: cannot compute the update: %s", strerror(-r));
+		return;
+	}
+	F->busy = true;
+	F->at_set = F->at_chunk = 0;
+	F->t0 = now_usec(CLOCK_MONOTONIC);
+	F->last_adds = F->last_dels = 0;
+	sd_event_source_set_enabled(F->src_work, SD_EVENT_ON);
+}
+
+/* Chains of feeds gone from the policy, now that nothing jumps to them. */
+static void gone_delete(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	int r;
+
+	if (!F->n_gone)
+		return;
+	r = zt_nft_batch_start(m->nft, &b);
+	for (size_t i = 0; i < F->n_gone && r >= 0; i++)
+		r = zt_feeds_emit_chain_del(b, F->gone[i]);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	if (r < 0)
+		log_warning("feeds: cannot delete the chains of removed feeds: %s", d.n ? d.v[0].msg : strerror(-r));
+	zt_diags_clear(&d);
+	free(F->gone);
+	F->gone = NULL;
+	F->n_gone = F->cap_gone = 0;
+}
+
+static void update_done(struct manager *m, bool ok)
+{
+	struct manager_feeds *F = m->feeds;
+
+	F->busy = false;
+	sd_event_source_set_enabled(F->src_work, SD_EVENT_OFF);
+	F->last_update_usec = now_usec(CLOCK_MONOTONIC) - F->t0;
+	F->updates++;
+	if (ok) {
+		for (size_t s = 0; s < 4; s++) {
+			zt_fset_clear(&F->cur[s]);
+			F->cur[s] = F->want[s];
+			F->want[s] = (struct zt_fset){ .family = F->cur[s].family };
+		}
+		/* A reload during this update may have left elements of gone feeds: after the next. */
+		if (!F->again)
+			gone_delete(m);
+		if (F->last_adds || F->last_dels)
+			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=feeds-applied" }, 1,
+				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms)",
+				   F->last_adds, F->last_dels, (double)F->last_update_usec / 1000.0,
+				   (double)F->longest_commit_usec / 1000.0);
+	} else {
+		F->failures++;
+		F->kernel_known = false;
+	}
+	if (F->again || !ok) {
+		F->again = false;
+		if (!ok)
+			return;
+		update_begin(m);
+	}
+}
+
+/* One chunk of one map: 0, or -errno (logged). */
+static int chunk_commit(struct manager *m, size_t s, size_t c)
+{
+	struct manager_feeds *F = m->feeds;
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	uint64_t t;
+	int r;
+
+	uint32_t g0 = 0, g1 = 0;
+
+	r = zt_nft_batch_start(m->nft, &b);
+	if (r >= 0)
+		r = zt_feeds_emit_chunk(b, set_name[s], &F->cur[s], &F->want[s], &F->df[s], c, name_table(F));
+	/*
+	 * Out of the notification group meanwhile: the kernel then builds no
+	 * notification per element. A commit of someone else in that window
+	 * shows in the generation ids: then the tables are checked.
+	 */
+	if (r >= 0 && m->nfmon && zt_nfmon_quiet(m->nfmon, true) >= 0)
+		zt_nft_genid_read(m->nft, &g0);
+	t = now_usec(CLOCK_MONOTONIC);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	t = now_usec(CLOCK_MONOTONIC) - t;
+	if (g0) {
+		zt_nft_genid_read(m->nft, &g1);
+		zt_nfmon_quiet(m->nfmon, false);
+		if (g1 != g0 + (r >= 0)) {
+			m->want_repair = true;
+			manager_dirty(m);
+		}
+	}
+	F->commits++;
+	if (t > F->longest_commit_usec)
+		F->longest_commit_usec = t;
+	if (r < 0)
+		log_fields(LOG_ERR, (const char *[]){ "ZTSEG_EVENT=feeds-failed" }, 1,
+			   "feeds: an element batch of map %s %s was refused: %s", s < 2 ? "ip" : "ip6", set_name[s],
+			   d.n ? d.v[0].msg : strerror(-r));
+	zt_diags_clear(&d);
+	return r;
+}
+
+static int on_work(sd_event_source *src, void *userdata)
+{
+	struct manager *m = userdata;
+	struct manager_feeds *F = m->feeds;
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+
+	while (F->at_set < 4 && now_usec(CLOCK_MONOTONIC) - t0 < FEED_SLICE_USEC) {
+		struct zt_fdiff *df = &F->df[F->at_set];
+
+		if (F->at_chunk >= df->n_chunks) {
+			F->last_adds += df->adds;
+			F->last_dels += df->dels;
+			F->at_set++;
+			F->at_chunk = 0;
+			continue;
+		}
+		if (chunk_commit(m, F->at_set, F->at_chunk) < 0) {
+			update_done(m, false);
+			m->want_repair = true;
+			manager_dirty(m);
+			return 0;
+		}
+		F->at_chunk++;
+	}
+	if (F->at_set >= 4)
+		update_done(m, true);
+	return 0;
+}
+
+/* ---- inotify ---- */
+
+static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	struct manager_feeds *F = m->feeds;
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool changed = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			if (!ev->len)
+				continue;
+			for (size_t i = 0; i < F->n; i++) {
+				char tmp[PATH_MAX];
+
+				snprintf(tmp, sizeof(tmp), "%s", F->v[i].path);
+				if (streq(basename(tmp), ev->name) && feed_load(F, &F->v[i], false) > 0) {
+					log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=feed-updated",
+						   log_field("ZTSEG_FEED", "%s", F->v[i].name) }, 2,
+						   "feed '%s': %s", F->v[i].name, F->v[i].result);
+					changed = true;
+				}
+			}
+		}
+	}
+	if (changed)
+		update_begin(m);
+	return 0;
+}
+
+static void watches_set(struct manager_feeds *F)
+{
+	for (size_t i = 0; i < F->n_wd; i++)
+		inotify_rm_watch(F->ino_fd, F->wd[i]);
+	F->n_wd = 0;
+	for (size_t i = 0; i < F->n && F->n_wd < ZT_FEEDS_MAX; i++) {
+		char dir[PATH_MAX];
+		int wd;
+
+		snprintf(dir, sizeof(dir), "%s", F->v[i].path);
+		wd = inotify_add_watch(F->ino_fd, dirname(dir),
+				       IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_ONLYDIR);
+		if (wd < 0)
+			log_warning("feed '%s': cannot watch %s: %s", F->v[i].name, dir, strerror(errno));
+		else
+			F->wd[F->n_wd++] = wd;
+	}
+}
+
+/* ---- setup, apply ---- */
+
+static int feeds_new(struct manager *m)
+{
+	struct manager_feeds *F = calloc(1, sizeof(*F));
+	const char *e = getenv("ZTSEGD_FEED_CHUNK");
+	struct passwd *pw = getpwnam(FEED_USER);
+	int r;
+
+	if (!F)
+		return -ENOMEM;
+	m->feeds = F;
+	for (size_t s = 0; s < 4; s++)
+		F->cur[s].family = F->want[s].family = s < 2 ? AF_INET : AF_INET6;
+	F->chunk = e && atoi(e) > 0 ? (size_t)atoi(e) : FEED_CHUNK_DEFAULT;
+	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
+	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (F->ino_fd < 0)
+		return -errno;
+	r = sd_event_add_io(m->event, &F->src_ino, F->ino_fd, EPOLLIN, on_inotify, m);
+	if (r >= 0)
+		r = sd_event_source_set_priority(F->src_ino, PRIO_FEEDS);
+	if (r >= 0)
+		r = sd_event_add_defer(m->event, &F->src_work, on_work, m);
+	if (r >= 0)
+		r = sd_event_source_set_priority(F->src_work, PRIO_FEEDS);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(F->src_work, SD_EVENT_OFF);
+	return r;
+}
+
+static void feed_st_free(struct feed_st *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		zt_feed_data_clear(&v[i].data);
+	free(v);
+}
+
+/* The policy's feeds, keeping the last good copy of those whose source stayed. */
+static int feeds_from_policy(struct manager *m, const struct zt_threats *t, struct feed_st **ret)
+{
+	struct manager_feeds *F = m->feeds;
+	struct feed_st *v = calloc(t->n_blocklists ? t->n_blocklists : 1, sizeof(*v));
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_blocklists; i++) {
+		const struct zt_blocklist *b = &t->blocklists[i];
+		struct feed_st *f = &v[i];
+
+		snprintf(f->name, sizeof(f->name), "%s", b->name);
+		if (b->file)
+			snprintf(f->path, sizeof(f->path), "%s", b->file);
+		else
+			snprintf(f->path, sizeof(f->path), "%.2000s/%s", m->feeds_dir ? m->feeds_dir : DEFAULT_FEEDS_DIR,
+				 b->name);
+		f->url = b->url != NULL;
+		f->dir = b->dir;
+		f->reject = b->reject;
+		f->log = b->log;
+		f->max_age_sec = b->max_age_sec;
+		f->lim = (struct zt_feed_limits){ b->max_bytes, b->max_bad_pct, b->max_shrink_pct, 0 };
+		f->pos = b->pos;
+		if ((r = intern(f->name, &f->id, F)) < 0) {
+			feed_st_free(v, i);
+			return r;
+		}
+		for (size_t k = 0; k < F->n; k++)
+			if (streq(F->v[k].name, f->name) && streq(F->v[k].path, f->path) && F->v[k].have) {
+				f->data = F->v[k].data;
+				F->v[k].data = (struct zt_feed_data){};
+				f->have = true;
+				f->good = F->v[k].good;
+				f->try_usec = F->v[k].try_usec;
+				f->try_ok = F->v[k].try_ok;
+				snprintf(f->result, sizeof(f->result), "%s", F->v[k].result);
+			}
+	}
+	*ret = v;
+	return 0;
+}
+
+/* The tables' skeleton for the new feeds; chains of feeds that stay as they were are kept. */
+static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
+{
+	struct manager_feeds *F = m->feeds;
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	struct zt_feed_rule rules[ZT_FEEDS_MAX];
+	struct zt_diags d = {};
+	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		rules[i] = (struct zt_feed_rule){ v[i].name, v[i].reject, v[i].log, false };
+		for (size_t k = 0; k < F->n && F->tables; k++)
+			if (streq(F->v[k].name, v[i].name) && F->v[k].reject == v[i].reject && F->v[k].log == v[i].log)
+				rules[i].keep = true;
+	}
+	r = zt_nft_batch_start(m->nft, &b);
+	if (r >= 0)
+		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	if (r < 0)
+		log_error("feeds: cannot create tables ip/ip6 %s: %s", ZT_TABLE_NAME, d.n ? d.v[0].msg : strerror(-r));
+	else
+		F->tables = true;
+	zt_diags_clear(&d);
+	return r;
+}
+
+/* The maps as the kernel holds them (a dump: at start and after someone else changed them). */
+static int kernel_read(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+	int r = 0;
+
+	for (size_t s = 0; s < 4 && r >= 0; s++) {
+		struct zt_fset k = {};
+
+		r = zt_feeds_set_read(s < 2 ? AF_INET : AF_INET6, set_name[s], intern, F, &k);
+		if (r == -ENOENT) {
+			k = (struct zt_fset){ .family = s < 2 ? AF_INET : AF_INET6 };
+			r = 0;
+		}
+		if (r >= 0) {
+			zt_fset_clear(&F->cur[s]);
+			F->cur[s] = k;
+		}
+	}
+	if (r >= 0)
+		F->kernel_known = true;
+	return r;
+}
+
+/* No feeds in the policy: both tables go (their elements with them) in one transaction. */
+static int feeds_drop_tables(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	int r = zt_nft_batch_start(m->nft, &b);
+
+	if (r >= 0)
+		r = zt_feeds_emit_destroy(b);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	zt_diags_clear(&d);
+	if (r >= 0) {
+		for (size_t s = 0; s < 4; s++)
+			zt_fset_clear(&F->cur[s]);
+		F->tables = false;
+		F->kernel_known = true;
+	}
+	return r;
+}
+
+int manager_feeds_apply(struct manager *m)
+{
+	const struct zt_threats *t = &m->cur.policy->threats;
+	struct manager_feeds *F;
+	struct feed_st *v = NULL;
+	int r;
+
+	if (!m->feeds && (r = feeds_new(m)) < 0)
+		return r;
+	F = m->feeds;
+	if ((r = feeds_from_policy(m, t, &v)) < 0)
+		return r;
+	free(F->except);
+	F->except = NULL;
+	F->n_except = 0;
+	if (t->n_except && (F->except = calloc(t->n_except, sizeof(*F->except)))) {
+		memcpy(F->except, t->except, t->n_except * sizeof(*F->except));
+		F->n_except = t->n_except;
+	}
+	for (size_t i = 0; i < t->n_blocklists; i++)
+		feed_load(F, &v[i], false);
+	/* Feeds gone: their chains go once no element jumps to them. */
+	for (size_t k = 0; k < F->n; k++) {
+		bool stays = false;
+
+		for (size_t i = 0; i < t->n_blocklists; i++)
+			stays |= streq(v[i].name, F->v[k].name);
+		if (!stays && ZT_GROW(F->gone, F->cap_gone, F->n_gone + 1) >= 0)
+			snprintf(F->gone[F->n_gone++], sizeof(F->gone[0]), "%s", F->v[k].name);
+	}
+	if (!t->n_blocklists && !F->busy) {
+		feed_st_free(F->v, F->n);
+		F->v = v;
+		F->n = 0;
+		free(F->gone);
+		F->gone = NULL;
+		F->n_gone = F->cap_gone = 0;
+		watches_set(F);
+		return feeds_drop_tables(m);
+	}
+	if (!F->kernel_known && (r = kernel_read(m)) < 0)
+		log_warning("feeds: cannot read the maps back (%s): loading them whole", strerror(-r));
+	r = skeleton_apply(m, v, t->n_blocklists);
+	feed_st_free(F->v, F->n);
+	F->v = v;
+	F->n = t->n_blocklists;
+	watches_set(F);
+	if (r < 0)
+		return r;
+	update_begin(m);
+	return 0;
+}
+
+/* ---- what operators see ---- */
+
+static void on_counter(const char *feed, uint64_t packets, uint64_t bytes, void *userdata)
+{
+	struct manager_feeds *F = userdata;
+
+	for (size_t i = 0; i < F->n; i++)
+		if (streq(F->v[i].name, feed)) {
+			F->v[i].packets += packets;
+			F->v[i].bytes += bytes;
+		}
+}
+
+static void counters_read(struct manager_feeds *F)
+{
+	for (size_t i = 0; i < F->n; i++)
+		F->v[i].packets = F->v[i].bytes = 0;
+	if (!F->tables)
+		return;
+	zt_feeds_counters_read(AF_INET, on_counter, F);
+	zt_feeds_counters_read(AF_INET6, on_counter, F);
+}
+
+static const char *dir_name(enum zt_feed_dir d)
+{
+	return d == ZT_FEED_IN ? "in" : d == ZT_FEED_OUT ? "out" : "both";
+}
+
+static json_t *feed_json(const struct feed_st *f, uint64_t now)
+{
+	char t1[64] = "", t2[64] = "";
+	uint64_t mt = f->have ? (uint64_t)f->good.st_mtim.tv_sec * ZT_USEC_PER_SEC : 0;
+	uint64_t age = mt && now > mt ? (now - mt) / ZT_USEC_PER_SEC : 0;
+	bool stale = f->max_age_sec && (!f->have || age > f->max_age_sec);
+
+	if (mt)
+		log_time(mt, t1, sizeof(t1));
+	if (f->try_usec)
+		log_time(f->try_usec, t2, sizeof(t2));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:s, s:b, s:s, s:I, s:I, s:b, s:I, s:I, s:I}",
+			 "name", f->name, "source", f->url ? "url" : "file", "path", f->path,
+			 "direction", dir_name(f->dir), "action", f->reject ? "reject" : "drop", "enforced", f->have,
+			 "entries", (json_int_t)(f->data.n4 + f->data.n6), "ipv4", (json_int_t)f->data.n4,
+			 "ipv6", (json_int_t)f->data.n6, "bad_lines", (json_int_t)f->data.bad,
+			 "updated", t1, "last_attempt", t2, "last_ok", f->try_ok, "result", f->result,
+			 "age_seconds", (json_int_t)age, "max_age_seconds", (json_int_t)f->max_age_sec,
+			 "stale", stale, "carved", (json_int_t)f->carved, "packets", (json_int_t)f->packets,
+			 "bytes", (json_int_t)f->bytes);
+}
+
+int manager_feeds_status(struct manager *m, json_t *status)
+{
+	struct manager_feeds *F = m->feeds;
+	uint64_t now = now_usec(CLOCK_REALTIME);
+	json_t *a = json_array(), *u;
+	size_t ranges = 0;
+
+	if (!a)
+		return -ENOMEM;
+	if (F) {
+		counters_read(F);
+		for (size_t i = 0; i < F->n; i++)
+			if (json_array_append_new(a, feed_json(&F->v[i], now)) < 0) {
+				json_decref(a);
+				return -ENOMEM;
+			}
+		for (size_t s = 0; s < 4; s++)
+			ranges += F->cur[s].n;
+	}
+	u = json_pack("{s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "busy", F && F->busy,
+		      "kernel_ranges", (json_int_t)ranges,
+		      "longest_commit_ms", F ? (double)F->longest_commit_usec / 1000.0 : 0.0,
+		      "last_update_ms", F ? (double)F->last_update_usec / 1000.0 : 0.0,
+		      "last_added", (json_int_t)(F ? F->last_adds : 0), "last_removed", (json_int_t)(F ? F->last_dels : 0),
+		      "updates", (json_int_t)(F ? F->updates : 0), "commits", (json_int_t)(F ? F->commits : 0),
+		      "failures", (json_int_t)(F ? F->failures : 0));
+	if (!u || json_object_set_new(status, "feeds", a) < 0 || json_object_set_new(status, "feed_updates", u) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Which feeds list addr, in policy order, and which one the kernel's map
+ * gives it (the first that lists it, unless threats.except carves it out).
+ */
+int manager_feeds_test(struct manager *m, uint8_t family, const uint8_t *addr, json_t **ret)
+{
+	struct manager_feeds *F = m->feeds;
+	json_t *a = json_array();
+	bool except = false;
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; F && i < F->n_except; i++)
+		except |= zt_cidr_contains_addr(&F->except[i], family, addr);
+	for (size_t i = 0; F && i < F->n; i++) {
+		const struct feed_st *f = &F->v[i];
+		ssize_t e = f->have ? zt_feed_find(&f->data, family, addr) : -1;
+		char ent[128];
+
+		if (e < 0)
+			continue;
+		zt_feed_entry_fmt(&f->data, family, (size_t)e, ent, sizeof(ent));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:s}", "feed", f->name, "entry", ent,
+						   "file", f->path,
+						   "line", (json_int_t)(family == AF_INET ? f->data.e4[e].line : f->data.e6[e].line),
+						   "direction", dir_name(f->dir)));
+	}
+	*ret = json_pack("{s:o, s:b}", "listed", a, "except", except);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/*
+ * explain: a feed that denies this packet before any flow. 1 with the
+ * reason in buf ("deny: threat feed 'NAME' (entry P, FILE:LINE)"), 0 for none.
+ */
+int manager_feeds_explain(struct manager *m, const struct zt_endpoint *from, const struct zt_endpoint *to, char *buf,
+			  size_t len)
+{
+	struct manager_feeds *F = m->feeds;
+
+	for (size_t i = 0; F && i < F->n; i++) {
+		const struct feed_st *f = &F->v[i];
+
+		for (int side = 0; side < 2 && f->have; side++) {
+			const struct zt_endpoint *ep = side ? to : from;
+			bool except = false;
+			char ent[128];
+			ssize_t e;
+
+			if (!ep->has_addr || (side == 0 && f->dir == ZT_FEED_OUT) || (side == 1 && f->dir == ZT_FEED_IN))
+				continue;
+			for (size_t k = 0; k < F->n_except; k++)
+				except |= zt_cidr_contains_addr(&F->except[k], ep->family, ep->addr);
+			if (except || (e = zt_feed_find(&f->data, ep->family, ep->addr)) < 0)
+				continue;
+			zt_feed_entry_fmt(&f->data, ep->family, (size_t)e, ent, sizeof(ent));
+			snprintf(buf, len, "deny: threat feed '%s' (entry %s, %s:%u) — listed %s, checked before any flow\n",
+				 f->name, ent, f->path, ep->family == AF_INET ? f->data.e4[e].line : f->data.e6[e].line,
+				 side ? "destination" : "source");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The periodic check: the tables there and ours; never a dump of the maps. */
+bool manager_feeds_verify(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+	struct zt_nft_table_info ti;
+
+	if (!F || !F->tables)
+		return true;
+	for (int i = 0; i < 2; i++) {
+		if (zt_feeds_table_read(i ? AF_INET6 : AF_INET, &ti) < 0)
+			return true;
+		if (!ti.present || (m->owned && ti.has_owner && ti.owner != zt_nft_portid(m->nft)) ||
+		    (m->owned && !ti.has_owner))
+			return false;
+	}
+	return true;
+}
+
+/* Someone else changed or deleted the feed tables: read the maps back and restore them. */
+void manager_feeds_repair(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+
+	if (!F || !F->n)
+		return;
+	if (F->busy) {
+		F->again = true;
+		return;
+	}
+	F->kernel_known = false;
+	F->tables = false;
+	if (manager_feeds_apply(m) < 0)
+		log_error("feeds: cannot restore tables ip/ip6 %s", ZT_TABLE_NAME);
+}
+
+void manager_feeds_free(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+
+	if (!F)
+		return;
+	sd_event_source_unref(F->src_ino);
+	sd_event_source_unref(F->src_work);
+	if (F->ino_fd >= 0)
+		close(F->ino_fd);
+	feed_st_free(F->v, F->n);
+	for (size_t s = 0; s < 4; s++) {
+		zt_fset_clear(&F->cur[s]);
+		zt_fset_clear(&F->want[s]);
+		zt_fdiff_clear(&F->df[s]);
+	}
+	free(F->names);
+	free(F->except);
+	free(F->gone);
+	free(F);
+	m->feeds = NULL;
+}

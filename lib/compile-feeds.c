@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The feed tables `ip ztseg` and `ip6 ztseg` as nf_tables messages: the
+ * skeleton (tables, base chains, maps, one chain per feed) and chunks of
+ * element changes. See compile-feeds.h and doc/RULESET.md.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include "compile-feeds.h"
+
+#define ZT_NFT_MSG_DESTROYTABLE 26
+
+static const uint16_t families[2] = { NFPROTO_IPV4, NFPROTO_IPV6 };
+
+static int put_table(struct zt_batch *b, uint16_t fam, uint32_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, ZT_TABLE_NAME);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, fam);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, flags);
+	nlh = zt_batch_msg(b, ZT_BOBJ_TABLE, "", NFT_MSG_NEWTABLE, fam, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		zt_batch_msg_done(b, nlh);
+	}
+	nftnl_table_free(t);
+	return nlh ? 0 : -ENOMEM;
+}
+
+/* A chain; hook < 0: a regular chain. flush: its rules away after. */
+static int put_chain(struct zt_batch *b, uint16_t fam, const char *name, int hook, bool flush)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, ZT_TABLE_NAME);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, fam);
+	if (hook >= 0) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, ZT_FEED_PRIO);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = zt_batch_msg(b, ZT_BOBJ_CHAIN, name, NFT_MSG_NEWCHAIN, fam, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		zt_batch_msg_done(b, nlh);
+	}
+	nftnl_chain_free(c);
+	if (!nlh)
+		return -ENOMEM;
+	if (!flush)
+		return 0;
+	nlh = zt_batch_msg(b, ZT_BOBJ_RULE, name, NFT_MSG_DELRULE, fam, 0);
+	if (!nlh)
+		return -ENOMEM;
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, ZT_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, name);
+	zt_batch_msg_done(b, nlh);
+	return 0;
+}
+
+static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, fam);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam == NFPROTO_IPV4 ? 7 : 8);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nlh = zt_batch_msg(b, ZT_BOBJ_SET, name, NFT_MSG_NEWSET, fam, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		zt_batch_msg_done(b, nlh);
+	}
+	nftnl_set_free(s);
+	return nlh ? 0 : -ENOMEM;
+}
+
+static int put_rule(struct zt_batch *b, uint16_t fam, const char *chain, struct nftnl_rule *r)
+{
+	struct nlmsghdr *nlh;
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, ZT_TABLE_NAME);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, fam);
+	nlh = zt_batch_msg(b, ZT_BOBJ_RULE, chain, NFT_MSG_NEWRULE, fam, NLM_F_APPEND | NLM_F_CREATE);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		zt_batch_msg_done(b, nlh);
+	}
+	nftnl_rule_free(r);
+	return nlh ? 0 : -ENOMEM;
+}
+
+static bool add(struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	if (!e)
+		return false;
+	nftnl_rule_add_expr(r, e);
+	return true;
+}
+
+/* ip saddr vmap @src (or daddr, dst). */
+static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, uint32_t set_id)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr *p = nftnl_expr_alloc("payload"), *l = nftnl_expr_alloc("lookup");
+	uint32_t off = fam == NFPROTO_IPV4 ? (dst ? 16 : 12) : (dst ? 24 : 8);
+
+	if (!r || !p || !l) {
+		nftnl_rule_free(r);
+		nftnl_expr_free(p);
+		nftnl_expr_free(l);
+		return -ENOMEM;
+	}
+	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, dst ? "listed_dst" : "listed_src");
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	add(r, p);
+	add(r, l);
+	return put_rule(b, fam, chain, r);
+}
+
+/* counter; limit rate … log group G prefix "ztseg feed NAME "; drop | reject */
+static int put_feed_rules(struct zt_batch *b, uint16_t fam, const char *chain, const struct zt_feed_rule *f,
+			  unsigned group, unsigned rate, unsigned burst)
+{
+	struct nftnl_rule *r;
+	struct nftnl_expr *e;
+	char prefix[64];
+	int ret;
+
+	if (!(r = nftnl_rule_alloc()) || !add(r, nftnl_expr_alloc("counter"))) {
+		nftnl_rule_free(r);
+		return -ENOMEM;
+	}
+	if ((ret = put_rule(b, fam, chain, r)) < 0)
+		return ret;
+	if (f->log) {
+		if (!(r = nftnl_rule_alloc()))
+			return -ENOMEM;
+		if ((e = nftnl_expr_alloc("limit"))) {
+			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+			nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, burst ? burst : 5);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+		}
+		if (!add(r, e) || !(e = nftnl_expr_alloc("log"))) {
+			nftnl_rule_free(r);
+			return -ENOMEM;
+		}
+		snprintf(prefix, sizeof(prefix), ZT_FEED_LOG_PREFIX "%s ", f->name);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, (uint16_t)group);
+		add(r, e);
+		if ((ret = put_rule(b, fam, chain, r)) < 0)
+			return ret;
+	}
+	if (!(r = nftnl_rule_alloc()))
+		return -ENOMEM;
+	if (f->reject) {
+		e = nftnl_expr_alloc("reject");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);
+			/* port unreachable: ICMP code 3, ICMPv6 code 4 (nft's default reject). */
+			nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, fam == NFPROTO_IPV4 ? 3 : 4);
+		}
+	} else {
+		e = nftnl_expr_alloc("immediate");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
+		}
+	}
+	if (!add(r, e)) {
+		nftnl_rule_free(r);
+		return -ENOMEM;
+	}
+	return put_rule(b, fam, chain, r);
+}
+
+int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
+			   unsigned log_group, unsigned log_rate, unsigned log_burst)
+{
+	char chain[ZT_OBJ_NAME_MAX];
+	int r;
+
+	for (size_t i = 0; i < 2; i++) {
+		uint16_t fam = families[i];
+		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++;
+
+		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "listed_src", id_src)) < 0 ||
+		    (r = put_set(b, fam, "listed_dst", id_dst)) < 0)
+			return r;
+		for (size_t k = 0; k < n; k++) {
+			if (f[k].keep)
+				continue;
+			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", f[k].name);
+			if ((r = put_chain(b, fam, chain, -1, true)) < 0 ||
+			    (r = put_feed_rules(b, fam, chain, &f[k], log_group, log_rate, log_burst)) < 0)
+				return r;
+		}
+		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, id_src)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, id_dst)) < 0 ||
+		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "out", true, id_dst)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed)
+{
+	char chain[ZT_OBJ_NAME_MAX];
+
+	snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", feed);
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh = zt_batch_msg(b, ZT_BOBJ_CHAIN, chain, NFT_MSG_DELRULE, families[i], 0);
+
+		if (!nlh)
+			return -ENOMEM;
+		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, ZT_TABLE_NAME);
+		mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
+		zt_batch_msg_done(b, nlh);
+		nlh = zt_batch_msg(b, ZT_BOBJ_CHAIN, chain, NFT_MSG_DELCHAIN, families[i], 0);
+		if (!nlh)
+			return -ENOMEM;
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, ZT_TABLE_NAME);
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, chain);
+		zt_batch_msg_done(b, nlh);
+	}
+	return 0;
+}
+
+int zt_feeds_emit_destroy(struct zt_batch *b)
+{
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh = zt_batch_msg(b, ZT_BOBJ_TABLE, "", ZT_NFT_MSG_DESTROYTABLE, families[i], 0);
+
+		if (!nlh)
+			return -ENOMEM;
+		mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, ZT_TABLE_NAME);
+		zt_batch_msg_done(b, nlh);
+	}
+	return 0;
+}
+
+/* ---- elements ------------------------------------------------------------ */
+
+struct elmsg {
+	struct zt_batch *b;
+	uint16_t fam, type;
+	const char *set;
+	struct nftnl_set *s;
+	size_t n;
+};
+
+static int elmsg_flush(struct elmsg *m)
+{
+	struct nlmsghdr *nlh;
+
+	if (!m->s || !m->n)
+		return 0;
+	nlh = zt_batch_msg(m->b, ZT_BOBJ_ELEMS, m->set, m->type, m->fam,
+			   m->type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+	if (!nlh)
+		return -ENOMEM;
+	nftnl_set_elems_nlmsg_build_payload(nlh, m->s);
+	zt_batch_msg_done(m->b, nlh);
+	nftnl_set_free(m->s);
+	m->s = NULL;
+	m->n = 0;
+	return 0;
+}
+
+static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t klen, bool end, const char *chain)
+{
+	struct nftnl_set_elem *e;
+	int r;
+
+	if (m->s && (m->type != type || m->n >= ZT_FEED_ELEMS_PER_MSG) && (r = elmsg_flush(m)) < 0)
+		return r;
+	if (!m->s) {
+		if (!(m->s = nftnl_set_alloc()))
+			return -ENOMEM;
+		nftnl_set_set_str(m->s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+		nftnl_set_set_str(m->s, NFTNL_SET_NAME, m->set);
+		nftnl_set_set_u32(m->s, NFTNL_SET_FAMILY, m->fam);
+		m->type = type;
+	}
+	if (!(e = nftnl_set_elem_alloc()))
+		return -ENOMEM;
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)klen);
+	if (end)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	else if (chain) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+	}
+	nftnl_set_elem_add(m->s, e);
+	m->n++;
+	return 0;
+}
+
+static void key_of(uint8_t fam, zt_u128 v, uint8_t k[16])
+{
+	size_t len = fam == NFPROTO_IPV4 ? 4 : 16;
+
+	for (size_t i = len; i-- > 0;) {
+		k[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* A range as its start element (with the jump) and, unless it reaches the top, its end. */
+static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, const char *chain)
+{
+	zt_u128 top = m->fam == NFPROTO_IPV4 ? 0xffffffffu : ~(zt_u128)0;
+	size_t len = m->fam == NFPROTO_IPV4 ? 4 : 16;
+	uint8_t k[16];
+	int r;
+
+	key_of(m->fam, lo, k);
+	if ((r = elmsg_add(m, type, k, len, false, chain)) < 0)
+		return r;
+	if (hi == top)
+		return 0;
+	key_of(m->fam, hi + 1, k);
+	return elmsg_add(m, type, k, len, true, NULL);
+}
+
+int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
+			const struct zt_fdiff *df, size_t c, const char *const *names)
+{
+	struct elmsg m = { .b = b, .set = set, .fam = old->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6 };
+	size_t from = c ? df->chunk_end[c - 1] : 0, to = df->chunk_end[c];
+	char chain[ZT_OBJ_NAME_MAX];
+	int r = 0;
+
+	for (size_t i = from; i < to && r >= 0; i++) {
+		const struct zt_fop *op = &df->ops[i];
+		const struct zt_fset *s = op->add ? new : old;
+		zt_u128 lo, hi;
+		uint32_t feed;
+
+		if (s->family == AF_INET) {
+			lo = s->v4[op->idx].lo;
+			hi = s->v4[op->idx].hi;
+			feed = s->v4[op->idx].feed;
+		} else {
+			lo = s->v6[op->idx].lo;
+			hi = s->v6[op->idx].hi;
+			feed = s->v6[op->idx].feed;
+		}
+		if (op->add)
+			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", names[feed]);
+		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi,
+				op->add ? chain : NULL);
+	}
+	if (r >= 0)
+		r = elmsg_flush(&m);
+	if (m.s)
+		nftnl_set_free(m.s);
+	return r;
+}

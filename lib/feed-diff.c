@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Feeds as the kernel holds them: per family and direction one sorted,
+ * disjoint list of ranges labelled with the feed that lists them (the
+ * first feed in policy order wins an overlap; threats.except carved out),
+ * and the difference of two such lists in chunks whose every transaction
+ * keeps each address's verdict exact. Pure.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "feed.h"
+
+struct rng {
+	zt_u128 lo, hi;
+	uint32_t feed;
+};
+
+void zt_fset_clear(struct zt_fset *s)
+{
+	uint8_t family = s->family;
+
+	free(s->v4);
+	free(s->v6);
+	*s = (struct zt_fset){ .family = family };
+}
+
+static void get(const struct zt_fset *s, size_t i, struct rng *r)
+{
+	if (s->family == AF_INET)
+		*r = (struct rng){ s->v4[i].lo, s->v4[i].hi, s->v4[i].feed };
+	else
+		*r = (struct rng){ s->v6[i].lo, s->v6[i].hi, s->v6[i].feed };
+}
+
+static int put(struct zt_fset *s, const struct rng *r)
+{
+	size_t cap = s->cap;
+
+	if (s->family == AF_INET) {
+		if (ZT_GROW(s->v4, cap, s->n + 1) < 0)
+			return -ENOMEM;
+		s->v4[s->n++] = (struct zt_fel4){ (uint32_t)r->lo, (uint32_t)r->hi, r->feed };
+	} else {
+		if (ZT_GROW(s->v6, cap, s->n + 1) < 0)
+			return -ENOMEM;
+		s->v6[s->n++] = (struct zt_fel6){ r->lo, r->hi, r->feed };
+	}
+	s->cap = cap;
+	return 0;
+}
+
+int zt_fset_copy(struct zt_fset *dst, const struct zt_fset *src)
+{
+	struct rng r;
+
+	*dst = (struct zt_fset){ .family = src->family };
+	for (size_t i = 0; i < src->n; i++) {
+		get(src, i, &r);
+		if (put(dst, &r) < 0) {
+			zt_fset_clear(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int rng_cmp(const void *a, const void *b)
+{
+	const struct rng *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sort and merge overlapping and adjacent ranges in place; returns the new count. */
+static size_t merge(struct rng *v, size_t n)
+{
+	size_t m = 0;
+
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), rng_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (v[m].hi != ~(zt_u128)0 && v[i].lo > v[m].hi + 1) {
+			v[++m] = v[i];
+			continue;
+		}
+		if (v[i].hi > v[m].hi)
+			v[m].hi = v[i].hi;
+	}
+	return m + 1;
+}
+
+static zt_u128 cidr_val(const struct zt_cidr *c, zt_u128 *hi)
+{
+	zt_u128 v = 0, host;
+	unsigned bits = c->family == AF_INET ? 32 : 128;
+
+	for (unsigned i = 0; i < bits / 8; i++)
+		v = (v << 8) | c->addr[i];
+	host = bits - c->plen >= 128 ? ~(zt_u128)0 : (((zt_u128)1 << (bits - c->plen)) - 1);
+	*hi = v | host;
+	return v & ~host;
+}
+
+/* The feed's ranges of s's family, merged, minus the except prefixes. */
+static int feed_ranges(const struct zt_fset *s, const struct zt_feed_data *f, const struct zt_cidr *except,
+		       size_t n_except, struct rng **ret, size_t *n_ret, size_t *carved)
+{
+	size_t n = s->family == AF_INET ? f->n4 : f->n6, nx = 0, m, out = 0, cap = 0;
+	_cleanup_free_ struct rng *v = calloc(n ? n : 1, sizeof(*v)), *x = calloc(n_except ? n_except : 1, sizeof(*x));
+	struct rng *o = NULL;
+
+	if (!v || !x)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = s->family == AF_INET ? (struct rng){ f->e4[i].lo, f->e4[i].hi, 0 }
+					    : (struct rng){ f->e6[i].lo, f->e6[i].hi, 0 };
+	for (size_t i = 0; i < n_except; i++)
+		if (except[i].family == s->family) {
+			x[nx].lo = cidr_val(&except[i], &x[nx].hi);
+			nx++;
+		}
+	m = merge(v, n);
+	nx = merge(x, nx);
+	for (size_t i = 0, j = 0; i < m; i++) {
+		zt_u128 lo = v[i].lo;
+		bool cut = false, done = false;
+
+		while (j < nx && x[j].hi < lo)
+			j++;
+		for (size_t k = j; k < nx && x[k].lo <= v[i].hi && !done; k++) {
+			cut = true;
+			if (x[k].lo > lo) {
+				if (ZT_GROW(o, cap, out + 1) < 0)
+					goto oom;
+				o[out++] = (struct rng){ lo, x[k].lo - 1, 0 };
+			}
+			if (x[k].hi >= v[i].hi)
+				done = true;
+			else
+				lo = x[k].hi + 1;
+		}
+		if (cut && carved)
+			(*carved)++;
+		if (!done) {
+			if (ZT_GROW(o, cap, out + 1) < 0)
+				goto oom;
+			o[out++] = (struct rng){ lo, v[i].hi, 0 };
+		}
+	}
+	*ret = o;
+	*n_ret = out;
+	return 0;
+oom:
+	free(o);
+	return -ENOMEM;
+}
+
+int zt_fset_add_feed(struct zt_fset *s, const struct zt_feed_data *f, uint32_t feed,
+		     const struct zt_cidr *except, size_t n_except, size_t *carved)
+{
+	_cleanup_free_ struct rng *add = NULL;
+	struct zt_fset out = { .family = s->family };
+	size_t n_add = 0, i = 0, j = 0;
+	struct rng a, e;
+	int r;
+
+	r = feed_ranges(s, f, except, n_except, &add, &n_add, carved);
+	if (r < 0)
+		return r;
+	/* Walk both: s's elements as they are, the feed's pieces in the gaps between them. */
+	while (i < s->n || j < n_add) {
+		if (i < s->n)
+			get(s, i, &e);
+		if (i < s->n && (j >= n_add || e.lo <= add[j].lo)) {
+			/* s's element first; the pieces it covers are cut away. */
+			if ((r = put(&out, &e)) < 0)
+				goto fail;
+			i++;
+			while (j < n_add && add[j].lo <= e.hi) {
+				if (add[j].hi <= e.hi) {
+					j++;
+				} else {
+					add[j].lo = e.hi + 1;
+					break;
+				}
+			}
+			continue;
+		}
+		/* A piece first: up to the next element of s. */
+		a = add[j];
+		a.feed = feed;
+		if (i < s->n && e.lo <= a.hi)
+			a.hi = e.lo - 1;
+		if ((r = put(&out, &a)) < 0)
+			goto fail;
+		if (a.hi == add[j].hi)
+			j++;
+		else
+			add[j].lo = a.hi + 1;
+	}
+	zt_fset_clear(s);
+	*s = out;
+	return 0;
+fail:
+	zt_fset_clear(&out);
+	return r;
+}
+
+ssize_t zt_fset_find(const struct zt_fset *s, const uint8_t *addr)
+{
+	zt_u128 v = 0;
+	size_t lo = 0, hi = s->n;
+	struct rng e;
+
+	for (unsigned i = 0; i < (s->family == AF_INET ? 4u : 16u); i++)
+		v = (v << 8) | addr[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		get(s, mid, &e);
+		if (e.hi < v)
+			lo = mid + 1;
+		else if (e.lo > v)
+			hi = mid;
+		else
+			return (ssize_t)mid;
+	}
+	return -1;
+}
+
+void zt_fdiff_clear(struct zt_fdiff *df)
+{
+	free(df->ops);
+	free(df->chunk_end);
+	*df = (struct zt_fdiff){};
+}
+
+static int op_push(struct zt_fdiff *df, bool add, size_t idx)
+{
+	if (ZT_GROW(df->ops, df->cap, df->n + 1) < 0)
+		return -ENOMEM;
+	df->ops[df->n++] = (struct zt_fop){ add, idx };
+	if (add)
+		df->adds++;
+	else
+		df->dels++;
+	return 0;
+}
+
+static int chunk_close(struct zt_fdiff *df, size_t start)
+{
+	size_t n = df->n - start, k = start;
+	_cleanup_free_ struct zt_fop *t = NULL;
+
+	if (!n)
+		return 0;
+	if (!(t = malloc(n * sizeof(*t))))
+		return -ENOMEM;
+	memcpy(t, &df->ops[start], n * sizeof(*t));
+	/* Deletes first: an added range may overlap one deleted in the same transaction. */
+	for (size_t pass = 0; pass < 2; pass++)
+		for (size_t q = 0; q < n; q++)
+			if (t[q].add == (pass == 1))
+				df->ops[k++] = t[q];
+	if (ZT_GROW(df->chunk_end, df->cap_chunks, df->n_chunks + 1) < 0)
+		return -ENOMEM;
+	df->chunk_end[df->n_chunks++] = df->n;
+	return 0;
+}
+
+int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, struct zt_fdiff *ret)
+{
+	struct zt_fdiff df = {};
+	size_t i = 0, j = 0, start = 0;
+	zt_u128 reach = 0;		/* the highest address the open chunk's operations cover */
+	bool open = false;
+	struct rng a, b;
+	int r = 0;
+
+	if (!chunk)
+		chunk = 1;
+	while (i < old->n || j < new->n) {
+		bool take_old, same = false;
+		struct rng *cur;
+
+		if (i < old->n)
+			get(old, i, &a);
+		if (j < new->n)
+			get(new, j, &b);
+		if (i < old->n && j < new->n) {
+			same = a.lo == b.lo && a.hi == b.hi && a.feed == b.feed;
+			take_old = a.lo <= b.lo;
+		} else
+			take_old = i < old->n;
+		if (same) {
+			i++;
+			j++;
+			continue;
+		}
+		cur = take_old ? &a : &b;
+		/* Cut only where no operation of the open chunk reaches this one. */
+		if (open && df.n - start >= chunk && cur->lo > reach) {
+			if ((r = chunk_close(&df, start)) < 0)
+				goto fail;
+			start = df.n;
+			open = false;
+		}
+		if ((r = op_push(&df, !take_old, take_old ? i : j)) < 0)
+			goto fail;
+		if (!open || cur->hi > reach)
+			reach = cur->hi;
+		open = true;
+		if (take_old)
+			i++;
+		else
+			j++;
+	}
+	if ((r = chunk_close(&df, start)) < 0)
+		goto fail;
+	*ret = df;
+	return 0;
+fail:
+	zt_fdiff_clear(&df);
+	return r;
+}

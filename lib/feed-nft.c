@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The feed tables `ip ztseg` and `ip6 ztseg` read back: present and
+ * whose (a table dump: cheap), the per-feed counters (the feed chains'
+ * rules: small), and one map's elements as ranges (only at start and
+ * after a change someone else made: a 1M-element map takes seconds).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include "compile-feeds.h"
+#include "feed-nft.h"
+#include "nl.h"
+
+#define RECV_BUF (1024 * 1024)
+
+struct tbl_ctx {
+	uint16_t fam;
+	struct zt_nft_table_info *ti;
+};
+
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct tbl_ctx *c = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (!t)
+		return -ENOMEM;
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0 && nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == c->fam &&
+	    nftnl_table_is_set(t, NFTNL_TABLE_NAME) && streq(nftnl_table_get_str(t, NFTNL_TABLE_NAME), ZT_TABLE_NAME)) {
+		c->ti->present = true;
+		c->ti->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+		if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER)) {
+			c->ti->has_owner = true;
+			c->ti->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
+		}
+	}
+	nftnl_table_free(t);
+	return 0;
+}
+
+int zt_feeds_table_read(uint8_t family, struct zt_nft_table_info *ret)
+{
+	char buf[8192] = {};
+	struct tbl_ctx c = { family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6, ret };
+	struct zt_nl nl;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024);
+
+	*ret = (struct zt_nft_table_info){};
+	if (r >= 0) {
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, c.fam, NLM_F_DUMP, ++nl.seq);
+
+		r = zt_nl_talk(&nl, nlh, table_cb, &c, 0);
+	}
+	zt_nl_close(&nl);
+	return r;
+}
+
+/* ---- counters ---- */
+
+struct ctr_ctx {
+	void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata);
+	void *userdata;
+};
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ctr_ctx *c = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	const char *chain;
+
+	if (!r)
+		return -ENOMEM;
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 || !nftnl_rule_is_set(r, NFTNL_RULE_CHAIN))
+		goto out;
+	chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+	if (strncmp(chain, ZT_FEED_CHAIN_PREFIX, strlen(ZT_FEED_CHAIN_PREFIX)))
+		goto out;
+	it = nftnl_expr_iter_create(r);
+	if (!it)
+		goto out;
+	while ((e = nftnl_expr_iter_next(it)))
+		if (streq(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter"))
+			c->cb(chain + strlen(ZT_FEED_CHAIN_PREFIX), nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS),
+			      nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES), c->userdata);
+	nftnl_expr_iter_destroy(it);
+out:
+	nftnl_rule_free(r);
+	return 0;
+}
+
+int zt_feeds_counters_read(uint8_t family, void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata),
+			   void *userdata)
+{
+	char buf[8192] = {};
+	struct ctr_ctx c = { cb, userdata };
+	struct zt_nl nl;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+
+	if (r >= 0) {
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE,
+							     family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6,
+							     NLM_F_DUMP, ++nl.seq);
+
+		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, ZT_TABLE_NAME);
+		r = zt_nl_talk(&nl, nlh, rule_cb, &c, 0);
+	}
+	zt_nl_close(&nl);
+	return r;
+}
+
+/* ---- a map's elements ---- */
+
+struct kel {
+	zt_u128 key;
+	bool end;
+	uint32_t feed;
+};
+
+struct el_ctx {
+	uint8_t family;
+	struct kel *v;
+	size_t n, cap;
+	int (*intern)(const char *feed, uint32_t *id, void *userdata);
+	void *userdata;
+	int err;
+};
+
+static int elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct el_ctx *c = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	size_t klen = c->family == AF_INET ? 4 : 16;
+
+	if (!s)
+		return -ENOMEM;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0)
+		goto out;
+	it = nftnl_set_elems_iter_create(s);
+	if (!it)
+		goto out;
+	while ((e = nftnl_set_elems_iter_next(it))) {
+		uint32_t len = 0, flags = 0, feed = UINT32_MAX;
+		const uint8_t *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+		zt_u128 v = 0;
+
+		if (!k || len != klen)
+			continue;
+		for (size_t i = 0; i < klen; i++)
+			v = (v << 8) | k[i];
+		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
+			flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
+		if (!(flags & NFT_SET_ELEM_INTERVAL_END) && nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
+			const char *ch = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+
+			if (!strncmp(ch, ZT_FEED_CHAIN_PREFIX, strlen(ZT_FEED_CHAIN_PREFIX)) &&
+			    c->intern(ch + strlen(ZT_FEED_CHAIN_PREFIX), &feed, c->userdata) < 0)
+				c->err = -ENOMEM;
+		}
+		if (ZT_GROW(c->v, c->cap, c->n + 1) < 0) {
+			c->err = -ENOMEM;
+			break;
+		}
+		c->v[c->n++] = (struct kel){ v, flags & NFT_SET_ELEM_INTERVAL_END, feed };
+	}
+	nftnl_set_elems_iter_destroy(it);
+out:
+	nftnl_set_free(s);
+	return 0;
+}
+
+static int kel_cmp(const void *a, const void *b)
+{
+	const struct kel *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* An end and a start at one key: the end closes the range before. */
+	return (int)y->end - (int)x->end;
+}
+
+int zt_feeds_set_read(uint8_t family, const char *set,
+		      int (*intern)(const char *feed, uint32_t *id, void *userdata), void *userdata,
+		      struct zt_fset *ret)
+{
+	char buf[8192] = {};
+	struct el_ctx c = { .family = family, .intern = intern, .userdata = userdata };
+	zt_u128 top = family == AF_INET ? 0xffffffffu : ~(zt_u128)0;
+	struct zt_fset out = { .family = family };
+	struct zt_nl nl;
+	size_t cap = 0;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+
+	if (r >= 0) {
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM,
+							     family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6,
+							     NLM_F_DUMP, ++nl.seq);
+
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+		r = zt_nl_talk(&nl, nlh, elem_cb, &c, 0);
+	}
+	zt_nl_close(&nl);
+	if (r >= 0 && c.err < 0)
+		r = c.err;
+	if (r < 0) {
+		free(c.v);
+		return r;
+	}
+	qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
+	/* Each start runs to the next end (or the top); stray ends are padding. */
+	for (size_t i = 0; i < c.n && r >= 0; i++) {
+		zt_u128 hi = top;
+
+		if (c.v[i].end)
+			continue;
+		if (i + 1 < c.n)
+			hi = c.v[i + 1].key - 1;
+		if (family == AF_INET) {
+			if (ZT_GROW(out.v4, cap, out.n + 1) < 0)
+				r = -ENOMEM;
+			else
+				out.v4[out.n++] = (struct zt_fel4){ (uint32_t)c.v[i].key, (uint32_t)hi, c.v[i].feed };
+		} else {
+			if (ZT_GROW(out.v6, cap, out.n + 1) < 0)
+				r = -ENOMEM;
+			else
+				out.v6[out.n++] = (struct zt_fel6){ c.v[i].key, hi, c.v[i].feed };
+		}
+		out.cap = cap;
+	}
+	free(c.v);
+	if (r < 0) {
+		zt_fset_clear(&out);
+		return r;
+	}
+	*ret = out;
+	return 0;
+}

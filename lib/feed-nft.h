@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The feed tables read back (lib/feed-nft.c): presence and owner, the
+ * per-feed counters, and a map's elements as ranges.
+ */
+#ifndef ZT_FEED_NFT_H
+#define ZT_FEED_NFT_H
+
+#include "feed.h"
+#include "nft-dump.h"
+
+/* Is table ip ztseg (AF_INET) or ip6 ztseg (AF_INET6) there, and whose is it? */
+int zt_feeds_table_read(uint8_t family, struct zt_nft_table_info *ret);
+/* The counter of every feed chain of the family's table, to cb. */
+int zt_feeds_counters_read(uint8_t family,
+			   void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata),
+			   void *userdata);
+/*
+ * Map `set` ("listed_src", "listed_dst") of the family's table as ranges, the feed of
+ * each element given by intern() from its chain's name (UINT32_MAX for an
+ * element that jumps elsewhere). -ENOENT when there is no such map.
+ */
+int zt_feeds_set_read(uint8_t family, const char *set,
+		      int (*intern)(const char *feed, uint32_t *id, void *userdata), void *userdata,
+		      struct zt_fset *ret);
+
+#endif

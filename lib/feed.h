@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Threat-intelligence feeds (threats.blocklists): a feed file strictly
+ * parsed into address ranges (feed-parse.c), the feeds of a policy
+ * flattened into one labelled interval list per family and direction with
+ * threats.except carved out, and the difference of two such lists cut
+ * into chunks that each keep every address's verdict exact (feed-diff.c).
+ * Pure: no I/O, no clock.
+ */
+#ifndef ZT_FEED_H
+#define ZT_FEED_H
+
+#include "diag.h"
+#include "net.h"
+
+typedef unsigned __int128 zt_u128;
+
+/* One entry of a feed file: an inclusive range, host byte order. */
+struct zt_feed_e4 {
+	uint32_t lo, hi;
+	uint32_t line;
+};
+struct zt_feed_e6 {
+	zt_u128 lo, hi;
+	uint32_t line;
+};
+
+/* Defaults (ztseg.yaml(5)): refuse beyond these. */
+#define ZT_FEED_MAX_BYTES_DEFAULT (256u << 20)	/* a feed file */
+#define ZT_FEED_LINE_MAX 512			/* a line, comments included */
+#define ZT_FEED_MAX_BAD_PCT_DEFAULT 1		/* bad lines, % of the lines with an entry */
+#define ZT_FEED_MAX_SHRINK_PCT_DEFAULT 50	/* entries lost at once, % of the last good copy */
+#define ZT_FEED_SHRINK_MIN 100			/* the shrink guard starts at this many entries */
+#define ZT_FEED_MIN_PLEN4 8			/* no entry wider than a /8 (IPv4) */
+#define ZT_FEED_MIN_PLEN6 16			/* or a /16 (IPv6) */
+#define ZT_FEED_DIAGS_MAX 20			/* bad lines reported one by one */
+
+struct zt_feed_limits {
+	uint64_t max_bytes;
+	unsigned max_bad_pct;
+	unsigned max_shrink_pct;
+	size_t prev_entries;		/* the last good copy's entries; 0: none */
+};
+
+/* A parsed feed: its entries in file order, and the bad lines counted. */
+struct zt_feed_data {
+	struct zt_feed_e4 *e4;
+	size_t n4, cap4;
+	struct zt_feed_e6 *e6;
+	size_t n6, cap6;
+	size_t lines, bad;
+};
+
+void zt_feed_data_clear(struct zt_feed_data *f);
+
+/*
+ * Parse a feed file's bytes. Every bad line is a `file:line: message`
+ * error in d (at most ZT_FEED_DIAGS_MAX, then a count); a line's content
+ * appears only as a bounded, escaped excerpt. Returns 0 (bad lines within
+ * the limit are reported as warnings and skipped), -EINVAL when the feed is
+ * refused (too many bad lines, shrinks too much; the reason is the last
+ * error in d), or -ENOMEM.
+ */
+int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
+		  struct zt_feed_data *ret, struct zt_diags *d);
+
+/* One kernel element: a range of one feed (its index in the policy), host order. */
+struct zt_fel4 {
+	uint32_t lo, hi;
+	uint32_t feed;
+};
+struct zt_fel6 {
+	zt_u128 lo, hi;
+	uint32_t feed;
+};
+
+/* What the kernel holds for one family and direction: sorted, disjoint. */
+struct zt_fset {
+	uint8_t family;
+	struct zt_fel4 *v4;
+	struct zt_fel6 *v6;
+	size_t n, cap;
+};
+
+void zt_fset_clear(struct zt_fset *s);
+int zt_fset_copy(struct zt_fset *dst, const struct zt_fset *src);
+
+/*
+ * Add the ranges of feed `feed` to s below what s already holds (earlier
+ * feeds win an overlap), minus the except prefixes of s's family. Entries
+ * overlapping an except prefix are counted into *carved.
+ */
+int zt_fset_add_feed(struct zt_fset *s, const struct zt_feed_data *f, uint32_t feed,
+		     const struct zt_cidr *except, size_t n_except, size_t *carved);
+
+/* The element of s holding addr (host order for v4, network bytes for v6), or -1. */
+ssize_t zt_fset_find(const struct zt_fset *s, const uint8_t *addr);
+
+/* An element to add or delete; chunks never split an overlapping del/add pair. */
+struct zt_fop {
+	bool add;
+	size_t idx;			/* into the new (add) or old (del) set */
+};
+
+struct zt_fdiff {
+	struct zt_fop *ops;		/* per chunk: deletes first, then adds */
+	size_t n, cap;
+	size_t *chunk_end;		/* ops[chunk_end[i-1] .. chunk_end[i]) is chunk i */
+	size_t n_chunks, cap_chunks;
+	size_t adds, dels;
+};
+
+void zt_fdiff_clear(struct zt_fdiff *df);
+/*
+ * old → new: the elements to delete and to add, in chunks of about
+ * `chunk` operations. Each chunk, applied in one transaction, leaves every
+ * address listed in both versions listed and every address in neither
+ * unlisted: a deleted element and an added one that overlap share a chunk.
+ */
+int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, struct zt_fdiff *ret);
+
+/* An entry of a feed containing addr, by its line: index into e4/e6, or -1. */
+ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t *addr);
+/* Format entry i of the family's list as "a/len" or "a-b" into buf. */
+const char *zt_feed_entry_fmt(const struct zt_feed_data *f, uint8_t family, size_t i, char *buf, size_t len);
+
+#endif

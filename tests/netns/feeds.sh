@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Threat feeds (threats.blocklists) with real traffic, IPv4 and IPv6, the
+# daemon in the harness's host namespace: a listed source reaches no zone
+# and not the host; a listed destination is reached from no zone and not
+# from the host; a threats.except prefix inside a listed range is never
+# blocked; an open connection is cut when its peer gets listed; unlisting
+# restores access; explain, feeds test, feeds, status --json and the NFLOG
+# journal line name the feed and its entry; the feeds live in tables ip and
+# ip6 ztseg (inet ztseg stays small); a restart keeps them enforced;
+# --remove takes all three tables away.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+command -v python3 >/dev/null || zt_skip "python3 is not installed (JSON)"
+
+zt_init
+zt_up
+zt_serve host db1 db3 internet
+
+chmod 0711 "$ZT_TMP"
+mkdir -m 0755 "$ZT_TMP/run" "$ZT_TMP/feeds"
+SOCK=$ZT_TMP/run/ztsegd.sock
+FEEDS=$ZT_TMP/feeds
+PORT=8443
+# The internet node: .10 stays clean, .20 gets listed, .44 sits in a listed
+# /27 but inside threats.except.
+for a in 192.0.2.20/26 192.0.2.44/26 192.0.2.30/26; do zt_x internet ip addr add "$a" dev eth0; done
+for a in 2001:db8:ee::20/64 2001:db8:ee::44/64; do zt_x internet ip addr add "$a" dev eth0 nodad; done
+
+POL=$ZT_TMP/pol
+mkdir -m 0755 "$POL"
+cat >"$POL/ztseg.yaml" <<EOF
+version: 1
+hub:
+  default: drop
+  boundaries:
+    onprem: { interfaces: ["wg-onprem"], addresses: [203.0.113.0/24, "2001:db8:ffff::/48"] }
+    internet: { interfaces: ["uplink0"], addresses: [0.0.0.0/0, "::/0"] }
+  flows:
+    - { from: internet, to: db, ports: [tcp/$PORT] }
+    - { from: internet, to: host, ports: [tcp/$PORT] }
+    - { from: db, to: internet, ports: [tcp/$PORT] }
+    - { from: host, to: [internet, db], ports: [tcp/$PORT] }
+segments:
+  db:
+    interfaces: ["vdb*"]
+    addresses: [198.51.100.64/27, "2001:db8:0:3::/64"]
+threats:
+  except: [192.0.2.40/29, "2001:db8:ee::40/125"]
+  blocklists:
+    - { name: drop-list, file: $FEEDS/drop.txt, direction: both, max-age: 1h }
+    - { name: old-list, file: $FEEDS/old.txt, direction: in, max-age: 1m }
+EOF
+printf '192.0.2.30\n' >"$FEEDS/old.txt"
+chmod 0644 "$FEEDS/old.txt"
+touch -d '2 hours ago' "$FEEDS/old.txt"
+chmod 0644 "$POL/ztseg.yaml"
+
+# feed CONTENT: the feed file replaced atomically (a rename, as fetchers do).
+feed() {
+	printf '%s\n' "$@" >"$FEEDS/.drop.tmp"
+	chmod 0644 "$FEEDS/.drop.tmp"
+	mv "$FEEDS/.drop.tmp" "$FEEDS/drop.txt"
+}
+BASE=("# test feed, Spamhaus DROP style" "192.0.2.20 ; SBL0001" "192.0.2.32/27 ; SBL0002"
+      "198.51.100.90" "2001:db8:ee::20" "2001:db8:ee::40/122" "2001:db8:0:3:2::90")
+feed "${BASE[@]}"
+"$ZT_CTL" check --config "$POL" >/dev/null || zt_die "the policy is invalid"
+
+ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
+probe() { # NODE DST [SRC]: ok, timeout, ...
+	echo "1 tcp ${3:--} $2 $PORT" | zt_x "$1" "$ZT_PROBE" batch -w 600 | awk '{ print $2 }'
+}
+allowed() { [[ $(probe "$@") == ok ]]; }
+blocked() { [[ $(probe "$@") != ok ]]; }
+js() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
+
+DPID= DLOG= DN=0
+daemon_start() {
+	DN=$((DN + 1))
+	DLOG=$ZT_TMP/daemon.$DN.log
+	zt_bg host "$DLOG" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
+		--log-level info "${ZT_APPLY_ARGS[@]}"
+	DPID=$ZT_BG_PID
+	zt_wait_for 30000 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
+	zt_wait_for 10000 feeds_idle || zt_die "the feeds were not loaded"
+}
+feeds_idle() { [[ $(ctl feeds --json | js 'j["feed_updates"]["busy"]') == False ]]; }
+daemon_stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
+
+daemon_start
+DB1=${ZT_V4[db1]} DB3=${ZT_V4[db3]} DB16=${ZT_V6[db1]} DB36=${ZT_V6[db3]}
+
+# ---- a listed source reaches no zone and not the host ----------------------------
+for v in 4 6; do
+	if [[ $v == 4 ]]; then bad=192.0.2.20 good=192.0.2.10 exc=192.0.2.44 db=$DB1 hostaddr=$ZT_HOST_V4
+	else bad=2001:db8:ee::20 good=2001:db8:ee::10 exc=2001:db8:ee::44 db=$DB16 hostaddr=$ZT_HOST_V6; fi
+	zt_check "v$v: an unlisted source reaches db" allowed internet "$db" "$good"
+	zt_check "v$v: an unlisted source reaches the host" allowed internet "$hostaddr" "$good"
+	zt_check "v$v: a listed source does not reach db" blocked internet "$db" "$bad"
+	zt_check "v$v: a listed source does not reach the host" blocked internet "$hostaddr" "$bad"
+	zt_check "v$v: an except address inside a listed prefix reaches db" allowed internet "$db" "$exc"
+	zt_check "v$v: an except address inside a listed prefix reaches the host" allowed internet "$hostaddr" "$exc"
+done
+
+# ---- a listed destination is reached from no zone and not from the host ----------
+for v in 4 6; do
+	if [[ $v == 4 ]]; then db1=$DB1 db3=$DB3 bad=192.0.2.20 good=192.0.2.10
+	else db1=$DB16 db3=$DB36 bad=2001:db8:ee::20 good=2001:db8:ee::10; fi
+	zt_check "v$v: db1 (unlisted) is reached from the internet" allowed internet "$db1" "$good"
+	zt_check "v$v: db3 (listed) is not reached from the internet" blocked internet "$db3" "$good"
+	zt_check "v$v: db1 is reached from the host" allowed host "$db1"
+	zt_check "v$v: db3 (listed) is not reached from the host" blocked host "$db3"
+	zt_check "v$v: the host reaches an unlisted internet address" allowed host "$good"
+	zt_check "v$v: the host does not reach a listed internet address" blocked host "$bad"
+	zt_check "v$v: db1 reaches an unlisted internet address" allowed db1 "$good"
+	zt_check "v$v: db1 does not reach a listed internet address (forwarded)" blocked db1 "$bad"
+done
+
+# ---- what operators see -----------------------------------------------------------
+out=$(ctl explain --live 192.0.2.20 iface:vdb1,"$DB1" tcp/$PORT || true)
+zt_check "explain --live names the feed, entry and line (v4)" \
+	grep -qF "deny: threat feed 'drop-list' (entry 192.0.2.20/32, $FEEDS/drop.txt:2)" <<<"$out"
+out=$("$ZT_CTL" explain --config "$POL" 192.0.2.20 iface:vdb1,"$DB1" tcp/$PORT || true)
+zt_check "explain offline names the feed, entry and line too" \
+	grep -qF "deny: threat feed 'drop-list' (entry 192.0.2.20/32, $FEEDS/drop.txt:2)" <<<"$out"
+out=$(ctl explain --live iface:uplink0,192.0.2.10 "$DB36" tcp/$PORT || true)
+zt_check "explain --live names a listed destination (v6)" \
+	grep -qF "deny: threat feed 'drop-list' (entry 2001:db8:0:3:2::90/128, $FEEDS/drop.txt:7)" <<<"$out"
+out=$(ctl explain --live 192.0.2.44 iface:vdb1,"$DB1" tcp/$PORT || true)
+zt_check "explain --live does not deny an except address by the feed" ! grep -q "threat feed" <<<"$out"
+zt_check "feeds test: a listed address, with its entry and line" \
+	bash -c "'$ZT_CTL' --socket '$SOCK' feeds test 192.0.2.50 | grep -qF \"listed by feed 'drop-list' (entry 192.0.2.32/27, $FEEDS/drop.txt:3\""
+zt_check "feeds test: an address no feed lists (exit 1)" ! ctl feeds test 192.0.2.10
+zt_check "feeds test: an except address is said to be never blocked" \
+	bash -c "'$ZT_CTL' --socket '$SOCK' feeds test 2001:db8:ee::44 | grep -q 'threats.except: never blocked'"
+st=$(ctl status --json)
+zt_check "status --json carries the feeds with their entries" \
+	[ "$(js '[(f["name"], f["entries"], f["enforced"]) for f in j["feeds"]]' <<<"$st")" == "[('drop-list', 6, True), ('old-list', 1, True)]" ]
+zt_check "a feed older than its max-age is reported stale" [ "$(js 'j["feeds"][1]["stale"]' <<<"$st")" == True ]
+zt_check "a stale feed stays enforced" [ "$(probe internet "$DB1" 192.0.2.30)" != ok ]
+zt_check "ztsegctl feeds says STALE" bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -qE '^old-list .* STALE'"
+zt_check "status --json: the feed has counted hits" [ "$(js 'j["feeds"][0]["packets"] > 0' <<<"$st")" == True ]
+zt_check "status --json: two entries carved by threats.except are reported" [ "$(js 'j["feeds"][0]["carved"]' <<<"$st")" == 2 ]
+zt_check "status --json: the feed is not stale (max-age 1h)" [ "$(js 'j["feeds"][0]["stale"]' <<<"$st")" == False ]
+zt_check "ztsegctl feeds lists it" bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -qE '^drop-list +both +drop +6 '"
+zt_check "the journal line of a dropped packet names the feed and entry" \
+	zt_wait_for 3000 grep -qE "deny tcp 192.0.2.20 -> .*threat feed 'drop-list' \(entry 192.0.2.20/32" "$DLOG"
+zt_check "the feeds live in table ip ztseg" bash -c "'$ZT_TMP/bin/../bin/ztsegd' --version >/dev/null; nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q '192.0.2.20'"
+zt_check "table inet ztseg holds no feed element" bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list table inet ztseg | grep -q '192.0.2.20'"
+
+# ---- an open connection is cut when its peer gets listed; unlisting restores -------
+for v in 4 6; do
+	if [[ $v == 4 ]]; then peer=192.0.2.10 db=$DB1; else peer=2001:db8:ee::10 db=$DB16; fi
+	zt_bg internet "$ZT_TMP/stream$v" "$ZT_PROBE" stream -i 50 "$peer" "$db" "$PORT"
+	spid=$ZT_BG_PID
+	zt_wait_for 3000 grep -q '^echo' "$ZT_TMP/stream$v" || zt_die "the v$v stream did not start"
+	feed "${BASE[@]}" "$peer"
+	t0=$(zt_now_ms)
+	zt_wait_for 5000 bash -c "[[ \$(ctl() { :; }; '$ZT_CTL' --socket '$SOCK' feeds test $peer >/dev/null && echo y) == y ]]" ||
+		{ zt_not_ok "v$v: the listing was not picked up"; tail -20 "$DLOG" | sed 's/^/#   /'; }
+	sleep 1
+	last=$(awk '$1 == "echo" { t = $3 } END { printf "%.0f\n", t }' "$ZT_TMP/stream$v")
+	n1=$(grep -c '^echo' "$ZT_TMP/stream$v")
+	sleep 1
+	n2=$(grep -c '^echo' "$ZT_TMP/stream$v")
+	zt_check "v$v: the open connection stops at once when its peer is listed ($((last - t0)) ms after the rename)" \
+		[ "$n1" -eq "$n2" -a $((last - t0)) -lt 500 ]
+	zt_check "v$v: a new connection from the newly listed peer is blocked" blocked internet "$db" "$peer"
+	kill -TERM "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	feed "${BASE[@]}"
+	zt_check "v$v: unlisting restores access" zt_wait_for 3000 allowed internet "$db" "$peer"
+done
+
+# ---- a reload that removes a feed ---------------------------------------------------------
+sed -i '/old-list/d' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_check "a reload that removes a feed unblocks what only it listed" zt_wait_for 5000 allowed internet "$DB1" 192.0.2.30
+zt_check "the removed feed's chain is gone" zt_wait_for 5000 bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list chain ip ztseg feed_old-list >/dev/null 2>&1"
+zt_check "the other feed stays enforced" blocked internet "$DB1" 192.0.2.20
+
+# ---- restart, and --remove ----------------------------------------------------------
+daemon_stop
+zt_check "with the daemon stopped the feed stays enforced" blocked internet "$DB1" 192.0.2.20
+daemon_start
+zt_check "after a restart a listed source is still blocked (v4)" blocked internet "$DB1" 192.0.2.20
+zt_check "after a restart a listed source is still blocked (v6)" blocked internet "$DB16" 2001:db8:ee::20
+zt_check "after a restart the daemon read the maps back: nothing to change" \
+	grep -q "ready" "$DLOG"
+daemon_stop
+zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 || true
+zt_check "--remove takes table ip ztseg away" ! zt_x host nft list table ip ztseg
+zt_check "--remove takes table ip6 ztseg away" ! zt_x host nft list table ip6 ztseg
+zt_check "--remove takes table inet ztseg away" ! zt_x host nft list table inet ztseg
+zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$ZT_TMP"/daemon.*.log
+zt_finish

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests for lib/feed-parse.c and lib/feed-diff.c: the strict feed
+ * parser (formats, diagnostics, thresholds), the flattening of feeds with
+ * threats.except, and the chunked difference, checked against a brute-force
+ * model: after every chunk, an address listed in both versions is listed
+ * and one listed in neither is not.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include "feed.h"
+
+static int parse(const char *text, const struct zt_feed_limits *lim, struct zt_feed_data *f, struct zt_diags *d)
+{
+	return zt_feed_parse("feeds/t.txt", text, strlen(text), lim, f, d);
+}
+
+static bool has_diag(const struct zt_diags *d, unsigned line, const char *needle)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].line == line && strstr(d->v[i].msg, needle))
+			return true;
+	return false;
+}
+
+START_TEST(test_formats)
+{
+	const char *text =
+		"# FireHOL-style header\n"
+		"; Spamhaus DROP\n"
+		"192.0.2.0/24 ; SBL123456\n"
+		"  198.51.100.7\t# trailing comment\n"
+		"203.0.113.10-203.0.113.20\n"
+		"2001:db8::/32\n"
+		"2001:db8:1::1\r\n"
+		"\n";
+	struct zt_feed_data f = {};
+	struct zt_diags d = {};
+	char buf[128];
+
+	ck_assert_int_eq(parse(text, NULL, &f, &d), 0);
+	ck_assert_uint_eq(d.n, 0);
+	ck_assert_uint_eq(f.n4, 3);
+	ck_assert_uint_eq(f.n6, 2);
+	ck_assert_uint_eq(f.e4[0].line, 3);
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 0, buf, sizeof(buf)), "192.0.2.0/24");
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 1, buf, sizeof(buf)), "198.51.100.7/32");
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 2, buf, sizeof(buf)), "203.0.113.10-203.0.113.20");
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET6, 0, buf, sizeof(buf)), "2001:db8::/32");
+	{
+		uint8_t a[16];
+
+		inet_pton(AF_INET, "203.0.113.15", a);
+		ck_assert_int_eq(zt_feed_find(&f, AF_INET, a), 2);
+		inet_pton(AF_INET, "203.0.113.21", a);
+		ck_assert_int_eq(zt_feed_find(&f, AF_INET, a), -1);
+	}
+	zt_feed_data_clear(&f);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+static const struct {
+	const char *line, *msg;
+} bad_lines[] = {
+	{ "192.0.2.1/33", "prefix length out of range" },
+	{ "192.0.2.1/24", "host bits set" },
+	{ "192.0.2.300", "invalid address" },
+	{ "192.0.2.9-192.0.2.1", "range ends before it starts" },
+	{ "192.0.2.1-2001:db8::1", "mixes IPv4 and IPv6" },
+	{ "192.0.2.1 198.51.100.1", "more than one entry" },
+	{ "evil.example.com", "expected an address" },
+	{ "192.0.2.1\x01", "binary data" },
+	{ "\xff\xfe\x00garbage", "binary data" },
+	{ "192.0.2.0/", "invalid prefix length" },
+};
+
+START_TEST(test_bad_line)
+{
+	/* 200 good lines and one bad: within 1%, skipped with a warning at its line. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	struct zt_feed_data f = {};
+	struct zt_diags d = {};
+	int r;
+
+	for (int i = 0; i < 200; i++)
+		fprintf(m, "198.51.100.%d\n", i);
+	fwrite(bad_lines[_i].line, 1, strlen(bad_lines[_i].line) + (bad_lines[_i].line[0] == '\xff' ? 3 : 0), m);
+	fputc('\n', m);
+	fclose(m);
+	r = zt_feed_parse("feeds/t.txt", text, len, NULL, &f, &d);
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(f.bad, 1);
+	ck_assert_uint_eq(f.n4, 200);
+	ck_assert_msg(has_diag(&d, 201, bad_lines[_i].msg), "no '%s' at line 201", bad_lines[_i].msg);
+	/* The excerpt is escaped: no control byte reaches a message. */
+	for (size_t i = 0; i < d.n; i++)
+		for (const char *p = d.v[i].msg; *p; p++)
+			ck_assert((unsigned char)*p >= 0x20);
+	zt_feed_data_clear(&f);
+	zt_diags_clear(&d);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_refusals)
+{
+	struct zt_feed_data f = {};
+	struct zt_diags d = {};
+	struct zt_feed_limits lim = { 0, 1, 50, 0 };
+	char *big;
+
+	/* Too many bad lines. */
+	ck_assert_int_eq(parse("192.0.2.1\nnope\n", &lim, &f, &d), -EINVAL);
+	ck_assert(d.n_errors == 1 && strstr(d.v[d.n - 1].msg, "feed refused: 1 bad lines of 2"));
+	zt_diags_clear(&d);
+	/* 0.0.0.0/0 and ::/0 refuse the whole feed, with the line. */
+	ck_assert_int_eq(parse("192.0.2.1\n0.0.0.0/0\n", &lim, &f, &d), -EINVAL);
+	ck_assert(has_diag(&d, 2, "feed refused: an entry wider than a /8"));
+	zt_diags_clear(&d);
+	ck_assert_int_eq(parse("::/0\n", &lim, &f, &d), -EINVAL);
+	zt_diags_clear(&d);
+	ck_assert_int_eq(parse("0.0.0.0-255.255.255.255\n", &lim, &f, &d), -EINVAL);
+	zt_diags_clear(&d);
+	/* A /8 is still allowed. */
+	ck_assert_int_eq(parse("10.0.0.0/8\n", &lim, &f, &d), 0);
+	zt_feed_data_clear(&f);
+	zt_diags_clear(&d);
+	/* Shrinks by more than half at once: refused; a small feed may shrink. */
+	lim.prev_entries = 1000;
+	ck_assert_int_eq(parse("192.0.2.1\n", &lim, &f, &d), -EINVAL);
+	ck_assert(strstr(d.v[d.n - 1].msg, "down from 1000"));
+	zt_diags_clear(&d);
+	lim.prev_entries = 2;
+	ck_assert_int_eq(parse("192.0.2.1\n", &lim, &f, &d), 0);
+	zt_feed_data_clear(&f);
+	zt_diags_clear(&d);
+	/* A 1 MiB line: one bad line, reported without its content. */
+	big = malloc(1 << 20);
+	memset(big, '1', (1 << 20) - 1);
+	big[(1 << 20) - 1] = '\0';
+	lim = (struct zt_feed_limits){ 0, 100, 50, 0 };
+	ck_assert_int_eq(parse(big, &lim, &f, &d), 0);
+	ck_assert(has_diag(&d, 1, "line too long"));
+	ck_assert_uint_lt(strlen(d.v[0].msg), 300);
+	zt_feed_data_clear(&f);
+	zt_diags_clear(&d);
+	/* Too large as a whole. */
+	lim.max_bytes = 1024;
+	ck_assert_int_eq(parse(big, &lim, &f, &d), -EINVAL);
+	ck_assert(strstr(d.v[0].msg, "more than the limit of 1024"));
+	zt_diags_clear(&d);
+	free(big);
+}
+END_TEST
+
+/* ---- flattening and the difference, against a model of a small space ---- */
+
+#define SPACE 512		/* addresses 10.0.0.0 + [0, SPACE) */
+#define BASE 0x0a000000u
+
+static void model_of(const struct zt_fset *s, int m[SPACE])
+{
+	for (int a = 0; a < SPACE; a++)
+		m[a] = -1;
+	for (size_t i = 0; i < s->n; i++) {
+		ck_assert(i == 0 || s->v4[i].lo > s->v4[i - 1].hi);	/* sorted, disjoint */
+		for (uint32_t a = s->v4[i].lo; a <= s->v4[i].hi; a++)
+			if (a >= BASE && a < BASE + SPACE)
+				m[a - BASE] = (int)s->v4[i].feed;
+	}
+}
+
+static void random_feed(struct zt_feed_data *f, unsigned seed, int n)
+{
+	*f = (struct zt_feed_data){};
+	srand(seed);
+	for (int i = 0; i < n; i++) {
+		uint32_t lo = BASE + (uint32_t)(rand() % SPACE), len = (uint32_t)(rand() % 3 == 0 ? rand() % 40 : 0);
+		uint32_t hi = lo + len < BASE + SPACE ? lo + len : BASE + SPACE - 1;
+
+		f->e4 = realloc(f->e4, (f->n4 + 1) * sizeof(*f->e4));
+		f->e4[f->n4++] = (struct zt_feed_e4){ lo, hi, (uint32_t)i + 1 };
+	}
+}
+
+static void build(struct zt_fset *s, unsigned seed, const struct zt_cidr *except, size_t n_except, size_t *carved)
+{
+	struct zt_feed_data a, b;
+
+	*s = (struct zt_fset){ .family = AF_INET };
+	random_feed(&a, seed, 30);
+	random_feed(&b, seed + 1000, 30);
+	ck_assert_int_eq(zt_fset_add_feed(s, &a, 0, except, n_except, carved), 0);
+	ck_assert_int_eq(zt_fset_add_feed(s, &b, 1, except, n_except, carved), 0);
+	zt_feed_data_clear(&a);
+	zt_feed_data_clear(&b);
+}
+
+START_TEST(test_flatten)
+{
+	struct zt_feed_data a = {}, b = {};
+	struct zt_fset s = { .family = AF_INET };
+	struct zt_cidr ex = { .family = AF_INET, .plen = 30 };
+	size_t carved = 0;
+	int m[SPACE];
+
+	/* Feed 0 lists [10, 20], feed 1 lists [15, 40]; except 10.0.0.16/30 carves [16, 19]. */
+	random_feed(&a, 1, 0);
+	random_feed(&b, 1, 0);
+	a.e4 = calloc(1, sizeof(*a.e4));
+	a.e4[a.n4++] = (struct zt_feed_e4){ BASE + 10, BASE + 20, 1 };
+	b.e4 = calloc(2, sizeof(*b.e4));
+	b.e4[b.n4++] = (struct zt_feed_e4){ BASE + 15, BASE + 40, 1 };
+	b.e4[b.n4++] = (struct zt_feed_e4){ BASE + 30, BASE + 35, 2 };	/* overlaps its own feed: merged */
+	inet_pton(AF_INET, "10.0.0.16", ex.addr);
+	ck_assert_int_eq(zt_fset_add_feed(&s, &a, 0, &ex, 1, &carved), 0);
+	ck_assert_int_eq(zt_fset_add_feed(&s, &b, 1, &ex, 1, &carved), 0);
+	ck_assert_uint_eq(carved, 2);
+	model_of(&s, m);
+	for (int i = 0; i < 50; i++) {
+		int want = i >= 10 && i <= 15 ? 0 : i >= 16 && i <= 19 ? -1 : i == 20 ? 0 : i >= 21 && i <= 40 ? 1 : -1;
+
+		ck_assert_msg(m[i] == want, "address %d: feed %d, expected %d", i, m[i], want);
+	}
+	{
+		uint8_t addr[4] = { 10, 0, 0, 33 };
+		ssize_t k = zt_fset_find(&s, addr);
+
+		ck_assert(k >= 0 && s.v4[k].feed == 1);
+		addr[3] = 17;
+		ck_assert_int_eq(zt_fset_find(&s, addr), -1);
+	}
+	zt_feed_data_clear(&a);
+	zt_feed_data_clear(&b);
+	zt_fset_clear(&s);
+}
+END_TEST
+
+/* Apply the chunks one by one to a model: deletes need the exact element, adds never overlap. */
+START_TEST(test_diff_chunks)
+{
+	struct zt_fset old, new;
+	struct zt_fdiff df = {};
+	int mo[SPACE], mn[SPACE], cur[SPACE];
+	size_t from = 0;
+
+	build(&old, 100 + (unsigned)_i, NULL, 0, NULL);
+	build(&new, 200 + (unsigned)_i, NULL, 0, NULL);
+	if (_i % 3 == 0) {	/* a 1% change: the same with one element gone */
+		zt_fset_clear(&new);
+		zt_fset_copy(&new, &old);
+		if (new.n > 2) {
+			memmove(&new.v4[1], &new.v4[2], (new.n - 2) * sizeof(new.v4[0]));
+			new.n--;
+		}
+	}
+	model_of(&old, mo);
+	model_of(&new, mn);
+	memcpy(cur, mo, sizeof(cur));
+	ck_assert_int_eq(zt_fset_diff(&old, &new, 1 + (size_t)_i % 4, &df), 0);
+	for (size_t c = 0; c < df.n_chunks; c++) {
+		for (size_t k = from; k < df.chunk_end[c]; k++) {
+			const struct zt_fop *op = &df.ops[k];
+			const struct zt_fel4 *e = op->add ? &new.v4[op->idx] : &old.v4[op->idx];
+
+			for (uint32_t a = e->lo; a <= e->hi; a++) {
+				if (op->add) {
+					ck_assert_msg(cur[a - BASE] == -1, "chunk %zu adds over a live element at %u", c,
+						      a - BASE);
+					cur[a - BASE] = (int)e->feed;
+				} else {
+					ck_assert(cur[a - BASE] == (int)e->feed);
+					cur[a - BASE] = -1;
+				}
+			}
+			/* Deletes come before adds within a chunk. */
+			if (k > from && !op->add)
+				ck_assert(!df.ops[k - 1].add);
+		}
+		from = df.chunk_end[c];
+		for (int a = 0; a < SPACE; a++) {
+			if (mo[a] >= 0 && mn[a] >= 0)
+				ck_assert_msg(cur[a] >= 0, "address %d listed before and after is absent after chunk %zu", a, c);
+			if (mo[a] < 0 && mn[a] < 0)
+				ck_assert_msg(cur[a] < 0, "address %d listed in neither is present after chunk %zu", a, c);
+		}
+	}
+	ck_assert(memcmp(cur, mn, sizeof(cur)) == 0);
+	zt_fdiff_clear(&df);
+	zt_fset_clear(&old);
+	zt_fset_clear(&new);
+}
+END_TEST
+
+static Suite *feed_suite(void)
+{
+	Suite *s = suite_create("feed");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, test_formats);
+	tcase_add_loop_test(tc, test_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
+	tcase_add_test(tc, test_refusals);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("diff");
+	tcase_add_test(tc, test_flatten);
+	tcase_add_loop_test(tc, test_diff_chunks, 0, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(feed_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
