@@ -44,6 +44,7 @@ struct manager *manager_free(struct manager *m)
 		return NULL;
 	m->ctl = zt_ctl_server_free(m->ctl);
 	manager_flowlog_free(m);
+	manager_ctindex_stop(m);
 	free(m->reload_waiting);
 	manager_grant_free(m);
 	manager_units_free(m);
@@ -340,6 +341,7 @@ int manager_start(struct manager *m)
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		return r;
 	}
+	manager_ctindex_start(m);
 	manager_flowlog_sync(m);
 	r = manager_grant_start(m);
 	if (r < 0) {

@@ -314,10 +314,11 @@ int manager_sync_members(struct manager *m, bool baseline)
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 
-		r = zt_ct_flush_prefixes(moved, n_moved, &st);
+		r = manager_ctindex_flush(m, moved, n_moved, &st);
 		if (r < 0)
 			log_error("cannot delete the connections of moved addresses: %s", strerror(-r));
-		ct = st.walks ? ", conntrack table walked" : st.empty ? ", no connections: conntrack not walked" : "";
+		ct = st.walks ? ", conntrack table walked" : st.empty ? ", no connections: conntrack not walked" :
+		     st.indexed ? ", connection index: conntrack not walked" : "";
 		if (st.deleted)
 			log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=connections-rejudged" }, 1,
 				   "%llu connection%s of %zu moved prefix%s forgotten: their next packets are judged "
