@@ -194,11 +194,15 @@ bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
 
+# The connection index's cost on the new-connection rate (root, a few minutes): bench/ctindex.sh.
+bench-ctindex: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/ctindex.sh
+
 # Unit zones at scale (root, cgroup2, about 2 minutes): bench/units.sh.
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-.PHONY: bench bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds
+.PHONY: bench bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-ctindex
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

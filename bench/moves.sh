@@ -10,7 +10,10 @@
 # (203.0.113.0/24 on a veth pair of its own, never leaving it), kept for 10 minutes by that
 # namespace's own UDP timeout. Root only; about a minute.
 #
-# Knobs: ZB_CT_ENTRIES (100000), ZB_MOVES (200 per measurement).
+# Each measurement runs with ztsegd's connection index on and off
+# (--conntrack-index), in alternating blocks of ZB_MOVES/2 moves.
+#
+# Knobs: ZB_CT_ENTRIES (100000), ZB_MOVES (200 per measurement and index setting).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -23,13 +26,20 @@ pol=$(zt_policy moves)
 zt_serve app1
 
 dlog=$ZT_TMP/daemon.log
-zt_bg host "$dlog" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket "$ZT_TMP/ctl.sock" \
-	--log-level debug "${ZT_APPLY_ARGS[@]}"
-for ((i = 0; i < 600; i++)); do
-	grep -qs '^ztsegd: ready' "$dlog" && break
-	sleep 0.05
-done
-grep -q '^ztsegd: ready' "$dlog" || zt_die "ztsegd did not get ready: $(tail -3 "$dlog")"
+DPID=
+# dstart yes|no: ztsegd with the connection index on or off (--conntrack-index), ready.
+dstart() {
+	: >"$dlog"
+	zt_bg host "$dlog" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket "$ZT_TMP/ctl.sock" \
+		--log-level debug --conntrack-index "$1" "${ZT_APPLY_ARGS[@]}"
+	DPID=$ZT_BG_PID
+	for ((i = 0; i < 600; i++)); do
+		grep -qs '^ztsegd: ready' "$dlog" && break
+		sleep 0.05
+	done
+	grep -q '^ztsegd: ready' "$dlog" || zt_die "ztsegd did not get ready: $(tail -3 "$dlog")"
+}
+dstop() { kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; }
 
 # The move rig (as bench/run.sh's): mv behind vweb8 and vapp8, its address on lo.
 zt_ns_add mv
@@ -42,9 +52,12 @@ ip -n "$w" link set eth1 up
 ip -n "$h" link set vweb8 up
 ip -n "$h" link set vapp8 up
 ip -n "$h" route add 198.51.100.5/32 dev vweb8
-# Connections open on the host: a stream web1 -> app1 (allowed), so every move walks.
+# Connections open on the host: a stream web1 -> app1 (allowed), so every move without
+# the index walks (the table stays when ztsegd stops: the stream lives on).
+dstart no
 zt_bg web1 "$ZT_TMP/stream" "$ZT_PROBE" stream -i 50 - "$(zt_addr app1 4)" 8080
 sleep 1
+dstop
 
 wait_latency() { # FROM-LINE: the next "event to enforcement" after it, µs
 	local from=$1 i l
@@ -55,27 +68,38 @@ wait_latency() { # FROM-LINE: the next "event to enforcement" after it, µs
 	done
 	return 1
 }
-measure() { # LABEL
-	local i from v dev
-	: >"$ZT_TMP/lat-$1"
-	for ((i = 0; i < MOVES; i++)); do
+measure() { # LABEL YES|NO: MOVES/2 moves into lat-LABEL-YES|NO, with a daemon of its own
+	local i from v dev f=$ZT_TMP/lat-$1-$2
+	dstart "$2"
+	for ((i = 0; i < MOVES / 2; i++)); do
 		from=$(wc -l <"$dlog")
 		if ((i % 2)); then dev=vweb8; else dev=vapp8; fi
 		ip -n "$h" route replace 198.51.100.5/32 dev "$dev"
-		v=$(wait_latency "$from") && echo "$v" >>"$ZT_TMP/lat-$1"
+		v=$(wait_latency "$from") && echo "$v" >>"$f"
 	done
+	echo $(($(walked) + $(cat "$f.walks" 2>/dev/null || echo 0))) >"$f.walks"
+	echo $(($(indexed) + $(cat "$f.indexed" 2>/dev/null || echo 0))) >"$f.indexed"
+	dstop
+}
+# measure2 LABEL: index on and off, two blocks each, alternating (side by side in one run).
+measure2() {
+	: >"$ZT_TMP/lat-$1-yes"
+	: >"$ZT_TMP/lat-$1-no"
+	measure "$1" yes
+	measure "$1" no
+	measure "$1" no
+	measure "$1" yes
 }
 pct() { # FILE P: the P-th percentile, ms
 	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
 		i = int((NR - 1) * p / 100 + 0.5) + 1; printf "%.2f", v[i] / 1000 }'
 }
 walked() { grep -c 'conntrack table walked' "$dlog" || true; }
+indexed() { grep -c 'connection index: conntrack not walked' "$dlog" || true; }
 
 total0=$(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo "?")
 zb_log "moves: $MOVES moves, the machine's conntrack as it is ($total0 entries)"
-w0=$(walked)
-measure idle
-w1=$(walked)
+measure2 idle
 zb_log "moves: $N unrelated conntrack entries in a throwaway namespace"
 zt_ns_add junk
 j=$(zt_ns junk)
@@ -98,13 +122,16 @@ EOF2
 have=$(zt_x junk cat /proc/sys/net/netfilter/nf_conntrack_count)
 total=$(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo "?")
 zb_log "moves: the junk namespace holds $have entries (the root namespace: $total)"
-measure junk
-w2=$(walked)
-kill "$ZT_BG_PID" 2>/dev/null || true
+measure2 junk
 
-printf '| conntrack | moves | walks | event → enforcement p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n'
-printf '| this machine as it is (root namespace: %s entries) | %s | %s | %s | %s | %s |\n' "$total0" "$(wc -l <"$ZT_TMP/lat-idle")" \
-	"$((w1 - w0))" "$(pct "$ZT_TMP/lat-idle" 50)" "$(pct "$ZT_TMP/lat-idle" 99)" "$(pct "$ZT_TMP/lat-idle" 100)"
-printf '| + %s unrelated entries in another namespace | %s | %s | %s | %s | %s |\n' "$have" \
-	"$(wc -l <"$ZT_TMP/lat-junk")" "$((w2 - w1))" "$(pct "$ZT_TMP/lat-junk" 50)" "$(pct "$ZT_TMP/lat-junk" 99)" \
-	"$(pct "$ZT_TMP/lat-junk" 100)"
+printf '| conntrack | index | moves | walks | from the index | event → enforcement p50 ms | p99 ms | max ms |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+row() { # LABEL WHAT YES|NO
+	local f=$ZT_TMP/lat-$1-$3
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$3" "$(wc -l <"$f")" "$(cat "$f.walks")" \
+		"$(cat "$f.indexed")" "$(pct "$f" 50)" "$(pct "$f" 99)" "$(pct "$f" 100)"
+}
+row idle "this machine as it is (root namespace: $total0 entries)" yes
+row idle "this machine as it is" no
+row junk "+ $have unrelated entries in another namespace" yes
+row junk "+ $have unrelated entries in another namespace" no

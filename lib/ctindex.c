@@ -3,7 +3,9 @@
  * The connection index (ctindex.h): slots that keep an entry's addresses and
  * original tuple, chained twice: by the entry's identity (id, zone, original
  * tuple: a DESTROY finds its NEW) and by each of its distinct addresses (a
- * moved host address finds its connections). Freed slots are reused.
+ * moved host address finds its connections; doubly linked, as a busy
+ * server's address is in every one of its connections). Freed slots are
+ * reused.
  */
 #include <sys/types.h>
 #include "ctindex.h"
@@ -15,7 +17,7 @@ struct slot {
 	struct zt_ct_entry e;		/* e.orig points to orig below while the slot is used */
 	uint8_t orig[ZT_CTIX_ORIG_MAX];
 	uint32_t knext;			/* the identity chain; the free list when unused */
-	uint32_t anext[4];		/* the address chains, per address of e (NIL: not chained) */
+	uint32_t anext[4], aprev[4];	/* the address chains (doubly linked: one address may have thousands) */
 	uint32_t seen;			/* the last match that returned it */
 	bool used;
 	bool chained[4];
@@ -80,11 +82,14 @@ static void link_slot(struct zt_ctix *ix, uint32_t i)
 	ix->kb[b] = i;
 	for (int k = 0; k < 4; k++) {
 		s->chained[k] = addr_first(&s->e, k);
-		s->anext[k] = NIL;
+		s->anext[k] = s->aprev[k] = NIL;
 		if (!s->chained[k])
 			continue;
 		b = addr_hash(s->e.family, s->e.addr[k]) & (uint32_t)(ix->nb - 1);
 		s->anext[k] = ix->ab[b];
+		s->aprev[k] = NIL;
+		if (ix->ab[b] != NIL)
+			ix->s[ix->ab[b] >> 2].aprev[ix->ab[b] & 3] = i << 2 | (uint32_t)k;
 		ix->ab[b] = i << 2 | (uint32_t)k;
 	}
 }
@@ -213,10 +218,14 @@ void zt_ctix_del(struct zt_ctix *ix, const struct zt_ct_entry *e)
 	for (int k = 0; k < 4; k++) {
 		if (!s->chained[k])
 			continue;
-		b = addr_hash(s->e.family, s->e.addr[k]) & (uint32_t)(ix->nb - 1);
-		for (p = &ix->ab[b]; *p != (i << 2 | (uint32_t)k); p = &ix->s[*p >> 2].anext[*p & 3])
-			;
-		*p = s->anext[k];
+		if (s->aprev[k] == NIL) {
+			b = addr_hash(s->e.family, s->e.addr[k]) & (uint32_t)(ix->nb - 1);
+			ix->ab[b] = s->anext[k];
+		} else {
+			ix->s[s->aprev[k] >> 2].anext[s->aprev[k] & 3] = s->anext[k];
+		}
+		if (s->anext[k] != NIL)
+			ix->s[s->anext[k] >> 2].aprev[s->anext[k] & 3] = s->aprev[k];
 	}
 	s->used = false;
 	s->knext = ix->free_head;
