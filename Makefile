@@ -168,6 +168,7 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
+	@ZTSEG_BUILD=$(B) bash bench/ctindex.sh
 
 # Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
 bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -182,7 +183,8 @@ bench-feeds: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) ZB_BASE=$(ZB_BASE) bash bench/compare.sh
 
-# Moves with connections open, with 100,000 unrelated conntrack entries (root, ~1 min): bench/moves.sh.
+# Moves with connections open, with 100,000 unrelated conntrack entries, the connection index
+# on and off (root, ~2 min): bench/moves.sh.
 bench-moves: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/moves.sh
 
