@@ -32,10 +32,14 @@ daemon_start() { # [ARGS...]
 		zt_die "ztsegd did not get ready"
 	}
 }
+# daemon_stop: SIGTERM; a clean exit, no sanitizer report (ZTSEG_BUILD=build-asan).
 daemon_stop() {
+	local rc=0
 	kill -TERM "$DPID"
-	wait "$DPID" || true
+	wait "$DPID" || rc=$?
 	DPID=
+	zt_check "daemon $DN: exits 0 (got $rc), no sanitizer report" \
+		eval '[ "$rc" -eq 0 ] && ! grep -qE "Sanitizer|runtime error" "$DLOG"'
 }
 probe() { # NODE PROTO DST PORT [TIMEOUT-MS]
 	echo "1 $2 - $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w "${5:-1000}" | awk '{ print $2 }'
