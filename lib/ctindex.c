@@ -146,7 +146,8 @@ void zt_ctix_clear(struct zt_ctix *ix)
 	ix->s = NULL;
 	ix->n_slots = ix->cap = ix->n_used = 0;
 	ix->free_head = NIL;
-	rehash(ix, ix->nb);
+	for (size_t i = 0; i < ix->nb; i++)
+		ix->kb[i] = ix->ab[i] = NIL;
 }
 
 size_t zt_ctix_size(const struct zt_ctix *ix)
