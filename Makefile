@@ -31,7 +31,7 @@ WARNINGS += -Werror
 endif
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ilib $(WARNINGS) -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CHECK_PKGS))
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs $(CHECK_PKGS))
 CURL_LIBS := $(shell $(PKG_CONFIG) --libs $(CURL_PKGS))
@@ -169,6 +169,11 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 	@ZTSEG_BUILD=$(B) bash bench/ctindex.sh
+	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
+
+# Learned baselines (root, about 12 minutes): false positives over 10 minutes of steady traffic, the daemon's CPU.
+bench-anomaly: $(PROGS) $(NETNS_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
 
 # Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
 bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -204,7 +209,7 @@ bench-ctindex: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-.PHONY: bench bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-ctindex
+.PHONY: bench bench-anomaly bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-ctindex
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

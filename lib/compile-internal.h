@@ -301,6 +301,9 @@ int units_classify_dst(struct cc *c, int ci);
 int flood_build(struct cc *c);
 int flood_rules(struct cc *c, int ci);
 int flood_flow_rule(struct cc *c, int ci);
+int flood_rules_except(struct cc *c, int ci);
+/* compile-anomaly.c */
+int anomaly_build(struct cc *c);
 
 /* compile-chains.c */
 /* meta l4proto { icmp, ipv6-icmp } */
