@@ -195,6 +195,14 @@ static const struct err_case err_cases[] = {
 	{ "threats.anomaly unknown flow beside to",
 	  WA "    - { to: web }\n    - { flow: web-inn }\n", NULL, "ztseg.yaml:11:15",
 	  "threats.anomaly: unknown flow 'web-inn' (did you mean 'web-in'?)" },
+	{ "threats.anomaly segment after its subnet",
+	  "version: 1\nhub:\n  flows:\n    - { from: world, to: db, ports: [tcp/5432] }\n"
+	  "segments:\n  db:\n    addresses: [198.51.100.64/28]\n    subnets:\n      primary: { addresses: [198.51.100.64/29] }\n"
+	  "threats:\n  anomaly:\n    - { to: db.primary }\n    - { to: db }\n", NULL, "ztseg.yaml:13:13",
+	  "threats.anomaly: zone 'db' contains zone 'db.primary' already watched (at 12:13): one entry per zone" },
+	{ "threats.anomaly to: twice in one entry",
+	  WA "    - { to: web, to: db }\n", NULL, "ztseg.yaml:10:18",
+	  "duplicate key 'to' (first at line 10)" },
 	{ "threats.anomaly zone twice",
 	  WA "    - { to: web }\n" "    - { to: web, sensitivity: 5 }\n", NULL, "ztseg.yaml:11:13",
 	  "threats.anomaly: zone 'web' is, or is part of, zone 'web' already watched (at 10:13): one entry per zone" },
