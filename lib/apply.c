@@ -11,6 +11,7 @@
 #include <nettle/sha2.h>
 #include <linux/netfilter/nf_tables.h>
 #include "apply.h"
+#include "bridge.h"
 #include "apply-internal.h"
 #include "compile-feeds.h"
 #include "diff-kernel.h"
@@ -359,6 +360,9 @@ static int apply_build(struct zt_nft *n, const struct zt_plan *p, const struct z
 		r = zt_batch_new(zt_nft_seq_next(n), &b);
 	if (r >= 0)
 		r = zt_batch_begin(b, at->genid);
+	/* table bridge ztseg is small: written anew by every apply, in the same transaction */
+	if (r >= 0)
+		r = zt_bridge_emit_destroy(b);
 	if (r >= 0 && at->path == ZT_APPLY_FULL) {
 		if (t->present)
 			r = zt_emit_table_del(b);
@@ -368,6 +372,8 @@ static int apply_build(struct zt_nft *n, const struct zt_plan *p, const struct z
 		r = zt_plan_diff_emit(b, o->prev_plan, p, &at->pd);
 	else if (r >= 0)
 		r = zt_kernel_diff_emit(b, p, &at->k, &at->kd);
+	if (r >= 0 && at->path != ZT_APPLY_FULL)
+		r = zt_bridge_emit(b, &p->bridge, at->flags);
 	if (r >= 0)
 		r = zt_batch_end(b);
 	if (r == -EINVAL && b)
@@ -669,6 +675,8 @@ int zt_apply_remove(struct zt_nft *n, struct zt_diags *d)
 		r = zt_emit_table_del(b);
 	if (r >= 0)
 		r = zt_feeds_emit_destroy(b);
+	if (r >= 0)
+		r = zt_bridge_emit_destroy(b);
 	if (r >= 0)
 		r = zt_batch_end(b);
 	if (r < 0)

@@ -82,6 +82,8 @@ static int chain_spk_any(struct cc *c)
 
 	if (ci < 0)
 		return ci;
+	if (bridge_spk(c, ci, 0) < 0)
+		return -ENOMEM;
 	if (!(r = rule_new(c, ci, "ICMP errors: a side with no interface of its own")))
 		return -ENOMEM;
 	m_set(r, true, ZT_KEY_IIFNAME, "member_if");
@@ -159,6 +161,8 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 	s_verdict(r, output ? ZT_V_ACCEPT : ZT_V_GOTO, output ? NULL : "related");
 	if (!forward && (ret = filter_nd(c, ci)) < 0)
 		return ret;
+	if (forward && (ret = bridge_forward_nd(c, ci)) < 0)
+		return ret;
 	if ((ret = filter_untracked(c, ci)) < 0)
 		return ret;
 
@@ -214,6 +218,7 @@ static int chain_forward(struct cc *c)
 			return -ENOMEM;
 		m_set(r, true, ZT_KEY_IIFNAME, "member_if");
 		m_set(r, true, ZT_KEY_OIFNAME, "member_if");
+		bridge_not_bridged(c, r);
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
 	if ((ret = filter_common(c, ci, true, false)) < 0)
@@ -276,7 +281,8 @@ static int chain_classify_src(struct cc *c)
 	if (ci < 0)
 		return ci;
 	name_zone_chain(world, "from", ID_WORLD);
-	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_if") < 0)
+	if (bridge_classify_src(c, ci) < 0 ||
+	    rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_if") < 0)
 		return -ENOMEM;
 
 	for (unsigned i = 0; i < N_UNSPEC; i++) {
@@ -452,6 +458,8 @@ static int chain_classify_dst(struct cc *c)
 	if (!(r = rule_new(c, ci, "destination zone: static address")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_IP6_DADDR, "dst6");
+	if (bridge_classify_dst(c, ci) < 0)
+		return -ENOMEM;
 	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_if");

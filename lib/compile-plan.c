@@ -125,6 +125,12 @@ const struct set_def set_defs[N_SETS] = {
 		       "unit cgroups to their zone's packet-mark token: the destination of a connection" },
 	[S_UMK] = { "umk", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
 		    "packet-mark tokens to unit zone ids (classify_dst in input)" },
+	[S_BR_SRC] = { "br_src", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		       "source bridge port's segment (packet-mark bits) to its source zone chain" },
+	[S_BR_DZ] = { "br_dz", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
+		      "destination bridge port's segment (packet-mark bits) to its rest id" },
+	[S_BR_DV] = { "br_dv", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		      "destination bridge port's segment: its subnets, or done" },
 };
 
 const struct set_def sub_defs[N_SUB] = {
