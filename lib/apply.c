@@ -77,7 +77,11 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	size_t n_kinds = o->n_enc_kinds, n_links = 0, found, k = SIZE_MAX;
 	int r;
 
+	bool brnf_off = plan->bridge.n_segs && (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0);
+
 	*e = (struct eff_plan){ .v.p = *plan };
+	/* br_netfilter off in this namespace: bridged member traffic would skip inet ztseg; drop it */
+	e->v.p.bridge.brnf_off = brnf_off;
 	for (size_t i = 0; i < plan->n_sets; i++)
 		if (plan->sets[i].dynamic && streq(plan->sets[i].name, ZT_ENC_IF_SET))
 			k = i;
@@ -102,6 +106,7 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	}
 	e->v.sets[k].n_elems = e->v.sets[k].cap_elems = found;
 	e->v.sets[k].dynamic = false;
+	e->v.p.bridge.brnf_off = brnf_off;
 	e->n_enc = found;
 	return 0;
 }
@@ -141,7 +146,7 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 			uint32_t flags, uint8_t out[ZT_APPLY_DIGEST_LEN])
 {
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len = ZT_APPLY_DIGEST_LEN + 4, at = 0;
+	size_t len = ZT_APPLY_DIGEST_LEN + 5, at = 0;
 
 	if (!o->digest_seed)
 		return plan_digest(p, flags, out);
@@ -155,6 +160,7 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 	at = ZT_APPLY_DIGEST_LEN;
 	for (unsigned i = 0; i < 4; i++)
 		buf[at++] = (uint8_t)(flags >> (24 - 8 * i));
+	buf[at++] = p->bridge.brnf_off;	/* what apply read from br_netfilter's switches */
 	for (size_t i = 0; i < p->n_sets && i < base->n_sets; i++) {
 		const struct zt_set *s = &p->sets[i];
 
@@ -254,6 +260,8 @@ struct attempt {
 	struct zt_kstate k;		/* k.table always; its objects on ZT_APPLY_DUMP */
 	struct zt_kernel_diff kd;	/* ZT_APPLY_DUMP */
 	struct zt_plan_diff pd;		/* ZT_APPLY_PLAN */
+	uint64_t bridge_hash;		/* table bridge ztseg of this plan */
+	bool bridge_changed;		/* it differs from what this handle last wrote */
 	uint8_t digest[ZT_APPLY_DIGEST_LEN];	/* ZT_APPLY_DIGEST */
 };
 
@@ -360,8 +368,10 @@ static int apply_build(struct zt_nft *n, const struct zt_plan *p, const struct z
 		r = zt_batch_new(zt_nft_seq_next(n), &b);
 	if (r >= 0)
 		r = zt_batch_begin(b, at->genid);
-	/* table bridge ztseg is small: written anew by every apply, in the same transaction */
-	if (r >= 0)
+	/* table bridge ztseg is small: written anew, in the same transaction, whenever it changes */
+	at->bridge_hash = zt_bridge_hash(&p->bridge);
+	at->bridge_changed = at->path == ZT_APPLY_FULL || at->bridge_hash != n->bridge_hash;
+	if (r >= 0 && at->bridge_changed)
 		r = zt_bridge_emit_destroy(b);
 	if (r >= 0 && at->path == ZT_APPLY_FULL) {
 		if (t->present)
@@ -372,7 +382,7 @@ static int apply_build(struct zt_nft *n, const struct zt_plan *p, const struct z
 		r = zt_plan_diff_emit(b, o->prev_plan, p, &at->pd);
 	else if (r >= 0)
 		r = zt_kernel_diff_emit(b, p, &at->k, &at->kd);
-	if (r >= 0 && at->path != ZT_APPLY_FULL)
+	if (r >= 0 && at->path != ZT_APPLY_FULL && at->bridge_changed)
 		r = zt_bridge_emit(b, &p->bridge, at->flags);
 	if (r >= 0)
 		r = zt_batch_end(b);
@@ -398,6 +408,8 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 	st->created = !at->k.table.present;
 	st->replaced = full && at->k.table.present;
 	st->changed = full ? zt_plan_count_objects(p) : at->path == ZT_APPLY_PLAN ? at->pd.changed : at->kd.changed;
+	if (!full && at->bridge_changed)
+		st->changed++;	/* table bridge ztseg */
 	if (!full && st->changed == 0) {
 		/* Nothing to change: nothing to send. */
 		st->messages = st->bytes = 0;
@@ -413,9 +425,11 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		zt_acks_clear(&a);
 		if (quiet)
 			o->quiet(false, o->userdata);
-		if (r >= 0)
+		if (r >= 0) {
 			gen_after_commit(n, at->genid, true, quiet, st);
-		else {
+			n->bridge_hash = at->bridge_hash;
+		} else {
+			n->bridge_hash = 0;
 			n->gen_ours = 0;
 			/* A restart under a quiet window: someone committed unseen. */
 			if (quiet && r == -ERESTART)
@@ -650,6 +664,7 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 	}
 	st.objects = zt_plan_count_objects(&e.v.p);
 	st.enc_ifs = e.n_enc;
+	st.brnf_off = e.v.p.bridge.brnf_off;
 	r = apply_staged(n, &e.v.p, plan, &o, &st, d);
 	if (r < 0)
 		n->gen_ours = 0;

@@ -1016,3 +1016,21 @@ int zt_bridge_emit_destroy(struct zt_batch *b)
 	zt_batch_msg_done(b, nlh);
 	return 0;
 }
+
+uint64_t zt_bridge_hash(const struct zt_plan_bridge *br)
+{
+	_cleanup_free_ char *buf = NULL;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return 1;	/* unknown: written again */
+	zt_bridge_render(f, br);
+	fprintf(f, "%d %u", br->brnf_off, (unsigned)br->n_segs);
+	if (fclose(f) != 0)
+		return 1;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)buf[i]) * 0x100000001b3ull;
+	return h ? h : 1;
+}

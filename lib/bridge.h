@@ -53,6 +53,8 @@ uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg);
 int zt_bridge_render(FILE *f, const struct zt_plan_bridge *br);
 /* Table bridge ztseg created with everything in it (after zt_bridge_emit_destroy in the batch). */
 int zt_bridge_emit(struct zt_batch *b, const struct zt_plan_bridge *br, uint32_t table_flags);
+/* What zt_bridge_emit() would write, hashed (never 0): whether an apply must write it again. */
+uint64_t zt_bridge_hash(const struct zt_plan_bridge *br);
 /* Table bridge ztseg away if it exists (NFT_MSG_DESTROYTABLE, kernel 6.3+). */
 int zt_bridge_emit_destroy(struct zt_batch *b);
 
