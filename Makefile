@@ -168,6 +168,11 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
+	@ZTSEG_BUILD=$(B) bash bench/bridge.sh
+
+# Bridged workloads (root, about 2 minutes): bench/bridge.sh, its section of bench/RESULTS.md.
+bench-bridge: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/bridge.sh
 
 # Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
 bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -194,7 +199,7 @@ bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds
+.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds bench-bridge
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

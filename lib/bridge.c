@@ -30,7 +30,7 @@
 
 #define ZT_NFT_MSG_DESTROYTABLE 26
 #define FAM NFPROTO_BRIDGE
-#define MAC_TIMEOUT_MS (30u * 60 * 1000)	/* a port's MAC binding outlives 30 idle minutes */
+#define MAC_TIMEOUT_MS (30u * 60 * 1000)	/* a port's MAC binding: 30 minutes from its first frame */
 #define MAC_SET_SIZE 65536u
 #define UNIT_TOKEN 0x7a740000u			/* compile-units.c's packet-mark token pattern */
 
@@ -70,6 +70,25 @@ uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg)
 			return 0;
 	}
 	return idx;
+}
+
+int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d)
+{
+	struct zt_mark_fields f;
+
+	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
+	for (size_t i = 0; i < p->n_segs; i++) {
+		const struct zt_segment *s = &p->segs[i];
+
+		if (!s->n_ifs || zt_bridge_index(p, i))
+			continue;
+		if (zt_diag_warning(d, s->pos.file, s->pos.line, s->pos.col,
+				    "segment %s: its interfaces are not enforced as bridge ports: hub.mark-mask "
+				    "0x%08x has room for %u segments with interfaces; give it more bits",
+				    s->name, f.mask, (1u << f.bits) - 1) < 0)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 int zt_bridge_nf_call(bool v6)
@@ -259,11 +278,13 @@ static void counter(struct bx *x, const char *name)
 /* meta mark set meta mark & KEEP | OR */
 static void mark_set(struct bx *x, uint32_t keep, uint32_t or)
 {
-	if (or) {
+	if (or && keep != 0xffffffffu)
+		t(x, "meta mark set meta mark & 0x%08x | 0x%08x ", keep, or);
+	else if (or)
 		t(x, "meta mark set meta mark | 0x%08x ", or);
-		keep = ~or;
-	} else
+	else
 		t(x, "meta mark set meta mark & 0x%08x ", keep);
+	keep &= ~or;	/* (mark & keep) | or, as one mask-and-xor */
 	e_meta(x, NFT_META_MARK, NFT_REG_1);
 	e_bitwise(x, keep, or);
 	if (x->r) {
@@ -318,15 +339,6 @@ static void icmp_type(struct bx *x, bool v6, const char *name, uint8_t type)
 	l4proto(x, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
 	e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
 	e_cmp(x, NFT_CMP_EQ, &type, 1);
-}
-
-/* A prefix of an address field: `ip saddr 169.254.0.0/16` (whole bytes only). */
-static void addr_prefix(struct bx *x, const char *text, uint32_t base, uint32_t off, const void *addr,
-			uint32_t bytes)
-{
-	t(x, "%s ", text);
-	e_payload(x, base, off, bytes, NFT_REG_1);
-	e_cmp(x, NFT_CMP_EQ, addr, bytes);
 }
 
 /* FIELD vmap @SET, FIELD a payload (base, off, len) or, with len 0, meta KEY. */
@@ -575,7 +587,7 @@ static int port_map(struct bx *x, const struct zt_plan_bridge *br, bool dst)
 {
 	struct elems m = { .x = x, .set = dst ? "port_dst" : "port_src" };
 	const char *prefix = dst ? "bd" : "bs";
-	int code = dst ? NFT_JUMP : NFT_GOTO, r = 0;
+	int r = 0;
 	char chain[ZT_OBJ_NAME_MAX];
 	bool first = true;
 
@@ -595,9 +607,9 @@ static int port_map(struct bx *x, const struct zt_plan_bridge *br, bool dst)
 				memset(hi + n, 0xff, IFNAMSIZ - n);
 			t(x, "%s", first ? "\t\telements = { " : ",\n\t\t\t     ");
 			ifpat_text(x, &s->ifs[j]);
-			t(x, " : %s %s", dst ? "jump" : "goto", chain);
+			t(x, " : goto %s", chain);
 			first = false;
-			r = el_range(&m, lo, hi, IFNAMSIZ, code, chain);
+			r = el_range(&m, lo, hi, IFNAMSIZ, NFT_GOTO, chain);
 		}
 	}
 	t(x, "%s\t}\n\n", first ? "" : " }\n");
@@ -610,8 +622,33 @@ static int port_map(struct bx *x, const struct zt_plan_bridge *br, bool dst)
 
 struct span {
 	uint8_t lo[16], hi[16];
-	const struct zt_plan_bridge_seg *s;
+	const struct zt_plan_bridge_seg *s;	/* NULL: a special span, verdict code */
+	int code;
 };
+
+/*
+ * Unspecified and link-local sources a member may use whatever its
+ * segment (DHCP and ARP probes, DAD, link-local): accepted in the address
+ * maps themselves, one lookup instead of a rule each. The NA target map
+ * (raw) returns for a link-local target and knows no unspecified one.
+ */
+static size_t special_spans(uint8_t family, bool raw, struct span *v)
+{
+	size_t n = 0;
+
+	if (family == AF_INET) {
+		v[n++] = (struct span){ .lo = { 0 }, .hi = { 0 }, .code = NF_ACCEPT };
+		v[n++] = (struct span){ .lo = { 169, 254 }, .hi = { 169, 254, 255, 255 }, .code = NF_ACCEPT };
+		return n;
+	}
+	if (!raw)
+		v[n++] = (struct span){ .code = NF_ACCEPT };
+	v[n] = (struct span){ .lo = { 0xfe, 0x80 }, .code = raw ? NFT_RETURN : NF_ACCEPT };
+	memset(v[n].hi, 0xff, 16);
+	v[n].hi[0] = 0xfe;
+	v[n].hi[1] = 0x80;
+	return n + 1;
+}
 
 static int span_cmp(const void *a, const void *b)
 {
@@ -651,8 +688,9 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 
 	for (size_t i = 0; i < br->n_segs; i++)
 		cap += br->segs[i].n_addrs;
-	if (cap && !(v = calloc(cap, sizeof(*v))))
+	if (!(v = calloc(cap + 2, sizeof(*v))))
 		return -ENOMEM;
+	n = special_spans(family, raw, v);
 	for (size_t i = 0; i < br->n_segs; i++)
 		for (size_t j = 0; j < br->segs[i].n_addrs; j++) {
 			const struct zt_cidr *c = &br->segs[i].addrs[j];
@@ -661,6 +699,7 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 			if (c->family != family)
 				continue;
 			zt_value_addr_bounds(&val, v[n].lo, v[n].hi);
+			v[n].code = NFT_JUMP;
 			v[n++].s = &br->segs[i];
 		}
 	if (n)
@@ -671,7 +710,7 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 
 		if (k) {
 			memcpy(after, v[k - 1].hi, 16);
-			if (v[k - 1].s == v[i].s && (!key_inc(after, len) || memcmp(v[i].lo, after, len) <= 0)) {
+			if (v[k - 1].s && v[k - 1].s == v[i].s && (!key_inc(after, len) || memcmp(v[i].lo, after, len) <= 0)) {
 				if (memcmp(v[i].hi, v[k - 1].hi, len) > 0)
 					memcpy(v[k - 1].hi, v[i].hi, 16);
 				continue;
@@ -705,14 +744,16 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 		}
 		if (i == k || r < 0)
 			break;
-		seg_chain(chain, "bk", v[i].s);
+		if (v[i].s)
+			seg_chain(chain, "bk", v[i].s);
 		t(x, "%s", first ? "\t\telements = { " : ",\n\t\t\t     ");
 		addr_text(x, family, v[i].lo, raw);
 		t(x, "-");
 		addr_text(x, family, v[i].hi, raw);
-		t(x, " : jump %s", chain);
+		t(x, " : %s%s", v[i].code == NF_ACCEPT ? "accept" : v[i].code == NFT_RETURN ? "return" : "jump ",
+		  v[i].s ? chain : "");
 		first = false;
-		r = el_range(&m, v[i].lo, v[i].hi, (uint32_t)len, NFT_JUMP, chain);
+		r = el_range(&m, v[i].lo, v[i].hi, (uint32_t)len, v[i].code, v[i].s ? chain : NULL);
 		memcpy(next, v[i].hi, 16);
 		if (!key_inc(next, len))
 			done = true;	/* the span reaches the top: no gap after it */
@@ -760,8 +801,8 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	return 0;
 }
 
-static const char *const chain_names[] = { "l2_frame", "l2_gap", "l2_spoof", "marp", "member", "m4", "m6",
-					   "mtype", "na" };
+static const char *const chain_names[] = { "fcheck", "l2_frame", "l2_gap", "l2_spoof", "marp", "member", "m4",
+					   "m6", "mtype", "na" };
 
 /* Base chains: prerouting (the source port) and forward (each destination port, flood copies included). */
 static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
@@ -770,13 +811,13 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 
 	t(x, "\tchain prerouting {\n\t\ttype filter hook prerouting priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
 	r_begin(x, "prerouting");
-	mark_set(x, ~f->mask, 0);
-	t(x, "comment \"the mark bits ztseg owns, cleared\"");
+	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "port_src", x->id_port_src);
+	t(x, "comment \"member ports: their segment's chain (which sets the mark bits)\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	r_begin(x, "prerouting");
-	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "port_src", x->id_port_src);
-	t(x, "comment \"member ports: their segment's chain\"");
+	mark_set(x, ~f->mask, 0);
+	t(x, "comment \"other ports: the mark bits ztseg owns, cleared\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	/* Any other port may not claim a segment's address in ARP (IP: inet ztseg's binding). */
@@ -788,16 +829,18 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 		return r;
 	t(x, "\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
 	r_begin(x, "forward");
-	mark_set(x, ~f->dst, 0);
-	t(x, "comment \"each copy: its destination port's bits\"");
-	if ((r = r_end(x)) < 0)
-		return r;
-	r_begin(x, "forward");
 	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dst", x->id_port_dst);
-	t(x, "comment \"member ports: their segment's bits\"");
+	t(x, "comment \"member ports: their segment's bits, for each copy of a flooded frame\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	r_begin(x, "forward");
+	mark_set(x, ~f->dst, 0);
+	v(x, NFT_GOTO, "fcheck");
+	t(x, " comment \"other ports: no destination bits\"");
+	if ((r = r_end(x)) < 0)
+		return r;
+	t(x, "\t}\n\n\tchain fcheck {\n");
+	r_begin(x, "fcheck");
 	mark_is(x, f->mask, 0, false);
 	v(x, NF_ACCEPT, NULL);
 	t(x, " comment \"no member port on either side\"");
@@ -805,7 +848,7 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 		return r;
 	if (br->brnf_off) {
 		/* br_netfilter would not take IP to inet ztseg: nothing of a member passes unjudged */
-		r_begin(x, "forward");
+		r_begin(x, "fcheck");
 		counter(x, "l2_nobrnf");
 		v(x, NF_DROP, NULL);
 		t(x, " comment \"br_netfilter is off: bridged member traffic is not judged, so dropped\"");
@@ -815,13 +858,13 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	static const struct { const char *name; uint16_t type; } ok[] = {
 		{ "ip", ETHERTYPE_IP }, { "ip6", ETHERTYPE_IPV6 }, { "arp", ETHERTYPE_ARP } };
 	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
-		r_begin(x, "forward");
+		r_begin(x, "fcheck");
 		ether_type(x, ok[i].name, ok[i].type);
 		v(x, NF_ACCEPT, NULL);
 		if ((r = r_end(x)) < 0)
 			return r;
 	}
-	r_begin(x, "forward");
+	r_begin(x, "fcheck");
 	v(x, NFT_GOTO, "l2_frame");
 	t(x, " comment \"to a member port: untagged ARP, IPv4 and IPv6 only\"");
 	if ((r = r_end(x)) < 0)
@@ -833,7 +876,6 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 /* member, mtype, m4, m6, na, marp, l2_gap, l2_spoof, l2_frame */
 static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 {
-	static const uint8_t ll4[2] = { 169, 254 }, ll6[2] = { 0xfe, 0x80 }, any4[4] = {}, any6[16] = {};
 	int r;
 
 #define RULE(chain, body)                 \
@@ -845,10 +887,9 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	} while (0)
 
 	t(x, "\tchain member {\n");
+	/* known: a lookup only (no refresh per frame: the binding lasts MAC_TIMEOUT_MS from the first frame) */
 	RULE("member", (t(x, "iifname . ether saddr @pmac "), port_mac_key(x, false),
-			e_lookup(x, "pmac", x->id_pmac, false, false), t(x, "update @pmac { iifname . ether saddr } "),
-			port_mac_key(x, false), e_dynset(x, "pmac", x->id_pmac), t(x, "update @phas { iifname } "),
-			e_meta(x, NFT_META_IIFNAME, NFT_REG_1), e_dynset(x, "phas", x->id_phas), v(x, NFT_GOTO, "mtype"),
+			e_lookup(x, "pmac", x->id_pmac, false, false), v(x, NFT_GOTO, "mtype"),
 			t(x, " comment \"the port's own MAC\"")));
 	RULE("member", (t(x, "iifname @phas "), e_meta(x, NFT_META_IIFNAME, NFT_REG_1),
 			e_lookup(x, "phas", x->id_phas, false, false), v(x, NFT_GOTO, "l2_spoof"),
@@ -864,14 +905,10 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("mtype", (v(x, NFT_GOTO, "l2_frame"),
 		       t(x, " comment \"not untagged ARP, IPv4 or IPv6: VLAN, QinQ, PPPoE, LLC, STP\"")));
 	t(x, "\t}\n\n\tchain m4 {\n");
-	RULE("m4", (addr_prefix(x, "ip saddr 0.0.0.0", NFT_PAYLOAD_NETWORK_HEADER, 12, any4, 4), udp_port(x, true, 67),
-		    v(x, NF_ACCEPT, NULL), t(x, " comment \"DHCP client\"")));
 	RULE("m4", (udp_port(x, false, 67), v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"DHCP server on a workload\"")));
 	RULE("m4", (icmp_type(x, false, "redirect", 5), v(x, NFT_GOTO, "l2_spoof")));
-	RULE("m4", (addr_prefix(x, "ip saddr 169.254.0.0/16", NFT_PAYLOAD_NETWORK_HEADER, 12, ll4, 2),
-		    v(x, NF_ACCEPT, NULL)));
 	RULE("m4", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
-		    t(x, "comment \"the segment's addresses only\"")));
+		    t(x, "comment \"the segment's addresses (and 0.0.0.0, 169.254/16) only\"")));
 	t(x, "\t}\n\n\tchain m6 {\n");
 	RULE("m6", (icmp_type(x, true, "nd-router-advert", 134), v(x, NFT_GOTO, "l2_spoof"),
 		    t(x, " comment \"router advertisement from a workload\"")));
@@ -879,22 +916,15 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("m6", (udp_port(x, false, 547), v(x, NFT_GOTO, "l2_spoof"),
 		    t(x, " comment \"DHCPv6 server on a workload\"")));
 	RULE("m6", (icmp_type(x, true, "nd-neighbor-advert", 136), v(x, NFT_JUMP, "na")));
-	RULE("m6", (addr_prefix(x, "ip6 saddr ::", NFT_PAYLOAD_NETWORK_HEADER, 8, any6, 16), v(x, NF_ACCEPT, NULL)));
-	RULE("m6", (addr_prefix(x, "ip6 saddr fe80::/16", NFT_PAYLOAD_NETWORK_HEADER, 8, ll6, 2),
-		    v(x, NF_ACCEPT, NULL)));
 	RULE("m6", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
-		    t(x, "comment \"the segment's addresses only\"")));
+		    t(x, "comment \"the segment's addresses (and ::, fe80::/16) only\"")));
 	t(x, "\t}\n\n\tchain na {\n");
-	RULE("na", (addr_prefix(x, "@th,64,16 0xfe80", NFT_PAYLOAD_TRANSPORT_HEADER, 8, ll6, 2),
-		    v(x, NFT_RETURN, NULL), t(x, " comment \"the target: link-local\"")));
 	RULE("na", (vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna),
 		    t(x, "comment \"an advertised address must be the segment's\"")));
 	t(x, "\t}\n\n\tchain marp {\n");
 	RULE("marp", (t(x, "iifname . arp saddr ether != @pmac "), port_mac_key(x, true),
 		      e_lookup(x, "pmac", x->id_pmac, false, true), v(x, NFT_GOTO, "l2_spoof"),
 		      t(x, " comment \"ARP sender MAC: the port's own\"")));
-	RULE("marp", (addr_prefix(x, "arp saddr ip 0.0.0.0", NFT_PAYLOAD_NETWORK_HEADER, 14, any4, 4),
-		      v(x, NF_ACCEPT, NULL), t(x, " comment \"ARP probe\"")));
 	RULE("marp", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
 		      t(x, "comment \"ARP sender address: the segment's\"")));
 	t(x, "\t}\n\n\tchain l2_gap {\n");
@@ -921,13 +951,14 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 	seg_chain(bk, "bk", s);
 	t(x, "\tchain %s {\n", bs);
 	r_begin(x, bs);
-	mark_set(x, 0xffffffffu, zt_mark_src(f, s->idx));
+	mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
 	v(x, NFT_GOTO, "member");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bd);
 	r_begin(x, bd);
-	mark_set(x, 0xffffffffu, zt_mark_dst(f, s->idx));
+	mark_set(x, ~f->dst, zt_mark_dst(f, s->idx));
+	v(x, NFT_GOTO, "fcheck");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bk);

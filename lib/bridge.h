@@ -16,6 +16,7 @@
 #define ZT_BRIDGE_H
 
 #include <stdio.h>
+#include "diag.h"
 #include "emit.h"
 #include "plan.h"
 
@@ -45,6 +46,9 @@ static inline uint32_t zt_mark_dst(const struct zt_mark_fields *f, uint32_t idx)
  * order, skipping values that the unit zones' mark token would alias.
  */
 uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg);
+
+/* check: a warning for each segment with interfaces beyond the mark mask's room. */
+int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d);
 
 /*
  * The plan's bridge part (plan->bridge): what the table holds. Filled by

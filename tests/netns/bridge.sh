@@ -111,7 +111,7 @@ pol2=$ZT_TMP/policy-mask
 zt_bridge_policy "$pol2" 0x00ff0000
 zt_apply "$pol2" || zt_die "ztsegd --oneshot failed with mark-mask 0x00ff0000"
 zt_check "mark-mask 0x00ff0000: the port bits are in it" \
-	sh -c "nsenter --net=/run/netns/$(zt_ns host) nft list chain bridge ztseg bs_0004 | grep -q 'meta mark | 0x00100000'"
+	sh -c "nsenter --net=/run/netns/$(zt_ns host) nft list chain bridge ztseg bs_0004 | grep -q '| 0x00100000'"
 pol=$pol2
 matrix bridged-mask-0x00ff0000
 zt_x host ip rule add fwmark 0x4000/0x4000 table 100 priority 100
