@@ -31,7 +31,7 @@ WARNINGS += -Werror
 endif
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ilib $(WARNINGS) -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CHECK_PKGS))
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs $(CHECK_PKGS))
 CURL_LIBS := $(shell $(PKG_CONFIG) --libs $(CURL_PKGS))
@@ -168,7 +168,12 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
+	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
 	@ZTSEG_BUILD=$(B) bash bench/bridge.sh
+
+# Learned baselines (root, about 12 minutes): false positives over 10 minutes of steady traffic, the daemon's CPU.
+bench-anomaly: $(PROGS) $(NETNS_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
 
 # Bridged workloads (root, about 2 minutes): bench/bridge.sh, its section of bench/RESULTS.md.
 bench-bridge: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -199,7 +204,7 @@ bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-.PHONY: bench bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds bench-bridge
+.PHONY: bench bench-anomaly bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds bench-bridge
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

@@ -107,6 +107,10 @@ done
 read -r hp50 < <(sort -n "$ZT_TMP/hot.ms" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.5 + 0.5)] }')
 read -r hp99 < <(sort -n "$ZT_TMP/hot.ms" | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print v[i] }')
 
+zb_out "## Bridged workloads (bench/bridge.sh, issue 14)"
+zb_out ""
+zb_out "$(date -u +%F), 2 CPUs shared with other work."
+zb_out ""
 zb_out "Between two ports of one bridge (web vnet0 → app veth-app1, one /24), $ZB_ROUNDS alternating"
 zb_out "rounds of ${ZB_SECONDS} s; (a′) the same bridge with br_netfilter and conntrack only"
 zb_out "(\`ct state established,related accept\`), (c) ztseg (table bridge ztseg + inet ztseg,"

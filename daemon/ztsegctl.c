@@ -29,6 +29,7 @@ static const struct verb {
 	{ "metrics", metrics_main, "print the daemon's metrics in Prometheus' text format" },
 	{ "bans", bans_main, "list the flood bans: source, zone, reason, remaining time, packets" },
 	{ "unban", unban_main, "lift the flood bans of an address now" },
+	{ "anomalies", anomalies_main, "the learned baselines and anomaly episodes, with what was done" },
 	{ "suggest", suggest_main, "print flows that would allow what observe mode saw would-deny" },
 	{ "feeds", feeds_main, "list the threat feeds, test an address, fetch url: feeds" },
 };

@@ -38,6 +38,7 @@ int log_main(struct ctl *ctl, int argc, char **argv);
 int metrics_main(struct ctl *ctl, int argc, char **argv);
 int bans_main(struct ctl *ctl, int argc, char **argv);
 int unban_main(struct ctl *ctl, int argc, char **argv);
+int anomalies_main(struct ctl *ctl, int argc, char **argv);
 int suggest_main(struct ctl *ctl, int argc, char **argv);
 int feeds_main(struct ctl *ctl, int argc, char **argv);
 #define CTL_DEFAULT_FEEDS_DIR "/var/lib/ztseg-feeds"

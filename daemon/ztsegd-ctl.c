@@ -31,6 +31,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 	if (r >= 0)
 		r = manager_bans_status(m, j);
 	if (r >= 0)
+		r = manager_anomaly_status(m, j);
+	if (r >= 0)
 		r = manager_observe_status(m, j);
 	if (r >= 0)
 		r = manager_feeds_status(m, j);
@@ -302,6 +304,11 @@ static int cmd_unban(struct zt_ctl_conn *c, const struct zt_ctl_request *req, vo
 	return manager_bans_unban(userdata, c, req);
 }
 
+static int cmd_anomalies(struct zt_ctl_conn *c, const struct zt_ctl_request *req, void *userdata)
+{
+	return manager_anomaly_list(userdata, c, req);
+}
+
 /*
  * grant and revoke are not changes_state: a template names who may ask
  * (requesters), which need not be ztseg-admin; ztsegd-grant.c checks them.
@@ -325,6 +332,7 @@ static const struct zt_ctl_command commands[] = {
 	{ "metrics", false, cmd_metrics },
 	{ "bans", false, cmd_bans },
 	{ "unban", true, cmd_unban },
+	{ "anomalies", false, cmd_anomalies },
 	{ "suggest", false, cmd_suggest },
 	{ "feeds", false, cmd_feeds },
 	{ "feeds-test", false, cmd_feeds_test },

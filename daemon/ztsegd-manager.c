@@ -48,6 +48,7 @@ struct manager *manager_free(struct manager *m)
 	manager_grant_free(m);
 	manager_units_free(m);
 	manager_bans_free(m);
+	manager_anomaly_free(m);
 	manager_observe_free(m);
 	manager_feeds_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
@@ -352,6 +353,11 @@ int manager_start(struct manager *m)
 	r = manager_bans_start(m);
 	if (r < 0) {
 		log_error("cannot set up flood bans: %s", strerror(-r));
+		return r;
+	}
+	r = manager_anomaly_start(m);
+	if (r < 0) {
+		log_error("cannot set up the anomaly baselines: %s", strerror(-r));
 		return r;
 	}
 	r = manager_observe_start(m);

@@ -230,6 +230,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 	manager_sync_members(m, false);
 	manager_sync_enc(m, true);
 	manager_grant_sync(m);
+	manager_anomaly_sync(m);
 	manager_units_sync(m);
 	manager_feeds_apply(m);
 	zt_pending_clear(&pd);

@@ -171,7 +171,7 @@ struct status_buf {
 	size_t n_counters, n_segs;
 	struct zt_untrack *untrack;
 	struct zt_status_untrack *su;
-	struct zt_status_counter drops[8];
+	struct zt_status_counter drops[11];
 	size_t n_drops;
 	struct zt_status_confirm confirm;
 	struct zt_diags diags;
@@ -288,6 +288,18 @@ static int status_flows(struct manager *m, const struct zt_policy *p, struct sta
 			counter_get(b, fl[i][0], &b->drops[4 + i].packets, &b->drops[4 + i].bytes, NULL);
 		}
 		b->n_drops = 8;
+	}
+	/* Anomaly mitigations (threats.anomaly): their own reasons, when the policy watches flows. */
+	if (m->cur.plan->n_anomaly) {
+		static const char *const an[][2] = { { "anomaly_limited", "anomaly-limited" },
+						     { "anomaly_banned", "anomaly-banned" },
+						     { "anomaly_full", "anomaly-full" } };
+
+		for (size_t i = 0; i < ELEMENTSOF(an); i++) {
+			b->drops[b->n_drops].name = an[i][1];
+			counter_get(b, an[i][0], &b->drops[b->n_drops].packets, &b->drops[b->n_drops].bytes, NULL);
+			b->n_drops++;
+		}
 	}
 	return 0;
 }

@@ -68,6 +68,8 @@ void manager_tamper_repair(struct manager *m)
 		manager_grant_sync(m);
 	if (st.changed)
 		manager_units_sync(m);
+	if (st.changed || st.created || st.replaced)
+		manager_anomaly_sync(m);
 	if (st.changed) {
 		m->events.repairs++;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,

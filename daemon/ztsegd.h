@@ -239,6 +239,9 @@ struct manager {
 	} *l1;
 	size_t n_l1, cap_l1;
 	uint64_t units_events, units_refills, units_last_usec, units_max_usec;
+	/* learned baselines (ztsegd-anomaly.c): series, episodes; opaque */
+	struct anomaly *anomaly;
+	sd_event_source *src_anomaly;
 	/* flood bans (ztsegd-bans.c): as last read from the kernel */
 	struct zt_ban *bans;
 	size_t n_bans;
@@ -445,6 +448,14 @@ int manager_bans_explain(struct manager *m, const struct zt_explanation *e, char
 /* status: "bans" (active, banned, expired, lifted) when the policy has flood limits. */
 int manager_bans_status(struct manager *m, json_t *status);
 void manager_bans_free(struct manager *m);
+
+/* ztsegd-anomaly.c: learned baselines, episodes and their mitigations */
+int manager_anomaly_start(struct manager *m);
+/* After an apply (reload, repair): entries to series, open episodes' mitigations put back. */
+void manager_anomaly_sync(struct manager *m);
+int manager_anomaly_list(struct manager *m, struct zt_ctl_conn *c, const struct zt_ctl_request *req);
+int manager_anomaly_status(struct manager *m, json_t *status);
+void manager_anomaly_free(struct manager *m);
 
 /* ztsegd-grant.c */
 /* After the first apply: the grants of the last run that the kernel still holds; timers. */

@@ -111,7 +111,7 @@ static void m_src(struct zt_rule *r, bool negate, bool v6, const struct zt_flood
 }
 
 /* ip saddr @fx4 return; ip6 saddr @fx6 return: threats.except is never limited or banned */
-static int rules_except(struct cc *c, int ci)
+int flood_rules_except(struct cc *c, int ci)
 {
 	struct zt_rule *r;
 
@@ -231,7 +231,7 @@ static int chain_limit(struct cc *c, const struct fent *e, bool spoof, const cha
 	name_id(oconns, ban ? "foc" : "fod", e->id);
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
-	if ((r = rules_except(c, ci)) < 0)
+	if ((r = flood_rules_except(c, ci)) < 0)
 		return r;
 	/*
 	 * ip6 saddr fe80::/10 goto fls_x (and ::, 0.0.0.0, 169.254.0.0/16):
@@ -417,7 +417,13 @@ int flood_build(struct cc *c)
 					      false, 0 };
 	const struct zt_threats *t = &c->p->threats;
 	int fmap = -1, ffmap = -1, r;
+	bool mitigates = false;
 
+	for (size_t i = 0; i < t->n_anomaly; i++)
+		mitigates |= t->anomaly[i].mitigate != ZT_MITIGATE_ALERT;
+	/* fx4/fx6: flood limits and anomaly mitigations both leave threats.except alone. */
+	if (t->n_except && (t->n_flood || mitigates) && (r = except_sets(c)) < 0)
+		return r;
 	if (!t->n_flood)
 		return 0;
 	if (!(c->plan->flood = calloc(t->n_flood, sizeof(*c->plan->flood))))
@@ -428,8 +434,6 @@ int flood_build(struct cc *c)
 		if (t->flood[i].flow && ffmap < 0 && (ffmap = set_add(c, &ffdef, ffdef.name)) < 0)
 			return ffmap;
 	}
-	if (t->n_except && (r = except_sets(c)) < 0)
-		return r;
 	for (size_t i = 0; i < ELEMENTSOF(counters); i++)
 		if ((r = counter_new(c, counters[i][0], counters[i][1])) < 0)
 			return r;
@@ -472,7 +476,7 @@ int flood_rules(struct cc *c, int ci)
 	if (all) {
 		if ((ca = chain_new(c, "flood_all", ZT_HOOK_NONE, 0)) < 0)
 			return ca;
-		if ((ret = rules_except(c, ca)) < 0)
+		if ((ret = flood_rules_except(c, ca)) < 0)
 			return ret;
 		for (size_t i = 0; i < pl->n_flood; i++) {
 			const struct zt_flood *f = &c->p->threats.flood[i];
@@ -508,6 +512,12 @@ int flood_flow_rule(struct cc *c, int ci)
 {
 	struct zt_rule *r;
 
+	/* ct mark vmap @anom: an anomaly baseline's chain (counts, and mitigates during an episode) */
+	if (c->plan->n_anomaly) {
+		if (!(r = rule_new(c, ci, "threats.anomaly: the flow's baseline")))
+			return -ENOMEM;
+		s_vmap1(r, ZT_KEY_CT_MARK, "anom");
+	}
 	for (size_t i = 0; i < c->p->threats.n_flood; i++)
 		if (c->p->threats.flood[i].flow) {
 			if (!(r = rule_new(c, ci, "threats.flood: the flow's limit")))

@@ -313,6 +313,9 @@ int bridge_spk(struct cc *c, int ci, uint32_t zone);
 int flood_build(struct cc *c);
 int flood_rules(struct cc *c, int ci);
 int flood_flow_rule(struct cc *c, int ci);
+int flood_rules_except(struct cc *c, int ci);
+/* compile-anomaly.c */
+int anomaly_build(struct cc *c);
 
 /* compile-chains.c */
 /* meta l4proto { icmp, ipv6-icmp } */

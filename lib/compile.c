@@ -174,7 +174,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	    (r = bridge_build(&c)) < 0 || (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
 	    (r = flows_keys(&c)) < 0 || (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = marks_export(&c)) < 0 ||
-	    (r = jit_build(&c)) < 0 || (r = flood_build(&c)) < 0 || (r = observe_build(&c)) < 0 ||
+	    (r = jit_build(&c)) < 0 || (r = flood_build(&c)) < 0 || (r = anomaly_build(&c)) < 0 || (r = observe_build(&c)) < 0 ||
 	    (r = chains_build(&c)) < 0)
 		goto out;
 	/* Flow maps without elements have no rule in judge: no set either. */

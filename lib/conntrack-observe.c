@@ -133,6 +133,7 @@ struct dump_ctx {
 	zt_ct_seen_cb cb;
 	void *data;
 	int err;
+	bool pairs;		/* only zone-pair marks (the kernel's filter lets 0 through) */
 };
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data)
@@ -141,7 +142,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	struct zt_ct_seen s;
 	int r;
 
-	if (zt_ct_seen_parse(nlh, nlh->nlmsg_len, &s) < 0 || !zt_ct_mark_is_pair(s.mark))
+	if (zt_ct_seen_parse(nlh, nlh->nlmsg_len, &s) < 0 || (d->pairs && !zt_ct_mark_is_pair(s.mark)))
 		return 0;
 	r = d->cb(&s, d->data);
 	if (r < 0 && !d->err)
@@ -149,11 +150,24 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
+static int dump_marked(uint32_t mark, uint32_t mask, bool pairs, zt_ct_seen_cb cb, void *data);
+
 int zt_ct_dump_pairs(zt_ct_seen_cb cb, void *data)
+{
+	/* Zone pairs have bits 31 and 15 clear (flow marks set 31, grant marks 15): the kernel filters. */
+	return dump_marked(0, 0x80008000u, true, cb, data);
+}
+
+int zt_ct_dump_marked(uint32_t mark, uint32_t mask, zt_ct_seen_cb cb, void *data)
+{
+	return dump_marked(mark, mask, false, cb, data);
+}
+
+static int dump_marked(uint32_t mark, uint32_t mask, bool pairs, zt_ct_seen_cb cb, void *data)
 {
 	char req[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(memset(req, 0, sizeof(req)));
-	struct dump_ctx d = { .cb = cb, .data = data };
+	struct dump_ctx d = { .cb = cb, .data = data, .pairs = pairs };
 	struct nfgenmsg *g;
 	struct zt_nl nl;
 	int r;
@@ -167,9 +181,8 @@ int zt_ct_dump_pairs(zt_ct_seen_cb cb, void *data)
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->nfgen_family = AF_UNSPEC;
 	g->version = NFNETLINK_V0;
-	/* Zone pairs have bits 31 and 15 clear (flow marks set 31, grant marks 15): the kernel filters. */
-	mnl_attr_put_u32(nlh, CTA_MARK, htonl(0));
-	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(0x80008000u));
+	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
+	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
 	/* A dump that entries changed under is still what was there: take it as it is. */
 	r = zt_nl_talk(&nl, nlh, dump_cb, &d, ZT_NL_F_READ_INTR);
 	zt_nl_close(&nl);

@@ -118,5 +118,7 @@ typedef int (*zt_ct_seen_cb)(const struct zt_ct_seen *s, void *data);
  * 15 clear). Returns 0, cb's first error, or -errno.
  */
 int zt_ct_dump_pairs(zt_ct_seen_cb cb, void *data);
+/* The same for the entries whose mark & mask is mark (anomaly episodes: a flow's connections). */
+int zt_ct_dump_marked(uint32_t mark, uint32_t mask, zt_ct_seen_cb cb, void *data);
 
 #endif

@@ -708,6 +708,29 @@ static int format_units(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
+/* Learned baselines (ztsegd adds "anomaly" when the policy watches flows): the open episodes. */
+static int format_anomaly(const json_t *st, FILE *f)
+{
+	static const char *const head[] = { "ANOMALY", "BASELINE/s", "PEAK/s", "ACTION", "TOP SOURCES" };
+	static const bool right[] = { false, true, true, false, false };
+	struct table t = { .ncols = 5, .head = head, .right = right };
+	const json_t *an = json_object_get(st, "anomaly"), *e;
+	char n[32], o[32], b[32], p[32];
+	size_t i;
+
+	if (!json_is_object(an))
+		return 0;
+	fprintf(f, "learned baselines: %s flows watched, %s episodes open, %s opened since start, %s samples\n",
+		jnum(an, "series", n, sizeof(n)), jnum(an, "open", o, sizeof(o)), jnum(an, "opened", b, sizeof(b)),
+		jnum(an, "samples", p, sizeof(p)));
+	json_array_foreach(json_object_get(an, "episodes"), i, e) {
+		snprintf(b, sizeof(b), "%.2f", json_number_value(json_object_get(e, "baseline")));
+		snprintf(p, sizeof(p), "%.2f", json_number_value(json_object_get(e, "peak")));
+		table_row(&t, jstr(e, "flow"), b, p, jstr(e, "action"), jstr(e, "top_sources"));
+	}
+	return table_flush(&t, f, "\n");
+}
+
 static int format_drops(const json_t *st, FILE *f)
 {
 	static const char *const head[] = { "DROPS", "PACKETS", "BYTES" };
@@ -776,6 +799,8 @@ int zt_status_format(const json_t *status, FILE *f)
 		r = format_grants(status, f);
 	if (r == 0)
 		r = format_units(status, f);
+	if (r == 0)
+		r = format_anomaly(status, f);
 	if (r == 0)
 		r = format_drops(status, f);
 	if (r == 0)

@@ -548,3 +548,28 @@ fail:
 	zt_set_enc_clear(&e);
 	return r;
 }
+
+int zt_emit_plan_elems(struct zt_batch *b, const struct zt_plan *plan, const char *name, struct zt_elem *elems,
+		       size_t n, uint64_t timeout_ms, uint16_t type)
+{
+	const struct zt_set *def = zt_plan_find_set(plan, name);
+	struct zt_set s;
+	struct zt_set_enc enc = {};
+	int r;
+
+	if (!def)
+		return -ENOENT;
+	if (!n)
+		return 0;
+	s = *def;
+	s.elems = elems;
+	s.n_elems = s.cap_elems = n;
+	s.dynamic = false;
+	r = zt_set_encode(&s, &enc);
+	for (size_t i = 0; r >= 0 && type == NFT_MSG_NEWSETELEM && s.timeout && i < enc.n; i++)
+		nftnl_set_elem_set_u64(enc.elems[i], NFTNL_SET_ELEM_TIMEOUT, timeout_ms ? timeout_ms : 1);
+	if (r >= 0)
+		r = zt_emit_elems(b, &s, &enc, NULL, 0, type);
+	zt_set_enc_clear(&enc);
+	return r;
+}

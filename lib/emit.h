@@ -135,6 +135,13 @@ int zt_emit_set_flush(struct zt_batch *b, const char *name);
  */
 int zt_emit_elems(struct zt_batch *b, const struct zt_set *s, const struct zt_set_enc *enc,
 		  const size_t *which, size_t n_which, uint16_t msg_type);
+/*
+ * elems (n, in any order) of plan's dynamic set name as NFT_MSG_NEWSETELEM
+ * (each with timeout_ms; 0: 1 ms) or NFT_MSG_DELSETELEM: the daemon's own
+ * elements (grants, anomaly mitigations). -ENOENT when the plan has no such set.
+ */
+int zt_emit_plan_elems(struct zt_batch *b, const struct zt_plan *plan, const char *name, struct zt_elem *elems,
+		       size_t n, uint64_t timeout_ms, uint16_t type);
 int zt_emit_chain(struct zt_batch *b, const struct zt_chain *c);
 /* Every rule of a chain away (DELRULE without a handle). */
 int zt_emit_chain_flush(struct zt_batch *b, const char *name);

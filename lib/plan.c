@@ -40,6 +40,9 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 	free(plan->flow_names);
 	free(plan->zone_names);
 	free(plan->flood);
+	for (size_t i = 0; i < plan->n_anomaly; i++)
+		free(plan->anomaly[i].marks);
+	free(plan->anomaly);
 	free(plan->observe.zones);
 	for (size_t i = 0; i < plan->bridge.n_segs; i++) {
 		free(plan->bridge.segs[i].ifs);

@@ -326,6 +326,24 @@ struct zt_plan_flood {
 };
 
 /*
+ * threats.anomaly as compiled (lib/compile-anomaly.c, doc/RULESET.md
+ * "Anomaly episodes"): what the daemon samples and the objects its
+ * mitigations fill. Not part of the table.
+ */
+struct zt_plan_anomaly {
+	uint32_t id;
+	size_t entry;				/* index into policy threats.anomaly */
+	char flow[ZT_OBJ_NAME_MAX * 2];		/* the hub flow's name */
+	struct zt_pos pos;
+	int mitigate;				/* enum zt_mitigate */
+	char counter[ZT_OBJ_NAME_MAX];		/* ac_<id>: the flow's new connections, before any mitigation */
+	char tiers[ZT_OBJ_NAME_MAX];		/* at_<id> (rate-limit): mark to goto ar_<id>_<k>; else "" */
+	char ban4[ZT_OBJ_NAME_MAX], ban6[ZT_OBJ_NAME_MAX];	/* ab4_/ab6_<id> (ban-top-sources); else "" */
+	uint32_t *marks;			/* the flow's connection marks, sorted */
+	size_t n_marks;
+};
+
+/*
  * Observe mode as compiled (doc/RULESET.md "Observe mode"): the dynamic
  * set whose elements are the zone pairs of live would-deny connections,
  * each with its counter, and which zone each id of this plan is.
@@ -378,6 +396,8 @@ struct zt_plan {
 	size_t n_zone_names;
 	struct zt_plan_flood *flood;	/* flood limits in policy order; not part of the table */
 	size_t n_flood;
+	struct zt_plan_anomaly *anomaly;	/* threats.anomaly in policy order; not part of the table */
+	size_t n_anomaly;
 	struct zt_plan_observe observe;
 	struct zt_plan_bridge bridge;	/* table bridge ztseg; not part of inet ztseg */
 	/* Copies of the policy's file names: every pos.file in the plan points here. */

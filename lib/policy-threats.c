@@ -5,7 +5,7 @@
  * zone or per hub flow (`flow:`) with timed bans; `blocklists` goes to
  * policy-feeds.c. Loaded from the YAML tree with every problem at
  * file:line:col, then resolved against the zones and flows and
- * cross-checked. ztseg.yaml(5).
+ * cross-checked; `anomaly` goes to policy-anomaly.c. ztseg.yaml(5).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -293,7 +293,7 @@ int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct z
 	if (n->type == ZT_NODE_SCALAR && n->plain && (!n->len || streq(n->value, "~") || streq(n->value, "null")))
 		return 0;
 	if (n->type != ZT_NODE_MAP)
-		return pl_err_at(&l, n, "threats: expected a mapping with except, flood and blocklists, got %s", pl_node_kind(n));
+		return pl_err_at(&l, n, "threats: expected a mapping with except, flood, blocklists and anomaly, got %s", pl_node_kind(n));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct zt_node *k = n->keys[i], *v = n->items[i];
 
@@ -304,9 +304,10 @@ int zt_policy_load_threats(struct zt_policy *p, const char *file, const struct z
 		else if (streq(k->value, "blocklists"))
 			r = zt_policy_load_blocklists(p, file, v, d);
 		else if (streq(k->value, "anomaly"))
-			r = pl_err_at(&l, k, "threats.%s is not implemented yet", TOK(k->value));
+			r = p->threats.anomaly ? pl_err_at(&l, k, "threats.anomaly: given twice")
+					       : zt_policy_load_anomaly(p, file, v, d);
 		else
-			r = pl_err_at(&l, k, "threats: unknown key '%s'; expected one of: except, flood, blocklists",
+			r = pl_err_at(&l, k, "threats: unknown key '%s'; expected one of: except, flood, blocklists, anomaly",
 				   TOK(k->value));
 		if (pl_fatal(r))
 			return r;
@@ -451,7 +452,9 @@ int zt_policy_check_threats(struct zt_policy *p, struct zt_diags *d)
 	}
 	if (ret)
 		return ret;
-	return check_overlap(p, d);
+	if ((r = check_overlap(p, d)) != 0)
+		return r;
+	return zt_policy_check_anomaly(p, d);
 }
 
 void zt_threats_free(struct zt_threats *t)
@@ -465,5 +468,6 @@ void zt_threats_free(struct zt_threats *t)
 	free(t->flood);
 	free(t->except);
 	zt_blocklists_free(t);
+	zt_anomaly_free(t);
 	*t = (struct zt_threats){};
 }

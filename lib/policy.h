@@ -230,8 +230,39 @@ struct zt_blocklist {
 	struct zt_pos pos;
 };
 
+/*
+ * threats.anomaly (SPEC §3, lib/policy-anomaly.c): a learned baseline of a
+ * named hub flow's new connections per second, the episodes that open when
+ * it is exceeded, and what the daemon does then (lib/anomaly.c,
+ * daemon/ztsegd-anomaly.c).
+ */
+#define ZT_ANOMALY_MAX 64
+
+enum zt_mitigate { ZT_MITIGATE_ALERT, ZT_MITIGATE_RATE_LIMIT, ZT_MITIGATE_BAN_TOP };
+
+struct zt_anomaly {
+	char *flow;			/* a named hub flow */
+	struct zt_pos flow_pos;
+	int flow_idx;			/* index into hub.flows, resolved */
+	uint32_t sensitivity;		/* standard deviations over the mean */
+	uint32_t min_rate;		/* new connections per min_unit seconds: below it, never an episode */
+	uint32_t min_unit;
+	uint32_t samples;		/* consecutive samples over the threshold that open an episode */
+	uint32_t clear;			/* consecutive samples back under it that close one */
+	uint32_t interval_sec;		/* sampling interval */
+	uint32_t learn_sec;		/* learning period: no episode before the baseline has seen it */
+	bool hourly;			/* a baseline per hour of day (UTC) */
+	enum zt_mitigate mitigate;
+	uint32_t limit;			/* rate-limit: per source, this multiple of the baseline's mean */
+	uint32_t top;			/* ban-top-sources: how many sources */
+	uint32_t ban_sec;		/* ban-top-sources: the bans' timeout in the kernel (the daemon lifts them at close) */
+	struct zt_pos pos;
+};
+
 struct zt_threats {
 	struct zt_pos pos;
+	struct zt_anomaly *anomaly;
+	size_t n_anomaly;
 	struct zt_cidr *except;
 	size_t n_except;
 	struct zt_flood *flood;
@@ -367,6 +398,11 @@ int zt_policy_check_modes(const struct zt_policy *p, struct zt_diags *d);
 int zt_policy_load_blocklists(struct zt_policy *p, const char *file, const struct zt_node *n,
 			      struct zt_diags *d);
 void zt_blocklists_free(struct zt_threats *t);
+/* threats.anomaly (lib/policy-anomaly.c), called like zt_policy_load_blocklists(); resolved by the check. */
+int zt_policy_load_anomaly(struct zt_policy *p, const char *file, const struct zt_node *n, struct zt_diags *d);
+int zt_policy_check_anomaly(struct zt_policy *p, struct zt_diags *d);
+void zt_anomaly_free(struct zt_threats *t);
+const char *zt_mitigate_name(enum zt_mitigate m);
 
 /*
  * Name the unnamed flows of one list "from->to", "from->to#2", ... in

@@ -494,7 +494,7 @@ opts_of() { # PROG COMMAND: "OPTION ARG" lines, sorted, on one line
 declare -A want_opts=([check]="--config DIR,--help" [explain]="--config DIR,--grant TEMPLATE,--help,--live"
 	[show]="--config DIR,--help" [status]="--help,--json" [reload]="--confirm SECONDS,--force,--help"
 	[confirm]="--help" [grant]="--for DURATION,--help,--json,--reason TEXT,--source ADDRESS,--to ZONE"
-	[grants]="--help,--json" [revoke]="--help" [bans]="--help,--json" [unban]="--help"
+	[grants]="--help,--json" [revoke]="--help" [bans]="--help,--json" [unban]="--help" [anomalies]="--help,--json"
 	[suggest]="--help,--json,--segment SEGMENT,--since DURATION"
 	[log]="--flow FLOW,--follow,--help,--json,--queue N,--since TIME,--verdict VERDICT,--zone ZONE"
 	[metrics]="--help,--http" [feeds]="--help,--json")

@@ -227,6 +227,27 @@ START_TEST(test_status_grants)
 }
 END_TEST
 
+/* The learned baselines ztsegd adds to status: a summary line and one row per open episode. */
+START_TEST(test_status_anomaly)
+{
+	_cleanup_json_ json_t *st = NULL;
+	_cleanup_free_ char *out = NULL;
+	struct zt_diags d = {};
+	int rc;
+
+	status_sample(&d, &st);
+	ck_assert_int_eq(json_object_set_new(st, "anomaly",
+		json_pack("{s:i, s:i, s:i, s:i, s:[{s:s, s:f, s:f, s:s, s:s}]}", "series", 2, "open", 1, "opened", 3,
+			  "samples", 900, "episodes", "flow", "web-in", "baseline", 10.0, "peak", 236.5, "action",
+			  "rate-limit: 16 new connections/second per source", "top_sources", "203.0.113.21 (244)")), 0);
+	out = format_to_string(st, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(strstr(out, "learned baselines: 2 flows watched, 1 episodes open, 3 opened since start, 900 samples"));
+	ck_assert_ptr_nonnull(strstr(out, "web-in        10.00  236.50  rate-limit: 16 new connections/second per source  203.0.113.21 (244)"));
+	zt_diags_clear(&d);
+}
+END_TEST
+
 /* Whatever arrives, the formatter prints something and does not crash. */
 static const char *const odd_status[] = {
 	"{}",
@@ -237,6 +258,8 @@ static const char *const odd_status[] = {
 	"{\"drops\":{\"reasons\":[{\"name\":null},3]},\"warnings\":[1,\"w\"]}",
 	"{\"grants\":[1,null,{\"id\":\"x\",\"packets\":{}},{\"template\":\"\\u001b[31m\"}]}",
 	"{\"grants\":{}}",
+	"{\"anomaly\":{\"series\":\"x\",\"episodes\":[1,null,{\"flow\":{},\"baseline\":\"y\"}]}}",
+	"{\"anomaly\":[]}",
 };
 
 START_TEST(test_status_table_odd)
@@ -319,6 +342,7 @@ static Suite *ctl_status_suite(void)
 	tcase_add_test(tc, test_status_table_not_object);
 	tcase_add_test(tc, test_status_trial_untracked);
 	tcase_add_test(tc, test_status_grants);
+	tcase_add_test(tc, test_status_anomaly);
 	suite_add_tcase(s, tc);
 	return s;
 }
