@@ -41,7 +41,9 @@ static int seg_copy(struct cc *c, size_t si, uint32_t idx, struct zt_plan_bridge
 		if (!dup)
 			b->ifs[b->n_ifs++] = s->ifs[i];
 	}
-	if (s->n_addrs && !(b->addrs = calloc(s->n_addrs, sizeof(*b->addrs))))
+	if (!s->n_addrs)
+		return 0;
+	if (!(b->addrs = calloc(s->n_addrs, sizeof(*b->addrs))))
 		return -ENOMEM;
 	memcpy(b->addrs, s->addrs, s->n_addrs * sizeof(*b->addrs));
 	b->n_addrs = s->n_addrs;

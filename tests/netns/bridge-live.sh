@@ -132,5 +132,8 @@ zt_wait_for 3000 sh -c "! nsenter --net=/run/netns/$(zt_ns host) nft list chain 
 zt_check "br_netfilter on again: w1 -> a1 tcp/80 allowed" [ "$(probe w1 tcp "${ZT_V4[a1]}" 80)" = ok ]
 zt_check "br_netfilter on again: w1 -> a1 tcp/25 denied" [ "$(probe w1 tcp "${ZT_V4[a1]}" 25)" = timeout ]
 kill -TERM "$DPID"
-wait "$DPID" || true
+drc=0
+wait "$DPID" || drc=$?
+zt_check "ztsegd stops with status 0 (sanitizer reports would make it non-zero)" [ "$drc" -eq 0 ]
+[[ $drc -eq 0 ]] || sed 's/^/#   /' "$DLOG" | tail -30
 zt_finish
