@@ -11,15 +11,20 @@
 #   restart - rmdir + mkdir of a listed unit's cgroup, a process moved in at
 #           once, connecting (a new socket each try) until the connection is
 #           allowed: from mkdir to the first allowed connection, p50/p99.
-# Three host namespaces, each with its own ztsegd, measured in alternating
-# rounds so that the machine's noise hits both sides alike. Root, cgroup2.
+# Three host namespaces, each with its own ztsegd, measured side by side in
+# interleaved rounds (A B, then B A, ...) so that the machine's noise hits
+# both sides alike; each round gives a paired ratio, and the table reports
+# the median of the paired ratios with its spread (quartiles, min-max) and
+# how many rounds were at or above 0.95. ZB_RUNS rounds (default 15) of
+# ZB_SECONDS each (default 3): about 4 minutes. On a shared machine the
+# spread says how much the result can be trusted. Root, cgroup2.
 # `make bench-units`; bench/run.sh runs it as section 9.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || zt_skip "python3 is not installed"
 ZB_SECONDS=${ZB_SECONDS:-3}
-ZB_RUNS=${ZB_RUNS:-5}
+ZB_RUNS=${ZB_RUNS:-15}
 ZB_UNITS=${ZB_UNITS:-1000}
 ZB_RESTARTS=${ZB_RESTARTS:-300}
 
@@ -123,14 +128,26 @@ crr1() { # NS CGROUP PORT: one rate
 	sleep 1.5
 	in_cg "$1" "$SYS/$2" taskset -c 0 "$ZB_TOOL" crr -t "$ZB_SECONDS" 127.0.0.1 "$3" | tee -a "$ZT_TMP/crr-$1.log" | awk '{ print $2 }'
 }
-rounds() { # NS-A NS-B CGROUP PORT OUT-A OUT-B
+rounds() { # NS-A NS-B CGROUP PORT OUT-A OUT-B: one sample of each side per round, paired in OUT-B.pairs
+	local a b
 	for ((r = 0; r < ZB_RUNS; r++)); do
 		if ((r % 2)); then
-			crr1 "$2" "$3" "$4" >>"$6"; crr1 "$1" "$3" "$4" >>"$5"
+			b=$(crr1 "$2" "$3" "$4"); a=$(crr1 "$1" "$3" "$4")
 		else
-			crr1 "$1" "$3" "$4" >>"$5"; crr1 "$2" "$3" "$4" >>"$6"
+			a=$(crr1 "$1" "$3" "$4"); b=$(crr1 "$2" "$3" "$4")
 		fi
+		echo "$a" >>"$5"
+		echo "$b" >>"$6"
+		echo "$a $b" >>"$6.pairs"
 	done
+}
+# paired PAIRS-FILE: "median q1 q3 min max n at-or-above-0.95" of the per-round ratios B/A.
+paired() {
+	awk '$1 > 0 { print $2 / $1 }' "$1" | sort -g | awk '
+		{ v[NR] = $1; if ($1 >= 0.95) ok++ }
+		function q(p,  i) { i = int((NR - 1) * p + 1.5); return v[i < 1 ? 1 : i > NR ? NR : i] }
+		END { if (!NR) { print "- - - - - 0 0"; exit }
+		      printf "%.3f %.3f %.3f %.3f %.3f %d %d\n", q(0.5), q(0.25), q(0.75), v[1], v[NR], NR, ok }'
 }
 zb_log "host crr: no unit zones (z) against $ZB_UNITS (u), $ZB_RUNS rounds"
 rounds z u "$P-hcli.service" 8082 "$ZT_TMP/host-0" "$ZT_TMP/host-n"
@@ -173,15 +190,21 @@ EOF
 pct() { cut -d' ' -f1 "$1" | sort -g | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.0f", v[i] }'; }
 h0=$(zb_median "$ZT_TMP/host-0") hn=$(zb_median "$ZT_TMP/host-n")
 u2=$(zb_median "$ZT_TMP/unit-2") un=$(zb_median "$ZT_TMP/unit-n")
+read -r hm hq1 hq3 hmin hmax hn_r hok < <(paired "$ZT_TMP/host-n.pairs")
+read -r um uq1 uq3 umin umax un_r uok < <(paired "$ZT_TMP/unit-n.pairs")
+dlat=$("$ZT_CTL" --socket "$ZT_TMP/ztsegd-u.sock" status --json |
+	python3 -c 'import json, sys; u = json.load(sys.stdin)["unit_zones"]; print(u["max_usec"], u["events"])')
 cat <<EOF
 | measure | value |
 |---|---|
 | host → host over 127.0.0.1, no unit zones: crr median of $ZB_RUNS | $h0 /s |
 | host → host over 127.0.0.1, $ZB_UNITS unit zones: crr median of $ZB_RUNS | $hn /s |
-| ratio ($ZB_UNITS unit zones / none) | $(zb_ratio "$hn" "$h0") |
+| ratio ($ZB_UNITS unit zones / none), median of $hn_r paired rounds | $hm (quartiles $hq1–$hq3, min–max $hmin–$hmax; $hok of $hn_r rounds ≥ 0.95) |
+| ratio of the medians | $(zb_ratio "$hn" "$h0") |
 | unit → unit over 127.0.0.1 (a flow), 2 unit zones | $u2 /s |
 | unit → unit over 127.0.0.1 (a flow), $ZB_UNITS unit zones | $un /s |
-| ratio ($ZB_UNITS / 2) | $(zb_ratio "$un" "$u2") |
+| ratio ($ZB_UNITS / 2), median of $un_r paired rounds | $um (quartiles $uq1–$uq3, min–max $umin–$umax; $uok of $un_r rounds ≥ 0.95) |
+| daemon: cgroup event → kernel ACK, max over the restarts ($ZB_UNITS unit zones) | ${dlat% *} µs (${dlat#* } events) |
 | restart (mkdir) → first allowed connection, p50 ($ZB_RESTARTS restarts) | $(pct "$ZT_TMP/restart" 50) µs |
 | restart → first allowed connection, p99 | $(pct "$ZT_TMP/restart" 99) µs |
 | restart → first allowed connection, max | $(pct "$ZT_TMP/restart" 100) µs |

@@ -299,6 +299,17 @@ static void record(struct manager *m, struct zt_flowrec *r)
 
 /* ---- conntrack events ---- */
 
+/* A zone as records name it: a unit zone by its unit (unit:NAME) when that is known. */
+static void zone_name(struct manager *m, uint32_t zone, char *buf, size_t len)
+{
+	const struct zt_plan *pl = m->cur.plan;
+	char u[ZT_PLAN_ZONE_NAME_MAX];
+
+	if (manager_units_name(m, zone, u, sizeof(u)) > 0 && snprintf(buf, len, "unit:%s", u) < (int)len)
+		return;
+	snprintf(buf, len, "%s", zone < pl->n_zone_names ? pl->zone_names[zone] : "?");
+}
+
 static void on_ct_event(const struct zt_ct_event *ev, void *userdata)
 {
 	struct manager *m = userdata;
@@ -322,8 +333,8 @@ static void on_ct_event(const struct zt_ct_event *ev, void *userdata)
 		if (!pm->log)
 			return;
 		snprintf(r.flow, sizeof(r.flow), "%s", pl->flow_names[pm->flow].name);
-		snprintf(r.from, sizeof(r.from), "%s", pl->zone_names[pm->from]);
-		snprintf(r.to, sizeof(r.to), "%s", pl->zone_names[pm->to]);
+		zone_name(m, pm->from, r.from, sizeof(r.from));
+		zone_name(m, pm->to, r.to, sizeof(r.to));
 	} else {
 		/* A mark of a policy before the last reload whose connection lives on. */
 		m->flow_unmatched++;

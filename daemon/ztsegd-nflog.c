@@ -218,9 +218,52 @@ static int packet_verdict(const struct zt_nflog_packet *pkt, const char **ret_ve
 	return 0;
 }
 
+/*
+ * The unit zones on the packet's sides. While a connection is judged its
+ * mark holds the zone pair (source << 16 | destination; bit 31 clear), and
+ * a packet to a unit's socket carries its zone's token in the packet mark
+ * (doc/RULESET.md "Unit zones"); NFLOG sends the connection's mark only
+ * where the kernel has CONFIG_NETFILTER_NETLINK_GLUE_CT, so the deny rule
+ * copies it into the packet mark. Each side: 1 a unit named, 0 a unit
+ * zone's segment named (several of its units run), -1 no unit zone.
+ */
+struct packet_units {
+	int from, to;
+	char fu[ZT_UNIT_NAME_MAX + 1], tu[ZT_UNIT_NAME_MAX + 1];
+};
+
+static void packet_units(struct manager *m, const struct zt_nflog_packet *pkt, bool deny, struct packet_units *u)
+{
+	/* The deny rule copies the connection's mark into the packet's when unit zones exist. */
+	uint32_t pair = pkt->has_ct_mark ? pkt->ct_mark : deny ? pkt->mark : 0, fz = 0, tz = 0;
+
+	u->from = u->to = -1;
+	if ((pkt->mark & 0xffff0000u) == ZT_UNIT_TOKEN && pkt->hook == NF_INET_LOCAL_IN)
+		tz = pkt->mark & 0xffffu;
+	else if (!(pair & 0x80000000u)) {
+		fz = pair >> 16;
+		tz = pair & 0xffffu;
+	}
+	if (fz && (u->from = manager_units_name(m, fz, u->fu, sizeof(u->fu))) < 0)
+		u->from = -1;
+	if (tz && (u->to = manager_units_name(m, tz, u->tu, sizeof(u->tu))) < 0)
+		u->to = -1;
+}
+
+/* One side of the question that is a unit zone: the unit (unit:NAME) or its segment. */
+static void unit_endpoint(int k, const char *name, struct zt_endpoint *ep)
+{
+	*ep = (struct zt_endpoint){};
+	if (k > 0)
+		snprintf(ep->unit, sizeof(ep->unit), "%s", name);
+	else
+		snprintf(ep->zone, sizeof(ep->zone), "%.*s", (int)sizeof(ep->zone) - 1, name);	/* a segment name fits */
+}
+
 /* The packet as explain's question: from, to and port, on the hooks and interfaces it was seen. */
 static void packet_question(const struct zt_nflog_packet *pkt, const char *iif, const char *oif,
-			    struct zt_endpoint *from, struct zt_endpoint *to, struct zt_port *port)
+			    const struct packet_units *u, struct zt_endpoint *from, struct zt_endpoint *to,
+			    struct zt_port *port)
 {
 	*from = (struct zt_endpoint){};
 	*to = (struct zt_endpoint){};
@@ -243,6 +286,11 @@ static void packet_question(const struct zt_nflog_packet *pkt, const char *iif, 
 		if (oif && oif[0] != '#')
 			snprintf(to->ifname, sizeof(to->ifname), "%.*s", IFNAMSIZ - 1, oif);
 	}
+	/* A unit's socket is its unit zone, whatever the addresses (loopback too). */
+	if (u->from >= 0)
+		unit_endpoint(u->from, u->fu, from);
+	if (u->to >= 0)
+		unit_endpoint(u->to, u->tu, to);
 	switch (pkt->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
@@ -260,8 +308,8 @@ static void packet_question(const struct zt_nflog_packet *pkt, const char *iif, 
 
 /* Classify both sides as the rules did: the reference semantics with the live routes. */
 static void packet_explain(struct manager *m, const struct zt_policy *p, const struct zt_nflog_packet *pkt,
-			   const char *verdict, const char *iif, const char *oif, struct packet_why *w, char *why,
-			   size_t why_len)
+			   const char *verdict, const char *iif, const char *oif, const struct packet_units *u,
+			   struct packet_why *w, char *why, size_t why_len)
 {
 	struct zt_endpoint from, to;
 	struct zt_port port;
@@ -269,12 +317,16 @@ static void packet_explain(struct manager *m, const struct zt_policy *p, const s
 	struct zt_explanation e;
 	struct zt_diags d = {};
 
-	packet_question(pkt, iif, oif, &from, &to, &port);
+	packet_question(pkt, iif, oif, u, &from, &to, &port);
 	manager_explain_env(m, &env);
 	if (zt_explain(p, &from, &to, &port, &env, &e, &d) == 0) {
 		w->explained = true;
 		zt_zone_fmt(p, &e.from.zone, w->fz, sizeof(w->fz));
 		zt_zone_fmt(p, &e.to.zone, w->tz, sizeof(w->tz));
+		if (u->from > 0 && snprintf(w->fz, sizeof(w->fz), "unit:%s", u->fu) >= (int)sizeof(w->fz))
+			zt_zone_fmt(p, &e.from.zone, w->fz, sizeof(w->fz));
+		if (u->to > 0 && snprintf(w->tz, sizeof(w->tz), "unit:%s", u->tu) >= (int)sizeof(w->tz))
+			zt_zone_fmt(p, &e.to.zone, w->tz, sizeof(w->tz));
 		why_text(p, &e, &w->flow, &w->where, why, why_len);
 		if ((e.from.zone.kind == ZT_ZONE_SEGMENT || e.from.zone.kind == ZT_ZONE_SUBNET) && e.from.zone.seg >= 0)
 			snprintf(w->seg, sizeof(w->seg), "%s", p->segs[e.from.zone.seg].name);
@@ -341,6 +393,7 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 	char lname[ZT_NFLOG_PREFIX_MAX], ib[24], ob[24], sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], pb[24];
 	char ports[2][8] = { "", "" }, why[512] = "", wb[256], src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
 	struct packet_why w = { .fz = "?", .tz = "?" };
+	struct packet_units u;
 	const char *verdict, *iif, *oif, *proto;
 	bool journal, record;
 	int prio;
@@ -373,8 +426,10 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 	}
 	if (p && (pkt->has_ports || pkt->has_icmp) &&
 	    (pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP || pkt->proto == IPPROTO_SCTP ||
-	     pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6))
-		packet_explain(m, p, pkt, verdict, iif, oif, &w, why, sizeof(why));
+	     pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6)) {
+		packet_units(m, pkt, verdict[0] == 'd', &u);
+		packet_explain(m, p, pkt, verdict, iif, oif, &u, &w, why, sizeof(why));
+	}
 	if (lname[0]) {
 		const struct zt_flow *f = p ? flow_by_logname(p, lname) : NULL;
 
@@ -412,10 +467,13 @@ void manager_nflog_packet(const struct zt_nflog_packet *pkt, void *userdata)
 
 void manager_nflog_open(struct manager *m)
 {
-	struct zt_nflog_config nc = { .group = (uint16_t)m->copts.log_group };
+	/* The connection's mark names the unit zones of a logged packet. */
+	struct zt_nflog_config nc = { .group = (uint16_t)m->copts.log_group, .conntrack = true };
 	int r;
 
 	r = zt_nflog_open(&nc, &m->nflog);
+	if (r >= 0 && !zt_nflog_conntrack(m->nflog))
+		log_debug("NFLOG without connections (no NETLINK_GLUE_CT): unit zones from the packet mark");
 	if (r < 0)
 		log_warning("cannot read NFLOG group %u (%s): logged packets will not be written", nc.group,
 			    r == -EPERM ? "another process has bound it, or no CAP_NET_ADMIN" : strerror(-r));

@@ -25,8 +25,8 @@
 #include "nft.h"
 #include "ztsegd.h"
 
-#define UNIT_SETS 5
-static const char *const unit_sets[UNIT_SETS] = { "ucg_known", "ucg_src", "ucg_lo", "ucg_lin", "ucg_mm" };
+#define UNIT_SETS 3
+static const char *const unit_sets[UNIT_SETS] = { "ucg_known", "ucg_lo", "ucg_mm" };
 #define UNITS_CGROUPS_MAX 65536
 
 static bool units_on(const struct manager *m)
@@ -354,6 +354,40 @@ int manager_units_status(struct manager *m, json_t *status)
 		      "last_usec", (json_int_t)m->units_last_usec, "max_usec", (json_int_t)m->units_max_usec);
 	if (!u || json_object_set_new(status, "unit_zones", u) < 0)
 		return -ENOMEM;
+	return 0;
+}
+
+int manager_units_name(struct manager *m, uint32_t zone, char *buf, size_t len)
+{
+	const struct zt_policy *p = m->cur.policy;
+	const struct zt_segment *sg = NULL;
+	char rel[2 * NAME_MAX + 2];
+	const char *found = NULL;
+	size_t running = 0;
+	int seg = -1;
+
+	for (size_t s = 0; p && s < p->n_segs && !sg; s++)
+		if (p->segs[s].n_units && zt_unit_zone_id(p, (int)s) == zone)
+			sg = &p->segs[seg = (int)s];
+	if (!sg)
+		return -ENOENT;
+	/* One unit named exactly: the zone is that unit. */
+	if (sg->n_units == 1 && !sg->units[0].pat.glob)
+		found = sg->units[0].pat.name;
+	/* Patterns or several units: the one running, if only one is. */
+	for (size_t i = 0; !found && units_on(m) && i < m->n_ucg && running < 2; i++) {
+		const char *parent = l1_name(m, m->ucg[i].wd);
+
+		snprintf(rel, sizeof(rel), "%s/%s", parent ? parent : "", m->ucg[i].name);
+		if (zt_policy_unit_segment(p, rel) == seg) {
+			found = m->ucg[i].name;
+			running++;
+		}
+	}
+	/* A name too long for the record's field: the segment's. */
+	if (found && (running < 2) && (size_t)snprintf(buf, len, "%s", found) < len)
+		return 1;
+	snprintf(buf, len, "%s", sg->name);
 	return 0;
 }
 

@@ -198,20 +198,27 @@ static void m_mark(const struct cc *c, struct zt_rule *r, bool ne, uint32_t mask
 }
 
 /*
- * The scope rule's `meta iifkind != "bridge" meta oifkind != "bridge"`: a
- * member behind a bridge is reached through the bridge (routed into it,
- * or bridged, where iif/oif are the bridge itself), so such packets go on
- * to be judged; scope is then the zone pair's (oos in judge). A packet
- * between a Docker bridge and the uplink is out of scope there instead.
+ * Before the scope shortcut: `meta iifkind "bridge" goto scoped`, `meta
+ * oifkind "bridge" goto scoped`. A member behind a bridge is reached
+ * through the bridge (routed into it, or bridged, where iif/oif are the
+ * bridge itself), so such packets are judged; scope is then the zone
+ * pair's (oos in judge): Docker's bridge to the uplink stays out of scope.
  */
-void bridge_not_bridged(struct cc *c, struct zt_rule *r)
+int bridge_scope(struct cc *c, int ci, const char *what)
 {
+	static const enum zt_key keys[] = { ZT_KEY_IIFKIND, ZT_KEY_OIFKIND };
 	struct zt_ifpat br = { .name = "bridge" };
+	struct zt_rule *r;
 
 	if (!bridge_on(c))
-		return;
-	m_next(r, ZT_M_NE, ZT_KEY_IIFKIND)->value = v_ifpat(ZT_TYPE_IFNAME, &br);
-	m_next(r, ZT_M_NE, ZT_KEY_OIFKIND)->value = v_ifpat(ZT_TYPE_IFNAME, &br);
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		m_next(r, ZT_M_EQ, keys[i])->value = v_ifpat(ZT_TYPE_IFNAME, &br);
+		s_verdict(r, ZT_V_GOTO, "scoped");
+	}
+	return 0;
 }
 
 /*

@@ -8,7 +8,9 @@
  * Every lookup is keyed by a cgroup id (`socket cgroupv2 level 2`): a hash
  * lookup whatever the number of units. `socket` is refused in forward, so
  * the destination found in input travels to classify_dst (shared with
- * forward) as a packet-mark token.
+ * forward) as a packet-mark token. The maps ztsegd changes hold data only
+ * (marks); the compiled vmaps usrc and ulin turn those into gotos, so a
+ * unit's restart never makes the kernel validate the table's chains.
  */
 #include <errno.h>
 #include <string.h>
@@ -67,8 +69,11 @@ int units_output(struct cc *c, int ci, bool early)
 		return -ENOMEM;
 	m_eq(r, ZT_KEY_OIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_GOTO, "lo_out");
-	if (rule_vmap1(c, ci, "units: source zone by the socket's cgroup", ZT_KEY_SOCKET_CG2, "ucg_src") < 0)
+	/* ct mark set socket cgroupv2 level 2 map @ucg_lo ct mark vmap @usrc (a miss ends the rule) */
+	if (!(r = rule_new(c, ci, "units: source zone by the socket's cgroup")))
 		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_SOCKET_CG2, "ucg_lo");
+	s_vmap1(r, ZT_KEY_CT_MARK, "usrc");
 	return rule_pending(c, ci);
 }
 
@@ -91,6 +96,17 @@ int units_input(struct cc *c, int ci, bool early)
 		/* ICMP only: a related connection (a helper's expectation) is judged like a new one */
 		if (m_icmp_any(r) < 0)
 			return -ENOMEM;
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+		/*
+		 * The answer of a hub.default reject on loopback (its RST comes
+		 * back in: related, reply direction). A helper's related
+		 * connection starts in the original direction: judged.
+		 */
+		if (!(r = rule_new(c, ci, "units: answers of hub.default reject on loopback")))
+			return -ENOMEM;
+		m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
+		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		m_flag(r, ZT_M_CT_DIR_REPLY, ZT_KEY_CT_DIRECTION);
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 		return 0;
 	}
@@ -130,7 +146,7 @@ int units_classify_dst(struct cc *c, int ci)
 /*
  * lo_out { pending; ct mark set socket cgroupv2 level 2 map @ucg_lo accept;
  *          ct mark set 0x00020000 accept }: the source zone in the mark
- * lo_in { pending; socket cgroupv2 level 2 vmap @ucg_lin;
+ * lo_in { pending; meta mark set socket cgroupv2 level 2 map @ucg_mm meta mark vmap @ulin;
  *         ct mark set ct mark | 0x2; ct mark 0x00020002 accept; goto judge }
  * lin_<zone> { ct mark set ct mark | <zone> goto judge }
  */
@@ -153,9 +169,19 @@ int units_chains(struct cc *c)
 
 	if ((ci = chain_new(c, "lo_in", ZT_HOOK_NONE, 0)) < 0)
 		return ci;
-	if (rule_pending(c, ci) < 0 ||
-	    rule_vmap1(c, ci, "units: loopback destination, a unit", ZT_KEY_SOCKET_CG2, "ucg_lin") < 0 ||
-	    !(r = rule_new(c, ci, "units: loopback destination, the host")))
+	if (rule_pending(c, ci) < 0 || !(r = rule_new(c, ci, "units: loopback destination, a unit")))
+		return -ENOMEM;
+	{
+		struct zt_stmt *s = s_next(r, ZT_S_META_MARK_SET_MAP);
+
+		if (!s)
+			return -ENOMEM;
+		s->key[0] = ZT_KEY_SOCKET_CG2;
+		s->n_key = 1;
+		snprintf(s->set, sizeof(s->set), "%s", "ucg_mm");
+	}
+	s_vmap1(r, ZT_KEY_META_MARK, "ulin");
+	if (!(r = rule_new(c, ci, "units: loopback destination, the host")))
 		return -ENOMEM;
 	s_mark(r, ZT_S_CT_MARK_OR, ID_HOST);
 	if (!(r = rule_new(c, ci, "loopback between host sockets that are no unit's")))
@@ -183,6 +209,17 @@ int units_chains(struct cc *c)
 		el->key[0] = v_u32(ZT_TYPE_MARK, ZT_UNIT_TOKEN | id);
 		el->data = v_u32(ZT_TYPE_MARK, id);
 		el->pos = pos_of(c, &c->p->segs[c->zones[id].seg].pos);
+		if (!(el = elem_new(c, S_ULIN)))
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, ZT_UNIT_TOKEN | id);
+		el->data = v_verdict(ZT_V_GOTO, name);
+		el->pos = pos_of(c, &c->p->segs[c->zones[id].seg].pos);
+		if (!(el = elem_new(c, S_USRC)))
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, id << 16);
+		name_zone_chain(name, "from", id);
+		el->data = v_verdict(ZT_V_GOTO, name);
+		el->pos = pos_of(c, &c->p->segs[c->zones[id].seg].pos);
 	}
 	return 0;
 }
@@ -203,7 +240,6 @@ static struct zt_value v_cgroup(uint64_t id)
 
 size_t zt_units_elems(const struct zt_policy *p, uint64_t id, const char *rel, struct zt_unit_elem out[ZT_UNIT_ELEMS])
 {
-	char name[ZT_OBJ_NAME_MAX];
 	int seg = zt_policy_unit_segment(p, rel);
 	uint32_t zone;
 	size_t n = 0;
@@ -214,17 +250,9 @@ size_t zt_units_elems(const struct zt_policy *p, uint64_t id, const char *rel, s
 	if (seg < 0)
 		return n;
 	zone = zt_unit_zone_id(p, seg);
-	out[n].set = "ucg_src";
-	out[n].e.key[0] = v_cgroup(id);
-	name_zone_chain(name, "from", zone);
-	out[n++].e.data = v_verdict(ZT_V_GOTO, name);
 	out[n].set = "ucg_lo";
 	out[n].e.key[0] = v_cgroup(id);
 	out[n++].e.data = v_u32(ZT_TYPE_MARK, zone << 16);
-	out[n].set = "ucg_lin";
-	out[n].e.key[0] = v_cgroup(id);
-	name_zone_chain(name, "lin", zone);
-	out[n++].e.data = v_verdict(ZT_V_GOTO, name);
 	out[n].set = "ucg_mm";
 	out[n].e.key[0] = v_cgroup(id);
 	out[n++].e.data = v_u32(ZT_TYPE_MARK, ZT_UNIT_TOKEN | zone);

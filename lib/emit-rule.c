@@ -810,6 +810,11 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_1, false);
 		e_meta_set(c, NFT_META_MARK, NFT_REG_1);
 		return 0;
+	case ZT_S_META_MARK_FROM_CT:
+		/* meta mark set ct mark */
+		e_ct_load(c, NFT_CT_MARK, NFT_REG_1);
+		e_meta_set(c, NFT_META_MARK, NFT_REG_1);
+		return 0;
 	case ZT_S_CT_MARK_OR: {
 		/* ct mark set ct mark | 0x00030000 */
 		uint32_t mask = ~s->u32, xor = s->u32;

@@ -9,6 +9,7 @@
 #include <linux/if_ether.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nfnetlink_log.h>
 #include <libmnl/libmnl.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@ struct zt_nflog {
 	struct zt_nl nl;
 	uint16_t group;
 	bool bound;
+	bool conntrack;			/* the kernel sends NFULA_CT */
 	struct zt_nflog_stats stats;
 };
 
@@ -28,7 +30,7 @@ struct zt_nflog {
 /* Datagrams per zt_nflog_receive(): a flood of logged packets must not hold the loop. */
 #define NFLOG_RECV_BATCH 64
 
-static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_config *cfg)
+static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_config *cfg, bool ct)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	/* libmnl 1.0.4 leaves attribute padding as it finds it: send zeros. */
@@ -59,6 +61,9 @@ static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_
 				 htonl(cfg->qthresh ? cfg->qthresh : ZT_NFLOG_QTHRESH_DEFAULT));
 		mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT,
 				 htonl(cfg->timeout_cs ? cfg->timeout_cs : ZT_NFLOG_TIMEOUT_DEFAULT));
+		/* Checked before the bind: refused, nothing is bound. */
+		if (ct)
+			mnl_attr_put_u16(nlh, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_CONNTRACK));
 	}
 	r = zt_nl_send(&nf->nl, nlh, nlh->nlmsg_len);
 	if (r < 0)
@@ -120,7 +125,16 @@ int zt_nflog_open(const struct zt_nflog_config *cfg, struct zt_nflog **ret)
 		r = -errno;
 		goto fail;
 	}
-	r = nflog_config(nf, NFULNL_CFG_CMD_BIND, cfg);
+	/*
+	 * The connection's mark needs nf_conntrack_netlink: the kernel loads
+	 * it and answers EAGAIN the first time. Without it, bind plain.
+	 */
+	r = -EOPNOTSUPP;
+	for (int i = 0; cfg->conntrack && i < 2 && r < 0; i++)
+		r = nflog_config(nf, NFULNL_CFG_CMD_BIND, cfg, true);
+	nf->conntrack = r >= 0;
+	if (r < 0)
+		r = nflog_config(nf, NFULNL_CFG_CMD_BIND, cfg, false);
 	if (r < 0)
 		goto fail;
 	nf->bound = true;
@@ -148,11 +162,16 @@ struct zt_nflog *zt_nflog_free(struct zt_nflog *nf)
 		 * at once for a successor; blocking, to read the ACK.
 		 */
 		if (flags >= 0 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0)
-			(void)nflog_config(nf, NFULNL_CFG_CMD_UNBIND, NULL);
+			(void)nflog_config(nf, NFULNL_CFG_CMD_UNBIND, NULL, false);
 	}
 	zt_nl_close(&nf->nl);
 	free(nf);
 	return NULL;
+}
+
+bool zt_nflog_conntrack(const struct zt_nflog *nf)
+{
+	return nf->conntrack;
 }
 
 int zt_nflog_fd(const struct zt_nflog *nf)
@@ -337,6 +356,17 @@ int zt_nflog_parse(const struct nlmsghdr *nlh, struct zt_nflog_packet *ret)
 		pkt.phys_oif = attr_be32(tb[NFULA_IFINDEX_PHYSOUTDEV]);
 	if (tb[NFULA_MARK])
 		pkt.mark = attr_be32(tb[NFULA_MARK]);
+	if (tb[NFULA_CT]) {
+		const struct nlattr *c;
+
+		/* Nested conntrack attributes: only CTA_MARK is read, bounds checked. */
+		mnl_attr_for_each_nested(c, tb[NFULA_CT]) {
+			if (mnl_attr_get_type(c) == CTA_MARK && mnl_attr_get_payload_len(c) >= 4) {
+				pkt.has_ct_mark = true;
+				pkt.ct_mark = attr_be32(c);
+			}
+		}
+	}
 	if (tb[NFULA_UID]) {
 		pkt.has_uid = true;
 		pkt.uid = attr_be32(tb[NFULA_UID]);

@@ -24,6 +24,7 @@ struct zt_nflog_config {
 	uint32_t qthresh;		/* 0: default */
 	uint32_t timeout_cs;		/* 0: default */
 	int rcvbuf;			/* SO_RCVBUF(FORCE) bytes; 0: the system's default */
+	bool conntrack;			/* ask for the connection (NFULNL_CFG_F_CONNTRACK): its mark */
 };
 
 /* One logged packet. Fields the kernel did not send are 0 / false. */
@@ -35,6 +36,8 @@ struct zt_nflog_packet {
 	uint32_t iif, oif;		/* interface indexes */
 	uint32_t phys_iif, phys_oif;	/* bridge ports */
 	uint32_t mark;
+	bool has_ct_mark;		/* NFULA_CT carried CTA_MARK (the connection's mark) */
+	uint32_t ct_mark;
 	bool has_uid;			/* locally generated, with a socket */
 	uint32_t uid, gid;
 	uint16_t hw_type;		/* ARPHRD_* */
@@ -80,6 +83,8 @@ static inline void zt_nflog_freep(struct zt_nflog **nf)
 #define _cleanup_nflog_ _cleanup_(zt_nflog_freep)
 
 int zt_nflog_fd(const struct zt_nflog *nf);
+/* Whether the kernel adds each packet's connection (its mark) to the messages. */
+bool zt_nflog_conntrack(const struct zt_nflog *nf);
 const struct zt_nflog_stats *zt_nflog_stats(const struct zt_nflog *nf);
 
 /*

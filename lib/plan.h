@@ -196,6 +196,7 @@ enum zt_stmt_kind {
 	ZT_S_CT_MARK_SET,	/* ct mark set VALUE */
 	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
 	ZT_S_META_MARK_SET_MAP,	/* meta mark set KEYS map @set */
+	ZT_S_META_MARK_FROM_CT,	/* meta mark set ct mark */
 	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
 	ZT_S_CT_MARK_XOR,	/* ct mark set ct mark ^ VALUE */
 	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
@@ -417,12 +418,14 @@ struct zt_compile_opts {
  * Unit zones (compile-units.c). A unit zone's id is its segment's rest id
  * (zone ids are assigned in definition order). For one cgroup of
  * system.slice (id, "system.slice/NAME"), the elements ztsegd adds:
- * ucg_known always; ucg_src, ucg_lo, ucg_lin and ucg_mm when a unit
- * segment lists it. ZT_UNIT_TOKEN | zone is the packet mark input leaves
- * for classify_dst.
+ * ucg_known always; ucg_lo and ucg_mm when a unit segment lists it. Only
+ * data, never a verdict: a verdict element would make the kernel validate
+ * the whole table on every commit (milliseconds with 1,000 unit zones);
+ * the compiled maps usrc and ulin turn the marks into gotos.
+ * ZT_UNIT_TOKEN | zone is the packet mark input leaves for classify_dst.
  */
 #define ZT_UNIT_TOKEN 0x7a740000u
-#define ZT_UNIT_ELEMS 5
+#define ZT_UNIT_ELEMS 3
 struct zt_unit_elem {
 	const char *set;
 	struct zt_elem e;

@@ -596,6 +596,9 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 		fputs("meta mark set ", f);
 		r = lookup_write(f, s, "map");
 		return r < 0 ? r : 1;
+	case ZT_S_META_MARK_FROM_CT:
+		fputs("meta mark set ct mark", f);
+		return 1;
 	case ZT_S_CT_MARK_OR:
 		fprintf(f, "ct mark set ct mark | 0x%08x", s->u32);
 		return 1;

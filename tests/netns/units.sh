@@ -83,6 +83,7 @@ segments:
     addresses: [198.51.100.64/27, "2001:db8:0:3::/64"]
   api:
     units: [$API]
+    flow-log: true
   other:
     units: [$OTHER]
 EOF
@@ -170,6 +171,55 @@ zt_check "explain: 127.0.0.1 -> unit:api deny" [ "$(ex 127.0.0.1 "unit:$API" tcp
 zt_check "explain: ::1 -> ::1 allow (loopback)" [ "$(ex ::1 ::1 tcp/8081)" = allow ]
 zt_check "explain: host -> unit:api deny" [ "$(ex host "unit:$API" tcp/8080)" = deny ]
 zt_check "explain: by the flow's name" bash -c "'$ZT_CTL' explain --config '$POL' 'unit:$API' 'iface:vdb1,$DB4' tcp/5432 2>/dev/null | grep -q \"flow 'api-db'\""
+
+# ---- the connection log and NFLOG name the unit -------------------------------------------
+# Fresh denies (the log rule's burst has refilled) and allowed connections of api's flows:
+# the records name unit:NAME (from the connection's mark), never host, and the daemon's
+# journal lines of these packets carry no "explain says" (explain agrees with the kernel).
+sleep 2
+zt_check "log: plain host -> api over 127.0.0.1 denied" expect no "$P" 127.0.0.1 8080
+zt_check "log: web -> other unit tcp/8082 denied" expect no web1 "$H4" 8082
+zt_check "log: other unit -> db tcp/5432 denied" expect no "$O" "$DB4" 5432
+zt_check "log: api -> other unit over ::1 denied" expect no "$A" ::1 8082
+zt_check "log: api -> db tcp/5432 allowed" expect ok "$A" "$DB4" 5432
+zt_check "log: web -> api tcp/8080 allowed" expect ok web1 "$H6" 8080
+# hub.default reject over loopback: the RST reaches the client (related, reply direction)
+zt_check "reject: plain host -> api over 127.0.0.1 is refused, not timed out" [ "$(probe "$P" 127.0.0.1 8080)" = refused ]
+zt_check "reject: api -> plain host over ::1 is refused, not timed out" [ "$(probe "$A" ::1 8081)" = refused ]
+zt_check "reject: other unit -> db is refused, not timed out" [ "$(probe "$O" "$DB4" 5432)" = refused ]
+sleep 1
+ctl log --json --since 10m >"$ZT_TMP/log.json"
+# nrec PYTHON-CONDITION: how many records of the ring satisfy it (r is the record)
+nrec() { python3 -c "
+import json, sys
+n = 0
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    n += bool($1)
+print(n)" "$ZT_TMP/log.json"; }
+D='r["verdict"] == "deny"'
+zt_check "log: host -> api over loopback: a deny record names unit:$API" \
+	[ "$(nrec "$D and r.get('dport') == 8080 and r['from'] == 'host' and r['to'] == 'unit:$API'")" -ge 1 ]
+zt_check "log: no denied tcp/8080 record names host as the destination (api listens there)" \
+	[ "$(nrec "$D and r.get('dport') == 8080 and r['to'] == 'host'")" -eq 0 ]
+zt_check "log: web -> other: a deny record names unit:$OTHER" \
+	[ "$(nrec "$D and r.get('dport') == 8082 and r['from'] == 'web' and r['to'] == 'unit:$OTHER'")" -ge 1 ]
+zt_check "log: no denied tcp/8082 record names host as the destination (other listens there)" \
+	[ "$(nrec "$D and r.get('dport') == 8082 and r['to'] == 'host'")" -eq 0 ]
+zt_check "log: other -> db: a deny record names unit:$OTHER as the source" \
+	[ "$(nrec "$D and r.get('dport') == 5432 and r['from'] == 'unit:$OTHER' and r['to'] == 'db'")" -ge 1 ]
+zt_check "log: api -> other over ::1: a deny record names both units" \
+	[ "$(nrec "$D and r.get('dport') == 8082 and r['from'] == 'unit:$API' and r['to'] == 'unit:$OTHER'")" -ge 1 ]
+zt_check "log: allowed api -> db is a flow-log record of unit:$API, flow api-db" \
+	[ "$(nrec "r['verdict'] == 'allow' and r.get('dport') == 5432 and r['from'] == 'unit:$API' and r['to'] == 'db' and r['flow'] == 'api-db'")" -ge 1 ]
+zt_check "log: allowed web -> api is a flow-log record to unit:$API, flow web-api" \
+	[ "$(nrec "r['verdict'] == 'allow' and r.get('dport') == 8080 and r['from'] == 'web' and r['to'] == 'unit:$API' and r['flow'] == 'web-api'")" -ge 1 ]
+zt_check "log: no allowed record names api's or other's segment instead of the unit" \
+	[ "$(nrec "r['from'] in ('api', 'other') or r['to'] in ('api', 'other')")" -eq 0 ]
+zt_check "journal: a deny line names unit:$OTHER -> db" grep -qE "^ztsegd: deny tcp .*:5432.*: unit:$OTHER -> db, default verdict reject" "$DLOG"
+zt_check "journal: a deny line names host -> unit:$API over loopback" grep -qE "^ztsegd: deny tcp 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:8080 .*: host -> unit:$API, " "$DLOG"
+zt_check "journal: explain agrees with every logged packet (no 'explain says')" bash -c "! grep -q 'explain says' '$DLOG'"
+zt_check "explain: unit:other -> db tcp/5432 is the record's verdict (deny)" [ "$(ex "unit:$OTHER" "$DB4" tcp/5432)" = deny ]
 
 # ---- status ------------------------------------------------------------------------------
 st=$(ctl status --json)

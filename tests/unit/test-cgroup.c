@@ -260,16 +260,36 @@ START_TEST(test_units_compiled)
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "umk")));
 	ck_assert_uint_eq(umk->n_elems, 2);
 	ck_assert_uint_eq(umk->elems[0].key[0].u32, ZT_UNIT_TOKEN | 5);
-	/* a listed unit: all five maps; its zone's chains */
+	/* deny: the log rule copies the zone pair into the packet mark first (NFLOG names unit zones) */
+	{
+		const struct zt_chain *deny = zt_plan_find_chain(plan, "deny");
+		bool copied = false;
+
+		ck_assert_ptr_nonnull(deny);
+		for (size_t i = 0; i < deny->n_rules; i++)
+			for (size_t k = 0; k + 1 < deny->rules[i].n_stmt; k++)
+				copied |= deny->rules[i].stmt[k].kind == ZT_S_META_MARK_FROM_CT &&
+					  deny->rules[i].stmt[k + 1].kind == ZT_S_LOG;
+		ck_assert(copied);
+	}
+	/* the compiled vmaps: zone << 16 -> from_<zone>, token -> lin_<zone> */
+	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "usrc")));
+	ck_assert_uint_eq(umk->n_elems, 2);
+	ck_assert_uint_eq(umk->elems[1].key[0].u32, 6u << 16);
+	ck_assert_str_eq(umk->elems[1].data.verdict.chain, "from_0006");
+	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "ulin")));
+	ck_assert_uint_eq(umk->n_elems, 2);
+	ck_assert_uint_eq(umk->elems[1].key[0].u32, ZT_UNIT_TOKEN | 6);
+	ck_assert_str_eq(umk->elems[1].data.verdict.chain, "lin_0006");
+	/* a listed unit: three maps, marks only (no verdict: no table validation per restart) */
 	n = zt_units_elems(p, 4242, "system.slice/db-main.service", ue);
-	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(ue[0].set, "ucg_known");
 	ck_assert(ue[0].e.key[0].u64 == 4242);
-	ck_assert_str_eq(ue[1].set, "ucg_src");
-	ck_assert_str_eq(ue[1].e.data.verdict.chain, "from_0006");
-	ck_assert_uint_eq(ue[2].e.data.u32, 6u << 16);
-	ck_assert_str_eq(ue[3].e.data.verdict.chain, "lin_0006");
-	ck_assert_uint_eq(ue[4].e.data.u32, ZT_UNIT_TOKEN | 6);
+	ck_assert_str_eq(ue[1].set, "ucg_lo");
+	ck_assert_uint_eq(ue[1].e.data.u32, 6u << 16);
+	ck_assert_str_eq(ue[2].set, "ucg_mm");
+	ck_assert_uint_eq(ue[2].e.data.u32, ZT_UNIT_TOKEN | 6);
 	/* a cgroup of the same name elsewhere, or an unlisted unit: known, nothing else */
 	ck_assert_uint_eq(zt_units_elems(p, 7, "user.slice/user-1000.slice", ue), 1);
 	ck_assert_uint_eq(zt_units_elems(p, 8, "system.slice/other.service", ue), 1);

@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include "nflog.h"
 
 #define ZT_USEC_PER_SEC_TEST 1000000ull
@@ -388,6 +389,41 @@ START_TEST(test_uid_hwaddr_unknown_attr)
 	mnl_attr_put(nlh, NFULA_HWADDR, sizeof(bighw), &bighw);
 	ck_assert_int_eq(zt_nflog_parse(nlh, &pkt), 0);
 	ck_assert_uint_eq(pkt.hw_addr_len, 8);
+}
+END_TEST
+
+/* NFULA_CT (a kernel with NETLINK_GLUE_CT): the connection's mark; a short or odd nest is no mark. */
+START_TEST(test_ct_mark)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct craft c = { .prefix = "ztseg deny " };
+	struct nlmsghdr *nlh;
+	struct nlattr *nest;
+	struct zt_nflog_packet pkt;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = craft(buf, &c);
+	nest = mnl_attr_nest_start(nlh, NFULA_CT);
+	mnl_attr_put_u32(nlh, CTA_STATUS, htonl(8));
+	mnl_attr_put_u32(nlh, CTA_MARK, htonl(0x00020007));
+	mnl_attr_nest_end(nlh, nest);
+	ck_assert_int_eq(zt_nflog_parse(nlh, &pkt), 0);
+	ck_assert(pkt.has_ct_mark);
+	ck_assert_uint_eq(pkt.ct_mark, 0x00020007);
+
+	memset(buf, 0, sizeof(buf));
+	nlh = craft(buf, &c);
+	nest = mnl_attr_nest_start(nlh, NFULA_CT);
+	mnl_attr_put_u16(nlh, CTA_MARK, htons(7));	/* too short for a mark */
+	mnl_attr_nest_end(nlh, nest);
+	ck_assert_int_eq(zt_nflog_parse(nlh, &pkt), 0);
+	ck_assert(!pkt.has_ct_mark);
+
+	memset(buf, 0, sizeof(buf));
+	nlh = craft(buf, &c);
+	mnl_attr_put(nlh, NFULA_CT, 3, "\xff\xff\xff");	/* garbage, not a nest */
+	ck_assert_int_eq(zt_nflog_parse(nlh, &pkt), 0);
+	ck_assert(!pkt.has_ct_mark);
 }
 END_TEST
 
@@ -811,6 +847,7 @@ static Suite *nflog_suite(void)
 	tcase_add_test(tc, test_prefix_too_long);
 	tcase_add_test(tc, test_prefix_embedded_nul);
 	tcase_add_test(tc, test_uid_hwaddr_unknown_attr);
+	tcase_add_test(tc, test_ct_mark);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_batch);
 	tcase_add_loop_test(tc, test_fuzz, 0, 200);

@@ -199,6 +199,8 @@ static const struct rule_case rule_cases[] = {
 	  "ct mark set ct mark | 0x00050000" },
 	{ "ct mark xor", { .stmt = { { .kind = ZT_S_CT_MARK_XOR, .u32 = 0x8a41c3d2 } }, .n_stmt = 1 },
 	  "ct mark set ct mark ^ 0x8a41c3d2" },
+	{ "meta mark from ct", { .stmt = { { .kind = ZT_S_META_MARK_FROM_CT } }, .n_stmt = 1 },
+	  "meta mark set ct mark" },
 	{ "going to a member",
 	  { .match = { M_SET(ZT_KEY_FIB_DADDR_OIFNAME, "member_rt") }, .n_match = 1,
 	    .stmt = { S_V(ZT_V_DROP) }, .n_stmt = 1 },
