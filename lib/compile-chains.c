@@ -513,6 +513,9 @@ static int chain_classify_dst(struct cc *c)
 		s_mark(r, ZT_S_CT_MARK_SET, ID_HOST);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
+	/* A bridge port's segment (the bits table bridge ztseg set): decides, then returns. */
+	if (bridge_classify_dst(c, ci) < 0)
+		return -ENOMEM;
 	/*
 	 * By exact name first: ct mark set oifname map @dst_ifx (a member's
 	 * rest id); oifname vmap @dst_ofx (goto dsub for a segment with
@@ -528,8 +531,6 @@ static int chain_classify_dst(struct cc *c)
 		return -ENOMEM;
 	if ((ret = dst_addr_rules(c, ci)) < 0)
 		return ret;
-	if (bridge_classify_dst(c, ci) < 0)
-		return -ENOMEM;
 	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_if");
