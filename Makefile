@@ -170,10 +170,15 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 	@ZTSEG_BUILD=$(B) bash bench/ctindex.sh
 	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
+	@ZTSEG_BUILD=$(B) bash bench/bridge.sh
 
 # Learned baselines (root, about 12 minutes): false positives over 10 minutes of steady traffic, the daemon's CPU.
 bench-anomaly: $(PROGS) $(NETNS_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
+
+# Bridged workloads (root, about 2 minutes): bench/bridge.sh, its section of bench/RESULTS.md.
+bench-bridge: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/bridge.sh
 
 # Flood limits alone (root, about a minute): bench/flood.sh, its section of bench/RESULTS.md.
 bench-flood: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -213,7 +218,7 @@ bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-feed-commit: $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/feed-commit.sh
 
-.PHONY: bench bench-anomaly bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit bench-ctindex
+.PHONY: bench bench-anomaly bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit bench-ctindex bench-bridge
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <linux/rtnetlink.h>
 #include <systemd/sd-daemon.h>
+#include "bridge.h"
 #include "foreign.h"
 #include "version.h"
 #include "ztsegd.h"
@@ -317,6 +318,14 @@ static void status_diags(struct manager *m, const struct zt_policy *p, struct st
 		zt_diag_warning(&b->diags, NULL, 0, 0, "%s",
 				zt_member_warning_fmt(&m->members->warnings[i], w, sizeof(w)));
 	}
+	/* br_netfilter (per network namespace): off, bridged IP between ports never meets inet ztseg */
+	if (m->cur.plan && m->cur.plan->bridge.n_segs &&
+	    (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0))
+		zt_diag_warning(&b->diags, NULL, 0, 0,
+				"br_netfilter is off in this network namespace (net.bridge.bridge-nf-call-iptables or "
+				"-ip6tables is 0): traffic between member ports of a bridge cannot be judged, so table "
+				"bridge %s drops it%s; set both to 1 to let flows pass", ZT_TABLE_NAME,
+				m->brnf_off ? "" : " (from the next check, within a second)");
 	if (p->hub.scope == ZT_SCOPE_MEMBERS) {
 		struct misroute_ctx mc = { .p = p, .s = zt_rtnl_state(m->rtnl), .d = &b->diags };
 

@@ -6,6 +6,7 @@
  * while the table is verified.
  */
 #include <stdio.h>
+#include "bridge.h"
 #include "ztsegd.h"
 
 void manager_tamper_watchdog(struct manager *m, bool on)
@@ -142,6 +143,15 @@ int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
 			   "table inet %s is %s (the change was not notified): restoring it", ZT_TABLE_NAME,
 			   ti.present ? "no longer ours" : "gone");
 		manager_tamper_watchdog(m, false);
+		m->want_repair = true;
+		manager_dirty(m);
+		return 0;
+	}
+	if (m->cur.plan && m->cur.plan->bridge.n_segs &&
+	    (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0) != m->brnf_off) {
+		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=br-netfilter" }, 1,
+			   "br_netfilter was switched %s (net.bridge.bridge-nf-call-ip*tables): rewriting table bridge %s",
+			   m->brnf_off ? "on" : "off", ZT_TABLE_NAME);
 		m->want_repair = true;
 		manager_dirty(m);
 		return 0;

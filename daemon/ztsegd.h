@@ -177,6 +177,7 @@ struct manager {
 	uint64_t last_apply_usec;	/* CLOCK_REALTIME */
 	uint64_t last_apply_duration_usec;
 	bool owned;			/* the table carries our owner flag */
+	bool brnf_off;			/* the last apply found br_netfilter off (table bridge ztseg drops) */
 	bool lkg_current;		/* the state directory's last-known-good holds cur's files */
 
 	/* the kernel */

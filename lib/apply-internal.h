@@ -13,6 +13,7 @@ struct zt_nft {
 	struct zt_nl nl;
 	int persist;		/* -1: not asked yet */
 	uint32_t gen_ours;	/* the generation after our last commit, while none other is known; 0: unknown */
+	uint64_t bridge_hash;	/* table bridge ztseg as last written (zt_bridge_hash()); 0: unknown */
 	size_t sndbuf, rcvbuf;
 };
 

@@ -11,6 +11,7 @@
 #include <nettle/sha2.h>
 #include <linux/netfilter/nf_tables.h>
 #include "apply.h"
+#include "bridge.h"
 #include "apply-internal.h"
 #include "compile-feeds.h"
 #include "diff-kernel.h"
@@ -133,6 +134,8 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	int r;
 
 	*e = (struct eff_plan){ .p = *plan };
+	/* br_netfilter off in this namespace: bridged member traffic would skip inet ztseg; drop it */
+	e->p.bridge.brnf_off = plan->bridge.n_segs && (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0);
 	for (size_t i = 0; i < n_sets; i++)
 		want |= plan->sets[i].dynamic && (zt_ifx_is_twin(plan->sets[i].name) ||
 						  (streq(plan->sets[i].name, ZT_ENC_IF_SET) && o->n_enc_pats));
@@ -197,7 +200,7 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 			uint32_t flags, uint8_t out[ZT_APPLY_DIGEST_LEN])
 {
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len = ZT_APPLY_DIGEST_LEN + 4, at = 0;
+	size_t len = ZT_APPLY_DIGEST_LEN + 5, at = 0;
 
 	if (!o->digest_seed)
 		return plan_digest(p, flags, out);
@@ -211,6 +214,7 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 	at = ZT_APPLY_DIGEST_LEN;
 	for (unsigned i = 0; i < 4; i++)
 		buf[at++] = (uint8_t)(flags >> (24 - 8 * i));
+	buf[at++] = p->bridge.brnf_off;	/* what apply read from br_netfilter's switches */
 	for (size_t i = 0; i < p->n_sets && i < base->n_sets; i++) {
 		const struct zt_set *s = &p->sets[i];
 
@@ -310,6 +314,8 @@ struct attempt {
 	struct zt_kstate k;		/* k.table always; its objects on ZT_APPLY_DUMP */
 	struct zt_kernel_diff kd;	/* ZT_APPLY_DUMP */
 	struct zt_plan_diff pd;		/* ZT_APPLY_PLAN */
+	uint64_t bridge_hash;		/* table bridge ztseg of this plan */
+	bool bridge_changed;		/* it differs from what this handle last wrote */
 	uint8_t digest[ZT_APPLY_DIGEST_LEN];	/* ZT_APPLY_DIGEST */
 };
 
@@ -416,6 +422,11 @@ static int apply_build(struct zt_nft *n, const struct zt_plan *p, const struct z
 		r = zt_batch_new(zt_nft_seq_next(n), &b);
 	if (r >= 0)
 		r = zt_batch_begin(b, at->genid);
+	/* table bridge ztseg is small: written anew, in the same transaction, whenever it changes */
+	at->bridge_hash = zt_bridge_hash(&p->bridge);
+	at->bridge_changed = at->path == ZT_APPLY_FULL || at->bridge_hash != n->bridge_hash;
+	if (r >= 0 && at->bridge_changed)
+		r = zt_bridge_emit_destroy(b);
 	if (r >= 0 && at->path == ZT_APPLY_FULL) {
 		if (t->present)
 			r = zt_emit_table_del(b);
@@ -425,6 +436,8 @@ static int apply_build(struct zt_nft *n, const struct zt_plan *p, const struct z
 		r = zt_plan_diff_emit(b, o->prev_plan, p, &at->pd);
 	else if (r >= 0)
 		r = zt_kernel_diff_emit(b, p, &at->k, &at->kd);
+	if (r >= 0 && at->path != ZT_APPLY_FULL && at->bridge_changed)
+		r = zt_bridge_emit(b, &p->bridge, at->flags);
 	if (r >= 0)
 		r = zt_batch_end(b);
 	if (r == -EINVAL && b)
@@ -449,6 +462,8 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 	st->created = !at->k.table.present;
 	st->replaced = full && at->k.table.present;
 	st->changed = full ? zt_plan_count_objects(p) : at->path == ZT_APPLY_PLAN ? at->pd.changed : at->kd.changed;
+	if (!full && at->bridge_changed)
+		st->changed++;	/* table bridge ztseg */
 	if (!full && st->changed == 0) {
 		/* Nothing to change: nothing to send. */
 		st->messages = st->bytes = 0;
@@ -464,9 +479,11 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		zt_acks_clear(&a);
 		if (quiet)
 			o->quiet(false, o->userdata);
-		if (r >= 0)
+		if (r >= 0) {
 			gen_after_commit(n, at->genid, true, quiet, st);
-		else {
+			n->bridge_hash = at->bridge_hash;
+		} else {
+			n->bridge_hash = 0;
 			n->gen_ours = 0;
 			/* A restart under a quiet window: someone committed unseen. */
 			if (quiet && r == -ERESTART)
@@ -702,6 +719,7 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 	}
 	st.objects = zt_plan_count_objects(&e.p);
 	st.enc_ifs = e.n_enc;
+	st.brnf_off = e.p.bridge.brnf_off;
 	r = apply_staged(n, &e.p, plan, &o, &st, d);
 	if (r < 0)
 		n->gen_ours = 0;
@@ -727,6 +745,8 @@ int zt_apply_remove(struct zt_nft *n, struct zt_diags *d)
 		r = zt_emit_table_del(b);
 	if (r >= 0)
 		r = zt_feeds_emit_destroy(b);
+	if (r >= 0)
+		r = zt_bridge_emit_destroy(b);
 	if (r >= 0)
 		r = zt_batch_end(b);
 	if (r < 0)

@@ -86,6 +86,7 @@ struct zt_apply_stats {
 	size_t changed;		/* diff: objects added, changed or removed */
 	unsigned restarts;	/* ERESTART retries */
 	size_t enc_ifs;		/* elements put into enc_if */
+	bool brnf_off;		/* br_netfilter was off: table bridge ztseg drops bridged member traffic */
 	enum zt_apply_path path;
 	uint32_t genid;		/* the generation the table is at after the apply; 0: unknown */
 	/*

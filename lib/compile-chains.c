@@ -82,6 +82,8 @@ static int chain_spk_any(struct cc *c)
 
 	if (ci < 0)
 		return ci;
+	if (bridge_spk(c, ci, 0) < 0)
+		return -ENOMEM;
 	if (!(r = rule_new(c, ci, "ICMP errors: a side with no interface of its own")))
 		return -ENOMEM;
 	m_set(r, true, ZT_KEY_IIFNAME, "member_if");
@@ -159,6 +161,8 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 	s_verdict(r, output ? ZT_V_ACCEPT : ZT_V_GOTO, output ? NULL : "related");
 	if (!forward && (ret = filter_nd(c, ci)) < 0)
 		return ret;
+	if (forward && (ret = bridge_forward_nd(c, ci)) < 0)
+		return ret;
 	if ((ret = filter_untracked(c, ci)) < 0)
 		return ret;
 
@@ -215,6 +219,8 @@ static int chain_forward(struct cc *c)
 		 * iifname @member_if goto scoped; goto scope_oif.
 		 */
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
+		if ((ret = bridge_scope(c, ci, what)) < 0)
+			return ret;
 		if (rule_vmap1(c, ci, what, ZT_KEY_IIFNAME, "scope_ifx") < 0)
 			return -ENOMEM;
 		if (!(r = rule_new(c, ci, what)))
@@ -303,7 +309,8 @@ static int chain_classify_src(struct cc *c)
 	 * goto src_addr for an interface of no member); a name not there yet
 	 * (ifx.h) by pattern: iifname vmap @src_if; goto src_addr.
 	 */
-	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_ifx") < 0)
+	if (bridge_classify_src(c, ci) < 0 ||
+	    rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_ifx") < 0)
 		return -ENOMEM;
 	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_if") < 0)
 		return -ENOMEM;
@@ -506,6 +513,9 @@ static int chain_classify_dst(struct cc *c)
 		s_mark(r, ZT_S_CT_MARK_SET, ID_HOST);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
+	/* A bridge port's segment (the bits table bridge ztseg set): decides, then returns. */
+	if (bridge_classify_dst(c, ci) < 0)
+		return -ENOMEM;
 	/*
 	 * By exact name first: ct mark set oifname map @dst_ifx (a member's
 	 * rest id); oifname vmap @dst_ofx (goto dsub for a segment with

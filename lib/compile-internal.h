@@ -67,7 +67,9 @@ enum set_id {
 	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R,
 	S_UCG_KNOWN, S_USRC, S_UCG_LO, S_ULIN, S_UCG_MM, S_UMK,
 	/* the exact-name twins of the pattern sets (ifx.h): dynamic, filled by apply and ztsegd */
-	S_ROUTE_OWNX, S_ZONE_IFX, S_SCOPE_IFX, S_SCOPE_OFX, S_SRC_IFX, S_DST_IFX, S_DST_OFX, N_SETS
+	S_ROUTE_OWNX, S_ZONE_IFX, S_SCOPE_IFX, S_SCOPE_OFX, S_SRC_IFX, S_DST_IFX, S_DST_OFX,
+	/* bridged workloads (compile-bridge.c) */
+	S_BR_SRC, S_BR_DZ, S_BR_DV, N_SETS
 };
 
 /*
@@ -296,6 +298,20 @@ int units_chains(struct cc *c);
 int units_output(struct cc *c, int ci, bool early);
 int units_input(struct cc *c, int ci, bool early);
 int units_classify_dst(struct cc *c, int ci);
+
+/* compile-bridge.c */
+int bridge_build(struct cc *c);
+static inline bool bridge_on(const struct cc *c)
+{
+	return c->plan->bridge.n_segs > 0;
+}
+uint32_t bridge_src_bits(const struct cc *c, uint32_t zone);
+int bridge_classify_src(struct cc *c, int ci);
+int bridge_classify_dst(struct cc *c, int ci);
+int bridge_scope(struct cc *c, int ci, const char *what);
+int bridge_forward_nd(struct cc *c, int ci);
+int bridge_spoof(struct cc *c, int ci);
+int bridge_spk(struct cc *c, int ci, uint32_t zone);
 
 /* compile-flood.c */
 int flood_build(struct cc *c);

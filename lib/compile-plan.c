@@ -139,6 +139,12 @@ const struct set_def set_defs[N_SETS] = {
 			"dst_if for the host's member interfaces by exact name (filled from the links)" },
 	[S_DST_OFX] = { "dst_ofx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
 			"sub_if and member_if for the host's interfaces by exact name (filled from the links)" },
+	[S_BR_SRC] = { "br_src", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		       "source bridge port's segment (packet-mark bits) to its source zone chain" },
+	[S_BR_DZ] = { "br_dz", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
+		      "destination bridge port's segment (packet-mark bits) to its rest id" },
+	[S_BR_DV] = { "br_dv", { ZT_TYPE_MARK }, 1, ZT_TYPE_VERDICT, false, false,
+		      "destination bridge port's segment: its subnets, or done" },
 };
 
 const struct set_def sub_defs[N_SUB] = {

@@ -51,6 +51,8 @@ int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fa
 	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
 		return ret;
 	s_verdict(r, ZT_V_ACCEPT, NULL);
+	if ((ret = bridge_spk(c, ci, id)) < 0)
+		return ret;
 	if (rule_verdict(c, ci, why, ZT_V_GOTO, fail) < 0)
 		return -ENOMEM;
 	return 0;
@@ -93,6 +95,8 @@ int chain_spoof(struct cc *c)
 		return -ENOMEM;
 	m_eq(r, ZT_KEY_IIF, ZT_TYPE_IFINDEX, 1);
 	s_verdict(r, ZT_V_ACCEPT, NULL);
+	if ((ret = bridge_spoof(c, ci)) < 0)
+		return ret;
 
 	/*
 	 * meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-redirect } iifname @member_if goto spoofed

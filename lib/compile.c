@@ -166,12 +166,14 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if (i >= S_UCG_KNOWN && i <= S_UMK && !zt_policy_has_units(p))
 			continue;
+		if (i >= S_BR_SRC && i <= S_BR_DV)
+			continue;	/* bridge_build(), when a segment names interfaces */
 		if ((r = set_new(&c, i)) < 0)
 			goto out;
 	}
 	if ((r = interfaces_build(&c)) < 0 || (r = addresses_family(&c, AF_INET)) < 0 ||
 	    (r = addresses_family(&c, AF_INET6)) < 0 || (r = subnet_rests(&c)) < 0 ||
-	    (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
+	    (r = bridge_build(&c)) < 0 || (r = zone_src_elems(&c)) < 0 || (r = meanings_build(&c)) < 0 ||
 	    (r = flows_keys(&c)) < 0 || (r = oos_keys(&c)) < 0 || (r = counters_build(&c)) < 0 ||
 	    (r = marks_export(&c)) < 0 ||
 	    (r = jit_build(&c)) < 0 || (r = flood_build(&c)) < 0 || (r = anomaly_build(&c)) < 0 || (r = observe_build(&c)) < 0 ||

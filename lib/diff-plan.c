@@ -99,7 +99,7 @@ static int elem_key_cmp(const struct zt_elem *a, const struct zt_elem *b, size_t
 
 static bool match_eq(const struct zt_match *a, const struct zt_match *b)
 {
-	if (a->op != b->op || a->n_key != b->n_key || a->ct_state != b->ct_state || a->plen != b->plen ||
+	if (a->op != b->op || a->n_key != b->n_key || a->ct_state != b->ct_state || a->plen != b->plen || a->mmask != b->mmask ||
 	    memcmp(a->key, b->key, sizeof(a->key)) != 0 || emitted_value_cmp(&a->value, &b->value) != 0 ||
 	    strncmp(a->set, b->set, sizeof(a->set)) != 0 || a->anon.type != b->anon.type ||
 	    a->anon.interval != b->anon.interval || a->anon.n != b->anon.n)

@@ -10,6 +10,8 @@ static const struct key_info keys[] = {
 	[ZT_KEY_OIF] = { K_META, NFT_META_OIF, .len = 4, .l4proto = -1, .dtype = NFT_TYPE_IFINDEX, .byteorder = BO_HOST },
 	[ZT_KEY_IIFNAME] = { K_META, NFT_META_IIFNAME, .len = IFNAMSIZ, .l4proto = -1, .dtype = NFT_TYPE_IFNAME, .byteorder = BO_HOST },
 	[ZT_KEY_OIFNAME] = { K_META, NFT_META_OIFNAME, .len = IFNAMSIZ, .l4proto = -1, .dtype = NFT_TYPE_IFNAME, .byteorder = BO_HOST },
+	[ZT_KEY_IIFKIND] = { K_META, NFT_META_IIFKIND, .len = IFNAMSIZ, .l4proto = -1, .dtype = NFT_TYPE_STRING, .byteorder = BO_HOST },
+	[ZT_KEY_OIFKIND] = { K_META, NFT_META_OIFKIND, .len = IFNAMSIZ, .l4proto = -1, .dtype = NFT_TYPE_STRING, .byteorder = BO_HOST },
 	[ZT_KEY_IP_SADDR] = { K_PAYLOAD, .base = NFT_PAYLOAD_NETWORK_HEADER, .offset = 12, .len = 4, .nfproto = NFPROTO_IPV4,
 			      .l4proto = -1, .dtype = NFT_TYPE_IPADDR, .byteorder = BO_BIG, .desc = NFT_PROTO_IP, .field = 11 },
 	[ZT_KEY_IP_DADDR] = { K_PAYLOAD, .base = NFT_PAYLOAD_NETWORK_HEADER, .offset = 16, .len = 4, .nfproto = NFPROTO_IPV4,
@@ -402,7 +404,9 @@ static int match_value(const struct key_info *ki, enum zt_key k, const struct zt
 		*len = 4;
 		return 0;
 	case ZT_KEY_IIFNAME:
-	case ZT_KEY_OIFNAME: {
+	case ZT_KEY_OIFNAME:
+	case ZT_KEY_IIFKIND:
+	case ZT_KEY_OIFKIND: {
 		size_t n = strnlen(v->ifpat.name, IFNAMSIZ);
 
 		if (v->type != ZT_TYPE_IFNAME || n == 0 || n >= IFNAMSIZ)
@@ -461,12 +465,21 @@ static int match_value(const struct key_info *ki, enum zt_key k, const struct zt
 	}
 }
 
+/* `meta mark & mmask`: the bits of the mark ztseg owns (doc/RULESET.md "Bridges"). */
+static void mark_mask(struct rctx *c, enum zt_key k, uint32_t mmask)
+{
+	uint32_t zero = 0;
+
+	if (k == ZT_KEY_META_MARK && mmask)
+		e_bitwise(c, 4, &mmask, &zero, false);
+}
+
 /*
  * KEY VALUE / KEY != VALUE. Prefixes as nft 1.0.6 writes them:
  * `ip saddr 192.0.2.0/24` loads and compares 3 bytes, `ip saddr
  * 192.0.2.0/26` masks the whole address first.
  */
-static int match_eq(struct rctx *c, enum zt_key k, const struct zt_value *v, bool ne)
+static int match_eq(struct rctx *c, enum zt_key k, const struct zt_value *v, bool ne, uint32_t mmask)
 {
 	const struct key_info *ki = key_get(k);
 	uint8_t buf[16] = {};
@@ -498,6 +511,8 @@ static int match_eq(struct rctx *c, enum zt_key k, const struct zt_value *v, boo
 		}
 	} else {
 		key_load(c, ki, NFT_REG_1, false);
+		if (mmask)
+			mark_mask(c, k, mmask);
 		e_cmp(c, ne ? NFT_CMP_NEQ : NFT_CMP_EQ, buf, len);
 	}
 	/* `meta l4proto icmp` stands in for the dependency of a later `icmp type`. */
@@ -526,7 +541,7 @@ static int match_anon(struct rctx *c, enum zt_key k, const struct zt_anon *a)
 		return -EINVAL;
 	/* nft 1.0.6 turns a set of one element into a compare before anything else. */
 	if (a->n == 1)
-		return match_eq(c, k, &a->v[0], false);
+		return match_eq(c, k, &a->v[0], false, 0);
 	if (c->enc->n_anon >= ELEMENTSOF(c->enc->anon))
 		return -EINVAL;
 	/* nft makes the set an interval one when some element is a range, whatever asked. */
@@ -605,7 +620,7 @@ static int match_add(struct rctx *c, const struct zt_match *m)
 	case ZT_M_NE:
 		if (m->n_key != 1)
 			return -EINVAL;
-		return match_eq(c, m->key[0], &m->value, m->op == ZT_M_NE);
+		return match_eq(c, m->key[0], &m->value, m->op == ZT_M_NE, m->mmask);
 	case ZT_M_IN_SET:
 	case ZT_M_NOT_IN_SET:
 		/* iifname @member_if / iifname != @enc_if */
@@ -783,6 +798,8 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		/* ct mark set ip daddr map @dst4 */
 		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
 			return -EINVAL;
+		if (s->n_key == 1)
+			mark_mask(c, s->key[0], s->mmask);
 		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_1, false);
 		e_ct_set_mark(c);
 		return 0;
@@ -822,6 +839,8 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		/* ct mark . meta l4proto . th dport vmap @fp */
 		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
 			return -EINVAL;
+		if (s->n_key == 1)
+			mark_mask(c, s->key[0], s->mmask);
 		e_lookup(c, s->set, set_id_find(c->b, s->set), NFT_REG_VERDICT, false);
 		return 0;
 	case ZT_S_SET_UPDATE_COUNTER: {

@@ -6,6 +6,7 @@
  * holds the batch and its messages (table, counters, sets and their
  * elements, chains, rules); emit-set.c and emit-rule.c encode the objects.
  */
+#include "bridge.h"
 #include "emit-internal.h"
 
 /* ---- the batch buffer ---------------------------------------------------- */
@@ -562,6 +563,9 @@ int zt_emit_plan(struct zt_batch *b, const struct zt_plan *p, uint32_t table_fla
 	for (size_t i = 0; r >= 0 && i < p->n_chains; i++)
 		for (size_t j = 0; r >= 0 && j < p->chains[i].n_rules; j++)
 			r = zt_emit_rule(b, p, &p->chains[i], j);
+	/* table bridge ztseg (apply destroyed any old one first in the same batch) */
+	if (r >= 0)
+		r = zt_bridge_emit(b, &p->bridge, table_flags);
 	return r;
 }
 

@@ -25,6 +25,7 @@ struct member_pats {
 /* The segments' patterns and hub.encrypted-interfaces of a policy. */
 struct member_patterns {
 	struct member_pats seg, enc;
+	bool *unbridged;	/* by segment: its bridge ports are not enforced (no bridge index: mark-mask full) */
 };
 
 int member_patterns_build(struct member_patterns *x, const struct zt_policy *p);

@@ -17,7 +17,8 @@ struct mrec {
 	int master;
 	ssize_t seg;			/* -1: no segment's */
 	bool enc;
-	bool bridge_port;
+	bool bridge_port;		/* a bridge port table bridge ztseg does not enforce */
+	bool is_bridge;			/* a bridge itself matches the pattern */
 	char bridge[IFNAMSIZ];		/* the warning's "other": the master's name or #ifindex */
 	struct zt_cidr *routed;		/* as the full recompute keeps them, repeats included */
 	size_t n_routed, cap_routed;
@@ -176,7 +177,8 @@ static int rec_compute(const struct zt_member_index *x, const struct zt_rtnl_sta
 		struct rec_build rb = { .x = x, .r = r };
 		int k;
 
-		r->bridge_port = member_bridge_port(s, l, r->bridge);
+		r->bridge_port = x->pats.unbridged[seg] && member_bridge_port(s, l, r->bridge);
+		r->is_bridge = streq(l->kind, "bridge");
 		k = zt_rtnl_state_foreach_route_oif(s, l->ifindex, rec_route_fn, &rb);
 		if (k < 0) {
 			mrec_free(r);
@@ -189,7 +191,7 @@ static int rec_compute(const struct zt_member_index *x, const struct zt_rtnl_sta
 
 static bool rec_warned(const struct mrec *r)
 {
-	return r->seg >= 0 && (r->bridge_port || r->n_defaults);
+	return r->seg >= 0 && (r->bridge_port || r->is_bridge || r->n_defaults);
 }
 
 static void touch(struct zt_member_index *x, size_t seg)
@@ -667,6 +669,8 @@ static int warn_rec_fn(const void *item, void *userdata)
 		return 0;
 	if (r->bridge_port)
 		k = warn_push(w, ZT_MEMBER_WARN_BRIDGE_PORT, (size_t)r->seg, r->name, r->bridge, NULL);
+	if (k >= 0 && r->is_bridge)
+		k = warn_push(w, ZT_MEMBER_WARN_BRIDGE_ITSELF, (size_t)r->seg, r->name, NULL, NULL);
 	for (size_t i = 0; k >= 0 && i < r->n_defaults; i++)
 		k = warn_push(w, ZT_MEMBER_WARN_DEFAULT_ROUTE, (size_t)r->seg, r->name, NULL, &r->defaults[i]);
 	return k;

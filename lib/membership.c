@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
+#include "bridge.h"
 #include "membership-internal.h"
 
 /* ---- what the full recompute and the tracker share --------------------------- */
@@ -47,10 +48,14 @@ int member_patterns_build(struct member_patterns *x, const struct zt_policy *p)
 {
 	int k;
 
+	if (p->n_segs && !(x->unbridged = calloc(p->n_segs, sizeof(*x->unbridged))))
+		return -ENOMEM;
 	for (size_t i = 0; i < p->n_segs; i++) {
 		k = pats_add(&x->seg, p->segs[i].ifs, p->segs[i].n_ifs, i);
 		if (k < 0)
 			return k;
+		/* table bridge ztseg enforces the ports of a segment with a bridge index (lib/bridge.h) */
+		x->unbridged[i] = p->segs[i].n_ifs && !zt_bridge_index(p, i);
 	}
 	k = pats_add(&x->enc, p->hub.enc_ifs, p->hub.n_enc_ifs, 0);
 	if (k < 0)
@@ -66,6 +71,7 @@ void member_patterns_clear(struct member_patterns *x)
 {
 	free(x->seg.v);
 	free(x->enc.v);
+	free(x->unbridged);
 	*x = (struct member_patterns){};
 }
 
@@ -354,8 +360,13 @@ static int add_member(struct mbuild *b, const struct zt_rtnl_link *l, size_t seg
 	memcpy(sm->ifs[sm->n_ifs].name, l->name, sizeof(l->name));
 	sm->ifs[sm->n_ifs].ifindex = l->ifindex;
 	sm->n_ifs++;
-	if (member_bridge_port(b->s, l, bridge)) {
+	if (b->pats.unbridged[seg] && member_bridge_port(b->s, l, bridge)) {
 		k = add_warning(b, ZT_MEMBER_WARN_BRIDGE_PORT, seg, l->name, bridge, NULL);
+		if (k < 0)
+			return k;
+	}
+	if (streq(l->kind, "bridge")) {
+		k = add_warning(b, ZT_MEMBER_WARN_BRIDGE_ITSELF, seg, l->name, NULL, NULL);
 		if (k < 0)
 			return k;
 	}
@@ -548,9 +559,15 @@ const char *zt_member_warning_fmt(const struct zt_member_warning *w, char *buf, 
 		break;
 	case ZT_MEMBER_WARN_BRIDGE_PORT:
 		snprintf(buf, len,
-			 "segment %s: member interface %s is a port of bridge %s: "
-			 "traffic between ports of one bridge is not filtered",
+			 "segment %s: member interface %s is a port of bridge %s: not enforced at the "
+			 "bridge: hub.mark-mask has no room for this segment's bridge index",
 			 w->seg, w->ifname, w->other);
+		break;
+	case ZT_MEMBER_WARN_BRIDGE_ITSELF:
+		snprintf(buf, len,
+			 "segment %s: member interface %s is a bridge: a bridge is never a member, "
+			 "name its ports instead",
+			 w->seg, w->ifname);
 		break;
 	case ZT_MEMBER_WARN_PREFIX_CONFLICT:
 		snprintf(buf, len, "%s is routed into two segments: %s and %s",

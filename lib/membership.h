@@ -32,6 +32,7 @@ enum zt_member_warning_kind {
 	ZT_MEMBER_WARN_DEFAULT_ROUTE,	/* seg, ifname, prefix (0.0.0.0/0 or ::/0) */
 	ZT_MEMBER_WARN_BRIDGE_PORT,	/* seg, ifname, other: the bridge */
 	ZT_MEMBER_WARN_PREFIX_CONFLICT,	/* seg, other: the second segment, prefix */
+	ZT_MEMBER_WARN_BRIDGE_ITSELF,	/* seg, ifname: a bridge matches a member pattern */
 };
 
 struct zt_member_warning {

@@ -44,6 +44,11 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 		free(plan->anomaly[i].marks);
 	free(plan->anomaly);
 	free(plan->observe.zones);
+	for (size_t i = 0; i < plan->bridge.n_segs; i++) {
+		free(plan->bridge.segs[i].ifs);
+		free(plan->bridge.segs[i].addrs);
+	}
+	free(plan->bridge.segs);
 	free(plan->sets);
 	free(plan->chains);
 	free(plan->counters);

@@ -44,6 +44,8 @@ enum zt_key {
 	ZT_KEY_SOCKET_CG1,		/* socket cgroupv2 level 1 (value: ZT_TYPE_CGROUP); input/output only */
 	ZT_KEY_SOCKET_CG2,		/* socket cgroupv2 level 2 */
 	ZT_KEY_META_MARK,		/* meta mark: the packet's mark */
+	ZT_KEY_IIFKIND,			/* meta iifkind: the link kind ("bridge"); value an exact IFNAME */
+	ZT_KEY_OIFKIND,			/* meta oifkind */
 };
 
 /* Set/map key and data types. */
@@ -185,6 +187,7 @@ struct zt_match {
 	struct zt_anon anon;		/* IN_ANON */
 	uint32_t ct_state;		/* CT_STATE */
 	uint8_t plen;			/* IN_SET, NOT_IN_SET of one address key: masked to plen bits (0: not) */
+	uint32_t mmask;			/* EQ, NE of ZT_KEY_META_MARK: `meta mark & mmask` (0: the whole mark) */
 };
 
 enum zt_stmt_kind {
@@ -222,6 +225,7 @@ struct zt_stmt {
 	uint32_t rate, unit, burst;	/* METER: unit in seconds */
 	uint32_t count;			/* CONNLIMIT: the cap; BAN_ADD: the data (ZT_BAN_REASON_*) */
 	uint32_t timeout_sec;		/* BAN_ADD */
+	uint32_t mmask;			/* VMAP, CT_MARK_SET_MAP of ZT_KEY_META_MARK alone: `meta mark & mmask` (0: all) */
 };
 
 #define ZT_RULE_MAX_MATCH 4
@@ -351,6 +355,23 @@ struct zt_plan_observe {
 	size_t n_zones;			/* the highest id */
 };
 
+/* A segment whose interfaces may be bridge ports (lib/bridge.h, doc/RULESET.md "Bridges"). */
+struct zt_plan_bridge_seg {
+	uint32_t idx;			/* its bridge index (1 …): its bits in the mark fields */
+	uint32_t rest;			/* its rest's zone id: names its chains */
+	struct zt_ifpat *ifs;		/* its patterns, none inside another */
+	size_t n_ifs;
+	struct zt_cidr *addrs;		/* its static addresses (every subnet's is inside) */
+	size_t n_addrs;
+};
+
+struct zt_plan_bridge {
+	uint32_t mask;			/* hub.mark-mask */
+	struct zt_plan_bridge_seg *segs;	/* by index order; none: no table bridge ztseg */
+	size_t n_segs;
+	bool brnf_off;			/* br_netfilter does not call the inet hooks: fail closed */
+};
+
 struct zt_plan {
 	/*
 	 * Each array is sorted by name (strcmp), base chains included: a base
@@ -379,6 +400,7 @@ struct zt_plan {
 	struct zt_plan_anomaly *anomaly;	/* threats.anomaly in policy order; not part of the table */
 	size_t n_anomaly;
 	struct zt_plan_observe observe;
+	struct zt_plan_bridge bridge;	/* table bridge ztseg; not part of inet ztseg */
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;

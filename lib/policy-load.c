@@ -4,6 +4,8 @@
  * struct zt_policy (SPEC §3), reporting every problem with file:line:col.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -942,11 +944,35 @@ static int load_ifaddrs_map(struct loader *l, const struct zt_node *n,
 
 static const char *const hub_keys[] = { "default", "scope", "log", "rpf", "protect-host",
 					"encrypted-interfaces", "boundaries", "delegate",
-					"flows", "mode", "flow-log", NULL };
+					"flows", "mode", "flow-log", "mark-mask", NULL };
 static const char *const default_names[] = { "drop", "reject", NULL };
 static const char *const scope_names[] = { "members", "all", NULL };
 static const char *const log_names[] = { "none", "drops", "all", NULL };
 static const char *const rpf_names[] = { "strict", "loose", "off", NULL };
+
+/* hub.mark-mask: one contiguous run of an even number (4 to 32) of bits, as 0x… or decimal. */
+static int load_mark_mask(struct loader *l, const struct zt_node *n, struct zt_hub *hub)
+{
+	unsigned long long v;
+	unsigned lo, bits;
+	char *end;
+
+	if (n->type != ZT_NODE_SCALAR || !n->plain || !n->value[0] || n->value[0] == '-' || n->value[0] == '+')
+		return pl_err_at(l, n, "mark-mask: expected a bit mask such as 0xffff0000");
+	errno = 0;
+	v = strtoull(n->value, &end, 0);
+	if (errno || *end || v == 0 || v > 0xffffffffull)
+		return pl_err_at(l, n, "mark-mask: invalid value '%s'; expected a 32-bit mask such as 0xffff0000",
+				 TOK(n->value));
+	lo = (unsigned)__builtin_ctzll(v);
+	bits = (unsigned)__builtin_popcountll(v);
+	if (((v >> lo) & ((v >> lo) + 1)) != 0 || bits < 4 || bits % 2)
+		return pl_err_at(l, n, "mark-mask: '%s' is not one run of an even number of bits (at least 4), "
+				 "e.g. 0xffff0000 or 0x00ff0000", TOK(n->value));
+	hub->mark_mask = (uint32_t)v;
+	hub->mark_mask_pos = pl_pos_of(l, n);
+	return 0;
+}
 
 static int load_hub(struct loader *l, const struct zt_node *n)
 {
@@ -995,6 +1021,8 @@ static int load_hub(struct loader *l, const struct zt_node *n)
 			r = load_flows(l, v, -1, &hub->flows, &hub->n_flows);
 		} else if (streq(key, "flow-log")) {
 			r = load_flow_log(l, n, &hub->flow_log);
+		} else if (streq(key, "mark-mask")) {
+			r = load_mark_mask(l, v, hub);
 		}
 		if (pl_fatal(r))
 			return r;

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include "bridge.h"
 #include "policy.h"
 
 /* Suggestions are only worth computing for the errors a user will read. */
@@ -1106,6 +1107,8 @@ static int check_warnings(struct vctx *c)
 			return r;
 	}
 	r = warn_unbound_sources(c);
+	if (r >= 0)
+		r = zt_bridge_check(p, c->d);
 	if (r < 0)
 		return r;
 	/* Unlike a boundary's, a segment's 0/0 binds: the outside world would be the segment. */

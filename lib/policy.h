@@ -115,6 +115,17 @@ struct zt_boundary {
 	struct zt_pos mode_pos;
 };
 
+/*
+ * The packet-mark bits ztseg owns (hub.mark-mask): bridge ports carry
+ * their zones there from table bridge ztseg to table inet ztseg
+ * (doc/RULESET.md "Bridges"). One run of an even number of bits, at least
+ * 4; the upper half holds the source port's zone, the lower the
+ * destination's. The default keeps clear of kube-proxy (0x4000, 0x8000),
+ * wg-quick (0xca6c) and other users of the low 16 bits.
+ */
+#define ZT_MARK_MASK_DEFAULT 0xffff0000u
+
+
 struct zt_hub {
 	struct zt_pos pos;
 	enum zt_default_verdict dflt;	/* default: drop */
@@ -123,6 +134,8 @@ struct zt_hub {
 	enum zt_rpf rpf;		/* default: strict */
 	bool protect_host;		/* default: false */
 	bool flow_log;			/* flow-log: every connection in the connection log */
+	uint32_t mark_mask;		/* mark-mask: the packet-mark bits ztseg owns; 0: ZT_MARK_MASK_DEFAULT */
+	struct zt_pos mark_mask_pos;	/* the `mark-mask:` value, or file == NULL */
 	enum zt_mode mode;		/* default: enforce; segments without their own `mode:` */
 	struct zt_pos mode_pos;		/* the `mode:` value, or file == NULL */
 	struct zt_pos dflt_pos;		/* the `default:` value, or file == NULL */
@@ -135,6 +148,12 @@ struct zt_hub {
 	struct zt_flow *flows;
 	size_t n_flows;
 };
+
+static inline uint32_t zt_hub_mark_mask(const struct zt_hub *h)
+{
+	return h->mark_mask ? h->mark_mask : ZT_MARK_MASK_DEFAULT;
+}
+
 
 /*
  * A just-in-time access template (jit:): what `ztsegctl grant` may open

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include "bridge.h"
 #include "render.h"
 
 /* Set elements are packed up to here: a long list stays readable in a terminal. */
@@ -48,6 +49,8 @@ static const char *const key_names[] = {
 	[ZT_KEY_OIF] = "oif",
 	[ZT_KEY_IIFNAME] = "iifname",
 	[ZT_KEY_OIFNAME] = "oifname",
+	[ZT_KEY_IIFKIND] = "meta iifkind",
+	[ZT_KEY_OIFKIND] = "meta oifkind",
 	[ZT_KEY_IP_SADDR] = "ip saddr",
 	[ZT_KEY_IP_DADDR] = "ip daddr",
 	[ZT_KEY_IP6_SADDR] = "ip6 saddr",
@@ -516,6 +519,12 @@ static int match_write(FILE *f, const struct zt_match *m)
 		r = keys_write(f, m->key, m->n_key);
 	if (r < 0)
 		return r;
+	if (m->mmask && m->n_key == 1 && m->key[0] == ZT_KEY_META_MARK) {
+		fprintf(f, " & 0x%08x", m->mmask);
+		/* nft needs the operator after a mask: `meta mark & 0xff000000 == 0x01000000` */
+		if (m->op == ZT_M_EQ)
+			fputs(" ==", f);
+	}
 
 	switch (m->op) {
 	case ZT_M_EQ:
@@ -554,6 +563,8 @@ static int lookup_write(FILE *f, const struct zt_stmt *s, const char *kind)
 	r = keys_write(f, s->key, s->n_key);
 	if (r < 0)
 		return r;
+	if (s->mmask && s->n_key == 1 && s->key[0] == ZT_KEY_META_MARK)
+		fprintf(f, " & 0x%08x", s->mmask);
 	fprintf(f, " %s @%s", kind, s->set);
 	return 0;
 }
@@ -905,5 +916,11 @@ int zt_render(const struct zt_plan *plan, FILE *f)
 	if (r < 0)
 		return r;
 	fputs("}\n", f);
+	/* Bridged workloads: table bridge ztseg, when a segment names interfaces (lib/bridge.c). */
+	if (plan->bridge.n_segs) {
+		putc('\n', f);
+		if ((r = zt_bridge_render(f, &plan->bridge)) < 0)
+			return r;
+	}
 	return ferror(f) ? -EIO : 0;
 }

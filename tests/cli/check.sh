@@ -173,6 +173,21 @@ printf '  cache:\n    interfaces: ["vc*x"]\n' >>"$d/ztseg.yaml"
 expect_error "malformed interface pattern" "$d" "ztseg.yaml:$(pos "$d/ztseg.yaml" '"vc*x"')" \
 	"vc*x"
 
+# hub.mark-mask (bridge ports, issue 14): one run of an even number of bits.
+d=$(fresh bad-mark-mask)
+insert_after "$d/ztseg.yaml" '^hub:' '  mark-mask: 0x00ff0100'
+expect_error "mark-mask not one run of bits" "$d" "ztseg.yaml:$(pos "$d/ztseg.yaml" '0x00ff0100')" \
+	"not one run of an even number of bits"
+d=$(fresh small-mark-mask)
+insert_after "$d/ztseg.yaml" '^hub:' '  mark-mask: 0x0000000f'
+run "$d"
+if [[ $rc -eq 0 ]] && grep -q "not enforced as bridge ports: hub.mark-mask 0x0000000f has room for 3" "$tmp/err"; then
+	ok "mark-mask with room for 3 segments: a warning names the others"
+else
+	not_ok "mark-mask with room for 3 segments: a warning names the others (exit $rc)"
+	sed 's/^/#   /' "$tmp/err"
+fi
+
 # Whoever can write the policy can open any path: modes are checked.
 d=$(fresh world-writable)
 chmod 0646 "$d/segments.d/db.yaml"

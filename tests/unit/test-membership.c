@@ -148,24 +148,49 @@ START_TEST(test_membership_warnings)
 	apply(nlh);
 	tpol_init(&t, std_segs, ELEMENTSOF(std_segs), NULL);
 	ck_assert_int_eq(zt_membership_compute(st, &t.p, &m), 0);
-	ck_assert_uint_eq(m->n_warnings, 4);
+	/* vweb2 is a bridge port that table bridge ztseg enforces: no warning (issue 14) */
+	ck_assert_uint_eq(m->n_warnings, 3);
 	ck_assert_int_eq(m->warnings[0].kind, ZT_MEMBER_WARN_DEFAULT_ROUTE);
 	ck_assert_str_eq(m->warnings[0].seg, "app");
 	ck_assert_str_eq(m->warnings[0].ifname, "vapp1");
 	ck_assert_str_eq(zt_cidr_fmt(&m->warnings[0].prefix, b, sizeof(b)), "0.0.0.0/0");
 	ck_assert_str_eq(zt_cidr_fmt(&m->warnings[1].prefix, b, sizeof(b)), "::/0");
-	ck_assert_int_eq(m->warnings[2].kind, ZT_MEMBER_WARN_BRIDGE_PORT);
-	ck_assert_str_eq(m->warnings[2].ifname, "vweb2");
-	ck_assert_str_eq(m->warnings[2].other, "br0");
-	ck_assert_int_eq(m->warnings[3].kind, ZT_MEMBER_WARN_PREFIX_CONFLICT);
-	ck_assert_str_eq(m->warnings[3].seg, "web");
-	ck_assert_str_eq(m->warnings[3].other, "db");
-	zt_member_warning_fmt(&m->warnings[3], b, sizeof(b));
-	ck_assert_str_eq(b, "198.51.100.2/32 is routed into two segments: web and db");
+	ck_assert_int_eq(m->warnings[2].kind, ZT_MEMBER_WARN_PREFIX_CONFLICT);
+	ck_assert_str_eq(m->warnings[2].seg, "web");
+	ck_assert_str_eq(m->warnings[2].other, "db");
 	zt_member_warning_fmt(&m->warnings[2], b, sizeof(b));
-	ck_assert_ptr_nonnull(strstr(b, "bridge br0"));
+	ck_assert_str_eq(b, "198.51.100.2/32 is routed into two segments: web and db");
 	zt_member_warning_fmt(&m->warnings[0], b, sizeof(b));
 	ck_assert_ptr_nonnull(strstr(b, "default route"));
+	/* A mask with room for one segment: app's and db's bridge ports are not enforced, and said so. */
+	zt_membership_free(m);
+	m = NULL;
+	t.p.hub.mark_mask = 0x3;
+	apply(link_msg(RTM_NEWLINK, AF_UNSPEC, 7, "vapp1", "veth", 3, IFF_UP));
+	ck_assert_int_eq(zt_membership_compute(st, &t.p, &m), 0);
+	ck_assert_uint_eq(m->n_warnings, 4);
+	ck_assert_int_eq(m->warnings[2].kind, ZT_MEMBER_WARN_BRIDGE_PORT);
+	ck_assert_str_eq(m->warnings[2].ifname, "vapp1");
+	ck_assert_str_eq(m->warnings[2].other, "br0");
+	zt_member_warning_fmt(&m->warnings[2], b, sizeof(b));
+	ck_assert_ptr_nonnull(strstr(b, "bridge br0"));
+	/* A bridge whose name a segment's pattern matches: never a member, said so. */
+	zt_membership_free(m);
+	m = NULL;
+	t.p.hub.mark_mask = 0;
+	apply(newlink(99, "app-x", "bridge", IFF_UP));
+	ck_assert_int_eq(zt_membership_compute(st, &t.p, &m), 0);
+	ck_assert_uint_eq(m->n_warnings, 4);
+	{
+		size_t i = 0;
+
+		while (i < m->n_warnings && m->warnings[i].kind != ZT_MEMBER_WARN_BRIDGE_ITSELF)
+			i++;
+		ck_assert_uint_lt(i, m->n_warnings);
+		ck_assert_str_eq(m->warnings[i].ifname, "app-x");
+		zt_member_warning_fmt(&m->warnings[i], b, sizeof(b));
+		ck_assert_ptr_nonnull(strstr(b, "never a member"));
+	}
 	/* Default routes are not routed addresses; the contested /32 stays in both. */
 	assert_routed(&m->segs[1], "198.51.100.130/32");
 	assert_routed(&m->segs[2], "198.51.100.2/32 198.51.100.66/32");

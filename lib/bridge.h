@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Bridged workloads: the table `bridge ztseg` (doc/RULESET.md "Bridges").
+ * Ports of a Linux bridge that a segment's interface patterns name are
+ * classified there, port by port: the source port's zone and the
+ * destination port's zone travel in the packet-mark bits ztseg owns
+ * (hub.mark-mask) to the stateful judgment of `inet ztseg`, which
+ * br_netfilter runs with the bridge, not the port, as the interface.
+ * The table also binds each port to its segment's addresses (IPv4, IPv6,
+ * ARP sender, NA target) and to the first source MAC it used, drops DHCP
+ * server and router messages from workloads, and drops every frame of a
+ * member port that is not untagged ARP, IPv4 or IPv6. Pure: data, nft
+ * text and batch messages; the daemon reads br_netfilter's switch.
+ */
+#ifndef ZT_BRIDGE_H
+#define ZT_BRIDGE_H
+
+#include <stdio.h>
+#include "diag.h"
+#include "emit.h"
+#include "plan.h"
+
+#define ZT_BRIDGE_PRIO (-300)
+
+/* The source and destination fields of a mark mask, and a zone index's bits in each. */
+struct zt_mark_fields {
+	uint32_t mask, src, dst;	/* src | dst == mask */
+	unsigned shift;			/* lowest bit of dst */
+	unsigned bits;			/* bits per field */
+};
+
+void zt_mark_fields(uint32_t mask, struct zt_mark_fields *f);
+static inline uint32_t zt_mark_src(const struct zt_mark_fields *f, uint32_t idx)
+{
+	return idx << (f->shift + f->bits);
+}
+static inline uint32_t zt_mark_dst(const struct zt_mark_fields *f, uint32_t idx)
+{
+	return idx << f->shift;
+}
+
+/*
+ * The bridge index of segment seg (1 …), 0 when it names no interfaces or
+ * the mask has no room for it (then its bridge ports are not enforced:
+ * status says so). Indices go to segments with interfaces in definition
+ * order, skipping values that the unit zones' mark token would alias.
+ */
+uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg);
+
+/* check: a warning for each segment with interfaces beyond the mark mask's room. */
+int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d);
+
+/*
+ * The plan's bridge part (plan->bridge): what the table holds. Filled by
+ * the compiler (compile-bridge.c); brnf_off by whoever applies it.
+ */
+int zt_bridge_render(FILE *f, const struct zt_plan_bridge *br);
+/* Table bridge ztseg created with everything in it (after zt_bridge_emit_destroy in the batch). */
+int zt_bridge_emit(struct zt_batch *b, const struct zt_plan_bridge *br, uint32_t table_flags);
+/* What zt_bridge_emit() would write, hashed (never 0): whether an apply must write it again. */
+uint64_t zt_bridge_hash(const struct zt_plan_bridge *br);
+/* Table bridge ztseg away if it exists (NFT_MSG_DESTROYTABLE, kernel 6.3+). */
+int zt_bridge_emit_destroy(struct zt_batch *b);
+
+/*
+ * br_netfilter's switches in this network namespace: 1 on, 0 off, -errno
+ * when unreadable (no bridge support). Both must be on for bridged IPv4
+ * and IPv6 to meet `inet ztseg`.
+ */
+int zt_bridge_nf_call(bool v6);
+
+#endif

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# The bridged topology of tests/netns/bridge*.sh, sourced after lib.sh:
+#
+#   w1  ─ vnet0 ─────┐                         (web,    libvirt-like name)
+#   w2  ─ vnet1 ─────┤ br0 198.51.100.1/24      (web)
+#   a1  ─ veth-app1 ─┤     2001:db8:1::1/64     (app,    LXC-like name; same L2
+#   d1  ─ veth-db1 ──┘                          (db.primary)   subnet as web)
+#   r1  ─ vrt1 (routed, 192.0.2.10/32)          (rt)
+#   inet ─ up0 (uplink, 203.0.113.0/24)         (boundary internet)
+#
+# All four bridged workloads sit in one /24 and one /64 behind one bridge;
+# the host routes between the bridge, the routed workload and the uplink.
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	echo "bridge-lib.sh: the bridged topology the tests source; nothing to run by itself"
+	exit 0
+fi
+
+ZT_WORKLOADS=(w1 w2 a1 d1 r1)
+ZT_UPLINKS=(inet)
+ZT_NODES=("${ZT_WORKLOADS[@]}" "${ZT_UPLINKS[@]}")
+ZT_BRIDGED=(w1 w2 a1 d1)
+ZT_HOST_V4=198.51.100.1
+ZT_HOST_V6=2001:db8:1::1
+unset ZT_IF ZT_V4 ZT_V6 ZT_HV4 ZT_HV6 ZT_ZONE
+declare -A ZT_IF ZT_V4 ZT_V6 ZT_HV4 ZT_HV6 ZT_ZONE
+zt_node w1   vnet0     198.51.100.10 2001:db8:1::a   web
+zt_node w2   vnet1     198.51.100.11 2001:db8:1::b   web
+zt_node a1   veth-app1 198.51.100.17 2001:db8:1::11  app
+zt_node d1   veth-db1  198.51.100.25 2001:db8:1::19  db.primary
+zt_node r1   vrt1      192.0.2.10    2001:db8:2::10  rt
+zt_node inet up0       203.0.113.10  2001:db8:ff::10 internet 203.0.113.1/24 2001:db8:ff::1/64
+ZT_EXTRA_TCP=(25)
+ZT_EXTRA_UDP=(161)
+
+# bridge_policy DIR [MASK]: the policy the bridged tests apply.
+zt_bridge_policy() {
+	local d=$1 mask=${2:-}
+	mkdir -p "$d"
+	cat >"$d/ztseg.yaml" <<-EOF
+		version: 1
+		hub:
+		  default: drop
+		  protect-host: true
+		  ${mask:+mark-mask: $mask}
+		  boundaries:
+		    internet: { addresses: [203.0.113.0/24, "2001:db8:ff::/64"], interfaces: ["up0"] }
+		  flows:
+		    - { from: web, to: app, ports: [tcp/80, udp/53, icmp, icmpv6] }
+		    - { from: app, to: db.primary, ports: [tcp/5432] }
+		    - { from: rt, to: web, ports: [tcp/80, icmp, icmpv6] }
+		    - { from: web, to: rt, ports: [udp/53] }
+		    - { from: internet, to: db, ports: [tcp/5432, icmpv6] }
+		    - { from: db, to: internet, ports: [tcp/443] }
+		    - { from: [web, app, db, rt], to: host, ports: [udp/53, tcp/22] }
+		    - { from: host, to: [web, app, db, rt, internet], ports: [icmp, icmpv6, tcp/80] }
+		segments:
+		  web:
+		    interfaces: ["vnet*"]
+		    addresses: [198.51.100.8/29, "2001:db8:1::8/125"]
+		  app:
+		    interfaces: ["veth-app*", "vm-app*"]
+		    addresses: [198.51.100.16/29, "2001:db8:1::10/125"]
+		  db:
+		    interfaces: ["veth-db*"]
+		    addresses: [198.51.100.24/29, "2001:db8:1::18/125"]
+		    subnets:
+		      primary: { addresses: [198.51.100.24/30, "2001:db8:1::18/126"] }
+		  rt:
+		    interfaces: ["vrt*"]
+		    addresses: [192.0.2.10/32, "2001:db8:2::10/128"]
+	EOF
+	find "$d" -type d -exec chmod 0755 {} +
+	find "$d" -type f -exec chmod 0644 {} +
+}
+
+# bridge_port NODE: NODE's veth as a port of br0, eth0 in NODE with its /24 and /64.
+zt_bridge_port() {
+	local n=$1 h w
+	h=$(zt_ns host) w=$(zt_ns "$n")
+	ip -n "$h" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
+	ip -n "$h" link set "${ZT_IF[$n]}" master br0 up
+	ip -n "$w" -batch - <<-EOF
+		addr add ${ZT_V4[$n]}/24 dev eth0
+		addr add ${ZT_V6[$n]}/64 dev eth0 nodad
+		link set eth0 up
+		route add default via $ZT_HOST_V4 dev eth0
+		route add default via $ZT_HOST_V6 dev eth0
+	EOF
+}
+
+zt_bridge_up() {
+	local n h
+	zt_ns_add host
+	zt_forwarding host
+	h=$(zt_ns host)
+	ip -n "$h" link add br0 type bridge
+	ip -n "$h" -batch - <<-EOF
+		link set br0 up
+		addr add $ZT_HOST_V4/24 dev br0
+		addr add $ZT_HOST_V6/64 dev br0 nodad
+	EOF
+	for n in "${ZT_BRIDGED[@]}"; do
+		zt_ns_add "$n"
+		zt_bridge_port "$n"
+	done
+	zt_ns_add r1
+	zt_workload_link "$h" "$(zt_ns r1)" r1
+	zt_ns_add inet
+	zt_peer_link host inet
+	ip -n "$h" route add default via "${ZT_V4[inet]}" dev up0
+	ip -n "$h" -6 route add default via "${ZT_V6[inet]}" dev up0
+}
+
+# counter of table bridge ztseg
+zt_l2_counter() {
+	zt_nft list counter bridge ztseg "$1" 2>/dev/null | sed -nE 's/.*packets ([0-9]+).*/\1/p' | head -1
+}
