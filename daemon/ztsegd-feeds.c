@@ -73,35 +73,53 @@ struct manager_feeds {
 
 static const char *const set_name[4] = { "listed_src", "listed_dst", "listed_src", "listed_dst" };
 
-/* ---- names: a feed's label in the maps, stable across reloads ---- */
+/*
+ * ---- names: a feed's id, its data in the maps, stable across reloads ----
+ * names[id] is the feed's name ("" for a free id). At start the ids the
+ * kernel's feed_ids holds are taken over (intern with kid), so elements
+ * loaded by an earlier daemon keep meaning the same feed.
+ */
 
-static int intern(const char *name, uint32_t *id, void *userdata)
+static int intern_at(struct manager_feeds *F, const char *name, uint32_t kid, uint32_t *id)
 {
-	struct manager_feeds *F = userdata;
+	size_t free_id = F->n_names;
 
 	for (size_t i = 0; i < F->n_names; i++)
 		if (streq(F->names[i], name)) {
 			*id = (uint32_t)i;
 			return 0;
-		}
-	if (strlen(name) > ZT_FEED_NAME_LEN) {
+		} else if (!F->names[i][0] && free_id == F->n_names)
+			free_id = i;
+	if (strlen(name) > ZT_FEED_NAME_LEN || !name[0]) {
 		*id = UINT32_MAX;
 		return 0;
 	}
-	if (ZT_GROW(F->names, F->cap_names, F->n_names + 1) < 0)
-		return -ENOMEM;
-	snprintf(F->names[F->n_names], sizeof(F->names[0]), "%s", name);
-	*id = (uint32_t)F->n_names++;
+	if (kid <= ZT_FEED_ID_MAX && (kid >= F->n_names || !F->names[kid][0]))
+		free_id = kid;
+	if (free_id > ZT_FEED_ID_MAX) {
+		*id = UINT32_MAX;
+		return 0;
+	}
+	if (free_id >= F->n_names) {
+		if (ZT_GROW(F->names, F->cap_names, free_id + 1) < 0)
+			return -ENOMEM;
+		for (size_t i = F->n_names; i <= free_id; i++)
+			F->names[i][0] = 0;
+		F->n_names = free_id + 1;
+	}
+	snprintf(F->names[free_id], sizeof(F->names[0]), "%s", name);
+	*id = (uint32_t)free_id;
 	return 0;
 }
 
-static const char *const *name_table(struct manager_feeds *F)
+static int intern_kid(const char *name, uint32_t kid, uint32_t *id, void *userdata)
 {
-	static const char *v[ZT_FEEDS_MAX * 64];
+	return intern_at(userdata, name, kid, id);
+}
 
-	for (size_t i = 0; i < F->n_names && i < ELEMENTSOF(v); i++)
-		v[i] = F->names[i];
-	return v;
+static int intern(const char *name, uint32_t *id, void *userdata)
+{
+	return intern_at(userdata, name, UINT32_MAX, id);
 }
 
 /* ---- reading a feed file ---- */
@@ -312,8 +330,12 @@ static void gone_delete(struct manager *m)
 	if (!F->n_gone)
 		return;
 	r = zt_nft_batch_start(m->nft, &b);
-	for (size_t i = 0; i < F->n_gone && r >= 0; i++)
-		r = zt_feeds_emit_chain_del(b, F->gone[i]);
+	for (size_t i = 0; i < F->n_gone && r >= 0; i++) {
+		uint32_t id = UINT32_MAX;
+
+		if (intern(F->gone[i], &id, F) >= 0 && id != UINT32_MAX)
+			r = zt_feeds_emit_chain_del(b, F->gone[i], id);
+	}
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
 	if (r < 0)
@@ -371,7 +393,7 @@ static int chunk_commit(struct manager *m, size_t s, size_t c)
 
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = zt_feeds_emit_chunk(b, set_name[s], &F->cur[s], &F->want[s], &F->df[s], c, name_table(F));
+		r = zt_feeds_emit_chunk(b, set_name[s], &F->cur[s], &F->want[s], &F->df[s], c);
 	/*
 	 * Out of the notification group meanwhile: the kernel then builds no
 	 * notification per element. A commit of someone else in that window
@@ -579,7 +601,7 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		rules[i] = (struct zt_feed_rule){ v[i].name, v[i].reject, v[i].log, false };
+		rules[i] = (struct zt_feed_rule){ v[i].name, v[i].id, v[i].reject, v[i].log, false };
 		for (size_t k = 0; k < F->n && F->tables; k++)
 			if (streq(F->v[k].name, v[i].name) && F->v[k].reject == v[i].reject && F->v[k].log == v[i].log)
 				rules[i].keep = true;
@@ -606,7 +628,7 @@ static int kernel_read(struct manager *m)
 	for (size_t s = 0; s < 4 && r >= 0; s++) {
 		struct zt_fset k = {};
 
-		r = zt_feeds_set_read(s < 2 ? AF_INET : AF_INET6, set_name[s], intern, F, &k);
+		r = zt_feeds_set_read(s < 2 ? AF_INET : AF_INET6, set_name[s], intern_kid, F, &k);
 		if (r == -ENOENT) {
 			k = (struct zt_fset){ .family = s < 2 ? AF_INET : AF_INET6 };
 			r = 0;
