@@ -590,14 +590,38 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 	return 0;
 }
 
-/* The tables' skeleton for the new feeds; chains of feeds that stay as they were are kept. */
+/* The skeleton in one transaction; fresh: both tables destroyed first. */
+static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t n, bool fresh, struct zt_diags *d)
+{
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	int err = 0;
+	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
+	int r = zt_nft_batch_start(m->nft, &b);
+
+	if (r >= 0 && fresh) {
+		r = zt_feeds_emit_destroy(b);
+		for (size_t i = 0; i < n; i++)
+			rules[i].keep = false;
+	}
+	if (r >= 0)
+		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, &err, d);
+	/* The kernel's reason, so that the caller can tell "exists in another layout". */
+	return r == -EINVAL && err > 0 ? -err : r;
+}
+
+/*
+ * The tables' skeleton for the new feeds; chains of feeds that stay as they
+ * were are kept. Maps of another layout (the verdict maps of ztseg before
+ * feed_ids: NEWSET says EEXIST) are replaced by destroying both tables and
+ * creating them anew in one transaction; the elements then load again.
+ */
 static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 {
 	struct manager_feeds *F = m->feeds;
-	_cleanup_batch_ struct zt_batch *b = NULL;
 	struct zt_feed_rule rules[ZT_FEEDS_MAX];
 	struct zt_diags d = {};
-	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
@@ -606,11 +630,23 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 			if (streq(F->v[k].name, v[i].name) && F->v[k].reject == v[i].reject && F->v[k].log == v[i].log)
 				rules[i].keep = true;
 	}
-	r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0)
-		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
-	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	r = skeleton_commit(m, rules, n, false, &d);
+	if (r == -EEXIST) {
+		log_notice("feeds: tables ip/ip6 %s have maps of another layout: creating them anew, the entries load again",
+			   ZT_TABLE_NAME);
+		zt_diags_clear(&d);
+		r = skeleton_commit(m, rules, n, true, &d);
+		if (r >= 0) {
+			for (size_t s = 0; s < 4; s++) {
+				zt_fset_clear(&F->cur[s]);
+				F->cur[s].family = s < 2 ? AF_INET : AF_INET6;
+			}
+			free(F->gone);
+			F->gone = NULL;
+			F->n_gone = F->cap_gone = 0;
+			F->kernel_known = true;
+		}
+	}
 	if (r < 0)
 		log_error("feeds: cannot create tables ip/ip6 %s: %s", ZT_TABLE_NAME, d.n ? d.v[0].msg : strerror(-r));
 	else
@@ -675,6 +711,11 @@ int manager_feeds_apply(struct manager *m)
 	if (!m->feeds && (r = feeds_new(m)) < 0)
 		return r;
 	F = m->feeds;
+	/* The kernel's ids first, so that the policy's feeds keep the ids their elements carry. */
+	if (!F->kernel_known) {
+		zt_feeds_ids_read(AF_INET, intern_kid, F);
+		zt_feeds_ids_read(AF_INET6, intern_kid, F);
+	}
 	if ((r = feeds_from_policy(m, t, &v)) < 0)
 		return r;
 	free(F->except);

@@ -268,6 +268,21 @@ static int elems_dump(struct el_ctx *c, uint8_t family, const char *set)
 	return r;
 }
 
+int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata),
+		      void *userdata)
+{
+	struct el_ctx c = { .family = family, .reading_ids = true };
+	int r = elems_dump(&c, family, ZT_FEED_IDS);
+
+	for (size_t i = 0; i < c.n_ids && r >= 0; i++) {
+		uint32_t id;
+
+		r = intern(c.ids[i].feed, c.ids[i].id, &id, userdata);
+	}
+	free(c.ids);
+	return r >= 0 && c.err < 0 ? c.err : r;
+}
+
 int zt_feeds_set_read(uint8_t family, const char *set,
 		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
 		      struct zt_fset *ret)
