@@ -168,6 +168,7 @@ bench: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flood.sh
 	@ZTSEG_BUILD=$(B) bash bench/feeds.sh
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
+	@ZTSEG_BUILD=$(B) bash bench/ctindex.sh
 	@ZTSEG_BUILD=$(B) bash bench/anomaly.sh
 
 # Learned baselines (root, about 12 minutes): false positives over 10 minutes of steady traffic, the daemon's CPU.
@@ -187,6 +188,11 @@ bench-feeds: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-compare: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) ZB_BASE=$(ZB_BASE) bash bench/compare.sh
 
+# Moves with connections open, with 100,000 unrelated conntrack entries, the connection index
+# on and off (root, ~2 min): bench/moves.sh.
+bench-moves: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/moves.sh
+
 # Just-in-time grants at scale (root, a few minutes): bench/grants.sh.
 bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/grants.sh
@@ -194,6 +200,10 @@ bench-grants: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 # The connection log's cost (root, a few minutes): bench/flowlog.sh.
 bench-flowlog: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/flowlog.sh
+
+# The connection index's cost on the new-connection rate (root, a few minutes): bench/ctindex.sh.
+bench-ctindex: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
+	@ZTSEG_BUILD=$(B) bash bench/ctindex.sh
 
 # Unit zones at scale (root, cgroup2, about 6 minutes: 15 paired rounds): bench/units.sh.
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
@@ -203,7 +213,7 @@ bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-feed-commit: $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/feed-commit.sh
 
-.PHONY: bench bench-anomaly bench-compare bench-grants bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit
+.PHONY: bench bench-anomaly bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit bench-ctindex
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

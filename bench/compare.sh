@@ -12,7 +12,10 @@
 #   git worktree add /tmp/zt-base <commit> && make -C /tmp/zt-base
 #   sudo make bench-compare ZB_BASE=/tmp/zt-base/build
 #
-# Knobs: ZB_BASE (required), ZB_DP_ROUNDS (9), ZB_RR_SECS (0.5).
+# With perf, also the netfilter cost per operation (µs of samples in
+# netfilter, conntrack and FIB functions), rounds interleaved the same way.
+# Knobs: ZB_BASE (required), ZB_DP_ROUNDS (9), ZB_RR_SECS (0.5),
+# ZB_PERF_ROUNDS (5).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -71,6 +74,37 @@ for ((r = 0; r < ROUNDS; r++)); do
 		done
 	done
 done
+# The netfilter cost per operation (perf, as bench/run.sh section 4 counts it):
+# samples in netfilter, conntrack and FIB functions in the client's and the
+# softirq threads' context, per new connection / transaction — what the
+# rates above only infer. Rounds interleaved in a rotating order, like the
+# rates; per-function figures of the last round for (o) and (n).
+PERF_ROUNDS=${ZB_PERF_ROUNDS:-5}
+perf_ok=
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then perf_ok=1; fi
+if [[ -n $perf_ok ]]; then
+	zb_log "compare: $PERF_ROUNDS perf rounds of crr and rr per host, IPv4 and IPv6"
+	for ((r = 0; r < PERF_ROUNDS; r++)); do
+		for m in crr rr; do
+			for fam in 4 6; do
+				for ((i = 0; i < ${#CFGS[@]}; i++)); do
+					c=${CFGS[$(((i + r) % ${#CFGS[@]}))]}
+					out=$(perf record -q -a -F 10000 -o "$ZT_TMP/dp.data" -- nsenter --net="$(zb_nspath "$c-cli")" \
+						taskset -c 0 "$ZB_TOOL" "$m" -t 1 "$(zb_srv_addr $fam)" 8080 2>/dev/null)
+					perf report -i "$ZT_TMP/dp.data" --no-children --stdio --show-nr-samples --sort sym -g none -q \
+						--comms zb-tool,ksoftirqd/0,ksoftirqd/1 >"$ZT_TMP/dp.txt" 2>/dev/null || true
+					awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+						$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ { s += $2 }
+						END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$ZT_TMP/dp.txt" >>"$R/cost-$m-$c-$fam"
+					[[ $c == ap || $fam != 4 ]] || awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+						$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ && n++ < 12 {
+							printf "%6.2f us  %s\n", $2 / f / ops * 1e6, $4 }' "$ZT_TMP/dp.txt" >"$R/top-$m-$c"
+				done
+			done
+		done
+	done
+	rm -f "$ZT_TMP/dp.data" "$ZT_TMP/dp.txt"
+fi
 kill "${SRV_PIDS[@]}" 2>/dev/null || true
 wait "${SRV_PIDS[@]}" 2>/dev/null || true
 
@@ -86,3 +120,23 @@ for kind in rr crr; do
 			"$(zb_ratio "$n" "$o")" "$(zb_ratio "$n" "$a")" "$(zb_ratio "$o" "$a")"
 	done
 done
+if [[ -n $perf_ok ]]; then
+	printf '\nperf, netfilter + conntrack + FIB µs per operation (median of %s interleaved rounds):\n\n' "$PERF_ROUNDS"
+	printf '| operation | IPv | (a′) | (o) | (n) | (o) − (a′) | (n) − (a′) |\n'
+	printf '|---|---|---|---|---|---|---|\n'
+	for m in crr rr; do
+		for fam in 4 6; do
+			a=$(zb_median "$R/cost-$m-ap-$fam") o=$(zb_median "$R/cost-$m-o-$fam") n=$(zb_median "$R/cost-$m-n-$fam")
+			printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
+				"$([[ $m == crr ]] && echo "new connection" || echo "request/response")" "$fam" "$a" "$o" "$n" \
+				"$(awk -v x="$o" -v y="$a" 'BEGIN { printf "%.2f", x - y }')" \
+				"$(awk -v x="$n" -v y="$a" 'BEGIN { printf "%.2f", x - y }')"
+		done
+	done
+	for c in o n; do
+		[[ -s $R/top-crr-$c ]] || continue
+		printf '\n%s, per new connection (IPv4, last round), the largest netfilter functions:\n\n```\n' "${CFG_NAME[$c]}"
+		cat "$R/top-crr-$c"
+		printf '```\n'
+	done
+fi

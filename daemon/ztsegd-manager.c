@@ -44,6 +44,7 @@ struct manager *manager_free(struct manager *m)
 		return NULL;
 	m->ctl = zt_ctl_server_free(m->ctl);
 	manager_flowlog_free(m);
+	manager_ctindex_stop(m);
 	free(m->reload_waiting);
 	manager_grant_free(m);
 	manager_units_free(m);
@@ -69,6 +70,7 @@ struct manager *manager_free(struct manager *m)
 	m->nft = zt_nft_close(m->nft);
 	m->members = zt_membership_free(m->members);
 	free(m->enc);
+	free(m->ifx);
 	manager_policy_clear(&m->cur);
 	manager_policy_clear(&m->rollback);
 	zt_diags_clear(&m->rollback_diags);
@@ -333,12 +335,14 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	manager_sync_enc(m, true);
+	manager_ifx_sync(m, true);
 	manager_nflog_open(m);
 	r = sources_setup(m);
 	if (r < 0) {
 		log_error("cannot set up the event loop: %s", strerror(-r));
 		return r;
 	}
+	manager_ctindex_start(m);
 	manager_flowlog_sync(m);
 	r = manager_grant_start(m);
 	if (r < 0) {

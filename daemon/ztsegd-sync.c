@@ -308,13 +308,17 @@ int manager_sync_members(struct manager *m, bool baseline)
 		manager_sync_enc(m, false);
 		acted = true;
 	}
+	/* Every link's name in the exact-name maps: a lookup by hash, not by pattern (lib/ifx.h). */
+	if (manager_ifx_sync(m, false) < 0)
+		log_warning("exact interface names not updated: the pattern sets classify the new ones");
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 
-		r = zt_ct_flush_prefixes(moved, n_moved, &st);
+		r = manager_ctindex_flush(m, moved, n_moved, &st);
 		if (r < 0)
 			log_error("cannot delete the connections of moved addresses: %s", strerror(-r));
-		ct = st.walks ? ", conntrack table walked" : st.empty ? ", no connections: conntrack not walked" : "";
+		ct = st.walks ? ", conntrack table walked" : st.empty ? ", no connections: conntrack not walked" :
+		     st.indexed ? ", connection index: conntrack not walked" : "";
 		if (st.deleted)
 			log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=connections-rejudged" }, 1,
 				   "%llu connection%s of %zu moved prefix%s forgotten: their next packets are judged "

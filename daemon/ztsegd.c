@@ -38,11 +38,14 @@ static void help(void)
 	       "  --nflog-group N         NFLOG group of logged packets (default %u)\n"
 	       "  --encrypting-kinds LIST link kinds that encrypt (default %s)\n"
 	       "  --rcvbuf BYTES          rtnetlink receive buffer (default %zu)\n"
+	       "  --conntrack-index yes|no  find a move's connections in an index kept from\n"
+	       "                          conntrack events (default yes); no: walk the table\n"
+	       "  --conntrack-rcvbuf BYTES  its conntrack event receive buffer (default %d)\n"
 	       "  --no-owner              leave the table without an owner (as on kernels\n"
 	       "                          before 6.9); tampering is then repaired, not refused\n",
 	       ZT_TABLE_NAME, ZT_TABLE_NAME, DEFAULT_CONFIG, DEFAULT_STATE_DIR, DEFAULT_FEEDS_DIR, ZT_CTL_DEFAULT_SOCKET,
 	       ZT_CTL_SOCKET_GROUP, ZT_COMPILE_OPTS_DEFAULT.log_group, ZT_ENC_KINDS_DEFAULT,
-	       ZT_RTNL_RCVBUF_DEFAULT);
+	       ZT_RTNL_RCVBUF_DEFAULT, ZT_CTEVENT_RCVBUF);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
@@ -59,7 +62,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *ret)
 }
 
 enum { ARG_CONFIG = 0x100, ARG_STATE_DIR, ARG_FEEDS_DIR, ARG_SOCKET, ARG_SOCKET_GROUP, ARG_LOG_LEVEL, ARG_NFLOG_GROUP,
-       ARG_KINDS, ARG_RCVBUF, ARG_NO_OWNER, ARG_ONESHOT, ARG_CHECK, ARG_REMOVE, ARG_VERSION };
+       ARG_KINDS, ARG_RCVBUF, ARG_CT_INDEX, ARG_CT_RCVBUF, ARG_NO_OWNER, ARG_ONESHOT, ARG_CHECK, ARG_REMOVE, ARG_VERSION };
 
 
 /* An option with a value (or --no-owner) into m: 0, or -EINVAL after saying why. */
@@ -127,6 +130,22 @@ static int parse_setting(int c, const char *arg, struct manager *m)
 		}
 		m->rcvbuf = v;
 		break;
+	case ARG_CT_INDEX:
+		if (!streq(arg, "yes") && !streq(arg, "no")) {
+			fprintf(stderr, "ztsegd: --conntrack-index: expected yes or no, not '%s'\n", arg);
+			return -EINVAL;
+		}
+		m->ctix_off = streq(arg, "no");
+		break;
+	case ARG_CT_RCVBUF:
+		/* Small enough to force lost events in tests; at most 1 GiB. */
+		if (parse_uint(arg, 1ul << 30, &v) < 0 || v < 4096) {
+			fprintf(stderr, "ztsegd: --conntrack-rcvbuf: expected a number of bytes 4096-1073741824, "
+				"not '%s'\n", arg);
+			return -EINVAL;
+		}
+		m->ctix_rcvbuf = v;
+		break;
 	case ARG_NO_OWNER:
 		m->unowned = true;
 		break;
@@ -150,6 +169,8 @@ static int parse_argv(int argc, char **argv, struct manager *m, enum mode *ret_m
 		{ "nflog-group", required_argument, NULL, ARG_NFLOG_GROUP },
 		{ "encrypting-kinds", required_argument, NULL, ARG_KINDS },
 		{ "rcvbuf", required_argument, NULL, ARG_RCVBUF },
+		{ "conntrack-index", required_argument, NULL, ARG_CT_INDEX },
+		{ "conntrack-rcvbuf", required_argument, NULL, ARG_CT_RCVBUF },
 		{ "no-owner", no_argument, NULL, ARG_NO_OWNER },
 		{ "oneshot", no_argument, NULL, ARG_ONESHOT },
 		{ "check", no_argument, NULL, ARG_CHECK },

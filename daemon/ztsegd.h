@@ -14,6 +14,7 @@
  *   ztsegd-oneshot.c  --oneshot, --check, --remove and the state --oneshot keeps
  *   ztsegd-policy.c   load, compile, apply, last-known-good
  *   ztsegd-sync.c     membership and enc_if per rtnetlink event, conntrack on moves
+ *   ztsegd-ctindex.c  the connection index a move looks its connections up in
  *   ztsegd-explain.c  the host as explain sees it; a reload caller's SSH session
  *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
  *   ztsegd-bans.c     flood bans: learnt from the kernel, journalled, listed, lifted
@@ -29,6 +30,7 @@
 #include <limits.h>
 #include "apply.h"
 #include "cgroup.h"
+#include "conntrack.h"
 #include "ctevent.h"
 #include "ctl.h"
 #include "flowrec.h"
@@ -51,6 +53,7 @@ struct pair_count;
 struct manager_feeds;
 struct zt_endpoint;
 struct zt_ban;
+struct zt_ctix;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -183,6 +186,8 @@ struct manager {
 	uint64_t members_generation;	/* the policy generation members tracks (kept current by events) */
 	char (*enc)[IFNAMSIZ];		/* enc_if as we filled it, sorted */
 	size_t n_enc;
+	char (*ifx)[IFNAMSIZ];		/* the link names the exact-name twins hold (ifx.h), sorted */
+	size_t n_ifx;
 	struct zt_nfmon *nfmon;
 	struct zt_nflog *nflog;
 	struct zt_ctl_server *ctl;
@@ -276,6 +281,16 @@ struct manager {
 	struct pair_count *pairs;	/* records by verdict, flow and zone pair, for metrics */
 	size_t n_pairs, cap_pairs, pair_last;
 
+	/* the connection index (ztsegd-ctindex.c) */
+	bool ctix_off;			/* --conntrack-index no: moves walk the conntrack table */
+	size_t ctix_rcvbuf;		/* --conntrack-rcvbuf; 0: ZT_CTEVENT_RCVBUF */
+	struct zt_ctevent *ctix_ev;
+	struct zt_ctix *ctix;
+	sd_event_source *src_ctix, *src_ctix_timer;
+	bool ctix_valid;		/* every event since the last rebuild went into the index */
+	uint64_t ctix_lost;		/* events lost (overruns, malformed) when it was rebuilt */
+	uint64_t ctix_hits, ctix_walks, ctix_rebuilds;
+
 	/* metrics (ztsegd-metrics.c) */
 	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
 	uint64_t applies_ok, applies_failed;
@@ -368,6 +383,14 @@ int manager_metrics_text(struct manager *m, char **ret, size_t *ret_len);
 /* Reload durations, for ztseg_reload_duration_seconds. */
 void manager_metrics_reload(struct manager *m, uint64_t usec);
 
+/* ztsegd-ctindex.c: the connection index (none with --conntrack-index no). */
+/* Entries it holds at most (about 200 bytes each); more connections and a move walks. */
+#define CTIX_MAX (128 * 1024)
+void manager_ctindex_start(struct manager *m);
+void manager_ctindex_stop(struct manager *m);
+/* Delete the connections of the prefixes: from the index when it can be trusted, else a walk. */
+int manager_ctindex_flush(struct manager *m, const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st);
+
 /* ztsegd-flowlog.c: the connection log. */
 void manager_flowlog_init(struct manager *m);
 /* After the policy changed: conntrack events and accounting on or off as flow-log says. */
@@ -420,6 +443,8 @@ void manager_policy_lkg_save(struct manager *m);
 int manager_sync_members(struct manager *m, bool baseline);
 /* enc_if to what the links say: the difference, or (refill) flushed and filled anew. */
 int manager_sync_enc(struct manager *m, bool refill);
+/* The exact-name twins (lib/ifx.h) to the links: the difference, or (refill) flushed and filled anew. */
+int manager_ifx_sync(struct manager *m, bool refill);
 int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 /* ztsegd-explain.c */

@@ -15,6 +15,7 @@
 #include "compile-feeds.h"
 #include "diff-kernel.h"
 #include "diff-plan.h"
+#include "ifx.h"
 
 #define RESTARTS_DEFAULT 10
 #define ENC_IFS_MAX 4096
@@ -56,53 +57,109 @@ static int view_make(const struct zt_plan *plan, size_t si, size_t n, struct pla
 	return 0;
 }
 
-/* The plan with enc_if filled from the links. */
+/*
+ * The plan as applied: enc_if and the exact-name twins (ifx.h) filled from
+ * one link dump. A shallow copy whose sets array and filled elements alone
+ * are its own.
+ */
 struct eff_plan {
-	struct plan_view v;
+	struct zt_plan p;
+	struct zt_set *sets;
+	struct zt_elem **owned;
+	size_t n_owned;
 	size_t n_enc;
 };
 
 static void eff_plan_clear(struct eff_plan *e)
 {
-	view_clear(&e->v);
-	e->n_enc = 0;
+	for (size_t i = 0; i < e->n_owned; i++)
+		free(e->owned[i]);
+	free(e->owned);
+	free(e->sets);
+	*e = (struct eff_plan){};
+}
+
+/* Set i of the view gets elems (taken) as its contents and stops being dynamic. */
+static int eff_fill(struct eff_plan *e, size_t i, struct zt_elem *elems, size_t n)
+{
+	if (!e->sets) {
+		if (!(e->sets = malloc(e->p.n_sets * sizeof(*e->sets))) ||
+		    !(e->owned = calloc(e->p.n_sets, sizeof(*e->owned)))) {
+			free(elems);
+			return -ENOMEM;
+		}
+		memcpy(e->sets, e->p.sets, e->p.n_sets * sizeof(*e->sets));
+		e->p.sets = e->sets;
+	}
+	e->owned[e->n_owned++] = elems;
+	e->sets[i].elems = elems;
+	e->sets[i].n_elems = e->sets[i].cap_elems = n;
+	e->sets[i].dynamic = false;
+	return 0;
+}
+
+static int eff_enc(struct eff_plan *e, size_t k, const struct zt_link *links, size_t n_links,
+		   const struct zt_apply_opts *o)
+{
+	_cleanup_free_ char (*names)[IFNAMSIZ] = NULL;
+	struct zt_elem *el;
+	size_t found;
+
+	if (e->p.sets[k].n_key != 1 || e->p.sets[k].key[0] != ZT_TYPE_IFNAME)
+		return -EINVAL;
+	names = calloc(ENC_IFS_MAX, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	found = zt_enc_if_select(links, n_links, o->enc_pats, o->n_enc_pats, o->enc_kinds, o->n_enc_kinds, names,
+				 ENC_IFS_MAX);
+	if (found > ENC_IFS_MAX)
+		return -E2BIG;
+	if (!(el = calloc(found ? found : 1, sizeof(*el))))
+		return -ENOMEM;
+	for (size_t i = 0; i < found; i++) {
+		el[i].key[0].type = ZT_TYPE_IFNAME;
+		snprintf(el[i].key[0].ifpat.name, IFNAMSIZ, "%s", names[i]);
+	}
+	e->n_enc = found;
+	return eff_fill(e, k, el, found);
 }
 
 static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts *o, struct eff_plan *e)
 {
 	_cleanup_free_ struct zt_link *links = NULL;
 	_cleanup_free_ char (*names)[IFNAMSIZ] = NULL;
-	const char *const *kinds = o->enc_kinds;
-	size_t n_kinds = o->n_enc_kinds, n_links = 0, found, k = SIZE_MAX;
+	size_t n_links = 0, n_sets = plan->n_sets;
+	bool want = false;
 	int r;
 
-	*e = (struct eff_plan){ .v.p = *plan };
-	for (size_t i = 0; i < plan->n_sets; i++)
-		if (plan->sets[i].dynamic && streq(plan->sets[i].name, ZT_ENC_IF_SET))
-			k = i;
-	if (k == SIZE_MAX || o->n_enc_pats == 0)
+	*e = (struct eff_plan){ .p = *plan };
+	for (size_t i = 0; i < n_sets; i++)
+		want |= plan->sets[i].dynamic && (zt_ifx_is_twin(plan->sets[i].name) ||
+						  (streq(plan->sets[i].name, ZT_ENC_IF_SET) && o->n_enc_pats));
+	if (!want)
 		return 0;
-	if (plan->sets[k].n_key != 1 || plan->sets[k].key[0] != ZT_TYPE_IFNAME)
-		return -EINVAL;
 	r = zt_links_dump(&links, &n_links);
 	if (r < 0)
 		return r;
-	names = calloc(ENC_IFS_MAX, sizeof(*names));
-	if (!names)
+	if (!(names = calloc(n_links ? n_links : 1, sizeof(*names))))
 		return -ENOMEM;
-	found = zt_enc_if_select(links, n_links, o->enc_pats, o->n_enc_pats, kinds, n_kinds, names, ENC_IFS_MAX);
-	if (found > ENC_IFS_MAX)
-		return -E2BIG;
-	if ((r = view_make(plan, k, found, &e->v)) < 0)
-		return r;
-	for (size_t i = 0; i < found; i++) {
-		e->v.elems[i].key[0].type = ZT_TYPE_IFNAME;
-		snprintf(e->v.elems[i].key[0].ifpat.name, IFNAMSIZ, "%s", names[i]);
+	for (size_t i = 0; i < n_links; i++)
+		memcpy(names[i], links[i].name, IFNAMSIZ);
+	for (size_t i = 0; i < n_sets && r >= 0; i++) {
+		const struct zt_set *s = &plan->sets[i];
+		struct zt_elem *el = NULL;
+		size_t n = 0;
+
+		if (!s->dynamic)
+			continue;
+		if (streq(s->name, ZT_ENC_IF_SET) && o->n_enc_pats)
+			r = eff_enc(e, i, links, n_links, o);
+		else if (zt_ifx_is_twin(s->name) && (r = zt_ifx_elems(plan, s, names, n_links, &el, &n)) >= 0)
+			r = eff_fill(e, i, el, n);
 	}
-	e->v.sets[k].n_elems = e->v.sets[k].cap_elems = found;
-	e->v.sets[k].dynamic = false;
-	e->n_enc = found;
-	return 0;
+	if (r < 0)
+		eff_plan_clear(e);
+	return r;
 }
 
 /* ---- the digest of what was applied ------------------------------------- */
@@ -639,12 +696,13 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 
 	r = eff_plan_make(plan, &o, &e);
 	if (r < 0) {
-		zt_diag_error(d, NULL, 0, 0, "cannot list network interfaces for %s: %s", ZT_ENC_IF_SET, strerror(-r));
+		zt_diag_error(d, NULL, 0, 0, "cannot fill the sets of interface names (%s, the exact-name maps): %s",
+			      ZT_ENC_IF_SET, strerror(-r));
 		return r;
 	}
-	st.objects = zt_plan_count_objects(&e.v.p);
+	st.objects = zt_plan_count_objects(&e.p);
 	st.enc_ifs = e.n_enc;
-	r = apply_staged(n, &e.v.p, plan, &o, &st, d);
+	r = apply_staged(n, &e.p, plan, &o, &st, d);
 	if (r < 0)
 		n->gen_ours = 0;
 	eff_plan_clear(&e);

@@ -209,12 +209,34 @@ static int chain_forward(struct cc *c)
 	if ((ret = filter_established(c, ci)) < 0)
 		return ret;
 	if (c->p->hub.scope == ZT_SCOPE_MEMBERS && c->all_segs_have_ifs) {
+		/*
+		 * By exact name: iifname vmap @scope_ifx (a member: goto scoped;
+		 * not: goto scope_oif); a name not there yet (ifx.h) by pattern:
+		 * iifname @member_if goto scoped; goto scope_oif.
+		 */
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
+		if (rule_vmap1(c, ci, what, ZT_KEY_IIFNAME, "scope_ifx") < 0)
+			return -ENOMEM;
 		if (!(r = rule_new(c, ci, what)))
 			return -ENOMEM;
-		m_set(r, true, ZT_KEY_IIFNAME, "member_if");
-		m_set(r, true, ZT_KEY_OIFNAME, "member_if");
-		s_verdict(r, ZT_V_ACCEPT, NULL);
+		m_set(r, false, ZT_KEY_IIFNAME, "member_if");
+		s_verdict(r, ZT_V_GOTO, "scoped");
+		if (rule_verdict(c, ci, what, ZT_V_GOTO, "scope_oif") < 0)
+			return -ENOMEM;
+		/* scope_oif { oifname vmap @scope_ofx; oifname @member_if goto scoped; accept } */
+		if ((ci = chain_new(c, "scope_oif", ZT_HOOK_NONE, 0)) < 0)
+			return ci;
+		if (rule_vmap1(c, ci, what, ZT_KEY_OIFNAME, "scope_ofx") < 0)
+			return -ENOMEM;
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		m_set(r, false, ZT_KEY_OIFNAME, "member_if");
+		s_verdict(r, ZT_V_GOTO, "scoped");
+		if (rule_verdict(c, ci, what, ZT_V_ACCEPT, NULL) < 0)
+			return -ENOMEM;
+		/* scoped: the rest of forward, for what is in scope */
+		if ((ci = chain_new(c, "scoped", ZT_HOOK_NONE, 0)) < 0)
+			return ci;
 	}
 	if ((ret = filter_common(c, ci, true, false)) < 0)
 		return ret;
@@ -276,8 +298,19 @@ static int chain_classify_src(struct cc *c)
 	if (ci < 0)
 		return ci;
 	name_zone_chain(world, "from", ID_WORLD);
+	/*
+	 * iifname vmap @src_ifx: by exact name (goto from_<rest>/src_sub, or
+	 * goto src_addr for an interface of no member); a name not there yet
+	 * (ifx.h) by pattern: iifname vmap @src_if; goto src_addr.
+	 */
+	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_ifx") < 0)
+		return -ENOMEM;
 	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_if") < 0)
 		return -ENOMEM;
+	if (rule_verdict(c, ci, "source zone: by address", ZT_V_GOTO, "src_addr") < 0)
+		return -ENOMEM;
+	if ((ci = chain_new(c, "src_addr", ZT_HOOK_NONE, 0)) < 0)
+		return ci;
 
 	for (unsigned i = 0; i < N_UNSPEC; i++) {
 		if (!(r = rule_new(c, ci, "source zone: link-local, by interface only")))
@@ -336,6 +369,19 @@ static int chain_src_sub(struct cc *c)
 	if (!(r = rule_new(c, ci, "source zone: segment of the interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_IIFNAME, "dst_if");
+	if (rule_verdict(c, ci, "source zone: subnet", ZT_V_GOTO, "src_suba") < 0)
+		return -ENOMEM;
+	/* src_subx: the same from src_ifx, by exact name (no pattern search) */
+	if ((ci = chain_new(c, "src_subx", ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	if (!(r = rule_new(c, ci, "source zone: segment of the interface")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IIFNAME, "dst_ifx");
+	if (rule_verdict(c, ci, "source zone: subnet", ZT_V_GOTO, "src_suba") < 0)
+		return -ENOMEM;
+	/* src_suba: the subnet maps, used from this one chain */
+	if ((ci = chain_new(c, "src_suba", ZT_HOOK_NONE, 0)) < 0)
+		return ci;
 	if (!(r = rule_new(c, ci, "source zone: subnet")))
 		return -ENOMEM;
 	s_vmap(r, k4, ELEMENTSOF(k4), sub_defs[SUB_SRC4].name);
@@ -426,10 +472,27 @@ static int chain_from(struct cc *c, uint32_t id)
 	return 0;
 }
 
+/* ct mark set <world>; ct mark set ip daddr map @dst4; … ip6 … @dst6: the destination's static owner */
+static int dst_addr_rules(struct cc *c, int ci)
+{
+	struct zt_rule *r;
+
+	if (!(r = rule_new(c, ci, "destination zone: world")))
+		return -ENOMEM;
+	s_mark(r, ZT_S_CT_MARK_SET, ID_WORLD);
+	if (!(r = rule_new(c, ci, "destination zone: static address")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IP_DADDR, "dst4");
+	if (!(r = rule_new(c, ci, "destination zone: static address")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IP6_DADDR, "dst6");
+	return 0;
+}
+
 static int chain_classify_dst(struct cc *c)
 {
 	struct zt_rule *r;
-	int ci = chain_new(c, "classify_dst", ZT_HOOK_NONE, 0);
+	int ret, ci = chain_new(c, "classify_dst", ZT_HOOK_NONE, 0);
 
 	if (ci < 0)
 		return ci;
@@ -443,15 +506,21 @@ static int chain_classify_dst(struct cc *c)
 		s_mark(r, ZT_S_CT_MARK_SET, ID_HOST);
 		s_verdict(r, ZT_V_RETURN, NULL);
 	}
-	if (!(r = rule_new(c, ci, "destination zone: world")))
+	/*
+	 * By exact name first: ct mark set oifname map @dst_ifx (a member's
+	 * rest id); oifname vmap @dst_ofx (goto dsub for a segment with
+	 * subnets, return for a member, goto dst_addr for the rest): a packet
+	 * leaving by a member pays no address search. A name not there yet
+	 * (ifx.h) by address and pattern, as before: dst_addr's three rules,
+	 * then dst_if, sub_if and member_if, then goto dst_bnd.
+	 */
+	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
-	s_mark(r, ZT_S_CT_MARK_SET, ID_WORLD);
-	if (!(r = rule_new(c, ci, "destination zone: static address")))
+	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_ifx");
+	if (rule_vmap1(c, ci, "destination zone: member interface", ZT_KEY_OIFNAME, "dst_ofx") < 0)
 		return -ENOMEM;
-	s_mark_map1(r, ZT_KEY_IP_DADDR, "dst4");
-	if (!(r = rule_new(c, ci, "destination zone: static address")))
-		return -ENOMEM;
-	s_mark_map1(r, ZT_KEY_IP6_DADDR, "dst6");
+	if ((ret = dst_addr_rules(c, ci)) < 0)
+		return ret;
 	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_if");
@@ -466,6 +535,18 @@ static int chain_classify_dst(struct cc *c)
 		return -ENOMEM;
 	m_set(r, false, ZT_KEY_OIFNAME, "member_if");
 	s_verdict(r, ZT_V_RETURN, NULL);
+	if (rule_verdict(c, ci, "destination zone: bound boundary", ZT_V_GOTO, "dst_bnd") < 0)
+		return -ENOMEM;
+	/* dst_addr { ct mark set <world>; … @dst4; … @dst6; goto dst_bnd }: a known name of no member */
+	if ((ci = chain_new(c, "dst_addr", ZT_HOOK_NONE, 0)) < 0)
+		return ci;
+	if ((ret = dst_addr_rules(c, ci)) < 0)
+		return ret;
+	if (rule_verdict(c, ci, "destination zone: bound boundary", ZT_V_GOTO, "dst_bnd") < 0)
+		return -ENOMEM;
+	/* dst_bnd { ip daddr vmap @dstb4; ip6 daddr vmap @dstb6 } */
+	if ((ci = chain_new(c, "dst_bnd", ZT_HOOK_NONE, 0)) < 0)
+		return ci;
 	if (rule_vmap1(c, ci, "destination zone: bound boundary", ZT_KEY_IP_DADDR, "dstb4") < 0)
 		return -ENOMEM;
 	if (rule_vmap1(c, ci, "destination zone: bound boundary", ZT_KEY_IP6_DADDR, "dstb6") < 0)

@@ -125,6 +125,20 @@ const struct set_def set_defs[N_SETS] = {
 		       "unit cgroups to their zone's packet-mark token: the destination of a connection" },
 	[S_UMK] = { "umk", { ZT_TYPE_MARK }, 1, ZT_TYPE_MARK, false, false,
 		    "packet-mark tokens to unit zone ids (classify_dst in input)" },
+	[S_ROUTE_OWNX] = { "route_ownx", { ZT_TYPE_FIB_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
+			   "route_owner for the host's interfaces by exact name (filled from the links)" },
+	[S_ZONE_IFX] = { "zone_ifx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
+			 "zone_if for the host's interfaces by exact name (filled from the links)" },
+	[S_SCOPE_IFX] = { "scope_ifx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
+			"member_if for the host's interfaces by exact name, as the input interface" },
+	[S_SCOPE_OFX] = { "scope_ofx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
+			"member_if for the host's interfaces by exact name, as the output interface" },
+	[S_SRC_IFX] = { "src_ifx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
+			"src_if for the host's interfaces by exact name (filled from the links)" },
+	[S_DST_IFX] = { "dst_ifx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_MARK, false, true,
+			"dst_if for the host's member interfaces by exact name (filled from the links)" },
+	[S_DST_OFX] = { "dst_ofx", { ZT_TYPE_IFNAME }, 1, ZT_TYPE_VERDICT, false, true,
+			"sub_if and member_if for the host's interfaces by exact name (filled from the links)" },
 };
 
 const struct set_def sub_defs[N_SUB] = {

@@ -76,6 +76,8 @@ void m_unspec_src(struct zt_rule *r, unsigned i)
 	}
 }
 
+static int chain_spoof_addr(struct cc *c);
+
 int chain_spoof(struct cc *c)
 {
 	const struct zt_hub *h = &c->p->hub;
@@ -147,17 +149,45 @@ int chain_spoof(struct cc *c)
 		}
 	}
 
-	/* fib saddr oifname vmap @route_owner: routed through a member interface */
-	if (!(r = rule_new(c, ci, "anti-spoofing: routed addresses")))
+	/*
+	 * fib saddr oifname vmap @route_ownx: the interface the route back
+	 * leaves by, by exact name (a hash lookup): goto own_<segment>, or goto
+	 * spoof_addr for an interface no member pattern covers. A name not
+	 * there yet (ifx.h) falls to the patterns:
+	 * fib saddr oifname vmap @route_owner; goto spoof_addr.
+	 */
+	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_OIFNAME, "route_ownx") < 0)
 		return -ENOMEM;
-	s_vmap1(r, ZT_KEY_FIB_SADDR_OIFNAME,
-		"route_owner");
+	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_OIFNAME, "route_owner") < 0)
+		return -ENOMEM;
+	if (rule_verdict(c, ci, "anti-spoofing: static addresses", ZT_V_GOTO, "spoof_addr") < 0)
+		return -ENOMEM;
+	return chain_spoof_addr(c);
+}
+
+/*
+ * spoof_addr { ip saddr vmap @own4; ip6 saddr vmap @own6;
+ *              iifname vmap @zone_ifx; iifname @zone_if goto spoofed }
+ */
+static int chain_spoof_addr(struct cc *c)
+{
+	struct zt_rule *r;
+	int ci = chain_new(c, "spoof_addr", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
 	/* ip saddr vmap @own4; ip6 saddr vmap @own6 */
 	if (rule_vmap1(c, ci, "anti-spoofing: static addresses", ZT_KEY_IP_SADDR, "own4") < 0)
 		return -ENOMEM;
 	if (rule_vmap1(c, ci, "anti-spoofing: static addresses", ZT_KEY_IP6_SADDR, "own6") < 0)
 		return -ENOMEM;
-	/* iifname @zone_if goto spoofed: a zone interface carrying no address of its own */
+	/*
+	 * iifname @zone_if goto spoofed: a zone interface carrying no address
+	 * of its own. By exact name first (goto spoofed, or accept for an
+	 * interface of no zone), the patterns for a name not there yet.
+	 */
+	if (rule_vmap1(c, ci, "anti-spoofing: foreign source on a zone interface", ZT_KEY_IIFNAME, "zone_ifx") < 0)
+		return -ENOMEM;
 	if (!(r = rule_new(c, ci, "anti-spoofing: foreign source on a zone interface")))
 		return -ENOMEM;
 	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");

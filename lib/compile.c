@@ -162,6 +162,8 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if (i >= S_JIT4 && i <= S_JSPK_R && !p->n_jit)
 			continue;
+		if ((i == S_SCOPE_IFX || i == S_SCOPE_OFX) && !(p->hub.scope == ZT_SCOPE_MEMBERS && c.all_segs_have_ifs))
+			continue;
 		if (i >= S_UCG_KNOWN && i <= S_UMK && !zt_policy_has_units(p))
 			continue;
 		if ((r = set_new(&c, i)) < 0)

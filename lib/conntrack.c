@@ -178,13 +178,15 @@ static int ct_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret)
+/* A ctnetlink message of an IP family, NEW (or also DELETE: an event's DESTROY). */
+static int msg_family(const struct nlmsghdr *nlh, size_t len, bool del_too, uint8_t *ret)
 {
 	const struct nfgenmsg *g;
 
 	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
 		return -EBADMSG;
-	if (nlh->nlmsg_type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW))
+	if (nlh->nlmsg_type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW) &&
+	    !(del_too && nlh->nlmsg_type == ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE)))
 		return -ENOMSG;
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*g)))
 		return -EBADMSG;
@@ -195,11 +197,16 @@ int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret)
 	return 0;
 }
 
-int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret)
+{
+	return msg_family(nlh, len, false, ret);
+}
+
+static int parse_entry(const struct nlmsghdr *nlh, size_t len, bool del_too, struct zt_ct_entry *ret)
 {
 	struct zt_ct_entry e = {};
 	struct parse_ctx c = { .e = &e };
-	int r = zt_ct_msg_family(nlh, len, &e.family);
+	int r = msg_family(nlh, len, del_too, &e.family);
 
 	if (r < 0)
 		return r;
@@ -207,6 +214,16 @@ int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
 		return -EBADMSG;
 	*ret = e;
 	return 0;
+}
+
+int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+{
+	return parse_entry(nlh, len, false, ret);
+}
+
+int zt_ct_parse_event(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret)
+{
+	return parse_entry(nlh, len, true, ret);
 }
 
 bool zt_ct_entry_in(const struct zt_ct_entry *e, const struct zt_cidr *pfx, size_t n)
@@ -260,26 +277,17 @@ struct pass {
 	size_t n_msgs;
 	uint32_t seq;
 	bool full;			/* hit ZT_CT_PASS_MAX: another pass follows */
+	zt_ct_keep_cb keep;		/* every entry not deleted, or NULL */
+	void *keep_data;
+	int keep_err;
 };
 
-static int dump_cb(const struct nlmsghdr *nlh, void *data)
+/* A delete request for e at the end of p's messages: 0, -ENOMEM. */
+static int pass_add(struct pass *p, const struct zt_ct_entry *e)
 {
-	struct pass *p = data;
-	struct zt_ct_entry e;
 	char buf[DEL_MSG_MAX];
-	int len;
+	int len = zt_ct_delete_msg(e, ++p->seq, buf, sizeof(buf));
 
-	if (zt_ct_parse(nlh, nlh->nlmsg_len, &e) < 0)
-		return 0;
-	p->st->scanned++;
-	if (!zt_ct_entry_in(&e, p->pfx, p->n_pfx))
-		return 0;
-	p->st->matched++;
-	if (p->n_msgs >= ZT_CT_PASS_MAX) {
-		p->full = true;
-		return 0;
-	}
-	len = zt_ct_delete_msg(&e, ++p->seq, buf, sizeof(buf));
 	if (len < 0)
 		return 0;
 	if (p->len + (size_t)len > p->cap) {
@@ -295,6 +303,27 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	p->len += (size_t)len;
 	p->n_msgs++;
 	return 0;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct pass *p = data;
+	struct zt_ct_entry e;
+
+	if (zt_ct_parse(nlh, nlh->nlmsg_len, &e) < 0)
+		return 0;
+	p->st->scanned++;
+	if (!zt_ct_entry_in(&e, p->pfx, p->n_pfx)) {
+		if (p->keep && !p->keep_err)
+			p->keep_err = p->keep(&e, p->keep_data);
+		return 0;
+	}
+	p->st->matched++;
+	if (p->n_msgs >= ZT_CT_PASS_MAX) {
+		p->full = true;
+		return 0;
+	}
+	return pass_add(p, &e);
 }
 
 /*
@@ -392,6 +421,12 @@ static int64_t ct_entries(struct zt_nl *nl)
 
 int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st)
 {
+	return zt_ct_flush_prefixes_keep(pfx, n, st, NULL, NULL);
+}
+
+int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st, zt_ct_keep_cb keep,
+			      void *keep_data)
+{
 	struct zt_ct_stats dummy = {};
 	bool v4 = false, v6 = false;
 	uint8_t family;
@@ -400,7 +435,7 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 
 	if (!st)
 		st = &dummy;
-	if (n == 0)
+	if (n == 0 && !keep)
 		return 0;
 	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 	if (r < 0)
@@ -424,15 +459,18 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 		v4 |= pfx[i].family == AF_INET;
 		v6 |= pfx[i].family == AF_INET6;
 	}
-	/* One walk for both families: the table is one, whatever the family asked. */
-	family = v4 && v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;
+	/* One walk for both families: the table is one, whatever the family asked (all of it for keep). */
+	family = (v4 && v6) || keep ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;
 	/* Another pass while the last one was cut at ZT_CT_PASS_MAX. */
 	for (unsigned passes = 0; r >= 0 && passes < 64; passes++) {
-		struct pass p = { .pfx = pfx, .n_pfx = n, .st = st, .seq = (uint32_t)time(NULL) };
+		struct pass p = { .pfx = pfx, .n_pfx = n, .st = st, .seq = (uint32_t)time(NULL),
+				  .keep = keep, .keep_data = keep_data };
 
 		r = ct_request(&nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, dump_cb, &p);
 		if (r >= 0)
 			r = send_deletes(&nl, &p);
+		if (r >= 0 && p.keep_err < 0)
+			r = p.keep_err;
 		free(p.msgs);
 		if (!p.full)
 			break;
@@ -441,6 +479,43 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 out:
 	zt_nl_close(&nl);
 	return r;
+}
+
+int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st)
+{
+	struct zt_ct_stats dummy = {};
+	struct pass p = { .st = st ? st : &dummy, .seq = (uint32_t)time(NULL) };
+	struct zt_nl nl;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = pass_add(&p, &e[i]);
+	if (r >= 0)
+		r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	if (r >= 0) {
+		r = send_deletes(&nl, &p);
+		zt_nl_close(&nl);
+	}
+	free(p.msgs);
+	return r;
+}
+
+int zt_ct_count(int64_t *ret)
+{
+	struct zt_nl nl;
+	int64_t v;
+	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+
+	if (r < 0)
+		return r;
+	v = ct_entries(&nl);
+	zt_nl_close(&nl);
+	if (v < 0)
+		return (int)v;
+	*ret = v;
+	return 0;
 }
 
 int zt_ct_flush_mark(uint32_t mark, uint32_t mask)

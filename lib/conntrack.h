@@ -52,6 +52,9 @@ int zt_ct_tuple_parse(const struct nlattr *a, uint8_t family, struct zt_ct_tuple
  */
 int zt_ct_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret);
 
+/* The same, a NEW or a DELETE message (the DESTROY event of a connection). */
+int zt_ct_parse_event(const struct nlmsghdr *nlh, size_t len, struct zt_ct_entry *ret);
+
 /* An IPCTNL_MSG_CT_NEW message of an IP family: 0 and the family, -ENOMSG (another), -EBADMSG. Pure. */
 int zt_ct_msg_family(const struct nlmsghdr *nlh, size_t len, uint8_t *ret);
 
@@ -73,6 +76,7 @@ struct zt_ct_stats {
 	uint64_t failed;		/* refused for another reason */
 	uint64_t walks;			/* table dumps (each walks the whole hash table) */
 	uint64_t empty;			/* calls that found the namespace's table empty: no walk */
+	uint64_t indexed;		/* answered from the connection index (ctindex.h): no walk */
 };
 
 /*
@@ -84,6 +88,22 @@ struct zt_ct_stats {
  * Stats accumulate into st (may be NULL). Returns 0 or -errno.
  */
 int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st);
+
+/* Each entry the dump saw and did not delete (e->orig points into the message): 0 or -errno to stop. */
+typedef int (*zt_ct_keep_cb)(const struct zt_ct_entry *e, void *data);
+/*
+ * The same, and keep (if not NULL) is told every other entry of the
+ * namespace (all families; with n 0, a dump that deletes nothing): the
+ * walk that rebuilds the connection index (ctindex.h) in passing.
+ */
+int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st, zt_ct_keep_cb keep,
+			      void *keep_data);
+
+/* Delete these entries (their original tuple, id and zone), no dump: 0 or -errno. */
+int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st);
+
+/* This namespace's conntrack entries (IPCTNL_MSG_CT_GET_STATS), one message, no walk: 0 or -errno. */
+int zt_ct_count(int64_t *ret);
 
 /*
  * Delete every conntrack entry of the current network namespace whose

@@ -141,6 +141,8 @@ int zt_ctevent_parse(const struct nlmsghdr *nlh, size_t len, struct zt_ct_event 
 	ret->family = g->nfgen_family;
 	if (mnl_attr_parse(nlh, sizeof(*g), msg_cb, &m) < 0 || m.bad || !m.has_orig)
 		return -EBADMSG;
+	ret->nlh = nlh;
+	ret->len = len;
 	return 0;
 }
 

@@ -30,6 +30,8 @@ struct zt_ct_event {
 	bool has_counters;
 	uint64_t packets[2], bytes[2];	/* [0] original (client to server), [1] reply */
 	uint32_t id;			/* CTA_ID, host order */
+	const struct nlmsghdr *nlh;	/* the message parsed, valid during the callback only */
+	size_t len;
 };
 
 struct zt_ct_event_stats {

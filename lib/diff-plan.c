@@ -9,6 +9,7 @@
 #include <libnftnl/set.h>
 #include <linux/netfilter/nf_tables.h>
 #include "diff-plan.h"
+#include "ifx.h"
 
 /*
  * The fields of a plan object that emit puts into the kernel, compared;
@@ -246,6 +247,43 @@ static void pdiff_counters(const struct zt_plan *old, const struct zt_plan *p, s
 	}
 }
 
+/* Did a set change between two plans (definition or elements; there in one only)? */
+static bool set_changed(const struct zt_plan *old, const struct zt_plan *base, const char *name)
+{
+	const struct zt_set *o = zt_plan_find_set(old, name), *s = zt_plan_find_set(base, name);
+
+	if (!o || !s)
+		return o != s;
+	return !set_def_eq(o, s) || !elems_eq(o, s);
+}
+
+/*
+ * The exact-name twins (ifx.h) apply filled: the daemon keeps their names
+ * between reloads, but what a name maps to comes from their pattern sets,
+ * so when one of those changed the twin is filled anew in the same
+ * transaction (never a verdict of the old plan under the new one).
+ */
+static int pdiff_twins(const struct zt_plan *old, const struct zt_plan *base, const struct zt_plan *p,
+		       struct zt_plan_diff *df)
+{
+	for (size_t y = 0; y < p->n_sets; y++) {
+		const char *src[ZT_IFX_ARMS];
+		size_t n;
+
+		if (!base->sets[y].dynamic || p->sets[y].dynamic || df->pf.set_new[y] || df->pf.set_recreate[y] ||
+		    df->pf.set_refill[y] || !zt_ifx_is_twin(p->sets[y].name))
+			continue;
+		n = zt_ifx_sources(p->sets[y].name, src);
+		for (size_t i = 0; i < n; i++)
+			if (set_changed(old, base, src[i])) {
+				df->pf.set_refill[y] = true;
+				df->changed++;
+				break;
+			}
+	}
+	return 0;
+}
+
 /* Sets: definition, then elements. */
 static int pdiff_sets(const struct zt_plan *old, const struct zt_plan *base, const struct zt_plan *p,
 		      bool refill_filled, struct zt_plan_diff *df)
@@ -288,7 +326,7 @@ static int pdiff_sets(const struct zt_plan *old, const struct zt_plan *base, con
 		}
 		x++, y++;
 	}
-	return 0;
+	return pdiff_twins(old, base, p, df);
 }
 
 /* Chains: definition, then rules. */

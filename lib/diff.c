@@ -6,6 +6,7 @@
 #include <libnftnl/set.h>
 #include <linux/netfilter/nf_tables.h>
 #include "diff.h"
+#include "ifx.h"
 
 int zt_pflags_alloc(struct zt_pflags *f, const struct zt_plan *p)
 {
@@ -103,10 +104,13 @@ int zt_delta_emit(struct zt_batch *b, const struct zt_plan *p, const struct zt_d
 	/*
 	 * A dynamic verdict map (the grants' speakers, jspk_o/jspk_r) may
 	 * point at chains this apply deletes (the kernel refuses: EBUSY) or
-	 * rewrites (zone ids move): flushed first, its owner refills it.
+	 * rewrites (zone ids move): flushed first, its owner refills it. Not
+	 * the exact-name twins (ifx.h): apply fills them in this transaction,
+	 * anew whenever their pattern sets change (diff-plan.c, pdiff_twins).
 	 */
 	for (size_t i = 0; r >= 0 && i < p->n_sets; i++)
-		if (p->sets[i].dynamic && p->sets[i].data == ZT_TYPE_VERDICT && !d->pf->set_new[i] &&
+		if (p->sets[i].dynamic && p->sets[i].data == ZT_TYPE_VERDICT && !zt_ifx_is_twin(p->sets[i].name) &&
+		    !d->pf->set_new[i] &&
 		    !d->pf->set_recreate[i] && chains_change(p, d))
 			r = zt_emit_set_flush(b, p->sets[i].name);
 	if (r >= 0)
