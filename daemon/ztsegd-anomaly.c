@@ -423,6 +423,8 @@ static const char *series_kind(const char *name)
 
 static const char *series_bare(const char *name)
 {
+	if (!strncmp(name, ZT_ANOMALY_BYTES_PREFIX, strlen(ZT_ANOMALY_BYTES_PREFIX)))
+		return name + strlen(ZT_ANOMALY_BYTES_PREFIX);
 	return streq(series_kind(name), "flow") ? name : name + strlen(ZT_ANOMALY_TO_PREFIX);
 }
 
@@ -506,19 +508,22 @@ static void sample_one(struct manager *m, struct series *s, const struct zt_nft_
 	const struct zt_anomaly *a = entry_of(m, s);
 	struct zt_detect_params p = params_of(a);
 	enum zt_detect_event ev;
+	uint64_t v;
 	double dt, x;
 
 	if (!c)
 		return;
-	if (!s->have_last || c->packets < s->last_pkts) {
+	/* The series: new connections (ac_<id>'s packets) or established bytes (ay_<id>'s bytes). */
+	v = a->bytes ? c->bytes : c->packets;
+	if (!s->have_last || v < s->last_pkts) {
 		s->have_last = true;
-		s->last_pkts = c->packets;
+		s->last_pkts = v;
 		s->last_usec = now;
 		return;
 	}
 	dt = (double)(now - s->last_usec) / ZT_USEC_PER_SEC;
-	x = dt > 0 ? (double)(c->packets - s->last_pkts) / dt : 0;
-	s->last_pkts = c->packets;
+	x = dt > 0 ? (double)(v - s->last_pkts) / dt : 0;
+	s->last_pkts = v;
 	s->last_usec = now;
 	A(m)->samples++;
 	A(m)->dirty = true;
@@ -566,11 +571,13 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
 	gmtime_r(&t, &tm);
 	for (size_t i = 0; i < an->n; i++) {
 		struct series *s = &an->v[i];
+		const struct zt_plan_anomaly *pa;
 
 		if (!s->in_plan || now + TICK_USEC / 2 < s->next_usec)
 			continue;
 		s->next_usec = now + (uint64_t)entry_of(m, s)->interval_sec * ZT_USEC_PER_SEC;
-		sample_one(m, s, zt_nft_counter_find(cv, ncv, m->cur.plan->anomaly[s->pa].counter), now, now_rt,
+		pa = &m->cur.plan->anomaly[s->pa];
+		sample_one(m, s, zt_nft_counter_find(cv, ncv, pa->bytes ? pa->bcounter : pa->counter), now, now_rt,
 			   tm.tm_hour);
 	}
 	if (an->dirty && now >= an->saved_usec + SAVE_EVERY_USEC)
@@ -599,7 +606,15 @@ void manager_anomaly_sync(struct manager *m)
 	for (size_t i = 0; i < an->n; i++)
 		an->v[i].in_plan = false;
 	for (size_t i = 0; pl && i < pl->n_anomaly; i++) {
-		struct series *s = series_find(an, pl->anomaly[i].flow), *nv;
+		char name[ZT_ANOMALY_NAME_MAX + 1];
+		struct series *s, *nv;
+
+		/* A bytes series has its own name, so a baseline never changes what it counts. */
+		if (pl->anomaly[i].bytes)	/* flow entries only: a flow's name is at most ZT_NAME_MAX */
+			snprintf(name, sizeof(name), ZT_ANOMALY_BYTES_PREFIX "%.48s", pl->anomaly[i].flow);
+		else
+			snprintf(name, sizeof(name), "%s", pl->anomaly[i].flow);
+		s = series_find(an, name);
 
 		if (!s) {
 			if (an->n >= ANOMALY_SERIES_MAX || !(nv = reallocarray(an->v, an->n + 1, sizeof(*an->v))))
@@ -607,7 +622,7 @@ void manager_anomaly_sync(struct manager *m)
 			an->v = nv;
 			s = &an->v[an->n++];
 			*s = (struct series){};
-			snprintf(s->st.name, sizeof(s->st.name), "%s", pl->anomaly[i].flow);
+			snprintf(s->st.name, sizeof(s->st.name), "%s", name);
 		}
 		s->in_plan = true;
 		s->pa = i;

@@ -20,8 +20,10 @@
 /* A series' name: a flow's, or ZT_ANOMALY_TO_PREFIX and a zone's (segment.subnet: 2 x 48 + 1). */
 #define ZT_ANOMALY_NAME_MAX 104
 #define ZT_ANOMALY_TO_PREFIX "to:"
-/* A rate no series can reach (new connections per second): a state file above it is corrupt. */
-#define ZT_ANOMALY_RATE_MAX 1e9
+/* A flow's series: bytes is named ZT_ANOMALY_BYTES_PREFIX and the flow's (its own baseline). */
+#define ZT_ANOMALY_BYTES_PREFIX "bytes:"
+/* A rate no series can reach (new connections or bytes per second): a state file above it is corrupt. */
+#define ZT_ANOMALY_RATE_MAX 1e12
 
 struct zt_baseline {
 	uint64_t n;		/* samples learned */

@@ -53,6 +53,8 @@ static uint32_t anomaly_meaning(const struct cc *c, const struct zt_anomaly *a, 
 
 	h = fnv_add(h, name, strlen(name) + 1);
 	h = fnv_u32(h, (uint32_t)a->mitigate);
+	if (a->bytes)
+		h = fnv_add(h, "bytes", 5);
 	for (size_t i = 0; i < c->n_flows; i++)
 		if (flow_of(c, a, &c->flows[i]))
 			h = fnv_u32(h, c->flows[i].mh);
@@ -211,6 +213,34 @@ static int entry_elems(struct cc *c, struct zt_plan_anomaly *pa, const struct zt
 	return 0;
 }
 
+/* series: bytes: ay_<id>, and each of the entry's marks to it in abyt (the established rule's map). */
+static int bytes_elems(struct cc *c, struct zt_plan_anomaly *pa, int *bmap, const struct zt_pos *pos)
+{
+	static const struct set_def bdef = { "abyt", { ZT_TYPE_MARK }, 1, ZT_TYPE_COUNTER, false, false,
+					     "threats.anomaly series: bytes: a watched flow's marks to its bytes "
+					     "counter", false, false, 0 };
+	int r;
+
+	if (*bmap < 0 && (*bmap = set_add(c, &bdef, bdef.name)) < 0)
+		return *bmap;
+	c->abyt = true;
+	pa->bytes = true;
+	name_id(pa->bcounter, "ay", pa->id);
+	if ((r = counter_new(c, pa->bcounter, "anomaly: the flow's established traffic (the baseline's series: bytes)")) < 0)
+		return r;
+	for (size_t i = 0; i < pa->n_marks; i++) {
+		struct zt_elem *el = elem_new_at(c, *bmap);
+
+		if (!el)
+			return -ENOMEM;
+		el->key[0] = v_u32(ZT_TYPE_MARK, pa->marks[i]);
+		el->data = (struct zt_value){ .type = ZT_TYPE_COUNTER };
+		snprintf(el->data.counter, sizeof(el->data.counter), "%s", pa->bcounter);
+		el->pos = pos_of(c, pos);
+	}
+	return 0;
+}
+
 /* After flood_build() (the except sets), before chains_build() (the flows' f_ chains look at .flood). */
 int anomaly_build(struct cc *c)
 {
@@ -226,7 +256,7 @@ int anomaly_build(struct cc *c)
 		{ "anomaly_full", "anomaly: dropped because a rate-limit meter was full (fail closed)" },
 	};
 	const struct zt_threats *t = &c->p->threats;
-	int map = -1, zmap = -1, r;
+	int map = -1, zmap = -1, bmap = -1, r;
 
 	if (!t->n_anomaly)
 		return 0;
@@ -269,6 +299,8 @@ int anomaly_build(struct cc *c)
 			return r;
 		if ((r = chain_entry(c, pa, what)) < 0 ||
 		    (r = entry_elems(c, pa, a, a->flow ? map : zmap, dst, n_dst)) < 0)
+			return r;
+		if (a->bytes && (r = bytes_elems(c, pa, &bmap, &a->pos)) < 0)
 			return r;
 	}
 	return 0;

@@ -7,6 +7,7 @@
 #include "compile-internal.h"
 
 /*
+ * [ct state established counter name ct mark map @abyt   (only with a series: bytes anomaly entry)]
  * ct state established counter name ct mark map @fcnt accept
  * Related packets are not here: an ICMP error must come from a side that
  * may speak for its connection (chain related), and a connection a
@@ -16,6 +17,13 @@ static int filter_established(struct cc *c, int ci)
 {
 	struct zt_rule *r;
 
+	/* abyt's miss ends the rule only (like jlive's): the next rule judges the packet. */
+	if (c->abyt) {
+		if (!(r = rule_new(c, ci, "threats.anomaly series: bytes: established traffic of watched flows")))
+			return -ENOMEM;
+		m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
+		s_counter_map(r, ZT_KEY_CT_MARK, "abyt");
+	}
 	if (!(r = rule_new(c, ci, "established connections of live flows")))
 		return -ENOMEM;
 	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));

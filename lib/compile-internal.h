@@ -152,6 +152,7 @@ struct cc {
 	struct u64map imap;		/* (flow << 32 | zone pair) -> index into inst + 1 */
 	bool *spk;			/* by id: chain spk_<id> is needed */
 	bool spk_any;
+	bool abyt;		/* threats.anomaly series: bytes: map abyt exists (anomaly_build) */
 	size_t n_zones;			/* the highest id */
 	uint32_t *rest;			/* by segment: its rest's id, subnets follow */
 	struct cflow *flows;

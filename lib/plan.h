@@ -338,6 +338,8 @@ struct zt_plan_anomaly {
 	struct zt_pos pos;
 	int mitigate;				/* enum zt_mitigate */
 	char counter[ZT_OBJ_NAME_MAX];		/* ac_<id>: the flow's new connections, before any mitigation */
+	bool bytes;				/* series: bytes: the daemon samples bytes of bcounter */
+	char bcounter[ZT_OBJ_NAME_MAX];		/* ay_<id> (bytes): the flow's established bytes (map abyt); else "" */
 	char tiers[ZT_OBJ_NAME_MAX];		/* at_<id> (rate-limit): mark to goto ar_<id>_<k>; else "" */
 	char ban4[ZT_OBJ_NAME_MAX], ban6[ZT_OBJ_NAME_MAX];	/* ab4_/ab6_<id> (ban-top-sources); else "" */
 	uint32_t *marks;			/* the flow's connection marks, sorted */

@@ -17,7 +17,7 @@
 #include "policy.h"
 #include "policy-loader.h"
 
-#define ANOMALY_KEYS "flow, to, sensitivity, min-rate, samples, clear, interval, learn, hourly, mitigate, " \
+#define ANOMALY_KEYS "flow, to, series, sensitivity, min-rate, samples, clear, interval, learn, hourly, mitigate, " \
 		     "limit, top, ban"
 
 const char *zt_mitigate_name(enum zt_mitigate m)
@@ -120,6 +120,15 @@ static int load_key(struct loader *l, const struct zt_node *k, const struct zt_n
 		a->to->pos = pl_pos_of(l, v);
 		return 0;
 	}
+	if (streq(s, "series")) {
+		if (v->type == ZT_NODE_SCALAR && (streq(v->value, "connections") || streq(v->value, "bytes"))) {
+			a->bytes = streq(v->value, "bytes");
+			return 0;
+		}
+		return pl_err_at(l, v, "threats.anomaly: series: expected connections or bytes%s%s%s",
+				 v->type == ZT_NODE_SCALAR ? ", got '" : "",
+				 v->type == ZT_NODE_SCALAR ? TOK(v->value) : "", v->type == ZT_NODE_SCALAR ? "'" : "");
+	}
 	if (streq(s, "sensitivity"))
 		return load_num(l, v, "sensitivity", 1, 100, &a->sensitivity);
 	if (streq(s, "min-rate"))
@@ -161,6 +170,7 @@ static int load_key(struct loader *l, const struct zt_node *k, const struct zt_n
 static int load_one(struct loader *l, const struct zt_node *n, struct zt_anomaly *a)
 {
 	bool limit = false, top = false, ban = false;
+	const struct zt_node *sn = NULL, *mn = NULL;
 	int r, ret = 0;
 
 	*a = (struct zt_anomaly){ .sensitivity = 4, .min_rate = 1, .min_unit = 1, .samples = 2, .clear = 3,
@@ -177,6 +187,8 @@ static int load_one(struct loader *l, const struct zt_node *n, struct zt_anomaly
 		limit |= streq(n->keys[i]->value, "limit");
 		top |= streq(n->keys[i]->value, "top");
 		ban |= streq(n->keys[i]->value, "ban");
+		sn = streq(n->keys[i]->value, "series") ? n->items[i] : sn;
+		mn = streq(n->keys[i]->value, "mitigate") ? n->items[i] : mn;
 	}
 	if (ret)
 		return ret;
@@ -186,6 +198,13 @@ static int load_one(struct loader *l, const struct zt_node *n, struct zt_anomaly
 	if (a->flow && a->to)
 		return pl_err_at(l, n, "threats.anomaly: flow and to exclude each other (one series per entry: "
 				 "a flow's or a zone's)");
+	if (a->bytes && a->to)
+		return pl_err_at(l, sn, "threats.anomaly: series: bytes is for flow: entries only "
+				     "(a zone's series counts new connections)");
+	if (a->bytes && a->mitigate == ZT_MITIGATE_RATE_LIMIT)
+		return pl_err_at(l, mn, "threats.anomaly: mitigate: rate-limit limits new "
+				     "connections per source and cannot bound a bytes series; use alert or "
+				     "ban-top-sources with series: bytes");
 	if (limit && a->mitigate != ZT_MITIGATE_RATE_LIMIT)
 		return pl_err_at(l, n, "threats.anomaly: limit needs mitigate: rate-limit");
 	if ((top || ban) && a->mitigate != ZT_MITIGATE_BAN_TOP)

@@ -253,6 +253,7 @@ struct zt_anomaly {
 	uint32_t interval_sec;		/* sampling interval */
 	uint32_t learn_sec;		/* learning period: no episode before the baseline has seen it */
 	bool hourly;			/* a baseline per hour of day (UTC) */
+	bool bytes;			/* series: bytes (established bytes per second) instead of connections */
 	enum zt_mitigate mitigate;
 	uint32_t limit;			/* rate-limit: per source, this multiple of the baseline's mean */
 	uint32_t top;			/* ban-top-sources: how many sources */

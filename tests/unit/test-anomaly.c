@@ -370,6 +370,85 @@ START_TEST(test_compile)
 }
 END_TEST
 
+/*
+ * series: bytes: map abyt (each of the flow's marks to its ay_<id>) and one
+ * rule on the established path of forward, input and output, before the
+ * fcnt accept; absent when no entry asks for bytes.
+ */
+static size_t abyt_rules(const struct zt_plan *pl, bool before_fcnt)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pl->n_chains; i++) {
+		const struct zt_chain *ch = &pl->chains[i];
+		size_t at = SIZE_MAX, fcnt = SIZE_MAX;
+
+		for (size_t j = 0; j < ch->n_rules; j++)
+			for (size_t k = 0; k < ch->rules[j].n_stmt; k++) {
+				const struct zt_stmt *st = &ch->rules[j].stmt[k];
+
+				if (st->kind == ZT_S_COUNTER_MAP && streq(st->set, "abyt"))
+					at = j, n++;
+				if (st->kind == ZT_S_COUNTER_MAP && streq(st->set, "fcnt") && fcnt == SIZE_MAX)
+					fcnt = j;
+			}
+		if (before_fcnt && at != SIZE_MAX) {
+			ck_assert_uint_lt(at, fcnt);
+			ck_assert_uint_eq(at + 1, fcnt);
+			/* no verdict: a miss (or a hit) goes on to fcnt's rule */
+			ck_assert_int_eq(ch->rules[at].stmt[ch->rules[at].n_stmt - 1].kind, ZT_S_COUNTER_MAP);
+		}
+	}
+	return n;
+}
+
+static const char pol_bytes[] =
+	"version: 1\nhub:\n  boundaries:\n    onprem: { interfaces: [\"wg0\"], addresses: [203.0.113.0/24] }\n"
+	"  flows:\n    - { name: web-in, from: [onprem, world], to: web, ports: [tcp/80] }\n"
+	"    - { name: db-in, from: onprem, to: db, ports: [tcp/5432] }\n"
+	"segments:\n  web: { interfaces: [\"vweb*\"], addresses: [198.51.100.0/26] }\n"
+	"  db: { interfaces: [\"vdb*\"], addresses: [198.51.100.64/26] }\n"
+	"threats:\n  anomaly:\n"
+	"    - { flow: web-in, series: bytes, mitigate: ban-top-sources }\n"
+	"    - { flow: db-in, series: connections }\n";
+
+START_TEST(test_compile_bytes)
+{
+	struct zt_plan *pl = compile(pol_bytes), *plc = compile(pol);
+	const struct zt_set *abyt = zt_plan_find_set(pl, "abyt");
+	const struct zt_plan_anomaly *w = &pl->anomaly[0], *db = &pl->anomaly[1];
+	bool have = false;
+
+	ck_assert(w->bytes && !db->bytes);
+	ck_assert(w->bcounter[0] && !db->bcounter[0]);
+	ck_assert_ptr_nonnull(abyt);
+	ck_assert_int_eq(abyt->data, ZT_TYPE_COUNTER);
+	ck_assert(!abyt->dynamic);
+	/* web-in's two marks, db-in's none */
+	ck_assert_uint_eq(abyt->n_elems, 2);
+	for (size_t i = 0; i < abyt->n_elems; i++) {
+		ck_assert_str_eq(abyt->elems[i].data.counter, w->bcounter);
+		ck_assert(abyt->elems[i].key[0].u32 == w->marks[0] || abyt->elems[i].key[0].u32 == w->marks[1]);
+	}
+	for (size_t i = 0; i < pl->n_counters; i++)
+		have |= streq(pl->counters[i].name, w->bcounter);
+	ck_assert(have);
+	/* one rule in forward (no protect-host: no input/output chains), right before the fcnt accept */
+	ck_assert_uint_eq(abyt_rules(pl, true), 1);
+	/* the ban sets of ban-top-sources are there for a bytes series too */
+	ck_assert(w->ban4[0] && w->ban6[0]);
+	/* a bytes series is another meaning: not the id of the same entry counting connections */
+	ck_assert_uint_ne(w->id, plc->anomaly[0].id);
+	/* no entry asks for bytes: no map, no rule, no ay_ counter */
+	ck_assert_ptr_null(zt_plan_find_set(plc, "abyt"));
+	ck_assert_uint_eq(abyt_rules(plc, false), 0);
+	for (size_t i = 0; i < plc->n_counters; i++)
+		ck_assert(strncmp(plc->counters[i].name, "ay_", 3));
+	zt_plan_free(pl);
+	zt_plan_free(plc);
+}
+END_TEST
+
 /* A zone's series: every hub flow instance into it (several flows, several sources), in anomz. */
 static const char pol_zone[] =
 	"version: 1\nhub:\n  boundaries:\n    onprem: { interfaces: [\"wg0\"], addresses: [203.0.113.0/24] }\n"
@@ -440,6 +519,7 @@ static Suite *anomaly_suite(void)
 	tcase_add_test(tc, test_state_truncated);
 	tcase_add_test(tc, test_compile);
 	tcase_add_test(tc, test_compile_zone);
+	tcase_add_test(tc, test_compile_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }
