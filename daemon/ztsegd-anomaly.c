@@ -338,7 +338,12 @@ static int bans_add(struct manager *m, const struct zt_plan_anomaly *pa, const s
 }
 
 /* Take the episode's mitigation away: the tier map or the ban sets flushed. */
-static int unmitigate(struct manager *m, struct series *s)
+/*
+ * keep_bans: the ban elements stay in the kernel until their own timeout
+ * (ban:): a bytes series' episode ends because its bans stopped the
+ * surge, and lifting them then would let it start again at once.
+ */
+static int unmitigate(struct manager *m, struct series *s, bool keep_bans)
 {
 	const struct zt_plan_anomaly *pa;
 	struct zt_batch *b = NULL;
@@ -350,9 +355,9 @@ static int unmitigate(struct manager *m, struct series *s)
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0 && pa->tiers[0])
 		r = zt_emit_set_flush(b, pa->tiers);
-	if (r >= 0 && pa->ban4[0])
+	if (r >= 0 && pa->ban4[0] && !keep_bans)
 		r = zt_emit_set_flush(b, pa->ban4);
-	if (r >= 0 && pa->ban6[0])
+	if (r >= 0 && pa->ban6[0] && !keep_bans)
 		r = zt_emit_set_flush(b, pa->ban6);
 	r = r >= 0 ? commit(m, b) : r;
 	zt_batch_free(b);
@@ -463,8 +468,9 @@ static void episode_open(struct manager *m, struct series *s, uint64_t now_rt)
 		   log_field("ZTSEG_BASELINE", "%.2f", d->base_mean), log_field("ZTSEG_OBSERVED", "%.2f", d->last),
 		   log_field("ZTSEG_TOP_SOURCES", "%s", s->ep.top), log_field("ZTSEG_ACTION", "%s", s->ep.action),
 		   log_field("ZTSEG_POLICY", "%s", pos) }, 7,
-		   "anomaly on %s %s: %.1f new connections/s against a baseline of %.1f (sd %.1f, threshold %.1f); "
-		   "top sources: %s; %s (%s)", series_kind(s->st.name), series_bare(s->st.name), d->last, d->base_mean, d->base_std, d->threshold,
+		   "anomaly on %s %s: %.1f %s/s against a baseline of %.1f (sd %.1f, threshold %.1f); "
+		   "top sources: %s; %s (%s)", series_kind(s->st.name), series_bare(s->st.name), d->last,
+		   pa->bytes ? "bytes" : "new connections", d->base_mean, d->base_std, d->threshold,
 		   s->ep.top, s->ep.action, pos);
 }
 
@@ -478,7 +484,9 @@ static void closed_push(struct anomaly *an, const struct episode *e)
 
 static void episode_close(struct manager *m, struct series *s, uint64_t now_rt, const char *why)
 {
-	int r = unmitigate(m, s);
+	bool keep = s->in_plan && s->mitigated && s->n_banned && m->cur.plan->anomaly[s->pa].bytes &&
+		    streq(why, "back under the threshold");
+	int r = unmitigate(m, s, keep);
 
 	s->ep.closed = now_rt ? now_rt : 1;
 	s->ep.peak = s->st.d.peak;
@@ -488,7 +496,9 @@ static void episode_close(struct manager *m, struct series *s, uint64_t now_rt, 
 		   log_field("ZTSEG_PEAK", "%.2f", s->ep.peak) }, 3,
 		   "anomaly on %s %s ended (%s) after %" PRIu64 " samples, peak %.1f/s; %s%s", series_kind(s->st.name),
 		   series_bare(s->st.name), why,
-		   s->ep.samples, s->ep.peak, strncmp(s->ep.action, "alert", 5) ? "mitigation removed" : "nothing to undo",
+		   s->ep.samples, s->ep.peak,
+		   keep ? "the bans stay until their timeout (series: bytes)"
+			: strncmp(s->ep.action, "alert", 5) ? "mitigation removed" : "nothing to undo",
 		   r < 0 ? " (FAILED to remove)" : "");
 }
 
@@ -645,7 +655,7 @@ void manager_anomaly_sync(struct manager *m)
 
 		memcpy(keep, s->banned, sizeof(keep));
 		s->mitigated = true;
-		unmitigate(m, s);
+		unmitigate(m, s, false);
 		mitigate(m, s, keep, n_keep);
 	}
 }
