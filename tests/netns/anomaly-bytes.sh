@@ -134,6 +134,7 @@ zt_check "the source connects again" test "$(probe "$ON2")" = ok
 zt_check "exactly one episode (journal)" test "$(grep -c 'anomaly on flow bulk-in: ' "$DLOG")" = 1
 kill -TERM "$STEADY" "$SURGE" "$SINK" 2>/dev/null || true
 kill -TERM "$DPID"; wait "$DPID" || true
+[[ -z ${ZT_ANOMALY_LOGS:-} ]] || cat "$DLOG" >"$ZT_ANOMALY_LOGS"
 
 # Without series: bytes the map and the rule are not there.
 sed -i 's/series: bytes, //' "$POL/ztseg.yaml"
