@@ -464,6 +464,7 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 	st->changed = full ? zt_plan_count_objects(p) : at->path == ZT_APPLY_PLAN ? at->pd.changed : at->kd.changed;
 	if (!full && at->bridge_changed)
 		st->changed++;	/* table bridge ztseg */
+	st->bridge_written = at->bridge_changed && p->bridge.n_segs;
 	if (!full && st->changed == 0) {
 		/* Nothing to change: nothing to send. */
 		st->messages = st->bytes = 0;
@@ -495,6 +496,11 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		st->have_digest = r >= 0;
 	}
 	return r;
+}
+
+void zt_apply_bridge_forget(struct zt_nft *n)
+{
+	n->bridge_hash = 0;
 }
 
 /* The same plan at the same generation: nothing to send. */
