@@ -30,7 +30,7 @@
 
 #define ZT_NFT_MSG_DESTROYTABLE 26
 #define FAM NFPROTO_BRIDGE
-#define MAC_TIMEOUT_MS (30u * 60 * 1000)	/* a port's MAC binding: 30 minutes from its first frame */
+#define MAC_TIMEOUT_MS ZT_BRIDGE_MAC_TIMEOUT_MS
 #define MAC_SET_SIZE 65536u
 #define UNIT_TOKEN 0x7a740000u			/* compile-units.c's packet-mark token pattern */
 
