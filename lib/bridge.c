@@ -827,6 +827,14 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	t(x, "comment \"ARP from other ports: no segment's address\"");
 	if ((r = r_end(x)) < 0)
 		return r;
+	/* Nor in a neighbour advertisement (inet ztseg passes bridged ND between any ports). */
+	r_begin(x, "prerouting");
+	ether_type(x, "ip6", ETHERTYPE_IPV6);
+	icmp_type(x, true, "nd-neighbor-advert", 136);
+	vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna);
+	t(x, "comment \"NA from other ports: no segment's address\"");
+	if ((r = r_end(x)) < 0)
+		return r;
 	t(x, "\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
 	r_begin(x, "forward");
 	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dst", x->id_port_dst);
