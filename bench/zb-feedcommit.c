@@ -4,7 +4,7 @@
  * interval map of N IPv4 /32 ranges in table ip t (made by
  * bench/feed-commit.sh), loaded in chunks, then commits of 1024 ranges
  * scattered over it. Verdict data (`: verdict`, as listed_src/listed_dst
- * are) or mark data (`: mark`): a map whose elements jump to chains makes
+ * were before issue 16's session 5c) or mark data (`: mark`, as they are): a map whose elements jump to chains makes
  * the kernel validate every element at each commit.
  *   zb-feedcommit SET verdict|mark N CHUNK CHANGES
  * Prints "load_ms longest_commit_ms" then one change's ms per line.

@@ -73,35 +73,53 @@ struct manager_feeds {
 
 static const char *const set_name[4] = { "listed_src", "listed_dst", "listed_src", "listed_dst" };
 
-/* ---- names: a feed's label in the maps, stable across reloads ---- */
+/*
+ * ---- names: a feed's id, its data in the maps, stable across reloads ----
+ * names[id] is the feed's name ("" for a free id). At start the ids the
+ * kernel's feed_ids holds are taken over (intern with kid), so elements
+ * loaded by an earlier daemon keep meaning the same feed.
+ */
 
-static int intern(const char *name, uint32_t *id, void *userdata)
+static int intern_at(struct manager_feeds *F, const char *name, uint32_t kid, uint32_t *id)
 {
-	struct manager_feeds *F = userdata;
+	size_t free_id = F->n_names;
 
 	for (size_t i = 0; i < F->n_names; i++)
 		if (streq(F->names[i], name)) {
 			*id = (uint32_t)i;
 			return 0;
-		}
-	if (strlen(name) > ZT_FEED_NAME_LEN) {
+		} else if (!F->names[i][0] && free_id == F->n_names)
+			free_id = i;
+	if (strlen(name) > ZT_FEED_NAME_LEN || !name[0]) {
 		*id = UINT32_MAX;
 		return 0;
 	}
-	if (ZT_GROW(F->names, F->cap_names, F->n_names + 1) < 0)
-		return -ENOMEM;
-	snprintf(F->names[F->n_names], sizeof(F->names[0]), "%s", name);
-	*id = (uint32_t)F->n_names++;
+	if (kid <= ZT_FEED_ID_MAX && (kid >= F->n_names || !F->names[kid][0]))
+		free_id = kid;
+	if (free_id > ZT_FEED_ID_MAX) {
+		*id = UINT32_MAX;
+		return 0;
+	}
+	if (free_id >= F->n_names) {
+		if (ZT_GROW(F->names, F->cap_names, free_id + 1) < 0)
+			return -ENOMEM;
+		for (size_t i = F->n_names; i <= free_id; i++)
+			F->names[i][0] = 0;
+		F->n_names = free_id + 1;
+	}
+	snprintf(F->names[free_id], sizeof(F->names[0]), "%s", name);
+	*id = (uint32_t)free_id;
 	return 0;
 }
 
-static const char *const *name_table(struct manager_feeds *F)
+static int intern_kid(const char *name, uint32_t kid, uint32_t *id, void *userdata)
 {
-	static const char *v[ZT_FEEDS_MAX * 64];
+	return intern_at(userdata, name, kid, id);
+}
 
-	for (size_t i = 0; i < F->n_names && i < ELEMENTSOF(v); i++)
-		v[i] = F->names[i];
-	return v;
+static int intern(const char *name, uint32_t *id, void *userdata)
+{
+	return intern_at(userdata, name, UINT32_MAX, id);
 }
 
 /* ---- reading a feed file ---- */
@@ -312,8 +330,12 @@ static void gone_delete(struct manager *m)
 	if (!F->n_gone)
 		return;
 	r = zt_nft_batch_start(m->nft, &b);
-	for (size_t i = 0; i < F->n_gone && r >= 0; i++)
-		r = zt_feeds_emit_chain_del(b, F->gone[i]);
+	for (size_t i = 0; i < F->n_gone && r >= 0; i++) {
+		uint32_t id = UINT32_MAX;
+
+		if (intern(F->gone[i], &id, F) >= 0 && id != UINT32_MAX)
+			r = zt_feeds_emit_chain_del(b, F->gone[i], id);
+	}
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
 	if (r < 0)
@@ -371,7 +393,7 @@ static int chunk_commit(struct manager *m, size_t s, size_t c)
 
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = zt_feeds_emit_chunk(b, set_name[s], &F->cur[s], &F->want[s], &F->df[s], c, name_table(F));
+		r = zt_feeds_emit_chunk(b, set_name[s], &F->cur[s], &F->want[s], &F->df[s], c);
 	/*
 	 * Out of the notification group meanwhile: the kernel then builds no
 	 * notification per element. A commit of someone else in that window
@@ -568,27 +590,63 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 	return 0;
 }
 
-/* The tables' skeleton for the new feeds; chains of feeds that stay as they were are kept. */
+/* The skeleton in one transaction; fresh: both tables destroyed first. */
+static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t n, bool fresh, struct zt_diags *d)
+{
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	int err = 0;
+	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
+	int r = zt_nft_batch_start(m->nft, &b);
+
+	if (r >= 0 && fresh) {
+		r = zt_feeds_emit_destroy(b);
+		for (size_t i = 0; i < n; i++)
+			rules[i].keep = false;
+	}
+	if (r >= 0)
+		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, &err, d);
+	/* The kernel's reason, so that the caller can tell "exists in another layout". */
+	return r == -EINVAL && err > 0 ? -err : r;
+}
+
+/*
+ * The tables' skeleton for the new feeds; chains of feeds that stay as they
+ * were are kept. Maps of another layout (the verdict maps of ztseg before
+ * feed_ids: NEWSET says EEXIST) are replaced by destroying both tables and
+ * creating them anew in one transaction; the elements then load again.
+ */
 static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 {
 	struct manager_feeds *F = m->feeds;
-	_cleanup_batch_ struct zt_batch *b = NULL;
 	struct zt_feed_rule rules[ZT_FEEDS_MAX];
 	struct zt_diags d = {};
-	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		rules[i] = (struct zt_feed_rule){ v[i].name, v[i].reject, v[i].log, false };
+		rules[i] = (struct zt_feed_rule){ v[i].name, v[i].id, v[i].reject, v[i].log, false };
 		for (size_t k = 0; k < F->n && F->tables; k++)
 			if (streq(F->v[k].name, v[i].name) && F->v[k].reject == v[i].reject && F->v[k].log == v[i].log)
 				rules[i].keep = true;
 	}
-	r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0)
-		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
-	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	r = skeleton_commit(m, rules, n, false, &d);
+	if (r == -EEXIST) {
+		log_notice("feeds: tables ip/ip6 %s have maps of another layout: creating them anew, the entries load again",
+			   ZT_TABLE_NAME);
+		zt_diags_clear(&d);
+		r = skeleton_commit(m, rules, n, true, &d);
+		if (r >= 0) {
+			for (size_t s = 0; s < 4; s++) {
+				zt_fset_clear(&F->cur[s]);
+				F->cur[s].family = s < 2 ? AF_INET : AF_INET6;
+			}
+			free(F->gone);
+			F->gone = NULL;
+			F->n_gone = F->cap_gone = 0;
+			F->kernel_known = true;
+		}
+	}
 	if (r < 0)
 		log_error("feeds: cannot create tables ip/ip6 %s: %s", ZT_TABLE_NAME, d.n ? d.v[0].msg : strerror(-r));
 	else
@@ -606,7 +664,7 @@ static int kernel_read(struct manager *m)
 	for (size_t s = 0; s < 4 && r >= 0; s++) {
 		struct zt_fset k = {};
 
-		r = zt_feeds_set_read(s < 2 ? AF_INET : AF_INET6, set_name[s], intern, F, &k);
+		r = zt_feeds_set_read(s < 2 ? AF_INET : AF_INET6, set_name[s], intern_kid, F, &k);
 		if (r == -ENOENT) {
 			k = (struct zt_fset){ .family = s < 2 ? AF_INET : AF_INET6 };
 			r = 0;
@@ -653,6 +711,11 @@ int manager_feeds_apply(struct manager *m)
 	if (!m->feeds && (r = feeds_new(m)) < 0)
 		return r;
 	F = m->feeds;
+	/* The kernel's ids first, so that the policy's feeds keep the ids their elements carry. */
+	if (!F->kernel_known) {
+		zt_feeds_ids_read(AF_INET, intern_kid, F);
+		zt_feeds_ids_read(AF_INET6, intern_kid, F);
+	}
 	if ((r = feeds_from_policy(m, t, &v)) < 0)
 		return r;
 	free(F->except);

@@ -77,7 +77,11 @@ static int put_chain(struct zt_batch *b, uint16_t fam, const char *name, int hoo
 	return 0;
 }
 
-static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id)
+/*
+ * map: interval map `listed_src`/`listed_dst` (address : mark, the feed's id)
+ * or, ids, the map `feed_ids` (mark : verdict, the id's jump to its chain).
+ */
+static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id, bool ids)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
@@ -87,11 +91,19 @@ static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t 
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, fam);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam == NFPROTO_IPV4 ? 7 : 8);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
-	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	if (ids) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ZT_NFT_TYPE_MARK);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	} else {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam == NFPROTO_IPV4 ? 7 : 8);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, ZT_NFT_TYPE_MARK);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 4);
+	}
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 	nlh = zt_batch_msg(b, ZT_BOBJ_SET, name, NFT_MSG_NEWSET, fam, NLM_F_CREATE);
 	if (nlh) {
@@ -99,6 +111,40 @@ static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t 
 		zt_batch_msg_done(b, nlh);
 	}
 	nftnl_set_free(s);
+	return nlh ? 0 : -ENOMEM;
+}
+
+/* The element `id : jump feed_NAME` of feed_ids added (an identical one already there: no change) or deleted. */
+static int put_id_elem(struct zt_batch *b, uint16_t fam, uint32_t id, const char *feed, bool del)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	char chain[ZT_OBJ_NAME_MAX];
+	struct nlmsghdr *nlh = NULL;
+
+	if (s && e) {
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, ZT_FEED_IDS);
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, fam);
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_KEY, id);
+		if (!del) {
+			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", feed);
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+		}
+		nftnl_set_elem_add(s, e);
+		e = NULL;
+		nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, ZT_FEED_IDS, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, fam,
+				   del ? 0 : NLM_F_CREATE);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+	}
+	if (e)
+		nftnl_set_elem_free(e);
+	if (s)
+		nftnl_set_free(s);
 	return nlh ? 0 : -ENOMEM;
 }
 
@@ -126,17 +172,20 @@ static bool add(struct nftnl_rule *r, struct nftnl_expr *e)
 	return true;
 }
 
-/* ip saddr vmap @src (or daddr, dst). */
-static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, uint32_t set_id)
+/* ip saddr map @listed_src (or daddr, listed_dst) into a register, then that vmap @feed_ids. */
+static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, uint32_t set_id,
+			   uint32_t ids_id)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nftnl_expr *p = nftnl_expr_alloc("payload"), *l = nftnl_expr_alloc("lookup");
+	struct nftnl_expr *p = nftnl_expr_alloc("payload"), *l = nftnl_expr_alloc("lookup"),
+			  *v = nftnl_expr_alloc("lookup");
 	uint32_t off = fam == NFPROTO_IPV4 ? (dst ? 16 : 12) : (dst ? 24 : 8);
 
-	if (!r || !p || !l) {
+	if (!r || !p || !l || !v) {
 		nftnl_rule_free(r);
 		nftnl_expr_free(p);
 		nftnl_expr_free(l);
+		nftnl_expr_free(v);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
@@ -144,11 +193,16 @@ static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, 
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, off);
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_00);
 	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, dst ? "listed_dst" : "listed_src");
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(v, NFTNL_EXPR_LOOKUP_SET, ZT_FEED_IDS);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SET_ID, ids_id);
 	add(r, p);
 	add(r, l);
+	add(r, v);
 	return put_rule(b, fam, chain, r);
 }
 
@@ -219,38 +273,40 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 
 	for (size_t i = 0; i < 2; i++) {
 		uint16_t fam = families[i];
-		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++;
+		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++, id_ids = b->next_set_id++;
 
-		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "listed_src", id_src)) < 0 ||
-		    (r = put_set(b, fam, "listed_dst", id_dst)) < 0)
+		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "listed_src", id_src, false)) < 0 ||
+		    (r = put_set(b, fam, "listed_dst", id_dst, false)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_IDS, id_ids, true)) < 0)
 			return r;
 		for (size_t k = 0; k < n; k++) {
-			if (f[k].keep)
-				continue;
 			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", f[k].name);
-			if ((r = put_chain(b, fam, chain, -1, true)) < 0 ||
-			    (r = put_feed_rules(b, fam, chain, &f[k], log_group, log_rate, log_burst)) < 0)
+			if (!f[k].keep && ((r = put_chain(b, fam, chain, -1, true)) < 0 ||
+					   (r = put_feed_rules(b, fam, chain, &f[k], log_group, log_rate, log_burst)) < 0))
+				return r;
+			if ((r = put_id_elem(b, fam, f[k].id, f[k].name, false)) < 0)
 				return r;
 		}
 		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, id_src)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, id_dst)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, id_src, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, id_dst, id_ids)) < 0 ||
 		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, id_dst)) < 0)
+		    (r = put_lookup_rule(b, fam, "out", true, id_dst, id_ids)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed)
+int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed, uint32_t id)
 {
 	char chain[ZT_OBJ_NAME_MAX];
 
 	snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", feed);
 	for (size_t i = 0; i < 2; i++) {
-		struct nlmsghdr *nlh = zt_batch_msg(b, ZT_BOBJ_CHAIN, chain, NFT_MSG_DELRULE, families[i], 0);
+		struct nlmsghdr *nlh;
 
-		if (!nlh)
+		if (put_id_elem(b, families[i], id, feed, true) < 0 ||
+		    !(nlh = zt_batch_msg(b, ZT_BOBJ_CHAIN, chain, NFT_MSG_DELRULE, families[i], 0)))
 			return -ENOMEM;
 		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, ZT_TABLE_NAME);
 		mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, chain);
@@ -306,7 +362,7 @@ static int elmsg_flush(struct elmsg *m)
 	return 0;
 }
 
-static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t klen, bool end, const char *chain)
+static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t klen, bool end, bool data, uint32_t feed)
 {
 	struct nftnl_set_elem *e;
 	int r;
@@ -326,10 +382,8 @@ static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t 
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)klen);
 	if (end)
 		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-	else if (chain) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
-		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
-	}
+	else if (data)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_DATA, feed);
 	nftnl_set_elem_add(m->s, e);
 	m->n++;
 	return 0;
@@ -345,8 +399,8 @@ static void key_of(uint8_t fam, zt_u128 v, uint8_t k[16])
 	}
 }
 
-/* A range as its start element (with the jump) and, unless it reaches the top, its end. */
-static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, const char *chain)
+/* A range as its start element (with the feed's id when data) and, unless it reaches the top, its end. */
+static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, bool data, uint32_t feed)
 {
 	zt_u128 top = m->fam == NFPROTO_IPV4 ? 0xffffffffu : ~(zt_u128)0;
 	size_t len = m->fam == NFPROTO_IPV4 ? 4 : 16;
@@ -354,20 +408,19 @@ static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, c
 	int r;
 
 	key_of(m->fam, lo, k);
-	if ((r = elmsg_add(m, type, k, len, false, chain)) < 0)
+	if ((r = elmsg_add(m, type, k, len, false, data, feed)) < 0)
 		return r;
 	if (hi == top)
 		return 0;
 	key_of(m->fam, hi + 1, k);
-	return elmsg_add(m, type, k, len, true, NULL);
+	return elmsg_add(m, type, k, len, true, false, 0);
 }
 
 int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
-			const struct zt_fdiff *df, size_t c, const char *const *names)
+			const struct zt_fdiff *df, size_t c)
 {
 	struct elmsg m = { .b = b, .set = set, .fam = old->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6 };
 	size_t from = c ? df->chunk_end[c - 1] : 0, to = df->chunk_end[c];
-	char chain[ZT_OBJ_NAME_MAX];
 	int r = 0;
 
 	for (size_t i = from; i < to && r >= 0; i++) {
@@ -385,10 +438,7 @@ int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fse
 			hi = s->v6[op->idx].hi;
 			feed = s->v6[op->idx].feed;
 		}
-		if (op->add)
-			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", names[feed]);
-		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi,
-				op->add ? chain : NULL);
+		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi, op->add, feed);
 	}
 	if (r >= 0)
 		r = elmsg_flush(&m);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The feed tables `ip ztseg` and `ip6 ztseg` as nf_tables messages
- * (doc/RULESET.md "Threat feeds"): per family two interval verdict maps,
+ * (doc/RULESET.md "Threat feeds"): per family two interval maps,
  * `listed_src` and `listed_dst` (nft keywords such as `dst` cannot name
- * a set in nft syntax), looked up once
- * each on prerouting and once (`listed_dst`) on output at priority -300, before
- * conntrack and before any flow of `inet ztseg`; each element jumps to
- * the chain of the feed that lists it: counter, NFLOG naming the feed,
- * drop or reject. Pure: builds batch messages only.
+ * a set in nft syntax), whose elements carry plain data, the id of the
+ * feed that lists them, looked up once each on prerouting and once
+ * (`listed_dst`) on output at priority -300, before conntrack and before
+ * any flow of `inet ztseg`; the id then goes through the small verdict map
+ * `feed_ids` to the chain of its feed: counter, NFLOG naming the feed,
+ * drop or reject. No element refers to a chain, so a commit of elements
+ * does not make the kernel validate jumps. Pure: builds batch messages only.
  */
 #ifndef ZT_COMPILE_FEEDS_H
 #define ZT_COMPILE_FEEDS_H
@@ -17,32 +19,41 @@
 
 #define ZT_FEED_PRIO (-300)
 #define ZT_FEED_CHAIN_PREFIX "feed_"
+#define ZT_FEED_IDS "feed_ids"
+/* nft's datatype number of `mark` (TYPE_MARK): the ids are shown as marks. */
+#define ZT_NFT_TYPE_MARK 19
+/* Feed ids above this, read back from a kernel map, are not taken as ours. */
+#define ZT_FEED_ID_MAX 4095
 #define ZT_FEED_LOG_PREFIX "ztseg feed "
 /* Elements per NEWSETELEM/DELSETELEM message (the nest is 16 bits long). */
 #define ZT_FEED_ELEMS_PER_MSG 128
 
 struct zt_feed_rule {
 	const char *name;
+	uint32_t id;		/* its data in the maps: its element of feed_ids jumps to its chain */
 	bool reject, log;
 	bool keep;		/* the chain is there with these rules: leave it (and its counter) */
 };
 
 /*
  * Both tables with their base chains and maps (created when absent), the
- * chain of each feed (its rules written anew) and the base chains' rules
- * written anew. table_flags: NFT_TABLE_F_OWNER and _PERSIST as for inet ztseg.
+ * chain of each feed (its rules written anew) with its element of
+ * feed_ids (added; one already there is left as it is) and the base
+ * chains' rules written anew. table_flags: NFT_TABLE_F_OWNER and _PERSIST as for inet ztseg.
  */
 int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
 			   unsigned log_group, unsigned log_rate, unsigned log_burst);
-/* The chain of a feed gone from the policy, in both tables (its elements must be gone first). */
-int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed);
+/*
+ * The id and the chain of a feed gone from the policy, in both tables (its
+ * elements must be gone first).
+ */
+int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed, uint32_t id);
 /*
  * Chunk c of a difference of one map (`listed_src` or `listed_dst` of old's family):
- * the deletes, then the adds, whose data jumps to the chain of
- * names[element.feed].
+ * the deletes, then the adds, whose data is element.feed (the feed's id).
  */
 int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
-			const struct zt_fdiff *df, size_t c, const char *const *names);
+			const struct zt_fdiff *df, size_t c);
 /* Both feed tables away, if they exist (NFT_MSG_DESTROYTABLE, kernel 6.3+). */
 int zt_feeds_emit_destroy(struct zt_batch *b);
 

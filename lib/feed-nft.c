@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libmnl/libmnl.h>
@@ -127,14 +128,64 @@ struct kel {
 	uint32_t feed;
 };
 
+struct kid {
+	uint32_t id;
+	char feed[ZT_FEED_NAME_LEN + 1];
+};
+
 struct el_ctx {
 	uint8_t family;
 	struct kel *v;
 	size_t n, cap;
-	int (*intern)(const char *feed, uint32_t *id, void *userdata);
+	struct kid *ids;		/* feed_ids as read: id -> feed */
+	size_t n_ids, cap_ids;
+	bool reading_ids;
+	int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata);
 	void *userdata;
 	int err;
 };
+
+/* An element of feed_ids: `id : jump feed_NAME`; anything else is not ours and left out. */
+static void id_elem(struct el_ctx *c, struct nftnl_set_elem *e)
+{
+	uint32_t len = 0;
+	const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	const char *ch;
+	uint32_t id;
+
+	if (!k || len != 4 || !nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN))
+		return;
+	memcpy(&id, k, 4);
+	ch = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+	if (!ch || strncmp(ch, ZT_FEED_CHAIN_PREFIX, strlen(ZT_FEED_CHAIN_PREFIX)) ||
+	    strlen(ch) - strlen(ZT_FEED_CHAIN_PREFIX) > ZT_FEED_NAME_LEN)
+		return;
+	if (ZT_GROW(c->ids, c->cap_ids, c->n_ids + 1) < 0) {
+		c->err = -ENOMEM;
+		return;
+	}
+	c->ids[c->n_ids].id = id;
+	snprintf(c->ids[c->n_ids].feed, sizeof(c->ids[0].feed), "%s", ch + strlen(ZT_FEED_CHAIN_PREFIX));
+	c->n_ids++;
+}
+
+/*
+ * The feed of an element whose data is kernel id kid: its name through
+ * feed_ids, interned; UINT32_MAX when unknown or when the daemon's id for
+ * that name is another (the element is then rewritten by the next update).
+ */
+static uint32_t feed_of(struct el_ctx *c, uint32_t kid)
+{
+	uint32_t id = UINT32_MAX;
+
+	for (size_t i = 0; i < c->n_ids; i++)
+		if (c->ids[i].id == kid) {
+			if (c->intern(c->ids[i].feed, kid, &id, c->userdata) < 0)
+				c->err = -ENOMEM;
+			return id == kid ? id : UINT32_MAX;
+		}
+	return UINT32_MAX;
+}
 
 static int elem_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -153,7 +204,13 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 		goto out;
 	while ((e = nftnl_set_elems_iter_next(it))) {
 		uint32_t len = 0, flags = 0, feed = UINT32_MAX;
+
+		if (c->reading_ids) {
+			id_elem(c, e);
+			continue;
+		}
 		const uint8_t *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+		const void *dp;
 		zt_u128 v = 0;
 
 		if (!k || len != klen)
@@ -162,12 +219,12 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 			v = (v << 8) | k[i];
 		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
 			flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
-		if (!(flags & NFT_SET_ELEM_INTERVAL_END) && nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
-			const char *ch = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+		if (!(flags & NFT_SET_ELEM_INTERVAL_END) &&
+		    (dp = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len)) && len == 4) {
+			uint32_t kid;
 
-			if (!strncmp(ch, ZT_FEED_CHAIN_PREFIX, strlen(ZT_FEED_CHAIN_PREFIX)) &&
-			    c->intern(ch + strlen(ZT_FEED_CHAIN_PREFIX), &feed, c->userdata) < 0)
-				c->err = -ENOMEM;
+			memcpy(&kid, dp, 4);
+			feed = feed_of(c, kid);
 		}
 		if (ZT_GROW(c->v, c->cap, c->n + 1) < 0) {
 			c->err = -ENOMEM;
@@ -191,16 +248,11 @@ static int kel_cmp(const void *a, const void *b)
 	return (int)y->end - (int)x->end;
 }
 
-int zt_feeds_set_read(uint8_t family, const char *set,
-		      int (*intern)(const char *feed, uint32_t *id, void *userdata), void *userdata,
-		      struct zt_fset *ret)
+/* One dump of a set's elements of the family's table into c. */
+static int elems_dump(struct el_ctx *c, uint8_t family, const char *set)
 {
 	char buf[8192] = {};
-	struct el_ctx c = { .family = family, .intern = intern, .userdata = userdata };
-	zt_u128 top = family == AF_INET ? 0xffffffffu : ~(zt_u128)0;
-	struct zt_fset out = { .family = family };
 	struct zt_nl nl;
-	size_t cap = 0;
 	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
 	if (r >= 0) {
@@ -210,9 +262,44 @@ int zt_feeds_set_read(uint8_t family, const char *set,
 
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
-		r = zt_nl_talk(&nl, nlh, elem_cb, &c, 0);
+		r = zt_nl_talk(&nl, nlh, elem_cb, c, 0);
 	}
 	zt_nl_close(&nl);
+	return r;
+}
+
+int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata),
+		      void *userdata)
+{
+	struct el_ctx c = { .family = family, .reading_ids = true };
+	int r = elems_dump(&c, family, ZT_FEED_IDS);
+
+	for (size_t i = 0; i < c.n_ids && r >= 0; i++) {
+		uint32_t id;
+
+		r = intern(c.ids[i].feed, c.ids[i].id, &id, userdata);
+	}
+	free(c.ids);
+	return r >= 0 && c.err < 0 ? c.err : r;
+}
+
+int zt_feeds_set_read(uint8_t family, const char *set,
+		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
+		      struct zt_fset *ret)
+{
+	struct el_ctx c = { .family = family, .intern = intern, .userdata = userdata, .reading_ids = true };
+	zt_u128 top = family == AF_INET ? 0xffffffffu : ~(zt_u128)0;
+	struct zt_fset out = { .family = family };
+	size_t cap = 0;
+	int r = elems_dump(&c, family, ZT_FEED_IDS);
+
+	/* No feed_ids (a table of the verdict-map layout): every element is unknown. */
+	if (r == -ENOENT)
+		r = 0;
+	c.reading_ids = false;
+	if (r >= 0)
+		r = elems_dump(&c, family, set);
+	free(c.ids);
 	if (r >= 0 && c.err < 0)
 		r = c.err;
 	if (r < 0) {

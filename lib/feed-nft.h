@@ -16,12 +16,21 @@ int zt_feeds_counters_read(uint8_t family,
 			   void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata),
 			   void *userdata);
 /*
- * Map `set` ("listed_src", "listed_dst") of the family's table as ranges, the feed of
- * each element given by intern() from its chain's name (UINT32_MAX for an
- * element that jumps elsewhere). -ENOENT when there is no such map.
+ * The ids of the family's feed_ids, each given to intern(name, kid, &id)
+ * (the daemon takes them over before it names its feeds). -ENOENT when
+ * there is no such map.
+ */
+int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata),
+		      void *userdata);
+/*
+ * Map `set` ("listed_src", "listed_dst") of the family's table as ranges.
+ * Each element's data is a kernel feed id; feed_ids names its feed, and
+ * intern(name, kid, &id) gives the daemon's id (kid if it can). The
+ * element's feed is that id, or UINT32_MAX when the id is unknown, not
+ * ours, or not the daemon's for that name. -ENOENT when there is no such map.
  */
 int zt_feeds_set_read(uint8_t family, const char *set,
-		      int (*intern)(const char *feed, uint32_t *id, void *userdata), void *userdata,
+		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
 		      struct zt_fset *ret);
 
 #endif

@@ -182,13 +182,40 @@ zt_check "the removed feed's chain is gone" zt_wait_for 5000 bash -c "! nsenter 
 zt_check "the other feed stays enforced" blocked internet "$DB1" 192.0.2.20
 
 # ---- restart, and --remove ----------------------------------------------------------
+# A feed added first in the policy now gets a later id than drop-list had: a
+# restart must take the kernel's ids over (feed_ids), not number the feeds anew.
+printf '192.0.2.30\n' >"$FEEDS/new.txt"
+chmod 0644 "$FEEDS/new.txt"
+sed -i "s|^  blocklists:|&\n    - { name: new-list, file: $FEEDS/new.txt, direction: in }|" "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_check "a feed added first in the policy blocks what it lists" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.30
+zt_wait_for 10000 feeds_idle || zt_die "the new feed was not loaded"
+zt_check "the maps carry ids, feed_ids maps them to the feeds' chains" bash -c \
+	"nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg feed_ids | grep -q 'jump feed_new-list'"
 daemon_stop
 zt_check "with the daemon stopped the feed stays enforced" blocked internet "$DB1" 192.0.2.20
 daemon_start
 zt_check "after a restart a listed source is still blocked (v4)" blocked internet "$DB1" 192.0.2.20
 zt_check "after a restart a listed source is still blocked (v6)" blocked internet "$DB16" 2001:db8:ee::20
-zt_check "after a restart the daemon read the maps back: nothing to change" \
-	grep -q "ready" "$DLOG"
+zt_check "after a restart the first feed still blocks" blocked internet "$DB1" 192.0.2.30
+zt_check "after a restart the daemon read the maps and ids back: no element rewritten" \
+	bash -c "grep -q '^ztsegd: ready' '$DLOG' && ! grep -q 'feeds applied' '$DLOG'"
+daemon_stop
+
+# ---- tables of the verdict-map layout (ztseg before feed_ids) are replaced ----------------
+# The daemon's table (orphaned, persist) turned into the old layout: listed_src a verdict map.
+zt_x host nft -f - <<'NFT'
+flush chain ip ztseg pre
+delete map ip ztseg listed_src
+add map ip ztseg listed_src { type ipv4_addr : verdict; flags interval; }
+add element ip ztseg listed_src { 192.0.2.20 : jump feed_drop-list }
+add rule ip ztseg pre ip saddr vmap @listed_src
+NFT
+daemon_start
+zt_check "a table of the old layout is created anew (logged)" grep -q "maps of another layout" "$DLOG"
+zt_check "… with mark data" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q 'ipv4_addr : mark'"
+zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
+zt_check "… the except prefix not blocked" allowed internet "$DB1" 192.0.2.44
 daemon_stop
 zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 || true
 zt_check "--remove takes table ip ztseg away" ! zt_x host nft list table ip ztseg
