@@ -122,6 +122,9 @@ zt_check "status: veth-app120 is app's (index $(bp veth-app120 'p.get("index")')
 zt_check "status (text): the BRIDGE PORT table shows vnet9 with its MAC" \
 	grep -qE '^vnet9 +br0 +web +02:00:00:00:09:09 ' "$ZT_TMP/status.txt"
 
+zt_check "the kernel's own MAC bindings (dynamic set pmac) are not taken for tampering" \
+	sh -c "! grep -qE 'tampering|restoring it' '$DLOG'"
+
 # ---- a port renamed into another segment's pattern -----------------------------
 # h1's port veth-app101 becomes vnet101 (web): web's address is then its own,
 # app's is foreign.
