@@ -75,19 +75,29 @@ uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg)
 int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d)
 {
 	struct zt_mark_fields f;
+	const struct zt_segment *first = NULL;
+	size_t n = 0;
 
+	/* one warning for all of them: a routed host with thousands of segments is not drowned */
 	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
 	for (size_t i = 0; i < p->n_segs; i++) {
-		const struct zt_segment *s = &p->segs[i];
-
-		if (!s->n_ifs || zt_bridge_index(p, i))
+		if (!p->segs[i].n_ifs || zt_bridge_index(p, i))
 			continue;
-		if (zt_diag_warning(d, s->pos.file, s->pos.line, s->pos.col,
-				    "segment %s: its interfaces are not enforced as bridge ports: hub.mark-mask "
-				    "0x%08x has room for %u segments with interfaces; give it more bits",
-				    s->name, f.mask, (1u << f.bits) - 1) < 0)
-			return -ENOMEM;
+		if (!n++)
+			first = &p->segs[i];
 	}
+	if (!n)
+		return 0;
+	if (n == 1 && zt_diag_warning(d, first->pos.file, first->pos.line, first->pos.col,
+				      "segment %s: its interfaces are not enforced as bridge ports: hub.mark-mask "
+				      "0x%08x has room for %u segments with interfaces; give it more bits",
+				      first->name, f.mask, (1u << f.bits) - 1) < 0)
+		return -ENOMEM;
+	if (n > 1 && zt_diag_warning(d, first->pos.file, first->pos.line, first->pos.col,
+				     "segment %s and %zu later segments: their interfaces are not enforced as "
+				     "bridge ports: hub.mark-mask 0x%08x has room for %u segments with interfaces; "
+				     "give it more bits", first->name, n - 1, f.mask, (1u << f.bits) - 1) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
