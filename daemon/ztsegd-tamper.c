@@ -70,7 +70,7 @@ void manager_tamper_repair(struct manager *m)
 		manager_units_sync(m);
 	if (st.changed || st.created || st.replaced)
 		manager_anomaly_sync(m);
-	if (st.changed) {
+	if (st.changed || st.bridge_sent) {
 		m->events.repairs++;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,
 			   "restored table inet %s: %s, %zu objects %s%s in %.1f ms", ZT_TABLE_NAME,

@@ -87,6 +87,7 @@ struct zt_apply_stats {
 	unsigned restarts;	/* ERESTART retries */
 	size_t enc_ifs;		/* elements put into enc_if */
 	bool brnf_off;		/* br_netfilter was off: table bridge ztseg drops bridged member traffic */
+	bool bridge_sent;	/* not a full apply, and table bridge ztseg was destroyed or written anew */
 	bool bridge_written;	/* table bridge ztseg was written anew (it changed, or was forgotten) */
 	enum zt_apply_path path;
 	uint32_t genid;		/* the generation the table is at after the apply; 0: unknown */
