@@ -36,6 +36,8 @@ static int cmd_status(struct zt_ctl_conn *c, const struct zt_ctl_request *req, v
 		r = manager_observe_status(m, j);
 	if (r >= 0)
 		r = manager_feeds_status(m, j);
+	if (r >= 0)
+		r = manager_status_bridge(m, j);
 	if (r < 0) {
 		if (j)
 			json_decref(j);

@@ -420,6 +420,9 @@ int manager_oneshot_apply(struct manager *m)
 	       st.path == ZT_APPLY_PLAN ? " (compared with the plan applied last)" : "",
 	       st.persist ? "" : " (table not owned: kernel without persist, or --no-owner)",
 	       st.restarts ? " (the ruleset changed meanwhile: applied again)" : "");
+	if (st.bridge_sent)
+		printf("ztsegd: %s table bridge %s (it is not read back: written whole whenever it may differ)\n",
+		       st.bridge_written ? "wrote" : "deleted", ZT_TABLE_NAME);
 	return 0;
 }
 

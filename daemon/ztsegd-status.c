@@ -425,3 +425,96 @@ out:
 	status_buf_clear(&b);
 	return r;
 }
+
+/* ---- bridge ports: classification and bindings ---- */
+
+struct bports_ctx {
+	struct manager *m;
+	const struct zt_rtnl_state *s;
+	const struct zt_bridge_mac *macs;
+	size_t n_macs;
+	json_t *arr;
+	int err;
+};
+
+/* The segment whose bridge ports the kernel classifies l as (by its patterns), or -1. */
+static ssize_t bport_segment(const struct manager *m, const char *name)
+{
+	const struct zt_policy *p = m->cur.policy;
+
+	for (size_t i = 0; m->members && i < p->n_segs && i < m->members->n_segs; i++) {
+		const struct zt_segment_members *sm = &m->members->segs[i];
+
+		if (!zt_bridge_index(p, i))
+			continue;
+		for (size_t j = 0; j < sm->n_ifs; j++)
+			if (streq(sm->ifs[j].name, name))
+				return (ssize_t)i;
+	}
+	return -1;
+}
+
+static int bport_cb(const struct zt_rtnl_link *l, void *userdata)
+{
+	struct bports_ctx *c = userdata;
+	const struct zt_policy *p = c->m->cur.policy;
+	const struct zt_rtnl_link *br = NULL;
+	const struct zt_bridge_mac *mac;
+	ssize_t seg;
+	json_t *o, *addrs;
+	char buf[ZT_CIDR_STRLEN];
+
+	if (!zt_rtnl_link_bridge_port(c->s, l, &br))
+		return 0;
+	seg = bport_segment(c->m, l->name);
+	mac = seg >= 0 ? zt_bridge_mac_find(c->macs, c->n_macs, l->name) : NULL;
+	addrs = json_array();
+	for (size_t i = 0; addrs && seg >= 0 && i < p->segs[seg].n_addrs; i++)
+		json_array_append_new(addrs, json_string(zt_cidr_fmt(&p->segs[seg].addrs[i], buf, sizeof(buf))));
+	if (mac)
+		snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", mac->mac[0], mac->mac[1], mac->mac[2],
+			 mac->mac[3], mac->mac[4], mac->mac[5]);
+	o = json_pack("{s:s, s:s?, s:s, s:s?, s:o?, s:s?, s:o?, s:o?}", "port", l->name, "bridge",
+		      br ? br->name : NULL, "classification", seg >= 0 ? "member" : "other",
+		      "segment", seg >= 0 ? p->segs[seg].name : NULL,
+		      "index", seg >= 0 ? json_integer(zt_bridge_index(p, (size_t)seg)) : NULL,
+		      "mac", mac ? buf : NULL,
+		      "bound_seconds", mac ? json_integer((json_int_t)((mac->timeout_ms - mac->expires_ms) / 1000)) : json_null(),
+		      "binding_expires_seconds", mac ? json_integer((json_int_t)(mac->expires_ms / 1000)) : json_null());
+	if (!o || !addrs) {
+		json_decref(o);
+		json_decref(addrs);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	json_object_set_new(o, "addresses", addrs);
+	json_array_append_new(c->arr, o);
+	return 0;
+}
+
+int manager_status_bridge(struct manager *m, json_t *status)
+{
+	_cleanup_free_ struct zt_bridge_mac *macs = NULL;
+	struct bports_ctx c = { .m = m, .s = zt_rtnl_state(m->rtnl) };
+	int r;
+
+	if (!m->cur.plan || !m->cur.plan->bridge.n_segs || !m->cur.policy)
+		return 0;
+	r = zt_bridge_macs_read(&macs, &c.n_macs);
+	if (r < 0) {
+		log_debug("cannot read the MAC bindings of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
+		macs = NULL;
+		c.n_macs = 0;
+	}
+	c.macs = macs;
+	c.arr = json_array();
+	if (!c.arr)
+		return -ENOMEM;
+	zt_rtnl_state_foreach_link(c.s, bport_cb, &c);
+	if (c.err < 0) {
+		json_decref(c.arr);
+		return c.err;
+	}
+	json_object_set_new(status, "bridge_ports", c.arr);
+	return 0;
+}

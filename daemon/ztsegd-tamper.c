@@ -70,12 +70,13 @@ void manager_tamper_repair(struct manager *m)
 		manager_units_sync(m);
 	if (st.changed || st.created || st.replaced)
 		manager_anomaly_sync(m);
-	if (st.changed) {
+	if (st.changed || st.bridge_sent) {
 		m->events.repairs++;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,
-			   "restored table inet %s: %s, %zu objects %s in %.1f ms", ZT_TABLE_NAME,
+			   "restored table inet %s: %s, %zu objects %s%s in %.1f ms", ZT_TABLE_NAME,
 			   st.created ? "created anew" : st.replaced ? "replaced" : "difference applied", st.changed,
 			   st.created || st.replaced ? "written" : "changed",
+			   st.bridge_written ? ", table bridge ztseg written anew" : "",
 			   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
 	} else {
 		log_debug("table inet %s checked: as applied", ZT_TABLE_NAME);
@@ -91,6 +92,8 @@ static void on_nft_event(const struct zt_nfmon_event *ev, void *userdata)
 	if (ev->portid == zt_nft_portid(m->nft) && !ev->mixed)
 		return;
 	m->want_feeds_repair |= ev->feeds;
+	if (ev->bridge)
+		zt_apply_bridge_forget(m->nft);
 	if (ev->pid)
 		snprintf(who, sizeof(who), "%s[%u]", ev->comm[0] ? ev->comm : "?", ev->pid);
 	else
@@ -99,8 +102,12 @@ static void on_nft_event(const struct zt_nfmon_event *ev, void *userdata)
 	log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper", log_field("ZTSEG_PID", "%u", ev->pid),
 		   log_field("ZTSEG_COMM", "%s", ev->comm), log_field("ZTSEG_PORTID", "%u", ev->portid),
 		   log_field("ZTSEG_CHANGES", "%u", ev->changes) }, 5,
-		   "tampering: table inet %s %s by %s (%u change%s, generation %u); restoring it", ZT_TABLE_NAME,
-		   ev->table_deleted ? "deleted" : "changed", who, ev->changes, ev->changes == 1 ? "" : "s", ev->genid);
+		   "tampering: table %s %s %s by %s (%u change%s, generation %u); restoring it",
+		   ev->bridge && !ev->inet && !ev->feeds ? "bridge" : "inet", ZT_TABLE_NAME,
+		   ev->table_deleted || (ev->bridge_deleted && !ev->inet) ? "deleted" : "changed", who,
+		   ev->changes, ev->changes == 1 ? "" : "s", ev->genid);
+	if (ev->bridge && (ev->inet || ev->feeds))
+		log_warning("tampering: table bridge %s %s too", ZT_TABLE_NAME, ev->bridge_deleted ? "deleted" : "changed");
 	m->want_repair = true;
 	manager_dirty(m);
 }
@@ -112,6 +119,7 @@ int manager_tamper_on_nfmon(sd_event_source *s, int fd, uint32_t revents, void *
 
 	if (r == -ENOBUFS) {
 		log_warning("nf_tables notifications were lost (receive buffer overrun): checking the table");
+		zt_apply_bridge_forget(m->nft);
 		m->want_repair = true;
 		manager_dirty(m);
 	} else if (r < 0 && r != -EAGAIN) {
@@ -146,6 +154,21 @@ int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
 		m->want_repair = true;
 		manager_dirty(m);
 		return 0;
+	}
+	if (m->cur.plan && m->cur.plan->bridge.n_segs) {
+		r = zt_nft_bridge_table_read(&ti);
+		if (r >= 0 && (!ti.present || (m->owned && (!ti.has_owner || ti.owner != zt_nft_portid(m->nft))))) {
+			m->events.tamper++;
+			log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper" }, 1,
+				   "table bridge %s is %s (the change was not notified): restoring it", ZT_TABLE_NAME,
+				   ti.present ? "no longer ours" : "gone");
+			zt_apply_bridge_forget(m->nft);
+			m->want_repair = true;
+			manager_dirty(m);
+			return 0;
+		}
+		if (r < 0)
+			log_error("cannot read table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
 	}
 	if (m->cur.plan && m->cur.plan->bridge.n_segs &&
 	    (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0) != m->brnf_off) {

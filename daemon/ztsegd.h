@@ -550,6 +550,8 @@ void manager_feeds_free(struct manager *m);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);
+/* Each bridge port: its classification, segment, bound MAC and addresses ("bridge_ports"). */
+int manager_status_bridge(struct manager *m, json_t *status);
 /* STATUS= (and extra, e.g. "READY=1") to systemd when it changed or extra is given. */
 void manager_status_notify(struct manager *m, const char *extra);
 void manager_status_set_error(struct manager *m, const char *fmt, ...) _printf_(2, 3);

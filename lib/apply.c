@@ -462,9 +462,10 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 	st->created = !at->k.table.present;
 	st->replaced = full && at->k.table.present;
 	st->changed = full ? zt_plan_count_objects(p) : at->path == ZT_APPLY_PLAN ? at->pd.changed : at->kd.changed;
-	if (!full && at->bridge_changed)
-		st->changed++;	/* table bridge ztseg */
-	if (!full && st->changed == 0) {
+	/* table bridge ztseg is not diffed: not counted in changed, sent whole when it differs */
+	st->bridge_sent = !full && at->bridge_changed;
+	st->bridge_written = at->bridge_changed && p->bridge.n_segs;
+	if (!full && st->changed == 0 && !st->bridge_sent) {
 		/* Nothing to change: nothing to send. */
 		st->messages = st->bytes = 0;
 		gen_after_commit(n, at->genid, false, false, st);
@@ -495,6 +496,11 @@ static int apply_send(struct zt_nft *n, const struct zt_plan *p, const struct zt
 		st->have_digest = r >= 0;
 	}
 	return r;
+}
+
+void zt_apply_bridge_forget(struct zt_nft *n)
+{
+	n->bridge_hash = 0;
 }
 
 /* The same plan at the same generation: nothing to send. */

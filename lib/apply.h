@@ -87,6 +87,8 @@ struct zt_apply_stats {
 	unsigned restarts;	/* ERESTART retries */
 	size_t enc_ifs;		/* elements put into enc_if */
 	bool brnf_off;		/* br_netfilter was off: table bridge ztseg drops bridged member traffic */
+	bool bridge_sent;	/* not a full apply, and table bridge ztseg was destroyed or written anew */
+	bool bridge_written;	/* table bridge ztseg was written anew (it changed, or was forgotten) */
 	enum zt_apply_path path;
 	uint32_t genid;		/* the generation the table is at after the apply; 0: unknown */
 	/*
@@ -109,6 +111,13 @@ const char *zt_apply_path_name(enum zt_apply_path p);
  */
 int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply_opts *opts,
 	     struct zt_apply_stats *stats, struct zt_diags *d);
+
+/*
+ * Table bridge ztseg is written only when the plan's part changes: after
+ * someone else touched it, forget what this handle wrote, so the next
+ * apply writes it anew.
+ */
+void zt_apply_bridge_forget(struct zt_nft *n);
 
 /*
  * Delete table inet ztseg and the feed tables ip/ip6 ztseg in one

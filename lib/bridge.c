@@ -30,7 +30,7 @@
 
 #define ZT_NFT_MSG_DESTROYTABLE 26
 #define FAM NFPROTO_BRIDGE
-#define MAC_TIMEOUT_MS (30u * 60 * 1000)	/* a port's MAC binding: 30 minutes from its first frame */
+#define MAC_TIMEOUT_MS ZT_BRIDGE_MAC_TIMEOUT_MS
 #define MAC_SET_SIZE 65536u
 #define UNIT_TOKEN 0x7a740000u			/* compile-units.c's packet-mark token pattern */
 
@@ -75,19 +75,29 @@ uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg)
 int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d)
 {
 	struct zt_mark_fields f;
+	const struct zt_segment *first = NULL;
+	size_t n = 0;
 
+	/* one warning for all of them: a routed host with thousands of segments is not drowned */
 	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
 	for (size_t i = 0; i < p->n_segs; i++) {
-		const struct zt_segment *s = &p->segs[i];
-
-		if (!s->n_ifs || zt_bridge_index(p, i))
+		if (!p->segs[i].n_ifs || zt_bridge_index(p, i))
 			continue;
-		if (zt_diag_warning(d, s->pos.file, s->pos.line, s->pos.col,
-				    "segment %s: its interfaces are not enforced as bridge ports: hub.mark-mask "
-				    "0x%08x has room for %u segments with interfaces; give it more bits",
-				    s->name, f.mask, (1u << f.bits) - 1) < 0)
-			return -ENOMEM;
+		if (!n++)
+			first = &p->segs[i];
 	}
+	if (!n)
+		return 0;
+	if (n == 1 && zt_diag_warning(d, first->pos.file, first->pos.line, first->pos.col,
+				      "segment %s: its interfaces are not enforced as bridge ports: hub.mark-mask "
+				      "0x%08x has room for %u segments with interfaces; give it more bits",
+				      first->name, f.mask, (1u << f.bits) - 1) < 0)
+		return -ENOMEM;
+	if (n > 1 && zt_diag_warning(d, first->pos.file, first->pos.line, first->pos.col,
+				     "segment %s and %zu later segments: their interfaces are not enforced as "
+				     "bridge ports: hub.mark-mask 0x%08x has room for %u segments with interfaces; "
+				     "give it more bits", first->name, n - 1, f.mask, (1u << f.bits) - 1) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -825,6 +835,14 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	ether_type(x, "arp", ETHERTYPE_ARP);
 	vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4);
 	t(x, "comment \"ARP from other ports: no segment's address\"");
+	if ((r = r_end(x)) < 0)
+		return r;
+	/* Nor in a neighbour advertisement (inet ztseg passes bridged ND between any ports). */
+	r_begin(x, "prerouting");
+	ether_type(x, "ip6", ETHERTYPE_IPV6);
+	icmp_type(x, true, "nd-neighbor-advert", 136);
+	vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna);
+	t(x, "comment \"NA from other ports: no segment's address\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority %d; policy accept;\n", ZT_BRIDGE_PRIO);

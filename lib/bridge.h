@@ -69,4 +69,19 @@ int zt_bridge_emit_destroy(struct zt_batch *b);
  */
 int zt_bridge_nf_call(bool v6);
 
+/* A port's MAC binding: 30 minutes from its first frame (set pmac's timeout). */
+#define ZT_BRIDGE_MAC_TIMEOUT_MS (30u * 60 * 1000)
+
+/* A MAC a member port bound (set pmac of table bridge ztseg; bridge-read.c). */
+struct zt_bridge_mac {
+	char port[IFNAMSIZ];
+	uint8_t mac[6];
+	uint64_t timeout_ms;	/* the binding's lifetime */
+	uint64_t expires_ms;	/* what is left of it */
+};
+/* Every bound MAC (malloc'd array); -ENOENT when table or set is not there. */
+int zt_bridge_macs_read(struct zt_bridge_mac **ret, size_t *ret_n);
+/* The binding of one port; NULL when it has none. Linear. */
+const struct zt_bridge_mac *zt_bridge_mac_find(const struct zt_bridge_mac *v, size_t n, const char *port);
+
 #endif

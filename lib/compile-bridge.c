@@ -223,12 +223,17 @@ int bridge_scope(struct cc *c, int ci, const char *what)
 
 /*
  * Forward: neighbour discovery between bridge ports (conntrack leaves it
- * untracked) passes as the RFCs require (hop limit 255); table bridge
- * ztseg has bound its addresses (NA target, source) to the port.
+ * untracked) passes as the RFCs require (hop limit 255: bridged, never
+ * routed — routing lowers it before the forward hook); table bridge ztseg
+ * has bound its addresses (NA target, source) to the port, and no port
+ * that is not a member may advertise a segment's address. Between two
+ * ports that are not members (a Proxmox uplink and the LAN) it is the
+ * link's own ND, as ARP is.
  */
 int bridge_forward_nd(struct cc *c, int ci)
 {
 	static const uint32_t nd[] = { 135, 136 };
+	struct zt_ifpat br = { .name = "bridge" };
 	struct zt_value v[ELEMENTSOF(nd)];
 	struct zt_rule *r;
 	int ret;
@@ -237,7 +242,7 @@ int bridge_forward_nd(struct cc *c, int ci)
 		return 0;
 	if (!(r = rule_new(c, ci, "neighbour discovery between bridge ports")))
 		return -ENOMEM;
-	m_mark(c, r, true, c->plan->bridge.mask, 0);
+	m_next(r, ZT_M_EQ, ZT_KEY_IIFKIND)->value = v_ifpat(ZT_TYPE_IFNAME, &br);
 	m_eq(r, ZT_KEY_L4PROTO, ZT_TYPE_INET_PROTO, IPPROTO_ICMPV6);
 	for (size_t i = 0; i < ELEMENTSOF(nd); i++)
 		v[i] = v_u32(ZT_TYPE_ICMPV6_TYPE, nd[i]);

@@ -731,6 +731,36 @@ static int format_anomaly(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
+/* Bridged workloads (ztsegd adds "bridge_ports" when segments name bridge ports): each port. */
+static int format_bridge(const json_t *st, FILE *f)
+{
+	static const char *const head[] = { "BRIDGE PORT", "BRIDGE", "SEGMENT", "MAC BOUND", "FOR", "LEFT",
+					    "ADDRESSES" };
+	static const bool right[] = { false, false, false, false, true, true, false };
+	struct table t = { .ncols = 7, .head = head, .right = right };
+	const json_t *ports = json_object_get(st, "bridge_ports"), *e;
+	size_t i;
+
+	if (!json_is_array(ports) || json_array_size(ports) == 0)
+		return 0;
+	json_array_foreach(ports, i, e) {
+		_cleanup_free_ char *addrs = jjoin(e, "addresses", " ");
+		const char *cls = jstr(e, "classification");
+		char fr[32], left[32];
+
+		jnum(e, "bound_seconds", fr, sizeof(fr));
+		jnum(e, "binding_expires_seconds", left, sizeof(left));
+		if (strcmp(fr, "-") != 0)
+			strncat(fr, " s", sizeof(fr) - strlen(fr) - 1);
+		if (strcmp(left, "-") != 0)
+			strncat(left, " s", sizeof(left) - strlen(left) - 1);
+		table_row(&t, jstr(e, "port"), jstr(e, "bridge"),
+			  strcmp(cls, "member") == 0 ? jstr(e, "segment") : "(not a member: by address)",
+			  jstr(e, "mac"), fr, left, addrs);
+	}
+	return table_flush(&t, f, "\n");
+}
+
 static int format_drops(const json_t *st, FILE *f)
 {
 	static const char *const head[] = { "DROPS", "PACKETS", "BYTES" };
@@ -801,6 +831,8 @@ int zt_status_format(const json_t *status, FILE *f)
 		r = format_units(status, f);
 	if (r == 0)
 		r = format_anomaly(status, f);
+	if (r == 0)
+		r = format_bridge(status, f);
 	if (r == 0)
 		r = format_drops(status, f);
 	if (r == 0)

@@ -110,6 +110,9 @@ int zt_nfmon_feed(struct zt_nfmon_parser *p, const struct nlmsghdr *nlh, size_t 
 				.changes = p->changes,
 				.table_deleted = p->table_deleted,
 				.feeds = p->feeds,
+				.bridge = p->bridge,
+				.bridge_deleted = p->bridge_deleted,
+				.inet = p->inet,
 				.mixed = p->mixed,
 			};
 		if (report)
@@ -130,7 +133,8 @@ int zt_nfmon_feed(struct zt_nfmon_parser *p, const struct nlmsghdr *nlh, size_t 
 	case NFT_MSG_GETFLOWTABLE:
 		return 0;
 	}
-	if (g->nfgen_family == NFPROTO_INET || g->nfgen_family == NFPROTO_IPV4 || g->nfgen_family == NFPROTO_IPV6) {
+	if (g->nfgen_family == NFPROTO_INET || g->nfgen_family == NFPROTO_IPV4 || g->nfgen_family == NFPROTO_IPV6 ||
+	    g->nfgen_family == NFPROTO_BRIDGE) {
 		struct tbl_attr t = {};
 		const char *name;
 
@@ -148,10 +152,16 @@ int zt_nfmon_feed(struct zt_nfmon_parser *p, const struct nlmsghdr *nlh, size_t 
 			p->seen = true;
 		}
 		p->changes++;
-		if (g->nfgen_family != NFPROTO_INET)
+		if (g->nfgen_family == NFPROTO_BRIDGE)
+			p->bridge = true;
+		else if (g->nfgen_family != NFPROTO_INET)
 			p->feeds = true;
+		else
+			p->inet = true;
 		if (type == NFT_MSG_DELTABLE && g->nfgen_family == NFPROTO_INET)
 			p->table_deleted = true;
+		if (type == NFT_MSG_DELTABLE && g->nfgen_family == NFPROTO_BRIDGE)
+			p->bridge_deleted = true;
 	}
 	return 0;
 bad:
@@ -279,15 +289,25 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 
 /* ---- reading the table ---- */
 
-int zt_nft_table_read(struct zt_nft_table_info *ret)
+static int table_read(uint16_t nfproto, struct zt_nft_table_info *ret)
 {
 	struct zt_nl nl;
 	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
 	if (r >= 0)
-		r = zt_nft_table_get(&nl, ret);
+		r = zt_nft_table_get_family(&nl, nfproto, ret);
 	zt_nl_close(&nl);
 	return r;
+}
+
+int zt_nft_table_read(struct zt_nft_table_info *ret)
+{
+	return table_read(NFPROTO_INET, ret);
+}
+
+int zt_nft_bridge_table_read(struct zt_nft_table_info *ret)
+{
+	return table_read(NFPROTO_BRIDGE, ret);
 }
 
 struct counters_ctx {

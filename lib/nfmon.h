@@ -17,7 +17,7 @@ struct nlmsghdr;
 /* Asked for (SO_RCVBUFFORCE) when zt_nfmon_open() is given 0: a full apply notifies every object. */
 #define ZT_NFMON_RCVBUF_DEFAULT ((size_t)32 << 20)
 
-/* One committed transaction that touched table inet ztseg. */
+/* One committed transaction that touched table inet ztseg (or ip, ip6, bridge ztseg). */
 struct zt_nfmon_event {
 	uint32_t genid;			/* the generation it made (NFTA_GEN_ID) */
 	uint32_t portid;		/* the committing socket (the notifications' nlmsg_pid) */
@@ -26,6 +26,9 @@ struct zt_nfmon_event {
 	unsigned changes;		/* notifications about objects of table inet ztseg */
 	bool table_deleted;		/* one of them was DELTABLE */
 	bool feeds;			/* it touched table ip or ip6 ztseg (the feeds) */
+	bool bridge;			/* it touched table bridge ztseg (bridged workloads) */
+	bool bridge_deleted;		/* and deleted it */
+	bool inet;			/* it touched table inet ztseg */
 	bool mixed;			/* from more than one socket (cannot happen: commits are serialised) */
 };
 
@@ -33,7 +36,7 @@ struct zt_nfmon_event {
 struct zt_nfmon_parser {
 	unsigned changes;
 	uint32_t portid;
-	bool table_deleted, mixed, seen, feeds;
+	bool table_deleted, mixed, seen, feeds, bridge, bridge_deleted, inet;
 };
 
 /*
@@ -93,6 +96,8 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 
 /* Is table inet ztseg there, and whose is it? */
 int zt_nft_table_read(struct zt_nft_table_info *ret);
+/* The same for table bridge ztseg. */
+int zt_nft_bridge_table_read(struct zt_nft_table_info *ret);
 
 struct zt_nft_counter {
 	char name[ZT_OBJ_NAME_MAX];

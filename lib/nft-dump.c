@@ -16,14 +16,20 @@
 #include "nft-dump.h"
 #include "plan.h"
 
+struct table_want {
+	uint32_t family;
+	struct zt_nft_table_info *ti;
+};
+
 static int table_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct zt_nft_table_info *ti = data;
+	struct table_want *w = data;
+	struct zt_nft_table_info *ti = w->ti;
 	struct nftnl_table *t = nftnl_table_alloc();
 
 	if (!t)
 		return -ENOMEM;
-	if (nftnl_table_nlmsg_parse(nlh, t) == 0 && nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET &&
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0 && nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == w->family &&
 	    nftnl_table_is_set(t, NFTNL_TABLE_NAME) && streq(nftnl_table_get_str(t, NFTNL_TABLE_NAME), ZT_TABLE_NAME)) {
 		ti->present = true;
 		ti->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
@@ -36,17 +42,23 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-int zt_nft_table_get(struct zt_nl *nl, struct zt_nft_table_info *ret)
+int zt_nft_table_get_family(struct zt_nl *nl, uint16_t nfproto, struct zt_nft_table_info *ret)
 {
 	struct zt_nft_table_info ti = {};
+	struct table_want w = { nfproto, &ti };
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_DUMP, ++nl->seq);
-	int r = zt_nl_talk(nl, nlh, table_cb, &ti, 0);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, nfproto, NLM_F_DUMP, ++nl->seq);
+	int r = zt_nl_talk(nl, nlh, table_cb, &w, 0);
 
 	if (r < 0)
 		return r;
 	*ret = ti;
 	return 0;
+}
+
+int zt_nft_table_get(struct zt_nl *nl, struct zt_nft_table_info *ret)
+{
+	return zt_nft_table_get_family(nl, NFPROTO_INET, ret);
 }
 
 void zt_kstate_clear(struct zt_kstate *k)

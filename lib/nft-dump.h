@@ -23,6 +23,8 @@ struct zt_nft_table_info {
 
 /* Is table inet ztseg there, and whose is it? One dump over nl. */
 int zt_nft_table_get(struct zt_nl *nl, struct zt_nft_table_info *ret);
+/* The same for table ztseg of another family (NFPROTO_BRIDGE, …). */
+int zt_nft_table_get_family(struct zt_nl *nl, uint16_t nfproto, struct zt_nft_table_info *ret);
 
 /* A set as the kernel holds it. */
 struct zt_kset {

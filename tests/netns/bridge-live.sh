@@ -101,6 +101,30 @@ zt_check "tap vnet9: nothing spoofed reached a1 ($(rx a1 tap_spoof))" [ "$(rx a1
 zt_check "tap vnet9 (web) -> a1 udp/53: a web -> app flow, delivered ($(rx a1 tap_dns))" [ "$(rx a1 tap_dns)" -ge 3 ]
 zt_check "tap vnet9 (web) -> a1 udp/9999: no flow, not delivered ($(rx a1 tap_other))" [ "$(rx a1 tap_other)" -eq 0 ]
 
+# ---- status: each port's classification and binding -----------------------------
+ctl status --json >"$ZT_TMP/status.json"
+ctl status >"$ZT_TMP/status.txt"
+bp() { # PORT EXPR [ARG]: EXPR about status' bridge_ports entry of PORT (p; the argument a)
+	python3 -c "import json, sys; j = json.load(open(sys.argv[1])); p = [x for x in j['bridge_ports'] if x['port'] == sys.argv[2]]; p = p[0] if p else {}; a = sys.argv[3]; print($2)" "$ZT_TMP/status.json" "$1" "${3:-}"
+}
+
+W1=$(zt_mac w1 eth0)
+zt_check "status: vnet0 is web's member port on br0 ($(bp vnet0 'p.get("classification"), p.get("segment"), p.get("bridge")'))" \
+	[ "$(bp vnet0 'p["classification"], p["segment"], p["bridge"]')" = "member web br0" ]
+zt_check "status: vnet0 bound w1's MAC $W1 ($(bp vnet0 'p.get("mac"), p.get("bound_seconds"), p.get("binding_expires_seconds")'))" \
+	[ "$(bp vnet0 'p["mac"] == a and 0 <= p["bound_seconds"] < 600 and 1200 < p["binding_expires_seconds"] <= 1800' "$W1")" = True ]
+zt_check "status: vnet0 holds web's addresses" \
+	[ "$(bp vnet0 'p["addresses"]')" = "['198.51.100.8/29', '2001:db8:1::8/125']" ]
+zt_check "status: tap vnet9 bound the VM's MAC 02:00:00:00:09:09, not a spoofed one" \
+	[ "$(bp vnet9 'p["segment"], p["mac"]')" = "web 02:00:00:00:09:09" ]
+zt_check "status: veth-app120 is app's (index $(bp veth-app120 'p.get("index")'))" \
+	[ "$(bp veth-app120 'p["segment"], p["index"] > 0')" = "app True" ]
+zt_check "status (text): the BRIDGE PORT table shows vnet9 with its MAC" \
+	grep -qE '^vnet9 +br0 +web +02:00:00:00:09:09 ' "$ZT_TMP/status.txt"
+
+zt_check "the kernel's own MAC bindings (dynamic set pmac) are not taken for tampering" \
+	sh -c "! grep -qE 'tampering|restoring it' '$DLOG'"
+
 # ---- a port renamed into another segment's pattern -----------------------------
 # h1's port veth-app101 becomes vnet101 (web): web's address is then its own,
 # app's is foreign.

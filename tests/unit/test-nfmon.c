@@ -79,7 +79,8 @@ static const struct {
 } others[] = {
 	{ NFT_MSG_NEWRULE, NFPROTO_INET, "filter" },
 	{ NFT_MSG_NEWRULE, NFPROTO_IPV4, "filter" },
-	{ NFT_MSG_DELTABLE, NFPROTO_BRIDGE, "ztseg" },
+	{ NFT_MSG_DELTABLE, NFPROTO_BRIDGE, "filter" },
+	{ NFT_MSG_DELTABLE, NFPROTO_NETDEV, "ztseg" },
 	{ NFT_MSG_GETRULE, NFPROTO_INET, "ztseg" },	/* reads are not changes */
 	{ NFT_MSG_NEWCHAIN, NFPROTO_INET, NULL },
 };
@@ -106,6 +107,29 @@ START_TEST(test_feed_tables)
 	ck_assert_int_eq(feed(&p, gen_msg(buf, 3, 99, "nft", 9), &ev), 1);
 	ck_assert(ev.feeds);
 	ck_assert(!ev.table_deleted);
+}
+END_TEST
+
+/* Table bridge ztseg (bridged workloads) is ours too: reported as bridge, deleted or changed. */
+START_TEST(test_bridge_table)
+{
+	struct zt_nfmon_parser p = {};
+	struct zt_nfmon_event ev;
+	char buf[512];
+
+	ck_assert_int_eq(feed(&p, obj_msg(buf, NFT_MSG_DELRULE, NFPROTO_BRIDGE, "ztseg", 9), &ev), 0);
+	if (_i)
+		ck_assert_int_eq(feed(&p, obj_msg(buf, NFT_MSG_DELTABLE, NFPROTO_BRIDGE, "ztseg", 9), &ev), 0);
+	ck_assert_int_eq(feed(&p, gen_msg(buf, 3, 99, "nft", 9), &ev), 1);
+	ck_assert(ev.bridge);
+	ck_assert(!ev.inet && !ev.feeds && !ev.table_deleted);
+	ck_assert(ev.bridge_deleted == (_i == 1));
+	ck_assert_uint_eq(ev.changes, 1 + _i);
+	/* One transaction over inet and bridge: both said. */
+	ck_assert_int_eq(feed(&p, obj_msg(buf, NFT_MSG_NEWRULE, NFPROTO_INET, "ztseg", 9), &ev), 0);
+	ck_assert_int_eq(feed(&p, obj_msg(buf, NFT_MSG_NEWCHAIN, NFPROTO_BRIDGE, "ztseg", 9), &ev), 0);
+	ck_assert_int_eq(feed(&p, gen_msg(buf, 4, 99, "nft", 9), &ev), 1);
+	ck_assert(ev.bridge && ev.inet && !ev.bridge_deleted);
 }
 END_TEST
 
@@ -252,6 +276,7 @@ int main(void)
 	tcase_add_test(tc, test_foreign_change);
 	tcase_add_loop_test(tc, test_other_tables, 0, ELEMENTSOF(others));
 	tcase_add_loop_test(tc, test_feed_tables, 0, 2);
+	tcase_add_loop_test(tc, test_bridge_table, 0, 2);
 	tcase_add_test(tc, test_deleted);
 	tcase_add_test(tc, test_comm_sanitised);
 	tcase_add_test(tc, test_malformed);
