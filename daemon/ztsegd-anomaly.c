@@ -25,6 +25,7 @@
 #include <time.h>
 #include <sys/resource.h>
 #include "anomaly.h"
+#include "ban.h"
 #include "conntrack.h"
 #include "explain.h"
 #include "grant.h"
@@ -808,6 +809,64 @@ static bool mitigating(struct manager *m, const struct series *s, bool ban)
 	       entry_of(m, s)->mitigate == (ban ? ZT_MITIGATE_BAN_TOP : ZT_MITIGATE_RATE_LIMIT);
 }
 
+/*
+ * A bytes series' closed episode leaves its bans in the kernel until their
+ * own timeout (episode_close): the daemon no longer holds them, the kernel
+ * does, so they are read from there (a restart in between included).
+ */
+static bool lingering(struct manager *m, const struct series *s)
+{
+	const struct zt_plan_anomaly *pa;
+
+	if (!s->in_plan || s->st.d.open)
+		return false;
+	pa = &m->cur.plan->anomaly[s->pa];
+	return pa->bytes && pa->ban4[0];
+}
+
+static int lingering_dump(struct manager *m, const struct series *s, struct zt_ban **v, size_t *n)
+{
+	const struct zt_plan_anomaly *pa = &m->cur.plan->anomaly[s->pa];
+	size_t cap = 0;
+	struct zt_nl nl;
+	int r;
+
+	*v = NULL;
+	*n = 0;
+	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 1 << 20);
+	if (r < 0)
+		return r;
+	r = zt_bans_dump_set(&nl, pa->ban4, AF_INET, v, n, &cap);
+	if (r >= 0 || r == -ENOENT)
+		r = zt_bans_dump_set(&nl, pa->ban6, AF_INET6, v, n, &cap);
+	zt_nl_close(&nl);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int lingering_json(struct manager *m, const struct series *s, json_t *arr)
+{
+	_cleanup_free_ struct zt_ban *v = NULL;
+	char src[64], what[ZT_ANOMALY_NAME_MAX + 8], pos[64];
+	size_t n = 0;
+	int r = lingering_dump(m, s, &v, &n);
+
+	if (r < 0)
+		return r;
+	series_text(s, what, sizeof(what));
+	pos_text(&m->cur.plan->anomaly[s->pa], pos, sizeof(pos));
+	for (size_t k = 0; k < n; k++) {
+		if (!inet_ntop(v[k].family, v[k].addr, src, sizeof(src)))
+			continue;
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:I, s:I}",
+				"source", src, "zone", what, "reason", "anomaly", "anomaly", true, "everywhere", false,
+				"limit", "anomaly episode (closed): ban-top-sources, until the ban's timeout", "policy",
+				pos, "remaining_ms", (json_int_t)v[k].expires_ms, "duration_ms",
+				(json_int_t)v[k].timeout_ms)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int manager_anomaly_bans_json(struct manager *m, json_t *arr)
 {
 	struct anomaly *an = A(m);
@@ -818,7 +877,10 @@ int manager_anomaly_bans_json(struct manager *m, json_t *arr)
 	for (size_t i = 0; i < an->n; i++) {
 		const struct series *s = &an->v[i];
 		char src[64], what[ZT_ANOMALY_NAME_MAX + 8], pos[64];
+		int r;
 
+		if (lingering(m, s) && (r = lingering_json(m, s, arr)) < 0)
+			return r;
 		if (!mitigating(m, s, true))
 			continue;
 		series_text(s, what, sizeof(what));
@@ -835,6 +897,31 @@ int manager_anomaly_bans_json(struct manager *m, json_t *arr)
 	return 0;
 }
 
+/* A closed bytes episode's ban of address, lifted from the kernel if it is still there. */
+static int lingering_unban(struct manager *m, const struct series *s, uint8_t family, const uint8_t addr[16],
+			   size_t *hit)
+{
+	const struct zt_plan_anomaly *pa = &m->cur.plan->anomaly[s->pa];
+	struct zt_batch *bt = NULL;
+	struct zt_elem el = {};
+	int r;
+
+	el.key[0] = (struct zt_value){ .type = family == AF_INET6 ? ZT_TYPE_IPV6 : ZT_TYPE_IPV4 };
+	el.key[0].cidr = (struct zt_cidr){ .family = family, .plen = family == AF_INET6 ? 128 : 32 };
+	memcpy(el.key[0].cidr.addr, addr, 16);
+	r = zt_nft_batch_start(m->nft, &bt);
+	if (r >= 0)
+		r = zt_emit_plan_elems(bt, m->cur.plan, family == AF_INET6 ? pa->ban6 : pa->ban4, &el, 1, 0,
+				       NFT_MSG_DELSETELEM);
+	r = r >= 0 ? commit(m, bt) : r;
+	zt_batch_free(bt);
+	if (r == -ENOENT)	/* not banned there, or its timeout ran out */
+		return 0;
+	if (r >= 0)
+		(*hit)++;
+	return r;
+}
+
 /* Lift the anomaly bans of address (its exact address: anomaly bans are single sources): how many, or an error. */
 int manager_anomaly_unban(struct manager *m, uint8_t family, const uint8_t addr[16], size_t *hit)
 {
@@ -849,6 +936,10 @@ int manager_anomaly_unban(struct manager *m, uint8_t family, const uint8_t addr[
 		struct series *s = &an->v[i];
 		const struct zt_plan_anomaly *pa;
 
+		if (lingering(m, s)) {
+			r = lingering_unban(m, s, family, addr, hit);
+			continue;
+		}
 		if (!mitigating(m, s, true))
 			continue;
 		pa = &m->cur.plan->anomaly[s->pa];

@@ -64,6 +64,25 @@ static bool ban_parse(struct nftnl_set_elem *el, uint8_t family, uint8_t plen, s
 	return true;
 }
 
+int zt_bans_dump_set(struct zt_nl *nl, const char *set, uint8_t family, struct zt_ban **v, size_t *n, size_t *cap)
+{
+	struct zt_kset ks;
+	int r = zt_kset_dump(nl, set, &ks);
+
+	for (size_t e = 0; r >= 0 && e < ks.n; e++) {
+		struct zt_ban b = { .flood = SIZE_MAX };
+
+		if (!ban_parse(ks.el[e], family, family == AF_INET6 ? 128 : 32, &b))
+			continue;
+		if (ZT_GROW(*v, *cap, *n) < 0)
+			r = -ENOMEM;
+		else
+			(*v)[(*n)++] = b;
+	}
+	zt_kset_clear(&ks);
+	return r;
+}
+
 int zt_bans_dump(struct zt_nl *nl, const struct zt_plan *plan, struct zt_ban **ret, size_t *n_ret)
 {
 	_cleanup_free_ struct zt_ban *v = NULL;

@@ -27,6 +27,8 @@ const char *zt_ban_reason_name(uint32_t reason);
 
 /* Every ban of plan's limits: one element dump per ban map over nl. *ret is allocated. */
 int zt_bans_dump(struct zt_nl *nl, const struct zt_plan *plan, struct zt_ban **ret, size_t *n_ret);
+/* The elements of one ban set of single addresses (anomaly bans), appended to *v; -ENOENT: no such set. */
+int zt_bans_dump_set(struct zt_nl *nl, const char *set, uint8_t family, struct zt_ban **v, size_t *n, size_t *cap);
 
 /*
  * The packets of counter "flood_bans" (one per ban the packet path made):
