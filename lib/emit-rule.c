@@ -758,37 +758,10 @@ static int stmt_dynset(struct rctx *c, const struct zt_stmt *s)
 	return 0;
 }
 
-static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
+/* The statements that write a mark: ct mark or meta mark. */
+static int stmt_mark(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 {
-	struct nftnl_expr *e;
-	uint32_t set_id;
-
 	switch (s->kind) {
-	case ZT_S_COUNTER_NAMED:
-		/* counter name "c_80001234" */
-		if (!name_valid(s->counter))
-			return -EINVAL;
-		e = expr_new(c, "objref");
-		if (!e)
-			return -ENOMEM;
-		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
-		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, s->counter);
-		expr_add(c, e);
-		return 0;
-	case ZT_S_COUNTER_MAP:
-		/* counter name ct mark map @fcnt */
-		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
-			return -EINVAL;
-		e = expr_new(c, "objref");
-		if (!e)
-			return -ENOMEM;
-		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_SREG, NFT_REG_1);
-		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_SET_NAME, s->set);
-		set_id = set_id_find(c->b, s->set);
-		if (set_id)
-			nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_ID, set_id);
-		expr_add(c, e);
-		return 0;
 	case ZT_S_CT_MARK_SET:
 		/* ct mark set 0x80001234 */
 		e_imm_u32(c, s->u32);
@@ -833,6 +806,85 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		e_ct_set_mark(c);
 		return 0;
 	}
+	default:
+		return -EINVAL;
+	}
+}
+
+/* reject with tcp reset / icmpx admin-prohibited */
+static int stmt_reject(struct rctx *c, const struct zt_stmt *s)
+{
+	struct nftnl_expr *e;
+
+	switch (s->kind) {
+	case ZT_S_REJECT_TCP_RST:
+		/* meta l4proto tcp reject with tcp reset */
+		if (c->l4proto != IPPROTO_TCP) {
+			uint8_t p = IPPROTO_TCP;
+
+			e_meta(c, NFT_META_L4PROTO, NFT_REG_1);
+			e_cmp(c, NFT_CMP_EQ, &p, 1);
+			c->l4proto = IPPROTO_TCP;
+		}
+		e = expr_new(c, "reject");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_TCP_RST);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, 0);
+		expr_add(c, e);
+		return 0;
+	case ZT_S_REJECT_ICMPX:
+		/* reject with icmpx admin-prohibited */
+		e = expr_new(c, "reject");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+		expr_add(c, e);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
+{
+	struct nftnl_expr *e;
+	uint32_t set_id;
+
+	switch (s->kind) {
+	case ZT_S_COUNTER_NAMED:
+		/* counter name "c_80001234" */
+		if (!name_valid(s->counter))
+			return -EINVAL;
+		e = expr_new(c, "objref");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, s->counter);
+		expr_add(c, e);
+		return 0;
+	case ZT_S_COUNTER_MAP:
+		/* counter name ct mark map @fcnt */
+		if (!name_valid(s->set) || keys_load(c, s->key, s->n_key, interval_set) < 0)
+			return -EINVAL;
+		e = expr_new(c, "objref");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_SREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_SET_NAME, s->set);
+		set_id = set_id_find(c->b, s->set);
+		if (set_id)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_ID, set_id);
+		expr_add(c, e);
+		return 0;
+	case ZT_S_CT_MARK_SET:
+	case ZT_S_CT_MARK_SET_MAP:
+	case ZT_S_META_MARK_SET_MAP:
+	case ZT_S_META_MARK_FROM_CT:
+	case ZT_S_CT_MARK_OR:
+	case ZT_S_CT_MARK_XOR:
+		return stmt_mark(c, s, interval_set);
 	case ZT_S_LOG:
 		return stmt_log(c, s);
 	case ZT_S_VMAP:
@@ -869,30 +921,8 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		return 0;
 	}
 	case ZT_S_REJECT_TCP_RST:
-		/* meta l4proto tcp reject with tcp reset */
-		if (c->l4proto != IPPROTO_TCP) {
-			uint8_t p = IPPROTO_TCP;
-
-			e_meta(c, NFT_META_L4PROTO, NFT_REG_1);
-			e_cmp(c, NFT_CMP_EQ, &p, 1);
-			c->l4proto = IPPROTO_TCP;
-		}
-		e = expr_new(c, "reject");
-		if (!e)
-			return -ENOMEM;
-		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_TCP_RST);
-		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, 0);
-		expr_add(c, e);
-		return 0;
 	case ZT_S_REJECT_ICMPX:
-		/* reject with icmpx admin-prohibited */
-		e = expr_new(c, "reject");
-		if (!e)
-			return -ENOMEM;
-		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
-		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
-		expr_add(c, e);
-		return 0;
+		return stmt_reject(c, s);
 	case ZT_S_VERDICT:
 		return e_verdict(c, &s->verdict);
 	case ZT_S_METER:
