@@ -61,6 +61,8 @@ new_port() {
 	zt_ns_add "$n"
 	ns=$(zt_ns "$n")
 	ip -n "$H" link add "$p" type veth peer name eth0 netns "$ns"
+	# no frames of its own (IPv6 router solicitations, MLD): a forged frame can be its first
+	zt_x "$n" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6'
 	ip -n "$ns" addr add "$3/24" dev eth0
 	ip -n "$H" link set "$p" master br0 up
 }
@@ -100,8 +102,6 @@ zt_check "vnet7: a frame from its pinned MAC reaches a1 (web -> app udp/53) ($(r
 # control: a port without an FDB entry binds whatever its first frame says
 new_port h8 vnet8 198.51.100.13
 M8=$(zt_mac h8 eth0)
-# no frames of its own (IPv6 router solicitations, MLD): the forged one is its first
-zt_x h8 sh -c 'echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6'
 rx_add a1 p8 "ip saddr 198.51.100.13 udp sport 7003"
 rx_add a1 p8ok "ip saddr 198.51.100.13 udp sport 7004"
 ip -n "$(zt_ns h8)" link set eth0 up
