@@ -51,8 +51,9 @@ bp() {
 }
 # bp_is PORT EXPR WANT: bp's answer is WANT (for zt_wait_for)
 bp_is() { [ "$(bp "$1" "$2")" = "$3" ]; }
-pmac_has() { zt_nft list set bridge ztseg pmac | grep -qE "$1"; }
-phas_has() { zt_nft list set bridge ztseg phas | grep -qE "$1"; }
+# (the listing read whole first: grep -q quitting early would fail the pipe under pipefail)
+pmac_has() { local o; o=$(zt_nft list set bridge ztseg pmac); grep -qE "$1" <<<"$o"; }
+phas_has() { local o; o=$(zt_nft list set bridge ztseg phas); grep -qE "$1" <<<"$o"; }
 not() { ! "$@"; }
 rx_ge() { [ "$(rx "$1" "$2")" -ge "$3" ]; }
 # new_port NODE PORT V4: a workload namespace NODE behind a new port PORT of br0, its eth0 still down
