@@ -147,8 +147,8 @@ int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_ap
 		m->brnf_off = st->brnf_off;
 		if (st->bridge_sent || st->bridge_written) {
 			/* pmac and phas are empty again: the pins are written anew */
-			m->blearn_table_new = true;
-			m->want_blearn = true;
+			m->fdb_table_new = true;
+			m->want_fdb = true;
 		}
 		zt_histogram_observe(&m->apply_hist, (double)m->last_apply_duration_usec / 1e6);
 	}

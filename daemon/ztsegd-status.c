@@ -488,7 +488,7 @@ static int bport_learned(struct bports_ctx *c, const struct zt_rtnl_link *l, con
 	if (r >= 0 && n && !json_object_get(o, "mac_from"))
 		json_object_set_new(o, "mac_from", json_string("first frame"));
 	if (r >= 0)
-		r = manager_blearn_port_json(c->m, l, br, (const uint8_t (*)[6])bound, n, learned);
+		r = manager_fdb_port_json(c->m, l, br, (const uint8_t (*)[6])bound, n, learned);
 	free(bound);
 	if (r < 0) {
 		json_decref(macs);

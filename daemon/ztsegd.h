@@ -19,7 +19,7 @@
  *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
  *   ztsegd-bans.c     flood bans: learnt from the kernel, journalled, listed, lifted
  *   ztsegd-status.c   the status document, STATUS= and the last error
- *   ztsegd-bridge-learn.c  bridge ports' MACs pinned from static FDB entries; neighbours for status
+ *   ztsegd-fdb.c      bridge ports' MACs pinned from static FDB entries; neighbours for status
  *   ztsegd-log.c      the journal
  */
 #ifndef ZTSEGD_H
@@ -55,7 +55,7 @@ struct manager_feeds;
 struct zt_endpoint;
 struct zt_ban;
 struct zt_ctix;
-struct blearn;
+struct fdb_learn;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -294,10 +294,10 @@ struct manager {
 	uint64_t ctix_lost;		/* events lost (overruns, malformed) when it was rebuilt */
 	uint64_t ctix_hits, ctix_walks, ctix_rebuilds;
 
-	/* bridge bindings learned from the kernel (ztsegd-bridge-learn.c) */
-	struct blearn *blearn;
-	bool want_blearn;		/* FDB/neighbour events, or links changed: pins to write */
-	bool blearn_table_new;		/* table bridge ztseg was written anew: its pins are gone */
+	/* bridge bindings learned from the kernel (ztsegd-fdb.c) */
+	struct fdb_learn *fdb;
+	bool want_fdb;		/* FDB/neighbour events, or links changed: pins to write */
+	bool fdb_table_new;		/* table bridge ztseg was written anew: its pins are gone */
 
 	/* metrics (ztsegd-metrics.c) */
 	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
@@ -555,19 +555,17 @@ bool manager_feeds_verify(struct manager *m);
 void manager_feeds_repair(struct manager *m);
 void manager_feeds_free(struct manager *m);
 
-/* ztsegd-bridge-learn.c */
+/* ztsegd-fdb.c */
 /* Follow the bridges' FDBs and neighbour tables (RTNLGRP_NEIGH): dump, subscribe, pin. */
-int manager_blearn_start(struct manager *m);
-void manager_blearn_free(struct manager *m);
+int manager_fdb_start(struct manager *m);
+void manager_fdb_free(struct manager *m);
 /* Pins written and removed as the FDB and the links now say (the reconcile pass). */
-void manager_blearn_sync(struct manager *m);
+void manager_fdb_sync(struct manager *m);
 /* --oneshot: pins from one dump of the FDBs, after the apply. */
-int manager_blearn_oneshot(struct manager *m);
+int manager_fdb_oneshot(struct manager *m);
 /* Status: the neighbour entries on bridge whose MAC is one of macs, appended to learned. */
-int manager_blearn_port_json(struct manager *m, const struct zt_rtnl_link *port, const struct zt_rtnl_link *bridge,
+int manager_fdb_port_json(struct manager *m, const struct zt_rtnl_link *port, const struct zt_rtnl_link *bridge,
 			     const uint8_t (*macs)[6], size_t n_macs, json_t *learned);
-/* Whether the FDB holds a static entry for (port, mac). */
-bool manager_blearn_pinned(struct manager *m, int ifindex, const uint8_t mac[6]);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

@@ -36,7 +36,7 @@ struct bl_written {
 	uint8_t mac[6];
 };
 
-struct blearn {
+struct fdb_learn {
 	struct zt_nl ev;		/* RTNLGRP_NEIGH */
 	sd_event_source *src;
 	struct zt_bl_store store;
@@ -67,7 +67,7 @@ static bool member_port(const struct zt_policy *p, const char *name)
 
 static int msg_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct blearn *b = data;
+	struct fdb_learn *b = data;
 	struct zt_bl_msg msg;
 	int r = zt_bl_parse(nlh, nlh->nlmsg_len, &msg);
 
@@ -81,7 +81,7 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 	return zt_bl_apply(&b->store, &msg) < 0 ? -ENOMEM : MNL_CB_OK;
 }
 
-static int dump(struct blearn *b)
+static int dump(struct fdb_learn *b)
 {
 	static const uint8_t families[] = { AF_BRIDGE, AF_INET, AF_INET6 };
 	struct zt_nl nl;
@@ -107,7 +107,7 @@ static int dump(struct blearn *b)
 	return r < 0 ? r : 0;
 }
 
-static int blearn_open(struct blearn *b)
+static int fdb_open(struct fdb_learn *b)
 {
 	unsigned group = RTNLGRP_NEIGH;
 	int v = BL_RCVBUF, fd, flags, r;
@@ -129,7 +129,7 @@ static int blearn_open(struct blearn *b)
 
 static int datagram(const void *buf, size_t len, void *userdata)
 {
-	struct blearn *b = userdata;
+	struct fdb_learn *b = userdata;
 	const struct nlmsghdr *nlh = buf;
 	int n = 0, left = len > INT32_MAX ? INT32_MAX : (int)len;
 
@@ -142,7 +142,7 @@ static int datagram(const void *buf, size_t len, void *userdata)
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct manager *m = userdata;
-	struct blearn *b = m->blearn;
+	struct fdb_learn *b = m->fdb;
 	int r = zt_nl_receive_batch(&b->ev, BL_RECV_BATCH, &b->losses, datagram, b);
 
 	if (r < 0 && r != -EAGAIN)
@@ -153,7 +153,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		log_warning("bridge FDB and neighbour events were lost: reading them again");
 	}
 	if (r != 0 || b->resync) {
-		m->want_blearn = true;
+		m->want_fdb = true;
 		manager_dirty(m);
 	}
 	return 0;
@@ -322,16 +322,16 @@ static bool pins_need_read(const struct want *want, const struct bl_written *old
 	return false;
 }
 
-void manager_blearn_sync(struct manager *m)
+void manager_fdb_sync(struct manager *m)
 {
-	struct blearn *b = m->blearn;
+	struct fdb_learn *b = m->fdb;
 	struct want want = {}, now = {}, gone = {};
 	struct ports_ctx pc;
 	int r = 0;
 
 	if (!b)
 		return;
-	m->want_blearn = false;
+	m->want_fdb = false;
 	if (b->resync) {
 		b->resync = false;
 		if ((r = dump(b)) < 0)
@@ -343,9 +343,9 @@ void manager_blearn_sync(struct manager *m)
 		b->n_pins = b->cap_pins = 0;
 		return;
 	}
-	if (m->blearn_table_new) {
+	if (m->fdb_table_new) {
 		/* the table was written anew: nothing of ours is in it */
-		m->blearn_table_new = false;
+		m->fdb_table_new = false;
 		b->n_pins = 0;
 		b->n_ports = 0;
 	}
@@ -377,32 +377,32 @@ void manager_blearn_sync(struct manager *m)
 	free(gone.v);
 	if (r < 0 && r != -ENOMEM) {
 		/* tried again at the next event; the table stays fail-closed meanwhile */
-		m->want_blearn = true;
+		m->want_fdb = true;
 	}
 }
 
-int manager_blearn_start(struct manager *m)
+int manager_fdb_start(struct manager *m)
 {
-	struct blearn *b = calloc(1, sizeof(*b));
+	struct fdb_learn *b = calloc(1, sizeof(*b));
 	int r;
 
 	if (!b)
 		return -ENOMEM;
-	m->blearn = b;
-	r = blearn_open(b);
+	m->fdb = b;
+	r = fdb_open(b);
 	if (r >= 0)
 		r = sd_event_add_io(m->event, &b->src, zt_nl_fd(&b->ev), EPOLLIN, on_io, m);
 	if (r >= 0)
 		r = sd_event_source_set_priority(b->src, PRIO_NETLINK);
 	if (r < 0)
 		return r;
-	manager_blearn_sync(m);
+	manager_fdb_sync(m);
 	return 0;
 }
 
-void manager_blearn_free(struct manager *m)
+void manager_fdb_free(struct manager *m)
 {
-	struct blearn *b = m->blearn;
+	struct fdb_learn *b = m->fdb;
 
 	if (!b)
 		return;
@@ -412,12 +412,12 @@ void manager_blearn_free(struct manager *m)
 	free(b->pins);
 	free(b->ports);
 	free(b);
-	m->blearn = NULL;
+	m->fdb = NULL;
 }
 
-int manager_blearn_oneshot(struct manager *m)
+int manager_fdb_oneshot(struct manager *m)
 {
-	struct blearn b = {};
+	struct fdb_learn b = {};
 	struct want want = {};
 	const struct want gone = {};
 	struct bl_written *old = NULL;
@@ -442,10 +442,10 @@ int manager_blearn_oneshot(struct manager *m)
 
 /* ---- status ---- */
 
-int manager_blearn_port_json(struct manager *m, const struct zt_rtnl_link *port, const struct zt_rtnl_link *bridge,
+int manager_fdb_port_json(struct manager *m, const struct zt_rtnl_link *port, const struct zt_rtnl_link *bridge,
 			     const uint8_t (*macs)[6], size_t n_macs, json_t *learned)
 {
-	const struct blearn *b = m->blearn;
+	const struct fdb_learn *b = m->fdb;
 	char buf[INET6_ADDRSTRLEN];
 
 	if (!b || !bridge)
@@ -468,14 +468,4 @@ int manager_blearn_port_json(struct manager *m, const struct zt_rtnl_link *port,
 		}
 	}
 	return 0;
-}
-
-bool manager_blearn_pinned(struct manager *m, int ifindex, const uint8_t mac[6])
-{
-	const struct blearn *b = m->blearn;
-
-	for (size_t i = 0; b && i < b->store.n_pins; i++)
-		if (b->store.pins[i].ifindex == ifindex && memcmp(b->store.pins[i].mac, mac, 6) == 0)
-			return true;
-	return false;
 }
