@@ -456,6 +456,38 @@ static ssize_t bport_segment(const struct manager *m, const char *name)
 }
 
 /*
+ * "bindings": every binding of the port in one list, each with where it
+ * came from: its MACs (fdb, first frame), its segment's addresses
+ * (policy) and the addresses learned for its MACs (neighbour).
+ */
+static int bport_bindings(json_t *o)
+{
+	json_t *v = json_array(), *e;
+	size_t i;
+	int r = v ? 0 : -ENOMEM;
+
+	json_array_foreach(json_object_get(o, "macs"), i, e)
+		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:O}", "kind", "mac", "value",
+							   json_object_get(e, "mac"), "from", json_object_get(e, "from"))) < 0)
+			r = -ENOMEM;
+	json_array_foreach(json_object_get(o, "addresses"), i, e)
+		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:s}", "kind", "address", "value", e,
+							   "from", "policy")) < 0)
+			r = -ENOMEM;
+	json_array_foreach(json_object_get(o, "learned"), i, e)
+		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:O}", "kind", "address", "value",
+							   json_object_get(e, "address"), "from",
+							   json_object_get(e, "from"))) < 0)
+			r = -ENOMEM;
+	if (r < 0) {
+		json_decref(v);
+		return r;
+	}
+	json_object_set_new(o, "bindings", v);
+	return 0;
+}
+
+/*
  * The port's MAC bindings (pmac: each with where it came from, a pin of a
  * static FDB entry or the first frame, told apart by the element's timeout)
  * and the neighbour entries of its bridge on those MACs.
@@ -497,7 +529,7 @@ static int bport_learned(struct bports_ctx *c, const struct zt_rtnl_link *l, con
 	}
 	json_object_set_new(o, "macs", macs);
 	json_object_set_new(o, "learned", learned);
-	return 0;
+	return bport_bindings(o);
 }
 
 static int bport_cb(const struct zt_rtnl_link *l, void *userdata)

@@ -141,6 +141,9 @@ zt_check "status: vnet7 learned 198.51.100.12 (its pinned MAC's neighbour entry)
 	[ "$(bp vnet7 '"198.51.100.12" in [l["address"] for l in p.get("learned", [])]')" = True ]
 zt_check "status: vnet1 learned no global address (the host never talked to w2): $(bp vnet1 '[l["address"] for l in p.get("learned", [])]')" \
 	[ "$(bp vnet1 '[l["address"] for l in p.get("learned", []) if not l["address"].startswith("fe80:")]')" = "[]" ]
+zt_check "status: vnet7's bindings, each with where it came from: $(bp vnet7 'sorted((b["kind"], b["value"], b["from"]) for b in p.get("bindings", []) if not b["value"].startswith("fe80:"))')" \
+	[ "$(bp vnet7 'sorted((b["kind"], b["value"], b["from"]) for b in p.get("bindings", []) if not b["value"].startswith("fe80:"))')" = \
+	  "[('address', '198.51.100.12', 'neighbour'), ('address', '198.51.100.8/29', 'policy'), ('address', '2001:db8:1::8/125', 'policy'), ('mac', '$M7', 'fdb')]" ]
 ctl status >"$ZT_TMP/status.txt"
 zt_check "status (text): vnet7 with its MAC, 'fdb' and the learned address" \
 	grep -qE "^vnet7 +br0 +web +$M7 +fdb .*198\.51\.100\.12 \(neighbour\)" "$ZT_TMP/status.txt"
