@@ -47,19 +47,18 @@ struct fdb_learn {
 	struct bl_written *ports;	/* member ports at the last sync */
 	size_t n_ports, cap_ports;
 	bool resync;			/* events were lost: dump again */
+	bool pins_changed;		/* the store's pins changed since the last sync */
 };
 
 /* ---- the policy's side: is this a port table bridge ztseg classifies? ---- */
 
 static bool member_port(const struct zt_policy *p, const char *name)
 {
-	for (size_t i = 0; p && i < p->n_segs; i++) {
-		if (!zt_bridge_index(p, i))
-			continue;
+	/* the pattern first: zt_bridge_index() walks the segments before it */
+	for (size_t i = 0; p && i < p->n_segs; i++)
 		for (size_t j = 0; j < p->segs[i].n_ifs; j++)
-			if (zt_ifpat_match(&p->segs[i].ifs[j], name))
+			if (zt_ifpat_match(&p->segs[i].ifs[j], name) && zt_bridge_index(p, i))
 				return true;
-	}
 	return false;
 }
 
@@ -78,7 +77,13 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 		b->malformed++;
 		return MNL_CB_OK;
 	}
-	return zt_bl_apply(&b->store, &msg) < 0 ? -ENOMEM : MNL_CB_OK;
+	r = zt_bl_apply(&b->store, &msg);
+	if (r < 0)
+		return -ENOMEM;
+	/* a pin came or went: the kernel's sets follow (neighbours are only read by status) */
+	if (r > 0 && msg.family == AF_BRIDGE)
+		b->pins_changed = true;
+	return MNL_CB_OK;
 }
 
 static int dump(struct fdb_learn *b)
@@ -152,7 +157,9 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		b->resync = true;
 		log_warning("bridge FDB and neighbour events were lost: reading them again");
 	}
-	if (r != 0 || b->resync) {
+	/* dynamic FDB entries come and go with every MAC the bridge learns: no pass for them */
+	if (b->pins_changed || b->resync) {
+		b->pins_changed = false;
 		m->want_fdb = true;
 		manager_dirty(m);
 	}
