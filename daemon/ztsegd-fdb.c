@@ -356,6 +356,19 @@ void manager_fdb_sync(struct manager *m)
 		b->n_pins = 0;
 		b->n_ports = 0;
 	}
+	/*
+	 * Neighbour entries of devices that are gone (the kernel need not say
+	 * so entry by entry). Pins stay until their DELNEIGH: an FDB event can
+	 * be read before the link's own, and want_pins skips unknown links.
+	 */
+	for (size_t i = 0; i < b->store.n_neigh;) {
+		const struct zt_bl_neigh *n = &b->store.neigh[i];
+
+		if (!zt_rtnl_state_link(zt_rtnl_state(m->rtnl), n->ifindex))
+			b->store.neigh[i] = b->store.neigh[--b->store.n_neigh];
+		else
+			i++;
+	}
 	pc = (struct ports_ctx){ .m = m, .s = zt_rtnl_state(m->rtnl), .w = &now };
 	zt_rtnl_state_foreach_link(pc.s, port_cb, &pc);
 	r = pc.err;

@@ -116,7 +116,10 @@ zt_check "status: vnet8's MAC is the first frame's ($(bp vnet8 'p.get("mac"), p.
 	[ "$(bp vnet8 'p.get("mac"), p.get("mac_from")')" = "$FOREIGN first frame" ]
 
 # a pin replaces a first-frame binding of another MAC
+t0=$(zt_now_ms)
 bridge -n "$H" fdb replace "$M8" dev vnet8 master static
+zt_wait_for 2000 pmac_has "\"vnet8\" . $M8 timeout 365d" || true
+echo "# static FDB entry added -> pinned in pmac: $(($(zt_now_ms) - t0)) ms (nft listing polled every 20 ms)"
 zt_check "status: vnet8's static entry replaces the first-frame binding" \
 	zt_wait_for 2000 bp_is vnet8 'p.get("mac"), p.get("mac_from"), len(p.get("macs", []))' "$M8 fdb 1"
 frame h8 "$M8" 7004 198.51.100.13
