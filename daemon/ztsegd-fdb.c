@@ -135,12 +135,12 @@ static int fdb_open(struct fdb_learn *b)
 static int datagram(const void *buf, size_t len, void *userdata)
 {
 	struct fdb_learn *b = userdata;
-	const struct nlmsghdr *nlh = buf;
-	int n = 0, left = len > INT32_MAX ? INT32_MAX : (int)len;
+	int n = zt_bl_walk(buf, len, msg_cb, b);
 
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left), n++)
-		if (msg_cb(nlh, b) < 0)
-			return -ENOMEM;
+	if (n == -EBADMSG) {
+		b->malformed++;
+		return 0;
+	}
 	return n;
 }
 

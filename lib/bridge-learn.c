@@ -122,6 +122,31 @@ int zt_bl_parse(const struct nlmsghdr *nlh, size_t len, struct zt_bl_msg *m)
 	return 0;
 }
 
+int zt_bl_walk(const void *buf, size_t len, int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
+{
+	const char *p = buf;
+	size_t left = len;
+	int n = 0;
+
+	while (left >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+		size_t step = NLMSG_ALIGN((size_t)nlh->nlmsg_len);
+		int r;
+
+		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left)
+			return -EBADMSG;
+		/* the last message of a datagram may lack its padding */
+		if (step > left)
+			step = left;
+		if ((r = cb(nlh, data)) < 0)
+			return r;
+		n++;
+		p += step;
+		left -= step;
+	}
+	return left ? -EBADMSG : n;
+}
+
 static bool mac_unicast(const uint8_t mac[6])
 {
 	static const uint8_t zero[6];

@@ -55,6 +55,15 @@ struct zt_bl_msg {
 int zt_bl_parse(const struct nlmsghdr *nlh, size_t len, struct zt_bl_msg *m);
 
 /*
+ * Each whole message of a datagram (len bytes) to cb, in order; lengths
+ * are checked in size_t (mnl_nlmsg_ok() casts nlmsg_len to int: a forged
+ * 2^31 passes it). Returns the messages handed over, -EBADMSG when bytes
+ * were left that form no message (those before were handed over), or
+ * what cb returned (< 0).
+ */
+int zt_bl_walk(const void *buf, size_t len, int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);
+
+/*
  * Whether an FDB entry pins its port's MAC: an entry of a bridge
  * (NDA_MASTER, not the bridge's own device, not NTF_SELF: a device's own
  * table), unicast and not zero, added by an administrator or a manager

@@ -6,7 +6,8 @@
  * incomplete, failed) — parsed, judged and kept; malformed messages
  * (truncated header, attribute past the end, MAC and address of the wrong
  * length, a zero or negative ifindex, a duplicate attribute, trailing
- * bytes, a VLAN out of range) refused; the pin messages' keys.
+ * bytes, a VLAN out of range) refused; the pin messages' keys; a
+ * datagram walked (a forged 2^31 length, a short tail).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -295,6 +296,37 @@ START_TEST(test_emit)
 }
 END_TEST
 
+static int count_cb(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	++*(int *)data;
+	return 0;
+}
+
+/* A datagram walked: two messages; a forged length of 2^31 (mnl_nlmsg_ok() takes it), a short tail. */
+START_TEST(test_walk)
+{
+	static char dg[2048] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh = fdb(RTM_NEWNEIGH, NUD_NOARP, 0, MAC);
+	size_t l1 = NLMSG_ALIGN(nlh->nlmsg_len);
+	int n = 0;
+
+	memcpy(dg, nlh, l1);
+	memcpy(dg + l1, nlh, l1);
+	ck_assert_int_eq(zt_bl_walk(dg, 2 * l1, count_cb, &n), 2);
+	ck_assert_int_eq(n, 2);
+	n = 0;
+	ck_assert_int_eq(zt_bl_walk(dg, 2 * l1 + 3, count_cb, &n), -EBADMSG);
+	ck_assert_int_eq(n, 2);
+	((struct nlmsghdr *)(dg + l1))->nlmsg_len = 0x80000000u;
+	n = 0;
+	ck_assert_int_eq(zt_bl_walk(dg, 2 * l1, count_cb, &n), -EBADMSG);
+	ck_assert_int_eq(n, 1);
+	((struct nlmsghdr *)dg)->nlmsg_len = 8;
+	ck_assert_int_eq(zt_bl_walk(dg, 2 * l1, count_cb, &n), -EBADMSG);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bridge-learn");
@@ -308,6 +340,7 @@ int main(void)
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_store);
 	tcase_add_test(tc, test_emit);
+	tcase_add_test(tc, test_walk);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
