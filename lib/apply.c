@@ -69,6 +69,7 @@ struct eff_plan {
 	struct zt_elem **owned;
 	size_t n_owned;
 	size_t n_enc;
+	struct zt_bridge_haddr *hown;	/* p.bridge.hown: the host's addresses on bridges */
 };
 
 static void eff_plan_clear(struct eff_plan *e)
@@ -77,6 +78,7 @@ static void eff_plan_clear(struct eff_plan *e)
 		free(e->owned[i]);
 	free(e->owned);
 	free(e->sets);
+	free(e->hown);
 	*e = (struct eff_plan){};
 }
 
@@ -136,6 +138,13 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	*e = (struct eff_plan){ .p = *plan };
 	/* br_netfilter off in this namespace: bridged member traffic would skip inet ztseg; drop it */
 	e->p.bridge.brnf_off = plan->bridge.n_segs && (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0);
+	/* the host's own addresses on bridges: hown4/hownna, written with the table (ztsegd keeps them) */
+	if (plan->bridge.n_segs) {
+		r = zt_bridge_host_dump(&e->hown, &e->p.bridge.n_hown);
+		if (r < 0)
+			return r;
+		e->p.bridge.hown = e->hown;
+	}
 	for (size_t i = 0; i < n_sets; i++)
 		want |= plan->sets[i].dynamic && (zt_ifx_is_twin(plan->sets[i].name) ||
 						  (streq(plan->sets[i].name, ZT_ENC_IF_SET) && o->n_enc_pats));

@@ -125,7 +125,7 @@ struct bx {
 	struct nftnl_rule *r;		/* the rule being built */
 	const char *chain;
 	bool nomem;
-	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas;
+	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas, id_hown4, id_hownna;
 };
 
 static void t(struct bx *x, const char *fmt, ...) _printf_(2, 3);
@@ -776,6 +776,29 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 	return r;
 }
 
+/* hown4 / hownna: the host's own addresses on bridges (apply's dump, then ztsegd) */
+static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false },
+			   hownna_def = { "hownna", NULL, T_INTEGER, 16, false, false, false };
+
+static int hown_elems(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type);
+
+static int hown_sets(struct bx *x, const struct zt_plan_bridge *br)
+{
+	int r;
+
+	t(x, "\tset hown4 {\n\t\ttype ipv4_addr\n\t\tcomment \"the host's addresses on bridges: no port claims "
+	  "one in ARP (filled by apply and ztsegd)\"\n\t}\n\n");
+	t(x, "\tset hownna {\n\t\ttypeof @th,64,128\n\t\tcomment \"the host's IPv6 addresses on bridges: no port "
+	  "claims one in an NA (filled by apply and ztsegd)\"\n\t}\n\n");
+	if (x->b) {
+		x->id_hown4 = x->b->next_set_id++;
+		x->id_hownna = x->b->next_set_id++;
+	}
+	if ((r = put_set(x, &hown4_def, x->id_hown4)) < 0 || (r = put_set(x, &hownna_def, x->id_hownna)) < 0)
+		return r;
+	return x->b && br->n_hown ? hown_elems(x->b, br->hown, br->n_hown, NFT_MSG_NEWSETELEM) : 0;
+}
+
 static int sets(struct bx *x, const struct zt_plan_bridge *br)
 {
 	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true },
@@ -808,11 +831,11 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	    (r = put_set(x, &pdst, x->id_port_dst)) < 0 || (r = port_map(x, br, true)) < 0 ||
 	    (r = put_set(x, &psrc, x->id_port_src)) < 0 || (r = port_map(x, br, false)) < 0)
 		return r;
-	return 0;
+	return hown_sets(x, br);
 }
 
-static const char *const chain_names[] = { "fcheck", "l2_frame", "l2_gap", "l2_spoof", "marp", "member", "m4",
-					   "m6", "mtype", "na" };
+static const char *const chain_names[] = { "arp_ip", "fcheck", "l2_frame", "l2_gap", "l2_spoof", "marp", "member",
+					   "m4", "m6", "mtype", "na" };
 
 /* Base chains: prerouting (the source port) and forward (each destination port, flood copies included). */
 static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
@@ -833,16 +856,16 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	/* Any other port may not claim a segment's address in ARP (IP: inet ztseg's binding). */
 	r_begin(x, "prerouting");
 	ether_type(x, "arp", ETHERTYPE_ARP);
-	vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4);
-	t(x, "comment \"ARP from other ports: no segment's address\"");
+	v(x, NFT_GOTO, "arp_ip");
+	t(x, " comment \"ARP from other ports: no segment's address, none of the host's\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	/* Nor in a neighbour advertisement (inet ztseg passes bridged ND between any ports). */
 	r_begin(x, "prerouting");
 	ether_type(x, "ip6", ETHERTYPE_IPV6);
 	icmp_type(x, true, "nd-neighbor-advert", 136);
-	vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna);
-	t(x, "comment \"NA from other ports: no segment's address\"");
+	v(x, NFT_GOTO, "na");
+	t(x, " comment \"NA from other ports: no segment's address, none of the host's\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
@@ -937,14 +960,22 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("m6", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
 		    t(x, "comment \"the segment's addresses (and ::, fe80::/16) only\"")));
 	t(x, "\t}\n\n\tchain na {\n");
+	RULE("na", (t(x, "@th,64,128 @hownna "), e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1),
+		    e_lookup(x, "hownna", x->id_hownna, false, false), v(x, NFT_GOTO, "l2_spoof"),
+		    t(x, " comment \"the host's own address (the gateway): never a port's\"")));
 	RULE("na", (vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna),
 		    t(x, "comment \"an advertised address must be the segment's\"")));
 	t(x, "\t}\n\n\tchain marp {\n");
 	RULE("marp", (t(x, "iifname . arp saddr ether != @pmac "), port_mac_key(x, true),
 		      e_lookup(x, "pmac", x->id_pmac, false, true), v(x, NFT_GOTO, "l2_spoof"),
 		      t(x, " comment \"ARP sender MAC: the port's own\"")));
-	RULE("marp", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
-		      t(x, "comment \"ARP sender address: the segment's\"")));
+	RULE("marp", (v(x, NFT_GOTO, "arp_ip")));
+	t(x, "\t}\n\n\tchain arp_ip {\n");
+	RULE("arp_ip", (t(x, "arp saddr ip @hown4 "), e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1),
+			e_lookup(x, "hown4", x->id_hown4, false, false), v(x, NFT_GOTO, "l2_spoof"),
+			t(x, " comment \"the host's own address (the gateway): never a port's\"")));
+	RULE("arp_ip", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
+			t(x, "comment \"ARP sender address: the segment's\"")));
 	t(x, "\t}\n\n\tchain l2_gap {\n");
 	RULE("l2_gap", (mark_is(x, f->src, 0, false), v(x, NFT_RETURN, NULL),
 			t(x, " comment \"not a member port: inet ztseg judges it\"")));
@@ -1075,11 +1106,100 @@ uint64_t zt_bridge_hash(const struct zt_plan_bridge *br)
 
 	if (!f)
 		return 1;	/* unknown: written again */
-	zt_bridge_render(f, br);
+	zt_bridge_render(f, br);	/* render never writes hown's elements: ztsegd keeps those */
 	fprintf(f, "%d %u", br->brnf_off, (unsigned)br->n_segs);
 	if (fclose(f) != 0)
 		return 1;
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (uint8_t)buf[i]) * 0x100000001b3ull;
 	return h ? h : 1;
+}
+
+/* ---- the host's own addresses (sets hown4, hownna) ----------------------- */
+
+static int haddr_cmp(const void *a, const void *b)
+{
+	const struct zt_bridge_haddr *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+size_t zt_bridge_haddrs_norm(struct zt_bridge_haddr *v, size_t n)
+{
+	size_t k = 0;
+
+	if (n)
+		qsort(v, n, sizeof(*v), haddr_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!k || haddr_cmp(&v[i], &v[k - 1]))
+			v[k++] = v[i];
+	return k;
+}
+
+/* The elements of v, each in its family's set, as NEWSETELEM or DESTROYSETELEM. */
+static int hown_elems(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type)
+{
+	for (int fam = 0; fam < 2; fam++) {
+		const char *name = fam ? "hownna" : "hown4";
+		struct nftnl_set *s = NULL;
+		struct nlmsghdr *nlh;
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			struct nftnl_set_elem *e;
+
+			if (v[i].family != (fam ? AF_INET6 : AF_INET))
+				continue;
+			if (!s) {
+				if (!(s = nftnl_set_alloc()))
+					return -ENOMEM;
+				nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+				nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+				nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+			}
+			if (!(e = nftnl_set_elem_alloc())) {
+				nftnl_set_free(s);
+				return -ENOMEM;
+			}
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, v[i].addr, fam ? 16 : 4);
+			nftnl_set_elem_add(s, e);
+			k++;
+		}
+		if (!k)
+			continue;
+		nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, name, type, FAM, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+		nftnl_set_free(s);
+		if (!nlh)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int zt_bridge_emit_hown(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type, bool flush)
+{
+	for (int fam = 0; flush && fam < 2; fam++) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+
+		if (!s)
+			return -ENOMEM;
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, fam ? "hownna" : "hown4");
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+		nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, fam ? "hownna" : "hown4", NFT_MSG_DELSETELEM, FAM, 0);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+		nftnl_set_free(s);
+		if (!nlh)
+			return -ENOMEM;
+	}
+	return hown_elems(b, v, n, type);
 }

@@ -369,11 +369,24 @@ struct zt_plan_bridge_seg {
 	size_t n_addrs;
 };
 
+/* One of the host's own addresses on a bridge device (sets hown4, hownna of table bridge ztseg). */
+struct zt_bridge_haddr {
+	uint8_t family;			/* AF_INET, AF_INET6 */
+	uint8_t addr[16];
+};
+
 struct zt_plan_bridge {
 	uint32_t mask;			/* hub.mark-mask */
 	struct zt_plan_bridge_seg *segs;	/* by index order; none: no table bridge ztseg */
 	size_t n_segs;
 	bool brnf_off;			/* br_netfilter does not call the inet hooks: fail closed */
+	/*
+	 * The host's addresses on bridges, filled by apply from an address
+	 * dump (never by the compiler; not owned by the plan, not part of
+	 * zt_bridge_hash()): ztsegd keeps the sets to them between applies.
+	 */
+	const struct zt_bridge_haddr *hown;
+	size_t n_hown;
 };
 
 struct zt_plan {
