@@ -337,7 +337,7 @@ int manager_start(struct manager *m)
 	}
 	manager_sync_enc(m, true);
 	manager_ifx_sync(m, true);
-	manager_bridge_host_sync(m, true);
+	manager_hown_sync(m, true);
 	manager_nflog_open(m);
 	r = sources_setup(m);
 	if (r < 0) {

@@ -312,7 +312,7 @@ int manager_sync_members(struct manager *m, bool baseline)
 	if (manager_ifx_sync(m, false) < 0)
 		log_warning("exact interface names not updated: the pattern sets classify the new ones");
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
-	manager_bridge_host_sync(m, false);
+	manager_hown_sync(m, false);
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 

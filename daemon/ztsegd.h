@@ -450,9 +450,9 @@ int manager_sync_enc(struct manager *m, bool refill);
 /* The exact-name twins (lib/ifx.h) to the links: the difference, or (refill) flushed and filled anew. */
 int manager_ifx_sync(struct manager *m, bool refill);
 
-/* ztsegd-bridge-host.c */
+/* ztsegd-hown.c */
 /* Sets hown4/hownna of table bridge ztseg to the host's addresses on bridges: the difference, or refilled. */
-int manager_bridge_host_sync(struct manager *m, bool refill);
+int manager_hown_sync(struct manager *m, bool refill);
 int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 /* ztsegd-explain.c */

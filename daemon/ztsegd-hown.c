@@ -42,7 +42,7 @@ static bool has(const struct zt_bridge_haddr *v, size_t n, const struct zt_bridg
 	return false;
 }
 
-int manager_bridge_host_sync(struct manager *m, bool refill)
+int manager_hown_sync(struct manager *m, bool refill)
 {
 	struct hwant w = {};
 	_cleanup_free_ struct zt_bridge_haddr *add = NULL, *del = NULL;
@@ -95,7 +95,7 @@ int manager_bridge_host_sync(struct manager *m, bool refill)
 		zt_batch_free(b);
 		zt_diags_clear(&d);
 		free(w.v);
-		return manager_bridge_host_sync(m, true);
+		return manager_hown_sync(m, true);
 	}
 	if (r < 0) {
 		/* tried again on the next event or apply */
