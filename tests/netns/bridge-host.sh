@@ -140,5 +140,7 @@ zt_check "daemon: once the host no longer has them, the same frames arrive again
 	[ "$(rx w1 lan_arp2)" -ge $((a2 + 5)) ] && [ "$(rx w1 lan_na2)" -ge $((n2 + 5)) ]
 zt_check "daemon: the gateway is still protected" has hown4 "$ZT_HOST_V4"
 legit "daemon"
+zt_check "daemon: its own updates of hown4/hownna are not taken for tampering" bash -c "! grep -qi tamper '$DLOG'"
+zt_check "daemon: it logged the updates" grep -q 'host addresses on bridges' "$DLOG"
 zt_x host "$ZT_D" --remove >/dev/null 2>&1 || true
 zt_finish
