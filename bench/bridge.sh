@@ -110,10 +110,13 @@ done
 ls1=$(l2spoof)
 # jstat SIDE: "p50 p99 max timeouts spoofed-delivered joins" over the rounds, in us
 jstat() {
-	cat "$ZT_TMP/$1".join.* | awk '$3 == "timeout" { to++; sp += $4; next }
-		{ v[++n] = $3; sp += $4 }
-		END { asort(v); p50 = v[int(n * 0.5 + 0.5)]; i = int(n * 0.99 + 0.999); if (i > n) i = n;
-		      printf "%.0f %.0f %.0f %d %d %d\n", p50, v[i], v[n], to, sp, n + to }'
+	local to sp
+	to=$(cat "$ZT_TMP/$1".join.* | awk '$3 == "timeout"' | wc -l)
+	sp=$(cat "$ZT_TMP/$1".join.* | awk '{ s += $4 } END { print s + 0 }')
+	cat "$ZT_TMP/$1".join.* | awk '$3 != "timeout" { print $3 }' | sort -n |
+		awk -v to="$to" -v sp="$sp" '{ v[NR] = $1 }
+		END { i = int(NR * 0.99 + 0.999); if (i > NR) i = NR
+		      printf "%.0f %.0f %.0f %d %d %d\n", v[int(NR * 0.5 + 0.5)], v[i], v[NR], to, sp, NR + to }'
 }
 read -r ja50 ja99 jamax jato jasp jan < <(jstat a)
 read -r jc50 jc99 jcmax jcto jcsp jcn < <(jstat c)
