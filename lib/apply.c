@@ -70,6 +70,7 @@ struct eff_plan {
 	size_t n_owned;
 	size_t n_enc;
 	struct zt_bridge_haddr *hown;	/* p.bridge.hown: the host's addresses on bridges */
+	char (*bports)[IFNAMSIZ];	/* p.bridge.ports: the host's link names */
 };
 
 static void eff_plan_clear(struct eff_plan *e)
@@ -79,6 +80,7 @@ static void eff_plan_clear(struct eff_plan *e)
 	free(e->owned);
 	free(e->sets);
 	free(e->hown);
+	free(e->bports);
 	*e = (struct eff_plan){};
 }
 
@@ -148,7 +150,7 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	for (size_t i = 0; i < n_sets; i++)
 		want |= plan->sets[i].dynamic && (zt_ifx_is_twin(plan->sets[i].name) ||
 						  (streq(plan->sets[i].name, ZT_ENC_IF_SET) && o->n_enc_pats));
-	if (!want)
+	if (!want && !plan->bridge.n_segs)
 		return 0;
 	r = zt_links_dump(&links, &n_links);
 	if (r < 0)
@@ -157,6 +159,14 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 		return -ENOMEM;
 	for (size_t i = 0; i < n_links; i++)
 		memcpy(names[i], links[i].name, IFNAMSIZ);
+	/* the bridge's exact-name twins port_srcx/port_dstx, written with the table */
+	if (plan->bridge.n_segs) {
+		if (!(e->bports = calloc(n_links ? n_links : 1, sizeof(*e->bports))))
+			return -ENOMEM;
+		memcpy(e->bports, names, n_links * sizeof(*names));
+		e->p.bridge.ports = (const char (*)[IFNAMSIZ])e->bports;
+		e->p.bridge.n_ports = n_links;
+	}
 	for (size_t i = 0; i < n_sets && r >= 0; i++) {
 		const struct zt_set *s = &plan->sets[i];
 		struct zt_elem *el = NULL;

@@ -126,6 +126,7 @@ struct bx {
 	const char *chain;
 	bool nomem;
 	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas, id_hown4, id_hownna;
+	uint32_t id_port_srcx, id_port_dstx;
 };
 
 static void t(struct bx *x, const char *fmt, ...) _printf_(2, 3);
@@ -799,6 +800,28 @@ static int hown_sets(struct bx *x, const struct zt_plan_bridge *br)
 	return x->b && br->n_hown ? hown_elems(x->b, br->hown, br->n_hown, NFT_MSG_NEWSETELEM) : 0;
 }
 
+/* port_srcx / port_dstx: member ports by exact name (apply's link dump, then ztsegd) */
+static const struct setdef psrcx_def = { "port_srcx", NULL, T_IFNAME, IFNAMSIZ, true, false, false },
+			   pdstx_def = { "port_dstx", NULL, T_IFNAME, IFNAMSIZ, true, false, false };
+
+static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
+{
+	int r;
+
+	t(x, "\tmap port_srcx {\n\t\ttype ifname : verdict\n\t\tcomment \"port_src for the host's links by exact "
+	  "name (filled by apply and ztsegd)\"\n\t}\n\n");
+	t(x, "\tmap port_dstx {\n\t\ttype ifname : verdict\n\t\tcomment \"port_dst for the host's links by exact "
+	  "name (filled by apply and ztsegd)\"\n\t}\n\n");
+	if (x->b) {
+		x->id_port_srcx = x->b->next_set_id++;
+		x->id_port_dstx = x->b->next_set_id++;
+	}
+	if ((r = put_set(x, &psrcx_def, x->id_port_srcx)) < 0 || (r = put_set(x, &pdstx_def, x->id_port_dstx)) < 0)
+		return r;
+	return x->b && br->n_ports ? zt_bridge_emit_ports(x->b, br, br->ports, br->n_ports, NFT_MSG_NEWSETELEM, false)
+				   : 0;
+}
+
 static int sets(struct bx *x, const struct zt_plan_bridge *br)
 {
 	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true },
@@ -831,7 +854,9 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	    (r = put_set(x, &pdst, x->id_port_dst)) < 0 || (r = port_map(x, br, true)) < 0 ||
 	    (r = put_set(x, &psrc, x->id_port_src)) < 0 || (r = port_map(x, br, false)) < 0)
 		return r;
-	return hown_sets(x, br);
+	if ((r = hown_sets(x, br)) < 0)
+		return r;
+	return portx_sets(x, br);
 }
 
 static const char *const chain_names[] = { "arp_ip", "fcheck", "l2_frame", "l2_gap", "l2_spoof", "marp", "member",
@@ -843,6 +868,11 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	int r;
 
 	t(x, "\tchain prerouting {\n\t\ttype filter hook prerouting priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
+	r_begin(x, "prerouting");
+	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "port_srcx", x->id_port_srcx);
+	t(x, "comment \"member ports by exact name: one hash lookup\"");
+	if ((r = r_end(x)) < 0)
+		return r;
 	r_begin(x, "prerouting");
 	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "port_src", x->id_port_src);
 	t(x, "comment \"member ports: their segment's chain (which sets the mark bits)\"");
@@ -869,6 +899,11 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
+	r_begin(x, "forward");
+	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dstx", x->id_port_dstx);
+	t(x, "comment \"member ports by exact name: one hash lookup\"");
+	if ((r = r_end(x)) < 0)
+		return r;
 	r_begin(x, "forward");
 	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dst", x->id_port_dst);
 	t(x, "comment \"member ports: their segment's bits, for each copy of a flooded frame\"");
@@ -1202,4 +1237,74 @@ int zt_bridge_emit_hown(struct zt_batch *b, const struct zt_bridge_haddr *v, siz
 			return -ENOMEM;
 	}
 	return hown_elems(b, v, n, type);
+}
+
+/* ---- member ports by exact name (maps port_srcx, port_dstx) -------------- */
+
+static const struct zt_plan_bridge_seg *port_seg(const struct zt_plan_bridge *br, const char *name)
+{
+	for (size_t i = 0; i < br->n_segs; i++)
+		for (size_t j = 0; j < br->segs[i].n_ifs; j++)
+			if (zt_ifpat_match(&br->segs[i].ifs[j], name))
+				return &br->segs[i];
+	return NULL;
+}
+
+int zt_bridge_emit_ports(struct zt_batch *b, const struct zt_plan_bridge *br, const char (*names)[IFNAMSIZ],
+			 size_t n, uint16_t type, bool flush)
+{
+	for (int dst = 0; dst < 2; dst++) {
+		const char *set = dst ? "port_dstx" : "port_srcx";
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		size_t k = 0;
+
+		if (!s)
+			return -ENOMEM;
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+		if (flush) {
+			nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, set, NFT_MSG_DELSETELEM, FAM, 0);
+			if (nlh) {
+				nftnl_set_elems_nlmsg_build_payload(nlh, s);
+				zt_batch_msg_done(b, nlh);
+			}
+			if (!nlh) {
+				nftnl_set_free(s);
+				return -ENOMEM;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct zt_plan_bridge_seg *sg = port_seg(br, names[i]);
+			struct nftnl_set_elem *e;
+			char key[IFNAMSIZ] = {}, chain[ZT_OBJ_NAME_MAX];
+
+			if (!sg)
+				continue;
+			if (!(e = nftnl_set_elem_alloc())) {
+				nftnl_set_free(s);
+				return -ENOMEM;
+			}
+			memcpy(key, names[i], strnlen(names[i], IFNAMSIZ - 1));
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, IFNAMSIZ);
+			if (type == NFT_MSG_NEWSETELEM) {
+				seg_chain(chain, dst ? "bd" : "bs", sg);
+				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, dst ? NFT_JUMP : NFT_GOTO);
+				nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+			}
+			nftnl_set_elem_add(s, e);
+			k++;
+		}
+		nlh = NULL;
+		if (k && (nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, set, type, FAM,
+					     type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0))) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+		nftnl_set_free(s);
+		if (k && !nlh)
+			return -ENOMEM;
+	}
+	return 0;
 }

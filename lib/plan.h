@@ -387,6 +387,14 @@ struct zt_plan_bridge {
 	 */
 	const struct zt_bridge_haddr *hown;
 	size_t n_hown;
+	/*
+	 * The host's link names, filled by apply from a link dump the same
+	 * way: the elements of the exact-name twins port_srcx / port_dstx
+	 * (a hash lookup for a known member port; the interval maps by
+	 * pattern stay the fallback for any other name).
+	 */
+	const char (*ports)[IFNAMSIZ];
+	size_t n_ports;
 };
 
 struct zt_plan {
