@@ -43,7 +43,14 @@ side() {
 	zt_x "$p-cli" sh -c 'echo "1024 65535" >/proc/sys/net/ipv4/ip_local_port_range; echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse'
 	zt_bg "$p-srv" "$ZT_TMP/$p-iperf.log" iperf3 -s -p 5201
 	zt_bg "$p-srv" "$ZT_TMP/$p-serve.log" "$ZB_TOOL" serve "$PORT"
+	echo "$ZT_BG_PID" >"$ZT_TMP/$p-serve.pid"
 }
+
+# ticks PID...: user + system clock ticks of these processes (softirqs they ran included)
+ticks() { for p in "$@"; do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 + $2 } END { print s + 0 }'; }
+# the kernel's softirq threads: work deferred out of the client's and server's context
+ksoft() { pgrep -x 'ksoftirqd/[0-9]+' | paste -sd' '; }
+HZ_TCK=$(getconf CLK_TCK)
 
 side a
 side c
@@ -76,12 +83,19 @@ for ((r = 1; r <= ZB_ROUNDS; r++)); do
 	for p in "${order[@]}"; do
 		zt_x "$p-cli" iperf3 -c 198.51.100.17 -p 5201 -t "$ZB_SECONDS" -O 1 -J 2>/dev/null |
 			jq '.end.sum_received.bits_per_second' >>"$ZT_TMP/$p.tput"
-		zt_x "$p-cli" "$ZB_TOOL" crr -t "$ZB_SECONDS" 198.51.100.17 "$PORT" | awk '{ print $2 }' >>"$ZT_TMP/$p.crr"
+		# CPU per connection: the client's own (rusage), the server's and ksoftirqd's (ticks)
+		k0=$(ticks "$(cat "$ZT_TMP/$p-serve.pid")" $(ksoft))
+		zt_x "$p-cli" "$ZB_TOOL" crr -t "$ZB_SECONDS" 198.51.100.17 "$PORT" >"$ZT_TMP/crr.out"
+		k1=$(ticks "$(cat "$ZT_TMP/$p-serve.pid")" $(ksoft))
+		awk '{ print $2 }' "$ZT_TMP/crr.out" >>"$ZT_TMP/$p.crr"
+		awk -v k=$((k1 - k0)) -v hz="$HZ_TCK" '{ printf "%.2f\n", ($5 + k * 1e6 / hz) / $3 }' "$ZT_TMP/crr.out" >>"$ZT_TMP/$p.cpu"
 	done
 	zb_log "round $r of $ZB_ROUNDS"
 done
 ta=$(zb_median "$ZT_TMP/a.tput") tc=$(zb_median "$ZT_TMP/c.tput")
 ca=$(zb_median "$ZT_TMP/a.crr") cc=$(zb_median "$ZT_TMP/c.crr")
+pa=$(zb_median "$ZT_TMP/a.cpu") pc=$(zb_median "$ZT_TMP/c.cpu")
+load_crr=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Ports joining a bridge (issue 14, Done-when: "a port added while the daemon runs is
 # enforced from its first frame; p99 event -> enforced < 5 ms"). zb-tool join, one
@@ -135,6 +149,13 @@ zb_out "| metric | (a′) | (c) | (c)/(a′) |"
 zb_out "|---|---|---|---|"
 zb_out "| TCP throughput (Gbit/s) | $(zb_cell "$ZT_TMP/a.tput" 1e9 2) | $(zb_cell "$ZT_TMP/c.tput" 1e9 2) | $(zb_ratio "$tc" "$ta") |"
 zb_out "| new connections (1/s) | $(zb_cell "$ZT_TMP/a.crr" 1 0) | $(zb_cell "$ZT_TMP/c.crr" 1 0) | $(zb_ratio "$cc" "$ca") |"
+zb_out "| CPU per new connection (µs) | $(zb_cell "$ZT_TMP/a.cpu" 1 1) | $(zb_cell "$ZT_TMP/c.cpu" 1 1) | $(zb_ratio "$pc" "$pa") |"
+zb_out ""
+zb_out "CPU per connection: the client's user + system time (rusage: the softirqs it runs —"
+zb_out "veth, bridge, netfilter of both directions mostly — are charged to it, tick-sampled),"
+zb_out "plus the server's and the ksoftirqd threads' ticks over the same run, divided by the"
+zb_out "connections; less sensitive to other jobs than the rate (a slower run is not more CPU)."
+zb_out "Load average after the rounds: $load_crr."
 zb_out ""
 zb_out "Ports joining the bridge (\`make bench-bridge\`, \`zb-tool join\`): $jcn new \`veth-app*\` ports of"
 zb_out "(c) and $jan of (a′) in 4 alternating rounds, load average $load_join before them. Timed"

@@ -12,7 +12,8 @@
  *	seconds (default 2). Prints "rr RATE N" (transactions per second).
  *   zb-tool crr [-t SEC] ADDR PORT
  *	Connect, one byte out, one byte back, close; again, for SEC seconds.
- *	Prints "crr RATE N ERRORS" (connections per second).
+ *	Prints "crr RATE N ERRORS CPU_US" (connections per second; the
+ *	client's own CPU time, user + system, in microseconds).
  *   zb-tool event -H NS -W NS -S NS -i IFNAME-PREFIX -a ADDR -g GW -d DST -p PORT
  *		  [-n COUNT] [-o FILE]
  *	COUNT times: create a veth (host side IFNAME-PREFIX<k> in namespace
@@ -61,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,9 +249,16 @@ static int cmd_client(int argc, char **argv, bool per_conn)
 		}
 		t1 = now_ns();
 	} while (t1 < end);
-	if (per_conn)
-		printf("crr %.0f %llu %llu\n", (double)n * 1e9 / (double)(t1 - t0), (unsigned long long)n,
-		       (unsigned long long)errors);
+	if (per_conn) {
+		/* the client's CPU (user + system, softirqs run in its context included: tick-sampled) */
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("crr %.0f %llu %llu %llu\n", (double)n * 1e9 / (double)(t1 - t0), (unsigned long long)n,
+		       (unsigned long long)errors,
+		       (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
+			       (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+	}
 	else
 		printf("rr %.0f %llu\n", (double)n * 1e9 / (double)(t1 - t0), (unsigned long long)n);
 	return 0;

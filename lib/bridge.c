@@ -18,6 +18,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 /* linux/netfilter_bridge.h clashes with net/if.h: its hook numbers */
 #define NF_BR_PRE_ROUTING 0
@@ -425,6 +426,7 @@ struct setdef {
 	const char *name, *text;	/* text: the nft declaration's body */
 	uint32_t key_type, key_len;
 	bool map, interval, dynamic;
+	bool ud_host;			/* key byte order "host" in the set's userdata: nft lists ifname keys */
 };
 
 static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
@@ -454,6 +456,17 @@ static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, MAC_SET_SIZE);
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	if (d->ud_host) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+
+		if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1 /* nft's BYTEORDER_HOST_ENDIAN */)) {
+			nftnl_udata_buf_free(ud);
+			nftnl_set_free(s);
+			return -ENOMEM;
+		}
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
 	nlh = zt_batch_msg(x->b, ZT_BOBJ_SET, d->name, NFT_MSG_NEWSET, FAM, NLM_F_CREATE);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, s);
@@ -778,8 +791,8 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 }
 
 /* hown4 / hownna: the host's own addresses on bridges (apply's dump, then ztsegd) */
-static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false },
-			   hownna_def = { "hownna", NULL, T_INTEGER, 16, false, false, false };
+static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false, false },
+			   hownna_def = { "hownna", NULL, T_INTEGER, 16, false, false, false, false };
 
 static int hown_elems(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type);
 
@@ -801,8 +814,8 @@ static int hown_sets(struct bx *x, const struct zt_plan_bridge *br)
 }
 
 /* port_srcx / port_dstx: member ports by exact name (apply's link dump, then ztsegd) */
-static const struct setdef psrcx_def = { "port_srcx", NULL, T_IFNAME, IFNAMSIZ, true, false, false },
-			   pdstx_def = { "port_dstx", NULL, T_IFNAME, IFNAMSIZ, true, false, false };
+static const struct setdef psrcx_def = { "port_srcx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true },
+			   pdstx_def = { "port_dstx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true };
 
 static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
 {
@@ -824,13 +837,13 @@ static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
 
 static int sets(struct bx *x, const struct zt_plan_bridge *br)
 {
-	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true },
-				   phas = { "phas", NULL, T_IFNAME, IFNAMSIZ, false, false, true },
-				   bind4 = { "bind4", NULL, T_IPV4, 4, true, true, false },
-				   bind6 = { "bind6", NULL, T_IPV6, 16, true, true, false },
-				   bindna = { "bindna", NULL, T_INTEGER, 16, true, true, false },
-				   psrc = { "port_src", NULL, T_IFNAME, IFNAMSIZ, true, true, false },
-				   pdst = { "port_dst", NULL, T_IFNAME, IFNAMSIZ, true, true, false };
+	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true, false },
+				   phas = { "phas", NULL, T_IFNAME, IFNAMSIZ, false, false, true, false },
+				   bind4 = { "bind4", NULL, T_IPV4, 4, true, true, false, false },
+				   bind6 = { "bind6", NULL, T_IPV6, 16, true, true, false, false },
+				   bindna = { "bindna", NULL, T_INTEGER, 16, true, true, false, false },
+				   psrc = { "port_src", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false },
+				   pdst = { "port_dst", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false };
 	int r;
 
 	if (x->b) {

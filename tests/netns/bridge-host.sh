@@ -33,7 +33,11 @@ hex6() { python3 -c "import ipaddress, sys; print('0x' + ipaddress.IPv6Address(s
 # an IPv6 address as nft lists an element of hownna (typeof @th,64,128: a decimal integer)
 dec6() { python3 -c "import ipaddress, sys; print(int(ipaddress.IPv6Address(sys.argv[1])))" "$1"; }
 # has SET TEXT: SET's listing holds TEXT (no grep -q in a pipe: pipefail and SIGPIPE)
-has() { local l; l=$(ip netns exec "$H" nft list set bridge ztseg "$1"); [[ $l == *"$2"* ]]; }
+has() {
+	local l
+	l=$(ip netns exec "$H" nft list set bridge ztseg "$1" 2>/dev/null || ip netns exec "$H" nft list map bridge ztseg "$1")
+	[[ $l == *"$2"* ]]
+}
 rx_add() {
 	local n=$1 name=$2
 	shift 2
@@ -96,6 +100,11 @@ zt_log "oneshot: $(ip netns exec "$H" nft list set bridge ztseg hown4 | tr -s '\
 zt_check "oneshot: hown4 holds the host's address on br0" has hown4 "$ZT_HOST_V4"
 zt_check "oneshot: hownna holds br0's global IPv6" has hownna "$(dec6 "$ZT_HOST_V6")"
 zt_check "oneshot: hownna holds br0's link-local IPv6" has hownna "$(dec6 "$HLL")"
+# the exact-name twins of the port maps (issue 14: per-frame cost), from the same apply
+zt_log "oneshot: $(ip netns exec "$H" nft list map bridge ztseg port_srcx | tr -s '\t\n' '  ')"
+zt_check "oneshot: port_srcx holds member port vnet0 by name" has port_srcx '"vnet0" : goto bs_'
+zt_check "oneshot: port_dstx holds member port veth-db1 by name" has port_dstx '"veth-db1" : jump bd_'
+zt_check "oneshot: the twins hold no port no pattern names (eth9)" bash -c "! ip netns exec $H nft list map bridge ztseg port_srcx | grep -q eth9"
 declare -A before
 for c in lan_arp lan_na a1_arp a1_na_ll; do before[$c]=$(rx w1 "$c"); done
 l0=$(l2 l2_spoof)
@@ -140,7 +149,13 @@ zt_check "daemon: once the host no longer has them, the same frames arrive again
 	[ "$(rx w1 lan_arp2)" -ge $((a2 + 5)) ] && [ "$(rx w1 lan_na2)" -ge $((n2 + 5)) ]
 zt_check "daemon: the gateway is still protected" has hown4 "$ZT_HOST_V4"
 legit "daemon"
-zt_check "daemon: its own updates of hown4/hownna are not taken for tampering" bash -c "! grep -qi tamper '$DLOG'"
+ip -n "$H" link add veth-app9 type veth peer name eth0x
+ip -n "$H" link set veth-app9 master br0 up
+zt_check "daemon: a new member port is in port_srcx by name (link event)" zt_wait_for 3000 has port_srcx '"veth-app9" : goto bs_'
+ip -n "$H" link del veth-app9
+zt_check "daemon: and gone with its link" zt_wait_for 3000 hasnt port_srcx '"veth-app9"'
+zt_log "daemon: $(grep -c tampering "$DLOG") lines on tampering"
+zt_check "daemon: its own updates of hown4/hownna are not taken for tampering" bash -c "! grep -q tampering '$DLOG'"
 zt_check "daemon: it logged the updates" grep -q 'host addresses on bridges' "$DLOG"
 zt_x host "$ZT_D" --remove >/dev/null 2>&1 || true
 zt_finish
