@@ -872,8 +872,43 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	return portx_sets(x, br);
 }
 
-static const char *const chain_names[] = { "arp_ip", "fcheck", "l2_frame", "l2_gap", "l2_spoof", "marp", "member",
-					   "m4", "m6", "mtype", "na" };
+static const char *const chain_names[] = { "arp_ip", "fcheck", "fcheckm", "l2_frame", "l2_gap", "l2_spoof", "marp",
+					   "member", "m4", "m4t", "m6", "m6t", "mtype", "na" };
+
+/*
+ * The checks of a frame to a member port: br_netfilter off → drop,
+ * untagged ARP, IPv4, IPv6 pass, anything else → l2_frame. In fcheck
+ * after its "no member on either side" accept, and alone in fcheckm,
+ * where bd_<rest> goes (a member's destination bits are set there: that
+ * accept could never match).
+ */
+static int fcheck_member(struct bx *x, const struct zt_plan_bridge *br, const char *chain)
+{
+	static const struct { const char *name; uint16_t type; } ok[] = {
+		{ "ip", ETHERTYPE_IP }, { "ip6", ETHERTYPE_IPV6 }, { "arp", ETHERTYPE_ARP } };
+	int r;
+
+	if (br->brnf_off) {
+		/* br_netfilter would not take IP to inet ztseg: nothing of a member passes unjudged */
+		r_begin(x, chain);
+		counter(x, "l2_nobrnf");
+		v(x, NF_DROP, NULL);
+		t(x, " comment \"br_netfilter is off: bridged member traffic is not judged, so dropped\"");
+		if ((r = r_end(x)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+		r_begin(x, chain);
+		ether_type(x, ok[i].name, ok[i].type);
+		v(x, NF_ACCEPT, NULL);
+		if ((r = r_end(x)) < 0)
+			return r;
+	}
+	r_begin(x, chain);
+	v(x, NFT_GOTO, "l2_frame");
+	t(x, " comment \"to a member port: untagged ARP, IPv4 and IPv6 only\"");
+	return r_end(x);
+}
 
 /* Base chains: prerouting (the source port) and forward (each destination port, flood copies included). */
 static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
@@ -935,28 +970,10 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	t(x, " comment \"no member port on either side\"");
 	if ((r = r_end(x)) < 0)
 		return r;
-	if (br->brnf_off) {
-		/* br_netfilter would not take IP to inet ztseg: nothing of a member passes unjudged */
-		r_begin(x, "fcheck");
-		counter(x, "l2_nobrnf");
-		v(x, NF_DROP, NULL);
-		t(x, " comment \"br_netfilter is off: bridged member traffic is not judged, so dropped\"");
-		if ((r = r_end(x)) < 0)
-			return r;
-	}
-	static const struct { const char *name; uint16_t type; } ok[] = {
-		{ "ip", ETHERTYPE_IP }, { "ip6", ETHERTYPE_IPV6 }, { "arp", ETHERTYPE_ARP } };
-	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
-		r_begin(x, "fcheck");
-		ether_type(x, ok[i].name, ok[i].type);
-		v(x, NF_ACCEPT, NULL);
-		if ((r = r_end(x)) < 0)
-			return r;
-	}
-	r_begin(x, "fcheck");
-	v(x, NFT_GOTO, "l2_frame");
-	t(x, " comment \"to a member port: untagged ARP, IPv4 and IPv6 only\"");
-	if ((r = r_end(x)) < 0)
+	if ((r = fcheck_member(x, br, "fcheck")) < 0)
+		return r;
+	t(x, "\t}\n\n\tchain fcheckm {\n");
+	if ((r = fcheck_member(x, br, "fcheckm")) < 0)
 		return r;
 	t(x, "\t}\n\n");
 	return 0;
@@ -994,11 +1011,15 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("mtype", (v(x, NFT_GOTO, "l2_frame"),
 		       t(x, " comment \"not untagged ARP, IPv4 or IPv6: VLAN, QinQ, PPPoE, LLC, STP\"")));
 	t(x, "\t}\n\n\tchain m4 {\n");
+	RULE("m4", (t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP), v(x, NFT_GOTO, "m4t"),
+		    t(x, " comment \"TCP: no server or router message to check\"")));
 	RULE("m4", (udp_port(x, false, 67), v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"DHCP server on a workload\"")));
 	RULE("m4", (icmp_type(x, false, "redirect", 5), v(x, NFT_GOTO, "l2_spoof")));
 	RULE("m4", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
 		    t(x, "comment \"the segment's addresses (and 0.0.0.0, 169.254/16) only\"")));
 	t(x, "\t}\n\n\tchain m6 {\n");
+	RULE("m6", (t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP), v(x, NFT_GOTO, "m6t"),
+		    t(x, " comment \"TCP: no server or router message to check\"")));
 	RULE("m6", (icmp_type(x, true, "nd-router-advert", 134), v(x, NFT_GOTO, "l2_spoof"),
 		    t(x, " comment \"router advertisement from a workload\"")));
 	RULE("m6", (icmp_type(x, true, "nd-redirect", 137), v(x, NFT_GOTO, "l2_spoof")));
@@ -1007,6 +1028,12 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("m6", (icmp_type(x, true, "nd-neighbor-advert", 136), v(x, NFT_JUMP, "na")));
 	RULE("m6", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
 		    t(x, "comment \"the segment's addresses (and ::, fe80::/16) only\"")));
+	t(x, "\t}\n\n\tchain m4t {\n");
+	RULE("m4t", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
+		     t(x, "comment \"the segment's addresses only\"")));
+	t(x, "\t}\n\n\tchain m6t {\n");
+	RULE("m6t", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
+		     t(x, "comment \"the segment's addresses only\"")));
 	t(x, "\t}\n\n\tchain na {\n");
 	RULE("na", (t(x, "@th,64,128 @hownna "), e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1),
 		    e_lookup(x, "hownna", x->id_hownna, false, false), v(x, NFT_GOTO, "l2_spoof"),
@@ -1047,15 +1074,24 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 	seg_chain(bd, "bd", s);
 	seg_chain(bk, "bk", s);
 	t(x, "\tchain %s {\n", bs);
+	/* the port's bound MAC in the same rule: member's own first rule, one rule fewer per frame */
 	r_begin(x, bs);
 	mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
+	t(x, "iifname . ether saddr @pmac ");
+	port_mac_key(x, false);
+	e_lookup(x, "pmac", x->id_pmac, false, false);
+	v(x, NFT_GOTO, "mtype");
+	if ((r = r_end(x)) < 0)
+		return r;
+	r_begin(x, bs);
 	v(x, NFT_GOTO, "member");
+	t(x, " comment \"not bound yet, or a second MAC\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bd);
 	r_begin(x, bd);
 	mark_set(x, ~f->dst, zt_mark_dst(f, s->idx));
-	v(x, NFT_GOTO, "fcheck");
+	v(x, NFT_GOTO, "fcheckm");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bk);
