@@ -92,6 +92,16 @@ for ((r = 1; r <= ZB_ROUNDS; r++)); do
 	done
 	zb_log "round $r of $ZB_ROUNDS"
 done
+# ZB_PERF=1: a system-wide profile of one more crr run per side, the top symbols on stderr
+if [[ -n ${ZB_PERF:-} ]]; then
+	for p in a c; do
+		perf record -q -a -g -o "$ZT_TMP/$p.perf" -- nsenter --net="/run/netns/$(zt_ns "$p-cli")" \
+			"$ZB_TOOL" crr -t "$ZB_SECONDS" 198.51.100.17 "$PORT" >/dev/null 2>&1
+		echo "# perf, side $p: top symbols (self)" >&2
+		perf report -q -i "$ZT_TMP/$p.perf" --comms zb-tool --percentage relative --no-children -g none \
+			--sort symbol 2>/dev/null | head -30 >&2 || true
+	done
+fi
 ta=$(zb_median "$ZT_TMP/a.tput") tc=$(zb_median "$ZT_TMP/c.tput")
 ca=$(zb_median "$ZT_TMP/a.crr") cc=$(zb_median "$ZT_TMP/c.crr")
 pa=$(zb_median "$ZT_TMP/a.cpu") pc=$(zb_median "$ZT_TMP/c.cpu")
