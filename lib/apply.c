@@ -226,6 +226,8 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 	for (size_t i = 0; i < p->n_sets && i < base->n_sets; i++)
 		if (base->sets[i].dynamic && !p->sets[i].dynamic)
 			len += ZT_OBJ_NAME_MAX + 8 + p->sets[i].n_elems * IFNAMSIZ;
+	/* table bridge ztseg's sets apply fills: the host's addresses on bridges, the link names */
+	len += p->bridge.n_hown * sizeof(*p->bridge.hown) + p->bridge.n_ports * IFNAMSIZ;
 	buf = calloc(1, len);
 	if (!buf)
 		return -ENOMEM;
@@ -247,6 +249,12 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 			memcpy(buf + at, s->elems[e].key[0].ifpat.name,
 			       strnlen(s->elems[e].key[0].ifpat.name, IFNAMSIZ));
 	}
+	if (p->bridge.n_hown) {
+		memcpy(buf + at, p->bridge.hown, p->bridge.n_hown * sizeof(*p->bridge.hown));
+		at += p->bridge.n_hown * sizeof(*p->bridge.hown);
+	}
+	for (size_t i = 0; i < p->bridge.n_ports; i++, at += IFNAMSIZ)
+		memcpy(buf + at, p->bridge.ports[i], strnlen(p->bridge.ports[i], IFNAMSIZ));
 	zt_sha256(buf, at, out);
 	return 0;
 }
