@@ -85,14 +85,6 @@ zt_bg host "$DLOG" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket 
 DPID=$ZT_BG_PID
 zt_wait_for 10000 grep -q '^ztsegd: ready' "$DLOG" || { cat "$DLOG"; zt_die "ztsegd did not get ready"; }
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
 
 zt_check "ztsegd applied: Docker's ip nat and ip filter tables are the same, byte for byte" same
 ex() { "$ZT_CTL" explain --config "$pol" "iface:up0,${ZT_V4[inet]}" "iface:${ZT_IF[a1]},${ZT_V4[a1]}" tcp/80 2>&1 || true; }

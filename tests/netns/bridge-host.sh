@@ -38,14 +38,6 @@ has() {
 	l=$(ip netns exec "$H" nft list set bridge ztseg "$1" 2>/dev/null || ip netns exec "$H" nft list map bridge ztseg "$1")
 	[[ $l == *"$2"* ]]
 }
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
 l2() { zt_l2_counter "$1"; }
 probe() { echo "1 $2 - $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w 800 | awk '{ print $2 }'; }
 

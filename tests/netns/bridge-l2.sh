@@ -25,14 +25,6 @@ mac() { zt_mac "$1" eth0; }
 W1=$(mac w1) W2=$(mac w2) A1=$(mac a1) D1=$(mac d1)
 
 # rx NODE NAME MATCH...: count frames arriving on NODE's eth0 (netdev ingress, before anything else).
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
 l2() { zt_l2_counter "$1"; }
 
 probe() { # NODE PROTO DST PORT: one probe's result

@@ -35,14 +35,6 @@ zt_wait_for 10000 grep -q '^ztsegd: ready' "$DLOG" || { cat "$DLOG"; zt_die "zts
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
 
 l2() { zt_l2_counter "$1"; }
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
 status() { ctl status --json >"$ZT_TMP/status.json"; }
 # bp PORT EXPR [ARG]: EXPR about status' bridge_ports entry of PORT (p; {} when absent; the argument a)
 bp() {

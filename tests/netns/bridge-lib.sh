@@ -117,3 +117,16 @@ zt_bridge_up() {
 zt_l2_counter() {
 	zt_nft list counter bridge ztseg "$1" 2>/dev/null | sed -nE 's/.*packets ([0-9]+).*/\1/p' | head -1
 }
+
+# rx_add NS NAME MATCH...: count, in NS's eth0 ingress (table netdev rx,
+# before anything else there), the frames that match MATCH as NAME;
+# rx NS NAME: that count. What a workload received, whatever its stack
+# then does with it (the bridge tests' receive side).
+rx_add() {
+	local n=$1 name=$2
+	shift 2
+	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
+		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
+	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
+}
+rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }

@@ -28,14 +28,6 @@ zt_serve host "${ZT_NODES[@]}" 2>/dev/null || true
 
 l2() { zt_l2_counter "$1"; }
 probe() { echo "1 $2 - $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w "${5:-800}" | awk '{ print $2 }'; }
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
 
 zt_check "status has no bridge-port warning for enforced segments" \
 	sh -c "! '$ZT_CTL' --socket '$SOCK' status 2>&1 | grep -q 'is a port of bridge'"
