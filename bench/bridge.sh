@@ -11,6 +11,10 @@
 # the join to the first frame delivered, spoofed frames never delivered
 # with ztseg.
 # `make bench-bridge`; written into bench/RESULTS.md as section "bridge".
+# ZB_BASE_D=PATH (a ztsegd built from another commit) adds side (b), the same as
+# (c) with that ztsegd, in the same alternating rounds: a before/after of a ruleset
+# change measured side by side; printed, not written into RESULTS.md. ZB_JOIN=0
+# skips the join part.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$ZT_ROOT/tests/netns/bridge-lib.sh"
@@ -52,8 +56,13 @@ ticks() { for p in "$@"; do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null; done 
 ksoft() { pgrep -x 'ksoftirqd/[0-9]+' | paste -sd' '; }
 HZ_TCK=$(getconf CLK_TCK)
 
-side a
-side c
+ZB_SIDES=(a c)
+if [[ -n ${ZB_BASE_D:-} ]]; then
+	[[ -x $ZB_BASE_D ]] || zt_die "ZB_BASE_D=$ZB_BASE_D is not executable"
+	cp "$ZB_BASE_D" "$ZT_TMP/bin/ztsegd-base"
+	ZB_SIDES=(a b c)
+fi
+for p in "${ZB_SIDES[@]}"; do side "$p"; done
 zt_x a-host nft -f - <<-'EOF'
 	table inet base {
 		chain forward { type filter hook forward priority filter; ct state established,related accept; }
@@ -75,11 +84,16 @@ chmod 0644 "$pol/ztseg.yaml"
 zt_x c-host "$ZT_D" --oneshot --config "$pol" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 ||
 	zt_die "ztsegd --oneshot failed"
 zt_x c-host nft list table bridge ztseg >/dev/null || zt_die "no table bridge ztseg"
+if [[ -n ${ZB_BASE_D:-} ]]; then
+	zt_x b-host "$ZT_TMP/bin/ztsegd-base" --oneshot --config "$pol" --state-dir "$ZT_TMP/state-b" >/dev/null 2>&1 ||
+		zt_die "ztsegd-base --oneshot failed"
+	zt_x b-host nft list table bridge ztseg >/dev/null || zt_die "no table bridge ztseg on (b)"
+fi
 sleep 1
 
 for ((r = 1; r <= ZB_ROUNDS; r++)); do
-	order=(a c)
-	((r % 2)) || order=(c a)
+	# rotate the sides' order round by round
+	order=("${ZB_SIDES[@]:r % ${#ZB_SIDES[@]}}" "${ZB_SIDES[@]:0:r % ${#ZB_SIDES[@]}}")
 	for p in "${order[@]}"; do
 		zt_x "$p-cli" iperf3 -c 198.51.100.17 -p 5201 -t "$ZB_SECONDS" -O 1 -J 2>/dev/null |
 			jq '.end.sum_received.bits_per_second' >>"$ZT_TMP/$p.tput"
@@ -94,7 +108,7 @@ for ((r = 1; r <= ZB_ROUNDS; r++)); do
 done
 # ZB_PERF=1: a system-wide profile of one more crr run per side, the top symbols on stderr
 if [[ -n ${ZB_PERF:-} ]]; then
-	for p in a c; do
+	for p in "${ZB_SIDES[@]}"; do
 		perf record -q -a -g -o "$ZT_TMP/$p.perf" -- nsenter --net="/run/netns/$(zt_ns "$p-cli")" \
 			"$ZB_TOOL" crr -t "$ZB_SECONDS" 198.51.100.17 "$PORT" >/dev/null 2>&1
 		echo "# perf, side $p: top symbols (self)" >&2
@@ -106,6 +120,16 @@ ta=$(zb_median "$ZT_TMP/a.tput") tc=$(zb_median "$ZT_TMP/c.tput")
 ca=$(zb_median "$ZT_TMP/a.crr") cc=$(zb_median "$ZT_TMP/c.crr")
 pa=$(zb_median "$ZT_TMP/a.cpu") pc=$(zb_median "$ZT_TMP/c.cpu")
 load_crr=$(cut -d' ' -f1-3 /proc/loadavg)
+if [[ -n ${ZB_BASE_D:-} ]]; then
+	tb=$(zb_median "$ZT_TMP/b.tput") cb=$(zb_median "$ZT_TMP/b.crr") pb=$(zb_median "$ZT_TMP/b.cpu")
+	{
+		echo "# before/after, side by side ($ZB_ROUNDS rounds, load average $load_crr): (b) $ZB_BASE_D, (c) this build"
+		echo "#   throughput        (a') $(zb_cell "$ZT_TMP/a.tput" 1e9 2)  (b) $(zb_cell "$ZT_TMP/b.tput" 1e9 2)  (c) $(zb_cell "$ZT_TMP/c.tput" 1e9 2)  c/a $(zb_ratio "$tc" "$ta")  b/a $(zb_ratio "$tb" "$ta")  c/b $(zb_ratio "$tc" "$tb")"
+		echo "#   new connections   (a') $(zb_cell "$ZT_TMP/a.crr" 1 0)  (b) $(zb_cell "$ZT_TMP/b.crr" 1 0)  (c) $(zb_cell "$ZT_TMP/c.crr" 1 0)  c/a $(zb_ratio "$cc" "$ca")  b/a $(zb_ratio "$cb" "$ca")  c/b $(zb_ratio "$cc" "$cb")"
+		echo "#   CPU per conn (us) (a') $(zb_cell "$ZT_TMP/a.cpu" 1 1)  (b) $(zb_cell "$ZT_TMP/b.cpu" 1 1)  (c) $(zb_cell "$ZT_TMP/c.cpu" 1 1)  c/a $(zb_ratio "$pc" "$pa")  b/a $(zb_ratio "$pb" "$pa")  c/b $(zb_ratio "$pc" "$pb")"
+	} >&2
+fi
+[[ ${ZB_JOIN:-1} == 0 ]] && exit 0
 
 # Ports joining a bridge (issue 14, Done-when: "a port added while the daemon runs is
 # enforced from its first frame; p99 event -> enforced < 5 ms"). zb-tool join, one
