@@ -106,14 +106,29 @@ for ((r = 1; r <= ZB_ROUNDS; r++)); do
 	done
 	zb_log "round $r of $ZB_ROUNDS"
 done
-# ZB_PERF=1: a system-wide profile of one more crr run per side, the top symbols on stderr
+# ZB_PERF=1: a system-wide profile of ZB_PERF_RUNS more crr runs per side (alternating),
+# the top symbols of the last on stderr, and nf_tables' share per connection: the samples
+# in nft_* symbols (rule evaluation, set lookups) of zb-tool and ksoftirqd, at
+# ZB_PERF_HZ, over the connections of the same run (less noisy than the total CPU)
 if [[ -n ${ZB_PERF:-} ]]; then
+	hz=${ZB_PERF_HZ:-4000}
+	for ((r = 1; r <= ${ZB_PERF_RUNS:-1}; r++)); do
+		for p in "${ZB_SIDES[@]}"; do
+			perf record -q -a -g -F "$hz" -o "$ZT_TMP/$p.perf" -- nsenter --net="/run/netns/$(zt_ns "$p-cli")" \
+				"$ZB_TOOL" crr -t "$ZB_SECONDS" 198.51.100.17 "$PORT" >"$ZT_TMP/$p.perf.crr" 2>/dev/null
+			n=$(awk '{ print $3 }' "$ZT_TMP/$p.perf.crr")
+			perf report -q -i "$ZT_TMP/$p.perf" --comms zb-tool,ksoftirqd/0,ksoftirqd/1 -n --no-children -g none \
+				--sort symbol 2>/dev/null | awk -v hz="$hz" -v n="$n" '$4 ~ /^nft_/ { s += $2 }
+				END { printf "%.2f\n", s * 1e6 / hz / n }' >>"$ZT_TMP/$p.nftus"
+		done
+	done
 	for p in "${ZB_SIDES[@]}"; do
-		perf record -q -a -g -o "$ZT_TMP/$p.perf" -- nsenter --net="/run/netns/$(zt_ns "$p-cli")" \
-			"$ZB_TOOL" crr -t "$ZB_SECONDS" 198.51.100.17 "$PORT" >/dev/null 2>&1
-		echo "# perf, side $p: top symbols (self)" >&2
+		echo "# perf, side $p: top symbols (self), last run" >&2
 		perf report -q -i "$ZT_TMP/$p.perf" --comms zb-tool --percentage relative --no-children -g none \
-			--sort symbol 2>/dev/null | head -30 >&2 || true
+			--sort symbol 2>/dev/null | head -${ZB_PERF_TOP:-30} >&2 || true
+		perf report -q -i "$ZT_TMP/$p.perf" --comms zb-tool,ksoftirqd/0,ksoftirqd/1 -n --no-children -g none \
+			--sort symbol 2>/dev/null | awk '$4 ~ /^nft_/' | head -${ZB_PERF_TOP:-30} >&2 || true
+		echo "# side $p: nft_* CPU per connection (us), per run: $(paste -sd' ' "$ZT_TMP/$p.nftus"), median $(zb_median "$ZT_TMP/$p.nftus")" >&2
 	done
 fi
 ta=$(zb_median "$ZT_TMP/a.tput") tc=$(zb_median "$ZT_TMP/c.tput")

@@ -41,8 +41,6 @@
 #define T_ETHER 9
 #define T_IFNAME 41
 #define T_INTEGER 4
-#define T_ETHERTYPE 10
-#define T_INET_PROTO 12
 
 void zt_mark_fields(uint32_t mask, struct zt_mark_fields *f)
 {
@@ -129,7 +127,7 @@ struct bx {
 	const char *chain;
 	bool nomem;
 	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas, id_hown4, id_hownna;
-	uint32_t id_port_srcx, id_port_dstx, id_mdisp, id_ftype;
+	uint32_t id_port_srcx, id_port_dstx;
 };
 
 static void t(struct bx *x, const char *fmt, ...) _printf_(2, 3);
@@ -837,72 +835,6 @@ static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
 				   : 0;
 }
 
-/*
- * mdisp: a bound member's frame by ether type . meta l4proto straight to
- * the chain mtype (and m4 / m6 for TCP) would reach, one hash lookup in
- * bs_<rest> instead of two or three rules; a key it lacks (a rarer
- * protocol, a tagged or non-IP frame, an IP header the kernel could not
- * parse: l4proto 0) misses and bs_<rest> goes on to member, the whole
- * path. ftype: a frame to a member port by ether type, fcheckm's accepts
- * in bd_<rest> (br_netfilter on; off, bd_<rest> goes to fcheckm).
- */
-static const struct {
-	const char *text;
-	uint16_t type;
-	uint8_t proto;
-	const char *chain;
-} mdisp_elems[] = {
-	{ "ip . tcp", ETHERTYPE_IP, IPPROTO_TCP, "m4t" },	  { "ip . udp", ETHERTYPE_IP, IPPROTO_UDP, "m4" },
-	{ "ip . icmp", ETHERTYPE_IP, IPPROTO_ICMP, "m4" },	  { "ip6 . tcp", ETHERTYPE_IPV6, IPPROTO_TCP, "m6t" },
-	{ "ip6 . udp", ETHERTYPE_IPV6, IPPROTO_UDP, "m6" },	  { "ip6 . ipv6-icmp", ETHERTYPE_IPV6, IPPROTO_ICMPV6, "m6" },
-	{ "arp . 0", ETHERTYPE_ARP, 0, "marp" },
-};
-
-static int disp_maps(struct bx *x)
-{
-	static const struct setdef mdisp = { "mdisp", NULL, (T_ETHERTYPE << 6) | T_INET_PROTO, 8, true, false, false, false },
-				   ftype = { "ftype", NULL, T_ETHERTYPE, 2, true, false, false, false };
-	static const uint16_t ftypes[] = { ETHERTYPE_IP, ETHERTYPE_IPV6, ETHERTYPE_ARP };
-	struct elems m = { .x = x, .set = "mdisp" };
-	int r = 0;
-
-	if (x->b) {
-		x->id_mdisp = x->b->next_set_id++;
-		x->id_ftype = x->b->next_set_id++;
-	}
-	t(x, "\tmap mdisp {\n\t\ttype ether_type . inet_proto : verdict\n\t\tcomment \"a bound member's frame: "
-	  "the chain the type and protocol lead to (a miss: the whole path)\"\n\t\telements = { ");
-	for (size_t i = 0; i < ELEMENTSOF(mdisp_elems); i++)
-		t(x, "%s%s : goto %s", i ? ",\n\t\t\t     " : "", mdisp_elems[i].text, mdisp_elems[i].chain);
-	t(x, " }\n\t}\n\n");
-	t(x, "\tmap ftype {\n\t\ttype ether_type : verdict\n\t\tcomment \"to a member port: untagged ARP, IPv4 "
-	  "and IPv6 pass\"\n\t\telements = { ip : accept, ip6 : accept, arp : accept }\n\t}\n\n");
-	if ((r = put_set(x, &mdisp, x->id_mdisp)) < 0 || (r = put_set(x, &ftype, x->id_ftype)) < 0)
-		return r;
-	for (size_t i = 0; i < ELEMENTSOF(mdisp_elems) && r >= 0; i++) {
-		/* two registers: the ether type (2 bytes, zero-padded to 4), l4proto (1, padded) */
-		uint8_t key[8] = { (uint8_t)(mdisp_elems[i].type >> 8), (uint8_t)mdisp_elems[i].type, 0, 0,
-				   mdisp_elems[i].proto };
-
-		r = el_add(&m, key, sizeof(key), false, NFT_GOTO, mdisp_elems[i].chain);
-	}
-	if (r >= 0)
-		r = el_flush(&m);
-	if (m.s)
-		nftnl_set_free(m.s);
-	m = (struct elems){ .x = x, .set = "ftype" };
-	for (size_t i = 0; i < ELEMENTSOF(ftypes) && r >= 0; i++) {
-		uint16_t be = htons(ftypes[i]);
-
-		r = el_add(&m, (const uint8_t *)&be, sizeof(be), false, NF_ACCEPT, NULL);
-	}
-	if (r >= 0)
-		r = el_flush(&m);
-	if (m.s)
-		nftnl_set_free(m.s);
-	return r;
-}
-
 static int sets(struct bx *x, const struct zt_plan_bridge *br)
 {
 	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true, false },
@@ -935,9 +867,9 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	    (r = put_set(x, &pdst, x->id_port_dst)) < 0 || (r = port_map(x, br, true)) < 0 ||
 	    (r = put_set(x, &psrc, x->id_port_src)) < 0 || (r = port_map(x, br, false)) < 0)
 		return r;
-	if ((r = hown_sets(x, br)) < 0 || (r = portx_sets(x, br)) < 0)
+	if ((r = hown_sets(x, br)) < 0)
 		return r;
-	return disp_maps(x);
+	return portx_sets(x, br);
 }
 
 static const char *const chain_names[] = { "arp_ip", "fcheck", "fcheckm", "l2_frame", "l2_gap", "l2_spoof", "marp",
@@ -1072,22 +1004,23 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 			e_dynset(x, "phas", x->id_phas), t(x, "update @pmac { iifname . ether saddr } "),
 			port_mac_key(x, false), e_dynset(x, "pmac", x->id_pmac), v(x, NFT_GOTO, "mtype"),
 			t(x, " comment \"the first source MAC binds the port\"")));
+	/* TCP in the same rule as its ether type (cmps, no lookup): no server or router message to check */
 	t(x, "\t}\n\n\tchain mtype {\n");
+	RULE("mtype", (ether_type(x, "ip", ETHERTYPE_IP), t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP),
+		       v(x, NFT_GOTO, "m4t")));
 	RULE("mtype", (ether_type(x, "ip", ETHERTYPE_IP), v(x, NFT_GOTO, "m4")));
+	RULE("mtype", (ether_type(x, "ip6", ETHERTYPE_IPV6), t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP),
+		       v(x, NFT_GOTO, "m6t")));
 	RULE("mtype", (ether_type(x, "ip6", ETHERTYPE_IPV6), v(x, NFT_GOTO, "m6")));
 	RULE("mtype", (ether_type(x, "arp", ETHERTYPE_ARP), v(x, NFT_GOTO, "marp")));
 	RULE("mtype", (v(x, NFT_GOTO, "l2_frame"),
 		       t(x, " comment \"not untagged ARP, IPv4 or IPv6: VLAN, QinQ, PPPoE, LLC, STP\"")));
 	t(x, "\t}\n\n\tchain m4 {\n");
-	RULE("m4", (t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP), v(x, NFT_GOTO, "m4t"),
-		    t(x, " comment \"TCP: no server or router message to check\"")));
 	RULE("m4", (udp_port(x, false, 67), v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"DHCP server on a workload\"")));
 	RULE("m4", (icmp_type(x, false, "redirect", 5), v(x, NFT_GOTO, "l2_spoof")));
 	RULE("m4", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
 		    t(x, "comment \"the segment's addresses (and 0.0.0.0, 169.254/16) only\"")));
 	t(x, "\t}\n\n\tchain m6 {\n");
-	RULE("m6", (t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP), v(x, NFT_GOTO, "m6t"),
-		    t(x, " comment \"TCP: no server or router message to check\"")));
 	RULE("m6", (icmp_type(x, true, "nd-router-advert", 134), v(x, NFT_GOTO, "l2_spoof"),
 		    t(x, " comment \"router advertisement from a workload\"")));
 	RULE("m6", (icmp_type(x, true, "nd-redirect", 137), v(x, NFT_GOTO, "l2_spoof")));
@@ -1148,16 +1081,12 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 	t(x, "iifname . ether saddr @pmac ");
 	port_mac_key(x, false);
 	e_lookup(x, "pmac", x->id_pmac, false, false);
-	t(x, "ether type . meta l4proto vmap @mdisp ");
-	e_payload(x, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG32_00);
-	e_meta(x, NFT_META_L4PROTO, NFT_REG32_01);
-	e_lookup(x, "mdisp", x->id_mdisp, true, false);
-	t(x, "comment \"a bound MAC: on by type and protocol\"");
+	v(x, NFT_GOTO, "mtype");
 	if ((r = r_end(x)) < 0)
 		return r;
 	r_begin(x, bs);
 	v(x, NFT_GOTO, "member");
-	t(x, " comment \"not bound yet, a second MAC, or a type . protocol mdisp lacks\"");
+	t(x, " comment \"not bound yet, or a second MAC\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bd);
@@ -1168,12 +1097,18 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 		if ((r = r_end(x)) < 0)
 			return r;
 	} else {
-		t(x, "ether type vmap @ftype ");
-		e_payload(x, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
-		e_lookup(x, "ftype", x->id_ftype, true, false);
-		t(x, "comment \"untagged ARP, IPv4, IPv6: accept\"");
-		if ((r = r_end(x)) < 0)
-			return r;
+		/* fcheckm's accepts here, the first in the mark's rule: IPv4 one rule, IPv6 two */
+		static const struct { const char *name; uint16_t type; } ok[] = {
+			{ "ip", ETHERTYPE_IP }, { "ip6", ETHERTYPE_IPV6 }, { "arp", ETHERTYPE_ARP } };
+
+		for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+			if (i)
+				r_begin(x, bd);
+			ether_type(x, ok[i].name, ok[i].type);
+			v(x, NF_ACCEPT, NULL);
+			if ((r = r_end(x)) < 0)
+				return r;
+		}
 		r_begin(x, bd);
 		v(x, NFT_GOTO, "l2_frame");
 		t(x, " comment \"to a member port: untagged ARP, IPv4 and IPv6 only\"");
