@@ -77,11 +77,15 @@ static int put_chain(struct zt_batch *b, uint16_t fam, const char *name, int hoo
 	return 0;
 }
 
+enum set_kind { SET_RANGES, SET_EXACT, SET_IDS };
+
 /*
- * map: interval map `listed_src`/`listed_dst` (address : mark, the feed's id)
- * or, ids, the map `feed_ids` (mark : verdict, the id's jump to its chain).
+ * SET_RANGES: interval map `listed_src`/`listed_dst` (address : mark, the
+ * feed's id); SET_EXACT: hash map `listed_src_x`/`listed_dst_x` (single
+ * addresses : mark); SET_IDS: the map `feed_ids` (mark : verdict, the id's
+ * jump to its chain).
  */
-static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id, bool ids)
+static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id, enum set_kind kind)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
@@ -91,14 +95,15 @@ static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t 
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, fam);
-	if (ids) {
+	if (kind == SET_IDS) {
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ZT_NFT_TYPE_MARK);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
 	} else {
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
+		/* No size for the hash map: the kernel's resizable hash (no fixed bucket array, no limit). */
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, kind == SET_EXACT ? NFT_SET_MAP : NFT_SET_INTERVAL | NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam == NFPROTO_IPV4 ? 7 : 8);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, ZT_NFT_TYPE_MARK);
@@ -172,9 +177,9 @@ static bool add(struct nftnl_rule *r, struct nftnl_expr *e)
 	return true;
 }
 
-/* ip saddr map @listed_src (or daddr, listed_dst) into a register, then that vmap @feed_ids. */
-static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, uint32_t set_id,
-			   uint32_t ids_id)
+/* ip saddr map @SET (listed_src_x or listed_src; daddr: listed_dst…) into a register, then that vmap @feed_ids. */
+static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, const char *set,
+			   uint32_t set_id, uint32_t ids_id)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *p = nftnl_expr_alloc("payload"), *l = nftnl_expr_alloc("lookup"),
@@ -194,7 +199,7 @@ static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, 
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_00);
-	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, dst ? "listed_dst" : "listed_src");
+	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, set);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
@@ -274,10 +279,14 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 	for (size_t i = 0; i < 2; i++) {
 		uint16_t fam = families[i];
 		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++, id_ids = b->next_set_id++;
+		uint32_t id_xsrc = b->next_set_id++, id_xdst = b->next_set_id++;
 
-		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "listed_src", id_src, false)) < 0 ||
-		    (r = put_set(b, fam, "listed_dst", id_dst, false)) < 0 ||
-		    (r = put_set(b, fam, ZT_FEED_IDS, id_ids, true)) < 0)
+		if ((r = put_table(b, fam, table_flags)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_SRC, id_src, SET_RANGES)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_DST, id_dst, SET_RANGES)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_XSRC, id_xsrc, SET_EXACT)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_XDST, id_xdst, SET_EXACT)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_IDS, id_ids, SET_IDS)) < 0)
 			return r;
 		for (size_t k = 0; k < n; k++) {
 			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", f[k].name);
@@ -287,11 +296,15 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 			if ((r = put_id_elem(b, fam, f[k].id, f[k].name, false)) < 0)
 				return r;
 		}
+		/* Per direction the hash map of single addresses, then the interval map: disjoint, so at most one hits. */
 		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, id_src, id_ids)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, id_dst, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, id_ids)) < 0 ||
 		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, id_dst, id_ids)) < 0)
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, id_ids)) < 0)
 			return r;
 	}
 	return 0;
@@ -399,8 +412,11 @@ static void key_of(uint8_t fam, zt_u128 v, uint8_t k[16])
 	}
 }
 
-/* A range as its start element (with the feed's id when data) and, unless it reaches the top, its end. */
-static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, bool data, uint32_t feed)
+/*
+ * A range as its start element (with the feed's id when data) and, unless
+ * it reaches the top, its end; in a hash map (exact) the address alone.
+ */
+static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, bool exact, bool data, uint32_t feed)
 {
 	zt_u128 top = m->fam == NFPROTO_IPV4 ? 0xffffffffu : ~(zt_u128)0;
 	size_t len = m->fam == NFPROTO_IPV4 ? 4 : 16;
@@ -410,17 +426,17 @@ static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, b
 	key_of(m->fam, lo, k);
 	if ((r = elmsg_add(m, type, k, len, false, data, feed)) < 0)
 		return r;
-	if (hi == top)
+	if (exact || hi == top)
 		return 0;
 	key_of(m->fam, hi + 1, k);
 	return elmsg_add(m, type, k, len, true, false, 0);
 }
 
-int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
-			const struct zt_fdiff *df, size_t c)
+int zt_feeds_emit_chunks(struct zt_batch *b, const char *set, bool exact, const struct zt_fset *old,
+			 const struct zt_fset *new, const struct zt_fdiff *df, size_t c, size_t c_end)
 {
 	struct elmsg m = { .b = b, .set = set, .fam = old->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6 };
-	size_t from = c ? df->chunk_end[c - 1] : 0, to = df->chunk_end[c];
+	size_t from = c ? df->chunk_end[c - 1] : 0, to = c_end > c ? df->chunk_end[c_end - 1] : from;
 	int r = 0;
 
 	for (size_t i = from; i < to && r >= 0; i++) {
@@ -438,7 +454,7 @@ int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fse
 			hi = s->v6[op->idx].hi;
 			feed = s->v6[op->idx].feed;
 		}
-		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi, op->add, feed);
+		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi, exact, op->add, feed);
 	}
 	if (r >= 0)
 		r = elmsg_flush(&m);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The feed tables `ip ztseg` and `ip6 ztseg` as nf_tables messages
- * (doc/RULESET.md "Threat feeds"): per family two interval maps,
- * `listed_src` and `listed_dst` (nft keywords such as `dst` cannot name
- * a set in nft syntax), whose elements carry plain data, the id of the
- * feed that lists them, looked up once each on prerouting and once
- * (`listed_dst`) on output at priority -300, before conntrack and before
+ * (doc/RULESET.md "Threat feeds"): per family and direction a hash map of
+ * single addresses (`listed_src_x`, `listed_dst_x`) and an interval map of
+ * ranges (`listed_src`, `listed_dst`; nft keywords such as `dst` cannot
+ * name a set in nft syntax), disjoint, whose elements carry plain data, the
+ * id of the feed that lists them, looked up (hash first) on prerouting and
+ * (`listed_dst*`) on output at priority -300, before conntrack and before
  * any flow of `inet ztseg`; the id then goes through the small verdict map
  * `feed_ids` to the chain of its feed: counter, NFLOG naming the feed,
  * drop or reject. No element refers to a chain, so a commit of elements
@@ -20,6 +21,11 @@
 #define ZT_FEED_PRIO (-300)
 #define ZT_FEED_CHAIN_PREFIX "feed_"
 #define ZT_FEED_IDS "feed_ids"
+/* Per family: ranges in interval maps, single addresses (/32, /128) in hash maps. */
+#define ZT_FEED_SET_SRC "listed_src"
+#define ZT_FEED_SET_DST "listed_dst"
+#define ZT_FEED_SET_XSRC "listed_src_x"
+#define ZT_FEED_SET_XDST "listed_dst_x"
 /* nft's datatype number of `mark` (TYPE_MARK): the ids are shown as marks. */
 #define ZT_NFT_TYPE_MARK 19
 /* Feed ids above this, read back from a kernel map, are not taken as ours. */
@@ -49,11 +55,14 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
  */
 int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed, uint32_t id);
 /*
- * Chunk c of a difference of one map (`listed_src` or `listed_dst` of old's family):
- * the deletes, then the adds, whose data is element.feed (the feed's id).
+ * Chunks [c, c_end) of a difference of one map of old's family (an
+ * interval map `listed_src`/`listed_dst`, or, exact, a hash map
+ * `listed_src_x`/`listed_dst_x`): each chunk's deletes, then its adds,
+ * whose data is element.feed (the feed's id). Chunk after chunk in one
+ * transaction keeps each chunk's guarantee (zt_fset_diff()).
  */
-int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
-			const struct zt_fdiff *df, size_t c);
+int zt_feeds_emit_chunks(struct zt_batch *b, const char *set, bool exact, const struct zt_fset *old,
+			 const struct zt_fset *new, const struct zt_fdiff *df, size_t c, size_t c_end);
 /* Both feed tables away, if they exist (NFT_MSG_DESTROYTABLE, kernel 6.3+). */
 int zt_feeds_emit_destroy(struct zt_batch *b);
 

@@ -208,6 +208,52 @@ fail:
 	return r;
 }
 
+int zt_fset_split(struct zt_fset *s, struct zt_fset *exact)
+{
+	struct zt_fset x = { .family = s->family };
+	size_t m = 0;
+	struct rng r;
+
+	for (size_t i = 0; i < s->n; i++) {
+		get(s, i, &r);
+		if (r.lo == r.hi) {
+			if (put(&x, &r) < 0) {
+				zt_fset_clear(&x);
+				return -ENOMEM;
+			}
+		} else if (s->family == AF_INET)
+			s->v4[m++] = s->v4[i];
+		else
+			s->v6[m++] = s->v6[i];
+	}
+	s->n = m;
+	zt_fset_shrink(s);
+	zt_fset_shrink(&x);
+	zt_fset_clear(exact);
+	*exact = x;
+	return 0;
+}
+
+void zt_fset_shrink(struct zt_fset *s)
+{
+	size_t sz = s->family == AF_INET ? sizeof(*s->v4) : sizeof(*s->v6);
+	void **p = s->family == AF_INET ? (void **)&s->v4 : (void **)&s->v6;
+	void *q;
+
+	if (!*p || s->cap == s->n)
+		return;
+	if (!s->n) {
+		free(*p);
+		*p = NULL;
+		s->cap = 0;
+		return;
+	}
+	if ((q = realloc(*p, s->n * sz))) {
+		*p = q;
+		s->cap = s->n;
+	}
+}
+
 ssize_t zt_fset_find(const struct zt_fset *s, const uint8_t *addr)
 {
 	zt_u128 v = 0;
@@ -270,7 +316,26 @@ static int chunk_close(struct zt_fdiff *df, size_t start)
 	return 0;
 }
 
-int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, struct zt_fdiff *ret)
+/* Does old element a overlap an element of new? j: new's next element in the walk (all before it start at or below a.lo). */
+static bool overlaps_new(const struct zt_fset *new, size_t j, const struct rng *a)
+{
+	struct rng b;
+
+	if (j > 0) {
+		get(new, j - 1, &b);
+		if (b.hi >= a->lo)
+			return true;
+	}
+	if (j < new->n) {
+		get(new, j, &b);
+		if (b.lo <= a->hi)
+			return true;
+	}
+	return false;
+}
+
+int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
+		 struct zt_fdiff *ret)
 {
 	struct zt_fdiff df = {};
 	size_t i = 0, j = 0, start = 0;
@@ -300,6 +365,15 @@ int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t ch
 			continue;
 		}
 		cur = take_old ? &a : &b;
+		/* An element gone (overlapping none of new): kept for later, or the only kind taken. */
+		if (mode != ZT_FDIFF_ALL &&
+		    (take_old && !overlaps_new(new, j, &a)) != (mode == ZT_FDIFF_GONE)) {
+			if (take_old)
+				i++;
+			else
+				j++;
+			continue;
+		}
 		/* Cut only where no operation of the open chunk reaches this one. */
 		if (open && df.n - start >= chunk && cur->lo > reach) {
 			if ((r = chunk_close(&df, start)) < 0)

@@ -283,7 +283,7 @@ int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t k
 	return r >= 0 && c.err < 0 ? c.err : r;
 }
 
-int zt_feeds_set_read(uint8_t family, const char *set,
+int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
 		      struct zt_fset *ret)
 {
@@ -307,13 +307,15 @@ int zt_feeds_set_read(uint8_t family, const char *set,
 		return r;
 	}
 	qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
-	/* Each start runs to the next end (or the top); stray ends are padding. */
+	/* Each start runs to the next end (or the top); stray ends are padding. A hash map: keys alone. */
 	for (size_t i = 0; i < c.n && r >= 0; i++) {
 		zt_u128 hi = top;
 
 		if (c.v[i].end)
 			continue;
-		if (i + 1 < c.n)
+		if (exact)
+			hi = c.v[i].key;
+		else if (i + 1 < c.n)
 			hi = c.v[i + 1].key - 1;
 		if (family == AF_INET) {
 			if (ZT_GROW(out.v4, cap, out.n + 1) < 0)
