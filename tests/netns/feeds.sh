@@ -147,7 +147,7 @@ zt_check "status --json: the feed is not stale (max-age 1h)" [ "$(js 'j["feeds"]
 zt_check "ztsegctl feeds lists it" bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -qE '^drop-list +both +drop +6 '"
 zt_check "the journal line of a dropped packet names the feed and entry" \
 	zt_wait_for 3000 grep -qE "deny tcp 192.0.2.20 -> .*threat feed 'drop-list' \(entry 192.0.2.20/32" "$DLOG"
-zt_check "the feeds live in table ip ztseg" bash -c "'$ZT_TMP/bin/../bin/ztsegd' --version >/dev/null; nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q '192.0.2.20'"
+zt_check "the feeds live in table ip ztseg (a single address in the hash map listed_src_x)" bash -c "'$ZT_TMP/bin/../bin/ztsegd' --version >/dev/null; nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_x | grep -q '192.0.2.20'"
 zt_check "table inet ztseg holds no feed element" bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list table inet ztseg | grep -q '192.0.2.20'"
 
 # ---- an open connection is cut when its peer gets listed; unlisting restores -------
