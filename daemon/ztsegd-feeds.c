@@ -75,6 +75,14 @@ struct manager_feeds {
 	struct zt_fdiff df[N_STEPS];
 	size_t at_step, at_chunk;
 	size_t ops[2];			/* operations per commit, [exact]: adapted to the budget */
+	/*
+	 * The shards of each interval map: bounds[s][k] the first address of
+	 * shard k, as the selector in the kernel has them (known: read back or
+	 * written). rebalance: new bounds, written before the map's first
+	 * commit of this update (its shards are empty then).
+	 */
+	zt_u128 bounds[N_RMAPS][ZT_FEED_SHARDS], new_bounds[N_RMAPS][ZT_FEED_SHARDS];
+	bool bounds_known[N_RMAPS], rebalance[N_RMAPS];
 	uint64_t budget_usec;
 	bool busy, again, kernel_known, tables;
 	char (*gone)[ZT_FEED_NAME_LEN + 1];	/* chains to delete once their elements are gone */
@@ -347,6 +355,20 @@ static void update_begin(struct manager *m)
 		return;
 	}
 	r = want_build(F);
+	/*
+	 * An interval map whose shards are empty gets bounds that share its new
+	 * elements out evenly (a first load, or after the map emptied); a map
+	 * with elements keeps its bounds (an address never changes shard).
+	 * The new elements are cut at the bounds.
+	 */
+	for (size_t s = 0; s < N_RMAPS && r >= 0; s++) {
+		F->rebalance[s] = false;
+		if (!F->cur[s].n && F->want[s].n >= ZT_FEED_SHARDS * 8 &&
+		    zt_fset_bounds(&F->want[s], ZT_FEED_SHARDS, F->new_bounds[s]) >= 0 &&
+		    memcmp(F->new_bounds[s], F->bounds[s], sizeof(F->bounds[s])))
+			F->rebalance[s] = true;
+		r = zt_fset_cut(&F->want[s], F->rebalance[s] ? F->new_bounds[s] : F->bounds[s], ZT_FEED_SHARDS);
+	}
 	for (size_t k = 0; k < N_STEPS && r >= 0; k++) {
 		zt_fdiff_clear(&F->df[k]);
 		r = zt_fset_diff(&F->cur[step_map(k)], &F->want[step_map(k)], F->chunk, step_mode(k), &F->df[k]);
@@ -442,7 +464,8 @@ static int chunk_commit(struct manager *m, size_t k, size_t c, size_t c_end, uin
 
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = zt_feeds_emit_chunks(b, set_name[s], s >= N_RMAPS, &F->cur[s], &F->want[s], &F->df[k], c, c_end);
+		r = zt_feeds_emit_chunks(b, s % 2, s >= N_RMAPS ? NULL : F->bounds[s], &F->cur[s], &F->want[s], &F->df[k], c,
+					 c_end);
 	/*
 	 * Out of the notification group meanwhile: the kernel then builds no
 	 * notification per element. A commit of someone else in that window
@@ -471,6 +494,33 @@ static int chunk_commit(struct manager *m, size_t k, size_t c, size_t c_end, uin
 			   "feeds: an element batch of map %s %s was refused: %s", map_family(s) == AF_INET ? "ip" : "ip6",
 			   set_name[s],
 			   d.n ? d.v[0].msg : strerror(-r));
+	zt_diags_clear(&d);
+	return r;
+}
+
+/* New shard bounds for interval map s, whose shards are empty: the selector's elements replaced. */
+static int selector_commit(struct manager *m, size_t s)
+{
+	struct manager_feeds *F = m->feeds;
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	int r = zt_nft_batch_start(m->nft, &b);
+
+	if (r >= 0)
+		r = zt_feeds_emit_selector(b, map_family(s), s % 2, F->bounds_known[s] ? F->bounds[s] : NULL,
+					   F->new_bounds[s]);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	if (r < 0)
+		log_error("feeds: cannot set the shards of map %s %s: %s", map_family(s) == AF_INET ? "ip" : "ip6",
+			  set_name[s], d.n ? d.v[0].msg : strerror(-r));
+	else {
+		memcpy(F->bounds[s], F->new_bounds[s], sizeof(F->bounds[s]));
+		F->bounds_known[s] = true;
+		F->rebalance[s] = false;
+		log_debug("feeds: map %s %s: %d shards laid out for its %zu ranges",
+			  map_family(s) == AF_INET ? "ip" : "ip6", set_name[s], ZT_FEED_SHARDS, F->want[s].n);
+	}
 	zt_diags_clear(&d);
 	return r;
 }
@@ -506,6 +556,15 @@ static int on_work(sd_event_source *src, void *userdata)
 		size_t c_end = F->at_chunk, from, ops;
 		uint64_t usec = 0;
 
+		if (!F->at_chunk && !exact && F->rebalance[step_map(F->at_step)]) {
+			if (selector_commit(m, step_map(F->at_step)) < 0) {
+				update_done(m, false);
+				m->want_repair = true;
+				manager_dirty(m);
+				return 0;
+			}
+			continue;
+		}
 		if (F->at_chunk >= df->n_chunks) {
 			F->last_adds += df->adds;
 			F->last_dels += df->dels;
@@ -681,6 +740,8 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 /* The skeleton in one transaction; fresh: both tables destroyed first. */
 static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t n, bool fresh, struct zt_diags *d)
 {
+	struct manager_feeds *F = m->feeds;
+	const zt_u128 *bounds[N_RMAPS] = {};
 	_cleanup_batch_ struct zt_batch *b = NULL;
 	int err = 0;
 	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
@@ -691,10 +752,25 @@ static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t
 		for (size_t i = 0; i < n; i++)
 			rules[i].keep = false;
 	}
+	/* Selectors not known to hold bounds (new tables, or made anew): even bounds; no shard holds an element yet. */
+	for (size_t s = 0; s < N_RMAPS; s++) {
+		if (fresh)
+			F->bounds_known[s] = false;
+		if (!F->bounds_known[s]) {
+			zt_fset_bounds_even(map_family(s), ZT_FEED_SHARDS, F->new_bounds[s]);
+			bounds[s] = F->new_bounds[s];
+		}
+	}
 	if (r >= 0)
-		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
+		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst,
+					   bounds);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, d);
+	for (size_t s = 0; s < N_RMAPS && r >= 0; s++)
+		if (bounds[s]) {
+			memcpy(F->bounds[s], bounds[s], sizeof(F->bounds[s]));
+			F->bounds_known[s] = true;
+		}
 	/* The kernel's reason, so that the caller can tell "exists in another layout". */
 	return r == -EINVAL && err > 0 ? -err : r;
 }
@@ -743,17 +819,49 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 	return r;
 }
 
+/* Interval map s: its selector's bounds and its shards' elements, or -ENOENT (no usable selector: empty). */
+static int shards_read(struct manager_feeds *F, size_t s, struct zt_fset *ret)
+{
+	char name[ZT_OBJ_NAME_MAX];
+	int r = zt_feeds_selector_read(map_family(s), set_name[s], ZT_FEED_SHARDS, F->bounds[s]);
+
+	F->bounds_known[s] = r >= 0;
+	if (r < 0)
+		return r == -ENOMEM ? r : -ENOENT;
+	for (size_t k = 0; k < ZT_FEED_SHARDS && r >= 0; k++) {
+		struct zt_fset sh = {};
+
+		snprintf(name, sizeof(name), "%s_r%zu", set_name[s], k);
+		r = zt_feeds_set_read(map_family(s), name, false, intern_kid, F, &sh);
+		if (r == -ENOENT)
+			r = 0;
+		for (size_t i = 0; i < sh.n && r >= 0; i++)
+			r = zt_fset_append(ret, &sh, i);
+		zt_fset_clear(&sh);
+	}
+	if (r < 0)
+		zt_fset_clear(ret);
+	return r;
+}
+
 /* The maps as the kernel holds them (a dump: at start and after someone else changed them). */
 static int kernel_read(struct manager *m)
 {
 	struct manager_feeds *F = m->feeds;
 	int r = 0;
 
-	/* A map not there (a table of the layout before the hash maps): empty; its elements load again. */
+	/*
+	 * A map not there (a table of an older layout): empty; its elements
+	 * load again. An interval map: its selector's bounds, then its shards
+	 * one after the other (in address order).
+	 */
 	for (size_t s = 0; s < N_MAPS && r >= 0; s++) {
-		struct zt_fset k = {};
+		struct zt_fset k = { .family = map_family(s) };
 
-		r = zt_feeds_set_read(map_family(s), set_name[s], s >= N_RMAPS, intern_kid, F, &k);
+		if (s >= N_RMAPS)
+			r = zt_feeds_set_read(map_family(s), set_name[s], true, intern_kid, F, &k);
+		else
+			r = shards_read(F, s, &k);
 		if (r == -ENOENT) {
 			k = (struct zt_fset){ .family = map_family(s) };
 			r = 0;
@@ -784,6 +892,8 @@ static int feeds_drop_tables(struct manager *m)
 	if (r >= 0) {
 		for (size_t s = 0; s < N_MAPS; s++)
 			zt_fset_clear(&F->cur[s]);
+		for (size_t s = 0; s < N_RMAPS; s++)
+			F->bounds_known[s] = false;
 		F->tables = false;
 		F->kernel_known = true;
 	}

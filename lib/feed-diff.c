@@ -50,6 +50,14 @@ static int put(struct zt_fset *s, const struct rng *r)
 	return 0;
 }
 
+int zt_fset_append(struct zt_fset *dst, const struct zt_fset *src, size_t i)
+{
+	struct rng r;
+
+	get(src, i, &r);
+	return put(dst, &r);
+}
+
 int zt_fset_copy(struct zt_fset *dst, const struct zt_fset *src)
 {
 	struct rng r;
@@ -232,6 +240,72 @@ int zt_fset_split(struct zt_fset *s, struct zt_fset *exact)
 	zt_fset_clear(exact);
 	*exact = x;
 	return 0;
+}
+
+size_t zt_fset_shard_of(const zt_u128 *bounds, size_t n, zt_u128 a)
+{
+	size_t lo = 0, hi = n;
+
+	/* The last bound at or below a (bounds[0] is 0). */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (bounds[mid] <= a)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int zt_fset_cut(struct zt_fset *s, const zt_u128 *bounds, size_t n)
+{
+	struct zt_fset out = { .family = s->family };
+	struct rng r;
+
+	for (size_t i = 0; i < s->n; i++) {
+		get(s, i, &r);
+		for (size_t k = zt_fset_shard_of(bounds, n, r.lo) + 1; k < n && bounds[k] <= r.hi; k++) {
+			struct rng piece = { r.lo, bounds[k] - 1, r.feed };
+
+			if (put(&out, &piece) < 0)
+				goto oom;
+			r.lo = bounds[k];
+		}
+		if (put(&out, &r) < 0)
+			goto oom;
+	}
+	zt_fset_shrink(&out);
+	zt_fset_clear(s);
+	*s = out;
+	return 0;
+oom:
+	zt_fset_clear(&out);
+	return -ENOMEM;
+}
+
+int zt_fset_bounds(const struct zt_fset *s, size_t n, zt_u128 *bounds)
+{
+	struct rng r;
+
+	bounds[0] = 0;
+	if (s->n < n)
+		return -EINVAL;
+	for (size_t k = 1; k < n; k++) {
+		get(s, k * s->n / n, &r);
+		bounds[k] = r.lo;
+		if (bounds[k] <= bounds[k - 1])
+			return -EINVAL;
+	}
+	return 0;
+}
+
+void zt_fset_bounds_even(uint8_t family, size_t n, zt_u128 *bounds)
+{
+	zt_u128 span = family == AF_INET ? ((zt_u128)1 << 32) / n : (~(zt_u128)0 / n) + 1;
+
+	for (size_t k = 0; k < n; k++)
+		bounds[k] = span * k;
 }
 
 void zt_fset_shrink(struct zt_fset *s)

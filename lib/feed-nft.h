@@ -33,5 +33,11 @@ int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t k
 int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
 		      struct zt_fset *ret);
+/*
+ * The shard selector `set` ("listed_src", "listed_dst") of the family's
+ * table: the first address of each of its n shards into bounds. -ENOENT: no
+ * such map; -ENODATA: empty; -EINVAL: not n shards in order (another layout).
+ */
+int zt_feeds_selector_read(uint8_t family, const char *set, size_t n, zt_u128 *bounds);
 
 #endif

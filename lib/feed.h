@@ -84,6 +84,8 @@ struct zt_fset {
 
 void zt_fset_clear(struct zt_fset *s);
 int zt_fset_copy(struct zt_fset *dst, const struct zt_fset *src);
+/* Element i of src appended to dst (of the same family; the caller keeps the order). */
+int zt_fset_append(struct zt_fset *dst, const struct zt_fset *src, size_t i);
 
 /*
  * Add the ranges of feed `feed` to s below what s already holds (earlier
@@ -99,6 +101,18 @@ int zt_fset_add_feed(struct zt_fset *s, const struct zt_feed_data *f, uint32_t f
  * maps); both sorted and disjoint still, and shrunk to fit.
  */
 int zt_fset_split(struct zt_fset *s, struct zt_fset *exact);
+/*
+ * Shards: an interval map split by address range into n maps (each commit
+ * then costs the shards it touches, not the whole map). bounds[k] is the
+ * first address of shard k; bounds[0] is 0, strictly increasing.
+ */
+size_t zt_fset_shard_of(const zt_u128 *bounds, size_t n, zt_u128 a);
+/* Cut s's elements where they cross a shard's start: every element then lies in one shard. */
+int zt_fset_cut(struct zt_fset *s, const zt_u128 *bounds, size_t n);
+/* Bounds that give each of n shards about as many of s's elements: -EINVAL when s has fewer than n. */
+int zt_fset_bounds(const struct zt_fset *s, size_t n, zt_u128 *bounds);
+/* Bounds that split the family's address space evenly (the tables' first layout, before any element). */
+void zt_fset_bounds_even(uint8_t family, size_t n, zt_u128 *bounds);
 /* The arrays of s down to its elements (no spare capacity). */
 void zt_fset_shrink(struct zt_fset *s);
 

@@ -473,6 +473,42 @@ START_TEST(test_split_order_matters)
 }
 END_TEST
 
+/* Cut at shard bounds: each piece in one shard, nothing an address is listed by changed. */
+START_TEST(test_cut)
+{
+	struct zt_fset s;
+	zt_u128 b[8];
+	int before[SPACE], after[SPACE];
+
+	build(&s, 500 + (unsigned)_i, NULL, 0, NULL);
+	model_of(&s, before);
+	if (_i % 2) {
+		ck_assert_int_eq(zt_fset_bounds(&s, 8, b), 0);
+		for (size_t k = 1; k < 8; k++)
+			ck_assert(b[k] > b[k - 1]);
+	} else {
+		for (size_t k = 0; k < 8; k++)
+			b[k] = k ? BASE + 64 * k + (uint32_t)_i : 0;
+	}
+	ck_assert_int_eq(zt_fset_cut(&s, b, 8), 0);
+	model_of(&s, after);
+	ck_assert(memcmp(before, after, sizeof(before)) == 0);
+	for (size_t i = 0; i < s.n; i++)
+		ck_assert_uint_eq(zt_fset_shard_of(b, 8, s.v4[i].lo), zt_fset_shard_of(b, 8, s.v4[i].hi));
+	if (!(_i % 2))
+		for (size_t i = 0; i < s.n; i++)
+			for (size_t k = 1; k < 8; k++)
+				ck_assert(!(s.v4[i].lo < b[k] && s.v4[i].hi >= b[k]));
+	ck_assert_int_eq(zt_fset_shard_of(b, 8, 0), 0);
+	ck_assert_int_eq(zt_fset_shard_of(b, 8, ~(zt_u128)0), 7);
+	zt_fset_bounds_even(AF_INET, 4, b);
+	ck_assert(b[1] == 0x40000000u && b[3] == 0xc0000000u);
+	zt_fset_bounds_even(AF_INET6, 4, b);
+	ck_assert(b[2] == (zt_u128)1 << 127);
+	zt_fset_clear(&s);
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -487,6 +523,7 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_diff_chunks, 0, 60);
 	tcase_add_loop_test(tc, test_split_phases, 0, 40);
 	tcase_add_test(tc, test_split_order_matters);
+	tcase_add_loop_test(tc, test_cut, 0, 20);
 	suite_add_tcase(s, tc);
 	return s;
 }
