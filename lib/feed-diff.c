@@ -80,14 +80,53 @@ static int rng_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
-/* Sort and merge overlapping and adjacent ranges in place; returns the new count. */
-static size_t merge(struct rng *v, size_t n)
+/*
+ * IPv4 ranges sorted by start (then end) by an LSD radix sort of 64-bit
+ * keys, start << 32 | end: a million feed entries in a few ms, where qsort
+ * of the 48-byte ranges took hundreds. -ENOMEM: the caller sorts with qsort.
+ */
+static int sort_v4(struct rng *v, size_t n)
+{
+	_cleanup_free_ uint64_t *k = malloc(n * sizeof(*k)), *t = malloc(n * sizeof(*t));
+	_cleanup_free_ size_t *cnt = malloc(65536 * sizeof(*cnt));
+
+	if (!k || !t || !cnt)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		k[i] = (uint64_t)v[i].lo << 32 | (uint32_t)v[i].hi;
+	for (unsigned sh = 0; sh < 64; sh += 16) {
+		uint64_t *x;
+		size_t sum = 0;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(k[i] >> sh) & 0xffff]++;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			t[cnt[(k[i] >> sh) & 0xffff]++] = k[i];
+		x = k;
+		k = t;
+		t = x;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct rng){ k[i] >> 32, (uint32_t)k[i], v[i].feed };
+	return 0;
+}
+
+/* Sort and merge overlapping and adjacent ranges in place; returns the new count. v4: every hi fits 32 bits. */
+static size_t merge(struct rng *v, size_t n, bool v4)
 {
 	size_t m = 0;
 
 	if (!n)
 		return 0;
-	qsort(v, n, sizeof(*v), rng_cmp);
+	if (!v4 || n < 4096 || sort_v4(v, n) < 0)
+		qsort(v, n, sizeof(*v), rng_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (v[m].hi != ~(zt_u128)0 && v[i].lo > v[m].hi + 1) {
 			v[++m] = v[i];
@@ -129,8 +168,9 @@ static int feed_ranges(const struct zt_fset *s, const struct zt_feed_data *f, co
 			x[nx].lo = cidr_val(&except[i], &x[nx].hi);
 			nx++;
 		}
-	m = merge(v, n);
-	nx = merge(x, nx);
+	/* Every range of this feed carries feed 0 here: the radix sort may reorder feeds freely. */
+	m = merge(v, n, s->family == AF_INET);
+	nx = merge(x, nx, false);
 	for (size_t i = 0, j = 0; i < m; i++) {
 		zt_u128 lo = v[i].lo;
 		bool cut = false, done = false;

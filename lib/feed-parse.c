@@ -41,10 +41,34 @@ static void u128_to(zt_u128 v, uint8_t a[16])
 	}
 }
 
+/*
+ * The common case, fast: a dotted quad as inet_pton(AF_INET) takes it
+ * (four parts of one to three digits, no leading zero, each at most 255).
+ * false: not that form (inet_pton decides).
+ */
+static bool quad_of(const char *s, uint8_t a[16])
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = 0, k = 0;
+
+		for (; s[k] >= '0' && s[k] <= '9' && k < 3; k++)
+			v = v * 10 + (unsigned)(s[k] - '0');
+		if (!k || v > 255 || (k > 1 && s[0] == '0') || s[k] != (i < 3 ? '.' : '\0'))
+			return false;
+		a[i] = (uint8_t)v;
+		s += k + 1;
+	}
+	return true;
+}
+
 /* An address alone: "192.0.2.1" or "2001:db8::1". */
 static int addr_of(const char *s, uint8_t *family, uint8_t a[16])
 {
 	memset(a, 0, 16);
+	if (quad_of(s, a)) {
+		*family = AF_INET;
+		return 0;
+	}
 	if (strchr(s, ':')) {
 		*family = AF_INET6;
 		return inet_pton(AF_INET6, s, a) == 1 ? 0 : -EINVAL;
@@ -72,8 +96,14 @@ static const char *entry_parse(char *tok, struct entry *e)
 	uint8_t fam2, a[16], b[16];
 	unsigned bits;
 
+	static bool ok[256];
+
+	if (!ok['0']) {
+		for (const char *p = "0123456789abcdefABCDEF.:/-"; *p; p++)
+			ok[(unsigned char)*p] = true;
+	}
 	for (const char *p = tok; *p; p++)
-		if (!strchr("0123456789abcdefABCDEF.:/-", *p))
+		if (!ok[(unsigned char)*p])
 			return "expected an address, prefix or ADDR-ADDR range";
 	if (dash) {
 		*dash = '\0';
