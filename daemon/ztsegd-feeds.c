@@ -24,7 +24,7 @@
 
 #define FEED_CHUNK_DEFAULT 64		/* operations per chunk of a difference: the unit commits are made of */
 #define FEED_BUDGET_USEC 3000		/* a commit aims at holding the commit lock this long at most */
-#define FEED_OPS_MIN 256		/* operations per commit: never fewer (unless the step has fewer) */
+#define FEED_OPS_MIN 128		/* operations per commit: never fewer (unless the step has fewer) */
 #define FEED_OPS_MAX (1u << 20)
 #define FEED_SLICE_USEC 3000		/* commits per loop turn stop after this long */
 #define PRIO_FEEDS 60			/* after every other event source */
@@ -663,8 +663,8 @@ static int feeds_new(struct manager *m)
 	F->chunk = FEED_CHUNK_DEFAULT;
 	F->budget_usec = b && atoi(b) > 0 ? (uint64_t)atoi(b) : FEED_BUDGET_USEC;
 	/* A first guess; each commit then adapts it. ZTSEGD_FEED_CHUNK: a fixed number (the bench's one-transaction load). */
-	F->ops[0] = 1024;
-	F->ops[1] = 8192;
+	F->ops[0] = FEED_OPS_MIN;
+	F->ops[1] = FEED_OPS_MIN * 4;
 	if (e && atoi(e) > 0) {
 		F->ops[0] = F->ops[1] = (size_t)atoi(e);
 		F->budget_usec = UINT64_MAX / 4;
