@@ -584,6 +584,10 @@ static int on_work(sd_event_source *src, void *userdata)
 			manager_dirty(m);
 			return 0;
 		}
+		if (usec > 2 * F->budget_usec)
+			log_debug("feeds: a commit of %zu operations into map %s %s%s took %.1f ms (budget %.1f ms)", ops,
+				  map_family(step_map(F->at_step)) == AF_INET ? "ip" : "ip6", set_name[step_map(F->at_step)],
+				  exact ? "" : "_r*", (double)usec / 1000.0, (double)F->budget_usec / 1000.0);
 		ops_adapt(F, exact, ops, usec);
 		F->at_chunk = c_end;
 	}
