@@ -509,6 +509,43 @@ START_TEST(test_cut)
 }
 END_TEST
 
+/* A large IPv4 feed (the radix sort's path): sorted, disjoint, merged, and each address listed iff an entry holds it. */
+START_TEST(test_flatten_large)
+{
+	struct zt_feed_data f = {};
+	struct zt_fset s = { .family = AF_INET };
+	const uint32_t base = 0x0b000000u, span = 1u << 20;
+	size_t n = 20000;
+
+	srand(700 + (unsigned)_i);
+	f.e4 = calloc(n, sizeof(*f.e4));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t lo = base + (uint32_t)rand() % span, len = (uint32_t)(rand() % 4 == 0 ? rand() % 300 : 0);
+
+		/* Some entries far away, above 2^31 (the radix sort's high digits). */
+		if (i % 7 == 0)
+			lo += 0x90000000u;
+		f.e4[f.n4++] = (struct zt_feed_e4){ lo, lo + len, (uint32_t)i + 1 };
+	}
+	ck_assert_int_eq(zt_fset_add_feed(&s, &f, 3, NULL, 0, NULL), 0);
+	for (size_t i = 1; i < s.n; i++)
+		ck_assert_msg(s.v4[i].lo > s.v4[i - 1].hi + 1, "element %zu not sorted, disjoint and merged", i);
+	for (int k = 0; k < 20000; k++) {
+		uint32_t a = (k % 7 == 0 ? 0x90000000u : 0) + base + (uint32_t)rand() % (span + 400);
+		uint8_t addr[4] = { a >> 24, a >> 16, a >> 8, a };
+		bool want = false;
+		ssize_t e = zt_fset_find(&s, addr);
+
+		for (size_t i = 0; i < f.n4 && !want; i++)
+			want = f.e4[i].lo <= a && a <= f.e4[i].hi;
+		ck_assert_msg((e >= 0) == want, "address %08x: found %zd, listed %d", a, e, want);
+		ck_assert(e < 0 || s.v4[e].feed == 3);
+	}
+	zt_feed_data_clear(&f);
+	zt_fset_clear(&s);
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -524,6 +561,7 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_split_phases, 0, 40);
 	tcase_add_test(tc, test_split_order_matters);
 	tcase_add_loop_test(tc, test_cut, 0, 20);
+	tcase_add_loop_test(tc, test_flatten_large, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
