@@ -315,7 +315,8 @@ int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 		free(c.v);
 		return r;
 	}
-	qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
 	/* Each start runs to the next end (or the top); stray ends are padding. A hash map: keys alone. */
 	for (size_t i = 0; i < c.n && r >= 0; i++) {
 		zt_u128 hi = top;
@@ -357,7 +358,8 @@ int zt_feeds_selector_read(uint8_t family, const char *set, size_t n, zt_u128 *b
 	if (r >= 0 && c.err < 0)
 		r = c.err;
 	if (r >= 0) {
-		qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
+		if (c.n)
+			qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
 		/* Shard k's start jumps to chain …_rK, in order, from address 0. */
 		for (size_t i = 0; i < c.n; i++) {
 			if (c.v[i].end)
