@@ -36,12 +36,11 @@ PORT=8443
 DB1=${ZT_V4[db1]} DB16=${ZT_V6[db1]}
 for a in 192.0.2.20/26 192.0.2.10/26 192.0.2.40/26 192.0.2.50/26; do zt_x internet ip addr replace "$a" dev eth0; done
 for a in 2001:db8:ee::20/64 2001:db8:ee::40/64 2001:db8:ee::50/64; do zt_x internet ip addr add "$a" dev eth0 nodad; done
-# Neighbour discovery from a listed source (the internet node may solicit the
-# gateway from ::20, ::40 or ::50) is dropped like any packet of it: the
-# gateway's neighbour entry is fixed, so that the unlisted probe's replies do
-# not depend on which address last asked.
-zt_x internet ip -6 neigh replace "$ZT_GW_V6" dev eth0 nud permanent \
-	lladdr "$(ip -n "$(zt_ns host)" -o link show "${ZT_IF[internet]}" | sed -E 's/.*link\/ether ([0-9a-f:]+).*/\1/')"
+# Neighbour discovery from a listed source (the internet node may solicit its
+# gateway, the host's 2001:db8:ee::1, from ::20, ::40 or ::50) is dropped like
+# any packet of it: the gateway's neighbour entry is fixed, so that the
+# unlisted probe's packets do not depend on which address last asked.
+zt_x internet ip -6 neigh replace "$ZT_HOST_V6" dev eth0 nud permanent lladdr "$(zt_mac host "${ZT_IF[internet]}")"
 
 POL=$ZT_TMP/pol
 mkdir -m 0755 "$POL"
