@@ -95,6 +95,7 @@ struct manager_feeds {
 	uid_t feed_uid;
 	uint64_t t0;			/* CLOCK_MONOTONIC: the update began */
 	uint64_t longest_commit_usec, last_update_usec, updates, commits, failures;
+	uint64_t read_usec, build_usec;	/* the last update's: files read and parsed; flattened and compared */
 	size_t last_adds, last_dels;
 };
 
@@ -272,6 +273,8 @@ static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
 	size_t len = 0;
 	int r;
 
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+
 	f->try_usec = now_usec(CLOCK_REALTIME);
 	r = feed_read(F, f, &buf, &len, &st, why, sizeof(why));
 	if (r < 0) {
@@ -300,6 +303,7 @@ static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
 	}
 	zt_feed_data_clear(&f->data);
 	f->data = data;
+	F->read_usec += now_usec(CLOCK_MONOTONIC) - t0;
 	f->have = true;
 	f->good = st;
 	f->try_ok = true;
@@ -348,12 +352,14 @@ static int want_build(struct manager_feeds *F)
 static void update_begin(struct manager *m)
 {
 	struct manager_feeds *F = m->feeds;
+	uint64_t t0;
 	int r;
 
 	if (F->busy) {
 		F->again = true;
 		return;
 	}
+	t0 = now_usec(CLOCK_MONOTONIC);
 	r = want_build(F);
 	/*
 	 * An interval map whose shards are empty gets bounds that share its new
@@ -377,6 +383,7 @@ static void update_begin(struct manager *m)
 		log_error("feeds: cannot compute the update: %s", strerror(-r));
 		return;
 	}
+	F->build_usec = now_usec(CLOCK_MONOTONIC) - t0;
 	F->busy = true;
 	F->at_step = F->at_chunk = 0;
 	F->t0 = now_usec(CLOCK_MONOTONIC);
@@ -432,9 +439,12 @@ static void update_done(struct manager *m, bool ok)
 			gone_delete(m);
 		if (F->last_adds || F->last_dels)
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=feeds-applied" }, 1,
-				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms)",
+				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms; "
+				   "before: files read and parsed %.1f ms, flattened and compared %.1f ms)",
 				   F->last_adds, F->last_dels, (double)F->last_update_usec / 1000.0,
-				   (double)F->longest_commit_usec / 1000.0);
+				   (double)F->longest_commit_usec / 1000.0, (double)F->read_usec / 1000.0,
+				   (double)F->build_usec / 1000.0);
+		F->read_usec = 0;
 	} else {
 		F->failures++;
 		F->kernel_known = false;
