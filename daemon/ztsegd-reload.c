@@ -68,12 +68,14 @@ static void reload_refuse_pending(struct manager *m, struct reload_req *reqs, si
 }
 
 /* The policy on disk, and the caller's own SSH session judged by it before anything is applied. */
-static int reload_load(struct manager *m, const struct reload_req *opt, struct loaded *l,
-		       struct session_verdict *sv, struct zt_diags *d)
+/* files: what zt_policy_read_dir() returned (read), taken. */
+static int reload_load(struct manager *m, const struct reload_req *opt, int read, struct zt_policy_files *files,
+		       struct loaded *l, struct session_verdict *sv, struct zt_diags *d)
 {
 	int r, k;
 
-	r = manager_policy_load_dir(m, m->config, l, d);
+	r = read < 0 ? read : manager_policy_load_files(m, files, l, d);
+	zt_policy_files_clear(files);
 	zt_diags_sort(d);
 	manager_policy_diags_under(m->config, d);
 	if (r < 0 && r != -ENOMEM && d->n_errors == 0)
@@ -116,14 +118,35 @@ static void reload_failed(struct manager *m, struct reload_req *reqs, size_t n, 
 }
 
 /* The same files again (an unchanged reload)? */
-static bool same_files(const struct loaded *a, const struct loaded *b)
+static bool same_files(const struct zt_policy_files *a, const struct zt_policy_files *b)
 {
-	bool same = a->files.n == b->files.n;
+	bool same = a->n == b->n;
 
-	for (size_t i = 0; same && i < b->files.n; i++)
-		same = streq(a->files.src[i].name, b->files.src[i].name) && a->files.src[i].len == b->files.src[i].len &&
-		       memcmp(a->files.src[i].buf, b->files.src[i].buf, b->files.src[i].len) == 0;
+	for (size_t i = 0; same && i < b->n; i++)
+		same = streq(a->src[i].name, b->src[i].name) && a->src[i].len == b->src[i].len &&
+		       memcmp(a->src[i].buf, b->src[i].buf, b->src[i].len) == 0;
 	return same;
+}
+
+/*
+ * Nothing to load, compile or send: a plain reload (no --confirm, no
+ * session to judge) of the very files the running plan was compiled
+ * from, with the running plan the disk's (not degraded, nothing on
+ * trial, no repair due) and no commit by anyone since our last one (the
+ * kernel's generation id), so the table is exactly what that plan wrote.
+ * The plan is a function of the files and of options fixed at start, so
+ * loading and compiling them again would give the same plan and a diff
+ * of nothing (tests/netns/reload.sh checks both paths agree). Anything
+ * else takes the whole path, which compares and repairs.
+ */
+static bool reload_is_noop(struct manager *m, const struct reload_req *opt, const struct zt_policy_files *files)
+{
+	uint32_t now;
+
+	if (opt || m->degraded || m->pending || m->want_repair || !m->cur.plan || !m->lkg_current ||
+	    !same_files(&m->cur.files, files))
+		return false;
+	return zt_nft_genid(m->nft) && zt_nft_genid_read(m->nft, &now) >= 0 && now == zt_nft_genid(m->nft);
 }
 
 /* What a ztsegctl reload is told of the outcome. */
@@ -148,6 +171,34 @@ static json_t *reload_result(const struct manager *m, const struct zt_apply_stat
 }
 
 /*
+ * reload_is_noop(): a new generation with the running plan. Its warnings
+ * are those the same files gave when they were loaded (m->disk_diags).
+ */
+static void reload_noop(struct manager *m, struct reload_req *reqs, size_t n, uint64_t t0)
+{
+	struct zt_apply_stats st = { .objects = zt_plan_count_objects(m->cur.plan), .path = ZT_APPLY_DIGEST };
+	struct session_verdict sv = {};
+	json_t *res;
+
+	m->generation++;
+	m->events.reloads++;
+	m->state = ZT_DAEMON_RUNNING;
+	free(m->last_error);
+	m->last_error = NULL;
+	zt_state_remove(m->state_dir, ZT_ROLLED_BACK_FILE);
+	res = reload_result(m, &st, t0, &m->disk_diags, NULL, 0, &sv);
+	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=reloaded", log_field("ZTSEG_GENERATION", "%llu", (unsigned long long)m->generation) }, 2,
+		   "reloaded: generation %llu, 0 objects changed, 0 messages in %.1f ms (the files the running plan "
+		   "was compiled from, the table as it wrote it: nothing to compile or send)",
+		   (unsigned long long)m->generation, (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
+	/* Feed files are read again, as on every reload. */
+	manager_feeds_apply(m);
+	manager_reload_reply(m, reqs, n, NULL, res);
+	manager_metrics_reload(m, now_usec(CLOCK_MONOTONIC) - t0);
+	manager_status_notify(m, "READY=1");
+}
+
+/*
  * Apply a policy in place of the running one. reqs (taken from the queue,
  * freed here; n may be 0 for SIGHUP) get the outcome. A request with
  * options comes alone: --confirm puts the new policy on trial, and a
@@ -157,6 +208,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 {
 	const struct reload_req *opt = n == 1 && req_has_options(&reqs[0]) ? &reqs[0] : NULL;
 	const struct reload_req *trial = opt && opt->confirm ? opt : NULL;
+	struct zt_policy_files files = {};
 	struct loaded l = {};
 	struct zt_apply_stats st = {};
 	struct zt_diags d = {};
@@ -175,7 +227,14 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 	}
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)t0);
 	m->state = ZT_DAEMON_RELOADING;
-	r = reload_load(m, opt, &l, &sv, &d);
+	/* The files' owner may be root or the daemon's own user. */
+	r = zt_policy_read_dir(m->config, NULL, getuid(), &files, &d);
+	if (r >= 0 && reload_is_noop(m, opt, &files)) {
+		zt_policy_files_clear(&files);
+		reload_noop(m, reqs, n, t0);
+		return;
+	}
+	r = reload_load(m, opt, r, &files, &l, &sv, &d);
 	if (r >= 0 && trial)
 		r = manager_trial_record(m, &l, trial, &pd, &d);
 	if (r >= 0) {
@@ -193,7 +252,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 		return;
 	}
 	/* The same files again: the last-known-good is written already. */
-	same = same_files(&m->cur, &l);
+	same = same_files(&m->cur.files, &l.files);
 	if (trial) {
 		manager_trial_begin(m, trial, t0, pd.deadline_usec);
 	} else {
