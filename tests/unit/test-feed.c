@@ -546,6 +546,40 @@ START_TEST(test_flatten_large)
 }
 END_TEST
 
+/* The fast path for plain IPv4 lines takes exactly what the general path takes (a trailing tab forces the latter). */
+START_TEST(test_fast_lines)
+{
+	static const char *const lines[] = {
+		"192.0.2.1", "192.0.2.0/24", "10.0.0.0/8", "10.0.0.0/7", "192.0.2.1/32", "192.0.2.1/31", "192.0.2.0/024",
+		"192.0.2.0/", "192.0.2.0/33", "192.0.2.0/3x", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4",
+		"1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4/0", "1.2.3.4//24", "1.2.3.04", "999.1.1.1", "1.2.3.4/8",
+		"198.51.100.128/25", "203.0.113.255/32", "/24", "1.2.3.", ".1.2.3",
+	};
+	char a[64], b[64];
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct zt_feed_data f = {}, g = {};
+		struct zt_diags d = {}, e = {};
+		int r1, r2;
+
+		snprintf(a, sizeof(a), "%s\n", lines[i]);
+		snprintf(b, sizeof(b), "%s\t\n", lines[i]);
+		r1 = parse(a, NULL, &f, &d);
+		r2 = parse(b, NULL, &g, &e);
+		ck_assert_msg(r1 == r2 && f.n4 == g.n4 && f.n6 == g.n6 && f.bad == g.bad && d.n == e.n,
+			      "line '%s': %d/%d, %zu/%zu entries, %zu/%zu bad", lines[i], r1, r2, f.n4, g.n4, f.bad, g.bad);
+		for (size_t k = 0; k < f.n4; k++)
+			ck_assert(f.e4[k].lo == g.e4[k].lo && f.e4[k].hi == g.e4[k].hi && f.e4[k].line == g.e4[k].line);
+		for (size_t k = 0; k < d.n; k++)
+			ck_assert_str_eq(d.v[k].msg, e.v[k].msg);
+		zt_feed_data_clear(&f);
+		zt_feed_data_clear(&g);
+		zt_diags_clear(&d);
+		zt_diags_clear(&e);
+	}
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -554,6 +588,7 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_formats);
 	tcase_add_loop_test(tc, test_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
 	tcase_add_test(tc, test_refusals);
+	tcase_add_test(tc, test_fast_lines);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
