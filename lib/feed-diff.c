@@ -171,6 +171,11 @@ static int feed_ranges(const struct zt_fset *s, const struct zt_feed_data *f, co
 	/* Every range of this feed carries feed 0 here: the radix sort may reorder feeds freely. */
 	m = merge(v, n, s->family == AF_INET);
 	nx = merge(x, nx, false);
+	if (!nx) {	/* nothing to carve: the merged ranges are the answer */
+		*ret = TAKE_PTR(v);
+		*n_ret = m;
+		return 0;
+	}
 	for (size_t i = 0, j = 0; i < m; i++) {
 		zt_u128 lo = v[i].lo;
 		bool cut = false, done = false;
@@ -259,9 +264,21 @@ fail:
 int zt_fset_split(struct zt_fset *s, struct zt_fset *exact)
 {
 	struct zt_fset x = { .family = s->family };
-	size_t m = 0;
+	size_t m = 0, nx = 0;
 	struct rng r;
 
+	/* Counted first: x is allocated once, at its size. */
+	for (size_t i = 0; i < s->n; i++)
+		nx += s->family == AF_INET ? s->v4[i].lo == s->v4[i].hi : s->v6[i].lo == s->v6[i].hi;
+	if (nx) {
+		if (s->family == AF_INET)
+			x.v4 = malloc(nx * sizeof(*x.v4));
+		else
+			x.v6 = malloc(nx * sizeof(*x.v6));
+		if (!x.v4 && !x.v6)
+			return -ENOMEM;
+		x.cap = nx;
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		get(s, i, &r);
 		if (r.lo == r.hi) {
