@@ -12,7 +12,8 @@
  *	seconds (default 2). Prints "rr RATE N" (transactions per second).
  *   zb-tool crr [-t SEC] ADDR PORT
  *	Connect, one byte out, one byte back, close; again, for SEC seconds.
- *	Prints "crr RATE N ERRORS" (connections per second).
+ *	Prints "crr RATE N ERRORS CPU_US" (connections per second; the
+ *	client's own CPU time, user + system, in microseconds).
  *   zb-tool event -H NS -W NS -S NS -i IFNAME-PREFIX -a ADDR -g GW -d DST -p PORT
  *		  [-n COUNT] [-o FILE]
  *	COUNT times: create a veth (host side IFNAME-PREFIX<k> in namespace
@@ -27,6 +28,16 @@
  *	datagrams sent. Then deletes the link. IPv6 only (the family whose
  *	maps hold the big policy's members).
  *
+ *   zb-tool join -H NS -W NS -R NS -r IF -b BRIDGE -i PREFIX -l LEGIT -s SPOOF -t TARGET
+ *		 [-n COUNT] [-o FILE]
+ *	COUNT times: a new veth joins BRIDGE (`ip link set PREFIX<k> master
+ *	BRIDGE up` as one request, timed from just before it) while its
+ *	workload sends broadcast ARP requests, one with a spoofed sender
+ *	(SPOOF), one with its own (LEGIT), every 20 us; a packet socket on IF
+ *	in -R sees what is delivered. Per join: the time to the first LEGIT
+ *	frame delivered and the SPOOF frames delivered. No process starts
+ *	inside the timed window.
+ *
  * Output is for scripts; exit status 0 unless the tool itself failed.
  */
 #include <arpa/inet.h>
@@ -38,6 +49,7 @@
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <linux/if_packet.h>
 #include <linux/veth.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -50,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,9 +249,16 @@ static int cmd_client(int argc, char **argv, bool per_conn)
 		}
 		t1 = now_ns();
 	} while (t1 < end);
-	if (per_conn)
-		printf("crr %.0f %llu %llu\n", (double)n * 1e9 / (double)(t1 - t0), (unsigned long long)n,
-		       (unsigned long long)errors);
+	if (per_conn) {
+		/* the client's CPU (user + system, softirqs run in its context included: tick-sampled) */
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("crr %.0f %llu %llu %llu\n", (double)n * 1e9 / (double)(t1 - t0), (unsigned long long)n,
+		       (unsigned long long)errors,
+		       (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
+			       (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+	}
 	else
 		printf("rr %.0f %llu\n", (double)n * 1e9 / (double)(t1 - t0), (unsigned long long)n);
 	return 0;
@@ -671,11 +691,198 @@ static int cmd_event(int argc, char **argv)
 	return 0;
 }
 
+/* ---- join: a port joins a bridge; time to its first enforced frame ---- */
+
+struct arpf {
+	uint8_t dst[6], src[6];
+	uint16_t type;
+	uint16_t htype, ptype;
+	uint8_t hlen, plen;
+	uint16_t op;
+	uint8_t sha[6], spa[4], tha[6], tpa[4];
+} __attribute__((packed));
+
+static void arp_frame(struct arpf *f, const uint8_t mac[6], const char *sender, const char *target)
+{
+	memset(f, 0, sizeof(*f));
+	memset(f->dst, 0xff, 6);
+	memcpy(f->src, mac, 6);
+	f->type = htons(0x0806);
+	f->htype = htons(1);
+	f->ptype = htons(0x0800);
+	f->hlen = 6;
+	f->plen = 4;
+	f->op = htons(1);
+	memcpy(f->sha, mac, 6);
+	if (inet_pton(AF_INET, sender, f->spa) != 1 || inet_pton(AF_INET, target, f->tpa) != 1)
+		die("bad IPv4 address");
+}
+
+static int packet_socket_in(int nsfd, int home, int idx, bool nonblock)
+{
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(0x0806), .sll_ifindex = idx };
+	int fd;
+
+	ns_enter(nsfd);
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), htons(0x0806));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ll, sizeof(ll)) < 0)
+		die("packet socket: %s", strerror(errno));
+	ns_enter(home);
+	return fd;
+}
+
+/*
+ * COUNT times: a veth (host side PREFIX<k> in -H, "eth0" in -W, up, its
+ * host side down and in no bridge) is made, then — timed from just before
+ * the request — `ip link set PREFIX<k> master BRIDGE up` as one
+ * RTM_NEWLINK, after which the workload sends pairs of broadcast ARP
+ * requests every 20 us from its own MAC: one claiming SPOOF (another
+ * segment's address), one with LEGIT (its own). A packet socket in -R on
+ * -r counts them. Per join: the time to the first LEGIT frame received,
+ * and how many SPOOF frames were received (until 10 ms after). Prints
+ * "join k US SPOOF_RX PAIRS" per join to -o and a summary line.
+ */
+static int cmd_join(int argc, char **argv)
+{
+	const char *host = NULL, *wl = NULL, *rxns = NULL, *rxif = NULL, *bridge = NULL, *prefix = NULL;
+	const char *legit = NULL, *spoof = NULL, *target = NULL, *out = NULL;
+	unsigned long count = 100;
+	struct nl nh = {}, nw = {}, nr = {};
+	uint64_t *lat, spoofed_total = 0, pairs_total = 0;
+	size_t done = 0, timeouts = 0;
+	int opt, home, hfd, wfd, rfd, rx, bidx;
+	FILE *o = NULL;
+
+	while ((opt = getopt(argc, argv, "H:W:R:r:b:i:l:s:t:n:o:")) != -1) {
+		switch (opt) {
+		case 'H': host = optarg; break;
+		case 'W': wl = optarg; break;
+		case 'R': rxns = optarg; break;
+		case 'r': rxif = optarg; break;
+		case 'b': bridge = optarg; break;
+		case 'i': prefix = optarg; break;
+		case 'l': legit = optarg; break;
+		case 's': spoof = optarg; break;
+		case 't': target = optarg; break;
+		case 'n': count = strtoul(optarg, NULL, 10); break;
+		case 'o': out = optarg; break;
+		default: die("bad option");
+		}
+	}
+	if (!host || !wl || !rxns || !rxif || !bridge || !prefix || !legit || !spoof || !target || !count ||
+	    count > MAX_EVENTS)
+		die("usage: zb-tool join -H NS -W NS -R NS -r IF -b BRIDGE -i PREFIX -l LEGIT -s SPOOF -t TARGET [-n N] [-o FILE]");
+	if (out && !(o = fopen(out, "we")))
+		die("%s: %s", out, strerror(errno));
+	home = ns_open("/proc/self/ns/net");
+	hfd = ns_open(host);
+	wfd = ns_open(wl);
+	rfd = ns_open(rxns);
+	nl_open(&nh, hfd, home);
+	nl_open(&nw, wfd, home);
+	nl_open(&nr, rfd, home);
+	bidx = nl_ifindex(&nh, bridge);
+	rx = packet_socket_in(rfd, home, nl_ifindex(&nr, rxif), true);
+	if (!(lat = calloc(count, sizeof(*lat))))
+		die("out of memory");
+	for (unsigned long k = 0; k < count; k++) {
+		char name[IFNAMSIZ];
+		uint8_t mac[6], buf[2048];
+		struct arpf fs, fl;
+		struct nlmsghdr *nlh;
+		struct ifinfomsg *ifm;
+		uint64_t t0, first = 0, stop = 0, spoof_rx = 0, pairs = 0;
+		int hidx, widx, tx, r;
+		unsigned seq;
+
+		snprintf(name, sizeof(name), "%s%lu", prefix, k);
+		nl_veth_add(&nh, name, "eth0", wfd);
+		hidx = nl_ifindex(&nh, name);
+		widx = nl_ifindex(&nw, "eth0");
+		nl_link_up(&nw, widx);
+		nl_lladdr(&nw, widx, mac);
+		tx = packet_socket_in(wfd, home, widx, false);
+		arp_frame(&fs, mac, spoof, target);
+		arp_frame(&fl, mac, legit, target);
+		while (recv(rx, buf, sizeof(buf), 0) > 0)
+			;
+		/* ip link set NAME master BRIDGE up: one request, processed before sendto returns */
+		nlh = nl_msg(&nh, RTM_NEWLINK, 0);
+		ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+		ifm->ifi_family = AF_UNSPEC;
+		ifm->ifi_index = hidx;
+		ifm->ifi_flags = IFF_UP;
+		ifm->ifi_change = IFF_UP;
+		mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)bidx);
+		seq = nlh->nlmsg_seq;
+		t0 = now_ns();
+		if (mnl_socket_sendto(nh.sk, nlh, nlh->nlmsg_len) < 0)
+			die("rtnetlink send: %s", strerror(errno));
+		for (;;) {
+			uint64_t t;
+			ssize_t n;
+
+			if (send(tx, &fs, sizeof(fs), 0) < 0 || send(tx, &fl, sizeof(fl), 0) < 0)
+				if (errno != ENETDOWN && errno != ENOBUFS)
+					die("send: %s", strerror(errno));
+			pairs++;
+			while ((n = recv(rx, buf, sizeof(buf), 0)) >= (ssize_t)sizeof(struct arpf)) {
+				const struct arpf *f = (const struct arpf *)buf;
+
+				if (memcmp(f->src, mac, 6) || f->type != htons(0x0806))
+					continue;
+				if (!memcmp(f->spa, fs.spa, 4))
+					spoof_rx++;
+				else if (!memcmp(f->spa, fl.spa, 4) && !first)
+					first = now_ns();
+			}
+			t = now_ns();
+			if (first && !stop)
+				stop = t + 10000000ull;
+			if ((stop && t >= stop) || t - t0 > 2000000000ull)
+				break;
+			usleep(20);
+		}
+		/* the ACK of the join */
+		{
+			ssize_t n = mnl_socket_recvfrom(nh.sk, nh.buf, sizeof(nh.buf));
+
+			if (n < 0 || (r = mnl_cb_run(nh.buf, (size_t)n, seq, nh.portid, NULL, NULL)) < 0)
+				die("join %s: %s", name, strerror(errno));
+		}
+		close(tx);
+		nl_link_del(&nh, hidx);
+		if (!first) {
+			timeouts++;
+			if (o)
+				fprintf(o, "join %lu timeout %llu %llu\n", k, (unsigned long long)spoof_rx,
+					(unsigned long long)pairs);
+			continue;
+		}
+		lat[done++] = first - t0;
+		spoofed_total += spoof_rx;
+		pairs_total += pairs;
+		if (o)
+			fprintf(o, "join %lu %.1f %llu %llu\n", k, (double)(first - t0) / 1e3, (unsigned long long)spoof_rx,
+				(unsigned long long)pairs);
+	}
+	if (o)
+		fclose(o);
+	if (!done)
+		die("no join reached its first frame");
+	qsort(lat, done, sizeof(*lat), u64_cmp);
+	printf("joins %zu of %lu timeouts %zu join-to-first-frame-us p50 %.1f p99 %.1f max %.1f spoofed-delivered %llu pairs %llu\n",
+	       done, count, timeouts, (double)pct(lat, done, 0.5) / 1e3, (double)pct(lat, done, 0.99) / 1e3,
+	       (double)lat[done - 1] / 1e3, (unsigned long long)spoofed_total, (unsigned long long)pairs_total);
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		die("usage: zb-tool serve|rr|crr|event ...");
+		die("usage: zb-tool serve|rr|crr|event|join ...");
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rr"))
@@ -684,5 +891,7 @@ int main(int argc, char **argv)
 		return cmd_client(argc - 1, argv + 1, true);
 	if (!strcmp(argv[1], "event"))
 		return cmd_event(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "join"))
+		return cmd_join(argc - 1, argv + 1);
 	die("unknown command '%s'", argv[1]);
 }

@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <linux/netfilter/nf_tables.h>
+#include "bridge.h"
 #include "ifx.h"
 #include "ztsegd.h"
 
@@ -80,6 +81,9 @@ static int twins_emit(struct manager *m, struct zt_batch *b, char (*names)[IFNAM
 			r = zt_emit_elems(b, &s, &enc, NULL, 0, type);
 		zt_set_enc_clear(&enc);
 	}
+	/* table bridge ztseg's twins of port_src/port_dst (lib/bridge.h): the same names */
+	if (r >= 0 && p->bridge.n_segs)
+		r = zt_bridge_emit_ports(b, &p->bridge, (const char (*)[IFNAMSIZ])names, n, type, flush);
 	return r;
 }
 

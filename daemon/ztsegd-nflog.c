@@ -224,7 +224,8 @@ static int packet_verdict(const struct zt_nflog_packet *pkt, const char **ret_ve
  * a packet to a unit's socket carries its zone's token in the packet mark
  * (doc/RULESET.md "Unit zones"); NFLOG sends the connection's mark only
  * where the kernel has CONFIG_NETFILTER_NETLINK_GLUE_CT, so the deny rule
- * copies it into the packet mark. Each side: 1 a unit named, 0 a unit
+ * writes each side's unit zone, as its log index (zt_unit_log_index()),
+ * into the packet-mark bits ztseg owns (hub.mark-mask). Each side: 1 a unit named, 0 a unit
  * zone's segment named (several of its units run), -1 no unit zone.
  */
 struct packet_units {
@@ -234,13 +235,17 @@ struct packet_units {
 
 static void packet_units(struct manager *m, const struct zt_nflog_packet *pkt, bool deny, struct packet_units *u)
 {
-	/* The deny rule copies the connection's mark into the packet's when unit zones exist. */
-	uint32_t pair = pkt->has_ct_mark ? pkt->ct_mark : deny ? pkt->mark : 0, fz = 0, tz = 0;
+	const struct zt_policy *p = m->cur.policy;
+	uint32_t pair = pkt->has_ct_mark ? pkt->ct_mark : 0, fz = 0, tz = 0;
 
 	u->from = u->to = -1;
-	if ((pkt->mark & 0xffff0000u) == ZT_UNIT_TOKEN && pkt->hook == NF_INET_LOCAL_IN)
+	if (!pkt->has_ct_mark && deny && p) {
+		/* The deny rule writes the unit zones' log indices into the mark bits ztseg owns. */
+		fz = zt_unit_log_zone(p, pkt->mark, true);
+		tz = zt_unit_log_zone(p, pkt->mark, false);
+	} else if ((pkt->mark & 0xffff0000u) == ZT_UNIT_TOKEN && pkt->hook == NF_INET_LOCAL_IN) {
 		tz = pkt->mark & 0xffffu;
-	else if (!(pair & 0x80000000u)) {
+	} else if (!(pair & 0x80000000u)) {
 		fz = pair >> 16;
 		tz = pair & 0xffffu;
 	}

@@ -311,6 +311,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 	/* Every link's name in the exact-name maps: a lookup by hash, not by pattern (lib/ifx.h). */
 	if (manager_ifx_sync(m, false) < 0)
 		log_warning("exact interface names not updated: the pattern sets classify the new ones");
+	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
+	manager_hown_sync(m, false);
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 

@@ -62,6 +62,7 @@ void manager_tamper_repair(struct manager *m)
 		manager_feeds_repair(m);
 	}
 	manager_sync_enc(m, true);
+	manager_hown_sync(m, false);
 	if (st.created || st.replaced)
 		manager_grant_readd(m);
 	else if (st.changed)

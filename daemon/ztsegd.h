@@ -189,6 +189,9 @@ struct manager {
 	size_t n_enc;
 	char (*ifx)[IFNAMSIZ];		/* the link names the exact-name twins hold (ifx.h), sorted */
 	size_t n_ifx;
+	struct zt_bridge_haddr *hown;	/* the host's addresses on bridges as sets hown4/hownna hold them */
+	size_t n_hown;
+	bool hown_refill;		/* an apply wrote table bridge ztseg, or an update failed: refill */
 	struct zt_nfmon *nfmon;
 	struct zt_nflog *nflog;
 	struct zt_ctl_server *ctl;
@@ -446,6 +449,10 @@ int manager_sync_members(struct manager *m, bool baseline);
 int manager_sync_enc(struct manager *m, bool refill);
 /* The exact-name twins (lib/ifx.h) to the links: the difference, or (refill) flushed and filled anew. */
 int manager_ifx_sync(struct manager *m, bool refill);
+
+/* ztsegd-hown.c */
+/* Sets hown4/hownna of table bridge ztseg to the host's addresses on bridges: the difference, or refilled. */
+int manager_hown_sync(struct manager *m, bool refill);
 int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 /* ztsegd-explain.c */

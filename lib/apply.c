@@ -69,6 +69,8 @@ struct eff_plan {
 	struct zt_elem **owned;
 	size_t n_owned;
 	size_t n_enc;
+	struct zt_bridge_haddr *hown;	/* p.bridge.hown: the host's addresses on bridges */
+	char (*bports)[IFNAMSIZ];	/* p.bridge.ports: the host's link names */
 };
 
 static void eff_plan_clear(struct eff_plan *e)
@@ -77,6 +79,8 @@ static void eff_plan_clear(struct eff_plan *e)
 		free(e->owned[i]);
 	free(e->owned);
 	free(e->sets);
+	free(e->hown);
+	free(e->bports);
 	*e = (struct eff_plan){};
 }
 
@@ -136,10 +140,17 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 	*e = (struct eff_plan){ .p = *plan };
 	/* br_netfilter off in this namespace: bridged member traffic would skip inet ztseg; drop it */
 	e->p.bridge.brnf_off = plan->bridge.n_segs && (zt_bridge_nf_call(false) == 0 || zt_bridge_nf_call(true) == 0);
+	/* the host's own addresses on bridges: hown4/hownna, written with the table (ztsegd keeps them) */
+	if (plan->bridge.n_segs) {
+		r = zt_bridge_host_dump(&e->hown, &e->p.bridge.n_hown);
+		if (r < 0)
+			return r;
+		e->p.bridge.hown = e->hown;
+	}
 	for (size_t i = 0; i < n_sets; i++)
 		want |= plan->sets[i].dynamic && (zt_ifx_is_twin(plan->sets[i].name) ||
 						  (streq(plan->sets[i].name, ZT_ENC_IF_SET) && o->n_enc_pats));
-	if (!want)
+	if (!want && !plan->bridge.n_segs)
 		return 0;
 	r = zt_links_dump(&links, &n_links);
 	if (r < 0)
@@ -148,6 +159,14 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 		return -ENOMEM;
 	for (size_t i = 0; i < n_links; i++)
 		memcpy(names[i], links[i].name, IFNAMSIZ);
+	/* the bridge's exact-name twins port_srcx/port_dstx, written with the table */
+	if (plan->bridge.n_segs) {
+		if (!(e->bports = calloc(n_links ? n_links : 1, sizeof(*e->bports))))
+			return -ENOMEM;
+		memcpy(e->bports, names, n_links * sizeof(*names));
+		e->p.bridge.ports = (const char (*)[IFNAMSIZ])e->bports;
+		e->p.bridge.n_ports = n_links;
+	}
 	for (size_t i = 0; i < n_sets && r >= 0; i++) {
 		const struct zt_set *s = &plan->sets[i];
 		struct zt_elem *el = NULL;
@@ -207,6 +226,8 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 	for (size_t i = 0; i < p->n_sets && i < base->n_sets; i++)
 		if (base->sets[i].dynamic && !p->sets[i].dynamic)
 			len += ZT_OBJ_NAME_MAX + 8 + p->sets[i].n_elems * IFNAMSIZ;
+	/* table bridge ztseg's sets apply fills: the host's addresses on bridges, the link names */
+	len += p->bridge.n_hown * sizeof(*p->bridge.hown) + p->bridge.n_ports * IFNAMSIZ;
 	buf = calloc(1, len);
 	if (!buf)
 		return -ENOMEM;
@@ -228,6 +249,12 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 			memcpy(buf + at, s->elems[e].key[0].ifpat.name,
 			       strnlen(s->elems[e].key[0].ifpat.name, IFNAMSIZ));
 	}
+	if (p->bridge.n_hown) {
+		memcpy(buf + at, p->bridge.hown, p->bridge.n_hown * sizeof(*p->bridge.hown));
+		at += p->bridge.n_hown * sizeof(*p->bridge.hown);
+	}
+	for (size_t i = 0; i < p->bridge.n_ports; i++, at += IFNAMSIZ)
+		memcpy(buf + at, p->bridge.ports[i], strnlen(p->bridge.ports[i], IFNAMSIZ));
 	zt_sha256(buf, at, out);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 /* linux/netfilter_bridge.h clashes with net/if.h: its hook numbers */
 #define NF_BR_PRE_ROUTING 0
@@ -125,7 +126,8 @@ struct bx {
 	struct nftnl_rule *r;		/* the rule being built */
 	const char *chain;
 	bool nomem;
-	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas;
+	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas, id_hown4, id_hownna;
+	uint32_t id_port_srcx, id_port_dstx;
 };
 
 static void t(struct bx *x, const char *fmt, ...) _printf_(2, 3);
@@ -424,6 +426,7 @@ struct setdef {
 	const char *name, *text;	/* text: the nft declaration's body */
 	uint32_t key_type, key_len;
 	bool map, interval, dynamic;
+	bool ud_host;			/* key byte order "host" in the set's userdata: nft lists ifname keys */
 };
 
 static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
@@ -453,6 +456,17 @@ static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, MAC_SET_SIZE);
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	if (d->ud_host) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+
+		if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1 /* nft's BYTEORDER_HOST_ENDIAN */)) {
+			nftnl_udata_buf_free(ud);
+			nftnl_set_free(s);
+			return -ENOMEM;
+		}
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
 	nlh = zt_batch_msg(x->b, ZT_BOBJ_SET, d->name, NFT_MSG_NEWSET, FAM, NLM_F_CREATE);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, s);
@@ -776,15 +790,60 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 	return r;
 }
 
+/* hown4 / hownna: the host's own addresses on bridges (apply's dump, then ztsegd) */
+static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false, false },
+			   hownna_def = { "hownna", NULL, T_INTEGER, 16, false, false, false, false };
+
+static int hown_elems(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type);
+
+static int hown_sets(struct bx *x, const struct zt_plan_bridge *br)
+{
+	int r;
+
+	t(x, "\tset hown4 {\n\t\ttype ipv4_addr\n\t\tcomment \"the host's addresses on bridges: no port claims "
+	  "one in ARP (filled by apply and ztsegd)\"\n\t}\n\n");
+	t(x, "\tset hownna {\n\t\ttypeof @th,64,128\n\t\tcomment \"the host's IPv6 addresses on bridges: no port "
+	  "claims one in an NA (filled by apply and ztsegd)\"\n\t}\n\n");
+	if (x->b) {
+		x->id_hown4 = x->b->next_set_id++;
+		x->id_hownna = x->b->next_set_id++;
+	}
+	if ((r = put_set(x, &hown4_def, x->id_hown4)) < 0 || (r = put_set(x, &hownna_def, x->id_hownna)) < 0)
+		return r;
+	return x->b && br->n_hown ? hown_elems(x->b, br->hown, br->n_hown, NFT_MSG_NEWSETELEM) : 0;
+}
+
+/* port_srcx / port_dstx: member ports by exact name (apply's link dump, then ztsegd) */
+static const struct setdef psrcx_def = { "port_srcx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true },
+			   pdstx_def = { "port_dstx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true };
+
+static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
+{
+	int r;
+
+	t(x, "\tmap port_srcx {\n\t\ttype ifname : verdict\n\t\tcomment \"port_src for the host's links by exact "
+	  "name (filled by apply and ztsegd)\"\n\t}\n\n");
+	t(x, "\tmap port_dstx {\n\t\ttype ifname : verdict\n\t\tcomment \"port_dst for the host's links by exact "
+	  "name (filled by apply and ztsegd)\"\n\t}\n\n");
+	if (x->b) {
+		x->id_port_srcx = x->b->next_set_id++;
+		x->id_port_dstx = x->b->next_set_id++;
+	}
+	if ((r = put_set(x, &psrcx_def, x->id_port_srcx)) < 0 || (r = put_set(x, &pdstx_def, x->id_port_dstx)) < 0)
+		return r;
+	return x->b && br->n_ports ? zt_bridge_emit_ports(x->b, br, br->ports, br->n_ports, NFT_MSG_NEWSETELEM, false)
+				   : 0;
+}
+
 static int sets(struct bx *x, const struct zt_plan_bridge *br)
 {
-	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true },
-				   phas = { "phas", NULL, T_IFNAME, IFNAMSIZ, false, false, true },
-				   bind4 = { "bind4", NULL, T_IPV4, 4, true, true, false },
-				   bind6 = { "bind6", NULL, T_IPV6, 16, true, true, false },
-				   bindna = { "bindna", NULL, T_INTEGER, 16, true, true, false },
-				   psrc = { "port_src", NULL, T_IFNAME, IFNAMSIZ, true, true, false },
-				   pdst = { "port_dst", NULL, T_IFNAME, IFNAMSIZ, true, true, false };
+	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true, false },
+				   phas = { "phas", NULL, T_IFNAME, IFNAMSIZ, false, false, true, false },
+				   bind4 = { "bind4", NULL, T_IPV4, 4, true, true, false, false },
+				   bind6 = { "bind6", NULL, T_IPV6, 16, true, true, false, false },
+				   bindna = { "bindna", NULL, T_INTEGER, 16, true, true, false, false },
+				   psrc = { "port_src", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false },
+				   pdst = { "port_dst", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false };
 	int r;
 
 	if (x->b) {
@@ -808,11 +867,48 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	    (r = put_set(x, &pdst, x->id_port_dst)) < 0 || (r = port_map(x, br, true)) < 0 ||
 	    (r = put_set(x, &psrc, x->id_port_src)) < 0 || (r = port_map(x, br, false)) < 0)
 		return r;
-	return 0;
+	if ((r = hown_sets(x, br)) < 0)
+		return r;
+	return portx_sets(x, br);
 }
 
-static const char *const chain_names[] = { "fcheck", "l2_frame", "l2_gap", "l2_spoof", "marp", "member", "m4",
-					   "m6", "mtype", "na" };
+static const char *const chain_names[] = { "arp_ip", "fcheck", "fcheckm", "l2_frame", "l2_gap", "l2_spoof", "marp",
+					   "member", "m4", "m4t", "m6", "m6t", "mtype", "na" };
+
+/*
+ * The checks of a frame to a member port: br_netfilter off → drop,
+ * untagged ARP, IPv4, IPv6 pass, anything else → l2_frame. In fcheck
+ * after its "no member on either side" accept, and alone in fcheckm,
+ * where bd_<rest> goes (a member's destination bits are set there: that
+ * accept could never match).
+ */
+static int fcheck_member(struct bx *x, const struct zt_plan_bridge *br, const char *chain)
+{
+	static const struct { const char *name; uint16_t type; } ok[] = {
+		{ "ip", ETHERTYPE_IP }, { "ip6", ETHERTYPE_IPV6 }, { "arp", ETHERTYPE_ARP } };
+	int r;
+
+	if (br->brnf_off) {
+		/* br_netfilter would not take IP to inet ztseg: nothing of a member passes unjudged */
+		r_begin(x, chain);
+		counter(x, "l2_nobrnf");
+		v(x, NF_DROP, NULL);
+		t(x, " comment \"br_netfilter is off: bridged member traffic is not judged, so dropped\"");
+		if ((r = r_end(x)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+		r_begin(x, chain);
+		ether_type(x, ok[i].name, ok[i].type);
+		v(x, NF_ACCEPT, NULL);
+		if ((r = r_end(x)) < 0)
+			return r;
+	}
+	r_begin(x, chain);
+	v(x, NFT_GOTO, "l2_frame");
+	t(x, " comment \"to a member port: untagged ARP, IPv4 and IPv6 only\"");
+	return r_end(x);
+}
 
 /* Base chains: prerouting (the source port) and forward (each destination port, flood copies included). */
 static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
@@ -820,6 +916,11 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	int r;
 
 	t(x, "\tchain prerouting {\n\t\ttype filter hook prerouting priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
+	r_begin(x, "prerouting");
+	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "port_srcx", x->id_port_srcx);
+	t(x, "comment \"member ports by exact name: one hash lookup\"");
+	if ((r = r_end(x)) < 0)
+		return r;
 	r_begin(x, "prerouting");
 	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "port_src", x->id_port_src);
 	t(x, "comment \"member ports: their segment's chain (which sets the mark bits)\"");
@@ -833,19 +934,24 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	/* Any other port may not claim a segment's address in ARP (IP: inet ztseg's binding). */
 	r_begin(x, "prerouting");
 	ether_type(x, "arp", ETHERTYPE_ARP);
-	vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4);
-	t(x, "comment \"ARP from other ports: no segment's address\"");
+	v(x, NFT_GOTO, "arp_ip");
+	t(x, " comment \"ARP from other ports: no segment's address, none of the host's\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	/* Nor in a neighbour advertisement (inet ztseg passes bridged ND between any ports). */
 	r_begin(x, "prerouting");
 	ether_type(x, "ip6", ETHERTYPE_IPV6);
 	icmp_type(x, true, "nd-neighbor-advert", 136);
-	vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna);
-	t(x, "comment \"NA from other ports: no segment's address\"");
+	v(x, NFT_GOTO, "na");
+	t(x, " comment \"NA from other ports: no segment's address, none of the host's\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority %d; policy accept;\n", ZT_BRIDGE_PRIO);
+	r_begin(x, "forward");
+	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dstx", x->id_port_dstx);
+	t(x, "comment \"member ports by exact name: one hash lookup\"");
+	if ((r = r_end(x)) < 0)
+		return r;
 	r_begin(x, "forward");
 	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dst", x->id_port_dst);
 	t(x, "comment \"member ports: their segment's bits, for each copy of a flooded frame\"");
@@ -864,28 +970,10 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	t(x, " comment \"no member port on either side\"");
 	if ((r = r_end(x)) < 0)
 		return r;
-	if (br->brnf_off) {
-		/* br_netfilter would not take IP to inet ztseg: nothing of a member passes unjudged */
-		r_begin(x, "fcheck");
-		counter(x, "l2_nobrnf");
-		v(x, NF_DROP, NULL);
-		t(x, " comment \"br_netfilter is off: bridged member traffic is not judged, so dropped\"");
-		if ((r = r_end(x)) < 0)
-			return r;
-	}
-	static const struct { const char *name; uint16_t type; } ok[] = {
-		{ "ip", ETHERTYPE_IP }, { "ip6", ETHERTYPE_IPV6 }, { "arp", ETHERTYPE_ARP } };
-	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
-		r_begin(x, "fcheck");
-		ether_type(x, ok[i].name, ok[i].type);
-		v(x, NF_ACCEPT, NULL);
-		if ((r = r_end(x)) < 0)
-			return r;
-	}
-	r_begin(x, "fcheck");
-	v(x, NFT_GOTO, "l2_frame");
-	t(x, " comment \"to a member port: untagged ARP, IPv4 and IPv6 only\"");
-	if ((r = r_end(x)) < 0)
+	if ((r = fcheck_member(x, br, "fcheck")) < 0)
+		return r;
+	t(x, "\t}\n\n\tchain fcheckm {\n");
+	if ((r = fcheck_member(x, br, "fcheckm")) < 0)
 		return r;
 	t(x, "\t}\n\n");
 	return 0;
@@ -923,11 +1011,15 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("mtype", (v(x, NFT_GOTO, "l2_frame"),
 		       t(x, " comment \"not untagged ARP, IPv4 or IPv6: VLAN, QinQ, PPPoE, LLC, STP\"")));
 	t(x, "\t}\n\n\tchain m4 {\n");
+	RULE("m4", (t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP), v(x, NFT_GOTO, "m4t"),
+		    t(x, " comment \"TCP: no server or router message to check\"")));
 	RULE("m4", (udp_port(x, false, 67), v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"DHCP server on a workload\"")));
 	RULE("m4", (icmp_type(x, false, "redirect", 5), v(x, NFT_GOTO, "l2_spoof")));
 	RULE("m4", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
 		    t(x, "comment \"the segment's addresses (and 0.0.0.0, 169.254/16) only\"")));
 	t(x, "\t}\n\n\tchain m6 {\n");
+	RULE("m6", (t(x, "meta l4proto tcp "), l4proto(x, IPPROTO_TCP), v(x, NFT_GOTO, "m6t"),
+		    t(x, " comment \"TCP: no server or router message to check\"")));
 	RULE("m6", (icmp_type(x, true, "nd-router-advert", 134), v(x, NFT_GOTO, "l2_spoof"),
 		    t(x, " comment \"router advertisement from a workload\"")));
 	RULE("m6", (icmp_type(x, true, "nd-redirect", 137), v(x, NFT_GOTO, "l2_spoof")));
@@ -936,15 +1028,29 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("m6", (icmp_type(x, true, "nd-neighbor-advert", 136), v(x, NFT_JUMP, "na")));
 	RULE("m6", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
 		    t(x, "comment \"the segment's addresses (and ::, fe80::/16) only\"")));
+	t(x, "\t}\n\n\tchain m4t {\n");
+	RULE("m4t", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
+		     t(x, "comment \"the segment's addresses only\"")));
+	t(x, "\t}\n\n\tchain m6t {\n");
+	RULE("m6t", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
+		     t(x, "comment \"the segment's addresses only\"")));
 	t(x, "\t}\n\n\tchain na {\n");
+	RULE("na", (t(x, "@th,64,128 @hownna "), e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG_1),
+		    e_lookup(x, "hownna", x->id_hownna, false, false), v(x, NFT_GOTO, "l2_spoof"),
+		    t(x, " comment \"the host's own address (the gateway): never a port's\"")));
 	RULE("na", (vmap(x, "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, "bindna", x->id_bindna),
 		    t(x, "comment \"an advertised address must be the segment's\"")));
 	t(x, "\t}\n\n\tchain marp {\n");
 	RULE("marp", (t(x, "iifname . arp saddr ether != @pmac "), port_mac_key(x, true),
 		      e_lookup(x, "pmac", x->id_pmac, false, true), v(x, NFT_GOTO, "l2_spoof"),
 		      t(x, " comment \"ARP sender MAC: the port's own\"")));
-	RULE("marp", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
-		      t(x, "comment \"ARP sender address: the segment's\"")));
+	RULE("marp", (v(x, NFT_GOTO, "arp_ip")));
+	t(x, "\t}\n\n\tchain arp_ip {\n");
+	RULE("arp_ip", (t(x, "arp saddr ip @hown4 "), e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1),
+			e_lookup(x, "hown4", x->id_hown4, false, false), v(x, NFT_GOTO, "l2_spoof"),
+			t(x, " comment \"the host's own address (the gateway): never a port's\"")));
+	RULE("arp_ip", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
+			t(x, "comment \"ARP sender address: the segment's\"")));
 	t(x, "\t}\n\n\tchain l2_gap {\n");
 	RULE("l2_gap", (mark_is(x, f->src, 0, false), v(x, NFT_RETURN, NULL),
 			t(x, " comment \"not a member port: inet ztseg judges it\"")));
@@ -968,15 +1074,24 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 	seg_chain(bd, "bd", s);
 	seg_chain(bk, "bk", s);
 	t(x, "\tchain %s {\n", bs);
+	/* the port's bound MAC in the same rule: member's own first rule, one rule fewer per frame */
 	r_begin(x, bs);
 	mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
+	t(x, "iifname . ether saddr @pmac ");
+	port_mac_key(x, false);
+	e_lookup(x, "pmac", x->id_pmac, false, false);
+	v(x, NFT_GOTO, "mtype");
+	if ((r = r_end(x)) < 0)
+		return r;
+	r_begin(x, bs);
 	v(x, NFT_GOTO, "member");
+	t(x, " comment \"not bound yet, or a second MAC\"");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bd);
 	r_begin(x, bd);
 	mark_set(x, ~f->dst, zt_mark_dst(f, s->idx));
-	v(x, NFT_GOTO, "fcheck");
+	v(x, NFT_GOTO, "fcheckm");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bk);
@@ -1075,11 +1190,170 @@ uint64_t zt_bridge_hash(const struct zt_plan_bridge *br)
 
 	if (!f)
 		return 1;	/* unknown: written again */
-	zt_bridge_render(f, br);
+	zt_bridge_render(f, br);	/* render never writes hown's elements: ztsegd keeps those */
 	fprintf(f, "%d %u", br->brnf_off, (unsigned)br->n_segs);
 	if (fclose(f) != 0)
 		return 1;
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (uint8_t)buf[i]) * 0x100000001b3ull;
 	return h ? h : 1;
+}
+
+/* ---- the host's own addresses (sets hown4, hownna) ----------------------- */
+
+static int haddr_cmp(const void *a, const void *b)
+{
+	const struct zt_bridge_haddr *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+size_t zt_bridge_haddrs_norm(struct zt_bridge_haddr *v, size_t n)
+{
+	size_t k = 0;
+
+	if (n)
+		qsort(v, n, sizeof(*v), haddr_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!k || haddr_cmp(&v[i], &v[k - 1]))
+			v[k++] = v[i];
+	return k;
+}
+
+/* The elements of v, each in its family's set, as NEWSETELEM or DESTROYSETELEM. */
+static int hown_elems(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type)
+{
+	for (int fam = 0; fam < 2; fam++) {
+		const char *name = fam ? "hownna" : "hown4";
+		struct nftnl_set *s = NULL;
+		struct nlmsghdr *nlh;
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			struct nftnl_set_elem *e;
+
+			if (v[i].family != (fam ? AF_INET6 : AF_INET))
+				continue;
+			if (!s) {
+				if (!(s = nftnl_set_alloc()))
+					return -ENOMEM;
+				nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+				nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+				nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+			}
+			if (!(e = nftnl_set_elem_alloc())) {
+				nftnl_set_free(s);
+				return -ENOMEM;
+			}
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, v[i].addr, fam ? 16 : 4);
+			nftnl_set_elem_add(s, e);
+			k++;
+		}
+		if (!k)
+			continue;
+		nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, name, type, FAM, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+		nftnl_set_free(s);
+		if (!nlh)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int zt_bridge_emit_hown(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type, bool flush)
+{
+	for (int fam = 0; flush && fam < 2; fam++) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+
+		if (!s)
+			return -ENOMEM;
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, fam ? "hownna" : "hown4");
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+		nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, fam ? "hownna" : "hown4", NFT_MSG_DELSETELEM, FAM, 0);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+		nftnl_set_free(s);
+		if (!nlh)
+			return -ENOMEM;
+	}
+	return hown_elems(b, v, n, type);
+}
+
+/* ---- member ports by exact name (maps port_srcx, port_dstx) -------------- */
+
+static const struct zt_plan_bridge_seg *port_seg(const struct zt_plan_bridge *br, const char *name)
+{
+	for (size_t i = 0; i < br->n_segs; i++)
+		for (size_t j = 0; j < br->segs[i].n_ifs; j++)
+			if (zt_ifpat_match(&br->segs[i].ifs[j], name))
+				return &br->segs[i];
+	return NULL;
+}
+
+int zt_bridge_emit_ports(struct zt_batch *b, const struct zt_plan_bridge *br, const char (*names)[IFNAMSIZ],
+			 size_t n, uint16_t type, bool flush)
+{
+	for (int dst = 0; dst < 2; dst++) {
+		const char *set = dst ? "port_dstx" : "port_srcx";
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		size_t k = 0;
+
+		if (!s)
+			return -ENOMEM;
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+		if (flush) {
+			nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, set, NFT_MSG_DELSETELEM, FAM, 0);
+			if (nlh) {
+				nftnl_set_elems_nlmsg_build_payload(nlh, s);
+				zt_batch_msg_done(b, nlh);
+			}
+			if (!nlh) {
+				nftnl_set_free(s);
+				return -ENOMEM;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct zt_plan_bridge_seg *sg = port_seg(br, names[i]);
+			struct nftnl_set_elem *e;
+			char key[IFNAMSIZ] = {}, chain[ZT_OBJ_NAME_MAX];
+
+			if (!sg)
+				continue;
+			if (!(e = nftnl_set_elem_alloc())) {
+				nftnl_set_free(s);
+				return -ENOMEM;
+			}
+			memcpy(key, names[i], strnlen(names[i], IFNAMSIZ - 1));
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, IFNAMSIZ);
+			if (type == NFT_MSG_NEWSETELEM) {
+				seg_chain(chain, dst ? "bd" : "bs", sg);
+				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, dst ? NFT_JUMP : NFT_GOTO);
+				nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+			}
+			nftnl_set_elem_add(s, e);
+			k++;
+		}
+		nlh = NULL;
+		if (k && (nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, set, type, FAM,
+					     type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0))) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			zt_batch_msg_done(b, nlh);
+		}
+		nftnl_set_free(s);
+		if (k && !nlh)
+			return -ENOMEM;
+	}
+	return 0;
 }

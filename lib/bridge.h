@@ -57,6 +57,30 @@ int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d);
 int zt_bridge_render(FILE *f, const struct zt_plan_bridge *br);
 /* Table bridge ztseg created with everything in it (after zt_bridge_emit_destroy in the batch). */
 int zt_bridge_emit(struct zt_batch *b, const struct zt_plan_bridge *br, uint32_t table_flags);
+/*
+ * The host's own addresses on bridge devices (links of kind "bridge"):
+ * no port may claim one in ARP (sender) or an NA (target) — the gateway
+ * of the bridge's workloads. zt_bridge_host_dump(): one link and one
+ * address dump (lib/bridge-host.c), sorted, without duplicates.
+ * zt_bridge_haddrs_norm(): sorts and dedups v in place, returns the count.
+ * zt_bridge_emit_hown(): the elements of sets hown4/hownna for v as
+ * NEWSETELEM or DESTROYSETELEM (type); flush: DELSETELEM of both sets
+ * without elements first (a refill).
+ */
+int zt_bridge_host_dump(struct zt_bridge_haddr **ret, size_t *n);
+size_t zt_bridge_haddrs_norm(struct zt_bridge_haddr *v, size_t n);
+int zt_bridge_emit_hown(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type, bool flush);
+
+/*
+ * The exact-name twins port_srcx / port_dstx: for each of these link
+ * names that a member pattern matches, name → goto bs_<rest> / jump
+ * bd_<rest>, as NEWSETELEM or DESTROYSETELEM (type); flush: both maps
+ * emptied first. An element is a function of the name and the plan
+ * alone: one left behind by a deleted link is never wrong, only unused.
+ */
+int zt_bridge_emit_ports(struct zt_batch *b, const struct zt_plan_bridge *br, const char (*names)[IFNAMSIZ],
+			 size_t n, uint16_t type, bool flush);
+
 /* What zt_bridge_emit() would write, hashed (never 0): whether an apply must write it again. */
 uint64_t zt_bridge_hash(const struct zt_plan_bridge *br);
 /* Table bridge ztseg away if it exists (NFT_MSG_DESTROYTABLE, kernel 6.3+). */

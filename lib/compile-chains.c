@@ -718,16 +718,22 @@ static int chain_deny(struct cc *c)
 		return -ENOMEM;
 	s_counter(r, "drops");
 	if (h->log != ZT_LOG_NONE) {
+		/*
+		 * Unit zones: the zone pair's unit zones (ct mark) into the
+		 * dropped packet's mark, only in the bits ztseg owns, which
+		 * NFLOG carries, so ztsegd names the unit zones (this kernel's
+		 * NFLOG cannot send the connection); those bits cleared after.
+		 */
+		if (c->set[S_ULOGF] >= 0 && units_deny_log(c, ci, lwhat) < 0)
+			return -ENOMEM;
 		if (!(r = rule_new(c, ci, lwhat)))
 			return -ENOMEM;
-		/*
-		 * Unit zones: the zone pair (ct mark) into the dropped packet's
-		 * mark, which NFLOG carries, so ztsegd names the unit zones
-		 * (this kernel's NFLOG cannot send the connection).
-		 */
-		if (c->set[S_UMK] >= 0 && !s_next(r, ZT_S_META_MARK_FROM_CT))
-			return -ENOMEM;
 		s_log(c, r, "ztseg deny ");
+		if (c->set[S_ULOGF] >= 0) {
+			if (!(r = rule_new(c, ci, lwhat)))
+				return -ENOMEM;
+			s_next(r, ZT_S_META_MARK_BITS)->mmask = ~zt_hub_mark_mask(h);
+		}
 	}
 	if (h->dflt == ZT_DEFAULT_REJECT) {
 		if (!(r = rule_new(c, ci, what)))

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 
+#include "bridge.h"
 #include "compile-internal.h"
 
 uint32_t units_hash(uint32_t h, const struct zt_segment *s)
@@ -231,6 +232,90 @@ uint32_t zt_unit_zone_id(const struct zt_policy *p, int seg)
 	for (int s = 0; s < seg; s++)
 		id += 1 + (uint32_t)p->segs[s].n_subnets;
 	return id;
+}
+
+uint32_t zt_unit_log_index(const struct zt_policy *p, int seg)
+{
+	struct zt_mark_fields f;
+	uint32_t k = 0;
+
+	if (seg < 0 || (size_t)seg >= p->n_segs || !p->segs[seg].n_units)
+		return 0;
+	for (int s = 0; s <= seg; s++)
+		k += p->segs[s].n_units != 0;
+	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
+	return k < (1u << f.bits) ? k : 0;
+}
+
+uint32_t zt_unit_log_zone(const struct zt_policy *p, uint32_t mark, bool src)
+{
+	struct zt_mark_fields f;
+	uint32_t idx;
+
+	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
+	idx = src ? (mark & f.src) >> (f.shift + f.bits) : (mark & f.dst) >> f.shift;
+	for (size_t s = 0; idx && s < p->n_segs; s++)
+		if (p->segs[s].n_units && --idx == 0)
+			return zt_unit_zone_id(p, (int)s);
+	return 0;
+}
+
+/*
+ * deny, before its log rule (unit zones; doc/RULESET.md "Unit zones"):
+ *   meta mark set meta mark & ~M               the bits ztseg owns, cleared
+ *   ct mark & 0xffff0000 vmap @ulogf           jump ulf_<zone>: meta mark set meta mark | SRC(index)
+ *   ct mark & 0x8000ffff vmap @ulogt           jump ult_<zone>: meta mark set meta mark | DST(index)
+ * Only a zone pair (bit 31 clear) has keys there: a connection's mark
+ * (a reply whose flow is gone) matches neither. Two lookups whatever the
+ * number of unit zones; one chain per side and unit zone with an index.
+ */
+int units_deny_log(struct cc *c, int ci, const char *what)
+{
+	static const struct {
+		const char *prefix;
+		enum set_id set;
+		uint32_t mmask;
+	} side[2] = { { "ulf", S_ULOGF, 0xffff0000u }, { "ult", S_ULOGT, 0x8000ffffu } };
+	uint32_t mask = zt_hub_mark_mask(&c->p->hub);
+	struct zt_mark_fields f;
+	struct zt_rule *r;
+
+	zt_mark_fields(mask, &f);
+	if (!(r = rule_new(c, ci, what)))
+		return -ENOMEM;
+	s_next(r, ZT_S_META_MARK_BITS)->mmask = ~mask;
+	for (int k = 0; k < 2; k++) {
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		s_vmap1(r, ZT_KEY_CT_MARK, set_defs[side[k].set].name);
+		r->stmt[r->n_stmt - 1].mmask = side[k].mmask;
+	}
+	for (uint32_t id = 1; id <= c->n_zones; id++) {
+		uint32_t idx;
+
+		if (!c->zones[id].unit || !(idx = zt_unit_log_index(c->p, c->zones[id].seg)))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			char name[ZT_OBJ_NAME_MAX], desc[128];
+			struct zt_elem *el;
+			int zi;
+
+			name_zone_chain(name, side[k].prefix, id);
+			if ((zi = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
+				return zi;
+			zone_desc(c, id, desc, sizeof(desc));
+			if (!(r = rule_new(c, zi, desc)))
+				return -ENOMEM;
+			s_mark(r, ZT_S_META_MARK_BITS, k ? zt_mark_dst(&f, idx) : zt_mark_src(&f, idx));
+			r->stmt[r->n_stmt - 1].mmask = 0xffffffffu;
+			if (!(el = elem_new(c, side[k].set)))
+				return -ENOMEM;
+			el->key[0] = v_u32(ZT_TYPE_MARK, k ? id : id << 16);
+			el->data = v_verdict(ZT_V_JUMP, name);
+			el->pos = pos_of(c, &c->p->segs[c->zones[id].seg].pos);
+		}
+	}
+	return 0;
 }
 
 static struct zt_value v_cgroup(uint64_t id)

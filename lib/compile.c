@@ -164,7 +164,9 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if ((i == S_SCOPE_IFX || i == S_SCOPE_OFX) && !(p->hub.scope == ZT_SCOPE_MEMBERS && c.all_segs_have_ifs))
 			continue;
-		if (i >= S_UCG_KNOWN && i <= S_UMK && !zt_policy_has_units(p))
+		if (i >= S_UCG_KNOWN && i <= S_ULOGT && !zt_policy_has_units(p))
+			continue;
+		if ((i == S_ULOGF || i == S_ULOGT) && p->hub.log == ZT_LOG_NONE)
 			continue;
 		if (i >= S_BR_SRC && i <= S_BR_DV)
 			continue;	/* bridge_build(), when a segment names interfaces */

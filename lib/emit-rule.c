@@ -465,12 +465,15 @@ static int match_value(const struct key_info *ki, enum zt_key k, const struct zt
 	}
 }
 
-/* `meta mark & mmask`: the bits of the mark ztseg owns (doc/RULESET.md "Bridges"). */
+/*
+ * `meta mark & mmask`: the bits of the mark ztseg owns (doc/RULESET.md
+ * "Bridges"); `ct mark & mmask`: one side of a zone pair (the deny log).
+ */
 static void mark_mask(struct rctx *c, enum zt_key k, uint32_t mmask)
 {
 	uint32_t zero = 0;
 
-	if (k == ZT_KEY_META_MARK && mmask)
+	if ((k == ZT_KEY_META_MARK || k == ZT_KEY_CT_MARK) && mmask)
 		e_bitwise(c, 4, &mmask, &zero, false);
 }
 
@@ -788,6 +791,15 @@ static int stmt_mark(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 		e_ct_load(c, NFT_CT_MARK, NFT_REG_1);
 		e_meta_set(c, NFT_META_MARK, NFT_REG_1);
 		return 0;
+	case ZT_S_META_MARK_BITS: {
+		/* meta mark set meta mark & 0x0000ffff | 0x01000000: as nft folds it, one mask-and-xor */
+		uint32_t mask = s->mmask & ~s->u32, xor = s->u32;
+
+		e_meta(c, NFT_META_MARK, NFT_REG_1);
+		e_bitwise(c, 4, &mask, &xor, true);
+		e_meta_set(c, NFT_META_MARK, NFT_REG_1);
+		return 0;
+	}
 	case ZT_S_CT_MARK_OR: {
 		/* ct mark set ct mark | 0x00030000 */
 		uint32_t mask = ~s->u32, xor = s->u32;
@@ -882,6 +894,7 @@ static int stmt_add(struct rctx *c, const struct zt_stmt *s, bool interval_set)
 	case ZT_S_CT_MARK_SET_MAP:
 	case ZT_S_META_MARK_SET_MAP:
 	case ZT_S_META_MARK_FROM_CT:
+	case ZT_S_META_MARK_BITS:
 	case ZT_S_CT_MARK_OR:
 	case ZT_S_CT_MARK_XOR:
 		return stmt_mark(c, s, interval_set);

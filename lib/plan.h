@@ -197,6 +197,7 @@ enum zt_stmt_kind {
 	ZT_S_CT_MARK_SET_MAP,	/* ct mark set KEYS map @set */
 	ZT_S_META_MARK_SET_MAP,	/* meta mark set KEYS map @set */
 	ZT_S_META_MARK_FROM_CT,	/* meta mark set ct mark */
+	ZT_S_META_MARK_BITS,	/* meta mark set meta mark & MMASK | U32: only the bits ztseg owns change */
 	ZT_S_CT_MARK_OR,	/* ct mark set ct mark | VALUE */
 	ZT_S_CT_MARK_XOR,	/* ct mark set ct mark ^ VALUE */
 	ZT_S_LOG,		/* limit rate R/second burst B packets log group G prefix P */
@@ -217,7 +218,7 @@ struct zt_stmt {
 	size_t n_key;
 	char set[ZT_OBJ_NAME_MAX];
 	char counter[ZT_OBJ_NAME_MAX];	/* COUNTER_NAMED */
-	uint32_t u32;			/* CT_MARK_SET, CT_MARK_OR */
+	uint32_t u32;			/* CT_MARK_SET, CT_MARK_OR, META_MARK_BITS (the bits set) */
 	struct zt_verdict verdict;	/* VERDICT */
 	unsigned log_group, log_rate, log_burst;
 	char log_prefix[128];
@@ -225,7 +226,8 @@ struct zt_stmt {
 	uint32_t rate, unit, burst;	/* METER: unit in seconds */
 	uint32_t count;			/* CONNLIMIT: the cap; BAN_ADD: the data (ZT_BAN_REASON_*) */
 	uint32_t timeout_sec;		/* BAN_ADD */
-	uint32_t mmask;			/* VMAP, CT_MARK_SET_MAP of ZT_KEY_META_MARK alone: `meta mark & mmask` (0: all) */
+	uint32_t mmask;			/* VMAP, CT_MARK_SET_MAP of ZT_KEY_META_MARK (VMAP: or ZT_KEY_CT_MARK) alone:
+					 * `meta mark & mmask` (0: all); META_MARK_BITS: the bits kept */
 };
 
 #define ZT_RULE_MAX_MATCH 4
@@ -367,11 +369,32 @@ struct zt_plan_bridge_seg {
 	size_t n_addrs;
 };
 
+/* One of the host's own addresses on a bridge device (sets hown4, hownna of table bridge ztseg). */
+struct zt_bridge_haddr {
+	uint8_t family;			/* AF_INET, AF_INET6 */
+	uint8_t addr[16];
+};
+
 struct zt_plan_bridge {
 	uint32_t mask;			/* hub.mark-mask */
 	struct zt_plan_bridge_seg *segs;	/* by index order; none: no table bridge ztseg */
 	size_t n_segs;
 	bool brnf_off;			/* br_netfilter does not call the inet hooks: fail closed */
+	/*
+	 * The host's addresses on bridges, filled by apply from an address
+	 * dump (never by the compiler; not owned by the plan, not part of
+	 * zt_bridge_hash()): ztsegd keeps the sets to them between applies.
+	 */
+	const struct zt_bridge_haddr *hown;
+	size_t n_hown;
+	/*
+	 * The host's link names, filled by apply from a link dump the same
+	 * way: the elements of the exact-name twins port_srcx / port_dstx
+	 * (a hash lookup for a known member port; the interval maps by
+	 * pattern stay the fallback for any other name).
+	 */
+	const char (*ports)[IFNAMSIZ];
+	size_t n_ports;
 };
 
 struct zt_plan {
@@ -433,6 +456,16 @@ struct zt_unit_elem {
 	struct zt_elem e;
 };
 uint32_t zt_unit_zone_id(const struct zt_policy *p, int seg);
+/*
+ * The deny log's unit zones (NFLOG carries the packet mark, not the
+ * connection's): the deny chain writes each side's log index into the
+ * hub.mark-mask fields (source, destination) of the packet mark, every
+ * other bit kept. A unit segment's index: 1 … in policy order among the
+ * unit segments, 0 beyond the field's room (its denies are logged without
+ * the unit's name). zt_unit_log_zone() is the reader's inverse (0: none).
+ */
+uint32_t zt_unit_log_index(const struct zt_policy *p, int seg);
+uint32_t zt_unit_log_zone(const struct zt_policy *p, uint32_t mark, bool src);
 size_t zt_units_elems(const struct zt_policy *p, uint64_t id, const char *rel,
 		      struct zt_unit_elem out[ZT_UNIT_ELEMS]);
 

@@ -563,7 +563,7 @@ static int lookup_write(FILE *f, const struct zt_stmt *s, const char *kind)
 	r = keys_write(f, s->key, s->n_key);
 	if (r < 0)
 		return r;
-	if (s->mmask && s->n_key == 1 && s->key[0] == ZT_KEY_META_MARK)
+	if (s->mmask && s->n_key == 1 && (s->key[0] == ZT_KEY_META_MARK || s->key[0] == ZT_KEY_CT_MARK))
 		fprintf(f, " & 0x%08x", s->mmask);
 	fprintf(f, " %s @%s", kind, s->set);
 	return 0;
@@ -598,6 +598,14 @@ static int stmt_write(FILE *f, const struct zt_stmt *s)
 		return r < 0 ? r : 1;
 	case ZT_S_META_MARK_FROM_CT:
 		fputs("meta mark set ct mark", f);
+		return 1;
+	case ZT_S_META_MARK_BITS:
+		if (s->u32 && s->mmask != 0xffffffffu)
+			fprintf(f, "meta mark set meta mark & 0x%08x | 0x%08x", s->mmask, s->u32);
+		else if (s->u32)
+			fprintf(f, "meta mark set meta mark | 0x%08x", s->u32);
+		else
+			fprintf(f, "meta mark set meta mark & 0x%08x", s->mmask);
 		return 1;
 	case ZT_S_CT_MARK_OR:
 		fprintf(f, "ct mark set ct mark | 0x%08x", s->u32);

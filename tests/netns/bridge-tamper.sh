@@ -86,8 +86,8 @@ tamper() { # WHAT COMMAND...
 }
 dropped "unowned, as applied"
 # the rule that binds a member port's ARP sender address to its segment's addresses
-ch=marp
-h=$(zt_nft -a list chain bridge ztseg marp | sed -nE '/@bind4/ s/.*# handle ([0-9]+)$/\1/p' | head -1)
+ch=arp_ip   # (marp: the sender MAC, then goto arp_ip: the host's addresses, then bind4)
+h=$(zt_nft -a list chain bridge ztseg arp_ip | sed -nE '/@bind4/ s/.*# handle ([0-9]+)$/\1/p' | head -1)
 echo "# the ARP sender binding: chain $ch, handle $h"
 zt_check "the ARP sender binding rule is found (chain '$ch', handle '$h')" [ -n "$h" -a -n "$ch" ]
 tamper "nft delete rule (the ARP sender binding)" quiet zt_nft delete rule bridge ztseg "$ch" handle "${h:-0}"
@@ -106,8 +106,8 @@ daemon_stop || zt_not_ok "ztsegd exited non-zero on SIGTERM"
 # ---- --remove takes it away; the control --------------------------------------
 zt_check "table bridge ztseg survives the daemon's exit" quiet zt_nft list table bridge ztseg
 # The control for the repairs: nobody repairs now, and the same deletion opens the hole.
-h=$(zt_nft -a list chain bridge ztseg marp | sed -nE '/@bind4/ s/.*# handle ([0-9]+)$/\1/p' | head -1)
-zt_nft delete rule bridge ztseg marp handle "${h:-0}" || true
+h=$(zt_nft -a list chain bridge ztseg arp_ip | sed -nE '/@bind4/ s/.*# handle ([0-9]+)$/\1/p' | head -1)
+zt_nft delete rule bridge ztseg arp_ip handle "${h:-0}" || true
 r0=$(rx)
 spoof
 zt_check "control, no daemon: with the binding rule deleted the spoofed ARP replies reach w2 ($(($(rx) - r0)))" \

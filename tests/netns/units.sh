@@ -176,6 +176,24 @@ zt_check "explain: by the flow's name" bash -c "'$ZT_CTL' explain --config '$POL
 # Fresh denies (the log rule's burst has refilled) and allowed connections of api's flows:
 # the records name unit:NAME (from the connection's mark), never host, and the daemon's
 # journal lines of these packets carry no "explain says" (explain agrees with the kernel).
+#
+# Another tool's mark (issue 14 §5: ztseg owns only hub.mark-mask's bits): it marks other's
+# connections to db with 0x4000 in output before ztseg; with fwmark_reflect the RST of
+# hub.default reject inherits the rejected packet's mark, so the bit must still be there
+# after the deny chain's log rule, and the record must still name unit:other (below).
+zt_x host sysctl -qw net.ipv4.fwmark_reflect=1 net.ipv6.fwmark_reflect=1
+zt_x host nft -f - <<EOF
+table inet zt_other {
+	counter rst_marked {}
+	counter rst_all {}
+	chain out { type filter hook output priority -500; policy accept;
+		ip daddr $DB4 tcp dport 5432 meta mark set meta mark | 0x4000
+		ip6 daddr $DB6 tcp dport 5432 meta mark set meta mark | 0x4000
+		tcp sport 5432 tcp flags & rst == rst meta mark & 0x4000 == 0x4000 counter name rst_marked
+		tcp sport 5432 tcp flags & rst == rst counter name rst_all
+	}
+}
+EOF
 sleep 2
 zt_check "log: plain host -> api over 127.0.0.1 denied" expect no "$P" 127.0.0.1 8080
 zt_check "log: web -> other unit tcp/8082 denied" expect no web1 "$H4" 8082
@@ -187,6 +205,14 @@ zt_check "log: web -> api tcp/8080 allowed" expect ok web1 "$H6" 8080
 zt_check "reject: plain host -> api over 127.0.0.1 is refused, not timed out" [ "$(probe "$P" 127.0.0.1 8080)" = refused ]
 zt_check "reject: api -> plain host over ::1 is refused, not timed out" [ "$(probe "$A" ::1 8081)" = refused ]
 zt_check "reject: other unit -> db is refused, not timed out" [ "$(probe "$O" "$DB4" 5432)" = refused ]
+zt_check "reject: other unit -> db over v6 is refused, not timed out" [ "$(probe "$O" "$DB6" 5432)" = refused ]
+# rcount NAME: packets of counter NAME in the other tool's table
+rcount() { zt_x host nft list counter inet zt_other "$1" | awk '/packets/ { print $2 }'; }
+zt_log "RSTs to other's connections to db: $(rcount rst_all), with the other tool's 0x4000: $(rcount rst_marked)"
+zt_check "marks: the RSTs of hub.default reject were seen" [ "$(rcount rst_all)" -ge 3 ]
+zt_check "marks: every RST kept the other tool's bit 0x4000 (fwmark_reflect; deny changed only hub.mark-mask's bits)" \
+	[ "$(rcount rst_marked)" = "$(rcount rst_all)" ]
+zt_x host nft delete table inet zt_other
 sleep 1
 ctl log --json --since 10m >"$ZT_TMP/log.json"
 # nrec PYTHON-CONDITION: how many records of the ring satisfy it (r is the record)

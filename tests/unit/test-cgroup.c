@@ -260,17 +260,59 @@ START_TEST(test_units_compiled)
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "umk")));
 	ck_assert_uint_eq(umk->n_elems, 2);
 	ck_assert_uint_eq(umk->elems[0].key[0].u32, ZT_UNIT_TOKEN | 5);
-	/* deny: the log rule copies the zone pair into the packet mark first (NFLOG names unit zones) */
+	/*
+	 * deny: before the log rule, only the mark bits ztseg owns (0xffff0000)
+	 * are cleared and get the unit zones' log indices (NFLOG names unit
+	 * zones); after it they are cleared again; the whole mark is never set.
+	 */
 	{
-		const struct zt_chain *deny = zt_plan_find_chain(plan, "deny");
-		bool copied = false;
+		const struct zt_chain *deny = zt_plan_find_chain(plan, "deny"), *ch;
+		const struct zt_set *lg;
+		int cleared = -1, logged = -1, recleared = -1, f = -1, t = -1;
 
 		ck_assert_ptr_nonnull(deny);
 		for (size_t i = 0; i < deny->n_rules; i++)
-			for (size_t k = 0; k + 1 < deny->rules[i].n_stmt; k++)
-				copied |= deny->rules[i].stmt[k].kind == ZT_S_META_MARK_FROM_CT &&
-					  deny->rules[i].stmt[k + 1].kind == ZT_S_LOG;
-		ck_assert(copied);
+			for (size_t k = 0; k < deny->rules[i].n_stmt; k++) {
+				const struct zt_stmt *s = &deny->rules[i].stmt[k];
+
+				ck_assert_int_ne(s->kind, ZT_S_META_MARK_FROM_CT);
+				if (s->kind == ZT_S_META_MARK_BITS) {
+					ck_assert_uint_eq(s->mmask, 0x0000ffffu);
+					ck_assert_uint_eq(s->u32, 0);
+					*(cleared < 0 ? &cleared : &recleared) = (int)i;
+				}
+				if (s->kind == ZT_S_LOG)
+					logged = (int)i;
+				if (s->kind == ZT_S_VMAP && streq(s->set, "ulogf")) {
+					ck_assert_uint_eq(s->mmask, 0xffff0000u);
+					f = (int)i;
+				}
+				if (s->kind == ZT_S_VMAP && streq(s->set, "ulogt")) {
+					ck_assert_uint_eq(s->mmask, 0x8000ffffu);
+					t = (int)i;
+				}
+			}
+		ck_assert(cleared >= 0 && cleared < f && f < t && t < logged && logged < recleared);
+		ck_assert_ptr_nonnull((lg = zt_plan_find_set(plan, "ulogf")));
+		ck_assert_uint_eq(lg->n_elems, 2);
+		ck_assert_uint_eq(lg->elems[0].key[0].u32, 5u << 16);
+		ck_assert_str_eq(lg->elems[0].data.verdict.chain, "ulf_0005");
+		ck_assert_ptr_nonnull((lg = zt_plan_find_set(plan, "ulogt")));
+		ck_assert_uint_eq(lg->elems[1].key[0].u32, 6u);
+		ck_assert_str_eq(lg->elems[1].data.verdict.chain, "ult_0006");
+		ck_assert_ptr_nonnull((ch = zt_plan_find_chain(plan, "ulf_0005")));
+		ck_assert_uint_eq(ch->rules[0].stmt[0].u32, 1u << 24);
+		ck_assert_uint_eq(ch->rules[0].stmt[0].mmask, 0xffffffffu);
+		ck_assert_ptr_nonnull((ch = zt_plan_find_chain(plan, "ult_0006")));
+		ck_assert_uint_eq(ch->rules[0].stmt[0].u32, 2u << 16);
+		/* the reader's inverse; another user's bits (0x4000) do not matter */
+		ck_assert_uint_eq(zt_unit_log_index(p, 0), 0);
+		ck_assert_uint_eq(zt_unit_log_index(p, 1), 1);
+		ck_assert_uint_eq(zt_unit_log_index(p, 2), 2);
+		ck_assert_uint_eq(zt_unit_log_zone(p, 0x01024000u, true), 5);
+		ck_assert_uint_eq(zt_unit_log_zone(p, 0x01024000u, false), 6);
+		ck_assert_uint_eq(zt_unit_log_zone(p, 0x00004000u, true), 0);
+		ck_assert_uint_eq(zt_unit_log_zone(p, 0x03000000u, true), 0);
 	}
 	/* the compiled vmaps: zone << 16 -> from_<zone>, token -> lin_<zone> */
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "usrc")));
