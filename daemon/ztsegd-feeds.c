@@ -5,8 +5,9 @@
  * before reading, a file that changes while read refused), parsed, and
  * the last good copy kept; the feeds flattened into the maps of `ip
  * ztseg` and `ip6 ztseg`; every change applied as chunks of element
- * deletes and adds, a few chunks per turn of the loop so that rtnetlink
- * events are served in between; inotify on the feeds' directories.
+ * deletes and adds in three phases, one time-budgeted commit per turn of
+ * the loop so that rtnetlink events are served in between; inotify on
+ * the feeds' directories.
  */
 #include <fcntl.h>
 #include <libgen.h>
@@ -24,9 +25,9 @@
 
 #define FEED_CHUNK_DEFAULT 64		/* operations per chunk of a difference: the unit commits are made of */
 #define FEED_BUDGET_USEC 3000		/* a commit aims at holding the commit lock this long at most */
-#define FEED_OPS_MIN 128		/* operations per commit: never fewer (unless the step has fewer) */
+#define FEED_OPS_MIN 64		/* operations per commit: never fewer (unless the step has fewer) */
 #define FEED_OPS_MAX (1u << 20)
-#define FEED_SLICE_USEC 3000		/* commits per loop turn stop after this long */
+#define FEED_SLICE_USEC 1		/* one commit per loop turn: an event waits for one commit at most */
 #define PRIO_FEEDS 60			/* after every other event source */
 #define FEED_USER "ztseg-feeds"		/* the fetcher's user (ztseg-feeds.service) */
 
