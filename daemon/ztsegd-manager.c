@@ -52,6 +52,7 @@ struct manager *manager_free(struct manager *m)
 	manager_anomaly_free(m);
 	manager_observe_free(m);
 	manager_feeds_free(m);
+	manager_fdb_free(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);
@@ -138,6 +139,8 @@ static int on_reconcile(sd_event_source *s, void *userdata)
 		m->want_repair = false;
 		manager_tamper_repair(m);
 	}
+	if (m->want_members)
+		m->want_fdb = true;	/* a port gone, renamed or joined: its bindings */
 	if (m->want_members) {
 		int r;
 
@@ -152,6 +155,8 @@ static int on_reconcile(sd_event_source *s, void *userdata)
 			manager_grant_check_sources(m, &env);
 		}
 	}
+	if (m->want_fdb || m->fdb_table_new)
+		manager_fdb_sync(m);
 	manager_flowlog_sync(m);
 	manager_status_notify(m, NULL);
 	return 0;
@@ -345,6 +350,10 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	manager_ctindex_start(m);
+	r = manager_fdb_start(m);
+	if (r < 0)
+		log_error("cannot follow the bridges' FDB and neighbour tables (MACs bind by first frame only): %s",
+			  strerror(-r));
 	manager_flowlog_sync(m);
 	r = manager_grant_start(m);
 	if (r < 0) {

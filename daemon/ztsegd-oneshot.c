@@ -423,6 +423,9 @@ int manager_oneshot_apply(struct manager *m)
 	if (st.bridge_sent)
 		printf("ztsegd: %s table bridge %s (it is not read back: written whole whenever it may differ)\n",
 		       st.bridge_written ? "wrote" : "deleted", ZT_TABLE_NAME);
+	/* MACs of member ports pinned from the bridges' static FDB entries, once */
+	if ((r = manager_fdb_oneshot(m)) < 0)
+		fprintf(stderr, "ztsegd: cannot pin bridge port MACs from the FDB: %s\n", strerror(-r));
 	return 0;
 }
 

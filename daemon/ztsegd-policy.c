@@ -145,6 +145,11 @@ int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_ap
 		m->last_apply_duration_usec = now_usec(CLOCK_MONOTONIC) - t0;
 		m->owned = st->persist;
 		m->brnf_off = st->brnf_off;
+		if (st->bridge_sent || st->bridge_written) {
+			/* pmac and phas are empty again: the pins are written anew */
+			m->fdb_table_new = true;
+			m->want_fdb = true;
+		}
 		/* apply wrote hown4/hownna from its own dump: ours is refilled at the next sync */
 		m->hown_refill |= st->bridge_written;
 		zt_histogram_observe(&m->apply_hist, (double)m->last_apply_duration_usec / 1e6);

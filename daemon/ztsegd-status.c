@@ -10,6 +10,7 @@
 #include <linux/rtnetlink.h>
 #include <systemd/sd-daemon.h>
 #include "bridge.h"
+#include "bridge-learn.h"
 #include "foreign.h"
 #include "version.h"
 #include "ztsegd.h"
@@ -454,6 +455,83 @@ static ssize_t bport_segment(const struct manager *m, const char *name)
 	return -1;
 }
 
+/*
+ * "bindings": every binding of the port in one list, each with where it
+ * came from: its MACs (fdb, first frame), its segment's addresses
+ * (policy) and the addresses learned for its MACs (neighbour).
+ */
+static int bport_bindings(json_t *o)
+{
+	json_t *v = json_array(), *e;
+	size_t i;
+	int r = v ? 0 : -ENOMEM;
+
+	json_array_foreach(json_object_get(o, "macs"), i, e)
+		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:O}", "kind", "mac", "value",
+							   json_object_get(e, "mac"), "from", json_object_get(e, "from"))) < 0)
+			r = -ENOMEM;
+	json_array_foreach(json_object_get(o, "addresses"), i, e)
+		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:s}", "kind", "address", "value", e,
+							   "from", "policy")) < 0)
+			r = -ENOMEM;
+	json_array_foreach(json_object_get(o, "learned"), i, e)
+		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:O}", "kind", "address", "value",
+							   json_object_get(e, "address"), "from",
+							   json_object_get(e, "from"))) < 0)
+			r = -ENOMEM;
+	if (r < 0) {
+		json_decref(v);
+		return r;
+	}
+	json_object_set_new(o, "bindings", v);
+	return 0;
+}
+
+/*
+ * The port's MAC bindings (pmac: each with where it came from, a pin of a
+ * static FDB entry or the first frame, told apart by the element's timeout)
+ * and the neighbour entries of its bridge on those MACs.
+ */
+static int bport_learned(struct bports_ctx *c, const struct zt_rtnl_link *l, const struct zt_rtnl_link *br,
+			 json_t *o)
+{
+	json_t *macs = json_array(), *learned = json_array();
+	uint8_t (*bound)[6] = NULL;
+	size_t n = 0;
+	char buf[18];
+	int r = 0;
+
+	if (!macs || !learned || !(bound = calloc(c->n_macs + 1, sizeof(*bound))))
+		r = -ENOMEM;
+	for (size_t i = 0; r >= 0 && i < c->n_macs; i++) {
+		const struct zt_bridge_mac *mac = &c->macs[i];
+		bool pin = mac->timeout_ms > ZT_BRIDGE_MAC_TIMEOUT_MS;
+
+		if (!streq(mac->port, l->name))
+			continue;
+		memcpy(bound[n++], mac->mac, 6);
+		if (json_array_append_new(macs, json_pack("{s:s, s:s, s:I}", "mac", zt_bl_mac_fmt(mac->mac, buf),
+							  "from", pin ? "fdb" : "first frame",
+							  "expires_seconds", (json_int_t)(mac->expires_ms / 1000))) < 0)
+			r = -ENOMEM;
+		if (r >= 0 && pin && json_object_get(o, "mac_from") == NULL)
+			json_object_set_new(o, "mac_from", json_string("fdb"));
+	}
+	if (r >= 0 && n && !json_object_get(o, "mac_from"))
+		json_object_set_new(o, "mac_from", json_string("first frame"));
+	if (r >= 0)
+		r = manager_fdb_port_json(c->m, l, br, (const uint8_t (*)[6])bound, n, learned);
+	free(bound);
+	if (r < 0) {
+		json_decref(macs);
+		json_decref(learned);
+		return r;
+	}
+	json_object_set_new(o, "macs", macs);
+	json_object_set_new(o, "learned", learned);
+	return bport_bindings(o);
+}
+
 static int bport_cb(const struct zt_rtnl_link *l, void *userdata)
 {
 	struct bports_ctx *c = userdata;
@@ -488,6 +566,11 @@ static int bport_cb(const struct zt_rtnl_link *l, void *userdata)
 		return 1;
 	}
 	json_object_set_new(o, "addresses", addrs);
+	if (seg >= 0 && bport_learned(c, l, br, o) < 0) {
+		json_decref(o);
+		c->err = -ENOMEM;
+		return 1;
+	}
 	json_array_append_new(c->arr, o);
 	return 0;
 }

@@ -19,6 +19,7 @@
  *   ztsegd-grant.c    just-in-time grants: requests, the kernel's elements, expiry, revocation
  *   ztsegd-bans.c     flood bans: learnt from the kernel, journalled, listed, lifted
  *   ztsegd-status.c   the status document, STATUS= and the last error
+ *   ztsegd-fdb.c      bridge ports' MACs pinned from static FDB entries; neighbours for status
  *   ztsegd-log.c      the journal
  */
 #ifndef ZTSEGD_H
@@ -54,6 +55,7 @@ struct manager_feeds;
 struct zt_endpoint;
 struct zt_ban;
 struct zt_ctix;
+struct fdb_learn;
 
 #define DEFAULT_CONFIG "/etc/ztseg"
 #define DEFAULT_STATE_DIR "/var/lib/ztseg"
@@ -294,6 +296,11 @@ struct manager {
 	bool ctix_valid;		/* every event since the last rebuild went into the index */
 	uint64_t ctix_lost;		/* events lost (overruns, malformed) when it was rebuilt */
 	uint64_t ctix_hits, ctix_walks, ctix_rebuilds;
+
+	/* bridge bindings learned from the kernel (ztsegd-fdb.c) */
+	struct fdb_learn *fdb;
+	bool want_fdb;		/* FDB/neighbour events, or links changed: pins to write */
+	bool fdb_table_new;		/* table bridge ztseg was written anew: its pins are gone */
 
 	/* metrics (ztsegd-metrics.c) */
 	struct zt_histogram apply_hist, reload_hist, event_lag_hist;
@@ -554,6 +561,18 @@ bool manager_feeds_verify(struct manager *m);
 /* Restore the feed tables after someone else changed them. */
 void manager_feeds_repair(struct manager *m);
 void manager_feeds_free(struct manager *m);
+
+/* ztsegd-fdb.c */
+/* Follow the bridges' FDBs and neighbour tables (RTNLGRP_NEIGH): dump, subscribe, pin. */
+int manager_fdb_start(struct manager *m);
+void manager_fdb_free(struct manager *m);
+/* Pins written and removed as the FDB and the links now say (the reconcile pass). */
+void manager_fdb_sync(struct manager *m);
+/* --oneshot: pins from one dump of the FDBs, after the apply. */
+int manager_fdb_oneshot(struct manager *m);
+/* Status: the neighbour entries on bridge whose MAC is one of macs, appended to learned. */
+int manager_fdb_port_json(struct manager *m, const struct zt_rtnl_link *port, const struct zt_rtnl_link *bridge,
+			     const uint8_t (*macs)[6], size_t n_macs, json_t *learned);
 
 /* ztsegd-status.c */
 int manager_status_json(struct manager *m, json_t **ret);

@@ -665,6 +665,9 @@ static void stats_add(struct zt_apply_stats *to, const struct zt_apply_stats *fr
 	to->bytes += from->bytes;
 	to->restarts += from->restarts;
 	to->foreign |= from->foreign;
+	/* table bridge ztseg goes with the first stage: the second finds it written */
+	to->bridge_sent |= from->bridge_sent;
+	to->bridge_written |= from->bridge_written;
 }
 
 static int apply_retry(struct zt_nft *n, const struct zt_plan *p, const struct zt_plan *base,

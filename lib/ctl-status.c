@@ -367,7 +367,7 @@ static void table_row(struct table *t, ...)
 
 static void table_print(struct table *t, FILE *f)
 {
-	size_t w[8] = {};
+	size_t w[12] = {};
 
 	for (size_t c = 0; c < t->ncols && c < ELEMENTSOF(w); c++) {
 		w[c] = text_width(t->head[c]);
@@ -731,20 +731,42 @@ static int format_anomaly(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
+/* "ADDR (from) ADDR (from)" of a bridge port's learned bindings; "-" when none. */
+static char *learned_join(const json_t *o)
+{
+	const json_t *a = json_object_get(o, "learned"), *e;
+	char *r = NULL;
+	size_t i, len = 0;
+	FILE *m;
+
+	if (!json_is_array(a) || json_array_size(a) == 0)
+		return strdup("-");
+	m = open_memstream(&r, &len);
+	if (!m)
+		return NULL;
+	json_array_foreach(a, i, e)
+		fprintf(m, "%s%s (%s)", i ? " " : "", jstr(e, "address"), jstr(e, "from"));
+	if (fclose(m) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
 /* Bridged workloads (ztsegd adds "bridge_ports" when segments name bridge ports): each port. */
 static int format_bridge(const json_t *st, FILE *f)
 {
-	static const char *const head[] = { "BRIDGE PORT", "BRIDGE", "SEGMENT", "MAC BOUND", "FOR", "LEFT",
-					    "ADDRESSES" };
-	static const bool right[] = { false, false, false, false, true, true, false };
-	struct table t = { .ncols = 7, .head = head, .right = right };
+	static const char *const head[] = { "BRIDGE PORT", "BRIDGE", "SEGMENT", "MAC BOUND", "FROM", "FOR", "LEFT",
+					    "ADDRESSES", "LEARNED" };
+	static const bool right[] = { false, false, false, false, false, true, true, false, false };
+	struct table t = { .ncols = 9, .head = head, .right = right };
 	const json_t *ports = json_object_get(st, "bridge_ports"), *e;
 	size_t i;
 
 	if (!json_is_array(ports) || json_array_size(ports) == 0)
 		return 0;
 	json_array_foreach(ports, i, e) {
-		_cleanup_free_ char *addrs = jjoin(e, "addresses", " ");
+		_cleanup_free_ char *addrs = jjoin(e, "addresses", " "), *learned = learned_join(e);
 		const char *cls = jstr(e, "classification");
 		char fr[32], left[32];
 
@@ -756,7 +778,8 @@ static int format_bridge(const json_t *st, FILE *f)
 			strncat(left, " s", sizeof(left) - strlen(left) - 1);
 		table_row(&t, jstr(e, "port"), jstr(e, "bridge"),
 			  strcmp(cls, "member") == 0 ? jstr(e, "segment") : "(not a member: by address)",
-			  jstr(e, "mac"), fr, left, addrs);
+			  jstr(e, "mac"), json_object_get(e, "mac_from") ? jstr(e, "mac_from") : "-", fr, left, addrs ? addrs : "?",
+			  learned ? learned : "?");
 	}
 	return table_flush(&t, f, "\n");
 }
