@@ -184,23 +184,33 @@ static bool add(struct nftnl_rule *r, struct nftnl_expr *e)
 }
 
 /*
- * ip saddr map @SET (listed_src_x or a shard; daddr: listed_dst…) into a
- * register, then that vmap @feed_ids; ids_id UINT32_MAX: ip saddr vmap @SET
- * (the shard selector).
+ * ip saddr vmap @SET: the shard selector (set_id of an interval verdict map).
+ * With hit: meta mark set ip saddr map @SET goto hit (listed_src_x or a
+ * shard; daddr: listed_dst…) — a miss ends the rule, the mark untouched.
+ *
+ * Why through the packet mark and a chain, not `ip saddr map @SET vmap
+ * @feed_ids` in one rule (the data of one lookup as the key of the next,
+ * as this was until issue 16's session 6): nft 1.0.6 cannot print a lookup
+ * keyed by another lookup's result and aborts (an assertion in
+ * netlink_parse_concat_expr) — on `nft list ruleset` and even `nft list
+ * tables`, for every table of the host. The mark of a listed packet is
+ * written, but that packet is dropped or rejected right after (its feed's
+ * chain); nothing else's mark changes.
  */
 static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, const char *set,
-			   uint32_t set_id, uint32_t ids_id)
+			   uint32_t set_id, bool hit)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *p = nftnl_expr_alloc("payload"), *l = nftnl_expr_alloc("lookup"),
-			  *v = nftnl_expr_alloc("lookup");
+			  *mt = nftnl_expr_alloc("meta"), *g = nftnl_expr_alloc("immediate");
 	uint32_t off = fam == NFPROTO_IPV4 ? (dst ? 16 : 12) : (dst ? 24 : 8);
 
-	if (!r || !p || !l || !v) {
+	if (!r || !p || !l || !mt || !g) {
 		nftnl_rule_free(r);
 		nftnl_expr_free(p);
 		nftnl_expr_free(l);
-		nftnl_expr_free(v);
+		nftnl_expr_free(mt);
+		nftnl_expr_free(g);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
@@ -208,21 +218,47 @@ static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, 
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, off);
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, ids_id == UINT32_MAX ? NFT_REG_VERDICT : NFT_REG32_00);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, hit ? NFT_REG_2 : NFT_REG_VERDICT);
 	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, set);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
 	add(r, p);
 	add(r, l);
-	if (ids_id == UINT32_MAX) {	/* the shard selector: ip saddr vmap @listed_src */
-		nftnl_expr_free(v);
+	if (!hit) {	/* the shard selector: ip saddr vmap @listed_src */
+		nftnl_expr_free(mt);
+		nftnl_expr_free(g);
 		return put_rule(b, fam, chain, r);
 	}
-	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_SREG, NFT_REG_2);
+	nftnl_expr_set_u32(g, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(g, NFTNL_EXPR_IMM_VERDICT, NFT_GOTO);
+	nftnl_expr_set_str(g, NFTNL_EXPR_IMM_CHAIN, ZT_FEED_HIT);
+	add(r, mt);
+	add(r, g);
+	return put_rule(b, fam, chain, r);
+}
+
+/* hit: meta mark vmap @feed_ids — the listed packet's feed id to its feed's chain. */
+static int put_hit_rule(struct zt_batch *b, uint16_t fam, uint32_t ids_id)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr *mt = nftnl_expr_alloc("meta"), *v = nftnl_expr_alloc("lookup");
+
+	if (!r || !mt || !v) {
+		nftnl_rule_free(r);
+		nftnl_expr_free(mt);
+		nftnl_expr_free(v);
+		return -ENOMEM;
+	}
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
 	nftnl_expr_set_str(v, NFTNL_EXPR_LOOKUP_SET, ZT_FEED_IDS);
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SET_ID, ids_id);
+	add(r, mt);
 	add(r, v);
-	return put_rule(b, fam, chain, r);
+	return put_rule(b, fam, ZT_FEED_HIT, r);
 }
 
 /* counter; limit rate … log group G prefix "ztseg feed NAME "; drop | reject */
@@ -321,6 +357,8 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 			if ((r = put_id_elem(b, fam, f[k].id, f[k].name, false)) < 0)
 				return r;
 		}
+		if ((r = put_chain(b, fam, ZT_FEED_HIT, -1, true)) < 0 || (r = put_hit_rule(b, fam, id_ids)) < 0)
+			return r;
 		/* The shards: an interval map each, and a chain that looks it up (the selector jumps there). */
 		for (int dst = 0; dst < 2; dst++)
 			for (size_t k = 0; k < ZT_FEED_SHARDS; k++) {
@@ -330,7 +368,7 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 				shard_name(chain, sizeof(chain), false, dst, k);
 				if ((r = put_set(b, fam, set, id, SET_RANGES)) < 0 ||
 				    (r = put_chain(b, fam, chain, -1, true)) < 0 ||
-				    (r = put_lookup_rule(b, fam, chain, dst, set, id, id_ids)) < 0)
+				    (r = put_lookup_rule(b, fam, chain, dst, set, id, true)) < 0)
 					return r;
 			}
 		for (int dst = 0; dst < 2; dst++)
@@ -338,13 +376,13 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 				return r;
 		/* Per direction the hash map of single addresses, then the shard of the ranges: disjoint, at most one hits. */
 		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, id_ids)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, UINT32_MAX)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, id_ids)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, UINT32_MAX)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, false)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
 		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, id_ids)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, UINT32_MAX)) < 0)
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, false)) < 0)
 			return r;
 	}
 	return 0;

@@ -21,6 +21,8 @@
 #define ZT_FEED_PRIO (-300)
 #define ZT_FEED_CHAIN_PREFIX "feed_"
 #define ZT_FEED_IDS "feed_ids"
+/* The chain a listed packet goes to: its mark (the feed id) vmap @feed_ids. */
+#define ZT_FEED_HIT "hit"
 /*
  * Per family and direction: single addresses (/32, /128) in a hash map;
  * ranges in ZT_FEED_SHARDS interval maps, each holding one address range
