@@ -5,8 +5,9 @@
  * before reading, a file that changes while read refused), parsed, and
  * the last good copy kept; the feeds flattened into the maps of `ip
  * ztseg` and `ip6 ztseg`; every change applied as chunks of element
- * deletes and adds, a few chunks per turn of the loop so that rtnetlink
- * events are served in between; inotify on the feeds' directories.
+ * deletes and adds in three phases, one time-budgeted commit per turn of
+ * the loop so that rtnetlink events are served in between; inotify on
+ * the feeds' directories.
  */
 #include <fcntl.h>
 #include <libgen.h>
@@ -22,8 +23,11 @@
 #include "feed-nft.h"
 #include "ztsegd.h"
 
-#define FEED_CHUNK_DEFAULT 1024		/* element ranges per transaction */
-#define FEED_SLICE_USEC 3000		/* commits per loop turn stop after this long */
+#define FEED_CHUNK_DEFAULT 64		/* operations per chunk of a difference: the unit commits are made of */
+#define FEED_BUDGET_USEC 3000		/* a commit aims at holding the commit lock this long at most */
+#define FEED_OPS_MIN 64		/* operations per commit: never fewer (unless the step has fewer) */
+#define FEED_OPS_MAX (1u << 20)
+#define FEED_SLICE_USEC 1		/* one commit per loop turn: an event waits for one commit at most */
 #define PRIO_FEEDS 60			/* after every other event source */
 #define FEED_USER "ztseg-feeds"		/* the fetcher's user (ztseg-feeds.service) */
 
@@ -47,6 +51,16 @@ struct feed_st {
 	struct zt_pos pos;
 };
 
+#define N_RMAPS 4
+#define N_MAPS 8
+/*
+ * An update in three phases, so that an address moving between a hash map
+ * and an interval map (an exact entry into a prefix, or back) is listed
+ * throughout: the hash maps' adds (and changes of feed), then the interval
+ * maps' differences, then the hash maps' deletes of addresses gone from them.
+ */
+#define N_STEPS 12
+
 struct manager_feeds {
 	struct feed_st *v;
 	size_t n;
@@ -54,9 +68,23 @@ struct manager_feeds {
 	size_t n_names, cap_names;
 	struct zt_cidr *except;
 	size_t n_except;
-	struct zt_fset cur[4], want[4];	/* [family * 2 + dst]: v4 src, v4 dst, v6 src, v6 dst */
-	struct zt_fdiff df[4];
-	size_t at_set, at_chunk;
+	/*
+	 * [family * 2 + dst]: v4 src, v4 dst, v6 src, v6 dst — ranges (the
+	 * interval maps); + N_RMAPS: the single addresses of each (the hash maps).
+	 */
+	struct zt_fset cur[N_MAPS], want[N_MAPS];
+	struct zt_fdiff df[N_STEPS];
+	size_t at_step, at_chunk;
+	size_t ops[2];			/* operations per commit, [exact]: adapted to the budget */
+	/*
+	 * The shards of each interval map: bounds[s][k] the first address of
+	 * shard k, as the selector in the kernel has them (known: read back or
+	 * written). rebalance: new bounds, written before the map's first
+	 * commit of this update (its shards are empty then).
+	 */
+	zt_u128 bounds[N_RMAPS][ZT_FEED_SHARDS], new_bounds[N_RMAPS][ZT_FEED_SHARDS];
+	bool bounds_known[N_RMAPS], rebalance[N_RMAPS];
+	uint64_t budget_usec;
 	bool busy, again, kernel_known, tables;
 	char (*gone)[ZT_FEED_NAME_LEN + 1];	/* chains to delete once their elements are gone */
 	size_t n_gone, cap_gone;
@@ -68,10 +96,28 @@ struct manager_feeds {
 	uid_t feed_uid;
 	uint64_t t0;			/* CLOCK_MONOTONIC: the update began */
 	uint64_t longest_commit_usec, last_update_usec, updates, commits, failures;
+	uint64_t read_usec, build_usec;	/* the last update's: files read and parsed; flattened and compared */
 	size_t last_adds, last_dels;
 };
 
-static const char *const set_name[4] = { "listed_src", "listed_dst", "listed_src", "listed_dst" };
+static const char *const set_name[N_MAPS] = { ZT_FEED_SET_SRC, ZT_FEED_SET_DST, ZT_FEED_SET_SRC, ZT_FEED_SET_DST,
+					      ZT_FEED_SET_XSRC, ZT_FEED_SET_XDST, ZT_FEED_SET_XSRC, ZT_FEED_SET_XDST };
+
+static uint8_t map_family(size_t s)
+{
+	return s % N_RMAPS < 2 ? AF_INET : AF_INET6;
+}
+
+/* Step k: its map and what of the difference it applies. */
+static size_t step_map(size_t k)
+{
+	return k < 4 ? N_RMAPS + k : k < 8 ? k - 4 : N_RMAPS + k - 8;
+}
+
+static enum zt_fdiff_mode step_mode(size_t k)
+{
+	return k < 4 ? ZT_FDIFF_KEEP_GONE : k < 8 ? ZT_FDIFF_ALL : ZT_FDIFF_GONE;
+}
 
 /*
  * ---- names: a feed's id, its data in the maps, stable across reloads ----
@@ -228,6 +274,8 @@ static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
 	size_t len = 0;
 	int r;
 
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+
 	f->try_usec = now_usec(CLOCK_REALTIME);
 	r = feed_read(F, f, &buf, &len, &st, why, sizeof(why));
 	if (r < 0) {
@@ -256,6 +304,7 @@ static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
 	}
 	zt_feed_data_clear(&f->data);
 	f->data = data;
+	F->read_usec += now_usec(CLOCK_MONOTONIC) - t0;
 	f->have = true;
 	f->good = st;
 	f->try_ok = true;
@@ -269,9 +318,9 @@ static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
 
 static int want_build(struct manager_feeds *F)
 {
-	for (size_t s = 0; s < 4; s++) {
+	for (size_t s = 0; s < N_MAPS; s++) {
 		zt_fset_clear(&F->want[s]);
-		F->want[s].family = s < 2 ? AF_INET : AF_INET6;
+		F->want[s].family = map_family(s);
 	}
 	for (size_t i = 0; i < F->n; i++) {
 		struct feed_st *f = &F->v[i];
@@ -291,29 +340,53 @@ static int want_build(struct manager_feeds *F)
 				return r;
 		}
 	}
+	/* The single addresses into the hash maps; the flattened lists are disjoint, so are the two. */
+	for (size_t s = 0; s < N_RMAPS; s++) {
+		int r = zt_fset_split(&F->want[s], &F->want[N_RMAPS + s]);
+
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
 static void update_begin(struct manager *m)
 {
 	struct manager_feeds *F = m->feeds;
+	uint64_t t0;
 	int r;
 
 	if (F->busy) {
 		F->again = true;
 		return;
 	}
+	t0 = now_usec(CLOCK_MONOTONIC);
 	r = want_build(F);
-	for (size_t s = 0; s < 4 && r >= 0; s++) {
-		zt_fdiff_clear(&F->df[s]);
-		r = zt_fset_diff(&F->cur[s], &F->want[s], F->chunk, &F->df[s]);
+	/*
+	 * An interval map whose shards are empty gets bounds that share its new
+	 * elements out evenly (a first load, or after the map emptied); a map
+	 * with elements keeps its bounds (an address never changes shard).
+	 * The new elements are cut at the bounds.
+	 */
+	for (size_t s = 0; s < N_RMAPS && r >= 0; s++) {
+		F->rebalance[s] = false;
+		if (!F->cur[s].n && F->want[s].n >= ZT_FEED_SHARDS * 8 &&
+		    zt_fset_bounds(&F->want[s], ZT_FEED_SHARDS, F->new_bounds[s]) >= 0 &&
+		    memcmp(F->new_bounds[s], F->bounds[s], sizeof(F->bounds[s])))
+			F->rebalance[s] = true;
+		r = zt_fset_cut(&F->want[s], F->rebalance[s] ? F->new_bounds[s] : F->bounds[s], ZT_FEED_SHARDS);
+	}
+	for (size_t k = 0; k < N_STEPS && r >= 0; k++) {
+		zt_fdiff_clear(&F->df[k]);
+		r = zt_fset_diff(&F->cur[step_map(k)], &F->want[step_map(k)], F->chunk, step_mode(k), &F->df[k]);
 	}
 	if (r < 0) {
 		log_error("feeds: cannot compute the update: %s", strerror(-r));
 		return;
 	}
+	F->build_usec = now_usec(CLOCK_MONOTONIC) - t0;
 	F->busy = true;
-	F->at_set = F->at_chunk = 0;
+	F->at_step = F->at_chunk = 0;
 	F->t0 = now_usec(CLOCK_MONOTONIC);
 	F->last_adds = F->last_dels = 0;
 	sd_event_source_set_enabled(F->src_work, SD_EVENT_ON);
@@ -354,8 +427,10 @@ static void update_done(struct manager *m, bool ok)
 	sd_event_source_set_enabled(F->src_work, SD_EVENT_OFF);
 	F->last_update_usec = now_usec(CLOCK_MONOTONIC) - F->t0;
 	F->updates++;
+	for (size_t k = 0; k < N_STEPS; k++)
+		zt_fdiff_clear(&F->df[k]);
 	if (ok) {
-		for (size_t s = 0; s < 4; s++) {
+		for (size_t s = 0; s < N_MAPS; s++) {
 			zt_fset_clear(&F->cur[s]);
 			F->cur[s] = F->want[s];
 			F->want[s] = (struct zt_fset){ .family = F->cur[s].family };
@@ -365,9 +440,12 @@ static void update_done(struct manager *m, bool ok)
 			gone_delete(m);
 		if (F->last_adds || F->last_dels)
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=feeds-applied" }, 1,
-				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms)",
+				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms; "
+				   "before: files read and parsed %.1f ms, flattened and compared %.1f ms)",
 				   F->last_adds, F->last_dels, (double)F->last_update_usec / 1000.0,
-				   (double)F->longest_commit_usec / 1000.0);
+				   (double)F->longest_commit_usec / 1000.0, (double)F->read_usec / 1000.0,
+				   (double)F->build_usec / 1000.0);
+		F->read_usec = 0;
 	} else {
 		F->failures++;
 		F->kernel_known = false;
@@ -380,9 +458,13 @@ static void update_done(struct manager *m, bool ok)
 	}
 }
 
-/* One chunk of one map: 0, or -errno (logged). */
-static int chunk_commit(struct manager *m, size_t s, size_t c)
+/*
+ * Chunks [c, c_end) of step k's map in one transaction: 0, or -errno
+ * (logged). *ret_usec: how long the commit took.
+ */
+static int chunk_commit(struct manager *m, size_t k, size_t c, size_t c_end, uint64_t *ret_usec)
 {
+	size_t s = step_map(k);
 	struct manager_feeds *F = m->feeds;
 	_cleanup_batch_ struct zt_batch *b = NULL;
 	struct zt_diags d = {};
@@ -393,7 +475,8 @@ static int chunk_commit(struct manager *m, size_t s, size_t c)
 
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = zt_feeds_emit_chunk(b, set_name[s], &F->cur[s], &F->want[s], &F->df[s], c);
+		r = zt_feeds_emit_chunks(b, s % 2, s >= N_RMAPS ? NULL : F->bounds[s], &F->cur[s], &F->want[s], &F->df[k], c,
+					 c_end);
 	/*
 	 * Out of the notification group meanwhile: the kernel then builds no
 	 * notification per element. A commit of someone else in that window
@@ -414,14 +497,62 @@ static int chunk_commit(struct manager *m, size_t s, size_t c)
 		}
 	}
 	F->commits++;
+	*ret_usec = t;
 	if (t > F->longest_commit_usec)
 		F->longest_commit_usec = t;
 	if (r < 0)
 		log_fields(LOG_ERR, (const char *[]){ "ZTSEG_EVENT=feeds-failed" }, 1,
-			   "feeds: an element batch of map %s %s was refused: %s", s < 2 ? "ip" : "ip6", set_name[s],
+			   "feeds: an element batch of map %s %s was refused: %s", map_family(s) == AF_INET ? "ip" : "ip6",
+			   set_name[s],
 			   d.n ? d.v[0].msg : strerror(-r));
 	zt_diags_clear(&d);
 	return r;
+}
+
+/* New shard bounds for interval map s, whose shards are empty: the selector's elements replaced. */
+static int selector_commit(struct manager *m, size_t s)
+{
+	struct manager_feeds *F = m->feeds;
+	_cleanup_batch_ struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	int r = zt_nft_batch_start(m->nft, &b);
+
+	if (r >= 0)
+		r = zt_feeds_emit_selector(b, map_family(s), s % 2, F->bounds_known[s] ? F->bounds[s] : NULL,
+					   F->new_bounds[s]);
+	if (r >= 0)
+		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
+	if (r < 0)
+		log_error("feeds: cannot set the shards of map %s %s: %s", map_family(s) == AF_INET ? "ip" : "ip6",
+			  set_name[s], d.n ? d.v[0].msg : strerror(-r));
+	else {
+		memcpy(F->bounds[s], F->new_bounds[s], sizeof(F->bounds[s]));
+		F->bounds_known[s] = true;
+		F->rebalance[s] = false;
+		log_debug("feeds: map %s %s: %d shards laid out for its %zu ranges",
+			  map_family(s) == AF_INET ? "ip" : "ip6", set_name[s], ZT_FEED_SHARDS, F->want[s].n);
+	}
+	zt_diags_clear(&d);
+	return r;
+}
+
+/*
+ * The operations of the next commit, adapted to the time budget: a commit
+ * well under it lets the next carry twice as many, one over it scales them
+ * down in proportion (never below FEED_OPS_MIN: an interval map's commit
+ * also costs time in proportion to the whole map, which fewer operations
+ * would only pay more often).
+ */
+static void ops_adapt(struct manager_feeds *F, bool exact, size_t ops, uint64_t usec)
+{
+	size_t *o = &F->ops[exact];
+
+	if (usec > F->budget_usec && ops >= *o / 2) {
+		size_t n = (size_t)((double)ops * (double)F->budget_usec / (double)usec);
+
+		*o = n < FEED_OPS_MIN ? FEED_OPS_MIN : n;
+	} else if (usec < F->budget_usec / 2 && ops >= *o / 2 && *o < FEED_OPS_MAX)
+		*o *= 2;
 }
 
 static int on_work(sd_event_source *src, void *userdata)
@@ -430,25 +561,48 @@ static int on_work(sd_event_source *src, void *userdata)
 	struct manager_feeds *F = m->feeds;
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 
-	while (F->at_set < 4 && now_usec(CLOCK_MONOTONIC) - t0 < FEED_SLICE_USEC) {
-		struct zt_fdiff *df = &F->df[F->at_set];
+	while (F->at_step < N_STEPS && now_usec(CLOCK_MONOTONIC) - t0 < FEED_SLICE_USEC) {
+		struct zt_fdiff *df = &F->df[F->at_step];
+		bool exact = step_map(F->at_step) >= N_RMAPS;
+		size_t c_end = F->at_chunk, from, ops;
+		uint64_t usec = 0;
 
+		if (!F->at_chunk && !exact && F->rebalance[step_map(F->at_step)]) {
+			if (selector_commit(m, step_map(F->at_step)) < 0) {
+				update_done(m, false);
+				m->want_repair = true;
+				manager_dirty(m);
+				return 0;
+			}
+			continue;
+		}
 		if (F->at_chunk >= df->n_chunks) {
 			F->last_adds += df->adds;
 			F->last_dels += df->dels;
-			F->at_set++;
+			F->at_step++;
 			F->at_chunk = 0;
 			continue;
 		}
-		if (chunk_commit(m, F->at_set, F->at_chunk) < 0) {
+		/* Whole chunks (each keeps the verdicts exact) up to the operations the budget allows. */
+		from = F->at_chunk ? df->chunk_end[F->at_chunk - 1] : 0;
+		do
+			c_end++;
+		while (c_end < df->n_chunks && df->chunk_end[c_end] - from <= F->ops[exact]);
+		ops = df->chunk_end[c_end - 1] - from;
+		if (chunk_commit(m, F->at_step, F->at_chunk, c_end, &usec) < 0) {
 			update_done(m, false);
 			m->want_repair = true;
 			manager_dirty(m);
 			return 0;
 		}
-		F->at_chunk++;
+		if (usec > 2 * F->budget_usec)
+			log_debug("feeds: a commit of %zu operations into map %s %s%s took %.1f ms (budget %.1f ms)", ops,
+				  map_family(step_map(F->at_step)) == AF_INET ? "ip" : "ip6", set_name[step_map(F->at_step)],
+				  exact ? "" : "_r*", (double)usec / 1000.0, (double)F->budget_usec / 1000.0);
+		ops_adapt(F, exact, ops, usec);
+		F->at_chunk = c_end;
 	}
-	if (F->at_set >= 4)
+	if (F->at_step >= N_STEPS)
 		update_done(m, true);
 	return 0;
 }
@@ -512,16 +666,24 @@ static void watches_set(struct manager_feeds *F)
 static int feeds_new(struct manager *m)
 {
 	struct manager_feeds *F = calloc(1, sizeof(*F));
-	const char *e = getenv("ZTSEGD_FEED_CHUNK");
+	const char *e = getenv("ZTSEGD_FEED_CHUNK"), *b = getenv("ZTSEGD_FEED_BUDGET_USEC");
 	struct passwd *pw = getpwnam(FEED_USER);
 	int r;
 
 	if (!F)
 		return -ENOMEM;
 	m->feeds = F;
-	for (size_t s = 0; s < 4; s++)
-		F->cur[s].family = F->want[s].family = s < 2 ? AF_INET : AF_INET6;
-	F->chunk = e && atoi(e) > 0 ? (size_t)atoi(e) : FEED_CHUNK_DEFAULT;
+	for (size_t s = 0; s < N_MAPS; s++)
+		F->cur[s].family = F->want[s].family = map_family(s);
+	F->chunk = FEED_CHUNK_DEFAULT;
+	F->budget_usec = b && atoi(b) > 0 ? (uint64_t)atoi(b) : FEED_BUDGET_USEC;
+	/* A first guess; each commit then adapts it. ZTSEGD_FEED_CHUNK: a fixed number (the bench's one-transaction load). */
+	F->ops[0] = FEED_OPS_MIN;
+	F->ops[1] = FEED_OPS_MIN * 4;
+	if (e && atoi(e) > 0) {
+		F->ops[0] = F->ops[1] = (size_t)atoi(e);
+		F->budget_usec = UINT64_MAX / 4;
+	}
 	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (F->ino_fd < 0)
@@ -593,6 +755,8 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 /* The skeleton in one transaction; fresh: both tables destroyed first. */
 static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t n, bool fresh, struct zt_diags *d)
 {
+	struct manager_feeds *F = m->feeds;
+	const zt_u128 *bounds[N_RMAPS] = {};
 	_cleanup_batch_ struct zt_batch *b = NULL;
 	int err = 0;
 	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
@@ -603,10 +767,25 @@ static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t
 		for (size_t i = 0; i < n; i++)
 			rules[i].keep = false;
 	}
+	/* Selectors not known to hold bounds (new tables, or made anew): even bounds; no shard holds an element yet. */
+	for (size_t s = 0; s < N_RMAPS; s++) {
+		if (fresh)
+			F->bounds_known[s] = false;
+		if (!F->bounds_known[s]) {
+			zt_fset_bounds_even(map_family(s), ZT_FEED_SHARDS, F->new_bounds[s]);
+			bounds[s] = F->new_bounds[s];
+		}
+	}
 	if (r >= 0)
-		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst);
+		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst,
+					   bounds);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, d);
+	for (size_t s = 0; s < N_RMAPS && r >= 0; s++)
+		if (bounds[s]) {
+			memcpy(F->bounds[s], bounds[s], sizeof(F->bounds[s]));
+			F->bounds_known[s] = true;
+		}
 	/* The kernel's reason, so that the caller can tell "exists in another layout". */
 	return r == -EINVAL && err > 0 ? -err : r;
 }
@@ -637,9 +816,9 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 		zt_diags_clear(&d);
 		r = skeleton_commit(m, rules, n, true, &d);
 		if (r >= 0) {
-			for (size_t s = 0; s < 4; s++) {
+			for (size_t s = 0; s < N_MAPS; s++) {
 				zt_fset_clear(&F->cur[s]);
-				F->cur[s].family = s < 2 ? AF_INET : AF_INET6;
+				F->cur[s].family = map_family(s);
 			}
 			free(F->gone);
 			F->gone = NULL;
@@ -655,18 +834,51 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 	return r;
 }
 
+/* Interval map s: its selector's bounds and its shards' elements, or -ENOENT (no usable selector: empty). */
+static int shards_read(struct manager_feeds *F, size_t s, struct zt_fset *ret)
+{
+	char name[ZT_OBJ_NAME_MAX];
+	int r = zt_feeds_selector_read(map_family(s), set_name[s], ZT_FEED_SHARDS, F->bounds[s]);
+
+	F->bounds_known[s] = r >= 0;
+	if (r < 0)
+		return r == -ENOMEM ? r : -ENOENT;
+	for (size_t k = 0; k < ZT_FEED_SHARDS && r >= 0; k++) {
+		struct zt_fset sh = {};
+
+		snprintf(name, sizeof(name), "%s_r%zu", set_name[s], k);
+		r = zt_feeds_set_read(map_family(s), name, false, intern_kid, F, &sh);
+		if (r == -ENOENT)
+			r = 0;
+		for (size_t i = 0; i < sh.n && r >= 0; i++)
+			r = zt_fset_append(ret, &sh, i);
+		zt_fset_clear(&sh);
+	}
+	if (r < 0)
+		zt_fset_clear(ret);
+	return r;
+}
+
 /* The maps as the kernel holds them (a dump: at start and after someone else changed them). */
 static int kernel_read(struct manager *m)
 {
 	struct manager_feeds *F = m->feeds;
 	int r = 0;
 
-	for (size_t s = 0; s < 4 && r >= 0; s++) {
-		struct zt_fset k = {};
+	/*
+	 * A map not there (a table of an older layout): empty; its elements
+	 * load again. An interval map: its selector's bounds, then its shards
+	 * one after the other (in address order).
+	 */
+	for (size_t s = 0; s < N_MAPS && r >= 0; s++) {
+		struct zt_fset k = { .family = map_family(s) };
 
-		r = zt_feeds_set_read(s < 2 ? AF_INET : AF_INET6, set_name[s], intern_kid, F, &k);
+		if (s >= N_RMAPS)
+			r = zt_feeds_set_read(map_family(s), set_name[s], true, intern_kid, F, &k);
+		else
+			r = shards_read(F, s, &k);
 		if (r == -ENOENT) {
-			k = (struct zt_fset){ .family = s < 2 ? AF_INET : AF_INET6 };
+			k = (struct zt_fset){ .family = map_family(s) };
 			r = 0;
 		}
 		if (r >= 0) {
@@ -693,8 +905,10 @@ static int feeds_drop_tables(struct manager *m)
 		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
 	zt_diags_clear(&d);
 	if (r >= 0) {
-		for (size_t s = 0; s < 4; s++)
+		for (size_t s = 0; s < N_MAPS; s++)
 			zt_fset_clear(&F->cur[s]);
+		for (size_t s = 0; s < N_RMAPS; s++)
+			F->bounds_known[s] = false;
 		F->tables = false;
 		F->kernel_known = true;
 	}
@@ -825,7 +1039,7 @@ int manager_feeds_status(struct manager *m, json_t *status)
 				json_decref(a);
 				return -ENOMEM;
 			}
-		for (size_t s = 0; s < 4; s++)
+		for (size_t s = 0; s < N_MAPS; s++)
 			ranges += F->cur[s].n;
 	}
 	u = json_pack("{s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "busy", F && F->busy,
@@ -951,11 +1165,12 @@ void manager_feeds_free(struct manager *m)
 	if (F->ino_fd >= 0)
 		close(F->ino_fd);
 	feed_st_free(F->v, F->n);
-	for (size_t s = 0; s < 4; s++) {
+	for (size_t s = 0; s < N_MAPS; s++) {
 		zt_fset_clear(&F->cur[s]);
 		zt_fset_clear(&F->want[s]);
-		zt_fdiff_clear(&F->df[s]);
 	}
+	for (size_t k = 0; k < N_STEPS; k++)
+		zt_fdiff_clear(&F->df[k]);
 	free(F->names);
 	free(F->except);
 	free(F->gone);

@@ -77,11 +77,15 @@ static int put_chain(struct zt_batch *b, uint16_t fam, const char *name, int hoo
 	return 0;
 }
 
+enum set_kind { SET_RANGES, SET_EXACT, SET_IDS, SET_SELECT };
+
 /*
- * map: interval map `listed_src`/`listed_dst` (address : mark, the feed's id)
- * or, ids, the map `feed_ids` (mark : verdict, the id's jump to its chain).
+ * SET_RANGES: interval map `listed_src`/`listed_dst` (address : mark, the
+ * feed's id); SET_EXACT: hash map `listed_src_x`/`listed_dst_x` (single
+ * addresses : mark); SET_IDS: the map `feed_ids` (mark : verdict, the id's
+ * jump to its chain).
  */
-static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id, bool ids)
+static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t id, enum set_kind kind)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
@@ -91,14 +95,21 @@ static int put_set(struct zt_batch *b, uint16_t fam, const char *name, uint32_t 
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, fam);
-	if (ids) {
+	if (kind == SET_SELECT) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam == NFPROTO_IPV4 ? 7 : 8);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	} else if (kind == SET_IDS) {
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ZT_NFT_TYPE_MARK);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
 	} else {
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_MAP);
+		/* No size for the hash map: the kernel's resizable hash (no fixed bucket array, no limit). */
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, kind == SET_EXACT ? NFT_SET_MAP : NFT_SET_INTERVAL | NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam == NFPROTO_IPV4 ? 7 : 8);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, ZT_NFT_TYPE_MARK);
@@ -172,20 +183,34 @@ static bool add(struct nftnl_rule *r, struct nftnl_expr *e)
 	return true;
 }
 
-/* ip saddr map @listed_src (or daddr, listed_dst) into a register, then that vmap @feed_ids. */
-static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, uint32_t set_id,
-			   uint32_t ids_id)
+/*
+ * ip saddr vmap @SET: the shard selector (set_id of an interval verdict map).
+ * With hit: meta mark set ip saddr map @SET goto hit (listed_src_x or a
+ * shard; daddr: listed_dst…) — a miss ends the rule, the mark untouched.
+ *
+ * Why through the packet mark and a chain, not `ip saddr map @SET vmap
+ * @feed_ids` in one rule (the data of one lookup as the key of the next,
+ * as this was until issue 16's session 6): nft 1.0.6 cannot print a lookup
+ * keyed by another lookup's result and aborts (an assertion in
+ * netlink_parse_concat_expr) — on `nft list ruleset` and even `nft list
+ * tables`, for every table of the host. The mark of a listed packet is
+ * written, but that packet is dropped or rejected right after (its feed's
+ * chain); nothing else's mark changes.
+ */
+static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool dst, const char *set,
+			   uint32_t set_id, bool hit)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *p = nftnl_expr_alloc("payload"), *l = nftnl_expr_alloc("lookup"),
-			  *v = nftnl_expr_alloc("lookup");
+			  *mt = nftnl_expr_alloc("meta"), *g = nftnl_expr_alloc("immediate");
 	uint32_t off = fam == NFPROTO_IPV4 ? (dst ? 16 : 12) : (dst ? 24 : 8);
 
-	if (!r || !p || !l || !v) {
+	if (!r || !p || !l || !mt || !g) {
 		nftnl_rule_free(r);
 		nftnl_expr_free(p);
 		nftnl_expr_free(l);
-		nftnl_expr_free(v);
+		nftnl_expr_free(mt);
+		nftnl_expr_free(g);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
@@ -193,17 +218,47 @@ static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, 
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_OFFSET, off);
 	nftnl_expr_set_u32(p, NFTNL_EXPR_PAYLOAD_LEN, fam == NFPROTO_IPV4 ? 4 : 16);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_00);
-	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, dst ? "listed_dst" : "listed_src");
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, hit ? NFT_REG_2 : NFT_REG_VERDICT);
+	nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, set);
 	nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	add(r, p);
+	add(r, l);
+	if (!hit) {	/* the shard selector: ip saddr vmap @listed_src */
+		nftnl_expr_free(mt);
+		nftnl_expr_free(g);
+		return put_rule(b, fam, chain, r);
+	}
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_SREG, NFT_REG_2);
+	nftnl_expr_set_u32(g, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(g, NFTNL_EXPR_IMM_VERDICT, NFT_GOTO);
+	nftnl_expr_set_str(g, NFTNL_EXPR_IMM_CHAIN, ZT_FEED_HIT);
+	add(r, mt);
+	add(r, g);
+	return put_rule(b, fam, chain, r);
+}
+
+/* hit: meta mark vmap @feed_ids — the listed packet's feed id to its feed's chain. */
+static int put_hit_rule(struct zt_batch *b, uint16_t fam, uint32_t ids_id)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr *mt = nftnl_expr_alloc("meta"), *v = nftnl_expr_alloc("lookup");
+
+	if (!r || !mt || !v) {
+		nftnl_rule_free(r);
+		nftnl_expr_free(mt);
+		nftnl_expr_free(v);
+		return -ENOMEM;
+	}
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
 	nftnl_expr_set_str(v, NFTNL_EXPR_LOOKUP_SET, ZT_FEED_IDS);
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SET_ID, ids_id);
-	add(r, p);
-	add(r, l);
+	add(r, mt);
 	add(r, v);
-	return put_rule(b, fam, chain, r);
+	return put_rule(b, fam, ZT_FEED_HIT, r);
 }
 
 /* counter; limit rate … log group G prefix "ztseg feed NAME "; drop | reject */
@@ -265,19 +320,34 @@ static int put_feed_rules(struct zt_batch *b, uint16_t fam, const char *chain, c
 	return put_rule(b, fam, chain, r);
 }
 
-int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
-			   unsigned log_group, unsigned log_rate, unsigned log_burst)
+static void shard_name(char *buf, size_t len, bool set, bool dst, size_t k)
 {
-	char chain[ZT_OBJ_NAME_MAX];
+	if (set)
+		snprintf(buf, len, "%s_r%zu", dst ? ZT_FEED_SET_DST : ZT_FEED_SET_SRC, k);
+	else
+		snprintf(buf, len, "%s_r%zu", dst ? "dst" : "src", k);
+}
+
+/* Forward: a selector's elements. */
+static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const zt_u128 *bounds, bool del);
+
+int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
+			   unsigned log_group, unsigned log_rate, unsigned log_burst, const zt_u128 *const bounds[4])
+{
+	char chain[ZT_OBJ_NAME_MAX], set[ZT_OBJ_NAME_MAX];
 	int r;
 
 	for (size_t i = 0; i < 2; i++) {
 		uint16_t fam = families[i];
 		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++, id_ids = b->next_set_id++;
+		uint32_t id_xsrc = b->next_set_id++, id_xdst = b->next_set_id++;
 
-		if ((r = put_table(b, fam, table_flags)) < 0 || (r = put_set(b, fam, "listed_src", id_src, false)) < 0 ||
-		    (r = put_set(b, fam, "listed_dst", id_dst, false)) < 0 ||
-		    (r = put_set(b, fam, ZT_FEED_IDS, id_ids, true)) < 0)
+		if ((r = put_table(b, fam, table_flags)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_SRC, id_src, SET_SELECT)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_DST, id_dst, SET_SELECT)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_XSRC, id_xsrc, SET_EXACT)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_SET_XDST, id_xdst, SET_EXACT)) < 0 ||
+		    (r = put_set(b, fam, ZT_FEED_IDS, id_ids, SET_IDS)) < 0)
 			return r;
 		for (size_t k = 0; k < n; k++) {
 			snprintf(chain, sizeof(chain), ZT_FEED_CHAIN_PREFIX "%s", f[k].name);
@@ -287,11 +357,32 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 			if ((r = put_id_elem(b, fam, f[k].id, f[k].name, false)) < 0)
 				return r;
 		}
+		if ((r = put_chain(b, fam, ZT_FEED_HIT, -1, true)) < 0 || (r = put_hit_rule(b, fam, id_ids)) < 0)
+			return r;
+		/* The shards: an interval map each, and a chain that looks it up (the selector jumps there). */
+		for (int dst = 0; dst < 2; dst++)
+			for (size_t k = 0; k < ZT_FEED_SHARDS; k++) {
+				uint32_t id = b->next_set_id++;
+
+				shard_name(set, sizeof(set), true, dst, k);
+				shard_name(chain, sizeof(chain), false, dst, k);
+				if ((r = put_set(b, fam, set, id, SET_RANGES)) < 0 ||
+				    (r = put_chain(b, fam, chain, -1, true)) < 0 ||
+				    (r = put_lookup_rule(b, fam, chain, dst, set, id, true)) < 0)
+					return r;
+			}
+		for (int dst = 0; dst < 2; dst++)
+			if (bounds && bounds[i * 2 + dst] && (r = put_selector(b, fam, dst, bounds[i * 2 + dst], false)) < 0)
+				return r;
+		/* Per direction the hash map of single addresses, then the shard of the ranges: disjoint, at most one hits. */
 		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, id_src, id_ids)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, id_dst, id_ids)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, false)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
 		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, id_dst, id_ids)) < 0)
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, false)) < 0)
 			return r;
 	}
 	return 0;
@@ -339,7 +430,7 @@ int zt_feeds_emit_destroy(struct zt_batch *b)
 struct elmsg {
 	struct zt_batch *b;
 	uint16_t fam, type;
-	const char *set;
+	char set[ZT_OBJ_NAME_MAX];
 	struct nftnl_set *s;
 	size_t n;
 };
@@ -362,7 +453,22 @@ static int elmsg_flush(struct elmsg *m)
 	return 0;
 }
 
-static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t klen, bool end, bool data, uint32_t feed)
+/* Elements go to set `set` from now on (a message of its own). */
+static int elmsg_set(struct elmsg *m, const char *set)
+{
+	int r;
+
+	if (streq(m->set, set))
+		return 0;
+	if ((r = elmsg_flush(m)) < 0)
+		return r;
+	snprintf(m->set, sizeof(m->set), "%s", set);
+	return 0;
+}
+
+/* data: the feed's id (mark) or, chain, a jump to it (the selector). */
+static int elmsg_add_v(struct elmsg *m, uint16_t type, const uint8_t *key, size_t klen, bool end, bool data,
+		       uint32_t feed, const char *chain)
 {
 	struct nftnl_set_elem *e;
 	int r;
@@ -382,11 +488,19 @@ static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t 
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)klen);
 	if (end)
 		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-	else if (data)
+	else if (data && chain) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+	} else if (data)
 		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_DATA, feed);
 	nftnl_set_elem_add(m->s, e);
 	m->n++;
 	return 0;
+}
+
+static int elmsg_add(struct elmsg *m, uint16_t type, const uint8_t *key, size_t klen, bool end, bool data, uint32_t feed)
+{
+	return elmsg_add_v(m, type, key, klen, end, data, feed, NULL);
 }
 
 static void key_of(uint8_t fam, zt_u128 v, uint8_t k[16])
@@ -399,8 +513,11 @@ static void key_of(uint8_t fam, zt_u128 v, uint8_t k[16])
 	}
 }
 
-/* A range as its start element (with the feed's id when data) and, unless it reaches the top, its end. */
-static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, bool data, uint32_t feed)
+/*
+ * A range as its start element (with the feed's id when data) and, unless
+ * it reaches the top, its end; in a hash map (exact) the address alone.
+ */
+static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, bool exact, bool data, uint32_t feed)
 {
 	zt_u128 top = m->fam == NFPROTO_IPV4 ? 0xffffffffu : ~(zt_u128)0;
 	size_t len = m->fam == NFPROTO_IPV4 ? 4 : 16;
@@ -410,17 +527,19 @@ static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, b
 	key_of(m->fam, lo, k);
 	if ((r = elmsg_add(m, type, k, len, false, data, feed)) < 0)
 		return r;
-	if (hi == top)
+	if (exact || hi == top)
 		return 0;
 	key_of(m->fam, hi + 1, k);
 	return elmsg_add(m, type, k, len, true, false, 0);
 }
 
-int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
-			const struct zt_fdiff *df, size_t c)
+int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const zt_u128 *bounds, const struct zt_fset *old,
+			 const struct zt_fset *new, const struct zt_fdiff *df, size_t c, size_t c_end)
 {
-	struct elmsg m = { .b = b, .set = set, .fam = old->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6 };
-	size_t from = c ? df->chunk_end[c - 1] : 0, to = df->chunk_end[c];
+	struct elmsg m = { .b = b, .fam = old->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6 };
+	bool exact = !bounds;
+	char set[ZT_OBJ_NAME_MAX];
+	size_t from = c ? df->chunk_end[c - 1] : 0, to = c_end > c ? df->chunk_end[c_end - 1] : from;
 	int r = 0;
 
 	for (size_t i = from; i < to && r >= 0; i++) {
@@ -438,11 +557,58 @@ int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fse
 			hi = s->v6[op->idx].hi;
 			feed = s->v6[op->idx].feed;
 		}
-		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi, op->add, feed);
+		if (exact)
+			snprintf(set, sizeof(set), "%s", dst ? ZT_FEED_SET_XDST : ZT_FEED_SET_XSRC);
+		else
+			shard_name(set, sizeof(set), true, dst, zt_fset_shard_of(bounds, ZT_FEED_SHARDS, lo));
+		if ((r = elmsg_set(&m, set)) < 0)
+			break;
+		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi, exact, op->add, feed);
 	}
 	if (r >= 0)
 		r = elmsg_flush(&m);
 	if (m.s)
 		nftnl_set_free(m.s);
+	return r;
+}
+
+/* The selector's elements: shard k's range jumps to its chain. */
+static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const zt_u128 *bounds, bool del)
+{
+	struct elmsg m = { .b = b, .fam = fam };
+	zt_u128 top = fam == NFPROTO_IPV4 ? 0xffffffffu : ~(zt_u128)0;
+	size_t len = fam == NFPROTO_IPV4 ? 4 : 16;
+	uint16_t type = del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
+	char chain[ZT_OBJ_NAME_MAX];
+	uint8_t k[16];
+	int r = elmsg_set(&m, dst ? ZT_FEED_SET_DST : ZT_FEED_SET_SRC);
+
+	for (size_t i = 0; i < ZT_FEED_SHARDS && r >= 0; i++) {
+		zt_u128 hi = i + 1 < ZT_FEED_SHARDS ? bounds[i + 1] - 1 : top;
+
+		shard_name(chain, sizeof(chain), false, dst, i);
+		key_of(fam, bounds[i], k);
+		r = elmsg_add_v(&m, type, k, len, false, !del, 0, chain);
+		if (r >= 0 && hi != top) {
+			key_of(fam, hi + 1, k);
+			r = elmsg_add_v(&m, type, k, len, true, false, 0, NULL);
+		}
+	}
+	if (r >= 0)
+		r = elmsg_flush(&m);
+	if (m.s)
+		nftnl_set_free(m.s);
+	return r;
+}
+
+int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const zt_u128 *old, const zt_u128 *new)
+{
+	uint16_t fam = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	int r = 0;
+
+	if (old)
+		r = put_selector(b, fam, dst, old, true);
+	if (r >= 0 && new)
+		r = put_selector(b, fam, dst, new, false);
 	return r;
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The feed tables `ip ztseg` and `ip6 ztseg` as nf_tables messages
- * (doc/RULESET.md "Threat feeds"): per family two interval maps,
- * `listed_src` and `listed_dst` (nft keywords such as `dst` cannot name
- * a set in nft syntax), whose elements carry plain data, the id of the
- * feed that lists them, looked up once each on prerouting and once
- * (`listed_dst`) on output at priority -300, before conntrack and before
+ * (doc/RULESET.md "Threat feeds"): per family and direction a hash map of
+ * single addresses (`listed_src_x`, `listed_dst_x`) and an interval map of
+ * ranges (`listed_src`, `listed_dst`; nft keywords such as `dst` cannot
+ * name a set in nft syntax), disjoint, whose elements carry plain data, the
+ * id of the feed that lists them, looked up (hash first) on prerouting and
+ * (`listed_dst*`) on output at priority -300, before conntrack and before
  * any flow of `inet ztseg`; the id then goes through the small verdict map
  * `feed_ids` to the chain of its feed: counter, NFLOG naming the feed,
  * drop or reject. No element refers to a chain, so a commit of elements
@@ -20,6 +21,19 @@
 #define ZT_FEED_PRIO (-300)
 #define ZT_FEED_CHAIN_PREFIX "feed_"
 #define ZT_FEED_IDS "feed_ids"
+/* The chain a listed packet goes to: its mark (the feed id) vmap @feed_ids. */
+#define ZT_FEED_HIT "hit"
+/*
+ * Per family and direction: single addresses (/32, /128) in a hash map;
+ * ranges in ZT_FEED_SHARDS interval maps, each holding one address range
+ * (`listed_src_r0` …), chosen by the selector `listed_src`, an interval map
+ * of ZT_FEED_SHARDS elements whose data jumps to the shard's chain.
+ */
+#define ZT_FEED_SHARDS 32
+#define ZT_FEED_SET_SRC "listed_src"
+#define ZT_FEED_SET_DST "listed_dst"
+#define ZT_FEED_SET_XSRC "listed_src_x"
+#define ZT_FEED_SET_XDST "listed_dst_x"
 /* nft's datatype number of `mark` (TYPE_MARK): the ids are shown as marks. */
 #define ZT_NFT_TYPE_MARK 19
 /* Feed ids above this, read back from a kernel map, are not taken as ours. */
@@ -39,21 +53,35 @@ struct zt_feed_rule {
  * Both tables with their base chains and maps (created when absent), the
  * chain of each feed (its rules written anew) with its element of
  * feed_ids (added; one already there is left as it is) and the base
- * chains' rules written anew. table_flags: NFT_TABLE_F_OWNER and _PERSIST as for inet ztseg.
+ * chains' rules written anew; the shards' maps and chains, and, where
+ * bounds[family * 2 + dst] is given, the selector's elements (an empty
+ * selector only). table_flags: NFT_TABLE_F_OWNER and _PERSIST as for inet ztseg.
  */
 int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
-			   unsigned log_group, unsigned log_rate, unsigned log_burst);
+			   unsigned log_group, unsigned log_rate, unsigned log_burst, const zt_u128 *const bounds[4]);
 /*
  * The id and the chain of a feed gone from the policy, in both tables (its
  * elements must be gone first).
  */
 int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed, uint32_t id);
 /*
- * Chunk c of a difference of one map (`listed_src` or `listed_dst` of old's family):
- * the deletes, then the adds, whose data is element.feed (the feed's id).
+ * Chunks [c, c_end) of a difference of one direction's map of old's
+ * family: the ranges, each into the shard `listed_src_rK` (dst:
+ * `listed_dst_rK`) bounds gives it (old and new cut at those bounds), or,
+ * bounds NULL, the single addresses of the hash map `listed_src_x`/
+ * `listed_dst_x`: each chunk's deletes, then its adds, whose data is
+ * element.feed (the feed's id). Chunk after chunk in one transaction keeps
+ * each chunk's guarantee (zt_fset_diff()).
  */
-int zt_feeds_emit_chunk(struct zt_batch *b, const char *set, const struct zt_fset *old, const struct zt_fset *new,
-			const struct zt_fdiff *df, size_t c);
+int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const zt_u128 *bounds, const struct zt_fset *old,
+			 const struct zt_fset *new, const struct zt_fdiff *df, size_t c, size_t c_end);
+/*
+ * The selector `listed_src` (dst: `listed_dst`) of the family's table: the
+ * elements of bounds old deleted (unless NULL), then those of new added —
+ * shard k's address range jumps to chain `src_rK` (`dst_rK`). Only while
+ * the shards are empty: no address moves.
+ */
+int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const zt_u128 *old, const zt_u128 *new);
 /* Both feed tables away, if they exist (NFT_MSG_DESTROYTABLE, kernel 6.3+). */
 int zt_feeds_emit_destroy(struct zt_batch *b);
 

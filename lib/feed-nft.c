@@ -139,7 +139,7 @@ struct el_ctx {
 	size_t n, cap;
 	struct kid *ids;		/* feed_ids as read: id -> feed */
 	size_t n_ids, cap_ids;
-	bool reading_ids;
+	bool reading_ids, reading_sel;
 	int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata);
 	void *userdata;
 	int err;
@@ -209,6 +209,15 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 			id_elem(c, e);
 			continue;
 		}
+		if (c->reading_sel && !(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+					(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END))) {
+			/* A selector's start: its shard, from the chain it jumps to ("src_rK"). */
+			const char *ch = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN) ?
+					 nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN) : NULL;
+			const char *p = ch ? strstr(ch, "_r") : NULL;
+
+			feed = p ? (uint32_t)strtoul(p + 2, NULL, 10) : UINT32_MAX;
+		}
 		const uint8_t *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
 		const void *dp;
 		zt_u128 v = 0;
@@ -219,7 +228,7 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 			v = (v << 8) | k[i];
 		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
 			flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
-		if (!(flags & NFT_SET_ELEM_INTERVAL_END) &&
+		if (!c->reading_sel && !(flags & NFT_SET_ELEM_INTERVAL_END) &&
 		    (dp = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len)) && len == 4) {
 			uint32_t kid;
 
@@ -283,7 +292,7 @@ int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t k
 	return r >= 0 && c.err < 0 ? c.err : r;
 }
 
-int zt_feeds_set_read(uint8_t family, const char *set,
+int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
 		      struct zt_fset *ret)
 {
@@ -306,14 +315,17 @@ int zt_feeds_set_read(uint8_t family, const char *set,
 		free(c.v);
 		return r;
 	}
-	qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
-	/* Each start runs to the next end (or the top); stray ends are padding. */
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
+	/* Each start runs to the next end (or the top); stray ends are padding. A hash map: keys alone. */
 	for (size_t i = 0; i < c.n && r >= 0; i++) {
 		zt_u128 hi = top;
 
 		if (c.v[i].end)
 			continue;
-		if (i + 1 < c.n)
+		if (exact)
+			hi = c.v[i].key;
+		else if (i + 1 < c.n)
 			hi = c.v[i + 1].key - 1;
 		if (family == AF_INET) {
 			if (ZT_GROW(out.v4, cap, out.n + 1) < 0)
@@ -335,4 +347,32 @@ int zt_feeds_set_read(uint8_t family, const char *set,
 	}
 	*ret = out;
 	return 0;
+}
+
+int zt_feeds_selector_read(uint8_t family, const char *set, size_t n, zt_u128 *bounds)
+{
+	struct el_ctx c = { .family = family, .reading_sel = true };
+	size_t k = 0;
+	int r = elems_dump(&c, family, set);
+
+	if (r >= 0 && c.err < 0)
+		r = c.err;
+	if (r >= 0) {
+		if (c.n)
+			qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
+		/* Shard k's start jumps to chain …_rK, in order, from address 0. */
+		for (size_t i = 0; i < c.n; i++) {
+			if (c.v[i].end)
+				continue;
+			if (k >= n || c.v[i].feed != k || (k == 0 && c.v[i].key != 0)) {
+				r = -EINVAL;
+				break;
+			}
+			bounds[k++] = c.v[i].key;
+		}
+		if (r >= 0 && k != n)
+			r = k ? -EINVAL : -ENODATA;
+	}
+	free(c.v);
+	return r;
 }

@@ -23,14 +23,21 @@ int zt_feeds_counters_read(uint8_t family,
 int zt_feeds_ids_read(uint8_t family, int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata),
 		      void *userdata);
 /*
- * Map `set` ("listed_src", "listed_dst") of the family's table as ranges.
+ * Map `set` of the family's table as ranges: an interval map ("listed_src",
+ * "listed_dst"), or, exact, a hash map ("listed_src_x", "listed_dst_x").
  * Each element's data is a kernel feed id; feed_ids names its feed, and
  * intern(name, kid, &id) gives the daemon's id (kid if it can). The
  * element's feed is that id, or UINT32_MAX when the id is unknown, not
  * ours, or not the daemon's for that name. -ENOENT when there is no such map.
  */
-int zt_feeds_set_read(uint8_t family, const char *set,
+int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 		      int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata), void *userdata,
 		      struct zt_fset *ret);
+/*
+ * The shard selector `set` ("listed_src", "listed_dst") of the family's
+ * table: the first address of each of its n shards into bounds. -ENOENT: no
+ * such map; -ENODATA: empty; -EINVAL: not n shards in order (another layout).
+ */
+int zt_feeds_selector_read(uint8_t family, const char *set, size_t n, zt_u128 *bounds);
 
 #endif

@@ -41,10 +41,34 @@ static void u128_to(zt_u128 v, uint8_t a[16])
 	}
 }
 
+/*
+ * The common case, fast: a dotted quad as inet_pton(AF_INET) takes it
+ * (four parts of one to three digits, no leading zero, each at most 255).
+ * false: not that form (inet_pton decides).
+ */
+static bool quad_of(const char *s, uint8_t a[16])
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = 0, k = 0;
+
+		for (; s[k] >= '0' && s[k] <= '9' && k < 3; k++)
+			v = v * 10 + (unsigned)(s[k] - '0');
+		if (!k || v > 255 || (k > 1 && s[0] == '0') || s[k] != (i < 3 ? '.' : '\0'))
+			return false;
+		a[i] = (uint8_t)v;
+		s += k + 1;
+	}
+	return true;
+}
+
 /* An address alone: "192.0.2.1" or "2001:db8::1". */
 static int addr_of(const char *s, uint8_t *family, uint8_t a[16])
 {
 	memset(a, 0, 16);
+	if (quad_of(s, a)) {
+		*family = AF_INET;
+		return 0;
+	}
 	if (strchr(s, ':')) {
 		*family = AF_INET6;
 		return inet_pton(AF_INET6, s, a) == 1 ? 0 : -EINVAL;
@@ -72,8 +96,14 @@ static const char *entry_parse(char *tok, struct entry *e)
 	uint8_t fam2, a[16], b[16];
 	unsigned bits;
 
+	static bool ok[256];
+
+	if (!ok['0']) {
+		for (const char *p = "0123456789abcdefABCDEF.:/-"; *p; p++)
+			ok[(unsigned char)*p] = true;
+	}
 	for (const char *p = tok; *p; p++)
-		if (!strchr("0123456789abcdefABCDEF.:/-", *p))
+		if (!ok[(unsigned char)*p])
 			return "expected an address, prefix or ADDR-ADDR range";
 	if (dash) {
 		*dash = '\0';
@@ -180,12 +210,58 @@ static int bad(struct pstate *ps, struct zt_feed_data *f, size_t line, const cha
 }
 
 /* One line (without its newline): 0, or -ENOMEM. */
+/*
+ * The common line, fast: an IPv4 address or prefix alone ("192.0.2.1",
+ * "192.0.2.0/24"), nothing else on the line, that the general path below
+ * would take as it is. false: anything else, good or bad (the general path
+ * decides and words the message).
+ */
+static bool fast_line(const char *s, size_t n, struct entry *e)
+{
+	char buf[20];
+	size_t slash = n;
+	uint8_t a[16];
+	unsigned l = 32;
+	zt_u128 host;
+
+	if (!n || n >= sizeof(buf))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' && slash == n)
+			slash = i;
+		else if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '.')
+			return false;
+	memcpy(buf, s, n);
+	buf[slash] = '\0';
+	if (!quad_of(buf, a))
+		return false;
+	if (slash < n) {
+		size_t k = n - slash - 1;
+
+		if (k < 1 || k > 2 || (k == 2 && s[slash + 1] == '0'))
+			return false;
+		l = (unsigned)(s[slash + 1] - '0');
+		if (k == 2)
+			l = l * 10 + (unsigned)(s[slash + 2] - '0');
+		if (l < ZT_FEED_MIN_PLEN4 || l > 32)
+			return false;
+	}
+	host = ((zt_u128)1 << (32 - l)) - 1;
+	e->family = AF_INET;
+	e->lo = val_of(AF_INET, a);
+	e->hi = e->lo | host;
+	return !(e->lo & host);
+}
+
 static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *s, size_t n)
 {
 	char tok[ZT_FEED_LINE_MAX + 1];
 	size_t a = 0, b;
 	struct entry e;
 	const char *why;
+
+	if (fast_line(s, n, &e))
+		return push(f, &e, (uint32_t)line);
 
 	if (n > ZT_FEED_LINE_MAX)
 		return bad(ps, f, line, "line too long", s, n);

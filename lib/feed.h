@@ -84,6 +84,8 @@ struct zt_fset {
 
 void zt_fset_clear(struct zt_fset *s);
 int zt_fset_copy(struct zt_fset *dst, const struct zt_fset *src);
+/* Element i of src appended to dst (of the same family; the caller keeps the order). */
+int zt_fset_append(struct zt_fset *dst, const struct zt_fset *src, size_t i);
 
 /*
  * Add the ranges of feed `feed` to s below what s already holds (earlier
@@ -92,6 +94,27 @@ int zt_fset_copy(struct zt_fset *dst, const struct zt_fset *src);
  */
 int zt_fset_add_feed(struct zt_fset *s, const struct zt_feed_data *f, uint32_t feed,
 		     const struct zt_cidr *except, size_t n_except, size_t *carved);
+
+/*
+ * Move s's single-address elements (lo == hi: a /32, a /128) into *exact
+ * (cleared first; the hash maps), leaving the ranges in s (the interval
+ * maps); both sorted and disjoint still, and shrunk to fit.
+ */
+int zt_fset_split(struct zt_fset *s, struct zt_fset *exact);
+/*
+ * Shards: an interval map split by address range into n maps (each commit
+ * then costs the shards it touches, not the whole map). bounds[k] is the
+ * first address of shard k; bounds[0] is 0, strictly increasing.
+ */
+size_t zt_fset_shard_of(const zt_u128 *bounds, size_t n, zt_u128 a);
+/* Cut s's elements where they cross a shard's start: every element then lies in one shard. */
+int zt_fset_cut(struct zt_fset *s, const zt_u128 *bounds, size_t n);
+/* Bounds that give each of n shards about as many of s's elements: -EINVAL when s has fewer than n. */
+int zt_fset_bounds(const struct zt_fset *s, size_t n, zt_u128 *bounds);
+/* Bounds that split the family's address space evenly (the tables' first layout, before any element). */
+void zt_fset_bounds_even(uint8_t family, size_t n, zt_u128 *bounds);
+/* The arrays of s down to its elements (no spare capacity). */
+void zt_fset_shrink(struct zt_fset *s);
 
 /* The element of s holding addr (host order for v4, network bytes for v6), or -1. */
 ssize_t zt_fset_find(const struct zt_fset *s, const uint8_t *addr);
@@ -111,13 +134,24 @@ struct zt_fdiff {
 };
 
 void zt_fdiff_clear(struct zt_fdiff *df);
+
+/*
+ * Which operations a difference holds. An old element is *gone* when it
+ * overlaps no element of new. ZT_FDIFF_ALL: every add and delete;
+ * ZT_FDIFF_KEEP_GONE: all but the deletes of gone elements; ZT_FDIFF_GONE:
+ * only those. Applied KEEP_GONE first and GONE last, a map's addresses
+ * that move to another map (an exact address into a prefix, or back) stay
+ * where they were until the other map holds them.
+ */
+enum zt_fdiff_mode { ZT_FDIFF_ALL, ZT_FDIFF_KEEP_GONE, ZT_FDIFF_GONE };
 /*
  * old → new: the elements to delete and to add, in chunks of about
  * `chunk` operations. Each chunk, applied in one transaction, leaves every
  * address listed in both versions listed and every address in neither
  * unlisted: a deleted element and an added one that overlap share a chunk.
  */
-int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, struct zt_fdiff *ret);
+int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
+		 struct zt_fdiff *ret);
 
 /* An entry of a feed containing addr, by its line: index into e4/e6, or -1. */
 ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t *addr);

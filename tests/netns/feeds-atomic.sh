@@ -6,6 +6,9 @@
 #   - probes (ping, every 20 ms, IPv4 and IPv6) from an address listed in
 #     both versions are never answered, although the range that lists it
 #     differs between the versions (its element is deleted and another added);
+#   - likewise from an address listed alone in one version and inside a
+#     prefix in the other, both ways: it moves between the hash map of single
+#     addresses and an interval map (the daemon's three phases);
 #   - probes from an address listed in neither are never lost, although it
 #     sits between ranges that change;
 #   - a workload address moves between two segments again and again: the
@@ -31,8 +34,13 @@ SOCK=$ZT_TMP/run/ztsegd.sock
 F=$ZT_TMP/feeds/big.txt
 PORT=8443
 DB1=${ZT_V4[db1]} DB16=${ZT_V6[db1]}
-for a in 192.0.2.20/26 192.0.2.10/26; do zt_x internet ip addr replace "$a" dev eth0; done
-zt_x internet ip addr add 2001:db8:ee::20/64 dev eth0 nodad
+for a in 192.0.2.20/26 192.0.2.10/26 192.0.2.40/26 192.0.2.50/26; do zt_x internet ip addr replace "$a" dev eth0; done
+for a in 2001:db8:ee::20/64 2001:db8:ee::40/64 2001:db8:ee::50/64; do zt_x internet ip addr add "$a" dev eth0 nodad; done
+# Neighbour discovery from a listed source (the internet node may solicit its
+# gateway, the host's 2001:db8:ee::1, from ::20, ::40 or ::50) is dropped like
+# any packet of it: the gateway's neighbour entry is fixed, so that the
+# unlisted probe's packets do not depend on which address last asked.
+zt_x internet ip -6 neigh replace "$ZT_HOST_V6" dev eth0 nud permanent lladdr "$(zt_mac host "${ZT_IF[internet]}")"
 
 POL=$ZT_TMP/pol
 mkdir -m 0755 "$POL"
@@ -59,6 +67,8 @@ chmod 0644 "$POL/ztseg.yaml"
 # 192.0.2.20/30 (B); 192.0.2.10 is in neither, between 192.0.2.0/29 and
 # 192.0.2.11 (A) or 192.0.2.8/31 and 192.0.2.12/30 (B). Likewise 2001:db8:ee::20
 # (in ::20/124 or ::20/126) and 2001:db8:ee::10 (between ::11, or ::c/126).
+# 192.0.2.40 is listed alone (A) or in 192.0.2.32/28 (B); 192.0.2.50 in
+# 192.0.2.48/28 (A) or alone (B); likewise 2001:db8:ee::40 and ::50.
 # The generated entries are set elements only: no packet uses them.
 gen() { # VERSION OFFSET
 	python3 - "$1" "$2" "$N" <<'EOF'
@@ -67,10 +77,12 @@ v, off, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 w = sys.stdout.write
 if v == "A":
     w("192.0.2.0/29\n192.0.2.11\n192.0.2.16/28\n2001:db8:ee::/125\n2001:db8:ee::11\n2001:db8:ee::20/124\n")
+    w("192.0.2.40\n192.0.2.48/28\n2001:db8:ee::40\n2001:db8:ee::50/124\n")
 else:
     w("192.0.2.8/31\n192.0.2.12/30\n192.0.2.20/30\n2001:db8:ee::8/127\n2001:db8:ee::c/126\n2001:db8:ee::20/126\n")
+    w("192.0.2.32/28\n192.0.2.50\n2001:db8:ee::40/124\n2001:db8:ee::50\n")
 out = []
-for i in range(off, off + n - 6):
+for i in range(off, off + n - 10):
     r = i % 10
     if r < 6:
         a = (11 << 24) + i * 3
@@ -103,9 +115,12 @@ zt_wait_for 300000 grep -q 'feeds applied' "$DLOG" || { tail -5 "$DLOG"; zt_die 
 zt_log "the first load of $N entries took $(($(zt_now_ms) - t0)) ms (daemon start included)"
 zt_check "the listed address is blocked after the first load" [ "$(probe internet "$DB1" 192.0.2.20)" != ok ]
 zt_check "the unlisted address passes after the first load" [ "$(probe internet "$DB1" 192.0.2.10)" == ok ]
+zt_check "the address listed alone is blocked after the first load" [ "$(probe internet "$DB1" 192.0.2.40)" != ok ]
+zt_check "the address listed in a prefix is blocked after the first load" [ "$(probe internet "$DB1" 192.0.2.50)" != ok ]
 
 # ---- the run ---------------------------------------------------------------------------
-for p in "both4 192.0.2.20 $DB1" "neither4 192.0.2.10 $DB1" "both6 2001:db8:ee::20 $DB16" "neither6 2001:db8:ee::10 $DB16"; do
+for p in "both4 192.0.2.20 $DB1" "neither4 192.0.2.10 $DB1" "both6 2001:db8:ee::20 $DB16" "neither6 2001:db8:ee::10 $DB16" \
+	"x2p4 192.0.2.40 $DB1" "p2x4 192.0.2.50 $DB1" "x2p6 2001:db8:ee::40 $DB16" "p2x6 2001:db8:ee::50 $DB16"; do
 	read -r name src dst <<<"$p"
 	zt_bg internet "$ZT_TMP/ping-$name" "$ZT_PROBE" ping -i 20 -w 1500 "$src" "$dst"
 	eval "PING_$name=$ZT_BG_PID"
@@ -151,7 +166,7 @@ while (($(zt_now_ms) < end)); do
 		sleep 0.2
 	done
 done
-for name in both4 neither4 both6 neither6; do
+for name in both4 neither4 both6 neither6 x2p4 p2x4 x2p6 p2x6; do
 	v="PING_$name"
 	kill -INT "${!v}" 2>/dev/null || true
 	wait "${!v}" 2>/dev/null || true
@@ -164,8 +179,12 @@ stat() { awk -v k="$2" '$1 == "sent" { for (i = 1; i < NF; i++) if ($i == k) pri
 for v in 4 6; do
 	zt_check "v$v: $(stat both$v sent) probes from an address in both versions: none answered" \
 		[ -n "$(stat both$v sent)" -a "$(stat both$v received)" == 0 -a "$(stat both$v sent)" -gt 100 ]
-	zt_check "v$v: $(stat neither$v sent) probes from an address in neither version: none lost" \
+	zt_check "v$v: $(stat neither$v sent) probes from an address in neither version: none lost ($(stat neither$v lost) lost)" \
 		[ -n "$(stat neither$v sent)" -a "$(stat neither$v lost)" == 0 -a "$(stat neither$v sent)" -gt 100 ]
+	for w in x2p p2x; do
+		zt_check "v$v: $(stat $w$v sent) probes from an address listed alone in one version, in a prefix in the other ($w): none answered" \
+			[ -n "$(stat $w$v sent)" -a "$(stat $w$v received)" == 0 -a "$(stat $w$v sent)" -gt 100 ]
+	done
 done
 st=$(ctl feeds --json)
 longest=$(js 'j["feed_updates"]["longest_commit_ms"]' <<<"$st")
@@ -180,15 +199,16 @@ p50=$(pct 50) p99=$(pct 99) max=$(tail -1 "$ZT_TMP/lat.s")
 over=$(awk '$1 > 5000' "$ZT_TMP/lat.s" | wc -l)
 echo "# $SECS s, $N entries: $replaced replacements, $moves moves ($n latencies): event to enforcement p50 ${p50} us, p99 ${p99} us, max ${max} us, $over over 5 ms; longest feed commit ${longest} ms"
 zt_check "every move was enforced and measured ($n of $moves)" [ "$n" -eq "$moves" ]
-# The daemon serves an event between two element commits. The issue aims at
-# a p99 under 5 ms while a 1M feed loads; this design does not reach it on
-# this kernel (doc/RULESET.md "Threat feeds": every commit that touches a
-# big interval set costs time in proportion to the whole set). Reported, and
-# what is checked is that no move waited more than 10 s.
+# The daemon serves an event between two element commits (each held to a
+# time budget, the interval maps sharded). The issue aims at a p99 under
+# 5 ms while a 1M feed loads; on a shared machine, and while a replaced feed
+# is read, parsed and flattened (the event loop is busy with it), it is
+# reported, and what is checked is that no move waited more than 10 s.
 if ((p99 > 5000)); then echo "# NOT MET: event to enforcement p99 ${p99} us while the feed loads (target 5000 us)"; fi
 zt_check "no move waited more than 10 s for enforcement (max ${max} us)" [ "$max" -le 10000000 ]
 ip -n "$h" route replace 198.51.100.77/32 dev vdb9
 zt_check "a move is enforced: the workload in db is reached from the internet" \
 	zt_wait_for 3000 bash -c "[[ \$(echo '1 tcp 192.0.2.10 198.51.100.77 $PORT' | nsenter --net=/run/netns/$(zt_ns internet) '$ZT_PROBE' batch -w 500 | awk '{ print \$2 }') != timeout ]]"
 kill -TERM "$DPID"; wait "$DPID" || true
+zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$DLOG"
 zt_finish

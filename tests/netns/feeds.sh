@@ -147,7 +147,12 @@ zt_check "status --json: the feed is not stale (max-age 1h)" [ "$(js 'j["feeds"]
 zt_check "ztsegctl feeds lists it" bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -qE '^drop-list +both +drop +6 '"
 zt_check "the journal line of a dropped packet names the feed and entry" \
 	zt_wait_for 3000 grep -qE "deny tcp 192.0.2.20 -> .*threat feed 'drop-list' \(entry 192.0.2.20/32" "$DLOG"
-zt_check "the feeds live in table ip ztseg" bash -c "'$ZT_TMP/bin/../bin/ztsegd' --version >/dev/null; nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q '192.0.2.20'"
+zt_check "the feeds live in table ip ztseg (a single address in the hash map listed_src_x)" bash -c "'$ZT_TMP/bin/../bin/ztsegd' --version >/dev/null; nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_x | grep -q '192.0.2.20'"
+# nft 1.0.6 aborts (an assertion) listing a lookup keyed by another lookup's result,
+# and then on every listing of the host's ruleset: the feed tables must not hold one.
+zt_check "nft list tables works with the feed tables loaded" zt_x host nft list tables
+zt_check "nft list ruleset works and prints the feed tables' rules" bash -c \
+	"nsenter --net=/run/netns/$(zt_ns host) nft list ruleset | grep -q 'meta mark set ip saddr map @listed_src_x goto hit'"
 zt_check "table inet ztseg holds no feed element" bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list table inet ztseg | grep -q '192.0.2.20'"
 
 # ---- an open connection is cut when its peer gets listed; unlisting restores -------
@@ -213,9 +218,27 @@ add rule ip ztseg pre ip saddr vmap @listed_src
 NFT
 daemon_start
 zt_check "a table of the old layout is created anew (logged)" grep -q "maps of another layout" "$DLOG"
-zt_check "… with mark data" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q 'ipv4_addr : mark'"
+zt_check "… with mark data" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_r0 | grep -q 'ipv4_addr : mark'"
 zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
 zt_check "… the except prefix not blocked" allowed internet "$DB1" 192.0.2.44
+daemon_stop
+
+# ---- tables of the layout before shards and hash maps (one interval map of mark data) ----
+zt_x host nft -f - <<'NFT'
+flush chain ip ztseg pre
+flush chain ip ztseg out
+delete map ip ztseg listed_src
+delete map ip ztseg listed_src_x
+add map ip ztseg listed_src { type ipv4_addr : mark; flags interval; }
+add element ip ztseg listed_src { 192.0.2.20 : 0x0, 192.0.2.96/28 : 0x0 }
+NFT
+daemon_start
+zt_check "a table of the interval-only layout is created anew (logged)" grep -q "maps of another layout" "$DLOG"
+zt_check "… its selector jumps to the shards" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q 'ipv4_addr : verdict'"
+zt_check "… a single address in the hash map" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_x | grep -q '192.0.2.20'"
+# (nft 1.0.6 aborts listing the feed tables' rules — a map lookup into a register: its maps one by one.)
+zt_check "… nothing the feeds do not list (192.0.2.96/28 is gone from every map)" bash -c "for m in listed_src listed_src_x \$(seq -f listed_src_r%g 0 31); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m || echo MISSING \$m; done | grep -c 'ipv4_addr' | grep -qx 34 && ! for m in listed_src_x \$(seq -f listed_src_r%g 0 31); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m; done | grep -q '192.0.2.96'"
+zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
 daemon_stop
 zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 || true
 zt_check "--remove takes table ip ztseg away" ! zt_x host nft list table ip ztseg

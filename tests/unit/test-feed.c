@@ -4,7 +4,9 @@
  * parser (formats, diagnostics, thresholds), the flattening of feeds with
  * threats.except, and the chunked difference, checked against a brute-force
  * model: after every chunk, an address listed in both versions is listed
- * and one listed in neither is not.
+ * and one listed in neither is not — also across the two maps the daemon
+ * splits a list into (single addresses in a hash map, ranges in an interval
+ * map), updated in three phases.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -262,7 +264,7 @@ START_TEST(test_diff_chunks)
 	model_of(&old, mo);
 	model_of(&new, mn);
 	memcpy(cur, mo, sizeof(cur));
-	ck_assert_int_eq(zt_fset_diff(&old, &new, 1 + (size_t)_i % 4, &df), 0);
+	ck_assert_int_eq(zt_fset_diff(&old, &new, 1 + (size_t)_i % 4, ZT_FDIFF_ALL, &df), 0);
 	for (size_t c = 0; c < df.n_chunks; c++) {
 		for (size_t k = from; k < df.chunk_end[c]; k++) {
 			const struct zt_fop *op = &df.ops[k];
@@ -297,6 +299,287 @@ START_TEST(test_diff_chunks)
 }
 END_TEST
 
+/*
+ * Two maps, as the daemon keeps them: single addresses in a hash map, ranges
+ * in an interval map. The versions move addresses between the two (an exact
+ * entry into a prefix, a prefix shrunk to one address, a feed's entry taken
+ * over by another feed); the update runs in the daemon's three phases (the
+ * hash map's difference but its gone deletes, the interval map's, the hash
+ * map's gone deletes), and after every chunk of every phase an address listed
+ * in both versions is in one of the maps, one listed in neither in none.
+ */
+static void split_model(const struct zt_fset *x, const struct zt_fset *r, int m[SPACE])
+{
+	int mx[SPACE], mr[SPACE];
+
+	model_of(x, mx);
+	model_of(r, mr);
+	for (int a = 0; a < SPACE; a++) {
+		ck_assert_msg(mx[a] < 0 || mr[a] < 0, "address %d in both maps of one version", a);
+		m[a] = mx[a] >= 0 ? mx[a] : mr[a];
+	}
+	for (size_t i = 0; i < x->n; i++)
+		ck_assert(x->v4[i].lo == x->v4[i].hi);
+	for (size_t i = 0; i < r->n; i++)
+		ck_assert(r->v4[i].lo < r->v4[i].hi);
+}
+
+/* One phase applied chunk by chunk to the map models (hx: the hash map, hr: the interval map). */
+static void apply_phase(const struct zt_fset *old, const struct zt_fset *new, enum zt_fdiff_mode mode, size_t chunk,
+			int *map, const int *other, const int mo[SPACE], const int mn[SPACE], bool exact)
+{
+	struct zt_fdiff df = {};
+	size_t from = 0;
+
+	ck_assert_int_eq(zt_fset_diff(old, new, chunk, mode, &df), 0);
+	for (size_t c = 0; c < df.n_chunks; c++) {
+		for (size_t k = from; k < df.chunk_end[c]; k++) {
+			const struct zt_fop *op = &df.ops[k];
+			const struct zt_fel4 *e = op->add ? &new->v4[op->idx] : &old->v4[op->idx];
+
+			ck_assert(!exact || e->lo == e->hi);
+			for (uint32_t a = e->lo; a <= e->hi; a++) {
+				if (op->add) {
+					ck_assert_msg(map[a - BASE] == -1, "adds over a live element at %u", a - BASE);
+					map[a - BASE] = (int)e->feed;
+				} else {
+					ck_assert(map[a - BASE] == (int)e->feed);
+					map[a - BASE] = -1;
+				}
+			}
+			if (mode == ZT_FDIFF_GONE)
+				ck_assert(!op->add);
+		}
+		from = df.chunk_end[c];
+		for (int a = 0; a < SPACE; a++) {
+			bool listed = map[a] >= 0 || other[a] >= 0;
+
+			if (mo[a] >= 0 && mn[a] >= 0)
+				ck_assert_msg(listed, "address %d listed before and after is absent (mode %d, chunk %zu)", a,
+					      mode, c);
+			if (mo[a] < 0 && mn[a] < 0)
+				ck_assert_msg(!listed, "address %d listed in neither is present (mode %d, chunk %zu)", a, mode,
+					      c);
+		}
+	}
+	zt_fdiff_clear(&df);
+}
+
+static void random_exactish(struct zt_feed_data *f, unsigned seed, int n)
+{
+	*f = (struct zt_feed_data){};
+	srand(seed);
+	for (int i = 0; i < n; i++) {
+		uint32_t lo = BASE + (uint32_t)(rand() % SPACE), len = (uint32_t)(rand() % 2 == 0 ? rand() % 16 : 0);
+		uint32_t hi = lo + len < BASE + SPACE ? lo + len : BASE + SPACE - 1;
+
+		f->e4 = realloc(f->e4, (f->n4 + 1) * sizeof(*f->e4));
+		f->e4[f->n4++] = (struct zt_feed_e4){ lo, hi, (uint32_t)i + 1 };
+	}
+}
+
+START_TEST(test_split_phases)
+{
+	struct zt_feed_data a, b;
+	struct zt_fset old = { .family = AF_INET }, new = { .family = AF_INET }, ox = {}, nx = {};
+	struct zt_cidr ex = { .family = AF_INET, .plen = 29 };
+	int mo[SPACE], mn[SPACE], hx[SPACE], hr[SPACE], fin[SPACE];
+	size_t chunk = 1 + (size_t)_i % 5;
+
+	inet_pton(AF_INET, "10.0.1.8", ex.addr);
+	random_exactish(&a, 300 + (unsigned)_i, 120);
+	random_exactish(&b, 400 + (unsigned)_i, 120);
+	ck_assert_int_eq(zt_fset_add_feed(&old, &a, 0, &ex, 1, NULL), 0);
+	ck_assert_int_eq(zt_fset_add_feed(&old, &b, 1, &ex, 1, NULL), 0);
+	if (_i % 2) {	/* the feeds change places: every shared address changes its feed */
+		ck_assert_int_eq(zt_fset_add_feed(&new, &b, 0, &ex, 1, NULL), 0);
+		ck_assert_int_eq(zt_fset_add_feed(&new, &a, 1, &ex, 1, NULL), 0);
+	} else {	/* a new version of each: half the entries differ, widened or narrowed */
+		for (size_t i = 0; i < a.n4; i += 2)
+			a.e4[i].hi = a.e4[i].lo == a.e4[i].hi && a.e4[i].lo + 7 < BASE + SPACE ? a.e4[i].lo + 7 : a.e4[i].lo;
+		for (size_t i = 1; i < b.n4; i += 3)
+			b.e4[i].lo = b.e4[i].hi;
+		ck_assert_int_eq(zt_fset_add_feed(&new, &a, 0, &ex, 1, NULL), 0);
+		ck_assert_int_eq(zt_fset_add_feed(&new, &b, 1, &ex, 1, NULL), 0);
+	}
+	model_of(&old, mo);
+	model_of(&new, mn);
+	ck_assert_int_eq(zt_fset_split(&old, &ox), 0);
+	ck_assert_int_eq(zt_fset_split(&new, &nx), 0);
+	ck_assert(ox.n > 0 && nx.n > 0 && old.n > 0 && new.n > 0);
+	/* The split changes nothing an address is listed by. */
+	split_model(&ox, &old, fin);
+	ck_assert(memcmp(fin, mo, sizeof(fin)) == 0);
+	split_model(&nx, &new, fin);
+	ck_assert(memcmp(fin, mn, sizeof(fin)) == 0);
+	model_of(&ox, hx);
+	model_of(&old, hr);
+	apply_phase(&ox, &nx, ZT_FDIFF_KEEP_GONE, chunk, hx, hr, mo, mn, true);
+	apply_phase(&old, &new, ZT_FDIFF_ALL, chunk, hr, hx, mo, mn, false);
+	apply_phase(&ox, &nx, ZT_FDIFF_GONE, chunk, hx, hr, mo, mn, true);
+	/* Done: each map as the new version has it, so the hash-first lookup names the right feed. */
+	model_of(&nx, fin);
+	ck_assert(memcmp(fin, hx, sizeof(fin)) == 0);
+	model_of(&new, fin);
+	ck_assert(memcmp(fin, hr, sizeof(fin)) == 0);
+	for (int k = 0; k < SPACE; k++)
+		ck_assert_int_eq(hx[k] >= 0 ? hx[k] : hr[k], mn[k]);
+	/* Except carved out of both maps. */
+	for (int k = 264; k < 272; k++)
+		ck_assert(hx[k] < 0 && hr[k] < 0);
+	zt_feed_data_clear(&a);
+	zt_feed_data_clear(&b);
+	zt_fset_clear(&old);
+	zt_fset_clear(&new);
+	zt_fset_clear(&ox);
+	zt_fset_clear(&nx);
+}
+END_TEST
+
+/* A wrong order is caught: the interval map's difference before the hash map's adds leaves an address absent. */
+START_TEST(test_split_order_matters)
+{
+	struct zt_fset old = { .family = AF_INET }, new = { .family = AF_INET }, ox = {}, nx = {};
+	struct zt_fdiff df = {};
+	struct zt_fel4 o[1] = { { BASE + 8, BASE + 15, 0 } }, n[1] = { { BASE + 10, BASE + 10, 0 } };
+
+	/* 10.0.0.8/29 becomes 10.0.0.10 alone: it moves from the interval map to the hash map. */
+	old.v4 = malloc(sizeof(o));
+	memcpy(old.v4, o, sizeof(o));
+	old.n = old.cap = 1;
+	new.v4 = malloc(sizeof(n));
+	memcpy(new.v4, n, sizeof(n));
+	new.n = new.cap = 1;
+	ck_assert_int_eq(zt_fset_split(&old, &ox), 0);
+	ck_assert_int_eq(zt_fset_split(&new, &nx), 0);
+	ck_assert_uint_eq(ox.n, 0);
+	ck_assert_uint_eq(old.n, 1);
+	ck_assert_uint_eq(nx.n, 1);
+	ck_assert_uint_eq(new.n, 0);
+	/* The interval map's step only deletes; the hash map's first step only adds 10.0.0.10. */
+	ck_assert_int_eq(zt_fset_diff(&old, &new, 4, ZT_FDIFF_ALL, &df), 0);
+	ck_assert(df.n == 1 && !df.ops[0].add);
+	zt_fdiff_clear(&df);
+	ck_assert_int_eq(zt_fset_diff(&ox, &nx, 4, ZT_FDIFF_KEEP_GONE, &df), 0);
+	ck_assert(df.n == 1 && df.ops[0].add);
+	zt_fdiff_clear(&df);
+	ck_assert_int_eq(zt_fset_diff(&ox, &nx, 4, ZT_FDIFF_GONE, &df), 0);
+	ck_assert_uint_eq(df.n, 0);
+	zt_fdiff_clear(&df);
+	zt_fset_clear(&old);
+	zt_fset_clear(&new);
+	zt_fset_clear(&ox);
+	zt_fset_clear(&nx);
+}
+END_TEST
+
+/* Cut at shard bounds: each piece in one shard, nothing an address is listed by changed. */
+START_TEST(test_cut)
+{
+	struct zt_fset s;
+	zt_u128 b[8];
+	int before[SPACE], after[SPACE];
+
+	build(&s, 500 + (unsigned)_i, NULL, 0, NULL);
+	model_of(&s, before);
+	if (_i % 2) {
+		ck_assert_int_eq(zt_fset_bounds(&s, 8, b), 0);
+		for (size_t k = 1; k < 8; k++)
+			ck_assert(b[k] > b[k - 1]);
+	} else {
+		for (size_t k = 0; k < 8; k++)
+			b[k] = k ? BASE + 64 * k + (uint32_t)_i : 0;
+	}
+	ck_assert_int_eq(zt_fset_cut(&s, b, 8), 0);
+	model_of(&s, after);
+	ck_assert(memcmp(before, after, sizeof(before)) == 0);
+	for (size_t i = 0; i < s.n; i++)
+		ck_assert_uint_eq(zt_fset_shard_of(b, 8, s.v4[i].lo), zt_fset_shard_of(b, 8, s.v4[i].hi));
+	if (!(_i % 2))
+		for (size_t i = 0; i < s.n; i++)
+			for (size_t k = 1; k < 8; k++)
+				ck_assert(!(s.v4[i].lo < b[k] && s.v4[i].hi >= b[k]));
+	ck_assert_int_eq(zt_fset_shard_of(b, 8, 0), 0);
+	ck_assert_int_eq(zt_fset_shard_of(b, 8, ~(zt_u128)0), 7);
+	zt_fset_bounds_even(AF_INET, 4, b);
+	ck_assert(b[1] == 0x40000000u && b[3] == 0xc0000000u);
+	zt_fset_bounds_even(AF_INET6, 4, b);
+	ck_assert(b[2] == (zt_u128)1 << 127);
+	zt_fset_clear(&s);
+}
+END_TEST
+
+/* A large IPv4 feed (the radix sort's path): sorted, disjoint, merged, and each address listed iff an entry holds it. */
+START_TEST(test_flatten_large)
+{
+	struct zt_feed_data f = {};
+	struct zt_fset s = { .family = AF_INET };
+	const uint32_t base = 0x0b000000u, span = 1u << 20;
+	size_t n = 20000;
+
+	srand(700 + (unsigned)_i);
+	f.e4 = calloc(n, sizeof(*f.e4));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t lo = base + (uint32_t)rand() % span, len = (uint32_t)(rand() % 4 == 0 ? rand() % 300 : 0);
+
+		/* Some entries far away, above 2^31 (the radix sort's high digits). */
+		if (i % 7 == 0)
+			lo += 0x90000000u;
+		f.e4[f.n4++] = (struct zt_feed_e4){ lo, lo + len, (uint32_t)i + 1 };
+	}
+	ck_assert_int_eq(zt_fset_add_feed(&s, &f, 3, NULL, 0, NULL), 0);
+	for (size_t i = 1; i < s.n; i++)
+		ck_assert_msg(s.v4[i].lo > s.v4[i - 1].hi + 1, "element %zu not sorted, disjoint and merged", i);
+	for (int k = 0; k < 20000; k++) {
+		uint32_t a = (k % 7 == 0 ? 0x90000000u : 0) + base + (uint32_t)rand() % (span + 400);
+		uint8_t addr[4] = { a >> 24, a >> 16, a >> 8, a };
+		bool want = false;
+		ssize_t e = zt_fset_find(&s, addr);
+
+		for (size_t i = 0; i < f.n4 && !want; i++)
+			want = f.e4[i].lo <= a && a <= f.e4[i].hi;
+		ck_assert_msg((e >= 0) == want, "address %08x: found %zd, listed %d", a, e, want);
+		ck_assert(e < 0 || s.v4[e].feed == 3);
+	}
+	zt_feed_data_clear(&f);
+	zt_fset_clear(&s);
+}
+END_TEST
+
+/* The fast path for plain IPv4 lines takes exactly what the general path takes (a trailing tab forces the latter). */
+START_TEST(test_fast_lines)
+{
+	static const char *const lines[] = {
+		"192.0.2.1", "192.0.2.0/24", "10.0.0.0/8", "10.0.0.0/7", "192.0.2.1/32", "192.0.2.1/31", "192.0.2.0/024",
+		"192.0.2.0/", "192.0.2.0/33", "192.0.2.0/3x", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4",
+		"1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4/0", "1.2.3.4//24", "1.2.3.04", "999.1.1.1", "1.2.3.4/8",
+		"198.51.100.128/25", "203.0.113.255/32", "/24", "1.2.3.", ".1.2.3",
+	};
+	char a[64], b[64];
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct zt_feed_data f = {}, g = {};
+		struct zt_diags d = {}, e = {};
+		int r1, r2;
+
+		snprintf(a, sizeof(a), "%s\n", lines[i]);
+		snprintf(b, sizeof(b), "%s\t\n", lines[i]);
+		r1 = parse(a, NULL, &f, &d);
+		r2 = parse(b, NULL, &g, &e);
+		ck_assert_msg(r1 == r2 && f.n4 == g.n4 && f.n6 == g.n6 && f.bad == g.bad && d.n == e.n,
+			      "line '%s': %d/%d, %zu/%zu entries, %zu/%zu bad", lines[i], r1, r2, f.n4, g.n4, f.bad, g.bad);
+		for (size_t k = 0; k < f.n4; k++)
+			ck_assert(f.e4[k].lo == g.e4[k].lo && f.e4[k].hi == g.e4[k].hi && f.e4[k].line == g.e4[k].line);
+		for (size_t k = 0; k < d.n; k++)
+			ck_assert_str_eq(d.v[k].msg, e.v[k].msg);
+		zt_feed_data_clear(&f);
+		zt_feed_data_clear(&g);
+		zt_diags_clear(&d);
+		zt_diags_clear(&e);
+	}
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -305,10 +588,15 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_formats);
 	tcase_add_loop_test(tc, test_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
 	tcase_add_test(tc, test_refusals);
+	tcase_add_test(tc, test_fast_lines);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
 	tcase_add_loop_test(tc, test_diff_chunks, 0, 60);
+	tcase_add_loop_test(tc, test_split_phases, 0, 40);
+	tcase_add_test(tc, test_split_order_matters);
+	tcase_add_loop_test(tc, test_cut, 0, 20);
+	tcase_add_loop_test(tc, test_flatten_large, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
