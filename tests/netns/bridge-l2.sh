@@ -107,12 +107,15 @@ rx_add a1 nonip_ip "ether saddr $W1 udp dport 9998"
 frames=(
 	"Ether(src='$W1', dst='$A1')/Dot1Q(vlan=0)/IP(src='${ZT_V4[w1]}', dst='${ZT_V4[a1]}')/UDP(sport=1, dport=9998)"
 	"Ether(src='$W1', dst='$A1')/Dot1Q(vlan=5)/IP(src='${ZT_V4[w1]}', dst='${ZT_V4[a1]}')/UDP(sport=1, dport=9998)"
+	"Ether(src='$W1', dst='$A1')/Dot1Q(vlan=0)/IP(src='${ZT_V4[w1]}', dst='${ZT_V4[a1]}')/TCP(sport=1, dport=9998, flags='S')"
+	"Ether(src='$W1', dst='$A1')/Dot1Q(vlan=0)/IPv6(src='${ZT_V6[w1]}', dst='${ZT_V6[a1]}')/TCP(sport=1, dport=9998, flags='S')"
 	"Ether(src='$W1', dst='$A1', type=0x88a8)/Dot1AD(vlan=5)/Dot1Q(vlan=6)/IP(src='${ZT_V4[w1]}', dst='${ZT_V4[a1]}')/UDP(sport=1, dport=9998)"
 	"Ether(src='$W1', dst='$A1')/PPPoED()"
 	"Ether(src='$W1', dst='$A1')/LLC(dsap=0xaa, ssap=0xaa, ctrl=3)/SNAP(OUI=0, code=0x0800)/IP(src='${ZT_V4[w1]}', dst='${ZT_V4[a1]}')/UDP(sport=1, dport=9998)"
 	"Ether(src='$W1', dst='01:80:c2:00:00:00')/LLC(dsap=0x42, ssap=0x42, ctrl=3)/Raw(b'\\x00' * 35)"
 )
-names=(vlan0 vlan5 qinq pppoe-discovery llc-snap stp-bpdu)
+# (the TCP ones: the IPv4/IPv6 TCP rules of mtype test the ether type too)
+names=(vlan0 vlan5 vlan0-tcp vlan0-tcp6 qinq pppoe-discovery llc-snap stp-bpdu)
 for i in "${!frames[@]}"; do
 	f0=$(l2 l2_frame) r0=$(rx a1 nonip)
 	zt_forge w1 eth0 "$A1" 5 "${frames[$i]}" >/dev/null
