@@ -48,6 +48,7 @@ struct fdb_learn {
 	size_t n_ports, cap_ports;
 	bool resync;			/* events were lost: dump again */
 	bool pins_changed;		/* the store's pins changed since the last sync */
+	bool dump_failed;		/* a message of the dump in progress could not be kept (no memory) */
 };
 
 /* ---- the policy's side: is this a port table bridge ztseg classifies? ---- */
@@ -78,21 +79,33 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	}
 	r = zt_bl_apply(&b->store, &msg);
-	if (r < 0)
+	if (r < 0) {
+		/* what this message said is lost: read everything again */
+		b->resync = b->dump_failed = true;
 		return -ENOMEM;
+	}
 	/* a pin came or went: the kernel's sets follow (neighbours are only read by status) */
 	if (r > 0 && msg.family == AF_BRIDGE)
 		b->pins_changed = true;
 	return MNL_CB_OK;
 }
 
+/*
+ * The three tables read anew into a store of their own, which replaces
+ * b's only when all of it was read: a failed dump (ENOBUFS after an
+ * overrun, no memory, no socket) keeps what was known — its pins stay —
+ * and asks for another (resync).
+ */
 static int dump(struct fdb_learn *b)
 {
 	static const uint8_t families[] = { AF_BRIDGE, AF_INET, AF_INET6 };
+	struct zt_bl_store was = b->store;
 	struct zt_nl nl;
 	int r = zt_nl_open(&nl, NETLINK_ROUTE, SOCK_CLOEXEC, BL_RECV_BUF);
 
-	zt_bl_store_clear(&b->store);
+	/* msg_cb fills b->store: the new store, for the length of the dump */
+	b->store = (struct zt_bl_store){ .ignored = was.ignored, .full = was.full, .roamed = was.roamed };
+	b->dump_failed = false;
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(families); i++) {
 		char buf[256] = {};
 		struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -109,7 +122,17 @@ static int dump(struct fdb_learn *b)
 		}
 	}
 	zt_nl_close(&nl);
-	return r < 0 ? r : 0;
+	if (r >= 0 && b->dump_failed)
+		r = -ENOMEM;
+	if (r < 0) {
+		zt_bl_store_clear(&b->store);
+		b->store = was;
+		b->resync = true;
+		return r;
+	}
+	zt_bl_store_clear(&was);
+	b->pins_changed = true;
+	return 0;
 }
 
 static int fdb_open(struct fdb_learn *b)
@@ -128,8 +151,14 @@ static int fdb_open(struct fdb_learn *b)
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
-	/* subscribed first: what changes during the dump is replayed on top of it */
-	return dump(b);
+	/*
+	 * Subscribed first: what changes during the dump is replayed on top of
+	 * it. A dump that fails leaves resync set: the next sync (at start,
+	 * right after this) reads again, so the subscription is never lost.
+	 */
+	if ((r = dump(b)) < 0)
+		log_warning("cannot read the bridges' FDB and neighbour tables yet (%s): trying again", strerror(-r));
+	return 0;
 }
 
 static int datagram(const void *buf, size_t len, void *userdata)

@@ -570,7 +570,8 @@ static int on_work(sd_event_source *src, void *userdata)
 		if (!F->at_chunk && !exact && F->rebalance[step_map(F->at_step)]) {
 			if (selector_commit(m, step_map(F->at_step)) < 0) {
 				update_done(m, false);
-				m->want_repair = true;
+				/* the maps as the kernel has them are read back and the difference made anew */
+				m->want_repair = m->want_feeds_repair = true;
 				manager_dirty(m);
 				return 0;
 			}
@@ -591,7 +592,7 @@ static int on_work(sd_event_source *src, void *userdata)
 		ops = df->chunk_end[c_end - 1] - from;
 		if (chunk_commit(m, F->at_step, F->at_chunk, c_end, &usec) < 0) {
 			update_done(m, false);
-			m->want_repair = true;
+			m->want_repair = m->want_feeds_repair = true;
 			manager_dirty(m);
 			return 0;
 		}

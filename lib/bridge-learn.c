@@ -178,10 +178,11 @@ bool zt_bl_neigh_usable(const struct zt_bl_msg *m)
 
 /* ---- the store ---------------------------------------------------------- */
 
-static ssize_t pin_find(const struct zt_bl_store *s, int ifindex, const uint8_t mac[6])
+/* The kernel's key of an FDB entry: (bridge, MAC, VLAN); the port is its value. */
+static ssize_t pin_find(const struct zt_bl_store *s, int master, const uint8_t mac[6], uint16_t vlan)
 {
 	for (size_t i = 0; i < s->n_pins; i++)
-		if (s->pins[i].ifindex == ifindex && memcmp(s->pins[i].mac, mac, 6) == 0)
+		if (s->pins[i].master == master && s->pins[i].vlan == vlan && memcmp(s->pins[i].mac, mac, 6) == 0)
 			return (ssize_t)i;
 	return -1;
 }
@@ -200,7 +201,8 @@ static ssize_t neigh_find(const struct zt_bl_store *s, int ifindex, uint8_t fami
 int zt_bl_apply(struct zt_bl_store *s, const struct zt_bl_msg *m)
 {
 	if (m->family == AF_BRIDGE) {
-		ssize_t i = m->has_mac ? pin_find(s, m->ifindex, m->mac) : -1;
+		uint16_t vlan = m->has_vlan ? m->vlan : ZT_BL_NO_VLAN;
+		ssize_t i = m->has_mac ? pin_find(s, m->master, m->mac, vlan) : -1;
 
 		/* a pin that stops being one (deleted, turned dynamic) goes */
 		if (m->del || !zt_bl_fdb_pins(m)) {
@@ -212,9 +214,16 @@ int zt_bl_apply(struct zt_bl_store *s, const struct zt_bl_msg *m)
 			return 1;
 		}
 		if (i >= 0) {
-			if (s->pins[i].master == m->master)
+			if (s->pins[i].ifindex == m->ifindex)
 				return 0;
-			s->pins[i].master = m->master;
+			/*
+			 * The entry moved to another port (a static entry that is not
+			 * sticky roams when that MAC's frames arrive elsewhere): it
+			 * says nothing an administrator meant about either port, so
+			 * neither is pinned; each binds by its first frame again.
+			 */
+			s->pins[i] = s->pins[--s->n_pins];
+			s->roamed++;
 			return 1;
 		}
 		if (s->n_pins >= ZT_BL_MAX) {
@@ -223,7 +232,7 @@ int zt_bl_apply(struct zt_bl_store *s, const struct zt_bl_msg *m)
 		}
 		if (ZT_GROW(s->pins, s->cap_pins, s->n_pins + 1) < 0)
 			return -ENOMEM;
-		s->pins[s->n_pins] = (struct zt_bl_pin){ .ifindex = m->ifindex, .master = m->master };
+		s->pins[s->n_pins] = (struct zt_bl_pin){ .ifindex = m->ifindex, .master = m->master, .vlan = vlan };
 		memcpy(s->pins[s->n_pins++].mac, m->mac, 6);
 		return 1;
 	}

@@ -81,9 +81,15 @@ bool zt_bl_fdb_pins(const struct zt_bl_msg *m);
  */
 bool zt_bl_neigh_usable(const struct zt_bl_msg *m);
 
-/* A pinned MAC: (port ifindex, MAC), from a static FDB entry. */
+/*
+ * A pinned MAC, from a static FDB entry: kept under the kernel's key of the
+ * entry, (bridge, MAC, VLAN), with the port it is on as its value, so that
+ * a message about the entry finds it whichever port it names.
+ */
+#define ZT_BL_NO_VLAN 0xffff
 struct zt_bl_pin {
 	int ifindex, master;
+	uint16_t vlan;		/* NDA_VLAN, or ZT_BL_NO_VLAN */
 	uint8_t mac[6];
 };
 
@@ -104,6 +110,7 @@ struct zt_bl_store {
 	size_t n_neigh, cap_neigh;
 	uint64_t ignored;	/* entries not trusted or of no use */
 	uint64_t full;		/* entries refused because the store was full */
+	uint64_t roamed;	/* static entries that moved to another port: unpinned */
 };
 
 /*

@@ -209,7 +209,6 @@ static int bad(struct pstate *ps, struct zt_feed_data *f, size_t line, const cha
 	return ps->d->n ? 0 : -ENOMEM;
 }
 
-/* One line (without its newline): 0, or -ENOMEM. */
 /*
  * The common line, fast: an IPv4 address or prefix alone ("192.0.2.1",
  * "192.0.2.0/24"), nothing else on the line, that the general path below
@@ -240,6 +239,9 @@ static bool fast_line(const char *s, size_t n, struct entry *e)
 
 		if (k < 1 || k > 2 || (k == 2 && s[slash + 1] == '0'))
 			return false;
+		for (size_t i = slash + 1; i < n; i++)
+			if (s[i] < '0' || s[i] > '9')
+				return false;	/* "10.0.0.0/1." and the like: the general path's message */
 		l = (unsigned)(s[slash + 1] - '0');
 		if (k == 2)
 			l = l * 10 + (unsigned)(s[slash + 2] - '0');
@@ -253,6 +255,7 @@ static bool fast_line(const char *s, size_t n, struct entry *e)
 	return !(e->lo & host);
 }
 
+/* One line (without its newline): 0, or -ENOMEM. */
 static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *s, size_t n)
 {
 	char tok[ZT_FEED_LINE_MAX + 1];

@@ -252,6 +252,32 @@ START_TEST(test_store)
 	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
 	ck_assert_uint_eq(s.n_pins, 1);
 	ck_assert(memcmp(s.pins[0].mac, mac2, 6) == 0);
+	/*
+	 * The entry's key is (bridge, MAC, VLAN), its port a value: a dynamic entry
+	 * of the MAC on another VLAN, or a `self` entry (no master), leaves the pin;
+	 * the entry roaming to another port unpins (neither port is pinned); a
+	 * deletion that names the port the entry is on now finds it.
+	 */
+	ck_assert_int_eq(parse(fdb(RTM_NEWNEIGH, NUD_REACHABLE, 0, mac2), &m), 0);
+	m.has_vlan = true, m.vlan = 7;
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 0);
+	ck_assert_int_eq(parse(fdb(RTM_NEWNEIGH, NUD_NOARP, NTF_SELF, mac2), &m), 0);
+	m.master = 0;
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 0);
+	ck_assert_uint_eq(s.n_pins, 1);
+	ck_assert_int_eq(parse(fdb(RTM_NEWNEIGH, NUD_NOARP, 0, mac2), &m), 0);
+	m.ifindex = 6;
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.n_pins, 0);
+	ck_assert_uint_eq(s.roamed, 1);
+	ck_assert_int_eq(parse(fdb(RTM_NEWNEIGH, NUD_NOARP, 0, mac2), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_int_eq(parse(fdb(RTM_DELNEIGH, NUD_NOARP, 0, mac2), &m), 0);
+	m.ifindex = 6;
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.n_pins, 0);
+	ck_assert_int_eq(parse(fdb(RTM_NEWNEIGH, NUD_NOARP, 0, mac2), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
 	/* neighbours: added, its MAC changed, failed (out), again, the device gone */
 	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_REACHABLE, "198.51.100.10", MAC), &m), 0);
 	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
