@@ -351,7 +351,9 @@ tamper() { # WHAT COMMAND...
 		more_than 'tampering: table inet ztseg .* by nft\[[0-9]*\]' "$n"
 	zt_check "unowned table: $what repaired within a second ($t ms)" more_than 'restored table' "$r"
 }
-foreign_rule() { zt_nft list chain inet ztseg forward | grep -qx $'\t\taccept'; }
+# grep reads all of nft's output (-q would stop at the match, and under pipefail nft's
+# SIGPIPE would then make a present rule look absent)
+foreign_rule() { zt_nft list chain inet ztseg forward | grep -x $'\t\taccept' >/dev/null; }
 tamper "nft delete table" zt_nft delete table inet ztseg
 tamper "nft add rule" zt_nft add rule inet ztseg forward accept
 zt_check "unowned table: the foreign rule is gone" ! foreign_rule
