@@ -238,16 +238,27 @@ static int put_lookup_rule(struct zt_batch *b, uint16_t fam, const char *chain, 
 	return put_rule(b, fam, chain, r);
 }
 
-/* hit: meta mark vmap @feed_ids — the listed packet's feed id to its feed's chain. */
+/*
+ * hit: meta mark vmap @feed_ids — the listed packet's feed id to its
+ * feed's chain; then drop. Every element's id is in feed_ids (ids go only
+ * once no element carries them), so the drop is for a state that should
+ * not be: a listed address is never let through because its id is
+ * unknown (and, reached by goto from a base chain, a miss would end in
+ * the hook's accept policy without the checks after it).
+ */
 static int put_hit_rule(struct zt_batch *b, uint16_t fam, uint32_t ids_id)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nftnl_expr *mt = nftnl_expr_alloc("meta"), *v = nftnl_expr_alloc("lookup");
+	struct nftnl_rule *r = nftnl_rule_alloc(), *dr = nftnl_rule_alloc();
+	struct nftnl_expr *mt = nftnl_expr_alloc("meta"), *v = nftnl_expr_alloc("lookup"),
+			  *d = nftnl_expr_alloc("immediate");
+	int ret;
 
-	if (!r || !mt || !v) {
+	if (!r || !dr || !mt || !v || !d) {
 		nftnl_rule_free(r);
+		nftnl_rule_free(dr);
 		nftnl_expr_free(mt);
 		nftnl_expr_free(v);
+		nftnl_expr_free(d);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(mt, NFTNL_EXPR_META_KEY, NFT_META_MARK);
@@ -258,7 +269,14 @@ static int put_hit_rule(struct zt_batch *b, uint16_t fam, uint32_t ids_id)
 	nftnl_expr_set_u32(v, NFTNL_EXPR_LOOKUP_SET_ID, ids_id);
 	add(r, mt);
 	add(r, v);
-	return put_rule(b, fam, ZT_FEED_HIT, r);
+	nftnl_expr_set_u32(d, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(d, NFTNL_EXPR_IMM_VERDICT, NF_DROP);
+	add(dr, d);
+	if ((ret = put_rule(b, fam, ZT_FEED_HIT, r)) < 0) {
+		nftnl_rule_free(dr);
+		return ret;
+	}
+	return put_rule(b, fam, ZT_FEED_HIT, dr);
 }
 
 /* counter; limit rate … log group G prefix "ztseg feed NAME "; drop | reject */

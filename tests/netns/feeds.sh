@@ -153,6 +153,8 @@ zt_check "the feeds live in table ip ztseg (a single address in the hash map lis
 zt_check "nft list tables works with the feed tables loaded" zt_x host nft list tables
 zt_check "nft list ruleset works and prints the feed tables' rules" bash -c \
 	"nsenter --net=/run/netns/$(zt_ns host) nft list ruleset | grep -q 'meta mark set ip saddr map @listed_src_x goto hit'"
+zt_check "a listed address whose feed id feed_ids lacks is dropped, not let through (chain hit ends in drop)" bash -c \
+	"nsenter --net=/run/netns/$(zt_ns host) nft list chain ip ztseg hit | grep -A1 'meta mark vmap @feed_ids' | grep -qx $'\t\tdrop'"
 zt_check "table inet ztseg holds no feed element" bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list table inet ztseg | grep -q '192.0.2.20'"
 
 # ---- an open connection is cut when its peer gets listed; unlisting restores -------
