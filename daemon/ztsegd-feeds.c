@@ -25,6 +25,7 @@
 #include "compile-feeds.h"
 #include "explain.h"
 #include "feed-nft.h"
+#include "nl.h"
 #include "ztsegd.h"
 
 #define FEED_CHUNK_DEFAULT 64		/* operations per chunk of a difference: the unit commits are made of */
@@ -112,6 +113,7 @@ struct manager_feeds {
 	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
 	bool inc;			/* the last update was made from the changes only */
 	uint64_t seed;			/* keys the feeds' line hashes */
+	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
 };
 
 static const char *const set_name[N_MAPS] = { ZT_FEED_SET_SRC, ZT_FEED_SET_DST, ZT_FEED_SET_SRC, ZT_FEED_SET_DST,
@@ -932,6 +934,11 @@ static int feeds_new(struct manager *m)
 	if (getrandom(&F->seed, sizeof(F->seed), GRND_NONBLOCK) != sizeof(F->seed))
 		F->seed = now_usec(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32);
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if ((F->nl = calloc(1, sizeof(*F->nl))) && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
+		zt_nl_close(F->nl);
+		free(F->nl);
+		F->nl = NULL;
+	}
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (F->ino_fd < 0 || F->job_fd < 0)
 		return -errno;
@@ -1247,8 +1254,8 @@ static void counters_read(struct manager_feeds *F)
 		F->v[i].packets = F->v[i].bytes = 0;
 	if (!F->tables)
 		return;
-	zt_feeds_counters_read(AF_INET, on_counter, F);
-	zt_feeds_counters_read(AF_INET6, on_counter, F);
+	zt_feeds_counters_read(F->nl, AF_INET, on_counter, F);
+	zt_feeds_counters_read(F->nl, AF_INET6, on_counter, F);
 }
 
 static const char *dir_name(enum zt_feed_dir d)
@@ -1384,7 +1391,7 @@ bool manager_feeds_verify(struct manager *m)
 	if (!F || !F->tables)
 		return true;
 	for (int i = 0; i < 2; i++) {
-		if (zt_feeds_table_read(i ? AF_INET6 : AF_INET, &ti) < 0)
+		if (zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0)
 			return true;
 		if (!ti.present || (m->owned && ti.has_owner && ti.owner != zt_nft_portid(m->nft)) ||
 		    (m->owned && !ti.has_owner))
@@ -1425,6 +1432,10 @@ void manager_feeds_free(struct manager *m)
 		close(F->ino_fd);
 	if (F->job_fd >= 0)
 		close(F->job_fd);
+	if (F->nl) {
+		zt_nl_close(F->nl);
+		free(F->nl);
+	}
 	feed_st_free(F->v, F->n);
 	for (size_t s = 0; s < N_MAPS; s++) {
 		zt_fset_clear(&F->cur[s]);

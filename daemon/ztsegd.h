@@ -292,6 +292,7 @@ struct manager {
 	size_t ctix_rcvbuf;		/* --conntrack-rcvbuf; 0: ZT_CTEVENT_RCVBUF */
 	struct zt_ctevent *ctix_ev;
 	struct zt_ctix *ctix;
+	struct zt_nl *ctix_nl;		/* kept open: a move's count and deletes (zt_ct_count_on) */
 	sd_event_source *src_ctix, *src_ctix_timer;
 	bool ctix_valid;		/* every event since the last rebuild went into the index */
 	uint64_t ctix_lost;		/* events lost (overruns, malformed) when it was rebuilt */

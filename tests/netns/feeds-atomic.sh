@@ -210,5 +210,6 @@ ip -n "$h" route replace 198.51.100.77/32 dev vdb9
 zt_check "a move is enforced: the workload in db is reached from the internet" \
 	zt_wait_for 3000 bash -c "[[ \$(echo '1 tcp 192.0.2.10 198.51.100.77 $PORT' | nsenter --net=/run/netns/$(zt_ns internet) '$ZT_PROBE' batch -w 500 | awk '{ print \$2 }') != timeout ]]"
 kill -TERM "$DPID"; wait "$DPID" || true
+[[ -z ${ZT_FEEDS_ATOMIC_LOG:-} ]] || cp "$DLOG" "$ZT_FEEDS_ATOMIC_LOG"
 zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$DLOG"
 zt_finish
