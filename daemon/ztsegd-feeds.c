@@ -112,6 +112,7 @@ struct manager_feeds {
 	bool whole;			/* the next update flattens whole (cur is not the flattening of the copies) */
 	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
 	bool inc;			/* the last update was made from the changes only */
+	bool never_inc;			/* ZTSEGD_FEED_WHOLE=1: every update parses and flattens whole (a reference) */
 	uint64_t seed;			/* keys the feeds' line hashes */
 	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
 };
@@ -299,6 +300,7 @@ struct job_feed {
 	char path[PATH_MAX];
 	struct zt_feed_limits lim;
 	const struct zt_feed_data *prev;	/* the last good copy (NULL: none); read only */
+	bool whole;				/* parsed whole even with a prev */
 	struct stat good;
 	struct zt_feed_src src;
 	/* out: 1 a new copy in data, 0 the file as it was, <0 refused (the last good copy stays) */
@@ -375,7 +377,7 @@ static void job_feed_load(struct job *J, struct job_feed *f)
 	}
 	f->d.max = ZT_FEED_DIAGS_MAX + 4;
 	f->lim.prev_entries = f->prev ? f->prev->n4 + f->prev->n6 : 0;
-	r = zt_feed_parse_inc(f->path, buf, len, &f->lim, f->prev, &f->data, &f->delta, &f->inc, &f->d);
+	r = zt_feed_parse_inc(f->path, buf, len, &f->lim, f->whole ? NULL : f->prev, &f->data, &f->delta, &f->inc, &f->d);
 	if (r < 0) {
 		snprintf(f->result, sizeof(f->result), "%s", f->d.n_errors && f->d.n ? f->d.v[f->d.n - 1].msg : strerror(-r));
 		for (size_t i = 0; i < f->d.n; i++)
@@ -479,7 +481,7 @@ static int job_start(struct manager *m)
 	J->gen = F->gen;
 	J->policy_gen = F->policy_gen;
 	J->cur = F->cur;
-	J->whole = F->whole;
+	J->whole = F->whole || F->never_inc;
 	J->chunk = F->chunk;
 	J->feed_uid = F->feed_uid;
 	J->efd = F->job_fd;
@@ -500,6 +502,7 @@ static int job_start(struct manager *m)
 		jf->lim = f->lim;
 		jf->lim.seed = F->seed;
 		jf->prev = f->have ? &f->data : NULL;
+		jf->whole = F->never_inc;
 		jf->good = f->good;
 		jf->src = (struct zt_feed_src){ .id = f->id, .src = f->dir != ZT_FEED_OUT, .dst = f->dir != ZT_FEED_IN,
 						.carved = f->carved };
@@ -931,6 +934,7 @@ static int feeds_new(struct manager *m)
 	}
 	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
 	F->whole = true;
+	F->never_inc = getenv("ZTSEGD_FEED_WHOLE") && streq(getenv("ZTSEGD_FEED_WHOLE"), "1");
 	if (getrandom(&F->seed, sizeof(F->seed), GRND_NONBLOCK) != sizeof(F->seed))
 		F->seed = now_usec(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32);
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
