@@ -34,27 +34,54 @@ void zt_feed_delta_clear(struct zt_feed_delta *dl)
 	*dl = (struct zt_feed_delta){};
 }
 
-/* A line's bytes, hashed with the key; the low two bits left for its kind. */
+static uint64_t mum(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static uint64_t rd64(const char *s)
+{
+	uint64_t v;
+
+	memcpy(&v, s, 8);
+	return v;
+}
+
+static uint64_t rd32(const char *s)
+{
+	uint32_t v;
+
+	memcpy(&v, s, 4);
+	return v;
+}
+
+/*
+ * A line's bytes, hashed with the key (a multiply-fold of 16 bytes at a
+ * time: most lines take one or two); the low two bits left for its kind.
+ */
 static uint64_t line_hash(const char *s, size_t n, uint64_t seed)
 {
-	uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull), w;
+	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
+	uint64_t h = seed ^ k0, a, b;
+	size_t len = n;
 
-	for (; n >= 8; s += 8, n -= 8) {
-		memcpy(&w, s, 8);
-		w *= 0x87c37b91114253d5ull;
-		w = (w << 31) | (w >> 33);
-		h ^= w * 0x4cf5ad432745937full;
-		h = ((h << 27) | (h >> 37)) * 5 + 0x52dce729;
+	for (; n > 16; s += 16, n -= 16)
+		h = mum(rd64(s) ^ k1, rd64(s + 8) ^ h);
+	if (n >= 8) {
+		a = rd64(s);
+		b = rd64(s + n - 8);
+	} else if (n >= 4) {
+		a = rd32(s);
+		b = rd32(s + n - 4);
+	} else {
+		a = n ? ((uint64_t)(unsigned char)s[0] << 16) | ((uint64_t)(unsigned char)s[n / 2] << 8) |
+			(unsigned char)s[n - 1] : 0;
+		b = 0;
 	}
-	w = 0;
-	memcpy(&w, s, n);
-	h ^= (w * 0x87c37b91114253d5ull);
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h & ~(uint64_t)3;
+	h = mum(a ^ k1, b ^ h);
+	return mum(h ^ k2, (uint64_t)len ^ k1) & ~(uint64_t)3;
 }
 
 zt_u128 zt_feed_tier_span(size_t k)
@@ -618,18 +645,26 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	if (len > max_bytes || !prev || !prev->lh || prev->seed != seed || len >= UINT32_MAX ||
 	    prev->lines >= UINT32_MAX)
 		return zt_feed_parse(file, buf, len, lim, ret, d);
-	nn = count_lines(buf, len);
 	no = prev->lines;
-	if ((nn && (!(nh = malloc(nn * sizeof(*nh))) || !(end = malloc(nn * sizeof(*end))))) ||
-	    (no && !(map = calloc(no, sizeof(*map)))))
+	if (no && !(map = calloc(no, sizeof(*map))))
 		return -ENOMEM;
-	for (size_t off = 0, l = 0; off < len; l++) {
-		const char *nl = memchr(buf + off, '\n', len - off);
-		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+	/* Lines split and hashed in one pass; room for as many as the last copy had, and a little more. */
+	{
+		size_t cap = no + no / 16 + 64, cap2 = cap;
 
-		nh[l] = line_hash(buf + off, n, seed);
-		end[l] = (uint32_t)(off + n);
-		off += n + 1;
+		nn = 0;
+		if (!(nh = malloc(cap * sizeof(*nh))) || !(end = malloc(cap * sizeof(*end))))
+			return -ENOMEM;
+		for (size_t off = 0; off < len; nn++) {
+			const char *nl = memchr(buf + off, '\n', len - off);
+			size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+
+			if (nn == cap && (ZT_GROW(nh, cap, nn + 1) < 0 || ZT_GROW(end, cap2, nn + 1) < 0))
+				return -ENOMEM;
+			nh[nn] = line_hash(buf + off, n, seed);
+			end[nn] = (uint32_t)(off + n);
+			off += n + 1;
+		}
 	}
 	/*
 	 * Old and new lines aligned in order: equal hashes pair up; at a
