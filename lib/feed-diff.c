@@ -527,10 +527,17 @@ static int diff_walk(struct dstate *st, const struct zt_fset *old, const struct 
 	return 0;
 }
 
-/* The first element of s starting at or after v. */
-static size_t first_from(const struct zt_fset *s, zt_u128 v)
+/* The first element of s starting at or after v, at or after index from (galloping: windows come in order). */
+static size_t first_from(const struct zt_fset *s, zt_u128 v, size_t from)
 {
-	size_t lo = 0, hi = s->n;
+	size_t lo = from, hi = s->n, step = 1;
+
+	while (lo + step < hi && (s->family == AF_INET ? s->v4[lo + step].lo : s->v6[lo + step].lo) < v) {
+		lo += step;
+		step *= 2;
+	}
+	if (lo + step < hi)
+		hi = lo + step + 1;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -554,11 +561,11 @@ int zt_fset_diff_win(const struct zt_fset *old, const struct zt_fset *new, size_
 		chunk = 1;
 	if (!w)
 		r = diff_walk(&st, old, new, 0, old->n, 0, new->n, chunk, mode);
-	for (size_t k = 0; w && k < w->n && r >= 0; k++) {
-		size_t i = first_from(old, w->v[k].lo), j = first_from(new, w->v[k].lo);
-		size_t i_end = w->v[k].hi == ~(zt_u128)0 ? old->n : first_from(old, w->v[k].hi + 1);
-		size_t j_end = w->v[k].hi == ~(zt_u128)0 ? new->n : first_from(new, w->v[k].hi + 1);
+	for (size_t k = 0, i_end = 0, j_end = 0; w && k < w->n && r >= 0; k++) {
+		size_t i = first_from(old, w->v[k].lo, i_end), j = first_from(new, w->v[k].lo, j_end);
 
+		i_end = w->v[k].hi == ~(zt_u128)0 ? old->n : first_from(old, w->v[k].hi + 1, i);
+		j_end = w->v[k].hi == ~(zt_u128)0 ? new->n : first_from(new, w->v[k].hi + 1, j);
 		r = diff_walk(&st, old, new, i, i_end, j, j_end, chunk, mode);
 	}
 	if (r >= 0)

@@ -68,11 +68,18 @@ static zt_u128 hi_of(const struct zt_fset *s, size_t i)
 	return s->family == AF_INET ? s->v4[i].hi : s->v6[i].hi;
 }
 
-/* The first element of s ending at or after v. */
-static size_t first_ending(const struct zt_fset *s, zt_u128 v)
+/* The first element of s ending at or after v, at or after from (galloping: windows come in order). */
+static size_t first_ending_from(const struct zt_fset *s, zt_u128 v, size_t from)
 {
-	size_t lo = 0, hi = s->n;
+	size_t lo = from, hi = s->n, step = 1;
 
+	/* Galloping from `from`: a bound within twice the distance, then a binary search. */
+	while (lo + step < hi && hi_of(s, lo + step) < v) {
+		lo += step;
+		step *= 2;
+	}
+	if (lo + step < hi)
+		hi = lo + step + 1;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -84,20 +91,24 @@ static size_t first_ending(const struct zt_fset *s, zt_u128 v)
 	return lo;
 }
 
-/* [*lo, *hi] widened to every element of s it meets or touches: 1 when it grew. */
-static int widen(const struct zt_fset *s, zt_u128 max, zt_u128 *lo, zt_u128 *hi)
+/*
+ * [*lo, *hi] widened to every element of s it meets or touches: 1 when it
+ * grew. from: an index no later than the answer (the windows come in order:
+ * the previous window's first element is one).
+ */
+static int widen(const struct zt_fset *s, zt_u128 max, zt_u128 *lo, zt_u128 *hi, size_t from)
 {
 	size_t i;
 	int grew = 0;
 
 	/* The element at or just below lo. */
-	i = first_ending(s, *lo ? *lo - 1 : 0);
+	i = first_ending_from(s, *lo ? *lo - 1 : 0, from);
 	if (i < s->n && lo_of(s, i) < *lo && hi_of(s, i) >= (*lo ? *lo - 1 : 0)) {
 		*lo = lo_of(s, i);
 		grew = 1;
 	}
 	/* The element at or just above hi. */
-	i = first_ending(s, *hi);
+	i = first_ending_from(s, *hi, i);
 	while (i < s->n && lo_of(s, i) <= (*hi == max ? max : *hi + 1)) {
 		if (hi_of(s, i) > *hi) {
 			*hi = hi_of(s, i);
@@ -202,25 +213,18 @@ static int splice(const struct zt_fset *old, const struct zt_fwins *w, const str
 	size_t esz = old->family == AF_INET ? sizeof(*old->v4) : sizeof(*old->v6);
 	const unsigned char *ob = old->family == AF_INET ? (const void *)old->v4 : (const void *)old->v6;
 	const unsigned char *ab = add->family == AF_INET ? (const void *)add->v4 : (const void *)add->v6;
-	size_t inside = 0, i = 0, a = 0, n;
+	size_t i = 0, a = 0, n = old->n + add->n;
 	unsigned char *out;
 
-	for (size_t k = 0; k < w->n; k++) {
-		size_t b = first_ending(old, w->v[k].lo), e = b;
-
-		while (e < old->n && lo_of(old, e) <= w->v[k].hi)
-			e++;
-		inside += e - b;
-	}
-	n = old->n - inside + add->n;
 	*ret = (struct zt_fset){ .family = old->family };
 	if (!n)
 		return 0;
+	/* At most old's and add's together: one pass, the spare returned after. */
 	if (!(out = malloc(n * esz)))
 		return -ENOMEM;
 	n = 0;
 	for (size_t k = 0; k < w->n; k++) {
-		size_t b = first_ending(old, w->v[k].lo), e = b, ae = a;
+		size_t b = first_ending_from(old, w->v[k].lo, i), e = b, ae = a;
 
 		memcpy(out + n * esz, ob + i * esz, (b - i) * esz);
 		n += b - i;
@@ -239,7 +243,9 @@ static int splice(const struct zt_fset *old, const struct zt_fwins *w, const str
 		ret->v4 = (void *)out;
 	else
 		ret->v6 = (void *)out;
-	ret->n = ret->cap = n;
+	ret->n = ret->cap = old->n + add->n;
+	ret->n = n;
+	zt_fset_shrink(ret);
 	return 0;
 }
 
@@ -333,10 +339,14 @@ int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *
 			break;
 		/* Windows, widened until no old element crosses an edge or touches it from outside. */
 		wins_merge(w, max);
-		for (size_t k = 0; k < w->n; k++)
-			while (widen(&cur[s], max, &w->v[k].lo, &w->v[k].hi) |
-			       widen(&cur[ZT_FMAPS_R + s], max, &w->v[k].lo, &w->v[k].hi))
+		for (size_t k = 0, c1 = 0, c2 = 0; k < w->n; k++) {
+			while (widen(&cur[s], max, &w->v[k].lo, &w->v[k].hi, c1) |
+			       widen(&cur[ZT_FMAPS_R + s], max, &w->v[k].lo, &w->v[k].hi, c2))
 				;
+			/* No later window widens below this one's start (an element reaching there would be in it). */
+			c1 = first_ending_from(&cur[s], w->v[k].lo ? w->v[k].lo - 1 : 0, c1);
+			c2 = first_ending_from(&cur[ZT_FMAPS_R + s], w->v[k].lo ? w->v[k].lo - 1 : 0, c2);
+		}
 		wins_merge(w, max);
 		/* The windows flattened anew, all at once (they are apart: nothing merges across them). */
 		for (size_t i = 0; i < n && r >= 0 && w->n; i++) {
