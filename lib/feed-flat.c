@@ -207,6 +207,13 @@ static int gather(const struct zt_feed_data *f, uint8_t family, zt_u128 lo, zt_u
 	return 0;
 }
 
+/* memcpy of n elements, where src may be NULL for none (an empty map). */
+static void copy_els(unsigned char *dst, const unsigned char *base, size_t from, size_t n, size_t esz)
+{
+	if (n)
+		memcpy(dst, base + from * esz, n * esz);
+}
+
 /* old with the elements inside w's windows replaced by add's (all inside them): into *ret. */
 static int splice(const struct zt_fset *old, const struct zt_fwins *w, const struct zt_fset *add, struct zt_fset *ret)
 {
@@ -226,18 +233,18 @@ static int splice(const struct zt_fset *old, const struct zt_fwins *w, const str
 	for (size_t k = 0; k < w->n; k++) {
 		size_t b = first_ending_from(old, w->v[k].lo, i), e = b, ae = a;
 
-		memcpy(out + n * esz, ob + i * esz, (b - i) * esz);
+		copy_els(out + n * esz, ob, i, b - i, esz);
 		n += b - i;
 		while (e < old->n && lo_of(old, e) <= w->v[k].hi)
 			e++;
 		while (ae < add->n && lo_of(add, ae) <= w->v[k].hi)
 			ae++;
-		memcpy(out + n * esz, ab + a * esz, (ae - a) * esz);
+		copy_els(out + n * esz, ab, a, ae - a, esz);
 		n += ae - a;
 		i = e;
 		a = ae;
 	}
-	memcpy(out + n * esz, ob + i * esz, (old->n - i) * esz);
+	copy_els(out + n * esz, ob, i, old->n - i, esz);
 	n += old->n - i;
 	if (old->family == AF_INET)
 		ret->v4 = (void *)out;
