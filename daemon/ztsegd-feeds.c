@@ -627,7 +627,7 @@ static int on_job(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	F->job = NULL;
 	if (J->gen != F->gen) {
 		/* Begun before the latest change: dropped, and made anew. */
-		log_debug("feeds: an update's work was overtaken by a change: made anew");
+		log_info("feeds: the update under way was overtaken by a change to the feeds: its result dropped, made anew");
 		job_free(J);
 		update_begin(m);
 		return 0;
