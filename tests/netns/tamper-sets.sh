@@ -1,11 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Another root tool empties the sets ztsegd fills at run time (threat feeds
-# in tables ip/ip6 ztseg), with the table unowned (kernels before persist,
-# or --no-owner): every flush and every single element deletion is noticed,
-# logged with the process, and the elements are back within a second, so a
-# listed source is blocked again. The control: with no daemon running the
-# same flush lets the listed source through.
+# Another root tool empties the sets ztsegd fills at run time, with the
+# tables unowned (kernels before persist, or --no-owner): the threat feeds
+# in tables ip/ip6 ztseg (every set flushed in one transaction, or one
+# element deleted) and a just-in-time grant's jit4 in inet ztseg. Each is
+# noticed, logged with the process, and the elements are back within a
+# second: a listed source is blocked again, the granted source connects
+# again. The control: with no daemon running the same flush lets the
+# listed source through.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -14,6 +16,8 @@ command -v python3 >/dev/null || zt_skip "python3 is not installed (JSON)"
 zt_init
 zt_up
 zt_serve db1
+command -v setpriv >/dev/null || zt_skip "setpriv (util-linux) is not installed"
+getent group nogroup >/dev/null || zt_skip "no group nogroup to request with"
 
 chmod 0711 "$ZT_TMP"
 mkdir -m 0755 "$ZT_TMP/run" "$ZT_TMP/feeds" "$ZT_TMP/pol"
@@ -25,6 +29,7 @@ version: 1
 hub:
   default: drop
   boundaries:
+    onprem: { interfaces: ["wg-onprem"], addresses: [203.0.113.0/24, "2001:db8:ffff::/48"] }
     internet: { interfaces: ["uplink0"], addresses: [0.0.0.0/0, "::/0"] }
   flows:
     - { from: internet, to: db, ports: [tcp/$PORT] }
@@ -32,6 +37,8 @@ segments:
   db:
     interfaces: ["vdb*"]
     addresses: [198.51.100.64/27, "2001:db8:0:3::/64"]
+jit:
+  - { name: admin, from: onprem, to: db, ports: [tcp/$PORT], max: 1h, requesters: [nogroup] }
 threats:
   blocklists:
     - { name: drop-list, file: $FEEDS/drop.txt, direction: both }
@@ -68,7 +75,7 @@ more_than() { [ "$(log_count "$1")" -gt "$2" ]; }
 same_elems() { diff -q <(feed_elems) "$ZT_TMP/elems.0" >/dev/null; }
 
 DLOG=$ZT_TMP/ztsegd.log
-zt_bg host "$DLOG" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" --log-level info --no-owner
+zt_bg host "$DLOG" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" --socket-group nogroup --log-level info --no-owner
 DPID=$ZT_BG_PID
 zt_wait_for 30000 grep -q '^ztsegd: ready' "$DLOG" || { sed 's/^/#   /' "$DLOG"; zt_die "ztsegd did not start"; }
 feeds_idle() { ctl feeds --json | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["feed_updates"]["busy"])'; }
@@ -108,6 +115,26 @@ read -r sf sk sn _ < <(grep -F '"192.0.2.20"' "$ZT_TMP/elems.0" | head -1) || tr
 zt_check "the set holding 192.0.2.20 is found ($sf $sk $sn)" [ -n "${sn:-}" ]
 del_one() { hnft delete element "$sf" ztseg "$sn" '{ 192.0.2.20 }'; }
 tamper "nft delete element 192.0.2.20 from $sn" del_one
+
+# ---- a just-in-time grant's elements (jit4, a dynamic set of inet ztseg) ----------
+SRC=${ZT_V4[onprem]}
+zt_check "before a grant, onprem ($SRC) does not reach db" blocked onprem "$DB1"
+zt_check "a grant for $SRC is given" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$ZT_CTL" --socket "$SOCK" grant admin --source "$SRC" --for 1h --reason tamper-test
+zt_check "after the grant, onprem reaches db" zt_wait_for 2000 allowed onprem "$DB1"
+jit4() { hnft list map inet ztseg jit4 2>/dev/null | grep -c "$SRC" || true; }
+has_jit4() { [ "$(jit4)" -ge 1 ]; }
+zt_check "jit4 holds the grant's source" [ "$(jit4)" -ge 1 ]
+n=$(log_count 'tampering: .* by nft\[[0-9]*\]')
+zt_check "unowned: nft flush map inet ztseg jit4 succeeds" hnft flush map inet ztseg jit4
+zt_check "unowned: the flush of jit4 is logged as tampering" zt_wait_for 2000 more_than 'tampering: .* by nft\[[0-9]*\]' "$n"
+t=$(zt_now_ms)
+zt_wait_for 3000 has_jit4 || true
+t=$(($(zt_now_ms) - t))
+zt_check "jit4 holds the grant's source again within a second ($t ms)" [ "$(jit4)" -ge 1 -a "$t" -lt 1500 ]
+zt_check "after the repair, the granted source reaches db again" allowed onprem "$DB1"
+zt_check "and a source outside the grant still does not" blocked internet "$DB1" 192.0.2.20
+
 kill -TERM "$DPID"
 wait "$DPID" || zt_not_ok "ztsegd exited non-zero on SIGTERM"
 
