@@ -338,11 +338,13 @@ int manager_sync_members(struct manager *m, bool baseline)
 		log_fields(LOG_DEBUG, (const char *[]){ "ZTSEG_EVENT=latency",
 			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,
 			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces%s; "
-			   "waited %llu, membership %llu, interfaces %llu, bridges %llu, connections %llu us)",
+			   "waited %llu, membership %llu, interfaces %llu, bridges %llu, connections %llu us; "
+			   "enforced at %llu us of the realtime clock)",
 			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del, ct,
 			   (unsigned long long)(ts[0] - t0), (unsigned long long)(ts[1] - ts[0]),
 			   (unsigned long long)(ts[2] - ts[1]), (unsigned long long)(ts[3] - ts[2]),
-			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - ts[3]));
+			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - ts[3]),
+			   (unsigned long long)now_usec(CLOCK_REALTIME));
 	return 0;
 }
 
