@@ -16,7 +16,8 @@
 # change measured side by side; printed, not written into RESULTS.md. ZB_JOIN=0
 # skips the join part. ZB_PERF=1 (ZB_PERF_RUNS, ZB_PERF_HZ, ZB_PERF_TOP, ZB_PERF_DIR):
 # profiled crr runs per side, nf_tables CPU per connection in all and by hook
-# (bench/nft-hooks.awk). Last, the three ratios of the issue's line, one a line.
+# (bench/nft-hooks.awk). ZB_TWEAK_B/ZB_TWEAK_C: see below. Last, the three ratios
+# of the issue's line, one a line.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$ZT_ROOT/tests/netns/bridge-lib.sh"
@@ -96,6 +97,14 @@ if [[ -n ${ZB_BASE_D:-} ]]; then
 		zt_die "ztsegd-base --oneshot failed"
 	zt_x b-host nft list table bridge ztseg >/dev/null || zt_die "no table bridge ztseg on (b)"
 fi
+# ZB_TWEAK_B / ZB_TWEAK_C=FILE: an nft script run on side (b) / (c) after ztsegd's apply, to
+# measure a ruleset change before it is built (the ratios then describe the tweaked ruleset)
+for p in b c; do
+	tw=ZB_TWEAK_${p^^}
+	[[ -n ${!tw:-} ]] || continue
+	zt_x "$p-host" nft -f "${!tw}" || zt_die "$tw=${!tw}: nft -f failed on side ($p)"
+	zb_log "side ($p) tweaked with ${!tw}"
+done
 sleep 1
 
 for ((r = 1; r <= ZB_ROUNDS; r++)); do

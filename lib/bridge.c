@@ -1134,13 +1134,18 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 			}
 		if (n != 1)
 			continue;	/* none, or several: bind4/bind6 decide */
+		/*
+		 * meta l4proto first: a register load, where the ether type is a
+		 * copy from the link-layer header, so ARP and UDP fail cheaply;
+		 * both match a VLAN 0 frame's inner TCP, the ether type (0x8100) not.
+		 */
 		r_begin(x, bs);
+		t(x, "meta l4proto tcp ");
+		l4proto(x, IPPROTO_TCP);
 		if (fam)
 			ether_type(x, "ip6", ETHERTYPE_IPV6);
 		else
 			ether_type(x, "ip", ETHERTYPE_IP);
-		t(x, "meta l4proto tcp ");
-		l4proto(x, IPPROTO_TCP);
 		saddr_prefix(x, one);
 		v(x, NF_ACCEPT, NULL);
 		t(x, " comment \"TCP from the segment's addresses\"");

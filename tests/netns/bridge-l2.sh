@@ -133,6 +133,17 @@ for i in "${!frames[@]}"; do
 	zt_check "${names[$i]}: counted in l2_frame (+$((f1 - f0)))" [ $((f1 - f0)) -ge 5 ]
 done
 zt_check "no tagged or encapsulated UDP reached a1's stack" [ "$(rx a1 nonip_ip)" -eq 0 ]
+# The same TCP in VLAN 0 to the host (br0's MAC): delivered up, never forwarded, so only
+# bridge prerouting can drop it (bs_<rest>'s TCP rules test the ether type, then mtype).
+BR0=$(zt_mac host br0)
+for v in 4 6; do
+	if [[ $v == 4 ]]; then ipl="IP(src='${ZT_V4[w1]}', dst='198.51.100.1')"; else ipl="IPv6(src='${ZT_V6[w1]}', dst='${ZT_V6[a1]}')"; fi
+	f0=$(l2 l2_frame)
+	zt_forge w1 eth0 "$BR0" 5 "Ether(src='$W1', dst='$BR0')/Dot1Q(vlan=0)/$ipl/TCP(sport=1, dport=9998, flags='S')" >/dev/null
+	sleep 0.2
+	f1=$(l2 l2_frame)
+	zt_check "vlan0-tcp$v to the host: dropped in bridge prerouting, counted in l2_frame (+$((f1 - f0)))" [ $((f1 - f0)) -ge 5 ]
+done
 
 # ---- unknown-unicast flooding --------------------------------------------------
 # a1 (app) sends to d1's address with a MAC the bridge does not know: the
