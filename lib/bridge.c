@@ -353,6 +353,27 @@ static void icmp_type(struct bx *x, bool v6, const char *name, uint8_t type)
 	e_cmp(x, NFT_CMP_EQ, &type, 1);
 }
 
+/*
+ * A prefix whose network address is 0.0.0.0 or :: (0.0.0.0/0, ::/0 …): bind_map
+ * keeps the special span that starts there (0.0.0.0, :: accept) and drops the
+ * segment's overlapping span, so bind4/bind6 send the rest to l2_gap (the
+ * segment's members' frames are dropped as spoofed). bs_<rest> then has no TCP
+ * rule, so that it accepts nothing bind4/bind6 would not.
+ */
+static bool cidr_starts_at_zero(const struct zt_cidr *c)
+{
+	uint32_t len = c->family == AF_INET ? 4 : 16;
+
+	for (uint32_t i = 0; i < len; i++) {
+		unsigned bits = c->plen > i * 8 ? c->plen - i * 8 : 0;
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+
+		if (c->addr[i] & mask)
+			return false;
+	}
+	return true;
+}
+
 /* ip saddr P/LEN, ip6 saddr P/LEN: the network header's source, masked (a bitwise below the full length), compared */
 static void saddr_prefix(struct bx *x, const struct zt_cidr *c)
 {
@@ -1132,7 +1153,7 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 				one = &s->addrs[i];
 				n++;
 			}
-		if (n != 1)
+		if (n != 1 || cidr_starts_at_zero(one))
 			continue;	/* none, or several: bind4/bind6 decide */
 		/*
 		 * meta l4proto first: a register load, where the ether type is a
