@@ -10,9 +10,13 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "feed.h"
+
+#define LIM_KEYED(i) { .max_bad_pct = 100, .max_shrink_pct = 100, .seed = 0x9e3779b97f4a7c15ull * (uint64_t)((i) + 1) }
 
 static int parse(const char *text, const struct zt_feed_limits *lim, struct zt_feed_data *f, struct zt_diags *d)
 {
@@ -862,6 +866,86 @@ START_TEST(test_incremental)
 }
 END_TEST
 
+/*
+ * A line crafted against an unkeyed or weakly keyed line hash (a block that
+ * zeroes a multiply-fold's state) must not pass for another line: the
+ * incremental parse lists the new address and drops the old one, whatever
+ * the key.
+ */
+START_TEST(test_inc_crafted_line)
+{
+	static const unsigned char k1[8] = { 0xdb, 0x28, 0xb4, 0xa0, 0xd1, 0x7e, 0x03, 0xe7 };
+	char a[128], b[128];
+	size_t n = 0;
+	struct zt_feed_limits lim = LIM_KEYED(_i);
+	struct zt_feed_data f1 = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	bool inc = false;
+	uint8_t v4[4];
+
+	n += (size_t)sprintf(a + n, "192.0.2.1\n192.0.2.2\n");
+	n += (size_t)sprintf(a + n, "1.2.3.4 #aaaaaaa");
+	memcpy(a + n, k1, 8);
+	n += 8;
+	n += (size_t)sprintf(a + n, "xxxxxxxxyyyyyyyy\n192.0.2.3\n");
+	memcpy(b, a, n);
+	memcpy(b + 20, "6.6.6.6", 7);
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", a, n, &lim, &f1, &d), 0);
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", b, n, &lim, &f1, &f2, &dl, &inc, &d), 0);
+	inet_pton(AF_INET, "6.6.6.6", v4);
+	ck_assert(zt_feed_find(&f2, AF_INET, v4) >= 0);
+	inet_pton(AF_INET, "1.2.3.4", v4);
+	ck_assert(zt_feed_find(&f2, AF_INET, v4) < 0);
+	zt_feed_data_clear(&f1);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* Bytes allocated, mmapped blocks included. */
+static size_t heap_used(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+
+/*
+ * Blank and comment lines cost no memory: a feed of 8 MiB of empty lines and
+ * one entry keeps less than 1 MiB, parsed whole or incrementally.
+ */
+START_TEST(test_blank_lines_memory)
+{
+	size_t len = 8u << 20;
+	char *buf = malloc(len);
+	struct zt_feed_limits lim = LIM_KEYED(1);
+	struct zt_feed_data f1 = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	bool inc = false;
+	size_t before;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, '\n', len);
+	memcpy(buf + len / 2, "192.0.2.1\n", 10);
+	before = heap_used();
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", buf, len, &lim, &f1, &d), 0);
+	ck_assert_uint_eq(f1.n4, 1);
+	ck_assert_uint_lt(heap_used() - before, 1u << 20);
+	memcpy(buf + len / 4, "192.0.2.2\n", 10);
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", buf, len, &lim, &f1, &f2, &dl, &inc, &d), 0);
+	ck_assert_uint_eq(f2.n4, 2);
+	ck_assert_uint_lt(heap_used() - before, 2u << 20);
+	zt_feed_data_clear(&f1);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+	free(buf);
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -871,6 +955,8 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_fast_lines);
+	tcase_add_loop_test(tc, test_inc_crafted_line, 0, 4);
+	tcase_add_test(tc, test_blank_lines_memory);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
