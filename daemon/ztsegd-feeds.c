@@ -114,7 +114,8 @@ struct manager_feeds {
 	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
 	bool inc;			/* the last update was made from the changes only */
 	bool never_inc;			/* ZTSEGD_FEED_WHOLE=1: every update parses and flattens whole (a reference) */
-	uint64_t seed;			/* keys the feeds' line hashes */
+	uint64_t key[2];		/* keys the feeds' line hashes (secret, from getrandom) */
+	bool keyed;			/* false: getrandom failed, every feed parsed whole */
 	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
 };
 
@@ -501,7 +502,8 @@ static int job_start(struct manager *m)
 		snprintf(jf->name, sizeof(jf->name), "%s", f->name);
 		snprintf(jf->path, sizeof(jf->path), "%s", f->path);
 		jf->lim = f->lim;
-		jf->lim.seed = F->seed;
+		memcpy(jf->lim.key, F->key, sizeof(jf->lim.key));
+		jf->lim.keyed = F->keyed;
 		jf->prev = f->have ? &f->data : NULL;
 		jf->whole = F->never_inc;
 		jf->good = f->good;
@@ -946,9 +948,13 @@ static int feeds_new(struct manager *m)
 	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
 	F->whole = true;
 	F->never_inc = getenv("ZTSEGD_FEED_WHOLE") && streq(getenv("ZTSEGD_FEED_WHOLE"), "1");
-	if (getrandom(&F->seed, sizeof(F->seed), GRND_NONBLOCK) != sizeof(F->seed))
-		F->seed = now_usec(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32);
+	/* No predictable fallback: without a secret key a crafted line could pass for another. */
+	F->keyed = getrandom(F->key, sizeof(F->key), GRND_NONBLOCK) == (ssize_t)sizeof(F->key);
+	if (!F->keyed)
+		log_warning("feeds: no random key for the line hashes (getrandom: %m): every update parses the feeds whole");
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (F->job_fd < 0)
+		return -errno;
 	if ((F->nl = calloc(1, sizeof(*F->nl))) && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
 		zt_nl_close(F->nl);
 		free(F->nl);
@@ -1005,7 +1011,8 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 		f->reject = b->reject;
 		f->log = b->log;
 		f->max_age_sec = b->max_age_sec;
-		f->lim = (struct zt_feed_limits){ b->max_bytes, b->max_bad_pct, b->max_shrink_pct, 0, 0 };
+		f->lim = (struct zt_feed_limits){ .max_bytes = b->max_bytes, .max_bad_pct = b->max_bad_pct,
+						 .max_shrink_pct = b->max_shrink_pct };
 		f->pos = b->pos;
 		if ((r = intern(f->name, &f->id, F)) < 0) {
 			feed_st_free(v, i);

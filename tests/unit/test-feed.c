@@ -16,7 +16,9 @@
 #include <string.h>
 #include "feed.h"
 
-#define LIM_KEYED(i) { .max_bad_pct = 100, .max_shrink_pct = 100, .seed = 0x9e3779b97f4a7c15ull * (uint64_t)((i) + 1) }
+#define LIM_KEYED(i)                                                                                   \
+	{ .max_bad_pct = 100, .max_shrink_pct = 100, .key = { 0x9e3779b97f4a7c15ull * (uint64_t)((i) + 1), (uint64_t)(i) }, \
+	  .keyed = true }
 
 static int parse(const char *text, const struct zt_feed_limits *lim, struct zt_feed_data *f, struct zt_diags *d)
 {
@@ -119,7 +121,7 @@ START_TEST(test_refusals)
 {
 	struct zt_feed_data f = {};
 	struct zt_diags d = {};
-	struct zt_feed_limits lim = { 0, 1, 50, 0, 0 };
+	struct zt_feed_limits lim = { .max_bad_pct = 1, .max_shrink_pct = 50 };
 	char *big;
 
 	/* Too many bad lines. */
@@ -151,7 +153,7 @@ START_TEST(test_refusals)
 	big = malloc(1 << 20);
 	memset(big, '1', (1 << 20) - 1);
 	big[(1 << 20) - 1] = '\0';
-	lim = (struct zt_feed_limits){ 0, 100, 50, 0, 0 };
+	lim = (struct zt_feed_limits){ .max_bad_pct = 100, .max_shrink_pct = 50 };
 	ck_assert_int_eq(parse(big, &lim, &f, &d), 0);
 	ck_assert(has_diag(&d, 1, "line too long"));
 	ck_assert_uint_lt(strlen(d.v[0].msg), 300);
@@ -621,8 +623,12 @@ static char *random_line(unsigned *seed)
 		snprintf(buf, sizeof(buf), "2001:db8::/118");
 	else if (r < 84)
 		snprintf(buf, sizeof(buf), "# comment %u", a & 3);
-	else if (r < 88)
+	else if (r < 86)
 		snprintf(buf, sizeof(buf), "%s", "");
+	else if (r < 87)	/* blank to the parser: spaces, tabs, CRs, a comment with any bytes */
+		snprintf(buf, sizeof(buf), "%s", (const char *[]){ " \t\r", "\r", " ; \x01\x7f", "\t#\xff" }[a & 3]);
+	else if (r < 88)	/* not blank: a control byte before the comment */
+		snprintf(buf, sizeof(buf), "%s", a & 1 ? " \x01 # x" : "\x0b");
 	else if (r < 91)
 		snprintf(buf, sizeof(buf), "10.0.%u.%u ; SBL%u", a >> 8, a & 255, a & 7);
 	else if (r < 95)
@@ -685,8 +691,9 @@ static void data_eq(const struct zt_feed_data *a, const struct zt_feed_data *b)
 		ck_assert(a->e4[i].lo == b->e4[i].lo && a->e4[i].hi == b->e4[i].hi && a->e4[i].line == b->e4[i].line);
 	for (size_t i = 0; i < a->n6; i++)
 		ck_assert(a->e6[i].lo == b->e6[i].lo && a->e6[i].hi == b->e6[i].hi && a->e6[i].line == b->e6[i].line);
-	for (size_t i = 0; i < a->lines; i++)
-		ck_assert(a->lh[i] == b->lh[i]);
+	ck_assert_uint_eq(a->nlh, b->nlh);
+	for (size_t i = 0; i < a->nlh; i++)
+		ck_assert(a->lh[i] == b->lh[i] && a->ll[i] == b->ll[i]);
 }
 
 static void fset_eq(const struct zt_fset *a, const struct zt_fset *b)
@@ -752,7 +759,7 @@ START_TEST(test_incremental)
 	size_t n_ex = (size_t)_i % 3, incs = 0, flat_incs = 0;
 	zt_u128 b4[4], b6[4];
 	const zt_u128 *bounds[ZT_FMAPS_R] = { b4, b4, b6, b6 };
-	struct zt_feed_limits lim = { 0, 100, 100, 0, 42 };
+	struct zt_feed_limits lim = LIM_KEYED(_i);
 
 	zt_cidr_parse("10.0.1.64/27", &ex[0], NULL);
 	zt_cidr_parse("2001:db8::80/123", &ex[1], NULL);
@@ -866,6 +873,67 @@ START_TEST(test_incremental)
 }
 END_TEST
 
+static uint64_t rotl_ref(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+/* SipHash-2-4 word by word from bytes, as the paper states it: a reference for the tail handling. */
+static uint64_t sip_ref(const uint64_t k[2], const uint8_t *p, size_t n)
+{
+	uint64_t v[4] = { k[0] ^ 0x736f6d6570736575ull, k[1] ^ 0x646f72616e646f6dull, k[0] ^ 0x6c7967656e657261ull,
+			  k[1] ^ 0x7465646279746573ull };
+
+	for (size_t w = 0; w <= n / 8; w++) {
+		uint64_t m = w == n / 8 ? (uint64_t)n << 56 : 0;
+
+		for (size_t i = 0; i < 8 && w * 8 + i < n; i++)
+			m |= (uint64_t)p[w * 8 + i] << (8 * i);
+		v[3] ^= m;
+		for (int r = 0; r < 2; r++) {
+			v[0] += v[1], v[1] = rotl_ref(v[1], 13), v[1] ^= v[0], v[0] = rotl_ref(v[0], 32);
+			v[2] += v[3], v[3] = rotl_ref(v[3], 16), v[3] ^= v[2];
+			v[0] += v[3], v[3] = rotl_ref(v[3], 21), v[3] ^= v[0];
+			v[2] += v[1], v[1] = rotl_ref(v[1], 17), v[1] ^= v[2], v[2] = rotl_ref(v[2], 32);
+		}
+		v[0] ^= m;
+	}
+	v[2] ^= 0xff;
+	for (int r = 0; r < 4; r++) {
+		v[0] += v[1], v[1] = rotl_ref(v[1], 13), v[1] ^= v[0], v[0] = rotl_ref(v[0], 32);
+		v[2] += v[3], v[3] = rotl_ref(v[3], 16), v[3] ^= v[2];
+		v[0] += v[3], v[3] = rotl_ref(v[3], 21), v[3] ^= v[0];
+		v[2] += v[1], v[1] = rotl_ref(v[1], 17), v[1] ^= v[2], v[2] = rotl_ref(v[2], 32);
+	}
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* The test vector of the SipHash paper (Aumasson, Bernstein 2012, appendix A). */
+START_TEST(test_siphash_vector)
+{
+	uint8_t kb[16], m[15];
+	uint64_t k[2] = { 0, 0 };
+
+	for (int i = 0; i < 16; i++)
+		kb[i] = (uint8_t)i;
+	for (int i = 0; i < 15; i++)
+		m[i] = (uint8_t)i;
+	for (int i = 7; i >= 0; i--) {
+		k[0] = k[0] << 8 | kb[i];
+		k[1] = k[1] << 8 | kb[8 + i];
+	}
+	ck_assert_uint_eq(zt_siphash24(k, m, sizeof(m)), 0xa129ca6149be45e5ull);
+	/* the tail read in one word (inputs of 8 bytes or more) equals the byte-wise read */
+	for (size_t n = 0; n < 40; n++) {
+		uint8_t buf[48];
+
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)(i * 37 + n);
+		ck_assert_uint_eq(zt_siphash24(k, buf + 1, n), sip_ref(k, buf + 1, n));
+	}
+}
+END_TEST
+
 /*
  * A line crafted against an unkeyed or weakly keyed line hash (a block that
  * zeroes a multiply-fold's state) must not pass for another line: the
@@ -955,6 +1023,7 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_fast_lines);
+	tcase_add_test(tc, test_siphash_vector);
 	tcase_add_loop_test(tc, test_inc_crafted_line, 0, 4);
 	tcase_add_test(tc, test_blank_lines_memory);
 	suite_add_tcase(s, tc);
