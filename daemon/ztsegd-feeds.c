@@ -455,6 +455,8 @@ static void *job_run(void *userdata)
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC), one = 1;
 
 	J->r = 0;
+	/* job_abort sets it: the parse, flattening and differences stop within a few ms. */
+	zt_feed_cancel_on(&J->cancel);
 	for (size_t i = 0; i < J->n && !atomic_load(&J->cancel); i++)
 		job_feed_load(J, &J->v[i]);
 	J->read_usec = now_usec(CLOCK_MONOTONIC) - t0;

@@ -18,6 +18,24 @@
 
 #define EXCERPT_MAX 40
 
+static _Thread_local const atomic_bool *cancel_flag;
+
+void zt_feed_cancel_on(const atomic_bool *flag)
+{
+	cancel_flag = flag;
+}
+
+bool zt_feed_cancelled(void)
+{
+	return cancel_flag && atomic_load_explicit(cancel_flag, memory_order_relaxed);
+}
+
+/* Every ZT_FEED_CANCEL_EVERY steps (step counts up from 0): whether to stop. */
+static bool cancel_at(size_t step)
+{
+	return !(step % ZT_FEED_CANCEL_EVERY) && zt_feed_cancelled();
+}
+
 void zt_feed_data_clear(struct zt_feed_data *f)
 {
 	free(f->e4);
@@ -580,7 +598,7 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 		const char *nl = memchr(buf + off, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
 
-		r = line_parse(&ps, &f, line + 1, buf + off, n, &kind);
+		r = cancel_at(line + 1) ? -ECANCELED : line_parse(&ps, &f, line + 1, buf + off, n, &kind);
 		if (r >= 0 && f.keyed && kind != ZT_FEED_LINE_NONE)
 			r = lh_push(&f, line_hash(buf + off, n, f.key) | (uint64_t)kind, line + 1);
 		if (r < 0) {
@@ -662,7 +680,7 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
 	_cleanup_free_ uint64_t *nh = NULL;
 	_cleanup_free_ uint32_t *nl = NULL, *st = NULL, *end = NULL, *map = NULL;
-	size_t nn = 0, nlines = 0, no, i = 0, j = 0, parsed = 0;
+	size_t nn = 0, nlines = 0, no, i = 0, j = 0, parsed = 0, steps = 0, parsed_steps = 0;
 	struct zt_diags was = *d;
 	int r = -ENOMEM, kind;
 
@@ -695,6 +713,8 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 			const char *e = memchr(buf + off, '\n', len - off);
 			size_t n = e ? (size_t)(e - (buf + off)) : len - off;
 
+			if (cancel_at(nlines + 1))
+				return -ECANCELED;
 			if (!blank_line(buf + off, n)) {
 				if (nn == cap && (ZT_GROW(nh, cap, nn + 1) < 0 || ZT_GROW(nl, c2, nn + 1) < 0 ||
 						  ZT_GROW(st, c3, nn + 1) < 0 || ZT_GROW(end, c4, nn + 1) < 0))
@@ -717,6 +737,10 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	while (i < no || j < nn) {
 		size_t di = 0, dj = 0;
 
+		if (cancel_at(++steps)) {
+			r = -ECANCELED;
+			goto fail;
+		}
 		if (i < no && j < nn && line_same(prev->lh[i], nh[j])) {
 			map[prev->ll[i] - 1] = nl[j];
 			nh[j] |= prev->lh[i] & 3;
@@ -735,6 +759,10 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 			dj = j < nn;
 		}
 		for (size_t q = j; q < j + dj; q++) {
+			if (cancel_at(++parsed_steps)) {
+				r = -ECANCELED;
+				goto fail;
+			}
 			if (line_parse(&ps, &add, nl[q], buf + st[q], end[q] - st[q], &kind) < 0)
 				goto fail;
 			nh[q] |= (uint64_t)kind;

@@ -10,6 +10,7 @@
 #ifndef ZT_FEED_H
 #define ZT_FEED_H
 
+#include <stdatomic.h>
 #include "diag.h"
 #include "net.h"
 
@@ -84,6 +85,16 @@ struct zt_feed_delta {
 };
 
 void zt_feed_delta_clear(struct zt_feed_delta *dl);
+
+/*
+ * The calling thread's cancel flag (NULL: none). Once it is set, the long
+ * loops of the parse, the flattening, the cut and the differences stop
+ * within ZT_FEED_CANCEL_EVERY steps and return -ECANCELED (their inputs
+ * as they were, their outputs to be discarded).
+ */
+#define ZT_FEED_CANCEL_EVERY 65536
+void zt_feed_cancel_on(const atomic_bool *flag);
+bool zt_feed_cancelled(void);
 
 /* SipHash-2-4 of n bytes under the 128-bit key k (k[0]: its bytes 0-7, little-endian). */
 uint64_t zt_siphash24(const uint64_t k[2], const void *s, size_t n);

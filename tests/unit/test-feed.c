@@ -11,6 +11,9 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1014,6 +1017,130 @@ START_TEST(test_blank_lines_memory)
 }
 END_TEST
 
+static atomic_bool cancel_flag;
+
+struct canceller {
+	double set_ms;
+	unsigned delay_ms;
+};
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *c = arg;
+
+	usleep(c->delay_ms * 1000);
+	c->set_ms = mono_ms();
+	atomic_store(&cancel_flag, true);
+	return NULL;
+}
+
+/* n lines of distinct IPv4 addresses, every other one from 10.0.0.0 up. */
+static char *many_lines(size_t n, size_t *len)
+{
+	char *buf = malloc(n * 16 + 1);
+	size_t l = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0, a = 0; i < n; i++, a += 2)	/* apart: not merged into ranges */
+		l += (size_t)sprintf(buf + l, "10.%u.%u.%u\n", (unsigned)(a >> 16) & 255, (unsigned)(a >> 8) & 255,
+				     (unsigned)a & 255);
+	*len = l;
+	return buf;
+}
+
+/*
+ * A cancelled job returns fast: the parse of 4M lines stops within a few ms
+ * of the flag being set from another thread (not at its end, some hundreds
+ * of ms later), with -ECANCELED.
+ */
+START_TEST(test_cancel_parse_fast)
+{
+	size_t len;
+	_cleanup_free_ char *buf = many_lines(4u << 20, &len);
+	struct zt_feed_limits lim = LIM_KEYED(0);
+	struct zt_feed_data f = {};
+	struct zt_diags d = {};
+	struct canceller c = { .delay_ms = 20 };
+	pthread_t t;
+	double done;
+	int r;
+
+	atomic_store(&cancel_flag, false);
+	zt_feed_cancel_on(&cancel_flag);
+	ck_assert_int_eq(pthread_create(&t, NULL, cancel_later, &c), 0);
+	r = zt_feed_parse("feeds/t.txt", buf, len, &lim, &f, &d);
+	done = mono_ms();
+	pthread_join(t, NULL);
+	zt_feed_cancel_on(NULL);
+	ck_assert_int_eq(r, -ECANCELED);
+	ck_assert_msg(done - c.set_ms < 50, "returned %.1f ms after the cancel", done - c.set_ms);
+	ck_assert_ptr_null(f.e4);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* With the flag set, every long stage returns -ECANCELED, and the inputs stay as they were. */
+START_TEST(test_cancel_stages)
+{
+	size_t len;
+	_cleanup_free_ char *buf = many_lines(200000, &len);
+	struct zt_feed_limits lim = LIM_KEYED(0);
+	struct zt_feed_data f = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	struct zt_feed_src src = { .id = 1, .src = true, .dst = true };
+	struct zt_fset want[ZT_FMAPS] = {}, want2[ZT_FMAPS] = {}, cut = {};
+	struct zt_fwins wins[ZT_FMAPS_R] = {};
+	const zt_u128 *bounds[ZT_FMAPS_R] = {};
+	zt_u128 b[4] = { 0, 0x0a010000u, 0x0a020000u, 0x0a030000u };
+	struct zt_fdiff df = {};
+	bool inc;
+
+	atomic_store(&cancel_flag, false);
+	zt_feed_cancel_on(&cancel_flag);
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", buf, len, &lim, &f, &d), 0);
+	src.data = &f;
+	ck_assert_int_eq(zt_feeds_flatten(&src, 1, NULL, 0, want), 0);
+	ck_assert_uint_gt(want[ZT_FMAPS_R].n, 100000);
+	ck_assert_int_eq(zt_fset_copy(&cut, &want[ZT_FMAPS_R]), 0);
+
+	atomic_store(&cancel_flag, true);
+	buf[3] = buf[3] == '0' ? '1' : '0';
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", buf, len, &lim, &f2, &d), -ECANCELED);
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", buf, len, &lim, &f, &f2, &dl, &inc, &d), -ECANCELED);
+	ck_assert_int_eq(zt_feeds_flatten(&src, 1, NULL, 0, want2), -ECANCELED);
+	src.changed = true;
+	src.delta = &dl;
+	ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, want, bounds, 0, want2, wins), -ECANCELED);
+	ck_assert_int_eq(zt_fset_cut(&cut, b, 4), -ECANCELED);
+	ck_assert_uint_eq(cut.n, want[ZT_FMAPS_R].n);
+	ck_assert_int_eq(zt_fset_diff(&want[ZT_FMAPS_R], &want2[ZT_FMAPS_R], 64, ZT_FDIFF_ALL, &df), -ECANCELED);
+	ck_assert_int_eq(zt_fset_diff(&(struct zt_fset){ .family = AF_INET }, &want[ZT_FMAPS_R], 64, ZT_FDIFF_ALL, &df),
+			 -ECANCELED);
+	ck_assert_uint_eq(df.n, 0);
+	zt_feed_cancel_on(NULL);
+	for (int s = 0; s < ZT_FMAPS; s++) {
+		zt_fset_clear(&want[s]);
+		zt_fset_clear(&want2[s]);
+	}
+	for (int s = 0; s < ZT_FMAPS_R; s++)
+		zt_fwins_clear(&wins[s]);
+	zt_fset_clear(&cut);
+	zt_feed_data_clear(&f);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -1025,7 +1152,6 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_fast_lines);
 	tcase_add_test(tc, test_siphash_vector);
 	tcase_add_loop_test(tc, test_inc_crafted_line, 0, 4);
-	tcase_add_test(tc, test_blank_lines_memory);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
@@ -1035,6 +1161,14 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_cut, 0, 20);
 	tcase_add_loop_test(tc, test_flatten_large, 0, 3);
 	tcase_add_loop_test(tc, test_incremental, 0, 24);
+	tcase_add_test(tc, test_cancel_stages);
+	suite_add_tcase(s, tc);
+	/* Large inputs and timing: not under valgrind. */
+	tc = tcase_create("large");
+	tcase_set_tags(tc, "slow");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_blank_lines_memory);
+	tcase_add_test(tc, test_cancel_parse_fast);
 	suite_add_tcase(s, tc);
 	return s;
 }
