@@ -285,6 +285,28 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+/* The kept socket (F->nl allocated) opened; left NULL when it cannot be: each request opens its own. */
+static void feeds_nl_open(struct manager_feeds *F)
+{
+	if (F->nl && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
+		zt_nl_close(F->nl);
+		free(F->nl);
+		F->nl = NULL;
+	}
+}
+
+/*
+ * After any error on the kept socket: closed and opened anew, as tamper's
+ * table_read does (a reply left unread would fail the next request).
+ */
+static void feeds_nl_reopen(struct manager_feeds *F)
+{
+	if (!F->nl)
+		return;
+	zt_nl_close(F->nl);
+	feeds_nl_open(F);
+}
+
 /*
  * ---- the work off the loop ----
  * Reading, parsing, flattening and comparing a million entries takes a
@@ -957,11 +979,8 @@ static int feeds_new(struct manager *m)
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (F->job_fd < 0)
 		return -errno;
-	if ((F->nl = calloc(1, sizeof(*F->nl))) && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
-		zt_nl_close(F->nl);
-		free(F->nl);
-		F->nl = NULL;
-	}
+	F->nl = calloc(1, sizeof(*F->nl));
+	feeds_nl_open(F);
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (F->ino_fd < 0 || F->job_fd < 0)
 		return -errno;
@@ -1278,8 +1297,9 @@ static void counters_read(struct manager_feeds *F)
 		F->v[i].packets = F->v[i].bytes = 0;
 	if (!F->tables)
 		return;
-	zt_feeds_counters_read(F->nl, AF_INET, on_counter, F);
-	zt_feeds_counters_read(F->nl, AF_INET6, on_counter, F);
+	if (zt_feeds_counters_read(F->nl, AF_INET, on_counter, F) < 0 ||
+	    zt_feeds_counters_read(F->nl, AF_INET6, on_counter, F) < 0)
+		feeds_nl_reopen(F);
 }
 
 static const char *dir_name(enum zt_feed_dir d)
@@ -1415,7 +1435,9 @@ bool manager_feeds_verify(struct manager *m)
 	if (!F || !F->tables)
 		return true;
 	for (int i = 0; i < 2; i++) {
-		if (zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0)
+		/* An error on the kept socket: reopened, and asked once more (not a check skipped). */
+		if (zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0 &&
+		    (feeds_nl_reopen(F), zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0))
 			return true;
 		if (!ti.present || (m->owned && ti.has_owner && ti.owner != zt_nft_portid(m->nft)) ||
 		    (m->owned && !ti.has_owner))
