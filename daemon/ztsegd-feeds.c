@@ -36,6 +36,8 @@
 #define FEED_SLICE_USEC 1		/* one commit per loop turn: an event waits for one commit at most */
 #define PRIO_FEEDS 60			/* after every other event source */
 #define FEED_USER "ztseg-feeds"		/* the fetcher's user (ztseg-feeds.service) */
+#define FEED_RETRY_MIN_USEC (1 * ZT_USEC_PER_SEC)	/* a failed update is tried again after this, */
+#define FEED_RETRY_MAX_USEC (300 * ZT_USEC_PER_SEC)	/* doubling up to this */
 
 struct feed_st {
 	char name[ZT_FEED_NAME_LEN + 1];
@@ -109,6 +111,10 @@ struct manager_feeds {
 	pthread_t job_thread;
 	int job_fd;			/* eventfd: the worker is done */
 	sd_event_source *src_job;
+	sd_event_source *src_retry;	/* a failed update tried again (backoff); NULL: never armed */
+	uint64_t retry_usec;		/* the next wait; 0: no failure since the last update applied */
+	uint64_t retries;
+	unsigned fail_jobs;		/* ZTSEGD_FEED_FAIL_JOBS (tests): so many jobs fail as if out of memory */
 	uint64_t gen;			/* changes seen: a job of an older one is stale */
 	bool whole;			/* the next update flattens whole (cur is not the flattening of the copies) */
 	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
@@ -350,6 +356,7 @@ struct job {
 	size_t chunk;
 	uid_t feed_uid;
 	atomic_bool cancel;
+	bool fail;				/* ZTSEGD_FEED_FAIL_JOBS: fails with -ENOMEM */
 	int efd;
 	/* out */
 	int r;
@@ -485,6 +492,8 @@ static void *job_run(void *userdata)
 	t0 = now_usec(CLOCK_MONOTONIC);
 	if (atomic_load(&J->cancel))
 		J->r = -ECANCELED;
+	else if (J->fail)
+		J->r = -ENOMEM;
 	else
 		J->r = job_build(J);
 	J->build_usec = now_usec(CLOCK_MONOTONIC) - t0;
@@ -511,6 +520,8 @@ static int job_start(struct manager *m)
 	J->chunk = F->chunk;
 	J->feed_uid = F->feed_uid;
 	J->efd = F->job_fd;
+	J->fail = F->fail_jobs > 0;
+	F->fail_jobs -= J->fail;
 	atomic_init(&J->cancel, false);
 	memcpy(J->bounds, F->bounds, sizeof(J->bounds));
 	if (F->n_except) {
@@ -561,6 +572,50 @@ static void job_abort(struct manager_feeds *F)
 	F->job = NULL;
 }
 
+static void update_begin(struct manager *m);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+
+	m->feeds->retries++;
+	update_begin(m);
+	return 0;
+}
+
+/*
+ * An update that failed before its commits (no memory, no thread, a
+ * reload cut short): tried again, whole, after a wait that doubles up to
+ * FEED_RETRY_MAX_USEC, so that new entries are not left unenforced until
+ * the fetcher writes the file again. Any update begun meanwhile does it.
+ */
+static void retry_arm(struct manager *m, const char *what, int err)
+{
+	struct manager_feeds *F = m->feeds;
+	uint64_t wait;
+	int r;
+
+	F->whole = true;
+	F->retry_usec = F->retry_usec ? F->retry_usec * 2 : FEED_RETRY_MIN_USEC;
+	if (F->retry_usec > FEED_RETRY_MAX_USEC)
+		F->retry_usec = FEED_RETRY_MAX_USEC;
+	wait = F->retry_usec;
+	if (F->src_retry)
+		r = sd_event_source_set_time_relative(F->src_retry, wait);
+	else
+		r = sd_event_add_time_relative(m->event, &F->src_retry, CLOCK_MONOTONIC, wait, ZT_USEC_PER_SEC / 10,
+					       on_retry, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(F->src_retry, SD_EVENT_ONESHOT);
+	if (r >= 0)
+		r = sd_event_source_set_priority(F->src_retry, PRIO_FEEDS);
+	if (r < 0)
+		log_error("feeds: %s: %s; cannot arm the retry (%s): the feeds are updated at their next change",
+			  what, strerror(err), strerror(-r));
+	else
+		log_error("feeds: %s: %s; tried again in %.0f s", what, strerror(err), (double)wait / ZT_USEC_PER_SEC);
+}
+
 /* Begin an update of the maps: a job, unless one runs or commits are under way (then after them). */
 static void update_begin(struct manager *m)
 {
@@ -572,9 +627,11 @@ static void update_begin(struct manager *m)
 		return;
 	}
 	F->again = false;
+	if (F->src_retry)
+		sd_event_source_set_enabled(F->src_retry, SD_EVENT_OFF);
 	r = job_start(m);
 	if (r < 0)
-		log_error("feeds: cannot start the update: %s", strerror(-r));
+		retry_arm(m, "cannot start the update", -r);
 }
 
 /* A change the running job did not see: its result, when it comes, is stale. */
@@ -659,8 +716,10 @@ static int on_job(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		return 0;
 	}
 	if (J->r < 0) {
-		log_error("feeds: cannot compute the update: %s", strerror(-J->r));
+		int r = J->r;
+
 		job_free(J);
+		retry_arm(m, "cannot compute the update", -r);
 		return 0;
 	}
 	job_take(m, J);
@@ -735,6 +794,7 @@ static void update_done(struct manager *m, bool ok)
 		F->read_usec = 0;
 		/* The maps are now the flattening of the copies, unless a reload came meanwhile. */
 		F->whole = F->policy_gen != F->taken_policy_gen;
+		F->retry_usec = 0;
 	} else {
 		F->failures++;
 		F->kernel_known = false;
@@ -972,6 +1032,8 @@ static int feeds_new(struct manager *m)
 	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
 	F->whole = true;
 	F->never_inc = getenv("ZTSEGD_FEED_WHOLE") && streq(getenv("ZTSEGD_FEED_WHOLE"), "1");
+	if ((e = getenv("ZTSEGD_FEED_FAIL_JOBS")) && atoi(e) > 0)
+		F->fail_jobs = (unsigned)atoi(e);
 	/* No predictable fallback: without a secret key a crafted line could pass for another. */
 	F->keyed = getrandom(F->key, sizeof(F->key), GRND_NONBLOCK) == (ssize_t)sizeof(F->key);
 	if (!F->keyed)
@@ -1237,8 +1299,11 @@ int manager_feeds_apply(struct manager *m)
 		zt_feeds_ids_read(AF_INET, intern_kid, F);
 		zt_feeds_ids_read(AF_INET6, intern_kid, F);
 	}
-	if ((r = feeds_from_policy(m, t, &v)) < 0)
+	if ((r = feeds_from_policy(m, t, &v)) < 0) {
+		/* The job aborted above was the feeds' update: it is made again (the feeds as they were). */
+		retry_arm(m, "cannot take the policy's feeds", -r);
 		return r;
+	}
 	free(F->except);
 	F->except = NULL;
 	F->n_except = 0;
@@ -1471,6 +1536,7 @@ void manager_feeds_free(struct manager *m)
 	if (!F)
 		return;
 	job_abort(F);
+	sd_event_source_disable_unref(F->src_retry);
 	sd_event_source_unref(F->src_ino);
 	sd_event_source_unref(F->src_work);
 	sd_event_source_unref(F->src_job);
