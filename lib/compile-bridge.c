@@ -7,6 +7,7 @@
  * destination port's (classify_dst), and scope. doc/RULESET.md "Bridges".
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bridge.h"
@@ -29,6 +30,16 @@ static int seg_copy(struct cc *c, size_t si, uint32_t idx, struct zt_plan_bridge
 
 	b->idx = idx;
 	b->rest = c->rest[si];
+	if (s->bridge[0]) {
+		/* the first segment on the same bridge names its port set (dpb_<brk>) */
+		snprintf(b->bridge, sizeof(b->bridge), "%s", s->bridge);
+		b->brk = b->rest;
+		for (size_t j = 0; j < si; j++)
+			if (streq(c->p->segs[j].bridge, s->bridge)) {
+				b->brk = c->rest[j];
+				break;
+			}
+	}
 	if (!(b->ifs = calloc(s->n_ifs, sizeof(*b->ifs))))
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_ifs; i++) {

@@ -888,7 +888,7 @@ int chains_build(struct cc *c)
 			continue;
 		if ((r = chain_from(c, id)) < 0)
 			return r;
-		if (z->kind == ZT_ZONE_SEGMENT && p->segs[z->seg].n_ifs) {
+		if (z->kind == ZT_ZONE_SEGMENT && zt_seg_bound(&p->segs[z->seg])) {
 			if ((r = chain_own(c, id)) < 0)
 				return r;
 		}
