@@ -313,6 +313,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 		log_warning("exact interface names not updated: the pattern sets classify the new ones");
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
 	manager_hown_sync(m, false);
+	/* Ports of bridge: segments' bridges: a new one claims from its first frame, a gone one frees its addresses. */
+	manager_dport_sync(m, false);
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 

@@ -63,6 +63,7 @@ void manager_tamper_repair(struct manager *m)
 	}
 	manager_sync_enc(m, true);
 	manager_hown_sync(m, false);
+	manager_dport_sync(m, false);
 	if (st.created || st.replaced)
 		manager_grant_readd(m);
 	else if (st.changed)

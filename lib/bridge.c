@@ -1320,9 +1320,10 @@ static const struct dsetdef dport_def = { "dport", T_IFNAME, IFNAMSIZ, true, fal
 			    dportd_def = { "dportd", T_IFNAME, IFNAMSIZ, true, false },
 			    dpb_def = { NULL, T_IFNAME, IFNAMSIZ, false, false },
 			    pin4_def = { "pin4", (T_IPV4 << 6) | T_IFNAME, 4 + IFNAMSIZ, false, true },
-			    pin6_def = { "pin6", (T_INTEGER << 6) | T_IFNAME, 16 + IFNAMSIZ, false, true },
+			    /* ipv6_addr in the kernel (nft lists it); typeof @th,64,128 in the text (nft 1.0.6 reads it) */
+			    pin6_def = { "pin6", (T_IPV6 << 6) | T_IFNAME, 16 + IFNAMSIZ, false, true },
 			    claimed4_def = { "claimed4", T_IPV4, 4, false, true },
-			    claimed6_def = { "claimed6", T_INTEGER, 16, false, true },
+			    claimed6_def = { "claimed6", T_IPV6, 16, false, true },
 			    has4_def = { "has4", T_IFNAME, IFNAMSIZ, false, true },
 			    has6_def = { "has6", T_IFNAME, IFNAMSIZ, false, true };
 
