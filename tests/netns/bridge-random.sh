@@ -156,7 +156,7 @@ forge_claims() { # TAG: gratuitous ARP, unsolicited NA and an IP source, each 2x
 	sleep 0.3
 }
 rx_add c1 ctl_arp "ether saddr $C2 arp saddr ip ${ZT_V4[c3]}"
-rx_add c1 ctl_na "ether saddr $C2 icmpv6 type nd-neighbor-advert"
+rx_add c1 ctl_na "ip6 saddr fe80::1:2 icmpv6 type nd-neighbor-advert"
 rx_add c1 ctl_ip4 "ip saddr ${ZT_V4[c3]} udp dport 9999"
 rx_add c1 ctl_ip6 "ip6 saddr ${ZT_V6[c3]} udp dport 9999"
 forge_claims
@@ -258,7 +258,7 @@ zt_check "status (text) names c3's port with its claimed address" \
 
 # ---- c2 claims c3's addresses: ARP, NA, IP source ------------------------------
 rx_add c1 att_arp "ether saddr $C2 arp saddr ip ${ZT_V4[c3]}"
-rx_add c1 att_na "ether saddr $C2 icmpv6 type nd-neighbor-advert"
+rx_add c1 att_na "ip6 saddr fe80::1:2 icmpv6 type nd-neighbor-advert"
 rx_add c1 att_ip4 "ip saddr ${ZT_V4[c3]} udp dport 9999"
 rx_add c1 att_ip6 "ip6 saddr ${ZT_V6[c3]} udp dport 9999"
 s0=$(l2 l2_spoof)
