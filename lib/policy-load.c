@@ -677,8 +677,8 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 	return ret;
 }
 
-static const char *const segment_keys[] = { "interfaces", "bridge", "addresses", "isolate",
-					    "subnets", "rules", "mode", "flow-log", "units", NULL };
+static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
+					    "subnets", "rules", "mode", "flow-log", "units", "bridge", NULL };
 
 /* units: [api.service, "backup-*.service"] (cgroup.h) */
 static int load_units(struct loader *l, const struct zt_node *n, struct zt_segment *seg)
