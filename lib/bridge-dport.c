@@ -32,6 +32,9 @@ const struct zt_plan_bridge_seg *zt_bridge_dport_of(const struct zt_plan_bridge 
 
 	if (!port[0] || !bridge || !bridge[0])
 		return NULL;
+	for (size_t j = 0; j < br->n_bnd_ifs; j++)
+		if (zt_ifpat_match(&br->bnd_ifs[j], port))
+			return NULL;
 	for (size_t i = 0; i < br->n_segs; i++) {
 		/* a port a pattern names is that segment's, on any bridge (issue 14) */
 		for (size_t j = 0; j < br->segs[i].n_ifs; j++)

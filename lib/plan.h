@@ -419,6 +419,9 @@ struct zt_plan_bridge {
 	 * segments name, from its link dump, and the pins the table held
 	 * before it is written anew, kept for the ports still there.
 	 */
+	/* boundary patterns: a port they name is never a bridge: segment's (an uplink in the bridge) */
+	struct zt_ifpat *bnd_ifs;
+	size_t n_bnd_ifs;
 	const struct zt_bridge_dport *dports;
 	size_t n_dports;
 	const struct zt_bridge_pin *pins;
