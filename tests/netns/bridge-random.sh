@@ -338,4 +338,31 @@ drc=0
 wait "$DPID" || drc=$?
 zt_check "ztsegd stops with status 0" [ "$drc" -eq 0 ]
 zt_check "ztsegd stopped: Docker's ip nat table is the same" same
+
+# ---- --oneshot fills the ports from a link dump, and keeps the claims ----------
+zt_x host "$ZT_D" --oneshot --config "$pol" --state-dir "$ZT_TMP/state1" >"$ZT_TMP/oneshot.txt" 2>&1 ||
+	{ cat "$ZT_TMP/oneshot.txt"; zt_die "ztsegd --oneshot failed"; }
+all_ports() { for n in c1 c2 c3; do in_map "$1" "${ZT_IF[$n]}" || return 1; done; }
+zt_check "--oneshot: dport holds the three ports" all_ports dport
+zt_check "--oneshot: dportd holds the three ports" all_ports dportd
+zt_check "--oneshot: the claims are kept (pin4 holds c3's)" \
+	sh -c "nsenter --net=/run/netns/$H nft list set bridge ztseg pin4 | grep -qF '${ZT_V4[c3]} . \"${ZT_IF[c3]}\"'"
+
+# ---- tamper repair refills the ports (unowned table) -----------------------------
+zt_bg host "$DLOG.2" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state2" --socket "$SOCK" \
+	--socket-group nogroup --log-level info --no-owner
+DPID=$ZT_BG_PID
+zt_wait_for 10000 grep -q '^ztsegd: ready' "$DLOG.2" || { cat "$DLOG.2"; zt_die "ztsegd did not get ready"; }
+zt_x host nft delete table bridge ztseg
+zt_check "the table deleted by another tool is repaired with the three ports in dport" \
+	zt_wait_for 3000 all_ports dport
+zt_check "and in dportd" all_ports dportd
+for n in host c1 c2; do
+	zt_x "$n" ip neigh flush to "${ZT_V4[c3]}" 2>/dev/null || true
+done
+zt_check "after the repair, c1 -> c3 tcp/5432 allowed once they claim again (ARP)" \
+	[ "$(probe c1 tcp "${ZT_V4[c3]}" 5432 1500)" = ok ]
+zt_check "after the repair, c1 -> c3 tcp/25 still denied" [ "$(probe c1 tcp "${ZT_V4[c3]}" 25)" = timeout ]
+kill -TERM "$DPID"
+wait "$DPID" || true
 zt_finish
