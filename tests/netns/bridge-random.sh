@@ -134,7 +134,7 @@ serve() {
 }
 for n in host c1 c2 inet; do serve "$n"; done
 probe() { echo "1 $2 - $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w "${5:-800}" | awk '{ print $2 }'; }
-mac() { zt_mac "$1" eth0; }
+mac() { zt_mac "$1" eth0 2>/dev/null; }
 l2() { zt_x host nft list counter bridge ztseg "$1" 2>/dev/null | sed -nE 's/.*packets ([0-9]+).*/\1/p' | head -1; }
 rx_add() {
 	local n=$1 name=$2
@@ -160,6 +160,14 @@ rx_add c1 ctl_arp "ether saddr $C2 arp saddr ip ${ZT_V4[c3]}"
 rx_add c1 ctl_na "ip6 saddr fe80::1:2 icmpv6 type nd-neighbor-advert"
 rx_add c1 ctl_ip4 "ip saddr ${ZT_V4[c3]} udp dport 9999"
 rx_add c1 ctl_ip6 "ip6 saddr ${ZT_V6[c3]} udp dport 9999"
+rx_add c2 ctl_flood "ip saddr ${ZT_V4[c1]} ip daddr ${ZT_V4[c3]} icmp type echo-request"
+flood() { # c1 -> c3 echo requests to a MAC nobody has: the bridge floods them to every port
+	zt_forge c1 eth0 02:00:00:00:00:99 2 "IP(src='${ZT_V4[c1]}', dst='${ZT_V4[c3]}')/ICMP(id=7)" >/dev/null
+	sleep 0.3
+}
+flood
+zt_check "control without ztseg: unknown unicast for c3's address is flooded to c2 ($(rx c2 ctl_flood))" \
+	[ "$(rx c2 ctl_flood)" -ge 2 ]
 forge_claims
 for k in arp na ip4 ip6; do
 	zt_check "control without ztseg: c2's claim of c3's address ($k) reaches c1 ($(rx c1 "ctl_$k"))" \
@@ -276,6 +284,15 @@ for k in arp na ip4 ip6; do
 	zt_check "c2 claims c3's address ($k): dropped ($(rx c1 "att_$k") reached c1)" [ "$(rx c1 "att_$k")" -eq 0 ]
 done
 zt_check "and counted: l2_spoof $s0 -> $s1 (8 forged)" [ "$((s1 - s0))" -ge 8 ]
+# unknown unicast for c3 (a flow allows web -> db ICMP): only c3's port gets a copy
+rx_add c2 flood "ip saddr ${ZT_V4[c1]} ip daddr ${ZT_V4[c3]} icmp type echo-request"
+rx_add c3 flood "ip saddr ${ZT_V4[c1]} ip daddr ${ZT_V4[c3]} icmp type echo-request"
+f0=$(l2 l2_flood)
+flood
+not_flooded() { [ "$(rx c2 flood)" -eq 0 ] && [ "$(($(l2 l2_flood) - f0))" -ge 2 ]; }
+zt_check "flooded unicast for c3's address: not at c2 ($(rx c2 flood)), counted (l2_flood $f0 -> $(l2 l2_flood))" \
+	not_flooded
+zt_check "and the copy for c3's port arrives at c3 ($(rx c3 flood))" [ "$(rx c3 flood)" -ge 2 ]
 zt_check "c3 keeps its address: pin4 holds ${ZT_V4[c3]} . ${ZT_IF[c3]}" pinned "${ZT_V4[c3]}" "${ZT_IF[c3]}"
 zt_check "c1 -> c3 tcp/5432 still works after the attacks" [ "$(probe c1 tcp "${ZT_V4[c3]}" 5432)" = ok ]
 zt_check "c1 -> c3 ICMPv6 still works after the attacks" [ "$(probe c1 icmp "${ZT_V6[c3]}" 0)" = ok ]
