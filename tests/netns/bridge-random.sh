@@ -194,10 +194,14 @@ in_map() { local o; o=$(zt_x host nft list map bridge ztseg "$1" 2>/dev/null) &&
 both_in() { in_map dport "${ZT_IF[c1]}" && in_map dport "${ZT_IF[c2]}"; }
 zt_check "apply's link dump: c1's and c2's ports (${ZT_IF[c1]}, ${ZT_IF[c2]}) in dport" both_in
 zt_check "Docker's ip nat table is the same, byte for byte, after ztsegd's apply" same
+# rules and chains of table bridge ztseg: a port is an element, never a rule
+rules0=$(zt_x host nft -a list table bridge ztseg | grep -c '# handle')
 port c3
 serve c3
 zt_check "c3's port ${ZT_IF[c3]} joins while ztsegd runs: in dport and dpb" \
 	zt_wait_for 2000 in_map dport "${ZT_IF[c3]}"
+rules1=$(zt_x host nft -a list table bridge ztseg | grep -c '# handle')
+zt_check "a new port adds elements only: $rules0 rules before, $rules1 after" [ "$rules0" -eq "$rules1" ]
 
 # ---- matrix: c1, c2, c3 and the host, TCP/UDP/ICMP, IPv4 and IPv6 = explain --
 cases=$ZT_TMP/cases
