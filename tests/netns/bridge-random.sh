@@ -273,6 +273,7 @@ for n in c1 c2 c3; do
 	zt_check "status: ${ZT_IF[$n]} ($n): '$got' (want '$want')" [ "$got" = "$want" ]
 done
 ctl status >"$ZT_TMP/status.txt" 2>&1 || true
+sed -n '/^BRIDGE PORT/,/^$/p' "$ZT_TMP/status.txt" >&2
 st_text() { grep -F "${ZT_IF[c3]}" "$ZT_TMP/status.txt" | grep -F "${ZT_V4[c3]}" >/dev/null; }
 zt_check "status (text) names c3's port with its claimed address" st_text
 
