@@ -561,9 +561,11 @@ static int dport_json(struct bports_ctx *c, const struct zt_rtnl_link *l, const 
 		json_array_append_new(addrs, json_string(buf));
 		json_array_append_new(claimed, json_pack("{s:s, s:s}", "address", buf, "from", "claim"));
 	}
-	o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?}", "port", l->name, "bridge", br->name, "classification",
-		      segname ? "member" : "unclaimed", "segment", segname, "mac",
-		      mac ? zt_bl_mac_fmt(mac->mac, mbuf) : NULL, "members_by", "claim");
+	o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:o, s:o}", "port", l->name, "bridge", br->name,
+		      "classification", segname ? "member" : "unclaimed", "segment", segname, "mac",
+		      mac ? zt_bl_mac_fmt(mac->mac, mbuf) : NULL, "members_by", "claim",
+		      "bound_seconds", mac ? json_integer((json_int_t)((mac->timeout_ms - mac->expires_ms) / 1000)) : json_null(),
+		      "binding_expires_seconds", mac ? json_integer((json_int_t)(mac->expires_ms / 1000)) : json_null());
 	if (!o || !addrs || !claimed) {
 		json_decref(o);
 		json_decref(addrs);
