@@ -214,11 +214,15 @@ bench-ctindex: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
+# A full apply against its element floor (root, ~2 minutes at 10,000 segments): bench/floor.sh.
+bench-floor: $(PROGS)
+	@ZTSEG_BUILD=$(B) bash bench/floor.sh
+
 # What one commit of feed elements costs the kernel (root, a few minutes): bench/feed-commit.sh.
 bench-feed-commit: $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/feed-commit.sh
 
-.PHONY: bench bench-anomaly bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit bench-ctindex bench-bridge
+.PHONY: bench bench-floor bench-anomaly bench-compare bench-grants bench-moves bench-flood bench-flowlog bench-units bench-feeds bench-feed-commit bench-ctindex bench-bridge
 
 # Fuzzing (clang's libFuzzer); FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60

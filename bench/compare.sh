@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # make bench-compare: the per-packet cost of a change to the compiled table,
 # side by side in one run. Three client/host/server triples (bench/lib.sh):
-# (a′) the conntrack floor (`ct state established,related accept`), (o) the
-# example policy applied by the ztsegd of ZB_BASE (a build directory of an
-# older commit), (n) the same policy applied by this build. Each round
+# (a′) the conntrack floor (`ct state established,related accept`), (s) the
+# spec floor (a hand-written ruleset doing only what SPEC requires of every
+# packet: the RPF FIB lookup, the interface-address binding, and one hash
+# lookup for a new connection's flow), (o) the example policy applied by
+# the ztsegd of ZB_BASE (a build directory of an older commit), (n) the
+# same policy applied by this build. Each round
 # measures TCP request/response and connect rate, IPv4 and IPv6, in an
 # order that rotates; the medians and the ratios n/o and n/a′ go to stdout.
 # Root only, namespaces only; about two minutes with the defaults.
@@ -29,8 +32,8 @@ cp "$BASE/ztsegd" "$ZT_TMP/bin/ztsegd-base"
 R=$ZT_TMP/results
 mkdir -p "$R"
 
-CFGS=(ap o n)
-declare -A CFG_NAME=([ap]="(a′) conntrack floor" [o]="(o) ztseg at ZB_BASE" [n]="(n) ztseg, this build")
+CFGS=(ap s o n)
+declare -A CFG_NAME=([ap]="(a′) conntrack floor" [s]="(s) spec floor" [o]="(o) ztseg at ZB_BASE" [n]="(n) ztseg, this build")
 for c in "${CFGS[@]}"; do zb_pair "$c"; done
 zt_x ap-host nft -f - <<-'EOF'
 	table inet floor {
@@ -39,6 +42,26 @@ zt_x ap-host nft -f - <<-'EOF'
 			ct state established,related accept
 		}
 	}
+EOF
+# The spec floor: per packet, RPF and the binding of the source address to
+# its interface (two hash lookups after the FIB's); per new connection,
+# one hash lookup of the flow; nothing else passes.
+zt_x s-host nft -f - <<EOF
+table inet specfloor {
+	set bind4 { type ifname . ipv4_addr; elements = { "${ZT_IF[web1]}" . ${ZT_V4[web1]}, "${ZT_IF[app1]}" . ${ZT_V4[app1]} }; }
+	set bind6 { type ifname . ipv6_addr; elements = { "${ZT_IF[web1]}" . ${ZT_V6[web1]}, "${ZT_IF[app1]}" . ${ZT_V6[app1]} }; }
+	set flow4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; elements = { ${ZT_V4[web1]} . ${ZT_V4[app1]} . tcp . 8080 }; }
+	set flow6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; elements = { ${ZT_V6[web1]} . ${ZT_V6[app1]} . tcp . 8080 }; }
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		fib saddr . iif oif missing drop
+		meta nfproto ipv4 iifname . ip saddr != @bind4 drop
+		meta nfproto ipv6 iifname . ip6 saddr != @bind6 drop
+		ct state established,related accept
+		ct state new ip saddr . ip daddr . meta l4proto . th dport @flow4 accept
+		ct state new ip6 saddr . ip6 daddr . meta l4proto . th dport @flow6 accept
+	}
+}
 EOF
 pol=$(zt_policy example)
 zt_x o-host "$ZT_TMP/bin/ztsegd-base" --oneshot --config "$pol" --state-dir "$ZT_TMP/state-o" >/dev/null
@@ -96,7 +119,7 @@ if [[ -n $perf_ok ]]; then
 					awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
 						$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ { s += $2 }
 						END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$ZT_TMP/dp.txt" >>"$R/cost-$m-$c-$fam"
-					[[ $c == ap || $fam != 4 ]] || awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+					[[ $c == ap || $c == s || $fam != 4 ]] || awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
 						$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ && n++ < 12 {
 							printf "%6.2f us  %s\n", $2 / f / ops * 1e6, $4 }' "$ZT_TMP/dp.txt" >"$R/top-$m-$c"
 				done
@@ -108,29 +131,32 @@ fi
 kill "${SRV_PIDS[@]}" 2>/dev/null || true
 wait "${SRV_PIDS[@]}" 2>/dev/null || true
 
-printf '| measure | IPv | (a′) /s | (o) /s | (n) /s | n/o | n/a′ | o/a′ |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| measure | IPv | (a′) /s | (s) /s | (o) /s | (n) /s | n/o | n/a′ | o/a′ | n/s | s/a′ |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|\n'
 for kind in rr crr; do
 	for fam in 4 6; do
 		a=$(zb_median "$R/$kind-ap-$fam") o=$(zb_median "$R/$kind-o-$fam") n=$(zb_median "$R/$kind-n-$fam")
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+		sf=$(zb_median "$R/$kind-s-$fam")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 			"$([[ $kind == rr ]] && echo "request/response" || echo "new connections")" "$fam" \
-			"$(zb_cell "$R/$kind-ap-$fam" 1 0)" "$(zb_cell "$R/$kind-o-$fam" 1 0)" \
+			"$(zb_cell "$R/$kind-ap-$fam" 1 0)" "$(zb_cell "$R/$kind-s-$fam" 1 0)" "$(zb_cell "$R/$kind-o-$fam" 1 0)" \
 			"$(zb_cell "$R/$kind-n-$fam" 1 0)" \
-			"$(zb_ratio "$n" "$o")" "$(zb_ratio "$n" "$a")" "$(zb_ratio "$o" "$a")"
+			"$(zb_ratio "$n" "$o")" "$(zb_ratio "$n" "$a")" "$(zb_ratio "$o" "$a")" "$(zb_ratio "$n" "$sf")" "$(zb_ratio "$sf" "$a")"
 	done
 done
 if [[ -n $perf_ok ]]; then
 	printf '\nperf, netfilter + conntrack + FIB µs per operation (median of %s interleaved rounds):\n\n' "$PERF_ROUNDS"
-	printf '| operation | IPv | (a′) | (o) | (n) | (o) − (a′) | (n) − (a′) |\n'
-	printf '|---|---|---|---|---|---|---|\n'
+	printf '| operation | IPv | (a′) | (s) | (o) | (n) | (o) − (a′) | (n) − (a′) | (n) − (s) |\n'
+	printf '|---|---|---|---|---|---|---|---|---|\n'
 	for m in crr rr; do
 		for fam in 4 6; do
 			a=$(zb_median "$R/cost-$m-ap-$fam") o=$(zb_median "$R/cost-$m-o-$fam") n=$(zb_median "$R/cost-$m-n-$fam")
-			printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
-				"$([[ $m == crr ]] && echo "new connection" || echo "request/response")" "$fam" "$a" "$o" "$n" \
+			sf=$(zb_median "$R/cost-$m-s-$fam")
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+				"$([[ $m == crr ]] && echo "new connection" || echo "request/response")" "$fam" "$a" "$sf" "$o" "$n" \
 				"$(awk -v x="$o" -v y="$a" 'BEGIN { printf "%.2f", x - y }')" \
-				"$(awk -v x="$n" -v y="$a" 'BEGIN { printf "%.2f", x - y }')"
+				"$(awk -v x="$n" -v y="$a" 'BEGIN { printf "%.2f", x - y }')" \
+				"$(awk -v x="$n" -v y="$sf" 'BEGIN { printf "%.2f", x - y }')"
 		done
 	done
 	for c in o n; do

@@ -64,14 +64,18 @@ void manager_tamper_repair(struct manager *m)
 	manager_sync_enc(m, true);
 	manager_hown_sync(m, false);
 	manager_dport_sync(m, false);
+	/*
+	 * The contents of the dynamic sets the daemon fills (grants, unit
+	 * cgroups, an episode's bans and limits) are not in the plan, so the
+	 * difference above cannot see them emptied: refill them after every
+	 * repair, whatever it found. A repair is rare (rate-limited above).
+	 */
 	if (st.created || st.replaced)
 		manager_grant_readd(m);
-	else if (st.changed)
+	else
 		manager_grant_sync(m);
-	if (st.changed)
-		manager_units_sync(m);
-	if (st.changed || st.created || st.replaced)
-		manager_anomaly_sync(m);
+	manager_units_sync(m);
+	manager_anomaly_sync(m);
 	if (st.changed || st.bridge_sent) {
 		m->events.repairs++;
 		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=repair" }, 1,

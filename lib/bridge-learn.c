@@ -21,6 +21,7 @@
 #include "bridge-learn.h"
 #include "bridge.h"
 #include "emit.h"
+#include "nl.h"
 #include "util.h"
 
 #ifndef AF_BRIDGE
@@ -124,25 +125,14 @@ int zt_bl_parse(const struct nlmsghdr *nlh, size_t len, struct zt_bl_msg *m)
 
 int zt_bl_walk(const void *buf, size_t len, int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
 {
-	const char *p = buf;
+	const struct nlmsghdr *nlh = buf;
 	size_t left = len;
-	int n = 0;
+	int n = 0, r;
 
-	while (left >= sizeof(struct nlmsghdr)) {
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
-		size_t step = NLMSG_ALIGN((size_t)nlh->nlmsg_len);
-		int r;
-
-		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left)
-			return -EBADMSG;
-		/* the last message of a datagram may lack its padding */
-		if (step > left)
-			step = left;
+	for (; zt_nlmsg_ok(nlh, left); nlh = zt_nlmsg_next(nlh, &left)) {
 		if ((r = cb(nlh, data)) < 0)
 			return r;
 		n++;
-		p += step;
-		left -= step;
 	}
 	return left ? -EBADMSG : n;
 }

@@ -79,7 +79,7 @@ static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_
 		bool trunc;
 		ssize_t n = zt_nl_recv(&nf->nl, 0, &sender, &trunc);
 		const struct nlmsghdr *m;
-		int len;
+		size_t len;
 
 		if (n == -EINTR || n == -ENOBUFS)
 			continue;
@@ -89,9 +89,9 @@ static int nflog_config(struct zt_nflog *nf, uint8_t cmd, const struct zt_nflog_
 			nf->nl.foreign++;
 			continue;
 		}
-		len = (int)n;
-		for (m = (const struct nlmsghdr *)nf->nl.buf; mnl_nlmsg_ok(m, len);
-		     m = mnl_nlmsg_next(m, &len)) {
+		len = (size_t)n;
+		for (m = (const struct nlmsghdr *)nf->nl.buf; zt_nlmsg_ok(m, len);
+		     m = zt_nlmsg_next(m, &len)) {
 			const struct nlmsgerr *e;
 
 			if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_seq != seq ||
@@ -210,16 +210,6 @@ int zt_nflog_receive(struct zt_nflog *nf,
 	return r;
 }
 
-/*
- * mnl_nlmsg_ok() casts nlmsg_len to int, so a forged length of 2^31 or
- * more passes it and mnl_nlmsg_next() then jumps out of the buffer: check
- * in size_t.
- */
-static bool nlmsg_fits(const struct nlmsghdr *nlh, size_t left)
-{
-	return left >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) && nlh->nlmsg_len <= left;
-}
-
 int zt_nflog_parse_buf(const void *buf, size_t len,
 		       void (*cb)(const struct zt_nflog_packet *pkt, void *userdata),
 		       void *userdata, struct zt_nflog_stats *stats)
@@ -228,7 +218,7 @@ int zt_nflog_parse_buf(const void *buf, size_t len,
 	size_t left = len;
 	int n = 0;
 
-	while (nlmsg_fits((const struct nlmsghdr *)p, left)) {
+	while (zt_nlmsg_ok((const struct nlmsghdr *)p, left)) {
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
 		size_t step = NLMSG_ALIGN(nlh->nlmsg_len);
 		struct zt_nflog_packet pkt;

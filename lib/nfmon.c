@@ -249,7 +249,7 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 		bool trunc;
 		ssize_t len = zt_nl_recv(&m->nl, MSG_DONTWAIT, &sender, &trunc);
 		const struct nlmsghdr *nlh;
-		int rest;
+		size_t rest;
 
 		if (len == -EINTR)
 			continue;
@@ -266,9 +266,9 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 		/* Only the kernel speaks on this group. */
 		if (sender != 0)
 			continue;
-		rest = (int)len;
-		for (nlh = (const struct nlmsghdr *)m->nl.buf; mnl_nlmsg_ok(nlh, rest);
-		     nlh = mnl_nlmsg_next(nlh, &rest)) {
+		rest = (size_t)len;
+		for (nlh = (const struct nlmsghdr *)m->nl.buf; zt_nlmsg_ok(nlh, rest);
+		     nlh = zt_nlmsg_next(nlh, &rest)) {
 			struct zt_nfmon_event ev;
 			int r;
 
@@ -282,6 +282,11 @@ int zt_nfmon_process(struct zt_nfmon *m, void (*cb)(const struct zt_nfmon_event 
 				if (cb)
 					cb(&ev, userdata);
 			}
+		}
+		if (rest) {
+			/* a tail that is no message: what it belonged to cannot be judged */
+			m->stats.malformed++;
+			zt_nfmon_parser_reset(&m->parser);
 		}
 	}
 	return found;

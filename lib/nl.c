@@ -99,12 +99,30 @@ static int error_msg(const struct nlmsghdr *nlh)
 	return e->error < 0 ? e->error : -e->error;
 }
 
+bool zt_nlmsg_ok(const struct nlmsghdr *nlh, size_t left)
+{
+	return left >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) && nlh->nlmsg_len <= left;
+}
+
+const struct nlmsghdr *zt_nlmsg_next(const struct nlmsghdr *nlh, size_t *left)
+{
+	size_t step = NLMSG_ALIGN((size_t)nlh->nlmsg_len);
+
+	if (step >= *left) {
+		*left = 0;
+		return nlh;
+	}
+	*left -= step;
+	return (const struct nlmsghdr *)((const char *)nlh + step);
+}
+
 int zt_nl_reply_walk(struct zt_nl_reply *r, const void *buf, size_t len)
 {
 	const struct nlmsghdr *nlh = buf;
-	int left = len > INT32_MAX ? INT32_MAX : (int)len, k;
+	size_t left = len;
+	int k;
 
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+	for (; zt_nlmsg_ok(nlh, left); nlh = zt_nlmsg_next(nlh, &left)) {
 		if (nlh->nlmsg_pid && r->portid && nlh->nlmsg_pid != r->portid)
 			return -ESRCH;
 		if (nlh->nlmsg_seq && r->seq && nlh->nlmsg_seq != r->seq)
@@ -134,16 +152,17 @@ int zt_nl_reply_walk(struct zt_nl_reply *r, const void *buf, size_t len)
 		if (k < 0)
 			return k;
 	}
-	return 1;
+	/* a length past the datagram's end, or a tail that is no message */
+	return left ? -EBADMSG : 1;
 }
 
 /* Does this datagram hold the end of the conversation with seq? */
 static bool datagram_ends(const void *buf, size_t len, uint32_t seq)
 {
 	const struct nlmsghdr *m = buf;
-	int left = len > INT32_MAX ? INT32_MAX : (int)len;
+	size_t left = len;
 
-	for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left))
+	for (; zt_nlmsg_ok(m, left); m = zt_nlmsg_next(m, &left))
 		if (m->nlmsg_seq == seq && (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR))
 			return true;
 	return false;
@@ -223,7 +242,8 @@ int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data)
 		bool trunc;
 		ssize_t len = zt_nl_recv(nl, MSG_DONTWAIT, &sender, &trunc);
 		const struct nlmsghdr *m;
-		int left, k;
+		size_t left;
+		int k;
 
 		if (len == -EINTR)
 			continue;
@@ -235,8 +255,8 @@ int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data)
 			nl->foreign++;
 			continue;
 		}
-		left = (int)len;
-		for (m = (const struct nlmsghdr *)nl->buf; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+		left = (size_t)len;
+		for (m = (const struct nlmsghdr *)nl->buf; zt_nlmsg_ok(m, left); m = zt_nlmsg_next(m, &left)) {
 			if (m->nlmsg_type != NLMSG_ERROR)
 				continue;
 			if (m->nlmsg_pid && m->nlmsg_pid != nl->portid)
@@ -247,5 +267,7 @@ int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data)
 			if (k < 0)
 				return k;
 		}
+		if (left)
+			return -EBADMSG;
 	}
 }

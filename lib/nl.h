@@ -121,4 +121,15 @@ int zt_nl_send(struct zt_nl *nl, const void *buf, size_t len);
  */
 int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data);
 
+/*
+ * Walking the messages of one datagram: for (left = len; zt_nlmsg_ok(m,
+ * left); m = zt_nlmsg_next(m, &left)). mnl_nlmsg_ok() compares in int, so a
+ * nlmsg_len of 2^31 or more passes as negative and mnl_nlmsg_next() leaps
+ * out of the buffer; these compare in size_t. After the walk, left is 0
+ * unless the datagram ended in something that is no whole message (the
+ * last message's missing padding aside).
+ */
+bool zt_nlmsg_ok(const struct nlmsghdr *nlh, size_t left);
+const struct nlmsghdr *zt_nlmsg_next(const struct nlmsghdr *nlh, size_t *left);
+
 #endif

@@ -19,29 +19,6 @@
 /* How long a dump may stall before it is given up (a wedged kernel). */
 #define RTNL_DUMP_TIMEOUT_SEC 10
 
-/*
- * Walking an event datagram's messages (dump replies go through
- * zt_nl_talk()). mnl_nlmsg_ok() casts nlmsg_len to int, so a length of
- * 2^31 or more passes as negative and mnl_nlmsg_next() then leaps out of
- * the buffer: compare unsigned instead.
- */
-static bool nlmsg_ok(const struct nlmsghdr *nlh, size_t rem)
-{
-	return rem >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) && nlh->nlmsg_len <= rem;
-}
-
-static const struct nlmsghdr *nlmsg_next(const struct nlmsghdr *nlh, size_t *rem)
-{
-	size_t step = MNL_ALIGN((size_t)nlh->nlmsg_len);
-
-	if (step >= *rem) {
-		*rem = 0;
-		return nlh;
-	}
-	*rem -= step;
-	return (const struct nlmsghdr *)((const char *)nlh + step);
-}
-
 struct zt_rtnl {
 	struct zt_nl ev;		/* subscribed, non-blocking */
 	struct zt_nl dump;		/* requests and their replies only; closed after a timeout */
@@ -314,7 +291,7 @@ static void apply_datagram(struct zt_rtnl *r, ssize_t n, unsigned *changes)
 	const struct nlmsghdr *m = (const struct nlmsghdr *)r->ev.buf;
 	size_t rem = (size_t)n;
 
-	for (; nlmsg_ok(m, rem); m = nlmsg_next(m, &rem)) {
+	for (; zt_nlmsg_ok(m, rem); m = zt_nlmsg_next(m, &rem)) {
 		int k;
 
 		if (m->nlmsg_type < NLMSG_MIN_TYPE)

@@ -97,10 +97,21 @@ tamper "nft delete table bridge ztseg" quiet zt_nft delete table bridge ztseg
 tamper "nft add rule (accept everything first)" quiet zt_nft insert rule bridge ztseg prerouting accept
 zt_check "the foreign accept rule is gone" \
 	sh -c "! nsenter --net=/run/netns/$(zt_ns host) nft list chain bridge ztseg prerouting | grep -qx '[[:space:]]*accept'"
+# The daemon-filled sets: their elements are written with the table, so a
+# repair after one is emptied must bring them back (not only the rules).
+hset() { nsenter --net=/run/netns/$(zt_ns host) nft list set bridge ztseg "$1" 2>/dev/null | grep -c "$2" || true; }
+hmap() { nsenter --net=/run/netns/$(zt_ns host) nft list map bridge ztseg "$1" 2>/dev/null | grep -c "$2" || true; }
+zt_check "hown4 holds the host's address on br0 ($ZT_HOST_V4)" [ "$(hset hown4 "$ZT_HOST_V4")" -ge 1 ]
+tamper "nft flush set hown4 (the host's own addresses)" quiet zt_nft flush set bridge ztseg hown4
+zt_check "hown4 holds the host's address again" [ "$(hset hown4 "$ZT_HOST_V4")" -ge 1 ]
+pm=$(hmap port_srcx '"veth-')
+zt_check "port_srcx holds the member ports by name ($pm)" [ "$pm" -ge 1 ]
+tamper "nft flush map port_srcx (member ports by name)" quiet zt_nft flush map bridge ztseg port_srcx
+zt_check "port_srcx holds them again ($(hmap port_srcx '"veth-') of $pm)" [ "$(hmap port_srcx '"veth-')" -eq "$pm" ]
 zt_check "inet ztseg was left alone by these repairs (no tampering with it logged)" \
 	[ "$(log_count 'tampering: table inet ztseg')" -eq 0 ]
 tj=$("$ZT_CTL" --socket "$SOCK" status --json | python3 -c 'import json,sys; e = json.load(sys.stdin)["events"]; print(e["tamper"], e["repairs"])')
-zt_check "status counts the tampering and the repairs ($tj)" [ "${tj% *}" -ge 4 -a "${tj#* }" -ge 4 ]
+zt_check "status counts the tampering and the repairs ($tj)" [ "${tj% *}" -ge 6 -a "${tj#* }" -ge 6 ]
 daemon_stop || zt_not_ok "ztsegd exited non-zero on SIGTERM"
 
 # ---- --remove takes it away; the control --------------------------------------

@@ -125,6 +125,39 @@ START_TEST(test_checks)
 }
 END_TEST
 
+/*
+ * Lengths that do not fit the datagram: mnl_nlmsg_ok() compares in int and
+ * takes 2^31 for a negative length, then mnl_nlmsg_next() leaps out of the
+ * buffer. The walk must refuse, having handed over only the whole messages.
+ */
+START_TEST(test_forged_length)
+{
+	static const uint32_t forged[] = { 0x80000000u, 0xfffffff0u, 1024, 8 };
+	struct seen s = {};
+	struct zt_nl_reply r = { .seq = SEQ, .portid = PORT, .cb = count_cb, .data = &s };
+	char buf[1024] __attribute__((aligned(8))) = {};
+	size_t l1 = put(buf, 0, RTM_NEWLINK, NLM_F_MULTI, SEQ, PORT), len, left;
+
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		len = put(buf, l1, RTM_NEWLINK, NLM_F_MULTI, SEQ, PORT);
+		((struct nlmsghdr *)(buf + l1))->nlmsg_len = forged[i];
+		s.n = 0;
+		ck_assert_int_eq(zt_nl_reply_walk(&r, buf, len), -EBADMSG);
+		ck_assert_uint_eq(s.n, 1);
+		/* the walker alone: one message, then a tail left over */
+		left = len;
+		ck_assert(zt_nlmsg_ok((const struct nlmsghdr *)buf, left));
+		ck_assert_ptr_eq(zt_nlmsg_next((const struct nlmsghdr *)buf, &left), buf + l1);
+		ck_assert(!zt_nlmsg_ok((const struct nlmsghdr *)(buf + l1), left));
+		ck_assert_uint_eq(left, len - l1);
+	}
+	/* three bytes of tail after a whole message */
+	s.n = 0;
+	ck_assert_int_eq(zt_nl_reply_walk(&r, buf, l1 + 3), -EBADMSG);
+	ck_assert_uint_eq(s.n, 1);
+}
+END_TEST
+
 START_TEST(test_dump_intr)
 {
 	struct seen s = {};
@@ -343,6 +376,7 @@ int main(void)
 
 	tcase_add_test(tc, test_multipart);
 	tcase_add_test(tc, test_checks);
+	tcase_add_test(tc, test_forged_length);
 	tcase_add_test(tc, test_dump_intr);
 	tcase_add_test(tc, test_acks);
 	suite_add_tcase(s, tc);
