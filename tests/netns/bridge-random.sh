@@ -379,6 +379,8 @@ zt_x host nft delete table bridge ztseg
 zt_check "the table deleted by another tool is repaired with the three ports in dport" \
 	zt_wait_for 3000 all_ports dport
 zt_check "and in dportd" all_ports dportd
+zt_x host nft flush map bridge ztseg dport
+zt_check "dport flushed by another tool is repaired with the three ports" zt_wait_for 3000 all_ports dport
 for n in host c1 c2; do
 	zt_x "$n" ip neigh flush to "${ZT_V4[c3]}" 2>/dev/null || true
 done
