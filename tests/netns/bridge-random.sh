@@ -14,7 +14,10 @@
 #  - status shows each port: its claimed addresses (from: claim), MAC and
 #    segment.
 #  - c2 claiming c3's addresses by gratuitous ARP, by unsolicited NA and by
-#    IP source: dropped (nothing reaches c1) and counted (l2_spoof).
+#    IP source: dropped (nothing reaches c1) and counted (l2_spoof); unknown
+#    unicast for c3 reaches only c3's port (l2_flood).
+#  - c4, a new port that has claimed nothing: its IP is dropped (l2_unbound),
+#    its DHCP client broadcast passes, its first ARP claims its address.
 #  - c3 restarted: its port deleted (its claims released) and a new one
 #    with a new random name and the same addresses: c2 cannot take c3's
 #    address meanwhile, the new port is enforced from its first frame (a
@@ -301,6 +304,25 @@ zt_check "and the copy for c3's port arrives at c3 ($(rx c3 flood))" [ "$(rx c3 
 zt_check "c3 keeps its address: pin4 holds ${ZT_V4[c3]} . ${ZT_IF[c3]}" pinned "${ZT_V4[c3]}" "${ZT_IF[c3]}"
 zt_check "c1 -> c3 tcp/5432 still works after the attacks" [ "$(probe c1 tcp "${ZT_V4[c3]}" 5432)" = ok ]
 zt_check "c1 -> c3 ICMPv6 still works after the attacks" [ "$(probe c1 icmp "${ZT_V6[c3]}" 0)" = ok ]
+
+# ---- a new port that has claimed nothing: ARP, ND and DHCP client traffic only ----
+zt_node c4 "$(rnd)" 198.51.100.27 2001:db8:1::1b db
+zt_ns_add c4
+port c4
+zt_check "c4's port ${ZT_IF[c4]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c4]}"
+rx_add c1 unb "ip saddr ${ZT_V4[c4]} udp dport 53"
+rx_add c1 dhcp "ip saddr 0.0.0.0 udp dport 67"
+u0=$(l2 l2_unbound)
+# db -> web udp/53 is a flow, but c4 has not claimed its address by ARP yet
+zt_forge c4 eth0 "$C1" 2 "IP(src='${ZT_V4[c4]}', dst='${ZT_V4[c1]}')/UDP(sport=5353, dport=53)" >/dev/null
+zt_forge c4 eth0 ff:ff:ff:ff:ff:ff 2 "IP(src='0.0.0.0', dst='255.255.255.255')/UDP(sport=68, dport=67)/Raw(b'\x01' * 240)" >/dev/null
+sleep 0.3
+unbound() { [ "$(rx c1 unb)" -eq 0 ] && [ "$(($(l2 l2_unbound) - u0))" -ge 2 ]; }
+zt_check "unclaimed: c4's IP from its address before any ARP is dropped ($(rx c1 unb) at c1), counted (l2_unbound $u0 -> $(l2 l2_unbound))" unbound
+zt_check "unclaimed: c4's DHCP client broadcast passes ($(rx c1 dhcp) at c1)" [ "$(rx c1 dhcp)" -ge 2 ]
+zt_check "c4 then claims by ARP: db -> web udp/53 allowed" [ "$(probe c4 udp "${ZT_V4[c1]}" 53 1500)" = ok ]
+zt_check "and pin4 holds ${ZT_V4[c4]} . ${ZT_IF[c4]}" pinned "${ZT_V4[c4]}" "${ZT_IF[c4]}"
+ip -n "$H" link del "${ZT_IF[c4]}"
 
 # ---- c3 restarted: a new port name, the same addresses --------------------------
 old=${ZT_IF[c3]}
