@@ -4,8 +4,10 @@
  * the plan's bridge part (a bridge index per segment, the bridge's key
  * brk), which links are ports of such a bridge (lib/bridge-dport.c: a
  * pattern or a boundary naming the port wins), the rendered table
- * (objects and chains), and the element messages (a port that is no
- * longer one is still destroyed; no message without elements).
+ * (objects and chains), the element messages (a port that is no
+ * longer one is still destroyed; no message without elements), and
+ * explain (a workload by its port and address; a pattern's or a
+ * boundary's interface never holds such an address).
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -16,6 +18,7 @@
 #include "bridge.h"
 #include "diag-util.h"
 #include "emit.h"
+#include "explain.h"
 #include "plan.h"
 
 #define POL                                                                                   \
@@ -186,6 +189,44 @@ START_TEST(test_elements)
 }
 END_TEST
 
+/* explain FROM TO tcp/5432: allowed?, and the spoof kind */
+static bool explain(const struct zt_policy *p, const char *from, const char *to, enum zt_spoof *spoof)
+{
+	struct zt_endpoint fe, te;
+	struct zt_port port = { .proto = ZT_PROTO_TCP, .lo = 5432, .hi = 5432 };
+	struct zt_explanation e;
+	struct zt_diags d = {};
+	const char *err = NULL;
+
+	ck_assert_int_eq(zt_endpoint_parse(from, &fe, &err), 0);
+	ck_assert_int_eq(zt_endpoint_parse(to, &te, &err), 0);
+	ck_assert_int_eq(zt_explain(p, &fe, &te, &port, NULL, &e, &d), 0);
+	zt_diags_clear(&d);
+	*spoof = e.spoof.kind;
+	return e.allow;
+}
+
+START_TEST(test_explain)
+{
+	struct zt_policy *p = load(POL);
+	enum zt_spoof sp;
+
+	/* a container's port: any name no pattern names, by its address */
+	ck_assert(explain(p, "iface:veth3f2a9c1,198.51.100.5", "iface:veth91b07de,198.51.100.70", &sp));
+	ck_assert_int_eq(sp, ZT_SPOOF_NONE);
+	ck_assert(!explain(p, "iface:veth91b07de,198.51.100.70", "iface:veth3f2a9c1,198.51.100.5", &sp));
+	ck_assert_int_eq(sp, ZT_SPOOF_NONE);
+	/* the bridge itself: where its ports' packets meet the host */
+	ck_assert(explain(p, "iface:docker0,198.51.100.5", "iface:veth91b07de,198.51.100.70", &sp));
+	/* a pattern's interface (vnet0) or a boundary's (eth0) never holds a bridge: segment's address */
+	ck_assert(!explain(p, "iface:vnet0,198.51.100.5", "iface:veth91b07de,198.51.100.70", &sp));
+	ck_assert_int_eq(sp, ZT_SPOOF_SEGMENT_ADDRESS);
+	ck_assert(!explain(p, "iface:eth0,198.51.100.5", "iface:veth91b07de,198.51.100.70", &sp));
+	ck_assert_int_eq(sp, ZT_SPOOF_SEGMENT_ADDRESS);
+	zt_policy_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bridge-dport");
@@ -197,6 +238,7 @@ int main(void)
 	tcase_add_test(tc, test_dport_of);
 	tcase_add_test(tc, test_render);
 	tcase_add_test(tc, test_elements);
+	tcase_add_test(tc, test_explain);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
