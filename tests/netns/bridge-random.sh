@@ -310,6 +310,12 @@ zt_node c4 "$(rnd)" 198.51.100.27 2001:db8:1::1b db
 zt_ns_add c4
 port c4
 zt_check "c4's port ${ZT_IF[c4]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c4]}"
+cls() { # NODE: the classification of its port in status
+	ctl status --json | python3 -c 'import json, sys
+for p in json.load(sys.stdin).get("bridge_ports", []):
+    if p.get("port") == sys.argv[1]: print(p.get("classification"))' "${ZT_IF[$1]}"
+}
+zt_check "status: c4's port is listed as unclaimed ($(cls c4))" [ "$(cls c4)" = unclaimed ]
 rx_add c1 unb "ip saddr ${ZT_V4[c4]} udp dport 53"
 rx_add c1 dhcp "ip saddr 0.0.0.0 udp dport 67"
 u0=$(l2 l2_unbound)
