@@ -1539,6 +1539,25 @@ static int dseg_seg_chains(struct bx *x, const struct zt_plan_bridge *br, const 
 	for (int na = 0; na < 2; na++) {
 		seg_chain(name, na ? "bn" : "bk", s);
 		t(x, "\tchain %s {\n", name);
+		/*
+		 * The common path first, one rule: an IP source the port claimed
+		 * sets the segment's bits (a claim was made only by a port of the
+		 * bridge, and ztsegd removes a port's claims when it leaves).
+		 */
+		for (int v6 = 0; !na && v6 < 2; v6++) {
+			r_begin(x, name);
+			if (v6)
+				ether_type(x, "ip6", ETHERTYPE_IPV6);
+			else
+				ether_type(x, "ip", ETHERTYPE_IP);
+			d_lookup(x, v6 ? DK_IP6_SADDR : DK_IP_SADDR, true, false, v6 ? "pin6" : "pin4",
+				 v6 ? x->id_pin6 : x->id_pin4, false);
+			mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
+			v(x, NFT_RETURN, NULL);
+			t(x, " comment \"a source the port claimed: its segment\"");
+			if ((r = r_end(x)) < 0)
+				return r;
+		}
 		r_begin(x, name);
 		d_iif_lookup(x, dpb, dpb_id(x, br, s->brk), true);
 		v(x, NFT_GOTO, "l2_spoof");
