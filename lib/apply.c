@@ -161,10 +161,10 @@ static int eff_dports(struct eff_plan *e, const struct zt_link *links, size_t n_
 	e->p.bridge.dports = e->dports;
 	e->p.bridge.n_dports = k;
 	r = zt_bridge_pins_read(&pins, &n_pins);
-	if (r == -ENOENT || r == -EINVAL)
-		return 0;	/* no table, or one without pins yet */
-	if (r < 0)
+	if (r == -ENOMEM)
 		return r;
+	if (r < 0)
+		return 0;	/* no table, one without pins yet, or unreadable: the ports claim again (fail closed) */
 	if (!(e->pins = calloc(n_pins ? n_pins : 1, sizeof(*e->pins))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n_pins; i++) {
