@@ -113,8 +113,11 @@ int manager_dport_sync(struct manager *m, bool refill)
 			del[n_del++] = m->dports[i].d;
 	if (!n_add && !n_del)
 		goto done;
-	if (n_del && (r = gone_pins(del, n_del, &pins, &n_pins)) < 0)
+	if (n_del && (r = gone_pins(del, n_del, &pins, &n_pins)) < 0) {
+		/* nothing written: the same difference is tried again at the next link event */
+		log_error("cannot read the claims of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
 		goto out;
+	}
 	r = zt_nft_batch_start(m->nft, &b);
 	/* gone first: a port re-created under its old name is added back in the same transaction */
 	if (r >= 0 && n_del)
