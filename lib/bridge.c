@@ -355,6 +355,60 @@ static void icmp_type(struct bx *x, bool v6, const char *name, uint8_t type)
 	e_cmp(x, NFT_CMP_EQ, &type, 1);
 }
 
+/*
+ * A prefix whose network address is 0.0.0.0 or :: (0.0.0.0/0, ::/0 …): bind_map
+ * keeps the special span that starts there (0.0.0.0, :: accept) and drops the
+ * segment's overlapping span, so bind4/bind6 send the rest to l2_gap (the
+ * segment's members' frames are dropped as spoofed). bs_<rest> then has no TCP
+ * rule, so that it accepts nothing bind4/bind6 would not.
+ */
+static bool cidr_starts_at_zero(const struct zt_cidr *c)
+{
+	uint32_t len = c->family == AF_INET ? 4 : 16;
+
+	for (uint32_t i = 0; i < len; i++) {
+		unsigned bits = c->plen > i * 8 ? c->plen - i * 8 : 0;
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+
+		if (c->addr[i] & mask)
+			return false;
+	}
+	return true;
+}
+
+/* ip saddr P/LEN, ip6 saddr P/LEN: the network header's source, masked (a bitwise below the full length), compared */
+static void saddr_prefix(struct bx *x, const struct zt_cidr *c)
+{
+	uint32_t len = c->family == AF_INET ? 4 : 16;
+	uint8_t mask[16] = {}, net[16] = {}, zero[16] = {};
+	char buf[INET6_ADDRSTRLEN];
+
+	for (uint32_t i = 0; i < len; i++) {
+		unsigned bits = c->plen > i * 8 ? c->plen - i * 8 : 0;
+
+		mask[i] = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+		net[i] = c->addr[i] & mask[i];
+	}
+	inet_ntop(c->family, net, buf, sizeof(buf));
+	t(x, "%s saddr %s", c->family == AF_INET ? "ip" : "ip6", buf);
+	if (c->plen < len * 8)
+		t(x, "/%u", c->plen);
+	t(x, " ");
+	e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, c->family == AF_INET ? 12 : 8, len, NFT_REG_1);
+	if (c->plen < len * 8 && x->r) {
+		struct nftnl_expr *e = ex(x, "bitwise");
+
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+		}
+	}
+	e_cmp(x, NFT_CMP_EQ, net, len);
+}
+
 /* FIELD vmap @SET, FIELD a payload (base, off, len) or, with len 0, meta KEY. */
 static void vmap(struct bx *x, const char *text, uint32_t base, uint32_t off, uint32_t len, const char *set,
 		 uint32_t id)
@@ -1086,18 +1140,52 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 	seg_chain(bd, "bd", s);
 	seg_chain(bk, "bk", s);
 	t(x, "\tchain %s {\n", bs);
-	/* the port's bound MAC in the same rule: member's own first rule, one rule fewer per frame */
+	/*
+	 * The source bits and the port's bound MAC in the first rule (not bound: member);
+	 * then TCP from the segment's one prefix of a family is accepted here, the
+	 * verdict mtype → m4t/m6t → bind4/bind6 → bk_<rest> would reach with an
+	 * interval lookup and a jump more; anything else goes to mtype as before.
+	 */
 	r_begin(x, bs);
 	mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
-	t(x, "iifname . ether saddr @pmac ");
+	t(x, "iifname . ether saddr != @pmac ");
 	port_mac_key(x, false);
-	e_lookup(x, "pmac", x->id_pmac, false, false);
-	v(x, NFT_GOTO, "mtype");
-	if ((r = r_end(x)) < 0)
-		return r;
-	r_begin(x, bs);
+	e_lookup(x, "pmac", x->id_pmac, false, true);
 	v(x, NFT_GOTO, "member");
 	t(x, " comment \"not bound yet, or a second MAC\"");
+	if ((r = r_end(x)) < 0)
+		return r;
+	for (int fam = 0; fam < 2; fam++) {
+		const struct zt_cidr *one = NULL;
+		size_t n = 0;
+
+		for (size_t i = 0; i < s->n_addrs; i++)
+			if (s->addrs[i].family == (fam ? AF_INET6 : AF_INET)) {
+				one = &s->addrs[i];
+				n++;
+			}
+		if (n != 1 || cidr_starts_at_zero(one))
+			continue;	/* none, or several: bind4/bind6 decide */
+		/*
+		 * meta l4proto first: a register load, where the ether type is a
+		 * copy from the link-layer header, so ARP and UDP fail cheaply;
+		 * both match a VLAN 0 frame's inner TCP, the ether type (0x8100) not.
+		 */
+		r_begin(x, bs);
+		t(x, "meta l4proto tcp ");
+		l4proto(x, IPPROTO_TCP);
+		if (fam)
+			ether_type(x, "ip6", ETHERTYPE_IPV6);
+		else
+			ether_type(x, "ip", ETHERTYPE_IP);
+		saddr_prefix(x, one);
+		v(x, NF_ACCEPT, NULL);
+		t(x, " comment \"TCP from the segment's addresses\"");
+		if ((r = r_end(x)) < 0)
+			return r;
+	}
+	r_begin(x, bs);
+	v(x, NFT_GOTO, "mtype");
 	if ((r = r_end(x)) < 0)
 		return r;
 	t(x, "\t}\n\n\tchain %s {\n", bd);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Bridged workloads at layer 2 (issue 14), with forged frames (scapy):
-# spoofing from a bridge port (another workload's IP source, ARP reply and
+# spoofing from a bridge port (another workload's IP source, UDP and TCP, ARP reply and
 # gratuitous ARP for another's IPv4, unsolicited NA for another's IPv6, a
 # foreign source MAC, a rogue DHCP offer and RA) is dropped and counted,
 # and legitimate ARP and ND between allowed peers still work; frames that
@@ -33,11 +33,14 @@ probe() { # NODE PROTO DST PORT: one probe's result
 
 # Control, before ztseg: the victims' counters do see such frames (the test can fail).
 rx_add w2 control_ip "ip saddr ${ZT_V4[a1]} udp dport 9999"
+rx_add w2 control_tcp "ip saddr ${ZT_V4[a1]} tcp dport 9999"
 rx_add a1 control_vlan "ether saddr $W1 ether type != { arp, ip, ip6 }"
 zt_forge w1 eth0 "$W2" 2 "IP(src='${ZT_V4[a1]}', dst='${ZT_V4[w2]}')/UDP(sport=1234, dport=9999)" >/dev/null
 zt_forge w1 eth0 "$A1" 2 "Ether(src='$W1', dst='$A1')/Dot1Q(vlan=0)/IP(src='${ZT_V4[w1]}', dst='${ZT_V4[a1]}')/UDP(sport=1, dport=9998)" >/dev/null
+zt_forge w1 eth0 "$W2" 2 "IP(src='${ZT_V4[a1]}', dst='${ZT_V4[w2]}')/TCP(sport=1234, dport=9999, flags='S')" >/dev/null
 sleep 0.2
 zt_check "control without ztseg: a spoofed source reaches w2 ($(rx w2 control_ip))" [ "$(rx w2 control_ip)" -ge 2 ]
+zt_check "control without ztseg: a spoofed TCP source reaches w2 ($(rx w2 control_tcp))" [ "$(rx w2 control_tcp)" -ge 2 ]
 zt_check "control without ztseg: a VLAN 0 frame reaches a1 ($(rx a1 control_vlan))" [ "$(rx a1 control_vlan)" -ge 2 ]
 zt_apply "$pol" >/dev/null 2>&1 || zt_die "ztsegd --oneshot failed to apply the bridged policy"
 
@@ -65,6 +68,11 @@ attack ip-source 5 w2 "ip saddr ${ZT_V4[a1]} udp dport 9999" \
 	"IP(src='${ZT_V4[a1]}', dst='${ZT_V4[w2]}')/UDP(sport=1234, dport=9999)" "$W2"
 attack ip6-source 5 w2 "ip6 saddr ${ZT_V6[a1]} udp dport 9999" \
 	"IPv6(src='${ZT_V6[a1]}', dst='${ZT_V6[w2]}')/UDP(sport=1234, dport=9999)" "$W2"
+# TCP too: bs_<rest> accepts TCP from the segment's prefix itself (one rule, no lookup), the rest as UDP
+attack ip-source-tcp 5 w2 "ip saddr ${ZT_V4[a1]} tcp dport 9999" \
+	"IP(src='${ZT_V4[a1]}', dst='${ZT_V4[w2]}')/TCP(sport=1234, dport=9999, flags='S')" "$W2"
+attack ip6-source-tcp 5 w2 "ip6 saddr ${ZT_V6[a1]} tcp dport 9999" \
+	"IPv6(src='${ZT_V6[a1]}', dst='${ZT_V6[w2]}')/TCP(sport=1234, dport=9999, flags='S')" "$W2"
 attack arp-reply 5 w2 "arp operation reply arp saddr ip ${ZT_V4[a1]}" \
 	"ARP(op=2, hwsrc='$W1', psrc='${ZT_V4[a1]}', hwdst='$W2', pdst='${ZT_V4[w2]}')" "$W2"
 attack arp-gratuitous 5 w2 "arp operation request arp saddr ip ${ZT_V4[a1]}" \
@@ -125,6 +133,17 @@ for i in "${!frames[@]}"; do
 	zt_check "${names[$i]}: counted in l2_frame (+$((f1 - f0)))" [ $((f1 - f0)) -ge 5 ]
 done
 zt_check "no tagged or encapsulated UDP reached a1's stack" [ "$(rx a1 nonip_ip)" -eq 0 ]
+# The same TCP in VLAN 0 to the host (br0's MAC): delivered up, never forwarded, so only
+# bridge prerouting can drop it (bs_<rest>'s TCP rules test the ether type, then mtype).
+BR0=$(zt_mac host br0)
+for v in 4 6; do
+	if [[ $v == 4 ]]; then ipl="IP(src='${ZT_V4[w1]}', dst='198.51.100.1')"; else ipl="IPv6(src='${ZT_V6[w1]}', dst='${ZT_V6[a1]}')"; fi
+	f0=$(l2 l2_frame)
+	zt_forge w1 eth0 "$BR0" 5 "Ether(src='$W1', dst='$BR0')/Dot1Q(vlan=0)/$ipl/TCP(sport=1, dport=9998, flags='S')" >/dev/null
+	sleep 0.2
+	f1=$(l2 l2_frame)
+	zt_check "vlan0-tcp$v to the host: dropped in bridge prerouting, counted in l2_frame (+$((f1 - f0)))" [ $((f1 - f0)) -ge 5 ]
+done
 
 # ---- unknown-unicast flooding --------------------------------------------------
 # a1 (app) sends to d1's address with a MAC the bridge does not know: the
