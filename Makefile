@@ -31,7 +31,7 @@ WARNINGS += -Werror
 endif
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ilib $(WARNINGS) -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm -pthread
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CHECK_PKGS))
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs $(CHECK_PKGS))
 CURL_LIBS := $(shell $(PKG_CONFIG) --libs $(CURL_PKGS))

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "ctindex.h"
+#include "nl.h"
 #include "ztsegd.h"
 
 /* Batches read at once before a move; more means the events outrun us: walk. */
@@ -135,7 +136,7 @@ static bool trusted(struct manager *m)
 
 		if (drain(m) < 0 || !m->ctix_valid || lost(m) != m->ctix_lost || !events_on())
 			return false;
-		if (zt_ct_count(&count) < 0)
+		if (zt_ct_count_on(m->ctix_nl, &count) < 0)
 			return false;
 		if ((size_t)count == zt_ctix_size(m->ctix))
 			return true;
@@ -164,7 +165,7 @@ int manager_ctindex_flush(struct manager *m, const struct zt_cidr *pfx, size_t n
 	st->indexed++;
 	m->ctix_hits++;
 	/* Their DESTROY events take them out of the index. */
-	r = zt_ct_delete_entries(e, (size_t)k, st);
+	r = zt_ct_delete_entries_on(m->ctix_nl, e, (size_t)k, st);
 	return r;
 }
 
@@ -175,6 +176,11 @@ void manager_ctindex_stop(struct manager *m)
 	m->ctix_ev = zt_ctevent_free(m->ctix_ev);
 	m->ctix = zt_ctix_free(m->ctix);
 	m->ctix_valid = false;
+	if (m->ctix_nl) {
+		zt_nl_close(m->ctix_nl);
+		free(m->ctix_nl);
+		m->ctix_nl = NULL;
+	}
 }
 
 void manager_ctindex_start(struct manager *m)
@@ -184,6 +190,11 @@ void manager_ctindex_start(struct manager *m)
 	if (m->ctix_off || !m->event)
 		return;
 	m->ctix = zt_ctix_new(CTIX_MAX);
+	/* A socket for the moves' requests, kept: without it each move opens and closes one. */
+	if ((m->ctix_nl = calloc(1, sizeof(*m->ctix_nl))) && zt_ct_open(m->ctix_nl) < 0) {
+		free(m->ctix_nl);
+		m->ctix_nl = NULL;
+	}
 	r = m->ctix ? zt_ctevent_open(m->ctix_rcvbuf ? (int)m->ctix_rcvbuf : ZT_CTEVENT_RCVBUF, &m->ctix_ev) : -ENOMEM;
 	if (r >= 0)
 		r = sd_event_add_io(m->event, &m->src_ctix, zt_ctevent_fd(m->ctix_ev), EPOLLIN, on_readable, m);

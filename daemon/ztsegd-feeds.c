@@ -10,7 +10,12 @@
  * the feeds' directories.
  */
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -21,6 +26,7 @@
 #include "compile-feeds.h"
 #include "explain.h"
 #include "feed-nft.h"
+#include "nl.h"
 #include "ztsegd.h"
 
 #define FEED_CHUNK_DEFAULT 64		/* operations per chunk of a difference: the unit commits are made of */
@@ -98,6 +104,18 @@ struct manager_feeds {
 	uint64_t longest_commit_usec, last_update_usec, updates, commits, failures;
 	uint64_t read_usec, build_usec;	/* the last update's: files read and parsed; flattened and compared */
 	size_t last_adds, last_dels;
+	/* the worker (see "the work off the loop") */
+	struct job *job;		/* running; NULL: none */
+	pthread_t job_thread;
+	int job_fd;			/* eventfd: the worker is done */
+	sd_event_source *src_job;
+	uint64_t gen;			/* changes seen: a job of an older one is stale */
+	bool whole;			/* the next update flattens whole (cur is not the flattening of the copies) */
+	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
+	bool inc;			/* the last update was made from the changes only */
+	bool never_inc;			/* ZTSEGD_FEED_WHOLE=1: every update parses and flattens whole (a reference) */
+	uint64_t seed;			/* keys the feeds' line hashes */
+	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
 };
 
 static const char *const set_name[N_MAPS] = { ZT_FEED_SET_SRC, ZT_FEED_SET_DST, ZT_FEED_SET_SRC, ZT_FEED_SET_DST,
@@ -176,8 +194,10 @@ static int intern(const char *name, uint32_t *id, void *userdata)
  * fetcher's user, not writable by others, within max_bytes before a byte
  * is read, and unchanged while read.
  */
-static int feed_read(struct manager_feeds *F, const struct feed_st *f, char **ret, size_t *ret_len, struct stat *ret_st,
-		     char *why, size_t why_len)
+static bool same_file(const struct stat *a, const struct stat *b);
+
+static int feed_read(uid_t feed_uid, const char *path, const struct zt_feed_limits *lim, const struct stat *same,
+		     char **ret, size_t *ret_len, struct stat *ret_st, char *why, size_t why_len)
 {
 	char dir[PATH_MAX], base[PATH_MAX];
 	_cleanup_free_ char *buf = NULL;
@@ -185,8 +205,8 @@ static int feed_read(struct manager_feeds *F, const struct feed_st *f, char **re
 	int dfd, fd, r = 0;
 	size_t got = 0;
 
-	snprintf(dir, sizeof(dir), "%s", f->path);
-	snprintf(base, sizeof(base), "%s", f->path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(base, sizeof(base), "%s", path);
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		snprintf(why, why_len, "cannot open its directory: %s", strerror(errno));
@@ -205,19 +225,20 @@ static int feed_read(struct manager_feeds *F, const struct feed_st *f, char **re
 	} else if (!S_ISREG(st.st_mode)) {
 		r = -EINVAL;
 		snprintf(why, why_len, "not a regular file: refused");
-	} else if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != F->feed_uid) {
+	} else if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != feed_uid) {
 		r = -EPERM;
 		snprintf(why, why_len, "owned by uid %u, not root, the daemon or %s: refused", (unsigned)st.st_uid,
 			 FEED_USER);
 	} else if (st.st_mode & S_IWOTH) {
 		r = -EPERM;
 		snprintf(why, why_len, "writable by others: refused");
-	} else if ((uint64_t)st.st_size > f->lim.max_bytes) {
+	} else if ((uint64_t)st.st_size > lim->max_bytes) {
 		r = -EFBIG;
 		snprintf(why, why_len, "feed refused: %lld bytes, more than the limit of %llu (max-size)",
-			 (long long)st.st_size, (unsigned long long)f->lim.max_bytes);
-	}
-	if (r < 0) {
+			 (long long)st.st_size, (unsigned long long)lim->max_bytes);
+	} else if (same && same_file(&st, same))
+		r = 1;		/* the file of the last good copy: not read again */
+	if (r) {
 		close(fd);
 		return r;
 	}
@@ -263,133 +284,362 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* Read and parse one feed; on success its data replaces the last good copy. 1: changed, 0: the same, <0. */
-static int feed_load(struct manager_feeds *F, struct feed_st *f, bool force)
+/*
+ * ---- the work off the loop ----
+ * Reading, parsing, flattening and comparing a million entries takes a
+ * few hundred ms: a worker thread does it, one job at a time, while the
+ * loop serves events. The job reads the feeds' last good copies and the
+ * maps as the kernel holds them (F->cur) but writes only its own result;
+ * the loop leaves those alone while a job runs (a reload, a repair or the
+ * end first wait for it: job_abort) and takes the result over when the
+ * worker says so on an eventfd. A result begun before the latest change
+ * (a feed replaced again, a reload) is stale: dropped, and a job made anew.
+ */
+struct job_feed {
+	/* in */
+	char name[ZT_FEED_NAME_LEN + 1];
+	char path[PATH_MAX];
+	struct zt_feed_limits lim;
+	const struct zt_feed_data *prev;	/* the last good copy (NULL: none); read only */
+	bool whole;				/* parsed whole even with a prev */
+	struct stat good;
+	struct zt_feed_src src;
+	/* out: 1 a new copy in data, 0 the file as it was, <0 refused (the last good copy stays) */
+	int status;
+	struct zt_feed_data data;
+	struct zt_feed_delta delta;
+	bool inc;
+	struct stat st;
+	uint64_t try_usec;
+	char result[1600];
+	struct zt_diags d;
+};
+
+struct job {
+	uint64_t gen, policy_gen;
+	struct job_feed *v;
+	size_t n;
+	struct zt_cidr *except;
+	size_t n_except;
+	const struct zt_fset *cur;		/* F->cur: read only */
+	zt_u128 bounds[N_RMAPS][ZT_FEED_SHARDS];
+	bool whole;				/* flatten whole (cur is not the flattening of the prev copies) */
+	size_t chunk;
+	uid_t feed_uid;
+	atomic_bool cancel;
+	int efd;
+	/* out */
+	int r;
+	bool inc;				/* the maps were made from the changes */
+	struct zt_fset want[N_MAPS];
+	struct zt_fdiff df[N_STEPS];
+	bool rebalance[N_RMAPS];
+	zt_u128 new_bounds[N_RMAPS][ZT_FEED_SHARDS];
+	uint64_t read_usec, build_usec;
+};
+
+static void job_free(struct job *J)
+{
+	if (!J)
+		return;
+	for (size_t i = 0; i < J->n; i++) {
+		zt_feed_data_clear(&J->v[i].data);
+		zt_feed_delta_clear(&J->v[i].delta);
+		zt_diags_clear(&J->v[i].d);
+	}
+	for (size_t s = 0; s < N_MAPS; s++)
+		zt_fset_clear(&J->want[s]);
+	for (size_t k = 0; k < N_STEPS; k++)
+		zt_fdiff_clear(&J->df[k]);
+	free(J->v);
+	free(J->except);
+	free(J);
+}
+
+/* Read and parse one feed (worker). */
+static void job_feed_load(struct job *J, struct job_feed *f)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct zt_feed_data data = {};
-	struct zt_diags d = { .max = ZT_FEED_DIAGS_MAX + 4 };
-	struct stat st;
 	char why[256] = "";
 	size_t len = 0;
 	int r;
 
-	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
-
 	f->try_usec = now_usec(CLOCK_REALTIME);
-	r = feed_read(F, f, &buf, &len, &st, why, sizeof(why));
+	r = feed_read(J->feed_uid, f->path, &f->lim, f->prev ? &f->good : NULL, &buf, &len, &f->st, why, sizeof(why));
+	if (r == 1) {
+		f->status = 0;
+		return;
+	}
 	if (r < 0) {
-		f->try_ok = false;
 		snprintf(f->result, sizeof(f->result), "%.1000s: %.400s%s", f->path, why,
-			 f->have ? "; the last good copy stays in force" : "");
-		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=feed-refused", log_field("ZTSEG_FEED", "%s", f->name) },
-			   2, "feed '%s': %s", f->name, f->result);
-		return r;
+			 f->prev ? "; the last good copy stays in force" : "");
+		f->status = r;
+		return;
 	}
-	if (f->have && !force && same_file(&st, &f->good))
-		return 0;
-	f->lim.prev_entries = f->have ? f->data.n4 + f->data.n6 : 0;
-	r = zt_feed_parse(f->path, buf, len, &f->lim, &data, &d);
-	log_diags(LOG_WARNING, "feed-line", &d);
+	f->d.max = ZT_FEED_DIAGS_MAX + 4;
+	f->lim.prev_entries = f->prev ? f->prev->n4 + f->prev->n6 : 0;
+	r = zt_feed_parse_inc(f->path, buf, len, &f->lim, f->whole ? NULL : f->prev, &f->data, &f->delta, &f->inc, &f->d);
 	if (r < 0) {
-		f->try_ok = false;
-		snprintf(f->result, sizeof(f->result), "%s", d.n_errors && d.n ? d.v[d.n - 1].msg : strerror(-r));
-		for (size_t i = 0; i < d.n; i++)
-			if (d.v[i].sev == ZT_SEV_ERROR)
-				snprintf(f->result, sizeof(f->result), "%.1000s:%u: %.500s", f->path, d.v[i].line, d.v[i].msg);
-		log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=feed-refused", log_field("ZTSEG_FEED", "%s", f->name) },
-			   2, "feed '%s' refused: %s", f->name, f->result);
-		zt_diags_clear(&d);
-		return r;
+		snprintf(f->result, sizeof(f->result), "%s", f->d.n_errors && f->d.n ? f->d.v[f->d.n - 1].msg : strerror(-r));
+		for (size_t i = 0; i < f->d.n; i++)
+			if (f->d.v[i].sev == ZT_SEV_ERROR)
+				snprintf(f->result, sizeof(f->result), "%.1000s:%u: %.500s", f->path, f->d.v[i].line,
+					 f->d.v[i].msg);
+		f->status = r;
+		return;
 	}
-	zt_feed_data_clear(&f->data);
-	f->data = data;
-	F->read_usec += now_usec(CLOCK_MONOTONIC) - t0;
-	f->have = true;
-	f->good = st;
-	f->try_ok = true;
 	snprintf(f->result, sizeof(f->result), "ok: %zu entries (%zu IPv4, %zu IPv6), %zu bad line%s skipped",
-		 data.n4 + data.n6, data.n4, data.n6, data.bad, data.bad == 1 ? "" : "s");
-	zt_diags_clear(&d);
-	return 1;
+		 f->data.n4 + f->data.n6, f->data.n4, f->data.n6, f->data.bad, f->data.bad == 1 ? "" : "s");
+	f->status = 1;
 }
 
-/* ---- the maps ---- */
-
-static int want_build(struct manager_feeds *F)
+/* The maps the feeds make, and the difference from what the kernel holds (worker). */
+static int job_build(struct job *J)
 {
-	for (size_t s = 0; s < N_MAPS; s++) {
-		zt_fset_clear(&F->want[s]);
-		F->want[s].family = map_family(s);
+	struct zt_feed_src src[ZT_FEEDS_MAX];
+	struct zt_fwins wins[N_RMAPS] = {};
+	const zt_u128 *bounds[N_RMAPS];
+	int r = -EAGAIN;
+
+	for (size_t i = 0; i < J->n; i++) {
+		struct job_feed *f = &J->v[i];
+
+		src[i] = f->src;
+		src[i].changed = f->status == 1;
+		src[i].data = f->status == 1 ? &f->data : f->prev;
+		src[i].delta = f->status == 1 && f->inc ? &f->delta : NULL;
+	}
+	for (size_t s = 0; s < N_RMAPS; s++)
+		bounds[s] = J->bounds[s];
+	if (!J->whole) {
+		r = zt_feeds_flatten_inc(src, J->n, J->except, J->n_except, J->cur, bounds, ZT_FEED_SHARDS, J->want, wins);
+		/* A map that was empty gets its shards laid out anew (below): made whole. */
+		for (size_t s = 0; s < N_RMAPS && r >= 0; s++)
+			if (!J->cur[s].n && J->want[s].n >= ZT_FEED_SHARDS * 8)
+				r = -EAGAIN;
+		J->inc = r >= 0;
+	}
+	if (r == -EAGAIN) {
+		for (size_t s = 0; s < N_RMAPS; s++)
+			zt_fwins_clear(&wins[s]);
+		r = zt_feeds_flatten(src, J->n, J->except, J->n_except, J->want);
+		/*
+		 * An interval map whose shards are empty gets bounds that share its new
+		 * elements out evenly (a first load, or after the map emptied); a map
+		 * with elements keeps its bounds (an address never changes shard).
+		 * The new elements are cut at the bounds.
+		 */
+		for (size_t s = 0; s < N_RMAPS && r >= 0; s++) {
+			J->rebalance[s] = false;
+			if (!J->cur[s].n && J->want[s].n >= ZT_FEED_SHARDS * 8 &&
+			    zt_fset_bounds(&J->want[s], ZT_FEED_SHARDS, J->new_bounds[s]) >= 0 &&
+			    memcmp(J->new_bounds[s], J->bounds[s], sizeof(J->bounds[s])))
+				J->rebalance[s] = true;
+			r = zt_fset_cut(&J->want[s], J->rebalance[s] ? J->new_bounds[s] : J->bounds[s], ZT_FEED_SHARDS);
+		}
+	}
+	for (size_t k = 0; k < N_STEPS && r >= 0; k++)
+		r = zt_fset_diff_win(&J->cur[step_map(k)], &J->want[step_map(k)], J->chunk, step_mode(k),
+				     J->inc ? &wins[step_map(k) % N_RMAPS] : NULL, &J->df[k]);
+	for (size_t i = 0; i < J->n; i++)
+		J->v[i].src.carved = src[i].carved;
+	for (size_t s = 0; s < N_RMAPS; s++)
+		zt_fwins_clear(&wins[s]);
+	return r;
+}
+
+static void *job_run(void *userdata)
+{
+	struct job *J = userdata;
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC), one = 1;
+
+	J->r = 0;
+	for (size_t i = 0; i < J->n && !atomic_load(&J->cancel); i++)
+		job_feed_load(J, &J->v[i]);
+	J->read_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	t0 = now_usec(CLOCK_MONOTONIC);
+	if (atomic_load(&J->cancel))
+		J->r = -ECANCELED;
+	else
+		J->r = job_build(J);
+	J->build_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	/* The loop joins the thread when it reads this. */
+	if (write(J->efd, &one, sizeof(one)) < 0)
+		J->r = J->r < 0 ? J->r : -errno;
+	return NULL;
+}
+
+/* The job of the feeds as they are now; started on the worker. */
+static int job_start(struct manager *m)
+{
+	struct manager_feeds *F = m->feeds;
+	struct job *J = calloc(1, sizeof(*J));
+	int r;
+
+	if (!J || !(J->v = calloc(F->n ? F->n : 1, sizeof(*J->v))))
+		goto oom;
+	J->n = F->n;
+	J->gen = F->gen;
+	J->policy_gen = F->policy_gen;
+	J->cur = F->cur;
+	J->whole = F->whole || F->never_inc;
+	J->chunk = F->chunk;
+	J->feed_uid = F->feed_uid;
+	J->efd = F->job_fd;
+	atomic_init(&J->cancel, false);
+	memcpy(J->bounds, F->bounds, sizeof(J->bounds));
+	if (F->n_except) {
+		if (!(J->except = calloc(F->n_except, sizeof(*J->except))))
+			goto oom;
+		memcpy(J->except, F->except, F->n_except * sizeof(*J->except));
+		J->n_except = F->n_except;
 	}
 	for (size_t i = 0; i < F->n; i++) {
 		struct feed_st *f = &F->v[i];
-		int r;
+		struct job_feed *jf = &J->v[i];
 
-		f->carved = 0;
-		if (!f->have)
-			continue;
-		for (size_t s = 0; s < 4; s++) {
-			bool dst = s & 1;
-
-			if ((dst && f->dir == ZT_FEED_IN) || (!dst && f->dir == ZT_FEED_OUT))
-				continue;
-			r = zt_fset_add_feed(&F->want[s], &f->data, f->id, F->except, F->n_except,
-					     s == 0 || s == 2 || f->dir == ZT_FEED_OUT ? &f->carved : NULL);
-			if (r < 0)
-				return r;
-		}
+		snprintf(jf->name, sizeof(jf->name), "%s", f->name);
+		snprintf(jf->path, sizeof(jf->path), "%s", f->path);
+		jf->lim = f->lim;
+		jf->lim.seed = F->seed;
+		jf->prev = f->have ? &f->data : NULL;
+		jf->whole = F->never_inc;
+		jf->good = f->good;
+		jf->src = (struct zt_feed_src){ .id = f->id, .src = f->dir != ZT_FEED_OUT, .dst = f->dir != ZT_FEED_IN,
+						.carved = f->carved };
 	}
-	/* The single addresses into the hash maps; the flattened lists are disjoint, so are the two. */
-	for (size_t s = 0; s < N_RMAPS; s++) {
-		int r = zt_fset_split(&F->want[s], &F->want[N_RMAPS + s]);
-
-		if (r < 0)
-			return r;
+	r = pthread_create(&F->job_thread, NULL, job_run, J);
+	if (r) {
+		job_free(J);
+		return -r;
 	}
+	F->job = J;
 	return 0;
+oom:
+	job_free(J);
+	return -ENOMEM;
 }
 
+/* A running job waited for and dropped (before the loop changes what it reads). */
+static void job_abort(struct manager_feeds *F)
+{
+	uint64_t x;
+
+	if (!F->job)
+		return;
+	atomic_store(&F->job->cancel, true);
+	pthread_join(F->job_thread, NULL);
+	while (read(F->job_fd, &x, sizeof(x)) > 0)
+		;
+	job_free(F->job);
+	F->job = NULL;
+}
+
+/* Begin an update of the maps: a job, unless one runs or commits are under way (then after them). */
 static void update_begin(struct manager *m)
 {
 	struct manager_feeds *F = m->feeds;
-	uint64_t t0;
 	int r;
 
-	if (F->busy) {
+	if (F->busy || F->job) {
 		F->again = true;
 		return;
 	}
-	t0 = now_usec(CLOCK_MONOTONIC);
-	r = want_build(F);
-	/*
-	 * An interval map whose shards are empty gets bounds that share its new
-	 * elements out evenly (a first load, or after the map emptied); a map
-	 * with elements keeps its bounds (an address never changes shard).
-	 * The new elements are cut at the bounds.
-	 */
-	for (size_t s = 0; s < N_RMAPS && r >= 0; s++) {
-		F->rebalance[s] = false;
-		if (!F->cur[s].n && F->want[s].n >= ZT_FEED_SHARDS * 8 &&
-		    zt_fset_bounds(&F->want[s], ZT_FEED_SHARDS, F->new_bounds[s]) >= 0 &&
-		    memcmp(F->new_bounds[s], F->bounds[s], sizeof(F->bounds[s])))
-			F->rebalance[s] = true;
-		r = zt_fset_cut(&F->want[s], F->rebalance[s] ? F->new_bounds[s] : F->bounds[s], ZT_FEED_SHARDS);
+	F->again = false;
+	r = job_start(m);
+	if (r < 0)
+		log_error("feeds: cannot start the update: %s", strerror(-r));
+}
+
+/* A change the running job did not see: its result, when it comes, is stale. */
+static void feeds_changed(struct manager *m)
+{
+	m->feeds->gen++;
+	update_begin(m);
+}
+
+/* The job's result taken over: the feeds' new copies, the maps to reach, the commits begun. */
+static void job_take(struct manager *m, struct job *J)
+{
+	struct manager_feeds *F = m->feeds;
+
+	for (size_t i = 0; i < J->n && i < F->n; i++) {
+		struct job_feed *jf = &J->v[i];
+		struct feed_st *f = &F->v[i];
+
+		f->try_usec = jf->try_usec;
+		log_diags(LOG_WARNING, "feed-line", &jf->d);
+		if (jf->status < 0) {
+			f->try_ok = false;
+			snprintf(f->result, sizeof(f->result), "%s", jf->result);
+			log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=feed-refused", log_field("ZTSEG_FEED", "%s", f->name) },
+				   2, jf->d.n ? "feed '%s' refused: %s" : "feed '%s': %s", f->name, f->result);
+		} else if (jf->status > 0) {
+			bool had = f->have;
+
+			zt_feed_data_clear(&f->data);
+			f->data = jf->data;
+			jf->data = (struct zt_feed_data){};
+			f->have = true;
+			f->good = jf->st;
+			f->try_ok = true;
+			snprintf(f->result, sizeof(f->result), "%s", jf->result);
+			if (had)
+				log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=feed-updated",
+					   log_field("ZTSEG_FEED", "%s", f->name) }, 2, "feed '%s': %s%s", f->name, f->result,
+					   jf->inc ? " (changed lines parsed)" : "");
+		}
+		f->carved = jf->src.carved;
 	}
-	for (size_t k = 0; k < N_STEPS && r >= 0; k++) {
+	F->read_usec = J->read_usec;
+	F->build_usec = J->build_usec;
+	F->taken_policy_gen = J->policy_gen;
+	F->inc = J->inc;
+	for (size_t s = 0; s < N_MAPS; s++) {
+		zt_fset_clear(&F->want[s]);
+		F->want[s] = J->want[s];
+		J->want[s] = (struct zt_fset){ .family = map_family(s) };
+	}
+	for (size_t k = 0; k < N_STEPS; k++) {
 		zt_fdiff_clear(&F->df[k]);
-		r = zt_fset_diff(&F->cur[step_map(k)], &F->want[step_map(k)], F->chunk, step_mode(k), &F->df[k]);
+		F->df[k] = J->df[k];
+		J->df[k] = (struct zt_fdiff){};
 	}
-	if (r < 0) {
-		log_error("feeds: cannot compute the update: %s", strerror(-r));
-		return;
-	}
-	F->build_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	memcpy(F->rebalance, J->rebalance, sizeof(F->rebalance));
+	memcpy(F->new_bounds, J->new_bounds, sizeof(F->new_bounds));
 	F->busy = true;
 	F->at_step = F->at_chunk = 0;
 	F->t0 = now_usec(CLOCK_MONOTONIC);
 	F->last_adds = F->last_dels = 0;
 	sd_event_source_set_enabled(F->src_work, SD_EVENT_ON);
+}
+
+static int on_job(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	struct manager_feeds *F = m->feeds;
+	struct job *J = F->job;
+	uint64_t x;
+
+	if (read(fd, &x, sizeof(x)) < 0 || !J)
+		return 0;
+	pthread_join(F->job_thread, NULL);
+	F->job = NULL;
+	if (J->gen != F->gen) {
+		/* Begun before the latest change: dropped, and made anew. */
+		log_info("feeds: the update under way was overtaken by a change to the feeds: its result dropped, made anew");
+		job_free(J);
+		update_begin(m);
+		return 0;
+	}
+	if (J->r < 0) {
+		log_error("feeds: cannot compute the update: %s", strerror(-J->r));
+		job_free(J);
+		return 0;
+	}
+	job_take(m, J);
+	job_free(J);
+	return 0;
 }
 
 /* Chains of feeds gone from the policy, now that nothing jumps to them. */
@@ -438,24 +688,36 @@ static void update_done(struct manager *m, bool ok)
 		/* A reload during this update may have left elements of gone feeds: after the next. */
 		if (!F->again)
 			gone_delete(m);
+		/*
+		 * The last copies' and maps' predecessors, tens of MB at a million
+		 * entries, back to the system: freed, glibc would keep most of them.
+		 */
+		{
+			uint64_t t = now_usec(CLOCK_MONOTONIC);
+
+			malloc_trim(0);
+			log_debug("feeds: memory given back in %.1f ms", (double)(now_usec(CLOCK_MONOTONIC) - t) / 1000.0);
+		}
 		if (F->last_adds || F->last_dels)
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=feeds-applied" }, 1,
 				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms; "
-				   "before: files read and parsed %.1f ms, flattened and compared %.1f ms)",
+				   "before, off the event loop: files read and parsed %.1f ms, %s %.1f ms)",
 				   F->last_adds, F->last_dels, (double)F->last_update_usec / 1000.0,
 				   (double)F->longest_commit_usec / 1000.0, (double)F->read_usec / 1000.0,
+				   F->inc ? "the changed windows flattened and compared" : "flattened whole and compared",
 				   (double)F->build_usec / 1000.0);
 		F->read_usec = 0;
+		/* The maps are now the flattening of the copies, unless a reload came meanwhile. */
+		F->whole = F->policy_gen != F->taken_policy_gen;
 	} else {
 		F->failures++;
 		F->kernel_known = false;
-	}
-	if (F->again || !ok) {
+		F->whole = true;
 		F->again = false;
-		if (!ok)
-			return;
-		update_begin(m);
+		return;
 	}
+	if (F->again)
+		update_begin(m);
 }
 
 /*
@@ -629,17 +891,13 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
 				char tmp[PATH_MAX];
 
 				snprintf(tmp, sizeof(tmp), "%s", F->v[i].path);
-				if (streq(basename(tmp), ev->name) && feed_load(F, &F->v[i], false) > 0) {
-					log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=feed-updated",
-						   log_field("ZTSEG_FEED", "%s", F->v[i].name) }, 2,
-						   "feed '%s': %s", F->v[i].name, F->v[i].result);
-					changed = true;
-				}
+				changed |= streq(basename(tmp), ev->name);
 			}
 		}
 	}
+	/* The worker reads it (and finds whether it changed at all). */
 	if (changed)
-		update_begin(m);
+		feeds_changed(m);
 	return 0;
 }
 
@@ -686,9 +944,24 @@ static int feeds_new(struct manager *m)
 		F->budget_usec = UINT64_MAX / 4;
 	}
 	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
+	F->whole = true;
+	F->never_inc = getenv("ZTSEGD_FEED_WHOLE") && streq(getenv("ZTSEGD_FEED_WHOLE"), "1");
+	if (getrandom(&F->seed, sizeof(F->seed), GRND_NONBLOCK) != sizeof(F->seed))
+		F->seed = now_usec(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32);
+	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if ((F->nl = calloc(1, sizeof(*F->nl))) && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
+		zt_nl_close(F->nl);
+		free(F->nl);
+		F->nl = NULL;
+	}
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (F->ino_fd < 0)
+	if (F->ino_fd < 0 || F->job_fd < 0)
 		return -errno;
+	r = sd_event_add_io(m->event, &F->src_job, F->job_fd, EPOLLIN, on_job, m);
+	if (r >= 0)
+		r = sd_event_source_set_priority(F->src_job, PRIO_FEEDS);
+	if (r < 0)
+		return r;
 	r = sd_event_add_io(m->event, &F->src_ino, F->ino_fd, EPOLLIN, on_inotify, m);
 	if (r >= 0)
 		r = sd_event_source_set_priority(F->src_ino, PRIO_FEEDS);
@@ -732,7 +1005,7 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 		f->reject = b->reject;
 		f->log = b->log;
 		f->max_age_sec = b->max_age_sec;
-		f->lim = (struct zt_feed_limits){ b->max_bytes, b->max_bad_pct, b->max_shrink_pct, 0 };
+		f->lim = (struct zt_feed_limits){ b->max_bytes, b->max_bad_pct, b->max_shrink_pct, 0, 0 };
 		f->pos = b->pos;
 		if ((r = intern(f->name, &f->id, F)) < 0) {
 			feed_st_free(v, i);
@@ -926,6 +1199,11 @@ int manager_feeds_apply(struct manager *m)
 	if (!m->feeds && (r = feeds_new(m)) < 0)
 		return r;
 	F = m->feeds;
+	/* The worker reads the copies and the maps this changes: it finishes first, its result dropped. */
+	job_abort(F);
+	F->gen++;
+	F->policy_gen++;
+	F->whole = true;
 	/* The kernel's ids first, so that the policy's feeds keep the ids their elements carry. */
 	if (!F->kernel_known) {
 		zt_feeds_ids_read(AF_INET, intern_kid, F);
@@ -940,8 +1218,6 @@ int manager_feeds_apply(struct manager *m)
 		memcpy(F->except, t->except, t->n_except * sizeof(*F->except));
 		F->n_except = t->n_except;
 	}
-	for (size_t i = 0; i < t->n_blocklists; i++)
-		feed_load(F, &v[i], false);
 	/* Feeds gone: their chains go once no element jumps to them. */
 	for (size_t k = 0; k < F->n; k++) {
 		bool stays = false;
@@ -993,8 +1269,8 @@ static void counters_read(struct manager_feeds *F)
 		F->v[i].packets = F->v[i].bytes = 0;
 	if (!F->tables)
 		return;
-	zt_feeds_counters_read(AF_INET, on_counter, F);
-	zt_feeds_counters_read(AF_INET6, on_counter, F);
+	zt_feeds_counters_read(F->nl, AF_INET, on_counter, F);
+	zt_feeds_counters_read(F->nl, AF_INET6, on_counter, F);
 }
 
 static const char *dir_name(enum zt_feed_dir d)
@@ -1043,7 +1319,8 @@ int manager_feeds_status(struct manager *m, json_t *status)
 		for (size_t s = 0; s < N_MAPS; s++)
 			ranges += F->cur[s].n;
 	}
-	u = json_pack("{s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "busy", F && F->busy,
+	u = json_pack("{s:b, s:b, s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "busy", F && (F->busy || F->job),
+		      "working", F && F->job, "last_incremental", F && F->inc,
 		      "kernel_ranges", (json_int_t)ranges,
 		      "longest_commit_ms", F ? (double)F->longest_commit_usec / 1000.0 : 0.0,
 		      "last_update_ms", F ? (double)F->last_update_usec / 1000.0 : 0.0,
@@ -1129,7 +1406,7 @@ bool manager_feeds_verify(struct manager *m)
 	if (!F || !F->tables)
 		return true;
 	for (int i = 0; i < 2; i++) {
-		if (zt_feeds_table_read(i ? AF_INET6 : AF_INET, &ti) < 0)
+		if (zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0)
 			return true;
 		if (!ti.present || (m->owned && ti.has_owner && ti.owner != zt_nft_portid(m->nft)) ||
 		    (m->owned && !ti.has_owner))
@@ -1149,6 +1426,7 @@ void manager_feeds_repair(struct manager *m)
 		F->again = true;
 		return;
 	}
+	job_abort(F);
 	F->kernel_known = false;
 	F->tables = false;
 	if (manager_feeds_apply(m) < 0)
@@ -1161,10 +1439,18 @@ void manager_feeds_free(struct manager *m)
 
 	if (!F)
 		return;
+	job_abort(F);
 	sd_event_source_unref(F->src_ino);
 	sd_event_source_unref(F->src_work);
+	sd_event_source_unref(F->src_job);
 	if (F->ino_fd >= 0)
 		close(F->ino_fd);
+	if (F->job_fd >= 0)
+		close(F->job_fd);
+	if (F->nl) {
+		zt_nl_close(F->nl);
+		free(F->nl);
+	}
 	feed_st_free(F->v, F->n);
 	for (size_t s = 0; s < N_MAPS; s++) {
 		zt_fset_clear(&F->cur[s]);

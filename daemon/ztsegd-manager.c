@@ -53,6 +53,7 @@ struct manager *manager_free(struct manager *m)
 	manager_observe_free(m);
 	manager_feeds_free(m);
 	manager_fdb_free(m);
+	manager_tamper_close(m);
 	m->src_rtnl = sd_event_source_disable_unref(m->src_rtnl);
 	m->src_nfmon = sd_event_source_disable_unref(m->src_nfmon);
 	m->src_nflog = sd_event_source_disable_unref(m->src_nflog);

@@ -275,6 +275,7 @@ int manager_sync_members(struct manager *m, bool baseline)
 	size_t n_moved = 0;
 	bool acted = false;
 	int r = -ESTALE;
+	uint64_t ts[5] = { now_usec(CLOCK_MONOTONIC) };
 
 	m->event_usec = 0;
 	zt_rtnl_take_changes(m->rtnl);
@@ -302,6 +303,7 @@ int manager_sync_members(struct manager *m, bool baseline)
 		log_diff(df);
 	if (!baseline && (r = moved_prefixes(df, &moved, &n_moved)) < 0)
 		return r;
+	ts[1] = now_usec(CLOCK_MONOTONIC);
 
 	/* enc_if first: a new encrypted leg should not wait for the conntrack dump. */
 	if (df->n_enc_add || df->n_enc_del) {
@@ -311,10 +313,12 @@ int manager_sync_members(struct manager *m, bool baseline)
 	/* Every link's name in the exact-name maps: a lookup by hash, not by pattern (lib/ifx.h). */
 	if (manager_ifx_sync(m, false) < 0)
 		log_warning("exact interface names not updated: the pattern sets classify the new ones");
+	ts[2] = now_usec(CLOCK_MONOTONIC);
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
 	manager_hown_sync(m, false);
 	/* Ports of bridge: segments' bridges: a new one claims from its first frame, a gone one frees its addresses. */
 	manager_dport_sync(m, false);
+	ts[3] = now_usec(CLOCK_MONOTONIC);
 	if (n_moved) {
 		struct zt_ct_stats st = {};
 
@@ -335,8 +339,14 @@ int manager_sync_members(struct manager *m, bool baseline)
 	if (acted && t0)
 		log_fields(LOG_DEBUG, (const char *[]){ "ZTSEG_EVENT=latency",
 			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,
-			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces%s)",
-			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del, ct);
+			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces%s; "
+			   "waited %llu, membership %llu, interfaces %llu, bridges %llu, connections %llu us; "
+			   "enforced at %llu us of the realtime clock)",
+			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del, ct,
+			   (unsigned long long)(ts[0] - t0), (unsigned long long)(ts[1] - ts[0]),
+			   (unsigned long long)(ts[2] - ts[1]), (unsigned long long)(ts[3] - ts[2]),
+			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - ts[3]),
+			   (unsigned long long)now_usec(CLOCK_REALTIME));
 	return 0;
 }
 

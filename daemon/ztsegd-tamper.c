@@ -6,7 +6,11 @@
  * while the table is verified.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <linux/netfilter.h>
 #include "bridge.h"
+#include "nl.h"
+#include "nft-dump.h"
 #include "ztsegd.h"
 
 void manager_tamper_watchdog(struct manager *m, bool on)
@@ -134,6 +138,35 @@ int manager_tamper_on_nfmon(sd_event_source *s, int fd, uint32_t revents, void *
 	return 0;
 }
 
+/*
+ * A family's table, read on a socket kept open between passes (closing one
+ * took 5-33 ms on a busy host, blocking the loop: conntrack.h); on an
+ * error the socket is dropped and the next pass opens another.
+ */
+static int table_read(struct manager *m, uint16_t nfproto, struct zt_nft_table_info *ti)
+{
+	int r;
+
+	if (!m->verify_nl && (m->verify_nl = calloc(1, sizeof(*m->verify_nl))) &&
+	    zt_nl_open(m->verify_nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0)
+		manager_tamper_close(m);
+	if (!m->verify_nl)
+		return nfproto == NFPROTO_INET ? zt_nft_table_read(ti) : zt_nft_bridge_table_read(ti);
+	r = zt_nft_table_get_family(m->verify_nl, nfproto, ti);
+	if (r < 0)
+		manager_tamper_close(m);
+	return r;
+}
+
+void manager_tamper_close(struct manager *m)
+{
+	if (!m->verify_nl)
+		return;
+	zt_nl_close(m->verify_nl);
+	free(m->verify_nl);
+	m->verify_nl = NULL;
+}
+
 int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
@@ -145,7 +178,7 @@ int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
 	/* A repair is on its way already; look again after it. */
 	if (m->want_repair)
 		return 0;
-	r = zt_nft_table_read(&ti);
+	r = table_read(m, NFPROTO_INET, &ti);
 	if (r < 0) {
 		log_error("cannot read the nf_tables tables: %s", strerror(-r));
 		manager_tamper_watchdog(m, false);
@@ -162,7 +195,7 @@ int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	}
 	if (m->cur.plan && m->cur.plan->bridge.n_segs) {
-		r = zt_nft_bridge_table_read(&ti);
+		r = table_read(m, NFPROTO_BRIDGE, &ti);
 		if (r >= 0 && (!ti.present || (m->owned && (!ti.has_owner || ti.owner != zt_nft_portid(m->nft))))) {
 			m->events.tamper++;
 			log_fields(LOG_WARNING, (const char *[]){ "ZTSEG_EVENT=tamper" }, 1,

@@ -295,6 +295,8 @@ struct manager {
 	size_t ctix_rcvbuf;		/* --conntrack-rcvbuf; 0: ZT_CTEVENT_RCVBUF */
 	struct zt_ctevent *ctix_ev;
 	struct zt_ctix *ctix;
+	struct zt_nl *ctix_nl;		/* kept open: a move's count and deletes (zt_ct_count_on) */
+	struct zt_nl *verify_nl;	/* kept open: the periodic check's table reads */
 	sd_event_source *src_ctix, *src_ctix_timer;
 	bool ctix_valid;		/* every event since the last rebuild went into the index */
 	uint64_t ctix_lost;		/* events lost (overruns, malformed) when it was rebuilt */
@@ -382,6 +384,7 @@ void manager_tamper_repair(struct manager *m);
 void manager_tamper_watchdog(struct manager *m, bool on);
 int manager_tamper_on_nfmon(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 int manager_tamper_on_verify(sd_event_source *s, uint64_t usec, void *userdata);
+void manager_tamper_close(struct manager *m);
 int manager_tamper_on_repair_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* ztsegd-nflog.c: logged packets. */

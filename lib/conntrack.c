@@ -481,7 +481,16 @@ out:
 	return r;
 }
 
-int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st)
+int zt_ct_open(struct zt_nl *nl)
+{
+	int r = zt_nl_open(nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+
+	if (r < 0)
+		zt_nl_close(nl);
+	return r;
+}
+
+int zt_ct_delete_entries_on(struct zt_nl *on, const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st)
 {
 	struct zt_ct_stats dummy = {};
 	struct pass p = { .st = st ? st : &dummy, .seq = (uint32_t)time(NULL) };
@@ -492,14 +501,34 @@ int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_sta
 		return 0;
 	for (size_t i = 0; i < n && r >= 0; i++)
 		r = pass_add(&p, &e[i]);
-	if (r >= 0)
+	if (r >= 0 && on)
+		r = send_deletes(on, &p);
+	else if (r >= 0)
 		r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
-	if (r >= 0) {
+	if (r >= 0 && !on) {
 		r = send_deletes(&nl, &p);
 		zt_nl_close(&nl);
 	}
 	free(p.msgs);
 	return r;
+}
+
+int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st)
+{
+	return zt_ct_delete_entries_on(NULL, e, n, st);
+}
+
+int zt_ct_count_on(struct zt_nl *on, int64_t *ret)
+{
+	int64_t v;
+
+	if (!on)
+		return zt_ct_count(ret);
+	v = ct_entries(on);
+	if (v < 0)
+		return (int)v;
+	*ret = v;
+	return 0;
 }
 
 int zt_ct_count(int64_t *ret)

@@ -106,6 +106,17 @@ int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_sta
 int zt_ct_count(int64_t *ret);
 
 /*
+ * The same two on a socket kept open (NULL: one opened for the call).
+ * Closing a netlink socket is not free: measured here, close() took 5-33 ms
+ * while nf_tables commits kept the host busy, and a move paid it on its
+ * way to enforcement. zt_ct_open: that socket (zt_nl_close ends it).
+ */
+struct zt_nl;
+int zt_ct_open(struct zt_nl *nl);
+int zt_ct_count_on(struct zt_nl *nl, int64_t *ret);
+int zt_ct_delete_entries_on(struct zt_nl *nl, const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st);
+
+/*
  * Delete every conntrack entry of the current network namespace whose
  * mark & mask is mark (a grant's connections): one IPCTNL_MSG_CT_DELETE without
  * a tuple, filtered by CTA_MARK and CTA_MARK_MASK in the kernel, no dump.

@@ -465,31 +465,33 @@ static bool overlaps_new(const struct zt_fset *new, size_t j, const struct rng *
 	return false;
 }
 
-int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
-		 struct zt_fdiff *ret)
-{
-	struct zt_fdiff df = {};
-	size_t i = 0, j = 0, start = 0;
-	zt_u128 reach = 0;		/* the highest address the open chunk's operations cover */
-	bool open = false;
-	struct rng a, b;
-	int r = 0;
+struct dstate {
+	struct zt_fdiff df;
+	size_t start;
+	zt_u128 reach;			/* the highest address the open chunk's operations cover */
+	bool open;
+};
 
-	if (!chunk)
-		chunk = 1;
-	while (i < old->n || j < new->n) {
+/* old[i..i_end) against new[j..j_end): the walk of the whole lists, over a stretch where they may differ. */
+static int diff_walk(struct dstate *st, const struct zt_fset *old, const struct zt_fset *new, size_t i, size_t i_end,
+		     size_t j, size_t j_end, size_t chunk, enum zt_fdiff_mode mode)
+{
+	struct rng a, b;
+	int r;
+
+	while (i < i_end || j < j_end) {
 		bool take_old, same = false;
 		struct rng *cur;
 
-		if (i < old->n)
+		if (i < i_end)
 			get(old, i, &a);
-		if (j < new->n)
+		if (j < j_end)
 			get(new, j, &b);
-		if (i < old->n && j < new->n) {
+		if (i < i_end && j < j_end) {
 			same = a.lo == b.lo && a.hi == b.hi && a.feed == b.feed;
 			take_old = a.lo <= b.lo;
 		} else
-			take_old = i < old->n;
+			take_old = i < i_end;
 		if (same) {
 			i++;
 			j++;
@@ -506,27 +508,78 @@ int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t ch
 			continue;
 		}
 		/* Cut only where no operation of the open chunk reaches this one. */
-		if (open && df.n - start >= chunk && cur->lo > reach) {
-			if ((r = chunk_close(&df, start)) < 0)
-				goto fail;
-			start = df.n;
-			open = false;
+		if (st->open && st->df.n - st->start >= chunk && cur->lo > st->reach) {
+			if ((r = chunk_close(&st->df, st->start)) < 0)
+				return r;
+			st->start = st->df.n;
+			st->open = false;
 		}
-		if ((r = op_push(&df, !take_old, take_old ? i : j)) < 0)
-			goto fail;
-		if (!open || cur->hi > reach)
-			reach = cur->hi;
-		open = true;
+		if ((r = op_push(&st->df, !take_old, take_old ? i : j)) < 0)
+			return r;
+		if (!st->open || cur->hi > st->reach)
+			st->reach = cur->hi;
+		st->open = true;
 		if (take_old)
 			i++;
 		else
 			j++;
 	}
-	if ((r = chunk_close(&df, start)) < 0)
-		goto fail;
-	*ret = df;
 	return 0;
-fail:
-	zt_fdiff_clear(&df);
-	return r;
+}
+
+/* The first element of s starting at or after v, at or after index from (galloping: windows come in order). */
+static size_t first_from(const struct zt_fset *s, zt_u128 v, size_t from)
+{
+	size_t lo = from, hi = s->n, step = 1;
+
+	while (lo + step < hi && (s->family == AF_INET ? s->v4[lo + step].lo : s->v6[lo + step].lo) < v) {
+		lo += step;
+		step *= 2;
+	}
+	if (lo + step < hi)
+		hi = lo + step + 1;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		zt_u128 x = s->family == AF_INET ? s->v4[mid].lo : s->v6[mid].lo;
+
+		if (x < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int zt_fset_diff_win(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
+		     const struct zt_fwins *w, struct zt_fdiff *ret)
+{
+	struct dstate st = {};
+	int r = 0;
+
+	if (!chunk)
+		chunk = 1;
+	if (!w)
+		r = diff_walk(&st, old, new, 0, old->n, 0, new->n, chunk, mode);
+	for (size_t k = 0, i_end = 0, j_end = 0; w && k < w->n && r >= 0; k++) {
+		size_t i = first_from(old, w->v[k].lo, i_end), j = first_from(new, w->v[k].lo, j_end);
+
+		i_end = w->v[k].hi == ~(zt_u128)0 ? old->n : first_from(old, w->v[k].hi + 1, i);
+		j_end = w->v[k].hi == ~(zt_u128)0 ? new->n : first_from(new, w->v[k].hi + 1, j);
+		r = diff_walk(&st, old, new, i, i_end, j, j_end, chunk, mode);
+	}
+	if (r >= 0)
+		r = chunk_close(&st.df, st.start);
+	if (r < 0) {
+		zt_fdiff_clear(&st.df);
+		return r;
+	}
+	*ret = st.df;
+	return 0;
+}
+
+int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
+		 struct zt_fdiff *ret)
+{
+	return zt_fset_diff_win(old, new, chunk, mode, NULL, ret);
 }

@@ -48,20 +48,21 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-int zt_feeds_table_read(uint8_t family, struct zt_nft_table_info *ret)
+int zt_feeds_table_read(struct zt_nl *on, uint8_t family, struct zt_nft_table_info *ret)
 {
 	char buf[8192] = {};
 	struct tbl_ctx c = { family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6, ret };
-	struct zt_nl nl;
-	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024);
+	struct zt_nl own, *nl = on ? on : &own;
+	int r = on ? 0 : zt_nl_open(&own, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024);
 
 	*ret = (struct zt_nft_table_info){};
 	if (r >= 0) {
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, c.fam, NLM_F_DUMP, ++nl.seq);
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, c.fam, NLM_F_DUMP, ++nl->seq);
 
-		r = zt_nl_talk(&nl, nlh, table_cb, &c, 0);
+		r = zt_nl_talk(nl, nlh, table_cb, &c, 0);
 	}
-	zt_nl_close(&nl);
+	if (!on)
+		zt_nl_close(&own);
 	return r;
 }
 
@@ -100,23 +101,24 @@ out:
 	return 0;
 }
 
-int zt_feeds_counters_read(uint8_t family, void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata),
-			   void *userdata)
+int zt_feeds_counters_read(struct zt_nl *on, uint8_t family,
+			   void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata), void *userdata)
 {
 	char buf[8192] = {};
 	struct ctr_ctx c = { cb, userdata };
-	struct zt_nl nl;
-	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	struct zt_nl own, *nl = on ? on : &own;
+	int r = on ? 0 : zt_nl_open(&own, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
 	if (r >= 0) {
 		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE,
 							     family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6,
-							     NLM_F_DUMP, ++nl.seq);
+							     NLM_F_DUMP, ++nl->seq);
 
 		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, ZT_TABLE_NAME);
-		r = zt_nl_talk(&nl, nlh, rule_cb, &c, 0);
+		r = zt_nl_talk(nl, nlh, rule_cb, &c, 0);
 	}
-	zt_nl_close(&nl);
+	if (!on)
+		zt_nl_close(&own);
 	return r;
 }
 

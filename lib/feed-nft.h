@@ -9,10 +9,15 @@
 #include "feed.h"
 #include "nft-dump.h"
 
-/* Is table ip ztseg (AF_INET) or ip6 ztseg (AF_INET6) there, and whose is it? */
-int zt_feeds_table_read(uint8_t family, struct zt_nft_table_info *ret);
-/* The counter of every feed chain of the family's table, to cb. */
-int zt_feeds_counters_read(uint8_t family,
+struct zt_nl;
+/*
+ * Is table ip ztseg (AF_INET) or ip6 ztseg (AF_INET6) there, and whose is
+ * it? nl: a NETLINK_NETFILTER socket kept open for it (NULL: one opened for
+ * the call; closing one costs milliseconds on a busy host, see conntrack.h).
+ */
+int zt_feeds_table_read(struct zt_nl *nl, uint8_t family, struct zt_nft_table_info *ret);
+/* The counter of every feed chain of the family's table, to cb (nl as above). */
+int zt_feeds_counters_read(struct zt_nl *nl, uint8_t family,
 			   void (*cb)(const char *feed, uint64_t packets, uint64_t bytes, void *userdata),
 			   void *userdata);
 /*

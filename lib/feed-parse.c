@@ -21,7 +21,83 @@ void zt_feed_data_clear(struct zt_feed_data *f)
 {
 	free(f->e4);
 	free(f->e6);
+	free(f->lh);
 	*f = (struct zt_feed_data){};
+}
+
+void zt_feed_delta_clear(struct zt_feed_delta *dl)
+{
+	free(dl->add4);
+	free(dl->del4);
+	free(dl->add6);
+	free(dl->del6);
+	*dl = (struct zt_feed_delta){};
+}
+
+static uint64_t mum(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static uint64_t rd64(const char *s)
+{
+	uint64_t v;
+
+	memcpy(&v, s, 8);
+	return v;
+}
+
+static uint64_t rd32(const char *s)
+{
+	uint32_t v;
+
+	memcpy(&v, s, 4);
+	return v;
+}
+
+/*
+ * A line's bytes, hashed with the key (a multiply-fold of 16 bytes at a
+ * time: most lines take one or two); the low two bits left for its kind.
+ */
+static uint64_t line_hash(const char *s, size_t n, uint64_t seed)
+{
+	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
+	uint64_t h = seed ^ k0, a, b;
+	size_t len = n;
+
+	for (; n > 16; s += 16, n -= 16)
+		h = mum(rd64(s) ^ k1, rd64(s + 8) ^ h);
+	if (n >= 8) {
+		a = rd64(s);
+		b = rd64(s + n - 8);
+	} else if (n >= 4) {
+		a = rd32(s);
+		b = rd32(s + n - 4);
+	} else {
+		a = n ? ((uint64_t)(unsigned char)s[0] << 16) | ((uint64_t)(unsigned char)s[n / 2] << 8) |
+			(unsigned char)s[n - 1] : 0;
+		b = 0;
+	}
+	h = mum(a ^ k1, b ^ h);
+	return mum(h ^ k2, (uint64_t)len ^ k1) & ~(uint64_t)3;
+}
+
+zt_u128 zt_feed_tier_span(size_t k)
+{
+	return k >= 16 ? ~(zt_u128)0 : ((zt_u128)1 << (8 * k)) - 1;
+}
+
+static size_t tier_of(zt_u128 span)
+{
+	size_t bits = 0;
+
+	while (span) {
+		bits++;
+		span >>= 1;
+	}
+	return (bits + 7) / 8;
 }
 
 static zt_u128 u128_of(const uint8_t a[16])
@@ -162,8 +238,9 @@ static bool too_wide(const struct entry *e)
 	return span >= ((zt_u128)1 << (128 - ZT_FEED_MIN_PLEN6));
 }
 
-static int push(struct zt_feed_data *f, const struct entry *e, uint32_t line)
+static int push(struct zt_feed_data *f, const struct entry *e, uint32_t line, int *kind)
 {
+	*kind = e->family == AF_INET ? ZT_FEED_LINE_V4 : ZT_FEED_LINE_V6;
 	if (e->family == AF_INET) {
 		if (ZT_GROW(f->e4, f->cap4, f->n4 + 1) < 0)
 			return -ENOMEM;
@@ -198,10 +275,12 @@ struct pstate {
 	size_t wide_line;	/* the first entry wider than allowed: refuses the feed */
 };
 
-static int bad(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *what, const char *s, size_t n)
+static int bad(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *what, const char *s, size_t n,
+	       int *kind)
 {
 	char ex[4 * EXCERPT_MAX + 8];
 
+	*kind = ZT_FEED_LINE_BAD;
 	f->bad++;
 	if (ps->reported++ >= ZT_FEED_DIAGS_MAX)
 		return 0;
@@ -255,24 +334,25 @@ static bool fast_line(const char *s, size_t n, struct entry *e)
 	return !(e->lo & host);
 }
 
-/* One line (without its newline): 0, or -ENOMEM. */
-static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *s, size_t n)
+/* One line (without its newline): 0, or -ENOMEM; *kind: what it held (ZT_FEED_LINE_*). */
+static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *s, size_t n, int *kind)
 {
 	char tok[ZT_FEED_LINE_MAX + 1];
 	size_t a = 0, b;
 	struct entry e;
 	const char *why;
 
+	*kind = ZT_FEED_LINE_NONE;
 	if (fast_line(s, n, &e))
-		return push(f, &e, (uint32_t)line);
+		return push(f, &e, (uint32_t)line, kind);
 
 	if (n > ZT_FEED_LINE_MAX)
-		return bad(ps, f, line, "line too long", s, n);
+		return bad(ps, f, line, "line too long", s, n, kind);
 	if (memchr(s, '\0', n))
-		return bad(ps, f, line, "binary data (NUL byte)", s, n);
+		return bad(ps, f, line, "binary data (NUL byte)", s, n, kind);
 	for (b = 0; b < n && s[b] != '#' && s[b] != ';'; b++)
 		if ((unsigned char)s[b] >= 0x80 || ((unsigned char)s[b] < 0x20 && s[b] != '\t' && s[b] != '\r'))
-			return bad(ps, f, line, "binary data", s, n);
+			return bad(ps, f, line, "binary data", s, n, kind);
 	while (a < b && (s[a] == ' ' || s[a] == '\t'))
 		a++;
 	while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r'))
@@ -282,7 +362,7 @@ static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, co
 	memcpy(tok, s + a, b - a);
 	tok[b - a] = '\0';
 	if (strpbrk(tok, " \t"))
-		return bad(ps, f, line, "more than one entry on a line", s, n);
+		return bad(ps, f, line, "more than one entry on a line", s, n, kind);
 	why = entry_parse(tok, &e);
 	if (!why && too_wide(&e)) {
 		why = e.family == AF_INET ? "entry wider than a /8" : "entry wider than a /16";
@@ -290,52 +370,145 @@ static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, co
 			ps->wide_line = line;
 	}
 	if (why)
-		return bad(ps, f, line, why, s + a, b - a);
-	return push(f, &e, (uint32_t)line);
+		return bad(ps, f, line, why, s + a, b - a, kind);
+	return push(f, &e, (uint32_t)line, kind);
 }
 
-int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
-		  struct zt_feed_data *ret, struct zt_diags *d)
+/* v4 entries of one tier into (lo, hi, line) order: an LSD radix sort, stable (the input is in line order). */
+static int sort4(struct zt_feed_e4 *v, size_t n)
 {
-	struct zt_feed_data f = {};
-	struct pstate ps = { .file = file, .d = d };
-	size_t line = 0, entries;
-	uint64_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : ZT_FEED_MAX_BYTES_DEFAULT;
-	unsigned max_bad = lim ? lim->max_bad_pct : ZT_FEED_MAX_BAD_PCT_DEFAULT;
-	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
+	struct key {
+		uint64_t k;
+		uint32_t line;
+	};
+	_cleanup_free_ struct key *a = malloc(n * sizeof(*a)), *t = malloc(n * sizeof(*t));
+	_cleanup_free_ size_t *cnt = malloc(65536 * sizeof(*cnt));
+
+	if (!a || !t || !cnt)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		a[i] = (struct key){ (uint64_t)v[i].lo << 32 | v[i].hi, v[i].line };
+	for (unsigned sh = 0; sh < 64; sh += 16) {
+		struct key *x;
+		size_t sum = 0;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(a[i].k >> sh) & 0xffff]++;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			t[cnt[(a[i].k >> sh) & 0xffff]++] = a[i];
+		x = a;
+		a = t;
+		t = x;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct zt_feed_e4){ (uint32_t)(a[i].k >> 32), (uint32_t)a[i].k, a[i].line };
+	return 0;
+}
+
+static int cmp4(const struct zt_feed_e4 *x, const struct zt_feed_e4 *y)
+{
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int cmp6(const struct zt_feed_e6 *x, const struct zt_feed_e6 *y)
+{
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int qcmp4(const void *a, const void *b)
+{
+	return cmp4(a, b);
+}
+
+static int qcmp6(const void *a, const void *b)
+{
+	return cmp6(a, b);
+}
+
+/* Entries in line order into tier order, each tier sorted by (lo, hi, line). */
+static int tier_sort(struct zt_feed_data *f)
+{
+	for (int fam = 0; fam < 2; fam++) {
+		size_t n = fam ? f->n6 : f->n4, *t = fam ? f->t6 : f->t4, cnt[ZT_FEED_TIERS + 1] = {};
+		size_t esz = fam ? sizeof(struct zt_feed_e6) : sizeof(struct zt_feed_e4);
+		unsigned char *src = fam ? (unsigned char *)f->e6 : (unsigned char *)f->e4, *dst;
+		_cleanup_free_ uint8_t *tier = NULL;
+
+		memset(t, 0, (ZT_FEED_TIERS + 1) * sizeof(*t));
+		if (!n)
+			continue;
+		if (!(tier = malloc(n)) || !(dst = malloc(n * esz)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			tier[i] = (uint8_t)(fam ? tier_of(f->e6[i].hi - f->e6[i].lo) : tier_of(f->e4[i].hi - f->e4[i].lo));
+			cnt[tier[i] + 1]++;
+		}
+		for (size_t k = 0; k < ZT_FEED_TIERS; k++)
+			cnt[k + 1] += cnt[k];
+		memcpy(t, cnt, sizeof(cnt));
+		for (size_t i = 0; i < n; i++)
+			memcpy(dst + esz * cnt[tier[i]]++, src + esz * i, esz);
+		free(src);
+		if (fam)
+			f->e6 = (struct zt_feed_e6 *)dst;
+		else
+			f->e4 = (struct zt_feed_e4 *)dst;
+		if (fam)
+			f->cap6 = n;
+		else
+			f->cap4 = n;
+		for (size_t k = 0; k < ZT_FEED_TIERS; k++) {
+			size_t m = t[k + 1] - t[k];
+
+			if (m < 2)
+				continue;
+			if (fam)
+				qsort(f->e6 + t[k], m, sizeof(*f->e6), qcmp6);
+			else if (m < 4096 || sort4(f->e4 + t[k], m) < 0)
+				qsort(f->e4 + t[k], m, sizeof(*f->e4), qcmp4);
+		}
+	}
+	return 0;
+}
+
+/* The thresholds, on a feed parsed whole or in part: 0, or the refusal (f cleared). */
+static int verdict(struct pstate *ps, struct zt_feed_data *f, const struct zt_feed_limits *lim, unsigned max_bad,
+		   unsigned max_shrink)
+{
+	const char *file = ps->file;
+	struct zt_diags *d = ps->d;
+	size_t entries = f->n4 + f->n6;
 	int r;
 
-	if (len > max_bytes)
-		return zt_diag_error(d, file, 0, 0, "feed refused: %zu bytes, more than the limit of %llu",
-				     len, (unsigned long long)max_bytes);
-	for (size_t off = 0; off < len;) {
-		const char *nl = memchr(buf + off, '\n', len - off);
-		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
-
-		line++;
-		r = line_parse(&ps, &f, line, buf + off, n);
-		if (r < 0) {
-			zt_feed_data_clear(&f);
-			return r;
-		}
-		off += n + 1;
-	}
-	f.lines = line;
-	entries = f.n4 + f.n6;
-	if (ps.reported > ZT_FEED_DIAGS_MAX)
-		zt_diag_warning(d, file, 0, 0, "%zu more bad lines not shown", ps.reported - ZT_FEED_DIAGS_MAX);
-	if (ps.wide_line) {
-		r = zt_diag_error(d, file, (unsigned)ps.wide_line, 0,
+	if (ps->reported > ZT_FEED_DIAGS_MAX)
+		zt_diag_warning(d, file, 0, 0, "%zu more bad lines not shown", ps->reported - ZT_FEED_DIAGS_MAX);
+	if (ps->wide_line) {
+		r = zt_diag_error(d, file, (unsigned)ps->wide_line, 0,
 				  "feed refused: an entry wider than a /%d (IPv4) or /%d (IPv6) would block whole networks; the last good copy stays in force",
 				  ZT_FEED_MIN_PLEN4, ZT_FEED_MIN_PLEN6);
-		zt_feed_data_clear(&f);
+		zt_feed_data_clear(f);
 		return r;
 	}
-	if (f.bad && f.bad * 100 > (uint64_t)max_bad * (entries + f.bad)) {
+	if (f->bad && f->bad * 100 > (uint64_t)max_bad * (entries + f->bad)) {
 		r = zt_diag_error(d, file, 0, 0,
 				  "feed refused: %zu bad lines of %zu with an entry (more than %u%%); the last good copy stays in force",
-				  f.bad, entries + f.bad, max_bad);
-		zt_feed_data_clear(&f);
+				  f->bad, entries + f->bad, max_bad);
+		zt_feed_data_clear(f);
 		return r;
 	}
 	if (lim && lim->prev_entries >= ZT_FEED_SHRINK_MIN && entries < lim->prev_entries &&
@@ -343,6 +516,57 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 		r = zt_diag_error(d, file, 0, 0,
 				  "feed refused: %zu entries, down from %zu (more than %u%% gone at once); the last good copy stays in force",
 				  entries, lim->prev_entries, max_shrink);
+		zt_feed_data_clear(f);
+		return r;
+	}
+	return 0;
+}
+
+static size_t count_lines(const char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (const char *p = buf, *e = buf + len; p < e; n++) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+
+		p = nl ? nl + 1 : e;
+	}
+	return n;
+}
+
+int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
+		  struct zt_feed_data *ret, struct zt_diags *d)
+{
+	struct zt_feed_data f = {};
+	struct pstate ps = { .file = file, .d = d };
+	size_t line = 0;
+	uint64_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : ZT_FEED_MAX_BYTES_DEFAULT;
+	unsigned max_bad = lim ? lim->max_bad_pct : ZT_FEED_MAX_BAD_PCT_DEFAULT;
+	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
+	int r, kind;
+
+	if (len > max_bytes)
+		return zt_diag_error(d, file, 0, 0, "feed refused: %zu bytes, more than the limit of %llu",
+				     len, (unsigned long long)max_bytes);
+	f.seed = lim ? lim->seed : 0;
+	f.lines = count_lines(buf, len);
+	if (f.lines && !(f.lh = malloc(f.lines * sizeof(*f.lh))))
+		return -ENOMEM;
+	for (size_t off = 0; off < len;) {
+		const char *nl = memchr(buf + off, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+
+		r = line_parse(&ps, &f, line + 1, buf + off, n, &kind);
+		if (r < 0) {
+			zt_feed_data_clear(&f);
+			return r;
+		}
+		f.lh[line++] = line_hash(buf + off, n, f.seed) | (uint64_t)kind;
+		off += n + 1;
+	}
+	if ((r = verdict(&ps, &f, lim, max_bad, max_shrink)) < 0)
+		return r;
+	if ((r = tier_sort(&f)) < 0) {
 		zt_feed_data_clear(&f);
 		return r;
 	}
@@ -350,20 +574,224 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 	return 0;
 }
 
+#define LOOKAHEAD 32
+
+/* d as it was (the warnings of a partial parse dropped). */
+static void diags_back(struct zt_diags *d, const struct zt_diags *was)
+{
+	for (size_t i = was->n; i < d->n; i++) {
+		free(d->v[i].file);
+		free(d->v[i].msg);
+	}
+	d->n = was->n;
+	d->n_errors = was->n_errors;
+	d->n_warnings = was->n_warnings;
+	d->truncated = was->truncated;
+}
+
+static bool line_same(uint64_t old, uint64_t new)
+{
+	return (old & 3) != ZT_FEED_LINE_BAD && (old & ~(uint64_t)3) == new;
+}
+
+/* prev's entries of one family, renumbered (map: old line → new line, 0: gone) and merged with the added ones. */
+#define MERGE_FAMILY(E, CMP, PE, PN, PT, AE, AT, OUT, OUTT, DEL, NDEL)                                   \
+	do {                                                                                              \
+		size_t o_ = 0;                                                                            \
+		for (size_t k_ = 0; k_ < ZT_FEED_TIERS; k_++) {                                           \
+			size_t i_ = (PT)[k_], ie_ = (PT)[k_ + 1], a_ = (AT)[k_], ae_ = (AT)[k_ + 1];       \
+			(OUTT)[k_] = o_;                                                                  \
+			while (i_ < ie_ || a_ < ae_) {                                                    \
+				E x_;                                                                     \
+				if (i_ < ie_) {                                                           \
+					x_ = (PE)[i_];                                                    \
+					if (!map[x_.line - 1]) {                                          \
+						(DEL)[(NDEL)++] = x_;                                     \
+						i_++;                                                     \
+						continue;                                                 \
+					}                                                                 \
+					x_.line = map[x_.line - 1];                                       \
+					if (a_ >= ae_ || CMP(&x_, &(AE)[a_]) < 0) {                       \
+						(OUT)[o_++] = x_;                                         \
+						i_++;                                                     \
+						continue;                                                 \
+					}                                                                 \
+				}                                                                         \
+				(OUT)[o_++] = (AE)[a_++];                                                 \
+			}                                                                                 \
+		}                                                                                         \
+		(OUTT)[ZT_FEED_TIERS] = o_;                                                               \
+	} while (0)
+
+int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
+		      const struct zt_feed_data *prev, struct zt_feed_data *ret, struct zt_feed_delta *delta, bool *inc,
+		      struct zt_diags *d)
+{
+	struct zt_feed_data add = {}, f = {};
+	struct zt_feed_delta dl = {};
+	struct pstate ps = { .file = file, .d = d };
+	uint64_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : ZT_FEED_MAX_BYTES_DEFAULT;
+	unsigned max_bad = lim ? lim->max_bad_pct : ZT_FEED_MAX_BAD_PCT_DEFAULT;
+	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
+	uint64_t seed = lim ? lim->seed : 0;
+	_cleanup_free_ uint64_t *nh = NULL;
+	_cleanup_free_ uint32_t *end = NULL, *map = NULL;
+	size_t nn, no, i = 0, j = 0, parsed = 0;
+	struct zt_diags was = *d;
+	int r = -ENOMEM, kind;
+
+	*inc = false;
+	*delta = (struct zt_feed_delta){};
+	if (len > max_bytes || !prev || !prev->lh || prev->seed != seed || len >= UINT32_MAX ||
+	    prev->lines >= UINT32_MAX)
+		return zt_feed_parse(file, buf, len, lim, ret, d);
+	no = prev->lines;
+	if (no && !(map = calloc(no, sizeof(*map))))
+		return -ENOMEM;
+	/* Lines split and hashed in one pass; room for as many as the last copy had, and a little more. */
+	{
+		size_t cap = no + no / 16 + 64, cap2 = cap;
+
+		nn = 0;
+		if (!(nh = malloc(cap * sizeof(*nh))) || !(end = malloc(cap * sizeof(*end))))
+			return -ENOMEM;
+		for (size_t off = 0; off < len; nn++) {
+			const char *nl = memchr(buf + off, '\n', len - off);
+			size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+
+			if (nn == cap && (ZT_GROW(nh, cap, nn + 1) < 0 || ZT_GROW(end, cap2, nn + 1) < 0))
+				return -ENOMEM;
+			nh[nn] = line_hash(buf + off, n, seed);
+			end[nn] = (uint32_t)(off + n);
+			off += n + 1;
+		}
+	}
+	/*
+	 * Old and new lines aligned in order: equal hashes pair up; at a
+	 * difference the nearest pairing within LOOKAHEAD lines either way
+	 * (lines inserted or deleted), else the line counts as replaced. New
+	 * lines not paired are parsed, in order (their diagnostics as a whole
+	 * parse words them); old ones not paired are gone.
+	 */
+	while (i < no || j < nn) {
+		size_t di = 0, dj = 0;
+
+		if (i < no && j < nn && line_same(prev->lh[i], nh[j])) {
+			map[i] = (uint32_t)(j + 1);
+			nh[j] |= prev->lh[i] & 3;
+			i++;
+			j++;
+			continue;
+		}
+		for (size_t k = 1; k <= LOOKAHEAD && !di && !dj; k++) {
+			if (i < no && j + k < nn && line_same(prev->lh[i], nh[j + k]))
+				dj = k;
+			else if (j < nn && i + k < no && line_same(prev->lh[i + k], nh[j]))
+				di = k;
+		}
+		if (!di && !dj) {
+			di = i < no;
+			dj = j < nn;
+		}
+		for (size_t q = j; q < j + dj; q++) {
+			size_t start = q ? end[q - 1] + 1 : 0;
+
+			if (line_parse(&ps, &add, q + 1, buf + start, end[q] - start, &kind) < 0)
+				goto fail;
+			nh[q] |= (uint64_t)kind;
+		}
+		i += di;
+		j += dj;
+		parsed += dj;
+		/* Most of the file differs (reordered, or another file): parsed whole, as cheap. */
+		if (parsed > nn / 4 + 1024) {
+			zt_feed_data_clear(&add);
+			diags_back(d, &was);
+			return zt_feed_parse(file, buf, len, lim, ret, d);
+		}
+	}
+	f.seed = seed;
+	f.lines = nn;
+	f.bad = add.bad;
+	f.n4 = prev->n4;
+	f.n6 = prev->n6;
+	for (size_t l = 0; l < no; l++)
+		if (!map[l]) {
+			f.n4 -= (prev->lh[l] & 3) == ZT_FEED_LINE_V4;
+			f.n6 -= (prev->lh[l] & 3) == ZT_FEED_LINE_V6;
+		}
+	f.n4 += add.n4;
+	f.n6 += add.n6;
+	if ((r = verdict(&ps, &f, lim, max_bad, max_shrink)) < 0) {
+		zt_feed_data_clear(&add);
+		return r;
+	}
+	r = -ENOMEM;
+	if (tier_sort(&add) < 0)
+		goto fail;
+	f.cap4 = f.n4;
+	f.cap6 = f.n6;
+	dl.ndel4 = prev->n4 + add.n4 - f.n4;
+	dl.ndel6 = prev->n6 + add.n6 - f.n6;
+	if ((f.n4 && !(f.e4 = malloc(f.n4 * sizeof(*f.e4)))) || (f.n6 && !(f.e6 = malloc(f.n6 * sizeof(*f.e6)))) ||
+	    (dl.ndel4 && !(dl.del4 = malloc(dl.ndel4 * sizeof(*dl.del4)))) ||
+	    (dl.ndel6 && !(dl.del6 = malloc(dl.ndel6 * sizeof(*dl.del6)))))
+		goto fail;
+	dl.ndel4 = dl.ndel6 = 0;
+	MERGE_FAMILY(struct zt_feed_e4, cmp4, prev->e4, prev->n4, prev->t4, add.e4, add.t4, f.e4, f.t4, dl.del4, dl.ndel4);
+	MERGE_FAMILY(struct zt_feed_e6, cmp6, prev->e6, prev->n6, prev->t6, add.e6, add.t6, f.e6, f.t6, dl.del6, dl.ndel6);
+	f.lh = TAKE_PTR(nh);
+	dl.add4 = TAKE_PTR(add.e4);
+	dl.nadd4 = add.n4;
+	dl.add6 = TAKE_PTR(add.e6);
+	dl.nadd6 = add.n6;
+	zt_feed_data_clear(&add);
+	*ret = f;
+	*delta = dl;
+	*inc = true;
+	return 0;
+fail:
+	zt_feed_data_clear(&add);
+	zt_feed_data_clear(&f);
+	zt_feed_delta_clear(&dl);
+	return r;
+}
+
 ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t *addr)
 {
 	zt_u128 v = val_of(family, addr);
+	ssize_t best = -1;
+	uint32_t best_line = UINT32_MAX;
+	const size_t *t = family == AF_INET ? f->t4 : f->t6;
 
-	if (family == AF_INET) {
-		for (size_t i = 0; i < f->n4; i++)
-			if (f->e4[i].lo <= v && v <= f->e4[i].hi)
-				return (ssize_t)i;
-	} else {
-		for (size_t i = 0; i < f->n6; i++)
-			if (f->e6[i].lo <= v && v <= f->e6[i].hi)
-				return (ssize_t)i;
+	for (size_t k = 0; k < ZT_FEED_TIERS; k++) {
+		zt_u128 span = zt_feed_tier_span(k), from = v > span ? v - span : 0;
+		size_t lo = t[k], hi = t[k + 1];
+
+		/* The first entry of the tier starting at or after from; then those starting up to v. */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			zt_u128 x = family == AF_INET ? f->e4[mid].lo : f->e6[mid].lo;
+
+			if (x < from)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < t[k + 1]; i++) {
+			zt_u128 elo = family == AF_INET ? f->e4[i].lo : f->e6[i].lo;
+			zt_u128 ehi = family == AF_INET ? f->e4[i].hi : f->e6[i].hi;
+			uint32_t line = family == AF_INET ? f->e4[i].line : f->e6[i].line;
+
+			if (elo > v)
+				break;
+			if (ehi >= v && line < best_line) {
+				best = (ssize_t)i;
+				best_line = line;
+			}
+		}
 	}
-	return -1;
+	return best;
 }
 
 /* The prefix length of [lo, hi] if it is exactly one prefix, else -1. */

@@ -40,16 +40,44 @@ struct zt_feed_limits {
 	unsigned max_bad_pct;
 	unsigned max_shrink_pct;
 	size_t prev_entries;		/* the last good copy's entries; 0: none */
+	uint64_t seed;			/* keys the line hashes (zt_feed_data.lh) */
 };
 
-/* A parsed feed: its entries in file order, and the bad lines counted. */
+/*
+ * Entries by width: tier k holds those whose span (hi - lo) has at most 8k
+ * bits, so that the entries meeting an address range are found by a binary
+ * search per tier, looking back at most the tier's widest span.
+ */
+#define ZT_FEED_TIERS 17
+
+/*
+ * A parsed feed: its entries sorted by tier, then (lo, hi, line); the bad
+ * lines counted; and per line a keyed hash of its bytes, its kind in the
+ * low two bits (ZT_FEED_LINE_*), so that the next version of the file is
+ * parsed only where its lines differ (zt_feed_parse_inc).
+ */
 struct zt_feed_data {
 	struct zt_feed_e4 *e4;
 	size_t n4, cap4;
 	struct zt_feed_e6 *e6;
 	size_t n6, cap6;
+	size_t t4[ZT_FEED_TIERS + 1], t6[ZT_FEED_TIERS + 1];	/* tier k: e4[t4[k] .. t4[k + 1]) */
+	uint64_t *lh;
 	size_t lines, bad;
+	uint64_t seed;
 };
+
+enum { ZT_FEED_LINE_NONE, ZT_FEED_LINE_V4, ZT_FEED_LINE_V6, ZT_FEED_LINE_BAD };
+
+/* What one version of a feed adds and removes against the one before: entries, sorted by tier. */
+struct zt_feed_delta {
+	struct zt_feed_e4 *add4, *del4;
+	size_t nadd4, ndel4;
+	struct zt_feed_e6 *add6, *del6;
+	size_t nadd6, ndel6;
+};
+
+void zt_feed_delta_clear(struct zt_feed_delta *dl);
 
 void zt_feed_data_clear(struct zt_feed_data *f);
 
@@ -63,6 +91,18 @@ void zt_feed_data_clear(struct zt_feed_data *f);
  */
 int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
 		  struct zt_feed_data *ret, struct zt_diags *d);
+/*
+ * The same result as zt_feed_parse, the same diagnostics in the same order,
+ * but lines whose hash matches a line of prev (aligned in order; bad lines
+ * never match) are not parsed again: their entries are prev's, renumbered.
+ * *delta: the entries removed and added (when *inc); *inc false: the file
+ * was parsed whole (no prev, another key, or too few lines kept).
+ */
+int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
+		      const struct zt_feed_data *prev, struct zt_feed_data *ret, struct zt_feed_delta *delta, bool *inc,
+		      struct zt_diags *d);
+/* The widest span tier k may hold. */
+zt_u128 zt_feed_tier_span(size_t k);
 
 /* One kernel element: a range of one feed (its index in the policy), host order. */
 struct zt_fel4 {
@@ -153,7 +193,55 @@ enum zt_fdiff_mode { ZT_FDIFF_ALL, ZT_FDIFF_KEEP_GONE, ZT_FDIFF_GONE };
 int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
 		 struct zt_fdiff *ret);
 
-/* An entry of a feed containing addr, by its line: index into e4/e6, or -1. */
+/*
+ * Windows of the address space where two versions of a map may differ:
+ * sorted, disjoint, and no element of either version crosses an edge.
+ */
+struct zt_fwin {
+	zt_u128 lo, hi;
+};
+struct zt_fwins {
+	struct zt_fwin *v;
+	size_t n, cap;
+};
+/* zt_fset_diff where old and new differ only inside w's windows (NULL: anywhere): the same operations and chunks. */
+int zt_fset_diff_win(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
+		     const struct zt_fwins *w, struct zt_fdiff *ret);
+
+/*
+ * The maps of the feeds (the daemon's layout): [family * 2 + dst] v4 src,
+ * v4 dst, v6 src, v6 dst — ranges, cut at their shard bounds; + 4: the
+ * single addresses of each.
+ */
+#define ZT_FMAPS_R 4
+#define ZT_FMAPS 8
+
+/* A feed as the flattening sees it. */
+struct zt_feed_src {
+	const struct zt_feed_data *data;	/* NULL: not loaded (lists nothing) */
+	const struct zt_feed_delta *delta;	/* what changed since the maps were made; NULL: unknown */
+	bool changed;				/* data differs from what the maps were made of */
+	uint32_t id;
+	bool src, dst;				/* lists sources (in, both), destinations (out, both) */
+	size_t carved;				/* out (in: its count when the maps were made) */
+};
+
+/* All maps from the feeds (policy order), uncut: the first feed listing an address wins, except carved out. */
+int zt_feeds_flatten(struct zt_feed_src *v, size_t n, const struct zt_cidr *except, size_t n_except,
+		     struct zt_fset want[ZT_FMAPS]);
+/*
+ * The same maps (cut at bounds[s], n_bounds each) made from cur — the
+ * maps of the feeds before their deltas, cut at the same bounds — by
+ * making anew only the windows of the address space the deltas touch.
+ * wins[s]: those windows of map s and its single addresses (s + 4).
+ * -EAGAIN: a changed feed without a delta (the caller flattens whole).
+ */
+int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *except, size_t n_except,
+			 const struct zt_fset cur[ZT_FMAPS], const zt_u128 *const bounds[ZT_FMAPS_R], size_t n_bounds,
+			 struct zt_fset want[ZT_FMAPS], struct zt_fwins wins[ZT_FMAPS_R]);
+void zt_fwins_clear(struct zt_fwins *w);
+
+/* The entry of a feed containing addr with the lowest line (the first in the file): index into e4/e6, or -1. */
 ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t *addr);
 /* Format entry i of the family's list as "a/len" or "a-b" into buf. */
 const char *zt_feed_entry_fmt(const struct zt_feed_data *f, uint8_t family, size_t i, char *buf, size_t len);

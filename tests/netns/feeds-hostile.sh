@@ -7,6 +7,8 @@
 # writable by others. Each is refused (or the bad line skipped) with a
 # precise message naming the file, and the last good copy stays enforced:
 # the listed source stays blocked, the clean one passes, with real traffic.
+# And a feed replaced again while the daemon still parses the last version:
+# that result is dropped as stale, never applied.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -159,6 +161,33 @@ chmod 0644 "$F"; touch "$F"
 zt_check "rewritten in place: once the writer stopped, the whole file is enforced" \
 	zt_wait_for 20000 bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -q 'ok: 300002 entries'"
 zt_check "rewritten in place: still enforced" enforced
+
+# ---- replaced again while the daemon still works on the last version ---------------
+# A (600,003 entries, lists 192.0.2.60) is put in place; while the worker
+# reads, parses and flattens it, B (the 300,002 above and 192.0.2.61)
+# replaces it. A's result is stale: dropped, never applied; B is enforced.
+python3 - "$FEEDS/.a" "$FEEDS/.b" "$FEEDS/big" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("192.0.2.20\n2001:db8:ee::20\n192.0.2.60\n")
+    for i in range(600000):
+        f.write("2001:db8:%x:%x::/64\n" % (0xc000 + (i >> 16), i & 0xffff))
+with open(sys.argv[2], "w") as f:
+    f.write(open(sys.argv[3]).read() + "192.0.2.61\n")
+EOF
+working() { [[ $(ctl feeds --json | js 'j["feed_updates"]["working"]') == True ]]; }
+install_file "$FEEDS/.a"
+zt_check "replaced mid-work: the worker is busy with A" zt_wait_for 5000 working
+install_file "$FEEDS/.b"
+zt_check "replaced mid-work: B is enforced (192.0.2.61 listed, 300,003 entries)" \
+	zt_wait_for 30000 bash -c "'$ZT_CTL' --socket '$SOCK' feeds | grep -q 'ok: 300003 entries'"
+zt_check "replaced mid-work: 192.0.2.61 (only in B) is listed" \
+	bash -c "'$ZT_CTL' --socket '$SOCK' feeds test 192.0.2.61 | grep -q \"listed by feed 'drop-list'\""
+zt_check "replaced mid-work: 192.0.2.60 (only in A) is not" \
+	bash -c "'$ZT_CTL' --socket '$SOCK' feeds test 192.0.2.60 | grep -q 'listed by no feed'"
+zt_check "replaced mid-work: A's result was dropped as stale" grep -q "overtaken by a change" "$DLOG"
+zt_check "replaced mid-work: A was never applied" ! grep -q "feed 'drop-list': ok: 600003 entries" "$DLOG"
+zt_check "replaced mid-work: still enforced" enforced
 
 kill -TERM "$DPID"; wait "$DPID" || true
 ((ZT_FAILED == 0)) || grep -vE "^ztsegd: deny" "$DLOG" | cut -c1-300 | grep -E "binary|too long" | head -5 | sed "s/^/#   /"

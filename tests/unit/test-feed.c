@@ -46,16 +46,18 @@ START_TEST(test_formats)
 	ck_assert_uint_eq(d.n, 0);
 	ck_assert_uint_eq(f.n4, 3);
 	ck_assert_uint_eq(f.n6, 2);
-	ck_assert_uint_eq(f.e4[0].line, 3);
-	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 0, buf, sizeof(buf)), "192.0.2.0/24");
-	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 1, buf, sizeof(buf)), "198.51.100.7/32");
+	/* Sorted by width tier, then address: the single address first, then the /24, then the range. */
+	ck_assert_uint_eq(f.e4[1].line, 3);
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 1, buf, sizeof(buf)), "192.0.2.0/24");
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 0, buf, sizeof(buf)), "198.51.100.7/32");
 	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET, 2, buf, sizeof(buf)), "203.0.113.10-203.0.113.20");
-	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET6, 0, buf, sizeof(buf)), "2001:db8::/32");
+	ck_assert_str_eq(zt_feed_entry_fmt(&f, AF_INET6, 1, buf, sizeof(buf)), "2001:db8::/32");
 	{
 		uint8_t a[16];
 
 		inet_pton(AF_INET, "203.0.113.15", a);
 		ck_assert_int_eq(zt_feed_find(&f, AF_INET, a), 2);
+		ck_assert_uint_eq(f.e4[2].line, 5);
 		inet_pton(AF_INET, "203.0.113.21", a);
 		ck_assert_int_eq(zt_feed_find(&f, AF_INET, a), -1);
 	}
@@ -113,7 +115,7 @@ START_TEST(test_refusals)
 {
 	struct zt_feed_data f = {};
 	struct zt_diags d = {};
-	struct zt_feed_limits lim = { 0, 1, 50, 0 };
+	struct zt_feed_limits lim = { 0, 1, 50, 0, 0 };
 	char *big;
 
 	/* Too many bad lines. */
@@ -145,7 +147,7 @@ START_TEST(test_refusals)
 	big = malloc(1 << 20);
 	memset(big, '1', (1 << 20) - 1);
 	big[(1 << 20) - 1] = '\0';
-	lim = (struct zt_feed_limits){ 0, 100, 50, 0 };
+	lim = (struct zt_feed_limits){ 0, 100, 50, 0, 0 };
 	ck_assert_int_eq(parse(big, &lim, &f, &d), 0);
 	ck_assert(has_diag(&d, 1, "line too long"));
 	ck_assert_uint_lt(strlen(d.v[0].msg), 300);
@@ -581,6 +583,285 @@ START_TEST(test_fast_lines)
 }
 END_TEST
 
+/* ---- incremental parse and flattening against the whole ones, over random edit sequences ---- */
+
+#define INC_LINES_MAX 400
+
+struct text {
+	char *line[INC_LINES_MAX * 2];
+	size_t n;
+};
+
+static char *random_line(unsigned *seed)
+{
+	char buf[128];
+	unsigned r = (unsigned)rand_r(seed) % 100, a = (unsigned)rand_r(seed) % 1024;
+
+	if (r < 40)
+		snprintf(buf, sizeof(buf), "10.0.%u.%u", a >> 8, a & 255);
+	else if (r < 50)
+		snprintf(buf, sizeof(buf), "10.0.%u.%u/%u", a >> 8, a & 0xf0, 28);
+	else if (r < 54)
+		snprintf(buf, sizeof(buf), "10.0.%u.0/24", a >> 8);
+	else if (r < 56)
+		snprintf(buf, sizeof(buf), "10.0.%u.0/23", (a >> 8) & 2);
+	else if (r < 60) {
+		unsigned b = a + (unsigned)rand_r(seed) % 40;
+
+		snprintf(buf, sizeof(buf), "10.0.%u.%u-10.0.%u.%u", a >> 8, a & 255, (b >> 8) & 3, b & 255);
+	} else if (r < 72)
+		snprintf(buf, sizeof(buf), "2001:db8::%x", a);
+	else if (r < 78)
+		snprintf(buf, sizeof(buf), "2001:db8::%x/124", a & 0x3f0);
+	else if (r < 80)
+		snprintf(buf, sizeof(buf), "2001:db8::/118");
+	else if (r < 84)
+		snprintf(buf, sizeof(buf), "# comment %u", a & 3);
+	else if (r < 88)
+		snprintf(buf, sizeof(buf), "%s", "");
+	else if (r < 91)
+		snprintf(buf, sizeof(buf), "10.0.%u.%u ; SBL%u", a >> 8, a & 255, a & 7);
+	else if (r < 95)
+		snprintf(buf, sizeof(buf), "bad%u", a & 3);
+	else
+		snprintf(buf, sizeof(buf), "10.0.%u.%u/33", a >> 8, a & 255);
+	return strdup(buf);
+}
+
+static void text_edit(struct text *t, unsigned *seed)
+{
+	unsigned r = (unsigned)rand_r(seed) % 100;
+	size_t at = t->n ? (size_t)rand_r(seed) % (t->n + 1) : 0;
+
+	if (r < 35 && t->n < INC_LINES_MAX * 2 - 1) {	/* insert */
+		memmove(&t->line[at + 1], &t->line[at], (t->n - at) * sizeof(char *));
+		t->line[at] = random_line(seed);
+		t->n++;
+	} else if (r < 65 && at < t->n) {		/* delete */
+		free(t->line[at]);
+		memmove(&t->line[at], &t->line[at + 1], (t->n - at - 1) * sizeof(char *));
+		t->n--;
+	} else if (r < 90 && at < t->n) {		/* replace */
+		free(t->line[at]);
+		t->line[at] = random_line(seed);
+	} else if (r < 95 && at < t->n && t->n < INC_LINES_MAX * 2 - 1) {	/* duplicate */
+		memmove(&t->line[at + 1], &t->line[at], (t->n - at) * sizeof(char *));
+		t->line[at + 1] = strdup(t->line[at]);
+		t->n++;
+	} else if (t->n > 1) {				/* two lines swap */
+		size_t b = (size_t)rand_r(seed) % t->n;
+		char *x;
+
+		at = at < t->n ? at : 0;
+		x = t->line[at];
+		t->line[at] = t->line[b];
+		t->line[b] = x;
+	}
+}
+
+static char *text_render(const struct text *t, bool last_nl, size_t *len)
+{
+	char *out = NULL;
+	FILE *m = open_memstream(&out, len);
+
+	for (size_t i = 0; i < t->n; i++)
+		fprintf(m, "%s%s", t->line[i], i + 1 < t->n || last_nl ? "\n" : "");
+	fclose(m);
+	return out;
+}
+
+static void data_eq(const struct zt_feed_data *a, const struct zt_feed_data *b)
+{
+	ck_assert_uint_eq(a->n4, b->n4);
+	ck_assert_uint_eq(a->n6, b->n6);
+	ck_assert_uint_eq(a->lines, b->lines);
+	ck_assert_uint_eq(a->bad, b->bad);
+	ck_assert(!memcmp(a->t4, b->t4, sizeof(a->t4)) && !memcmp(a->t6, b->t6, sizeof(a->t6)));
+	for (size_t i = 0; i < a->n4; i++)
+		ck_assert(a->e4[i].lo == b->e4[i].lo && a->e4[i].hi == b->e4[i].hi && a->e4[i].line == b->e4[i].line);
+	for (size_t i = 0; i < a->n6; i++)
+		ck_assert(a->e6[i].lo == b->e6[i].lo && a->e6[i].hi == b->e6[i].hi && a->e6[i].line == b->e6[i].line);
+	for (size_t i = 0; i < a->lines; i++)
+		ck_assert(a->lh[i] == b->lh[i]);
+}
+
+static void fset_eq(const struct zt_fset *a, const struct zt_fset *b)
+{
+	ck_assert_uint_eq(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++)
+		if (a->family == AF_INET)
+			ck_assert(a->v4[i].lo == b->v4[i].lo && a->v4[i].hi == b->v4[i].hi && a->v4[i].feed == b->v4[i].feed);
+		else
+			ck_assert(a->v6[i].lo == b->v6[i].lo && a->v6[i].hi == b->v6[i].hi && a->v6[i].feed == b->v6[i].feed);
+}
+
+/* The first line listing addr, by brute force over the file's lines as parsed whole. */
+static void find_eq(const struct zt_feed_data *f, unsigned *seed)
+{
+	for (int k = 0; k < 20; k++) {
+		uint8_t a[16] = {};
+		unsigned x = (unsigned)rand_r(seed) % 1100;
+		bool v6 = rand_r(seed) & 1;
+		uint32_t best = UINT32_MAX;
+		ssize_t e;
+
+		if (v6) {
+			a[0] = 0x20, a[1] = 0x01, a[2] = 0x0d, a[3] = 0xb8, a[14] = (uint8_t)(x >> 8), a[15] = (uint8_t)x;
+			for (size_t i = 0; i < f->n6; i++) {
+				zt_u128 v = (zt_u128)0x20010db8 << 96 | x;
+
+				if (f->e6[i].lo <= v && v <= f->e6[i].hi && f->e6[i].line < best)
+					best = f->e6[i].line;
+			}
+		} else {
+			a[0] = 10, a[2] = (uint8_t)(x >> 8), a[3] = (uint8_t)x;
+			for (size_t i = 0; i < f->n4; i++) {
+				uint32_t v = 0x0a000000u | x;
+
+				if (f->e4[i].lo <= v && v <= f->e4[i].hi && f->e4[i].line < best)
+					best = f->e4[i].line;
+			}
+		}
+		e = zt_feed_find(f, v6 ? AF_INET6 : AF_INET, a);
+		if (best == UINT32_MAX)
+			ck_assert_int_eq(e, -1);
+		else
+			ck_assert_uint_eq(v6 ? f->e6[e].line : f->e4[e].line, best);
+	}
+}
+
+#define INC_FEEDS 3
+
+/*
+ * Three feeds (directions in, both, out) edited at random, step after
+ * step: each parsed incrementally equals it parsed whole (entries, lines,
+ * hashes, diagnostics), and the maps made from the changes equal the maps
+ * made whole, as do the differences taken over the windows only.
+ */
+START_TEST(test_incremental)
+{
+	unsigned seed = 7919u * (unsigned)_i + 1;
+	struct text t[INC_FEEDS] = {};
+	struct zt_feed_data cur[INC_FEEDS] = {};
+	struct zt_fset maps[ZT_FMAPS] = {};
+	struct zt_cidr ex[2] = {};
+	size_t n_ex = (size_t)_i % 3, incs = 0, flat_incs = 0;
+	zt_u128 b4[4], b6[4];
+	const zt_u128 *bounds[ZT_FMAPS_R] = { b4, b4, b6, b6 };
+	struct zt_feed_limits lim = { 0, 100, 100, 0, 42 };
+
+	zt_cidr_parse("10.0.1.64/27", &ex[0], NULL);
+	zt_cidr_parse("2001:db8::80/123", &ex[1], NULL);
+	for (int k = 0; k < 4; k++) {
+		b4[k] = k ? 0x0a000000u + (uint32_t)k * 256 - (k == 2 ? 8 : 0) : 0;
+		b6[k] = k ? ((zt_u128)0x20010db8 << 96) + (zt_u128)k * 256 : 0;
+	}
+	for (int i = 0; i < INC_FEEDS; i++)
+		for (int k = 0; k < 60; k++)
+			t[i].line[t[i].n++] = random_line(&seed);
+	for (int s = 0; s < ZT_FMAPS; s++)
+		maps[s].family = s % ZT_FMAPS_R < 2 ? AF_INET : AF_INET6;
+	for (int step = 0; step < 150; step++) {
+		struct zt_feed_data next[INC_FEEDS] = {};
+		struct zt_feed_delta dl[INC_FEEDS] = {};
+		struct zt_feed_src src[INC_FEEDS], whole[INC_FEEDS];
+		struct zt_fset want[ZT_FMAPS] = {}, inc[ZT_FMAPS] = {};
+		struct zt_fwins wins[ZT_FMAPS_R] = {};
+		int changed = rand_r(&seed) % INC_FEEDS;
+
+		for (int i = 0; i < INC_FEEDS; i++) {
+			struct zt_diags d1 = {}, d2 = {};
+			struct zt_feed_data full = {};
+			_cleanup_free_ char *txt = NULL;
+			size_t len, edits = (size_t)rand_r(&seed) % 6;
+			bool is_inc = false, nl = rand_r(&seed) % 8;
+			int r1, r2;
+
+			if (i == changed) {
+				if (rand_r(&seed) % 50 == 0)
+					edits = 200;	/* most of it rewritten */
+				for (size_t e = 0; e < edits; e++)
+					text_edit(&t[i], &seed);
+			}
+			txt = text_render(&t[i], nl, &len);
+			r1 = zt_feed_parse("feeds/t.txt", txt, len, &lim, &full, &d1);
+			r2 = zt_feed_parse_inc("feeds/t.txt", txt, len, &lim, step ? &cur[i] : NULL, &next[i], &dl[i],
+					       &is_inc, &d2);
+			ck_assert_int_eq(r1, 0);
+			ck_assert_int_eq(r2, 0);
+			ck_assert_uint_eq(d1.n, d2.n);
+			for (size_t k = 0; k < d1.n; k++) {
+				ck_assert_str_eq(d1.v[k].msg, d2.v[k].msg);
+				ck_assert_uint_eq(d1.v[k].line, d2.v[k].line);
+			}
+			data_eq(&full, &next[i]);
+			find_eq(&next[i], &seed);
+			incs += is_inc;
+			src[i] = (struct zt_feed_src){ .data = &next[i], .delta = is_inc ? &dl[i] : NULL,
+						       .changed = true, .id = (uint32_t)i, .src = i < 2, .dst = i > 0 };
+			whole[i] = src[i];
+			zt_feed_data_clear(&full);
+			zt_diags_clear(&d1);
+			zt_diags_clear(&d2);
+		}
+		ck_assert_int_eq(zt_feeds_flatten(whole, INC_FEEDS, ex, n_ex, want), 0);
+		for (int s = 0; s < ZT_FMAPS_R; s++)
+			ck_assert_int_eq(zt_fset_cut(&want[s], bounds[s], 4), 0);
+		if (step) {
+			int r = zt_feeds_flatten_inc(src, INC_FEEDS, ex, n_ex, maps, bounds, 4, inc, wins);
+
+			ck_assert(r == 0 || r == -EAGAIN);
+			if (r == 0) {
+				flat_incs++;
+				for (int s = 0; s < ZT_FMAPS; s++)
+					fset_eq(&want[s], &inc[s]);
+				for (int i = 0; i < INC_FEEDS; i++)
+					ck_assert_uint_eq(src[i].carved, whole[i].carved);
+				/* The difference over the windows only: the same operations and chunks. */
+				for (int s = 0; s < ZT_FMAPS; s++)
+					for (int mode = 0; mode < 3; mode++) {
+						struct zt_fdiff a = {}, b = {};
+						size_t chunk = 1 + (size_t)rand_r(&seed) % 5;
+
+						ck_assert_int_eq(zt_fset_diff(&maps[s], &want[s], chunk, mode, &a), 0);
+						ck_assert_int_eq(zt_fset_diff_win(&maps[s], &want[s], chunk, mode,
+										  &wins[s % ZT_FMAPS_R], &b), 0);
+						ck_assert_uint_eq(a.n, b.n);
+						ck_assert_uint_eq(a.n_chunks, b.n_chunks);
+						for (size_t k = 0; k < a.n; k++)
+							ck_assert(a.ops[k].add == b.ops[k].add && a.ops[k].idx == b.ops[k].idx);
+						for (size_t k = 0; k < a.n_chunks; k++)
+							ck_assert_uint_eq(a.chunk_end[k], b.chunk_end[k]);
+						zt_fdiff_clear(&a);
+						zt_fdiff_clear(&b);
+					}
+			}
+		}
+		for (int s = 0; s < ZT_FMAPS; s++) {
+			zt_fset_clear(&maps[s]);
+			maps[s] = want[s];
+			zt_fset_clear(&inc[s]);
+			if (s < ZT_FMAPS_R)
+				zt_fwins_clear(&wins[s]);
+		}
+		for (int i = 0; i < INC_FEEDS; i++) {
+			zt_feed_data_clear(&cur[i]);
+			cur[i] = next[i];
+			zt_feed_delta_clear(&dl[i]);
+		}
+	}
+	ck_assert_uint_gt(incs, 300);	/* most steps took the incremental paths */
+	ck_assert_uint_gt(flat_incs, 100);
+	for (int i = 0; i < INC_FEEDS; i++) {
+		zt_feed_data_clear(&cur[i]);
+		for (size_t k = 0; k < t[i].n; k++)
+			free(t[i].line[k]);
+	}
+	for (int s = 0; s < ZT_FMAPS; s++)
+		zt_fset_clear(&maps[s]);
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -598,6 +879,7 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_split_order_matters);
 	tcase_add_loop_test(tc, test_cut, 0, 20);
 	tcase_add_loop_test(tc, test_flatten_large, 0, 3);
+	tcase_add_loop_test(tc, test_incremental, 0, 24);
 	suite_add_tcase(s, tc);
 	return s;
 }
