@@ -63,6 +63,13 @@ static bool member_port(const struct zt_policy *p, const char *name)
 	return false;
 }
 
+/* A member port, or (issue 15) a port of a bridge a bridge: segment names: its MAC binds alike. */
+static bool member_link(const struct manager *m, const char *name, const struct zt_rtnl_link *br)
+{
+	return member_port(m->cur.policy, name) ||
+	       (br && m->cur.plan && zt_bridge_dport_of(&m->cur.plan->bridge, name, br->name));
+}
+
 /* ---- reading ---- */
 
 static int msg_cb(const struct nlmsghdr *nlh, void *data)
@@ -228,7 +235,8 @@ static int want_pins(struct manager *m, const struct zt_bl_store *st, struct wan
 			snprintf(name, sizeof(name), "%s", l->name);
 		} else if (!if_indextoname((unsigned)p->ifindex, name))
 			continue;
-		if (!member_port(m->cur.policy, name) || written_has(w->v, w->n, name, p->mac))
+		if (!(rs ? member_link(m, name, zt_rtnl_state_link(rs, p->master)) : member_port(m->cur.policy, name)) ||
+		    written_has(w->v, w->n, name, p->mac))
 			continue;
 		if (ZT_GROW(w->v, w->cap, w->n + 1) < 0)
 			return -ENOMEM;
@@ -251,7 +259,9 @@ static int port_cb(const struct zt_rtnl_link *l, void *userdata)
 {
 	struct ports_ctx *c = userdata;
 
-	if (!zt_rtnl_link_bridge_port(c->s, l, NULL) || !member_port(c->m->cur.policy, l->name))
+	const struct zt_rtnl_link *br = NULL;
+
+	if (!zt_rtnl_link_bridge_port(c->s, l, &br) || !member_link(c->m, l->name, br))
 		return 0;
 	if (ZT_GROW(c->w->v, c->w->cap, c->w->n + 1) < 0) {
 		c->err = -ENOMEM;

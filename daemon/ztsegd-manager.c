@@ -74,6 +74,7 @@ struct manager *manager_free(struct manager *m)
 	free(m->enc);
 	free(m->ifx);
 	free(m->hown);
+	free(m->dports);
 	manager_policy_clear(&m->cur);
 	manager_policy_clear(&m->rollback);
 	zt_diags_clear(&m->rollback_diags);
@@ -344,6 +345,7 @@ int manager_start(struct manager *m)
 	manager_sync_enc(m, true);
 	manager_ifx_sync(m, true);
 	manager_hown_sync(m, true);
+	manager_dport_sync(m, true);
 	manager_nflog_open(m);
 	r = sources_setup(m);
 	if (r < 0) {

@@ -152,6 +152,7 @@ int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_ap
 		}
 		/* apply wrote hown4/hownna from its own dump: ours is refilled at the next sync */
 		m->hown_refill |= st->bridge_written;
+		m->dport_refill |= st->bridge_written;
 		zt_histogram_observe(&m->apply_hist, (double)m->last_apply_duration_usec / 1e6);
 	}
 	/* For metrics: a refused policy never reached the kernel; this did, or failed there. */

@@ -434,6 +434,8 @@ struct bports_ctx {
 	const struct zt_rtnl_state *s;
 	const struct zt_bridge_mac *macs;
 	size_t n_macs;
+	const struct zt_bridge_pin *pins;	/* issue 15: what ports of bridge: segments claimed */
+	size_t n_pins;
 	json_t *arr;
 	int err;
 };
@@ -472,7 +474,7 @@ static int bport_bindings(json_t *o)
 			r = -ENOMEM;
 	json_array_foreach(json_object_get(o, "addresses"), i, e)
 		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:s}", "kind", "address", "value", e,
-							   "from", "policy")) < 0)
+							   "from", json_object_get(o, "claimed") ? "claim" : "policy")) < 0)
 			r = -ENOMEM;
 	json_array_foreach(json_object_get(o, "learned"), i, e)
 		if (r >= 0 && json_array_append_new(v, json_pack("{s:s, s:O, s:O}", "kind", "address", "value",
@@ -532,6 +534,56 @@ static int bport_learned(struct bports_ctx *c, const struct zt_rtnl_link *l, con
 	return bport_bindings(o);
 }
 
+/*
+ * A port of a bridge that bridge: segments name (issue 15): its segment is
+ * the one whose address it claimed; "claimed" lists each claim (from:
+ * claim — the first ARP/ND of the address on this port).
+ */
+static int dport_json(struct bports_ctx *c, const struct zt_rtnl_link *l, const struct zt_rtnl_link *br)
+{
+	const struct zt_policy *p = c->m->cur.policy;
+	const struct zt_bridge_mac *mac = zt_bridge_mac_find(c->macs, c->n_macs, l->name);
+	json_t *o, *addrs = json_array(), *claimed = json_array();
+	const char *segname = NULL;
+	char buf[INET6_ADDRSTRLEN], mbuf[18];
+
+	for (size_t i = 0; addrs && claimed && i < c->n_pins; i++) {
+		const struct zt_bridge_pin *pin = &c->pins[i];
+
+		if (!streq(pin->port, l->name))
+			continue;
+		inet_ntop(pin->family, pin->addr, buf, sizeof(buf));
+		for (size_t s = 0; !segname && s < p->n_segs; s++)
+			if (streq(p->segs[s].bridge, br->name))
+				for (size_t a = 0; !segname && a < p->segs[s].n_addrs; a++)
+					if (zt_cidr_contains_addr(&p->segs[s].addrs[a], pin->family, pin->addr))
+						segname = p->segs[s].name;
+		json_array_append_new(addrs, json_string(buf));
+		json_array_append_new(claimed, json_pack("{s:s, s:s}", "address", buf, "from", "claim"));
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:o, s:o}", "port", l->name, "bridge", br->name,
+		      "classification", segname ? "member" : "unclaimed", "segment", segname, "mac",
+		      mac ? zt_bl_mac_fmt(mac->mac, mbuf) : NULL, "members_by", "claim",
+		      "bound_seconds", mac ? json_integer((json_int_t)((mac->timeout_ms - mac->expires_ms) / 1000)) : json_null(),
+		      "binding_expires_seconds", mac ? json_integer((json_int_t)(mac->expires_ms / 1000)) : json_null());
+	if (!o || !addrs || !claimed) {
+		json_decref(o);
+		json_decref(addrs);
+		json_decref(claimed);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	json_object_set_new(o, "addresses", addrs);
+	json_object_set_new(o, "claimed", claimed);
+	if (bport_learned(c, l, br, o) < 0) {
+		json_decref(o);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	json_array_append_new(c->arr, o);
+	return 0;
+}
+
 static int bport_cb(const struct zt_rtnl_link *l, void *userdata)
 {
 	struct bports_ctx *c = userdata;
@@ -544,6 +596,8 @@ static int bport_cb(const struct zt_rtnl_link *l, void *userdata)
 
 	if (!zt_rtnl_link_bridge_port(c->s, l, &br))
 		return 0;
+	if (br && zt_bridge_dport_of(&c->m->cur.plan->bridge, l->name, br->name))
+		return dport_json(c, l, br);
 	seg = bport_segment(c->m, l->name);
 	mac = seg >= 0 ? zt_bridge_mac_find(c->macs, c->n_macs, l->name) : NULL;
 	addrs = json_array();
@@ -578,6 +632,7 @@ static int bport_cb(const struct zt_rtnl_link *l, void *userdata)
 int manager_status_bridge(struct manager *m, json_t *status)
 {
 	_cleanup_free_ struct zt_bridge_mac *macs = NULL;
+	_cleanup_free_ struct zt_bridge_pin *pins = NULL;
 	struct bports_ctx c = { .m = m, .s = zt_rtnl_state(m->rtnl) };
 	int r;
 
@@ -590,6 +645,14 @@ int manager_status_bridge(struct manager *m, json_t *status)
 		c.n_macs = 0;
 	}
 	c.macs = macs;
+	if (zt_bridge_has_dsegs(&m->cur.plan->bridge)) {
+		r = zt_bridge_pins_read(&pins, &c.n_pins);
+		if (r < 0) {
+			log_debug("cannot read the claims of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
+			c.n_pins = 0;
+		}
+		c.pins = pins;
+	}
 	c.arr = json_array();
 	if (!c.arr)
 		return -ENOMEM;

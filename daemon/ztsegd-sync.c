@@ -316,6 +316,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 	ts[2] = now_usec(CLOCK_MONOTONIC);
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
 	manager_hown_sync(m, false);
+	/* Ports of bridge: segments' bridges: a new one claims from its first frame, a gone one frees its addresses. */
+	manager_dport_sync(m, false);
 	ts[3] = now_usec(CLOCK_MONOTONIC);
 	if (n_moved) {
 		struct zt_ct_stats st = {};

@@ -194,6 +194,9 @@ struct manager {
 	struct zt_bridge_haddr *hown;	/* the host's addresses on bridges as sets hown4/hownna hold them */
 	size_t n_hown;
 	bool hown_refill;		/* an apply wrote table bridge ztseg, or an update failed: refill */
+	struct manager_dport *dports;	/* ports of bridge: segments' bridges as dport/dpb_ hold them (ztsegd-dport.c) */
+	size_t n_dports;
+	bool dport_refill;		/* an apply wrote table bridge ztseg, or an update failed: write them all */
 	struct zt_nfmon *nfmon;
 	struct zt_nflog *nflog;
 	struct zt_ctl_server *ctl;
@@ -460,6 +463,15 @@ int manager_sync_members(struct manager *m, bool baseline);
 int manager_sync_enc(struct manager *m, bool refill);
 /* The exact-name twins (lib/ifx.h) to the links: the difference, or (refill) flushed and filled anew. */
 int manager_ifx_sync(struct manager *m, bool refill);
+
+/* ztsegd-dport.c */
+/* A port of a bridge that a bridge: segment names (issue 15), as the kernel's sets hold it. */
+struct manager_dport {
+	struct zt_bridge_dport d;
+	int ifindex;
+};
+/* dport/dportd/dpb_<brk> to the links; a port gone loses its claimed addresses (pin4/pin6 …). */
+int manager_dport_sync(struct manager *m, bool refill);
 
 /* ztsegd-hown.c */
 /* Sets hown4/hownna of table bridge ztseg to the host's addresses on bridges: the difference, or refilled. */

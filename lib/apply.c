@@ -71,6 +71,8 @@ struct eff_plan {
 	size_t n_enc;
 	struct zt_bridge_haddr *hown;	/* p.bridge.hown: the host's addresses on bridges */
 	char (*bports)[IFNAMSIZ];	/* p.bridge.ports: the host's link names */
+	struct zt_bridge_dport *dports;	/* p.bridge.dports: ports of the bridges bridge: segments name */
+	struct zt_bridge_pin *pins;	/* p.bridge.pins: what those ports claimed, read back */
 };
 
 static void eff_plan_clear(struct eff_plan *e)
@@ -81,6 +83,8 @@ static void eff_plan_clear(struct eff_plan *e)
 	free(e->sets);
 	free(e->hown);
 	free(e->bports);
+	free(e->dports);
+	free(e->pins);
 	*e = (struct eff_plan){};
 }
 
@@ -129,6 +133,53 @@ static int eff_enc(struct eff_plan *e, size_t k, const struct zt_link *links, si
 	return eff_fill(e, k, el, found);
 }
 
+/*
+ * dports: every link whose master is a bridge a bridge: segment names and
+ * whose name no pattern names; pins: those the table holds now for these
+ * ports (a table written anew keeps what its ports claimed; a port gone
+ * loses its pins, so its address is free for its successor).
+ */
+static int eff_dports(struct eff_plan *e, const struct zt_link *links, size_t n_links)
+{
+	_cleanup_free_ struct zt_bridge_pin *pins = NULL;
+	size_t n_pins = 0, k = 0, np = 0;
+	int r;
+
+	if (!(e->dports = calloc(n_links ? n_links : 1, sizeof(*e->dports))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n_links; i++) {
+		const char *br = NULL;
+
+		for (size_t j = 0; links[i].master && j < n_links && !br; j++)
+			if (links[j].ifindex == links[i].master)
+				br = links[j].name;
+		if (!br || !zt_bridge_dport_of(&e->p.bridge, links[i].name, br))
+			continue;
+		snprintf(e->dports[k].port, IFNAMSIZ, "%s", links[i].name);
+		snprintf(e->dports[k++].bridge, IFNAMSIZ, "%s", br);
+	}
+	e->p.bridge.dports = e->dports;
+	e->p.bridge.n_dports = k;
+	r = zt_bridge_pins_read(&pins, &n_pins);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return 0;	/* no table, one without pins yet, or unreadable: the ports claim again (fail closed) */
+	if (!(e->pins = calloc(n_pins ? n_pins : 1, sizeof(*e->pins))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n_pins; i++) {
+		bool there = false;
+
+		for (size_t j = 0; j < k && !there; j++)
+			there = streq(pins[i].port, e->dports[j].port);
+		if (there)
+			e->pins[np++] = pins[i];
+	}
+	e->p.bridge.pins = e->pins;
+	e->p.bridge.n_pins = np;
+	return 0;
+}
+
 static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts *o, struct eff_plan *e)
 {
 	_cleanup_free_ struct zt_link *links = NULL;
@@ -166,6 +217,11 @@ static int eff_plan_make(const struct zt_plan *plan, const struct zt_apply_opts 
 		memcpy(e->bports, names, n_links * sizeof(*names));
 		e->p.bridge.ports = (const char (*)[IFNAMSIZ])e->bports;
 		e->p.bridge.n_ports = n_links;
+	}
+	/* issue 15: the ports of bridge: segments' bridges, and the pins they hold now */
+	if (zt_bridge_has_dsegs(&plan->bridge) && (r = eff_dports(e, links, n_links)) < 0) {
+		eff_plan_clear(e);
+		return r;
 	}
 	for (size_t i = 0; i < n_sets && r >= 0; i++) {
 		const struct zt_set *s = &plan->sets[i];
@@ -227,7 +283,8 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 		if (base->sets[i].dynamic && !p->sets[i].dynamic)
 			len += ZT_OBJ_NAME_MAX + 8 + p->sets[i].n_elems * IFNAMSIZ;
 	/* table bridge ztseg's sets apply fills: the host's addresses on bridges, the link names */
-	len += p->bridge.n_hown * sizeof(*p->bridge.hown) + p->bridge.n_ports * IFNAMSIZ;
+	len += p->bridge.n_hown * sizeof(*p->bridge.hown) + p->bridge.n_ports * IFNAMSIZ +
+	       p->bridge.n_dports * 2 * IFNAMSIZ;
 	buf = calloc(1, len);
 	if (!buf)
 		return -ENOMEM;
@@ -255,6 +312,10 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 	}
 	for (size_t i = 0; i < p->bridge.n_ports; i++, at += IFNAMSIZ)
 		memcpy(buf + at, p->bridge.ports[i], strnlen(p->bridge.ports[i], IFNAMSIZ));
+	for (size_t i = 0; i < p->bridge.n_dports; i++, at += 2 * IFNAMSIZ) {
+		memcpy(buf + at, p->bridge.dports[i].port, strnlen(p->bridge.dports[i].port, IFNAMSIZ));
+		memcpy(buf + at + IFNAMSIZ, p->bridge.dports[i].bridge, strnlen(p->bridge.dports[i].bridge, IFNAMSIZ));
+	}
 	zt_sha256(buf, at, out);
 	return 0;
 }

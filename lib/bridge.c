@@ -56,12 +56,12 @@ uint32_t zt_bridge_index(const struct zt_policy *p, size_t seg)
 	struct zt_mark_fields f;
 	uint32_t idx = 0, max;
 
-	if (seg >= p->n_segs || !p->segs[seg].n_ifs)
+	if (seg >= p->n_segs || !zt_seg_bound(&p->segs[seg]))
 		return 0;
 	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
 	max = f.bits >= 32 ? 0xffffffffu : (1u << f.bits) - 1;
 	for (size_t i = 0; i <= seg; i++) {
-		if (!p->segs[i].n_ifs)
+		if (!zt_seg_bound(&p->segs[i]))
 			continue;
 		do
 			idx++;
@@ -82,7 +82,7 @@ int zt_bridge_check(const struct zt_policy *p, struct zt_diags *d)
 	/* one warning for all of them: a routed host with thousands of segments is not drowned */
 	zt_mark_fields(zt_hub_mark_mask(&p->hub), &f);
 	for (size_t i = 0; i < p->n_segs; i++) {
-		if (!p->segs[i].n_ifs || zt_bridge_index(p, i))
+		if (!zt_seg_bound(&p->segs[i]) || zt_bridge_index(p, i))
 			continue;
 		if (!n++)
 			first = &p->segs[i];
@@ -128,6 +128,8 @@ struct bx {
 	bool nomem;
 	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas, id_hown4, id_hownna;
 	uint32_t id_port_srcx, id_port_dstx;
+	/* bridge: segments (issue 15) */
+	uint32_t id_dport, id_dportd, id_dpb0, id_pin4, id_pin6, id_claimed4, id_claimed6, id_has4, id_has6;
 };
 
 static void t(struct bx *x, const char *fmt, ...) _printf_(2, 3);
@@ -822,8 +824,8 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 		}
 		if (i == k || r < 0)
 			break;
-		if (v[i].s)
-			seg_chain(chain, "bk", v[i].s);
+		if (v[i].s)	/* a bridge: segment's NA target: bn_<rest> (the claim by NA) */
+			seg_chain(chain, raw && v[i].s->bridge[0] ? "bn" : "bk", v[i].s);
 		t(x, "%s", first ? "\t\telements = { " : ",\n\t\t\t     ");
 		addr_text(x, family, v[i].lo, raw);
 		t(x, "-");
@@ -843,6 +845,8 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 		nftnl_set_free(m.s);
 	return r;
 }
+
+static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br);
 
 /* hown4 / hownna: the host's own addresses on bridges (apply's dump, then ztsegd) */
 static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false, false },
@@ -921,10 +925,13 @@ static int sets(struct bx *x, const struct zt_plan_bridge *br)
 	    (r = put_set(x, &pdst, x->id_port_dst)) < 0 || (r = port_map(x, br, true)) < 0 ||
 	    (r = put_set(x, &psrc, x->id_port_src)) < 0 || (r = port_map(x, br, false)) < 0)
 		return r;
-	if ((r = hown_sets(x, br)) < 0)
+	if ((r = hown_sets(x, br)) < 0 || (r = portx_sets(x, br)) < 0)
 		return r;
-	return portx_sets(x, br);
+	return dseg_sets(x, br);
 }
+
+static int dseg_prerouting(struct bx *x, const struct zt_plan_bridge *br);
+static int dseg_forward(struct bx *x, const struct zt_plan_bridge *br);
 
 static const char *const chain_names[] = { "arp_ip", "fcheck", "fcheckm", "l2_frame", "l2_gap", "l2_spoof", "marp",
 					   "member", "m4", "m4t", "m6", "m6t", "mtype", "na" };
@@ -985,6 +992,8 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	t(x, "comment \"other ports: the mark bits ztseg owns, cleared\"");
 	if ((r = r_end(x)) < 0)
 		return r;
+	if ((r = dseg_prerouting(x, br)) < 0)
+		return r;
 	/* Any other port may not claim a segment's address in ARP (IP: inet ztseg's binding). */
 	r_begin(x, "prerouting");
 	ether_type(x, "arp", ETHERTYPE_ARP);
@@ -1010,6 +1019,8 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "port_dst", x->id_port_dst);
 	t(x, "comment \"member ports: their segment's bits, for each copy of a flooded frame\"");
 	if ((r = r_end(x)) < 0)
+		return r;
+	if ((r = dseg_forward(x, br)) < 0)
 		return r;
 	r_begin(x, "forward");
 	mark_set(x, ~f->dst, 0);
@@ -1218,6 +1229,443 @@ static int seg_chains(struct bx *x, const struct zt_plan_bridge_seg *s, const st
 	return 0;
 }
 
+/* ---- bridge: segments (issue 15): ports named by ztsegd, addresses pinned by first claim ---- */
+
+bool zt_bridge_has_dsegs(const struct zt_plan_bridge *br)
+{
+	for (size_t i = 0; i < br->n_segs; i++)
+		if (br->segs[i].bridge[0])
+			return true;
+	return false;
+}
+
+void zt_bridge_dpb_name(char buf[ZT_OBJ_NAME_MAX], uint32_t brk)
+{
+	snprintf(buf, ZT_OBJ_NAME_MAX, "dpb_%04x", brk);
+}
+
+/* set dpb_<brk>'s id in this batch: one per bridge, reserved after the first segment on it */
+static uint32_t dpb_id(const struct bx *x, const struct zt_plan_bridge *br, uint32_t brk)
+{
+	for (size_t i = 0; i < br->n_segs; i++)
+		if (br->segs[i].rest == brk)
+			return x->id_dpb0 + (uint32_t)i;
+	return 0;
+}
+
+/* add @SET { key in reg 1 } (a dynamic set's element, never replaced) */
+static void e_dynadd(struct bx *x, const char *set, uint32_t id)
+{
+	struct nftnl_expr *e = ex(x, "dynset");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_ADD);
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, id);
+}
+
+enum dkey { DK_IP_SADDR, DK_IP_DADDR, DK_ARP_SPA, DK_IP6_SADDR, DK_IP6_DADDR, DK_NA_TARGET };
+
+static const struct {
+	const char *text;	/* as nft reads it back into the same bytes */
+	uint32_t base, off, len;
+} dkeys[] = {
+	[DK_IP_SADDR] = { "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4 },
+	[DK_IP_DADDR] = { "ip daddr", NFT_PAYLOAD_NETWORK_HEADER, 16, 4 },
+	[DK_ARP_SPA] = { "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4 },
+	/* the IPv6 sets are `typeof @th,64,128 . iifname` (bindna's type): raw payloads, one type */
+	[DK_IP6_SADDR] = { "@nh,64,128", NFT_PAYLOAD_NETWORK_HEADER, 8, 16 },
+	[DK_IP6_DADDR] = { "@nh,192,128", NFT_PAYLOAD_NETWORK_HEADER, 24, 16 },
+	[DK_NA_TARGET] = { "@th,64,128", NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16 },
+};
+
+/* the address alone in reg 1, or with the port's name after it (iifname, or oifname in forward) */
+static void dkey(struct bx *x, enum dkey k, bool port, bool out)
+{
+	t(x, "%s%s ", dkeys[k].text, port ? (out ? " . oifname" : " . iifname") : "");
+	e_payload(x, dkeys[k].base, dkeys[k].off, dkeys[k].len, NFT_REG_1);
+	if (port)
+		e_meta(x, out ? NFT_META_OIFNAME : NFT_META_IIFNAME, dkeys[k].len == 4 ? NFT_REG32_01 : NFT_REG_2);
+}
+
+static void d_lookup(struct bx *x, enum dkey k, bool port, bool out, const char *set, uint32_t id, bool inv)
+{
+	dkey(x, k, port, out);
+	t(x, "%s@%s ", inv ? "!= " : "", set);
+	e_lookup(x, set, id, false, inv);
+}
+
+static void d_iif_lookup(struct bx *x, const char *set, uint32_t id, bool inv)
+{
+	t(x, "iifname %s@%s ", inv ? "!= " : "", set);
+	e_meta(x, NFT_META_IIFNAME, NFT_REG_1);
+	e_lookup(x, set, id, false, inv);
+}
+
+/*
+ * The first claim: add @claimedF { addr } add @hasF { iifname } add
+ * @pinF { addr . iifname } return. `add` never replaces an element, so
+ * a second claim of an address (another port) meets @claimedF first.
+ */
+static int d_claim(struct bx *x, const char *chain, enum dkey k, bool v6)
+{
+	const char *claimed = v6 ? "claimed6" : "claimed4", *has = v6 ? "has6" : "has4", *pin = v6 ? "pin6" : "pin4";
+	int r;
+
+	r_begin(x, chain);
+	d_lookup(x, k, false, false, claimed, v6 ? x->id_claimed6 : x->id_claimed4, false);
+	v(x, NFT_GOTO, "l2_spoof");
+	t(x, " comment \"another port's address\"");
+	if ((r = r_end(x)) < 0)
+		return r;
+	r_begin(x, chain);
+	d_iif_lookup(x, has, v6 ? x->id_has6 : x->id_has4, false);
+	v(x, NFT_GOTO, "l2_spoof");
+	t(x, " comment \"one address per port and family\"");
+	if ((r = r_end(x)) < 0)
+		return r;
+	r_begin(x, chain);
+	t(x, "add @%s { ", claimed);
+	dkey(x, k, false, false);
+	e_dynadd(x, claimed, v6 ? x->id_claimed6 : x->id_claimed4);
+	t(x, "} add @%s { iifname } add @%s { ", has, pin);
+	e_meta(x, NFT_META_IIFNAME, NFT_REG_1);
+	e_dynadd(x, has, v6 ? x->id_has6 : x->id_has4);
+	dkey(x, k, true, false);
+	e_dynadd(x, pin, v6 ? x->id_pin6 : x->id_pin4);
+	t(x, "} ");
+	v(x, NFT_RETURN, NULL);
+	t(x, " comment \"the first claim pins the address to the port\"");
+	return r_end(x);
+}
+
+/* KEY . iifname @pinF return */
+static int d_pinned(struct bx *x, const char *chain, enum dkey k, bool v6)
+{
+	r_begin(x, chain);
+	d_lookup(x, k, true, false, v6 ? "pin6" : "pin4", v6 ? x->id_pin6 : x->id_pin4, false);
+	v(x, NFT_RETURN, NULL);
+	t(x, " comment \"an address the port claimed\"");
+	return r_end(x);
+}
+
+/*
+ * A set of this section: a map to verdicts (dport, dportd), a plain set
+ * (dpb_<brk>), or one the packet path fills with `add` and ztsegd empties
+ * (dynamic without a timeout: a pin lasts as long as its port).
+ */
+struct dsetdef {
+	const char *name;
+	uint32_t key_type, key_len;
+	bool map, dynamic;
+};
+
+static int put_dset(struct bx *x, const struct dsetdef *d, uint32_t id)
+{
+	struct nftnl_udata_buf *ud;
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	if (!x->b)
+		return 0;
+	if (!(s = nftnl_set_alloc()))
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, (d->map ? NFT_SET_MAP : 0) | (d->dynamic ? NFT_SET_EVAL : 0));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
+	if (d->map) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	}
+	if (d->dynamic)
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, MAC_SET_SIZE);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	if (d->key_type == T_IFNAME) {
+		/* key byte order "host": nft lists the names */
+		if (!(ud = nftnl_udata_buf_alloc(64)) || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1)) {
+			nftnl_udata_buf_free(ud);
+			nftnl_set_free(s);
+			return -ENOMEM;
+		}
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
+	nlh = zt_batch_msg(x->b, ZT_BOBJ_SET, d->name, NFT_MSG_NEWSET, FAM, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		zt_batch_msg_done(x->b, nlh);
+	}
+	nftnl_set_free(s);
+	return nlh ? 0 : -ENOMEM;
+}
+
+static const struct dsetdef dport_def = { "dport", T_IFNAME, IFNAMSIZ, true, false },
+			    dportd_def = { "dportd", T_IFNAME, IFNAMSIZ, true, false },
+			    dpb_def = { NULL, T_IFNAME, IFNAMSIZ, false, false },
+			    pin4_def = { "pin4", (T_IPV4 << 6) | T_IFNAME, 4 + IFNAMSIZ, false, true },
+			    /* ipv6_addr in the kernel (nft lists it); typeof @th,64,128 in the text (nft 1.0.6 reads it) */
+			    pin6_def = { "pin6", (T_IPV6 << 6) | T_IFNAME, 16 + IFNAMSIZ, false, true },
+			    claimed4_def = { "claimed4", T_IPV4, 4, false, true },
+			    claimed6_def = { "claimed6", T_IPV6, 16, false, true },
+			    has4_def = { "has4", T_IFNAME, IFNAMSIZ, false, true },
+			    has6_def = { "has6", T_IFNAME, IFNAMSIZ, false, true };
+
+static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
+{
+	static const struct {
+		const struct dsetdef *d;
+		const char *type, *comment;
+	} ds[] = {
+		{ &pin4_def, "type ipv4_addr . ifname", "IPv4 addresses claimed, each with its port (first claim: ARP)" },
+		{ &pin6_def, "typeof @th,64,128 . iifname", "IPv6 addresses claimed, each with its port (first claim: ND)" },
+		{ &claimed4_def, "type ipv4_addr", "IPv4 addresses a port of a bridge: segment claimed" },
+		{ &claimed6_def, "typeof @th,64,128", "IPv6 addresses a port of a bridge: segment claimed" },
+		{ &has4_def, "type ifname", "ports that claimed an IPv4 address (one each)" },
+		{ &has6_def, "type ifname", "ports that claimed an IPv6 address (one each)" },
+	};
+	uint32_t *ids[] = { &x->id_pin4, &x->id_pin6, &x->id_claimed4, &x->id_claimed6, &x->id_has4, &x->id_has6 };
+	char name[ZT_OBJ_NAME_MAX];
+	int r;
+
+	if (!zt_bridge_has_dsegs(br))
+		return 0;
+	t(x, "\tmap dport {\n\t\ttype ifname : verdict\n\t\tcomment \"ports of the bridges bridge: segments name, "
+	  "by exact name (filled by apply and ztsegd)\"\n\t}\n\n");
+	t(x, "\tmap dportd {\n\t\ttype ifname : verdict\n\t\tcomment \"the same ports as destinations (filled by "
+	  "apply and ztsegd)\"\n\t}\n\n");
+	if (x->b) {
+		x->id_dport = x->b->next_set_id++;
+		x->id_dportd = x->b->next_set_id++;
+		x->id_dpb0 = x->b->next_set_id;
+		x->b->next_set_id += (uint32_t)br->n_segs;
+	}
+	if ((r = put_dset(x, &dport_def, x->id_dport)) < 0 || (r = put_dset(x, &dportd_def, x->id_dportd)) < 0)
+		return r;
+	for (size_t i = 0; i < br->n_segs; i++) {
+		struct dsetdef d = dpb_def;
+
+		if (!br->segs[i].bridge[0] || br->segs[i].brk != br->segs[i].rest)
+			continue;
+		zt_bridge_dpb_name(name, br->segs[i].brk);
+		d.name = name;
+		t(x, "\tset %s {\n\t\ttype ifname\n\t\tcomment \"the ports of bridge %s (filled by apply and ztsegd)\"\n"
+		  "\t}\n\n", name, br->segs[i].bridge);
+		if ((r = put_dset(x, &d, x->id_dpb0 + (uint32_t)i)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(ds); i++) {
+		t(x, "\tset %s {\n\t\t%s\n\t\tsize %u\n\t\tflags dynamic\n\t\tcomment \"%s\"\n\t}\n\n", ds[i].d->name,
+		  ds[i].type, MAC_SET_SIZE, ds[i].comment);
+		if (x->b)
+			*ids[i] = x->b->next_set_id++;
+		if ((r = put_dset(x, ds[i].d, *ids[i])) < 0)
+			return r;
+	}
+	if (x->b && br->n_dports &&
+	    (r = zt_bridge_emit_dports(x->b, br, br->dports, br->n_dports, NFT_MSG_NEWSETELEM)) < 0)
+		return r;
+	if (x->b && br->n_pins && (r = zt_bridge_emit_pins(x->b, br->pins, br->n_pins, NFT_MSG_NEWSETELEM)) < 0)
+		return r;
+	return 0;
+}
+
+static const char *const dseg_chain_names[] = { "dc6", "dd", "dp4", "dp6", "dparp", "dpin", "dpna", "l2_flood",
+						"l2_unbound" };
+
+static int dseg_put_chains(struct bx *x, const struct zt_plan_bridge *br)
+{
+	char name[ZT_OBJ_NAME_MAX];
+	int r;
+
+	if (!zt_bridge_has_dsegs(br))
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(dseg_chain_names); i++)
+		if ((r = put_chain(x, dseg_chain_names[i], -1)) < 0)
+			return r;
+	for (size_t i = 0; i < br->n_segs; i++) {
+		if (!br->segs[i].bridge[0])
+			continue;
+		seg_chain(name, "bn", &br->segs[i]);
+		if ((r = put_chain(x, name, -1)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* prerouting, after the mark is cleared: a port of a bridge: segment's bridge → member (its MAC) */
+static int dseg_prerouting(struct bx *x, const struct zt_plan_bridge *br)
+{
+	if (!zt_bridge_has_dsegs(br))
+		return 0;
+	r_begin(x, "prerouting");
+	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "dport", x->id_dport);
+	t(x, "comment \"ports of bridges that bridge: segments name: their MAC, then the address they claimed\"");
+	return r_end(x);
+}
+
+/* forward, after port_dst: such a port as a destination → dd */
+static int dseg_forward(struct bx *x, const struct zt_plan_bridge *br)
+{
+	if (!zt_bridge_has_dsegs(br))
+		return 0;
+	r_begin(x, "forward");
+	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "dportd", x->id_dportd);
+	t(x, "comment \"ports of bridges that bridge: segments name: only the port that holds the address\"");
+	return r_end(x);
+}
+
+/* ip6 daddr fe80::/10: two bytes, masked */
+static void dd_ll6(struct bx *x, const uint8_t val[2], const uint8_t mask[2])
+{
+	struct nftnl_expr *e;
+	uint8_t zero[2] = {};
+
+	e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 24, 2, NFT_REG_1);
+	if ((e = ex(x, "bitwise"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 2);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, 2);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, 2);
+	}
+	e_cmp(x, NFT_CMP_EQ, val, 2);
+}
+
+/* dpin, dp4, dparp, dp6, dc6, dpna, dd, l2_unbound, l2_flood */
+static int dseg_common_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
+{
+	static const uint8_t ll6[2] = { 0xfe, 0x80 }, ll6m[2] = { 0xff, 0xc0 };
+	uint32_t mc4 = htonl(0xe0000000u), mc4m = htonl(0xf0000000u), bc4 = 0xffffffffu;
+	uint8_t mc6 = 0xff, rs = 133, na = 136;
+	int r;
+
+	if (!zt_bridge_has_dsegs(br))
+		return 0;
+#define RULE(chain, body)                 \
+	do {                              \
+		r_begin(x, chain);        \
+		body;                     \
+		if ((r = r_end(x)) < 0)   \
+			return r;         \
+	} while (0)
+
+	t(x, "\tchain dpin {\n");
+	RULE("dpin", (ether_type(x, "arp", ETHERTYPE_ARP), v(x, NFT_GOTO, "dparp")));
+	RULE("dpin", (ether_type(x, "ip", ETHERTYPE_IP), v(x, NFT_GOTO, "dp4")));
+	RULE("dpin", (v(x, NFT_GOTO, "dp6")));
+	t(x, "\t}\n\n\tchain dp4 {\n");
+	if ((r = d_pinned(x, "dp4", DK_IP_SADDR, false)) < 0)
+		return r;
+	RULE("dp4", (d_lookup(x, DK_IP_SADDR, false, false, "claimed4", x->id_claimed4, false),
+		     v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"another port's address\"")));
+	RULE("dp4", (v(x, NFT_GOTO, "l2_unbound"), t(x, " comment \"claimed by ARP first\"")));
+	t(x, "\t}\n\n\tchain dparp {\n");
+	if ((r = d_pinned(x, "dparp", DK_ARP_SPA, false)) < 0 || (r = d_claim(x, "dparp", DK_ARP_SPA, false)) < 0)
+		return r;
+	t(x, "\t}\n\n\tchain dp6 {\n");
+	if ((r = d_pinned(x, "dp6", DK_IP6_SADDR, true)) < 0)
+		return r;
+	/* neighbour discovery claims (RS 133, NS 135, NA 136; RA 134 went to l2_spoof in m6) */
+	RULE("dp6", (t(x, "icmpv6 type 133-136 "), l4proto(x, IPPROTO_ICMPV6),
+		     e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1), e_cmp(x, NFT_CMP_GTE, &rs, 1),
+		     e_cmp(x, NFT_CMP_LTE, &na, 1), v(x, NFT_GOTO, "dc6"),
+		     t(x, " comment \"neighbour discovery may claim\"")));
+	RULE("dp6", (d_lookup(x, DK_IP6_SADDR, false, false, "claimed6", x->id_claimed6, false),
+		     v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"another port's address\"")));
+	RULE("dp6", (v(x, NFT_GOTO, "l2_unbound"), t(x, " comment \"claimed by neighbour discovery first\"")));
+	t(x, "\t}\n\n\tchain dc6 {\n");
+	if ((r = d_claim(x, "dc6", DK_IP6_SADDR, true)) < 0)
+		return r;
+	t(x, "\t}\n\n\tchain dpna {\n");
+	if ((r = d_pinned(x, "dpna", DK_NA_TARGET, true)) < 0 || (r = d_claim(x, "dpna", DK_NA_TARGET, true)) < 0)
+		return r;
+	t(x, "\t}\n\n\tchain dd {\n");
+	RULE("dd", (mark_set(x, ~f->dst, 0), t(x, "comment \"no destination bits: inet ztseg classifies by address\"")));
+	if (br->brnf_off)
+		RULE("dd", (v(x, NFT_GOTO, "fcheckm")));
+	RULE("dd", (ether_type(x, "arp", ETHERTYPE_ARP), v(x, NF_ACCEPT, NULL)));
+	RULE("dd", (ether_type(x, "ip", ETHERTYPE_IP), d_lookup(x, DK_IP_DADDR, true, true, "pin4", x->id_pin4, false),
+		    v(x, NF_ACCEPT, NULL), t(x, " comment \"the port that claimed the address\"")));
+	RULE("dd", (ether_type(x, "ip6", ETHERTYPE_IPV6),
+		    d_lookup(x, DK_IP6_DADDR, true, true, "pin6", x->id_pin6, false), v(x, NF_ACCEPT, NULL),
+		    t(x, " comment \"the port that claimed the address\"")));
+	RULE("dd", (ether_type(x, "ip", ETHERTYPE_IP), t(x, "ip daddr 224.0.0.0/4 "),
+		    e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1), e_bitwise(x, mc4m, 0),
+		    e_cmp(x, NFT_CMP_EQ, &mc4, 4), v(x, NF_ACCEPT, NULL)));
+	RULE("dd", (ether_type(x, "ip", ETHERTYPE_IP), t(x, "ip daddr 255.255.255.255 "),
+		    e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1), e_cmp(x, NFT_CMP_EQ, &bc4, 4),
+		    v(x, NF_ACCEPT, NULL)));
+	RULE("dd", (ether_type(x, "ip6", ETHERTYPE_IPV6), t(x, "ip6 daddr ff00::/8 "),
+		    e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 24, 1, NFT_REG_1), e_cmp(x, NFT_CMP_EQ, &mc6, 1),
+		    v(x, NF_ACCEPT, NULL), t(x, " comment \"multicast: neighbour discovery\"")));
+	RULE("dd", (ether_type(x, "ip6", ETHERTYPE_IPV6), t(x, "ip6 daddr fe80::/10 "), dd_ll6(x, ll6, ll6m),
+		    v(x, NF_ACCEPT, NULL), t(x, " comment \"link-local\"")));
+	RULE("dd", (v(x, NFT_GOTO, "l2_flood"),
+		    t(x, " comment \"a copy for a port that does not hold the address (flooding), or not ARP/IP\"")));
+	t(x, "\t}\n\n\tchain l2_unbound {\n");
+	RULE("l2_unbound", (counter(x, "l2_unbound"), v(x, NF_DROP, NULL)));
+	t(x, "\t}\n\n\tchain l2_flood {\n");
+	RULE("l2_flood", (counter(x, "l2_flood"), v(x, NF_DROP, NULL)));
+	t(x, "\t}\n\n");
+#undef RULE
+	return 0;
+}
+
+/* bk_<rest>, bn_<rest> of a bridge: segment: a port of its bridge that holds (or now claims) the address */
+static int dseg_seg_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_plan_bridge_seg *s,
+			   const struct zt_mark_fields *f)
+{
+	char name[ZT_OBJ_NAME_MAX], dpb[ZT_OBJ_NAME_MAX];
+	int r;
+
+	zt_bridge_dpb_name(dpb, s->brk);
+	for (int na = 0; na < 2; na++) {
+		seg_chain(name, na ? "bn" : "bk", s);
+		t(x, "\tchain %s {\n", name);
+		/*
+		 * The common path first, one rule: an IP source the port claimed
+		 * sets the segment's bits (a claim was made only by a port of the
+		 * bridge, and ztsegd removes a port's claims when it leaves).
+		 */
+		for (int v6 = 0; !na && v6 < 2; v6++) {
+			r_begin(x, name);
+			if (v6)
+				ether_type(x, "ip6", ETHERTYPE_IPV6);
+			else
+				ether_type(x, "ip", ETHERTYPE_IP);
+			d_lookup(x, v6 ? DK_IP6_SADDR : DK_IP_SADDR, true, false, v6 ? "pin6" : "pin4",
+				 v6 ? x->id_pin6 : x->id_pin4, false);
+			mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
+			v(x, NFT_RETURN, NULL);
+			t(x, " comment \"a source the port claimed: its segment\"");
+			if ((r = r_end(x)) < 0)
+				return r;
+		}
+		r_begin(x, name);
+		d_iif_lookup(x, dpb, dpb_id(x, br, s->brk), true);
+		v(x, NFT_GOTO, "l2_spoof");
+		t(x, " comment \"not a port of %s\"", s->bridge);
+		if ((r = r_end(x)) < 0)
+			return r;
+		r_begin(x, name);
+		v(x, NFT_JUMP, na ? "dpna" : "dpin");
+		if ((r = r_end(x)) < 0)
+			return r;
+		r_begin(x, name);
+		mark_set(x, ~f->mask, zt_mark_src(f, s->idx));
+		t(x, "comment \"the segment whose address the port holds\"");
+		if ((r = r_end(x)) < 0)
+			return r;
+		t(x, "\t}\n\n");
+	}
+	return 0;
+}
+
 static int table(struct bx *x, const struct zt_plan_bridge *br, uint32_t flags)
 {
 	struct zt_mark_fields f;
@@ -1231,6 +1679,10 @@ static int table(struct bx *x, const struct zt_plan_bridge *br, uint32_t flags)
 		return r;
 	if (br->brnf_off && (r = put_counter(x, "l2_nobrnf", "bridged member traffic while br_netfilter is off")) < 0)
 		return r;
+	if (zt_bridge_has_dsegs(br) &&
+	    ((r = put_counter(x, "l2_unbound", "bridge: segment ports: IP from an address not claimed by ARP/ND")) < 0 ||
+	     (r = put_counter(x, "l2_flood", "bridge: segment ports: copies for a port without the address")) < 0))
+		return r;
 	/* every chain before the maps and rules that name them (text: nft orders it itself) */
 	if ((r = put_chain(x, "prerouting", NF_BR_PRE_ROUTING)) < 0 || (r = put_chain(x, "forward", NF_BR_FORWARD)) < 0)
 		return r;
@@ -1238,20 +1690,23 @@ static int table(struct bx *x, const struct zt_plan_bridge *br, uint32_t flags)
 		if ((r = put_chain(x, chain_names[i], -1)) < 0)
 			return r;
 	for (size_t i = 0; i < br->n_segs; i++) {
-		static const char *const pre[] = { "bs", "bd", "bk" };
+		static const char *const pre[] = { "bk", "bs", "bd" };
 
-		for (size_t j = 0; j < ELEMENTSOF(pre); j++) {
+		/* a bridge: segment's ports are found by name in dport, not by pattern: no bs_, bd_ */
+		for (size_t j = 0; j < (br->segs[i].bridge[0] ? 1 : ELEMENTSOF(pre)); j++) {
 			seg_chain(name, pre[j], &br->segs[i]);
 			if ((r = put_chain(x, name, -1)) < 0)
 				return r;
 		}
 	}
-	if ((r = sets(x, br)) < 0)
+	if ((r = dseg_put_chains(x, br)) < 0 || (r = sets(x, br)) < 0)
 		return r;
-	if ((r = base_chains(x, br, &f)) < 0 || (r = common_chains(x, &f)) < 0)
+	if ((r = base_chains(x, br, &f)) < 0 || (r = common_chains(x, &f)) < 0 ||
+	    (r = dseg_common_chains(x, br, &f)) < 0)
 		return r;
 	for (size_t i = 0; i < br->n_segs; i++)
-		if ((r = seg_chains(x, &br->segs[i], &f, br->brnf_off)) < 0)
+		if ((r = br->segs[i].bridge[0] ? dseg_seg_chains(x, br, &br->segs[i], &f)
+					       : seg_chains(x, &br->segs[i], &f, br->brnf_off)) < 0)
 			return r;
 	t(x, "}\n");
 	return 0;

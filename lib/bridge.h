@@ -81,6 +81,27 @@ int zt_bridge_emit_hown(struct zt_batch *b, const struct zt_bridge_haddr *v, siz
 int zt_bridge_emit_ports(struct zt_batch *b, const struct zt_plan_bridge *br, const char (*names)[IFNAMSIZ],
 			 size_t n, uint16_t type, bool flush);
 
+/*
+ * Docker-style bridges (issue 15, lib/bridge-dport.c): segments declared
+ * by `bridge: NAME`. Their ports (random names) are found by ztsegd and
+ * apply: a link whose master is NAME and whose name no member pattern
+ * matches. Each claims its addresses by ARP/ND (the first claim pins
+ * the address to the port: sets pin4/pin6, claimed4/6, has4/6).
+ */
+bool zt_bridge_has_dsegs(const struct zt_plan_bridge *br);
+/* set dpb_<brk>: the ports of one bridge */
+void zt_bridge_dpb_name(char buf[ZT_OBJ_NAME_MAX], uint32_t brk);
+/* The bridge: segment group a port of bridge `bridge` falls in (NULL: none, or a pattern names the port). */
+const struct zt_plan_bridge_seg *zt_bridge_dport_of(const struct zt_plan_bridge *br, const char *port,
+						    const char *bridge);
+/* dport (→ goto member), dportd (→ goto dd) and dpb_<brk> elements for v, as NEWSETELEM or DESTROYSETELEM. */
+int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, const struct zt_bridge_dport *v,
+			  size_t n, uint16_t type);
+/* pin4/pin6, claimed4/6 and has4/6 elements for v, as NEWSETELEM or DESTROYSETELEM. */
+int zt_bridge_emit_pins(struct zt_batch *b, const struct zt_bridge_pin *v, size_t n, uint16_t type);
+/* Every pin the kernel holds (pin4 and pin6); -ENOENT when the table or the sets are not there. */
+int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n);
+
 /* What zt_bridge_emit() would write, hashed (never 0): whether an apply must write it again. */
 uint64_t zt_bridge_hash(const struct zt_plan_bridge *br);
 /* Table bridge ztseg away if it exists (NFT_MSG_DESTROYTABLE, kernel 6.3+). */

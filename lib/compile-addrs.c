@@ -238,7 +238,7 @@ static int label_own(struct cc *c, struct pfx *const *stack, size_t depth, uint3
 
 		if (z->kind == ZT_ZONE_BOUNDARY && !pf->plen)
 			continue;
-		if (z->kind == ZT_ZONE_BOUNDARY || c->p->segs[z->seg].n_ifs) {
+		if (z->kind == ZT_ZONE_BOUNDARY || zt_seg_bound(&c->p->segs[z->seg])) {
 			*ret = pf->zone;
 			return 0;
 		}
@@ -354,7 +354,7 @@ int subnet_rests(struct cc *c)
 		const struct zt_segment *sg = &c->p->segs[s];
 		struct zt_elem *el;
 
-		if (!sg->n_ifs)
+		if (!zt_seg_bound(sg))
 			continue;
 		if (!(el = elem_new_at(c, c->sub[SUB_REST])))
 			return -ENOMEM;

@@ -7,6 +7,7 @@
  * destination port's (classify_dst), and scope. doc/RULESET.md "Bridges".
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bridge.h"
@@ -29,6 +30,16 @@ static int seg_copy(struct cc *c, size_t si, uint32_t idx, struct zt_plan_bridge
 
 	b->idx = idx;
 	b->rest = c->rest[si];
+	if (s->bridge[0]) {
+		/* the first segment on the same bridge names its port set (dpb_<brk>) */
+		snprintf(b->bridge, sizeof(b->bridge), "%s", s->bridge);
+		b->brk = b->rest;
+		for (size_t j = 0; j < si; j++)
+			if (streq(c->p->segs[j].bridge, s->bridge)) {
+				b->brk = c->rest[j];
+				break;
+			}
+	}
 	if (!(b->ifs = calloc(s->n_ifs, sizeof(*b->ifs))))
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_ifs; i++) {
@@ -99,6 +110,24 @@ static int bsub_chain(struct cc *c, uint32_t rest)
 	return 0;
 }
 
+/* The boundaries' patterns (issue 15): an uplink in a bridge that bridge: segments name claims nothing. */
+static int bridge_bnd_ifs(struct cc *c, struct zt_plan_bridge *br)
+{
+	const struct zt_hub *h = &c->p->hub;
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n_boundaries; i++)
+		n += h->boundaries[i].n_ifs;
+	if (!n)
+		return 0;
+	if (!(br->bnd_ifs = calloc(n, sizeof(*br->bnd_ifs))))
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_boundaries; i++)
+		for (size_t j = 0; j < h->boundaries[i].n_ifs; j++)
+			br->bnd_ifs[br->n_bnd_ifs++] = h->boundaries[i].ifs[j];
+	return 0;
+}
+
 /* The plan's bridge part, and the maps br_src, br_dz, br_dv. */
 int bridge_build(struct cc *c)
 {
@@ -116,6 +145,8 @@ int bridge_build(struct cc *c)
 	if (!(br->segs = calloc(n, sizeof(*br->segs))))
 		return -ENOMEM;
 	if ((r = set_new(c, S_BR_SRC)) < 0 || (r = set_new(c, S_BR_DZ)) < 0 || (r = set_new(c, S_BR_DV)) < 0)
+		return r;
+	if ((r = bridge_bnd_ifs(c, br)) < 0)
 		return r;
 	for (size_t i = 0; i < c->p->n_segs; i++) {
 		uint32_t idx = zt_bridge_index(c->p, i), rest = c->rest[i];

@@ -504,6 +504,15 @@ static int dst_addr_rules(struct cc *c, int ci)
 	return 0;
 }
 
+/* A segment with interfaces has subnets: sub_if has elements (a bridge: segment's have none). */
+static bool subnets_by_ifs(const struct cc *c)
+{
+	for (size_t i = 0; i < c->p->n_segs; i++)
+		if (c->p->segs[i].n_ifs && c->p->segs[i].n_subnets)
+			return true;
+	return false;
+}
+
 static int chain_classify_dst(struct cc *c)
 {
 	struct zt_rule *r;
@@ -542,8 +551,8 @@ static int chain_classify_dst(struct cc *c)
 	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_if");
-	/* oifname @sub_if goto dsub: the subnets of the segment it leaves to */
-	if (c->sub[0] >= 0) {
+	/* oifname @sub_if goto dsub: the subnets of the segment it leaves to (by its interfaces) */
+	if (c->sub[0] >= 0 && subnets_by_ifs(c)) {
 		if (!(r = rule_new(c, ci, "destination zone: subnet")))
 			return -ENOMEM;
 		m_set(r, false, ZT_KEY_OIFNAME, "sub_if");
@@ -888,7 +897,7 @@ int chains_build(struct cc *c)
 			continue;
 		if ((r = chain_from(c, id)) < 0)
 			return r;
-		if (z->kind == ZT_ZONE_SEGMENT && p->segs[z->seg].n_ifs) {
+		if (z->kind == ZT_ZONE_SEGMENT && zt_seg_bound(&p->segs[z->seg])) {
 			if ((r = chain_own(c, id)) < 0)
 				return r;
 		}

@@ -57,7 +57,7 @@ int meanings_build(struct cc *c)
 		if (z->unit)
 			h = units_hash(h, &p->segs[z->seg]);
 		else if ((z->kind == ZT_ZONE_BOUNDARY && !z->bound) || z->kind == ZT_ZONE_WORLD ||
-			 (z->seg >= 0 && !p->segs[z->seg].n_ifs))
+			 (z->seg >= 0 && !zt_seg_bound(&p->segs[z->seg])))
 			h = fnv_u32(h, c->allpats);
 		c->zh[id] = h;
 	}
@@ -193,7 +193,7 @@ bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
 	if (z->kind == ZT_ZONE_HOST || z->unit)
 		return false;	/* the host speaks for itself and its units in output */
 	if (z->seg >= 0)
-		own = c->p->segs[z->seg].n_ifs ? c->rest[z->seg] : 0;
+		own = zt_seg_bound(&c->p->segs[z->seg]) ? c->rest[z->seg] : 0;
 	else if (!z->bound)
 		own = 0;
 	if (own) {

@@ -46,11 +46,13 @@ int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fa
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
-	if (!(r = rule_new(c, ci, what)))
+	/* a bridge: segment has no patterns: the bits of its ports alone (bridge_spk) */
+	if (n && !(r = rule_new(c, ci, what)))
 		return -ENOMEM;
-	if ((ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
+	if (n && (ret = m_pats(r, ZT_KEY_IIFNAME, pats, n)) < 0)
 		return ret;
-	s_verdict(r, ZT_V_ACCEPT, NULL);
+	if (n)
+		s_verdict(r, ZT_V_ACCEPT, NULL);
 	if ((ret = bridge_spk(c, ci, id)) < 0)
 		return ret;
 	if (rule_verdict(c, ci, why, ZT_V_GOTO, fail) < 0)

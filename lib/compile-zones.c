@@ -75,7 +75,7 @@ int zones_build(struct cc *c)
 			c->zones[id++] = (struct zinfo){ .kind = ZT_ZONE_SUBNET, .seg = (int)s,
 							 .sub = (int)k, .bnd = -1 };
 		/* a unit zone's traffic is the host's own: never forwarded */
-		if (!p->segs[s].n_ifs && !p->segs[s].n_units)
+		if (!zt_seg_bound(&p->segs[s]) && !p->segs[s].n_units)
 			c->all_segs_have_ifs = false;
 	}
 	return 0;

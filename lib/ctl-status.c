@@ -777,7 +777,8 @@ static int format_bridge(const json_t *st, FILE *f)
 		if (strcmp(left, "-") != 0)
 			strncat(left, " s", sizeof(left) - strlen(left) - 1);
 		table_row(&t, jstr(e, "port"), jstr(e, "bridge"),
-			  strcmp(cls, "member") == 0 ? jstr(e, "segment") : "(not a member: by address)",
+			  strcmp(cls, "member") == 0 ? jstr(e, "segment")
+			  : strcmp(cls, "unclaimed") == 0 ? "(no address claimed yet)" : "(not a member: by address)",
 			  jstr(e, "mac"), json_object_get(e, "mac_from") ? jstr(e, "mac_from") : "-", fr, left, addrs ? addrs : "?",
 			  learned ? learned : "?");
 	}

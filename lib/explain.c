@@ -417,6 +417,18 @@ static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_appli
 	if (own.zone.kind == ZT_ZONE_SEGMENT) {
 		const struct zt_segment *s = &p->segs[own.zone.seg];
 
+		/*
+		 * A bridge: segment's address from an interface a segment or
+		 * boundary pattern names: never a port of its bridge (table
+		 * bridge ztseg lets only those claim it; explain cannot know a
+		 * port's bridge offline, so any other name may be one). The
+		 * bridge itself is where its ports' packets meet the host.
+		 */
+		if (s->bridge[0] && (member >= 0 || bnd >= 0) && !streq(in, s->bridge)) {
+			e->spoof.kind = ZT_SPOOF_SEGMENT_ADDRESS;
+			e->spoof.zone = own.zone;
+			return true;
+		}
 		if (s->n_ifs && !pats_match(s->ifs, s->n_ifs, in)) {
 			e->spoof.kind = ZT_SPOOF_SEGMENT_ADDRESS;
 			e->spoof.zone = own.zone;

@@ -50,14 +50,19 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	struct links_ctx *c = data;
 	const struct nlattr *attr;
 	const char *name = NULL, *kind = NULL;
+	const struct ifinfomsg *ifi;
+	uint32_t master = 0;
 
-	if (nlh->nlmsg_type != RTM_NEWLINK)
+	if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
 		return 0;
+	ifi = mnl_nlmsg_get_payload(nlh);
 	mnl_attr_for_each(attr, nlh, sizeof(struct ifinfomsg)) {
 		if (mnl_attr_get_type(attr) == IFLA_IFNAME && mnl_attr_validate(attr, MNL_TYPE_STRING) == 0)
 			name = mnl_attr_get_str(attr);
 		else if (mnl_attr_get_type(attr) == IFLA_LINKINFO)
 			mnl_attr_parse_nested(attr, linkinfo_cb, &kind);
+		else if (mnl_attr_get_type(attr) == IFLA_MASTER && mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+			master = mnl_attr_get_u32(attr);
 	}
 	if (!name || strnlen(name, IFNAMSIZ) >= IFNAMSIZ)
 		return 0;
@@ -69,6 +74,8 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	snprintf(c->v[c->n].name, sizeof(c->v[c->n].name), "%s", name);
 	if (kind)
 		snprintf(c->v[c->n].kind, sizeof(c->v[c->n].kind), "%s", kind);
+	c->v[c->n].ifindex = ifi->ifi_index;
+	c->v[c->n].master = master <= INT32_MAX ? (int)master : 0;
 	c->n++;
 	return 0;
 }

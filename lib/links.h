@@ -30,6 +30,8 @@ bool zt_enc_kind_trusted(const char *kind, const char *const *kinds, size_t n);
 struct zt_link {
 	char name[IFNAMSIZ];
 	char kind[ZT_LINK_KIND_MAX];	/* IFLA_INFO_KIND; "" when none */
+	int ifindex;
+	int master;			/* IFLA_MASTER: the bridge of a port; 0 for none */
 };
 
 /* Every link of the current network namespace. */

@@ -49,6 +49,7 @@ struct zt_plan *zt_plan_free(struct zt_plan *plan)
 		free(plan->bridge.segs[i].addrs);
 	}
 	free(plan->bridge.segs);
+	free(plan->bridge.bnd_ifs);
 	free(plan->sets);
 	free(plan->chains);
 	free(plan->counters);

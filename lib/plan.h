@@ -367,6 +367,24 @@ struct zt_plan_bridge_seg {
 	size_t n_ifs;
 	struct zt_cidr *addrs;		/* its static addresses (every subnet's is inside) */
 	size_t n_addrs;
+	char bridge[IFNAMSIZ];		/* `bridge: NAME` (issue 15); "" for a segment of patterns */
+	uint32_t brk;			/* bridge: the rest of the first segment on NAME: names set dpb_<brk> */
+};
+
+/*
+ * A port of a bridge that `bridge:` segments name, which no pattern names
+ * (sets dport, dportd, dpb_<brk>; filled by apply's link dump and ztsegd).
+ */
+struct zt_bridge_dport {
+	char port[IFNAMSIZ];
+	char bridge[IFNAMSIZ];
+};
+
+/* An address a port of a bridge: segment claimed (sets pin4/pin6, claimed4/6, has4/6). */
+struct zt_bridge_pin {
+	char port[IFNAMSIZ];
+	uint8_t family;			/* AF_INET, AF_INET6 */
+	uint8_t addr[16];
 };
 
 /* One of the host's own addresses on a bridge device (sets hown4, hownna of table bridge ztseg). */
@@ -395,6 +413,19 @@ struct zt_plan_bridge {
 	 */
 	const char (*ports)[IFNAMSIZ];
 	size_t n_ports;
+	/*
+	 * Issue 15, filled by apply the same way (never by the compiler, not
+	 * part of zt_bridge_hash()): the ports of the bridges `bridge:`
+	 * segments name, from its link dump, and the pins the table held
+	 * before it is written anew, kept for the ports still there.
+	 */
+	/* boundary patterns: a port they name is never a bridge: segment's (an uplink in the bridge) */
+	struct zt_ifpat *bnd_ifs;
+	size_t n_bnd_ifs;
+	const struct zt_bridge_dport *dports;
+	size_t n_dports;
+	const struct zt_bridge_pin *pins;
+	size_t n_pins;
 };
 
 struct zt_plan {

@@ -678,7 +678,7 @@ static int load_subnets(struct loader *l, const struct zt_node *n, struct zt_seg
 }
 
 static const char *const segment_keys[] = { "interfaces", "addresses", "isolate",
-					    "subnets", "rules", "mode", "flow-log", "units", NULL };
+					    "subnets", "rules", "mode", "flow-log", "units", "bridge", NULL };
 
 /* units: [api.service, "backup-*.service"] (cgroup.h) */
 static int load_units(struct loader *l, const struct zt_node *n, struct zt_segment *seg)
@@ -727,6 +727,39 @@ static int load_flow_log(struct loader *l, const struct zt_node *n, bool *ret)
 	return v ? load_bool(l, v, "flow-log", ret) : 0;
 }
 
+/*
+ * bridge: NAME (issue 15): a bridge device's name (a valid interface name,
+ * no pattern), only beside `addresses` — the addresses are how its ports
+ * are told apart — and never with `interfaces`.
+ */
+static int load_bridge(struct loader *l, const struct zt_node *k, const struct zt_node *n, struct zt_segment *seg)
+{
+	const struct zt_node *v = zt_node_get(n, "bridge"), *ifs = zt_node_get(n, "interfaces");
+	struct zt_ifpat pat;
+	const char *why = NULL;
+	int r;
+
+	if (v->type != ZT_NODE_SCALAR)
+		return pl_err_at(l, v, "bridge: expected a bridge's interface name, got %s", pl_node_kind(v));
+	if (zt_ifpat_parse(v->value, &pat, &why) < 0)
+		return pl_err_at(l, v, "bridge: invalid interface name '%s': %s", TOK(v->value),
+				 why ? why : "malformed");
+	if (pat.wildcard)
+		return pl_err_at(l, v, "bridge: expected one bridge's name, not a pattern ('%s')", TOK(v->value));
+	if (ifs)
+		return pl_err_at(l, ifs, "segment '%s' has a bridge: it may not have interfaces (its members are "
+				 "the ports of %s that hold its addresses)", TOK(k->value), pat.name);
+	if (empty_list(zt_node_get(n, "addresses"))) {
+		r = pl_err_at(l, v, "segment '%s' has a bridge but no addresses: its members are the ports of %s "
+			      "that hold its addresses", TOK(k->value), pat.name);
+		if (r)
+			return r;
+	}
+	snprintf(seg->bridge, sizeof(seg->bridge), "%s", pat.name);
+	seg->bridge_pos = pl_pos_of(l, v);
+	return 0;
+}
+
 static int load_segment(struct loader *l, const struct zt_node *k, const struct zt_node *n,
 			int idx)
 {
@@ -763,6 +796,11 @@ static int load_segment(struct loader *l, const struct zt_node *k, const struct 
 				return r;
 			ret = r;
 		}
+	} else if (zt_node_get(n, "bridge")) {
+		r = load_bridge(l, k, n, seg);
+		if (pl_fatal(r))
+			return r;
+		ret = r ? r : ret;
 	} else if (empty_list(ifs) && empty_list(addrs)) {
 		r = pl_err_at(l, k, "segment '%s' has neither interfaces nor addresses",
 			   TOK(k->value));

@@ -422,6 +422,18 @@ static int check_segment_claims(struct vctx *c, struct zt_segment *s,
 		if (r)
 			return r;
 	}
+	if (dg && s->bridge[0]) {
+		/* a bridge: segment claims the bridge's ports: the delegation must name the bridge */
+		struct zt_ifpat br = {};
+		bool ok = false;
+
+		snprintf(br.name, sizeof(br.name), "%s", s->bridge);
+		for (size_t j = 0; j < dg->n_ifs && !ok; j++)
+			ok = zt_ifpat_within(&dg->ifs[j], &br);
+		if (!ok && (r = err(c, &s->bridge_pos, "bridge '%s' is outside the delegation of '%s' (%s)", s->bridge,
+				    s->name, deleg_ifs_fmt(dg, list, sizeof(list)))))
+			return r;
+	}
 	for (size_t i = 0; dg && i < s->n_addrs; i++) {
 		if (cidr_within_any(dg->addrs, dg->n_addrs, &s->addrs[i]))
 			continue;

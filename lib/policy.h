@@ -81,6 +81,13 @@ struct zt_segment {
 	struct zt_pos pos;	/* the segment's key */
 	struct zt_ifpat *ifs;
 	size_t n_ifs;
+	/*
+	 * `bridge: NAME` (issue 15): the segment's members are the ports of
+	 * bridge NAME whose workloads claim its addresses (doc/RULESET.md
+	 * "Docker-style bridges"); never with interfaces. "" when not given.
+	 */
+	char bridge[IFNAMSIZ];
+	struct zt_pos bridge_pos;	/* the `bridge:` value */
 	struct zt_cidr *addrs;	/* static addresses */
 	size_t n_addrs;
 	bool isolate;
@@ -97,6 +104,12 @@ struct zt_segment {
 	enum zt_mode mode;
 	struct zt_pos mode_pos;	/* the `mode:` value, when given */
 };
+
+/* Members bound to the segment by where they sit (interfaces or a bridge's ports), not by address alone. */
+static inline bool zt_seg_bound(const struct zt_segment *s)
+{
+	return s->n_ifs > 0 || s->bridge[0] != '\0';
+}
 
 /*
  * A hub boundary, or a delegation (hub.delegate: the interfaces and

@@ -976,7 +976,8 @@ END_TEST
 START_TEST(test_enc_if_select)
 {
 	static const struct zt_link links[] = {
-		{ "wg0", "wireguard" }, { "wg1", "veth" }, { "wgx", "" }, { "eth0", "wireguard" }, { "wg-onprem", "xfrm" },
+		{ "wg0", "wireguard", 0, 0 }, { "wg1", "veth", 0, 0 }, { "wgx", "", 0, 0 }, { "eth0", "wireguard", 0, 0 },
+		{ "wg-onprem", "xfrm", 0, 0 },
 	};
 	static const char *const kinds[] = { "wireguard", "xfrm" };
 	static const char *const wide[] = { "wireguard", "xfrm", "veth" };
