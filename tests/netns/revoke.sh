@@ -245,6 +245,15 @@ run() {
 			pids+=("$ZT_BG_PID")
 		done
 	done
+	# The settle time counts from when every stream is connected: on a
+	# loaded machine starting the Python clients alone can take most of it.
+	local tags=()
+	for item in "$@"; do
+		read -r label _ <<<"${item#*:}"
+		tags+=("$cname-$label-4" "$cname-$label-6")
+	done
+	all_connected() { local t; for t in "${tags[@]}"; do grep -q '^connected' "$ZT_TMP/cli-$t" 2>/dev/null || return 1; done; }
+	zt_wait_for 10000 all_connected || true
 	zt_sleep_ms "$settle"
 	t0=$(zt_now_ms)
 	"apply_$how" "$new" || zt_die "$cname: applying the changed policy failed: $(cat "$ZT_TMP/apply.out")"
