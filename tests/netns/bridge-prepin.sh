@@ -162,23 +162,26 @@ rx_add c1 att_arp "ether saddr $C2 arp saddr ip ${ZT_V4[c1]}"
 rx_add c1 att_na "ip6 saddr fe80::1:2 icmpv6 type nd-neighbor-advert"
 rx_add c1 att_ip4 "ip saddr ${ZT_V4[c1]} udp dport 9999"
 rx_add c1 att_ip6 "ip6 saddr ${ZT_V6[c1]} udp dport 9999"
-squat() { # VICTIM-V4 VICTIM-V6 SQUATTER DST-MAC: each 2x
-	zt_forge "$3" eth0 ff:ff:ff:ff:ff:ff 2 \
-		"ARP(op=2, hwsrc='$(mac "$3")', psrc='$1', hwdst='ff:ff:ff:ff:ff:ff', pdst='$1')" >/dev/null
-	zt_forge "$3" eth0 33:33:00:00:00:01 2 \
-		"IPv6(src='fe80::1:2', dst='ff02::1', hlim=255)/ICMPv6ND_NA(tgt='$2', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='$(mac "$3")')" >/dev/null
-	zt_forge "$3" eth0 "$4" 2 "IP(src='$1', dst='${ZT_V4[c1]}')/UDP(sport=53, dport=9999)" >/dev/null
-	zt_forge "$3" eth0 "$4" 2 "IPv6(src='$2', dst='${ZT_V6[c1]}')/UDP(sport=53, dport=9999)" >/dev/null
+# each kind alone, IP sources first (without a pin they would be l2_unbound, not l2_spoof;
+# a first ARP/NA would claim the address for c2): 2 frames each, dropped and counted
+forge() { # KIND
+	case $1 in
+	ip4) zt_forge c2 eth0 "$C1" 2 "IP(src='${ZT_V4[c1]}', dst='${ZT_V4[c1]}')/UDP(sport=53, dport=9999)" ;;
+	ip6) zt_forge c2 eth0 "$C1" 2 "IPv6(src='${ZT_V6[c1]}', dst='${ZT_V6[c1]}')/UDP(sport=53, dport=9999)" ;;
+	arp) zt_forge c2 eth0 ff:ff:ff:ff:ff:ff 2 \
+		"ARP(op=2, hwsrc='$C2', psrc='${ZT_V4[c1]}', hwdst='ff:ff:ff:ff:ff:ff', pdst='${ZT_V4[c1]}')" ;;
+	na) zt_forge c2 eth0 33:33:00:00:00:01 2 \
+		"IPv6(src='fe80::1:2', dst='ff02::1', hlim=255)/ICMPv6ND_NA(tgt='${ZT_V6[c1]}', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='$C2')" ;;
+	esac >/dev/null
 	sleep 0.3
 }
-s0=$(l2 l2_spoof)
-squat "${ZT_V4[c1]}" "${ZT_V6[c1]}" c2 "$C1"
-s1=$(l2 l2_spoof)
-for k in arp na ip4 ip6; do
-	zt_check "c2 squats c1's address ($k) before c1 spoke: dropped ($(rx c1 "att_$k") reached c1)" \
-		[ "$(rx c1 "att_$k")" -eq 0 ]
+for k in ip4 ip6 arp na; do
+	s0=$(l2 l2_spoof)
+	forge "$k"
+	s1=$(l2 l2_spoof)
+	zt_check "c2 squats c1's address ($k) before c1 spoke: dropped ($(rx c1 "att_$k") reached c1), counted (l2_spoof $s0 -> $s1)" \
+		eval '[ "$(rx c1 "att_$k")" -eq 0 ] && [ "$((s1 - s0))" -ge 2 ]'
 done
-zt_check "and counted: l2_spoof $s0 -> $s1 (8 forged)" [ "$((s1 - s0))" -ge 8 ]
 zt_check "c2 pinned nothing of c1's: pin4 and pin6 still name c1's port only" \
 	eval '! listed pin4 "${ZT_V4[c1]} . \"${ZT_IF[c2]}\"" && ! listed pin6 "${ZT_V6[c1]} . \"${ZT_IF[c2]}\"" && pp1'
 zt_check "c1 works: web -> host tcp/22 (IPv4)" [ "$(probe c1 tcp "$ZT_HOST_V4" 22)" = ok ]
