@@ -24,6 +24,8 @@
 #  - A live claim is not stolen: c5 claimed c3's IPv4 address on the wire;
 #    a static FDB + permanent neighbour entry then naming c3's port leave
 #    c5's claim (logged).
+#  - A claim the port made on the wire before the entries stays its own
+#    when they go (status: claim).
 #  - A reload that writes the table anew keeps the pre-pins (status still
 #    `fdb`); --oneshot pre-pins from a dump.
 set -euo pipefail
@@ -247,6 +249,21 @@ conflict_logged() { grep -q "${ZT_IF[c3]}: the static FDB and neighbour entries 
 zt_check "static + permanent entries naming c3 for an address c5 claimed live: logged" zt_wait_for 3000 conflict_logged
 zt_check "and c5's claim is left: pin4 holds ${ZT_V4[c3]} . ${ZT_IF[c5]}, not c3's port" \
 	eval 'pinned pin4 "${ZT_V4[c3]}" "${ZT_IF[c5]}" && ! pinned pin4 "${ZT_V4[c3]}" "${ZT_IF[c3]}"'
+
+# ---- a claim the port made on the wire first stays its own -------------------------
+# c2 claimed c1's old IPv4 address by ARP above; entries naming c2 for it change nothing,
+# and removing them does not take c2's own claim away
+fdb_static "$C2" "${ZT_IF[c2]}"
+ip -n "$H" neigh replace "${ZT_V4[c1]}" lladdr "$C2" dev br0 nud permanent
+wire_logged() { grep -q "${ZT_IF[c2]}: ${ZT_V4[c1]} was already claimed on the wire" "$DLOG"; }
+zt_check "entries agreeing with a wire claim: logged as the port's own" zt_wait_for 3000 wire_logged
+got=$(claims c2 2>&1 || true)
+zt_check "status: c2's port claims '$got' (want '${ZT_V4[c1]}/claim')" [ "$got" = "${ZT_V4[c1]}/claim" ]
+ip -n "$H" neigh del "${ZT_V4[c1]}" dev br0
+bridge -n "$H" fdb del "$C2" dev "${ZT_IF[c2]}" master
+sleep 1
+zt_check "entries removed: c2's own claim stays (pin4 holds ${ZT_V4[c1]} . ${ZT_IF[c2]})" \
+	pinned pin4 "${ZT_V4[c1]}" "${ZT_IF[c2]}"
 
 # ---- a reload that writes the table anew keeps the pre-pins -------------------------
 sed -i 's|198.51.100.24/29, "2001:db8:1::18/125"|198.51.100.24/29, 198.51.100.40/29, "2001:db8:1::18/125"|' "$pol/ztseg.yaml"
