@@ -68,6 +68,7 @@ struct fdb_learn {
 	struct bl_prepin *pp;		/* pre-pins (issue 15): addresses of bridge: segments' ports */
 	size_t n_pp, cap_pp;
 	bool pp_rewrite;		/* the table was written anew or repaired: write the pre-pins again */
+	bool pp_first;			/* no pass of the pre-pins yet (claims the entries agree with are ours) */
 };
 
 /* ---- the policy's side: is this a port table bridge ztseg classifies? ---- */
@@ -492,8 +493,9 @@ static const struct zt_bridge_pin *pin_holder(const struct zt_bridge_pin *k, siz
  * on the wire stays its own.
  */
 static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, size_t *cap_pp, bool *rewrite,
-			struct bl_prepin *want, size_t n_want)
+			bool *first_ret, struct bl_prepin *want, size_t n_want)
 {
+	bool first = *first_ret;
 	_cleanup_free_ struct zt_bridge_pin *kpins = NULL, *add = NULL, *del = NULL;
 	size_t n_k = 0, n_add = 0, n_del = 0;
 	struct zt_batch *b = NULL;
@@ -510,6 +512,7 @@ static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, 
 		need = pp_find(want, n_want, &(*pp)[i].p) < 0;
 	if (!need) {
 		free(want);
+		*first_ret = false;
 		return 0;
 	}
 	r = zt_bridge_pins_read(&kpins, &n_k);
@@ -528,20 +531,28 @@ static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, 
 		ssize_t o = pp_find(*pp, *n_pp, &w->p);
 		const struct zt_bridge_pin *h = pin_holder(kpins, n_k, &w->p);
 
+		enum pp_how was = o >= 0 ? (*pp)[o].how : PP_CONFLICT;
+
 		inet_ntop(w->p.family, w->p.addr, abuf, sizeof(abuf));
-		if (o >= 0 && (*pp)[o].how != PP_CONFLICT) {
-			w->how = (*pp)[o].how;
-			/* written anew or repaired: ours again (a wire claim the apply kept is there) */
-			if (*rewrite && w->how == PP_WRITTEN)
-				add[n_add++] = w->p;
+		/* known and settled: nothing to do unless the table was written anew or repaired */
+		if (o >= 0 && was != PP_CONFLICT && !*rewrite) {
+			w->how = was;
 			continue;
 		}
 		if (h && streq(h->port, w->p.port)) {
-			w->how = PP_WIRE;
-			log_info("bridge port %s: %s was already claimed on the wire by the port; the static FDB "
-				 "and neighbour entries agree (the claim stays the port's)", w->p.port, abuf);
+			/*
+			 * Ours still (apply kept it: written again, no harm), or the
+			 * port's own claim. At ztsegd's first pass it cannot tell (the
+			 * table outlives the daemon): the entries are there, so ours.
+			 */
+			w->how = (o >= 0 && was == PP_WRITTEN) || first ? PP_WRITTEN : PP_WIRE;
+			if (w->how == PP_WRITTEN)
+				add[n_add++] = w->p;
+			else if (o < 0)
+				log_info("bridge port %s: %s was already claimed on the wire by the port; the static "
+					 "FDB and neighbour entries agree (the claim stays the port's)", w->p.port, abuf);
 		} else if (h) {
-			if (o < 0)
+			if (o < 0 || was != PP_CONFLICT)
 				log_warning("bridge port %s: the static FDB and neighbour entries give it %s, but port "
 					    "%s holds %s by a live claim: left to %s", w->p.port, abuf, h->port, abuf,
 					    h->port);
@@ -549,8 +560,9 @@ static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, 
 		} else {
 			w->how = PP_WRITTEN;
 			add[n_add++] = w->p;
-			log_info("bridge port %s: %s pinned from a static FDB entry and a permanent neighbour entry",
-				 w->p.port, abuf);
+			if (o < 0 || was != PP_WRITTEN)
+				log_info("bridge port %s: %s pinned from a static FDB entry and a permanent neighbour "
+					 "entry", w->p.port, abuf);
 		}
 	}
 	for (size_t i = 0; i < *n_pp; i++) {
@@ -598,6 +610,7 @@ static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, 
 	*pp = want;
 	*n_pp = *cap_pp = n_want;
 	*rewrite = false;
+	*first_ret = false;
 	return 0;
 }
 
@@ -685,7 +698,7 @@ void manager_fdb_sync(struct manager *m)
 
 		/* pre-pins after the MAC pins: the port's MAC is pinned in the same pass */
 		if (r2 >= 0)
-			r2 = sync_prepins(m, &b->pp, &b->n_pp, &b->cap_pp, &b->pp_rewrite, pw, n_pw);
+			r2 = sync_prepins(m, &b->pp, &b->n_pp, &b->cap_pp, &b->pp_rewrite, &b->pp_first, pw, n_pw);
 		if (r2 < 0) {
 			log_warning("bridge pre-pins: %s: tried again at the next event", strerror(-r2));
 			m->want_fdb = true;
@@ -714,6 +727,7 @@ int manager_fdb_start(struct manager *m)
 	if (!b)
 		return -ENOMEM;
 	m->fdb = b;
+	b->pp_first = true;
 	r = fdb_open(b);
 	if (r >= 0)
 		r = sd_event_add_io(m->event, &b->src, zt_nl_fd(&b->ev), EPOLLIN, on_io, m);
@@ -763,11 +777,11 @@ int manager_fdb_oneshot(struct manager *m)
 	if (r >= 0) {
 		struct bl_prepin *pw = NULL;
 		size_t n_pw = 0, n_w = 0;
-		bool rw = false;
+		bool rw = false, first = true;
 
 		r = want_prepins(m, &b.store, &pw, &n_pw);
 		if (r >= 0)
-			r = sync_prepins(m, &b.pp, &b.n_pp, &b.cap_pp, &rw, pw, n_pw);
+			r = sync_prepins(m, &b.pp, &b.n_pp, &b.cap_pp, &rw, &first, pw, n_pw);
 		for (size_t i = 0; i < b.n_pp; i++)
 			n_w += b.pp[i].how == PP_WRITTEN;
 		if (r >= 0 && n_w)

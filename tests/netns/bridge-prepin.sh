@@ -27,7 +27,8 @@
 #  - A claim the port made on the wire before the entries stays its own
 #    when they go (status: claim).
 #  - A reload that writes the table anew keeps the pre-pins (status still
-#    `fdb`); --oneshot pre-pins from a dump.
+#    `fdb`); ztsegd started again takes the kept ones as its own (status
+#    `fdb`, released when an entry goes); --oneshot pre-pins from a dump.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -279,6 +280,21 @@ drc=0
 wait "$DPID" || drc=$?
 zt_check "ztsegd stops with status 0" [ "$drc" -eq 0 ]
 
+# ---- ztsegd started again: pre-pins the table kept are its own (entries still there) ----
+zt_bg host "$DLOG.2" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
+	--socket-group nogroup --log-level info
+DPID=$ZT_BG_PID
+zt_wait_for 10000 grep -q '^ztsegd: ready' "$DLOG.2" || { cat "$DLOG.2"; zt_die "ztsegd did not get ready"; }
+got=$(claims c4 2>&1 || true)
+zt_check "restarted ztsegd: c4's port claims '$got' (want '$want4')" [ "$got" = "$want4" ]
+ip -n "$H" neigh del "${ZT_V4[c4]}" dev br0
+zt_check "restarted ztsegd: c4's neighbour entry removed releases its IPv4 pre-pin" \
+	zt_wait_for 3000 eval '! listed pin4 "${ZT_V4[c4]}" && ! listed claimed4 "${ZT_V4[c4]}"'
+ip -n "$H" neigh replace "${ZT_V4[c4]}" lladdr "$C4" dev br0 nud permanent
+zt_check "and added again pre-pins it again" zt_wait_for 3000 pinned pin4 "${ZT_V4[c4]}" "${ZT_IF[c4]}"
+kill -TERM "$DPID"
+wait "$DPID" || true
+
 # ---- --oneshot pre-pins from a dump ---------------------------------------------------
 zt_x host nft delete table bridge ztseg 2>/dev/null || true
 zt_x host "$ZT_D" --oneshot --config "$pol" --state-dir "$ZT_TMP/state1" >"$ZT_TMP/oneshot.txt" 2>&1 ||
@@ -287,5 +303,5 @@ zt_check "--oneshot: c4's addresses pre-pinned from a dump (pin4, pin6)" \
 	eval 'pinned pin4 "${ZT_V4[c4]}" "${ZT_IF[c4]}" && pinned pin6 "${ZT_V6[c4]}" "${ZT_IF[c4]}"'
 zt_check "--oneshot says so" grep -q "pre-pinned from static FDB and neighbour entries" "$ZT_TMP/oneshot.txt"
 # the sanitizer's reports, when built with ASAN=1 (ZTSEG_BUILD=build-asan)
-zt_check "no sanitizer report in ztsegd's logs" ! grep -q "Sanitizer" "$DLOG" "$ZT_TMP/oneshot.txt"
+zt_check "no sanitizer report in ztsegd's logs" ! grep -q "Sanitizer" "$DLOG" "$DLOG.2" "$ZT_TMP/oneshot.txt"
 zt_finish
