@@ -7,7 +7,12 @@
  * that port's MAC in table bridge ztseg (pmac, phas) before its first
  * frame; a member port that goes away (deleted, renamed, another port by
  * that name) has its bindings removed; status reads the neighbour entries
- * whose MAC a port is bound to. --oneshot pins from one dump.
+ * whose MAC a port is bound to. Issue 15's pre-pins: a static FDB entry
+ * of a port of a bridge: segment plus a permanent/noarp neighbour entry
+ * of its bridge for that MAC pin the address to the port (pin4/pin6,
+ * claimed4/6, has4/6) before any frame; released when either goes; a
+ * live claim by another port is left to it (logged). --oneshot pins from
+ * one dump.
  */
 #include <errno.h>
 #include <fcntl.h>
