@@ -7,7 +7,12 @@
  * that port's MAC in table bridge ztseg (pmac, phas) before its first
  * frame; a member port that goes away (deleted, renamed, another port by
  * that name) has its bindings removed; status reads the neighbour entries
- * whose MAC a port is bound to. --oneshot pins from one dump.
+ * whose MAC a port is bound to. Issue 15's pre-pins: a static FDB entry
+ * of a port of a bridge: segment plus a permanent/noarp neighbour entry
+ * of its bridge for that MAC pin the address to the port (pin4/pin6,
+ * claimed4/6, has4/6) before any frame; released when either goes; a
+ * live claim by another port is left to it (logged). --oneshot pins from
+ * one dump.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
 #include "bridge.h"
 #include "bridge-learn.h"
@@ -36,6 +42,21 @@ struct bl_written {
 	uint8_t mac[6];
 };
 
+/*
+ * A pre-pin (issue 15, doc/RULESET.md "Docker-style bridges"): an address
+ * a static FDB entry and a fixed neighbour entry of the bridge give to a
+ * port of a bridge: segment. WRITTEN: ztsegd wrote pin/claimed/has and
+ * removes them when an entry goes. WIRE: the port had claimed it by
+ * ARP/ND before; that claim is its own and stays. CONFLICT: another port
+ * holds the address by a live claim; it is left to that port (logged
+ * once) and tried again at each sync.
+ */
+enum pp_how { PP_WRITTEN, PP_WIRE, PP_CONFLICT };
+struct bl_prepin {
+	struct zt_bridge_pin p;
+	enum pp_how how;
+};
+
 struct fdb_learn {
 	struct zt_nl ev;		/* RTNLGRP_NEIGH */
 	sd_event_source *src;
@@ -49,6 +70,10 @@ struct fdb_learn {
 	bool resync;			/* events were lost: dump again */
 	bool pins_changed;		/* the store's pins changed since the last sync */
 	bool dump_failed;		/* a message of the dump in progress could not be kept (no memory) */
+	struct bl_prepin *pp;		/* pre-pins (issue 15): addresses of bridge: segments' ports */
+	size_t n_pp, cap_pp;
+	bool pp_rewrite;		/* the table was written anew or repaired: write the pre-pins again */
+	bool pp_first;			/* no pass of the pre-pins yet (claims the entries agree with are ours) */
 };
 
 /* ---- the policy's side: is this a port table bridge ztseg classifies? ---- */
@@ -76,6 +101,7 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct fdb_learn *b = data;
 	struct zt_bl_msg msg;
+	uint64_t fixed0 = b->store.fixed_changes;
 	int r = zt_bl_parse(nlh, nlh->nlmsg_len, &msg);
 
 	if (r == -ENOENT)
@@ -91,8 +117,8 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 		b->resync = b->dump_failed = true;
 		return -ENOMEM;
 	}
-	/* a pin came or went: the kernel's sets follow (neighbours are only read by status) */
-	if (r > 0 && msg.family == AF_BRIDGE)
+	/* a pin or a fixed neighbour entry came or went: the kernel's sets follow */
+	if (r > 0 && (msg.family == AF_BRIDGE || b->store.fixed_changes != fixed0))
 		b->pins_changed = true;
 	return MNL_CB_OK;
 }
@@ -111,7 +137,8 @@ static int dump(struct fdb_learn *b)
 	int r = zt_nl_open(&nl, NETLINK_ROUTE, SOCK_CLOEXEC, BL_RECV_BUF);
 
 	/* msg_cb fills b->store: the new store, for the length of the dump */
-	b->store = (struct zt_bl_store){ .ignored = was.ignored, .full = was.full, .roamed = was.roamed };
+	b->store = (struct zt_bl_store){ .ignored = was.ignored, .full = was.full, .roamed = was.roamed,
+					 .fixed_changes = was.fixed_changes };
 	b->dump_failed = false;
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(families); i++) {
 		char buf[256] = {};
@@ -368,6 +395,246 @@ static bool pins_need_read(const struct want *want, const struct bl_written *old
 	return false;
 }
 
+/* ---- pre-pins of bridge: segments' ports (issue 15) ---- */
+
+static bool pp_same(const struct zt_bridge_pin *a, const struct zt_bridge_pin *b)
+{
+	return a->family == b->family && memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0 &&
+	       streq(a->port, b->port);
+}
+
+static ssize_t pp_find(const struct bl_prepin *v, size_t n, const struct zt_bridge_pin *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pp_same(&v[i].p, p))
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Whether addr is one of a bridge: segment's of bridge brname. */
+static bool pp_addr_ok(const struct zt_policy *p, const char *brname, uint8_t family, const uint8_t *addr)
+{
+	for (size_t s = 0; p && s < p->n_segs; s++)
+		if (streq(p->segs[s].bridge, brname))
+			for (size_t a = 0; a < p->segs[s].n_addrs; a++)
+				if (zt_cidr_contains_addr(&p->segs[s].addrs[a], family, addr))
+					return true;
+	return false;
+}
+
+/*
+ * The pre-pins the store asks for: a static FDB entry (zt_bl_fdb_pins:
+ * its bridge, MAC and VLAN key) of a port of a bridge: segment, and a
+ * fixed neighbour entry of that bridge device with the same MAC, whose
+ * address lies in a bridge: segment of that bridge. A MAC a static entry
+ * names on two ports of the bridge (two VLANs) says no one port: none.
+ */
+static int want_prepins(struct manager *m, const struct zt_bl_store *st, struct bl_prepin **ret, size_t *n_ret)
+{
+	const struct zt_rtnl_state *rs = m->rtnl ? zt_rtnl_state(m->rtnl) : NULL;
+	struct bl_prepin *v = NULL;
+	size_t n = 0, cap = 0;
+
+	*ret = NULL;
+	*n_ret = 0;
+	if (!m->cur.plan || !zt_bridge_has_dsegs(&m->cur.plan->bridge))
+		return 0;
+	for (size_t i = 0; i < st->n_pins; i++) {
+		const struct zt_bl_pin *p = &st->pins[i];
+		char name[IF_NAMESIZE] = "", brname[IF_NAMESIZE] = "";
+		bool ambiguous = false;
+
+		if (rs) {
+			const struct zt_rtnl_link *l = zt_rtnl_state_link(rs, p->ifindex), *br = NULL;
+
+			if (!l || !zt_rtnl_link_bridge_port(rs, l, &br) || !br || br->ifindex != p->master)
+				continue;
+			snprintf(name, sizeof(name), "%s", l->name);
+			snprintf(brname, sizeof(brname), "%s", br->name);
+		} else if (!if_indextoname((unsigned)p->ifindex, name) || !if_indextoname((unsigned)p->master, brname))
+			continue;
+		if (!zt_bridge_dport_of(&m->cur.plan->bridge, name, brname))
+			continue;
+		for (size_t j = 0; j < st->n_pins; j++)
+			ambiguous |= st->pins[j].master == p->master && st->pins[j].ifindex != p->ifindex &&
+				     memcmp(st->pins[j].mac, p->mac, 6) == 0;
+		if (ambiguous)
+			continue;
+		for (size_t j = 0; j < st->n_neigh; j++) {
+			const struct zt_bl_neigh *nb = &st->neigh[j];
+			struct zt_bridge_pin pin = { .family = nb->family };
+
+			if (nb->ifindex != p->master || !nb->fixed || memcmp(nb->mac, p->mac, 6) != 0 ||
+			    !pp_addr_ok(m->cur.policy, brname, nb->family, nb->addr))
+				continue;
+			memcpy(pin.addr, nb->addr, nb->family == AF_INET ? 4 : 16);
+			snprintf(pin.port, sizeof(pin.port), "%s", name);
+			if (pp_find(v, n, &pin) >= 0)
+				continue;
+			if (ZT_GROW(v, cap, n + 1) < 0) {
+				free(v);
+				return -ENOMEM;
+			}
+			v[n++] = (struct bl_prepin){ .p = pin, .how = PP_WRITTEN };
+		}
+	}
+	*ret = v;
+	*n_ret = n;
+	return 0;
+}
+
+static const struct zt_bridge_pin *pin_holder(const struct zt_bridge_pin *k, size_t n, const struct zt_bridge_pin *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (k[i].family == p->family && memcmp(k[i].addr, p->addr, p->family == AF_INET ? 4 : 16) == 0)
+			return &k[i];
+	return NULL;
+}
+
+/*
+ * Write the pre-pins wanted (want, taken), remove those no longer wanted
+ * that ztsegd wrote, in one transaction. A live claim of the address by
+ * another port is not taken away (logged); a claim the port made itself
+ * on the wire stays its own.
+ */
+static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, size_t *cap_pp, bool *rewrite,
+			bool *first_ret, struct bl_prepin *want, size_t n_want)
+{
+	bool first = *first_ret;
+	_cleanup_free_ struct zt_bridge_pin *kpins = NULL, *add = NULL, *del = NULL;
+	size_t n_k = 0, n_add = 0, n_del = 0;
+	struct zt_batch *b = NULL;
+	char abuf[INET6_ADDRSTRLEN];
+	bool need = *rewrite;
+	int r;
+
+	for (size_t i = 0; !need && i < n_want; i++) {
+		ssize_t o = pp_find(*pp, *n_pp, &want[i].p);
+
+		need = o < 0 || (*pp)[o].how == PP_CONFLICT;
+	}
+	for (size_t i = 0; !need && i < *n_pp; i++)
+		need = pp_find(want, n_want, &(*pp)[i].p) < 0;
+	if (!need) {
+		free(want);
+		*first_ret = false;
+		return 0;
+	}
+	r = zt_bridge_pins_read(&kpins, &n_k);
+	if (r == -ENOENT)
+		r = 0, n_k = 0;
+	add = calloc(n_want + 1, sizeof(*add));
+	del = calloc(*n_pp + 1, sizeof(*del));
+	if (r >= 0 && (!add || !del))
+		r = -ENOMEM;
+	if (r < 0) {
+		free(want);
+		return r;
+	}
+	for (size_t i = 0; i < n_want; i++) {
+		struct bl_prepin *w = &want[i];
+		ssize_t o = pp_find(*pp, *n_pp, &w->p);
+		const struct zt_bridge_pin *h = pin_holder(kpins, n_k, &w->p);
+
+		enum pp_how was = o >= 0 ? (*pp)[o].how : PP_CONFLICT;
+
+		inet_ntop(w->p.family, w->p.addr, abuf, sizeof(abuf));
+		/* known and settled: nothing to do unless the table was written anew or repaired */
+		if (o >= 0 && was != PP_CONFLICT && !*rewrite) {
+			w->how = was;
+			continue;
+		}
+		if (h && streq(h->port, w->p.port)) {
+			/*
+			 * Ours still (apply kept it: written again, no harm), or the
+			 * port's own claim. At ztsegd's first pass it cannot tell (the
+			 * table outlives the daemon): the entries are there, so ours.
+			 */
+			w->how = (o >= 0 && was == PP_WRITTEN) || first ? PP_WRITTEN : PP_WIRE;
+			if (w->how == PP_WRITTEN)
+				add[n_add++] = w->p;
+			else if (o < 0)
+				log_info("bridge port %s: %s was already claimed on the wire by the port; the static "
+					 "FDB and neighbour entries agree (the claim stays the port's)", w->p.port, abuf);
+		} else if (h) {
+			if (o < 0 || was != PP_CONFLICT)
+				log_warning("bridge port %s: the static FDB and neighbour entries give it %s, but port "
+					    "%s holds %s by a live claim: left to %s", w->p.port, abuf, h->port, abuf,
+					    h->port);
+			w->how = PP_CONFLICT;
+		} else {
+			w->how = PP_WRITTEN;
+			add[n_add++] = w->p;
+			if (o < 0 || was != PP_WRITTEN)
+				log_info("bridge port %s: %s pinned from a static FDB entry and a permanent neighbour "
+					 "entry", w->p.port, abuf);
+		}
+	}
+	for (size_t i = 0; i < *n_pp; i++) {
+		const struct bl_prepin *o = &(*pp)[i];
+
+		if (o->how != PP_WRITTEN || pp_find(want, n_want, &o->p) >= 0)
+			continue;
+		del[n_del] = o->p;
+		/* has: only when the port holds no other address of the family */
+		for (size_t k = 0; k < n_k; k++) {
+			ssize_t q = pp_find(*pp, *n_pp, &kpins[k]);
+			bool released = q >= 0 && (*pp)[q].how == PP_WRITTEN && pp_find(want, n_want, &kpins[k]) < 0;
+
+			if (kpins[k].family == o->p.family && streq(kpins[k].port, o->p.port) &&
+			    memcmp(kpins[k].addr, o->p.addr, 16) != 0 && !released)
+				del[n_del].no_has = true;
+		}
+		for (size_t k = 0; k < n_want; k++)
+			if (want[k].p.family == o->p.family && streq(want[k].p.port, o->p.port) && want[k].how != PP_CONFLICT)
+				del[n_del].no_has = true;
+		inet_ntop(o->p.family, o->p.addr, abuf, sizeof(abuf));
+		log_info("bridge port %s: %s released (its static FDB or neighbour entry is gone)", o->p.port, abuf);
+		n_del++;
+	}
+	r = 0;
+	if (n_add || n_del) {
+		struct zt_diags d = {};
+		int err = 0;
+
+		r = zt_nft_batch_start(m->nft, &b);
+		if (r >= 0 && n_del)
+			r = zt_bridge_emit_pins(b, del, n_del, ZT_NFT_MSG_DESTROYSETELEM);
+		if (r >= 0 && n_add)
+			r = zt_bridge_emit_pins(b, add, n_add, NFT_MSG_NEWSETELEM);
+		if (r >= 0 && (r = zt_nft_batch_commit(m->nft, b, &err, &d)) < 0)
+			log_warning("bridge pre-pins: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
+		zt_diags_clear(&d);
+		zt_batch_free(b);
+	}
+	if (r < 0) {
+		free(want);
+		return r;
+	}
+	free(*pp);
+	*pp = want;
+	*n_pp = *cap_pp = n_want;
+	*rewrite = false;
+	*first_ret = false;
+	return 0;
+}
+
+bool manager_fdb_prepinned(struct manager *m, const struct zt_bridge_pin *p)
+{
+	const struct fdb_learn *b = m->fdb;
+	ssize_t i = b ? pp_find(b->pp, b->n_pp, p) : -1;
+
+	return i >= 0 && b->pp[i].how == PP_WRITTEN;
+}
+
+void manager_fdb_prepin_refill(struct manager *m)
+{
+	if (!m->fdb)
+		return;
+	m->fdb->pp_rewrite = true;
+	m->want_fdb = true;
+}
+
 void manager_fdb_sync(struct manager *m)
 {
 	struct fdb_learn *b = m->fdb;
@@ -387,11 +654,15 @@ void manager_fdb_sync(struct manager *m)
 		free(b->pins);
 		b->pins = NULL;
 		b->n_pins = b->cap_pins = 0;
+		free(b->pp);
+		b->pp = NULL;
+		b->n_pp = b->cap_pp = 0;
 		return;
 	}
 	if (m->fdb_table_new) {
-		/* the table was written anew: nothing of ours is in it */
+		/* the table was written anew: nothing of ours is in it (apply kept the address claims) */
 		m->fdb_table_new = false;
+		b->pp_rewrite = true;
 		b->n_pins = 0;
 		b->n_ports = 0;
 	}
@@ -426,6 +697,19 @@ void manager_fdb_sync(struct manager *m)
 		r = write_pins(m, &want, &b->pins, &b->n_pins, &gone,
 			       gone.n || pins_need_read(&want, b->pins, b->n_pins));
 	if (r >= 0) {
+		struct bl_prepin *pw = NULL;
+		size_t n_pw = 0;
+		int r2 = want_prepins(m, &b->store, &pw, &n_pw);
+
+		/* pre-pins after the MAC pins: the port's MAC is pinned in the same pass */
+		if (r2 >= 0)
+			r2 = sync_prepins(m, &b->pp, &b->n_pp, &b->cap_pp, &b->pp_rewrite, &b->pp_first, pw, n_pw);
+		if (r2 < 0) {
+			log_warning("bridge pre-pins: %s: tried again at the next event", strerror(-r2));
+			m->want_fdb = true;
+		}
+	}
+	if (r >= 0) {
 		free(b->ports);
 		b->ports = TAKE_PTR(now.v);
 		b->n_ports = now.n;
@@ -448,6 +732,7 @@ int manager_fdb_start(struct manager *m)
 	if (!b)
 		return -ENOMEM;
 	m->fdb = b;
+	b->pp_first = true;
 	r = fdb_open(b);
 	if (r >= 0)
 		r = sd_event_add_io(m->event, &b->src, zt_nl_fd(&b->ev), EPOLLIN, on_io, m);
@@ -470,6 +755,7 @@ void manager_fdb_free(struct manager *m)
 	zt_bl_store_clear(&b->store);
 	free(b->pins);
 	free(b->ports);
+	free(b->pp);
 	free(b);
 	m->fdb = NULL;
 }
@@ -493,6 +779,21 @@ int manager_fdb_oneshot(struct manager *m)
 		r = write_pins(m, &want, &old, &n_old, &gone, true);
 	if (r >= 0 && n_old)
 		printf("ztsegd: %zu bridge port MAC%s pinned from static FDB entries\n", n_old, n_old == 1 ? "" : "s");
+	if (r >= 0) {
+		struct bl_prepin *pw = NULL;
+		size_t n_pw = 0, n_w = 0;
+		bool rw = false, first = true;
+
+		r = want_prepins(m, &b.store, &pw, &n_pw);
+		if (r >= 0)
+			r = sync_prepins(m, &b.pp, &b.n_pp, &b.cap_pp, &rw, &first, pw, n_pw);
+		for (size_t i = 0; i < b.n_pp; i++)
+			n_w += b.pp[i].how == PP_WRITTEN;
+		if (r >= 0 && n_w)
+			printf("ztsegd: %zu bridge port address%s pre-pinned from static FDB and neighbour entries\n",
+			       n_w, n_w == 1 ? "" : "es");
+		free(b.pp);
+	}
 	free(old);
 	free(want.v);
 	zt_bl_store_clear(&b.store);

@@ -537,7 +537,8 @@ static int bport_learned(struct bports_ctx *c, const struct zt_rtnl_link *l, con
 /*
  * A port of a bridge that bridge: segments name (issue 15): its segment is
  * the one whose address it claimed; "claimed" lists each claim (from:
- * claim — the first ARP/ND of the address on this port).
+ * claim — the first ARP/ND of the address on this port; fdb — written by
+ * ztsegd from a static FDB entry and a fixed neighbour entry).
  */
 static int dport_json(struct bports_ctx *c, const struct zt_rtnl_link *l, const struct zt_rtnl_link *br)
 {
@@ -559,7 +560,8 @@ static int dport_json(struct bports_ctx *c, const struct zt_rtnl_link *l, const 
 					if (zt_cidr_contains_addr(&p->segs[s].addrs[a], pin->family, pin->addr))
 						segname = p->segs[s].name;
 		json_array_append_new(addrs, json_string(buf));
-		json_array_append_new(claimed, json_pack("{s:s, s:s}", "address", buf, "from", "claim"));
+		json_array_append_new(claimed, json_pack("{s:s, s:s}", "address", buf, "from",
+							 manager_fdb_prepinned(c->m, pin) ? "fdb" : "claim"));
 	}
 	o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:o, s:o}", "port", l->name, "bridge", br->name,
 		      "classification", segname ? "member" : "unclaimed", "segment", segname, "mac",

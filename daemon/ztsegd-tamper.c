@@ -68,6 +68,7 @@ void manager_tamper_repair(struct manager *m)
 	manager_sync_enc(m, true);
 	manager_hown_sync(m, false);
 	manager_dport_sync(m, false);
+	manager_fdb_prepin_refill(m);
 	/*
 	 * The contents of the dynamic sets the daemon fills (grants, unit
 	 * cgroups, an episode's bans and limits) are not in the plan, so the

@@ -587,6 +587,10 @@ void manager_fdb_sync(struct manager *m);
 /* --oneshot: pins from one dump of the FDBs, after the apply. */
 int manager_fdb_oneshot(struct manager *m);
 /* Status: the neighbour entries on bridge whose MAC is one of macs, appended to learned. */
+/* Whether ztsegd wrote this address claim from a static FDB and a fixed neighbour entry (issue 15). */
+bool manager_fdb_prepinned(struct manager *m, const struct zt_bridge_pin *p);
+/* The pre-pins written again at the next sync (the table was repaired). */
+void manager_fdb_prepin_refill(struct manager *m);
 int manager_fdb_port_json(struct manager *m, const struct zt_rtnl_link *port, const struct zt_rtnl_link *bridge,
 			     const uint8_t (*macs)[6], size_t n_macs, json_t *learned);
 

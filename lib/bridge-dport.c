@@ -173,7 +173,7 @@ int zt_bridge_emit_pins(struct zt_batch *b, const struct zt_bridge_pin *v, size_
 			size_t alen = v6 ? 16 : 4;
 			uint32_t len;
 
-			if (v[i].family != (v6 ? AF_INET6 : AF_INET))
+			if (v[i].family != (v6 ? AF_INET6 : AF_INET) || (w % 3 == 2 && v[i].no_has))
 				continue;
 			switch (w % 3) {
 			case 0:		/* addr . ifname */

@@ -166,6 +166,11 @@ bool zt_bl_neigh_usable(const struct zt_bl_msg *m)
 	return mac_unicast(m->mac);
 }
 
+bool zt_bl_neigh_fixed(const struct zt_bl_msg *m)
+{
+	return zt_bl_neigh_usable(m) && (m->state & (NUD_PERMANENT | NUD_NOARP));
+}
+
 /* ---- the store ---------------------------------------------------------- */
 
 /* The kernel's key of an FDB entry: (bridge, MAC, VLAN); the port is its value. */
@@ -232,18 +237,23 @@ int zt_bl_apply(struct zt_bl_store *s, const struct zt_bl_msg *m)
 	}
 	ssize_t i = neigh_find(s, m->ifindex, m->family, m->addr);
 
+	bool fixed = zt_bl_neigh_fixed(m);
+
 	if (m->del || !zt_bl_neigh_usable(m)) {
 		if (i < 0) {
 			s->ignored++;
 			return 0;
 		}
+		s->fixed_changes += s->neigh[i].fixed;
 		s->neigh[i] = s->neigh[--s->n_neigh];
 		return 1;
 	}
 	if (i >= 0) {
-		if (memcmp(s->neigh[i].mac, m->mac, 6) == 0)
+		if (memcmp(s->neigh[i].mac, m->mac, 6) == 0 && s->neigh[i].fixed == fixed)
 			return 0;
+		s->fixed_changes += s->neigh[i].fixed || fixed;
 		memcpy(s->neigh[i].mac, m->mac, 6);
+		s->neigh[i].fixed = fixed;
 		return 1;
 	}
 	if (s->n_neigh >= ZT_BL_MAX) {
@@ -252,7 +262,8 @@ int zt_bl_apply(struct zt_bl_store *s, const struct zt_bl_msg *m)
 	}
 	if (ZT_GROW(s->neigh, s->cap_neigh, s->n_neigh + 1) < 0)
 		return -ENOMEM;
-	s->neigh[s->n_neigh] = (struct zt_bl_neigh){ .ifindex = m->ifindex, .family = m->family };
+	s->fixed_changes += fixed;
+	s->neigh[s->n_neigh] = (struct zt_bl_neigh){ .ifindex = m->ifindex, .family = m->family, .fixed = fixed };
 	memcpy(s->neigh[s->n_neigh].addr, m->addr, m->family == AF_INET ? 4 : 16);
 	memcpy(s->neigh[s->n_neigh++].mac, m->mac, 6);
 	return 1;

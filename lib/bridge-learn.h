@@ -93,13 +93,27 @@ struct zt_bl_pin {
 	uint8_t mac[6];
 };
 
-/* A neighbour entry of a device: (ifindex, family, address) → MAC. */
+/*
+ * A neighbour entry of a device: (ifindex, family, address) → MAC, and
+ * whether an administrator or a manager such as libvirt set it
+ * (zt_bl_neigh_fixed): only such an entry on a bridge, with a static FDB
+ * entry of its MAC, pre-pins an address to a port of a bridge: segment.
+ */
 struct zt_bl_neigh {
 	int ifindex;
 	uint8_t family;
+	bool fixed;
 	uint8_t addr[16];
 	uint8_t mac[6];
 };
+
+/*
+ * Whether a usable neighbour entry was set by hand, not learned from the
+ * wire: NUD_PERMANENT or NUD_NOARP (`ip neigh add … nud permanent|noarp`,
+ * libvirt's static leases). A squatter's ARP reply or NA makes dynamic
+ * entries (REACHABLE, STALE, DELAY, PROBE) only.
+ */
+bool zt_bl_neigh_fixed(const struct zt_bl_msg *m);
 
 /* What was learned; bounded (ZT_BL_MAX of each), linear (a host's ports and neighbours). */
 #define ZT_BL_MAX 65536
@@ -111,6 +125,7 @@ struct zt_bl_store {
 	uint64_t ignored;	/* entries not trusted or of no use */
 	uint64_t full;		/* entries refused because the store was full */
 	uint64_t roamed;	/* static entries that moved to another port: unpinned */
+	uint64_t fixed_changes;	/* neighbour changes that involved a fixed entry (added, removed, changed) */
 };
 
 /*

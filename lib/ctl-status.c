@@ -753,6 +753,28 @@ static char *learned_join(const json_t *o)
 	return r;
 }
 
+/* A bridge: segment's port: "ADDR (claim) ADDR (fdb)" of its claims; NULL when it has none (issue 15). */
+static char *claimed_join(const json_t *o)
+{
+	const json_t *a = json_object_get(o, "claimed"), *e;
+	char *r = NULL;
+	size_t i, len = 0;
+	FILE *m;
+
+	if (!json_is_array(a) || json_array_size(a) == 0)
+		return NULL;
+	m = open_memstream(&r, &len);
+	if (!m)
+		return NULL;
+	json_array_foreach(a, i, e)
+		fprintf(m, "%s%s (%s)", i ? " " : "", jstr(e, "address"), jstr(e, "from"));
+	if (fclose(m) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
 /* Bridged workloads (ztsegd adds "bridge_ports" when segments name bridge ports): each port. */
 static int format_bridge(const json_t *st, FILE *f)
 {
@@ -766,7 +788,8 @@ static int format_bridge(const json_t *st, FILE *f)
 	if (!json_is_array(ports) || json_array_size(ports) == 0)
 		return 0;
 	json_array_foreach(ports, i, e) {
-		_cleanup_free_ char *addrs = jjoin(e, "addresses", " "), *learned = learned_join(e);
+		_cleanup_free_ char *claims = claimed_join(e), *addrs = claims ? NULL : jjoin(e, "addresses", " "),
+				    *learned = learned_join(e);
 		const char *cls = jstr(e, "classification");
 		char fr[32], left[32];
 
@@ -779,7 +802,8 @@ static int format_bridge(const json_t *st, FILE *f)
 		table_row(&t, jstr(e, "port"), jstr(e, "bridge"),
 			  strcmp(cls, "member") == 0 ? jstr(e, "segment")
 			  : strcmp(cls, "unclaimed") == 0 ? "(no address claimed yet)" : "(not a member: by address)",
-			  jstr(e, "mac"), json_object_get(e, "mac_from") ? jstr(e, "mac_from") : "-", fr, left, addrs ? addrs : "?",
+			  jstr(e, "mac"), json_object_get(e, "mac_from") ? jstr(e, "mac_from") : "-", fr, left,
+			  claims ? claims : addrs ? addrs : "?",
 			  learned ? learned : "?");
 	}
 	return table_flush(&t, f, "\n");

@@ -385,6 +385,7 @@ struct zt_bridge_pin {
 	char port[IFNAMSIZ];
 	uint8_t family;			/* AF_INET, AF_INET6 */
 	uint8_t addr[16];
+	bool no_has;			/* emit: leave has4/has6 alone (the port holds another address) */
 };
 
 /* One of the host's own addresses on a bridge device (sets hown4, hownna of table bridge ztseg). */

@@ -161,8 +161,8 @@ START_TEST(test_elements)
 	struct zt_plan *pl = compile(p);
 	struct zt_batch *b = NULL;
 	const struct zt_bridge_dport v[] = { { "veth3f2a9c1", "docker0" }, { "vnet0", "docker0" } };
-	struct zt_bridge_pin pins[2] = { { "veth3f2a9c1", AF_INET, { 198, 51, 100, 5 } },
-					 { "veth3f2a9c1", AF_INET6, {} } };
+	struct zt_bridge_pin pins[2] = { { "veth3f2a9c1", AF_INET, { 198, 51, 100, 5 }, false },
+					 { "veth3f2a9c1", AF_INET6, {}, false } };
 	size_t len0;
 
 	inet_pton(AF_INET6, "2001:db8:1::5", pins[1].addr);

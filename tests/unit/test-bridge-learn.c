@@ -223,6 +223,59 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/*
+ * Issue 15's pre-pins trust a neighbour entry set by hand only: PERMANENT
+ * or NOARP. A squatter's ARP reply or NA makes dynamic ones; the store
+ * counts each change that involves a fixed entry (the daemon syncs then).
+ */
+START_TEST(test_neigh_fixed)
+{
+	struct zt_bl_store s = {};
+	struct zt_bl_msg m;
+	static const uint8_t mac2[6] = { 0x02, 0, 0, 0, 0, 8 };
+
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_PERMANENT, "198.51.100.10", MAC), &m), 0);
+	ck_assert(zt_bl_neigh_fixed(&m));
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_NOARP, "198.51.100.10", MAC), &m), 0);
+	ck_assert(zt_bl_neigh_fixed(&m));
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_REACHABLE, "198.51.100.10", MAC), &m), 0);
+	ck_assert(!zt_bl_neigh_fixed(&m));
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_STALE, "198.51.100.10", MAC), &m), 0);
+	ck_assert(!zt_bl_neigh_fixed(&m));
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_DELAY | NUD_PROBE, "198.51.100.10", MAC), &m), 0);
+	ck_assert(!zt_bl_neigh_fixed(&m));
+	/* permanent, but a multicast or zero MAC: not one host's */
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_NOARP, "198.51.100.10", (const uint8_t[6]){ 1, 0, 0x5e, 0, 0, 1 }), &m), 0);
+	ck_assert(!zt_bl_neigh_fixed(&m));
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_PERMANENT, "198.51.100.10", (const uint8_t[6]){}), &m), 0);
+	ck_assert(!zt_bl_neigh_fixed(&m));
+	/* the store: a dynamic entry is no fixed change; turned permanent, back, another MAC, deleted */
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_REACHABLE, "198.51.100.10", MAC), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.fixed_changes, 0);
+	ck_assert(!s.neigh[0].fixed);
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_PERMANENT, "198.51.100.10", MAC), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.fixed_changes, 1);
+	ck_assert(s.neigh[0].fixed);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 0);
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_PERMANENT, "198.51.100.10", mac2), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.fixed_changes, 2);
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_STALE, "198.51.100.10", mac2), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.fixed_changes, 3);
+	ck_assert(!s.neigh[0].fixed);
+	ck_assert_int_eq(parse(nb4(RTM_NEWNEIGH, NUD_NOARP, "198.51.100.10", mac2), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_int_eq(parse(nb4(RTM_DELNEIGH, NUD_NOARP, "198.51.100.10", mac2), &m), 0);
+	ck_assert_int_eq(zt_bl_apply(&s, &m), 1);
+	ck_assert_uint_eq(s.fixed_changes, 5);
+	ck_assert_uint_eq(s.n_neigh, 0);
+	zt_bl_store_clear(&s);
+}
+END_TEST
+
 START_TEST(test_store)
 {
 	static const uint8_t mac2[6] = { 0x02, 0, 0, 0, 0, 8 };
@@ -364,6 +417,7 @@ int main(void)
 	tcase_add_test(tc, test_fdb_not_trusted);
 	tcase_add_test(tc, test_neigh);
 	tcase_add_test(tc, test_malformed);
+	tcase_add_test(tc, test_neigh_fixed);
 	tcase_add_test(tc, test_store);
 	tcase_add_test(tc, test_emit);
 	tcase_add_test(tc, test_walk);

@@ -227,6 +227,37 @@ START_TEST(test_status_grants)
 }
 END_TEST
 
+/*
+ * A bridge: segment's port (issue 15): each claimed address with where it
+ * came from (the first claim on the wire, or a pre-pin from a static FDB
+ * entry and a permanent neighbour entry); a port without claims shows its
+ * addresses (none: "-").
+ */
+START_TEST(test_status_bridge_claims)
+{
+	_cleanup_json_ json_t *st = NULL;
+	_cleanup_free_ char *out = NULL;
+	struct zt_diags d = {};
+	int rc;
+
+	status_sample(&d, &st);
+	ck_assert_int_eq(json_object_set_new(st, "bridge_ports",
+		json_pack("[{s:s, s:s, s:s, s:s, s:s, s:[s, s], s:[{s:s, s:s}, {s:s, s:s}], s:[]},"
+			  " {s:s, s:s, s:s, s:[], s:[], s:[]}]",
+			  "port", "veth3f2a9c1", "bridge", "docker0", "classification", "member", "segment", "web",
+			  "mac", "02:00:00:00:00:07", "addresses", "198.51.100.10", "2001:db8:1::a", "claimed",
+			  "address", "198.51.100.10", "from", "fdb", "address", "2001:db8:1::a", "from", "claim",
+			  "learned",
+			  "port", "veth91b07de", "bridge", "docker0", "classification", "unclaimed", "addresses",
+			  "claimed", "learned")), 0);
+	out = format_to_string(st, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(strstr(out, "198.51.100.10 (fdb) 2001:db8:1::a (claim)"));
+	ck_assert_ptr_nonnull(strstr(out, "(no address claimed yet)"));
+	zt_diags_clear(&d);
+}
+END_TEST
+
 /* The learned baselines ztsegd adds to status: a summary line and one row per open episode. */
 START_TEST(test_status_anomaly)
 {
@@ -343,6 +374,7 @@ static Suite *ctl_status_suite(void)
 	tcase_add_test(tc, test_status_trial_untracked);
 	tcase_add_test(tc, test_status_grants);
 	tcase_add_test(tc, test_status_anomaly);
+	tcase_add_test(tc, test_status_bridge_claims);
 	suite_add_tcase(s, tc);
 	return s;
 }
