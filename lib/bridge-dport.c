@@ -18,6 +18,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include "bridge.h"
+#include "net.h"
 #include "nl.h"
 #include "util.h"
 
@@ -151,6 +152,72 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 			k++;
 		}
 		if ((r = put_elems(b, s, name, type, k)) < 0)
+			return r;
+	}
+	/* ps_<rest>: a port that left is tied to no segment (wherever it was) */
+	for (size_t g = 0; !add && g < br->n_segs; g++) {
+		char name[ZT_OBJ_NAME_MAX];
+		struct nftnl_set *s;
+		size_t k = 0;
+
+		if (!br->segs[g].bridge[0])
+			continue;
+		snprintf(name, sizeof(name), "ps_%04x", br->segs[g].rest);
+		if (!(s = set_of(name)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			char key[IFNAMSIZ];
+
+			name_key(key, v[i].port);
+			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+				nftnl_set_free(s);
+				return r;
+			}
+			k++;
+		}
+		if ((r = put_elems(b, s, name, type, k)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * ps_<rest>: a table written anew ties each port that kept a pin to the
+ * segment that holds the pinned address (the packet path adds a port on
+ * its first claim; a port that left is destroyed from every ps_ by
+ * zt_bridge_emit_dports).
+ */
+int zt_bridge_emit_ps(struct zt_batch *b, const struct zt_plan_bridge *br, const struct zt_bridge_pin *v, size_t n)
+{
+	int r;
+
+	for (size_t g = 0; g < br->n_segs; g++) {
+		const struct zt_plan_bridge_seg *sg = &br->segs[g];
+		char name[ZT_OBJ_NAME_MAX];
+		struct nftnl_set *s;
+		size_t k = 0;
+
+		if (!sg->bridge[0])
+			continue;
+		snprintf(name, sizeof(name), "ps_%04x", sg->rest);
+		if (!(s = set_of(name)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			char key[IFNAMSIZ];
+			bool in = false;
+
+			for (size_t j = 0; j < sg->n_addrs && !in; j++)
+				in = zt_cidr_contains_addr(&sg->addrs[j], v[i].family, v[i].addr);
+			if (!in)
+				continue;
+			name_key(key, v[i].port);
+			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+				nftnl_set_free(s);
+				return r;
+			}
+			k++;
+		}
+		if ((r = put_elems(b, s, name, NFT_MSG_NEWSETELEM, k)) < 0)
 			return r;
 	}
 	return 0;
