@@ -1044,6 +1044,9 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	return 0;
 }
 
+static uint32_t dpb_id(const struct bx *x, const struct zt_plan_bridge *br, uint32_t brk);
+static void d_iif_lookup(struct bx *x, const char *set, uint32_t id, bool inv);
+
 /*
  * A bridge: port's frame without source bits (its mark field is still 0
  * in m4/m6: a pattern port's bs_ set it first) from an address no
@@ -1110,8 +1113,9 @@ static int hown6_rule(struct bx *x, const char *chain)
 }
 
 /* member, mtype, m4, m6, na, marp, l2_gap, l2_spoof, l2_frame */
-static int common_chains(struct bx *x, const struct zt_mark_fields *f, bool dsegs)
+static int common_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
 {
+	bool dsegs = zt_bridge_has_dsegs(br);
 	int r;
 
 #define RULE(chain, body)                 \
@@ -1193,11 +1197,20 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f, bool dseg
 	RULE("arp_ip", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
 			t(x, "comment \"ARP sender address: the segment's\"")));
 	t(x, "\t}\n\n\tchain l2_gap {\n");
-	/* a bridge: port's mark field was cleared before dport: it is a member all the same */
-	if (dsegs)
-		RULE("l2_gap", (t(x, "iifname @dport "), e_meta(x, NFT_META_IIFNAME, NFT_REG_1),
-				e_lookup(x, "dport", x->id_dport, false, false), v(x, NFT_GOTO, "l2_spoof"),
-				t(x, " comment \"a port of a bridge: segment's bridge: an address outside every segment\"")));
+	/*
+	 * A bridge: port's mark field was cleared before dport: it is a member
+	 * all the same. Its bridge's dpb_ (a plain set: a lookup of the verdict
+	 * map dport would make the kernel check its gotos from here, a loop).
+	 */
+	for (size_t i = 0; dsegs && i < br->n_segs; i++) {
+		char dpb[ZT_OBJ_NAME_MAX];
+
+		if (!br->segs[i].bridge[0] || br->segs[i].brk != br->segs[i].rest)
+			continue;
+		zt_bridge_dpb_name(dpb, br->segs[i].brk);
+		RULE("l2_gap", (d_iif_lookup(x, dpb, dpb_id(x, br, br->segs[i].brk), false), v(x, NFT_GOTO, "l2_spoof"),
+				t(x, " comment \"a port of bridge %s: an address outside every segment\"", br->segs[i].bridge)));
+	}
 	RULE("l2_gap", (mark_is(x, f->src, 0, false), v(x, NFT_RETURN, NULL),
 			t(x, " comment \"not a member port: inet ztseg judges it\"")));
 	RULE("l2_gap", (v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"an address no segment of the port holds\"")));
@@ -1832,7 +1845,7 @@ static int table(struct bx *x, const struct zt_plan_bridge *br, uint32_t flags)
 	}
 	if ((r = dseg_put_chains(x, br)) < 0 || (r = sets(x, br)) < 0)
 		return r;
-	if ((r = base_chains(x, br, &f)) < 0 || (r = common_chains(x, &f, zt_bridge_has_dsegs(br))) < 0 ||
+	if ((r = base_chains(x, br, &f)) < 0 || (r = common_chains(x, br, &f)) < 0 ||
 	    (r = dseg_common_chains(x, br, &f)) < 0)
 		return r;
 	for (size_t i = 0; i < br->n_segs; i++)

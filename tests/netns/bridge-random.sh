@@ -314,16 +314,18 @@ tcp_ll() { # NODE ADDR%eth0 PORT: a real TCP connect
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.settimeout(1.5)
 try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.connect(socket.getaddrinfo(sys.argv[1], int(sys.argv[2]), socket.AF_INET6, socket.SOCK_STREAM)[0][4])
     print("ok")
-except OSError:
-    print("timeout")' "$2" "$3"
+except socket.timeout:
+    print("timeout")
+except OSError as e:
+    print("error:" + str(e).replace(" ", "_"))' "$2" "$3"
 }
 u0=$(l2 l2_unbound)
-zt_check "web c2 -> db c3's link-local address $LL3 tcp/5432 (real TCP): not connected" \
-	[ "$(tcp_ll c2 "$LL3%eth0" 5432)" = timeout ]
-zt_check "web c2 -> db c3's link-local address tcp/25 (no flow at all): not connected" \
-	[ "$(tcp_ll c2 "$LL3%eth0" 25)" = timeout ]
+r1=$(tcp_ll c2 "$LL3%eth0" 5432)
+zt_check "web c2 -> db c3's link-local address $LL3 tcp/5432 (real TCP): not connected ($r1)" [ "$r1" = timeout ]
+r2=$(tcp_ll c2 "$LL3%eth0" 25)
+zt_check "web c2 -> db c3's link-local address tcp/25 (no flow at all): not connected ($r2)" [ "$r2" = timeout ]
 zt_check "and counted: l2_unbound $u0 -> $(l2 l2_unbound)" [ "$(($(l2 l2_unbound) - u0))" -ge 1 ]
 rx_add c3 ll6 "ip6 saddr $LL2 udp dport 9999"
 rx_add c3 ll4 "ip saddr 169.254.7.2 udp dport 9999"
@@ -423,7 +425,9 @@ C5=$(mac c5)
 # a second host address on br0 inside segment web (the usual Docker case: the gateway in the /64)
 GW6=2001:db8:1::f
 ip -n "$H" addr add "$GW6/64" dev br0 nodad
-hown_gw() { local o; o=$(zt_x host nft list set bridge ztseg hownna 2>/dev/null) && grep -qi "0x0*20010db800010000000000000000000f" <<<"$o"; }
+# (nft lists hownna's elements, typeof @th,64,128, as decimal integers)
+GW6D=$(python3 -c "import ipaddress, sys; print(int(ipaddress.IPv6Address(sys.argv[1])))" "$GW6")
+hown_gw() { local o; o=$(zt_x host nft list set bridge ztseg hownna 2>/dev/null) && [[ $o == *"$GW6D"* ]]; }
 zt_check "hownna holds the host's new address $GW6 (ztsegd's address event)" zt_wait_for 3000 hown_gw
 rx_add c1 gw_ns "icmpv6 type nd-neighbor-solicit ip6 saddr $GW6"
 rx_add c1 gw_rs "icmpv6 type nd-router-solicit ip6 saddr $GW6"
