@@ -16,6 +16,13 @@
 #  - c2 claiming c3's addresses by gratuitous ARP, by unsolicited NA and by
 #    IP source: dropped (nothing reaches c1) and counted (l2_spoof); unknown
 #    unicast for c3 reaches only c3's port (l2_flood).
+#  - Review h15 (session h15c): c2's real TCP to c3's link-local address
+#    and UDP from fe80::, ::, 169.254/16, 0.0.0.0 are dropped and counted
+#    (l2_unbound), ND still works and explain says deny; sources outside
+#    every segment (ARP, NA, IPv4, IPv6, ::ffff:) are l2_spoof; an NS/RS
+#    from the host's IPv6 (hownna) claims nothing; a port tied to the
+#    segment of its first claim cannot claim another segment's address in
+#    the other family (c4: NA for web's address; c5: ARP for db's).
 #  - c4, a new port that has claimed nothing: its IP is dropped (l2_unbound),
 #    its DHCP client broadcast passes, its first ARP claims its address.
 #  - c3 restarted: its port deleted (its claims released) and a new one
