@@ -138,7 +138,7 @@ int feeds_explain_offline(const struct zt_policy *p, const struct zt_endpoint *f
 {
 	for (size_t i = 0; i < p->threats.n_blocklists; i++) {
 		const struct zt_blocklist *b = &p->threats.blocklists[i];
-		struct zt_feed_limits lim = { b->max_bytes, b->max_bad_pct, 100, 0, 0 };
+		struct zt_feed_limits lim = { .max_bytes = b->max_bytes, .max_bad_pct = b->max_bad_pct, .max_shrink_pct = 100 };
 		struct zt_feed_data f = {};
 		struct zt_diags d = { .max = 4 };
 		_cleanup_free_ char *buf = NULL;

@@ -128,6 +128,24 @@ static int rebuild(struct manager *m, const struct zt_cidr *pfx, size_t n, struc
 	return r;
 }
 
+/*
+ * The kept socket closed and opened anew, after any error on it: a reply
+ * left unread (an overrun, an answer cut short) would otherwise be taken
+ * for the answer to every later request (tamper's table_read does the
+ * same). NULL when it cannot be opened: each request opens its own.
+ */
+static void ctix_nl_reopen(struct manager *m)
+{
+	if (!m->ctix_nl)
+		return;
+	m->ctix_nl_reopens++;
+	zt_nl_close(m->ctix_nl);
+	if (zt_ct_open(m->ctix_nl) < 0) {
+		free(m->ctix_nl);
+		m->ctix_nl = NULL;
+	}
+}
+
 /* Can the index answer now: everything read, nothing lost, as many entries as the kernel counts? */
 static bool trusted(struct manager *m)
 {
@@ -136,8 +154,10 @@ static bool trusted(struct manager *m)
 
 		if (drain(m) < 0 || !m->ctix_valid || lost(m) != m->ctix_lost || !events_on())
 			return false;
-		if (zt_ct_count_on(m->ctix_nl, &count) < 0)
+		if (zt_ct_count_on(m->ctix_nl, &count) < 0) {
+			ctix_nl_reopen(m);
 			return false;
+		}
 		if ((size_t)count == zt_ctix_size(m->ctix))
 			return true;
 	}
@@ -147,6 +167,7 @@ static bool trusted(struct manager *m)
 int manager_ctindex_flush(struct manager *m, const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st)
 {
 	_cleanup_free_ struct zt_ct_entry *e = NULL;
+	uint64_t unread;
 	ssize_t k;
 	int r;
 
@@ -165,7 +186,10 @@ int manager_ctindex_flush(struct manager *m, const struct zt_cidr *pfx, size_t n
 	st->indexed++;
 	m->ctix_hits++;
 	/* Their DESTROY events take them out of the index. */
+	unread = st->unread;
 	r = zt_ct_delete_entries_on(m->ctix_nl, e, (size_t)k, st);
+	if (r < 0 || st->unread != unread)
+		ctix_nl_reopen(m);
 	return r;
 }
 

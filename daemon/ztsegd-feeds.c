@@ -36,6 +36,8 @@
 #define FEED_SLICE_USEC 1		/* one commit per loop turn: an event waits for one commit at most */
 #define PRIO_FEEDS 60			/* after every other event source */
 #define FEED_USER "ztseg-feeds"		/* the fetcher's user (ztseg-feeds.service) */
+#define FEED_RETRY_MIN_USEC (1 * ZT_USEC_PER_SEC)	/* a failed update is tried again after this, */
+#define FEED_RETRY_MAX_USEC (300 * ZT_USEC_PER_SEC)	/* doubling up to this */
 
 struct feed_st {
 	char name[ZT_FEED_NAME_LEN + 1];
@@ -109,12 +111,17 @@ struct manager_feeds {
 	pthread_t job_thread;
 	int job_fd;			/* eventfd: the worker is done */
 	sd_event_source *src_job;
+	sd_event_source *src_retry;	/* a failed update tried again (backoff); NULL: never armed */
+	uint64_t retry_usec;		/* the next wait; 0: no failure since the last update applied */
+	uint64_t retries;
+	unsigned fail_jobs;		/* ZTSEGD_FEED_FAIL_JOBS (tests): so many jobs fail as if out of memory */
 	uint64_t gen;			/* changes seen: a job of an older one is stale */
 	bool whole;			/* the next update flattens whole (cur is not the flattening of the copies) */
 	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
 	bool inc;			/* the last update was made from the changes only */
 	bool never_inc;			/* ZTSEGD_FEED_WHOLE=1: every update parses and flattens whole (a reference) */
-	uint64_t seed;			/* keys the feeds' line hashes */
+	uint64_t key[2];		/* keys the feeds' line hashes (secret, from getrandom) */
+	bool keyed;			/* false: getrandom failed, every feed parsed whole */
 	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
 };
 
@@ -284,6 +291,28 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+/* The kept socket (F->nl allocated) opened; left NULL when it cannot be: each request opens its own. */
+static void feeds_nl_open(struct manager_feeds *F)
+{
+	if (F->nl && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
+		zt_nl_close(F->nl);
+		free(F->nl);
+		F->nl = NULL;
+	}
+}
+
+/*
+ * After any error on the kept socket: closed and opened anew, as tamper's
+ * table_read does (a reply left unread would fail the next request).
+ */
+static void feeds_nl_reopen(struct manager_feeds *F)
+{
+	if (!F->nl)
+		return;
+	zt_nl_close(F->nl);
+	feeds_nl_open(F);
+}
+
 /*
  * ---- the work off the loop ----
  * Reading, parsing, flattening and comparing a million entries takes a
@@ -327,6 +356,7 @@ struct job {
 	size_t chunk;
 	uid_t feed_uid;
 	atomic_bool cancel;
+	bool fail;				/* ZTSEGD_FEED_FAIL_JOBS: fails with -ENOMEM */
 	int efd;
 	/* out */
 	int r;
@@ -454,12 +484,16 @@ static void *job_run(void *userdata)
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC), one = 1;
 
 	J->r = 0;
+	/* job_abort sets it: the parse, flattening and differences stop within a few ms. */
+	zt_feed_cancel_on(&J->cancel);
 	for (size_t i = 0; i < J->n && !atomic_load(&J->cancel); i++)
 		job_feed_load(J, &J->v[i]);
 	J->read_usec = now_usec(CLOCK_MONOTONIC) - t0;
 	t0 = now_usec(CLOCK_MONOTONIC);
 	if (atomic_load(&J->cancel))
 		J->r = -ECANCELED;
+	else if (J->fail)
+		J->r = -ENOMEM;
 	else
 		J->r = job_build(J);
 	J->build_usec = now_usec(CLOCK_MONOTONIC) - t0;
@@ -486,6 +520,8 @@ static int job_start(struct manager *m)
 	J->chunk = F->chunk;
 	J->feed_uid = F->feed_uid;
 	J->efd = F->job_fd;
+	J->fail = F->fail_jobs > 0;
+	F->fail_jobs -= J->fail;
 	atomic_init(&J->cancel, false);
 	memcpy(J->bounds, F->bounds, sizeof(J->bounds));
 	if (F->n_except) {
@@ -501,7 +537,8 @@ static int job_start(struct manager *m)
 		snprintf(jf->name, sizeof(jf->name), "%s", f->name);
 		snprintf(jf->path, sizeof(jf->path), "%s", f->path);
 		jf->lim = f->lim;
-		jf->lim.seed = F->seed;
+		memcpy(jf->lim.key, F->key, sizeof(jf->lim.key));
+		jf->lim.keyed = F->keyed;
 		jf->prev = f->have ? &f->data : NULL;
 		jf->whole = F->never_inc;
 		jf->good = f->good;
@@ -535,6 +572,50 @@ static void job_abort(struct manager_feeds *F)
 	F->job = NULL;
 }
 
+static void update_begin(struct manager *m);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+
+	m->feeds->retries++;
+	update_begin(m);
+	return 0;
+}
+
+/*
+ * An update that failed before its commits (no memory, no thread, a
+ * reload cut short): tried again, whole, after a wait that doubles up to
+ * FEED_RETRY_MAX_USEC, so that new entries are not left unenforced until
+ * the fetcher writes the file again. Any update begun meanwhile does it.
+ */
+static void retry_arm(struct manager *m, const char *what, int err)
+{
+	struct manager_feeds *F = m->feeds;
+	uint64_t wait;
+	int r;
+
+	F->whole = true;
+	F->retry_usec = F->retry_usec ? F->retry_usec * 2 : FEED_RETRY_MIN_USEC;
+	if (F->retry_usec > FEED_RETRY_MAX_USEC)
+		F->retry_usec = FEED_RETRY_MAX_USEC;
+	wait = F->retry_usec;
+	if (F->src_retry)
+		r = sd_event_source_set_time_relative(F->src_retry, wait);
+	else
+		r = sd_event_add_time_relative(m->event, &F->src_retry, CLOCK_MONOTONIC, wait, ZT_USEC_PER_SEC / 10,
+					       on_retry, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(F->src_retry, SD_EVENT_ONESHOT);
+	if (r >= 0)
+		r = sd_event_source_set_priority(F->src_retry, PRIO_FEEDS);
+	if (r < 0)
+		log_error("feeds: %s: %s; cannot arm the retry (%s): the feeds are updated at their next change",
+			  what, strerror(err), strerror(-r));
+	else
+		log_error("feeds: %s: %s; tried again in %.0f s", what, strerror(err), (double)wait / ZT_USEC_PER_SEC);
+}
+
 /* Begin an update of the maps: a job, unless one runs or commits are under way (then after them). */
 static void update_begin(struct manager *m)
 {
@@ -546,9 +627,11 @@ static void update_begin(struct manager *m)
 		return;
 	}
 	F->again = false;
+	if (F->src_retry)
+		sd_event_source_set_enabled(F->src_retry, SD_EVENT_OFF);
 	r = job_start(m);
 	if (r < 0)
-		log_error("feeds: cannot start the update: %s", strerror(-r));
+		retry_arm(m, "cannot start the update", -r);
 }
 
 /* A change the running job did not see: its result, when it comes, is stale. */
@@ -633,8 +716,10 @@ static int on_job(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		return 0;
 	}
 	if (J->r < 0) {
-		log_error("feeds: cannot compute the update: %s", strerror(-J->r));
+		int r = J->r;
+
 		job_free(J);
+		retry_arm(m, "cannot compute the update", -r);
 		return 0;
 	}
 	job_take(m, J);
@@ -709,6 +794,7 @@ static void update_done(struct manager *m, bool ok)
 		F->read_usec = 0;
 		/* The maps are now the flattening of the copies, unless a reload came meanwhile. */
 		F->whole = F->policy_gen != F->taken_policy_gen;
+		F->retry_usec = 0;
 	} else {
 		F->failures++;
 		F->kernel_known = false;
@@ -946,14 +1032,17 @@ static int feeds_new(struct manager *m)
 	F->feed_uid = pw ? pw->pw_uid : (uid_t)-1;
 	F->whole = true;
 	F->never_inc = getenv("ZTSEGD_FEED_WHOLE") && streq(getenv("ZTSEGD_FEED_WHOLE"), "1");
-	if (getrandom(&F->seed, sizeof(F->seed), GRND_NONBLOCK) != sizeof(F->seed))
-		F->seed = now_usec(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32);
+	if ((e = getenv("ZTSEGD_FEED_FAIL_JOBS")) && atoi(e) > 0)
+		F->fail_jobs = (unsigned)atoi(e);
+	/* No predictable fallback: without a secret key a crafted line could pass for another. */
+	F->keyed = getrandom(F->key, sizeof(F->key), GRND_NONBLOCK) == (ssize_t)sizeof(F->key);
+	if (!F->keyed)
+		log_warning("feeds: no random key for the line hashes (getrandom: %m): every update parses the feeds whole");
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if ((F->nl = calloc(1, sizeof(*F->nl))) && zt_nl_open(F->nl, NETLINK_NETFILTER, SOCK_CLOEXEC, 64 * 1024) < 0) {
-		zt_nl_close(F->nl);
-		free(F->nl);
-		F->nl = NULL;
-	}
+	if (F->job_fd < 0)
+		return -errno;
+	F->nl = calloc(1, sizeof(*F->nl));
+	feeds_nl_open(F);
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (F->ino_fd < 0 || F->job_fd < 0)
 		return -errno;
@@ -1005,7 +1094,8 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 		f->reject = b->reject;
 		f->log = b->log;
 		f->max_age_sec = b->max_age_sec;
-		f->lim = (struct zt_feed_limits){ b->max_bytes, b->max_bad_pct, b->max_shrink_pct, 0, 0 };
+		f->lim = (struct zt_feed_limits){ .max_bytes = b->max_bytes, .max_bad_pct = b->max_bad_pct,
+						 .max_shrink_pct = b->max_shrink_pct };
 		f->pos = b->pos;
 		if ((r = intern(f->name, &f->id, F)) < 0) {
 			feed_st_free(v, i);
@@ -1209,8 +1299,11 @@ int manager_feeds_apply(struct manager *m)
 		zt_feeds_ids_read(AF_INET, intern_kid, F);
 		zt_feeds_ids_read(AF_INET6, intern_kid, F);
 	}
-	if ((r = feeds_from_policy(m, t, &v)) < 0)
+	if ((r = feeds_from_policy(m, t, &v)) < 0) {
+		/* The job aborted above was the feeds' update: it is made again (the feeds as they were). */
+		retry_arm(m, "cannot take the policy's feeds", -r);
 		return r;
+	}
 	free(F->except);
 	F->except = NULL;
 	F->n_except = 0;
@@ -1269,8 +1362,9 @@ static void counters_read(struct manager_feeds *F)
 		F->v[i].packets = F->v[i].bytes = 0;
 	if (!F->tables)
 		return;
-	zt_feeds_counters_read(F->nl, AF_INET, on_counter, F);
-	zt_feeds_counters_read(F->nl, AF_INET6, on_counter, F);
+	if (zt_feeds_counters_read(F->nl, AF_INET, on_counter, F) < 0 ||
+	    zt_feeds_counters_read(F->nl, AF_INET6, on_counter, F) < 0)
+		feeds_nl_reopen(F);
 }
 
 static const char *dir_name(enum zt_feed_dir d)
@@ -1406,7 +1500,9 @@ bool manager_feeds_verify(struct manager *m)
 	if (!F || !F->tables)
 		return true;
 	for (int i = 0; i < 2; i++) {
-		if (zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0)
+		/* An error on the kept socket: reopened, and asked once more (not a check skipped). */
+		if (zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0 &&
+		    (feeds_nl_reopen(F), zt_feeds_table_read(F->nl, i ? AF_INET6 : AF_INET, &ti) < 0))
 			return true;
 		if (!ti.present || (m->owned && ti.has_owner && ti.owner != zt_nft_portid(m->nft)) ||
 		    (m->owned && !ti.has_owner))
@@ -1440,6 +1536,7 @@ void manager_feeds_free(struct manager *m)
 	if (!F)
 		return;
 	job_abort(F);
+	sd_event_source_disable_unref(F->src_retry);
 	sd_event_source_unref(F->src_ino);
 	sd_event_source_unref(F->src_work);
 	sd_event_source_unref(F->src_job);

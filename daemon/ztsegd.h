@@ -301,6 +301,7 @@ struct manager {
 	bool ctix_valid;		/* every event since the last rebuild went into the index */
 	uint64_t ctix_lost;		/* events lost (overruns, malformed) when it was rebuilt */
 	uint64_t ctix_hits, ctix_walks, ctix_rebuilds;
+	uint64_t ctix_nl_reopens;	/* the kept socket reopened after an error on it */
 
 	/* bridge bindings learned from the kernel (ztsegd-fdb.c) */
 	struct fdb_learn *fdb;

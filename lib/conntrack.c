@@ -389,7 +389,8 @@ static int send_deletes(struct zt_nl *nl, struct pass *p)
 		for (size_t o = off; o < end; o += ((const struct nlmsghdr *)(p->msgs + o))->nlmsg_len)
 			p->st->deleted++;
 		off = end;
-		zt_nl_drain(nl, err_cb, p);
+		if (zt_nl_drain(nl, err_cb, p) < 0)
+			p->st->unread++;
 	}
 	return 0;
 }
@@ -494,7 +495,7 @@ int zt_ct_delete_entries_on(struct zt_nl *on, const struct zt_ct_entry *e, size_
 {
 	struct zt_ct_stats dummy = {};
 	struct pass p = { .st = st ? st : &dummy, .seq = (uint32_t)time(NULL) };
-	struct zt_nl nl;
+	struct zt_nl nl = {};
 	int r = 0;
 
 	if (n == 0)
@@ -505,10 +506,10 @@ int zt_ct_delete_entries_on(struct zt_nl *on, const struct zt_ct_entry *e, size_
 		r = send_deletes(on, &p);
 	else if (r >= 0)
 		r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
-	if (r >= 0 && !on) {
+	if (r >= 0 && !on)
 		r = send_deletes(&nl, &p);
-		zt_nl_close(&nl);
-	}
+	if (!on)
+		zt_nl_close(&nl);	/* accepts a half-opened one: no socket left open when zt_nl_open failed */
 	free(p.msgs);
 	return r;
 }

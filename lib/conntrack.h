@@ -77,6 +77,8 @@ struct zt_ct_stats {
 	uint64_t walks;			/* table dumps (each walks the whole hash table) */
 	uint64_t empty;			/* calls that found the namespace's table empty: no walk */
 	uint64_t indexed;		/* answered from the connection index (ctindex.h): no walk */
+	uint64_t unread;		/* reads of the deletes' errors that failed (some lost, or a bad
+					 * answer): a kept socket is to be reopened */
 };
 
 /*

@@ -219,11 +219,17 @@ int zt_fset_add_feed(struct zt_fset *s, const struct zt_feed_data *f, uint32_t f
 	struct rng a, e;
 	int r;
 
+	if (zt_feed_cancelled())
+		return -ECANCELED;
 	r = feed_ranges(s, f, except, n_except, &add, &n_add, carved);
 	if (r < 0)
 		return r;
 	/* Walk both: s's elements as they are, the feed's pieces in the gaps between them. */
-	while (i < s->n || j < n_add) {
+	for (size_t step = 1; i < s->n || j < n_add; step++) {
+		if (!(step % ZT_FEED_CANCEL_EVERY) && zt_feed_cancelled()) {
+			r = -ECANCELED;
+			goto fail;
+		}
 		if (i < s->n)
 			get(s, i, &e);
 		if (i < s->n && (j >= n_add || e.lo <= add[j].lo)) {
@@ -267,6 +273,8 @@ int zt_fset_split(struct zt_fset *s, struct zt_fset *exact)
 	size_t m = 0, nx = 0;
 	struct rng r;
 
+	if (zt_feed_cancelled())	/* one pass: not stopped half-way, s is changed in place */
+		return -ECANCELED;
 	/* Counted first: x is allocated once, at its size. */
 	for (size_t i = 0; i < s->n; i++)
 		nx += s->family == AF_INET ? s->v4[i].lo == s->v4[i].hi : s->v6[i].lo == s->v6[i].hi;
@@ -321,6 +329,10 @@ int zt_fset_cut(struct zt_fset *s, const zt_u128 *bounds, size_t n)
 	struct rng r;
 
 	for (size_t i = 0; i < s->n; i++) {
+		if (!(i % ZT_FEED_CANCEL_EVERY) && zt_feed_cancelled()) {
+			zt_fset_clear(&out);
+			return -ECANCELED;
+		}
 		get(s, i, &r);
 		for (size_t k = zt_fset_shard_of(bounds, n, r.lo) + 1; k < n && bounds[k] <= r.hi; k++) {
 			struct rng piece = { r.lo, bounds[k] - 1, r.feed };
@@ -470,6 +482,7 @@ struct dstate {
 	size_t start;
 	zt_u128 reach;			/* the highest address the open chunk's operations cover */
 	bool open;
+	size_t steps;			/* for the cancel check */
 };
 
 /* old[i..i_end) against new[j..j_end): the walk of the whole lists, over a stretch where they may differ. */
@@ -482,6 +495,9 @@ static int diff_walk(struct dstate *st, const struct zt_fset *old, const struct 
 	while (i < i_end || j < j_end) {
 		bool take_old, same = false;
 		struct rng *cur;
+
+		if (!(++st->steps % ZT_FEED_CANCEL_EVERY) && zt_feed_cancelled())
+			return -ECANCELED;
 
 		if (i < i_end)
 			get(old, i, &a);
@@ -559,6 +575,8 @@ int zt_fset_diff_win(const struct zt_fset *old, const struct zt_fset *new, size_
 
 	if (!chunk)
 		chunk = 1;
+	if (zt_feed_cancelled())
+		return -ECANCELED;
 	if (!w)
 		r = diff_walk(&st, old, new, 0, old->n, 0, new->n, chunk, mode);
 	for (size_t k = 0, i_end = 0, j_end = 0; w && k < w->n && r >= 0; k++) {

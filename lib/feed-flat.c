@@ -338,6 +338,10 @@ int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *
 		struct zt_fset acc = { .family = family }, accx = { .family = family };
 		bool dst = s & 1;
 
+		if (zt_feed_cancelled()) {
+			r = -ECANCELED;
+			break;
+		}
 		zt_fwins_clear(w);
 		for (size_t i = 0; i < n && r >= 0; i++)
 			if (takes(&v[i], dst) && v[i].changed)

@@ -8,6 +8,7 @@
  * whole feed. Pure.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,30 @@
 
 #define EXCERPT_MAX 40
 
+static _Thread_local const atomic_bool *cancel_flag;
+
+void zt_feed_cancel_on(const atomic_bool *flag)
+{
+	cancel_flag = flag;
+}
+
+bool zt_feed_cancelled(void)
+{
+	return cancel_flag && atomic_load_explicit(cancel_flag, memory_order_relaxed);
+}
+
+/* Every ZT_FEED_CANCEL_EVERY steps (step counts up from 0): whether to stop. */
+static bool cancel_at(size_t step)
+{
+	return !(step % ZT_FEED_CANCEL_EVERY) && zt_feed_cancelled();
+}
+
 void zt_feed_data_clear(struct zt_feed_data *f)
 {
 	free(f->e4);
 	free(f->e6);
 	free(f->lh);
+	free(f->ll);
 	*f = (struct zt_feed_data){};
 }
 
@@ -34,54 +54,88 @@ void zt_feed_delta_clear(struct zt_feed_delta *dl)
 	*dl = (struct zt_feed_delta){};
 }
 
-static uint64_t mum(uint64_t a, uint64_t b)
+static uint64_t rotl(uint64_t x, int b)
 {
-	unsigned __int128 r = (unsigned __int128)a * b;
-
-	return (uint64_t)r ^ (uint64_t)(r >> 64);
+	return (x << b) | (x >> (64 - b));
 }
 
-static uint64_t rd64(const char *s)
-{
-	uint64_t v;
+#define SIPROUND                                                                         \
+	do {                                                                             \
+		v0 += v1, v1 = rotl(v1, 13), v1 ^= v0, v0 = rotl(v0, 32);                \
+		v2 += v3, v3 = rotl(v3, 16), v3 ^= v2;                                   \
+		v0 += v3, v3 = rotl(v3, 21), v3 ^= v0;                                   \
+		v2 += v1, v1 = rotl(v1, 17), v1 ^= v2, v2 = rotl(v2, 32);                \
+	} while (0)
 
-	memcpy(&v, s, 8);
-	return v;
+uint64_t zt_siphash24(const uint64_t k[2], const void *s, size_t n)
+{
+	const unsigned char *p = s;
+	uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull, m;
+	size_t left = n;
+
+	for (; left >= 8; p += 8, left -= 8) {
+		memcpy(&m, p, 8);
+		m = le64toh(m);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	if (n >= 8 && left) {	/* the last 8 bytes of the input, shifted: the tail's bytes only */
+		memcpy(&m, p + left - 8, 8);
+		m = le64toh(m) >> (8 * (8 - left));
+	} else {
+		m = 0;
+		for (size_t i = left; i-- > 0;)
+			m = (m << 8) | p[i];
+	}
+	m |= (uint64_t)n << 56;
+	v3 ^= m;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static uint64_t rd32(const char *s)
+/* A line's bytes, hashed with the secret key; the low two bits left for its kind. */
+static uint64_t line_hash(const char *s, size_t n, const uint64_t key[2])
 {
-	uint32_t v;
-
-	memcpy(&v, s, 4);
-	return v;
+	return zt_siphash24(key, s, n) & ~(uint64_t)3;
 }
 
 /*
- * A line's bytes, hashed with the key (a multiply-fold of 16 bytes at a
- * time: most lines take one or two); the low two bits left for its kind.
+ * Whether line_parse takes the line for blank (kind ZT_FEED_LINE_NONE):
+ * not too long, no NUL, and only spaces, tabs and CRs before a comment.
  */
-static uint64_t line_hash(const char *s, size_t n, uint64_t seed)
+static bool blank_line(const char *s, size_t n)
 {
-	const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
-	uint64_t h = seed ^ k0, a, b;
-	size_t len = n;
+	size_t b = 0;
 
-	for (; n > 16; s += 16, n -= 16)
-		h = mum(rd64(s) ^ k1, rd64(s + 8) ^ h);
-	if (n >= 8) {
-		a = rd64(s);
-		b = rd64(s + n - 8);
-	} else if (n >= 4) {
-		a = rd32(s);
-		b = rd32(s + n - 4);
-	} else {
-		a = n ? ((uint64_t)(unsigned char)s[0] << 16) | ((uint64_t)(unsigned char)s[n / 2] << 8) |
-			(unsigned char)s[n - 1] : 0;
-		b = 0;
+	if (n > ZT_FEED_LINE_MAX)
+		return false;
+	for (; b < n && s[b] != '#' && s[b] != ';'; b++)
+		if (s[b] != ' ' && s[b] != '\t' && s[b] != '\r')
+			return false;
+	return b == n || !memchr(s + b, '\0', n - b);
+}
+
+static int lh_push(struct zt_feed_data *f, uint64_t h, size_t line)
+{
+	if (f->nlh == f->caplh) {
+		size_t c = f->caplh;
+
+		if (ZT_GROW(f->lh, f->caplh, f->nlh + 1) < 0 || ZT_GROW(f->ll, c, f->nlh + 1) < 0)
+			return -ENOMEM;
 	}
-	h = mum(a ^ k1, b ^ h);
-	return mum(h ^ k2, (uint64_t)len ^ k1) & ~(uint64_t)3;
+	f->lh[f->nlh] = h;
+	f->ll[f->nlh++] = (uint32_t)line;
+	return 0;
 }
 
 zt_u128 zt_feed_tier_span(size_t k)
@@ -522,18 +576,6 @@ static int verdict(struct pstate *ps, struct zt_feed_data *f, const struct zt_fe
 	return 0;
 }
 
-static size_t count_lines(const char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (const char *p = buf, *e = buf + len; p < e; n++) {
-		const char *nl = memchr(p, '\n', (size_t)(e - p));
-
-		p = nl ? nl + 1 : e;
-	}
-	return n;
-}
-
 int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
 		  struct zt_feed_data *ret, struct zt_diags *d)
 {
@@ -548,22 +590,25 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 	if (len > max_bytes)
 		return zt_diag_error(d, file, 0, 0, "feed refused: %zu bytes, more than the limit of %llu",
 				     len, (unsigned long long)max_bytes);
-	f.seed = lim ? lim->seed : 0;
-	f.lines = count_lines(buf, len);
-	if (f.lines && !(f.lh = malloc(f.lines * sizeof(*f.lh))))
-		return -ENOMEM;
+	if (lim && lim->keyed) {
+		f.keyed = true;
+		memcpy(f.key, lim->key, sizeof(f.key));
+	}
 	for (size_t off = 0; off < len;) {
 		const char *nl = memchr(buf + off, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
 
-		r = line_parse(&ps, &f, line + 1, buf + off, n, &kind);
+		r = cancel_at(line + 1) ? -ECANCELED : line_parse(&ps, &f, line + 1, buf + off, n, &kind);
+		if (r >= 0 && f.keyed && kind != ZT_FEED_LINE_NONE)
+			r = lh_push(&f, line_hash(buf + off, n, f.key) | (uint64_t)kind, line + 1);
 		if (r < 0) {
 			zt_feed_data_clear(&f);
 			return r;
 		}
-		f.lh[line++] = line_hash(buf + off, n, f.seed) | (uint64_t)kind;
+		line++;
 		off += n + 1;
 	}
+	f.lines = line;
 	if ((r = verdict(&ps, &f, lim, max_bad, max_shrink)) < 0)
 		return r;
 	if ((r = tier_sort(&f)) < 0) {
@@ -633,51 +678,71 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	uint64_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : ZT_FEED_MAX_BYTES_DEFAULT;
 	unsigned max_bad = lim ? lim->max_bad_pct : ZT_FEED_MAX_BAD_PCT_DEFAULT;
 	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
-	uint64_t seed = lim ? lim->seed : 0;
 	_cleanup_free_ uint64_t *nh = NULL;
-	_cleanup_free_ uint32_t *end = NULL, *map = NULL;
-	size_t nn, no, i = 0, j = 0, parsed = 0;
+	_cleanup_free_ uint32_t *nl = NULL, *st = NULL, *end = NULL, *map = NULL;
+	size_t nn = 0, nlines = 0, no, i = 0, j = 0, parsed = 0, steps = 0, parsed_steps = 0;
 	struct zt_diags was = *d;
 	int r = -ENOMEM, kind;
 
 	*inc = false;
 	*delta = (struct zt_feed_delta){};
-	if (len > max_bytes || !prev || !prev->lh || prev->seed != seed || len >= UINT32_MAX ||
-	    prev->lines >= UINT32_MAX)
+	/*
+	 * Whole: no secret key, another key, or a file whose lines are mostly
+	 * blank (the old-line map below costs 4 bytes a line: bounded by the
+	 * lines that carry something).
+	 */
+	if (len > max_bytes || !lim || !lim->keyed || !prev || !prev->keyed ||
+	    memcmp(prev->key, lim->key, sizeof(prev->key)) || len >= UINT32_MAX || prev->lines >= UINT32_MAX ||
+	    prev->lines > 4 * prev->nlh + 65536)
 		return zt_feed_parse(file, buf, len, lim, ret, d);
-	no = prev->lines;
-	if (no && !(map = calloc(no, sizeof(*map))))
+	no = prev->nlh;
+	if (prev->lines && !(map = calloc(prev->lines, sizeof(*map))))
 		return -ENOMEM;
-	/* Lines split and hashed in one pass; room for as many as the last copy had, and a little more. */
+	/*
+	 * Lines split in one pass; those that carry something (not blank, not
+	 * only a comment) hashed, with their number and bytes; room for as
+	 * many as the last copy had, and a little more.
+	 */
 	{
-		size_t cap = no + no / 16 + 64, cap2 = cap;
+		size_t cap = no + no / 16 + 64, c2 = cap, c3 = cap, c4 = cap;
 
-		nn = 0;
-		if (!(nh = malloc(cap * sizeof(*nh))) || !(end = malloc(cap * sizeof(*end))))
+		if (!(nh = malloc(cap * sizeof(*nh))) || !(nl = malloc(cap * sizeof(*nl))) ||
+		    !(st = malloc(cap * sizeof(*st))) || !(end = malloc(cap * sizeof(*end))))
 			return -ENOMEM;
-		for (size_t off = 0; off < len; nn++) {
-			const char *nl = memchr(buf + off, '\n', len - off);
-			size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+		for (size_t off = 0; off < len; nlines++) {
+			const char *e = memchr(buf + off, '\n', len - off);
+			size_t n = e ? (size_t)(e - (buf + off)) : len - off;
 
-			if (nn == cap && (ZT_GROW(nh, cap, nn + 1) < 0 || ZT_GROW(end, cap2, nn + 1) < 0))
-				return -ENOMEM;
-			nh[nn] = line_hash(buf + off, n, seed);
-			end[nn] = (uint32_t)(off + n);
+			if (cancel_at(nlines + 1))
+				return -ECANCELED;
+			if (!blank_line(buf + off, n)) {
+				if (nn == cap && (ZT_GROW(nh, cap, nn + 1) < 0 || ZT_GROW(nl, c2, nn + 1) < 0 ||
+						  ZT_GROW(st, c3, nn + 1) < 0 || ZT_GROW(end, c4, nn + 1) < 0))
+					return -ENOMEM;
+				nh[nn] = line_hash(buf + off, n, lim->key);
+				nl[nn] = (uint32_t)(nlines + 1);
+				st[nn] = (uint32_t)off;
+				end[nn++] = (uint32_t)(off + n);
+			}
 			off += n + 1;
 		}
 	}
 	/*
-	 * Old and new lines aligned in order: equal hashes pair up; at a
-	 * difference the nearest pairing within LOOKAHEAD lines either way
-	 * (lines inserted or deleted), else the line counts as replaced. New
-	 * lines not paired are parsed, in order (their diagnostics as a whole
-	 * parse words them); old ones not paired are gone.
+	 * Old and new lines (those that carry something) aligned in order:
+	 * equal hashes pair up; at a difference the nearest pairing within
+	 * LOOKAHEAD lines either way (lines inserted or deleted), else the line
+	 * counts as replaced. New lines not paired are parsed, in order (their
+	 * diagnostics as a whole parse words them); old ones not paired are gone.
 	 */
 	while (i < no || j < nn) {
 		size_t di = 0, dj = 0;
 
+		if (cancel_at(++steps)) {
+			r = -ECANCELED;
+			goto fail;
+		}
 		if (i < no && j < nn && line_same(prev->lh[i], nh[j])) {
-			map[i] = (uint32_t)(j + 1);
+			map[prev->ll[i] - 1] = nl[j];
 			nh[j] |= prev->lh[i] & 3;
 			i++;
 			j++;
@@ -694,9 +759,11 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 			dj = j < nn;
 		}
 		for (size_t q = j; q < j + dj; q++) {
-			size_t start = q ? end[q - 1] + 1 : 0;
-
-			if (line_parse(&ps, &add, q + 1, buf + start, end[q] - start, &kind) < 0)
+			if (cancel_at(++parsed_steps)) {
+				r = -ECANCELED;
+				goto fail;
+			}
+			if (line_parse(&ps, &add, nl[q], buf + st[q], end[q] - st[q], &kind) < 0)
 				goto fail;
 			nh[q] |= (uint64_t)kind;
 		}
@@ -710,13 +777,14 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 			return zt_feed_parse(file, buf, len, lim, ret, d);
 		}
 	}
-	f.seed = seed;
-	f.lines = nn;
+	f.keyed = true;
+	memcpy(f.key, lim->key, sizeof(f.key));
+	f.lines = nlines;
 	f.bad = add.bad;
 	f.n4 = prev->n4;
 	f.n6 = prev->n6;
 	for (size_t l = 0; l < no; l++)
-		if (!map[l]) {
+		if (!map[prev->ll[l] - 1]) {
 			f.n4 -= (prev->lh[l] & 3) == ZT_FEED_LINE_V4;
 			f.n6 -= (prev->lh[l] & 3) == ZT_FEED_LINE_V6;
 		}
@@ -741,6 +809,8 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	MERGE_FAMILY(struct zt_feed_e4, cmp4, prev->e4, prev->n4, prev->t4, add.e4, add.t4, f.e4, f.t4, dl.del4, dl.ndel4);
 	MERGE_FAMILY(struct zt_feed_e6, cmp6, prev->e6, prev->n6, prev->t6, add.e6, add.t6, f.e6, f.t6, dl.del6, dl.ndel6);
 	f.lh = TAKE_PTR(nh);
+	f.ll = TAKE_PTR(nl);
+	f.nlh = f.caplh = nn;
 	dl.add4 = TAKE_PTR(add.e4);
 	dl.nadd4 = add.n4;
 	dl.add6 = TAKE_PTR(add.e6);

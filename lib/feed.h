@@ -10,6 +10,7 @@
 #ifndef ZT_FEED_H
 #define ZT_FEED_H
 
+#include <stdatomic.h>
 #include "diag.h"
 #include "net.h"
 
@@ -40,7 +41,8 @@ struct zt_feed_limits {
 	unsigned max_bad_pct;
 	unsigned max_shrink_pct;
 	size_t prev_entries;		/* the last good copy's entries; 0: none */
-	uint64_t seed;			/* keys the line hashes (zt_feed_data.lh) */
+	uint64_t key[2];		/* keys the line hashes (zt_feed_data.lh), SipHash-2-4 */
+	bool keyed;			/* key is secret (random); else no hashes, no incremental parse */
 };
 
 /*
@@ -52,9 +54,11 @@ struct zt_feed_limits {
 
 /*
  * A parsed feed: its entries sorted by tier, then (lo, hi, line); the bad
- * lines counted; and per line a keyed hash of its bytes, its kind in the
- * low two bits (ZT_FEED_LINE_*), so that the next version of the file is
- * parsed only where its lines differ (zt_feed_parse_inc).
+ * lines counted; and per line with an entry or a bad line (blank and
+ * comment lines cost nothing) a keyed hash of its bytes (SipHash-2-4 with
+ * a secret key, so that no line can be crafted to pass for another), its
+ * kind in the low two bits (ZT_FEED_LINE_*), so that the next version of
+ * the file is parsed only where its lines differ (zt_feed_parse_inc).
  */
 struct zt_feed_data {
 	struct zt_feed_e4 *e4;
@@ -62,9 +66,12 @@ struct zt_feed_data {
 	struct zt_feed_e6 *e6;
 	size_t n6, cap6;
 	size_t t4[ZT_FEED_TIERS + 1], t6[ZT_FEED_TIERS + 1];	/* tier k: e4[t4[k] .. t4[k + 1]) */
-	uint64_t *lh;
+	uint64_t *lh;			/* per line with an entry or a bad line: hash | kind */
+	uint32_t *ll;			/* and its line number */
+	size_t nlh, caplh;
 	size_t lines, bad;
-	uint64_t seed;
+	uint64_t key[2];
+	bool keyed;
 };
 
 enum { ZT_FEED_LINE_NONE, ZT_FEED_LINE_V4, ZT_FEED_LINE_V6, ZT_FEED_LINE_BAD };
@@ -78,6 +85,19 @@ struct zt_feed_delta {
 };
 
 void zt_feed_delta_clear(struct zt_feed_delta *dl);
+
+/*
+ * The calling thread's cancel flag (NULL: none). Once it is set, the long
+ * loops of the parse, the flattening, the cut and the differences stop
+ * within ZT_FEED_CANCEL_EVERY steps and return -ECANCELED (their inputs
+ * as they were, their outputs to be discarded).
+ */
+#define ZT_FEED_CANCEL_EVERY 65536
+void zt_feed_cancel_on(const atomic_bool *flag);
+bool zt_feed_cancelled(void);
+
+/* SipHash-2-4 of n bytes under the 128-bit key k (k[0]: its bytes 0-7, little-endian). */
+uint64_t zt_siphash24(const uint64_t k[2], const void *s, size_t n);
 
 void zt_feed_data_clear(struct zt_feed_data *f);
 

@@ -237,6 +237,8 @@ int zt_nl_send(struct zt_nl *nl, const void *buf, size_t len)
 
 int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data)
 {
+	bool overrun = false;
+
 	for (;;) {
 		uint32_t sender;
 		bool trunc;
@@ -248,7 +250,12 @@ int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data)
 		if (len == -EINTR)
 			continue;
 		if (len == -EAGAIN || len == -EWOULDBLOCK)
-			return 0;
+			return overrun ? -ENOBUFS : 0;
+		/* Reported before what is still queued: read on, or a kept socket keeps stale answers. */
+		if (len == -ENOBUFS) {
+			overrun = true;
+			continue;
+		}
 		if (len < 0)
 			return (int)len;
 		if (sender != 0) {

@@ -116,7 +116,8 @@ int zt_nl_send(struct zt_nl *nl, const void *buf, size_t len);
  * errors the kernel queued for requests before sendmsg returned. Every
  * NLMSG_ERROR message for our port (any sequence) goes to ack_cb; other
  * messages are skipped. Returns 0 once the queue is empty, -ENOBUFS when
- * some were lost (the receive buffer overran), -EBADMSG for a malformed
+ * some were lost (the receive buffer overran; the queue is read to its
+ * end all the same, so nothing stale is left), -EBADMSG for a malformed
  * message, what ack_cb returned (<0), or -errno.
  */
 int zt_nl_drain(struct zt_nl *nl, zt_nl_cb ack_cb, void *data);

@@ -246,5 +246,16 @@ zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/nul
 zt_check "--remove takes table ip ztseg away" ! zt_x host nft list table ip ztseg
 zt_check "--remove takes table ip6 ztseg away" ! zt_x host nft list table ip6 ztseg
 zt_check "--remove takes table inet ztseg away" ! zt_x host nft list table inet ztseg
+
+# ---- an update that fails is tried again (backoff), not dropped until the file changes ----
+# The tables are gone (above): the first two jobs fail as if out of memory; nothing else
+# changes the feed, so only the retry timer can load it.
+ZTSEGD_FEED_FAIL_JOBS=2 daemon_start
+zt_check "a failed update is tried again: the feed is enforced (v4)" zt_wait_for 15000 blocked internet "$DB1" 192.0.2.20
+zt_check "… (v6)" blocked internet "$DB16" 2001:db8:ee::20
+zt_check "… the failures and the retries are logged" bash -c \
+	"[[ \$(grep -c 'cannot compute the update: Cannot allocate memory; tried again in' '$DLOG') == 2 ]]"
+daemon_stop
+zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 || true
 zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$ZT_TMP"/daemon.*.log
 zt_finish

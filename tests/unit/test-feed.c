@@ -10,9 +10,18 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "feed.h"
+
+#define LIM_KEYED(i)                                                                                   \
+	{ .max_bad_pct = 100, .max_shrink_pct = 100, .key = { 0x9e3779b97f4a7c15ull * (uint64_t)((i) + 1), (uint64_t)(i) }, \
+	  .keyed = true }
 
 static int parse(const char *text, const struct zt_feed_limits *lim, struct zt_feed_data *f, struct zt_diags *d)
 {
@@ -115,7 +124,7 @@ START_TEST(test_refusals)
 {
 	struct zt_feed_data f = {};
 	struct zt_diags d = {};
-	struct zt_feed_limits lim = { 0, 1, 50, 0, 0 };
+	struct zt_feed_limits lim = { .max_bad_pct = 1, .max_shrink_pct = 50 };
 	char *big;
 
 	/* Too many bad lines. */
@@ -147,7 +156,7 @@ START_TEST(test_refusals)
 	big = malloc(1 << 20);
 	memset(big, '1', (1 << 20) - 1);
 	big[(1 << 20) - 1] = '\0';
-	lim = (struct zt_feed_limits){ 0, 100, 50, 0, 0 };
+	lim = (struct zt_feed_limits){ .max_bad_pct = 100, .max_shrink_pct = 50 };
 	ck_assert_int_eq(parse(big, &lim, &f, &d), 0);
 	ck_assert(has_diag(&d, 1, "line too long"));
 	ck_assert_uint_lt(strlen(d.v[0].msg), 300);
@@ -617,8 +626,12 @@ static char *random_line(unsigned *seed)
 		snprintf(buf, sizeof(buf), "2001:db8::/118");
 	else if (r < 84)
 		snprintf(buf, sizeof(buf), "# comment %u", a & 3);
-	else if (r < 88)
+	else if (r < 86)
 		snprintf(buf, sizeof(buf), "%s", "");
+	else if (r < 87)	/* blank to the parser: spaces, tabs, CRs, a comment with any bytes */
+		snprintf(buf, sizeof(buf), "%s", (const char *[]){ " \t\r", "\r", " ; \x01\x7f", "\t#\xff" }[a & 3]);
+	else if (r < 88)	/* not blank: a control byte before the comment */
+		snprintf(buf, sizeof(buf), "%s", a & 1 ? " \x01 # x" : "\x0b");
 	else if (r < 91)
 		snprintf(buf, sizeof(buf), "10.0.%u.%u ; SBL%u", a >> 8, a & 255, a & 7);
 	else if (r < 95)
@@ -681,8 +694,9 @@ static void data_eq(const struct zt_feed_data *a, const struct zt_feed_data *b)
 		ck_assert(a->e4[i].lo == b->e4[i].lo && a->e4[i].hi == b->e4[i].hi && a->e4[i].line == b->e4[i].line);
 	for (size_t i = 0; i < a->n6; i++)
 		ck_assert(a->e6[i].lo == b->e6[i].lo && a->e6[i].hi == b->e6[i].hi && a->e6[i].line == b->e6[i].line);
-	for (size_t i = 0; i < a->lines; i++)
-		ck_assert(a->lh[i] == b->lh[i]);
+	ck_assert_uint_eq(a->nlh, b->nlh);
+	for (size_t i = 0; i < a->nlh; i++)
+		ck_assert(a->lh[i] == b->lh[i] && a->ll[i] == b->ll[i]);
 }
 
 static void fset_eq(const struct zt_fset *a, const struct zt_fset *b)
@@ -748,7 +762,7 @@ START_TEST(test_incremental)
 	size_t n_ex = (size_t)_i % 3, incs = 0, flat_incs = 0;
 	zt_u128 b4[4], b6[4];
 	const zt_u128 *bounds[ZT_FMAPS_R] = { b4, b4, b6, b6 };
-	struct zt_feed_limits lim = { 0, 100, 100, 0, 42 };
+	struct zt_feed_limits lim = LIM_KEYED(_i);
 
 	zt_cidr_parse("10.0.1.64/27", &ex[0], NULL);
 	zt_cidr_parse("2001:db8::80/123", &ex[1], NULL);
@@ -862,6 +876,271 @@ START_TEST(test_incremental)
 }
 END_TEST
 
+static uint64_t rotl_ref(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+/* SipHash-2-4 word by word from bytes, as the paper states it: a reference for the tail handling. */
+static uint64_t sip_ref(const uint64_t k[2], const uint8_t *p, size_t n)
+{
+	uint64_t v[4] = { k[0] ^ 0x736f6d6570736575ull, k[1] ^ 0x646f72616e646f6dull, k[0] ^ 0x6c7967656e657261ull,
+			  k[1] ^ 0x7465646279746573ull };
+
+	for (size_t w = 0; w <= n / 8; w++) {
+		uint64_t m = w == n / 8 ? (uint64_t)n << 56 : 0;
+
+		for (size_t i = 0; i < 8 && w * 8 + i < n; i++)
+			m |= (uint64_t)p[w * 8 + i] << (8 * i);
+		v[3] ^= m;
+		for (int r = 0; r < 2; r++) {
+			v[0] += v[1], v[1] = rotl_ref(v[1], 13), v[1] ^= v[0], v[0] = rotl_ref(v[0], 32);
+			v[2] += v[3], v[3] = rotl_ref(v[3], 16), v[3] ^= v[2];
+			v[0] += v[3], v[3] = rotl_ref(v[3], 21), v[3] ^= v[0];
+			v[2] += v[1], v[1] = rotl_ref(v[1], 17), v[1] ^= v[2], v[2] = rotl_ref(v[2], 32);
+		}
+		v[0] ^= m;
+	}
+	v[2] ^= 0xff;
+	for (int r = 0; r < 4; r++) {
+		v[0] += v[1], v[1] = rotl_ref(v[1], 13), v[1] ^= v[0], v[0] = rotl_ref(v[0], 32);
+		v[2] += v[3], v[3] = rotl_ref(v[3], 16), v[3] ^= v[2];
+		v[0] += v[3], v[3] = rotl_ref(v[3], 21), v[3] ^= v[0];
+		v[2] += v[1], v[1] = rotl_ref(v[1], 17), v[1] ^= v[2], v[2] = rotl_ref(v[2], 32);
+	}
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* The test vector of the SipHash paper (Aumasson, Bernstein 2012, appendix A). */
+START_TEST(test_siphash_vector)
+{
+	uint8_t kb[16], m[15];
+	uint64_t k[2] = { 0, 0 };
+
+	for (int i = 0; i < 16; i++)
+		kb[i] = (uint8_t)i;
+	for (int i = 0; i < 15; i++)
+		m[i] = (uint8_t)i;
+	for (int i = 7; i >= 0; i--) {
+		k[0] = k[0] << 8 | kb[i];
+		k[1] = k[1] << 8 | kb[8 + i];
+	}
+	ck_assert_uint_eq(zt_siphash24(k, m, sizeof(m)), 0xa129ca6149be45e5ull);
+	/* the tail read in one word (inputs of 8 bytes or more) equals the byte-wise read */
+	for (size_t n = 0; n < 40; n++) {
+		uint8_t buf[48];
+
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)(i * 37 + n);
+		ck_assert_uint_eq(zt_siphash24(k, buf + 1, n), sip_ref(k, buf + 1, n));
+	}
+}
+END_TEST
+
+/*
+ * A line crafted against an unkeyed or weakly keyed line hash (a block that
+ * zeroes a multiply-fold's state) must not pass for another line: the
+ * incremental parse lists the new address and drops the old one, whatever
+ * the key.
+ */
+START_TEST(test_inc_crafted_line)
+{
+	static const unsigned char k1[8] = { 0xdb, 0x28, 0xb4, 0xa0, 0xd1, 0x7e, 0x03, 0xe7 };
+	char a[128], b[128];
+	size_t n = 0;
+	struct zt_feed_limits lim = LIM_KEYED(_i);
+	struct zt_feed_data f1 = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	bool inc = false;
+	uint8_t v4[4];
+
+	n += (size_t)sprintf(a + n, "192.0.2.1\n192.0.2.2\n");
+	n += (size_t)sprintf(a + n, "1.2.3.4 #aaaaaaa");
+	memcpy(a + n, k1, 8);
+	n += 8;
+	n += (size_t)sprintf(a + n, "xxxxxxxxyyyyyyyy\n192.0.2.3\n");
+	memcpy(b, a, n);
+	memcpy(b + 20, "6.6.6.6", 7);
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", a, n, &lim, &f1, &d), 0);
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", b, n, &lim, &f1, &f2, &dl, &inc, &d), 0);
+	inet_pton(AF_INET, "6.6.6.6", v4);
+	ck_assert(zt_feed_find(&f2, AF_INET, v4) >= 0);
+	inet_pton(AF_INET, "1.2.3.4", v4);
+	ck_assert(zt_feed_find(&f2, AF_INET, v4) < 0);
+	zt_feed_data_clear(&f1);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* Bytes allocated, mmapped blocks included. */
+static size_t heap_used(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+
+/*
+ * Blank and comment lines cost no memory: a feed of 8 MiB of empty lines and
+ * one entry keeps less than 1 MiB, parsed whole or incrementally.
+ */
+START_TEST(test_blank_lines_memory)
+{
+	size_t len = 8u << 20;
+	char *buf = malloc(len);
+	struct zt_feed_limits lim = LIM_KEYED(1);
+	struct zt_feed_data f1 = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	bool inc = false;
+	size_t before;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, '\n', len);
+	memcpy(buf + len / 2, "192.0.2.1\n", 10);
+	before = heap_used();
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", buf, len, &lim, &f1, &d), 0);
+	ck_assert_uint_eq(f1.n4, 1);
+	ck_assert_uint_lt(heap_used() - before, 1u << 20);
+	memcpy(buf + len / 4, "192.0.2.2\n", 10);
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", buf, len, &lim, &f1, &f2, &dl, &inc, &d), 0);
+	ck_assert_uint_eq(f2.n4, 2);
+	ck_assert_uint_lt(heap_used() - before, 2u << 20);
+	zt_feed_data_clear(&f1);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+	free(buf);
+}
+END_TEST
+
+static atomic_bool cancel_flag;
+
+struct canceller {
+	double set_ms;
+	unsigned delay_ms;
+};
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *c = arg;
+
+	usleep(c->delay_ms * 1000);
+	c->set_ms = mono_ms();
+	atomic_store(&cancel_flag, true);
+	return NULL;
+}
+
+/* n lines of distinct IPv4 addresses, every other one from 10.0.0.0 up. */
+static char *many_lines(size_t n, size_t *len)
+{
+	char *buf = malloc(n * 16 + 1);
+	size_t l = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0, a = 0; i < n; i++, a += 2)	/* apart: not merged into ranges */
+		l += (size_t)sprintf(buf + l, "10.%u.%u.%u\n", (unsigned)(a >> 16) & 255, (unsigned)(a >> 8) & 255,
+				     (unsigned)a & 255);
+	*len = l;
+	return buf;
+}
+
+/*
+ * A cancelled job returns fast: the parse of 4M lines stops within a few ms
+ * of the flag being set from another thread (not at its end, some hundreds
+ * of ms later), with -ECANCELED.
+ */
+START_TEST(test_cancel_parse_fast)
+{
+	size_t len;
+	_cleanup_free_ char *buf = many_lines(4u << 20, &len);
+	struct zt_feed_limits lim = LIM_KEYED(0);
+	struct zt_feed_data f = {};
+	struct zt_diags d = {};
+	struct canceller c = { .delay_ms = 20 };
+	pthread_t t;
+	double done;
+	int r;
+
+	atomic_store(&cancel_flag, false);
+	zt_feed_cancel_on(&cancel_flag);
+	ck_assert_int_eq(pthread_create(&t, NULL, cancel_later, &c), 0);
+	r = zt_feed_parse("feeds/t.txt", buf, len, &lim, &f, &d);
+	done = mono_ms();
+	pthread_join(t, NULL);
+	zt_feed_cancel_on(NULL);
+	ck_assert_int_eq(r, -ECANCELED);
+	ck_assert_msg(done - c.set_ms < 50, "returned %.1f ms after the cancel", done - c.set_ms);
+	ck_assert_ptr_null(f.e4);
+	zt_diags_clear(&d);
+}
+END_TEST
+
+/* With the flag set, every long stage returns -ECANCELED, and the inputs stay as they were. */
+START_TEST(test_cancel_stages)
+{
+	size_t len;
+	_cleanup_free_ char *buf = many_lines(200000, &len);
+	struct zt_feed_limits lim = LIM_KEYED(0);
+	struct zt_feed_data f = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	struct zt_feed_src src = { .id = 1, .src = true, .dst = true };
+	struct zt_fset want[ZT_FMAPS] = {}, want2[ZT_FMAPS] = {}, cut = {};
+	struct zt_fwins wins[ZT_FMAPS_R] = {};
+	const zt_u128 *bounds[ZT_FMAPS_R] = {};
+	zt_u128 b[4] = { 0, 0x0a010000u, 0x0a020000u, 0x0a030000u };
+	struct zt_fdiff df = {};
+	bool inc;
+
+	atomic_store(&cancel_flag, false);
+	zt_feed_cancel_on(&cancel_flag);
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", buf, len, &lim, &f, &d), 0);
+	src.data = &f;
+	ck_assert_int_eq(zt_feeds_flatten(&src, 1, NULL, 0, want), 0);
+	ck_assert_uint_gt(want[ZT_FMAPS_R].n, 100000);
+	ck_assert_int_eq(zt_fset_copy(&cut, &want[ZT_FMAPS_R]), 0);
+
+	atomic_store(&cancel_flag, true);
+	buf[3] = buf[3] == '0' ? '1' : '0';
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", buf, len, &lim, &f2, &d), -ECANCELED);
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", buf, len, &lim, &f, &f2, &dl, &inc, &d), -ECANCELED);
+	ck_assert_int_eq(zt_feeds_flatten(&src, 1, NULL, 0, want2), -ECANCELED);
+	src.changed = true;
+	src.delta = &dl;
+	ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, want, bounds, 0, want2, wins), -ECANCELED);
+	ck_assert_int_eq(zt_fset_cut(&cut, b, 4), -ECANCELED);
+	ck_assert_uint_eq(cut.n, want[ZT_FMAPS_R].n);
+	ck_assert_int_eq(zt_fset_diff(&want[ZT_FMAPS_R], &want2[ZT_FMAPS_R], 64, ZT_FDIFF_ALL, &df), -ECANCELED);
+	ck_assert_int_eq(zt_fset_diff(&(struct zt_fset){ .family = AF_INET }, &want[ZT_FMAPS_R], 64, ZT_FDIFF_ALL, &df),
+			 -ECANCELED);
+	ck_assert_uint_eq(df.n, 0);
+	zt_feed_cancel_on(NULL);
+	for (int s = 0; s < ZT_FMAPS; s++) {
+		zt_fset_clear(&want[s]);
+		zt_fset_clear(&want2[s]);
+	}
+	for (int s = 0; s < ZT_FMAPS_R; s++)
+		zt_fwins_clear(&wins[s]);
+	zt_fset_clear(&cut);
+	zt_feed_data_clear(&f);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -871,6 +1150,8 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_fast_lines);
+	tcase_add_test(tc, test_siphash_vector);
+	tcase_add_loop_test(tc, test_inc_crafted_line, 0, 4);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
@@ -880,6 +1161,14 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_cut, 0, 20);
 	tcase_add_loop_test(tc, test_flatten_large, 0, 3);
 	tcase_add_loop_test(tc, test_incremental, 0, 24);
+	tcase_add_test(tc, test_cancel_stages);
+	suite_add_tcase(s, tc);
+	/* Large inputs and timing: not under valgrind. */
+	tc = tcase_create("large");
+	tcase_set_tags(tc, "slow");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_blank_lines_memory);
+	tcase_add_test(tc, test_cancel_parse_fast);
 	suite_add_tcase(s, tc);
 	return s;
 }
