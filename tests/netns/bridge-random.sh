@@ -419,7 +419,7 @@ zt_check "and the NA dropped ($(rx c1 tie_na) reached c1), counted (l2_spoof $s0
 zt_x c4 ip -6 neigh flush dev eth0
 zt_check "c4 claims its own IPv6 (db, same segment): db -> web udp/53 over IPv6 works" \
 	[ "$(probe c4 udp "${ZT_V6[c1]}" 53 1500)" = ok ]
-zt_check "and pin6 holds ${ZT_V6[c4]} . ${ZT_IF[c4]}" listed pin6 "${ZT_IF[c4]}"
+zt_check "and pin6 holds ${ZT_V6[c4]} . ${ZT_IF[c4]}" listed pin6 "${ZT_V6[c4]} . \"${ZT_IF[c4]}\""
 ip -n "$H" link del "${ZT_IF[c4]}"
 # c5: a web port whose first claim is IPv6; it then claims a free IPv4 of db by gratuitous ARP
 zt_node c5 "$(rnd)" 198.51.100.12 2001:db8:1::d web
@@ -454,7 +454,7 @@ zt_check "nor is it tied to a segment (has6)" ! in_set has6 "${ZT_IF[c5]}"
 ip -n "$H" addr del "$GW6/64" dev br0
 zt_forge c5 eth0 33:33:ff:00:00:0a 1 \
 	"IPv6(src='${ZT_V6[c5]}', dst='ff02::1:ff00:a', hlim=255)/ICMPv6ND_NS(tgt='${ZT_V6[c1]}')/ICMPv6NDOptSrcLLAddr(lladdr='$C5')" >/dev/null
-zt_check "c5's first claim is IPv6 (web): pin6 holds ${ZT_V6[c5]}" zt_wait_for 1000 listed pin6 "${ZT_IF[c5]}"
+zt_check "c5's first claim is IPv6 (web): pin6 holds ${ZT_V6[c5]}" zt_wait_for 1000 listed pin6 "${ZT_V6[c5]} . \"${ZT_IF[c5]}\""
 rx_add c1 tie_arp "arp saddr ip 198.51.100.28"
 s0=$(l2 l2_spoof)
 zt_forge c5 eth0 ff:ff:ff:ff:ff:ff 2 \
