@@ -161,10 +161,17 @@ static int eff_dports(struct eff_plan *e, const struct zt_link *links, size_t n_
 	e->p.bridge.dports = e->dports;
 	e->p.bridge.n_dports = k;
 	r = zt_bridge_pins_read(&pins, &n_pins);
-	if (r == -ENOMEM)
+	if (r == -ENOENT)
+		return 0;	/* no table, or one without pin sets yet: nothing claimed */
+	if (r < 0) {
+		/*
+		 * Unreadable (a dump interrupted again and again, a message it
+		 * cannot parse, too many): a table written without its pins
+		 * would let every port claim again, a squatter first (review h15
+		 * #5). Write nothing: the old table stays, the apply fails.
+		 */
 		return r;
-	if (r < 0)
-		return 0;	/* no table, one without pins yet, or unreadable: the ports claim again (fail closed) */
+	}
 	if (!(e->pins = calloc(n_pins ? n_pins : 1, sizeof(*e->pins))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n_pins; i++) {

@@ -18,12 +18,14 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include "bridge.h"
+#include "net.h"
 #include "nl.h"
 #include "util.h"
 
 #define FAM NFPROTO_BRIDGE
 #define RECV_BUF (256 * 1024)
-#define PINS_MAX 65536u		/* the sets' size */
+#define PINS_MAX 65536u		/* each set's size (pin4, pin6) */
+#define PINS_TRIES 5		/* dumps interrupted by another commit (NLM_F_DUMP_INTR) */
 
 const struct zt_plan_bridge_seg *zt_bridge_dport_of(const struct zt_plan_bridge *br, const char *port,
 						    const char *bridge)
@@ -153,6 +155,72 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 		if ((r = put_elems(b, s, name, type, k)) < 0)
 			return r;
 	}
+	/* ps_<rest>: a port that left is tied to no segment (wherever it was) */
+	for (size_t g = 0; !add && g < br->n_segs; g++) {
+		char name[ZT_OBJ_NAME_MAX];
+		struct nftnl_set *s;
+		size_t k = 0;
+
+		if (!br->segs[g].bridge[0])
+			continue;
+		snprintf(name, sizeof(name), "ps_%04x", br->segs[g].rest);
+		if (!(s = set_of(name)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			char key[IFNAMSIZ];
+
+			name_key(key, v[i].port);
+			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+				nftnl_set_free(s);
+				return r;
+			}
+			k++;
+		}
+		if ((r = put_elems(b, s, name, type, k)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * ps_<rest>: a table written anew ties each port that kept a pin to the
+ * segment that holds the pinned address (the packet path adds a port on
+ * its first claim; a port that left is destroyed from every ps_ by
+ * zt_bridge_emit_dports).
+ */
+int zt_bridge_emit_ps(struct zt_batch *b, const struct zt_plan_bridge *br, const struct zt_bridge_pin *v, size_t n)
+{
+	int r;
+
+	for (size_t g = 0; g < br->n_segs; g++) {
+		const struct zt_plan_bridge_seg *sg = &br->segs[g];
+		char name[ZT_OBJ_NAME_MAX];
+		struct nftnl_set *s;
+		size_t k = 0;
+
+		if (!sg->bridge[0])
+			continue;
+		snprintf(name, sizeof(name), "ps_%04x", sg->rest);
+		if (!(s = set_of(name)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			char key[IFNAMSIZ];
+			bool in = false;
+
+			for (size_t j = 0; j < sg->n_addrs && !in; j++)
+				in = zt_cidr_contains_addr(&sg->addrs[j], v[i].family, v[i].addr);
+			if (!in)
+				continue;
+			name_key(key, v[i].port);
+			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+				nftnl_set_free(s);
+				return r;
+			}
+			k++;
+		}
+		if ((r = put_elems(b, s, name, NFT_MSG_NEWSETELEM, k)) < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -206,7 +274,7 @@ int zt_bridge_emit_pins(struct zt_batch *b, const struct zt_bridge_pin *v, size_
 
 struct pins_ctx {
 	struct zt_bridge_pin *v;
-	size_t n, cap;
+	size_t n, cap, n_family;
 	uint8_t family;
 	int err;
 };
@@ -222,8 +290,10 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 	if (!s)
 		return MNL_CB_ERROR;
 	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0 || !(it = nftnl_set_elems_iter_create(s))) {
+		/* a message we cannot read may hold pins: not "none" (review h15 #5) */
 		nftnl_set_free(s);
-		return MNL_CB_OK;
+		c->err = -EIO;
+		return MNL_CB_ERROR;
 	}
 	while ((e = nftnl_set_elems_iter_next(it))) {
 		uint32_t len = 0;
@@ -231,12 +301,15 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 		struct zt_bridge_pin *p;
 
 		/* the kernel's key: the address, then the name padded to 16 bytes */
-		if (!k || len != alen + IFNAMSIZ)
-			continue;
-		if (c->n >= PINS_MAX || ZT_GROW(c->v, c->cap, c->n + 1) < 0) {
-			c->err = c->n >= PINS_MAX ? -E2BIG : -ENOMEM;
+		if (!k || len != alen + IFNAMSIZ) {
+			c->err = -EIO;
 			break;
 		}
+		if (c->n_family >= PINS_MAX || ZT_GROW(c->v, c->cap, c->n + 1) < 0) {
+			c->err = c->n_family >= PINS_MAX ? -E2BIG : -ENOMEM;
+			break;
+		}
+		c->n_family++;
 		p = &c->v[c->n++];
 		memset(p, 0, sizeof(*p));
 		p->family = c->family;
@@ -257,17 +330,27 @@ int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n)
 	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
 	for (int v6 = 0; r >= 0 && v6 < 2; v6++) {
-		char buf[8192] = {};
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, FAM, NLM_F_DUMP, ++nl.seq);
+		size_t n0 = c.n;
 
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, v6 ? "pin6" : "pin4");
-		c.family = v6 ? AF_INET6 : AF_INET;
-		r = zt_nl_talk(&nl, nlh, elem_cb, &c, 0);
+		/* another commit during the dump (Docker's iptables-nft): read the set again */
+		for (int tries = 0; tries < PINS_TRIES; tries++) {
+			char buf[8192] = {};
+			struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, FAM, NLM_F_DUMP, ++nl.seq);
+
+			mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
+			mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, v6 ? "pin6" : "pin4");
+			c.family = v6 ? AF_INET6 : AF_INET;
+			c.n = n0;
+			c.n_family = 0;
+			c.err = 0;
+			r = zt_nl_talk(&nl, nlh, elem_cb, &c, 0);
+			if (r != -EINTR)
+				break;
+		}
+		if (r >= 0 && c.err < 0)
+			r = c.err;
 	}
 	zt_nl_close(&nl);
-	if (r >= 0 && c.err < 0)
-		r = c.err;
 	if (r < 0) {
 		free(c.v);
 		return r;

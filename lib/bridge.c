@@ -129,7 +129,7 @@ struct bx {
 	uint32_t id_port_src, id_port_dst, id_bind4, id_bind6, id_bindna, id_pmac, id_phas, id_hown4, id_hownna;
 	uint32_t id_port_srcx, id_port_dstx;
 	/* bridge: segments (issue 15) */
-	uint32_t id_dport, id_dportd, id_dpb0, id_pin4, id_pin6, id_claimed4, id_claimed6, id_has4, id_has6;
+	uint32_t id_dport, id_dportd, id_dpb0, id_ps0, id_pin4, id_pin6, id_claimed4, id_claimed6, id_has4, id_has6;
 };
 
 static void t(struct bx *x, const char *fmt, ...) _printf_(2, 3);
@@ -1044,9 +1044,78 @@ static int base_chains(struct bx *x, const struct zt_plan_bridge *br, const stru
 	return 0;
 }
 
-/* member, mtype, m4, m6, na, marp, l2_gap, l2_spoof, l2_frame */
-static int common_chains(struct bx *x, const struct zt_mark_fields *f)
+static uint32_t dpb_id(const struct bx *x, const struct zt_plan_bridge *br, uint32_t brk);
+static void d_iif_lookup(struct bx *x, const char *set, uint32_t id, bool inv);
+
+/*
+ * A bridge: port's frame without source bits (its mark field is still 0
+ * in m4/m6: a pattern port's bs_ set it first) from an address no
+ * segment holds: 0.0.0.0 or 169.254/16 (V6 false), :: or fe80::/10 →
+ * dll (ARP went its own way; DHCP client, ND, MLD only).
+ */
+static int ll_rules(struct bx *x, const struct zt_mark_fields *f, const char *chain, bool v6)
 {
+	static const uint8_t ll6[2] = { 0xfe, 0x80 }, ll6m[2] = { 0xff, 0xc0 }, zero16[16] = {};
+	uint32_t any4 = 0, ll4 = htonl(0xa9fe0000u), ll4m = htonl(0xffff0000u);
+	int r;
+
+	for (int i = 0; i < 2; i++) {
+		r_begin(x, chain);
+		mark_is(x, f->src, 0, false);
+		if (v6 && !i) {
+			t(x, "ip6 saddr :: ");
+			e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+			e_cmp(x, NFT_CMP_EQ, zero16, 16);
+		} else if (v6) {
+			t(x, "ip6 saddr fe80::/10 ");
+			e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG_1);
+			{
+				struct nftnl_expr *e = ex(x, "bitwise");
+				uint8_t z[2] = {};
+
+				if (e) {
+					nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+					nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+					nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 2);
+					nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, ll6m, 2);
+					nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, z, 2);
+				}
+			}
+			e_cmp(x, NFT_CMP_EQ, ll6, 2);
+		} else if (!i) {
+			t(x, "ip saddr 0.0.0.0 ");
+			e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+			e_cmp(x, NFT_CMP_EQ, &any4, 4);
+		} else {
+			t(x, "ip saddr 169.254.0.0/16 ");
+			e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+			e_bitwise(x, ll4m, 0);
+			e_cmp(x, NFT_CMP_EQ, &ll4, 4);
+		}
+		v(x, NFT_GOTO, "dll");
+		t(x, " comment \"a bridge: port without segment bits: DHCP client, ND, MLD only\"");
+		if ((r = r_end(x)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* @nh,64,128 @hownna goto l2_spoof: no frame from a port carries the host's IPv6 source */
+static int hown6_rule(struct bx *x, const char *chain)
+{
+	r_begin(x, chain);
+	t(x, "@nh,64,128 @hownna ");
+	e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+	e_lookup(x, "hownna", x->id_hownna, false, false);
+	v(x, NFT_GOTO, "l2_spoof");
+	t(x, " comment \"the host's own IPv6 address (the gateway) as the source: never a port's\"");
+	return r_end(x);
+}
+
+/* member, mtype, m4, m6, na, marp, l2_gap, l2_spoof, l2_frame */
+static int common_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_mark_fields *f)
+{
+	bool dsegs = zt_bridge_has_dsegs(br);
 	int r;
 
 #define RULE(chain, body)                 \
@@ -1083,6 +1152,8 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	t(x, "\t}\n\n\tchain m4 {\n");
 	RULE("m4", (udp_port(x, false, 67), v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"DHCP server on a workload\"")));
 	RULE("m4", (icmp_type(x, false, "redirect", 5), v(x, NFT_GOTO, "l2_spoof")));
+	if (dsegs && (r = ll_rules(x, f, "m4", false)) < 0)
+		return r;
 	RULE("m4", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
 		    t(x, "comment \"the segment's addresses (and 0.0.0.0, 169.254/16) only\"")));
 	t(x, "\t}\n\n\tchain m6 {\n");
@@ -1091,13 +1162,21 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("m6", (icmp_type(x, true, "nd-redirect", 137), v(x, NFT_GOTO, "l2_spoof")));
 	RULE("m6", (udp_port(x, false, 547), v(x, NFT_GOTO, "l2_spoof"),
 		    t(x, " comment \"DHCPv6 server on a workload\"")));
+	if ((r = hown6_rule(x, "m6")) < 0)
+		return r;
 	RULE("m6", (icmp_type(x, true, "nd-neighbor-advert", 136), v(x, NFT_JUMP, "na")));
+	if (dsegs && (r = ll_rules(x, f, "m6", true)) < 0)
+		return r;
 	RULE("m6", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
 		    t(x, "comment \"the segment's addresses (and ::, fe80::/16) only\"")));
 	t(x, "\t}\n\n\tchain m4t {\n");
+	if (dsegs && (r = ll_rules(x, f, "m4t", false)) < 0)
+		return r;
 	RULE("m4t", (vmap(x, "ip saddr", NFT_PAYLOAD_NETWORK_HEADER, 12, 4, "bind4", x->id_bind4),
 		     t(x, "comment \"the segment's addresses only\"")));
 	t(x, "\t}\n\n\tchain m6t {\n");
+	if ((r = hown6_rule(x, "m6t")) < 0 || (dsegs && (r = ll_rules(x, f, "m6t", true)) < 0))
+		return r;
 	RULE("m6t", (vmap(x, "ip6 saddr", NFT_PAYLOAD_NETWORK_HEADER, 8, 16, "bind6", x->id_bind6),
 		     t(x, "comment \"the segment's addresses only\"")));
 	t(x, "\t}\n\n\tchain na {\n");
@@ -1118,6 +1197,20 @@ static int common_chains(struct bx *x, const struct zt_mark_fields *f)
 	RULE("arp_ip", (vmap(x, "arp saddr ip", NFT_PAYLOAD_NETWORK_HEADER, 14, 4, "bind4", x->id_bind4),
 			t(x, "comment \"ARP sender address: the segment's\"")));
 	t(x, "\t}\n\n\tchain l2_gap {\n");
+	/*
+	 * A bridge: port's mark field was cleared before dport: it is a member
+	 * all the same. Its bridge's dpb_ (a plain set: a lookup of the verdict
+	 * map dport would make the kernel check its gotos from here, a loop).
+	 */
+	for (size_t i = 0; dsegs && i < br->n_segs; i++) {
+		char dpb[ZT_OBJ_NAME_MAX];
+
+		if (!br->segs[i].bridge[0] || br->segs[i].brk != br->segs[i].rest)
+			continue;
+		zt_bridge_dpb_name(dpb, br->segs[i].brk);
+		RULE("l2_gap", (d_iif_lookup(x, dpb, dpb_id(x, br, br->segs[i].brk), false), v(x, NFT_GOTO, "l2_spoof"),
+				t(x, " comment \"a port of bridge %s: an address outside every segment\"", br->segs[i].bridge)));
+	}
 	RULE("l2_gap", (mark_is(x, f->src, 0, false), v(x, NFT_RETURN, NULL),
 			t(x, " comment \"not a member port: inet ztseg judges it\"")));
 	RULE("l2_gap", (v(x, NFT_GOTO, "l2_spoof"), t(x, " comment \"an address no segment of the port holds\"")));
@@ -1407,6 +1500,7 @@ static int put_dset(struct bx *x, const struct dsetdef *d, uint32_t id)
 static const struct dsetdef dport_def = { "dport", T_IFNAME, IFNAMSIZ, true, false },
 			    dportd_def = { "dportd", T_IFNAME, IFNAMSIZ, true, false },
 			    dpb_def = { NULL, T_IFNAME, IFNAMSIZ, false, false },
+			    ps_def = { NULL, T_IFNAME, IFNAMSIZ, false, true },
 			    pin4_def = { "pin4", (T_IPV4 << 6) | T_IFNAME, 4 + IFNAMSIZ, false, true },
 			    /* ipv6_addr in the kernel (nft lists it); typeof @th,64,128 in the text (nft 1.0.6 reads it) */
 			    pin6_def = { "pin6", (T_IPV6 << 6) | T_IFNAME, 16 + IFNAMSIZ, false, true },
@@ -1443,6 +1537,8 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 		x->id_dportd = x->b->next_set_id++;
 		x->id_dpb0 = x->b->next_set_id;
 		x->b->next_set_id += (uint32_t)br->n_segs;
+		x->id_ps0 = x->b->next_set_id;
+		x->b->next_set_id += (uint32_t)br->n_segs;
 	}
 	if ((r = put_dset(x, &dport_def, x->id_dport)) < 0 || (r = put_dset(x, &dportd_def, x->id_dportd)) < 0)
 		return r;
@@ -1458,6 +1554,19 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 		if ((r = put_dset(x, &d, x->id_dpb0 + (uint32_t)i)) < 0)
 			return r;
 	}
+	/* ps_<rest>: the ports tied to that segment by their first claim, in either family */
+	for (size_t i = 0; i < br->n_segs; i++) {
+		struct dsetdef d = ps_def;
+
+		if (!br->segs[i].bridge[0])
+			continue;
+		seg_chain(name, "ps", &br->segs[i]);
+		d.name = name;
+		t(x, "\tset %s {\n\t\ttype ifname\n\t\tsize %u\n\t\tflags dynamic\n\t\tcomment \"the ports whose "
+		  "first claim (IPv4 or IPv6) is this segment's: their only segment\"\n\t}\n\n", name, MAC_SET_SIZE);
+		if ((r = put_dset(x, &d, x->id_ps0 + (uint32_t)i)) < 0)
+			return r;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(ds); i++) {
 		t(x, "\tset %s {\n\t\t%s\n\t\tsize %u\n\t\tflags dynamic\n\t\tcomment \"%s\"\n\t}\n\n", ds[i].d->name,
 		  ds[i].type, MAC_SET_SIZE, ds[i].comment);
@@ -1469,12 +1578,13 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 	if (x->b && br->n_dports &&
 	    (r = zt_bridge_emit_dports(x->b, br, br->dports, br->n_dports, NFT_MSG_NEWSETELEM)) < 0)
 		return r;
-	if (x->b && br->n_pins && (r = zt_bridge_emit_pins(x->b, br->pins, br->n_pins, NFT_MSG_NEWSETELEM)) < 0)
+	if (x->b && br->n_pins && ((r = zt_bridge_emit_pins(x->b, br->pins, br->n_pins, NFT_MSG_NEWSETELEM)) < 0 ||
+				   (r = zt_bridge_emit_ps(x->b, br, br->pins, br->n_pins)) < 0))
 		return r;
 	return 0;
 }
 
-static const char *const dseg_chain_names[] = { "dc6", "dd", "dp4", "dp6", "dparp", "dpin", "dpna", "l2_flood",
+static const char *const dseg_chain_names[] = { "dc6", "dd", "dll", "dp4", "dp6", "dparp", "dpin", "dpna", "l2_flood",
 						"l2_unbound" };
 
 static int dseg_put_chains(struct bx *x, const struct zt_plan_bridge *br)
@@ -1541,7 +1651,7 @@ static int dseg_common_chains(struct bx *x, const struct zt_plan_bridge *br, con
 {
 	static const uint8_t ll6[2] = { 0xfe, 0x80 }, ll6m[2] = { 0xff, 0xc0 };
 	uint32_t mc4 = htonl(0xe0000000u), mc4m = htonl(0xf0000000u), bc4 = 0xffffffffu;
-	uint8_t mc6 = 0xff, rs = 133, na = 136;
+	uint8_t mc6 = 0xff, rs = 133, na = 136, mld = 130, ns = 135;
 	int r;
 
 	if (!zt_bridge_has_dsegs(br))
@@ -1607,6 +1717,22 @@ static int dseg_common_chains(struct bx *x, const struct zt_plan_bridge *br, con
 		    v(x, NF_ACCEPT, NULL), t(x, " comment \"link-local\"")));
 	RULE("dd", (v(x, NFT_GOTO, "l2_flood"),
 		    t(x, " comment \"a copy for a port that does not hold the address (flooding), or not ARP/IP\"")));
+	t(x, "\t}\n\n\tchain dll {\n");
+	RULE("dll", (udp_port(x, false, 68), udp_port(x, true, 67), v(x, NF_ACCEPT, NULL),
+		     t(x, " comment \"DHCP client\"")));
+	RULE("dll", (udp_port(x, false, 546), udp_port(x, true, 547), v(x, NF_ACCEPT, NULL),
+		     t(x, " comment \"DHCPv6 client\"")));
+	/* MLD 130-132, RS 133, NS 135, NA 136 (its target went through na), MLDv2 143; RA, redirect: m6 */
+	RULE("dll", (t(x, "icmpv6 type 130-133 "), l4proto(x, IPPROTO_ICMPV6),
+		     e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1), e_cmp(x, NFT_CMP_GTE, &mld, 1),
+		     e_cmp(x, NFT_CMP_LTE, &rs, 1), v(x, NF_ACCEPT, NULL), t(x, " comment \"MLD, router solicitation\"")));
+	RULE("dll", (t(x, "icmpv6 type 135-136 "), l4proto(x, IPPROTO_ICMPV6),
+		     e_payload(x, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1), e_cmp(x, NFT_CMP_GTE, &ns, 1),
+		     e_cmp(x, NFT_CMP_LTE, &na, 1), v(x, NF_ACCEPT, NULL),
+		     t(x, " comment \"neighbour solicitation and advertisement\"")));
+	RULE("dll", (icmp_type(x, true, "mld2-listener-report", 143), v(x, NF_ACCEPT, NULL), t(x, " comment \"MLDv2 report\"")));
+	RULE("dll", (v(x, NFT_GOTO, "l2_unbound"),
+		     t(x, " comment \"anything else from a link-local or unspecified source: no segment's\"")));
 	t(x, "\t}\n\n\tchain l2_unbound {\n");
 	RULE("l2_unbound", (counter(x, "l2_unbound"), v(x, NF_DROP, NULL)));
 	t(x, "\t}\n\n\tchain l2_flood {\n");
@@ -1620,7 +1746,7 @@ static int dseg_common_chains(struct bx *x, const struct zt_plan_bridge *br, con
 static int dseg_seg_chains(struct bx *x, const struct zt_plan_bridge *br, const struct zt_plan_bridge_seg *s,
 			   const struct zt_mark_fields *f)
 {
-	char name[ZT_OBJ_NAME_MAX], dpb[ZT_OBJ_NAME_MAX];
+	char name[ZT_OBJ_NAME_MAX], dpb[ZT_OBJ_NAME_MAX], ps[ZT_OBJ_NAME_MAX];
 	int r;
 
 	zt_bridge_dpb_name(dpb, s->brk);
@@ -1652,8 +1778,26 @@ static int dseg_seg_chains(struct bx *x, const struct zt_plan_bridge *br, const 
 		t(x, " comment \"not a port of %s\"", s->bridge);
 		if ((r = r_end(x)) < 0)
 			return r;
+		seg_chain(ps, "ps", s);
+		for (int v6 = 0; v6 < 2; v6++) {
+			r_begin(x, name);
+			d_iif_lookup(x, v6 ? "has6" : "has4", v6 ? x->id_has6 : x->id_has4, false);
+			t(x, "iifname != @%s ", ps);
+			e_lookup(x, ps, x->id_ps0 + (uint32_t)(s - br->segs), false, true);
+			v(x, NFT_GOTO, "l2_spoof");
+			t(x, " comment \"the port's first claim is another segment's: one segment per port\"");
+			if ((r = r_end(x)) < 0)
+				return r;
+		}
 		r_begin(x, name);
 		v(x, NFT_JUMP, na ? "dpna" : "dpin");
+		if ((r = r_end(x)) < 0)
+			return r;
+		r_begin(x, name);
+		t(x, "add @%s { iifname } ", ps);
+		e_meta(x, NFT_META_IIFNAME, NFT_REG_1);
+		e_dynadd(x, ps, x->id_ps0 + (uint32_t)(s - br->segs));
+		t(x, "comment \"its claim ties the port to this segment\"");
 		if ((r = r_end(x)) < 0)
 			return r;
 		r_begin(x, name);
@@ -1701,7 +1845,7 @@ static int table(struct bx *x, const struct zt_plan_bridge *br, uint32_t flags)
 	}
 	if ((r = dseg_put_chains(x, br)) < 0 || (r = sets(x, br)) < 0)
 		return r;
-	if ((r = base_chains(x, br, &f)) < 0 || (r = common_chains(x, &f)) < 0 ||
+	if ((r = base_chains(x, br, &f)) < 0 || (r = common_chains(x, br, &f)) < 0 ||
 	    (r = dseg_common_chains(x, br, &f)) < 0)
 		return r;
 	for (size_t i = 0; i < br->n_segs; i++)

@@ -99,6 +99,8 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 			  size_t n, uint16_t type);
 /* pin4/pin6, claimed4/6 and has4/6 elements for v, as NEWSETELEM or DESTROYSETELEM. */
 int zt_bridge_emit_pins(struct zt_batch *b, const struct zt_bridge_pin *v, size_t n, uint16_t type);
+/* Add each pin's port to ps_<rest> of the segment that holds its address (a table written anew). */
+int zt_bridge_emit_ps(struct zt_batch *b, const struct zt_plan_bridge *br, const struct zt_bridge_pin *v, size_t n);
 /* Every pin the kernel holds (pin4 and pin6); -ENOENT when the table or the sets are not there. */
 int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n);
 

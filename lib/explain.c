@@ -393,6 +393,46 @@ static bool is_router_message(const struct xctx *x)
 	return false;
 }
 
+/*
+ * May interface IN be a port of a bridge a `bridge:` segment names? Not
+ * the bridge itself, nor one a segment or boundary pattern names; offline
+ * any other name may be one (table bridge ztseg finds them by name).
+ */
+static bool may_be_dport(const struct zt_policy *p, const char *in, int member, int bnd)
+{
+	bool any = false;
+
+	if (!in[0] || member >= 0 || bnd >= 0)
+		return false;
+	for (size_t i = 0; i < p->n_segs; i++) {
+		if (!p->segs[i].bridge[0])
+			continue;
+		if (streq(in, p->segs[i].bridge))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * What a bridge: port may send from a link-local or unspecified source
+ * (it carries no segment there): DHCP client (udp/67, udp/547), MLD
+ * (130-132, 143), RS (133), NS, NA (135, 136).
+ */
+static bool bridge_ll_allowed(const struct xctx *x)
+{
+	static const int16_t ok6[] = { 130, 131, 132, 133, 135, 136, 143 };
+	const struct zt_port *pk = &x->e->pkt;
+
+	if (pk->proto == ZT_PROTO_UDP && pk->lo == pk->hi)
+		return pk->lo == (x->family == AF_INET6 ? 547 : 67);
+	if (pk->proto == ZT_PROTO_ICMPV6 && x->family == AF_INET6)
+		for (size_t i = 0; i < ELEMENTSOF(ok6); i++)
+			if (pk->icmp_type == ok6[i])
+				return true;
+	return false;
+}
+
 static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_applies, bool to_zone)
 {
 	const struct zt_policy *p = x->p;
@@ -410,8 +450,14 @@ static bool spoofed(struct xctx *x, const struct zt_endpoint *ep, bool rpf_appli
 		e->spoof.zone = zone_of(ZT_ZONE_SEGMENT, member, -1, -1);
 		return true;
 	}
-	if (!ep->has_addr || zt_addr_is_linklocal_or_unspec(ep->family, ep->addr))
+	if (!ep->has_addr)
 		return false;
+	if (zt_addr_is_linklocal_or_unspec(ep->family, ep->addr)) {
+		if (!may_be_dport(p, in, member, bnd) || bridge_ll_allowed(x))
+			return false;
+		e->spoof.kind = ZT_SPOOF_BRIDGE_LINKLOCAL;
+		return true;
+	}
 
 	own = static_owner(p, ep->family, ep->addr);
 	if (own.zone.kind == ZT_ZONE_SEGMENT) {
@@ -1049,6 +1095,10 @@ static void spoof_fmt(const struct zt_policy *p, const struct zt_explanation *e,
 		else
 			snprintf(buf, len, "reverse path: no route back to %s (rpf: %s)",
 				 a, p->hub.rpf == ZT_RPF_STRICT ? "strict" : "loose");
+		break;
+	case ZT_SPOOF_BRIDGE_LINKLOCAL:
+		snprintf(buf, len, "link-local or unspecified source %s from %s, which may be a port of a bridge: "
+			 "segment's bridge: only DHCP client, ND and MLD pass there", a, in);
 		break;
 	case ZT_SPOOF_ROUTER_MESSAGE:
 		snprintf(buf, len, "%s %s from %s, a member interface of segment '%s'",

@@ -120,6 +120,7 @@ enum zt_spoof {
 	ZT_SPOOF_BOUNDARY_INTERFACE,	/* a bound boundary's interface carried a foreign address */
 	ZT_SPOOF_RPF,			/* reverse path check failed */
 	ZT_SPOOF_ROUTER_MESSAGE,	/* RA or redirect from a member interface */
+	ZT_SPOOF_BRIDGE_LINKLOCAL,	/* link-local/unspecified source from a bridge: port: not DHCP client/ND/MLD */
 };
 
 #define ZT_EXPLAIN_NOTES_MAX 4

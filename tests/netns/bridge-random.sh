@@ -16,6 +16,13 @@
 #  - c2 claiming c3's addresses by gratuitous ARP, by unsolicited NA and by
 #    IP source: dropped (nothing reaches c1) and counted (l2_spoof); unknown
 #    unicast for c3 reaches only c3's port (l2_flood).
+#  - Review h15 (session h15c): c2's real TCP to c3's link-local address
+#    and UDP from fe80::, ::, 169.254/16, 0.0.0.0 are dropped and counted
+#    (l2_unbound), ND still works and explain says deny; sources outside
+#    every segment (ARP, NA, IPv4, IPv6, ::ffff:) are l2_spoof; an NS/RS
+#    from the host's IPv6 (hownna) claims nothing; a port tied to the
+#    segment of its first claim cannot claim another segment's address in
+#    the other family (c4: NA for web's address; c5: ARP for db's).
 #  - c4, a new port that has claimed nothing: its IP is dropped (l2_unbound),
 #    its DHCP client broadcast passes, its first ARP claims its address.
 #  - c3 restarted: its port deleted (its claims released) and a new one
@@ -305,6 +312,73 @@ zt_check "c3 keeps its address: pin4 holds ${ZT_V4[c3]} . ${ZT_IF[c3]}" pinned "
 zt_check "c1 -> c3 tcp/5432 still works after the attacks" [ "$(probe c1 tcp "${ZT_V4[c3]}" 5432)" = ok ]
 zt_check "c1 -> c3 ICMPv6 still works after the attacks" [ "$(probe c1 icmp "${ZT_V6[c3]}" 0)" = ok ]
 
+# ---- review h15 #1: link-local and unspecified sources carry no segment ----------
+# From a bridge: port they may be DHCP client, ND and MLD only (dll), the rest dropped, counted.
+ll() { zt_x "$1" ip -6 -o addr show dev eth0 scope link | sed -nE 's|.*inet6 ([^/]+)/.*|\1|p' | head -1; }
+LL1=$(ll c1) LL2=$(ll c2) LL3=$(ll c3) C3=$(mac c3)
+tcp_ll() { # NODE ADDR%eth0 PORT: a real TCP connect
+	zt_x "$1" "$ZT_PY" -c 'import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(1.5)
+try:
+    s.connect(socket.getaddrinfo(sys.argv[1], int(sys.argv[2]), socket.AF_INET6, socket.SOCK_STREAM)[0][4])
+    print("ok")
+except socket.timeout:
+    print("timeout")
+except OSError as e:
+    print("error:" + str(e).replace(" ", "_"))' "$2" "$3"
+}
+u0=$(l2 l2_unbound)
+r1=$(tcp_ll c2 "$LL3%eth0" 5432)
+zt_check "web c2 -> db c3's link-local address $LL3 tcp/5432 (real TCP): not connected ($r1)" [ "$r1" = timeout ]
+r2=$(tcp_ll c2 "$LL3%eth0" 25)
+zt_check "web c2 -> db c3's link-local address tcp/25 (no flow at all): not connected ($r2)" [ "$r2" = timeout ]
+zt_check "and counted: l2_unbound $u0 -> $(l2 l2_unbound)" [ "$(($(l2 l2_unbound) - u0))" -ge 1 ]
+rx_add c3 ll6 "ip6 saddr $LL2 udp dport 9999"
+rx_add c3 ll4 "ip saddr 169.254.7.2 udp dport 9999"
+rx_add c3 any4 "ip saddr 0.0.0.0 udp dport 9999"
+rx_add c1 any6 "ip6 saddr :: udp dport 9999"
+u0=$(l2 l2_unbound)
+zt_forge c2 eth0 "$C3" 2 "IPv6(src='$LL2', dst='$LL3')/UDP(sport=53, dport=9999)" >/dev/null
+zt_forge c2 eth0 33:33:00:00:00:01 2 "IPv6(src='::', dst='ff02::1')/UDP(sport=53, dport=9999)" >/dev/null
+zt_forge c2 eth0 "$C3" 2 "IP(src='169.254.7.2', dst='169.254.7.3')/UDP(sport=53, dport=9999)" >/dev/null
+zt_forge c2 eth0 ff:ff:ff:ff:ff:ff 2 "IP(src='0.0.0.0', dst='255.255.255.255')/UDP(sport=53, dport=9999)" >/dev/null
+sleep 0.3
+for k in "c3 ll6" "c1 any6" "c3 ll4" "c3 any4"; do
+	set -- $k
+	zt_check "link-local/unspecified UDP from c2 ($2): dropped ($(rx "$1" "$2") reached $1)" [ "$(rx "$1" "$2")" -eq 0 ]
+done
+zt_check "and counted: l2_unbound $u0 -> $(l2 l2_unbound) (8 forged)" [ "$(($(l2 l2_unbound) - u0))" -ge 8 ]
+# ND from link-local sources still works: c1 -> c3 over IPv6 after flushing c1's neighbour cache
+zt_x c1 ip -6 neigh flush dev eth0
+zt_check "ND from link-local sources passes: c1 -> c3 ICMPv6 after a neighbour flush" \
+	[ "$(probe c1 icmp "${ZT_V6[c3]}" 0 1500)" = ok ]
+xout=$("$ZT_CTL" explain --config "$pol" "iface:${ZT_IF[c2]},$LL2" "iface:${ZT_IF[c3]},$LL3" tcp/5432 2>&1 || true)
+zt_check "explain agrees: c2's link-local -> c3's link-local tcp/5432 is deny ($(head -1 <<<"$xout"))" \
+	[ "$(head -1 <<<"$xout")" = deny ]
+xout=$("$ZT_CTL" explain --config "$pol" "iface:${ZT_IF[c2]},0.0.0.0" 255.255.255.255 udp/67 2>&1 || true)
+zt_check "explain: a DHCP client broadcast from c2's port is not denied as spoofed" ! grep -q spoofed <<<"$xout"
+
+# ---- review h15 #2: a source outside every segment from a bridge: port ----------
+rx_add c1 gap_arp "arp saddr ip 198.51.100.50"
+rx_add c1 gap_na "icmpv6 type nd-neighbor-advert ip6 saddr 2001:db8:9::1"
+rx_add c1 gap_ip4 "ip saddr 192.0.2.77 udp dport 9999"
+rx_add c1 gap_ip6 "ip6 saddr 2001:db8:9::1 udp dport 9999"
+rx_add c1 gap_map "ip6 saddr ::ffff:198.51.100.26 udp dport 9999"
+s0=$(l2 l2_spoof)
+zt_forge c2 eth0 ff:ff:ff:ff:ff:ff 2 \
+	"ARP(op=2, hwsrc='$C2', psrc='198.51.100.50', hwdst='ff:ff:ff:ff:ff:ff', pdst='198.51.100.50')" >/dev/null
+zt_forge c2 eth0 33:33:00:00:00:01 2 \
+	"IPv6(src='2001:db8:9::1', dst='ff02::1', hlim=255)/ICMPv6ND_NA(tgt='2001:db8:9::1', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='$C2')" >/dev/null
+zt_forge c2 eth0 "$C1" 2 "IP(src='192.0.2.77', dst='${ZT_V4[c1]}')/UDP(sport=53, dport=9999)" >/dev/null
+zt_forge c2 eth0 "$C1" 2 "IPv6(src='2001:db8:9::1', dst='${ZT_V6[c1]}')/UDP(sport=53, dport=9999)" >/dev/null
+zt_forge c2 eth0 "$C1" 2 "IPv6(src='::ffff:198.51.100.26', dst='${ZT_V6[c1]}')/UDP(sport=53, dport=9999)" >/dev/null
+sleep 0.3
+for k in arp na ip4 ip6 map; do
+	zt_check "c2 sends from outside every segment ($k): dropped ($(rx c1 "gap_$k") reached c1)" [ "$(rx c1 "gap_$k")" -eq 0 ]
+done
+zt_check "and counted: l2_spoof $s0 -> $(l2 l2_spoof) (10 forged)" [ "$(($(l2 l2_spoof) - s0))" -ge 10 ]
+
 # ---- a new port that has claimed nothing: ARP, ND and DHCP client traffic only ----
 zt_node c4 "$(rnd)" 198.51.100.27 2001:db8:1::1b db
 zt_ns_add c4
@@ -328,7 +402,71 @@ zt_check "unclaimed: c4's IP from its address before any ARP is dropped ($(rx c1
 zt_check "unclaimed: c4's DHCP client broadcast passes ($(rx c1 dhcp) at c1)" [ "$(rx c1 dhcp)" -ge 2 ]
 zt_check "c4 then claims by ARP: db -> web udp/53 allowed" [ "$(probe c4 udp "${ZT_V4[c1]}" 53 1500)" = ok ]
 zt_check "and pin4 holds ${ZT_V4[c4]} . ${ZT_IF[c4]}" pinned "${ZT_V4[c4]}" "${ZT_IF[c4]}"
+C4=$(mac c4)
+
+# ---- review h15 #4: one segment per port, across the families -----------------------
+# c4 (db, holds its IPv4) advertises an unclaimed address of web: it may not take it
+FREE6=2001:db8:1::c
+rx_add c1 tie_na "icmpv6 type nd-neighbor-advert ether saddr $C4"
+s0=$(l2 l2_spoof)
+zt_forge c4 eth0 33:33:00:00:00:01 2 \
+	"IPv6(src='fe80::4:4', dst='ff02::1', hlim=255)/ICMPv6ND_NA(tgt='$FREE6', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='$C4')" >/dev/null
+sleep 0.3
+zt_check "db's c4 claims web's free IPv6 $FREE6 by NA: not pinned" ! listed pin6 "${ZT_IF[c4]}"
+dropped() { [ "$(rx c1 "$1")" -eq 0 ] && [ "$(($(l2 l2_spoof) - s0))" -ge "$2" ]; }
+zt_check "and the NA dropped ($(rx c1 tie_na) reached c1), counted (l2_spoof $s0 -> $(l2 l2_spoof))" dropped tie_na 2
+# c4 then claims its own IPv6 (db) by NS: allowed, same segment
+zt_x c4 ip -6 neigh flush dev eth0
+zt_check "c4 claims its own IPv6 (db, same segment): db -> web udp/53 over IPv6 works" \
+	[ "$(probe c4 udp "${ZT_V6[c1]}" 53 1500)" = ok ]
+zt_check "and pin6 holds ${ZT_V6[c4]} . ${ZT_IF[c4]}" listed pin6 "${ZT_V6[c4]} . \"${ZT_IF[c4]}\""
 ip -n "$H" link del "${ZT_IF[c4]}"
+# c5: a web port whose first claim is IPv6; it then claims a free IPv4 of db by gratuitous ARP
+zt_node c5 "$(rnd)" 198.51.100.12 2001:db8:1::d web
+zt_ns_add c5
+port c5
+zt_check "c5's port ${ZT_IF[c5]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c5]}"
+C5=$(mac c5)
+
+# ---- review h15 #3: the host's IPv6 address (the gateway) as a port's source --------
+# a second host address on br0 inside segment web (the usual Docker case: the gateway in the /64)
+GW6=2001:db8:1::f
+ip -n "$H" addr add "$GW6/64" dev br0 nodad
+# (nft lists hownna's elements, typeof @th,64,128, as decimal integers)
+GW6D=$(python3 -c "import ipaddress, sys; print(int(ipaddress.IPv6Address(sys.argv[1])))" "$GW6")
+hown_gw() { local o; o=$(zt_x host nft list set bridge ztseg hownna 2>/dev/null) && [[ $o == *"$GW6D"* ]]; }
+zt_check "hownna holds the host's new address $GW6 (ztsegd's address event)" zt_wait_for 3000 hown_gw
+rx_add c1 gw_ns "icmpv6 type nd-neighbor-solicit ip6 saddr $GW6"
+rx_add c1 gw_rs "icmpv6 type nd-router-solicit ip6 saddr $GW6"
+s0=$(l2 l2_spoof)
+# c5 has claimed nothing yet: an NS or RS from the gateway's address would claim it, and its SLLA poisons c1
+zt_forge c5 eth0 33:33:ff:00:00:0a 2 \
+	"IPv6(src='$GW6', dst='ff02::1:ff00:a', hlim=255)/ICMPv6ND_NS(tgt='${ZT_V6[c1]}')/ICMPv6NDOptSrcLLAddr(lladdr='$C5')" >/dev/null
+zt_forge c5 eth0 33:33:00:00:00:02 2 \
+	"IPv6(src='$GW6', dst='ff02::2', hlim=255)/ICMPv6ND_RS()/ICMPv6NDOptSrcLLAddr(lladdr='$C5')" >/dev/null
+sleep 0.3
+for k in ns rs; do
+	zt_check "c5 sends $k from the gateway's IPv6 $GW6: dropped ($(rx c1 "gw_$k") reached c1)" [ "$(rx c1 "gw_$k")" -eq 0 ]
+done
+zt_check "and counted: l2_spoof $s0 -> $(l2 l2_spoof) (4 forged)" [ "$(($(l2 l2_spoof) - s0))" -ge 4 ]
+zt_check "c5 did not claim the gateway's address (pin6)" ! listed pin6 "${ZT_IF[c5]}"
+zt_check "nor is it tied to a segment (has6)" ! in_set has6 "${ZT_IF[c5]}"
+ip -n "$H" addr del "$GW6/64" dev br0
+zt_forge c5 eth0 33:33:ff:00:00:0a 1 \
+	"IPv6(src='${ZT_V6[c5]}', dst='ff02::1:ff00:a', hlim=255)/ICMPv6ND_NS(tgt='${ZT_V6[c1]}')/ICMPv6NDOptSrcLLAddr(lladdr='$C5')" >/dev/null
+zt_check "c5's first claim is IPv6 (web): pin6 holds ${ZT_V6[c5]}" zt_wait_for 1000 listed pin6 "${ZT_V6[c5]} . \"${ZT_IF[c5]}\""
+rx_add c1 tie_arp "arp saddr ip 198.51.100.28"
+s0=$(l2 l2_spoof)
+zt_forge c5 eth0 ff:ff:ff:ff:ff:ff 2 \
+	"ARP(op=2, hwsrc='$C5', psrc='198.51.100.28', hwdst='ff:ff:ff:ff:ff:ff', pdst='198.51.100.28')" >/dev/null
+sleep 0.3
+zt_check "web's c5 claims db's free IPv4 198.51.100.28 by ARP: not pinned" ! listed pin4 "${ZT_IF[c5]}"
+zt_check "and the ARP dropped ($(rx c1 tie_arp) reached c1), counted (l2_spoof $s0 -> $(l2 l2_spoof))" dropped tie_arp 2
+zt_check "c5 then claims its own IPv4 (web): web -> db tcp/5432 works" \
+	[ "$(probe c5 tcp "${ZT_V4[c3]}" 5432 1500)" = ok ]
+old5=${ZT_IF[c5]}
+ip -n "$H" link del "$old5"
+zt_check "c5's port gone: in no set (ps_ included)" zt_wait_for 2000 eval '! table_has "\"$old5\""'
 
 # ---- c3 restarted: a new port name, the same addresses --------------------------
 old=${ZT_IF[c3]}

@@ -627,6 +627,55 @@ START_TEST(test_live_plain_link)
 }
 END_TEST
 
+/* ---- bridge: segments: link-local sources from a port (review h15 #1) ---- */
+
+START_TEST(test_bridge_linklocal)
+{
+	static const char hub[] = "version: 1\nhub:\n  default: drop\n  flows:\n"
+				  "    - { from: web, to: db, ports: [tcp/5432] }\n"
+				  "segments:\n"
+				   "  web: { bridge: br0, addresses: [198.51.100.8/29, \"2001:db8:1::8/125\"] }\n"
+				   "  db: { bridge: br0, addresses: [198.51.100.24/29, \"2001:db8:1::18/125\"] }\n"
+				   "  vm: { interfaces: [\"vnet*\"], addresses: [198.51.100.128/26] }\n";
+	struct zt_source src[] = { { ZT_HUB_FILE, hub, sizeof(hub) - 1 } };
+	static const struct {
+		const char *from, *to, *probe;
+		bool allow;
+	} c[] = {
+		/* a port (any name but the bridge's or a pattern's): TCP, UDP, echo → spoofed */
+		{ "iface:veth1a2b3c4,fe80::1", "iface:veth5d6e7f8,fe80::2", "tcp/5432", false },
+		{ "iface:veth1a2b3c4,::", "ff02::1", "udp/9999", false },
+		{ "iface:veth1a2b3c4,169.254.7.2", "255.255.255.255", "udp/161", false },
+		{ "iface:veth1a2b3c4,fe80::1", "iface:veth5d6e7f8,fe80::2", "icmpv6/echo-request", false },
+		/* DHCP client, ND, MLD pass as before */
+		{ "iface:veth1a2b3c4,0.0.0.0", "255.255.255.255", "udp/67", true },
+		{ "iface:veth1a2b3c4,fe80::1", "ff02::1:ff00:2", "icmpv6/135", true },
+		{ "iface:veth1a2b3c4,::", "ff02::16", "icmpv6/143", true },
+		/* the bridge itself is not a port */
+		{ "iface:br0,fe80::1", "iface:veth5d6e7f8,fe80::2", "tcp/5432", true },
+	};
+	struct zt_policy *p = NULL;
+	struct zt_diags d = {};
+
+	if (zt_policy_load_sources(src, ELEMENTSOF(src), NULL, &p, &d) != 0 || d.n)
+		diags_dump(&d);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(d.n, 0);
+	zt_diags_clear(&d);
+	for (size_t i = 0; i < ELEMENTSOF(c); i++) {
+		struct zt_explanation e;
+		char *text = run(p, c[i].from, c[i].to, c[i].probe, NULL, &e, NULL);
+
+		ck_assert_msg(e.allow == c[i].allow, "%s -> %s %s: %s", c[i].from, c[i].to, c[i].probe, text);
+		if (!c[i].allow)
+			ck_assert_msg(e.reason == ZT_REASON_SPOOFED && e.spoof.kind == ZT_SPOOF_BRIDGE_LINKLOCAL,
+				      "%s", text);
+		free(text);
+	}
+	zt_policy_free(p);
+}
+END_TEST
+
 /* ---- Scale: many probes on a 1,000-segment policy ---- */
 
 START_TEST(test_scale)
@@ -694,6 +743,7 @@ static Suite *explain_suite(void)
 	tcase_add_loop_test(tc, test_bad_probe, 0, ELEMENTSOF(bad_probes));
 	tcase_add_test(tc, test_live);
 	tcase_add_test(tc, test_live_plain_link);
+	tcase_add_test(tc, test_bridge_linklocal);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("endpoints");
