@@ -602,6 +602,9 @@ static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, 
 			r = zt_bridge_emit_pins(b, del, n_del, ZT_NFT_MSG_DESTROYSETELEM);
 		if (r >= 0 && n_add)
 			r = zt_bridge_emit_pins(b, add, n_add, NFT_MSG_NEWSETELEM);
+		/* tie the port to the pre-pinned address's segment, as a first claim does (ps_<rest>) */
+		if (r >= 0 && n_add)
+			r = zt_bridge_emit_ps(b, &m->cur.plan->bridge, add, n_add);
 		if (r >= 0 && (r = zt_nft_batch_commit(m->nft, b, &err, &d)) < 0)
 			log_warning("bridge pre-pins: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
 		zt_diags_clear(&d);

@@ -292,6 +292,15 @@ zt_check "restarted ztsegd: c4's neighbour entry removed releases its IPv4 pre-p
 	zt_wait_for 3000 eval '! listed pin4 "${ZT_V4[c4]}" && ! listed claimed4 "${ZT_V4[c4]}"'
 ip -n "$H" neigh replace "${ZT_V4[c4]}" lladdr "$C4" dev br0 nud permanent
 zt_check "and added again pre-pins it again" zt_wait_for 3000 pinned pin4 "${ZT_V4[c4]}" "${ZT_IF[c4]}"
+# c4, pre-pinned for IPv4 only, claims its own IPv6 address on the wire: a pre-pin ties
+# the port to its address's segment (ps_) as a first claim does, so the claim is allowed
+ip -n "$H" -6 neigh del "${ZT_V6[c4]}" dev br0
+zt_check "c4's IPv6 neighbour entry removed releases its IPv6 pre-pin" zt_wait_for 3000 eval '! listed pin6 "${ZT_V6[c4]}"'
+zt_x c4 ip link set eth0 up
+zt_forge c4 eth0 33:33:00:00:00:01 1 \
+	"IPv6(src='fe80::4:4', dst='ff02::1', hlim=255)/ICMPv6ND_NA(tgt='${ZT_V6[c4]}', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='$C4')" >/dev/null
+zt_check "c4, pre-pinned for IPv4 only, claims its own IPv6 address by NA" zt_wait_for 2000 pinned pin6 "${ZT_V6[c4]}" "${ZT_IF[c4]}"
+ip -n "$H" -6 neigh replace "${ZT_V6[c4]}" lladdr "$C4" dev br0 nud permanent
 kill -TERM "$DPID"
 wait "$DPID" || true
 
