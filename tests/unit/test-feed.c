@@ -1057,21 +1057,28 @@ static char *many_lines(size_t n, size_t *len)
 }
 
 /*
- * A cancelled job returns fast: the parse of 4M lines stops within a few ms
- * of the flag being set from another thread (not at its end, some hundreds
- * of ms later), with -ECANCELED.
+ * A cancelled job returns fast: the parse of 4M lines stops soon after the
+ * flag is set from another thread, not at its end. "Soon" is measured
+ * against the same parse run to its end on this machine in this process
+ * (a quarter of it), never as a wall time: sanitizers and a loaded machine
+ * slow both sides alike.
  */
 START_TEST(test_cancel_parse_fast)
 {
 	size_t len;
-	_cleanup_free_ char *buf = many_lines(4u << 20, &len);
+	char *buf = many_lines(4u << 20, &len);
 	struct zt_feed_limits lim = LIM_KEYED(0);
-	struct zt_feed_data f = {};
+	struct zt_feed_data f = {}, full = {};
 	struct zt_diags d = {};
 	struct canceller c = { .delay_ms = 20 };
 	pthread_t t;
-	double done;
-	int r;
+	double start, full_ms, done;
+	int r, rfull;
+
+	start = mono_ms();
+	rfull = zt_feed_parse("feeds/t.txt", buf, len, &lim, &full, &d);
+	full_ms = mono_ms() - start;
+	zt_feed_data_clear(&full);
 
 	atomic_store(&cancel_flag, false);
 	zt_feed_cancel_on(&cancel_flag);
@@ -1080,10 +1087,13 @@ START_TEST(test_cancel_parse_fast)
 	done = mono_ms();
 	pthread_join(t, NULL);
 	zt_feed_cancel_on(NULL);
-	ck_assert_int_eq(r, -ECANCELED);
-	ck_assert_msg(done - c.set_ms < 50, "returned %.1f ms after the cancel", done - c.set_ms);
-	ck_assert_ptr_null(f.e4);
+	free(buf);		/* before any assertion: CK_FORK=no leaves the test at the first failure */
 	zt_diags_clear(&d);
+	ck_assert_int_eq(rfull, 0);
+	ck_assert_int_eq(r, -ECANCELED);
+	ck_assert_msg(done - c.set_ms < full_ms / 4, "returned %.1f ms after the cancel, a whole parse takes %.1f ms",
+		      done - c.set_ms, full_ms);
+	ck_assert_ptr_null(f.e4);
 }
 END_TEST
 
