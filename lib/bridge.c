@@ -483,6 +483,7 @@ struct setdef {
 	uint32_t key_type, key_len;
 	bool map, interval, dynamic;
 	bool ud_host;			/* key byte order "host" in the set's userdata: nft lists ifname keys */
+	bool forever;			/* dynamic without a timeout: elements stay until removed (claims) */
 };
 
 static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
@@ -496,7 +497,7 @@ static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
 	if (!(s = nftnl_set_alloc()))
 		return -ENOMEM;
 	flags = (d->map ? NFT_SET_MAP : 0) | (d->interval ? NFT_SET_INTERVAL : 0) |
-		(d->dynamic ? NFT_SET_TIMEOUT | NFT_SET_EVAL : 0);
+		(d->dynamic ? NFT_SET_EVAL : 0) | (d->dynamic && !d->forever ? NFT_SET_TIMEOUT : 0);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
@@ -507,10 +508,10 @@ static int put_set(struct bx *x, const struct setdef *d, uint32_t id)
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
 	}
-	if (d->dynamic) {
+	if (d->dynamic && !d->forever)
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, MAC_TIMEOUT_MS);
+	if (d->dynamic)
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, MAC_SET_SIZE);
-	}
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 	if (d->ud_host) {
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
@@ -849,8 +850,8 @@ static int bind_map(struct bx *x, const struct zt_plan_bridge *br, uint8_t famil
 static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br);
 
 /* hown4 / hownna: the host's own addresses on bridges (apply's dump, then ztsegd) */
-static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false, false },
-			   hownna_def = { "hownna", NULL, T_INTEGER, 16, false, false, false, false };
+static const struct setdef hown4_def = { "hown4", NULL, T_IPV4, 4, false, false, false, false, false },
+			   hownna_def = { "hownna", NULL, T_INTEGER, 16, false, false, false, false, false };
 
 static int hown_elems(struct zt_batch *b, const struct zt_bridge_haddr *v, size_t n, uint16_t type);
 
@@ -872,8 +873,8 @@ static int hown_sets(struct bx *x, const struct zt_plan_bridge *br)
 }
 
 /* port_srcx / port_dstx: member ports by exact name (apply's link dump, then ztsegd) */
-static const struct setdef psrcx_def = { "port_srcx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true },
-			   pdstx_def = { "port_dstx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true };
+static const struct setdef psrcx_def = { "port_srcx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true, false },
+			   pdstx_def = { "port_dstx", NULL, T_IFNAME, IFNAMSIZ, true, false, false, true, false };
 
 static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
 {
@@ -895,13 +896,13 @@ static int portx_sets(struct bx *x, const struct zt_plan_bridge *br)
 
 static int sets(struct bx *x, const struct zt_plan_bridge *br)
 {
-	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true, false },
-				   phas = { "phas", NULL, T_IFNAME, IFNAMSIZ, false, false, true, false },
-				   bind4 = { "bind4", NULL, T_IPV4, 4, true, true, false, false },
-				   bind6 = { "bind6", NULL, T_IPV6, 16, true, true, false, false },
-				   bindna = { "bindna", NULL, T_INTEGER, 16, true, true, false, false },
-				   psrc = { "port_src", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false },
-				   pdst = { "port_dst", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false };
+	static const struct setdef pmac = { "pmac", NULL, (T_IFNAME << 6) | T_ETHER, IFNAMSIZ + 8, false, false, true, false, false },
+				   phas = { "phas", NULL, T_IFNAME, IFNAMSIZ, false, false, true, false, false },
+				   bind4 = { "bind4", NULL, T_IPV4, 4, true, true, false, false, false },
+				   bind6 = { "bind6", NULL, T_IPV6, 16, true, true, false, false, false },
+				   bindna = { "bindna", NULL, T_INTEGER, 16, true, true, false, false, false },
+				   psrc = { "port_src", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false, false },
+				   pdst = { "port_dst", NULL, T_IFNAME, IFNAMSIZ, true, true, false, false, false };
 	int r;
 
 	if (x->b) {
@@ -1449,70 +1450,25 @@ static int d_pinned(struct bx *x, const char *chain, enum dkey k, bool v6)
  * (dpb_<brk>), or one the packet path fills with `add` and ztsegd empties
  * (dynamic without a timeout: a pin lasts as long as its port).
  */
-struct dsetdef {
-	const char *name;
-	uint32_t key_type, key_len;
-	bool map, dynamic;
-};
-
-static int put_dset(struct bx *x, const struct dsetdef *d, uint32_t id)
-{
-	struct nftnl_udata_buf *ud;
-	struct nftnl_set *s;
-	struct nlmsghdr *nlh;
-
-	if (!x->b)
-		return 0;
-	if (!(s = nftnl_set_alloc()))
-		return -ENOMEM;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, ZT_TABLE_NAME);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAM);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, (d->map ? NFT_SET_MAP : 0) | (d->dynamic ? NFT_SET_EVAL : 0));
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
-	if (d->map) {
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
-	}
-	if (d->dynamic)
-		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, MAC_SET_SIZE);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	if (d->key_type == T_IFNAME) {
-		/* key byte order "host": nft lists the names */
-		if (!(ud = nftnl_udata_buf_alloc(64)) || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1)) {
-			nftnl_udata_buf_free(ud);
-			nftnl_set_free(s);
-			return -ENOMEM;
-		}
-		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
-		nftnl_udata_buf_free(ud);
-	}
-	nlh = zt_batch_msg(x->b, ZT_BOBJ_SET, d->name, NFT_MSG_NEWSET, FAM, NLM_F_CREATE);
-	if (nlh) {
-		nftnl_set_nlmsg_build_payload(nlh, s);
-		zt_batch_msg_done(x->b, nlh);
-	}
-	nftnl_set_free(s);
-	return nlh ? 0 : -ENOMEM;
-}
-
-static const struct dsetdef dport_def = { "dport", T_IFNAME, IFNAMSIZ, true, false },
-			    dportd_def = { "dportd", T_IFNAME, IFNAMSIZ, true, false },
-			    dpb_def = { NULL, T_IFNAME, IFNAMSIZ, false, false },
-			    ps_def = { NULL, T_IFNAME, IFNAMSIZ, false, true },
-			    pin4_def = { "pin4", (T_IPV4 << 6) | T_IFNAME, 4 + IFNAMSIZ, false, true },
-			    /* ipv6_addr in the kernel (nft lists it); typeof @th,64,128 in the text (nft 1.0.6 reads it) */
-			    pin6_def = { "pin6", (T_IPV6 << 6) | T_IFNAME, 16 + IFNAMSIZ, false, true },
-			    claimed4_def = { "claimed4", T_IPV4, 4, false, true },
-			    claimed6_def = { "claimed6", T_IPV6, 16, false, true },
-			    has4_def = { "has4", T_IFNAME, IFNAMSIZ, false, true },
-			    has6_def = { "has6", T_IFNAME, IFNAMSIZ, false, true };
+#define DSET(n, kt, kl, m, dyn) { .name = (n), .key_type = (kt), .key_len = (kl), .map = (m), .dynamic = (dyn), \
+				   .forever = (dyn), .ud_host = (kt) == T_IFNAME }
+static const struct setdef dport_def = DSET("dport", T_IFNAME, IFNAMSIZ, true, false),
+			   dportd_def = DSET("dportd", T_IFNAME, IFNAMSIZ, true, false),
+			   dpb_def = DSET(NULL, T_IFNAME, IFNAMSIZ, false, false),
+			   ps_def = DSET(NULL, T_IFNAME, IFNAMSIZ, false, true),
+			   pin4_def = DSET("pin4", (T_IPV4 << 6) | T_IFNAME, 4 + IFNAMSIZ, false, true),
+			   /* ipv6_addr in the kernel (nft lists it); typeof @th,64,128 in the text (nft 1.0.6 reads it) */
+			   pin6_def = DSET("pin6", (T_IPV6 << 6) | T_IFNAME, 16 + IFNAMSIZ, false, true),
+			   claimed4_def = DSET("claimed4", T_IPV4, 4, false, true),
+			   claimed6_def = DSET("claimed6", T_IPV6, 16, false, true),
+			   has4_def = DSET("has4", T_IFNAME, IFNAMSIZ, false, true),
+			   has6_def = DSET("has6", T_IFNAME, IFNAMSIZ, false, true);
+#undef DSET
 
 static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 {
 	static const struct {
-		const struct dsetdef *d;
+		const struct setdef *d;
 		const char *type, *comment;
 	} ds[] = {
 		{ &pin4_def, "type ipv4_addr . ifname", "IPv4 addresses claimed, each with its port (first claim: ARP)" },
@@ -1540,10 +1496,10 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 		x->id_ps0 = x->b->next_set_id;
 		x->b->next_set_id += (uint32_t)br->n_segs;
 	}
-	if ((r = put_dset(x, &dport_def, x->id_dport)) < 0 || (r = put_dset(x, &dportd_def, x->id_dportd)) < 0)
+	if ((r = put_set(x, &dport_def, x->id_dport)) < 0 || (r = put_set(x, &dportd_def, x->id_dportd)) < 0)
 		return r;
 	for (size_t i = 0; i < br->n_segs; i++) {
-		struct dsetdef d = dpb_def;
+		struct setdef d = dpb_def;
 
 		if (!br->segs[i].bridge[0] || br->segs[i].brk != br->segs[i].rest)
 			continue;
@@ -1551,12 +1507,12 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 		d.name = name;
 		t(x, "\tset %s {\n\t\ttype ifname\n\t\tcomment \"the ports of bridge %s (filled by apply and ztsegd)\"\n"
 		  "\t}\n\n", name, br->segs[i].bridge);
-		if ((r = put_dset(x, &d, x->id_dpb0 + (uint32_t)i)) < 0)
+		if ((r = put_set(x, &d, x->id_dpb0 + (uint32_t)i)) < 0)
 			return r;
 	}
 	/* ps_<rest>: the ports tied to that segment by their first claim, in either family */
 	for (size_t i = 0; i < br->n_segs; i++) {
-		struct dsetdef d = ps_def;
+		struct setdef d = ps_def;
 
 		if (!br->segs[i].bridge[0])
 			continue;
@@ -1564,7 +1520,7 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 		d.name = name;
 		t(x, "\tset %s {\n\t\ttype ifname\n\t\tsize %u\n\t\tflags dynamic\n\t\tcomment \"the ports whose "
 		  "first claim (IPv4 or IPv6) is this segment's: their only segment\"\n\t}\n\n", name, MAC_SET_SIZE);
-		if ((r = put_dset(x, &d, x->id_ps0 + (uint32_t)i)) < 0)
+		if ((r = put_set(x, &d, x->id_ps0 + (uint32_t)i)) < 0)
 			return r;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(ds); i++) {
@@ -1572,7 +1528,7 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 		  ds[i].type, MAC_SET_SIZE, ds[i].comment);
 		if (x->b)
 			*ids[i] = x->b->next_set_id++;
-		if ((r = put_dset(x, ds[i].d, *ids[i])) < 0)
+		if ((r = put_set(x, ds[i].d, *ids[i])) < 0)
 			return r;
 	}
 	if (x->b && br->n_dports &&
