@@ -731,38 +731,20 @@ static int format_anomaly(const json_t *st, FILE *f)
 	return table_flush(&t, f, "\n");
 }
 
-/* "ADDR (from) ADDR (from)" of a bridge port's learned bindings; "-" when none. */
-static char *learned_join(const json_t *o)
+/*
+ * "ADDR (from) ADDR (from)" of a bridge port's array key ("learned": its
+ * learned bindings; "claimed": a bridge: segment's port's claims, issue
+ * 15); none when the array is empty: none_str (NULL or "-", copied).
+ */
+static char *from_join(const json_t *o, const char *key, const char *none_str)
 {
-	const json_t *a = json_object_get(o, "learned"), *e;
+	const json_t *a = json_object_get(o, key), *e;
 	char *r = NULL;
 	size_t i, len = 0;
 	FILE *m;
 
 	if (!json_is_array(a) || json_array_size(a) == 0)
-		return strdup("-");
-	m = open_memstream(&r, &len);
-	if (!m)
-		return NULL;
-	json_array_foreach(a, i, e)
-		fprintf(m, "%s%s (%s)", i ? " " : "", jstr(e, "address"), jstr(e, "from"));
-	if (fclose(m) != 0) {
-		free(r);
-		return NULL;
-	}
-	return r;
-}
-
-/* A bridge: segment's port: "ADDR (claim) ADDR (fdb)" of its claims; NULL when it has none (issue 15). */
-static char *claimed_join(const json_t *o)
-{
-	const json_t *a = json_object_get(o, "claimed"), *e;
-	char *r = NULL;
-	size_t i, len = 0;
-	FILE *m;
-
-	if (!json_is_array(a) || json_array_size(a) == 0)
-		return NULL;
+		return none_str ? strdup(none_str) : NULL;
 	m = open_memstream(&r, &len);
 	if (!m)
 		return NULL;
@@ -788,8 +770,8 @@ static int format_bridge(const json_t *st, FILE *f)
 	if (!json_is_array(ports) || json_array_size(ports) == 0)
 		return 0;
 	json_array_foreach(ports, i, e) {
-		_cleanup_free_ char *claims = claimed_join(e), *addrs = claims ? NULL : jjoin(e, "addresses", " "),
-				    *learned = learned_join(e);
+		_cleanup_free_ char *claims = from_join(e, "claimed", NULL),
+				    *addrs = claims ? NULL : jjoin(e, "addresses", " "), *learned = from_join(e, "learned", "-");
 		const char *cls = jstr(e, "classification");
 		char fr[32], left[32];
 
