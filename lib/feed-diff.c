@@ -138,7 +138,7 @@ static size_t merge(struct rng *v, size_t n, bool v4)
 	return m + 1;
 }
 
-static zt_u128 cidr_val(const struct zt_cidr *c, zt_u128 *hi)
+zt_u128 zt_feed_cidr_range(const struct zt_cidr *c, zt_u128 *hi)
 {
 	zt_u128 v = 0, host;
 	unsigned bits = c->family == AF_INET ? 32 : 128;
@@ -165,7 +165,7 @@ static int feed_ranges(const struct zt_fset *s, const struct zt_feed_data *f, co
 					    : (struct rng){ f->e6[i].lo, f->e6[i].hi, 0 };
 	for (size_t i = 0; i < n_except; i++)
 		if (except[i].family == s->family) {
-			x[nx].lo = cidr_val(&except[i], &x[nx].hi);
+			x[nx].lo = zt_feed_cidr_range(&except[i], &x[nx].hi);
 			nx++;
 		}
 	/* Every range of this feed carries feed 0 here: the radix sort may reorder feeds freely. */

@@ -153,24 +153,6 @@ static int win_push(struct zt_fwins *w, zt_u128 lo, zt_u128 hi)
 	return 0;
 }
 
-/* The first entry of tier k starting at or after v. */
-static size_t tier_from(const struct zt_feed_data *f, uint8_t family, size_t k, zt_u128 v)
-{
-	const size_t *t = family == AF_INET ? f->t4 : f->t6;
-	size_t lo = t[k], hi = t[k + 1];
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		zt_u128 x = family == AF_INET ? f->e4[mid].lo : f->e6[mid].lo;
-
-		if (x < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* The entries of f (family) meeting [lo, hi], cut to it, appended to out (in out's e4 or e6). */
 static int gather(const struct zt_feed_data *f, uint8_t family, zt_u128 lo, zt_u128 hi, struct zt_feed_data *out)
 {
@@ -181,7 +163,7 @@ static int gather(const struct zt_feed_data *f, uint8_t family, zt_u128 lo, zt_u
 
 		if (t[k] == t[k + 1])
 			continue;
-		for (size_t i = tier_from(f, family, k, lo > span ? lo - span : 0); i < t[k + 1]; i++) {
+		for (size_t i = zt_feed_tier_from(f, family, k, lo > span ? lo - span : 0); i < t[k + 1]; i++) {
 			zt_u128 elo = family == AF_INET ? f->e4[i].lo : f->e6[i].lo;
 			zt_u128 ehi = family == AF_INET ? f->e4[i].hi : f->e6[i].hi;
 
@@ -274,18 +256,6 @@ static int delta_wins(const struct zt_feed_delta *dl, uint8_t family, struct zt_
 	return r;
 }
 
-static zt_u128 cidr_range(const struct zt_cidr *c, zt_u128 *hi)
-{
-	zt_u128 v = 0, host;
-	unsigned bits = c->family == AF_INET ? 32 : 128;
-
-	for (unsigned i = 0; i < bits / 8; i++)
-		v = (v << 8) | c->addr[i];
-	host = bits - c->plen >= 128 ? ~(zt_u128)0 : (((zt_u128)1 << (bits - c->plen)) - 1);
-	*hi = v | host;
-	return v & ~host;
-}
-
 /*
  * The feed's merged ranges of one family that meet an except prefix (as
  * zt_fset_add_feed counts them): its entries within the prefixes' hull,
@@ -303,7 +273,7 @@ static int carved_count(const struct zt_feed_data *f, uint8_t family, const stru
 
 	for (size_t i = 0; i < n_except; i++)
 		if (except[i].family == family) {
-			zt_u128 h, l = cidr_range(&except[i], &h);
+			zt_u128 h, l = zt_feed_cidr_range(&except[i], &h);
 
 			lo = l < lo ? l : lo;
 			hi = h > hi ? h : hi;

@@ -827,6 +827,24 @@ fail:
 	return r;
 }
 
+/* The first entry of tier k starting at or after v. */
+size_t zt_feed_tier_from(const struct zt_feed_data *f, uint8_t family, size_t k, zt_u128 v)
+{
+	const size_t *t = family == AF_INET ? f->t4 : f->t6;
+	size_t lo = t[k], hi = t[k + 1];
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		zt_u128 x = family == AF_INET ? f->e4[mid].lo : f->e6[mid].lo;
+
+		if (x < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t *addr)
 {
 	zt_u128 v = val_of(family, addr);
@@ -836,19 +854,8 @@ ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t
 
 	for (size_t k = 0; k < ZT_FEED_TIERS; k++) {
 		zt_u128 span = zt_feed_tier_span(k), from = v > span ? v - span : 0;
-		size_t lo = t[k], hi = t[k + 1];
-
 		/* The first entry of the tier starting at or after from; then those starting up to v. */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			zt_u128 x = family == AF_INET ? f->e4[mid].lo : f->e6[mid].lo;
-
-			if (x < from)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (size_t i = lo; i < t[k + 1]; i++) {
+		for (size_t i = zt_feed_tier_from(f, family, k, from); i < t[k + 1]; i++) {
 			zt_u128 elo = family == AF_INET ? f->e4[i].lo : f->e6[i].lo;
 			zt_u128 ehi = family == AF_INET ? f->e4[i].hi : f->e6[i].hi;
 			uint32_t line = family == AF_INET ? f->e4[i].line : f->e6[i].line;

@@ -123,6 +123,10 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 		      struct zt_diags *d);
 /* The widest span tier k may hold. */
 zt_u128 zt_feed_tier_span(size_t k);
+/* The first entry of f's tier k (family) starting at or after v (host order). */
+size_t zt_feed_tier_from(const struct zt_feed_data *f, uint8_t family, size_t k, zt_u128 v);
+/* A prefix as a range, host order: its first address; *hi its last. */
+zt_u128 zt_feed_cidr_range(const struct zt_cidr *c, zt_u128 *hi);
 
 /* One kernel element: a range of one feed (its index in the policy), host order. */
 struct zt_fel4 {
