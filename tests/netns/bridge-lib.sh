@@ -11,6 +11,8 @@
 #
 # All four bridged workloads sit in one /24 and one /64 behind one bridge;
 # the host routes between the bridge, the routed workload and the uplink.
+# It also holds what the other bridge tests share: random port names, a
+# workload plugged into a bridge, and the matrix of probes against explain.
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 	echo "bridge-lib.sh: the bridged topology the tests source; nothing to run by itself"
@@ -75,23 +77,12 @@ zt_bridge_policy() {
 	find "$d" -type f -exec chmod 0644 {} +
 }
 
-# bridge_port NODE: NODE's veth as a port of br0, eth0 in NODE with its /24 and /64.
-zt_bridge_port() {
-	local n=$1 h w
-	h=$(zt_ns host) w=$(zt_ns "$n")
-	ip -n "$h" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
-	ip -n "$h" link set "${ZT_IF[$n]}" master br0 up
-	ip -n "$w" -batch - <<-EOF
-		addr add ${ZT_V4[$n]}/24 dev eth0
-		addr add ${ZT_V6[$n]}/64 dev eth0 nodad
-		link set eth0 up
-		route add default via $ZT_HOST_V4 dev eth0
-		route add default via $ZT_HOST_V6 dev eth0
-	EOF
-}
+# zt_bridge_rndname: a port name as Docker and Podman make them (veth + 7 hex digits).
+zt_bridge_rndname() { printf 'veth%s' "$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-7)"; }
 
-zt_bridge_up() {
-	local n h
+# zt_bridge_br0: the host namespace, forwarding, and br0 in it with the host's addresses.
+zt_bridge_br0() {
+	local h
 	zt_ns_add host
 	zt_forwarding host
 	h=$(zt_ns host)
@@ -101,6 +92,32 @@ zt_bridge_up() {
 		addr add $ZT_HOST_V4/24 dev br0
 		addr add $ZT_HOST_V6/64 dev br0 nodad
 	EOF
+}
+
+# zt_bridge_plug NODE: NODE's veth as a port of br0; eth0 in NODE still down (it sends nothing).
+zt_bridge_plug() {
+	ip -n "$(zt_ns host)" link add "${ZT_IF[$1]}" type veth peer name eth0 netns "$(zt_ns "$1")"
+	ip -n "$(zt_ns host)" link set "${ZT_IF[$1]}" master br0 up
+}
+
+# zt_bridge_addrs NODE: NODE's eth0 up with its /24 and /64 and default routes via the host.
+zt_bridge_addrs() {
+	ip -n "$(zt_ns "$1")" -batch - <<-EOF
+		addr add ${ZT_V4[$1]}/24 dev eth0
+		addr add ${ZT_V6[$1]}/64 dev eth0 nodad
+		link set eth0 up
+		route add default via $ZT_HOST_V4 dev eth0
+		route add default via $ZT_HOST_V6 dev eth0
+	EOF
+}
+
+# zt_bridge_port NODE: both.
+zt_bridge_port() { zt_bridge_plug "$1" && zt_bridge_addrs "$1"; }
+
+zt_bridge_up() {
+	local n h
+	zt_bridge_br0
+	h=$(zt_ns host)
 	for n in "${ZT_BRIDGED[@]}"; do
 		zt_ns_add "$n"
 		zt_bridge_port "$n"
@@ -111,6 +128,53 @@ zt_bridge_up() {
 	zt_peer_link host inet
 	ip -n "$h" route add default via "${ZT_V4[inet]}" dev up0
 	ip -n "$h" -6 route add default via "${ZT_V6[inet]}" dev up0
+}
+
+# zt_bridge_matrix NAME [HOOK]: probe every case of $cases under policy $pol
+# (timeout $timeout_ms), hold each against explain (a denied case is
+# dropped: it times out); one check per case, the first $max_shown (default
+# 40) differing ones shown; HOOK (a command) runs when any differ.
+zt_bridge_matrix() {
+	local name=$1 observed=$ZT_TMP/observed-$1 expected=$ZT_TMP/expected-$1
+	local n=0 bad=0 id src dst fam proto port res ms rc by want allowed=0 denied=0
+	zt_probe_cases "$cases" "$observed" "$timeout_ms"
+	zt_explain_cases "$pol" "$cases" "$expected"
+	declare -A got_res exp_rc exp_by
+	while read -r id res ms; do got_res[$id]=$res; done <"$observed"
+	while read -r id rc by; do exp_rc[$id]=$rc exp_by[$id]=$by; done <"$expected"
+	while read -r id src dst fam proto port; do
+		n=$((n + 1))
+		res=${got_res[$id]:-missing} rc=${exp_rc[$id]:-missing} by=${exp_by[$id]:-}
+		want=
+		if [[ $rc == 0 ]]; then
+			allowed=$((allowed + 1))
+			[[ $res == ok ]] || want="ok (allow)"
+		elif [[ $rc == 1 ]]; then
+			denied=$((denied + 1))
+			case $res in
+			timeout) ;;
+			eperm) [[ $src == host && $proto != tcp ]] || want="timeout (deny)" ;;
+			*) want="timeout (deny)" ;;
+			esac
+		else
+			want="an answer from explain (exit $rc: $by)"
+		fi
+		if [[ -z $want ]]; then
+			ZT_PASSED=$((ZT_PASSED + 1))
+			continue
+		fi
+		bad=$((bad + 1))
+		if ((bad > ${max_shown:-40})); then
+			ZT_FAILED=$((ZT_FAILED + 1))
+			continue
+		fi
+		zt_not_ok "$name: $src -> $dst IPv$fam $(zt_portspec "$proto" "$port" "$fam"): observed $res, expected $want"
+		zt_explain_case "$pol" "$src" "$dst" "$fam" "$proto" "$port" | sed 's/^/#     /'
+	done < <(grep -v '^#' "$cases")
+	echo "# $name: $n cases, $((n - bad)) as explain says, $bad not; explain allows $allowed, denies $denied"
+	((bad == 0)) || [[ -z ${2:-} ]] || "$2"
+	# A policy that allowed nothing, or everything, would prove nothing.
+	zt_check "$name: the matrix has allowed and denied cases" [ "$allowed" -gt 20 -a "$denied" -gt 100 ]
 }
 
 # counter of table bridge ztseg

@@ -31,8 +31,7 @@
 #    `fdb`, released when an entry goes); --oneshot pre-pins from a dump.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-
-rnd() { printf 'veth%s' "$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-7)"; }
+source "$(dirname "$0")/bridge-lib.sh"
 
 ZT_WORKLOADS=(c1 c2 c3 c4 c5)
 ZT_UPLINKS=()
@@ -41,11 +40,11 @@ ZT_HOST_V4=198.51.100.1
 ZT_HOST_V6=2001:db8:1::1
 unset ZT_IF ZT_V4 ZT_V6 ZT_HV4 ZT_HV6 ZT_ZONE
 declare -A ZT_IF ZT_V4 ZT_V6 ZT_HV4 ZT_HV6 ZT_ZONE
-zt_node c1 "$(rnd)" 198.51.100.10 2001:db8:1::a web
-zt_node c2 "$(rnd)" 198.51.100.11 2001:db8:1::b web
-zt_node c3 "$(rnd)" 198.51.100.26 2001:db8:1::1a db
-zt_node c4 "$(rnd)" 198.51.100.27 2001:db8:1::1b db
-zt_node c5 "$(rnd)" 198.51.100.28 2001:db8:1::1c db
+zt_node c1 "$(zt_bridge_rndname)" 198.51.100.10 2001:db8:1::a web
+zt_node c2 "$(zt_bridge_rndname)" 198.51.100.11 2001:db8:1::b web
+zt_node c3 "$(zt_bridge_rndname)" 198.51.100.26 2001:db8:1::1a db
+zt_node c4 "$(zt_bridge_rndname)" 198.51.100.27 2001:db8:1::1b db
+zt_node c5 "$(zt_bridge_rndname)" 198.51.100.28 2001:db8:1::1c db
 
 zt_init
 zt_need_py
@@ -69,31 +68,11 @@ EOF
 "$ZT_CTL" check --config "$pol" >/dev/null || zt_die "the policy does not pass check"
 
 # ---- topology ----------------------------------------------------------------
-zt_ns_add host
-zt_forwarding host
+zt_bridge_br0
 H=$(zt_ns host)
-ip -n "$H" link add br0 type bridge
-ip -n "$H" -batch - <<EOF
-link set br0 up
-addr add $ZT_HOST_V4/24 dev br0
-addr add $ZT_HOST_V6/64 dev br0 nodad
-EOF
-# plug NODE: its veth on br0, eth0 inside still down (it sends nothing)
-plug() {
-	local n=$1
-	ip -n "$H" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$(zt_ns "$n")"
-	ip -n "$H" link set "${ZT_IF[$n]}" master br0 up
-}
-# up NODE: its addresses, eth0 up, routes
-up() {
-	ip -n "$(zt_ns "$1")" -batch - <<-EOF
-		addr add ${ZT_V4[$1]}/24 dev eth0
-		addr add ${ZT_V6[$1]}/64 dev eth0 nodad
-		link set eth0 up
-		route add default via $ZT_HOST_V4 dev eth0
-		route add default via $ZT_HOST_V6 dev eth0
-	EOF
-}
+# plug NODE: its veth on br0, eth0 inside still down (it sends nothing); up NODE: addresses, eth0 up
+plug() { zt_bridge_plug "$1"; }
+up() { zt_bridge_addrs "$1"; }
 for n in c1 c2 c3 c4 c5; do
 	zt_ns_add "$n"
 	plug "$n"
@@ -109,15 +88,7 @@ serve() {
 }
 serve host
 probe() { echo "1 $2 - $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w "${5:-1500}" | awk '{ print $2 }'; }
-l2() { zt_x host nft list counter bridge ztseg "$1" 2>/dev/null | sed -nE 's/.*packets ([0-9]+).*/\1/p' | head -1; }
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
+l2() { zt_l2_counter "$1"; }
 fdb_static() { bridge -n "$H" fdb replace "$1" dev "$2" master static; }
 
 # ---- ztsegd --------------------------------------------------------------------

@@ -37,8 +37,7 @@
 #    a flow internet → db tcp/5432.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-
-rnd() { printf 'veth%s' "$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-7)"; }
+source "$(dirname "$0")/bridge-lib.sh"
 
 ZT_WORKLOADS=(c1 c2 c3)
 ZT_UPLINKS=(inet)
@@ -47,9 +46,9 @@ ZT_HOST_V4=198.51.100.1
 ZT_HOST_V6=2001:db8:1::1
 unset ZT_IF ZT_V4 ZT_V6 ZT_HV4 ZT_HV6 ZT_ZONE
 declare -A ZT_IF ZT_V4 ZT_V6 ZT_HV4 ZT_HV6 ZT_ZONE
-zt_node c1 "$(rnd)" 198.51.100.10 2001:db8:1::a web
-zt_node c2 "$(rnd)" 198.51.100.11 2001:db8:1::b web
-zt_node c3 "$(rnd)" 198.51.100.26 2001:db8:1::1a db
+zt_node c1 "$(zt_bridge_rndname)" 198.51.100.10 2001:db8:1::a web
+zt_node c2 "$(zt_bridge_rndname)" 198.51.100.11 2001:db8:1::b web
+zt_node c3 "$(zt_bridge_rndname)" 198.51.100.26 2001:db8:1::1a db
 zt_node inet up0 203.0.113.10 2001:db8:ff::10 internet 203.0.113.1/24 2001:db8:ff::1/64
 ZT_EXTRA_TCP=(25)
 ZT_EXTRA_UDP=(161)
@@ -84,29 +83,10 @@ EOF
 "$ZT_CTL" check --config "$pol" >/dev/null || zt_die "the policy does not pass check"
 
 # ---- topology ----------------------------------------------------------------
-zt_ns_add host
-zt_forwarding host
+zt_bridge_br0
 H=$(zt_ns host)
-ip -n "$H" link add br0 type bridge
-ip -n "$H" -batch - <<EOF
-link set br0 up
-addr add $ZT_HOST_V4/24 dev br0
-addr add $ZT_HOST_V6/64 dev br0 nodad
-EOF
 # port NODE: a container's veth on br0 (named ZT_IF[NODE]), eth0 inside with its /24 and /64
-port() {
-	local n=$1 w
-	w=$(zt_ns "$n")
-	ip -n "$H" link add "${ZT_IF[$n]}" type veth peer name eth0 netns "$w"
-	ip -n "$H" link set "${ZT_IF[$n]}" master br0 up
-	ip -n "$w" -batch - <<-EOF
-		addr add ${ZT_V4[$n]}/24 dev eth0
-		addr add ${ZT_V6[$n]}/64 dev eth0 nodad
-		link set eth0 up
-		route add default via $ZT_HOST_V4 dev eth0
-		route add default via $ZT_HOST_V6 dev eth0
-	EOF
-}
+port() { zt_bridge_port "$1"; }
 for n in c1 c2 c3; do zt_ns_add "$n"; done
 port c1
 port c2
@@ -145,15 +125,7 @@ serve() {
 for n in host c1 c2 inet; do serve "$n"; done
 probe() { echo "1 $2 - $3 $4" | zt_x "$1" "$ZT_PROBE" batch -w "${5:-800}" | awk '{ print $2 }'; }
 mac() { zt_mac "$1" eth0 2>/dev/null; }
-l2() { zt_x host nft list counter bridge ztseg "$1" 2>/dev/null | sed -nE 's/.*packets ([0-9]+).*/\1/p' | head -1; }
-rx_add() {
-	local n=$1 name=$2
-	shift 2
-	zt_x "$n" nft list table netdev rx >/dev/null 2>&1 ||
-		zt_x "$n" nft "add table netdev rx; add chain netdev rx c { type filter hook ingress device eth0 priority -500; }"
-	zt_x "$n" nft "add counter netdev rx $name; add rule netdev rx c $* counter name $name"
-}
-rx() { zt_x "$1" nft list counter netdev rx "$2" | sed -nE 's/.*packets ([0-9]+).*/\1/p'; }
+l2() { zt_l2_counter "$1"; }
 C1=$(mac c1) C2=$(mac c2)
 
 # ---- controls: without ztseg, c2's claims of c3's addresses reach c1 ---------
@@ -233,36 +205,12 @@ for n in c1 c2 c3; do
 		zt_check "explain: $n (${ZT_IF[$n]}, IPv$fam) is in ${ZT_ZONE[$n]}" [ "$zone" = "${ZT_ZONE[$n]}" ]
 	done
 done
-matrix() {
-	local name=$1 observed=$ZT_TMP/observed-$1 expected=$ZT_TMP/expected-$1
-	local n=0 bad=0 allowed=0 denied=0 id src dst fam proto port res ms rc by want
-	zt_probe_cases "$cases" "$observed" "$timeout_ms"
-	zt_explain_cases "$pol" "$cases" "$expected"
-	declare -A got_res exp_rc
-	while read -r id res ms; do got_res[$id]=$res; done <"$observed"
-	while read -r id rc by; do exp_rc[$id]=$rc; done <"$expected"
-	while read -r id src dst fam proto port; do
-		n=$((n + 1))
-		res=${got_res[$id]:-missing} rc=${exp_rc[$id]:-missing} want=
-		if [[ $rc == 0 ]]; then
-			allowed=$((allowed + 1))
-			[[ $res == ok ]] || want="ok (allow)"
-		elif [[ $rc == 1 ]]; then
-			denied=$((denied + 1))
-			[[ $res == timeout || ($res == eperm && $src == host && $proto != tcp) ]] || want="timeout (deny)"
-		else
-			want="an answer from explain (exit $rc)"
-		fi
-		if [[ -n $want ]]; then
-			bad=$((bad + 1))
-			((bad > 30)) || echo "  $name: $src -> $dst IPv$fam $proto/$port: got $res, want $want" >&2
-		fi
-	done <"$cases"
-	((bad == 0)) || echo "  $name: l2_spoof $(l2 l2_spoof) l2_unbound $(l2 l2_unbound) l2_flood $(l2 l2_flood)" \
-		"l2_frame $(l2 l2_frame) spoofs $(zt_counter spoofs)" >&2
-	zt_check "$name: $n cases ($allowed allowed, $denied denied) equal explain ($bad differ)" [ "$bad" -eq 0 ]
-	[[ $allowed -gt 0 && $denied -gt 0 ]] || zt_not_ok "$name: the matrix has both answers"
+# the drop counters when the matrix differs from explain
+l2_shown() {
+	echo "# l2_spoof $(l2 l2_spoof) l2_unbound $(l2 l2_unbound) l2_flood $(l2 l2_flood)" \
+		"l2_frame $(l2 l2_frame) spoofs $(zt_counter spoofs)"
 }
+matrix() { zt_bridge_matrix "$1" l2_shown; }
 matrix "random port names, two segments on br0"
 
 # ---- status: each learned port, its claims, MAC and segment --------------------
@@ -380,7 +328,7 @@ done
 zt_check "and counted: l2_spoof $s0 -> $(l2 l2_spoof) (10 forged)" [ "$(($(l2 l2_spoof) - s0))" -ge 10 ]
 
 # ---- a new port that has claimed nothing: ARP, ND and DHCP client traffic only ----
-zt_node c4 "$(rnd)" 198.51.100.27 2001:db8:1::1b db
+zt_node c4 "$(zt_bridge_rndname)" 198.51.100.27 2001:db8:1::1b db
 zt_ns_add c4
 port c4
 zt_check "c4's port ${ZT_IF[c4]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c4]}"
@@ -422,7 +370,7 @@ zt_check "c4 claims its own IPv6 (db, same segment): db -> web udp/53 over IPv6 
 zt_check "and pin6 holds ${ZT_V6[c4]} . ${ZT_IF[c4]}" listed pin6 "${ZT_V6[c4]} . \"${ZT_IF[c4]}\""
 ip -n "$H" link del "${ZT_IF[c4]}"
 # c5: a web port whose first claim is IPv6; it then claims a free IPv4 of db by gratuitous ARP
-zt_node c5 "$(rnd)" 198.51.100.12 2001:db8:1::d web
+zt_node c5 "$(zt_bridge_rndname)" 198.51.100.12 2001:db8:1::d web
 zt_ns_add c5
 port c5
 zt_check "c5's port ${ZT_IF[c5]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c5]}"
@@ -479,7 +427,7 @@ zt_forge c2 eth0 ff:ff:ff:ff:ff:ff 2 \
 zt_check "while c3 is down, c2 cannot take its address (one per port): l2_spoof $s0 -> $(l2 l2_spoof)" \
 	[ "$(($(l2 l2_spoof) - s0))" -ge 2 ]
 zt_check "and c2 did not pin it" ! listed pin4 "${ZT_V4[c3]}"
-ZT_IF[c3]=$(rnd)
+ZT_IF[c3]=$(zt_bridge_rndname)
 zt_x c3 sh -c "kill \$(cat '$ZT_TMP/serve-c3.pid')" 2>/dev/null || true
 port c3
 # its first frames, at once: a denied flow (db -> web tcp/5432) and an allowed one (db -> web udp/53)

@@ -51,48 +51,7 @@ for n in "${ZT_NODES[@]}"; do
 	done
 done
 
-# matrix NAME: probe every case, hold each against explain (drop: denied times out).
-matrix() {
-	local name=$1 observed=$ZT_TMP/observed-$1 expected=$ZT_TMP/expected-$1
-	local n=0 bad=0 id src dst fam proto port res ms rc by want allowed=0 denied=0
-	zt_probe_cases "$cases" "$observed" "$timeout_ms"
-	zt_explain_cases "$pol" "$cases" "$expected"
-	declare -A got_res exp_rc exp_by
-	while read -r id res ms; do got_res[$id]=$res; done <"$observed"
-	while read -r id rc by; do exp_rc[$id]=$rc exp_by[$id]=$by; done <"$expected"
-	while read -r id src dst fam proto port; do
-		n=$((n + 1))
-		res=${got_res[$id]:-missing} rc=${exp_rc[$id]:-missing} by=${exp_by[$id]:-}
-		want=
-		if [[ $rc == 0 ]]; then
-			allowed=$((allowed + 1))
-			[[ $res == ok ]] || want="ok (allow)"
-		elif [[ $rc == 1 ]]; then
-			denied=$((denied + 1))
-			case $res in
-			timeout) ;;
-			eperm) [[ $src == host && $proto != tcp ]] || want="timeout (deny)" ;;
-			*) want="timeout (deny)" ;;
-			esac
-		else
-			want="an answer from explain (exit $rc: $by)"
-		fi
-		if [[ -z $want ]]; then
-			ZT_PASSED=$((ZT_PASSED + 1))
-			continue
-		fi
-		bad=$((bad + 1))
-		if ((bad > max_shown)); then
-			ZT_FAILED=$((ZT_FAILED + 1))
-			continue
-		fi
-		zt_not_ok "$name: $src -> $dst IPv$fam $(zt_portspec "$proto" "$port" "$fam"): observed $res, expected $want"
-		zt_explain_case "$pol" "$src" "$dst" "$fam" "$proto" "$port" | sed 's/^/#     /'
-	done < <(grep -v '^#' "$cases")
-	echo "# $name: $n cases, $((n - bad)) as explain says, $bad not; explain allows $allowed, denies $denied"
-	# A policy that allowed nothing, or everything, would prove nothing.
-	zt_check "$name: the matrix has allowed and denied cases" [ "$allowed" -gt 20 -a "$denied" -gt 100 ]
-}
+matrix() { zt_bridge_matrix "$@"; }
 
 zt_apply "$pol" || zt_die "ztsegd --oneshot failed to apply the bridged policy"
 zt_check "table bridge ztseg is there" sh -c "nsenter --net=/run/netns/$(zt_ns host) nft list table bridge ztseg >/dev/null"
