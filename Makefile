@@ -141,7 +141,8 @@ check: check-unit check-cli
 # Kernel tests in network namespaces they make themselves (root only); 77 is a skip.
 check-netns: $(PROGS) $(NETNS_BINS)
 	@set -e; for t in $(sort $(wildcard tests/netns/*.sh)); do \
-		echo "== $$t"; rc=0; ZTSEG_BUILD=$(B) bash $$t || rc=$$?; \
+		echo "== $$t"; s=$$(date +%s); rc=0; ZTSEG_BUILD=$(B) bash $$t || rc=$$?; \
+		echo "== $$t: exit $$rc after $$(($$(date +%s) - s)) s"; \
 		[ $$rc -eq 0 ] || [ $$rc -eq 77 ] || exit $$rc; done
 
 # The kernel tests drive the programs from outside; running them once, with the
