@@ -239,8 +239,22 @@ zt_check "a table of the interval-only layout is created anew (logged)" grep -q 
 zt_check "… its selector jumps to the shards" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -q 'ipv4_addr : verdict'"
 zt_check "… a single address in the hash map" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_x | grep -q '192.0.2.20'"
 # (nft 1.0.6 aborts listing the feed tables' rules — a map lookup into a register: its maps one by one.)
-zt_check "… nothing the feeds do not list (192.0.2.96/28 is gone from every map)" bash -c "for m in listed_src listed_src_x \$(seq -f listed_src_r%g 0 31); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m || echo MISSING \$m; done | grep -c 'ipv4_addr' | grep -qx 34 && ! for m in listed_src_x \$(seq -f listed_src_r%g 0 31); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m; done | grep -q '192.0.2.96'"
+zt_check "… nothing the feeds do not list (192.0.2.96/28 is gone from every map)" bash -c "for m in listed_src listed_src_x \$(seq -f listed_src_r%g 0 127); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m || echo MISSING \$m; done | grep -c 'ipv4_addr' | grep -qx 130 && ! for m in listed_src_x \$(seq -f listed_src_r%g 0 127); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m; done | grep -q '192.0.2.96'"
 zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
+daemon_stop
+
+# ---- tables of another shard count (a ztsegd of 32 shards before): the selector in order, 2 shards here ----
+zt_x host nft -f - <<'NFT'
+flush map ip ztseg listed_src
+add element ip ztseg listed_src { 0.0.0.0-127.255.255.255 : jump src_r0, 128.0.0.0-255.255.255.255 : jump src_r1 }
+add element ip ztseg listed_src_r1 { 192.0.2.96/28 : 0x0 }
+NFT
+daemon_start
+zt_check "a selector of another shard count: the tables are created anew (logged)" grep -q "maps of another layout" "$DLOG"
+zt_check "… the selector has the 128 shards again" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -o 'jump src_r[0-9]*' | sort -u | wc -l | grep -qx 128"
+zt_check "… nothing the feeds do not list (192.0.2.96/28, left in a shard, is gone)" bash -c "! for m in listed_src_x \$(seq -f listed_src_r%g 0 127); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m; done | grep -q '192.0.2.96'"
+zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
+zt_check "… the except prefix not blocked" allowed internet "$DB1" 192.0.2.44
 daemon_stop
 zt_x host "$ZT_D" --remove --config "$POL" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 || true
 zt_check "--remove takes table ip ztseg away" ! zt_x host nft list table ip ztseg
