@@ -32,8 +32,8 @@
 /*
  * 128: a commit into an interval map costs the kernel its whole map, so a
  * shard's size bounds how long one feed commit holds the commit lock (and
- * how long an rtnetlink event waits behind it). At 32 shards a million-entry
- * feed's IPv6 shard took 8.6 ms a commit on average (bench/RESULTS.md).
+ * how long an rtnetlink event waits behind it): at 32 the longest commit
+ * of a million-entry load took 21.3 ms, at 128 9.4 ms (bench/RESULTS.md).
  */
 #define ZT_FEED_SHARDS 128
 #define ZT_FEED_SET_SRC "listed_src"
