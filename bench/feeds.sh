@@ -14,7 +14,8 @@
 #   3. per packet with 1M loaded against the same host without feeds:
 #      new-connection rate (zb-tool crr), request/response (rr), iperf3;
 #   4. the daemon's RSS with the feed loaded, against before.
-# Results: stdout, and the section "Threat feeds" of bench/RESULTS.md.
+# Results: stdout, and the section "Threat feeds: the last run of bench/feeds.sh"
+# of bench/RESULTS.md (between its begin/end markers).
 # Knobs: ZB_FEED_N (1000000), ZB_FEED_ROUNDS (3 data-path runs per phase),
 # ZB_FEED_LOADS (2 interleaved without/with rounds, each a full load). Root only.
 set -euo pipefail
@@ -216,7 +217,7 @@ load=$(med load-ms)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 report=$ZT_TMP/report.md
 {
-	echo "## Threat feeds (bench/feeds.sh)"
+	echo "## Threat feeds: the last run of bench/feeds.sh"
 	echo
 	echo "One run of \`make bench-feeds\`, $(date -u '+%Y-%m-%d %H:%M UTC'), ztseg $(git -C "$ZT_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'),"
 	echo "kernel $(uname -r), $(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other jobs on the"
@@ -237,9 +238,6 @@ report=$ZT_TMP/report.md
 	echo
 } >"$report"
 cat "$report"
-if [[ -e $RESULTS ]]; then
-	awk '/^## Threat feeds \(bench\/feeds.sh\)/ { skip = 1; next } skip && /^## / { skip = 0 } !skip' "$RESULTS" >"$ZT_TMP/results"
-	cat "$ZT_TMP/results" "$report" >"$RESULTS"
-else
-	cp "$report" "$RESULTS"
-fi
+# Only this run's section is replaced (it moves to the end): the hand-written
+# sections of issue 16 under "## Threat feeds (issue 16)" stay as they are.
+zb_section "$RESULTS" feeds "$report"
