@@ -221,7 +221,8 @@ static void e_cmp(struct bx *x, uint32_t op, const void *data, uint32_t len)
 	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
 }
 
-static void e_bitwise(struct bx *x, uint32_t mask, uint32_t xor)
+/* reg 1 = (reg 1 & mask) ^ xor, len bytes */
+static void e_bitwise_n(struct bx *x, const void *mask, const void *xor, uint32_t len)
 {
 	struct nftnl_expr *e = ex(x, "bitwise");
 
@@ -229,9 +230,14 @@ static void e_bitwise(struct bx *x, uint32_t mask, uint32_t xor)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
+}
+
+static void e_bitwise(struct bx *x, uint32_t mask, uint32_t xor)
+{
+	e_bitwise_n(x, &mask, &xor, 4);
 }
 
 static void e_lookup(struct bx *x, const char *set, uint32_t id, bool vmap, bool inv)
@@ -395,17 +401,8 @@ static void saddr_prefix(struct bx *x, const struct zt_cidr *c)
 		t(x, "/%u", c->plen);
 	t(x, " ");
 	e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, c->family == AF_INET ? 12 : 8, len, NFT_REG_1);
-	if (c->plen < len * 8 && x->r) {
-		struct nftnl_expr *e = ex(x, "bitwise");
-
-		if (e) {
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
-		}
-	}
+	if (c->plen < len * 8 && x->r)
+		e_bitwise_n(x, mask, zero, len);
 	e_cmp(x, NFT_CMP_EQ, net, len);
 }
 
@@ -1070,18 +1067,7 @@ static int ll_rules(struct bx *x, const struct zt_mark_fields *f, const char *ch
 		} else if (v6) {
 			t(x, "ip6 saddr fe80::/10 ");
 			e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG_1);
-			{
-				struct nftnl_expr *e = ex(x, "bitwise");
-				uint8_t z[2] = {};
-
-				if (e) {
-					nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-					nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-					nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 2);
-					nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, ll6m, 2);
-					nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, z, 2);
-				}
-			}
+			e_bitwise_n(x, ll6m, (const uint8_t[2]){ 0 }, 2);
 			e_cmp(x, NFT_CMP_EQ, ll6, 2);
 		} else if (!i) {
 			t(x, "ip saddr 0.0.0.0 ");
@@ -1588,17 +1574,8 @@ static int dseg_forward(struct bx *x, const struct zt_plan_bridge *br)
 /* ip6 daddr fe80::/10: two bytes, masked */
 static void dd_ll6(struct bx *x, const uint8_t val[2], const uint8_t mask[2])
 {
-	struct nftnl_expr *e;
-	uint8_t zero[2] = {};
-
 	e_payload(x, NFT_PAYLOAD_NETWORK_HEADER, 24, 2, NFT_REG_1);
-	if ((e = ex(x, "bitwise"))) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 2);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, 2);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, 2);
-	}
+	e_bitwise_n(x, mask, (const uint8_t[2]){ 0 }, 2);
 	e_cmp(x, NFT_CMP_EQ, val, 2);
 }
 
