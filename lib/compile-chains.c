@@ -744,6 +744,18 @@ static int chain_deny(struct cc *c)
 			s_next(r, ZT_S_META_MARK_BITS)->mmask = ~zt_hub_mark_mask(h);
 		}
 	}
+	/*
+	 * An established connection denied here (revoked, or judged during a
+	 * reload with new rules and old intervals) leaves with its mark
+	 * cleared: judge wrote a flow mark before @fcnt decided, and a mark
+	 * that a later transaction makes live would let its next packet in
+	 * unjudged (doc/RULESET.md, "Revocation"). Related packets (ICMP
+	 * errors) are not matched: they must not touch their connection.
+	 */
+	if (!(r = rule_new(c, ci, "a denied connection is judged again at its next packet")))
+		return -ENOMEM;
+	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
+	s_mark(r, ZT_S_CT_MARK_SET, 0);
 	if (h->dflt == ZT_DEFAULT_REJECT) {
 		if (!(r = rule_new(c, ci, what)))
 			return -ENOMEM;
