@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <libgen.h>
 #include <malloc.h>
 #include <limits.h>
@@ -120,8 +119,6 @@ struct manager_feeds {
 	uint64_t policy_gen, taken_policy_gen;	/* reloads seen; the one the update under way was made for */
 	bool inc;			/* the last update was made from the changes only */
 	bool never_inc;			/* ZTSEGD_FEED_WHOLE=1: every update parses and flattens whole (a reference) */
-	uint64_t key[2];		/* keys the feeds' line hashes (secret, from getrandom) */
-	bool keyed;			/* false: getrandom failed, every feed parsed whole */
 	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
 };
 
@@ -420,6 +417,8 @@ static void job_feed_load(struct job *J, struct job_feed *f)
 	}
 	snprintf(f->result, sizeof(f->result), "ok: %zu entries (%zu IPv4, %zu IPv6), %zu bad line%s skipped",
 		 f->data.n4 + f->data.n6, f->data.n4, f->data.n6, f->data.bad, f->data.bad == 1 ? "" : "s");
+	/* Its bytes stay with the copy: the next version is compared with them. */
+	zt_feed_data_keep(&f->data, TAKE_PTR(buf), len);
 	f->status = 1;
 }
 
@@ -537,8 +536,6 @@ static int job_start(struct manager *m)
 		snprintf(jf->name, sizeof(jf->name), "%s", f->name);
 		snprintf(jf->path, sizeof(jf->path), "%s", f->path);
 		jf->lim = f->lim;
-		memcpy(jf->lim.key, F->key, sizeof(jf->lim.key));
-		jf->lim.keyed = F->keyed;
 		jf->prev = f->have ? &f->data : NULL;
 		jf->whole = F->never_inc;
 		jf->good = f->good;
@@ -1034,10 +1031,6 @@ static int feeds_new(struct manager *m)
 	F->never_inc = getenv("ZTSEGD_FEED_WHOLE") && streq(getenv("ZTSEGD_FEED_WHOLE"), "1");
 	if ((e = getenv("ZTSEGD_FEED_FAIL_JOBS")) && atoi(e) > 0)
 		F->fail_jobs = (unsigned)atoi(e);
-	/* No predictable fallback: without a secret key a crafted line could pass for another. */
-	F->keyed = getrandom(F->key, sizeof(F->key), GRND_NONBLOCK) == (ssize_t)sizeof(F->key);
-	if (!F->keyed)
-		log_warning("feeds: no random key for the line hashes (getrandom: %m): every update parses the feeds whole");
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (F->job_fd < 0)
 		return -errno;

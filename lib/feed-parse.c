@@ -36,13 +36,29 @@ static bool cancel_at(size_t step)
 	return !(step % ZT_FEED_CANCEL_EVERY) && zt_feed_cancelled();
 }
 
+/* *steps moved on by n (lines skipped at once): whether to stop, when that passed a multiple of the period. */
+static bool cancel_past(size_t *steps, size_t n)
+{
+	size_t was = *steps;
+
+	*steps += n;
+	return was / ZT_FEED_CANCEL_EVERY != *steps / ZT_FEED_CANCEL_EVERY && zt_feed_cancelled();
+}
+
 void zt_feed_data_clear(struct zt_feed_data *f)
 {
 	free(f->e4);
 	free(f->e6);
-	free(f->lh);
-	free(f->ll);
+	free(f->badv);
+	free(f->text);
 	*f = (struct zt_feed_data){};
+}
+
+void zt_feed_data_keep(struct zt_feed_data *f, char *text, size_t len)
+{
+	free(f->text);
+	f->text = text;
+	f->text_len = len;
 }
 
 void zt_feed_delta_clear(struct zt_feed_delta *dl)
@@ -52,90 +68,6 @@ void zt_feed_delta_clear(struct zt_feed_delta *dl)
 	free(dl->add6);
 	free(dl->del6);
 	*dl = (struct zt_feed_delta){};
-}
-
-static uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                                         \
-	do {                                                                             \
-		v0 += v1, v1 = rotl(v1, 13), v1 ^= v0, v0 = rotl(v0, 32);                \
-		v2 += v3, v3 = rotl(v3, 16), v3 ^= v2;                                   \
-		v0 += v3, v3 = rotl(v3, 21), v3 ^= v0;                                   \
-		v2 += v1, v1 = rotl(v1, 17), v1 ^= v2, v2 = rotl(v2, 32);                \
-	} while (0)
-
-uint64_t zt_siphash24(const uint64_t k[2], const void *s, size_t n)
-{
-	const unsigned char *p = s;
-	uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull;
-	uint64_t v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull, m;
-	size_t left = n;
-
-	for (; left >= 8; p += 8, left -= 8) {
-		memcpy(&m, p, 8);
-		m = le64toh(m);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	if (n >= 8 && left) {	/* the last 8 bytes of the input, shifted: the tail's bytes only */
-		memcpy(&m, p + left - 8, 8);
-		m = le64toh(m) >> (8 * (8 - left));
-	} else {
-		m = 0;
-		for (size_t i = left; i-- > 0;)
-			m = (m << 8) | p[i];
-	}
-	m |= (uint64_t)n << 56;
-	v3 ^= m;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= m;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-/* A line's bytes, hashed with the secret key; the low two bits left for its kind. */
-static uint64_t line_hash(const char *s, size_t n, const uint64_t key[2])
-{
-	return zt_siphash24(key, s, n) & ~(uint64_t)3;
-}
-
-/*
- * Whether line_parse takes the line for blank (kind ZT_FEED_LINE_NONE):
- * not too long, no NUL, and only spaces, tabs and CRs before a comment.
- */
-static bool blank_line(const char *s, size_t n)
-{
-	size_t b = 0;
-
-	if (n > ZT_FEED_LINE_MAX)
-		return false;
-	for (; b < n && s[b] != '#' && s[b] != ';'; b++)
-		if (s[b] != ' ' && s[b] != '\t' && s[b] != '\r')
-			return false;
-	return b == n || !memchr(s + b, '\0', n - b);
-}
-
-static int lh_push(struct zt_feed_data *f, uint64_t h, size_t line)
-{
-	if (f->nlh == f->caplh) {
-		size_t c = f->caplh;
-
-		if (ZT_GROW(f->lh, f->caplh, f->nlh + 1) < 0 || ZT_GROW(f->ll, c, f->nlh + 1) < 0)
-			return -ENOMEM;
-	}
-	f->lh[f->nlh] = h;
-	f->ll[f->nlh++] = (uint32_t)line;
-	return 0;
 }
 
 zt_u128 zt_feed_tier_span(size_t k)
@@ -292,9 +224,8 @@ static bool too_wide(const struct entry *e)
 	return span >= ((zt_u128)1 << (128 - ZT_FEED_MIN_PLEN6));
 }
 
-static int push(struct zt_feed_data *f, const struct entry *e, uint32_t line, int *kind)
+static int push(struct zt_feed_data *f, const struct entry *e, uint32_t line)
 {
-	*kind = e->family == AF_INET ? ZT_FEED_LINE_V4 : ZT_FEED_LINE_V6;
 	if (e->family == AF_INET) {
 		if (ZT_GROW(f->e4, f->cap4, f->n4 + 1) < 0)
 			return -ENOMEM;
@@ -324,18 +255,20 @@ static const char *excerpt(const char *s, size_t n, char *buf, size_t len)
 
 struct pstate {
 	const char *file;
+	const char *buf;	/* the file's bytes: where a bad line starts is kept */
 	struct zt_diags *d;
 	size_t reported;
 	size_t wide_line;	/* the first entry wider than allowed: refuses the feed */
 };
 
 static int bad(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *what, const char *s, size_t n,
-	       int *kind)
+	       const char *start)
 {
 	char ex[4 * EXCERPT_MAX + 8];
 
-	*kind = ZT_FEED_LINE_BAD;
-	f->bad++;
+	if (ZT_GROW(f->badv, f->capbad, f->bad + 1) < 0)
+		return -ENOMEM;
+	f->badv[f->bad++] = (struct zt_feed_bad){ (uint32_t)line, (uint64_t)(start - ps->buf) };
 	if (ps->reported++ >= ZT_FEED_DIAGS_MAX)
 		return 0;
 	zt_diag_warning(ps->d, ps->file, (unsigned)line, 0, "%s: '%s'", what, excerpt(s, n, ex, sizeof(ex)));
@@ -388,25 +321,24 @@ static bool fast_line(const char *s, size_t n, struct entry *e)
 	return !(e->lo & host);
 }
 
-/* One line (without its newline): 0, or -ENOMEM; *kind: what it held (ZT_FEED_LINE_*). */
-static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *s, size_t n, int *kind)
+/* One line of ps->buf (without its newline): 0, or -ENOMEM. */
+static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, const char *s, size_t n)
 {
 	char tok[ZT_FEED_LINE_MAX + 1];
 	size_t a = 0, b;
 	struct entry e;
 	const char *why;
 
-	*kind = ZT_FEED_LINE_NONE;
 	if (fast_line(s, n, &e))
-		return push(f, &e, (uint32_t)line, kind);
+		return push(f, &e, (uint32_t)line);
 
 	if (n > ZT_FEED_LINE_MAX)
-		return bad(ps, f, line, "line too long", s, n, kind);
+		return bad(ps, f, line, "line too long", s, n, s);
 	if (memchr(s, '\0', n))
-		return bad(ps, f, line, "binary data (NUL byte)", s, n, kind);
+		return bad(ps, f, line, "binary data (NUL byte)", s, n, s);
 	for (b = 0; b < n && s[b] != '#' && s[b] != ';'; b++)
 		if ((unsigned char)s[b] >= 0x80 || ((unsigned char)s[b] < 0x20 && s[b] != '\t' && s[b] != '\r'))
-			return bad(ps, f, line, "binary data", s, n, kind);
+			return bad(ps, f, line, "binary data", s, n, s);
 	while (a < b && (s[a] == ' ' || s[a] == '\t'))
 		a++;
 	while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r'))
@@ -416,7 +348,7 @@ static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, co
 	memcpy(tok, s + a, b - a);
 	tok[b - a] = '\0';
 	if (strpbrk(tok, " \t"))
-		return bad(ps, f, line, "more than one entry on a line", s, n, kind);
+		return bad(ps, f, line, "more than one entry on a line", s, n, s);
 	why = entry_parse(tok, &e);
 	if (!why && too_wide(&e)) {
 		why = e.family == AF_INET ? "entry wider than a /8" : "entry wider than a /16";
@@ -424,8 +356,8 @@ static int line_parse(struct pstate *ps, struct zt_feed_data *f, size_t line, co
 			ps->wide_line = line;
 	}
 	if (why)
-		return bad(ps, f, line, why, s + a, b - a, kind);
-	return push(f, &e, (uint32_t)line, kind);
+		return bad(ps, f, line, why, s + a, b - a, s);
+	return push(f, &e, (uint32_t)line);
 }
 
 /* v4 entries of one tier into (lo, hi, line) order: an LSD radix sort, stable (the input is in line order). */
@@ -580,27 +512,21 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 		  struct zt_feed_data *ret, struct zt_diags *d)
 {
 	struct zt_feed_data f = {};
-	struct pstate ps = { .file = file, .d = d };
+	struct pstate ps = { .file = file, .buf = buf, .d = d };
 	size_t line = 0;
 	uint64_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : ZT_FEED_MAX_BYTES_DEFAULT;
 	unsigned max_bad = lim ? lim->max_bad_pct : ZT_FEED_MAX_BAD_PCT_DEFAULT;
 	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
-	int r, kind;
+	int r;
 
 	if (len > max_bytes)
 		return zt_diag_error(d, file, 0, 0, "feed refused: %zu bytes, more than the limit of %llu",
 				     len, (unsigned long long)max_bytes);
-	if (lim && lim->keyed) {
-		f.keyed = true;
-		memcpy(f.key, lim->key, sizeof(f.key));
-	}
 	for (size_t off = 0; off < len;) {
 		const char *nl = memchr(buf + off, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
 
-		r = cancel_at(line + 1) ? -ECANCELED : line_parse(&ps, &f, line + 1, buf + off, n, &kind);
-		if (r >= 0 && f.keyed && kind != ZT_FEED_LINE_NONE)
-			r = lh_push(&f, line_hash(buf + off, n, f.key) | (uint64_t)kind, line + 1);
+		r = cancel_at(line + 1) ? -ECANCELED : line_parse(&ps, &f, line + 1, buf + off, n);
 		if (r < 0) {
 			zt_feed_data_clear(&f);
 			return r;
@@ -620,6 +546,7 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 }
 
 #define LOOKAHEAD 32
+#define WIN 64				/* lines held ahead on each side: a power of two above LOOKAHEAD */
 
 /* d as it was (the warnings of a partial parse dropped). */
 static void diags_back(struct zt_diags *d, const struct zt_diags *was)
@@ -634,13 +561,116 @@ static void diags_back(struct zt_diags *d, const struct zt_diags *was)
 	d->truncated = was->truncated;
 }
 
-static bool line_same(uint64_t old, uint64_t new)
+/* How many bytes a and b share from their start. */
+static size_t common_prefix(const char *a, size_t na, const char *b, size_t nb)
 {
-	return (old & 3) != ZT_FEED_LINE_BAD && (old & ~(uint64_t)3) == new;
+	size_t n = na < nb ? na : nb, i = 0;
+
+	while (i + 256 <= n && !memcmp(a + i, b + i, 256))
+		i += 256;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/* The newlines in n bytes: eight at a time, a byte 1 where it is '\n', summed by a multiply. */
+static size_t count_nl(const char *s, size_t n)
+{
+	const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, nl = 0x0a0a0a0a0a0a0a0aull;
+	size_t c = 0, i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, s + i, 8);
+		x ^= nl;	/* a '\n' byte is now 0 */
+		x = ~(((x & lo7) + lo7) | x | lo7) >> 7;	/* and now 1, every other byte 0 */
+		c += (size_t)((x * 0x0101010101010101ull) >> 56);
+	}
+	for (; i < n; i++)
+		c += s[i] == '\n';
+	return c;
+}
+
+/*
+ * Lines ahead of a position in one version of the file, scanned as needed,
+ * each with a plain hash of its bytes that only spares most byte compares
+ * (equal hashes are compared byte for byte).
+ */
+struct lwin {
+	const char *t;
+	size_t len;
+	size_t next;			/* where the first line not yet scanned starts */
+	size_t st[WIN], n[WIN];		/* ring: line k ahead at (head + k) % WIN */
+	uint64_t h[WIN];
+	size_t head, cnt;
+};
+
+static void lw_reset(struct lwin *w, const char *t, size_t len, size_t at)
+{
+	w->t = t;
+	w->len = len;
+	w->next = at;
+	w->head = w->cnt = 0;
+}
+
+/* FNV-1a over a line's bytes. */
+static uint64_t lw_hash(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Lines scanned until k + 1 are held (fewer at the end): how many are. */
+static size_t lw_fill(struct lwin *w, size_t k)
+{
+	while (w->cnt <= k && w->next < w->len) {
+		size_t i = (w->head + w->cnt) % WIN;
+		const char *s = w->t + w->next, *e = memchr(s, '\n', w->len - w->next);
+
+		w->st[i] = w->next;
+		w->n[i] = e ? (size_t)(e - s) : w->len - w->next;
+		w->h[i] = lw_hash(s, w->n[i]);
+		w->next += w->n[i] + 1;
+		w->cnt++;
+	}
+	return w->cnt;
+}
+
+/* Line k ahead (0: the current one), held. */
+static const char *lw_line(const struct lwin *w, size_t k, size_t *n)
+{
+	*n = w->n[(w->head + k) % WIN];
+	return w->t + w->st[(w->head + k) % WIN];
+}
+
+static void lw_drop(struct lwin *w, size_t k)
+{
+	w->head = (w->head + k) % WIN;
+	w->cnt -= k;
+}
+
+/* Whether line i ahead in a equals line j ahead in b (both held). */
+static bool lw_same(const struct lwin *a, size_t i, const struct lwin *b, size_t j)
+{
+	size_t x = (a->head + i) % WIN, y = (b->head + j) % WIN;
+
+	return a->h[x] == b->h[y] && a->n[x] == b->n[y] && !memcmp(a->t + a->st[x], b->t + b->st[y], a->n[x]);
 }
 
 /* prev's entries of one family, renumbered (map: old line → new line, 0: gone) and merged with the added ones. */
-#define MERGE_FAMILY(E, CMP, PE, PN, PT, AE, AT, OUT, OUTT, DEL, NDEL)                                   \
+#define MERGE_FAMILY(E, CMP, PE, PN, PT, AE, AT, OUT, OUTT, DEL, NDEL, CAPDEL)                           \
 	do {                                                                                              \
 		size_t o_ = 0;                                                                            \
 		for (size_t k_ = 0; k_ < ZT_FEED_TIERS; k_++) {                                           \
@@ -651,6 +681,8 @@ static bool line_same(uint64_t old, uint64_t new)
 				if (i_ < ie_) {                                                           \
 					x_ = (PE)[i_];                                                    \
 					if (!map[x_.line - 1]) {                                          \
+						if (ZT_GROW(DEL, CAPDEL, (NDEL) + 1) < 0)                 \
+							goto fail;                                        \
 						(DEL)[(NDEL)++] = x_;                                     \
 						i_++;                                                     \
 						continue;                                                 \
@@ -674,143 +706,152 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 {
 	struct zt_feed_data add = {}, f = {};
 	struct zt_feed_delta dl = {};
-	struct pstate ps = { .file = file, .d = d };
+	struct pstate ps = { .file = file, .buf = buf, .d = d };
 	uint64_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : ZT_FEED_MAX_BYTES_DEFAULT;
 	unsigned max_bad = lim ? lim->max_bad_pct : ZT_FEED_MAX_BAD_PCT_DEFAULT;
 	unsigned max_shrink = lim ? lim->max_shrink_pct : ZT_FEED_MAX_SHRINK_PCT_DEFAULT;
-	_cleanup_free_ uint64_t *nh = NULL;
-	_cleanup_free_ uint32_t *nl = NULL, *st = NULL, *end = NULL, *map = NULL;
-	size_t nn = 0, nlines = 0, no, i = 0, j = 0, parsed = 0, steps = 0, parsed_steps = 0;
+	_cleanup_free_ uint32_t *map = NULL;
+	const char *o = prev ? prev->text : NULL;
+	size_t olen = prev ? prev->text_len : 0, oi = 0, nj = 0, oline = 0, nline = 0, bi = 0;
+	size_t parsed = 0, steps = 0, cap4 = 0, cap6 = 0, capd4 = 0, capd6 = 0;
+	struct lwin wo, wn;
+	bool wvalid = false;
 	struct zt_diags was = *d;
-	int r = -ENOMEM, kind;
+	int r = -ENOMEM;
 
 	*inc = false;
 	*delta = (struct zt_feed_delta){};
 	/*
-	 * Whole: no secret key, another key, or a file whose lines are mostly
-	 * blank (the old-line map below costs 4 bytes a line: bounded by the
-	 * lines that carry something).
+	 * Whole: no last copy, or none of its bytes, or one whose lines are
+	 * mostly blank (the old-line map below costs 4 bytes a line: bounded by
+	 * the lines that carry something).
 	 */
-	if (len > max_bytes || !lim || !lim->keyed || !prev || !prev->keyed ||
-	    memcmp(prev->key, lim->key, sizeof(prev->key)) || len >= UINT32_MAX || prev->lines >= UINT32_MAX ||
-	    prev->lines > 4 * prev->nlh + 65536)
+	if (len > max_bytes || !prev || !o || len >= UINT32_MAX || prev->lines >= UINT32_MAX ||
+	    prev->lines > 4 * (prev->n4 + prev->n6 + prev->bad) + 65536)
 		return zt_feed_parse(file, buf, len, lim, ret, d);
-	no = prev->nlh;
 	if (prev->lines && !(map = calloc(prev->lines, sizeof(*map))))
 		return -ENOMEM;
 	/*
-	 * Lines split in one pass; those that carry something (not blank, not
-	 * only a comment) hashed, with their number and bytes; room for as
-	 * many as the last copy had, and a little more.
+	 * Old and new bytes walked together. Lines equal byte for byte from
+	 * where both stand are skipped in one compare (their entries renumbered
+	 * by the map, bad lines among them parsed again so that the diagnostics
+	 * are a whole parse's); at a difference, the nearest line equal to the
+	 * other side's within LOOKAHEAD lines either way (lines inserted or
+	 * deleted), else the line counts as replaced. New lines not paired are
+	 * parsed, in order; old ones not paired are gone.
 	 */
-	{
-		size_t cap = no + no / 16 + 64, c2 = cap, c3 = cap, c4 = cap;
+	while (oi < olen || nj < len) {
+		size_t L = common_prefix(o + oi, olen - oi, buf + nj, len - nj), k, c, di = 0, dj = 0;
 
-		if (!(nh = malloc(cap * sizeof(*nh))) || !(nl = malloc(cap * sizeof(*nl))) ||
-		    !(st = malloc(cap * sizeof(*st))) || !(end = malloc(cap * sizeof(*end))))
-			return -ENOMEM;
-		for (size_t off = 0; off < len; nlines++) {
-			const char *e = memchr(buf + off, '\n', len - off);
-			size_t n = e ? (size_t)(e - (buf + off)) : len - off;
+		if (oi + L == olen && nj + L == len)
+			k = L;			/* both to their end: the last line may lack its newline */
+		else {
+			const char *p = L ? memrchr(o + oi, '\n', L) : NULL;
 
-			if (cancel_at(nlines + 1))
-				return -ECANCELED;
-			if (!blank_line(buf + off, n)) {
-				if (nn == cap && (ZT_GROW(nh, cap, nn + 1) < 0 || ZT_GROW(nl, c2, nn + 1) < 0 ||
-						  ZT_GROW(st, c3, nn + 1) < 0 || ZT_GROW(end, c4, nn + 1) < 0))
-					return -ENOMEM;
-				nh[nn] = line_hash(buf + off, n, lim->key);
-				nl[nn] = (uint32_t)(nlines + 1);
-				st[nn] = (uint32_t)off;
-				end[nn++] = (uint32_t)(off + n);
-			}
-			off += n + 1;
+			k = p ? (size_t)(p - (o + oi)) + 1 : 0;
 		}
-	}
-	/*
-	 * Old and new lines (those that carry something) aligned in order:
-	 * equal hashes pair up; at a difference the nearest pairing within
-	 * LOOKAHEAD lines either way (lines inserted or deleted), else the line
-	 * counts as replaced. New lines not paired are parsed, in order (their
-	 * diagnostics as a whole parse words them); old ones not paired are gone.
-	 */
-	while (i < no || j < nn) {
-		size_t di = 0, dj = 0;
-
-		if (cancel_at(++steps)) {
-			r = -ECANCELED;
-			goto fail;
-		}
-		if (i < no && j < nn && line_same(prev->lh[i], nh[j])) {
-			map[prev->ll[i] - 1] = nl[j];
-			nh[j] |= prev->lh[i] & 3;
-			i++;
-			j++;
-			continue;
-		}
-		for (size_t k = 1; k <= LOOKAHEAD && !di && !dj; k++) {
-			if (i < no && j + k < nn && line_same(prev->lh[i], nh[j + k]))
-				dj = k;
-			else if (j < nn && i + k < no && line_same(prev->lh[i + k], nh[j]))
-				di = k;
-		}
-		if (!di && !dj) {
-			di = i < no;
-			dj = j < nn;
-		}
-		for (size_t q = j; q < j + dj; q++) {
-			if (cancel_at(++parsed_steps)) {
+		if (k) {
+			c = count_nl(o + oi, k) + (o[oi + k - 1] != '\n');
+			if (cancel_past(&steps, c)) {
 				r = -ECANCELED;
 				goto fail;
 			}
-			if (line_parse(&ps, &add, nl[q], buf + st[q], end[q] - st[q], &kind) < 0)
-				goto fail;
-			nh[q] |= (uint64_t)kind;
+			for (size_t t = 0; t < c; t++)
+				map[oline + t] = (uint32_t)(nline + t + 1);
+			for (; bi < prev->bad && prev->badv[bi].line <= oline + c; bi++) {
+				const struct zt_feed_bad *b = &prev->badv[bi];
+				size_t at = (size_t)b->off - oi + nj;
+				const char *e = memchr(buf + at, '\n', len - at);
+
+				if (line_parse(&ps, &add, b->line - oline + nline, buf + at,
+					       e ? (size_t)(e - (buf + at)) : len - at) < 0)
+					goto fail;
+			}
+			oi += k;
+			nj += k;
+			oline += c;
+			nline += c;
+			wvalid = false;
+			continue;
 		}
-		i += di;
-		j += dj;
+		if (cancel_past(&steps, 1)) {
+			r = -ECANCELED;
+			goto fail;
+		}
+		if (!wvalid) {
+			lw_reset(&wo, o, olen, oi);
+			lw_reset(&wn, buf, len, nj);
+			wvalid = true;
+		}
+		{
+			size_t ho = lw_fill(&wo, LOOKAHEAD), hn = lw_fill(&wn, LOOKAHEAD);
+
+			for (size_t q = 1; q <= LOOKAHEAD && !di && !dj; q++) {
+				if (ho && q < hn && lw_same(&wo, 0, &wn, q))
+					dj = q;
+				else if (hn && q < ho && lw_same(&wo, q, &wn, 0))
+					di = q;
+			}
+		}
+		if (!di && !dj) {
+			di = oi < olen;
+			dj = nj < len;
+		}
+		for (size_t q = 0; q < dj; q++) {
+			size_t n;
+			const char *ls = lw_line(&wn, q, &n);
+
+			if (line_parse(&ps, &add, ++nline, ls, n) < 0)
+				goto fail;
+			nj = (size_t)(ls - buf) + n + 1;
+		}
+		for (size_t q = 0; q < di; q++) {
+			size_t n;
+			const char *ls = lw_line(&wo, q, &n);
+
+			oi = (size_t)(ls - o) + n + 1;
+			oline++;
+		}
+		if (oi > olen)
+			oi = olen;
+		if (nj > len)
+			nj = len;
+		for (; bi < prev->bad && prev->badv[bi].line <= oline; bi++)
+			;		/* bad lines of the old version gone with the lines replaced */
+		lw_drop(&wo, di);
+		lw_drop(&wn, dj);
 		parsed += dj;
 		/* Most of the file differs (reordered, or another file): parsed whole, as cheap. */
-		if (parsed > nn / 4 + 1024) {
+		if (parsed > prev->lines / 4 + 1024) {
 			zt_feed_data_clear(&add);
 			diags_back(d, &was);
 			return zt_feed_parse(file, buf, len, lim, ret, d);
 		}
 	}
-	f.keyed = true;
-	memcpy(f.key, lim->key, sizeof(f.key));
-	f.lines = nlines;
-	f.bad = add.bad;
-	f.n4 = prev->n4;
-	f.n6 = prev->n6;
-	for (size_t l = 0; l < no; l++)
-		if (!map[prev->ll[l] - 1]) {
-			f.n4 -= (prev->lh[l] & 3) == ZT_FEED_LINE_V4;
-			f.n6 -= (prev->lh[l] & 3) == ZT_FEED_LINE_V6;
-		}
-	f.n4 += add.n4;
-	f.n6 += add.n6;
-	if ((r = verdict(&ps, &f, lim, max_bad, max_shrink)) < 0) {
-		zt_feed_data_clear(&add);
-		return r;
-	}
-	r = -ENOMEM;
 	if (tier_sort(&add) < 0)
 		goto fail;
-	f.cap4 = f.n4;
-	f.cap6 = f.n6;
-	dl.ndel4 = prev->n4 + add.n4 - f.n4;
-	dl.ndel6 = prev->n6 + add.n6 - f.n6;
-	if ((f.n4 && !(f.e4 = malloc(f.n4 * sizeof(*f.e4)))) || (f.n6 && !(f.e6 = malloc(f.n6 * sizeof(*f.e6)))) ||
-	    (dl.ndel4 && !(dl.del4 = malloc(dl.ndel4 * sizeof(*dl.del4)))) ||
-	    (dl.ndel6 && !(dl.del6 = malloc(dl.ndel6 * sizeof(*dl.del6)))))
+	/* prev's entries whose lines stayed, renumbered, and the new ones, in tier order. */
+	cap4 = prev->n4 + add.n4;
+	cap6 = prev->n6 + add.n6;
+	if ((cap4 && !(f.e4 = malloc(cap4 * sizeof(*f.e4)))) || (cap6 && !(f.e6 = malloc(cap6 * sizeof(*f.e6)))))
 		goto fail;
-	dl.ndel4 = dl.ndel6 = 0;
-	MERGE_FAMILY(struct zt_feed_e4, cmp4, prev->e4, prev->n4, prev->t4, add.e4, add.t4, f.e4, f.t4, dl.del4, dl.ndel4);
-	MERGE_FAMILY(struct zt_feed_e6, cmp6, prev->e6, prev->n6, prev->t6, add.e6, add.t6, f.e6, f.t6, dl.del6, dl.ndel6);
-	f.lh = TAKE_PTR(nh);
-	f.ll = TAKE_PTR(nl);
-	f.nlh = f.caplh = nn;
+	MERGE_FAMILY(struct zt_feed_e4, cmp4, prev->e4, prev->n4, prev->t4, add.e4, add.t4, f.e4, f.t4, dl.del4, dl.ndel4,
+		     capd4);
+	MERGE_FAMILY(struct zt_feed_e6, cmp6, prev->e6, prev->n6, prev->t6, add.e6, add.t6, f.e6, f.t6, dl.del6, dl.ndel6,
+		     capd6);
+	f.n4 = f.t4[ZT_FEED_TIERS];
+	f.n6 = f.t6[ZT_FEED_TIERS];
+	f.cap4 = cap4;
+	f.cap6 = cap6;
+	f.lines = nline;
+	f.bad = add.bad;
+	f.badv = TAKE_PTR(add.badv);
+	f.capbad = add.capbad;
+	if ((r = verdict(&ps, &f, lim, max_bad, max_shrink)) < 0) {
+		zt_feed_data_clear(&add);
+		zt_feed_delta_clear(&dl);
+		return r;
+	}
 	dl.add4 = TAKE_PTR(add.e4);
 	dl.nadd4 = add.n4;
 	dl.add6 = TAKE_PTR(add.e6);

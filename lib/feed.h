@@ -41,8 +41,6 @@ struct zt_feed_limits {
 	unsigned max_bad_pct;
 	unsigned max_shrink_pct;
 	size_t prev_entries;		/* the last good copy's entries; 0: none */
-	uint64_t key[2];		/* keys the line hashes (zt_feed_data.lh), SipHash-2-4 */
-	bool keyed;			/* key is secret (random); else no hashes, no incremental parse */
 };
 
 /*
@@ -52,13 +50,18 @@ struct zt_feed_limits {
  */
 #define ZT_FEED_TIERS 17
 
+/* A bad line: its number and where it starts in the file. */
+struct zt_feed_bad {
+	uint32_t line;
+	uint64_t off;
+};
+
 /*
- * A parsed feed: its entries sorted by tier, then (lo, hi, line); the bad
- * lines counted; and per line with an entry or a bad line (blank and
- * comment lines cost nothing) a keyed hash of its bytes (SipHash-2-4 with
- * a secret key, so that no line can be crafted to pass for another), its
- * kind in the low two bits (ZT_FEED_LINE_*), so that the next version of
- * the file is parsed only where its lines differ (zt_feed_parse_inc).
+ * A parsed feed: its entries sorted by tier, then (lo, hi, line); its bad
+ * lines, in order; and, once the caller hands them over
+ * (zt_feed_data_keep), the very bytes it was parsed from, so that the next
+ * version of the file is parsed only where its bytes differ
+ * (zt_feed_parse_inc).
  */
 struct zt_feed_data {
 	struct zt_feed_e4 *e4;
@@ -66,15 +69,12 @@ struct zt_feed_data {
 	struct zt_feed_e6 *e6;
 	size_t n6, cap6;
 	size_t t4[ZT_FEED_TIERS + 1], t6[ZT_FEED_TIERS + 1];	/* tier k: e4[t4[k] .. t4[k + 1]) */
-	uint64_t *lh;			/* per line with an entry or a bad line: hash | kind */
-	uint32_t *ll;			/* and its line number */
-	size_t nlh, caplh;
+	struct zt_feed_bad *badv;	/* every bad line, in line order (bad of them) */
+	size_t capbad;
 	size_t lines, bad;
-	uint64_t key[2];
-	bool keyed;
+	char *text;			/* the file's bytes (owned); NULL: not kept, the next version parsed whole */
+	size_t text_len;
 };
-
-enum { ZT_FEED_LINE_NONE, ZT_FEED_LINE_V4, ZT_FEED_LINE_V6, ZT_FEED_LINE_BAD };
 
 /* What one version of a feed adds and removes against the one before: entries, sorted by tier. */
 struct zt_feed_delta {
@@ -96,10 +96,9 @@ void zt_feed_delta_clear(struct zt_feed_delta *dl);
 void zt_feed_cancel_on(const atomic_bool *flag);
 bool zt_feed_cancelled(void);
 
-/* SipHash-2-4 of n bytes under the 128-bit key k (k[0]: its bytes 0-7, little-endian). */
-uint64_t zt_siphash24(const uint64_t k[2], const void *s, size_t n);
-
 void zt_feed_data_clear(struct zt_feed_data *f);
+/* f keeps text, the len bytes it was just parsed from, exactly (owned from now on; its old text freed). */
+void zt_feed_data_keep(struct zt_feed_data *f, char *text, size_t len);
 
 /*
  * Parse a feed file's bytes. Every bad line is a `file:line: message`
@@ -113,10 +112,11 @@ int zt_feed_parse(const char *file, const char *buf, size_t len, const struct zt
 		  struct zt_feed_data *ret, struct zt_diags *d);
 /*
  * The same result as zt_feed_parse, the same diagnostics in the same order,
- * but lines whose hash matches a line of prev (aligned in order; bad lines
- * never match) are not parsed again: their entries are prev's, renumbered.
- * *delta: the entries removed and added (when *inc); *inc false: the file
- * was parsed whole (no prev, another key, or too few lines kept).
+ * but lines byte for byte equal to a line of prev's text (aligned in order;
+ * bad lines are parsed again) are not parsed: their entries are prev's,
+ * renumbered. *delta: the entries removed and added (when *inc); *inc
+ * false: the file was parsed whole (no prev, prev without its text, or too
+ * few lines kept).
  */
 int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struct zt_feed_limits *lim,
 		      const struct zt_feed_data *prev, struct zt_feed_data *ret, struct zt_feed_delta *delta, bool *inc,
