@@ -103,11 +103,15 @@ struct manager_feeds {
 	uid_t feed_uid;
 	uint64_t t0;			/* CLOCK_MONOTONIC: the update began */
 	uint64_t longest_commit_usec, last_update_usec, updates, commits, failures;
+	uint64_t applied_usec;		/* CLOCK_REALTIME: the last update's last commit acknowledged; 0: none yet */
 	uint64_t read_usec, build_usec;	/* the last update's: files read and parsed; flattened and compared */
 	size_t last_adds, last_dels;
 	/* the worker (see "the work off the loop") */
 	struct job *job;		/* running; NULL: none */
 	pthread_t job_thread;
+	struct reap *reap;		/* what the update replaced, to free off the loop; NULL: nothing */
+	pthread_t reap_thread;
+	bool reaping;			/* reap_thread runs, or ran and is not joined */
 	int job_fd;			/* eventfd: the worker is done */
 	sd_event_source *src_job;
 	sd_event_source *src_retry;	/* a failed update tried again (backoff); NULL: never armed */
@@ -554,6 +558,85 @@ oom:
 	return -ENOMEM;
 }
 
+/*
+ * The copies and maps an update replaces (tens of MB at a million entries):
+ * freeing them and giving the memory back to the system (munmap,
+ * malloc_trim) takes milliseconds that an rtnetlink event must not wait
+ * for, so a short-lived thread does it once the update is applied.
+ */
+struct reap {
+	struct zt_feed_data *data;
+	size_t n_data, cap_data;
+	struct zt_fset *sets;
+	size_t n_sets, cap_sets;
+};
+
+static void reap_free(struct reap *r)
+{
+	for (size_t i = 0; i < r->n_data; i++)
+		zt_feed_data_clear(&r->data[i]);
+	for (size_t i = 0; i < r->n_sets; i++)
+		zt_fset_clear(&r->sets[i]);
+	free(r->data);
+	free(r->sets);
+	free(r);
+}
+
+static void *reap_run(void *userdata)
+{
+	reap_free(userdata);
+	malloc_trim(0);
+	return NULL;
+}
+
+static struct reap *reap_get(struct manager_feeds *F)
+{
+	if (!F->reap)
+		F->reap = calloc(1, sizeof(*F->reap));
+	return F->reap;
+}
+
+/* d handed over (left empty): freed off the loop, or here when no room is left. */
+static void reap_data(struct manager_feeds *F, struct zt_feed_data *d)
+{
+	struct reap *r = reap_get(F);
+
+	if (r && ZT_GROW(r->data, r->cap_data, r->n_data + 1) >= 0)
+		r->data[r->n_data++] = *d;
+	else
+		zt_feed_data_clear(d);
+	*d = (struct zt_feed_data){};
+}
+
+static void reap_set(struct manager_feeds *F, struct zt_fset *s)
+{
+	struct reap *r = reap_get(F);
+	uint8_t family = s->family;
+
+	if (r && ZT_GROW(r->sets, r->cap_sets, r->n_sets + 1) >= 0)
+		r->sets[r->n_sets++] = *s;
+	else
+		zt_fset_clear(s);
+	*s = (struct zt_fset){ .family = family };
+}
+
+/* What was handed over, freed by a thread (here, without one). */
+static void reap_go(struct manager_feeds *F)
+{
+	struct reap *r = TAKE_PTR(F->reap);
+
+	if (F->reaping) {
+		pthread_join(F->reap_thread, NULL);	/* the last one: done long ago */
+		F->reaping = false;
+	}
+	if (!r)
+		return;
+	if (pthread_create(&F->reap_thread, NULL, reap_run, r) == 0)
+		F->reaping = true;
+	else
+		reap_run(r);
+}
+
 /* A running job waited for and dropped (before the loop changes what it reads). */
 static void job_abort(struct manager_feeds *F)
 {
@@ -657,7 +740,7 @@ static void job_take(struct manager *m, struct job *J)
 		} else if (jf->status > 0) {
 			bool had = f->have;
 
-			zt_feed_data_clear(&f->data);
+			reap_data(F, &f->data);
 			f->data = jf->data;
 			jf->data = (struct zt_feed_data){};
 			f->have = true;
@@ -762,24 +845,15 @@ static void update_done(struct manager *m, bool ok)
 	for (size_t k = 0; k < N_STEPS; k++)
 		zt_fdiff_clear(&F->df[k]);
 	if (ok) {
+		F->applied_usec = now_usec(CLOCK_REALTIME);
 		for (size_t s = 0; s < N_MAPS; s++) {
-			zt_fset_clear(&F->cur[s]);
+			reap_set(F, &F->cur[s]);
 			F->cur[s] = F->want[s];
 			F->want[s] = (struct zt_fset){ .family = F->cur[s].family };
 		}
 		/* A reload during this update may have left elements of gone feeds: after the next. */
 		if (!F->again)
 			gone_delete(m);
-		/*
-		 * The last copies' and maps' predecessors, tens of MB at a million
-		 * entries, back to the system: freed, glibc would keep most of them.
-		 */
-		{
-			uint64_t t = now_usec(CLOCK_MONOTONIC);
-
-			malloc_trim(0);
-			log_debug("feeds: memory given back in %.1f ms", (double)(now_usec(CLOCK_MONOTONIC) - t) / 1000.0);
-		}
 		if (F->last_adds || F->last_dels)
 			log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=feeds-applied" }, 1,
 				   "feeds applied: %zu ranges added, %zu removed in %.1f ms (longest commit so far %.1f ms; "
@@ -788,6 +862,8 @@ static void update_done(struct manager *m, bool ok)
 				   (double)F->longest_commit_usec / 1000.0, (double)F->read_usec / 1000.0,
 				   F->inc ? "the changed windows flattened and compared" : "flattened whole and compared",
 				   (double)F->build_usec / 1000.0);
+		/* The last copies' and maps' predecessors back to the system, off the loop. */
+		reap_go(F);
 		F->read_usec = 0;
 		/* The maps are now the flattening of the copies, unless a reload came meanwhile. */
 		F->whole = F->policy_gen != F->taken_policy_gen;
@@ -797,6 +873,7 @@ static void update_done(struct manager *m, bool ok)
 		F->kernel_known = false;
 		F->whole = true;
 		F->again = false;
+		reap_go(F);
 		return;
 	}
 	if (F->again)
@@ -1406,14 +1483,15 @@ int manager_feeds_status(struct manager *m, json_t *status)
 		for (size_t s = 0; s < N_MAPS; s++)
 			ranges += F->cur[s].n;
 	}
-	u = json_pack("{s:b, s:b, s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "busy", F && (F->busy || F->job),
+	u = json_pack("{s:b, s:b, s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "busy", F && (F->busy || F->job),
 		      "working", F && F->job, "last_incremental", F && F->inc,
 		      "kernel_ranges", (json_int_t)ranges,
 		      "longest_commit_ms", F ? (double)F->longest_commit_usec / 1000.0 : 0.0,
 		      "last_update_ms", F ? (double)F->last_update_usec / 1000.0 : 0.0,
 		      "last_added", (json_int_t)(F ? F->last_adds : 0), "last_removed", (json_int_t)(F ? F->last_dels : 0),
 		      "updates", (json_int_t)(F ? F->updates : 0), "commits", (json_int_t)(F ? F->commits : 0),
-		      "failures", (json_int_t)(F ? F->failures : 0));
+		      "failures", (json_int_t)(F ? F->failures : 0),
+		      "last_applied_usec", (json_int_t)(F ? F->applied_usec : 0));
 	if (!u || json_object_set_new(status, "feeds", a) < 0 || json_object_set_new(status, "feed_updates", u) < 0)
 		return -ENOMEM;
 	return 0;
@@ -1529,6 +1607,10 @@ void manager_feeds_free(struct manager *m)
 	if (!F)
 		return;
 	job_abort(F);
+	if (F->reaping)
+		pthread_join(F->reap_thread, NULL);
+	if (F->reap)
+		reap_free(F->reap);
 	sd_event_source_disable_unref(F->src_retry);
 	sd_event_source_unref(F->src_ino);
 	sd_event_source_unref(F->src_work);
