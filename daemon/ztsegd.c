@@ -6,6 +6,7 @@
  * (ztsegd-oneshot.c).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,14 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : 0;
 	switch (mode) {
 	case MODE_DAEMON:
+		/*
+		 * Blocks of 1 MiB and more (a feed's copies and maps, tens of MB at a
+		 * million entries) are mappings of their own, unmapped when freed.
+		 * glibc would otherwise raise this threshold after the first such free
+		 * and keep the next copies in a heap that fragments: the daemon stayed
+		 * 20 MB larger with a 1M-entry feed (bench/RESULTS.md, threat feeds).
+		 */
+		mallopt(M_MMAP_THRESHOLD, 1 << 20);
 		log_setup(m->log_level);
 		r = manager_setup(m);
 		if (r >= 0)
