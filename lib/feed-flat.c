@@ -8,6 +8,7 @@
  * whole (tests/unit/test-feed.c checks it over random edits). Pure.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "feed.h"
@@ -288,10 +289,100 @@ static int carved_count(const struct zt_feed_data *f, uint8_t family, const stru
 	return r;
 }
 
+/* What flattening the windows of some maps needs: read only but for the maps it makes. */
+struct flat_job {
+	const struct zt_feed_src *v;
+	size_t n;
+	const struct zt_cidr *except;
+	size_t n_except;
+	const struct zt_fset *cur;
+	const zt_u128 *const *bounds;
+	size_t n_bounds;
+	struct zt_fset *want;
+	struct zt_fwins *wins;
+	size_t from, to;			/* maps [from, to) of the ZT_FMAPS_R, and their single addresses */
+	const atomic_bool *cancel;		/* the caller's flag, for a thread of its own */
+	int r;
+};
+
+/* Map s's windows (where its feeds' deltas fall, widened) flattened anew and spliced into copies of cur[s] and cur[s + 4]. */
+static int flatten_map(const struct flat_job *j, size_t s)
+{
+	const struct zt_fset *cur = j->cur;
+	uint8_t family = cur[s].family;
+	zt_u128 max = family == AF_INET ? 0xffffffffu : ~(zt_u128)0;
+	struct zt_fwins *w = &j->wins[s];
+	struct zt_fset acc = { .family = family }, accx = { .family = family };
+	bool dst = s & 1;
+	int r = 0;
+
+	if (zt_feed_cancelled())
+		return -ECANCELED;
+	zt_fwins_clear(w);
+	for (size_t i = 0; i < j->n && r >= 0; i++)
+		if (takes(&j->v[i], dst) && j->v[i].changed)
+			r = delta_wins(j->v[i].delta, family, w);
+	if (r < 0)
+		return r;
+	/* Windows, widened until no old element crosses an edge or touches it from outside. */
+	wins_merge(w, max);
+	for (size_t k = 0, c1 = 0, c2 = 0; k < w->n; k++) {
+		while (widen(&cur[s], max, &w->v[k].lo, &w->v[k].hi, c1) |
+		       widen(&cur[ZT_FMAPS_R + s], max, &w->v[k].lo, &w->v[k].hi, c2))
+			;
+		/* No later window widens below this one's start (an element reaching there would be in it). */
+		c1 = first_ending_from(&cur[s], w->v[k].lo ? w->v[k].lo - 1 : 0, c1);
+		c2 = first_ending_from(&cur[ZT_FMAPS_R + s], w->v[k].lo ? w->v[k].lo - 1 : 0, c2);
+	}
+	wins_merge(w, max);
+	/* The windows flattened anew, all at once (they are apart: nothing merges across them). */
+	for (size_t i = 0; i < j->n && r >= 0 && w->n; i++) {
+		struct zt_feed_data in = {};
+
+		if (!takes(&j->v[i], dst))
+			continue;
+		for (size_t k = 0; k < w->n && r >= 0; k++)
+			r = gather(j->v[i].data, family, w->v[k].lo, w->v[k].hi, &in);
+		if (r >= 0)
+			r = zt_fset_add_feed(&acc, &in, j->v[i].id, j->except, j->n_except, NULL);
+		zt_feed_data_clear(&in);
+	}
+	if (r >= 0)
+		r = zt_fset_split(&acc, &accx);
+	if (r >= 0 && j->bounds[s])
+		r = zt_fset_cut(&acc, j->bounds[s], j->n_bounds);
+	if (r >= 0)
+		r = splice(&cur[s], w, &acc, &j->want[s]);
+	if (r >= 0)
+		r = splice(&cur[ZT_FMAPS_R + s], w, &accx, &j->want[ZT_FMAPS_R + s]);
+	zt_fset_clear(&acc);
+	zt_fset_clear(&accx);
+	return r;
+}
+
+static void *flatten_maps(void *userdata)
+{
+	struct flat_job *j = userdata;
+
+	if (j->cancel)
+		zt_feed_cancel_on(j->cancel);
+	j->r = 0;
+	for (size_t s = j->from; s < j->to && j->r >= 0; s++)
+		j->r = flatten_map(j, s);
+	return NULL;
+}
+
+/* Maps this large are made by two threads, a family each: the copies' page faults dominate, and halve. */
+#define FLAT_SPLIT 65536
+
 int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *except, size_t n_except,
 			 const struct zt_fset cur[ZT_FMAPS], const zt_u128 *const bounds[ZT_FMAPS_R], size_t n_bounds,
 			 struct zt_fset want[ZT_FMAPS], struct zt_fwins wins[ZT_FMAPS_R])
 {
+	struct flat_job j4 = { v, n, except, n_except, cur, bounds, n_bounds, want, wins, 0, 2, NULL, 0 }, j6 = j4;
+	size_t total = 0;
+	pthread_t t;
+	bool two = false;
 	int r = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -300,58 +391,20 @@ int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *
 	for (size_t s = 0; s < ZT_FMAPS; s++) {
 		zt_fset_clear(&want[s]);
 		want[s].family = cur[s].family;
+		total += cur[s].n;
 	}
-	for (size_t s = 0; s < ZT_FMAPS_R && r >= 0; s++) {
-		uint8_t family = cur[s].family;
-		zt_u128 max = family == AF_INET ? 0xffffffffu : ~(zt_u128)0;
-		struct zt_fwins *w = &wins[s];
-		struct zt_fset acc = { .family = family }, accx = { .family = family };
-		bool dst = s & 1;
-
-		if (zt_feed_cancelled()) {
-			r = -ECANCELED;
-			break;
-		}
-		zt_fwins_clear(w);
-		for (size_t i = 0; i < n && r >= 0; i++)
-			if (takes(&v[i], dst) && v[i].changed)
-				r = delta_wins(v[i].delta, family, w);
-		if (r < 0)
-			break;
-		/* Windows, widened until no old element crosses an edge or touches it from outside. */
-		wins_merge(w, max);
-		for (size_t k = 0, c1 = 0, c2 = 0; k < w->n; k++) {
-			while (widen(&cur[s], max, &w->v[k].lo, &w->v[k].hi, c1) |
-			       widen(&cur[ZT_FMAPS_R + s], max, &w->v[k].lo, &w->v[k].hi, c2))
-				;
-			/* No later window widens below this one's start (an element reaching there would be in it). */
-			c1 = first_ending_from(&cur[s], w->v[k].lo ? w->v[k].lo - 1 : 0, c1);
-			c2 = first_ending_from(&cur[ZT_FMAPS_R + s], w->v[k].lo ? w->v[k].lo - 1 : 0, c2);
-		}
-		wins_merge(w, max);
-		/* The windows flattened anew, all at once (they are apart: nothing merges across them). */
-		for (size_t i = 0; i < n && r >= 0 && w->n; i++) {
-			struct zt_feed_data in = {};
-
-			if (!takes(&v[i], dst))
-				continue;
-			for (size_t k = 0; k < w->n && r >= 0; k++)
-				r = gather(v[i].data, family, w->v[k].lo, w->v[k].hi, &in);
-			if (r >= 0)
-				r = zt_fset_add_feed(&acc, &in, v[i].id, except, n_except, NULL);
-			zt_feed_data_clear(&in);
-		}
-		if (r >= 0)
-			r = zt_fset_split(&acc, &accx);
-		if (r >= 0 && bounds[s])
-			r = zt_fset_cut(&acc, bounds[s], n_bounds);
-		if (r >= 0)
-			r = splice(&cur[s], w, &acc, &want[s]);
-		if (r >= 0)
-			r = splice(&cur[ZT_FMAPS_R + s], w, &accx, &want[ZT_FMAPS_R + s]);
-		zt_fset_clear(&acc);
-		zt_fset_clear(&accx);
-	}
+	/* IPv4's maps here, IPv6's in a thread of their own when they are large (the maps do not share anything). */
+	j6.from = 2;
+	j6.to = ZT_FMAPS_R;
+	j6.cancel = zt_feed_cancel_flag();
+	if (total >= FLAT_SPLIT)
+		two = pthread_create(&t, NULL, flatten_maps, &j6) == 0;
+	flatten_maps(&j4);
+	if (two)
+		pthread_join(t, NULL);
+	else
+		flatten_maps(&j6);
+	r = j4.r < 0 ? j4.r : j6.r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		if (!v[i].changed)
 			continue;

@@ -25,6 +25,11 @@ void zt_feed_cancel_on(const atomic_bool *flag)
 	cancel_flag = flag;
 }
 
+const atomic_bool *zt_feed_cancel_flag(void)
+{
+	return cancel_flag;
+}
+
 bool zt_feed_cancelled(void)
 {
 	return cancel_flag && atomic_load_explicit(cancel_flag, memory_order_relaxed);

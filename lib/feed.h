@@ -94,6 +94,7 @@ void zt_feed_delta_clear(struct zt_feed_delta *dl);
  */
 #define ZT_FEED_CANCEL_EVERY 65536
 void zt_feed_cancel_on(const atomic_bool *flag);
+const atomic_bool *zt_feed_cancel_flag(void);
 bool zt_feed_cancelled(void);
 
 void zt_feed_data_clear(struct zt_feed_data *f);

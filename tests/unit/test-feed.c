@@ -874,6 +874,99 @@ START_TEST(test_incremental)
 }
 END_TEST
 
+/* A large feed's text: n4 IPv4 addresses, n24 /24s, n6 IPv6 /64s, interleaved; entries from `shift` on moved elsewhere. */
+static char *large_text(size_t n, size_t shift, size_t *len)
+{
+	char *buf = malloc(n * 32 + 1);
+	size_t l = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i >= shift ? i + 5000000 : i;
+
+		if (i % 5 < 3)
+			l += (size_t)sprintf(buf + l, "10.%u.%u.%u\n", (unsigned)(j >> 15) & 255, (unsigned)(j >> 7) & 255,
+					     (unsigned)(j << 1) & 255);
+		else if (i % 5 == 3)
+			l += (size_t)sprintf(buf + l, "100.%u.%u.0/24\n", (unsigned)(j >> 8) & 127, (unsigned)j & 255);
+		else
+			l += (size_t)sprintf(buf + l, "2001:db8:%x:%x::/64\n", (unsigned)(j >> 16) & 0xffff, (unsigned)j & 0xffff);
+	}
+	*len = l;
+	return buf;
+}
+
+/*
+ * Maps this large are flattened by two threads, a family each: the maps
+ * made from the changes equal the maps made whole, and so do the
+ * differences over the windows.
+ */
+START_TEST(test_flatten_inc_large)
+{
+	size_t n = 150000, l1, l2;
+	char *t1 = large_text(n, n, &l1), *t2 = large_text(n, n - n / 100, &l2);
+	struct zt_feed_limits lim = LIM_ALL;
+	struct zt_feed_data f1 = {}, f2 = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	struct zt_fset cur[ZT_FMAPS] = {}, want[ZT_FMAPS] = {}, inc[ZT_FMAPS] = {};
+	struct zt_fwins wins[ZT_FMAPS_R] = {};
+	zt_u128 b4[8], b6[8];
+	const zt_u128 *bounds[ZT_FMAPS_R] = { b4, b4, b6, b6 };
+	size_t total = 0;
+	bool is_inc = false;
+
+	zt_fset_bounds_even(AF_INET, 8, b4);
+	zt_fset_bounds_even(AF_INET6, 8, b6);
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", t1, l1, &lim, &f1, &d), 0);
+	zt_feed_data_keep(&f1, t1, l1);
+	{
+		struct zt_feed_src src = { .data = &f1, .changed = true, .id = 0, .src = true, .dst = true };
+
+		ck_assert_int_eq(zt_feeds_flatten(&src, 1, NULL, 0, cur), 0);
+	}
+	for (int s = 0; s < ZT_FMAPS_R; s++)
+		ck_assert_int_eq(zt_fset_cut(&cur[s], bounds[s], 8), 0);
+	for (int s = 0; s < ZT_FMAPS; s++)
+		total += cur[s].n;
+	ck_assert_uint_ge(total, 65536);	/* the two-thread path */
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", t2, l2, &lim, &f1, &f2, &dl, &is_inc, &d), 0);
+	ck_assert(is_inc);
+	{
+		struct zt_feed_src src = { .data = &f2, .delta = &dl, .changed = true, .id = 0, .src = true, .dst = true };
+		struct zt_feed_src whole = src;
+
+		ck_assert_int_eq(zt_feeds_flatten(&whole, 1, NULL, 0, want), 0);
+		ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, cur, bounds, 8, inc, wins), 0);
+	}
+	for (int s = 0; s < ZT_FMAPS_R; s++)
+		ck_assert_int_eq(zt_fset_cut(&want[s], bounds[s], 8), 0);
+	for (int s = 0; s < ZT_FMAPS; s++) {
+		struct zt_fdiff a = {}, b = {};
+
+		fset_eq(&want[s], &inc[s]);
+		ck_assert_int_eq(zt_fset_diff(&cur[s], &want[s], 64, ZT_FDIFF_ALL, &a), 0);
+		ck_assert_int_eq(zt_fset_diff_win(&cur[s], &want[s], 64, ZT_FDIFF_ALL, &wins[s % ZT_FMAPS_R], &b), 0);
+		ck_assert_msg(a.n == b.n, "map %d: %zu ops, %zu over the windows (%zu windows, %zu/%zu elements)", s, a.n, b.n,
+			      wins[s % ZT_FMAPS_R].n, cur[s].n, want[s].n);
+		for (size_t k = 0; k < a.n; k++)
+			ck_assert(a.ops[k].add == b.ops[k].add && a.ops[k].idx == b.ops[k].idx);
+		zt_fdiff_clear(&a);
+		zt_fdiff_clear(&b);
+		zt_fset_clear(&cur[s]);
+		zt_fset_clear(&want[s]);
+		zt_fset_clear(&inc[s]);
+	}
+	for (int s = 0; s < ZT_FMAPS_R; s++)
+		zt_fwins_clear(&wins[s]);
+	zt_feed_data_clear(&f1);
+	zt_feed_data_clear(&f2);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+	free(t2);
+}
+END_TEST
+
 /*
  * Lines are compared byte for byte with the last copy's: a change of any
  * one byte anywhere (replaced, inserted, deleted: in an address, a
@@ -1149,6 +1242,7 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_flatten_large, 0, 3);
 	tcase_add_loop_test(tc, test_incremental, 0, 24);
 	tcase_add_test(tc, test_cancel_stages);
+	tcase_add_test(tc, test_flatten_inc_large);
 	suite_add_tcase(s, tc);
 	/* Large inputs and timing: not under valgrind. */
 	tc = tcase_create("large");
