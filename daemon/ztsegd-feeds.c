@@ -618,9 +618,10 @@ oom:
 
 /*
  * The copies and maps an update replaces (tens of MB at a million entries):
- * freeing them and giving the memory back to the system (munmap,
- * malloc_trim) takes milliseconds that an rtnetlink event must not wait
- * for, so a short-lived thread does it once the update is applied.
+ * freeing them gives the memory back to the system (blocks of 1 MiB and
+ * more are mappings of their own, see ztsegd.c), and the munmaps take
+ * milliseconds that an rtnetlink event must not wait for, so a
+ * short-lived thread does it once the update is applied.
  */
 struct reap {
 	struct zt_feed_data *data;
@@ -643,7 +644,6 @@ static void reap_free(struct reap *r)
 static void *reap_run(void *userdata)
 {
 	reap_free(userdata);
-	malloc_trim(0);
 	return NULL;
 }
 
