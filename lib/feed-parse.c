@@ -8,7 +8,6 @@
  * whole feed. Pure.
  */
 #include <arpa/inet.h>
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,12 +760,18 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 				r = -ECANCELED;
 				goto fail;
 			}
+			if (oline + c > prev->lines)
+				goto whole;	/* prev's text is not what it was parsed from */
 			for (size_t t = 0; t < c; t++)
 				map[oline + t] = (uint32_t)(nline + t + 1);
 			for (; bi < prev->bad && prev->badv[bi].line <= oline + c; bi++) {
 				const struct zt_feed_bad *b = &prev->badv[bi];
 				size_t at = (size_t)b->off - oi + nj;
-				const char *e = memchr(buf + at, '\n', len - at);
+				const char *e;
+
+				if (b->line <= oline || b->off < oi || b->off >= oi + k)
+					goto whole;
+				e = memchr(buf + at, '\n', len - at);
 
 				if (line_parse(&ps, &add, b->line - oline + nline, buf + at,
 					       e ? (size_t)(e - (buf + at)) : len - at) < 0)
@@ -817,6 +822,8 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 			oi = (size_t)(ls - o) + n + 1;
 			oline++;
 		}
+		if (oline > prev->lines)
+			goto whole;
 		if (oi > olen)
 			oi = olen;
 		if (nj > len)
@@ -827,11 +834,8 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 		lw_drop(&wn, dj);
 		parsed += dj;
 		/* Most of the file differs (reordered, or another file): parsed whole, as cheap. */
-		if (parsed > prev->lines / 4 + 1024) {
-			zt_feed_data_clear(&add);
-			diags_back(d, &was);
-			return zt_feed_parse(file, buf, len, lim, ret, d);
-		}
+		if (parsed > prev->lines / 4 + 1024)
+			goto whole;
 	}
 	if (tier_sort(&add) < 0)
 		goto fail;
@@ -866,6 +870,10 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	*delta = dl;
 	*inc = true;
 	return 0;
+whole:
+	zt_feed_data_clear(&add);
+	diags_back(d, &was);
+	return zt_feed_parse(file, buf, len, lim, ret, d);
 fail:
 	zt_feed_data_clear(&add);
 	zt_feed_data_clear(&f);

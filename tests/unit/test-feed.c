@@ -1037,6 +1037,41 @@ START_TEST(test_inc_one_byte)
 }
 END_TEST
 
+/*
+ * A last copy handed bytes other than those it was parsed from (a caller's
+ * mistake) costs no memory safety: lines that would lie past the copy's
+ * are found and the file is parsed whole.
+ */
+START_TEST(test_inc_wrong_text)
+{
+	struct zt_feed_limits lim = LIM_ALL;
+	struct zt_feed_data f1 = {}, f2 = {}, whole = {};
+	struct zt_feed_delta dl = {};
+	struct zt_diags d = {};
+	size_t n = 1000 * 8;
+	char *other = malloc(n), *next = malloc(n);
+	bool inc = true;
+
+	ck_assert(other && next);
+	for (size_t i = 0; i < 1000; i++) {
+		memcpy(other + i * 8, "2.2.2.2\n", 8);
+		memcpy(next + i * 8, i == 500 ? "3.3.3.3\n" : "2.2.2.2\n", 8);
+	}
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", "1.1.1.1\nbad\n", 12, &lim, &f1, &d), 0);
+	zt_feed_data_keep(&f1, other, n);	/* not the bytes f1 was parsed from */
+	ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", next, n, &lim, &f1, &f2, &dl, &inc, &d), 0);
+	ck_assert(!inc);
+	ck_assert_int_eq(zt_feed_parse("feeds/t.txt", next, n, &lim, &whole, &d), 0);
+	data_eq(&whole, &f2);
+	zt_feed_data_clear(&f1);
+	zt_feed_data_clear(&f2);
+	zt_feed_data_clear(&whole);
+	zt_feed_delta_clear(&dl);
+	zt_diags_clear(&d);
+	free(next);
+}
+END_TEST
+
 /* Bytes allocated, mmapped blocks included. */
 static size_t heap_used(void)
 {
@@ -1232,6 +1267,7 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_fast_lines);
 	tcase_add_test(tc, test_inc_one_byte);
+	tcase_add_test(tc, test_inc_wrong_text);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
