@@ -14,7 +14,6 @@
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <libgen.h>
-#include <malloc.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
