@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <linux/netfilter/nf_tables.h>
 #include "compile-feeds.h"
+#include "conntrack.h"
 #include "explain.h"
 #include "feed-nft.h"
 #include "nl.h"
@@ -36,6 +37,8 @@
 #define FEED_USER "ztseg-feeds"		/* the fetcher's user (ztseg-feeds.service) */
 #define FEED_RETRY_MIN_USEC (1 * ZT_USEC_PER_SEC)	/* a failed update is tried again after this, */
 #define FEED_RETRY_MAX_USEC (300 * ZT_USEC_PER_SEC)	/* doubling up to this */
+/* Ranges added beyond this: every checked connection is checked again (no index of the ranges). */
+#define FEED_CUT_ALL 65536
 
 struct feed_st {
 	char name[ZT_FEED_NAME_LEN + 1];
@@ -123,6 +126,7 @@ struct manager_feeds {
 	bool inc;			/* the last update was made from the changes only */
 	bool never_inc;			/* ZTSEGD_FEED_WHOLE=1: every update parses and flattens whole (a reference) */
 	struct zt_nl *nl;		/* kept open: the periodic check and the counters (NULL: one per call) */
+	struct cutter *cut;		/* connections of newly listed addresses (see "checked again") */
 };
 
 static const char *const set_name[N_MAPS] = { ZT_FEED_SET_SRC, ZT_FEED_SET_DST, ZT_FEED_SET_SRC, ZT_FEED_SET_DST,
@@ -694,6 +698,149 @@ static void reap_go(struct manager_feeds *F)
 		reap_run(r);
 }
 
+/*
+ * ---- connections checked again ----
+ * A direction of an established connection, once checked, carries its
+ * label bit and meets no lookup again (doc/RULESET.md, "Checked once per
+ * connection and direction"). Once an update that listed something is
+ * applied, a thread dumps conntrack and clears those bits on every
+ * connection with an address (NAT included) in what the update added, so
+ * that its next packet in each direction meets the lookups: cut if its
+ * peer is now listed. The dump walks the kernel's whole hash table, which
+ * an rtnetlink event must not wait for. Updates applied while a pass runs
+ * leave their ranges to the next pass of the same thread.
+ */
+struct cutter {
+	pthread_mutex_t lock;
+	struct zt_feed_cut next;	/* ranges for the next pass */
+	bool all;			/* the next pass clears the bits of every connection */
+	bool running, joinable;
+	pthread_t thread;
+	uint64_t passes, changed, failures, last_usec;	/* under lock */
+};
+
+static bool cut_match(const struct zt_ct_entry *e, void *data)
+{
+	const struct zt_feed_cut *c = data;
+
+	if (!c)
+		return true;
+	for (size_t i = 0; i < 4; i++)
+		if (e->has_addr[i] && zt_feed_cut_has(c, e->family, e->addr[i]))
+			return true;
+	return false;
+}
+
+static void *cut_run(void *userdata)
+{
+	struct cutter *k = userdata;
+	uint32_t mask[4];
+
+	zt_feeds_label_mask(mask);
+	for (;;) {
+		struct zt_feed_cut c;
+		struct zt_ct_stats st = {};
+		bool all;
+		uint64_t t = now_usec(CLOCK_MONOTONIC);
+		int r;
+
+		pthread_mutex_lock(&k->lock);
+		if (!zt_feed_cut_count(&k->next) && !k->all) {
+			k->running = false;
+			pthread_mutex_unlock(&k->lock);
+			return NULL;
+		}
+		c = k->next;
+		all = k->all;
+		k->next = (struct zt_feed_cut){};
+		k->all = false;
+		pthread_mutex_unlock(&k->lock);
+		r = all ? 0 : zt_feed_cut_build(&c);
+		if (r >= 0)
+			r = zt_ct_unlabel(mask, cut_match, all ? NULL : &c, &st);
+		if (r < 0 && !all) {
+			/* Fail closed: every connection checked again rather than a listed peer's let through. */
+			log_warning("feeds: cannot check the connections of newly listed addresses (%s): checking all of them again",
+				    strerror(-r));
+			r = zt_ct_unlabel(mask, cut_match, NULL, &st);
+		}
+		t = now_usec(CLOCK_MONOTONIC) - t;
+		if (r < 0)
+			log_error("feeds: cannot make established connections be checked again: %s", strerror(-r));
+		else if (st.deleted)
+			log_info("feeds: %" PRIu64 " established connections to be checked again (%s, %" PRIu64
+				 " looked at, %.1f ms)", st.deleted, all ? "all" : "an address newly listed", st.scanned,
+				 (double)t / 1000.0);
+		zt_feed_cut_clear(&c);
+		pthread_mutex_lock(&k->lock);
+		k->passes++;
+		k->changed += st.deleted;
+		k->failures += r < 0;
+		k->last_usec = t;
+		pthread_mutex_unlock(&k->lock);
+	}
+}
+
+/* The ranges the update's adds list (before its differences are cleared), to a pass. */
+static void cut_start(struct manager_feeds *F)
+{
+	struct cutter *k = F->cut;
+	struct zt_feed_cut c = {};
+	size_t adds = 0;
+	bool all;
+	int r = 0;
+
+	if (!k)
+		return;
+	for (size_t st = 0; st < N_STEPS; st++)
+		adds += F->df[st].adds;
+	if (!adds)
+		return;
+	all = adds > FEED_CUT_ALL;
+	for (size_t st = 0; st < N_STEPS && !all && r >= 0; st++) {
+		const struct zt_fset *w = &F->want[step_map(st)];
+
+		for (size_t i = 0; i < F->df[st].n && r >= 0; i++) {
+			const struct zt_fop *op = &F->df[st].ops[i];
+
+			if (!op->add || op->idx >= w->n)
+				continue;
+			if (w->family == AF_INET)
+				r = zt_feed_cut_add(&c, AF_INET, w->v4[op->idx].lo, w->v4[op->idx].hi);
+			else
+				r = zt_feed_cut_add(&c, AF_INET6, w->v6[op->idx].lo, w->v6[op->idx].hi);
+		}
+	}
+	pthread_mutex_lock(&k->lock);
+	if (r < 0 || all)
+		k->all = true;
+	for (size_t f = 0; f < 2 && !k->all && r >= 0; f++)
+		for (size_t i = 0; i < c.f[f].n && r >= 0; i++)
+			r = zt_feed_cut_add(&k->next, f ? AF_INET6 : AF_INET, c.f[f].lo[i], c.f[f].hi[i]);
+	if (r < 0)
+		k->all = true;
+	if (!k->running) {
+		if (k->joinable)
+			pthread_join(k->thread, NULL);	/* stopped: returns at once */
+		k->joinable = k->running = pthread_create(&k->thread, NULL, cut_run, k) == 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	if (!k->running)
+		cut_run(k);	/* no thread: here */
+	zt_feed_cut_clear(&c);
+}
+
+static void cut_free(struct cutter *k)
+{
+	if (!k)
+		return;
+	if (k->joinable)
+		pthread_join(k->thread, NULL);
+	zt_feed_cut_clear(&k->next);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
 /* A running job waited for and dropped (before the loop changes what it reads). */
 static void job_abort(struct manager_feeds *F)
 {
@@ -899,6 +1046,8 @@ static void update_done(struct manager *m, bool ok)
 	sd_event_source_set_enabled(F->src_work, SD_EVENT_OFF);
 	F->last_update_usec = now_usec(CLOCK_MONOTONIC) - F->t0;
 	F->updates++;
+	/* Applied, or stopped part way (the adds made so far are listed): their connections checked again. */
+	cut_start(F);
 	for (size_t k = 0; k < N_STEPS; k++)
 		zt_fdiff_clear(&F->df[k]);
 	if (ok) {
@@ -1168,6 +1317,9 @@ static int feeds_new(struct manager *m)
 	F->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (F->job_fd < 0)
 		return -errno;
+	if (!(F->cut = calloc(1, sizeof(*F->cut))))
+		return -ENOMEM;
+	pthread_mutex_init(&F->cut->lock, NULL);
 	F->nl = calloc(1, sizeof(*F->nl));
 	feeds_nl_open(F);
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1284,8 +1436,10 @@ static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t
 /*
  * The tables' skeleton for the new feeds; chains of feeds that stay as they
  * were are kept. Maps of another layout (the verdict maps of ztseg before
- * feed_ids: NEWSET says EEXIST) are replaced by destroying both tables and
- * creating them anew in one transaction; the elements then load again.
+ * feed_ids: NEWSET says EEXIST) or base chains of another priority (-300
+ * before the label bits: NEWCHAIN says EOPNOTSUPP) are replaced by
+ * destroying both tables and creating them anew in one transaction; the
+ * elements then load again.
  */
 static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 {
@@ -1301,9 +1455,9 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 				rules[i].keep = true;
 	}
 	r = skeleton_commit(m, rules, n, false, &d);
-	if (r == -EEXIST) {
-		log_notice("feeds: tables ip/ip6 %s have maps of another layout: creating them anew, the entries load again",
-			   ZT_TABLE_NAME);
+	if (r == -EEXIST || r == -EOPNOTSUPP) {
+		log_notice("feeds: tables ip/ip6 %s have %s of another layout: creating them anew, the entries load again",
+			   ZT_TABLE_NAME, r == -EEXIST ? "maps" : "base chains");
 		zt_diags_clear(&d);
 		r = skeleton_commit(m, rules, n, true, &d);
 		if (r >= 0) {
@@ -1549,6 +1703,20 @@ int manager_feeds_status(struct manager *m, json_t *status)
 		      "updates", (json_int_t)(F ? F->updates : 0), "commits", (json_int_t)(F ? F->commits : 0),
 		      "failures", (json_int_t)(F ? F->failures : 0),
 		      "last_applied_usec", (json_int_t)(F ? F->applied_usec : 0));
+	if (u && F && F->cut) {
+		struct cutter *k = F->cut;
+		json_t *c;
+
+		pthread_mutex_lock(&k->lock);
+		c = json_pack("{s:b, s:I, s:I, s:I, s:f}", "running", k->running, "passes", (json_int_t)k->passes,
+			      "connections", (json_int_t)k->changed, "failures", (json_int_t)k->failures,
+			      "last_ms", (double)k->last_usec / 1000.0);
+		pthread_mutex_unlock(&k->lock);
+		if (!c || json_object_set_new(u, "rechecks", c) < 0) {
+			json_decref(u);
+			return -ENOMEM;
+		}
+	}
 	if (!u || json_object_set_new(status, "feeds", a) < 0 || json_object_set_new(status, "feed_updates", u) < 0)
 		return -ENOMEM;
 	return 0;
@@ -1664,6 +1832,7 @@ void manager_feeds_free(struct manager *m)
 	if (!F)
 		return;
 	job_abort(F);
+	cut_free(F->cut);
 	if (F->reaping)
 		pthread_join(F->reap_thread, NULL);
 	if (F->reap)

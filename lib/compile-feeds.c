@@ -15,6 +15,8 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include "compile-feeds.h"
 
@@ -279,6 +281,126 @@ static int put_hit_rule(struct zt_batch *b, uint16_t fam, uint32_t ids_id)
 	return put_rule(b, fam, ZT_FEED_HIT, dr);
 }
 
+/*
+ * The established connection's part (doc/RULESET.md, "Checked once per
+ * connection and direction"). Bits of ct label, one per base chain and
+ * direction: word bit / 32, bit bit % 32, as nft writes `ct label set N`.
+ */
+void zt_feeds_label_bits(bool out, bool reply, uint32_t ret[4])
+{
+	unsigned bit = ZT_FEED_LABEL_BIT + (out ? 2u : 0u) + (reply ? 1u : 0u);
+
+	memset(ret, 0, 4 * sizeof(*ret));
+	ret[bit / 32] = 1u << (bit % 32);
+}
+
+void zt_feeds_label_mask(uint32_t ret[4])
+{
+	uint32_t b[4];
+
+	memset(ret, 0, 4 * sizeof(*ret));
+	for (int i = 0; i < 4; i++) {
+		zt_feeds_label_bits(i & 2, i & 1, b);
+		for (int w = 0; w < 4; w++)
+			ret[w] |= b[w];
+	}
+}
+
+static struct nftnl_expr *e_ct(uint32_t key, bool set, uint32_t reg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+		nftnl_expr_set_u32(e, set ? NFTNL_EXPR_CT_SREG : NFTNL_EXPR_CT_DREG, reg);
+	}
+	return e;
+}
+
+/* reg 1 = (reg 1 & mask) ^ 0, len bytes */
+static struct nftnl_expr *e_and(const void *mask, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	static const uint8_t zero[16];
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+		nftnl_expr_set_data(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+		nftnl_expr_set_data(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	}
+	return e;
+}
+
+static struct nftnl_expr *e_cmp(enum nft_cmp_ops op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+		nftnl_expr_set_data(e, NFTNL_EXPR_CMP_DATA, data, len);
+	}
+	return e;
+}
+
+/*
+ * mark false: ct state established ct direction D ct label BIT return
+ * mark true:  ct state new,established ct direction D ct label set BIT
+ */
+static int put_label_rule(struct zt_batch *b, uint16_t fam, const char *chain, bool out, bool reply, bool mark)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	uint32_t states = mark ? NF_CT_STATE_BIT(IP_CT_NEW) | NF_CT_STATE_BIT(IP_CT_ESTABLISHED)
+			       : NF_CT_STATE_BIT(IP_CT_ESTABLISHED);
+	static const uint8_t zero[16];
+	uint8_t dir = reply ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
+	uint32_t bits[4];
+	bool ok;
+
+	if (!r)
+		return -ENOMEM;
+	zt_feeds_label_bits(out, reply, bits);
+	ok = add(r, e_ct(NFT_CT_STATE, false, NFT_REG_1)) && add(r, e_and(&states, sizeof(states))) &&
+	     add(r, e_cmp(NFT_CMP_NEQ, zero, sizeof(states))) && add(r, e_ct(NFT_CT_DIRECTION, false, NFT_REG_1)) &&
+	     add(r, e_cmp(NFT_CMP_EQ, &dir, sizeof(dir)));
+	if (ok && !mark) {
+		struct nftnl_expr *v = nftnl_expr_alloc("immediate");
+
+		if (v) {
+			nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+			nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_RETURN);
+		}
+		ok = add(r, e_ct(NFT_CT_LABELS, false, NFT_REG_1)) && add(r, e_and(bits, sizeof(bits))) &&
+		     add(r, e_cmp(NFT_CMP_NEQ, zero, sizeof(bits))) && add(r, v);
+	} else if (ok) {
+		struct nftnl_expr *v = nftnl_expr_alloc("immediate");
+
+		if (v) {
+			nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+			nftnl_expr_set_data(v, NFTNL_EXPR_IMM_DATA, bits, sizeof(bits));
+		}
+		ok = add(r, v) && add(r, e_ct(NFT_CT_LABELS, true, NFT_REG_1));
+	}
+	if (!ok) {
+		nftnl_rule_free(r);
+		return -ENOMEM;
+	}
+	return put_rule(b, fam, chain, r);
+}
+
+/* The skip rules first (mark false) or the mark rules last (true) of base chain pre (out: out). */
+static int put_label_rules(struct zt_batch *b, uint16_t fam, bool out, bool mark)
+{
+	const char *chain = out ? "out" : "pre";
+	int r;
+
+	if ((r = put_label_rule(b, fam, chain, out, false, mark)) < 0)
+		return r;
+	return put_label_rule(b, fam, chain, out, true, mark);
+}
+
 /* counter; limit rate … log group G prefix "ztseg feed NAME "; drop | reject */
 static int put_feed_rules(struct zt_batch *b, uint16_t fam, const char *chain, const struct zt_feed_rule *f,
 			  unsigned group, unsigned rate, unsigned burst)
@@ -393,14 +515,22 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 			if (bounds && bounds[i * 2 + dst] && (r = put_selector(b, fam, dst, bounds[i * 2 + dst], false)) < 0)
 				return r;
 		/* Per direction the hash map of single addresses, then the shard of the ranges: disjoint, at most one hits. */
+		/*
+		 * An established connection's direction once checked in this chain
+		 * passes (its label bit), then the lookups, then the bit set.
+		 */
 		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
+		    (r = put_label_rules(b, fam, false, false)) < 0 ||
 		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, true)) < 0 ||
 		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, false)) < 0 ||
 		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
 		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
+		    (r = put_label_rules(b, fam, false, true)) < 0 ||
 		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
+		    (r = put_label_rules(b, fam, true, false)) < 0 ||
 		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, false)) < 0)
+		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
+		    (r = put_label_rules(b, fam, true, true)) < 0)
 			return r;
 	}
 	return 0;

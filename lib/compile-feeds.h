@@ -6,8 +6,10 @@
  * ranges (`listed_src`, `listed_dst`; nft keywords such as `dst` cannot
  * name a set in nft syntax), disjoint, whose elements carry plain data, the
  * id of the feed that lists them, looked up (hash first) on prerouting and
- * (`listed_dst*`) on output at priority -300, before conntrack and before
- * any flow of `inet ztseg`; the id then goes through the small verdict map
+ * (`listed_dst*`) on output at priority -190, right after conntrack and
+ * before any flow of `inet ztseg` (a connection's direction once checked
+ * is not looked up again until an update lists something: its label bit);
+ * the id then goes through the small verdict map
  * `feed_ids` to the chain of its feed: counter, NFLOG naming the feed,
  * drop or reject. No element refers to a chain, so a commit of elements
  * does not make the kernel validate jumps. Pure: builds batch messages only.
@@ -18,7 +20,18 @@
 #include "emit.h"
 #include "feed.h"
 
-#define ZT_FEED_PRIO (-300)
+/*
+ * After conntrack (-200): an established connection's packets skip the
+ * lookups once its direction was checked (ZT_FEED_LABEL_BIT); still before
+ * mangle (-150), DNAT (-100) and every chain of inet ztseg.
+ */
+#define ZT_FEED_PRIO (-190)
+/*
+ * ct label bits 120-123: this direction of the connection was checked in
+ * prerouting (original, reply), in output (original, reply). ztsegd clears
+ * them on the connections of addresses an update lists (conntrack.h).
+ */
+#define ZT_FEED_LABEL_BIT 120
 #define ZT_FEED_CHAIN_PREFIX "feed_"
 #define ZT_FEED_IDS "feed_ids"
 /* The chain a listed packet goes to: its mark (the feed id) vmap @feed_ids. */
@@ -54,6 +67,11 @@ struct zt_feed_rule {
 	bool reject, log;
 	bool keep;		/* the chain is there with these rules: leave it (and its counter) */
 };
+
+/* The label bit of base chain out (else pre) and direction reply (else original), as a 16-byte register. */
+void zt_feeds_label_bits(bool out, bool reply, uint32_t ret[4]);
+/* All four. */
+void zt_feeds_label_mask(uint32_t ret[4]);
 
 /*
  * Both tables with their base chains and maps (created when absent), the

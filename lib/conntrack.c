@@ -174,6 +174,16 @@ static int ct_cb(const struct nlattr *a, void *data)
 		e->has_zone = true;
 		e->zone = mnl_attr_get_u16(a);
 		break;
+	case CTA_LABELS:
+		/* Whole 32-bit words; a longer label area than ours: its first 128 bits. */
+		if (mnl_attr_get_payload_len(a) % 4) {
+			c->bad = true;
+			break;
+		}
+		e->has_labels = true;
+		memcpy(e->labels, mnl_attr_get_payload(a),
+		       mnl_attr_get_payload_len(a) < sizeof(e->labels) ? mnl_attr_get_payload_len(a) : sizeof(e->labels));
+		break;
 	}
 	return MNL_CB_OK;
 }
@@ -267,6 +277,34 @@ int zt_ct_delete_msg(const struct zt_ct_entry *e, uint32_t seq, void *buf, size_
 	return (int)nlh->nlmsg_len;
 }
 
+int zt_ct_unlabel_msg(const struct zt_ct_entry *e, const uint32_t mask[4], uint32_t seq, void *buf, size_t len)
+{
+	static const uint32_t zero[4];
+	size_t need = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)) + MNL_ALIGN(e->orig_len) +
+		      MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(uint16_t)) + 2 * (MNL_ATTR_HDRLEN + sizeof(zero));
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *g;
+
+	if (!e->orig || need > len)
+		return -ENOBUFS;
+	nlh = mnl_nlmsg_put_header(memset(buf, 0, need));
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+	/* No NLM_F_CREATE: the entry of that tuple is changed, none made. No ACK, as for deletes. */
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = e->family;
+	g->version = NFNETLINK_V0;
+	memcpy((char *)nlh + nlh->nlmsg_len, e->orig, e->orig_len);
+	nlh->nlmsg_len += MNL_ALIGN(e->orig_len);
+	if (e->has_zone)
+		mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
+	/* The bits of mask set to zero, every other bit as it is. */
+	mnl_attr_put(nlh, CTA_LABELS, sizeof(zero), zero);
+	mnl_attr_put(nlh, CTA_LABELS_MASK, 4 * sizeof(*mask), mask);
+	return (int)nlh->nlmsg_len;
+}
+
 /* The delete requests of one pass, built during the dump. */
 struct pass {
 	const struct zt_cidr *pfx;
@@ -280,13 +318,17 @@ struct pass {
 	zt_ct_keep_cb keep;		/* every entry not deleted, or NULL */
 	void *keep_data;
 	int keep_err;
+	const uint32_t *unlabel;	/* not NULL: these label bits cleared (match), no delete */
+	zt_ct_match_fn match;
+	void *match_data;
 };
 
 /* A delete request for e at the end of p's messages: 0, -ENOMEM. */
 static int pass_add(struct pass *p, const struct zt_ct_entry *e)
 {
 	char buf[DEL_MSG_MAX];
-	int len = zt_ct_delete_msg(e, ++p->seq, buf, sizeof(buf));
+	int len = p->unlabel ? zt_ct_unlabel_msg(e, p->unlabel, ++p->seq, buf, sizeof(buf))
+			     : zt_ct_delete_msg(e, ++p->seq, buf, sizeof(buf));
 
 	if (len < 0)
 		return 0;
@@ -313,7 +355,14 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	if (zt_ct_parse(nlh, nlh->nlmsg_len, &e) < 0)
 		return 0;
 	p->st->scanned++;
-	if (!zt_ct_entry_in(&e, p->pfx, p->n_pfx)) {
+	if (p->unlabel) {
+		bool carries = false;
+
+		for (size_t w = 0; w < 4; w++)
+			carries |= (e.labels[w] & p->unlabel[w]) != 0;
+		if (!carries || !p->match(&e, p->match_data))
+			return 0;
+	} else if (!zt_ct_entry_in(&e, p->pfx, p->n_pfx)) {
 		if (p->keep && !p->keep_err)
 			p->keep_err = p->keep(&e, p->keep_data);
 		return 0;
@@ -425,19 +474,15 @@ int zt_ct_flush_prefixes(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats
 	return zt_ct_flush_prefixes_keep(pfx, n, st, NULL, NULL);
 }
 
-int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st, zt_ct_keep_cb keep,
-			      void *keep_data)
+/*
+ * The dumps of a pass like tmpl over family (AF_UNSPEC: both), and the
+ * requests each built; another while the last was cut at ZT_CT_PASS_MAX.
+ */
+static int walk(const struct pass *tmpl, uint8_t family)
 {
-	struct zt_ct_stats dummy = {};
-	bool v4 = false, v6 = false;
-	uint8_t family;
 	struct zt_nl nl;
 	int r, big = 4 << 20;
 
-	if (!st)
-		st = &dummy;
-	if (n == 0 && !keep)
-		return 0;
 	r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 	if (r < 0)
 		goto out;
@@ -448,25 +493,18 @@ int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_
 	 * A dump walks every bucket of the kernel's hash table, which all
 	 * namespaces share (262144 buckets: ~10 ms, however few entries are
 	 * ours); the count of this namespace's entries costs one message.
-	 * Nothing to delete in an empty table (an entry made after the count
-	 * was made after the move: it is judged where the address is now).
+	 * Nothing to do in an empty table (an entry made after the count
+	 * was made after the change: it is judged as things are now).
 	 * A refused question (an old kernel) leaves the walk to find out.
 	 */
 	if (ct_entries(&nl) == 0) {
-		st->empty++;
+		tmpl->st->empty++;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		v4 |= pfx[i].family == AF_INET;
-		v6 |= pfx[i].family == AF_INET6;
-	}
-	/* One walk for both families: the table is one, whatever the family asked (all of it for keep). */
-	family = (v4 && v6) || keep ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;
-	/* Another pass while the last one was cut at ZT_CT_PASS_MAX. */
 	for (unsigned passes = 0; r >= 0 && passes < 64; passes++) {
-		struct pass p = { .pfx = pfx, .n_pfx = n, .st = st, .seq = (uint32_t)time(NULL),
-				  .keep = keep, .keep_data = keep_data };
+		struct pass p = *tmpl;
 
+		p.seq = (uint32_t)time(NULL);
 		r = ct_request(&nl, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, dump_cb, &p);
 		if (r >= 0)
 			r = send_deletes(&nl, &p);
@@ -476,10 +514,35 @@ int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_
 		if (!p.full)
 			break;
 	}
-	st->walks++;
+	tmpl->st->walks++;
 out:
 	zt_nl_close(&nl);
 	return r;
+}
+
+int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st, zt_ct_keep_cb keep,
+			      void *keep_data)
+{
+	struct zt_ct_stats dummy = {};
+	struct pass p = { .pfx = pfx, .n_pfx = n, .st = st ? st : &dummy, .keep = keep, .keep_data = keep_data };
+	bool v4 = false, v6 = false;
+
+	if (n == 0 && !keep)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		v4 |= pfx[i].family == AF_INET;
+		v6 |= pfx[i].family == AF_INET6;
+	}
+	/* One walk for both families: the table is one, whatever the family asked (all of it for keep). */
+	return walk(&p, (v4 && v6) || keep ? AF_UNSPEC : v4 ? AF_INET : AF_INET6);
+}
+
+int zt_ct_unlabel(const uint32_t mask[4], zt_ct_match_fn match, void *data, struct zt_ct_stats *st)
+{
+	struct zt_ct_stats dummy = {};
+	struct pass p = { .st = st ? st : &dummy, .unlabel = mask, .match = match, .match_data = data };
+
+	return walk(&p, AF_UNSPEC);
 }
 
 int zt_ct_open(struct zt_nl *nl)

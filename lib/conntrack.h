@@ -25,6 +25,8 @@ struct zt_ct_entry {
 	uint32_t id;			/* CTA_ID, network order as the kernel sends it */
 	bool has_zone;
 	uint16_t zone;			/* CTA_ZONE, network order */
+	bool has_labels;
+	uint32_t labels[4];		/* CTA_LABELS as the kernel keeps them (zeros past its length) */
 	const void *orig;		/* the CTA_TUPLE_ORIG attribute, inside the message */
 	uint16_t orig_len;		/* its length, header included */
 };
@@ -100,6 +102,24 @@ typedef int (*zt_ct_keep_cb)(const struct zt_ct_entry *e, void *data);
  */
 int zt_ct_flush_prefixes_keep(const struct zt_cidr *pfx, size_t n, struct zt_ct_stats *st, zt_ct_keep_cb keep,
 			      void *keep_data);
+
+/*
+ * The IPCTNL_MSG_CT_NEW request that clears the label bits mask of e (its
+ * original tuple and zone; no NLM_F_CREATE: an update of that entry only).
+ * Writes at most len bytes at buf; returns the length, or -ENOBUFS.
+ */
+int zt_ct_unlabel_msg(const struct zt_ct_entry *e, const uint32_t mask[4], uint32_t seq, void *buf, size_t len);
+
+/* Is e one of the entries wanted (an address of it in some ranges)? */
+typedef bool (*zt_ct_match_fn)(const struct zt_ct_entry *e, void *data);
+/*
+ * Clear the label bits mask on every conntrack entry of the current
+ * namespace that carries one of them and that match says yes to: one dump
+ * (none when the namespace has no entries), then an update per entry. In
+ * st, deleted counts the entries changed, gone those that went away first.
+ * Returns 0 or -errno.
+ */
+int zt_ct_unlabel(const uint32_t mask[4], zt_ct_match_fn match, void *data, struct zt_ct_stats *st);
 
 /* Delete these entries (their original tuple, id and zone), no dump: 0 or -errno. */
 int zt_ct_delete_entries(const struct zt_ct_entry *e, size_t n, struct zt_ct_stats *st);

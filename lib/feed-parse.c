@@ -155,6 +155,11 @@ static zt_u128 val_of(uint8_t family, const uint8_t a[16])
 	return u128_of(a);
 }
 
+zt_u128 zt_feed_addr_value(uint8_t family, const uint8_t *addr)
+{
+	return val_of(family, addr);
+}
+
 /* One token into an entry; a message for a bad one. */
 static const char *entry_parse(char *tok, struct entry *e)
 {

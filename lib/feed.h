@@ -268,6 +268,31 @@ void zt_fwins_clear(struct zt_fwins *w);
 
 /* The entry of a feed containing addr with the lowest line (the first in the file): index into e4/e6, or -1. */
 ssize_t zt_feed_find(const struct zt_feed_data *f, uint8_t family, const uint8_t *addr);
+/* An address (network order: 4 bytes for AF_INET, 16 for AF_INET6) as a value, host order. */
+zt_u128 zt_feed_addr_value(uint8_t family, const uint8_t *addr);
+
+/*
+ * The ranges an update listed (added elements, of any map), searchable by
+ * address: whose connections are to be checked again (ztsegd-feeds.c,
+ * feed-cut.c). Per family, sorted by lo once built; hi_max[i] is the
+ * highest hi of ranges 0..i, so that one binary search answers.
+ */
+struct zt_feed_cut {
+	struct {
+		zt_u128 *lo, *hi;
+		size_t n, cap;
+	} f[2];				/* [0] IPv4, [1] IPv6 */
+	bool built;
+};
+
+/* Another range [lo, hi] of family (host order): 0 or -ENOMEM. */
+int zt_feed_cut_add(struct zt_feed_cut *c, uint8_t family, zt_u128 lo, zt_u128 hi);
+/* Sorted for zt_feed_cut_has(): 0 or -ENOMEM. */
+int zt_feed_cut_build(struct zt_feed_cut *c);
+/* Does some range hold addr (network order) of family? */
+bool zt_feed_cut_has(const struct zt_feed_cut *c, uint8_t family, const uint8_t *addr);
+size_t zt_feed_cut_count(const struct zt_feed_cut *c);
+void zt_feed_cut_clear(struct zt_feed_cut *c);
 /* Format entry i of the family's list as "a/len" or "a-b" into buf. */
 const char *zt_feed_entry_fmt(const struct zt_feed_data *f, uint8_t family, size_t i, char *buf, size_t len);
 

@@ -181,6 +181,39 @@ for v in 4 6; do
 	zt_check "v$v: unlisting restores access" zt_wait_for 3000 allowed internet "$db" "$peer"
 done
 
+# ---- a connection db1 opened to a peer that an in-only feed then lists: the peer's replies are cut ----
+# Each direction of a connection is checked once and then carries its own
+# label bit; listing the peer clears both, so the peer's next reply meets the
+# feed even though db1's packets to it (a destination an in-only feed does not
+# list) still pass.
+old_feed() {
+	printf '%s\n' "$@" >"$FEEDS/.old.tmp"
+	chmod 0644 "$FEEDS/.old.tmp"
+	mv "$FEEDS/.old.tmp" "$FEEDS/old.txt"
+}
+for v in 4 6; do
+	if [[ $v == 4 ]]; then peer=192.0.2.10; else peer=2001:db8:ee::10; fi
+	zt_bg db1 "$ZT_TMP/ostream$v" "$ZT_PROBE" stream -i 50 - "$peer" "$PORT"
+	spid=$ZT_BG_PID
+	zt_wait_for 3000 grep -q '^echo' "$ZT_TMP/ostream$v" || zt_die "the v$v stream from db1 did not start"
+	passes=$(ctl feeds --json | js 'j["feed_updates"]["rechecks"]["passes"]')
+	old_feed 192.0.2.30 "$peer"
+	zt_wait_for 5000 bash -c "[[ \$('$ZT_CTL' --socket '$SOCK' feeds --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[\"feed_updates\"][\"rechecks\"][\"passes\"])') -gt $passes ]]" ||
+		{ zt_not_ok "v$v: no conntrack pass after the listing"; tail -20 "$DLOG" | sed 's/^/#   /'; }
+	sleep 0.5
+	n1=$(grep -c '^echo' "$ZT_TMP/ostream$v")
+	sleep 1
+	n2=$(grep -c '^echo' "$ZT_TMP/ostream$v")
+	zt_check "v$v: a connection db1 opened to a peer an in-only feed now lists gets no more replies" [ "$n1" -eq "$n2" ]
+	zt_check "v$v: the pass found that connection ($(ctl feeds --json | js 'j["feed_updates"]["rechecks"]["connections"]') so far)" \
+		[ "$(ctl feeds --json | js 'j["feed_updates"]["rechecks"]["connections"] > 0')" == True ]
+	zt_check "v$v: a new connection from db1 to that peer gets no answer" blocked db1 "$peer"
+	kill -TERM "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	old_feed 192.0.2.30
+	zt_check "v$v: unlisting it restores db1's connections to it" zt_wait_for 3000 allowed db1 "$peer"
+done
+
 # ---- a reload that removes a feed ---------------------------------------------------------
 sed -i '/old-list/d' "$POL/ztseg.yaml"
 ctl reload >/dev/null

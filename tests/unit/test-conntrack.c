@@ -155,6 +155,71 @@ START_TEST(test_delete_msg)
 }
 END_TEST
 
+START_TEST(test_unlabel_msg)
+{
+	char buf[1024] = {}, out[512];
+	struct nlmsghdr *nlh = craft(buf, IPCTNL_MSG_CT_NEW, AF_INET, &o4, &r4, 0), *upd;
+	/* bits 120 and 123 of 128, and another tool's bit 3 */
+	const uint32_t labels[4] = { 0x8, 0, 0, 0x09000000 }, mask[4] = { 0, 0, 0, 0x0f000000 };
+	static const uint32_t zero[4];
+	struct zt_ct_entry e;
+	const struct nlattr *a;
+	bool orig = false, zone = false, lab = false, lmask = false;
+	int len;
+
+	mnl_attr_put(nlh, CTA_LABELS, sizeof(labels), labels);
+	ck_assert_int_eq(zt_ct_parse(nlh, nlh->nlmsg_len, &e), 0);
+	ck_assert(e.has_labels);
+	ck_assert_mem_eq(e.labels, labels, sizeof(labels));
+	ck_assert_int_eq(zt_ct_unlabel_msg(&e, mask, 9, out, 32), -ENOBUFS);
+	len = zt_ct_unlabel_msg(&e, mask, 9, out, sizeof(out));
+	ck_assert_int_gt(len, 0);
+	upd = (struct nlmsghdr *)out;
+	ck_assert_uint_eq(upd->nlmsg_len, (unsigned)len);
+	ck_assert_uint_eq(upd->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW);
+	/* An update of that entry, never a creation. */
+	ck_assert_uint_eq(upd->nlmsg_flags, NLM_F_REQUEST);
+	mnl_attr_for_each(a, upd, sizeof(struct nfgenmsg)) {
+		switch (mnl_attr_get_type(a)) {
+		case CTA_TUPLE_ORIG:
+			ck_assert_mem_eq(a, e.orig, e.orig_len);
+			orig = true;
+			break;
+		case CTA_ZONE:
+			ck_assert_uint_eq(ntohs(mnl_attr_get_u16(a)), 7);
+			zone = true;
+			break;
+		case CTA_LABELS:
+			ck_assert_uint_eq(mnl_attr_get_payload_len(a), sizeof(zero));
+			ck_assert_mem_eq(mnl_attr_get_payload(a), zero, sizeof(zero));
+			lab = true;
+			break;
+		case CTA_LABELS_MASK:
+			/* Only the bits asked for: another tool's bit 3 is left as it is. */
+			ck_assert_uint_eq(mnl_attr_get_payload_len(a), sizeof(mask));
+			ck_assert_mem_eq(mnl_attr_get_payload(a), mask, sizeof(mask));
+			lmask = true;
+			break;
+		default:
+			ck_abort_msg("unexpected attribute %u", mnl_attr_get_type(a));
+		}
+	}
+	ck_assert(orig && zone && lab && lmask);
+}
+END_TEST
+
+START_TEST(test_labels_malformed)
+{
+	char buf[1024] = {};
+	struct nlmsghdr *nlh = craft(buf, IPCTNL_MSG_CT_NEW, AF_INET, &o4, &r4, 0);
+	struct zt_ct_entry e;
+
+	/* Not whole 32-bit words. */
+	mnl_attr_put(nlh, CTA_LABELS, 3, "abc");
+	ck_assert_int_eq(zt_ct_parse(nlh, nlh->nlmsg_len, &e), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
 	char buf[1024] = {};
@@ -284,6 +349,8 @@ int main(void)
 	tcase_add_test(tc, test_ipv6);
 	tcase_add_test(tc, test_delete_msg);
 	tcase_add_test(tc, test_malformed);
+	tcase_add_test(tc, test_unlabel_msg);
+	tcase_add_test(tc, test_labels_malformed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("kernel");
 	tcase_add_test(tc, test_kernel_flush);

@@ -1257,6 +1257,50 @@ START_TEST(test_cancel_stages)
 }
 END_TEST
 
+/*
+ * The ranges an update listed, searched by address (feed-cut.c): the
+ * answer of one binary search over overlapping ranges equals a scan of
+ * them all, in both families, before and after more ranges are added.
+ */
+START_TEST(test_recheck_ranges)
+{
+	unsigned seed = (unsigned)_i + 1;
+	struct zt_feed_cut c = {};
+	uint32_t lo4[64], hi4[64];
+	zt_u128 base6 = (zt_u128)0x20010db8u << 96;
+	size_t n = 1 + (size_t)rand_r(&seed) % 64;
+
+	for (int round = 0; round < 2; round++) {
+		size_t from = round ? n / 2 : 0, to = round ? n : n / 2;
+
+		for (size_t i = from; i < to; i++) {
+			lo4[i] = (uint32_t)rand_r(&seed) % 2000;
+			/* Mostly short, some long enough to reach over many others. */
+			hi4[i] = lo4[i] + (uint32_t)(rand_r(&seed) % 8 ? rand_r(&seed) % 20 : rand_r(&seed) % 600);
+			ck_assert_int_eq(zt_feed_cut_add(&c, AF_INET, lo4[i], hi4[i]), 0);
+			ck_assert_int_eq(zt_feed_cut_add(&c, AF_INET6, base6 + lo4[i], base6 + hi4[i]), 0);
+		}
+		ck_assert_int_eq(zt_feed_cut_build(&c), 0);
+		ck_assert_uint_eq(zt_feed_cut_count(&c), 2 * to);
+		for (uint32_t v = 0; v < 2700; v++) {
+			uint8_t a4[4] = { 0, 0, (uint8_t)(v >> 8), (uint8_t)v }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+			bool want = false;
+
+			a6[14] = (uint8_t)(v >> 8);
+			a6[15] = (uint8_t)v;
+			for (size_t i = 0; i < to; i++)
+				want |= lo4[i] <= v && v <= hi4[i];
+			ck_assert_msg(zt_feed_cut_has(&c, AF_INET, a4) == want, "seed %d v4 %u: want %d", _i, v, want);
+			ck_assert_msg(zt_feed_cut_has(&c, AF_INET6, a6) == want, "seed %d v6 %u: want %d", _i, v, want);
+		}
+	}
+	/* Another family's address, or none built: not in. */
+	ck_assert(!zt_feed_cut_has(&c, AF_UNSPEC, (const uint8_t[16]){ 0 }));
+	zt_feed_cut_clear(&c);
+	ck_assert(!zt_feed_cut_has(&c, AF_INET, (const uint8_t[4]){ 0, 0, 0, 5 }));
+}
+END_TEST
+
 static Suite *feed_suite(void)
 {
 	Suite *s = suite_create("feed");
@@ -1279,6 +1323,7 @@ static Suite *feed_suite(void)
 	tcase_add_loop_test(tc, test_incremental, 0, 24);
 	tcase_add_test(tc, test_cancel_stages);
 	tcase_add_test(tc, test_flatten_inc_large);
+	tcase_add_loop_test(tc, test_recheck_ranges, 0, 40);
 	suite_add_tcase(s, tc);
 	/* Large inputs and timing: not under valgrind. */
 	tc = tcase_create("large");
