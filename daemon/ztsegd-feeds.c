@@ -712,9 +712,10 @@ static void reap_go(struct manager_feeds *F)
  */
 struct cutter {
 	pthread_mutex_t lock;
+	pthread_cond_t wake;		/* stop set */
 	struct zt_feed_cut next;	/* ranges for the next pass */
 	bool all;			/* the next pass clears the bits of every connection */
-	bool running, joinable;
+	bool running, joinable, stop;
 	pthread_t thread;
 	uint64_t passes, changed, failures, last_usec;	/* under lock */
 };
@@ -731,9 +732,28 @@ static bool cut_match(const struct zt_ct_entry *e, void *data)
 	return false;
 }
 
+/* A pause before a pass is tried again, cut short by the daemon's end. */
+static void sleep_usec(uint64_t usec, struct cutter *k)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(usec / ZT_USEC_PER_SEC);
+	ts.tv_nsec += (long)(usec % ZT_USEC_PER_SEC) * 1000;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop && pthread_cond_timedwait(&k->wake, &k->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&k->lock);
+}
+
 static void *cut_run(void *userdata)
 {
 	struct cutter *k = userdata;
+	uint64_t wait = ZT_USEC_PER_SEC;
 	uint32_t mask[4];
 
 	zt_feeds_label_mask(mask);
@@ -745,7 +765,7 @@ static void *cut_run(void *userdata)
 		int r;
 
 		pthread_mutex_lock(&k->lock);
-		if (!zt_feed_cut_count(&k->next) && !k->all) {
+		if (k->stop || (!zt_feed_cut_count(&k->next) && !k->all)) {
 			k->running = false;
 			pthread_mutex_unlock(&k->lock);
 			return NULL;
@@ -765,19 +785,28 @@ static void *cut_run(void *userdata)
 			r = zt_ct_unlabel(mask, cut_match, NULL, &st);
 		}
 		t = now_usec(CLOCK_MONOTONIC) - t;
-		if (r < 0)
-			log_error("feeds: cannot make established connections be checked again: %s", strerror(-r));
-		else if (st.deleted)
-			log_info("feeds: %" PRIu64 " established connections to be checked again (%s, %" PRIu64
-				 " looked at, %.1f ms)", st.deleted, all ? "all" : "an address newly listed", st.scanned,
-				 (double)t / 1000.0);
 		zt_feed_cut_clear(&c);
 		pthread_mutex_lock(&k->lock);
 		k->passes++;
 		k->changed += st.deleted;
 		k->failures += r < 0;
 		k->last_usec = t;
+		/* A failed pass is owed: all of them, after 1 s, the wait doubling up to 5 min (an update's pass joins it). */
+		if (r < 0)
+			k->all = !k->stop;
 		pthread_mutex_unlock(&k->lock);
+		if (r < 0) {
+			log_error("feeds: cannot make established connections be checked again: %s; trying again in %" PRIu64
+				  " s", strerror(-r), (uint64_t)(wait / ZT_USEC_PER_SEC));
+			sleep_usec(wait, k);
+			wait = wait * 2 > FEED_RETRY_MAX_USEC ? FEED_RETRY_MAX_USEC : wait * 2;
+			continue;
+		}
+		wait = ZT_USEC_PER_SEC;
+		if (st.deleted)
+			log_info("feeds: %" PRIu64 " established connections to be checked again (%s, %" PRIu64
+				 " looked at, %.1f ms)", st.deleted, all ? "all" : "an address newly listed", st.scanned,
+				 (double)t / 1000.0);
 	}
 }
 
@@ -794,8 +823,13 @@ static void cut_start(struct manager_feeds *F)
 		return;
 	for (size_t st = 0; st < N_STEPS; st++)
 		adds += F->df[st].adds;
-	if (!adds)
+	pthread_mutex_lock(&k->lock);
+	/* Nothing listed, and no pass owed (the first after start, or one that failed). */
+	if (!adds && !k->all) {
+		pthread_mutex_unlock(&k->lock);
 		return;
+	}
+	pthread_mutex_unlock(&k->lock);
 	all = adds > FEED_CUT_ALL;
 	for (size_t st = 0; st < N_STEPS && !all && r >= 0; st++) {
 		const struct zt_fset *w = &F->want[step_map(st)];
@@ -834,9 +868,14 @@ static void cut_free(struct cutter *k)
 {
 	if (!k)
 		return;
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	pthread_cond_broadcast(&k->wake);
+	pthread_mutex_unlock(&k->lock);
 	if (k->joinable)
 		pthread_join(k->thread, NULL);
 	zt_feed_cut_clear(&k->next);
+	pthread_cond_destroy(&k->wake);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
@@ -1320,6 +1359,14 @@ static int feeds_new(struct manager *m)
 	if (!(F->cut = calloc(1, sizeof(*F->cut))))
 		return -ENOMEM;
 	pthread_mutex_init(&F->cut->lock, NULL);
+	pthread_cond_init(&F->cut->wake, NULL);
+	/*
+	 * The first update after start clears the bits of every connection:
+	 * a daemon that ended between its commits and their pass left
+	 * elements listed whose connections still pass unchecked, and its
+	 * successor reads them back as no change.
+	 */
+	F->cut->all = true;
 	F->nl = calloc(1, sizeof(*F->nl));
 	feeds_nl_open(F);
 	F->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

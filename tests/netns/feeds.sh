@@ -240,6 +240,38 @@ zt_check "after a restart a listed source is still blocked (v6)" blocked interne
 zt_check "after a restart the first feed still blocks" blocked internet "$DB1" 192.0.2.30
 zt_check "after a restart the daemon read the maps and ids back: no element rewritten" \
 	bash -c "grep -q '^ztsegd: ready' '$DLOG' && ! grep -q 'feeds applied' '$DLOG'"
+
+# ---- a daemon that ended between its commits and their conntrack pass ----------------
+# The elements it committed are in the kernel, the connections of their
+# addresses still carry their checked bits; its successor reads the elements
+# back as no change, and clears the bits of every connection all the same.
+zt_bg internet "$ZT_TMP/rstream" "$ZT_PROBE" stream -i 50 192.0.2.10 "$DB1" "$PORT"
+spid=$ZT_BG_PID
+zt_wait_for 3000 grep -q '^echo' "$ZT_TMP/rstream" || zt_die "the stream did not start"
+daemon_stop
+id=$(zt_x host nft list map ip ztseg listed_src_x | grep -o '192.0.2.20 : 0x[0-9a-f]*' | awk '{ print $3 }')
+feed "${BASE[@]}" 192.0.2.10
+zt_x host nft add element ip ztseg listed_src_x "{ 192.0.2.10 : $id }"
+zt_x host nft add element ip ztseg listed_dst_x "{ 192.0.2.10 : $id }"
+zt_check "a new connection from the address put in the map is blocked" blocked internet "$DB1" 192.0.2.10
+n1=$(grep -c '^echo' "$ZT_TMP/rstream")
+sleep 1
+n2=$(grep -c '^echo' "$ZT_TMP/rstream")
+zt_check "its established connection, checked before, is not looked up again: it goes on ($n1, then $n2 echoes)" \
+	[ "$n2" -gt "$n1" ]
+daemon_start
+zt_check "the restarted daemon found nothing to change" bash -c "! grep -q 'feeds applied' '$DLOG'"
+zt_wait_for 5000 bash -c "grep -q 'established connections to be checked again (all' '$DLOG'" ||
+	zt_not_ok "no pass over every connection after the restart"
+sleep 0.5
+n1=$(grep -c '^echo' "$ZT_TMP/rstream")
+sleep 1
+n2=$(grep -c '^echo' "$ZT_TMP/rstream")
+zt_check "after the restart's pass over every connection that connection is cut" [ "$n1" -eq "$n2" ]
+kill -TERM "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+feed "${BASE[@]}"
+zt_check "unlisting it restores access" zt_wait_for 3000 allowed internet "$DB1" 192.0.2.10
 daemon_stop
 
 # ---- tables of the verdict-map layout (ztseg before feed_ids) are replaced ----------------
