@@ -212,6 +212,7 @@ static int splice(const struct zt_fset *old, const struct zt_fwins *w, const str
 	/* At most old's and add's together: one pass, the spare returned after. */
 	if (!(out = malloc(n * esz)))
 		return -ENOMEM;
+	zt_prefault(out, n * esz);
 	n = 0;
 	for (size_t k = 0; k < w->n; k++) {
 		size_t b = first_ending_from(old, w->v[k].lo, i), e = b, ae = a;

@@ -740,6 +740,7 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 		return zt_feed_parse(file, buf, len, lim, ret, d);
 	if (prev->lines && !(map = calloc(prev->lines, sizeof(*map))))
 		return -ENOMEM;
+	zt_prefault(map, prev->lines * sizeof(*map));
 	/*
 	 * Old and new bytes walked together. Lines equal byte for byte from
 	 * where both stand are skipped in one compare (their entries renumbered
@@ -849,6 +850,8 @@ int zt_feed_parse_inc(const char *file, const char *buf, size_t len, const struc
 	cap6 = prev->n6 + add.n6;
 	if ((cap4 && !(f.e4 = malloc(cap4 * sizeof(*f.e4)))) || (cap6 && !(f.e6 = malloc(cap6 * sizeof(*f.e6)))))
 		goto fail;
+	zt_prefault(f.e4, cap4 * sizeof(*f.e4));
+	zt_prefault(f.e6, cap6 * sizeof(*f.e6));
 	MERGE_FAMILY(struct zt_feed_e4, cmp4, prev->e4, prev->n4, prev->t4, add.e4, add.t4, f.e4, f.t4, dl.del4, dl.ndel4,
 		     capd4);
 	MERGE_FAMILY(struct zt_feed_e6, cmp6, prev->e6, prev->n6, prev->t6, add.e6, add.t6, f.e6, f.t6, dl.del6, dl.ndel6,

@@ -2,8 +2,25 @@
 /* Array growth, string helpers, atomic state files. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "util.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void zt_prefault(void *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), b = ((uintptr_t)p + page - 1) & ~(page - 1),
+		  e = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (!p || len < (1u << 20) || e <= b)
+		return;
+	/* The pages wholly inside the block; a failure only leaves them to fault. */
+	(void)madvise((void *)b, e - b, MADV_POPULATE_WRITE);
+}
 
 int zt_grow(void **array, size_t *cap, size_t n, size_t elem_size)
 {
