@@ -858,10 +858,14 @@ static void cut_start(struct manager_feeds *F)
 		if (k->joinable)
 			pthread_join(k->thread, NULL);	/* stopped: returns at once */
 		k->joinable = k->running = pthread_create(&k->thread, NULL, cut_run, k) == 0;
+		/* No thread: the pass stays owed, made with the next update's (the event loop never waits for one). */
+		if (!k->running) {
+			zt_feed_cut_clear(&k->next);
+			k->all = true;
+			log_error("feeds: no thread to make established connections be checked again: after the next update");
+		}
 	}
 	pthread_mutex_unlock(&k->lock);
-	if (!k->running)
-		cut_run(k);	/* no thread: here */
 	zt_feed_cut_clear(&c);
 }
 
