@@ -248,57 +248,57 @@ bool zt_ct_entry_in(const struct zt_ct_entry *e, const struct zt_cidr *pfx, size
 	return false;
 }
 
-int zt_ct_delete_msg(const struct zt_ct_entry *e, uint32_t seq, void *buf, size_t len)
+/*
+ * A request of type about e, in buf (need bytes, zeroed): its original
+ * tuple exactly as the kernel described it, then its zone; no ACK (the
+ * kernel handles the message before sendmsg returns and queues only
+ * errors). NULL when it does not fit in len.
+ */
+static struct nlmsghdr *tuple_msg(const struct zt_ct_entry *e, uint8_t type, uint32_t seq, void *buf, size_t len,
+				  size_t need)
 {
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *g;
-	size_t need = mnl_nlmsg_size(sizeof(*g)) + MNL_ALIGN(e->orig_len) + MNL_ALIGN(sizeof(struct nlattr) + 4) +
-		      MNL_ALIGN(sizeof(struct nlattr) + 2);
 
+	need += mnl_nlmsg_size(sizeof(*g)) + MNL_ALIGN(e->orig_len) + MNL_ALIGN(sizeof(struct nlattr) + 2);
 	if (need > len || !e->orig)
-		return -ENOBUFS;
+		return NULL;
 	nlh = mnl_nlmsg_put_header(memset(buf, 0, need));
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
-	/* No ACK: the kernel handles the message before sendmsg returns and queues only errors. */
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = seq;
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->nfgen_family = e->family;
 	g->version = NFNETLINK_V0;
 	g->res_id = 0;
-	/* The original tuple exactly as the kernel described it. */
 	memcpy((char *)nlh + nlh->nlmsg_len, e->orig, e->orig_len);
-	memset((char *)nlh + nlh->nlmsg_len + e->orig_len, 0, MNL_ALIGN(e->orig_len) - e->orig_len);
 	nlh->nlmsg_len += MNL_ALIGN(e->orig_len);
-	if (e->has_id)
-		mnl_attr_put_u32(nlh, CTA_ID, e->id);
 	if (e->has_zone)
 		mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
+	return nlh;
+}
+
+int zt_ct_delete_msg(const struct zt_ct_entry *e, uint32_t seq, void *buf, size_t len)
+{
+	struct nlmsghdr *nlh = tuple_msg(e, IPCTNL_MSG_CT_DELETE, seq, buf, len, MNL_ALIGN(sizeof(struct nlattr) + 4));
+
+	if (!nlh)
+		return -ENOBUFS;
+	/* Its id too: a new connection that reuses the tuple meanwhile is left alone. */
+	if (e->has_id)
+		mnl_attr_put_u32(nlh, CTA_ID, e->id);
 	return (int)nlh->nlmsg_len;
 }
 
 int zt_ct_unlabel_msg(const struct zt_ct_entry *e, const uint32_t mask[4], uint32_t seq, void *buf, size_t len)
 {
 	static const uint32_t zero[4];
-	size_t need = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)) + MNL_ALIGN(e->orig_len) +
-		      MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(uint16_t)) + 2 * (MNL_ATTR_HDRLEN + sizeof(zero));
-	struct nlmsghdr *nlh;
-	struct nfgenmsg *g;
+	/* IPCTNL_MSG_CT_NEW without NLM_F_CREATE: the entry of that tuple is changed, none made. */
+	struct nlmsghdr *nlh = tuple_msg(e, IPCTNL_MSG_CT_NEW, seq, buf, len,
+					 2 * MNL_ALIGN(sizeof(struct nlattr) + sizeof(zero)));
 
-	if (!e->orig || need > len)
+	if (!nlh)
 		return -ENOBUFS;
-	nlh = mnl_nlmsg_put_header(memset(buf, 0, need));
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
-	/* No NLM_F_CREATE: the entry of that tuple is changed, none made. No ACK, as for deletes. */
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = seq;
-	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->nfgen_family = e->family;
-	g->version = NFNETLINK_V0;
-	memcpy((char *)nlh + nlh->nlmsg_len, e->orig, e->orig_len);
-	nlh->nlmsg_len += MNL_ALIGN(e->orig_len);
-	if (e->has_zone)
-		mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
 	/* The bits of mask set to zero, every other bit as it is. */
 	mnl_attr_put(nlh, CTA_LABELS, sizeof(zero), zero);
 	mnl_attr_put(nlh, CTA_LABELS_MASK, 4 * sizeof(*mask), mask);
