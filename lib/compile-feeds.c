@@ -345,6 +345,21 @@ static struct nftnl_expr *e_cmp(enum nft_cmp_ops op, const void *data, uint32_t 
 	return e;
 }
 
+/* immediate: data of len bytes into reg, or (data NULL) the verdict len into the verdict register */
+static struct nftnl_expr *e_imm(uint32_t reg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
+		if (data)
+			nftnl_expr_set_data(e, NFTNL_EXPR_IMM_DATA, data, len);
+		else
+			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, len);
+	}
+	return e;
+}
+
 /*
  * mark false: ct state established ct direction D ct label BIT return
  * mark true:  ct state new,established ct direction D ct label set BIT
@@ -365,24 +380,12 @@ static int put_label_rule(struct zt_batch *b, uint16_t fam, const char *chain, b
 	ok = add(r, e_ct(NFT_CT_STATE, false, NFT_REG_1)) && add(r, e_and(&states, sizeof(states))) &&
 	     add(r, e_cmp(NFT_CMP_NEQ, zero, sizeof(states))) && add(r, e_ct(NFT_CT_DIRECTION, false, NFT_REG_1)) &&
 	     add(r, e_cmp(NFT_CMP_EQ, &dir, sizeof(dir)));
-	if (ok && !mark) {
-		struct nftnl_expr *v = nftnl_expr_alloc("immediate");
-
-		if (v) {
-			nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-			nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_RETURN);
-		}
+	/* Each expression made only once the one before is in the rule: nothing leaks on a failure. */
+	if (ok && !mark)
 		ok = add(r, e_ct(NFT_CT_LABELS, false, NFT_REG_1)) && add(r, e_and(bits, sizeof(bits))) &&
-		     add(r, e_cmp(NFT_CMP_NEQ, zero, sizeof(bits))) && add(r, v);
-	} else if (ok) {
-		struct nftnl_expr *v = nftnl_expr_alloc("immediate");
-
-		if (v) {
-			nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
-			nftnl_expr_set_data(v, NFTNL_EXPR_IMM_DATA, bits, sizeof(bits));
-		}
-		ok = add(r, v) && add(r, e_ct(NFT_CT_LABELS, true, NFT_REG_1));
-	}
+		     add(r, e_cmp(NFT_CMP_NEQ, zero, sizeof(bits))) && add(r, e_imm(NFT_REG_VERDICT, NULL, (uint32_t)NFT_RETURN));
+	else if (ok)
+		ok = add(r, e_imm(NFT_REG_1, bits, sizeof(bits))) && add(r, e_ct(NFT_CT_LABELS, true, NFT_REG_1));
 	if (!ok) {
 		nftnl_rule_free(r);
 		return -ENOMEM;
