@@ -5,7 +5,9 @@
  * (ac_<id>: the flow's new connections, counted before any mitigation),
  * and feeds each flow's rate to its detector (lib/anomaly.c). An episode
  * that opens is journalled with the series, its baseline, the observed
- * rate and the top sources (one conntrack dump of the flow's marks), and
+ * rate and the top sources (one conntrack dump of the flow's marks: the
+ * connections that are new since the series first went over, so that a
+ * steady source's closed connections do not outrank the surge), and
  * mitigated: rate-limit puts the flow's marks into at_<id> towards the
  * rate tier nearest under `limit` x the baseline, ban-top-sources puts
  * the top sources (that completed a connection: not spoofed) into
@@ -41,6 +43,7 @@
 #define CLOSED_MAX 32
 #define TOP_MAX 8
 #define SOURCES_MAX 4096
+#define ONSET_IDS_MAX (1u << 18)	/* conntrack ids kept from a series' first sample over */
 #define SAVE_EVERY_USEC (60 * ZT_USEC_PER_SEC)
 
 struct src_count {
@@ -72,6 +75,9 @@ struct series {
 	uint64_t banned_rt;		/* realtime seconds the bans were (last) put into the kernel */
 	unsigned tier;			/* rate-limit: the tier in at_<id> */
 	bool mitigated;
+	/* The flow's conntrack ids when the series first went over (sorted; NULL: none taken). */
+	uint32_t *onset_ids;
+	size_t n_onset;
 };
 
 struct anomaly {
@@ -194,15 +200,22 @@ static void state_load(struct manager *m)
 struct top_ctx {
 	const uint32_t *marks;
 	size_t n_marks;
+	const uint32_t *skip;		/* conntrack ids not counted (sorted) */
+	size_t n_skip;
 	struct src_count *v;
 	size_t n, dropped;
 };
 
-static int mark_cmp(const void *x, const void *y)
+static int u32_cmp(const void *x, const void *y)
 {
 	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
 
 	return a < b ? -1 : a > b;
+}
+
+static bool flow_conn(const struct top_ctx *t, const struct zt_ct_seen *c)
+{
+	return (c->has_addrs & 1) && bsearch(&c->mark, t->marks, t->n_marks, sizeof(*t->marks), u32_cmp);
 }
 
 static int top_cb(const struct zt_ct_seen *c, void *data)
@@ -210,7 +223,7 @@ static int top_cb(const struct zt_ct_seen *c, void *data)
 	struct top_ctx *t = data;
 	size_t i;
 
-	if (!(c->has_addrs & 1) || !bsearch(&c->mark, t->marks, t->n_marks, sizeof(*t->marks), mark_cmp))
+	if (!flow_conn(t, c) || (t->n_skip && bsearch(&c->id, t->skip, t->n_skip, sizeof(*t->skip), u32_cmp)))
 		return 0;
 	for (i = 0; i < t->n; i++)
 		if (t->v[i].family == c->family && !memcmp(t->v[i].addr, c->saddr, 16))
@@ -242,10 +255,14 @@ static const char *addr_fmt(const struct src_count *c, char *buf, size_t len)
 	return buf;
 }
 
-/* The flow's connections by source, most first: *ret allocated (n), or an error. */
-static int top_sources(const struct zt_plan_anomaly *pa, struct src_count **ret, size_t *n)
+/*
+ * The flow's connections by source, most first, but those whose ids are
+ * in skip (sorted): *ret allocated (n), or an error.
+ */
+static int top_sources(const struct zt_plan_anomaly *pa, const uint32_t *skip, size_t n_skip,
+		       struct src_count **ret, size_t *n)
 {
-	struct top_ctx t = { .marks = pa->marks, .n_marks = pa->n_marks };
+	struct top_ctx t = { .marks = pa->marks, .n_marks = pa->n_marks, .skip = skip, .n_skip = n_skip };
 	int r;
 
 	*ret = NULL;
@@ -261,6 +278,54 @@ static int top_sources(const struct zt_plan_anomaly *pa, struct src_count **ret,
 	*ret = t.v;
 	*n = t.n;
 	return 0;
+}
+
+struct onset_ctx {
+	struct top_ctx t;
+	uint32_t *ids;
+	size_t n;
+};
+
+static int onset_cb(const struct zt_ct_seen *c, void *data)
+{
+	struct onset_ctx *o = data;
+
+	if (!flow_conn(&o->t, c))
+		return 0;
+	if (o->n == ONSET_IDS_MAX)
+		return -E2BIG;
+	o->ids[o->n++] = c->id;
+	return 0;
+}
+
+static void onset_drop(struct series *s)
+{
+	free(s->onset_ids);
+	s->onset_ids = NULL;
+	s->n_onset = 0;
+}
+
+/*
+ * The series' first sample over the threshold: the ids of the flow's
+ * connections now, so that the top sources at the opening count only the
+ * connections made since (a steady source's connections linger in
+ * conntrack, TCP's for TIME_WAIT's 120 s, and would outnumber a surge's
+ * first seconds). Without them (too many, an error) every connection counts.
+ */
+static void onset_take(const struct zt_plan_anomaly *pa, struct series *s)
+{
+	struct onset_ctx o = { .t = { .marks = pa->marks, .n_marks = pa->n_marks } };
+
+	onset_drop(s);
+	if (!(o.ids = malloc(ONSET_IDS_MAX * sizeof(*o.ids))))
+		return;
+	if (zt_ct_dump_marked(0x80000000u, 0x80000000u, onset_cb, &o) < 0) {
+		free(o.ids);
+		return;
+	}
+	qsort(o.ids, o.n, sizeof(*o.ids), u32_cmp);
+	s->onset_ids = reallocarray(o.ids, o.n ? o.n : 1, sizeof(*o.ids)) ?: o.ids;
+	s->n_onset = o.n;
 }
 
 /* A source that may be banned: it completed a connection (not spoofed), is no except prefix, no link-local. */
@@ -460,8 +525,9 @@ static void episode_open(struct manager *m, struct series *s, uint64_t now_rt)
 				  .threshold = d->threshold, .peak = d->peak, .samples = d->ep_samples };
 	snprintf(s->ep.flow, sizeof(s->ep.flow), "%s", s->st.name);
 	s->ep.opened_sample = s->taken;
-	if (top_sources(pa, &top, &n_top) < 0)
+	if (top_sources(pa, s->onset_ids, s->n_onset, &top, &n_top) < 0)
 		n_top = 0;
+	onset_drop(s);
 	top_text(top, n_top, s->ep.top, sizeof(s->ep.top));
 	mitigate(m, s, top, n_top);
 	snprintf(pos, sizeof(pos), "%s:%u", pa->pos.file ? pa->pos.file : "?", pa->pos.line);
@@ -519,6 +585,7 @@ static void sample_one(struct manager *m, struct series *s, const struct zt_nft_
 	const struct zt_anomaly *a = entry_of(m, s);
 	struct zt_detect_params p = params_of(a);
 	enum zt_detect_event ev;
+	uint32_t over;
 	uint64_t v;
 	double dt, x;
 
@@ -539,6 +606,7 @@ static void sample_one(struct manager *m, struct series *s, const struct zt_nft_
 	A(m)->samples++;
 	A(m)->dirty = true;
 	s->taken++;
+	over = s->st.d.over;
 	ev = zt_detect_sample(&s->st.d, &p, x, hour, now_rt);
 	if (ev == ZT_DETECT_OPEN)
 		episode_open(m, s, now_rt);
@@ -546,6 +614,10 @@ static void sample_one(struct manager *m, struct series *s, const struct zt_nft_
 		episode_close(m, s, now_rt, "back under the threshold");
 	else if (s->st.d.open && s->st.d.peak > s->ep.peak)
 		s->ep.peak = s->st.d.peak;
+	if (s->st.d.open || !s->st.d.over)
+		onset_drop(s);
+	else if (!over && !a->bytes)
+		onset_take(&m->cur.plan->anomaly[s->pa], s);
 	if (ev != ZT_DETECT_NONE)
 		state_save(m);
 }
@@ -776,6 +848,8 @@ void manager_anomaly_free(struct manager *m)
 		return;
 	if (an->n)
 		state_save(m);
+	for (size_t i = 0; i < an->n; i++)
+		onset_drop(&an->v[i]);
 	free(an->v);
 	free(an);
 	m->anomaly = NULL;

@@ -8,6 +8,8 @@
 # that completed within 500 ms, and those that did not (dropped).
 # With ZT_LOAD_GO=FILE in the environment it first creates OUT.ready and
 # waits for FILE to exist: the caller starts the load at a moment it chose.
+# Connections end with a reset (conntrack forgets them in 10 s), or with
+# ZT_LOAD_FIN=1 in the environment with FINs (they linger in TIME_WAIT).
 import math, os, random, select, socket, sys, time
 
 
@@ -28,6 +30,7 @@ pending = {}  # fd -> (sock, deadline)
 ok = fail = 0
 factor = random.uniform(1 - jitter, 1 + jitter)
 go = os.environ.get('ZT_LOAD_GO')
+fin = os.environ.get('ZT_LOAD_FIN') == '1'
 if go:
     open(out + '.ready', 'w').close()
     while not os.path.exists(go):
@@ -42,7 +45,8 @@ while secs <= 0 or time.monotonic() - t0 < secs:
         for _ in range(min(poisson(rate * 0.1 * factor), 900 - len(pending))):
             s = socket.socket(fam, socket.SOCK_STREAM)
             s.setblocking(False)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
+            if not fin:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
             s.bind((src, 0))
             try:
                 s.connect((dst, port))
