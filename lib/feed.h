@@ -181,6 +181,44 @@ void zt_fset_bounds_even(uint8_t family, size_t n, zt_u128 *bounds);
 /* The arrays of s down to its elements (no spare capacity). */
 void zt_fset_shrink(struct zt_fset *s);
 
+/*
+ * A map's shard layout as its selector holds it (lib/feed-layout.c): n
+ * address ranges, range i from lo[i] to lo[i + 1] - 1 (the last to the
+ * top), looked up in the map of slot slot[i]. lo[0] is 0, lo strictly
+ * increasing, no two neighbours of one slot; a slot may own several
+ * ranges, and slots no range names are free.
+ */
+#define ZT_FLAYOUT_MAX 512
+/* A slot's even share is never taken below this many elements (a small map is not split). */
+#define ZT_FLAYOUT_MIN_SHARE 256
+struct zt_flayout {
+	size_t n;
+	zt_u128 lo[ZT_FLAYOUT_MAX];
+	uint16_t slot[ZT_FLAYOUT_MAX];
+};
+
+/* n ranges starting at bounds[] (zt_fset_bounds, _even), range i in slot i. */
+void zt_flayout_set(struct zt_flayout *l, const zt_u128 *bounds, size_t n);
+size_t zt_flayout_slot_of(const struct zt_flayout *l, zt_u128 a);
+bool zt_flayout_eq(const struct zt_flayout *a, const struct zt_flayout *b);
+/* As described above, with every slot under n_slots. */
+bool zt_flayout_valid(const struct zt_flayout *l, size_t n_slots);
+/*
+ * The layout for an update of a map from cur (in the kernel, laid out as
+ * old) to want (both cut at old's bounds), into *ret: slots that hold
+ * nothing in either give their ranges to a neighbour; a run of want's
+ * elements that overlaps no element of cur, with none of cur between
+ * them, of at least two even shares (want's elements / n_base, at least
+ * ZT_FLAYOUT_MIN_SHARE) in a slot that would hold more than four, gets
+ * ranges of its own in free slots, at most two shares each (as many as
+ * there are free slots that old does not name; none is taken from old).
+ * Every element of cur keeps its slot, and no element of either version
+ * crosses a new range's start. An empty cur keeps old. 1: changed, 0: not,
+ * -ENOMEM. *split (may be NULL): the slots the runs took.
+ */
+int zt_flayout_plan(const struct zt_flayout *old, const struct zt_fset *cur, const struct zt_fset *want,
+		    size_t n_slots, size_t n_base, struct zt_flayout *ret, size_t *split);
+
 /* The element of s holding addr (host order for v4, network bytes for v6), or -1. */
 ssize_t zt_fset_find(const struct zt_fset *s, const uint8_t *addr);
 

@@ -482,6 +482,123 @@ START_TEST(test_split_order_matters)
 }
 END_TEST
 
+/* v4 elements appended in order (the caller keeps them sorted and disjoint). */
+static void lay_put(struct zt_fset *s, uint32_t lo, uint32_t hi)
+{
+	s->v4 = realloc(s->v4, (s->n + 1) * sizeof(*s->v4));
+	ck_assert_ptr_nonnull(s->v4);
+	s->v4[s->n++] = (struct zt_fel4){ lo, hi, 0 };
+	s->cap = s->n;
+}
+
+static bool lay_names(const struct zt_flayout *l, size_t slot)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->slot[i] == slot)
+			return true;
+	return false;
+}
+
+/*
+ * The layout of an update: 2,400 elements in 8 ranges (and a ninth, empty
+ * one above them); the update drops some, and by seed adds a run of 3,000
+ * above the top (drift), 800 in a gap of cur in the middle (elements kept
+ * on both sides), or nothing. Every element of cur keeps
+ * its slot, none crosses a new range, the runs land in free slots of at
+ * most two shares, and only slots empty in cur leave the layout.
+ */
+START_TEST(test_layout_plan)
+{
+	struct zt_fset cur = { .family = AF_INET }, want = { .family = AF_INET };
+	struct zt_flayout old, nl;
+	zt_u128 b[8];
+	size_t split = 9, unit, kind = (size_t)_i % 3, n_slots = 32, n_base = 16;
+	size_t cnt_new[32] = {};
+	uint32_t top;
+	int r;
+
+	srand((unsigned)_i + 7);
+	for (uint32_t e = 0; e < 2400; e++) {
+		uint32_t lo = 16 * e + (uint32_t)(rand() % 4), hi = lo + (uint32_t)(rand() % 8);
+		bool gap = kind == 1 && e >= 1000 && e < 1100;
+
+		if (!gap)
+			lay_put(&cur, lo, hi);
+		if (!gap && rand() % 10)
+			lay_put(&want, lo, hi);
+		if (gap && e == 1099)	/* 800 new elements where 100 were */
+			for (uint32_t j = 0; j < 800; j++)
+				lay_put(&want, 16 * 1000 + 2 * j, 16 * 1000 + 2 * j);
+	}
+	top = cur.v4[cur.n - 1].hi;
+	if (kind == 0)
+		for (uint32_t j = 0; j < 3000; j++)
+			lay_put(&want, top + 100 + 4 * j, top + 101 + 4 * j);
+	ck_assert_int_eq(zt_fset_bounds(&cur, 8, b), 0);
+	zt_flayout_set(&old, b, 8);
+	/* A ninth range above the elements, in slot 8: empty in cur. */
+	old.lo[8] = top + 50;
+	old.slot[8] = 8;
+	old.n = 9;
+	ck_assert(zt_flayout_valid(&old, n_slots));
+	ck_assert_int_eq(zt_fset_cut(&cur, old.lo, old.n), 0);
+	ck_assert_int_eq(zt_fset_cut(&want, old.lo, old.n), 0);
+
+	r = zt_flayout_plan(&old, &cur, &want, n_slots, n_base, &nl, &split);
+	ck_assert_int_eq(r, 1);
+	ck_assert(zt_flayout_valid(&nl, n_slots));
+	unit = want.n / n_base < ZT_FLAYOUT_MIN_SHARE ? ZT_FLAYOUT_MIN_SHARE : want.n / n_base;
+	for (size_t i = 0; i < cur.n; i++) {
+		ck_assert_uint_eq(zt_flayout_slot_of(&nl, cur.v4[i].lo), zt_flayout_slot_of(&old, cur.v4[i].lo));
+		ck_assert_uint_eq(zt_fset_shard_of(nl.lo, nl.n, cur.v4[i].lo), zt_fset_shard_of(nl.lo, nl.n, cur.v4[i].hi));
+	}
+	for (size_t i = 0; i < want.n; i++) {
+		size_t k = zt_flayout_slot_of(&nl, want.v4[i].lo);
+
+		ck_assert_uint_eq(zt_fset_shard_of(nl.lo, nl.n, want.v4[i].lo), zt_fset_shard_of(nl.lo, nl.n, want.v4[i].hi));
+		if (!lay_names(&old, k)) {
+			cnt_new[k]++;
+			/* only new elements in a new slot */
+			ck_assert(zt_fset_find(&cur, (uint8_t[]){ (uint8_t)(want.v4[i].lo >> 24), (uint8_t)(want.v4[i].lo >> 16),
+								 (uint8_t)(want.v4[i].lo >> 8), (uint8_t)want.v4[i].lo }) < 0);
+		}
+		/* the run above the top is in new slots */
+		if (kind == 0 && want.v4[i].lo > top)
+			ck_assert(!lay_names(&old, k));
+	}
+	for (size_t k = 0; k < n_slots; k++) {
+		ck_assert_uint_le(cnt_new[k], 2 * unit);
+		if (lay_names(&old, k) && !lay_names(&nl, k))
+			for (size_t i = 0; i < cur.n; i++)
+				ck_assert_uint_ne(zt_flayout_slot_of(&old, cur.v4[i].lo), k);
+	}
+	if (kind == 2) {
+		/* nothing to split: only the empty ninth range merged into the eighth */
+		ck_assert_uint_eq(split, 0);
+		ck_assert_uint_eq(nl.n, 8);
+		ck_assert(!lay_names(&nl, 8));
+	} else
+		ck_assert_uint_ge(split, (size_t)(kind == 0 ? 5 : 2));
+	/* The same update again, from the new layout: nothing more to do. */
+	ck_assert_int_eq(zt_fset_cut(&want, nl.lo, nl.n), 0);
+	{
+		struct zt_flayout again;
+
+		ck_assert_int_eq(zt_flayout_plan(&nl, &want, &want, n_slots, n_base, &again, NULL), 0);
+		ck_assert(zt_flayout_eq(&again, &nl));
+	}
+	/* An empty cur keeps its layout (the caller lays it out anew). */
+	{
+		struct zt_fset none = { .family = AF_INET };
+
+		ck_assert_int_eq(zt_flayout_plan(&old, &none, &want, n_slots, n_base, &nl, NULL), 0);
+		ck_assert(zt_flayout_eq(&nl, &old));
+	}
+	zt_fset_clear(&cur);
+	zt_fset_clear(&want);
+}
+END_TEST
+
 /* Cut at shard bounds: each piece in one shard, nothing an address is listed by changed. */
 START_TEST(test_cut)
 {
@@ -1324,6 +1441,7 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_cancel_stages);
 	tcase_add_test(tc, test_flatten_inc_large);
 	tcase_add_loop_test(tc, test_recheck_ranges, 0, 40);
+	tcase_add_loop_test(tc, test_layout_plan, 0, 30);
 	suite_add_tcase(s, tc);
 	/* Large inputs and timing: not under valgrind. */
 	tc = tcase_create("large");
