@@ -70,6 +70,9 @@ struct feed_st {
  */
 #define N_STEPS 12
 
+/* An update's new layout of an interval map: none, before its first commit (empty shards), after its last. */
+enum relay { RELAY_NONE, RELAY_BEFORE, RELAY_AFTER };
+
 struct manager_feeds {
 	struct feed_st *v;
 	size_t n;
@@ -86,13 +89,19 @@ struct manager_feeds {
 	size_t at_step, at_chunk;
 	size_t ops[2];			/* operations per commit, [exact]: adapted to the budget */
 	/*
-	 * The shards of each interval map: bounds[s][k] the first address of
-	 * shard k, as the selector in the kernel has them (known: read back or
-	 * written). rebalance: new bounds, written before the map's first
-	 * commit of this update (its shards are empty then).
+	 * The shards of each interval map: its layout (ranges of slots) as the
+	 * selector in the kernel has it (known: read back or written), and the
+	 * update's new one (relay): written before the map's first commit of
+	 * the update when its shards are empty (laid out anew, evenly), or
+	 * after its last when runs of new elements went to free slots (those
+	 * slots emptied first; lib/feed-layout.c).
 	 */
-	zt_u128 bounds[N_RMAPS][ZT_FEED_SHARDS], new_bounds[N_RMAPS][ZT_FEED_SHARDS];
-	bool bounds_known[N_RMAPS], rebalance[N_RMAPS];
+	struct zt_flayout lay[N_RMAPS], new_lay[N_RMAPS];
+	bool lay_known[N_RMAPS];
+	enum relay relay[N_RMAPS];
+	size_t split[N_RMAPS];			/* the slots runs took in this update */
+	bool flushed[N_RMAPS];			/* RELAY_AFTER: its new slots emptied */
+	uint64_t splits;			/* slots runs took since start */
 	uint64_t budget_usec;
 	bool busy, again, kernel_known, tables;
 	char (*gone)[ZT_FEED_NAME_LEN + 1];	/* chains to delete once their elements are gone */
@@ -141,6 +150,12 @@ static uint8_t map_family(size_t s)
 static size_t step_map(size_t k)
 {
 	return k < 4 ? N_RMAPS + k : k < 8 ? k - 4 : N_RMAPS + k - 8;
+}
+
+/* The step of interval map s (its whole difference). */
+static size_t step_of_map(size_t s)
+{
+	return 4 + s;
 }
 
 static enum zt_fdiff_mode step_mode(size_t k)
@@ -414,7 +429,7 @@ struct job {
 	struct zt_cidr *except;
 	size_t n_except;
 	const struct zt_fset *cur;		/* F->cur: read only */
-	zt_u128 bounds[N_RMAPS][ZT_FEED_SHARDS];
+	struct zt_flayout lay[N_RMAPS];
 	bool whole;				/* flatten whole (cur is not the flattening of the prev copies) */
 	size_t chunk;
 	uid_t feed_uid;
@@ -426,8 +441,9 @@ struct job {
 	bool inc;				/* the maps were made from the changes */
 	struct zt_fset want[N_MAPS];
 	struct zt_fdiff df[N_STEPS];
-	bool rebalance[N_RMAPS];
-	zt_u128 new_bounds[N_RMAPS][ZT_FEED_SHARDS];
+	enum relay relay[N_RMAPS];
+	struct zt_flayout new_lay[N_RMAPS];
+	size_t split[N_RMAPS];
 	uint64_t read_usec, build_usec;
 };
 
@@ -494,6 +510,7 @@ static int job_build(struct job *J)
 	struct zt_feed_src src[ZT_FEEDS_MAX];
 	struct zt_fwins wins[N_RMAPS] = {};
 	const zt_u128 *bounds[N_RMAPS];
+	size_t n_bounds[N_RMAPS];
 	int r = -EAGAIN;
 
 	for (size_t i = 0; i < J->n; i++) {
@@ -504,10 +521,13 @@ static int job_build(struct job *J)
 		src[i].data = f->status == 1 ? &f->data : f->prev;
 		src[i].delta = f->status == 1 && f->inc ? &f->delta : NULL;
 	}
-	for (size_t s = 0; s < N_RMAPS; s++)
-		bounds[s] = J->bounds[s];
+	for (size_t s = 0; s < N_RMAPS; s++) {
+		bounds[s] = J->lay[s].lo;
+		n_bounds[s] = J->lay[s].n;
+		J->relay[s] = RELAY_NONE;
+	}
 	if (!J->whole) {
-		r = zt_feeds_flatten_inc(src, J->n, J->except, J->n_except, J->cur, bounds, ZT_FEED_SHARDS, J->want, wins);
+		r = zt_feeds_flatten_inc(src, J->n, J->except, J->n_except, J->cur, bounds, n_bounds, J->want, wins);
 		/* A map that was empty gets its shards laid out anew (below): made whole. */
 		for (size_t s = 0; s < N_RMAPS && r >= 0; s++)
 			if (!J->cur[s].n && J->want[s].n >= ZT_FEED_SHARDS * 8)
@@ -519,23 +539,46 @@ static int job_build(struct job *J)
 			zt_fwins_clear(&wins[s]);
 		r = zt_feeds_flatten(src, J->n, J->except, J->n_except, J->want);
 		/*
-		 * An interval map whose shards are empty gets bounds that share its new
-		 * elements out evenly (a first load, or after the map emptied); a map
-		 * with elements keeps its bounds (an address never changes shard).
-		 * The new elements are cut at the bounds.
+		 * An interval map whose shards are empty gets ranges that share its
+		 * new elements out evenly over ZT_FEED_SHARDS slots (a first load, or
+		 * after the map emptied); a map with elements keeps its layout but
+		 * for what zt_flayout_plan() changes (below): an address in the
+		 * kernel never changes slot. The new elements are cut at the ranges.
 		 */
 		for (size_t s = 0; s < N_RMAPS && r >= 0; s++) {
-			J->rebalance[s] = false;
+			zt_u128 b[ZT_FEED_SHARDS];
+
 			if (!J->cur[s].n && J->want[s].n >= ZT_FEED_SHARDS * 8 &&
-			    zt_fset_bounds(&J->want[s], ZT_FEED_SHARDS, J->new_bounds[s]) >= 0 &&
-			    memcmp(J->new_bounds[s], J->bounds[s], sizeof(J->bounds[s])))
-				J->rebalance[s] = true;
-			r = zt_fset_cut(&J->want[s], J->rebalance[s] ? J->new_bounds[s] : J->bounds[s], ZT_FEED_SHARDS);
+			    zt_fset_bounds(&J->want[s], ZT_FEED_SHARDS, b) >= 0) {
+				zt_flayout_set(&J->new_lay[s], b, ZT_FEED_SHARDS);
+				if (!zt_flayout_eq(&J->new_lay[s], &J->lay[s]))
+					J->relay[s] = RELAY_BEFORE;
+			}
+			r = zt_fset_cut(&J->want[s], J->relay[s] ? J->new_lay[s].lo : J->lay[s].lo,
+					J->relay[s] ? J->new_lay[s].n : J->lay[s].n);
 		}
 	}
 	for (size_t k = 0; k < N_STEPS && r >= 0; k++)
 		r = zt_fset_diff_win(&J->cur[step_map(k)], &J->want[step_map(k)], J->chunk, step_mode(k),
 				     J->inc ? &wins[step_map(k) % N_RMAPS] : NULL, &J->df[k]);
+	/*
+	 * A map with elements whose update adds enough that a run of them could
+	 * overfill a slot: its layout planned (runs in gaps to free slots; no
+	 * cut needed: no element crosses the new ranges).
+	 */
+	for (size_t s = 0; s < N_RMAPS && r >= 0; s++) {
+		size_t share = J->want[s].n / ZT_FEED_SHARDS;
+
+		if (share < ZT_FLAYOUT_MIN_SHARE)
+			share = ZT_FLAYOUT_MIN_SHARE;
+		J->split[s] = 0;
+		if (J->relay[s] || !J->cur[s].n || J->df[step_of_map(s)].adds < 2 * share)
+			continue;
+		r = zt_flayout_plan(&J->lay[s], &J->cur[s], &J->want[s], ZT_FEED_SLOTS, ZT_FEED_SHARDS, &J->new_lay[s],
+				    &J->split[s]);
+		if (r > 0)
+			J->relay[s] = RELAY_AFTER;
+	}
 	for (size_t i = 0; i < J->n; i++)
 		J->v[i].src.carved = src[i].carved;
 	for (size_t s = 0; s < N_RMAPS; s++)
@@ -588,7 +631,7 @@ static int job_start(struct manager *m)
 	J->fail = F->fail_jobs > 0;
 	F->fail_jobs -= J->fail;
 	atomic_init(&J->cancel, false);
-	memcpy(J->bounds, F->bounds, sizeof(J->bounds));
+	memcpy(J->lay, F->lay, sizeof(J->lay));
 	if (F->n_except) {
 		if (!(J->except = calloc(F->n_except, sizeof(*J->except))))
 			goto oom;
@@ -1016,8 +1059,10 @@ static void job_take(struct manager *m, struct job *J)
 		F->df[k] = J->df[k];
 		J->df[k] = (struct zt_fdiff){};
 	}
-	memcpy(F->rebalance, J->rebalance, sizeof(F->rebalance));
-	memcpy(F->new_bounds, J->new_bounds, sizeof(F->new_bounds));
+	memcpy(F->relay, J->relay, sizeof(F->relay));
+	memcpy(F->new_lay, J->new_lay, sizeof(F->new_lay));
+	memcpy(F->split, J->split, sizeof(F->split));
+	memset(F->flushed, 0, sizeof(F->flushed));
 	F->busy = true;
 	F->at_step = F->at_chunk = 0;
 	F->t0 = now_usec(CLOCK_MONOTONIC);
@@ -1147,8 +1192,8 @@ static int chunk_commit(struct manager *m, size_t k, size_t c, size_t c_end, uin
 
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0)
-		r = zt_feeds_emit_chunks(b, s % 2, s >= N_RMAPS ? NULL : F->bounds[s], &F->cur[s], &F->want[s], &F->df[k], c,
-					 c_end);
+		r = zt_feeds_emit_chunks(b, s % 2, s >= N_RMAPS ? NULL : F->relay[s] ? &F->new_lay[s] : &F->lay[s],
+					 &F->cur[s], &F->want[s], &F->df[k], c, c_end);
 	/*
 	 * Out of the notification group meanwhile: the kernel then builds no
 	 * notification per element. A commit of someone else in that window
@@ -1181,28 +1226,60 @@ static int chunk_commit(struct manager *m, size_t k, size_t c, size_t c_end, uin
 	return r;
 }
 
-/* New shard bounds for interval map s, whose shards are empty: the selector's elements replaced. */
-static int selector_commit(struct manager *m, size_t s)
+/* The slots of interval map s that the update's new layout names and the one in the kernel does not. */
+static size_t new_slots(const struct manager_feeds *F, size_t s, uint16_t *ret)
+{
+	bool named[ZT_FEED_SLOTS] = {};
+	size_t n = 0;
+
+	for (size_t i = 0; F->lay_known[s] && i < F->lay[s].n; i++)
+		named[F->lay[s].slot[i]] = true;
+	for (size_t i = 0; i < F->new_lay[s].n; i++)
+		if (!named[F->new_lay[s].slot[i]]) {
+			named[F->new_lay[s].slot[i]] = true;
+			ret[n++] = F->new_lay[s].slot[i];
+		}
+	return n;
+}
+
+/*
+ * Interval map s's new layout: flush (true) empties the slots it takes
+ * anew (whatever a hand or an update cut short left there; no packet
+ * reaches them yet); then, or on its own, the selector's elements replaced
+ * (one interval map: the kernel switches it at once). RELAY_BEFORE does
+ * both in one transaction (its shards are empty), RELAY_AFTER flushes
+ * before the map's first commit and switches after its last.
+ */
+static int selector_commit(struct manager *m, size_t s, bool flush, bool sel)
 {
 	struct manager_feeds *F = m->feeds;
 	_cleanup_batch_ struct zt_batch *b = NULL;
 	struct zt_diags d = {};
+	uint16_t fresh[ZT_FEED_SLOTS];
+	size_t n_fresh = new_slots(F, s, fresh);
 	int r = zt_nft_batch_start(m->nft, &b);
 
-	if (r >= 0)
-		r = zt_feeds_emit_selector(b, map_family(s), s % 2, F->bounds_known[s] ? F->bounds[s] : NULL,
-					   F->new_bounds[s]);
-	if (r >= 0)
+	for (size_t i = 0; flush && i < n_fresh && r >= 0; i++)
+		r = zt_feeds_emit_slot_flush(b, map_family(s), s % 2, fresh[i]);
+	if (r >= 0 && sel)
+		r = zt_feeds_emit_selector(b, map_family(s), s % 2, F->lay_known[s] ? &F->lay[s] : NULL, &F->new_lay[s]);
+	if (r >= 0 && (sel || n_fresh))
 		r = zt_nft_batch_commit(m->nft, b, NULL, &d);
 	if (r < 0)
 		log_error("feeds: cannot set the shards of map %s %s: %s", map_family(s) == AF_INET ? "ip" : "ip6",
 			  set_name[s], d.n ? d.v[0].msg : strerror(-r));
-	else {
-		memcpy(F->bounds[s], F->new_bounds[s], sizeof(F->bounds[s]));
-		F->bounds_known[s] = true;
-		F->rebalance[s] = false;
-		log_debug("feeds: map %s %s: %d shards laid out for its %zu ranges",
-			  map_family(s) == AF_INET ? "ip" : "ip6", set_name[s], ZT_FEED_SHARDS, F->want[s].n);
+	else if (sel) {
+		if (F->relay[s] == RELAY_AFTER)
+			log_info("feeds: map %s %s: %zu new slot%s for runs of new ranges (%zu ranges now)",
+				 map_family(s) == AF_INET ? "ip" : "ip6", set_name[s], F->split[s], F->split[s] == 1 ? "" : "s",
+				 F->new_lay[s].n);
+		else
+			log_debug("feeds: map %s %s: %d shards laid out for its %zu ranges",
+				  map_family(s) == AF_INET ? "ip" : "ip6", set_name[s], ZT_FEED_SHARDS, F->want[s].n);
+		F->splits += F->split[s];
+		F->lay[s] = F->new_lay[s];
+		F->lay_known[s] = true;
+		F->relay[s] = RELAY_NONE;
 	}
 	zt_diags_clear(&d);
 	return r;
@@ -1239,14 +1316,22 @@ static int on_work(sd_event_source *src, void *userdata)
 		size_t c_end = F->at_chunk, from, ops;
 		uint64_t usec = 0;
 
-		if (!F->at_chunk && !exact && F->rebalance[step_map(F->at_step)]) {
-			if (selector_commit(m, step_map(F->at_step)) < 0) {
+		size_t s = step_map(F->at_step);
+		enum relay rl = exact ? RELAY_NONE : F->relay[s];
+
+		/* A new layout: before the map's first commit, or its slots emptied then and the switch after its last. */
+		if ((!F->at_chunk && rl == RELAY_BEFORE) || (!F->at_chunk && rl == RELAY_AFTER && !F->flushed[s]) ||
+		    (F->at_chunk >= df->n_chunks && rl == RELAY_AFTER)) {
+			bool sw = rl == RELAY_BEFORE || F->flushed[s];
+
+			if (selector_commit(m, s, rl == RELAY_BEFORE || !F->flushed[s], sw) < 0) {
 				update_done(m, false);
 				/* the maps as the kernel has them are read back and the difference made anew */
 				m->want_repair = m->want_feeds_repair = true;
 				manager_dirty(m);
 				return 0;
 			}
+			F->flushed[s] = true;
 			continue;
 		}
 		if (F->at_chunk >= df->n_chunks) {
@@ -1451,7 +1536,7 @@ static int feeds_from_policy(struct manager *m, const struct zt_threats *t, stru
 static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t n, bool fresh, struct zt_diags *d)
 {
 	struct manager_feeds *F = m->feeds;
-	const zt_u128 *bounds[N_RMAPS] = {};
+	const struct zt_flayout *lay[N_RMAPS] = {};
 	_cleanup_batch_ struct zt_batch *b = NULL;
 	int err = 0;
 	uint32_t flags = !m->unowned && zt_nft_has_persist(m->nft) > 0 ? NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST : 0;
@@ -1462,24 +1547,27 @@ static int skeleton_commit(struct manager *m, struct zt_feed_rule *rules, size_t
 		for (size_t i = 0; i < n; i++)
 			rules[i].keep = false;
 	}
-	/* Selectors not known to hold bounds (new tables, or made anew): even bounds; no shard holds an element yet. */
+	/* Selectors not known to hold a layout (new tables, or made anew): even ranges; no shard holds an element yet. */
 	for (size_t s = 0; s < N_RMAPS; s++) {
+		zt_u128 even[ZT_FEED_SHARDS];
+
 		if (fresh)
-			F->bounds_known[s] = false;
-		if (!F->bounds_known[s]) {
-			zt_fset_bounds_even(map_family(s), ZT_FEED_SHARDS, F->new_bounds[s]);
-			bounds[s] = F->new_bounds[s];
+			F->lay_known[s] = false;
+		if (!F->lay_known[s]) {
+			zt_fset_bounds_even(map_family(s), ZT_FEED_SHARDS, even);
+			zt_flayout_set(&F->new_lay[s], even, ZT_FEED_SHARDS);
+			lay[s] = &F->new_lay[s];
 		}
 	}
 	if (r >= 0)
 		r = zt_feeds_emit_skeleton(b, flags, rules, n, m->copts.log_group, m->copts.log_rate, m->copts.log_burst,
-					   bounds);
+					   lay);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, d);
 	for (size_t s = 0; s < N_RMAPS && r >= 0; s++)
-		if (bounds[s]) {
-			memcpy(F->bounds[s], bounds[s], sizeof(F->bounds[s]));
-			F->bounds_known[s] = true;
+		if (lay[s]) {
+			F->lay[s] = *lay[s];
+			F->lay_known[s] = true;
 		}
 	/* The kernel's reason, so that the caller can tell "exists in another layout". */
 	return r == -EINVAL && err > 0 ? -err : r;
@@ -1531,28 +1619,72 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 	return r;
 }
 
-/* Interval map s: its selector's bounds and its shards' elements, or -ENOENT (no usable selector: empty). */
+static int fel4_cmp(const void *x, const void *y)
+{
+	const struct zt_fel4 *a = x, *b = y;
+
+	return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
+static int fel6_cmp(const void *x, const void *y)
+{
+	const struct zt_fel6 *a = x, *b = y;
+
+	return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
+/*
+ * Interval map s: its selector's layout and the elements of the slots it
+ * names, in address order, or -ENOENT (no usable selector: empty). An
+ * element outside its slot's ranges is no layout the daemon writes: the
+ * map is refused as another layout (-EEXIST). Slots the layout does not
+ * name are not read (emptied before they take ranges).
+ */
 static int shards_read(struct manager_feeds *F, size_t s, struct zt_fset *ret)
 {
 	char name[ZT_OBJ_NAME_MAX];
-	int r = zt_feeds_selector_read(map_family(s), set_name[s], ZT_FEED_SHARDS, F->bounds[s]);
+	bool named[ZT_FEED_SLOTS] = {};
+	int r = zt_feeds_selector_read(map_family(s), set_name[s], ZT_FEED_SLOTS, &F->lay[s]);
 
-	F->bounds_known[s] = r >= 0;
+	F->lay_known[s] = r >= 0;
 	if (r < 0)
 		return r == -ENOMEM ? r : -ENOENT;
-	for (size_t k = 0; k < ZT_FEED_SHARDS && r >= 0; k++) {
+	for (size_t i = 0; i < F->lay[s].n; i++)
+		named[F->lay[s].slot[i]] = true;
+	for (size_t k = 0; k < ZT_FEED_SLOTS && r >= 0; k++) {
 		struct zt_fset sh = {};
 
+		if (!named[k])
+			continue;
 		snprintf(name, sizeof(name), "%s_r%zu", set_name[s], k);
 		r = zt_feeds_set_read(map_family(s), name, false, intern_kid, F, &sh);
 		if (r == -ENOENT)
 			r = 0;
-		for (size_t i = 0; i < sh.n && r >= 0; i++)
-			r = zt_fset_append(ret, &sh, i);
+		for (size_t i = 0; i < sh.n && r >= 0; i++) {
+			zt_u128 lo = sh.family == AF_INET ? sh.v4[i].lo : sh.v6[i].lo;
+			zt_u128 hi = sh.family == AF_INET ? sh.v4[i].hi : sh.v6[i].hi;
+
+			if (zt_flayout_slot_of(&F->lay[s], lo) != k ||
+			    zt_fset_shard_of(F->lay[s].lo, F->lay[s].n, lo) != zt_fset_shard_of(F->lay[s].lo, F->lay[s].n, hi))
+				r = -EEXIST;
+			else
+				r = zt_fset_append(ret, &sh, i);
+		}
 		zt_fset_clear(&sh);
 	}
-	if (r < 0)
+	/* Slots read one after the other are in address order unless a slot owns ranges apart. */
+	for (size_t i = 1; r >= 0 && i < ret->n; i++)
+		if (ret->family == AF_INET ? ret->v4[i].lo < ret->v4[i - 1].lo : ret->v6[i].lo < ret->v6[i - 1].lo) {
+			if (ret->family == AF_INET)
+				qsort(ret->v4, ret->n, sizeof(*ret->v4), fel4_cmp);
+			else
+				qsort(ret->v6, ret->n, sizeof(*ret->v6), fel6_cmp);
+			break;
+		}
+	if (r < 0) {
 		zt_fset_clear(ret);
+		F->lay_known[s] = false;
+	}
 	return r;
 }
 
@@ -1605,7 +1737,7 @@ static int feeds_drop_tables(struct manager *m)
 		for (size_t s = 0; s < N_MAPS; s++)
 			zt_fset_clear(&F->cur[s]);
 		for (size_t s = 0; s < N_RMAPS; s++)
-			F->bounds_known[s] = false;
+			F->lay_known[s] = false;
 		F->tables = false;
 		F->kernel_known = true;
 	}
@@ -1765,6 +1897,33 @@ int manager_feeds_status(struct manager *m, json_t *status)
 			      "last_ms", (double)k->last_usec / 1000.0);
 		pthread_mutex_unlock(&k->lock);
 		if (!c || json_object_set_new(u, "rechecks", c) < 0) {
+			json_decref(u);
+			return -ENOMEM;
+		}
+	}
+	if (u && F) {
+		/* The shard layouts: ranges and slots per interval map, and the slots runs of new ranges took. */
+		json_t *l = json_object();
+
+		for (size_t s = 0; l && s < N_RMAPS; s++) {
+			bool named[ZT_FEED_SLOTS] = {};
+			size_t slots = 0;
+			char key[32];
+
+			for (size_t i = 0; F->lay_known[s] && i < F->lay[s].n; i++)
+				if (!named[F->lay[s].slot[i]]) {
+					named[F->lay[s].slot[i]] = true;
+					slots++;
+				}
+			snprintf(key, sizeof(key), "%s %s", map_family(s) == AF_INET ? "ip" : "ip6", set_name[s]);
+			if (json_object_set_new(l, key, json_pack("{s:I, s:I}", "ranges",
+					(json_int_t)(F->lay_known[s] ? F->lay[s].n : 0), "slots", (json_int_t)slots)) < 0) {
+				json_decref(l);
+				l = NULL;
+			}
+		}
+		if (!l || json_object_set_new(u, "shards", l) < 0 ||
+		    json_object_set_new(u, "slots_split", json_integer((json_int_t)F->splits)) < 0) {
 			json_decref(u);
 			return -ENOMEM;
 		}

@@ -472,10 +472,11 @@ static void shard_name(char *buf, size_t len, bool set, bool dst, size_t k)
 }
 
 /* Forward: a selector's elements. */
-static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const zt_u128 *bounds, bool del);
+static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const struct zt_flayout *lay, bool del);
 
 int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
-			   unsigned log_group, unsigned log_rate, unsigned log_burst, const zt_u128 *const bounds[4])
+			   unsigned log_group, unsigned log_rate, unsigned log_burst,
+			   const struct zt_flayout *const lay[4])
 {
 	char chain[ZT_OBJ_NAME_MAX], set[ZT_OBJ_NAME_MAX];
 	int r;
@@ -504,7 +505,7 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 			return r;
 		/* The shards: an interval map each, and a chain that looks it up (the selector jumps there). */
 		for (int dst = 0; dst < 2; dst++)
-			for (size_t k = 0; k < ZT_FEED_SHARDS; k++) {
+			for (size_t k = 0; k < ZT_FEED_SLOTS; k++) {
 				uint32_t id = b->next_set_id++;
 
 				shard_name(set, sizeof(set), true, dst, k);
@@ -515,7 +516,7 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 					return r;
 			}
 		for (int dst = 0; dst < 2; dst++)
-			if (bounds && bounds[i * 2 + dst] && (r = put_selector(b, fam, dst, bounds[i * 2 + dst], false)) < 0)
+			if (lay && lay[i * 2 + dst] && (r = put_selector(b, fam, dst, lay[i * 2 + dst], false)) < 0)
 				return r;
 		/* Per direction the hash map of single addresses, then the shard of the ranges: disjoint, at most one hits. */
 		/*
@@ -684,11 +685,11 @@ static int range_elems(struct elmsg *m, uint16_t type, zt_u128 lo, zt_u128 hi, b
 	return elmsg_add(m, type, k, len, true, false, 0);
 }
 
-int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const zt_u128 *bounds, const struct zt_fset *old,
+int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const struct zt_flayout *lay, const struct zt_fset *old,
 			 const struct zt_fset *new, const struct zt_fdiff *df, size_t c, size_t c_end)
 {
 	struct elmsg m = { .b = b, .fam = old->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6 };
-	bool exact = !bounds;
+	bool exact = !lay;
 	char set[ZT_OBJ_NAME_MAX];
 	size_t from = c ? df->chunk_end[c - 1] : 0, to = c_end > c ? df->chunk_end[c_end - 1] : from;
 	int r = 0;
@@ -711,7 +712,7 @@ int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const zt_u128 *bounds, co
 		if (exact)
 			snprintf(set, sizeof(set), "%s", dst ? ZT_FEED_SET_XDST : ZT_FEED_SET_XSRC);
 		else
-			shard_name(set, sizeof(set), true, dst, zt_fset_shard_of(bounds, ZT_FEED_SHARDS, lo));
+			shard_name(set, sizeof(set), true, dst, zt_flayout_slot_of(lay, lo));
 		if ((r = elmsg_set(&m, set)) < 0)
 			break;
 		r = range_elems(&m, op->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, lo, hi, exact, op->add, feed);
@@ -723,8 +724,8 @@ int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const zt_u128 *bounds, co
 	return r;
 }
 
-/* The selector's elements: shard k's range jumps to its chain. */
-static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const zt_u128 *bounds, bool del)
+/* The selector's elements: each range jumps to its slot's chain. */
+static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const struct zt_flayout *lay, bool del)
 {
 	struct elmsg m = { .b = b, .fam = fam };
 	zt_u128 top = fam == NFPROTO_IPV4 ? 0xffffffffu : ~(zt_u128)0;
@@ -734,11 +735,11 @@ static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const zt_u12
 	uint8_t k[16];
 	int r = elmsg_set(&m, dst ? ZT_FEED_SET_DST : ZT_FEED_SET_SRC);
 
-	for (size_t i = 0; i < ZT_FEED_SHARDS && r >= 0; i++) {
-		zt_u128 hi = i + 1 < ZT_FEED_SHARDS ? bounds[i + 1] - 1 : top;
+	for (size_t i = 0; i < lay->n && r >= 0; i++) {
+		zt_u128 hi = i + 1 < lay->n ? lay->lo[i + 1] - 1 : top;
 
-		shard_name(chain, sizeof(chain), false, dst, i);
-		key_of(fam, bounds[i], k);
+		shard_name(chain, sizeof(chain), false, dst, lay->slot[i]);
+		key_of(fam, lay->lo[i], k);
 		r = elmsg_add_v(&m, type, k, len, false, !del, 0, chain);
 		if (r >= 0 && hi != top) {
 			key_of(fam, hi + 1, k);
@@ -752,7 +753,8 @@ static int put_selector(struct zt_batch *b, uint16_t fam, bool dst, const zt_u12
 	return r;
 }
 
-int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const zt_u128 *old, const zt_u128 *new)
+int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const struct zt_flayout *old,
+			   const struct zt_flayout *new)
 {
 	uint16_t fam = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	int r = 0;
@@ -762,4 +764,19 @@ int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const z
 	if (r >= 0 && new)
 		r = put_selector(b, fam, dst, new, false);
 	return r;
+}
+
+int zt_feeds_emit_slot_flush(struct zt_batch *b, uint8_t family, bool dst, size_t k)
+{
+	char set[ZT_OBJ_NAME_MAX];
+	struct nlmsghdr *nlh;
+
+	shard_name(set, sizeof(set), true, dst, k);
+	nlh = zt_batch_msg(b, ZT_BOBJ_ELEMS, set, NFT_MSG_DELSETELEM, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6, 0);
+	if (!nlh)
+		return -ENOMEM;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+	zt_batch_msg_done(b, nlh);
+	return 0;
 }

@@ -49,6 +49,12 @@
  * of a million-entry load took 21.3 ms, at 128 9.4 ms (bench/RESULTS.md).
  */
 #define ZT_FEED_SHARDS 128
+/*
+ * The maps (slots) made per family and direction: the first layout uses
+ * ZT_FEED_SHARDS of them; the rest are free for the ranges an update
+ * moves out of a slot it would overfill (lib/feed-layout.c).
+ */
+#define ZT_FEED_SLOTS 256
 #define ZT_FEED_SET_SRC "listed_src"
 #define ZT_FEED_SET_DST "listed_dst"
 #define ZT_FEED_SET_XSRC "listed_src_x"
@@ -77,12 +83,14 @@ void zt_feeds_label_mask(uint32_t ret[4]);
  * Both tables with their base chains and maps (created when absent), the
  * chain of each feed (its rules written anew) with its element of
  * feed_ids (added; one already there is left as it is) and the base
- * chains' rules written anew; the shards' maps and chains, and, where
- * bounds[family * 2 + dst] is given, the selector's elements (an empty
- * selector only). table_flags: NFT_TABLE_F_OWNER and _PERSIST as for inet ztseg.
+ * chains' rules written anew; the ZT_FEED_SLOTS maps and chains of the
+ * shards, and, where lay[family * 2 + dst] is given, the selector's
+ * elements (an empty selector only). table_flags: NFT_TABLE_F_OWNER and
+ * _PERSIST as for inet ztseg.
  */
 int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
-			   unsigned log_group, unsigned log_rate, unsigned log_burst, const zt_u128 *const bounds[4]);
+			   unsigned log_group, unsigned log_rate, unsigned log_burst,
+			   const struct zt_flayout *const lay[4]);
 /*
  * The id and the chain of a feed gone from the policy, in both tables (its
  * elements must be gone first).
@@ -90,22 +98,25 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 int zt_feeds_emit_chain_del(struct zt_batch *b, const char *feed, uint32_t id);
 /*
  * Chunks [c, c_end) of a difference of one direction's map of old's
- * family: the ranges, each into the shard `listed_src_rK` (dst:
- * `listed_dst_rK`) bounds gives it (old and new cut at those bounds), or,
- * bounds NULL, the single addresses of the hash map `listed_src_x`/
+ * family: the ranges, each into the slot `listed_src_rK` (dst:
+ * `listed_dst_rK`) lay gives it (old and new cut at its ranges), or,
+ * lay NULL, the single addresses of the hash map `listed_src_x`/
  * `listed_dst_x`: each chunk's deletes, then its adds, whose data is
  * element.feed (the feed's id). Chunk after chunk in one transaction keeps
  * each chunk's guarantee (zt_fset_diff()).
  */
-int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const zt_u128 *bounds, const struct zt_fset *old,
+int zt_feeds_emit_chunks(struct zt_batch *b, bool dst, const struct zt_flayout *lay, const struct zt_fset *old,
 			 const struct zt_fset *new, const struct zt_fdiff *df, size_t c, size_t c_end);
 /*
  * The selector `listed_src` (dst: `listed_dst`) of the family's table: the
- * elements of bounds old deleted (unless NULL), then those of new added —
- * shard k's address range jumps to chain `src_rK` (`dst_rK`). Only while
- * the shards are empty: no address moves.
+ * elements of layout old deleted (unless NULL), then those of new added —
+ * each range jumps to its slot's chain `src_rK` (`dst_rK`). In one
+ * transaction the selector changes at once (a single interval map).
  */
-int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const zt_u128 *old, const zt_u128 *new);
+int zt_feeds_emit_selector(struct zt_batch *b, uint8_t family, bool dst, const struct zt_flayout *old,
+			   const struct zt_flayout *new);
+/* Slot k's map of one direction emptied (a free slot about to take ranges: whatever it held goes). */
+int zt_feeds_emit_slot_flush(struct zt_batch *b, uint8_t family, bool dst, size_t k);
 /* Both feed tables away, if they exist (NFT_MSG_DESTROYTABLE, kernel 6.3+). */
 int zt_feeds_emit_destroy(struct zt_batch *b);
 

@@ -298,7 +298,7 @@ struct flat_job {
 	size_t n_except;
 	const struct zt_fset *cur;
 	const zt_u128 *const *bounds;
-	size_t n_bounds;
+	const size_t *n_bounds;
 	struct zt_fset *want;
 	struct zt_fwins *wins;
 	size_t from, to;			/* maps [from, to) of the ZT_FMAPS_R, and their single addresses */
@@ -351,7 +351,7 @@ static int flatten_map(const struct flat_job *j, size_t s)
 	if (r >= 0)
 		r = zt_fset_split(&acc, &accx);
 	if (r >= 0 && j->bounds[s])
-		r = zt_fset_cut(&acc, j->bounds[s], j->n_bounds);
+		r = zt_fset_cut(&acc, j->bounds[s], j->n_bounds[s]);
 	if (r >= 0)
 		r = splice(&cur[s], w, &acc, &j->want[s]);
 	if (r >= 0)
@@ -377,8 +377,8 @@ static void *flatten_maps(void *userdata)
 #define FLAT_SPLIT 65536
 
 int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *except, size_t n_except,
-			 const struct zt_fset cur[ZT_FMAPS], const zt_u128 *const bounds[ZT_FMAPS_R], size_t n_bounds,
-			 struct zt_fset want[ZT_FMAPS], struct zt_fwins wins[ZT_FMAPS_R])
+			 const struct zt_fset cur[ZT_FMAPS], const zt_u128 *const bounds[ZT_FMAPS_R],
+			 const size_t n_bounds[ZT_FMAPS_R], struct zt_fset want[ZT_FMAPS], struct zt_fwins wins[ZT_FMAPS_R])
 {
 	struct flat_job j4 = { v, n, except, n_except, cur, bounds, n_bounds, want, wins, 0, 2, NULL, 0 }, j6 = j4;
 	size_t total = 0;

@@ -86,6 +86,26 @@ static void push(struct zt_flayout *l, zt_u128 lo, uint16_t slot)
 	l->slot[l->n++] = slot;
 }
 
+/* The range of l holding lo, from *at on (lo never below the last one asked): one pass over sorted elements. */
+static size_t walk(const struct zt_flayout *l, size_t *at, zt_u128 lo)
+{
+	while (*at + 1 < l->n && l->lo[*at + 1] <= lo)
+		(*at)++;
+	return *at;
+}
+
+/* Elements of s per slot of l. */
+static void count(const struct zt_flayout *l, const struct zt_fset *s, size_t *cnt)
+{
+	size_t at = 0;
+	zt_u128 lo, hi;
+
+	for (size_t i = 0; i < s->n; i++) {
+		elem(s, i, &lo, &hi);
+		cnt[l->slot[walk(l, &at, lo)]]++;
+	}
+}
+
 struct run {
 	size_t start, count;	/* want elements [start, start + count) */
 	size_t range;		/* their range in the merged layout */
@@ -116,14 +136,8 @@ int zt_flayout_plan(const struct zt_flayout *old, const struct zt_fset *cur, con
 	/* An empty map is laid out anew by its caller (zt_fset_bounds). */
 	if (!cur->n)
 		goto out;
-	for (size_t i = 0; i < cur->n; i++) {
-		elem(cur, i, &lo, &hi);
-		cnt_cur[zt_flayout_slot_of(old, lo)]++;
-	}
-	for (size_t i = 0; i < want->n; i++) {
-		elem(want, i, &lo, &hi);
-		cnt_want[zt_flayout_slot_of(old, lo)]++;
-	}
+	count(old, cur, cnt_cur);
+	count(old, want, cnt_want);
 	for (size_t i = 0; i < old->n; i++)
 		used[old->slot[i]] = true;
 
@@ -146,7 +160,7 @@ int zt_flayout_plan(const struct zt_flayout *old, const struct zt_fset *cur, con
 	if (unit < ZT_FLAYOUT_MIN_SHARE)
 		unit = ZT_FLAYOUT_MIN_SHARE;
 	{
-		size_t p = 0, run_p = SIZE_MAX;
+		size_t p = 0, run_p = SIZE_MAX, at = 0;
 		size_t last_range = SIZE_MAX;
 		struct run cur_run = { .count = 0 };
 		zt_u128 prev_hi = 0;
@@ -159,7 +173,7 @@ int zt_flayout_plan(const struct zt_flayout *old, const struct zt_fset *cur, con
 
 			if (i < want->n) {
 				elem(want, i, &lo, &hi);
-				range = zt_fset_shard_of(t->m.lo, t->m.n, lo);
+				range = walk(&t->m, &at, lo);
 				for (; p < cur->n; p++) {
 					elem(cur, p, &clo, &chi);
 					if (chi >= lo)

@@ -141,7 +141,7 @@ struct el_ctx {
 	size_t n, cap;
 	struct kid *ids;		/* feed_ids as read: id -> feed */
 	size_t n_ids, cap_ids;
-	bool reading_ids, reading_sel;
+	bool reading_ids, reading_sel, sel_dst;
 	int (*intern)(const char *feed, uint32_t kid, uint32_t *id, void *userdata);
 	void *userdata;
 	int err;
@@ -213,12 +213,19 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 		}
 		if (c->reading_sel && !(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
 					(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END))) {
-			/* A selector's start: its shard, from the chain it jumps to ("src_rK"). */
+			/* A selector's start: its slot, from the chain it jumps to ("src_rK", "dst_rK"). */
 			const char *ch = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN) ?
 					 nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN) : NULL;
-			const char *p = ch ? strstr(ch, "_r") : NULL;
+			const char *want = c->sel_dst ? "dst_r" : "src_r";
+			char *end = NULL;
+			unsigned long k;
 
-			feed = p ? (uint32_t)strtoul(p + 2, NULL, 10) : UINT32_MAX;
+			feed = UINT32_MAX;
+			if (ch && !strncmp(ch, want, 5) && ch[5] >= '0' && ch[5] <= '9' && strlen(ch) <= 10) {
+				k = strtoul(ch + 5, &end, 10);
+				if (end && !*end && k < UINT32_MAX)
+					feed = (uint32_t)k;
+			}
 		}
 		const uint8_t *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
 		const void *dp;
@@ -351,30 +358,42 @@ int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 	return 0;
 }
 
-int zt_feeds_selector_read(uint8_t family, const char *set, size_t n, zt_u128 *bounds)
+int zt_feeds_selector_read(uint8_t family, const char *set, size_t n_slots, struct zt_flayout *ret)
 {
-	struct el_ctx c = { .family = family, .reading_sel = true };
-	size_t k = 0;
-	int r = elems_dump(&c, family, set);
+	struct el_ctx c = { .family = family, .reading_sel = true, .sel_dst = streq(set, ZT_FEED_SET_DST) };
+	struct zt_flayout *l = calloc(1, sizeof(*l));
+	int r = l ? elems_dump(&c, family, set) : -ENOMEM;
 
 	if (r >= 0 && c.err < 0)
 		r = c.err;
 	if (r >= 0) {
 		if (c.n)
 			qsort(c.v, c.n, sizeof(*c.v), kel_cmp);
-		/* Shard k's start jumps to chain …_rK, in order, from address 0. */
-		for (size_t i = 0; i < c.n; i++) {
-			if (c.v[i].end)
+		/*
+		 * Ranges from address 0 to the top, one after the other: an end
+		 * only where the next range starts, none after the last.
+		 */
+		for (size_t i = 0; i < c.n && r >= 0; i++) {
+			if (c.v[i].end) {
+				if (i + 1 == c.n || c.v[i + 1].end || c.v[i + 1].key != c.v[i].key)
+					r = -EINVAL;
 				continue;
-			if (k >= n || c.v[i].feed != k || (k == 0 && c.v[i].key != 0)) {
+			}
+			if (l->n == ZT_FLAYOUT_MAX || c.v[i].feed >= n_slots) {
 				r = -EINVAL;
 				break;
 			}
-			bounds[k++] = c.v[i].key;
+			l->lo[l->n] = c.v[i].key;
+			l->slot[l->n++] = (uint16_t)c.v[i].feed;
 		}
-		if (r >= 0 && k != n)
-			r = k ? -EINVAL : -ENODATA;
+		if (r >= 0 && !l->n)
+			r = -ENODATA;
+		else if (r >= 0 && !zt_flayout_valid(l, n_slots))
+			r = -EINVAL;
 	}
+	if (r >= 0)
+		*ret = *l;
+	free(l);
 	free(c.v);
 	return r;
 }

@@ -40,9 +40,10 @@ int zt_feeds_set_read(uint8_t family, const char *set, bool exact,
 		      struct zt_fset *ret);
 /*
  * The shard selector `set` ("listed_src", "listed_dst") of the family's
- * table: the first address of each of its n shards into bounds. -ENOENT: no
- * such map; -ENODATA: empty; -EINVAL: not n shards in order (another layout).
+ * table as a layout: its ranges and the slots they jump to. -ENOENT: no
+ * such map; -ENODATA: empty; -EINVAL: not a layout of slots under n_slots
+ * covering the address space (another layout, or a hand's).
  */
-int zt_feeds_selector_read(uint8_t family, const char *set, size_t n, zt_u128 *bounds);
+int zt_feeds_selector_read(uint8_t family, const char *set, size_t n_slots, struct zt_flayout *ret);
 
 #endif

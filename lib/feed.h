@@ -293,15 +293,15 @@ struct zt_feed_src {
 int zt_feeds_flatten(struct zt_feed_src *v, size_t n, const struct zt_cidr *except, size_t n_except,
 		     struct zt_fset want[ZT_FMAPS]);
 /*
- * The same maps (cut at bounds[s], n_bounds each) made from cur — the
+ * The same maps (cut at bounds[s], n_bounds[s] each) made from cur — the
  * maps of the feeds before their deltas, cut at the same bounds — by
  * making anew only the windows of the address space the deltas touch.
  * wins[s]: those windows of map s and its single addresses (s + 4).
  * -EAGAIN: a changed feed without a delta (the caller flattens whole).
  */
 int zt_feeds_flatten_inc(struct zt_feed_src *v, size_t n, const struct zt_cidr *except, size_t n_except,
-			 const struct zt_fset cur[ZT_FMAPS], const zt_u128 *const bounds[ZT_FMAPS_R], size_t n_bounds,
-			 struct zt_fset want[ZT_FMAPS], struct zt_fwins wins[ZT_FMAPS_R]);
+			 const struct zt_fset cur[ZT_FMAPS], const zt_u128 *const bounds[ZT_FMAPS_R],
+			 const size_t n_bounds[ZT_FMAPS_R], struct zt_fset want[ZT_FMAPS], struct zt_fwins wins[ZT_FMAPS_R]);
 void zt_fwins_clear(struct zt_fwins *w);
 
 /* The entry of a feed containing addr with the lowest line (the first in the file): index into e4/e6, or -1. */

@@ -223,6 +223,15 @@ updates=$(js 'j["feed_updates"]["updates"]' <<<"$st")
 failures=$(js 'j["feed_updates"]["failures"]' <<<"$st")
 zt_check "$replaced replacements written, $updates updates applied (the first load and at least one replacement), no element batch refused ($failures)" \
 	[ "$updates" -ge 2 -a "$failures" == 0 ]
+# Version B lists ranges above version A's top (IPv4 /24s, IPv6 /64s): the
+# first replacement moves those runs to free slots instead of piling them
+# into A's last shard.
+shards=$(js 'json.dumps(j["feed_updates"]["shards"], sort_keys=True)' <<<"$st")
+split=$(js 'j["feed_updates"]["slots_split"]' <<<"$st")
+r4=$(js 'j["feed_updates"]["shards"]["ip listed_src"]["ranges"]' <<<"$st")
+r6=$(js 'j["feed_updates"]["shards"]["ip6 listed_src"]["ranges"]' <<<"$st")
+zt_check "B's runs above A took free slots ($split slots; ranges: ip $r4, ip6 $r6)" [ "$split" -gt 0 -a "$r4" -gt 128 -a "$r6" -gt 128 ]
+zt_check "... logged" grep -q "new slots for runs of new ranges" "$DLOG"
 sort -n "$ZT_TMP/lat" >"$ZT_TMP/lat.s"
 n=$(wc -l <"$ZT_TMP/lat.s")
 # pctl FILE P: the P-th percentile of a sorted file of numbers
@@ -257,4 +266,22 @@ zt_check "a move is enforced: the workload in db is reached from the internet" \
 kill -TERM "$DPID"; wait "$DPID" || true
 [[ -z ${ZT_FEEDS_ATOMIC_LOG:-} ]] || cp "$DLOG" "$ZT_FEEDS_ATOMIC_LOG"
 zt_check "no sanitizer report in the daemon's log" ! grep -q Sanitizer "$DLOG"
+
+# A restart reads the layout back as it is: the same ranges and slots, the tables kept, the feed enforced.
+DLOG2=$ZT_TMP/daemon.2.log
+t0=$(zt_now_ms)
+zt_bg host "$DLOG2" "$ZT_D" --config "$POL" --state-dir "$ZT_TMP/state" --socket "$SOCK" --log-level info \
+	"${ZT_APPLY_ARGS[@]}"
+DPID=$ZT_BG_PID
+zt_wait_for 60000 grep -q '^ztsegd: ready' "$DLOG2" || { tail -5 "$DLOG2"; zt_die "ztsegd did not start again"; }
+zt_wait_for 300000 idle || true
+zt_log "the restart with $N entries loaded took $(($(zt_now_ms) - t0)) ms to be idle"
+zt_check "after a restart: the same layout read back" \
+	test "$(ctl feeds --json | js 'json.dumps(j["feed_updates"]["shards"], sort_keys=True)')" = "$shards"
+zt_check "... the tables kept (not made anew)" ! grep -q "of another layout" "$DLOG2"
+zt_check "... nothing to change" test "$(ctl feeds --json | js 'j["feed_updates"]["last_added"] + j["feed_updates"]["last_removed"]')" = 0
+zt_check "... the listed address blocked" [ "$(probe internet "$DB1" 192.0.2.20)" != ok ]
+zt_check "... the unlisted address passes" [ "$(probe internet "$DB1" 192.0.2.10)" == ok ]
+kill -TERM "$DPID"; wait "$DPID" || true
+zt_check "no sanitizer report in the restarted daemon's log" ! grep -q Sanitizer "$DLOG2"
 zt_finish

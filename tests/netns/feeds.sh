@@ -308,16 +308,37 @@ zt_check "… nothing the feeds do not list (192.0.2.96/28 is gone from every ma
 zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
 daemon_stop
 
-# ---- tables of another shard count (a ztsegd of 32 shards before): the selector in order, 2 shards here ----
+# ---- a layout of other ranges and slots (two ranges, slot 200 one of the free ones): read back and kept ----
+sel_ranges() { nsenter --net="/run/netns/$(zt_ns host)" nft list map ip ztseg listed_src | grep -o 'jump src_r[0-9]*' | sort -u | tr '\n' ' '; }
 zt_x host nft -f - <<'NFT'
 flush map ip ztseg listed_src
-add element ip ztseg listed_src { 0.0.0.0-127.255.255.255 : jump src_r0, 128.0.0.0-255.255.255.255 : jump src_r1 }
+add element ip ztseg listed_src { 0.0.0.0-127.255.255.255 : jump src_r0, 128.0.0.0-255.255.255.255 : jump src_r200 }
+add element ip ztseg listed_src_r200 { 192.0.2.96/28 : 0x0 }
+NFT
+zt_x internet ip addr add 192.0.2.33/26 dev eth0
+daemon_start
+zt_check "a selector of two ranges (slots 0 and 200): read back, the tables kept" \
+	test "$(grep -c "maps of another layout" "$DLOG" || true)" = 0
+zt_check "… the selector keeps its two ranges ($(sel_ranges))" test "$(sel_ranges)" = "jump src_r0 jump src_r200 "
+zt_check "… 192.0.2.96/28, in slot 200's range, is deleted (the feeds do not list it)" \
+	zt_wait_for 5000 bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_r200 | grep -q '192.0.2.96'"
+zt_check "… a listed range is in slot 200's map" \
+	bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src_r200 | grep -q '192.0.2.32-192.0.2.43'"
+zt_check "… and enforced through it (192.0.2.33 blocked)" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.33
+zt_check "… the single address too" blocked internet "$DB1" 192.0.2.20
+zt_check "… the except prefix not blocked" allowed internet "$DB1" 192.0.2.44
+daemon_stop
+
+# ---- a selector that leaves addresses out (not the daemon's layout): the tables are created anew ----
+zt_x host nft -f - <<'NFT'
+flush map ip ztseg listed_src
+add element ip ztseg listed_src { 0.0.0.0-127.255.255.255 : jump src_r0 }
 add element ip ztseg listed_src_r1 { 192.0.2.96/28 : 0x0 }
 NFT
 daemon_start
-zt_check "a selector of another shard count: the tables are created anew (logged)" grep -q "maps of another layout" "$DLOG"
+zt_check "a selector that does not cover the address space: the tables are created anew (logged)" grep -q "maps of another layout" "$DLOG"
 zt_check "… the selector has the 128 shards again" bash -c "nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg listed_src | grep -o 'jump src_r[0-9]*' | sort -u | wc -l | grep -qx 128"
-zt_check "… nothing the feeds do not list (192.0.2.96/28, left in a shard, is gone)" bash -c "! for m in listed_src_x \$(seq -f listed_src_r%g 0 127); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m; done | grep -q '192.0.2.96'"
+zt_check "… nothing the feeds do not list (192.0.2.96/28, left in a shard, is gone)" bash -c "! for m in listed_src_x \$(seq -f listed_src_r%g 0 255); do nsenter --net=/run/netns/$(zt_ns host) nft list map ip ztseg \$m; done | grep -q '192.0.2.96'"
 zt_check "… and the feed enforced again" zt_wait_for 5000 blocked internet "$DB1" 192.0.2.20
 zt_check "… the except prefix not blocked" allowed internet "$DB1" 192.0.2.44
 daemon_stop

@@ -937,7 +937,7 @@ START_TEST(test_incremental)
 		for (int s = 0; s < ZT_FMAPS_R; s++)
 			ck_assert_int_eq(zt_fset_cut(&want[s], bounds[s], 4), 0);
 		if (step) {
-			int r = zt_feeds_flatten_inc(src, INC_FEEDS, ex, n_ex, maps, bounds, 4, inc, wins);
+			int r = zt_feeds_flatten_inc(src, INC_FEEDS, ex, n_ex, maps, bounds, (size_t[]){ 4, 4, 4, 4 }, inc, wins);
 
 			ck_assert(r == 0 || r == -EAGAIN);
 			if (r == 0) {
@@ -1054,7 +1054,7 @@ START_TEST(test_flatten_inc_large)
 		struct zt_feed_src whole = src;
 
 		ck_assert_int_eq(zt_feeds_flatten(&whole, 1, NULL, 0, want), 0);
-		ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, cur, bounds, 8, inc, wins), 0);
+		ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, cur, bounds, (size_t[]){ 8, 8, 8, 8 }, inc, wins), 0);
 	}
 	for (int s = 0; s < ZT_FMAPS_R; s++)
 		ck_assert_int_eq(zt_fset_cut(&want[s], bounds[s], 8), 0);
@@ -1352,7 +1352,7 @@ START_TEST(test_cancel_stages)
 	ck_assert_int_eq(zt_feeds_flatten(&src, 1, NULL, 0, want2), -ECANCELED);
 	src.changed = true;
 	src.delta = &dl;
-	ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, want, bounds, 0, want2, wins), -ECANCELED);
+	ck_assert_int_eq(zt_feeds_flatten_inc(&src, 1, NULL, 0, want, bounds, (size_t[]){ 0, 0, 0, 0 }, want2, wins), -ECANCELED);
 	ck_assert_int_eq(zt_fset_cut(&cut, b, 4), -ECANCELED);
 	ck_assert_uint_eq(cut.n, want[ZT_FMAPS_R].n);
 	ck_assert_int_eq(zt_fset_diff(&want[ZT_FMAPS_R], &want2[ZT_FMAPS_R], 64, ZT_FDIFF_ALL, &df), -ECANCELED);
