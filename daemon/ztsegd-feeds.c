@@ -572,7 +572,7 @@ static int job_build(struct job *J)
 		if (share < ZT_FLAYOUT_MIN_SHARE)
 			share = ZT_FLAYOUT_MIN_SHARE;
 		J->split[s] = 0;
-		if (J->relay[s] || !J->cur[s].n || J->df[step_of_map(s)].adds < 2 * share)
+		if (J->relay[s] || !J->cur[s].n || !J->lay[s].n || J->df[step_of_map(s)].adds < 2 * share)
 			continue;
 		r = zt_flayout_plan(&J->lay[s], &J->cur[s], &J->want[s], ZT_FEED_SLOTS, ZT_FEED_SHARDS, &J->new_lay[s],
 				    &J->split[s]);
