@@ -562,6 +562,34 @@ static int job_build(struct job *J)
 		r = zt_fset_diff_win(&J->cur[step_map(k)], &J->want[step_map(k)], J->chunk, step_mode(k),
 				     J->inc ? &wins[step_map(k) % N_RMAPS] : NULL, &J->df[k]);
 	/*
+	 * A hash map's deletes of addresses the new version lists nowhere (not
+	 * in its interval map either) go with its adds, a chunk of deletes
+	 * before each chunk of adds, rather than after every map's adds: a
+	 * replaced feed then keeps the map's size level, and the kernel does not
+	 * resize its hash table twice (grow past 75 %, shrink under 30 %) per
+	 * update. Those inside a new range still wait for it (the last steps).
+	 */
+	for (size_t x = 0; x < N_RMAPS && r >= 0; x++) {
+		struct zt_fdiff early, late, mixed;
+		size_t keep = x, gone = 8 + x;
+
+		if (!J->df[gone].n)
+			continue;
+		r = zt_fdiff_gone_split(&J->df[gone], &J->cur[N_RMAPS + x], &J->want[x], J->chunk, &early, &late);
+		if (r < 0)
+			break;
+		r = zt_fdiff_interleave(&J->df[keep], &early, &mixed);
+		zt_fdiff_clear(&early);
+		if (r < 0) {
+			zt_fdiff_clear(&late);
+			break;
+		}
+		zt_fdiff_clear(&J->df[keep]);
+		zt_fdiff_clear(&J->df[gone]);
+		J->df[keep] = mixed;
+		J->df[gone] = late;
+	}
+	/*
 	 * A map with elements whose update adds enough that a run of them could
 	 * overfill a slot: its layout planned (runs in gaps to free slots; no
 	 * cut needed: no element crosses the new ranges).

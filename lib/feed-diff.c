@@ -601,3 +601,89 @@ int zt_fset_diff(const struct zt_fset *old, const struct zt_fset *new, size_t ch
 {
 	return zt_fset_diff_win(old, new, chunk, mode, NULL, ret);
 }
+
+int zt_fdiff_gone_split(const struct zt_fdiff *gone, const struct zt_fset *old, const struct zt_fset *cover,
+			size_t chunk, struct zt_fdiff *early, struct zt_fdiff *late)
+{
+	size_t j = 0, se = 0, sl = 0;
+	int r = 0;
+
+	*early = (struct zt_fdiff){};
+	*late = (struct zt_fdiff){};
+	if (!chunk)
+		chunk = 1;
+	/* The deletes come in address order: one walk over cover's sorted ranges. */
+	for (size_t i = 0; i < gone->n && r >= 0; i++) {
+		const struct zt_fop *op = &gone->ops[i];
+		struct rng a, c;
+		bool covered = false;
+
+		if (op->add) {
+			r = -EINVAL;
+			break;
+		}
+		get(old, op->idx, &a);
+		for (; j < cover->n; j++) {
+			get(cover, j, &c);
+			if (c.hi >= a.lo)
+				break;
+		}
+		covered = j < cover->n && c.lo <= a.hi;
+		if (covered) {
+			r = op_push(late, false, op->idx);
+			if (r >= 0 && late->n - sl >= chunk && (r = chunk_close(late, sl)) >= 0)
+				sl = late->n;
+		} else {
+			r = op_push(early, false, op->idx);
+			if (r >= 0 && early->n - se >= chunk && (r = chunk_close(early, se)) >= 0)
+				se = early->n;
+		}
+	}
+	if (r >= 0)
+		r = chunk_close(early, se);
+	if (r >= 0)
+		r = chunk_close(late, sl);
+	if (r < 0) {
+		zt_fdiff_clear(early);
+		zt_fdiff_clear(late);
+	}
+	return r;
+}
+
+/* Chunk c of df appended to ret as a chunk of its own. */
+static int chunk_copy(struct zt_fdiff *ret, const struct zt_fdiff *df, size_t c)
+{
+	size_t from = c ? df->chunk_end[c - 1] : 0, to = df->chunk_end[c];
+	int r = 0;
+
+	for (size_t i = from; i < to && r >= 0; i++)
+		r = op_push(ret, df->ops[i].add, df->ops[i].idx);
+	if (r >= 0 && ZT_GROW(ret->chunk_end, ret->cap_chunks, ret->n_chunks + 1) < 0)
+		r = -ENOMEM;
+	if (r >= 0)
+		ret->chunk_end[ret->n_chunks++] = ret->n;
+	return r;
+}
+
+int zt_fdiff_interleave(const struct zt_fdiff *a, const struct zt_fdiff *b, struct zt_fdiff *ret)
+{
+	size_t cb = 0, ops_a = 0, ops_b = 0;
+	int r = 0;
+
+	*ret = (struct zt_fdiff){};
+	/* Before each chunk of a, b's chunks until b has given as many operations as a has so far. */
+	for (size_t ca = 0; ca < a->n_chunks && r >= 0; ca++) {
+		ops_a = a->chunk_end[ca];
+		for (; cb < b->n_chunks && ops_b < ops_a && r >= 0; cb++) {
+			r = chunk_copy(ret, b, cb);
+			ops_b = b->chunk_end[cb];
+		}
+		if (r >= 0)
+			r = chunk_copy(ret, a, ca);
+	}
+	for (; cb < b->n_chunks && r >= 0; cb++)
+		r = chunk_copy(ret, b, cb);
+	if (r < 0)
+		zt_fdiff_clear(ret);
+	return r;
+}

@@ -270,6 +270,24 @@ struct zt_fwins {
 /* zt_fset_diff where old and new differ only inside w's windows (NULL: anywhere): the same operations and chunks. */
 int zt_fset_diff_win(const struct zt_fset *old, const struct zt_fset *new, size_t chunk, enum zt_fdiff_mode mode,
 		     const struct zt_fwins *w, struct zt_fdiff *ret);
+/*
+ * The deletes of a ZT_FDIFF_GONE difference of old (in address order) into
+ * those whose element overlaps an element of cover (late) and the others
+ * (early), each in chunks of `chunk` deletes. A single address gone from a
+ * hash map and not in the new version's interval map (cover) is listed by
+ * neither version: it may go at any time, with the adds (ztsegd-feeds.c).
+ * 0, -ENOMEM, -EINVAL (an add in gone).
+ */
+int zt_fdiff_gone_split(const struct zt_fdiff *gone, const struct zt_fset *old, const struct zt_fset *cover,
+			size_t chunk, struct zt_fdiff *early, struct zt_fdiff *late);
+/*
+ * a's chunks with b's between them, in order, each whole: before each
+ * chunk of a, b's next chunks until b has given as many operations as a
+ * so far; the rest of b at the end. For operations that overlap nothing
+ * of the other (b: deletes of elements no version of a lists), so that a
+ * map's size stays level while one is replaced by the other.
+ */
+int zt_fdiff_interleave(const struct zt_fdiff *a, const struct zt_fdiff *b, struct zt_fdiff *ret);
 
 /*
  * The maps of the feeds (the daemon's layout): [family * 2 + dst] v4 src,

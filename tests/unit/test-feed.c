@@ -599,6 +599,97 @@ START_TEST(test_layout_plan)
 }
 END_TEST
 
+/*
+ * A hash map replaced by another: its gone deletes split by whether the
+ * new interval map covers them, the uncovered ones interleaved with the
+ * adds, every operation kept once, each chunk whole and in order, and the
+ * map's size never above its larger version by more than a chunk.
+ */
+START_TEST(test_gone_interleave)
+{
+	struct zt_fset old = { .family = AF_INET }, new = { .family = AF_INET }, cover = { .family = AF_INET };
+	struct zt_fdiff keep, gone, early, late, mixed;
+	size_t chunk = 1 + (size_t)_i % 7, seen_keep = 0, n_early = 0;
+	long size, max_size;
+
+	srand((unsigned)_i + 11);
+	for (uint32_t a = 0; a < 3000; a++) {
+		int o = rand() % 4;
+
+		/* 0: only old, 1: only new, 2: both, 3: neither */
+		if (o == 0 || o == 2)
+			lay_put(&old, a * 4, a * 4);
+		if (o == 1 || o == 2)
+			lay_put(&new, a * 4, a * 4);
+	}
+	for (uint32_t a = 0; a < 3000; a += 50)
+		lay_put(&cover, a * 4, a * 4 + 40);
+	ck_assert_int_eq(zt_fset_diff(&old, &new, chunk, ZT_FDIFF_KEEP_GONE, &keep), 0);
+	ck_assert_int_eq(zt_fset_diff(&old, &new, chunk, ZT_FDIFF_GONE, &gone), 0);
+	ck_assert_int_eq(zt_fdiff_gone_split(&gone, &old, &cover, chunk, &early, &late), 0);
+	ck_assert_uint_eq(early.n + late.n, gone.n);
+	ck_assert_uint_eq(early.dels + late.dels, gone.dels);
+	for (size_t i = 0; i < early.n; i++) {
+		uint32_t a = old.v4[early.ops[i].idx].lo;
+
+		ck_assert(!early.ops[i].add);
+		for (size_t c = 0; c < cover.n; c++)
+			ck_assert(!(cover.v4[c].lo <= a && a <= cover.v4[c].hi));
+	}
+	for (size_t i = 0; i < late.n; i++) {
+		uint32_t a = old.v4[late.ops[i].idx].lo;
+		bool in = false;
+
+		for (size_t c = 0; c < cover.n; c++)
+			in |= cover.v4[c].lo <= a && a <= cover.v4[c].hi;
+		ck_assert(in);
+	}
+	ck_assert_int_eq(zt_fdiff_interleave(&keep, &early, &mixed), 0);
+	ck_assert_uint_eq(mixed.n, keep.n + early.n);
+	ck_assert_uint_eq(mixed.adds, keep.adds);
+	ck_assert_uint_eq(mixed.dels, keep.dels + early.dels);
+	ck_assert_uint_eq(mixed.n_chunks, keep.n_chunks + early.n_chunks);
+	/* keep's chunks whole and in order; the rest early's, in order */
+	size = (long)old.n;
+	max_size = size;
+	for (size_t c = 0, ck = 0, ce = 0; c < mixed.n_chunks; c++) {
+		size_t from = c ? mixed.chunk_end[c - 1] : 0, to = mixed.chunk_end[c];
+		const struct zt_fdiff *src = NULL;
+		size_t *pos = NULL;
+
+		if (ck < keep.n_chunks && to - from == keep.chunk_end[ck] - (ck ? keep.chunk_end[ck - 1] : 0) &&
+		    !memcmp(&mixed.ops[from], &keep.ops[ck ? keep.chunk_end[ck - 1] : 0], (to - from) * sizeof(struct zt_fop)))
+			src = &keep, pos = &ck;
+		else
+			src = &early, pos = &ce;
+		ck_assert_uint_lt(*pos, src->n_chunks);
+		ck_assert(!memcmp(&mixed.ops[from], &src->ops[*pos ? src->chunk_end[*pos - 1] : 0],
+				  (to - from) * sizeof(struct zt_fop)));
+		if (src == &keep)
+			seen_keep += to - from;
+		else
+			n_early += to - from;
+		(*pos)++;
+		for (size_t i = from; i < to; i++)
+			size += mixed.ops[i].add ? 1 : -1;
+		if (size > max_size)
+			max_size = size;
+	}
+	ck_assert_uint_eq(seen_keep, keep.n);
+	ck_assert_uint_eq(n_early, early.n);
+	/* level: never above the larger version by more than the changed pairs and a chunk */
+	ck_assert_int_le(max_size, (long)(old.n > new.n ? old.n : new.n) + (long)keep.dels + (long)late.n + (long)chunk);
+	zt_fdiff_clear(&keep);
+	zt_fdiff_clear(&gone);
+	zt_fdiff_clear(&early);
+	zt_fdiff_clear(&late);
+	zt_fdiff_clear(&mixed);
+	zt_fset_clear(&old);
+	zt_fset_clear(&new);
+	zt_fset_clear(&cover);
+}
+END_TEST
+
 /* Cut at shard bounds: each piece in one shard, nothing an address is listed by changed. */
 START_TEST(test_cut)
 {
@@ -1442,6 +1533,7 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_flatten_inc_large);
 	tcase_add_loop_test(tc, test_recheck_ranges, 0, 40);
 	tcase_add_loop_test(tc, test_layout_plan, 0, 30);
+	tcase_add_loop_test(tc, test_gone_interleave, 0, 20);
 	suite_add_tcase(s, tc);
 	/* Large inputs and timing: not under valgrind. */
 	tc = tcase_create("large");
