@@ -65,8 +65,9 @@ struct feed_st {
 /*
  * An update in three phases, so that an address moving between a hash map
  * and an interval map (an exact entry into a prefix, or back) is listed
- * throughout: the hash maps' adds (and changes of feed), then the interval
- * maps' differences, then the hash maps' deletes of addresses gone from them.
+ * throughout: the hash maps' adds (and changes of feed, and deletes of
+ * addresses no version lists, interleaved), then the interval maps'
+ * differences, then the hash maps' deletes of addresses a new range covers.
  */
 #define N_STEPS 12
 
