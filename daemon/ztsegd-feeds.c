@@ -569,12 +569,15 @@ static int job_build(struct job *J)
 	 * replaced feed then keeps the map's size level, and the kernel does not
 	 * resize its hash table twice (grow past 75 %, shrink under 30 %) per
 	 * update. Those inside a new range still wait for it (the last steps).
+	 * Only for a large change (deletes of an eighth of the map or more): a
+	 * small one crosses no resize threshold, and its deletes all after the
+	 * adds cost less (a 1% change: 90-99 ms against 109-111 interleaved).
 	 */
 	for (size_t x = 0; x < N_RMAPS && r >= 0; x++) {
 		struct zt_fdiff early, late, mixed;
 		size_t keep = x, gone = 8 + x;
 
-		if (!J->df[gone].n)
+		if (!J->df[gone].n || J->df[gone].n < J->cur[N_RMAPS + x].n / 8)
 			continue;
 		r = zt_fdiff_gone_split(&J->df[gone], &J->cur[N_RMAPS + x], &J->want[x], J->chunk, &early, &late);
 		if (r < 0)
