@@ -20,7 +20,10 @@
 #     the loop was in a commit) and from before `ip route replace` (that
 #     plus ip's own start, ~3-5 ms here); and each move is enforced (a TCP
 #     probe from its new zone's side);
-# and the longest element commit the daemon made is reported.
+# and the longest element commit the daemon made is reported. Version B
+# lists ranges above A's top: the first replacement must move those runs to
+# free shard slots (status feed_updates.shards, the log), and a restart
+# must read that layout back unchanged, keep the tables and still enforce.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
