@@ -1282,6 +1282,53 @@ START_TEST(test_inc_wrong_text)
 }
 END_TEST
 
+/*
+ * Runs of blank lines of every length around the line counter's blocks (16
+ * bytes, summed every 255 blocks), at every alignment: the lines an
+ * incremental parse counts in the bytes it skips are those a whole parse
+ * counts, so every entry after them keeps its line number.
+ */
+START_TEST(test_inc_newline_runs)
+{
+	static const size_t runs[] = { 0, 1, 15, 16, 17, 31, 255, 4079, 4080, 4081, 4095, 4096, 8160, 8161, 9000 };
+	struct zt_feed_limits lim = LIM_ALL;
+
+	for (size_t lead = 0; lead < 16; lead += 5)
+		for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+			size_t cap = lead + 3 * runs[k] + 256, n = 0;
+			char *a = malloc(cap), *b = malloc(cap);
+			struct zt_feed_data f1 = {}, f2 = {}, whole = {};
+			struct zt_feed_delta dl = {};
+			struct zt_diags d = {};
+			bool inc = false;
+
+			ck_assert(a && b);
+			memset(a, ' ', lead);	/* shifts the runs against the blocks */
+			n = lead;
+			for (int part = 0; part < 3; part++) {
+				memset(a + n, '\n', runs[k]);
+				n += runs[k];
+				n += (size_t)sprintf(a + n, "\n192.0.2.%d\n", part + 1);
+			}
+			memcpy(b, a, n);
+			memcpy(b + n - 2, "9\n", 2);	/* the last entry changed: everything before is skipped */
+			ck_assert_int_eq(zt_feed_parse("feeds/t.txt", a, n, &lim, &f1, &d), 0);
+			zt_feed_data_keep(&f1, a, n);
+			ck_assert_int_eq(zt_feed_parse_inc("feeds/t.txt", b, n, &lim, &f1, &f2, &dl, &inc, &d), 0);
+			ck_assert(inc);
+			ck_assert_int_eq(zt_feed_parse("feeds/t.txt", b, n, &lim, &whole, &d), 0);
+			data_eq(&whole, &f2);
+			ck_assert_uint_eq(f2.e4[2].line, 3 * runs[k] + 6);
+			zt_feed_data_clear(&f1);
+			zt_feed_data_clear(&f2);
+			zt_feed_data_clear(&whole);
+			zt_feed_delta_clear(&dl);
+			zt_diags_clear(&d);
+			free(b);
+		}
+}
+END_TEST
+
 /* Bytes allocated, mmapped blocks included. */
 static size_t heap_used(void)
 {
@@ -1522,6 +1569,7 @@ static Suite *feed_suite(void)
 	tcase_add_test(tc, test_fast_lines);
 	tcase_add_test(tc, test_inc_one_byte);
 	tcase_add_test(tc, test_inc_wrong_text);
+	tcase_add_test(tc, test_inc_newline_runs);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("diff");
 	tcase_add_test(tc, test_flatten);
