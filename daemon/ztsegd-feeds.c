@@ -1621,7 +1621,8 @@ static int skeleton_apply(struct manager *m, const struct feed_st *v, size_t n)
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		rules[i] = (struct zt_feed_rule){ v[i].name, v[i].id, v[i].reject, v[i].log, false };
+		rules[i] = (struct zt_feed_rule){ .name = v[i].name, .id = v[i].id, .reject = v[i].reject, .log = v[i].log,
+						  .src = v[i].dir != ZT_FEED_OUT, .dst = v[i].dir != ZT_FEED_IN };
 		for (size_t k = 0; k < F->n && F->tables; k++)
 			if (streq(F->v[k].name, v[i].name) && F->v[k].reject == v[i].reject && F->v[k].log == v[i].log)
 				rules[i].keep = true;

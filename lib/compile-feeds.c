@@ -479,8 +479,13 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 			   const struct zt_flayout *const lay[4])
 {
 	char chain[ZT_OBJ_NAME_MAX], set[ZT_OBJ_NAME_MAX];
+	bool any_src = false, any_dst = false;
 	int r;
 
+	for (size_t k = 0; k < n; k++) {
+		any_src |= f[k].src;
+		any_dst |= f[k].dst;
+	}
 	for (size_t i = 0; i < 2; i++) {
 		uint16_t fam = families[i];
 		uint32_t id_src = b->next_set_id++, id_dst = b->next_set_id++, id_ids = b->next_set_id++;
@@ -518,23 +523,29 @@ int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struc
 		for (int dst = 0; dst < 2; dst++)
 			if (lay && lay[i * 2 + dst] && (r = put_selector(b, fam, dst, lay[i * 2 + dst], false)) < 0)
 				return r;
-		/* Per direction the hash map of single addresses, then the shard of the ranges: disjoint, at most one hits. */
 		/*
+		 * Per direction the hash map of single addresses, then the shard of
+		 * the ranges: disjoint, at most one hits. Only the directions some
+		 * feed lists: the maps of the other stay empty, and a packet need
+		 * not look them up (a reload that adds the direction writes its
+		 * rules in the transaction that precedes its elements).
 		 * An established connection's direction once checked in this chain
 		 * passes (its label bit), then the lookups, then the bit set.
 		 */
 		if ((r = put_chain(b, fam, "pre", NF_INET_PRE_ROUTING, true)) < 0 ||
 		    (r = put_label_rules(b, fam, false, false)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, false)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
+		    (any_src && (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_XSRC, id_xsrc, true)) < 0) ||
+		    (any_src && (r = put_lookup_rule(b, fam, "pre", false, ZT_FEED_SET_SRC, id_src, false)) < 0) ||
+		    (any_dst && (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0) ||
+		    (any_dst && (r = put_lookup_rule(b, fam, "pre", true, ZT_FEED_SET_DST, id_dst, false)) < 0) ||
 		    (r = put_label_rules(b, fam, false, true)) < 0 ||
-		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0 ||
-		    (r = put_label_rules(b, fam, true, false)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
-		    (r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
-		    (r = put_label_rules(b, fam, true, true)) < 0)
+		    (r = put_chain(b, fam, "out", NF_INET_LOCAL_OUT, true)) < 0)
+			return r;
+		/* out looks up destinations only: without a feed that lists them, nothing to check or remember. */
+		if (any_dst && ((r = put_label_rules(b, fam, true, false)) < 0 ||
+				(r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_XDST, id_xdst, true)) < 0 ||
+				(r = put_lookup_rule(b, fam, "out", true, ZT_FEED_SET_DST, id_dst, false)) < 0 ||
+				(r = put_label_rules(b, fam, true, true)) < 0))
 			return r;
 	}
 	return 0;

@@ -72,6 +72,7 @@ struct zt_feed_rule {
 	uint32_t id;		/* its data in the maps: its element of feed_ids jumps to its chain */
 	bool reject, log;
 	bool keep;		/* the chain is there with these rules: leave it (and its counter) */
+	bool src, dst;		/* it lists sources (direction in or both), destinations (out or both) */
 };
 
 /* The label bit of base chain out (else pre) and direction reply (else original), as a 16-byte register. */
@@ -83,7 +84,8 @@ void zt_feeds_label_mask(uint32_t ret[4]);
  * Both tables with their base chains and maps (created when absent), the
  * chain of each feed (its rules written anew) with its element of
  * feed_ids (added; one already there is left as it is) and the base
- * chains' rules written anew; the ZT_FEED_SLOTS maps and chains of the
+ * chains' rules written anew (the lookups of a direction only when a feed
+ * lists that direction: no packet looks up maps that stay empty); the ZT_FEED_SLOTS maps and chains of the
  * shards, and, where lay[family * 2 + dst] is given, the selector's
  * elements (an empty selector only). table_flags: NFT_TABLE_F_OWNER and
  * _PERSIST as for inet ztseg.

@@ -221,6 +221,30 @@ zt_check "a reload that removes a feed unblocks what only it listed" zt_wait_for
 zt_check "the removed feed's chain is gone" zt_wait_for 5000 bash -c "! nsenter --net=/run/netns/$(zt_ns host) nft list chain ip ztseg feed_old-list >/dev/null 2>&1"
 zt_check "the other feed stays enforced" blocked internet "$DB1" 192.0.2.20
 
+# ---- the lookups of a direction only while a feed lists it --------------------------------
+chain_has() { nsenter --net="/run/netns/$(zt_ns host)" nft list chain "$1" ztseg "$2" | grep -c "$3" || true; }
+sed -i 's/direction: both, max-age: 1h/direction: in, max-age: 1h/' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_wait_for 10000 feeds_idle || zt_die "the feeds were not loaded after the reload (in only)"
+for fam in ip ip6; do
+	zt_check "$fam: feeds that list sources only: pre looks up no destination map" \
+		[ "$(chain_has $fam pre listed_dst)" -eq 0 -a "$(chain_has $fam pre listed_src)" -eq 2 ]
+	zt_check "$fam: … and out has no rule" [ "$(chain_has $fam out 'ct label\|listed_')" -eq 0 ]
+done
+zt_check "… a listed source is still blocked (v4)" blocked internet "$DB1" 192.0.2.20
+zt_check "… (v6)" blocked internet "$DB16" 2001:db8:ee::20
+sed -i 's/direction: in, max-age: 1h/direction: both, max-age: 1h/' "$POL/ztseg.yaml"
+ctl reload >/dev/null
+zt_wait_for 10000 feeds_idle || zt_die "the feeds were not loaded after the reload (both)"
+for fam in ip ip6; do
+	zt_check "$fam: a feed that lists destinations again: pre and out look them up" \
+		[ "$(chain_has $fam pre listed_dst)" -eq 2 -a "$(chain_has $fam out listed_dst)" -eq 2 ]
+done
+zt_check "… a listed destination is not reached from db (v4)" blocked db1 192.0.2.20
+zt_check "… (v6)" blocked db1 2001:db8:ee::20
+zt_check "… nor from the host" blocked host 192.0.2.20
+zt_check "… an unlisted one is" allowed db1 192.0.2.10
+
 # ---- restart, and --remove ----------------------------------------------------------
 # A feed added first in the policy now gets a later id than drop-list had: a
 # restart must take the kernel's ids over (feed_ids), not number the feeds anew.
