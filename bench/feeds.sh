@@ -17,6 +17,8 @@
 #      (f g, g f, ...), each pair's ratio taken, so that drift of this VM's
 #      speed falls on both sides; new-connection rate (zb-tool crr),
 #      request/response (rr), iperf3; everything of a triple on CPU 0;
+#      and perf's netfilter, conntrack and FIB time per connection on f
+#      and g (ZB_FEED_PERF_ROUNDS, 6), the feeds' share of a connection;
 #   4. the daemon's RSS with the feed loaded, against before.
 # Results: stdout, and the section "Threat feeds: the last run of bench/feeds.sh"
 # of bench/RESULTS.md (between its begin/end markers).
@@ -132,6 +134,28 @@ datapath() { # KIND PAIRS: runs on f and g alternating (f g, g f, ...); each pai
 		awk -v a="$a" -v b="$b" 'BEGIN { print a / b }' >>"$R/$1-ratio"
 	done
 }
+# The netfilter cost per connection (as bench/run.sh and compare.sh take it):
+# perf samples at 10 kHz, both CPUs, in netfilter, conntrack and FIB
+# functions in the context of zb-tool and the softirq threads, per
+# connection, f and g alternating. Less noisy than the rate: a VM's
+# drift moves the whole time of a connection, much less its netfilter part.
+perf_ok=
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then perf_ok=1; fi
+netfilter_cost() {
+	local i p out
+	for ((i = 0; i < ${ZB_FEED_PERF_ROUNDS:-6}; i++)); do
+		for p in $( ((i % 2)) && echo g f || echo f g); do
+			out=$(perf record -q -a -F 10000 -o "$ZT_TMP/dp.data" -- nsenter --net="$(zb_nspath "$p-cli")" \
+				taskset -c 0 "$ZB_TOOL" crr -t 1 "$(zb_srv_addr 4)" 8080 2>/dev/null)
+			perf report -i "$ZT_TMP/dp.data" --no-children --stdio --show-nr-samples --sort sym -g none -q \
+				--comms zb-tool,ksoftirqd/0,ksoftirqd/1 >"$ZT_TMP/dp.txt" 2>/dev/null || true
+			awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+				$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash|ctnetlink)/ { s += $2 }
+				END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$ZT_TMP/dp.txt" >>"$R/nfcost-$p"
+		done
+	done
+	rm -f "$ZT_TMP/dp.data" "$ZT_TMP/dp.txt"
+}
 baseline_rss=$(rss VmRSS)
 
 # Each round: the feeds off, then a full load, then two 1% changes.
@@ -160,6 +184,7 @@ for round in $(seq 1 "$LOADS"); do
 		datapath crr "$PAIRS"
 		datapath rr $(((PAIRS + 1) / 2))
 		datapath tput $(((PAIRS + 1) / 2))
+		[[ -z $perf_ok ]] || netfilter_cost
 	fi
 	zb_log "feeds: round $round, 1% changes"
 	for v in v1 v0; do
@@ -267,6 +292,10 @@ report=$ZT_TMP/report.md
 	echo "| peak RSS while loading | daemon $peak_rss kB | \`nft -f\` $nft_m kB | $(ratio "$peak_rss" "$nft_m") | reported |"
 	echo "| 1% change (10,000 entries), rename to last ACK (median of $(wc -l <"$R/change-ms")) | $(med change-ms) ms (committing: $(med change-apply-ms) ms; daemon user $(med change-user) s, system $(med change-sys) s) | parsed and flattened whole: $(med whole-ms) ms (user $(med whole-user) s, system $(med whole-sys) s) | $(ratio "$(med change-ms)" "$(med whole-ms)") | < 100 ms |"
 	echo "| new connections/s with 1M loaded (medians; ratio: the median of the pairs' ratios) | $(med crr-with) | $(med crr-without) without feeds | $(pairs crr) | ≥ 0.95 |"
+	if [[ -s $R/nfcost-f ]]; then
+		nf_f=$(med nfcost-f) nf_g=$(med nfcost-g)
+		echo "| netfilter, conntrack and FIB per connection (perf, median of $(wc -l <"$R/nfcost-f")) | $nf_f µs | $nf_g µs without feeds | +$(awk -v a="$nf_f" -v b="$nf_g" 'BEGIN { printf "%.2f", a - b }') µs: $(awk -v a="$nf_f" -v b="$nf_g" -v r="$(med crr-without)" 'BEGIN { printf "%.1f", (a - b) * r / 1e4 }')% of a connection's time at $(med crr-without)/s; the rate it leaves: $(awk -v a="$nf_f" -v b="$nf_g" -v r="$(med crr-without)" 'BEGIN { printf "%.3f", 1 / (1 + (a - b) * r / 1e6) }')× | (≥ 0.95) |"
+	fi
 	echo "| request/response/s with 1M loaded | $(med rr-with) | $(med rr-without) | $(pairs rr) | — |"
 	echo "| throughput (Gbit/s) with 1M loaded | $(med tput-with) | $(med tput-without) | $(pairs tput) | ≥ 0.95 |"
 	echo "| daemon RSS, 1M loaded against none | $(med rss-loaded) kB | $baseline_rss kB | +$(( ($(med rss-loaded) - baseline_rss) / 1024 )) MiB | ≤ +64 MiB |"
