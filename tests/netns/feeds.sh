@@ -223,9 +223,12 @@ zt_check "the other feed stays enforced" blocked internet "$DB1" 192.0.2.20
 
 # ---- the lookups of a direction only while a feed lists it --------------------------------
 chain_has() { nsenter --net="/run/netns/$(zt_ns host)" nft list chain "$1" ztseg "$2" | grep -c "$3" || true; }
-sed -i 's/direction: both, max-age: 1h/direction: in, max-age: 1h/' "$POL/ztseg.yaml"
-ctl reload >/dev/null
-zt_wait_for 10000 feeds_idle || zt_die "the feeds were not loaded after the reload (in only)"
+drop_list_dir() { # FROM TO: drop-list's direction changed, reloaded, loaded
+	sed -i "s/direction: $1, max-age: 1h/direction: $2, max-age: 1h/" "$POL/ztseg.yaml"
+	ctl reload >/dev/null
+	zt_wait_for 10000 feeds_idle || zt_die "the feeds were not loaded after the reload ($1 -> $2)"
+}
+drop_list_dir both in
 for fam in ip ip6; do
 	zt_check "$fam: feeds that list sources only: pre looks up no destination map" \
 		[ "$(chain_has $fam pre listed_dst)" -eq 0 -a "$(chain_has $fam pre listed_src)" -eq 2 ]
@@ -233,9 +236,7 @@ for fam in ip ip6; do
 done
 zt_check "… a listed source is still blocked (v4)" blocked internet "$DB1" 192.0.2.20
 zt_check "… (v6)" blocked internet "$DB16" 2001:db8:ee::20
-sed -i 's/direction: in, max-age: 1h/direction: both, max-age: 1h/' "$POL/ztseg.yaml"
-ctl reload >/dev/null
-zt_wait_for 10000 feeds_idle || zt_die "the feeds were not loaded after the reload (both)"
+drop_list_dir in both
 for fam in ip ip6; do
 	zt_check "$fam: a feed that lists destinations again: pre and out look them up" \
 		[ "$(chain_has $fam pre listed_dst)" -eq 2 -a "$(chain_has $fam out listed_dst)" -eq 2 ]
