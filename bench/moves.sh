@@ -11,7 +11,8 @@
 # namespace's own UDP timeout. Root only; about a minute.
 #
 # Every other move leaves web with a connection of the moved address open
-# (closed, in TIME_WAIT) that it must delete. Each measurement runs with ztsegd's connection index on and off
+# (closed, in TIME_WAIT) that it must delete. With the index on, link
+# events too: an encrypting link (wg*) comes and goes. Each measurement runs with ztsegd's connection index on and off
 # (--conntrack-index), in alternating blocks of ZB_MOVES/2 moves.
 #
 # Knobs: ZB_CT_ENTRIES (100000), ZB_MOVES (200 per measurement and index setting).
@@ -85,6 +86,15 @@ measure() { # LABEL YES|NO: MOVES/2 moves into lat-LABEL-YES|NO, with a daemon o
 		ip -n "$h" route replace 198.51.100.5/32 dev "$dev"
 		v=$(wait_latency "$from") && echo "$v" >>"$f"
 	done
+	# Another kind of event, with the index on: an encrypting link (wg*, a veth trusted as
+	# one: ZT_APPLY_ARGS) comes and goes, its enc_if element added and deleted.
+	if [[ $2 == yes ]]; then
+		for ((i = 0; i < MOVES / 2; i++)); do
+			from=$(wc -l <"$dlog")
+			if ((i % 2)); then ip -n "$h" link del wg-zb0; else ip -n "$h" link add wg-zb0 type veth peer name xzb0; fi
+			v=$(wait_latency "$from") && echo "$v" >>"$ZT_TMP/link-$1"
+		done
+	fi
 	echo $(($(walked) + $(cat "$f.walks" 2>/dev/null || echo 0))) >"$f.walks"
 	echo $(($(indexed) + $(cat "$f.indexed" 2>/dev/null || echo 0))) >"$f.indexed"
 	echo $(($(cuts) + $(cat "$f.cut" 2>/dev/null || echo 0))) >"$f.cut"
@@ -94,6 +104,7 @@ measure() { # LABEL YES|NO: MOVES/2 moves into lat-LABEL-YES|NO, with a daemon o
 measure2() {
 	: >"$ZT_TMP/lat-$1-yes"
 	: >"$ZT_TMP/lat-$1-no"
+	: >"$ZT_TMP/link-$1"
 	measure "$1" yes
 	measure "$1" no
 	measure "$1" no
@@ -145,3 +156,10 @@ row idle "this machine as it is (root namespace: $total0 entries)" yes
 row idle "this machine as it is" no
 row junk "+ $have unrelated entries in another namespace" yes
 row junk "+ $have unrelated entries in another namespace" no
+echo
+printf '| conntrack | a wg* link comes or goes (enc_if element) | event → enforcement p50 ms | p99 ms | max ms |\n'
+printf '|---|---|---|---|---|\n'
+for l in "idle:this machine as it is" "junk:+ $have unrelated entries in another namespace"; do
+	printf '| %s | %s | %s | %s | %s |\n' "${l#*:}" "$(wc -l <"$ZT_TMP/link-${l%%:*}")" "$(pct "$ZT_TMP/link-${l%%:*}" 50)" \
+		"$(pct "$ZT_TMP/link-${l%%:*}" 99)" "$(pct "$ZT_TMP/link-${l%%:*}" 100)"
+done
