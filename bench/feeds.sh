@@ -137,8 +137,8 @@ datapath() { # KIND PAIRS: runs on f and g alternating (f g, g f, ...); each pai
 # The netfilter cost per connection (as bench/run.sh and compare.sh take it):
 # perf samples at 10 kHz, both CPUs, in netfilter, conntrack and FIB
 # functions in the context of zb-tool and the softirq threads, per
-# connection, f and g alternating. Less noisy than the rate: a VM's
-# drift moves the whole time of a connection, much less its netfilter part.
+# connection, f and g alternating: the feeds' own cost rather than the
+# rate's (on a shared VM it spreads from run to run too: bench/RESULTS.md).
 perf_ok=
 if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then perf_ok=1; fi
 netfilter_cost() {

@@ -85,10 +85,11 @@ void zt_feeds_label_mask(uint32_t ret[4]);
  * chain of each feed (its rules written anew) with its element of
  * feed_ids (added; one already there is left as it is) and the base
  * chains' rules written anew (the lookups of a direction only when a feed
- * lists that direction: no packet looks up maps that stay empty); the ZT_FEED_SLOTS maps and chains of the
- * shards, and, where lay[family * 2 + dst] is given, the selector's
- * elements (an empty selector only). table_flags: NFT_TABLE_F_OWNER and
- * _PERSIST as for inet ztseg.
+ * lists that direction: no packet looks up maps that stay empty); the
+ * ZT_FEED_SLOTS maps and chains of the shards, and, where
+ * lay[family * 2 + dst] is given, the selector's elements (an empty
+ * selector only). table_flags: NFT_TABLE_F_OWNER and _PERSIST as for
+ * inet ztseg.
  */
 int zt_feeds_emit_skeleton(struct zt_batch *b, uint32_t table_flags, const struct zt_feed_rule *f, size_t n,
 			   unsigned log_group, unsigned log_rate, unsigned log_burst,
