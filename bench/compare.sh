@@ -104,7 +104,7 @@ done
 # rates; per-function figures of the last round for (o) and (n).
 PERF_ROUNDS=${ZB_PERF_ROUNDS:-5}
 perf_ok=
-if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then perf_ok=1; fi
+if zb_have_perf; then perf_ok=1; fi
 if [[ -n $perf_ok ]]; then
 	zb_log "compare: $PERF_ROUNDS perf rounds of crr and rr per host, IPv4 and IPv6"
 	for ((r = 0; r < PERF_ROUNDS; r++)); do
@@ -116,11 +116,11 @@ if [[ -n $perf_ok ]]; then
 						taskset -c 0 "$ZB_TOOL" "$m" -t 1 "$(zb_srv_addr $fam)" 8080 2>/dev/null)
 					perf report -i "$ZT_TMP/dp.data" --no-children --stdio --show-nr-samples --sort sym -g none -q \
 						--comms zb-tool,ksoftirqd/0,ksoftirqd/1 >"$ZT_TMP/dp.txt" 2>/dev/null || true
-					awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
-						$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ { s += $2 }
+					awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+						$4 ~ re { s += $2 }
 						END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$ZT_TMP/dp.txt" >>"$R/cost-$m-$c-$fam"
-					[[ $c == ap || $c == s || $fam != 4 ]] || awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
-						$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ && n++ < 12 {
+					[[ $c == ap || $c == s || $fam != 4 ]] || awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+						$4 ~ re && n++ < 12 {
 							printf "%6.2f us  %s\n", $2 / f / ops * 1e6, $4 }' "$ZT_TMP/dp.txt" >"$R/top-$m-$c"
 				done
 			done

@@ -140,7 +140,7 @@ datapath() { # KIND PAIRS: runs on f and g alternating (f g, g f, ...); each pai
 # connection, f and g alternating: the feeds' own cost rather than the
 # rate's (on a shared VM it spreads from run to run too: bench/RESULTS.md).
 perf_ok=
-if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then perf_ok=1; fi
+if zb_have_perf; then perf_ok=1; fi
 netfilter_cost() {
 	local i p out
 	for ((i = 0; i < ${ZB_FEED_PERF_ROUNDS:-6}; i++)); do
@@ -149,8 +149,8 @@ netfilter_cost() {
 				taskset -c 0 "$ZB_TOOL" crr -t 1 "$(zb_srv_addr 4)" 8080 2>/dev/null)
 			perf report -i "$ZT_TMP/dp.data" --no-children --stdio --show-nr-samples --sort sym -g none -q \
 				--comms zb-tool,ksoftirqd/0,ksoftirqd/1 >"$ZT_TMP/dp.txt" 2>/dev/null || true
-			awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
-				$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash|ctnetlink)/ { s += $2 }
+			awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+				$4 ~ re { s += $2 }
 				END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$ZT_TMP/dp.txt" >>"$R/nfcost-$p"
 		done
 	done

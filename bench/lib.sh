@@ -33,6 +33,13 @@ zb_init() {
 	ZB_TOOL=$ZT_TMP/bin/zb-tool
 }
 
+# The symbols whose perf samples count as the data path's netfilter cost
+# (netfilter, conntrack, FIB): an awk regex for `perf report --sort sym`'s
+# fourth column (run.sh, compare.sh, feeds.sh).
+ZB_NF_SYMS='^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)'
+# have_perf: perf can sample here (installed, and allowed to).
+zb_have_perf() { command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; }
+
 zb_log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # path NODE: the namespace file of a node, for nsenter and setns.

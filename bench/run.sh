@@ -457,7 +457,7 @@ fi
 
 PROF=$ZT_TMP/prof
 mkdir -p "$PROF"
-if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+if zb_have_perf; then
 	zb_log "profiles: full apply at $LARGEST segments (ztsegd, nft -f), re-apply at ${RELOAD_SIZES[0]}"
 	bash "$SETTLE" "$NSA" "$(settle_for "$LARGEST")" - 0 "$R"
 	zb_nft_listeners >"$PROF/listeners"
@@ -483,12 +483,12 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
 				taskset -c 0 "$ZB_TOOL" "$m" -t 2 "$(zb_srv_addr 4)" 8080 2>/dev/null)
 			perf report -i "$PROF/dp.data" --no-children --stdio --show-nr-samples --sort sym -g none -q \
 				--comms zb-tool,ksoftirqd/0,ksoftirqd/1 >"$PROF/dp.txt" 2>/dev/null || true
-			awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
-				$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ { s += $2 }
+			awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+				$4 ~ re { s += $2 }
 				END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$PROF/dp.txt" >>"$R/dpcost-$m-$c"
 			# Per function, µs per operation, for ztseg's host.
-			[[ $c != c ]] || awk -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
-				$4 ~ /^(_*nft_|_*nf_|ipv[46]_conntrack|ipv[46]_confirm|nf_ct_|_*fib|fib6|ip6_pol_route|tcp_in_window|jhash)/ && n++ < 14 {
+			[[ $c != c ]] || awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+				$4 ~ re && n++ < 14 {
 					printf "%6.2f us  %s\n", $2 / f / ops * 1e6, $4 }' "$PROF/dp.txt" >"$PROF/dp-$m-c.top"
 		done
 	done
