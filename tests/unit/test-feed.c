@@ -1283,8 +1283,8 @@ START_TEST(test_inc_wrong_text)
 END_TEST
 
 /*
- * Runs of blank lines of every length around the line counter's blocks (16
- * bytes, summed every 255 blocks), at every alignment: the lines an
+ * Runs of blank lines of lengths around the line counter's blocks (16
+ * bytes, summed every 255 blocks), at each of the 16 alignments: the lines an
  * incremental parse counts in the bytes it skips are those a whole parse
  * counts, so every entry after them keeps its line number.
  */
@@ -1293,7 +1293,7 @@ START_TEST(test_inc_newline_runs)
 	static const size_t runs[] = { 0, 1, 15, 16, 17, 31, 255, 4079, 4080, 4081, 4095, 4096, 8160, 8161, 9000 };
 	struct zt_feed_limits lim = LIM_ALL;
 
-	for (size_t lead = 0; lead < 16; lead += 5)
+	for (size_t lead = 0; lead < 16; lead++)
 		for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
 			size_t cap = lead + 3 * runs[k] + 256, n = 0;
 			char *a = malloc(cap), *b = malloc(cap);
