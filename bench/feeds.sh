@@ -171,11 +171,12 @@ netfilter_cost() {
 baseline_rss=$(rss VmRSS)
 zt_ns_add mon	# for nft monitor, the listener of the second kind of change
 
-# changes NAME: the two 1% changes (v1, then v0 back), into $R/NAME-*; the
-# notification listeners on the machine, the daemon's own at rest included.
+# changes NAME [VERSIONS]: the two 1% changes (v1, then v0 back; or the
+# versions given), into $R/NAME-*; the notification listeners on the
+# machine, the daemon's own at rest included.
 changes() {
 	local v
-	for v in v1 v0; do
+	for v in ${2:-v1 v0}; do
 		zb_nft_listeners >>"$R/$1-listeners"
 		stage "$v"
 		before=$(applied); read -r u0 s0 < <(cpu)
@@ -241,16 +242,7 @@ zt_bg f-host "$DLOG" env ZTSEGD_FEED_WHOLE=1 "$ZT_D" --config "$ZT_TMP/pol" --st
 DPID=$ZT_BG_PID
 zt_wait_for 300000 grep -q 'feeds applied' "$DLOG" || zt_die "the reference daemon did not load the feed"
 for round in $(seq 1 "$LOADS"); do
-	for v in v0 v1; do
-		stage "$v"
-		before=$(applied); read -r u0 s0 < <(cpu)
-		swap
-		wait_applied "$before" || zt_die "the change was not applied (reference)"
-		since_rename >>"$R/whole-ms"
-		read -r u1 s1 < <(cpu)
-		awk -v a="$u0" -v b="$u1" -v t="$TCK" 'BEGIN { print (b - a) / t }' >>"$R/whole-user"
-		awk -v a="$s0" -v b="$s1" -v t="$TCK" 'BEGIN { print (b - a) / t }' >>"$R/whole-sys"
-	done
+	changes whole "v0 v1"
 done
 kill -TERM "$DPID"; wait "$DPID" || true
 grep 'feeds applied' "$ZT_TMP/daemon.log" | tail -2 | sed 's/^/# incremental: /'
@@ -298,6 +290,7 @@ col() { awk -v c="$2" '{ print $c }' "$R/$1" | sort -n | awk '{ v[NR] = $1 } END
 nft_e=$(col nft 1) nft_u=$(col nft 2) nft_s=$(col nft 3) nft_m=$(col nft 4)
 ks_ms=$(jq '.last_update_ms' "$R/ks.json") ks_commit=$(jq '.longest_commit_ms' "$R/ks.json")
 load=$(med load-ms)
+thousands() { sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # The pairs' ratios: "MEDIAN (quartiles Q1-Q3, N pairs)".
 pairs() { sort -g "$R/$1-ratio" | awk '{ v[NR] = $1 } END {
@@ -319,7 +312,7 @@ report=$ZT_TMP/report.md
 	echo "| load against the kernel's share (one transaction per map) | $load ms | $ks_ms ms (longest commit $ks_commit ms) | $(ratio "$load" "$ks_ms") | ≤ 1.3 |"
 	echo "| longest commit while loading (commits held to a 3 ms budget; interval maps in 128 shards) | $(med load-longest) ms | | | (event → ACK p99 < 5 ms) |"
 	echo "| peak RSS while loading | daemon $peak_rss kB | \`nft -f\` $nft_m kB | $(ratio "$peak_rss" "$nft_m") | reported |"
-	echo "| 1% change (10,000 entries), rename to last ACK (median of $(wc -l <"$R/change-ms"); listeners on the machine: $(sort -u "$R/change-listeners" | paste -sd/), the daemon's own) | $(med change-ms) ms (committing: $(med change-apply-ms) ms; daemon user $(med change-user) s, system $(med change-sys) s) | parsed and flattened whole: $(med whole-ms) ms (user $(med whole-user) s, system $(med whole-sys) s) | $(ratio "$(med change-ms)" "$(med whole-ms)") | < 100 ms |"
+	echo "| 1% change ($(thousands $((N / 100))) entries), rename to last ACK (median of $(wc -l <"$R/change-ms"); listeners on the machine: $(sort -u "$R/change-listeners" | paste -sd/), the daemon's own) | $(med change-ms) ms (committing: $(med change-apply-ms) ms; daemon user $(med change-user) s, system $(med change-sys) s) | parsed and flattened whole: $(med whole-ms) ms (user $(med whole-user) s, system $(med whole-sys) s) | $(ratio "$(med change-ms)" "$(med whole-ms)") | < 100 ms |"
 	echo "| the same 1% changes with a second nf_tables listener on the machine (\`nft monitor\` in another namespace; the kernel then builds a notification per element of each commit) | $(med change-mon-ms) ms (committing: $(med change-mon-apply-ms) ms) | without it: $(med change-ms) ms | $(ratio "$(med change-mon-ms)" "$(med change-ms)") | (reported) |"
 	echo "| new connections/s with 1M loaded (medians; ratio: the median of the pairs' ratios) | $(med crr-with) | $(med crr-without) without feeds | $(pairs crr) | ≥ 0.95 |"
 	if [[ -s $R/nfcost-f ]]; then

@@ -11,7 +11,8 @@
 #   (f) nft -f of `ztsegctl show`'s text of the same policy (the reference
 #       of section 1).
 # Prints wall, user and system time per side, the per-round ratios z/e and
-# z/f, and the policy's kernel objects per segment. Root.
+# z/f, the policy's kernel objects per segment, and how many nf_tables
+# notification listeners the machine had (bench/lib.sh). Root.
 #   ZB_SEGS (default 10000), ZB_ROUNDS (3). `make bench-floor`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -57,6 +58,7 @@ fresh() {
 one() {
 	local t=$ZT_TMP/time.$1
 	fresh
+	zb_nft_listeners >>"$ZT_TMP/listeners"
 	case $1 in
 	z) nsenter --net="/run/netns/$NS" /usr/bin/time -o "$t" -f '%e %U %S' \
 		"$ZT_D" --oneshot --config "$P" --state-dir "$ZT_TMP/state" >/dev/null 2>&1 ;;
@@ -76,7 +78,7 @@ done
 fresh
 ip netns del "$NS"
 col() { cut -d' ' -f"$2" "$ZT_TMP/all.$1" | zb_stats | awk '{ printf "%.2f (%.2f–%.2f)", $1, $2, $3 }'; }
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); nf_tables notification listeners on the machine before each side: $(sort -n "$ZT_TMP/listeners" | sed -n '1p;$p' | paste -sd-) (each makes every apply build a notification per object)"
 echo
 echo "| side | what | elements | wall s | user s | system s |"
 echo "|---|---|---|---|---|---|"
