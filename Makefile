@@ -215,7 +215,7 @@ bench-ctindex: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 bench-units: $(PROGS) $(NETNS_BINS) $(BENCH_BINS)
 	@ZTSEG_BUILD=$(B) bash bench/units.sh
 
-# A full apply against its element floor (root, ~2 minutes at 10,000 segments): bench/floor.sh.
+# A full apply against its element floor, and the daemon's RSS with the same policy (root, ~2 minutes at 10,000 segments): bench/floor.sh.
 bench-floor: $(PROGS)
 	@ZTSEG_BUILD=$(B) bash bench/floor.sh
 

@@ -11,8 +11,11 @@
 #   (f) nft -f of `ztsegctl show`'s text of the same policy (the reference
 #       of section 1).
 # Prints wall, user and system time per side, the per-round ratios z/e and
-# z/f, the policy's kernel objects per segment, and how many nf_tables
-# notification listeners the machine had (bench/lib.sh). Root.
+# z/f, the policy's kernel objects per segment, how many nf_tables
+# notification listeners the machine had (bench/lib.sh), and
+#   (d) ztsegd as a daemon with the same policy: its RSS once ready and its
+#       peak, against the size of the batch it sent (issue 13's RSS target).
+# Root.
 #   ZB_SEGS (default 10000), ZB_ROUNDS (3). `make bench-floor`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -75,6 +78,19 @@ for ((r = 0; r < ZB_ROUNDS; r++)); do
 	echo "$(zb_ratio "$zw" "$(tail -1 "$ZT_TMP/all.f" | cut -d' ' -f1)" 2)" >>"$ZT_TMP/ratio.f"
 	zb_log "round $((r + 1)): z $(tail -1 "$ZT_TMP/all.z"), e $(tail -1 "$ZT_TMP/all.e"), f $(tail -1 "$ZT_TMP/all.f") (wall user sys, s)"
 done
+# (d) the daemon with the same policy: its RSS once ready (steady) and its
+# peak (VmHWM, the full apply at start), against the batch it sent.
+fresh
+mkdir -p "$ZT_TMP/run"
+nsenter --net="/run/netns/$NS" "$ZT_D" --config "$P" --state-dir "$ZT_TMP/d-state" --socket "$ZT_TMP/run/d.sock" \
+	>"$ZT_TMP/d.log" 2>&1 &
+DPID=$!
+zt_wait_for 300000 grep -q '^ztsegd: ready' "$ZT_TMP/d.log" || zt_die "ztsegd did not start: $(tail -2 "$ZT_TMP/d.log")"
+sleep 1
+read -r d_rss d_hwm < <(awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 } END { print r, h }' "/proc/$DPID/status")
+d_batch=$(sed -nE 's/.*applied table inet ztseg: .* \(([0-9]+) bytes\).*/\1/p' "$ZT_TMP/d.log" | head -1)
+kill -TERM "$DPID"; wait "$DPID" || true
+[[ -n $d_batch ]] || zt_die "no batch size in the daemon's log"
 fresh
 ip netns del "$NS"
 col() { cut -d' ' -f"$2" "$ZT_TMP/all.$1" | zb_stats | awk '{ printf "%.2f (%.2f–%.2f)", $1, $2, $3 }'; }
@@ -87,6 +103,9 @@ echo "| (e) | element floor: nft -f, one hash set | $floor | $(col e 1) | $(col 
 echo "| (f) | nft -f of ztsegctl show | as (z) | $(col f 1) | $(col f 2) | $(col f 3) |"
 echo
 echo "z/e per round: $(tr '\n' ' ' <"$ZT_TMP/ratio.e")(target ≤ 1.5); z/f per round: $(tr '\n' ' ' <"$ZT_TMP/ratio.f")"
+awk -v r="$d_rss" -v h="$d_hwm" -v b="$d_batch" 'BEGIN {
+	printf "daemon (d): RSS once ready %.0f MiB (target ≤ 64); peak %.0f MiB, %.2f× its batch of %.0f MiB (target ≤ 1.5×)\n",
+		r / 1024, h / 1024, h * 1024 / b, b / 1048576 }'
 awk -v a="$counters" -v b="$sets" -v c="$elems" -v d="$chains" -v e="$rules" -v f="$floor" -v n="$ZB_SEGS" 'BEGIN {
 	printf "objects per segment: %.1f (%.1f chains, %.1f rules, %.1f elements, %.1f counters); the floor: %.1f elements\n",
 		(a + b + c + d + e) / n, d / n, e / n, c / n, a / n, f / n }'

@@ -3,6 +3,7 @@
  * ztsegd's policy: loaded, validated and compiled from the directory or
  * from saved files, applied to the kernel, and saved as last-known-good.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
 #include "ztsegd.h"
@@ -178,4 +179,19 @@ void manager_policy_lkg_save(struct manager *m)
 	m->lkg_current = r >= 0;
 	if (r < 0)
 		log_warning("cannot save the last-known-good policy in %s: %s", m->state_dir, strerror(-r));
+}
+
+/*
+ * A full apply allocates its plan, batch and scratch by the hundred MB
+ * (10,000 segments), and the old plan goes after a reload; glibc keeps
+ * what is freed in its heaps, so the daemon stayed about 130 MB above
+ * what it holds (bench/RESULTS.md, issue 13). Only after an apply, never
+ * per event: a trim walks every arena.
+ */
+void manager_policy_trim(void)
+{
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+
+	malloc_trim(0);
+	log_debug("memory freed by the apply given back in %.1f ms", (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
 }

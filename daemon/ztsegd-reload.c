@@ -295,6 +295,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 	zt_pending_clear(&pd);
 	manager_reload_reply(m, reqs, n, NULL, res);
 	manager_metrics_reload(m, now_usec(CLOCK_MONOTONIC) - t0);
+	manager_policy_trim();
 	manager_status_notify(m, "READY=1");
 }
 
