@@ -82,9 +82,8 @@ done
 # peak (VmHWM, the full apply at start), against the batch it sent.
 fresh
 mkdir -p "$ZT_TMP/run"
-nsenter --net="/run/netns/$NS" "$ZT_D" --config "$P" --state-dir "$ZT_TMP/d-state" --socket "$ZT_TMP/run/d.sock" \
-	>"$ZT_TMP/d.log" 2>&1 &
-DPID=$!
+zt_bg apply "$ZT_TMP/d.log" "$ZT_D" --config "$P" --state-dir "$ZT_TMP/d-state" --socket "$ZT_TMP/run/d.sock"
+DPID=$ZT_BG_PID
 zt_wait_for 300000 grep -q '^ztsegd: ready' "$ZT_TMP/d.log" || zt_die "ztsegd did not start: $(tail -2 "$ZT_TMP/d.log")"
 sleep 1
 read -r d_rss d_hwm < <(awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 } END { print r, h }' "/proc/$DPID/status")

@@ -183,10 +183,12 @@ void manager_policy_lkg_save(struct manager *m)
 
 /*
  * A full apply allocates its plan, batch and scratch by the hundred MB
- * (10,000 segments), and the old plan goes after a reload; glibc keeps
- * what is freed in its heaps, so the daemon stayed about 130 MB above
- * what it holds (bench/RESULTS.md, issue 13). Only after an apply, never
- * per event: a trim walks every arena.
+ * (10,000 segments), and a reload, a rollback or a confirmation frees a
+ * whole plan; glibc keeps what is freed in its heaps, so the daemon
+ * stayed about 130 MB above what it holds (bench/RESULTS.md, issue 13).
+ * Called once such work is done (start, reload refused or applied, a
+ * repair that wrote, rollback, confirm), never per event: a trim walks
+ * every arena.
  */
 void manager_policy_trim(void)
 {

@@ -248,6 +248,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 		reload_failed(m, reqs, n, &d, was);
 		zt_diags_clear(&d);
 		manager_policy_clear(&l);
+		manager_policy_trim();
 		manager_status_notify(m, "READY=1");
 		return;
 	}

@@ -451,7 +451,7 @@ int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_ap
 /* Keep the warnings of a policy that loaded (its errors are none); d is taken. */
 void manager_policy_keep_warnings(struct manager *m, struct zt_diags *d);
 void manager_policy_lkg_save(struct manager *m);
-/* After a policy is applied and the old plan freed: the heap pages glibc keeps, given back. */
+/* Once a start, reload, repair, rollback or confirmation is done: the heap pages glibc keeps, given back. */
 void manager_policy_trim(void);
 
 /* ztsegd-sync.c */
