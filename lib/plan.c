@@ -9,9 +9,12 @@
 
 static void chain_clear(struct zt_chain *c)
 {
-	for (size_t i = 0; i < c->n_rules; i++)
+	for (size_t i = 0; i < c->n_rules; i++) {
 		for (size_t j = 0; j < c->rules[i].n_match; j++)
 			free(c->rules[i].match[j].anon.v);
+		free(c->rules[i].match);
+		free(c->rules[i].stmt);
+	}
 	free(c->rules);
 }
 

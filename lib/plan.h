@@ -233,11 +233,18 @@ struct zt_stmt {
 #define ZT_RULE_MAX_MATCH 4
 #define ZT_RULE_MAX_STMT 4
 
+/*
+ * match and stmt are arrays of exactly n_match and n_stmt (a plan holds
+ * tens of thousands of rules, most with no match and one statement), each
+ * owned by the rule and freed with its plan. oom: the compiler could not
+ * grow one of them (zt_compile() fails with -ENOMEM).
+ */
 struct zt_rule {
-	struct zt_match match[ZT_RULE_MAX_MATCH];
+	struct zt_match *match;
 	size_t n_match;
-	struct zt_stmt stmt[ZT_RULE_MAX_STMT];
+	struct zt_stmt *stmt;
 	size_t n_stmt;
+	bool oom;
 	char comment[128];	/* policy source, e.g. "flow public-web ztseg.yaml:31" */
 	struct zt_pos pos;	/* that source's token, for kernel errors; file NULL if none */
 };

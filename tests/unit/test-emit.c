@@ -21,6 +21,10 @@
 #include "apply.h"
 #include "emit.h"
 
+/* A rule's matches and statements (plan.h: arrays of exactly n_match, n_stmt). */
+#define MATCHES(...) ((struct zt_match[]){ __VA_ARGS__ })
+#define STMTS(...) ((struct zt_stmt[]){ __VA_ARGS__ })
+
 /* ---- building plan pieces ----------------------------------------------- */
 
 static struct zt_value v_if(const char *name, bool wild)
@@ -568,112 +572,112 @@ struct rule_case {
 
 static const struct rule_case rule_cases[] = {
 	{ "iif \"lo\" accept",
-	  { .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_IIF }, .n_key = 1, .value = { .type = ZT_TYPE_IFNAME, .ifpat = { .name = "lo" } } } },
-	    .n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_IIF }, .n_key = 1, .value = { .type = ZT_TYPE_IFNAME, .ifpat = { .name = "lo" } } }),
+	    .n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1 },
 	  "meta cmp immediate" },
 	{ "oif 0 ct mark set 0x00000002 return",
-	  { .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_OIF }, .n_key = 1, .value = { .type = ZT_TYPE_MARK, .u32 = 0 } } },
-	    .n_match = 1, .stmt = { { .kind = ZT_S_CT_MARK_SET, .u32 = 2 }, S_V(ZT_V_RETURN) }, .n_stmt = 2 },
+	  { .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_OIF }, .n_key = 1, .value = { .type = ZT_TYPE_MARK, .u32 = 0 } }),
+	    .n_match = 1, .stmt = STMTS({ .kind = ZT_S_CT_MARK_SET, .u32 = 2 }, S_V(ZT_V_RETURN)), .n_stmt = 2 },
 	  "meta cmp immediate ct immediate" },
 	{ "ip saddr vmap @own4",
-	  { .stmt = { S_VMAP1(ZT_KEY_IP_SADDR, "own4") }, .n_stmt = 1 },
+	  { .stmt = STMTS(S_VMAP1(ZT_KEY_IP_SADDR, "own4")), .n_stmt = 1 },
 	  "meta cmp payload lookup" },
 	{ "iifname @member_if icmp type redirect goto spoofed",
-	  { .match = { M_SET(ZT_KEY_IIFNAME, "member_if"),
-		       { .op = ZT_M_EQ, .key = { ZT_KEY_ICMP_TYPE }, .n_key = 1, .value = { .type = ZT_TYPE_ICMP_TYPE, .u32 = 5 } } },
-	    .n_match = 2, .stmt = { S_VC(ZT_V_GOTO, "spoofed") }, .n_stmt = 1 },
+	  { .match = MATCHES(M_SET(ZT_KEY_IIFNAME, "member_if"),
+		       { .op = ZT_M_EQ, .key = { ZT_KEY_ICMP_TYPE }, .n_key = 1, .value = { .type = ZT_TYPE_ICMP_TYPE, .u32 = 5 } }),
+	    .n_match = 2, .stmt = STMTS(S_VC(ZT_V_GOTO, "spoofed")), .n_stmt = 1 },
 	  "meta lookup meta cmp meta cmp payload cmp immediate" },
 	{ "meta l4proto icmp ct mark . icmp type vmap @fi4",
-	  { .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_L4PROTO }, .n_key = 1, .value = { .type = ZT_TYPE_INET_PROTO, .u32 = 1 } } },
-	    .n_match = 1, .stmt = { { .kind = ZT_S_VMAP, .key = { ZT_KEY_CT_MARK, ZT_KEY_ICMP_TYPE }, .n_key = 2, .set = "fi4" } },
+	  { .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_L4PROTO }, .n_key = 1, .value = { .type = ZT_TYPE_INET_PROTO, .u32 = 1 } }),
+	    .n_match = 1, .stmt = STMTS({ .kind = ZT_S_VMAP, .key = { ZT_KEY_CT_MARK, ZT_KEY_ICMP_TYPE }, .n_key = 2, .set = "fi4" }),
 	    .n_stmt = 1 },
 	  "meta cmp ct payload lookup" },
 	{ "ct mark . meta l4proto . th dport vmap @fp",
-	  { .stmt = { { .kind = ZT_S_VMAP, .key = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT }, .n_key = 3, .set = "fp" } },
+	  { .stmt = STMTS({ .kind = ZT_S_VMAP, .key = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT }, .n_key = 3, .set = "fp" }),
 	    .n_stmt = 1 },
 	  "ct meta payload lookup" },
 	{ "ct mark . meta l4proto . th dport vmap @fr (interval: host-order fields swapped)",
-	  { .stmt = { { .kind = ZT_S_VMAP, .key = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT }, .n_key = 3, .set = "fr" } },
+	  { .stmt = STMTS({ .kind = ZT_S_VMAP, .key = { ZT_KEY_CT_MARK, ZT_KEY_L4PROTO, ZT_KEY_TH_DPORT }, .n_key = 3, .set = "fr" }),
 	    .n_stmt = 1 },
 	  "ct byteorder meta byteorder payload lookup" },
 	{ "ct state established,related counter name ct mark map @fcnt accept",
-	  { .match = { { .op = ZT_M_CT_STATE, .ct_state = 6 } }, .n_match = 1,
-	    .stmt = { { .kind = ZT_S_COUNTER_MAP, .key = { ZT_KEY_CT_MARK }, .n_key = 1, .set = "fcnt" }, S_V(ZT_V_ACCEPT) },
+	  { .match = MATCHES({ .op = ZT_M_CT_STATE, .ct_state = 6 }), .n_match = 1,
+	    .stmt = STMTS({ .kind = ZT_S_COUNTER_MAP, .key = { ZT_KEY_CT_MARK }, .n_key = 1, .set = "fcnt" }, S_V(ZT_V_ACCEPT)),
 	    .n_stmt = 2 },
 	  "ct bitwise cmp ct objref immediate" },
 	{ "ct direction reply goto deny",
-	  { .match = { { .op = ZT_M_CT_DIR_REPLY } }, .n_match = 1, .stmt = { S_VC(ZT_V_GOTO, "deny") }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_CT_DIR_REPLY }), .n_match = 1, .stmt = STMTS(S_VC(ZT_V_GOTO, "deny")), .n_stmt = 1 },
 	  "ct cmp immediate" },
 	{ "iifname @zone_if fib saddr . iif oif missing goto spoofed",
-	  { .match = { M_SET(ZT_KEY_IIFNAME, "zone_if"), { .op = ZT_M_MISSING, .key = { ZT_KEY_FIB_SADDR_IIF_OIF }, .n_key = 1 } },
-	    .n_match = 2, .stmt = { S_VC(ZT_V_GOTO, "spoofed") }, .n_stmt = 1 },
+	  { .match = MATCHES(M_SET(ZT_KEY_IIFNAME, "zone_if"), { .op = ZT_M_MISSING, .key = { ZT_KEY_FIB_SADDR_IIF_OIF }, .n_key = 1 }),
+	    .n_match = 2, .stmt = STMTS(S_VC(ZT_V_GOTO, "spoofed")), .n_stmt = 1 },
 	  "meta lookup fib cmp immediate" },
 	{ "fib daddr oifname @member_rt goto spoofed",
-	  { .match = { M_SET(ZT_KEY_FIB_DADDR_OIFNAME, "member_rt") }, .n_match = 1,
-	    .stmt = { S_VC(ZT_V_GOTO, "spoofed") }, .n_stmt = 1 },
+	  { .match = MATCHES(M_SET(ZT_KEY_FIB_DADDR_OIFNAME, "member_rt")), .n_match = 1,
+	    .stmt = STMTS(S_VC(ZT_V_GOTO, "spoofed")), .n_stmt = 1 },
 	  "fib lookup immediate" },
 	{ "ip6 hoplimit 255 accept",
-	  { .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_IP6_HOPLIMIT }, .n_key = 1,
-			 .value = { .type = ZT_TYPE_INTEGER, .u32 = 255 } } },
-	    .n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_IP6_HOPLIMIT }, .n_key = 1,
+			 .value = { .type = ZT_TYPE_INTEGER, .u32 = 255 } }),
+	    .n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1 },
 	  "meta cmp payload cmp immediate" },
 	{ "ct mark set ct mark ^ 0x8a41c3d2",
-	  { .stmt = { { .kind = ZT_S_CT_MARK_XOR, .u32 = 0x8a41c3d2 } }, .n_stmt = 1 },
+	  { .stmt = STMTS({ .kind = ZT_S_CT_MARK_XOR, .u32 = 0x8a41c3d2 }), .n_stmt = 1 },
 	  "ct bitwise ct" },
 	{ "meta mark set ct mark",
-	  { .stmt = { { .kind = ZT_S_META_MARK_FROM_CT } }, .n_stmt = 1 },
+	  { .stmt = STMTS({ .kind = ZT_S_META_MARK_FROM_CT }), .n_stmt = 1 },
 	  "ct meta" },
 	{ "meta mark set meta mark & 0x0000ffff | 0x01000000",
-	  { .stmt = { { .kind = ZT_S_META_MARK_BITS, .mmask = 0x0000ffff, .u32 = 0x01000000 } }, .n_stmt = 1 },
+	  { .stmt = STMTS({ .kind = ZT_S_META_MARK_BITS, .mmask = 0x0000ffff, .u32 = 0x01000000 }), .n_stmt = 1 },
 	  "meta bitwise meta" },
 	{ "fib saddr oifname vmap @route_owner",
-	  { .stmt = { S_VMAP1(ZT_KEY_FIB_SADDR_OIFNAME, "route_owner") }, .n_stmt = 1 },
+	  { .stmt = STMTS(S_VMAP1(ZT_KEY_FIB_SADDR_OIFNAME, "route_owner")), .n_stmt = 1 },
 	  "fib lookup" },
 	{ "iifname != @enc_if meta ipsec missing return",
-	  { .match = { M_NSET(ZT_KEY_IIFNAME, "enc_if"), { .op = ZT_M_MISSING, .key = { ZT_KEY_META_IPSEC }, .n_key = 1 } },
-	    .n_match = 2, .stmt = { S_V(ZT_V_RETURN) }, .n_stmt = 1 },
+	  { .match = MATCHES(M_NSET(ZT_KEY_IIFNAME, "enc_if"), { .op = ZT_M_MISSING, .key = { ZT_KEY_META_IPSEC }, .n_key = 1 }),
+	    .n_match = 2, .stmt = STMTS(S_V(ZT_V_RETURN)), .n_stmt = 1 },
 	  "meta lookup meta cmp immediate" },
 	{ "oifname != @enc_if rt ipsec missing return",
-	  { .match = { M_NSET(ZT_KEY_OIFNAME, "enc_if"), { .op = ZT_M_MISSING, .key = { ZT_KEY_RT_IPSEC }, .n_key = 1 } },
-	    .n_match = 2, .stmt = { S_V(ZT_V_RETURN) }, .n_stmt = 1 },
+	  { .match = MATCHES(M_NSET(ZT_KEY_OIFNAME, "enc_if"), { .op = ZT_M_MISSING, .key = { ZT_KEY_RT_IPSEC }, .n_key = 1 }),
+	    .n_match = 2, .stmt = STMTS(S_V(ZT_V_RETURN)), .n_stmt = 1 },
 	  "meta lookup rt cmp immediate" },
 	{ "ct mark set ct mark | 0x00030000 goto judge",
-	  { .stmt = { { .kind = ZT_S_CT_MARK_OR, .u32 = 0x30000 }, S_VC(ZT_V_GOTO, "judge") }, .n_stmt = 2 },
+	  { .stmt = STMTS({ .kind = ZT_S_CT_MARK_OR, .u32 = 0x30000 }, S_VC(ZT_V_GOTO, "judge")), .n_stmt = 2 },
 	  "ct bitwise ct immediate" },
 	{ "ct mark set ip daddr map @dst4",
-	  { .stmt = { { .kind = ZT_S_CT_MARK_SET_MAP, .key = { ZT_KEY_IP_DADDR }, .n_key = 1, .set = "dst4" } }, .n_stmt = 1 },
+	  { .stmt = STMTS({ .kind = ZT_S_CT_MARK_SET_MAP, .key = { ZT_KEY_IP_DADDR }, .n_key = 1, .set = "dst4" }), .n_stmt = 1 },
 	  "meta cmp payload lookup ct" },
 	{ "limit rate 10/second burst 20 packets log group 27 prefix \"ztseg deny \"",
-	  { .stmt = { { .kind = ZT_S_LOG, .log_rate = 10, .log_burst = 20, .log_group = 27, .log_prefix = "ztseg deny " } },
+	  { .stmt = STMTS({ .kind = ZT_S_LOG, .log_rate = 10, .log_burst = 20, .log_group = 27, .log_prefix = "ztseg deny " }),
 	    .n_stmt = 1 },
 	  "limit log" },
 	{ "counter name \"drops\" meta l4proto tcp reject with tcp reset",
-	  { .stmt = { { .kind = ZT_S_COUNTER_NAMED, .counter = "drops" }, { .kind = ZT_S_REJECT_TCP_RST } }, .n_stmt = 2 },
+	  { .stmt = STMTS({ .kind = ZT_S_COUNTER_NAMED, .counter = "drops" }, { .kind = ZT_S_REJECT_TCP_RST }), .n_stmt = 2 },
 	  "objref meta cmp reject" },
 	{ "reject with icmpx admin-prohibited",
-	  { .stmt = { { .kind = ZT_S_REJECT_ICMPX } }, .n_stmt = 1 },
+	  { .stmt = STMTS({ .kind = ZT_S_REJECT_ICMPX }), .n_stmt = 1 },
 	  "reject" },
 	{ "ip saddr 192.0.2.0/24 accept (a byte-aligned prefix: a shorter load)",
-	  { .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_IP_SADDR }, .n_key = 1,
-			 .value = { .type = ZT_TYPE_IPV4, .cidr = { .family = AF_INET, .plen = 24, .addr = { 192, 0, 2 } } } } },
-	    .n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_IP_SADDR }, .n_key = 1,
+			 .value = { .type = ZT_TYPE_IPV4, .cidr = { .family = AF_INET, .plen = 24, .addr = { 192, 0, 2 } } } }),
+	    .n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1 },
 	  "meta cmp payload cmp immediate" },
 	{ "ip6 saddr != fe80::/10 accept (masked)",
-	  { .match = { { .op = ZT_M_NE, .key = { ZT_KEY_IP6_SADDR }, .n_key = 1,
-			 .value = { .type = ZT_TYPE_IPV6, .cidr = { .family = AF_INET6, .plen = 10, .addr = { 0xfe, 0x80 } } } } },
-	    .n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_NE, .key = { ZT_KEY_IP6_SADDR }, .n_key = 1,
+			 .value = { .type = ZT_TYPE_IPV6, .cidr = { .family = AF_INET6, .plen = 10, .addr = { 0xfe, 0x80 } } } }),
+	    .n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1 },
 	  "meta cmp payload bitwise cmp immediate" },
 	{ "fib daddr type != local accept",
-	  { .match = { { .op = ZT_M_NE, .key = { ZT_KEY_FIB_DADDR_TYPE }, .n_key = 1,
-			 .value = { .type = ZT_TYPE_FIB_ADDRTYPE, .u32 = 2 } } },
-	    .n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_NE, .key = { ZT_KEY_FIB_DADDR_TYPE }, .n_key = 1,
+			 .value = { .type = ZT_TYPE_FIB_ADDRTYPE, .u32 = 2 } }),
+	    .n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1 },
 	  "fib cmp immediate" },
 	{ "oif 0 return (an interface index)",
-	  { .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_OIF }, .n_key = 1, .value = { .type = ZT_TYPE_IFINDEX, .u32 = 0 } } },
-	    .n_match = 1, .stmt = { S_V(ZT_V_RETURN) }, .n_stmt = 1 },
+	  { .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_OIF }, .n_key = 1, .value = { .type = ZT_TYPE_IFINDEX, .u32 = 0 } }),
+	    .n_match = 1, .stmt = STMTS(S_V(ZT_V_RETURN)), .n_stmt = 1 },
 	  "meta cmp immediate" },
 	{ "jump f_80001234",
-	  { .stmt = { S_VC(ZT_V_JUMP, "f_80001234") }, .n_stmt = 1 },
+	  { .stmt = STMTS(S_VC(ZT_V_JUMP, "f_80001234")), .n_stmt = 1 },
 	  "immediate" },
 };
 
@@ -746,8 +750,8 @@ static struct nftnl_rule *rule_build(struct zt_rule *rule, const struct zt_plan 
 START_TEST(test_rule_attrs)
 {
 	struct zt_rule rule = {
-		.match = { { .op = ZT_M_EQ, .key = { ZT_KEY_IIFNAME }, .n_key = 1, .value = v_if("vweb", true) } },
-		.n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1,
+		.match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_IIFNAME }, .n_key = 1, .value = v_if("vweb", true) }),
+		.n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1,
 		.comment = "zone \"web\" a\\b",
 	};
 	struct zt_batch *b;
@@ -785,7 +789,7 @@ END_TEST
 START_TEST(test_rule_log)
 {
 	struct zt_rule rule = {
-		.stmt = { { .kind = ZT_S_LOG, .log_rate = 10, .log_group = 27, .log_prefix = "ztseg allow \"x\" $y " } },
+		.stmt = STMTS({ .kind = ZT_S_LOG, .log_rate = 10, .log_group = 27, .log_prefix = "ztseg allow \"x\" $y " }),
 		.n_stmt = 1,
 	};
 	struct zt_batch *b;
@@ -812,13 +816,13 @@ START_TEST(test_anon_sets)
 	struct zt_value exact[2] = { v_if("a", false), v_if("b", false) };
 	struct zt_value one[1] = { v_cidr("192.0.2.0/26") };
 	struct zt_rule rule = {
-		.match = { { .op = ZT_M_IN_ANON, .key = { ZT_KEY_IIFNAME }, .n_key = 1,
+		.match = MATCHES({ .op = ZT_M_IN_ANON, .key = { ZT_KEY_IIFNAME }, .n_key = 1,
 			     .anon = { .type = ZT_TYPE_IFNAME, .interval = true, .v = ifs, .n = 2 } },
 			   { .op = ZT_M_IN_ANON, .key = { ZT_KEY_OIFNAME }, .n_key = 1,
 			     .anon = { .type = ZT_TYPE_IFNAME, .interval = true, .v = exact, .n = 2 } },
 			   { .op = ZT_M_IN_ANON, .key = { ZT_KEY_IP_SADDR }, .n_key = 1,
-			     .anon = { .type = ZT_TYPE_IPV4, .interval = true, .v = one, .n = 1 } } },
-		.n_match = 3, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1,
+			     .anon = { .type = ZT_TYPE_IPV4, .interval = true, .v = one, .n = 1 } }),
+		.n_match = 3, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1,
 	};
 	struct zt_batch *b;
 	struct nftnl_rule *r = rule_build(&rule, NULL, &b);
@@ -865,9 +869,9 @@ START_TEST(test_anon_merge)
 	/* nft merges overlapping and adjacent ranges of anonymous sets. */
 	struct zt_value v[3] = { v_cidr("10.0.0.0/24"), v_cidr("10.0.1.0/24"), v_cidr("10.0.0.128/25") };
 	struct zt_rule rule = {
-		.match = { { .op = ZT_M_IN_ANON, .key = { ZT_KEY_IP_SADDR }, .n_key = 1,
-			     .anon = { .type = ZT_TYPE_IPV4, .interval = true, .v = v, .n = 3 } } },
-		.n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1,
+		.match = MATCHES({ .op = ZT_M_IN_ANON, .key = { ZT_KEY_IP_SADDR }, .n_key = 1,
+			     .anon = { .type = ZT_TYPE_IPV4, .interval = true, .v = v, .n = 3 } }),
+		.n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1,
 	};
 	struct zt_batch *b;
 	struct nftnl_rule *r = rule_build(&rule, NULL, &b);
@@ -889,12 +893,12 @@ END_TEST
 START_TEST(test_rule_invalid)
 {
 	struct zt_rule bad[] = {
-		{ .stmt = { S_V(ZT_V_JUMP) }, .n_stmt = 1 },			/* jump without a chain */
+		{ .stmt = STMTS(S_V(ZT_V_JUMP)), .n_stmt = 1 },			/* jump without a chain */
 		{ .n_stmt = 0 },						/* an empty rule */
-		{ .stmt = { S_VMAP1(ZT_KEY_IP_SADDR, "") }, .n_stmt = 1 },	/* vmap without a set */
-		{ .match = { { .op = ZT_M_EQ, .key = { ZT_KEY_IIF }, .n_key = 1, .value = { .type = ZT_TYPE_IFNAME, .ifpat = { .name = "eth0" } } } },
-		  .n_match = 1, .stmt = { S_V(ZT_V_ACCEPT) }, .n_stmt = 1 },	/* only "lo" has a fixed index */
-		{ .stmt = { { .kind = ZT_S_LOG, .log_group = 70000 } }, .n_stmt = 1 },
+		{ .stmt = STMTS(S_VMAP1(ZT_KEY_IP_SADDR, "")), .n_stmt = 1 },	/* vmap without a set */
+		{ .match = MATCHES({ .op = ZT_M_EQ, .key = { ZT_KEY_IIF }, .n_key = 1, .value = { .type = ZT_TYPE_IFNAME, .ifpat = { .name = "eth0" } } }),
+		  .n_match = 1, .stmt = STMTS(S_V(ZT_V_ACCEPT)), .n_stmt = 1 },	/* only "lo" has a fixed index */
+		{ .stmt = STMTS({ .kind = ZT_S_LOG, .log_group = 70000 }), .n_stmt = 1 },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -916,11 +920,11 @@ START_TEST(test_plan_walk)
 	};
 	struct zt_counter counters[1] = { { .name = "drops" } };
 	struct zt_rule spoof_rules[2] = {
-		{ .stmt = { S_VMAP1(ZT_KEY_IP_SADDR, "own4") }, .n_stmt = 1, .comment = "static", .pos = { "ztseg.yaml", 31, 7 } },
-		{ .match = { M_SET(ZT_KEY_IIFNAME, "member_if") }, .n_match = 1, .stmt = { S_VC(ZT_V_GOTO, "own_0003") },
+		{ .stmt = STMTS(S_VMAP1(ZT_KEY_IP_SADDR, "own4")), .n_stmt = 1, .comment = "static", .pos = { "ztseg.yaml", 31, 7 } },
+		{ .match = MATCHES(M_SET(ZT_KEY_IIFNAME, "member_if")), .n_match = 1, .stmt = STMTS(S_VC(ZT_V_GOTO, "own_0003")),
 		  .n_stmt = 1, .comment = "zone", .pos = { "segments.d/web.yaml", 8, 3 } },
 	};
-	struct zt_rule own_rules[1] = { { .stmt = { { .kind = ZT_S_COUNTER_NAMED, .counter = "drops" }, S_V(ZT_V_DROP) }, .n_stmt = 2 } };
+	struct zt_rule own_rules[1] = { { .stmt = STMTS({ .kind = ZT_S_COUNTER_NAMED, .counter = "drops" }, S_V(ZT_V_DROP)), .n_stmt = 2 } };
 	struct zt_chain chains[2] = {
 		{ .name = "spoof", .hook = ZT_HOOK_PREROUTING, .prio = -300, .rules = spoof_rules, .n_rules = 2 },
 		{ .name = "own_0003", .rules = own_rules, .n_rules = 1 },
