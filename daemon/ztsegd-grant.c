@@ -67,10 +67,14 @@ struct u64_ms {
 	uint64_t ms;
 };
 
-/* The kernel's live marks and their remaining time (ms), from jlive. */
+/*
+ * The kernel's live marks and their remaining time (ms), from jlive: that
+ * set's elements alone (the whole table is hundreds of MiB to read at
+ * 10,000 segments). No jlive in the kernel: none.
+ */
 static int kernel_live(struct u64_ms **ret, size_t *n_ret)
 {
-	struct zt_kstate k = {};
+	struct zt_kset ks;
 	struct zt_nl nl;
 	struct u64_ms *v = NULL;
 	size_t n = 0;
@@ -78,30 +82,25 @@ static int kernel_live(struct u64_ms **ret, size_t *n_ret)
 
 	if (r < 0)
 		return r;
-	r = zt_kstate_dump(&nl, &k);
+	r = zt_kset_dump(&nl, "jlive", &ks);
 	zt_nl_close(&nl);
-	for (size_t i = 0; r >= 0 && i < k.n_sets; i++) {
-		if (!streq(nftnl_set_get_str(k.sets[i].set, NFTNL_SET_NAME), "jlive"))
-			continue;
-		v = calloc(k.sets[i].n + 1, sizeof(*v));
-		if (!v) {
-			r = -ENOMEM;
-			break;
-		}
-		for (size_t e = 0; e < k.sets[i].n; e++) {
-			uint32_t len = 0;
-			const void *key = nftnl_set_elem_get(k.sets[i].el[e], NFTNL_SET_ELEM_KEY, &len);
+	if (r >= 0 && !(v = calloc(ks.n + 1, sizeof(*v))))
+		r = -ENOMEM;
+	for (size_t e = 0; r >= 0 && e < ks.n; e++) {
+		uint32_t len = 0;
+		const void *key = nftnl_set_elem_get(ks.el[e], NFTNL_SET_ELEM_KEY, &len);
 
-			if (!key || len != 4)
-				continue;
-			memcpy(&v[n].mark, key, 4);
-			v[n].ms = nftnl_set_elem_is_set(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
-					  ? nftnl_set_elem_get_u64(k.sets[i].el[e], NFTNL_SET_ELEM_EXPIRATION)
-					  : 0;
-			n++;
-		}
+		if (!key || len != 4)
+			continue;
+		memcpy(&v[n].mark, key, 4);
+		v[n].ms = nftnl_set_elem_is_set(ks.el[e], NFTNL_SET_ELEM_EXPIRATION)
+				  ? nftnl_set_elem_get_u64(ks.el[e], NFTNL_SET_ELEM_EXPIRATION)
+				  : 0;
+		n++;
 	}
-	zt_kstate_clear(&k);
+	zt_kset_clear(&ks);
+	if (r == -ENOENT)
+		r = 0;
 	if (r < 0) {
 		free(v);
 		return r;
