@@ -73,9 +73,7 @@ static int twins_emit(struct manager *m, struct zt_batch *b, char (*names)[IFNAM
 		r = zt_ifx_elems(p, &s, (const char (*)[IFNAMSIZ])names, n, &el, &k);
 		if (r < 0 || k == 0)
 			continue;
-		s.elems = el;
-		s.n_elems = s.cap_elems = k;
-		s.dynamic = false;
+		s = zt_set_with(&p->sets[i], el, k);
 		r = zt_set_encode(&s, &enc);
 		if (r >= 0)
 			r = zt_emit_elems(b, &s, &enc, NULL, 0, type);

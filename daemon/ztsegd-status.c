@@ -76,9 +76,12 @@ static const char *flow_counter(const struct zt_plan *plan, const struct zt_flow
 {
 	const struct zt_set *s = zt_plan_find_set(plan, FCNT_SET);
 
-	for (size_t i = 0; s && i < s->n_elems; i++)
-		if (s->elems[i].data.type == ZT_TYPE_COUNTER && pos_same(&s->elems[i].pos, &f->pos))
-			return s->elems[i].data.counter;
+	for (size_t i = 0; s && i < s->n_elems; i++) {
+		const struct zt_elem *e = zt_set_elem(s, i);
+
+		if (e->data.type == ZT_TYPE_COUNTER && pos_same(&e->pos, &f->pos))
+			return e->data.counter;
+	}
 	return NULL;
 }
 

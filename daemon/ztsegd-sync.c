@@ -55,7 +55,7 @@ static int enc_wanted(const struct manager *m, char (**ret)[IFNAMSIZ], size_t *r
 static int enc_emit(struct zt_batch *b, const struct zt_set *def, char (*names)[IFNAMSIZ], size_t n,
 		    uint16_t type)
 {
-	struct zt_set s = *def;
+	struct zt_set s;
 	struct zt_set_enc enc = {};
 	_cleanup_free_ struct zt_elem *el = NULL;
 	int r;
@@ -69,9 +69,7 @@ static int enc_emit(struct zt_batch *b, const struct zt_set *def, char (*names)[
 		el[i].key[0].type = ZT_TYPE_IFNAME;
 		snprintf(el[i].key[0].ifpat.name, IFNAMSIZ, "%s", names[i]);
 	}
-	s.elems = el;
-	s.n_elems = s.cap_elems = n;
-	s.dynamic = false;
+	s = zt_set_with(def, el, n);
 	r = zt_set_encode(&s, &enc);
 	if (r >= 0)
 		r = zt_emit_elems(b, &s, &enc, NULL, 0, type);

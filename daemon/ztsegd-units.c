@@ -48,10 +48,7 @@ static int cg_emit(struct manager *m, struct zt_batch *b, uint64_t id, const cha
 
 		if (!def)
 			return -ENOENT;
-		s = *def;
-		s.elems = &ue[i].e;
-		s.n_elems = s.cap_elems = 1;
-		s.dynamic = false;
+		s = zt_set_with(def, &ue[i].e, 1);
 		r = zt_set_encode(&s, &enc);
 		if (r >= 0)
 			r = zt_emit_elems(b, &s, &enc, NULL, 0, type);

@@ -53,6 +53,7 @@ static int view_make(const struct zt_plan *plan, size_t si, size_t n, struct pla
 	}
 	memcpy(v->sets, plan->sets, plan->n_sets * sizeof(*v->sets));
 	v->sets[si].elems = v->elems;
+	v->sets[si].esize = 0;
 	v->sets[si].n_elems = v->sets[si].cap_elems = 0;
 	v->p.sets = v->sets;
 	return 0;
@@ -102,6 +103,7 @@ static int eff_fill(struct eff_plan *e, size_t i, struct zt_elem *elems, size_t 
 	}
 	e->owned[e->n_owned++] = elems;
 	e->sets[i].elems = elems;
+	e->sets[i].esize = 0;
 	e->sets[i].n_elems = e->sets[i].cap_elems = n;
 	e->sets[i].dynamic = false;
 	return 0;
@@ -309,9 +311,11 @@ static int apply_digest(const struct zt_apply_opts *o, const struct zt_plan *bas
 		at += ZT_OBJ_NAME_MAX;
 		for (unsigned b = 0; b < 8; b++)
 			buf[at++] = (uint8_t)((uint64_t)s->n_elems >> (56 - 8 * b));
-		for (size_t e = 0; e < s->n_elems; e++, at += IFNAMSIZ)
-			memcpy(buf + at, s->elems[e].key[0].ifpat.name,
-			       strnlen(s->elems[e].key[0].ifpat.name, IFNAMSIZ));
+		for (size_t e = 0; e < s->n_elems; e++, at += IFNAMSIZ) {
+			const char *name = zt_set_elem(s, e)->key[0].ifpat.name;
+
+			memcpy(buf + at, name, strnlen(name, IFNAMSIZ));
+		}
 	}
 	if (p->bridge.n_hown) {
 		memcpy(buf + at, p->bridge.hown, p->bridge.n_hown * sizeof(*p->bridge.hown));
@@ -685,7 +689,7 @@ static int live_marks(struct zt_nft *n, const struct zt_apply_opts *o, uint32_t 
 	if (r >= 0 && !(v = calloc((old ? old->n_elems : ks.n) + 1, sizeof(*v))))
 		r = -ENOMEM;
 	for (size_t i = 0; r >= 0 && old && i < old->n_elems; i++)
-		v[k++] = old->elems[i].key[0].u32;
+		v[k++] = zt_set_elem(old, i)->key[0].u32;
 	for (size_t i = 0; r >= 0 && !old && i < ks.n; i++) {
 		uint32_t len = 0;
 		const void *key = nftnl_set_elem_get(ks.el[i], NFTNL_SET_ELEM_KEY, &len);
@@ -716,10 +720,12 @@ static int stage_make(const struct zt_plan *p, const uint32_t *live, size_t n_li
 	if ((r = view_make(p, fi, f->n_elems, &s->v)) < 0)
 		return r;
 	for (size_t i = 0; i < f->n_elems; i++) {
-		uint32_t key = f->elems[i].key[0].u32;
+		const struct zt_elem *e = zt_set_elem(f, i);
+		uint32_t key = e->key[0].u32;
 
+		/* the view's elements are whole and zeroed; the plan's packed */
 		if (bsearch(&key, live, n_live, sizeof(*live), u32_cmp))
-			s->v.elems[k++] = f->elems[i];
+			memcpy(&s->v.elems[k++], e, zt_elem_size(f->n_key));
 	}
 	s->withheld = f->n_elems - k;
 	s->v.sets[fi].n_elems = s->v.sets[fi].cap_elems = k;

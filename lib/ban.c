@@ -173,10 +173,7 @@ int zt_bans_emit_unban(struct zt_batch *b, const struct zt_plan *plan, uint8_t f
 			el.key[0].cidr.addr[k] = addr[k] & (uint8_t)(bits >= 8 ? 0xff : 0xff << (8 - bits));
 		}
 		el.data = (struct zt_value){ .type = ZT_TYPE_MARK };
-		s = *def;
-		s.elems = &el;
-		s.n_elems = s.cap_elems = 1;
-		s.dynamic = false;
+		s = zt_set_with(def, &el, 1);
 		r = zt_set_encode(&s, &enc);
 		if (r >= 0)
 			r = zt_emit_elems(b, &s, &enc, NULL, 0, ZT_NFT_MSG_DESTROYSETELEM);

@@ -357,7 +357,7 @@ static int key_add(struct cc *c, enum set_id set, const struct fkey *k, const st
 	if (set == S_FR || set == S_FR_OUT || set == S_FRV || set == S_FRV_OUT) {
 		struct zt_set *s = &c->plan->sets[c->set[set]];
 
-		el = s->n_elems ? &s->elems[s->n_elems - 1] : NULL;
+		el = s->n_elems ? zt_set_elem(s, s->n_elems - 1) : NULL;
 		if (el && el->key[0].u32 == zp && el->key[1].u32 == k->proto &&
 		    el->key[2].u32_hi + 1 == k->lo && value_sort_cmp(&el->data, &data) == 0) {
 			el->key[2].u32_hi = k->hi;

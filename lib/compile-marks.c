@@ -15,7 +15,7 @@ static void spans_meaning(struct cc *c, int si, size_t kf, bool sub)
 		return;
 	st = &c->plan->sets[si];
 	for (size_t i = 0; i < st->n_elems; i++) {
-		const struct zt_elem *el = &st->elems[i];
+		const struct zt_elem *el = zt_set_elem(st, i);
 		/* A subnet map changes its whole segment: key 0 is the rest. */
 		uint32_t z = sub ? el->key[0].u32 : el->data.u32;
 		uint8_t lo[16], hi[16];
@@ -262,7 +262,7 @@ static int insts_assign(struct cc *c)
 		int si = c->set[marks[m / 2] + (m % 2 ? S_OUT_DELTA : 0)];
 
 		for (size_t i = 0; si >= 0 && i < c->plan->sets[si].n_elems; i++) {
-			struct zt_value *d = &c->plan->sets[si].elems[i].data;
+			struct zt_value *d = &zt_set_elem(&c->plan->sets[si], i)->data;
 
 			d->u32 = c->inst[d->u32].id;
 		}

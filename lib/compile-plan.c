@@ -568,11 +568,15 @@ int set_new(struct cc *c, enum set_id id)
 struct zt_elem *elem_new_at(struct cc *c, int si)
 {
 	struct zt_set *s = &c->plan->sets[si];
+	struct zt_elem *v = s->elems;
 
+	/* Whole elements while compiling: plan_sort() packs them at the end. */
+	assert(!s->esize);
 	/* zt_grow() zeroes what it adds, and elements are never taken back. */
-	if (ZT_GROW(s->elems, s->cap_elems, s->n_elems) < 0)
+	if (ZT_GROW(v, s->cap_elems, s->n_elems) < 0)
 		return NULL;
-	return &s->elems[s->n_elems++];
+	s->elems = v;
+	return &v[s->n_elems++];
 }
 
 struct zt_elem *elem_new(struct cc *c, enum set_id id)

@@ -144,10 +144,12 @@ static bool elems_eq(const struct zt_set *a, const struct zt_set *b)
 {
 	if (a->n_elems != b->n_elems)
 		return false;
-	for (size_t i = 0; i < a->n_elems; i++)
-		if (elem_key_cmp(&a->elems[i], &b->elems[i], a->n_key) != 0 ||
-		    emitted_value_cmp(&a->elems[i].data, &b->elems[i].data) != 0)
+	for (size_t i = 0; i < a->n_elems; i++) {
+		const struct zt_elem *x = zt_set_elem(a, i), *y = zt_set_elem(b, i);
+
+		if (elem_key_cmp(x, y, a->n_key) != 0 || emitted_value_cmp(&x->data, &y->data) != 0)
 			return false;
+	}
 	return true;
 }
 
@@ -185,7 +187,7 @@ static int elem_idx_cmp(const void *a, const void *b, void *data)
 {
 	const struct zt_set *s = data;
 
-	return elem_key_cmp(&s->elems[*(const size_t *)a], &s->elems[*(const size_t *)b], s->n_key);
+	return elem_key_cmp(zt_set_elem(s, *(const size_t *)a), zt_set_elem(s, *(const size_t *)b), s->n_key);
 }
 
 static size_t *elem_order(const struct zt_set *s)
@@ -212,14 +214,14 @@ static int pdiff_hash_elems(struct zt_plan_diff *df, size_t i, const struct zt_s
 		return -ENOMEM;
 	while (x < o->n_elems || y < s->n_elems) {
 		int c = x == o->n_elems ? 1 : y == s->n_elems ? -1 :
-			elem_key_cmp(&o->elems[oa[x]], &s->elems[na[y]], s->n_key);
+			elem_key_cmp(zt_set_elem(o, oa[x]), zt_set_elem(s, na[y]), s->n_key);
 
 		if (c < 0) {
 			df->set_rm[i][df->n_set_rm[i]++] = oa[x++];
 		} else if (c > 0) {
 			df->pf.set_add[i][df->pf.n_set_add[i]++] = na[y++];
 		} else {
-			if (emitted_value_cmp(&o->elems[oa[x]].data, &s->elems[na[y]].data) != 0) {
+			if (emitted_value_cmp(&zt_set_elem(o, oa[x])->data, &zt_set_elem(s, na[y])->data) != 0) {
 				df->set_rm[i][df->n_set_rm[i]++] = oa[x];
 				df->pf.set_add[i][df->pf.n_set_add[i]++] = na[y];
 			}

@@ -326,7 +326,7 @@ int interval_encode(struct zt_set_enc *e, enum zt_type t, const struct zt_value 
 static int concat_encode(struct zt_set_enc *e, const struct zt_set *s)
 {
 	for (size_t i = 0; i < s->n_elems; i++) {
-		const struct zt_elem *el = &s->elems[i];
+		const struct zt_elem *el = zt_set_elem(s, i);
 		uint8_t key[KEY_MAX] = {}, key_end[KEY_MAX] = {};
 		uint32_t off = 0;
 		bool range = false;
@@ -535,8 +535,9 @@ int zt_set_encode(const struct zt_set *s, struct zt_set_enc *ret)
 	}
 	if (!s->dynamic && s->n_elems) {
 		if (s->interval && s->n_key == 1)
-			r = interval_encode(&e, s->key[0], &s->elems[0].key[0], sizeof(s->elems[0]), s->n_elems,
-					    s->data, &s->elems[0].data, false);
+			r = interval_encode(&e, s->key[0], zt_set_elem(s, 0)->key,
+					    zt_set_esize(s), s->n_elems,
+					    s->data, &zt_set_elem(s, 0)->data, false);
 		else
 			r = concat_encode(&e, s);
 		if (r < 0)
@@ -561,10 +562,7 @@ int zt_emit_plan_elems(struct zt_batch *b, const struct zt_plan *plan, const cha
 		return -ENOENT;
 	if (!n)
 		return 0;
-	s = *def;
-	s.elems = elems;
-	s.n_elems = s.cap_elems = n;
-	s.dynamic = false;
+	s = zt_set_with(def, elems, n);
 	r = zt_set_encode(&s, &enc);
 	for (size_t i = 0; r >= 0 && type == NFT_MSG_NEWSETELEM && s.timeout && i < enc.n; i++)
 		nftnl_set_elem_set_u64(enc.elems[i], NFTNL_SET_ELEM_TIMEOUT, timeout_ms ? timeout_ms : 1);

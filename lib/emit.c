@@ -417,8 +417,8 @@ static void elem_src_pos(struct zt_batch *b, size_t first_src, const struct zt_s
 		for (size_t k = 0; k < src->n_elem; k++) {
 			size_t pe = b->elems[src->elem0 + k].plan_elem;
 
-			if (pe < s->n_elems && s->elems[pe].pos.file) {
-				src->pos = s->elems[pe].pos;
+			if (pe < s->n_elems && zt_set_elem(s, pe)->pos.file) {
+				src->pos = zt_set_elem(s, pe)->pos;
 				break;
 			}
 		}

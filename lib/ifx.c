@@ -74,15 +74,15 @@ static const struct zt_elem *pattern_lookup(const struct zt_set *s, const char *
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(s->elems[mid].key[0].ifpat.name, ifname) <= 0)
+		if (strcmp(zt_set_elem(s, mid)->key[0].ifpat.name, ifname) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	/* An exact name and a wildcard of the same text are never both there; check the two last anyway. */
 	for (size_t k = lo; k > 0 && k + 2 > lo; k--)
-		if (zt_ifpat_match(&s->elems[k - 1].key[0].ifpat, ifname))
-			return &s->elems[k - 1];
+		if (zt_ifpat_match(&zt_set_elem(s, k - 1)->key[0].ifpat, ifname))
+			return zt_set_elem(s, k - 1);
 	return NULL;
 }
 

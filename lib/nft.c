@@ -207,8 +207,8 @@ static void error_report(struct zt_acks *a, const struct zt_bsrc *s, int err, co
 			size_t pe = zt_batch_elem_at(a->b, s, off);
 			const struct zt_set *set = zt_plan_find_set(a->plan, s->name);
 
-			if (set && pe < set->n_elems && set->elems[pe].pos.file) {
-				pos = set->elems[pe].pos;
+			if (set && pe < set->n_elems && zt_set_elem(set, pe)->pos.file) {
+				pos = zt_set_elem(set, pe)->pos;
 				snprintf(obj, sizeof(obj), "an element of set %s", s->name);
 				break;
 			}

@@ -9,6 +9,7 @@
 #ifndef ZT_PLAN_H
 #define ZT_PLAN_H
 
+#include <stddef.h>
 #include <string.h>
 
 #include "policy.h"
@@ -136,11 +137,22 @@ static inline void zt_value_addr_bounds(const struct zt_value *v, uint8_t lo[16]
 
 #define ZT_MAX_CONCAT 4
 
+/*
+ * key comes last: a compiled plan's sets store each element in
+ * zt_elem_size(n_key) bytes, only the key fields its set has (most sets
+ * have one of four). Never copy such an element whole (`*e`); reach it
+ * with zt_set_elem().
+ */
 struct zt_elem {
-	struct zt_value key[ZT_MAX_CONCAT];	/* one per key field */
 	struct zt_value data;			/* maps */
 	struct zt_pos pos;			/* policy source, or file == NULL */
+	struct zt_value key[ZT_MAX_CONCAT];	/* one per key field */
 };
+
+static inline size_t zt_elem_size(size_t n_key)
+{
+	return offsetof(struct zt_elem, key) + n_key * sizeof(struct zt_value);
+}
 
 struct zt_set {
 	char name[ZT_OBJ_NAME_MAX];
@@ -153,10 +165,42 @@ struct zt_set {
 	bool eval;		/* flags dynamic: rules add elements (`update @set { … }`) */
 	uint32_t size;		/* size N, or 0 */
 	uint32_t timeout_sec;	/* the elements' default timeout; 0: none (flood meters) */
-	struct zt_elem *elems;	/* sorted by key */
+	/*
+	 * Sorted by key. esize: bytes per element, zt_elem_size(n_key) in a
+	 * compiled plan; 0 for an array of whole struct zt_elem (what a set
+	 * built by hand, or given other elements, holds). zt_set_elem().
+	 */
+	void *elems;
+	size_t esize;
 	size_t n_elems, cap_elems;
 	char comment[128];
 };
+
+static inline size_t zt_set_esize(const struct zt_set *s)
+{
+	return s->esize ? s->esize : sizeof(struct zt_elem);
+}
+
+/*
+ * The set def with other contents: n whole elements (not packed), to be
+ * emitted (not dynamic). What the daemon sends for one of the plan's sets.
+ */
+static inline struct zt_set zt_set_with(const struct zt_set *def, struct zt_elem *elems, size_t n)
+{
+	struct zt_set s = *def;
+
+	s.elems = elems;
+	s.esize = 0;
+	s.n_elems = s.cap_elems = n;
+	s.dynamic = false;
+	return s;
+}
+
+/* Element i of s (s may be const: the plan's owner decides). */
+static inline struct zt_elem *zt_set_elem(const struct zt_set *s, size_t i)
+{
+	return (struct zt_elem *)((char *)s->elems + i * zt_set_esize(s));
+}
 
 /* Anonymous set used inline in a rule: `iifname { "vweb*", "vweb0" }`. */
 struct zt_anon {

@@ -793,7 +793,7 @@ static int elems_write(FILE *f, const struct zt_set *s)
 		struct tok t = {};
 		int r;
 
-		r = elem_fmt(&t, s, &s->elems[i]);
+		r = elem_fmt(&t, s, zt_set_elem(s, i));
 		if (r < 0)
 			return r;
 		if (i) {

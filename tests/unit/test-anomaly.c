@@ -427,8 +427,8 @@ START_TEST(test_compile_bytes)
 	/* web-in's two marks, db-in's none */
 	ck_assert_uint_eq(abyt->n_elems, 2);
 	for (size_t i = 0; i < abyt->n_elems; i++) {
-		ck_assert_str_eq(abyt->elems[i].data.counter, w->bcounter);
-		ck_assert(abyt->elems[i].key[0].u32 == w->marks[0] || abyt->elems[i].key[0].u32 == w->marks[1]);
+		ck_assert_str_eq(zt_set_elem(abyt, i)->data.counter, w->bcounter);
+		ck_assert(zt_set_elem(abyt, i)->key[0].u32 == w->marks[0] || zt_set_elem(abyt, i)->key[0].u32 == w->marks[1]);
 	}
 	for (size_t i = 0; i < pl->n_counters; i++)
 		have |= streq(pl->counters[i].name, w->bcounter);

@@ -259,7 +259,7 @@ START_TEST(test_units_compiled)
 	ck_assert_ptr_null(zt_plan_find_chain(plan, "lin_0004"));
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "umk")));
 	ck_assert_uint_eq(umk->n_elems, 2);
-	ck_assert_uint_eq(umk->elems[0].key[0].u32, ZT_UNIT_TOKEN | 5);
+	ck_assert_uint_eq(zt_set_elem(umk, 0)->key[0].u32, ZT_UNIT_TOKEN | 5);
 	/*
 	 * deny: before the log rule, only the mark bits ztseg owns (0xffff0000)
 	 * are cleared and get the unit zones' log indices (NFLOG names unit
@@ -295,11 +295,11 @@ START_TEST(test_units_compiled)
 		ck_assert(cleared >= 0 && cleared < f && f < t && t < logged && logged < recleared);
 		ck_assert_ptr_nonnull((lg = zt_plan_find_set(plan, "ulogf")));
 		ck_assert_uint_eq(lg->n_elems, 2);
-		ck_assert_uint_eq(lg->elems[0].key[0].u32, 5u << 16);
-		ck_assert_str_eq(lg->elems[0].data.verdict.chain, "ulf_0005");
+		ck_assert_uint_eq(zt_set_elem(lg, 0)->key[0].u32, 5u << 16);
+		ck_assert_str_eq(zt_set_elem(lg, 0)->data.verdict.chain, "ulf_0005");
 		ck_assert_ptr_nonnull((lg = zt_plan_find_set(plan, "ulogt")));
-		ck_assert_uint_eq(lg->elems[1].key[0].u32, 6u);
-		ck_assert_str_eq(lg->elems[1].data.verdict.chain, "ult_0006");
+		ck_assert_uint_eq(zt_set_elem(lg, 1)->key[0].u32, 6u);
+		ck_assert_str_eq(zt_set_elem(lg, 1)->data.verdict.chain, "ult_0006");
 		ck_assert_ptr_nonnull((ch = zt_plan_find_chain(plan, "ulf_0005")));
 		ck_assert_uint_eq(ch->rules[0].stmt[0].u32, 1u << 24);
 		ck_assert_uint_eq(ch->rules[0].stmt[0].mmask, 0xffffffffu);
@@ -317,12 +317,12 @@ START_TEST(test_units_compiled)
 	/* the compiled vmaps: zone << 16 -> from_<zone>, token -> lin_<zone> */
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "usrc")));
 	ck_assert_uint_eq(umk->n_elems, 2);
-	ck_assert_uint_eq(umk->elems[1].key[0].u32, 6u << 16);
-	ck_assert_str_eq(umk->elems[1].data.verdict.chain, "from_0006");
+	ck_assert_uint_eq(zt_set_elem(umk, 1)->key[0].u32, 6u << 16);
+	ck_assert_str_eq(zt_set_elem(umk, 1)->data.verdict.chain, "from_0006");
 	ck_assert_ptr_nonnull((umk = zt_plan_find_set(plan, "ulin")));
 	ck_assert_uint_eq(umk->n_elems, 2);
-	ck_assert_uint_eq(umk->elems[1].key[0].u32, ZT_UNIT_TOKEN | 6);
-	ck_assert_str_eq(umk->elems[1].data.verdict.chain, "lin_0006");
+	ck_assert_uint_eq(zt_set_elem(umk, 1)->key[0].u32, ZT_UNIT_TOKEN | 6);
+	ck_assert_str_eq(zt_set_elem(umk, 1)->data.verdict.chain, "lin_0006");
 	/* a listed unit: three maps, marks only (no verdict: no table validation per restart) */
 	n = zt_units_elems(p, 4242, "system.slice/db-main.service", ue);
 	ck_assert_uint_eq(n, 3);

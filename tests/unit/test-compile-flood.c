@@ -117,8 +117,8 @@ static const char *pair_chain(const struct zt_plan *pl, uint32_t src, uint32_t d
 
 	ck_assert_ptr_nonnull(s);
 	for (size_t i = 0; i < s->n_elems; i++)
-		if (s->elems[i].key[0].u32 == (src << 16 | dst))
-			return s->elems[i].data.verdict.chain;
+		if (zt_set_elem(s, i)->key[0].u32 == (src << 16 | dst))
+			return zt_set_elem(s, i)->data.verdict.chain;
 	return NULL;
 }
 
@@ -170,7 +170,7 @@ START_TEST(test_except_nested)
 
 	ck_assert_ptr_nonnull(x4);
 	ck_assert_uint_eq(x4->n_elems, 1);	/* 192.0.2.128/25 is inside 192.0.2.0/24 */
-	ck_assert_uint_eq(x4->elems[0].key[0].cidr.plen, 24);
+	ck_assert_uint_eq(zt_set_elem(x4, 0)->key[0].cidr.plen, 24);
 	ck_assert_uint_eq(x6->n_elems, 1);
 	ck_assert(zt_plan_find_chain(pl, "flood_all"));
 	zt_plan_free(pl);
@@ -258,8 +258,8 @@ static uint32_t fp_mark(const struct zt_plan *pl, uint32_t zp, uint16_t port)
 	const struct zt_set *s = zt_plan_find_set(pl, "fp");
 
 	for (size_t i = 0; s && i < s->n_elems; i++)
-		if (s->elems[i].key[0].u32 == zp && s->elems[i].key[2].u32 == port)
-			return s->elems[i].data.u32;
+		if (zt_set_elem(s, i)->key[0].u32 == zp &&zt_set_elem(s, i)->key[2].u32 == port)
+			return zt_set_elem(s, i)->data.u32;
 	return 0;
 }
 
@@ -269,8 +269,8 @@ static const char *floodf_chain(const struct zt_plan *pl, uint32_t mark)
 
 	ck_assert_ptr_nonnull(s);
 	for (size_t i = 0; i < s->n_elems; i++)
-		if (s->elems[i].key[0].u32 == mark)
-			return s->elems[i].data.verdict.chain;
+		if (zt_set_elem(s, i)->key[0].u32 == mark)
+			return zt_set_elem(s, i)->data.verdict.chain;
 	return NULL;
 }
 
@@ -308,13 +308,13 @@ START_TEST(test_flow)
 		const struct zt_counter *ct = NULL;
 
 		for (size_t k = 0; k < pl->n_counters; k++)
-			if (streq(pl->counters[k].name, fcnt->elems[i].data.counter))
+			if (streq(pl->counters[k].name, zt_set_elem(fcnt, i)->data.counter))
 				ct = &pl->counters[k];
 		ck_assert_ptr_nonnull(ct);
 		if (strncmp(ct->comment, "flow admin ", 11))
 			continue;
 		admin++;
-		if (floodf_chain(pl, fcnt->elems[i].key[0].u32))
+		if (floodf_chain(pl, zt_set_elem(fcnt, i)->key[0].u32))
 			admin_db++;
 	}
 	ck_assert_uint_eq(admin, 2);

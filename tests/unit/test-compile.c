@@ -102,8 +102,8 @@ static const char *verdict_str(const struct zt_value *v, char *buf, size_t len)
 	uint32_t id = v->u32;
 
 	for (size_t i = 0; v->type == ZT_TYPE_MARK && fcnt && i < fcnt->n_elems; i++)
-		if (fcnt->elems[i].key[0].u32 == v->u32)
-			id = (uint32_t)strtoul(fcnt->elems[i].data.counter + 2, NULL, 16);
+		if (zt_set_elem(fcnt, i)->key[0].u32 == v->u32)
+			id = (uint32_t)strtoul(zt_set_elem(fcnt, i)->data.counter + 2, NULL, 16);
 	if (v->type == ZT_TYPE_MARK)
 		snprintf(buf, len, "goto f_%08x", id);
 	else
@@ -128,7 +128,7 @@ static const struct zt_elem *fkey(const struct zt_plan *pl, const char *set, uin
 		const struct zt_set *s = zt_plan_find_set(pl, t ? twin : set);
 
 		for (size_t i = 0; s && i < s->n_elems; i++) {
-			const struct zt_elem *e = &s->elems[i];
+			const struct zt_elem *e = zt_set_elem(s, i);
 
 			if (e->key[0].u32 != zp)
 				continue;
@@ -212,8 +212,8 @@ static const struct zt_elem *addr_elem(const struct zt_plan *pl, const char *set
 		uint32_t zone = e ? e->data.u32 : 1;
 
 		for (size_t i = 0; i < zs->n_elems; i++)
-			if (zs->elems[i].key[0].u32 == zone)
-				return &zs->elems[i];
+			if (zt_set_elem(zs, i)->key[0].u32 == zone)
+				return zt_set_elem(zs, i);
 		return NULL;
 	}
 
@@ -229,12 +229,12 @@ static const struct zt_elem *addr_elem(const struct zt_plan *pl, const char *set
 	ck_assert_uint_eq(s->n_key, hash ? 2 : 1);
 	ck_assert_int_eq(zt_addr_parse(addr, &family, a), 0);
 	for (size_t i = 0; i < s->n_elems; i++) {
-		const struct zt_value *k = s->elems[i].key;
+		const struct zt_value *k = zt_set_elem(s, i)->key;
 
 		if (hash && k[0].u32 != mark)
 			continue;
 		if (addr_in(&k[hash ? 1 : 0], family, a))
-			return &s->elems[i];
+			return zt_set_elem(s, i);
 	}
 	return NULL;
 }
@@ -310,10 +310,10 @@ static void dump_plan(FILE *f, const struct zt_plan *pl)
 		fprintf(f, " : %d i%d d%d # %s\n", s->data, s->interval, s->dynamic, s->comment);
 		for (size_t e = 0; e < s->n_elems; e++) {
 			for (size_t k = 0; k < s->n_key; k++)
-				dump_value(f, &s->elems[e].key[k]);
+				dump_value(f, &zt_set_elem(s, e)->key[k]);
 			fprintf(f, " : ");
-			dump_value(f, &s->elems[e].data);
-			dump_pos(f, &s->elems[e].pos);
+			dump_value(f, &zt_set_elem(s, e)->data);
+			dump_pos(f, &zt_set_elem(s, e)->pos);
 			fprintf(f, "\n");
 		}
 	}
@@ -402,7 +402,7 @@ static void check_invariants(const struct zt_plan *pl)
 			ck_assert_int_lt(strcmp(pl->sets[i - 1].name, s->name), 0);
 		ck_assert_ptr_eq(zt_plan_find_set(pl, s->name), s);
 		for (size_t e = 0; e < s->n_elems; e++) {
-			const struct zt_elem *el = &s->elems[e];
+			const struct zt_elem *el = zt_set_elem(s, e);
 
 			ck_assert_msg(pos_in_plan(pl, &el->pos), "set %s element %zu has no source",
 				      s->name, e);
@@ -412,7 +412,7 @@ static void check_invariants(const struct zt_plan *pl)
 			{
 				uint8_t plo[16], phi[16], lo[16], hi[16];
 
-				zt_value_addr_bounds(&s->elems[e - 1].key[0], plo, phi);
+				zt_value_addr_bounds(&zt_set_elem(s, e - 1)->key[0], plo, phi);
 				zt_value_addr_bounds(&el->key[0], lo, hi);
 				ck_assert_msg(memcmp(phi, lo, 16) < 0, "set %s: elements %zu and %zu overlap",
 					      s->name, e - 1, e);
@@ -447,10 +447,10 @@ static void check_invariants(const struct zt_plan *pl)
 	/* Every verdict in a map names a chain that exists (or is a return: br_dv). */
 	for (size_t i = 0; i < pl->n_sets; i++)
 		for (size_t e = 0; pl->sets[i].data == ZT_TYPE_VERDICT && e < pl->sets[i].n_elems; e++)
-			ck_assert_msg(pl->sets[i].elems[e].data.verdict.code == ZT_V_RETURN ||
-				      zt_plan_find_chain(pl, pl->sets[i].elems[e].data.verdict.chain),
+			ck_assert_msg(zt_set_elem(&pl->sets[i], e)->data.verdict.code == ZT_V_RETURN ||
+				      zt_plan_find_chain(pl, zt_set_elem(&pl->sets[i], e)->data.verdict.chain),
 				      "@%s element %zu goes to missing %s", pl->sets[i].name, e,
-				      pl->sets[i].elems[e].data.verdict.chain);
+				      zt_set_elem(&pl->sets[i], e)->data.verdict.chain);
 	ck_assert_ptr_null(zt_plan_find_set(pl, "no_such_set"));
 	ck_assert_ptr_null(zt_plan_find_chain(pl, "no_such_chain"));
 }
@@ -750,13 +750,13 @@ START_TEST(test_flatten_exact)
 
 	ck_assert_uint_eq(s->n_elems, ELEMENTSOF(want));
 	for (size_t i = 0; i < s->n_elems; i++) {
-		snprintf(buf, sizeof(buf), "%s=%u", addr_str(&s->elems[i].key[0], a, sizeof(a)),
-			 s->elems[i].data.u32);
+		snprintf(buf, sizeof(buf), "%s=%u", addr_str(&zt_set_elem(s, i)->key[0], a, sizeof(a)),
+			 zt_set_elem(s, i)->data.u32);
 		ck_assert_str_eq(buf, want[i]);
 	}
 	/* The element's source is the prefix that labelled it. */
-	ck_assert_str_eq(s->elems[0].pos.file, "ztseg.yaml");
-	ck_assert_uint_eq(s->elems[0].pos.line, 5);
+	ck_assert_str_eq(zt_set_elem(s, 0)->pos.file, "ztseg.yaml");
+	ck_assert_uint_eq(zt_set_elem(s, 0)->pos.line, 5);
 	zt_plan_free(pl);
 }
 END_TEST
@@ -838,9 +838,9 @@ START_TEST(test_ifname_overlaps)
 
 	/* "vweb1" lies under "vweb*": an interval set refuses both. */
 	ck_assert_uint_eq(s->n_elems, 3);
-	ck_assert_str_eq(s->elems[0].key[0].ifpat.name, "vapp");
-	ck_assert_str_eq(s->elems[2].key[0].ifpat.name, "vweb");
-	ck_assert(s->elems[2].key[0].ifpat.wildcard);
+	ck_assert_str_eq(zt_set_elem(s, 0)->key[0].ifpat.name, "vapp");
+	ck_assert_str_eq(zt_set_elem(s, 2)->key[0].ifpat.name, "vweb");
+	ck_assert(zt_set_elem(s, 2)->key[0].ifpat.wildcard);
 	ck_assert_uint_eq(set_of(pl, "zone_if")->n_elems, 5);
 	ck_assert_uint_eq(set_of(pl, "sub_if")->n_elems, 2);
 	/* Both segments with subnets; the packet's segment then comes from dst_if. */
@@ -848,17 +848,17 @@ START_TEST(test_ifname_overlaps)
 	/* one subnet map per family, keyed by the segment's rest: web's front, db's two subnets */
 	ck_assert_ptr_null(zt_plan_find_set(pl, "sub_dst4_0007"));
 	ck_assert_uint_eq(set_of(pl, "sub_dst4")->n_elems, 3);
-	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[0].key[0].u32, WEB);
-	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[0].data.u32, FRONT);
-	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[2].key[0].u32, DB);
-	ck_assert_uint_eq(set_of(pl, "sub_dst4")->elems[2].data.u32, REPLICA);
+	ck_assert_uint_eq(zt_set_elem(set_of(pl, "sub_dst4"), 0)->key[0].u32, WEB);
+	ck_assert_uint_eq(zt_set_elem(set_of(pl, "sub_dst4"), 0)->data.u32, FRONT);
+	ck_assert_uint_eq(zt_set_elem(set_of(pl, "sub_dst4"), 2)->key[0].u32, DB);
+	ck_assert_uint_eq(zt_set_elem(set_of(pl, "sub_dst4"), 2)->data.u32, REPLICA);
 	ck_assert_uint_eq(set_of(pl, "sub_dst6")->n_elems, 1);
 	ck_assert_uint_eq(set_of(pl, "src_if")->n_elems, 3);
-	ck_assert_str_eq(set_of(pl, "src_if")->elems[1].data.verdict.chain, "src_sub");
+	ck_assert_str_eq(zt_set_elem(set_of(pl, "src_if"), 1)->data.verdict.chain, "src_sub");
 	ck_assert_uint_eq(set_of(pl, "sub_rest")->n_elems, 3);
-	ck_assert_str_eq(set_of(pl, "src_if")->elems[0].data.verdict.chain, "from_000a");
-	ck_assert_str_eq(set_of(pl, "route_owner")->elems[2].data.verdict.chain, "own_0005");
-	ck_assert_uint_eq(set_of(pl, "dst_if")->elems[1].data.u32, DB);
+	ck_assert_str_eq(zt_set_elem(set_of(pl, "src_if"), 0)->data.verdict.chain, "from_000a");
+	ck_assert_str_eq(zt_set_elem(set_of(pl, "route_owner"), 2)->data.verdict.chain, "own_0005");
+	ck_assert_uint_eq(zt_set_elem(set_of(pl, "dst_if"), 1)->data.u32, DB);
 	ck_assert(set_of(pl, "enc_if")->dynamic);
 	ck_assert_uint_eq(set_of(pl, "enc_if")->n_elems, 0);
 	zt_plan_free(pl);
@@ -1052,13 +1052,13 @@ START_TEST(test_wide_ranges)
 	 * one interval), 2000-2999 to b; udp 1000-1999 to b.
 	 */
 	ck_assert_uint_eq(fr->n_elems, 3);
-	ck_assert_uint_eq(fr->elems[0].key[2].u32, 1000);
-	ck_assert_uint_eq(fr->elems[0].key[2].u32_hi, 1999);
+	ck_assert_uint_eq(zt_set_elem(fr, 0)->key[2].u32, 1000);
+	ck_assert_uint_eq(zt_set_elem(fr, 0)->key[2].u32_hi, 1999);
 	snprintf(b2, sizeof(b2), "goto %s", fchain(flow_id(pl, "flow a "), "", f, sizeof(f)));
-	ck_assert_str_eq(verdict_str(&fr->elems[0].data, b1, sizeof(b1)), b2);
-	ck_assert_uint_eq(fr->elems[1].key[2].u32, 2000);
-	ck_assert_uint_eq(fr->elems[1].key[2].u32_hi, 2999);
-	ck_assert_uint_eq(fr->elems[2].key[1].u32, 17);
+	ck_assert_str_eq(verdict_str(&zt_set_elem(fr, 0)->data, b1, sizeof(b1)), b2);
+	ck_assert_uint_eq(zt_set_elem(fr, 1)->key[2].u32, 2000);
+	ck_assert_uint_eq(zt_set_elem(fr, 1)->key[2].u32_hi, 2999);
+	ck_assert_uint_eq(zt_set_elem(fr, 2)->key[1].u32, 17);
 	/* A narrow port covered by a wide one lists both, policy order first. */
 	ck_assert_str_eq(fverdict(pl, "fp", ZP(3, 4), 6, 1600, b1, sizeof(b1)), b2);
 	ck_assert_str_eq(chain_of(pl, "judge")->rules[2].stmt[0].set, "fr");
@@ -1076,8 +1076,8 @@ START_TEST(test_wide_merge)
 	const struct zt_set *fr = set_of(pl, "fr");
 
 	ck_assert_uint_eq(fr->n_elems, 1);
-	ck_assert_uint_eq(fr->elems[0].key[2].u32, 1000);
-	ck_assert_uint_eq(fr->elems[0].key[2].u32_hi, 2999);
+	ck_assert_uint_eq(zt_set_elem(fr, 0)->key[2].u32, 1000);
+	ck_assert_uint_eq(zt_set_elem(fr, 0)->key[2].u32_hi, 2999);
 	zt_plan_free(pl);
 }
 END_TEST
@@ -1338,11 +1338,11 @@ START_TEST(test_counters_and_sources)
 		bool found = false;
 
 		for (size_t j = 0; j < pl->n_counters; j++)
-			found |= streq(pl->counters[j].name, fcnt->elems[i].data.counter);
+			found |= streq(pl->counters[j].name, zt_set_elem(fcnt, i)->data.counter);
 		ck_assert(found);
-		ck_assert(fcnt->elems[i].key[0].u32 & 0x80000000u);
-		ck_assert(fkey(pl, "spk_o", fcnt->elems[i].key[0].u32, 0, 0) ||
-			  fkey(pl, "spk_r", fcnt->elems[i].key[0].u32, 0, 0));
+		ck_assert(zt_set_elem(fcnt, i)->key[0].u32 & 0x80000000u);
+		ck_assert(fkey(pl, "spk_o", zt_set_elem(fcnt, i)->key[0].u32, 0, 0) ||
+			  fkey(pl, "spk_r", zt_set_elem(fcnt, i)->key[0].u32, 0, 0));
 	}
 	/* public-web needs no chain: judge counts it through fcnt */
 	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow public-web "), "", f, sizeof(f))));
@@ -1627,7 +1627,7 @@ START_TEST(test_many_ports)
 	printf("a rule of 131070 ports: compile %.0f ms, fp %zu elements\n", t1 - t0, fp->n_elems);
 	ck_assert_uint_eq(fp->n_elems, 2 * 65535);
 	for (size_t i = 1; i < fp->n_elems; i++)
-		ck_assert_str_eq(fp->elems[i].data.verdict.chain, fp->elems[0].data.verdict.chain);
+		ck_assert_str_eq(zt_set_elem(fp, i)->data.verdict.chain, zt_set_elem(fp, 0)->data.verdict.chain);
 	/* Linear in the ports: well under a second here, minutes if quadratic. */
 	ck_assert_msg(t1 - t0 < 5000, "compile took %.0f ms", t1 - t0);
 	zt_plan_free(pl);
@@ -1774,10 +1774,10 @@ static const struct zt_elem *sim_lookup(const struct sim *s, const char *set, co
 		bool all = true;
 
 		for (size_t i = 0; i < n && all; i++)
-			all = sim_value_match(&st->elems[e].key[i], &v[i]);
+			all = sim_value_match(&zt_set_elem(st, e)->key[i], &v[i]);
 		if (all) {
 			*hit = true;
-			return &st->elems[e];
+			return zt_set_elem(st, e);
 		}
 	}
 	return NULL;
@@ -1883,8 +1883,8 @@ static uint32_t mark_flow(const struct zt_plan *pl, uint32_t mark)
 	const struct zt_set *fcnt = zt_plan_find_set(pl, "fcnt");
 
 	for (size_t i = 0; fcnt && i < fcnt->n_elems; i++)
-		if (fcnt->elems[i].key[0].u32 == mark)
-			return (uint32_t)strtoul(fcnt->elems[i].data.counter + 2, NULL, 16);
+		if (zt_set_elem(fcnt, i)->key[0].u32 == mark)
+			return (uint32_t)strtoul(zt_set_elem(fcnt, i)->data.counter + 2, NULL, 16);
 	return mark;
 }
 
@@ -2073,9 +2073,7 @@ static void sim_fill_twins(struct zt_plan *pl, const struct rep *reps, size_t n_
 		ck_assert_uint_eq(s->n_elems, 0);
 		ck_assert_int_eq(zt_ifx_elems(pl, s, (const char (*)[IFNAMSIZ])names, n, &el, &k), 0);
 		free(s->elems);
-		s->elems = el;
-		s->n_elems = s->cap_elems = k;
-		s->dynamic = false;
+		*s = zt_set_with(s, el, k);
 		filled++;
 	}
 	ck_assert(!fill || filled >= 5);

@@ -163,8 +163,8 @@ START_TEST(test_element_added)
 
 	ck_assert(s != SIZE_MAX);
 	/* The old plan lacks the first element: the new one adds it. */
-	memmove(f.old->sets[s].elems, f.old->sets[s].elems + 1,
-		(f.old->sets[s].n_elems - 1) * sizeof(*f.old->sets[s].elems));
+	memmove(f.old->sets[s].elems, zt_set_elem(&f.old->sets[s], 1),
+		(f.old->sets[s].n_elems - 1) * zt_set_esize(&f.old->sets[s]));
 	f.old->sets[s].n_elems--;
 	fx_diff(&f);
 	ck_assert_uint_eq(f.df.changed, 1);
@@ -188,7 +188,7 @@ START_TEST(test_value_changed)
 		    f.p->sets[i].data == ZT_TYPE_VERDICT)
 			s = i;
 	ck_assert_msg(s != SIZE_MAX, "the policy has no verdict map");
-	f.p->sets[s].elems[0].data.verdict.code = f.p->sets[s].elems[0].data.verdict.code == ZT_V_DROP ?
+	zt_set_elem(&f.p->sets[s], 0)->data.verdict.code = zt_set_elem(&f.p->sets[s], 0)->data.verdict.code == ZT_V_DROP ?
 							  ZT_V_ACCEPT : ZT_V_DROP;
 	fx_diff(&f);
 	ck_assert_uint_eq(f.df.changed, 1);

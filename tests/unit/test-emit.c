@@ -71,8 +71,12 @@ static struct zt_set set_new(const char *name, enum zt_type k0, enum zt_type k1,
 
 static void set_add(struct zt_set *s, struct zt_value k0, struct zt_value k1, struct zt_value k2, struct zt_value data)
 {
-	ck_assert_int_eq(ZT_GROW(s->elems, s->cap_elems, s->n_elems + 1), 0);
-	s->elems[s->n_elems++] = (struct zt_elem){ .key = { k0, k1, k2 }, .data = data };
+	struct zt_elem *v = s->elems;
+
+	ck_assert_uint_eq(s->esize, 0);
+	ck_assert_int_eq(ZT_GROW(v, s->cap_elems, s->n_elems + 1), 0);
+	v[s->n_elems++] = (struct zt_elem){ .key = { k0, k1, k2 }, .data = data };
+	s->elems = v;
 }
 
 static struct nlmsghdr *msg_at(const struct zt_batch *b, size_t i)
@@ -940,7 +944,7 @@ START_TEST(test_plan_walk)
 	set_add(&sets[0], v_if("vweb", true), (struct zt_value){}, (struct zt_value){}, (struct zt_value){});
 	sets[1].elems = NULL;
 	set_add(&sets[1], v_cidr("198.51.100.0/26"), (struct zt_value){}, (struct zt_value){}, v_verdict(ZT_V_GOTO, "own_0003"));
-	sets[1].elems[0].pos = (struct zt_pos){ "segments.d/web.yaml", 9, 17 };
+	zt_set_elem(&sets[1], 0)->pos = (struct zt_pos){ "segments.d/web.yaml", 9, 17 };
 
 	ck_assert_int_eq(zt_batch_new(1000, &b), 0);
 	ck_assert_int_eq(zt_batch_begin(b, 0), 0);

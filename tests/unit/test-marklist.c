@@ -70,14 +70,14 @@ START_TEST(test_marks_cover_fcnt)
 	ck_assert_ptr_nonnull(fcnt);
 	ck_assert_uint_eq(pl->n_marks, fcnt->n_elems);
 	for (size_t i = 0; i < fcnt->n_elems; i++) {
-		const struct zt_plan_mark *m = zt_plan_find_mark(pl, fcnt->elems[i].key[0].u32);
+		const struct zt_plan_mark *m = zt_plan_find_mark(pl, zt_set_elem(fcnt, i)->key[0].u32);
 
 		ck_assert_ptr_nonnull(m);
 		ck_assert_uint_lt(m->flow, pl->n_flow_names);
 		ck_assert_uint_lt(m->from, pl->n_zone_names);
 		ck_assert_uint_lt(m->to, pl->n_zone_names);
 		/* The mark's counter is its flow's. */
-		ck_assert_str_eq(pl->flow_names[m->flow].counter, fcnt->elems[i].data.counter);
+		ck_assert_str_eq(pl->flow_names[m->flow].counter, zt_set_elem(fcnt, i)->data.counter);
 	}
 	for (size_t i = 1; i < pl->n_marks; i++)
 		ck_assert_uint_lt(pl->marks[i - 1].mark, pl->marks[i].mark);

@@ -785,11 +785,11 @@ static void big_set_fill(struct zt_set *s, size_t n, bool map)
 {
 	*s = (struct zt_set){ .name = "dst4", .key = { ZT_TYPE_IPV4 }, .n_key = 1,
 			      .data = map ? ZT_TYPE_VERDICT : ZT_TYPE_NONE, .interval = true };
-	s->elems = calloc(n, sizeof(*s->elems));
+	s->elems = calloc(n, sizeof(struct zt_elem));
 	ck_assert_ptr_nonnull(s->elems);
 	s->n_elems = s->cap_elems = n;
 	for (size_t i = 0; i < n; i++) {
-		struct zt_elem *e = &s->elems[i];
+		struct zt_elem *e = zt_set_elem(s, i);
 
 		e->key[0] = (struct zt_value)V4(10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i, 32);
 		e->data = (struct zt_value)VERD(ZT_V_GOTO, "from_0004");
