@@ -131,7 +131,7 @@ bool field_is_range(const struct field *f);
 int enc_elem_new(struct zt_set_enc *e, const uint8_t *key, uint32_t keylen, const uint8_t *key_end,
 		 uint32_t flags, enum zt_type data, const struct zt_value *dv, size_t plan_elem);
 int interval_encode(struct zt_set_enc *e, enum zt_type t, const struct zt_value *vals, size_t stride,
-		    size_t n, enum zt_type data, const struct zt_value *dvals, bool merge);
+		    size_t n, enum zt_type data, const struct zt_value *dvals, bool merge, bool lead);
 bool udata_typeof_key(struct nftnl_udata_buf *ud, uint8_t type, const struct key_info *ki);
 
 /* emit-rule.c */

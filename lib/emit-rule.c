@@ -562,7 +562,7 @@ static int match_anon(struct rctx *c, enum zt_key k, const struct zt_anon *a)
 	if (!enc->set)
 		return -ENOMEM;
 	if (interval)
-		r = interval_encode(enc, a->type, a->v, sizeof(a->v[0]), a->n, ZT_TYPE_NONE, NULL, true);
+		r = interval_encode(enc, a->type, a->v, sizeof(a->v[0]), a->n, ZT_TYPE_NONE, NULL, true, true);
 	else {
 		r = 0;
 		for (size_t i = 0; r >= 0 && i < a->n; i++) {

@@ -247,13 +247,14 @@ static int range_cmp(const void *a, const void *b)
 
 /*
  * Interval sets of one field, as nft 1.0.6 encodes them: sorted; an
- * interval-end element at 0 unless the first range starts there; each
- * range as its start (carrying the data) and, unless it reaches the top of
- * the key space, an interval-end element just after it. Anonymous sets
- * are merged first (nft merges overlapping and adjacent ranges there).
+ * interval-end element at 0 unless the first range starts there (lead:
+ * these are the set's first ranges); each range as its start (carrying
+ * the data) and, unless it reaches the top of the key space, an
+ * interval-end element just after it. Anonymous sets are merged first
+ * (nft merges overlapping and adjacent ranges there).
  */
 int interval_encode(struct zt_set_enc *e, enum zt_type t, const struct zt_value *vals, size_t stride,
-		    size_t n, enum zt_type data, const struct zt_value *dvals, bool merge)
+		    size_t n, enum zt_type data, const struct zt_value *dvals, bool merge, bool lead)
 {
 	_cleanup_free_ struct range *rg = NULL;
 	uint32_t len = type_get(t)->len;
@@ -293,7 +294,7 @@ int interval_encode(struct zt_set_enc *e, enum zt_type t, const struct zt_value 
 		}
 		n = m + 1;
 	}
-	if (!bytes_zero(rg[0].lo, len)) {
+	if (lead && !bytes_zero(rg[0].lo, len)) {
 		uint8_t zero[16] = {};
 
 		r = enc_elem_new(e, zero, len, NULL, NFT_SET_ELEM_INTERVAL_END, data, NULL, SIZE_MAX);
@@ -322,10 +323,10 @@ int interval_encode(struct zt_set_enc *e, enum zt_type t, const struct zt_value 
 	return 0;
 }
 
-/* Concatenated (or single-field hash) keys: fields padded to 32 bits. */
-static int concat_encode(struct zt_set_enc *e, const struct zt_set *s)
+/* Concatenated (or single-field hash) keys: fields padded to 32 bits. Elements [from, to) of s. */
+static int concat_encode(struct zt_set_enc *e, const struct zt_set *s, size_t from, size_t to)
 {
-	for (size_t i = 0; i < s->n_elems; i++) {
+	for (size_t i = from; i < to; i++) {
 		const struct zt_elem *el = zt_set_elem(s, i);
 		uint8_t key[KEY_MAX] = {}, key_end[KEY_MAX] = {};
 		uint32_t off = 0;
@@ -518,6 +519,23 @@ static int named_set_def(const struct zt_set *s, struct nftnl_set *ns)
 	return 0;
 }
 
+/* Elements [from, from + n) of s into e, numbered as in s. */
+static int elems_encode(const struct zt_set *s, size_t from, size_t n, struct zt_set_enc *e)
+{
+	size_t n0 = e->n;
+	int r;
+
+	if (!(s->interval && s->n_key == 1))
+		return concat_encode(e, s, from, from + n);
+	/* s is sorted by key, so a slice's ranges all follow the slice before: only the first leads. */
+	r = interval_encode(e, s->key[0], zt_set_elem(s, from)->key, zt_set_esize(s), n, s->data,
+			    &zt_set_elem(s, from)->data, false, from == 0);
+	for (size_t j = n0; r >= 0 && j < e->n; j++)
+		if (e->plan_elem[j] != SIZE_MAX)
+			e->plan_elem[j] += from;
+	return r;
+}
+
 int zt_set_encode(const struct zt_set *s, struct zt_set_enc *ret)
 {
 	struct zt_set_enc e = {};
@@ -534,12 +552,7 @@ int zt_set_encode(const struct zt_set *s, struct zt_set_enc *ret)
 		goto fail;
 	}
 	if (!s->dynamic && s->n_elems) {
-		if (s->interval && s->n_key == 1)
-			r = interval_encode(&e, s->key[0], zt_set_elem(s, 0)->key,
-					    zt_set_esize(s), s->n_elems,
-					    s->data, &zt_set_elem(s, 0)->data, false);
-		else
-			r = concat_encode(&e, s);
+		r = elems_encode(s, 0, s->n_elems, &e);
 		if (r < 0)
 			goto fail;
 	}
@@ -548,6 +561,25 @@ int zt_set_encode(const struct zt_set *s, struct zt_set_enc *ret)
 fail:
 	zt_set_enc_clear(&e);
 	return r;
+}
+
+int zt_set_encode_slice(const struct zt_set *s, size_t from, size_t n, struct zt_set_enc *ret)
+{
+	struct zt_set_enc e = {};
+	int r;
+
+	*ret = e;
+	if (!s->elems || from > s->n_elems || n > s->n_elems - from)
+		return -EINVAL;
+	if (!n)
+		return 0;
+	r = elems_encode(s, from, n, &e);
+	if (r < 0) {
+		zt_set_enc_clear(&e);
+		return r;
+	}
+	*ret = e;
+	return 0;
 }
 
 int zt_emit_plan_elems(struct zt_batch *b, const struct zt_plan *plan, const char *name, struct zt_elem *elems,

@@ -30,10 +30,18 @@ int zt_grow(void **array, size_t *cap, size_t n, size_t elem_size)
 	if (n < *cap)
 		return 0;
 	ncap = *cap ? *cap : 4;
+	/*
+	 * Double, but by a quarter once the array passes 1 MiB: what is added
+	 * is zeroed (so resident), and a full apply's arrays reach tens of MiB
+	 * (a batch's message and element records). Large blocks are
+	 * mremap()ed, not copied, so the extra steps are cheap.
+	 */
 	while (ncap <= n) {
-		if (ncap > SIZE_MAX / 2 / elem_size)
+		size_t step = ncap >= 4 && ncap >= ((size_t)1 << 20) / elem_size ? ncap / 4 : ncap;
+
+		if (ncap > SIZE_MAX / elem_size - step)
 			return -ENOMEM;
-		ncap *= 2;
+		ncap += step;
 	}
 	p = realloc(*array, ncap * elem_size);
 	if (!p)

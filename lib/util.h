@@ -45,8 +45,9 @@ static inline bool streq(const char *a, const char *b)
 }
 
 /*
- * Grow a malloc'd array so that index n fits; *cap tracks the allocation.
- * Returns 0 or -ENOMEM; the array is unchanged on failure.
+ * Grow a malloc'd array so that index n fits; *cap tracks the allocation
+ * (doubled, by a quarter past 1 MiB); what is added is zeroed. Returns 0
+ * or -ENOMEM; the array is unchanged on failure.
  */
 int zt_grow(void **array, size_t *cap, size_t n, size_t elem_size);
 #define ZT_GROW(arr, cap, n) zt_grow((void **)&(arr), &(cap), (n), sizeof(*(arr)))

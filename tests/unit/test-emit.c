@@ -405,6 +405,116 @@ START_TEST(test_elems_interval_ipv4)
 }
 END_TEST
 
+/* Every element nest of the NEWSETELEM messages from message first on: payload and plan element, in order. */
+struct nests {
+	const void **p;
+	uint16_t *len;
+	size_t *plan_elem;
+	size_t n;
+};
+
+static void nests_collect(const struct zt_batch *b, size_t first, struct nests *x)
+{
+	size_t cap = 0;
+
+	*x = (struct nests){};
+	for (size_t m = first; m < b->n_src; m++) {
+		const struct nlmsghdr *nlh = msg_at(b, m);
+		const struct nlattr *a, *e;
+		size_t k = 0;
+
+		if (msg_type(b, m) != NFT_MSG_NEWSETELEM)
+			continue;
+		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+			if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+				continue;
+			mnl_attr_for_each_nested(e, a) {
+				if (x->n == cap) {
+					cap = cap ? 2 * cap : 1024;
+					x->p = realloc(x->p, cap * sizeof(*x->p));
+					x->len = realloc(x->len, cap * sizeof(*x->len));
+					x->plan_elem = realloc(x->plan_elem, cap * sizeof(*x->plan_elem));
+					ck_assert(x->p && x->len && x->plan_elem);
+				}
+				ck_assert_uint_lt(k, b->src[m].n_elem);
+				x->p[x->n] = mnl_attr_get_payload(e);
+				x->len[x->n] = mnl_attr_get_payload_len(e);
+				x->plan_elem[x->n++] = b->elems[b->src[m].elem0 + k++].plan_elem;
+			}
+		}
+		ck_assert_uint_eq(k, b->src[m].n_elem);
+	}
+}
+
+static void nests_free(struct nests *x)
+{
+	free(x->p);
+	free(x->len);
+	free(x->plan_elem);
+}
+
+/* s packed as a compiled plan holds it (plan.h: zt_elem_size()). */
+static void set_pack(struct zt_set *s)
+{
+	size_t es = zt_elem_size(s->n_key);
+	char *v = calloc(s->n_elems, es);
+
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < s->n_elems; i++)
+		memcpy(v + i * es, zt_set_elem(s, i), es);
+	free(s->elems);
+	s->elems = v;
+	s->esize = es;
+}
+
+/*
+ * A set larger than one slice (emit.c's SET_SLICE) sent by zt_emit_set(),
+ * packed as a compiled plan holds it, carries exactly the elements of the
+ * whole encoding, in its order and with their plan elements: one leading
+ * interval end at 0, not one per slice.
+ */
+START_TEST(test_elems_sliced)
+{
+	for (int interval = 0; interval < 2; interval++) {
+		struct zt_set s = interval ? set_new("dst4", ZT_TYPE_IPV4, 0, 0, ZT_TYPE_MARK, true)
+					   : set_new("fp", ZT_TYPE_IPV4, ZT_TYPE_MARK, 0, ZT_TYPE_NONE, false);
+		struct zt_batch *b = batch(), *w = batch();
+		struct zt_set_enc whole = {};
+		struct nests got, want;
+		const size_t n = 3 * 4096 + 17;
+		char a[32];
+
+		for (size_t i = 0; i < n; i++) {
+			/* every other address of 10.0.0.0/8 from 10.0.0.2: never adjacent, never at 0 */
+			snprintf(a, sizeof(a), "10.%zu.%zu.%zu", (2 * i + 2) >> 16 & 0xff, (2 * i + 2) >> 8 & 0xff,
+				 (2 * i + 2) & 0xff);
+			set_add(&s, v_cidr(a), interval ? (struct zt_value){} : v_u32(ZT_TYPE_MARK, (uint32_t)i),
+				(struct zt_value){}, interval ? v_u32(ZT_TYPE_MARK, (uint32_t)i) : (struct zt_value){});
+		}
+		set_pack(&s);
+		ck_assert_int_eq(zt_emit_set(b, &s), 0);
+		ck_assert_int_eq(zt_set_encode(&s, &whole), 0);
+		ck_assert_uint_eq(whole.n, interval ? 2 * n + 1 : n);
+		ck_assert_int_eq(zt_emit_elems(w, &s, &whole, NULL, 0, NFT_MSG_NEWSETELEM), 0);
+		nests_collect(b, 2, &got);
+		nests_collect(w, 1, &want);
+		ck_assert_uint_eq(got.n, want.n);
+		for (size_t i = 0; i < got.n; i++) {
+			ck_assert_uint_eq(got.len[i], want.len[i]);
+			ck_assert_mem_eq(got.p[i], want.p[i], got.len[i]);
+			ck_assert_uint_eq(got.plan_elem[i], want.plan_elem[i]);
+		}
+		ck_assert_uint_eq(got.plan_elem[got.n - 1], n - 1);
+		nests_free(&got);
+		nests_free(&want);
+		zt_set_enc_clear(&whole);
+		free(s.elems);
+		zt_batch_free(b);
+		zt_batch_free(w);
+	}
+}
+END_TEST
+
 START_TEST(test_elems_interval_open)
 {
 	struct zt_set s = set_new("dst4", ZT_TYPE_IPV4, 0, 0, ZT_TYPE_MARK, true);
@@ -1045,6 +1155,7 @@ static Suite *emit_suite(void)
 	tc = tcase_create("sets");
 	tcase_add_loop_test(tc, test_set_def, 0, ELEMENTSOF(set_cases));
 	tcase_add_test(tc, test_elems_interval_ipv4);
+	tcase_add_test(tc, test_elems_sliced);
 	tcase_add_test(tc, test_elems_interval_open);
 	tcase_add_test(tc, test_elems_ifname);
 	tcase_add_test(tc, test_elems_concat);
