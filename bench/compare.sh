@@ -119,9 +119,11 @@ if [[ -n $perf_ok ]]; then
 					awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
 						$4 ~ re { s += $2 }
 						END { if (ops > 0) printf "%.2f\n", s / f / ops * 1e6 }' "$ZT_TMP/dp.txt" >>"$R/cost-$m-$c-$fam"
-					[[ $c == ap || $c == s || $fam != 4 ]] || awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
-						$4 ~ re && n++ < 12 {
-							printf "%6.2f us  %s\n", $2 / f / ops * 1e6, $4 }' "$ZT_TMP/dp.txt" >"$R/top-$m-$c"
+					if [[ $m == crr ]]; then
+						awk -v re="$ZB_NF_SYMS" -v ops="$(cut -d' ' -f3 <<<"$out")" -v f=10000 '
+							$4 ~ re && n++ < 12 {
+								printf "%6.2f us  %s\n", $2 / f / ops * 1e6, $4 }' "$ZT_TMP/dp.txt" >"$R/top-$m-$c-$fam"
+					fi
 				done
 			done
 		done
@@ -159,10 +161,16 @@ if [[ -n $perf_ok ]]; then
 				"$(awk -v x="$n" -v y="$sf" 'BEGIN { printf "%.2f", x - y }')"
 		done
 	done
-	for c in o n; do
-		[[ -s $R/top-crr-$c ]] || continue
-		printf '\n%s, per new connection (IPv4, last round), the largest netfilter functions:\n\n```\n' "${CFG_NAME[$c]}"
-		cat "$R/top-crr-$c"
-		printf '```\n'
+	# Where each side's netfilter time per new connection goes: the floors'
+	# functions are what ztseg cannot do without (the spec floor's FIB
+	# lookup and binding are what SPEC asks of every packet).
+	for fam in 4 6; do
+		for c in ap s n; do
+			[[ -s $R/top-crr-$c-$fam ]] || continue
+			printf '\n%s, per new connection (IPv%s, last round), the largest netfilter functions:\n\n```\n' \
+				"${CFG_NAME[$c]}" "$fam"
+			cat "$R/top-crr-$c-$fam"
+			printf '```\n'
+		done
 	done
 fi
