@@ -129,7 +129,6 @@ reads1=$(stat 'b["reads"]')
 # ---- the results ----------------------------------------------------------------------
 OUT=$ZT_TMP/flood.md
 {
-	echo '<!-- flood: bench/flood.sh writes this section -->'
 	echo '## Flood limits (bench/flood.sh)'
 	echo
 	echo "$(date -u +%Y-%m-%d), $(nproc) CPUs shared with other work (ratios measured side by side in one run,"
@@ -170,18 +169,7 @@ OUT=$ZT_TMP/flood.md
 	echo "Reading $nb bans: ${polls% *} ms the last time, ${polls#* } ms for the read that found them all"
 	echo "(journal records included); reads of the maps in 5 s of $nb steady bans: $((reads1 - reads0))."
 	echo "Journal records: $logged (one per ban)."
-	echo '<!-- /flood -->'
 } >"$OUT"
 cat "$OUT"
-python3 - "$RESULTS" "$OUT" <<-'PY'
-	import re, sys
-	res, new = sys.argv[1], open(sys.argv[2]).read()
-	try:
-	    old = open(res).read()
-	except FileNotFoundError:
-	    old = ""
-	pat = re.compile(r"<!-- flood: .*?<!-- /flood -->\n", re.S)
-	old = pat.sub("", old)
-	open(res, "w").write(old.rstrip("\n") + "\n\n" + new)
-	PY
+zb_section "$RESULTS" flood "$OUT"
 zb_log "flood: results in $RESULTS"
