@@ -117,7 +117,7 @@ zb_ratio() {
 # OLD to the end of NEW, so that a full run does not erase them.
 zb_keep_sections() {
 	[[ -f $1 ]] || return 0
-	awk '/^<!-- begin [a-z-]+ -->$/ { on = 1 } on { print } /^<!-- end [a-z-]+ -->$/ { on = 0 }' "$1" >>"$2"
+	awk '/^<!-- begin [a-z0-9-]+ -->$/ { on = 1 } on { print } /^<!-- end [a-z0-9-]+ -->$/ { on = 0 }' "$1" >>"$2"
 }
 # section FILE NAME BODY-FILE: replace (or add) section NAME of FILE with BODY-FILE.
 zb_section() {

@@ -329,7 +329,7 @@ while IFS= read -r l; do zb_out "$l"; done <"$ZB_DIR/analysis.md"
 zb_out ""
 zb_out "## 7. Just-in-time grants"
 zb_out ""
-zb_out "bench/grants.sh (\\`make bench-grants\\` runs it alone): two client/host/server triples, each"
+zb_out 'bench/grants.sh (`make bench-grants` runs it alone): two client/host/server triples, each'
 zb_out "with its own ztsegd, measured in alternating rounds. Targets (issue 17): new-connection rate"
 zb_out "with 10,000 grants ≥ 0.95× with none; a grant's request → ACK p99 < 5 ms over 1,000."
 zb_out ""

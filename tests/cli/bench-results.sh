@@ -12,37 +12,42 @@ source "$(dirname "$0")/lib.sh"
 res=$root/bench/RESULTS.md
 [[ -f $res ]] || { echo "not ok - bench/RESULTS.md is missing"; exit 1; }
 
-# The headings bench/report.sh writes itself.
-mapfile -t generated < <(sed -nE 's/^zb_out "(## [^"$]+)"$/\1/p' "$root/bench/report.sh")
+# The headings bench/report.sh writes itself, analysis.md's included.
+mapfile -t generated < <(sed -nE "s/^zb_out [\"'](## [^\"'\$]+)[\"']\$/\1/p" "$root/bench/report.sh"
+	sed -n 's/^\(## .*\)$/\1/p' "$root/bench/analysis.md")
 ((${#generated[@]} >= 5)) || not_ok "bench/report.sh's headings found" "only ${#generated[@]}"
 
-out=$(awk '
-	/^<!-- begin [a-z0-9-]+ -->$/ {
+# What make bench keeps: bench/lib.sh's own zb_keep_sections, run on the file.
+eval "$(sed -n '/^zb_keep_sections() {$/,/^}$/p' "$root/bench/lib.sh")"
+declare -F zb_keep_sections >/dev/null || { not_ok "zb_keep_sections found in bench/lib.sh"; cli_summary; }
+kept=$(mktemp)
+trap 'rm -f "$kept"' EXIT
+zb_keep_sections "$res" "$kept"
+
+bad=0
+while IFS= read -r h; do
+	for g in "${generated[@]}"; do [[ $h == "$g"* ]] && continue 2; done
+	grep -qxF -- "$h" "$kept" && continue
+	not_ok "bench/RESULTS.md: '$h' is kept by make bench" "it is neither written by bench/report.sh nor kept (between <!-- begin/end NAME --> markers)"
+	bad=1
+done < <(grep '^## ' "$res")
+
+# Markers pair up, no name twice, none nested.
+while IFS= read -r l; do
+	[[ -n $l ]] || continue
+	not_ok "bench/RESULTS.md markers" "$l"
+	bad=1
+done < <(awk '
+	/^<!-- begin / {
 		n = $3
 		if (open != "") { printf "nested: %s inside %s\n", n, open; next }
 		if (seen[n]++) printf "twice: %s\n", n
 		open = n; next
 	}
-	/^<!-- end [a-z0-9-]+ -->$/ {
+	/^<!-- end / {
 		if ($3 != open) printf "unpaired end: %s (open: %s)\n", $3, open
 		open = ""; next
 	}
-	/^## / && open == "" { print "outside: " $0 }
 	END { if (open != "") printf "not closed: %s\n", open }' "$res")
-
-bad=0
-while IFS= read -r l; do
-	[[ -n $l ]] || continue
-	if [[ $l == outside:* ]]; then
-		h=${l#outside: }
-		keep=0
-		for g in "${generated[@]}"; do [[ $h == "$g"* ]] && keep=1; done
-		((keep)) && continue
-		not_ok "bench/RESULTS.md: '$h' is kept by make bench" "it is outside every <!-- begin/end --> pair"
-	else
-		not_ok "bench/RESULTS.md markers" "$l"
-	fi
-	bad=1
-done <<<"$out"
-((bad)) || ok "bench/RESULTS.md: every section make bench does not write is between markers, and they pair up"
+((bad)) || ok "bench/RESULTS.md: every section make bench does not write is kept by it, and the markers pair up"
 cli_summary
