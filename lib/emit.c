@@ -447,6 +447,9 @@ int zt_emit_elems(struct zt_batch *b, const struct zt_set *s, const struct zt_se
  * Plan elements encoded at a time when a set is sent whole: libnftnl's
  * elements take ~0.5 KiB each, so encoding a 110,000-element set at once
  * held 62 MB next to the batch (the daemon's peak at 10,000 segments).
+ * Only a compiled plan's set (packed: esize) is known to be sorted by key,
+ * which slices of an interval set need; any other is encoded whole, and
+ * interval_encode() sorts it.
  */
 #define SET_SLICE 4096
 
@@ -456,6 +459,7 @@ int zt_emit_set(struct zt_batch *b, const struct zt_set *s)
 	struct zt_set def = *s;
 	struct zt_set_enc enc = {};
 	struct nlmsghdr *nlh;
+	size_t slice;
 	uint32_t id;
 	int r;
 
@@ -476,9 +480,10 @@ int zt_emit_set(struct zt_batch *b, const struct zt_set *s)
 	nftnl_set_nlmsg_build_payload(nlh, enc.set);
 	msg_end(b, nlh);
 	r = set_id_add(b, s->name, id);
-	for (size_t from = 0; r >= 0 && !s->dynamic && from < s->n_elems; from += SET_SLICE) {
+	slice = s->esize ? SET_SLICE : s->n_elems;
+	for (size_t from = 0; r >= 0 && !s->dynamic && from < s->n_elems; from += slice) {
 		zt_set_enc_clear(&enc);
-		r = zt_set_encode_slice(s, from, s->n_elems - from < SET_SLICE ? s->n_elems - from : SET_SLICE, &enc);
+		r = zt_set_encode_slice(s, from, s->n_elems - from < slice ? s->n_elems - from : slice, &enc);
 		if (r == -EINVAL)
 			snprintf(b->invalid, sizeof(b->invalid), "set %.31s", s->name);
 		if (r >= 0 && enc.n)

@@ -167,8 +167,9 @@ int zt_set_encode(const struct zt_set *s, struct zt_set_enc *ret);
 /*
  * Elements [from, from + n) of s alone (ret->set stays NULL), numbered as
  * in s: a plan's set (sorted by key) sent a slice at a time, so that its
- * encoding is never held whole. The slices of a set, in order, encode
- * what zt_set_encode() does.
+ * encoding is never held whole. The slices of a set sorted by key, in
+ * order, encode what zt_set_encode() does; an unsorted interval set's do
+ * not (each slice is sorted alone).
  */
 int zt_set_encode_slice(const struct zt_set *s, size_t from, size_t n, struct zt_set_enc *ret);
 int zt_rule_encode(const struct zt_plan *p, const struct zt_chain *c, size_t i, struct zt_batch *b,

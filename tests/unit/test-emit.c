@@ -471,11 +471,13 @@ static void set_pack(struct zt_set *s)
  * A set larger than one slice (emit.c's SET_SLICE) sent by zt_emit_set(),
  * packed as a compiled plan holds it, carries exactly the elements of the
  * whole encoding, in its order and with their plan elements: one leading
- * interval end at 0, not one per slice.
+ * interval end at 0, not one per slice. So does an interval set built in
+ * descending order and not packed (no plan sorted it): it is not sliced.
  */
 START_TEST(test_elems_sliced)
 {
-	for (int interval = 0; interval < 2; interval++) {
+	for (int variant = 0; variant < 3; variant++) {
+		bool interval = variant != 1, unsorted = variant == 2;
 		struct zt_set s = interval ? set_new("dst4", ZT_TYPE_IPV4, 0, 0, ZT_TYPE_MARK, true)
 					   : set_new("fp", ZT_TYPE_IPV4, ZT_TYPE_MARK, 0, ZT_TYPE_NONE, false);
 		struct zt_batch *b = batch(), *w = batch();
@@ -484,14 +486,17 @@ START_TEST(test_elems_sliced)
 		const size_t n = 3 * 4096 + 17;
 		char a[32];
 
-		for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			size_t i = unsorted ? n - 1 - j : j;
+
 			/* every other address of 10.0.0.0/8 from 10.0.0.2: never adjacent, never at 0 */
 			snprintf(a, sizeof(a), "10.%zu.%zu.%zu", (2 * i + 2) >> 16 & 0xff, (2 * i + 2) >> 8 & 0xff,
 				 (2 * i + 2) & 0xff);
 			set_add(&s, v_cidr(a), interval ? (struct zt_value){} : v_u32(ZT_TYPE_MARK, (uint32_t)i),
 				(struct zt_value){}, interval ? v_u32(ZT_TYPE_MARK, (uint32_t)i) : (struct zt_value){});
 		}
-		set_pack(&s);
+		if (!unsorted)
+			set_pack(&s);
 		ck_assert_int_eq(zt_emit_set(b, &s), 0);
 		ck_assert_int_eq(zt_set_encode(&s, &whole), 0);
 		ck_assert_uint_eq(whole.n, interval ? 2 * n + 1 : n);
@@ -504,7 +509,8 @@ START_TEST(test_elems_sliced)
 			ck_assert_mem_eq(got.p[i], want.p[i], got.len[i]);
 			ck_assert_uint_eq(got.plan_elem[i], want.plan_elem[i]);
 		}
-		ck_assert_uint_eq(got.plan_elem[got.n - 1], n - 1);
+		/* the highest address is the last element sent: plan element n - 1, or 0 when added first */
+		ck_assert_uint_eq(got.plan_elem[got.n - 1], unsorted ? 0 : n - 1);
 		nests_free(&got);
 		nests_free(&want);
 		zt_set_enc_clear(&whole);
