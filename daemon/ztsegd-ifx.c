@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ztsegd's exact interface names (lib/ifx.h): every link of the host has
- * its element in each twin of the plan, added when the link appears and
+ * its elements in the twins of the plan, added when the link appears and
  * removed when it goes (DESTROYSETELEM: an element apply's own link dump
  * already put there or took away is no error). Apply fills the twins in
  * the reload's own transaction when their pattern sets change; between

@@ -347,14 +347,27 @@ int zone_src_elems(struct cc *c)
 	return 0;
 }
 
-/* sub_rest: src_sub's way on when no subnet holds the source, for every segment with interfaces. */
+/*
+ * src_rest: classify_src's way on from a member interface's rest id
+ * (dst_ifx), for every segment that names interfaces: goto from_<rest>, or
+ * src_suba (the mark already holds the rest) for a segment with subnets.
+ * sub_rest: src_sub's way on when no subnet holds the source, for every
+ * segment with interfaces.
+ */
 int subnet_rests(struct cc *c)
 {
-	for (size_t s = 0; c->sub[SUB_REST] >= 0 && s < c->p->n_segs; s++) {
+	for (size_t s = 0; s < c->p->n_segs; s++) {
 		const struct zt_segment *sg = &c->p->segs[s];
 		struct zt_elem *el;
 
-		if (!zt_seg_bound(sg))
+		if (sg->n_ifs) {
+			if (!(el = elem_new(c, S_SRC_REST)))
+				return -ENOMEM;
+			el->key[0] = v_u32(ZT_TYPE_MARK, c->rest[s]);
+			el->data = sg->n_subnets ? v_verdict(ZT_V_GOTO, "src_suba") : v_zone_goto("from", c->rest[s]);
+			el->pos = pos_of(c, &sg->pos);
+		}
+		if (c->sub[SUB_REST] < 0 || !zt_seg_bound(sg))
 			continue;
 		if (!(el = elem_new_at(c, c->sub[SUB_REST])))
 			return -ENOMEM;

@@ -203,10 +203,32 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 	return 0;
 }
 
+/*
+ * <key> @member_ifx goto scoped; <key> @member_ifn <other>; <key>
+ * @member_if goto scoped; <other>: the scope test by exact name, then by
+ * pattern for a name not there yet (ifx.h).
+ */
+static int scope_rules(struct cc *c, int ci, const char *what, enum zt_key key, enum zt_verdict_code other,
+		       const char *chain)
+{
+	static const char *const sets[] = { "member_ifx", "member_ifn", "member_if" };
+	struct zt_rule *r;
+
+	for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
+		if (!(r = rule_new(c, ci, what)))
+			return -ENOMEM;
+		m_set(r, false, key, sets[i]);
+		if (i == 1)
+			s_verdict(r, other, chain);
+		else
+			s_verdict(r, ZT_V_GOTO, "scoped");
+	}
+	return rule_verdict(c, ci, what, other, chain);
+}
+
 static int chain_forward(struct cc *c)
 {
 	char what[128];
-	struct zt_rule *r;
 	int ci = chain_new(c, "forward", ZT_HOOK_FORWARD, PRIO_FILTER), ret;
 
 	if (ci < 0)
@@ -222,32 +244,20 @@ static int chain_forward(struct cc *c)
 		return ret;
 	if (c->p->hub.scope == ZT_SCOPE_MEMBERS && c->all_segs_have_ifs) {
 		/*
-		 * By exact name: iifname vmap @scope_ifx (a member: goto scoped;
-		 * not: goto scope_oif); a name not there yet (ifx.h) by pattern:
-		 * iifname @member_if goto scoped; goto scope_oif.
+		 * By exact name: iifname @member_ifx goto scoped; iifname
+		 * @member_ifn goto scope_oif; a name not there yet (ifx.h) by
+		 * pattern: iifname @member_if goto scoped; goto scope_oif.
 		 */
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
 		if ((ret = bridge_scope(c, ci, what)) < 0)
 			return ret;
-		if (rule_vmap1(c, ci, what, ZT_KEY_IIFNAME, "scope_ifx") < 0)
-			return -ENOMEM;
-		if (!(r = rule_new(c, ci, what)))
-			return -ENOMEM;
-		m_set(r, false, ZT_KEY_IIFNAME, "member_if");
-		s_verdict(r, ZT_V_GOTO, "scoped");
-		if (rule_verdict(c, ci, what, ZT_V_GOTO, "scope_oif") < 0)
-			return -ENOMEM;
-		/* scope_oif { oifname vmap @scope_ofx; oifname @member_if goto scoped; accept } */
+		if ((ret = scope_rules(c, ci, what, ZT_KEY_IIFNAME, ZT_V_GOTO, "scope_oif")) < 0)
+			return ret;
+		/* scope_oif { the same by oifname; accept } */
 		if ((ci = chain_new(c, "scope_oif", ZT_HOOK_NONE, 0)) < 0)
 			return ci;
-		if (rule_vmap1(c, ci, what, ZT_KEY_OIFNAME, "scope_ofx") < 0)
-			return -ENOMEM;
-		if (!(r = rule_new(c, ci, what)))
-			return -ENOMEM;
-		m_set(r, false, ZT_KEY_OIFNAME, "member_if");
-		s_verdict(r, ZT_V_GOTO, "scoped");
-		if (rule_verdict(c, ci, what, ZT_V_ACCEPT, NULL) < 0)
-			return -ENOMEM;
+		if ((ret = scope_rules(c, ci, what, ZT_KEY_OIFNAME, ZT_V_ACCEPT, NULL)) < 0)
+			return ret;
 		/* scoped: the rest of forward, for what is in scope */
 		if ((ci = chain_new(c, "scoped", ZT_HOOK_NONE, 0)) < 0)
 			return ci;
@@ -313,13 +323,24 @@ static int chain_classify_src(struct cc *c)
 		return ci;
 	name_zone_chain(world, "from", ID_WORLD);
 	/*
-	 * iifname vmap @src_ifx: by exact name (goto from_<rest>/src_sub, or
-	 * goto src_addr for an interface of no member); a name not there yet
-	 * (ifx.h) by pattern: iifname vmap @src_if; goto src_addr.
+	 * By exact name: ct mark set <world>; ct mark set iifname map
+	 * @dst_ifx; ct mark vmap @src_rest (goto from_<rest>, or src_suba for
+	 * a segment with subnets); iifname @member_ifn goto src_addr. The
+	 * world id first: no rest has it, so a name dst_ifx does not hold
+	 * misses src_rest whatever the connection's mark held before. A name
+	 * not there yet (ifx.h) by pattern: iifname vmap @src_if; goto src_addr.
 	 */
-	if (bridge_classify_src(c, ci) < 0 ||
-	    rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_ifx") < 0)
+	if (bridge_classify_src(c, ci) < 0 || !(r = rule_new(c, ci, "source zone: member interface")))
 		return -ENOMEM;
+	s_mark(r, ZT_S_CT_MARK_SET, ID_WORLD);
+	if (!(r = rule_new(c, ci, "source zone: member interface")))
+		return -ENOMEM;
+	s_mark_map1(r, ZT_KEY_IIFNAME, "dst_ifx");
+	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_CT_MARK, "src_rest") < 0 ||
+	    !(r = rule_new(c, ci, "source zone: by address")))
+		return -ENOMEM;
+	m_set(r, false, ZT_KEY_IIFNAME, "member_ifn");
+	s_verdict(r, ZT_V_GOTO, "src_addr");
 	if (rule_vmap1(c, ci, "source zone: member interface", ZT_KEY_IIFNAME, "src_if") < 0)
 		return -ENOMEM;
 	if (rule_verdict(c, ci, "source zone: by address", ZT_V_GOTO, "src_addr") < 0)
@@ -384,14 +405,6 @@ static int chain_src_sub(struct cc *c)
 	if (!(r = rule_new(c, ci, "source zone: segment of the interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_IIFNAME, "dst_if");
-	if (rule_verdict(c, ci, "source zone: subnet", ZT_V_GOTO, "src_suba") < 0)
-		return -ENOMEM;
-	/* src_subx: the same from src_ifx, by exact name (no pattern search) */
-	if ((ci = chain_new(c, "src_subx", ZT_HOOK_NONE, 0)) < 0)
-		return ci;
-	if (!(r = rule_new(c, ci, "source zone: segment of the interface")))
-		return -ENOMEM;
-	s_mark_map1(r, ZT_KEY_IIFNAME, "dst_ifx");
 	if (rule_verdict(c, ci, "source zone: subnet", ZT_V_GOTO, "src_suba") < 0)
 		return -ENOMEM;
 	/* src_suba: the subnet maps, used from this one chain */
@@ -535,17 +548,29 @@ static int chain_classify_dst(struct cc *c)
 		return -ENOMEM;
 	/*
 	 * By exact name first: ct mark set oifname map @dst_ifx (a member's
-	 * rest id); oifname vmap @dst_ofx (goto dsub for a segment with
-	 * subnets, return for a member, goto dst_addr for the rest): a packet
-	 * leaving by a member pays no address search. A name not there yet
-	 * (ifx.h) by address and pattern, as before: dst_addr's three rules,
-	 * then dst_if, sub_if and member_if, then goto dst_bnd.
+	 * rest id); oifname @sub_ifx goto dsub (a segment with subnets);
+	 * oifname @member_ifx return; oifname @member_ifn goto dst_addr: a
+	 * packet leaving by a member pays no address search. A name not there
+	 * yet (ifx.h) by address and pattern, as before: dst_addr's three
+	 * rules, then dst_if, sub_if and member_if, then goto dst_bnd.
 	 */
 	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_OIFNAME, "dst_ifx");
-	if (rule_vmap1(c, ci, "destination zone: member interface", ZT_KEY_OIFNAME, "dst_ofx") < 0)
+	if (c->sub[0] >= 0 && subnets_by_ifs(c) && c->set[S_SUB_IFX] >= 0) {
+		if (!(r = rule_new(c, ci, "destination zone: subnet")))
+			return -ENOMEM;
+		m_set(r, false, ZT_KEY_OIFNAME, "sub_ifx");
+		s_verdict(r, ZT_V_GOTO, "dsub");
+	}
+	if (!(r = rule_new(c, ci, "destination zone: member interface")))
 		return -ENOMEM;
+	m_set(r, false, ZT_KEY_OIFNAME, "member_ifx");
+	s_verdict(r, ZT_V_RETURN, NULL);
+	if (!(r = rule_new(c, ci, "destination zone: by address")))
+		return -ENOMEM;
+	m_set(r, false, ZT_KEY_OIFNAME, "member_ifn");
+	s_verdict(r, ZT_V_GOTO, "dst_addr");
 	if ((ret = dst_addr_rules(c, ci)) < 0)
 		return ret;
 	if (!(r = rule_new(c, ci, "destination zone: member interface")))

@@ -65,9 +65,9 @@ enum set_id {
 	S_FP_OUT, S_FR_OUT, S_FI4_OUT, S_FI6_OUT, S_FPROTO_OUT, S_FANY_OUT,
 	S_FPV_OUT, S_FRV_OUT, S_FI4V_OUT, S_FI6V_OUT, S_FPROTOV_OUT, S_FANYV_OUT,
 	S_MEMBER_RT, S_SPK_O, S_SPK_R, S_INST, S_JIT4, S_JIT6, S_JLIVE, S_JSPK_O, S_JSPK_R,
-	S_UCG_KNOWN, S_USRC, S_UCG_LO, S_ULIN, S_UCG_MM, S_UMK, S_ULOGF, S_ULOGT,
+	S_UCG_KNOWN, S_USRC, S_UCG_LO, S_ULIN, S_UCG_MM, S_UMK, S_ULOGF, S_ULOGT, S_SRC_REST,
 	/* the exact-name twins of the pattern sets (ifx.h): dynamic, filled by apply and ztsegd */
-	S_ROUTE_OWNX, S_ZONE_IFX, S_SCOPE_IFX, S_SCOPE_OFX, S_SRC_IFX, S_DST_IFX, S_DST_OFX,
+	S_ROUTE_OWNX, S_ZONE_IFX, S_ZONE_IFN, S_MEMBER_IFX, S_MEMBER_IFN, S_SUB_IFX, S_DST_IFX,
 	/* bridged workloads (compile-bridge.c) */
 	S_BR_SRC, S_BR_DZ, S_BR_DV, N_SETS
 };

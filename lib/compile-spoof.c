@@ -81,6 +81,7 @@ void m_unspec_src(struct zt_rule *r, unsigned i)
 }
 
 static int chain_spoof_addr(struct cc *c);
+static int chain_route_own(struct cc *c);
 
 int chain_spoof(struct cc *c)
 {
@@ -159,25 +160,44 @@ int chain_spoof(struct cc *c)
 		}
 	}
 
-	/*
-	 * fib saddr oifname vmap @route_ownx: the interface the route back
-	 * leaves by, by exact name (a hash lookup): goto own_<segment>, or goto
-	 * spoof_addr for an interface no member pattern covers. A name not
-	 * there yet (ifx.h) falls to the patterns:
-	 * fib saddr oifname vmap @route_owner; goto spoof_addr.
-	 */
-	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_OIFNAME, "route_ownx") < 0)
-		return -ENOMEM;
-	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_OIFNAME, "route_owner") < 0)
+	/* jump route_own; goto spoof_addr */
+	if (rule_verdict(c, ci, "anti-spoofing: routed addresses", ZT_V_JUMP, "route_own") < 0)
 		return -ENOMEM;
 	if (rule_verdict(c, ci, "anti-spoofing: static addresses", ZT_V_GOTO, "spoof_addr") < 0)
 		return -ENOMEM;
+	if ((ret = chain_route_own(c)) < 0)
+		return ret;
 	return chain_spoof_addr(c);
 }
 
 /*
+ * route_own { fib saddr . iif oifname vmap @route_ownx;
+ *             fib saddr oifname vmap @route_owner }
+ * The route back leaves by the interface the packet came in on (the one
+ * case a workload's own traffic meets): by its exact name (a hash lookup),
+ * accept a member's, return (to spoof_addr) for an interface no member
+ * pattern covers. Otherwise, or for a name not there yet (ifx.h), the
+ * interface the route back leaves by, by pattern: goto own_<segment>, or
+ * no element and return. route_ownx holds no goto: a new link's element
+ * must not make the kernel validate the whole table (ifx.h).
+ */
+static int chain_route_own(struct cc *c)
+{
+	int ci = chain_new(c, "route_own", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_IIF_OIFNAME, "route_ownx") < 0)
+		return -ENOMEM;
+	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_OIFNAME, "route_owner") < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
  * spoof_addr { ip saddr vmap @own4; ip6 saddr vmap @own6;
- *              iifname vmap @zone_ifx; iifname @zone_if goto spoofed }
+ *              iifname @zone_ifn accept; iifname @zone_ifx goto spoofed;
+ *              iifname @zone_if goto spoofed }
  */
 static int chain_spoof_addr(struct cc *c)
 {
@@ -193,15 +213,19 @@ static int chain_spoof_addr(struct cc *c)
 		return -ENOMEM;
 	/*
 	 * iifname @zone_if goto spoofed: a zone interface carrying no address
-	 * of its own. By exact name first (goto spoofed, or accept for an
-	 * interface of no zone), the patterns for a name not there yet.
+	 * of its own. By exact name first (accept an interface of no zone,
+	 * goto spoofed for a zone's), the patterns for a name not there yet.
 	 */
-	if (rule_vmap1(c, ci, "anti-spoofing: foreign source on a zone interface", ZT_KEY_IIFNAME, "zone_ifx") < 0)
-		return -ENOMEM;
 	if (!(r = rule_new(c, ci, "anti-spoofing: foreign source on a zone interface")))
 		return -ENOMEM;
-	m_set(r, false, ZT_KEY_IIFNAME, "zone_if");
-	s_verdict(r, ZT_V_GOTO, "spoofed");
+	m_set(r, false, ZT_KEY_IIFNAME, "zone_ifn");
+	s_verdict(r, ZT_V_ACCEPT, NULL);
+	for (int i = 0; i < 2; i++) {
+		if (!(r = rule_new(c, ci, "anti-spoofing: foreign source on a zone interface")))
+			return -ENOMEM;
+		m_set(r, false, ZT_KEY_IIFNAME, i ? "zone_if" : "zone_ifx");
+		s_verdict(r, ZT_V_GOTO, "spoofed");
+	}
 	return 0;
 }
 

@@ -120,12 +120,12 @@ static void plan_sort(struct zt_plan *pl)
 }
 
 /* The wide-range maps and sub_if exist only when a flow or a subnet needs them. */
-static void drop_if_empty(struct cc *c, enum set_id id)
+static void drop_set(struct cc *c, enum set_id id)
 {
 	struct zt_plan *pl = c->plan;
 	size_t i;
 
-	if (c->set[id] < 0 || pl->sets[c->set[id]].n_elems)
+	if (c->set[id] < 0)
 		return;
 	i = (size_t)c->set[id];
 	free(pl->sets[i].elems);
@@ -135,6 +135,12 @@ static void drop_if_empty(struct cc *c, enum set_id id)
 		if (c->set[k] > (int)i)
 			c->set[k]--;
 	c->set[id] = -1;
+}
+
+static void drop_if_empty(struct cc *c, enum set_id id)
+{
+	if (c->set[id] >= 0 && !c->plan->sets[c->set[id]].n_elems)
+		drop_set(c, id);
 }
 
 static void cc_done(struct cc *c)
@@ -186,8 +192,6 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 			continue;
 		if (i >= S_JIT4 && i <= S_JSPK_R && !p->n_jit)
 			continue;
-		if ((i == S_SCOPE_IFX || i == S_SCOPE_OFX) && !(p->hub.scope == ZT_SCOPE_MEMBERS && c.all_segs_have_ifs))
-			continue;
 		if (i >= S_UCG_KNOWN && i <= S_ULOGT && !zt_policy_has_units(p))
 			continue;
 		if ((i == S_ULOGF || i == S_ULOGT) && p->hub.log == ZT_LOG_NONE)
@@ -210,6 +214,8 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 		if (i < S_OOS || i >= S_FP_OUT)
 			drop_if_empty(&c, i);
 	drop_if_empty(&c, S_SUB_IF);
+	if (c.set[S_SUB_IF] < 0)
+		drop_set(&c, S_SUB_IFX);	/* its twin: dynamic, so never empty here */
 	drop_if_empty(&c, S_INST);
 	for (size_t i = 0; i < c.plan->n_chains; i++)
 		for (size_t k = 0; k < c.plan->chains[i].n_rules; k++)

@@ -269,19 +269,15 @@ static int pdiff_twins(const struct zt_plan *old, const struct zt_plan *base, co
 		       struct zt_plan_diff *df)
 {
 	for (size_t y = 0; y < p->n_sets; y++) {
-		const char *src[ZT_IFX_ARMS];
-		size_t n;
+		const char *src;
 
 		if (!base->sets[y].dynamic || p->sets[y].dynamic || df->pf.set_new[y] || df->pf.set_recreate[y] ||
-		    df->pf.set_refill[y] || !zt_ifx_is_twin(p->sets[y].name))
+		    df->pf.set_refill[y] || !(src = zt_ifx_source(p->sets[y].name)))
 			continue;
-		n = zt_ifx_sources(p->sets[y].name, src);
-		for (size_t i = 0; i < n; i++)
-			if (set_changed(old, base, src[i])) {
-				df->pf.set_refill[y] = true;
-				df->changed++;
-				break;
-			}
+		if (set_changed(old, base, src)) {
+			df->pf.set_refill[y] = true;
+			df->changed++;
+		}
 	}
 	return 0;
 }

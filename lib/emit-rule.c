@@ -35,6 +35,8 @@ static const struct key_info keys[] = {
 				       .l4proto = -1, .dtype = NFT_TYPE_STRING, .byteorder = BO_HOST },
 	[ZT_KEY_FIB_SADDR_IIF_OIF] = { K_FIB, NFT_FIB_RESULT_OIF, .fib_flags = NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF, .len = 4,
 				       .l4proto = -1, .dtype = NFT_TYPE_IFINDEX, .byteorder = BO_HOST },
+	[ZT_KEY_FIB_SADDR_IIF_OIFNAME] = { K_FIB, NFT_FIB_RESULT_OIFNAME, .fib_flags = NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF,
+					   .len = IFNAMSIZ, .l4proto = -1, .dtype = NFT_TYPE_STRING, .byteorder = BO_HOST },
 	[ZT_KEY_FIB_SADDR_OIF] = { K_FIB, NFT_FIB_RESULT_OIF, .fib_flags = NFTA_FIB_F_SADDR, .len = 4, .l4proto = -1,
 				   .dtype = NFT_TYPE_IFINDEX, .byteorder = BO_HOST },
 	[ZT_KEY_META_IPSEC] = { K_META, NFT_META_SECPATH, .len = 1, .l4proto = -1, .byteorder = BO_HOST },

@@ -11,29 +11,28 @@
 #include "ifx.h"
 #include "util.h"
 
-/* One step of a twin: the first pattern set that covers the name gives its value. */
-struct arm {
-	const char *set;
-	enum zt_verdict_code code;	/* ZT_V_NONE: the set's own data */
-	const char *chain;		/* with ZT_V_NONE: goto src_sub in the data becomes goto this */
-};
+/*
+ * How a twin follows its pattern set: the names it covers (IN), the names
+ * it does not (OUT), the set's data for a name it covers (DATA), or accept
+ * for a name it covers and return for one it does not (SELF).
+ */
+enum twin_kind { TW_IN, TW_OUT, TW_DATA, TW_SELF };
 
 struct twin {
 	const char *name;
-	struct arm arm[ZT_IFX_ARMS];
-	enum zt_verdict_code miss;	/* ZT_V_NONE: no element for a name nothing covers */
-	const char *miss_chain;
+	const char *src;
+	enum twin_kind kind;
 };
 
 /* Kept in step with the rules in compile-spoof.c and compile-chains.c that use them. */
 static const struct twin twins[] = {
-	{ "route_ownx", { { "route_owner", ZT_V_NONE, NULL } }, ZT_V_GOTO, "spoof_addr" },
-	{ "zone_ifx", { { "zone_if", ZT_V_GOTO, "spoofed" } }, ZT_V_ACCEPT, NULL },
-	{ "scope_ifx", { { "member_if", ZT_V_GOTO, "scoped" } }, ZT_V_GOTO, "scope_oif" },
-	{ "scope_ofx", { { "member_if", ZT_V_GOTO, "scoped" } }, ZT_V_ACCEPT, NULL },
-	{ "src_ifx", { { "src_if", ZT_V_NONE, "src_subx" } }, ZT_V_GOTO, "src_addr" },
-	{ "dst_ifx", { { "dst_if", ZT_V_NONE, NULL } }, ZT_V_NONE, NULL },
-	{ "dst_ofx", { { "sub_if", ZT_V_GOTO, "dsub" }, { "member_if", ZT_V_RETURN, NULL } }, ZT_V_GOTO, "dst_addr" },
+	{ "route_ownx", "route_owner", TW_SELF },
+	{ "zone_ifx", "zone_if", TW_IN },
+	{ "zone_ifn", "zone_if", TW_OUT },
+	{ "member_ifx", "member_if", TW_IN },
+	{ "member_ifn", "member_if", TW_OUT },
+	{ "sub_ifx", "sub_if", TW_IN },
+	{ "dst_ifx", "dst_if", TW_DATA },
 };
 
 static const struct twin *twin_find(const char *name)
@@ -44,14 +43,11 @@ static const struct twin *twin_find(const char *name)
 	return NULL;
 }
 
-size_t zt_ifx_sources(const char *set, const char *out[ZT_IFX_ARMS])
+const char *zt_ifx_source(const char *set)
 {
 	const struct twin *t = twin_find(set);
-	size_t n = 0;
 
-	for (size_t i = 0; t && i < ZT_IFX_ARMS && t->arm[i].set; i++)
-		out[n++] = t->arm[i].set;
-	return n;
+	return t ? t->src : NULL;
 }
 
 bool zt_ifx_is_twin(const char *set)
@@ -86,45 +82,44 @@ static const struct zt_elem *pattern_lookup(const struct zt_set *s, const char *
 	return NULL;
 }
 
-static bool twin_ok(const struct zt_set *s)
+static bool twin_ok(const struct twin *t, const struct zt_set *s)
 {
-	return s->n_key == 1 && (s->key[0] == ZT_TYPE_IFNAME || s->key[0] == ZT_TYPE_FIB_IFNAME) && !s->interval;
+	if (s->n_key != 1 || !(s->key[0] == ZT_TYPE_IFNAME || s->key[0] == ZT_TYPE_FIB_IFNAME) || s->interval)
+		return false;
+	if (t->kind == TW_SELF)
+		return s->data == ZT_TYPE_VERDICT;
+	return t->kind == TW_DATA ? s->data != ZT_TYPE_NONE : s->data == ZT_TYPE_NONE;
 }
 
 int zt_ifx_value(const struct zt_plan *p, const struct zt_set *s, const char *ifname, struct zt_value *data)
 {
 	const struct twin *t = twin_find(s->name);
+	const struct zt_set *src;
+	const struct zt_elem *e = NULL;
 
-	if (!t || !twin_ok(s))
+	if (!t || !twin_ok(t, s))
 		return -EINVAL;
-	for (size_t i = 0; i < ELEMENTSOF(t->arm) && t->arm[i].set; i++) {
-		const struct zt_set *src = zt_plan_find_set(p, t->arm[i].set);
-		const struct zt_elem *e;
-
-		if (!src || src->n_key != 1 || !src->interval)
-			continue;
-		if (!(e = pattern_lookup(src, ifname)))
-			continue;
-		if (t->arm[i].code == ZT_V_NONE) {
-			if (src->data != s->data)
-				return -EINVAL;
-			*data = e->data;
-			/* src_sub looks the segment up in dst_if again; src_subx in dst_ifx. */
-			if (t->arm[i].chain && data->type == ZT_TYPE_VERDICT && streq(data->verdict.chain, "src_sub"))
-				snprintf(data->verdict.chain, sizeof(data->verdict.chain), "%s", t->arm[i].chain);
-		} else {
-			*data = (struct zt_value){ .type = ZT_TYPE_VERDICT, .verdict.code = t->arm[i].code };
-			if (t->arm[i].chain)
-				snprintf(data->verdict.chain, sizeof(data->verdict.chain), "%s", t->arm[i].chain);
-		}
+	src = zt_plan_find_set(p, t->src);
+	if (src && src->n_key == 1 && src->interval)
+		e = pattern_lookup(src, ifname);
+	*data = (struct zt_value){ .type = ZT_TYPE_NONE };
+	switch (t->kind) {
+	case TW_IN:
+		return e != NULL;
+	case TW_OUT:
+		return e == NULL;
+	case TW_DATA:
+		if (!e)
+			return 0;
+		if (src->data != s->data)
+			return -EINVAL;
+		*data = e->data;
+		return 1;
+	case TW_SELF:
+		*data = (struct zt_value){ .type = ZT_TYPE_VERDICT, .verdict.code = e ? ZT_V_ACCEPT : ZT_V_RETURN };
 		return 1;
 	}
-	if (t->miss == ZT_V_NONE)
-		return 0;
-	*data = (struct zt_value){ .type = ZT_TYPE_VERDICT, .verdict.code = t->miss };
-	if (t->miss_chain)
-		snprintf(data->verdict.chain, sizeof(data->verdict.chain), "%s", t->miss_chain);
-	return 1;
+	return -EINVAL;
 }
 
 static int name_cmp(const void *a, const void *b)

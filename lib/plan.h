@@ -36,6 +36,7 @@ enum zt_key {
 	ZT_KEY_CT_DIRECTION,
 	ZT_KEY_FIB_SADDR_OIFNAME,	/* fib saddr oifname */
 	ZT_KEY_FIB_SADDR_IIF_OIF,	/* fib saddr . iif oif (strict rpf) */
+	ZT_KEY_FIB_SADDR_IIF_OIFNAME,	/* fib saddr . iif oifname: iif's name when the route back uses it, else "" */
 	ZT_KEY_FIB_SADDR_OIF,		/* fib saddr oif (loose rpf) */
 	ZT_KEY_META_IPSEC,		/* meta ipsec: the packet was decapsulated */
 	ZT_KEY_RT_IPSEC,		/* rt ipsec: the route sends it through IPsec */

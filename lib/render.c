@@ -64,6 +64,7 @@ static const char *const key_names[] = {
 	[ZT_KEY_CT_DIRECTION] = "ct direction",
 	[ZT_KEY_FIB_SADDR_OIFNAME] = "fib saddr oifname",
 	[ZT_KEY_FIB_SADDR_IIF_OIF] = "fib saddr . iif oif",
+	[ZT_KEY_FIB_SADDR_IIF_OIFNAME] = "fib saddr . iif oifname",
 	[ZT_KEY_FIB_SADDR_OIF] = "fib saddr oif",
 	[ZT_KEY_FIB_DADDR_TYPE] = "fib daddr type",
 	[ZT_KEY_META_IPSEC] = "meta ipsec",
@@ -344,7 +345,7 @@ static int keys_write(FILE *f, const enum zt_key *keys, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const char *name = TABLE_LOOKUP(key_names, keys[i]);
 
-		if (!name || (n > 1 && keys[i] == ZT_KEY_FIB_SADDR_IIF_OIF))
+		if (!name || (n > 1 && (keys[i] == ZT_KEY_FIB_SADDR_IIF_OIF || keys[i] == ZT_KEY_FIB_SADDR_IIF_OIFNAME)))
 			return -EINVAL;
 		if (i)
 			fputs(" . ", f);

@@ -59,9 +59,9 @@ policy_copy() {
 noflags() { awk 'skip && /^$/ { skip = 0; next } { skip = 0 } /^\tflags / { skip = 1; next } { print }' "$@"; }
 # The exact-name twins (lib/ifx.h) hold the namespace's links after an apply
 # (here: lo); nft -f of the text leaves them empty, as ztsegctl show does.
-TWINS='route_ownx|zone_ifx|scope_ifx|scope_ofx|src_ifx|dst_ifx|dst_ofx'
+TWINS='route_ownx|zone_ifx|zone_ifn|member_ifx|member_ifn|sub_ifx|dst_ifx'
 notwins() {
-	awk -v re="^\tmap ($TWINS) \\{" '
+	awk -v re="^\t(set|map) ($TWINS) \\{" '
 	$0 ~ re { tw = 1 }
 	tw && /^\t\t(elements = )/ { el = 1 }
 	el { if ($0 ~ /}$/) el = 0; next }
@@ -103,10 +103,10 @@ for c in "${cases[@]}"; do
 	else
 		listing "$a" >"$TMP/$name.a"
 		if [ "$name" = example ]; then
-			if inns "$a" nft list map inet ztseg src_ifx | grep -q '"lo" : goto src_addr'; then
-				ok "$name: apply filled src_ifx from the links (lo: goto src_addr)"
+			if inns "$a" nft list set inet ztseg member_ifn | grep -q '"lo"'; then
+				ok "$name: apply filled member_ifn from the links (lo)"
 			else
-				not_ok "$name: src_ifx does not hold lo after apply"
+				not_ok "$name: member_ifn does not hold lo after apply"
 			fi
 		fi
 		listing "$b" >"$TMP/$name.b"
