@@ -393,7 +393,7 @@ int manager_start(struct manager *m)
 	manager_tamper_watchdog(m, true);
 
 	m->state = m->degraded ? ZT_DAEMON_DEGRADED : ZT_DAEMON_RUNNING;
-	manager_policy_trim();
+	manager_policy_trim(m);
 	manager_status_notify(m, "READY=1");
 	log_fields(LOG_NOTICE, (const char *[]){ "ZTSEG_EVENT=ready" }, 1, "ready: %s", m->status_line);
 	return 0;

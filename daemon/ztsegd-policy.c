@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
+#include "ifx.h"
 #include "ztsegd.h"
 
 void manager_policy_clear(struct loaded *l)
@@ -103,6 +104,33 @@ static void nfmon_quiet(bool on, void *userdata)
 }
 
 /*
+ * The plan of a policy whole again (lib/plan.h, zt_plan_slim): compiled
+ * anew from the same policy and options. Compile is pure, and the new
+ * plan's shape must be the one recorded: -ESTALE otherwise.
+ */
+static int policy_full(const struct manager *m, const struct zt_policy *p, struct zt_plan *plan)
+{
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	struct zt_plan *full = NULL;
+	struct zt_diags d = {};
+	int r;
+
+	if (!plan || !plan->slim)
+		return 0;
+	r = zt_compile(p, &m->copts, &full, &d);
+	if (r >= 0)
+		r = zt_plan_unslim(plan, full);
+	zt_plan_free(full);
+	zt_diags_clear(&d);
+	if (r < 0)
+		log_warning("cannot compile the running policy's plan again: %s", strerror(-r));
+	else
+		log_debug("the running policy's plan compiled again (kept slim between applies) in %.1f ms",
+			  (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
+	return r;
+}
+
+/*
  * A new policy (l is not m->cur) is diffed against the running one while
  * nothing else has committed since our last commit; the running one
  * again (repair, start) is compared with the table as the kernel has it.
@@ -113,7 +141,11 @@ int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_ap
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r;
 
-	if (l != &m->cur && m->cur.plan) {
+	r = policy_full(m, l->policy, l->plan);
+	if (r < 0)
+		return r;
+	/* Without the running plan whole, compared with the table as the kernel has it. */
+	if (l != &m->cur && m->cur.plan && policy_full(m, m->cur.policy, m->cur.plan) >= 0) {
 		o.prev_plan = m->cur.plan;
 		o.prev_genid = zt_nft_genid(m->nft);
 	}
@@ -182,18 +214,43 @@ void manager_policy_lkg_save(struct manager *m)
 }
 
 /*
+ * The running plan (and a trial's rollback plan) kept slim until the next
+ * apply needs it whole (lib/plan.h): between applies the daemon reads only
+ * the elements of the exact-name twins' pattern sets (ztsegd-ifx.c, per
+ * link event) and of fcnt (status), and no rule.
+ */
+static void policy_slim(struct zt_plan *plan)
+{
+	const char *keep[16] = { "fcnt" };
+	size_t n = 1;
+
+	if (!plan)
+		return;
+	for (size_t i = 0; i < plan->n_sets && n < ELEMENTSOF(keep) - 1; i++) {
+		const char *src = zt_ifx_source(plan->sets[i].name);
+
+		if (src)
+			keep[n++] = src;
+	}
+	zt_plan_slim(plan, keep);
+}
+
+/*
  * A full apply allocates its plan, batch and scratch by the hundred MB
  * (10,000 segments), and a reload, a rollback or a confirmation frees a
  * whole plan; glibc keeps what is freed in its heaps, so the daemon
  * stayed about 130 MB above what it holds (bench/RESULTS.md, issue 13).
  * Called once such work is done (start, reload refused or applied, a
  * repair that wrote, rollback, confirm), never per event: a trim walks
- * every arena.
+ * every arena. The plans kept are slimmed first.
  */
-void manager_policy_trim(void)
+void manager_policy_trim(struct manager *m)
 {
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 
+	policy_slim(m->cur.plan);
+	policy_slim(m->rollback.plan);
 	malloc_trim(0);
-	log_debug("memory freed by the apply given back in %.1f ms", (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
+	log_debug("plans slimmed, memory freed by the apply given back in %.1f ms",
+		  (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
 }

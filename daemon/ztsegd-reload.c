@@ -248,7 +248,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 		reload_failed(m, reqs, n, &d, was);
 		zt_diags_clear(&d);
 		manager_policy_clear(&l);
-		manager_policy_trim();
+		manager_policy_trim(m);
 		manager_status_notify(m, "READY=1");
 		return;
 	}
@@ -296,7 +296,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 	zt_pending_clear(&pd);
 	manager_reload_reply(m, reqs, n, NULL, res);
 	manager_metrics_reload(m, now_usec(CLOCK_MONOTONIC) - t0);
-	manager_policy_trim();
+	manager_policy_trim(m);
 	manager_status_notify(m, "READY=1");
 }
 

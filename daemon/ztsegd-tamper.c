@@ -89,10 +89,11 @@ void manager_tamper_repair(struct manager *m)
 			   st.created || st.replaced ? "written" : "changed",
 			   st.bridge_written ? ", table bridge ztseg written anew" : "",
 			   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
-		manager_policy_trim();
 	} else {
 		log_debug("table inet %s checked: as applied", ZT_TABLE_NAME);
 	}
+	/* The check compiled the running plan whole again (zt_plan_unslim): slim it again. */
+	manager_policy_trim(m);
 	manager_tamper_watchdog(m, true);
 }
 

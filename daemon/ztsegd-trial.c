@@ -121,7 +121,7 @@ int manager_trial_rollback(struct manager *m, const char *why)
 		manager_sync_members(m, false);
 		manager_sync_enc(m, true);
 	}
-	manager_policy_trim();
+	manager_policy_trim(m);
 	manager_status_notify(m, "READY=1");
 	return 0;
 }
@@ -145,7 +145,7 @@ int manager_trial_confirm(struct manager *m, uid_t uid, pid_t pid)
 	confirm_timer_set(m, UINT64_MAX);
 	m->pending = false;
 	manager_policy_clear(&m->rollback);
-	manager_policy_trim();
+	manager_policy_trim(m);
 	zt_diags_clear(&m->rollback_diags);
 	/* Confirmed: this is the policy to come back to now. */
 	manager_policy_lkg_save(m);

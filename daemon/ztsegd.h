@@ -452,7 +452,7 @@ int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_ap
 void manager_policy_keep_warnings(struct manager *m, struct zt_diags *d);
 void manager_policy_lkg_save(struct manager *m);
 /* Once a start, reload, repair, rollback or confirmation is done: the heap pages glibc keeps, given back. */
-void manager_policy_trim(void);
+void manager_policy_trim(struct manager *m);
 
 /* ztsegd-sync.c */
 /*

@@ -821,6 +821,9 @@ int zt_apply(struct zt_nft *n, const struct zt_plan *plan, const struct zt_apply
 	struct eff_plan e = {};
 	int r;
 
+	/* A slim plan has lost what it writes and what a diff compares (zt_plan_unslim() first). */
+	if (plan->slim || (o.prev_plan && o.prev_plan->slim))
+		return -EINVAL;
 	r = eff_plan_make(plan, &o, &e);
 	if (r < 0) {
 		zt_diag_error(d, NULL, 0, 0, "cannot fill the sets of interface names (%s, the exact-name maps): %s",

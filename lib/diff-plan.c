@@ -365,6 +365,8 @@ int zt_plan_diff_compute(const struct zt_plan *old, const struct zt_plan *base, 
 {
 	int r;
 
+	if (old->slim || p->slim)
+		return -EINVAL;
 	if (!plan_sorted(old) || !plan_sorted(p) || base->n_sets != p->n_sets || old->log_group != p->log_group)
 		return -ENOTUNIQ;
 #define ALLOC(f, n) ((df->f = calloc((n) + 1, sizeof(*df->f))) != NULL)

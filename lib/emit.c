@@ -594,13 +594,3 @@ int zt_emit_plan(struct zt_batch *b, const struct zt_plan *p, uint32_t table_fla
 	return r;
 }
 
-size_t zt_plan_count_objects(const struct zt_plan *p)
-{
-	size_t n = 1 + p->n_counters + p->n_sets + p->n_chains;
-
-	for (size_t i = 0; i < p->n_sets; i++)
-		n += p->sets[i].dynamic ? 0 : p->sets[i].n_elems;
-	for (size_t i = 0; i < p->n_chains; i++)
-		n += p->chains[i].n_rules;
-	return n;
-}

@@ -176,6 +176,5 @@ int zt_rule_encode(const struct zt_plan *p, const struct zt_chain *c, size_t i, 
 		   struct zt_rule_enc *ret);
 
 /* Number of objects (table, counters, sets, chains, rules, elements) of a plan. */
-size_t zt_plan_count_objects(const struct zt_plan *p);
 
 #endif

@@ -513,6 +513,10 @@ struct zt_plan {
 	/* Copies of the policy's file names: every pos.file in the plan points here. */
 	char **files;
 	size_t n_files;
+	/* zt_plan_slim(): most element arrays and every rule freed; what it had, for the count and the check */
+	bool slim;
+	size_t slim_objects;
+	uint64_t slim_shape;
 };
 
 struct zt_compile_opts {
@@ -557,6 +561,25 @@ size_t zt_units_elems(const struct zt_policy *p, uint64_t id, const char *rel,
 int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	       struct zt_plan **ret, struct zt_diags *d);
 struct zt_plan *zt_plan_free(struct zt_plan *plan);
+
+/*
+ * A plan kept between applies, slimmed: the elements of every set not in
+ * keep (a NULL-terminated list of names) and every rule are freed; the
+ * definitions stay, and zt_plan_count_objects() still counts what was
+ * there. Only zt_plan_unslim() makes it whole again, with a plan compiled
+ * anew from the same policy and options (compile is pure): it takes that
+ * plan's elements and rules if its shape (zt_plan_shape()) is the one
+ * recorded, -ESTALE otherwise (full is left as it was). Apply and the plan
+ * diff refuse a slim plan (-EINVAL). ztsegd keeps its running plan so
+ * (daemon/ztsegd-policy.c): at 10,000 segments the elements and rules are
+ * about 90 of the plan's 100 MB, and only a reload reads them.
+ */
+void zt_plan_slim(struct zt_plan *plan, const char *const keep[]);
+/* The objects it writes: the table, counters, sets, chains, static elements and rules (a slim plan: before). */
+size_t zt_plan_count_objects(const struct zt_plan *p);
+int zt_plan_unslim(struct zt_plan *plan, struct zt_plan *full);
+/* Every counter's, set's and chain's name, and how many elements and rules (FNV-1a); a slim plan's own. */
+uint64_t zt_plan_shape(const struct zt_plan *plan);
 
 /* Lookups by name (binary search); NULL if absent. */
 const struct zt_set *zt_plan_find_set(const struct zt_plan *plan, const char *name);

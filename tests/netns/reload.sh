@@ -187,8 +187,15 @@ zt_check "daemon: reload to p (unchanged)" reload_to p
 zt_check "daemon: an unchanged reload compiles and sends nothing" \
 	grep -q 'reloaded: generation [0-9]*, 0 objects changed, 0 messages in .* nothing to compile or send)' "$DLOG"
 zt_check "daemon: after the unchanged reload the table lists as a fresh apply" cmp -s <(canon d) "$ZT_TMP/ref-p"
+# Between applies the running plan is kept slim (lib/plan.h); each reload
+# below compiles it whole again before the diff, and the diff must still
+# be against it (not the table read back) and give a fresh apply's table.
+zt_check "daemon: the running plan is kept slim once started" grep -q '^ztsegd: plans slimmed' "$DLOG"
 for d in p-app p p-mid p; do
+	n_full=$(grep -c "plan compiled again (kept slim between applies)" "$DLOG" || true)
 	zt_check "daemon: reload to $d" reload_to "$d"
+	zt_check "daemon: reload to $d compiled the running plan whole again" \
+		[ "$(grep -c "plan compiled again (kept slim between applies)" "$DLOG")" -gt "$n_full" ]
 	zt_check "daemon: reload to $d diffed against the running plan ($(compared))" \
 		[ "$(compared)" = "previous plan" ]
 	zt_check "daemon: after the reload to $d the table lists as a fresh apply" cmp -s <(canon d) "$ZT_TMP/ref-$d"

@@ -132,6 +132,65 @@ START_TEST(test_identical)
 }
 END_TEST
 
+/* Does pos point into plan's own copies of the file names (or nowhere)? */
+static bool pos_owned(const struct zt_plan *p, const struct zt_pos *pos)
+{
+	for (size_t i = 0; i < p->n_files; i++)
+		if (pos->file == p->files[i])
+			return true;
+	return !pos->file;
+}
+
+/*
+ * A plan slimmed (ztsegd keeps its running plan so) counts what it had,
+ * keeps the sets it is told to, refuses to be diffed, and takes back the
+ * elements and rules of a plan compiled anew from the same policy: then
+ * it diffs as the original did, every position pointing into its own
+ * file names. A plan of another shape is refused and nothing changes.
+ */
+START_TEST(test_slim)
+{
+	static const char *const keep[] = { "member_if", NULL };
+	struct fx f = { .old = compile(), .p = compile() };
+	const char *other = "version: 1\nsegments:\n  ci:\n    interfaces: [\"vci*\"]\n";
+	struct zt_plan *full = compile(), *diff = compile_text(other);
+	size_t objects = zt_plan_count_objects(f.old), rules = 0;
+	const struct zt_set *s;
+
+	zt_plan_slim(f.old, keep);
+	ck_assert(f.old->slim);
+	ck_assert_uint_eq(zt_plan_count_objects(f.old), objects);
+	ck_assert_uint_eq(zt_plan_shape(f.old), zt_plan_shape(full));
+	ck_assert_uint_eq(zt_plan_find_set(f.old, "member_if")->n_elems, zt_plan_find_set(full, "member_if")->n_elems);
+	ck_assert_uint_gt(zt_plan_find_set(f.old, "member_if")->n_elems, 0);
+	ck_assert_ptr_nonnull(s = zt_plan_find_set(f.old, "own4"));
+	ck_assert(s->n_elems == 0 && !s->elems);
+	for (size_t i = 0; i < f.old->n_chains; i++)
+		rules += f.old->chains[i].n_rules;
+	ck_assert_uint_eq(rules, 0);
+	ck_assert_int_eq(zt_plan_diff_compute(f.old, f.p, f.p, false, &f.df), -EINVAL);
+
+	ck_assert_int_eq(zt_plan_unslim(f.old, diff), -ESTALE);
+	ck_assert(f.old->slim);
+	ck_assert_int_eq(zt_plan_unslim(f.old, full), 0);
+	ck_assert(!f.old->slim);
+	zt_plan_free(full);	/* what it gave away must not be reachable from f.old any more */
+	zt_plan_free(diff);
+	ck_assert_uint_eq(zt_plan_count_objects(f.old), objects);
+	for (size_t i = 0; i < f.old->n_sets; i++)
+		for (size_t k = 0; k < f.old->sets[i].n_elems; k++)
+			ck_assert(pos_owned(f.old, &zt_set_elem(&f.old->sets[i], k)->pos));
+	for (size_t i = 0; i < f.old->n_chains; i++)
+		for (size_t k = 0; k < f.old->chains[i].n_rules; k++)
+			ck_assert(pos_owned(f.old, &f.old->chains[i].rules[k].pos));
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 0);
+	ck_assert_uint_eq(sets_flagged(&f), 0);
+	ck_assert_uint_eq(chains_flagged(&f), 0);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(test_element_removed)
 {
 	struct fx f = { .old = compile(), .p = compile() };
@@ -362,6 +421,7 @@ int main(void)
 	tcase_add_test(tc, test_chain_gone);
 	tcase_add_test(tc, test_speakers_flushed);
 	tcase_add_test(tc, test_not_comparable);
+	tcase_add_test(tc, test_slim);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
