@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Addresses: the policy's prefixes flattened by longest prefix into the
- * address maps (dst4/6, dstb4/6, own4/6 and the subnet maps).
+ * address maps (dst4/6, dstb4/6, own4/6 and the subnet maps); the maps
+ * from a zone id to its source chain (zone_src, src_rest, sub_rest).
  */
 #include <assert.h>
 #include "compile-internal.h"

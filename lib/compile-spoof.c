@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The anti-spoofing chains: spoof (prerouting), spoofed, own_<zone>,
- * ownb_<n> and rpf_fail.
+ * The anti-spoofing chains: spoof (prerouting), route_own, spoof_addr,
+ * spoofed, own_<zone>, ownb_<n> and rpf_fail.
  */
 #include <linux/rtnetlink.h>
 #include "compile-internal.h"
