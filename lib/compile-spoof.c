@@ -85,9 +85,7 @@ static int chain_route_own(struct cc *c);
 
 int chain_spoof(struct cc *c)
 {
-	const struct zt_hub *h = &c->p->hub;
 	struct zt_value v[2];
-	char what[128];
 	struct zt_rule *r;
 	int ci = chain_new(c, "spoof", ZT_HOOK_PREROUTING, PRIO_RAW), ret;
 
@@ -136,14 +134,53 @@ int chain_spoof(struct cc *c)
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	}
 
+	/* jump route_own; goto spoof_addr */
+	if (rule_verdict(c, ci, "anti-spoofing: routed addresses", ZT_V_JUMP, "route_own") < 0)
+		return -ENOMEM;
+	if (rule_verdict(c, ci, "anti-spoofing: static addresses", ZT_V_GOTO, "spoof_addr") < 0)
+		return -ENOMEM;
+	if ((ret = chain_route_own(c)) < 0)
+		return ret;
+	return chain_spoof_addr(c);
+}
+
+/*
+ * route_own { fib saddr . iif oifname vmap @route_ownx;
+ *             fib saddr . iif oif missing jump rpf_fail;
+ *             fib saddr oifname vmap @route_owner }
+ * The route back leaves by the interface the packet came in on (the one
+ * case a workload's own traffic meets): by its exact name (a hash lookup),
+ * accept a member's, return (to spoof_addr) for an interface no member
+ * pattern covers. Otherwise, or for a name not there yet (ifx.h), the
+ * interface the route back leaves by, by pattern: goto own_<segment>, or
+ * no element and return. route_ownx holds no goto: a new link's element
+ * must not make the kernel validate the whole table (ifx.h).
+ *
+ * The reverse-path test comes after the twin, not before: every twin
+ * element is an interface's name, and `fib saddr . iif oifname` yields one
+ * only when the route back leaves by iif (for strict rpf the same lookup,
+ * for loose a weaker one), so a twin hit has passed rpf already. The
+ * common packet pays for one FIB lookup, not two; one that misses the twin
+ * meets the test exactly as before, ahead of route_owner.
+ */
+static int chain_route_own(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "route_own", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_IIF_OIFNAME, "route_ownx") < 0)
+		return -ENOMEM;
 	/*
 	 * scope: all — fib saddr . iif oif missing [fib daddr type != local] goto spoofed
 	 * scope: members — fib saddr . iif oif missing jump rpf_fail
 	 * (strict; loose: fib saddr oif missing). Without protect-host only
 	 * what the host forwards counts. With scope: members a packet is in
 	 * scope when it arrives on a zone interface *or is going to* a member
-	 * (or to the host it protects): rpf_fail decides which, so a packet
-	 * whose route back is right pays for one FIB lookup, as before.
+	 * (or to the host it protects): rpf_fail decides which.
 	 */
 	if (h->rpf != ZT_RPF_OFF) {
 		snprintf(what, sizeof(what), "hub.rpf %s", c->hubpos);
@@ -159,36 +196,6 @@ int chain_spoof(struct cc *c)
 			s_verdict(r, ZT_V_GOTO, "spoofed");
 		}
 	}
-
-	/* jump route_own; goto spoof_addr */
-	if (rule_verdict(c, ci, "anti-spoofing: routed addresses", ZT_V_JUMP, "route_own") < 0)
-		return -ENOMEM;
-	if (rule_verdict(c, ci, "anti-spoofing: static addresses", ZT_V_GOTO, "spoof_addr") < 0)
-		return -ENOMEM;
-	if ((ret = chain_route_own(c)) < 0)
-		return ret;
-	return chain_spoof_addr(c);
-}
-
-/*
- * route_own { fib saddr . iif oifname vmap @route_ownx;
- *             fib saddr oifname vmap @route_owner }
- * The route back leaves by the interface the packet came in on (the one
- * case a workload's own traffic meets): by its exact name (a hash lookup),
- * accept a member's, return (to spoof_addr) for an interface no member
- * pattern covers. Otherwise, or for a name not there yet (ifx.h), the
- * interface the route back leaves by, by pattern: goto own_<segment>, or
- * no element and return. route_ownx holds no goto: a new link's element
- * must not make the kernel validate the whole table (ifx.h).
- */
-static int chain_route_own(struct cc *c)
-{
-	int ci = chain_new(c, "route_own", ZT_HOOK_NONE, 0);
-
-	if (ci < 0)
-		return ci;
-	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_IIF_OIFNAME, "route_ownx") < 0)
-		return -ENOMEM;
 	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_OIFNAME, "route_owner") < 0)
 		return -ENOMEM;
 	return 0;

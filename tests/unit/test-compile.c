@@ -1137,7 +1137,7 @@ START_TEST(test_variants)
 	const struct variant_case *t = &variant_cases[_i];
 	_cleanup_free_ char *pol = NULL;
 	struct zt_plan *pl;
-	const struct zt_chain *fwd, *spoof, *deny, *cdst;
+	const struct zt_chain *fwd, *spoof, *deny, *cdst, *rown;
 	bool rpf_iif = false;
 
 	ck_assert_int_ge(asprintf(&pol, HUB_HEAD "%s  boundaries:\n    o: { addresses: [203.0.113.0/24] }\n"
@@ -1172,16 +1172,29 @@ START_TEST(test_variants)
 		ck_assert_uint_eq(chain_of(pl, "input")->rules[0].match[0].value.u32, 1);
 		ck_assert_int_eq(chain_of(pl, "input")->rules[0].match[0].value.type, ZT_TYPE_IFINDEX);
 	}
-	ck_assert_msg(has_rule_with(spoof, is_rpf) == (t->rpf != 0), "%s: rpf", t->name);
-	for (size_t i = 0; i < spoof->n_rules; i++) {
-		const struct zt_rule *r = &spoof->rules[i];
+	/*
+	 * The route test in route_own, between the exact-name twin (a hit has
+	 * passed it: the lookup yields a name only for a route back by iif)
+	 * and route_owner; never in spoof, where every packet would pay a
+	 * second FIB lookup.
+	 */
+	rown = chain_of(pl, "route_own");
+	ck_assert_msg(!has_rule_with(spoof, is_rpf), "%s: rpf in spoof", t->name);
+	ck_assert_msg(has_rule_with(rown, is_rpf) == (t->rpf != 0), "%s: rpf", t->name);
+	ck_assert_uint_eq(rown->n_rules, 2 + (t->rpf != 0));
+	ck_assert_str_eq(rown->rules[0].stmt[0].set, "route_ownx");
+	ck_assert_int_eq(rown->rules[0].stmt[0].key[0], ZT_KEY_FIB_SADDR_IIF_OIFNAME);
+	ck_assert_str_eq(rown->rules[rown->n_rules - 1].stmt[0].set, "route_owner");
+	for (size_t i = 0; i < rown->n_rules; i++) {
+		const struct zt_rule *r = &rown->rules[i];
 
 		if (!is_rpf(r))
 			continue;
+		ck_assert_uint_eq(i, 1);
 		/*
-		 * The route test first; with scope: members, rpf_fail then decides
-		 * whether the packet is in scope: it came in on a zone interface or
-		 * is going to a member (or to the protected host).
+		 * With scope: members, rpf_fail then decides whether the packet
+		 * is in scope: it came in on a zone interface or is going to a
+		 * member (or to the protected host).
 		 */
 		rpf_iif = r->stmt[0].verdict.code == ZT_V_JUMP && streq(r->stmt[0].verdict.chain, "rpf_fail");
 		ck_assert_int_eq(r->match[0].key[0], t->rpf == 1 ? ZT_KEY_FIB_SADDR_IIF_OIF : ZT_KEY_FIB_SADDR_OIF);
