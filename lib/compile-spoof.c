@@ -80,6 +80,20 @@ void m_unspec_src(struct zt_rule *r, unsigned i)
 	}
 }
 
+/* ip6 saddr :: accept; ip6 saddr fe80::/10 accept; ip saddr 0.0.0.0 accept; ip saddr 169.254.0.0/16 accept */
+static int rules_unspec_src(struct cc *c, int ci)
+{
+	struct zt_rule *r;
+
+	for (unsigned i = 0; i < N_UNSPEC; i++) {
+		if (!(r = rule_new(c, ci, "link-local and unspecified sources")))
+			return -ENOMEM;
+		m_unspec_src(r, i);
+		s_verdict(r, ZT_V_ACCEPT, NULL);
+	}
+	return 0;
+}
+
 static int chain_spoof_addr(struct cc *c);
 static int chain_route_own(struct cc *c);
 
@@ -126,17 +140,17 @@ int chain_spoof(struct cc *c)
 	m_set(r, false, ZT_KEY_IIFNAME, "member_if");
 	s_verdict(r, ZT_V_GOTO, "spoofed");
 
-	/* ip6 saddr :: accept; ip6 saddr fe80::/10 accept; ip saddr 0.0.0.0 accept; ip saddr 169.254.0.0/16 accept */
-	for (unsigned i = 0; i < N_UNSPEC; i++) {
-		if (!(r = rule_new(c, ci, "link-local and unspecified sources")))
-			return -ENOMEM;
-		m_unspec_src(r, i);
-		s_verdict(r, ZT_V_ACCEPT, NULL);
-	}
-
-	/* jump route_own; goto spoof_addr */
+	/*
+	 * jump route_own; <the link-local and unspecified sources>; goto spoof_addr
+	 * Those accepts need only come before a path that can drop: they
+	 * follow route_own's twin here, for a name route_ownx returns, and
+	 * in route_own for a name it does not hold. A member's packet, the
+	 * common one, is accepted by the twin without meeting them.
+	 */
 	if (rule_verdict(c, ci, "anti-spoofing: routed addresses", ZT_V_JUMP, "route_own") < 0)
 		return -ENOMEM;
+	if ((ret = rules_unspec_src(c, ci)) < 0)
+		return ret;
 	if (rule_verdict(c, ci, "anti-spoofing: static addresses", ZT_V_GOTO, "spoof_addr") < 0)
 		return -ENOMEM;
 	if ((ret = chain_route_own(c)) < 0)
@@ -146,6 +160,7 @@ int chain_spoof(struct cc *c)
 
 /*
  * route_own { fib saddr . iif oifname vmap @route_ownx;
+ *             <the link-local and unspecified sources: accept>;
  *             fib saddr . iif oif missing jump rpf_fail;
  *             fib saddr oifname vmap @route_owner }
  * The route back leaves by the interface the packet came in on (the one
@@ -168,12 +183,14 @@ static int chain_route_own(struct cc *c)
 	const struct zt_hub *h = &c->p->hub;
 	char what[128];
 	struct zt_rule *r;
-	int ci = chain_new(c, "route_own", ZT_HOOK_NONE, 0);
+	int ci = chain_new(c, "route_own", ZT_HOOK_NONE, 0), ret;
 
 	if (ci < 0)
 		return ci;
 	if (rule_vmap1(c, ci, "anti-spoofing: routed addresses", ZT_KEY_FIB_SADDR_IIF_OIFNAME, "route_ownx") < 0)
 		return -ENOMEM;
+	if ((ret = rules_unspec_src(c, ci)) < 0)
+		return ret;
 	/*
 	 * scope: all — fib saddr . iif oif missing [fib daddr type != local] goto spoofed
 	 * scope: members — fib saddr . iif oif missing jump rpf_fail

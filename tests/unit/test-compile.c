@@ -1099,6 +1099,13 @@ static bool is_rpf(const struct zt_rule *r)
 	return false;
 }
 
+/* ip6 saddr :: accept, and the other three */
+static bool is_unspec_accept(const struct zt_rule *r)
+{
+	return r->n_match == 1 && (r->match[0].key[0] == ZT_KEY_IP_SADDR || r->match[0].key[0] == ZT_KEY_IP6_SADDR) &&
+	       r->n_stmt == 1 && r->stmt[0].kind == ZT_S_VERDICT && r->stmt[0].verdict.code == ZT_V_ACCEPT;
+}
+
 static bool is_log(const struct zt_rule *r)
 {
 	return r->n_stmt && r->stmt[0].kind == ZT_S_LOG;
@@ -1181,16 +1188,31 @@ START_TEST(test_variants)
 	rown = chain_of(pl, "route_own");
 	ck_assert_msg(!has_rule_with(spoof, is_rpf), "%s: rpf in spoof", t->name);
 	ck_assert_msg(has_rule_with(rown, is_rpf) == (t->rpf != 0), "%s: rpf", t->name);
-	ck_assert_uint_eq(rown->n_rules, 2 + (t->rpf != 0));
+	/*
+	 * The link-local and unspecified accepts: after the twin (in
+	 * route_own for a name it lacks, in spoof for one it returns),
+	 * before anything that can drop.
+	 */
+	ck_assert_uint_eq(rown->n_rules, 6 + (t->rpf != 0));
 	ck_assert_str_eq(rown->rules[0].stmt[0].set, "route_ownx");
 	ck_assert_int_eq(rown->rules[0].stmt[0].key[0], ZT_KEY_FIB_SADDR_IIF_OIFNAME);
 	ck_assert_str_eq(rown->rules[rown->n_rules - 1].stmt[0].set, "route_owner");
+	for (size_t i = 0; i < spoof->n_rules; i++)
+		if (spoof->rules[i].stmt[0].kind == ZT_S_VERDICT &&
+		    streq(spoof->rules[i].stmt[0].verdict.chain, "route_own")) {
+			ck_assert_uint_eq(i + 6, spoof->n_rules);
+			for (unsigned u = 1; u <= 4; u++) {
+				ck_assert(is_unspec_accept(&spoof->rules[i + u]));
+				ck_assert(is_unspec_accept(&rown->rules[u]));
+			}
+			ck_assert_str_eq(spoof->rules[i + 5].stmt[0].verdict.chain, "spoof_addr");
+		}
 	for (size_t i = 0; i < rown->n_rules; i++) {
 		const struct zt_rule *r = &rown->rules[i];
 
 		if (!is_rpf(r))
 			continue;
-		ck_assert_uint_eq(i, 1);
+		ck_assert_uint_eq(i, 5);
 		/*
 		 * With scope: members, rpf_fail then decides whether the packet
 		 * is in scope: it came in on a zone interface or is going to a
