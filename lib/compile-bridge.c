@@ -183,7 +183,30 @@ static void fields(const struct cc *c, struct zt_mark_fields *f)
 	zt_mark_fields(c->plan->bridge.mask, f);
 }
 
-/* classify_src, first: meta mark & SRC vmap @br_src (a bridge port's segment, before any interface) */
+static void m_mark(const struct cc *c, struct zt_rule *r, bool ne, uint32_t mask, uint32_t v)
+{
+	struct zt_match *m = m_next(r, ne ? ZT_M_NE : ZT_M_EQ, ZT_KEY_META_MARK);
+
+	(void)c;
+	m->value = v_u32(ZT_TYPE_MARK, v);
+	m->mmask = mask;
+}
+
+/*
+ * meta mark & FIELD != 0 <stmt> meta mark & FIELD …: no map holds a key
+ * of 0 (a bridge index is never 0), so a routed packet, the more
+ * frequent, pays for a compare instead of a lookup that must miss.
+ */
+static struct zt_rule *mark_rule(struct cc *c, int ci, const char *what, uint32_t field)
+{
+	struct zt_rule *r = rule_new(c, ci, what);
+
+	if (r)
+		m_mark(c, r, true, field, 0);
+	return r;
+}
+
+/* classify_src, first: meta mark & SRC != 0 meta mark & SRC vmap @br_src (a bridge port's segment, before any interface) */
 int bridge_classify_src(struct cc *c, int ci)
 {
 	struct zt_mark_fields f;
@@ -192,14 +215,18 @@ int bridge_classify_src(struct cc *c, int ci)
 	if (!bridge_on(c))
 		return 0;
 	fields(c, &f);
-	if (!(r = rule_new(c, ci, "source zone: bridge port")))
+	if (!(r = mark_rule(c, ci, "source zone: bridge port", f.src)))
 		return -ENOMEM;
 	s_vmap1(r, ZT_KEY_META_MARK, "br_src");
 	r->stmt[r->n_stmt - 1].mmask = f.src;
 	return 0;
 }
 
-/* classify_dst, after the static addresses: ct mark set meta mark & DST map @br_dz; meta mark & DST vmap @br_dv */
+/*
+ * classify_dst, after the static addresses: meta mark & DST != 0 ct mark
+ * set meta mark & DST map @br_dz; meta mark & DST != 0 meta mark & DST
+ * vmap @br_dv
+ */
 int bridge_classify_dst(struct cc *c, int ci)
 {
 	struct zt_mark_fields f;
@@ -208,24 +235,15 @@ int bridge_classify_dst(struct cc *c, int ci)
 	if (!bridge_on(c))
 		return 0;
 	fields(c, &f);
-	if (!(r = rule_new(c, ci, "destination zone: bridge port")))
+	if (!(r = mark_rule(c, ci, "destination zone: bridge port", f.dst)))
 		return -ENOMEM;
 	s_mark_map1(r, ZT_KEY_META_MARK, "br_dz");
 	r->stmt[r->n_stmt - 1].mmask = f.dst;
-	if (!(r = rule_new(c, ci, "destination zone: bridge port")))
+	if (!(r = mark_rule(c, ci, "destination zone: bridge port", f.dst)))
 		return -ENOMEM;
 	s_vmap1(r, ZT_KEY_META_MARK, "br_dv");
 	r->stmt[r->n_stmt - 1].mmask = f.dst;
 	return 0;
-}
-
-static void m_mark(const struct cc *c, struct zt_rule *r, bool ne, uint32_t mask, uint32_t v)
-{
-	struct zt_match *m = m_next(r, ne ? ZT_M_NE : ZT_M_EQ, ZT_KEY_META_MARK);
-
-	(void)c;
-	m->value = v_u32(ZT_TYPE_MARK, v);
-	m->mmask = mask;
 }
 
 /*

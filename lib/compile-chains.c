@@ -204,17 +204,22 @@ static int filter_common(struct cc *c, int ci, bool forward, bool output)
 }
 
 /*
- * <key> @member_ifx goto scoped; <key> @member_ifn <other>; <key>
- * @member_if goto scoped; <other>: the scope test by exact name, then by
- * pattern for a name not there yet (ifx.h).
+ * <key> @member_ifx goto scoped; [bridge_scope]; <key> @member_ifn
+ * <other>; <key> @member_if goto scoped; <other>: the scope test by exact
+ * name, then by pattern for a name not there yet (ifx.h). The bridge
+ * kinds' `goto scoped` (forward only) come after a member's, which has
+ * the same verdict and is the more frequent packet.
  */
 static int scope_rules(struct cc *c, int ci, const char *what, enum zt_key key, enum zt_verdict_code other,
 		       const char *chain)
 {
 	static const char *const sets[] = { "member_ifx", "member_ifn", "member_if" };
 	struct zt_rule *r;
+	int ret;
 
 	for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
+		if (i == 1 && key == ZT_KEY_IIFNAME && (ret = bridge_scope(c, ci, what)) < 0)
+			return ret;
 		if (!(r = rule_new(c, ci, what)))
 			return -ENOMEM;
 		m_set(r, false, key, sets[i]);
@@ -249,8 +254,6 @@ static int chain_forward(struct cc *c)
 		 * pattern: iifname @member_if goto scoped; goto scope_oif.
 		 */
 		snprintf(what, sizeof(what), "hub.scope %s", c->hubpos);
-		if ((ret = bridge_scope(c, ci, what)) < 0)
-			return ret;
 		if ((ret = scope_rules(c, ci, what, ZT_KEY_IIFNAME, ZT_V_GOTO, "scope_oif")) < 0)
 			return ret;
 		/* scope_oif { the same by oifname; accept } */
