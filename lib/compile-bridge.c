@@ -319,7 +319,7 @@ int bridge_spoof(struct cc *c, int ci)
 }
 
 /*
- * own_<zone>, spk_<zone>: meta mark & SRC == <the zone's segment> accept;
+ * own_<zone>: meta mark & SRC == <the zone's segment> accept;
  * zone 0 (spk_any): a bridge port of any segment does not speak for world.
  */
 int bridge_spk(struct cc *c, int ci, uint32_t zone)

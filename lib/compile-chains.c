@@ -77,11 +77,6 @@ static int chain_related(struct cc *c)
 	return 0;
 }
 
-static int chain_spk(struct cc *c, uint32_t id)
-{
-	return chain_zone_ifs(c, id, "spk", "deny", "ICMP errors from a side that does not speak");
-}
-
 /* spk_any: a side behind no interface of its own (world, unbound boundaries): any but a member's */
 static int chain_spk_any(struct cc *c)
 {
@@ -907,6 +902,7 @@ static int chain_k(struct cc *c, size_t n)
 int chains_build(struct cc *c)
 {
 	const struct zt_policy *p = c->p;
+	bool own = false;
 	int r;
 
 	if ((r = chain_spoof(c)) < 0 || (r = chain_spoofed(c)) < 0 ||
@@ -937,17 +933,17 @@ int chains_build(struct cc *c)
 			continue;
 		if ((r = chain_from(c, id)) < 0)
 			return r;
-		if (z->kind == ZT_ZONE_SEGMENT && zt_seg_bound(&p->segs[z->seg])) {
+		/* own_<id>: an address bound to the zone, or an ICMP error from its side (spk_target) */
+		if (((z->kind == ZT_ZONE_SEGMENT && zt_seg_bound(&p->segs[z->seg])) || z->bound || c->spk[id])) {
 			if ((r = chain_own(c, id)) < 0)
 				return r;
+			own = true;
 		}
-		if (z->bound && (r = chain_own(c, id)) < 0)
-			return r;
 		if (z->dflt && (r = chain_src_dflt(c, id)) < 0)
 			return r;
-		if (c->spk[id] && (r = chain_spk(c, id)) < 0)
-			return r;
 	}
+	if (own && (r = chain_own_fail(c)) < 0)
+		return r;
 	for (size_t i = 0; i < c->dzb.n; i++)
 		if ((r = chain_dzb(c, i)) < 0)
 			return r;

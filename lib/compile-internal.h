@@ -150,7 +150,7 @@ struct cc {
 	struct inst *inst;		/* (flow, zone pair): what ct mark holds once allowed */
 	size_t n_inst, cap_inst;
 	struct u64map imap;		/* (flow << 32 | zone pair) -> index into inst + 1 */
-	bool *spk;			/* by id: chain spk_<id> is needed */
+	bool *spk;			/* by id: an ICMP error's side (spk_o, spk_r): own_<id> is needed */
 	bool spk_any;
 	bool abyt;		/* threats.anomaly series: bytes: map abyt exists (anomaly_build) */
 	size_t n_zones;			/* the highest id */
@@ -273,9 +273,8 @@ int marks_export(struct cc *c);
 
 /* compile-spoof.c */
 int chain_spoofed(struct cc *c);
-int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fail,
-		   const char *why);
 int chain_own(struct cc *c, uint32_t id);
+int chain_own_fail(struct cc *c);
 void m_unspec_src(struct zt_rule *r, unsigned i);
 int chain_spoof(struct cc *c);
 int chain_rpf_fail(struct cc *c);

@@ -48,7 +48,8 @@ int refs_ids(struct cc *c, const struct zt_ref *refs, size_t n, uint32_t **ret,
  * Who may send ICMP errors for a connection from (or to) each entry: the
  * chain spk_target() names for its zone (a segment's subnets speak
  * through the segment's interfaces, so one entry is one side), or none
- * (host: the host's own errors pass in output). Flags the spk chains.
+ * (host: the host's own errors pass in output). Flags the zones whose
+ * own_<id> chains it needs.
  */
 static int sides_build(struct cc *c, const struct zt_ref *refs, size_t n, struct zt_value **ret)
 {

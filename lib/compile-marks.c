@@ -184,7 +184,7 @@ static int inst_keys(struct cc *c)
 	return r;
 }
 
-/* The chain that says whether a packet came from zone id's side: spk_<id>, spk_any, or none (host). */
+/* The chain that says whether a packet came from zone id's side: own_<id>, spk_any, or none (host). */
 bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
 {
 	const struct zinfo *z = &c->zones[id];
@@ -198,7 +198,7 @@ bool spk_target(struct cc *c, uint32_t id, struct zt_value *ret)
 		own = 0;
 	if (own) {
 		c->spk[own] = true;
-		*ret = v_zone_goto("spk", own);
+		*ret = v_zone_goto("own", own);
 	} else {
 		c->spk_any = true;
 		*ret = v_verdict(ZT_V_GOTO, "spk_any");

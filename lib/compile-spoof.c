@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The anti-spoofing chains: spoof (prerouting), route_own, spoof_addr,
- * spoofed, own_<zone>, ownb_<n> and rpf_fail.
+ * spoofed, own_<zone> (which related's ICMP errors share), own_fail,
+ * ownb_<n> and rpf_fail.
  */
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/rtnetlink.h>
 #include "compile-internal.h"
 
@@ -28,12 +30,15 @@ int chain_spoofed(struct cc *c)
 }
 
 /*
- * <prefix>_<zone> { iifname { <the zone's patterns> } accept; goto <fail> }
- * own_<zone>: an address bound to a zone must arrive through its interfaces
- * (else spoofed); spk_<zone>: an ICMP error must come from them (else deny).
+ * own_<zone> { iifname { <the zone's patterns> } accept; [meta mark & SRC
+ * == <the zone's segment> accept]; goto own_fail }
+ * One chain per zone for two questions with one answer, "did this packet
+ * come in through the zone's interfaces?". spoof asks it of an address
+ * bound to the zone (route_owner, own4/own6: else spoofed), related of
+ * the side an ICMP error must come from (spk_o, spk_r and the grants'
+ * jspk_o/jspk_r: else deny). own_fail tells the two apart.
  */
-int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fail,
-		   const char *why)
+int chain_own(struct cc *c, uint32_t id)
 {
 	char name[ZT_OBJ_NAME_MAX], what[128];
 	const struct zt_ifpat *pats;
@@ -42,7 +47,7 @@ int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fa
 	int ci, ret;
 
 	pats = zone_pats(c, id, &n);
-	name_zone_chain(name, prefix, id);
+	name_zone_chain(name, "own", id);
 	if ((ci = chain_new(c, name, ZT_HOOK_NONE, 0)) < 0)
 		return ci;
 	zone_desc(c, id, what, sizeof(what));
@@ -55,14 +60,32 @@ int chain_zone_ifs(struct cc *c, uint32_t id, const char *prefix, const char *fa
 		s_verdict(r, ZT_V_ACCEPT, NULL);
 	if ((ret = bridge_spk(c, ci, id)) < 0)
 		return ret;
-	if (rule_verdict(c, ci, why, ZT_V_GOTO, fail) < 0)
+	if (rule_verdict(c, ci, "not the zone's interface", ZT_V_GOTO, "own_fail") < 0)
 		return -ENOMEM;
 	return 0;
 }
 
-int chain_own(struct cc *c, uint32_t id)
+/*
+ * own_fail { ct state related goto deny; goto spoofed }
+ * In prerouting at priority raw no packet has a conntrack entry yet (the
+ * state reads invalid; another tool's template, `ct zone set`, new), so
+ * only an ICMP error judged by related is `related` here: it goes to
+ * deny, the spoof chain's packet to spoofed.
+ */
+int chain_own_fail(struct cc *c)
 {
-	return chain_zone_ifs(c, id, "own", "spoofed", "anti-spoofing");
+	struct zt_rule *r;
+	int ci = chain_new(c, "own_fail", ZT_HOOK_NONE, 0);
+
+	if (ci < 0)
+		return ci;
+	if (!(r = rule_new(c, ci, "ICMP errors from a side that does not speak")))
+		return -ENOMEM;
+	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
+	s_verdict(r, ZT_V_GOTO, "deny");
+	if (rule_verdict(c, ci, "anti-spoofing", ZT_V_GOTO, "spoofed") < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 void m_unspec_src(struct zt_rule *r, unsigned i)

@@ -331,7 +331,7 @@ struct zt_plan_jit {
 	size_t n_from, n_to;	/* its from and to entries: a grant's pairs (zt_grant_mark) */
 	/*
 	 * Per from / to entry: who may send ICMP errors for a connection from
-	 * (to) it: `goto spk_<zone>`, `goto spk_any`, or ZT_TYPE_NONE (host,
+	 * (to) it: `goto own_<zone>`, `goto spk_any`, or ZT_TYPE_NONE (host,
 	 * which speaks in output). The grant's jspk_o / jspk_r elements.
 	 */
 	struct zt_value *spk_from, *spk_to;

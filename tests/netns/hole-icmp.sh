@@ -245,13 +245,18 @@ for fam in 4 6; do
 	hold a "$out" "$lport" "$B" 5000
 	zt_wait_for 1000 grep -qs '^data' "$out" || true
 	n0=$(zt_obs a "c${fam}_unreach")
+	d0=$(zt_counter drops) s0=$(zt_counter spoofs)
 	zt_forge c eth0 "$VC1_MAC" 3 \
 		"$outer(src='$C', dst='$A')/$layer/$inner(src='$A', dst='$B')/UDPerror(sport=$lport, dport=5000)/Raw(b'zt-sock\\n')" >/dev/null
 	sleep 0.3
 	n1=$(zt_obs a "c${fam}_unreach")
+	d1=$(zt_counter drops) s1=$(zt_counter spoofs)
 	hold_wait
 	zt_check "IPv$fam c's forged port unreachable about a -> b: did not reach a ($((n1 - n0)) of 3)" \
 		[ $((n1 - n0)) -eq 0 ]
+	# own_b answers "not b's interface"; own_fail sends an ICMP error to deny, not to spoofed
+	zt_check "IPv$fam c's forged port unreachable: counted as a drop (+$((d1 - d0)))" [ $((d1 - d0)) -ge 3 ]
+	zt_check "IPv$fam c's forged port unreachable: not counted as a spoof (+$((s1 - s0)))" [ $((s1 - s0)) -eq 0 ]
 	zt_check "IPv$fam c's forged port unreachable about a -> b: a's socket saw no error ($(errors "$out"))" \
 		! grep -qE '^(err|sockerr)' "$out"
 done

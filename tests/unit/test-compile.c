@@ -1099,6 +1099,45 @@ static bool is_rpf(const struct zt_rule *r)
 	return false;
 }
 
+/*
+ * An ICMP error's side is the anti-spoofing chain of its zone: spk_o and
+ * spk_r lead to own_<zone> (or spk_any), whose "no" is own_fail's, which
+ * sends a related packet to deny and anything else to spoofed. No
+ * spk_<zone> chain is left.
+ */
+static void check_speakers(const struct zt_plan *pl)
+{
+	static const char *const maps[] = { "spk_o", "spk_r" };
+	const struct zt_chain *f = chain_of(pl, "own_fail");
+	size_t n_own = 0;
+
+	ck_assert_uint_eq(f->n_rules, 2);
+	ck_assert_int_eq(f->rules[0].n_match, 1);
+	ck_assert_int_eq(f->rules[0].match[0].op, ZT_M_CT_STATE);
+	ck_assert_uint_eq(f->rules[0].match[0].ct_state, NF_CT_STATE_BIT(IP_CT_RELATED));
+	ck_assert_str_eq(f->rules[0].stmt[0].verdict.chain, "deny");
+	ck_assert_int_eq(f->rules[1].n_match, 0);
+	ck_assert_str_eq(f->rules[1].stmt[0].verdict.chain, "spoofed");
+	for (size_t m = 0; m < ELEMENTSOF(maps); m++) {
+		const struct zt_set *s = set_of(pl, maps[m]);
+
+		for (size_t i = 0; i < s->n_elems; i++) {
+			const char *to = zt_set_elem(s, i)->data.verdict.chain;
+			const struct zt_chain *own = chain_of(pl, to);
+
+			if (streq(to, "spk_any"))
+				continue;
+			ck_assert_msg(!strncmp(to, "own_", 4), "%s leads to %s", maps[m], to);
+			ck_assert_str_eq(own->rules[own->n_rules - 1].stmt[0].verdict.chain, "own_fail");
+			n_own++;
+		}
+	}
+	ck_assert_uint_gt(n_own, 0);
+	for (size_t i = 0; i < pl->n_chains; i++)
+		ck_assert_msg(strncmp(pl->chains[i].name, "spk_", 4) || streq(pl->chains[i].name, "spk_any"),
+			      "chain %s", pl->chains[i].name);
+}
+
 /* ip6 saddr :: accept, and the other three */
 static bool is_unspec_accept(const struct zt_rule *r)
 {
@@ -1379,6 +1418,7 @@ START_TEST(test_counters_and_sources)
 		ck_assert(fkey(pl, "spk_o", zt_set_elem(fcnt, i)->key[0].u32, 0, 0) ||
 			  fkey(pl, "spk_r", zt_set_elem(fcnt, i)->key[0].u32, 0, 0));
 	}
+	check_speakers(pl);
 	/* public-web needs no chain: judge counts it through fcnt */
 	ck_assert_ptr_null(zt_plan_find_chain(pl, fchain(flow_id(pl, "flow public-web "), "", f, sizeof(f))));
 	c = chain_of(pl, "judge");
