@@ -934,7 +934,7 @@ int chains_build(struct cc *c)
 		if ((r = chain_from(c, id)) < 0)
 			return r;
 		/* own_<id>: an address bound to the zone, or an ICMP error from its side (spk_target) */
-		if (((z->kind == ZT_ZONE_SEGMENT && zt_seg_bound(&p->segs[z->seg])) || z->bound || c->spk[id])) {
+		if ((z->kind == ZT_ZONE_SEGMENT && zt_seg_bound(&p->segs[z->seg])) || z->bound || c->spk[id]) {
 			if ((r = chain_own(c, id)) < 0)
 				return r;
 			own = true;

@@ -6,7 +6,9 @@
 # packet must not reach its receiver and must raise the "spoofs" counter,
 # with the reverse-path check on (as in the example) and off (the address
 # binding alone); without ztseg's table the same packets do arrive, so the
-# test would see them if they got through.
+# test would see them if they got through. Link-local and unspecified
+# sources (forged with scapy) must not count as spoofed, with the
+# exact-name twin filled and emptied.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -116,7 +118,7 @@ unspec() {
 	done
 }
 unspec "rpf strict, names known"
-# the control: the same route as a forged routed source is spoofed
+# the control: the same path with another segment's routed address is spoofed
 before=$(zt_counter spoofs)
 zt_forge web1 eth0 "$(zt_mac host "${ZT_IF[web1]}")" "$count" \
 	"IP(src='$(zt_addr app1 4)', dst='$(zt_addr db1 4)')/UDP(sport=68, dport=$port)" >/dev/null
