@@ -93,7 +93,7 @@ static void members(struct manager *m, struct zt_metrics *t)
 
 	zt_metrics_family(t, "ztseg_segment_interfaces", "gauge", "Member interfaces of each segment now.");
 	for (size_t i = 0; p && i < p->n_segs; i++) {
-		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, p->segs[i].name)
+		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, i, p->segs[i].name)
 								 : NULL;
 		struct zt_label l = { "segment", p->segs[i].name };
 
@@ -102,7 +102,7 @@ static void members(struct manager *m, struct zt_metrics *t)
 	zt_metrics_family(t, "ztseg_segment_routed_prefixes", "gauge",
 			  "Prefixes routed through each segment's member interfaces now.");
 	for (size_t i = 0; p && i < p->n_segs; i++) {
-		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, p->segs[i].name)
+		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, i, p->segs[i].name)
 								 : NULL;
 		struct zt_label l = { "segment", p->segs[i].name };
 

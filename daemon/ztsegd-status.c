@@ -66,23 +66,65 @@ void manager_status_notify(struct manager *m, const char *extra)
 
 /* ---- the status document ---- */
 
-static bool pos_same(const struct zt_pos *a, const struct zt_pos *b)
+/*
+ * The named counter the compiler gave each flow: fcnt's elements point
+ * back at the flow by its position (all of one flow's marks at the same
+ * one, with the same counter). Sorted once per status document, so that
+ * the flows' counters cost O(flows log marks), not O(flows × marks).
+ */
+struct flow_counter {
+	const struct zt_pos *pos;
+	const char *counter;
+};
+
+static int pos_cmp(const struct zt_pos *a, const struct zt_pos *b)
 {
-	return a->file && b->file && a->line == b->line && a->col == b->col && streq(a->file, b->file);
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return strcmp(a->file, b->file);
 }
 
-/* The named counter the compiler gave a flow: its fcnt element points back at the flow. */
-static const char *flow_counter(const struct zt_plan *plan, const struct zt_flow *f)
+static int flow_counter_cmp(const void *a, const void *b)
+{
+	return pos_cmp(((const struct flow_counter *)a)->pos, ((const struct flow_counter *)b)->pos);
+}
+
+/* fcnt's elements that name a counter and a policy position, sorted by it; *ret NULL and 0 when there are none. */
+static int flow_counters(const struct zt_plan *plan, struct flow_counter **ret, size_t *n_ret)
 {
 	const struct zt_set *s = zt_plan_find_set(plan, FCNT_SET);
+	struct flow_counter *v;
+	size_t n = 0;
 
-	for (size_t i = 0; s && i < s->n_elems; i++) {
+	*ret = NULL;
+	*n_ret = 0;
+	if (!s || !s->n_elems)
+		return 0;
+	if (!(v = calloc(s->n_elems, sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_elems; i++) {
 		const struct zt_elem *e = zt_set_elem(s, i);
 
-		if (e->data.type == ZT_TYPE_COUNTER && pos_same(&e->pos, &f->pos))
-			return e->data.counter;
+		if (e->data.type == ZT_TYPE_COUNTER && e->pos.file)
+			v[n++] = (struct flow_counter){ .pos = &e->pos, .counter = e->data.counter };
 	}
-	return NULL;
+	qsort(v, n, sizeof(*v), flow_counter_cmp);
+	*ret = v;
+	*n_ret = n;
+	return 0;
+}
+
+static const char *flow_counter(const struct flow_counter *v, size_t n, const struct zt_flow *f)
+{
+	struct flow_counter key = { .pos = &f->pos };
+	const struct flow_counter *hit;
+
+	if (!f->pos.file || !n)
+		return NULL;
+	hit = bsearch(&key, v, n, sizeof(*v), flow_counter_cmp);
+	return hit ? hit->counter : NULL;
 }
 
 static int cidr_cmp(const void *a, const void *b)
@@ -223,7 +265,7 @@ static int status_segments(struct manager *m, const struct zt_policy *p, struct 
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_segs; i++) {
 		const struct zt_segment *sg = &p->segs[i];
-		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, sg->name) : NULL;
+		const struct zt_segment_members *sm = m->members ? zt_membership_segment(m->members, i, sg->name) : NULL;
 		struct zt_status_segment *ss = &b->segs[i];
 		struct routed_ctx rc = { .sm = sm };
 
@@ -252,13 +294,17 @@ static int status_segments(struct manager *m, const struct zt_policy *p, struct 
 /* The hub's flows, then each segment's rules, with their counters; then the drop counters. */
 static int status_flows(struct manager *m, const struct zt_policy *p, struct status_buf *b, struct zt_status *st)
 {
-	size_t n_flows = p->hub.n_flows, k = 0;
+	_cleanup_free_ struct flow_counter *fc = NULL;
+	size_t n_flows = p->hub.n_flows, k = 0, n_fc;
+	int r;
 
 	for (size_t i = 0; i < p->n_segs; i++)
 		n_flows += p->segs[i].n_rules;
 	b->flows = calloc(n_flows + 1, sizeof(*b->flows));
 	if (!b->flows)
 		return -ENOMEM;
+	if ((r = flow_counters(m->cur.plan, &fc, &n_fc)) < 0)
+		return r;
 	for (size_t s = 0; s <= p->n_segs; s++) {
 		const struct zt_flow *v = s == 0 ? p->hub.flows : p->segs[s - 1].rules;
 		size_t n = s == 0 ? p->hub.n_flows : p->segs[s - 1].n_rules;
@@ -270,7 +316,7 @@ static int status_flows(struct manager *m, const struct zt_policy *p, struct sta
 						       .from = v[i].from, .n_from = v[i].n_from, .to = v[i].to,
 						       .n_to = v[i].n_to, .ports = v[i].ports, .n_ports = v[i].n_ports,
 						       .encrypted = v[i].encrypted, .pos = v[i].pos };
-			counter_get(b, flow_counter(m->cur.plan, &v[i]), &sf->packets, &sf->bytes,
+			counter_get(b, flow_counter(fc, n_fc, &v[i]), &sf->packets, &sf->bytes,
 				    &sf->have_counters);
 		}
 	}

@@ -537,9 +537,11 @@ struct zt_membership *zt_membership_free(struct zt_membership *m)
 	return NULL;
 }
 
-const struct zt_segment_members *zt_membership_segment(const struct zt_membership *m,
+const struct zt_segment_members *zt_membership_segment(const struct zt_membership *m, size_t hint,
 						       const char *name)
 {
+	if (hint < m->n_segs && streq(m->segs[hint].name, name))
+		return &m->segs[hint];
 	for (size_t i = 0; i < m->n_segs; i++)
 		if (streq(m->segs[i].name, name))
 			return &m->segs[i];

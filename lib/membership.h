@@ -111,8 +111,14 @@ int zt_membership_track_update(struct zt_membership *m, const struct zt_rtnl_sta
 
 /* Accepts NULL; returns NULL. */
 struct zt_membership *zt_membership_free(struct zt_membership *m);
-/* The segment of that name; NULL when none. */
-const struct zt_segment_members *zt_membership_segment(const struct zt_membership *m,
+/*
+ * The segment of that name; NULL when none. hint: where to look first
+ * (the membership lists the segments of the policy it was built from in
+ * its order: a caller walking that policy passes the segment's index,
+ * and a status or metrics document costs O(segments), not O(segments²)).
+ * Any other value is only slower.
+ */
+const struct zt_segment_members *zt_membership_segment(const struct zt_membership *m, size_t hint,
 						       const char *name);
 /* One warning as a sentence, into buf. */
 const char *zt_member_warning_fmt(const struct zt_member_warning *w, char *buf, size_t len);

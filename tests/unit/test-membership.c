@@ -119,8 +119,11 @@ START_TEST(test_membership_basic)
 	assert_ifs(&m->segs[2], "vdb1");
 	assert_routed(&m->segs[2], "198.51.100.66/32");
 	ck_assert_uint_eq(m->segs[2].n_statics, 2);
-	ck_assert_ptr_eq(zt_membership_segment(m, "app"), &m->segs[1]);
-	ck_assert_ptr_null(zt_membership_segment(m, "nope"));
+	ck_assert_ptr_eq(zt_membership_segment(m, 1, "app"), &m->segs[1]);
+	/* a wrong or out-of-range hint only costs the search */
+	ck_assert_ptr_eq(zt_membership_segment(m, 0, "app"), &m->segs[1]);
+	ck_assert_ptr_eq(zt_membership_segment(m, SIZE_MAX, "app"), &m->segs[1]);
+	ck_assert_ptr_null(zt_membership_segment(m, 1, "nope"));
 	/* The gateway /128 on every veth and fe80::/64 are no conflict. */
 	ck_assert_uint_eq(m->n_warnings, 0);
 	ck_assert_uint_eq(m->n_enc, 0);
