@@ -734,39 +734,86 @@ static int chain_judge(struct cc *c, bool out)
 	return 0;
 }
 
-static int chain_deny(struct cc *c)
+/*
+ * deny's and deny_err's head: counter name "drops"; [log]. Counted first:
+ * deny's reject only takes tcp, and a log over its rate stops its rule.
+ * units: the unit zones' rules around the log (deny); otherwise, with
+ * unit zones, only the bits ztseg owns cleared before it, so that no
+ * bridge-port bit reads as a unit zone's index.
+ */
+static int deny_head(struct cc *c, int ci, const char *what, bool units)
 {
 	const struct zt_hub *h = &c->p->hub;
-	char what[128], lwhat[128];
+	char lwhat[128];
 	struct zt_rule *r;
-	int ci = chain_new(c, "deny", ZT_HOOK_NONE, 0);
 
-	if (ci < 0)
-		return ci;
-	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
 	snprintf(lwhat, sizeof(lwhat), "hub.log %s", c->hubpos);
-	/* Counted first: the reject below only takes tcp, and a log over its rate stops its rule. */
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	s_counter(r, "drops");
-	if (h->log != ZT_LOG_NONE) {
-		/*
-		 * Unit zones: the zone pair's unit zones (ct mark) into the
-		 * dropped packet's mark, only in the bits ztseg owns, which
-		 * NFLOG carries, so ztsegd names the unit zones (this kernel's
-		 * NFLOG cannot send the connection); those bits cleared after.
-		 */
-		if (c->set[S_ULOGF] >= 0 && units_deny_log(c, ci, lwhat) < 0)
+	if (h->log == ZT_LOG_NONE)
+		return 0;
+	/*
+	 * Unit zones: the zone pair's unit zones (ct mark) into the dropped
+	 * packet's mark, only in the bits ztseg owns, which NFLOG carries,
+	 * so ztsegd names the unit zones (this kernel's NFLOG cannot send
+	 * the connection); those bits cleared after.
+	 */
+	if (c->set[S_ULOGF] >= 0) {
+		if (units && units_deny_log(c, ci, lwhat) < 0)
 			return -ENOMEM;
-		if (!(r = rule_new(c, ci, lwhat)))
-			return -ENOMEM;
-		s_log(c, r, "ztseg deny ");
-		if (c->set[S_ULOGF] >= 0) {
+		if (!units) {
 			if (!(r = rule_new(c, ci, lwhat)))
 				return -ENOMEM;
 			s_next(r, ZT_S_META_MARK_BITS)->mmask = ~zt_hub_mark_mask(h);
 		}
 	}
+	if (!(r = rule_new(c, ci, lwhat)))
+		return -ENOMEM;
+	s_log(c, r, "ztseg deny ");
+	if (c->set[S_ULOGF] >= 0) {
+		if (!(r = rule_new(c, ci, lwhat)))
+			return -ENOMEM;
+		s_next(r, ZT_S_META_MARK_BITS)->mmask = ~zt_hub_mark_mask(h);
+	}
+	return 0;
+}
+
+/*
+ * deny_err { counter name "drops"; [log]; drop }: deny for an ICMP error
+ * from a side that does not speak (own_fail). own_fail is reachable from
+ * prerouting too, where not every kernel lets deny's reject be used, and
+ * an ICMP error is never answered (no reject), carries its connection's
+ * mark (no unit zones to name) and must not touch its connection (no
+ * mark reset): what is left of deny is its count, its log and a drop.
+ */
+int chain_deny_err(struct cc *c)
+{
+	char what[128];
+	int ci = chain_new(c, "deny_err", ZT_HOOK_NONE, 0), ret;
+
+	if (ci < 0)
+		return ci;
+	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+	if ((ret = deny_head(c, ci, what, false)) < 0)
+		return ret;
+	if (rule_verdict(c, ci, "ICMP errors from a side that does not speak", ZT_V_DROP, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int chain_deny(struct cc *c)
+{
+	const struct zt_hub *h = &c->p->hub;
+	char what[128];
+	struct zt_rule *r;
+	int ci = chain_new(c, "deny", ZT_HOOK_NONE, 0), ret;
+
+	if (ci < 0)
+		return ci;
+	snprintf(what, sizeof(what), "hub.default %s", c->hubpos);
+	if ((ret = deny_head(c, ci, what, true)) < 0)
+		return ret;
 	/*
 	 * An established connection denied here (revoked, or judged during a
 	 * reload with new rules and old intervals) leaves with its mark
@@ -942,7 +989,7 @@ int chains_build(struct cc *c)
 		if (z->dflt && (r = chain_src_dflt(c, id)) < 0)
 			return r;
 	}
-	if (own && (r = chain_own_fail(c)) < 0)
+	if (own && ((r = chain_own_fail(c)) < 0 || (r = chain_deny_err(c)) < 0))
 		return r;
 	for (size_t i = 0; i < c->dzb.n; i++)
 		if ((r = chain_dzb(c, i)) < 0)

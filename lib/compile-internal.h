@@ -275,6 +275,8 @@ int marks_export(struct cc *c);
 int chain_spoofed(struct cc *c);
 int chain_own(struct cc *c, uint32_t id);
 int chain_own_fail(struct cc *c);
+/* compile-chains.c: deny for an ICMP error own_fail refuses */
+int chain_deny_err(struct cc *c);
 void m_unspec_src(struct zt_rule *r, unsigned i);
 int chain_spoof(struct cc *c);
 int chain_rpf_fail(struct cc *c);

@@ -66,11 +66,13 @@ int chain_own(struct cc *c, uint32_t id)
 }
 
 /*
- * own_fail { ct state related goto deny; goto spoofed }
+ * own_fail { ct state related goto deny_err; goto spoofed }
  * In prerouting at priority raw no packet has a conntrack entry yet (the
  * state reads invalid; another tool's template, `ct zone set`, new), so
  * only an ICMP error judged by related is `related` here: it goes to
- * deny, the spoof chain's packet to spoofed.
+ * deny_err (deny's count, log and drop: compile-chains.c), the spoof
+ * chain's packet to spoofed. Neither holds a statement a prerouting
+ * chain may not (deny's reject).
  */
 int chain_own_fail(struct cc *c)
 {
@@ -82,7 +84,7 @@ int chain_own_fail(struct cc *c)
 	if (!(r = rule_new(c, ci, "ICMP errors from a side that does not speak")))
 		return -ENOMEM;
 	m_ct_state(r, NF_CT_STATE_BIT(IP_CT_RELATED));
-	s_verdict(r, ZT_V_GOTO, "deny");
+	s_verdict(r, ZT_V_GOTO, "deny_err");
 	if (rule_verdict(c, ci, "anti-spoofing", ZT_V_GOTO, "spoofed") < 0)
 		return -ENOMEM;
 	return 0;

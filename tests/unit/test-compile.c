@@ -387,8 +387,51 @@ static bool pos_in_plan(const struct zt_plan *pl, const struct zt_pos *pos)
 	return false;
 }
 
+/*
+ * Every chain a prerouting base chain can reach (by a rule's jump or goto,
+ * or a verdict map's element), marked in seen; none may reject. Older
+ * kernels allow reject in input, forward and output only, and the kernel
+ * checks every chain a base chain can reach, taken at run time or not
+ * (own_fail's `ct state related goto deny_err` is never taken from spoof).
+ */
+static void reach_no_reject(const struct zt_plan *pl, const struct zt_chain *c, bool *seen)
+{
+	size_t at;
+
+	if (!c)
+		return;		/* a missing chain: check_invariants says which */
+	at = (size_t)(c - pl->chains);
+	if (seen[at])
+		return;
+	seen[at] = true;
+	for (size_t r = 0; r < c->n_rules; r++)
+		for (size_t k = 0; k < c->rules[r].n_stmt; k++) {
+			const struct zt_stmt *st = &c->rules[r].stmt[k];
+			const struct zt_set *set;
+
+			ck_assert_msg(st->kind != ZT_S_REJECT_TCP_RST && st->kind != ZT_S_REJECT_ICMPX,
+				      "prerouting reaches a reject in %s", c->name);
+			if (st->kind == ZT_S_VERDICT && (st->verdict.code == ZT_V_JUMP || st->verdict.code == ZT_V_GOTO))
+				reach_no_reject(pl, zt_plan_find_chain(pl, st->verdict.chain), seen);
+			if (st->kind != ZT_S_VMAP || !(set = zt_plan_find_set(pl, st->set)))
+				continue;
+			for (size_t e = 0; e < set->n_elems; e++) {
+				const struct zt_value *v = &zt_set_elem(set, e)->data;
+
+				if (v->verdict.code == ZT_V_JUMP || v->verdict.code == ZT_V_GOTO)
+					reach_no_reject(pl, zt_plan_find_chain(pl, v->verdict.chain), seen);
+			}
+		}
+}
+
 static void check_invariants(const struct zt_plan *pl)
 {
+	_cleanup_free_ bool *seen = calloc(pl->n_chains + 1, sizeof(*seen));
+
+	ck_assert_ptr_nonnull(seen);
+	for (size_t i = 0; i < pl->n_chains; i++)
+		if (pl->chains[i].hook == ZT_HOOK_PREROUTING)
+			reach_no_reject(pl, &pl->chains[i], seen);
 	for (size_t i = 0; i < pl->n_counters; i++) {
 		ck_assert_msg(name_ok(pl->counters[i].name), "counter name %s", pl->counters[i].name);
 		if (i)
@@ -1102,7 +1145,7 @@ static bool is_rpf(const struct zt_rule *r)
 /*
  * An ICMP error's side is the anti-spoofing chain of its zone: spk_o and
  * spk_r lead to own_<zone> (or spk_any), whose "no" is own_fail's, which
- * sends a related packet to deny and anything else to spoofed. No
+ * sends a related packet to deny_err and anything else to spoofed. No
  * spk_<zone> chain is left.
  */
 static void check_speakers(const struct zt_plan *pl)
@@ -1115,7 +1158,7 @@ static void check_speakers(const struct zt_plan *pl)
 	ck_assert_int_eq(f->rules[0].n_match, 1);
 	ck_assert_int_eq(f->rules[0].match[0].op, ZT_M_CT_STATE);
 	ck_assert_uint_eq(f->rules[0].match[0].ct_state, NF_CT_STATE_BIT(IP_CT_RELATED));
-	ck_assert_str_eq(f->rules[0].stmt[0].verdict.chain, "deny");
+	ck_assert_str_eq(f->rules[0].stmt[0].verdict.chain, "deny_err");
 	ck_assert_int_eq(f->rules[1].n_match, 0);
 	ck_assert_str_eq(f->rules[1].stmt[0].verdict.chain, "spoofed");
 	for (size_t m = 0; m < ELEMENTSOF(maps); m++) {
