@@ -6,7 +6,9 @@
  * already put there or took away is no error). Apply fills the twins in
  * the reload's own transaction when their pattern sets change; between
  * reloads this keeps them to the links. A name that is not there yet is
- * classified by the pattern sets: late is never wrong, only slower.
+ * classified by the pattern sets: late is never wrong, only slower. The
+ * twins' changes share one transaction with enc_if's (manager_links_sync
+ * in ztsegd-sync.c): every commit costs the kernel a walk of every chain.
  */
 #include <stdio.h>
 #include <linux/netfilter/nf_tables.h>
@@ -85,69 +87,60 @@ static int twins_emit(struct manager *m, struct zt_batch *b, char (*names)[IFNAM
 	return r;
 }
 
-int manager_ifx_sync(struct manager *m, bool refill)
+/* The names every twin should hold (every link's) and, unless refill, what to send to get there from m->ifx. */
+int manager_ifx_prepare(struct manager *m, bool refill, struct names_change *c)
 {
 	struct names w = {};
-	char (*add)[IFNAMSIZ] = NULL, (*del)[IFNAMSIZ] = NULL;
-	size_t n_add = 0, n_del = 0;
-	struct zt_batch *b = NULL;
-	struct zt_diags d = {};
-	int r, err = 0;
+	int r = names_wanted(m, &w);
 
-	if (!m->cur.plan)
-		return 0;
-	r = names_wanted(m, &w);
-	if (r < 0)
-		goto out;
-	if (!refill) {
-		add = calloc(w.n + 1, sizeof(*add));
-		del = calloc(m->n_ifx + 1, sizeof(*del));
-		if (!add || !del) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < w.n; i++)
-			if (!m->n_ifx || !bsearch(w.v[i], m->ifx, m->n_ifx, sizeof(*m->ifx), name_cmp))
-				memcpy(add[n_add++], w.v[i], IFNAMSIZ);
-		for (size_t i = 0; i < m->n_ifx; i++)
-			if (!w.n || !bsearch(m->ifx[i], w.v, w.n, sizeof(*w.v), name_cmp))
-				memcpy(del[n_del++], m->ifx[i], IFNAMSIZ);
-		if (!n_add && !n_del)
-			goto out;
-	}
-	r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0 && refill)
-		r = twins_emit(m, b, w.v, w.n, NFT_MSG_NEWSETELEM, true);
-	else if (r >= 0) {
-		r = twins_emit(m, b, del, n_del, ZT_NFT_MSG_DESTROYSETELEM, false);
-		if (r >= 0)
-			r = twins_emit(m, b, add, n_add, NFT_MSG_NEWSETELEM, false);
-	}
-	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, &err, &d);
-	if (r < 0 && !refill && r != -ENOMEM) {
-		log_debug("exact interface names: update refused (%s), refilling", strerror(err ? err : -r));
-		zt_batch_free(b);
-		b = NULL;
-		zt_diags_clear(&d);
-		free(w.v);
-		free(add);
-		free(del);
-		return manager_ifx_sync(m, true);
-	}
-	if (r < 0) {
-		/* Fail closed all the same: a name the maps lack is classified by its pattern. */
-		log_error("cannot update the exact interface names: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
-		goto out;
-	}
+	c->want = w.v;
+	c->n_want = w.n;
+	if (r < 0 || refill)
+		return r;
+	return names_change_diff(c, m->ifx, m->n_ifx);
+}
+
+/* The twins' part of a links transaction: the difference, or (refill) each twin flushed and filled anew. */
+int manager_ifx_emit(struct manager *m, struct zt_batch *b, const struct names_change *c, bool refill)
+{
+	int r;
+
+	if (refill)
+		return twins_emit(m, b, c->want, c->n_want, NFT_MSG_NEWSETELEM, true);
+	r = twins_emit(m, b, c->del, c->n_del, ZT_NFT_MSG_DESTROYSETELEM, false);
+	return r < 0 ? r : twins_emit(m, b, c->add, c->n_add, NFT_MSG_NEWSETELEM, false);
+}
+
+/* After the commit: the twins hold c's names. */
+void manager_ifx_done(struct manager *m, struct names_change *c)
+{
 	free(m->ifx);
-	m->ifx = TAKE_PTR(w.v);
-	m->n_ifx = w.n;
-out:
-	zt_batch_free(b);
-	zt_diags_clear(&d);
-	free(w.v);
-	free(add);
-	free(del);
-	return r;
+	m->ifx = TAKE_PTR(c->want);
+	m->n_ifx = c->n_want;
+}
+
+/* ---- A sorted list of interface names the kernel holds: what to send to change it ---- */
+
+void names_change_clear(struct names_change *c)
+{
+	free(c->want);
+	free(c->add);
+	free(c->del);
+	*c = (struct names_change){};
+}
+
+/* c->add and c->del: the names of c->want (sorted, unique) have lacks, and the other way round. */
+int names_change_diff(struct names_change *c, char (*have)[IFNAMSIZ], size_t n_have)
+{
+	c->add = calloc(c->n_want + 1, sizeof(*c->add));
+	c->del = calloc(n_have + 1, sizeof(*c->del));
+	if (!c->add || !c->del)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_want; i++)
+		if (!n_have || !bsearch(c->want[i], have, n_have, sizeof(*have), name_cmp))
+			memcpy(c->add[c->n_add++], c->want[i], IFNAMSIZ);
+	for (size_t i = 0; i < n_have; i++)
+		if (!c->n_want || !bsearch(have[i], c->want, c->n_want, sizeof(*c->want), name_cmp))
+			memcpy(c->del[c->n_del++], have[i], IFNAMSIZ);
+	return 0;
 }

@@ -342,8 +342,7 @@ int manager_start(struct manager *m)
 		log_error("cannot compute the membership: %s", strerror(-r));
 		return r;
 	}
-	manager_sync_enc(m, true);
-	manager_ifx_sync(m, true);
+	manager_links_sync(m, ZT_LINKS_ENC | ZT_LINKS_IFX, true);
 	manager_hown_sync(m, true);
 	manager_dport_sync(m, true);
 	manager_nflog_open(m);

@@ -77,86 +77,103 @@ static int enc_emit(struct zt_batch *b, const struct zt_set *def, char (*names)[
 	return r;
 }
 
+/* The names enc_if should hold and, unless refill, what to send to get there from m->enc. */
+static int enc_prepare(struct manager *m, bool refill, struct names_change *c)
+{
+	int r = enc_wanted(m, &c->want, &c->n_want);
+
+	if (r < 0 || refill)
+		return r;
+	return names_change_diff(c, m->enc, m->n_enc);
+}
+
+/* enc_if's part of a links transaction: the difference, or (refill) flushed and filled anew. */
+static int enc_emit_change(struct zt_batch *b, const struct zt_set *def, const struct names_change *c, bool refill)
+{
+	int r;
+
+	if (refill) {
+		r = zt_emit_set_flush(b, def->name);
+		return r < 0 ? r : enc_emit(b, def, c->want, c->n_want, NFT_MSG_NEWSETELEM);
+	}
+	r = enc_emit(b, def, c->del, c->n_del, NFT_MSG_DELSETELEM);
+	return r < 0 ? r : enc_emit(b, def, c->add, c->n_add, NFT_MSG_NEWSETELEM);
+}
+
+/* After the commit: say what changed; enc_if holds c's names. */
+static void enc_done(struct manager *m, struct names_change *c)
+{
+	for (size_t i = 0; i < c->n_add; i++)
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=encrypted-interface", log_field("ZTSEG_INTERFACE", "%s", c->add[i]) },
+			   2, "%s is an encrypted interface now", c->add[i]);
+	for (size_t i = 0; i < c->n_del; i++)
+		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=encrypted-interface", log_field("ZTSEG_INTERFACE", "%s", c->del[i]) },
+			   2, "%s is no longer an encrypted interface", c->del[i]);
+	free(m->enc);
+	m->enc = TAKE_PTR(c->want);
+	m->n_enc = c->n_want;
+}
+
 /*
- * Bring enc_if to what the links say: the difference as one transaction,
- * or (refill, or when the difference is refused) flushed and filled anew
- * in one transaction.
+ * enc_if (ZT_LINKS_ENC) and the exact-name twins (ZT_LINKS_IFX, lib/ifx.h)
+ * to what the links say: the difference, or (refill, or when the
+ * difference is refused) flushed and filled anew, in one transaction. One:
+ * every commit costs the kernel a walk of every chain in the namespace
+ * (doc/RULESET.md, "What a commit costs"), and an event's latency is
+ * mostly that.
  */
-int manager_sync_enc(struct manager *m, bool refill)
+int manager_links_sync(struct manager *m, unsigned what, bool refill)
 {
 	const struct zt_set *def = enc_set(m);
-	char (*want)[IFNAMSIZ] = NULL, (*add)[IFNAMSIZ] = NULL, (*del)[IFNAMSIZ] = NULL;
-	size_t n_want = 0, n_add = 0, n_del = 0;
+	struct names_change enc = {}, ifx = {};
+	const char *names = (what & ZT_LINKS_ENC) && (what & ZT_LINKS_IFX) ? "enc_if and the exact interface names" :
+			    what & ZT_LINKS_ENC ? "set " ZT_ENC_IF_SET : "the exact interface names";
 	struct zt_batch *b = NULL;
 	struct zt_diags d = {};
-	int r, err = 0;
+	int r = 0, err = 0;
 
 	if (!def) {
 		m->n_enc = 0;
-		return 0;
+		what &= ~ZT_LINKS_ENC;
 	}
-	r = enc_wanted(m, &want, &n_want);
-	if (r < 0)
-		return r;
-	if (!refill) {
-		add = calloc(n_want + 1, sizeof(*add));
-		del = calloc(m->n_enc + 1, sizeof(*del));
-		if (!add || !del) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < n_want; i++)
-			if (!m->n_enc || !bsearch(want[i], m->enc, m->n_enc, sizeof(*m->enc), ifname_cmp))
-				memcpy(add[n_add++], want[i], IFNAMSIZ);
-		for (size_t i = 0; i < m->n_enc; i++)
-			if (!n_want || !bsearch(m->enc[i], want, n_want, sizeof(*want), ifname_cmp))
-				memcpy(del[n_del++], m->enc[i], IFNAMSIZ);
-		if (!n_add && !n_del)
-			goto out;
-	}
+	if (!m->cur.plan)
+		what &= ~ZT_LINKS_IFX;
+	if ((what & ZT_LINKS_ENC) && (r = enc_prepare(m, refill, &enc)) < 0)
+		goto out;
+	if ((what & ZT_LINKS_IFX) && (r = manager_ifx_prepare(m, refill, &ifx)) < 0)
+		goto out;
+	if (!what || (!refill && !enc.n_add && !enc.n_del && !ifx.n_add && !ifx.n_del))
+		goto out;
 	r = zt_nft_batch_start(m->nft, &b);
-	if (r >= 0 && refill) {
-		r = zt_emit_set_flush(b, def->name);
-		if (r >= 0)
-			r = enc_emit(b, def, want, n_want, NFT_MSG_NEWSETELEM);
-	} else if (r >= 0) {
-		r = enc_emit(b, def, del, n_del, NFT_MSG_DELSETELEM);
-		if (r >= 0)
-			r = enc_emit(b, def, add, n_add, NFT_MSG_NEWSETELEM);
-	}
+	if (r >= 0 && (what & ZT_LINKS_ENC))
+		r = enc_emit_change(b, def, &enc, refill);
+	if (r >= 0 && (what & ZT_LINKS_IFX))
+		r = manager_ifx_emit(m, b, &ifx, refill);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, &d);
 	if (r < 0 && !refill && r != -ENOMEM) {
 		/* What we thought was there is not: fill it anew. */
-		log_debug("%s: incremental update refused (%s), refilling", ZT_ENC_IF_SET, strerror(err ? err : -r));
+		log_debug("%s: incremental update refused (%s), refilling", names, strerror(err ? err : -r));
 		zt_batch_free(b);
-		b = NULL;
 		zt_diags_clear(&d);
-		free(want);
-		free(add);
-		free(del);
-		return manager_sync_enc(m, true);
+		names_change_clear(&enc);
+		names_change_clear(&ifx);
+		return manager_links_sync(m, what, true);
 	}
 	if (r < 0) {
-		log_error("cannot update set %s: %s", ZT_ENC_IF_SET,
-			  d.n ? d.v[0].msg : strerror(err ? err : -r));
+		/* Fail closed all the same: a name the twins lack is classified by its pattern. */
+		log_error("cannot update %s: %s", names, d.n ? d.v[0].msg : strerror(err ? err : -r));
 		goto out;
 	}
-	for (size_t i = 0; i < n_add; i++)
-		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=encrypted-interface", log_field("ZTSEG_INTERFACE", "%s", add[i]) },
-			   2, "%s is an encrypted interface now", add[i]);
-	for (size_t i = 0; i < n_del; i++)
-		log_fields(LOG_INFO, (const char *[]){ "ZTSEG_EVENT=encrypted-interface", log_field("ZTSEG_INTERFACE", "%s", del[i]) },
-			   2, "%s is no longer an encrypted interface", del[i]);
-	free(m->enc);
-	m->enc = TAKE_PTR(want);
-	m->n_enc = n_want;
+	if (what & ZT_LINKS_ENC)
+		enc_done(m, &enc);
+	if (what & ZT_LINKS_IFX)
+		manager_ifx_done(m, &ifx);
 out:
 	zt_batch_free(b);
 	zt_diags_clear(&d);
-	free(want);
-	free(add);
-	free(del);
+	names_change_clear(&enc);
+	names_change_clear(&ifx);
 	return r;
 }
 
@@ -303,14 +320,13 @@ int manager_sync_members(struct manager *m, bool baseline)
 		return r;
 	ts[1] = now_usec(CLOCK_MONOTONIC);
 
-	/* enc_if first: a new encrypted leg should not wait for the conntrack dump. */
-	if (df->n_enc_add || df->n_enc_del) {
-		manager_sync_enc(m, false);
-		acted = true;
-	}
-	/* Every link's name in the exact-name maps: a lookup by hash, not by pattern (lib/ifx.h). */
-	if (manager_ifx_sync(m, false) < 0)
-		log_warning("exact interface names not updated: the pattern sets classify the new ones");
+	/*
+	 * enc_if (first: a new encrypted leg should not wait for the conntrack
+	 * dump) and every link's name in the exact-name maps (a lookup by hash,
+	 * not by pattern: lib/ifx.h), in one transaction.
+	 */
+	acted = df->n_enc_add || df->n_enc_del;
+	(void)manager_links_sync(m, (acted ? ZT_LINKS_ENC : 0) | ZT_LINKS_IFX, false);
 	ts[2] = now_usec(CLOCK_MONOTONIC);
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
 	manager_hown_sync(m, false);

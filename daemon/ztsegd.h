@@ -461,10 +461,31 @@ void manager_policy_trim(struct manager *m);
  * prefixes that moved forgotten.
  */
 int manager_sync_members(struct manager *m, bool baseline);
-/* enc_if to what the links say: the difference, or (refill) flushed and filled anew. */
-int manager_sync_enc(struct manager *m, bool refill);
-/* The exact-name twins (lib/ifx.h) to the links: the difference, or (refill) flushed and filled anew. */
-int manager_ifx_sync(struct manager *m, bool refill);
+/*
+ * enc_if (ZT_LINKS_ENC) and the exact-name twins (ZT_LINKS_IFX, lib/ifx.h)
+ * to the links, in one transaction: the difference, or (refill) flushed
+ * and filled anew.
+ */
+#define ZT_LINKS_ENC 1u
+#define ZT_LINKS_IFX 2u
+int manager_links_sync(struct manager *m, unsigned what, bool refill);
+
+/* ztsegd-ifx.c */
+/* A sorted list of interface names the kernel holds, and what to send to bring it to want. */
+struct names_change {
+	char (*want)[IFNAMSIZ];
+	size_t n_want;
+	char (*add)[IFNAMSIZ];
+	size_t n_add;
+	char (*del)[IFNAMSIZ];
+	size_t n_del;
+};
+int names_change_diff(struct names_change *c, char (*have)[IFNAMSIZ], size_t n_have);
+void names_change_clear(struct names_change *c);
+/* The twins' part of manager_links_sync(): prepare, emit into its batch, and once committed, done. */
+int manager_ifx_prepare(struct manager *m, bool refill, struct names_change *c);
+int manager_ifx_emit(struct manager *m, struct zt_batch *b, const struct names_change *c, bool refill);
+void manager_ifx_done(struct manager *m, struct names_change *c);
 
 /* ztsegd-dport.c */
 /* A port of a bridge that a bridge: segment names (issue 15), as the kernel's sets hold it. */

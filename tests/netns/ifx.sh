@@ -6,7 +6,8 @@
 # not in them and must still be enforced by its pattern (fail closed):
 # with ztsegd stopped a new vweb9 is web — its allowed flow passes, its
 # denied flow and a spoofed source from it are dropped. Then ztsegd adds
-# vweb9's name (and removes it when the link goes), with the same verdicts.
+# vweb9's name (and removes it when the link goes), with the same verdicts;
+# an encrypted link's name goes to enc_if and the twins in one transaction.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -117,6 +118,32 @@ zt_check "daemon: a renamed link: the new name in (vother9, no pattern)" \
 zt_check "daemon: a renamed link: the old name out (vweb9)" wait_until 3 twins_are vweb9 "" "$ALL"
 zt_check "daemon: route_ownx returns vother9 (no pattern) to spoof_addr" [ "$(route_verdict vother9)" = return ]
 verdicts web1 "known name, after the rename"
+
+# ---- one transaction per event -----------------------------------------------
+# An encrypted link (wg*, veth trusted here) changes enc_if and the twins: one
+# commit, not one per set, since every commit costs the kernel a walk of every
+# chain in the namespace (doc/RULESET.md, "What a commit costs"). The peer
+# goes to web8's namespace, so the host sees one link come and go.
+MON=$ZT_TMP/monitor.log
+zt_bg host "$MON" nft monitor
+MPID=$ZT_BG_PID
+gens() { grep -c '^# new generation .*(ztsegd)' "$MON" || true; }
+wait_until 3 grep -q . "$MON" || sleep 0.3
+g0=$(gens)
+ip -n "$h" link add wg7 type veth peer name wg7p netns "$(zt_ns web8)"
+zt_check "daemon: a new encrypted link is in enc_if (wg7)" wait_until 3 has enc_if wg7
+zt_check "daemon: and in the twins (wg7, no pattern)" \
+	wait_until 3 twins_are wg7 "member_ifn zone_ifn route_ownx" "dst_ifx member_ifx zone_ifx"
+sleep 0.5
+g1=$(gens)
+zt_check "daemon: enc_if and the twins took one transaction ($g0 -> $g1 generations)" [ "$g1" -eq $((g0 + 1)) ]
+ip -n "$h" link del wg7
+zt_check "daemon: a deleted encrypted link leaves enc_if (wg7)" wait_until 3 eval '! has enc_if wg7'
+zt_check "daemon: and the twins (wg7)" wait_until 3 twins_are wg7 "" "$ALL"
+sleep 0.5
+g2=$(gens)
+zt_check "daemon: its removal took one transaction too ($g1 -> $g2 generations)" [ "$g2" -eq $((g1 + 1)) ]
+kill "$MPID" 2>/dev/null || true
 kill -TERM "$DPID"
 wait "$DPID" || zt_not_ok "ztsegd exited with status $?"
 zt_finish
