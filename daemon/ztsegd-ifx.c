@@ -7,7 +7,7 @@
  * the reload's own transaction when their pattern sets change; between
  * reloads this keeps them to the links. A name that is not there yet is
  * classified by the pattern sets: late is never wrong, only slower. The
- * twins' changes share one transaction with enc_if's (manager_links_sync
+ * twins' changes share one transaction with enc_if's (manager_sync_links
  * in ztsegd-sync.c): every commit costs the kernel a walk of every chain.
  */
 #include <stdio.h>
@@ -97,7 +97,7 @@ int manager_ifx_prepare(struct manager *m, bool refill, struct names_change *c)
 	c->n_want = w.n;
 	if (r < 0 || refill)
 		return r;
-	return names_change_diff(c, m->ifx, m->n_ifx);
+	return manager_ifx_names_diff(c, m->ifx, m->n_ifx);
 }
 
 /* The twins' part of a links transaction: the difference, or (refill) each twin flushed and filled anew. */
@@ -121,7 +121,7 @@ void manager_ifx_done(struct manager *m, struct names_change *c)
 
 /* ---- A sorted list of interface names the kernel holds: what to send to change it ---- */
 
-void names_change_clear(struct names_change *c)
+void manager_ifx_names_clear(struct names_change *c)
 {
 	free(c->want);
 	free(c->add);
@@ -130,7 +130,7 @@ void names_change_clear(struct names_change *c)
 }
 
 /* c->add and c->del: the names of c->want (sorted, unique) have lacks, and the other way round. */
-int names_change_diff(struct names_change *c, char (*have)[IFNAMSIZ], size_t n_have)
+int manager_ifx_names_diff(struct names_change *c, char (*have)[IFNAMSIZ], size_t n_have)
 {
 	c->add = calloc(c->n_want + 1, sizeof(*c->add));
 	c->del = calloc(n_have + 1, sizeof(*c->del));

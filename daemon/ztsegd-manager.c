@@ -342,7 +342,7 @@ int manager_start(struct manager *m)
 		log_error("cannot compute the membership: %s", strerror(-r));
 		return r;
 	}
-	manager_links_sync(m, ZT_LINKS_ENC | ZT_LINKS_IFX, true);
+	manager_sync_links(m, ZT_LINKS_ENC | ZT_LINKS_IFX, true);
 	manager_hown_sync(m, true);
 	manager_dport_sync(m, true);
 	manager_nflog_open(m);

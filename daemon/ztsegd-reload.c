@@ -288,7 +288,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 			   (unsigned long long)m->generation, trial->confirm, log_time(pd.deadline_usec, tb, sizeof(tb)));
 	/* The new policy may draw segments differently: membership, connections, enc_if. */
 	manager_sync_members(m, false);
-	manager_links_sync(m, ZT_LINKS_ENC, true);
+	manager_sync_links(m, ZT_LINKS_ENC, true);
 	manager_grant_sync(m);
 	manager_anomaly_sync(m);
 	manager_units_sync(m);

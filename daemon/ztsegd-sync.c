@@ -84,7 +84,7 @@ static int enc_prepare(struct manager *m, bool refill, struct names_change *c)
 
 	if (r < 0 || refill)
 		return r;
-	return names_change_diff(c, m->enc, m->n_enc);
+	return manager_ifx_names_diff(c, m->enc, m->n_enc);
 }
 
 /* enc_if's part of a links transaction: the difference, or (refill) flushed and filled anew. */
@@ -122,7 +122,7 @@ static void enc_done(struct manager *m, struct names_change *c)
  * (doc/RULESET.md, "What a commit costs"), and an event's latency is
  * mostly that.
  */
-int manager_links_sync(struct manager *m, unsigned what, bool refill)
+int manager_sync_links(struct manager *m, unsigned what, bool refill)
 {
 	const struct zt_set *def = enc_set(m);
 	struct names_change enc = {}, ifx = {};
@@ -156,9 +156,9 @@ int manager_links_sync(struct manager *m, unsigned what, bool refill)
 		log_debug("%s: incremental update refused (%s), refilling", names, strerror(err ? err : -r));
 		zt_batch_free(b);
 		zt_diags_clear(&d);
-		names_change_clear(&enc);
-		names_change_clear(&ifx);
-		return manager_links_sync(m, what, true);
+		manager_ifx_names_clear(&enc);
+		manager_ifx_names_clear(&ifx);
+		return manager_sync_links(m, what, true);
 	}
 	if (r < 0) {
 		/* Fail closed all the same: a name the twins lack is classified by its pattern. */
@@ -172,8 +172,8 @@ int manager_links_sync(struct manager *m, unsigned what, bool refill)
 out:
 	zt_batch_free(b);
 	zt_diags_clear(&d);
-	names_change_clear(&enc);
-	names_change_clear(&ifx);
+	manager_ifx_names_clear(&enc);
+	manager_ifx_names_clear(&ifx);
 	return r;
 }
 
@@ -326,7 +326,7 @@ int manager_sync_members(struct manager *m, bool baseline)
 	 * not by pattern: lib/ifx.h), in one transaction.
 	 */
 	acted = df->n_enc_add || df->n_enc_del;
-	(void)manager_links_sync(m, (acted ? ZT_LINKS_ENC : 0) | ZT_LINKS_IFX, false);
+	(void)manager_sync_links(m, (acted ? ZT_LINKS_ENC : 0) | ZT_LINKS_IFX, false);
 	ts[2] = now_usec(CLOCK_MONOTONIC);
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
 	manager_hown_sync(m, false);

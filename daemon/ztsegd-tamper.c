@@ -65,7 +65,7 @@ void manager_tamper_repair(struct manager *m)
 		m->want_feeds_repair = false;
 		manager_feeds_repair(m);
 	}
-	manager_links_sync(m, ZT_LINKS_ENC, true);
+	manager_sync_links(m, ZT_LINKS_ENC, true);
 	manager_hown_sync(m, false);
 	manager_dport_sync(m, false);
 	manager_fdb_prepin_refill(m);

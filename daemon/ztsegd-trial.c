@@ -119,7 +119,7 @@ int manager_trial_rollback(struct manager *m, const char *why)
 		   (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1000.0);
 	if (m->rtnl) {
 		manager_sync_members(m, false);
-		manager_links_sync(m, ZT_LINKS_ENC, true);
+		manager_sync_links(m, ZT_LINKS_ENC, true);
 	}
 	manager_policy_trim(m);
 	manager_status_notify(m, "READY=1");

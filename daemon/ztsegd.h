@@ -468,7 +468,7 @@ int manager_sync_members(struct manager *m, bool baseline);
  */
 #define ZT_LINKS_ENC 1u
 #define ZT_LINKS_IFX 2u
-int manager_links_sync(struct manager *m, unsigned what, bool refill);
+int manager_sync_links(struct manager *m, unsigned what, bool refill);
 
 /* ztsegd-ifx.c */
 /* A sorted list of interface names the kernel holds, and what to send to bring it to want. */
@@ -480,9 +480,9 @@ struct names_change {
 	char (*del)[IFNAMSIZ];
 	size_t n_del;
 };
-int names_change_diff(struct names_change *c, char (*have)[IFNAMSIZ], size_t n_have);
-void names_change_clear(struct names_change *c);
-/* The twins' part of manager_links_sync(): prepare, emit into its batch, and once committed, done. */
+int manager_ifx_names_diff(struct names_change *c, char (*have)[IFNAMSIZ], size_t n_have);
+void manager_ifx_names_clear(struct names_change *c);
+/* The twins' part of manager_sync_links(): prepare, emit into its batch, and once committed, done. */
 int manager_ifx_prepare(struct manager *m, bool refill, struct names_change *c);
 int manager_ifx_emit(struct manager *m, struct zt_batch *b, const struct names_change *c, bool refill);
 void manager_ifx_done(struct manager *m, struct names_change *c);
