@@ -291,7 +291,7 @@ int anomaly_build(struct cc *c)
 			 a->flow ? a->flow : a->to->name);
 		name_id(pa->counter, "ac", pa->id);
 		snprintf(what, sizeof(what), "threats.anomaly %s %.100s %s", a->flow ? "flow" : "to",
-			 a->flow ? a->flow : a->to->name, pos_str(&a->pos, ps, sizeof(ps)));
+			 a->flow ? a->flow : a->to->name, src_str(&a->pos, ps, sizeof(ps)));
 		if ((r = counter_new(c, pa->counter, a->flow ? "anomaly: the flow's new connections (the baseline's series)"
 				     : "anomaly: new connections into the zone (the baseline's series)")) < 0)
 			return r;

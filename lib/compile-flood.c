@@ -348,7 +348,7 @@ static int entry_build(struct cc *c, struct fent *e, int fmap, const uint32_t *d
 			 i ? ", " : "", f->to[i].name);
 	limit_text(f, pf->limit, sizeof(pf->limit));
 	snprintf(what, sizeof(what), "threats.flood %s%.60s %s", f->flow ? "" : "to ", pf->zones,
-		 pos_str(&f->pos, ps, sizeof(ps)));
+		 src_str(&f->pos, ps, sizeof(ps)));
 	e->spoof_chain = !f->ban_sec || !f->ban_spoofable;
 	for (int k = 0; k < N_FSET; k++) {
 		bool spoof_set = (k >= F_MS4 && k <= F_MS6) || k >= F_CS4;
@@ -487,7 +487,7 @@ int flood_rules(struct cc *c, int ci)
 				continue;
 			snprintf(e.set[F_BAN4], sizeof(e.set[F_BAN4]), "%s", pl->flood[i].ban4);
 			snprintf(e.set[F_BAN6], sizeof(e.set[F_BAN6]), "%s", pl->flood[i].ban6);
-			snprintf(what, sizeof(what), "threats.flood ban-scope: all %s", pos_str(&f->pos, ps, sizeof(ps)));
+			snprintf(what, sizeof(what), "threats.flood ban-scope: all %s", src_str(&f->pos, ps, sizeof(ps)));
 			if ((ret = rules_banned(c, ca, &e, what)) < 0)
 				return ret;
 		}

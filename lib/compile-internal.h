@@ -201,7 +201,12 @@ void name_counter(char buf[ZT_OBJ_NAME_MAX], uint32_t id);
 void name_num(char buf[ZT_OBJ_NAME_MAX], const char *prefix, size_t n);
 int files_copy(struct cc *c);
 struct zt_pos pos_of(struct cc *c, const struct zt_pos *pos);
-const char *pos_str(const struct zt_pos *pos, char *buf, size_t len);
+/*
+ * Where an object comes from, for a kernel comment: its file, no line. A
+ * line moves with every edit above it, and a rule whose comment changed is
+ * rewritten (a counter keeps the comment it was made with).
+ */
+const char *src_str(const struct zt_pos *pos, char *buf, size_t len);
 int chain_new(struct cc *c, const char *name, enum zt_hook hook, int prio);
 struct zt_rule *rule_new(struct cc *c, int ci, const char *comment);
 /* A rule that is one verdict (`goto deny`) or one verdict map (`ct mark vmap @spk_o`): 0 or -ENOMEM. */

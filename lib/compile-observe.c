@@ -206,7 +206,7 @@ int observe_chains(struct cc *c)
 		s_log(c, r, "ztseg would-deny ");
 	}
 	snprintf(what, sizeof(what), "observe: passes as would-deny (mode %s)",
-		 pos_str(zt_mode_pos(c->p, SIZE_MAX), ps, sizeof(ps)));
+		 src_str(zt_mode_pos(c->p, SIZE_MAX), ps, sizeof(ps)));
 	if (!(r = rule_new(c, ci, what)))
 		return -ENOMEM;
 	m_set(r, false, ZT_KEY_CT_MARK, set);

@@ -311,12 +311,9 @@ struct zt_pos pos_of(struct cc *c, const struct zt_pos *pos)
 	return r;
 }
 
-const char *pos_str(const struct zt_pos *pos, char *buf, size_t len)
+const char *src_str(const struct zt_pos *pos, char *buf, size_t len)
 {
-	if (pos->line)
-		snprintf(buf, len, "%s:%u", pos->file ? pos->file : "?", pos->line);
-	else
-		snprintf(buf, len, "%s", pos->file ? pos->file : "?");
+	snprintf(buf, len, "%s", pos->file ? pos->file : "?");
 	return buf;
 }
 

@@ -97,7 +97,7 @@ const struct zt_pos *zone_pos(const struct cc *c, uint32_t id)
 	}
 }
 
-/* "zone web.front segments.d/web.yaml:12" */
+/* "zone web.front segments.d/web.yaml" */
 void zone_desc(struct cc *c, uint32_t id, char *buf, size_t len)
 {
 	char zn[2 * ZT_NAME_MAX + 2], ps[64];
@@ -107,7 +107,7 @@ void zone_desc(struct cc *c, uint32_t id, char *buf, size_t len)
 		snprintf(buf, len, "zone %s", zone_name(c, id, zn, sizeof(zn)));
 	else
 		snprintf(buf, len, "zone %s %s", zone_name(c, id, zn, sizeof(zn)),
-			 pos_str(zone_pos(c, id), ps, sizeof(ps)));
+			 src_str(zone_pos(c, id), ps, sizeof(ps)));
 }
 
 /* ---- Flow ids ---- */
@@ -306,7 +306,7 @@ int flows_build(struct cc *c)
 		*cf = (struct cflow){ .kind = CF_HUB, .f = f, .seg = -1, .encrypted = f->encrypted,
 				      .pos = f->pos };
 		snprintf(cf->desc, sizeof(cf->desc), "flow %s %s", f->name,
-			 pos_str(&f->pos, ps, sizeof(ps)));
+			 src_str(&f->pos, ps, sizeof(ps)));
 		snprintf(cf->logname, sizeof(cf->logname), "%s", f->name);
 	}
 	for (size_t s = 0; s < p->n_segs; s++) {
@@ -317,7 +317,7 @@ int flows_build(struct cc *c)
 
 			*cf = (struct cflow){ .kind = CF_SAME, .seg = (int)s, .pos = sg->pos };
 			snprintf(cf->desc, sizeof(cf->desc), "same-zone %s %s", sg->name,
-				 pos_str(&sg->pos, ps, sizeof(ps)));
+				 src_str(&sg->pos, ps, sizeof(ps)));
 			snprintf(cf->logname, sizeof(cf->logname), "%s same-zone", sg->name);
 		}
 		for (size_t i = 0; i < sg->n_rules; i++) {
@@ -327,7 +327,7 @@ int flows_build(struct cc *c)
 			*cf = (struct cflow){ .kind = CF_RULE, .f = f, .seg = (int)s,
 					      .encrypted = f->encrypted, .pos = f->pos };
 			snprintf(cf->desc, sizeof(cf->desc), "rule %s %s", f->name,
-				 pos_str(&f->pos, ps, sizeof(ps)));
+				 src_str(&f->pos, ps, sizeof(ps)));
 			snprintf(cf->logname, sizeof(cf->logname), "%s:%s", sg->name, f->name);
 		}
 	}

@@ -175,7 +175,7 @@ int zt_compile(const struct zt_policy *p, const struct zt_compile_opts *opts,
 	c.hub = p->hub.pos;
 	if (!c.hub.file && p->n_files)
 		c.hub = (struct zt_pos){ .file = p->files[0] };
-	snprintf(c.hubpos, sizeof(c.hubpos), "%s", pos_str(&c.hub, ps, sizeof(ps)));
+	snprintf(c.hubpos, sizeof(c.hubpos), "%s", src_str(&c.hub, ps, sizeof(ps)));
 	if (!(c.plan = calloc(1, sizeof(*c.plan)))) {
 		r = -ENOMEM;
 		goto out;

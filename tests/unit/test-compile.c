@@ -667,7 +667,7 @@ START_TEST(test_names_mangled)
 		ck_assert_ptr_null(strstr(pl->chains[i].name, "ip_"));
 	}
 	/* The names appear in comments only. */
-	ck_assert_str_eq(chain_of(pl, "own_0003")->rules[0].comment, "zone fwd ztseg.yaml:7");
+	ck_assert_str_eq(chain_of(pl, "own_0003")->rules[0].comment, "zone fwd ztseg.yaml");
 	zt_plan_free(pl);
 }
 END_TEST
@@ -995,7 +995,7 @@ START_TEST(test_candidate_chain)
 	ck_assert_int_eq(k->rules[1].stmt[0].verdict.code, ZT_V_GOTO);
 	ck_assert_str_eq(k->rules[1].stmt[0].verdict.chain,
 			 fchain(flow_id(pl, "flow all-db "), "", f2, sizeof(f2)));
-	ck_assert_str_eq(k->rules[0].comment, "flow enc-db ztseg.yaml:12");
+	ck_assert_str_eq(k->rules[0].comment, "flow enc-db ztseg.yaml");
 	/* The source leg leaves (onprem): only the source check. */
 	fs = chain_of(pl, f1);
 	ck_assert_uint_eq(fs->n_rules, 2);
@@ -1468,7 +1468,7 @@ START_TEST(test_counters_and_sources)
 	ck_assert_int_eq(c->rules[c->n_rules - 2].stmt[0].kind, ZT_S_COUNTER_MAP);
 	ck_assert_str_eq(c->rules[c->n_rules - 2].stmt[0].set, "fcnt");
 	ck_assert_int_eq(c->rules[c->n_rules - 2].stmt[1].verdict.code, ZT_V_ACCEPT);
-	ck_assert_str_eq(chain_of(pl, "deny")->rules[0].comment, "hub.default ztseg.yaml:3");
+	ck_assert_str_eq(chain_of(pl, "deny")->rules[0].comment, "hub.default ztseg.yaml");
 	ck_assert_str_eq(chain_of(pl, "spoofed")->rules[1].comment, "anti-spoofing");
 	ck_assert_str_eq(fkey(pl, "fp", ZP(INET, FRONT), 6, 80)->pos.file, "ztseg.yaml");
 	ck_assert_uint_eq(fkey(pl, "fp", ZP(INET, FRONT), 6, 80)->pos.line, 10);

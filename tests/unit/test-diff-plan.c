@@ -294,6 +294,50 @@ START_TEST(test_policy_position_ignored)
 }
 END_TEST
 
+/* hub with text inserted before its line "    - { name: ci-to-cache" (insert_before) or after it. */
+static char *hub_with(const char *text, bool before)
+{
+	const char *at = strstr(hub, "    - { name: ci-to-cache");
+	char *s;
+
+	ck_assert_ptr_nonnull(at);
+	if (!before)
+		at = strchr(at, '\n') + 1;
+	ck_assert_int_ge(asprintf(&s, "%.*s%s%s", (int)(at - hub), hub, text, at), 0);
+	return s;
+}
+
+START_TEST(test_lines_moved)
+{
+	static const char *const flow = "    - { name: cache-to-ci, from: cache, to: ci, ports: [tcp/22] }\n";
+	_cleanup_free_ char *shifted = hub_with("    # two lines of notes\n    # before the flows\n", true);
+	_cleanup_free_ char *first = hub_with(flow, true), *last = hub_with(flow, false);
+	struct fx f = { .old = compile(), .p = compile_text(shifted) };
+	struct fx a = { .old = compile(), .p = compile_text(first) }, z = { .old = compile(), .p = compile_text(last) };
+
+	/*
+	 * Every line below the insertion moved: no rule is rewritten and no
+	 * counter's comment differs from the kernel's (a diff keeps counters
+	 * by name, so a comment naming a line would go stale).
+	 */
+	fx_diff(&f);
+	ck_assert_uint_eq(f.df.changed, 0);
+	ck_assert_uint_eq(f.p->n_counters, f.old->n_counters);
+	for (size_t i = 0; i < f.p->n_counters; i++)
+		ck_assert_str_eq(f.p->counters[i].comment, f.old->counters[i].comment);
+	/* A flow inserted first changes what the same flow appended changes, no more. */
+	fx_diff(&a);
+	fx_diff(&z);
+	ck_assert_uint_gt(z.df.changed, 0);
+	ck_assert_uint_eq(a.df.changed, z.df.changed);
+	ck_assert_uint_eq(chains_flagged(&a), chains_flagged(&z));
+	ck_assert_uint_eq(emitted(&a), emitted(&z));
+	fx_free(&f);
+	fx_free(&a);
+	fx_free(&z);
+}
+END_TEST
+
 START_TEST(test_counters_kept)
 {
 	struct fx f = { .old = compile(), .p = compile() };
@@ -416,6 +460,7 @@ int main(void)
 	tcase_add_test(tc, test_value_changed);
 	tcase_add_test(tc, test_rule_changed);
 	tcase_add_test(tc, test_policy_position_ignored);
+	tcase_add_test(tc, test_lines_moved);
 	tcase_add_test(tc, test_counters_kept);
 	tcase_add_test(tc, test_set_remade_takes_rules);
 	tcase_add_test(tc, test_chain_gone);
