@@ -234,6 +234,9 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 		reload_noop(m, reqs, n, t0);
 		return;
 	}
+	/* The running plan made whole beside the load (ztsegd-policy.c), for the difference. */
+	if (r >= 0)
+		manager_policy_prefull(m);
 	r = reload_load(m, opt, r, &files, &l, &sv, &d);
 	if (r >= 0 && trial)
 		r = manager_trial_record(m, &l, trial, &pd, &d);
@@ -244,6 +247,7 @@ static void reload(struct manager *m, struct reload_req *reqs, size_t n)
 		if (r < 0 && trial)
 			zt_state_remove(m->state_dir, ZT_PENDING_FILE);
 	}
+	manager_policy_prefull_drop(m);
 	if (r < 0) {
 		reload_failed(m, reqs, n, &d, was);
 		zt_diags_clear(&d);

@@ -213,6 +213,8 @@ struct manager {
 	struct reload_req *reload_waiting;	/* ztsegctl reload callers waiting for the outcome */
 	size_t n_reload_waiting, cap_reload_waiting;
 
+	struct manager_prefull *prefull;	/* the running plan compiled whole during a reload (ztsegd-policy.c) */
+
 	/* reload --confirm: the policy on trial is m->cur; this is what it rolls back to */
 	bool pending;
 	struct loaded rollback;
@@ -446,6 +448,13 @@ int manager_policy_load_lkg(struct manager *m);
 int manager_policy_diags_under(const char *dir, struct zt_diags *d);
 /* The apply options of a policy. */
 struct zt_apply_opts manager_policy_apply_opts(const struct manager *m, const struct zt_policy *p);
+/*
+ * The running plan compiled whole (it is kept slim) in a thread, while the
+ * caller loads and compiles a new policy; manager_policy_apply() takes it.
+ * The running policy must stay as it is until then, or until dropped.
+ */
+void manager_policy_prefull(struct manager *m);
+void manager_policy_prefull_drop(struct manager *m);
 /* Apply l: diffed against m->cur when l is a new policy, else compared with the table. */
 int manager_policy_apply(struct manager *m, const struct loaded *l, struct zt_apply_stats *st, struct zt_diags *d);
 /* Keep the warnings of a policy that loaded (its errors are none); d is taken. */

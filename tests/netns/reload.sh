@@ -191,11 +191,17 @@ zt_check "daemon: after the unchanged reload the table lists as a fresh apply" c
 # below compiles it whole again before the diff, and the diff must still
 # be against it (not the table read back) and give a fresh apply's table.
 zt_check "daemon: the running plan is kept slim once started" grep -q '^ztsegd: plans slimmed' "$DLOG"
+# That compile runs in a thread while the reload loads the new policy.
 for d in p-app p p-mid p; do
 	n_full=$(grep -c "plan compiled again (kept slim between applies)" "$DLOG" || true)
+	n_beside=$(grep -c "plan compiled again (kept slim between applies) in .*, beside the new policy's load" \
+		"$DLOG" || true)
 	zt_check "daemon: reload to $d" reload_to "$d"
 	zt_check "daemon: reload to $d compiled the running plan whole again" \
 		[ "$(grep -c "plan compiled again (kept slim between applies)" "$DLOG")" -gt "$n_full" ]
+	zt_check "daemon: ... in a thread, beside the new policy's load" \
+		[ "$(grep -c "plan compiled again (kept slim between applies) in .*, beside the new policy's load" \
+			"$DLOG")" -gt "$n_beside" ]
 	zt_check "daemon: reload to $d diffed against the running plan ($(compared))" \
 		[ "$(compared)" = "previous plan" ]
 	zt_check "daemon: after the reload to $d the table lists as a fresh apply" cmp -s <(canon d) "$ZT_TMP/ref-$d"
