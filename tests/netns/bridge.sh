@@ -4,9 +4,12 @@
 # of one bridge and one /24 (two of different segments on the same subnet),
 # a routed workload and an uplink boundary. ztsegd --oneshot applies the
 # policy; real TCP, UDP, ICMP and ICMPv6 between every pair (and the host),
-# over IPv4 and IPv6, must be what `ztsegctl explain` says. Then the same
-# with the mark mask moved to other bits, and with fwmark routing of
-# another tool (kube-proxy's 0x4000) that must behave as without ztseg.
+# over IPv4 and IPv6, must be what `ztsegctl explain` says; a port
+# unreachable sent from a bridge port passes the speaker check (its
+# interface is the bridge: only the port's mark bits say whose it is).
+# Then the same with the mark mask moved to other bits, and with fwmark
+# routing of another tool (kube-proxy's 0x4000) that must behave as
+# without ztseg.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/bridge-lib.sh"
@@ -59,6 +62,20 @@ matrix bridged
 
 # Pairs the matrix must contain: two segments on one bridge and one subnet.
 zt_check "web and app share br0 and 198.51.100.0/24" [ "${ZT_V4[w1]%.*}" = "${ZT_V4[a1]%.*}" ]
+
+# ---- ICMP errors from a bridge port -----------------------------------------
+# a1's server stops: its kernel answers web -> app udp/53 with a port
+# unreachable, sent from a port of br0. The speaker check must let it
+# through to w1 (ECONNREFUSED: the probe says refused, not timeout).
+zt_x a1 sh -c "kill \$(cat '$ZT_TMP/serve-a1.pid')"
+sleep 0.2
+for fam in 4 6; do
+	dst=${ZT_V4[a1]}
+	[[ $fam == 4 ]] || dst=${ZT_V6[a1]}
+	res=$(echo "1 udp - $dst 53" | zt_x w1 "$ZT_PROBE" batch -w 1000 | awk '{ print $2 }')
+	zt_check "IPv$fam a1's port unreachable (a bridge port of app) reaches w1 (got $res)" [ "$res" = refused ]
+done
+zt_x a1 "$ZT_SERVE" -t "$tcp" -u "$udp" -r "$ZT_TMP/recv-a1" -d "$ZT_TMP/serve-a1.pid"
 
 # ---- marks: another mask, and another tool's fwmark routing ----------------
 # kube-proxy-style routing on 0x4000: a rule sends marked packets to table
