@@ -294,7 +294,7 @@ START_TEST(test_policy_position_ignored)
 }
 END_TEST
 
-/* hub with text inserted before its line "    - { name: ci-to-cache" (insert_before) or after it. */
+/* hub with text inserted before its line "    - { name: ci-to-cache" (before) or after it. */
 static char *hub_with(const char *text, bool before)
 {
 	const char *at = strstr(hub, "    - { name: ci-to-cache");
