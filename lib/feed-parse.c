@@ -167,12 +167,14 @@ static const char *entry_parse(char *tok, struct entry *e)
 	uint8_t fam2, a[16], b[16];
 	unsigned bits;
 
-	static bool ok[256];
+	/* constant: the feed worker and the main thread may both parse */
+	static const bool ok[256] = {
+		['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true,
+		['7'] = true, ['8'] = true, ['9'] = true, ['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true,
+		['e'] = true, ['f'] = true, ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true,
+		['F'] = true, ['.'] = true, [':'] = true, ['/'] = true, ['-'] = true,
+	};
 
-	if (!ok['0']) {
-		for (const char *p = "0123456789abcdefABCDEF.:/-"; *p; p++)
-			ok[(unsigned char)*p] = true;
-	}
 	for (const char *p = tok; *p; p++)
 		if (!ok[(unsigned char)*p])
 			return "expected an address, prefix or ADDR-ADDR range";
