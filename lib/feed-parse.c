@@ -167,7 +167,7 @@ static const char *entry_parse(char *tok, struct entry *e)
 	uint8_t fam2, a[16], b[16];
 	unsigned bits;
 
-	/* constant: the feed worker and the main thread may both parse */
+	/* a constant: no thread that parses ever writes it */
 	static const bool ok[256] = {
 		['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true,
 		['7'] = true, ['8'] = true, ['9'] = true, ['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true,
