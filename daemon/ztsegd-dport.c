@@ -145,6 +145,7 @@ int manager_dport_sync(struct manager *m, bool refill)
 	for (size_t i = 0; i < n_add && !refill; i++)
 		log_info("bridge port %s of %s: a port of its bridge: segments (claims by ARP/ND)", add[i].port,
 			 add[i].bridge);
+	r = (int)(n_add + n_del);
 done:
 	m->dport_refill = false;
 	free(m->dports);

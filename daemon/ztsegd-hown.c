@@ -108,6 +108,7 @@ int manager_hown_sync(struct manager *m, bool refill)
 		log_debug("host addresses on bridges: %zu (%s %zu added, %zu removed)", w.n, refill ? "refilled," : "",
 			  refill ? w.n : n_add, n_del);
 	m->hown_refill = false;
+	r = (int)(refill ? w.n : n_add + n_del);
 	free(m->hown);
 	m->hown = TAKE_PTR(w.v);
 	m->n_hown = w.n;

@@ -288,8 +288,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 	const char *ct = "";
 	uint64_t t0 = m->event_usec;
 	size_t n_moved = 0;
-	bool acted = false;
-	int r = -ESTALE;
+	int r = -ESTALE, n_hown, n_dport;
+	bool acted;
 	uint64_t ts[5] = { now_usec(CLOCK_MONOTONIC) };
 
 	m->event_usec = 0;
@@ -329,9 +329,13 @@ int manager_sync_members(struct manager *m, bool baseline)
 	(void)manager_sync_links(m, (acted ? ZT_LINKS_ENC : 0) | ZT_LINKS_IFX, false);
 	ts[2] = now_usec(CLOCK_MONOTONIC);
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
-	manager_hown_sync(m, false);
+	n_hown = manager_hown_sync(m, false);
 	/* Ports of bridge: segments' bridges: a new one claims from its first frame, a gone one frees its addresses. */
-	manager_dport_sync(m, false);
+	n_dport = manager_dport_sync(m, false);
+	/* what they committed: a failure is theirs to log, and to try again */
+	n_hown = n_hown > 0 ? n_hown : 0;
+	n_dport = n_dport > 0 ? n_dport : 0;
+	acted |= n_hown || n_dport;
 	ts[3] = now_usec(CLOCK_MONOTONIC);
 	if (n_moved) {
 		struct zt_ct_stats st = {};
@@ -353,10 +357,12 @@ int manager_sync_members(struct manager *m, bool baseline)
 	if (acted && t0)
 		log_fields(LOG_DEBUG, (const char *[]){ "ZTSEG_EVENT=latency",
 			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,
-			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces%s; "
+			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces, "
+			   "%d host address%s on bridges, %d bridge port%s%s; "
 			   "waited %llu, membership %llu, interfaces %llu, bridges %llu, connections %llu us; "
 			   "enforced at %llu us of the realtime clock)",
-			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del, ct,
+			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del,
+			   n_hown, n_hown == 1 ? "" : "es", n_dport, n_dport == 1 ? "" : "s", ct,
 			   (unsigned long long)(ts[0] - t0), (unsigned long long)(ts[1] - ts[0]),
 			   (unsigned long long)(ts[2] - ts[1]), (unsigned long long)(ts[3] - ts[2]),
 			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - ts[3]),

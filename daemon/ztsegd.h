@@ -502,11 +502,19 @@ struct manager_dport {
 	struct zt_bridge_dport d;
 	int ifindex;
 };
-/* dport/dportd/dpb_<brk> to the links; a port gone loses its claimed addresses (pin4/pin6 …). */
+/*
+ * dport/dportd/dpb_<brk> to the links; a port gone loses its claimed
+ * addresses (pin4/pin6 …). The number of ports added and removed (what
+ * was committed), or a negative errno.
+ */
 int manager_dport_sync(struct manager *m, bool refill);
 
 /* ztsegd-hown.c */
-/* Sets hown4/hownna of table bridge ztseg to the host's addresses on bridges: the difference, or refilled. */
+/*
+ * Sets hown4/hownna of table bridge ztseg to the host's addresses on
+ * bridges: the difference, or refilled. The number of addresses written
+ * (added and removed, or all of them when refilled), or a negative errno.
+ */
 int manager_hown_sync(struct manager *m, bool refill);
 int manager_sync_on_rtnl(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 

@@ -121,10 +121,14 @@ zt_check "daemon: no claim of the host's addresses arrives" \
 	[ "$(rx w1 lan_arp)" -eq "${before[lan_arp]}" ] && [ "$(rx w1 lan_na)" -eq "${before[lan_na]}" ] &&
 	[ "$(rx w1 a1_arp)" -eq "${before[a1_arp]}" ] && [ "$(rx w1 a1_na_ll)" -eq "${before[a1_na_ll]}" ]
 zt_check "daemon: counted in l2_spoof (+$(($(l2 l2_spoof) - ${l0:-0})))" [ $(($(l2 l2_spoof) - ${l0:-0})) -ge 20 ]
+from=$(wc -l <"$DLOG")
 ip -n "$H" addr add 198.51.100.2/24 dev br0
 ip -n "$H" addr add 2001:db8:1::2/64 dev br0 nodad
 zt_check "daemon: a new address of br0 is in hown4 (RTM_NEWADDR)" zt_wait_for 3000 has hown4 198.51.100.2
 zt_check "daemon: a new IPv6 address of br0 is in hownna" zt_wait_for 3000 has hownna "$(dec6 2001:db8:1::2)"
+lat=$(tail -n +"$((from + 1))" "$DLOG" | grep -m1 'event to enforcement:.* [12] host address\(es\)\? on bridges' || true)
+zt_log "daemon: the address's event: ${lat:-no latency line}"
+zt_check "daemon: the address's event to enforcement is timed (host addresses on bridges)" [ -n "$lat" ]
 a2=$(rx w1 lan_arp2) n2=$(rx w1 lan_na2) l0=$(l2 l2_spoof)
 claims2
 zt_check "daemon: the LAN port's claims of the new addresses: none arrives" \

@@ -162,7 +162,7 @@ zt_x host ip neigh flush dev br0
 SOCK=$ZT_TMP/ztsegd.sock
 DLOG=$ZT_TMP/ztsegd.log
 zt_bg host "$DLOG" "$ZT_D" --config "$pol" --state-dir "$ZT_TMP/state" --socket "$SOCK" \
-	--socket-group nogroup --log-level info
+	--socket-group nogroup --log-level debug
 DPID=$ZT_BG_PID
 zt_wait_for 10000 grep -q '^ztsegd: ready' "$DLOG" || { cat "$DLOG"; zt_die "ztsegd did not get ready"; }
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
@@ -178,12 +178,17 @@ zt_check "apply's link dump: c1's and c2's ports (${ZT_IF[c1]}, ${ZT_IF[c2]}) in
 zt_check "Docker's ip nat table is the same, byte for byte, after ztsegd's apply" same
 # rules and chains of table bridge ztseg: a port is an element, never a rule
 rules0=$(zt_x host nft -a list table bridge ztseg | grep -c '# handle')
+from=$(wc -l <"$DLOG")
 port c3
 serve c3
 zt_check "c3's port ${ZT_IF[c3]} joins while ztsegd runs: in dport and dpb" \
 	zt_wait_for 2000 in_map dport "${ZT_IF[c3]}"
 rules1=$(zt_x host nft -a list table bridge ztseg | grep -c '# handle')
 zt_check "a new port adds elements only: $rules0 rules before, $rules1 after" [ "$rules0" -eq "$rules1" ]
+# The port's event is one the daemon enforced: timed like every other (bench/run.sh reads these).
+lat=$(tail -n +"$((from + 1))" "$DLOG" | grep -m1 'event to enforcement:.* 1 bridge port[;,]' || true)
+zt_log "the port's event: ${lat:-no latency line}"
+zt_check "the port's event to enforcement is timed (one bridge port)" [ -n "$lat" ]
 
 # ---- matrix: c1, c2, c3 and the host, TCP/UDP/ICMP, IPv4 and IPv6 = explain --
 cases=$ZT_TMP/cases
