@@ -54,11 +54,13 @@ static bool has(const struct manager_dport *v, size_t n, const struct manager_dp
 }
 
 /* The pins of the ports gone, as the kernel holds them now (read back: the packet path made them). */
-static int gone_pins(const struct zt_bridge_dport *gone, size_t n_gone, struct zt_bridge_pin **ret, size_t *n_ret)
+static int gone_pins(struct manager *m, const struct zt_bridge_dport *gone, size_t n_gone, struct zt_bridge_pin **ret,
+		     size_t *n_ret)
 {
 	struct zt_bridge_pin *pins = NULL;
 	size_t n = 0, k = 0;
-	int r = zt_bridge_pins_read(&pins, &n);
+	/* on the daemon's nf_tables socket: closing one of its own would wait out the last commit (nft.h) */
+	int r = zt_bridge_pins_read(zt_nft_nl(m->nft), &pins, &n);
 
 	*ret = NULL;
 	*n_ret = 0;
@@ -77,83 +79,126 @@ static int gone_pins(const struct zt_bridge_dport *gone, size_t n_gone, struct z
 	return 0;
 }
 
-int manager_dport_sync(struct manager *m, bool refill)
+void manager_dport_clear(struct dport_change *c)
+{
+	free(c->want);
+	free(c->add);
+	free(c->del);
+	free(c->pins);
+	*c = (struct dport_change){};
+}
+
+int manager_dport_prepare(struct manager *m, bool refill, struct dport_change *c)
 {
 	struct dp_want w = { .m = m };
-	_cleanup_free_ struct zt_bridge_dport *add = NULL, *del = NULL;
-	_cleanup_free_ struct zt_bridge_pin *pins = NULL;
-	size_t n_add = 0, n_del = 0, n_pins = 0;
-	struct zt_batch *b = NULL;
-	struct zt_diags d = {};
-	int r, err = 0;
+	int r;
 
+	*c = (struct dport_change){};
 	if (!m->cur.plan || !zt_bridge_has_dsegs(&m->cur.plan->bridge) || !m->rtnl) {
+		c->off = true;
+		return 0;
+	}
+	c->refill = refill || m->dport_refill;
+	w.s = zt_rtnl_state(m->rtnl);
+	r = zt_rtnl_state_foreach_link(w.s, want_link, &w);
+	c->want = w.v;
+	c->n_want = w.n;
+	if (r < 0)
+		goto fail;
+	c->add = calloc(w.n + 1, sizeof(*c->add));
+	c->del = calloc(m->n_dports + 1, sizeof(*c->del));
+	if (!c->add || !c->del) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* refill: apply wrote the table from its own dump; write every port again (no error if there) */
+	for (size_t i = 0; i < w.n; i++)
+		if (c->refill || !has(m->dports, m->n_dports, &w.v[i]))
+			c->add[c->n_add++] = w.v[i].d;
+	for (size_t i = 0; i < m->n_dports; i++)
+		if (!has(w.v, w.n, &m->dports[i]))
+			c->del[c->n_del++] = m->dports[i].d;
+	if (c->n_del && (r = gone_pins(m, c->del, c->n_del, &c->pins, &c->n_pins)) < 0) {
+		/* nothing written: the same difference is tried again at the next link event */
+		log_error("cannot read the claims of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
+		goto fail;
+	}
+	return 0;
+fail:
+	manager_dport_clear(c);
+	return r;
+}
+
+int manager_dport_emit(struct manager *m, struct zt_batch *b, const struct dport_change *c)
+{
+	int r = 0;
+
+	/* gone first: a port re-created under its old name is added back in the same transaction */
+	if (c->n_del)
+		r = zt_bridge_emit_dports(b, &m->cur.plan->bridge, c->del, c->n_del, ZT_NFT_MSG_DESTROYSETELEM);
+	if (r >= 0 && c->n_pins)
+		r = zt_bridge_emit_pins(b, c->pins, c->n_pins, ZT_NFT_MSG_DESTROYSETELEM);
+	if (r >= 0 && c->n_add)
+		r = zt_bridge_emit_dports(b, &m->cur.plan->bridge, c->add, c->n_add, NFT_MSG_NEWSETELEM);
+	return r;
+}
+
+int manager_dport_done(struct manager *m, struct dport_change *c, int r)
+{
+	int n = (int)(c->n_add + c->n_del);
+
+	if (c->off) {
 		free(m->dports);
 		m->dports = NULL;
 		m->n_dports = 0;
 		return 0;
 	}
-	refill |= m->dport_refill;
-	w.s = zt_rtnl_state(m->rtnl);
-	r = zt_rtnl_state_foreach_link(w.s, want_link, &w);
-	if (r < 0)
-		goto out;
-	add = calloc(w.n + 1, sizeof(*add));
-	del = calloc(m->n_dports + 1, sizeof(*del));
-	if (!add || !del) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* refill: apply wrote the table from its own dump; write every port again (no error if there) */
-	for (size_t i = 0; i < w.n; i++)
-		if (refill || !has(m->dports, m->n_dports, &w.v[i]))
-			add[n_add++] = w.v[i].d;
-	for (size_t i = 0; i < m->n_dports; i++)
-		if (!has(w.v, w.n, &m->dports[i]))
-			del[n_del++] = m->dports[i].d;
-	if (!n_add && !n_del)
-		goto done;
-	if (n_del && (r = gone_pins(del, n_del, &pins, &n_pins)) < 0) {
-		/* nothing written: the same difference is tried again at the next link event */
-		log_error("cannot read the claims of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
-		goto out;
-	}
-	r = zt_nft_batch_start(m->nft, &b);
-	/* gone first: a port re-created under its old name is added back in the same transaction */
-	if (r >= 0 && n_del)
-		r = zt_bridge_emit_dports(b, &m->cur.plan->bridge, del, n_del, ZT_NFT_MSG_DESTROYSETELEM);
-	if (r >= 0 && n_pins)
-		r = zt_bridge_emit_pins(b, pins, n_pins, ZT_NFT_MSG_DESTROYSETELEM);
-	if (r >= 0 && n_add)
-		r = zt_bridge_emit_dports(b, &m->cur.plan->bridge, add, n_add, NFT_MSG_NEWSETELEM);
-	if (r >= 0)
-		r = zt_nft_batch_commit(m->nft, b, &err, &d);
 	if (r < 0) {
 		/* fail closed meanwhile: a port not in dport has no bits and can claim nothing */
 		m->dport_refill = true;
-		log_error("cannot update the ports of bridge: segments: %s", d.n ? d.v[0].msg : strerror(err ? err : -r));
-		goto out;
+		manager_dport_clear(c);
+		return 0;
 	}
-	for (size_t i = 0; i < n_del; i++) {
+	for (size_t i = 0; i < c->n_del; i++) {
 		size_t k = 0;
 
-		for (size_t j = 0; j < n_pins; j++)
-			k += streq(pins[j].port, del[i].port);
-		log_info("bridge port %s left %s: %zu claimed address%s released", del[i].port, del[i].bridge, k,
+		for (size_t j = 0; j < c->n_pins; j++)
+			k += streq(c->pins[j].port, c->del[i].port);
+		log_info("bridge port %s left %s: %zu claimed address%s released", c->del[i].port, c->del[i].bridge, k,
 			 k == 1 ? "" : "es");
 	}
-	for (size_t i = 0; i < n_add && !refill; i++)
-		log_info("bridge port %s of %s: a port of its bridge: segments (claims by ARP/ND)", add[i].port,
-			 add[i].bridge);
-	r = (int)(n_add + n_del);
-done:
+	for (size_t i = 0; i < c->n_add && !c->refill; i++)
+		log_info("bridge port %s of %s: a port of its bridge: segments (claims by ARP/ND)", c->add[i].port,
+			 c->add[i].bridge);
 	m->dport_refill = false;
 	free(m->dports);
-	m->dports = TAKE_PTR(w.v);
-	m->n_dports = w.n;
-out:
+	m->dports = TAKE_PTR(c->want);
+	m->n_dports = c->n_want;
+	manager_dport_clear(c);
+	return n;
+}
+
+int manager_dport_sync(struct manager *m, bool refill)
+{
+	struct dport_change c;
+	struct zt_batch *b = NULL;
+	struct zt_diags d = {};
+	int r = manager_dport_prepare(m, refill, &c), err = 0, n;
+
+	if (r < 0)
+		return r;
+	if (c.n_add || c.n_del) {
+		r = zt_nft_batch_start(m->nft, &b);
+		if (r >= 0)
+			r = manager_dport_emit(m, b, &c);
+		if (r >= 0)
+			r = zt_nft_batch_commit(m->nft, b, &err, &d);
+		if (r < 0)
+			log_error("cannot update the ports of bridge: segments: %s",
+				  d.n ? d.v[0].msg : strerror(err ? err : -r));
+	}
 	zt_batch_free(b);
 	zt_diags_clear(&d);
-	free(w.v);
-	return r;
+	n = manager_dport_done(m, &c, r);
+	return r < 0 ? r : n;
 }

@@ -332,7 +332,8 @@ static int write_pins(struct manager *m, struct want *want, struct bl_written **
 	char mac[18];
 	int r;
 
-	if (read && zt_bridge_macs_read(&macs, &n_macs) < 0)
+	/* on the daemon's nf_tables socket: closing one of its own would wait out the last commit (nft.h) */
+	if (read && zt_bridge_macs_read(zt_nft_nl(m->nft), &macs, &n_macs) < 0)
 		n_macs = 0;
 	r = zt_nft_batch_start(m->nft, &b);
 	for (size_t i = 0; r >= 0 && i < gone->n; i++) {
@@ -520,7 +521,7 @@ static int sync_prepins(struct manager *m, struct bl_prepin **pp, size_t *n_pp, 
 		*first_ret = false;
 		return 0;
 	}
-	r = zt_bridge_pins_read(&kpins, &n_k);
+	r = zt_bridge_pins_read(zt_nft_nl(m->nft), &kpins, &n_k);
 	if (r == -ENOENT)
 		r = 0, n_k = 0;
 	add = calloc(n_want + 1, sizeof(*add));

@@ -689,7 +689,7 @@ int manager_status_bridge(struct manager *m, json_t *status)
 
 	if (!m->cur.plan || !m->cur.plan->bridge.n_segs || !m->cur.policy)
 		return 0;
-	r = zt_bridge_macs_read(&macs, &c.n_macs);
+	r = zt_bridge_macs_read(NULL, &macs, &c.n_macs);
 	if (r < 0) {
 		log_debug("cannot read the MAC bindings of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
 		macs = NULL;
@@ -697,7 +697,7 @@ int manager_status_bridge(struct manager *m, json_t *status)
 	}
 	c.macs = macs;
 	if (zt_bridge_has_dsegs(&m->cur.plan->bridge)) {
-		r = zt_bridge_pins_read(&pins, &c.n_pins);
+		r = zt_bridge_pins_read(NULL, &pins, &c.n_pins);
 		if (r < 0) {
 			log_debug("cannot read the claims of table bridge %s: %s", ZT_TABLE_NAME, strerror(-r));
 			c.n_pins = 0;

@@ -122,15 +122,31 @@ static void enc_done(struct manager *m, struct names_change *c)
  * (doc/RULESET.md, "What a commit costs"), and an event's latency is
  * mostly that.
  */
+/* What a manager_sync_links() transaction holds, for its messages. */
+static const char *links_label(unsigned what)
+{
+	static const char *const labels[8] = {
+		[ZT_LINKS_ENC] = "set " ZT_ENC_IF_SET,
+		[ZT_LINKS_IFX] = "the exact interface names",
+		[ZT_LINKS_ENC | ZT_LINKS_IFX] = "enc_if and the exact interface names",
+		[ZT_LINKS_DPORT] = "the ports of bridge: segments",
+		[ZT_LINKS_ENC | ZT_LINKS_DPORT] = "enc_if and the ports of bridge: segments",
+		[ZT_LINKS_IFX | ZT_LINKS_DPORT] = "the exact interface names and the ports of bridge: segments",
+		[ZT_LINKS_ENC | ZT_LINKS_IFX | ZT_LINKS_DPORT] =
+			"enc_if, the exact interface names and the ports of bridge: segments",
+	};
+
+	return labels[what & 7] ? labels[what & 7] : "nothing";
+}
+
 int manager_sync_links(struct manager *m, unsigned what, bool refill)
 {
 	const struct zt_set *def = enc_set(m);
 	struct names_change enc = {}, ifx = {};
-	const char *names = (what & ZT_LINKS_ENC) && (what & ZT_LINKS_IFX) ? "enc_if and the exact interface names" :
-			    what & ZT_LINKS_ENC ? "set " ZT_ENC_IF_SET : "the exact interface names";
+	struct dport_change dp = {};
 	struct zt_batch *b = NULL;
 	struct zt_diags d = {};
-	int r = 0, err = 0;
+	int r = 0, err = 0, n_ports = 0;
 
 	if (!def) {
 		m->n_enc = 0;
@@ -138,31 +154,37 @@ int manager_sync_links(struct manager *m, unsigned what, bool refill)
 	}
 	if (!m->cur.plan)
 		what &= ~ZT_LINKS_IFX;
+	/* a failure is logged there, and its difference tried again at the next event */
+	if ((what & ZT_LINKS_DPORT) && manager_dport_prepare(m, false, &dp) < 0)
+		what &= ~ZT_LINKS_DPORT;
 	if ((what & ZT_LINKS_ENC) && (r = enc_prepare(m, refill, &enc)) < 0)
 		goto out;
 	if ((what & ZT_LINKS_IFX) && (r = manager_ifx_prepare(m, refill, &ifx)) < 0)
 		goto out;
-	if (!what || (!refill && !enc.n_add && !enc.n_del && !ifx.n_add && !ifx.n_del))
+	if (!what || (!refill && !enc.n_add && !enc.n_del && !ifx.n_add && !ifx.n_del && !dp.n_add && !dp.n_del))
 		goto out;
 	r = zt_nft_batch_start(m->nft, &b);
 	if (r >= 0 && (what & ZT_LINKS_ENC))
 		r = enc_emit_change(b, def, &enc, refill);
 	if (r >= 0 && (what & ZT_LINKS_IFX))
 		r = manager_ifx_emit(m, b, &ifx, refill);
+	if (r >= 0 && (what & ZT_LINKS_DPORT))
+		r = manager_dport_emit(m, b, &dp);
 	if (r >= 0)
 		r = zt_nft_batch_commit(m->nft, b, &err, &d);
 	if (r < 0 && !refill && r != -ENOMEM) {
-		/* What we thought was there is not: fill it anew. */
-		log_debug("%s: incremental update refused (%s), refilling", names, strerror(err ? err : -r));
+		/* What we thought was there is not: fill it anew (the ports' difference again: writing one twice is no error). */
+		log_debug("%s: incremental update refused (%s), refilling", links_label(what), strerror(err ? err : -r));
 		zt_batch_free(b);
 		zt_diags_clear(&d);
 		manager_ifx_names_clear(&enc);
 		manager_ifx_names_clear(&ifx);
+		manager_dport_clear(&dp);
 		return manager_sync_links(m, what, true);
 	}
 	if (r < 0) {
 		/* Fail closed all the same: a name the twins lack is classified by its pattern. */
-		log_error("cannot update %s: %s", names, d.n ? d.v[0].msg : strerror(err ? err : -r));
+		log_error("cannot update %s: %s", links_label(what), d.n ? d.v[0].msg : strerror(err ? err : -r));
 		goto out;
 	}
 	if (what & ZT_LINKS_ENC)
@@ -170,11 +192,13 @@ int manager_sync_links(struct manager *m, unsigned what, bool refill)
 	if (what & ZT_LINKS_IFX)
 		manager_ifx_done(m, &ifx);
 out:
+	if (what & ZT_LINKS_DPORT)
+		n_ports = manager_dport_done(m, &dp, r);
 	zt_batch_free(b);
 	zt_diags_clear(&d);
 	manager_ifx_names_clear(&enc);
 	manager_ifx_names_clear(&ifx);
-	return r;
+	return r < 0 ? r : n_ports;
 }
 
 /* ---- membership ---- */
@@ -322,16 +346,16 @@ int manager_sync_members(struct manager *m, bool baseline)
 
 	/*
 	 * enc_if (first: a new encrypted leg should not wait for the conntrack
-	 * dump) and every link's name in the exact-name maps (a lookup by hash,
-	 * not by pattern: lib/ifx.h), in one transaction.
+	 * dump), every link's name in the exact-name maps (a lookup by hash,
+	 * not by pattern: lib/ifx.h) and the ports of bridge: segments'
+	 * bridges (a new one claims from its first frame, a gone one frees its
+	 * addresses), in one transaction.
 	 */
 	acted = df->n_enc_add || df->n_enc_del;
-	(void)manager_sync_links(m, (acted ? ZT_LINKS_ENC : 0) | ZT_LINKS_IFX, false);
+	n_dport = manager_sync_links(m, (acted ? ZT_LINKS_ENC : 0) | ZT_LINKS_IFX | ZT_LINKS_DPORT, false);
 	ts[2] = now_usec(CLOCK_MONOTONIC);
 	/* The host's addresses on bridges: no port may claim them in ARP or an NA. */
 	n_hown = manager_hown_sync(m, false);
-	/* Ports of bridge: segments' bridges: a new one claims from its first frame, a gone one frees its addresses. */
-	n_dport = manager_dport_sync(m, false);
 	/* what they committed: a failure is theirs to log, and to try again */
 	n_hown = n_hown > 0 ? n_hown : 0;
 	n_dport = n_dport > 0 ? n_dport : 0;
@@ -359,7 +383,8 @@ int manager_sync_members(struct manager *m, bool baseline)
 			   log_field("ZTSEG_LATENCY_USEC", "%llu", (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0)) }, 2,
 			   "event to enforcement: %llu us (%zu prefixes moved, %zu+%zu encrypted interfaces, "
 			   "%d host address%s on bridges, %d bridge port%s%s; "
-			   "waited %llu, membership %llu, interfaces %llu, bridges %llu, connections %llu us; "
+			   "waited %llu, membership %llu, interfaces and bridge ports %llu, host addresses on bridges %llu, "
+			   "connections %llu us; "
 			   "enforced at %llu us of the realtime clock)",
 			   (unsigned long long)(now_usec(CLOCK_MONOTONIC) - t0), n_moved, df->n_enc_add, df->n_enc_del,
 			   n_hown, n_hown == 1 ? "" : "es", n_dport, n_dport == 1 ? "" : "s", ct,

@@ -471,12 +471,16 @@ void manager_policy_trim(struct manager *m);
  */
 int manager_sync_members(struct manager *m, bool baseline);
 /*
- * enc_if (ZT_LINKS_ENC) and the exact-name twins (ZT_LINKS_IFX, lib/ifx.h)
- * to the links, in one transaction: the difference, or (refill) flushed
- * and filled anew.
+ * enc_if (ZT_LINKS_ENC), the exact-name twins (ZT_LINKS_IFX, lib/ifx.h)
+ * and the ports of bridge: segments (ZT_LINKS_DPORT, ztsegd-dport.c) to
+ * the links, in one transaction (each commit costs the kernel a walk of
+ * every chain): the difference, or (refill) enc_if and the twins flushed
+ * and filled anew. The number of bridge ports written, or a negative
+ * errno.
  */
 #define ZT_LINKS_ENC 1u
 #define ZT_LINKS_IFX 2u
+#define ZT_LINKS_DPORT 4u
 int manager_sync_links(struct manager *m, unsigned what, bool refill);
 
 /* ztsegd-ifx.c */
@@ -508,6 +512,28 @@ struct manager_dport {
  * was committed), or a negative errno.
  */
 int manager_dport_sync(struct manager *m, bool refill);
+/* A difference of those ports, from prepare to done. */
+struct dport_change {
+	struct manager_dport *want;	/* every port now: the state once done */
+	size_t n_want;
+	struct zt_bridge_dport *add, *del;
+	size_t n_add, n_del;
+	struct zt_bridge_pin *pins;	/* what the ports gone had claimed */
+	size_t n_pins;
+	bool refill;			/* every port written again */
+	bool off;			/* no bridge: segment: nothing to keep */
+};
+/*
+ * manager_dport_sync() in parts, for a transaction of manager_sync_links():
+ * prepare (an error is logged and leaves the state as it was), emit into
+ * the batch, and done with the commit's result (which frees the change;
+ * a failure makes the next prepare write every port again), which
+ * returns the number of ports written.
+ */
+int manager_dport_prepare(struct manager *m, bool refill, struct dport_change *c);
+int manager_dport_emit(struct manager *m, struct zt_batch *b, const struct dport_change *c);
+int manager_dport_done(struct manager *m, struct dport_change *c, int r);
+void manager_dport_clear(struct dport_change *c);
 
 /* ztsegd-hown.c */
 /*

@@ -162,7 +162,7 @@ static int eff_dports(struct eff_plan *e, const struct zt_link *links, size_t n_
 	}
 	e->p.bridge.dports = e->dports;
 	e->p.bridge.n_dports = k;
-	r = zt_bridge_pins_read(&pins, &n_pins);
+	r = zt_bridge_pins_read(NULL, &pins, &n_pins);
 	if (r == -ENOENT)
 		return 0;	/* no table, or one without pin sets yet: nothing claimed */
 	if (r < 0) {

@@ -74,17 +74,13 @@ static int put_elems(struct zt_batch *b, struct nftnl_set *s, const char *name, 
 	return k && !nlh ? -ENOMEM : 0;
 }
 
-static int add_key(struct nftnl_set *s, const void *key, uint32_t len, const char *chain)
+static int add_key(struct nftnl_set *s, const void *key, uint32_t len)
 {
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 
 	if (!e)
 		return -ENOMEM;
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-	if (chain) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
-	}
 	nftnl_set_elem_add(s, e);
 	return 0;
 }
@@ -101,7 +97,7 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 	bool add = type == NFT_MSG_NEWSETELEM;
 	int r;
 
-	/* dport → goto member, dportd → goto dd: the same for every bridge */
+	/* dport and dportd (prerouting's goto member, forward's goto dd): the same for every bridge */
 	for (int dst = 0; dst < 2; dst++) {
 		const char *name = dst ? "dportd" : "dport";
 		struct nftnl_set *s = set_of(name);
@@ -115,7 +111,7 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 			if (add && !zt_bridge_dport_of(br, v[i].port, v[i].bridge))
 				continue;
 			name_key(key, v[i].port);
-			if ((r = add_key(s, key, IFNAMSIZ, add ? (dst ? "dd" : "member") : NULL)) < 0) {
+			if ((r = add_key(s, key, IFNAMSIZ)) < 0) {
 				nftnl_set_free(s);
 				return r;
 			}
@@ -146,7 +142,7 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 					continue;
 			}
 			name_key(key, v[i].port);
-			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+			if ((r = add_key(s, key, IFNAMSIZ)) < 0) {
 				nftnl_set_free(s);
 				return r;
 			}
@@ -170,7 +166,7 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 			char key[IFNAMSIZ];
 
 			name_key(key, v[i].port);
-			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+			if ((r = add_key(s, key, IFNAMSIZ)) < 0) {
 				nftnl_set_free(s);
 				return r;
 			}
@@ -212,7 +208,7 @@ int zt_bridge_emit_ps(struct zt_batch *b, const struct zt_plan_bridge *br, const
 			if (!in)
 				continue;
 			name_key(key, v[i].port);
-			if ((r = add_key(s, key, IFNAMSIZ, NULL)) < 0) {
+			if ((r = add_key(s, key, IFNAMSIZ)) < 0) {
 				nftnl_set_free(s);
 				return r;
 			}
@@ -258,7 +254,7 @@ int zt_bridge_emit_pins(struct zt_batch *b, const struct zt_bridge_pin *v, size_
 				len = IFNAMSIZ;
 				break;
 			}
-			if ((r = add_key(s, key, len, NULL)) < 0) {
+			if ((r = add_key(s, key, len)) < 0) {
 				nftnl_set_free(s);
 				return r;
 			}
@@ -323,11 +319,11 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n)
+int zt_bridge_pins_read(struct zt_nl *on, struct zt_bridge_pin **ret, size_t *n)
 {
 	struct pins_ctx c = {};
-	struct zt_nl nl;
-	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	struct zt_nl own, *nl = on ? on : &own;
+	int r = on ? 0 : zt_nl_open(&own, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
 	for (int v6 = 0; r >= 0 && v6 < 2; v6++) {
 		size_t n0 = c.n;
@@ -335,7 +331,7 @@ int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n)
 		/* another commit during the dump (Docker's iptables-nft): read the set again */
 		for (int tries = 0; tries < PINS_TRIES; tries++) {
 			char buf[8192] = {};
-			struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, FAM, NLM_F_DUMP, ++nl.seq);
+			struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, FAM, NLM_F_DUMP, ++nl->seq);
 
 			mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
 			mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, v6 ? "pin6" : "pin4");
@@ -343,14 +339,15 @@ int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n)
 			c.n = n0;
 			c.n_family = 0;
 			c.err = 0;
-			r = zt_nl_talk(&nl, nlh, elem_cb, &c, 0);
+			r = zt_nl_talk(nl, nlh, elem_cb, &c, 0);
 			if (r != -EINTR)
 				break;
 		}
 		if (r >= 0 && c.err < 0)
 			r = c.err;
 	}
-	zt_nl_close(&nl);
+	if (!on)
+		zt_nl_close(&own);
 	if (r < 0) {
 		free(c.v);
 		return r;

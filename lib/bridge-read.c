@@ -73,22 +73,23 @@ out:
 	return 0;
 }
 
-int zt_bridge_macs_read(struct zt_bridge_mac **ret, size_t *ret_n)
+int zt_bridge_macs_read(struct zt_nl *on, struct zt_bridge_mac **ret, size_t *ret_n)
 {
 	char buf[8192] = {};
 	struct macs_ctx c = {};
-	struct zt_nl nl;
-	int r = zt_nl_open(&nl, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
+	struct zt_nl own, *nl = on ? on : &own;
+	int r = on ? 0 : zt_nl_open(&own, NETLINK_NETFILTER, SOCK_CLOEXEC, RECV_BUF);
 
 	if (r >= 0) {
 		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_BRIDGE, NLM_F_DUMP,
-							     ++nl.seq);
+							     ++nl->seq);
 
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, ZT_TABLE_NAME);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "pmac");
-		r = zt_nl_talk(&nl, nlh, elem_cb, &c, 0);
+		r = zt_nl_talk(nl, nlh, elem_cb, &c, 0);
 	}
-	zt_nl_close(&nl);
+	if (!on)
+		zt_nl_close(&own);
 	if (r >= 0 && c.err < 0)
 		r = c.err;
 	if (r < 0) {

@@ -1186,8 +1186,7 @@ static int common_chains(struct bx *x, const struct zt_plan_bridge *br, const st
 	t(x, "\t}\n\n\tchain l2_gap {\n");
 	/*
 	 * A bridge: port's mark field was cleared before dport: it is a member
-	 * all the same. Its bridge's dpb_ (a plain set: a lookup of the verdict
-	 * map dport would make the kernel check its gotos from here, a loop).
+	 * all the same. Its bridge's dpb_, which names the bridge.
 	 */
 	for (size_t i = 0; dsegs && i < br->n_segs; i++) {
 		char dpb[ZT_OBJ_NAME_MAX];
@@ -1432,14 +1431,16 @@ static int d_pinned(struct bx *x, const char *chain, enum dkey k, bool v6)
 }
 
 /*
- * A set of this section: a map to verdicts (dport, dportd), a plain set
- * (dpb_<brk>), or one the packet path fills with `add` and ztsegd empties
- * (dynamic without a timeout: a pin lasts as long as its port).
+ * A set of this section: a plain one (dport, dportd, dpb_<brk>: ports
+ * by name, no verdict, so that ztsegd's elements for a port coming or
+ * going never make the kernel validate the table), or one the packet
+ * path fills with `add` and ztsegd empties (dynamic without a timeout: a
+ * pin lasts as long as its port).
  */
 #define DSET(n, kt, kl, m, dyn) { .name = (n), .key_type = (kt), .key_len = (kl), .map = (m), .dynamic = (dyn), \
 				   .forever = (dyn), .ud_host = (kt) == T_IFNAME }
-static const struct setdef dport_def = DSET("dport", T_IFNAME, IFNAMSIZ, true, false),
-			   dportd_def = DSET("dportd", T_IFNAME, IFNAMSIZ, true, false),
+static const struct setdef dport_def = DSET("dport", T_IFNAME, IFNAMSIZ, false, false),
+			   dportd_def = DSET("dportd", T_IFNAME, IFNAMSIZ, false, false),
 			   dpb_def = DSET(NULL, T_IFNAME, IFNAMSIZ, false, false),
 			   ps_def = DSET(NULL, T_IFNAME, IFNAMSIZ, false, true),
 			   pin4_def = DSET("pin4", (T_IPV4 << 6) | T_IFNAME, 4 + IFNAMSIZ, false, true),
@@ -1470,9 +1471,9 @@ static int dseg_sets(struct bx *x, const struct zt_plan_bridge *br)
 
 	if (!zt_bridge_has_dsegs(br))
 		return 0;
-	t(x, "\tmap dport {\n\t\ttype ifname : verdict\n\t\tcomment \"ports of the bridges bridge: segments name, "
+	t(x, "\tset dport {\n\t\ttype ifname\n\t\tcomment \"ports of the bridges bridge: segments name, "
 	  "by exact name (filled by apply and ztsegd)\"\n\t}\n\n");
-	t(x, "\tmap dportd {\n\t\ttype ifname : verdict\n\t\tcomment \"the same ports as destinations (filled by "
+	t(x, "\tset dportd {\n\t\ttype ifname\n\t\tcomment \"the same ports as destinations (filled by "
 	  "apply and ztsegd)\"\n\t}\n\n");
 	if (x->b) {
 		x->id_dport = x->b->next_set_id++;
@@ -1555,8 +1556,9 @@ static int dseg_prerouting(struct bx *x, const struct zt_plan_bridge *br)
 	if (!zt_bridge_has_dsegs(br))
 		return 0;
 	r_begin(x, "prerouting");
-	vmap(x, "iifname", NFT_META_IIFNAME, 0, 0, "dport", x->id_dport);
-	t(x, "comment \"ports of bridges that bridge: segments name: their MAC, then the address they claimed\"");
+	d_iif_lookup(x, "dport", x->id_dport, false);
+	v(x, NFT_GOTO, "member");
+	t(x, " comment \"ports of bridges that bridge: segments name: their MAC, then the address they claimed\"");
 	return r_end(x);
 }
 
@@ -1566,8 +1568,11 @@ static int dseg_forward(struct bx *x, const struct zt_plan_bridge *br)
 	if (!zt_bridge_has_dsegs(br))
 		return 0;
 	r_begin(x, "forward");
-	vmap(x, "oifname", NFT_META_OIFNAME, 0, 0, "dportd", x->id_dportd);
-	t(x, "comment \"ports of bridges that bridge: segments name: only the port that holds the address\"");
+	t(x, "oifname @dportd ");
+	e_meta(x, NFT_META_OIFNAME, NFT_REG_1);
+	e_lookup(x, "dportd", x->id_dportd, false, false);
+	v(x, NFT_GOTO, "dd");
+	t(x, " comment \"ports of bridges that bridge: segments name: only the port that holds the address\"");
 	return r_end(x);
 }
 

@@ -20,6 +20,8 @@
 #include "emit.h"
 #include "plan.h"
 
+struct zt_nl;
+
 #define ZT_BRIDGE_PRIO (-300)
 
 /* The source and destination fields of a mark mask, and a zone index's bits in each. */
@@ -101,8 +103,12 @@ int zt_bridge_emit_dports(struct zt_batch *b, const struct zt_plan_bridge *br, c
 int zt_bridge_emit_pins(struct zt_batch *b, const struct zt_bridge_pin *v, size_t n, uint16_t type);
 /* Add each pin's port to ps_<rest> of the segment that holds its address (a table written anew). */
 int zt_bridge_emit_ps(struct zt_batch *b, const struct zt_plan_bridge *br, const struct zt_bridge_pin *v, size_t n);
-/* Every pin the kernel holds (pin4 and pin6); -ENOENT when the table or the sets are not there. */
-int zt_bridge_pins_read(struct zt_bridge_pin **ret, size_t *n);
+/*
+ * Every pin the kernel holds (pin4 and pin6); -ENOENT when the table or the
+ * sets are not there. Read on `on` (zt_nft_nl()), or on a socket of its own
+ * when that is NULL.
+ */
+int zt_bridge_pins_read(struct zt_nl *on, struct zt_bridge_pin **ret, size_t *n);
 
 /* What zt_bridge_emit() would write, hashed (never 0): whether an apply must write it again. */
 uint64_t zt_bridge_hash(const struct zt_plan_bridge *br);
@@ -126,8 +132,8 @@ struct zt_bridge_mac {
 	uint64_t timeout_ms;	/* the binding's lifetime */
 	uint64_t expires_ms;	/* what is left of it */
 };
-/* Every bound MAC (malloc'd array); -ENOENT when table or set is not there. */
-int zt_bridge_macs_read(struct zt_bridge_mac **ret, size_t *ret_n);
+/* Every bound MAC (malloc'd array); -ENOENT when table or set is not there. On `on`, as zt_bridge_pins_read(). */
+int zt_bridge_macs_read(struct zt_nl *on, struct zt_bridge_mac **ret, size_t *ret_n);
 /* The binding of one port; NULL when it has none. Linear. */
 const struct zt_bridge_mac *zt_bridge_mac_find(const struct zt_bridge_mac *v, size_t n, const char *port);
 

@@ -60,6 +60,11 @@ uint32_t zt_nft_portid(const struct zt_nft *n)
 	return n->nl.portid;
 }
 
+struct zt_nl *zt_nft_nl(struct zt_nft *n)
+{
+	return &n->nl;
+}
+
 int zt_nft_request(struct zt_nft *n, struct nlmsghdr *nlh, zt_nl_cb cb, void *data)
 {
 	return zt_nl_talk(&n->nl, nlh, cb, data, 0);

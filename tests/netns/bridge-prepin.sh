@@ -101,8 +101,8 @@ zt_wait_for 10000 grep -q '^ztsegd: ready' "$DLOG" || { cat "$DLOG"; zt_die "zts
 ctl() { "$ZT_CTL" --socket "$SOCK" "$@"; }
 listed() { local o; o=$(zt_x host nft list set bridge ztseg "$1" 2>/dev/null) && grep -qF -- "$2" <<<"$o"; }
 pinned() { listed "$1" "$2 . \"$3\""; } # SET ADDR PORT
-in_map() { local o; o=$(zt_x host nft list map bridge ztseg "$1" 2>/dev/null) && grep -q "\"$2\"" <<<"$o"; }
-all_in() { for n in c1 c2 c3 c4 c5; do in_map dport "${ZT_IF[$n]}" || return 1; done; }
+in_set() { local o; o=$(zt_x host nft list set bridge ztseg "$1" 2>/dev/null) && grep -q "\"$2\"" <<<"$o"; }
+all_in() { for n in c1 c2 c3 c4 c5; do in_set dport "${ZT_IF[$n]}" || return 1; done; }
 zt_check "the five ports are in dport" zt_wait_for 3000 all_in
 
 # ---- c1 silent: static FDB + permanent neighbour entries pre-pin its addresses ----

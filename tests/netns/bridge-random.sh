@@ -172,8 +172,7 @@ in_set() { local o; o=$(zt_x host nft list set bridge ztseg "$1" 2>/dev/null) &&
 pinned() { listed pin4 "$1 . \"$2\""; }
 listed() { local o; o=$(zt_x host nft list set bridge ztseg "$1" 2>/dev/null) && grep -qF -- "$2" <<<"$o"; }
 table_has() { local o; o=$(zt_x host nft list table bridge ztseg 2>/dev/null) && grep -qF -- "$1" <<<"$o"; }
-in_map() { local o; o=$(zt_x host nft list map bridge ztseg "$1" 2>/dev/null) && grep -q "\"$2\"" <<<"$o"; }
-both_in() { in_map dport "${ZT_IF[c1]}" && in_map dport "${ZT_IF[c2]}"; }
+both_in() { in_set dport "${ZT_IF[c1]}" && in_set dport "${ZT_IF[c2]}"; }
 zt_check "apply's link dump: c1's and c2's ports (${ZT_IF[c1]}, ${ZT_IF[c2]}) in dport" both_in
 zt_check "Docker's ip nat table is the same, byte for byte, after ztsegd's apply" same
 # rules and chains of table bridge ztseg: a port is an element, never a rule
@@ -182,7 +181,7 @@ from=$(wc -l <"$DLOG")
 port c3
 serve c3
 zt_check "c3's port ${ZT_IF[c3]} joins while ztsegd runs: in dport and dpb" \
-	zt_wait_for 2000 in_map dport "${ZT_IF[c3]}"
+	zt_wait_for 2000 in_set dport "${ZT_IF[c3]}"
 rules1=$(zt_x host nft -a list table bridge ztseg | grep -c '# handle')
 zt_check "a new port adds elements only: $rules0 rules before, $rules1 after" [ "$rules0" -eq "$rules1" ]
 # The port's event is one the daemon enforced: timed like every other (bench/run.sh reads these).
@@ -336,7 +335,7 @@ zt_check "and counted: l2_spoof $s0 -> $(l2 l2_spoof) (10 forged)" [ "$(($(l2 l2
 zt_node c4 "$(zt_bridge_rndname)" 198.51.100.27 2001:db8:1::1b db
 zt_ns_add c4
 port c4
-zt_check "c4's port ${ZT_IF[c4]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c4]}"
+zt_check "c4's port ${ZT_IF[c4]} joins: in dport" zt_wait_for 2000 in_set dport "${ZT_IF[c4]}"
 cls() { # NODE: the classification of its port in status
 	ctl status --json | python3 -c 'import json, sys
 for p in json.load(sys.stdin).get("bridge_ports", []):
@@ -378,7 +377,7 @@ ip -n "$H" link del "${ZT_IF[c4]}"
 zt_node c5 "$(zt_bridge_rndname)" 198.51.100.12 2001:db8:1::d web
 zt_ns_add c5
 port c5
-zt_check "c5's port ${ZT_IF[c5]} joins: in dport" zt_wait_for 2000 in_map dport "${ZT_IF[c5]}"
+zt_check "c5's port ${ZT_IF[c5]} joins: in dport" zt_wait_for 2000 in_set dport "${ZT_IF[c5]}"
 C5=$(mac c5)
 
 # ---- review h15 #3: the host's IPv6 address (the gateway) as a port's source --------
@@ -439,7 +438,7 @@ port c3
 first=$(probe c3 tcp "${ZT_V4[c1]}" 5432 1500)
 zt_check "restarted c3 (${ZT_IF[c3]}): db -> web tcp/5432 denied from its first frame" [ "$first" = timeout ]
 serve c3
-zt_check "restarted c3: in dport under its new name" zt_wait_for 2000 in_map dport "${ZT_IF[c3]}"
+zt_check "restarted c3: in dport under its new name" zt_wait_for 2000 in_set dport "${ZT_IF[c3]}"
 zt_check "restarted c3: db -> web udp/53 allowed" [ "$(probe c3 udp "${ZT_V4[c1]}" 53 1500)" = ok ]
 zt_check "restarted c3: db -> web udp/53 allowed over IPv6" [ "$(probe c3 udp "${ZT_V6[c1]}" 53 1500)" = ok ]
 zt_check "restarted c3: web -> db tcp/5432 allowed" [ "$(probe c1 tcp "${ZT_V4[c3]}" 5432 1500)" = ok ]
@@ -456,7 +455,7 @@ matrix "after c3's restart"
 # ---- a reload that writes table bridge ztseg anew keeps ports and claims --------
 sed -i 's|198.51.100.24/29, "2001:db8:1::18/125"|198.51.100.24/29, 198.51.100.40/29, "2001:db8:1::18/125"|' "$pol/ztseg.yaml"
 ctl reload >"$ZT_TMP/reload.txt" 2>&1 || { cat "$ZT_TMP/reload.txt"; zt_die "reload failed"; }
-rewritten() { table_has 198.51.100.40 && in_map dport "${ZT_IF[c3]}" && pinned "${ZT_V4[c1]}" "${ZT_IF[c1]}"; }
+rewritten() { table_has 198.51.100.40 && in_set dport "${ZT_IF[c3]}" && pinned "${ZT_V4[c1]}" "${ZT_IF[c1]}"; }
 zt_check "reload: the table was written anew with the ports (dport) and claims (pin4) of c1..c3" rewritten
 zt_check "Docker's ip nat table is the same after the reload" same
 zt_check "after the reload, with no new ARP (caches kept): c1 -> c3 tcp/5432 allowed" \
@@ -484,7 +483,7 @@ zt_check "ztsegd stopped: Docker's ip nat table is the same" same
 # ---- --oneshot fills the ports from a link dump, and keeps the claims ----------
 zt_x host "$ZT_D" --oneshot --config "$pol" --state-dir "$ZT_TMP/state1" >"$ZT_TMP/oneshot.txt" 2>&1 ||
 	{ cat "$ZT_TMP/oneshot.txt"; zt_die "ztsegd --oneshot failed"; }
-all_ports() { for n in c1 c2 c3; do in_map "$1" "${ZT_IF[$n]}" || return 1; done; }
+all_ports() { for n in c1 c2 c3; do in_set "$1" "${ZT_IF[$n]}" || return 1; done; }
 zt_check "--oneshot: dport holds the three ports" all_ports dport
 zt_check "--oneshot: dportd holds the three ports" all_ports dportd
 zt_check "--oneshot: the claims are kept (pin4 holds c3's)" pinned "${ZT_V4[c3]}" "${ZT_IF[c3]}"
@@ -498,7 +497,7 @@ zt_x host nft delete table bridge ztseg
 zt_check "the table deleted by another tool is repaired with the three ports in dport" \
 	zt_wait_for 3000 all_ports dport
 zt_check "and in dportd" all_ports dportd
-zt_x host nft flush map bridge ztseg dport
+zt_x host nft flush set bridge ztseg dport
 zt_check "dport flushed by another tool is repaired with the three ports" zt_wait_for 3000 all_ports dport
 for n in host c1 c2; do
 	zt_x "$n" ip neigh flush to "${ZT_V4[c3]}" 2>/dev/null || true

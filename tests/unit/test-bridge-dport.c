@@ -133,8 +133,8 @@ START_TEST(test_render)
 	ck_assert_int_eq(zt_bridge_render(f, &pl->bridge), 0);
 	fclose(f);
 	static const char *const must[] = {
-		"map dport {", "map dportd {", "set pin4 {", "set pin6 {", "set claimed4 {", "set has6 {",
-		"iifname vmap @dport", "oifname vmap @dportd", "chain dpin {", "chain dparp {", "chain dpna {",
+		"set dport {", "set dportd {", "set pin4 {", "set pin6 {", "set claimed4 {", "set has6 {",
+		"iifname @dport goto member", "oifname @dportd goto dd", "chain dpin {", "chain dparp {", "chain dpna {",
 		"add @claimed4 { arp saddr ip } add @has4 { iifname } add @pin4 { arp saddr ip . iifname } return",
 		"ip daddr . oifname @pin4 accept", "goto l2_flood", "goto l2_unbound",
 	};
