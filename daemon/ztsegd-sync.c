@@ -114,14 +114,6 @@ static void enc_done(struct manager *m, struct names_change *c)
 	m->n_enc = c->n_want;
 }
 
-/*
- * enc_if (ZT_LINKS_ENC) and the exact-name twins (ZT_LINKS_IFX, lib/ifx.h)
- * to what the links say: the difference, or (refill, or when the
- * difference is refused) flushed and filled anew, in one transaction. One:
- * every commit costs the kernel a walk of every chain in the namespace
- * (doc/RULESET.md, "What a commit costs"), and an event's latency is
- * mostly that.
- */
 /* What a manager_sync_links() transaction holds, for its messages. */
 static const char *links_label(unsigned what)
 {
@@ -139,6 +131,15 @@ static const char *links_label(unsigned what)
 	return labels[what & 7] ? labels[what & 7] : "nothing";
 }
 
+/*
+ * enc_if (ZT_LINKS_ENC), the exact-name twins (ZT_LINKS_IFX, lib/ifx.h)
+ * and the ports of bridge: segments (ZT_LINKS_DPORT) to what the links
+ * say: the difference, or (refill, or when the difference is refused)
+ * enc_if and the twins flushed and filled anew, in one transaction. One:
+ * every commit costs the kernel a walk of every chain in the namespace
+ * (doc/RULESET.md, "What a commit costs"), and an event's latency is
+ * mostly that.
+ */
 int manager_sync_links(struct manager *m, unsigned what, bool refill)
 {
 	const struct zt_set *def = enc_set(m);

@@ -474,6 +474,27 @@ zt_check "db -> internet tcp/443 allowed, masqueraded by Docker's rule" \
 	[ "$(probe c3 tcp "${ZT_V4[inet]}" 443)" = ok ]
 zt_check "web -> internet tcp/443 denied" [ "$(probe c1 tcp "${ZT_V4[inet]}" 443)" = timeout ]
 zt_check "Docker's ip nat table is the same after the second reload" same
+
+# ---- a port's event: one transaction for the twins and the ports ----------------
+# A port that leaves changes the exact-name twins of table inet ztseg and
+# dport/dportd/dpb_ of table bridge ztseg: one commit for all of them, as
+# every commit costs the kernel a walk of every chain (doc/RULESET.md,
+# "What a commit costs"). zq0 never sends a frame, so it has no MAC
+# binding for ztsegd-fdb.c to forget.
+MON=$ZT_TMP/monitor.log
+zt_bg host "$MON" nft monitor
+MPID=$ZT_BG_PID
+gens() { grep -c '^# new generation .*(ztsegd)' "$MON" || true; }
+ip -n "$H" link add zq0 master br0 type veth peer name zq0p netns "$(zt_ns inet)"
+zt_check "a bare port zq0 joins br0: in dport" zt_wait_for 2000 in_set dport zq0
+sleep 0.5	# the join's commits done; nft monitor subscribed long before
+g0=$(gens)
+ip -n "$H" link del zq0
+zt_check "zq0 leaves: out of dport" zt_wait_for 2000 eval '! in_set dport zq0'
+sleep 0.5
+g1=$(gens)
+zt_check "its leaving took one transaction: the twins and the ports ($g0 -> $g1 generations)" [ "$g1" -eq $((g0 + 1)) ]
+kill "$MPID" 2>/dev/null || true
 kill -TERM "$DPID"
 drc=0
 wait "$DPID" || drc=$?
