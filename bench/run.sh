@@ -390,16 +390,15 @@ for c in a c; do
 done
 
 # The daemon's own measure, when there is a daemon: from the rtnetlink
-# event to the ACK of what it did (it acts on encrypted interfaces and on
-# addresses moving between segments; a new workload needs nothing).
+# event to the ACK of what it did (it acts on encrypted interfaces, on
+# addresses moving between segments and on bridges' ports and addresses;
+# a new workload needs nothing).
 DAEMON=0
-if ! "$ZT_D" --help 2>&1 | grep -q -- '--socket'; then
-	zb_log "events: ztsegd has no daemon mode here; skipping its latency"
-else
-	DAEMON=1
-	zb_log "events: the daemon, $DAEMON_EVENTS events of each kind"
-	dlog=$ZT_TMP/daemon.log
-	zt_bg c-host "$dlog" "$ZT_D" --config "$P/p$LARGEST" --state-dir "$ZT_TMP/state" \
+# daemon_up POLICY: ztsegd in (c)'s host with POLICY, until ready (dpid; 1 if it never got ready)
+daemon_up() {
+	local i
+	: >"$dlog"
+	zt_bg c-host "$dlog" "$ZT_D" --config "$1" --state-dir "$ZT_TMP/state" \
 		--socket "$ZT_TMP/ztsegd.sock" --log-level debug --encrypting-kinds veth
 	dpid=$ZT_BG_PID
 	for ((i = 0; i < 6000; i++)); do
@@ -407,8 +406,31 @@ else
 		kill -0 "$dpid" 2>/dev/null || break
 		sleep 0.05
 	done
-	if ! grep -q '^ztsegd: ready' "$dlog"; then
-		zb_log "events: the daemon did not get ready: $(tail -3 "$dlog")"
+	grep -q '^ztsegd: ready' "$dlog" && return 0
+	zb_log "events: the daemon did not get ready: $(tail -3 "$dlog")"
+	return 1
+}
+daemon_down() {
+	kill -TERM "$dpid" 2>/dev/null || true
+	wait "$dpid" 2>/dev/null || true
+}
+# wait_latency: the next "event to enforcement" line after line $1 of the log.
+wait_latency() {
+	local from=$1 i l
+	for ((i = 0; i < 2500; i++)); do
+		l=$(tail -n +"$((from + 1))" "$dlog" | grep -m1 'event to enforcement:' || true)
+		[[ -z $l ]] || { sed -E 's/.*event to enforcement: ([0-9]+) us.*/\1/' <<<"$l"; return 0; }
+		sleep 0.002
+	done
+	return 1
+}
+if ! "$ZT_D" --help 2>&1 | grep -q -- '--socket'; then
+	zb_log "events: ztsegd has no daemon mode here; skipping its latency"
+else
+	DAEMON=1
+	zb_log "events: the daemon, $DAEMON_EVENTS events of each kind"
+	dlog=$ZT_TMP/daemon.log
+	if ! daemon_up "$P/p$LARGEST"; then
 		DAEMON=2
 	else
 		# The move rig: mv behind vweb8 and vapp8 of (c), its address on lo.
@@ -423,34 +445,62 @@ else
 		ip -n "$h" link set vapp8 up
 		ip -n "$h" route add 198.51.100.5/32 dev vweb8
 		sleep 1
-		# wait_latency: the next "event to enforcement" line after line $1 of the log.
-		wait_latency() {
-			local from=$1 i l
-			for ((i = 0; i < 2500; i++)); do
-				l=$(tail -n +"$((from + 1))" "$dlog" | grep -m1 'event to enforcement:' || true)
-				[[ -z $l ]] || { sed -E 's/.*event to enforcement: ([0-9]+) us.*/\1/' <<<"$l"; return 0; }
-				sleep 0.002
-			done
-			return 1
-		}
 		for ((i = 0; i < DAEMON_EVENTS; i++)); do
 			from=$(wc -l <"$dlog")
 			if ((i % 2)); then dev=vweb8; else dev=vapp8; fi
 			ip -n "$h" route replace 198.51.100.5/32 dev "$dev"
 			v=$(wait_latency "$from") && rec dl-move "$v" || rec dl-miss-move 1
 		done
-		for ((i = 0; i < DAEMON_EVENTS; i++)); do
+		# An encrypted link (a veth named wg-zb0 stands in for WireGuard,
+		# which this kernel lacks), two ways, in blocks of 50 alternating:
+		# enc, its peer in mv (one device in the daemon's namespace, as a
+		# WireGuard link or a container's veth is); encp, both ends here.
+		# The second device of encp makes the kernel walk every chain of
+		# the table again under the commit lock (its netdev notifier,
+		# doc/RULESET.md "What a commit costs"), while the daemon commits.
+		for ((i = 0; i < 2 * DAEMON_EVENTS; i++)); do
 			from=$(wc -l <"$dlog")
+			k=enc peer=(netns "$w")
+			((i / 50 % 2 == 0)) || k=encp peer=()
 			if ((i % 2)); then
 				ip -n "$h" link del wg-zb0
 			else
-				ip -n "$h" link add wg-zb0 type veth peer name xzb0
+				ip -n "$h" link add wg-zb0 type veth peer name xzb0 "${peer[@]}"
 			fi
-			v=$(wait_latency "$from") && rec dl-enc "$v" || rec dl-miss-enc 1
+			v=$(wait_latency "$from") && rec "dl-$k" "$v" || rec "dl-miss-$k" 1
 		done
+		daemon_down
+		# Bridges: the same policy and one segment more, dock (bridge: zbr0,
+		# Docker-style), in a second daemon (the rows above keep their
+		# policy). A container's port joins zbr0 and goes (dport), and an
+		# address comes and goes on zbr0 (hown: no port may claim it).
+		cp -R "$P/p$LARGEST" "$ZT_TMP/p-br"
+		printf '  dock:\n    bridge: zbr0\n    addresses: ["2001:db8:ffff:1::/64"]\n' >>"$ZT_TMP/p-br/ztseg.yaml"
+		ip -n "$h" link add zbr0 type bridge
+		ip -n "$h" link set zbr0 up
+		if daemon_up "$ZT_TMP/p-br"; then
+			sleep 1
+			for ((i = 0; i < DAEMON_EVENTS; i++)); do
+				from=$(wc -l <"$dlog")
+				if ((i % 2)); then
+					ip -n "$h" link del zp0
+				else
+					ip -n "$h" link add zp0 master zbr0 type veth peer name eth9 netns "$w"
+				fi
+				v=$(wait_latency "$from") && rec dl-bport "$v" || rec dl-miss-bport 1
+			done
+			for ((i = 0; i < DAEMON_EVENTS; i++)); do
+				from=$(wc -l <"$dlog")
+				if ((i % 2)); then
+					ip -n "$h" addr del 2001:db8:ffff:1::1/64 dev zbr0
+				else
+					ip -n "$h" addr add 2001:db8:ffff:1::1/64 dev zbr0 nodad
+				fi
+				v=$(wait_latency "$from") && rec dl-baddr "$v" || rec dl-miss-baddr 1
+			done
+		fi
 	fi
-	kill -TERM "$dpid" 2>/dev/null || true
-	wait "$dpid" 2>/dev/null || true
+	daemon_down
 fi
 
 # ---- 6. profiles -----------------------------------------------------------------
