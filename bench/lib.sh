@@ -42,6 +42,18 @@ zb_have_perf() { command -v perf >/dev/null && perf stat -e task-clock true >/de
 
 zb_log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
+# zb_wait_latency LOG FROM-LINE: the µs of ztsegd's next "event to enforcement"
+# line in LOG after line FROM-LINE, looking 2,500 times 2 ms apart; 1 if none came.
+zb_wait_latency() {
+	local log=$1 from=$2 i l
+	for ((i = 0; i < 2500; i++)); do
+		l=$(tail -n +"$((from + 1))" "$log" | grep -m1 'event to enforcement:' || true)
+		[[ -z $l ]] || { sed -E 's/.*event to enforcement: ([0-9]+) us.*/\1/' <<<"$l"; return 0; }
+		sleep 0.002
+	done
+	return 1
+}
+
 # path NODE: the namespace file of a node, for nsenter and setns.
 zb_nspath() { echo "/run/netns/$(zt_ns "$1")"; }
 

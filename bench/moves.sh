@@ -65,15 +65,6 @@ zt_bg web1 "$ZT_TMP/stream" "$ZT_PROBE" stream -i 50 - "$(zt_addr app1 4)" 8080
 sleep 1
 dstop
 
-wait_latency() { # FROM-LINE: the next "event to enforcement" after it, µs
-	local from=$1 i l
-	for ((i = 0; i < 2500; i++)); do
-		l=$(tail -n +"$((from + 1))" "$dlog" | grep -m1 'event to enforcement:' || true)
-		[[ -z $l ]] || { sed -E 's/.*event to enforcement: ([0-9]+) us.*/\1/' <<<"$l"; return 0; }
-		sleep 0.002
-	done
-	return 1
-}
 measure() { # LABEL YES|NO: MOVES/2 moves into lat-LABEL-YES|NO, with a daemon of its own
 	local i from v dev f=$ZT_TMP/lat-$1-$2
 	dstart "$2"
@@ -84,7 +75,7 @@ measure() { # LABEL YES|NO: MOVES/2 moves into lat-LABEL-YES|NO, with a daemon o
 		((i % 2)) || echo "1 tcp - 198.51.100.5 80" | zt_x internet "$ZT_PROBE" batch -w 500 >/dev/null
 		from=$(wc -l <"$dlog")
 		ip -n "$h" route replace 198.51.100.5/32 dev "$dev"
-		v=$(wait_latency "$from") && echo "$v" >>"$f"
+		v=$(zb_wait_latency "$dlog" "$from") && echo "$v" >>"$f"
 	done
 	# Another kind of event, with the index on: an encrypting link (wg*, a veth trusted as
 	# one: ZT_APPLY_ARGS) comes and goes, its enc_if element added and deleted.
@@ -92,7 +83,7 @@ measure() { # LABEL YES|NO: MOVES/2 moves into lat-LABEL-YES|NO, with a daemon o
 		for ((i = 0; i < MOVES / 2; i++)); do
 			from=$(wc -l <"$dlog")
 			if ((i % 2)); then ip -n "$h" link del wg-zb0; else ip -n "$h" link add wg-zb0 type veth peer name xzb0; fi
-			v=$(wait_latency "$from") && echo "$v" >>"$ZT_TMP/link-$1"
+			v=$(zb_wait_latency "$dlog" "$from") && echo "$v" >>"$ZT_TMP/link-$1"
 		done
 	fi
 	echo $(($(walked) + $(cat "$f.walks" 2>/dev/null || echo 0))) >"$f.walks"

@@ -414,16 +414,6 @@ daemon_down() {
 	kill -TERM "$dpid" 2>/dev/null || true
 	wait "$dpid" 2>/dev/null || true
 }
-# wait_latency: the next "event to enforcement" line after line $1 of the log.
-wait_latency() {
-	local from=$1 i l
-	for ((i = 0; i < 2500; i++)); do
-		l=$(tail -n +"$((from + 1))" "$dlog" | grep -m1 'event to enforcement:' || true)
-		[[ -z $l ]] || { sed -E 's/.*event to enforcement: ([0-9]+) us.*/\1/' <<<"$l"; return 0; }
-		sleep 0.002
-	done
-	return 1
-}
 if ! "$ZT_D" --help 2>&1 | grep -q -- '--socket'; then
 	zb_log "events: ztsegd has no daemon mode here; skipping its latency"
 else
@@ -449,7 +439,7 @@ else
 			from=$(wc -l <"$dlog")
 			if ((i % 2)); then dev=vweb8; else dev=vapp8; fi
 			ip -n "$h" route replace 198.51.100.5/32 dev "$dev"
-			v=$(wait_latency "$from") && rec dl-move "$v" || rec dl-miss-move 1
+			v=$(zb_wait_latency "$dlog" "$from") && rec dl-move "$v" || rec dl-miss-move 1
 		done
 		# An encrypted link (a veth named wg-zb0 stands in for WireGuard,
 		# which this kernel lacks), two ways, in blocks of 50 alternating:
@@ -467,7 +457,7 @@ else
 			else
 				ip -n "$h" link add wg-zb0 type veth peer name xzb0 "${peer[@]}"
 			fi
-			v=$(wait_latency "$from") && rec "dl-$k" "$v" || rec "dl-miss-$k" 1
+			v=$(zb_wait_latency "$dlog" "$from") && rec "dl-$k" "$v" || rec "dl-miss-$k" 1
 		done
 		daemon_down
 		# Bridges: the same policy and one segment more, dock (bridge: zbr0,
@@ -487,7 +477,7 @@ else
 				else
 					ip -n "$h" link add zp0 master zbr0 type veth peer name eth9 netns "$w"
 				fi
-				v=$(wait_latency "$from") && rec dl-bport "$v" || rec dl-miss-bport 1
+				v=$(zb_wait_latency "$dlog" "$from") && rec dl-bport "$v" || rec dl-miss-bport 1
 			done
 			for ((i = 0; i < DAEMON_EVENTS; i++)); do
 				from=$(wc -l <"$dlog")
@@ -496,7 +486,7 @@ else
 				else
 					ip -n "$h" addr add 2001:db8:ffff:1::1/64 dev zbr0 nodad
 				fi
-				v=$(wait_latency "$from") && rec dl-baddr "$v" || rec dl-miss-baddr 1
+				v=$(zb_wait_latency "$dlog" "$from") && rec dl-baddr "$v" || rec dl-miss-baddr 1
 			done
 		fi
 	fi
