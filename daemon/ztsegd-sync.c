@@ -183,6 +183,25 @@ int manager_sync_links(struct manager *m, unsigned what, bool refill)
 		manager_dport_clear(&dp);
 		return manager_sync_links(m, what, true);
 	}
+	if (r < 0 && (what & ZT_LINKS_ENC) && (what & ~ZT_LINKS_ENC) && r != -ENOMEM) {
+		/*
+		 * The twins and the ports are in table bridge ztseg too, which
+		 * another tool may hold (an owned table ztsegd cannot repair):
+		 * enc_if, in table inet ztseg, must not wait for it. The rest is
+		 * tried again at the next event (a name the twins lack is
+		 * classified by its pattern; a port not in dport claims nothing).
+		 */
+		log_error("cannot update %s: %s; enc_if once more on its own", links_label(what),
+			  d.n ? d.v[0].msg : strerror(err ? err : -r));
+		zt_batch_free(b);
+		zt_diags_clear(&d);
+		manager_ifx_names_clear(&enc);
+		manager_ifx_names_clear(&ifx);
+		if (what & ZT_LINKS_DPORT)
+			manager_dport_done(m, &dp, r);
+		r = manager_sync_links(m, ZT_LINKS_ENC, true);
+		return r < 0 ? r : 0;
+	}
 	if (r < 0) {
 		/* Fail closed all the same: a name the twins lack is classified by its pattern. */
 		log_error("cannot update %s: %s", links_label(what), d.n ? d.v[0].msg : strerror(err ? err : -r));
