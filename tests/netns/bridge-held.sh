@@ -22,13 +22,7 @@ hub:
   encrypted-interfaces: ["wg*"]
   flows:
     - { from: web, to: db, ports: [tcp/5432] }
-segments:
-  web:
-    bridge: br0
-    addresses: [198.51.100.8/29, "2001:db8:1::8/125"]
-  db:
-    bridge: br0
-    addresses: [198.51.100.24/29, "2001:db8:1::18/125"]
+$(zt_bridge_dsegs)
 EOF
 "$ZT_CTL" check --config "$pol" >/dev/null || zt_die "the policy does not pass check"
 zt_bridge_br0

@@ -36,6 +36,19 @@ zt_node inet up0       203.0.113.10  2001:db8:ff::10 internet 203.0.113.1/24 200
 ZT_EXTRA_TCP=(25)
 ZT_EXTRA_UDP=(161)
 
+# zt_bridge_dsegs: the segments of the Docker-style tests, web and db on br0 by `bridge:`.
+zt_bridge_dsegs() {
+	cat <<-EOF
+		segments:
+		  web:
+		    bridge: br0
+		    addresses: [198.51.100.8/29, "2001:db8:1::8/125"]
+		  db:
+		    bridge: br0
+		    addresses: [198.51.100.24/29, "2001:db8:1::18/125"]
+	EOF
+}
+
 # bridge_policy DIR [MASK]: the policy the bridged tests apply.
 zt_bridge_policy() {
 	local d=$1 mask=${2:-}

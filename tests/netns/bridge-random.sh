@@ -72,13 +72,7 @@ hub:
     - { from: [web, db], to: host, ports: [tcp/22] }
     - { from: host, to: [web, db], ports: [icmp, icmpv6, tcp/80] }
     - { from: db, to: internet, ports: [tcp/443] }
-segments:
-  web:
-    bridge: br0
-    addresses: [198.51.100.8/29, "2001:db8:1::8/125"]
-  db:
-    bridge: br0
-    addresses: [198.51.100.24/29, "2001:db8:1::18/125"]
+$(zt_bridge_dsegs)
 EOF
 "$ZT_CTL" check --config "$pol" >/dev/null || zt_die "the policy does not pass check"
 
